@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// bearer adds the token to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
+}
+
+// httpClient is the HTTP client for nird's API, with the global token.
+func httpClient() *http.Client {
+	return &http.Client{Transport: bearer{token: global.token, next: http.DefaultTransport}, Timeout: 5 * time.Minute}
+}
+
+func registrationClient() nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(httpClient(), strings.TrimRight(global.server, "/"))
+}
+
+// personRef reads a command-line person argument: a person key, or a national id.
+func personRef(arg string) *nirv1.PersonRef {
+	if personkey.IsKey(arg) {
+		return &nirv1.PersonRef{PersonKey: arg}
+	}
+	return &nirv1.PersonRef{NationalId: arg}
+}
+
+// readRegistrations reads protojson Registration lines; blank lines and lines starting with
+// '#' are skipped. An event without an id gets a new ULID.
+func readRegistrations(r io.Reader, yield func(line int, reg *nirv1.Registration) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 8<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		reg := &nirv1.Registration{}
+		if err := protojson.Unmarshal([]byte(line), reg); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		if reg.GetEvent() != nil && reg.GetEvent().GetId() == "" {
+			reg.Event.Id = ulid.Make().String()
+		}
+		if err := yield(n, reg); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// callErr makes a Connect error readable: its code and message.
+func callErr(op string, err error) error {
+	if ce, ok := err.(*connect.Error); ok {
+		return fmt.Errorf("%s: %s: %s", op, ce.Code(), ce.Message())
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
