@@ -1,0 +1,736 @@
+package rules
+
+import (
+	"sort"
+	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// State is one person's events folded into what the rules need (DOMAIN.md 8: the Person
+// aggregate with its programmes per kommune stint and its training). It is built by Fold or
+// by NewState and Apply, and is deterministic: the same events in the same stream order give
+// the same State.
+//
+// A State is not safe for concurrent use. Callers must treat the exported fields as read-only;
+// they are rebuilt by Apply.
+type State struct {
+	// PersonKey is the person's pseudonymous key.
+	PersonKey string
+	// Registered is true once a (non-retracted) PersonRegistered has been applied.
+	Registered bool
+	// Person holds what the PersonRegistered event said.
+	Person Person
+	// Law is the act that covers the person (DOMAIN.md 1.1), LAW_UNSPECIFIED if it cannot be
+	// decided (no permit date).
+	Law nirv1.Law
+	// LawVersion names the rule version that decided Law.
+	LawVersion string
+	// Moves are the bostedskommune changes, ordered by effective date (then stream order).
+	Moves []Move
+	// Kommune is the current bostedskommune: the settlement kommune, or the destination of the
+	// move with the latest effective date.
+	Kommune string
+	// Programmes are the introduction programmes, one per kommune stint, in order of creation.
+	Programmes []*Programme
+	// ProgrammeRefusals are avslag vedtak on the introduction programme.
+	ProgrammeRefusals []ProgrammeVedtak
+	// Training is the opplæring i norsk og samfunnskunnskap.
+	Training Training
+	// Offers are the tilbud registered (programme or training), in stream order.
+	Offers []Offer
+	// Demands are the krav registered (programme or training), in stream order.
+	Demands []Offer
+	// Reception is opplæring and kvalifisering i mottak (DOMAIN.md 4).
+	Reception []ReceptionParticipation
+	// Unattached lists ids of programme events that found no programme in their kommune
+	// (for example a tiltak whose tildeling was retracted). They have no effect.
+	Unattached []string
+	// Events holds every applied event by id, retracted ones included.
+	Events map[string]LoggedEvent
+	// Retracted is the set of event ids whose effect is removed by an EventRetracted that is
+	// itself not retracted.
+	Retracted map[string]bool
+	// LastSeq is the highest stream sequence applied.
+	LastSeq uint64
+
+	log []LoggedEvent
+}
+
+// LoggedEvent is an applied event with its stream sequence.
+type LoggedEvent struct {
+	Seq   uint64
+	Event *nirv1.Event
+}
+
+// Person is what PersonRegistered says about the person (DOMAIN.md 1.1–1.3). The national
+// ids are deliberately not copied here: they stay inside the event payload.
+type Person struct {
+	EventID            string
+	BirthDate          Date
+	Sex                nirv1.Sex
+	PermitDate         Date
+	PermitBasis        nirv1.PermitBasis
+	ArrivalDate        Date
+	SettlementDate     Date
+	SettlementKommune  string
+	SettledByAgreement bool
+}
+
+// Move is a change of bostedskommune (DOMAIN.md 7.4).
+type Move struct {
+	EventID string
+	Seq     uint64
+	Date    Date
+	From    string
+	To      string
+}
+
+// Period is a closed range of days; a zero To means open-ended.
+type Period struct {
+	From Date
+	To   Date
+}
+
+// Contains reports whether d lies in p.
+func (p Period) Contains(d Date) bool {
+	if d.Before(p.From) {
+		return false
+	}
+	return p.To.IsZero() || !d.After(p.To)
+}
+
+// Days returns the number of days in p, both ends included; 0 for an open or reversed period.
+func (p Period) Days() int {
+	if p.To.IsZero() || p.From.IsZero() || p.To.Before(p.From) {
+		return 0
+	}
+	return p.From.DaysUntil(p.To) + 1
+}
+
+// Leave is approved leave (godkjent permisjon), from a permisjon vedtak or an absence
+// registration of a permisjon type (DOMAIN.md 2.6, 3.2).
+type Leave struct {
+	EventID string
+	Period
+	// Type is the absence type, ABSENCE_TYPE_UNSPECIFIED for a permisjon vedtak.
+	Type nirv1.AbsenceType
+}
+
+// Absence is registered fravær (not leave).
+type Absence struct {
+	EventID string
+	Period
+	Type  nirv1.AbsenceType
+	Hours float64
+}
+
+// Tiltak is a registered tiltak in a programme (DOMAIN.md 2.4).
+type Tiltak struct {
+	EventID string
+	Period
+	Code         nirv1.TiltakCode
+	HoursPerWeek float64
+}
+
+// Extension is an utvidelse vedtak on a programme (DOMAIN.md 2.2).
+type Extension struct {
+	EventID    string
+	VedtakDate Date
+	Months     int
+}
+
+// ProgrammeVedtak is one vedtak on the introduction programme (DOMAIN.md 2.1).
+type ProgrammeVedtak struct {
+	EventID         string
+	Kommune         string
+	Type            nirv1.ProgrammeVedtakType
+	VedtakDate      Date
+	From            Date
+	To              Date
+	ExtensionMonths int
+}
+
+// Termination is a registered or computed termination of a programme (DOMAIN.md 2.5,
+// Product decisions 5).
+type Termination struct {
+	EventID  string
+	Seq      uint64
+	Computed bool
+	Kind     nirv1.TerminationKind
+	Reason   nirv1.TerminationReason
+	Date     Date
+	// Rule, RuleVersion and ProgrammeStart are set for computed terminations.
+	Rule           nirv1.TerminationRule
+	RuleVersion    string
+	ProgrammeStart Date
+	// Deleted is true when a ComputedTerminationDeleted removed this computed termination.
+	Deleted bool
+}
+
+// Programme is one introduction programme stint in one kommune.
+type Programme struct {
+	Kommune string
+	// Start is the from date of the first tildeling.
+	Start Date
+	// PlannedEnd is the to date of the latest tildeling that gave one (zero if none).
+	PlannedEnd Date
+	// Vedtak are the programme's vedtak in stream order (tildeling, stans, permisjon,
+	// utvidelse).
+	Vedtak               []ProgrammeVedtak
+	Sluttmal             nirv1.Sluttmal
+	SluttmalDate         Date
+	Integreringskontrakt Date
+	Extensions           []Extension
+	Leave                []Leave
+	Tiltak               []Tiltak
+	Absence              []Absence
+	// Stopped is the date of a stans vedtak (zero if none).
+	Stopped Date
+	// RegisteredTerminations are the kommune's TerminationRegistered events, in stream order.
+	RegisteredTerminations []*Termination
+	// ComputedTerminations are the regelmotor's TerminationComputed events, deleted ones
+	// included, in stream order.
+	ComputedTerminations []*Termination
+	// Termination is the effective one: the latest registered termination, else the latest
+	// undeleted computed one, else nil. A registered termination wins over a computed one
+	// (IL "Legg til", DOMAIN.md Product decisions 5).
+	Termination *Termination
+}
+
+// Active reports whether the programme has started on or before d and is not terminated
+// before d.
+func (p *Programme) Active(d Date) bool {
+	if p.Start.IsZero() || d.Before(p.Start) {
+		return false
+	}
+	if p.Termination != nil && p.Termination.Date.Before(d) {
+		return false
+	}
+	return true
+}
+
+// UndeletedComputed returns the computed terminations that are not deleted.
+func (p *Programme) UndeletedComputed() []*Termination {
+	var out []*Termination
+	for _, t := range p.ComputedTerminations {
+		if !t.Deleted {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TrainingVedtak is one vedtak on opplæring i norsk og samfunnskunnskap (DOMAIN.md 3.1).
+type TrainingVedtak struct {
+	EventID    string
+	Kommune    string
+	Scheme     nirv1.TrainingScheme
+	Type       nirv1.TrainingVedtakType
+	VedtakDate Date
+	Start      Date
+	End        Date
+}
+
+// HoursKey is a type of training hours in one calendar month.
+type HoursKey struct {
+	Type  nirv1.HoursType
+	Year  int
+	Month time.Month
+}
+
+// Norskmal is the registered norskmål (DOMAIN.md 3.3).
+type Norskmal struct {
+	EventID                               string
+	Date                                  Date
+	Listening, Reading, Writing, Speaking nirv1.CefrLevel
+}
+
+// Exemption is a fritak (DOMAIN.md 3.6).
+type Exemption struct {
+	EventID    string
+	Type       nirv1.ExemptionType
+	LegalBasis string
+	Date       Date
+}
+
+// Training is opplæring i norsk og samfunnskunnskap (DOMAIN.md 3).
+type Training struct {
+	// Vedtak are all training vedtak in stream order.
+	Vedtak []TrainingVedtak
+	// Scheme is the scheme of the first tildeling under an ordinary scheme (not utvidet 6A).
+	Scheme nirv1.TrainingScheme
+	// Utdanningsbakgrunn is nil until registered; true means upper secondary from before.
+	Utdanningsbakgrunn     *bool
+	UtdanningsbakgrunnDate Date
+	Norskmal               *Norskmal
+	// Hours per type and month. A later registration for the same type and month replaces
+	// the earlier one (a re-sent monthly total), so nothing is counted twice.
+	Hours map[HoursKey]float64
+	// AbsenceHours per type and month, replaced like Hours.
+	AbsenceHours           map[HoursKey]float64
+	FullTimeUpperSecondary []Period
+	Exemptions             []Exemption
+	Leave                  []Leave
+	Absence                []Absence
+}
+
+// Offer is a tilbud or krav for a programme or training.
+type Offer struct {
+	EventID   string
+	Kommune   string
+	Programme nirv1.Programme
+	Date      Date
+}
+
+// ReceptionParticipation is opplæring or kvalifisering i mottak (DOMAIN.md 4).
+type ReceptionParticipation struct {
+	EventID string
+	Period
+	Activity  nirv1.ReceptionActivity
+	Hours     float64
+	Completed bool
+}
+
+// NewState returns the empty state of a person.
+func NewState(personKey string) *State {
+	s := &State{PersonKey: personKey}
+	s.reset()
+	return s
+}
+
+// Fold folds a person's events, in stream order, into their state. The i-th event gets
+// stream sequence i+1 unless the caller uses Apply with real sequences.
+func Fold(personKey string, events []*nirv1.Event) *State {
+	s := NewState(personKey)
+	for i, ev := range events {
+		s.Apply(uint64(i+1), ev)
+	}
+	return s
+}
+
+// reset clears everything derived from events, keeping the log.
+func (s *State) reset() {
+	log, events, retracted, last := s.log, s.Events, s.Retracted, s.LastSeq
+	*s = State{PersonKey: s.PersonKey, log: log, Events: events, Retracted: retracted, LastSeq: last}
+	if s.Events == nil {
+		s.Events = map[string]LoggedEvent{}
+	}
+	if s.Retracted == nil {
+		s.Retracted = map[string]bool{}
+	}
+	s.Training.Hours = map[HoursKey]float64{}
+	s.Training.AbsenceHours = map[HoursKey]float64{}
+}
+
+// Apply applies one event at stream sequence seq. It is incremental and deterministic: applying
+// events one by one gives the same State as Fold. An event whose id was already applied is
+// ignored (redelivery). An EventRetracted re-folds the person without the retracted event
+// (and a retracted retraction restores its target). Apply never panics on any sequence of
+// events, however odd (unknown payloads, missing dates, effective dates out of order).
+func (s *State) Apply(seq uint64, ev *nirv1.Event) {
+	if ev == nil {
+		return
+	}
+	if s.Events == nil {
+		s.reset()
+	}
+	if id := ev.GetId(); id != "" {
+		if _, dup := s.Events[id]; dup {
+			return
+		}
+	}
+	le := LoggedEvent{Seq: seq, Event: ev}
+	s.log = append(s.log, le)
+	if ev.GetId() != "" {
+		s.Events[ev.GetId()] = le
+	}
+	if seq > s.LastSeq {
+		s.LastSeq = seq
+	}
+	if ev.GetEventRetracted() != nil {
+		s.refold()
+		return
+	}
+	s.applyOne(le)
+	s.finish()
+}
+
+// Log returns the applied events in stream order, retracted ones included.
+func (s *State) Log() []LoggedEvent { return append([]LoggedEvent(nil), s.log...) }
+
+// refold recomputes the retracted set and rebuilds the derived state from the log.
+func (s *State) refold() {
+	retracted := map[string]bool{}
+	// A retraction always targets an earlier event, so walking backwards settles each
+	// retraction before its target is looked at.
+	for i := len(s.log) - 1; i >= 0; i-- {
+		ev := s.log[i].Event
+		if retracted[ev.GetId()] && ev.GetId() != "" {
+			continue
+		}
+		if r := ev.GetEventRetracted(); r != nil && r.GetEventId() != "" && r.GetEventId() != ev.GetId() {
+			if _, known := s.Events[r.GetEventId()]; known {
+				retracted[r.GetEventId()] = true
+			}
+		}
+	}
+	s.Retracted = retracted
+	log := s.log
+	s.reset()
+	for _, le := range log {
+		if id := le.Event.GetId(); id != "" && retracted[id] {
+			continue
+		}
+		s.applyOne(le)
+	}
+	s.finish()
+}
+
+// finish recomputes the values derived from the whole state.
+func (s *State) finish() {
+	s.Law, s.LawVersion = LawOf(s.Person)
+	s.Kommune = s.KommuneOn(Date{})
+	for _, p := range s.Programmes {
+		p.settleTermination()
+	}
+}
+
+// KommuneOn returns the bostedskommune on date d: the settlement kommune, replaced by each move
+// dated on or before d. A zero d means "latest": every move counts.
+func (s *State) KommuneOn(d Date) string {
+	k := s.Person.SettlementKommune
+	for _, m := range s.Moves {
+		if !d.IsZero() && m.Date.After(d) {
+			break
+		}
+		k = m.To
+	}
+	return k
+}
+
+func (p *Programme) settleTermination() {
+	p.Termination = nil
+	if n := len(p.RegisteredTerminations); n > 0 {
+		p.Termination = p.RegisteredTerminations[n-1]
+		return
+	}
+	for i := len(p.ComputedTerminations) - 1; i >= 0; i-- {
+		if !p.ComputedTerminations[i].Deleted {
+			p.Termination = p.ComputedTerminations[i]
+			return
+		}
+	}
+}
+
+// ended reports whether p can no longer take a new tildeling as the same stint.
+func (p *Programme) ended() bool {
+	p.settleTermination()
+	return p.Termination != nil || !p.Stopped.IsZero()
+}
+
+// eventKommune returns the kommune an event is registered for, falling back to the
+// bostedskommune on the effective date.
+func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
+	if k := ev.GetKommune(); k != "" {
+		return k
+	}
+	return s.KommuneOn(d)
+}
+
+// programmeFor returns the programme in kommune k that an event with effective date d belongs
+// to: the latest one started on or before d, else the latest one in k; nil if k has none.
+func (s *State) programmeFor(k string, d Date) *Programme {
+	var latest, started *Programme
+	for _, p := range s.Programmes {
+		if p.Kommune != k {
+			continue
+		}
+		latest = p
+		if !d.IsZero() && !p.Start.After(d) {
+			started = p
+		}
+	}
+	if started != nil {
+		return started
+	}
+	return latest
+}
+
+func dateOf(p *nirv1.Date) Date {
+	d, ok := DateOf(p)
+	if !ok {
+		return Date{}
+	}
+	return d
+}
+
+func (s *State) applyOne(le LoggedEvent) {
+	ev := le.Event
+	id := ev.GetId()
+	switch {
+	case ev.GetPersonRegistered() != nil:
+		if s.Registered {
+			return // the first registration wins; a second is refused by Check
+		}
+		p := ev.GetPersonRegistered()
+		s.Registered = true
+		s.Person = Person{
+			EventID:            id,
+			BirthDate:          dateOf(p.GetBirthDate()),
+			Sex:                p.GetSex(),
+			PermitDate:         dateOf(p.GetPermitDate()),
+			PermitBasis:        p.GetPermitBasis(),
+			ArrivalDate:        dateOf(p.GetArrivalDate()),
+			SettlementDate:     dateOf(p.GetSettlementDate()),
+			SettlementKommune:  p.GetSettlementKommune(),
+			SettledByAgreement: p.GetSettledByAgreement(),
+		}
+		s.relinkMoves()
+
+	case ev.GetPersonMoved() != nil:
+		m := ev.GetPersonMoved()
+		s.Moves = append(s.Moves, Move{EventID: id, Seq: le.Seq, Date: dateOf(m.GetDate()), To: m.GetToKommune()})
+		sort.SliceStable(s.Moves, func(i, j int) bool { return s.Moves[i].Date.Before(s.Moves[j].Date) })
+		s.relinkMoves()
+
+	case ev.GetDemandRegistered() != nil:
+		d := ev.GetDemandRegistered()
+		date := dateOf(d.GetDate())
+		s.Demands = append(s.Demands, Offer{EventID: id, Kommune: s.eventKommune(ev, date), Programme: d.GetProgramme(), Date: date})
+
+	case ev.GetOfferRegistered() != nil:
+		o := ev.GetOfferRegistered()
+		date := dateOf(o.GetDate())
+		s.Offers = append(s.Offers, Offer{EventID: id, Kommune: s.eventKommune(ev, date), Programme: o.GetProgramme(), Date: date})
+
+	case ev.GetProgrammeVedtakRegistered() != nil:
+		s.applyProgrammeVedtak(id, ev)
+
+	case ev.GetSluttmalRegistered() != nil:
+		m := ev.GetSluttmalRegistered()
+		d := dateOf(m.GetDate())
+		if p := s.programmeFor(s.eventKommune(ev, d), d); p != nil {
+			p.Sluttmal, p.SluttmalDate = m.GetSluttmal(), d
+		} else {
+			s.Unattached = append(s.Unattached, id)
+		}
+
+	case ev.GetIntegreringskontraktRegistered() != nil:
+		d := dateOf(ev.GetIntegreringskontraktRegistered().GetDate())
+		if p := s.programmeFor(s.eventKommune(ev, d), d); p != nil {
+			p.Integreringskontrakt = d
+		} else {
+			s.Unattached = append(s.Unattached, id)
+		}
+
+	case ev.GetTiltakRegistered() != nil:
+		t := ev.GetTiltakRegistered()
+		per := Period{From: dateOf(t.GetFromDate()), To: dateOf(t.GetToDate())}
+		if p := s.programmeFor(s.eventKommune(ev, per.From), per.From); p != nil {
+			p.Tiltak = append(p.Tiltak, Tiltak{EventID: id, Period: per, Code: t.GetCode(), HoursPerWeek: t.GetHoursPerWeek()})
+		} else {
+			s.Unattached = append(s.Unattached, id)
+		}
+
+	case ev.GetAbsenceRegistered() != nil:
+		s.applyAbsence(id, ev)
+
+	case ev.GetTerminationRegistered() != nil:
+		t := ev.GetTerminationRegistered()
+		d := dateOf(t.GetDate())
+		p := s.programmeFor(s.eventKommune(ev, d), d)
+		if p == nil {
+			s.Unattached = append(s.Unattached, id)
+			return
+		}
+		p.RegisteredTerminations = append(p.RegisteredTerminations, &Termination{
+			EventID: id, Seq: le.Seq, Kind: t.GetKind(), Reason: t.GetReason(), Date: d,
+		})
+		p.settleTermination()
+
+	case ev.GetTerminationComputed() != nil:
+		t := ev.GetTerminationComputed()
+		d, start := dateOf(t.GetDate()), dateOf(t.GetProgrammeStart())
+		k := s.eventKommune(ev, d)
+		var p *Programme
+		for _, q := range s.Programmes {
+			if q.Kommune == k && q.Start == start {
+				p = q
+			}
+		}
+		if p == nil {
+			p = s.programmeFor(k, d)
+		}
+		if p == nil {
+			s.Unattached = append(s.Unattached, id)
+			return
+		}
+		p.ComputedTerminations = append(p.ComputedTerminations, &Termination{
+			EventID: id, Seq: le.Seq, Computed: true, Reason: t.GetReason(), Date: d,
+			Rule: t.GetRule(), RuleVersion: t.GetRuleVersion(), ProgrammeStart: start,
+		})
+		p.settleTermination()
+
+	case ev.GetComputedTerminationDeleted() != nil:
+		target := ev.GetComputedTerminationDeleted().GetComputedEventId()
+		for _, p := range s.Programmes {
+			for _, t := range p.ComputedTerminations {
+				if t.EventID == target {
+					t.Deleted = true
+				}
+			}
+			p.settleTermination()
+		}
+
+	case ev.GetTrainingVedtakRegistered() != nil:
+		v := ev.GetTrainingVedtakRegistered()
+		tv := TrainingVedtak{
+			EventID: id, Scheme: v.GetScheme(), Type: v.GetType(),
+			VedtakDate: dateOf(v.GetVedtakDate()), Start: dateOf(v.GetStartDate()), End: dateOf(v.GetEndDate()),
+		}
+		tv.Kommune = s.eventKommune(ev, tv.Start)
+		s.Training.Vedtak = append(s.Training.Vedtak, tv)
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_PERMISJON {
+			s.Training.Leave = append(s.Training.Leave, Leave{EventID: id, Period: Period{From: tv.Start, To: tv.End}})
+		}
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING &&
+			s.Training.Scheme == nirv1.TrainingScheme_TRAINING_SCHEME_UNSPECIFIED &&
+			tv.Scheme != nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A {
+			s.Training.Scheme = tv.Scheme
+		}
+
+	case ev.GetUtdanningsbakgrunnRegistered() != nil:
+		u := ev.GetUtdanningsbakgrunnRegistered()
+		vgo := u.GetUpperSecondaryCompleted()
+		s.Training.Utdanningsbakgrunn = &vgo
+		s.Training.UtdanningsbakgrunnDate = dateOf(u.GetDate())
+
+	case ev.GetNorskmalRegistered() != nil:
+		n := ev.GetNorskmalRegistered()
+		s.Training.Norskmal = &Norskmal{
+			EventID: id, Date: dateOf(n.GetDate()),
+			Listening: n.GetListening(), Reading: n.GetReading(), Writing: n.GetWriting(), Speaking: n.GetSpeaking(),
+		}
+
+	case ev.GetTrainingHoursRegistered() != nil:
+		h := ev.GetTrainingHoursRegistered()
+		k := HoursKey{Type: h.GetType(), Year: int(h.GetMonth().GetYear()), Month: time.Month(h.GetMonth().GetMonth())}
+		s.Training.Hours[k] = h.GetHours()
+		s.Training.AbsenceHours[k] = h.GetAbsenceHours()
+
+	case ev.GetFullTimeUpperSecondaryRegistered() != nil:
+		f := ev.GetFullTimeUpperSecondaryRegistered()
+		s.Training.FullTimeUpperSecondary = append(s.Training.FullTimeUpperSecondary,
+			Period{From: dateOf(f.GetFromDate()), To: dateOf(f.GetToDate())})
+
+	case ev.GetReceptionParticipationRegistered() != nil:
+		r := ev.GetReceptionParticipationRegistered()
+		s.Reception = append(s.Reception, ReceptionParticipation{
+			EventID: id, Period: Period{From: dateOf(r.GetFromDate()), To: dateOf(r.GetToDate())},
+			Activity: r.GetActivity(), Hours: r.GetHours(), Completed: r.GetCompleted(),
+		})
+
+	case ev.GetExemptionRegistered() != nil:
+		x := ev.GetExemptionRegistered()
+		s.Training.Exemptions = append(s.Training.Exemptions, Exemption{
+			EventID: id, Type: x.GetType(), LegalBasis: x.GetLegalBasis(), Date: dateOf(x.GetDate()),
+		})
+	}
+}
+
+// relinkMoves recomputes each move's From kommune from the settlement kommune and the moves
+// before it in effective-date order.
+func (s *State) relinkMoves() {
+	k := s.Person.SettlementKommune
+	for i := range s.Moves {
+		s.Moves[i].From = k
+		k = s.Moves[i].To
+	}
+}
+
+func (s *State) applyProgrammeVedtak(id string, ev *nirv1.Event) {
+	v := ev.GetProgrammeVedtakRegistered()
+	pv := ProgrammeVedtak{
+		EventID: id, Type: v.GetType(), VedtakDate: dateOf(v.GetVedtakDate()),
+		From: dateOf(v.GetFromDate()), To: dateOf(v.GetToDate()), ExtensionMonths: int(v.GetExtensionMonths()),
+	}
+	eff := pv.From
+	if eff.IsZero() {
+		eff = pv.VedtakDate
+	}
+	pv.Kommune = s.eventKommune(ev, eff)
+	switch pv.Type {
+	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_AVSLAG:
+		s.ProgrammeRefusals = append(s.ProgrammeRefusals, pv)
+		return
+	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING:
+		var p *Programme
+		for _, q := range s.Programmes {
+			if q.Kommune == pv.Kommune {
+				p = q
+			}
+		}
+		if p == nil || p.ended() {
+			p = &Programme{Kommune: pv.Kommune, Start: pv.From}
+			s.Programmes = append(s.Programmes, p)
+		}
+		if p.Start.IsZero() || (!pv.From.IsZero() && pv.From.Before(p.Start)) {
+			p.Start = pv.From
+		}
+		if !pv.To.IsZero() {
+			p.PlannedEnd = pv.To
+		}
+		p.Vedtak = append(p.Vedtak, pv)
+		return
+	}
+	p := s.programmeFor(pv.Kommune, eff)
+	if p == nil {
+		s.Unattached = append(s.Unattached, id)
+		return
+	}
+	p.Vedtak = append(p.Vedtak, pv)
+	switch pv.Type {
+	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS:
+		p.Stopped = eff
+	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON:
+		p.Leave = append(p.Leave, Leave{EventID: id, Period: Period{From: pv.From, To: pv.To}})
+	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE:
+		p.Extensions = append(p.Extensions, Extension{EventID: id, VedtakDate: pv.VedtakDate, Months: pv.ExtensionMonths})
+	}
+}
+
+// isLeaveType reports whether an absence type is approved leave (godkjent permisjon).
+func isLeaveType(t nirv1.AbsenceType) bool {
+	switch t {
+	case nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_FODSEL_ADOPSJON,
+		nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_SYKDOM,
+		nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_ANNET:
+		return true
+	}
+	return false
+}
+
+func (s *State) applyAbsence(id string, ev *nirv1.Event) {
+	a := ev.GetAbsenceRegistered()
+	per := Period{From: dateOf(a.GetFromDate()), To: dateOf(a.GetToDate())}
+	switch a.GetProgramme() {
+	case nirv1.Programme_PROGRAMME_OPPLAERING:
+		if isLeaveType(a.GetType()) {
+			s.Training.Leave = append(s.Training.Leave, Leave{EventID: id, Period: per, Type: a.GetType()})
+		} else {
+			s.Training.Absence = append(s.Training.Absence, Absence{EventID: id, Period: per, Type: a.GetType(), Hours: a.GetHours()})
+		}
+	default: // the introduction programme (also when unspecified)
+		p := s.programmeFor(s.eventKommune(ev, per.From), per.From)
+		if p == nil {
+			s.Unattached = append(s.Unattached, id)
+			return
+		}
+		if isLeaveType(a.GetType()) {
+			p.Leave = append(p.Leave, Leave{EventID: id, Period: per, Type: a.GetType()})
+		} else {
+			p.Absence = append(p.Absence, Absence{EventID: id, Period: per, Type: a.GetType(), Hours: a.GetHours()})
+		}
+	}
+}

@@ -1,0 +1,322 @@
+package rules
+
+import "time"
+
+// Version is one version of one rule, valid for effective dates in [ValidFrom, ValidTo). A law
+// change is a new Version appended to the rule's table, never an edit of an old one, so that
+// replaying 2022 applies 2022's rules (DOMAIN.md 0: "keep every rule data-driven and versioned
+// by validity dates").
+type Version struct {
+	// ID names the version in refusals, statuses and computed events, e.g.
+	// "norskfrist-il/2023-08-01".
+	ID string
+	// Rule is the rule's stable name, e.g. "norskfrist-il".
+	Rule string
+	// Section is the DOMAIN.md section the rule implements.
+	Section string
+	// ValidFrom is the first effective date the version applies to (inclusive).
+	ValidFrom Date
+	// ValidTo is the first effective date it no longer applies to; zero means open.
+	ValidTo Date
+	// Summary says in one line (English) what the version does.
+	Summary string
+}
+
+// Covers reports whether the version applies to effective date d.
+func (v Version) Covers(d Date) bool {
+	if d.Before(v.ValidFrom) {
+		return false
+	}
+	return v.ValidTo.IsZero() || d.Before(v.ValidTo)
+}
+
+// versioned is a rule-version table entry: a Version plus the rule's parameters.
+type versioned interface{ version() Version }
+
+func (v Version) version() Version { return v }
+
+// pick returns the entry of table whose validity covers d. Tables are ordered by ValidFrom and
+// do not overlap; a date before the first entry gets the first entry (the oldest rule known),
+// so a historical registration is judged by the oldest rule rather than by none.
+func pick[T versioned](table []T, d Date) T {
+	for _, e := range table {
+		if e.version().Covers(d) {
+			return e
+		}
+	}
+	if len(table) > 0 && d.Before(table[0].version().ValidFrom) {
+		return table[0]
+	}
+	return table[len(table)-1]
+}
+
+// ymd is MustDate for the version tables.
+func ymd(y int, m time.Month, day int) Date { return MustDate(y, m, day) }
+
+// Rule names (stable; they appear in refusals, statuses and computed terminations).
+const (
+	RuleLaw                 = "lovvalg"
+	RuleIntroScheme         = "malgruppe-intro"
+	RuleTrainingScheme      = "malgruppe-opplaering"
+	RuleNorskDeadlineIL     = "norskfrist-il"
+	RuleNorskDeadline6A     = "norskfrist-6a"
+	RuleUtvidet6A           = "utvidet-opplaering-6a"
+	RuleProgrammeEnd        = "programtid"
+	RuleTrainingStart       = "oppstart-opplaering-3-mnd"
+	RuleProgrammeStart      = "oppstart-intro-3-mnd"
+	RuleAnnualReporting     = "ajourforingsfrist"
+	RuleSamfunnskunnskap    = "timer-samfunnskunnskap"
+	RuleTerminationDeadline = "avslutning-frist-utlopt"
+	RuleTerminationMoved    = "avslutning-flyttet"
+)
+
+// lawVersion holds the parameters of the lovvalg rule (DOMAIN.md 1.1, Product decisions 2).
+type lawVersion struct {
+	Version
+	// ILFrom: permit or arrival on or after this date gives integreringsloven.
+	ILFrom Date
+	// SixAFrom and SixATo bound the permit dates of § 34 permits covered by chapter 6A
+	// (SixATo zero: no 6A in this version).
+	SixAFrom, SixATo Date
+}
+
+// lawVersions select by the permit date. 6A covers § 34 permits granted from 2022-03-11
+// "while 6A is in force" (DOMAIN.md 1.1): the temporary chapter is currently valid until
+// 2026-07-01; a prolongation is a new version with a later SixATo.
+var lawVersions = []lawVersion{
+	{
+		Version: Version{ID: RuleLaw + "/2021-01-01", Rule: RuleLaw, Section: "DOMAIN.md 1.1",
+			ValidFrom: ymd(1900, 1, 1), ValidTo: ymd(2022, 3, 11),
+			Summary: "IntroL if permit and arrival before 2021-01-01, else IL"},
+		ILFrom: ymd(2021, 1, 1),
+	},
+	{
+		Version: Version{ID: RuleLaw + "/2022-03-11", Rule: RuleLaw, Section: "DOMAIN.md 1.1",
+			ValidFrom: ymd(2022, 3, 11),
+			Summary:   "§ 34 permits granted 2022-03-11 to 2026-06-30 are IL chapter 6A"},
+		ILFrom: ymd(2021, 1, 1), SixAFrom: ymd(2022, 3, 11), SixATo: ymd(2026, 7, 1),
+	},
+}
+
+// introSchemeVersion holds the age limits of the introduction programme target group.
+type introSchemeVersion struct {
+	Version
+	MinAge, MaxAge int
+}
+
+// introSchemeVersions select by the permit date (DOMAIN.md 1.2, 1.4). Prop. 81 L (2024–2025)
+// proposes 60 as upper age; it becomes a new version when in force (DOMAIN.md 9.5).
+var introSchemeVersions = []introSchemeVersion{
+	{Version: Version{ID: RuleIntroScheme + "/2004-09-01", Rule: RuleIntroScheme, Section: "DOMAIN.md 1.2, 1.4, 1.5",
+		ValidFrom: ymd(2004, 9, 1), Summary: "rett og plikt 18–55 at permit date; over 55 or settled without agreement: kan tilbys; 6A: rett"},
+		MinAge: 18, MaxAge: 55},
+}
+
+// trainingSchemeVersion holds the age limits of the opplæring target group.
+type trainingSchemeVersion struct {
+	Version
+	// IntroLMinAge..IntroLMaxAge is the IntroL target group; IntroLPliktMaxAge is the upper age
+	// of rett og plikt (above it, up to IntroLMaxAge, only rett).
+	IntroLMinAge, IntroLPliktMaxAge, IntroLMaxAge int
+	ILMinAge, ILMaxAge                            int
+}
+
+// trainingSchemeVersions select by the permit date. From 2017-01-01 IntroL plikt was extended
+// to 55–67 (DOMAIN.md 1.4).
+var trainingSchemeVersions = []trainingSchemeVersion{
+	{Version: Version{ID: RuleTrainingScheme + "/2005-09-01", Rule: RuleTrainingScheme, Section: "DOMAIN.md 1.3, 1.4",
+		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2017, 1, 1), Summary: "IntroL 16–55 rett og plikt, 55–67 rett; IL 18–67"},
+		IntroLMinAge: 16, IntroLPliktMaxAge: 55, IntroLMaxAge: 67, ILMinAge: 18, ILMaxAge: 67},
+	{Version: Version{ID: RuleTrainingScheme + "/2017-01-01", Rule: RuleTrainingScheme, Section: "DOMAIN.md 1.3, 1.4",
+		ValidFrom: ymd(2017, 1, 1), Summary: "IntroL 16–67 rett og plikt; IL 18–67"},
+		IntroLMinAge: 16, IntroLPliktMaxAge: 67, IntroLMaxAge: 67, ILMinAge: 18, ILMaxAge: 67},
+}
+
+// norskILVersion holds the IL norsk deadline (gjennomføringsfrist) parameters.
+type norskILVersion struct {
+	Version
+	// StartFromOffer: the deadline runs from tilbud om oppstart; otherwise from the date rett
+	// og plikt arose.
+	StartFromOffer      bool
+	MonthsVgo, MonthsNo int
+}
+
+// norskILVersions select by the deadline's start date: the date of tilbud om oppstart if one is
+// registered, else the date rett og plikt arose (DOMAIN.md 3.2, Product decisions 3; Prop. 73 L
+// (2022–2023) in force 2023-08-01).
+var norskILVersions = []norskILVersion{
+	{Version: Version{ID: RuleNorskDeadlineIL + "/2021-01-01", Rule: RuleNorskDeadlineIL, Section: "DOMAIN.md 3.2, Product decisions 3",
+		ValidFrom: ymd(2021, 1, 1), ValidTo: ymd(2023, 8, 1), Summary: "from the date rett og plikt arose: 18 months with vgo, else 3 years, plus leave"},
+		MonthsVgo: 18, MonthsNo: 36},
+	{Version: Version{ID: RuleNorskDeadlineIL + "/2023-08-01", Rule: RuleNorskDeadlineIL, Section: "DOMAIN.md 3.2, Product decisions 3",
+		ValidFrom: ymd(2023, 8, 1), Summary: "from tilbud om oppstart: 18 months with vgo, else 3 years, plus leave"},
+		StartFromOffer: true, MonthsVgo: 18, MonthsNo: 36},
+}
+
+// norsk6AVersion holds the 6A norsk deadline and utvidet opplæring parameters.
+type norsk6AVersion struct {
+	Version
+	Months int
+	// UtvidetMonths is the length added per utvidet vedtak; UtvidetMaxVgo and UtvidetMaxNo the
+	// number of utvidet vedtak accepted with and without vgo (0: no utvidet opplæring).
+	UtvidetMonths               int
+	UtvidetMaxVgo, UtvidetMaxNo int
+	UtvidetWindowMonths         int
+}
+
+// norsk6AVersions select by the start date of the first 6A training vedtak (DOMAIN.md 1.5, 3.2;
+// utvidet opplæring IF § 43 g from 2023-07-01).
+var norsk6AVersions = []norsk6AVersion{
+	{Version: Version{ID: RuleNorskDeadline6A + "/2022-06-15", Rule: RuleNorskDeadline6A, Section: "DOMAIN.md 3.2, Product decisions 3",
+		ValidFrom: ymd(2022, 6, 15), ValidTo: ymd(2023, 7, 1), Summary: "12 months from the first 6A vedtak start, plus leave"},
+		Months: 12},
+	{Version: Version{ID: RuleNorskDeadline6A + "/2023-07-01", Rule: RuleNorskDeadline6A, Section: "DOMAIN.md 3.2, Product decisions 3",
+		ValidFrom: ymd(2023, 7, 1), Summary: "12 months plus leave, plus 6 months per utvidet vedtak (at most 1 with vgo, 4 without)"},
+		Months: 12, UtvidetMonths: 6, UtvidetMaxVgo: 1, UtvidetMaxNo: 4, UtvidetWindowMonths: 2},
+}
+
+// programmeEndVersion holds the programme length parameters.
+type programmeEndVersion struct {
+	Version
+	// IntroLMonths and IntroLMaxExtension: IntroL § 5; IntroLCap is what NIR holds at most
+	// (covid programmes beyond it are terminated at the cap, DOMAIN.md 1.6).
+	IntroLMonths, IntroLMaxExtension, IntroLCap int
+	// ILLeaveExtends: approved leave is added to the programme time (DOMAIN.md 2.6 [I]).
+	LeaveExtends bool
+}
+
+var programmeEndVersions = []programmeEndVersion{
+	{Version: Version{ID: RuleProgrammeEnd + "/2021-01-01", Rule: RuleProgrammeEnd, Section: "DOMAIN.md 2.2, 1.4, 1.6, Product decisions 4",
+		ValidFrom: ymd(2004, 9, 1), Summary: "IL: start + sluttmål maximum + registered extension; IntroL: 2 years + up to 1 year, at most 3 years; plus approved leave"},
+		IntroLMonths: 24, IntroLMaxExtension: 12, IntroLCap: 36, LeaveExtends: true},
+}
+
+// sluttmalLimits is the IL table of ordinary maximum and extension per sluttmål (DOMAIN.md 2.2).
+var sluttmalLimits = map[int32]struct{ Months, Extension int }{
+	1: {6, 6},   // SLUTTMAL_HOYERE_UTDANNING
+	2: {6, 6},   // SLUTTMAL_ARBEID_VGO
+	3: {36, 12}, // SLUTTMAL_FULLFORT_VGO
+	4: {24, 12}, // SLUTTMAL_ARBEID
+	5: {24, 12}, // SLUTTMAL_GRUNNSKOLE
+	6: {24, 12}, // SLUTTMAL_VGO_DELER
+}
+
+// startVersion holds the "start within N months" rule (DOMAIN.md 1.2, 3.5, Product decisions 6).
+type startVersion struct {
+	Version
+	Months int
+}
+
+var trainingStartVersions = []startVersion{
+	{Version: Version{ID: RuleTrainingStart + "/2021-01-01", Rule: RuleTrainingStart, Section: "DOMAIN.md 3.5, Product decisions 6",
+		ValidFrom: ymd(2021, 1, 1), Summary: "first training hours or vedtak start within 3 months of settlement or krav"},
+		Months: 3},
+}
+
+var programmeStartVersions = []startVersion{
+	{Version: Version{ID: RuleProgrammeStart + "/2021-01-01", Rule: RuleProgrammeStart, Section: "DOMAIN.md 1.2",
+		ValidFrom: ymd(2004, 9, 1), Summary: "programme start within 3 months of settlement or krav"},
+		Months: 3},
+}
+
+// reportingVersion holds the annual ajourføring deadline (DOMAIN.md 6.3, Product decisions 7).
+type reportingVersion struct {
+	Version
+	LastDayOfFebruary bool
+	// Fixed is the deadline's month and day when not the last day of February.
+	FixedMonth time.Month
+	FixedDay   int
+}
+
+// reportingVersions select by the data year's first day: 15 January for 2016 and 2017 data,
+// the last day of February from data year 2018.
+var reportingVersions = []reportingVersion{
+	{Version: Version{ID: RuleAnnualReporting + "/2016", Rule: RuleAnnualReporting, Section: "DOMAIN.md 6.3",
+		ValidFrom: ymd(2016, 1, 1), ValidTo: ymd(2018, 1, 1), Summary: "data year Y closes 15 January Y+1"},
+		FixedMonth: time.January, FixedDay: 15},
+	{Version: Version{ID: RuleAnnualReporting + "/2018", Rule: RuleAnnualReporting, Section: "DOMAIN.md 6.3, Product decisions 7",
+		ValidFrom: ymd(2018, 1, 1), Summary: "data year Y closes on the last day of February Y+1"},
+		LastDayOfFebruary: true},
+}
+
+// samfunnskunnskapVersion holds the samfunnskunnskap hour goal (timemål).
+type samfunnskunnskapVersion struct {
+	Version
+	Hours float64
+	// Modules: hours are registered per module (HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1..3).
+	Modules bool
+}
+
+// samfunnskunnskapVersions select by the month of the hours, or the training start: 50 hours
+// before 2022, 75 hours in three modules from 2022-01-01 (DOMAIN.md 3.4).
+var samfunnskunnskapVersions = []samfunnskunnskapVersion{
+	{Version: Version{ID: RuleSamfunnskunnskap + "/2012-01-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4, 1.4",
+		ValidFrom: ymd(2012, 1, 1), ValidTo: ymd(2022, 1, 1), Summary: "samfunnskunnskap 50 hours"},
+		Hours: 50},
+	{Version: Version{ID: RuleSamfunnskunnskap + "/2022-01-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4",
+		ValidFrom: ymd(2022, 1, 1), Summary: "samfunnskunnskap 75 hours in 3 modules"},
+		Hours: 75, Modules: true},
+}
+
+// terminationVersion holds a computed-termination rule (DOMAIN.md Product decisions 5).
+type terminationVersion struct {
+	Version
+	// IntroLOnly: the rule fires only for IntroL participants.
+	IntroLOnly bool
+}
+
+var terminationDeadlineVersions = []terminationVersion{
+	{Version: Version{ID: RuleTerminationDeadline + "/2021-01-01", Rule: RuleTerminationDeadline, Section: "DOMAIN.md Product decisions 5a, 5",
+		ValidFrom: ymd(2004, 9, 1), Summary: "IKKE_REGISTRERT at the programme's latest end date when it has passed with no termination"}},
+}
+
+var terminationMovedVersions = []terminationVersion{
+	{Version: Version{ID: RuleTerminationMoved + "/2021-01-01", Rule: RuleTerminationMoved, Section: "DOMAIN.md Product decisions 5b, 7.4",
+		ValidFrom: ymd(2004, 9, 1), Summary: "FLYTTET at the move date for an IntroL participant with an active programme who moves"},
+		IntroLOnly: true},
+}
+
+// Versions returns every rule version the package knows, for documentation and for
+// `nirctl rules explain`.
+func Versions() []Version {
+	var out []Version
+	add := func(vs ...Version) { out = append(out, vs...) }
+	for _, v := range lawVersions {
+		add(v.Version)
+	}
+	for _, v := range introSchemeVersions {
+		add(v.Version)
+	}
+	for _, v := range trainingSchemeVersions {
+		add(v.Version)
+	}
+	for _, v := range norskILVersions {
+		add(v.Version)
+	}
+	for _, v := range norsk6AVersions {
+		add(v.Version)
+	}
+	for _, v := range programmeEndVersions {
+		add(v.Version)
+	}
+	for _, v := range trainingStartVersions {
+		add(v.Version)
+	}
+	for _, v := range programmeStartVersions {
+		add(v.Version)
+	}
+	for _, v := range reportingVersions {
+		add(v.Version)
+	}
+	for _, v := range samfunnskunnskapVersions {
+		add(v.Version)
+	}
+	for _, v := range terminationDeadlineVersions {
+		add(v.Version)
+	}
+	for _, v := range terminationMovedVersions {
+		add(v.Version)
+	}
+	// CHECKVERSIONS
+	return out
+}
