@@ -1,0 +1,185 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+)
+
+// Authenticator maps bearer tokens to principals. Build it with [LoadFile], [New] or [NewDev].
+// It is safe for concurrent use.
+type Authenticator struct {
+	path string     // token file, for Reload; empty for New and NewDev
+	dev  *Principal // non-nil in development mode
+
+	table atomic.Pointer[table]
+}
+
+// table is one immutable generation of the token file.
+type table struct {
+	hashes     [][sha256.Size]byte
+	principals []Principal
+}
+
+func newTable(entries []Entry) *table {
+	t := &table{
+		hashes:     make([][sha256.Size]byte, len(entries)),
+		principals: make([]Principal, len(entries)),
+	}
+	for i, e := range entries {
+		// Validate has checked the form, so decoding cannot fail.
+		if _, err := hex.Decode(t.hashes[i][:], []byte(e.TokenSHA256)); err != nil {
+			panic("auth: unvalidated entry: " + err.Error())
+		}
+		t.principals[i] = e.Principal()
+	}
+	return t
+}
+
+// LoadFile reads the token file at path (see [Entry] for the format) and returns an
+// authenticator that knows its tokens. [Authenticator.Reload] reads the file again.
+func LoadFile(path string) (*Authenticator, error) {
+	entries, err := ReadEntries(path)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authenticator{path: path}
+	a.table.Store(newTable(entries))
+	return a, nil
+}
+
+// New returns an authenticator for the given entries, validated as a token file's would be.
+func New(entries []Entry) (*Authenticator, error) {
+	if err := Validate(entries); err != nil {
+		return nil, err
+	}
+	a := &Authenticator{}
+	a.table.Store(newTable(entries))
+	return a, nil
+}
+
+// DefaultDevPrincipal is the principal of development mode when the caller names none: an
+// operator, who can reach status and administration but no person data.
+var DefaultDevPrincipal = Principal{Name: "dev", Role: RoleOperator}
+
+// NewDev returns an authenticator in development mode: every caller, with or without a token,
+// is authenticated as p (DefaultDevPrincipal if p is the zero value). Authorization still
+// applies to p. It is meant for a nird started without a token file on a developer's machine;
+// the caller must log that it is in use.
+func NewDev(p Principal) (*Authenticator, error) {
+	if p == (Principal{}) {
+		p = DefaultDevPrincipal
+	}
+	e := Entry{Name: p.Name, Role: p.Role, Kommune: p.Kommune, System: p.System, TokenSHA256: strings.Repeat("0", 64)}
+	if err := Validate([]Entry{e}); err != nil {
+		return nil, fmt.Errorf("dev principal: %w", err)
+	}
+	a := &Authenticator{dev: &p}
+	a.table.Store(&table{})
+	return a, nil
+}
+
+// Dev reports whether a is in development mode, and the principal every caller gets.
+func (a *Authenticator) Dev() (Principal, bool) {
+	if a.dev == nil {
+		return Principal{}, false
+	}
+	return *a.dev, true
+}
+
+// Len returns the number of tokens a knows.
+func (a *Authenticator) Len() int { return len(a.table.Load().principals) }
+
+// Reload reads the token file again and swaps in its tokens; requests in flight finish with
+// the old set. On error the old set stays. It fails for an authenticator not made by LoadFile.
+func (a *Authenticator) Reload() error {
+	if a.path == "" {
+		return errors.New("auth: reload: authenticator has no token file")
+	}
+	entries, err := ReadEntries(a.path)
+	if err != nil {
+		return err
+	}
+	a.table.Store(newTable(entries))
+	return nil
+}
+
+// Authenticate returns the principal whose token is token. It returns [ErrUnauthenticated] for
+// an empty or unknown token. The comparison takes the same time whichever entry matches.
+func (a *Authenticator) Authenticate(token string) (Principal, error) {
+	if a.dev != nil {
+		return *a.dev, nil
+	}
+	if token == "" {
+		return Principal{}, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	}
+	sum := sha256.Sum256([]byte(token))
+	t := a.table.Load()
+	i := match(t.hashes, sum)
+	if i < 0 {
+		return Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	}
+	return t.principals[i], nil
+}
+
+// match returns the index of sum in hashes, or -1. It compares with every entry in constant
+// time and does not stop at a match, so its timing reveals neither where nor whether the hash
+// matched (the file's hashes are unique, so at most one entry matches).
+func match(hashes [][sha256.Size]byte, sum [sha256.Size]byte) int {
+	found := -1
+	for i := range hashes {
+		eq := subtle.ConstantTimeCompare(hashes[i][:], sum[:])
+		found = subtle.ConstantTimeSelect(eq, i, found)
+	}
+	return found
+}
+
+// AuthenticateHeader authenticates the "Authorization: Bearer <token>" entry of h. It takes
+// the header as a plain map so that both http.Header and nats.Header (a NATS request on
+// nir.cmd.append) can be passed; the key is looked up as given, canonical, and lowercase.
+func (a *Authenticator) AuthenticateHeader(h map[string][]string) (Principal, error) {
+	if a.dev != nil {
+		return *a.dev, nil
+	}
+	var v string
+	for _, k := range [...]string{"Authorization", "authorization", "AUTHORIZATION"} {
+		if vs := h[k]; len(vs) > 0 {
+			v = vs[0]
+			break
+		}
+	}
+	token, err := BearerToken(v)
+	if err != nil {
+		return Principal{}, err
+	}
+	return a.Authenticate(token)
+}
+
+// BearerToken extracts the token of an "Authorization" header value "Bearer <token>" (the
+// scheme is case-insensitive, RFC 9110 11.1). It returns [ErrUnauthenticated] for an empty
+// value or another scheme.
+func BearerToken(authorization string) (string, error) {
+	if authorization == "" {
+		return "", fmt.Errorf("%w: no Authorization header", ErrUnauthenticated)
+	}
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", fmt.Errorf("%w: Authorization header is not a bearer token", ErrUnauthenticated)
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", fmt.Errorf("%w: empty bearer token", ErrUnauthenticated)
+	}
+	return token, nil
+}
+
+// SetBearer sets the Authorization header of h to carry token. Clients (nirctl, tests, a
+// case system's NATS request) use it.
+func SetBearer(h http.Header, token string) {
+	h.Set("Authorization", "Bearer "+token)
+}

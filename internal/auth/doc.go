@@ -1,0 +1,53 @@
+// Package auth authenticates callers of nird by bearer token and authorizes what they may do.
+//
+// # Model
+//
+// A caller presents a bearer token (the HTTP "Authorization: Bearer <token>" header for Connect
+// and plain HTTP routes, the same header on a NATS request to nir.cmd.append). The token maps to
+// a [Principal]: a name, a [Role] and, for the kommune role, a kommunenummer. Which roles may call
+// which procedure is data, a [Policy] table keyed by Connect procedure name ("/pkg.Service/Method",
+// also usable for plain HTTP paths); finer, data-dependent rules are the functions
+// [CanWriteKommune] and [CanReadPerson], which the handlers call once they know whose data is
+// involved.
+//
+// The roles follow DESIGN.md "Services and security":
+//
+//   - kommune: a kommune's case system (fagsystem) or caseworker tool. Reads only persons whose
+//     bostedskommune is, or was during the period read, its own; writes only its own kommune's
+//     registrations.
+//   - analyst: statistics and pseudonymous data; never national ids, never writes.
+//   - operator: status, rebuild and other administration; no person data.
+//   - system: nird's own regelmotor, which appends computed terminations for any kommune.
+//
+// # Token storage
+//
+// The token file (see [LoadFile]) holds only the SHA-256 of each token, never the token. A
+// password hash that is slow on purpose (bcrypt, argon2) exists to make guessing a low-entropy
+// human password expensive; nird's tokens are 32 random bytes from crypto/rand ([GenerateToken]),
+// so there is nothing to guess: a preimage or brute-force attack on 256 bits is out of reach
+// whatever the hash speed. A fast hash keeps per-request authentication in the microseconds,
+// where bcrypt would cost tens of milliseconds of CPU on every call. Because every token is
+// random, no salt is needed either (no two principals share a token, and rainbow tables do not
+// cover 2^256 inputs). A leaked token file therefore reveals who has access but grants none.
+//
+// Authentication hashes the presented token and compares it with every entry using
+// crypto/subtle, without stopping at the first match, so the time taken does not depend on
+// which entry, or how much of an entry's hash, matched.
+//
+// # Guarantees
+//
+//   - Deny by default: a procedure missing from the [Policy] is refused for every role.
+//   - Tokens, their hashes and national ids never appear in errors or logs; a log line names the
+//     principal and the procedure only.
+//   - An [Authenticator] is safe for concurrent use, also while [Authenticator.Reload] swaps the
+//     token table (for example on SIGHUP).
+//
+// # Caveats
+//
+//   - Development mode ([NewDev]) gives every caller one fixed principal, with or without a
+//     token. It exists for a nird started without a token file; the caller must log loudly that
+//     it is in use, and never use it in production. [Authenticator.Dev] reports it.
+//   - Kommunenummer in the token file are checked for form (4 digits) only, not against the
+//     code list, so that a merged kommune's old token can be kept until it is rotated.
+//   - Revoking a token means removing its entry and reloading; there is no expiry field yet.
+package auth

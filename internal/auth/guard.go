@@ -1,0 +1,174 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"connectrpc.com/connect"
+)
+
+// Guard applies an [Authenticator] and a [Policy] at each of nird's entrances: it is a Connect
+// interceptor (unary and streaming handlers), an HTTP middleware for plain routes, and a check
+// for the NATS ingress. Every entrance authenticates the bearer token, authorizes the
+// procedure, and gives the handler the [Principal] through the context ([FromContext]).
+//
+//	guard := auth.NewGuard(authn, auth.DefaultPolicy(), logger)
+//	path, h := nirv1connect.NewRegistrationServiceHandler(svc, connect.WithInterceptors(guard))
+//	mux.Handle(path, h)
+//	mux.Handle("/export/personliste.csv", guard.Middleware(csvHandler))
+type Guard struct {
+	authn  *Authenticator
+	policy Policy
+	log    *slog.Logger
+}
+
+var _ connect.Interceptor = (*Guard)(nil)
+
+// NewGuard returns a guard that authenticates with authn and authorizes with policy. A nil
+// logger discards. Refusals are logged at Info with the procedure and, once authenticated, the
+// principal; never the token.
+func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Guard{authn: authn, policy: policy, log: logger.With("component", "auth")}
+}
+
+// Check authenticates the Authorization header in h and authorizes procedure. It returns the
+// principal, or an error matching [ErrUnauthenticated] or [ErrPermissionDenied]. For a public
+// procedure it returns the zero Principal and nil. The NATS ingress calls it with the request
+// message's header and the procedure it maps the subject to
+// (nirv1connect.RegistrationServiceAppendProcedure for nir.cmd.append).
+func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error) {
+	if g.policy.IsPublic(procedure) {
+		return Principal{}, nil
+	}
+	p, err := g.authn.AuthenticateHeader(h)
+	if err != nil {
+		g.log.Info("unauthenticated request refused", "procedure", procedure, "reason", reason(err))
+		return Principal{}, err
+	}
+	if err := g.policy.Authorize(p, procedure); err != nil {
+		g.log.Info("request refused", "procedure", procedure, "principal", p.String(), "role", string(p.Role))
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// reason is the part of an authentication error after the sentinel, which never holds the
+// token ("no bearer token", "unknown token").
+func reason(err error) string {
+	s := err.Error()
+	prefix := ErrUnauthenticated.Error() + ": "
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):]
+	}
+	return s
+}
+
+// connectError maps a Check error to the Connect error a client sees.
+func connectError(err error) error {
+	if errors.Is(err, ErrPermissionDenied) {
+		return connect.NewError(connect.CodePermissionDenied, err)
+	}
+	ce := connect.NewError(connect.CodeUnauthenticated, errors.New("missing or invalid bearer token"))
+	ce.Meta().Set("WWW-Authenticate", `Bearer realm="nir"`)
+	return ce
+}
+
+func (g *Guard) enter(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	p, err := g.Check(h, procedure)
+	if err != nil {
+		return ctx, connectError(err)
+	}
+	if p == (Principal{}) {
+		return ctx, nil // public procedure
+	}
+	return NewContext(ctx, p), nil
+}
+
+// WrapUnary implements [connect.Interceptor]. On the client side it does nothing.
+func (g *Guard) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		ctx, err := g.enter(ctx, req.Spec().Procedure, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient implements [connect.Interceptor] and does nothing.
+func (g *Guard) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements [connect.Interceptor] for streaming handlers.
+func (g *Guard) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := g.enter(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+// Middleware guards a plain HTTP route (the CSV export), using the request's URL path as the
+// procedure name in the policy. It answers 401 with a WWW-Authenticate challenge or 403 with a
+// short text, and otherwise calls next with the principal in the request's context.
+func (g *Guard) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := g.Check(r.Header, r.URL.Path)
+		switch {
+		case errors.Is(err, ErrPermissionDenied):
+			http.Error(w, "permission denied", http.StatusForbidden)
+			return
+		case err != nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nir"`)
+			http.Error(w, "missing or invalid bearer token", http.StatusUnauthorized)
+			return
+		}
+		if p != (Principal{}) {
+			r = r.WithContext(NewContext(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// BearerInterceptor is the client side: it sets "Authorization: Bearer <token>" on every
+// request of a Connect client (nirctl, tests).
+//
+//	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, url,
+//		connect.WithInterceptors(auth.BearerInterceptor(token)))
+func BearerInterceptor(token string) connect.Interceptor {
+	return bearerInterceptor("Bearer " + token)
+}
+
+type bearerInterceptor string
+
+func (b bearerInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			req.Header().Set("Authorization", string(b))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (b bearerInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", string(b))
+		return conn
+	}
+}
+
+func (b bearerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}

@@ -1,0 +1,193 @@
+package auth
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// TokenPrefix starts every token that [GenerateToken] makes, so that secret scanners and
+// humans can recognise a leaked nird token.
+const TokenPrefix = "nir_"
+
+// tokenBytes is the token's entropy: 32 random bytes (256 bits).
+const tokenBytes = 32
+
+// Entry is one principal in the token file. The file is a JSON array of entries:
+//
+//	[
+//	  {"name": "oslo-fagsystem", "role": "kommune", "kommune": "0301",
+//	   "system": "Visma Flyt", "token_sha256": "3f0c…"},
+//	  {"name": "regelmotor", "role": "system", "token_sha256": "…"}
+//	]
+type Entry struct {
+	// Name identifies the principal; unique in the file. Letters, digits, '.', '_' and '-'.
+	Name string `json:"name"`
+	// Role is "kommune", "analyst", "operator" or "system".
+	Role Role `json:"role"`
+	// Kommune is the kommunenummer (4 digits); required for role kommune, forbidden otherwise.
+	Kommune string `json:"kommune,omitempty"`
+	// System optionally names the case system (fagsystem) that uses the token.
+	System string `json:"system,omitempty"`
+	// TokenSHA256 is the lowercase hex SHA-256 of the token; unique in the file.
+	TokenSHA256 string `json:"token_sha256"`
+}
+
+// Principal returns the principal the entry authenticates as.
+func (e Entry) Principal() Principal {
+	return Principal{Name: e.Name, Role: e.Role, Kommune: e.Kommune, System: e.System}
+}
+
+// HashToken returns the lowercase hex SHA-256 of token, the form stored in the token file.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// GenerateToken makes a new random token for p and the token file entry that holds its hash.
+// The token is shown to the operator once (`nirctl token create`) and never stored.
+func GenerateToken(p Principal) (token string, entry Entry, err error) {
+	var b [tokenBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", Entry{}, fmt.Errorf("generate token: %w", err)
+	}
+	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	entry = Entry{Name: p.Name, Role: p.Role, Kommune: p.Kommune, System: p.System, TokenSHA256: HashToken(token)}
+	return token, entry, nil
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	kommuneRe = regexp.MustCompile(`^[0-9]{4}$`)
+	hashRe    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Validate checks the entries: each field's form, and that names and token hashes are unique.
+// The returned error joins one [*ConfigError] per problem, each naming the entry and the field;
+// it matches [ErrInvalidConfig].
+func Validate(entries []Entry) error {
+	var errs []error
+	bad := func(i int, e Entry, field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Index: i, Name: e.Name, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	names := make(map[string]int, len(entries))
+	hashes := make(map[string]int, len(entries))
+	for i, e := range entries {
+		switch {
+		case e.Name == "":
+			bad(i, e, "name", "is required")
+		case !nameRe.MatchString(e.Name):
+			bad(i, e, "name", "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+		default:
+			if j, dup := names[e.Name]; dup {
+				bad(i, e, "name", "duplicates entry %d", j)
+			} else {
+				names[e.Name] = i
+			}
+		}
+		switch {
+		case e.Role == "":
+			bad(i, e, "role", "is required (one of %v)", Roles)
+		case !e.Role.Valid():
+			bad(i, e, "role", "unknown role %q (one of %v)", string(e.Role), Roles)
+		}
+		switch {
+		case e.Role == RoleKommune && e.Kommune == "":
+			bad(i, e, "kommune", "is required for role kommune")
+		case e.Role == RoleKommune && !kommuneRe.MatchString(e.Kommune):
+			bad(i, e, "kommune", "must be a kommunenummer of 4 digits, e.g. \"0301\"")
+		case e.Role != RoleKommune && e.Kommune != "":
+			bad(i, e, "kommune", "is only allowed for role kommune")
+		}
+		switch {
+		case e.TokenSHA256 == "":
+			bad(i, e, "token_sha256", "is required")
+		case !hashRe.MatchString(e.TokenSHA256):
+			bad(i, e, "token_sha256", "must be 64 lowercase hex digits (the SHA-256 of the token, not the token)")
+		default:
+			if j, dup := hashes[e.TokenSHA256]; dup {
+				bad(i, e, "token_sha256", "duplicates entry %d", j)
+			} else {
+				hashes[e.TokenSHA256] = i
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseEntries decodes and validates a token file's content. Unknown fields are refused, so
+// that a misspelt field name is reported rather than ignored.
+func ParseEntries(data []byte) ([]Entry, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var entries []Entry
+	if err := dec.Decode(&entries); err != nil {
+		return nil, &ConfigError{Index: -1, Msg: "not a JSON array of entries: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, &ConfigError{Index: -1, Msg: "trailing data after the JSON array"}
+	}
+	if err := Validate(entries); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// ReadEntries reads and validates the token file at path.
+func ReadEntries(path string) ([]Entry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read token file %s: %w", path, err)
+	}
+	entries, err := ParseEntries(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return entries, nil
+}
+
+// WriteEntries validates entries and writes them to path atomically (a temporary file in the
+// same directory, synced, then renamed), readable by the owner only. `nirctl token create` uses
+// it with [ReadEntries] to add an entry.
+func WriteEntries(path string, entries []Entry) error {
+	if err := Validate(entries); err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []Entry{}
+	}
+	data, err := json.MarshalIndent(entries, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode token file: %w", err)
+	}
+	data = append(data, '\n')
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write token file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write token file %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync token file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close token file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace token file %s: %w", path, err)
+	}
+	return nil
+}
