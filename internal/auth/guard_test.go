@@ -1,0 +1,304 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// whoami is a RegistrationService that reports the principal the guard put in the context,
+// in the response's person_key; it exists only for these tests.
+type whoami struct {
+	nirv1connect.UnimplementedRegistrationServiceHandler
+}
+
+func principalOf(ctx context.Context) (string, error) {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return "", connect.NewError(connect.CodeInternal, errors.New("no principal in context"))
+	}
+	return p.String(), nil
+}
+
+func (whoami) History(ctx context.Context, _ *connect.Request[nirv1.HistoryRequest]) (*connect.Response[nirv1.HistoryResponse], error) {
+	s, err := principalOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&nirv1.HistoryResponse{PersonKey: s}), nil
+}
+
+func (whoami) Append(ctx context.Context, _ *connect.Request[nirv1.AppendRequest]) (*connect.Response[nirv1.AppendResponse], error) {
+	s, err := principalOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&nirv1.AppendResponse{Positions: []*nirv1.Position{{PersonKey: s}}}), nil
+}
+
+// newTestServer serves whoami behind a guard over httptest, plus a plain HTTP route.
+func newTestServer(tb testing.TB, authn *Authenticator, logs io.Writer) *httptest.Server {
+	tb.Helper()
+	pol := DefaultPolicy()
+	pol["/export/personliste.csv"] = []Role{RoleKommune}
+	guard := NewGuard(authn, pol, slog.New(slog.NewTextHandler(logs, nil)))
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(whoami{}, connect.WithInterceptors(guard)))
+	mux.Handle("/export/personliste.csv", guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := principalOf(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, s)
+	})))
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// lockedWriter is a log sink that handlers write to concurrently.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+func TestGuard_Connect(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	srv := newTestServer(t, authn, logs)
+
+	tests := []struct {
+		name      string
+		token     string // "" sends no Authorization header
+		procedure string
+		code      connect.Code // 0 means success
+		want      string       // principal the handler saw
+	}{
+		{"OK/KommuneAppend", tokens["oslo-fagsystem"], "Append", 0, "kommune:oslo-fagsystem@0301"},
+		{"OK/KommuneHistory", tokens["bergen-fagsystem"], "History", 0, "kommune:bergen-fagsystem@4601"},
+		{"OK/SystemAppend", tokens["regelmotor"], "Append", 0, "system:regelmotor"},
+		{"OK/SystemHistory", tokens["regelmotor"], "History", 0, "system:regelmotor"},
+		{"PermissionDenied/AnalystAppend", tokens["ssb"], "Append", connect.CodePermissionDenied, ""},
+		{"PermissionDenied/AnalystHistory", tokens["ssb"], "History", connect.CodePermissionDenied, ""},
+		{"PermissionDenied/OperatorAppend", tokens["drift"], "Append", connect.CodePermissionDenied, ""},
+		{"PermissionDenied/OperatorHistory", tokens["drift"], "History", connect.CodePermissionDenied, ""},
+		{"Unauthenticated/NoToken", "", "Append", connect.CodeUnauthenticated, ""},
+		{"Unauthenticated/UnknownToken", "nir_not-a-real-token", "History", connect.CodeUnauthenticated, ""},
+	}
+	protocols := map[string][]connect.ClientOption{
+		"Connect": nil,
+		"gRPC":    {connect.WithGRPC()},
+		"JSON":    {connect.WithProtoJSON()},
+	}
+	for pname, opts := range protocols {
+		for _, tt := range tests {
+			t.Run(pname+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				copts := slices.Clone(opts)
+				if tt.token != "" {
+					copts = append(copts, connect.WithInterceptors(BearerInterceptor(tt.token)))
+				}
+				client := nirv1connect.NewRegistrationServiceClient(srv.Client(), srv.URL, copts...)
+				var got string
+				var err error
+				if tt.procedure == "Append" {
+					var res *connect.Response[nirv1.AppendResponse]
+					if res, err = client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{})); err == nil {
+						got = res.Msg.GetPositions()[0].GetPersonKey()
+					}
+				} else {
+					var res *connect.Response[nirv1.HistoryResponse]
+					if res, err = client.History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{})); err == nil {
+						got = res.Msg.GetPersonKey()
+					}
+				}
+				if tt.code == 0 {
+					if err != nil || got != tt.want {
+						t.Fatalf("%s = %q, %v; want %q", tt.procedure, got, err, tt.want)
+					}
+					return
+				}
+				if connect.CodeOf(err) != tt.code {
+					t.Fatalf("%s = %q, %v; want code %v", tt.procedure, got, err, tt.code)
+				}
+				if tt.code == connect.CodeUnauthenticated {
+					var ce *connect.Error
+					if errors.As(err, &ce) && !strings.HasPrefix(ce.Meta().Get("WWW-Authenticate"), "Bearer") {
+						t.Errorf("no Bearer challenge in %v", ce.Meta())
+					}
+				}
+			})
+		}
+	}
+	t.Cleanup(func() {
+		// The refusals were logged, naming principal and procedure, never a token.
+		s := logs.String()
+		if !strings.Contains(s, "principal=analyst:ssb") || !strings.Contains(s, "procedure=/nir.v1.RegistrationService/Append") {
+			t.Errorf("refusal not logged with principal and procedure:\n%s", s)
+		}
+		for _, token := range tokens {
+			if strings.Contains(s, token) || strings.Contains(s, HashToken(token)) {
+				t.Errorf("log contains a token or its hash:\n%s", s)
+			}
+		}
+	})
+}
+
+func TestGuard_Middleware(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	srv := newTestServer(t, authn, io.Discard)
+	tests := []struct {
+		name   string
+		token  string
+		status int
+		body   string
+	}{
+		{"OK", tokens["oslo-fagsystem"], http.StatusOK, "kommune:oslo-fagsystem@0301"},
+		{"Forbidden", tokens["ssb"], http.StatusForbidden, "permission denied"},
+		{"NoToken", "", http.StatusUnauthorized, "missing or invalid bearer token"},
+		{"BadToken", "nir_x", http.StatusUnauthorized, "missing or invalid bearer token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/export/personliste.csv", nil)
+			if tt.token != "" {
+				SetBearer(req.Header, tt.token)
+			}
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tt.status || strings.TrimSpace(string(body)) != tt.body {
+				t.Fatalf("GET = %d %q, want %d %q", res.StatusCode, body, tt.status, tt.body)
+			}
+			if tt.status == http.StatusUnauthorized && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge: %v", res.Header)
+			}
+		})
+	}
+}
+
+func TestGuard_DevMode(t *testing.T) {
+	t.Parallel()
+	authn, err := NewDev(Principal{Name: "dev-oslo", Role: RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, authn, io.Discard)
+	client := nirv1connect.NewRegistrationServiceClient(srv.Client(), srv.URL)
+	res, err := client.History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{}))
+	if err != nil || res.Msg.GetPersonKey() != "kommune:dev-oslo@0301" {
+		t.Fatalf("History without a token in dev mode = %v, %v", res, err)
+	}
+	// The policy still applies to the dev principal.
+	ops, _ := NewDev(Principal{})
+	srv = newTestServer(t, ops, io.Discard)
+	client = nirv1connect.NewRegistrationServiceClient(srv.Client(), srv.URL)
+	if _, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("Append as the default dev operator = %v, want PermissionDenied", err)
+	}
+}
+
+// fakeStream is the least of a streaming handler connection that the guard reads: the spec and
+// the request header. It is not a store fake; RegistrationService has no streaming method.
+type fakeStream struct {
+	connect.StreamingHandlerConn
+	spec   connect.Spec
+	header http.Header
+}
+
+func (f fakeStream) Spec() connect.Spec         { return f.spec }
+func (f fakeStream) RequestHeader() http.Header { return f.header }
+
+func TestGuard_Streaming(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	guard := NewGuard(authn, DefaultPolicy(), nil)
+	var seen Principal
+	h := guard.WrapStreamingHandler(func(ctx context.Context, _ connect.StreamingHandlerConn) error {
+		seen, _ = FromContext(ctx)
+		return nil
+	})
+	tests := []struct {
+		name      string
+		procedure string
+		token     string
+		code      connect.Code
+		want      string
+	}{
+		{"OK", "/nir.v1.QueryService/WatchDeadlines", tokens["ssb"], 0, "ssb"},
+		{"PermissionDenied", "/nir.v1.QueryService/WatchDeadlines", tokens["drift"], connect.CodePermissionDenied, ""},
+		{"Unauthenticated", "/nir.v1.AdminService/Rebuild", "", connect.CodeUnauthenticated, ""},
+		{"PublicWithoutToken", "/grpc.health.v1.Health/Watch", "", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen = Principal{}
+			hdr := http.Header{}
+			if tt.token != "" {
+				SetBearer(hdr, tt.token)
+			}
+			err := h(context.Background(), fakeStream{spec: connect.Spec{Procedure: tt.procedure, StreamType: connect.StreamTypeServer}, header: hdr})
+			if connect.CodeOf(err) != tt.code && !(tt.code == 0 && err == nil) {
+				t.Fatalf("stream = %v, want code %v", err, tt.code)
+			}
+			if seen.Name != tt.want {
+				t.Fatalf("handler saw principal %q, want %q", seen.Name, tt.want)
+			}
+		})
+	}
+}
+
+func TestGuard_Check(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	guard := NewGuard(authn, DefaultPolicy(), nil)
+	procedure := nirv1connect.RegistrationServiceAppendProcedure
+	tests := []struct {
+		name   string
+		header map[string][]string
+		want   error
+	}{
+		{"OK", map[string][]string{"Authorization": {"Bearer " + tokens["oslo-fagsystem"]}}, nil},
+		{"PermissionDenied", map[string][]string{"Authorization": {"Bearer " + tokens["ssb"]}}, ErrPermissionDenied},
+		{"Unauthenticated", map[string][]string{}, ErrUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := guard.Check(tt.header, procedure)
+			if !errors.Is(err, tt.want) || (tt.want == nil && p.Name != "oslo-fagsystem") {
+				t.Fatalf("Check = %+v, %v; want %v", p, err, tt.want)
+			}
+		})
+	}
+}
