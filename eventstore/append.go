@@ -1,0 +1,351 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// PersonAppend is one person's part of an Append.
+type PersonAppend struct {
+	// PersonKey is the person's key: a safe subject token ([A-Za-z0-9_-]).
+	PersonKey string
+	// ExpectedLastSeq is the person's last stream sequence the caller folded (Read's
+	// lastSeq; 0 = the person has no events yet). nil means no concurrency check: the
+	// events are appended whatever the person's history is (their ids are still checked
+	// against it, so a retry never stores a second copy). Use Expect to set it.
+	ExpectedLastSeq *uint64
+	// Events are the person's new events in order, envelope complete (id, person_key equal
+	// to PersonKey, recorded_at, payload).
+	Events []*nirv1.Event
+}
+
+// Expect returns a pointer to seq, for PersonAppend.ExpectedLastSeq.
+func Expect(seq uint64) *uint64 { return &seq }
+
+// Position is where an appended event is stored.
+type Position struct {
+	EventID   string
+	PersonKey string
+	// Seq is the event's stream sequence.
+	Seq uint64
+	// Duplicate is true when the event was already stored (by an earlier attempt) and Seq
+	// is its original position; nothing new was written for it.
+	Duplicate bool
+}
+
+// maxAppendAttempts bounds the re-read-and-retry loop of one Append.
+const maxAppendAttempts = 4
+
+// personReq is one validated, encoded PersonAppend.
+type personReq struct {
+	key     string
+	subject string
+	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
+	ids     map[string]int
+	events  []encodedEvent
+	first   int // index of the person's first event in the positions slice
+}
+
+type encodedEvent struct {
+	id     string
+	data   []byte
+	stored bool // already in the person's history (Duplicate)
+}
+
+// Append stores the events of one or more persons as one atomic batch: all are stored, or
+// nothing is. For each person with an ExpectedLastSeq the batch is refused with ErrConflict
+// if the person's last sequence differs, and then nothing of the batch is stored.
+//
+// Append is idempotent by event id, inside and after the dedupe window: an event whose id
+// is already in its person's history is not written again, and its Position has the
+// original Seq and Duplicate set. When every event of a retried call is already stored,
+// Append returns the original positions and no error, even though the person's last
+// sequence has moved on because of the first attempt.
+//
+// The returned positions follow the order of the events in batch. Errors: ErrInvalid,
+// ErrTooLarge, ErrConflict, ErrClosed, or a wrapped transport error (in which case the
+// batch may or may not have been stored; retry with the same ids to find out).
+func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	reqs, positions, err := s.prepare(batch)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if err := s.appendReqs(ctx, reqs, positions); err != nil {
+		return nil, s.wrap(err)
+	}
+	return positions, nil
+}
+
+// prepare validates and encodes a request. Nothing is sent.
+func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) {
+	if len(batch) == 0 {
+		return nil, nil, fmt.Errorf("%w: append: no persons", ErrInvalid)
+	}
+	total := 0
+	for _, pa := range batch {
+		total += len(pa.Events)
+	}
+	if total > MaxBatchEvents {
+		return nil, nil, fmt.Errorf("%w: append: %d events, at most %d per call", ErrTooLarge, total, MaxBatchEvents)
+	}
+	reqs := make([]*personReq, 0, len(batch))
+	positions := make([]Position, 0, total)
+	seenKey := make(map[string]bool, len(batch))
+	seenID := make(map[string]bool, total)
+	for i, pa := range batch {
+		subject, err := Subject(pa.PersonKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("append: person %d: %w", i, err)
+		}
+		if seenKey[pa.PersonKey] {
+			return nil, nil, fmt.Errorf("%w: append: person %d appears twice in one call", ErrInvalid, i)
+		}
+		seenKey[pa.PersonKey] = true
+		if len(pa.Events) == 0 {
+			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
+		}
+		r := &personReq{key: pa.PersonKey, subject: subject, ids: make(map[string]int, len(pa.Events)), first: len(positions)}
+		if pa.ExpectedLastSeq != nil {
+			r.expect = Expect(*pa.ExpectedLastSeq)
+		}
+		for _, ev := range pa.Events {
+			data, err := Encode(ev)
+			if err != nil {
+				return nil, nil, fmt.Errorf("append: person %d: %w", i, err)
+			}
+			if ev.GetPersonKey() != pa.PersonKey {
+				return nil, nil, fmt.Errorf("%w: append: event %s: person key differs from its PersonAppend", ErrInvalid, ev.GetId())
+			}
+			if seenID[ev.GetId()] {
+				return nil, nil, fmt.Errorf("%w: append: event id %s appears twice in one call", ErrInvalid, ev.GetId())
+			}
+			seenID[ev.GetId()] = true
+			// Headers (id, batch, check) take well under 512 bytes.
+			if int64(len(data))+512 > s.maxPayload {
+				return nil, nil, fmt.Errorf("%w: append: event %s is %d bytes, the server accepts %d", ErrTooLarge, ev.GetId(), len(data), s.maxPayload)
+			}
+			r.ids[ev.GetId()] = len(r.events)
+			r.events = append(r.events, encodedEvent{id: ev.GetId(), data: data})
+			positions = append(positions, Position{EventID: ev.GetId(), PersonKey: pa.PersonKey})
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, positions, nil
+}
+
+// appendReqs publishes the requests and fills positions. It re-reads the persons and
+// retries after a conflict or a duplicate-id refusal, to tell a retry of our own earlier
+// write (idempotent success) from somebody else's write (ErrConflict).
+func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []Position) error {
+	// Without a check, nothing stops a second copy after the dedupe window but the
+	// person's history, so look first.
+	for _, r := range reqs {
+		if r.expect == nil {
+			if _, err := s.markStored(ctx, r, positions); err != nil {
+				return err
+			}
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		msgs, owners := buildMsgs(reqs)
+		if len(msgs) == 0 {
+			return nil
+		}
+		seqs, dups, err := s.publish(ctx, msgs)
+		if err == nil {
+			for i, o := range owners {
+				p := &positions[o.req.first+o.idx]
+				p.Seq, p.Duplicate = seqs[i], dups
+				o.req.events[o.idx].stored = true
+			}
+			return nil
+		}
+		kind := classify(err)
+		if kind != errKindConflict && kind != errKindDuplicateID {
+			return mapPublishError(err)
+		}
+		if attempt == maxAppendAttempts {
+			return fmt.Errorf("%w: append: still refused after %d attempts: %v", ErrConflict, attempt, err)
+		}
+		progress := false
+		for _, r := range reqs {
+			if r.allStored() {
+				continue
+			}
+			found, err := s.markStored(ctx, r, positions)
+			if err != nil {
+				return err
+			}
+			progress = progress || found
+		}
+		if kind == errKindDuplicateID && !progress {
+			// The id is in the dedupe window but not in the person's history: it was
+			// used for another person.
+			return fmt.Errorf("%w: append: an event id is already stored for another person", ErrInvalid)
+		}
+	}
+}
+
+// markStored reads r's person, marks the events whose ids are already there as stored
+// (Duplicate, original seq), and resolves r's check against the history: events after the
+// expected sequence that are not r's own mean ErrConflict; if they are all r's own (an
+// earlier attempt of this very call), the check moves to the person's last sequence.
+// It reports whether it found any of r's events stored.
+func (s *Store) markStored(ctx context.Context, r *personReq, positions []Position) (bool, error) {
+	var last uint64
+	found, foreign := false, false
+	err := s.scan(ctx, r.subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
+		last = m.Sequence
+		id := m.Header.Get(nats.MsgIdHdr)
+		if i, ok := r.ids[id]; ok {
+			if !r.events[i].stored {
+				r.events[i].stored = true
+				positions[r.first+i].Seq = m.Sequence
+				positions[r.first+i].Duplicate = true
+				found = true
+			}
+		} else if r.expect != nil && m.Sequence > *r.expect {
+			foreign = true
+		}
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("eventstore: append: re-read person: %w", err)
+	}
+	if r.expect == nil || r.allStored() {
+		return found, nil
+	}
+	if foreign || *r.expect > last {
+		return found, ErrConflict
+	}
+	r.expect = Expect(last)
+	return found, nil
+}
+
+func (r *personReq) allStored() bool {
+	for _, e := range r.events {
+		if !e.stored {
+			return false
+		}
+	}
+	return true
+}
+
+type msgOwner struct {
+	req *personReq
+	idx int
+}
+
+// buildMsgs makes the messages for the events not yet stored. The first message of each
+// person carries the person's check (Nats-Expected-Last-Subject-Sequence); the server
+// refuses a check on a later message of the same subject in one batch. Every message
+// carries Nats-Msg-Id = event id.
+func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
+	var msgs []*nats.Msg
+	var owners []msgOwner
+	for _, r := range reqs {
+		firstOfPerson := true
+		for i, e := range r.events {
+			if e.stored {
+				continue
+			}
+			h := nats.Header{}
+			h.Set(nats.MsgIdHdr, e.id)
+			if firstOfPerson && r.expect != nil {
+				h.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*r.expect, 10))
+			}
+			firstOfPerson = false
+			msgs = append(msgs, &nats.Msg{Subject: r.subject, Header: h, Data: e.data})
+			owners = append(owners, msgOwner{req: r, idx: i})
+		}
+	}
+	return msgs, owners
+}
+
+// publish sends msgs: one message as a plain synchronous publish (one round trip, and the
+// server answers a retried id inside the dedupe window with its original sequence), more
+// as one atomic batch. It returns the stream sequence of each message.
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool, error) {
+	if len(msgs) == 1 {
+		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			return nil, false, err
+		}
+		return []uint64{ack.Sequence}, ack.Duplicate, nil
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+	if err != nil {
+		return nil, false, err
+	}
+	n := uint64(len(msgs))
+	if ack.BatchSize != n || ack.Sequence < n {
+		return nil, false, fmt.Errorf("eventstore: append: batch ack for %d of %d messages at seq %d", ack.BatchSize, n, ack.Sequence)
+	}
+	// An atomic batch is stored contiguously: the commit holds the stream's isolation.
+	seqs := make([]uint64, n)
+	for i := range seqs {
+		seqs[i] = ack.Sequence - n + 1 + uint64(i)
+	}
+	return seqs, false, nil
+}
+
+type errKind int
+
+const (
+	errKindOther errKind = iota
+	errKindConflict
+	errKindDuplicateID
+	errKindTooLarge
+)
+
+// Server error codes not named by nats.go.
+const (
+	codeWrongLastSeq         jetstream.ErrorCode = 10071
+	codeWrongLastSeqConstant jetstream.ErrorCode = 10164
+	codeMsgTooLarge          jetstream.ErrorCode = 10054
+	codeBatchTooLarge        jetstream.ErrorCode = 10199
+	codeBatchDuplicateMsgID  jetstream.ErrorCode = 10201
+)
+
+func classify(err error) errKind {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return errKindTooLarge
+	}
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) {
+		return errKindOther
+	}
+	switch ae.ErrorCode {
+	case codeWrongLastSeq, codeWrongLastSeqConstant:
+		return errKindConflict
+	case codeBatchDuplicateMsgID:
+		return errKindDuplicateID
+	case codeMsgTooLarge, codeBatchTooLarge:
+		return errKindTooLarge
+	}
+	return errKindOther
+}
+
+// mapPublishError translates a publish error; callers never see NATS error types for the
+// cases they branch on.
+func mapPublishError(err error) error {
+	switch classify(err) {
+	case errKindConflict:
+		return ErrConflict
+	case errKindTooLarge:
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	return fmt.Errorf("eventstore: append: %w", err)
+}

@@ -1,0 +1,60 @@
+// Package eventstore keeps the register's events in one NATS JetStream stream and is the
+// only package that talks to NATS.
+//
+// # Model
+//
+// Every event is one message in the stream NIR_EVENTS (file storage), on the subject
+// nir.ev.<person key>: one subject per person, never a stream per person. The person key
+// is a keyed hash, so no national id ever appears in a subject; keys are checked to be
+// safe subject tokens, and an 11- or 12-digit key (the shape of a plain national id) is
+// refused. The stream sequence is the one global order of the register.
+//
+// The stream definition lives in this package only (streamConfig): subjects nir.ev.*,
+// direct gets allowed, atomic batch publish allowed, a dedupe window, replicas from
+// Config, and deletes and purges denied, because history is immutable. Open creates the
+// stream or updates it to this definition.
+//
+// With Config.URL empty, Open runs an embedded server with JetStream in Config.Dir,
+// syncing every write before acknowledging it (sync_interval: always), with its client
+// port on loopback only (it has no authentication). With Config.URL set, it connects to
+// an external server or cluster (replicas 3 there) with Config.NATSOptions.
+//
+// # Guarantees
+//
+//   - Durability: an acknowledged Append is fsynced (embedded server) or stored on a
+//     quorum (replicated stream, if the cluster is configured to sync).
+//   - Atomicity: all events of one Append call, across any number of persons, are stored
+//     as one atomic batch and contiguously in sequence, or none are.
+//   - Optimistic concurrency: each person with an ExpectedLastSeq is checked by the
+//     server against its last sequence (the first message of each person in the batch
+//     carries Nats-Expected-Last-Subject-Sequence). Of two writers that folded the same
+//     history, exactly one succeeds; the other gets ErrConflict and nothing of its batch
+//     is stored. Both wrong-last-sequence codes (10071 and 10164) are ErrConflict.
+//   - Idempotency by event id, inside and after the dedupe window: every message carries
+//     Nats-Msg-Id = event id. The server drops a single retried message inside the
+//     window, but refuses a whole atomic batch holding an already-stored id (10201), and
+//     forgets ids after the window. So on a conflict or a 10201 Append re-reads the
+//     persons: events already in their history are not sent again and get their original
+//     position with Duplicate set; if the only events after the caller's expected sequence
+//     are the call's own (an earlier attempt), the check moves past them. A call whose
+//     events are all stored returns the original positions and no error. For a person
+//     without ExpectedLastSeq the history is read before publishing.
+//   - Reads (Read, Replay) use direct gets; no consumer is created per read. On a single
+//     server a read never sees half of an atomic batch.
+//   - Replay with RecordedUntil returns exactly the events whose recorded_at is at or
+//     before the cut-off (see Replay for the clock assumption).
+//   - Decode is the one place events are decoded; an undecodable message yields a
+//     *DecodeError naming its stream sequence, never a panic, and never its content.
+//
+// # Caveats
+//
+//   - One Append call holds at most MaxBatchEvents events (the server's atomic batch
+//     limit); a person appears at most once per call.
+//   - On a replicated stream a direct get may be served by a follower slightly behind the
+//     leader. A Read may then miss the newest events; an Append based on it fails with
+//     ErrConflict and is retried by the caller, so nothing is lost, only a retry is paid.
+//   - After a transport error (timeout, lost connection) the outcome of an Append is
+//     unknown. Retrying it with the same event ids is always safe.
+//   - An event id must be unique across the register (it is a ULID). Reusing an id that
+//     is stored for another person is refused with ErrInvalid when detected.
+package eventstore

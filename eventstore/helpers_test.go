@@ -1,0 +1,105 @@
+package eventstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// openStore opens a store on a fresh embedded test server (natstest) and closes it when
+// the test ends.
+func openStore(tb testing.TB, mod func(*eventstore.Config)) (*eventstore.Store, *server.Server) {
+	tb.Helper()
+	srv := natstest.RunServer(tb, natstest.Options{})
+	cfg := eventstore.Config{URL: srv.ClientURL()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := eventstore.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s, srv
+}
+
+// personKey makes a person key shaped like nird's (hex of a keyed hash).
+func personKey(name string) string {
+	h := sha256.Sum256([]byte("test-key:" + name))
+	return hex.EncodeToString(h[:])
+}
+
+// newEvent makes a complete event for person key, recorded now.
+func newEvent(key string) *nirv1.Event {
+	return newEventAt(key, time.Now())
+}
+
+func newEventAt(key string, recorded time.Time) *nirv1.Event {
+	return &nirv1.Event{
+		Id:         ulid.Make().String(),
+		PersonKey:  key,
+		Kommune:    "0301",
+		Actor:      &nirv1.Actor{Subject: "test"},
+		RecordedAt: timestamppb.New(recorded),
+		Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{
+			ToKommune: "4601",
+			Date:      &nirv1.Date{Year: 2024, Month: 3, Day: 1},
+		}},
+	}
+}
+
+func events(key string, n int) []*nirv1.Event {
+	out := make([]*nirv1.Event, n)
+	for i := range out {
+		out[i] = newEvent(key)
+	}
+	return out
+}
+
+// mustRead reads a person or fails the test.
+func mustRead(tb testing.TB, s *eventstore.Store, key string) ([]eventstore.Stored, uint64) {
+	tb.Helper()
+	evs, last, err := s.Read(context.Background(), key)
+	if err != nil {
+		tb.Fatalf("Read: %v", err)
+	}
+	return evs, last
+}
+
+func mustLastSeq(tb testing.TB, s *eventstore.Store) uint64 {
+	tb.Helper()
+	seq, err := s.LastSeq(context.Background())
+	if err != nil {
+		tb.Fatalf("LastSeq: %v", err)
+	}
+	return seq
+}
+
+func ids(evs []eventstore.Stored) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Event.GetId()
+	}
+	return out
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not reached within %s", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

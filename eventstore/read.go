@@ -1,0 +1,251 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// getBatchSize is how many messages one direct-get request asks for. The server also
+// stops a response at its max-pending bytes; scan then asks again from where it stopped.
+const getBatchSize = 1000
+
+// Stored is an event as stored in the stream.
+type Stored struct {
+	// Seq is the event's stream sequence: its position in the one global order.
+	Seq uint64
+	// Time is the stream's receive time of the message (server clock).
+	Time time.Time
+	// Event is the decoded event.
+	Event *nirv1.Event
+}
+
+// Read returns all events of one person in stream order, and the sequence of the last one
+// (0 if the person has none): the value to pass as PersonAppend.ExpectedLastSeq after
+// folding them. It uses direct gets by subject; no consumer is created.
+//
+// With replicas > 1 a direct get may be answered by a follower that lags a little behind;
+// an append based on such a read fails with ErrConflict and is simply retried.
+func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, lastSeq uint64, err error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, 0, err
+	}
+	subject, err := Subject(personKey)
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	err = s.scan(ctx, subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
+		ev, err := decodeOn(m.Sequence, m.Subject, m.Data)
+		if err != nil {
+			return false, err
+		}
+		events = append(events, Stored{Seq: m.Sequence, Time: m.Time, Event: ev})
+		lastSeq = m.Sequence
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, s.wrap(fmt.Errorf("eventstore: read person: %w", err))
+	}
+	return events, lastSeq, nil
+}
+
+// LastSeq returns the stream's last sequence (0 when the stream is empty).
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	str, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, s.wrap(fmt.Errorf("eventstore: stream %s: %w", StreamName, err))
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return 0, s.wrap(fmt.Errorf("eventstore: stream %s info: %w", StreamName, err))
+	}
+	return info.State.LastSeq, nil
+}
+
+// ReplayOptions bound a replay.
+type ReplayOptions struct {
+	// From is the first stream sequence to deliver; 0 = 1.
+	From uint64
+	// To is the last stream sequence to deliver; 0 = the stream's last sequence when the
+	// replay starts (events appended later are not delivered).
+	To uint64
+	// RecordedUntil, when not zero, is an as-of cut-off: only events whose envelope
+	// recorded_at is at or before it are delivered.
+	RecordedUntil time.Time
+	// ClockSkew is how far nird's clock (which sets recorded_at) may be ahead of the
+	// stream's clock; it widens the sequence bound the cut-off is resolved to.
+	ClockSkew time.Duration
+}
+
+// Replay delivers the stream's events in sequence order, from opt.From up to a bound fixed
+// when it starts, using batched direct gets (no consumer state on the server). The
+// iteration stops after the first error, which is yielded with a zero Stored (or the Seq
+// of an undecodable message in a *DecodeError). Stopping the range loop stops the replay.
+//
+// With RecordedUntil set, the cut-off is resolved once into a stream sequence bound: the
+// last message the stream received before RecordedUntil+ClockSkew. Between From and that
+// bound, events whose recorded_at is after RecordedUntil are skipped. The result is
+// exactly the events recorded up to the cut-off, provided nird stamps recorded_at no more
+// than ClockSkew ahead of the stream's receive time and never after it (it stamps before
+// appending, so recorded_at <= stream time + skew always holds in practice).
+func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored, error] {
+	return func(yield func(Stored, error) bool) {
+		if err := s.checkOpen(); err != nil {
+			yield(Stored{}, err)
+			return
+		}
+		from, to, err := s.replayBounds(ctx, opt)
+		if err != nil {
+			yield(Stored{}, s.wrap(err))
+			return
+		}
+		if from > to {
+			return
+		}
+		var cut *time.Time
+		if !opt.RecordedUntil.IsZero() {
+			cut = &opt.RecordedUntil
+		}
+		stopped := false
+		err = s.scan(ctx, "", from, func(m *jetstream.RawStreamMsg) (bool, error) {
+			if m.Sequence > to {
+				return false, nil
+			}
+			ev, err := decodeOn(m.Sequence, m.Subject, m.Data)
+			if err != nil {
+				return false, err
+			}
+			if cut != nil && ev.GetRecordedAt().AsTime().After(*cut) {
+				return m.Sequence < to, nil
+			}
+			if !yield(Stored{Seq: m.Sequence, Time: m.Time, Event: ev}, nil) {
+				stopped = true
+				return false, nil
+			}
+			return m.Sequence < to, nil
+		})
+		if err != nil && !stopped {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				yield(Stored{Seq: de.Seq}, err)
+				return
+			}
+			yield(Stored{}, s.wrap(fmt.Errorf("eventstore: replay: %w", err)))
+		}
+	}
+}
+
+// replayBounds resolves From, To and the RecordedUntil cut-off to a sequence range.
+func (s *Store) replayBounds(ctx context.Context, opt ReplayOptions) (from, to uint64, err error) {
+	from = max(opt.From, 1)
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	to = last
+	if opt.To != 0 && opt.To < to {
+		to = opt.To
+	}
+	if !opt.RecordedUntil.IsZero() {
+		bound, err := s.seqBefore(ctx, opt.RecordedUntil.Add(max(opt.ClockSkew, 0)))
+		if err != nil {
+			return 0, 0, err
+		}
+		to = min(to, bound)
+	}
+	return from, to, nil
+}
+
+// seqBefore returns the last stream sequence whose receive time is at or before t (the
+// first message received after t, minus one), or the stream's last sequence if none was
+// received after t.
+func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, 1, jetstreamext.GetBatchStartTime(t.Add(time.Nanosecond)))
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
+		}
+		return m.Sequence - 1, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
+	}
+	return s.LastSeq(ctx)
+}
+
+// scan walks the messages of subject ("" = all) from sequence from on, in order, with
+// batched direct gets, calling fn for each until fn returns false or an error. It checks
+// that each response is complete: the helper ends an iteration silently on a timeout, so a
+// response that stops while the server still reports pending messages is followed up, and
+// an empty response that is not "no messages" is an error.
+func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*jetstream.RawStreamMsg) (bool, error)) error {
+	seq := from
+	for {
+		opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(seq)}
+		if subject != "" {
+			opts = append(opts, jetstreamext.GetBatchSubject(subject))
+		}
+		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, getBatchSize, opts...)
+		if err != nil {
+			return err
+		}
+		got := 0
+		pending := uint64(0)
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			got++
+			seq = m.Sequence + 1
+			if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
+				return fmt.Errorf("direct get: bad Nats-Num-Pending header at seq %d", m.Sequence)
+			}
+			more, err := fn(m)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if got == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errors.New("direct get: no response (timeout)")
+		}
+		if pending == 0 {
+			return nil
+		}
+	}
+}
+
+// wrap turns errors caused by a concurrent Close into ErrClosed.
+func (s *Store) wrap(err error) error {
+	if err != nil && s.closed.Load() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %v", ErrClosed, err)
+	}
+	return err
+}

@@ -1,0 +1,312 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// StreamName is the one stream holding every event.
+	StreamName = "NIR_EVENTS"
+	// streamSubjects is the stream's subject filter: nir.ev.<person key>.
+	streamSubjects = subjectPrefix + "*"
+
+	// DefaultDuplicateWindow is JetStream's dedupe window when Config.DuplicateWindow is 0.
+	DefaultDuplicateWindow = 2 * time.Minute
+	// DefaultRequestTimeout bounds a request to the server when ctx has no deadline.
+	DefaultRequestTimeout = 10 * time.Second
+	// MaxBatchEvents is the most events one Append call may carry: the server's default
+	// limit for one atomic batch.
+	MaxBatchEvents = 1000
+
+	readyTimeout = 30 * time.Second
+)
+
+// Config says where the stream lives. The zero value is not usable: set Dir (embedded
+// server) or URL (external server).
+type Config struct {
+	// Dir is the embedded server's data directory (JetStream store); used when URL == "".
+	Dir string
+	// URL is an external NATS server (or cluster) URL to use instead of an embedded one.
+	URL string
+	// Listen is the embedded server's client listen address, e.g. "127.0.0.1:4222"; "" =
+	// 127.0.0.1 on a random port. The embedded server has no authentication, so only a
+	// loopback host is accepted.
+	Listen string
+	// Replicas is the stream's replica count; 0 = 1. Use 3 on a cluster.
+	Replicas int
+	// DuplicateWindow is JetStream's dedupe window; 0 = DefaultDuplicateWindow. Idempotency
+	// of Append does not depend on it (see the package doc); it only makes retries cheaper.
+	DuplicateWindow time.Duration
+	// NATSOptions are extra client options for an external server: credentials, TLS,
+	// user/password, nkey.
+	NATSOptions []nats.Option
+	// RequestTimeout bounds each request when ctx has no deadline; 0 = DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// Logger receives the store's and the embedded server's logs; nil = discard.
+	Logger *slog.Logger
+}
+
+// Store is the event store: one JetStream stream, one subject per person. It is safe for
+// concurrent use by many goroutines.
+type Store struct {
+	cfg Config
+	log *slog.Logger
+	srv *server.Server // nil with an external server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	// maxPayload is the largest message (headers + data) the server accepts.
+	maxPayload int64
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts the embedded server if cfg.URL is empty, connects to it, and creates the
+// stream NIR_EVENTS or updates it to the current definition. The stream definition lives
+// here only (see streamConfig). ctx bounds the start-up.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, log: log.With("component", "eventstore")}
+
+	opts := append([]nats.Option{
+		nats.Name("nir-eventstore"),
+		nats.MaxReconnects(-1),
+		nats.Timeout(cfg.RequestTimeout),
+	}, cfg.NATSOptions...)
+	url := cfg.URL
+	if url == "" {
+		srv, err := startServer(cfg, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.srv = srv
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		s.shutdownServer()
+		return nil, fmt.Errorf("eventstore: connect: %w", err)
+	}
+	s.nc = nc
+	s.maxPayload = nc.MaxPayload()
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.RequestTimeout))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("eventstore: jetstream: %w", err)
+	}
+	s.js = js
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if _, err := js.CreateOrUpdateStream(ctx, streamConfig(cfg)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("eventstore: create or update stream %s: %w", StreamName, err)
+	}
+	s.log.Info("event store open", "stream", StreamName, "client_url", s.ClientURL(),
+		"embedded", s.srv != nil, "replicas", cfg.Replicas)
+	return s, nil
+}
+
+func (c *Config) validate() error {
+	if c.URL == "" && c.Dir == "" {
+		return fmt.Errorf("%w: config: Dir (embedded server) or URL (external server) is required", ErrInvalid)
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		return fmt.Errorf("%w: config: Replicas must be 0 to 5", ErrInvalid)
+	}
+	if c.DuplicateWindow < 0 {
+		return fmt.Errorf("%w: config: DuplicateWindow must not be negative", ErrInvalid)
+	}
+	if c.RequestTimeout < 0 {
+		return fmt.Errorf("%w: config: RequestTimeout must not be negative", ErrInvalid)
+	}
+	if c.URL == "" && c.Listen != "" {
+		if _, _, err := listenHostPort(c.Listen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamConfig is the one definition of the stream. History is immutable: deletes and
+// purges are denied, and there are no limits, so nothing ever ages out.
+func streamConfig(cfg Config) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "NIR events, one subject per person key",
+		Subjects:           []string{streamSubjects},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgsPerSubject:  -1,
+		Replicas:           cfg.Replicas,
+		Duplicates:         cfg.DuplicateWindow,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	}
+}
+
+func listenHostPort(listen string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: config: Listen %q: %v", ErrInvalid, listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%w: config: Listen %q: bad port", ErrInvalid, listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "localhost" {
+		return host, port, nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return "", 0, fmt.Errorf("%w: config: Listen %q: the embedded server has no authentication, so it listens on loopback only", ErrInvalid, listen)
+	}
+	return host, port, nil
+}
+
+// startServer runs the embedded server: JetStream in cfg.Dir, every write fsynced before
+// it is acknowledged (sync_interval: always), client port on loopback only.
+func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
+	host, port := "127.0.0.1", server.RANDOM_PORT
+	if cfg.Listen != "" {
+		var err error
+		if host, port, err = listenHostPort(cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
+	opts := &server.Options{
+		ServerName:             "nir-embedded",
+		Host:                   host,
+		Port:                   port,
+		JetStream:              true,
+		StoreDir:               cfg.Dir,
+		SyncAlways:             true,
+		NoSigs:                 true,
+		DisableJetStreamBanner: true,
+		NoSystemAccount:        false,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
+	}
+	srv.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("eventstore: embedded server not ready within %s", readyTimeout)
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("eventstore: embedded server started without JetStream")
+	}
+	return srv, nil
+}
+
+// Close closes the connection and shuts the embedded server down, waiting for it to
+// finish. It is idempotent and safe on a nil Store. Calls after Close return ErrClosed.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.nc != nil {
+			// Flush what is buffered (an abandoned batch times out on the server).
+			if err := s.nc.FlushTimeout(time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				s.log.Warn("flush on close", "err", err)
+			}
+			s.nc.Close()
+		}
+		s.shutdownServer()
+	})
+	return s.closeErr
+}
+
+func (s *Store) shutdownServer() {
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+}
+
+// ClientURL returns where the nats CLI (or another client) can connect: the embedded
+// server's client URL, or the external server's URL.
+func (s *Store) ClientURL() string {
+	if s.srv != nil {
+		return s.srv.ClientURL()
+	}
+	if s.nc != nil {
+		if u := s.nc.ConnectedUrlRedacted(); u != "" {
+			return u
+		}
+	}
+	return s.cfg.URL
+}
+
+// Conn returns the store's NATS connection, for a NATS micro service on the same server.
+// Callers must not close it; Close does.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// withTimeout gives ctx the default request timeout if it has no deadline.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
+func (s *Store) checkOpen() error {
+	if s == nil || s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// serverLogger sends the embedded server's log lines to slog.
+type serverLogger struct{ log *slog.Logger }
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,70 @@
+// Package natstest starts embedded NATS servers with JetStream for tests of any package.
+//
+// The server listens on a random loopback port, stores JetStream data in a directory of
+// t.TempDir() and syncs every write (sync_interval: always), like the production embedded
+// server, so tests see the same durability and the same timings. It is shut down by
+// t.Cleanup.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Options tunes a test server. The zero value is a single JetStream server.
+type Options struct {
+	// StoreDir is the JetStream store directory; "" = a fresh t.TempDir(). Pass the same
+	// directory to a second RunServer to restart a server on the same data.
+	StoreDir string
+	// NoSync turns off sync-always (faster, for tests that do not care about durability).
+	NoSync bool
+}
+
+// RunServer starts an embedded NATS server with JetStream and returns it once it accepts
+// connections. The server is shut down (and waited for) when the test ends.
+func RunServer(tb testing.TB, o Options) *server.Server {
+	tb.Helper()
+	dir := o.StoreDir
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	opts := &server.Options{
+		ServerName:             "natstest",
+		Host:                   "127.0.0.1",
+		Port:                   server.RANDOM_PORT,
+		JetStream:              true,
+		StoreDir:               dir,
+		SyncAlways:             !o.NoSync,
+		NoLog:                  true,
+		NoSigs:                 true,
+		DisableJetStreamBanner: true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("natstest: new server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		tb.Fatalf("natstest: server not ready within 10s")
+	}
+	tb.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
+// Connect connects a client to srv and closes it when the test ends.
+func Connect(tb testing.TB, srv *server.Server, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	if err != nil {
+		tb.Fatalf("natstest: connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
