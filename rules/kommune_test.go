@@ -1,0 +1,235 @@
+package rules
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLookupKommune(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		nr        string
+		on        string
+		wantName  string
+		wantFylke string
+		wantErr   error
+	}{
+		{"Oslo 2020", "0301", "2020-01-01", "Oslo", "Oslo", nil},
+		{"Oslo 2024", "0301", "2024-06-30", "Oslo", "Oslo", nil},
+		{"Halden in Viken 2023", "3001", "2023-12-31", "Halden", "Viken", nil},
+		{"Halden 3001 gone in 2024", "3001", "2024-01-01", "", "", ErrKommuneNotValid},
+		{"Halden 3101 from 2024", "3101", "2024-01-01", "Halden", "Østfold", nil},
+		{"Halden 3101 not yet in 2023", "3101", "2023-12-31", "", "", ErrKommuneNotValid},
+		{"Bærum 2024", "3201", "2025-03-01", "Bærum", "Akershus", nil},
+		{"Alta 2024", "5601", "2024-02-01", "Alta", "Finnmark", nil},
+		{"Ålesund 1507 until 2023", "1507", "2022-05-17", "Ålesund", "Møre og Romsdal", nil},
+		{"Ålesund 1507 not in 2024", "1507", "2024-05-17", "", "", ErrKommuneNotValid},
+		{"Ålesund 1508 from 2024", "1508", "2024-05-17", "Ålesund", "Møre og Romsdal", nil},
+		{"Haram 1580 from 2024", "1580", "2024-01-01", "Haram", "Møre og Romsdal", nil},
+		{"Kristiansand both periods", "4204", "2021-01-01", "Kristiansand", "Agder", nil},
+		{"before the table: first period", "3001", "2018-06-01", "Halden", "Viken", nil},
+		{"before the table: 2024 code refused", "3101", "2018-06-01", "", "", ErrKommuneNotValid},
+		{"pre-2020 code unknown", "0101", "2019-01-01", "", "", ErrNotKommunenummer},
+		{"Svalbard not included", "2100", "2024-01-01", "", "", ErrNotKommunenummer},
+		{"uoppgitt not included", "9999", "2024-01-01", "", "", ErrNotKommunenummer},
+		{"3 digits", "301", "2024-01-01", "", "", ErrNotKommunenummer},
+		{"letters", "03a1", "2024-01-01", "", "", ErrNotKommunenummer},
+		{"empty", "", "2024-01-01", "", "", ErrNotKommunenummer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			k, err := LookupKommune(tt.nr, MustParseDate(tt.on))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if k.Nr != tt.nr || k.Name != tt.wantName || k.FylkeName != tt.wantFylke || k.FylkeNr != tt.nr[:2] {
+				t.Errorf("got %+v, want %s %s", k, tt.wantName, tt.wantFylke)
+			}
+		})
+	}
+}
+
+func TestLookupKommune_ErrorMessages(t *testing.T) {
+	t.Parallel()
+	_, err := LookupKommune("3001", MustParseDate("2024-03-01"))
+	for _, want := range []string{"3001", "Halden", "2024-03-01", "not valid", "2020-01-01 to 2023-12-31"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v should mention %q", err, want)
+		}
+	}
+	_, err = LookupKommune("12345", MustParseDate("2024-03-01"))
+	if err == nil || !strings.Contains(err.Error(), "not a kommunenummer") {
+		t.Errorf("error %v should say not a kommunenummer", err)
+	}
+}
+
+func TestKommuner(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		on   string
+		want int
+	}{
+		{"2019-12-31", 356}, // before the table: first period
+		{"2020-01-01", 356},
+		{"2023-12-31", 356},
+		{"2024-01-01", 357},
+		{"2030-01-01", 357},
+	}
+	for _, tt := range tests {
+		ks := Kommuner(MustParseDate(tt.on))
+		if len(ks) != tt.want {
+			t.Errorf("Kommuner(%s) has %d, want %d", tt.on, len(ks), tt.want)
+		}
+		seen := map[string]bool{}
+		for i, k := range ks {
+			if seen[k.Nr] {
+				t.Errorf("%s: %s twice", tt.on, k.Nr)
+			}
+			seen[k.Nr] = true
+			if i > 0 && ks[i-1].Nr >= k.Nr {
+				t.Errorf("%s: not sorted at %s", tt.on, k.Nr)
+			}
+			got, err := LookupKommune(k.Nr, MustParseDate(tt.on))
+			if err != nil || got != k {
+				t.Errorf("%s: LookupKommune(%s) = %+v, %v; want %+v", tt.on, k.Nr, got, err, k)
+			}
+			if _, err := LookupFylke(k.FylkeNr, MustParseDate(tt.on)); err != nil {
+				t.Errorf("%s: fylke of %s: %v", tt.on, k.Nr, err)
+			}
+		}
+	}
+	// The slice belongs to the caller.
+	a := Kommuner(MustParseDate("2024-01-01"))
+	a[0].Name = "changed"
+	if b := Kommuner(MustParseDate("2024-01-01")); b[0].Name == "changed" {
+		t.Error("Kommuner returned shared storage")
+	}
+}
+
+// TestKommuneTable_Reforms checks the counts data/README.md states: 242
+// codes in both periods, 114 only in 2020-2023, 115 only from 2024.
+func TestKommuneTable_Reforms(t *testing.T) {
+	t.Parallel()
+	both, oldOnly, newOnly := 0, 0, 0
+	for nr := range kommuner.byNr {
+		ps, err := KommunePeriods(nr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(ps) == 2:
+			both++
+			if ps[0].Name != ps[1].Name {
+				t.Errorf("%s renamed %q → %q", nr, ps[0].Name, ps[1].Name)
+			}
+			if ps[0].ValidTo != MustParseDate("2023-12-31") || !ps[1].ValidTo.IsZero() {
+				t.Errorf("%s periods %v", nr, ps)
+			}
+		case ps[0].ValidFrom == KommuneTableStart:
+			oldOnly++
+		default:
+			newOnly++
+		}
+	}
+	if both != 242 || oldOnly != 114 || newOnly != 115 {
+		t.Errorf("both=%d old=%d new=%d, want 242 114 115", both, oldOnly, newOnly)
+	}
+	if _, err := KommunePeriods("0101"); !errors.Is(err, ErrNotKommunenummer) {
+		t.Errorf("KommunePeriods(0101) error %v", err)
+	}
+}
+
+func TestLookupFylke(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		nr, on, want string
+		err          error
+	}{
+		{"30", "2023-06-01", "Viken", nil},
+		{"30", "2024-01-01", "", ErrFylkeNotValid},
+		{"31", "2024-01-01", "Østfold", nil},
+		{"31", "2023-12-31", "", ErrFylkeNotValid},
+		{"38", "2022-01-01", "Vestfold og Telemark", nil},
+		{"39", "2024-01-01", "Vestfold", nil},
+		{"40", "2024-01-01", "Telemark", nil},
+		{"54", "2021-01-01", "Troms og Finnmark", nil},
+		{"55", "2024-01-01", "Troms", nil},
+		{"56", "2024-01-01", "Finnmark", nil},
+		{"03", "2020-01-01", "Oslo", nil},
+		{"03", "2026-01-01", "Oslo", nil},
+		{"01", "2019-01-01", "", ErrNotFylkesnummer},
+		{"21", "2024-01-01", "", ErrNotFylkesnummer},
+		{"3", "2024-01-01", "", ErrNotFylkesnummer},
+		{"ab", "2024-01-01", "", ErrNotFylkesnummer},
+	}
+	for _, tt := range tests {
+		f, err := LookupFylke(tt.nr, MustParseDate(tt.on))
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("LookupFylke(%s, %s) error %v, want %v", tt.nr, tt.on, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || f.Name != tt.want || f.Nr != tt.nr {
+			t.Errorf("LookupFylke(%s, %s) = %+v, %v; want %s", tt.nr, tt.on, f, err, tt.want)
+		}
+	}
+	// DOMAIN.md 7.3: 11 fylker in 2020-2023, 15 from 2024.
+	if n := len(Fylker(MustParseDate("2022-01-01"))); n != 11 {
+		t.Errorf("%d fylker in 2022, want 11", n)
+	}
+	fs := Fylker(MustParseDate("2024-01-01"))
+	if len(fs) != 15 {
+		t.Errorf("%d fylker in 2024, want 15", len(fs))
+	}
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].Nr >= fs[i].Nr {
+			t.Errorf("Fylker not sorted at %s", fs[i].Nr)
+		}
+	}
+}
+
+func TestParseKommuner_Errors(t *testing.T) {
+	t.Parallel()
+	const header = "kommunenummer,navn,fylkesnummer,fylkesnavn,gyldig_fra,gyldig_til\n"
+	tests := map[string]string{
+		"empty":           "",
+		"wrong header":    "nr,navn,fylkesnummer,fylkesnavn,gyldig_fra,gyldig_til\n0301,Oslo,03,Oslo,2020-01-01,\n",
+		"no rows":         header,
+		"fylke mismatch":  header + "0301,Oslo,04,Oslo,2020-01-01,\n",
+		"short number":    header + "301,Oslo,30,Oslo,2020-01-01,\n",
+		"bad date":        header + "0301,Oslo,03,Oslo,2020-02-30,\n",
+		"end before from": header + "0301,Oslo,03,Oslo,2020-01-01,2019-12-31\n",
+		"overlap":         header + "0301,Oslo,03,Oslo,2020-01-01,\n0301,Oslo,03,Oslo,2024-01-01,\n",
+		"fylke renamed":   header + "0301,Oslo,03,Oslo,2020-01-01,\n0302,X,03,Kristiania,2020-01-01,\n",
+		"missing column":  header + "0301,Oslo,03,Oslo,2020-01-01\n",
+	}
+	for name, text := range tests {
+		if _, err := parseKommuner(strings.NewReader(text)); err == nil {
+			t.Errorf("%s: parse succeeded", name)
+		}
+	}
+	if _, err := parseKommuner(strings.NewReader(kommunerCSV)); err != nil {
+		t.Errorf("embedded table: %v", err)
+	}
+	if KommuneTableStart != MustDate(2020, time.January, 1) {
+		t.Errorf("KommuneTableStart = %v", KommuneTableStart)
+	}
+}
+
+func BenchmarkLookupKommune(b *testing.B) {
+	d := MustParseDate("2024-05-01")
+	for b.Loop() {
+		_, _ = LookupKommune("3201", d)
+	}
+}
