@@ -317,6 +317,6 @@ func Versions() []Version {
 	for _, v := range terminationMovedVersions {
 		add(v.Version)
 	}
-	// CHECKVERSIONS
+	add(checkVersions...)
 	return out
 }

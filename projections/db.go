@@ -1,0 +1,475 @@
+package projections
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// SchemaVersion is the version of the read-model layout and derivation. A file written by
+// another version is reset by Open and refolded from sequence 1. Bump it whenever what a
+// model stores for the same events changes.
+const SchemaVersion = 1
+
+// Model names, as they appear in Status and in the meta bucket.
+const (
+	ModelHistory    = "history"
+	ModelPersons    = "persons"
+	ModelDeadlines  = "deadlines"
+	ModelStatistics = "statistics"
+	ModelTerminated = "terminated"
+)
+
+// Models lists every read model kept in a DB file, in a fixed order.
+var Models = []string{ModelHistory, ModelPersons, ModelDeadlines, ModelStatistics, ModelTerminated}
+
+var (
+	bucketMeta       = []byte("meta")       // model name → checkpoint(8) schema(4)
+	bucketEvents     = []byte("events")     // person key 0x00 seq(8) → event (protobuf)
+	bucketPersons    = []byte("persons")    // person key → bostedskommune
+	bucketList       = []byte("list")       // kommune 0x00 person key → PersonRow
+	bucketStats      = []byte("stats")      // year(2) kommune → counters
+	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
+	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
+	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue}
+)
+
+// DefaultStateCache is the number of folded person states a DB keeps in memory between
+// batches (DBOptions.StateCache).
+const DefaultStateCache = 20000
+
+// DBOptions configure Open. The zero value means defaults.
+type DBOptions struct {
+	// ReadOnly opens the file for queries only (snapshots).
+	ReadOnly bool
+	// NoSync skips fsync on commit; the owner calls Sync once at the end (rebuild, replay).
+	NoSync bool
+	// StateCache bounds the person states kept in memory; 0 means DefaultStateCache, a
+	// negative value disables the cache.
+	StateCache int
+	// Logger receives resets and skipped events; nil discards.
+	Logger *slog.Logger
+}
+
+// DB is one bbolt file holding the whole read-model set (every model in Models) with each
+// model's checkpoint. Queries may run concurrently with Apply; Apply calls are serialised.
+type DB struct {
+	path   string
+	bolt   *bolt.DB
+	logger *slog.Logger
+
+	// mu serialises Apply and guards cache and skipped.
+	mu       sync.Mutex
+	cache    map[string]*cached
+	cacheMax int
+	skipped  uint64
+
+	// removeOnClose removes the file on Close (an unkept as-of replay).
+	removeOnClose bool
+}
+
+// cached is a person's folded state with what was derived from it.
+type cached struct {
+	st  *rules.State
+	der *derived
+}
+
+// Open opens (creating if needed) the read-model file at path. A file written by another
+// SchemaVersion is reset (every model emptied, checkpoints 0) unless ReadOnly, in which case
+// Open fails with ErrSchema.
+func Open(path string, opt DBOptions) (*DB, error) {
+	bopt := &bolt.Options{Timeout: 5 * time.Second, ReadOnly: opt.ReadOnly, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync}
+	bdb, err := bolt.Open(path, 0o600, bopt)
+	if err != nil {
+		return nil, fmt.Errorf("projections: open %s: %w", path, err)
+	}
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache}
+	if db.cacheMax == 0 {
+		db.cacheMax = DefaultStateCache
+	}
+	if opt.ReadOnly {
+		err = bdb.View(func(tx *bolt.Tx) error {
+			for _, m := range Models {
+				_, v, ok := readMeta(tx, m)
+				if !ok || v != SchemaVersion {
+					return fmt.Errorf("%w: %s model %s has version %d, want %d", ErrSchema, path, m, v, SchemaVersion)
+				}
+			}
+			return nil
+		})
+	} else {
+		err = bdb.Update(db.initTx)
+	}
+	if err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// initTx creates the buckets, and resets the models when any was written by another schema
+// version, so that the runtime refolds them from sequence 1.
+func (db *DB) initTx(tx *bolt.Tx) error {
+	reset := false
+	if mb := tx.Bucket(bucketMeta); mb != nil {
+		for _, m := range Models {
+			_, v, ok := readMeta(tx, m)
+			if ok && v != SchemaVersion {
+				reset = true
+			}
+		}
+	}
+	if reset {
+		db.logger.Warn("read-model schema changed, resetting models", "path", db.path, "schema", SchemaVersion)
+		for _, b := range allBuckets {
+			if tx.Bucket(b) != nil {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	for _, m := range Models {
+		if _, _, ok := readMeta(tx, m); !ok {
+			if err := writeMeta(tx, m, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readMeta(tx *bolt.Tx, model string) (ckpt uint64, version uint32, ok bool) {
+	b := tx.Bucket(bucketMeta)
+	if b == nil {
+		return 0, 0, false
+	}
+	v := b.Get([]byte(model))
+	if len(v) != 12 {
+		return 0, 0, false
+	}
+	return btou64(v[:8]), uint32(btou64(append(make([]byte, 4), v[8:]...))), true
+}
+
+func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
+	v := u64(ckpt)
+	v = append(v, byte(SchemaVersion>>24), byte(SchemaVersion>>16), byte(SchemaVersion>>8), byte(SchemaVersion))
+	return tx.Bucket(bucketMeta).Put([]byte(model), v)
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the file. It is safe to call on a nil DB and more than once.
+func (db *DB) Close() error {
+	if db == nil {
+		return nil
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return nil
+	}
+	err := db.bolt.Close()
+	db.bolt = nil
+	db.cache = nil
+	if db.removeOnClose {
+		if rerr := os.Remove(db.path); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// Sync flushes the file to stable storage (after applying with NoSync).
+func (db *DB) Sync() error { return db.bolt.Sync() }
+
+// Size returns the file size in bytes.
+func (db *DB) Size() int64 {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// ModelStatus is one model's position in the stream.
+type ModelStatus struct {
+	// Name of the model (see Models).
+	Name string `json:"name"`
+	// Checkpoint is the last stream sequence applied to the model.
+	Checkpoint uint64 `json:"checkpoint"`
+	// Schema is the model's schema version.
+	Schema uint32 `json:"schema"`
+}
+
+// Status returns each model's checkpoint and schema version.
+func (db *DB) Status() ([]ModelStatus, error) {
+	var out []ModelStatus
+	err := db.view(func(tx *bolt.Tx) error {
+		for _, m := range Models {
+			c, v, _ := readMeta(tx, m)
+			out = append(out, ModelStatus{Name: m, Checkpoint: c, Schema: v})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Checkpoint returns the last stream sequence applied to every model (the smallest of the
+// models' checkpoints; they move together).
+func (db *DB) Checkpoint() (uint64, error) {
+	var c uint64
+	err := db.view(func(tx *bolt.Tx) error {
+		c = checkpointTx(tx)
+		return nil
+	})
+	return c, err
+}
+
+func checkpointTx(tx *bolt.Tx) uint64 {
+	var c uint64
+	for i, m := range Models {
+		v, _, _ := readMeta(tx, m)
+		if i == 0 || v < c {
+			c = v
+		}
+	}
+	return c
+}
+
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	b := db.bolt
+	if b == nil {
+		return ErrClosed
+	}
+	return b.View(fn)
+}
+
+// Skipped returns how many events were skipped because they carry no person key.
+func (db *DB) Skipped() uint64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.skipped
+}
+
+// Apply folds records into every model in one transaction, together with the new checkpoint.
+// Records at or below the checkpoint are skipped, so applying the same records again changes
+// nothing. It returns the checkpoint after the call.
+func (db *DB) Apply(recs []Record) (uint64, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return 0, ErrClosed
+	}
+	var ckpt uint64
+	var touched map[string]*cached
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		ckpt, touched, err = db.applyTx(tx, recs)
+		return err
+	})
+	if err != nil {
+		// States in the cache were advanced past what was committed.
+		db.cache = nil
+		return 0, err
+	}
+	if db.cacheMax > 0 {
+		if db.cache == nil || len(db.cache)+len(touched) > db.cacheMax {
+			db.cache = make(map[string]*cached, min(db.cacheMax, 4*len(touched)+16))
+		}
+		for k, c := range touched {
+			db.cache[k] = c
+		}
+	}
+	return ckpt, nil
+}
+
+// Advance moves every model's checkpoint to seq when it is below, for a range the feed had no
+// events in. It returns the checkpoint after the call.
+func (db *DB) Advance(seq uint64) (uint64, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return 0, ErrClosed
+	}
+	var ckpt uint64
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		ckpt = checkpointTx(tx)
+		if seq <= ckpt {
+			return nil
+		}
+		ckpt = seq
+		for _, m := range Models {
+			if err := writeMeta(tx, m, seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ckpt, err
+}
+
+var marshalOpt = proto.MarshalOptions{Deterministic: true}
+
+func (db *DB) applyTx(tx *bolt.Tx, recs []Record) (uint64, map[string]*cached, error) {
+	ckpt := checkpointTx(tx)
+	start := ckpt
+	evb := tx.Bucket(bucketEvents)
+	touched := make(map[string]*cached)
+	var order []string
+	var key []byte
+	for _, rec := range recs {
+		if rec.Seq <= ckpt {
+			continue
+		}
+		ckpt = rec.Seq
+		pk := rec.Event.GetPersonKey()
+		if pk == "" || bytes.IndexByte([]byte(pk), 0) >= 0 {
+			db.skipped++
+			db.logger.Warn("event without a usable person key skipped", "stream_seq", rec.Seq)
+			continue
+		}
+		c := touched[pk]
+		if c == nil {
+			var err error
+			if c, err = db.load(tx, pk); err != nil {
+				return 0, nil, err
+			}
+			touched[pk] = c
+			order = append(order, pk)
+		}
+		data, err := marshalOpt.Marshal(rec.Event)
+		if err != nil {
+			return 0, nil, fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
+		}
+		key = eventKey(key[:0], pk, rec.Seq)
+		if err := evb.Put(key, data); err != nil {
+			return 0, nil, err
+		}
+		c.st.Apply(rec.Seq, rec.Event)
+	}
+	if ckpt == start {
+		return ckpt, nil, nil
+	}
+	for _, pk := range order {
+		c := touched[pk]
+		nd := derive(c.st)
+		if err := writeDiff(tx, pk, c.der, nd); err != nil {
+			return 0, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
+		}
+		c.der = nd
+	}
+	for _, m := range Models {
+		if err := writeMeta(tx, m, ckpt); err != nil {
+			return 0, nil, err
+		}
+	}
+	return ckpt, touched, nil
+}
+
+func eventKey(dst []byte, pk string, seq uint64) []byte {
+	dst = append(dst, pk...)
+	dst = append(dst, 0)
+	return append(dst, u64(seq)...)
+}
+
+// load returns a person's folded state: from the cache, or folded from the stored events.
+func (db *DB) load(tx *bolt.Tx, pk string) (*cached, error) {
+	if c, ok := db.cache[pk]; ok {
+		delete(db.cache, pk) // re-inserted after commit; gone if the commit fails
+		return c, nil
+	}
+	st, err := foldStored(tx, pk)
+	if err != nil {
+		return nil, err
+	}
+	return &cached{st: st, der: derive(st)}, nil
+}
+
+// foldStored folds a person's stored events with the regelmotor.
+func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
+	st := rules.NewState(pk)
+	err := personEvents(tx, pk, func(seq uint64, ev *nirv1.Event) error {
+		st.Apply(seq, ev)
+		return nil
+	})
+	return st, err
+}
+
+// personEvents calls fn for each stored event of a person in stream order.
+func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
+	prefix := append([]byte(pk), 0)
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		seq := btou64(k[len(prefix):])
+		ev := new(nirv1.Event)
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
+		}
+		if err := fn(seq, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// State folds one person's stored events with the regelmotor (the same state the models were
+// derived from). It returns ErrNotFound when the person has no events.
+func (db *DB) State(pk string) (*rules.State, error) {
+	var st *rules.State
+	err := db.view(func(tx *bolt.Tx) error {
+		prefix := append([]byte(pk), 0)
+		if k, _ := tx.Bucket(bucketEvents).Cursor().Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+			return ErrNotFound
+		}
+		var err error
+		st, err = foldStored(tx, pk)
+		return err
+	})
+	return st, err
+}
+
+// Dump writes every bucket's keys and values in order, as hex lines. Two files with the same
+// dump hold the same models; tests compare dumps of incremental and clean builds.
+func (db *DB) Dump(w io.Writer) error {
+	return db.view(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			b := tx.Bucket(name)
+			if b == nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "bucket %s\n", name); err != nil {
+				return err
+			}
+			err := b.ForEach(func(k, v []byte) error {
+				_, err := fmt.Fprintf(w, "%x %x\n", k, v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

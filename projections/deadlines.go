@@ -1,0 +1,99 @@
+package projections
+
+import (
+	"github.com/introreg/nir/rules"
+)
+
+// DeadlineStatus is the state of a deadline on a given date.
+type DeadlineStatus string
+
+// Deadline statuses (DOMAIN.md 3.2, 3.5, Product decisions 3, 4, 6).
+const (
+	StatusOK            DeadlineStatus = "ok"
+	StatusDueSoon       DeadlineStatus = "due_soon"
+	StatusOverdue       DeadlineStatus = "overdue"
+	StatusCompleted     DeadlineStatus = "completed"
+	StatusNotComputable DeadlineStatus = "not_computable"
+)
+
+// Deadline names.
+const (
+	DeadlineProgrammeEnd  = "programme_end"  // the programme's latest end date (Product decisions 4)
+	DeadlineNorsk         = "norsk"          // gjennomføringsfrist for norsk (DOMAIN.md 3.2)
+	DeadlineTrainingStart = "training_start" // oppstart innen 3 måneder (DOMAIN.md 3.5)
+)
+
+// DeadlineState is one deadline of a person and its status on a date.
+type DeadlineState struct {
+	Name   string
+	Date   rules.Date
+	Status DeadlineStatus
+	// Note says why a deadline cannot be computed (e.g. "mangler utdanningsbakgrunn") or how
+	// a start deadline was met ("innen fristen", "etter fristen").
+	Note string
+}
+
+// Deadlines returns the person's deadlines and their status on now: overdue when the date has
+// passed (before now) and the deadline is not met, due soon when it falls within withinDays
+// of now (now included). Statuses are computed here, at query time, from the dates the models
+// store, so the models themselves never depend on a clock.
+func (r *PersonRow) Deadlines(now rules.Date, withinDays int) []DeadlineState {
+	var out []DeadlineState
+	status := func(d rules.Date) DeadlineStatus {
+		switch {
+		case d.Before(now):
+			return StatusOverdue
+		case !d.After(now.AddDays(withinDays)):
+			return StatusDueSoon
+		}
+		return StatusOK
+	}
+	if r.ProgrammeVedtak {
+		s := DeadlineState{Name: DeadlineProgrammeEnd, Date: r.ProgrammeEnd}
+		switch {
+		case !r.TerminationDate.IsZero():
+			s.Status = StatusCompleted
+		case r.ProgrammeEnd.IsZero():
+			s.Status = StatusNotComputable
+		default:
+			s.Status = status(r.ProgrammeEnd)
+		}
+		out = append(out, s)
+	}
+	if !r.NorskDeadline.IsZero() || r.NorskDeadlineNote != "" {
+		s := DeadlineState{Name: DeadlineNorsk, Date: r.NorskDeadline, Note: r.NorskDeadlineNote}
+		switch {
+		case r.NorskCompleted:
+			s.Status = StatusCompleted
+		case r.NorskDeadline.IsZero():
+			s.Status = StatusNotComputable
+		default:
+			s.Status = status(r.NorskDeadline)
+		}
+		out = append(out, s)
+	}
+	if !r.StartDeadline.IsZero() {
+		s := DeadlineState{Name: DeadlineTrainingStart, Date: r.StartDeadline}
+		switch {
+		case !r.TrainingFirst.IsZero():
+			s.Status = StatusCompleted
+			s.Note = "innen fristen"
+			if r.TrainingFirst.After(r.StartDeadline) {
+				s.Note = "etter fristen"
+			}
+		default:
+			s.Status = status(r.StartDeadline)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// PersonDeadlines returns a person's deadline states on now (the deadline status model).
+func (db *DB) PersonDeadlines(pk string, now rules.Date, withinDays int) ([]DeadlineState, error) {
+	row, err := db.Person(pk)
+	if err != nil {
+		return nil, err
+	}
+	return row.Deadlines(now, withinDays), nil
+}

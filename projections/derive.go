@@ -1,0 +1,380 @@
+package projections
+
+import (
+	"sort"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// derive computes every model's values for one person from the person's folded state. It is
+// deterministic and reads no clock: the same state always gives the same values, which is
+// what makes incremental, rebuilt and replayed models equal.
+func derive(st *rules.State) *derived {
+	d := &derived{}
+	if !st.Registered {
+		return d
+	}
+	row := &PersonRow{
+		PersonKey:      st.PersonKey,
+		Kommune:        st.Kommune,
+		NationalID:     nationalID(st),
+		BirthDate:      st.Person.BirthDate,
+		Sex:            st.Person.Sex,
+		Law:            st.Law,
+		PermitDate:     st.Person.PermitDate,
+		SettlementDate: settledIn(st, st.Kommune),
+		LastSeq:        st.LastSeq,
+	}
+	d.row = row
+
+	// The latest programme is the one the person list shows.
+	if n := len(st.Programmes); n > 0 {
+		p := st.Programmes[n-1]
+		row.ProgrammeVedtak = !p.Start.IsZero()
+		row.ProgrammeKommune = p.Kommune
+		row.ProgrammeStart = p.Start
+		row.ProgrammeEnd = programmeEnd(st, p)
+		row.Tiltak = len(p.Tiltak) > 0
+		row.Sluttmal = p.Sluttmal
+		row.Integreringskontrakt = !p.Integreringskontrakt.IsZero()
+		if t := p.Termination; t != nil {
+			row.TerminationDate = t.Date
+			row.TerminationReason = t.Reason
+			row.TerminationComputed = t.Computed
+		}
+	}
+
+	tr := &st.Training
+	for _, v := range tr.Vedtak {
+		if v.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING {
+			if !row.TrainingVedtak || v.Start.Before(row.TrainingStart) {
+				row.TrainingStart = v.Start
+			}
+			row.TrainingVedtak = true
+		}
+	}
+	row.TrainingScheme = tr.Scheme
+	row.Norskmal = tr.Norskmal != nil
+	if u := tr.Utdanningsbakgrunn; u != nil {
+		row.Utdanningsbakgrunn = No
+		if *u {
+			row.Utdanningsbakgrunn = Yes
+		}
+	}
+	hkeys := sortedHoursKeys(tr.Hours)
+	for _, k := range hkeys {
+		h := HoursOf(tr.Hours[k])
+		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
+			row.NorskHours += h
+		} else {
+			row.SamfunnHours += h
+		}
+	}
+	row.NorskDeadline, row.NorskDeadlineNote, row.NorskCompleted = norskDeadline(st)
+	row.TrainingFirst = trainingFirst(st, hkeys)
+	if rules.TrainingScheme(st.Person, st.Law).Scheme != nirv1.Scheme_SCHEME_NONE {
+		row.StartDeadline = startDeadline(st, row.TrainingFirst)
+	}
+
+	d.stats = contributions(st, row, hkeys)
+	for _, p := range st.Programmes {
+		t := p.Termination
+		if t == nil || t.Date.IsZero() {
+			continue
+		}
+		d.terms = append(d.terms, TerminatedRow{
+			PersonKey: st.PersonKey, Kommune: p.Kommune, Law: st.Law, ProgrammeStart: p.Start,
+			Date: t.Date, Reason: t.Reason, Computed: t.Computed, EventID: t.EventID,
+		})
+	}
+	d.due = nextDue(st)
+	return d
+}
+
+// nationalID returns the first national id of the PersonRegistered event (fødselsnummer, else
+// D-nummer, else DUF-nummer). It is only shown in the kommune view.
+func nationalID(st *rules.State) string {
+	le, ok := st.Events[st.Person.EventID]
+	if !ok {
+		return ""
+	}
+	p := le.Event.GetPersonRegistered()
+	for _, id := range []string{p.GetFodselsnummer(), p.GetDNummer(), p.GetDufNummer()} {
+		if id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// settledIn returns when the person came to kommune k: the latest move into it, else the
+// settlement date.
+func settledIn(st *rules.State, k string) rules.Date {
+	d := st.Person.SettlementDate
+	for _, m := range st.Moves {
+		if m.To == k {
+			d = m.Date
+		}
+	}
+	return d
+}
+
+func sortedHoursKeys(m map[rules.HoursKey]float64) []rules.HoursKey {
+	keys := make([]rules.HoursKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Year != b.Year {
+			return a.Year < b.Year
+		}
+		if a.Month != b.Month {
+			return a.Month < b.Month
+		}
+		return a.Type < b.Type
+	})
+	return keys
+}
+
+// trainingFirst is the first training date: the first month with hours, or the first
+// tildeling's start, whichever is earlier (DOMAIN.md 3.5, Product decisions 6).
+func trainingFirst(st *rules.State, hkeys []rules.HoursKey) rules.Date {
+	var first rules.Date
+	for _, k := range hkeys {
+		if st.Training.Hours[k] > 0 {
+			if d, ok := rules.NewDate(k.Year, k.Month, 1); ok {
+				first = d
+			}
+			break
+		}
+	}
+	for _, v := range st.Training.Vedtak {
+		if v.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING && !v.Start.IsZero() {
+			if first.IsZero() || v.Start.Before(first) {
+				first = v.Start
+			}
+		}
+	}
+	return first
+}
+
+// startDeadline is max(settlement in the kommune, demand for training) + 3 months, for the
+// kommune where training started (or the current one) (DOMAIN.md 3.5, Product decisions 6).
+func startDeadline(st *rules.State, first rules.Date) rules.Date {
+	k := st.Kommune
+	if !first.IsZero() {
+		k = st.KommuneOn(first)
+	}
+	base := settledIn(st, k)
+	for _, dm := range st.Demands {
+		if dm.Programme == nirv1.Programme_PROGRAMME_OPPLAERING && dm.Date.After(base) {
+			base = dm.Date
+		}
+	}
+	if base.IsZero() {
+		return rules.Date{}
+	}
+	return base.AddMonths(3)
+}
+
+// yearsOf returns the years from a to b inclusive, at most 10.
+func yearsOf(a, b int) []int {
+	if b < a {
+		b = a
+	}
+	b = min(b, a+9)
+	var ys []int
+	for y := a; y <= b; y++ {
+		ys = append(ys, y)
+	}
+	return ys
+}
+
+func isWorkOrEducation(r nirv1.TerminationReason) bool {
+	switch r {
+	case nirv1.TerminationReason_TERMINATION_REASON_ARBEID,
+		nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_VGO,
+		nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_HOYERE,
+		nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_GRUNNSKOLE,
+		nirv1.TerminationReason_TERMINATION_REASON_ARBEID_OG_UTDANNING:
+		return true
+	}
+	return false
+}
+
+// contributions computes what the person adds to the statistics per data year and kommune,
+// by effective dates (DOMAIN.md Product decisions 7).
+func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []contribution {
+	acc := map[[2]string]*Counters{}
+	type ck = [2]string
+	get := func(y int, k string) *Counters {
+		key := ck{itoa4(y), k}
+		c := acc[key]
+		if c == nil {
+			c = new(Counters)
+			acc[key] = c
+		}
+		return c
+	}
+
+	// Introduction programme participants, by the programme's kommune.
+	for _, p := range st.Programmes {
+		if p.Start.IsZero() {
+			continue
+		}
+		t := p.Termination
+		ended := t != nil && !t.Date.IsZero()
+		last := p.Start.Y + 4
+		if end := programmeEnd(st, p); !end.IsZero() {
+			last = end.Y
+		}
+		if ended {
+			last = t.Date.Y
+		}
+		for _, y := range yearsOf(p.Start.Y, last) {
+			c := get(y, p.Kommune)
+			c[CParticipants]++
+			if p.Start.Y == y {
+				c[CNew]++
+			}
+			if !ended || t.Date.Y > y {
+				c[COngoing]++
+			}
+			if ended && t.Date.Y == y {
+				c[CTerminated]++
+				if t.Computed {
+					c[CTerminatedComputed]++
+				} else {
+					c[CTerminatedRegistered]++
+				}
+				if t.Reason == nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT ||
+					t.Reason == nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED {
+					c[CReasonNotRegistered]++
+				}
+				if isWorkOrEducation(t.Reason) {
+					c[CDirectWorkOrEducation]++
+				}
+				if r := int(t.Reason); r >= 0 && r < NumReasons {
+					c[int(CReasonBase)+r]++
+				}
+			}
+		}
+	}
+
+	// Persons with a training vedtak running in the year, once per year and kommune.
+	seen := map[ck]bool{}
+	stop := rules.Date{}
+	for _, v := range st.Training.Vedtak {
+		if v.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS && !v.Start.IsZero() {
+			stop = v.Start
+		}
+	}
+	for _, v := range st.Training.Vedtak {
+		if v.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || v.Start.IsZero() {
+			continue
+		}
+		last := v.Start.Y + 3
+		if !v.End.IsZero() {
+			last = v.End.Y
+		}
+		if !stop.IsZero() && !stop.Before(v.Start) && stop.Y < last {
+			last = stop.Y
+		}
+		for _, y := range yearsOf(v.Start.Y, last) {
+			key := ck{itoa4(y), v.Kommune}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			get(y, v.Kommune)[CTrainingVedtak]++
+		}
+	}
+
+	// Hours by the month they were given, in the bostedskommune of that month.
+	for _, k := range hkeys {
+		h := int64(HoursOf(st.Training.Hours[k]))
+		if h == 0 {
+			continue
+		}
+		on, ok := rules.NewDate(k.Year, k.Month, 1)
+		if !ok {
+			continue
+		}
+		c := get(k.Year, st.KommuneOn(on))
+		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
+			c[CNorskHours] += h
+		} else {
+			c[CSamfunnHours] += h
+		}
+	}
+
+	// Training start within 3 months (Product decisions 6).
+	if f := row.TrainingFirst; !f.IsZero() {
+		c := get(f.Y, st.KommuneOn(f))
+		c[CTrainingStarted]++
+		if !row.StartDeadline.IsZero() && !f.After(row.StartDeadline) {
+			c[CTrainingStartedWithin3m]++
+		}
+	}
+
+	out := make([]contribution, 0, len(acc))
+	for key, c := range acc {
+		if c.zero() || key[1] == "" {
+			continue
+		}
+		out = append(out, contribution{year: atoi4(key[0]), kommune: key[1], c: *c})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].year != out[j].year {
+			return out[i].year < out[j].year
+		}
+		return out[i].kommune < out[j].kommune
+	})
+	return out
+}
+
+func itoa4(y int) string { return string([]byte{byte(y >> 8), byte(y)}) }
+func atoi4(s string) int {
+	if len(s) != 2 {
+		return 0
+	}
+	return int(s[0])<<8 | int(s[1])
+}
+
+// programmeEnd is the regelmotor's latest end date of a programme, computed without a clock
+// (an open-ended leave makes it not computable until the leave ends).
+func programmeEnd(st *rules.State, p *rules.Programme) rules.Date {
+	end, _, _, _, ok := rules.ProgrammeLatestEnd(st, p, rules.Date{})
+	if !ok {
+		return rules.Date{}
+	}
+	return end
+}
+
+// norskDeadline is the regelmotor's norsk deadline, computed without a clock: its date, the
+// reason when it cannot be computed, and whether it is completed (fritak). No deadline applies
+// (zero, "", false) under introduksjonsloven or plikt without rett.
+func norskDeadline(st *rules.State) (rules.Date, string, bool) {
+	d, ok := rules.NorskDeadline(st, rules.Date{})
+	if !ok {
+		return rules.Date{}, "", false
+	}
+	switch d.State {
+	case nirv1.DeadlineState_DEADLINE_STATE_COMPLETED:
+		return d.Date, "", true
+	case nirv1.DeadlineState_DEADLINE_STATE_CANNOT_COMPUTE:
+		return rules.Date{}, d.ReasonNB, false
+	}
+	return d.Date, "", false
+}
+
+// nextDue is when the regelmotor worker must look at the person next (rules.NextDue).
+func nextDue(st *rules.State) rules.Date {
+	d, ok := rules.NextDue(st)
+	if !ok {
+		return rules.Date{}
+	}
+	return d
+}

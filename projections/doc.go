@@ -1,0 +1,46 @@
+// Package projections folds the event stream into the register's read models and serves
+// queries on them (DESIGN.md "Projections").
+//
+// # Model
+//
+// One bbolt file (a DB) holds the whole read-model set: the audit history (every event per
+// person), the person list per bostedskommune with its filters and CSV export (DOMAIN.md 6.1),
+// deadline status per person, statistics per data year for each kommune, fylke and the nation,
+// the report of terminated participants (DOMAIN.md 6.2), and the due dates the regelmotor
+// worker watches. Every model is derived from the person's state as folded by the regelmotor
+// (rules.State), so the read models agree with the rules: on each event the person's state is
+// advanced and the person's old rows and statistics contributions are replaced by new ones.
+// That is how corrections (EventRetracted, ComputedTerminationDeleted, a reason the kommune
+// registers over a computed termination) show in every model.
+//
+// The package reads the stream through the Feed interface it declares; *eventstore.Store is
+// adapted to it in internal/feed, and tests use a SliceFeed. It never imports NATS.
+//
+// # Guarantees
+//
+//   - Each model's checkpoint (last applied stream sequence) and schema version are written in
+//     the same transaction as its data. Events at or below the checkpoint are skipped, so
+//     redelivery, restarts and a process killed mid-batch change nothing: the next run resumes
+//     from the committed checkpoint and reaches the same models.
+//   - Apply is deterministic and reads no clock (like a raft FSM apply). Time-dependent statuses
+//     (overdue, due soon) are computed at query time from stored dates and a now argument.
+//     Statistics are integer counters (hours in hundredths), so an incremental build and a clean
+//     rebuild are byte-for-byte equal (DB.Dump).
+//   - Rebuild folds from sequence 1 into a new file with large unsynced transactions, fsyncs it
+//     once and swaps it in; queries in flight finish on the old file (Projector.Use).
+//   - AsOf replays with a recorded-time cut-off (applied by the feed) into a temporary file with
+//     the same code; the result can be kept as a named snapshot and queried like the live models.
+//
+// # Caveats
+//
+//   - The person list shows a person in their current bostedskommune only (after the latest
+//     move, by effective date); the statistics count a programme in its own kommune and hours in
+//     the bostedskommune of the month they were given.
+//   - Statistics count an open programme up to the year of its latest end date (the regelmotor
+//     terminates it then), at most 10 years.
+//   - The start-within-3-months deadline (DOMAIN.md 3.5, Product decisions 6) is computed here
+//     from the settlement in the kommune and the training demand, since the rules package keeps
+//     its version unexported.
+//   - A rebuild interrupted by a crash starts again from sequence 1; the half-built file is
+//     removed by the next New.
+package projections

@@ -1,0 +1,24 @@
+package projections
+
+import "errors"
+
+// ErrClosed is returned when a DB or Projector is used after Close.
+var ErrClosed = errors.New("projections: closed")
+
+// ErrNotFound is returned when a person, snapshot or report asked for does not exist.
+var ErrNotFound = errors.New("projections: not found")
+
+// ErrInvalidArgument is returned when a query argument (filter, sort key, page token, year,
+// snapshot name) is not valid; the wrapped message names the argument.
+var ErrInvalidArgument = errors.New("projections: invalid argument")
+
+// ErrSchema is returned when a read-model file was written by an incompatible schema version
+// and cannot be used without a rebuild (Open resets such a file; a snapshot cannot be reset).
+var ErrSchema = errors.New("projections: read-model schema version mismatch")
+
+// ErrRebuildRunning is returned when a rebuild is asked for while one is running.
+var ErrRebuildRunning = errors.New("projections: a rebuild is already running")
+
+// ErrCorrupt is returned when a stored value cannot be decoded; the wrapped message names the
+// bucket and key (never a national id: keys are person keys).
+var ErrCorrupt = errors.New("projections: corrupt read-model value")

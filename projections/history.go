@@ -1,0 +1,112 @@
+package projections
+
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// Correction kinds in the audit history.
+const (
+	CorrectionRetracted = "retracted"    // an EventRetracted removed the event's effect
+	CorrectionRestored  = "restored"     // a retraction was itself retracted
+	CorrectionDeleted   = "deleted"      // a ComputedTerminationDeleted deleted the computed termination
+	CorrectionReason    = "reason_added" // the kommune registered a termination over the computed one
+)
+
+// Correction is a later event that corrected an earlier one.
+type Correction struct {
+	Kind    string
+	EventID string
+	Seq     uint64
+}
+
+// HistoryEntry is one event of a person's audit history: who (Event.Actor), when
+// (Event.RecordedAt), what (Kind and the payload) and which later events corrected it.
+type HistoryEntry struct {
+	Seq   uint64
+	Event *nirv1.Event
+	// Kind is the payload's field name, e.g. "termination_registered".
+	Kind string
+	// CorrectedBy lists the later events that corrected this one, in stream order.
+	CorrectedBy []Correction
+	// Effective is false when the event no longer counts in the read models (retracted, or a
+	// deleted or superseded computed termination).
+	Effective bool
+}
+
+// History returns the audit history of a person: every event in stream order. It returns
+// ErrNotFound when the person has no events.
+func (db *DB) History(pk string) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	err := db.view(func(tx *bolt.Tx) error {
+		prefix := append([]byte(pk), 0)
+		if k, _ := tx.Bucket(bucketEvents).Cursor().Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+			return ErrNotFound
+		}
+		st, err := foldStored(tx, pk)
+		if err != nil {
+			return err
+		}
+		idx := map[string]int{}
+		for _, le := range st.Log() {
+			e := HistoryEntry{Seq: le.Seq, Event: le.Event, Kind: payloadKind(le.Event), Effective: !st.Retracted[le.Event.GetId()]}
+			if id := le.Event.GetId(); id != "" {
+				idx[id] = len(out)
+			}
+			out = append(out, e)
+		}
+		link := func(target, kind string, by HistoryEntry) {
+			if i, ok := idx[target]; ok {
+				out[i].CorrectedBy = append(out[i].CorrectedBy, Correction{Kind: kind, EventID: by.Event.GetId(), Seq: by.Seq})
+			}
+		}
+		for _, e := range out {
+			switch {
+			case e.Event.GetEventRetracted() != nil:
+				t := e.Event.GetEventRetracted().GetEventId()
+				kind := CorrectionRetracted
+				if i, ok := idx[t]; ok && out[i].Event.GetEventRetracted() != nil {
+					// Retracting a retraction restores the retraction's target.
+					link(out[i].Event.GetEventRetracted().GetEventId(), CorrectionRestored, e)
+				}
+				link(t, kind, e)
+			case e.Event.GetComputedTerminationDeleted() != nil:
+				link(e.Event.GetComputedTerminationDeleted().GetComputedEventId(), CorrectionDeleted, e)
+			}
+		}
+		// Computed terminations superseded by a registered one, and deleted ones, no longer
+		// count; the state says which termination is effective.
+		for _, p := range st.Programmes {
+			for _, ct := range p.ComputedTerminations {
+				i, ok := idx[ct.EventID]
+				if !ok {
+					continue
+				}
+				if ct.Deleted || p.Termination != ct {
+					out[i].Effective = false
+				}
+				if !ct.Deleted && p.Termination != nil && !p.Termination.Computed {
+					link(ct.EventID, CorrectionReason, HistoryEntry{Seq: p.Termination.Seq, Event: &nirv1.Event{Id: p.Termination.EventID}})
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// payloadKind names the event's payload by its protobuf field name.
+func payloadKind(ev *nirv1.Event) string {
+	m := ev.ProtoReflect()
+	od := m.Descriptor().Oneofs().ByName("payload")
+	if od == nil {
+		return ""
+	}
+	if f := m.WhichOneof(od); f != nil {
+		return string(f.Name())
+	}
+	return ""
+}

@@ -1,0 +1,539 @@
+package projections
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Filter is a with/without filter of the person list (DOMAIN.md 6.1: «Med vedtak» / «Uten
+// vedtak» and so on). The zero value does not filter.
+type Filter uint8
+
+// Filter values.
+const (
+	Any Filter = iota
+	With
+	Without
+)
+
+func (f Filter) match(v bool) bool {
+	return f == Any || (f == With) == v
+}
+
+// DeadlineFilter selects persons by the state of their deadlines at PersonQuery.Now.
+type DeadlineFilter uint8
+
+// DeadlineFilter values.
+const (
+	// DeadlineAny does not filter.
+	DeadlineAny DeadlineFilter = iota
+	// DeadlineOverdue keeps persons with at least one deadline passed and not met.
+	DeadlineOverdue
+	// DeadlineDueWithin keeps persons with a deadline not met that falls within
+	// PersonQuery.WithinDays of Now (today included).
+	DeadlineDueWithin
+)
+
+// SortKey orders the person list.
+type SortKey string
+
+// Sort keys. The person key breaks ties, so every order is total and pages are stable.
+const (
+	SortPersonKey      SortKey = "person_key"
+	SortBirthDate      SortKey = "birth_date"
+	SortProgrammeStart SortKey = "programme_start"
+	SortProgrammeEnd   SortKey = "programme_end"
+	SortNorskDeadline  SortKey = "norsk_deadline"
+	SortNorskHours     SortKey = "norsk_hours"
+	SortTermination    SortKey = "termination_date"
+)
+
+// MaxPageSize bounds PersonQuery.PageSize.
+const MaxPageSize = 1000
+
+// DefaultPageSize is used when PersonQuery.PageSize is 0.
+const DefaultPageSize = 100
+
+// PersonQuery selects a page of a kommune's person list (DOMAIN.md 6.1).
+type PersonQuery struct {
+	// Kommune is the bostedskommune (required).
+	Kommune string
+	// Law keeps persons under one law; LAW_UNSPECIFIED keeps all.
+	Law nirv1.Law
+
+	ProgrammeVedtak      Filter // «Med/Uten vedtak» on the introduction programme
+	TrainingVedtak       Filter // vedtak on opplæring i norsk og samfunnskunnskap
+	Tiltak               Filter
+	Sluttmal             Filter
+	Integreringskontrakt Filter
+	Norskmal             Filter
+	Utdanningsbakgrunn   Filter
+	Terminated           Filter
+	// TerminationReason keeps persons whose effective avslutningsårsak is this one.
+	TerminationReason nirv1.TerminationReason
+	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound).
+	MinNorskHours, MaxNorskHours float64
+
+	// Deadline filters by deadline state at Now, counting the programme's latest end date, the
+	// norsk deadline and the start-within-3-months deadline.
+	Deadline   DeadlineFilter
+	WithinDays int
+	// Now is the date deadline states are computed for (required with Deadline).
+	Now rules.Date
+
+	// Sort and Desc order the list; the default is by person key.
+	Sort SortKey
+	Desc bool
+	// PageSize rows per page (0 = DefaultPageSize, at most MaxPageSize); PageToken is the
+	// NextPageToken of the previous page.
+	PageSize  int
+	PageToken string
+}
+
+// PersonPage is one page of the person list.
+type PersonPage struct {
+	Rows []PersonRow
+	// Total is the number of rows matching the filters.
+	Total int
+	// NextPageToken fetches the next page; empty on the last.
+	NextPageToken string
+}
+
+func (q *PersonQuery) validate() error {
+	if len(q.Kommune) != 4 {
+		return fmt.Errorf("%w: kommune must be a 4-digit kommunenummer", ErrInvalidArgument)
+	}
+	if q.Deadline != DeadlineAny && q.Now.IsZero() {
+		return fmt.Errorf("%w: now is required with a deadline filter", ErrInvalidArgument)
+	}
+	if q.Deadline == DeadlineDueWithin && q.WithinDays < 0 {
+		return fmt.Errorf("%w: within_days must not be negative", ErrInvalidArgument)
+	}
+	if q.PageSize < 0 || q.PageSize > MaxPageSize {
+		return fmt.Errorf("%w: page_size must be 0..%d", ErrInvalidArgument, MaxPageSize)
+	}
+	switch q.Sort {
+	case "", SortPersonKey, SortBirthDate, SortProgrammeStart, SortProgrammeEnd, SortNorskDeadline, SortNorskHours, SortTermination:
+	default:
+		return fmt.Errorf("%w: unknown sort key %q", ErrInvalidArgument, q.Sort)
+	}
+	return nil
+}
+
+func (q *PersonQuery) match(r *PersonRow) bool {
+	if q.Law != nirv1.Law_LAW_UNSPECIFIED && r.Law != q.Law {
+		return false
+	}
+	if !q.ProgrammeVedtak.match(r.ProgrammeVedtak) || !q.TrainingVedtak.match(r.TrainingVedtak) ||
+		!q.Tiltak.match(r.Tiltak) || !q.Sluttmal.match(r.Sluttmal != nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED) ||
+		!q.Integreringskontrakt.match(r.Integreringskontrakt) || !q.Norskmal.match(r.Norskmal) ||
+		!q.Utdanningsbakgrunn.match(r.Utdanningsbakgrunn != Unknown) ||
+		!q.Terminated.match(!r.TerminationDate.IsZero()) {
+		return false
+	}
+	if q.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED && r.TerminationReason != q.TerminationReason {
+		return false
+	}
+	if q.MinNorskHours > 0 && r.NorskHours < HoursOf(q.MinNorskHours) {
+		return false
+	}
+	if q.MaxNorskHours > 0 && r.NorskHours > HoursOf(q.MaxNorskHours) {
+		return false
+	}
+	switch q.Deadline {
+	case DeadlineOverdue:
+		for _, dl := range r.Deadlines(q.Now, 0) {
+			if dl.Status == StatusOverdue {
+				return true
+			}
+		}
+		return false
+	case DeadlineDueWithin:
+		for _, dl := range r.Deadlines(q.Now, q.WithinDays) {
+			if dl.Status == StatusDueSoon {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (q *PersonQuery) less(a, b *PersonRow) bool {
+	c := 0
+	switch q.Sort {
+	case SortBirthDate:
+		c = a.BirthDate.Compare(b.BirthDate)
+	case SortProgrammeStart:
+		c = a.ProgrammeStart.Compare(b.ProgrammeStart)
+	case SortProgrammeEnd:
+		c = a.ProgrammeEnd.Compare(b.ProgrammeEnd)
+	case SortNorskDeadline:
+		c = a.NorskDeadline.Compare(b.NorskDeadline)
+	case SortNorskHours:
+		c = cmp64(int64(a.NorskHours), int64(b.NorskHours))
+	case SortTermination:
+		c = a.TerminationDate.Compare(b.TerminationDate)
+	}
+	if c == 0 {
+		c = cmpStr(a.PersonKey, b.PersonKey)
+	}
+	if q.Desc {
+		return c > 0
+	}
+	return c < 0
+}
+
+func cmp64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// scanKommune calls fn for each row of a kommune's person list, in person-key order. The row is
+// reused between calls.
+func scanKommune(tx *bolt.Tx, kommune string, fn func(r *PersonRow) error) error {
+	prefix := append([]byte(kommune), 0)
+	c := tx.Bucket(bucketList).Cursor()
+	var r PersonRow
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := r.decode(v); err != nil {
+			return fmt.Errorf("person list %s: %w", kommune, err)
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListPersons returns a page of a kommune's person list with the query's filters and order.
+func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
+	offset := 0
+	if q.PageToken != "" {
+		n, err := strconv.Atoi(q.PageToken)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: bad page_token", ErrInvalidArgument)
+		}
+		offset = n
+	}
+	size := q.PageSize
+	if size == 0 {
+		size = DefaultPageSize
+	}
+	var rows []PersonRow
+	err := db.view(func(tx *bolt.Tx) error {
+		return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
+			if q.match(r) {
+				rows = append(rows, *r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if q.Sort != "" && q.Sort != SortPersonKey || q.Desc {
+		sort.Slice(rows, func(i, j int) bool { return q.less(&rows[i], &rows[j]) })
+	}
+	page := &PersonPage{Total: len(rows)}
+	if offset < len(rows) {
+		end := min(offset+size, len(rows))
+		page.Rows = rows[offset:end:end]
+		if end < len(rows) {
+			page.NextPageToken = strconv.Itoa(end)
+		}
+	}
+	return page, nil
+}
+
+// Person returns one person's row in the person list; ErrNotFound if the person has none.
+func (db *DB) Person(pk string) (*PersonRow, error) {
+	var row *PersonRow
+	err := db.view(func(tx *bolt.Tx) error {
+		k := tx.Bucket(bucketPersons).Get([]byte(pk))
+		if k == nil {
+			return ErrNotFound
+		}
+		v := tx.Bucket(bucketList).Get(listKey(string(k), pk))
+		if v == nil {
+			return ErrNotFound
+		}
+		row = new(PersonRow)
+		return row.decode(v)
+	})
+	return row, err
+}
+
+// CSVColumns documents the columns of ExportCSV, in order. The national_id column is only
+// present with CSVOptions.IncludeNationalID (the kommune's own view); analyst exports are
+// pseudonymous (person key only). Dates are ISO (YYYY-MM-DD), empty when unknown; code-list
+// values are the enum names without their prefix; hours have two decimals; booleans ja/nei.
+var CSVColumns = []string{
+	"person_key",             // pseudonymous person key
+	"national_id",            // fødselsnummer, D-nummer or DUF-nummer (kommune view only)
+	"kommune",                // bostedskommune
+	"birth_date",             // fødselsdato
+	"sex",                    // kjønn
+	"law",                    // INTROL, IL or IL_6A
+	"permit_date",            // oppholdstillatelse
+	"settlement_date",        // bosatt i kommunen
+	"programme_vedtak",       // vedtak om introduksjonsprogram (ja/nei)
+	"programme_kommune",      // the programme's kommune
+	"programme_start",        // programme start
+	"programme_end",          // latest end date (frist)
+	"tiltak",                 // har tiltak (ja/nei)
+	"sluttmal",               // sluttmål
+	"integreringskontrakt",   // ja/nei
+	"termination_date",       // avslutningsdato
+	"termination_reason",     // avslutningsårsak (IKKE_REGISTRERT = «Avslutningsårsak ikke registrert»)
+	"termination_computed",   // set by the regelmotor (ja/nei)
+	"training_vedtak",        // vedtak om opplæring (ja/nei)
+	"training_scheme",        // ordning
+	"training_start",         // start of the first training tildeling
+	"norskmal",               // norskmål registrert (ja/nei)
+	"utdanningsbakgrunn",     // videregående fra før: ja, nei or empty (not registered)
+	"norsk_hours",            // registered norsk hours
+	"samfunnskunnskap_hours", // registered samfunnskunnskap hours
+	"norsk_deadline",         // gjennomføringsfrist norsk
+	"norsk_deadline_note",    // why the deadline cannot be computed
+	"start_deadline",         // oppstart innen 3 måneder: frist
+	"training_first",         // first training date
+}
+
+// CSVOptions configure ExportCSV.
+type CSVOptions struct {
+	// IncludeNationalID adds the national_id column (the kommune's own view only).
+	IncludeNationalID bool
+}
+
+// ExportCSV streams the rows of the query (all pages, ignoring PageSize and PageToken) as CSV
+// with a header of CSVColumns. Unsorted queries stream straight from the file; sorted ones
+// are sorted in memory first. It returns the number of rows written.
+func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) {
+	q.PageSize, q.PageToken = 0, ""
+	if err := q.validate(); err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cols := CSVColumns
+	if !opt.IncludeNationalID {
+		cols = append(append([]string{}, cols[:1]...), cols[2:]...)
+	}
+	var line []byte
+	for i, c := range cols {
+		if i > 0 {
+			line = append(line, ',')
+		}
+		line = append(line, c...)
+	}
+	line = append(line, '\n')
+	if _, err := bw.Write(line); err != nil {
+		return 0, err
+	}
+	n := 0
+	write := func(r *PersonRow) error {
+		line = appendCSVRow(line[:0], r, opt.IncludeNationalID)
+		n++
+		_, err := bw.Write(line)
+		return err
+	}
+	var err error
+	if q.Sort == "" || q.Sort == SortPersonKey && !q.Desc {
+		err = db.view(func(tx *bolt.Tx) error {
+			return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
+				if !q.match(r) {
+					return nil
+				}
+				return write(r)
+			})
+		})
+	} else {
+		var page *PersonPage
+		q.PageSize = 0
+		page, err = db.listAll(q)
+		if err == nil {
+			for i := range page.Rows {
+				if err = write(&page.Rows[i]); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+func (db *DB) listAll(q PersonQuery) (*PersonPage, error) {
+	q.PageSize = MaxPageSize
+	var all []PersonRow
+	for {
+		p, err := db.ListPersons(q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Rows...)
+		if p.NextPageToken == "" {
+			return &PersonPage{Rows: all, Total: len(all)}, nil
+		}
+		q.PageToken = p.NextPageToken
+	}
+}
+
+func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {
+	b = appendField(b, r.PersonKey)
+	if withID {
+		b = append(b, ',')
+		b = appendField(b, r.NationalID)
+	}
+	b = append(b, ',')
+	b = appendField(b, r.Kommune)
+	b = append(b, ',')
+	b = appendDate(b, r.BirthDate)
+	b = append(b, ',')
+	b = append(b, enumName(r.Sex.String(), "SEX_")...)
+	b = append(b, ',')
+	b = append(b, enumName(r.Law.String(), "LAW_")...)
+	b = append(b, ',')
+	b = appendDate(b, r.PermitDate)
+	b = append(b, ',')
+	b = appendDate(b, r.SettlementDate)
+	b = append(b, ',')
+	b = appendBool(b, r.ProgrammeVedtak)
+	b = append(b, ',')
+	b = appendField(b, r.ProgrammeKommune)
+	b = append(b, ',')
+	b = appendDate(b, r.ProgrammeStart)
+	b = append(b, ',')
+	b = appendDate(b, r.ProgrammeEnd)
+	b = append(b, ',')
+	b = appendBool(b, r.Tiltak)
+	b = append(b, ',')
+	b = append(b, enumName(r.Sluttmal.String(), "SLUTTMAL_")...)
+	b = append(b, ',')
+	b = appendBool(b, r.Integreringskontrakt)
+	b = append(b, ',')
+	b = appendDate(b, r.TerminationDate)
+	b = append(b, ',')
+	b = append(b, enumName(r.TerminationReason.String(), "TERMINATION_REASON_")...)
+	b = append(b, ',')
+	if !r.TerminationDate.IsZero() {
+		b = appendBool(b, r.TerminationComputed)
+	}
+	b = append(b, ',')
+	b = appendBool(b, r.TrainingVedtak)
+	b = append(b, ',')
+	b = append(b, enumName(r.TrainingScheme.String(), "TRAINING_SCHEME_")...)
+	b = append(b, ',')
+	b = appendDate(b, r.TrainingStart)
+	b = append(b, ',')
+	b = appendBool(b, r.Norskmal)
+	b = append(b, ',')
+	b = append(b, r.Utdanningsbakgrunn.String()...)
+	b = append(b, ',')
+	b = appendHours(b, r.NorskHours)
+	b = append(b, ',')
+	b = appendHours(b, r.SamfunnHours)
+	b = append(b, ',')
+	b = appendDate(b, r.NorskDeadline)
+	b = append(b, ',')
+	b = appendField(b, r.NorskDeadlineNote)
+	b = append(b, ',')
+	b = appendDate(b, r.StartDeadline)
+	b = append(b, ',')
+	b = appendDate(b, r.TrainingFirst)
+	return append(b, '\n')
+}
+
+// enumName strips an enum value's prefix; UNSPECIFIED becomes empty.
+func enumName(s, prefix string) string {
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		s = s[len(prefix):]
+	}
+	if s == "UNSPECIFIED" {
+		return ""
+	}
+	return s
+}
+
+func appendField(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '"', '\n', '\r':
+			b = append(b, '"')
+			for j := 0; j < len(s); j++ {
+				if s[j] == '"' {
+					b = append(b, '"')
+				}
+				b = append(b, s[j])
+			}
+			return append(b, '"')
+		}
+	}
+	return append(b, s...)
+}
+
+func appendDate(b []byte, d rules.Date) []byte {
+	if d.IsZero() {
+		return b
+	}
+	b = appendPad(b, d.Y, 4)
+	b = append(b, '-')
+	b = appendPad(b, int(d.M), 2)
+	b = append(b, '-')
+	return appendPad(b, d.D, 2)
+}
+
+func appendPad(b []byte, v, width int) []byte {
+	var tmp [8]byte
+	s := strconv.AppendInt(tmp[:0], int64(v), 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "ja"...)
+	}
+	return append(b, "nei"...)
+}
+
+func appendHours(b []byte, h Hours) []byte {
+	if h < 0 {
+		b = append(b, '-')
+		h = -h
+	}
+	b = strconv.AppendInt(b, int64(h)/100, 10)
+	b = append(b, '.')
+	return appendPad(b, int(int64(h)%100), 2)
+}

@@ -1,0 +1,167 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Progress reports a rebuild or replay.
+type Progress struct {
+	// Done events of Total (the stream's last sequence when it started).
+	Done, Total uint64
+	// Rate is events per second so far; ETA the estimated time left.
+	Rate    float64
+	ETA     time.Duration
+	Elapsed time.Duration
+}
+
+// rebuildBatch is the transaction size of rebuilds and replays: large, since nothing waits.
+const rebuildBatch = 20000
+
+// build folds the feed into a new file at path (removed first) with large transactions and no
+// fsync until the end, reporting progress after each transaction.
+func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, progress func(Progress)) (*DB, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger})
+	if err != nil {
+		return nil, err
+	}
+	total := opt.To
+	t0 := time.Now()
+	err = applyRange(ctx, p.feed, opt, rebuildBatch, func(batch []Record) error {
+		c, err := db.Apply(batch)
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			pr := Progress{Done: c, Total: total, Elapsed: time.Since(t0)}
+			if s := pr.Elapsed.Seconds(); s > 0 {
+				pr.Rate = float64(c-opt.From+1) / s
+			}
+			if pr.Rate > 0 && total > c {
+				pr.ETA = time.Duration(float64(total-c) / pr.Rate * float64(time.Second))
+			}
+			progress(pr)
+		}
+		return nil
+	})
+	if err == nil && opt.RecordedUntil.IsZero() {
+		_, err = db.Advance(opt.To)
+	}
+	if err == nil {
+		err = db.Sync()
+	}
+	if err != nil {
+		db.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return db, nil
+}
+
+// Rebuild folds the whole stream from sequence 1 into a new file with large transactions,
+// fsyncs it once, and swaps it in atomically for the live file; queries keep being served from
+// the old file meanwhile, and those in flight at the swap finish on it. progress (may be nil)
+// is called after each transaction. Only one rebuild runs at a time (ErrRebuildRunning).
+//
+// If the process dies during a rebuild, the live file is untouched and the half-built file is
+// removed by the next New: a rebuild always starts again from sequence 1.
+func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error {
+	if !p.rebuilding.CompareAndSwap(false, true) {
+		return ErrRebuildRunning
+	}
+	defer func() {
+		p.rebuilding.Store(false)
+		p.stats.progress.Store(nil)
+	}()
+	report := func(pr Progress) {
+		p.stats.progress.Store(&pr)
+		if progress != nil {
+			progress(pr)
+		}
+	}
+	last, err := p.feed.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
+	path := filepath.Join(p.opt.Dir, rebuildFile)
+	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, report)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild: %w", err)
+	}
+	if last == 0 {
+		if _, err := db.Advance(0); err != nil {
+			db.Close()
+			return err
+		}
+	}
+
+	// Final stretch: with the live writer held off, bring the new file up to the stream's end,
+	// then swap. The live runner continues from the new checkpoint afterwards.
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	swapErr := func() error {
+		now, err := p.feed.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if now > last {
+			err = applyRange(ctx, p.feed, ReplayOptions{From: last + 1, To: now}, rebuildBatch, func(b []Record) error {
+				_, err := db.Apply(b)
+				return err
+			})
+			if err == nil {
+				_, err = db.Advance(now)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := db.Sync(); err != nil {
+			return err
+		}
+		db.bolt.NoSync = false
+		live := filepath.Join(p.opt.Dir, liveFile)
+		if err := os.Rename(path, live); err != nil {
+			return err
+		}
+		syncDir(p.opt.Dir)
+		db.path = live
+		return nil
+	}()
+	if swapErr != nil {
+		db.Close()
+		os.Remove(path)
+		return fmt.Errorf("projections: rebuild swap: %w", swapErr)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errors.Join(ErrClosed, db.Close())
+	}
+	old := p.cur
+	p.cur = &handle{db: db}
+	p.mu.Unlock()
+	if c, err := db.Checkpoint(); err == nil {
+		p.stats.checkpoint.Store(c)
+	}
+	old.refs.Wait()
+	if err := old.db.Close(); err != nil {
+		p.logger.Warn("closing the replaced read-model file", "err", err)
+	}
+	p.logger.Info("rebuild swapped in", "stream_seq", last)
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,382 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// snapshotName is what a snapshot may be called, e.g. "2022@2023-02-28".
+var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
+
+// AsOfOptions configure AsOf.
+type AsOfOptions struct {
+	// RecordedUntil is the cut-off: events recorded after it are left out (the feed applies
+	// it). Required.
+	RecordedUntil time.Time
+	// Keep, when set, keeps the result as a named snapshot (e.g. "2022@2023-02-28") that Use
+	// and queries can target like the live models. An existing snapshot of that name is
+	// replaced.
+	Keep string
+	// Progress is called after each transaction (may be nil).
+	Progress func(Progress)
+}
+
+// AsOf replays the stream up to its current end, leaving out every event recorded after the
+// cut-off (corrections included), into a temporary file, with the same code as the live
+// models. The caller gets the result open and must Close it; unless kept as a snapshot, the
+// file is removed on Close. A kept snapshot stays open in the Projector (the returned DB is a
+// separate read-only handle).
+func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
+	if opt.RecordedUntil.IsZero() {
+		return nil, fmt.Errorf("%w: recorded_until is required", ErrInvalidArgument)
+	}
+	if opt.Keep != "" && !snapshotName.MatchString(opt.Keep) {
+		return nil, fmt.Errorf("%w: snapshot name %q (letters, digits, @ . _ -)", ErrInvalidArgument, opt.Keep)
+	}
+	last, err := p.feed.LastSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projections: as-of replay: %w", err)
+	}
+	f, err := os.CreateTemp(p.opt.Dir, "asof-*.db")
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, opt.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("projections: as-of replay: %w", err)
+	}
+	if opt.Keep == "" {
+		db.removeOnClose = true
+		return db, nil
+	}
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	final := filepath.Join(p.opt.Dir, snapshotDir, opt.Keep+".db")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		os.Remove(tmp)
+		return nil, ErrClosed
+	}
+	if old := p.snaps[opt.Keep]; old != nil {
+		delete(p.snaps, opt.Keep)
+		old.refs.Wait()
+		old.db.Close()
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("projections: keep snapshot: %w", err)
+	}
+	syncDir(filepath.Dir(final))
+	sdb, err := Open(final, DBOptions{ReadOnly: true, Logger: p.logger})
+	if err != nil {
+		return nil, err
+	}
+	p.snaps[opt.Keep] = &handle{db: sdb}
+	return Open(final, DBOptions{ReadOnly: true, Logger: p.logger})
+}
+
+// OpenSnapshots opens the named snapshots kept in Dir (after a restart).
+func (p *Projector) OpenSnapshots() error {
+	entries, err := os.ReadDir(filepath.Join(p.opt.Dir, snapshotDir))
+	if err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".db")
+		if !ok || !snapshotName.MatchString(name) {
+			continue
+		}
+		p.mu.RLock()
+		_, open := p.snaps[name]
+		p.mu.RUnlock()
+		if open {
+			continue
+		}
+		db, err := Open(filepath.Join(p.opt.Dir, snapshotDir, e.Name()), DBOptions{ReadOnly: true, Logger: p.logger})
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.snaps[name] = &handle{db: db}
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// DeleteSnapshot closes and removes a named snapshot.
+func (p *Projector) DeleteSnapshot(name string) error {
+	p.mu.Lock()
+	h := p.snaps[name]
+	delete(p.snaps, name)
+	p.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("%w: snapshot %q", ErrNotFound, name)
+	}
+	h.refs.Wait()
+	h.db.Close()
+	return os.Remove(filepath.Join(p.opt.Dir, snapshotDir, name+".db"))
+}
+
+// Snapshots lists the open snapshots by name.
+func (p *Projector) Snapshots() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]string, 0, len(p.snaps))
+	for n := range p.snaps {
+		out = append(out, n)
+	}
+	sortStrings(out)
+	return out
+}
+
+// Kommuner returns the kommuner that have persons in the person list, in order.
+func (db *DB) Kommuner() ([]string, error) {
+	var out []string
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketList).Cursor()
+		for k, _ := c.First(); k != nil; {
+			i := strings.IndexByte(string(k), 0)
+			if i < 0 {
+				k, _ = c.Next()
+				continue
+			}
+			kom := string(k[:i])
+			out = append(out, kom)
+			k, _ = c.Seek(append([]byte(kom), 1))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// WriteReport writes the year's results to dir as JSON and CSV: statistics.{json,csv} (every
+// kommune, fylke and the nation), terminated.{json,csv} (the report of terminated
+// participants, both laws) and persons.csv (every kommune's person list, analyst view without
+// national ids, with deadline statuses on now). It returns the files written.
+func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	var files []string
+	write := func(name string, fn func(f *os.File) error) error {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			f.Close()
+			return fmt.Errorf("projections: write %s: %w", name, err)
+		}
+		files = append(files, path)
+		return f.Close()
+	}
+
+	var stats []StatRow
+	for _, lv := range []Level{LevelNation, LevelFylke, LevelKommune} {
+		rows, err := db.Statistics(year, lv, "")
+		if err != nil {
+			return nil, err
+		}
+		stats = append(stats, rows...)
+	}
+	if err := write("statistics.json", func(f *os.File) error {
+		out := make([]statJSON, len(stats))
+		for i := range stats {
+			out[i] = toStatJSON(&stats[i])
+		}
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}); err != nil {
+		return nil, err
+	}
+	if err := write("statistics.csv", func(f *os.File) error { return writeStatsCSV(f, stats) }); err != nil {
+		return nil, err
+	}
+
+	rep, err := db.Terminated(ReportQuery{Year: year})
+	if err != nil {
+		return nil, err
+	}
+	if err := write("terminated.json", func(f *os.File) error {
+		out := struct {
+			Year          int              `json:"year"`
+			WithReason    int              `json:"with_reason"`
+			WithoutReason int              `json:"without_reason"`
+			Rows          []terminatedJSON `json:"rows"`
+		}{Year: year, WithReason: rep.WithReason, WithoutReason: rep.WithoutReason, Rows: []terminatedJSON{}}
+		for i := range rep.Rows {
+			out.Rows = append(out.Rows, toTerminatedJSON(&rep.Rows[i]))
+		}
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}); err != nil {
+		return nil, err
+	}
+	if err := write("terminated.csv", func(f *os.File) error { return writeTerminatedCSV(f, rep.Rows) }); err != nil {
+		return nil, err
+	}
+
+	kommuner, err := db.Kommuner()
+	if err != nil {
+		return nil, err
+	}
+	if err := write("persons.csv", func(f *os.File) error {
+		for i, k := range kommuner {
+			var buf strings.Builder
+			if _, err := db.ExportCSV(&buf, PersonQuery{Kommune: k, Now: now}, CSVOptions{}); err != nil {
+				return err
+			}
+			s := buf.String()
+			if i > 0 { // one header for the whole file
+				s = s[strings.IndexByte(s, '\n')+1:]
+			}
+			if _, err := f.WriteString(s); err != nil {
+				return err
+			}
+		}
+		if len(kommuner) == 0 {
+			_, err := db.ExportCSV(f, PersonQuery{Kommune: "0000"}, CSVOptions{})
+			return err
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// CounterNames names the statistics counters in JSON and CSV, in Counter order (reasons as
+// "terminated_<REASON>").
+func CounterNames() []string {
+	names := []string{"participants", "new", "ongoing", "terminated", "terminated_registered",
+		"terminated_computed", "reason_not_registered", "direct_work_or_education", "training_vedtak",
+		"norsk_hours", "samfunnskunnskap_hours", "training_started", "training_started_within_3_months"}
+	for r := range NumReasons {
+		n := enumName(nirv1.TerminationReason(r).String(), "TERMINATION_REASON_")
+		if n == "" {
+			n = "UNSPECIFIED"
+		}
+		names = append(names, "terminated_"+n)
+	}
+	return names
+}
+
+type statJSON struct {
+	Year                      int            `json:"year"`
+	Level                     Level          `json:"level"`
+	Area                      string         `json:"area"`
+	Counters                  map[string]any `json:"counters"`
+	ShareDirectWorkEducation  float64        `json:"share_direct_work_or_education"`
+	ShareStartedWithin3Months float64        `json:"share_training_started_within_3_months"`
+}
+
+func counterValue(i int, v int64) any {
+	if Counter(i) == CNorskHours || Counter(i) == CSamfunnHours {
+		return Hours(v).Float()
+	}
+	return v
+}
+
+func toStatJSON(s *StatRow) statJSON {
+	m := map[string]any{}
+	for i, n := range CounterNames() {
+		m[n] = counterValue(i, s.Counters[i])
+	}
+	return statJSON{Year: s.Year, Level: s.Level, Area: s.Area, Counters: m,
+		ShareDirectWorkEducation: s.ShareDirectWorkOrEducation(), ShareStartedWithin3Months: s.ShareStartedWithin3Months()}
+}
+
+func writeStatsCSV(f *os.File, rows []StatRow) error {
+	var b []byte
+	b = append(b, "year,level,area"...)
+	for _, n := range CounterNames() {
+		b = append(b, ',')
+		b = append(b, n...)
+	}
+	b = append(b, ",share_direct_work_or_education,share_training_started_within_3_months\n"...)
+	for i := range rows {
+		r := &rows[i]
+		b = strconv.AppendInt(b, int64(r.Year), 10)
+		b = append(b, ',')
+		b = append(b, r.Level...)
+		b = append(b, ',')
+		b = append(b, r.Area...)
+		for c, v := range r.Counters {
+			b = append(b, ',')
+			if Counter(c) == CNorskHours || Counter(c) == CSamfunnHours {
+				b = appendHours(b, Hours(v))
+			} else {
+				b = strconv.AppendInt(b, v, 10)
+			}
+		}
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, r.ShareDirectWorkOrEducation(), 'f', 4, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, r.ShareStartedWithin3Months(), 'f', 4, 64)
+		b = append(b, '\n')
+	}
+	_, err := f.Write(b)
+	return err
+}
+
+type terminatedJSON struct {
+	PersonKey        string `json:"person_key"`
+	Kommune          string `json:"kommune"`
+	Law              string `json:"law"`
+	ProgrammeStart   string `json:"programme_start"`
+	Date             string `json:"termination_date"`
+	Reason           string `json:"reason"`
+	ReasonRegistered bool   `json:"reason_registered"`
+	Computed         bool   `json:"computed"`
+	EventID          string `json:"event_id"`
+}
+
+func toTerminatedJSON(t *TerminatedRow) terminatedJSON {
+	return terminatedJSON{PersonKey: t.PersonKey, Kommune: t.Kommune, Law: enumName(t.Law.String(), "LAW_"),
+		ProgrammeStart: string(appendDate(nil, t.ProgrammeStart)), Date: string(appendDate(nil, t.Date)),
+		Reason: enumName(t.Reason.String(), "TERMINATION_REASON_"), ReasonRegistered: t.ReasonRegistered(),
+		Computed: t.Computed, EventID: t.EventID}
+}
+
+// TerminatedCSVColumns documents the columns of the terminated report's CSV.
+var TerminatedCSVColumns = []string{"person_key", "kommune", "law", "programme_start", "termination_date",
+	"reason", "reason_registered", "computed", "event_id"}
+
+func writeTerminatedCSV(f *os.File, rows []TerminatedRow) error {
+	b := []byte(strings.Join(TerminatedCSVColumns, ",") + "\n")
+	for i := range rows {
+		j := toTerminatedJSON(&rows[i])
+		b = appendField(b, j.PersonKey)
+		for _, s := range []string{j.Kommune, j.Law, j.ProgrammeStart, j.Date, j.Reason} {
+			b = append(b, ',')
+			b = appendField(b, s)
+		}
+		b = append(b, ',')
+		b = appendBool(b, j.ReasonRegistered)
+		b = append(b, ',')
+		b = appendBool(b, j.Computed)
+		b = append(b, ',')
+		b = appendField(b, j.EventID)
+		b = append(b, '\n')
+	}
+	_, err := f.Write(b)
+	return err
+}

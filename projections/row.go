@@ -1,0 +1,216 @@
+package projections
+
+import (
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// PersonRow is one person in the person list (personliste, DOMAIN.md 6.1) of their current
+// bostedskommune, as folded by the regelmotor. Dates are effective dates; time-dependent
+// statuses (overdue, due soon) are computed at query time from them (see Deadlines).
+type PersonRow struct {
+	PersonKey string
+	// Kommune is the current bostedskommune (after the latest move).
+	Kommune string
+	// NationalID is the first national id registered. Only the kommune view shows it.
+	NationalID string
+	BirthDate  rules.Date
+	Sex        nirv1.Sex
+	Law        nirv1.Law
+	PermitDate rules.Date
+	// SettlementDate is the date of settlement in the current kommune (move date after a move).
+	SettlementDate rules.Date
+
+	// Introduksjonsprogram (the latest programme of the person).
+	ProgrammeVedtak      bool // a tildeling vedtak exists
+	ProgrammeKommune     string
+	ProgrammeStart       rules.Date
+	ProgrammeEnd         rules.Date // latest end date: the regelmotor's frist for the programme
+	Tiltak               bool
+	Sluttmal             nirv1.Sluttmal
+	Integreringskontrakt bool
+	TerminationDate      rules.Date
+	TerminationReason    nirv1.TerminationReason
+	// TerminationComputed is true when the effective termination is the regelmotor's.
+	TerminationComputed bool
+
+	// Opplæring i norsk og samfunnskunnskap.
+	TrainingVedtak     bool
+	TrainingScheme     nirv1.TrainingScheme
+	TrainingStart      rules.Date
+	Norskmal           bool
+	Utdanningsbakgrunn Tristate
+	NorskHours         Hours
+	SamfunnHours       Hours
+	// NorskDeadline is the gjennomføringsfrist (DOMAIN.md 3.2); zero when it cannot be computed,
+	// with the reason in NorskDeadlineNote (e.g. "mangler utdanningsbakgrunn").
+	NorskDeadline     rules.Date
+	NorskDeadlineNote string
+	// NorskCompleted is true when the training no longer runs against the deadline (stans,
+	// fritak).
+	NorskCompleted bool
+	// StartDeadline is max(settlement, demand) + 3 months (DOMAIN.md Product decisions 6);
+	// TrainingFirst the first training hours or vedtak start.
+	StartDeadline rules.Date
+	TrainingFirst rules.Date
+
+	// LastSeq is the stream sequence of the person's last event.
+	LastSeq uint64
+}
+
+// Tristate is yes, no or unknown (utdanningsbakgrunn).
+type Tristate uint8
+
+// Tristate values.
+const (
+	Unknown Tristate = iota
+	No
+	Yes
+)
+
+func (t Tristate) String() string {
+	switch t {
+	case No:
+		return "nei"
+	case Yes:
+		return "ja"
+	}
+	return ""
+}
+
+// Hours is a number of hours in hundredths, so sums are exact and order-independent.
+type Hours int64
+
+// HoursOf converts hours to Hours, rounding to the nearest hundredth.
+func HoursOf(h float64) Hours {
+	if h < 0 {
+		return Hours(h*100 - 0.5)
+	}
+	return Hours(h*100 + 0.5)
+}
+
+// Float returns h in hours.
+func (h Hours) Float() float64 { return float64(h) / 100 }
+
+func (r *PersonRow) encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.uvarint(1) // row format
+	e.str(r.PersonKey)
+	e.str(r.Kommune)
+	e.str(r.NationalID)
+	e.date(r.BirthDate)
+	e.uvarint(uint64(r.Sex))
+	e.uvarint(uint64(r.Law))
+	e.date(r.PermitDate)
+	e.date(r.SettlementDate)
+	e.bool(r.ProgrammeVedtak)
+	e.str(r.ProgrammeKommune)
+	e.date(r.ProgrammeStart)
+	e.date(r.ProgrammeEnd)
+	e.bool(r.Tiltak)
+	e.uvarint(uint64(r.Sluttmal))
+	e.bool(r.Integreringskontrakt)
+	e.date(r.TerminationDate)
+	e.uvarint(uint64(r.TerminationReason))
+	e.bool(r.TerminationComputed)
+	e.bool(r.TrainingVedtak)
+	e.uvarint(uint64(r.TrainingScheme))
+	e.date(r.TrainingStart)
+	e.bool(r.Norskmal)
+	e.uvarint(uint64(r.Utdanningsbakgrunn))
+	e.varint(int64(r.NorskHours))
+	e.varint(int64(r.SamfunnHours))
+	e.date(r.NorskDeadline)
+	e.str(r.NorskDeadlineNote)
+	e.bool(r.NorskCompleted)
+	e.date(r.StartDeadline)
+	e.date(r.TrainingFirst)
+	e.uvarint(r.LastSeq)
+	return e.b
+}
+
+func (r *PersonRow) decode(b []byte) error {
+	d := decoder{b: b}
+	_ = d.uvarint()
+	r.PersonKey = d.str()
+	r.Kommune = d.str()
+	r.NationalID = d.str()
+	r.BirthDate = d.date()
+	r.Sex = nirv1.Sex(d.uvarint())
+	r.Law = nirv1.Law(d.uvarint())
+	r.PermitDate = d.date()
+	r.SettlementDate = d.date()
+	r.ProgrammeVedtak = d.bool()
+	r.ProgrammeKommune = d.str()
+	r.ProgrammeStart = d.date()
+	r.ProgrammeEnd = d.date()
+	r.Tiltak = d.bool()
+	r.Sluttmal = nirv1.Sluttmal(d.uvarint())
+	r.Integreringskontrakt = d.bool()
+	r.TerminationDate = d.date()
+	r.TerminationReason = nirv1.TerminationReason(d.uvarint())
+	r.TerminationComputed = d.bool()
+	r.TrainingVedtak = d.bool()
+	r.TrainingScheme = nirv1.TrainingScheme(d.uvarint())
+	r.TrainingStart = d.date()
+	r.Norskmal = d.bool()
+	r.Utdanningsbakgrunn = Tristate(d.uvarint())
+	r.NorskHours = Hours(d.varint())
+	r.SamfunnHours = Hours(d.varint())
+	r.NorskDeadline = d.date()
+	r.NorskDeadlineNote = d.str()
+	r.NorskCompleted = d.bool()
+	r.StartDeadline = d.date()
+	r.TrainingFirst = d.date()
+	r.LastSeq = d.uvarint()
+	return d.err
+}
+
+// TerminatedRow is one terminated programme in the report of terminated participants
+// (DOMAIN.md 6.2).
+type TerminatedRow struct {
+	PersonKey string
+	// Kommune is the programme's kommune.
+	Kommune        string
+	Law            nirv1.Law
+	ProgrammeStart rules.Date
+	Date           rules.Date
+	Reason         nirv1.TerminationReason
+	// Computed is true when the effective termination is the regelmotor's.
+	Computed bool
+	// EventID is the id of the effective termination event.
+	EventID string
+}
+
+// ReasonRegistered reports whether the row has a registered avslutningsårsak; «Avslutningsårsak
+// ikke registrert» (and a missing reason) count as not registered (DOMAIN.md 2.5).
+func (t *TerminatedRow) ReasonRegistered() bool {
+	return t.Reason != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
+		t.Reason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED
+}
+
+func (t *TerminatedRow) encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.str(t.PersonKey)
+	e.str(t.Kommune)
+	e.uvarint(uint64(t.Law))
+	e.date(t.ProgrammeStart)
+	e.date(t.Date)
+	e.uvarint(uint64(t.Reason))
+	e.bool(t.Computed)
+	e.str(t.EventID)
+	return e.b
+}
+
+func (t *TerminatedRow) decode(b []byte) error {
+	d := decoder{b: b}
+	t.PersonKey = d.str()
+	t.Kommune = d.str()
+	t.Law = nirv1.Law(d.uvarint())
+	t.ProgrammeStart = d.date()
+	t.Date = d.date()
+	t.Reason = nirv1.TerminationReason(d.uvarint())
+	t.Computed = d.bool()
+	t.EventID = d.str()
+	return d.err
+}

@@ -1,0 +1,382 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchSize    = 5000
+	DefaultPollInterval = 100 * time.Millisecond
+	liveFile            = "models.db"
+	rebuildFile         = "models.db.rebuild"
+	snapshotDir         = "snapshots"
+)
+
+// Options configure a Projector. The zero value of each field means its default.
+type Options struct {
+	// Dir holds the live read-model file (models.db), the rebuild file while a rebuild runs
+	// and the named snapshots (snapshots/NAME.db). Required.
+	Dir string
+	// BatchSize is the most events applied in one transaction (DefaultBatchSize). While live,
+	// a transaction holds whatever arrived, so latency stays low.
+	BatchSize int
+	// PollInterval is how often LastSeq is polled when the feed is no Waiter.
+	PollInterval time.Duration
+	// StateCache bounds the folded person states kept in memory (see DBOptions).
+	StateCache int
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Projector keeps the live read models up to date from a Feed (Run), rebuilds them into a new
+// file and swaps it in (Rebuild), replays them as of a recorded-time cut-off (AsOf) and serves
+// queries on the live models and on named snapshots (Use).
+type Projector struct {
+	feed   Feed
+	opt    Options
+	logger *slog.Logger
+
+	// mu guards cur, snaps and closed. Lock order: writeMu before mu.
+	mu     sync.RWMutex
+	cur    *handle
+	snaps  map[string]*handle
+	closed bool
+
+	// writeMu serialises applying to the live file with the swap at the end of a rebuild.
+	writeMu sync.Mutex
+
+	rebuilding atomic.Bool
+	stats      statsCounters
+}
+
+// handle is an open DB with the queries in flight on it, so that a swap closes the old file
+// only after they finish.
+type handle struct {
+	db   *DB
+	refs sync.WaitGroup
+}
+
+type statsCounters struct {
+	lastSeq, checkpoint, applied, batches, applyNanos, lastApplyNanos atomic.Uint64
+	progress                                                          atomic.Pointer[Progress]
+}
+
+// New opens (or creates) the live read models in opt.Dir. A leftover rebuild file from an
+// interrupted rebuild is removed: a rebuild always starts again from sequence 1.
+func New(feed Feed, opt Options) (*Projector, error) {
+	if opt.Dir == "" {
+		return nil, fmt.Errorf("%w: Options.Dir is required", ErrInvalidArgument)
+	}
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = DefaultPollInterval
+	}
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "projections")
+	if err := os.MkdirAll(filepath.Join(opt.Dir, snapshotDir), 0o700); err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	if err := os.Remove(filepath.Join(opt.Dir, rebuildFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("projections: remove interrupted rebuild: %w", err)
+	}
+	db, err := Open(filepath.Join(opt.Dir, liveFile), DBOptions{StateCache: opt.StateCache, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}}
+	if c, err := db.Checkpoint(); err == nil {
+		p.stats.checkpoint.Store(c)
+	}
+	return p, nil
+}
+
+// Close closes the live file and the open snapshots, after the queries in flight. It is
+// idempotent and nil-safe. Run must have returned.
+func (p *Projector) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	hs := []*handle{p.cur}
+	for _, h := range p.snaps {
+		hs = append(hs, h)
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, h := range hs {
+		h.refs.Wait()
+		errs = append(errs, h.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// acquire returns the live handle (snapshot "") or a named snapshot's, counted as in use.
+func (p *Projector) acquire(snapshot string) (*handle, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	h := p.cur
+	if snapshot != "" {
+		h = p.snaps[snapshot]
+		if h == nil {
+			return nil, fmt.Errorf("%w: snapshot %q", ErrNotFound, snapshot)
+		}
+	}
+	h.refs.Add(1)
+	return h, nil
+}
+
+// Use runs fn with the live read models (snapshot "") or a named snapshot. The file stays open
+// until fn returns, even if a rebuild swaps a new live file in meanwhile. fn must not keep the
+// DB after it returns.
+func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
+	h, err := p.acquire(snapshot)
+	if err != nil {
+		return err
+	}
+	defer h.refs.Done()
+	return fn(h.db)
+}
+
+// Stats is the runtime's counters, for metrics (no global registration).
+type Stats struct {
+	// LastSeq is the stream's last sequence as last seen.
+	LastSeq uint64
+	// Checkpoint is the live models' last applied sequence.
+	Checkpoint uint64
+	// Lag is LastSeq minus Checkpoint.
+	Lag uint64
+	// EventsApplied and Batches count applied events and transactions since start.
+	EventsApplied, Batches uint64
+	// ApplySeconds is the total time spent in apply transactions; LastApply the latest one.
+	ApplySeconds float64
+	LastApply    time.Duration
+	// Rebuilding is true while a rebuild runs; Progress is its progress.
+	Rebuilding bool
+	Progress   *Progress
+}
+
+// Stats returns the current counters.
+func (p *Projector) Stats() Stats {
+	s := Stats{
+		LastSeq:       p.stats.lastSeq.Load(),
+		Checkpoint:    p.stats.checkpoint.Load(),
+		EventsApplied: p.stats.applied.Load(),
+		Batches:       p.stats.batches.Load(),
+		ApplySeconds:  time.Duration(p.stats.applyNanos.Load()).Seconds(),
+		LastApply:     time.Duration(p.stats.lastApplyNanos.Load()),
+		Rebuilding:    p.rebuilding.Load(),
+		Progress:      p.stats.progress.Load(),
+	}
+	if s.LastSeq > s.Checkpoint {
+		s.Lag = s.LastSeq - s.Checkpoint
+	}
+	return s
+}
+
+// Status is the state of the live models and the snapshots.
+type Status struct {
+	Models     []ModelStatus
+	LastSeq    uint64
+	Lag        uint64
+	FileSize   int64
+	Snapshots  []SnapshotInfo
+	Rebuilding bool
+}
+
+// SnapshotInfo describes a named snapshot.
+type SnapshotInfo struct {
+	Name       string
+	Checkpoint uint64
+	FileSize   int64
+}
+
+// Status returns each model's checkpoint, the lag behind the stream and the file sizes.
+func (p *Projector) Status(ctx context.Context) (*Status, error) {
+	last, err := p.feed.LastSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projections: status: %w", err)
+	}
+	st := &Status{LastSeq: last, Rebuilding: p.rebuilding.Load()}
+	err = p.Use("", func(db *DB) error {
+		ms, err := db.Status()
+		if err != nil {
+			return err
+		}
+		st.Models, st.FileSize = ms, db.Size()
+		c, err := db.Checkpoint()
+		if last > c {
+			st.Lag = last - c
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.RLock()
+	names := make([]string, 0, len(p.snaps))
+	for n := range p.snaps {
+		names = append(names, n)
+	}
+	p.mu.RUnlock()
+	sortStrings(names)
+	for _, n := range names {
+		_ = p.Use(n, func(db *DB) error {
+			c, _ := db.Checkpoint()
+			st.Snapshots = append(st.Snapshots, SnapshotInfo{Name: n, Checkpoint: c, FileSize: db.Size()})
+			return nil
+		})
+	}
+	return st, nil
+}
+
+// Run keeps the live models up to date until ctx is done (returning nil then). It applies in
+// batches of up to BatchSize while catching up, and whatever has arrived when live.
+func (p *Projector) Run(ctx context.Context) error {
+	waiter, _ := p.feed.(Waiter)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		ckpt, last, err := p.catchUp(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if last > ckpt {
+			continue
+		}
+		if waiter != nil {
+			if err := waiter.Wait(ctx, ckpt); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("projections: wait for events after seq %d: %w", ckpt, err)
+			}
+			continue
+		}
+		t := time.NewTimer(p.opt.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// CatchUp applies every event up to the stream's last sequence at the time of the call and
+// returns the live checkpoint.
+func (p *Projector) CatchUp(ctx context.Context) (uint64, error) {
+	c, _, err := p.catchUp(ctx)
+	return c, err
+}
+
+func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) {
+	h, err := p.acquire("")
+	if err != nil {
+		return 0, 0, err
+	}
+	ckpt, err = h.db.Checkpoint()
+	h.refs.Done()
+	if err != nil {
+		return 0, 0, err
+	}
+	last, err = p.feed.LastSeq(ctx)
+	if err != nil {
+		return ckpt, 0, fmt.Errorf("projections: last sequence: %w", err)
+	}
+	p.stats.lastSeq.Store(last)
+	p.stats.checkpoint.Store(ckpt)
+	if last <= ckpt {
+		return ckpt, last, nil
+	}
+	err = applyRange(ctx, p.feed, ReplayOptions{From: ckpt + 1, To: last}, p.opt.BatchSize, func(batch []Record) error {
+		p.writeMu.Lock()
+		defer p.writeMu.Unlock()
+		h, err := p.acquire("")
+		if err != nil {
+			return err
+		}
+		defer h.refs.Done()
+		t0 := time.Now()
+		c, err := h.db.Apply(batch)
+		if err != nil {
+			return fmt.Errorf("projections: apply seq %d..%d: %w", batch[0].Seq, batch[len(batch)-1].Seq, err)
+		}
+		d := time.Since(t0)
+		p.stats.applied.Add(uint64(len(batch)))
+		p.stats.batches.Add(1)
+		p.stats.applyNanos.Add(uint64(d))
+		p.stats.lastApplyNanos.Store(uint64(d))
+		p.stats.checkpoint.Store(c)
+		ckpt = c
+		return nil
+	})
+	if err == nil && ckpt < last {
+		// The replay delivered everything up to last; the rest are gaps (purged messages).
+		p.writeMu.Lock()
+		err = p.Use("", func(db *DB) error {
+			c, err := db.Advance(last)
+			ckpt = c
+			return err
+		})
+		p.writeMu.Unlock()
+		p.stats.checkpoint.Store(ckpt)
+	}
+	return ckpt, last, err
+}
+
+// applyRange replays opt from the feed and hands the records to apply in batches.
+func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int, apply func([]Record) error) error {
+	batch := make([]Record, 0, batchSize)
+	for rec, err := range feed.Replay(ctx, opt) {
+		if err != nil {
+			return fmt.Errorf("projections: replay from seq %d: %w", opt.From, err)
+		}
+		batch = append(batch, rec)
+		if len(batch) >= batchSize {
+			if err := apply(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		return apply(batch)
+	}
+	return nil
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

@@ -1,0 +1,630 @@
+package rules
+
+import (
+	"fmt"
+	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// Refusal is a registration the rules refuse: a stable code (for example "NIR-R012"), the rule's
+// name, the DOMAIN.md section, the rule version applied, the refused event's id and a message in
+// Norwegian and in English that names the rule and the section. A Refusal never holds a
+// national id. It is an error that matches ErrRefused.
+type Refusal struct {
+	Code, Rule, Section, Version, EventID, MessageNB, MessageEN string
+}
+
+// Error returns the code and the English message.
+func (r Refusal) Error() string { return r.MessageEN }
+
+// Is makes every Refusal match ErrRefused.
+func (r Refusal) Is(target error) bool { return target == ErrRefused }
+
+// checkRule is one rule of the registration matrix.
+type checkRule struct {
+	Code string
+	Version
+	// NB and EN state the rule in one sentence.
+	NB, EN string
+}
+
+// The registration matrix. Codes are stable and never reused; a changed rule is a new version.
+var (
+	rPersonFirst = checkRule{Code: "NIR-R001", NB: "personen må være registrert før andre hendelser", EN: "the person must be registered before any other event",
+		Version: checkVersion("person-registrert-forst", "DOMAIN.md Product decisions 8")}
+	rPersonTwice = checkRule{Code: "NIR-R002", NB: "personen er allerede registrert; rett opplysningene ved å trekke tilbake den første registreringen", EN: "the person is already registered; correct it by retracting the first registration",
+		Version: checkVersion("person-registrert-en-gang", "DOMAIN.md Product decisions 8")}
+	rRetractUnknown = checkRule{Code: "NIR-R003", NB: "hendelsen som trekkes tilbake finnes ikke i personens historikk", EN: "the retracted event is not in the person's history",
+		Version: checkVersion("tilbaketrekking-kjent-hendelse", "DOMAIN.md 5")}
+	rDeleteUnknown = checkRule{Code: "NIR-R004", NB: "bare en ikke slettet avslutning beregnet av regelmotoren kan slettes", EN: "only an undeleted termination computed by the regelmotor can be deleted",
+		Version: checkVersion("sletting-beregnet-avslutning", "DOMAIN.md Product decisions 5")}
+	rRetractTwice = checkRule{Code: "NIR-R005", NB: "hendelsen er allerede trukket tilbake", EN: "the event is already retracted",
+		Version: checkVersion("tilbaketrekking-en-gang", "DOMAIN.md 5")}
+
+	rIntroLSluttmal = checkRule{Code: "NIR-R010", NB: "sluttmål registreres ikke etter introduksjonsloven", EN: "sluttmål is not registered under introduksjonsloven",
+		Version: checkVersion("introl-sluttmal", "DOMAIN.md 1.4, 2.1")}
+	rIntroLKontrakt = checkRule{Code: "NIR-R011", NB: "integreringskontrakt registreres ikke etter introduksjonsloven", EN: "integreringskontrakt is not registered under introduksjonsloven",
+		Version: checkVersion("introl-integreringskontrakt", "DOMAIN.md 1.4, 2.1")}
+	rIntroLUtdanning = checkRule{Code: "NIR-R012", NB: "utdanningsbakgrunn registreres ikke etter introduksjonsloven", EN: "utdanningsbakgrunn is not registered under introduksjonsloven",
+		Version: checkVersion("introl-utdanningsbakgrunn", "DOMAIN.md 1.4, 3.1")}
+	rIntroLNorskmal = checkRule{Code: "NIR-R013", NB: "norskmål registreres ikke etter introduksjonsloven", EN: "norskmål is not registered under introduksjonsloven",
+		Version: checkVersion("introl-norskmal", "DOMAIN.md 1.4, 3.1")}
+	rIntroLFulltid = checkRule{Code: "NIR-R014", NB: "fulltid videregående opplæring registreres ikke etter introduksjonsloven", EN: "full-time upper secondary is not registered under introduksjonsloven",
+		Version: checkVersion("introl-fulltid-vgo", "DOMAIN.md 1.4, 3.1")}
+	r6AUtdanning = checkRule{Code: "NIR-R015", NB: "utdanningsbakgrunn registreres ikke etter kapittel 6A, unntatt før utvidet opplæring (fra 2023-07-01, etter vedtak om Rett til norsk)", EN: "utdanningsbakgrunn is not registered under chapter 6A except for utvidet opplæring (from 2023-07-01, after a Rett til norsk vedtak)",
+		Version: checkVersion("6a-utdanningsbakgrunn", "DOMAIN.md 3.2, 1.5")}
+	rUtvidet6A = checkRule{Code: "NIR-R016", NB: "vilkårene for utvidet opplæring etter kapittel 6A er ikke oppfylt", EN: "the conditions for utvidet opplæring under chapter 6A are not met",
+		Version: checkVersion("utvidet-opplaering-6a", "DOMAIN.md 3.2, Product decisions 3")}
+	rTrainingScheme = checkRule{Code: "NIR-R017", NB: "ordningen i vedtaket passer ikke med personens lov", EN: "the vedtak's scheme does not match the person's law",
+		Version: checkVersion("ordning-og-lov", "DOMAIN.md 1.3, 1.5")}
+
+	rTiltakOutside = checkRule{Code: "NIR-R020", NB: "tiltak kan bare registreres innenfor perioden til et vedtak om introduksjonsprogram", EN: "a tiltak can only be registered within the period of a programme vedtak",
+		Version: checkVersion("tiltak-innenfor-vedtak", "DOMAIN.md 2.1, 2.4")}
+	rHoursOutside = checkRule{Code: "NIR-R021", NB: "timer kan bare registreres innenfor perioden til et vedtak om opplæring", EN: "hours can only be registered within the period of a training vedtak",
+		Version: checkVersion("timer-innenfor-vedtak", "DOMAIN.md 3.1")}
+	rProgrammeLength = checkRule{Code: "NIR-R022", NB: "programtiden går ut over sluttmålets maksimale varighet pluss registrert forlengelse", EN: "the programme time exceeds the sluttmål's maximum plus the registered extension",
+		Version: checkVersion("programtid-maks", "DOMAIN.md 2.2, Product decisions 4")}
+	rOverComputed = checkRule{Code: "NIR-R023", NB: "etter introduksjonsloven må kommunen først slette avslutningen regelmotoren har beregnet, deretter registrere den faktiske avslutningsårsaken", EN: "under introduksjonsloven the kommune must first delete the termination computed by the regelmotor, then register the actual reason",
+		Version: checkVersion("introl-avslutning-over-beregnet", "DOMAIN.md Product decisions 5")}
+	rNoProgramme = checkRule{Code: "NIR-R024", NB: "det finnes ikke noe vedtak om introduksjonsprogram i kommunen å knytte registreringen til", EN: "there is no programme vedtak in the kommune to attach the registration to",
+		Version: checkVersion("programhendelse-krever-vedtak", "DOMAIN.md 2.1")}
+
+	rDateRange = checkRule{Code: "NIR-R030", NB: "datoen er ikke gyldig eller ligger utenfor et rimelig tidsrom", EN: "the date is invalid or outside a plausible range",
+		Version: checkVersion("rimelig-dato", "DOMAIN.md 2.1")}
+	rPeriodOrder = checkRule{Code: "NIR-R031", NB: "sluttdatoen ligger før startdatoen", EN: "the end date is before the start date",
+		Version: checkVersion("periode-rekkefolge", "DOMAIN.md 2.1")}
+	rHours = checkRule{Code: "NIR-R040", NB: "timetallet er negativt eller urimelig høyt for perioden (over 8 timer per dag eller 40 timer per uke)", EN: "the hours are negative or implausibly many for the period (over 8 hours a day or 40 hours a week)",
+		Version: checkVersion("rimelige-timer", "DOMAIN.md 3.4, 2.3")}
+	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
+		Version: samfunnskunnskapVersions[0].Version}
+)
+
+func checkVersion(rule, section string) Version {
+	return Version{ID: rule + "/2021-01-01", Rule: rule, Section: section, ValidFrom: ymd(2004, 9, 1),
+		Summary: "registration matrix rule"}
+}
+
+var checkRules = []checkRule{
+	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
+	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
+	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme,
+	rDateRange, rPeriodOrder, rHours,
+}
+
+// checkVersions lists the versions of the registration matrix rules (for Versions).
+var checkVersions = func() []Version {
+	var out []Version
+	for _, r := range checkRules {
+		out = append(out, r.Version)
+	}
+	return out
+}()
+
+// refuse builds a Refusal of rule r for event ev with the version v (r's own when zero) and a
+// detail in each language. Details must never contain a national id: they are built only from
+// dates, codes and counts.
+func refuse(r checkRule, v Version, ev *nirv1.Event, detailNB, detailEN string) Refusal {
+	if v.ID == "" {
+		v = r.Version
+	}
+	nb := fmt.Sprintf("%s: %s", r.Code, r.NB)
+	en := fmt.Sprintf("%s: %s", r.Code, r.EN)
+	if detailNB != "" {
+		nb += " (" + detailNB + ")"
+		en += " (" + detailEN + ")"
+	}
+	nb += fmt.Sprintf(". Regel %s, %s, versjon %s.", r.Rule, v.Section, v.ID)
+	en += fmt.Sprintf(". Rule %s, %s, version %s.", r.Rule, v.Section, v.ID)
+	return Refusal{Code: r.Code, Rule: r.Rule, Section: v.Section, Version: v.ID, EventID: ev.GetId(), MessageNB: nb, MessageEN: en}
+}
+
+// Codes returns the code, rule and section of every registration matrix rule, for
+// documentation.
+func Codes() []Refusal {
+	var out []Refusal
+	for _, r := range checkRules {
+		out = append(out, Refusal{Code: r.Code, Rule: r.Rule, Section: r.Section, Version: r.ID, MessageNB: r.NB, MessageEN: r.EN})
+	}
+	out = append(out, Refusal{Code: rModules.Code, Rule: rModules.Rule, Section: rModules.Section, Version: rModules.ID, MessageNB: rModules.NB, MessageEN: rModules.EN})
+	return out
+}
+
+// clone returns an independent copy of s, built by replaying its log.
+func (s *State) clone() *State {
+	c := NewState(s.PersonKey)
+	for _, le := range s.log {
+		c.Apply(le.Seq, le.Event)
+	}
+	return c
+}
+
+// Check decides whether events may be appended to the person with state s at date now, and
+// returns the refusals (none: accepted). The events are checked in order, each against the
+// state with the events before it applied (refused or not, so one mistake gives one refusal
+// rather than a cascade). s is not modified. The rules are the registration matrix of DOMAIN.md:
+// the person must be registered first and only once (Product decisions 8); introduksjonsloven
+// takes no sluttmål, integreringskontrakt, utdanningsbakgrunn, norskmål or full-time upper
+// secondary (1.4); 6A takes no utdanningsbakgrunn except for utvidet opplæring (3.2); no tiltak
+// or hours outside a vedtak period (2.1, 3.1); the programme within its sluttmål's maximum plus
+// registered extension (2.2, Product decisions 4); under introduksjonsloven no termination over
+// an undeleted computed one (Product decisions 5); dates plausible and hours non-negative and
+// plausible for the period; retractions and deletions name a known event.
+func Check(s *State, events []*nirv1.Event, now Date) []Refusal {
+	work := s.clone()
+	var out []Refusal
+	for _, ev := range events {
+		if ev == nil {
+			continue
+		}
+		out = append(out, checkOne(work, ev, now)...)
+		work.Apply(work.LastSeq+1, ev)
+	}
+	return out
+}
+
+func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
+	var out []Refusal
+	add := func(r Refusal) { out = append(out, r) }
+	out = append(out, checkDates(ev, now)...)
+
+	if ev.GetPersonRegistered() != nil {
+		if s.Registered {
+			add(refuse(rPersonTwice, Version{}, ev, "", ""))
+		}
+		return out
+	}
+	if ev.GetPayload() == nil {
+		return out // no payload: the static validation refuses it
+	}
+	if !s.Registered {
+		add(refuse(rPersonFirst, Version{}, ev, "", ""))
+		return out
+	}
+	law := s.Law
+	introL := law == nirv1.Law_LAW_INTROL
+
+	switch {
+	case ev.GetEventRetracted() != nil:
+		target := ev.GetEventRetracted().GetEventId()
+		if _, ok := s.Events[target]; !ok || target == "" {
+			add(refuse(rRetractUnknown, Version{}, ev, "", ""))
+		} else if s.Retracted[target] {
+			add(refuse(rRetractTwice, Version{}, ev, "", ""))
+		}
+
+	case ev.GetComputedTerminationDeleted() != nil:
+		target := ev.GetComputedTerminationDeleted().GetComputedEventId()
+		found := false
+		for _, p := range s.Programmes {
+			for _, t := range p.ComputedTerminations {
+				if t.EventID == target && !t.Deleted {
+					found = true
+				}
+			}
+		}
+		if !found {
+			add(refuse(rDeleteUnknown, Version{}, ev, "", ""))
+		}
+
+	case ev.GetSluttmalRegistered() != nil:
+		if introL {
+			add(refuse(rIntroLSluttmal, Version{}, ev, "", ""))
+			break
+		}
+		out = append(out, needProgramme(s, ev, dateOf(ev.GetSluttmalRegistered().GetDate()))...)
+		if len(out) == 0 {
+			out = append(out, checkProgrammeLength(s, ev, now)...)
+		}
+
+	case ev.GetIntegreringskontraktRegistered() != nil:
+		if introL {
+			add(refuse(rIntroLKontrakt, Version{}, ev, "", ""))
+			break
+		}
+		out = append(out, needProgramme(s, ev, dateOf(ev.GetIntegreringskontraktRegistered().GetDate()))...)
+
+	case ev.GetUtdanningsbakgrunnRegistered() != nil:
+		switch law {
+		case nirv1.Law_LAW_INTROL:
+			add(refuse(rIntroLUtdanning, Version{}, ev, "", ""))
+		case nirv1.Law_LAW_IL_6A:
+			when := dateOf(ev.GetUtdanningsbakgrunnRegistered().GetDate())
+			if when.IsZero() {
+				when = now
+			}
+			v := pick(norsk6AVersions, when)
+			has6A := false
+			for _, tv := range s.Training.Vedtak {
+				has6A = has6A || (tv.Scheme == nirv1.TrainingScheme_TRAINING_SCHEME_RETT_6A && tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING)
+			}
+			if v.UtvidetMonths == 0 || !has6A {
+				add(refuse(r6AUtdanning, v.Version, ev, "", ""))
+			}
+		}
+
+	case ev.GetNorskmalRegistered() != nil:
+		if introL {
+			add(refuse(rIntroLNorskmal, Version{}, ev, "", ""))
+		}
+
+	case ev.GetFullTimeUpperSecondaryRegistered() != nil:
+		if introL {
+			add(refuse(rIntroLFulltid, Version{}, ev, "", ""))
+		}
+		f := ev.GetFullTimeUpperSecondaryRegistered()
+		out = append(out, checkOrder(ev, dateOf(f.GetFromDate()), dateOf(f.GetToDate()))...)
+
+	case ev.GetTrainingVedtakRegistered() != nil:
+		out = append(out, checkTrainingVedtak(s, ev, now)...)
+
+	case ev.GetTiltakRegistered() != nil:
+		t := ev.GetTiltakRegistered()
+		per := Period{From: dateOf(t.GetFromDate()), To: dateOf(t.GetToDate())}
+		out = append(out, checkOrder(ev, per.From, per.To)...)
+		if hw := t.GetHoursPerWeek(); hw < 0 || hw > 40 {
+			add(refuse(rHours, Version{}, ev, fmt.Sprintf("%.1f timer per uke", hw), fmt.Sprintf("%.1f hours a week", hw)))
+		}
+		out = append(out, checkTiltakPeriod(s, ev, per, now)...)
+
+	case ev.GetTrainingHoursRegistered() != nil:
+		out = append(out, checkHours(s, ev)...)
+
+	case ev.GetAbsenceRegistered() != nil:
+		a := ev.GetAbsenceRegistered()
+		per := Period{From: dateOf(a.GetFromDate()), To: dateOf(a.GetToDate())}
+		out = append(out, checkOrder(ev, per.From, per.To)...)
+		out = append(out, checkPeriodHours(ev, a.GetHours(), per)...)
+		if a.GetProgramme() != nirv1.Programme_PROGRAMME_OPPLAERING {
+			out = append(out, needProgramme(s, ev, per.From)...)
+		}
+
+	case ev.GetReceptionParticipationRegistered() != nil:
+		r := ev.GetReceptionParticipationRegistered()
+		per := Period{From: dateOf(r.GetFromDate()), To: dateOf(r.GetToDate())}
+		out = append(out, checkOrder(ev, per.From, per.To)...)
+		out = append(out, checkPeriodHours(ev, r.GetHours(), per)...)
+
+	case ev.GetProgrammeVedtakRegistered() != nil:
+		v := ev.GetProgrammeVedtakRegistered()
+		from, to := dateOf(v.GetFromDate()), dateOf(v.GetToDate())
+		out = append(out, checkOrder(ev, from, to)...)
+		if v.GetType() != nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING && v.GetType() != nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_AVSLAG {
+			eff := from
+			if eff.IsZero() {
+				eff = dateOf(v.GetVedtakDate())
+			}
+			out = append(out, needProgramme(s, ev, eff)...)
+		}
+		if v.GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE && v.GetExtensionMonths() <= 0 {
+			add(refuse(rProgrammeLength, Version{}, ev, "forlengelsen må være minst én måned", "the extension must be at least one month"))
+		}
+		if len(out) == 0 {
+			out = append(out, checkProgrammeLength(s, ev, now)...)
+		}
+
+	case ev.GetTerminationRegistered() != nil:
+		t := ev.GetTerminationRegistered()
+		d := dateOf(t.GetDate())
+		refs := needProgramme(s, ev, d)
+		out = append(out, refs...)
+		if len(refs) > 0 {
+			break
+		}
+		p := s.programmeFor(s.eventKommune(ev, d), d)
+		if !d.IsZero() && d.Before(p.Start) {
+			add(refuse(rPeriodOrder, Version{}, ev, fmt.Sprintf("avslutning %s før programstart %s", d, p.Start),
+				fmt.Sprintf("termination %s before the programme start %s", d, p.Start)))
+		}
+		if cs := p.UndeletedComputed(); introL && len(cs) > 0 {
+			add(refuse(rOverComputed, Version{}, ev,
+				fmt.Sprintf("beregnet avslutning %s (%s) er ikke slettet", cs[0].EventID, reasonName(cs[0].Reason)),
+				fmt.Sprintf("computed termination %s (%s) is not deleted", cs[0].EventID, reasonName(cs[0].Reason))))
+		}
+	}
+	return out
+}
+
+// needProgramme refuses a programme event that has no programme in its kommune.
+func needProgramme(s *State, ev *nirv1.Event, d Date) []Refusal {
+	if s.programmeFor(s.eventKommune(ev, d), d) == nil {
+		return []Refusal{refuse(rNoProgramme, Version{}, ev, "", "")}
+	}
+	return nil
+}
+
+func checkOrder(ev *nirv1.Event, from, to Date) []Refusal {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return []Refusal{refuse(rPeriodOrder, Version{}, ev, fmt.Sprintf("%s før %s", to, from), fmt.Sprintf("%s before %s", to, from))}
+	}
+	return nil
+}
+
+// maxHoursPerDay bounds plausible hours: full time is 37.5 hours a week (DOMAIN.md 2.3).
+const maxHoursPerDay = 8
+
+func checkPeriodHours(ev *nirv1.Event, hours float64, per Period) []Refusal {
+	if hours < 0 || (per.Days() > 0 && hours > float64(maxHoursPerDay*per.Days())) {
+		return []Refusal{refuse(rHours, Version{}, ev, fmt.Sprintf("%.1f timer på %d dager", hours, per.Days()), fmt.Sprintf("%.1f hours in %d days", hours, per.Days()))}
+	}
+	return nil
+}
+
+// dateField is one date of a payload with how far into the future it may lie.
+type dateField struct {
+	name   string
+	p      *nirv1.Date
+	past   bool // must not be after now (a fact: birth, permit, vedtak made)
+	oldest Date
+}
+
+// Plausible range of effective dates: birth from 1900, other dates from 1950, facts not after
+// now and periods at most a year ahead (DOMAIN.md 2.1: registered continuously, at the latest
+// within two months of the fact).
+var (
+	oldestBirth = ymd(1900, time.January, 1)
+	oldestFact  = ymd(1950, time.January, 1)
+)
+
+func payloadDates(ev *nirv1.Event) []dateField {
+	f := func(name string, p *nirv1.Date, past bool) dateField {
+		return dateField{name: name, p: p, past: past, oldest: oldestFact}
+	}
+	switch {
+	case ev.GetPersonRegistered() != nil:
+		p := ev.GetPersonRegistered()
+		return []dateField{{name: "birth_date", p: p.GetBirthDate(), past: true, oldest: oldestBirth},
+			f("permit_date", p.GetPermitDate(), true), f("arrival_date", p.GetArrivalDate(), true), f("settlement_date", p.GetSettlementDate(), false)}
+	case ev.GetPersonMoved() != nil:
+		return []dateField{f("date", ev.GetPersonMoved().GetDate(), false)}
+	case ev.GetDemandRegistered() != nil:
+		return []dateField{f("date", ev.GetDemandRegistered().GetDate(), true)}
+	case ev.GetOfferRegistered() != nil:
+		return []dateField{f("date", ev.GetOfferRegistered().GetDate(), true)}
+	case ev.GetProgrammeVedtakRegistered() != nil:
+		v := ev.GetProgrammeVedtakRegistered()
+		return []dateField{f("vedtak_date", v.GetVedtakDate(), true), f("from_date", v.GetFromDate(), false), f("to_date", v.GetToDate(), false)}
+	case ev.GetSluttmalRegistered() != nil:
+		return []dateField{f("date", ev.GetSluttmalRegistered().GetDate(), true)}
+	case ev.GetIntegreringskontraktRegistered() != nil:
+		return []dateField{f("date", ev.GetIntegreringskontraktRegistered().GetDate(), true)}
+	case ev.GetTiltakRegistered() != nil:
+		t := ev.GetTiltakRegistered()
+		return []dateField{f("from_date", t.GetFromDate(), false), f("to_date", t.GetToDate(), false)}
+	case ev.GetAbsenceRegistered() != nil:
+		a := ev.GetAbsenceRegistered()
+		return []dateField{f("from_date", a.GetFromDate(), false), f("to_date", a.GetToDate(), false)}
+	case ev.GetTerminationRegistered() != nil:
+		return []dateField{f("date", ev.GetTerminationRegistered().GetDate(), false)}
+	case ev.GetTerminationComputed() != nil:
+		t := ev.GetTerminationComputed()
+		return []dateField{f("date", t.GetDate(), true), f("programme_start", t.GetProgrammeStart(), true)}
+	case ev.GetTrainingVedtakRegistered() != nil:
+		v := ev.GetTrainingVedtakRegistered()
+		return []dateField{f("vedtak_date", v.GetVedtakDate(), true), f("start_date", v.GetStartDate(), false), f("end_date", v.GetEndDate(), false)}
+	case ev.GetUtdanningsbakgrunnRegistered() != nil:
+		return []dateField{f("date", ev.GetUtdanningsbakgrunnRegistered().GetDate(), true)}
+	case ev.GetNorskmalRegistered() != nil:
+		return []dateField{f("date", ev.GetNorskmalRegistered().GetDate(), true)}
+	case ev.GetTrainingHoursRegistered() != nil:
+		m := ev.GetTrainingHoursRegistered().GetMonth()
+		if m == nil {
+			return nil
+		}
+		return []dateField{f("month", &nirv1.Date{Year: m.GetYear(), Month: m.GetMonth(), Day: 1}, true)}
+	case ev.GetFullTimeUpperSecondaryRegistered() != nil:
+		x := ev.GetFullTimeUpperSecondaryRegistered()
+		return []dateField{f("from_date", x.GetFromDate(), false), f("to_date", x.GetToDate(), false)}
+	case ev.GetReceptionParticipationRegistered() != nil:
+		r := ev.GetReceptionParticipationRegistered()
+		return []dateField{f("from_date", r.GetFromDate(), false), f("to_date", r.GetToDate(), false)}
+	case ev.GetExemptionRegistered() != nil:
+		return []dateField{f("date", ev.GetExemptionRegistered().GetDate(), true)}
+	}
+	return nil
+}
+
+func checkDates(ev *nirv1.Event, now Date) []Refusal {
+	var out []Refusal
+	for _, f := range payloadDates(ev) {
+		if f.p == nil || (f.p.GetYear() == 0 && f.p.GetMonth() == 0 && f.p.GetDay() == 0) {
+			continue
+		}
+		d, ok := DateOf(f.p)
+		latest := now.AddYears(1)
+		if f.past {
+			latest = now
+		}
+		if f.name == "month" && ok { // a month is plausible up to the current month
+			latest = Date{Y: now.Y, M: now.M, D: 1}
+		}
+		switch {
+		case !ok:
+			out = append(out, refuse(rDateRange, Version{}, ev, f.name+": ingen slik dato", f.name+": no such date"))
+		case d.Before(f.oldest):
+			out = append(out, refuse(rDateRange, Version{}, ev, fmt.Sprintf("%s %s er før %s", f.name, d, f.oldest), fmt.Sprintf("%s %s is before %s", f.name, d, f.oldest)))
+		case !now.IsZero() && d.After(latest):
+			out = append(out, refuse(rDateRange, Version{}, ev, fmt.Sprintf("%s %s er etter %s", f.name, d, latest), fmt.Sprintf("%s %s is after %s", f.name, d, latest)))
+		}
+	}
+	return out
+}
+
+// programmeWindow returns the period a programme's tiltak may lie in: from the start to the
+// effective termination, else to the latest end date (open when unknown).
+func programmeWindow(s *State, p *Programme, now Date) Period {
+	w := Period{From: p.Start}
+	if p.Termination != nil {
+		w.To = p.Termination.Date
+	} else if end, _, _, _, ok := ProgrammeLatestEnd(s, p, now); ok {
+		w.To = end
+	}
+	return w
+}
+
+func checkTiltakPeriod(s *State, ev *nirv1.Event, per Period, now Date) []Refusal {
+	p := s.programmeFor(s.eventKommune(ev, per.From), per.From)
+	if p == nil {
+		return []Refusal{refuse(rTiltakOutside, Version{}, ev, "ingen vedtak i kommunen", "no vedtak in the kommune")}
+	}
+	w := programmeWindow(s, p, now)
+	last := per.To
+	if last.IsZero() {
+		last = per.From
+	}
+	if (!per.From.IsZero() && !w.Contains(per.From)) || (!last.IsZero() && !w.Contains(last)) {
+		to := "åpen"
+		toEN := "open"
+		if !w.To.IsZero() {
+			to, toEN = w.To.String(), w.To.String()
+		}
+		return []Refusal{refuse(rTiltakOutside, Version{}, ev,
+			fmt.Sprintf("tiltak %s–%s, vedtaksperiode %s–%s", per.From, per.To, w.From, to),
+			fmt.Sprintf("tiltak %s–%s, vedtak period %s–%s", per.From, per.To, w.From, toEN))}
+	}
+	return nil
+}
+
+// trainingPeriods returns the periods covered by training tildeling vedtak, each ended by its
+// end date or by a later stans vedtak.
+func trainingPeriods(s *State) []Period {
+	var stops []Date
+	for _, tv := range s.Training.Vedtak {
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS && !tv.Start.IsZero() {
+			stops = append(stops, tv.Start)
+		}
+	}
+	var out []Period
+	for _, tv := range s.Training.Vedtak {
+		if tv.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || tv.Start.IsZero() {
+			continue
+		}
+		p := Period{From: tv.Start, To: tv.End}
+		for _, st := range stops {
+			if !st.Before(p.From) && (p.To.IsZero() || st.Before(p.To)) {
+				p.To = st
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func checkHours(s *State, ev *nirv1.Event) []Refusal {
+	h := ev.GetTrainingHoursRegistered()
+	var out []Refusal
+	first, ok := NewDate(int(h.GetMonth().GetYear()), time.Month(h.GetMonth().GetMonth()), 1)
+	if !ok {
+		return nil // the date check refuses it
+	}
+	last := first.AddMonths(1).AddDays(-1)
+	month := Period{From: first, To: last}
+	if h.GetHours() < 0 || h.GetAbsenceHours() < 0 || h.GetHours()+h.GetAbsenceHours() > float64(maxHoursPerDay*month.Days()) {
+		out = append(out, refuse(rHours, Version{}, ev, fmt.Sprintf("%.1f timer og %.1f fraværstimer i %d-%02d", h.GetHours(), h.GetAbsenceHours(), first.Y, first.M),
+			fmt.Sprintf("%.1f hours and %.1f absence hours in %d-%02d", h.GetHours(), h.GetAbsenceHours(), first.Y, first.M)))
+	}
+	switch h.GetType() {
+	case nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1, nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_2, nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_3:
+		if v := pick(samfunnskunnskapVersions, first); !v.Modules {
+			out = append(out, refuse(rModules, v.Version, ev, fmt.Sprintf("måned %d-%02d", first.Y, first.M), fmt.Sprintf("month %d-%02d", first.Y, first.M)))
+		}
+	}
+	overlaps := false
+	for _, p := range trainingPeriods(s) {
+		if !p.From.After(last) && (p.To.IsZero() || !p.To.Before(first)) {
+			overlaps = true
+		}
+	}
+	if !overlaps {
+		out = append(out, refuse(rHoursOutside, Version{}, ev, fmt.Sprintf("måned %d-%02d", first.Y, first.M), fmt.Sprintf("month %d-%02d", first.Y, first.M)))
+	}
+	return out
+}
+
+func checkTrainingVedtak(s *State, ev *nirv1.Event, now Date) []Refusal {
+	v := ev.GetTrainingVedtakRegistered()
+	start, end := dateOf(v.GetStartDate()), dateOf(v.GetEndDate())
+	out := checkOrder(ev, start, end)
+	is6AScheme := v.GetScheme() == nirv1.TrainingScheme_TRAINING_SCHEME_RETT_6A || v.GetScheme() == nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A
+	if v.GetScheme() != nirv1.TrainingScheme_TRAINING_SCHEME_UNSPECIFIED && s.Law != nirv1.Law_LAW_UNSPECIFIED &&
+		is6AScheme != (s.Law == nirv1.Law_LAW_IL_6A) {
+		out = append(out, refuse(rTrainingScheme, Version{}, ev, fmt.Sprintf("ordning %s, lov %s", v.GetScheme(), s.Law), fmt.Sprintf("scheme %s, law %s", v.GetScheme(), s.Law)))
+		return out
+	}
+	if v.GetScheme() != nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A || v.GetType() != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING {
+		return out
+	}
+	// Utvidet opplæring under 6A (DOMAIN.md 3.2): from 2023-07-01; utdanningsbakgrunn first;
+	// at most 1 vedtak with vgo, 4 without; each at most 6 months; vedtak date within 2
+	// months before or after the deadline.
+	vd := dateOf(v.GetVedtakDate())
+	if vd.IsZero() {
+		vd = start
+	}
+	uv := pick(norsk6AVersions, vd)
+	switch {
+	case uv.UtvidetMonths == 0:
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, "utvidet opplæring finnes fra 2023-07-01", "utvidet opplæring exists from 2023-07-01"))
+		return out
+	case s.Training.Utdanningsbakgrunn == nil:
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, "utdanningsbakgrunn må registreres først", "utdanningsbakgrunn must be registered first"))
+		return out
+	}
+	if n, _, _ := utvidet6A(s); n >= utvidetMax(s, uv) {
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, fmt.Sprintf("høyst %d vedtak om utvidet opplæring", utvidetMax(s, uv)), fmt.Sprintf("at most %d utvidet vedtak", utvidetMax(s, uv))))
+	}
+	if !start.IsZero() && !end.IsZero() && end.After(start.AddMonths(uv.UtvidetMonths)) {
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, fmt.Sprintf("høyst %d måneder per vedtak", uv.UtvidetMonths), fmt.Sprintf("at most %d months per vedtak", uv.UtvidetMonths)))
+	}
+	frist, ok := NorskDeadline(s, now)
+	if !ok || frist.Date.IsZero() {
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, "gjennomføringsfristen kan ikke beregnes", "the deadline cannot be computed"))
+		return out
+	}
+	lo, hi := frist.Date.AddMonths(-uv.UtvidetWindowMonths), frist.Date.AddMonths(uv.UtvidetWindowMonths)
+	if vd.Before(lo) || vd.After(hi) {
+		out = append(out, refuse(rUtvidet6A, uv.Version, ev, fmt.Sprintf("vedtaksdato %s er ikke mellom %s og %s", vd, lo, hi), fmt.Sprintf("vedtak date %s is not between %s and %s", vd, lo, hi)))
+	}
+	return out
+}
+
+// checkProgrammeLength applies ev to a copy of s and refuses it when the programme it touches
+// would run past its latest end date: a planned end or extension beyond the sluttmål's maximum
+// plus the registered extension (DOMAIN.md 2.2, Product decisions 4).
+func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
+	after := s.clone()
+	after.Apply(after.LastSeq+1, ev)
+	var p *Programme
+	if sm := ev.GetSluttmalRegistered(); sm != nil {
+		d := dateOf(sm.GetDate())
+		p = after.programmeFor(after.eventKommune(ev, d), d)
+	}
+	for _, q := range after.Programmes {
+		for _, v := range q.Vedtak {
+			if v.EventID != "" && v.EventID == ev.GetId() {
+				p = q
+			}
+		}
+	}
+	if p != nil {
+		v := pick(programmeEndVersions, p.Start)
+		ext := 0
+		for _, e := range p.Extensions {
+			ext += e.Months
+		}
+		maxExt := v.IntroLMaxExtension
+		if after.Law != nirv1.Law_LAW_INTROL {
+			if lim, ok := sluttmalLimits[int32(p.Sluttmal)]; ok {
+				maxExt = lim.Extension
+			}
+		}
+		if ext > maxExt {
+			return []Refusal{refuse(rProgrammeLength, v.Version, ev, fmt.Sprintf("forlengelse %d måneder, høyst %d", ext, maxExt), fmt.Sprintf("extension %d months, at most %d", ext, maxExt))}
+		}
+		end, _, _, _, ok := ProgrammeLatestEnd(after, p, now)
+		if ok && !p.PlannedEnd.IsZero() && p.PlannedEnd.After(end) {
+			return []Refusal{refuse(rProgrammeLength, v.Version, ev, fmt.Sprintf("planlagt slutt %s er etter seneste sluttdato %s", p.PlannedEnd, end), fmt.Sprintf("planned end %s is after the latest end date %s", p.PlannedEnd, end))}
+		}
+	}
+	return nil
+}

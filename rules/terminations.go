@@ -1,0 +1,207 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// RegelmotorSubject is the actor subject of every event the regelmotor emits.
+const RegelmotorSubject = "regelmotor"
+
+// candidate is a computed termination that a rule would emit for a programme.
+type candidate struct {
+	rule      nirv1.TerminationRule
+	reason    nirv1.TerminationReason
+	date      Date
+	version   Version
+	causation string
+}
+
+// alreadyComputed reports whether the person's history holds a computed termination for the
+// programme and rule: present, deleted by the kommune or retracted. Such a termination is
+// never computed again (DOMAIN.md Product decisions 5), even when its date would now differ.
+func (s *State) alreadyComputed(p *Programme, rule nirv1.TerminationRule) bool {
+	for _, t := range p.ComputedTerminations {
+		if t.Rule == rule {
+			return true
+		}
+	}
+	for _, le := range s.log {
+		tc := le.Event.GetTerminationComputed()
+		if tc == nil || tc.GetRule() != rule || dateOf(tc.GetProgrammeStart()) != p.Start {
+			continue
+		}
+		if le.Event.GetKommune() == p.Kommune {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates returns the computed terminations the rules would emit for p, earliest first,
+// ignoring whether they are due yet. A zero now means "any time": an open-ended leave then
+// makes the latest end unknown.
+func (s *State) candidates(p *Programme, now Date) []candidate {
+	if len(p.RegisteredTerminations) > 0 || len(p.UndeletedComputed()) > 0 || p.Start.IsZero() {
+		return nil
+	}
+	end, _, _, _, endKnown := ProgrammeLatestEnd(s, p, now)
+	var out []candidate
+	// 5b: FLYTTET at the move date, for an IntroL participant with an active programme who
+	// moves out of the programme's kommune (DOMAIN.md Product decisions 5b, 7.4).
+	for _, m := range s.Moves {
+		v := pick(terminationMovedVersions, m.Date)
+		if v.IntroLOnly && s.Law != nirv1.Law_LAW_INTROL {
+			break
+		}
+		if m.Date.IsZero() || m.From != p.Kommune || m.To == p.Kommune || m.Date.Before(p.Start) {
+			continue
+		}
+		if !p.Stopped.IsZero() && m.Date.After(p.Stopped) {
+			continue // stopped by vedtak before the move
+		}
+		if endKnown && m.Date.After(end) {
+			continue // the programme had already run out: 5a applies instead
+		}
+		if s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_FLYTTET) {
+			break
+		}
+		out = append(out, candidate{
+			rule: nirv1.TerminationRule_TERMINATION_RULE_FLYTTET, reason: nirv1.TerminationReason_TERMINATION_REASON_FLYTTET,
+			date: m.Date, version: v.Version, causation: m.EventID,
+		})
+		break
+	}
+	// 5a: IKKE_REGISTRERT at the latest end date, once it has passed (DOMAIN.md Product
+	// decisions 5a; covid programmes beyond 3 years under IntroL, DOMAIN.md 1.6).
+	if endKnown && !s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT) {
+		v := pick(terminationDeadlineVersions, end)
+		causation := ""
+		if len(p.Vedtak) > 0 {
+			causation = p.Vedtak[0].EventID
+		}
+		out = append(out, candidate{
+			rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,
+			date: end, version: v.Version, causation: causation,
+		})
+	}
+	if len(out) == 2 && out[1].date.Before(out[0].date) {
+		out[0], out[1] = out[1], out[0]
+	}
+	return out
+}
+
+// dueDate is the first date at which c is due: the move date for FLYTTET, the day after the
+// latest end date for FRIST_UTLOPT ("when that date has passed").
+func (c candidate) dueDate() Date {
+	if c.rule == nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT {
+		return c.date.AddDays(1)
+	}
+	return c.date
+}
+
+// DueTerminations returns the computed terminations due for the person at now (DOMAIN.md
+// Product decisions 5), as ready-to-append events: payload TerminationComputed, actor
+// {subject "regelmotor", role SYSTEM}, and a deterministic id (TerminationID) so that the same
+// termination is never stored twice. At most one per programme: the earliest due. A programme
+// with a registered termination, or with an undeleted computed one, gets none; a computed
+// termination deleted by the kommune is never computed again for the same programme and rule.
+// recorded_at is left for nird to set.
+func DueTerminations(s *State, now Date) []*nirv1.Event {
+	var out []*nirv1.Event
+	for _, p := range s.Programmes {
+		for _, c := range s.candidates(p, now) {
+			if c.dueDate().After(now) {
+				continue
+			}
+			out = append(out, s.terminationEvent(p, c))
+			break
+		}
+	}
+	return out
+}
+
+// NextDue returns the earliest date at which a computed termination becomes due for the person
+// if nothing else is registered (for the regelmotor worker to schedule a wake-up): for that
+// date d, DueTerminations(s, d) is not empty. It may lie in the past when a termination is
+// already due. false means none can become due (every programme is terminated, or lacks what
+// its end date needs, such as a sluttmål, or is on open-ended leave).
+func NextDue(s *State) (Date, bool) {
+	var best Date
+	found := false
+	for _, p := range s.Programmes {
+		for _, c := range s.candidates(p, Date{}) {
+			if due := c.dueDate(); !found || due.Before(best) {
+				best, found = due, true
+			}
+		}
+	}
+	return best, found
+}
+
+func (s *State) terminationEvent(p *Programme, c candidate) *nirv1.Event {
+	return &nirv1.Event{
+		Id:          TerminationID(s.PersonKey, p.Kommune, p.Start, c.rule, c.date),
+		PersonKey:   s.PersonKey,
+		Kommune:     p.Kommune,
+		Actor:       &nirv1.Actor{Subject: RegelmotorSubject, Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM},
+		CausationId: c.causation,
+		Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{
+			Rule: c.rule, Reason: c.reason, Date: c.date.Proto(), ProgrammeStart: p.Start.Proto(), RuleVersion: c.version.ID,
+		}},
+	}
+}
+
+// crockford is the ULID alphabet (Crockford's base32).
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// TerminationID returns the deterministic event id of a computed termination: a valid 26-char
+// ULID whose time part is midnight UTC of the termination date and whose 80-bit entropy is the
+// start of SHA-256(person key, kommune, programme start, rule). The same termination always
+// gets the same id, so a re-run of the regelmotor stores nothing twice.
+func TerminationID(personKey, kommune string, programmeStart Date, rule nirv1.TerminationRule, date Date) string {
+	h := sha256.New()
+	for _, part := range []string{personKey, kommune, programmeStart.String(), rule.String()} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	sum := h.Sum(nil)
+	var id [16]byte
+	ms := int64(0)
+	if date.Valid() {
+		ms = date.Time().UnixMilli()
+	}
+	if ms < 0 {
+		ms = 0
+	}
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(ms)&(1<<48-1))
+	copy(id[:6], t[2:])
+	copy(id[6:], sum[:10])
+	return encodeULID(id)
+}
+
+// encodeULID writes 128 bits as 26 Crockford base32 characters (the first carries 3 bits).
+func encodeULID(id [16]byte) string {
+	var out [26]byte
+	// Treat the id as a 130-bit number with two leading zero bits and take 5 bits at a time.
+	bit := func(i int) byte { // i-th bit of the 130-bit number, from the most significant
+		i -= 2
+		if i < 0 {
+			return 0
+		}
+		return (id[i/8] >> (7 - uint(i%8))) & 1
+	}
+	for c := 0; c < 26; c++ {
+		var v byte
+		for b := 0; b < 5; b++ {
+			v = v<<1 | bit(c*5+b)
+		}
+		out[c] = crockford[v]
+	}
+	return string(out[:])
+}
