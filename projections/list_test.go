@@ -1,0 +1,284 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"strings"
+	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// listScenario: persons in 0301 with and without what the person list filters on (DOMAIN.md
+// 6.1), one who moved away and one who moved in (the bostedskommune decides, DOMAIN.md 7.4).
+func listScenario() *scenario {
+	s := &scenario{}
+	// P1: IL, vedtak, sluttmål, kontrakt, tiltak, training with utdanningsbakgrunn and hours.
+	s.person("p1", "0301", "2023-01-10", asyl, 11)
+	s.tildeling("p1", "0301", "2023-03-01")
+	s.add("p1", "0301", "2023-03-05", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2023-03-05")})
+	s.add("p1", "0301", "2023-03-06", &nirv1.IntegreringskontraktRegistered{Date: pd("2023-03-06")})
+	s.add("p1", "0301", "2023-03-07", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_SPRAKPRAKSIS, FromDate: pd("2023-03-07"), ToDate: pd("2023-06-07"), HoursPerWeek: 20})
+	s.add("p1", "0301", "2023-03-01", &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_OPPLAERING, Date: pd("2023-03-01")})
+	s.add("p1", "0301", "2023-03-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-03-01"), StartDate: pd("2023-03-01")})
+	s.add("p1", "0301", "2023-03-02", &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: false, Date: pd("2023-03-02")})
+	s.add("p1", "0301", "2023-04-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: 2023, Month: 3}, Hours: 40.25})
+	s.add("p1", "0301", "2023-05-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: 2023, Month: 4}, Hours: 60})
+	// P2: IL, training vedtak but no utdanningsbakgrunn: norsk deadline cannot be computed.
+	s.person("p2", "0301", "2023-02-01", asyl, 12)
+	s.add("p2", "0301", "2023-04-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-04-01"), StartDate: pd("2023-04-01")})
+	// P3: IntroL, programme terminated with a reason.
+	s.person("p3", "0301", "2019-06-01", asyl, 13)
+	s.tildeling("p3", "0301", "2019-09-01")
+	s.terminate("p3", "0301", "2021-08-31", "2021-09-01", arbei)
+	// P4: registered in 0301, moved to 4601: listed in 4601 only.
+	s.person("p4", "0301", "2023-01-01", asyl, 14)
+	s.add("p4", "0301", "2023-06-01", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2023-06-01")})
+	// P5: registered in 5001, moved to 0301: listed in 0301.
+	s.person("p5", "5001", "2022-05-01", asyl, 15)
+	s.add("p5", "5001", "2023-01-01", &nirv1.PersonMoved{ToKommune: "0301", Date: pd("2023-01-01")})
+	// P6: registered, then the registration retracted: in no list.
+	pr := s.person("p6", "0301", "2023-01-01", asyl, 16)
+	s.add("p6", "0301", "2023-01-02", &nirv1.EventRetracted{EventId: pr, Reason: "feil person"})
+	return s
+}
+
+func keys(rows []PersonRow) string {
+	var ks []string
+	for _, r := range rows {
+		ks = append(ks, r.PersonKey)
+	}
+	return strings.Join(ks, ",")
+}
+
+// TestDB_ListPersons checks the person list filters, sorting and paging (DOMAIN.md 6.1).
+func TestDB_ListPersons(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, listScenario().recs, 4)
+	now := rules.MustDate(2024, 1, 15)
+	tests := []struct {
+		name string
+		q    PersonQuery
+		want string
+	}{
+		{"All", PersonQuery{}, "p1,p2,p3,p5"},
+		{"MedVedtak", PersonQuery{ProgrammeVedtak: With}, "p1,p3"},
+		{"UtenVedtak", PersonQuery{ProgrammeVedtak: Without}, "p2,p5"},
+		{"MedTiltak", PersonQuery{Tiltak: With}, "p1"},
+		{"MedSluttmal", PersonQuery{Sluttmal: With}, "p1"},
+		{"UtenSluttmal", PersonQuery{Sluttmal: Without}, "p2,p3,p5"},
+		{"MedKontrakt", PersonQuery{Integreringskontrakt: With}, "p1"},
+		{"MedUtdanningsbakgrunn", PersonQuery{Utdanningsbakgrunn: With}, "p1"},
+		{"MedOpplaeringVedtak", PersonQuery{TrainingVedtak: With}, "p1,p2"},
+		{"Avsluttet", PersonQuery{Terminated: With}, "p3"},
+		{"AarsakArbeid", PersonQuery{TerminationReason: arbei}, "p3"},
+		{"IntroL", PersonQuery{Law: nirv1.Law_LAW_INTROL}, "p3"},
+		{"HoursAtLeast100", PersonQuery{MinNorskHours: 100}, "p1"},
+		{"HoursAtMost50", PersonQuery{MaxNorskHours: 50, TrainingVedtak: With}, "p2"},
+		{"SortHoursDesc", PersonQuery{Sort: SortNorskHours, Desc: true, TrainingVedtak: With}, "p1,p2"},
+		{"SortProgrammeStart", PersonQuery{Sort: SortProgrammeStart, ProgrammeVedtak: With}, "p3,p1"},
+		{"Page2", PersonQuery{PageSize: 3, PageToken: "3"}, "p5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tt.q
+			q.Kommune, q.Now = "0301", now
+			page, err := db.ListPersons(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := keys(page.Rows); got != tt.want {
+				t.Errorf("rows = %s, want %s", got, tt.want)
+			}
+		})
+	}
+
+	page, err := db.ListPersons(PersonQuery{Kommune: "0301", PageSize: 2})
+	if err != nil || page.Total != 4 || page.NextPageToken != "2" || keys(page.Rows) != "p1,p2" {
+		t.Errorf("first page = %+v, %v; want p1,p2 of 4 with token 2", page, err)
+	}
+	moved, _ := db.ListPersons(PersonQuery{Kommune: "4601"})
+	if keys(moved.Rows) != "p4" {
+		t.Errorf("4601 list = %s, want p4 (moved there)", keys(moved.Rows))
+	}
+	for _, bad := range []PersonQuery{{Kommune: "1"}, {Kommune: "0301", Sort: "name"}, {Kommune: "0301", Deadline: DeadlineOverdue},
+		{Kommune: "0301", PageToken: "x"}, {Kommune: "0301", PageSize: MaxPageSize + 1}} {
+		if _, err := db.ListPersons(bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("query %+v: err = %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+}
+
+// TestDB_Deadlines checks deadline statuses computed at query time from stored dates (DOMAIN.md
+// 3.2, 3.5, Product decisions 3, 4, 6).
+func TestDB_Deadlines(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, listScenario().recs, 100)
+
+	p1, err := db.Person("p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IL, no vgo: 36 months from tilbud om oppstart 2023-03-01 (version 2023-08-01 counts
+	// from the offer; the earlier version from when rett og plikt arose).
+	if p1.NorskDeadline.IsZero() {
+		t.Fatalf("p1 has no norsk deadline: %+v", p1)
+	}
+	// Sluttmål ARBEID (others): 2 years from 2023-03-01.
+	if want := rules.MustDate(2025, 3, 1); p1.ProgrammeEnd != want {
+		t.Errorf("p1 programme end = %s, want %s", p1.ProgrammeEnd, want)
+	}
+	tests := []struct {
+		name   string
+		pk     string
+		now    rules.Date
+		within int
+		want   map[string]DeadlineStatus
+	}{
+		{"ProgrammeOK", "p1", rules.MustDate(2024, 1, 1), 30, map[string]DeadlineStatus{DeadlineProgrammeEnd: StatusOK, DeadlineTrainingStart: StatusCompleted}},
+		{"ProgrammeDueSoon", "p1", rules.MustDate(2025, 2, 20), 30, map[string]DeadlineStatus{DeadlineProgrammeEnd: StatusDueSoon}},
+		{"ProgrammeOverdue", "p1", rules.MustDate(2025, 3, 2), 30, map[string]DeadlineStatus{DeadlineProgrammeEnd: StatusOverdue}},
+		{"MissingUtdanningsbakgrunn", "p2", rules.MustDate(2024, 1, 1), 30, map[string]DeadlineStatus{DeadlineNorsk: StatusNotComputable}},
+		{"Terminated", "p3", rules.MustDate(2024, 1, 1), 30, map[string]DeadlineStatus{DeadlineProgrammeEnd: StatusCompleted}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dls, err := db.PersonDeadlines(tt.pk, tt.now, tt.within)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]DeadlineState{}
+			for _, d := range dls {
+				got[d.Name] = d
+			}
+			for name, st := range tt.want {
+				if got[name].Status != st {
+					t.Errorf("%s = %+v, want status %s", name, got[name], st)
+				}
+			}
+		})
+	}
+	p2, _ := db.PersonDeadlines("p2", rules.MustDate(2024, 1, 1), 0)
+	for _, d := range p2 {
+		if d.Name == DeadlineNorsk && d.Note != "mangler utdanningsbakgrunn" {
+			t.Errorf("p2 norsk note = %q, want «mangler utdanningsbakgrunn»", d.Note)
+		}
+	}
+	over, _ := db.ListPersons(PersonQuery{Kommune: "0301", Deadline: DeadlineOverdue, Now: rules.MustDate(2025, 3, 2)})
+	if !strings.Contains(keys(over.Rows), "p1") {
+		t.Errorf("overdue list = %s, want p1 in it", keys(over.Rows))
+	}
+	soon, _ := db.ListPersons(PersonQuery{Kommune: "0301", Deadline: DeadlineDueWithin, WithinDays: 30, Now: rules.MustDate(2025, 2, 20)})
+	if !strings.Contains(keys(soon.Rows), "p1") {
+		t.Errorf("due-within-30-days list = %s, want p1 in it", keys(soon.Rows))
+	}
+	if _, err := db.PersonDeadlines("nobody", rules.MustDate(2024, 1, 1), 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown person: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestDB_ExportCSV checks the CSV columns and that national ids appear only in the kommune view.
+func TestDB_ExportCSV(t *testing.T) {
+	t.Parallel()
+	s := listScenario()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	fnr := s.recs[0].Event.GetPersonRegistered().GetFodselsnummer()
+	tests := []struct {
+		name   string
+		opt    CSVOptions
+		withID bool
+	}{
+		{"Analyst", CSVOptions{}, false},
+		{"Kommune", CSVOptions{IncludeNationalID: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			n, err := db.ExportCSV(&b, PersonQuery{Kommune: "0301"}, tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(&b).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 4 || len(recs) != 5 {
+				t.Fatalf("%d rows written, %d CSV records; want 4 and 5", n, len(recs))
+			}
+			cols := len(CSVColumns)
+			if !tt.withID {
+				cols--
+			}
+			if len(recs[0]) != cols {
+				t.Errorf("header has %d columns, want %d", len(recs[0]), cols)
+			}
+			hasID := strings.Contains(b.String()+strings.Join(recs[1], ","), fnr)
+			if hasID != tt.withID {
+				t.Errorf("national id present = %v, want %v", hasID, tt.withID)
+			}
+			row := map[string]string{}
+			for i, c := range recs[0] {
+				row[c] = recs[1][i]
+			}
+			if row["person_key"] != "p1" || row["norsk_hours"] != "100.25" || row["sluttmal"] != "ARBEID" || row["utdanningsbakgrunn"] != "nei" {
+				t.Errorf("p1 row = %v", row)
+			}
+		})
+	}
+}
+
+// TestDB_History checks the audit history: who, when, what, and which later events corrected it.
+func TestDB_History(t *testing.T) {
+	t.Parallel()
+	s := terminations2022()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	tests := []struct {
+		pk        string
+		kind      string
+		correct   string
+		effective bool
+	}{
+		{"pkC", "termination_computed", CorrectionReason, false},
+		{"pkD", "termination_computed", CorrectionDeleted, false},
+		{"pkE", "termination_registered", CorrectionRetracted, false},
+		{"pkA", "termination_registered", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pk, func(t *testing.T) {
+			h, err := db.History(tt.pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			for _, e := range h {
+				if e.Kind != tt.kind {
+					continue
+				}
+				found = true
+				if e.Effective != tt.effective {
+					t.Errorf("effective = %v, want %v", e.Effective, tt.effective)
+				}
+				if tt.correct == "" && len(e.CorrectedBy) != 0 || tt.correct != "" && (len(e.CorrectedBy) != 1 || e.CorrectedBy[0].Kind != tt.correct) {
+					t.Errorf("corrected by %+v, want one %q", e.CorrectedBy, tt.correct)
+				}
+				if e.Event.GetActor().GetSubject() == "" || e.Event.GetRecordedAt() == nil {
+					t.Errorf("entry lacks who or when: %v", e.Event)
+				}
+			}
+			if !found {
+				t.Fatalf("no %s in history %+v", tt.kind, h)
+			}
+		})
+	}
+	if _, err := db.History("nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown person: err = %v", err)
+	}
+}

@@ -1,0 +1,261 @@
+package projections
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+const (
+	asyl  = nirv1.PermitBasis_PERMIT_BASIS_ASYL_28
+	ikke  = nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT
+	arbei = nirv1.TerminationReason_TERMINATION_REASON_ARBEID
+)
+
+// terminations2022 is the scenario of the 2022 report (DOMAIN.md 2.5, 6.2, Product decisions
+// 5): registered and computed terminations, a reason the kommune adds later ("Legg til" under
+// IL; delete then register under IntroL), retractions, and corrections recorded after the
+// 2022 ajourføring cut-off of 2023-02-28 (DOMAIN.md 6.3).
+func terminations2022() *scenario {
+	s := &scenario{}
+	// A: IL, registered reason ARBEID.
+	s.person("pkA", "0301", "2021-03-01", asyl, 1)
+	s.tildeling("pkA", "0301", "2021-05-01")
+	s.terminate("pkA", "0301", "2022-06-30", "2022-07-10", arbei)
+	// B: IL, computed «Avslutningsårsak ikke registrert», nothing added.
+	s.person("pkB", "0301", "2021-01-10", asyl, 2)
+	s.tildeling("pkB", "0301", "2021-02-01")
+	s.computed("pkB", "0301", "2022-03-31", "2021-02-01", "2022-04-01")
+	// C: IL, computed, then the kommune adds UTDANNING_VGO on top (before the cut-off).
+	s.person("pkC", "0301", "2021-02-01", asyl, 3)
+	s.tildeling("pkC", "0301", "2021-03-01")
+	s.computed("pkC", "0301", "2022-09-30", "2021-03-01", "2022-10-01")
+	s.terminate("pkC", "0301", "2022-09-30", "2023-01-15", nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_VGO)
+	// D: IntroL, computed, deleted by the kommune, then registered NAV_TILTAK.
+	s.person("pkD", "0301", "2019-06-01", asyl, 4)
+	s.tildeling("pkD", "0301", "2020-01-15")
+	cd := s.computed("pkD", "0301", "2022-01-15", "2020-01-15", "2022-01-16")
+	s.add("pkD", "0301", "2022-02-01", &nirv1.ComputedTerminationDeleted{ComputedEventId: cd, Reason: "feil"})
+	s.terminate("pkD", "0301", "2022-01-15", "2022-02-01", nirv1.TerminationReason_TERMINATION_REASON_NAV_TILTAK)
+	// E: IL, registered termination retracted: not terminated.
+	s.person("pkE", "0301", "2021-04-01", asyl, 5)
+	s.tildeling("pkE", "0301", "2021-06-01")
+	te := s.terminate("pkE", "0301", "2022-05-01", "2022-05-03", arbei)
+	s.add("pkE", "0301", "2022-05-20", &nirv1.EventRetracted{EventId: te, Reason: "feil person"})
+	// F: terminated in 2021: not in the 2022 report.
+	s.person("pkF", "4601", "2021-01-05", asyl, 6)
+	s.tildeling("pkF", "4601", "2021-02-01")
+	s.terminate("pkF", "4601", "2021-12-31", "2022-01-05", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM)
+	// G: IntroL, computed, never corrected.
+	s.person("pkG", "4601", "2019-02-01", asyl, 7)
+	s.tildeling("pkG", "4601", "2019-11-30")
+	s.computed("pkG", "4601", "2022-11-30", "2019-11-30", "2022-12-01")
+	// H: IL, computed; the kommune adds ARBEID after the cut-off.
+	s.person("pkH", "0301", "2021-05-01", asyl, 8)
+	s.tildeling("pkH", "0301", "2021-06-01")
+	s.computed("pkH", "0301", "2022-12-01", "2021-06-01", "2022-12-02")
+	s.terminate("pkH", "0301", "2022-12-01", "2023-03-15", arbei)
+	// I: IL, registered SYKDOM, retracted after the cut-off.
+	s.person("pkI", "4601", "2021-06-01", asyl, 9)
+	s.tildeling("pkI", "4601", "2021-07-01")
+	ti := s.terminate("pkI", "4601", "2022-08-01", "2022-08-05", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM)
+	s.add("pkI", "4601", "2023-03-10", &nirv1.EventRetracted{EventId: ti, Reason: "feil"})
+	return s
+}
+
+type reportLine struct {
+	pk         string
+	reason     nirv1.TerminationReason
+	registered bool
+	computed   bool
+}
+
+func reportLines(rep *Report) []reportLine {
+	var out []reportLine
+	for _, r := range rep.Rows {
+		out = append(out, reportLine{r.PersonKey, r.Reason, r.ReasonRegistered(), r.Computed})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pk < out[j].pk })
+	return out
+}
+
+func newTestProjector(t *testing.T, feed Feed) *Projector {
+	t.Helper()
+	p, err := New(feed, Options{Dir: t.TempDir(), BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestTerminatedReport2022 checks the report of terminated participants for 2022 (DOMAIN.md
+// 6.2): every 2022 termination under both laws, «Avslutningsårsak ikke registrert» counted as
+// such, a reason added later replacing it, and what an as-of replay at the 2022 ajourføring
+// deadline (DOMAIN.md 6.3, Product decisions 7) shows instead.
+func TestTerminatedReport2022(t *testing.T) {
+	t.Parallel()
+	s := terminations2022()
+	feed := NewSliceFeed(s.recs)
+	p := newTestProjector(t, feed)
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := rules.LastDayOfFebruary(2023).Time().Add(24*time.Hour - time.Nanosecond)
+
+	tests := []struct {
+		name          string
+		asOf          bool
+		want          []reportLine
+		with, without int
+	}{
+		{"Live", false, []reportLine{
+			{"pkA", arbei, true, false},
+			{"pkB", ikke, false, true},
+			{"pkC", nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_VGO, true, false},
+			{"pkD", nirv1.TerminationReason_TERMINATION_REASON_NAV_TILTAK, true, false},
+			{"pkG", ikke, false, true},
+			{"pkH", arbei, true, false},
+		}, 4, 2},
+		{"AsOf2023-02-28", true, []reportLine{
+			{"pkA", arbei, true, false},
+			{"pkB", ikke, false, true},
+			{"pkC", nirv1.TerminationReason_TERMINATION_REASON_UTDANNING_VGO, true, false},
+			{"pkD", nirv1.TerminationReason_TERMINATION_REASON_NAV_TILTAK, true, false},
+			{"pkG", ikke, false, true},
+			{"pkH", ikke, false, true},
+			{"pkI", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM, true, false},
+		}, 4, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := func(db *DB) {
+				rep, err := db.Terminated(ReportQuery{Year: 2022})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := reportLines(rep)
+				if len(got) != len(tt.want) {
+					t.Fatalf("report rows = %+v, want %+v", got, tt.want)
+				}
+				for i := range got {
+					if got[i] != tt.want[i] {
+						t.Errorf("row %d = %+v, want %+v", i, got[i], tt.want[i])
+					}
+				}
+				if rep.WithReason != tt.with || rep.WithoutReason != tt.without {
+					t.Errorf("with/without reason = %d/%d, want %d/%d", rep.WithReason, rep.WithoutReason, tt.with, tt.without)
+				}
+				only, err := db.Terminated(ReportQuery{Year: 2022, Registered: Without})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(only.Rows) != tt.without {
+					t.Errorf("«ikke registrert» filter gave %d rows, want %d", len(only.Rows), tt.without)
+				}
+				introl, _ := db.Terminated(ReportQuery{Year: 2022, Law: nirv1.Law_LAW_INTROL})
+				if len(introl.Rows) != 2 { // D and G
+					t.Errorf("IntroL rows = %d, want 2", len(introl.Rows))
+				}
+				y2021, _ := db.Terminated(ReportQuery{Year: 2021})
+				if len(y2021.Rows) != 1 || y2021.Rows[0].PersonKey != "pkF" {
+					t.Errorf("2021 report = %+v, want only pkF", y2021.Rows)
+				}
+			}
+			if !tt.asOf {
+				if err := p.Use("", func(db *DB) error { run(db); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			run(db)
+		})
+	}
+}
+
+// TestStatistics2022 checks the statistics of the 2022 scenario per kommune, fylke and nation
+// (DOMAIN.md 2.5, 6.2, Product decisions 7).
+func TestStatistics2022(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, terminations2022().recs, 5)
+	tests := []struct {
+		level Level
+		area  string
+		want  map[Counter]int64
+	}{
+		{LevelKommune, "0301", map[Counter]int64{CParticipants: 6, CTerminated: 5, CTerminatedComputed: 1,
+			CTerminatedRegistered: 4, CReasonNotRegistered: 1, CDirectWorkOrEducation: 3, COngoing: 1, CNew: 0}},
+		{LevelFylke, "03", map[Counter]int64{CTerminated: 5}},
+		{LevelKommune, "4601", map[Counter]int64{CParticipants: 2, CTerminated: 1, CReasonNotRegistered: 1, COngoing: 1}},
+		{LevelNation, "", map[Counter]int64{CTerminated: 6, CReasonNotRegistered: 2, CParticipants: 8}},
+	}
+	for _, tt := range tests {
+		rows, err := db.Statistics(2022, tt.level, tt.area)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 {
+			t.Fatalf("%s %s: %d rows, want 1", tt.level, tt.area, len(rows))
+		}
+		for c, v := range tt.want {
+			if got := rows[0].Get(c); got != v {
+				t.Errorf("%s %s: counter %s = %d, want %d", tt.level, tt.area, CounterNames()[c], got, v)
+			}
+		}
+	}
+	rows, _ := db.Statistics(2022, LevelKommune, "0301")
+	if got := rows[0].ShareDirectWorkOrEducation(); got != 0.6 {
+		t.Errorf("share direct to work or education = %v, want 0.6", got)
+	}
+	if got := rows[0].Reason(ikke); got != 1 {
+		t.Errorf("IKKE_REGISTRERT count = %d, want 1", got)
+	}
+	if _, err := db.Statistics(2022, "county", ""); err == nil {
+		t.Error("unknown level accepted")
+	}
+}
+
+// TestWriteReport checks the as-of result written to a directory as JSON and CSV.
+func TestWriteReport(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, terminations2022().recs, 100)
+	dir := t.TempDir()
+	files, err := db.WriteReport(dir, 2022, rules.MustDate(2023, 2, 28))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 5 {
+		t.Fatalf("files = %v", files)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "terminated.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 7 { // header + 6 rows
+		t.Errorf("terminated.csv has %d lines, want 7:\n%s", n, b)
+	}
+	if !strings.Contains(string(b), "pkB,0301,IL,2021-02-01,2022-03-31,IKKE_REGISTRERT,nei,ja,") {
+		t.Errorf("terminated.csv lacks pkB's row:\n%s", b)
+	}
+	p, _ := os.ReadFile(filepath.Join(dir, "persons.csv"))
+	if strings.Contains(string(p), "national_id") || strings.Count(string(p), "\n") != 10 {
+		t.Errorf("persons.csv must be the analyst view with 9 persons:\n%s", p)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, "statistics.json"))
+	if !strings.Contains(string(js), `"reason_not_registered": 2`) {
+		t.Errorf("statistics.json lacks the nation's count of 2 not registered:\n%.600s", js)
+	}
+}
