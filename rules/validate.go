@@ -1,0 +1,541 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// Static validation of one event as a client sends it ("Product decisions" 9:
+// ingress validation). It needs no person state and no clock: it checks the
+// form of the event (ids, enums, dates, kommunenummer, national ids, hours),
+// never whether the event is allowed for this person now; that is Check's job.
+//
+// Fields that nird sets (person_key, actor, recorded_at) are not required,
+// but are checked when present. The envelope kommune must exist in the
+// kommune table and, when recorded_at is set, be valid on that date (the UTC
+// date of recorded_at). Kommune fields inside a payload must be valid on the
+// payload's own date.
+
+// ErrInvalidEvent is returned (inside a FieldErrors) when an event fails
+// static validation. Every *FieldError matches it with errors.Is.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// Codes of FieldError, stable strings an API client can branch on.
+const (
+	// CodeRequired: a required field is missing or empty.
+	CodeRequired = "required"
+	// CodeInvalidULID: not a 26-character canonical (upper-case Crockford
+	// base32) ULID.
+	CodeInvalidULID = "invalid_ulid"
+	// CodeInvalidEnum: an enum is UNSPECIFIED where a value is required, or
+	// a number the schema does not define.
+	CodeInvalidEnum = "invalid_enum"
+	// CodeInvalidDate: a date that is not a calendar date.
+	CodeInvalidDate = "invalid_date"
+	// CodeDateOrder: a period ends before it starts, or dates are in an
+	// impossible order (born after arriving).
+	CodeDateOrder = "date_order"
+	// CodeInvalidKommune: not a kommunenummer, or not valid on the date.
+	CodeInvalidKommune = "invalid_kommune"
+	// CodeInvalidNationalID: a fødselsnummer, D-nummer or DUF-nummer that is
+	// not valid.
+	CodeInvalidNationalID = "invalid_national_id"
+	// CodeInvalidNumber: a number that is negative, not finite or out of range.
+	CodeInvalidNumber = "invalid_number"
+	// CodeInvalidText: free text that is not valid UTF-8, too long or holds
+	// control characters.
+	CodeInvalidText = "invalid_text"
+	// CodePersonalData: free text that holds a national id.
+	CodePersonalData = "personal_data"
+	// CodeNotAllowed: a field set where it has no meaning, or a value not
+	// allowed in this event (such as a retraction of itself).
+	CodeNotAllowed = "not_allowed"
+)
+
+// Limits of static validation.
+const (
+	maxTextLen         = 500 // bytes of free text (reasons, legal basis)
+	maxIDTextLen       = 128 // bytes of correlation, causation, actor names
+	maxHoursPerWeek    = 168 // hours in a week
+	maxHoursPerMonth   = 744 // hours in 31 days
+	maxExtensionMonths = 12  // IL/IntroL extensions are at most one year (DOMAIN.md 2.2)
+	maxUtvidet6AMonths = 6   // utvidet 6A vedtak at most 6 months ("Product decisions" 3)
+)
+
+// FieldError is one problem with one field of an event. It never contains
+// the value of a national id.
+type FieldError struct {
+	// Field is the path of the field in proto names, e.g.
+	// "event.person_registered.fodselsnummer".
+	Field string
+	// Code is one of the Code constants.
+	Code string
+	// Msg says what is wrong, for people.
+	Msg string
+	// Err is the underlying error, when there is one (an *IDError or a
+	// kommune lookup error); errors.Is and errors.As see it.
+	Err error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns ErrInvalidEvent and the underlying error.
+func (e *FieldError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidEvent}
+	}
+	return []error{ErrInvalidEvent, e.Err}
+}
+
+// FieldErrors is every problem ValidateEvent found, in field order. It is
+// never empty when returned as an error.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap returns the field errors, so errors.Is(err, ErrInvalidEvent) and
+// errors.As(err, new(*FieldError)) work on the list.
+func (es FieldErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// ValidateEvent checks one event statically and returns nil or a FieldErrors
+// listing every problem found.
+func ValidateEvent(ev *nirv1.Event) error {
+	v := &validator{}
+	if ev == nil {
+		v.add("event", CodeRequired, "event is missing")
+		return v.err()
+	}
+	v.ulid("event.id", ev.GetId(), true)
+	v.envelope(ev)
+	v.payload(ev)
+	return v.err()
+}
+
+type validator struct {
+	errs FieldErrors
+}
+
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
+
+func (v *validator) add(field, code, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Field: field, Code: code, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) addErr(field, code string, err error) {
+	v.errs = append(v.errs, &FieldError{Field: field, Code: code, Msg: err.Error(), Err: err})
+}
+
+// ValidULID reports whether s is a canonical ULID: 26 characters of
+// upper-case Crockford base32 (no I, L, O, U) whose first character is at
+// most 7, so the 128-bit value does not overflow. Lower case is refused,
+// because the id is also the dedupe id and must have one spelling.
+func ValidULID(s string) bool {
+	if len(s) != 26 || s[0] > '7' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) ulid(field, s string, required bool) {
+	switch {
+	case s == "":
+		if required {
+			v.add(field, CodeRequired, "ULID is required")
+		}
+	case !ValidULID(s):
+		v.add(field, CodeInvalidULID, "not a ULID (26 characters of upper-case Crockford base32)")
+	}
+}
+
+func (v *validator) envelope(ev *nirv1.Event) {
+	if k := ev.GetPersonKey(); k != "" {
+		if len(k) > maxIDTextLen || !isPrintableASCII(k) {
+			v.add("event.person_key", CodeInvalidText, "person_key must be printable ASCII of at most %d bytes", maxIDTextLen)
+		}
+	}
+	switch k := ev.GetKommune(); {
+	case k == "":
+		v.add("event.kommune", CodeRequired, "kommunenummer is required")
+	case ev.GetRecordedAt() != nil && ev.GetRecordedAt().IsValid():
+		on := DateFromTime(ev.GetRecordedAt().AsTime())
+		if _, err := LookupKommune(k, on); err != nil {
+			v.addErr("event.kommune", CodeInvalidKommune, err)
+		}
+	default:
+		if _, err := KommunePeriods(k); err != nil {
+			v.addErr("event.kommune", CodeInvalidKommune, err)
+		}
+	}
+	if ts := ev.GetRecordedAt(); ts != nil && !ts.IsValid() {
+		v.add("event.recorded_at", CodeInvalidDate, "not a valid timestamp")
+	}
+	if a := ev.GetActor(); a != nil {
+		v.enum("event.actor.role", int32(a.GetRole()), nirv1.ActorRole_name, true)
+		v.text("event.actor.subject", a.GetSubject(), maxIDTextLen, false)
+		v.text("event.actor.system", a.GetSystem(), maxIDTextLen, false)
+	}
+	v.text("event.correlation_id", ev.GetCorrelationId(), maxIDTextLen, false)
+	v.text("event.causation_id", ev.GetCausationId(), maxIDTextLen, false)
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// enum checks that n is a value the schema defines and, when required, not
+// the UNSPECIFIED zero.
+func (v *validator) enum(field string, n int32, names map[int32]string, required bool) {
+	if _, ok := names[n]; !ok {
+		v.add(field, CodeInvalidEnum, "%d is not a defined value", n)
+		return
+	}
+	if required && n == 0 {
+		v.add(field, CodeInvalidEnum, "a value is required (not %s)", names[0])
+	}
+}
+
+// date checks a date field and returns it (zero when missing or invalid).
+func (v *validator) date(field string, p *nirv1.Date, required bool) Date {
+	if p == nil {
+		if required {
+			v.add(field, CodeRequired, "date is required")
+		}
+		return Date{}
+	}
+	d, ok := DateOf(p)
+	if !ok {
+		v.add(field, CodeInvalidDate, "%04d-%02d-%02d is not a calendar date", p.GetYear(), p.GetMonth(), p.GetDay())
+		return Date{}
+	}
+	return d
+}
+
+// order checks from <= to when both are known.
+func (v *validator) order(fromField string, from Date, toField string, to Date) {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		v.add(toField, CodeDateOrder, "%s is before %s (%s)", to, lastName(fromField), from)
+	}
+}
+
+func lastName(field string) string { return field[strings.LastIndexByte(field, '.')+1:] }
+
+// number checks a finite number in [0, limit].
+func (v *validator) number(field string, x, limit float64) {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		v.add(field, CodeInvalidNumber, "not a finite number")
+	case x < 0:
+		v.add(field, CodeInvalidNumber, "must not be negative")
+	case x > limit:
+		v.add(field, CodeInvalidNumber, "more than %g", limit)
+	}
+}
+
+// text checks free text: valid UTF-8, at most limit bytes, no control
+// characters, and no national id in it (free text must hold no personal data).
+func (v *validator) text(field, s string, limit int, required bool) {
+	switch {
+	case s == "":
+		if required {
+			v.add(field, CodeRequired, "text is required")
+		}
+		return
+	case !utf8.ValidString(s):
+		v.add(field, CodeInvalidText, "not valid UTF-8")
+		return
+	case len(s) > limit:
+		v.add(field, CodeInvalidText, "longer than %d bytes", limit)
+		return
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			v.add(field, CodeInvalidText, "contains a control character")
+			return
+		}
+	}
+	if containsNationalID(s) {
+		v.add(field, CodePersonalData, "contains what looks like a fødselsnummer, D-nummer or DUF-nummer; free text must hold no personal data")
+	}
+}
+
+// containsNationalID reports whether s has a run of exactly 11 or 12 digits
+// (spaces or dots between digit groups allowed, as people write them) that
+// is a valid national id.
+func containsNationalID(s string) bool {
+	var run []byte
+	flush := func() bool {
+		ok := false
+		if len(run) == 11 || len(run) == 12 {
+			_, err := ParseNationalID(string(run))
+			ok = err == nil
+		}
+		run = run[:0]
+		return ok
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			run = append(run, c)
+		case (c == ' ' || c == '.') && len(run) > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			// a separator inside a number: keep collecting
+		default:
+			if flush() {
+				return true
+			}
+		}
+	}
+	return flush()
+}
+
+// kommune checks a kommunenummer field valid on date on (or existing at all
+// when on is unknown).
+func (v *validator) kommune(field, nr string, on Date, required bool) {
+	if nr == "" {
+		if required {
+			v.add(field, CodeRequired, "kommunenummer is required")
+		}
+		return
+	}
+	var err error
+	if on.IsZero() {
+		_, err = KommunePeriods(nr)
+	} else {
+		_, err = LookupKommune(nr, on)
+	}
+	if err != nil {
+		v.addErr(field, CodeInvalidKommune, err)
+	}
+}
+
+func (v *validator) nationalID(field, s string, validate func(string) error) {
+	if s == "" {
+		return
+	}
+	if err := validate(s); err != nil {
+		v.addErr(field, CodeInvalidNationalID, err)
+	}
+}
+
+func (v *validator) payload(ev *nirv1.Event) {
+	const e = "event."
+	switch p := ev.GetPayload().(type) {
+	case nil:
+		v.add("event.payload", CodeRequired, "exactly one payload is required")
+	case *nirv1.Event_PersonRegistered:
+		v.personRegistered(e+"person_registered.", p.PersonRegistered)
+	case *nirv1.Event_PersonMoved:
+		f, m := e+"person_moved.", p.PersonMoved
+		d := v.date(f+"date", m.GetDate(), true)
+		v.kommune(f+"to_kommune", m.GetToKommune(), d, true)
+	case *nirv1.Event_DemandRegistered:
+		f, m := e+"demand_registered.", p.DemandRegistered
+		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_OfferRegistered:
+		f, m := e+"offer_registered.", p.OfferRegistered
+		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_ProgrammeVedtakRegistered:
+		v.programmeVedtak(e+"programme_vedtak_registered.", p.ProgrammeVedtakRegistered)
+	case *nirv1.Event_SluttmalRegistered:
+		f, m := e+"sluttmal_registered.", p.SluttmalRegistered
+		v.enum(f+"sluttmal", int32(m.GetSluttmal()), nirv1.Sluttmal_name, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_IntegreringskontraktRegistered:
+		v.date(e+"integreringskontrakt_registered.date", p.IntegreringskontraktRegistered.GetDate(), true)
+	case *nirv1.Event_TiltakRegistered:
+		f, m := e+"tiltak_registered.", p.TiltakRegistered
+		v.enum(f+"code", int32(m.GetCode()), nirv1.TiltakCode_name, true)
+		from := v.date(f+"from_date", m.GetFromDate(), true)
+		to := v.date(f+"to_date", m.GetToDate(), false)
+		v.order(f+"from_date", from, f+"to_date", to)
+		v.number(f+"hours_per_week", m.GetHoursPerWeek(), maxHoursPerWeek)
+	case *nirv1.Event_AbsenceRegistered:
+		f, m := e+"absence_registered.", p.AbsenceRegistered
+		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
+		v.enum(f+"type", int32(m.GetType()), nirv1.AbsenceType_name, true)
+		from := v.date(f+"from_date", m.GetFromDate(), true)
+		to := v.date(f+"to_date", m.GetToDate(), false)
+		v.order(f+"from_date", from, f+"to_date", to)
+		limit := float64(maxHoursPerMonth)
+		if !from.IsZero() && !to.IsZero() && !to.Before(from) {
+			limit = float64(24 * (from.DaysUntil(to) + 1)) // no more hours than the period has
+		}
+		v.number(f+"hours", m.GetHours(), limit)
+	case *nirv1.Event_TerminationRegistered:
+		f, m := e+"termination_registered.", p.TerminationRegistered
+		v.enum(f+"kind", int32(m.GetKind()), nirv1.TerminationKind_name, true)
+		v.enum(f+"reason", int32(m.GetReason()), nirv1.TerminationReason_name, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_TerminationComputed:
+		f, m := e+"termination_computed.", p.TerminationComputed
+		v.enum(f+"rule", int32(m.GetRule()), nirv1.TerminationRule_name, true)
+		v.enum(f+"reason", int32(m.GetReason()), nirv1.TerminationReason_name, true)
+		if r := m.GetReason(); r != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED &&
+			r != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
+			r != nirv1.TerminationReason_TERMINATION_REASON_FLYTTET {
+			v.add(f+"reason", CodeNotAllowed, "a computed termination is IKKE_REGISTRERT or FLYTTET")
+		}
+		date := v.date(f+"date", m.GetDate(), true)
+		start := v.date(f+"programme_start", m.GetProgrammeStart(), true)
+		v.order(f+"programme_start", start, f+"date", date)
+		v.text(f+"rule_version", m.GetRuleVersion(), maxIDTextLen, true)
+	case *nirv1.Event_ComputedTerminationDeleted:
+		f, m := e+"computed_termination_deleted.", p.ComputedTerminationDeleted
+		v.ulid(f+"computed_event_id", m.GetComputedEventId(), true)
+		v.text(f+"reason", m.GetReason(), maxTextLen, false)
+	case *nirv1.Event_TrainingVedtakRegistered:
+		v.trainingVedtak(e+"training_vedtak_registered.", p.TrainingVedtakRegistered)
+	case *nirv1.Event_UtdanningsbakgrunnRegistered:
+		v.date(e+"utdanningsbakgrunn_registered.date", p.UtdanningsbakgrunnRegistered.GetDate(), true)
+	case *nirv1.Event_NorskmalRegistered:
+		f, m := e+"norskmal_registered.", p.NorskmalRegistered
+		v.enum(f+"listening", int32(m.GetListening()), nirv1.CefrLevel_name, true)
+		v.enum(f+"reading", int32(m.GetReading()), nirv1.CefrLevel_name, true)
+		v.enum(f+"writing", int32(m.GetWriting()), nirv1.CefrLevel_name, true)
+		v.enum(f+"speaking", int32(m.GetSpeaking()), nirv1.CefrLevel_name, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_TrainingHoursRegistered:
+		f, m := e+"training_hours_registered.", p.TrainingHoursRegistered
+		v.enum(f+"type", int32(m.GetType()), nirv1.HoursType_name, true)
+		switch ym := m.GetMonth(); {
+		case ym == nil:
+			v.add(f+"month", CodeRequired, "month is required")
+		case ym.GetYear() < 1 || ym.GetYear() > 9999 || ym.GetMonth() < 1 || ym.GetMonth() > 12:
+			v.add(f+"month", CodeInvalidDate, "%04d-%02d is not a calendar month", ym.GetYear(), ym.GetMonth())
+		}
+		v.number(f+"hours", m.GetHours(), maxHoursPerMonth)
+		v.number(f+"absence_hours", m.GetAbsenceHours(), maxHoursPerMonth)
+	case *nirv1.Event_FullTimeUpperSecondaryRegistered:
+		f, m := e+"full_time_upper_secondary_registered.", p.FullTimeUpperSecondaryRegistered
+		from := v.date(f+"from_date", m.GetFromDate(), true)
+		to := v.date(f+"to_date", m.GetToDate(), false)
+		v.order(f+"from_date", from, f+"to_date", to)
+	case *nirv1.Event_ReceptionParticipationRegistered:
+		f, m := e+"reception_participation_registered.", p.ReceptionParticipationRegistered
+		v.enum(f+"activity", int32(m.GetActivity()), nirv1.ReceptionActivity_name, true)
+		from := v.date(f+"from_date", m.GetFromDate(), true)
+		to := v.date(f+"to_date", m.GetToDate(), false)
+		v.order(f+"from_date", from, f+"to_date", to)
+		// Training in mottak can run for years: only sign and finiteness are checked.
+		v.number(f+"hours", m.GetHours(), math.Inf(1))
+	case *nirv1.Event_ExemptionRegistered:
+		f, m := e+"exemption_registered.", p.ExemptionRegistered
+		v.enum(f+"type", int32(m.GetType()), nirv1.ExemptionType_name, true)
+		v.text(f+"legal_basis", m.GetLegalBasis(), maxTextLen, true)
+		v.date(f+"date", m.GetDate(), true)
+	case *nirv1.Event_EventRetracted:
+		f, m := e+"event_retracted.", p.EventRetracted
+		v.ulid(f+"event_id", m.GetEventId(), true)
+		if m.GetEventId() != "" && m.GetEventId() == ev.GetId() {
+			v.add(f+"event_id", CodeNotAllowed, "an event cannot retract itself")
+		}
+		v.text(f+"reason", m.GetReason(), maxTextLen, false)
+	default:
+		// A payload added to the schema but not to this switch: refuse it
+		// rather than let it through unchecked. validate_test.go checks that
+		// every oneof member is handled.
+		v.add("event.payload", CodeNotAllowed, "payload type %T is not known to the validator", p)
+	}
+}
+
+func (v *validator) personRegistered(f string, m *nirv1.PersonRegistered) {
+	if m.GetFodselsnummer() == "" && m.GetDNummer() == "" && m.GetDufNummer() == "" {
+		v.add(f+"fodselsnummer", CodeRequired, "one of fodselsnummer, d_nummer or duf_nummer is required")
+	}
+	v.nationalID(f+"fodselsnummer", m.GetFodselsnummer(), ValidateFodselsnummer)
+	v.nationalID(f+"d_nummer", m.GetDNummer(), ValidateDNummer)
+	v.nationalID(f+"duf_nummer", m.GetDufNummer(), ValidateDUF)
+	birth := v.date(f+"birth_date", m.GetBirthDate(), true)
+	v.enum(f+"sex", int32(m.GetSex()), nirv1.Sex_name, true)
+	permit := v.date(f+"permit_date", m.GetPermitDate(), false)
+	// A person in mottak has no permit yet; with a permit its basis decides
+	// the law (DOMAIN.md 1.1), so it is required then.
+	v.enum(f+"permit_basis", int32(m.GetPermitBasis()), nirv1.PermitBasis_name, m.GetPermitDate() != nil)
+	if m.GetPermitDate() == nil && m.GetPermitBasis() != nirv1.PermitBasis_PERMIT_BASIS_UNSPECIFIED {
+		v.add(f+"permit_date", CodeRequired, "permit_date is required with permit_basis")
+	}
+	arrival := v.date(f+"arrival_date", m.GetArrivalDate(), false)
+	settled := v.date(f+"settlement_date", m.GetSettlementDate(), m.GetSettlementKommune() != "")
+	v.kommune(f+"settlement_kommune", m.GetSettlementKommune(), settled, m.GetSettlementDate() != nil)
+	v.order(f+"birth_date", birth, f+"permit_date", permit)
+	v.order(f+"birth_date", birth, f+"arrival_date", arrival)
+	v.order(f+"birth_date", birth, f+"settlement_date", settled)
+	v.order(f+"arrival_date", arrival, f+"settlement_date", settled)
+}
+
+func (v *validator) programmeVedtak(f string, m *nirv1.ProgrammeVedtakRegistered) {
+	v.enum(f+"type", int32(m.GetType()), nirv1.ProgrammeVedtakType_name, true)
+	v.date(f+"vedtak_date", m.GetVedtakDate(), true)
+	t := m.GetType()
+	needFrom := t == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING ||
+		t == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS ||
+		t == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON
+	from := v.date(f+"from_date", m.GetFromDate(), needFrom)
+	to := v.date(f+"to_date", m.GetToDate(), t == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON)
+	v.order(f+"from_date", from, f+"to_date", to)
+	n := m.GetExtensionMonths()
+	switch {
+	case t == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE && n == 0:
+		v.add(f+"extension_months", CodeRequired, "an utvidelse needs its length in months")
+	case n < 0 || n > maxExtensionMonths:
+		v.add(f+"extension_months", CodeInvalidNumber, "must be 1 to %d months", maxExtensionMonths)
+	case n != 0 && t != nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE:
+		v.add(f+"extension_months", CodeNotAllowed, "only an utvidelse has extension_months")
+	}
+}
+
+func (v *validator) trainingVedtak(f string, m *nirv1.TrainingVedtakRegistered) {
+	v.enum(f+"scheme", int32(m.GetScheme()), nirv1.TrainingScheme_name, true)
+	v.enum(f+"type", int32(m.GetType()), nirv1.TrainingVedtakType_name, true)
+	v.date(f+"vedtak_date", m.GetVedtakDate(), true)
+	t := m.GetType()
+	needStart := t == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING ||
+		t == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS ||
+		t == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_PERMISJON
+	start := v.date(f+"start_date", m.GetStartDate(), needStart)
+	end := v.date(f+"end_date", m.GetEndDate(), t == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_PERMISJON)
+	v.order(f+"start_date", start, f+"end_date", end)
+	if m.GetScheme() == nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A && !start.IsZero() && !end.IsZero() &&
+		end.After(start.AddMonths(maxUtvidet6AMonths)) {
+		v.add(f+"end_date", CodeNotAllowed, "an utvidet 6A vedtak lasts at most %d months", maxUtvidet6AMonths)
+	}
+}
