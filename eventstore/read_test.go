@@ -1,0 +1,268 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestStore_Read(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	a, b := personKey("read-a"), personKey("read-b")
+	// Interleave two persons over more than one direct-get batch.
+	var wantA []string
+	for i := range 12 {
+		evA, evB := events(a, 100), events(b, 1)
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: evA}, eventstore.PersonAppend{PersonKey: b, Events: evB}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		for _, e := range evA {
+			wantA = append(wantA, e.Id)
+		}
+	}
+	tests := []struct {
+		name     string
+		key      string
+		wantN    int
+		wantLast uint64
+		wantErr  error
+	}{
+		{"OK/ManyBatches", a, 1200, 1212 - 1, nil},
+		{"OK/Few", b, 12, 1212, nil},
+		{"OK/Unknown", personKey("nobody"), 0, 0, nil},
+		{"ErrInvalid", "not.a.token", 0, 0, eventstore.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, last, err := s.Read(ctx, tt.key)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Read error = %v, want %v", err, tt.wantErr)
+			}
+			if len(evs) != tt.wantN || last != tt.wantLast {
+				t.Fatalf("Read = %d events, last %d; want %d, %d", len(evs), last, tt.wantN, tt.wantLast)
+			}
+			for i := 1; i < len(evs); i++ {
+				if evs[i].Seq <= evs[i-1].Seq || evs[i].Event.GetPersonKey() != tt.key || evs[i].Time.IsZero() {
+					t.Fatalf("event %d out of order or foreign: %+v", i, evs[i])
+				}
+			}
+		})
+	}
+	if evs, _ := mustRead(t, s, a); !slices.Equal(ids(evs), wantA) {
+		t.Fatal("person a's events are not the appended ones in order")
+	}
+}
+
+func TestStore_Replay(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	a, b := personKey("replay-a"), personKey("replay-b")
+
+	// Before the cut-off: three events, one of them stamped later than the cut-off (a
+	// recorded_at ahead of the stream's clock, within the skew) that must be skipped.
+	before := []*nirv1.Event{newEvent(a), newEvent(b), newEventAt(a, time.Now().Add(time.Hour))}
+	for _, e := range before {
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: e.PersonKey, Events: []*nirv1.Event{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := time.Now()
+	// Wait until the stream's clock is past the cut-off (it is the same clock here, but
+	// poll rather than assume the timestamp resolution).
+	eventually(t, 5*time.Second, "clock past cut-off", func() bool { return time.Now().After(cut) })
+	// After the cut-off: one event stamped just before it (recorded at the cut-off,
+	// stored after: inside the clock skew), and two stamped after.
+	late := newEventAt(b, cut.Add(-time.Millisecond))
+	after := []*nirv1.Event{late, newEvent(a), newEvent(b)}
+	for _, e := range after {
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: e.PersonKey, Events: []*nirv1.Event{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := append(slices.Clone(before), after...)
+	idsOf := func(evs ...*nirv1.Event) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Id)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		opt  eventstore.ReplayOptions
+		want []string
+	}{
+		{"All", eventstore.ReplayOptions{}, idsOf(all...)},
+		{"From", eventstore.ReplayOptions{From: 3}, idsOf(all[2:]...)},
+		{"FromTo", eventstore.ReplayOptions{From: 2, To: 4}, idsOf(all[1:4]...)},
+		{"ToBeyondLast", eventstore.ReplayOptions{To: 100}, idsOf(all...)},
+		{"FromBeyondLast", eventstore.ReplayOptions{From: 100}, nil},
+		{"RecordedUntil/NoSkew", eventstore.ReplayOptions{RecordedUntil: cut}, idsOf(before[0], before[1])},
+		{"RecordedUntil/Skew", eventstore.ReplayOptions{RecordedUntil: cut, ClockSkew: time.Minute}, idsOf(before[0], before[1], late)},
+		{"RecordedUntil/BeforeAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(-time.Hour)}, nil},
+		{"RecordedUntil/AfterAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(2 * time.Hour)}, idsOf(all...)},
+		{"RecordedUntil/WithTo", eventstore.ReplayOptions{RecordedUntil: cut, To: 1}, idsOf(before[0])},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			var last uint64
+			for st, err := range s.Replay(ctx, tt.opt) {
+				if err != nil {
+					t.Fatalf("Replay: %v", err)
+				}
+				if st.Seq <= last {
+					t.Fatalf("seq %d after %d", st.Seq, last)
+				}
+				last = st.Seq
+				got = append(got, st.Event.GetId())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Replay = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("StopEarly", func(t *testing.T) {
+		n := 0
+		for range s.Replay(ctx, eventstore.ReplayOptions{}) {
+			n++
+			if n == 2 {
+				break
+			}
+		}
+		if n != 2 {
+			t.Fatalf("got %d", n)
+		}
+	})
+}
+
+// TestStore_DecodeError stores undecodable messages behind the store's back: Read and
+// Replay report a *DecodeError naming the sequence, never panic.
+func TestStore_DecodeError(t *testing.T) {
+	s, srv := openStore(t, nil)
+	ctx := context.Background()
+	good := personKey("dec-good")
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: good, Events: events(good, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(natstest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey, _ := proto.Marshal(newEvent(personKey("someone-else")))
+	tests := []struct {
+		name string
+		key  string
+		data []byte
+	}{
+		{"Garbage", personKey("dec-garbage"), []byte{0xff, 0xff, 0xff, 0x01}},
+		{"NoID", personKey("dec-noid"), []byte{}},
+		{"ForeignKey", personKey("dec-foreign"), wrongKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subj, _ := eventstore.Subject(tt.key)
+			ack, err := js.Publish(ctx, subj, tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := ack.Sequence
+			_, _, err = s.Read(ctx, tt.key)
+			var de *eventstore.DecodeError
+			if !errors.As(err, &de) || de.Seq != seq {
+				t.Fatalf("Read error = %v, want DecodeError at seq %d", err, seq)
+			}
+			// From the start: the good events, then the first bad message stops the replay.
+			for _, from := range []uint64{1, seq} {
+				var rerr error
+				var rseq uint64
+				n := 0
+				for st, err := range s.Replay(ctx, eventstore.ReplayOptions{From: from}) {
+					if err != nil {
+						rerr, rseq = err, st.Seq
+						continue
+					}
+					n++
+				}
+				wantN, wantSeq := 2, uint64(3)
+				if from == seq {
+					wantN, wantSeq = 0, seq
+				}
+				if !errors.As(rerr, &de) || de.Seq != wantSeq || rseq != wantSeq || n != wantN {
+					t.Fatalf("Replay from %d: %d events then %v at %d; want %d then DecodeError at seq %d", from, n, rerr, rseq, wantN, wantSeq)
+				}
+			}
+		})
+	}
+}
+
+func TestDecode(t *testing.T) {
+	valid, _ := eventstore.Encode(newEvent(personKey("decode")))
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr bool
+	}{
+		{"OK", valid, false},
+		{"Truncated", valid[:len(valid)-3], true},
+		{"Garbage", []byte("\x0a\xff\xff\xff\xff\xff\xff"), true},
+		{"Empty", nil, true},
+		{"NoKey", mustMarshal(t, &nirv1.Event{Id: "x"}), true},
+		{"BadKey", mustMarshal(t, &nirv1.Event{Id: "x", PersonKey: "a.b"}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := eventstore.Decode(42, tt.data)
+			if !tt.wantErr {
+				if err != nil || ev.GetId() == "" {
+					t.Fatalf("Decode = %v, %v", ev, err)
+				}
+				return
+			}
+			var de *eventstore.DecodeError
+			if !errors.As(err, &de) || de.Seq != 42 || ev != nil {
+				t.Fatalf("Decode error = %v, want DecodeError at 42", err)
+			}
+		})
+	}
+}
+
+func mustMarshal(t testing.TB, ev *nirv1.Event) []byte {
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func FuzzDecode(f *testing.F) {
+	valid, _ := eventstore.Encode(newEvent(personKey("fuzz")))
+	f.Add(uint64(1), valid)
+	f.Add(uint64(2), []byte{})
+	f.Add(uint64(3), []byte{0x0a, 0x01})
+	f.Fuzz(func(t *testing.T, seq uint64, data []byte) {
+		ev, err := eventstore.Decode(seq, data)
+		if err != nil {
+			var de *eventstore.DecodeError
+			if !errors.As(err, &de) || de.Seq != seq || ev != nil {
+				t.Fatalf("Decode error %v is not a DecodeError at %d", err, seq)
+			}
+			return
+		}
+		if ev.GetId() == "" {
+			t.Fatal("decoded an event without id")
+		}
+		if _, err := eventstore.Subject(ev.GetPersonKey()); err != nil {
+			t.Fatalf("decoded an event with an unusable person key: %v", err)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestOpen_Config(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  eventstore.Config
+	}{
+		{"NoDirNoURL", eventstore.Config{}},
+		{"PublicListen", eventstore.Config{Dir: t.TempDir(), Listen: "0.0.0.0:4222"}},
+		{"BadListen", eventstore.Config{Dir: t.TempDir(), Listen: "localhost"}},
+		{"NegativeWindow", eventstore.Config{Dir: t.TempDir(), DuplicateWindow: -time.Second}},
+		{"TooManyReplicas", eventstore.Config{Dir: t.TempDir(), Replicas: 7}},
+	}
+	for _, tt := range tests {
+		t.Run("ErrInvalid/"+tt.name, func(t *testing.T) {
+			s, err := eventstore.Open(context.Background(), tt.cfg)
+			if !errors.Is(err, eventstore.ErrInvalid) {
+				_ = s.Close()
+				t.Fatalf("Open = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestOpen_Embedded runs the embedded server: the stream has the documented definition,
+// the CLI URL works, and acknowledged events survive a restart on the same directory.
+func TestOpen_Embedded(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	key := personKey("embedded")
+	evs := events(key, 5)
+	pos, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs})
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+
+	// An outside client (like the nats CLI) sees the stream as defined.
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to ClientURL %s: %v", s.ClientURL(), err)
+	}
+	js, _ := jetstream.New(nc)
+	str, err := js.Stream(ctx, eventstore.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Config
+	if !c.AllowDirect || !c.AllowAtomicPublish || !c.DenyDelete || !c.DenyPurge || c.Storage != jetstream.FileStorage ||
+		!slices.Equal(c.Subjects, []string{"nir.ev.*"}) || c.Duplicates != eventstore.DefaultDuplicateWindow || c.Replicas != 1 {
+		t.Fatalf("stream config = %+v", c)
+	}
+	if info.State.Msgs != 5 {
+		t.Fatalf("stream holds %d messages, want 5", info.State.Msgs)
+	}
+	nc.Close()
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, 1)}); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+	if _, _, err := s.Read(ctx, key); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("Read after Close = %v, want ErrClosed", err)
+	}
+
+	// Restart on the same directory, with another dedupe window (stream updated).
+	s2, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, DuplicateWindow: time.Minute})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	got, last := mustRead(t, s2, key)
+	if !slices.Equal(ids(got), idsOfEvents(evs)) || last != pos[4].Seq {
+		t.Fatalf("after restart: %d events, last %d; want the 5 appended, last %d", len(got), last, pos[4].Seq)
+	}
+	// A retry after the restart is still idempotent.
+	again, err := s2.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs})
+	if err != nil || !again[0].Duplicate || again[0].Seq != pos[0].Seq {
+		t.Fatalf("retry after restart: %v %+v", err, again)
+	}
+	var nilStore *eventstore.Store
+	if err := nilStore.Close(); err != nil {
+		t.Fatalf("nil Close: %v", err)
+	}
+}
+
+func idsOfEvents[E interface{ GetId() string }](evs []E) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.GetId()
+	}
+	return out
+}
+
+func TestSubject(t *testing.T) {
+	tests := []struct {
+		key  string
+		want string
+		ok   bool
+	}{
+		{"abc123", "nir.ev.abc123", true},
+		{personKey("x"), "nir.ev." + personKey("x"), true},
+		{"A-b_C", "nir.ev.A-b_C", true},
+		{"", "", false},
+		{"a.b", "", false},
+		{"a b", "", false},
+		{"*", "", false},
+		{">", "", false},
+		{"12345678901", "", false},  // fødselsnummer shape
+		{"123456789012", "", false}, // DUF shape
+		{"1234567890", "nir.ev.1234567890", true},
+		{string(make([]byte, 129)), "", false},
+	}
+	for _, tt := range tests {
+		got, err := eventstore.Subject(tt.key)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("Subject(%q) = %q, %v; want %q ok=%v", tt.key, got, err, tt.want, tt.ok)
+		}
+		if err != nil && !errors.Is(err, eventstore.ErrInvalid) {
+			t.Errorf("Subject(%q) error %v is not ErrInvalid", tt.key, err)
+		}
+	}
+}
