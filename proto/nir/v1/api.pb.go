@@ -467,6 +467,162 @@ func (x *HistoryResponse) GetEvents() []*StoredEvent {
 	return nil
 }
 
+// RuleRefusal is attached as an error detail when the regelmotor refuses a registration
+// (FailedPrecondition), one per refused rule.
+type RuleRefusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the rule's stable code, e.g. "NIR-R012".
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// rule is the rule's name.
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// section is the DOMAIN.md section behind the rule.
+	Section string `protobuf:"bytes,3,opt,name=section,proto3" json:"section,omitempty"`
+	// version is the rule version applied.
+	Version string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	// event_id of the refused event.
+	EventId string `protobuf:"bytes,5,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// message_nb is the message in Norwegian (bokmål).
+	MessageNb string `protobuf:"bytes,6,opt,name=message_nb,json=messageNb,proto3" json:"message_nb,omitempty"`
+	// message_en is the message in English.
+	MessageEn     string `protobuf:"bytes,7,opt,name=message_en,json=messageEn,proto3" json:"message_en,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleRefusal) Reset() {
+	*x = RuleRefusal{}
+	mi := &file_nir_v1_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleRefusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleRefusal) ProtoMessage() {}
+
+func (x *RuleRefusal) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleRefusal.ProtoReflect.Descriptor instead.
+func (*RuleRefusal) Descriptor() ([]byte, []int) {
+	return file_nir_v1_api_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RuleRefusal) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetSection() string {
+	if x != nil {
+		return x.Section
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetMessageNb() string {
+	if x != nil {
+		return x.MessageNb
+	}
+	return ""
+}
+
+func (x *RuleRefusal) GetMessageEn() string {
+	if x != nil {
+		return x.MessageEn
+	}
+	return ""
+}
+
+// FieldViolation is attached as an error detail to InvalidArgument errors.
+type FieldViolation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// field is the path of the bad field, e.g. "registrations[0].event.id".
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// reason says what is wrong with it.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldViolation) Reset() {
+	*x = FieldViolation{}
+	mi := &file_nir_v1_api_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldViolation) ProtoMessage() {}
+
+func (x *FieldViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_api_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
+func (*FieldViolation) Descriptor() ([]byte, []int) {
+	return file_nir_v1_api_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FieldViolation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldViolation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_nir_v1_api_proto protoreflect.FileDescriptor
 
 const file_nir_v1_api_proto_rawDesc = "" +
@@ -500,7 +656,20 @@ const file_nir_v1_api_proto_rawDesc = "" +
 	"\x0fHistoryResponse\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12+\n" +
-	"\x06events\x18\x02 \x03(\v2\x13.nir.v1.StoredEventR\x06events2\x8f\x01\n" +
+	"\x06events\x18\x02 \x03(\v2\x13.nir.v1.StoredEventR\x06events\"\xc2\x01\n" +
+	"\vRuleRefusal\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
+	"\asection\x18\x03 \x01(\tR\asection\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x12\x19\n" +
+	"\bevent_id\x18\x05 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"message_nb\x18\x06 \x01(\tR\tmessageNb\x12\x1d\n" +
+	"\n" +
+	"message_en\x18\a \x01(\tR\tmessageEn\">\n" +
+	"\x0eFieldViolation\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\x8f\x01\n" +
 	"\x13RegistrationService\x127\n" +
 	"\x06Append\x12\x15.nir.v1.AppendRequest\x1a\x16.nir.v1.AppendResponse\x12?\n" +
 	"\aHistory\x12\x16.nir.v1.HistoryRequest\x1a\x17.nir.v1.HistoryResponse\"\x03\x90\x02\x01B,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
@@ -517,7 +686,7 @@ func file_nir_v1_api_proto_rawDescGZIP() []byte {
 	return file_nir_v1_api_proto_rawDescData
 }
 
-var file_nir_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_nir_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_nir_v1_api_proto_goTypes = []any{
 	(*PersonRef)(nil),       // 0: nir.v1.PersonRef
 	(*Registration)(nil),    // 1: nir.v1.Registration
@@ -527,25 +696,27 @@ var file_nir_v1_api_proto_goTypes = []any{
 	(*HistoryRequest)(nil),  // 5: nir.v1.HistoryRequest
 	(*StoredEvent)(nil),     // 6: nir.v1.StoredEvent
 	(*HistoryResponse)(nil), // 7: nir.v1.HistoryResponse
-	(*Event)(nil),           // 8: nir.v1.Event
+	(*RuleRefusal)(nil),     // 8: nir.v1.RuleRefusal
+	(*FieldViolation)(nil),  // 9: nir.v1.FieldViolation
+	(*Event)(nil),           // 10: nir.v1.Event
 }
 var file_nir_v1_api_proto_depIdxs = []int32{
-	0, // 0: nir.v1.Registration.person:type_name -> nir.v1.PersonRef
-	8, // 1: nir.v1.Registration.event:type_name -> nir.v1.Event
-	1, // 2: nir.v1.AppendRequest.registrations:type_name -> nir.v1.Registration
-	3, // 3: nir.v1.AppendResponse.positions:type_name -> nir.v1.Position
-	0, // 4: nir.v1.HistoryRequest.person:type_name -> nir.v1.PersonRef
-	8, // 5: nir.v1.StoredEvent.event:type_name -> nir.v1.Event
-	6, // 6: nir.v1.HistoryResponse.events:type_name -> nir.v1.StoredEvent
-	2, // 7: nir.v1.RegistrationService.Append:input_type -> nir.v1.AppendRequest
-	5, // 8: nir.v1.RegistrationService.History:input_type -> nir.v1.HistoryRequest
-	4, // 9: nir.v1.RegistrationService.Append:output_type -> nir.v1.AppendResponse
-	7, // 10: nir.v1.RegistrationService.History:output_type -> nir.v1.HistoryResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	0,  // 0: nir.v1.Registration.person:type_name -> nir.v1.PersonRef
+	10, // 1: nir.v1.Registration.event:type_name -> nir.v1.Event
+	1,  // 2: nir.v1.AppendRequest.registrations:type_name -> nir.v1.Registration
+	3,  // 3: nir.v1.AppendResponse.positions:type_name -> nir.v1.Position
+	0,  // 4: nir.v1.HistoryRequest.person:type_name -> nir.v1.PersonRef
+	10, // 5: nir.v1.StoredEvent.event:type_name -> nir.v1.Event
+	6,  // 6: nir.v1.HistoryResponse.events:type_name -> nir.v1.StoredEvent
+	2,  // 7: nir.v1.RegistrationService.Append:input_type -> nir.v1.AppendRequest
+	5,  // 8: nir.v1.RegistrationService.History:input_type -> nir.v1.HistoryRequest
+	4,  // 9: nir.v1.RegistrationService.Append:output_type -> nir.v1.AppendResponse
+	7,  // 10: nir.v1.RegistrationService.History:output_type -> nir.v1.HistoryResponse
+	9,  // [9:11] is the sub-list for method output_type
+	7,  // [7:9] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_api_proto_init() }
@@ -561,7 +732,7 @@ func file_nir_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_api_proto_rawDesc), len(file_nir_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

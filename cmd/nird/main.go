@@ -1,0 +1,155 @@
+// Command nird is the register's server: it runs (or connects to) NATS JetStream, keeps the
+// event stream, and serves the API with Connect (gRPC, gRPC-Web and HTTP+JSON).
+//
+//	go run ./cmd/nird                      # embedded NATS, data in ./data, API on 127.0.0.1:8080
+//	go run ./cmd/nird --nats-url nats://…  # an external NATS JetStream cluster instead
+//
+// Wiring:
+//
+//	HTTP (Connect) ──auth──▶ api.Registration ──▶ ingest.Service ──▶ eventstore.Store ──▶ JetStream
+//	                                             (read, fold, check)     (atomic append)   NIR_EVENTS
+//
+// Every flag has a NIR_* environment variable (--nats-url is NIR_NATS_URL); a flag given on
+// the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the register's calendar is Europe/Oslo on any machine
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "nird:", err)
+		os.Exit(2)
+	}
+	if cfg.CheckOnly {
+		fmt.Fprintln(os.Stderr, "nird: configuration ok")
+		return
+	}
+	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("nird stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// Config is nird's configuration, from flags and NIR_* environment variables.
+type Config struct {
+	Data          string        // data directory (JetStream store, person key secret)
+	HTTP          string        // API listen address
+	Admin         string        // admin listen address: metrics, health, pprof ("" = off)
+	NATSListen    string        // embedded NATS client listen address
+	NATSURL       string        // external NATS URL; empty = embedded server
+	NATSCreds     string        // creds file for the external server
+	NATSUser      string        // user for the external server
+	NATSPassword  string        // password for the external server
+	NATSNKey      string        // nkey seed file for the external server
+	NATSCA        string        // CA file for TLS to the external server
+	Replicas      int           // stream replicas
+	PersonKeyFile string        // person key secret; default <data>/personkey.secret
+	TokenFile     string        // bearer tokens (hashed); empty = development mode
+	Shutdown      time.Duration // grace period for in-flight requests
+	LogLevel      string
+	LogFormat     string
+	CheckOnly     bool
+}
+
+// Validate reports the first bad field by its flag name.
+func (c Config) Validate() error {
+	switch {
+	case c.Data == "":
+		return errors.New("--data: a data directory is required")
+	case c.HTTP == "":
+		return errors.New("--http: a listen address is required")
+	case c.NATSURL == "" && c.NATSListen == "":
+		return errors.New("--nats-listen: required for the embedded server")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
+	case c.Shutdown <= 0:
+		return errors.New("--shutdown-grace: must be positive")
+	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
+		return errors.New("--nats-creds/--nats-user/--nats-nkey/--nats-ca: only with --nats-url")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format: %q is not text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// parseConfig reads flags, with NIR_* environment variables as defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("nird", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c Config
+	str := func(p *string, name, def, usage string) {
+		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" (env "+env+")")
+	}
+	str(&c.Data, "data", "data", "data directory")
+	str(&c.HTTP, "http", "127.0.0.1:8080", "API listen address (Connect: gRPC, gRPC-Web, HTTP+JSON)")
+	str(&c.Admin, "admin", "127.0.0.1:8081", "admin listen address for /metrics, /healthz, /readyz, /debug/pprof; empty disables")
+	str(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client listen address (for the nats CLI)")
+	str(&c.NATSURL, "nats-url", "", "external NATS server URL(s), comma-separated; empty runs an embedded server")
+	str(&c.NATSCreds, "nats-creds", "", "credentials file for the external NATS server")
+	str(&c.NATSUser, "nats-user", "", "user name for the external NATS server")
+	str(&c.NATSPassword, "nats-password", "", "password for the external NATS server")
+	str(&c.NATSNKey, "nats-nkey", "", "nkey seed file for the external NATS server")
+	str(&c.NATSCA, "nats-ca", "", "CA certificate file for TLS to the external NATS server")
+	str(&c.PersonKeyFile, "person-key-file", "", "person key secret (hex); default <data>/personkey.secret, created on first start")
+	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where every caller is a system principal")
+	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "text", "text or json")
+	replicas := 1
+	if v := getenv("NIR_REPLICAS"); v != "" {
+		if _, err := fmt.Sscan(v, &replicas); err != nil {
+			return c, fmt.Errorf("NIR_REPLICAS: %q is not a number", v)
+		}
+	}
+	fs.IntVar(&c.Replicas, "replicas", replicas, "stream replicas: 1 embedded, 3 on a cluster (env NIR_REPLICAS)")
+	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
+	fs.BoolVar(&c.CheckOnly, "check-config", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// metrics are nird's Prometheus metrics. Labels never hold person data: procedures, result
+// codes and rule codes only.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec   // procedure, code
+	latency   *prometheus.HistogramVec // procedure
+	appended  prometheus.Counter
+	conflicts prometheus.Counter
+	refusals  *prometheus.CounterVec // rule code
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_api_requests_total", Help: "API requests by procedure and result code.",
+		}, []string{"procedure", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nir_api_request_duration_seconds", Help: "API request latency by procedure.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"procedure"}),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nir_appended_events_total", Help: "Events stored (duplicates of retries not counted).",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nir_append_conflicts_total", Help: "Appends refused because the person changed since the expected sequence.",
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code.",
+		}, []string{"rule"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.conflicts, m.refusals,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// interceptor observes every unary API call.
+func (m *metrics) interceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
+			res, err := next(ctx, req)
+			proc := req.Spec().Procedure
+			m.latency.WithLabelValues(proc).Observe(time.Since(start).Seconds())
+			code := "ok"
+			if err != nil {
+				code = connect.CodeOf(err).String()
+			}
+			m.requests.WithLabelValues(proc, code).Inc()
+			m.observeAppend(res, err)
+			return res, err
+		}
+	}
+}
+
+func (m *metrics) observeAppend(res connect.AnyResponse, err error) {
+	if err == nil {
+		if r, ok := res.Any().(*nirv1.AppendResponse); ok {
+			for _, p := range r.GetPositions() {
+				if !p.GetDuplicate() {
+					m.appended.Inc()
+				}
+			}
+		}
+		return
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return
+	}
+	switch ce.Code() {
+	case connect.CodeAborted:
+		m.conflicts.Inc()
+	case connect.CodeFailedPrecondition:
+		for _, d := range ce.Details() {
+			if v, derr := d.Value(); derr == nil {
+				if r, ok := v.(*nirv1.RuleRefusal); ok {
+					m.refusals.WithLabelValues(r.GetCode()).Inc()
+				}
+			}
+		}
+	}
+}
+
+// adminHandler serves /metrics, /healthz, /readyz and /debug/pprof on the admin address.
+func adminHandler(m *metrics, ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// These tests run the nird binary as a process, as an operator would, and kill it.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// nirdBinary builds nird once per test run.
+func nirdBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nird-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "nird")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type nird struct {
+	cmd    *exec.Cmd
+	addr   string
+	done   chan struct{}
+	logsMu sync.Mutex
+	logs   []string
+}
+
+var servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+
+// startNird starts nird on data and waits until it serves.
+func startNird(t *testing.T, data string) *nird {
+	t.Helper()
+	cmd := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &nird{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			n.logsMu.Lock()
+			n.logs = append(n.logs, line)
+			n.logsMu.Unlock()
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-n.done
+		if t.Failed() {
+			n.logsMu.Lock()
+			for _, l := range n.logs {
+				t.Log("nird: " + l)
+			}
+			n.logsMu.Unlock()
+		}
+	})
+	select {
+	case n.addr = <-addr:
+	case <-n.done:
+		t.Fatal("nird exited before serving")
+	case <-time.After(60 * time.Second):
+		t.Fatal("nird did not start serving within 60s")
+	}
+	return n
+}
+
+func (n *nird) client() nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(http.DefaultClient, "http://"+n.addr)
+}
+
+// stop sends sig and waits for the process to exit.
+func (n *nird) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nird did not exit within 30s of %v", sig)
+	}
+}
+
+// personRequests returns the two requests that register person i and record an offer.
+func personRequests(i int) (string, []*nirv1.AppendRequest) {
+	id := rules.SyntheticFodselsnummer(rules.Date{Y: 1980 + i%20, M: time.Month(1 + i%12), D: 1 + i%28}, i)
+	date := func(y, m, d int) *nirv1.Date { return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)} }
+	reg := &nirv1.Registration{Event: &nirv1.Event{
+		Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: date(1980+i%20, 1+i%12, 1+i%28), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: date(2024, 2, 1), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: date(2023, 11, 1), SettlementDate: date(2024, 3, 1), SettlementKommune: "0301",
+			SettledByAgreement: true,
+		}},
+	}}
+	offer := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{
+		Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{
+			Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date(2024, 4, 2),
+		}},
+	}}
+	return id, []*nirv1.AppendRequest{{Registrations: []*nirv1.Registration{reg}}, {Registrations: []*nirv1.Registration{offer}}}
+}
+
+func TestNird_RestartKeepsEvents(t *testing.T) {
+	data := t.TempDir()
+	n := startNird(t, data)
+	ctx := context.Background()
+	want := map[string]uint64{}
+	var ids []string
+	for i := range 5 {
+		id, reqs := personRequests(i)
+		ids = append(ids, id)
+		for _, req := range reqs {
+			res, err := n.client().Append(ctx, connect.NewRequest(req))
+			if err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			want[res.Msg.Positions[0].EventId] = res.Msg.Positions[0].Sequence
+		}
+	}
+	n.stop(t, syscall.SIGTERM)
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("nird exit code after SIGTERM = %d, want 0", code)
+	}
+
+	n = startNird(t, data)
+	got := map[string]uint64{}
+	for _, id := range ids {
+		res, err := n.client().History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}}))
+		if err != nil {
+			t.Fatalf("history after restart: %v", err)
+		}
+		for _, e := range res.Msg.Events {
+			got[e.Event.Id] = e.Sequence
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("after restart %d events, want %d", len(got), len(want))
+	}
+	for id, seq := range want {
+		if got[id] != seq {
+			t.Errorf("event %s at seq %d after restart, want %d", id, got[id], seq)
+		}
+	}
+}
+
+// TestNird_KillNineDuringAppends kills nird with SIGKILL while clients append, restarts it,
+// and checks that every acknowledged event is there exactly once at its acknowledged
+// position; then re-sends every request (acknowledged or not) and checks nothing is stored
+// twice.
+func TestNird_KillNineDuringAppends(t *testing.T) {
+	data := t.TempDir()
+	n := startNird(t, data)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	type attempt struct {
+		person string
+		req    *nirv1.AppendRequest
+	}
+	var (
+		mu       sync.Mutex
+		acked    = map[string]uint64{} // event id → acknowledged sequence
+		attempts []attempt
+		wg       sync.WaitGroup
+	)
+	const clients = 4
+	client := n.client()
+	for c := range clients {
+		wg.Go(func() {
+			for i := c; ctx.Err() == nil; i += clients {
+				id, reqs := personRequests(i)
+				for _, req := range reqs {
+					mu.Lock()
+					attempts = append(attempts, attempt{id, req})
+					mu.Unlock()
+					res, err := client.Append(ctx, connect.NewRequest(req))
+					if err != nil {
+						return // nird is gone
+					}
+					mu.Lock()
+					for _, p := range res.Msg.Positions {
+						acked[p.EventId] = p.Sequence
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		k := len(acked)
+		mu.Unlock()
+		if k >= 150 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d acknowledged appends within 60s", k)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n.stop(t, syscall.SIGKILL)
+	wg.Wait()
+	cancel()
+
+	n = startNird(t, data)
+	client = n.client()
+	ctx = context.Background()
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d acknowledged events, %d requests attempted before SIGKILL", len(acked), len(attempts))
+
+	// Every acknowledged event is there, once, where it was acknowledged.
+	persons := map[string]bool{}
+	for _, a := range attempts {
+		persons[a.person] = true
+	}
+	checkHistories := func(stage string) map[string]uint64 {
+		seen := map[string]uint64{}
+		for p := range persons {
+			res, err := client.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: p}}))
+			if connect.CodeOf(err) == connect.CodeNotFound {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: history: %v", stage, err)
+			}
+			for _, e := range res.Msg.Events {
+				if prev, dup := seen[e.Event.Id]; dup {
+					t.Errorf("%s: event %s stored twice (seq %d and %d)", stage, e.Event.Id, prev, e.Sequence)
+				}
+				seen[e.Event.Id] = e.Sequence
+			}
+		}
+		for id, seq := range acked {
+			if got, ok := seen[id]; !ok {
+				t.Errorf("%s: acknowledged event %s (seq %d) is lost", stage, id, seq)
+			} else if got != seq {
+				t.Errorf("%s: acknowledged event %s at seq %d, acknowledged at %d", stage, id, got, seq)
+			}
+		}
+		return seen
+	}
+	checkHistories("after SIGKILL")
+
+	// A case system re-sends everything it is unsure about: nothing is stored twice.
+	for _, a := range attempts {
+		res, err := client.Append(ctx, connect.NewRequest(a.req))
+		if err != nil {
+			t.Fatalf("re-send: %v", err)
+		}
+		for _, p := range res.Msg.Positions {
+			if seq, ok := acked[p.EventId]; ok && (!p.Duplicate || p.Sequence != seq) {
+				t.Errorf("re-sent acknowledged event %s: seq %d duplicate %v, want seq %d duplicate", p.EventId, p.Sequence, p.Duplicate, seq)
+			}
+		}
+	}
+	seen := checkHistories("after re-send")
+	want := 0
+	for _, a := range attempts {
+		want += len(a.req.Registrations)
+	}
+	if len(seen) != want {
+		t.Errorf("after re-send %d events stored, want %d (one per attempted registration)", len(seen), want)
+	}
+}

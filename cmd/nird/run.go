@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// run starts everything, serves until ctx is cancelled, then shuts down in order: stop
+// taking requests, let in-flight ones finish, then close the event store (which drains the
+// connection and stops the embedded server).
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	keyFile := cfg.PersonKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.Data, personkey.FileName)
+	}
+	keys, err := personkey.LoadOrCreate(keyFile)
+	if err != nil {
+		return err
+	}
+	authn, err := authenticator(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	storeCfg := eventstore.Config{
+		Dir:      filepath.Join(cfg.Data, "jetstream"),
+		URL:      cfg.NATSURL,
+		Listen:   cfg.NATSListen,
+		Replicas: cfg.Replicas,
+		Logger:   log.With("component", "eventstore"),
+	}
+	storeCfg.NATSOptions, err = natsOptions(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.Open(ctx, storeCfg)
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	defer store.Close()
+
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Logger: log.With("component", "ingest")})
+	reg := api.NewRegistration(svc, log)
+	guard := auth.NewGuard(authn, auth.DefaultPolicy(), log.With("component", "auth"))
+	m := newMetrics()
+
+	interceptors := connect.WithInterceptors(m.interceptor(), guard)
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
+	services := []string{nirv1connect.RegistrationServiceName}
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, interceptors))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+
+	actors := []actor{
+		{"http", httpServer(cfg.HTTP, mux, cfg.Shutdown, log)},
+		{"nats-ingress", natsingress.New(store.Conn(), guard, reg, log).Run},
+	}
+	if cfg.Admin != "" {
+		ready := func() error {
+			if !store.Conn().IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			return nil
+		}
+		actors = append(actors, actor{"admin", httpServer(cfg.Admin, adminHandler(m, ready), cfg.Shutdown, log)})
+	}
+	log.Info("starting", "nats", store.ClientURL(), "data", cfg.Data, "auth", authMode(authn))
+	err = runAll(ctx, actors, log)
+	if cerr := store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	log.Info("stopped")
+	return err
+}
+
+// actor is one long-running part of nird: it runs until ctx is cancelled.
+type actor struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runAll runs the actors until ctx is cancelled or one of them returns, then cancels the
+// rest and waits for every one (oklog/run style).
+func runAll(ctx context.Context, actors []actor, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(actors))
+	var wg sync.WaitGroup
+	for _, a := range actors {
+		wg.Go(func() {
+			err := a.run(ctx)
+			if err != nil && ctx.Err() == nil {
+				err = fmt.Errorf("%s: %w", a.name, err)
+			} else if ctx.Err() == nil {
+				err = fmt.Errorf("%s stopped", a.name)
+			} else {
+				err = nil
+			}
+			errc <- err
+			cancel()
+		})
+	}
+	wg.Wait()
+	close(errc)
+	var first error
+	for err := range errc {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		log.Info("shut down cleanly")
+	}
+	return first
+}
+
+// httpServer serves h on addr until ctx is cancelled, then gives in-flight requests grace
+// to finish. The API allows HTTP/1.1 and unencrypted HTTP/2, so gRPC works without TLS.
+func httpServer(addr string, h http.Handler, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		protocols := new(http.Protocols)
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Handler: h, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+		log.Info("serving", "http", ln.Addr().String())
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		err = srv.Shutdown(sctx)
+		<-errc
+		return err
+	}
+}
+
+// authenticator loads the token file, or in development mode (no token file) makes every
+// caller a system principal, and says so loudly.
+func authenticator(cfg Config, log *slog.Logger) (*auth.Authenticator, error) {
+	if cfg.TokenFile != "" {
+		a, err := auth.LoadFile(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens: %w", err)
+		}
+		return a, nil
+	}
+	log.Warn("no --tokens file: development mode, every caller acts as the system principal \"dev\"")
+	return auth.NewDev(auth.Principal{Name: "dev", Role: auth.RoleSystem})
+}
+
+func authMode(a *auth.Authenticator) string {
+	if _, dev := a.Dev(); dev {
+		return "development"
+	}
+	return "tokens"
+}
+
+// natsOptions builds the client options for an external NATS server.
+func natsOptions(cfg Config) ([]nats.Option, error) {
+	var opts []nats.Option
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
+	}
+	if cfg.NATSNKey != "" {
+		opt, err := nats.NkeyOptionFromSeed(cfg.NATSNKey)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if cfg.NATSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATSCA))
+	}
+	if strings.HasPrefix(cfg.NATSURL, "tls://") && cfg.NATSCA == "" {
+		opts = append(opts, nats.Secure())
+	}
+	return opts, nil
+}

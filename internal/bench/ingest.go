@@ -1,0 +1,384 @@
+// Package bench measures nir against the bare engine it stands on, in one run on one
+// machine, so that the ratio says what nir's own code costs. It backs `nirctl bench`.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// IngestOptions configures an ingest benchmark. Zero values mean the defaults.
+type IngestOptions struct {
+	Events          int    // events per scenario (default 20 000)
+	Batch           int    // registrations per batched append (default 100)
+	Clients         int    // concurrent clients in the concurrency scenarios (default 0: skipped)
+	EventsPerPerson int    // events per synthetic person (default 10)
+	Dir             string // scratch directory for the embedded server (default a temp dir, removed)
+}
+
+// Result is one measured scenario.
+type Result struct {
+	Name         string  `json:"name"`
+	Events       int     `json:"events"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	LatencyP50ms float64 `json:"latency_p50_ms"`
+	LatencyP99ms float64 `json:"latency_p99_ms"`
+}
+
+// IngestReport is the outcome of Ingest: every scenario and the ratios nir / bare.
+type IngestReport struct {
+	Machine     Machine            `json:"machine"`
+	Options     IngestOptions      `json:"options"`
+	EventBytes  int                `json:"event_bytes"`
+	Results     []Result           `json:"results"`
+	Ratios      map[string]float64 `json:"ratios"`
+	Durability  string             `json:"durability"`
+	Description string             `json:"description"`
+}
+
+// Machine describes where a benchmark ran.
+type Machine struct {
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
+	CPUs   int    `json:"cpus"`
+	Go     string `json:"go"`
+	Host   string `json:"host"`
+}
+
+func thisMachine() Machine {
+	h, _ := os.Hostname()
+	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version(), Host: h}
+}
+
+// Ingest runs the ingest scenarios against one embedded JetStream server with nird's
+// durability (every write fsynced before the ack):
+//
+//   - nir-single: one registration per Append through nir's append path, as nird runs it
+//     (read the person's events, fold, check, append with the concurrency check);
+//   - nir-batch: Batch registrations per Append;
+//   - bare-sync: one synchronous JetStream publish per message of the same size, with the
+//     same headers (message id, expected last subject sequence);
+//   - bare-batch: atomic batch publishes of Batch messages;
+//   - with Clients > 0, nir-concurrent and bare-concurrent: Clients goroutines, one event at
+//     a time each.
+func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*IngestReport, error) {
+	if opt.Events <= 0 {
+		opt.Events = 20000
+	}
+	if opt.Batch <= 0 {
+		opt.Batch = 100
+	}
+	if opt.EventsPerPerson <= 1 {
+		opt.EventsPerPerson = 10
+	}
+	if progress == nil {
+		progress = func(string) {}
+	}
+	dir := opt.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "nir-bench")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream")})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	keys, err := personkey.New([]byte("bench secret, not for production use"))
+	if err != nil {
+		return nil, err
+	}
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys})
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "NIR_BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute, AllowAtomicPublish: true, AllowDirect: true,
+	}); err != nil {
+		return nil, fmt.Errorf("bench stream: %w", err)
+	}
+
+	gen := &generator{perPerson: opt.EventsPerPerson}
+	sample, _ := eventstore.Encode(gen.person(0, 0)[1].GetEvent())
+	rep := &IngestReport{
+		Machine: thisMachine(), Options: opt, EventBytes: len(sample), Ratios: map[string]float64{},
+		Durability:  "embedded JetStream, file storage, sync_interval always (every ack is fsynced)",
+		Description: "events/s; nir-* go through nir's append path (read person, fold, check, append); bare-* publish messages of the same size straight to JetStream",
+	}
+	actor := &nirv1.Actor{Subject: "bench", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
+	payload := make([]byte, len(sample))
+
+	run := func(name string, n int, f func() ([]time.Duration, error)) error {
+		progress(name)
+		start := time.Now()
+		lat, err := f()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rep.Results = append(rep.Results, result(name, n, time.Since(start), lat))
+		return nil
+	}
+
+	// nir-single: every registration its own Append, persons one after another.
+	if err := run("nir-single", opt.Events, func() ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, opt.Events)
+		for i := 0; i < opt.Events; {
+			for _, reg := range gen.person(gen.next(), 0) {
+				if i == opt.Events {
+					break
+				}
+				t0 := time.Now()
+				if _, err := svc.Append(ctx, actor, []*nirv1.Registration{reg}); err != nil {
+					return nil, err
+				}
+				lat = append(lat, time.Since(t0))
+				i++
+			}
+		}
+		return lat, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// nir-batch: Batch registrations per Append, whole persons per batch.
+	if err := run("nir-batch", opt.Events, func() ([]time.Duration, error) {
+		var lat []time.Duration
+		for i := 0; i < opt.Events; {
+			var regs []*nirv1.Registration
+			for len(regs) < opt.Batch && i+len(regs) < opt.Events {
+				regs = append(regs, gen.person(gen.next(), 0)...)
+			}
+			if over := i + len(regs) - opt.Events; over > 0 {
+				regs = regs[:len(regs)-over]
+			}
+			t0 := time.Now()
+			if _, err := svc.Append(ctx, actor, regs); err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t0))
+			i += len(regs)
+		}
+		return lat, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// bare-sync: one synchronous publish per message, same size and headers.
+	var subjectSeq atomic.Int64
+	if err := run("bare-sync", opt.Events, func() ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, opt.Events)
+		for i := 0; i < opt.Events; {
+			subj := "bench.s" + strconv.FormatInt(subjectSeq.Add(1), 10)
+			var last uint64
+			for j := 0; j < opt.EventsPerPerson && i < opt.Events; j++ {
+				t0 := time.Now()
+				ack, err := js.PublishMsg(ctx, bareMsg(subj, payload, last))
+				if err != nil {
+					return nil, err
+				}
+				lat = append(lat, time.Since(t0))
+				last = ack.Sequence
+				i++
+			}
+		}
+		return lat, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// bare-batch: atomic batches of Batch messages, same size and headers.
+	if err := run("bare-batch", opt.Events, func() ([]time.Duration, error) {
+		var lat []time.Duration
+		for i := 0; i < opt.Events; {
+			var msgs []*nats.Msg
+			for len(msgs) < opt.Batch && i+len(msgs) < opt.Events {
+				subj := "bench.b" + strconv.FormatInt(subjectSeq.Add(1), 10)
+				for j := 0; j < opt.EventsPerPerson && len(msgs) < opt.Batch && i+len(msgs) < opt.Events; j++ {
+					m := bareMsg(subj, payload, 0)
+					if j > 0 {
+						m.Header.Del(jetstream.ExpectedLastSubjSeqHeader)
+					}
+					msgs = append(msgs, m)
+				}
+			}
+			t0 := time.Now()
+			if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs); err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t0))
+			i += len(msgs)
+		}
+		return lat, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	if opt.Clients > 0 {
+		if err := run(fmt.Sprintf("nir-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
+			return concurrently(opt.Clients, opt.Events, func(n int) ([]time.Duration, error) {
+				lat := make([]time.Duration, 0, n)
+				for i := 0; i < n; {
+					for _, reg := range gen.person(gen.next(), 0) {
+						if i == n {
+							break
+						}
+						t0 := time.Now()
+						if _, err := svc.Append(ctx, actor, []*nirv1.Registration{reg}); err != nil {
+							return nil, err
+						}
+						lat = append(lat, time.Since(t0))
+						i++
+					}
+				}
+				return lat, nil
+			})
+		}); err != nil {
+			return nil, err
+		}
+		if err := run(fmt.Sprintf("bare-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
+			return concurrently(opt.Clients, opt.Events, func(n int) ([]time.Duration, error) {
+				lat := make([]time.Duration, 0, n)
+				for i := 0; i < n; {
+					subj := "bench.c" + strconv.FormatInt(subjectSeq.Add(1), 10)
+					var last uint64
+					for j := 0; j < opt.EventsPerPerson && i < n; j++ {
+						t0 := time.Now()
+						ack, err := js.PublishMsg(ctx, bareMsg(subj, payload, last))
+						if err != nil {
+							return nil, err
+						}
+						lat = append(lat, time.Since(t0))
+						last = ack.Sequence
+						i++
+					}
+				}
+				return lat, nil
+			})
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	by := map[string]float64{}
+	for _, r := range rep.Results {
+		by[r.Name] = r.EventsPerSec
+	}
+	rep.Ratios["single"] = by["nir-single"] / by["bare-sync"]
+	rep.Ratios["batch"] = by["nir-batch"] / by["bare-batch"]
+	if opt.Clients > 0 {
+		rep.Ratios["concurrent"] = by[fmt.Sprintf("nir-concurrent-%d", opt.Clients)] / by[fmt.Sprintf("bare-concurrent-%d", opt.Clients)]
+	}
+	return rep, nil
+}
+
+// bareMsg is a message like the ones nir publishes: a message id, and the expected last
+// subject sequence as the concurrency check.
+func bareMsg(subject string, payload []byte, last uint64) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = payload
+	m.Header.Set(jetstream.MsgIDHeader, ulid.Make().String())
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+	return m
+}
+
+// concurrently splits n operations over c goroutines and merges their latencies.
+func concurrently(c, n int, f func(n int) ([]time.Duration, error)) ([]time.Duration, error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		all  []time.Duration
+		ferr error
+	)
+	for i := range c {
+		share := n / c
+		if i < n%c {
+			share++
+		}
+		wg.Go(func() {
+			lat, err := f(share)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && ferr == nil {
+				ferr = err
+			}
+			all = append(all, lat...)
+		})
+	}
+	wg.Wait()
+	return all, ferr
+}
+
+func result(name string, n int, d time.Duration, lat []time.Duration) Result {
+	r := Result{Name: name, Events: n, Seconds: d.Seconds(), EventsPerSec: float64(n) / d.Seconds()}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		r.LatencyP50ms = ms(lat[len(lat)/2])
+		r.LatencyP99ms = ms(lat[min(len(lat)-1, int(math.Ceil(float64(len(lat))*0.99))-1)])
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
+
+// generator makes synthetic persons whose registrations pass the regelmotor: a person under
+// integreringsloven, a training vedtak, then monthly norsk hours.
+type generator struct {
+	perPerson int
+	n         atomic.Int64
+}
+
+func (g *generator) next() int { return int(g.n.Add(1)) }
+
+func (g *generator) person(i int, _ int) []*nirv1.Registration {
+	birth := rules.Date{Y: 1970 + i%30, M: time.Month(1 + i%12), D: 1 + i%28}
+	id := rules.SyntheticFodselsnummer(birth, i)
+	d := func(y, m, day int) *nirv1.Date { return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(day)} }
+	ref := &nirv1.PersonRef{NationalId: id}
+	regs := []*nirv1.Registration{
+		{Person: ref, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_MALE,
+			PermitDate: d(2024, 1, 15), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: d(2023, 10, 2), SettlementDate: d(2024, 2, 1), SettlementKommune: "0301", SettledByAgreement: true,
+		}}}},
+		{Person: ref, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301", Payload: &nirv1.Event_TrainingVedtakRegistered{TrainingVedtakRegistered: &nirv1.TrainingVedtakRegistered{
+			Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT, Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING,
+			VedtakDate: d(2024, 2, 20), StartDate: d(2024, 3, 1),
+		}}}},
+	}
+	for m := 0; len(regs) < g.perPerson; m++ {
+		month := 3 + m
+		regs = append(regs, &nirv1.Registration{Person: ref, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: &nirv1.TrainingHoursRegistered{
+				Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: int32(2024 + (month-1)/12), Month: int32(1 + (month-1)%12)},
+				Hours: 40, AbsenceHours: 2,
+			}}}})
+	}
+	return regs
+}

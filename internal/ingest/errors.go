@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/rules"
+)
+
+var (
+	// ErrInvalid is returned when a registration is malformed: a missing or bad field, an
+	// invalid national id or kommunenummer. The error is an *InvalidError naming the field.
+	ErrInvalid = errors.New("invalid registration")
+
+	// ErrRefused is returned when the regelmotor refuses a registration. The error is a
+	// *RefusedError carrying the refusals with their rule codes.
+	ErrRefused = errors.New("registration refused by rule")
+
+	// ErrNotFound is returned when a registration or a read names a person the register
+	// does not know.
+	ErrNotFound = errors.New("person not found")
+
+	// ErrConflict is returned when the person changed since the sequence the caller expected,
+	// or kept changing under concurrent writers through every retry. It wraps
+	// eventstore.ErrConflict.
+	ErrConflict = eventstore.ErrConflict
+
+	// ErrTooLarge is returned when a request holds more registrations or bytes than one
+	// atomic append may.
+	ErrTooLarge = eventstore.ErrTooLarge
+)
+
+// InvalidError names the field of a registration that is wrong. Its message never holds a
+// national id.
+type InvalidError struct {
+	Index  int    // registration index in the request
+	Field  string // field path, e.g. "registrations[2].event.id"
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+}
+
+// Is reports that an *InvalidError is ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// RefusedError holds the regelmotor's refusals of a request.
+type RefusedError struct {
+	Refusals []rules.Refusal
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	for i, r := range e.Refusals {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%s, DOMAIN.md %s): %s", r.Code, r.Rule, r.Section, r.MessageEN)
+	}
+	return b.String()
+}
+
+// Is reports that a *RefusedError is ErrRefused.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }

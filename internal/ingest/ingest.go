@@ -1,0 +1,351 @@
+// Package ingest is nir's append path: the one place where a registration becomes an event.
+// The Connect API, the NATS ingress and the regelmotor worker all call Service.Append.
+//
+// For each person in a request it reads the person's events (a direct get by subject), drops
+// the events already stored (a retry, inside or after JetStream's dedupe window), folds the
+// history with the regelmotor, checks the new events against that state, and appends them in
+// one atomic batch with the person's last sequence as the concurrency check. When a concurrent
+// writer got there first and the caller set no expectation of its own, the whole read, check
+// and append is done again against the new state.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxRegistrations = 1000
+	DefaultConflictRetries  = 8
+)
+
+// Store is the part of the event store the append path uses; *eventstore.Store satisfies it.
+type Store interface {
+	Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error)
+	Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error)
+}
+
+var _ Store = (*eventstore.Store)(nil)
+
+// Config configures a Service. Zero values mean the defaults.
+type Config struct {
+	Store Store
+	Keys  *personkey.Keyer
+	// Now is the clock; nil means time.Now. It stamps recorded_at and gives the regelmotor
+	// its "now".
+	Now func() time.Time
+	// Location is the time zone of the register's calendar; nil means Europe/Oslo (UTC when
+	// the zone database is missing).
+	Location *time.Location
+	// MaxRegistrations bounds one request.
+	MaxRegistrations int
+	// ConflictRetries bounds how often a request without the caller's own expectation is
+	// re-read and re-checked after losing a race.
+	ConflictRetries int
+	Logger          *slog.Logger
+}
+
+// Service is the append path. It is safe for concurrent use.
+type Service struct {
+	store   Store
+	keys    *personkey.Keyer
+	now     func() time.Time
+	loc     *time.Location
+	max     int
+	retries int
+	log     *slog.Logger
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{
+		store:   cfg.Store,
+		keys:    cfg.Keys,
+		now:     cfg.Now,
+		loc:     cfg.Location,
+		max:     cfg.MaxRegistrations,
+		retries: cfg.ConflictRetries,
+		log:     cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.loc == nil {
+		if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
+			s.loc = loc
+		} else {
+			s.loc = time.UTC
+		}
+	}
+	if s.max <= 0 {
+		s.max = DefaultMaxRegistrations
+	}
+	if s.retries <= 0 {
+		s.retries = DefaultConflictRetries
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Today is the register's current calendar date.
+func (s *Service) Today() rules.Date {
+	t := s.now().In(s.loc)
+	return rules.Date{Y: t.Year(), M: t.Month(), D: t.Day()}
+}
+
+// PersonKey resolves a person reference to a person key. It validates a national id, and
+// its errors never contain it.
+func (s *Service) PersonKey(ref *nirv1.PersonRef, field string) (string, error) {
+	switch {
+	case ref == nil || (ref.GetNationalId() == "" && ref.GetPersonKey() == ""):
+		return "", &InvalidError{Field: field, Reason: "national_id or person_key is required"}
+	case ref.GetNationalId() != "" && ref.GetPersonKey() != "":
+		return "", &InvalidError{Field: field, Reason: "give national_id or person_key, not both"}
+	case ref.GetPersonKey() != "":
+		if !personkey.IsKey(ref.GetPersonKey()) {
+			return "", &InvalidError{Field: field + ".person_key", Reason: "not a person key (64 lowercase hex characters)"}
+		}
+		return ref.GetPersonKey(), nil
+	}
+	if _, err := rules.ParseNationalID(ref.GetNationalId()); err != nil {
+		return "", &InvalidError{Field: field + ".national_id", Reason: err.Error()}
+	}
+	return s.keys.Key(ref.GetNationalId()), nil
+}
+
+// History returns a person's events in stream order.
+func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []eventstore.Stored, error) {
+	key, err := s.PersonKey(ref, "person")
+	if err != nil {
+		return "", nil, err
+	}
+	events, _, err := s.store.Read(ctx, key)
+	if err != nil {
+		return key, nil, fmt.Errorf("read person: %w", err)
+	}
+	if len(events) == 0 {
+		return key, nil, ErrNotFound
+	}
+	return key, events, nil
+}
+
+// pending is one registration on its way to the store.
+type pending struct {
+	index    int
+	key      string
+	reg      *nirv1.Registration
+	position *nirv1.Position
+}
+
+// personBatch is what one person contributes to the atomic append.
+type personBatch struct {
+	key      string
+	regs     []*pending
+	expected *uint64 // the caller's own expectation, if any
+}
+
+// Append records the registrations atomically on behalf of actor and returns their positions
+// in request order. Events already stored (a retry) are returned with Duplicate set. Errors:
+// ErrInvalid (*InvalidError), ErrRefused (*RefusedError), ErrNotFound, ErrConflict,
+// ErrTooLarge, or a store error.
+func (s *Service) Append(ctx context.Context, actor *nirv1.Actor, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
+	if len(regs) == 0 {
+		return nil, &InvalidError{Field: "registrations", Reason: "at least one registration is required"}
+	}
+	if len(regs) > s.max {
+		return nil, fmt.Errorf("%w: %d registrations, at most %d in one request", ErrTooLarge, len(regs), s.max)
+	}
+	batches, all, err := s.prepare(actor, regs)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.try(ctx, actor, batches)
+		if err == nil {
+			out := make([]*nirv1.Position, len(all))
+			for i, p := range all {
+				out[i] = p.position
+			}
+			return out, nil
+		}
+		if !errors.Is(err, eventstore.ErrConflict) || attempt >= s.retries || hasExpectation(batches) {
+			return nil, err
+		}
+		s.log.DebugContext(ctx, "append lost a race, re-reading", "attempt", attempt+1)
+	}
+}
+
+func hasExpectation(batches []*personBatch) bool {
+	for _, b := range batches {
+		if b.expected != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// prepare validates every registration and groups them by person, keeping request order.
+func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*personBatch, []*pending, error) {
+	var (
+		byKey   = map[string]*personBatch{}
+		batches []*personBatch
+		all     = make([]*pending, len(regs))
+		ids     = make(map[string]int, len(regs))
+	)
+	for i, reg := range regs {
+		field := fmt.Sprintf("registrations[%d]", i)
+		ev := reg.GetEvent()
+		if ev == nil {
+			return nil, nil, &InvalidError{Index: i, Field: field + ".event", Reason: "is required"}
+		}
+		if err := rules.ValidateEvent(ev); err != nil {
+			return nil, nil, &InvalidError{Index: i, Field: field, Reason: err.Error()}
+		}
+		if j, dup := ids[ev.GetId()]; dup {
+			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id", Reason: fmt.Sprintf("repeats the id of registrations[%d]", j)}
+		}
+		ids[ev.GetId()] = i
+		if ev.GetTerminationComputed() != nil && actor.GetRole() != nirv1.ActorRole_ACTOR_ROLE_SYSTEM {
+			return nil, nil, &InvalidError{Index: i, Field: field + ".event.termination_computed", Reason: "only the regelmotor records computed terminations"}
+		}
+		ref := reg.GetPerson()
+		if ref.GetNationalId() == "" && ref.GetPersonKey() == "" {
+			if pr := ev.GetPersonRegistered(); pr != nil {
+				ref = &nirv1.PersonRef{NationalId: firstID(pr)}
+			}
+		}
+		key, err := s.PersonKey(ref, field+".person")
+		if err != nil {
+			var ie *InvalidError
+			if errors.As(err, &ie) {
+				ie.Index = i
+			}
+			return nil, nil, err
+		}
+		if ev.GetPersonKey() != "" && ev.GetPersonKey() != key {
+			return nil, nil, &InvalidError{Index: i, Field: field + ".event.person_key", Reason: "does not match the person; leave it empty"}
+		}
+		p := &pending{index: i, key: key, reg: reg}
+		all[i] = p
+		b := byKey[key]
+		if b == nil {
+			b = &personBatch{key: key}
+			byKey[key] = b
+			batches = append(batches, b)
+		}
+		if reg.ExpectedLastSequence != nil {
+			if b.expected != nil && *b.expected != reg.GetExpectedLastSequence() {
+				return nil, nil, &InvalidError{Index: i, Field: field + ".expected_last_sequence", Reason: "differs from an earlier registration for the same person"}
+			}
+			e := reg.GetExpectedLastSequence()
+			b.expected = &e
+		}
+		b.regs = append(b.regs, p)
+	}
+	return batches, all, nil
+}
+
+// firstID is the identifier that keys a newly registered person: fødselsnummer, else
+// D-nummer, else DUF-nummer (DESIGN.md "Events").
+func firstID(pr *nirv1.PersonRegistered) string {
+	switch {
+	case pr.GetFodselsnummer() != "":
+		return pr.GetFodselsnummer()
+	case pr.GetDNummer() != "":
+		return pr.GetDNummer()
+	}
+	return pr.GetDufNummer()
+}
+
+// try makes one attempt: read every person, resolve duplicates, check, append.
+func (s *Service) try(ctx context.Context, actor *nirv1.Actor, batches []*personBatch) error {
+	now := s.now()
+	today := s.Today()
+	appends := make([]eventstore.PersonAppend, 0, len(batches))
+	var refusals []rules.Refusal
+	for _, b := range batches {
+		history, last, err := s.store.Read(ctx, b.key)
+		if err != nil {
+			return fmt.Errorf("read person: %w", err)
+		}
+		stored := make(map[string]uint64, len(history))
+		events := make([]*nirv1.Event, len(history))
+		for i, h := range history {
+			stored[h.Event.GetId()] = h.Seq
+			events[i] = h.Event
+		}
+		var fresh []*nirv1.Event
+		for _, p := range b.regs {
+			id := p.reg.GetEvent().GetId()
+			if seq, ok := stored[id]; ok {
+				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: seq, Duplicate: true}
+				continue
+			}
+			p.position = nil
+			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, actor, now))
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		if b.expected != nil && *b.expected != last {
+			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)
+		}
+		if len(history) == 0 && fresh[0].GetPersonRegistered() == nil {
+			return ErrNotFound
+		}
+		state := rules.Fold(b.key, events)
+		refusals = append(refusals, rules.Check(state, fresh, today)...)
+		expected := last
+		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
+	}
+	if len(refusals) > 0 {
+		return &RefusedError{Refusals: refusals}
+	}
+	if len(appends) == 0 {
+		return nil
+	}
+	positions, err := s.store.Append(ctx, appends...)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]eventstore.Position, len(positions))
+	for _, pos := range positions {
+		byID[pos.EventID] = pos
+	}
+	for _, b := range batches {
+		for _, p := range b.regs {
+			if p.position != nil {
+				continue
+			}
+			pos, ok := byID[p.reg.GetEvent().GetId()]
+			if !ok {
+				return fmt.Errorf("ingest: store returned no position for event %s", p.reg.GetEvent().GetId())
+			}
+			p.position = &nirv1.Position{EventId: pos.EventID, PersonKey: pos.PersonKey, Sequence: pos.Seq, Duplicate: pos.Duplicate}
+		}
+	}
+	return nil
+}
+
+// stamp returns a copy of ev with the fields nird owns set: person key, actor, recorded time.
+func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now time.Time) *nirv1.Event {
+	out := proto.Clone(ev).(*nirv1.Event)
+	out.PersonKey = key
+	out.Actor = actor
+	out.RecordedAt = timestamppb.New(now)
+	return out
+}

@@ -1,0 +1,230 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+var (
+	kommuneActor = &nirv1.Actor{Subject: "oslo-fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
+	fixedNow     = time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
+)
+
+func newService(t *testing.T) (*ingest.Service, *eventstore.Store) {
+	t.Helper()
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := personkey.New([]byte("test secret for the ingest tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}), store
+}
+
+func d(y, m, day int) *nirv1.Date {
+	return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(day)}
+}
+
+// person returns a national id and the registration of a person under integreringsloven
+// (permit 2024, DOMAIN.md 1.1), or under introduksjonsloven when introl is set.
+func person(i int, introl bool) (string, *nirv1.Registration) {
+	id := rules.SyntheticFodselsnummer(rules.Date{Y: 1990, M: time.Month(1 + i%12), D: 1 + i%28}, i)
+	permit, arrival := d(2024, 1, 10), d(2023, 12, 1)
+	if introl {
+		permit, arrival = d(2019, 5, 2), d(2019, 3, 1)
+	}
+	return id, &nirv1.Registration{Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: d(1990, 1+i%12, 1+i%28), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: permit, PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: arrival,
+			SettlementDate: d(int(permit.Year), 6, 1), SettlementKommune: "0301", SettledByAgreement: true,
+		}}}}
+}
+
+func offer(id string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: d(2024, 3, 1)}}}}
+}
+
+func TestService_Append(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		svc, store := newService(t)
+		id, reg := person(1, false)
+		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg, offer(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pos) != 2 || pos[0].Sequence+1 != pos[1].Sequence || pos[0].Duplicate || pos[0].PersonKey != pos[1].PersonKey {
+			t.Fatalf("positions = %v", pos)
+		}
+		events, last, err := store.Read(ctx, pos[0].PersonKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 2 || last != pos[1].Sequence {
+			t.Fatalf("read %d events, last %d", len(events), last)
+		}
+		ev := events[0].Event
+		if ev.GetActor().GetSubject() != "oslo-fagsystem" || !ev.GetRecordedAt().AsTime().Equal(fixedNow) || ev.GetPersonKey() != pos[0].PersonKey {
+			t.Errorf("envelope not stamped: actor %v recorded %v key %q", ev.GetActor(), ev.GetRecordedAt().AsTime(), ev.GetPersonKey())
+		}
+		if strings.Contains(ev.GetPersonKey(), id) {
+			t.Errorf("person key holds the national id")
+		}
+	})
+
+	t.Run("Duplicate", func(t *testing.T) {
+		svc, _ := newService(t)
+		id, reg := person(2, false)
+		req := []*nirv1.Registration{reg, offer(id)}
+		first, err := svc.Append(ctx, kommuneActor, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := svc.Append(ctx, kommuneActor, req)
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		for i := range first {
+			if !again[i].Duplicate || again[i].Sequence != first[i].Sequence {
+				t.Errorf("retry position %d = %v, want duplicate of %v", i, again[i], first[i])
+			}
+		}
+		// A request mixing a stored event and a new one stores only the new one.
+		more := offer(id)
+		mixed, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{req[1], more})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mixed[0].Duplicate || mixed[1].Duplicate || mixed[1].Sequence <= first[1].Sequence {
+			t.Errorf("mixed retry positions = %v", mixed)
+		}
+	})
+
+	t.Run("ErrInvalid", func(t *testing.T) {
+		svc, _ := newService(t)
+		id, reg := person(3, false)
+		bad := offer(id)
+		bad.Person.NationalId = id[:10] + string('0'+(id[10]-'0'+1)%10)
+		cases := map[string][]*nirv1.Registration{
+			"no registrations": nil,
+			"no event":         {{Person: &nirv1.PersonRef{NationalId: id}}},
+			"bad national id":  {reg, bad},
+			"repeated id":      {reg, {Person: reg.Person, Event: reg.Event}},
+			"key mismatch":     {{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301", PersonKey: strings.Repeat("a", 64), Payload: offer(id).Event.Payload}}},
+			"computed by kommune": {{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+				Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: d(2024, 1, 1), ProgrammeStart: d(2023, 1, 1)}}}}},
+		}
+		for name, regs := range cases {
+			_, err := svc.Append(ctx, kommuneActor, regs)
+			var ie *ingest.InvalidError
+			if !errors.As(err, &ie) || !errors.Is(err, ingest.ErrInvalid) {
+				t.Errorf("%s: error = %v, want *InvalidError", name, err)
+				continue
+			}
+			if ie.Field == "" {
+				t.Errorf("%s: error names no field", name)
+			}
+			if strings.Contains(err.Error(), id) || strings.Contains(err.Error(), bad.Person.NationalId) {
+				t.Errorf("%s: error message holds a national id: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("ErrNotFound", func(t *testing.T) {
+		svc, _ := newService(t)
+		id, _ := person(4, false)
+		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)}); !errors.Is(err, ingest.ErrNotFound) {
+			t.Errorf("append for unknown person: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ErrRefused", func(t *testing.T) {
+		// DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
+		svc, store := newService(t)
+		id, reg := person(5, true)
+		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sluttmal := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
+		_, err = svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id), sluttmal})
+		var re *ingest.RefusedError
+		if !errors.As(err, &re) || len(re.Refusals) == 0 || re.Refusals[0].Code == "" {
+			t.Fatalf("sluttmål under IntroL: %v, want a refusal with a rule code", err)
+		}
+		if _, last, _ := store.Read(ctx, pos[0].PersonKey); last != pos[0].Sequence {
+			t.Errorf("a refused request stored something: last seq %d, want %d", last, pos[0].Sequence)
+		}
+	})
+
+	t.Run("ErrConflict", func(t *testing.T) {
+		svc, _ := newService(t)
+		id, reg := person(6, false)
+		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)}); err != nil {
+			t.Fatal(err)
+		}
+		stale := offer(id)
+		stale.ExpectedLastSequence = &pos[0].Sequence
+		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{stale}); !errors.Is(err, ingest.ErrConflict) {
+			t.Errorf("stale expectation: %v, want ErrConflict", err)
+		}
+	})
+
+	t.Run("ConcurrentWithoutExpectation", func(t *testing.T) {
+		// Writers that set no expectation of their own are re-read and re-checked, so
+		// all of them succeed and nothing is lost.
+		svc, store := newService(t)
+		id, reg := person(7, false)
+		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const writers = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for range writers {
+			wg.Go(func() {
+				_, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("concurrent append: %v", err)
+			}
+		}
+		events, _, err := store.Read(ctx, pos[0].PersonKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1+writers {
+			t.Errorf("%d events stored, want %d", len(events), 1+writers)
+		}
+	})
+}
