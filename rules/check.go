@@ -352,14 +352,16 @@ func checkPeriodHours(ev *nirv1.Event, hours float64, per Period) []Refusal {
 
 // dateField is one date of a payload with how far into the future it may lie.
 type dateField struct {
-	name   string
-	p      *nirv1.Date
-	past   bool // must not be after now (a fact: birth, permit, vedtak made)
+	name string
+	p    *nirv1.Date
+	// ahead is how many years after now the date may lie: 0 for facts (birth, permit, a
+	// vedtak made), 1 for starts, 5 for planned ends.
+	ahead  int
 	oldest Date
 }
 
 // Plausible range of effective dates: birth from 1900, other dates from 1950, facts not after
-// now and periods at most a year ahead (DOMAIN.md 2.1: registered continuously, at the latest
+// now, starts at most a year ahead and planned ends at most five years ahead (DOMAIN.md 2.1: registered continuously, at the latest
 // within two months of the fact).
 var (
 	oldestBirth = ymd(1900, time.January, 1)
@@ -367,59 +369,60 @@ var (
 )
 
 func payloadDates(ev *nirv1.Event) []dateField {
-	f := func(name string, p *nirv1.Date, past bool) dateField {
-		return dateField{name: name, p: p, past: past, oldest: oldestFact}
+	const past, start, end = 0, 1, 5
+	f := func(name string, p *nirv1.Date, ahead int) dateField {
+		return dateField{name: name, p: p, ahead: ahead, oldest: oldestFact}
 	}
 	switch {
 	case ev.GetPersonRegistered() != nil:
 		p := ev.GetPersonRegistered()
-		return []dateField{{name: "birth_date", p: p.GetBirthDate(), past: true, oldest: oldestBirth},
-			f("permit_date", p.GetPermitDate(), true), f("arrival_date", p.GetArrivalDate(), true), f("settlement_date", p.GetSettlementDate(), false)}
+		return []dateField{{name: "birth_date", p: p.GetBirthDate(), ahead: past, oldest: oldestBirth},
+			f("permit_date", p.GetPermitDate(), past), f("arrival_date", p.GetArrivalDate(), past), f("settlement_date", p.GetSettlementDate(), start)}
 	case ev.GetPersonMoved() != nil:
-		return []dateField{f("date", ev.GetPersonMoved().GetDate(), false)}
+		return []dateField{f("date", ev.GetPersonMoved().GetDate(), start)}
 	case ev.GetDemandRegistered() != nil:
-		return []dateField{f("date", ev.GetDemandRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetDemandRegistered().GetDate(), past)}
 	case ev.GetOfferRegistered() != nil:
-		return []dateField{f("date", ev.GetOfferRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetOfferRegistered().GetDate(), past)}
 	case ev.GetProgrammeVedtakRegistered() != nil:
 		v := ev.GetProgrammeVedtakRegistered()
-		return []dateField{f("vedtak_date", v.GetVedtakDate(), true), f("from_date", v.GetFromDate(), false), f("to_date", v.GetToDate(), false)}
+		return []dateField{f("vedtak_date", v.GetVedtakDate(), past), f("from_date", v.GetFromDate(), start), f("to_date", v.GetToDate(), end)}
 	case ev.GetSluttmalRegistered() != nil:
-		return []dateField{f("date", ev.GetSluttmalRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetSluttmalRegistered().GetDate(), past)}
 	case ev.GetIntegreringskontraktRegistered() != nil:
-		return []dateField{f("date", ev.GetIntegreringskontraktRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetIntegreringskontraktRegistered().GetDate(), past)}
 	case ev.GetTiltakRegistered() != nil:
 		t := ev.GetTiltakRegistered()
-		return []dateField{f("from_date", t.GetFromDate(), false), f("to_date", t.GetToDate(), false)}
+		return []dateField{f("from_date", t.GetFromDate(), start), f("to_date", t.GetToDate(), end)}
 	case ev.GetAbsenceRegistered() != nil:
 		a := ev.GetAbsenceRegistered()
-		return []dateField{f("from_date", a.GetFromDate(), false), f("to_date", a.GetToDate(), false)}
+		return []dateField{f("from_date", a.GetFromDate(), start), f("to_date", a.GetToDate(), end)}
 	case ev.GetTerminationRegistered() != nil:
-		return []dateField{f("date", ev.GetTerminationRegistered().GetDate(), false)}
+		return []dateField{f("date", ev.GetTerminationRegistered().GetDate(), start)}
 	case ev.GetTerminationComputed() != nil:
 		t := ev.GetTerminationComputed()
-		return []dateField{f("date", t.GetDate(), true), f("programme_start", t.GetProgrammeStart(), true)}
+		return []dateField{f("date", t.GetDate(), past), f("programme_start", t.GetProgrammeStart(), past)}
 	case ev.GetTrainingVedtakRegistered() != nil:
 		v := ev.GetTrainingVedtakRegistered()
-		return []dateField{f("vedtak_date", v.GetVedtakDate(), true), f("start_date", v.GetStartDate(), false), f("end_date", v.GetEndDate(), false)}
+		return []dateField{f("vedtak_date", v.GetVedtakDate(), past), f("start_date", v.GetStartDate(), start), f("end_date", v.GetEndDate(), end)}
 	case ev.GetUtdanningsbakgrunnRegistered() != nil:
-		return []dateField{f("date", ev.GetUtdanningsbakgrunnRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetUtdanningsbakgrunnRegistered().GetDate(), past)}
 	case ev.GetNorskmalRegistered() != nil:
-		return []dateField{f("date", ev.GetNorskmalRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetNorskmalRegistered().GetDate(), past)}
 	case ev.GetTrainingHoursRegistered() != nil:
 		m := ev.GetTrainingHoursRegistered().GetMonth()
 		if m == nil {
 			return nil
 		}
-		return []dateField{f("month", &nirv1.Date{Year: m.GetYear(), Month: m.GetMonth(), Day: 1}, true)}
+		return []dateField{f("month", &nirv1.Date{Year: m.GetYear(), Month: m.GetMonth(), Day: 1}, past)}
 	case ev.GetFullTimeUpperSecondaryRegistered() != nil:
 		x := ev.GetFullTimeUpperSecondaryRegistered()
-		return []dateField{f("from_date", x.GetFromDate(), false), f("to_date", x.GetToDate(), false)}
+		return []dateField{f("from_date", x.GetFromDate(), start), f("to_date", x.GetToDate(), end)}
 	case ev.GetReceptionParticipationRegistered() != nil:
 		r := ev.GetReceptionParticipationRegistered()
-		return []dateField{f("from_date", r.GetFromDate(), false), f("to_date", r.GetToDate(), false)}
+		return []dateField{f("from_date", r.GetFromDate(), start), f("to_date", r.GetToDate(), end)}
 	case ev.GetExemptionRegistered() != nil:
-		return []dateField{f("date", ev.GetExemptionRegistered().GetDate(), true)}
+		return []dateField{f("date", ev.GetExemptionRegistered().GetDate(), past)}
 	}
 	return nil
 }
@@ -431,10 +434,7 @@ func checkDates(ev *nirv1.Event, now Date) []Refusal {
 			continue
 		}
 		d, ok := DateOf(f.p)
-		latest := now.AddYears(1)
-		if f.past {
-			latest = now
-		}
+		latest := now.AddYears(f.ahead)
 		if f.name == "month" && ok { // a month is plausible up to the current month
 			latest = Date{Y: now.Y, M: now.M, D: 1}
 		}

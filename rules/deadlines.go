@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -261,6 +262,7 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 	default:
 		return d, false
 	}
+	d.DaysLeft = now.DaysUntil(d.Date)
 	if x, ok := hasExemption(s, nirv1.ExemptionType_EXEMPTION_TYPE_OPPLAERING); ok {
 		return d.completed(fmt.Sprintf("fritak fra opplæringen %s", x.Date), fmt.Sprintf("exempted from training %s", x.Date)), true
 	}
@@ -379,7 +381,7 @@ func reasonName(r nirv1.TerminationReason) string {
 	if r == nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT {
 		return "Avslutningsårsak ikke registrert"
 	}
-	return r.String()
+	return strings.TrimPrefix(r.String(), "TERMINATION_REASON_")
 }
 
 // startDeadline computes a "started within N months" deadline from base = max(settlement

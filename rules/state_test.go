@@ -28,33 +28,33 @@ func TestFold_Programme(t *testing.T) {
 	}
 }
 
-func ev(id, kommune string) *nirv1.Event {
+func newEv(id, kommune string) *nirv1.Event {
 	return &nirv1.Event{Id: id, Kommune: kommune}
 }
 
-func pd(s string) *nirv1.Date { return MustParseDate(s).Proto() }
+func dpb(s string) *nirv1.Date { return MustParseDate(s).Proto() }
 
 func evPerson(id, kommune, birth, permit string, basis nirv1.PermitBasis) *nirv1.Event {
-	e := ev(id, kommune)
+	e := newEv(id, kommune)
 	e.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
-		BirthDate: pd(birth), PermitDate: pd(permit), ArrivalDate: pd(permit), PermitBasis: basis,
-		SettlementDate: pd(permit), SettlementKommune: kommune, SettledByAgreement: true,
+		BirthDate: dpb(birth), PermitDate: dpb(permit), ArrivalDate: dpb(permit), PermitBasis: basis,
+		SettlementDate: dpb(permit), SettlementKommune: kommune, SettledByAgreement: true,
 	}}
 	return e
 }
 
 func evProgramme(id, kommune string, typ nirv1.ProgrammeVedtakType, from string) *nirv1.Event {
-	e := ev(id, kommune)
+	e := newEv(id, kommune)
 	e.Payload = &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
-		Type: typ, VedtakDate: pd(from), FromDate: pd(from),
+		Type: typ, VedtakDate: dpb(from), FromDate: dpb(from),
 	}}
 	return e
 }
 
 func evTermination(id, kommune string, reason nirv1.TerminationReason, date string) *nirv1.Event {
-	e := ev(id, kommune)
+	e := newEv(id, kommune)
 	e.Payload = &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
-		Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: reason, Date: pd(date),
+		Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: reason, Date: dpb(date),
 	}}
 	return e
 }

@@ -233,6 +233,9 @@ type PersonStatus struct {
 	Schemes []*SchemeAssessment `protobuf:"bytes,6,rep,name=schemes,proto3" json:"schemes,omitempty"`
 	// deadlines with their statuses at now.
 	Deadlines []*DeadlineStatus `protobuf:"bytes,7,rep,name=deadlines,proto3" json:"deadlines,omitempty"`
+	// refusals of the person's events, each checked against the events before it (the message
+	// the API attaches to a FailedPrecondition error).
+	Refusals []*RuleRefusal `protobuf:"bytes,8,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	// due_terminations are the computed terminations due at now, ready to append.
 	DueTerminations []*Event `protobuf:"bytes,9,rep,name=due_terminations,json=dueTerminations,proto3" json:"due_terminations,omitempty"`
 	// programmes are the person's introduction programmes, one per kommune stint.
@@ -318,6 +321,13 @@ func (x *PersonStatus) GetSchemes() []*SchemeAssessment {
 func (x *PersonStatus) GetDeadlines() []*DeadlineStatus {
 	if x != nil {
 		return x.Deadlines
+	}
+	return nil
+}
+
+func (x *PersonStatus) GetRefusals() []*RuleRefusal {
+	if x != nil {
+		return x.Refusals
 	}
 	return nil
 }
@@ -739,7 +749,7 @@ var File_nir_v1_status_proto protoreflect.FileDescriptor
 
 const file_nir_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\xbe\x03\n" +
+	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\xef\x03\n" +
 	"\fPersonStatus\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1e\n" +
@@ -750,7 +760,8 @@ const file_nir_v1_status_proto_rawDesc = "" +
 	"\x03law\x18\x04 \x01(\x0e2\v.nir.v1.LawR\x03law\x12*\n" +
 	"\blaw_rule\x18\x05 \x01(\v2\x0f.nir.v1.RuleRefR\alawRule\x122\n" +
 	"\aschemes\x18\x06 \x03(\v2\x18.nir.v1.SchemeAssessmentR\aschemes\x124\n" +
-	"\tdeadlines\x18\a \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\x128\n" +
+	"\tdeadlines\x18\a \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\x12/\n" +
+	"\brefusals\x18\b \x03(\v2\x13.nir.v1.RuleRefusalR\brefusals\x128\n" +
 	"\x10due_terminations\x18\t \x03(\v2\r.nir.v1.EventR\x0fdueTerminations\x128\n" +
 	"\n" +
 	"programmes\x18\n" +
@@ -837,10 +848,11 @@ var file_nir_v1_status_proto_goTypes = []any{
 	(*ProgrammeSummary)(nil), // 7: nir.v1.ProgrammeSummary
 	(*Date)(nil),             // 8: nir.v1.Date
 	(Law)(0),                 // 9: nir.v1.Law
-	(*Event)(nil),            // 10: nir.v1.Event
-	(Programme)(0),           // 11: nir.v1.Programme
-	(Sluttmal)(0),            // 12: nir.v1.Sluttmal
-	(TerminationReason)(0),   // 13: nir.v1.TerminationReason
+	(*RuleRefusal)(nil),      // 10: nir.v1.RuleRefusal
+	(*Event)(nil),            // 11: nir.v1.Event
+	(Programme)(0),           // 12: nir.v1.Programme
+	(Sluttmal)(0),            // 13: nir.v1.Sluttmal
+	(TerminationReason)(0),   // 14: nir.v1.TerminationReason
 }
 var file_nir_v1_status_proto_depIdxs = []int32{
 	8,  // 0: nir.v1.PersonStatus.now:type_name -> nir.v1.Date
@@ -848,27 +860,28 @@ var file_nir_v1_status_proto_depIdxs = []int32{
 	4,  // 2: nir.v1.PersonStatus.law_rule:type_name -> nir.v1.RuleRef
 	5,  // 3: nir.v1.PersonStatus.schemes:type_name -> nir.v1.SchemeAssessment
 	6,  // 4: nir.v1.PersonStatus.deadlines:type_name -> nir.v1.DeadlineStatus
-	10, // 5: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
-	7,  // 6: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
-	11, // 7: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
-	0,  // 8: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
-	4,  // 9: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
-	1,  // 10: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
-	2,  // 11: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
-	8,  // 12: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
-	8,  // 13: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
-	8,  // 14: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
-	4,  // 15: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
-	8,  // 16: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
-	12, // 17: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
-	8,  // 18: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
-	13, // 19: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
-	8,  // 20: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	10, // 5: nir.v1.PersonStatus.refusals:type_name -> nir.v1.RuleRefusal
+	11, // 6: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
+	7,  // 7: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
+	12, // 8: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
+	0,  // 9: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
+	4,  // 10: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
+	1,  // 11: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
+	2,  // 12: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
+	8,  // 13: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
+	8,  // 14: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
+	8,  // 15: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
+	4,  // 16: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
+	8,  // 17: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
+	13, // 18: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
+	8,  // 19: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
+	14, // 20: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
+	8,  // 21: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_status_proto_init() }
@@ -876,6 +889,7 @@ func file_nir_v1_status_proto_init() {
 	if File_nir_v1_status_proto != nil {
 		return
 	}
+	file_nir_v1_api_proto_init()
 	file_nir_v1_codes_proto_init()
 	file_nir_v1_events_proto_init()
 	type x struct{}

@@ -1,0 +1,198 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// Explanation is everything the regelmotor says about one person at a date: the folded state,
+// the law, schemes and deadlines (Evaluate), the refusals of the person's own events (each
+// checked against the events before it) and the computed terminations due.
+type Explanation struct {
+	Now      Date
+	State    *State
+	Status   Status
+	Refusals []Refusal
+	Due      []*nirv1.Event
+}
+
+// Explain folds a person's events (stream order) and explains them at now. Refused events are
+// reported and still folded, so the explanation shows what the history holds.
+func Explain(events []*nirv1.Event, now Date) *Explanation {
+	key := ""
+	for _, ev := range events {
+		if k := ev.GetPersonKey(); k != "" {
+			key = k
+			break
+		}
+	}
+	s := NewState(key)
+	var refusals []Refusal
+	for _, ev := range events {
+		if ev == nil {
+			continue
+		}
+		refusals = append(refusals, Check(s, []*nirv1.Event{ev}, now)...)
+		s.Apply(s.LastSeq+1, ev)
+	}
+	return &Explanation{Now: now, State: s, Status: Evaluate(s, now), Refusals: refusals, Due: DueTerminations(s, now)}
+}
+
+// Proto returns the explanation as a PersonStatus message (the JSON form of `nirctl rules
+// explain`).
+func (e *Explanation) Proto() *nirv1.PersonStatus {
+	s := e.State
+	ps := &nirv1.PersonStatus{
+		PersonKey:       s.PersonKey,
+		Now:             e.Now.Proto(),
+		Registered:      s.Registered,
+		Law:             e.Status.Law,
+		Bostedskommune:  s.Kommune,
+		DueTerminations: e.Due,
+	}
+	if e.Status.LawVersion != "" {
+		v := pick(lawVersions, s.Person.PermitDate)
+		ps.LawRule = &nirv1.RuleRef{Rule: v.Rule, Section: v.Section, Version: e.Status.LawVersion}
+	}
+	for _, sc := range e.Status.Schemes {
+		ps.Schemes = append(ps.Schemes, &nirv1.SchemeAssessment{
+			Programme: sc.Programme, Scheme: sc.Scheme, Kategori: sc.Kategori, ReasonNb: sc.ReasonNB, ReasonEn: sc.ReasonEN,
+			Rule: &nirv1.RuleRef{Rule: sc.Rule, Section: sc.Section, Version: sc.Version},
+		})
+	}
+	for _, d := range e.Status.Deadlines {
+		ps.Deadlines = append(ps.Deadlines, &nirv1.DeadlineStatus{
+			Kind: d.Kind, State: d.State, Start: d.Start.Proto(), Date: d.Date.Proto(), DaysLeft: int32(d.DaysLeft),
+			Kommune: d.Kommune, ProgrammeStart: d.ProgrammeStart.Proto(), DataYear: int32(d.DataYear),
+			ReasonNb: d.ReasonNB, ReasonEn: d.ReasonEN,
+			Rule: &nirv1.RuleRef{Rule: d.Rule, Section: d.Section, Version: d.Version},
+		})
+	}
+	for _, p := range s.Programmes {
+		sum := &nirv1.ProgrammeSummary{Kommune: p.Kommune, Start: p.Start.Proto(), Sluttmal: p.Sluttmal}
+		if end, _, _, _, ok := ProgrammeLatestEnd(s, p, e.Now); ok {
+			sum.LatestEnd = end.Proto()
+		}
+		if t := p.Termination; t != nil {
+			sum.TerminationReason, sum.TerminationDate, sum.TerminationComputed = t.Reason, t.Date.Proto(), t.Computed
+		}
+		ps.Programmes = append(ps.Programmes, sum)
+	}
+	setRefusals(ps, e.Refusals)
+	return ps
+}
+
+// trimEnum drops the enum's type prefix for the text form: LAW_IL → IL.
+func trimEnum(s, prefix string) string { return strings.TrimPrefix(s, prefix) }
+
+// Text renders the explanation for people: one line per fact, each naming its rule, version
+// and DOMAIN.md section. Messages are in Norwegian with the English after a slash.
+func (e *Explanation) Text() string {
+	var b strings.Builder
+	s := e.State
+	fmt.Fprintf(&b, "now %s\n", e.Now)
+	if !s.Registered {
+		b.WriteString("person not registered (DOMAIN.md Product decisions 8)\n")
+	} else {
+		fmt.Fprintf(&b, "bostedskommune %s\n", s.Kommune)
+		if e.Status.Law == nirv1.Law_LAW_UNSPECIFIED {
+			b.WriteString("law: cannot be decided, permit date missing [lovvalg, DOMAIN.md 1.1]\n")
+		} else {
+			v := pick(lawVersions, s.Person.PermitDate)
+			fmt.Fprintf(&b, "law: %s [%s, %s]\n", trimEnum(e.Status.Law.String(), "LAW_"), e.Status.LawVersion, v.Section)
+		}
+	}
+	for _, sc := range e.Status.Schemes {
+		fmt.Fprintf(&b, "scheme %s: %s «%s»: %s / %s [%s, %s]\n",
+			trimEnum(sc.Programme.String(), "PROGRAMME_"), trimEnum(sc.Scheme.String(), "SCHEME_"), sc.Kategori,
+			sc.ReasonNB, sc.ReasonEN, sc.Version, sc.Section)
+	}
+	for _, p := range s.Programmes {
+		fmt.Fprintf(&b, "programme %s from %s", p.Kommune, p.Start)
+		if p.Sluttmal != nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED {
+			fmt.Fprintf(&b, " sluttmål %s", trimEnum(p.Sluttmal.String(), "SLUTTMAL_"))
+		}
+		if t := p.Termination; t != nil {
+			src := "registered"
+			if t.Computed {
+				src = "computed"
+			}
+			fmt.Fprintf(&b, ", terminated %s %s (%s)", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"), src)
+		}
+		for _, t := range p.ComputedTerminations {
+			switch {
+			case t.Deleted:
+				fmt.Fprintf(&b, ", deleted computed %s %s", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"))
+			case t != p.Termination:
+				fmt.Fprintf(&b, ", computed %s %s kept in history", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"))
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(s.Unattached) > 0 {
+		fmt.Fprintf(&b, "without programme (no effect): %s\n", strings.Join(s.Unattached, ", "))
+	}
+	if len(s.Retracted) > 0 {
+		var ids []string
+		for _, le := range s.log {
+			if s.Retracted[le.Event.GetId()] {
+				ids = append(ids, le.Event.GetId())
+			}
+		}
+		fmt.Fprintf(&b, "retracted: %s\n", strings.Join(ids, ", "))
+	}
+	for _, d := range e.Status.Deadlines {
+		b.WriteString(DeadlineText(d))
+		b.WriteString("\n")
+	}
+	for _, r := range e.Refusals {
+		fmt.Fprintf(&b, "refused %s: %s\n", r.EventID, r.MessageNB)
+	}
+	for _, ev := range e.Due {
+		b.WriteString("due: " + TerminationText(ev) + "\n")
+	}
+	return b.String()
+}
+
+// DeadlineText renders one deadline on one line.
+func DeadlineText(d Deadline) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deadline %s", trimEnum(d.Kind.String(), "DEADLINE_KIND_"))
+	if d.Kommune != "" {
+		fmt.Fprintf(&b, " %s/%s", d.Kommune, d.ProgrammeStart)
+	}
+	if d.DataYear != 0 {
+		fmt.Fprintf(&b, " %d", d.DataYear)
+	}
+	fmt.Fprintf(&b, ": %s", trimEnum(d.State.String(), "DEADLINE_STATE_"))
+	if !d.Date.IsZero() {
+		fmt.Fprintf(&b, " %s (from %s, %d days)", d.Date, d.Start, d.DaysLeft)
+	}
+	if d.ReasonNB != "" {
+		fmt.Fprintf(&b, ": %s / %s", d.ReasonNB, d.ReasonEN)
+	}
+	fmt.Fprintf(&b, " [%s, %s]", d.Version, d.Section)
+	return b.String()
+}
+
+// TerminationText renders a TerminationComputed event on one line.
+func TerminationText(ev *nirv1.Event) string {
+	t := ev.GetTerminationComputed()
+	return fmt.Sprintf("%s %s %s at %s for programme %s/%s (actor %s) [%s]",
+		ev.GetId(), trimEnum(t.GetRule().String(), "TERMINATION_RULE_"), trimEnum(t.GetReason().String(), "TERMINATION_REASON_"),
+		dateOf(t.GetDate()), ev.GetKommune(), dateOf(t.GetProgrammeStart()), ev.GetActor().GetSubject(), t.GetRuleVersion())
+}
+
+// setRefusals puts the refusals in ps as the API's RuleRefusal messages.
+func setRefusals(ps *nirv1.PersonStatus, rs []Refusal) {
+	for _, r := range rs {
+		ps.Refusals = append(ps.Refusals, r.Proto())
+	}
+}
+
+// Proto returns the refusal as the message the API attaches to a FailedPrecondition error.
+func (r Refusal) Proto() *nirv1.RuleRefusal {
+	return &nirv1.RuleRefusal{Code: r.Code, Rule: r.Rule, Section: r.Section, Version: r.Version, EventId: r.EventID, MessageNb: r.MessageNB, MessageEn: r.MessageEN}
+}
