@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/ingest"
@@ -126,7 +127,16 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	}
 
 	gen := &generator{perPerson: opt.EventsPerPerson}
-	sample, _ := eventstore.Encode(gen.person(0, 0)[1].GetEvent())
+	// The bare scenarios publish messages of the size nir stores: an hours event with its
+	// envelope stamped as the append path stamps it.
+	sampleEv := gen.person(0, 0)[2].GetEvent()
+	sampleEv.PersonKey = keys.Key("sample")
+	sampleEv.Actor = &nirv1.Actor{Subject: "bench", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
+	sampleEv.RecordedAt = timestamppb.Now()
+	sample, err := eventstore.Encode(sampleEv)
+	if err != nil {
+		return nil, fmt.Errorf("encode sample: %w", err)
+	}
 	rep := &IngestReport{
 		Machine: thisMachine(), Options: opt, EventBytes: len(sample), Ratios: map[string]float64{},
 		Durability:  "embedded JetStream, file storage, sync_interval always (every ack is fsynced)",
