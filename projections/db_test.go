@@ -23,8 +23,8 @@ func TestDB_Apply(t *testing.T) {
 		batch int
 		twice bool
 	}{
-		{"OneByOne", DBOptions{}, 1, false},
-		{"Batches7", DBOptions{}, 7, false},
+		{"OneByOne", DBOptions{NoSync: true}, 1, false},
+		{"Batches7", DBOptions{NoSync: true}, 7, false},
 		{"NoCache", DBOptions{StateCache: -1}, 50, false},
 		{"TinyCache", DBOptions{StateCache: 3}, 13, false},
 		{"Twice", DBOptions{}, 100, true},

@@ -43,12 +43,6 @@ func (s *scenario) add(pk, k, rec string, payload any) string {
 	return id
 }
 
-// addEvent appends a ready event (as the regelmotor makes them), recorded on rec.
-func (s *scenario) addEvent(ev *nirv1.Event, rec string) {
-	ev.RecordedAt = timestamppb.New(ts(rec))
-	s.recs = append(s.recs, Record{Seq: uint64(len(s.recs) + 1), Event: ev})
-}
-
 func setPayload(ev *nirv1.Event, p any) {
 	switch v := p.(type) {
 	case *nirv1.PersonRegistered:

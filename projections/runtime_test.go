@@ -1,0 +1,467 @@
+package projections
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// cleanDump builds the models of recs in one go in a fresh file and returns the dump.
+func cleanDump(t *testing.T, recs []Record) string {
+	t.Helper()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, recs, len(recs)+1)
+	return dump(t, db)
+}
+
+func liveDump(t *testing.T, p *Projector) string {
+	t.Helper()
+	var s string
+	if err := p.Use("", func(db *DB) error { s = dump(t, db); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestProjector_Run checks catch-up in batches, then low-latency live apply as events arrive,
+// and the lag in Stats.
+func TestProjector_Run(t *testing.T) {
+	t.Parallel()
+	recs := population(2, 300, testKommuner)
+	half := len(recs) / 2
+	feed := NewSliceFeed(append([]Record(nil), recs[:half]...))
+	p := newTestProjector(t, feed)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "catch-up", func() bool { return p.Stats().Checkpoint == uint64(half) })
+	if s := p.Stats(); s.Lag != 0 || s.Batches < 2 || s.EventsApplied != uint64(half) {
+		t.Errorf("after catch-up stats = %+v; want lag 0, several batches of 64", s)
+	}
+	for _, r := range recs[half:] {
+		feed.Add(r)
+	}
+	waitFor(t, "live apply", func() bool { return p.Stats().Checkpoint == uint64(len(recs)) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got, want := liveDump(t, p), cleanDump(t, recs); got != want {
+		t.Error("live models differ from a clean build")
+	}
+	st, err := p.Status(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lag != 0 || len(st.Models) != len(Models) || st.FileSize == 0 || st.Models[0].Checkpoint != uint64(len(recs)) {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+// TestProjector_Rebuild checks that a rebuild swaps in a file equal to the live one while
+// queries keep running, and that queries in flight finish on the old file.
+func TestProjector_Rebuild(t *testing.T) {
+	t.Parallel()
+	recs := population(3, 300, testKommuner)
+	feed := NewSliceFeed(recs)
+	p := newTestProjector(t, feed)
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	before := liveDump(t, p)
+
+	// A query in flight across the swap keeps its file open.
+	inFlight := make(chan struct{})
+	release := make(chan struct{})
+	var oldPath string
+	queryErr := make(chan error, 1)
+	go func() {
+		queryErr <- p.Use("", func(db *DB) error {
+			oldPath = db.Path()
+			close(inFlight)
+			<-release
+			_, err := db.ListPersons(PersonQuery{Kommune: "0301"})
+			if err == nil {
+				_, err = db.Statistics(2022, LevelNation, "")
+			}
+			return err
+		})
+	}()
+	<-inFlight
+
+	// Queries keep being served during the rebuild.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := p.Use("", func(db *DB) error {
+				_, err := db.ListPersons(PersonQuery{Kommune: "4601"})
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			served.Add(1)
+		}
+	}()
+	var progress []Progress
+	rebuildDone := make(chan error, 1)
+	go func() {
+		rebuildDone <- p.Rebuild(bg, func(pr Progress) { progress = append(progress, pr) })
+	}()
+	// The swap waits for the in-flight query; let it finish.
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	if err := <-rebuildDone; err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	if err := <-queryErr; err != nil {
+		t.Errorf("query in flight across the swap failed: %v", err)
+	}
+	if served.Load() == 0 {
+		t.Error("no query was served during the rebuild")
+	}
+	if len(progress) == 0 || progress[len(progress)-1].Done != uint64(len(recs)) || progress[0].Total != uint64(len(recs)) {
+		t.Errorf("progress = %+v", progress)
+	}
+	if got := liveDump(t, p); got != before {
+		t.Error("rebuilt models differ from the incrementally built ones")
+	}
+	p.Use("", func(db *DB) error {
+		if db.Path() != oldPath {
+			t.Errorf("live path after swap = %s, want %s", db.Path(), oldPath)
+		}
+		return nil
+	})
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatalf("second rebuild: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(p.opt.Dir, rebuildFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rebuild file left behind: %v", err)
+	}
+}
+
+// TestProjector_AsOf checks that an as-of replay leaves out every event recorded after the
+// cut-off, corrections included, and that a kept snapshot can be queried by name.
+func TestProjector_AsOf(t *testing.T) {
+	t.Parallel()
+	recs := population(4, 300, testKommuner)
+	cutoff := time.Date(2022, 6, 30, 23, 59, 59, 0, time.UTC)
+	var before []Record
+	for _, r := range recs {
+		if !r.Event.GetRecordedAt().AsTime().After(cutoff) {
+			before = append(before, r)
+		}
+	}
+	if len(before) == 0 || len(before) == len(recs) {
+		t.Fatalf("cut-off splits nothing: %d of %d", len(before), len(recs))
+	}
+	p := newTestProjector(t, NewSliceFeed(recs))
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff, Keep: "2021@2022-06-30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The replay's models equal a build from only the events recorded up to the cut-off
+	// (whose checkpoint is the last such event's sequence).
+	if got, want := dump(t, db), cleanDump(t, before); got != want {
+		t.Error("as-of models differ from a build of the events recorded before the cut-off")
+	}
+	var snapStats []StatRow
+	if err := p.Use("2021@2022-06-30", func(db *DB) error {
+		var err error
+		snapStats, err = db.Statistics(2021, LevelNation, "")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var liveStats []StatRow
+	p.Use("", func(db *DB) error { liveStats, _ = db.Statistics(2021, LevelNation, ""); return nil })
+	if len(snapStats) != 1 || len(liveStats) != 1 || snapStats[0].Counters == liveStats[0].Counters {
+		t.Errorf("snapshot statistics %+v should differ from live %+v (later corrections)", snapStats, liveStats)
+	}
+	if got := p.Snapshots(); len(got) != 1 || got[0] != "2021@2022-06-30" {
+		t.Errorf("snapshots = %v", got)
+	}
+	if err := p.Use("nope", func(*DB) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown snapshot: %v", err)
+	}
+	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff, Keep: "../evil"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("bad snapshot name: %v", err)
+	}
+	// An unkept replay removes its file on Close.
+	tmp, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := tmp.Path()
+	tmp.Close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary replay file left: %v", err)
+	}
+	// Snapshots survive a restart.
+	dir := p.opt.Dir
+	p.Close()
+	p2, err := New(NewSliceFeed(recs), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if err := p2.OpenSnapshots(); err != nil || len(p2.Snapshots()) != 1 {
+		t.Errorf("reopened snapshots = %v, %v", p2.Snapshots(), err)
+	}
+}
+
+// appendFeed is an Appender that appends to a SliceFeed like the registration path: an event id
+// already stored is a no-op.
+type appendFeed struct {
+	mu    sync.Mutex
+	feed  *SliceFeed
+	ids   map[string]bool
+	calls int
+}
+
+func (a *appendFeed) AppendComputed(ctx context.Context, evs []*nirv1.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	last, _ := a.feed.LastSeq(ctx)
+	for _, ev := range evs {
+		if a.ids[ev.GetId()] {
+			continue
+		}
+		a.ids[ev.GetId()] = true
+		last++
+		ev.RecordedAt = timestamppb.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		a.feed.Add(Record{Seq: last, Event: ev})
+	}
+	return nil
+}
+
+// TestProjector_Regelmotor checks the regelmotor worker (DOMAIN.md Product decisions 5a): a
+// programme whose latest end date has passed gets a computed «Avslutningsårsak ikke
+// registrert» termination, appended once even when two workers run.
+func TestProjector_Regelmotor(t *testing.T) {
+	t.Parallel()
+	s := &scenario{}
+	s.person("w1", "0301", "2022-01-10", asyl, 21)
+	s.tildeling("w1", "0301", "2022-03-01")
+	s.add("w1", "0301", "2022-03-02", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-03-02")})
+	s.person("w2", "0301", "2022-01-10", asyl, 22) // no programme: nothing due
+	s.person("w3", "0301", "2022-01-10", asyl, 23)
+	s.tildeling("w3", "0301", "2022-06-01")
+	s.add("w3", "0301", "2022-06-02", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-06-02")})
+	feed := NewSliceFeed(s.recs)
+	p := newTestProjector(t, feed)
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	app := &appendFeed{feed: feed, ids: map[string]bool{}}
+	// Not yet due on the day of the latest end (2024-03-01).
+	if n, err := p.RegelmotorPass(bg, app, rules.MustDate(2024, 3, 1)); err != nil || n != 0 {
+		t.Fatalf("pass before due = %d, %v", n, err)
+	}
+	now := rules.MustDate(2024, 3, 2)
+	for range 2 { // two workers, before the projection has seen the first one's event
+		if n, err := p.RegelmotorPass(bg, app, now); err != nil || n != 1 {
+			t.Fatalf("pass = %d, %v; want 1", n, err)
+		}
+	}
+	if last, _ := feed.LastSeq(bg); last != uint64(len(s.recs)+1) {
+		t.Fatalf("stream has %d events, want exactly one computed termination appended", last)
+	}
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := p.RegelmotorPass(bg, app, now); n != 0 {
+		t.Errorf("pass after the termination was applied = %d, want 0", n)
+	}
+	p.Use("", func(db *DB) error {
+		rep, err := db.Terminated(ReportQuery{Year: 2024})
+		if err != nil || len(rep.Rows) != 1 || !rep.Rows[0].Computed || rep.Rows[0].Reason != ikke || rep.Rows[0].Date != rules.MustDate(2024, 3, 1) {
+			t.Errorf("2024 report = %+v, %v", rep, err)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RunRegelmotor(ctx, app, RegelmotorOptions{Interval: time.Millisecond, Clock: func() time.Time { return rules.MustDate(2024, 6, 10).Time() }, Location: time.UTC})
+	}()
+	// The running worker picks up w3, due on 2024-06-02, with its clock on 2024-06-10.
+	waitFor(t, "the worker's append", func() bool { last, _ := feed.LastSeq(bg); return last == uint64(len(s.recs)+2) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The kill tests re-execute the test binary as a child that applies (or rebuilds) and reports
+// its progress on stdout; the parent kills it with SIGKILL mid-way, then resumes in-process and
+// compares with a clean build.
+const childEnv = "NIR_PROJECTIONS_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode, os.Getenv(childEnv+"_DIR")))
+	}
+	os.Exit(m.Run())
+}
+
+func killRecs() []Record { return population(5, 300, testKommuner) }
+
+func runChild(mode, dir string) int {
+	recs := killRecs()
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 20})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	switch mode {
+	case "catchup":
+		// Apply batch by batch, reporting each checkpoint, slowly enough to be killed.
+		for i := 0; i < len(recs); i += 20 {
+			p.Use("", func(db *DB) error {
+				c, err := db.Apply(recs[i:min(i+20, len(recs))])
+				fmt.Println("checkpoint", c, err)
+				return nil
+			})
+			time.Sleep(2 * time.Millisecond)
+		}
+	case "rebuild":
+		p.Rebuild(context.Background(), func(pr Progress) {
+			fmt.Println("checkpoint", pr.Done)
+			time.Sleep(20 * time.Millisecond)
+		})
+	}
+	fmt.Println("finished")
+	time.Sleep(time.Hour) // wait to be killed
+	return 0
+}
+
+// killChildAt runs the child and kills it once it reports a checkpoint of at least at.
+func killChildAt(t *testing.T, mode, dir string, at uint64) uint64 {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, childEnv+"_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	sc := bufio.NewScanner(out)
+	var seen uint64
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "checkpoint" {
+			seen, _ = strconv.ParseUint(f[1], 10, 64)
+			if seen >= at {
+				break
+			}
+		}
+		if f[0] == "error" || f[0] == "finished" {
+			cmd.Process.Kill()
+			t.Fatalf("child: %s before checkpoint %d", sc.Text(), at)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+// TestProjector_KillDuringCatchUp kills a worker with SIGKILL in the middle of catch-up; the
+// resumed run gives exactly what a clean build gives.
+func TestProjector_KillDuringCatchUp(t *testing.T) {
+	t.Parallel()
+	recs := killRecs()
+	dir := t.TempDir()
+	seen := killChildAt(t, "catchup", dir, uint64(len(recs)/2))
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var resumed uint64
+	p.Use("", func(db *DB) error { resumed, _ = db.Checkpoint(); return nil })
+	if resumed < seen || resumed >= uint64(len(recs)) {
+		t.Fatalf("after the kill the checkpoint is %d; the child reported %d of %d", resumed, seen, len(recs))
+	}
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if liveDump(t, p) != cleanDump(t, recs) {
+		t.Error("models after kill and resume differ from a clean build")
+	}
+}
+
+// TestProjector_KillDuringRebuild kills a process in the middle of a rebuild: the live file is
+// untouched, the half-built file is discarded, and a new rebuild gives the clean result.
+func TestProjector_KillDuringRebuild(t *testing.T) {
+	t.Parallel()
+	recs := killRecs()
+	dir := t.TempDir()
+	// Live models first, up to the end.
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	live := liveDump(t, p)
+	p.Close()
+
+	killChildAt(t, "rebuild", dir, 1)
+	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); err != nil {
+		t.Fatalf("the killed rebuild left no half-built file to test with: %v", err)
+	}
+	p, err = New(NewSliceFeed(recs), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("half-built file not removed: %v", err)
+	}
+	if liveDump(t, p) != live {
+		t.Error("the live file changed during the killed rebuild")
+	}
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if liveDump(t, p) != cleanDump(t, recs) {
+		t.Error("models after a resumed rebuild differ from a clean build")
+	}
+}
