@@ -81,4 +81,3 @@ func callErr(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
-
