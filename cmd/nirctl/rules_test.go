@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// ruleInput is an IntroL person (DOMAIN.md 1.1, 1.4) whose programme ran out on 2022-10-01
+// (Product decisions 4, 5a), with one sluttmål the IntroL matrix refuses (NIR-R010).
+const ruleInput = `# one person, Registration lines as for nirctl append
+{"event":{"id":"e01","personKey":"pk1","kommune":"5001","personRegistered":{"birthDate":{"year":1988,"month":3,"day":3},"permitDate":{"year":2019,"month":5,"day":1},"permitBasis":"PERMIT_BASIS_ASYL_28","arrivalDate":{"year":2018,"month":11,"day":1},"settlementDate":{"year":2019,"month":8,"day":1},"settlementKommune":"5001","settledByAgreement":true}}}
+{"event":{"id":"e02","personKey":"pk1","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_TILDELING","vedtakDate":{"year":2019,"month":9,"day":20},"fromDate":{"year":2019,"month":10,"day":1}}}}
+{"event":{"id":"e03","personKey":"pk1","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_UTVIDELSE","vedtakDate":{"year":2021,"month":9,"day":1},"fromDate":{"year":2021,"month":10,"day":1},"extensionMonths":12}}}
+{"sequence":"4","event":{"id":"e04","personKey":"pk1","kommune":"5001","sluttmalRegistered":{"sluttmal":"SLUTTMAL_ARBEID","date":{"year":2019,"month":10,"day":15}}}}
+`
+
+func writeInput(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "person.jsonl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRunRules_Explain covers `nirctl rules explain` (issue 3.8) in text and JSON form.
+func TestRunRules_Explain(t *testing.T) {
+	t.Parallel()
+	path := writeInput(t, ruleInput)
+	t.Run("Text", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := runRules(context.Background(), []string{"explain", "--now", "2022-10-05", path}, &out, &errOut); err != nil {
+			t.Fatalf("runRules: %v (%s)", err, errOut.String())
+		}
+		for _, want := range []string{
+			"law: INTROL [lovvalg/2021-01-01, DOMAIN.md 1.1]",
+			"refused e04: NIR-R010",
+			"deadline PROGRAMME_END 5001/2019-10-01: OVERDUE 2022-10-01",
+			"due: ",
+			"FRIST_UTLOPT IKKE_REGISTRERT at 2022-10-01",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+	t.Run("JSON", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := runRules(context.Background(), []string{"explain", "--now", "2022-10-05", "--json", path}, &out, &errOut); err != nil {
+			t.Fatalf("runRules: %v (%s)", err, errOut.String())
+		}
+		var ps nirv1.PersonStatus
+		if err := protojson.Unmarshal(out.Bytes(), &ps); err != nil {
+			t.Fatalf("output is not a PersonStatus: %v\n%s", err, out.String())
+		}
+		if ps.GetLaw() != nirv1.Law_LAW_INTROL || ps.GetPersonKey() != "pk1" {
+			t.Errorf("law %v key %q", ps.GetLaw(), ps.GetPersonKey())
+		}
+		if len(ps.GetRefusals()) != 1 || ps.GetRefusals()[0].GetCode() != "NIR-R010" || ps.GetRefusals()[0].GetSection() == "" {
+			t.Errorf("refusals = %v", ps.GetRefusals())
+		}
+		due := ps.GetDueTerminations()
+		if len(due) != 1 || due[0].GetTerminationComputed().GetReason() != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT ||
+			due[0].GetActor().GetRole() != nirv1.ActorRole_ACTOR_ROLE_SYSTEM {
+			t.Errorf("due = %v", due)
+		}
+	})
+}
+
+func TestRunRules_Errors(t *testing.T) {
+	t.Parallel()
+	two := strings.Replace(ruleInput, `"id":"e02","personKey":"pk1"`, `"id":"e02","personKey":"pk2"`, 1)
+	tests := []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"NoSubcommand", nil, errUsage},
+		{"BadNow", []string{"explain", "--now", "2022-02-30", writeInput(t, ruleInput)}, nil},
+		{"SeveralPersons", []string{"explain", "--now", "2022-10-05", writeInput(t, two)}, errSeveralPersons},
+		{"NotJSON", []string{"explain", "--now", "2022-10-05", writeInput(t, "not json\n")}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			err := runRules(context.Background(), tt.args, &out, &errOut)
+			if err == nil {
+				t.Fatalf("runRules(%v) succeeded:\n%s", tt.args, out.String())
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
