@@ -1,0 +1,381 @@
+package deploytest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// streamConfig mirrors eventstore's definition of NIR_EVENTS (the parts the permissions
+// depend on: name, subjects, direct get, atomic batches).
+func streamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               "NIR_EVENTS",
+		Subjects:           []string{"nir.ev.*"},
+		Storage:            jetstream.FileStorage,
+		Replicas:           replicas,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	}
+}
+
+// client is a connection as one of the users of accounts.conf, with the asynchronous errors
+// (permission violations) the server sent it.
+type client struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	errs chan error
+}
+
+func dial(tb testing.TB, urls, user, password string) *client {
+	tb.Helper()
+	c := &client{errs: make(chan error, 64)}
+	nc, err := nats.Connect(urls, nats.UserInfo(user, password), nats.Name("deploytest-"+user),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case c.errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		tb.Fatalf("connect as %s: %v", user, err)
+	}
+	tb.Cleanup(nc.Close)
+	c.nc = nc
+	if c.js, err = jetstream.New(nc); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// violation waits for the server's permissions violation that mentions want, e.g.
+// `publish to "nir.ev.x"`, and fails the test if none comes within the deadline.
+func (c *client) violation(tb testing.TB, want string) {
+	tb.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
+				return
+			}
+		case <-deadline:
+			tb.Fatalf("no permissions violation for %s", want)
+		}
+	}
+}
+
+// refusedPublish publishes to subject and expects the server to refuse it.
+func (c *client) refusedPublish(tb testing.TB, subject string) {
+	tb.Helper()
+	if err := c.nc.Publish(subject, []byte("x")); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	c.violation(tb, `publish to "`+subject+`"`)
+}
+
+// refusedSubscribe subscribes to subject and expects the server to refuse it.
+func (c *client) refusedSubscribe(tb testing.TB, subject string) {
+	tb.Helper()
+	sub, err := c.nc.SubscribeSync(subject)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	c.violation(tb, `subscription to "`+subject+`"`)
+}
+
+// serveIngress answers nir.cmd.append as nird does (queue group "nir"), with "ok".
+func serveIngress(tb testing.TB, nird *client) {
+	tb.Helper()
+	sub, err := nird.nc.QueueSubscribe("nir.cmd.append", "nir", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nird.nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// TestSingle_Permissions loads deploy/nats/single.conf (and so accounts.conf) and proves what
+// each user may do: only nird publishes events, case systems only request nir.cmd.append, the
+// reader only reads.
+func TestSingle_Permissions(t *testing.T) {
+	creds := SetCredentials(t)
+	opts := Options(t, "single.conf")
+	if !opts.JetStream || !opts.SyncAlways || opts.MaxPayload != 8<<20 {
+		t.Fatalf("single.conf: jetstream %v, sync always %v, max payload %d; want true, true, 8 MiB",
+			opts.JetStream, opts.SyncAlways, opts.MaxPayload)
+	}
+	s := RunServer(t, opts)
+	url := s.ClientURL()
+	nird := dial(t, url, "nird", creds.Nird)
+	fag := dial(t, url, "fagsystem", creds.Fagsystem)
+	reader := dial(t, url, "reader", creds.Reader)
+	ctx := ctxT(t)
+	stream, err := nird.js.CreateOrUpdateStream(ctx, streamConfig(1))
+	if err != nil {
+		t.Fatalf("nird creates NIR_EVENTS: %v", err)
+	}
+	serveIngress(t, nird)
+	stored := 0 // events nird stored; a refused publish must not change it
+
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"nird/PublishEvent", func(t *testing.T) {
+			ack, err := nird.js.Publish(ctx, "nir.ev.k1", []byte("e1"), jetstream.WithMsgID("e1"))
+			if err != nil || ack.Sequence != 1 {
+				t.Fatalf("publish = %+v, %v", ack, err)
+			}
+			stored++
+		}},
+		{"nird/AtomicBatch", func(t *testing.T) {
+			msgs := []*nats.Msg{
+				{Subject: "nir.ev.k2", Data: []byte("e2"), Header: nats.Header{"Nats-Msg-Id": {"e2"}, "Nats-Expected-Last-Subject-Sequence": {"0"}}},
+				{Subject: "nir.ev.k2", Data: []byte("e3"), Header: nats.Header{"Nats-Msg-Id": {"e3"}}},
+				{Subject: "nir.ev.k3", Data: []byte("e4"), Header: nats.Header{"Nats-Msg-Id": {"e4"}}},
+			}
+			ack, err := jetstreamext.PublishMsgBatch(ctx, nird.js, msgs)
+			if err != nil || ack.BatchSize != 3 {
+				t.Fatalf("batch = %+v, %v", ack, err)
+			}
+			stored += 3
+		}},
+		{"nird/PurgeRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.PURGE.NIR_EVENTS") }},
+		{"nird/DeleteStreamRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
+		{"nird/DeleteMsgRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE.NIR_EVENTS") }},
+
+		{"fagsystem/RequestAppend", func(t *testing.T) {
+			m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
+			if err != nil || string(m.Data) != "ok" {
+				t.Fatalf("request = %v, %v", m, err)
+			}
+		}},
+		{"fagsystem/PublishEventRefused", func(t *testing.T) { fag.refusedPublish(t, "nir.ev.k1") }},
+		{"fagsystem/PublishOtherCommandRefused", func(t *testing.T) { fag.refusedPublish(t, "nir.cmd.rebuild") }},
+		{"fagsystem/JetStreamAPIRefused", func(t *testing.T) { fag.refusedPublish(t, "$JS.API.INFO") }},
+		{"fagsystem/SubscribeEventsRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.ev.>") }},
+		{"fagsystem/SnoopIngressRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.cmd.append") }},
+
+		{"reader/StreamInfo", func(t *testing.T) {
+			st, err := reader.js.Stream(ctx, "NIR_EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info, err := st.Info(ctx); err != nil || info.State.Msgs != uint64(stored) {
+				t.Fatalf("info = %+v, %v; want %d messages", info, err, stored)
+			}
+		}},
+		{"reader/GetMessage", func(t *testing.T) {
+			st, err := reader.js.Stream(ctx, "NIR_EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := st.GetLastMsgForSubject(ctx, "nir.ev.k2")
+			if err != nil || string(m.Data) != "e3" {
+				t.Fatalf("last for k2 = %v, %v", m, err)
+			}
+		}},
+		{"reader/GetBatch", func(t *testing.T) {
+			msgs, err := jetstreamext.GetBatch(ctx, reader.js, "NIR_EVENTS", 10, jetstreamext.GetBatchSeq(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, err := range msgs {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != stored {
+				t.Fatalf("got %d messages, want %d", n, stored)
+			}
+		}},
+		{"reader/OrderedConsumer", func(t *testing.T) {
+			cons, err := reader.js.OrderedConsumer(ctx, "NIR_EVENTS", jetstream.OrderedConsumerConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil || string(m.Data()) != "e1" {
+				t.Fatalf("next = %v, %v", m, err)
+			}
+		}},
+		{"reader/PublishEventRefused", func(t *testing.T) { reader.refusedPublish(t, "nir.ev.k1") }},
+		{"reader/UpdateStreamRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.UPDATE.NIR_EVENTS") }},
+		{"reader/DeleteStreamRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
+		{"reader/DeleteConsumerRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.CONSUMER.DELETE.NIR_EVENTS.projections") }},
+		{"reader/AppendRefused", func(t *testing.T) { reader.refusedPublish(t, "nir.cmd.append") }},
+
+		{"anonymous/Refused", func(t *testing.T) {
+			if nc, err := nats.Connect(url); err == nil {
+				nc.Close()
+				t.Fatal("connected without credentials")
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("connect = %v, want an authorization violation", err)
+			}
+		}},
+		{"wrongPassword/Refused", func(t *testing.T) {
+			if nc, err := nats.Connect(url, nats.UserInfo("nird", creds.Nird+"x")); err == nil {
+				nc.Close()
+				t.Fatal("connected with a wrong password")
+			} else if !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("connect = %v, want an authorization violation", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+
+	// No refused publish reached the stream: it holds exactly what nird stored.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(stored) || stored != 4 {
+		t.Fatalf("stream holds %d messages, want %d (nird's 4)", info.State.Msgs, stored)
+	}
+}
+
+// TestCluster_R3 starts the three nodes of deploy/nats/cluster-*.conf, creates NIR_EVENTS with
+// three replicas as nird, and proves that an acknowledged batch is on all replicas, that the
+// stream keeps accepting and serving events after its leader is stopped, and that the
+// permissions hold across routes.
+func TestCluster_R3(t *testing.T) {
+	creds := SetCredentials(t)
+	start := time.Now()
+	servers := RunCluster(t, "cluster-1.conf", "cluster-2.conf", "cluster-3.conf")
+	nird := dial(t, ClientURLs(servers...), "nird", creds.Nird)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+
+	var stream jetstream.Stream
+	poll(t, ctx, "create R3 stream", func(ctx context.Context) error {
+		var err error
+		stream, err = nird.js.CreateOrUpdateStream(ctx, streamConfig(3))
+		return err
+	})
+	batch := make([]*nats.Msg, 10)
+	for i := range batch {
+		batch[i] = &nats.Msg{Subject: "nir.ev.k1", Data: []byte{byte(i)}, Header: nats.Header{"Nats-Msg-Id": {string(rune('a' + i))}}}
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, nird.js, batch)
+	if err != nil || ack.BatchSize != 10 {
+		t.Fatalf("batch = %+v, %v", ack, err)
+	}
+
+	var leader string
+	poll(t, ctx, "all replicas current", func(ctx context.Context) error {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+			return errors.New("stream is not on three nodes yet")
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current {
+				return errors.New("replica " + r.Name + " is not current")
+			}
+		}
+		leader = info.Cluster.Leader
+		return nil
+	})
+
+	// A case system on another node than nird's responder still reaches it, and is still
+	// refused the event subjects.
+	serveIngress(t, nird)
+	var other *server.Server
+	for _, s := range servers {
+		if s.Name() != nird.nc.ConnectedServerName() {
+			other = s
+			break
+		}
+	}
+	if other == nil {
+		t.Fatal("every server is nird's")
+	}
+	fag := dial(t, other.ClientURL(), "fagsystem", creds.Fagsystem)
+	poll(t, ctx, "request across routes", func(ctx context.Context) error {
+		m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
+		if err == nil && string(m.Data) != "ok" {
+			err = errors.New("unexpected reply " + string(m.Data))
+		}
+		return err
+	})
+	fag.refusedPublish(t, "nir.ev.k1")
+
+	// Stop the stream leader: two of three nodes are a quorum, so appends and reads go on.
+	for _, s := range servers {
+		if s.Name() == leader {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	}
+	poll(t, ctx, "append after losing the leader", func(ctx context.Context) error {
+		_, err := nird.js.Publish(ctx, "nir.ev.k2", []byte("after"), jetstream.WithMsgID("after"))
+		return err
+	})
+	poll(t, ctx, "read after losing the leader", func(ctx context.Context) error {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 11 {
+			return errors.New("stream does not hold 11 messages yet")
+		}
+		if info.Cluster.Leader == leader || info.Cluster.Leader == "" {
+			return errors.New("no new leader yet")
+		}
+		return nil
+	})
+	t.Logf("3-node cluster: start, R3 stream, batch, leader failover in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// poll calls f until it returns nil or ctx ends; then it fails the test with f's last error.
+// Each attempt gets its own short deadline, because a JetStream API request made while the
+// cluster has no leader is never answered.
+func poll(tb testing.TB, ctx context.Context, what string, f func(ctx context.Context) error) {
+	tb.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("%s: %v", what, err)
+		case <-tick.C:
+		}
+	}
+}
