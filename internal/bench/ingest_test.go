@@ -1,0 +1,32 @@
+package bench
+
+import (
+	"context"
+	"testing"
+)
+
+// TestIngest runs every scenario on a few events: the benchmark must work end to end (its
+// figures are measured with `nirctl bench ingest`, not asserted here).
+func TestIngest(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Events: 60, Batch: 20, Clients: 4, Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent-4", "bare-concurrent-4"}
+	if len(rep.Results) != len(want) {
+		t.Fatalf("%d results, want %d", len(rep.Results), len(want))
+	}
+	for i, r := range rep.Results {
+		if r.Name != want[i] || r.Events != 60 || r.EventsPerSec <= 0 || r.LatencyP50ms <= 0 {
+			t.Errorf("result %d = %+v", i, r)
+		}
+	}
+	for _, k := range []string{"single", "batch", "concurrent"} {
+		if rep.Ratios[k] <= 0 {
+			t.Errorf("ratio %s = %v", k, rep.Ratios[k])
+		}
+	}
+	if rep.EventBytes < 100 {
+		t.Errorf("event size %d bytes: the sample is not a stamped event", rep.EventBytes)
+	}
+}
