@@ -55,6 +55,9 @@ type State struct {
 	LastSeq uint64
 
 	log []LoggedEvent
+	// pending are programme events that found no programme yet; each new programme retries
+	// them, so a programme event folded before its tildeling still counts.
+	pending []LoggedEvent
 }
 
 // LoggedEvent is an applied event with its stream sequence.
@@ -391,6 +394,10 @@ func (s *State) refold() {
 func (s *State) finish() {
 	s.Law, s.LawVersion = LawOf(s.Person)
 	s.Kommune = s.KommuneOn(Date{})
+	s.Unattached = s.Unattached[:0]
+	for _, le := range s.pending {
+		s.Unattached = append(s.Unattached, le.Event.GetId())
+	}
 	for _, p := range s.Programmes {
 		p.settleTermination()
 	}
@@ -505,7 +512,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		s.Offers = append(s.Offers, Offer{EventID: id, Kommune: s.eventKommune(ev, date), Programme: o.GetProgramme(), Date: date})
 
 	case ev.GetProgrammeVedtakRegistered() != nil:
-		s.applyProgrammeVedtak(id, ev)
+		s.applyProgrammeVedtak(le)
 
 	case ev.GetSluttmalRegistered() != nil:
 		m := ev.GetSluttmalRegistered()
@@ -513,7 +520,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		if p := s.programmeFor(s.eventKommune(ev, d), d); p != nil {
 			p.Sluttmal, p.SluttmalDate = m.GetSluttmal(), d
 		} else {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 		}
 
 	case ev.GetIntegreringskontraktRegistered() != nil:
@@ -521,7 +528,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		if p := s.programmeFor(s.eventKommune(ev, d), d); p != nil {
 			p.Integreringskontrakt = d
 		} else {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 		}
 
 	case ev.GetTiltakRegistered() != nil:
@@ -530,18 +537,18 @@ func (s *State) applyOne(le LoggedEvent) {
 		if p := s.programmeFor(s.eventKommune(ev, per.From), per.From); p != nil {
 			p.Tiltak = append(p.Tiltak, Tiltak{EventID: id, Period: per, Code: t.GetCode(), HoursPerWeek: t.GetHoursPerWeek()})
 		} else {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 		}
 
 	case ev.GetAbsenceRegistered() != nil:
-		s.applyAbsence(id, ev)
+		s.applyAbsence(le)
 
 	case ev.GetTerminationRegistered() != nil:
 		t := ev.GetTerminationRegistered()
 		d := dateOf(t.GetDate())
 		p := s.programmeFor(s.eventKommune(ev, d), d)
 		if p == nil {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 			return
 		}
 		p.RegisteredTerminations = append(p.RegisteredTerminations, &Termination{
@@ -563,7 +570,7 @@ func (s *State) applyOne(le LoggedEvent) {
 			p = s.programmeFor(k, d)
 		}
 		if p == nil {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 			return
 		}
 		p.ComputedTerminations = append(p.ComputedTerminations, &Termination{
@@ -649,7 +656,8 @@ func (s *State) relinkMoves() {
 	}
 }
 
-func (s *State) applyProgrammeVedtak(id string, ev *nirv1.Event) {
+func (s *State) applyProgrammeVedtak(le LoggedEvent) {
+	ev, id := le.Event, le.Event.GetId()
 	v := ev.GetProgrammeVedtakRegistered()
 	pv := ProgrammeVedtak{
 		EventID: id, Type: v.GetType(), VedtakDate: dateOf(v.GetVedtakDate()),
@@ -671,9 +679,11 @@ func (s *State) applyProgrammeVedtak(id string, ev *nirv1.Event) {
 				p = q
 			}
 		}
+		created := false
 		if p == nil || p.ended() {
 			p = &Programme{Kommune: pv.Kommune, Start: pv.From}
 			s.Programmes = append(s.Programmes, p)
+			created = true
 		}
 		if p.Start.IsZero() || (!pv.From.IsZero() && pv.From.Before(p.Start)) {
 			p.Start = pv.From
@@ -682,11 +692,14 @@ func (s *State) applyProgrammeVedtak(id string, ev *nirv1.Event) {
 			p.PlannedEnd = pv.To
 		}
 		p.Vedtak = append(p.Vedtak, pv)
+		if created {
+			s.retryPending()
+		}
 		return
 	}
 	p := s.programmeFor(pv.Kommune, eff)
 	if p == nil {
-		s.Unattached = append(s.Unattached, id)
+		s.pending = append(s.pending, le)
 		return
 	}
 	p.Vedtak = append(p.Vedtak, pv)
@@ -697,6 +710,15 @@ func (s *State) applyProgrammeVedtak(id string, ev *nirv1.Event) {
 		p.Leave = append(p.Leave, Leave{EventID: id, Period: Period{From: pv.From, To: pv.To}})
 	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE:
 		p.Extensions = append(p.Extensions, Extension{EventID: id, VedtakDate: pv.VedtakDate, Months: pv.ExtensionMonths})
+	}
+}
+
+// retryPending applies again, in stream order, the programme events that found no programme.
+func (s *State) retryPending() {
+	pending := s.pending
+	s.pending = nil
+	for _, le := range pending {
+		s.applyOne(le)
 	}
 }
 
@@ -711,7 +733,8 @@ func isLeaveType(t nirv1.AbsenceType) bool {
 	return false
 }
 
-func (s *State) applyAbsence(id string, ev *nirv1.Event) {
+func (s *State) applyAbsence(le LoggedEvent) {
+	ev, id := le.Event, le.Event.GetId()
 	a := ev.GetAbsenceRegistered()
 	per := Period{From: dateOf(a.GetFromDate()), To: dateOf(a.GetToDate())}
 	switch a.GetProgramme() {
@@ -724,7 +747,7 @@ func (s *State) applyAbsence(id string, ev *nirv1.Event) {
 	default: // the introduction programme (also when unspecified)
 		p := s.programmeFor(s.eventKommune(ev, per.From), per.From)
 		if p == nil {
-			s.Unattached = append(s.Unattached, id)
+			s.pending = append(s.pending, le)
 			return
 		}
 		if isLeaveType(a.GetType()) {
