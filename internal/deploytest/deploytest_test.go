@@ -3,6 +3,7 @@ package deploytest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // streamConfig mirrors eventstore's definition of NIR_EVENTS (the parts the permissions
@@ -263,31 +269,116 @@ func TestSingle_Permissions(t *testing.T) {
 	}
 }
 
-// TestCluster_R3 starts the three nodes of deploy/nats/cluster-*.conf, creates NIR_EVENTS with
-// three replicas as nird, and proves that an acknowledged batch is on all replicas, that the
-// stream keeps accepting and serving events after its leader is stopped, and that the
-// permissions hold across routes.
+// moved is a small valid event for person key.
+func moved(key, to string) *nirv1.Event {
+	return &nirv1.Event{
+		Id:         ulid.Make().String(),
+		PersonKey:  key,
+		Kommune:    "0301",
+		RecordedAt: timestamppb.Now(),
+		Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: to}},
+	}
+}
+
+// openStore opens nird's real event store against urls as the given NATS user.
+func openStore(ctx context.Context, urls, user, password string, replicas int) (*eventstore.Store, error) {
+	return eventstore.Open(ctx, eventstore.Config{
+		URL:            urls,
+		Replicas:       replicas,
+		NATSOptions:    []nats.Option{nats.UserInfo(user, password)},
+		RequestTimeout: 2 * time.Second,
+	})
+}
+
+// TestSingle_EventStore runs nird's event store (package eventstore: stream definition,
+// atomic batches, direct gets, replay) against single.conf as the nird user, so that the
+// permissions are proven to be enough for nird itself; and shows that no other user can set
+// the stream up.
+func TestSingle_EventStore(t *testing.T) {
+	creds := SetCredentials(t)
+	s := RunServer(t, Options(t, "single.conf"))
+	ctx := ctxT(t)
+
+	for _, u := range []struct{ user, password string }{{"fagsystem", creds.Fagsystem}, {"reader", creds.Reader}} {
+		// The refused stream request is never answered: bound the wait.
+		octx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := openStore(octx, s.ClientURL(), u.user, u.password, 1)
+		cancel()
+		if err == nil {
+			st.Close()
+			t.Fatalf("%s could create the event stream", u.user)
+		}
+	}
+
+	store, err := openStore(ctx, s.ClientURL(), "nird", creds.Nird, 1)
+	if err != nil {
+		t.Fatalf("nird opens the event store: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	a, b := "aaaa01", "bbbb02"
+	batch := []eventstore.PersonAppend{
+		{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), Events: []*nirv1.Event{moved(a, "4601"), moved(a, "5001")}},
+		{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), Events: []*nirv1.Event{moved(b, "0301")}},
+	}
+	pos, err := store.Append(ctx, batch...)
+	if err != nil || len(pos) != 3 || pos[2].Seq != 3 {
+		t.Fatalf("Append = %+v, %v", pos, err)
+	}
+	again, err := store.Append(ctx, batch...)
+	if err != nil || !again[0].Duplicate || again[0].Seq != pos[0].Seq {
+		t.Fatalf("retried Append = %+v, %v; want the original positions", again, err)
+	}
+	if _, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: a, ExpectedLastSeq: eventstore.Expect(1), Events: []*nirv1.Event{moved(a, "0301")}}); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("stale Append = %v, want ErrConflict", err)
+	}
+	events, last, err := store.Read(ctx, a)
+	if err != nil || len(events) != 2 || last != 2 {
+		t.Fatalf("Read = %d events, last %d, %v", len(events), last, err)
+	}
+	n := 0
+	for _, err := range store.Replay(ctx, eventstore.ReplayOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("Replay delivered %d events, want 3", n)
+	}
+}
+
+// TestCluster_R3 starts the three nodes of deploy/nats/cluster-*.conf, opens nird's event
+// store on them with three replicas as the nird user, and proves that an acknowledged batch is
+// on all replicas, that the register keeps accepting and serving events after the stream
+// leader is stopped, and that the permissions hold across routes.
 func TestCluster_R3(t *testing.T) {
 	creds := SetCredentials(t)
 	start := time.Now()
 	servers := RunCluster(t, "cluster-1.conf", "cluster-2.conf", "cluster-3.conf")
-	nird := dial(t, ClientURLs(servers...), "nird", creds.Nird)
+	urls := ClientURLs(servers...)
+	nird := dial(t, urls, "nird", creds.Nird)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
-	var stream jetstream.Stream
-	poll(t, ctx, "create R3 stream", func(ctx context.Context) error {
+	var store *eventstore.Store
+	poll(t, ctx, "open the event store with 3 replicas", func(ctx context.Context) error {
 		var err error
-		stream, err = nird.js.CreateOrUpdateStream(ctx, streamConfig(3))
+		store, err = openStore(ctx, urls, "nird", creds.Nird, 3)
 		return err
 	})
-	batch := make([]*nats.Msg, 10)
-	for i := range batch {
-		batch[i] = &nats.Msg{Subject: "nir.ev.k1", Data: []byte{byte(i)}, Header: nats.Header{"Nats-Msg-Id": {string(rune('a' + i))}}}
+	t.Cleanup(func() { store.Close() })
+	a := "aaaa01"
+	events := make([]*nirv1.Event, 10)
+	for i := range events {
+		events[i] = moved(a, "4601")
 	}
-	ack, err := jetstreamext.PublishMsgBatch(ctx, nird.js, batch)
-	if err != nil || ack.BatchSize != 10 {
-		t.Fatalf("batch = %+v, %v", ack, err)
+	pos, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), Events: events})
+	if err != nil || len(pos) != 10 || pos[9].Seq != 10 {
+		t.Fatalf("Append = %+v, %v", pos, err)
+	}
+	stream, err := nird.js.Stream(ctx, eventstore.StreamName)
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	var leader string
@@ -296,7 +387,7 @@ func TestCluster_R3(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+		if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 			return errors.New("stream is not on three nodes yet")
 		}
 		for _, r := range info.Cluster.Replicas {
@@ -329,7 +420,7 @@ func TestCluster_R3(t *testing.T) {
 		}
 		return err
 	})
-	fag.refusedPublish(t, "nir.ev.k1")
+	fag.refusedPublish(t, "nir.ev."+a)
 
 	// Stop the stream leader: two of three nodes are a quorum, so appends and reads go on.
 	for _, s := range servers {
@@ -338,17 +429,26 @@ func TestCluster_R3(t *testing.T) {
 			s.WaitForShutdown()
 		}
 	}
+	b := "bbbb02"
+	after := moved(b, "0301") // the same id on every attempt: a retry is idempotent
 	poll(t, ctx, "append after losing the leader", func(ctx context.Context) error {
-		_, err := nird.js.Publish(ctx, "nir.ev.k2", []byte("after"), jetstream.WithMsgID("after"))
+		_, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: b, Events: []*nirv1.Event{after}})
 		return err
 	})
 	poll(t, ctx, "read after losing the leader", func(ctx context.Context) error {
+		got, last, err := store.Read(ctx, a)
+		if err != nil {
+			return err
+		}
+		if len(got) != 10 || last != 10 {
+			return fmt.Errorf("read %d events of %s, last %d; want 10", len(got), a, last)
+		}
 		info, err := stream.Info(ctx)
 		if err != nil {
 			return err
 		}
 		if info.State.Msgs != 11 {
-			return errors.New("stream does not hold 11 messages yet")
+			return fmt.Errorf("stream holds %d messages, want 11", info.State.Msgs)
 		}
 		if info.Cluster.Leader == leader || info.Cluster.Leader == "" {
 			return errors.New("no new leader yet")
