@@ -11,11 +11,15 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/oklog/ulid/v2"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/natsingress"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -478,4 +482,96 @@ func poll(tb testing.TB, ctx context.Context, what string, f func(ctx context.Co
 		case <-tick.C:
 		}
 	}
+}
+
+// recorder is the registration handler behind the NATS ingress in this test (the seam
+// natsingress declares): it answers with the principal the ingress authenticated.
+type recorder struct{}
+
+func (recorder) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv1.Position, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("no principal")
+	}
+	return []*nirv1.Position{{PersonKey: p.String(), Sequence: uint64(len(req.GetRegistrations()))}}, nil
+}
+
+// TestSingle_NATSIngress runs nird's NATS ingress (a micro service on nir.cmd.append) as the
+// nird user and calls it as the fagsystem user: the NATS permissions let the request through,
+// and the bearer token in its header decides the principal (internal/auth).
+func TestSingle_NATSIngress(t *testing.T) {
+	creds := SetCredentials(t)
+	s := RunServer(t, Options(t, "single.conf"))
+	ctx := ctxT(t)
+	oslo, e1, _ := auth.GenerateToken(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301"})
+	ssb, e2, _ := auth.GenerateToken(auth.Principal{Name: "ssb", Role: auth.RoleAnalyst})
+	authn, err := auth.New([]auth.Entry{e1, e2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nird := dial(t, s.ClientURL(), "nird", creds.Nird)
+	in := natsingress.New(nird.nc, auth.NewGuard(authn, auth.DefaultPolicy(), nil), recorder{}, nil)
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("ingress Run: %v", err)
+		}
+	})
+
+	fag := dial(t, s.ClientURL(), "fagsystem", creds.Fagsystem)
+	reader := dial(t, s.ClientURL(), "reader", creds.Reader)
+	body, err := proto.Marshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{}, {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(ctx context.Context, token string) (*nats.Msg, error) {
+		m := nats.NewMsg(natsingress.AppendSubject)
+		m.Data = body
+		if token != "" {
+			m.Header.Set("Authorization", "Bearer "+token)
+		}
+		return fag.nc.RequestMsgWithContext(ctx, m)
+	}
+	// The service subscribes asynchronously: wait until it answers.
+	var reply *nats.Msg
+	poll(t, ctx, "ingress answers", func(ctx context.Context) error {
+		var err error
+		reply, err = request(ctx, oslo)
+		return err
+	})
+	var res nirv1.AppendResponse
+	if err := proto.Unmarshal(reply.Data, &res); err != nil || reply.Header.Get(micro.ErrorCodeHeader) != "" {
+		t.Fatalf("reply %q (error %q): %v", reply.Data, reply.Header.Get(micro.ErrorHeader), err)
+	}
+	if got := res.GetPositions()[0]; got.GetPersonKey() != "kommune:oslo-fagsystem@0301" || got.GetSequence() != 2 {
+		t.Fatalf("handler saw %v, want the oslo principal and 2 registrations", got)
+	}
+
+	for _, tt := range []struct{ name, token, code string }{
+		{"NoToken", "", "unauthenticated"},
+		{"UnknownToken", "nir_unknown", "unauthenticated"},
+		{"AnalystMayNotAppend", ssb, "permission_denied"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := request(ctx, tt.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Header.Get(micro.ErrorCodeHeader); got != tt.code {
+				t.Fatalf("error code %q (%q), want %q", got, m.Header.Get(micro.ErrorHeader), tt.code)
+			}
+			if tt.token != "" && strings.Contains(string(m.Data)+m.Header.Get(micro.ErrorHeader), tt.token) {
+				t.Fatal("the error reply repeats the token")
+			}
+		})
+	}
+
+	// Service discovery works for the reader (nats micro ls), which still cannot append.
+	if m, err := reader.nc.RequestWithContext(ctx, "$SRV.PING.nir", nil); err != nil || !strings.Contains(string(m.Data), `"name":"nir"`) {
+		t.Fatalf("$SRV.PING.nir = %v, %v", m, err)
+	}
+	reader.refusedPublish(t, natsingress.AppendSubject)
 }
