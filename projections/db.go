@@ -74,6 +74,12 @@ type DB struct {
 	cacheMax int
 	skipped  uint64
 
+	// rowsMu guards kommuneGen and rowCache: decoded person lists per kommune, invalidated
+	// by bumping the kommune's generation after a commit that changed its rows.
+	rowsMu     sync.Mutex
+	kommuneGen map[string]uint64
+	rowCache   map[string]*kommuneRows
+
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
 }
@@ -284,11 +290,22 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	}
 	var ckpt uint64
 	var touched map[string]*cached
+	changed := map[string]bool{}
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
-		ckpt, touched, err = db.applyTx(tx, recs)
+		ckpt, touched, err = db.applyTx(tx, recs, changed)
 		return err
 	})
+	if len(changed) > 0 {
+		db.rowsMu.Lock()
+		if db.kommuneGen == nil {
+			db.kommuneGen = map[string]uint64{}
+		}
+		for k := range changed {
+			db.kommuneGen[k]++
+		}
+		db.rowsMu.Unlock()
+	}
 	if err != nil {
 		// States in the cache were advanced past what was committed.
 		db.cache = nil
@@ -332,7 +349,7 @@ func (db *DB) Advance(seq uint64) (uint64, error) {
 
 var marshalOpt = proto.MarshalOptions{Deterministic: true}
 
-func (db *DB) applyTx(tx *bolt.Tx, recs []Record) (uint64, map[string]*cached, error) {
+func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint64, map[string]*cached, error) {
 	ckpt := checkpointTx(tx)
 	start := ckpt
 	evb := tx.Bucket(bucketEvents)
@@ -375,6 +392,12 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record) (uint64, map[string]*cached, e
 	for _, pk := range order {
 		c := touched[pk]
 		nd := derive(c.st)
+		if c.der.row != nil {
+			changed[c.der.row.Kommune] = true
+		}
+		if nd.row != nil {
+			changed[nd.row.Kommune] = true
+		}
 		if err := writeDiff(tx, pk, c.der, nd); err != nil {
 			return 0, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
 		}

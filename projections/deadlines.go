@@ -38,7 +38,13 @@ type DeadlineState struct {
 // of now (now included). Statuses are computed here, at query time, from the dates the models
 // store, so the models themselves never depend on a clock.
 func (r *PersonRow) Deadlines(now rules.Date, withinDays int) []DeadlineState {
-	var out []DeadlineState
+	arr, n := r.deadlines(now, withinDays)
+	return append([]DeadlineState(nil), arr[:n]...)
+}
+
+// deadlines is Deadlines without allocation, for filtering whole lists.
+func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [3]DeadlineState, n int) {
+	out := arr[:0]
 	status := func(d rules.Date) DeadlineStatus {
 		switch {
 		case d.Before(now):
@@ -86,7 +92,7 @@ func (r *PersonRow) Deadlines(now rules.Date, withinDays int) []DeadlineState {
 		}
 		out = append(out, s)
 	}
-	return out
+	return arr, len(out)
 }
 
 // PersonDeadlines returns a person's deadline states on now (the deadline status model).

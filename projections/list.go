@@ -151,14 +151,16 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 	}
 	switch q.Deadline {
 	case DeadlineOverdue:
-		for _, dl := range r.Deadlines(q.Now, 0) {
+		arr, n := r.deadlines(q.Now, 0)
+		for _, dl := range arr[:n] {
 			if dl.Status == StatusOverdue {
 				return true
 			}
 		}
 		return false
 	case DeadlineDueWithin:
-		for _, dl := range r.Deadlines(q.Now, q.WithinDays) {
+		arr, n := r.deadlines(q.Now, q.WithinDays)
+		for _, dl := range arr[:n] {
 			if dl.Status == StatusDueSoon {
 				return true
 			}
@@ -247,30 +249,72 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 	if size == 0 {
 		size = DefaultPageSize
 	}
+	all, err := db.kommuneRows(q.Kommune)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int32, 0, len(all))
+	for i := range all {
+		if q.match(&all[i]) {
+			idx = append(idx, int32(i))
+		}
+	}
+	if q.Sort != "" && q.Sort != SortPersonKey || q.Desc {
+		sort.Slice(idx, func(i, j int) bool { return q.less(&all[idx[i]], &all[idx[j]]) })
+	}
+	page := &PersonPage{Total: len(idx)}
+	if offset < len(idx) {
+		end := min(offset+size, len(idx))
+		page.Rows = make([]PersonRow, 0, end-offset)
+		for _, i := range idx[offset:end] {
+			page.Rows = append(page.Rows, all[i])
+		}
+		if end < len(idx) {
+			page.NextPageToken = strconv.Itoa(end)
+		}
+	}
+	return page, nil
+}
+
+// maxCachedKommuner bounds the decoded person lists kept in memory.
+const maxCachedKommuner = 64
+
+// kommuneRows returns a kommune's person list decoded, in person-key order, from a cache that
+// Apply invalidates per kommune. The slice is shared: callers must not modify it.
+//
+// The generation is read before the read transaction starts, so a list cached under a
+// generation is never older than that generation: a commit racing with the scan only makes
+// the next query scan again.
+func (db *DB) kommuneRows(k string) ([]PersonRow, error) {
+	db.rowsMu.Lock()
+	gen := db.kommuneGen[k]
+	if c, ok := db.rowCache[k]; ok && c.gen == gen {
+		db.rowsMu.Unlock()
+		return c.rows, nil
+	}
+	db.rowsMu.Unlock()
 	var rows []PersonRow
 	err := db.view(func(tx *bolt.Tx) error {
-		return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
-			if q.match(r) {
-				rows = append(rows, *r)
-			}
+		return scanKommune(tx, k, func(r *PersonRow) error {
+			rows = append(rows, *r)
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	if q.Sort != "" && q.Sort != SortPersonKey || q.Desc {
-		sort.Slice(rows, func(i, j int) bool { return q.less(&rows[i], &rows[j]) })
+	db.rowsMu.Lock()
+	if db.rowCache == nil || len(db.rowCache) >= maxCachedKommuner {
+		db.rowCache = map[string]*kommuneRows{}
 	}
-	page := &PersonPage{Total: len(rows)}
-	if offset < len(rows) {
-		end := min(offset+size, len(rows))
-		page.Rows = rows[offset:end:end]
-		if end < len(rows) {
-			page.NextPageToken = strconv.Itoa(end)
-		}
-	}
-	return page, nil
+	db.rowCache[k] = &kommuneRows{gen: gen, rows: rows}
+	db.rowsMu.Unlock()
+	return rows, nil
+}
+
+type kommuneRows struct {
+	gen  uint64
+	rows []PersonRow
 }
 
 // Person returns one person's row in the person list; ErrNotFound if the person has none.

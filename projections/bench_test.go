@@ -1,0 +1,249 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// encodedFeed is a Feed over protobuf-encoded events, decoded on replay the way the event
+// store decodes at its boundary; replaying it bare gives the "bare replay speed" a rebuild is
+// compared with.
+type encodedFeed struct {
+	data [][]byte
+}
+
+func newEncodedFeed(recs []Record) *encodedFeed {
+	f := &encodedFeed{data: make([][]byte, len(recs))}
+	for i, r := range recs {
+		f.data[i], _ = proto.Marshal(r.Event)
+	}
+	return f
+}
+
+func (f *encodedFeed) LastSeq(context.Context) (uint64, error) { return uint64(len(f.data)), nil }
+
+func (f *encodedFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		to := opt.To
+		if to == 0 {
+			to = uint64(len(f.data))
+		}
+		for s := max(opt.From, 1); s <= to; s++ {
+			ev := new(nirv1.Event)
+			if err := proto.Unmarshal(f.data[s-1], ev); err != nil {
+				yield(Record{}, err)
+				return
+			}
+			if !opt.RecordedUntil.IsZero() && ev.GetRecordedAt().AsTime().After(opt.RecordedUntil) {
+				continue
+			}
+			if !yield(Record{Seq: s, Event: ev}, nil) {
+				return
+			}
+		}
+	}
+}
+
+var benchPop = sync.OnceValue(func() []Record { return population(7, 20000, testKommuner) })
+
+// BenchmarkApply measures events/s folded into all models, in rebuild-sized transactions
+// without per-transaction fsync (one Sync at the end), as a rebuild does.
+func BenchmarkApply(b *testing.B) {
+	recs := benchPop()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		db, err := Open(filepath.Join(b.TempDir(), "m.db"), DBOptions{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for i := 0; i < len(recs); i += rebuildBatch {
+			if _, err := db.Apply(recs[i:min(i+rebuildBatch, len(recs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		db.Sync()
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkApplyLive measures live apply: small synced transactions of 10 events.
+func BenchmarkApplyLive(b *testing.B) {
+	recs := benchPop()[:20000]
+	db := openTestDB(b, DBOptions{})
+	b.ResetTimer()
+	n := 0
+	for i := range b.N {
+		lo := (i * 10) % len(recs)
+		if lo == 0 && i > 0 {
+			b.StopTimer()
+			db.Close()
+			db = openTestDB(b, DBOptions{})
+			b.StartTimer()
+		}
+		if _, err := db.Apply(recs[lo:min(lo+10, len(recs))]); err != nil {
+			b.Fatal(err)
+		}
+		n += 10
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRebuild compares a rebuild through the Projector with a bare replay of the same
+// encoded feed (decode only); the ratio goal is >= 0.5.
+func BenchmarkRebuild(b *testing.B) {
+	feed := newEncodedFeed(benchPop())
+	b.Run("BareReplay", func(b *testing.B) {
+		for range b.N {
+			n := 0
+			for _, err := range feed.Replay(bg, ReplayOptions{}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+		}
+		b.ReportMetric(float64(len(feed.data)*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("Rebuild", func(b *testing.B) {
+		p, err := New(feed, Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		b.ResetTimer()
+		for range b.N {
+			if err := p.Rebuild(bg, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(feed.data)*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+var bigKommune = sync.OnceValue(func() *DB {
+	dir, err := os.MkdirTemp("", "nir-bench-")
+	if err != nil {
+		panic(err)
+	}
+	recs := population(8, 20000, []string{"0301"})
+	db, err := Open(filepath.Join(dir, "m.db"), DBOptions{NoSync: true})
+	if err != nil {
+		panic(err)
+	}
+	for i := 0; i < len(recs); i += rebuildBatch {
+		if _, err := db.Apply(recs[i:min(i+rebuildBatch, len(recs))]); err != nil {
+			panic(err)
+		}
+	}
+	return db
+})
+
+// BenchmarkListPersons queries the person list of a kommune with 20 000 persons (goal: p99 <
+// 20 ms), with a filter, a sort and a deadline filter.
+func BenchmarkListPersons(b *testing.B) {
+	db := bigKommune()
+	queries := []PersonQuery{
+		{Kommune: "0301"},
+		{Kommune: "0301", ProgrammeVedtak: With, Sort: SortProgrammeEnd},
+		{Kommune: "0301", Deadline: DeadlineDueWithin, WithinDays: 30, Now: rules.MustDate(2024, 6, 1), Sort: SortNorskDeadline, Desc: true},
+		{Kommune: "0301", Sluttmal: Without, TrainingVedtak: With, PageToken: "200"},
+	}
+	if p, _ := db.ListPersons(queries[0]); p.Total < 19000 {
+		b.Fatalf("kommune has %d persons", p.Total)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := db.ListPersons(queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkExportCSV measures CSV export rows/s of a 20 000-person kommune (goal >= 100 000).
+func BenchmarkExportCSV(b *testing.B) {
+	db := bigKommune()
+	b.ResetTimer()
+	rows := 0
+	for range b.N {
+		n, err := db.ExportCSV(io.Discard, PersonQuery{Kommune: "0301"}, CSVOptions{IncludeNationalID: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += n
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestRebuildMillion rebuilds from 1M events and reports time and peak memory (goal < 1 GiB).
+// It takes minutes, so it runs only with NIR_BENCH_1M=1.
+func TestRebuildMillion(t *testing.T) {
+	if os.Getenv("NIR_BENCH_1M") == "" {
+		t.Skip("set NIR_BENCH_1M=1 to rebuild from 1M events and measure peak memory")
+	}
+	var recs []Record
+	persons := 0
+	for seed := uint64(100); len(recs) < 1_000_000; seed++ {
+		part := population(seed, 5000, testKommuner)
+		for _, r := range part {
+			r.Seq = uint64(len(recs) + 1)
+			recs = append(recs, r)
+		}
+		persons += 5000
+	}
+	feed := newEncodedFeed(recs[:1_000_000])
+	recs = nil
+	var before syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	t0 := time.Now()
+	n := 0
+	for _, err := range feed.Replay(bg, ReplayOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	bare := time.Since(t0)
+	p, err := New(feed, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	t0 = time.Now()
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	rebuild := time.Since(t0)
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var size int64
+	p.Use("", func(db *DB) error { size = db.Size(); return nil })
+	fmt.Printf("1M events (%d persons): bare replay %v (%.0f ev/s), rebuild %v (%.0f ev/s), ratio %.2f, peak RSS %d MiB (before rebuild %d MiB), file %d MiB\n",
+		persons, bare, float64(n)/bare.Seconds(), rebuild, float64(n)/rebuild.Seconds(), bare.Seconds()/rebuild.Seconds(),
+		ru.Maxrss/1024, before.Maxrss/1024, size>>20)
+}
