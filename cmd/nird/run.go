@@ -21,9 +21,11 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
 
@@ -69,6 +71,21 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	guard := auth.NewGuard(authn, auth.DefaultPolicy(), log.With("component", "auth"))
 	m := newMetrics()
 
+	events, err := feed.New(store)
+	if err != nil {
+		return fmt.Errorf("event feed: %w", err)
+	}
+	defer events.Close()
+	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log})
+	if err != nil {
+		return fmt.Errorf("read models: %w", err)
+	}
+	defer proj.Close()
+	if err := proj.OpenSnapshots(); err != nil {
+		return fmt.Errorf("read-model snapshots: %w", err)
+	}
+	m.reg.MustRegister(newProjectionCollector(proj))
+
 	interceptors := connect.WithInterceptors(m.interceptor(), guard)
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
@@ -82,6 +99,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	actors := []actor{
 		{"http", httpServer(cfg.HTTP, mux, cfg.Shutdown, log)},
 		{"nats-ingress", natsingress.New(store.Conn(), guard, reg, log).Run},
+		{"projections", proj.Run},
+		{"regelmotor", func(ctx context.Context) error {
+			return proj.RunRegelmotor(ctx, computedAppender{svc: svc, log: log.With("component", "regelmotor")}, projections.RegelmotorOptions{})
+		}},
 	}
 	if cfg.Admin != "" {
 		ready := func() error {
@@ -94,6 +115,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("starting", "nats", store.ClientURL(), "data", cfg.Data, "auth", authMode(authn))
 	err = runAll(ctx, actors, log)
+	if cerr := proj.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	_ = events.Close()
 	if cerr := store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// regelmotorActor is the principal the regelmotor appends computed terminations as
+// (DOMAIN.md Product decisions 5).
+var regelmotorActor = &nirv1.Actor{Subject: "regelmotor", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
+
+// computedAppender appends the regelmotor's computed terminations through the same append
+// path as every registration. Their ids are deterministic, so a second worker or a restart
+// appending the same termination gets the stored position back.
+type computedAppender struct {
+	svc *ingest.Service
+	log *slog.Logger
+}
+
+var _ projections.Appender = computedAppender{}
+
+func (a computedAppender) AppendComputed(ctx context.Context, events []*nirv1.Event) error {
+	var failed error
+	for _, ev := range events {
+		reg := &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: ev.GetPersonKey()}, Event: ev}
+		if _, err := a.svc.Append(ctx, regelmotorActor, []*nirv1.Registration{reg}); err != nil {
+			// One person's refusal must not hold up the others; it is retried on the
+			// next pass.
+			a.log.WarnContext(ctx, "computed termination not appended", "event_id", ev.GetId(), "err", err)
+			failed = fmt.Errorf("append computed termination %s: %w", ev.GetId(), err)
+		}
+	}
+	return failed
+}
+
+// projectionCollector exports the projector's Stats as Prometheus metrics when scraped.
+type projectionCollector struct {
+	p                                   *projections.Projector
+	lag, checkpoint, applied, applySecs *prometheus.Desc
+	rebuilding                          *prometheus.Desc
+}
+
+func newProjectionCollector(p *projections.Projector) *projectionCollector {
+	return &projectionCollector{
+		p:          p,
+		lag:        prometheus.NewDesc("nir_projection_lag_events", "Stream last sequence minus the read models' checkpoint.", nil, nil),
+		checkpoint: prometheus.NewDesc("nir_projection_checkpoint", "Last stream sequence applied to the read models.", nil, nil),
+		applied:    prometheus.NewDesc("nir_projection_applied_events_total", "Events applied to the read models.", nil, nil),
+		applySecs:  prometheus.NewDesc("nir_projection_apply_seconds_total", "Time spent applying events to the read models.", nil, nil),
+		rebuilding: prometheus.NewDesc("nir_projection_rebuilding", "1 while a rebuild runs.", nil, nil),
+	}
+}
+
+func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lag
+	ch <- c.checkpoint
+	ch <- c.applied
+	ch <- c.applySecs
+	ch <- c.rebuilding
+}
+
+func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.p.Stats()
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(s.Lag))
+	ch <- prometheus.MustNewConstMetric(c.checkpoint, prometheus.GaugeValue, float64(s.Checkpoint))
+	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.CounterValue, float64(s.EventsApplied))
+	ch <- prometheus.MustNewConstMetric(c.applySecs, prometheus.CounterValue, s.ApplySeconds)
+	r := 0.0
+	if s.Rebuilding {
+		r = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
+}

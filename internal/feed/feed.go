@@ -1,0 +1,96 @@
+// Package feed adapts the event store to the projections' Feed, so that neither package
+// imports the other (DESIGN.md "Packages").
+package feed
+
+import (
+	"context"
+	"iter"
+	"sync"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/projections"
+)
+
+// Feed is a projections.Feed and projections.Waiter over an *eventstore.Store.
+type Feed struct {
+	store *eventstore.Store
+	stop  func() error
+
+	// mu guards grown.
+	mu    sync.Mutex
+	grown chan struct{} // closed and replaced when the stream may have grown
+}
+
+var (
+	_ projections.Feed   = (*Feed)(nil)
+	_ projections.Waiter = (*Feed)(nil)
+)
+
+// New returns a feed over store. It listens to the stream's subjects on the store's
+// connection to wake waiting projections at once; Close stops that.
+func New(store *eventstore.Store) (*Feed, error) {
+	f := &Feed{store: store, grown: make(chan struct{})}
+	stop, err := store.Notify(f.signal)
+	if err != nil {
+		return nil, err
+	}
+	f.stop = stop
+	return f, nil
+}
+
+// Close stops listening. It is idempotent.
+func (f *Feed) Close() error {
+	if f.stop == nil {
+		return nil
+	}
+	err := f.stop()
+	f.stop = nil
+	return err
+}
+
+func (f *Feed) signal() {
+	f.mu.Lock()
+	close(f.grown)
+	f.grown = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Replay implements projections.Feed.
+func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.Seq2[projections.Record, error] {
+	return func(yield func(projections.Record, error) bool) {
+		for s, err := range f.store.Replay(ctx, eventstore.ReplayOptions{From: opt.From, To: opt.To, RecordedUntil: opt.RecordedUntil}) {
+			if err != nil {
+				yield(projections.Record{}, err)
+				return
+			}
+			if !yield(projections.Record{Seq: s.Seq, Event: s.Event}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// LastSeq implements projections.Feed.
+func (f *Feed) LastSeq(ctx context.Context) (uint64, error) { return f.store.LastSeq(ctx) }
+
+// Wait implements projections.Waiter: it returns once the stream's last sequence is above
+// after, or ctx is done.
+func (f *Feed) Wait(ctx context.Context, after uint64) error {
+	for {
+		f.mu.Lock()
+		grown := f.grown
+		f.mu.Unlock()
+		last, err := f.store.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if last > after {
+			return nil
+		}
+		select {
+		case <-grown:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
