@@ -3,8 +3,8 @@ package feed
 import (
 	"context"
 	"errors"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func TestFeed(t *testing.T) {
