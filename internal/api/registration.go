@@ -57,7 +57,9 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 	switch p.Role {
 	case auth.RoleKommune:
 		for i, reg := range req.GetRegistrations() {
-			if k := reg.GetEvent().GetKommune(); k != p.Kommune {
+			// A missing event or kommune is invalid input, reported by the append path's
+			// validation with the field named; only a kommune given is checked here.
+			if k := reg.GetEvent().GetKommune(); k != "" && k != p.Kommune {
 				return nil, fieldError(connect.CodePermissionDenied, "registrations["+strconv.Itoa(i)+"].event.kommune",
 					"a kommune may only register for its own kommune ("+p.Kommune+")")
 			}
