@@ -167,6 +167,8 @@ type person struct {
 	moveAt rules.Date // zero without a move
 	// pending are retractions whose target id is known only when finish assigns ids.
 	pending []pendingRetraction
+	// dates is a slab the payload dates are taken from.
+	dates []nirv1.Date
 }
 
 type pendingRetraction struct{ rt, wrong *nirv1.Event }
@@ -194,7 +196,20 @@ func (p *person) between(a, b rules.Date) rules.Date {
 
 func (p *person) chance(pct int) bool { return p.r.IntN(100) < pct }
 
-func pd(d rules.Date) *nirv1.Date { return d.Proto() }
+// pd converts a date for a payload, allocating from a per-person slab (the population
+// is allocation-bound). The zero date is nil.
+func (p *person) pd(d rules.Date) *nirv1.Date {
+	if d.IsZero() {
+		return nil
+	}
+	if len(p.dates) == 0 {
+		p.dates = make([]nirv1.Date, 32)
+	}
+	x := &p.dates[0]
+	p.dates = p.dates[1:]
+	x.Year, x.Month, x.Day = int32(d.Y), int32(d.M), int32(d.D)
+	return x
+}
 
 // Permit bases of humanitarian immigration that give the introduction programme (DOMAIN.md
 // 1.2) and rett og plikt to training (1.3).
@@ -216,7 +231,7 @@ const (
 )
 
 func (g *generator) person(i int) []*nirv1.Event {
-	p := &person{g: g, r: rand.New(rand.NewPCG(uint64(g.seed), uint64(i))), now: g.now}
+	p := &person{g: g, r: rand.New(rand.NewPCG(uint64(g.seed), uint64(i))), now: g.now, evs: make([]keyed, 0, 48)}
 	r := p.r
 	now := g.now
 
@@ -322,8 +337,8 @@ func (g *generator) person(i int) []*nirv1.Event {
 
 	// Identity: synthetic fødselsnummer, some D-nummer (not yet in Folkeregisteret).
 	reg := &nirv1.PersonRegistered{
-		BirthDate: pd(birth), PermitDate: pd(permit), PermitBasis: basis,
-		ArrivalDate: pd(arrival), SettledByAgreement: byAgreement && isSettled,
+		BirthDate: p.pd(birth), PermitDate: p.pd(permit), PermitBasis: basis,
+		ArrivalDate: p.pd(arrival), SettledByAgreement: byAgreement && isSettled,
 	}
 	dnr := p.chance(7)
 	id := g.nationalID(r, birth, dnr)
@@ -338,7 +353,7 @@ func (g *generator) person(i int) []*nirv1.Event {
 		reg.Fodselsnummer = id
 	}
 	if isSettled {
-		reg.SettlementDate = pd(settled)
+		reg.SettlementDate = p.pd(settled)
 	}
 	first := arrival
 	if permit.Before(first) {
@@ -359,7 +374,7 @@ func (g *generator) person(i int) []*nirv1.Event {
 		hours := float64(min(175, days*2/3))
 		p.add(end, 0, &nirv1.Event{Payload: &nirv1.Event_ReceptionParticipationRegistered{
 			ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{
-				Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_NORSK, FromDate: pd(start), ToDate: pd(end),
+				Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_NORSK, FromDate: p.pd(start), ToDate: p.pd(end),
 				Hours: hours, Completed: hours >= 175,
 			}}})
 	}
@@ -388,7 +403,7 @@ func (g *generator) person(i int) []*nirv1.Event {
 			p.training(law, settled, birth, vgo, basis)
 		}
 		if !p.moveAt.IsZero() {
-			p.add(p.moveAt, 2, &nirv1.Event{Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{Date: pd(p.moveAt)}}})
+			p.add(p.moveAt, 2, &nirv1.Event{Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{Date: p.pd(p.moveAt)}}})
 		}
 	}
 	return p.finish(reg)

@@ -9,46 +9,46 @@ import (
 
 // Payload constructors keep the life-cycle code readable.
 
-func evOffer(prog nirv1.Programme, d rules.Date) *nirv1.Event {
-	return &nirv1.Event{Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: prog, Date: pd(d)}}}
+func (p *person) evOffer(prog nirv1.Programme, d rules.Date) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: prog, Date: p.pd(d)}}}
 }
 
-func evDemand(prog nirv1.Programme, d rules.Date) *nirv1.Event {
-	return &nirv1.Event{Payload: &nirv1.Event_DemandRegistered{DemandRegistered: &nirv1.DemandRegistered{Programme: prog, Date: pd(d)}}}
+func (p *person) evDemand(prog nirv1.Programme, d rules.Date) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_DemandRegistered{DemandRegistered: &nirv1.DemandRegistered{Programme: prog, Date: p.pd(d)}}}
 }
 
-func evProgrammeVedtak(t nirv1.ProgrammeVedtakType, vedtak, from, to rules.Date, ext int) *nirv1.Event {
-	v := &nirv1.ProgrammeVedtakRegistered{Type: t, VedtakDate: pd(vedtak), FromDate: pd(from), ToDate: pd(to), ExtensionMonths: int32(ext)}
+func (p *person) evProgrammeVedtak(t nirv1.ProgrammeVedtakType, vedtak, from, to rules.Date, ext int) *nirv1.Event {
+	v := &nirv1.ProgrammeVedtakRegistered{Type: t, VedtakDate: p.pd(vedtak), FromDate: p.pd(from), ToDate: p.pd(to), ExtensionMonths: int32(ext)}
 	return &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: v}}
 }
 
-func evTiltak(code nirv1.TiltakCode, from, to rules.Date, hours float64) *nirv1.Event {
-	t := &nirv1.TiltakRegistered{Code: code, FromDate: pd(from), ToDate: pd(to), HoursPerWeek: hours}
+func (p *person) evTiltak(code nirv1.TiltakCode, from, to rules.Date, hours float64) *nirv1.Event {
+	t := &nirv1.TiltakRegistered{Code: code, FromDate: p.pd(from), ToDate: p.pd(to), HoursPerWeek: hours}
 	return &nirv1.Event{Payload: &nirv1.Event_TiltakRegistered{TiltakRegistered: t}}
 }
 
-func evAbsence(prog nirv1.Programme, t nirv1.AbsenceType, from, to rules.Date, hours float64) *nirv1.Event {
-	a := &nirv1.AbsenceRegistered{Programme: prog, Type: t, FromDate: pd(from), ToDate: pd(to), Hours: hours}
+func (p *person) evAbsence(prog nirv1.Programme, t nirv1.AbsenceType, from, to rules.Date, hours float64) *nirv1.Event {
+	a := &nirv1.AbsenceRegistered{Programme: prog, Type: t, FromDate: p.pd(from), ToDate: p.pd(to), Hours: hours}
 	return &nirv1.Event{Payload: &nirv1.Event_AbsenceRegistered{AbsenceRegistered: a}}
 }
 
-func evTermination(kind nirv1.TerminationKind, reason nirv1.TerminationReason, d rules.Date) *nirv1.Event {
-	t := &nirv1.TerminationRegistered{Kind: kind, Reason: reason, Date: pd(d)}
+func (p *person) evTermination(kind nirv1.TerminationKind, reason nirv1.TerminationReason, d rules.Date) *nirv1.Event {
+	t := &nirv1.TerminationRegistered{Kind: kind, Reason: reason, Date: p.pd(d)}
 	return &nirv1.Event{Payload: &nirv1.Event_TerminationRegistered{TerminationRegistered: t}}
 }
 
-func evTrainingVedtak(scheme nirv1.TrainingScheme, t nirv1.TrainingVedtakType, vedtak, start, end rules.Date) *nirv1.Event {
-	v := &nirv1.TrainingVedtakRegistered{Scheme: scheme, Type: t, VedtakDate: pd(vedtak), StartDate: pd(start), EndDate: pd(end)}
+func (p *person) evTrainingVedtak(scheme nirv1.TrainingScheme, t nirv1.TrainingVedtakType, vedtak, start, end rules.Date) *nirv1.Event {
+	v := &nirv1.TrainingVedtakRegistered{Scheme: scheme, Type: t, VedtakDate: p.pd(vedtak), StartDate: p.pd(start), EndDate: p.pd(end)}
 	return &nirv1.Event{Payload: &nirv1.Event_TrainingVedtakRegistered{TrainingVedtakRegistered: v}}
 }
 
-func evHours(t nirv1.HoursType, month rules.Date, hours, absence float64) *nirv1.Event {
+func (p *person) evHours(t nirv1.HoursType, month rules.Date, hours, absence float64) *nirv1.Event {
 	h := &nirv1.TrainingHoursRegistered{Type: t, Month: &nirv1.YearMonth{Year: int32(month.Y), Month: int32(month.M)}, Hours: hours, AbsenceHours: absence}
 	return &nirv1.Event{Payload: &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: h}}
 }
 
-func evUtdanning(vgo bool, d rules.Date) *nirv1.Event {
-	u := &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: vgo, Date: pd(d)}
+func (p *person) evUtdanning(vgo bool, d rules.Date) *nirv1.Event {
+	u := &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: vgo, Date: p.pd(d)}
 	return &nirv1.Event{Payload: &nirv1.Event_UtdanningsbakgrunnRegistered{UtdanningsbakgrunnRegistered: u}}
 }
 
@@ -98,14 +98,14 @@ func (p *person) programme(law nirv1.Law, settled, birth rules.Date, vgo bool, b
 		if demand.After(now) {
 			return
 		}
-		p.add(demand, p.stintOn(demand), evDemand(nirv1.Programme_PROGRAMME_INTRO, demand))
+		p.add(demand, p.stintOn(demand), p.evDemand(nirv1.Programme_PROGRAMME_INTRO, demand))
 		offer = demand.AddDays(p.r.IntN(30))
 	}
 	if offer.After(now) {
 		return
 	}
 	st := p.stintOn(offer)
-	p.add(offer, st, evOffer(nirv1.Programme_PROGRAMME_INTRO, offer))
+	p.add(offer, st, p.evOffer(nirv1.Programme_PROGRAMME_INTRO, offer))
 	vedtak := offer.AddDays(p.r.IntN(21))
 	if vedtak.After(now) {
 		return
@@ -141,13 +141,13 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		planned = 12 + r.IntN(13)
 	}
 	plannedEnd := start.AddMonths(planned).AddDays(-1)
-	p.add(vedtak, st, evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, vedtak, start, p.orOpen(plannedEnd), 0))
+	p.add(vedtak, st, p.evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, vedtak, start, p.orOpen(plannedEnd), 0))
 	if !introL && p.chance(97) {
-		p.add(vedtak, st, &nirv1.Event{Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: sluttmal, Date: pd(vedtak)}}})
+		p.add(vedtak, st, &nirv1.Event{Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: sluttmal, Date: p.pd(vedtak)}}})
 	}
 	if law == nirv1.Law_LAW_IL && p.chance(70) {
 		if d := start.AddDays(r.IntN(60)); !d.After(now) {
-			p.add(d, st, &nirv1.Event{Payload: &nirv1.Event_IntegreringskontraktRegistered{IntegreringskontraktRegistered: &nirv1.IntegreringskontraktRegistered{Date: pd(d)}}})
+			p.add(d, st, &nirv1.Event{Payload: &nirv1.Event_IntegreringskontraktRegistered{IntegreringskontraktRegistered: &nirv1.IntegreringskontraktRegistered{Date: p.pd(d)}}})
 		}
 	}
 
@@ -170,7 +170,7 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		}
 		vd := plannedEnd.AddDays(-r.IntN(30))
 		if !vd.After(now) {
-			p.add(vd, st, evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE, vd, rules.Date{}, rules.Date{}, ext))
+			p.add(vd, st, p.evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE, vd, rules.Date{}, rules.Date{}, ext))
 			end = end.AddMonths(ext)
 			extendedFrom = plannedEnd.AddDays(1)
 		}
@@ -196,13 +196,13 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 			return nil
 		}
 		if !extendedFrom.IsZero() && from.Before(extendedFrom) && !to.Before(extendedFrom) {
-			ev := p.add(from, st, evTiltak(code, from, p.orOpen(extendedFrom.AddDays(-1)), hours))
+			ev := p.add(from, st, p.evTiltak(code, from, p.orOpen(extendedFrom.AddDays(-1)), hours))
 			if !extendedFrom.After(now) {
-				p.add(extendedFrom, st, evTiltak(code, extendedFrom, p.orOpen(to), hours))
+				p.add(extendedFrom, st, p.evTiltak(code, extendedFrom, p.orOpen(to), hours))
 			}
 			return ev
 		}
-		return p.add(from, st, evTiltak(code, from, p.orOpen(to), hours))
+		return p.add(from, st, p.evTiltak(code, from, p.orOpen(to), hours))
 	}
 	days := start.DaysUntil(end)
 	tiltak(nirv1.TiltakCode_TILTAK_CODE_NORSK_SAMFUNNSKUNNSKAP, start, start.AddDays(days*7/10), float64(12+r.IntN(9)))
@@ -234,7 +234,7 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		wrong := tiltak(nirv1.TiltakCode_TILTAK_CODE_ANNET, workFrom, end, 15)
 		fix := workFrom.AddDays(3 + r.IntN(18))
 		if wrong != nil && !fix.After(now) {
-			right := evTiltak(work, workFrom, rules.Date{}, 15)
+			right := p.evTiltak(work, workFrom, rules.Date{}, 15)
 			right.GetTiltakRegistered().ToDate = wrong.GetTiltakRegistered().GetToDate() // the same period
 			p.retract(fix, st, wrong, "feil tiltakskode", right)
 		}
@@ -255,7 +255,7 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		}
 		t := pick(p, []nirv1.AbsenceType{nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_GYLDIG, nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_UGYLDIG}, []int{70, 30})
 		hours := float64((from.DaysUntil(to) + 1) * (3 + r.IntN(5)))
-		p.add(to, st, evAbsence(nirv1.Programme_PROGRAMME_INTRO, t, from, to, hours))
+		p.add(to, st, p.evAbsence(nirv1.Programme_PROGRAMME_INTRO, t, from, to, hours))
 	}
 	if p.chance(6) && days > 180 {
 		from := p.between(start.AddDays(60), end.AddDays(-90))
@@ -263,9 +263,9 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		vd := from.AddDays(-r.IntN(14))
 		if !vd.After(now) && !to.After(p.latestPlanned()) && to.Before(end) {
 			if p.chance(50) {
-				p.add(vd, st, evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON, vd, from, to, 0))
+				p.add(vd, st, p.evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON, vd, from, to, 0))
 			} else if !to.After(now) {
-				p.add(to, st, evAbsence(nirv1.Programme_PROGRAMME_INTRO, nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_FODSEL_ADOPSJON, from, to, 0))
+				p.add(to, st, p.evAbsence(nirv1.Programme_PROGRAMME_INTRO, nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_FODSEL_ADOPSJON, from, to, 0))
 			}
 		}
 	}
@@ -279,11 +279,11 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		// The regelmotor computes FLYTTET (Product decisions 5 b); nothing to register.
 		return
 	case moved:
-		p.add(end, st, evTermination(nirv1.TerminationKind_TERMINATION_KIND_AVBRUTT, nirv1.TerminationReason_TERMINATION_REASON_FLYTTET, end))
+		p.add(end, st, p.evTermination(nirv1.TerminationKind_TERMINATION_KIND_AVBRUTT, nirv1.TerminationReason_TERMINATION_REASON_FLYTTET, end))
 		// The new kommune may offer a programme (DOMAIN.md 7.4).
 		nv := end.AddDays(20 + r.IntN(40))
 		if p.chance(40) && !nv.After(now) {
-			p.add(nv, 2, evOffer(nirv1.Programme_PROGRAMME_INTRO, nv))
+			p.add(nv, 2, p.evOffer(nirv1.Programme_PROGRAMME_INTRO, nv))
 			p.runProgramme(law, 2, nv, nv.AddDays(7+r.IntN(20)), birth, vgo, false)
 		}
 		return
@@ -291,8 +291,8 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 		return
 	case kind == kindStopped:
 		vd := end.AddDays(-r.IntN(10))
-		p.add(vd, st, evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS, vd, end, rules.Date{}, 0))
-		p.add(end, st, evTermination(nirv1.TerminationKind_TERMINATION_KIND_STANSET, nirv1.TerminationReason_TERMINATION_REASON_STANSET, end))
+		p.add(vd, st, p.evProgrammeVedtak(nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS, vd, end, rules.Date{}, 0))
+		p.add(end, st, p.evTermination(nirv1.TerminationKind_TERMINATION_KIND_STANSET, nirv1.TerminationReason_TERMINATION_REASON_STANSET, end))
 		return
 	}
 	tk := nirv1.TerminationKind_TERMINATION_KIND_FULLFORT
@@ -310,11 +310,11 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 	}
 	reason := pick(p, reasons, weights)
 	if fix := end.AddDays(10 + r.IntN(30)); p.chance(2) && !fix.After(now) {
-		wrong := p.add(end, st, evTermination(tk, nirv1.TerminationReason_TERMINATION_REASON_ANNET, end))
-		p.retract(fix, st, wrong, "feil avslutningsårsak", evTermination(tk, reason, end))
+		wrong := p.add(end, st, p.evTermination(tk, nirv1.TerminationReason_TERMINATION_REASON_ANNET, end))
+		p.retract(fix, st, wrong, "feil avslutningsårsak", p.evTermination(tk, reason, end))
 		return
 	}
-	p.add(end, st, evTermination(tk, reason, end))
+	p.add(end, st, p.evTermination(tk, reason, end))
 }
 
 // training generates opplæring i norsk og samfunnskunnskap (DOMAIN.md 3): tilbud, vedtak,
@@ -340,13 +340,13 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 		if demand.After(now) {
 			return
 		}
-		p.add(demand, p.stintOn(demand), evDemand(nirv1.Programme_PROGRAMME_OPPLAERING, demand))
+		p.add(demand, p.stintOn(demand), p.evDemand(nirv1.Programme_PROGRAMME_OPPLAERING, demand))
 		offer = demand.AddDays(r.IntN(20))
 	}
 	if offer.After(now) {
 		return
 	}
-	p.add(offer, p.stintOn(offer), evOffer(nirv1.Programme_PROGRAMME_OPPLAERING, offer))
+	p.add(offer, p.stintOn(offer), p.evOffer(nirv1.Programme_PROGRAMME_OPPLAERING, offer))
 	vedtak := offer.AddDays(r.IntN(21))
 	if vedtak.After(now) {
 		return
@@ -354,10 +354,10 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 	start := vedtak.AddDays(3 + r.IntN(28))
 	if p.chance(3) && il {
 		p.add(vedtak, p.stintOn(vedtak), &nirv1.Event{Payload: &nirv1.Event_ExemptionRegistered{ExemptionRegistered: &nirv1.ExemptionRegistered{
-			Type: nirv1.ExemptionType_EXEMPTION_TYPE_OPPLAERING, LegalBasis: "IF § 27", Date: pd(vedtak)}}})
+			Type: nirv1.ExemptionType_EXEMPTION_TYPE_OPPLAERING, LegalBasis: "IF § 27", Date: p.pd(vedtak)}}})
 		return
 	}
-	p.add(vedtak, p.stintOn(vedtak), evTrainingVedtak(scheme, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, vedtak, start, rules.Date{}))
+	p.add(vedtak, p.stintOn(vedtak), p.evTrainingVedtak(scheme, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, vedtak, start, rules.Date{}))
 
 	var months int
 	switch {
@@ -374,7 +374,7 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 
 	if il && rettOgPlikt && p.chance(92) {
 		if d := start.AddDays(r.IntN(30)); !d.After(now) {
-			p.add(d, p.stintOn(d), evUtdanning(vgo, d))
+			p.add(d, p.stintOn(d), p.evUtdanning(vgo, d))
 		}
 	}
 	if il && p.chance(85) {
@@ -388,7 +388,7 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 				}
 			}
 			p.add(d, p.stintOn(d), &nirv1.Event{Payload: &nirv1.Event_NorskmalRegistered{NorskmalRegistered: &nirv1.NorskmalRegistered{
-				Listening: lvl[0], Reading: lvl[1], Writing: lvl[2], Speaking: lvl[3], Date: pd(d)}}})
+				Listening: lvl[0], Reading: lvl[1], Writing: lvl[2], Speaking: lvl[3], Date: p.pd(d)}}})
 		}
 	}
 	if il && !vgo && rules.AgeOn(birth, start) < 25 && p.chance(25) {
@@ -399,14 +399,14 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 		if !from.After(now) {
 			to := p.orOpen(from.AddYears(1 + r.IntN(3)).AddDays(-1))
 			p.add(from, p.stintOn(from), &nirv1.Event{Payload: &nirv1.Event_FullTimeUpperSecondaryRegistered{
-				FullTimeUpperSecondaryRegistered: &nirv1.FullTimeUpperSecondaryRegistered{FromDate: pd(from), ToDate: pd(to)}}})
+				FullTimeUpperSecondaryRegistered: &nirv1.FullTimeUpperSecondaryRegistered{FromDate: p.pd(from), ToDate: p.pd(to)}}})
 		}
 	}
 	if il && rettOgPlikt && p.chance(3) {
 		from := p.between(start.AddDays(30), end.AddDays(-30))
 		to := from.AddDays(60 + r.IntN(150))
 		if !from.After(now) && !to.After(p.latestPlanned()) {
-			p.add(from, p.stintOn(from), evAbsence(nirv1.Programme_PROGRAMME_OPPLAERING, nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_FODSEL_ADOPSJON, from, to, 0))
+			p.add(from, p.stintOn(from), p.evAbsence(nirv1.Programme_PROGRAMME_OPPLAERING, nirv1.AbsenceType_ABSENCE_TYPE_PERMISJON_FODSEL_ADOPSJON, from, to, 0))
 		}
 	}
 
@@ -420,9 +420,9 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 			if ud.Before(rules.MustDate(2023, time.July, 1)) {
 				ud = vd
 			}
-			p.add(ud, p.stintOn(ud), evUtdanning(vgo, ud))
+			p.add(ud, p.stintOn(ud), p.evUtdanning(vgo, ud))
 			uEnd := deadline.AddMonths(6).AddDays(-1)
-			p.add(vd, p.stintOn(vd), evTrainingVedtak(nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, vd, deadline, uEnd))
+			p.add(vd, p.stintOn(vd), p.evTrainingVedtak(nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, vd, deadline, uEnd))
 			end = uEnd
 		}
 	}
@@ -441,24 +441,24 @@ func (p *person) training(law nirv1.Law, settled, birth rules.Date, vgo bool, ba
 		if p.chance(30) {
 			absence = float64(1 + r.IntN(10))
 		}
-		p.add(key, st, evHours(nirv1.HoursType_HOURS_TYPE_NORSK, m, norsk, absence))
+		p.add(key, st, p.evHours(nirv1.HoursType_HOURS_TYPE_NORSK, m, norsk, absence))
 		// Samfunnskunnskap: 50 hours before 2022, three modules of 25 hours from 2022
 		// (DOMAIN.md 3.4); none under 6A.
 		if law != nirv1.Law_LAW_IL_6A && samf < 3 && start.DaysUntil(m) > 30 && p.chance(60) {
 			switch {
 			case m.Before(rules.MustDate(2022, time.January, 1)):
 				if samf < 2 {
-					p.add(key, st, evHours(nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP, m, 25, 0))
+					p.add(key, st, p.evHours(nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP, m, 25, 0))
 				}
 				samf++
 			default:
 				t := []nirv1.HoursType{nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1, nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_2, nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_3}[samf]
-				p.add(key, st, evHours(t, m, 25, 0))
+				p.add(key, st, p.evHours(t, m, 25, 0))
 				samf++
 			}
 		}
 	}
 	if !end.After(now) && p.chance(55) {
-		p.add(end, p.stintOn(end), evTrainingVedtak(scheme, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS, end, end, rules.Date{}))
+		p.add(end, p.stintOn(end), p.evTrainingVedtak(scheme, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS, end, end, rules.Date{}))
 	}
 }
