@@ -6,10 +6,16 @@ import (
 	"context"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/projections"
 )
+
+// pollInterval bounds how long Wait relies on the stream's signal alone: signals can be
+// dropped (a slow reader) or missing (a NATS user without subscribe permission on the stream's
+// subjects), so Wait looks at the stream's last sequence at least this often.
+const pollInterval = time.Second
 
 // Feed is a projections.Feed and projections.Waiter over an *eventstore.Store.
 type Feed struct {
@@ -87,10 +93,14 @@ func (f *Feed) Wait(ctx context.Context, after uint64) error {
 		if last > after {
 			return nil
 		}
+		timer := time.NewTimer(pollInterval)
 		select {
 		case <-grown:
+		case <-timer.C:
 		case <-ctx.Done():
+			timer.Stop()
 			return ctx.Err()
 		}
+		timer.Stop()
 	}
 }
