@@ -69,6 +69,8 @@ var (
 		Version: checkVersion("introl-avslutning-over-beregnet", "DOMAIN.md Product decisions 5")}
 	rNoProgramme = checkRule{Code: "NIR-R024", NB: "det finnes ikke noe vedtak om introduksjonsprogram i kommunen å knytte registreringen til", EN: "there is no programme vedtak in the kommune to attach the registration to",
 		Version: checkVersion("programhendelse-krever-vedtak", "DOMAIN.md 2.1")}
+	rReasonReserved = checkRule{Code: "NIR-R025", NB: "«Avslutningsårsak ikke registrert» settes bare av regelmotoren", EN: "«Avslutningsårsak ikke registrert» is set only by the regelmotor",
+		Version: checkVersion("ikke-registrert-kun-regelmotor", "DOMAIN.md Product decisions 5a, 2.5")}
 
 	rDateRange = checkRule{Code: "NIR-R030", NB: "datoen er ikke gyldig eller ligger utenfor et rimelig tidsrom", EN: "the date is invalid or outside a plausible range",
 		Version: checkVersion("rimelig-dato", "DOMAIN.md 2.1")}
@@ -88,7 +90,7 @@ func checkVersion(rule, section string) Version {
 var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
-	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme,
+	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved,
 	rDateRange, rPeriodOrder, rHours,
 }
 
@@ -306,6 +308,9 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 	case ev.GetTerminationRegistered() != nil:
 		t := ev.GetTerminationRegistered()
 		d := dateOf(t.GetDate())
+		if t.GetReason() == nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT {
+			add(refuse(rReasonReserved, Version{}, ev, "", ""))
+		}
 		refs := needProgramme(s, ev, d)
 		out = append(out, refs...)
 		if len(refs) > 0 {

@@ -37,6 +37,8 @@ type Status struct {
 	LawVersion string
 	Schemes    []SchemeResult
 	Deadlines  []Deadline
+	// Hours are the registered training hours against their goals (DOMAIN.md 3.4).
+	Hours []HoursGoal
 }
 
 // Evaluate derives the person's law, schemes and deadlines with their status at now
@@ -61,6 +63,7 @@ func Evaluate(s *State, now Date) Status {
 		for _, p := range s.Programmes {
 			st.Deadlines = append(st.Deadlines, ProgrammeEnd(s, p, now))
 		}
+		st.Hours = HoursGoals(s, now)
 	}
 	st.Deadlines = append(st.Deadlines, ReportingDeadlineAt(now))
 	return st
@@ -413,21 +416,7 @@ func startDeadline(d Deadline, v startVersion, settled, demand, started Date, no
 // trainingStartDeadline: the first registered training hours or training vedtak start on or
 // before max(settlement date, krav date) + 3 months (DOMAIN.md 3.5, Product decisions 6).
 func trainingStartDeadline(s *State, now Date) Deadline {
-	var started Date
-	for _, tv := range s.Training.Vedtak {
-		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING && !tv.Start.IsZero() &&
-			(started.IsZero() || tv.Start.Before(started)) {
-			started = tv.Start
-		}
-	}
-	for k, h := range s.Training.Hours {
-		if h <= 0 {
-			continue
-		}
-		if m, ok := NewDate(k.Year, k.Month, 1); ok && (started.IsZero() || m.Before(started)) {
-			started = m
-		}
-	}
+	started := trainingStart(s)
 	v := pick(trainingStartVersions, s.Person.SettlementDate)
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START}
 	return startDeadline(d, v, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_OPPLAERING), started, now)

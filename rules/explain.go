@@ -80,6 +80,10 @@ func (e *Explanation) Proto() *nirv1.PersonStatus {
 		}
 		ps.Programmes = append(ps.Programmes, sum)
 	}
+	for _, h := range e.Status.Hours {
+		ps.Hours = append(ps.Hours, &nirv1.HoursStatus{Subject: h.Subject, Registered: h.Registered, Goal: h.Goal,
+			Rule: &nirv1.RuleRef{Rule: h.Rule, Section: h.Section, Version: h.Version}})
+	}
 	setRefusals(ps, e.Refusals)
 	return ps
 }
@@ -146,6 +150,9 @@ func (e *Explanation) Text() string {
 	for _, d := range e.Status.Deadlines {
 		b.WriteString(DeadlineText(d))
 		b.WriteString("\n")
+	}
+	for _, h := range e.Status.Hours {
+		fmt.Fprintf(&b, "hours %s: %g of %g [%s, %s]\n", h.Subject, h.Registered, h.Goal, h.Version, h.Section)
 	}
 	for _, r := range e.Refusals {
 		fmt.Fprintf(&b, "refused %s: %s\n", r.EventID, r.MessageNB)

@@ -311,6 +311,9 @@ func Versions() []Version {
 	for _, v := range samfunnskunnskapVersions {
 		add(v.Version)
 	}
+	for _, v := range norskHoursVersions {
+		add(v.Version)
+	}
 	for _, v := range terminationDeadlineVersions {
 		add(v.Version)
 	}

@@ -242,8 +242,10 @@ type PersonStatus struct {
 	Programmes []*ProgrammeSummary `protobuf:"bytes,10,rep,name=programmes,proto3" json:"programmes,omitempty"`
 	// bostedskommune is the current bostedskommune.
 	Bostedskommune string `protobuf:"bytes,11,opt,name=bostedskommune,proto3" json:"bostedskommune,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// hours are the registered training hours against their goals (timemål, DOMAIN.md 3.4).
+	Hours         []*HoursStatus `protobuf:"bytes,12,rep,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PersonStatus) Reset() {
@@ -353,6 +355,86 @@ func (x *PersonStatus) GetBostedskommune() string {
 	return ""
 }
 
+func (x *PersonStatus) GetHours() []*HoursStatus {
+	if x != nil {
+		return x.Hours
+	}
+	return nil
+}
+
+// HoursStatus is the registered training hours of one subject against the goal (timemål).
+type HoursStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is "norsk" or "samfunnskunnskap".
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// registered hours, all months and modules.
+	Registered float64 `protobuf:"fixed64,2,opt,name=registered,proto3" json:"registered,omitempty"`
+	// goal is the timemål of the rule version applied.
+	Goal float64 `protobuf:"fixed64,3,opt,name=goal,proto3" json:"goal,omitempty"`
+	// rule applied.
+	Rule          *RuleRef `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoursStatus) Reset() {
+	*x = HoursStatus{}
+	mi := &file_nir_v1_status_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoursStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoursStatus) ProtoMessage() {}
+
+func (x *HoursStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_status_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoursStatus.ProtoReflect.Descriptor instead.
+func (*HoursStatus) Descriptor() ([]byte, []int) {
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HoursStatus) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *HoursStatus) GetRegistered() float64 {
+	if x != nil {
+		return x.Registered
+	}
+	return 0
+}
+
+func (x *HoursStatus) GetGoal() float64 {
+	if x != nil {
+		return x.Goal
+	}
+	return 0
+}
+
+func (x *HoursStatus) GetRule() *RuleRef {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
 // RuleRef names a rule, the DOMAIN.md section it implements and the version applied.
 type RuleRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -368,7 +450,7 @@ type RuleRef struct {
 
 func (x *RuleRef) Reset() {
 	*x = RuleRef{}
-	mi := &file_nir_v1_status_proto_msgTypes[1]
+	mi := &file_nir_v1_status_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +462,7 @@ func (x *RuleRef) String() string {
 func (*RuleRef) ProtoMessage() {}
 
 func (x *RuleRef) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[1]
+	mi := &file_nir_v1_status_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +475,7 @@ func (x *RuleRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRef.ProtoReflect.Descriptor instead.
 func (*RuleRef) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{1}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RuleRef) GetRule() string {
@@ -439,7 +521,7 @@ type SchemeAssessment struct {
 
 func (x *SchemeAssessment) Reset() {
 	*x = SchemeAssessment{}
-	mi := &file_nir_v1_status_proto_msgTypes[2]
+	mi := &file_nir_v1_status_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +533,7 @@ func (x *SchemeAssessment) String() string {
 func (*SchemeAssessment) ProtoMessage() {}
 
 func (x *SchemeAssessment) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[2]
+	mi := &file_nir_v1_status_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +546,7 @@ func (x *SchemeAssessment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemeAssessment.ProtoReflect.Descriptor instead.
 func (*SchemeAssessment) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{2}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SchemeAssessment) GetProgramme() Programme {
@@ -540,7 +622,7 @@ type DeadlineStatus struct {
 
 func (x *DeadlineStatus) Reset() {
 	*x = DeadlineStatus{}
-	mi := &file_nir_v1_status_proto_msgTypes[3]
+	mi := &file_nir_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +634,7 @@ func (x *DeadlineStatus) String() string {
 func (*DeadlineStatus) ProtoMessage() {}
 
 func (x *DeadlineStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[3]
+	mi := &file_nir_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +647,7 @@ func (x *DeadlineStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadlineStatus.ProtoReflect.Descriptor instead.
 func (*DeadlineStatus) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeadlineStatus) GetKind() DeadlineKind {
@@ -668,7 +750,7 @@ type ProgrammeSummary struct {
 
 func (x *ProgrammeSummary) Reset() {
 	*x = ProgrammeSummary{}
-	mi := &file_nir_v1_status_proto_msgTypes[4]
+	mi := &file_nir_v1_status_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +762,7 @@ func (x *ProgrammeSummary) String() string {
 func (*ProgrammeSummary) ProtoMessage() {}
 
 func (x *ProgrammeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[4]
+	mi := &file_nir_v1_status_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +775,7 @@ func (x *ProgrammeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgrammeSummary.ProtoReflect.Descriptor instead.
 func (*ProgrammeSummary) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{4}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProgrammeSummary) GetKommune() string {
@@ -749,7 +831,7 @@ var File_nir_v1_status_proto protoreflect.FileDescriptor
 
 const file_nir_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\xef\x03\n" +
+	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\x9a\x04\n" +
 	"\fPersonStatus\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1e\n" +
@@ -767,7 +849,15 @@ const file_nir_v1_status_proto_rawDesc = "" +
 	"programmes\x18\n" +
 	" \x03(\v2\x18.nir.v1.ProgrammeSummaryR\n" +
 	"programmes\x12&\n" +
-	"\x0ebostedskommune\x18\v \x01(\tR\x0ebostedskommune\"Q\n" +
+	"\x0ebostedskommune\x18\v \x01(\tR\x0ebostedskommune\x12)\n" +
+	"\x05hours\x18\f \x03(\v2\x13.nir.v1.HoursStatusR\x05hours\"\x80\x01\n" +
+	"\vHoursStatus\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1e\n" +
+	"\n" +
+	"registered\x18\x02 \x01(\x01R\n" +
+	"registered\x12\x12\n" +
+	"\x04goal\x18\x03 \x01(\x01R\x04goal\x12#\n" +
+	"\x04rule\x18\x04 \x01(\v2\x0f.nir.v1.RuleRefR\x04rule\"Q\n" +
 	"\aRuleRef\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
 	"\asection\x18\x02 \x01(\tR\asection\x12\x18\n" +
@@ -836,52 +926,55 @@ func file_nir_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_nir_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_nir_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_nir_v1_status_proto_goTypes = []any{
 	(Scheme)(0),              // 0: nir.v1.Scheme
 	(DeadlineKind)(0),        // 1: nir.v1.DeadlineKind
 	(DeadlineState)(0),       // 2: nir.v1.DeadlineState
 	(*PersonStatus)(nil),     // 3: nir.v1.PersonStatus
-	(*RuleRef)(nil),          // 4: nir.v1.RuleRef
-	(*SchemeAssessment)(nil), // 5: nir.v1.SchemeAssessment
-	(*DeadlineStatus)(nil),   // 6: nir.v1.DeadlineStatus
-	(*ProgrammeSummary)(nil), // 7: nir.v1.ProgrammeSummary
-	(*Date)(nil),             // 8: nir.v1.Date
-	(Law)(0),                 // 9: nir.v1.Law
-	(*RuleRefusal)(nil),      // 10: nir.v1.RuleRefusal
-	(*Event)(nil),            // 11: nir.v1.Event
-	(Programme)(0),           // 12: nir.v1.Programme
-	(Sluttmal)(0),            // 13: nir.v1.Sluttmal
-	(TerminationReason)(0),   // 14: nir.v1.TerminationReason
+	(*HoursStatus)(nil),      // 4: nir.v1.HoursStatus
+	(*RuleRef)(nil),          // 5: nir.v1.RuleRef
+	(*SchemeAssessment)(nil), // 6: nir.v1.SchemeAssessment
+	(*DeadlineStatus)(nil),   // 7: nir.v1.DeadlineStatus
+	(*ProgrammeSummary)(nil), // 8: nir.v1.ProgrammeSummary
+	(*Date)(nil),             // 9: nir.v1.Date
+	(Law)(0),                 // 10: nir.v1.Law
+	(*RuleRefusal)(nil),      // 11: nir.v1.RuleRefusal
+	(*Event)(nil),            // 12: nir.v1.Event
+	(Programme)(0),           // 13: nir.v1.Programme
+	(Sluttmal)(0),            // 14: nir.v1.Sluttmal
+	(TerminationReason)(0),   // 15: nir.v1.TerminationReason
 }
 var file_nir_v1_status_proto_depIdxs = []int32{
-	8,  // 0: nir.v1.PersonStatus.now:type_name -> nir.v1.Date
-	9,  // 1: nir.v1.PersonStatus.law:type_name -> nir.v1.Law
-	4,  // 2: nir.v1.PersonStatus.law_rule:type_name -> nir.v1.RuleRef
-	5,  // 3: nir.v1.PersonStatus.schemes:type_name -> nir.v1.SchemeAssessment
-	6,  // 4: nir.v1.PersonStatus.deadlines:type_name -> nir.v1.DeadlineStatus
-	10, // 5: nir.v1.PersonStatus.refusals:type_name -> nir.v1.RuleRefusal
-	11, // 6: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
-	7,  // 7: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
-	12, // 8: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
-	0,  // 9: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
-	4,  // 10: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
-	1,  // 11: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
-	2,  // 12: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
-	8,  // 13: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
-	8,  // 14: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
-	8,  // 15: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
-	4,  // 16: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
-	8,  // 17: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
-	13, // 18: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
-	8,  // 19: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
-	14, // 20: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
-	8,  // 21: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	9,  // 0: nir.v1.PersonStatus.now:type_name -> nir.v1.Date
+	10, // 1: nir.v1.PersonStatus.law:type_name -> nir.v1.Law
+	5,  // 2: nir.v1.PersonStatus.law_rule:type_name -> nir.v1.RuleRef
+	6,  // 3: nir.v1.PersonStatus.schemes:type_name -> nir.v1.SchemeAssessment
+	7,  // 4: nir.v1.PersonStatus.deadlines:type_name -> nir.v1.DeadlineStatus
+	11, // 5: nir.v1.PersonStatus.refusals:type_name -> nir.v1.RuleRefusal
+	12, // 6: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
+	8,  // 7: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
+	4,  // 8: nir.v1.PersonStatus.hours:type_name -> nir.v1.HoursStatus
+	5,  // 9: nir.v1.HoursStatus.rule:type_name -> nir.v1.RuleRef
+	13, // 10: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
+	0,  // 11: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
+	5,  // 12: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
+	1,  // 13: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
+	2,  // 14: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
+	9,  // 15: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
+	9,  // 16: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
+	9,  // 17: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
+	5,  // 18: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
+	9,  // 19: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
+	14, // 20: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
+	9,  // 21: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
+	15, // 22: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
+	9,  // 23: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_status_proto_init() }
@@ -898,7 +991,7 @@ func file_nir_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_status_proto_rawDesc), len(file_nir_v1_status_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,123 @@
+package rules
+
+import (
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// RuleNorskHours names the norsk hour goal rule.
+const RuleNorskHours = "timer-norsk"
+
+// norskHoursVersion holds the norsk hour goals (timemål) where the law has one: introduksjonsloven
+// and plikt without rett. Under integreringsloven rett og plikt and 6A the requirement is a
+// minimum level, not hours (DOMAIN.md 3.4).
+type norskHoursVersion struct {
+	Version
+	// IntroL is the goal for IntroL rett og plikt; IntroLPlikt for IntroL plikt only.
+	IntroL, IntroLPlikt float64
+	// ILPlikt is the goal for IL plikt without rett (0: none).
+	ILPlikt float64
+}
+
+// norskHoursVersions select by the permit date (IntroL: 550 hours for a first permit from
+// 2012-01-01, 250 before, DOMAIN.md 1.4) or by the training start (IL plikt: 250, reduced to
+// 225 from 2022-01-01 so that norsk and samfunnskunnskap together are at most 300, DOMAIN.md 3.4).
+var norskHoursVersions = []norskHoursVersion{
+	{Version: Version{ID: RuleNorskHours + "/2005-09-01", Rule: RuleNorskHours, Section: "DOMAIN.md 1.4, 3.4",
+		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2012, 1, 1), Summary: "IntroL 250 hours norsk; plikt only 250"},
+		IntroL: 250, IntroLPlikt: 250, ILPlikt: 250},
+	{Version: Version{ID: RuleNorskHours + "/2012-01-01", Rule: RuleNorskHours, Section: "DOMAIN.md 1.4, 3.4",
+		ValidFrom: ymd(2012, 1, 1), ValidTo: ymd(2022, 1, 1), Summary: "IntroL 550 hours norsk; plikt only 250"},
+		IntroL: 550, IntroLPlikt: 250, ILPlikt: 250},
+	{Version: Version{ID: RuleNorskHours + "/2022-01-01", Rule: RuleNorskHours, Section: "DOMAIN.md 1.4, 3.4",
+		ValidFrom: ymd(2022, 1, 1), Summary: "IntroL 550 hours norsk; IL plikt only 225"},
+		IntroL: 550, IntroLPlikt: 250, ILPlikt: 225},
+}
+
+// HoursGoal is the registered hours of one subject against its goal (timemål).
+type HoursGoal struct {
+	// Subject is "norsk" or "samfunnskunnskap".
+	Subject                string
+	Registered             float64
+	Goal                   float64
+	Rule, Section, Version string
+}
+
+// trainingStart returns the first training tildeling start or the first month with hours.
+func trainingStart(s *State) Date {
+	var started Date
+	for _, tv := range s.Training.Vedtak {
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING && !tv.Start.IsZero() &&
+			(started.IsZero() || tv.Start.Before(started)) {
+			started = tv.Start
+		}
+	}
+	for k, h := range s.Training.Hours {
+		if h <= 0 {
+			continue
+		}
+		if m, ok := NewDate(k.Year, k.Month, 1); ok && (started.IsZero() || m.Before(started)) {
+			started = m
+		}
+	}
+	return started
+}
+
+// HoursGoals returns the person's registered training hours against the goals that apply
+// (DOMAIN.md 3.4, 1.4): samfunnskunnskap 50 hours, 75 in three modules for training started from
+// 2022 (or registered per module); norsk hours only under introduksjonsloven and for plikt
+// without rett. 6A has no samfunnskunnskap scheme (DOMAIN.md 1.5 [I]). The version is selected by
+// the training start, else by now.
+func HoursGoals(s *State, now Date) []HoursGoal {
+	ts := TrainingScheme(s.Person, s.Law)
+	if ts.Scheme == nirv1.Scheme_SCHEME_NONE || s.Law == nirv1.Law_LAW_IL_6A {
+		return nil
+	}
+	var norsk, samf float64
+	modules := false
+	for k, h := range s.Training.Hours {
+		switch k.Type {
+		case nirv1.HoursType_HOURS_TYPE_NORSK:
+			norsk += h
+		case nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP:
+			samf += h
+		case nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1, nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_2,
+			nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_3:
+			samf += h
+			modules = true
+		}
+	}
+	sel := trainingStart(s)
+	if sel.IsZero() {
+		sel = now
+	}
+	var out []HoursGoal
+	sv := pick(samfunnskunnskapVersions, sel)
+	if modules && !sv.Modules {
+		// Hours registered per module mean the 75-hour scheme, and with it the 225-hour norsk
+		// duty for plikt only (DOMAIN.md 3.4).
+		sel = samfunnskunnskapVersions[len(samfunnskunnskapVersions)-1].ValidFrom
+		sv = pick(samfunnskunnskapVersions, sel)
+	}
+	if s.Law == nirv1.Law_LAW_INTROL {
+		sv = samfunnskunnskapVersions[0] // IntroL: 50 hours (DOMAIN.md 1.4)
+	}
+	out = append(out, HoursGoal{Subject: "samfunnskunnskap", Registered: samf, Goal: sv.Hours, Rule: sv.Rule, Section: sv.Section, Version: sv.ID})
+
+	var goal float64
+	var nv norskHoursVersion
+	switch {
+	case s.Law == nirv1.Law_LAW_INTROL:
+		nv = pick(norskHoursVersions, s.Person.PermitDate)
+		goal = nv.IntroL
+		if ts.Scheme == nirv1.Scheme_SCHEME_PLIKT {
+			goal = nv.IntroLPlikt
+		}
+	case ts.Scheme == nirv1.Scheme_SCHEME_PLIKT:
+		nv = pick(norskHoursVersions, sel)
+		goal = nv.ILPlikt
+	}
+	if goal > 0 {
+		out = append(out, HoursGoal{Subject: "norsk", Registered: norsk, Goal: goal, Rule: nv.Rule, Section: nv.Section, Version: nv.ID})
+	}
+	return out
+}
