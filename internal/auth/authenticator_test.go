@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,6 +99,16 @@ func TestMatch(t *testing.T) {
 				t.Errorf("match = %d, want %d", got, tt.want)
 			}
 		})
+	}
+	// A difference in any one bit of any byte is a mismatch (each 64-bit word, both halves).
+	for i := range sha256.Size {
+		for bit := range 8 {
+			sum := h("b")
+			sum[i] ^= 1 << bit
+			if got := match(hashes, sum); got != -1 {
+				t.Fatalf("hash differing in byte %d bit %d matched entry %d", i, bit, got)
+			}
+		}
 	}
 	if got := match(nil, h("a")); got != -1 {
 		t.Errorf("match(no entries) = %d, want -1", got)
@@ -271,5 +282,30 @@ func TestLoadFile_Reload(t *testing.T) {
 	}
 	if err := (&Authenticator{}).Reload(); err == nil {
 		t.Fatal("Reload without a file succeeded")
+	}
+}
+
+// BenchmarkAuthenticate measures one authentication against a token file the size of a
+// national deployment: one token per kommune (357) plus a few others.
+func BenchmarkAuthenticate(b *testing.B) {
+	var entries []Entry
+	var last string
+	for i := range 400 {
+		token, e, err := GenerateToken(Principal{Name: fmt.Sprintf("p%d", i), Role: RoleAnalyst})
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries = append(entries, e)
+		last = token
+	}
+	a, err := New(entries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(last); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
