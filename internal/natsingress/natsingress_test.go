@@ -1,0 +1,309 @@
+package natsingress_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// The ingress is tested here as a NATS service: discovery, encodings, error replies, the
+// queue group and shutdown. internal/api's tests run the full table of bad inputs through it.
+
+const (
+	tokOslo    = "tok-oslo"
+	tokAnalyst = "tok-analyst"
+)
+
+type env struct {
+	store *eventstore.Store
+	reg   *api.Registration
+	guard *auth.Guard
+	nc    *nats.Conn // the case system's connection
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := personkey.New([]byte("natsingress test secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.New([]auth.Entry{
+		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(tokOslo)},
+		{Name: "analyst", Role: auth.RoleAnalyst, TokenSHA256: auth.HashToken(tokAnalyst)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return now }})
+	nc, err := nats.Connect(store.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil), nc: nc}
+}
+
+// start runs an ingress on its own connection until the returned stop is called (or the
+// test ends) and waits until it answers.
+func (e *env) start(t *testing.T) (stop func() error) {
+	t.Helper()
+	conn, err := nats.Connect(e.store.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- natsingress.New(conn, e.guard, e.reg, nil).Run(ctx) }()
+	var once bool
+	var runErr error
+	stop = func() error {
+		if !once {
+			once = true
+			cancel()
+			runErr = <-done
+			conn.Close()
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Ping the service through the micro discovery subject until it is there.
+		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
+			return stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ingress not up within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func date(y, m, d int) *nirv1.Date {
+	return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
+}
+
+func registerPerson(i int) *nirv1.AppendRequest {
+	id := rules.SyntheticFodselsnummer(rules.MustDate(1990, 4, 12), i)
+	return &nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: date(1990, 4, 12), Sex: nirv1.Sex_SEX_MALE,
+			PermitDate: date(2024, 1, 10), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: date(2023, 12, 1),
+			SettlementDate: date(2024, 2, 1), SettlementKommune: "0301", SettledByAgreement: true,
+		}}}}}}
+}
+
+func request(t *testing.T, nc *nats.Conn, token, contentType string, data []byte) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg.Data = data
+	if token != "" {
+		msg.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		msg.Header.Set("Content-Type", contentType)
+	}
+	reply, err := nc.RequestMsg(msg, 20*time.Second)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	return reply
+}
+
+func TestIngress_Append(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+
+	t.Run("Protobuf", func(t *testing.T) {
+		data, _ := proto.Marshal(registerPerson(1))
+		reply := request(t, e.nc, tokOslo, "", data)
+		if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+			t.Fatalf("error reply %s: %s", code, reply.Header.Get(micro.ErrorHeader))
+		}
+		res := &nirv1.AppendResponse{}
+		if err := proto.Unmarshal(reply.Data, res); err != nil {
+			t.Fatalf("reply is not a binary AppendResponse: %v", err)
+		}
+		last, err := e.store.LastSeq(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Positions) != 1 || res.Positions[0].Sequence != last || res.Positions[0].Duplicate {
+			t.Fatalf("positions %v, stream at %d", res.Positions, last)
+		}
+	})
+
+	t.Run("JSON", func(t *testing.T) {
+		req := registerPerson(2)
+		data, _ := protojson.Marshal(req)
+		for i, wantDup := range []bool{false, true} {
+			reply := request(t, e.nc, tokOslo, "application/json", data)
+			if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+				t.Fatalf("error reply %s: %s", code, reply.Header.Get(micro.ErrorHeader))
+			}
+			if !json.Valid(reply.Data) {
+				t.Fatalf("reply to a JSON request is not JSON: %q", reply.Data)
+			}
+			res := &nirv1.AppendResponse{}
+			if err := protojson.Unmarshal(reply.Data, res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Positions) != 1 || res.Positions[0].EventId != req.Registrations[0].Event.Id || res.Positions[0].Duplicate != wantDup {
+				t.Fatalf("send %d: positions %v, want duplicate=%v", i, res.Positions, wantDup)
+			}
+		}
+	})
+
+	errCases := []struct {
+		name        string
+		token       string
+		contentType string
+		data        []byte
+		want        connect.Code
+	}{
+		{"no token", "", "", mustMarshal(registerPerson(3)), connect.CodeUnauthenticated},
+		{"unknown token", "tok-nobody", "", mustMarshal(registerPerson(3)), connect.CodeUnauthenticated},
+		{"analyst", tokAnalyst, "", mustMarshal(registerPerson(3)), connect.CodePermissionDenied},
+		{"garbage protobuf", tokOslo, "", []byte{0xff, 0xff, 0xff}, connect.CodeInvalidArgument},
+		{"JSON without the JSON header", tokOslo, "", []byte(`{"registrations":[]}`), connect.CodeInvalidArgument},
+		{"protobuf with the JSON header", tokOslo, "application/json", mustMarshal(registerPerson(3)), connect.CodeInvalidArgument},
+		{"empty request", tokOslo, "", nil, connect.CodeInvalidArgument},
+		{"another kommune", tokOslo, "", func() []byte {
+			r := registerPerson(3)
+			r.Registrations[0].Event.Kommune = "4601"
+			return mustMarshal(r)
+		}(), connect.CodePermissionDenied},
+	}
+	for _, c := range errCases {
+		t.Run(c.name, func(t *testing.T) {
+			before, _ := e.store.LastSeq(context.Background())
+			reply := request(t, e.nc, c.token, c.contentType, c.data)
+			var code connect.Code
+			if err := code.UnmarshalText([]byte(reply.Header.Get(micro.ErrorCodeHeader))); err != nil {
+				t.Fatalf("reply has no Connect error code: %v (data %q)", err, reply.Data)
+			}
+			if code != c.want {
+				t.Fatalf("code %v (%s), want %v", code, reply.Header.Get(micro.ErrorHeader), c.want)
+			}
+			if reply.Header.Get(micro.ErrorHeader) == "" {
+				t.Errorf("error reply without a description")
+			}
+			if after, _ := e.store.LastSeq(context.Background()); after != before {
+				t.Errorf("refused request moved the stream from %d to %d", before, after)
+			}
+		})
+	}
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestIngress_Service checks what a case system discovers: the service's name and the
+// endpoint's subject and queue group.
+func TestIngress_Service(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+	reply, err := e.nc.Request("$SRV.INFO.nir", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(reply.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "nir" || len(info.Endpoints) != 1 || info.Endpoints[0].Subject != natsingress.AppendSubject || info.Endpoints[0].QueueGroup != "nir" {
+		t.Fatalf("service info = %+v", info)
+	}
+}
+
+// TestIngress_QueueGroupAndStop runs two ingresses (two nird processes on one NATS): each
+// request is answered once; stopping one leaves the other serving; stopping both leaves no
+// responder.
+func TestIngress_QueueGroupAndStop(t *testing.T) {
+	e := newEnv(t)
+	stop1 := e.start(t)
+	stop2 := e.start(t)
+
+	// Collect every reply to one inbox: a request answered twice would show up twice.
+	inbox := nats.NewInbox()
+	sub, err := e.nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		msg := nats.NewMsg(natsingress.AppendSubject)
+		msg.Data = mustMarshal(registerPerson(100 + i))
+		msg.Header.Set("Authorization", "Bearer "+tokOslo)
+		msg.Reply = inbox
+		if err := e.nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		m, err := sub.NextMsg(20 * time.Second)
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
+			t.Fatalf("reply %d: %s %s", i, code, m.Header.Get(micro.ErrorHeader))
+		}
+	}
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("a request was answered twice: extra reply %q", m.Data)
+	}
+	last, err := e.store.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != n {
+		t.Fatalf("stream at %d after %d requests", last, n)
+	}
+
+	if err := stop1(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	reply := request(t, e.nc, tokOslo, "", mustMarshal(registerPerson(200)))
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("with one ingress left: %s", code)
+	}
+	if err := stop2(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg.Data = mustMarshal(registerPerson(201))
+	msg.Header.Set("Authorization", "Bearer "+tokOslo)
+	if _, err := e.nc.RequestMsg(msg, 5*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("after both stopped: %v, want no responders", err)
+	}
+}
