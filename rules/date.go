@@ -184,11 +184,7 @@ func (d Date) AddMonths(n int) Date {
 	if total%12 < 0 { // Go's % keeps the sign; only reachable for years < 1
 		y, m = y-1, m+12
 	}
-	day := d.D
-	if max := DaysIn(y, m); day > max {
-		day = max
-	}
-	return Date{Y: y, M: m, D: day}
+	return Date{Y: y, M: m, D: min(d.D, DaysIn(y, m))}
 }
 
 // AddYears returns the date n years after d, clamping 29 February to

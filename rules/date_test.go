@@ -182,3 +182,28 @@ func TestLastDayOfFebruary(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"2023-06-15", "2024-02-29", "2023-02-29", "0000-00-00", "9999-12-31", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDate(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidDate) {
+				t.Fatalf("error %v is not ErrInvalidDate", err)
+			}
+			return
+		}
+		if !d.Valid() || d.String() != s {
+			t.Fatalf("ParseDate(%q) = %v, String %q", s, d, d.String())
+		}
+		// Arithmetic stays on valid dates and round-trips by days.
+		if e := d.AddDays(400); d.DaysUntil(e) != 400 || e.AddDays(-400) != d {
+			t.Fatalf("day arithmetic from %v", d)
+		}
+		if m := d.AddMonths(13); !m.Valid() && m.Y <= 9999 {
+			t.Fatalf("%v + 13 months = invalid %v", d, m)
+		}
+	})
+}

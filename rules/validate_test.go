@@ -503,3 +503,47 @@ func BenchmarkValidateEvent(b *testing.B) {
 		}
 	}
 }
+
+// FuzzValidateEvent feeds arbitrary wire bytes: ValidateEvent never panics, every error
+// it returns is a FieldErrors of *FieldError with a field and a code, and a valid event
+// stays valid after a marshal round trip.
+func FuzzValidateEvent(f *testing.F) {
+	for _, ev := range validEvents() {
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev := &nirv1.Event{}
+		if proto.Unmarshal(b, ev) != nil {
+			return
+		}
+		err := ValidateEvent(ev)
+		if err == nil {
+			again, _ := proto.Marshal(ev)
+			ev2 := &nirv1.Event{}
+			if proto.Unmarshal(again, ev2) != nil || ValidateEvent(ev2) != nil {
+				t.Fatal("valid event not valid after a round trip")
+			}
+			return
+		}
+		var fes FieldErrors
+		if !errors.As(err, &fes) || len(fes) == 0 {
+			t.Fatalf("error %T %v", err, err)
+		}
+		for _, fe := range fes {
+			if !strings.HasPrefix(fe.Field, "event") || fe.Code == "" || fe.Msg == "" {
+				t.Fatalf("incomplete field error %+v", fe)
+			}
+		}
+		if pr := ev.GetPersonRegistered(); pr != nil {
+			for _, id := range []string{pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer()} {
+				if len(id) >= 8 && strings.Contains(err.Error(), id) {
+					t.Fatal("error contains a national id")
+				}
+			}
+		}
+	})
+}
