@@ -31,6 +31,8 @@ type Policy map[string][]Role
 const (
 	QueryServiceAll = "/nir.v1.QueryService/*"
 	AdminServiceAll = "/nir.v1.AdminService/*"
+	// QueryServiceAuditHistory is narrower than its service: analysts may not call it.
+	QueryServiceAuditHistory = "/nir.v1.QueryService/AuditHistory"
 )
 
 // DefaultPolicy returns a new copy of nird's table:
@@ -40,6 +42,7 @@ const (
 //     Analysts and operators never read a person's history: it holds national ids.
 //   - QueryService/*: kommune and analyst. Handlers narrow the rows: a kommune sees its own
 //     persons, an analyst pseudonymous rows and statistics only ([Principal.SeesNationalIDs]).
+//   - QueryService/AuditHistory: kommune only (the events hold national ids).
 //   - AdminService/*: operator (status, rebuild, snapshots).
 //   - gRPC health: public. gRPC reflection: any authenticated role.
 func DefaultPolicy() Policy {
@@ -48,6 +51,7 @@ func DefaultPolicy() Policy {
 		nirv1connect.RegistrationServiceAppendProcedure:  {RoleKommune, RoleSystem},
 		nirv1connect.RegistrationServiceHistoryProcedure: {RoleKommune, RoleSystem},
 		QueryServiceAll:                               {RoleKommune, RoleAnalyst},
+		QueryServiceAuditHistory:                      {RoleKommune},
 		AdminServiceAll:                               {RoleOperator},
 		"/grpc.health.v1.Health/*":                    {Public},
 		"/grpc.reflection.v1.ServerReflection/*":      authenticated,

@@ -32,6 +32,8 @@ func TestDefaultPolicy(t *testing.T) {
 		{QueryServiceAll, []Role{K, A}},
 		{"/nir.v1.QueryService/ListPersons", []Role{K, A}},
 		{"/nir.v1.QueryService/Statistics", []Role{K, A}},
+		{QueryServiceAuditHistory, []Role{K}},
+		{"/nir.v1.AdminService/CreateSnapshot", []Role{O}},
 		{AdminServiceAll, []Role{O}},
 		{"/nir.v1.AdminService/Status", []Role{O}},
 		{"/nir.v1.AdminService/Rebuild", []Role{O}},
