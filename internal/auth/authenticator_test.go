@@ -218,7 +218,34 @@ func TestNewDev(t *testing.T) {
 			}
 		})
 	}
-	_, _, a := testTokens(t)
+	// A development-mode caller may pick another role by sending it as the token.
+	a, err := NewDev(Principal{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]Principal{
+		"kommune:0301": {Name: "dev-kommune", Role: RoleKommune, Kommune: "0301"},
+		"analyst":      {Name: "dev-analyst", Role: RoleAnalyst},
+		"system":       {Name: "dev-system", Role: RoleSystem},
+		"operator":     {Name: "dev-operator", Role: RoleOperator},
+		"kommune":      DefaultDevPrincipal, // no kommunenummer: not a principal
+		"kommune:31":   DefaultDevPrincipal,
+		"analyst:0301": DefaultDevPrincipal,
+		"root":         DefaultDevPrincipal,
+		"nir_abc":      DefaultDevPrincipal,
+	} {
+		if p, err := a.Authenticate(token); err != nil || p != want {
+			t.Errorf("dev Authenticate(%q) = %+v, %v; want %+v", token, p, err, want)
+		}
+		if p, err := a.AuthenticateHeader(map[string][]string{"Authorization": {"Bearer " + token}}); err != nil || p != want {
+			t.Errorf("dev AuthenticateHeader(%q) = %+v, %v; want %+v", token, p, err, want)
+		}
+	}
+	if p, err := a.AuthenticateHeader(map[string][]string{"Authorization": {"Basic eA=="}}); err != nil || p != DefaultDevPrincipal {
+		t.Errorf("dev AuthenticateHeader(Basic) = %+v, %v", p, err)
+	}
+
+	_, _, a = testTokens(t)
 	if _, dev := a.Dev(); dev {
 		t.Error("a token-file authenticator reports dev mode")
 	}

@@ -220,6 +220,12 @@ func TestGuard_DevMode(t *testing.T) {
 	if err != nil || res.Msg.GetPersonKey() != "kommune:dev-oslo@0301" {
 		t.Fatalf("History without a token in dev mode = %v, %v", res, err)
 	}
+	// A role named as the token picks another dev principal.
+	as := nirv1connect.NewRegistrationServiceClient(srv.Client(), srv.URL, connect.WithInterceptors(BearerInterceptor("kommune:4601")))
+	res, err = as.History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{}))
+	if err != nil || res.Msg.GetPersonKey() != "kommune:dev-kommune@4601" {
+		t.Fatalf("History as kommune:4601 in dev mode = %v, %v", res, err)
+	}
 	// The policy still applies to the dev principal.
 	ops, _ := NewDev(Principal{})
 	srv = newTestServer(t, ops, io.Discard)
