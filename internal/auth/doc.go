@@ -45,8 +45,9 @@
 // # Caveats
 //
 //   - Development mode ([NewDev]) gives every caller one fixed principal, with or without a
-//     token. It exists for a nird started without a token file; the caller must log loudly that
-//     it is in use, and never use it in production. [Authenticator.Dev] reports it.
+//     token, or the role it names as its token ("kommune:0301", "analyst"). It exists for a
+//     nird started without a token file; the caller must log loudly that it is in use, and
+//     never use it in production. [Authenticator.Dev] reports it.
 //   - Kommunenummer in the token file are checked for form (4 digits) only, not against the
 //     code list, so that a merged kommune's old token can be kept until it is rotated.
 //   - Revoking a token means removing its entry and reloading; there is no expiry field yet.
