@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -17,9 +18,9 @@ import (
 // never whether the event is allowed for this person now; that is Check's job.
 //
 // Fields that nird sets (person_key, actor, recorded_at) are not required,
-// but are checked when present. The envelope kommune must exist in the
-// kommune table and, when recorded_at is set, be valid on that date (the UTC
-// date of recorded_at). Kommune fields inside a payload must be valid on the
+// but are checked when present. The envelope kommune must be valid on the
+// event's effective date (EffectiveDate), or exist in the kommune table when
+// the event has none. Kommune fields inside a payload must be valid on the
 // payload's own date.
 
 // ErrInvalidEvent is returned (inside a FieldErrors) when an event fails
@@ -148,6 +149,64 @@ func (v *validator) addErr(field, code string, err error) {
 	v.errs = append(v.errs, &FieldError{Field: field, Code: code, Msg: err.Error(), Err: err})
 }
 
+// EffectiveDate returns the date an event is about, the date its kommune must
+// be valid on: the settlement date of a PersonRegistered (else its arrival or
+// permit date), the start of a period (tiltak, absence, vedtak from or start
+// date, else the vedtak date), the first day of a month of hours, or the
+// payload's date. It reports false for events without one (EventRetracted,
+// ComputedTerminationDeleted) and when the date is missing or invalid.
+func EffectiveDate(ev *nirv1.Event) (Date, bool) {
+	first := func(ps ...*nirv1.Date) (Date, bool) {
+		for _, p := range ps {
+			if d, ok := DateOf(p); ok {
+				return d, true
+			}
+		}
+		return Date{}, false
+	}
+	switch p := ev.GetPayload().(type) {
+	case *nirv1.Event_PersonRegistered:
+		m := p.PersonRegistered
+		return first(m.GetSettlementDate(), m.GetArrivalDate(), m.GetPermitDate())
+	case *nirv1.Event_PersonMoved:
+		return first(p.PersonMoved.GetDate())
+	case *nirv1.Event_DemandRegistered:
+		return first(p.DemandRegistered.GetDate())
+	case *nirv1.Event_OfferRegistered:
+		return first(p.OfferRegistered.GetDate())
+	case *nirv1.Event_ProgrammeVedtakRegistered:
+		return first(p.ProgrammeVedtakRegistered.GetFromDate(), p.ProgrammeVedtakRegistered.GetVedtakDate())
+	case *nirv1.Event_SluttmalRegistered:
+		return first(p.SluttmalRegistered.GetDate())
+	case *nirv1.Event_IntegreringskontraktRegistered:
+		return first(p.IntegreringskontraktRegistered.GetDate())
+	case *nirv1.Event_TiltakRegistered:
+		return first(p.TiltakRegistered.GetFromDate())
+	case *nirv1.Event_AbsenceRegistered:
+		return first(p.AbsenceRegistered.GetFromDate())
+	case *nirv1.Event_TerminationRegistered:
+		return first(p.TerminationRegistered.GetDate())
+	case *nirv1.Event_TerminationComputed:
+		return first(p.TerminationComputed.GetDate())
+	case *nirv1.Event_TrainingVedtakRegistered:
+		return first(p.TrainingVedtakRegistered.GetStartDate(), p.TrainingVedtakRegistered.GetVedtakDate())
+	case *nirv1.Event_UtdanningsbakgrunnRegistered:
+		return first(p.UtdanningsbakgrunnRegistered.GetDate())
+	case *nirv1.Event_NorskmalRegistered:
+		return first(p.NorskmalRegistered.GetDate())
+	case *nirv1.Event_TrainingHoursRegistered:
+		m := p.TrainingHoursRegistered.GetMonth()
+		return NewDate(int(m.GetYear()), time.Month(m.GetMonth()), 1)
+	case *nirv1.Event_FullTimeUpperSecondaryRegistered:
+		return first(p.FullTimeUpperSecondaryRegistered.GetFromDate())
+	case *nirv1.Event_ReceptionParticipationRegistered:
+		return first(p.ReceptionParticipationRegistered.GetFromDate())
+	case *nirv1.Event_ExemptionRegistered:
+		return first(p.ExemptionRegistered.GetDate())
+	}
+	return Date{}, false
+}
+
 // ValidULID reports whether s is a canonical ULID: 26 characters of
 // upper-case Crockford base32 (no I, L, O, U) whose first character is at
 // most 7, so the 128-bit value does not overflow. Lower case is refused,
@@ -185,19 +244,8 @@ func (v *validator) envelope(ev *nirv1.Event) {
 			v.add("event.person_key", CodeInvalidText, "person_key must be printable ASCII of at most %d bytes", maxIDTextLen)
 		}
 	}
-	switch k := ev.GetKommune(); {
-	case k == "":
-		v.add("event.kommune", CodeRequired, "kommunenummer is required")
-	case ev.GetRecordedAt() != nil && ev.GetRecordedAt().IsValid():
-		on := DateFromTime(ev.GetRecordedAt().AsTime())
-		if _, err := LookupKommune(k, on); err != nil {
-			v.addErr("event.kommune", CodeInvalidKommune, err)
-		}
-	default:
-		if _, err := KommunePeriods(k); err != nil {
-			v.addErr("event.kommune", CodeInvalidKommune, err)
-		}
-	}
+	on, _ := EffectiveDate(ev)
+	v.kommune("event.kommune", ev.GetKommune(), on, true)
 	if ts := ev.GetRecordedAt(); ts != nil && !ts.IsValid() {
 		v.add("event.recorded_at", CodeInvalidDate, "not a valid timestamp")
 	}

@@ -173,10 +173,14 @@ func TestValidateEvent_Invalid(t *testing.T) {
 			[]want{{"event.kommune", CodeRequired}}},
 		{"kommune unknown", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Kommune = "0101" }),
 			[]want{{"event.kommune", CodeInvalidKommune}}},
-		{"kommune not valid when recorded", mutate("sluttmal_registered", func(e *nirv1.Event) {
+		{"kommune 3001 on a 2024 date", mutate("sluttmal_registered", func(e *nirv1.Event) {
 			e.Kommune = "3001"
-			e.RecordedAt = timestamppb.New(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
+			e.GetSluttmalRegistered().Date = pd("2024-03-01")
 		}), []want{{"event.kommune", CodeInvalidKommune}}},
+		{"kommune 3101 on a 2023 date", mutate("tiltak_registered", func(e *nirv1.Event) { e.Kommune = "3101" }),
+			[]want{{"event.kommune", CodeInvalidKommune}}},
+		{"unknown kommune without effective date", mutate("event_retracted", func(e *nirv1.Event) { e.Kommune = "2100" }),
+			[]want{{"event.kommune", CodeInvalidKommune}}},
 		{"actor role unspecified", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Actor = &nirv1.Actor{Subject: "x"} }),
 			[]want{{"event.actor.role", CodeInvalidEnum}}},
 		{"correlation id with newline", mutate("sluttmal_registered", func(e *nirv1.Event) { e.CorrelationId = "a\nb" }),
@@ -450,6 +454,59 @@ func TestValidateEvent_Coverage(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestEffectiveDate(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"person_registered":                    "2021-04-01",
+		"person_moved":                         "2024-02-01",
+		"demand_registered":                    "2021-05-01",
+		"offer_registered":                     "2023-09-01",
+		"programme_vedtak_registered":          "2021-06-01",
+		"sluttmal_registered":                  "2021-06-01",
+		"integreringskontrakt_registered":      "2021-06-15",
+		"tiltak_registered":                    "2021-08-01",
+		"absence_registered":                   "2021-09-01",
+		"termination_registered":               "2023-05-31",
+		"termination_computed":                 "2023-05-31",
+		"computed_termination_deleted":         "",
+		"training_vedtak_registered":           "2023-06-01",
+		"utdanningsbakgrunn_registered":        "2021-05-01",
+		"norskmal_registered":                  "2021-06-01",
+		"training_hours_registered":            "2021-09-01",
+		"full_time_upper_secondary_registered": "2022-08-15",
+		"reception_participation_registered":   "2020-01-10",
+		"exemption_registered":                 "2022-01-01",
+		"event_retracted":                      "",
+	}
+	for name, ev := range validEvents() {
+		d, ok := EffectiveDate(ev)
+		w, listed := want[name]
+		if !listed {
+			t.Errorf("%s: no expectation", name)
+			continue
+		}
+		if (w == "") == ok || (ok && d.String() != w) {
+			t.Errorf("%s: EffectiveDate = %v, %v; want %q", name, d, ok, w)
+		}
+	}
+	// Without a settlement, a person is registered on arrival.
+	ev := mutate("person_registered", func(e *nirv1.Event) {
+		e.GetPersonRegistered().SettlementDate = nil
+		e.GetPersonRegistered().SettlementKommune = ""
+	})
+	if d, _ := EffectiveDate(ev); d.String() != "2020-11-02" {
+		t.Errorf("unsettled person: %v", d)
+	}
+	// A vedtak without from date falls back to the vedtak date.
+	ev = mutate("programme_vedtak_registered", func(e *nirv1.Event) {
+		e.GetProgrammeVedtakRegistered().Type = nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_AVSLAG
+		e.GetProgrammeVedtakRegistered().FromDate = nil
+	})
+	if d, _ := EffectiveDate(ev); d.String() != "2021-05-10" {
+		t.Errorf("avslag: %v", d)
 	}
 }
 

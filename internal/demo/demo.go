@@ -29,10 +29,12 @@ import (
 // at most now (planned end dates may lie in the future), and the population is
 // deterministic for (seed, persons, now).
 //
-// An event id's time part is the event's effective date (midnight UTC), made strictly
-// increasing within a person: events on the same day get successive milliseconds, and
-// a correction (an EventRetracted and what replaces the retracted event) is timed on the
-// day of the correction. Ids never repeat across persons for one seed.
+// An event id's time part (midnight UTC) is the day the event is about, as a kommune
+// would register it: the date of a fact, the vedtak date of a vedtak, the start of a
+// tiltak, the last day of a reported month of hours or of an absence, and for a correction
+// (an EventRetracted and what replaces the retracted event) the day of the correction.
+// Events are in that order, and the time part is strictly increasing within a person
+// (events on the same day get successive milliseconds). Ids never repeat for one seed.
 //
 // The population mixes (weights are rough, not statistics):
 //   - introduksjonsloven persons with permits 2018-2020, integreringsloven persons with
@@ -427,13 +429,20 @@ func (p *person) finish(reg *nirv1.PersonRegistered) []*nirv1.Event {
 	for i := range p.stints {
 		p.stints[i].last = p.stints[i].from
 	}
-	for _, k := range p.evs {
-		st := &p.stints[k.stint]
-		if k.key.After(st.last) {
-			st.last = k.key
+	widen := func(st *stint, d rules.Date) {
+		if d.After(st.last) {
+			st.last = d
 		}
-		if k.key.Before(st.from) {
-			st.from = k.key
+		if d.Before(st.from) {
+			st.from = d
+		}
+	}
+	for _, k := range p.evs {
+		widen(&p.stints[k.stint], k.key)
+		// ValidateEvent checks the kommune on the effective date, which may differ
+		// from the key (a vedtak's start, a month's first day).
+		if d, ok := rules.EffectiveDate(k.ev); ok {
+			widen(&p.stints[k.stint], d)
 		}
 	}
 	// The settlement kommune must be valid from settlement to its last event; so must

@@ -150,6 +150,11 @@ func TestGenerate_Events(t *testing.T) {
 			if _, err := rules.LookupKommune(ev.GetKommune(), on); err != nil {
 				t.Errorf("person %d event %d (%T): kommune on %s: %v", pi, j, ev.GetPayload(), on, err)
 			}
+			if eff, ok := rules.EffectiveDate(ev); ok {
+				if _, err := rules.LookupKommune(ev.GetKommune(), eff); err != nil {
+					t.Errorf("person %d event %d (%T): kommune on its effective date: %v", pi, j, ev.GetPayload(), err)
+				}
+			}
 			if m := ev.GetPersonMoved(); m != nil {
 				d, _ := rules.DateOf(m.GetDate())
 				if _, err := rules.LookupKommune(m.GetToKommune(), d); err != nil {
