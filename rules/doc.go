@@ -31,10 +31,30 @@
 //     programme and rule (its deterministic id is remembered in the State).
 //   - No national id ever appears in a refusal, a status or a computed event.
 //
+// # Fold details
+//
+//   - Programmes are kommune stints: a tildeling in a kommune opens a programme unless one is
+//     open there (not terminated, not stopped); other programme events (sluttmål, tiltak,
+//     fravær, permisjon, utvidelse, stans, termination) attach to the stint in the event's
+//     kommune that had started on their effective date, else the latest one there. An event
+//     folded before its tildeling waits and attaches when the tildeling arrives.
+//   - Moves are ordered by effective date; KommuneOn answers "bostedskommune on date d".
+//   - Hours: a later registration for the same type and month replaces the earlier one (a
+//     re-sent monthly total), so nothing is counted twice.
+//   - Terminations: the latest registered termination is the effective one; otherwise the
+//     latest undeleted computed one. The first PersonRegistered wins; a second is refused by
+//     Check, and the way to correct a registration is to retract it and register again.
+//
 // # Caveats
 //
 // Where DOMAIN.md marks a rule as inference [I] or a gap [G], the package follows the
 // product decisions and says so in the rule's comment: for example approved leave extends the
 // programme time (DOMAIN.md 2.6 [I]), 6A programmes follow the ordinary IL sluttmål table
-// (1.5 [G]), and no norsk deadline is computed under introduksjonsloven (9.6 [G]).
+// (1.5 [G]), and no norsk deadline is computed under introduksjonsloven (9.6 [G]) or for plikt
+// without rett. Chapter 6A covers § 34 permits granted before 2026-07-01, the end date in force
+// (DOMAIN.md 1.1); a prolongation is one new lovvalg version. "Started within 3 months" counts
+// the first month with registered hours from its first day. A deadline is DUE_SOON within
+// DueSoonDays (30) days. Check judges each event at the "now" it is given (nird's date), so
+// Explain at a later date may refuse nothing that nird refused and vice versa only for the
+// date-range rule.
 package rules
