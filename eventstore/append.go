@@ -82,10 +82,55 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := s.appendReqs(ctx, reqs, positions); err != nil {
+	err = s.appendGroup(ctx, reqs, positions)
+	s.stats.appends.Add(1)
+	if errors.Is(err, ErrConflict) {
+		s.stats.conflicts.Add(1)
+	}
+	if err != nil {
 		return nil, s.wrap(err)
 	}
+	for _, p := range positions {
+		if p.Duplicate {
+			s.stats.duplicates.Add(1)
+		} else {
+			s.stats.events.Add(1)
+		}
+	}
 	return positions, nil
+}
+
+// appendGroup hands a prepared call to the group committer and waits for its result.
+func (s *Store) appendGroup(ctx context.Context, reqs []*personReq, positions []Position) error {
+	// Without a check, nothing stops a second copy after the dedupe window but the
+	// person's history, so look first.
+	m := &member{reqs: reqs, positions: positions, ctx: ctx, done: make(chan error, 1)}
+	for _, r := range reqs {
+		if r.expect == nil {
+			if _, err := s.markStored(ctx, r, positions); err != nil {
+				return err
+			}
+		}
+		for _, e := range r.events {
+			if !e.stored {
+				m.events++
+				m.bytes += len(e.data)
+			}
+		}
+	}
+	if m.events == 0 {
+		return nil
+	}
+	if err := s.gc.submit(m); err != nil {
+		return err
+	}
+	select {
+	case err := <-m.done:
+		return err
+	case <-ctx.Done():
+		// The batch may still be stored; a retry with the same ids finds out.
+		return fmt.Errorf("eventstore: append: %w", ctx.Err())
+	}
 }
 
 // prepare validates and encodes a request. Nothing is sent.
@@ -148,16 +193,9 @@ func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) 
 // appendReqs publishes the requests and fills positions. It re-reads the persons and
 // retries after a conflict or a duplicate-id refusal, to tell a retry of our own earlier
 // write (idempotent success) from somebody else's write (ErrConflict).
+//
+// The persons without a check must have been looked up already (appendGroup does).
 func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []Position) error {
-	// Without a check, nothing stops a second copy after the dedupe window but the
-	// person's history, so look first.
-	for _, r := range reqs {
-		if r.expect == nil {
-			if _, err := s.markStored(ctx, r, positions); err != nil {
-				return err
-			}
-		}
-	}
 	for attempt := 1; ; attempt++ {
 		msgs, owners := buildMsgs(reqs)
 		if len(msgs) == 0 {
@@ -169,6 +207,11 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 				p := &positions[o.req.first+o.idx]
 				p.Seq, p.Duplicate = seqs[i], dups
 				o.req.events[o.idx].stored = true
+			}
+			if len(msgs) == 1 {
+				s.stats.plain.Add(1)
+			} else {
+				s.stats.batch(len(msgs))
 			}
 			return nil
 		}

@@ -2,8 +2,12 @@ package eventstore_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
@@ -92,4 +96,89 @@ func mustEncode(tb testing.TB, ev *nirv1.Event) []byte {
 		tb.Fatal(err)
 	}
 	return data
+}
+
+// BenchmarkGroupCommit runs 64 concurrent appenders of one event each (every one on its
+// own person, with a check), against 64 bare synchronous publishers of same-size messages
+// on the same kind of server (sync always). It reports events/s and the median and p99
+// latency of one append.
+func BenchmarkGroupCommit(b *testing.B) {
+	const writers = 64
+	size := len(mustEncode(b, newEvent(personKey("bench"))))
+	b.Run("Append", func(b *testing.B) {
+		s, _ := openStore(b, nil)
+		runWriters(b, writers, func(w int) func() error {
+			key := personKey("gc-" + strconv.Itoa(w))
+			var last uint64
+			return func() error {
+				pos, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(last), Events: events(key, 1)})
+				if err == nil {
+					last = pos[0].Seq
+				}
+				return err
+			}
+		})
+		st := s.Stats()
+		if st.Batches > 0 {
+			b.ReportMetric(float64(st.BatchEvents)/float64(st.Batches), "events/batch")
+		}
+	})
+	b.Run("BareSyncPublish", func(b *testing.B) {
+		srv := natstest.RunServer(b, natstest.Options{})
+		nc, err := nats.Connect(srv.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}}); err != nil {
+			b.Fatal(err)
+		}
+		data := make([]byte, size)
+		runWriters(b, writers, func(w int) func() error {
+			subj := "bare.p" + strconv.Itoa(w)
+			return func() error {
+				_, err := js.Publish(context.Background(), subj, data)
+				return err
+			}
+		})
+	})
+}
+
+// runWriters runs b.N operations spread over n goroutines and reports throughput and
+// latency percentiles.
+func runWriters(b *testing.B, n int, mk func(w int) func() error) {
+	var next atomic.Int64
+	lat := make([][]time.Duration, n)
+	var wg sync.WaitGroup
+	total := int64(b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for w := range n {
+		op := mk(w)
+		wg.Go(func() {
+			for next.Add(1) <= total {
+				t0 := time.Now()
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 }

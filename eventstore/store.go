@@ -54,6 +54,8 @@ type Config struct {
 	NATSOptions []nats.Option
 	// RequestTimeout bounds each request when ctx has no deadline; 0 = DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// GroupCommit tunes how concurrent Append calls are coalesced; zero = defaults.
+	GroupCommit GroupCommit
 	// Logger receives the store's and the embedded server's logs; nil = discard.
 	Logger *slog.Logger
 }
@@ -69,6 +71,9 @@ type Store struct {
 
 	// maxPayload is the largest message (headers + data) the server accepts.
 	maxPayload int64
+
+	gc    *committer
+	stats stats
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -130,6 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("eventstore: create or update stream %s: %w", StreamName, err)
 	}
+	s.gc = newCommitter(s, cfg.GroupCommit)
 	s.log.Info("event store open", "stream", StreamName, "client_url", s.ClientURL(),
 		"embedded", s.srv != nil, "replicas", cfg.Replicas)
 	return s, nil
@@ -233,6 +239,13 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("eventstore: embedded server not ready within %s", readyTimeout)
 	}
+	if srv.Addr() == nil {
+		// The listener failed (the port is taken, perhaps by another nird on this data
+		// directory): a client would reach whichever server holds the port, so stop here.
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("eventstore: embedded server could not listen on %s:%d (is the port in use?)", host, port)
+	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
@@ -249,6 +262,10 @@ func (s *Store) Close() error {
 	}
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.gc != nil {
+			// Queued appends fail with ErrClosed; batches in flight finish first.
+			s.gc.stop()
+		}
 		if s.nc != nil {
 			// Flush what is buffered (an abandoned batch times out on the server).
 			if err := s.nc.FlushTimeout(time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

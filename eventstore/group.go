@@ -1,0 +1,466 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Group commit defaults, measured on the 2-core development machine (see BenchmarkGroupCommit).
+const (
+	// DefaultGroupMaxEvents bounds one coalesced batch: the server's atomic batch limit.
+	DefaultGroupMaxEvents = MaxBatchEvents
+	// DefaultGroupMaxBytes bounds the payload of one coalesced batch.
+	DefaultGroupMaxBytes = 8 << 20
+	// DefaultGroupMaxWait is how long a batch may wait for more appends while another
+	// batch is in flight. A lone caller never waits.
+	DefaultGroupMaxWait = time.Millisecond
+	// DefaultGroupMaxInflight is how many coalesced batches may be in flight at once.
+	DefaultGroupMaxInflight = 2
+	// DefaultGroupPlainMax: a group of at most this many single-event appends is sent as
+	// concurrent plain publishes instead of one atomic batch, which has a fixed cost of
+	// several plain publishes on a file stream.
+	DefaultGroupPlainMax = 4
+)
+
+// GroupCommit tunes how concurrent Append calls are coalesced into atomic batches. The
+// zero value means the defaults.
+type GroupCommit struct {
+	// MaxEvents bounds the events of one batch; 0 = DefaultGroupMaxEvents (at most
+	// MaxBatchEvents).
+	MaxEvents int
+	// MaxBytes bounds the encoded events of one batch; 0 = DefaultGroupMaxBytes.
+	MaxBytes int
+	// MaxWait is how long a batch waits for more appends while another batch is in
+	// flight; 0 = DefaultGroupMaxWait, negative = never wait.
+	MaxWait time.Duration
+	// MaxInflight is how many batches may be in flight at once; 0 = DefaultGroupMaxInflight.
+	MaxInflight int
+	// PlainMax: groups of at most this many single-event appends are sent as plain
+	// publishes; 0 = DefaultGroupPlainMax, negative = always use atomic batches.
+	PlainMax int
+}
+
+func (g GroupCommit) withDefaults() GroupCommit {
+	if g.MaxEvents <= 0 || g.MaxEvents > MaxBatchEvents {
+		g.MaxEvents = DefaultGroupMaxEvents
+	}
+	if g.MaxBytes <= 0 {
+		g.MaxBytes = DefaultGroupMaxBytes
+	}
+	if g.MaxWait == 0 {
+		g.MaxWait = DefaultGroupMaxWait
+	}
+	if g.MaxInflight <= 0 {
+		g.MaxInflight = DefaultGroupMaxInflight
+	}
+	if g.PlainMax == 0 {
+		g.PlainMax = DefaultGroupPlainMax
+	}
+	return g
+}
+
+// Stats are the store's counters since Open, for metrics. All are monotonic.
+type Stats struct {
+	// Appends is the number of Append calls that returned.
+	Appends uint64
+	// Events is the number of events newly stored (duplicates not counted).
+	Events uint64
+	// Duplicates is the number of events found already stored (idempotent retries).
+	Duplicates uint64
+	// Conflicts is the number of Append calls that returned ErrConflict.
+	Conflicts uint64
+	// Batches is the number of atomic batches committed.
+	Batches uint64
+	// BatchEvents is the number of events committed in those batches (mean size =
+	// BatchEvents / Batches).
+	BatchEvents uint64
+	// BatchSizes counts committed batches by events: bucket i holds sizes in
+	// (2^(i-1), 2^i], bucket 0 size 1, the last bucket everything larger.
+	BatchSizes [BatchSizeBuckets]uint64
+	// PlainPublishes is the number of single-message publishes.
+	PlainPublishes uint64
+	// Republishes is the number of batches sent again without a conflicting member.
+	Republishes uint64
+}
+
+// BatchSizeBuckets is the number of Stats.BatchSizes buckets (1, 2, 4, ..., 1024).
+const BatchSizeBuckets = 11
+
+type stats struct {
+	appends, events, duplicates, conflicts atomic.Uint64
+	batches, batchEvents, plain, republish atomic.Uint64
+	sizes                                  [BatchSizeBuckets]atomic.Uint64
+}
+
+func (st *stats) batch(n int) {
+	st.batches.Add(1)
+	st.batchEvents.Add(uint64(n))
+	i := 0
+	for size := 1; size < n && i < BatchSizeBuckets-1; size <<= 1 {
+		i++
+	}
+	st.sizes[i].Add(1)
+}
+
+// Stats returns a snapshot of the store's counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Appends:        s.stats.appends.Load(),
+		Events:         s.stats.events.Load(),
+		Duplicates:     s.stats.duplicates.Load(),
+		Conflicts:      s.stats.conflicts.Load(),
+		Batches:        s.stats.batches.Load(),
+		BatchEvents:    s.stats.batchEvents.Load(),
+		PlainPublishes: s.stats.plain.Load(),
+		Republishes:    s.stats.republish.Load(),
+	}
+	for i := range st.BatchSizes {
+		st.BatchSizes[i] = s.stats.sizes[i].Load()
+	}
+	return st
+}
+
+// member is one waiting Append call.
+type member struct {
+	reqs      []*personReq
+	positions []Position
+	events    int // events still to store
+	bytes     int
+	ctx       context.Context
+	done      chan error // buffered 1; written once by the committer
+}
+
+func (m *member) complete(err error) { m.done <- err }
+
+// committer coalesces concurrent Append calls. The loop goroutine forms batches; each
+// batch is flushed by its own goroutine. Both are owned by the Store (wg) and end before
+// Close returns.
+type committer struct {
+	s   *Store
+	cfg GroupCommit
+	wg  sync.WaitGroup
+
+	// mu guards queue, busy, inflight and stopping. Lock order: mu is never held while
+	// publishing or while completing a member.
+	mu       sync.Mutex
+	queue    []*member
+	busy     map[string]bool // person keys in a batch being formed or in flight
+	inflight int
+	stopping bool
+
+	wake chan struct{} // buffered 1: queue grew or a flush ended
+	quit chan struct{}
+}
+
+func newCommitter(s *Store, cfg GroupCommit) *committer {
+	c := &committer{s: s, cfg: cfg.withDefaults(), busy: map[string]bool{}, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+func (c *committer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// submit queues m, or fails with ErrClosed once the committer stops.
+func (c *committer) submit(m *member) error {
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.queue = append(c.queue, m)
+	c.mu.Unlock()
+	c.signal()
+	return nil
+}
+
+// stop fails the queued members with ErrClosed and waits for the in-flight batches.
+func (c *committer) stop() {
+	c.mu.Lock()
+	c.stopping = true
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	for _, m := range q {
+		m.complete(ErrClosed)
+	}
+	close(c.quit)
+	c.wg.Wait()
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	var timer *time.Timer
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.wake:
+		}
+		for {
+			batch, waitMore := c.take(timer != nil)
+			if waitMore {
+				// Another batch is in flight and this one is not full: give concurrent
+				// callers MaxWait to join, then send whatever is there.
+				if timer == nil {
+					timer = time.AfterFunc(c.cfg.MaxWait, c.signal)
+				}
+				break
+			}
+			if timer != nil {
+				timer.Stop()
+				timer = nil
+			}
+			if batch == nil {
+				break
+			}
+			c.wg.Add(1)
+			go c.flush(batch)
+		}
+	}
+}
+
+// take forms the next batch from the queue, or returns nil if nothing can be sent now.
+// waitMore asks the loop to wait up to MaxWait first (only when a batch is in flight and
+// the waiting time has not been granted yet).
+func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 || c.inflight >= c.cfg.MaxInflight || c.stopping {
+		return nil, false
+	}
+	queued := 0
+	for _, m := range c.queue {
+		queued += m.events
+	}
+	if c.inflight > 0 && !waited && c.cfg.MaxWait > 0 && queued < c.cfg.MaxEvents {
+		return nil, true
+	}
+	events, bytes := 0, 0
+	taken := map[string]bool{}
+	rest := c.queue[:0]
+	for _, m := range c.queue {
+		fits := events+m.events <= c.cfg.MaxEvents && (bytes+m.bytes <= c.cfg.MaxBytes || events == 0)
+		free := true
+		for _, r := range m.reqs {
+			if c.busy[r.key] || taken[r.key] {
+				free = false
+				break
+			}
+		}
+		if !fits || !free {
+			// A member whose person is busy waits for the batch holding the person, so
+			// its check sees that batch's outcome; this keeps each person's order.
+			for _, r := range m.reqs {
+				taken[r.key] = true
+			}
+			rest = append(rest, m)
+			continue
+		}
+		if m.ctx.Err() != nil {
+			m.complete(m.ctx.Err()) // buffered: never blocks under mu
+			continue
+		}
+		for _, r := range m.reqs {
+			taken[r.key] = true
+			c.busy[r.key] = true
+		}
+		batch = append(batch, m)
+		events += m.events
+		bytes += m.bytes
+	}
+	clear(c.queue[len(rest):])
+	c.queue = rest
+	if len(batch) > 0 {
+		c.inflight++
+	}
+	return batch, false
+}
+
+// flush stores one batch and completes its members, then frees their persons.
+func (c *committer) flush(batch []*member) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
+	defer cancel()
+	c.s.commitGroup(ctx, batch, c.cfg.PlainMax)
+	c.mu.Lock()
+	c.inflight--
+	for _, m := range batch {
+		for _, r := range m.reqs {
+			delete(c.busy, r.key)
+		}
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// commitGroup stores the members of one batch, each getting its own result: a member
+// whose check fails gets ErrConflict (or its idempotent positions) and the others are
+// sent again without it.
+func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int) {
+	if len(batch) <= plainMax && allSingle(batch) {
+		// A small group of lone events: concurrent plain publishes beat the fixed cost of
+		// an atomic batch, and each member's outcome is its own.
+		var wg sync.WaitGroup
+		for _, m := range batch {
+			wg.Go(func() { m.complete(s.appendReqs(ctx, m.reqs, m.positions)) })
+		}
+		wg.Wait()
+		return
+	}
+	for attempt := 1; len(batch) > 0; attempt++ {
+		if len(batch) == 1 || attempt > maxAppendAttempts {
+			// One member (or a batch that keeps failing): its own path re-reads and
+			// retries until it succeeds, is a duplicate, or is a real conflict.
+			for _, m := range batch {
+				m.complete(s.appendReqs(ctx, m.reqs, m.positions))
+			}
+			return
+		}
+		var reqs []*personReq
+		for _, m := range batch {
+			reqs = append(reqs, m.reqs...)
+		}
+		msgs, owners := buildMsgs(reqs)
+		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err == nil {
+			err = s.assignBatch(ack, msgs, owners, batch)
+		}
+		if err == nil {
+			return
+		}
+		kind := classify(err)
+		if kind != errKindConflict && kind != errKindDuplicateID {
+			err = s.wrap(mapPublishError(err))
+			for _, m := range batch {
+				m.complete(err)
+			}
+			return
+		}
+		// Find the members the server refused: a stale check (one request for the last
+		// sequence of every person) or, for a duplicate id, an event already stored.
+		// They are resolved by re-reading their persons; the rest go again.
+		suspects, err := s.staleMembers(ctx, batch)
+		if err != nil {
+			for _, m := range batch {
+				m.complete(s.wrap(fmt.Errorf("eventstore: append: %w", err)))
+			}
+			return
+		}
+		if len(suspects) == 0 || kind == errKindDuplicateID {
+			for i := range batch {
+				suspects[i] = true
+			}
+		}
+		rest := batch[:0:0]
+		for i, m := range batch {
+			if suspects[i] {
+				if done, err := s.resolve(ctx, m); done {
+					m.complete(err)
+					continue
+				}
+			}
+			rest = append(rest, m)
+		}
+		batch = rest
+		s.stats.republish.Add(1)
+	}
+}
+
+// resolve re-reads the persons of a member the server refused. It reports done with
+// ErrConflict when another writer got in between, done with nil when all its events are
+// already stored (positions filled, Duplicate), and not done when the member can go again
+// (its checks moved past its own earlier writes, or nothing was wrong with it).
+func (s *Store) resolve(ctx context.Context, m *member) (bool, error) {
+	all := true
+	for _, r := range m.reqs {
+		if r.allStored() {
+			continue
+		}
+		if _, err := s.markStored(ctx, r, m.positions); err != nil {
+			return true, err
+		}
+		all = all && r.allStored()
+	}
+	return all, nil
+}
+
+func allSingle(batch []*member) bool {
+	for _, m := range batch {
+		if m.events != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// assignBatch fills the members' positions from a batch ack and completes them.
+func (s *Store) assignBatch(ack *jetstreamext.BatchAck, msgs []*nats.Msg, owners []msgOwner, batch []*member) error {
+	n := uint64(len(msgs))
+	if ack.BatchSize != n || ack.Sequence < n {
+		return fmt.Errorf("eventstore: append: batch ack for %d of %d messages at seq %d", ack.BatchSize, n, ack.Sequence)
+	}
+	byReq := map[*personReq]*member{}
+	for _, m := range batch {
+		for _, r := range m.reqs {
+			byReq[r] = m
+		}
+	}
+	for i, o := range owners {
+		m := byReq[o.req]
+		p := &m.positions[o.req.first+o.idx]
+		p.Seq = ack.Sequence - n + 1 + uint64(i)
+		o.req.events[o.idx].stored = true
+	}
+	s.stats.batch(len(msgs))
+	for _, m := range batch {
+		m.complete(nil)
+	}
+	return nil
+}
+
+// staleMembers asks the server for the last sequence of every person in the batch (one
+// request) and marks the members with a check that no longer holds.
+func (s *Store) staleMembers(ctx context.Context, batch []*member) (map[int]bool, error) {
+	var subjects []string
+	for _, m := range batch {
+		for _, r := range m.reqs {
+			subjects = append(subjects, r.subject)
+		}
+	}
+	last := make(map[string]uint64, len(subjects))
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, StreamName, subjects)
+	if err != nil {
+		return nil, err
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		last[m.Subject] = m.Sequence
+	}
+	stale := map[int]bool{}
+	for i, m := range batch {
+		for _, r := range m.reqs {
+			if r.expect != nil && *r.expect != last[r.subject] {
+				stale[i] = true
+			}
+		}
+	}
+	return stale, nil
+}
