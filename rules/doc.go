@@ -54,7 +54,6 @@
 // without rett. Chapter 6A covers § 34 permits granted before 2026-07-01, the end date in force
 // (DOMAIN.md 1.1); a prolongation is one new lovvalg version. "Started within 3 months" counts
 // the first month with registered hours from its first day. A deadline is DUE_SOON within
-// DueSoonDays (30) days. Check judges each event at the "now" it is given (nird's date), so
-// Explain at a later date may refuse nothing that nird refused and vice versa only for the
-// date-range rule.
+// DueSoonDays (30) days. Explain checks every event at the explain date, not at the date nird
+// received it, so the date-range rule (NIR-R030) can judge an old event differently there.
 package rules
