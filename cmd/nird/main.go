@@ -66,6 +66,7 @@ type Config struct {
 	PersonKeyFile string        // person key secret; default <data>/personkey.secret
 	TokenFile     string        // bearer tokens (hashed); empty = development mode
 	Shutdown      time.Duration // grace period for in-flight requests
+	Demo          int           // persons of the demo population to load into an empty register
 	LogLevel      string
 	LogFormat     string
 	CheckOnly     bool
@@ -82,6 +83,8 @@ func (c Config) Validate() error {
 		return errors.New("--nats-listen: required for the embedded server")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
+	case c.Demo < 0 || c.Demo > 1_000_000:
+		return fmt.Errorf("--demo: %d is not between 0 and 1000000", c.Demo)
 	case c.Shutdown <= 0:
 		return errors.New("--shutdown-grace: must be positive")
 	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
@@ -134,6 +137,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	fs.IntVar(&c.Replicas, "replicas", replicas, "stream replicas: 1 embedded, 3 on a cluster (env NIR_REPLICAS)")
 	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
+	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "validate the configuration and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -313,3 +313,17 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		t.Errorf("after re-send %d events stored, want %d (one per attempted registration)", len(seen), want)
 	}
 }
+
+// TestNird_DataDirectoryLocked: a second nird on the same data directory refuses to start
+// instead of sharing the JetStream store.
+func TestNird_DataDirectoryLocked(t *testing.T) {
+	data := t.TempDir()
+	startNird(t, data)
+	out, err := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "").CombinedOutput()
+	if err == nil {
+		t.Fatalf("second nird on the same data directory started:\n%s", out)
+	}
+	if !regexp.MustCompile(`in use by another nird`).Match(out) {
+		t.Errorf("second nird failed without saying why:\n%s", out)
+	}
+}

@@ -36,6 +36,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if cfg.NATSURL == "" {
+		unlock, err := lockData(cfg.Data)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	keyFile := cfg.PersonKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.Data, personkey.FileName)
@@ -54,7 +61,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		URL:      cfg.NATSURL,
 		Listen:   cfg.NATSListen,
 		Replicas: cfg.Replicas,
-		Logger:   log.With("component", "eventstore"),
+		Logger:   log,
 	}
 	storeCfg.NATSOptions, err = natsOptions(cfg)
 	if err != nil {
@@ -97,7 +104,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 
 	actors := []actor{
-		{"http", httpServer(cfg.HTTP, mux, cfg.Shutdown, log)},
+		{"http", httpServer("http", cfg.HTTP, mux, cfg.Shutdown, log)},
 		{"nats-ingress", natsingress.New(store.Conn(), guard, reg, log).Run},
 		{"projections", proj.Run},
 		{"regelmotor", func(ctx context.Context) error {
@@ -111,7 +118,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			return nil
 		}
-		actors = append(actors, actor{"admin", httpServer(cfg.Admin, adminHandler(m, ready), cfg.Shutdown, log)})
+		actors = append(actors, actor{"admin", httpServer("admin", cfg.Admin, adminHandler(m, ready), cfg.Shutdown, log)})
+	}
+	if cfg.Demo > 0 {
+		if err := loadDemo(ctx, store, svc, cfg.Demo, log.With("component", "demo")); err != nil {
+			return err
+		}
 	}
 	log.Info("starting", "nats", store.ClientURL(), "data", cfg.Data, "auth", authMode(authn))
 	err = runAll(ctx, actors, log)
@@ -169,7 +181,7 @@ func runAll(ctx context.Context, actors []actor, log *slog.Logger) error {
 
 // httpServer serves h on addr until ctx is cancelled, then gives in-flight requests grace
 // to finish. The API allows HTTP/1.1 and unencrypted HTTP/2, so gRPC works without TLS.
-func httpServer(addr string, h http.Handler, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
+func httpServer(name, addr string, h http.Handler, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -179,7 +191,7 @@ func httpServer(addr string, h http.Handler, grace time.Duration, log *slog.Logg
 		protocols.SetHTTP1(true)
 		protocols.SetUnencryptedHTTP2(true)
 		srv := &http.Server{Handler: h, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-		log.Info("serving", "http", ln.Addr().String())
+		log.Info("serving", name, ln.Addr().String())
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		select {
