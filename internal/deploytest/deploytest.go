@@ -72,12 +72,17 @@ func password(tb testing.TB) string {
 	return "p" + hex.EncodeToString(b[:])
 }
 
-// Options loads deploy/nats/<file> with server.ProcessConfigFile and moves the client port to
-// a random one, switches monitoring off, and puts the JetStream store in a temporary
-// directory. Credentials must be in the environment ([SetCredentials]).
+// Options loads deploy/nats/<file> (or file itself, if it is an absolute path) with
+// server.ProcessConfigFile and moves the client port to a random one, switches monitoring
+// off, and puts the JetStream store in a temporary directory. Credentials must be in the
+// environment ([SetCredentials]).
 func Options(tb testing.TB, file string) *server.Options {
 	tb.Helper()
-	opts, err := server.ProcessConfigFile(filepath.Join(Dir(), file))
+	path := file
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(Dir(), file)
+	}
+	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
 		tb.Fatalf("load %s: %v", file, err)
 	}
