@@ -1,0 +1,228 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// AdminSource is what the admin service runs on: the projection runtime.
+// *projections.Projector satisfies it. Every method is safe for concurrent use.
+type AdminSource interface {
+	// Status returns the live models' checkpoints, the lag and the snapshots.
+	Status(ctx context.Context) (*projections.Status, error)
+	// Stats returns the runtime's counters, with a running rebuild's progress.
+	Stats() projections.Stats
+	// Rebuild refolds the models from sequence 1 and swaps them in, calling progress after
+	// each transaction; projections.ErrRebuildRunning when one already runs.
+	Rebuild(ctx context.Context, progress func(projections.Progress)) error
+	// AsOf replays as of a recorded-time cut-off; with Keep set the result is kept as a
+	// named snapshot. The caller closes the returned DB.
+	AsOf(ctx context.Context, opt projections.AsOfOptions) (*projections.DB, error)
+	// DeleteSnapshot removes a named snapshot; projections.ErrNotFound when there is none.
+	DeleteSnapshot(name string) error
+}
+
+var _ AdminSource = (*projections.Projector)(nil)
+
+// progressInterval is the least time between two progress messages of a stream; the last
+// message is always sent.
+const progressInterval = 250 * time.Millisecond
+
+// Admin serves nir.v1.AdminService for operators: status, rebuilds and snapshots. It shows
+// no person data.
+type Admin struct {
+	src AdminSource
+	loc *time.Location
+	log *slog.Logger
+}
+
+var _ nirv1connect.AdminServiceHandler = (*Admin)(nil)
+
+// NewAdmin returns the admin service over src. A nil logger discards.
+func NewAdmin(src AdminSource, log *slog.Logger) *Admin {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Admin{src: src, loc: osloLocation(), log: log.With("component", "api", "service", "admin")}
+}
+
+// operator checks the caller is an operator (the policy says so too; this is the second
+// lock on the door).
+func operator(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return p, connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
+	}
+	if p.Role != auth.RoleOperator {
+		return p, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not administer the read models"))
+	}
+	return p, nil
+}
+
+func progressMsg(pr projections.Progress) *nirv1.Progress {
+	return &nirv1.Progress{Done: pr.Done, Total: pr.Total, EventsPerSecond: pr.Rate,
+		EtaSeconds: pr.ETA.Seconds(), ElapsedSeconds: pr.Elapsed.Seconds()}
+}
+
+// ProjectionStatus implements AdminService.ProjectionStatus.
+func (h *Admin) ProjectionStatus(ctx context.Context, _ *connect.Request[nirv1.ProjectionStatusRequest]) (*connect.Response[nirv1.ProjectionStatusResponse], error) {
+	if _, err := operator(ctx); err != nil {
+		return nil, err
+	}
+	st, err := h.src.Status(ctx)
+	if err != nil {
+		return nil, readError(ctx, h.log, "projection status", err)
+	}
+	stats := h.src.Stats()
+	out := &nirv1.ProjectionStatusResponse{
+		LastSequence: st.LastSeq, Lag: st.Lag, FileSize: st.FileSize, Rebuilding: st.Rebuilding || stats.Rebuilding,
+		Snapshots: snapshotInfos(st.Snapshots), EventsApplied: stats.EventsApplied, ApplySeconds: stats.ApplySeconds,
+	}
+	for _, m := range st.Models {
+		out.Models = append(out.Models, &nirv1.ModelStatus{Name: m.Name, Checkpoint: m.Checkpoint, SchemaVersion: m.Schema})
+	}
+	if stats.Progress != nil {
+		out.RebuildProgress = progressMsg(*stats.Progress)
+	}
+	return connect.NewResponse(out), nil
+}
+
+func snapshotInfos(in []projections.SnapshotInfo) []*nirv1.SnapshotInfo {
+	out := make([]*nirv1.SnapshotInfo, 0, len(in))
+	for _, s := range in {
+		out = append(out, &nirv1.SnapshotInfo{Name: s.Name, Checkpoint: s.Checkpoint, FileSize: s.FileSize})
+	}
+	return out
+}
+
+// throttle calls send with the latest progress at most every progressInterval, and
+// remembers the first send error (the client went away; the context ends the work).
+type throttle struct {
+	last    time.Time
+	latest  projections.Progress
+	sendErr error
+}
+
+func (t *throttle) report(pr projections.Progress, send func(*nirv1.Progress) error) {
+	t.latest = pr
+	if t.sendErr != nil || time.Since(t.last) < progressInterval {
+		return
+	}
+	t.last = time.Now()
+	t.sendErr = send(progressMsg(pr))
+}
+
+// Rebuild implements AdminService.Rebuild.
+func (h *Admin) Rebuild(ctx context.Context, req *connect.Request[nirv1.RebuildRequest], stream *connect.ServerStream[nirv1.RebuildResponse]) error {
+	p, err := operator(ctx)
+	if err != nil {
+		return err
+	}
+	if m := req.Msg.GetModel(); m != "" && !slices.Contains(projections.Models, m) {
+		return fieldError(connect.CodeInvalidArgument, "model", "unknown model (one of history, persons, deadlines, statistics, terminated)")
+	}
+	h.log.InfoContext(ctx, "rebuild requested", "principal", p.String(), "model", req.Msg.GetModel())
+	var th throttle
+	err = h.src.Rebuild(ctx, func(pr projections.Progress) {
+		th.report(pr, func(m *nirv1.Progress) error { return stream.Send(&nirv1.RebuildResponse{Progress: m}) })
+	})
+	if err != nil {
+		return readError(ctx, h.log, "rebuild", err)
+	}
+	return stream.Send(&nirv1.RebuildResponse{Progress: progressMsg(th.latest), Finished: true, Checkpoint: h.src.Stats().Checkpoint})
+}
+
+// ListSnapshots implements AdminService.ListSnapshots.
+func (h *Admin) ListSnapshots(ctx context.Context, _ *connect.Request[nirv1.ListSnapshotsRequest]) (*connect.Response[nirv1.ListSnapshotsResponse], error) {
+	if _, err := operator(ctx); err != nil {
+		return nil, err
+	}
+	st, err := h.src.Status(ctx)
+	if err != nil {
+		return nil, readError(ctx, h.log, "list snapshots", err)
+	}
+	return connect.NewResponse(&nirv1.ListSnapshotsResponse{Snapshots: snapshotInfos(st.Snapshots)}), nil
+}
+
+// CreateSnapshot implements AdminService.CreateSnapshot (DOMAIN.md "Product decisions" 7:
+// the official figures of a year are the statistics replayed as of its ajourføring deadline).
+func (h *Admin) CreateSnapshot(ctx context.Context, req *connect.Request[nirv1.CreateSnapshotRequest], stream *connect.ServerStream[nirv1.CreateSnapshotResponse]) error {
+	p, err := operator(ctx)
+	if err != nil {
+		return err
+	}
+	m := req.Msg
+	if m.GetName() == "" {
+		return fieldError(connect.CodeInvalidArgument, "name", "required")
+	}
+	if err := checkSnapshot("name", m.GetName()); err != nil {
+		return err
+	}
+	var until time.Time
+	switch {
+	case m.GetCutoffDate() != nil && m.GetRecordedUntil() != nil:
+		return fieldError(connect.CodeInvalidArgument, "cutoff_date", "give cutoff_date or recorded_until, not both")
+	case m.GetCutoffDate() != nil:
+		d, ok := rules.DateOf(m.GetCutoffDate())
+		if !ok {
+			return fieldError(connect.CodeInvalidArgument, "cutoff_date", "not a valid calendar date")
+		}
+		// The whole cut-off day counts: everything recorded before the next midnight in Oslo.
+		until = time.Date(d.Y, d.M, d.D+1, 0, 0, 0, 0, h.loc).Add(-time.Nanosecond)
+	case m.GetRecordedUntil() != nil:
+		if err := m.GetRecordedUntil().CheckValid(); err != nil {
+			return fieldError(connect.CodeInvalidArgument, "recorded_until", "not a valid timestamp")
+		}
+		until = m.GetRecordedUntil().AsTime()
+	default:
+		return fieldError(connect.CodeInvalidArgument, "cutoff_date", "cutoff_date or recorded_until is required")
+	}
+	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until)
+	var th throttle
+	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Progress: func(pr projections.Progress) {
+		th.report(pr, func(pm *nirv1.Progress) error { return stream.Send(&nirv1.CreateSnapshotResponse{Progress: pm}) })
+	}})
+	if err != nil {
+		return readError(ctx, h.log, "create snapshot", err)
+	}
+	info := &nirv1.SnapshotInfo{Name: m.GetName(), FileSize: db.Size()}
+	info.Checkpoint, err = db.Checkpoint()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return readError(ctx, h.log, "create snapshot", err)
+	}
+	return stream.Send(&nirv1.CreateSnapshotResponse{Progress: progressMsg(th.latest), Finished: true, Snapshot: info})
+}
+
+// DeleteSnapshot implements AdminService.DeleteSnapshot.
+func (h *Admin) DeleteSnapshot(ctx context.Context, req *connect.Request[nirv1.DeleteSnapshotRequest]) (*connect.Response[nirv1.DeleteSnapshotResponse], error) {
+	p, err := operator(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := req.Msg.GetName()
+	if name == "" {
+		return nil, fieldError(connect.CodeInvalidArgument, "name", "required")
+	}
+	if err := checkSnapshot("name", name); err != nil {
+		return nil, err
+	}
+	if err := h.src.DeleteSnapshot(name); err != nil {
+		return nil, readError(ctx, h.log, "delete snapshot", err)
+	}
+	h.log.InfoContext(ctx, "snapshot deleted", "principal", p.String(), "snapshot", name)
+	return connect.NewResponse(&nirv1.DeleteSnapshotResponse{}), nil
+}

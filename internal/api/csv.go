@@ -1,0 +1,303 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// ExportPersonsPath is the route of the person list's CSV export:
+//
+//	GET /export/persons.csv?kommune=0301&programme_vedtak=with&deadline=overdue
+//
+// Its query parameters are the fields of nir.v1.PersonFilter (law=IL, tiltak=without,
+// termination_reason=IKKE_REGISTRERT, min_norsk_hours=100, deadline=due_within,
+// within_days=60, ...) plus kommune, now (YYYY-MM-DD), sort (person_key, birth_date,
+// programme_start, programme_end, norsk_deadline, norsk_hours, termination_date), desc=true
+// and snapshot. An unknown parameter is refused, so a misspelt filter never silently exports
+// everything. The columns are projections.CSVColumns; national_id only for a kommune
+// principal (its own kommune's list).
+const ExportPersonsPath = "/export/persons.csv"
+
+// Policy returns auth.DefaultPolicy with the CSV export added for kommune and analyst
+// principals (the same roles as QueryService). nird builds its guard with it.
+func Policy() auth.Policy {
+	pol := auth.DefaultPolicy()
+	pol[ExportPersonsPath] = []auth.Role{auth.RoleKommune, auth.RoleAnalyst}
+	return pol
+}
+
+// ExportHandler serves ExportPersonsPath. It must sit behind auth.Guard.Middleware with
+// Policy, which puts the principal in the request's context. The CSV is streamed from the
+// read models as it is written; an error after the first bytes aborts the response, so a
+// client never mistakes a truncated file for a whole one.
+func (h *Query) ExportHandler() http.Handler {
+	return http.HandlerFunc(h.exportPersons)
+}
+
+// csvParams are the query parameters ExportHandler takes.
+var csvParams = map[string]bool{
+	"kommune": true, "now": true, "sort": true, "desc": true, "snapshot": true,
+	"law": true, "programme_vedtak": true, "training_vedtak": true, "tiltak": true, "sluttmal": true,
+	"integreringskontrakt": true, "norskmal": true, "utdanningsbakgrunn": true, "terminated": true,
+	"termination_reason": true, "min_norsk_hours": true, "max_norsk_hours": true, "deadline": true,
+	"within_days": true,
+}
+
+func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := r.Context()
+	v, err := viewerOf(ctx)
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	params, err := parseExportParams(r.URL.Query())
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	kommune, err := v.scopeKommune("kommune", params.kommune, true)
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	now := params.now
+	if now.IsZero() {
+		now = h.today()
+	}
+	q, err := personQuery(kommune, params.filter, "", params.sort, params.desc, now)
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	if err := checkSnapshot("snapshot", params.snapshot); err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	lw := &lazyCSV{w: w, filename: "persons-" + kommune + ".csv", head: r.Method == http.MethodHead}
+	var rows int
+	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
+		var err error
+		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.ids})
+		return err
+	})
+	if err != nil {
+		if lw.started {
+			// Too late for a status code: abort the response so the client sees a broken
+			// transfer rather than a short file.
+			h.log.ErrorContext(ctx, "csv export failed after the first bytes", "kommune", kommune, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		writeHTTPError(w, readError(ctx, h.log, "csv export", err))
+		return
+	}
+	if !lw.started { // nothing written at all (cannot happen: there is always a header)
+		lw.start()
+	}
+	h.log.DebugContext(ctx, "csv export", "kommune", kommune, "rows", rows, "principal", v.p.String())
+}
+
+// lazyCSV sets the CSV headers and the 200 status on the first write, so that an error found
+// before any output can still be answered with its own status.
+type lazyCSV struct {
+	w        http.ResponseWriter
+	filename string
+	head     bool
+	started  bool
+}
+
+func (l *lazyCSV) start() {
+	l.started = true
+	hd := l.w.Header()
+	hd.Set("Content-Type", "text/csv; charset=utf-8")
+	hd.Set("Content-Disposition", `attachment; filename="`+l.filename+`"`)
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	l.w.WriteHeader(http.StatusOK)
+}
+
+func (l *lazyCSV) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
+	}
+	if l.head {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+// exportParams are the parsed query parameters of the CSV export.
+type exportParams struct {
+	kommune  string
+	now      rules.Date
+	sort     nirv1.PersonSort
+	desc     bool
+	snapshot string
+	filter   *nirv1.PersonFilter
+}
+
+// parseExportParams reads the export's query parameters; an error names the parameter and
+// never echoes a value (a caller might paste a national id into any of them).
+func parseExportParams(vals url.Values) (exportParams, error) {
+	p := exportParams{filter: &nirv1.PersonFilter{}}
+	f := p.filter
+	for name, vs := range vals {
+		if !csvParams[name] {
+			return p, fieldError(connect.CodeInvalidArgument, name, "unknown parameter")
+		}
+		if len(vs) != 1 {
+			return p, fieldError(connect.CodeInvalidArgument, name, "give it once")
+		}
+	}
+	get := func(name string) string { return strings.TrimSpace(vals.Get(name)) }
+	bad := func(name, reason string) (exportParams, error) {
+		return p, fieldError(connect.CodeInvalidArgument, name, reason)
+	}
+	p.kommune = get("kommune")
+	p.snapshot = get("snapshot")
+	if s := get("now"); s != "" {
+		d, err := rules.ParseDate(s)
+		if err != nil {
+			return bad("now", "not a date (YYYY-MM-DD)")
+		}
+		p.now = d
+	}
+	if s := get("sort"); s != "" {
+		found := false
+		for k, v := range sortKeys {
+			if v != "" && string(v) == strings.ToLower(s) {
+				p.sort, found = k, true
+			}
+		}
+		if !found {
+			return bad("sort", "unknown sort key")
+		}
+	}
+	if s := get("desc"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return bad("desc", "must be true or false")
+		}
+		p.desc = b
+	}
+	if s := get("law"); s != "" {
+		n, ok := enumByName(nirv1.Law(0).Descriptor(), "LAW_", s)
+		if !ok {
+			return bad("law", "unknown law (INTROL, IL or IL_6A)")
+		}
+		f.Law = nirv1.Law(n)
+	}
+	for _, pr := range []struct {
+		name string
+		dst  *nirv1.PresenceFilter
+	}{
+		{"programme_vedtak", &f.ProgrammeVedtak}, {"training_vedtak", &f.TrainingVedtak}, {"tiltak", &f.Tiltak},
+		{"sluttmal", &f.Sluttmal}, {"integreringskontrakt", &f.Integreringskontrakt}, {"norskmal", &f.Norskmal},
+		{"utdanningsbakgrunn", &f.Utdanningsbakgrunn}, {"terminated", &f.Terminated},
+	} {
+		s := strings.ToLower(get(pr.name))
+		switch s {
+		case "":
+		case "with", "med", "ja":
+			*pr.dst = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
+		case "without", "uten", "nei":
+			*pr.dst = nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT
+		default:
+			return bad(pr.name, "must be with or without")
+		}
+	}
+	if s := get("termination_reason"); s != "" {
+		n, ok := enumByName(nirv1.TerminationReason(0).Descriptor(), "TERMINATION_REASON_", s)
+		if !ok {
+			return bad("termination_reason", "unknown avslutningsårsak")
+		}
+		f.TerminationReason = nirv1.TerminationReason(n)
+	}
+	for _, hb := range []struct {
+		name string
+		dst  *float64
+	}{{"min_norsk_hours", &f.MinNorskHours}, {"max_norsk_hours", &f.MaxNorskHours}} {
+		if s := get(hb.name); s != "" {
+			x, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return bad(hb.name, "not a number of hours")
+			}
+			*hb.dst = x
+		}
+	}
+	switch strings.ToLower(get("deadline")) {
+	case "":
+	case "overdue":
+		f.Deadline = nirv1.DeadlineFilter_DEADLINE_FILTER_OVERDUE
+	case "due_within", "due-within", "due_soon":
+		f.Deadline = nirv1.DeadlineFilter_DEADLINE_FILTER_DUE_WITHIN
+	default:
+		return bad("deadline", "must be overdue or due_within")
+	}
+	if s := get("within_days"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return bad("within_days", "not a whole number of days")
+		}
+		f.WithinDays = int32(n)
+	}
+	return p, nil
+}
+
+// enumByName finds an enum value by its name with or without prefix, case-insensitively;
+// the _UNSPECIFIED value is not accepted.
+func enumByName(ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.EnumNumber, bool) {
+	s = strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+	if !strings.HasPrefix(s, prefix) {
+		s = prefix + s
+	}
+	v := ed.Values().ByName(protoreflect.Name(s))
+	if v == nil || v.Number() == 0 {
+		return 0, false
+	}
+	return v.Number(), true
+}
+
+// httpStatus maps a Connect code to the HTTP status of the plain routes.
+var httpStatus = map[connect.Code]int{
+	connect.CodeInvalidArgument:    http.StatusBadRequest,
+	connect.CodeUnauthenticated:    http.StatusUnauthorized,
+	connect.CodePermissionDenied:   http.StatusForbidden,
+	connect.CodeNotFound:           http.StatusNotFound,
+	connect.CodeFailedPrecondition: http.StatusPreconditionFailed,
+	connect.CodeUnavailable:        http.StatusServiceUnavailable,
+	connect.CodeCanceled:           499,
+	connect.CodeDeadlineExceeded:   http.StatusGatewayTimeout,
+	connect.CodeUnimplemented:      http.StatusNotImplemented,
+}
+
+// writeHTTPError answers a plain HTTP request with the status of a classified error and its
+// message (which never holds a national id).
+func writeHTTPError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	msg := "internal error; see nird's log"
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		if s, ok := httpStatus[ce.Code()]; ok {
+			status = s
+		}
+		msg = ce.Message()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, status)
+}

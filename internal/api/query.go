@@ -1,0 +1,811 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// QuerySource gives the query handlers the read models: the live ones (snapshot "") or a
+// named as-of snapshot. *projections.Projector satisfies it, so the live file, its swap after
+// a rebuild and the snapshots are all behind one call.
+type QuerySource interface {
+	// Use runs fn with the read models; the DB stays open until fn returns, even if a rebuild
+	// swaps a new live file in meanwhile, and fn must not keep it. Use returns an error
+	// matching projections.ErrNotFound for an unknown snapshot and projections.ErrClosed
+	// after shutdown. It is safe for concurrent use.
+	Use(snapshot string, fn func(db *projections.DB) error) error
+}
+
+var _ QuerySource = (*projections.Projector)(nil)
+
+// DefaultWithinDays is the warning period of deadlines (DUE_SOON) when a request gives none.
+const DefaultWithinDays = 30
+
+// QueryConfig configures a Query. Source and Keys are required; zero values of the others
+// mean their defaults.
+type QueryConfig struct {
+	// Source gives the read models.
+	Source QuerySource
+	// Keys derives person keys from national ids (lookups by national id).
+	Keys *personkey.Keyer
+	// Now is the clock for the default "now" of deadlines; nil means time.Now.
+	Now func() time.Time
+	// Location is the register's calendar; nil means Europe/Oslo (UTC when the zone
+	// database is missing).
+	Location *time.Location
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Query serves nir.v1.QueryService and the CSV export of the person list over the read
+// models. It narrows every answer to what the principal may see: a kommune its own person
+// list with national ids and the persons whose bostedskommune history includes it; an
+// analyst every kommune's rows and statistics without national ids.
+type Query struct {
+	src  QuerySource
+	keys *personkey.Keyer
+	now  func() time.Time
+	loc  *time.Location
+	log  *slog.Logger
+}
+
+var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
+
+// NewQuery returns the query service.
+func NewQuery(cfg QueryConfig) *Query {
+	q := &Query{src: cfg.Source, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if q.loc == nil {
+		q.loc = osloLocation()
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	q.log = q.log.With("component", "api", "service", "query")
+	return q
+}
+
+// oslo is the register's calendar, or UTC when the zone database is missing.
+func osloLocation() *time.Location {
+	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// today is the register's current calendar date.
+func (h *Query) today() rules.Date {
+	return rules.DateFromTime(h.now().In(h.loc))
+}
+
+// viewer is what a principal may see through the query service.
+type viewer struct {
+	p auth.Principal
+	// ids: national ids are shown (kommune, system).
+	ids bool
+	// kommune: the only kommune whose list and figures are shown ("" = every kommune).
+	kommune string
+}
+
+// viewerOf returns the caller's view, refusing roles that read no person data.
+func viewerOf(ctx context.Context) (viewer, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return viewer{}, connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
+	}
+	switch p.Role {
+	case auth.RoleKommune:
+		if p.Kommune == "" {
+			return viewer{}, connect.NewError(connect.CodePermissionDenied, errors.New("kommune principal without a kommune"))
+		}
+		return viewer{p: p, ids: true, kommune: p.Kommune}, nil
+	case auth.RoleAnalyst:
+		return viewer{p: p}, nil
+	case auth.RoleSystem:
+		return viewer{p: p, ids: p.SeesNationalIDs()}, nil
+	}
+	return viewer{}, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not query the read models"))
+}
+
+// scopeKommune applies the viewer's kommune to a requested kommune: a kommune principal gets
+// its own (empty means its own), others get what they asked for (required when required).
+func (v viewer) scopeKommune(field, kommune string, required bool) (string, error) {
+	if v.kommune != "" {
+		if kommune == "" {
+			return v.kommune, nil
+		}
+		if kommune != v.kommune {
+			return "", fieldError(connect.CodePermissionDenied, field, "a kommune may only read its own kommune ("+v.kommune+")")
+		}
+		return kommune, nil
+	}
+	if kommune == "" {
+		if required {
+			return "", fieldError(connect.CodeInvalidArgument, field, "required (4-digit kommunenummer)")
+		}
+		return "", nil
+	}
+	if !isDigits(kommune, 4) {
+		return "", fieldError(connect.CodeInvalidArgument, field, "must be a 4-digit kommunenummer")
+	}
+	return kommune, nil
+}
+
+func isDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// snapshotName is what a snapshot may be called (as projections checks when keeping one).
+var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
+
+func checkSnapshot(field, name string) error {
+	if name != "" && !snapshotName.MatchString(name) {
+		return fieldError(connect.CodeInvalidArgument, field, "not a snapshot name (letters, digits, @ . _ -)")
+	}
+	return nil
+}
+
+// use runs fn on the snapshot's read models and classifies its error.
+func (h *Query) use(ctx context.Context, op, snapshot string, fn func(db *projections.DB) error) error {
+	if err := checkSnapshot("snapshot", snapshot); err != nil {
+		return err
+	}
+	if err := h.src.Use(snapshot, fn); err != nil {
+		return readError(ctx, h.log, op, err)
+	}
+	return nil
+}
+
+// readError classifies an error of a read for the caller; what the caller cannot act on is
+// logged once here.
+func readError(ctx context.Context, log *slog.Logger, op string, err error) error {
+	var ce *connect.Error
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case errors.Is(err, projections.ErrInvalidArgument):
+		return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+	case errors.Is(err, projections.ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+	case errors.Is(err, projections.ErrRebuildRunning):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running"))
+	case errors.Is(err, projections.ErrSchema):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
+	case errors.Is(err, projections.ErrClosed):
+		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	log.ErrorContext(ctx, "request failed", "op", op, "err", err)
+	return connect.NewError(connect.CodeInternal, errors.New(op+" failed; see nird's log"))
+}
+
+// errPersonNotFound is the answer for an unknown person and for a person the caller may not
+// see alike, so that a kommune cannot learn whether another kommune's person exists.
+func errPersonNotFound() error {
+	return connect.NewError(connect.CodeNotFound, errors.New("person not found"))
+}
+
+// personKey resolves a person reference for v. Analysts look persons up by person key only.
+// Errors never hold the national id.
+func (h *Query) personKey(v viewer, ref *nirv1.PersonRef, field string) (string, error) {
+	switch {
+	case ref == nil || (ref.GetNationalId() == "" && ref.GetPersonKey() == ""):
+		return "", fieldError(connect.CodeInvalidArgument, field, "national_id or person_key is required")
+	case ref.GetNationalId() != "" && ref.GetPersonKey() != "":
+		return "", fieldError(connect.CodeInvalidArgument, field, "give national_id or person_key, not both")
+	case ref.GetPersonKey() != "":
+		if !personkey.IsKey(ref.GetPersonKey()) {
+			return "", fieldError(connect.CodeInvalidArgument, field+".person_key", "not a person key (64 lowercase hex characters)")
+		}
+		return ref.GetPersonKey(), nil
+	}
+	if !v.ids {
+		return "", fieldError(connect.CodePermissionDenied, field+".national_id", "role "+string(v.p.Role)+" looks persons up by person_key only")
+	}
+	if _, err := rules.ParseNationalID(ref.GetNationalId()); err != nil {
+		return "", fieldError(connect.CodeInvalidArgument, field+".national_id", err.Error())
+	}
+	if h.keys == nil {
+		return "", connect.NewError(connect.CodeUnimplemented, errors.New("lookups by national id are not configured"))
+	}
+	return h.keys.Key(ref.GetNationalId()), nil
+}
+
+// kommunePeriods is a person's bostedskommune history from the effective events of the
+// audit history: the settlement kommune, then each move, ordered by date.
+func kommunePeriods(hist []projections.HistoryEntry) []auth.KommunePeriod {
+	var out []auth.KommunePeriod
+	for _, e := range hist {
+		if !e.Effective {
+			continue
+		}
+		var kommune string
+		var from *nirv1.Date
+		switch {
+		case e.Event.GetPersonRegistered() != nil:
+			pr := e.Event.GetPersonRegistered()
+			kommune, from = pr.GetSettlementKommune(), pr.GetSettlementDate()
+			if kommune == "" {
+				kommune = e.Event.GetKommune()
+			}
+		case e.Event.GetPersonMoved() != nil:
+			kommune, from = e.Event.GetPersonMoved().GetToKommune(), e.Event.GetPersonMoved().GetDate()
+		default:
+			continue
+		}
+		kp := auth.KommunePeriod{Kommune: kommune}
+		if d, ok := rules.DateOf(from); ok {
+			kp.From = d.Time()
+		}
+		out = append(out, kp)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
+	for i := 0; i+1 < len(out); i++ {
+		out[i].To = out[i+1].From
+	}
+	return out
+}
+
+// canSee checks that v may read person pk in db: a kommune principal only a person whose
+// bostedskommune history includes its kommune. A person it may not see is NotFound.
+func (v viewer) canSee(db *projections.DB, pk string) error {
+	if v.kommune == "" {
+		return nil
+	}
+	hist, err := db.History(pk)
+	if errors.Is(err, projections.ErrNotFound) {
+		return errPersonNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	if !auth.CanReadPerson(v.p, kommunePeriods(hist), auth.Period{}) {
+		return errPersonNotFound()
+	}
+	return nil
+}
+
+// ListPersons implements QueryService.ListPersons.
+func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.ListPersonsRequest]) (*connect.Response[nirv1.ListPersonsResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	kommune, err := v.scopeKommune("kommune", m.GetKommune(), true)
+	if err != nil {
+		return nil, err
+	}
+	now, err := h.dateOr("now", m.GetNow())
+	if err != nil {
+		return nil, err
+	}
+	q, err := personQuery(kommune, m.GetFilter(), "filter.", m.GetSort(), m.GetDesc(), now)
+	if err != nil {
+		return nil, err
+	}
+	if m.GetPageSize() < 0 || m.GetPageSize() > projections.MaxPageSize {
+		return nil, fieldError(connect.CodeInvalidArgument, "page_size", "must be 0.."+strconv.Itoa(projections.MaxPageSize))
+	}
+	q.PageSize = int(m.GetPageSize())
+	if t := m.GetPageToken(); t != "" {
+		if n, err := strconv.Atoi(t); err != nil || n < 0 {
+			return nil, fieldError(connect.CodeInvalidArgument, "page_token", "not a page token from a previous page")
+		}
+		q.PageToken = t
+	}
+	out := &nirv1.ListPersonsResponse{}
+	err = h.use(ctx, "list persons", m.GetSnapshot(), func(db *projections.DB) error {
+		page, err := db.ListPersons(q)
+		if err != nil {
+			return err
+		}
+		out.Total = int32(page.Total)
+		out.NextPageToken = page.NextPageToken
+		out.Rows = make([]*nirv1.PersonRow, len(page.Rows))
+		for i := range page.Rows {
+			out.Rows[i] = personRow(&page.Rows[i], v.ids)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// dateOr returns the date d, or today when d is unset.
+func (h *Query) dateOr(field string, d *nirv1.Date) (rules.Date, error) {
+	if d == nil || (d.GetYear() == 0 && d.GetMonth() == 0 && d.GetDay() == 0) {
+		return h.today(), nil
+	}
+	dt, ok := rules.DateOf(d)
+	if !ok {
+		return rules.Date{}, fieldError(connect.CodeInvalidArgument, field, "not a valid calendar date")
+	}
+	return dt, nil
+}
+
+// personQuery converts the request's kommune, filter and order into a projections query,
+// naming bad fields with prefix (the filter's path in the request).
+func personQuery(kommune string, f *nirv1.PersonFilter, prefix string, sortBy nirv1.PersonSort, desc bool, now rules.Date) (projections.PersonQuery, error) {
+	q := projections.PersonQuery{Kommune: kommune, Now: now, Desc: desc}
+	bad := func(field, reason string) (projections.PersonQuery, error) {
+		return projections.PersonQuery{}, fieldError(connect.CodeInvalidArgument, prefix+field, reason)
+	}
+	if !knownEnum(f.GetLaw()) {
+		return bad("law", "unknown law")
+	}
+	q.Law = f.GetLaw()
+	presences := []struct {
+		name string
+		v    nirv1.PresenceFilter
+		dst  *projections.Filter
+	}{
+		{"programme_vedtak", f.GetProgrammeVedtak(), &q.ProgrammeVedtak},
+		{"training_vedtak", f.GetTrainingVedtak(), &q.TrainingVedtak},
+		{"tiltak", f.GetTiltak(), &q.Tiltak},
+		{"sluttmal", f.GetSluttmal(), &q.Sluttmal},
+		{"integreringskontrakt", f.GetIntegreringskontrakt(), &q.Integreringskontrakt},
+		{"norskmal", f.GetNorskmal(), &q.Norskmal},
+		{"utdanningsbakgrunn", f.GetUtdanningsbakgrunn(), &q.Utdanningsbakgrunn},
+		{"terminated", f.GetTerminated(), &q.Terminated},
+	}
+	for _, p := range presences {
+		pf, ok := presence(p.v)
+		if !ok {
+			return bad(p.name, "unknown presence filter (WITH or WITHOUT)")
+		}
+		*p.dst = pf
+	}
+	if !knownEnum(f.GetTerminationReason()) {
+		return bad("termination_reason", "unknown avslutningsårsak")
+	}
+	q.TerminationReason = f.GetTerminationReason()
+	for _, hb := range []struct {
+		name string
+		v    float64
+	}{{"min_norsk_hours", f.GetMinNorskHours()}, {"max_norsk_hours", f.GetMaxNorskHours()}} {
+		if hb.v < 0 || math.IsNaN(hb.v) || math.IsInf(hb.v, 0) {
+			return bad(hb.name, "must be a non-negative number of hours")
+		}
+	}
+	if f.GetMinNorskHours() > 0 && f.GetMaxNorskHours() > 0 && f.GetMinNorskHours() > f.GetMaxNorskHours() {
+		return bad("max_norsk_hours", "must not be below min_norsk_hours")
+	}
+	q.MinNorskHours, q.MaxNorskHours = f.GetMinNorskHours(), f.GetMaxNorskHours()
+	switch f.GetDeadline() {
+	case nirv1.DeadlineFilter_DEADLINE_FILTER_UNSPECIFIED:
+	case nirv1.DeadlineFilter_DEADLINE_FILTER_OVERDUE:
+		q.Deadline = projections.DeadlineOverdue
+	case nirv1.DeadlineFilter_DEADLINE_FILTER_DUE_WITHIN:
+		q.Deadline = projections.DeadlineDueWithin
+	default:
+		return bad("deadline", "unknown deadline filter (OVERDUE or DUE_WITHIN)")
+	}
+	if f.GetWithinDays() < 0 || f.GetWithinDays() > 3660 {
+		return bad("within_days", "must be 0..3660 days")
+	}
+	q.WithinDays = int(f.GetWithinDays())
+	if q.WithinDays == 0 {
+		q.WithinDays = DefaultWithinDays
+	}
+	s, ok := sortKeys[sortBy]
+	if !ok {
+		return projections.PersonQuery{}, fieldError(connect.CodeInvalidArgument, "sort", "unknown sort key")
+	}
+	q.Sort = s
+	return q, nil
+}
+
+var sortKeys = map[nirv1.PersonSort]projections.SortKey{
+	nirv1.PersonSort_PERSON_SORT_UNSPECIFIED:      "",
+	nirv1.PersonSort_PERSON_SORT_PERSON_KEY:       projections.SortPersonKey,
+	nirv1.PersonSort_PERSON_SORT_BIRTH_DATE:       projections.SortBirthDate,
+	nirv1.PersonSort_PERSON_SORT_PROGRAMME_START:  projections.SortProgrammeStart,
+	nirv1.PersonSort_PERSON_SORT_PROGRAMME_END:    projections.SortProgrammeEnd,
+	nirv1.PersonSort_PERSON_SORT_NORSK_DEADLINE:   projections.SortNorskDeadline,
+	nirv1.PersonSort_PERSON_SORT_NORSK_HOURS:      projections.SortNorskHours,
+	nirv1.PersonSort_PERSON_SORT_TERMINATION_DATE: projections.SortTermination,
+}
+
+func presence(p nirv1.PresenceFilter) (projections.Filter, bool) {
+	switch p {
+	case nirv1.PresenceFilter_PRESENCE_FILTER_UNSPECIFIED:
+		return projections.Any, true
+	case nirv1.PresenceFilter_PRESENCE_FILTER_WITH:
+		return projections.With, true
+	case nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT:
+		return projections.Without, true
+	}
+	return projections.Any, false
+}
+
+// knownEnum reports whether e is a value its enum declares (a client may send any number).
+func knownEnum(e protoreflect.Enum) bool {
+	return e.Descriptor().Values().ByNumber(e.Number()) != nil
+}
+
+// personRow converts a row; national ids only when the viewer sees them.
+func personRow(r *projections.PersonRow, ids bool) *nirv1.PersonRow {
+	out := &nirv1.PersonRow{
+		PersonKey:                    r.PersonKey,
+		Kommune:                      r.Kommune,
+		BirthDate:                    r.BirthDate.Proto(),
+		Sex:                          r.Sex,
+		Law:                          r.Law,
+		PermitDate:                   r.PermitDate.Proto(),
+		SettlementDate:               r.SettlementDate.Proto(),
+		ProgrammeVedtak:              r.ProgrammeVedtak,
+		ProgrammeKommune:             r.ProgrammeKommune,
+		ProgrammeStart:               r.ProgrammeStart.Proto(),
+		ProgrammeEnd:                 r.ProgrammeEnd.Proto(),
+		Tiltak:                       r.Tiltak,
+		Sluttmal:                     r.Sluttmal,
+		Integreringskontrakt:         r.Integreringskontrakt,
+		TerminationDate:              r.TerminationDate.Proto(),
+		TerminationReason:            r.TerminationReason,
+		TerminationComputed:          r.TerminationComputed,
+		TrainingVedtak:               r.TrainingVedtak,
+		TrainingScheme:               r.TrainingScheme,
+		TrainingStart:                r.TrainingStart.Proto(),
+		Norskmal:                     r.Norskmal,
+		UtdanningsbakgrunnRegistered: r.Utdanningsbakgrunn != projections.Unknown,
+		UpperSecondaryBefore:         r.Utdanningsbakgrunn == projections.Yes,
+		NorskHours:                   r.NorskHours.Float(),
+		SamfunnskunnskapHours:        r.SamfunnHours.Float(),
+		NorskDeadline:                r.NorskDeadline.Proto(),
+		NorskDeadlineNote:            r.NorskDeadlineNote,
+		NorskCompleted:               r.NorskCompleted,
+		StartDeadline:                r.StartDeadline.Proto(),
+		TrainingFirst:                r.TrainingFirst.Proto(),
+		LastSequence:                 r.LastSeq,
+	}
+	if ids {
+		out.NationalId = r.NationalID
+	}
+	return out
+}
+
+// GetPerson implements QueryService.GetPerson.
+func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPersonRequest]) (*connect.Response[nirv1.GetPersonResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := h.personKey(v, req.Msg.GetPerson(), "person")
+	if err != nil {
+		return nil, err
+	}
+	out := &nirv1.GetPersonResponse{}
+	err = h.use(ctx, "get person", req.Msg.GetSnapshot(), func(db *projections.DB) error {
+		if err := v.canSee(db, pk); err != nil {
+			return err
+		}
+		row, err := db.Person(pk)
+		if errors.Is(err, projections.ErrNotFound) {
+			return errPersonNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		out.Person = personRow(row, v.ids)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// PersonDeadlines implements QueryService.PersonDeadlines.
+func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.PersonDeadlinesRequest]) (*connect.Response[nirv1.PersonDeadlinesResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	pk, err := h.personKey(v, m.GetPerson(), "person")
+	if err != nil {
+		return nil, err
+	}
+	now, err := h.dateOr("now", m.GetNow())
+	if err != nil {
+		return nil, err
+	}
+	within := int(m.GetWithinDays())
+	if within < 0 || within > 3660 {
+		return nil, fieldError(connect.CodeInvalidArgument, "within_days", "must be 0..3660 days")
+	}
+	if within == 0 {
+		within = DefaultWithinDays
+	}
+	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
+	err = h.use(ctx, "person deadlines", m.GetSnapshot(), func(db *projections.DB) error {
+		if err := v.canSee(db, pk); err != nil {
+			return err
+		}
+		row, err := db.Person(pk)
+		if errors.Is(err, projections.ErrNotFound) {
+			return errPersonNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		for _, d := range row.Deadlines(now, within) {
+			out.Deadlines = append(out.Deadlines, deadlineStatus(d, row, now))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+var deadlineKinds = map[string]nirv1.DeadlineKind{
+	projections.DeadlineProgrammeEnd:  nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END,
+	projections.DeadlineNorsk:         nirv1.DeadlineKind_DEADLINE_KIND_NORSK,
+	projections.DeadlineTrainingStart: nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START,
+}
+
+var deadlineStates = map[projections.DeadlineStatus]nirv1.DeadlineState{
+	projections.StatusOK:            nirv1.DeadlineState_DEADLINE_STATE_OK,
+	projections.StatusDueSoon:       nirv1.DeadlineState_DEADLINE_STATE_DUE_SOON,
+	projections.StatusOverdue:       nirv1.DeadlineState_DEADLINE_STATE_OVERDUE,
+	projections.StatusCompleted:     nirv1.DeadlineState_DEADLINE_STATE_COMPLETED,
+	projections.StatusNotComputable: nirv1.DeadlineState_DEADLINE_STATE_CANNOT_COMPUTE,
+}
+
+// noteEN translates the notes the read models write (Norwegian) for reason_en.
+var noteEN = map[string]string{
+	"mangler utdanningsbakgrunn": "utdanningsbakgrunn (educational background) is not registered",
+	"innen fristen":              "met within the deadline",
+	"etter fristen":              "met after the deadline",
+}
+
+// deadlineStatus converts one deadline state of row on now (DOMAIN.md 3.2, 3.5, Product
+// decisions 3, 4, 6).
+func deadlineStatus(d projections.DeadlineState, row *projections.PersonRow, now rules.Date) *nirv1.DeadlineStatus {
+	out := &nirv1.DeadlineStatus{
+		Kind:     deadlineKinds[d.Name],
+		State:    deadlineStates[d.Status],
+		Date:     d.Date.Proto(),
+		ReasonNb: d.Note,
+		ReasonEn: noteEN[d.Note],
+	}
+	if !d.Date.IsZero() {
+		out.DaysLeft = int32(now.DaysUntil(d.Date))
+	}
+	switch d.Name {
+	case projections.DeadlineProgrammeEnd:
+		out.Kommune = row.ProgrammeKommune
+		out.ProgrammeStart = row.ProgrammeStart.Proto()
+		out.Start = row.ProgrammeStart.Proto()
+	case projections.DeadlineNorsk:
+		out.Start = row.TrainingStart.Proto()
+	}
+	return out
+}
+
+var statLevels = map[nirv1.StatisticsLevel]projections.Level{
+	nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE: projections.LevelKommune,
+	nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:   projections.LevelFylke,
+	nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION:  projections.LevelNation,
+}
+
+func checkYear(y int32) error {
+	if y < 1900 || y > 9999 {
+		return fieldError(connect.CodeInvalidArgument, "year", "must be a data year (1900..9999)")
+	}
+	return nil
+}
+
+// Statistics implements QueryService.Statistics. A kommune principal gets its own kommune, its
+// own fylke and the nation.
+func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.StatisticsRequest]) (*connect.Response[nirv1.StatisticsResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := checkYear(m.GetYear()); err != nil {
+		return nil, err
+	}
+	level, ok := statLevels[m.GetLevel()]
+	if !ok {
+		return nil, fieldError(connect.CodeInvalidArgument, "level", "must be KOMMUNE, FYLKE or NATION")
+	}
+	area := m.GetArea()
+	switch level {
+	case projections.LevelKommune:
+		if area, err = v.scopeKommune("area", area, false); err != nil {
+			return nil, err
+		}
+	case projections.LevelFylke:
+		if area != "" && !isDigits(area, 2) {
+			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be a 2-digit fylkesnummer")
+		}
+		if v.kommune != "" {
+			own := v.kommune[:2]
+			if area != "" && area != own {
+				return nil, fieldError(connect.CodePermissionDenied, "area", "a kommune may only read its own fylke ("+own+")")
+			}
+			area = own
+		}
+	case projections.LevelNation:
+		if area != "" {
+			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be empty at level NATION")
+		}
+	}
+	out := &nirv1.StatisticsResponse{}
+	err = h.use(ctx, "statistics", m.GetSnapshot(), func(db *projections.DB) error {
+		rows, err := db.Statistics(int(m.GetYear()), level, area)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			out.Rows = append(out.Rows, statRow(&rows[i], m.GetLevel()))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.StatisticsRow {
+	out := &nirv1.StatisticsRow{
+		Year:                               int32(s.Year),
+		Level:                              level,
+		Area:                               s.Area,
+		Participants:                       s.Get(projections.CParticipants),
+		NewProgrammes:                      s.Get(projections.CNew),
+		Ongoing:                            s.Get(projections.COngoing),
+		Terminated:                         s.Get(projections.CTerminated),
+		TerminatedRegistered:               s.Get(projections.CTerminatedRegistered),
+		TerminatedComputed:                 s.Get(projections.CTerminatedComputed),
+		ReasonNotRegistered:                s.Get(projections.CReasonNotRegistered),
+		DirectWorkOrEducation:              s.Get(projections.CDirectWorkOrEducation),
+		TrainingVedtak:                     s.Get(projections.CTrainingVedtak),
+		NorskHours:                         projections.Hours(s.Get(projections.CNorskHours)).Float(),
+		SamfunnskunnskapHours:              projections.Hours(s.Get(projections.CSamfunnHours)).Float(),
+		TrainingStarted:                    s.Get(projections.CTrainingStarted),
+		TrainingStartedWithin_3Months:      s.Get(projections.CTrainingStartedWithin3m),
+		ShareDirectWorkOrEducation:         s.ShareDirectWorkOrEducation(),
+		ShareTrainingStartedWithin_3Months: s.ShareStartedWithin3Months(),
+	}
+	for r := range projections.NumReasons {
+		reason := nirv1.TerminationReason(r)
+		if n := s.Reason(reason); n != 0 {
+			out.ByReason = append(out.ByReason, &nirv1.ReasonCount{Reason: reason, Count: n})
+		}
+	}
+	return out
+}
+
+// TerminatedReport implements QueryService.TerminatedReport (DOMAIN.md 6.2). A kommune
+// principal gets its own kommune's programmes.
+func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1.TerminatedReportRequest]) (*connect.Response[nirv1.TerminatedReportResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := checkYear(m.GetYear()); err != nil {
+		return nil, err
+	}
+	kommune, err := v.scopeKommune("kommune", m.GetKommune(), false)
+	if err != nil {
+		return nil, err
+	}
+	if !knownEnum(m.GetLaw()) {
+		return nil, fieldError(connect.CodeInvalidArgument, "law", "unknown law")
+	}
+	reg, ok := presence(m.GetRegisteredReason())
+	if !ok {
+		return nil, fieldError(connect.CodeInvalidArgument, "registered_reason", "unknown presence filter (WITH or WITHOUT)")
+	}
+	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Registered: reg}
+	out := &nirv1.TerminatedReportResponse{}
+	err = h.use(ctx, "terminated report", m.GetSnapshot(), func(db *projections.DB) error {
+		rep, err := db.Terminated(q)
+		if err != nil {
+			return err
+		}
+		out.WithReason, out.WithoutReason = int32(rep.WithReason), int32(rep.WithoutReason)
+		for i := range rep.Rows {
+			t := &rep.Rows[i]
+			out.Rows = append(out.Rows, &nirv1.TerminatedParticipant{
+				PersonKey: t.PersonKey, Kommune: t.Kommune, Law: t.Law,
+				ProgrammeStart: t.ProgrammeStart.Proto(), TerminationDate: t.Date.Proto(),
+				Reason: t.Reason, ReasonRegistered: t.ReasonRegistered(), Computed: t.Computed, EventId: t.EventID,
+			})
+		}
+		reasons := make([]nirv1.TerminationReason, 0, len(rep.ByReason))
+		for r := range rep.ByReason {
+			reasons = append(reasons, r)
+		}
+		sort.Slice(reasons, func(i, j int) bool { return reasons[i] < reasons[j] })
+		for _, r := range reasons {
+			out.ByReason = append(out.ByReason, &nirv1.ReasonCount{Reason: r, Count: int64(rep.ByReason[r])})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
+// AuditHistory implements QueryService.AuditHistory. The events hold national ids, so only
+// principals that see them may read it (a kommune: persons it has had).
+func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.AuditHistoryRequest]) (*connect.Response[nirv1.AuditHistoryResponse], error) {
+	v, err := viewerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.ids {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(v.p.Role)+" may not read a person's audit history: it holds national ids"))
+	}
+	pk, err := h.personKey(v, req.Msg.GetPerson(), "person")
+	if err != nil {
+		return nil, err
+	}
+	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
+	err = h.use(ctx, "audit history", req.Msg.GetSnapshot(), func(db *projections.DB) error {
+		if err := v.canSee(db, pk); err != nil {
+			return err
+		}
+		hist, err := db.History(pk)
+		if errors.Is(err, projections.ErrNotFound) {
+			return errPersonNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range hist {
+			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: e.Event, Kind: e.Kind, Effective: e.Effective}
+			for _, c := range e.CorrectedBy {
+				ae.CorrectedBy = append(ae.CorrectedBy, &nirv1.Correction{Kind: c.Kind, EventId: c.EventID, Sequence: c.Seq})
+			}
+			out.Entries = append(out.Entries, ae)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
