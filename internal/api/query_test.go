@@ -660,7 +660,9 @@ func TestQuery_InvalidArgument(t *testing.T) {
 		{"ListSort", func() error { return list(an, &nirv1.ListPersonsRequest{Kommune: oslo, Sort: 99}) }, "sort"},
 		{"ListPageSize", func() error { return list(an, &nirv1.ListPersonsRequest{Kommune: oslo, PageSize: 5000}) }, "page_size"},
 		{"ListPageToken", func() error { return list(an, &nirv1.ListPersonsRequest{Kommune: oslo, PageToken: "abc"}) }, "page_token"},
-		{"ListNow", func() error { return list(os, &nirv1.ListPersonsRequest{Now: &nirv1.Date{Year: 2023, Month: 2, Day: 30}}) }, "now"},
+		{"ListNow", func() error {
+			return list(os, &nirv1.ListPersonsRequest{Now: &nirv1.Date{Year: 2023, Month: 2, Day: 30}})
+		}, "now"},
 		{"ListSnapshot", func() error { return list(os, &nirv1.ListPersonsRequest{Snapshot: "../models"}) }, "snapshot"},
 		{"GetNoPerson", func() error {
 			_, err := os.GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{}))
