@@ -46,6 +46,27 @@
 //   - Decode is the one place events are decoded; an undecodable message yields a
 //     *DecodeError naming its stream sequence, never a panic, and never its content.
 //
+// # Group commit
+//
+// With every write synced, JetStream does not coalesce independent publishes, so Append
+// does: concurrent calls queue up, and a committer sends them as one atomic batch,
+// bounded by GroupCommit.MaxEvents, MaxBytes and (with more than one batch in flight)
+// MaxWait, while the previous batch is being stored. A lone caller is sent at once. A
+// small group of single events goes as concurrent plain publishes (cheaper than a batch
+// on a file stream). Each caller waits only for its own result:
+//
+//   - a batch the server refuses for one member's stale check is resolved per member:
+//     the last sequence of every person in the batch is fetched in one request, the stale
+//     members are re-read (ErrConflict, or their idempotent positions) and the others are
+//     sent again without them, so nothing is written twice and nobody else fails;
+//   - a person is in at most one batch at a time (a later call for a person waits for
+//     the batch holding it), so per-person order equals acknowledgement order and every
+//     check is judged against the outcome of the earlier call;
+//   - the members of one batch share its atomicity, which only strengthens each call's.
+//
+// Stats returns the counters (appends, events, duplicates, conflicts, batches, batch
+// sizes, re-sent batches) for metrics; nothing is registered globally.
+//
 // # Caveats
 //
 //   - One Append call holds at most MaxBatchEvents events (the server's atomic batch
@@ -53,6 +74,11 @@
 //   - On a replicated stream a direct get may be served by a follower slightly behind the
 //     leader. A Read may then miss the newest events; an Append based on it fails with
 //     ErrConflict and is retried by the caller, so nothing is lost, only a retry is paid.
+//   - An atomic batch on a file stream costs a fixed several milliseconds on the server
+//     (it is staged in a file store of its own), so group commit pays off from about ten
+//     concurrent callers; see BenchmarkGroupCommit for this machine's figures.
+//   - A caller whose ctx ends while its call is queued or in flight gets ctx's error; the
+//     events may still be stored. Retrying with the same ids tells.
 //   - After a transport error (timeout, lost connection) the outcome of an Append is
 //     unknown. Retrying it with the same event ids is always safe.
 //   - An event id must be unique across the register (it is a ULID). Reusing an id that
