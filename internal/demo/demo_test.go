@@ -89,7 +89,7 @@ func TestGenerate_Deterministic(t *testing.T) {
 // that no other person has and that agrees with the registered birth date.
 func TestGenerate_Events(t *testing.T) {
 	t.Parallel()
-	pop := collect(7, 3000, testNow)
+	pop := collect(7, 1500, testNow)
 	ids := map[string]bool{}
 	nationalIDs := map[string]bool{}
 	payloads := map[string]int{}
@@ -212,7 +212,7 @@ func TestGenerate_Events(t *testing.T) {
 // earlier event of the same person, and persons in the 2024 reform's new fylker.
 func TestGenerate_Lifecycles(t *testing.T) {
 	t.Parallel()
-	pop := collect(11, 3000, testNow)
+	pop := collect(11, 1500, testNow)
 	var terminated, unterminatedPast, retractions, programmes, newFylke int
 	for pi, evs := range pop {
 		s := rules.Fold(fmt.Sprint(pi), evs)
@@ -264,12 +264,12 @@ func TestGenerate_PassesCheck(t *testing.T) {
 		now     rules.Date
 		persons int
 	}{
-		{testNow, 2000},
+		{testNow, 1000},
 		{rules.MustDate(2019, time.June, 30), 300}, // IntroL only
 		{rules.MustDate(2021, time.March, 1), 300}, // IL has begun, no 6A yet
-		{rules.MustDate(2023, time.August, 15), 500},
-		{rules.MustDate(2024, time.January, 10), 500},  // just after the kommune reform
-		{rules.MustDate(2027, time.February, 28), 500}, // after 6A's current end date
+		{rules.MustDate(2023, time.August, 15), 300},
+		{rules.MustDate(2024, time.January, 10), 300},  // just after the kommune reform
+		{rules.MustDate(2027, time.February, 28), 300}, // after 6A's current end date
 	}
 	for _, tt := range tests {
 		t.Run(tt.now.String(), func(t *testing.T) {
