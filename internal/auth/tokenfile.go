@@ -191,3 +191,44 @@ func WriteEntries(path string, entries []Entry) error {
 	}
 	return nil
 }
+
+// AddToken makes a new token for p, adds its entry to the token file at path (creating the
+// file if it does not exist) and returns the token, which is shown once and stored nowhere.
+// It refuses a name already in the file. `nirctl token create` is this call; nird picks the
+// new entry up on restart or [Authenticator.Reload].
+func AddToken(path string, p Principal) (token string, err error) {
+	entries, err := ReadEntries(path)
+	if errors.Is(err, os.ErrNotExist) {
+		entries, err = nil, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	token, entry, err := GenerateToken(p)
+	if err != nil {
+		return "", err
+	}
+	if err := WriteEntries(path, append(entries, entry)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// RemoveToken deletes the entry named name from the token file at path, revoking its token
+// once nird reloads the file. It reports whether the entry was there.
+func RemoveToken(path, name string) (bool, error) {
+	entries, err := ReadEntries(path)
+	if err != nil {
+		return false, err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if e.Name != name {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(entries) {
+		return false, nil
+	}
+	return true, WriteEntries(path, kept)
+}

@@ -170,3 +170,54 @@ func TestWriteEntries(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", matches)
 	}
 }
+
+func TestAddToken_RemoveToken(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	oslo, err := AddToken(path, Principal{Name: "oslo", Role: RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatalf("AddToken to a new file: %v", err)
+	}
+	ssb, err := AddToken(path, Principal{Name: "ssb", Role: RoleAnalyst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddToken(path, Principal{Name: "ssb", Role: RoleAnalyst}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `field "name": duplicates entry 1`) {
+		t.Fatalf("AddToken(duplicate name) = %v", err)
+	}
+	if _, err := AddToken(path, Principal{Name: "bad", Role: RoleKommune}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("AddToken(kommune without number) = %v", err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), oslo) || strings.Contains(string(data), ssb) {
+		t.Fatal("the token file holds a token")
+	}
+	a, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]string{oslo: "oslo", ssb: "ssb"} {
+		if p, err := a.Authenticate(token); err != nil || p.Name != want {
+			t.Fatalf("Authenticate = %+v, %v; want %s", p, err, want)
+		}
+	}
+
+	if ok, err := RemoveToken(path, "oslo"); !ok || err != nil {
+		t.Fatalf("RemoveToken(oslo) = %v, %v", ok, err)
+	}
+	if ok, err := RemoveToken(path, "oslo"); ok || err != nil {
+		t.Fatalf("RemoveToken(oslo) again = %v, %v", ok, err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(oslo); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("removed token still works: %v", err)
+	}
+	if p, err := a.Authenticate(ssb); err != nil || p.Name != "ssb" {
+		t.Fatalf("kept token: %+v, %v", p, err)
+	}
+	if _, err := RemoveToken(filepath.Join(t.TempDir(), "missing.json"), "x"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("RemoveToken(missing file) = %v", err)
+	}
+}
