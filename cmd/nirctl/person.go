@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"connectrpc.com/connect"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+func init() {
+	register("person", "one person from the read models: show, deadlines, history (audit)", runPerson)
+}
+
+func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: nirctl person show|deadlines|history PERSON [flags]")
+		fmt.Fprintln(stderr, "PERSON is a national id (kommune tokens) or a 64-hex person key.")
+	}
+	if len(args) == 0 {
+		usage()
+		return errUsage
+	}
+	fs := flag.NewFlagSet("person "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	snapshot := fs.String("snapshot", "", "read a named as-of snapshot instead of the live models")
+	asJSON := fs.Bool("json", false, "print protojson")
+	var now *string
+	var within *int
+	if args[0] == "deadlines" {
+		now = fs.String("now", "", "date the statuses are computed for (YYYY-MM-DD; default today in Oslo)")
+		within = fs.Int("within-days", 0, "warning period for due_soon (default 30)")
+	}
+	fs.Usage = func() { usage(); fs.PrintDefaults() }
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil || len(pos) != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	ref := personRef(pos[0])
+	client := queryClient()
+	switch args[0] {
+	case "show":
+		res, err := client.GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: ref, Snapshot: *snapshot}))
+		if err != nil {
+			return callErr("person show", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, res.Msg.GetPerson())
+		}
+		return printPersonRow(stdout, res.Msg.GetPerson())
+	case "deadlines":
+		d, err := parseDateFlag("now", *now)
+		if err != nil {
+			return err
+		}
+		res, err := client.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: ref, Now: d, WithinDays: int32(*within), Snapshot: *snapshot}))
+		if err != nil {
+			return callErr("person deadlines", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, res.Msg)
+		}
+		fmt.Fprintf(stdout, "person %s on %s\n", res.Msg.GetPersonKey(), dateText(res.Msg.GetNow()))
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEADLINE\tDATE\tSTATE\tDAYS_LEFT\tNOTE")
+		for _, dl := range res.Msg.GetDeadlines() {
+			days := ""
+			if dl.GetDate() != nil {
+				days = fmt.Sprint(dl.GetDaysLeft())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToLower(enumText(dl.GetKind(), "DEADLINE_KIND_")), dateText(dl.GetDate()),
+				strings.ToLower(enumText(dl.GetState(), "DEADLINE_STATE_")), days, dl.GetReasonNb())
+		}
+		return tw.Flush()
+	case "history":
+		res, err := client.AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: ref, Snapshot: *snapshot}))
+		if err != nil {
+			return callErr("person history", err)
+		}
+		if *asJSON {
+			for _, e := range res.Msg.GetEntries() {
+				if err := printJSON(stdout, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		fmt.Fprintf(stdout, "person %s\n", res.Msg.GetPersonKey())
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tRECORDED_AT\tACTOR\tKOMMUNE\tEVENT\tEFFECTIVE\tCORRECTED_BY")
+		for _, e := range res.Msg.GetEntries() {
+			ev := e.GetEvent()
+			var corr []string
+			for _, c := range e.GetCorrectedBy() {
+				corr = append(corr, fmt.Sprintf("%s by seq %d", c.GetKind(), c.GetSequence()))
+			}
+			eff := "yes"
+			if !e.GetEffective() {
+				eff = "no"
+			}
+			at := ""
+			if ev.GetRecordedAt() != nil {
+				at = ev.GetRecordedAt().AsTime().UTC().Format("2006-01-02T15:04:05Z")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.GetSequence(), at, ev.GetActor().GetSubject(), ev.GetKommune(),
+				e.GetKind(), eff, strings.Join(corr, "; "))
+		}
+		return tw.Flush()
+	}
+	usage()
+	return errUsage
+}
+
+// printPersonRow prints a person row as "field: value" lines, leaving out empty fields.
+func printPersonRow(w io.Writer, r *nirv1.PersonRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	yes := func(b bool) string {
+		if b {
+			return "ja"
+		}
+		return "nei"
+	}
+	line("person_key", r.GetPersonKey())
+	line("national_id", r.GetNationalId())
+	line("kommune", r.GetKommune())
+	line("birth_date", dateText(r.GetBirthDate()))
+	line("law", enumText(r.GetLaw(), "LAW_"))
+	line("permit_date", dateText(r.GetPermitDate()))
+	line("settlement_date", dateText(r.GetSettlementDate()))
+	line("programme_vedtak", yes(r.GetProgrammeVedtak()))
+	line("programme_kommune", r.GetProgrammeKommune())
+	line("programme_start", dateText(r.GetProgrammeStart()))
+	line("programme_end", dateText(r.GetProgrammeEnd()))
+	line("sluttmal", enumText(r.GetSluttmal(), "SLUTTMAL_"))
+	line("termination_date", dateText(r.GetTerminationDate()))
+	line("termination_reason", enumText(r.GetTerminationReason(), "TERMINATION_REASON_"))
+	line("training_vedtak", yes(r.GetTrainingVedtak()))
+	line("training_scheme", enumText(r.GetTrainingScheme(), "TRAINING_SCHEME_"))
+	line("norsk_hours", fmt.Sprintf("%.2f", r.GetNorskHours()))
+	line("samfunnskunnskap_hours", fmt.Sprintf("%.2f", r.GetSamfunnskunnskapHours()))
+	line("norsk_deadline", dateText(r.GetNorskDeadline()))
+	line("norsk_deadline_note", r.GetNorskDeadlineNote())
+	line("start_deadline", dateText(r.GetStartDeadline()))
+	line("last_sequence", fmt.Sprint(r.GetLastSequence()))
+	return tw.Flush()
+}

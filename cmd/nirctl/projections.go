@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+func init() {
+	register("projections", "read models (operator): status, rebuild, snapshots, snapshot create|delete", runProjections)
+}
+
+func adminClient(streaming bool) nirv1connect.AdminServiceClient {
+	hc := httpClient()
+	if streaming {
+		hc = streamingHTTPClient() // a rebuild may take longer than the client timeout
+	}
+	return nirv1connect.NewAdminServiceClient(hc, strings.TrimRight(global.server, "/"))
+}
+
+func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: nirctl projections status [--json]")
+		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME]")
+		fmt.Fprintln(stderr, "       nirctl projections snapshots")
+		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339)")
+		fmt.Fprintln(stderr, "       nirctl projections snapshot delete NAME")
+	}
+	if len(args) == 0 {
+		usage()
+		return errUsage
+	}
+	switch args[0] {
+	case "status":
+		return runProjectionsStatus(ctx, args[1:], stdout, stderr)
+	case "rebuild":
+		return runProjectionsRebuild(ctx, args[1:], stdout, stderr)
+	case "snapshots":
+		res, err := adminClient(false).ListSnapshots(ctx, connect.NewRequest(&nirv1.ListSnapshotsRequest{}))
+		if err != nil {
+			return callErr("projections snapshots", err)
+		}
+		return printSnapshots(stdout, res.Msg.GetSnapshots())
+	case "snapshot":
+		if len(args) >= 2 && args[1] == "create" {
+			return runSnapshotCreate(ctx, args[2:], stdout, stderr)
+		}
+		if len(args) == 3 && args[1] == "delete" {
+			if _, err := adminClient(false).DeleteSnapshot(ctx, connect.NewRequest(&nirv1.DeleteSnapshotRequest{Name: args[2]})); err != nil {
+				return callErr("projections snapshot delete", err)
+			}
+			fmt.Fprintf(stdout, "deleted snapshot %s\n", args[2])
+			return nil
+		}
+	}
+	usage()
+	return errUsage
+}
+
+func printSnapshots(w io.Writer, snaps []*nirv1.SnapshotInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SNAPSHOT\tCHECKPOINT\tSIZE")
+	for _, s := range snaps {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", s.GetName(), s.GetCheckpoint(), byteSize(s.GetFileSize()))
+	}
+	return tw.Flush()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func runProjectionsStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print protojson")
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
+		return errUsage
+	}
+	res, err := adminClient(false).ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	if err != nil {
+		return callErr("projections status", err)
+	}
+	st := res.Msg
+	if *asJSON {
+		return printJSON(stdout, st)
+	}
+	fmt.Fprintf(stdout, "stream last sequence %d, lag %d, file %s, %d events applied since start (%.1f s)\n",
+		st.GetLastSequence(), st.GetLag(), byteSize(st.GetFileSize()), st.GetEventsApplied(), st.GetApplySeconds())
+	if st.GetRebuilding() {
+		fmt.Fprintf(stdout, "rebuild running: %s\n", progressText(st.GetRebuildProgress()))
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tCHECKPOINT\tSCHEMA")
+	for _, m := range st.GetModels() {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", m.GetName(), m.GetCheckpoint(), m.GetSchemaVersion())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.GetSnapshots()) > 0 {
+		fmt.Fprintln(stdout)
+		return printSnapshots(stdout, st.GetSnapshots())
+	}
+	return nil
+}
+
+func progressText(p *nirv1.Progress) string {
+	if p == nil {
+		return "starting"
+	}
+	pct := 0.0
+	if p.GetTotal() > 0 {
+		pct = 100 * float64(p.GetDone()) / float64(p.GetTotal())
+	}
+	eta := time.Duration(p.GetEtaSeconds() * float64(time.Second)).Round(time.Second)
+	return fmt.Sprintf("%d/%d events (%.0f%%), %.0f events/s, ETA %s", p.GetDone(), p.GetTotal(), pct, p.GetEventsPerSecond(), eta)
+}
+
+func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections rebuild", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "", "model to rebuild (all models share one file and are rebuilt together)")
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
+		return errUsage
+	}
+	t0 := time.Now()
+	stream, err := adminClient(true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model}))
+	if err != nil {
+		return callErr("projections rebuild", err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		m := stream.Msg()
+		if m.GetFinished() {
+			fmt.Fprintf(stderr, "\r\033[K")
+			fmt.Fprintf(stdout, "rebuilt and swapped in at checkpoint %d in %s (%s)\n", m.GetCheckpoint(),
+				time.Since(t0).Round(time.Millisecond), progressText(m.GetProgress()))
+			return nil
+		}
+		fmt.Fprintf(stderr, "\r\033[Krebuild: %s", progressText(m.GetProgress()))
+	}
+	if err := stream.Err(); err != nil {
+		fmt.Fprintln(stderr)
+		return callErr("projections rebuild", err)
+	}
+	return fmt.Errorf("projections rebuild: the stream ended before the rebuild finished")
+}
+
+func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections snapshot create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cutoff := fs.String("cutoff", "", "keep events recorded up to the end of this day in Oslo (YYYY-MM-DD), e.g. the last day of February")
+	until := fs.String("recorded-until", "", "exact cut-off instead of --cutoff (RFC 3339)")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339)")
+		return errUsage
+	}
+	req := &nirv1.CreateSnapshotRequest{Name: pos[0]}
+	if req.CutoffDate, err = parseDateFlag("cutoff", *cutoff); err != nil {
+		return err
+	}
+	if *until != "" {
+		t, err := time.Parse(time.RFC3339Nano, *until)
+		if err != nil {
+			return fmt.Errorf("--recorded-until: %q is not an RFC 3339 time", *until)
+		}
+		req.RecordedUntil = timestamppb.New(t)
+	}
+	stream, err := adminClient(true).CreateSnapshot(ctx, connect.NewRequest(req))
+	if err != nil {
+		return callErr("projections snapshot create", err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		m := stream.Msg()
+		if m.GetFinished() {
+			fmt.Fprintf(stderr, "\r\033[K")
+			fmt.Fprintf(stdout, "snapshot %s kept at checkpoint %d (%s)\n", m.GetSnapshot().GetName(), m.GetSnapshot().GetCheckpoint(), byteSize(m.GetSnapshot().GetFileSize()))
+			return nil
+		}
+		fmt.Fprintf(stderr, "\r\033[Kreplay: %s", progressText(m.GetProgress()))
+	}
+	if err := stream.Err(); err != nil {
+		fmt.Fprintln(stderr)
+		return callErr("projections snapshot create", err)
+	}
+	return fmt.Errorf("projections snapshot create: the stream ended before the replay finished")
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"connectrpc.com/connect"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+func init() {
+	register("stats", "statistics of a data year per kommune, fylke or the nation", runStats)
+	register("report", "reports: terminated (participants whose programme ended in a year)", runReport)
+}
+
+func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	year := fs.Int("year", 0, "data year (required)")
+	level := fs.String("level", "nation", "kommune, fylke or nation")
+	area := fs.String("area", "", "one kommunenummer or fylkesnummer (default all the caller may see)")
+	snapshot := fs.String("snapshot", "", `read a named as-of snapshot, e.g. the official figures "2022@2023-02-28"`)
+	asJSON := fs.Bool("json", false, "print rows as protojson lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nirctl stats --year YEAR [--level kommune|fylke|nation] [--area AREA] [--snapshot NAME] [--json]")
+		fs.PrintDefaults()
+	}
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 || *year == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	lv, err := enumFlag("level", nirv1.StatisticsLevel(0).Descriptor(), "STATISTICS_LEVEL_", *level)
+	if err != nil {
+		return err
+	}
+	res, err := queryClient().Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{
+		Year: int32(*year), Level: nirv1.StatisticsLevel(lv), Area: *area, Snapshot: *snapshot}))
+	if err != nil {
+		return callErr("stats", err)
+	}
+	if *asJSON {
+		for _, r := range res.Msg.GetRows() {
+			if err := printJSON(stdout, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "AREA\tPARTICIPANTS\tNEW\tONGOING\tTERMINATED\tREGISTERED\tCOMPUTED\tNOT_REGISTERED\tWORK_OR_EDU\tSHARE\tNORSK_HOURS\tTRAINING_STARTED\tWITHIN_3M\t")
+	for _, r := range res.Msg.GetRows() {
+		a := r.GetArea()
+		if a == "" {
+			a = "nation"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t%.2f\t%d\t%.1f%%\t\n", a, r.GetParticipants(), r.GetNewProgrammes(),
+			r.GetOngoing(), r.GetTerminated(), r.GetTerminatedRegistered(), r.GetTerminatedComputed(), r.GetReasonNotRegistered(),
+			r.GetDirectWorkOrEducation(), 100*r.GetShareDirectWorkOrEducation(), r.GetNorskHours(), r.GetTrainingStarted(),
+			100*r.GetShareTrainingStartedWithin_3Months())
+	}
+	return tw.Flush()
+}
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "terminated" {
+		fmt.Fprintln(stderr, "usage: nirctl report terminated --year YEAR [flags]")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("report terminated", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	year := fs.Int("year", 0, "termination year (required)")
+	kommune := fs.String("kommune", "", "the programme's kommune (a kommune token gets its own)")
+	law := fs.String("law", "", "INTROL, IL or IL_6A (default both laws)")
+	reason := fs.String("reason", "", "with (a registered avslutningsårsak) or without («Avslutningsårsak ikke registrert»)")
+	snapshot := fs.String("snapshot", "", `read a named as-of snapshot, e.g. "2022@2023-02-28"`)
+	asJSON := fs.Bool("json", false, "print the report as protojson")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nirctl report terminated --year YEAR [--kommune K] [--law L] [--reason with|without] [--snapshot NAME] [--json]")
+		fs.PrintDefaults()
+	}
+	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) != 0 || *year == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	l, err := enumFlag("law", nirv1.Law(0).Descriptor(), "LAW_", *law)
+	if err != nil {
+		return err
+	}
+	r, err := enumFlag("reason", nirv1.PresenceFilter(0).Descriptor(), "PRESENCE_FILTER_", *reason)
+	if err != nil {
+		return err
+	}
+	res, err := queryClient().TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{
+		Year: int32(*year), Kommune: *kommune, Law: nirv1.Law(l), RegisteredReason: nirv1.PresenceFilter(r), Snapshot: *snapshot}))
+	if err != nil {
+		return callErr("report terminated", err)
+	}
+	if *asJSON {
+		return printJSON(stdout, res.Msg)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PERSON_KEY\tKOMMUNE\tLAW\tPROGRAMME_START\tTERMINATED\tREASON\tCOMPUTED")
+	for _, t := range res.Msg.GetRows() {
+		computed := ""
+		if t.GetComputed() {
+			computed = "regelmotor"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetPersonKey(), t.GetKommune(), enumText(t.GetLaw(), "LAW_"),
+			dateText(t.GetProgrammeStart()), dateText(t.GetTerminationDate()), enumText(t.GetReason(), "TERMINATION_REASON_"), computed)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d terminated: %d with a registered reason, %d without\n", len(res.Msg.GetRows()), res.Msg.GetWithReason(), res.Msg.GetWithoutReason())
+	for _, rc := range res.Msg.GetByReason() {
+		fmt.Fprintf(stdout, "  %-28s %d\n", enumText(rc.GetReason(), "TERMINATION_REASON_"), rc.GetCount())
+	}
+	return nil
+}
