@@ -258,6 +258,49 @@ func TestGenerate_Lifecycles(t *testing.T) {
 // TestGenerate_PassesCheck runs the regelmotor's registration check on every event in
 // stream order, as nird would on append at the time: the demo population should be one the
 // register accepts.
+// TestGenerate_WithRegelmotor replays each person as the live register would see it: before
+// each event, the regelmotor appends the computed terminations due by the event's day. The
+// kommune's later registrations must still pass Check (under introduksjonsloven a
+// termination over an undeleted computed one is refused), and the population must give the
+// regelmotor work: «ikke registrert» for programmes left without a termination, FLYTTET for
+// introduksjonsloven participants who move.
+func TestGenerate_WithRegelmotor(t *testing.T) {
+	t.Parallel()
+	computed := map[nirv1.TerminationRule]int{}
+	refused := map[string]string{}
+	for evs := range Generate(17, 1500, testNow) {
+		s := rules.NewState("p")
+		seq := uint64(0)
+		apply := func(ev *nirv1.Event) {
+			seq++
+			s.Apply(seq, ev)
+		}
+		for j, ev := range evs {
+			day := dateOfMs(ulidTime(t, ev.GetId()))
+			for _, ct := range rules.DueTerminations(s, day) {
+				computed[ct.GetTerminationComputed().GetRule()]++
+				apply(ct)
+			}
+			for _, r := range rules.Check(s, []*nirv1.Event{ev}, testNow) {
+				if _, ok := refused[r.Code]; !ok {
+					refused[r.Code] = fmt.Sprintf("event %d %T: %s", j, ev.GetPayload(), r.Error())
+				}
+			}
+			apply(ev)
+		}
+		for _, ct := range rules.DueTerminations(s, testNow) {
+			computed[ct.GetTerminationComputed().GetRule()]++
+		}
+	}
+	for code, ex := range refused {
+		t.Errorf("refused %s, e.g. %s", code, ex)
+	}
+	t.Logf("computed terminations: %v", computed)
+	if computed[nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT] == 0 || computed[nirv1.TerminationRule_TERMINATION_RULE_FLYTTET] == 0 {
+		t.Errorf("computed terminations %v: want both rules to fire", computed)
+	}
+}
+
 func TestGenerate_PassesCheck(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

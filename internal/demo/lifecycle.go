@@ -114,6 +114,17 @@ func (p *person) programme(law nirv1.Law, settled, birth rules.Date, vgo bool, b
 	if p.chance(8) {
 		start = start.AddDays(60 + p.r.IntN(60)) // started later than 3 months after settlement
 	}
+	if st == 1 && !p.moveAt.IsZero() && !p.moveAt.After(start.AddDays(30)) {
+		// Moved between the offer and the programme's first month: nothing more in the
+		// old kommune, and the new kommune may offer a programme (DOMAIN.md 7.4: moving
+		// before the programme is not declining it).
+		nv := p.moveAt.AddDays(20 + p.r.IntN(40))
+		if p.chance(50) && !nv.After(now) {
+			p.add(nv, 2, p.evOffer(nirv1.Programme_PROGRAMME_INTRO, nv))
+			p.runProgramme(law, 2, nv, nv.AddDays(7+p.r.IntN(20)), birth, vgo, false)
+		}
+		return
+	}
 	p.runProgramme(law, st, vedtak, start, birth, vgo, true)
 }
 
@@ -310,8 +321,12 @@ func (p *person) runProgramme(law nirv1.Law, st int, vedtak, start, birth rules.
 	}
 	reason := pick(p, reasons, weights)
 	if fix := end.AddDays(10 + r.IntN(30)); p.chance(2) && !fix.After(now) {
+		// The right reason first, then the retraction of the wrong one: the programme is
+		// never without a registered termination, so the regelmotor has nothing to compute
+		// in between (under introduksjonsloven a computed one would block the fix).
 		wrong := p.add(end, st, p.evTermination(tk, nirv1.TerminationReason_TERMINATION_REASON_ANNET, end))
-		p.retract(fix, st, wrong, "feil avslutningsårsak", p.evTermination(tk, reason, end))
+		p.add(fix, st, p.evTermination(tk, reason, end))
+		p.retract(fix, st, wrong, "feil avslutningsårsak", nil)
 		return
 	}
 	p.add(end, st, p.evTermination(tk, reason, end))
