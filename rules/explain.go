@@ -34,7 +34,8 @@ func Explain(events []*nirv1.Event, now Date) *Explanation {
 		if ev == nil {
 			continue
 		}
-		refusals = append(refusals, Check(s, []*nirv1.Event{ev}, now)...)
+		// checkOne does not modify s: this is Check without the copy of the state.
+		refusals = append(refusals, checkOne(s, ev, now)...)
 		s.Apply(s.LastSeq+1, ev)
 	}
 	return &Explanation{Now: now, State: s, Status: Evaluate(s, now), Refusals: refusals, Due: DueTerminations(s, now)}
