@@ -1,0 +1,564 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// These tests run nirctl against a real nird process (built from cmd/nird, embedded
+// JetStream in a temporary directory, development mode: every caller is the system
+// principal), as an operator would.
+
+// TestMain lets a test run this test binary as the nirctl command (a child process that a
+// test can kill), which saves building nirctl: with NIRCTL_TEST_AS_MAIN=1 it is main().
+func TestMain(m *testing.M) {
+	if os.Getenv("NIRCTL_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// nirctlCommand returns a command that runs nirctl with args in a child process.
+func nirctlCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "NIRCTL_TEST_AS_MAIN=1")
+	return cmd
+}
+
+var (
+	testBinMu  sync.Mutex
+	testBins   = map[string]string{}
+	testBinDir string
+)
+
+// testBinary builds the command in package pkg once per test run.
+func testBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	testBinMu.Lock()
+	defer testBinMu.Unlock()
+	if bin, ok := testBins[pkg]; ok {
+		return bin
+	}
+	if testBinDir == "" {
+		dir, err := os.MkdirTemp("", "nirctl-test-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		testBinDir = dir
+	}
+	bin := filepath.Join(testBinDir, filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	testBins[pkg] = bin
+	return bin
+}
+
+type testNird struct {
+	url    string
+	done   chan struct{}
+	logsMu sync.Mutex
+	logs   []string
+}
+
+var testServingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+
+// startTestNird starts nird on a fresh data directory with extra flags and waits until it
+// serves HTTP. It is killed when the test ends.
+func startTestNird(t *testing.T, extra ...string) *testNird {
+	t.Helper()
+	args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", ""}, extra...)
+	cmd := exec.Command(testBinary(t, "github.com/introreg/nir/cmd/nird"), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &testNird{done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			n.logsMu.Lock()
+			n.logs = append(n.logs, line)
+			n.logsMu.Unlock()
+			if m := testServingRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-n.done
+		if t.Failed() {
+			n.logsMu.Lock()
+			for _, l := range n.logs {
+				t.Log("nird: " + l)
+			}
+			n.logsMu.Unlock()
+		}
+	})
+	select {
+	case a := <-addr:
+		n.url = "http://" + a
+	case <-n.done:
+		t.Fatal("nird exited before serving")
+	case <-time.After(60 * time.Second):
+		t.Fatal("nird did not serve within 60s")
+	}
+	return n
+}
+
+func (n *testNird) client() nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.url)
+}
+
+// nirctl runs nirctl in-process against n and returns stdout, stderr and the error.
+func (n *testNird) nirctl(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"--server", n.url, "--token", ""}, args...), &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// importPerson is a person of a test input: the national id and the lines that register it.
+type importPerson struct {
+	id string
+}
+
+// writeJSONLInput writes persons registrations (person registered, then an offer) as
+// protojson lines, with comments and blank lines between, and the offers of every third
+// person with an explicit id. It returns the path, the persons and the number of
+// registrations.
+func writeJSONLInput(t *testing.T, persons, salt int) (string, []importPerson, int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# test input for nirctl import\n\n")
+	var ps []importPerson
+	regs := 0
+	for i := range persons {
+		id := rules.SyntheticFodselsnummer(rules.MustDate(1980+i%20, time.Month(1+i%12), 1+i%28), i+salt)
+		ps = append(ps, importPerson{id: id})
+		reg := &nirv1.Registration{Event: &nirv1.Event{Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: rules.MustDate(1980+i%20, time.Month(1+i%12), 1+i%28).Proto(), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: rules.MustDate(2024, 1, 10).Proto(), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: rules.MustDate(2023, 12, 1).Proto(), SettlementDate: rules.MustDate(2024, 2, 1).Proto(),
+			SettlementKommune: "0301", SettledByAgreement: true,
+		}}}}
+		offer := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Kommune: "0301",
+			Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: rules.MustDate(2024, 3, 1).Proto()}}}}
+		if i%3 == 0 {
+			offer.Event.Id = ulid.Make().String()
+		}
+		for _, r := range []*nirv1.Registration{reg, offer} {
+			line, err := protojson.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write(line)
+			b.WriteByte('\n')
+			regs++
+		}
+		if i%10 == 9 {
+			b.WriteString("\n# next ten\n")
+		}
+	}
+	path := filepath.Join(t.TempDir(), "input.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, ps, regs
+}
+
+// expectedIDs returns the event id every registration line of path must be stored under:
+// its own, or the one derived from the file's hash and the line number.
+func expectedIDs(t *testing.T, path string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	want := map[string]int{}
+	err = readImportJSONL(data, func(l importLine) error {
+		id := l.reg.GetEvent().GetId()
+		if id == "" {
+			id = derivedEventID(sum, l.line)
+		}
+		want[id] = l.line
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// storedIDs reads every person's history and returns how often each event id is stored.
+func storedIDs(t *testing.T, n *testNird, persons []importPerson) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, p := range persons {
+		res, err := n.client().History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: p.id}}))
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("history: %v", err)
+		}
+		for _, e := range res.Msg.GetEvents() {
+			got[e.GetEvent().GetId()]++
+		}
+	}
+	return got
+}
+
+func checkStoredOnce(t *testing.T, n *testNird, path string, persons []importPerson) {
+	t.Helper()
+	want := expectedIDs(t, path)
+	got := storedIDs(t, n, persons)
+	for id, line := range want {
+		switch got[id] {
+		case 1:
+		case 0:
+			t.Errorf("line %d (event %s) is not stored", line, id)
+		default:
+			t.Errorf("line %d (event %s) is stored %d times", line, id, got[id])
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("event %s is stored but comes from no line of the input", id)
+		}
+	}
+}
+
+var countsRE = regexp.MustCompile(`(\d+) stored, (\d+) already stored, (\d+) skipped`)
+
+// parseCounts reads the summary line of a file's import.
+func parseCounts(t *testing.T, out string) (stored, dup, skipped int) {
+	t.Helper()
+	m := countsRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary in output %q", out)
+	}
+	fmt.Sscan(m[1], &stored)
+	fmt.Sscan(m[2], &dup)
+	fmt.Sscan(m[3], &skipped)
+	return
+}
+
+func readState(t *testing.T, path string) *importState {
+	t.Helper()
+	st, err := loadImportState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestImport_JSONL(t *testing.T) {
+	n := startTestNird(t)
+	input, persons, regs := writeJSONLInput(t, 40, 0)
+	state := filepath.Join(t.TempDir(), "import.state")
+
+	t.Run("OK", func(t *testing.T) {
+		out, _, err := n.nirctl(t, "import", "--state", state, "--batch", "7", input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, d, k := parseCounts(t, out); s != regs || d != 0 || k != 0 {
+			t.Fatalf("counts stored=%d dup=%d skipped=%d, want %d/0/0 (%q)", s, d, k, regs, out)
+		}
+		checkStoredOnce(t, n, input, persons)
+		abs, _ := filepath.Abs(input)
+		if fst := readState(t, state).Files[abs]; fst == nil || !fst.Done {
+			t.Fatalf("state after a complete import: %+v", fst)
+		}
+	})
+
+	t.Run("CompleteFileIsSkipped", func(t *testing.T) {
+		out, _, err := n.nirctl(t, "import", "--state", state, input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "already imported completely") {
+			t.Fatalf("output %q", out)
+		}
+	})
+
+	t.Run("ReimportWithoutState", func(t *testing.T) {
+		// Without the state everything is sent again and comes back "already stored".
+		out, _, err := n.nirctl(t, "import", "--batch", "50", input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, d, k := parseCounts(t, out); s != 0 || d != regs || k != 0 {
+			t.Fatalf("counts stored=%d dup=%d skipped=%d, want 0/%d/0", s, d, k, regs)
+		}
+		checkStoredOnce(t, n, input, persons)
+	})
+
+	t.Run("StateBehindTheServer", func(t *testing.T) {
+		// A run that died after the server stored a batch but before the state recorded it:
+		// the state says line 20, the server has everything. The re-run skips up to line 20
+		// and reports the rest as already stored.
+		abs, _ := filepath.Abs(input)
+		st := readState(t, state)
+		st.Files[abs].AckedLine, st.Files[abs].Done = 20, false
+		if err := st.save(state); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := n.nirctl(t, "import", "--state", state, "--batch", "9", input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, d, k := parseCounts(t, out)
+		if s != 0 || k == 0 || d == 0 || s+d+k != regs {
+			t.Fatalf("counts stored=%d dup=%d skipped=%d of %d", s, d, k, regs)
+		}
+		checkStoredOnce(t, n, input, persons)
+	})
+
+	t.Run("ChangedFileRefused", func(t *testing.T) {
+		changed := filepath.Join(t.TempDir(), "changed.jsonl")
+		data, _ := os.ReadFile(input)
+		if err := os.WriteFile(changed, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st2 := filepath.Join(t.TempDir(), "state2")
+		// Interrupted import of the first lines: a state that acknowledges up to line 5.
+		abs, _ := filepath.Abs(changed)
+		sum := sha256.Sum256(data)
+		st := &importState{Version: 1, Files: map[string]*importFileState{abs: {SHA256: fmt.Sprintf("%x", sum), AckedLine: 5}}}
+		if err := st.save(st2); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(changed, append([]byte("# an edit\n"), data...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := n.nirctl(t, "import", "--state", st2, changed)
+		if err == nil || !strings.Contains(err.Error(), "changed since its import began") {
+			t.Fatalf("import of a changed file: %v", err)
+		}
+	})
+}
+
+// TestImport_InterruptedProcess kills a running nirctl import half-way (SIGKILL, as a crash
+// or an operator's kill -9 would) and runs it again with the same state: every line ends up
+// stored exactly once, and the re-run skips what was acknowledged.
+func TestImport_InterruptedProcess(t *testing.T) {
+	n := startTestNird(t)
+	input, persons, regs := writeJSONLInput(t, 150, 1000)
+	state := filepath.Join(t.TempDir(), "import.state")
+	abs, _ := filepath.Abs(input)
+
+	cmd := nirctlCommand(t, "--server", n.url, "import", "--state", state, "--batch", "1", input)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	// Wait until a good part, but not all, is acknowledged; then stop it dead.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(state); err == nil {
+			var st importState
+			if json.Unmarshal(b, &st) == nil && st.Files[abs] != nil && st.Files[abs].AckedLine >= 60 {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("nirctl import finished before it could be interrupted: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the import acknowledged nothing within 60s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	acked := readState(t, state).Files[abs].AckedLine
+	if readState(t, state).Files[abs].Done {
+		t.Fatal("the state says done after the kill")
+	}
+
+	stdout, _, err := n.nirctl(t, "import", "--state", state, "--batch", "25", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, d, k := parseCounts(t, stdout)
+	if k == 0 || s == 0 || s+d+k != regs {
+		t.Fatalf("re-run after the kill (acknowledged to line %d): stored=%d dup=%d skipped=%d of %d", acked, s, d, k, regs)
+	}
+	// At most the one batch in flight at the kill can have been stored unacknowledged.
+	if d > 1 {
+		t.Errorf("%d registrations reported already stored; only the 1 in flight could be", d)
+	}
+	t.Logf("killed after line %d; re-run: %d stored, %d already stored, %d skipped", acked, s, d, k)
+	checkStoredOnce(t, n, input, persons)
+}
+
+func TestImport_CSV(t *testing.T) {
+	n := startTestNird(t)
+	a := rules.SyntheticFodselsnummer(rules.MustDate(1985, 5, 5), 1)
+	b := rules.SyntheticDNummer(rules.MustDate(1991, 11, 20), 2)
+	input := filepath.Join(t.TempDir(), "hours.csv")
+	csvText := "type,national_id,kommune,birth_date,sex,permit_date,permit_basis,arrival_date,settlement_date,settled_by_agreement,scheme,vedtak_type,vedtak_date,start_date,end_date,hours_type,month,hours,absence_hours,event_id\n" +
+		"person_registered," + a + ",0301,1985-05-05,FEMALE,2024-01-10,ASYL_28,2023-12-01,2024-02-01,ja,,,,,,,,,,\n" +
+		"person_registered," + b + ",4601,1991-11-20,male,2024-01-15,PERMIT_BASIS_OVERFORING_35,2024-01-20,2024-02-01,true,,,,,,,,,,\n" +
+		"training_vedtak," + a + ",0301,,,,,,,,RETT_OG_PLIKT,TILDELING,2024-02-15,2024-03-01,2027-02-28,,,,,\n" +
+		"training_vedtak," + b + ",4601,,,,,,,,RETT_OG_PLIKT,TILDELING,2024-02-15,2024-03-01,2027-02-28,,,,,\n" +
+		"training_hours," + a + ",0301,,,,,,,,,,,,,NORSK,2024-03,40,2,\n" +
+		"training_hours," + a + ",0301,,,,,,,,,,,,,SAMFUNNSKUNNSKAP_MODUL_1,2024-04,12.5,0,\n" +
+		"training_hours," + b + ",4601,,,,,,,,,,,,,NORSK,2024-04,\"30,5\",,01J0000000000000000000CSV1\n"
+	if err := os.WriteFile(input, []byte(csvText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := n.nirctl(t, "import", "--batch", "3", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, d, k := parseCounts(t, out); s != 7 || d != 0 || k != 0 {
+		t.Fatalf("counts %d/%d/%d, want 7 stored (%q)", s, d, k, out)
+	}
+	res, err := n.client().History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: b}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := res.Msg.GetEvents()
+	if len(evs) != 3 {
+		t.Fatalf("D-nummer person has %d events, want 3", len(evs))
+	}
+	pr := evs[0].GetEvent().GetPersonRegistered()
+	if pr.GetDNummer() != b || pr.GetFodselsnummer() != "" || pr.GetSex() != nirv1.Sex_SEX_MALE ||
+		pr.GetPermitBasis() != nirv1.PermitBasis_PERMIT_BASIS_OVERFORING_35 || pr.GetSettlementKommune() != "4601" || !pr.GetSettledByAgreement() {
+		t.Errorf("person registered from CSV = %v", pr)
+	}
+	th := evs[2].GetEvent().GetTrainingHoursRegistered()
+	if th.GetHours() != 30.5 || th.GetMonth().GetYear() != 2024 || th.GetMonth().GetMonth() != 4 || evs[2].GetEvent().GetId() != "01J0000000000000000000CSV1" {
+		t.Errorf("training hours from CSV = %v (id %s)", th, evs[2].GetEvent().GetId())
+	}
+
+	// A second import of the same file stores nothing.
+	out, _, err = n.nirctl(t, "import", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, d, _ := parseCounts(t, out); s != 0 || d != 7 {
+		t.Fatalf("re-import counts stored=%d dup=%d, want 0/7", s, d)
+	}
+}
+
+func TestImport_Errors(t *testing.T) {
+	n := startTestNird(t)
+	dir := t.TempDir()
+	id := rules.SyntheticFodselsnummer(rules.MustDate(1985, 5, 5), 3)
+	bad := id[:10] + string('0'+(id[10]-'0'+1)%10)
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, _, _ := writeJSONLInput(t, 3, 500)
+	goodData, _ := os.ReadFile(good)
+	// Line 9 is refused by the regelmotor (a second registration of the first person).
+	refused := write("refused.jsonl", string(goodData)+strings.SplitN(string(goodData), "\n", 4)[2]+"\n")
+
+	cases := []struct {
+		name  string
+		args  []string
+		want  []string // substrings of the error
+		clean bool     // the error must not hold the national id
+	}{
+		{"bad CSV national id", []string{write("bad.csv", "type,national_id,kommune\nperson_registered,"+bad+",0301\n")}, []string{"line 2", "national_id"}, true},
+		{"unknown CSV column", []string{write("col.csv", "type,national_id,kommune,shoe_size\n")}, []string{"line 1", "shoe_size"}, true},
+		{"missing CSV column", []string{write("miss.csv", "type,kommune\n")}, []string{"national_id"}, true},
+		{"unknown CSV type", []string{write("type.csv", "type,national_id,kommune\nvacation,"+id+",0301\n")}, []string{"line 2", "vacation"}, true},
+		{"bad enum", []string{write("enum.csv", "type,national_id,kommune,sex\nperson_registered,"+id+",0301,OTHER\n")}, []string{"line 2", "sex"}, true},
+		{"not protojson", []string{write("x.jsonl", "# fine\n{\"event\": 1}\n")}, []string{"line 2"}, true},
+		{"server refuses a line", []string{"--batch", "100", refused}, []string{"line 9", "failed_precondition", "NIR-R002"}, true},
+		{"batch too large", []string{"--batch", "1001", good}, []string{"--batch"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := n.nirctl(t, append([]string{"import"}, c.args...)...)
+			if err == nil {
+				t.Fatal("import succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if c.clean && (strings.Contains(err.Error(), id) || strings.Contains(err.Error(), bad)) {
+				t.Errorf("error holds a national id: %q", err)
+			}
+		})
+	}
+}
+
+func TestDerivedEventID(t *testing.T) {
+	a := sha256.Sum256([]byte("file a"))
+	b := sha256.Sum256([]byte("file b"))
+	seen := map[string]bool{}
+	for _, sum := range [][32]byte{a, b} {
+		for line := 1; line <= 1000; line++ {
+			id := derivedEventID(sum, line)
+			if !rules.ValidULID(id) {
+				t.Fatalf("derived id %q is not a canonical ULID", id)
+			}
+			if id != derivedEventID(sum, line) {
+				t.Fatalf("derived id not deterministic")
+			}
+			if seen[id] {
+				t.Fatalf("derived id %s repeats", id)
+			}
+			seen[id] = true
+		}
+	}
+}
