@@ -152,6 +152,5 @@ func printPersonRow(w io.Writer, r *nirv1.PersonRow) error {
 	line("norsk_deadline", dateText(r.GetNorskDeadline()))
 	line("norsk_deadline_note", r.GetNorskDeadlineNote())
 	line("start_deadline", dateText(r.GetStartDeadline()))
-	line("last_sequence", fmt.Sprint(r.GetLastSequence()))
 	return tw.Flush()
 }

@@ -489,7 +489,6 @@ func personRow(r *projections.PersonRow, ids bool) *nirv1.PersonRow {
 		NorskCompleted:               r.NorskCompleted,
 		StartDeadline:                r.StartDeadline.Proto(),
 		TrainingFirst:                r.TrainingFirst.Proto(),
-		LastSequence:                 r.LastSeq,
 	}
 	if ids {
 		out.NationalId = r.NationalID

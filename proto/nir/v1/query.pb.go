@@ -599,8 +599,6 @@ type PersonRow struct {
 	StartDeadline *Date `protobuf:"bytes,30,opt,name=start_deadline,json=startDeadline,proto3" json:"start_deadline,omitempty"`
 	// training_first is the first training date.
 	TrainingFirst *Date `protobuf:"bytes,31,opt,name=training_first,json=trainingFirst,proto3" json:"training_first,omitempty"`
-	// last_sequence is the stream sequence of the person's last event.
-	LastSequence  uint64 `protobuf:"varint,32,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -850,13 +848,6 @@ func (x *PersonRow) GetTrainingFirst() *Date {
 		return x.TrainingFirst
 	}
 	return nil
-}
-
-func (x *PersonRow) GetLastSequence() uint64 {
-	if x != nil {
-		return x.LastSequence
-	}
-	return 0
 }
 
 // ListPersonsResponse is one page of the person list.
@@ -2879,7 +2870,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bsnapshot\x18\b \x01(\tR\bsnapshot\"\xd3\v\n" +
+	"\bsnapshot\x18\b \x01(\tR\bsnapshot\"\xc3\v\n" +
 	"\tPersonRow\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1f\n" +
@@ -2917,8 +2908,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x13norsk_deadline_note\x18\x1c \x01(\tR\x11norskDeadlineNote\x12'\n" +
 	"\x0fnorsk_completed\x18\x1d \x01(\bR\x0enorskCompleted\x123\n" +
 	"\x0estart_deadline\x18\x1e \x01(\v2\f.nir.v1.DateR\rstartDeadline\x123\n" +
-	"\x0etraining_first\x18\x1f \x01(\v2\f.nir.v1.DateR\rtrainingFirst\x12#\n" +
-	"\rlast_sequence\x18  \x01(\x04R\flastSequence\"z\n" +
+	"\x0etraining_first\x18\x1f \x01(\v2\f.nir.v1.DateR\rtrainingFirstJ\x04\b \x10!R\rlast_sequence\"z\n" +
 	"\x13ListPersonsResponse\x12%\n" +
 	"\x04rows\x18\x01 \x03(\v2\x11.nir.v1.PersonRowR\x04rows\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\x12&\n" +

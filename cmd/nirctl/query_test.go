@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// queryFixture serves the query and admin APIs over two Oslo persons, one terminated in 2023
+// with reason ARBEID (recorded 2023-03-05), the other with an open programme.
+type queryFixture struct {
+	url      string
+	fnr, key [2]string
+}
+
+func startQueryServer(t *testing.T) *queryFixture {
+	t.Helper()
+	keys, err := personkey.New([]byte("nirctl test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &queryFixture{}
+	var recs []projections.Record
+	add := func(i int, rec string, ev *nirv1.Event) {
+		at, _ := time.Parse("2006-01-02", rec)
+		ev.Id = fmt.Sprintf("01CTL%021d", len(recs)+1)
+		ev.PersonKey, ev.Kommune = fx.key[i], "0301"
+		ev.RecordedAt = timestamppb.New(at.Add(12 * time.Hour))
+		ev.Actor = &nirv1.Actor{Subject: "oslo", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
+		recs = append(recs, projections.Record{Seq: uint64(len(recs) + 1), Event: ev})
+	}
+	for i, permit := range []string{"2021-03-01", "2022-02-01"} {
+		birth := rules.MustDate(1990, 1, 2)
+		fx.fnr[i] = rules.SyntheticFodselsnummer(birth, i+1)
+		fx.key[i] = keys.Key(fx.fnr[i])
+		p := rules.MustParseDate(permit)
+		add(i, permit, &nirv1.Event{Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: fx.fnr[i], BirthDate: birth.Proto(), PermitDate: p.Proto(), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: p.AddDays(-20).Proto(), SettlementDate: p.AddMonths(1).Proto(), SettlementKommune: "0301", SettledByAgreement: true}}})
+		start := p.AddMonths(2)
+		add(i, start.String(), &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: start.Proto(), FromDate: start.Proto()}}})
+	}
+	add(0, "2023-03-05", &nirv1.Event{Payload: &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
+		Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: rules.MustDate(2023, 3, 1).Proto()}}})
+
+	proj, err := projections.New(projections.NewSliceFeed(recs), projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proj.Close() })
+	if _, err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.New([]auth.Entry{
+		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken("tok-oslo")},
+		{Name: "analyst", Role: auth.RoleAnalyst, TokenSHA256: auth.HashToken("tok-analyst")},
+		{Name: "operator", Role: auth.RoleOperator, TokenSHA256: auth.HashToken("tok-operator")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := auth.NewGuard(authn, api.Policy(), nil)
+	q := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC) }})
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(guard)))
+	mux.Handle(nirv1connect.NewAdminServiceHandler(api.NewAdmin(proj, nil), connect.WithInterceptors(guard)))
+	mux.Handle(api.ExportPersonsPath, guard.Middleware(q.ExportHandler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	fx.url = srv.URL
+	return fx
+}
+
+// TestQueryCommands runs the read-model commands against a served API and checks what they
+// print, and that analyst output never holds a national id.
+func TestQueryCommands(t *testing.T) {
+	fx := startQueryServer(t)
+	tests := []struct {
+		name    string
+		token   string
+		args    []string
+		want    []string // substrings of stdout
+		notWant []string
+		wantErr string
+	}{
+		{"PersonsList", "tok-oslo", []string{"persons", "list"}, []string{fx.key[0], fx.fnr[0], fx.key[1], "ARBEID"}, nil, ""},
+		{"PersonsListFilter", "tok-oslo", []string{"persons", "list", "--terminated", "without", "--json"}, []string{fx.key[1]}, []string{fx.key[0]}, ""},
+		{"PersonsListAnalyst", "tok-analyst", []string{"persons", "list", "--kommune", "0301"}, []string{fx.key[0]}, []string{fx.fnr[0], fx.fnr[1]}, ""},
+		{"PersonsListBadFlag", "tok-oslo", []string{"persons", "list", "--law", "XYZ"}, nil, nil, "--law"},
+		{"PersonsListServerRefusal", "tok-oslo", []string{"persons", "list", "--kommune", "4601"}, nil, nil, "permission_denied"},
+		{"PersonsExport", "tok-oslo", []string{"persons", "export", "--programme-vedtak", "with", "--sort", "person_key"}, []string{"person_key,national_id,", fx.fnr[1]}, nil, ""},
+		{"PersonsExportAnalyst", "tok-analyst", []string{"persons", "export", "--kommune", "0301"}, []string{fx.key[0]}, []string{"national_id", fx.fnr[0]}, ""},
+		{"PersonShow", "tok-oslo", []string{"person", "show", fx.fnr[0]}, []string{"termination_reason:", "ARBEID", fx.key[0]}, nil, ""},
+		{"PersonDeadlines", "tok-analyst", []string{"person", "deadlines", fx.key[1], "--now", "2022-06-01"}, []string{"programme_end", "on 2022-06-01"}, nil, ""},
+		{"PersonHistory", "tok-oslo", []string{"person", "history", fx.key[0]}, []string{"person_registered", "termination_registered"}, nil, ""},
+		{"PersonHistoryAnalyst", "tok-analyst", []string{"person", "history", fx.key[0]}, nil, nil, "permission_denied"},
+		{"Stats", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune"}, []string{"0301"}, nil, ""},
+		{"ReportTerminated", "tok-analyst", []string{"report", "terminated", "--year", "2023"}, []string{fx.key[0], "1 with a registered reason"}, nil, ""},
+		{"ProjectionsStatus", "tok-operator", []string{"projections", "status"}, []string{"statistics", "lag 0"}, nil, ""},
+		{"ProjectionsRebuild", "tok-operator", []string{"projections", "rebuild"}, []string{"rebuilt and swapped in at checkpoint 5"}, nil, ""},
+		{"SnapshotCreate", "tok-operator", []string{"projections", "snapshot", "create", "2022@2023-02-28", "--cutoff", "2023-02-28"}, []string{"snapshot 2022@2023-02-28 kept"}, nil, ""},
+		{"ReportInSnapshot", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--snapshot", "2022@2023-02-28"}, []string{"0 terminated"}, nil, ""},
+		{"Snapshots", "tok-operator", []string{"projections", "snapshots"}, []string{"2022@2023-02-28"}, nil, ""},
+		{"SnapshotDelete", "tok-operator", []string{"projections", "snapshot", "delete", "2022@2023-02-28"}, []string{"deleted"}, nil, ""},
+		{"AdminAsAnalyst", "tok-analyst", []string{"projections", "status"}, nil, nil, "permission_denied"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"--server", fx.url, "--token", tc.token}, tc.args...)
+			err := run(context.Background(), args, &out, &errOut)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v (stderr %s)", err, errOut.String())
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("output lacks %q:\n%s", s, out.String())
+				}
+			}
+			for _, s := range tc.notWant {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("output holds %q:\n%s", s, out.String())
+				}
+			}
+		})
+	}
+}
