@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // Model names, as they appear in Status and in the meta bucket.
 const (
@@ -35,13 +36,14 @@ var Models = []string{ModelHistory, ModelPersons, ModelDeadlines, ModelStatistic
 
 var (
 	bucketMeta       = []byte("meta")       // model name → checkpoint(8) schema(4)
-	bucketEvents     = []byte("events")     // person key 0x00 seq(8) → event (protobuf)
+	bucketEvents     = []byte("events")     // seq(8) → event (protobuf); appended in order
+	bucketPEvents    = []byte("pevents")    // person key → the person's seqs (uvarint deltas)
 	bucketPersons    = []byte("persons")    // person key → bostedskommune
 	bucketList       = []byte("list")       // kommune 0x00 person key → PersonRow
 	bucketStats      = []byte("stats")      // year(2) kommune → counters
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
 	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
-	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue}
+	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue}
 )
 
 // DefaultStateCache is the number of folded person states a DB keeps in memory between
@@ -88,6 +90,8 @@ type DB struct {
 type cached struct {
 	st  *rules.State
 	der *derived
+	// seqs are the person's event sequences added in the current transaction.
+	seqs []uint64
 }
 
 // Open opens (creating if needed) the read-model file at path. A file written by another
@@ -353,6 +357,8 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 	ckpt := checkpointTx(tx)
 	start := ckpt
 	evb := tx.Bucket(bucketEvents)
+	// Sequences only grow, so pages can be filled completely.
+	evb.FillPercent = 1.0
 	touched := make(map[string]*cached)
 	var order []string
 	var key []byte
@@ -376,21 +382,31 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 			touched[pk] = c
 			order = append(order, pk)
 		}
-		data, err := marshalOpt.Marshal(rec.Event)
-		if err != nil {
-			return 0, nil, fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
+		data := rec.Raw
+		if data == nil {
+			var err error
+			if data, err = marshalOpt.Marshal(rec.Event); err != nil {
+				return 0, nil, fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
+			}
 		}
-		key = eventKey(key[:0], pk, rec.Seq)
+		key = binary.BigEndian.AppendUint64(key[:0], rec.Seq)
 		if err := evb.Put(key, data); err != nil {
 			return 0, nil, err
 		}
+		c.seqs = append(c.seqs, rec.Seq)
 		c.st.Apply(rec.Seq, rec.Event)
 	}
 	if ckpt == start {
 		return ckpt, nil, nil
 	}
+	peb := tx.Bucket(bucketPEvents)
+	sd := statDeltas{}
 	for _, pk := range order {
 		c := touched[pk]
+		if err := addPersonSeqs(peb, pk, c.seqs); err != nil {
+			return 0, nil, err
+		}
+		c.seqs = nil
 		nd := derive(c.st)
 		if c.der.row != nil {
 			changed[c.der.row.Kommune] = true
@@ -398,10 +414,13 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 		if nd.row != nil {
 			changed[nd.row.Kommune] = true
 		}
-		if err := writeDiff(tx, pk, c.der, nd); err != nil {
+		if err := writeDiff(tx, pk, c.der, nd, sd); err != nil {
 			return 0, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
 		}
 		c.der = nd
+	}
+	if err := sd.flush(tx); err != nil {
+		return 0, nil, fmt.Errorf("projections: statistics at seq %d: %w", ckpt, err)
 	}
 	for _, m := range Models {
 		if err := writeMeta(tx, m, ckpt); err != nil {
@@ -411,10 +430,48 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 	return ckpt, touched, nil
 }
 
-func eventKey(dst []byte, pk string, seq uint64) []byte {
-	dst = append(dst, pk...)
-	dst = append(dst, 0)
-	return append(dst, u64(seq)...)
+// addPersonSeqs appends sequences to a person's event list: uvarint deltas from the previous
+// sequence, so the list stays small and in order.
+func addPersonSeqs(b *bolt.Bucket, pk string, seqs []uint64) error {
+	old := b.Get([]byte(pk))
+	last := lastSeq(old)
+	v := make([]byte, len(old), len(old)+len(seqs)*2)
+	copy(v, old)
+	for _, s := range seqs {
+		v = binary.AppendUvarint(v, s-last)
+		last = s
+	}
+	return b.Put([]byte(pk), v)
+}
+
+// lastSeq returns the last sequence of an encoded list.
+func lastSeq(v []byte) uint64 {
+	var s uint64
+	for len(v) > 0 {
+		d, n := binary.Uvarint(v)
+		if n <= 0 {
+			break
+		}
+		s += d
+		v = v[n:]
+	}
+	return s
+}
+
+// personSeqs decodes a person's event list.
+func personSeqs(v []byte) []uint64 {
+	var out []uint64
+	var s uint64
+	for len(v) > 0 {
+		d, n := binary.Uvarint(v)
+		if n <= 0 {
+			break
+		}
+		s += d
+		out = append(out, s)
+		v = v[n:]
+	}
+	return out
 }
 
 // load returns a person's folded state: from the cache, or folded from the stored events.
@@ -442,10 +499,14 @@ func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
 
 // personEvents calls fn for each stored event of a person in stream order.
 func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
-	prefix := append([]byte(pk), 0)
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		seq := btou64(k[len(prefix):])
+	evb := tx.Bucket(bucketEvents)
+	var key [8]byte
+	for _, seq := range personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk))) {
+		binary.BigEndian.PutUint64(key[:], seq)
+		v := evb.Get(key[:])
+		if v == nil {
+			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
+		}
 		ev := new(nirv1.Event)
 		if err := proto.Unmarshal(v, ev); err != nil {
 			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
@@ -457,13 +518,17 @@ func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) e
 	return nil
 }
 
+// hasPerson reports whether the person has stored events.
+func hasPerson(tx *bolt.Tx, pk string) bool {
+	return tx.Bucket(bucketPEvents).Get([]byte(pk)) != nil
+}
+
 // State folds one person's stored events with the regelmotor (the same state the models were
 // derived from). It returns ErrNotFound when the person has no events.
 func (db *DB) State(pk string) (*rules.State, error) {
 	var st *rules.State
 	err := db.view(func(tx *bolt.Tx) error {
-		prefix := append([]byte(pk), 0)
-		if k, _ := tx.Bucket(bucketEvents).Cursor().Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+		if !hasPerson(tx, pk) {
 			return ErrNotFound
 		}
 		var err error

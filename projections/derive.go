@@ -24,9 +24,9 @@ func derive(st *rules.State) *derived {
 		Law:            st.Law,
 		PermitDate:     st.Person.PermitDate,
 		SettlementDate: settledIn(st, st.Kommune),
-		LastSeq:        st.LastSeq,
 	}
 	d.row = row
+	defer func() { d.rowEnc = row.encode(nil) }()
 
 	// The latest programme is the one the person list shows.
 	if n := len(st.Programmes); n > 0 {

@@ -16,6 +16,9 @@ type Record struct {
 	Seq uint64
 	// Event is the decoded event.
 	Event *nirv1.Event
+	// Raw is the event's protobuf encoding when the feed has it (optional); it is stored as
+	// is in the audit history instead of encoding Event again.
+	Raw []byte
 }
 
 // ReplayOptions bounds a replay of the stream.

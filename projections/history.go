@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-
 	bolt "go.etcd.io/bbolt"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -42,8 +40,7 @@ type HistoryEntry struct {
 func (db *DB) History(pk string) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	err := db.view(func(tx *bolt.Tx) error {
-		prefix := append([]byte(pk), 0)
-		if k, _ := tx.Bucket(bucketEvents).Cursor().Seek(prefix); k == nil || !bytes.HasPrefix(k, prefix) {
+		if !hasPerson(tx, pk) {
 			return ErrNotFound
 		}
 		st, err := foldStored(tx, pk)

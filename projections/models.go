@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -14,10 +15,11 @@ import (
 // in every model, so corrections (retractions, deleted computed terminations, reasons added
 // later) show everywhere.
 type derived struct {
-	row   *PersonRow // nil: the person is in no person list (not registered)
-	stats []contribution
-	terms []TerminatedRow
-	due   rules.Date // next date the regelmotor must look at the person; zero: none
+	row    *PersonRow // nil: the person is in no person list (not registered)
+	rowEnc []byte     // row encoded
+	stats  []contribution
+	terms  []TerminatedRow
+	due    rules.Date // next date the regelmotor must look at the person; zero: none
 }
 
 // contribution is what one person adds to the statistics of one data year and kommune.
@@ -122,8 +124,59 @@ func dueKey(d rules.Date, pk string) []byte {
 	return append(k, pk...)
 }
 
-// writeDiff replaces a person's old derived values by the new ones in every model bucket.
-func writeDiff(tx *bolt.Tx, pk string, old, nw *derived) error {
+// statDeltas accumulates the statistics changes of one transaction per (year, kommune) key,
+// so that each counter set is read and written once per transaction.
+type statDeltas map[string]*Counters
+
+func (sd statDeltas) add(cs []contribution, sign int64) {
+	for i := range cs {
+		k := string(statKey(cs[i].year, cs[i].kommune))
+		d := sd[k]
+		if d == nil {
+			d = new(Counters)
+			sd[k] = d
+		}
+		d.add(&cs[i].c, sign)
+	}
+}
+
+// flush applies the deltas; a counter set that comes back to zero is deleted, so an
+// incremental build equals a clean one byte for byte.
+func (sd statDeltas) flush(tx *bolt.Tx) error {
+	sb := tx.Bucket(bucketStats)
+	keys := make([]string, 0, len(sd))
+	for k := range sd {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		d := sd[k]
+		if d.zero() {
+			continue
+		}
+		var cur Counters
+		if v := sb.Get([]byte(k)); v != nil {
+			if err := cur.decode(v); err != nil {
+				return fmt.Errorf("stats %x: %w", k, err)
+			}
+		}
+		cur.add(d, 1)
+		var err error
+		if cur.zero() {
+			err = sb.Delete([]byte(k))
+		} else {
+			err = sb.Put([]byte(k), cur.encode())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeDiff replaces a person's old derived values by the new ones in every model bucket
+// (statistics through sd, flushed at the end of the transaction).
+func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 	// Person list and the person → kommune index.
 	lb, pb := tx.Bucket(bucketList), tx.Bucket(bucketPersons)
 	if old.row != nil && (nw.row == nil || nw.row.Kommune != old.row.Kommune) {
@@ -132,8 +185,10 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived) error {
 		}
 	}
 	if nw.row != nil {
-		if err := lb.Put(listKey(nw.row.Kommune, pk), nw.row.encode(nil)); err != nil {
-			return err
+		if old.row == nil || old.row.Kommune != nw.row.Kommune || !bytes.Equal(old.rowEnc, nw.rowEnc) {
+			if err := lb.Put(listKey(nw.row.Kommune, pk), nw.rowEnc); err != nil {
+				return err
+			}
 		}
 		if old.row == nil || old.row.Kommune != nw.row.Kommune {
 			if err := pb.Put([]byte(pk), []byte(nw.row.Kommune)); err != nil {
@@ -146,46 +201,23 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived) error {
 		}
 	}
 
-	// Statistics: subtract the old contributions, add the new; a counter set that comes back
-	// to zero is deleted, so an incremental build equals a clean one byte for byte.
 	if !sameContributions(old.stats, nw.stats) {
-		sb := tx.Bucket(bucketStats)
-		update := func(ct *contribution, sign int64) error {
-			k := statKey(ct.year, ct.kommune)
-			var cur Counters
-			if v := sb.Get(k); v != nil {
-				if err := cur.decode(v); err != nil {
-					return fmt.Errorf("stats %d/%s: %w", ct.year, ct.kommune, err)
-				}
-			}
-			cur.add(&ct.c, sign)
-			if cur.zero() {
-				return sb.Delete(k)
-			}
-			return sb.Put(k, cur.encode())
-		}
-		for i := range old.stats {
-			if err := update(&old.stats[i], -1); err != nil {
-				return err
-			}
-		}
-		for i := range nw.stats {
-			if err := update(&nw.stats[i], 1); err != nil {
-				return err
-			}
-		}
+		sd.add(old.stats, -1)
+		sd.add(nw.stats, 1)
 	}
 
 	// Report of terminated participants.
-	tb := tx.Bucket(bucketTerminated)
-	for i := range old.terms {
-		if err := tb.Delete(termKey(&old.terms[i], i)); err != nil {
-			return err
+	if !sameTerms(old.terms, nw.terms) {
+		tb := tx.Bucket(bucketTerminated)
+		for i := range old.terms {
+			if err := tb.Delete(termKey(&old.terms[i], i)); err != nil {
+				return err
+			}
 		}
-	}
-	for i := range nw.terms {
-		if err := tb.Put(termKey(&nw.terms[i], i), nw.terms[i].encode(nil)); err != nil {
-			return err
+		for i := range nw.terms {
+			if err := tb.Put(termKey(&nw.terms[i], i), nw.terms[i].encode(nil)); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -204,6 +236,18 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived) error {
 		}
 	}
 	return nil
+}
+
+func sameTerms(a, b []TerminatedRow) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func sameContributions(a, b []contribution) bool {

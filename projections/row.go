@@ -53,9 +53,6 @@ type PersonRow struct {
 	// TrainingFirst the first training hours or vedtak start.
 	StartDeadline rules.Date
 	TrainingFirst rules.Date
-
-	// LastSeq is the stream sequence of the person's last event.
-	LastSeq uint64
 }
 
 // Tristate is yes, no or unknown (utdanningsbakgrunn).
@@ -125,7 +122,6 @@ func (r *PersonRow) encode(dst []byte) []byte {
 	e.bool(r.NorskCompleted)
 	e.date(r.StartDeadline)
 	e.date(r.TrainingFirst)
-	e.uvarint(r.LastSeq)
 	return e.b
 }
 
@@ -162,7 +158,6 @@ func (r *PersonRow) decode(b []byte) error {
 	r.NorskCompleted = d.bool()
 	r.StartDeadline = d.date()
 	r.TrainingFirst = d.date()
-	r.LastSeq = d.uvarint()
 	return d.err
 }
 

@@ -352,25 +352,58 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 	return ckpt, last, err
 }
 
-// applyRange replays opt from the feed and hands the records to apply in batches.
+// applyRange replays opt from the feed and hands the records to apply in batches. The replay
+// (decoding, and encoding for storage) runs in its own goroutine, so that it overlaps with
+// applying the previous batch.
 func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int, apply func([]Record) error) error {
-	batch := make([]Record, 0, batchSize)
-	for rec, err := range feed.Replay(ctx, opt) {
-		if err != nil {
-			return fmt.Errorf("projections: replay from seq %d: %w", opt.From, err)
-		}
-		batch = append(batch, rec)
-		if len(batch) >= batchSize {
-			if err := apply(batch); err != nil {
-				return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []Record, 2)
+	var replayErr error
+	go func() {
+		defer close(batches)
+		batch := make([]Record, 0, batchSize)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]Record, 0, batchSize)
+				return true
+			case <-ctx.Done():
+				return false
 			}
-			batch = batch[:0]
+		}
+		for rec, err := range feed.Replay(ctx, opt) {
+			if err != nil {
+				replayErr = fmt.Errorf("projections: replay from seq %d: %w", opt.From, err)
+				return
+			}
+			if rec.Raw == nil && rec.Event != nil {
+				if raw, err := marshalOpt.Marshal(rec.Event); err == nil {
+					rec.Raw = raw
+				}
+			}
+			batch = append(batch, rec)
+			if len(batch) >= batchSize && !send() {
+				return
+			}
+		}
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	var applyErr error
+	for b := range batches {
+		if applyErr != nil {
+			continue // drain until the replay goroutine has stopped
+		}
+		if applyErr = apply(b); applyErr != nil {
+			cancel()
 		}
 	}
-	if len(batch) > 0 {
-		return apply(batch)
+	if applyErr != nil {
+		return applyErr
 	}
-	return nil
+	return replayErr // written before batches was closed
 }
 
 func sortStrings(s []string) {
