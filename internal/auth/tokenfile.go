@@ -155,8 +155,9 @@ func ReadEntries(path string) ([]Entry, error) {
 }
 
 // WriteEntries validates entries and writes them to path atomically (a temporary file in the
-// same directory, synced, then renamed), readable by the owner only. `nirctl token create` uses
-// it with [ReadEntries] to add an entry.
+// same directory, synced, then renamed). A new file is readable by its owner only; a replaced
+// file keeps its mode, and its owner and group where the process may set them, so that nird
+// (reading through its group, for example) can still read it after `nirctl token create`.
 func WriteEntries(path string, entries []Entry) error {
 	if err := Validate(entries); err != nil {
 		return err
@@ -175,6 +176,13 @@ func WriteEntries(path string, entries []Entry) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op after a successful rename
+	if fi, err := os.Stat(path); err == nil {
+		if err := f.Chmod(fi.Mode().Perm()); err != nil {
+			f.Close()
+			return fmt.Errorf("write token file %s: %w", path, err)
+		}
+		keepOwner(f, fi)
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("write token file %s: %w", path, err)

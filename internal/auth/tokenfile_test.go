@@ -188,6 +188,16 @@ func TestAddToken_RemoveToken(t *testing.T) {
 	if _, err := AddToken(path, Principal{Name: "bad", Role: RoleKommune}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("AddToken(kommune without number) = %v", err)
 	}
+	// A replaced file keeps its mode (nird reads it through its group).
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddToken(path, Principal{Name: "drift", Role: RoleOperator}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode after AddToken = %v, %v; want 0640", fi.Mode().Perm(), err)
+	}
 	data, _ := os.ReadFile(path)
 	if strings.Contains(string(data), oslo) || strings.Contains(string(data), ssb) {
 		t.Fatal("the token file holds a token")
