@@ -88,6 +88,9 @@ type kommuneTable struct {
 	all     []Kommune            // sorted by ValidFrom, then Nr
 	fylker  map[string][]Fylke   // periods sorted by ValidFrom
 	periods []Date               // distinct ValidFrom, sorted
+	// successor maps a number that ceased to exist to the number of the same
+	// kommune in the next period (see KommuneSuccessor).
+	successor map[string]string
 }
 
 // kommuner is parsed once at package initialisation. The file is embedded,
@@ -175,7 +178,68 @@ func parseKommuner(r io.Reader) (*kommuneTable, error) {
 		}
 		t.fylker[k.FylkeNr] = append(fs, Fylke{Nr: k.FylkeNr, Name: k.FylkeName, ValidFrom: k.ValidFrom, ValidTo: k.ValidTo})
 	}
+	t.successor = inferSuccessors(t)
 	return t, nil
+}
+
+// inferSuccessors maps each number whose last period ends to the number of
+// the kommune with the same name that is valid the next day and did not exist
+// before. A name qualified by its fylke ("Våler (Viken)") matches on the part
+// before the parenthesis, since the qualifier follows the fylke. A number
+// without exactly one such match gets no successor.
+func inferSuccessors(t *kommuneTable) map[string]string {
+	base := func(name string) string {
+		if i := strings.Index(name, " ("); i > 0 {
+			return name[:i]
+		}
+		return name
+	}
+	out := map[string]string{}
+	for nr, ps := range t.byNr {
+		last := ps[len(ps)-1]
+		if last.ValidTo.IsZero() {
+			continue
+		}
+		next := last.ValidTo.AddDays(1)
+		var exact, loose []string
+		for _, k := range t.all {
+			if !k.ValidOn(next) || k.Nr == nr || t.byNr[k.Nr][0].ValidFrom != k.ValidFrom || !k.ValidFrom.After(last.ValidFrom) {
+				continue
+			}
+			if k.Name == last.Name {
+				exact = append(exact, k.Nr)
+			} else if base(k.Name) == base(last.Name) {
+				loose = append(loose, k.Nr)
+			}
+		}
+		switch {
+		case len(exact) == 1:
+			out[nr] = exact[0]
+		case len(exact) == 0 && len(loose) == 1:
+			out[nr] = loose[0]
+		}
+	}
+	return out
+}
+
+// KommuneSuccessor returns the kommune that a kommunenummer became when its
+// last period ended (3001 Halden → 3101 Halden at the 2024 reform), as valid
+// on the day after. It reports false for numbers that are still valid or
+// unknown.
+//
+// The table has no official correspondence (data/README.md: use SSB Klass 131
+// for that), so the successor is inferred [I]: the kommune of the same name
+// that first appears the next day. This covers every number of the 2024
+// reform: the Viken, Vestfold og Telemark and Troms og Finnmark kommuner and
+// 1507 Ålesund (→ 1508; 1580 Haram, split off, is new).
+func KommuneSuccessor(nr string) (Kommune, bool) {
+	next, ok := kommuner.successor[nr]
+	if !ok {
+		return Kommune{}, false
+	}
+	ps := kommuner.byNr[nr]
+	k, err := LookupKommune(next, ps[len(ps)-1].ValidTo.AddDays(1))
+	return k, err == nil
 }
 
 // overlaps reports whether [a1, a2] and [b1, b2] share a day; a zero end is
@@ -209,7 +273,11 @@ func LookupKommune(nr string, on Date) (Kommune, error) {
 			return k, nil
 		}
 	}
-	return Kommune{}, fmt.Errorf("kommunenummer %s (%s) on %s: %w (valid %s)", nr, ps[len(ps)-1].Name, on, ErrKommuneNotValid, periodsText(ps))
+	msg := periodsText(ps)
+	if s, ok := KommuneSuccessor(nr); ok && on.After(ps[len(ps)-1].ValidTo) {
+		msg += fmt.Sprintf("; from %s it is %s %s", s.ValidFrom, s.Nr, s.Name)
+	}
+	return Kommune{}, fmt.Errorf("kommunenummer %s (%s) on %s: %w (valid %s)", nr, ps[len(ps)-1].Name, on, ErrKommuneNotValid, msg)
 }
 
 func notKommune(nr string) error {

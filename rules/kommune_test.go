@@ -149,6 +149,57 @@ func TestKommuneTable_Reforms(t *testing.T) {
 	}
 }
 
+func TestKommuneSuccessor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		nr, want, wantName string
+	}{
+		{"3001", "3101", "Halden"},
+		{"3024", "3201", "Bærum"},
+		{"3018", "3114", "Våler (Østfold)"}, // the fylke in the name changed
+		{"1507", "1508", "Ålesund"},         // Haram split off as 1580
+		{"5401", "5501", "Tromsø"},
+		{"3803", "3905", "Tønsberg"},
+		{"0301", "", ""}, // still valid
+		{"3101", "", ""}, // still valid
+		{"0101", "", ""}, // unknown
+	}
+	for _, tt := range tests {
+		k, ok := KommuneSuccessor(tt.nr)
+		if ok != (tt.want != "") || k.Nr != tt.want || k.Name != tt.wantName {
+			t.Errorf("KommuneSuccessor(%s) = %+v, %v; want %s %s", tt.nr, k, ok, tt.want, tt.wantName)
+		}
+	}
+	// Every number that ended at the 2024 reform has exactly one successor, and no
+	// two share one.
+	seen := map[string]string{}
+	for _, k := range Kommuner(MustParseDate("2023-12-31")) {
+		if _, err := LookupKommune(k.Nr, MustParseDate("2024-01-01")); err == nil {
+			continue
+		}
+		s, ok := KommuneSuccessor(k.Nr)
+		if !ok {
+			t.Errorf("%s %s has no successor", k.Nr, k.Name)
+			continue
+		}
+		if prev, dup := seen[s.Nr]; dup {
+			t.Errorf("%s and %s both became %s", prev, k.Nr, s.Nr)
+		}
+		seen[s.Nr] = k.Nr
+		if s.ValidFrom != MustParseDate("2024-01-01") {
+			t.Errorf("successor of %s: %+v", k.Nr, s)
+		}
+	}
+	if len(seen) != 114 {
+		t.Errorf("%d successors, want 114", len(seen))
+	}
+	// The refusal names the successor.
+	_, err := LookupKommune("3001", MustParseDate("2024-03-01"))
+	if err == nil || !strings.Contains(err.Error(), "from 2024-01-01 it is 3101 Halden") {
+		t.Errorf("error %v should name the successor", err)
+	}
+}
+
 func TestLookupFylke(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

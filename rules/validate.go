@@ -18,10 +18,14 @@ import (
 // never whether the event is allowed for this person now; that is Check's job.
 //
 // Fields that nird sets (person_key, actor, recorded_at) are not required,
-// but are checked when present. The envelope kommune must be valid on the
-// event's effective date (EffectiveDate), or exist in the kommune table when
-// the event has none. Kommune fields inside a payload must be valid on the
-// payload's own date.
+// but are checked when present. Kommune fields inside a payload (settlement,
+// move) must be valid on the payload's own date. The envelope kommune must be
+// valid on the event's effective date (EffectiveDate), with one exception: a
+// number that ceased at a reform is accepted after it when its successor
+// (KommuneSuccessor) is valid then, because programmes and training that
+// began under the old number are folded per kommune number (State), and the
+// regelmotor's computed terminations carry the programme's kommune. An event
+// without an effective date needs a kommune that exists in the table.
 
 // ErrInvalidEvent is returned (inside a FieldErrors) when an event fails
 // static validation. Every *FieldError matches it with errors.Is.
@@ -245,6 +249,13 @@ func (v *validator) envelope(ev *nirv1.Event) {
 		}
 	}
 	on, _ := EffectiveDate(ev)
+	if k := ev.GetKommune(); !on.IsZero() && k != "" {
+		if _, err := LookupKommune(k, on); errors.Is(err, ErrKommuneNotValid) {
+			if s, ok := KommuneSuccessor(k); ok && s.ValidOn(on) {
+				on = Date{} // an old number continuing past the reform: existence suffices
+			}
+		}
+	}
 	v.kommune("event.kommune", ev.GetKommune(), on, true)
 	if ts := ev.GetRecordedAt(); ts != nil && !ts.IsValid() {
 		v.add("event.recorded_at", CodeInvalidDate, "not a valid timestamp")

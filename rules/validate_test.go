@@ -130,6 +130,15 @@ func TestValidateEvent_OK(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// A programme begun in 3001 Halden (Viken) goes on after the 2024 reform under
+	// its old number: the envelope accepts a predecessor of a kommune valid then.
+	ev0 := mutate("sluttmal_registered", func(e *nirv1.Event) {
+		e.Kommune = "3001"
+		e.GetSluttmalRegistered().Date = pd("2024-03-01")
+	})
+	if err := ValidateEvent(ev0); err != nil {
+		t.Errorf("old number after the reform: %v", err)
+	}
 	// Server-set fields are accepted when well-formed.
 	ev := validEvents()["tiltak_registered"]
 	ev.PersonKey = strings.Repeat("ab", 32)
@@ -173,10 +182,11 @@ func TestValidateEvent_Invalid(t *testing.T) {
 			[]want{{"event.kommune", CodeRequired}}},
 		{"kommune unknown", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Kommune = "0101" }),
 			[]want{{"event.kommune", CodeInvalidKommune}}},
-		{"kommune 3001 on a 2024 date", mutate("sluttmal_registered", func(e *nirv1.Event) {
-			e.Kommune = "3001"
-			e.GetSluttmalRegistered().Date = pd("2024-03-01")
-		}), []want{{"event.kommune", CodeInvalidKommune}}},
+		{"settlement kommune 3001 on a 2024 date", mutate("person_registered", func(e *nirv1.Event) {
+			e.GetPersonRegistered().SettlementDate = pd("2024-03-01")
+		}), []want{{"event.person_registered.settlement_kommune", CodeInvalidKommune}}},
+		{"move to 3001 in 2024", mutate("person_moved", func(e *nirv1.Event) { e.GetPersonMoved().ToKommune = "3001" }),
+			[]want{{"event.person_moved.to_kommune", CodeInvalidKommune}}},
 		{"kommune 3101 on a 2023 date", mutate("tiltak_registered", func(e *nirv1.Event) { e.Kommune = "3101" }),
 			[]want{{"event.kommune", CodeInvalidKommune}}},
 		{"unknown kommune without effective date", mutate("event_retracted", func(e *nirv1.Event) { e.Kommune = "2100" }),
