@@ -456,13 +456,17 @@ func checkDates(ev *nirv1.Event, now Date) []Refusal {
 }
 
 // programmeWindow returns the period a programme's tiltak may lie in: from the start to the
-// effective termination, else to the latest end date (open when unknown).
+// effective termination, else to the latest end date (open when unknown), and never past a
+// stans.
 func programmeWindow(s *State, p *Programme, now Date) Period {
 	w := Period{From: p.Start}
 	if p.Termination != nil {
 		w.To = p.Termination.Date
 	} else if end, _, _, _, ok := ProgrammeLatestEnd(s, p, now); ok {
 		w.To = end
+	}
+	if !p.Stopped.IsZero() && (w.To.IsZero() || p.Stopped.Before(w.To)) {
+		w.To = p.Stopped
 	}
 	return w
 }

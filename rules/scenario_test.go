@@ -103,7 +103,9 @@ func parseScenario(t *testing.T, path string) ([]*block, []string) {
 			}
 			cur.input = append(cur.input, line)
 		case 2:
-			if strings.TrimSpace(line) == "" {
+			// A blank line or a comment ends the expected output, so -update never swallows
+			// the next block's comment.
+			if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 				state = 0
 				pending = append(pending, line)
 				continue
@@ -121,7 +123,6 @@ func runScenario(t *testing.T, path string) {
 	blocks, trailer := parseScenario(t, path)
 	key := "pk-" + strings.TrimSuffix(filepath.Base(path), ".txt")
 	var history []*nirv1.Event
-	failed := false
 	for _, b := range blocks {
 		got := runBlock(t, path, b, key, &history)
 		if *update {
@@ -129,7 +130,6 @@ func runScenario(t *testing.T, path string) {
 			continue
 		}
 		if strings.Join(got, "\n") != strings.Join(b.expected, "\n") {
-			failed = true
 			t.Errorf("%s:%d: %s\n--- got\n%s\n--- want\n%s", path, b.line, b.cmd, strings.Join(got, "\n"), strings.Join(b.expected, "\n"))
 		}
 	}
@@ -162,7 +162,6 @@ func runScenario(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
-	_ = failed
 }
 
 func sortedKeys[V any](m map[string]V) []string {
