@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -206,4 +207,10 @@ func FuzzParseDate(f *testing.F) {
 			t.Fatalf("%v + 13 months = invalid %v", d, m)
 		}
 	})
+}
+
+func ExampleDate_AddMonths() {
+	d := MustParseDate("2023-01-31")
+	fmt.Println(d.AddMonths(1), d.AddMonths(13), d.AddMonths(1).AddMonths(-1))
+	// Output: 2023-02-28 2024-02-29 2023-01-28
 }

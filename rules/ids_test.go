@@ -485,3 +485,19 @@ func BenchmarkParseNationalID(b *testing.B) {
 		_, _ = ParseNationalID("02013299997")
 	}
 }
+
+func ExampleParseNationalID() {
+	// A synthetic test number (month + 80): never a real person.
+	id, err := ParseNationalID(SyntheticFodselsnummer(MustDate(1990, time.May, 17), 0))
+	if err != nil {
+		panic(err)
+	}
+	birth, _ := id.BirthDate()
+	fmt.Println(id, id.Synthetic(), id.Rule(), birth)
+
+	_, err = ParseNationalID("02013299957")
+	fmt.Println(err, errors.Is(err, ErrCheckDigit1))
+	// Output:
+	// fødselsnummer(redacted) true classic 1990-05-17
+	// invalid fødselsnummer: check digit 1 is wrong true
+}

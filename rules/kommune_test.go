@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -283,4 +284,14 @@ func BenchmarkLookupKommune(b *testing.B) {
 	for b.Loop() {
 		_, _ = LookupKommune("3201", d)
 	}
+}
+
+func ExampleLookupKommune() {
+	k, _ := LookupKommune("3001", MustParseDate("2023-06-01"))
+	fmt.Println(k.Nr, k.Name, k.FylkeNr, k.FylkeName)
+	_, err := LookupKommune("3001", MustParseDate("2024-06-01"))
+	fmt.Println(err)
+	// Output:
+	// 3001 Halden 30 Viken
+	// kommunenummer 3001 (Halden) on 2024-06-01: kommunenummer not valid on that date (valid 2020-01-01 to 2023-12-31; from 2024-01-01 it is 3101 Halden)
 }

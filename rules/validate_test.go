@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -613,4 +614,27 @@ func FuzzValidateEvent(f *testing.F) {
 			}
 		}
 	})
+}
+
+func ExampleValidateEvent() {
+	ev := &nirv1.Event{
+		Id:      "01HGW2N7EHJ2K3M4N5P6Q7R8S9",
+		Kommune: "3101",
+		Payload: &nirv1.Event_TiltakRegistered{TiltakRegistered: &nirv1.TiltakRegistered{
+			Code:         nirv1.TiltakCode_TILTAK_CODE_SPRAKPRAKSIS,
+			FromDate:     &nirv1.Date{Year: 2023, Month: 9, Day: 1},
+			ToDate:       &nirv1.Date{Year: 2023, Month: 8, Day: 31},
+			HoursPerWeek: -2,
+		}},
+	}
+	var fes FieldErrors
+	if errors.As(ValidateEvent(ev), &fes) {
+		for _, fe := range fes {
+			fmt.Println(fe.Field, fe.Code)
+		}
+	}
+	// Output:
+	// event.kommune invalid_kommune
+	// event.tiltak_registered.to_date date_order
+	// event.tiltak_registered.hours_per_week invalid_number
 }
