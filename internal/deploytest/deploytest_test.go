@@ -178,6 +178,7 @@ func TestSingle_Permissions(t *testing.T) {
 		{"nird/PurgeRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.PURGE.NIR_EVENTS") }},
 		{"nird/DeleteStreamRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
 		{"nird/DeleteMsgRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE.NIR_EVENTS") }},
+		{"nird/AccountPurgeRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.ACCOUNT.PURGE.NIR") }},
 
 		{"fagsystem/RequestAppend", func(t *testing.T) {
 			m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
