@@ -182,3 +182,34 @@ func runWriters(b *testing.B, n int, mk func(w int) func() error) {
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkReplay reads the whole stream back in order (decoded), as a rebuild does.
+func BenchmarkReplay(b *testing.B) {
+	s, _ := openStore(b, nil)
+	ctx := context.Background()
+	const total = 20000
+	for i := 0; i < total/500; i++ {
+		var batch []eventstore.PersonAppend
+		for p := range 50 {
+			key := personKey("replay-" + strconv.Itoa(i) + "-" + strconv.Itoa(p))
+			batch = append(batch, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 10)})
+		}
+		if _, err := s.Append(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != total {
+			b.Fatalf("replayed %d, want %d", n, total)
+		}
+	}
+	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}

@@ -39,8 +39,9 @@
 //     are the call's own (an earlier attempt), the check moves past them. A call whose
 //     events are all stored returns the original positions and no error. For a person
 //     without ExpectedLastSeq the history is read before publishing.
-//   - Reads (Read, Replay) use direct gets; no consumer is created per read. On a single
-//     server a read never sees half of an atomic batch.
+//   - Read uses direct gets by subject; no consumer is created per read. Replay uses
+//     direct gets for short ranges and an ephemeral ordered consumer for long ones. On a
+//     single server a direct get never sees half of an atomic batch.
 //   - Replay with RecordedUntil returns exactly the events whose recorded_at is at or
 //     before the cut-off (see Replay for the clock assumption).
 //   - Decode is the one place events are decoded; an undecodable message yields a

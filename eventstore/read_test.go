@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -263,6 +264,75 @@ func FuzzDecode(f *testing.F) {
 		}
 		if _, err := eventstore.Subject(ev.GetPersonKey()); err != nil {
 			t.Fatalf("decoded an event with an unusable person key: %v", err)
+		}
+	})
+}
+
+// TestStore_Replay_Long covers ranges long enough to be streamed through an ordered
+// consumer rather than direct gets.
+func TestStore_Replay_Long(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	const total = 4500
+	var want []string
+	for i := range total / 500 {
+		var batch []eventstore.PersonAppend
+		for p := range 10 {
+			key := personKey(fmt.Sprintf("long-%d-%d", i, p))
+			evs := events(key, 50)
+			batch = append(batch, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs})
+			want = append(want, idsOfEvents(evs)...)
+		}
+		if _, err := s.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := time.Now()
+	key := personKey("long-after")
+	after := newEventAt(key, cut.Add(time.Second))
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{after}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		opt  eventstore.ReplayOptions
+		want []string
+	}{
+		{"UpToCutOff", eventstore.ReplayOptions{RecordedUntil: cut}, want},
+		{"Window", eventstore.ReplayOptions{From: 101, To: 4400}, want[100:4400]},
+		{"FromToEnd", eventstore.ReplayOptions{From: 2000}, append(slices.Clone(want[1999:]), after.Id)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			var last uint64
+			for st, err := range s.Replay(ctx, tt.opt) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Seq <= last || st.Time.IsZero() {
+					t.Fatalf("seq %d after %d", st.Seq, last)
+				}
+				last = st.Seq
+				got = append(got, st.Event.GetId())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Replay = %d events, want %d", len(got), len(tt.want))
+			}
+		})
+	}
+	t.Run("StopEarly", func(t *testing.T) {
+		n := 0
+		for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n++; n == 2500 {
+				break
+			}
+		}
+		if n != 2500 {
+			t.Fatalf("got %d", n)
 		}
 	})
 }
