@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -162,7 +163,10 @@ func TestGuard_Connect(t *testing.T) {
 		if !strings.Contains(s, "principal=analyst:ssb") || !strings.Contains(s, "procedure=/nir.v1.RegistrationService/Append") {
 			t.Errorf("refusal not logged with principal and procedure:\n%s", s)
 		}
-		for _, token := range tokens {
+		if !strings.Contains(s, "unknown token") {
+			t.Errorf("unknown token not logged:\n%s", s)
+		}
+		for _, token := range append(slices.Collect(maps.Values(tokens)), "nir_not-a-real-token") {
 			if strings.Contains(s, token) || strings.Contains(s, HashToken(token)) {
 				t.Errorf("log contains a token or its hash:\n%s", s)
 			}
