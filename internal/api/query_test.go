@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -1054,3 +1055,61 @@ func TestQuery_ExportCSV(t *testing.T) {
 		t.Errorf("POST: status %d, want 405", status)
 	}
 }
+
+// busyProjector is the projector with a rebuild always running: the consumer-declared seam
+// lets the test reach the refusal without racing a real rebuild.
+type busyProjector struct{ *projections.Projector }
+
+func (busyProjector) Rebuild(context.Context, func(projections.Progress)) error {
+	return fmt.Errorf("rebuild: %w", projections.ErrRebuildRunning)
+}
+
+// TestAdmin_RebuildRunning checks that a second rebuild is FailedPrecondition.
+func TestAdmin_RebuildRunning(t *testing.T) {
+	w := startQuery(t)
+	authn, err := auth.New([]auth.Entry{{Name: "operator", Role: auth.RoleOperator, TokenSHA256: auth.HashToken(qtOperator)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewAdminServiceHandler(NewAdmin(busyProjector{w.proj}, nil), connect.WithInterceptors(auth.NewGuard(authn, Policy(), nil))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client := nirv1connect.NewAdminServiceClient(http.DefaultClient, srv.URL, connect.WithInterceptors(auth.BearerInterceptor(qtOperator)))
+	s, err := client.Rebuild(context.Background(), connect.NewRequest(&nirv1.RebuildRequest{}))
+	if err == nil {
+		_, err = drain(s)
+	}
+	if codeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("rebuild while one runs: %v, want FailedPrecondition", err)
+	}
+}
+
+// TestReadError checks how read errors are classified for callers.
+func TestReadError(t *testing.T) {
+	tests := []struct {
+		err  error
+		want connect.Code
+	}{
+		{fmt.Errorf("x: %w", projections.ErrNotFound), connect.CodeNotFound},
+		{fmt.Errorf("%w: page_token", projections.ErrInvalidArgument), connect.CodeInvalidArgument},
+		{projections.ErrClosed, connect.CodeUnavailable},
+		{projections.ErrSchema, connect.CodeFailedPrecondition},
+		{context.Canceled, connect.CodeCanceled},
+		{errors.New("disk on fire"), connect.CodeInternal},
+		{connect.NewError(connect.CodeNotFound, errors.New("person not found")), connect.CodeNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			err := readError(context.Background(), discardLogger(), "op", tc.err)
+			if got := connect.CodeOf(err); got != tc.want {
+				t.Errorf("code %v, want %v", got, tc.want)
+			}
+			if tc.want == connect.CodeInternal && strings.Contains(err.Error(), "disk on fire") {
+				t.Errorf("internal detail leaked to the caller: %v", err)
+			}
+		})
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
