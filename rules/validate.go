@@ -74,7 +74,8 @@ const (
 )
 
 // FieldError is one problem with one field of an event. It never contains
-// the value of a national id.
+// the value of a national id, nor the dates of a PersonRegistered (birth,
+// permit, arrival, settlement), which with a kommune can point to a person.
 type FieldError struct {
 	// Field is the path of the field in proto names, e.g.
 	// "event.person_registered.fodselsnummer".
@@ -299,18 +300,32 @@ func (v *validator) date(field string, p *nirv1.Date, required bool) Date {
 		return Date{}
 	}
 	d, ok := DateOf(p)
-	if !ok {
+	switch {
+	case ok:
+		return d
+	case personalDates(field):
+		v.add(field, CodeInvalidDate, "not a calendar date")
+	default:
 		v.add(field, CodeInvalidDate, "%04d-%02d-%02d is not a calendar date", p.GetYear(), p.GetMonth(), p.GetDay())
-		return Date{}
 	}
-	return d
+	return Date{}
 }
+
+// personalDates reports whether the dates of a field describe the person
+// (birth, arrival, permit): messages leave their values out, since with a
+// kommune they can point to a person.
+func personalDates(field string) bool { return strings.HasPrefix(field, "event.person_registered.") }
 
 // order checks from <= to when both are known.
 func (v *validator) order(fromField string, from Date, toField string, to Date) {
-	if !from.IsZero() && !to.IsZero() && to.Before(from) {
-		v.add(toField, CodeDateOrder, "%s is before %s (%s)", to, lastName(fromField), from)
+	if from.IsZero() || to.IsZero() || !to.Before(from) {
+		return
 	}
+	if personalDates(toField) {
+		v.add(toField, CodeDateOrder, "is before %s", lastName(fromField))
+		return
+	}
+	v.add(toField, CodeDateOrder, "%s is before %s (%s)", to, lastName(fromField), from)
 }
 
 func lastName(field string) string { return field[strings.LastIndexByte(field, '.')+1:] }
@@ -399,7 +414,13 @@ func (v *validator) kommune(field, nr string, on Date, required bool) {
 	} else {
 		_, err = LookupKommune(nr, on)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case personalDates(field) && errors.Is(err, ErrKommuneNotValid):
+		// The lookup error names the date; say which date instead.
+		v.errs = append(v.errs, &FieldError{Field: field, Code: CodeInvalidKommune, Err: ErrKommuneNotValid,
+			Msg: fmt.Sprintf("kommunenummer %s is not valid on the person's %s", nr, strings.TrimSuffix(lastName(field), "_kommune")+"_date")})
+	default:
 		v.addErr(field, CodeInvalidKommune, err)
 	}
 }

@@ -375,6 +375,11 @@ func TestValidateEvent_Invalid(t *testing.T) {
 						assertNoPartLeak(t, err.Error(), id)
 					}
 				}
+				for _, d := range []*nirv1.Date{pr.GetBirthDate(), pr.GetArrivalDate(), pr.GetPermitDate(), pr.GetSettlementDate()} {
+					if dd, ok := DateOf(d); ok && strings.Contains(err.Error(), dd.String()) {
+						t.Errorf("error %q repeats a date of the person", err)
+					}
+				}
 			}
 			if r := tt.ev.GetEventRetracted().GetReason(); strings.Contains(r, validFnr[:6]) &&
 				strings.Contains(err.Error(), validFnr[:6]) {
