@@ -1,13 +1,16 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 )
@@ -217,4 +220,26 @@ func BearerToken(authorization string) (string, error) {
 // case system's NATS request) use it.
 func SetBearer(h http.Header, token string) {
 	h.Set("Authorization", "Bearer "+token)
+}
+
+// RunReload reloads the token file each time trigger delivers (cmd/nird passes a channel
+// given to signal.Notify for SIGHUP) and returns nil when ctx is done. A failed reload keeps
+// the old tokens and is logged, with the file's validation message, at Error; a successful
+// one at Info with the number of tokens. A nil logger discards.
+func (a *Authenticator) RunReload(ctx context.Context, trigger <-chan os.Signal, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-trigger:
+			if err := a.Reload(); err != nil {
+				logger.Error("token file reload failed; keeping the old tokens", "err", err)
+				continue
+			}
+			logger.Info("token file reloaded", "tokens", a.Len())
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -334,5 +336,49 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := a.Authenticate(last); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAuthenticator_RunReload(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if _, err := AddToken(path, Principal{Name: "oslo", Role: RoleKommune, Kommune: "0301"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	trigger := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- a.RunReload(ctx, trigger, nil) }()
+
+	token, err := AddToken(path, Principal{Name: "ssb", Role: RoleAnalyst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The channel is unbuffered: the second send is received only after the first reload.
+	trigger <- syscall.SIGHUP
+	trigger <- syscall.SIGHUP
+	if a.Len() != 2 {
+		t.Fatalf("token file not reloaded: %d tokens", a.Len())
+	}
+	if p, err := a.Authenticate(token); err != nil || p.Name != "ssb" {
+		t.Fatalf("new token after reload: %+v, %v", p, err)
+	}
+
+	// A broken file is logged and the old tokens stay.
+	if err := os.WriteFile(path, []byte("["), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trigger <- syscall.SIGHUP
+	trigger <- syscall.SIGHUP // the first reload has finished once the second is received
+	if a.Len() != 2 {
+		t.Fatalf("a broken file changed the tokens: %d", a.Len())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunReload = %v", err)
 	}
 }
