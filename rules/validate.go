@@ -440,36 +440,42 @@ func (v *validator) payload(ev *nirv1.Event) {
 	case nil:
 		v.add("event.payload", CodeRequired, "exactly one payload is required")
 	case *nirv1.Event_PersonRegistered:
-		v.personRegistered(e+"person_registered.", p.PersonRegistered)
+		v.personRegistered(p.PersonRegistered)
 	case *nirv1.Event_PersonMoved:
-		f, m := e+"person_moved.", p.PersonMoved
+		const f = e + "person_moved."
+		m := p.PersonMoved
 		d := v.date(f+"date", m.GetDate(), true)
 		v.kommune(f+"to_kommune", m.GetToKommune(), d, true)
 	case *nirv1.Event_DemandRegistered:
-		f, m := e+"demand_registered.", p.DemandRegistered
+		const f = e + "demand_registered."
+		m := p.DemandRegistered
 		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_OfferRegistered:
-		f, m := e+"offer_registered.", p.OfferRegistered
+		const f = e + "offer_registered."
+		m := p.OfferRegistered
 		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_ProgrammeVedtakRegistered:
-		v.programmeVedtak(e+"programme_vedtak_registered.", p.ProgrammeVedtakRegistered)
+		v.programmeVedtak(p.ProgrammeVedtakRegistered)
 	case *nirv1.Event_SluttmalRegistered:
-		f, m := e+"sluttmal_registered.", p.SluttmalRegistered
+		const f = e + "sluttmal_registered."
+		m := p.SluttmalRegistered
 		v.enum(f+"sluttmal", int32(m.GetSluttmal()), nirv1.Sluttmal_name, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_IntegreringskontraktRegistered:
 		v.date(e+"integreringskontrakt_registered.date", p.IntegreringskontraktRegistered.GetDate(), true)
 	case *nirv1.Event_TiltakRegistered:
-		f, m := e+"tiltak_registered.", p.TiltakRegistered
+		const f = e + "tiltak_registered."
+		m := p.TiltakRegistered
 		v.enum(f+"code", int32(m.GetCode()), nirv1.TiltakCode_name, true)
 		from := v.date(f+"from_date", m.GetFromDate(), true)
 		to := v.date(f+"to_date", m.GetToDate(), false)
 		v.order(f+"from_date", from, f+"to_date", to)
 		v.number(f+"hours_per_week", m.GetHoursPerWeek(), maxHoursPerWeek)
 	case *nirv1.Event_AbsenceRegistered:
-		f, m := e+"absence_registered.", p.AbsenceRegistered
+		const f = e + "absence_registered."
+		m := p.AbsenceRegistered
 		v.enum(f+"programme", int32(m.GetProgramme()), nirv1.Programme_name, true)
 		v.enum(f+"type", int32(m.GetType()), nirv1.AbsenceType_name, true)
 		from := v.date(f+"from_date", m.GetFromDate(), true)
@@ -481,12 +487,14 @@ func (v *validator) payload(ev *nirv1.Event) {
 		}
 		v.number(f+"hours", m.GetHours(), limit)
 	case *nirv1.Event_TerminationRegistered:
-		f, m := e+"termination_registered.", p.TerminationRegistered
+		const f = e + "termination_registered."
+		m := p.TerminationRegistered
 		v.enum(f+"kind", int32(m.GetKind()), nirv1.TerminationKind_name, true)
 		v.enum(f+"reason", int32(m.GetReason()), nirv1.TerminationReason_name, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_TerminationComputed:
-		f, m := e+"termination_computed.", p.TerminationComputed
+		const f = e + "termination_computed."
+		m := p.TerminationComputed
 		v.enum(f+"rule", int32(m.GetRule()), nirv1.TerminationRule_name, true)
 		v.enum(f+"reason", int32(m.GetReason()), nirv1.TerminationReason_name, true)
 		if r := m.GetReason(); r != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED &&
@@ -499,22 +507,25 @@ func (v *validator) payload(ev *nirv1.Event) {
 		v.order(f+"programme_start", start, f+"date", date)
 		v.text(f+"rule_version", m.GetRuleVersion(), maxIDTextLen, true)
 	case *nirv1.Event_ComputedTerminationDeleted:
-		f, m := e+"computed_termination_deleted.", p.ComputedTerminationDeleted
+		const f = e + "computed_termination_deleted."
+		m := p.ComputedTerminationDeleted
 		v.ulid(f+"computed_event_id", m.GetComputedEventId(), true)
 		v.text(f+"reason", m.GetReason(), maxTextLen, false)
 	case *nirv1.Event_TrainingVedtakRegistered:
-		v.trainingVedtak(e+"training_vedtak_registered.", p.TrainingVedtakRegistered)
+		v.trainingVedtak(p.TrainingVedtakRegistered)
 	case *nirv1.Event_UtdanningsbakgrunnRegistered:
 		v.date(e+"utdanningsbakgrunn_registered.date", p.UtdanningsbakgrunnRegistered.GetDate(), true)
 	case *nirv1.Event_NorskmalRegistered:
-		f, m := e+"norskmal_registered.", p.NorskmalRegistered
+		const f = e + "norskmal_registered."
+		m := p.NorskmalRegistered
 		v.enum(f+"listening", int32(m.GetListening()), nirv1.CefrLevel_name, true)
 		v.enum(f+"reading", int32(m.GetReading()), nirv1.CefrLevel_name, true)
 		v.enum(f+"writing", int32(m.GetWriting()), nirv1.CefrLevel_name, true)
 		v.enum(f+"speaking", int32(m.GetSpeaking()), nirv1.CefrLevel_name, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_TrainingHoursRegistered:
-		f, m := e+"training_hours_registered.", p.TrainingHoursRegistered
+		const f = e + "training_hours_registered."
+		m := p.TrainingHoursRegistered
 		v.enum(f+"type", int32(m.GetType()), nirv1.HoursType_name, true)
 		switch ym := m.GetMonth(); {
 		case ym == nil:
@@ -525,12 +536,14 @@ func (v *validator) payload(ev *nirv1.Event) {
 		v.number(f+"hours", m.GetHours(), maxHoursPerMonth)
 		v.number(f+"absence_hours", m.GetAbsenceHours(), maxHoursPerMonth)
 	case *nirv1.Event_FullTimeUpperSecondaryRegistered:
-		f, m := e+"full_time_upper_secondary_registered.", p.FullTimeUpperSecondaryRegistered
+		const f = e + "full_time_upper_secondary_registered."
+		m := p.FullTimeUpperSecondaryRegistered
 		from := v.date(f+"from_date", m.GetFromDate(), true)
 		to := v.date(f+"to_date", m.GetToDate(), false)
 		v.order(f+"from_date", from, f+"to_date", to)
 	case *nirv1.Event_ReceptionParticipationRegistered:
-		f, m := e+"reception_participation_registered.", p.ReceptionParticipationRegistered
+		const f = e + "reception_participation_registered."
+		m := p.ReceptionParticipationRegistered
 		v.enum(f+"activity", int32(m.GetActivity()), nirv1.ReceptionActivity_name, true)
 		from := v.date(f+"from_date", m.GetFromDate(), true)
 		to := v.date(f+"to_date", m.GetToDate(), false)
@@ -538,12 +551,14 @@ func (v *validator) payload(ev *nirv1.Event) {
 		// Training in mottak can run for years: only sign and finiteness are checked.
 		v.number(f+"hours", m.GetHours(), math.Inf(1))
 	case *nirv1.Event_ExemptionRegistered:
-		f, m := e+"exemption_registered.", p.ExemptionRegistered
+		const f = e + "exemption_registered."
+		m := p.ExemptionRegistered
 		v.enum(f+"type", int32(m.GetType()), nirv1.ExemptionType_name, true)
 		v.text(f+"legal_basis", m.GetLegalBasis(), maxTextLen, true)
 		v.date(f+"date", m.GetDate(), true)
 	case *nirv1.Event_EventRetracted:
-		f, m := e+"event_retracted.", p.EventRetracted
+		const f = e + "event_retracted."
+		m := p.EventRetracted
 		v.ulid(f+"event_id", m.GetEventId(), true)
 		if m.GetEventId() != "" && m.GetEventId() == ev.GetId() {
 			v.add(f+"event_id", CodeNotAllowed, "an event cannot retract itself")
@@ -557,7 +572,8 @@ func (v *validator) payload(ev *nirv1.Event) {
 	}
 }
 
-func (v *validator) personRegistered(f string, m *nirv1.PersonRegistered) {
+func (v *validator) personRegistered(m *nirv1.PersonRegistered) {
+	const f = "event.person_registered."
 	if m.GetFodselsnummer() == "" && m.GetDNummer() == "" && m.GetDufNummer() == "" {
 		v.add(f+"fodselsnummer", CodeRequired, "one of fodselsnummer, d_nummer or duf_nummer is required")
 	}
@@ -582,7 +598,8 @@ func (v *validator) personRegistered(f string, m *nirv1.PersonRegistered) {
 	v.order(f+"arrival_date", arrival, f+"settlement_date", settled)
 }
 
-func (v *validator) programmeVedtak(f string, m *nirv1.ProgrammeVedtakRegistered) {
+func (v *validator) programmeVedtak(m *nirv1.ProgrammeVedtakRegistered) {
+	const f = "event.programme_vedtak_registered."
 	v.enum(f+"type", int32(m.GetType()), nirv1.ProgrammeVedtakType_name, true)
 	v.date(f+"vedtak_date", m.GetVedtakDate(), true)
 	t := m.GetType()
@@ -603,7 +620,8 @@ func (v *validator) programmeVedtak(f string, m *nirv1.ProgrammeVedtakRegistered
 	}
 }
 
-func (v *validator) trainingVedtak(f string, m *nirv1.TrainingVedtakRegistered) {
+func (v *validator) trainingVedtak(m *nirv1.TrainingVedtakRegistered) {
+	const f = "event.training_vedtak_registered."
 	v.enum(f+"scheme", int32(m.GetScheme()), nirv1.TrainingScheme_name, true)
 	v.enum(f+"type", int32(m.GetType()), nirv1.TrainingVedtakType_name, true)
 	v.date(f+"vedtak_date", m.GetVedtakDate(), true)
