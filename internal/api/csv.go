@@ -99,8 +99,12 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if lw.started {
 			// Too late for a status code: abort the response so the client sees a broken
-			// transfer rather than a short file.
-			h.log.ErrorContext(ctx, "csv export failed after the first bytes", "kommune", kommune, "err", err)
+			// transfer rather than a short file. A client that went away is no error of ours.
+			if ctx.Err() != nil {
+				h.log.DebugContext(ctx, "csv export abandoned by the client", "kommune", kommune)
+			} else {
+				h.log.ErrorContext(ctx, "csv export failed after the first bytes", "kommune", kommune, "err", err)
+			}
 			panic(http.ErrAbortHandler)
 		}
 		writeHTTPError(w, readError(ctx, h.log, "csv export", err))

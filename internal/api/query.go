@@ -425,6 +425,10 @@ func personQuery(kommune string, f *nirv1.PersonFilter, prefix string, sortBy ni
 		return projections.PersonQuery{}, fieldError(connect.CodeInvalidArgument, "sort", "unknown sort key")
 	}
 	q.Sort = s
+	if q.Desc && q.Sort == "" {
+		// Name the default order, so that every reader (the CSV export too) reverses it.
+		q.Sort = projections.SortPersonKey
+	}
 	return q, nil
 }
 

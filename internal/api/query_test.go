@@ -1051,6 +1051,11 @@ func TestQuery_ExportCSV(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") || res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("HEAD: %d %v", res.StatusCode, res.Header)
 	}
+	// desc without a sort key reverses the default order (person key).
+	status, body = w.csv(t, qtOslo, http.MethodGet, url.Values{"programme_vedtak": {"with"}, "desc": {"true"}})
+	if got := strings.Split(strings.TrimSuffix(body, "\n"), "\n"); status != http.StatusOK || len(got) != 3 || !strings.HasPrefix(got[1], want[0]+",") {
+		t.Errorf("desc without sort: status %d, lines %q, want %s first", status, got, want[0])
+	}
 	if status, _ := w.csv(t, qtOslo, http.MethodPost, nil); status != http.StatusMethodNotAllowed {
 		t.Errorf("POST: status %d, want 405", status)
 	}
