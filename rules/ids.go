@@ -356,9 +356,9 @@ func dufCheckDigits(first10 string) string {
 // classic check digits, Skatteetaten's synthetic marker (month + 80) and an
 // individnummer in the range that encodes birth's century, so ParseNationalID
 // gives back birth, Synthetic() == true and RuleClassic. Different seq values
-// in [0, n) give different numbers, where n (about 410 for 1900-1999 and
-// 2000-2039 and about 200 for 1855-1899) is the count of individnummer with
-// valid check digits for that date; seq is taken modulo n.
+// in [0, n) give different numbers, where n is the count of individnummer
+// with valid check digits for that date (about 410 for births 1900-1939 and
+// 2000-2039, 500 for 1940-1999 and 200 for 1855-1899); seq is taken modulo n.
 //
 // It is meant for tests and demo data. It panics if birth is not a valid date
 // in 1855 to 2039, the years a classic number can encode.

@@ -338,6 +338,22 @@ func TestSyntheticFodselsnummer(t *testing.T) {
 			}
 		}
 	}
+	// The documented counts of distinct numbers per birth date.
+	for _, c := range []struct {
+		birth    Date
+		min, max int
+	}{
+		{MustDate(1880, 1, 1), 180, 230}, {MustDate(1920, 1, 1), 380, 440},
+		{MustDate(1970, 1, 1), 460, 540}, {MustDate(2010, 1, 1), 380, 440},
+	} {
+		seen := map[string]bool{}
+		for seq := 0; seq < 700; seq++ {
+			seen[SyntheticFodselsnummer(c.birth, seq)] = true
+		}
+		if n := len(seen); n < c.min || n > c.max {
+			t.Errorf("%v: %d distinct numbers, want %d-%d", c.birth, n, c.min, c.max)
+		}
+	}
 	// seq wraps round instead of failing.
 	b := MustDate(1980, time.March, 3)
 	if SyntheticFodselsnummer(b, 100000) == "" || SyntheticFodselsnummer(b, -1) == "" {
