@@ -587,6 +587,23 @@ func TestQuery_AnalystNeverSeesNationalIDs(t *testing.T) {
 		t.Errorf("analyst report rows = %d, want 2", len(rep.Msg.GetRows()))
 	}
 
+	// The HTTP+JSON wire form, as a browser or curl gets it.
+	for _, k := range []string{oslo, bergen} {
+		req, _ := http.NewRequest(http.MethodPost, w.url+nirv1connect.QueryServiceListPersonsProcedure, strings.NewReader(`{"kommune":"`+k+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		auth.SetBearer(req.Header, qtAnalyst)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"personKey"`) {
+			t.Fatalf("JSON ListPersons %s: %d %s", k, res.StatusCode, body)
+		}
+		answers = append(answers, string(body))
+	}
+
 	all := strings.Join(answers, "\n")
 	for name, p := range w.people {
 		if strings.Contains(all, p.fnr) {
