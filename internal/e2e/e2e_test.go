@@ -1,0 +1,396 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/demo"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// Tokens of the e2e token file.
+const (
+	tokSystem  = "nir_e2e-system-token"
+	tokOslo    = "nir_e2e-oslo-token"
+	tokAnalyst = "nir_e2e-analyst-token"
+)
+
+// build compiles the commands pkgs into dir in one go build (which shares the work) and
+// returns their paths.
+func build(t *testing.T, dir string, pkgs ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
+	}
+	bins := make([]string, len(pkgs))
+	for i, pkg := range pkgs {
+		bins[i] = filepath.Join(dir, filepath.Base(pkg))
+	}
+	return bins
+}
+
+var servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+
+// startNird runs nird with the token file and returns its base URL. nird is killed when the
+// test ends, and its log is shown if the test failed.
+func startNird(t *testing.T, bin, tokens string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "", "--tokens", tokens)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		logs []string
+		addr = make(chan string, 1)
+		done = make(chan struct{})
+	)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			mu.Lock()
+			logs = append(logs, sc.Text())
+			mu.Unlock()
+			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			mu.Lock()
+			for _, l := range logs {
+				t.Log("nird: " + l)
+			}
+			mu.Unlock()
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case <-done:
+		t.Fatal("nird exited before serving")
+	case <-time.After(60 * time.Second):
+		t.Fatal("nird did not serve within 60s")
+	}
+	return ""
+}
+
+// grpcClient is an HTTP client for gRPC without TLS (HTTP/2 prior knowledge).
+func grpcClient() *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+// postJSON calls a unary procedure with HTTP+JSON the way a fagsystem without a generated
+// client would: a POST of the protojson request, the response decoded into out.
+func postJSON(t *testing.T, url, procedure, token string, req, out proto.Message) (int, error) {
+	t.Helper()
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq, err := http.NewRequest(http.MethodPost, url+procedure, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	return resp.StatusCode, protojson.Unmarshal(b, out)
+}
+
+// demoPerson is a generated person as the test knows it.
+type demoPerson struct {
+	id      string
+	events  []*nirv1.Event
+	livedIn map[string]bool // kommuner of settlement and moves
+	current string          // current bostedskommune
+}
+
+func population(seed int64, persons int, now rules.Date) []demoPerson {
+	var out []demoPerson
+	for evs := range demo.Generate(seed, persons, now) {
+		pr := evs[0].GetPersonRegistered()
+		id := pr.GetFodselsnummer()
+		if id == "" {
+			id = pr.GetDNummer()
+		}
+		if id == "" {
+			id = pr.GetDufNummer()
+		}
+		p := demoPerson{id: id, events: evs, livedIn: map[string]bool{pr.GetSettlementKommune(): true}, current: pr.GetSettlementKommune()}
+		for _, e := range evs {
+			if m := e.GetPersonMoved(); m != nil {
+				p.livedIn[m.GetToKommune()] = true
+				p.current = m.GetToKommune()
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// checkHistory checks that the stored history holds every generated event once, in order,
+// and that anything else is a termination the regelmotor computed.
+func checkHistory(t *testing.T, p demoPerson, got []*nirv1.StoredEvent) {
+	t.Helper()
+	j := 0
+	var lastSeq uint64
+	for _, se := range got {
+		if se.GetSequence() <= lastSeq {
+			t.Errorf("sequences not increasing: %d after %d", se.GetSequence(), lastSeq)
+		}
+		lastSeq = se.GetSequence()
+		ev := se.GetEvent()
+		if j < len(p.events) && ev.GetId() == p.events[j].GetId() {
+			if ev.GetPayload() == nil || !proto.Equal(stripEnvelope(ev), p.events[j]) {
+				t.Errorf("event %s stored differently from what was generated", ev.GetId())
+			}
+			j++
+			continue
+		}
+		if ev.GetTerminationComputed() == nil || ev.GetActor().GetRole() != nirv1.ActorRole_ACTOR_ROLE_SYSTEM {
+			t.Errorf("stored event %s is neither generated nor a computed termination", ev.GetId())
+		}
+	}
+	if j != len(p.events) {
+		t.Errorf("%d of %d generated events found in order", j, len(p.events))
+	}
+}
+
+// stripEnvelope returns ev without what nird sets (person key, actor, recorded time).
+func stripEnvelope(ev *nirv1.Event) *nirv1.Event {
+	c := proto.Clone(ev).(*nirv1.Event)
+	c.PersonKey, c.Actor, c.RecordedAt = "", nil, nil
+	return c
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs nird and nirctl; run without -short")
+	}
+	bins := t.TempDir()
+	b := build(t, bins, "github.com/introreg/nir/cmd/nird", "github.com/introreg/nir/cmd/nirctl")
+	nirdBin, nirctlBin := b[0], b[1]
+
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	entries := []auth.Entry{
+		{Name: "e2e-regelmotor", Role: auth.RoleSystem, TokenSHA256: auth.HashToken(tokSystem)},
+		{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(tokOslo)},
+		{Name: "ssb", Role: auth.RoleAnalyst, TokenSHA256: auth.HashToken(tokAnalyst)},
+	}
+	if err := auth.WriteEntries(tokens, entries); err != nil {
+		t.Fatal(err)
+	}
+	url := startNird(t, nirdBin, tokens)
+
+	const persons, seed = 300, 42
+	loc, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		loc = time.UTC
+	}
+	now := rules.DateFromTime(time.Now().In(loc)).AddDays(-1) // a day back: no date is after nird's today
+	pop := population(seed, persons, now)
+	events := 0
+	for _, p := range pop {
+		events += len(p.events)
+	}
+
+	// Load with the nirctl binary, as an operator would.
+	start := time.Now()
+	out, err := exec.Command(nirctlBin, "--server", url, "--token", tokSystem,
+		"demo", "--persons", strconv.Itoa(persons), "--seed", strconv.Itoa(seed), "--now", now.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nirctl demo: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("appended %d persons, %d events (0 already stored)", persons, events)
+	if !bytes.Contains(out, []byte(want)) {
+		t.Fatalf("nirctl demo said %q, want %q", out, want)
+	}
+	t.Logf("nirctl demo: %d persons, %d events in %s (%s)", persons, events, time.Since(start).Round(time.Millisecond), bytes.TrimSpace(out))
+
+	ctx := context.Background()
+	grpc := nirv1connect.NewRegistrationServiceClient(grpcClient(), url, connect.WithGRPC(),
+		connect.WithInterceptors(auth.BearerInterceptor(tokSystem)))
+
+	t.Run("gRPC", func(t *testing.T) {
+		for _, p := range pop {
+			res, err := grpc.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: p.id}}))
+			if err != nil {
+				t.Fatalf("gRPC History: %v", err)
+			}
+			checkHistory(t, p, res.Msg.GetEvents())
+		}
+	})
+
+	t.Run("HTTPJSON", func(t *testing.T) {
+		for i, p := range pop {
+			if i%5 != 0 {
+				continue // every fifth person is enough to compare the encodings
+			}
+			var viaJSON nirv1.HistoryResponse
+			if _, err := postJSON(t, url, nirv1connect.RegistrationServiceHistoryProcedure, tokSystem,
+				&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: p.id}}, &viaJSON); err != nil {
+				t.Fatalf("HTTP+JSON History: %v", err)
+			}
+			checkHistory(t, p, viaJSON.GetEvents())
+			viaGRPC, err := grpc.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: viaJSON.GetPersonKey()}}))
+			if err != nil {
+				t.Fatalf("gRPC History by person key: %v", err)
+			}
+			// The regelmotor may have appended in between; compare the common prefix.
+			a, b := viaJSON.GetEvents(), viaGRPC.Msg.GetEvents()
+			if len(b) < len(a) {
+				t.Fatalf("gRPC read %d events after HTTP+JSON read %d", len(b), len(a))
+			}
+			for k := range a {
+				if !proto.Equal(a[k], b[k]) {
+					t.Fatalf("event %d differs between HTTP+JSON and gRPC", k)
+				}
+			}
+		}
+	})
+
+	t.Run("KommuneSeesOnlyItsPersons", func(t *testing.T) {
+		seen, hidden := 0, 0
+		for _, p := range pop {
+			var res nirv1.HistoryResponse
+			code, err := postJSON(t, url, nirv1connect.RegistrationServiceHistoryProcedure, tokOslo,
+				&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: p.id}}, &res)
+			switch {
+			case p.livedIn["0301"]:
+				if err != nil {
+					t.Fatalf("Oslo reading a person who lived in Oslo: %v", err)
+				}
+				seen++
+			default:
+				if code != http.StatusNotFound {
+					t.Fatalf("Oslo reading a person who never lived there: HTTP %d, %v; want 404", code, err)
+				}
+				if bytes.Contains([]byte(err.Error()), []byte(p.id)) {
+					t.Fatalf("the refusal holds the national id")
+				}
+				hidden++
+			}
+		}
+		if seen == 0 || hidden == 0 {
+			t.Fatalf("population has %d Oslo persons and %d others; the test needs both", seen, hidden)
+		}
+		// An analyst never reads a history.
+		var res nirv1.HistoryResponse
+		if code, _ := postJSON(t, url, nirv1connect.RegistrationServiceHistoryProcedure, tokAnalyst,
+			&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: pop[0].id}}, &res); code != http.StatusForbidden {
+			t.Fatalf("analyst History: HTTP %d, want 403", code)
+		}
+	})
+
+	t.Run("QueryService", func(t *testing.T) {
+		// The person list of Oslo, folded from the stream by nird's projections: poll until
+		// it has caught up with the load.
+		want := 0
+		for _, p := range pop {
+			if p.current == "0301" {
+				want++
+			}
+		}
+		q := nirv1connect.NewQueryServiceClient(grpcClient(), url, connect.WithGRPC(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+		deadline := time.Now().Add(60 * time.Second)
+		var total int32
+		for {
+			res, err := q.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{PageSize: 1000}))
+			if connect.CodeOf(err) == connect.CodeUnimplemented {
+				t.Skip("this nird does not serve nir.v1.QueryService")
+			}
+			if err != nil {
+				t.Fatalf("gRPC ListPersons: %v", err)
+			}
+			total = res.Msg.GetTotal()
+			if int(total) == want {
+				for _, r := range res.Msg.GetRows() {
+					if r.GetKommune() != "0301" || r.GetNationalId() == "" {
+						t.Errorf("Oslo's list has a row of kommune %s (national id shown: %v)", r.GetKommune(), r.GetNationalId() != "")
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Oslo's person list has %d persons after 60s, want %d", total, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// The same over HTTP+JSON.
+		var viaJSON nirv1.ListPersonsResponse
+		if _, err := postJSON(t, url, nirv1connect.QueryServiceListPersonsProcedure, tokOslo, &nirv1.ListPersonsRequest{PageSize: 1000}, &viaJSON); err != nil {
+			t.Fatalf("HTTP+JSON ListPersons: %v", err)
+		}
+		if viaJSON.GetTotal() != total {
+			t.Fatalf("HTTP+JSON ListPersons total %d, gRPC %d", viaJSON.GetTotal(), total)
+		}
+		// An analyst sees the same rows without national ids.
+		var analyst nirv1.ListPersonsResponse
+		if _, err := postJSON(t, url, nirv1connect.QueryServiceListPersonsProcedure, tokAnalyst, &nirv1.ListPersonsRequest{Kommune: "0301", PageSize: 1000}, &analyst); err != nil {
+			t.Fatalf("analyst ListPersons: %v", err)
+		}
+		if analyst.GetTotal() != total {
+			t.Errorf("analyst sees %d Oslo persons, the kommune %d", analyst.GetTotal(), total)
+		}
+		for _, r := range analyst.GetRows() {
+			if r.GetNationalId() != "" {
+				t.Fatalf("analyst row holds a national id")
+			}
+		}
+	})
+
+	// The demo again: every event is already stored.
+	out, err = exec.Command(nirctlBin, "--server", url, "--token", tokSystem,
+		"demo", "--persons", strconv.Itoa(persons), "--seed", strconv.Itoa(seed), "--now", now.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nirctl demo again: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("(%d already stored)", events); !bytes.Contains(out, []byte(want)) {
+		t.Fatalf("second nirctl demo said %q, want %q", out, want)
+	}
+}
