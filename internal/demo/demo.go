@@ -349,6 +349,11 @@ func (g *generator) person(i int) []*nirv1.Event {
 		panic("demo: generated national id invalid: " + err.Error())
 	}
 	reg.Sex = parsed.Sex()
+	if b, ok := parsed.BirthDate(); ok && b != birth {
+		// nationalID moved to the next day (that day's numbers all taken).
+		birth = b
+		reg.BirthDate = p.pd(b)
+	}
 	if dnr {
 		reg.DNummer = id
 	} else {

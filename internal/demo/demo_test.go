@@ -2,6 +2,7 @@ package demo
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -365,4 +366,34 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestNationalID_Unique hands out many numbers for one birth date: all are distinct and
+// valid, and when the day's numbers run out they move on to the next day.
+func TestNationalID_Unique(t *testing.T) {
+	t.Parallel()
+	g := newGenerator(1, testNow)
+	r := rand.New(rand.NewPCG(1, 2))
+	birth := rules.MustDate(1990, time.March, 3)
+	seen := map[string]bool{}
+	days := map[rules.Date]int{}
+	for i := 0; i < 700; i++ {
+		id := g.nationalID(r, birth, false)
+		if seen[id] {
+			t.Fatalf("number %d repeated", i)
+		}
+		seen[id] = true
+		parsed, err := rules.ParseNationalID(id)
+		if err != nil || !parsed.Synthetic() {
+			t.Fatalf("number %d: %v", i, err)
+		}
+		b, _ := parsed.BirthDate()
+		if b.Before(birth) || b.After(birth.AddDays(10)) {
+			t.Fatalf("number %d: birth %v", i, b)
+		}
+		days[b]++
+	}
+	if len(days) < 2 {
+		t.Errorf("700 numbers on %d days: want them spread once a day is full", len(days))
+	}
 }
