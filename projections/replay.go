@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,14 +68,18 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		return nil, err
 	}
 	final := filepath.Join(p.opt.Dir, snapshotDir, opt.Keep+".db")
+	// Take a replaced snapshot out of service first, and wait for its queries without holding
+	// the lock (a query may itself look at the Projector).
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		os.Remove(tmp)
 		return nil, ErrClosed
 	}
-	if old := p.snaps[opt.Keep]; old != nil {
-		delete(p.snaps, opt.Keep)
+	old := p.snaps[opt.Keep]
+	delete(p.snaps, opt.Keep)
+	p.mu.Unlock()
+	if old != nil {
 		old.refs.Wait()
 		old.db.Close()
 	}
@@ -86,11 +91,19 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		sdb.Close()
+		return nil, ErrClosed
+	}
 	p.snaps[opt.Keep] = &handle{db: sdb}
+	p.mu.Unlock()
 	return Open(final, DBOptions{ReadOnly: true, Logger: p.logger})
 }
 
-// OpenSnapshots opens the named snapshots kept in Dir (after a restart).
+// OpenSnapshots opens the named snapshots kept in Dir (after a restart). A snapshot written by
+// another SchemaVersion cannot be read; it is skipped with a warning (replay it again).
 func (p *Projector) OpenSnapshots() error {
 	entries, err := os.ReadDir(filepath.Join(p.opt.Dir, snapshotDir))
 	if err != nil {
@@ -108,6 +121,10 @@ func (p *Projector) OpenSnapshots() error {
 			continue
 		}
 		db, err := Open(filepath.Join(p.opt.Dir, snapshotDir, e.Name()), DBOptions{ReadOnly: true, Logger: p.logger})
+		if errors.Is(err, ErrSchema) {
+			p.logger.Warn("snapshot of another schema version skipped", "snapshot", name)
+			continue
+		}
 		if err != nil {
 			return err
 		}
