@@ -9,6 +9,7 @@ import (
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -58,22 +59,29 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 	return events, lastSeq, nil
 }
 
-// LastSeq returns the stream's last sequence (0 when the stream is empty).
+// LastSeq returns the stream's last sequence (0 when the stream is empty). It is read
+// with a direct get of the last message, which the server isolates from a batch being
+// committed, so a Replay bounded by it never ends inside an atomic batch.
 func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	str, err := s.js.Stream(ctx, StreamName)
+	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
+	msg.Data = []byte(`{"last_by_subj":"` + streamSubjects + `"}`)
+	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return 0, s.wrap(fmt.Errorf("eventstore: stream %s: %w", StreamName, err))
+		return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
 	}
-	info, err := str.Info(ctx)
+	if resp.Header.Get("Status") == "404" {
+		return 0, nil
+	}
+	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
-		return 0, s.wrap(fmt.Errorf("eventstore: stream %s info: %w", StreamName, err))
+		return 0, fmt.Errorf("eventstore: last sequence: bad direct get response (status %q)", resp.Header.Get("Status"))
 	}
-	return info.State.LastSeq, nil
+	return seq, nil
 }
 
 // ReplayOptions bound a replay.

@@ -336,3 +336,36 @@ func TestStore_Replay_Long(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_LastSeq_BatchBoundary polls LastSeq while atomic batches are committed: it
+// only ever reports the end of a batch, so a replay bounded by it never splits one.
+func TestStore_LastSeq_BatchBoundary(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	const size, batches = 25, 30
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range batches {
+			key := personKey(fmt.Sprintf("boundary-%d", i))
+			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, size)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	polls := 0
+	for running := true; running; polls++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if seq := mustLastSeq(t, s); seq%size != 0 {
+			t.Fatalf("LastSeq %d is inside a batch of %d", seq, size)
+		}
+	}
+	if got := mustLastSeq(t, s); got != size*batches {
+		t.Fatalf("LastSeq = %d after %d polls, want %d", got, polls, size*batches)
+	}
+}
