@@ -465,3 +465,62 @@ func TestProjector_KillDuringRebuild(t *testing.T) {
 		t.Error("models after a resumed rebuild differ from a clean build")
 	}
 }
+
+// TestProjector_RebuildWhileLive runs a rebuild while the live runner applies a growing
+// stream: nothing is lost or applied twice across the swap.
+func TestProjector_RebuildWhileLive(t *testing.T) {
+	t.Parallel()
+	recs := population(9, 300, testKommuner)
+	third := len(recs) / 3
+	feed := NewSliceFeed(append([]Record(nil), recs[:third]...))
+	p := newTestProjector(t, feed)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for _, r := range recs[third:] {
+			feed.Add(r)
+			if r.Seq%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-fed
+	waitFor(t, "the live runner to reach the end", func() bool { return p.Stats().Checkpoint == uint64(len(recs)) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if liveDump(t, p) != cleanDump(t, recs) {
+		t.Error("models after a rebuild during live apply differ from a clean build")
+	}
+}
+
+// TestProjector_LiveLatency checks that a live event is applied promptly after it arrives
+// (the feed's Wait wakes the runner; no polling delay).
+func TestProjector_LiveLatency(t *testing.T) {
+	t.Parallel()
+	recs := population(10, 50, testKommuner)
+	feed := NewSliceFeed(append([]Record(nil), recs[:len(recs)-20]...))
+	p := newTestProjector(t, feed)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	go p.Run(ctx)
+	waitFor(t, "catch-up", func() bool { return p.Stats().Checkpoint == uint64(len(recs)-20) })
+	var worst time.Duration
+	for _, r := range recs[len(recs)-20:] {
+		t0 := time.Now()
+		feed.Add(r)
+		waitFor(t, "live apply", func() bool { return p.Stats().Checkpoint == r.Seq })
+		worst = max(worst, time.Since(t0))
+	}
+	t.Logf("worst live apply latency over 20 events: %v", worst)
+	if worst > 5*time.Second {
+		t.Errorf("live apply took %v", worst)
+	}
+}
