@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
 )
@@ -22,6 +23,24 @@ type Guard struct {
 	authn  *Authenticator
 	policy Policy
 	log    *slog.Logger
+
+	allowed, unauthenticated, denied atomic.Uint64
+}
+
+// GuardStats counts the guard's decisions since it was made, for cmd/nird to export as
+// metrics (for example nir_auth_requests_total{result="denied"}).
+type GuardStats struct {
+	// Allowed counts requests let through, public procedures included.
+	Allowed uint64
+	// Unauthenticated counts requests refused for a missing or unknown token.
+	Unauthenticated uint64
+	// Denied counts authenticated requests refused by the policy.
+	Denied uint64
+}
+
+// Stats returns the guard's counters. It is safe to call at any time.
+func (g *Guard) Stats() GuardStats {
+	return GuardStats{Allowed: g.allowed.Load(), Unauthenticated: g.unauthenticated.Load(), Denied: g.denied.Load()}
 }
 
 var _ connect.Interceptor = (*Guard)(nil)
@@ -43,18 +62,22 @@ func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 // (nirv1connect.RegistrationServiceAppendProcedure for nir.cmd.append).
 func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error) {
 	if g.policy.IsPublic(procedure) {
+		g.allowed.Add(1)
 		return Principal{}, nil
 	}
 	p, err := g.authn.AuthenticateHeader(h)
 	if err != nil {
+		g.unauthenticated.Add(1)
 		// The error never holds the token: "no bearer token", "unknown token", ...
 		g.log.Info("unauthenticated request refused", "procedure", procedure, "err", err)
 		return Principal{}, err
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {
+		g.denied.Add(1)
 		g.log.Info("request refused", "procedure", procedure, "principal", p.String(), "role", string(p.Role))
 		return Principal{}, err
 	}
+	g.allowed.Add(1)
 	return p, nil
 }
 

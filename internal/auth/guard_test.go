@@ -311,4 +311,10 @@ func TestGuard_Check(t *testing.T) {
 			}
 		})
 	}
+	if _, err := guard.Check(nil, "/grpc.health.v1.Health/Check"); err != nil {
+		t.Fatalf("public procedure: %v", err)
+	}
+	if got, want := guard.Stats(), (GuardStats{Allowed: 2, Unauthenticated: 1, Denied: 1}); got != want {
+		t.Fatalf("Stats = %+v, want %+v", got, want)
+	}
 }
