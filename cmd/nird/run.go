@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -75,7 +77,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Logger: log.With("component", "ingest")})
 	reg := api.NewRegistration(svc, log)
-	guard := auth.NewGuard(authn, auth.DefaultPolicy(), log.With("component", "auth"))
+	guard := auth.NewGuard(authn, api.Policy(), log.With("component", "auth"))
 	m := newMetrics()
 
 	events, err := feed.New(store)
@@ -93,10 +95,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	m.reg.MustRegister(newProjectionCollector(proj))
 
+	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Logger: log})
+	admin := api.NewAdmin(proj, log)
+
 	interceptors := connect.WithInterceptors(m.interceptor(), guard)
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
-	services := []string{nirv1connect.RegistrationServiceName}
+	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
+	mux.Handle(nirv1connect.NewAdminServiceHandler(admin, interceptors))
+	mux.Handle(api.ExportPersonsPath, guard.Middleware(query.ExportHandler()))
+	services := []string{nirv1connect.RegistrationServiceName, nirv1connect.QueryServiceName, nirv1connect.AdminServiceName}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, interceptors))
@@ -107,6 +115,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{"http", httpServer("http", cfg.HTTP, mux, cfg.Shutdown, log)},
 		{"nats-ingress", natsingress.New(store.Conn(), guard, reg, log).Run},
 		{"projections", proj.Run},
+		{"token-reload", func(ctx context.Context) error {
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			return authn.RunReload(ctx, hup, log.With("component", "auth"))
+		}},
 		{"regelmotor", func(ctx context.Context) error {
 			return proj.RunRegelmotor(ctx, computedAppender{svc: svc, log: log.With("component", "regelmotor")}, projections.RegelmotorOptions{})
 		}},
