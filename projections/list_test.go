@@ -282,3 +282,44 @@ func TestDB_History(t *testing.T) {
 		t.Errorf("unknown person: err = %v", err)
 	}
 }
+
+// TestDB_ListPersonsCache checks that the decoded-row cache follows every applied change: a
+// person moving in, a correction, and a person moving out.
+func TestDB_ListPersonsCache(t *testing.T) {
+	t.Parallel()
+	s := listScenario()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	list := func(k string, q PersonQuery) string {
+		q.Kommune = k
+		p, err := db.ListPersons(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys(p.Rows)
+	}
+	if got := list("0301", PersonQuery{}); got != "p1,p2,p3,p5" {
+		t.Fatalf("before: %s", got)
+	}
+	list("4601", PersonQuery{})
+	n := len(s.recs)
+	s.add("p4", "4601", "2024-01-01", &nirv1.PersonMoved{ToKommune: "0301", Date: pd("2024-01-01")})
+	s.add("p1", "0301", "2024-01-02", &nirv1.PersonMoved{ToKommune: "5001", Date: pd("2024-01-02")})
+	tk := s.add("p2", "0301", "2024-01-03", &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: pd("2024-01-03")})
+	applyAll(t, db, s.recs[n:], 1)
+	if got := list("0301", PersonQuery{}); got != "p2,p3,p4,p5" {
+		t.Errorf("after moves: 0301 = %s, want p2,p3,p4,p5", got)
+	}
+	if got := list("4601", PersonQuery{}); got != "" {
+		t.Errorf("after moves: 4601 = %q, want empty", got)
+	}
+	if got := list("0301", PersonQuery{Utdanningsbakgrunn: With}); got != "p2" {
+		t.Errorf("after utdanningsbakgrunn: %s, want p2", got)
+	}
+	n = len(s.recs)
+	s.add("p2", "0301", "2024-01-04", &nirv1.EventRetracted{EventId: tk, Reason: "feil"})
+	applyAll(t, db, s.recs[n:], 1)
+	if got := list("0301", PersonQuery{Utdanningsbakgrunn: With}); got != "" {
+		t.Errorf("after retraction: %q, want nobody", got)
+	}
+}
