@@ -72,7 +72,7 @@ func TestProperty_MutatedWireEvents(t *testing.T) {
 	t.Parallel()
 	seeds := wireSeeds(8)
 	r := rand.New(rand.NewSource(propertySeed + 5))
-	for i := 0; i < 800; i++ {
+	for i := 0; i < 400; i++ {
 		d := append([]byte(nil), seeds[r.Intn(len(seeds))]...)
 		for k := 0; k < 1+r.Intn(8); k++ {
 			d[r.Intn(len(d))] = byte(r.Intn(256))

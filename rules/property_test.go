@@ -156,7 +156,7 @@ var propertyNows = []Date{md("2019-06-01"), md("2021-03-15"), md("2022-12-31"), 
 func TestProperty_FoldDeterministic(t *testing.T) {
 	t.Parallel()
 	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 120; i++ {
 		evs := g.person()
 		a, b := Fold("pk", evs), NewState("pk")
 		for j, ev := range evs {
