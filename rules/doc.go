@@ -28,7 +28,8 @@
 //   - EventRetracted removes the retracted event's effect by re-folding the person without
 //     it; retracting a retraction restores the original event.
 //   - A computed termination that the kommune deleted is never computed again for the same
-//     programme and rule (its deterministic id is remembered in the State).
+//     programme and rule, even when its date would now differ: the deleted event stays in
+//     the State's log.
 //   - No national id ever appears in a refusal, a status or a computed event.
 //
 // # Fold details
@@ -37,7 +38,9 @@
 //     open there (not terminated, not stopped); other programme events (sluttmål, tiltak,
 //     fravær, permisjon, utvidelse, stans, termination) attach to the stint in the event's
 //     kommune that had started on their effective date, else the latest one there. An event
-//     folded before its tildeling waits and attaches when the tildeling arrives.
+//     folded before its tildeling waits and attaches when the tildeling arrives. With two
+//     stints in one kommune, the stint that exists when an event is folded takes it: there
+//     the stream order decides, as it did for the kommune that registered the event.
 //   - Moves are ordered by effective date; KommuneOn answers "bostedskommune on date d".
 //   - Hours: a later registration for the same type and month replaces the earlier one (a
 //     re-sent monthly total), so nothing is counted twice.
