@@ -77,7 +77,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Logger: log.With("component", "ingest")})
 	reg := api.NewRegistration(svc, log)
-	guard := auth.NewGuard(authn, api.Policy(), log.With("component", "auth"))
+	guard := auth.NewGuard(authn, api.Policy(), log)
 	m := newMetrics()
 
 	events, err := feed.New(store)

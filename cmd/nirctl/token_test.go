@@ -1,0 +1,40 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/internal/auth"
+)
+
+func TestToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens.json")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"token", "create", "--file", file, "--name", "oslo", "--role", "kommune", "--kommune", "0301"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, errb.String())
+	}
+	token := strings.TrimSpace(out.String())
+	a, err := auth.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Authenticate(token)
+	if err != nil || p.Name != "oslo" || p.Role != auth.RoleKommune || p.Kommune != "0301" {
+		t.Fatalf("Authenticate(new token) = %+v, %v", p, err)
+	}
+	if err := run(context.Background(), []string{"token", "create", "--file", file, "--name", "bad", "--role", "kommune"}, &out, &errb); err == nil {
+		t.Errorf("a kommune token without a kommune was created")
+	}
+	if err := run(context.Background(), []string{"token", "revoke", "--file", file, "--name", "oslo"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err == nil {
+		if _, err := a.Authenticate(token); err == nil {
+			t.Errorf("revoked token still authenticates")
+		}
+	}
+}
