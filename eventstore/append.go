@@ -90,12 +90,17 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 	if err != nil {
 		return nil, s.wrap(err)
 	}
+	stored := false
 	for _, p := range positions {
 		if p.Duplicate {
 			s.stats.duplicates.Add(1)
 		} else {
 			s.stats.events.Add(1)
+			stored = true
 		}
+	}
+	if stored {
+		s.notifyLocal()
 	}
 	return positions, nil
 }

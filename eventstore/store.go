@@ -75,6 +75,11 @@ type Store struct {
 	gc    *committer
 	stats stats
 
+	// notifyMu guards notify and notifyID: the callbacks registered with Notify.
+	notifyMu sync.Mutex
+	notify   map[uint64]func()
+	notifyID uint64
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
