@@ -861,8 +861,22 @@ func TestAppend_ResentCorrections(t *testing.T) {
 		t.Fatalf("seed: %v", err)
 	}
 
-	// The corrections: retract both tiltak and register the right ones, plus a correction for
-	// the Oslo fixture person in the same batch (its offer was a mistake).
+	// The regelmotor has computed a termination for the introduksjonsloven person, which the
+	// kommune deletes (DOMAIN.md "Product decisions" 5).
+	computed := onPerson(f.introl, "0301", &nirv1.Event{Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{
+		Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,
+		Date: d(2024, 5, 1), ProgrammeStart: d(2021, 5, 1), RuleVersion: "frist-utlopt/test"}}})
+	introlVedtak := onPerson(f.introl, "0301", &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+		Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 4, 20), FromDate: d(2021, 5, 1), ToDate: d(2023, 4, 30)}}})
+	if _, err := f.client(tokOslo).Append(ctx, connect.NewRequest(one(introlVedtak))); err != nil {
+		t.Fatalf("programme vedtak: %v", err)
+	}
+	if _, err := f.client(tokSystem).Append(ctx, connect.NewRequest(one(computed))); err != nil {
+		t.Fatalf("computed termination: %v", err)
+	}
+
+	// The corrections: retract both tiltak and register the right ones, delete the computed
+	// termination, and retract the Oslo fixture person's offer (a mistake), in one batch.
 	retract := func(of *nirv1.Registration, pid string) *nirv1.Registration {
 		return onPerson(pid, "0301", &nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: of.Event.Id, Reason: "feil tiltakskode"}}})
 	}
@@ -870,6 +884,8 @@ func TestAppend_ResentCorrections(t *testing.T) {
 		retract(wrong1, id), tiltak(nirv1.TiltakCode_TILTAK_CODE_ARBEID_PRIVAT, d(2024, 3, 1)),
 		retract(wrong2, id), tiltak(nirv1.TiltakCode_TILTAK_CODE_SPRAKPRAKSIS, d(2024, 4, 1)),
 		retract(&nirv1.Registration{Event: &nirv1.Event{Id: f.offerID}}, f.oslo),
+		onPerson(f.introl, "0301", &nirv1.Event{Payload: &nirv1.Event_ComputedTerminationDeleted{ComputedTerminationDeleted: &nirv1.ComputedTerminationDeleted{
+			ComputedEventId: computed.Event.Id, Reason: "deltakeren fortsetter i forsterket program"}}}),
 	}}
 	before := f.lastSeq(t)
 
@@ -894,6 +910,17 @@ func TestAppend_ResentCorrections(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stored := f.lastSeq(t)
+
+	// Sends that time out on the client's side, some before and some after the server
+	// stored or answered: whatever happened, nothing more is stored.
+	for i := range 6 {
+		tctx, cancel := context.WithTimeout(ctx, time.Duration(i)*time.Millisecond)
+		_, _ = f.client(tokOslo).Append(tctx, connect.NewRequest(batch))
+		cancel()
+	}
+	if got := f.lastSeq(t); got != stored {
+		t.Fatalf("timed-out re-sends moved the stream from %d to %d", stored, got)
+	}
 
 	// The case system re-sends the whole batch: concurrently over both transports, then again.
 	var (
@@ -953,7 +980,7 @@ func TestAppend_ResentCorrections(t *testing.T) {
 	}
 
 	// Every event id is in the history once.
-	for _, pid := range []string{id, f.oslo} {
+	for _, pid := range []string{id, f.oslo, f.introl} {
 		res, err := f.client(tokSystem).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: pid}}))
 		if err != nil {
 			t.Fatal(err)
