@@ -150,8 +150,9 @@ type committer struct {
 	cfg GroupCommit
 	wg  sync.WaitGroup
 
-	// mu guards queue, busy, inflight and stopping. Lock order: mu is never held while
-	// publishing or while completing a member.
+	// mu guards queue, busy, inflight and stopping. It is never held while publishing or
+	// reading, nor together with Store.notifyMu; completing a member under it only sends
+	// on the member's buffered channel.
 	mu       sync.Mutex
 	queue    []*member
 	busy     map[string]bool // person keys in a batch being formed or in flight
