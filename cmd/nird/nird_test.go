@@ -192,8 +192,9 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	}
 }
 
-// TestNird_KillNineDuringAppends kills nird with SIGKILL while clients append, restarts it,
-// and checks that every acknowledged event is there exactly once at its acknowledged
+// TestNird_KillNineDuringAppends kills nird with SIGKILL while 32 clients append at once (so
+// the event store's group commit is coalescing their appends into shared batches), restarts
+// it, and checks that every acknowledged event is there exactly once at its acknowledged
 // position; then re-sends every request (acknowledged or not) and checks nothing is stored
 // twice.
 func TestNird_KillNineDuringAppends(t *testing.T) {
@@ -212,7 +213,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		attempts []attempt
 		wg       sync.WaitGroup
 	)
-	const clients = 4
+	const clients = 32
 	client := n.client()
 	for c := range clients {
 		wg.Go(func() {
@@ -240,7 +241,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		mu.Lock()
 		k := len(acked)
 		mu.Unlock()
-		if k >= 150 {
+		if k >= 400 {
 			break
 		}
 		if time.Now().After(deadline) {
