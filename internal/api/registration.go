@@ -104,9 +104,19 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 }
 
 // livedIn reports whether the person's bostedskommune was kommune at some time: the
-// settlement kommune or a move. A kommune sees the whole history of a person it has had.
+// settlement kommune or a move, counting only events that were not retracted (the same rule
+// as the query API's kommunePeriods). A kommune sees the whole history of a person it has had.
 func livedIn(events []eventstore.Stored, kommune string) bool {
+	retracted := map[string]bool{}
 	for _, e := range events {
+		if r := e.Event.GetEventRetracted(); r != nil {
+			retracted[r.GetEventId()] = true
+		}
+	}
+	for _, e := range events {
+		if retracted[e.Event.GetId()] {
+			continue
+		}
 		if e.Event.GetPersonRegistered().GetSettlementKommune() == kommune || e.Event.GetPersonMoved().GetToKommune() == kommune {
 			return true
 		}
