@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,26 @@ func TestSubject(t *testing.T) {
 			t.Errorf("Subject(%q) error %v is not ErrInvalid", tt.key, err)
 		}
 	}
+}
+
+func FuzzSubject(f *testing.F) {
+	for _, s := range []string{"abc", personKey("x"), "a.b", "*", ">", "12345678901", "", "æøå", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		subj, err := eventstore.Subject(key)
+		if err != nil {
+			if !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("Subject error %q is not ErrInvalid", err)
+			}
+			return
+		}
+		if subj != "nir.ev."+key || strings.ContainsAny(key, ".*> \t\r\n") || key == "" {
+			t.Fatalf("Subject(%q) = %q is not one safe token", key, subj)
+		}
+		allDigits := strings.Trim(key, "0123456789") == ""
+		if allDigits && (len(key) == 11 || len(key) == 12) {
+			t.Fatalf("Subject(%q) accepted a national-id-shaped key", key)
+		}
+	})
 }
