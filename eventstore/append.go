@@ -331,6 +331,16 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool, 
 		if err != nil {
 			return nil, false, err
 		}
+		if ack.Duplicate {
+			// The dedupe window knows the id, but maybe from another person's subject.
+			subj, err := s.subjectAt(ctx, ack.Sequence)
+			if err != nil {
+				return nil, false, err
+			}
+			if subj != msgs[0].Subject {
+				return nil, false, fmt.Errorf("%w: append: the event id is already stored for another person", ErrInvalid)
+			}
+		}
 		return []uint64{ack.Sequence}, ack.Duplicate, nil
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
@@ -347,6 +357,21 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool, 
 		seqs[i] = ack.Sequence - n + 1 + uint64(i)
 	}
 	return seqs, false, nil
+}
+
+// subjectAt returns the subject of the message stored at seq.
+func (s *Store) subjectAt(ctx context.Context, seq uint64) (string, error) {
+	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
+	msg.Data = []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
+	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return "", fmt.Errorf("eventstore: get seq %d: %w", seq, err)
+	}
+	subj := resp.Header.Get(jetstream.SubjectHeader)
+	if subj == "" {
+		return "", fmt.Errorf("eventstore: get seq %d: no message (status %q)", seq, resp.Header.Get("Status"))
+	}
+	return subj, nil
 }
 
 type errKind int

@@ -391,3 +391,42 @@ func TestStore_Append_PartialRetry(t *testing.T) {
 		t.Fatalf("Append after a foreign event = %v, want ErrConflict", err)
 	}
 }
+
+// TestStore_Append_IDOfAnotherPerson reuses a stored event id for another person: refused
+// (ErrInvalid), never reported as that other person's position.
+func TestStore_Append_IDOfAnotherPerson(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	a, b := personKey("id-a"), personKey("id-b")
+	ev := newEvent(a)
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		events func() []*nirv1.Event
+	}{
+		{"Single", func() []*nirv1.Event {
+			reused := newEvent(b)
+			reused.Id = ev.Id
+			return []*nirv1.Event{reused}
+		}},
+		{"Batch", func() []*nirv1.Event {
+			reused := newEvent(b)
+			reused.Id = ev.Id
+			return []*nirv1.Event{newEvent(b), reused}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := mustLastSeq(t, s)
+			_, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), Events: tt.events()})
+			if !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("Append = %v, want ErrInvalid", err)
+			}
+			if got := mustLastSeq(t, s); got != before {
+				t.Fatalf("stream moved from %d to %d", before, got)
+			}
+		})
+	}
+}
