@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -430,6 +431,51 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 			}
 		}
 	}
+	if err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+// StatusColumns are the deadline-status columns WriteReport adds to persons.csv: each
+// deadline's status on the report's date (ok, due_soon, overdue, completed, not_computable;
+// empty when the deadline does not apply), due soon meaning within rules.DueSoonDays.
+var StatusColumns = []string{"programme_end_status", "norsk_deadline_status", "training_start_status"}
+
+// exportAllCSV writes every person list row of every kommune (analyst view), in kommune and
+// person-key order, with the CSV header, and the StatusColumns on now.
+func (db *DB) exportAllCSV(w io.Writer, now rules.Date) (int, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cols := append(append([]string{}, CSVColumns[:1]...), CSVColumns[2:]...)
+	cols = append(cols, StatusColumns...)
+	line := []byte(strings.Join(cols, ",") + "\n")
+	if _, err := bw.Write(line); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := db.view(func(tx *bolt.Tx) error {
+		var r PersonRow
+		return tx.Bucket(bucketList).ForEach(func(k, v []byte) error {
+			if err := r.decode(v); err != nil {
+				return fmt.Errorf("person list: %w", err)
+			}
+			line = appendCSVRow(line[:0], &r, false)
+			line = line[:len(line)-1]
+			arr, nd := r.deadlines(now, rules.DueSoonDays)
+			for _, name := range []string{DeadlineProgrammeEnd, DeadlineNorsk, DeadlineTrainingStart} {
+				line = append(line, ',')
+				for _, d := range arr[:nd] {
+					if d.Name == name {
+						line = append(line, d.Status...)
+					}
+				}
+			}
+			line = append(line, '\n')
+			n++
+			_, err := bw.Write(line)
+			return err
+		})
+	})
 	if err != nil {
 		return n, err
 	}

@@ -183,8 +183,9 @@ func (db *DB) Kommuner() ([]string, error) {
 
 // WriteReport writes the year's results to dir as JSON and CSV: statistics.{json,csv} (every
 // kommune, fylke and the nation), terminated.{json,csv} (the report of terminated
-// participants, both laws) and persons.csv (every kommune's person list, analyst view without
-// national ids, with deadline statuses on now). It returns the files written.
+// participants, both laws) and persons.csv (every kommune's person list, including persons
+// without a bostedskommune, analyst view without national ids, with each deadline's status on
+// now: StatusColumns). It returns the files written.
 func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projections: %w", err)
@@ -251,29 +252,9 @@ func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error
 		return nil, err
 	}
 
-	kommuner, err := db.Kommuner()
-	if err != nil {
-		return nil, err
-	}
 	if err := write("persons.csv", func(f *os.File) error {
-		for i, k := range kommuner {
-			var buf strings.Builder
-			if _, err := db.ExportCSV(&buf, PersonQuery{Kommune: k, Now: now}, CSVOptions{}); err != nil {
-				return err
-			}
-			s := buf.String()
-			if i > 0 { // one header for the whole file
-				s = s[strings.IndexByte(s, '\n')+1:]
-			}
-			if _, err := f.WriteString(s); err != nil {
-				return err
-			}
-		}
-		if len(kommuner) == 0 {
-			_, err := db.ExportCSV(f, PersonQuery{Kommune: "0000"}, CSVOptions{})
-			return err
-		}
-		return nil
+		_, err := db.exportAllCSV(f, now)
+		return err
 	}); err != nil {
 		return nil, err
 	}

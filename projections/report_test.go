@@ -254,6 +254,12 @@ func TestWriteReport(t *testing.T) {
 	if strings.Contains(string(p), "national_id") || strings.Count(string(p), "\n") != 10 {
 		t.Errorf("persons.csv must be the analyst view with 9 persons:\n%s", p)
 	}
+	// pkE's programme (IL, no sluttmål) has no computable end; pkA's is terminated.
+	for _, want := range []string{",training_start_status\n", "pkA,", ",completed,"} {
+		if !strings.Contains(string(p), want) {
+			t.Errorf("persons.csv lacks %q:\n%s", want, p)
+		}
+	}
 	js, _ := os.ReadFile(filepath.Join(dir, "statistics.json"))
 	if !strings.Contains(string(js), `"reason_not_registered": 2`) {
 		t.Errorf("statistics.json lacks the nation's count of 2 not registered:\n%.600s", js)

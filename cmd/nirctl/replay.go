@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/projections"
+	"github.com/introreg/nir/rules"
+)
+
+func init() {
+	register("replay", "offline as-of replay of a data year from the event stream, written as JSON and CSV to a directory", runReplay)
+}
+
+// runReplay replays the stream as of a recorded-time cut-off into a temporary read-model file,
+// with the same code as nird's live models, and writes the year's statistics, report of
+// terminated participants and person list (analyst view) to --out (DOMAIN.md 6.3, Product
+// decisions 7). It reads the stream directly (packages, not the API), so it needs the NATS URL
+// of the cluster or, with nird stopped, its JetStream directory.
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	year := fs.Int("year", 0, "data year (required)")
+	cutoff := fs.String("cutoff", "", "keep events recorded up to the end of this day in Oslo (YYYY-MM-DD); default the last day of February of year+1, the ajourføring deadline")
+	until := fs.String("recorded-until", "", "exact cut-off instead of --cutoff (RFC 3339)")
+	now := fs.String("now", "", "date for the deadline statuses in persons.csv (YYYY-MM-DD); default the cut-off date")
+	out := fs.String("out", "", "directory to write statistics.{json,csv}, terminated.{json,csv} and persons.csv to (required)")
+	natsURL := fs.String("nats", os.Getenv("NIR_NATS_URL"), "NATS URL of the event stream (env NIR_NATS_URL)")
+	storeDir := fs.String("store", "", "JetStream directory of a stopped nird (embedded server), instead of --nats")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "") == (*storeDir == "") {
+		fs.Usage()
+		return errUsage
+	}
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		oslo = time.UTC
+	}
+	day := rules.LastDayOfFebruary(*year + 1)
+	if *cutoff != "" {
+		if day, err = rules.ParseDate(*cutoff); err != nil {
+			return fmt.Errorf("--cutoff: %q is not a date (YYYY-MM-DD)", *cutoff)
+		}
+	}
+	recordedUntil := time.Date(day.Y, day.M, day.D, 0, 0, 0, 0, oslo).AddDate(0, 0, 1).Add(-time.Nanosecond)
+	if *until != "" {
+		if recordedUntil, err = time.Parse(time.RFC3339Nano, *until); err != nil {
+			return fmt.Errorf("--recorded-until: %q is not an RFC 3339 time", *until)
+		}
+		day = rules.DateFromTime(recordedUntil.In(oslo))
+	}
+	statusDay := day
+	if *now != "" {
+		if statusDay, err = rules.ParseDate(*now); err != nil {
+			return fmt.Errorf("--now: %q is not a date (YYYY-MM-DD)", *now)
+		}
+	}
+
+	store, err := eventstore.Open(ctx, eventstore.Config{URL: *natsURL, Dir: *storeDir})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	f, err := feed.New(store)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tmp, err := os.MkdirTemp("", "nirctl-replay-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p, err := projections.New(f, projections.Options{Dir: tmp})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	opt := projections.AsOfOptions{RecordedUntil: recordedUntil}
+	var bar *progressbar.ProgressBar
+	if !*quiet {
+		last, err := f.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		bar = progressbar.NewOptions64(int64(last), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("replay"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(200*time.Millisecond))
+		opt.Progress = func(pr projections.Progress) { bar.Set64(int64(pr.Done)) }
+	}
+	db, err := p.AsOf(ctx, opt)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return err
+	}
+	files, werr := db.WriteReport(*out, *year, statusDay)
+	cerr := db.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "data year %d as recorded until %s:\n", *year, recordedUntil.Format(time.RFC3339))
+	for _, name := range files {
+		fmt.Fprintln(stdout, " ", name)
+	}
+	return nil
+}
