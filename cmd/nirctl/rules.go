@@ -21,6 +21,10 @@ func init() {
 	register("rules", "explain a person's law, deadlines and refusals", runRules)
 }
 
+const rulesUsage = `usage: nirctl rules explain --now DATE [--json] [FILE]   a person's law, schemes, deadlines, refusals
+       nirctl rules versions                               the rule versions and their validity
+       nirctl rules codes                                  the refusal codes`
+
 // errSeveralPersons is returned when the input of `rules explain` holds more than one person.
 var errSeveralPersons = errors.New("the input holds events of more than one person; explain one at a time")
 
@@ -30,8 +34,28 @@ var errSeveralPersons = errors.New("the input holds events of more than one pers
 // says: law, schemes, deadlines with statuses, refusals and due computed terminations, each with
 // its rule, version and DOMAIN.md section. It works offline: nothing is sent to nird.
 func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "explain" {
-		fmt.Fprintln(stderr, "usage: nirctl rules explain --now DATE [--json] [FILE]")
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, rulesUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "explain":
+	case "versions":
+		for _, v := range rules.Versions() {
+			to := "…"
+			if !v.ValidTo.IsZero() {
+				to = v.ValidTo.String()
+			}
+			fmt.Fprintf(stdout, "%-44s %s – %-10s %-40s %s\n", v.ID, v.ValidFrom, to, v.Section, v.Summary)
+		}
+		return nil
+	case "codes":
+		for _, c := range rules.Codes() {
+			fmt.Fprintf(stdout, "%s  %-34s %-40s %s\n", c.Code, c.Rule, c.Section, c.MessageEN)
+		}
+		return nil
+	default:
+		fmt.Fprintln(stderr, rulesUsage)
 		return errUsage
 	}
 	fs := flag.NewFlagSet("rules explain", flag.ContinueOnError)

@@ -76,6 +76,32 @@ func TestRunRules_Explain(t *testing.T) {
 	})
 }
 
+// TestRunRules_Tables lists the rule versions (issue 3.7) and the refusal codes (issue 3.4).
+func TestRunRules_Tables(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sub  string
+		want []string
+	}{
+		{"versions", []string{"norskfrist-il/2023-08-01", "timer-samfunnskunnskap/2022-01-01", "lovvalg/2022-03-11"}},
+		{"codes", []string{"NIR-R001", "NIR-R023", "DOMAIN.md Product decisions 5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sub, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			if err := runRules(context.Background(), []string{tt.sub}, &out, &errOut); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("%s lacks %q:\n%s", tt.sub, w, out.String())
+				}
+			}
+		})
+	}
+}
+
 func TestRunRules_Errors(t *testing.T) {
 	t.Parallel()
 	two := strings.Replace(ruleInput, `"id":"e02","personKey":"pk1"`, `"id":"e02","personKey":"pk2"`, 1)
@@ -85,6 +111,7 @@ func TestRunRules_Errors(t *testing.T) {
 		want error
 	}{
 		{"NoSubcommand", nil, errUsage},
+		{"UnknownSubcommand", []string{"frobnicate"}, errUsage},
 		{"BadNow", []string{"explain", "--now", "2022-02-30", writeInput(t, ruleInput)}, nil},
 		{"SeveralPersons", []string{"explain", "--now", "2022-10-05", writeInput(t, two)}, errSeveralPersons},
 		{"NotJSON", []string{"explain", "--now", "2022-10-05", writeInput(t, "not json\n")}, nil},
