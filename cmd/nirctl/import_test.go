@@ -315,6 +315,21 @@ func TestImport_JSONL(t *testing.T) {
 		}
 	})
 
+	t.Run("Progress", func(t *testing.T) {
+		// Only with --progress (stderr is a buffer here, not a terminal) is a bar drawn.
+		_, quiet, err := n.nirctl(t, "import", input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, loud, err := n.nirctl(t, "import", "--progress", input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if quiet != "" || !strings.Contains(loud, filepath.Base(input)) || !strings.Contains(loud, "%") {
+			t.Fatalf("stderr without --progress %q; with --progress %q", quiet, loud)
+		}
+	})
+
 	t.Run("CompleteFileIsSkipped", func(t *testing.T) {
 		out, _, err := n.nirctl(t, "import", "--state", state, input)
 		if err != nil {
