@@ -103,3 +103,14 @@ func (db *DB) PersonDeadlines(pk string, now rules.Date, withinDays int) ([]Dead
 	}
 	return row.Deadlines(now, withinDays), nil
 }
+
+// PersonStatus returns the regelmotor's full status of a person on now (law, schemes and every
+// deadline with its rule version), folded from the stored events: exactly what rules.Evaluate
+// says, for a person's detail view. ErrNotFound when the person has no events.
+func (db *DB) PersonStatus(pk string, now rules.Date) (rules.Status, error) {
+	st, err := db.State(pk)
+	if err != nil {
+		return rules.Status{}, err
+	}
+	return rules.Evaluate(st, now), nil
+}

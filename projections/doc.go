@@ -43,4 +43,15 @@
 //     its version unexported.
 //   - A rebuild interrupted by a crash starts again from sequence 1; the half-built file is
 //     removed by the next New.
+//   - Folded person states are cached in memory between batches (DBOptions.StateCache); a
+//     rebuild of 1M events peaked at about 0.8 GiB RSS, of which the mapped file is a part.
+//
+// # Layout
+//
+// Buckets: meta (checkpoint and schema per model), events (stream sequence → event, appended
+// in order), pevents (person key → the person's sequences), persons (person key →
+// bostedskommune), list (kommune, person key → PersonRow), stats (year, kommune → Counters),
+// terminated (year, kommune, person key → TerminatedRow) and due (date, person key: the
+// regelmotor worker's schedule). Events are keyed by sequence rather than by person because
+// random-key inserts into one large bucket make big transactions quadratic in bbolt.
 package projections

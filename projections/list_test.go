@@ -178,6 +178,26 @@ func TestDB_Deadlines(t *testing.T) {
 	if !strings.Contains(keys(soon.Rows), "p1") {
 		t.Errorf("due-within-30-days list = %s, want p1 in it", keys(soon.Rows))
 	}
+	// The detail view agrees with the list's stored dates.
+	status, err := db.PersonStatus("p1", rules.MustDate(2024, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawEnd bool
+	for _, d := range status.Deadlines {
+		if d.Kind == nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END {
+			sawEnd = true
+			if d.Date != p1.ProgrammeEnd {
+				t.Errorf("regelmotor programme end %s, person list %s", d.Date, p1.ProgrammeEnd)
+			}
+		}
+		if d.Kind == nirv1.DeadlineKind_DEADLINE_KIND_NORSK && d.Date != p1.NorskDeadline {
+			t.Errorf("regelmotor norsk deadline %s, person list %s", d.Date, p1.NorskDeadline)
+		}
+	}
+	if !sawEnd || status.Law != nirv1.Law_LAW_IL {
+		t.Errorf("status = %+v", status)
+	}
 	if _, err := db.PersonDeadlines("nobody", rules.MustDate(2024, 1, 1), 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown person: err = %v, want ErrNotFound", err)
 	}
