@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -48,13 +50,30 @@ func build(t *testing.T, dir string, pkgs ...string) []string {
 	return bins
 }
 
-var servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+var (
+	servingRE  = regexp.MustCompile(`msg=serving http=(\S+)`)
+	adminRE    = regexp.MustCompile(`msg=serving admin=(\S+)`)
+	startingRE = regexp.MustCompile(`msg=starting nats=(\S+)`)
+)
 
-// startNird runs nird with the token file and returns its base URL. nird is killed when the
-// test ends, and its log is shown if the test failed.
-func startNird(t *testing.T, bin, tokens string) string {
+// nirdProc is a running nird: its API, admin and NATS addresses and its log.
+type nirdProc struct {
+	url, admin, nats string
+	mu               sync.Mutex
+	logs             []string
+}
+
+func (n *nirdProc) log() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.logs...)
+}
+
+// startNird runs nird with the token file and waits until the API and the admin endpoint
+// serve. nird is killed when the test ends, and its log is shown if the test failed.
+func startNird(t *testing.T, bin, tokens string) *nirdProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "", "--tokens", tokens)
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--tokens", tokens)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,23 +81,26 @@ func startNird(t *testing.T, bin, tokens string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu   sync.Mutex
-		logs []string
-		addr = make(chan string, 1)
-		done = make(chan struct{})
-	)
+	n := &nirdProc{}
+	ready := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		signalled := false
 		for sc.Scan() {
-			mu.Lock()
-			logs = append(logs, sc.Text())
-			mu.Unlock()
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
+			line := sc.Text()
+			n.mu.Lock()
+			n.logs = append(n.logs, line)
+			for re, dst := range map[*regexp.Regexp]*string{servingRE: &n.url, adminRE: &n.admin, startingRE: &n.nats} {
+				if m := re.FindStringSubmatch(line); m != nil {
+					*dst = m[1]
 				}
+			}
+			up := n.url != "" && n.admin != "" && n.nats != ""
+			n.mu.Unlock()
+			if up && !signalled {
+				signalled = true
+				close(ready)
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -88,22 +110,32 @@ func startNird(t *testing.T, bin, tokens string) string {
 		_ = cmd.Process.Kill()
 		<-done
 		if t.Failed() {
-			mu.Lock()
-			for _, l := range logs {
+			for _, l := range n.log() {
 				t.Log("nird: " + l)
 			}
-			mu.Unlock()
 		}
 	})
 	select {
-	case a := <-addr:
-		return "http://" + a
+	case <-ready:
 	case <-done:
 		t.Fatal("nird exited before serving")
 	case <-time.After(60 * time.Second):
 		t.Fatal("nird did not serve within 60s")
 	}
-	return ""
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.url, n.admin = "http://"+n.url, "http://"+n.admin
+	return n
+}
+
+// digitRun matches what could be a national id: 11 (fødselsnummer, D-nummer) or 12 (DUF)
+// digits.
+var digitRun = regexp.MustCompile(`\d{11,12}`)
+
+// corrupt returns id with its last digit changed, so its check digits fail.
+func corrupt(id string) string {
+	last := id[len(id)-1]
+	return id[:len(id)-1] + string('0'+(last-'0'+1)%10)
 }
 
 // grpcClient is an HTTP client for gRPC without TLS (HTTP/2 prior knowledge).
@@ -225,7 +257,8 @@ func TestEndToEnd(t *testing.T) {
 	if err := auth.WriteEntries(tokens, entries); err != nil {
 		t.Fatal(err)
 	}
-	url := startNird(t, nirdBin, tokens)
+	nird := startNird(t, nirdBin, tokens)
+	url := nird.url
 
 	const persons, seed = 300, 42
 	loc, err := time.LoadLocation("Europe/Oslo")
@@ -381,6 +414,99 @@ func TestEndToEnd(t *testing.T) {
 			if r.GetNationalId() != "" {
 				t.Fatalf("analyst row holds a national id")
 			}
+		}
+	})
+
+	t.Run("NATSIngress", func(t *testing.T) {
+		nc, err := nats.Connect(nird.nats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		send := func(req *nirv1.AppendRequest) (*nats.Msg, error) {
+			msg := nats.NewMsg("nir.cmd.append")
+			msg.Data, err = protojson.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg.Header.Set("Content-Type", "application/json")
+			msg.Header.Set("Authorization", "Bearer "+tokOslo)
+			return nc.RequestMsg(msg, 20*time.Second)
+		}
+		// A re-sent registration of an Oslo person: answered with its stored position.
+		var p demoPerson
+		for _, q := range pop {
+			if q.events[0].GetKommune() == "0301" {
+				p = q
+				break
+			}
+		}
+		if p.id == "" {
+			t.Fatal("no person registered by Oslo in the population")
+		}
+		reply, err := send(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Person: &nirv1.PersonRef{NationalId: p.id}, Event: p.events[0]}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res nirv1.AppendResponse
+		if err := protojson.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) != 1 || !res.GetPositions()[0].GetDuplicate() {
+			t.Fatalf("NATS re-send: %v %v (%q, %s)", err, res.GetPositions(), reply.Data, reply.Header.Get("Nats-Service-Error"))
+		}
+		// An invalid fødselsnummer: invalid_argument.
+		bad := corrupt(p.id)
+		reg := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: bad}, Event: proto.Clone(p.events[len(p.events)-1]).(*nirv1.Event)}
+		reg.Event.Id = "01J00000000000000000000000"
+		reply, err = send(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := reply.Header.Get("Nats-Service-Error-Code"); code != "invalid_argument" {
+			t.Fatalf("NATS append with an invalid fødselsnummer: code %q (%s)", code, reply.Header.Get("Nats-Service-Error"))
+		}
+	})
+
+	t.Run("NoNationalIDsInLogsOrMetrics", func(t *testing.T) {
+		// Provoke refusals that involve national ids, over HTTP+JSON.
+		var hres nirv1.HistoryResponse
+		if code, _ := postJSON(t, url, nirv1connect.RegistrationServiceHistoryProcedure, tokSystem,
+			&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: corrupt(pop[0].id)}}, &hres); code != http.StatusBadRequest {
+			t.Fatalf("History with an invalid national id: HTTP %d, want 400", code)
+		}
+		var ares nirv1.AppendResponse
+		retraction := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: pop[1].id}, Event: &nirv1.Event{
+			Id: "01J00000000000000000000001", Kommune: pop[1].events[0].GetKommune(),
+			Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: pop[1].events[1].GetId(), Reason: "gjelder " + pop[2].id}}}}
+		if code, _ := postJSON(t, url, nirv1connect.RegistrationServiceAppendProcedure, tokSystem,
+			&nirv1.AppendRequest{Registrations: []*nirv1.Registration{retraction}}, &ares); code != http.StatusBadRequest {
+			t.Fatalf("Append with a national id in free text: HTTP %d, want 400", code)
+		}
+		resp, err := http.Get(nird.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+		}
+		texts := map[string]string{"metrics": string(metrics)}
+		for i, l := range nird.log() {
+			texts[fmt.Sprintf("log line %d", i+1)] = l
+		}
+		for where, text := range texts {
+			for _, m := range digitRun.FindAllString(text, -1) {
+				if _, err := rules.ParseNationalID(m); err == nil {
+					t.Errorf("%s holds a national id", where)
+				}
+			}
+			for _, p := range pop[:3] {
+				if strings.Contains(text, p.id) || strings.Contains(text, corrupt(p.id)) {
+					t.Errorf("%s holds a population national id", where)
+				}
+			}
+		}
+		if len(texts) < 5 {
+			t.Fatalf("only %d log lines: the check saw nothing", len(texts)-1)
 		}
 	})
 
