@@ -207,25 +207,31 @@ func (c *committer) stop() {
 func (c *committer) loop() {
 	defer c.wg.Done()
 	var timer *time.Timer
+	var deadline time.Time // end of the granted MaxWait; zero = none granted
 	for {
 		select {
 		case <-c.quit:
+			if timer != nil {
+				timer.Stop()
+			}
 			return
 		case <-c.wake:
 		}
 		for {
-			batch, waitMore := c.take(timer != nil)
+			waited := !deadline.IsZero() && !time.Now().Before(deadline)
+			batch, waitMore := c.take(waited)
 			if waitMore {
 				// Another batch is in flight and this one is not full: give concurrent
 				// callers MaxWait to join, then send whatever is there.
-				if timer == nil {
+				if deadline.IsZero() {
+					deadline = time.Now().Add(c.cfg.MaxWait)
 					timer = time.AfterFunc(c.cfg.MaxWait, c.signal)
 				}
 				break
 			}
 			if timer != nil {
 				timer.Stop()
-				timer = nil
+				timer, deadline = nil, time.Time{}
 			}
 			if batch == nil {
 				break
