@@ -32,6 +32,8 @@ chapter 6A life cycles, synthetic fødselsnummer and D-nummer, real kommuner) an
 their events to the server, whole persons per atomic request, several requests at a time.
 The population is deterministic for (seed, persons, now), event ids included, so running
 the same command again stores nothing twice (the events are reported as already stored).
+National ids are unique within one seed only: populations of two seeds share some ids, so
+the second is refused with NIR-R002 (person already registered). Load one seed per register.
 
 Events carry each kommune's number, so the token must be the system principal's (or nird
 runs in development mode without --tokens). With --out the registrations are written as
