@@ -1,0 +1,914 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Defaults of RebuildOptions.
+const (
+	DefaultRebuildPersons     = 100000
+	DefaultRebuildSeed        = 1
+	DefaultRebuildKommune     = "0301" // Oslo
+	DefaultRebuildShare       = 0.2
+	DefaultRebuildQueries     = 200
+	DefaultRebuildCSVRuns     = 5
+	DefaultLoadConcurrency    = 4
+	DefaultBarePullMaxMessage = 2000
+	// rebuildMarker records in a kept directory which population its stream holds.
+	rebuildMarker = "bench-rebuild.json"
+)
+
+// DefaultRebuildNow is the population's "today" unless RebuildOptions.Now is set: fixed, so
+// that a population loaded into a kept directory is the same on every run.
+var DefaultRebuildNow = rules.MustDate(2026, time.September, 30)
+
+// Goals of issue 4, measured by Rebuild on the 2-core machine.
+const (
+	GoalRebuildRatio    = 0.5     // rebuild events/s at least half of the bare ordered-consumer replay
+	GoalPeakMemoryBytes = 1 << 30 // peak memory during the rebuild under 1 GiB
+	GoalQueryP99ms      = 20.0    // person-list query of a 20 000-person kommune, p99
+	GoalQueryPersons    = 20000   // the kommune size the query goal is stated for
+	GoalCSVRowsPerSec   = 100000  // CSV export
+)
+
+// RebuildOptions configures the rebuild benchmark. Zero values mean the defaults.
+type RebuildOptions struct {
+	// Persons in the synthetic population (default 100 000, about 2.5M events).
+	Persons int `json:"persons"`
+	// Seed and Now make the population (internal/demo); Now defaults to DefaultRebuildNow.
+	Seed int64      `json:"seed"`
+	Now  rules.Date `json:"-"`
+	// Kommune is the kommune the query and CSV figures are measured on (default 0301), and
+	// KommuneShare the share of all persons whose bostedskommune it is made to be (default
+	// 0.2, so 100 000 persons give a 20 000-person kommune). Persons the generator already
+	// put there count towards the share; others are moved there (their current kommune's
+	// number replaced by Kommune in all their events) until the share is reached. A
+	// negative share keeps the generator's spread.
+	Kommune      string  `json:"kommune"`
+	KommuneShare float64 `json:"kommune_share"`
+	// Dir keeps the embedded server's store (and the read models) across runs: a stream that
+	// already holds this population is not loaded again. Empty: a temporary directory,
+	// removed at the end.
+	Dir string `json:"dir,omitempty"`
+	// LoadConcurrency is how many atomic batches are in flight while loading (default 4).
+	LoadConcurrency int `json:"load_concurrency"`
+	// Queries is the number of person-list queries timed (default 200); CSVRuns how many
+	// times the kommune is exported (default 5).
+	Queries int `json:"queries"`
+	CSVRuns int `json:"csv_runs"`
+	// Verify also builds the models by a plain catch-up in a second directory and checks
+	// that its dump equals the rebuilt models' dump.
+	Verify bool `json:"verify"`
+}
+
+func (o *RebuildOptions) defaults() error {
+	if o.Persons <= 0 {
+		o.Persons = DefaultRebuildPersons
+	}
+	if o.Seed == 0 {
+		o.Seed = DefaultRebuildSeed
+	}
+	if o.Now.IsZero() {
+		o.Now = DefaultRebuildNow
+	}
+	if o.Kommune == "" {
+		o.Kommune = DefaultRebuildKommune
+	}
+	// Persons are moved to the kommune over their whole history, so it must be valid from
+	// the start of the kommune table to now (Oslo's 0301 is).
+	for _, d := range []rules.Date{rules.KommuneTableStart, o.Now} {
+		if _, err := rules.LookupKommune(o.Kommune, d); err != nil {
+			return fmt.Errorf("bench rebuild: kommune %q is not a kommunenummer valid from %s to %s", o.Kommune, rules.KommuneTableStart, o.Now)
+		}
+	}
+	if o.KommuneShare == 0 {
+		o.KommuneShare = DefaultRebuildShare
+	}
+	if o.KommuneShare > 1 {
+		return fmt.Errorf("bench rebuild: kommune share %v is above 1", o.KommuneShare)
+	}
+	if o.LoadConcurrency <= 0 {
+		o.LoadConcurrency = DefaultLoadConcurrency
+	}
+	if o.Queries <= 0 {
+		o.Queries = DefaultRebuildQueries
+	}
+	if o.CSVRuns <= 0 {
+		o.CSVRuns = DefaultRebuildCSVRuns
+	}
+	return nil
+}
+
+// RebuildReport is the outcome of Rebuild.
+type RebuildReport struct {
+	Machine    Machine        `json:"machine"`
+	Options    RebuildOptions `json:"options"`
+	Now        string         `json:"now"`
+	Population Population     `json:"population"`
+	// Results: bare-replay (ordered consumer, no decoding), bare-replay-decode (the same,
+	// decoding every event with eventstore.Decode), store-replay (eventstore.Replay, the
+	// feed a rebuild reads), rebuild (Projector.Rebuild of all models, swap included).
+	Results []Result `json:"results"`
+	// Ratio is rebuild / bare-replay events/s (the goal); RatioDecode rebuild /
+	// bare-replay-decode.
+	Ratio       float64 `json:"ratio"`
+	RatioDecode float64 `json:"ratio_decode"`
+	// RebuildCPUSeconds is the process's CPU time during the rebuild (the embedded server's
+	// included); events per CPU-second are steadier than wall time on a shared machine.
+	RebuildCPUSeconds      float64     `json:"rebuild_cpu_seconds"`
+	RebuildEventsPerCPUSec float64     `json:"rebuild_events_per_cpu_sec"`
+	ModelsBytes            int64       `json:"models_bytes"`
+	Memory                 Memory      `json:"memory"`
+	Query                  QueryResult `json:"query"`
+	CSV                    CSVResult   `json:"csv"`
+	// Verified is set with Options.Verify: the rebuilt models equal a catch-up's.
+	Verified    *bool  `json:"verified,omitempty"`
+	Goals       []Goal `json:"goals"`
+	Description string `json:"description"`
+}
+
+// Population describes the stream the benchmark ran on.
+type Population struct {
+	Persons int    `json:"persons"`
+	Events  uint64 `json:"events"`
+	// StreamBytes is the stream's stored size.
+	StreamBytes uint64 `json:"stream_bytes"`
+	// Loaded is false when a kept directory already held the population.
+	Loaded           bool    `json:"loaded"`
+	LoadSeconds      float64 `json:"load_seconds,omitempty"`
+	LoadEventsPerSec float64 `json:"load_events_per_sec,omitempty"`
+	LoadBatches      uint64  `json:"load_batches,omitempty"`
+	// MovedToKommune is how many persons were moved to Options.Kommune to reach the share.
+	MovedToKommune int `json:"moved_to_kommune,omitempty"`
+}
+
+// Memory is the memory used while the rebuild ran (the embedded server's included: it runs
+// in the same process).
+type Memory struct {
+	// PeakRSSBytes is the resident set's high-water mark during the rebuild: VmHWM after
+	// resetting it before the rebuild, or the highest sampled RSS where the reset is not
+	// allowed (PeakRSSSource says which).
+	PeakRSSBytes  uint64 `json:"peak_rss_bytes"`
+	PeakRSSSource string `json:"peak_rss_source"`
+	// ProcessMaxRSSBytes is getrusage's ru_maxrss at the end of the rebuild (since the last
+	// reset, or since the process started).
+	ProcessMaxRSSBytes uint64 `json:"process_max_rss_bytes"`
+	// PeakHeapBytes is the highest sampled Go heap (objects, live and not yet swept), and
+	// PeakGoTotalBytes the highest sampled memory mapped by the Go runtime, minus released.
+	PeakHeapBytes    uint64 `json:"peak_heap_bytes"`
+	PeakGoTotalBytes uint64 `json:"peak_go_total_bytes"`
+}
+
+// QueryResult is the person-list query latency on Options.Kommune.
+type QueryResult struct {
+	Kommune string `json:"kommune"`
+	Persons int    `json:"persons"`
+	Queries int    `json:"queries"`
+	// ColdMs is the first query, which decodes the kommune's list (later ones hit the
+	// decoded-list cache until the next apply touches the kommune).
+	ColdMs float64 `json:"cold_ms"`
+	P50ms  float64 `json:"p50_ms"`
+	P99ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+// CSVResult is the CSV export of the whole kommune to io.Discard, unsorted (streamed from
+// the file) with national ids, as the kommune's own export.
+type CSVResult struct {
+	Rows       int     `json:"rows"`
+	Runs       int     `json:"runs"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+	RowsPerSec float64 `json:"rows_per_sec"`
+	// SortedRowsPerSec is the same export sorted by birth date (sorted in memory).
+	SortedRowsPerSec float64 `json:"sorted_rows_per_sec"`
+}
+
+// Goal is one goal of the issue with the measured value.
+type Goal struct {
+	Name     string  `json:"name"`
+	Target   string  `json:"target"`
+	Measured float64 `json:"measured"`
+	Unit     string  `json:"unit"`
+	Pass     bool    `json:"pass"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// populationMarker is written to a kept directory after loading.
+type populationMarker struct {
+	Persons int     `json:"persons"`
+	Seed    int64   `json:"seed"`
+	Now     string  `json:"now"`
+	Kommune string  `json:"kommune"`
+	Share   float64 `json:"kommune_share"`
+	Events  uint64  `json:"events"`
+	Moved   int     `json:"moved_to_kommune"`
+}
+
+// benchActor is the actor stamped on loaded events: a kommune's case system, as most
+// registrations come from.
+var benchActor = &nirv1.Actor{Subject: "bench-fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE, System: "nirctl bench rebuild"}
+
+// Rebuild measures the rebuild of all read models against the bare replay of the same
+// stream, in one run on one embedded JetStream server:
+//
+//  1. load (setup): Persons synthetic persons from internal/demo, stamped as nird's append
+//     path stamps them, appended in atomic batches of whole persons (skipped when
+//     Options.Dir already holds the population);
+//  2. bare replay: an ordered consumer over the whole stream, without and with decoding,
+//     and eventstore.Replay (what the rebuild's feed reads);
+//  3. rebuild: projections.Projector.Rebuild over internal/feed, with peak memory;
+//  4. person-list queries (ListPersons, typical filters and sorts) on Options.Kommune;
+//  5. CSV export of the whole kommune.
+//
+// progress (may be nil) gets a line per stage.
+func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*RebuildReport, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	if progress == nil {
+		progress = func(string) {}
+	}
+	dir := opt.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "nir-bench-rebuild")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream")})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+
+	rep := &RebuildReport{
+		Machine: thisMachine(), Options: opt, Now: opt.Now.String(),
+		Description: "events/s over the whole stream on one embedded JetStream server (file storage, every write fsynced); " +
+			"bare-replay is an ordered consumer reading every message and its metadata, decoding nothing; " +
+			"rebuild is Projector.Rebuild of all read models through internal/feed, swap included",
+	}
+	pop, err := loadPopulation(ctx, store, dir, opt, progress)
+	if err != nil {
+		return nil, err
+	}
+	rep.Population = *pop
+	last := pop.Events
+
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		return nil, err
+	}
+	if info, err := js.Stream(ctx, eventstore.StreamName); err == nil {
+		rep.Population.StreamBytes = info.CachedInfo().State.Bytes
+	}
+
+	// Bare replays, then the rebuild, each with a collected heap, so none pays for the
+	// garbage of the stage before.
+	for _, decode := range []bool{false, true} {
+		name := "bare-replay"
+		if decode {
+			name = "bare-replay-decode"
+		}
+		progress(name)
+		runtime.GC()
+		t0 := time.Now()
+		n, err := bareReplay(ctx, js, last, decode)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rep.Results = append(rep.Results, result(name, n, time.Since(t0), nil))
+	}
+	progress("store-replay")
+	runtime.GC()
+	t0 := time.Now()
+	n := 0
+	for s, err := range store.Replay(ctx, eventstore.ReplayOptions{From: 1, To: last}) {
+		if err != nil {
+			return nil, fmt.Errorf("store-replay: %w", err)
+		}
+		_ = s
+		n++
+	}
+	rep.Results = append(rep.Results, result("store-replay", n, time.Since(t0), nil))
+
+	f, err := feed.New(store)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	modelsDir := filepath.Join(dir, "models")
+	if err := os.RemoveAll(modelsDir); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(modelsDir)
+	proj, err := projections.New(f, projections.Options{Dir: modelsDir})
+	if err != nil {
+		return nil, err
+	}
+	defer proj.Close()
+
+	progress(fmt.Sprintf("rebuild of %d events", last))
+	runtime.GC()
+	debug.FreeOSMemory()
+	sampler := startMemSampler()
+	cpu0 := cpuTime()
+	t0 = time.Now()
+	lastReport := time.Now()
+	err = proj.Rebuild(ctx, func(p projections.Progress) {
+		if time.Since(lastReport) >= 5*time.Second {
+			lastReport = time.Now()
+			progress(fmt.Sprintf("rebuild %d/%d events, %.0f events/s, ETA %s", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second)))
+		}
+	})
+	elapsed := time.Since(t0)
+	cpu := cpuTime() - cpu0
+	rep.Memory = sampler.stop()
+	if err != nil {
+		return nil, err
+	}
+	rebuild := result("rebuild", int(last), elapsed, nil)
+	rep.Results = append(rep.Results, rebuild)
+	rep.RebuildCPUSeconds = cpu.Seconds()
+	if cpu > 0 {
+		rep.RebuildEventsPerCPUSec = float64(last) / cpu.Seconds()
+	}
+	if st, err := os.Stat(filepath.Join(modelsDir, "models.db")); err == nil {
+		rep.ModelsBytes = st.Size()
+	}
+	rep.Ratio = rebuild.EventsPerSec / rep.Results[0].EventsPerSec
+	rep.RatioDecode = rebuild.EventsPerSec / rep.Results[1].EventsPerSec
+
+	progress(fmt.Sprintf("%d person-list queries on kommune %s", opt.Queries, opt.Kommune))
+	q, err := measureQueries(proj, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.Query = *q
+	progress(fmt.Sprintf("CSV export of kommune %s", opt.Kommune))
+	c, err := measureCSV(proj, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.CSV = *c
+
+	if opt.Verify {
+		progress("verify: catch-up into a second directory")
+		ok, err := verify(ctx, proj, f, filepath.Join(dir, "models-verify"))
+		if err != nil {
+			return nil, err
+		}
+		rep.Verified = &ok
+	}
+	rep.Goals = goals(rep)
+	return rep, nil
+}
+
+// loadPopulation fills the stream with the population, or checks that a kept directory
+// already holds it.
+func loadPopulation(ctx context.Context, store *eventstore.Store, dir string, opt RebuildOptions, progress func(string)) (*Population, error) {
+	want := populationMarker{Persons: opt.Persons, Seed: opt.Seed, Now: opt.Now.String(), Kommune: opt.Kommune, Share: opt.KommuneShare}
+	last, err := store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	markerPath := filepath.Join(dir, rebuildMarker)
+	if last > 0 {
+		b, err := os.ReadFile(markerPath)
+		if err != nil {
+			return nil, fmt.Errorf("bench rebuild: %s holds a stream of %d events but no %s: use an empty directory", dir, last, rebuildMarker)
+		}
+		var have populationMarker
+		if err := json.Unmarshal(b, &have); err != nil {
+			return nil, fmt.Errorf("bench rebuild: %s: %w", markerPath, err)
+		}
+		got := have
+		got.Events, got.Moved = 0, 0
+		if got != want || have.Events != last {
+			return nil, fmt.Errorf("bench rebuild: %s holds another population (%d persons, seed %d, now %s, kommune %s share %v, %d of %d events): use another directory",
+				dir, have.Persons, have.Seed, have.Now, have.Kommune, have.Share, last, have.Events)
+		}
+		progress(fmt.Sprintf("reusing the %d events of %d persons in %s", last, have.Persons, dir))
+		return &Population{Persons: have.Persons, Events: last, MovedToKommune: have.Moved}, nil
+	}
+
+	progress(fmt.Sprintf("loading %d persons", opt.Persons))
+	pop, err := load(ctx, store, opt, progress)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Dir != "" {
+		want.Events, want.Moved = pop.Events, pop.MovedToKommune
+		b, _ := json.MarshalIndent(want, "", "  ")
+		if err := os.WriteFile(markerPath, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return pop, nil
+}
+
+// load generates the population and appends it in atomic batches of whole persons, up to
+// the store's batch limit, LoadConcurrency batches in flight.
+func load(ctx context.Context, store *eventstore.Store, opt RebuildOptions, progress func(string)) (*Population, error) {
+	keys, err := personkey.New([]byte("bench secret, not for production use"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []eventstore.PersonAppend, opt.LoadConcurrency)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		stored   atomic.Uint64
+		calls    atomic.Uint64
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		cancel()
+	}
+	for range opt.LoadConcurrency {
+		wg.Go(func() {
+			for b := range batches {
+				if ctx.Err() != nil {
+					continue
+				}
+				pos, err := store.Append(ctx, b...)
+				if err != nil {
+					fail(fmt.Errorf("load: append: %w", err))
+					continue
+				}
+				stored.Add(uint64(len(pos)))
+				calls.Add(1)
+			}
+		})
+	}
+
+	t0 := time.Now()
+	moved, inKommune := 0, 0
+	var (
+		batch  []eventstore.PersonAppend
+		events int
+		next   = time.Now().Add(5 * time.Second)
+	)
+	send := func() bool {
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+			return false
+		}
+		batch, events = nil, 0
+		return true
+	}
+	i := 0
+	for evs := range demo.Generate(opt.Seed, opt.Persons, opt.Now) {
+		key := keys.Key(firstID(evs[0].GetPersonRegistered()))
+		for _, ev := range evs {
+			ev.PersonKey = key
+			ev.Actor = benchActor
+			// Recorded when the kommune registered it: the day in the event id's time part.
+			ev.RecordedAt = timestamppb.New(ulid.Time(ulid.MustParse(ev.GetId()).Time()))
+		}
+		if opt.KommuneShare > 0 {
+			cur := rules.Fold(key, evs).Kommune
+			target := int(math.Floor(float64(i+1) * opt.KommuneShare))
+			switch {
+			case cur == opt.Kommune:
+				inKommune++
+			case inKommune < target && cur != "" && !mentions(evs, opt.Kommune):
+				moveTo(evs, cur, opt.Kommune)
+				inKommune++
+				moved++
+			}
+		}
+		i++
+		if events+len(evs) > eventstore.MaxBatchEvents && !send() {
+			break
+		}
+		batch = append(batch, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs})
+		events += len(evs)
+		if time.Now().After(next) {
+			next = time.Now().Add(5 * time.Second)
+			progress(fmt.Sprintf("loaded %d events of %d/%d persons, %.0f events/s", stored.Load(), i, opt.Persons, float64(stored.Load())/time.Since(t0).Seconds()))
+		}
+	}
+	if len(batch) > 0 && ctx.Err() == nil {
+		send()
+	}
+	close(batches)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d := time.Since(t0)
+	n := stored.Load()
+	last, err := store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if last != n {
+		return nil, fmt.Errorf("load: stream ends at sequence %d after storing %d events", last, n)
+	}
+	return &Population{
+		Persons: opt.Persons, Events: n, Loaded: true, LoadSeconds: d.Seconds(),
+		LoadEventsPerSec: float64(n) / d.Seconds(), LoadBatches: calls.Load(), MovedToKommune: moved,
+	}, nil
+}
+
+// firstID is the national id that keys a new person, as nird picks it.
+func firstID(pr *nirv1.PersonRegistered) string {
+	switch {
+	case pr.GetFodselsnummer() != "":
+		return pr.GetFodselsnummer()
+	case pr.GetDNummer() != "":
+		return pr.GetDNummer()
+	}
+	return pr.GetDufNummer()
+}
+
+// mentions reports whether any of the events names kommune k.
+func mentions(evs []*nirv1.Event, k string) bool {
+	for _, ev := range evs {
+		if ev.GetKommune() == k || ev.GetPersonRegistered().GetSettlementKommune() == k || ev.GetPersonMoved().GetToKommune() == k {
+			return true
+		}
+	}
+	return false
+}
+
+// moveTo replaces kommune from by to in every kommune field of the events, so the person
+// lives in to wherever they lived in from. The events stay valid when to is valid on every
+// date (Oslo's 0301 is).
+func moveTo(evs []*nirv1.Event, from, to string) {
+	for _, ev := range evs {
+		if ev.Kommune == from {
+			ev.Kommune = to
+		}
+		if pr := ev.GetPersonRegistered(); pr != nil && pr.SettlementKommune == from {
+			pr.SettlementKommune = to
+		}
+		if m := ev.GetPersonMoved(); m != nil && m.ToKommune == from {
+			m.ToKommune = to
+		}
+	}
+}
+
+// bareReplay reads the stream [1, last] through an ordered consumer, reading each message's
+// metadata (its stream sequence, which any replay needs) and, with decode, decoding it.
+func bareReplay(ctx context.Context, js jetstream.JetStream, last uint64, decode bool) (int, error) {
+	if last == 0 {
+		return 0, nil
+	}
+	cons, err := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(DefaultBarePullMaxMessage))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	n := 0
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return n, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return n, err
+		}
+		if decode {
+			if _, err := eventstore.Decode(md.Sequence.Stream, msg.Data()); err != nil {
+				return n, err
+			}
+		}
+		n++
+		if md.Sequence.Stream >= last {
+			return n, nil
+		}
+	}
+}
+
+// memSampler samples the process's memory while the rebuild runs.
+type memSampler struct {
+	stopc  chan struct{}
+	done   chan struct{}
+	hwmSet bool // VmHWM was reset, so it is the rebuild's own peak
+	rss    atomic.Uint64
+	heap   atomic.Uint64
+	total  atomic.Uint64
+}
+
+func startMemSampler() *memSampler {
+	s := &memSampler{stopc: make(chan struct{}), done: make(chan struct{})}
+	// Writing 5 to clear_refs resets the resident set's high-water mark (Linux 4.0+).
+	s.hwmSet = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	sample := func() {
+		metrics.Read(samples)
+		setMax(&s.heap, samples[0].Value.Uint64())
+		setMax(&s.total, samples[1].Value.Uint64()-samples[2].Value.Uint64())
+		if rss, ok := procStatus("VmRSS:"); ok {
+			setMax(&s.rss, rss)
+		}
+	}
+	sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sample()
+			case <-s.stopc:
+				sample()
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *memSampler) stop() Memory {
+	close(s.stopc)
+	<-s.done
+	m := Memory{PeakRSSBytes: s.rss.Load(), PeakRSSSource: "sampled VmRSS every 20 ms", PeakHeapBytes: s.heap.Load(), PeakGoTotalBytes: s.total.Load()}
+	if hwm, ok := procStatus("VmHWM:"); ok && s.hwmSet {
+		m.PeakRSSBytes = max(hwm, m.PeakRSSBytes)
+		m.PeakRSSSource = "VmHWM, reset before the rebuild"
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		m.ProcessMaxRSSBytes = uint64(ru.Maxrss) * 1024 // kilobytes on Linux
+	}
+	return m
+}
+
+func setMax(v *atomic.Uint64, x uint64) {
+	for {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
+
+// procStatus reads a "kB" field of /proc/self/status in bytes.
+func procStatus(field string) (uint64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024, err == nil
+		}
+	}
+	return 0, false
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchQueries are the person-list queries timed, in turn: the pages a kommune's caseworker
+// opens most (DOMAIN.md 6.1 filters, sorts by the deadline columns).
+func benchQueries(kommune string, now rules.Date) []projections.PersonQuery {
+	return []projections.PersonQuery{
+		{Kommune: kommune},
+		{Kommune: kommune, Sort: projections.SortBirthDate},
+		{Kommune: kommune, Law: nirv1.Law_LAW_IL, ProgrammeVedtak: projections.With, Sort: projections.SortProgrammeEnd},
+		{Kommune: kommune, Deadline: projections.DeadlineOverdue, Now: now, Sort: projections.SortNorskDeadline},
+		{Kommune: kommune, Deadline: projections.DeadlineDueWithin, WithinDays: 30, Now: now},
+		{Kommune: kommune, TrainingVedtak: projections.With, Norskmal: projections.Without, Sort: projections.SortNorskHours, Desc: true},
+		{Kommune: kommune, Terminated: projections.With, Sort: projections.SortTermination, Desc: true, PageSize: 50},
+		{Kommune: kommune, Law: nirv1.Law_LAW_IL_6A, Sort: projections.SortProgrammeStart, PageToken: "100"},
+		{Kommune: kommune, ProgrammeVedtak: projections.Without, TrainingVedtak: projections.Without},
+		{Kommune: kommune, MinNorskHours: 100, MaxNorskHours: 300, Sort: projections.SortBirthDate, PageSize: 1000},
+	}
+}
+
+func measureQueries(proj *projections.Projector, opt RebuildOptions) (*QueryResult, error) {
+	qs := benchQueries(opt.Kommune, opt.Now)
+	res := &QueryResult{Kommune: opt.Kommune, Queries: opt.Queries}
+	lat := make([]time.Duration, 0, opt.Queries)
+	for i := range opt.Queries + 1 {
+		q := qs[i%len(qs)]
+		t0 := time.Now()
+		var page *projections.PersonPage
+		err := proj.Use("", func(db *projections.DB) error {
+			var err error
+			page, err = db.ListPersons(q)
+			return err
+		})
+		d := time.Since(t0)
+		if err != nil {
+			return nil, fmt.Errorf("query %d: %w", i%len(qs), err)
+		}
+		if i == 0 {
+			// The cold query decodes the list; it is reported apart, not counted.
+			res.ColdMs = ms(d)
+			res.Persons = page.Total
+			continue
+		}
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	res.P50ms = ms(lat[len(lat)/2])
+	res.P99ms = ms(lat[min(len(lat)-1, int(math.Ceil(float64(len(lat))*0.99))-1)])
+	res.MaxMs = ms(lat[len(lat)-1])
+	return res, nil
+}
+
+// countingWriter discards what it is given and counts the bytes.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+func measureCSV(proj *projections.Projector, opt RebuildOptions) (*CSVResult, error) {
+	res := &CSVResult{Runs: opt.CSVRuns}
+	run := func(q projections.PersonQuery) (rows int, d time.Duration, bytes int64, err error) {
+		for range opt.CSVRuns {
+			w := &countingWriter{}
+			t0 := time.Now()
+			err = proj.Use("", func(db *projections.DB) error {
+				n, err := db.ExportCSV(w, q, projections.CSVOptions{IncludeNationalID: true})
+				rows += n
+				return err
+			})
+			d += time.Since(t0)
+			bytes += w.n
+			if err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		return rows, d, bytes, nil
+	}
+	rows, d, bytes, err := run(projections.PersonQuery{Kommune: opt.Kommune})
+	if err != nil {
+		return nil, fmt.Errorf("csv export: %w", err)
+	}
+	res.Rows, res.Bytes, res.Seconds = rows/opt.CSVRuns, bytes/int64(opt.CSVRuns), d.Seconds()
+	if d > 0 {
+		res.RowsPerSec = float64(rows) / d.Seconds()
+	}
+	rows, d, _, err = run(projections.PersonQuery{Kommune: opt.Kommune, Sort: projections.SortBirthDate})
+	if err != nil {
+		return nil, fmt.Errorf("sorted csv export: %w", err)
+	}
+	if d > 0 {
+		res.SortedRowsPerSec = float64(rows) / d.Seconds()
+	}
+	return res, nil
+}
+
+// verify catches a second projector up from the same feed and compares its models with the
+// rebuilt ones by their dumps.
+func verify(ctx context.Context, rebuilt *projections.Projector, f projections.Feed, dir string) (bool, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	p, err := projections.New(f, projections.Options{Dir: dir})
+	if err != nil {
+		return false, err
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(ctx); err != nil {
+		return false, fmt.Errorf("verify: catch-up: %w", err)
+	}
+	a, err := dumpHash(rebuilt)
+	if err != nil {
+		return false, err
+	}
+	b, err := dumpHash(p)
+	if err != nil {
+		return false, err
+	}
+	return a == b, nil
+}
+
+func dumpHash(p *projections.Projector) (string, error) {
+	h := sha256.New()
+	bw := bufio.NewWriterSize(h, 1<<16)
+	err := p.Use("", func(db *projections.DB) error { return db.Dump(bw) })
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return "", fmt.Errorf("verify: dump: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func goals(rep *RebuildReport) []Goal {
+	g := []Goal{
+		{Name: "rebuild / bare replay", Target: fmt.Sprintf(">= %.1f", GoalRebuildRatio), Measured: round2(rep.Ratio), Unit: "ratio", Pass: rep.Ratio >= GoalRebuildRatio},
+		{Name: "peak memory during rebuild", Target: "< 1 GiB", Measured: float64(rep.Memory.PeakRSSBytes >> 20), Unit: "MiB RSS", Pass: rep.Memory.PeakRSSBytes < GoalPeakMemoryBytes},
+		{Name: "person-list query p99", Target: fmt.Sprintf("< %.0f ms", GoalQueryP99ms), Measured: rep.Query.P99ms, Unit: "ms", Pass: rep.Query.P99ms < GoalQueryP99ms},
+		{Name: "CSV export", Target: fmt.Sprintf(">= %d rows/s", GoalCSVRowsPerSec), Measured: math.Round(rep.CSV.RowsPerSec), Unit: "rows/s", Pass: rep.CSV.RowsPerSec >= GoalCSVRowsPerSec},
+	}
+	if rep.Query.Persons < GoalQueryPersons {
+		g[2].Note = fmt.Sprintf("kommune has %d persons, fewer than the goal's %d", rep.Query.Persons, GoalQueryPersons)
+	}
+	if rep.Population.Events < 1_000_000 {
+		g[0].Note = fmt.Sprintf("%d events; the goal is stated for at least 1 000 000", rep.Population.Events)
+	}
+	return g
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// WriteRebuildText writes the report as a table.
+func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
+	p := rep.Population
+	fmt.Fprintf(w, "population: %d persons, %d events, %d MiB stream (seed %d, now %s)\n", p.Persons, p.Events, p.StreamBytes>>20, rep.Options.Seed, rep.Now)
+	if p.Loaded {
+		fmt.Fprintf(w, "load (setup): %.1f s, %.0f events/s in %d atomic batches\n", p.LoadSeconds, p.LoadEventsPerSec, p.LoadBatches)
+	} else {
+		fmt.Fprintf(w, "load: reused the stream in %s\n", rep.Options.Dir)
+	}
+	fmt.Fprintf(w, "%-20s %10s %9s %12s\n", "scenario", "events", "seconds", "events/s")
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "%-20s %10d %9.2f %12.0f\n", r.Name, r.Events, r.Seconds, r.EventsPerSec)
+	}
+	fmt.Fprintf(w, "ratio rebuild / bare replay: %.2f (/ bare replay with decoding: %.2f)\n", rep.Ratio, rep.RatioDecode)
+	fmt.Fprintf(w, "rebuild CPU: %.1f s (%.0f events per CPU-second); models file %d MiB\n", rep.RebuildCPUSeconds, rep.RebuildEventsPerCPUSec, rep.ModelsBytes>>20)
+	m := rep.Memory
+	fmt.Fprintf(w, "memory during rebuild: peak RSS %d MiB (%s), Go heap peak %d MiB, Go total peak %d MiB\n", m.PeakRSSBytes>>20, m.PeakRSSSource, m.PeakHeapBytes>>20, m.PeakGoTotalBytes>>20)
+	q := rep.Query
+	fmt.Fprintf(w, "person list, kommune %s (%d persons): %d queries p50 %.2f ms, p99 %.2f ms, max %.2f ms; cold %.2f ms\n", q.Kommune, q.Persons, q.Queries, q.P50ms, q.P99ms, q.MaxMs, q.ColdMs)
+	c := rep.CSV
+	fmt.Fprintf(w, "CSV export, kommune %s: %d rows (%d KiB) x %d: %.0f rows/s unsorted, %.0f rows/s sorted by birth date\n", q.Kommune, c.Rows, c.Bytes>>10, c.Runs, c.RowsPerSec, c.SortedRowsPerSec)
+	if rep.Verified != nil {
+		fmt.Fprintf(w, "rebuilt models equal a catch-up: %v\n", *rep.Verified)
+	}
+	fmt.Fprintln(w, "goals:")
+	for _, g := range rep.Goals {
+		verdict := "FAIL"
+		if g.Pass {
+			verdict = "pass"
+		}
+		line := fmt.Sprintf("  %-28s %-14s %12.2f %-8s %s", g.Name, g.Target, g.Measured, g.Unit, verdict)
+		if g.Note != "" {
+			line += " (" + g.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	_, err := fmt.Fprintf(w, "%d CPUs, %s, %s/%s\n", rep.Machine.CPUs, rep.Machine.Go, rep.Machine.GOOS, rep.Machine.GOARCH)
+	return err
+}

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRebuild runs the rebuild benchmark end to end on a tiny population, then again on the
+// kept directory: the report must be complete, the rebuilt models must equal a catch-up of
+// the same stream, and the second run must reuse the stream instead of loading it again.
+// The figures themselves are measured with `nirctl bench rebuild`, not asserted here.
+func TestRebuild(t *testing.T) {
+	dir := t.TempDir()
+	opt := RebuildOptions{Persons: 150, Dir: dir, Queries: 20, CSVRuns: 2, Verify: true}
+
+	tests := []struct {
+		name   string
+		loaded bool
+	}{
+		{"Load", true},
+		{"ReuseKeptDir", false},
+	}
+	var events uint64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Now()
+			rep, err := Rebuild(context.Background(), opt, func(s string) { t.Logf("%v %s", time.Since(t0).Round(time.Millisecond), s) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := rep.Population
+			if p.Loaded != tt.loaded || p.Persons != 150 || p.Events < 150*10 || p.StreamBytes == 0 {
+				t.Errorf("population = %+v, want loaded=%v, 150 persons, at least 1500 events", p, tt.loaded)
+			}
+			if tt.loaded {
+				events = p.Events
+				if p.LoadEventsPerSec <= 0 || p.LoadBatches == 0 {
+					t.Errorf("load figures missing: %+v", p)
+				}
+			} else if p.Events != events {
+				t.Errorf("reused stream has %d events, the loaded one had %d", p.Events, events)
+			}
+			want := []string{"bare-replay", "bare-replay-decode", "store-replay", "rebuild"}
+			if len(rep.Results) != len(want) {
+				t.Fatalf("%d results, want %d", len(rep.Results), len(want))
+			}
+			for i, r := range rep.Results {
+				if r.Name != want[i] || uint64(r.Events) != p.Events || r.EventsPerSec <= 0 {
+					t.Errorf("result %d = %+v, want %s over %d events", i, r, want[i], p.Events)
+				}
+			}
+			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RebuildCPUSeconds <= 0 || rep.ModelsBytes == 0 {
+				t.Errorf("ratio %v, ratio with decoding %v, rebuild CPU %v s, models %d bytes", rep.Ratio, rep.RatioDecode, rep.RebuildCPUSeconds, rep.ModelsBytes)
+			}
+			if m := rep.Memory; m.PeakRSSBytes == 0 || m.PeakHeapBytes == 0 || m.ProcessMaxRSSBytes == 0 {
+				t.Errorf("memory = %+v", m)
+			}
+			// The share puts at least a fifth of the persons in the kommune (some of the
+			// population is not settled yet and has no bostedskommune).
+			q := rep.Query
+			if q.Kommune != "0301" || q.Persons < 30 || q.Queries != 20 || q.P50ms <= 0 || q.P99ms < q.P50ms || q.MaxMs < q.P99ms {
+				t.Errorf("query = %+v", q)
+			}
+			if c := rep.CSV; c.Rows != q.Persons || c.RowsPerSec <= 0 || c.SortedRowsPerSec <= 0 || c.Bytes == 0 {
+				t.Errorf("csv = %+v, want %d rows", c, q.Persons)
+			}
+			if rep.Verified == nil || !*rep.Verified {
+				t.Errorf("rebuilt models differ from a catch-up of the same stream (verified = %v)", rep.Verified)
+			}
+			if len(rep.Goals) != 4 {
+				t.Errorf("%d goals, want 4", len(rep.Goals))
+			}
+			var text strings.Builder
+			if err := WriteRebuildText(&text, rep); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{"bare-replay", "rebuild", "ratio", "goals:", "person list", "CSV export"} {
+				if !strings.Contains(text.String(), s) {
+					t.Errorf("text report lacks %q:\n%s", s, text.String())
+				}
+			}
+		})
+	}
+
+	t.Run("OtherPopulationRefused", func(t *testing.T) {
+		other := opt
+		other.Seed = 2
+		if _, err := Rebuild(context.Background(), other, nil); err == nil {
+			t.Fatal("a kept directory holding another population was accepted")
+		}
+	})
+	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); err != nil {
+		t.Errorf("no population marker in the kept directory: %v", err)
+	}
+}
