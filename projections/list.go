@@ -3,9 +3,10 @@ package projections
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -171,49 +172,47 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 	return true
 }
 
-func (q *PersonQuery) less(a, b *PersonRow) bool {
-	c := 0
-	switch q.Sort {
-	case SortBirthDate:
-		c = a.BirthDate.Compare(b.BirthDate)
-	case SortProgrammeStart:
-		c = a.ProgrammeStart.Compare(b.ProgrammeStart)
-	case SortProgrammeEnd:
-		c = a.ProgrammeEnd.Compare(b.ProgrammeEnd)
-	case SortNorskDeadline:
-		c = a.NorskDeadline.Compare(b.NorskDeadline)
-	case SortNorskHours:
-		c = cmp64(int64(a.NorskHours), int64(b.NorskHours))
-	case SortTermination:
-		c = a.TerminationDate.Compare(b.TerminationDate)
+// sortRows orders idx (indexes into rows, which are in person-key order) by key, ties by
+// person key; desc reverses both. Keys are packed into integers first, so the sort compares
+// small structs instead of calling back into rows.
+func sortRows(rows []PersonRow, idx []int32, key SortKey, desc bool) {
+	type sk struct {
+		k int64
+		i int32
 	}
-	if c == 0 {
-		c = cmpStr(a.PersonKey, b.PersonKey)
+	ks := make([]sk, len(idx))
+	for n, i := range idx {
+		r := &rows[i]
+		var k int64
+		switch key {
+		case SortBirthDate:
+			k = int64(dateKey(r.BirthDate))
+		case SortProgrammeStart:
+			k = int64(dateKey(r.ProgrammeStart))
+		case SortProgrammeEnd:
+			k = int64(dateKey(r.ProgrammeEnd))
+		case SortNorskDeadline:
+			k = int64(dateKey(r.NorskDeadline))
+		case SortNorskHours:
+			k = int64(r.NorskHours)
+		case SortTermination:
+			k = int64(dateKey(r.TerminationDate))
+		}
+		ks[n] = sk{k, i}
 	}
-	if q.Desc {
-		return c > 0
+	slices.SortFunc(ks, func(a, b sk) int {
+		c := cmp.Compare(a.k, b.k)
+		if c == 0 {
+			c = cmp.Compare(a.i, b.i)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
+	for n := range ks {
+		idx[n] = ks[n].i
 	}
-	return c < 0
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scanKommune calls fn for each row of a kommune's person list, in person-key order. The row is
@@ -261,7 +260,7 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 		}
 	}
 	if q.Sort != "" && q.Sort != SortPersonKey || q.Desc {
-		sort.Slice(idx, func(i, j int) bool { return q.less(&all[idx[i]], &all[idx[j]]) })
+		sortRows(all, idx, q.Sort, q.Desc)
 	}
 	page := &PersonPage{Total: len(idx)}
 	if offset < len(idx) {
