@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,17 +56,21 @@ func nirdBinary(t testing.TB) string {
 type nird struct {
 	cmd    *exec.Cmd
 	addr   string
+	admin  string
 	done   chan struct{}
 	logsMu sync.Mutex
 	logs   []string
 }
 
-var servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+var (
+	servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
+	adminRE   = regexp.MustCompile(`msg=serving admin=(\S+)`)
+)
 
 // startNird starts nird on data and waits until it serves.
 func startNird(t *testing.T, data string) *nird {
 	t.Helper()
-	cmd := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "")
+	cmd := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-level", "debug")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +79,7 @@ func startNird(t *testing.T, data string) *nird {
 		t.Fatal(err)
 	}
 	n := &nird{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
+	addr, admin := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -84,6 +89,9 @@ func startNird(t *testing.T, data string) *nird {
 			n.logsMu.Unlock()
 			if m := servingRE.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
+			}
+			if m := adminRE.FindStringSubmatch(line); m != nil {
+				admin <- m[1]
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -100,12 +108,15 @@ func startNird(t *testing.T, data string) *nird {
 			n.logsMu.Unlock()
 		}
 	})
-	select {
-	case n.addr = <-addr:
-	case <-n.done:
-		t.Fatal("nird exited before serving")
-	case <-time.After(60 * time.Second):
-		t.Fatal("nird did not start serving within 60s")
+	for n.addr == "" || n.admin == "" {
+		select {
+		case n.addr = <-addr:
+		case n.admin = <-admin:
+		case <-n.done:
+			t.Fatal("nird exited before serving")
+		case <-time.After(60 * time.Second):
+			t.Fatal("nird did not start serving within 60s")
+		}
 	}
 	return n
 }
@@ -140,13 +151,17 @@ func personRequests(i int) (string, []*nirv1.AppendRequest) {
 			SettledByAgreement: true,
 		}},
 	}}
-	offer := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{
+	return id, []*nirv1.AppendRequest{{Registrations: []*nirv1.Registration{reg}}, {Registrations: []*nirv1.Registration{offerFor(id)}}}
+}
+
+// offerFor is an offer registration for the person with national id id.
+func offerFor(id string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{
 		Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{
-			Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date(2024, 4, 2),
+			Programme: nirv1.Programme_PROGRAMME_INTRO, Date: &nirv1.Date{Year: 2024, Month: 4, Day: 2},
 		}},
 	}}
-	return id, []*nirv1.AppendRequest{{Registrations: []*nirv1.Registration{reg}}, {Registrations: []*nirv1.Registration{offer}}}
 }
 
 func TestNird_RestartKeepsEvents(t *testing.T) {
@@ -166,7 +181,31 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 			want[res.Msg.Positions[0].EventId] = res.Msg.Positions[0].Sequence
 		}
 	}
+	// Privacy: no national id in the logs (at debug level) or the metrics, also after a
+	// refused registration that names the person.
+	bad := offerFor(ids[0])
+	bad.Event.Kommune = "9999"
+	if _, err := n.client().Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{bad}})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("append with kommune 9999: %v, want InvalidArgument", err)
+	}
+	res, err := http.Get("http://" + n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !regexp.MustCompile(`(?m)^nir_appended_events_total 10$`).Match(metrics) {
+		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
+	}
 	n.stop(t, syscall.SIGTERM)
+	n.logsMu.Lock()
+	logs := strings.Join(n.logs, "\n")
+	n.logsMu.Unlock()
+	for _, id := range ids {
+		if strings.Contains(logs, id) || strings.Contains(string(metrics), id) {
+			t.Errorf("a national id appears in nird's logs or metrics")
+		}
+	}
 	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("nird exit code after SIGTERM = %d, want 0", code)
 	}
