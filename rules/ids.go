@@ -445,3 +445,16 @@ func synthetic(birth Date, seq int, dnummer bool) string {
 	}
 	panic("unreachable")
 }
+
+// KeyingID returns the national id that keys a newly registered person: the fødselsnummer,
+// else the D-nummer, else the DUF-nummer (DESIGN.md "Events": the person key is a keyed hash
+// of the first national id registered). It is "" when the event names none.
+func KeyingID(pr *nirv1.PersonRegistered) string {
+	switch {
+	case pr.GetFodselsnummer() != "":
+		return pr.GetFodselsnummer()
+	case pr.GetDNummer() != "":
+		return pr.GetDNummer()
+	}
+	return pr.GetDufNummer()
+}

@@ -39,8 +39,8 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 	for range 16 {
 		wg.Go(func() {
 			for evs := range work {
-				regs, actor := demoRegistrations(evs)
-				_, err := svc.Append(ctx, actor, regs)
+				regs := demo.Registrations(evs)
+				_, err := svc.Append(ctx, demoActor(evs), regs)
 				mu.Lock()
 				if err != nil && loadErr == nil {
 					loadErr = fmt.Errorf("demo person: %w", err)
@@ -68,20 +68,8 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 	return ctx.Err()
 }
 
-// demoRegistrations turns one demo person's events into registrations, keyed by the national
-// id of the person's first event, and the actor of the kommune that registers them.
-func demoRegistrations(evs []*nirv1.Event) ([]*nirv1.Registration, *nirv1.Actor) {
-	pr := evs[0].GetPersonRegistered()
-	id := pr.GetFodselsnummer()
-	if id == "" {
-		id = pr.GetDNummer()
-	}
-	if id == "" {
-		id = pr.GetDufNummer()
-	}
-	regs := make([]*nirv1.Registration, len(evs))
-	for i, ev := range evs {
-		regs[i] = &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
-	}
-	return regs, &nirv1.Actor{Subject: "demo-fagsystem-" + evs[0].GetKommune(), Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE, System: "nird --demo"}
+// demoActor is the actor of a demo person's events: the case system of the kommune that
+// registered the person.
+func demoActor(evs []*nirv1.Event) *nirv1.Actor {
+	return &nirv1.Actor{Subject: "demo-fagsystem-" + evs[0].GetKommune(), Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE, System: "nird --demo"}
 }

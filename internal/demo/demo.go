@@ -493,3 +493,15 @@ func (p *person) retract(d rules.Date, st int, wrong *nirv1.Event, reason string
 		p.add(d, st, replacement)
 	}
 }
+
+// Registrations turns one person's events (as Generate yields them) into registrations that
+// name the person by the national id of the first event, the PersonRegistered, as a case
+// system would send them.
+func Registrations(evs []*nirv1.Event) []*nirv1.Registration {
+	id := rules.KeyingID(evs[0].GetPersonRegistered())
+	regs := make([]*nirv1.Registration, len(evs))
+	for i, ev := range evs {
+		regs[i] = &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
+	}
+	return regs
+}

@@ -225,7 +225,7 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 		ref := reg.GetPerson()
 		if ref.GetNationalId() == "" && ref.GetPersonKey() == "" {
 			if pr := ev.GetPersonRegistered(); pr != nil {
-				ref = &nirv1.PersonRef{NationalId: firstID(pr)}
+				ref = &nirv1.PersonRef{NationalId: rules.KeyingID(pr)}
 			}
 		}
 		key, err := s.PersonKey(ref, field+".person")
@@ -257,18 +257,6 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 		b.regs = append(b.regs, p)
 	}
 	return batches, all, nil
-}
-
-// firstID is the identifier that keys a newly registered person: fødselsnummer, else
-// D-nummer, else DUF-nummer (DESIGN.md "Events").
-func firstID(pr *nirv1.PersonRegistered) string {
-	switch {
-	case pr.GetFodselsnummer() != "":
-		return pr.GetFodselsnummer()
-	case pr.GetDNummer() != "":
-		return pr.GetDNummer()
-	}
-	return pr.GetDufNummer()
 }
 
 // try makes one attempt: read every person, resolve duplicates, check, append.
