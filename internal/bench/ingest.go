@@ -156,12 +156,12 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil
 	}
 
-	// nir-single: every registration its own Append, persons one after another.
-	if err := run("nir-single", opt.Events, func() ([]time.Duration, error) {
-		lat := make([]time.Duration, 0, opt.Events)
-		for i := 0; i < opt.Events; {
+	// nirSingles appends n registrations one per Append, persons one after another.
+	nirSingles := func(n int) ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, n)
+		for i := 0; i < n; {
 			for _, reg := range gen.person(gen.next(), 0) {
-				if i == opt.Events {
+				if i == n {
 					break
 				}
 				t0 := time.Now()
@@ -173,7 +173,31 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 			}
 		}
 		return lat, nil
-	}); err != nil {
+	}
+	// bareSingles publishes n messages one synchronous publish at a time, EventsPerPerson per
+	// subject, each checking the subject's last sequence as nir does.
+	var subjectSeq atomic.Int64
+	bareSingles := func(n int) ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, n)
+		for i := 0; i < n; {
+			subj := "bench.s" + strconv.FormatInt(subjectSeq.Add(1), 10)
+			var last uint64
+			for j := 0; j < opt.EventsPerPerson && i < n; j++ {
+				t0 := time.Now()
+				ack, err := js.PublishMsg(ctx, bareMsg(subj, payload, last))
+				if err != nil {
+					return nil, err
+				}
+				lat = append(lat, time.Since(t0))
+				last = ack.Sequence
+				i++
+			}
+		}
+		return lat, nil
+	}
+
+	// nir-single: every registration its own Append.
+	if err := run("nir-single", opt.Events, func() ([]time.Duration, error) { return nirSingles(opt.Events) }); err != nil {
 		return nil, err
 	}
 
@@ -201,25 +225,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	}
 
 	// bare-sync: one synchronous publish per message, same size and headers.
-	var subjectSeq atomic.Int64
-	if err := run("bare-sync", opt.Events, func() ([]time.Duration, error) {
-		lat := make([]time.Duration, 0, opt.Events)
-		for i := 0; i < opt.Events; {
-			subj := "bench.s" + strconv.FormatInt(subjectSeq.Add(1), 10)
-			var last uint64
-			for j := 0; j < opt.EventsPerPerson && i < opt.Events; j++ {
-				t0 := time.Now()
-				ack, err := js.PublishMsg(ctx, bareMsg(subj, payload, last))
-				if err != nil {
-					return nil, err
-				}
-				lat = append(lat, time.Since(t0))
-				last = ack.Sequence
-				i++
-			}
-		}
-		return lat, nil
-	}); err != nil {
+	if err := run("bare-sync", opt.Events, func() ([]time.Duration, error) { return bareSingles(opt.Events) }); err != nil {
 		return nil, err
 	}
 
@@ -252,45 +258,12 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 
 	if opt.Clients > 0 {
 		if err := run(fmt.Sprintf("nir-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
-			return concurrently(opt.Clients, opt.Events, func(n int) ([]time.Duration, error) {
-				lat := make([]time.Duration, 0, n)
-				for i := 0; i < n; {
-					for _, reg := range gen.person(gen.next(), 0) {
-						if i == n {
-							break
-						}
-						t0 := time.Now()
-						if _, err := svc.Append(ctx, actor, []*nirv1.Registration{reg}); err != nil {
-							return nil, err
-						}
-						lat = append(lat, time.Since(t0))
-						i++
-					}
-				}
-				return lat, nil
-			})
+			return concurrently(opt.Clients, opt.Events, nirSingles)
 		}); err != nil {
 			return nil, err
 		}
 		if err := run(fmt.Sprintf("bare-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
-			return concurrently(opt.Clients, opt.Events, func(n int) ([]time.Duration, error) {
-				lat := make([]time.Duration, 0, n)
-				for i := 0; i < n; {
-					subj := "bench.c" + strconv.FormatInt(subjectSeq.Add(1), 10)
-					var last uint64
-					for j := 0; j < opt.EventsPerPerson && i < n; j++ {
-						t0 := time.Now()
-						ack, err := js.PublishMsg(ctx, bareMsg(subj, payload, last))
-						if err != nil {
-							return nil, err
-						}
-						lat = append(lat, time.Since(t0))
-						last = ack.Sequence
-						i++
-					}
-				}
-				return lat, nil
-			})
+			return concurrently(opt.Clients, opt.Events, bareSingles)
 		}); err != nil {
 			return nil, err
 		}
