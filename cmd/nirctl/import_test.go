@@ -397,15 +397,11 @@ func TestImport_JSONL(t *testing.T) {
 	})
 }
 
-// TestImport_InterruptedProcess kills a running nirctl import half-way (SIGKILL, as a crash
-// or an operator's kill -9 would) and runs it again with the same state: every line ends up
-// stored exactly once, and the re-run skips what was acknowledged.
-func TestImport_InterruptedProcess(t *testing.T) {
-	n := startTestNird(t)
-	input, persons, regs := writeJSONLInput(t, 150, 1000)
-	state := filepath.Join(t.TempDir(), "import.state")
+// interruptImport starts nirctl import in a child process and sends it sig once the state
+// acknowledges at least line atLeast. It returns the process's output and exit code.
+func interruptImport(t *testing.T, n *testNird, state, input string, sig syscall.Signal, atLeast int) (string, int) {
+	t.Helper()
 	abs, _ := filepath.Abs(input)
-
 	cmd := nirctlCommand(t, "--server", n.url, "import", "--state", state, "--batch", "1", input)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -414,12 +410,11 @@ func TestImport_InterruptedProcess(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	// Wait until a good part, but not all, is acknowledged; then stop it dead.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if b, err := os.ReadFile(state); err == nil {
 			var st importState
-			if json.Unmarshal(b, &st) == nil && st.Files[abs] != nil && st.Files[abs].AckedLine >= 60 {
+			if json.Unmarshal(b, &st) == nil && st.Files[abs] != nil && st.Files[abs].AckedLine >= atLeast {
 				break
 			}
 		}
@@ -429,16 +424,43 @@ func TestImport_InterruptedProcess(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the import acknowledged nothing within 60s")
+			t.Fatalf("the import did not acknowledge line %d within 60s", atLeast)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-	acked := readState(t, state).Files[abs].AckedLine
-	if readState(t, state).Files[abs].Done {
-		t.Fatal("the state says done after the kill")
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nirctl import did not exit within 30s of %v", sig)
 	}
+	if st := readState(t, state).Files[abs]; st == nil || st.Done {
+		t.Fatalf("state after %v: %+v, want an unfinished import", sig, st)
+	}
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestImport_InterruptedProcess interrupts a running nirctl import twice, first with SIGINT
+// (Ctrl-C: it stops and says how to resume), then with SIGKILL (a crash), and finishes it
+// with a third run on the same state: every line ends up stored exactly once, and each run
+// skips what the earlier ones acknowledged.
+func TestImport_InterruptedProcess(t *testing.T) {
+	n := startTestNird(t)
+	input, persons, regs := writeJSONLInput(t, 150, 1000)
+	state := filepath.Join(t.TempDir(), "import.state")
+	abs, _ := filepath.Abs(input)
+
+	out, code := interruptImport(t, n, state, input, syscall.SIGINT, 40)
+	if code != 1 || !strings.Contains(out, "run again with the same --state to resume") {
+		t.Fatalf("after SIGINT: exit code %d, output %q", code, out)
+	}
+	afterInt := readState(t, state).Files[abs].AckedLine
+
+	out, code = interruptImport(t, n, state, input, syscall.SIGKILL, afterInt+40)
+	if code == 0 {
+		t.Fatalf("after SIGKILL: exit code 0, output %q", out)
+	}
+	acked := readState(t, state).Files[abs].AckedLine
 
 	stdout, _, err := n.nirctl(t, "import", "--state", state, "--batch", "25", input)
 	if err != nil {
@@ -448,11 +470,11 @@ func TestImport_InterruptedProcess(t *testing.T) {
 	if k == 0 || s == 0 || s+d+k != regs {
 		t.Fatalf("re-run after the kill (acknowledged to line %d): stored=%d dup=%d skipped=%d of %d", acked, s, d, k, regs)
 	}
-	// At most the one batch in flight at the kill can have been stored unacknowledged.
+	// At most the one registration in flight at the kill can have been stored unacknowledged.
 	if d > 1 {
 		t.Errorf("%d registrations reported already stored; only the 1 in flight could be", d)
 	}
-	t.Logf("killed after line %d; re-run: %d stored, %d already stored, %d skipped", acked, s, d, k)
+	t.Logf("SIGINT after line %d, SIGKILL after line %d; last run: %d stored, %d already stored, %d skipped", afterInt, acked, s, d, k)
 	checkStoredOnce(t, n, input, persons)
 }
 
