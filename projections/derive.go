@@ -26,6 +26,9 @@ func derive(st *rules.State) *derived {
 		SettlementDate: settledIn(st, st.Kommune),
 	}
 	d.row = row
+	intro := rules.IntroScheme(st.Person, st.Law).Scheme
+	row.IntroScheme = intro
+	row.OpplaeringScheme = rules.TrainingScheme(st.Person, st.Law).Scheme
 	defer func() { d.rowEnc = row.encode(nil) }()
 
 	// The latest programme is the one the person list shows.
@@ -73,7 +76,7 @@ func derive(st *rules.State) *derived {
 	}
 	row.NorskDeadline, row.NorskDeadlineNote, row.NorskCompleted = norskDeadline(st)
 	row.TrainingFirst = trainingFirst(st, hkeys)
-	if rules.TrainingScheme(st.Person, st.Law).Scheme != nirv1.Scheme_SCHEME_NONE {
+	if row.OpplaeringScheme != nirv1.Scheme_SCHEME_NONE {
 		row.StartDeadline = startDeadline(st, row.TrainingFirst)
 	}
 
@@ -84,7 +87,7 @@ func derive(st *rules.State) *derived {
 			continue
 		}
 		d.terms = append(d.terms, TerminatedRow{
-			PersonKey: st.PersonKey, Kommune: p.Kommune, Law: st.Law, ProgrammeStart: p.Start,
+			PersonKey: st.PersonKey, Kommune: p.Kommune, Law: st.Law, Scheme: intro, ProgrammeStart: p.Start,
 			Date: t.Date, Reason: t.Reason, Computed: t.Computed, EventID: t.EventID,
 		})
 	}

@@ -71,6 +71,9 @@ type PersonQuery struct {
 	Kommune string
 	// Law keeps persons under one law; LAW_UNSPECIFIED keeps all.
 	Law nirv1.Law
+	// IntroScheme and OpplaeringScheme keep persons of one kategori (DOMAIN.md 1.7, 6.1);
+	// SCHEME_UNSPECIFIED keeps all.
+	IntroScheme, OpplaeringScheme nirv1.Scheme
 
 	ProgrammeVedtak      Filter // «Med/Uten vedtak» on the introduction programme
 	TrainingVedtak       Filter // vedtak on opplæring i norsk og samfunnskunnskap
@@ -133,6 +136,10 @@ func (q *PersonQuery) validate() error {
 
 func (q *PersonQuery) match(r *PersonRow) bool {
 	if q.Law != nirv1.Law_LAW_UNSPECIFIED && r.Law != q.Law {
+		return false
+	}
+	if q.IntroScheme != nirv1.Scheme_SCHEME_UNSPECIFIED && r.IntroScheme != q.IntroScheme ||
+		q.OpplaeringScheme != nirv1.Scheme_SCHEME_UNSPECIFIED && r.OpplaeringScheme != q.OpplaeringScheme {
 		return false
 	}
 	if !q.ProgrammeVedtak.match(r.ProgrammeVedtak) || !q.TrainingVedtak.match(r.TrainingVedtak) ||
@@ -369,6 +376,8 @@ var CSVColumns = []string{
 	"norsk_deadline_note",    // why the deadline cannot be computed
 	"start_deadline",         // oppstart innen 3 måneder: frist
 	"training_first",         // first training date
+	"intro_scheme",           // kategori introduksjonsprogram: RETT_OG_PLIKT, KAN_TILBYS, RETT, NONE
+	"opplaering_scheme",      // kategori opplæring: RETT_OG_PLIKT, PLIKT, RETT, NONE
 }
 
 // CSVOptions configure ExportCSV.
@@ -559,6 +568,10 @@ func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {
 	b = appendDate(b, r.StartDeadline)
 	b = append(b, ',')
 	b = appendDate(b, r.TrainingFirst)
+	b = append(b, ',')
+	b = append(b, enumName(r.IntroScheme.String(), "SCHEME_")...)
+	b = append(b, ',')
+	b = append(b, enumName(r.OpplaeringScheme.String(), "SCHEME_")...)
 	return append(b, '\n')
 }
 

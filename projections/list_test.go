@@ -41,6 +41,10 @@ func listScenario() *scenario {
 	// P5: registered in 5001, moved to 0301: listed in 0301.
 	s.person("p5", "5001", "2022-05-01", asyl, 15)
 	s.add("p5", "5001", "2023-01-01", &nirv1.PersonMoved{ToKommune: "0301", Date: pd("2023-01-01")})
+	// P7: over 55 at the permit date under IL: «kan tilbys introduksjonsprogram» (DOMAIN.md 1.2).
+	s.add("p7", "1103", "2023-02-01", &nirv1.PersonRegistered{Fodselsnummer: rules.SyntheticFodselsnummer(rules.MustDate(1960, 1, 2), 17),
+		BirthDate: pd("1960-01-02"), PermitDate: pd("2023-01-15"), PermitBasis: asyl, ArrivalDate: pd("2022-10-01"),
+		SettlementDate: pd("2023-02-01"), SettlementKommune: "1103", SettledByAgreement: true})
 	// P6: registered, then the registration retracted: in no list.
 	pr := s.person("p6", "0301", "2023-01-01", asyl, 16)
 	s.add("p6", "0301", "2023-01-02", &nirv1.EventRetracted{EventId: pr, Reason: "feil person"})
@@ -78,6 +82,8 @@ func TestDB_ListPersons(t *testing.T) {
 		{"Avsluttet", PersonQuery{Terminated: With}, "p3"},
 		{"AarsakArbeid", PersonQuery{TerminationReason: arbei}, "p3"},
 		{"IntroL", PersonQuery{Law: nirv1.Law_LAW_INTROL}, "p3"},
+		{"RettOgPliktIntro", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_RETT_OG_PLIKT}, "p1,p2,p3,p5"},
+		{"KanTilbys", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_KAN_TILBYS}, ""},
 		{"HoursAtLeast100", PersonQuery{MinNorskHours: 100}, "p1"},
 		{"HoursAtMost50", PersonQuery{MaxNorskHours: 50, TrainingVedtak: With}, "p2"},
 		{"SortHoursDesc", PersonQuery{Sort: SortNorskHours, Desc: true, TrainingVedtak: With}, "p1,p2"},
@@ -101,6 +107,10 @@ func TestDB_ListPersons(t *testing.T) {
 	page, err := db.ListPersons(PersonQuery{Kommune: "0301", PageSize: 2})
 	if err != nil || page.Total != 4 || page.NextPageToken != "2" || keys(page.Rows) != "p1,p2" {
 		t.Errorf("first page = %+v, %v; want p1,p2 of 4 with token 2", page, err)
+	}
+	kan, _ := db.ListPersons(PersonQuery{Kommune: "1103", IntroScheme: nirv1.Scheme_SCHEME_KAN_TILBYS})
+	if keys(kan.Rows) != "p7" {
+		t.Errorf("«kan tilbys» in 1103 = %q, want p7", keys(kan.Rows))
 	}
 	moved, _ := db.ListPersons(PersonQuery{Kommune: "4601"})
 	if keys(moved.Rows) != "p4" {

@@ -339,6 +339,7 @@ type terminatedJSON struct {
 	PersonKey        string `json:"person_key"`
 	Kommune          string `json:"kommune"`
 	Law              string `json:"law"`
+	Scheme           string `json:"scheme"`
 	ProgrammeStart   string `json:"programme_start"`
 	Date             string `json:"termination_date"`
 	Reason           string `json:"reason"`
@@ -348,14 +349,14 @@ type terminatedJSON struct {
 }
 
 func toTerminatedJSON(t *TerminatedRow) terminatedJSON {
-	return terminatedJSON{PersonKey: t.PersonKey, Kommune: t.Kommune, Law: enumName(t.Law.String(), "LAW_"),
+	return terminatedJSON{PersonKey: t.PersonKey, Kommune: t.Kommune, Law: enumName(t.Law.String(), "LAW_"), Scheme: enumName(t.Scheme.String(), "SCHEME_"),
 		ProgrammeStart: string(appendDate(nil, t.ProgrammeStart)), Date: string(appendDate(nil, t.Date)),
 		Reason: enumName(t.Reason.String(), "TERMINATION_REASON_"), ReasonRegistered: t.ReasonRegistered(),
 		Computed: t.Computed, EventID: t.EventID}
 }
 
 // TerminatedCSVColumns documents the columns of the terminated report's CSV.
-var TerminatedCSVColumns = []string{"person_key", "kommune", "law", "programme_start", "termination_date",
+var TerminatedCSVColumns = []string{"person_key", "kommune", "law", "scheme", "programme_start", "termination_date",
 	"reason", "reason_registered", "computed", "event_id"}
 
 func writeTerminatedCSV(f *os.File, rows []TerminatedRow) error {
@@ -363,7 +364,7 @@ func writeTerminatedCSV(f *os.File, rows []TerminatedRow) error {
 	for i := range rows {
 		j := toTerminatedJSON(&rows[i])
 		b = appendField(b, j.PersonKey)
-		for _, s := range []string{j.Kommune, j.Law, j.ProgrammeStart, j.Date, j.Reason} {
+		for _, s := range []string{j.Kommune, j.Law, j.Scheme, j.ProgrammeStart, j.Date, j.Reason} {
 			b = append(b, ',')
 			b = appendField(b, s)
 		}

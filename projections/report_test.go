@@ -159,6 +159,10 @@ func TestTerminatedReport2022(t *testing.T) {
 				if len(only.Rows) != tt.without {
 					t.Errorf("«ikke registrert» filter gave %d rows, want %d", len(only.Rows), tt.without)
 				}
+				kan, _ := db.Terminated(ReportQuery{Year: 2022, Scheme: nirv1.Scheme_SCHEME_KAN_TILBYS})
+				if len(kan.Rows) != 0 {
+					t.Errorf("«kan tilbys» rows = %d, want 0 (all are rett og plikt)", len(kan.Rows))
+				}
 				introl, _ := db.Terminated(ReportQuery{Year: 2022, Law: nirv1.Law_LAW_INTROL})
 				if len(introl.Rows) != 2 { // D and G
 					t.Errorf("IntroL rows = %d, want 2", len(introl.Rows))
@@ -247,7 +251,7 @@ func TestWriteReport(t *testing.T) {
 	if n := strings.Count(string(b), "\n"); n != 7 { // header + 6 rows
 		t.Errorf("terminated.csv has %d lines, want 7:\n%s", n, b)
 	}
-	if !strings.Contains(string(b), "pkB,0301,IL,2021-02-01,2022-03-31,IKKE_REGISTRERT,nei,ja,") {
+	if !strings.Contains(string(b), "pkB,0301,IL,RETT_OG_PLIKT,2021-02-01,2022-03-31,IKKE_REGISTRERT,nei,ja,") {
 		t.Errorf("terminated.csv lacks pkB's row:\n%s", b)
 	}
 	p, _ := os.ReadFile(filepath.Join(dir, "persons.csv"))

@@ -20,6 +20,11 @@ type PersonRow struct {
 	PermitDate rules.Date
 	// SettlementDate is the date of settlement in the current kommune (move date after a move).
 	SettlementDate rules.Date
+	// IntroScheme and OpplaeringScheme are the person's kategori for the introduction
+	// programme and for opplæring (rett og plikt, kan tilbys, ...; DOMAIN.md 1.7), as the
+	// regelmotor decides them.
+	IntroScheme      nirv1.Scheme
+	OpplaeringScheme nirv1.Scheme
 
 	// Introduksjonsprogram (the latest programme of the person).
 	ProgrammeVedtak      bool // a tildeling vedtak exists
@@ -122,6 +127,8 @@ func (r *PersonRow) encode(dst []byte) []byte {
 	e.bool(r.NorskCompleted)
 	e.date(r.StartDeadline)
 	e.date(r.TrainingFirst)
+	e.uvarint(uint64(r.IntroScheme))
+	e.uvarint(uint64(r.OpplaeringScheme))
 	return e.b
 }
 
@@ -158,6 +165,8 @@ func (r *PersonRow) decode(b []byte) error {
 	r.NorskCompleted = d.bool()
 	r.StartDeadline = d.date()
 	r.TrainingFirst = d.date()
+	r.IntroScheme = nirv1.Scheme(d.uvarint())
+	r.OpplaeringScheme = nirv1.Scheme(d.uvarint())
 	return d.err
 }
 
@@ -166,8 +175,11 @@ func (r *PersonRow) decode(b []byte) error {
 type TerminatedRow struct {
 	PersonKey string
 	// Kommune is the programme's kommune.
-	Kommune        string
-	Law            nirv1.Law
+	Kommune string
+	Law     nirv1.Law
+	// Scheme is the person's kategori for the introduction programme («rett og plikt
+	// introduksjonsprogram», «kan tilbys introduksjonsprogram»; DOMAIN.md 6.2).
+	Scheme         nirv1.Scheme
 	ProgrammeStart rules.Date
 	Date           rules.Date
 	Reason         nirv1.TerminationReason
@@ -189,6 +201,7 @@ func (t *TerminatedRow) encode(dst []byte) []byte {
 	e.str(t.PersonKey)
 	e.str(t.Kommune)
 	e.uvarint(uint64(t.Law))
+	e.uvarint(uint64(t.Scheme))
 	e.date(t.ProgrammeStart)
 	e.date(t.Date)
 	e.uvarint(uint64(t.Reason))
@@ -202,6 +215,7 @@ func (t *TerminatedRow) decode(b []byte) error {
 	t.PersonKey = d.str()
 	t.Kommune = d.str()
 	t.Law = nirv1.Law(d.uvarint())
+	t.Scheme = nirv1.Scheme(d.uvarint())
 	t.ProgrammeStart = d.date()
 	t.Date = d.date()
 	t.Reason = nirv1.TerminationReason(d.uvarint())

@@ -121,6 +121,9 @@ type ReportQuery struct {
 	Kommune string
 	// Law limits it to one law (LAW_UNSPECIFIED = both laws).
 	Law nirv1.Law
+	// Scheme limits it to one kategori, e.g. SCHEME_RETT_OG_PLIKT («rett og plikt
+	// introduksjonsprogram») or SCHEME_KAN_TILBYS (SCHEME_UNSPECIFIED = all; DOMAIN.md 6.2).
+	Scheme nirv1.Scheme
 	// Registered filters «med registrert årsak» (With) or «ikke registrert» (Without).
 	Registered Filter
 }
@@ -153,6 +156,9 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 				return fmt.Errorf("terminated %d: %w", q.Year, err)
 			}
 			if q.Law != nirv1.Law_LAW_UNSPECIFIED && t.Law != q.Law {
+				continue
+			}
+			if q.Scheme != nirv1.Scheme_SCHEME_UNSPECIFIED && t.Scheme != q.Scheme {
 				continue
 			}
 			if !q.Registered.match(t.ReasonRegistered()) {
