@@ -147,7 +147,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	for evs := range pop {
-		regs := demoRegistrations(evs)
+		regs := demo.Registrations(evs)
 		if len(cur.regs) > 0 && len(cur.regs)+len(regs) > *batch {
 			if !send() {
 				break
@@ -188,24 +188,6 @@ func demoNow(s string) (rules.Date, error) {
 	return rules.DateFromTime(time.Now().In(loc)), nil
 }
 
-// demoRegistrations turns one demo person's events into registrations that name the person
-// by the national id of the first event (the PersonRegistered).
-func demoRegistrations(evs []*nirv1.Event) []*nirv1.Registration {
-	pr := evs[0].GetPersonRegistered()
-	id := pr.GetFodselsnummer()
-	if id == "" {
-		id = pr.GetDNummer()
-	}
-	if id == "" {
-		id = pr.GetDufNummer()
-	}
-	regs := make([]*nirv1.Registration, len(evs))
-	for i, ev := range evs {
-		regs[i] = &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
-	}
-	return regs
-}
-
 // writeDemo writes the population as protojson Registration lines.
 func writeDemo(pop iter.Seq[[]*nirv1.Event], path string, stdout, stderr io.Writer) error {
 	w := stdout
@@ -221,7 +203,7 @@ func writeDemo(pop iter.Seq[[]*nirv1.Event], path string, stdout, stderr io.Writ
 	bw := bufio.NewWriter(w)
 	persons, events := 0, 0
 	for evs := range pop {
-		for _, reg := range demoRegistrations(evs) {
+		for _, reg := range demo.Registrations(evs) {
 			b, err := protojson.Marshal(reg)
 			if err != nil {
 				return err

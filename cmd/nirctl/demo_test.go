@@ -50,7 +50,7 @@ func TestDemo(t *testing.T) {
 	}
 	// Every person is stored with its events in order, and nothing else.
 	for i, evs := range want {
-		id := demoRegistrations(evs)[0].GetPerson().GetNationalId()
+		id := demo.Registrations(evs)[0].GetPerson().GetNationalId()
 		res, err := n.client().History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}}))
 		if err != nil {
 			t.Fatalf("person %d: %v", i, err)

@@ -186,14 +186,7 @@ func population(seed int64, persons int, now rules.Date) []demoPerson {
 	var out []demoPerson
 	for evs := range demo.Generate(seed, persons, now) {
 		pr := evs[0].GetPersonRegistered()
-		id := pr.GetFodselsnummer()
-		if id == "" {
-			id = pr.GetDNummer()
-		}
-		if id == "" {
-			id = pr.GetDufNummer()
-		}
-		p := demoPerson{id: id, events: evs, livedIn: map[string]bool{pr.GetSettlementKommune(): true}, current: pr.GetSettlementKommune()}
+		p := demoPerson{id: rules.KeyingID(pr), events: evs, livedIn: map[string]bool{pr.GetSettlementKommune(): true}, current: pr.GetSettlementKommune()}
 		for _, e := range evs {
 			if m := e.GetPersonMoved(); m != nil {
 				p.livedIn[m.GetToKommune()] = true
