@@ -49,12 +49,12 @@ func TestRebuild(t *testing.T) {
 				t.Fatalf("%d results, want %d", len(rep.Results), len(want))
 			}
 			for i, r := range rep.Results {
-				if r.Name != want[i] || uint64(r.Events) != p.Events || r.EventsPerSec <= 0 {
+				if r.Name != want[i] || uint64(r.Events) != p.Events || r.EventsPerSec <= 0 || r.CPUSeconds <= 0 || r.EventsPerCPUSec <= 0 {
 					t.Errorf("result %d = %+v, want %s over %d events", i, r, want[i], p.Events)
 				}
 			}
-			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RebuildCPUSeconds <= 0 || rep.ModelsBytes == 0 {
-				t.Errorf("ratio %v, ratio with decoding %v, rebuild CPU %v s, models %d bytes", rep.Ratio, rep.RatioDecode, rep.RebuildCPUSeconds, rep.ModelsBytes)
+			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RatioCPU <= 0 || rep.ModelsBytes == 0 {
+				t.Errorf("ratio %v, ratio with decoding %v, ratio in CPU %v, models %d bytes", rep.Ratio, rep.RatioDecode, rep.RatioCPU, rep.ModelsBytes)
 			}
 			if m := rep.Memory; m.PeakRSSBytes == 0 || m.PeakHeapBytes == 0 || m.ProcessMaxRSSBytes == 0 {
 				t.Errorf("memory = %+v", m)
