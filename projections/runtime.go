@@ -71,7 +71,8 @@ type statsCounters struct {
 }
 
 // New opens (or creates) the live read models in opt.Dir. A leftover rebuild file from an
-// interrupted rebuild is removed: a rebuild always starts again from sequence 1.
+// interrupted rebuild is removed (a rebuild always starts again from sequence 1), and so are
+// leftover files of unkept as-of replays. Only one Projector may use a Dir at a time.
 func New(feed Feed, opt Options) (*Projector, error) {
 	if opt.Dir == "" {
 		return nil, fmt.Errorf("%w: Options.Dir is required", ErrInvalidArgument)
@@ -92,6 +93,12 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	}
 	if err := os.Remove(filepath.Join(opt.Dir, rebuildFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("projections: remove interrupted rebuild: %w", err)
+	}
+	// Unkept as-of replays of a process that died are of no use to anyone.
+	if stale, err := filepath.Glob(filepath.Join(opt.Dir, "asof-*.db")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
 	}
 	db, err := Open(filepath.Join(opt.Dir, liveFile), DBOptions{StateCache: opt.StateCache, Logger: logger})
 	if err != nil {
