@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
@@ -212,6 +213,9 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 		if ev == nil {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event", Reason: "is required"}
 		}
+		if f := unknownFields(reg.ProtoReflect(), field); f != "" {
+			return nil, nil, &InvalidError{Index: i, Field: f, Reason: "holds fields this nird's schema does not define; events are stored only as far as they are validated (drop the fields, or upgrade nird)"}
+		}
 		if err := rules.ValidateEvent(ev); err != nil {
 			return nil, nil, &InvalidError{Index: i, Field: field, Reason: err.Error()}
 		}
@@ -336,4 +340,37 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	out.Actor = actor
 	out.RecordedAt = timestamppb.New(now)
 	return out
+}
+
+// unknownFields returns the path of the first message in m (m included) that holds fields
+// the schema does not define, or "" if there is none. Binary protobuf keeps unknown fields
+// through decoding and cloning, so without this check a client could store bytes no
+// validation has seen (a national id among them) in the immutable stream.
+func unknownFields(m protoreflect.Message, path string) string {
+	if len(m.GetUnknown()) > 0 {
+		return path
+	}
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := path + "." + string(fd.Name())
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					found = unknownFields(mv.Message(), name+"[…]")
+					return found == ""
+				})
+			}
+		case fd.IsList():
+			if fd.Message() != nil {
+				for i := 0; i < v.List().Len() && found == ""; i++ {
+					found = unknownFields(v.List().Get(i).Message(), fmt.Sprintf("%s[%d]", name, i))
+				}
+			}
+		case fd.Message() != nil:
+			found = unknownFields(v.Message(), name)
+		}
+		return found == ""
+	})
+	return found
 }
