@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
@@ -379,6 +380,12 @@ func one(r *nirv1.Registration) *nirv1.AppendRequest {
 	return &nirv1.AppendRequest{Registrations: []*nirv1.Registration{r}}
 }
 
+// unknownBytes encodes a length-delimited field with a number the schema does not define.
+func unknownBytes(num protowire.Number, value string) []byte {
+	b := protowire.AppendTag(nil, num, protowire.BytesType)
+	return protowire.AppendString(b, value)
+}
+
 // corruptCheckDigit returns id with its last digit changed, so the check digits fail.
 func corruptCheckDigit(id string) string {
 	last := id[len(id)-1]
@@ -529,6 +536,27 @@ func badCases() []badCase {
 			build: func(f *fixture) *nirv1.AppendRequest {
 				r := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))
 				r.Event.PersonKey = strings.Repeat("ab", 32)
+				return one(r)
+			}},
+		{name: "unknown field smuggling a national id", token: tokOslo, want: connect.CodeInvalidArgument, field: "registrations[0].event",
+			transports: []string{"connect", "nats"}, // JSON cannot carry an unknown field number
+			build: func(f *fixture) *nirv1.AppendRequest {
+				r := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))
+				r.Event.ProtoReflect().SetUnknown(unknownBytes(999, "gjelder "+f.bergen))
+				return one(r)
+			}},
+		{name: "unknown field in a payload", token: tokOslo, want: connect.CodeInvalidArgument, field: "registrations[0].event.offer_registered.date",
+			transports: []string{"connect", "nats"},
+			build: func(f *fixture) *nirv1.AppendRequest {
+				r := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))
+				r.Event.GetOfferRegistered().GetDate().ProtoReflect().SetUnknown(unknownBytes(4, "x"))
+				return one(r)
+			}},
+		{name: "unknown field in the person reference", token: tokOslo, want: connect.CodeInvalidArgument, field: "registrations[0].person",
+			transports: []string{"connect", "nats"},
+			build: func(f *fixture) *nirv1.AppendRequest {
+				r := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))
+				r.Person.ProtoReflect().SetUnknown(unknownBytes(3, f.bergen))
 				return one(r)
 			}},
 		{name: "same event id twice in a request", token: tokOslo, want: connect.CodeInvalidArgument, field: "registrations[1].event.id",
