@@ -98,7 +98,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Logger: log})
 	admin := api.NewAdmin(proj, log)
 
-	interceptors := connect.WithInterceptors(m.interceptor(), guard)
+	// ReadMaxBytes bounds what one request makes nird read and decode, before it is
+	// authenticated too: the NATS ingress's bound; larger is ResourceExhausted.
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes))
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
 	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
