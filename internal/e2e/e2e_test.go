@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -406,6 +407,33 @@ func TestEndToEnd(t *testing.T) {
 		for _, r := range analyst.GetRows() {
 			if r.GetNationalId() != "" {
 				t.Fatalf("analyst row holds a national id")
+			}
+		}
+	})
+
+	t.Run("OversizedRequest", func(t *testing.T) {
+		// An 8 MiB body, without a token: refused as resource_exhausted after reading at
+		// most the bound, not read and decoded whole before the token is looked at.
+		body := append([]byte(`{"registrations":[{"event":{"correlationId":"`), bytes.Repeat([]byte("x"), 8<<20)...)
+		body = append(body, `"}}]}`...)
+		for _, token := range []string{"", tokOslo} {
+			req, err := http.NewRequest(http.MethodPost, url+nirv1connect.RegistrationServiceAppendProcedure, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e struct{ Code string }
+			if err := json.Unmarshal(b, &e); err != nil || e.Code != "resource_exhausted" {
+				t.Errorf("8 MiB request (token %v): HTTP %d %.200s, want resource_exhausted", token != "", resp.StatusCode, b)
 			}
 		}
 	})
