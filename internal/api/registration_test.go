@@ -102,7 +102,7 @@ func startServer(t *testing.T) *server {
 	reg := api.NewRegistration(svc, nil)
 	guard := auth.NewGuard(authn, auth.DefaultPolicy(), nil)
 	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard)))
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes)))
 	hs := httptest.NewServer(mux)
 
 	in := natsingress.New(store.Conn(), guard, reg, nil)
@@ -418,6 +418,12 @@ func badCases() []badCase {
 		{name: "unknown enum name over NATS", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
 			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%q},"event":{"id":%q,"kommune":"0301","offerRegistered":{"programme":"PROGRAMME_HOLIDAY","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID())
 			return natsRequest(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		{name: "body over 4 MiB over HTTP", want: connect.CodeResourceExhausted, raw: func(t *testing.T, f *fixture) result {
+			r := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))
+			r.Event.CorrelationId = strings.Repeat("x", natsingress.MaxRequestBytes)
+			b, _ := proto.Marshal(one(r))
+			return postRaw(t, f.server, tokOslo, "application/proto", b)
 		}},
 		{name: "no token over HTTP", want: connect.CodeUnauthenticated, raw: func(t *testing.T, f *fixture) result {
 			b, _ := protojson.Marshal(one(onPerson(f.oslo, "0301", offerEv(d(2024, 3, 2)))))
