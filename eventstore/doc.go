@@ -51,8 +51,10 @@
 //
 // With every write synced, JetStream does not coalesce independent publishes, so Append
 // does: concurrent calls queue up, and a committer sends them as one atomic batch,
-// bounded by GroupCommit.MaxEvents, MaxBytes and (with more than one batch in flight)
-// MaxWait, while the previous batch is being stored. A lone caller is sent at once. A
+// bounded by GroupCommit.MaxEvents, MaxBytes and MaxWait, while the previous batch is
+// being stored; right after a batch, the committer waits at most MaxWait for its callers'
+// next appends, so batches do not alternate between two halves of the callers. A lone
+// caller on an idle store is sent at once. A
 // small group of single events goes as concurrent plain publishes (cheaper than a batch
 // on a file stream). Each caller waits only for its own result:
 //

@@ -21,8 +21,9 @@ const (
 	DefaultGroupMaxEvents = MaxBatchEvents
 	// DefaultGroupMaxBytes bounds the payload of one coalesced batch.
 	DefaultGroupMaxBytes = 8 << 20
-	// DefaultGroupMaxWait is how long a batch may wait for more appends while another
-	// batch is in flight (only with MaxInflight > 1). A lone caller never waits.
+	// DefaultGroupMaxWait is how long a batch may wait for more appends: while another
+	// batch is in flight, or right after one ended, for its callers' next appends. A lone
+	// caller on an idle store never waits.
 	DefaultGroupMaxWait = time.Millisecond
 	// DefaultGroupMaxInflight is how many coalesced batches may be in flight at once. With
 	// one, the next batch collects while the current one is stored: the classic scheme.
@@ -41,7 +42,8 @@ type GroupCommit struct {
 	// MaxBytes bounds the encoded events of one batch; 0 = DefaultGroupMaxBytes.
 	MaxBytes int
 	// MaxWait is how long a batch waits for more appends while another batch is in
-	// flight; 0 = DefaultGroupMaxWait, negative = never wait.
+	// flight, or right after one ended until as many appends as it held are queued again;
+	// 0 = DefaultGroupMaxWait, negative = never wait.
 	MaxWait time.Duration
 	// MaxInflight is how many batches may be in flight at once; 0 = DefaultGroupMaxInflight.
 	MaxInflight int
@@ -158,6 +160,8 @@ type committer struct {
 	busy     map[string]bool // person keys in a batch being formed or in flight
 	inflight int
 	stopping bool
+	lastSize int       // events of the last batch that ended
+	lastEnd  time.Time // when it ended
 
 	wake chan struct{} // buffered 1: queue grew or a flush ended
 	quit chan struct{}
@@ -243,8 +247,8 @@ func (c *committer) loop() {
 }
 
 // take forms the next batch from the queue, or returns nil if nothing can be sent now.
-// waitMore asks the loop to wait up to MaxWait first (only when a batch is in flight and
-// the waiting time has not been granted yet).
+// waitMore asks the loop to wait up to MaxWait first (only when more callers are about to
+// join and the waiting time has not been granted yet).
 func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -255,7 +259,18 @@ func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 	for _, m := range c.queue {
 		queued += m.events
 	}
-	if c.inflight > 0 && !waited && c.cfg.MaxWait > 0 && queued < c.cfg.MaxEvents {
+	// How many events are worth waiting for: while a batch is in flight, a full batch;
+	// right after one, as many as it held, since its callers are about to come back with
+	// their next appends (without this, batches alternate between those who queued during
+	// the flight and those just acknowledged, each paying the batch's fixed cost). A lone
+	// caller (last batch of one, or an idle store) never waits.
+	target := 0
+	if c.inflight > 0 {
+		target = c.cfg.MaxEvents
+	} else if time.Since(c.lastEnd) < c.cfg.MaxWait {
+		target = min(c.lastSize, c.cfg.MaxEvents)
+	}
+	if !waited && c.cfg.MaxWait > 0 && queued < target {
 		return nil, true
 	}
 	events, bytes := 0, 0
@@ -305,8 +320,13 @@ func (c *committer) flush(batch []*member) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
 	defer cancel()
 	c.s.commitGroup(ctx, batch, c.cfg.PlainMax)
+	events := 0
+	for _, m := range batch {
+		events += m.events
+	}
 	c.mu.Lock()
 	c.inflight--
+	c.lastSize, c.lastEnd = events, time.Now()
 	for _, m := range batch {
 		for _, r := range m.reqs {
 			delete(c.busy, r.key)
