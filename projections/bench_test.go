@@ -274,7 +274,11 @@ func TestRebuildMillion(t *testing.T) {
 	feed := newChunkFeed(1_000_000)
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	p, err := New(feed, Options{Dir: t.TempDir()})
+	cache := 0
+	if v := os.Getenv("NIR_BENCH_CACHE"); v != "" {
+		fmt.Sscan(v, &cache)
+	}
+	p, err := New(feed, Options{Dir: t.TempDir(), StateCache: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +296,7 @@ func TestRebuildMillion(t *testing.T) {
 	if st[0].Checkpoint != feed.total {
 		t.Fatalf("checkpoint %d, want %d", st[0].Checkpoint, feed.total)
 	}
-	fmt.Printf("%d events (%d persons, generated on the fly): rebuild %v wall (%.0f ev/s), %v CPU (%.0f ev/cpu-s incl. generation); peak RSS %d MiB (%d MiB before); file %d MiB\n",
-		feed.total, len(feed.sizes)*chunkPersons, wall, float64(feed.total)/wall.Seconds(), cpu, float64(feed.total)/cpu.Seconds(),
+	fmt.Printf("state cache %d: %d events (%d persons, generated on the fly): rebuild %v wall (%.0f ev/s), %v CPU (%.0f ev/cpu-s incl. generation); peak RSS %d MiB (%d MiB before); file %d MiB\n",
+		cache, feed.total, len(feed.sizes)*chunkPersons, wall, float64(feed.total)/wall.Seconds(), cpu, float64(feed.total)/cpu.Seconds(),
 		ru.Maxrss/1024, before.Maxrss/1024, size>>20)
 }

@@ -48,7 +48,7 @@ var (
 
 // DefaultStateCache is the number of folded person states a DB keeps in memory between
 // batches (DBOptions.StateCache).
-const DefaultStateCache = 20000
+const DefaultStateCache = 5000
 
 // DBOptions configure Open. The zero value means defaults.
 type DBOptions struct {
