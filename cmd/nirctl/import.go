@@ -49,7 +49,7 @@ func init() {
 
 const importUsage = `usage: nirctl import [--state FILE] [--batch N] [--format auto|jsonl|csv] [--progress] FILE ...
 
-Each FILE holds registrations, sent in batches (each batch is atomic) in file order:
+Each FILE ("-" for standard input, read whole first) holds registrations, sent in batches (each batch is atomic) in file order:
 
   jsonl  one nir.v1.Registration in protojson per line (as for nirctl append); blank lines
          and lines starting with '#' are skipped.
@@ -117,6 +117,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		state:   st,
 		path:    *statePath,
 		batch:   *batch,
+		stdin:   os.Stdin,
 		stdout:  stdout,
 		showBar: *progress || isTerminal(stderr),
 		stderr:  stderr,
@@ -232,6 +233,7 @@ type importer struct {
 	path    string
 	batch   int
 	showBar bool
+	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -244,15 +246,27 @@ type importLine struct {
 }
 
 func (im *importer) importFile(ctx context.Context, name, format string) (importCounts, error) {
-	var counts importCounts
-	data, err := os.ReadFile(name)
+	var (
+		counts importCounts
+		data   []byte
+		err    error
+	)
+	if name == "-" {
+		data, err = io.ReadAll(im.stdin)
+	} else {
+		data, err = os.ReadFile(name)
+	}
 	if err != nil {
 		return counts, err
 	}
 	sum := sha256.Sum256(data)
-	abs, err := filepath.Abs(name)
-	if err != nil {
-		return counts, err
+	// A file is known by its path; standard input by its content, so that the same input
+	// piped again resumes and another input is a new import.
+	abs := "stdin:" + hex.EncodeToString(sum[:])
+	if name != "-" {
+		if abs, err = filepath.Abs(name); err != nil {
+			return counts, err
+		}
 	}
 	fst := im.state.Files[abs]
 	switch {

@@ -330,6 +330,25 @@ func TestImport_JSONL(t *testing.T) {
 		}
 	})
 
+	t.Run("Stdin", func(t *testing.T) {
+		// The same input piped twice: known by its content, so the second run finds it done;
+		// every line is already stored from the file import (same content, same ids).
+		st := filepath.Join(t.TempDir(), "stdin.state")
+		for i, want := range []string{fmt.Sprintf("-: 0 stored, %d already stored", regs), "-: already imported completely"} {
+			cmd := nirctlCommand(t, "--server", n.url, "import", "--state", st, "-")
+			f, err := os.Open(input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdin = f
+			out, err := cmd.CombinedOutput()
+			f.Close()
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Fatalf("run %d: %v, output %q, want %q", i+1, err, out, want)
+			}
+		}
+	})
+
 	t.Run("CompleteFileIsSkipped", func(t *testing.T) {
 		out, _, err := n.nirctl(t, "import", "--state", state, input)
 		if err != nil {
