@@ -524,3 +524,50 @@ func TestProjector_LiveLatency(t *testing.T) {
 		t.Errorf("live apply took %v", worst)
 	}
 }
+
+// TestProjector_Gaps checks that sequence gaps (purged messages) and events without a person
+// key do not stall the runtime: the checkpoint reaches the stream's last sequence.
+func TestProjector_Gaps(t *testing.T) {
+	t.Parallel()
+	s := listScenario()
+	var recs []Record
+	for i, r := range s.recs {
+		r.Seq = uint64(3*i + 5) // gaps before and between
+		recs = append(recs, r)
+	}
+	recs = append(recs, Record{Seq: recs[len(recs)-1].Seq + 1, Event: &nirv1.Event{Id: "01NOKEY0000000000000000000"}})
+	feed := NewSliceFeed(recs)
+	p := newTestProjector(t, feed)
+	ckpt, err := p.CatchUp(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := recs[len(recs)-1].Seq; ckpt != want {
+		t.Fatalf("checkpoint = %d, want %d", ckpt, want)
+	}
+	p.Use("", func(db *DB) error {
+		if db.Skipped() != 1 {
+			t.Errorf("skipped = %d, want 1", db.Skipped())
+		}
+		page, err := db.ListPersons(PersonQuery{Kommune: "0301"})
+		if err != nil || keys(page.Rows) != "p1,p2,p3,p5" {
+			t.Errorf("list = %v, %v", page, err)
+		}
+		return nil
+	})
+	// The feed's last sequence beyond its last record (a purged tail) is reached too.
+	last := recs[len(recs)-1].Seq
+	gapFeed := &tailFeed{SliceFeed: feed, last: last + 10}
+	p2 := newTestProjector(t, gapFeed)
+	if c, err := p2.CatchUp(bg); err != nil || c != last+10 {
+		t.Errorf("checkpoint with a purged tail = %d, %v; want %d", c, err, last+10)
+	}
+}
+
+// tailFeed reports a last sequence beyond its records, as a stream whose tail was purged.
+type tailFeed struct {
+	*SliceFeed
+	last uint64
+}
+
+func (f *tailFeed) LastSeq(context.Context) (uint64, error) { return f.last, nil }
