@@ -85,6 +85,9 @@ type PersonQuery struct {
 	Terminated           Filter
 	// TerminationReason keeps persons whose effective avslutningsårsak is this one.
 	TerminationReason nirv1.TerminationReason
+	// ReasonRegistered keeps terminated persons «med registrert årsak» (With) or with
+	// «Avslutningsårsak ikke registrert» (Without); persons not terminated never match it.
+	ReasonRegistered Filter
 	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound).
 	MinNorskHours, MaxNorskHours float64
 
@@ -151,6 +154,16 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 	}
 	if q.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED && r.TerminationReason != q.TerminationReason {
 		return false
+	}
+	if q.ReasonRegistered != Any {
+		if r.TerminationDate.IsZero() {
+			return false
+		}
+		registered := r.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
+			r.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED
+		if !q.ReasonRegistered.match(registered) {
+			return false
+		}
 	}
 	if q.MinNorskHours > 0 && r.NorskHours < HoursOf(q.MinNorskHours) {
 		return false

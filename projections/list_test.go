@@ -81,6 +81,8 @@ func TestDB_ListPersons(t *testing.T) {
 		{"MedOpplaeringVedtak", PersonQuery{TrainingVedtak: With}, "p1,p2"},
 		{"Avsluttet", PersonQuery{Terminated: With}, "p3"},
 		{"AarsakArbeid", PersonQuery{TerminationReason: arbei}, "p3"},
+		{"MedRegistrertAarsak", PersonQuery{ReasonRegistered: With}, "p3"},
+		{"AarsakIkkeRegistrert", PersonQuery{ReasonRegistered: Without}, ""},
 		{"IntroL", PersonQuery{Law: nirv1.Law_LAW_INTROL}, "p3"},
 		{"RettOgPliktIntro", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_RETT_OG_PLIKT}, "p1,p2,p3,p5"},
 		{"KanTilbys", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_KAN_TILBYS}, ""},

@@ -114,6 +114,7 @@ func TestTerminatedReport2022(t *testing.T) {
 		asOf          bool
 		want          []reportLine
 		with, without int
+		listWithout   string // 0301's person list «Avslutningsårsak ikke registrert»
 	}{
 		{"Live", false, []reportLine{
 			{"pkA", arbei, true, false},
@@ -122,7 +123,7 @@ func TestTerminatedReport2022(t *testing.T) {
 			{"pkD", nirv1.TerminationReason_TERMINATION_REASON_NAV_TILTAK, true, false},
 			{"pkG", ikke, false, true},
 			{"pkH", arbei, true, false},
-		}, 4, 2},
+		}, 4, 2, "pkB"},
 		{"AsOf2023-02-28", true, []reportLine{
 			{"pkA", arbei, true, false},
 			{"pkB", ikke, false, true},
@@ -131,7 +132,7 @@ func TestTerminatedReport2022(t *testing.T) {
 			{"pkG", ikke, false, true},
 			{"pkH", ikke, false, true},
 			{"pkI", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM, true, false},
-		}, 4, 3},
+		}, 4, 3, "pkB,pkH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +167,10 @@ func TestTerminatedReport2022(t *testing.T) {
 				introl, _ := db.Terminated(ReportQuery{Year: 2022, Law: nirv1.Law_LAW_INTROL})
 				if len(introl.Rows) != 2 { // D and G
 					t.Errorf("IntroL rows = %d, want 2", len(introl.Rows))
+				}
+				page, err := db.ListPersons(PersonQuery{Kommune: "0301", ReasonRegistered: Without})
+				if err != nil || keys(page.Rows) != tt.listWithout {
+					t.Errorf("person list without registered reason = %v, %v; want %s", page, err, tt.listWithout)
 				}
 				y2021, _ := db.Terminated(ReportQuery{Year: 2021})
 				if len(y2021.Rows) != 1 || y2021.Rows[0].PersonKey != "pkF" {
