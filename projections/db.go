@@ -81,6 +81,7 @@ type DB struct {
 	rowsMu     sync.Mutex
 	kommuneGen map[string]uint64
 	rowCache   map[string]*kommuneRows
+	cachedRows int
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool

@@ -296,8 +296,12 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 	return page, nil
 }
 
-// maxCachedKommuner bounds the decoded person lists kept in memory.
-const maxCachedKommuner = 64
+// maxCachedKommuner and maxCachedRows bound the decoded person lists kept in memory (about
+// 300 bytes a row).
+const (
+	maxCachedKommuner = 64
+	maxCachedRows     = 250000
+)
 
 // kommuneRows returns a kommune's person list decoded, in person-key order, from a cache that
 // Apply invalidates per kommune. The slice is shared: callers must not modify it.
@@ -324,10 +328,14 @@ func (db *DB) kommuneRows(k string) ([]PersonRow, error) {
 		return nil, err
 	}
 	db.rowsMu.Lock()
-	if db.rowCache == nil || len(db.rowCache) >= maxCachedKommuner {
-		db.rowCache = map[string]*kommuneRows{}
+	if db.rowCache == nil || len(db.rowCache) >= maxCachedKommuner || db.cachedRows+len(rows) > maxCachedRows {
+		db.rowCache, db.cachedRows = map[string]*kommuneRows{}, 0
+	}
+	if old := db.rowCache[k]; old != nil {
+		db.cachedRows -= len(old.rows)
 	}
 	db.rowCache[k] = &kommuneRows{gen: gen, rows: rows}
+	db.cachedRows += len(rows)
 	db.rowsMu.Unlock()
 	return rows, nil
 }
