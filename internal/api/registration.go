@@ -14,7 +14,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -68,7 +67,9 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 	default:
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not append"))
 	}
-	positions, err := h.ingest.Append(ctx, p.Actor(), req.GetRegistrations())
+	// A kommune registers only for persons it has (or had), or moves to itself; others are
+	// NotFound, like unknown persons. p.Kommune is "" for the system principal.
+	positions, err := h.ingest.AppendFor(ctx, p.Actor(), p.Kommune, req.GetRegistrations())
 	if err != nil {
 		return nil, Error(ctx, h.log, "append", err)
 	}
@@ -87,7 +88,7 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 	}
 	switch p.Role {
 	case auth.RoleKommune:
-		if !livedIn(events, p.Kommune) {
+		if !ingest.LivedIn(events, p.Kommune) {
 			// Not found rather than denied: a kommune must not learn whether another
 			// kommune's person exists.
 			return nil, Error(ctx, h.log, "history", ingest.ErrNotFound)
@@ -101,27 +102,6 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 		out.Events[i] = &nirv1.StoredEvent{Sequence: e.Seq, Event: e.Event}
 	}
 	return connect.NewResponse(out), nil
-}
-
-// livedIn reports whether the person's bostedskommune was kommune at some time: the
-// settlement kommune or a move, counting only events that were not retracted (the same rule
-// as the query API's kommunePeriods). A kommune sees the whole history of a person it has had.
-func livedIn(events []eventstore.Stored, kommune string) bool {
-	retracted := map[string]bool{}
-	for _, e := range events {
-		if r := e.Event.GetEventRetracted(); r != nil {
-			retracted[r.GetEventId()] = true
-		}
-	}
-	for _, e := range events {
-		if retracted[e.Event.GetId()] {
-			continue
-		}
-		if e.Event.GetPersonRegistered().GetSettlementKommune() == kommune || e.Event.GetPersonMoved().GetToKommune() == kommune {
-			return true
-		}
-	}
-	return false
 }
 
 // Error classifies an error for the caller. Errors the caller cannot act on are logged once

@@ -164,6 +164,15 @@ type personBatch struct {
 // ErrInvalid (*InvalidError), ErrRefused (*RefusedError), ErrNotFound, ErrConflict,
 // ErrTooLarge, or a store error.
 func (s *Service) Append(ctx context.Context, actor *nirv1.Actor, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
+	return s.AppendFor(ctx, actor, "", regs)
+}
+
+// AppendFor is Append on behalf of a kommune's principal: every registration about a person
+// already in the register must concern a person whose bostedskommune is or was kommune
+// (LivedIn), or move the person to kommune. Otherwise the request fails with ErrNotFound,
+// the same answer as for an unknown person, so that a kommune cannot learn from an append
+// whether another kommune's person exists. An empty kommune checks nothing (system).
+func (s *Service) AppendFor(ctx context.Context, actor *nirv1.Actor, kommune string, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
 	if len(regs) == 0 {
 		return nil, &InvalidError{Field: "registrations", Reason: "at least one registration is required"}
 	}
@@ -175,7 +184,7 @@ func (s *Service) Append(ctx context.Context, actor *nirv1.Actor, regs []*nirv1.
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.try(ctx, actor, batches)
+		err := s.try(ctx, actor, kommune, batches)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
 			for i, p := range all {
@@ -264,7 +273,7 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 }
 
 // try makes one attempt: read every person, resolve duplicates, check, append.
-func (s *Service) try(ctx context.Context, actor *nirv1.Actor, batches []*personBatch) error {
+func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, batches []*personBatch) error {
 	now := s.now()
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
@@ -297,6 +306,9 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, batches []*person
 			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)
 		}
 		if len(history) == 0 && fresh[0].GetPersonRegistered() == nil {
+			return ErrNotFound
+		}
+		if kommune != "" && len(history) > 0 && !LivedIn(history, kommune) && !movesTo(fresh, kommune) {
 			return ErrNotFound
 		}
 		state := rules.Fold(b.key, events)
@@ -373,4 +385,40 @@ func unknownFields(m protoreflect.Message, path string) string {
 		return found == ""
 	})
 	return found
+}
+
+// LivedIn reports whether kommune has had the person: the kommune that registered the person,
+// the settlement kommune, or the kommune of a move, counting only events that were not
+// retracted (the rule the query API applies too). Such a kommune may read and register for
+// the person (DOMAIN.md 7.4, Product decisions 8).
+func LivedIn(events []eventstore.Stored, kommune string) bool {
+	retracted := map[string]bool{}
+	for _, e := range events {
+		if r := e.Event.GetEventRetracted(); r != nil {
+			retracted[r.GetEventId()] = true
+		}
+	}
+	for _, e := range events {
+		if retracted[e.Event.GetId()] {
+			continue
+		}
+		if pr := e.Event.GetPersonRegistered(); pr != nil && (pr.GetSettlementKommune() == kommune || e.Event.GetKommune() == kommune) {
+			return true
+		}
+		if e.Event.GetPersonMoved().GetToKommune() == kommune {
+			return true
+		}
+	}
+	return false
+}
+
+// movesTo reports whether the events move the person to kommune: the new kommune registers
+// the move of a person it has not had before.
+func movesTo(events []*nirv1.Event, kommune string) bool {
+	for _, ev := range events {
+		if ev.GetPersonMoved().GetToKommune() == kommune {
+			return true
+		}
+	}
+	return false
 }
