@@ -449,12 +449,18 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 			})
 		})
 	} else {
-		var page *PersonPage
-		q.PageSize = 0
-		page, err = db.listAll(q)
-		if err == nil {
-			for i := range page.Rows {
-				if err = write(&page.Rows[i]); err != nil {
+		// Filter and sort once, then stream (paging through ListPersons would sort per page).
+		var all []PersonRow
+		if all, err = db.kommuneRows(q.Kommune); err == nil {
+			idx := make([]int32, 0, len(all))
+			for i := range all {
+				if q.match(&all[i]) {
+					idx = append(idx, int32(i))
+				}
+			}
+			sortRows(all, idx, q.Sort, q.Desc)
+			for _, i := range idx {
+				if err = write(&all[i]); err != nil {
 					break
 				}
 			}
@@ -509,22 +515,6 @@ func (db *DB) exportAllCSV(w io.Writer, now rules.Date) (int, error) {
 		return n, err
 	}
 	return n, bw.Flush()
-}
-
-func (db *DB) listAll(q PersonQuery) (*PersonPage, error) {
-	q.PageSize = MaxPageSize
-	var all []PersonRow
-	for {
-		p, err := db.ListPersons(q)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, p.Rows...)
-		if p.NextPageToken == "" {
-			return &PersonPage{Rows: all, Total: len(all)}, nil
-		}
-		q.PageToken = p.NextPageToken
-	}
 }
 
 func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {

@@ -355,3 +355,26 @@ func TestDB_ListPersonsCache(t *testing.T) {
 		t.Errorf("after retraction: %q, want nobody", got)
 	}
 }
+
+// TestDB_ExportCSVSorted checks a sorted export has the order of the sorted list.
+func TestDB_ExportCSVSorted(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, population(11, 200, []string{"0301"}), 500)
+	q := PersonQuery{Kommune: "0301", Sort: SortBirthDate, Desc: true, PageSize: MaxPageSize}
+	page, err := db.ListPersons(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	n, err := db.ExportCSV(&b, q, CSVOptions{})
+	if err != nil || n != page.Total || n < 150 {
+		t.Fatalf("exported %d rows, %v; list has %d", n, err, page.Total)
+	}
+	recs, _ := csv.NewReader(&b).ReadAll()
+	for i, r := range page.Rows {
+		if recs[i+1][0] != r.PersonKey {
+			t.Fatalf("row %d = %s, want %s", i, recs[i+1][0], r.PersonKey)
+		}
+	}
+}
