@@ -39,6 +39,8 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&opt.LoadConcurrency, "load-concurrency", bench.DefaultLoadConcurrency, "atomic batches in flight while loading")
 	fs.IntVar(&opt.Queries, "queries", bench.DefaultRebuildQueries, "person-list queries timed")
 	fs.IntVar(&opt.CSVRuns, "csv-runs", bench.DefaultRebuildCSVRuns, "CSV exports of the kommune timed")
+	fs.IntVar(&opt.Runs, "runs", 1, "runs of each replay and of the rebuild; the fastest is reported (a shared machine slows some runs)")
+	fs.IntVar(&opt.StateCache, "state-cache", 0, "person states the rebuild keeps between transactions (0: the projections default, as nird runs it)")
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {

@@ -87,6 +87,12 @@ type RebuildOptions struct {
 	// times the kommune is exported (default 5).
 	Queries int `json:"queries"`
 	CSVRuns int `json:"csv_runs"`
+	// Runs is how many times each replay and the rebuild are run; the fastest run is
+	// reported (default 1), and the highest memory peak.
+	Runs int `json:"runs"`
+	// StateCache is projections.Options.StateCache: the folded person states the rebuild
+	// keeps between transactions (0: the projections default, as nird runs it).
+	StateCache int `json:"state_cache,omitempty"`
 	// Verify also builds the models by a plain catch-up in a second directory and checks
 	// that its dump equals the rebuilt models' dump.
 	Verify bool `json:"verify"`
@@ -123,6 +129,9 @@ func (o *RebuildOptions) defaults() error {
 	}
 	if o.Queries <= 0 {
 		o.Queries = DefaultRebuildQueries
+	}
+	if o.Runs <= 0 {
+		o.Runs = 1
 	}
 	if o.CSVRuns <= 0 {
 		o.CSVRuns = DefaultRebuildCSVRuns
@@ -181,6 +190,22 @@ func timeStage(name string, f func() (int, error)) (Stage, error) {
 		st.EventsPerCPUSec = float64(n) / cpu.Seconds()
 	}
 	return st, nil
+}
+
+// bestStage runs a stage runs times and keeps the fastest run: on a shared machine the
+// slower runs measure the other processes.
+func bestStage(runs int, name string, f func() (int, error)) (Stage, error) {
+	var best Stage
+	for i := range runs {
+		st, err := timeStage(name, f)
+		if err != nil {
+			return Stage{}, err
+		}
+		if i == 0 || st.EventsPerSec > best.EventsPerSec {
+			best = st
+		}
+	}
+	return best, nil
 }
 
 // Population describes the stream the benchmark ran on.
@@ -331,14 +356,14 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 			name = "bare-replay-decode"
 		}
 		progress(name)
-		st, err := timeStage(name, func() (int, error) { return bareReplay(ctx, js, last, decode) })
+		st, err := bestStage(opt.Runs, name, func() (int, error) { return bareReplay(ctx, js, last, decode) })
 		if err != nil {
 			return nil, err
 		}
 		rep.Results = append(rep.Results, st)
 	}
 	progress("store-replay")
-	st, err := timeStage("store-replay", func() (int, error) {
+	st, err := bestStage(opt.Runs, "store-replay", func() (int, error) {
 		n := 0
 		for _, err := range store.Replay(ctx, eventstore.ReplayOptions{From: 1, To: last}) {
 			if err != nil {
@@ -363,17 +388,17 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		return nil, err
 	}
 	defer os.RemoveAll(modelsDir)
-	proj, err := projections.New(f, projections.Options{Dir: modelsDir})
+	proj, err := projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache})
 	if err != nil {
 		return nil, err
 	}
 	defer proj.Close()
 
 	progress(fmt.Sprintf("rebuild of %d events", last))
-	debug.FreeOSMemory()
 	var sampler *memSampler
 	lastReport := time.Now()
-	rebuild, err := timeStage("rebuild", func() (int, error) {
+	rebuild, err := bestStage(opt.Runs, "rebuild", func() (int, error) {
+		debug.FreeOSMemory()
 		sampler = startMemSampler()
 		err := proj.Rebuild(ctx, func(p projections.Progress) {
 			if time.Since(lastReport) >= 5*time.Second {
@@ -381,7 +406,10 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 				progress(fmt.Sprintf("rebuild %d/%d events, %.0f events/s, ETA %s", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second)))
 			}
 		})
-		rep.Memory = sampler.stop()
+		// The highest peak of all runs counts.
+		if m := sampler.stop(); m.PeakRSSBytes >= rep.Memory.PeakRSSBytes {
+			rep.Memory = m
+		}
 		return int(last), err
 	})
 	if err != nil {
