@@ -295,10 +295,11 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	}
 	var ckpt uint64
 	var touched map[string]*cached
+	var order []string
 	changed := map[string]bool{}
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
-		ckpt, touched, err = db.applyTx(tx, recs, changed)
+		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
 		return err
 	})
 	if len(changed) > 0 {
@@ -320,8 +321,13 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 		if db.cache == nil || len(db.cache)+len(touched) > db.cacheMax {
 			db.cache = make(map[string]*cached, min(db.cacheMax, 4*len(touched)+16))
 		}
-		for k, c := range touched {
-			db.cache[k] = c
+		// At most cacheMax states stay: a large batch touches more persons than that, and
+		// keeping them all would hold two batches' worth of states at the next one.
+		for _, k := range order {
+			if len(db.cache) >= db.cacheMax {
+				break
+			}
+			db.cache[k] = touched[k]
 		}
 	}
 	return ckpt, nil
@@ -354,7 +360,7 @@ func (db *DB) Advance(seq uint64) (uint64, error) {
 
 var marshalOpt = proto.MarshalOptions{Deterministic: true}
 
-func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint64, map[string]*cached, error) {
+func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint64, map[string]*cached, []string, error) {
 	ckpt := checkpointTx(tx)
 	start := ckpt
 	evb := tx.Bucket(bucketEvents)
@@ -378,7 +384,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 		if c == nil {
 			var err error
 			if c, err = db.load(tx, pk); err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 			touched[pk] = c
 			order = append(order, pk)
@@ -387,25 +393,25 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 		if data == nil {
 			var err error
 			if data, err = marshalOpt.Marshal(rec.Event); err != nil {
-				return 0, nil, fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
+				return 0, nil, nil, fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
 			}
 		}
 		key = binary.BigEndian.AppendUint64(key[:0], rec.Seq)
 		if err := evb.Put(key, data); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		c.seqs = append(c.seqs, rec.Seq)
 		c.st.Apply(rec.Seq, rec.Event)
 	}
 	if ckpt == start {
-		return ckpt, nil, nil
+		return ckpt, nil, nil, nil
 	}
 	peb := tx.Bucket(bucketPEvents)
 	sd := statDeltas{}
 	for _, pk := range order {
 		c := touched[pk]
 		if err := addPersonSeqs(peb, pk, c.seqs); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		c.seqs = nil
 		nd := derive(c.st)
@@ -416,19 +422,19 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 			changed[nd.row.Kommune] = true
 		}
 		if err := writeDiff(tx, pk, c.der, nd, sd); err != nil {
-			return 0, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
+			return 0, nil, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
 		}
 		c.der = nd
 	}
 	if err := sd.flush(tx); err != nil {
-		return 0, nil, fmt.Errorf("projections: statistics at seq %d: %w", ckpt, err)
+		return 0, nil, nil, fmt.Errorf("projections: statistics at seq %d: %w", ckpt, err)
 	}
 	for _, m := range Models {
 		if err := writeMeta(tx, m, ckpt); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 	}
-	return ckpt, touched, nil
+	return ckpt, touched, order, nil
 }
 
 // addPersonSeqs appends sequences to a person's event list: uvarint deltas from the previous
