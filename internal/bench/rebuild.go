@@ -231,6 +231,10 @@ type Memory struct {
 	// allowed (PeakRSSSource says which).
 	PeakRSSBytes  uint64 `json:"peak_rss_bytes"`
 	PeakRSSSource string `json:"peak_rss_source"`
+	// PeakAnonRSSBytes is the highest sampled anonymous resident memory (RssAnon: the Go
+	// heap, the embedded server's included). The rest of the RSS is mostly file pages of the
+	// read-model file that bbolt maps, which the kernel can reclaim.
+	PeakAnonRSSBytes uint64 `json:"peak_anon_rss_bytes"`
 	// ProcessMaxRSSBytes is getrusage's ru_maxrss at the end of the rebuild (since the last
 	// reset, or since the process started).
 	ProcessMaxRSSBytes uint64 `json:"process_max_rss_bytes"`
@@ -251,6 +255,17 @@ type QueryResult struct {
 	P50ms  float64 `json:"p50_ms"`
 	P99ms  float64 `json:"p99_ms"`
 	MaxMs  float64 `json:"max_ms"`
+	// ByQuery breaks the latencies down by query (index into the queries of benchQueries).
+	ByQuery []QueryKind `json:"by_query"`
+}
+
+// QueryKind is the latency of one of the timed queries.
+type QueryKind struct {
+	Query string  `json:"query"`
+	Rows  int     `json:"rows"` // rows matching the filters
+	Runs  int     `json:"runs"`
+	P50ms float64 `json:"p50_ms"`
+	MaxMs float64 `json:"max_ms"`
 }
 
 // CSVResult is the CSV export of the whole kommune to io.Discard, unsorted (streamed from
@@ -690,6 +705,7 @@ type memSampler struct {
 	done   chan struct{}
 	hwmSet bool // VmHWM was reset, so it is the rebuild's own peak
 	rss    atomic.Uint64
+	anon   atomic.Uint64
 	heap   atomic.Uint64
 	total  atomic.Uint64
 }
@@ -709,6 +725,9 @@ func startMemSampler() *memSampler {
 		setMax(&s.total, samples[1].Value.Uint64()-samples[2].Value.Uint64())
 		if rss, ok := procStatus("VmRSS:"); ok {
 			setMax(&s.rss, rss)
+		}
+		if anon, ok := procStatus("RssAnon:"); ok {
+			setMax(&s.anon, anon)
 		}
 	}
 	sample()
@@ -732,7 +751,7 @@ func startMemSampler() *memSampler {
 func (s *memSampler) stop() Memory {
 	close(s.stopc)
 	<-s.done
-	m := Memory{PeakRSSBytes: s.rss.Load(), PeakRSSSource: "sampled VmRSS every 20 ms", PeakHeapBytes: s.heap.Load(), PeakGoTotalBytes: s.total.Load()}
+	m := Memory{PeakRSSBytes: s.rss.Load(), PeakRSSSource: "sampled VmRSS every 20 ms", PeakAnonRSSBytes: s.anon.Load(), PeakHeapBytes: s.heap.Load(), PeakGoTotalBytes: s.total.Load()}
 	if hwm, ok := procStatus("VmHWM:"); ok && s.hwmSet {
 		m.PeakRSSBytes = max(hwm, m.PeakRSSBytes)
 		m.PeakRSSSource = "VmHWM, reset before the rebuild"
@@ -798,6 +817,8 @@ func measureQueries(proj *projections.Projector, opt RebuildOptions) (*QueryResu
 	qs := benchQueries(opt.Kommune, opt.Now)
 	res := &QueryResult{Kommune: opt.Kommune, Queries: opt.Queries}
 	lat := make([]time.Duration, 0, opt.Queries)
+	byKind := make([][]time.Duration, len(qs))
+	res.ByQuery = make([]QueryKind, len(qs))
 	for i := range opt.Queries + 1 {
 		q := qs[i%len(qs)]
 		t0 := time.Now()
@@ -818,12 +839,68 @@ func measureQueries(proj *projections.Projector, opt RebuildOptions) (*QueryResu
 			continue
 		}
 		lat = append(lat, d)
+		byKind[i%len(qs)] = append(byKind[i%len(qs)], d)
+		res.ByQuery[i%len(qs)].Rows = page.Total
+	}
+	for k, l := range byKind {
+		res.ByQuery[k].Query = describeQuery(qs[k])
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		res.ByQuery[k].Runs, res.ByQuery[k].P50ms, res.ByQuery[k].MaxMs = len(l), ms(l[len(l)/2]), ms(l[len(l)-1])
 	}
 	slices.Sort(lat)
 	res.P50ms = ms(lat[len(lat)/2])
 	res.P99ms = ms(lat[min(len(lat)-1, int(math.Ceil(float64(len(lat))*0.99))-1)])
 	res.MaxMs = ms(lat[len(lat)-1])
 	return res, nil
+}
+
+// describeQuery names a query by its filters and order, for the report.
+func describeQuery(q projections.PersonQuery) string {
+	var parts []string
+	if q.Law != nirv1.Law_LAW_UNSPECIFIED {
+		parts = append(parts, "law="+strings.TrimPrefix(q.Law.String(), "LAW_"))
+	}
+	filters := []struct {
+		name string
+		f    projections.Filter
+	}{{"programme_vedtak", q.ProgrammeVedtak}, {"training_vedtak", q.TrainingVedtak}, {"norskmal", q.Norskmal}, {"terminated", q.Terminated}}
+	for _, f := range filters {
+		switch f.f {
+		case projections.With:
+			parts = append(parts, f.name)
+		case projections.Without:
+			parts = append(parts, "no "+f.name)
+		}
+	}
+	switch q.Deadline {
+	case projections.DeadlineOverdue:
+		parts = append(parts, "overdue")
+	case projections.DeadlineDueWithin:
+		parts = append(parts, fmt.Sprintf("due within %d days", q.WithinDays))
+	}
+	if q.MinNorskHours > 0 || q.MaxNorskHours > 0 {
+		parts = append(parts, fmt.Sprintf("norsk hours %v-%v", q.MinNorskHours, q.MaxNorskHours))
+	}
+	if q.Sort != "" {
+		s := "sort " + string(q.Sort)
+		if q.Desc {
+			s += " desc"
+		}
+		parts = append(parts, s)
+	}
+	if q.PageToken != "" {
+		parts = append(parts, "from row "+q.PageToken)
+	}
+	if q.PageSize != 0 {
+		parts = append(parts, fmt.Sprintf("page %d", q.PageSize))
+	}
+	if len(parts) == 0 {
+		return "all"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // countingWriter discards what it is given and counts the bytes.
@@ -941,9 +1018,12 @@ func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
 	fmt.Fprintf(w, "ratio rebuild / bare replay: %.2f (/ bare replay with decoding: %.2f; in events per CPU-second: %.2f)\n", rep.Ratio, rep.RatioDecode, rep.RatioCPU)
 	fmt.Fprintf(w, "models file %d MiB\n", rep.ModelsBytes>>20)
 	m := rep.Memory
-	fmt.Fprintf(w, "memory during rebuild: peak RSS %d MiB (%s), Go heap peak %d MiB, Go total peak %d MiB\n", m.PeakRSSBytes>>20, m.PeakRSSSource, m.PeakHeapBytes>>20, m.PeakGoTotalBytes>>20)
+	fmt.Fprintf(w, "memory during rebuild: peak RSS %d MiB (%s), anonymous RSS peak %d MiB, Go heap peak %d MiB, Go total peak %d MiB\n", m.PeakRSSBytes>>20, m.PeakRSSSource, m.PeakAnonRSSBytes>>20, m.PeakHeapBytes>>20, m.PeakGoTotalBytes>>20)
 	q := rep.Query
 	fmt.Fprintf(w, "person list, kommune %s (%d persons): %d queries p50 %.2f ms, p99 %.2f ms, max %.2f ms; cold %.2f ms\n", q.Kommune, q.Persons, q.Queries, q.P50ms, q.P99ms, q.MaxMs, q.ColdMs)
+	for _, k := range q.ByQuery {
+		fmt.Fprintf(w, "  %6d rows  p50 %6.2f ms  max %6.2f ms  %s\n", k.Rows, k.P50ms, k.MaxMs, k.Query)
+	}
 	c := rep.CSV
 	fmt.Fprintf(w, "CSV export, kommune %s: %d rows (%d KiB) x %d: %.0f rows/s unsorted, %.0f rows/s sorted by birth date\n", q.Kommune, c.Rows, c.Bytes>>10, c.Runs, c.RowsPerSec, c.SortedRowsPerSec)
 	if rep.Verified != nil {

@@ -58,7 +58,7 @@ func TestRebuild(t *testing.T) {
 			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RatioCPU <= 0 || rep.ModelsBytes == 0 {
 				t.Errorf("ratio %v, ratio with decoding %v, ratio in CPU %v, models %d bytes", rep.Ratio, rep.RatioDecode, rep.RatioCPU, rep.ModelsBytes)
 			}
-			if m := rep.Memory; m.PeakRSSBytes == 0 || m.PeakHeapBytes == 0 || m.ProcessMaxRSSBytes == 0 {
+			if m := rep.Memory; m.PeakRSSBytes == 0 || m.PeakAnonRSSBytes == 0 || m.PeakHeapBytes == 0 || m.ProcessMaxRSSBytes == 0 {
 				t.Errorf("memory = %+v", m)
 			}
 			// The share puts at least a fifth of the persons in the kommune (some of the
@@ -66,6 +66,14 @@ func TestRebuild(t *testing.T) {
 			q := rep.Query
 			if q.Kommune != "0301" || q.Persons < 30 || q.Queries != 20 || q.P50ms <= 0 || q.P99ms < q.P50ms || q.MaxMs < q.P99ms {
 				t.Errorf("query = %+v", q)
+			}
+			if len(q.ByQuery) != len(benchQueries(q.Kommune, opt.Now)) {
+				t.Errorf("%d queries broken down, want one per query of benchQueries", len(q.ByQuery))
+			}
+			for _, k := range q.ByQuery {
+				if k.Query == "" || k.Runs == 0 || k.Rows > q.Persons || k.MaxMs < k.P50ms {
+					t.Errorf("query breakdown %+v", k)
+				}
 			}
 			if c := rep.CSV; c.Rows != q.Persons || c.RowsPerSec <= 0 || c.SortedRowsPerSec <= 0 || c.Bytes == 0 {
 				t.Errorf("csv = %+v, want %d rows", c, q.Persons)
