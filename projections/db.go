@@ -83,6 +83,9 @@ type DB struct {
 	rowCache   map[string]*kommuneRows
 	cachedRows int
 
+	// bulkLast is the last sequence stored by bulkStore (guarded by mu).
+	bulkLast uint64
+
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
 }
@@ -331,6 +334,132 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 		}
 	}
 	return ckpt, nil
+}
+
+// bulkStore stores records' events (history and the person's sequence list) without folding
+// them: the first pass of a rebuild or replay into a new file. Records at or below the last one
+// stored are skipped. It returns the last sequence stored.
+func (db *DB) bulkStore(recs []Record) (uint64, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return 0, ErrClosed
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		evb := tx.Bucket(bucketEvents)
+		evb.FillPercent = 1.0
+		eb := eventBlockWriter{b: evb}
+		seqs := map[string][]uint64{}
+		var order []string
+		for _, rec := range recs {
+			if rec.Seq <= db.bulkLast {
+				continue
+			}
+			db.bulkLast = rec.Seq
+			pk := rec.Event.GetPersonKey()
+			if pk == "" || bytes.IndexByte([]byte(pk), 0) >= 0 {
+				db.skipped++
+				db.logger.Warn("event without a usable person key skipped", "stream_seq", rec.Seq)
+				continue
+			}
+			data := rec.Raw
+			if data == nil {
+				var err error
+				if data, err = marshalOpt.Marshal(rec.Event); err != nil {
+					return fmt.Errorf("projections: encode event at seq %d: %w", rec.Seq, err)
+				}
+			}
+			if err := eb.add(rec.Seq, data); err != nil {
+				return err
+			}
+			if _, ok := seqs[pk]; !ok {
+				order = append(order, pk)
+			}
+			seqs[pk] = append(seqs[pk], rec.Seq)
+		}
+		if err := eb.flush(); err != nil {
+			return err
+		}
+		peb := tx.Bucket(bucketPEvents)
+		for _, pk := range order {
+			if err := addPersonSeqs(peb, pk, seqs[pk]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return db.bulkLast, err
+}
+
+// foldPersonsPerTx is how many persons the second pass of a rebuild folds per transaction.
+const foldPersonsPerTx = 2000
+
+// foldAll folds every stored person once with the regelmotor and writes every model, with the
+// checkpoint at, in the last transaction: the second pass of a rebuild or replay into a new
+// file (the models must be empty). The result equals applying the same events in stream order,
+// since every model is derived from the person's final state alone and the statistics are
+// integer sums. progress (may be nil) gets persons done and the total.
+func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return ErrClosed
+	}
+	var total uint64
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		total = uint64(tx.Bucket(bucketPEvents).Stats().KeyN)
+		return nil
+	}); err != nil {
+		return err
+	}
+	var next []byte
+	var done uint64
+	for {
+		finished := false
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketPEvents).Cursor()
+			k, _ := c.First()
+			if next != nil {
+				k, _ = c.Seek(next)
+			}
+			sd := statDeltas{}
+			empty := &derived{}
+			for n := 0; n < foldPersonsPerTx && k != nil; n++ {
+				pk := string(k)
+				st, err := foldStored(tx, pk)
+				if err != nil {
+					return err
+				}
+				if err := writeDiff(tx, pk, empty, derive(st), sd); err != nil {
+					return fmt.Errorf("projections: person models: %w", err)
+				}
+				done++
+				k, _ = c.Next()
+			}
+			if err := sd.flush(tx); err != nil {
+				return fmt.Errorf("projections: statistics: %w", err)
+			}
+			next = append(next[:0], k...)
+			if k == nil {
+				finished = true
+				for _, m := range Models {
+					if err := writeMeta(tx, m, at); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(done, total)
+		}
+		if finished {
+			return nil
+		}
+	}
 }
 
 // Advance moves every model's checkpoint to seq when it is below, for a range the feed had no

@@ -9,9 +9,21 @@ import (
 	"time"
 )
 
+// Progress phases of a rebuild or replay.
+const (
+	// PhaseStore: the events are stored (Done and Total count stream sequences).
+	PhaseStore = "store"
+	// PhaseFold: each person is folded once and every model written (Done and Total count
+	// persons).
+	PhaseFold = "fold"
+)
+
 // Progress reports a rebuild or replay.
 type Progress struct {
-	// Done events of Total (the stream's last sequence when it started).
+	// Phase is PhaseStore, then PhaseFold.
+	Phase string
+	// Done of Total: stream sequences (of the stream's last sequence when it started) while
+	// storing, persons while folding.
 	Done, Total uint64
 	// Rate is events per second so far; ETA the estimated time left.
 	Rate    float64
@@ -34,23 +46,34 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 	}
 	total := opt.To
 	t0 := time.Now()
+	report := func(phase string, done, total, from uint64, start time.Time) {
+		if progress == nil {
+			return
+		}
+		pr := Progress{Phase: phase, Done: done, Total: total, Elapsed: time.Since(t0)}
+		if s := time.Since(start).Seconds(); s > 0 && done >= from {
+			pr.Rate = float64(done-from+1) / s
+		}
+		if pr.Rate > 0 && total > done {
+			pr.ETA = time.Duration(float64(total-done) / pr.Rate * float64(time.Second))
+		}
+		progress(pr)
+	}
+	// Two passes: store every event, then fold each person once. Folding in stream order
+	// would refold a person from their stored events each time a batch touches them.
+	var last uint64
 	err = applyRange(ctx, p.feed, opt, rebuildBatch, func(batch []Record) error {
-		c, err := db.Apply(batch)
-		if err != nil {
+		var err error
+		if last, err = db.bulkStore(batch); err != nil {
 			return err
 		}
-		if progress != nil {
-			pr := Progress{Done: c, Total: total, Elapsed: time.Since(t0)}
-			if s := pr.Elapsed.Seconds(); s > 0 {
-				pr.Rate = float64(c-opt.From+1) / s
-			}
-			if pr.Rate > 0 && total > c {
-				pr.ETA = time.Duration(float64(total-c) / pr.Rate * float64(time.Second))
-			}
-			progress(pr)
-		}
+		report(PhaseStore, last, total, max(opt.From, 1), t0)
 		return nil
 	})
+	if err == nil {
+		t1 := time.Now()
+		err = db.foldAll(last, func(done, persons uint64) { report(PhaseFold, done, persons, 1, t1) })
+	}
 	if err == nil && opt.RecordedUntil.IsZero() {
 		_, err = db.Advance(opt.To)
 	}
