@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -422,19 +424,28 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			if next != nil {
 				k, _ = c.Seek(next)
 			}
-			sd := statDeltas{}
-			empty := &derived{}
+			// Read the chunk's events (copied: a write transaction may remap the file), fold
+			// and derive the persons on every CPU, then write them in person-key order.
+			var jobs []foldJob
 			for n := 0; n < foldPersonsPerTx && k != nil; n++ {
-				pk := string(k)
-				st, err := foldStored(tx, pk)
-				if err != nil {
+				j := foldJob{pk: string(k)}
+				var err error
+				if j.seqs, j.raws, err = personRaw(tx, j.pk); err != nil {
 					return err
 				}
-				if err := writeDiff(tx, pk, empty, derive(st), sd); err != nil {
+				jobs = append(jobs, j)
+				k, _ = c.Next()
+			}
+			if err := foldJobs(jobs); err != nil {
+				return err
+			}
+			sd := statDeltas{}
+			empty := &derived{}
+			for i := range jobs {
+				if err := writeDiff(tx, jobs[i].pk, empty, jobs[i].der, sd); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}
 				done++
-				k, _ = c.Next()
 			}
 			if err := sd.flush(tx); err != nil {
 				return fmt.Errorf("projections: statistics: %w", err)
@@ -460,6 +471,72 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			return nil
 		}
 	}
+}
+
+// foldJob is one person of a foldAll chunk.
+type foldJob struct {
+	pk   string
+	seqs []uint64
+	raws [][]byte
+	der  *derived
+}
+
+// foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
+func foldJobs(jobs []foldJob) error {
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || firstErr.Load() != nil {
+					return
+				}
+				j := &jobs[i]
+				st := rules.NewState(j.pk)
+				for x, raw := range j.raws {
+					ev := new(nirv1.Event)
+					if err := proto.Unmarshal(raw, ev); err != nil {
+						err = fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, j.seqs[x], err)
+						firstErr.CompareAndSwap(nil, &err)
+						return
+					}
+					st.Apply(j.seqs[x], ev)
+				}
+				j.raws = nil
+				j.der = derive(st)
+			}
+		})
+	}
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// personRaw returns a person's stored sequences and encoded events, copied out of tx.
+func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
+	evb := tx.Bucket(bucketEvents)
+	seqs := personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk)))
+	raws := make([][]byte, len(seqs))
+	var key [8]byte
+	var block []byte
+	blockNo := ^uint64(0)
+	for i, seq := range seqs {
+		if seq/eventsPerBlock != blockNo {
+			blockNo = seq / eventsPerBlock
+			binary.BigEndian.PutUint64(key[:], blockNo)
+			block = evb.Get(key[:])
+		}
+		v := findInBlock(block, seq)
+		if v == nil {
+			return nil, nil, fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
+		}
+		raws[i] = append([]byte(nil), v...)
+	}
+	return seqs, raws, nil
 }
 
 // Advance moves every model's checkpoint to seq when it is below, for a range the feed had no
