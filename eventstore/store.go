@@ -111,6 +111,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		nats.Name("nir-eventstore"),
 		nats.MaxReconnects(-1),
 		nats.Timeout(cfg.RequestTimeout),
+		// Every Read and short Replay is a direct-get batch, which opens a synchronous
+		// subscription; its default queue of 65 536 messages (512 KiB, allocated and zeroed
+		// per read) cost about a quarter of the CPU of a busy append path. A read's batch is
+		// at most getBatchSize messages, which this queue holds twice over.
+		nats.SyncQueueLen(2 * getBatchSize),
 	}, cfg.NATSOptions...)
 	url := cfg.URL
 	if url == "" {
