@@ -55,7 +55,11 @@ type Config struct {
 	// ConflictRetries bounds how often a request without the caller's own expectation is
 	// re-read and re-checked after losing a race.
 	ConflictRetries int
-	Logger          *slog.Logger
+	// HistoryCache is how many persons' histories are kept to spare the read before an
+	// append (0 = DefaultHistoryCache, negative = none). See historyCache for why a stale
+	// entry is harmless.
+	HistoryCache int
+	Logger       *slog.Logger
 }
 
 // Service is the append path. It is safe for concurrent use.
@@ -66,6 +70,7 @@ type Service struct {
 	loc     *time.Location
 	max     int
 	retries int
+	cache   *historyCache
 	log     *slog.Logger
 }
 
@@ -95,6 +100,12 @@ func New(cfg Config) *Service {
 	}
 	if s.retries <= 0 {
 		s.retries = DefaultConflictRetries
+	}
+	switch {
+	case cfg.HistoryCache == 0:
+		s.cache = newHistoryCache(DefaultHistoryCache)
+	case cfg.HistoryCache > 0:
+		s.cache = newHistoryCache(cfg.HistoryCache)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -184,7 +195,7 @@ func (s *Service) AppendFor(ctx context.Context, actor *nirv1.Actor, kommune str
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.try(ctx, actor, kommune, batches)
+		err := s.try(ctx, actor, kommune, batches, attempt == 0)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
 			for i, p := range all {
@@ -273,16 +284,18 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 }
 
 // try makes one attempt: read every person, resolve duplicates, check, append.
-func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, batches []*personBatch) error {
+func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, batches []*personBatch, useCache bool) error {
 	now := s.now()
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
 	var refusals []rules.Refusal
+	histories := make(map[string][]eventstore.Stored, len(batches))
 	for _, b := range batches {
-		history, last, err := s.store.Read(ctx, b.key)
+		history, last, err := s.read(ctx, b, useCache)
 		if err != nil {
-			return fmt.Errorf("read person: %w", err)
+			return err
 		}
+		histories[b.key] = history
 		stored := make(map[string]uint64, len(history))
 		events := make([]*nirv1.Event, len(history))
 		for i, h := range history {
@@ -324,8 +337,12 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 	}
 	positions, err := s.store.Append(ctx, appends...)
 	if err != nil {
+		for _, a := range appends {
+			s.cache.drop(a.PersonKey)
+		}
 		return err
 	}
+	s.remember(appends, histories, positions, now)
 	byID := make(map[string]eventstore.Position, len(positions))
 	for _, pos := range positions {
 		byID[pos.EventID] = pos
@@ -421,4 +438,64 @@ func movesTo(events []*nirv1.Event, kommune string) bool {
 		}
 	}
 	return false
+}
+
+// read returns the person's history: from the cache when allowed and present, else from the
+// stream. A cached history that contradicts the caller's own expectation is read again, so
+// that a stale cache never turns into a conflict the caller did not cause.
+func (s *Service) read(ctx context.Context, b *personBatch, useCache bool) ([]eventstore.Stored, uint64, error) {
+	if useCache {
+		if history, last, ok := s.cache.get(b.key); ok && (b.expected == nil || *b.expected == last) {
+			return history, last, nil
+		}
+	}
+	history, last, err := s.store.Read(ctx, b.key)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read person: %w", err)
+	}
+	s.cache.put(b.key, history, last)
+	return history, last, nil
+}
+
+// remember caches each appended person's history with the events just stored.
+func (s *Service) remember(appends []eventstore.PersonAppend, histories map[string][]eventstore.Stored, positions []eventstore.Position, now time.Time) {
+	if s.cache == nil {
+		return
+	}
+	// A duplicate among the new events means the stream held events the history did not:
+	// that history is stale, so it is not kept.
+	seqs := make(map[string]uint64, len(positions))
+	stale := map[string]bool{}
+	for _, p := range positions {
+		seqs[p.EventID] = p.Seq
+		if p.Duplicate {
+			stale[p.PersonKey] = true
+		}
+	}
+	for _, a := range appends {
+		if stale[a.PersonKey] {
+			s.cache.drop(a.PersonKey)
+			continue
+		}
+		history := histories[a.PersonKey]
+		out := make([]eventstore.Stored, len(history), len(history)+len(a.Events))
+		copy(out, history)
+		var last uint64
+		if len(history) > 0 {
+			last = history[len(history)-1].Seq
+		}
+		for _, ev := range a.Events {
+			seq, ok := seqs[ev.GetId()]
+			if !ok {
+				s.cache.drop(a.PersonKey)
+				out = nil
+				break
+			}
+			out = append(out, eventstore.Stored{Seq: seq, Time: now, Event: ev})
+			last = max(last, seq)
+		}
+		if out != nil {
+			s.cache.put(a.PersonKey, out, last)
+		}
+	}
 }

@@ -228,3 +228,65 @@ func TestService_Append(t *testing.T) {
 		}
 	})
 }
+
+// TestService_HistoryCache runs two append paths on one store, as two nird processes would:
+// each keeps its own cache of person histories, and a stale entry never loses, duplicates or
+// misorders an event, nor reports a conflict the caller did not cause.
+func TestService_HistoryCache(t *testing.T) {
+	ctx := context.Background()
+	a, store := newService(t)
+	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
+	b := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+
+	id, reg := person(10, false)
+	first, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{reg}) // a caches the person
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromB := offer(id)
+	posB, err := b.Append(ctx, kommuneActor, []*nirv1.Registration{fromB}) // a's cache is now stale
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a appends on its stale history: the store refuses the check, a re-reads, and succeeds.
+	posA, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+	if err != nil {
+		t.Fatalf("append on a stale cache: %v", err)
+	}
+	if posA[0].Sequence <= posB[0].Sequence {
+		t.Errorf("a's event at seq %d, not after b's %d", posA[0].Sequence, posB[0].Sequence)
+	}
+	// b's event retried through a (after a's cache was refreshed or not): a duplicate.
+	again, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{fromB})
+	if err != nil || !again[0].Duplicate || again[0].Sequence != posB[0].Sequence {
+		t.Errorf("retry of b's event through a = %v, %v; want duplicate at %d", again, err, posB[0].Sequence)
+	}
+	// b appends again; a caller of a who read the true last sequence is not refused
+	// because of a's stale cache.
+	posB2, err := b.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withExpect := offer(id)
+	withExpect.ExpectedLastSequence = &posB2[0].Sequence
+	if _, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{withExpect}); err != nil {
+		t.Errorf("caller with the true last sequence refused: %v", err)
+	}
+	events, _, err := store.Read(ctx, first[0].PersonKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, e := range events {
+		if seen[e.Event.GetId()] {
+			t.Errorf("event %s stored twice", e.Event.GetId())
+		}
+		seen[e.Event.GetId()] = true
+		if i > 0 && e.Seq <= events[i-1].Seq {
+			t.Errorf("history out of order at %d", i)
+		}
+	}
+	if len(events) != 5 {
+		t.Errorf("%d events stored, want 5", len(events))
+	}
+}

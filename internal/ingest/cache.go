@@ -1,0 +1,94 @@
+package ingest
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+// DefaultHistoryCache is how many persons' histories the append path keeps by default.
+const DefaultHistoryCache = 10000
+
+// historyCache keeps the histories of the persons appended to most recently, so that the
+// next append for one of them need not read the person back from the stream first.
+//
+// It is only ever a hint, and that is what makes it safe with several nird processes: the
+// append carries the cached last sequence as its concurrency check, so a history that
+// another writer has moved on from fails the append with a conflict, and the retry reads the
+// person from the stream. A retried event stored by another process is found the same way.
+type historyCache struct {
+	max int
+
+	// mu guards order and entries.
+	mu      sync.Mutex
+	order   *list.List // of *cacheEntry, most recent first
+	entries map[string]*list.Element
+}
+
+type cacheEntry struct {
+	key     string
+	history []eventstore.Stored // never changed in place: replaced whole
+	last    uint64
+}
+
+func newHistoryCache(max int) *historyCache {
+	if max <= 0 {
+		return nil
+	}
+	return &historyCache{max: max, order: list.New(), entries: map[string]*list.Element{}}
+}
+
+// get returns the cached history of key. The slice must not be changed.
+func (c *historyCache) get(key string) ([]eventstore.Stored, uint64, bool) {
+	if c == nil {
+		return nil, 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, 0, false
+	}
+	c.order.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	return e.history, e.last, true
+}
+
+// put records history (ending at last) for key, unless a newer one is cached already.
+func (c *historyCache) put(key string, history []eventstore.Stored, last uint64) {
+	if c == nil {
+		return
+	}
+	history = slices.Clip(history)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		e := el.Value.(*cacheEntry)
+		if last >= e.last {
+			e.history, e.last = history, last
+		}
+		c.order.MoveToFront(el)
+		return
+	}
+	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, history: history, last: last})
+	for c.order.Len() > c.max {
+		old := c.order.Back()
+		c.order.Remove(old)
+		delete(c.entries, old.Value.(*cacheEntry).key)
+	}
+}
+
+// drop forgets key.
+func (c *historyCache) drop(key string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		c.order.Remove(el)
+		delete(c.entries, key)
+	}
+}
