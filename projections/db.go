@@ -301,21 +301,14 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	var ckpt uint64
 	var touched map[string]*cached
 	var order []string
-	changed := map[string]bool{}
+	changed := map[string][]rowChange{}
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
 		return err
 	})
 	if len(changed) > 0 {
-		db.rowsMu.Lock()
-		if db.kommuneGen == nil {
-			db.kommuneGen = map[string]uint64{}
-		}
-		for k := range changed {
-			db.kommuneGen[k]++
-		}
-		db.rowsMu.Unlock()
+		db.updateRowCache(changed, err == nil)
 	}
 	if err != nil {
 		// States in the cache were advanced past what was committed.
@@ -566,7 +559,7 @@ func (db *DB) Advance(seq uint64) (uint64, error) {
 
 var marshalOpt = proto.MarshalOptions{Deterministic: true}
 
-func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint64, map[string]*cached, []string, error) {
+func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange) (uint64, map[string]*cached, []string, error) {
 	ckpt := checkpointTx(tx)
 	start := ckpt
 	evb := tx.Bucket(bucketEvents)
@@ -623,11 +616,12 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string]bool) (uint
 		}
 		c.seqs = nil
 		nd := derive(c.st)
-		if c.der.row != nil {
-			changed[c.der.row.Kommune] = true
+		old := c.der.row
+		if old != nil && (nd.row == nil || nd.row.Kommune != old.Kommune) {
+			changed[old.Kommune] = append(changed[old.Kommune], rowChange{pk: pk})
 		}
-		if nd.row != nil {
-			changed[nd.row.Kommune] = true
+		if nd.row != nil && (old == nil || old.Kommune != nd.row.Kommune || !bytes.Equal(c.der.rowEnc, nd.rowEnc)) {
+			changed[nd.row.Kommune] = append(changed[nd.row.Kommune], rowChange{pk: pk, row: nd.row})
 		}
 		if err := writeDiff(tx, pk, c.der, nd, sd); err != nil {
 			return 0, nil, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)

@@ -342,7 +342,71 @@ func (db *DB) kommuneRows(k string) ([]PersonRow, error) {
 
 type kommuneRows struct {
 	gen  uint64
-	rows []PersonRow
+	rows []PersonRow // in person-key order; never modified once cached
+}
+
+// rowChange is a person's new row in a kommune's list, or (row nil) its removal.
+type rowChange struct {
+	pk  string
+	row *PersonRow
+}
+
+// updateRowCache follows a commit that changed the person lists of some kommuner. A cached
+// list that was current before the commit is patched with the changes into a new slice
+// (readers keep the old one), so a busy kommune's list is not decoded again after every
+// batch; any other cached list is invalidated by the generation bump. After a failed commit
+// (committed false) the lists are only invalidated.
+func (db *DB) updateRowCache(changed map[string][]rowChange, committed bool) {
+	db.rowsMu.Lock()
+	defer db.rowsMu.Unlock()
+	if db.kommuneGen == nil {
+		db.kommuneGen = map[string]uint64{}
+	}
+	for k, chs := range changed {
+		gen := db.kommuneGen[k]
+		db.kommuneGen[k] = gen + 1
+		e := db.rowCache[k]
+		if e == nil {
+			continue
+		}
+		if !committed || e.gen != gen {
+			delete(db.rowCache, k)
+			db.cachedRows -= len(e.rows)
+			continue
+		}
+		rows := patchRows(e.rows, chs)
+		db.cachedRows += len(rows) - len(e.rows)
+		db.rowCache[k] = &kommuneRows{gen: gen + 1, rows: rows}
+	}
+}
+
+// patchRows returns a new person-key-ordered slice: rows with the changes applied (the last
+// change of a person wins).
+func patchRows(rows []PersonRow, chs []rowChange) []PersonRow {
+	last := make(map[string]*PersonRow, len(chs))
+	for _, c := range chs {
+		last[c.pk] = c.row
+	}
+	add := make([]PersonRow, 0, len(last))
+	for _, r := range last {
+		if r != nil {
+			add = append(add, *r)
+		}
+	}
+	slices.SortFunc(add, func(a, b PersonRow) int { return cmp.Compare(a.PersonKey, b.PersonKey) })
+	out := make([]PersonRow, 0, len(rows)+len(add))
+	i := 0
+	for r := range rows {
+		if _, ok := last[rows[r].PersonKey]; ok {
+			continue // removed, or replaced by its entry in add
+		}
+		for i < len(add) && add[i].PersonKey < rows[r].PersonKey {
+			out = append(out, add[i])
+			i++
+		}
+		out = append(out, rows[r])
+	}
+	return append(out, add[i:]...)
 }
 
 // Person returns one person's row in the person list; ErrNotFound if the person has none.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -339,6 +341,28 @@ func TestDB_ListPersonsCache(t *testing.T) {
 	s.add("p1", "0301", "2024-01-02", &nirv1.PersonMoved{ToKommune: "5001", Date: pd("2024-01-02")})
 	tk := s.add("p2", "0301", "2024-01-03", &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: pd("2024-01-03")})
 	applyAll(t, db, s.recs[n:], 1)
+	// The cached lists were patched, not dropped, and equal what the file holds.
+	for _, k := range []string{"0301", "4601"} {
+		db.rowsMu.Lock()
+		e, gen := db.rowCache[k], db.kommuneGen[k]
+		db.rowsMu.Unlock()
+		if e == nil || e.gen != gen {
+			t.Errorf("%s: cached list not patched (entry %v, generation %d)", k, e != nil, gen)
+			continue
+		}
+		var fresh []PersonRow
+		db.view(func(tx *bolt.Tx) error {
+			return scanKommune(tx, k, func(r *PersonRow) error { fresh = append(fresh, *r); return nil })
+		})
+		if len(fresh) != len(e.rows) {
+			t.Fatalf("%s: cached %d rows, file %d", k, len(e.rows), len(fresh))
+		}
+		for i := range fresh {
+			if fresh[i] != e.rows[i] {
+				t.Errorf("%s row %d: cached %+v, file %+v", k, i, e.rows[i], fresh[i])
+			}
+		}
+	}
 	if got := list("0301", PersonQuery{}); got != "p2,p3,p4,p5" {
 		t.Errorf("after moves: 0301 = %s, want p2,p3,p4,p5", got)
 	}
