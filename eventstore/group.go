@@ -155,13 +155,14 @@ type committer struct {
 	// mu guards queue, busy, inflight and stopping. It is never held while publishing or
 	// reading, nor together with Store.notifyMu; completing a member under it only sends
 	// on the member's buffered channel.
-	mu       sync.Mutex
-	queue    []*member
-	busy     map[string]bool // person keys in a batch being formed or in flight
-	inflight int
-	stopping bool
-	lastSize int       // events of the last batch that ended
-	lastEnd  time.Time // when it ended
+	mu          sync.Mutex
+	queue       []*member
+	busy        map[string]bool // person keys in a batch being formed or in flight
+	inflight    int
+	stopping    bool
+	lastSize    int       // events of the last batch that ended
+	lastMembers int       // Append calls in the last batch that ended
+	lastEnd     time.Time // when it ended
 
 	wake chan struct{} // buffered 1: queue grew or a flush ended
 	quit chan struct{}
@@ -263,11 +264,12 @@ func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 	// right after one, as many as it held, since its callers are about to come back with
 	// their next appends (without this, batches alternate between those who queued during
 	// the flight and those just acknowledged, each paying the batch's fixed cost). A lone
-	// caller (last batch of one, or an idle store) never waits.
+	// caller (last batch of one Append call, however many events it held, or an idle store)
+	// never waits.
 	target := 0
 	if c.inflight > 0 {
 		target = c.cfg.MaxEvents
-	} else if time.Since(c.lastEnd) < c.cfg.MaxWait {
+	} else if c.lastMembers > 1 && time.Since(c.lastEnd) < c.cfg.MaxWait {
 		target = min(c.lastSize, c.cfg.MaxEvents)
 	}
 	if !waited && c.cfg.MaxWait > 0 && queued < target {
@@ -326,7 +328,7 @@ func (c *committer) flush(batch []*member) {
 	}
 	c.mu.Lock()
 	c.inflight--
-	c.lastSize, c.lastEnd = events, time.Now()
+	c.lastSize, c.lastMembers, c.lastEnd = events, len(batch), time.Now()
 	for _, m := range batch {
 		for _, r := range m.reqs {
 			delete(c.busy, r.key)
