@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -289,12 +290,13 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
 	var refusals []rules.Refusal
+	reads, err := s.readAll(ctx, batches, useCache)
+	if err != nil {
+		return err
+	}
 	histories := make(map[string][]eventstore.Stored, len(batches))
-	for _, b := range batches {
-		history, last, err := s.read(ctx, b, useCache)
-		if err != nil {
-			return err
-		}
+	for i, b := range batches {
+		history, last := reads[i].history, reads[i].last
 		histories[b.key] = history
 		stored := make(map[string]uint64, len(history))
 		events := make([]*nirv1.Event, len(history))
@@ -376,32 +378,51 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 // through decoding and cloning, so without this check a client could store bytes no
 // validation has seen (a national id among them) in the immutable stream.
 func unknownFields(m protoreflect.Message, path string) string {
-	if len(m.GetUnknown()) > 0 {
-		return path
+	if p, ok := findUnknown(m); ok {
+		return path + p
 	}
-	found := ""
+	return ""
+}
+
+// findUnknown reports whether m holds unknown fields, and where below m. The path is built
+// only on the way back from a find, so a clean message (every valid request) costs no
+// allocation per field.
+func findUnknown(m protoreflect.Message) (string, bool) {
+	if len(m.GetUnknown()) > 0 {
+		return "", true
+	}
+	var (
+		found bool
+		at    string
+	)
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		name := path + "." + string(fd.Name())
 		switch {
 		case fd.IsMap():
 			if fd.MapValue().Message() != nil {
 				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					found = unknownFields(mv.Message(), name+"[…]")
-					return found == ""
+					if p, ok := findUnknown(mv.Message()); ok {
+						found, at = true, "."+string(fd.Name())+"[…]"+p
+					}
+					return !found
 				})
 			}
 		case fd.IsList():
 			if fd.Message() != nil {
-				for i := 0; i < v.List().Len() && found == ""; i++ {
-					found = unknownFields(v.List().Get(i).Message(), fmt.Sprintf("%s[%d]", name, i))
+				l := v.List()
+				for i := 0; i < l.Len() && !found; i++ {
+					if p, ok := findUnknown(l.Get(i).Message()); ok {
+						found, at = true, fmt.Sprintf(".%s[%d]%s", fd.Name(), i, p)
+					}
 				}
 			}
 		case fd.Message() != nil:
-			found = unknownFields(v.Message(), name)
+			if p, ok := findUnknown(v.Message()); ok {
+				found, at = true, "."+string(fd.Name())+p
+			}
 		}
-		return found == ""
+		return !found
 	})
-	return found
+	return at, found
 }
 
 // LivedIn reports whether kommune has had the person: the kommune that registered the person,
@@ -438,6 +459,42 @@ func movesTo(events []*nirv1.Event, kommune string) bool {
 		}
 	}
 	return false
+}
+
+// personRead is one person's history as read for an attempt.
+type personRead struct {
+	history []eventstore.Stored
+	last    uint64
+}
+
+// maxParallelReads bounds the persons of one request read from the stream at once.
+const maxParallelReads = 16
+
+// readAll reads the histories of every person in the request, the ones not in the cache
+// concurrently: a batch of many new persons would otherwise wait for one round trip per
+// person.
+func (s *Service) readAll(ctx context.Context, batches []*personBatch, useCache bool) ([]personRead, error) {
+	out := make([]personRead, len(batches))
+	if len(batches) == 1 {
+		h, last, err := s.read(ctx, batches[0], useCache)
+		out[0] = personRead{h, last}
+		return out, err
+	}
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, maxParallelReads)
+		errs = make([]error, len(batches))
+	)
+	for i, b := range batches {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			h, last, err := s.read(ctx, b, useCache)
+			out[i], errs[i] = personRead{h, last}, err
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // read returns the person's history: from the cache when allowed and present, else from the
