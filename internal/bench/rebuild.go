@@ -565,7 +565,7 @@ func load(ctx context.Context, store *eventstore.Store, opt RebuildOptions, prog
 	}
 	i := 0
 	for evs := range demo.Generate(opt.Seed, opt.Persons, opt.Now) {
-		key := keys.Key(firstID(evs[0].GetPersonRegistered()))
+		key := keys.Key(rules.KeyingID(evs[0].GetPersonRegistered()))
 		for _, ev := range evs {
 			ev.PersonKey = key
 			ev.Actor = benchActor
@@ -619,17 +619,6 @@ func load(ctx context.Context, store *eventstore.Store, opt RebuildOptions, prog
 		Persons: opt.Persons, Events: n, Loaded: true, LoadSeconds: d.Seconds(),
 		LoadEventsPerSec: float64(n) / d.Seconds(), LoadBatches: calls.Load(), MovedToKommune: moved,
 	}, nil
-}
-
-// firstID is the national id that keys a new person, as nird picks it.
-func firstID(pr *nirv1.PersonRegistered) string {
-	switch {
-	case pr.GetFodselsnummer() != "":
-		return pr.GetFodselsnummer()
-	case pr.GetDNummer() != "":
-		return pr.GetDNummer()
-	}
-	return pr.GetDufNummer()
 }
 
 // mentions reports whether any of the events names kommune k.
