@@ -290,3 +290,40 @@ func TestService_HistoryCache(t *testing.T) {
 		t.Errorf("%d events stored, want 5", len(events))
 	}
 }
+
+// TestService_RegisterExistingPerson: a new person's registration is checked by the append
+// itself (no read first); a person that exists after all is read on the retry and refused,
+// retried ids are duplicates, and another kommune learns nothing.
+func TestService_RegisterExistingPerson(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	_, reg := person(11, false)
+	first, err := svc.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
+	fresh := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}) // empty cache
+
+	// The same event again, through a path that has never seen the person: a duplicate.
+	again, err := fresh.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{reg})
+	if err != nil || !again[0].Duplicate || again[0].Sequence != first[0].Sequence {
+		t.Fatalf("retried registration = %v, %v; want duplicate at %d", again, err, first[0].Sequence)
+	}
+	// A second registration of the person (new id): refused by the regelmotor.
+	_, twice := person(11, false)
+	_, err = fresh.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{twice})
+	var re *ingest.RefusedError
+	if !errors.As(err, &re) {
+		t.Fatalf("second registration of a person: %v, want a refusal", err)
+	}
+	// Another kommune re-sending the stored registration learns nothing.
+	bergen := &nirv1.Actor{Subject: "bergen", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
+	if _, err := ingest.New(ingest.Config{Store: store, Keys: keys}).AppendFor(ctx, bergen, "4601", []*nirv1.Registration{reg}); !errors.Is(err, ingest.ErrNotFound) {
+		t.Errorf("another kommune re-sending a registration: %v, want ErrNotFound", err)
+	}
+	events, _, _ := store.Read(ctx, first[0].PersonKey)
+	if len(events) != 1 {
+		t.Errorf("%d events stored, want 1", len(events))
+	}
+}
