@@ -200,13 +200,9 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
-	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	log.ErrorContext(ctx, "request failed", "op", op, "err", err)
-	return connect.NewError(connect.CodeInternal, errors.New(op+" failed; see nird's log"))
+	// The rest (context errors, internal errors logged once) as for registrations.
+	return Error(ctx, log, op, err)
 }
 
 // errPersonNotFound is the answer for an unknown person and for a person the caller may not
