@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -214,27 +215,20 @@ func errPersonNotFound() error {
 // personKey resolves a person reference for v. Analysts look persons up by person key only.
 // Errors never hold the national id.
 func (h *Query) personKey(v viewer, ref *nirv1.PersonRef, field string) (string, error) {
-	switch {
-	case ref == nil || (ref.GetNationalId() == "" && ref.GetPersonKey() == ""):
-		return "", fieldError(connect.CodeInvalidArgument, field, "national_id or person_key is required")
-	case ref.GetNationalId() != "" && ref.GetPersonKey() != "":
-		return "", fieldError(connect.CodeInvalidArgument, field, "give national_id or person_key, not both")
-	case ref.GetPersonKey() != "":
-		if !personkey.IsKey(ref.GetPersonKey()) {
-			return "", fieldError(connect.CodeInvalidArgument, field+".person_key", "not a person key (64 lowercase hex characters)")
+	if ref.GetNationalId() != "" && ref.GetPersonKey() == "" {
+		if !v.ids {
+			return "", fieldError(connect.CodePermissionDenied, field+".national_id", "role "+string(v.p.Role)+" looks persons up by person_key only")
 		}
-		return ref.GetPersonKey(), nil
+		if h.keys == nil {
+			return "", connect.NewError(connect.CodeUnimplemented, errors.New("lookups by national id are not configured"))
+		}
 	}
-	if !v.ids {
-		return "", fieldError(connect.CodePermissionDenied, field+".national_id", "role "+string(v.p.Role)+" looks persons up by person_key only")
+	key, err := ingest.PersonKeyOf(h.keys, ref, field)
+	var invalid *ingest.InvalidError
+	if errors.As(err, &invalid) {
+		return "", fieldError(connect.CodeInvalidArgument, invalid.Field, invalid.Reason)
 	}
-	if _, err := rules.ParseNationalID(ref.GetNationalId()); err != nil {
-		return "", fieldError(connect.CodeInvalidArgument, field+".national_id", err.Error())
-	}
-	if h.keys == nil {
-		return "", connect.NewError(connect.CodeUnimplemented, errors.New("lookups by national id are not configured"))
-	}
-	return h.keys.Key(ref.GetNationalId()), nil
+	return key, err
 }
 
 // kommunePeriods is a person's bostedskommune history from the effective events of the

@@ -121,8 +121,14 @@ func (s *Service) Today() rules.Date {
 }
 
 // PersonKey resolves a person reference to a person key. It validates a national id, and
-// its errors never contain it.
+// its errors (*InvalidError) never contain it.
 func (s *Service) PersonKey(ref *nirv1.PersonRef, field string) (string, error) {
+	return PersonKeyOf(s.keys, ref, field)
+}
+
+// PersonKeyOf resolves a person reference with keys: a person key as given (checked for its
+// form), or the key of a valid national id. Errors are *InvalidError naming the field.
+func PersonKeyOf(keys *personkey.Keyer, ref *nirv1.PersonRef, field string) (string, error) {
 	switch {
 	case ref == nil || (ref.GetNationalId() == "" && ref.GetPersonKey() == ""):
 		return "", &InvalidError{Field: field, Reason: "national_id or person_key is required"}
@@ -137,7 +143,7 @@ func (s *Service) PersonKey(ref *nirv1.PersonRef, field string) (string, error) 
 	if _, err := rules.ParseNationalID(ref.GetNationalId()); err != nil {
 		return "", &InvalidError{Field: field + ".national_id", Reason: err.Error()}
 	}
-	return s.keys.Key(ref.GetNationalId()), nil
+	return keys.Key(ref.GetNationalId()), nil
 }
 
 // History returns a person's events in stream order.
