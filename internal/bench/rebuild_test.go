@@ -64,7 +64,7 @@ func TestRebuild(t *testing.T) {
 			// The share puts at least a fifth of the persons in the kommune (some of the
 			// population is not settled yet and has no bostedskommune).
 			q := rep.Query
-			if q.Kommune != "0301" || q.Persons < 30 || q.Queries != 20 || q.P50ms <= 0 || q.P99ms < q.P50ms || q.MaxMs < q.P99ms {
+			if q.Kommune != "0301" || q.Persons < 30 || q.Queries != 20 || q.P50ms < 0 || q.P99ms < q.P50ms || q.MaxMs < q.P99ms {
 				t.Errorf("query = %+v", q)
 			}
 			if len(q.ByQuery) != len(benchQueries(q.Kommune, opt.Now)) {
