@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
@@ -54,97 +52,18 @@ func nirctlCommand(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-var (
-	testBinMu  sync.Mutex
-	testBins   = map[string]string{}
-	testBinDir string
-)
-
-// testBinary builds the command in package pkg once per test run.
-func testBinary(t testing.TB, pkg string) string {
-	t.Helper()
-	testBinMu.Lock()
-	defer testBinMu.Unlock()
-	if bin, ok := testBins[pkg]; ok {
-		return bin
-	}
-	if testBinDir == "" {
-		dir, err := os.MkdirTemp("", "nirctl-test-bin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBinDir = dir
-	}
-	bin := filepath.Join(testBinDir, filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	testBins[pkg] = bin
-	return bin
-}
-
+// testNird is a nird process for the import tests.
 type testNird struct {
-	url    string
-	done   chan struct{}
-	logsMu sync.Mutex
-	logs   []string
+	*nirdtest.Nird
+	url string
 }
-
-var testServingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
 
 // startTestNird starts nird on a fresh data directory with extra flags and waits until it
 // serves HTTP. It is killed when the test ends.
 func startTestNird(t *testing.T, extra ...string) *testNird {
 	t.Helper()
-	args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", ""}, extra...)
-	cmd := exec.Command(testBinary(t, "github.com/introreg/nir/cmd/nird"), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &testNird{done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			n.logsMu.Lock()
-			n.logs = append(n.logs, line)
-			n.logsMu.Unlock()
-			if m := testServingRE.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() { _ = cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-n.done
-		if t.Failed() {
-			n.logsMu.Lock()
-			for _, l := range n.logs {
-				t.Log("nird: " + l)
-			}
-			n.logsMu.Unlock()
-		}
-	})
-	select {
-	case a := <-addr:
-		n.url = "http://" + a
-	case <-n.done:
-		t.Fatal("nird exited before serving")
-	case <-time.After(60 * time.Second):
-		t.Fatal("nird did not serve within 60s")
-	}
-	return n
+	n := nirdtest.Start(t, append([]string{"--data", t.TempDir()}, extra...)...)
+	return &testNird{Nird: n, url: n.URL()}
 }
 
 func (n *testNird) client() nirv1connect.RegistrationServiceClient {

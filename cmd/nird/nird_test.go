@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
@@ -26,116 +23,14 @@ import (
 
 // These tests run the nird binary as a process, as an operator would, and kill it.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// nirdBinary builds nird once per test run.
-func nirdBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nird-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "nird")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-type nird struct {
-	cmd    *exec.Cmd
-	addr   string
-	admin  string
-	done   chan struct{}
-	logsMu sync.Mutex
-	logs   []string
-}
-
-var (
-	servingRE = regexp.MustCompile(`msg=serving http=(\S+)`)
-	adminRE   = regexp.MustCompile(`msg=serving admin=(\S+)`)
-)
-
 // startNird starts nird on data and waits until it serves.
-func startNird(t *testing.T, data string) *nird {
+func startNird(t *testing.T, data string) *nirdtest.Nird {
 	t.Helper()
-	cmd := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-level", "debug")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &nird{cmd: cmd, done: make(chan struct{})}
-	addr, admin := make(chan string, 1), make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			n.logsMu.Lock()
-			n.logs = append(n.logs, line)
-			n.logsMu.Unlock()
-			if m := servingRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-			if m := adminRE.FindStringSubmatch(line); m != nil {
-				admin <- m[1]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() { _ = cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-n.done
-		if t.Failed() {
-			n.logsMu.Lock()
-			for _, l := range n.logs {
-				t.Log("nird: " + l)
-			}
-			n.logsMu.Unlock()
-		}
-	})
-	for n.addr == "" || n.admin == "" {
-		select {
-		case n.addr = <-addr:
-		case n.admin = <-admin:
-		case <-n.done:
-			t.Fatal("nird exited before serving")
-		case <-time.After(60 * time.Second):
-			t.Fatal("nird did not start serving within 60s")
-		}
-	}
-	return n
+	return nirdtest.Start(t, "--data", data, "--log-level", "debug")
 }
 
-func (n *nird) client() nirv1connect.RegistrationServiceClient {
-	return nirv1connect.NewRegistrationServiceClient(http.DefaultClient, "http://"+n.addr)
-}
-
-// stop sends sig and waits for the process to exit.
-func (n *nird) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-n.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("nird did not exit within 30s of %v", sig)
-	}
+func regClient(n *nirdtest.Nird) nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL())
 }
 
 // personRequests returns the two requests that register person i and record an offer.
@@ -174,7 +69,7 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 		id, reqs := personRequests(i)
 		ids = append(ids, id)
 		for _, req := range reqs {
-			res, err := n.client().Append(ctx, connect.NewRequest(req))
+			res, err := regClient(n).Append(ctx, connect.NewRequest(req))
 			if err != nil {
 				t.Fatalf("append: %v", err)
 			}
@@ -185,10 +80,10 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	// refused registration that names the person.
 	bad := offerFor(ids[0])
 	bad.Event.Kommune = "9999"
-	if _, err := n.client().Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{bad}})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+	if _, err := regClient(n).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{bad}})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Errorf("append with kommune 9999: %v, want InvalidArgument", err)
 	}
-	res, err := http.Get("http://" + n.admin + "/metrics")
+	res, err := http.Get(n.AdminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,23 +92,21 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^nir_appended_events_total 10$`).Match(metrics) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
 	}
-	n.stop(t, syscall.SIGTERM)
-	n.logsMu.Lock()
-	logs := strings.Join(n.logs, "\n")
-	n.logsMu.Unlock()
+	n.Stop(t, syscall.SIGTERM)
+	logs := strings.Join(n.Logs(), "\n")
 	for _, id := range ids {
 		if strings.Contains(logs, id) || strings.Contains(string(metrics), id) {
 			t.Errorf("a national id appears in nird's logs or metrics")
 		}
 	}
-	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := n.Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("nird exit code after SIGTERM = %d, want 0", code)
 	}
 
 	n = startNird(t, data)
 	got := map[string]uint64{}
 	for _, id := range ids {
-		res, err := n.client().History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}}))
+		res, err := regClient(n).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}}))
 		if err != nil {
 			t.Fatalf("history after restart: %v", err)
 		}
@@ -253,7 +146,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		wg       sync.WaitGroup
 	)
 	const clients = 32
-	client := n.client()
+	client := regClient(n)
 	for c := range clients {
 		wg.Go(func() {
 			for i := c; ctx.Err() == nil; i += clients {
@@ -288,12 +181,12 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	n.stop(t, syscall.SIGKILL)
+	n.Stop(t, syscall.SIGKILL)
 	wg.Wait()
 	cancel()
 
 	n = startNird(t, data)
-	client = n.client()
+	client = regClient(n)
 	ctx = context.Background()
 	mu.Lock()
 	defer mu.Unlock()
@@ -359,7 +252,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 func TestNird_DataDirectoryLocked(t *testing.T) {
 	data := t.TempDir()
 	startNird(t, data)
-	out, err := exec.Command(nirdBinary(t), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "").CombinedOutput()
+	out, err := exec.Command(nirdtest.Build(t, nirdtest.NirdPackage), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "").CombinedOutput()
 	if err == nil {
 		t.Fatalf("second nird on the same data directory started:\n%s", out)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
@@ -35,99 +34,6 @@ const (
 	tokOslo    = "nir_e2e-oslo-token"
 	tokAnalyst = "nir_e2e-analyst-token"
 )
-
-// build compiles the commands pkgs into dir in one go build (which shares the work) and
-// returns their paths.
-func build(t *testing.T, dir string, pkgs ...string) []string {
-	t.Helper()
-	out, err := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
-	}
-	bins := make([]string, len(pkgs))
-	for i, pkg := range pkgs {
-		bins[i] = filepath.Join(dir, filepath.Base(pkg))
-	}
-	return bins
-}
-
-var (
-	servingRE  = regexp.MustCompile(`msg=serving http=(\S+)`)
-	adminRE    = regexp.MustCompile(`msg=serving admin=(\S+)`)
-	startingRE = regexp.MustCompile(`msg=starting nats=(\S+)`)
-)
-
-// nirdProc is a running nird: its API, admin and NATS addresses and its log.
-type nirdProc struct {
-	url, admin, nats string
-	mu               sync.Mutex
-	logs             []string
-}
-
-func (n *nirdProc) log() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]string(nil), n.logs...)
-}
-
-// startNird runs nird with the token file and waits until the API and the admin endpoint
-// serve. nird is killed when the test ends, and its log is shown if the test failed.
-func startNird(t *testing.T, bin, tokens string) *nirdProc {
-	t.Helper()
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--tokens", tokens)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &nirdProc{}
-	ready := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			n.mu.Lock()
-			n.logs = append(n.logs, line)
-			for re, dst := range map[*regexp.Regexp]*string{servingRE: &n.url, adminRE: &n.admin, startingRE: &n.nats} {
-				if m := re.FindStringSubmatch(line); m != nil {
-					*dst = m[1]
-				}
-			}
-			up := n.url != "" && n.admin != "" && n.nats != ""
-			n.mu.Unlock()
-			if up && !signalled {
-				signalled = true
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			for _, l := range n.log() {
-				t.Log("nird: " + l)
-			}
-		}
-	})
-	select {
-	case <-ready:
-	case <-done:
-		t.Fatal("nird exited before serving")
-	case <-time.After(60 * time.Second):
-		t.Fatal("nird did not serve within 60s")
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.url, n.admin = "http://"+n.url, "http://"+n.admin
-	return n
-}
 
 // digitRun matches what could be a national id: a run of exactly 11 (fødselsnummer,
 // D-nummer) or 12 (DUF) digits, not the fraction of a number (metrics print floats and
@@ -239,9 +145,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs nird and nirctl; run without -short")
 	}
-	bins := t.TempDir()
-	b := build(t, bins, "github.com/introreg/nir/cmd/nird", "github.com/introreg/nir/cmd/nirctl")
-	nirdBin, nirctlBin := b[0], b[1]
+	nirctlBin := nirdtest.Build(t, "github.com/introreg/nir/cmd/nirctl")
 
 	tokens := filepath.Join(t.TempDir(), "tokens.json")
 	entries := []auth.Entry{
@@ -252,8 +156,8 @@ func TestEndToEnd(t *testing.T) {
 	if err := auth.WriteEntries(tokens, entries); err != nil {
 		t.Fatal(err)
 	}
-	nird := startNird(t, nirdBin, tokens)
-	url := nird.url
+	nird := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	url := nird.URL()
 
 	const persons, seed = 300, 42
 	loc, err := time.LoadLocation("Europe/Oslo")
@@ -443,7 +347,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("NATSIngress", func(t *testing.T) {
-		nc, err := nats.Connect(nird.nats)
+		nc, err := nats.Connect(nird.NATS)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -505,7 +409,7 @@ func TestEndToEnd(t *testing.T) {
 			&nirv1.AppendRequest{Registrations: []*nirv1.Registration{retraction}}, &ares); code != http.StatusBadRequest {
 			t.Fatalf("Append with a national id in free text: HTTP %d, want 400", code)
 		}
-		resp, err := http.Get(nird.admin + "/metrics")
+		resp, err := http.Get(nird.AdminURL() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -515,7 +419,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 		}
 		texts := map[string]string{"metrics": string(metrics)}
-		for i, l := range nird.log() {
+		for i, l := range nird.Logs() {
 			texts[fmt.Sprintf("log line %d", i+1)] = l
 		}
 		for where, text := range texts {

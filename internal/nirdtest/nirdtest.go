@@ -1,0 +1,152 @@
+// Package nirdtest runs the nird binary as a process for tests that must see it the way an
+// operator does: built with go build, started with flags, killed with signals.
+package nirdtest
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NirdPackage is the import path of the server.
+const NirdPackage = "github.com/introreg/nir/cmd/nird"
+
+var (
+	binMu  sync.Mutex
+	bins   = map[string]string{}
+	binDir string
+)
+
+// Build compiles the command in package pkg once per test binary and returns its path.
+func Build(tb testing.TB, pkg string) string {
+	tb.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if bin, ok := bins[pkg]; ok {
+		return bin
+	}
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "nir-test-bin")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		binDir = dir
+	}
+	bin := filepath.Join(binDir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	bins[pkg] = bin
+	return bin
+}
+
+var (
+	servingRE  = regexp.MustCompile(`msg=serving http=(\S+)`)
+	adminRE    = regexp.MustCompile(`msg=serving admin=(\S+)`)
+	startingRE = regexp.MustCompile(`msg=starting nats=(\S+)`)
+)
+
+// Nird is a running nird process.
+type Nird struct {
+	Cmd *exec.Cmd
+	// Addr and Admin are the API and admin listen addresses (host:port), NATS the client
+	// URL of its NATS server.
+	Addr, Admin, NATS string
+	// Done is closed when the process has exited.
+	Done chan struct{}
+
+	mu   sync.Mutex // guards logs
+	logs []string
+}
+
+// URL is the API's base URL.
+func (n *Nird) URL() string { return "http://" + n.Addr }
+
+// AdminURL is the admin endpoint's base URL.
+func (n *Nird) AdminURL() string { return "http://" + n.Admin }
+
+// Logs returns the lines nird has written to stderr so far.
+func (n *Nird) Logs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.logs...)
+}
+
+// Start runs nird with the API, admin and NATS listeners on random loopback ports plus
+// args (at least --data), and waits until all three serve. nird is killed when the test
+// ends, and its log is shown if the test failed.
+func Start(t *testing.T, args ...string) *Nird {
+	t.Helper()
+	args = append([]string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(Build(t, NirdPackage), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &Nird{Cmd: cmd, Done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			n.mu.Lock()
+			n.logs = append(n.logs, line)
+			for re, dst := range map[*regexp.Regexp]*string{servingRE: &n.Addr, adminRE: &n.Admin, startingRE: &n.NATS} {
+				if m := re.FindStringSubmatch(line); m != nil {
+					*dst = m[1]
+				}
+			}
+			up := n.Addr != "" && n.Admin != "" && n.NATS != ""
+			n.mu.Unlock()
+			if up && !signalled {
+				signalled = true
+				close(ready)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(n.Done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-n.Done
+		if t.Failed() {
+			for _, l := range n.Logs() {
+				t.Log("nird: " + l)
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case <-n.Done:
+		t.Fatal("nird exited before serving")
+	case <-time.After(60 * time.Second):
+		t.Fatal("nird did not serve within 60s")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n
+}
+
+// Stop sends sig and waits for the process to exit.
+func (n *Nird) Stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := n.Cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.Done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nird did not exit within 30s of %v", sig)
+	}
+}
