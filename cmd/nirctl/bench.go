@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/introreg/nir/internal/bench"
@@ -37,14 +40,34 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&opt.Clients, "clients", 0, "concurrent single-event clients (0 skips the concurrency scenarios)")
 	fs.IntVar(&opt.EventsPerPerson, "events-per-person", 10, "events per synthetic person")
 	fs.StringVar(&opt.Dir, "dir", "", "scratch directory for the embedded server (default: a temporary directory)")
+	fs.IntVar(&opt.GroupCommit.MaxEvents, "group-max-events", 0, "group commit: events per coalesced batch (0 = nird's default)")
+	fs.DurationVar(&opt.GroupCommit.MaxWait, "group-max-wait", 0, "group commit: how long a batch may wait for more appends (0 = default, negative = never)")
+	fs.IntVar(&opt.GroupCommit.MaxInflight, "group-inflight", 0, "group commit: batches in flight at once (0 = default)")
+	fs.IntVar(&opt.GroupCommit.PlainMax, "group-plain-max", 0, "group commit: up to this many lone events go as plain publishes (0 = default, negative = never)")
+	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (server and nir in one process)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl bench ingest [--events N] [--batch B] [--clients C] [--json]")
+		fmt.Fprintln(stderr, "usage: nirctl bench ingest [--events N] [--batch B] [--clients C] [--scenarios S,...] [--cpuprofile F] [--json]")
 		fmt.Fprintln(stderr, "Runs in-process against an embedded JetStream server with nird's durability; needs no nird.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *scenarios != "" {
+		opt.Scenarios = strings.Split(*scenarios, ",")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep, err := bench.Ingest(ctx, opt, func(name string) { fmt.Fprintf(stderr, "bench ingest: %s …\n", name) })
 	if err != nil {

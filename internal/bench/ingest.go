@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,16 @@ type IngestOptions struct {
 	Clients         int    // concurrent clients in the concurrency scenarios (default 0: skipped)
 	EventsPerPerson int    // events per synthetic person (default 10)
 	Dir             string // scratch directory for the embedded server (default a temp dir, removed)
+	// Scenarios limits the run to the named scenarios ("nir-single", "nir-batch",
+	// "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent"); empty = all. A ratio
+	// is reported when both of its scenarios ran.
+	Scenarios []string
+	// GroupCommit tunes the event store's group commit; zero = nird's defaults.
+	GroupCommit eventstore.GroupCommit
 }
+
+// scenarioNames are the names IngestOptions.Scenarios accepts.
+var scenarioNames = []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent"}
 
 // Result is one measured scenario.
 type Result struct {
@@ -96,6 +106,12 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	if progress == nil {
 		progress = func(string) {}
 	}
+	for _, name := range opt.Scenarios {
+		if !slices.Contains(scenarioNames, name) {
+			return nil, fmt.Errorf("bench ingest: unknown scenario %q (known: %s)", name, strings.Join(scenarioNames, ", "))
+		}
+	}
+	selected := func(name string) bool { return len(opt.Scenarios) == 0 || slices.Contains(opt.Scenarios, name) }
 	dir := opt.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "nir-bench")
@@ -105,7 +121,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream")})
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream"), GroupCommit: opt.GroupCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +162,9 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	payload := make([]byte, len(sample))
 
 	run := func(name string, n int, f func() ([]time.Duration, error)) error {
+		if !selected(strings.TrimSuffix(name, fmt.Sprintf("-%d", opt.Clients))) {
+			return nil
+		}
 		progress(name)
 		start := time.Now()
 		lat, err := f()
@@ -273,10 +292,15 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	for _, r := range rep.Results {
 		by[r.Name] = r.EventsPerSec
 	}
-	rep.Ratios["single"] = by["nir-single"] / by["bare-sync"]
-	rep.Ratios["batch"] = by["nir-batch"] / by["bare-batch"]
+	ratio := func(name, nir, bare string) {
+		if by[nir] > 0 && by[bare] > 0 {
+			rep.Ratios[name] = by[nir] / by[bare]
+		}
+	}
+	ratio("single", "nir-single", "bare-sync")
+	ratio("batch", "nir-batch", "bare-batch")
 	if opt.Clients > 0 {
-		rep.Ratios["concurrent"] = by[fmt.Sprintf("nir-concurrent-%d", opt.Clients)] / by[fmt.Sprintf("bare-concurrent-%d", opt.Clients)]
+		ratio("concurrent", fmt.Sprintf("nir-concurrent-%d", opt.Clients), fmt.Sprintf("bare-concurrent-%d", opt.Clients))
 	}
 	return rep, nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -28,5 +29,24 @@ func TestIngest(t *testing.T) {
 	}
 	if rep.EventBytes < 100 {
 		t.Errorf("event size %d bytes: the sample is not a stamped event", rep.EventBytes)
+	}
+}
+
+// TestIngestScenarios: a selection runs only the named scenarios and reports the ratio
+// whose two sides ran; an unknown name is refused with the known ones.
+func TestIngestScenarios(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Events: 40, Clients: 4, Dir: t.TempDir(), Scenarios: []string{"nir-concurrent", "bare-concurrent"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Name != "nir-concurrent-4" || rep.Results[1].Name != "bare-concurrent-4" {
+		t.Fatalf("results %+v, want nir-concurrent-4 and bare-concurrent-4", rep.Results)
+	}
+	if len(rep.Ratios) != 1 || rep.Ratios["concurrent"] <= 0 {
+		t.Errorf("ratios %v, want only concurrent", rep.Ratios)
+	}
+	_, err = Ingest(context.Background(), IngestOptions{Events: 10, Dir: t.TempDir(), Scenarios: []string{"nir-fast"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), `"nir-fast"`) || !strings.Contains(err.Error(), "bare-sync") {
+		t.Errorf("unknown scenario: err = %v, want it named with the known ones", err)
 	}
 }
