@@ -153,14 +153,20 @@ func (s *State) clone() *State {
 // an undeleted computed one (Product decisions 5); dates plausible and hours non-negative and
 // plausible for the period; retractions and deletions name a known event.
 func Check(s *State, events []*nirv1.Event, now Date) []Refusal {
-	work := s.clone()
+	return CheckApply(s.clone(), events, now)
+}
+
+// CheckApply is Check on a state the caller does not need afterwards: it applies the events
+// to s as it checks them (at the sequences following s.LastSeq), which spares Check's copy
+// of the state. The refusals are Check's.
+func CheckApply(s *State, events []*nirv1.Event, now Date) []Refusal {
 	var out []Refusal
 	for _, ev := range events {
 		if ev == nil {
 			continue
 		}
-		out = append(out, checkOne(work, ev, now)...)
-		work.Apply(work.LastSeq+1, ev)
+		out = append(out, checkOne(s, ev, now)...)
+		s.Apply(s.LastSeq+1, ev)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +322,38 @@ func (s *State) Log2Events() []*nirv1.Event {
 		out = append(out, le.Event)
 	}
 	return out
+}
+
+// TestCheckApply_SameAsCheck: CheckApply refuses exactly what Check refuses (here a second
+// registration and an IntroL sluttmål among accepted events) and leaves the state folded
+// with the events, as Fold would.
+func TestCheckApply_SameAsCheck(t *testing.T) {
+	t.Parallel()
+	base := []*nirv1.Event{evPerson("e1", "0301", "1990-05-01", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
+	fresh := []*nirv1.Event{
+		evProgramme("e2", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2022-03-01"),
+		evPerson("e3", "0301", "1990-05-01", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+	}
+	now := md("2022-06-01")
+	want := Check(Fold("pk", base), fresh, now)
+	s := Fold("pk", base)
+	got := CheckApply(s, fresh, now)
+	if len(want) == 0 {
+		t.Fatal("the case must be refused by Check")
+	}
+	if len(got) != len(want) {
+		t.Fatalf("CheckApply gave %d refusals, Check %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Code != want[i].Code || got[i].MessageEN != want[i].MessageEN {
+			t.Errorf("refusal %d: CheckApply %s %q, Check %s %q", i, got[i].Code, got[i].MessageEN, want[i].Code, want[i].MessageEN)
+		}
+	}
+	all := Fold("pk", append(slices.Clone(base), fresh...))
+	if s.LastSeq != all.LastSeq || len(s.Programmes) != len(all.Programmes) {
+		t.Errorf("state after CheckApply: last seq %d, %d programmes; Fold of all: %d, %d", s.LastSeq, len(s.Programmes), all.LastSeq, len(all.Programmes))
+	}
+	if a, b := Explain(s.Log2Events(), now).Text(), Explain(all.Log2Events(), now).Text(); a != b {
+		t.Errorf("explanation after CheckApply differs from Fold of all:\n%s\nvs\n%s", a, b)
+	}
 }

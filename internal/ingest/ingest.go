@@ -332,8 +332,8 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 		if kommune != "" && len(history) > 0 && !LivedIn(history, kommune) && !movesTo(fresh, kommune) {
 			return ErrNotFound
 		}
-		state := rules.Fold(b.key, events)
-		refusals = append(refusals, rules.Check(state, fresh, today)...)
+		// The folded state is this attempt's own, so the check may advance it.
+		refusals = append(refusals, rules.CheckApply(rules.Fold(b.key, events), fresh, today)...)
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
 	}
