@@ -53,9 +53,12 @@
 // does: concurrent calls queue up, and a committer sends them as one atomic batch,
 // bounded by GroupCommit.MaxEvents, MaxBytes and MaxWait, while the previous batch is
 // being stored; right after a batch, the committer waits at most MaxWait for its callers'
-// next appends, so batches do not alternate between two halves of the callers. A lone
-// caller on an idle store is sent at once. A
-// small group of single events goes as concurrent plain publishes (cheaper than a batch
+// next appends, so batches do not alternate between two halves of the callers. While it
+// waits (for more callers, or for the batch in flight), the messages of the batch being
+// formed are already sent to the server, which stages them meanwhile; the commit, sent
+// when the batch is complete or MaxWait is over, then only stores them (on a file stream
+// the staging is most of a batch's cost). A lone caller on an idle store is sent at once.
+// A small group of single events goes as concurrent plain publishes (cheaper than a batch
 // on a file stream). Each caller waits only for its own result:
 //
 //   - a batch the server refuses for one member's stale check is resolved per member:
@@ -65,10 +68,15 @@
 //   - a person is in at most one batch at a time (a later call for a person waits for
 //     the batch holding it), so per-person order equals acknowledgement order and every
 //     check is judged against the outcome of the earlier call;
-//   - the members of one batch share its atomicity, which only strengthens each call's.
+//   - the members of one batch share its atomicity, which only strengthens each call's;
+//     a batch sent ahead is only stored by its commit, so until then it is as if nothing
+//     had been sent (if a message of it fails to reach the server, the whole batch is sent
+//     again; the server drops the abandoned one after its batch timeout);
+//   - Close commits the batch being formed and waits for the ones in flight; calls still
+//     queued get ErrClosed.
 //
 // Stats returns the counters (appends, events, duplicates, conflicts, batches, batch
-// sizes, re-sent batches) for metrics; nothing is registered globally.
+// sizes, re-sent batches, events sent ahead) for metrics; nothing is registered globally.
 //
 // # Caveats
 //

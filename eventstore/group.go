@@ -50,6 +50,11 @@ type GroupCommit struct {
 	// PlainMax: groups of at most this many single-event appends are sent as plain
 	// publishes; 0 = DefaultGroupPlainMax, negative = always use atomic batches.
 	PlainMax int
+	// SendWhole sends a batch's messages only once it is complete, instead of while it
+	// forms (while the committer waits for more appends, or for the batch in flight). For
+	// comparison: on a file stream the server's staging of a batch then adds to each
+	// commit instead of overlapping the wait.
+	SendWhole bool
 }
 
 func (g GroupCommit) withDefaults() GroupCommit {
@@ -93,6 +98,9 @@ type Stats struct {
 	PlainPublishes uint64
 	// Republishes is the number of batches sent again without a conflicting member.
 	Republishes uint64
+	// Streamed is the number of events sent to the server while their batch was still
+	// forming (staged there while the committer waited for more appends).
+	Streamed uint64
 }
 
 // BatchSizeBuckets is the number of Stats.BatchSizes buckets (1, 2, 4, ..., 1024).
@@ -101,6 +109,7 @@ const BatchSizeBuckets = 11
 type stats struct {
 	appends, events, duplicates, conflicts atomic.Uint64
 	batches, batchEvents, plain, republish atomic.Uint64
+	streamed                               atomic.Uint64
 	sizes                                  [BatchSizeBuckets]atomic.Uint64
 }
 
@@ -125,6 +134,7 @@ func (s *Store) Stats() Stats {
 		BatchEvents:    s.stats.batchEvents.Load(),
 		PlainPublishes: s.stats.plain.Load(),
 		Republishes:    s.stats.republish.Load(),
+		Streamed:       s.stats.streamed.Load(),
 	}
 	for i := range st.BatchSizes {
 		st.BatchSizes[i] = s.stats.sizes[i].Load()
@@ -144,25 +154,74 @@ type member struct {
 
 func (m *member) complete(err error) { m.done <- err }
 
-// committer coalesces concurrent Append calls. The loop goroutine forms batches; each
-// batch is flushed by its own goroutine. Both are owned by the Store (wg) and end before
-// Close returns.
+// openBatch is an atomic batch whose messages are sent to the server while it is still
+// being formed: while the committer waits for more appends, the server already stages the
+// ones it has, so the commit at the end only has to store them. Its members, events and
+// bytes are guarded by committer.mu; the publisher and the messages belong to the loop
+// goroutine until the batch is handed to flush.
+type openBatch struct {
+	members       []*member
+	events, bytes int
+
+	pub    jetstreamext.BatchPublisher
+	msgs   []*nats.Msg
+	owners []msgOwner
+	held   *nats.Msg // the last message: not sent until it becomes the commit
+	err    error     // a send failed: the batch is sent again whole at commit
+}
+
+// send adds the members' messages to the batch on the server. The last message is held
+// back, to be sent as the commit.
+func (b *openBatch) send(s *Store, members []*member) {
+	for _, m := range members {
+		msgs, owners := buildMsgs(m.reqs)
+		b.msgs = append(b.msgs, msgs...)
+		b.owners = append(b.owners, owners...)
+		for _, msg := range msgs {
+			if b.err == nil && b.held != nil {
+				if b.pub == nil {
+					b.pub, b.err = jetstreamext.NewBatchPublisher(s.js, jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: s.cfg.RequestTimeout})
+				}
+				if b.err == nil {
+					b.err = b.pub.AddMsg(b.held)
+				}
+				if b.err == nil {
+					s.stats.streamed.Add(1)
+				}
+			}
+			b.held = msg
+		}
+	}
+}
+
+// commit sends the held message as the batch's commit and returns the server's ack.
+func (b *openBatch) commit(ctx context.Context, s *Store) (*jetstreamext.BatchAck, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	return b.pub.CommitMsg(ctx, b.held)
+}
+
+// committer coalesces concurrent Append calls. The loop goroutine forms batches, and sends
+// the messages of a batch it waits to fill; each batch is committed by its own goroutine.
+// Both are owned by the Store (wg) and end before Close returns.
 type committer struct {
 	s   *Store
 	cfg GroupCommit
 	wg  sync.WaitGroup
 
-	// mu guards queue, busy, inflight and stopping. It is never held while publishing or
-	// reading, nor together with Store.notifyMu; completing a member under it only sends
-	// on the member's buffered channel.
+	// mu guards queue, busy, inflight, stopping, open's members and the last* fields. It
+	// is never held while publishing or reading, nor together with Store.notifyMu;
+	// completing a member under it only sends on the member's buffered channel.
 	mu          sync.Mutex
 	queue       []*member
-	busy        map[string]bool // person keys in a batch being formed or in flight
+	busy        map[string]bool // person keys in the open batch or in flight
 	inflight    int
 	stopping    bool
-	lastSize    int       // events of the last batch that ended
-	lastMembers int       // Append calls in the last batch that ended
-	lastEnd     time.Time // when it ended
+	open        *openBatch // being formed, its messages sent as they come; nil = none
+	lastSize    int        // events of the last batch that ended
+	lastMembers int        // Append calls in the last batch that ended
+	lastEnd     time.Time  // when it ended
 
 	wake chan struct{} // buffered 1: queue grew or a flush ended
 	quit chan struct{}
@@ -195,7 +254,8 @@ func (c *committer) submit(m *member) error {
 	return nil
 }
 
-// stop fails the queued members with ErrClosed and waits for the in-flight batches.
+// stop fails the queued members with ErrClosed, commits an open batch (its members' calls
+// are waiting for it) and waits for the batches in flight.
 func (c *committer) stop() {
 	c.mu.Lock()
 	c.stopping = true
@@ -209,6 +269,15 @@ func (c *committer) stop() {
 	c.wg.Wait()
 }
 
+// step is what the loop does next, decided by take under mu and carried out outside it.
+type step struct {
+	send     []*member  // members to add to target's messages on the server
+	target   *openBatch // the batch they join
+	commit   []*member  // a batch to commit now (nil = none)
+	open     *openBatch // commit's streamed batch, if it was formed open
+	waitMore bool       // wait up to MaxWait for more appends before committing
+}
+
 func (c *committer) loop() {
 	defer c.wg.Done()
 	var timer *time.Timer
@@ -219,46 +288,63 @@ func (c *committer) loop() {
 			if timer != nil {
 				timer.Stop()
 			}
+			c.mu.Lock()
+			open := c.open
+			c.open = nil
+			if open != nil {
+				c.inflight++
+			}
+			c.mu.Unlock()
+			if open != nil {
+				c.wg.Add(1)
+				c.flush(open.members, open)
+			}
 			return
 		case <-c.wake:
 		}
 		for {
 			waited := !deadline.IsZero() && !time.Now().Before(deadline)
-			batch, waitMore := c.take(waited)
-			if waitMore {
-				// Another batch is in flight and this one is not full: give concurrent
-				// callers MaxWait to join, then send whatever is there.
+			st := c.take(waited)
+			if len(st.send) > 0 {
+				st.target.send(c.s, st.send)
+			}
+			if st.waitMore {
+				// Give concurrent callers MaxWait to join, then commit whatever is there.
 				if deadline.IsZero() {
 					deadline = time.Now().Add(c.cfg.MaxWait)
 					timer = time.AfterFunc(c.cfg.MaxWait, c.signal)
 				}
 				break
 			}
+			if st.commit == nil {
+				break
+			}
 			if timer != nil {
 				timer.Stop()
 				timer, deadline = nil, time.Time{}
 			}
-			if batch == nil {
-				break
-			}
 			c.wg.Add(1)
-			go c.flush(batch)
+			go c.flush(st.commit, st.open)
 		}
 	}
 }
 
-// take forms the next batch from the queue, or returns nil if nothing can be sent now.
-// waitMore asks the loop to wait up to MaxWait first (only when more callers are about to
-// join and the waiting time has not been granted yet).
-func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
+// take decides the loop's next step: which queued members join the open batch (their
+// messages are sent at once, so the server stages them while more callers join), and
+// whether a batch is committed now. waited says the granted MaxWait is over.
+func (c *committer) take(waited bool) step {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.queue) == 0 || c.inflight >= c.cfg.MaxInflight || c.stopping {
-		return nil, false
+	if c.stopping || (len(c.queue) == 0 && c.open == nil) {
+		return step{}
 	}
+	canCommit := c.inflight < c.cfg.MaxInflight
 	queued := 0
 	for _, m := range c.queue {
 		queued += m.events
+	}
+	if c.open != nil {
+		queued += c.open.events
 	}
 	// How many events are worth waiting for: while a batch is in flight, a full batch;
 	// right after one, as many as it held, since its callers are about to come back with
@@ -272,14 +358,56 @@ func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 	} else if c.lastMembers > 1 && time.Since(c.lastEnd) < c.cfg.MaxWait {
 		target = min(c.lastSize, c.cfg.MaxEvents)
 	}
-	if !waited && c.cfg.MaxWait > 0 && queued < target {
-		return nil, true
+	wait := !waited && c.cfg.MaxWait > 0 && queued < target
+	// While the batch cannot be committed yet, send its messages already, so that the
+	// server stages them meanwhile; but only when a batch of more than PlainMax events is
+	// expected (the last one's size or what is queued): below that, plain publishes are
+	// cheaper than staging a batch.
+	stream := c.open != nil || (!c.cfg.SendWhole && (wait || !canCommit) && max(queued, c.lastSize) > c.cfg.PlainMax)
+	if !canCommit && !stream {
+		return step{}
 	}
-	events, bytes := 0, 0
+	var st step
+	if stream {
+		if c.open == nil {
+			c.open = &openBatch{}
+		}
+		st.target = c.open
+		st.send = c.fill(&c.open.members, &c.open.events, &c.open.bytes)
+		full := c.open.events >= c.cfg.MaxEvents
+		if canCommit && (!wait || full) {
+			st.commit, st.open = c.open.members, c.open
+			c.open = nil
+			c.inflight++
+			return st
+		}
+		st.waitMore = canCommit
+		return st
+	}
+	if wait {
+		st.waitMore = true
+		return st
+	}
+	var events, bytes int
+	st.commit = c.fill(&st.commit, &events, &bytes)
+	if len(st.commit) > 0 {
+		c.inflight++
+	} else {
+		st.commit = nil
+	}
+	return st
+}
+
+// fill moves the queued members that fit (by events and bytes) and whose persons are free
+// into *members, marking their persons busy, and returns the ones it moved. A member whose
+// person is busy waits for the batch holding the person, so its check sees that batch's
+// outcome; this keeps each person's order. Must hold mu.
+func (c *committer) fill(members *[]*member, events, bytes *int) []*member {
+	var moved []*member
 	taken := map[string]bool{}
 	rest := c.queue[:0]
 	for _, m := range c.queue {
-		fits := events+m.events <= c.cfg.MaxEvents && (bytes+m.bytes <= c.cfg.MaxBytes || events == 0)
+		fits := *events+m.events <= c.cfg.MaxEvents && (*bytes+m.bytes <= c.cfg.MaxBytes || *events == 0)
 		free := true
 		for _, r := range m.reqs {
 			if c.busy[r.key] || taken[r.key] {
@@ -288,8 +416,6 @@ func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 			}
 		}
 		if !fits || !free {
-			// A member whose person is busy waits for the batch holding the person, so
-			// its check sees that batch's outcome; this keeps each person's order.
 			for _, r := range m.reqs {
 				taken[r.key] = true
 			}
@@ -304,24 +430,22 @@ func (c *committer) take(waited bool) (batch []*member, waitMore bool) {
 			taken[r.key] = true
 			c.busy[r.key] = true
 		}
-		batch = append(batch, m)
-		events += m.events
-		bytes += m.bytes
+		*members = append(*members, m)
+		moved = append(moved, m)
+		*events += m.events
+		*bytes += m.bytes
 	}
 	clear(c.queue[len(rest):])
 	c.queue = rest
-	if len(batch) > 0 {
-		c.inflight++
-	}
-	return batch, false
+	return moved
 }
 
-// flush stores one batch and completes its members, then frees their persons.
-func (c *committer) flush(batch []*member) {
+// flush commits one batch and completes its members, then frees their persons.
+func (c *committer) flush(batch []*member, open *openBatch) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
 	defer cancel()
-	c.s.commitGroup(ctx, batch, c.cfg.PlainMax)
+	c.s.commitGroup(ctx, batch, c.cfg.PlainMax, open)
 	events := 0
 	for _, m := range batch {
 		events += m.events
@@ -340,9 +464,10 @@ func (c *committer) flush(batch []*member) {
 
 // commitGroup stores the members of one batch, each getting its own result: a member
 // whose check fails gets ErrConflict (or its idempotent positions) and the others are
-// sent again without it.
-func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int) {
-	if len(batch) <= plainMax && allSingle(batch) {
+// sent again without it. open, if not nil, holds the batch's messages already sent to the
+// server; its commit is the first attempt.
+func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int, open *openBatch) {
+	if open == nil && len(batch) <= plainMax && allSingle(batch) {
 		// A small group of lone events: concurrent plain publishes beat the fixed cost of
 		// an atomic batch, and each member's outcome is its own.
 		var wg sync.WaitGroup
@@ -353,7 +478,7 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int) 
 		return
 	}
 	for attempt := 1; len(batch) > 0; attempt++ {
-		if len(batch) == 1 || attempt > maxAppendAttempts {
+		if (len(batch) == 1 && open == nil) || attempt > maxAppendAttempts {
 			// One member (or a batch that keeps failing): its own path re-reads and
 			// retries until it succeeds, is a duplicate, or is a real conflict.
 			for _, m := range batch {
@@ -361,12 +486,38 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int) 
 			}
 			return
 		}
-		var reqs []*personReq
-		for _, m := range batch {
-			reqs = append(reqs, m.reqs...)
+		var (
+			msgs   []*nats.Msg
+			owners []msgOwner
+			ack    *jetstreamext.BatchAck
+			err    error
+		)
+		if open != nil && open.pub == nil {
+			// Nothing was sent yet (one message, held back): send the batch as a whole,
+			// or as a plain publish if that is what it is.
+			open = nil
+			if len(batch) <= plainMax && allSingle(batch) {
+				s.commitGroup(ctx, batch, plainMax, nil)
+				return
+			}
 		}
-		msgs, owners := buildMsgs(reqs)
-		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if open != nil {
+			msgs, owners = open.msgs, open.owners
+			ack, err = open.commit(ctx, s)
+			if err != nil && open.err != nil {
+				// A message never reached the server: nothing is stored, send it all again.
+				open = nil
+				continue
+			}
+			open = nil
+		} else {
+			var reqs []*personReq
+			for _, m := range batch {
+				reqs = append(reqs, m.reqs...)
+			}
+			msgs, owners = buildMsgs(reqs)
+			ack, err = jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		}
 		if err == nil {
 			err = s.assignBatch(ack, msgs, owners, batch)
 		}

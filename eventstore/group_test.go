@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -37,6 +38,10 @@ func TestStore_GroupCommit(t *testing.T) {
 		{"Defaults", eventstore.GroupCommit{}},
 		{"AtomicOnly", eventstore.GroupCommit{PlainMax: -1, MaxInflight: 3, MaxWait: 2 * time.Millisecond}},
 		{"SmallBatches", eventstore.GroupCommit{PlainMax: -1, MaxEvents: 5, MaxInflight: 2}},
+		// Batches sent ahead while they form, with long waits: most messages reach the
+		// server before their batch is complete, stale checks among them.
+		{"Streamed", eventstore.GroupCommit{PlainMax: 1, MaxWait: 20 * time.Millisecond}},
+		{"SendWhole", eventstore.GroupCommit{SendWhole: true, MaxWait: 5 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,6 +355,118 @@ func TestStore_CloseDuringAppends(t *testing.T) {
 	for _, id := range acked {
 		if !stored[id] {
 			t.Fatalf("acked event %s is not stored", id)
+		}
+	}
+}
+
+// TestStore_GroupCommit_StreamedBatch: appends that join a batch while it forms are sent to
+// the server at once; when the committer has waited long enough, one commit stores them
+// all, each caller gets its own position, and a stale check among them fails only its
+// caller.
+func TestStore_GroupCommit_StreamedBatch(t *testing.T) {
+	s, _ := openStore(t, func(c *eventstore.Config) {
+		c.GroupCommit = eventstore.GroupCommit{PlainMax: 1, MaxWait: 50 * time.Millisecond}
+	})
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; s.Stats().Streamed == 0 || s.Stats().Republishes == 0; round++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d rounds: stats %+v, want streamed events and a batch sent again", round, s.Stats())
+		}
+		const n = 12
+		errs := make([]error, n)
+		pos := make([][]eventstore.Position, n)
+		keys := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			keys[i] = personKey(fmt.Sprintf("stream-%d-%d", round, i))
+			expect := uint64(0)
+			if i == n-1 {
+				expect = 3 // stale: the person has no events
+			}
+			wg.Go(func() {
+				pos[i], errs[i] = s.Append(ctx, eventstore.PersonAppend{PersonKey: keys[i], ExpectedLastSeq: eventstore.Expect(expect), Events: events(keys[i], 2)})
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if i == n-1 {
+				if !errors.Is(errs[i], eventstore.ErrConflict) {
+					t.Fatalf("round %d: stale append: %v, want ErrConflict", round, errs[i])
+				}
+				if evs, _ := mustRead(t, s, keys[i]); len(evs) != 0 {
+					t.Fatalf("round %d: the refused append stored %d events", round, len(evs))
+				}
+				continue
+			}
+			if errs[i] != nil {
+				t.Fatalf("round %d append %d: %v", round, i, errs[i])
+			}
+			evs, _ := mustRead(t, s, keys[i])
+			if len(evs) != 2 || evs[0].Seq != pos[i][0].Seq || evs[1].Seq != pos[i][1].Seq {
+				t.Fatalf("round %d append %d: stored %d events, positions %+v", round, i, len(evs), pos[i])
+			}
+		}
+	}
+}
+
+// TestStore_GroupCommit_CloseCommitsOpenBatch: Close while a batch is forming (its messages
+// already on the server, the committer waiting for more) commits it; every caller learns
+// its outcome and what succeeded is stored, once.
+func TestStore_GroupCommit_CloseCommitsOpenBatch(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	open := func() *eventstore.Store {
+		s, err := eventstore.Open(context.Background(), eventstore.Config{URL: srv.ClientURL(),
+			GroupCommit: eventstore.GroupCommit{PlainMax: 1, MaxWait: time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	ctx := context.Background()
+	// A first round of 10 concurrent appends makes the committer expect 10 again.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		key := personKey(fmt.Sprintf("warm-%d", i))
+		wg.Go(func() {
+			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 1)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// Five appends join the next batch, which waits (a minute) for five more.
+	const n = 5
+	errs := make([]error, n)
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = personKey(fmt.Sprintf("closing-%d", i))
+		wg.Go(func() {
+			_, errs[i] = s.Append(ctx, eventstore.PersonAppend{PersonKey: keys[i], ExpectedLastSeq: eventstore.Expect(0), Events: events(keys[i], 1)})
+		})
+	}
+	before := s.Stats().Streamed
+	eventually(t, 10*time.Second, "the forming batch's messages sent", func() bool { return s.Stats().Streamed-before >= n-1 })
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if waited := time.Since(start); waited > 30*time.Second {
+		t.Fatalf("Close took %v: it waited out MaxWait", waited)
+	}
+	s = open()
+	defer s.Close()
+	for i, key := range keys {
+		evs, _ := mustRead(t, s, key)
+		switch {
+		case errs[i] == nil && len(evs) != 1:
+			t.Errorf("append %d acknowledged, %d events stored", i, len(evs))
+		case errs[i] != nil && !errors.Is(errs[i], eventstore.ErrClosed):
+			t.Errorf("append %d: %v, want success or ErrClosed", i, errs[i])
+		case errors.Is(errs[i], eventstore.ErrClosed) && len(evs) != 0:
+			t.Errorf("append %d failed with ErrClosed, but %d events stored", i, len(evs))
 		}
 	}
 }
