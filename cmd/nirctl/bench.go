@@ -44,6 +44,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&opt.GroupCommit.MaxWait, "group-max-wait", 0, "group commit: how long a batch may wait for more appends (0 = default, negative = never)")
 	fs.IntVar(&opt.GroupCommit.MaxInflight, "group-inflight", 0, "group commit: batches in flight at once (0 = default)")
 	fs.IntVar(&opt.GroupCommit.PlainMax, "group-plain-max", 0, "group commit: up to this many lone events go as plain publishes (0 = default, negative = never)")
+	fs.BoolVar(&opt.GroupCommit.SendWhole, "group-send-whole", false, "group commit: send a batch's messages only once it is complete (for comparison)")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (server and nir in one process)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -79,9 +80,13 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\tevents\tseconds\tevents/s\tp50 ms\tp99 ms\t\n")
+	fmt.Fprintf(tw, "scenario\tevents\tseconds\tevents/s\tp50 ms\tp99 ms\tevents/batch\t\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t\n", r.Name, r.Events, r.Seconds, r.EventsPerSec, r.LatencyP50ms, r.LatencyP99ms)
+		perBatch := "-"
+		if r.EventsPerBatch > 0 {
+			perBatch = fmt.Sprintf("%.1f", r.EventsPerBatch)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%s\t\n", r.Name, r.Events, r.Seconds, r.EventsPerSec, r.LatencyP50ms, r.LatencyP99ms, perBatch)
 	}
 	tw.Flush()
 	for k, v := range rep.Ratios {

@@ -55,6 +55,9 @@ type Result struct {
 	EventsPerSec float64 `json:"events_per_sec"`
 	LatencyP50ms float64 `json:"latency_p50_ms"`
 	LatencyP99ms float64 `json:"latency_p99_ms"`
+	// EventsPerBatch is the mean size of the atomic batches the event store committed in
+	// a nir scenario (group commit); 0 for the bare ones.
+	EventsPerBatch float64 `json:"events_per_batch,omitempty"`
 }
 
 // IngestReport is the outcome of Ingest: every scenario and the ratios nir / bare.
@@ -166,12 +169,18 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 			return nil
 		}
 		progress(name)
+		before := store.Stats()
 		start := time.Now()
 		lat, err := f()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		rep.Results = append(rep.Results, result(name, n, time.Since(start), lat))
+		r := result(name, n, time.Since(start), lat)
+		after := store.Stats()
+		if b := after.Batches - before.Batches; b > 0 {
+			r.EventsPerBatch = math.Round(float64(after.BatchEvents-before.BatchEvents)/float64(b)*10) / 10
+		}
+		rep.Results = append(rep.Results, r)
 		return nil
 	}
 
