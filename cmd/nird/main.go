@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 	_ "time/tzdata" // the register's calendar is Europe/Oslo on any machine
+
+	"github.com/introreg/nir/eventstore"
 )
 
 func main() {
@@ -52,21 +54,22 @@ func main() {
 
 // Config is nird's configuration, from flags and NIR_* environment variables.
 type Config struct {
-	Data          string        // data directory (JetStream store, person key secret)
-	HTTP          string        // API listen address
-	Admin         string        // admin listen address: metrics, health, pprof ("" = off)
-	NATSListen    string        // embedded NATS client listen address
-	NATSURL       string        // external NATS URL; empty = embedded server
-	NATSCreds     string        // creds file for the external server
-	NATSUser      string        // user for the external server
-	NATSPassword  string        // password for the external server
-	NATSNKey      string        // nkey seed file for the external server
-	NATSCA        string        // CA file for TLS to the external server
-	Replicas      int           // stream replicas
-	PersonKeyFile string        // person key secret; default <data>/personkey.secret
-	TokenFile     string        // bearer tokens (hashed); empty = development mode
-	Shutdown      time.Duration // grace period for in-flight requests
-	Demo          int           // persons of the demo population to load into an empty register
+	Data          string                 // data directory (JetStream store, person key secret)
+	HTTP          string                 // API listen address
+	Admin         string                 // admin listen address: metrics, health, pprof ("" = off)
+	NATSListen    string                 // embedded NATS client listen address
+	NATSURL       string                 // external NATS URL; empty = embedded server
+	NATSCreds     string                 // creds file for the external server
+	NATSUser      string                 // user for the external server
+	NATSPassword  string                 // password for the external server
+	NATSNKey      string                 // nkey seed file for the external server
+	NATSCA        string                 // CA file for TLS to the external server
+	Replicas      int                    // stream replicas
+	PersonKeyFile string                 // person key secret; default <data>/personkey.secret
+	TokenFile     string                 // bearer tokens (hashed); empty = development mode
+	Shutdown      time.Duration          // grace period for in-flight requests
+	Demo          int                    // persons of the demo population to load into an empty register
+	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	LogLevel      string
 	LogFormat     string
 	CheckOnly     bool
@@ -87,6 +90,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--demo: %d is not between 0 and 1000000", c.Demo)
 	case c.Shutdown <= 0:
 		return errors.New("--shutdown-grace: must be positive")
+	case c.Group.MaxEvents < 0 || c.Group.MaxEvents > eventstore.MaxBatchEvents:
+		return fmt.Errorf("--group-max-events: %d is not between 1 and %d (0 = default)", c.Group.MaxEvents, eventstore.MaxBatchEvents)
+	case c.Group.MaxWait < 0 || c.Group.MaxWait > time.Second:
+		return fmt.Errorf("--group-max-wait: %v is not between 0 and 1s (0 = default)", c.Group.MaxWait)
+	case c.Group.MaxInflight < 0 || c.Group.MaxInflight > 16:
+		return fmt.Errorf("--group-inflight: %d is not between 1 and 16 (0 = default)", c.Group.MaxInflight)
 	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
 		return errors.New("--nats-creds/--nats-user/--nats-nkey/--nats-ca: only with --nats-url")
 	}
@@ -129,13 +138,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where every caller is a system principal")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
-	replicas := 1
-	if v := getenv("NIR_REPLICAS"); v != "" {
-		if _, err := fmt.Sscan(v, &replicas); err != nil {
-			return c, fmt.Errorf("NIR_REPLICAS: %q is not a number", v)
+	var envErr error
+	num := func(p *int, name string, def int, usage string) {
+		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if _, err := fmt.Sscan(v, &def); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %q is not a number", env, v)
+			}
 		}
+		fs.IntVar(p, name, def, usage+" (env "+env+")")
 	}
-	fs.IntVar(&c.Replicas, "replicas", replicas, "stream replicas: 1 embedded, 3 on a cluster (env NIR_REPLICAS)")
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %q is not a duration (e.g. 5ms)", env, v)
+			}
+			def = d
+		}
+		fs.DurationVar(p, name, def, usage+" (env "+env+")")
+	}
+	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
+	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
+	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))
+	num(&c.Group.MaxInflight, "group-inflight", 0, fmt.Sprintf("group commit: batches being stored at once (0 = %d)", eventstore.DefaultGroupMaxInflight))
+	if envErr != nil {
+		return c, envErr
+	}
 	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "validate the configuration and exit")

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -117,4 +118,50 @@ func adminHandler(m *metrics, ready func() error) http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// storeCollector exports the event store's group commit counters when scraped.
+type storeCollector struct {
+	s                                                          *eventstore.Store
+	appends, events, duplicates, conflicts, plain, republished *prometheus.Desc
+	streamed, batchSize                                        *prometheus.Desc
+}
+
+func newStoreCollector(s *eventstore.Store) *storeCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &storeCollector{
+		s:           s,
+		appends:     d("nir_store_appends_total", "Append calls to the event store (one API request may be one call for many events)."),
+		events:      d("nir_store_events_total", "Events newly stored (retried duplicates not counted)."),
+		duplicates:  d("nir_store_duplicates_total", "Events found already stored (idempotent retries)."),
+		conflicts:   d("nir_store_conflicts_total", "Append calls refused because a person's last sequence was not the expected one."),
+		plain:       d("nir_store_plain_publishes_total", "Events stored by a plain publish instead of an atomic batch."),
+		republished: d("nir_store_batches_resent_total", "Atomic batches sent again without a member whose check failed."),
+		streamed:    d("nir_store_streamed_events_total", "Events sent to the server while their batch was still forming."),
+		batchSize:   d("nir_store_batch_events", "Events per committed atomic batch (group commit)."),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
+	}
+	// BatchSizes bucket i holds sizes in (2^(i-1), 2^i]; the last one everything larger.
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, n := range st.BatchSizes[:len(st.BatchSizes)-1] {
+		cum += n
+		buckets[float64(uint64(1)<<i)] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.batchSize, st.Batches, float64(st.BatchEvents), buckets)
 }

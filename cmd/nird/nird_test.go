@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +92,15 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	res.Body.Close()
 	if !regexp.MustCompile(`(?m)^nir_appended_events_total 10$`).Match(metrics) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
+	}
+	// The event store's group commit counters: the same events, and the batch histogram.
+	if m := regexp.MustCompile(`(?m)^nir_store_events_total (\d+)$`).FindSubmatch(metrics); m == nil {
+		t.Errorf("metrics lack nir_store_events_total:\n%s", regexp.MustCompile(`(?m)^nir_store.*$`).FindAll(metrics, -1))
+	} else if n, _ := strconv.Atoi(string(m[1])); n < 10 {
+		t.Errorf("nir_store_events_total = %d, want at least the 10 appended", n)
+	}
+	if !regexp.MustCompile(`(?m)^nir_store_batch_events_bucket\{le="\+Inf"\} \d+$`).Match(metrics) {
+		t.Errorf("metrics lack the nir_store_batch_events histogram")
 	}
 	n.Stop(t, syscall.SIGTERM)
 	logs := strings.Join(n.Logs(), "\n")

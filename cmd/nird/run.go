@@ -59,11 +59,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	storeCfg := eventstore.Config{
-		Dir:      filepath.Join(cfg.Data, "jetstream"),
-		URL:      cfg.NATSURL,
-		Listen:   cfg.NATSListen,
-		Replicas: cfg.Replicas,
-		Logger:   log,
+		Dir:         filepath.Join(cfg.Data, "jetstream"),
+		URL:         cfg.NATSURL,
+		Listen:      cfg.NATSListen,
+		Replicas:    cfg.Replicas,
+		Logger:      log,
+		GroupCommit: cfg.Group,
 	}
 	storeCfg.NATSOptions, err = natsOptions(cfg)
 	if err != nil {
@@ -93,7 +94,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := proj.OpenSnapshots(); err != nil {
 		return fmt.Errorf("read-model snapshots: %w", err)
 	}
-	m.reg.MustRegister(newProjectionCollector(proj))
+	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store))
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Logger: log})
 	admin := api.NewAdmin(proj, log)

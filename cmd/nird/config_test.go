@@ -1,0 +1,62 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestParseConfig: flags, NIR_* environment defaults, and errors that name the flag or
+// variable at fault.
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{name: "Defaults", check: func(t *testing.T, c Config) {
+			if c.Data != "data" || c.Replicas != 1 || c.Group.MaxWait != 0 || c.Group.MaxInflight != 0 || c.Group.MaxEvents != 0 {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "GroupFlags", args: []string{"--group-max-wait", "3ms", "--group-inflight", "2", "--group-max-events", "500"}, check: func(t *testing.T, c Config) {
+			if c.Group.MaxWait != 3*time.Millisecond || c.Group.MaxInflight != 2 || c.Group.MaxEvents != 500 {
+				t.Errorf("group = %+v", c.Group)
+			}
+		}},
+		{name: "GroupEnv", env: map[string]string{"NIR_GROUP_MAX_WAIT": "7ms", "NIR_GROUP_INFLIGHT": "3", "NIR_REPLICAS": "3"}, check: func(t *testing.T, c Config) {
+			if c.Group.MaxWait != 7*time.Millisecond || c.Group.MaxInflight != 3 || c.Replicas != 3 {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "FlagBeatsEnv", args: []string{"--group-max-wait", "2ms"}, env: map[string]string{"NIR_GROUP_MAX_WAIT": "7ms"}, check: func(t *testing.T, c Config) {
+			if c.Group.MaxWait != 2*time.Millisecond {
+				t.Errorf("max wait = %v, want the flag's 2ms", c.Group.MaxWait)
+			}
+		}},
+		{name: "BadEnvDuration", env: map[string]string{"NIR_GROUP_MAX_WAIT": "soon"}, wantErr: "NIR_GROUP_MAX_WAIT"},
+		{name: "BadEnvNumber", env: map[string]string{"NIR_REPLICAS": "three"}, wantErr: "NIR_REPLICAS"},
+		{name: "WaitTooLong", args: []string{"--group-max-wait", "2s"}, wantErr: "--group-max-wait"},
+		{name: "TooManyEvents", args: []string{"--group-max-events", "5000"}, wantErr: "--group-max-events"},
+		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
+		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
