@@ -45,7 +45,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&opt.GroupCommit.MaxInflight, "group-inflight", 0, "group commit: batches in flight at once (0 = default)")
 	fs.IntVar(&opt.GroupCommit.PlainMax, "group-plain-max", 0, "group commit: up to this many lone events go as plain publishes (0 = default, negative = never)")
 	fs.BoolVar(&opt.GroupCommit.SendWhole, "group-send-whole", false, "group commit: send a batch's messages only once it is complete (for comparison)")
-	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent")
+	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent, bare-coalesced")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (server and nir in one process)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {

@@ -37,7 +37,8 @@ type IngestOptions struct {
 	EventsPerPerson int    // events per synthetic person (default 10)
 	Dir             string // scratch directory for the embedded server (default a temp dir, removed)
 	// Scenarios limits the run to the named scenarios ("nir-single", "nir-batch",
-	// "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent"); empty = all. A ratio
+	// "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced");
+	// empty = all. A ratio
 	// is reported when both of its scenarios ran.
 	Scenarios []string
 	// GroupCommit tunes the event store's group commit; zero = nird's defaults.
@@ -45,7 +46,7 @@ type IngestOptions struct {
 }
 
 // scenarioNames are the names IngestOptions.Scenarios accepts.
-var scenarioNames = []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent"}
+var scenarioNames = []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced"}
 
 // Result is one measured scenario.
 type Result struct {
@@ -95,7 +96,8 @@ func thisMachine() Machine {
 //     same headers (message id, expected last subject sequence);
 //   - bare-batch: atomic batch publishes of Batch messages;
 //   - with Clients > 0, nir-concurrent and bare-concurrent: Clients goroutines, one event at
-//     a time each.
+//     a time each; and bare-coalesced: atomic batches of Clients messages, two in flight,
+//     the most JetStream can do for Clients one-event clients however they are coalesced.
 func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*IngestReport, error) {
 	if opt.Events <= 0 {
 		opt.Events = 20000
@@ -257,14 +259,15 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil, err
 	}
 
-	// bare-batch: atomic batches of Batch messages, same size and headers.
-	if err := run("bare-batch", opt.Events, func() ([]time.Duration, error) {
+	// bareBatches publishes n messages in atomic batches of size, same size and headers as
+	// nir's, with nir's flow control (no ack of the first message).
+	bareBatches := func(n, size int) ([]time.Duration, error) {
 		var lat []time.Duration
-		for i := 0; i < opt.Events; {
+		for i := 0; i < n; {
 			var msgs []*nats.Msg
-			for len(msgs) < opt.Batch && i+len(msgs) < opt.Events {
+			for len(msgs) < size && i+len(msgs) < n {
 				subj := "bench.b" + strconv.FormatInt(subjectSeq.Add(1), 10)
-				for j := 0; j < opt.EventsPerPerson && len(msgs) < opt.Batch && i+len(msgs) < opt.Events; j++ {
+				for j := 0; j < opt.EventsPerPerson && len(msgs) < size && i+len(msgs) < n; j++ {
 					m := bareMsg(subj, payload, 0)
 					if j > 0 {
 						m.Header.Del(jetstream.ExpectedLastSubjSeqHeader)
@@ -273,14 +276,17 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 				}
 			}
 			t0 := time.Now()
-			if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs); err != nil {
+			if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs, jetstreamext.BatchFlowControl{AckFirst: false}); err != nil {
 				return nil, err
 			}
 			lat = append(lat, time.Since(t0))
 			i += len(msgs)
 		}
 		return lat, nil
-	}); err != nil {
+	}
+
+	// bare-batch: atomic batches of Batch messages.
+	if err := run("bare-batch", opt.Events, func() ([]time.Duration, error) { return bareBatches(opt.Events, opt.Batch) }); err != nil {
 		return nil, err
 	}
 
@@ -292,6 +298,14 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		}
 		if err := run(fmt.Sprintf("bare-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
 			return concurrently(opt.Clients, opt.Events, bareSingles)
+		}); err != nil {
+			return nil, err
+		}
+		// bare-coalesced: the engine's ceiling for Clients one-event clients, as if their
+		// appends were coalesced at no cost: atomic batches of Clients messages, two in
+		// flight (a batch can hold no more than one event per waiting client).
+		if err := run(fmt.Sprintf("bare-coalesced-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
+			return concurrently(2, opt.Events, func(n int) ([]time.Duration, error) { return bareBatches(n, opt.Clients) })
 		}); err != nil {
 			return nil, err
 		}
@@ -310,6 +324,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	ratio("batch", "nir-batch", "bare-batch")
 	if opt.Clients > 0 {
 		ratio("concurrent", fmt.Sprintf("nir-concurrent-%d", opt.Clients), fmt.Sprintf("bare-concurrent-%d", opt.Clients))
+		ratio("coalesced", fmt.Sprintf("nir-concurrent-%d", opt.Clients), fmt.Sprintf("bare-coalesced-%d", opt.Clients))
 	}
 	return rep, nil
 }

@@ -13,7 +13,7 @@ func TestIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent-4", "bare-concurrent-4"}
+	want := []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent-4", "bare-concurrent-4", "bare-coalesced-4"}
 	if len(rep.Results) != len(want) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(want))
 	}
@@ -22,7 +22,7 @@ func TestIngest(t *testing.T) {
 			t.Errorf("result %d = %+v", i, r)
 		}
 	}
-	for _, k := range []string{"single", "batch", "concurrent"} {
+	for _, k := range []string{"single", "batch", "concurrent", "coalesced"} {
 		if rep.Ratios[k] <= 0 {
 			t.Errorf("ratio %s = %v", k, rep.Ratios[k])
 		}
