@@ -94,10 +94,8 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
 	}
 	// The event store's group commit counters: the same events, and the batch histogram.
-	if m := regexp.MustCompile(`(?m)^nir_store_events_total (\d+)$`).FindSubmatch(metrics); m == nil {
-		t.Errorf("metrics lack nir_store_events_total:\n%s", regexp.MustCompile(`(?m)^nir_store.*$`).FindAll(metrics, -1))
-	} else if n, _ := strconv.Atoi(string(m[1])); n < 10 {
-		t.Errorf("nir_store_events_total = %d, want at least the 10 appended", n)
+	if v := metricValue(t, n, "nir_store_events_total"); v < 10 {
+		t.Errorf("nir_store_events_total = %v, want at least the 10 appended", v)
 	}
 	if !regexp.MustCompile(`(?m)^nir_store_batch_events_bucket\{le="\+Inf"\} \d+$`).Match(metrics) {
 		t.Errorf("metrics lack the nir_store_batch_events histogram")
@@ -134,7 +132,7 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	}
 }
 
-// TestNird_KillNineDuringAppends kills nird with SIGKILL while 32 clients append at once (so
+// TestNird_KillNineDuringAppends kills nird with SIGKILL while 64 clients append at once (so
 // the event store's group commit is coalescing their appends into shared batches), restarts
 // it, and checks that every acknowledged event is there exactly once at its acknowledged
 // position; then re-sends every request (acknowledged or not) and checks nothing is stored
@@ -155,7 +153,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 		attempts []attempt
 		wg       sync.WaitGroup
 	)
-	const clients = 32
+	const clients = 64
 	client := regClient(n)
 	for c := range clients {
 		wg.Go(func() {
@@ -190,6 +188,12 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 			t.Fatalf("only %d acknowledged appends within 60s", k)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	// The kill must hit group commit at work: batches formed and sent ahead while forming.
+	for _, name := range []string{"nir_store_streamed_events_total", "nir_store_batch_events_count"} {
+		if v := metricValue(t, n, name); v <= 0 {
+			t.Errorf("before the kill %s = %v: group commit did not stream batches", name, v)
+		}
 	}
 	n.Stop(t, syscall.SIGKILL)
 	wg.Wait()
@@ -269,4 +273,24 @@ func TestNird_DataDirectoryLocked(t *testing.T) {
 	if !regexp.MustCompile(`in use by another nird`).Match(out) {
 		t.Errorf("second nird failed without saying why:\n%s", out)
 	}
+}
+
+// metricValue scrapes nird's /metrics for one unlabelled sample.
+func metricValue(t *testing.T, n *nirdtest.Nird, name string) float64 {
+	t.Helper()
+	res, err := http.Get(n.AdminURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("/metrics has no %s", name)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
 }
