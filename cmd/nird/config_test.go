@@ -22,8 +22,8 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
-		{name: "GroupFlags", args: []string{"--group-max-wait", "3ms", "--group-inflight", "2", "--group-max-events", "500"}, check: func(t *testing.T, c Config) {
-			if c.Group.MaxWait != 3*time.Millisecond || c.Group.MaxInflight != 2 || c.Group.MaxEvents != 500 {
+		{name: "GroupFlags", args: []string{"--group-max-wait", "3ms", "--group-inflight", "2", "--group-max-events", "500", "--group-max-bytes", "1048576"}, check: func(t *testing.T, c Config) {
+			if c.Group.MaxWait != 3*time.Millisecond || c.Group.MaxInflight != 2 || c.Group.MaxEvents != 500 || c.Group.MaxBytes != 1<<20 {
 				t.Errorf("group = %+v", c.Group)
 			}
 		}},
@@ -41,6 +41,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "BadEnvNumber", env: map[string]string{"NIR_REPLICAS": "three"}, wantErr: "NIR_REPLICAS"},
 		{name: "WaitTooLong", args: []string{"--group-max-wait", "2s"}, wantErr: "--group-max-wait"},
 		{name: "TooManyEvents", args: []string{"--group-max-events", "5000"}, wantErr: "--group-max-events"},
+		{name: "NegativeBytes", args: []string{"--group-max-bytes", "-5"}, wantErr: "--group-max-bytes"},
 		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
 		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
 	}

@@ -92,6 +92,8 @@ func (c Config) Validate() error {
 		return errors.New("--shutdown-grace: must be positive")
 	case c.Group.MaxEvents < 0 || c.Group.MaxEvents > eventstore.MaxBatchEvents:
 		return fmt.Errorf("--group-max-events: %d is not between 1 and %d (0 = default)", c.Group.MaxEvents, eventstore.MaxBatchEvents)
+	case c.Group.MaxBytes < 0:
+		return fmt.Errorf("--group-max-bytes: %d is negative (0 = default)", c.Group.MaxBytes)
 	case c.Group.MaxWait < 0 || c.Group.MaxWait > time.Second:
 		return fmt.Errorf("--group-max-wait: %v is not between 0 and 1s (0 = default)", c.Group.MaxWait)
 	case c.Group.MaxInflight < 0 || c.Group.MaxInflight > 16:
@@ -161,6 +163,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
+	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))
 	num(&c.Group.MaxInflight, "group-inflight", 0, fmt.Sprintf("group commit: batches being stored at once (0 = %d)", eventstore.DefaultGroupMaxInflight))
 	if envErr != nil {
