@@ -93,6 +93,18 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^nir_appended_events_total 10$`).Match(metrics) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
 	}
+	// JSON over HTTP refuses a field the schema does not define, naming it (Connect's own
+	// codec would drop it silently).
+	body := `{"registrations":[{"event":{"id":"01JBZ0000000000000000000AA","kommune":"0301","gjelder":"x"}}]}`
+	jres, err := http.Post(n.URL()+nirv1connect.RegistrationServiceAppendProcedure, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jbody, _ := io.ReadAll(jres.Body)
+	jres.Body.Close()
+	if jres.StatusCode != http.StatusBadRequest || !strings.Contains(string(jbody), `unknown field \"gjelder\"`) {
+		t.Errorf("JSON with an unknown field: HTTP %d %s, want 400 naming the field", jres.StatusCode, jbody)
+	}
 	// The event store's group commit counters: the same events, and the batch histogram.
 	if v := metricValue(t, n, "nir_store_events_total"); v < 10 {
 		t.Errorf("nir_store_events_total = %v, want at least the 10 appended", v)

@@ -101,7 +101,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// ReadMaxBytes bounds what one request makes nird read and decode, before it is
 	// authenticated too: the NATS ingress's bound; larger is ResourceExhausted.
-	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes))
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
 	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))

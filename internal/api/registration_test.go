@@ -102,7 +102,7 @@ func startServer(t *testing.T) *server {
 	reg := api.NewRegistration(svc, nil)
 	guard := auth.NewGuard(authn, auth.DefaultPolicy(), nil)
 	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes)))
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON()))
 	hs := httptest.NewServer(mux)
 
 	in := natsingress.New(store.Conn(), guard, reg, nil)
@@ -405,6 +405,16 @@ func badCases() []badCase {
 		{name: "unknown enum name over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
 			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%q},"event":{"id":%q,"kommune":"0301","offerRegistered":{"programme":"PROGRAMME_HOLIDAY","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID())
 			return postRaw(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		// JSON can carry an unknown field by name: refused with its name (not its value), as
+		// the binary path refuses unknown field numbers, never silently dropped.
+		{name: "unknown JSON field over HTTP", want: connect.CodeInvalidArgument, field: `unknown field "gjelder"`, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%q},"event":{"id":%q,"kommune":"0301","gjelder":%q,"offerRegistered":{"programme":"PROGRAMME_INTRO","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID(), f.bergen)
+			return postRaw(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		{name: "unknown JSON field over NATS", want: connect.CodeInvalidArgument, field: `unknown field "gjelder"`, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%q},"event":{"id":%q,"kommune":"0301","gjelder":%q,"offerRegistered":{"programme":"PROGRAMME_INTRO","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID(), f.bergen)
+			return natsRequest(t, f.server, tokOslo, "application/json", []byte(body))
 		}},
 		{name: "malformed protobuf over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
 			return postRaw(t, f.server, tokOslo, "application/proto", []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01})

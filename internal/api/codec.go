@@ -1,0 +1,66 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// StrictJSON makes a Connect handler refuse JSON requests that hold fields the schema does
+// not define, as the binary path (ingest's unknown-field check) and the NATS ingress do.
+// Connect's own JSON codec drops them silently, so a client on a newer schema would have
+// its new fields ignored without a word: a registration stored without the field it
+// meant, or a query answered without the filter it asked for. The error names the field.
+func StrictJSON() connect.HandlerOption {
+	return connect.WithHandlerOptions(
+		connect.WithCodec(strictJSON{name: "json"}),
+		connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
+	)
+}
+
+// strictJSON is Connect's protojson codec without DiscardUnknown.
+type strictJSON struct{ name string }
+
+func (c strictJSON) Name() string { return c.name }
+
+func (c strictJSON) Marshal(m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	}
+	return protojson.Marshal(pm)
+}
+
+func (c strictJSON) Unmarshal(data []byte, m any) error {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", m)
+	}
+	if len(data) == 0 {
+		return errors.New("zero-length payload is not a valid JSON object")
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, pm); err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	return nil
+}
+
+// MarshalStable and IsBinary serve Connect's GET requests, as its own codec does.
+func (c strictJSON) MarshalStable(m any) ([]byte, error) {
+	data, err := c.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, data); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func (c strictJSON) IsBinary() bool { return false }
