@@ -33,6 +33,10 @@ const (
 	readyTimeout = 30 * time.Second
 )
 
+// EmbeddedMaxPayload is the embedded server's max_payload, the same as deploy/nats's
+// configurations set.
+const EmbeddedMaxPayload = 8 << 20
+
 // Config says where the stream lives. The zero value is not usable: set Dir (embedded
 // server) or URL (external server).
 type Config struct {
@@ -228,12 +232,15 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		}
 	}
 	opts := &server.Options{
-		ServerName:             "nir-embedded",
-		Host:                   host,
-		Port:                   port,
-		JetStream:              true,
-		StoreDir:               cfg.Dir,
-		SyncAlways:             true,
+		ServerName: "nir-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		SyncAlways: true,
+		// As deploy/nats's configurations: room for the NATS ingress's 4 MiB requests (the
+		// default, 1 MiB, would refuse over NATS what HTTP accepts).
+		MaxPayload:             EmbeddedMaxPayload,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
 		NoSystemAccount:        false,

@@ -168,3 +168,17 @@ func FuzzSubject(f *testing.F) {
 		}
 	})
 }
+
+// TestOpen_EmbeddedMaxPayload: the embedded server takes messages up to
+// EmbeddedMaxPayload, as deploy/nats's configurations do, so the NATS ingress's 4 MiB
+// requests are not refused by the server's default 1 MiB.
+func TestOpen_EmbeddedMaxPayload(t *testing.T) {
+	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Conn().MaxPayload(); got != eventstore.EmbeddedMaxPayload {
+		t.Errorf("embedded server max payload %d, want %d", got, eventstore.EmbeddedMaxPayload)
+	}
+}
