@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -406,67 +405,6 @@ func TestStore_GroupCommit_StreamedBatch(t *testing.T) {
 			if len(evs) != 2 || evs[0].Seq != pos[i][0].Seq || evs[1].Seq != pos[i][1].Seq {
 				t.Fatalf("round %d append %d: stored %d events, positions %+v", round, i, len(evs), pos[i])
 			}
-		}
-	}
-}
-
-// TestStore_GroupCommit_CloseCommitsOpenBatch: Close while a batch is forming (its messages
-// already on the server, the committer waiting for more) commits it; every caller learns
-// its outcome and what succeeded is stored, once.
-func TestStore_GroupCommit_CloseCommitsOpenBatch(t *testing.T) {
-	srv := natstest.RunServer(t, natstest.Options{})
-	open := func() *eventstore.Store {
-		s, err := eventstore.Open(context.Background(), eventstore.Config{URL: srv.ClientURL(),
-			GroupCommit: eventstore.GroupCommit{PlainMax: 1, MaxWait: time.Minute}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	s := open()
-	ctx := context.Background()
-	// A first round of 10 concurrent appends makes the committer expect 10 again.
-	var wg sync.WaitGroup
-	for i := range 10 {
-		key := personKey(fmt.Sprintf("warm-%d", i))
-		wg.Go(func() {
-			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 1)}); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	// Five appends join the next batch, which waits (a minute) for five more.
-	const n = 5
-	errs := make([]error, n)
-	keys := make([]string, n)
-	for i := range n {
-		keys[i] = personKey(fmt.Sprintf("closing-%d", i))
-		wg.Go(func() {
-			_, errs[i] = s.Append(ctx, eventstore.PersonAppend{PersonKey: keys[i], ExpectedLastSeq: eventstore.Expect(0), Events: events(keys[i], 1)})
-		})
-	}
-	before := s.Stats().Streamed
-	eventually(t, 10*time.Second, "the forming batch's messages sent", func() bool { return s.Stats().Streamed-before >= n-1 })
-	start := time.Now()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if waited := time.Since(start); waited > 30*time.Second {
-		t.Fatalf("Close took %v: it waited out MaxWait", waited)
-	}
-	s = open()
-	defer s.Close()
-	for i, key := range keys {
-		evs, _ := mustRead(t, s, key)
-		switch {
-		case errs[i] == nil && len(evs) != 1:
-			t.Errorf("append %d acknowledged, %d events stored", i, len(evs))
-		case errs[i] != nil && !errors.Is(errs[i], eventstore.ErrClosed):
-			t.Errorf("append %d: %v, want success or ErrClosed", i, errs[i])
-		case errors.Is(errs[i], eventstore.ErrClosed) && len(evs) != 0:
-			t.Errorf("append %d failed with ErrClosed, but %d events stored", i, len(evs))
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,9 +147,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.js = js
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if _, err := js.CreateOrUpdateStream(ctx, streamConfig(cfg)); err != nil {
+	if err := s.ensureStream(ctx, cfg); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("eventstore: create or update stream %s: %w", StreamName, err)
+		return nil, err
 	}
 	s.gc = newCommitter(s, cfg.GroupCommit)
 	s.log.Info("event store open", "stream", StreamName, "client_url", s.ClientURL(),
@@ -172,6 +174,61 @@ func (c *Config) validate() error {
 		if _, _, err := listenHostPort(c.Listen); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ensureStream creates the stream, or brings an existing one to what the register depends
+// on without undoing what an operator may legitimately have set: the replica count, byte
+// and message quotas (with DiscardNew they refuse new events when full, never drop old
+// ones), placement and the like are kept. What would lose or rewrite history is put back
+// (an age or per-person limit, allowed deletes or purges) and logged; what cannot be
+// changed in place (file storage, limits retention) fails Open with the setting named.
+func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
+	want := streamConfig(cfg)
+	info, err := s.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := s.js.CreateStream(ctx, want); err != nil {
+			return fmt.Errorf("eventstore: create stream %s: %w", StreamName, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
+	}
+	have := info.CachedInfo().Config
+	switch {
+	case have.Storage != want.Storage:
+		return fmt.Errorf("%w: stream %s has %s storage; the register needs file storage (events must survive a restart)", ErrInvalid, StreamName, have.Storage)
+	case have.Retention != want.Retention:
+		return fmt.Errorf("%w: stream %s has %s retention; the register needs limits retention (no event may be removed once consumed)", ErrInvalid, StreamName, have.Retention)
+	}
+	next := have
+	var changed []string
+	set := func(name string, differs bool, apply func()) {
+		if differs {
+			changed = append(changed, name)
+			apply()
+		}
+	}
+	set("subjects", !slices.Equal(have.Subjects, want.Subjects), func() { next.Subjects = want.Subjects })
+	set("discard", have.Discard != want.Discard, func() { next.Discard = want.Discard })
+	set("max_age", have.MaxAge != want.MaxAge, func() { next.MaxAge = want.MaxAge })
+	set("max_msgs_per_subject", have.MaxMsgsPerSubject != want.MaxMsgsPerSubject, func() { next.MaxMsgsPerSubject = want.MaxMsgsPerSubject })
+	set("duplicate_window", have.Duplicates != want.Duplicates, func() { next.Duplicates = want.Duplicates })
+	set("allow_direct", !have.AllowDirect, func() { next.AllowDirect = true })
+	set("allow_atomic", !have.AllowAtomicPublish, func() { next.AllowAtomicPublish = true })
+	set("deny_delete", !have.DenyDelete, func() { next.DenyDelete = true })
+	set("deny_purge", !have.DenyPurge, func() { next.DenyPurge = true })
+	if have.Replicas != want.Replicas {
+		s.log.Warn("stream replicas differ from the configured ones; keeping the stream's", "stream", StreamName, "stream_replicas", have.Replicas, "configured", want.Replicas)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	s.log.Warn("stream settings the register depends on were changed; putting them back", "stream", StreamName, "settings", strings.Join(changed, ","))
+	if _, err := s.js.UpdateStream(ctx, next); err != nil {
+		return fmt.Errorf("eventstore: update stream %s (%s): %w", StreamName, strings.Join(changed, ", "), err)
 	}
 	return nil
 }

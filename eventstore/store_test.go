@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -181,4 +182,56 @@ func TestOpen_EmbeddedMaxPayload(t *testing.T) {
 	if got := s.Conn().MaxPayload(); got != eventstore.EmbeddedMaxPayload {
 		t.Errorf("embedded server max payload %d, want %d", got, eventstore.EmbeddedMaxPayload)
 	}
+}
+
+// TestOpen_ExistingStream: on a stream that exists, Open keeps what an operator may set
+// (a byte quota) and puts back what would lose history (an age limit, allowed purges),
+// and refuses a stream whose storage cannot hold the register.
+func TestOpen_ExistingStream(t *testing.T) {
+	ctx := context.Background()
+	t.Run("Repaired", func(t *testing.T) {
+		srv := natstest.RunServer(t, natstest.Options{})
+		js, err := jetstream.New(natstest.Connect(t, srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: eventstore.StreamName, Subjects: []string{"nir.ev.*"},
+			Storage: jetstream.FileStorage, MaxBytes: 1 << 30, MaxAge: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := eventstore.Open(ctx, eventstore.Config{URL: srv.ClientURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		st, err := js.Stream(ctx, eventstore.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := st.CachedInfo().Config
+		if c.MaxBytes != 1<<30 {
+			t.Errorf("max bytes %d, want the operator's 1 GiB kept", c.MaxBytes)
+		}
+		if c.MaxAge != 0 || !c.DenyPurge || !c.DenyDelete || !c.AllowAtomicPublish || !c.AllowDirect {
+			t.Errorf("config %+v: the age limit must be gone, deletes and purges denied, atomic publish and direct get allowed", c)
+		}
+		key := personKey("existing")
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 2)}); err != nil {
+			t.Fatalf("append on the repaired stream: %v", err)
+		}
+	})
+	t.Run("MemoryStorageRefused", func(t *testing.T) {
+		srv := natstest.RunServer(t, natstest.Options{})
+		js, err := jetstream.New(natstest.Connect(t, srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: eventstore.StreamName, Subjects: []string{"nir.ev.*"}, Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = eventstore.Open(ctx, eventstore.Config{URL: srv.ClientURL()})
+		if !errors.Is(err, eventstore.ErrInvalid) || !strings.Contains(err.Error(), "storage") {
+			t.Fatalf("Open on a memory stream: %v, want ErrInvalid naming the storage", err)
+		}
+	})
 }
