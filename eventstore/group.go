@@ -244,17 +244,36 @@ func (c *committer) signal() {
 	}
 }
 
-// submit queues m, or fails with ErrClosed once the committer stops.
+// submit queues m, or fails with ErrClosed once the committer stops. A lone caller (no
+// other call queued, forming or being stored, and none expected back from a recent batch)
+// is stored right here in its own goroutine: handing it to the loop and a flush goroutine
+// would only add their wake-ups to its latency.
 func (c *committer) submit(m *member) error {
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	if len(c.queue) == 0 && c.inflight == 0 && c.open == nil && !c.expectingLocked() {
+		for _, r := range m.reqs {
+			c.busy[r.key] = true
+		}
+		c.inflight++
+		c.wg.Add(1)
+		c.mu.Unlock()
+		c.flush([]*member{m}, nil)
+		return nil
+	}
 	c.queue = append(c.queue, m)
 	c.mu.Unlock()
 	c.signal()
 	return nil
+}
+
+// expectingLocked reports whether the callers of the last batch are expected back: it had
+// several of them and ended less than MaxWait ago. Must hold mu.
+func (c *committer) expectingLocked() bool {
+	return c.lastMembers > 1 && c.cfg.MaxWait > 0 && time.Since(c.lastEnd) < c.cfg.MaxWait
 }
 
 // stop fails the queued members with ErrClosed, commits an open batch (its members' calls
@@ -358,7 +377,7 @@ func (c *committer) take(waited bool) step {
 	target := 0
 	if c.inflight > 0 {
 		target = c.cfg.MaxEvents
-	} else if c.lastMembers > 1 && time.Since(c.lastEnd) < c.cfg.MaxWait {
+	} else if c.expectingLocked() {
 		target = min(c.lastSize, c.cfg.MaxEvents)
 	}
 	wait := !waited && c.cfg.MaxWait > 0 && queued < target
@@ -473,6 +492,10 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int, 
 	if open == nil && len(batch) <= plainMax && allSingle(batch) {
 		// A small group of lone events: concurrent plain publishes beat the fixed cost of
 		// an atomic batch, and each member's outcome is its own.
+		if len(batch) == 1 {
+			batch[0].complete(s.appendReqs(ctx, batch[0].reqs, batch[0].positions))
+			return
+		}
 		var wg sync.WaitGroup
 		for _, m := range batch {
 			wg.Go(func() { m.complete(s.appendReqs(ctx, m.reqs, m.positions)) })
