@@ -26,6 +26,10 @@ type Stored struct {
 	Time time.Time
 	// Event is the decoded event.
 	Event *nirv1.Event
+	// Raw is the event's encoding as stored, set by Replay (nil from Read): a consumer
+	// that keeps events (the read models' audit history) stores it as is instead of
+	// encoding Event again. It must not be modified.
+	Raw []byte
 }
 
 // Read returns all events of one person in stream order, and the sequence of the last one
@@ -137,7 +141,7 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 			if cut != nil && ev.GetRecordedAt().AsTime().After(*cut) {
 				return seq < to, false, nil
 			}
-			if !yield(Stored{Seq: seq, Time: t, Event: ev}, nil) {
+			if !yield(Stored{Seq: seq, Time: t, Event: ev, Raw: data}, nil) {
 				return false, true, nil
 			}
 			return seq < to, false, nil

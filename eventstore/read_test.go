@@ -126,6 +126,12 @@ func TestStore_Replay(t *testing.T) {
 				}
 				last = st.Seq
 				got = append(got, st.Event.GetId())
+				// Raw is the stored encoding of Event (both the direct-get and the
+				// consumer path): decoding it gives the same event.
+				back, err := eventstore.Decode(st.Seq, st.Raw)
+				if err != nil || !proto.Equal(back, st.Event) {
+					t.Fatalf("seq %d: Raw does not decode to Event (%v)", st.Seq, err)
+				}
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("Replay = %v, want %v", got, tt.want)
@@ -315,6 +321,12 @@ func TestStore_Replay_Long(t *testing.T) {
 				}
 				last = st.Seq
 				got = append(got, st.Event.GetId())
+				// Raw is the stored encoding of Event (both the direct-get and the
+				// consumer path): decoding it gives the same event.
+				back, err := eventstore.Decode(st.Seq, st.Raw)
+				if err != nil || !proto.Equal(back, st.Event) {
+					t.Fatalf("seq %d: Raw does not decode to Event (%v)", st.Seq, err)
+				}
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("Replay = %d events, want %d", len(got), len(tt.want))

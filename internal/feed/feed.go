@@ -69,7 +69,7 @@ func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.S
 				yield(projections.Record{}, err)
 				return
 			}
-			if !yield(projections.Record{Seq: s.Seq, Event: s.Event}, nil) {
+			if !yield(projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw}, nil) {
 				return
 			}
 		}
