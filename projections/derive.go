@@ -75,9 +75,10 @@ func derive(st *rules.State) *derived {
 		}
 	}
 	row.NorskDeadline, row.NorskDeadlineNote, row.NorskCompleted = norskDeadline(st)
-	row.TrainingFirst = trainingFirst(st, hkeys)
+	due, first := rules.TrainingStartDue(st)
+	row.TrainingFirst = first
 	if row.OpplaeringScheme != nirv1.Scheme_SCHEME_NONE {
-		row.StartDeadline = startDeadline(st, row.TrainingFirst)
+		row.StartDeadline = due
 	}
 
 	d.stats = contributions(st, row, hkeys)
@@ -139,47 +140,6 @@ func sortedHoursKeys(m map[rules.HoursKey]float64) []rules.HoursKey {
 		return a.Type < b.Type
 	})
 	return keys
-}
-
-// trainingFirst is the first training date: the first month with hours, or the first
-// tildeling's start, whichever is earlier (DOMAIN.md 3.5, Product decisions 6).
-func trainingFirst(st *rules.State, hkeys []rules.HoursKey) rules.Date {
-	var first rules.Date
-	for _, k := range hkeys {
-		if st.Training.Hours[k] > 0 {
-			if d, ok := rules.NewDate(k.Year, k.Month, 1); ok {
-				first = d
-			}
-			break
-		}
-	}
-	for _, v := range st.Training.Vedtak {
-		if v.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING && !v.Start.IsZero() {
-			if first.IsZero() || v.Start.Before(first) {
-				first = v.Start
-			}
-		}
-	}
-	return first
-}
-
-// startDeadline is max(settlement in the kommune, demand for training) + 3 months, for the
-// kommune where training started (or the current one) (DOMAIN.md 3.5, Product decisions 6).
-func startDeadline(st *rules.State, first rules.Date) rules.Date {
-	k := st.Kommune
-	if !first.IsZero() {
-		k = st.KommuneOn(first)
-	}
-	base := settledIn(st, k)
-	for _, dm := range st.Demands {
-		if dm.Programme == nirv1.Programme_PROGRAMME_OPPLAERING && dm.Date.After(base) {
-			base = dm.Date
-		}
-	}
-	if base.IsZero() {
-		return rules.Date{}
-	}
-	return base.AddMonths(3)
 }
 
 // yearsOf returns the years from a to b inclusive, at most 10.

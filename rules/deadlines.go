@@ -414,12 +414,50 @@ func startDeadline(d Deadline, v startVersion, settled, demand, started Date, no
 }
 
 // trainingStartDeadline: the first registered training hours or training vedtak start on or
-// before max(settlement date, krav date) + 3 months (DOMAIN.md 3.5, Product decisions 6).
+// before max(settlement date in the kommune, krav date) + 3 months (DOMAIN.md 3.5, Product
+// decisions 6); see TrainingStartDue.
 func trainingStartDeadline(s *State, now Date) Deadline {
-	started := trainingStart(s)
+	settled, demand, started := trainingStartBase(s)
 	v := pick(trainingStartVersions, s.Person.SettlementDate)
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START}
-	return startDeadline(d, v, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_OPPLAERING), started, now)
+	return startDeadline(d, v, settled, demand, started, now)
+}
+
+// TrainingStartDue returns the date training must have started by (zero when neither a
+// settlement date nor a krav is known) and the first start (first registered hours or
+// training vedtak start; zero while training has not started): the "start within 3 months"
+// rule of DOMAIN.md 3.5 and Product decisions 6, the one definition the deadline status and
+// the statistics share. "Settlement in the kommune" is the settlement date, or for a person
+// who moved, the date of the move into the kommune where training started (the current one
+// while it has not).
+func TrainingStartDue(s *State) (due, started Date) {
+	settled, demand, started := trainingStartBase(s)
+	base := settled
+	if demand.After(base) {
+		base = demand
+	}
+	if base.IsZero() {
+		return Date{}, started
+	}
+	return base.AddMonths(pick(trainingStartVersions, s.Person.SettlementDate).Months), started
+}
+
+// trainingStartBase returns the dates the training start deadline counts from: settlement in
+// the kommune where training started (or the current one), the first krav for training, and
+// the first start.
+func trainingStartBase(s *State) (settled, demand, started Date) {
+	started = trainingStart(s)
+	k := s.Kommune
+	if !started.IsZero() {
+		k = s.KommuneOn(started)
+	}
+	settled = s.Person.SettlementDate
+	for _, m := range s.Moves {
+		if m.To == k {
+			settled = m.Date
+		}
+	}
+	return settled, firstOf(s.Demands, nirv1.Programme_PROGRAMME_OPPLAERING), started
 }
 
 // programmeStartDeadline: the programme starts no later than 3 months after settlement or krav

@@ -357,3 +357,36 @@ func TestCheckApply_SameAsCheck(t *testing.T) {
 		t.Errorf("explanation after CheckApply differs from Fold of all:\n%s\nvs\n%s", a, b)
 	}
 }
+
+// TestTrainingStartDue: the 3 months count from settlement in the kommune where training
+// started, or the current one while it has not (DOMAIN.md 3.5), or from a later krav.
+func TestTrainingStartDue(t *testing.T) {
+	t.Parallel()
+	person := evPerson("e1", "0301", "1990-05-01", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	person.GetPersonRegistered().SettlementDate = md("2022-02-01").Proto()
+	moved := &nirv1.Event{Id: "e2", Kommune: "4601", Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: md("2022-09-15").Proto()}}}
+	hours := func(id string, y, m int) *nirv1.Event {
+		return &nirv1.Event{Id: id, Kommune: "0301", Payload: &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: &nirv1.TrainingHoursRegistered{
+			Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: int32(y), Month: int32(m)}, Hours: 20}}}
+	}
+	demand := &nirv1.Event{Id: "e9", Kommune: "0301", Payload: &nirv1.Event_DemandRegistered{DemandRegistered: &nirv1.DemandRegistered{
+		Programme: nirv1.Programme_PROGRAMME_OPPLAERING, Date: md("2022-03-20").Proto()}}}
+	tests := []struct {
+		name       string
+		events     []*nirv1.Event
+		due, start string
+	}{
+		{"NotStarted", []*nirv1.Event{person}, "2022-05-01", ""},
+		{"StartedBeforeMove", []*nirv1.Event{person, hours("e3", 2022, 4), moved}, "2022-05-01", "2022-04-01"},
+		{"NotStartedAfterMove", []*nirv1.Event{person, moved}, "2022-12-15", ""},
+		{"LaterKrav", []*nirv1.Event{person, demand}, "2022-06-20", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			due, start := TrainingStartDue(Fold("pk", tt.events))
+			if due.String() != tt.due || (tt.start == "" && !start.IsZero()) || (tt.start != "" && start.String() != tt.start) {
+				t.Errorf("TrainingStartDue = %v, %v; want %s, %q", due, start, tt.due, tt.start)
+			}
+		})
+	}
+}
