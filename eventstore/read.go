@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -30,6 +31,8 @@ type Stored struct {
 	// that keeps events (the read models' audit history) stores it as is instead of
 	// encoding Event again. It must not be modified.
 	Raw []byte
+	// PersonKey is the person the event is stored for (its subject's key), set by Replay.
+	PersonKey string
 }
 
 // Read returns all events of one person in stream order, and the sequence of the last one
@@ -101,6 +104,12 @@ type ReplayOptions struct {
 	// ClockSkew is how far nird's clock (which sets recorded_at) may be ahead of the
 	// stream's clock; it widens the sequence bound the cut-off is resolved to.
 	ClockSkew time.Duration
+	// Undecoded delivers Stored without Event: only Seq, Time, PersonKey (from the
+	// subject) and Raw, for a consumer that stores events and decodes them later (a
+	// rebuild's first pass), sparing a decode of every event. The event's envelope is not
+	// checked against its subject then; the consumer must do it when it decodes. Not with
+	// RecordedUntil (the cut-off needs the decoded recorded_at).
+	Undecoded bool
 }
 
 // Replay delivers the stream's events in sequence order, from opt.From up to a bound fixed
@@ -133,7 +142,21 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 		if !opt.RecordedUntil.IsZero() {
 			cut = &opt.RecordedUntil
 		}
+		if opt.Undecoded && cut != nil {
+			yield(Stored{}, fmt.Errorf("%w: replay: Undecoded cannot apply RecordedUntil", ErrInvalid))
+			return
+		}
 		deliver := func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error) {
+			if opt.Undecoded {
+				key, ok := strings.CutPrefix(subject, subjectPrefix)
+				if !ok {
+					return false, false, &DecodeError{Seq: seq, Err: errors.New("subject is not a person's")}
+				}
+				if !yield(Stored{Seq: seq, Time: t, Raw: data, PersonKey: key}, nil) {
+					return false, true, nil
+				}
+				return seq < to, false, nil
+			}
 			ev, err := decodeOn(seq, subject, data)
 			if err != nil {
 				return false, false, err
@@ -141,7 +164,7 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 			if cut != nil && ev.GetRecordedAt().AsTime().After(*cut) {
 				return seq < to, false, nil
 			}
-			if !yield(Stored{Seq: seq, Time: t, Event: ev, Raw: data}, nil) {
+			if !yield(Stored{Seq: seq, Time: t, Event: ev, Raw: data, PersonKey: ev.GetPersonKey()}, nil) {
 				return false, true, nil
 			}
 			return seq < to, false, nil

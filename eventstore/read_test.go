@@ -333,6 +333,32 @@ func TestStore_Replay_Long(t *testing.T) {
 			}
 		})
 	}
+	// Undecoded: the encoding and the subject's person, no event; both paths (direct gets
+	// for a short range, the consumer for a long one).
+	for _, opt := range []eventstore.ReplayOptions{{From: 4000, Undecoded: true}, {Undecoded: true}} {
+		n := 0
+		for st, err := range s.Replay(ctx, opt) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Event != nil {
+				t.Fatalf("seq %d: undecoded replay delivered a decoded event", st.Seq)
+			}
+			ev, err := eventstore.Decode(st.Seq, st.Raw)
+			if err != nil || ev.GetPersonKey() != st.PersonKey {
+				t.Fatalf("seq %d: Raw decodes to person %q (%v), PersonKey %q", st.Seq, ev.GetPersonKey(), err, st.PersonKey)
+			}
+			n++
+		}
+		if want := total + 1 - int(max(opt.From, 1)) + 1; n != want {
+			t.Fatalf("undecoded replay from %d: %d events, want %d", opt.From, n, want)
+		}
+	}
+	for _, err := range s.Replay(ctx, eventstore.ReplayOptions{Undecoded: true, RecordedUntil: cut}) {
+		if !errors.Is(err, eventstore.ErrInvalid) {
+			t.Fatalf("undecoded replay with a cut-off: %v, want ErrInvalid", err)
+		}
+	}
 	t.Run("StopEarly", func(t *testing.T) {
 		n := 0
 		for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {

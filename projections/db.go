@@ -352,12 +352,18 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 			}
 			db.bulkLast = rec.Seq
 			pk := rec.Event.GetPersonKey()
+			if rec.Event == nil {
+				pk = rec.PersonKey // undecoded: the fold checks the envelope against it
+			}
 			if pk == "" || bytes.IndexByte([]byte(pk), 0) >= 0 {
 				db.skipped++
 				db.logger.Warn("event without a usable person key skipped", "stream_seq", rec.Seq)
 				continue
 			}
 			data := rec.Raw
+			if data == nil && rec.Event == nil {
+				return fmt.Errorf("projections: record at seq %d has neither an event nor its encoding", rec.Seq)
+			}
 			if data == nil {
 				var err error
 				if data, err = marshalOpt.Marshal(rec.Event); err != nil {
@@ -492,6 +498,13 @@ func foldJobs(jobs []foldJob) error {
 					ev := new(nirv1.Event)
 					if err := proto.Unmarshal(raw, ev); err != nil {
 						err = fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, j.seqs[x], err)
+						firstErr.CompareAndSwap(nil, &err)
+						return
+					}
+					if ev.GetPersonKey() != j.pk {
+						// Stored by an undecoded first pass: the envelope must name the person
+						// the stream stored it for.
+						err := fmt.Errorf("%w: event at seq %d: envelope person key does not match the stream subject", ErrCorrupt, j.seqs[x])
 						firstErr.CompareAndSwap(nil, &err)
 						return
 					}

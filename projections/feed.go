@@ -19,6 +19,8 @@ type Record struct {
 	// Raw is the event's protobuf encoding when the feed has it (optional); it is stored as
 	// is in the audit history instead of encoding Event again.
 	Raw []byte
+	// PersonKey is the event's person; set (with Raw) when Event is nil.
+	PersonKey string
 }
 
 // ReplayOptions bounds a replay of the stream.
@@ -31,6 +33,10 @@ type ReplayOptions struct {
 	// RecordedUntil, when not zero, leaves out every event recorded after it (the as-of
 	// cut-off). The feed applies it; projections never read recorded time to filter.
 	RecordedUntil time.Time
+	// Undecoded says the consumer needs only Seq, PersonKey and Raw (a rebuild's first pass
+	// stores events and decodes them when it folds): the feed may leave Event nil. Never
+	// set with RecordedUntil.
+	Undecoded bool
 }
 
 // Feed is the part of the event stream the projections read. *eventstore.Store satisfies it
@@ -131,6 +137,18 @@ func (f *SliceFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Rec
 			r := recs[i]
 			if !opt.RecordedUntil.IsZero() && r.Event.GetRecordedAt().AsTime().After(opt.RecordedUntil) {
 				continue
+			}
+			if opt.Undecoded && r.Event != nil {
+				// As a stream feed does: the encoding and the person, no decoded event.
+				raw := r.Raw
+				if raw == nil {
+					var err error
+					if raw, err = marshalOpt.Marshal(r.Event); err != nil {
+						yield(Record{}, err)
+						return
+					}
+				}
+				r = Record{Seq: r.Seq, Raw: raw, PersonKey: r.Event.GetPersonKey()}
 			}
 			if !yield(r, nil) {
 				return

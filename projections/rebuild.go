@@ -62,7 +62,9 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 	// Two passes: store every event, then fold each person once. Folding in stream order
 	// would refold a person from their stored events each time a batch touches them.
 	var last uint64
-	err = applyRange(ctx, p.feed, opt, rebuildBatch, func(batch []Record) error {
+	store := opt
+	store.Undecoded = opt.RecordedUntil.IsZero() // the fold decodes each event once
+	err = applyRange(ctx, p.feed, store, rebuildBatch, func(batch []Record) error {
 		var err error
 		if last, err = db.bulkStore(batch); err != nil {
 			return err

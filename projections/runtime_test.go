@@ -19,6 +19,7 @@ import (
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"google.golang.org/protobuf/proto"
 )
 
 // cleanDump builds the models of recs in one go in a fresh file and returns the dump.
@@ -576,3 +577,38 @@ type tailFeed struct {
 }
 
 func (f *tailFeed) LastSeq(context.Context) (uint64, error) { return f.last, nil }
+
+// TestProjector_RebuildChecksEnvelope: a rebuild stores events undecoded (person from the
+// stream subject) and checks each envelope when it folds: an event whose envelope names
+// another person than the one it was stored for fails the rebuild as corrupt, and the live
+// models stay as they were.
+func TestProjector_RebuildChecksEnvelope(t *testing.T) {
+	t.Parallel()
+	recs := population(7, 20, testKommuner)
+	feed := NewSliceFeed(recs)
+	p := newTestProjector(t, feed)
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	before := liveDump(t, p)
+	// The last record claims a person the encoding does not name.
+	last := recs[len(recs)-1]
+	other := proto.Clone(last.Event).(*nirv1.Event)
+	other.PersonKey = strings.Repeat("cd", 32)
+	raw, err := proto.Marshal(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := NewSliceFeed(append(recs[:len(recs)-1:len(recs)-1], Record{Seq: last.Seq, Event: last.Event, Raw: raw}))
+	q := newTestProjector(t, bad)
+	err = q.Rebuild(bg, nil)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("seq %d", last.Seq)) {
+		t.Fatalf("rebuild over a mismatched envelope: %v, want ErrCorrupt naming seq %d", err, last.Seq)
+	}
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := liveDump(t, p); after != before {
+		t.Errorf("a clean rebuild changed the models")
+	}
+}

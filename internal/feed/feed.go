@@ -64,12 +64,12 @@ func (f *Feed) signal() {
 // Replay implements projections.Feed.
 func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.Seq2[projections.Record, error] {
 	return func(yield func(projections.Record, error) bool) {
-		for s, err := range f.store.Replay(ctx, eventstore.ReplayOptions{From: opt.From, To: opt.To, RecordedUntil: opt.RecordedUntil}) {
+		for s, err := range f.store.Replay(ctx, eventstore.ReplayOptions{From: opt.From, To: opt.To, RecordedUntil: opt.RecordedUntil, Undecoded: opt.Undecoded}) {
 			if err != nil {
 				yield(projections.Record{}, err)
 				return
 			}
-			if !yield(projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw}, nil) {
+			if !yield(projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw, PersonKey: s.PersonKey}, nil) {
 				return
 			}
 		}
