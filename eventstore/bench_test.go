@@ -145,6 +145,47 @@ func BenchmarkGroupCommit(b *testing.B) {
 	})
 }
 
+// BenchmarkGroupCommitCeiling is what JetStream alone does for 64 one-event clients
+// coalesced at no cost: atomic batches of 64 same-size messages, one after the other (each
+// client can send again only once its batch is stored). Group commit cannot beat it;
+// compare BenchmarkGroupCommit/Append.
+func BenchmarkGroupCommitCeiling(b *testing.B) {
+	const writers = 64
+	size := len(mustEncode(b, newEvent(personKey("bench"))))
+	srv := natstest.RunServer(b, natstest.Options{})
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}, AllowAtomicPublish: true}); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, size)
+	var lat []time.Duration
+	n := 0
+	b.ResetTimer()
+	start := time.Now()
+	for n < b.N {
+		msgs := make([]*nats.Msg, min(writers, b.N-n))
+		for i := range msgs {
+			msgs[i] = &nats.Msg{Subject: "bare.p" + strconv.Itoa(n+i), Data: data, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}}
+		}
+		t0 := time.Now()
+		if _, err := jetstreamext.PublishMsgBatch(context.Background(), js, msgs, jetstreamext.BatchFlowControl{AckFirst: false}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		n += len(msgs)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
 // runWriters runs b.N operations spread over n goroutines and reports throughput and
 // latency percentiles.
 func runWriters(b *testing.B, n int, mk func(w int) func() error) {
