@@ -43,6 +43,9 @@ type IngestOptions struct {
 	Scenarios []string
 	// GroupCommit tunes the event store's group commit; zero = nird's defaults.
 	GroupCommit eventstore.GroupCommit
+	// Rounds is how many slices each scenario of a group (single, batch, concurrent) runs
+	// in, taking turns with the others (default 5).
+	Rounds int
 }
 
 // scenarioNames are the names IngestOptions.Scenarios accepts.
@@ -87,7 +90,9 @@ func thisMachine() Machine {
 }
 
 // Ingest runs the ingest scenarios against one embedded JetStream server with nird's
-// durability (every write fsynced before the ack):
+// durability (every write fsynced before the ack). Scenarios compared with each other run in
+// turns, Rounds slices each, so that a drift of the disk's speed during the run hits both
+// sides of a ratio alike:
 //
 //   - nir-single: one registration per Append through nir's append path, as nird runs it
 //     (read the person's events, fold, check, append with the concurrency check);
@@ -108,6 +113,10 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	if opt.EventsPerPerson <= 1 {
 		opt.EventsPerPerson = 10
 	}
+	if opt.Rounds <= 0 {
+		opt.Rounds = 5
+	}
+	opt.Rounds = min(opt.Rounds, opt.Events)
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -166,23 +175,59 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	actor := &nirv1.Actor{Subject: "bench", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
 	payload := make([]byte, len(sample))
 
-	run := func(name string, n int, f func() ([]time.Duration, error)) error {
-		if !selected(strings.TrimSuffix(name, fmt.Sprintf("-%d", opt.Clients))) {
+	// Scenarios are measured in groups (single, batch, concurrent) whose members run in
+	// turn, Rounds slices each, so that nir and the bare engine see the same disk: its
+	// speed drifts by the minute on a shared machine, and one scenario after the other
+	// turned that drift into the ratios.
+	type scenario struct {
+		name string
+		f    func(n int) ([]time.Duration, error)
+	}
+	runGroup := func(group ...scenario) error {
+		var sel []scenario
+		for _, sc := range group {
+			if selected(strings.TrimSuffix(sc.name, fmt.Sprintf("-%d", opt.Clients))) {
+				sel = append(sel, sc)
+			}
+		}
+		if len(sel) == 0 {
 			return nil
 		}
-		progress(name)
-		before := store.Stats()
-		start := time.Now()
-		lat, err := f()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		names := make([]string, len(sel))
+		for i, sc := range sel {
+			names[i] = sc.name
 		}
-		r := result(name, n, time.Since(start), lat)
-		after := store.Stats()
-		if b := after.Batches - before.Batches; b > 0 {
-			r.EventsPerBatch = math.Round(float64(after.BatchEvents-before.BatchEvents)/float64(b)*10) / 10
+		progress(strings.Join(names, ", "))
+		elapsed := make([]time.Duration, len(sel))
+		lats := make([][]time.Duration, len(sel))
+		batches := make([]uint64, len(sel))
+		batchEvents := make([]uint64, len(sel))
+		for r := range opt.Rounds {
+			n := opt.Events / opt.Rounds
+			if r < opt.Events%opt.Rounds {
+				n++
+			}
+			for i, sc := range sel {
+				before := store.Stats()
+				start := time.Now()
+				lat, err := sc.f(n)
+				if err != nil {
+					return fmt.Errorf("%s: %w", sc.name, err)
+				}
+				elapsed[i] += time.Since(start)
+				lats[i] = append(lats[i], lat...)
+				after := store.Stats()
+				batches[i] += after.Batches - before.Batches
+				batchEvents[i] += after.BatchEvents - before.BatchEvents
+			}
 		}
-		rep.Results = append(rep.Results, r)
+		for i, sc := range sel {
+			res := result(sc.name, opt.Events, elapsed[i], lats[i])
+			if batches[i] > 0 {
+				res.EventsPerBatch = math.Round(float64(batchEvents[i])/float64(batches[i])*10) / 10
+			}
+			rep.Results = append(rep.Results, res)
+		}
 		return nil
 	}
 
@@ -226,20 +271,15 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return lat, nil
 	}
 
-	// nir-single: every registration its own Append.
-	if err := run("nir-single", opt.Events, func() ([]time.Duration, error) { return nirSingles(opt.Events) }); err != nil {
-		return nil, err
-	}
-
-	// nir-batch: Batch registrations per Append, whole persons per batch.
-	if err := run("nir-batch", opt.Events, func() ([]time.Duration, error) {
+	// nirBatches appends n registrations, Batch per Append, whole persons per batch.
+	nirBatches := func(n int) ([]time.Duration, error) {
 		var lat []time.Duration
-		for i := 0; i < opt.Events; {
+		for i := 0; i < n; {
 			var regs []*nirv1.Registration
-			for len(regs) < opt.Batch && i+len(regs) < opt.Events {
+			for len(regs) < opt.Batch && i+len(regs) < n {
 				regs = append(regs, gen.person(gen.next(), 0)...)
 			}
-			if over := i + len(regs) - opt.Events; over > 0 {
+			if over := i + len(regs) - n; over > 0 {
 				regs = regs[:len(regs)-over]
 			}
 			t0 := time.Now()
@@ -250,13 +290,6 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 			i += len(regs)
 		}
 		return lat, nil
-	}); err != nil {
-		return nil, err
-	}
-
-	// bare-sync: one synchronous publish per message, same size and headers.
-	if err := run("bare-sync", opt.Events, func() ([]time.Duration, error) { return bareSingles(opt.Events) }); err != nil {
-		return nil, err
 	}
 
 	// bareBatches publishes n messages in atomic batches of size, same size and headers as
@@ -285,29 +318,25 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return lat, nil
 	}
 
-	// bare-batch: atomic batches of Batch messages.
-	if err := run("bare-batch", opt.Events, func() ([]time.Duration, error) { return bareBatches(opt.Events, opt.Batch) }); err != nil {
+	// nir-single (every registration its own Append) against bare-sync (one synchronous
+	// publish per message, same size and headers).
+	if err := runGroup(scenario{"nir-single", nirSingles}, scenario{"bare-sync", bareSingles}); err != nil {
 		return nil, err
 	}
-
+	// nir-batch against bare-batch (atomic batches of Batch messages).
+	if err := runGroup(scenario{"nir-batch", nirBatches}, scenario{"bare-batch", func(n int) ([]time.Duration, error) { return bareBatches(n, opt.Batch) }}); err != nil {
+		return nil, err
+	}
 	if opt.Clients > 0 {
-		if err := run(fmt.Sprintf("nir-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
-			return concurrently(opt.Clients, opt.Events, nirSingles)
-		}); err != nil {
-			return nil, err
-		}
-		if err := run(fmt.Sprintf("bare-concurrent-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
-			return concurrently(opt.Clients, opt.Events, bareSingles)
-		}); err != nil {
-			return nil, err
-		}
 		// bare-coalesced: the engine's ceiling for Clients one-event clients, as if their
 		// appends were coalesced at no cost: atomic batches of Clients messages, one after
 		// the other (each client has one event outstanding, so a batch holds at most one
 		// per client, and they can send again only once it is stored).
-		if err := run(fmt.Sprintf("bare-coalesced-%d", opt.Clients), opt.Events, func() ([]time.Duration, error) {
-			return bareBatches(opt.Events, opt.Clients)
-		}); err != nil {
+		if err := runGroup(
+			scenario{fmt.Sprintf("nir-concurrent-%d", opt.Clients), func(n int) ([]time.Duration, error) { return concurrently(opt.Clients, n, nirSingles) }},
+			scenario{fmt.Sprintf("bare-concurrent-%d", opt.Clients), func(n int) ([]time.Duration, error) { return concurrently(opt.Clients, n, bareSingles) }},
+			scenario{fmt.Sprintf("bare-coalesced-%d", opt.Clients), func(n int) ([]time.Duration, error) { return bareBatches(n, opt.Clients) }},
+		); err != nil {
 			return nil, err
 		}
 	}

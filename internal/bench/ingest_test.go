@@ -13,7 +13,7 @@ func TestIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent-4", "bare-concurrent-4", "bare-coalesced-4"}
+	want := []string{"nir-single", "bare-sync", "nir-batch", "bare-batch", "nir-concurrent-4", "bare-concurrent-4", "bare-coalesced-4"}
 	if len(rep.Results) != len(want) {
 		t.Fatalf("%d results, want %d", len(rep.Results), len(want))
 	}
