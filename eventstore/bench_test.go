@@ -55,17 +55,8 @@ func BenchmarkJetStream(b *testing.B) {
 	}{{"SyncPublish", 1, false}, {"AtomicBatch/Events=1", 1, true}, {"AtomicBatch/Events=100", 100, true}} {
 		n := bc.n
 		b.Run(bc.name, func(b *testing.B) {
-			srv := natstest.RunServer(b, natstest.Options{})
-			nc, err := nats.Connect("", nats.InProcessServer(srv))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
+			js := bareJetStream(b)
 			ctx := context.Background()
-			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}, AllowAtomicPublish: true, AllowDirect: true}); err != nil {
-				b.Fatal(err)
-			}
 			data := make([]byte, size)
 			id := 0
 			for b.Loop() {
@@ -124,16 +115,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		}
 	})
 	b.Run("BareSyncPublish", func(b *testing.B) {
-		srv := natstest.RunServer(b, natstest.Options{})
-		nc, err := nats.Connect(srv.ClientURL())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}}); err != nil {
-			b.Fatal(err)
-		}
+		js := bareJetStream(b)
 		data := make([]byte, size)
 		runWriters(b, writers, func(w int) func() error {
 			subj := "bare.p" + strconv.Itoa(w)
@@ -152,16 +134,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 func BenchmarkGroupCommitCeiling(b *testing.B) {
 	const writers = 64
 	size := len(mustEncode(b, newEvent(personKey("bench"))))
-	srv := natstest.RunServer(b, natstest.Options{})
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}, AllowAtomicPublish: true}); err != nil {
-		b.Fatal(err)
-	}
+	js := bareJetStream(b)
 	data := make([]byte, size)
 	var lat []time.Duration
 	n := 0
@@ -253,4 +226,25 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// bareJetStream starts a sync-always server with a bare stream BARE on bare.* (atomic
+// publish and direct get allowed) for the bare-engine benchmarks, connected over loopback
+// TCP as openStore's stores are.
+func bareJetStream(b *testing.B) jetstream.JetStream {
+	b.Helper()
+	srv := natstest.RunServer(b, natstest.Options{})
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare.*"}, AllowAtomicPublish: true, AllowDirect: true}); err != nil {
+		b.Fatal(err)
+	}
+	return js
 }
