@@ -76,9 +76,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "scenario\tevents\tseconds\tevents/s\tp50 ms\tp99 ms\tevents/batch\t\n")
@@ -95,4 +93,11 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%d-byte events; %s; %d CPUs, %s\n", rep.EventBytes, rep.Durability, rep.Machine.CPUs, rep.Machine.Go)
 	return nil
+}
+
+// writeJSON prints v as indented JSON, the --json output of the bench commands.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -89,9 +89,7 @@ func runBenchPeer(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	rep.MedianNirPerPG, rep.MedianCeilingPerPG = median(nir), median(ceil)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\tscenario\tevents/s\tp50 ms\tp99 ms\t\n")
