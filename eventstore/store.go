@@ -152,8 +152,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.gc = newCommitter(s, cfg.GroupCommit)
+	gc := s.gc.cfg
 	s.log.Info("event store open", "stream", StreamName, "client_url", s.ClientURL(),
-		"embedded", s.srv != nil, "replicas", cfg.Replicas)
+		"embedded", s.srv != nil, "replicas", cfg.Replicas,
+		"group_max_events", gc.MaxEvents, "group_max_bytes", gc.MaxBytes, "group_max_wait", gc.MaxWait,
+		"group_inflight", gc.MaxInflight, "group_plain_max", gc.PlainMax, "group_send_whole", gc.SendWhole)
 	return s, nil
 }
 

@@ -114,6 +114,10 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	}
 	n.Stop(t, syscall.SIGTERM)
 	logs := strings.Join(n.Logs(), "\n")
+	// The operator sees the group commit bounds in force (the defaults here).
+	if !strings.Contains(logs, "group_max_wait=5ms") || !strings.Contains(logs, "group_max_events=1000") {
+		t.Errorf("the start-up log does not state the group commit bounds")
+	}
 	for _, id := range ids {
 		if strings.Contains(logs, id) || strings.Contains(string(metrics), id) {
 			t.Errorf("a national id appears in nird's logs or metrics")
