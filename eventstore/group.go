@@ -396,6 +396,11 @@ func (c *committer) take(waited bool) step {
 		}
 		st.target = c.open
 		st.send = c.fill(&c.open.members, &c.open.events, &c.open.bytes)
+		if len(c.open.members) == 0 {
+			// Every queued call waits for a person in flight: nothing to form yet.
+			c.open = nil
+			return step{}
+		}
 		full := c.open.events >= c.cfg.MaxEvents
 		if canCommit && (!wait || full) {
 			st.commit, st.open = c.open.members, c.open
