@@ -524,13 +524,23 @@ func foldJobs(jobs []foldJob) error {
 
 // personRaw returns a person's stored sequences and encoded events, copied out of tx.
 func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
-	evb := tx.Bucket(bucketEvents)
 	seqs := personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk)))
-	raws := make([][]byte, len(seqs))
+	raws := make([][]byte, 0, len(seqs))
+	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
+		raws = append(raws, append([]byte(nil), v...))
+		return nil
+	})
+	return seqs, raws, err
+}
+
+// personStored calls fn with each stored event at seqs (a person's, in stream order): its
+// sequence and its encoding, valid only during the call (it points into tx's pages).
+func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {
+	evb := tx.Bucket(bucketEvents)
 	var key [8]byte
 	var block []byte
 	blockNo := ^uint64(0)
-	for i, seq := range seqs {
+	for _, seq := range seqs {
 		if seq/eventsPerBlock != blockNo {
 			blockNo = seq / eventsPerBlock
 			binary.BigEndian.PutUint64(key[:], blockNo)
@@ -538,11 +548,13 @@ func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 		}
 		v := findInBlock(block, seq)
 		if v == nil {
-			return nil, nil, fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
+			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
 		}
-		raws[i] = append([]byte(nil), v...)
+		if err := fn(seq, v); err != nil {
+			return err
+		}
 	}
-	return seqs, raws, nil
+	return nil
 }
 
 // Advance moves every model's checkpoint to seq when it is below, for a range the feed had no
@@ -721,29 +733,13 @@ func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
 
 // personEvents calls fn for each stored event of a person in stream order.
 func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
-	evb := tx.Bucket(bucketEvents)
-	var key [8]byte
-	var block []byte
-	blockNo := ^uint64(0)
-	for _, seq := range personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk))) {
-		if seq/eventsPerBlock != blockNo {
-			blockNo = seq / eventsPerBlock
-			binary.BigEndian.PutUint64(key[:], blockNo)
-			block = evb.Get(key[:])
-		}
-		v := findInBlock(block, seq)
-		if v == nil {
-			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
-		}
+	return personStored(tx, personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
 		ev := new(nirv1.Event)
 		if err := proto.Unmarshal(v, ev); err != nil {
 			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
 		}
-		if err := fn(seq, ev); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(seq, ev)
+	})
 }
 
 // eventsPerBlock is how many consecutive sequences share one value of the events bucket.

@@ -23,7 +23,7 @@ func derive(st *rules.State) *derived {
 		Sex:            st.Person.Sex,
 		Law:            st.Law,
 		PermitDate:     st.Person.PermitDate,
-		SettlementDate: settledIn(st, st.Kommune),
+		SettlementDate: st.SettledIn(st.Kommune),
 	}
 	d.row = row
 	intro := rules.IntroScheme(st.Person, st.Law).Scheme
@@ -110,18 +110,6 @@ func nationalID(st *rules.State) string {
 		}
 	}
 	return ""
-}
-
-// settledIn returns when the person came to kommune k: the latest move into it, else the
-// settlement date.
-func settledIn(st *rules.State, k string) rules.Date {
-	d := st.Person.SettlementDate
-	for _, m := range st.Moves {
-		if m.To == k {
-			d = m.Date
-		}
-	}
-	return d
 }
 
 func sortedHoursKeys(m map[rules.HoursKey]float64) []rules.HoursKey {

@@ -451,13 +451,7 @@ func trainingStartBase(s *State) (settled, demand, started Date) {
 	if !started.IsZero() {
 		k = s.KommuneOn(started)
 	}
-	settled = s.Person.SettlementDate
-	for _, m := range s.Moves {
-		if m.To == k {
-			settled = m.Date
-		}
-	}
-	return settled, firstOf(s.Demands, nirv1.Programme_PROGRAMME_OPPLAERING), started
+	return s.SettledIn(k), firstOf(s.Demands, nirv1.Programme_PROGRAMME_OPPLAERING), started
 }
 
 // programmeStartDeadline: the programme starts no later than 3 months after settlement or krav

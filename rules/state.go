@@ -403,6 +403,18 @@ func (s *State) finish() {
 	}
 }
 
+// SettledIn returns when the person came to kommune k: the date of the latest move into it,
+// else the settlement date (DOMAIN.md 3.5 «folkeregistrering i kommunen»).
+func (s *State) SettledIn(k string) Date {
+	d := s.Person.SettlementDate
+	for _, m := range s.Moves {
+		if m.To == k {
+			d = m.Date
+		}
+	}
+	return d
+}
+
 // KommuneOn returns the bostedskommune on date d: the settlement kommune, replaced by each move
 // dated on or before d. A zero d means "latest": every move counts.
 func (s *State) KommuneOn(d Date) string {

@@ -120,7 +120,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	var c Config
 	str := func(p *string, name, def, usage string) {
-		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		env := envName(name)
 		if v := getenv(env); v != "" {
 			def = v
 		}
@@ -142,7 +142,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.LogFormat, "log-format", "text", "text or json")
 	var envErr error
 	num := func(p *int, name string, def int, usage string) {
-		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		env := envName(name)
 		if v := getenv(env); v != "" {
 			if _, err := fmt.Sscan(v, &def); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s: %q is not a number", env, v)
@@ -151,7 +151,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		fs.IntVar(p, name, def, usage+" (env "+env+")")
 	}
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		env := "NIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		env := envName(name)
 		if v := getenv(env); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil && envErr == nil {
@@ -179,6 +179,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return c, c.Validate()
+}
+
+// envName is the environment variable of a flag: NIR_ and the name in capitals, - as _.
+func envName(flag string) string {
+	return "NIR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
