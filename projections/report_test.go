@@ -274,3 +274,44 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("statistics.json lacks the nation's count of 2 not registered:\n%.600s", js)
 	}
 }
+
+// TestStatisticsTrainingStartMidMonth: the statistics' «oppstart innen 3 måneder» share the
+// regelmotor's definition (rules.TrainingStartDue, DOMAIN.md 3.5, Product decisions 6): hours
+// for a month count from the start of the vedtak covering them, so a vedtak starting after the
+// deadline in the deadline's own month is a late start, with or without hours for that month
+// (issue 11).
+func TestStatisticsTrainingStartMidMonth(t *testing.T) {
+	t.Parallel()
+	var s scenario
+	birth := rules.MustDate(1994, 4, 4)
+	for i, pk := range []string{"pkLate", "pkInTime"} {
+		s.add(pk, "4601", "2023-02-15", &nirv1.PersonRegistered{
+			Fodselsnummer: rules.SyntheticFodselsnummer(birth, 40+i), BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_MALE,
+			PermitDate: pd("2022-11-01"), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: pd("2022-06-01"),
+			SettlementDate: pd("2023-02-15"), SettlementKommune: "4601", SettledByAgreement: true})
+	}
+	// Deadline 2023-05-15. pkLate's vedtak starts 2023-05-20, pkInTime's 2023-05-10; both have
+	// hours for May.
+	for pk, start := range map[string]string{"pkLate": "2023-05-20", "pkInTime": "2023-05-10"} {
+		s.add(pk, "4601", start, &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+			Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd(start), StartDate: pd(start)})
+		s.add(pk, "4601", "2023-06-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK,
+			Month: &nirv1.YearMonth{Year: 2023, Month: 5}, Hours: 20})
+	}
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 3)
+	rows, err := db.Statistics(2023, LevelKommune, "4601")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows %v, err %v", rows, err)
+	}
+	if got, want := [2]int64{rows[0].Get(CTrainingStarted), rows[0].Get(CTrainingStartedWithin3m)}, [2]int64{2, 1}; got != want {
+		t.Errorf("training started, within 3 months = %v, want %v", got, want)
+	}
+	row, err := db.Person("pkLate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.TrainingFirst != rules.MustDate(2023, 5, 20) {
+		t.Errorf("pkLate's training start = %s, want 2023-05-20", row.TrainingFirst)
+	}
+}

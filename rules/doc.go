@@ -56,7 +56,8 @@
 // (1.5 [G]), and no norsk deadline is computed under introduksjonsloven (9.6 [G]) or for plikt
 // without rett. Chapter 6A covers § 34 permits granted before 2026-07-01, the end date in force
 // (DOMAIN.md 1.1); a prolongation is one new lovvalg version. "Started within 3 months" counts
-// the first month with registered hours from its first day. A deadline is DUE_SOON within
+// a month with registered hours from the later of its first day and the start of the vedtak
+// period covering it (training cannot start before its vedtak). A deadline is DUE_SOON within
 // DueSoonDays (30) days. Explain checks every event at the explain date, not at the date nird
 // received it, so the date-range rule (NIR-R030) can judge an old event differently there.
 package rules

@@ -42,7 +42,12 @@ type HoursGoal struct {
 	Rule, Section, Version string
 }
 
-// trainingStart returns the first training tildeling start or the first month with hours.
+// trainingStart returns when training started (DOMAIN.md 3.5, Product decisions 6): the first
+// training tildeling start, or the first month with registered hours, whichever is earlier. A
+// month of hours counts from the later of its first day and the start of the vedtak period that
+// covers it, since training cannot start before its vedtak: hours for May under a vedtak from
+// 20 May mean a start on 20 May, not on 1 May (issue 11). A month that no vedtak period covers
+// (history from before vedtak were required, DOMAIN.md 6.5) counts from its first day.
 func trainingStart(s *State) Date {
 	var started Date
 	for _, tv := range s.Training.Vedtak {
@@ -51,15 +56,48 @@ func trainingStart(s *State) Date {
 			started = tv.Start
 		}
 	}
+	var periods []Period
 	for k, h := range s.Training.Hours {
 		if h <= 0 {
 			continue
 		}
-		if m, ok := NewDate(k.Year, k.Month, 1); ok && (started.IsZero() || m.Before(started)) {
+		m, ok := NewDate(k.Year, k.Month, 1)
+		if !ok {
+			continue
+		}
+		if periods == nil {
+			periods = trainingPeriods(s)
+		}
+		m = hoursStart(periods, m)
+		if started.IsZero() || m.Before(started) {
 			started = m
 		}
 	}
 	return started
+}
+
+// hoursStart returns the first day a month of hours (first the month's first day) can count
+// from: the first day, or the start of the earliest vedtak period covering the month when that
+// period starts later in the month. A month no period covers keeps its first day.
+func hoursStart(periods []Period, first Date) Date {
+	last := first.AddMonths(1).AddDays(-1)
+	var from Date
+	for _, p := range periods {
+		if p.From.After(last) || (!p.To.IsZero() && p.To.Before(first)) {
+			continue // the period does not cover the month
+		}
+		d := p.From
+		if d.Before(first) {
+			d = first
+		}
+		if from.IsZero() || d.Before(from) {
+			from = d
+		}
+	}
+	if from.IsZero() {
+		return first
+	}
+	return from
 }
 
 // HoursGoals returns the person's registered training hours against the goals that apply
