@@ -83,7 +83,7 @@ var (
 )
 
 func checkVersion(rule, section string) Version {
-	return Version{ID: rule + "/2021-01-01", Rule: rule, Section: section, ValidFrom: ymd(2004, 9, 1),
+	return Version{ID: rule + "/2004-09-01", Rule: rule, Section: section, ValidFrom: ymd(2004, 9, 1),
 		Summary: "registration matrix rule"}
 }
 
@@ -585,7 +585,7 @@ func checkTrainingVedtak(s *State, ev *nirv1.Event, now Date) []Refusal {
 		out = append(out, refuse(rUtvidet6A, uv.Version, ev, "utdanningsbakgrunn må registreres først", "utdanningsbakgrunn must be registered first"))
 		return out
 	}
-	if n, _, _ := utvidet6A(s); n >= utvidetMax(s, uv) {
+	if n, _, _, _ := utvidet6A(s); n >= utvidetMax(s, uv) {
 		out = append(out, refuse(rUtvidet6A, uv.Version, ev, fmt.Sprintf("høyst %d vedtak om utvidet opplæring", utvidetMax(s, uv)), fmt.Sprintf("at most %d utvidet vedtak", utvidetMax(s, uv))))
 	}
 	if !start.IsZero() && !end.IsZero() && end.After(start.AddMonths(uv.UtvidetMonths)) {

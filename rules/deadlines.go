@@ -29,6 +29,9 @@ type Deadline struct {
 	// ReasonNB and ReasonEN explain the status (for example «mangler utdanningsbakgrunn»).
 	ReasonNB, ReasonEN     string
 	Rule, Section, Version string
+	// CoverageNB and CoverageEN say when the version was applied to a date it does not cover
+	// (a date before the rule's first version): the oldest version known was applied.
+	CoverageNB, CoverageEN string
 }
 
 // Status is what Evaluate derives for a person at a date.
@@ -103,8 +106,11 @@ func (d *Deadline) completed(nb, en string) Deadline {
 	return *d
 }
 
-func (d *Deadline) setVersion(v Version) {
+// setVersion names the rule version applied to the date on (the date the version was
+// selected by), with a note when the version does not cover it.
+func (d *Deadline) setVersion(v Version, on Date) {
 	d.Rule, d.Section, d.Version = v.Rule, v.Section, v.ID
+	d.CoverageNB, d.CoverageEN = coverage(v, on)
 }
 
 // leaveDays returns the number of days of approved leave on or after from, overlapping
@@ -211,7 +217,7 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 			sel = offer
 		}
 		v := pick(norskILVersions, sel)
-		d.setVersion(v.Version)
+		d.setVersion(v.Version, sel)
 		d.Start = arose
 		if v.StartFromOffer {
 			if offer.IsZero() {
@@ -243,21 +249,22 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 				first = tv
 			}
 		}
-		v := pick(norsk6AVersions, s.Person.PermitDate)
+		sel := s.Person.PermitDate
 		if first != nil {
-			v = pick(norsk6AVersions, first.Start)
+			sel = first.Start
 		}
-		d.setVersion(v.Version)
+		v := pick(norsk6AVersions, sel)
+		d.setVersion(v.Version, sel)
 		if first == nil {
 			return d.cannot("mangler vedtak om opplæring (Rett til norsk)", "no training vedtak under chapter 6A (Rett til norsk) registered"), true
 		}
 		d.Start = first.Start
 		leave, _ := leaveDays(s.Training.Leave, d.Start, now)
 		d.Date = d.Start.AddMonths(v.Months).AddDays(leave)
-		n, months, uv := utvidet6A(s)
+		n, months, uv, uvOn := utvidet6A(s)
 		if n > 0 {
 			d.Date = d.Date.AddMonths(months)
-			d.setVersion(uv)
+			d.setVersion(uv, uvOn)
 		}
 		d.ReasonNB = fmt.Sprintf("%d måneder fra første vedtak %s, %d dager permisjon, %d vedtak om utvidet opplæring", v.Months, d.Start, leave, n)
 		d.ReasonEN = fmt.Sprintf("%d months from the first vedtak %s, %d days of leave, %d utvidet vedtak", v.Months, d.Start, leave, n)
@@ -279,8 +286,9 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 
 // utvidet6A counts the utvidet 6A vedtak that extend the deadline, at most the number the
 // version allows (1 with vgo from before, 4 without, the smaller when utdanningsbakgrunn is
-// unknown), and returns the months they add and the version applied (DOMAIN.md 3.2).
-func utvidet6A(s *State) (n, months int, v Version) {
+// unknown), and returns the months they add, the version applied and the date it was selected
+// by (DOMAIN.md 3.2).
+func utvidet6A(s *State) (n, months int, v Version, on Date) {
 	for _, tv := range s.Training.Vedtak {
 		if tv.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || tv.Scheme != nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A {
 			continue
@@ -295,9 +303,9 @@ func utvidet6A(s *State) (n, months int, v Version) {
 		}
 		n++
 		months += uv.UtvidetMonths
-		v = uv.Version
+		v, on = uv.Version, when
 	}
-	return n, months, v
+	return n, months, v, on
 }
 
 func utvidetMax(s *State, v norsk6AVersion) int {
@@ -355,7 +363,7 @@ func ProgrammeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 func ProgrammeEnd(s *State, p *Programme, now Date) Deadline {
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END, Kommune: p.Kommune, ProgrammeStart: p.Start, Start: p.Start}
 	end, v, nb, en, ok := ProgrammeLatestEnd(s, p, now)
-	d.setVersion(v)
+	d.setVersion(v, p.Start)
 	if !ok {
 		if t := p.Termination; t != nil {
 			return d.completed(terminationText(t))
@@ -389,12 +397,11 @@ func reasonName(r nirv1.TerminationReason) string {
 
 // startDeadline computes a "started within N months" deadline from base = max(settlement
 // date, first krav) and the first start.
-func startDeadline(d Deadline, v startVersion, settled, demand, started Date, now Date) Deadline {
-	d.setVersion(v.Version)
-	base := settled
-	if demand.After(base) {
-		base = demand
-	}
+// The version is selected by that base date.
+func startDeadline(d Deadline, table []startVersion, settled, demand, started Date, now Date) Deadline {
+	base := startBase(settled, demand)
+	v := pick(table, base)
+	d.setVersion(v.Version, base)
 	if base.IsZero() {
 		return d.cannot("mangler bosettingsdato og krav", "settlement date and demand (krav) missing")
 	}
@@ -418,9 +425,8 @@ func startDeadline(d Deadline, v startVersion, settled, demand, started Date, no
 // decisions 6); see TrainingStartDue.
 func trainingStartDeadline(s *State, now Date) Deadline {
 	settled, demand, started := trainingStartBase(s)
-	v := pick(trainingStartVersions, s.Person.SettlementDate)
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START}
-	return startDeadline(d, v, settled, demand, started, now)
+	return startDeadline(d, trainingStartVersions, settled, demand, started, now)
 }
 
 // TrainingStartDue returns the date training must have started by (zero when neither a
@@ -432,14 +438,19 @@ func trainingStartDeadline(s *State, now Date) Deadline {
 // while it has not).
 func TrainingStartDue(s *State) (due, started Date) {
 	settled, demand, started := trainingStartBase(s)
-	base := settled
-	if demand.After(base) {
-		base = demand
-	}
+	base := startBase(settled, demand)
 	if base.IsZero() {
 		return Date{}, started
 	}
-	return base.AddMonths(pick(trainingStartVersions, s.Person.SettlementDate).Months), started
+	return base.AddMonths(pick(trainingStartVersions, base).Months), started
+}
+
+// startBase is the date a start deadline counts from: the later of the settlement and the krav.
+func startBase(settled, demand Date) Date {
+	if demand.After(settled) {
+		return demand
+	}
+	return settled
 }
 
 // trainingStartBase returns the dates the training start deadline counts from: settlement in
@@ -463,9 +474,8 @@ func programmeStartDeadline(s *State, now Date) Deadline {
 			started = p.Start
 		}
 	}
-	v := pick(programmeStartVersions, s.Person.SettlementDate)
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_START}
-	return startDeadline(d, v, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_INTRO), started, now)
+	return startDeadline(d, programmeStartVersions, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_INTRO), started, now)
 }
 
 // ReportingDeadline returns the ajourføring deadline of data year y (DOMAIN.md 6.3, Product
@@ -488,7 +498,7 @@ func ReportingDeadlineAt(now Date) Deadline {
 		date, v = ReportingDeadline(y)
 	}
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_ANNUAL_REPORTING, DataYear: y, Start: Date{Y: y, M: time.January, D: 1}, Date: date}
-	d.setVersion(v)
+	d.setVersion(v, d.Start)
 	d.ReasonNB = fmt.Sprintf("data for %d skal være ajourført innen %s", y, date)
 	d.ReasonEN = fmt.Sprintf("data for %d must be up to date by %s", y, date)
 	reason, reasonEN := d.ReasonNB, d.ReasonEN

@@ -64,10 +64,11 @@ func (e *Explanation) Proto() *nirv1.PersonStatus {
 		})
 	}
 	for _, d := range e.Status.Deadlines {
+		nb, en := withNote(d.ReasonNB, d.CoverageNB), withNote(d.ReasonEN, d.CoverageEN)
 		ps.Deadlines = append(ps.Deadlines, &nirv1.DeadlineStatus{
 			Kind: d.Kind, State: d.State, Start: d.Start.Proto(), Date: d.Date.Proto(), DaysLeft: int32(d.DaysLeft),
 			Kommune: d.Kommune, ProgrammeStart: d.ProgrammeStart.Proto(), DataYear: int32(d.DataYear),
-			ReasonNb: d.ReasonNB, ReasonEn: d.ReasonEN,
+			ReasonNb: nb, ReasonEn: en,
 			Rule: &nirv1.RuleRef{Rule: d.Rule, Section: d.Section, Version: d.Version},
 		})
 	}
@@ -153,7 +154,11 @@ func (e *Explanation) Text() string {
 		b.WriteString("\n")
 	}
 	for _, h := range e.Status.Hours {
-		fmt.Fprintf(&b, "hours %s: %g of %g [%s, %s]\n", h.Subject, h.Registered, h.Goal, h.Version, h.Section)
+		fmt.Fprintf(&b, "hours %s: %g of %g", h.Subject, h.Registered, h.Goal)
+		if h.CoverageNB != "" {
+			fmt.Fprintf(&b, " (%s / %s)", h.CoverageNB, h.CoverageEN)
+		}
+		fmt.Fprintf(&b, " [%s, %s]\n", h.Version, h.Section)
 	}
 	for _, r := range e.Refusals {
 		fmt.Fprintf(&b, "refused %s: %s\n", r.EventID, r.MessageNB)
@@ -181,8 +186,22 @@ func DeadlineText(d Deadline) string {
 	if d.ReasonNB != "" {
 		fmt.Fprintf(&b, ": %s / %s", d.ReasonNB, d.ReasonEN)
 	}
+	if d.CoverageNB != "" {
+		fmt.Fprintf(&b, " (%s / %s)", d.CoverageNB, d.CoverageEN)
+	}
 	fmt.Fprintf(&b, " [%s, %s]", d.Version, d.Section)
 	return b.String()
+}
+
+// withNote appends a note to a reason: "reason (note)", or the note alone.
+func withNote(reason, note string) string {
+	switch {
+	case note == "":
+		return reason
+	case reason == "":
+		return note
+	}
+	return reason + " (" + note + ")"
 }
 
 // TerminationText renders a TerminationComputed event on one line.

@@ -40,6 +40,8 @@ type HoursGoal struct {
 	Registered             float64
 	Goal                   float64
 	Rule, Section, Version string
+	// CoverageNB and CoverageEN say when the version was applied to a date it does not cover.
+	CoverageNB, CoverageEN string
 }
 
 // trainingStart returns when training started (DOMAIN.md 3.5, Product decisions 6): the first
@@ -139,23 +141,34 @@ func HoursGoals(s *State, now Date) []HoursGoal {
 	if s.Law == nirv1.Law_LAW_INTROL {
 		sv = samfunnskunnskapVersions[0] // IntroL: 50 hours (DOMAIN.md 1.4)
 	}
-	out = append(out, HoursGoal{Subject: "samfunnskunnskap", Registered: samf, Goal: sv.Hours, Rule: sv.Rule, Section: sv.Section, Version: sv.ID})
+	svOn := sel
+	if s.Law == nirv1.Law_LAW_INTROL {
+		svOn = s.Person.PermitDate // the IntroL goal of 50 hours (the first version)
+	}
+	g := HoursGoal{Subject: "samfunnskunnskap", Registered: samf, Goal: sv.Hours, Rule: sv.Rule, Section: sv.Section, Version: sv.ID}
+	g.CoverageNB, g.CoverageEN = coverage(sv.Version, svOn)
+	out = append(out, g)
 
 	var goal float64
 	var nv norskHoursVersion
+	var nvOn Date
 	switch {
 	case s.Law == nirv1.Law_LAW_INTROL:
-		nv = pick(norskHoursVersions, s.Person.PermitDate)
+		nvOn = s.Person.PermitDate
+		nv = pick(norskHoursVersions, nvOn)
 		goal = nv.IntroL
 		if ts.Scheme == nirv1.Scheme_SCHEME_PLIKT {
 			goal = nv.IntroLPlikt
 		}
 	case ts.Scheme == nirv1.Scheme_SCHEME_PLIKT:
-		nv = pick(norskHoursVersions, sel)
+		nvOn = sel
+		nv = pick(norskHoursVersions, nvOn)
 		goal = nv.ILPlikt
 	}
 	if goal > 0 {
-		out = append(out, HoursGoal{Subject: "norsk", Registered: norsk, Goal: goal, Rule: nv.Rule, Section: nv.Section, Version: nv.ID})
+		g := HoursGoal{Subject: "norsk", Registered: norsk, Goal: goal, Rule: nv.Rule, Section: nv.Section, Version: nv.ID}
+		g.CoverageNB, g.CoverageEN = coverage(nv.Version, nvOn)
+		out = append(out, g)
 	}
 	return out
 }

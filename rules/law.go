@@ -57,6 +57,14 @@ type SchemeResult struct {
 	Version   string
 }
 
+// noteCoverage appends to the reason a note when version v does not cover the date on it was
+// applied to.
+func (r *SchemeResult) noteCoverage(v Version, on Date) {
+	if nb, en := coverage(v, on); nb != "" {
+		r.ReasonNB, r.ReasonEN = withNote(r.ReasonNB, nb), withNote(r.ReasonEN, en)
+	}
+}
+
 // introBases are the permits that give the introduction programme (DOMAIN.md 1.2; IL § 27
 // list for opplæring, without "other permanent").
 func introBasis(b nirv1.PermitBasis) bool {
@@ -82,8 +90,15 @@ func pliktOnlyBasis(b nirv1.PermitBasis) bool {
 // IntroScheme decides the person's scheme for the introduction programme (DOMAIN.md 1.2, 1.4,
 // 1.5): age at the permit date decides.
 func IntroScheme(p Person, law nirv1.Law) SchemeResult {
+	r := introScheme(p, law)
+	r.noteCoverage(pick(introSchemeVersions, p.PermitDate).Version, p.PermitDate)
+	return r
+}
+
+func introScheme(p Person, law nirv1.Law) SchemeResult {
 	v := pick(introSchemeVersions, p.PermitDate)
 	r := SchemeResult{Programme: nirv1.Programme_PROGRAMME_INTRO, Rule: v.Rule, Section: v.Section, Version: v.ID}
+
 	age := AgeOn(p.BirthDate, p.PermitDate)
 	none := func(nb, en string) SchemeResult {
 		r.Scheme, r.Kategori, r.ReasonNB, r.ReasonEN = nirv1.Scheme_SCHEME_NONE, "Ikke i målgruppen for introduksjonsprogram", nb, en
@@ -130,8 +145,15 @@ func IntroScheme(p Person, law nirv1.Law) SchemeResult {
 // (DOMAIN.md 1.3, 1.4, 1.5): age at the permit date decides; IL 18–67, IntroL 16–67 (55–67
 // only rett before 2017); § 28 permits give plikt only; 6A gives rett only.
 func TrainingScheme(p Person, law nirv1.Law) SchemeResult {
+	r := trainingScheme(p, law)
+	r.noteCoverage(pick(trainingSchemeVersions, p.PermitDate).Version, p.PermitDate)
+	return r
+}
+
+func trainingScheme(p Person, law nirv1.Law) SchemeResult {
 	v := pick(trainingSchemeVersions, p.PermitDate)
 	r := SchemeResult{Programme: nirv1.Programme_PROGRAMME_OPPLAERING, Rule: v.Rule, Section: v.Section, Version: v.ID}
+
 	age := AgeOn(p.BirthDate, p.PermitDate)
 	none := func(nb, en string) SchemeResult {
 		r.Scheme, r.Kategori, r.ReasonNB, r.ReasonEN = nirv1.Scheme_SCHEME_NONE, "Ikke i målgruppen for opplæring", nb, en

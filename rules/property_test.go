@@ -20,6 +20,8 @@ const propertySeed = 20261125
 type gen struct {
 	r  *rand.Rand
 	id int
+	// origin is the earliest permit date of person; zero means 2018-01-01.
+	origin Date
 }
 
 func (g *gen) nextID() string { g.id++; return fmt.Sprintf("g%04d", g.id) }
@@ -41,7 +43,11 @@ func (g *gen) ev(kommune string) *nirv1.Event {
 // person returns a registration followed by a random mix of the events of DOMAIN.md 8.
 func (g *gen) person() []*nirv1.Event {
 	k := genKommuner[g.r.Intn(len(genKommuner))]
-	permit := g.date(md("2018-01-01"), 6*365)
+	origin := g.origin
+	if origin.IsZero() {
+		origin = md("2018-01-01")
+	}
+	permit := g.date(origin, 6*365)
 	settled := g.date(permit, 120)
 	reg := g.ev(k)
 	reg.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{

@@ -23,15 +23,15 @@ func TestLawOf(t *testing.T) {
 		want            nirv1.Law
 		version         string
 	}{
-		{"permit and arrival before 2021 is IntroL (1.1)", "2020-12-31", "2020-06-01", asyl, nirv1.Law_LAW_INTROL, "lovvalg/2021-01-01"},
-		{"unknown arrival counts as before", "2020-12-31", "", asyl, nirv1.Law_LAW_INTROL, "lovvalg/2021-01-01"},
-		{"permit before 2021, arrival after is IL (1.1)", "2020-06-01", "2021-01-01", asyl, nirv1.Law_LAW_IL, "lovvalg/2021-01-01"},
-		{"permit from 2021-01-01 is IL", "2021-01-01", "2020-12-01", asyl, nirv1.Law_LAW_IL, "lovvalg/2021-01-01"},
+		{"permit and arrival before 2021 is IntroL (1.1)", "2020-12-31", "2020-06-01", asyl, nirv1.Law_LAW_INTROL, "lovvalg/1900-01-01"},
+		{"unknown arrival counts as before", "2020-12-31", "", asyl, nirv1.Law_LAW_INTROL, "lovvalg/1900-01-01"},
+		{"permit before 2021, arrival after is IL (1.1)", "2020-06-01", "2021-01-01", asyl, nirv1.Law_LAW_IL, "lovvalg/1900-01-01"},
+		{"permit from 2021-01-01 is IL", "2021-01-01", "2020-12-01", asyl, nirv1.Law_LAW_IL, "lovvalg/1900-01-01"},
 		{"§ 34 from 2022-03-11 is 6A (1.5)", "2022-03-11", "2022-03-01", k34, nirv1.Law_LAW_IL_6A, "lovvalg/2022-03-11"},
-		{"§ 34 before 2022-03-11 is IL (1.1 note)", "2022-03-10", "2022-03-01", k34, nirv1.Law_LAW_IL, "lovvalg/2021-01-01"},
+		{"§ 34 before 2022-03-11 is IL (1.1 note)", "2022-03-10", "2022-03-01", k34, nirv1.Law_LAW_IL, "lovvalg/1900-01-01"},
 		{"§ 34 after 6A expires is IL (1.5, until 2026-07-01)", "2026-07-01", "2026-06-01", k34, nirv1.Law_LAW_IL, "lovvalg/2022-03-11"},
 		{"asylum permit in 2022 is IL, not 6A (1.5)", "2022-05-01", "2022-01-01", asyl, nirv1.Law_LAW_IL, "lovvalg/2022-03-11"},
-		{"§ 34 before 2021 is IntroL", "2019-01-01", "2018-12-01", k34, nirv1.Law_LAW_INTROL, "lovvalg/2021-01-01"},
+		{"§ 34 before 2021 is IntroL", "2019-01-01", "2018-12-01", k34, nirv1.Law_LAW_INTROL, "lovvalg/1900-01-01"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,7 +250,7 @@ func TestVersionSelection(t *testing.T) {
 	}{
 		{"norsk IL before the change", pick(norskILVersions, md("2023-07-31")).ID, "norskfrist-il/2021-01-01"},
 		{"norsk IL from the change", pick(norskILVersions, md("2023-08-01")).ID, "norskfrist-il/2023-08-01"},
-		{"samfunnskunnskap 2021: 50 hours", pick(samfunnskunnskapVersions, md("2021-12-31")).ID, "timer-samfunnskunnskap/2012-01-01"},
+		{"samfunnskunnskap 2021: 50 hours", pick(samfunnskunnskapVersions, md("2021-12-31")).ID, "timer-samfunnskunnskap/2005-09-01"},
 		{"samfunnskunnskap 2022: 75 hours", pick(samfunnskunnskapVersions, md("2022-01-01")).ID, "timer-samfunnskunnskap/2022-01-01"},
 		{"6A before utvidet", pick(norsk6AVersions, md("2023-06-30")).ID, "norskfrist-6a/2022-06-15"},
 		{"6A with utvidet", pick(norsk6AVersions, md("2023-07-01")).ID, "norskfrist-6a/2023-07-01"},

@@ -1,6 +1,9 @@
 package rules
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Version is one version of one rule, valid for effective dates in [ValidFrom, ValidTo). A law
 // change is a new Version appended to the rule's table, never an edit of an old one, so that
@@ -50,6 +53,19 @@ func pick[T versioned](table []T, d Date) T {
 	return table[len(table)-1]
 }
 
+// coverage returns a note, in Norwegian and English, when version v is applied to date on
+// although it does not cover it: on lies before the first version of the rule's table, and
+// pick applied the oldest version known (DOMAIN.md 0: rules are versioned by validity dates,
+// so an explanation must say which rule applied then). Empty when v covers on or on is
+// unknown.
+func coverage(v Version, on Date) (nb, en string) {
+	if on.IsZero() || v.ID == "" || v.Covers(on) {
+		return "", ""
+	}
+	return fmt.Sprintf("regelversjon %s gjelder fra %s; brukt for %s fordi ingen eldre versjon er kjent", v.ID, v.ValidFrom, on),
+		fmt.Sprintf("rule version %s is valid from %s; applied to %s as no older version is known", v.ID, v.ValidFrom, on)
+}
+
 // ymd is MustDate for the version tables.
 func ymd(y int, m time.Month, day int) Date { return MustDate(y, m, day) }
 
@@ -85,9 +101,9 @@ type lawVersion struct {
 // 2026-07-01; a prolongation is a new version with a later SixATo.
 var lawVersions = []lawVersion{
 	{
-		Version: Version{ID: RuleLaw + "/2021-01-01", Rule: RuleLaw, Section: "DOMAIN.md 1.1",
+		Version: Version{ID: RuleLaw + "/1900-01-01", Rule: RuleLaw, Section: "DOMAIN.md 1.1",
 			ValidFrom: ymd(1900, 1, 1), ValidTo: ymd(2022, 3, 11),
-			Summary: "IntroL if permit and arrival before 2021-01-01, else IL"},
+			Summary: "IntroL if permit and arrival before 2021-01-01, else IL (in force 2021-01-01)"},
 		ILFrom: ymd(2021, 1, 1),
 	},
 	{
@@ -181,12 +197,13 @@ type programmeEndVersion struct {
 	// IntroLMonths and IntroLMaxExtension: IntroL § 5; IntroLCap is what NIR holds at most
 	// (covid programmes beyond it are terminated at the cap, DOMAIN.md 1.6).
 	IntroLMonths, IntroLMaxExtension, IntroLCap int
-	// ILLeaveExtends: approved leave is added to the programme time (DOMAIN.md 2.6 [I]).
+	// LeaveExtends: approved leave is not programme time, so it moves the latest end date,
+	// under both laws (DOMAIN.md 2.6; Product decisions 12: decided, no longer an inference).
 	LeaveExtends bool
 }
 
 var programmeEndVersions = []programmeEndVersion{
-	{Version: Version{ID: RuleProgrammeEnd + "/2021-01-01", Rule: RuleProgrammeEnd, Section: "DOMAIN.md 2.2, 1.4, 1.6, Product decisions 4",
+	{Version: Version{ID: RuleProgrammeEnd + "/2004-09-01", Rule: RuleProgrammeEnd, Section: "DOMAIN.md 2.2, 1.4, 1.6, Product decisions 4, 12",
 		ValidFrom: ymd(2004, 9, 1), Summary: "IL: start + sluttmål maximum + registered extension; IntroL: 2 years + up to 1 year, at most 3 years; plus approved leave"},
 		IntroLMonths: 24, IntroLMaxExtension: 12, IntroLCap: 36, LeaveExtends: true},
 }
@@ -207,14 +224,23 @@ type startVersion struct {
 	Months int
 }
 
+// trainingStartVersions select by the date the 3 months count from, max(settlement in the
+// kommune, krav). DOMAIN.md 3.5 cites the integreringsloven rule [C]; NIR's statistic
+// «oppstart innen 3 måneder» (DOMAIN.md 3.5, S5) has one definition for every settlement it
+// reports on (Product decisions 6), so settlements under introduksjonsloven, from the
+// opplæring chapter's start in 2005, are measured the same way: that is the first version.
 var trainingStartVersions = []startVersion{
+	{Version: Version{ID: RuleTrainingStart + "/2005-09-01", Rule: RuleTrainingStart, Section: "DOMAIN.md 3.5, Product decisions 6",
+		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2021, 1, 1),
+		Summary: "introduksjonsloven era: NIR's measure «oppstart innen 3 måneder», first training hours or vedtak start within 3 months of settlement or krav"},
+		Months: 3},
 	{Version: Version{ID: RuleTrainingStart + "/2021-01-01", Rule: RuleTrainingStart, Section: "DOMAIN.md 3.5, Product decisions 6",
-		ValidFrom: ymd(2021, 1, 1), Summary: "first training hours or vedtak start within 3 months of settlement or krav"},
+		ValidFrom: ymd(2021, 1, 1), Summary: "integreringsloven: first training hours or vedtak start within 3 months of folkeregistrering in the kommune or krav"},
 		Months: 3},
 }
 
 var programmeStartVersions = []startVersion{
-	{Version: Version{ID: RuleProgrammeStart + "/2021-01-01", Rule: RuleProgrammeStart, Section: "DOMAIN.md 1.2",
+	{Version: Version{ID: RuleProgrammeStart + "/2004-09-01", Rule: RuleProgrammeStart, Section: "DOMAIN.md 1.2",
 		ValidFrom: ymd(2004, 9, 1), Summary: "programme start within 3 months of settlement or krav"},
 		Months: 3},
 }
@@ -248,10 +274,11 @@ type samfunnskunnskapVersion struct {
 }
 
 // samfunnskunnskapVersions select by the month of the hours, or the training start: 50 hours
-// before 2022, 75 hours in three modules from 2022-01-01 (DOMAIN.md 3.4).
+// from the opplæring chapter of introduksjonsloven (2005-09-01; 250 + 50 hours before 2012,
+// 550 + 50 after, DOMAIN.md 1.4), 75 hours in three modules from 2022-01-01 (DOMAIN.md 3.4).
 var samfunnskunnskapVersions = []samfunnskunnskapVersion{
-	{Version: Version{ID: RuleSamfunnskunnskap + "/2012-01-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4, 1.4",
-		ValidFrom: ymd(2012, 1, 1), ValidTo: ymd(2022, 1, 1), Summary: "samfunnskunnskap 50 hours"},
+	{Version: Version{ID: RuleSamfunnskunnskap + "/2005-09-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4, 1.4",
+		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2022, 1, 1), Summary: "samfunnskunnskap 50 hours"},
 		Hours: 50},
 	{Version: Version{ID: RuleSamfunnskunnskap + "/2022-01-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4",
 		ValidFrom: ymd(2022, 1, 1), Summary: "samfunnskunnskap 75 hours in 3 modules"},
@@ -266,12 +293,12 @@ type terminationVersion struct {
 }
 
 var terminationDeadlineVersions = []terminationVersion{
-	{Version: Version{ID: RuleTerminationDeadline + "/2021-01-01", Rule: RuleTerminationDeadline, Section: "DOMAIN.md Product decisions 5a, 5",
+	{Version: Version{ID: RuleTerminationDeadline + "/2004-09-01", Rule: RuleTerminationDeadline, Section: "DOMAIN.md Product decisions 5a, 5",
 		ValidFrom: ymd(2004, 9, 1), Summary: "IKKE_REGISTRERT at the programme's latest end date when it has passed with no termination"}},
 }
 
 var terminationMovedVersions = []terminationVersion{
-	{Version: Version{ID: RuleTerminationMoved + "/2021-01-01", Rule: RuleTerminationMoved, Section: "DOMAIN.md Product decisions 5b, 7.4",
+	{Version: Version{ID: RuleTerminationMoved + "/2004-09-01", Rule: RuleTerminationMoved, Section: "DOMAIN.md Product decisions 5b, 7.4",
 		ValidFrom: ymd(2004, 9, 1), Summary: "FLYTTET at the move date for an IntroL participant with an active programme who moves"},
 		IntroLOnly: true},
 }

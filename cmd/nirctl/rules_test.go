@@ -42,7 +42,7 @@ func TestRunRules_Explain(t *testing.T) {
 			t.Fatalf("runRules: %v (%s)", err, errOut.String())
 		}
 		for _, want := range []string{
-			"law: INTROL [lovvalg/2021-01-01, DOMAIN.md 1.1]",
+			"law: INTROL [lovvalg/1900-01-01, DOMAIN.md 1.1]",
 			"refused e04: NIR-R010",
 			"deadline PROGRAMME_END 5001/2019-10-01: OVERDUE 2022-10-01",
 			"due: ",
