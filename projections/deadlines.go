@@ -61,6 +61,7 @@ func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [3]DeadlineSt
 			s.Status = StatusCompleted
 		case r.ProgrammeEnd.IsZero():
 			s.Status = StatusNotComputable
+			s.Note = r.ProgrammeEndNote
 		default:
 			s.Status = status(r.ProgrammeEnd)
 		}

@@ -37,7 +37,7 @@ func derive(st *rules.State) *derived {
 		row.ProgrammeVedtak = !p.Start.IsZero()
 		row.ProgrammeKommune = p.Kommune
 		row.ProgrammeStart = p.Start
-		row.ProgrammeEnd = programmeEnd(st, p)
+		row.ProgrammeEnd, row.ProgrammeEndNote = programmeEndNote(st, p)
 		row.Tiltak = len(p.Tiltak) > 0
 		row.Sluttmal = p.Sluttmal
 		row.Integreringskontrakt = !p.Integreringskontrakt.IsZero()
@@ -297,11 +297,19 @@ func atoi4(s string) int {
 // programmeEnd is the regelmotor's latest end date of a programme, computed without a clock
 // (an open-ended leave makes it not computable until the leave ends).
 func programmeEnd(st *rules.State, p *rules.Programme) rules.Date {
-	end, _, _, _, ok := rules.ProgrammeLatestEnd(st, p, rules.Date{})
-	if !ok {
-		return rules.Date{}
-	}
+	end, _ := programmeEndNote(st, p)
 	return end
+}
+
+// programmeEndNote is programmeEnd with the regelmotor's reason when the date cannot be
+// computed (for example a sluttmål that contradicts the utdanningsbakgrunn, Product
+// decisions 10).
+func programmeEndNote(st *rules.State, p *rules.Programme) (rules.Date, string) {
+	end, _, nb, _, ok := rules.ProgrammeLatestEnd(st, p, rules.Date{})
+	if !ok {
+		return rules.Date{}, nb
+	}
+	return end, ""
 }
 
 // norskDeadline is the regelmotor's norsk deadline, computed without a clock: its date, the

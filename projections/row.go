@@ -27,10 +27,12 @@ type PersonRow struct {
 	OpplaeringScheme nirv1.Scheme
 
 	// Introduksjonsprogram (the latest programme of the person).
-	ProgrammeVedtak      bool // a tildeling vedtak exists
-	ProgrammeKommune     string
-	ProgrammeStart       rules.Date
-	ProgrammeEnd         rules.Date // latest end date: the regelmotor's frist for the programme
+	ProgrammeVedtak  bool // a tildeling vedtak exists
+	ProgrammeKommune string
+	ProgrammeStart   rules.Date
+	ProgrammeEnd     rules.Date // latest end date: the regelmotor's frist for the programme
+	// ProgrammeEndNote says why the latest end date cannot be computed ("mangler sluttmål").
+	ProgrammeEndNote     string
 	Tiltak               bool
 	Sluttmal             nirv1.Sluttmal
 	Integreringskontrakt bool
@@ -129,6 +131,7 @@ func (r *PersonRow) encode(dst []byte) []byte {
 	e.date(r.TrainingFirst)
 	e.uvarint(uint64(r.IntroScheme))
 	e.uvarint(uint64(r.OpplaeringScheme))
+	e.str(r.ProgrammeEndNote)
 	return e.b
 }
 
@@ -167,6 +170,7 @@ func (r *PersonRow) decode(b []byte) error {
 	r.TrainingFirst = d.date()
 	r.IntroScheme = nirv1.Scheme(d.uvarint())
 	r.OpplaeringScheme = nirv1.Scheme(d.uvarint())
+	r.ProgrammeEndNote = d.str()
 	return d.err
 }
 

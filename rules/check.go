@@ -69,6 +69,8 @@ var (
 		Version: checkVersion("introl-avslutning-over-beregnet", "DOMAIN.md Product decisions 5")}
 	rNoProgramme = checkRule{Code: "NIR-R024", NB: "det finnes ikke noe vedtak om introduksjonsprogram i kommunen å knytte registreringen til", EN: "there is no programme vedtak in the kommune to attach the registration to",
 		Version: checkVersion("programhendelse-krever-vedtak", "DOMAIN.md 2.1")}
+	rSluttmalGroup = checkRule{Code: "NIR-R026", NB: "sluttmålet hører til en annen deltakergruppe enn den registrerte utdanningsbakgrunnen", EN: "the sluttmål belongs to another deltakergruppe than the registered utdanningsbakgrunn",
+		Version: sluttmalGroupVersion}
 	rReasonReserved = checkRule{Code: "NIR-R025", NB: "«Avslutningsårsak ikke registrert» settes bare av regelmotoren", EN: "«Avslutningsårsak ikke registrert» is set only by the regelmotor",
 		Version: checkVersion("ikke-registrert-kun-regelmotor", "DOMAIN.md Product decisions 5a, 2.5")}
 
@@ -90,7 +92,7 @@ func checkVersion(rule, section string) Version {
 var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
-	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved,
+	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup,
 	rDateRange, rPeriodOrder, rHours,
 }
 
@@ -221,6 +223,9 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 			break
 		}
 		out = append(out, needProgramme(s, ev, dateOf(ev.GetSluttmalRegistered().GetDate()))...)
+		if nb, en, bad := sluttmalContradiction(s, ev.GetSluttmalRegistered().GetSluttmal()); bad {
+			add(refuse(rSluttmalGroup, Version{}, ev, nb, en))
+		}
 		if len(out) == 0 {
 			out = append(out, checkProgrammeLength(s, ev, now)...)
 		}

@@ -94,6 +94,8 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R023", "Product decisions 5", []*nirv1.Event{introl, prog, computed}, term(nirv1.TerminationReason_TERMINATION_REASON_ARBEID)},
 		{"NIR-R024", "2.1", []*nirv1.Event{il}, term(nirv1.TerminationReason_TERMINATION_REASON_ARBEID)},
 		{"NIR-R025", "Product decisions 5a", []*nirv1.Event{il, prog}, term(nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT)},
+		{"NIR-R026", "Product decisions 10", []*nirv1.Event{il, prog, withPayload("h6", k, &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: dpb("2022-02-01")})},
+			withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, Date: dpb("2022-03-01")})},
 		{"NIR-R030", "2.1", []*nirv1.Event{il, prog, sluttmal}, withPayload("n1", k, &nirv1.IntegreringskontraktRegistered{Date: dpb("2030-01-01")})},
 		{"NIR-R031", "2.1", []*nirv1.Event{il, prog, sluttmal}, withPayload("n1", k, &nirv1.AbsenceRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO,
 			Type: nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_GYLDIG, FromDate: dpb("2023-03-10"), ToDate: dpb("2023-03-01")})},
@@ -134,6 +136,9 @@ func TestCheck_Matrix(t *testing.T) {
 		ev      *nirv1.Event
 	}{
 		{"IL sluttmål (2.2)", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: dpb("2022-03-01")})},
+		{"IL sluttmål of the deltakergruppe of the utdanningsbakgrunn (Product decisions 10)", []*nirv1.Event{il, prog,
+			withPayload("h6", k, &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: dpb("2022-02-01")})},
+			withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_HOYERE_UTDANNING, Date: dpb("2022-03-01")})},
 		{"IL Legg til over a computed termination (Product decisions 5)", []*nirv1.Event{il, prog, sluttmal, computed}, term(nirv1.TerminationReason_TERMINATION_REASON_ARBEID)},
 		{"hours inside the training vedtak (3.1)", []*nirv1.Event{il, training}, withPayload("n1", k, &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1,
 			Month: &nirv1.YearMonth{Year: 2023, Month: 2}, Hours: 20})},

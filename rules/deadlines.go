@@ -343,6 +343,12 @@ func ProgrammeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 		if !known {
 			return Date{}, v, "mangler sluttmål", "sluttmål not registered", false
 		}
+		if nb, en, bad := sluttmalContradiction(s, p.Sluttmal); bad {
+			// Product decisions 10: registered or corrected after the sluttmål, the
+			// utdanningsbakgrunn contradicts it; nothing is computed until one is corrected.
+			return Date{}, sluttmalGroupVersion, nb + "; kommunen må rette sluttmålet eller utdanningsbakgrunnen",
+				en + "; the kommune must correct the sluttmål or the utdanningsbakgrunn", false
+		}
 		months = lim.Months + min(ext, lim.Extension)
 	default:
 		return Date{}, v, "loven kan ikke avgjøres (mangler dato for oppholdstillatelse)", "the law cannot be decided (permit date missing)", false

@@ -2,7 +2,10 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // Version is one version of one rule, valid for effective dates in [ValidFrom, ValidTo). A law
@@ -208,14 +211,56 @@ var programmeEndVersions = []programmeEndVersion{
 		IntroLMonths: 24, IntroLMaxExtension: 12, IntroLCap: 36, LeaveExtends: true},
 }
 
+// sluttmalLimit is one row of the IL sluttmål table (DOMAIN.md 2.2): the ordinary maximum and
+// the extension in months, and the deltakergruppe by utdanningsbakgrunn: Vgo is true for the
+// sluttmål of participants with upper secondary education from before (høyere utdanning or
+// arbeid, 3–6 months), false for those of participants without it (fullføre videregående,
+// arbeid for other participants, grunnskole, deler av videregående).
+type sluttmalLimit struct {
+	Months, Extension int
+	Vgo               bool
+}
+
 // sluttmalLimits is the IL table of ordinary maximum and extension per sluttmål (DOMAIN.md 2.2).
-var sluttmalLimits = map[int32]struct{ Months, Extension int }{
-	1: {6, 6},   // SLUTTMAL_HOYERE_UTDANNING
-	2: {6, 6},   // SLUTTMAL_ARBEID_VGO
-	3: {36, 12}, // SLUTTMAL_FULLFORT_VGO
-	4: {24, 12}, // SLUTTMAL_ARBEID
-	5: {24, 12}, // SLUTTMAL_GRUNNSKOLE
-	6: {24, 12}, // SLUTTMAL_VGO_DELER
+var sluttmalLimits = map[int32]sluttmalLimit{
+	1: {6, 6, true},    // SLUTTMAL_HOYERE_UTDANNING
+	2: {6, 6, true},    // SLUTTMAL_ARBEID_VGO
+	3: {36, 12, false}, // SLUTTMAL_FULLFORT_VGO
+	4: {24, 12, false}, // SLUTTMAL_ARBEID
+	5: {24, 12, false}, // SLUTTMAL_GRUNNSKOLE
+	6: {24, 12, false}, // SLUTTMAL_VGO_DELER
+}
+
+// RuleSluttmalGroup names the rule tying a sluttmål to the deltakergruppe of the registered
+// utdanningsbakgrunn (DOMAIN.md 2.2, Product decisions 10).
+const RuleSluttmalGroup = "sluttmal-deltakergruppe"
+
+// sluttmalGroupVersion is the rule's only version: sluttmål exist from integreringsloven.
+var sluttmalGroupVersion = Version{ID: RuleSluttmalGroup + "/2021-01-01", Rule: RuleSluttmalGroup, Section: "DOMAIN.md 2.2, Product decisions 10",
+	ValidFrom: ymd(2021, 1, 1), Summary: "a sluttmål belongs to the deltakergruppe of the registered utdanningsbakgrunn; a contradiction is refused, or makes the programme end not computable until corrected"}
+
+// sluttmalContradiction reports whether sluttmål sm belongs to another deltakergruppe than
+// the person's registered utdanningsbakgrunn, with the reason in Norwegian and English naming
+// both (Product decisions 10). False when either is unknown, and outside integreringsloven
+// proper: the deltakergruppe table is the IL's (DOMAIN.md 2.2), and under chapter 6A the
+// utdanningsbakgrunn is registered only for utvidet opplæring (DOMAIN.md 3.2) while the
+// programme is «arbeidsrettet» (1.5).
+func sluttmalContradiction(s *State, sm nirv1.Sluttmal) (nb, en string, contradicts bool) {
+	lim, known := sluttmalLimits[int32(sm)]
+	u := s.Training.Utdanningsbakgrunn
+	if !known || u == nil || lim.Vgo == *u || s.Law != nirv1.Law_LAW_IL {
+		return "", "", false
+	}
+	name := strings.TrimPrefix(sm.String(), "SLUTTMAL_")
+	groupNB, groupEN := "deltakere uten videregående opplæring fra før", "participants without upper secondary education from before"
+	utdNB, utdEN := "fullført videregående opplæring", "upper secondary completed"
+	if lim.Vgo {
+		groupNB, groupEN = "deltakere med videregående opplæring fra før", "participants with upper secondary education from before"
+		utdNB, utdEN = "ikke fullført videregående opplæring", "upper secondary not completed"
+	}
+	when := s.Training.UtdanningsbakgrunnDate
+	return fmt.Sprintf("sluttmål %s gjelder %s, men registrert utdanningsbakgrunn (%s) er %s", name, groupNB, when, utdNB),
+		fmt.Sprintf("sluttmål %s is for %s, but the registered utdanningsbakgrunn (%s) is %s", name, groupEN, when, utdEN), true
 }
 
 // startVersion holds the "start within N months" rule (DOMAIN.md 1.2, 3.5, Product decisions 6).
