@@ -64,6 +64,7 @@ func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [3]DeadlineSt
 			s.Note = r.ProgrammeEndNote
 		default:
 			s.Status = status(r.ProgrammeEnd)
+			s.Note = r.ProgrammeEndNote
 		}
 		out = append(out, s)
 	}

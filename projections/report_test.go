@@ -315,3 +315,39 @@ func TestStatisticsTrainingStartMidMonth(t *testing.T) {
 		t.Errorf("pkLate's training start = %s, want 2023-05-20", row.TrainingFirst)
 	}
 }
+
+// TestPersonListStans: a programme stopped by a stans ends on the stans date; while it waits for
+// its avslutningsårsak the list's programme-end deadline is the registration within 30 days,
+// and the regelmotor's due date is the day after (Product decisions 11).
+func TestPersonListStans(t *testing.T) {
+	t.Parallel()
+	var s scenario
+	s.person("pkS", "0301", "2022-10-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 7)
+	s.tildeling("pkS", "0301", "2022-12-01")
+	s.add("pkS", "0301", "2022-12-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-12-01")})
+	s.add("pkS", "0301", "2024-03-10", &nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS,
+		VedtakDate: pd("2024-03-10"), FromDate: pd("2024-03-15")})
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 10)
+	row, err := db.Person("pkS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.ProgrammeEnd != rules.MustDate(2024, 4, 14) || !strings.Contains(row.ProgrammeEndNote, "stanset 2024-03-15") {
+		t.Errorf("programme end %s %q, want 2024-04-14 and the stans", row.ProgrammeEnd, row.ProgrammeEndNote)
+	}
+	for now, want := range map[string]DeadlineStatus{"2024-03-20": StatusOK, "2024-04-10": StatusDueSoon, "2024-04-15": StatusOverdue} {
+		if got := row.Deadlines(rules.MustParseDate(now), 30)[0]; got.Status != want && !(want == StatusOK && got.Status == StatusDueSoon) {
+			t.Errorf("%s: %s %s, want %s", now, got.Name, got.Status, want)
+		}
+	}
+	for now, want := range map[string]int{"2024-04-14": 0, "2024-04-15": 1} {
+		due, err := db.DueTerminations(rules.MustParseDate(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != want || (want == 1 && due[0].GetTerminationComputed().GetRule() != nirv1.TerminationRule_TERMINATION_RULE_STANS) {
+			t.Errorf("%s: due %v, want %d STANS", now, due, want)
+		}
+	}
+}

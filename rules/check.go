@@ -641,7 +641,9 @@ func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
 		if ext > maxExt {
 			return []Refusal{refuse(rProgrammeLength, v.Version, ev, fmt.Sprintf("forlengelse %d måneder, høyst %d", ext, maxExt), fmt.Sprintf("extension %d months, at most %d", ext, maxExt))}
 		}
-		end, _, _, _, ok := ProgrammeLatestEnd(after, p, now)
+		// The planned end is judged against the programme time, not against a stans that ends
+		// the programme earlier (Product decisions 11).
+		end, _, _, _, ok := programmeLatestEnd(after, p, now)
 		if ok && !p.PlannedEnd.IsZero() && p.PlannedEnd.After(end) {
 			return []Refusal{refuse(rProgrammeLength, v.Version, ev, fmt.Sprintf("planlagt slutt %s er etter seneste sluttdato %s", p.PlannedEnd, end), fmt.Sprintf("planned end %s is after the latest end date %s", p.PlannedEnd, end))}
 		}

@@ -319,9 +319,20 @@ func utvidetMax(s *State, v norsk6AVersion) int {
 // 4): IL (and 6A, which has no own rule, DOMAIN.md 1.5 [G]) = start + the sluttmål's ordinary
 // maximum + registered extension (at most the sluttmål's extension); IntroL = start + 2 years +
 // extension up to 1 year, at most 3 years (what NIR holds, DOMAIN.md 1.6). Approved leave is
-// added (DOMAIN.md 2.6 [I]); an open-ended leave counts to now, and with a zero now the end is
-// not computable (ok false, open true). ok is false with a reason when it cannot be computed.
+// not programme time, so it is added (DOMAIN.md 2.6; Product decisions 12); an open-ended leave
+// counts to now, and with a zero now the end is not computable (ok false). A stans vedtak ends
+// the programme on its date (Product decisions 11): the end is the stans date when that comes
+// first, whatever else is known, and the version is the stans rule's. ok is false with a reason
+// when the end cannot be computed.
 func ProgrammeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, nb, en string, ok bool) {
+	end, v, nb, en, ok = programmeLatestEnd(s, p, now)
+	if st := p.Stopped; !st.IsZero() && !p.Start.IsZero() && (!ok || st.Before(end)) {
+		return st, pick(terminationStansVersions, st).Version, "", "", true
+	}
+	return end, v, nb, en, ok
+}
+
+func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, nb, en string, ok bool) {
 	pv := pick(programmeEndVersions, p.Start)
 	v = pv.Version
 	if p.Start.IsZero() {
@@ -364,8 +375,22 @@ func ProgrammeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 	return end, v, "", "", true
 }
 
+// StansReasonDue returns the date by which the avslutningsårsak of a programme stopped by a
+// stans vedtak must be registered (the stans date + 30 days, Product decisions 11), and
+// whether the programme ended by its stans (false when it was not stopped, or had run out
+// before the stans date).
+func StansReasonDue(s *State, p *Programme) (Date, bool) {
+	end, v, _, _, ok := ProgrammeLatestEnd(s, p, Date{})
+	if !ok || p.Stopped.IsZero() || end != p.Stopped || v.Rule != RuleTerminationStans {
+		return Date{}, false
+	}
+	return p.Stopped.AddDays(pick(terminationStansVersions, p.Stopped).Days), true
+}
+
 // ProgrammeEnd is the programme's latest end date as a deadline at now: COMPLETED when the
-// programme has an effective termination, else OK, DUE_SOON or OVERDUE.
+// programme has an effective termination, else OK, DUE_SOON or OVERDUE. A programme stopped
+// by a stans vedtak ends on the stans date; from then the deadline is the registration of its
+// avslutningsårsak within 30 days (DUE_SOON), OVERDUE after (Product decisions 11).
 func ProgrammeEnd(s *State, p *Programme, now Date) Deadline {
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END, Kommune: p.Kommune, ProgrammeStart: p.Start, Start: p.Start}
 	end, v, nb, en, ok := ProgrammeLatestEnd(s, p, now)
@@ -380,6 +405,26 @@ func ProgrammeEnd(s *State, p *Programme, now Date) Deadline {
 	d.DaysLeft = now.DaysUntil(end)
 	if t := p.Termination; t != nil {
 		return d.completed(terminationText(t))
+	}
+	if due, stopped := StansReasonDue(s, p); stopped {
+		d.setVersion(v, end)
+		switch {
+		case now.Before(end):
+			d.ReasonNB = fmt.Sprintf("programmet stanses %s", end)
+			d.ReasonEN = fmt.Sprintf("the programme stops on %s", end)
+			reason, reasonEN := d.ReasonNB, d.ReasonEN
+			d.classify(now)
+			d.ReasonNB, d.ReasonEN = reason, reasonEN
+		case !now.After(due):
+			d.State = nirv1.DeadlineState_DEADLINE_STATE_DUE_SOON
+			d.ReasonNB = fmt.Sprintf("programmet er stanset %s; avslutningsårsak må registreres innen %s", end, due)
+			d.ReasonEN = fmt.Sprintf("the programme was stopped on %s; register the avslutningsårsak by %s", end, due)
+		default:
+			d.State = nirv1.DeadlineState_DEADLINE_STATE_OVERDUE
+			d.ReasonNB = fmt.Sprintf("programmet er stanset %s; avslutningsårsak er ikke registrert innen %s", end, due)
+			d.ReasonEN = fmt.Sprintf("the programme was stopped on %s; no avslutningsårsak registered by %s", end, due)
+		}
+		return d
 	}
 	d.classify(now)
 	return d

@@ -45,7 +45,8 @@
 //   - Hours: a later registration for the same type and month replaces the earlier one (a
 //     re-sent monthly total), so nothing is counted twice.
 //   - Terminations: the latest registered termination is the effective one; otherwise the
-//     latest undeleted computed one. The first PersonRegistered wins; a second is refused by
+//     latest undeleted computed one. A stans vedtak ends the programme on its date (Product
+//     decisions 11). The first PersonRegistered wins; a second is refused by
 //     Check, and the way to correct a registration is to retract it and register again.
 //
 // # Caveats

@@ -201,10 +201,13 @@ type Programme struct {
 	Termination *Termination
 }
 
-// Active reports whether the programme has started on or before d and is not terminated
-// before d.
+// Active reports whether the programme has started on or before d and is neither terminated
+// nor stopped before d (a stans ends the programme on its date, Product decisions 11).
 func (p *Programme) Active(d Date) bool {
 	if p.Start.IsZero() || d.Before(p.Start) {
+		return false
+	}
+	if !p.Stopped.IsZero() && p.Stopped.Before(d) {
 		return false
 	}
 	if p.Termination != nil && p.Termination.Date.Before(d) {

@@ -3,6 +3,7 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"sort"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -17,6 +18,8 @@ type candidate struct {
 	date      Date
 	version   Version
 	causation string
+	// wait is how many days after its date the termination becomes due (0: on its date).
+	wait int
 }
 
 // alreadyComputed reports whether the person's history holds a computed termination for the
@@ -74,6 +77,18 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 		})
 		break
 	}
+	// Product decisions 11: a stans ended the programme; IKKE_REGISTRERT dated on the stans
+	// date, due when 30 days have passed without an avslutningsårsak.
+	if _, stopped := StansReasonDue(s, p); stopped {
+		if !s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_STANS) {
+			v := pick(terminationStansVersions, p.Stopped)
+			out = append(out, candidate{
+				rule: nirv1.TerminationRule_TERMINATION_RULE_STANS, reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,
+				date: p.Stopped, version: v.Version, causation: stansEventID(p), wait: v.Days,
+			})
+		}
+		endKnown = false // the stans, not the latest end, ends this programme
+	}
 	// 5a: IKKE_REGISTRERT at the latest end date, once it has passed (DOMAIN.md Product
 	// decisions 5a; covid programmes beyond 3 years under IntroL, DOMAIN.md 1.6).
 	if endKnown && !s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT) {
@@ -87,19 +102,33 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 			date: end, version: v.Version, causation: causation,
 		})
 	}
-	if len(out) == 2 && out[1].date.Before(out[0].date) {
-		out[0], out[1] = out[1], out[0]
-	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].dueDate().Before(out[j].dueDate()) })
 	return out
 }
 
-// dueDate is the first date at which c is due: the move date for FLYTTET, the day after the
-// latest end date for FRIST_UTLOPT ("when that date has passed").
-func (c candidate) dueDate() Date {
-	if c.rule == nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT {
-		return c.date.AddDays(1)
+// stansEventID returns the id of the programme's stans vedtak (the latest).
+func stansEventID(p *Programme) string {
+	id := ""
+	for _, v := range p.Vedtak {
+		if v.Type == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS {
+			id = v.EventID
+		}
 	}
-	return c.date
+	return id
+}
+
+// dueDate is the first date at which c is due: the move date for FLYTTET, the day after the
+// latest end date for FRIST_UTLOPT ("when that date has passed"), the day after the 30 days
+// for STANS (Product decisions 11: "within 30 days of the stans"), and the threshold date plus
+// the notice period for INAKTIV.
+func (c candidate) dueDate() Date {
+	switch c.rule {
+	case nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT:
+		return c.date.AddDays(1)
+	case nirv1.TerminationRule_TERMINATION_RULE_STANS:
+		return c.date.AddDays(c.wait + 1)
+	}
+	return c.date.AddDays(c.wait)
 }
 
 // DueTerminations returns the computed terminations due for the person at now (DOMAIN.md

@@ -87,6 +87,8 @@ const (
 	RuleSamfunnskunnskap    = "timer-samfunnskunnskap"
 	RuleTerminationDeadline = "avslutning-frist-utlopt"
 	RuleTerminationMoved    = "avslutning-flyttet"
+	RuleTerminationStans    = "avslutning-stans"
+	RuleTerminationInactive = "avslutning-inaktiv"
 )
 
 // lawVersion holds the parameters of the lovvalg rule (DOMAIN.md 1.1, Product decisions 2).
@@ -335,6 +337,12 @@ type terminationVersion struct {
 	Version
 	// IntroLOnly: the rule fires only for IntroL participants.
 	IntroLOnly bool
+	// Days is how long after its date a computed termination waits for the kommune to register
+	// the avslutningsårsak (the stans rule: 30 days; the inactivity rule: the notice period in
+	// which the person list shows the person before the regelmotor acts).
+	Days int
+	// Months is the inactivity threshold: months without any registration.
+	Months int
 }
 
 var terminationDeadlineVersions = []terminationVersion{
@@ -346,6 +354,27 @@ var terminationMovedVersions = []terminationVersion{
 	{Version: Version{ID: RuleTerminationMoved + "/2004-09-01", Rule: RuleTerminationMoved, Section: "DOMAIN.md Product decisions 5b, 7.4",
 		ValidFrom: ymd(2004, 9, 1), Summary: "FLYTTET at the move date for an IntroL participant with an active programme who moves"},
 		IntroLOnly: true},
+}
+
+// terminationStansVersions: a stans vedtak ends the programme on its date; with no
+// avslutningsårsak registered within 30 days of it, the regelmotor computes «Avslutningsårsak
+// ikke registrert» dated on the stans date (DOMAIN.md 2.5, 2.6, Product decisions 11).
+var terminationStansVersions = []terminationVersion{
+	{Version: Version{ID: RuleTerminationStans + "/2004-09-01", Rule: RuleTerminationStans, Section: "DOMAIN.md Product decisions 11, 2.5, 2.6",
+		ValidFrom: ymd(2004, 9, 1), Summary: "a stans ends the programme on its date; IKKE_REGISTRERT dated on the stans date when no avslutningsårsak is registered within 30 days"},
+		Days: 30},
+}
+
+// terminationInactiveVersions: a termination after a period with no registration for a
+// participant with an open programme (DOMAIN.md Product decisions 5c, 5: NIR terminated
+// participants after «long time between registrations», S22). The threshold is not public:
+// 12 months is the product's default until IMDi confirms the figure; a confirmed figure is
+// a new version. For Days after the threshold the person list shows the person under «ingen
+// registreringer siste 12 måneder» before the regelmotor acts.
+var terminationInactiveVersions = []terminationVersion{
+	{Version: Version{ID: RuleTerminationInactive + "/2004-09-01", Rule: RuleTerminationInactive, Section: "DOMAIN.md Product decisions 5c, 5",
+		ValidFrom: ymd(2004, 9, 1), Summary: "IKKE_REGISTRERT when nothing is registered for 12 months for an open programme (threshold to be confirmed by IMDi), 30 days after the person list shows it"},
+		Months: 12, Days: 30},
 }
 
 // Versions returns every rule version the package knows, for documentation and for
@@ -390,6 +419,12 @@ func Versions() []Version {
 		add(v.Version)
 	}
 	for _, v := range terminationMovedVersions {
+		add(v.Version)
+	}
+	for _, v := range terminationStansVersions {
+		add(v.Version)
+	}
+	for _, v := range terminationInactiveVersions {
 		add(v.Version)
 	}
 	add(checkVersions...)

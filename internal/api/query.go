@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -595,7 +596,7 @@ func deadlineStatus(d projections.DeadlineState, row *projections.PersonRow, now
 		State:    deadlineStates[d.Status],
 		Date:     d.Date.Proto(),
 		ReasonNb: d.Note,
-		ReasonEn: noteEN[d.Note],
+		ReasonEn: cmp.Or(noteEN[d.Note], d.Note),
 	}
 	if !d.Date.IsZero() {
 		out.DaysLeft = int32(now.DaysUntil(d.Date))

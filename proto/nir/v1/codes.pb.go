@@ -508,6 +508,12 @@ const (
 	TerminationRule_TERMINATION_RULE_FRIST_UTLOPT TerminationRule = 1
 	// 5b: an IntroL participant with an active programme moved to another kommune.
 	TerminationRule_TERMINATION_RULE_FLYTTET TerminationRule = 2
+	// Product decisions 11: a stans vedtak ended the programme and no avslutningsårsak was
+	// registered within 30 days of the stans; dated on the stans date.
+	TerminationRule_TERMINATION_RULE_STANS TerminationRule = 3
+	// 5c: nothing was registered for a participant with an open programme for the rule
+	// version's threshold (default 12 months; to be confirmed by IMDi).
+	TerminationRule_TERMINATION_RULE_INAKTIV TerminationRule = 4
 )
 
 // Enum value maps for TerminationRule.
@@ -516,11 +522,15 @@ var (
 		0: "TERMINATION_RULE_UNSPECIFIED",
 		1: "TERMINATION_RULE_FRIST_UTLOPT",
 		2: "TERMINATION_RULE_FLYTTET",
+		3: "TERMINATION_RULE_STANS",
+		4: "TERMINATION_RULE_INAKTIV",
 	}
 	TerminationRule_value = map[string]int32{
 		"TERMINATION_RULE_UNSPECIFIED":  0,
 		"TERMINATION_RULE_FRIST_UTLOPT": 1,
 		"TERMINATION_RULE_FLYTTET":      2,
+		"TERMINATION_RULE_STANS":        3,
+		"TERMINATION_RULE_INAKTIV":      4,
 	}
 )
 
@@ -1334,11 +1344,13 @@ const file_nir_v1_codes_proto_rawDesc = "" +
 	"\x1cTERMINATION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19TERMINATION_KIND_FULLFORT\x10\x01\x12\x1c\n" +
 	"\x18TERMINATION_KIND_AVBRUTT\x10\x02\x12\x1c\n" +
-	"\x18TERMINATION_KIND_STANSET\x10\x03*t\n" +
+	"\x18TERMINATION_KIND_STANSET\x10\x03*\xae\x01\n" +
 	"\x0fTerminationRule\x12 \n" +
 	"\x1cTERMINATION_RULE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dTERMINATION_RULE_FRIST_UTLOPT\x10\x01\x12\x1c\n" +
-	"\x18TERMINATION_RULE_FLYTTET\x10\x02*\xca\x04\n" +
+	"\x18TERMINATION_RULE_FLYTTET\x10\x02\x12\x1a\n" +
+	"\x16TERMINATION_RULE_STANS\x10\x03\x12\x1c\n" +
+	"\x18TERMINATION_RULE_INAKTIV\x10\x04*\xca\x04\n" +
 	"\n" +
 	"TiltakCode\x12\x1b\n" +
 	"\x17TILTAK_CODE_UNSPECIFIED\x10\x00\x12&\n" +
