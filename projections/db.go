@@ -22,7 +22,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 9 // 9: a stans ends the programme (Product decisions 11)
+const SchemaVersion = 10 // 10: inactivity (Product decisions 5c): InactiveFrom in the person list
 
 // Model names, as they appear in Status and in the meta bucket.
 const (

@@ -47,6 +47,9 @@ func derive(st *rules.State) *derived {
 		row.Tiltak = len(p.Tiltak) > 0
 		row.Sluttmal = p.Sluttmal
 		row.Integreringskontrakt = !p.Integreringskontrakt.IsZero()
+		if from, _, open := rules.InactiveFrom(st, p); open {
+			row.InactiveFrom = from
+		}
 		if t := p.Termination; t != nil {
 			row.TerminationDate = t.Date
 			row.TerminationReason = t.Reason

@@ -90,6 +90,10 @@ type PersonQuery struct {
 	ReasonRegistered Filter
 	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound).
 	MinNorskHours, MaxNorskHours float64
+	// Inactive keeps persons under «ingen registreringer siste 12 måneder» at Now (With), or
+	// the others (Without): an open programme and nothing registered for the inactivity
+	// threshold (DOMAIN.md Product decisions 5c). It needs Now.
+	Inactive Filter
 
 	// Deadline filters by deadline state at Now, counting the programme's latest end date, the
 	// norsk deadline and the start-within-3-months deadline.
@@ -123,6 +127,9 @@ func (q *PersonQuery) validate() error {
 	if q.Deadline != DeadlineAny && q.Now.IsZero() {
 		return fmt.Errorf("%w: now is required with a deadline filter", ErrInvalidArgument)
 	}
+	if q.Inactive != Any && q.Now.IsZero() {
+		return fmt.Errorf("%w: now is required with the inactivity filter", ErrInvalidArgument)
+	}
 	if q.Deadline == DeadlineDueWithin && q.WithinDays < 0 {
 		return fmt.Errorf("%w: within_days must not be negative", ErrInvalidArgument)
 	}
@@ -149,7 +156,7 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 		!q.Tiltak.match(r.Tiltak) || !q.Sluttmal.match(r.Sluttmal != nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED) ||
 		!q.Integreringskontrakt.match(r.Integreringskontrakt) || !q.Norskmal.match(r.Norskmal) ||
 		!q.Utdanningsbakgrunn.match(r.Utdanningsbakgrunn != Unknown) ||
-		!q.Terminated.match(!r.TerminationDate.IsZero()) {
+		!q.Terminated.match(!r.TerminationDate.IsZero()) || !q.Inactive.match(r.Inactive(q.Now)) {
 		return false
 	}
 	if q.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED && r.TerminationReason != q.TerminationReason {
@@ -463,6 +470,7 @@ var CSVColumns = []string{
 	"training_first",         // first training date
 	"intro_scheme",           // kategori introduksjonsprogram: RETT_OG_PLIKT, KAN_TILBYS, RETT, NONE
 	"opplaering_scheme",      // kategori opplæring: RETT_OG_PLIKT, PLIKT, RETT, NONE
+	"inactive_from",          // «ingen registreringer siste 12 måneder» from (Product decisions 5c)
 }
 
 // CSVOptions configure ExportCSV.
@@ -647,6 +655,8 @@ func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {
 	b = append(b, enumName(r.IntroScheme.String(), "SCHEME_")...)
 	b = append(b, ',')
 	b = append(b, enumName(r.OpplaeringScheme.String(), "SCHEME_")...)
+	b = append(b, ',')
+	b = appendDate(b, r.InactiveFrom)
 	return append(b, '\n')
 }
 

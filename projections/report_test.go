@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -350,4 +351,59 @@ func TestPersonListStans(t *testing.T) {
 			t.Errorf("%s: due %v, want %d STANS", now, due, want)
 		}
 	}
+}
+
+// TestPersonListInactive: the filter «ingen registreringer siste 12 måneder» lists persons with
+// an open programme and no registration for 12 months, from the day the threshold is reached
+// until the regelmotor acts 30 days later (DOMAIN.md Product decisions 5c). A registration
+// recorded later, whatever its effective date, starts the 12 months again.
+func TestPersonListInactive(t *testing.T) {
+	t.Parallel()
+	var s scenario
+	for i, pk := range []string{"pkQuiet", "pkBusy"} {
+		s.person(pk, "0301", "2022-10-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 20+i)
+		s.tildeling(pk, "0301", "2023-01-09")
+		s.add(pk, "0301", "2023-01-10", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, Date: pd("2023-01-09")})
+	}
+	// pkBusy's kommune registers, in March 2024, an absence from 2023.
+	s.add("pkBusy", "0301", "2024-03-01", &nirv1.AbsenceRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO,
+		Type: nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_GYLDIG, FromDate: pd("2023-05-02"), ToDate: pd("2023-05-03"), Hours: 10})
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 4)
+	for _, tt := range []struct {
+		now  string
+		want []string
+	}{
+		{"2024-01-09", nil},
+		{"2024-01-10", []string{"pkQuiet"}},
+		{"2025-03-02", []string{"pkBusy", "pkQuiet"}},
+	} {
+		page, err := db.ListPersons(PersonQuery{Kommune: "0301", Inactive: With, Now: rules.MustParseDate(tt.now)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Rows {
+			got = append(got, r.PersonKey)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: inactive %v, want %v", tt.now, got, tt.want)
+		}
+	}
+	if _, err := db.ListPersons(PersonQuery{Kommune: "0301", Inactive: With}); err == nil {
+		t.Error("the inactivity filter without now was accepted")
+	}
+	due, err := db.DueTerminations(rules.MustDate(2024, 2, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0].GetPersonKey() != "pkQuiet" || due[0].GetTerminationComputed().GetRule() != nirv1.TerminationRule_TERMINATION_RULE_INAKTIV ||
+		rules.MustParseDate("2024-01-10") != mustDateOf(due[0].GetTerminationComputed().GetDate()) {
+		t.Errorf("due on 2024-02-09: %v, want pkQuiet's INAKTIV dated 2024-01-10", due)
+	}
+}
+
+func mustDateOf(p *nirv1.Date) rules.Date {
+	d, _ := rules.DateOf(p)
+	return d
 }

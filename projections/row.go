@@ -60,6 +60,15 @@ type PersonRow struct {
 	// TrainingFirst the first training hours or vedtak start.
 	StartDeadline rules.Date
 	TrainingFirst rules.Date
+	// InactiveFrom is the day the latest programme, while open, counts as inactive: the
+	// threshold after the person's last registration (rules.InactiveFrom, DOMAIN.md Product
+	// decisions 5c). Zero when the programme is not open.
+	InactiveFrom rules.Date
+}
+
+// Inactive reports whether the person is under «ingen registreringer siste 12 måneder» on now.
+func (r *PersonRow) Inactive(now rules.Date) bool {
+	return !r.InactiveFrom.IsZero() && !now.Before(r.InactiveFrom)
 }
 
 // Tristate is yes, no or unknown (utdanningsbakgrunn).
@@ -132,6 +141,7 @@ func (r *PersonRow) encode(dst []byte) []byte {
 	e.uvarint(uint64(r.IntroScheme))
 	e.uvarint(uint64(r.OpplaeringScheme))
 	e.str(r.ProgrammeEndNote)
+	e.date(r.InactiveFrom)
 	return e.b
 }
 
@@ -171,6 +181,7 @@ func (r *PersonRow) decode(b []byte) error {
 	r.IntroScheme = nirv1.Scheme(d.uvarint())
 	r.OpplaeringScheme = nirv1.Scheme(d.uvarint())
 	r.ProgrammeEndNote = d.str()
+	r.InactiveFrom = d.date()
 	return d.err
 }
 

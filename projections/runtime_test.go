@@ -281,10 +281,14 @@ func TestProjector_Regelmotor(t *testing.T) {
 	s.person("w1", "0301", "2022-01-10", asyl, 21)
 	s.tildeling("w1", "0301", "2022-03-01")
 	s.add("w1", "0301", "2022-03-02", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-03-02")})
+	// Tiltak to the end keep the programmes active (no inactivity termination, Product
+	// decisions 5c).
+	s.add("w1", "0301", "2022-03-02", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: pd("2022-03-02"), ToDate: pd("2024-02-28")})
 	s.person("w2", "0301", "2022-01-10", asyl, 22) // no programme: nothing due
 	s.person("w3", "0301", "2022-01-10", asyl, 23)
 	s.tildeling("w3", "0301", "2022-06-01")
 	s.add("w3", "0301", "2022-06-02", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-06-02")})
+	s.add("w3", "0301", "2022-06-02", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: pd("2022-06-02"), ToDate: pd("2024-05-31")})
 	feed := NewSliceFeed(s.recs)
 	p := newTestProjector(t, feed)
 	if _, err := p.CatchUp(bg); err != nil {

@@ -127,6 +127,10 @@ func (e *Explanation) Text() string {
 			}
 			fmt.Fprintf(&b, ", terminated %s %s (%s)", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"), src)
 		}
+		if from, v, ok := InactiveFrom(s, p); ok && !e.Now.Before(from) {
+			fmt.Fprintf(&b, ", «ingen registreringer siste %d måneder» since %s (last registration %s; computed termination due %s) [%s, %s; the threshold awaits IMDi's confirmation]",
+				v.Months, from, s.LastRegistration, from.AddDays(v.Days), v.ID, v.Section)
+		}
 		for _, t := range p.ComputedTerminations {
 			switch {
 			case t.Deleted:

@@ -53,6 +53,10 @@ type State struct {
 	Retracted map[string]bool
 	// LastSeq is the highest stream sequence applied.
 	LastSeq uint64
+	// LastRegistration is the latest date something was registered for the person, by anyone
+	// but the regelmotor (see RegistrationDate); the inactivity rule counts from it (DOMAIN.md
+	// Product decisions 5c).
+	LastRegistration Date
 
 	log []LoggedEvent
 	// pending are programme events that found no programme yet; each new programme retries
@@ -490,6 +494,9 @@ func dateOf(p *nirv1.Date) Date {
 func (s *State) applyOne(le LoggedEvent) {
 	ev := le.Event
 	id := ev.GetId()
+	if d := RegistrationDate(ev); d.After(s.LastRegistration) {
+		s.LastRegistration = d
+	}
 	switch {
 	case ev.GetPersonRegistered() != nil:
 		if s.Registered {
@@ -659,6 +666,39 @@ func (s *State) applyOne(le LoggedEvent) {
 			EventID: id, Type: x.GetType(), LegalBasis: x.GetLegalBasis(), Date: dateOf(x.GetDate()),
 		})
 	}
+}
+
+// RegistrationDate is the date event ev shows the person active in the register, for the
+// inactivity rule (DOMAIN.md Product decisions 5c: «nothing registered for a long time»): the
+// later of the day it was recorded (recorded_at, as a UTC date) and the end of the period it
+// registers (a tiltak, an absence or leave), else its effective date when it carries no
+// recorded time (an event explained offline). A registration made today about last year thus
+// counts today, and a tiltak registered ahead counts until it ends. The regelmotor's own
+// events count for nothing (zero).
+func RegistrationDate(ev *nirv1.Event) Date {
+	if ev.GetTerminationComputed() != nil || ev.GetActor().GetSubject() == RegelmotorSubject {
+		return Date{}
+	}
+	var d Date
+	if ts := ev.GetRecordedAt(); ts != nil && ts.IsValid() {
+		t := ts.AsTime().UTC()
+		d = Date{Y: t.Year(), M: t.Month(), D: t.Day()}
+	} else if eff, ok := EffectiveDate(ev); ok {
+		d = eff
+	}
+	var end Date
+	switch {
+	case ev.GetTiltakRegistered() != nil:
+		end = dateOf(ev.GetTiltakRegistered().GetToDate())
+	case ev.GetAbsenceRegistered() != nil:
+		end = dateOf(ev.GetAbsenceRegistered().GetToDate())
+	case ev.GetProgrammeVedtakRegistered().GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON:
+		end = dateOf(ev.GetProgrammeVedtakRegistered().GetToDate())
+	}
+	if end.After(d) {
+		d = end
+	}
+	return d
 }
 
 // relinkMoves recomputes each move's From kommune from the settlement kommune and the moves

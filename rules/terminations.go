@@ -77,6 +77,17 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 		})
 		break
 	}
+	// 5c: inactivity. Nothing registered for the person for the rule version's threshold while
+	// the programme is open (not stopped, not on open-ended leave): IKKE_REGISTRERT dated on
+	// the day the threshold is reached, due after the notice period in which the person list
+	// shows the person (DOMAIN.md Product decisions 5c; the threshold awaits IMDi).
+	if from, v, ok := InactiveFrom(s, p); ok && (!endKnown || from.Before(end)) &&
+		!s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_INAKTIV) {
+		out = append(out, candidate{
+			rule: nirv1.TerminationRule_TERMINATION_RULE_INAKTIV, reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,
+			date: from, version: v.Version, wait: v.Days,
+		})
+	}
 	// Product decisions 11: a stans ended the programme; IKKE_REGISTRERT dated on the stans
 	// date, due when 30 days have passed without an avslutningsårsak.
 	if _, stopped := StansReasonDue(s, p); stopped {
@@ -104,6 +115,29 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].dueDate().Before(out[j].dueDate()) })
 	return out
+}
+
+// InactiveFrom returns the day programme p counts as inactive (DOMAIN.md Product decisions
+// 5c): the rule version's threshold (12 months) after the later of the programme's start and
+// the person's last registration, with the version applied. false when the programme is not
+// open: not started, terminated, stopped by a stans, or on leave without an end date. The
+// person list shows such persons under «ingen registreringer siste 12 måneder» from that day;
+// the regelmotor computes the termination the version's Days later.
+func InactiveFrom(s *State, p *Programme) (Date, terminationVersion, bool) {
+	if p.Start.IsZero() || p.Termination != nil || !p.Stopped.IsZero() {
+		return Date{}, terminationVersion{}, false
+	}
+	for _, l := range p.Leave {
+		if l.To.IsZero() {
+			return Date{}, terminationVersion{}, false
+		}
+	}
+	last := s.LastRegistration
+	if last.Before(p.Start) {
+		last = p.Start
+	}
+	v := pick(terminationInactiveVersions, last)
+	return last.AddMonths(v.Months), v, true
 }
 
 // stansEventID returns the id of the programme's stans vedtak (the latest).

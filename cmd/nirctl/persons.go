@@ -125,7 +125,7 @@ type personListFlags struct {
 }
 
 var presenceNames = []string{"programme_vedtak", "training_vedtak", "tiltak", "sluttmal",
-	"integreringskontrakt", "norskmal", "utdanningsbakgrunn", "terminated"}
+	"integreringskontrakt", "norskmal", "utdanningsbakgrunn", "terminated", "inactive"}
 
 func (f *personListFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kommune, "kommune", "", "bostedskommune (4 digits; a kommune token defaults to its own)")
@@ -141,7 +141,11 @@ func (f *personListFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.maxHours, "max-norsk-hours", 0, "at most this many norsk hours")
 	f.presence = map[string]*string{}
 	for _, n := range presenceNames {
-		f.presence[n] = fs.String(strings.ReplaceAll(n, "_", "-"), "", "with or without ("+strings.ReplaceAll(n, "_", " ")+")")
+		what := strings.ReplaceAll(n, "_", " ")
+		if n == "inactive" {
+			what = "«ingen registreringer siste 12 måneder»: an open programme and nothing registered for the inactivity threshold"
+		}
+		f.presence[n] = fs.String(strings.ReplaceAll(n, "_", "-"), "", "with or without ("+what+")")
 	}
 }
 
@@ -179,6 +183,7 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 		"programme_vedtak": &req.Filter.ProgrammeVedtak, "training_vedtak": &req.Filter.TrainingVedtak,
 		"tiltak": &req.Filter.Tiltak, "sluttmal": &req.Filter.Sluttmal, "integreringskontrakt": &req.Filter.Integreringskontrakt,
 		"norskmal": &req.Filter.Norskmal, "utdanningsbakgrunn": &req.Filter.Utdanningsbakgrunn, "terminated": &req.Filter.Terminated,
+		"inactive": &req.Filter.Inactive,
 	}
 	for _, name := range presenceNames {
 		flagName := strings.ReplaceAll(name, "_", "-")

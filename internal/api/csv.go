@@ -51,7 +51,7 @@ var csvParams = map[string]bool{
 	"law": true, "programme_vedtak": true, "training_vedtak": true, "tiltak": true, "sluttmal": true,
 	"integreringskontrakt": true, "norskmal": true, "utdanningsbakgrunn": true, "terminated": true,
 	"termination_reason": true, "min_norsk_hours": true, "max_norsk_hours": true, "deadline": true,
-	"within_days": true,
+	"within_days": true, "inactive": true,
 }
 
 func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +212,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	}{
 		{"programme_vedtak", &f.ProgrammeVedtak}, {"training_vedtak", &f.TrainingVedtak}, {"tiltak", &f.Tiltak},
 		{"sluttmal", &f.Sluttmal}, {"integreringskontrakt", &f.Integreringskontrakt}, {"norskmal", &f.Norskmal},
-		{"utdanningsbakgrunn", &f.Utdanningsbakgrunn}, {"terminated", &f.Terminated},
+		{"utdanningsbakgrunn", &f.Utdanningsbakgrunn}, {"terminated", &f.Terminated}, {"inactive", &f.Inactive},
 	} {
 		s := strings.ToLower(get(pr.name))
 		switch s {

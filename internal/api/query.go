@@ -371,6 +371,7 @@ func personQuery(kommune string, f *nirv1.PersonFilter, prefix string, sortBy ni
 		{"norskmal", f.GetNorskmal(), &q.Norskmal},
 		{"utdanningsbakgrunn", f.GetUtdanningsbakgrunn(), &q.Utdanningsbakgrunn},
 		{"terminated", f.GetTerminated(), &q.Terminated},
+		{"inactive", f.GetInactive(), &q.Inactive},
 	}
 	for _, p := range presences {
 		pf, ok := presence(p.v)
@@ -484,6 +485,8 @@ func personRow(r *projections.PersonRow, ids bool) *nirv1.PersonRow {
 		NorskCompleted:               r.NorskCompleted,
 		StartDeadline:                r.StartDeadline.Proto(),
 		TrainingFirst:                r.TrainingFirst.Proto(),
+		InactiveFrom:                 r.InactiveFrom.Proto(),
+		ProgrammeEndNote:             r.ProgrammeEndNote,
 	}
 	if ids {
 		out.NationalId = r.NationalID

@@ -288,7 +288,12 @@ type PersonFilter struct {
 	// deadline filters by deadline state on the request's now.
 	Deadline DeadlineFilter `protobuf:"varint,13,opt,name=deadline,proto3,enum=nir.v1.DeadlineFilter" json:"deadline,omitempty"`
 	// within_days is the warning period of DEADLINE_FILTER_DUE_WITHIN (default 30).
-	WithinDays    int32 `protobuf:"varint,14,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	WithinDays int32 `protobuf:"varint,14,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	// inactive: «ingen registreringer siste 12 måneder», persons with an open programme and no
+	// registration for the inactivity rule's threshold (12 months until IMDi confirms a figure)
+	// on the request's now, before the regelmotor terminates the programme (DOMAIN.md
+	// "Product decisions" 5c).
+	Inactive      PresenceFilter `protobuf:"varint,15,opt,name=inactive,proto3,enum=nir.v1.PresenceFilter" json:"inactive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -419,6 +424,13 @@ func (x *PersonFilter) GetWithinDays() int32 {
 		return x.WithinDays
 	}
 	return 0
+}
+
+func (x *PersonFilter) GetInactive() PresenceFilter {
+	if x != nil {
+		return x.Inactive
+	}
+	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
 }
 
 // ListPersonsRequest asks for a page of a kommune's person list.
@@ -599,8 +611,15 @@ type PersonRow struct {
 	StartDeadline *Date `protobuf:"bytes,30,opt,name=start_deadline,json=startDeadline,proto3" json:"start_deadline,omitempty"`
 	// training_first is the first training date.
 	TrainingFirst *Date `protobuf:"bytes,31,opt,name=training_first,json=trainingFirst,proto3" json:"training_first,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// inactive_from is the day the open programme counts as inactive: the inactivity threshold
+	// after the last registration (DOMAIN.md "Product decisions" 5c); unset when the programme
+	// is not open.
+	InactiveFrom *Date `protobuf:"bytes,33,opt,name=inactive_from,json=inactiveFrom,proto3" json:"inactive_from,omitempty"`
+	// programme_end_note says why programme_end cannot be computed, or that the programme was
+	// stopped by a stans and awaits its avslutningsårsak.
+	ProgrammeEndNote string `protobuf:"bytes,34,opt,name=programme_end_note,json=programmeEndNote,proto3" json:"programme_end_note,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PersonRow) Reset() {
@@ -848,6 +867,20 @@ func (x *PersonRow) GetTrainingFirst() *Date {
 		return x.TrainingFirst
 	}
 	return nil
+}
+
+func (x *PersonRow) GetInactiveFrom() *Date {
+	if x != nil {
+		return x.InactiveFrom
+	}
+	return nil
+}
+
+func (x *PersonRow) GetProgrammeEndNote() string {
+	if x != nil {
+		return x.ProgrammeEndNote
+	}
+	return ""
 }
 
 // ListPersonsResponse is one page of the person list.
@@ -2841,7 +2874,7 @@ var File_nir_v1_query_proto protoreflect.FileDescriptor
 
 const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x12nir/v1/query.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\x1a\x13nir/v1/status.proto\"\x84\x06\n" +
+	"\x12nir/v1/query.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\x1a\x13nir/v1/status.proto\"\xb8\x06\n" +
 	"\fPersonFilter\x12\x1d\n" +
 	"\x03law\x18\x01 \x01(\x0e2\v.nir.v1.LawR\x03law\x12A\n" +
 	"\x10programme_vedtak\x18\x02 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x0fprogrammeVedtak\x12?\n" +
@@ -2860,7 +2893,8 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x0fmax_norsk_hours\x18\f \x01(\x01R\rmaxNorskHours\x122\n" +
 	"\bdeadline\x18\r \x01(\x0e2\x16.nir.v1.DeadlineFilterR\bdeadline\x12\x1f\n" +
 	"\vwithin_days\x18\x0e \x01(\x05R\n" +
-	"withinDays\"\x90\x02\n" +
+	"withinDays\x122\n" +
+	"\binactive\x18\x0f \x01(\x0e2\x16.nir.v1.PresenceFilterR\binactive\"\x90\x02\n" +
 	"\x12ListPersonsRequest\x12\x18\n" +
 	"\akommune\x18\x01 \x01(\tR\akommune\x12,\n" +
 	"\x06filter\x18\x02 \x01(\v2\x14.nir.v1.PersonFilterR\x06filter\x12\x1e\n" +
@@ -2870,7 +2904,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bsnapshot\x18\b \x01(\tR\bsnapshot\"\xc3\v\n" +
+	"\bsnapshot\x18\b \x01(\tR\bsnapshot\"\xa4\f\n" +
 	"\tPersonRow\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1f\n" +
@@ -2908,7 +2942,9 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x13norsk_deadline_note\x18\x1c \x01(\tR\x11norskDeadlineNote\x12'\n" +
 	"\x0fnorsk_completed\x18\x1d \x01(\bR\x0enorskCompleted\x123\n" +
 	"\x0estart_deadline\x18\x1e \x01(\v2\f.nir.v1.DateR\rstartDeadline\x123\n" +
-	"\x0etraining_first\x18\x1f \x01(\v2\f.nir.v1.DateR\rtrainingFirstJ\x04\b \x10!R\rlast_sequence\"z\n" +
+	"\x0etraining_first\x18\x1f \x01(\v2\f.nir.v1.DateR\rtrainingFirst\x121\n" +
+	"\rinactive_from\x18! \x01(\v2\f.nir.v1.DateR\finactiveFrom\x12,\n" +
+	"\x12programme_end_note\x18\" \x01(\tR\x10programmeEndNoteJ\x04\b \x10!R\rlast_sequence\"z\n" +
 	"\x13ListPersonsResponse\x12%\n" +
 	"\x04rows\x18\x01 \x03(\v2\x11.nir.v1.PersonRowR\x04rows\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\x12&\n" +
@@ -3172,84 +3208,86 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
 	37, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
-	4,  // 11: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	38, // 12: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
-	2,  // 13: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	38, // 14: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	39, // 15: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	36, // 16: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	38, // 17: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	38, // 18: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	38, // 19: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	38, // 20: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	40, // 21: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	38, // 22: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	37, // 23: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	41, // 24: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	38, // 25: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	38, // 26: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	38, // 27: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	38, // 28: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	6,  // 29: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	42, // 30: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
-	6,  // 31: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	42, // 32: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	38, // 33: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	38, // 34: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	43, // 35: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
-	3,  // 36: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	37, // 37: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
-	3,  // 38: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
-	13, // 39: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
-	14, // 40: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	36, // 41: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
-	0,  // 42: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	36, // 43: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	38, // 44: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	38, // 45: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	37, // 46: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	17, // 47: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	13, // 48: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	42, // 49: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	44, // 50: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	20, // 51: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	21, // 52: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	24, // 53: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	25, // 54: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	26, // 55: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	26, // 56: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	25, // 57: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	38, // 58: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	45, // 59: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	26, // 60: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	25, // 61: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 62: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 63: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 64: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 65: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	16, // 66: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	19, // 67: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	23, // 68: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	28, // 69: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	30, // 70: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	32, // 71: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	34, // 72: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 73: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 74: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 75: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	15, // 76: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	18, // 77: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	22, // 78: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	27, // 79: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	29, // 80: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	31, // 81: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	33, // 82: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	35, // 83: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	73, // [73:84] is the sub-list for method output_type
-	62, // [62:73] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
+	4,  // 12: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
+	38, // 13: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	2,  // 14: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
+	38, // 15: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	39, // 16: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	36, // 17: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	38, // 18: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	38, // 19: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	38, // 20: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	38, // 21: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	40, // 22: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	38, // 23: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	37, // 24: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	41, // 25: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	38, // 26: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	38, // 27: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	38, // 28: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	38, // 29: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	38, // 30: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	6,  // 31: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
+	42, // 32: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	6,  // 33: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
+	42, // 34: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	38, // 35: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	38, // 36: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	43, // 37: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	3,  // 38: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
+	37, // 39: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	3,  // 40: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
+	13, // 41: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
+	14, // 42: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
+	36, // 43: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	0,  // 44: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
+	36, // 45: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	38, // 46: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	38, // 47: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	37, // 48: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	17, // 49: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	13, // 50: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	42, // 51: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	44, // 52: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	20, // 53: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	21, // 54: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	24, // 55: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	25, // 56: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	26, // 57: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	26, // 58: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	25, // 59: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	38, // 60: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	45, // 61: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	26, // 62: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	25, // 63: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	5,  // 64: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 65: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 66: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 67: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	16, // 68: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	19, // 69: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	23, // 70: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	28, // 71: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	30, // 72: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	32, // 73: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	34, // 74: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	7,  // 75: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 76: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 77: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	15, // 78: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	18, // 79: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	22, // 80: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	27, // 81: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	29, // 82: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	31, // 83: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	33, // 84: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	35, // 85: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	75, // [75:86] is the sub-list for method output_type
+	64, // [64:75] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
