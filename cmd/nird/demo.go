@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/demo"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -40,7 +41,7 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 		wg.Go(func() {
 			for evs := range work {
 				regs := demo.Registrations(evs)
-				_, err := svc.Append(ctx, demoActor(evs), regs)
+				_, err := svc.Append(ctx, access.System(demoActor(evs)), regs)
 				mu.Lock()
 				if err != nil && loadErr == nil {
 					loadErr = fmt.Errorf("demo person: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -30,7 +31,7 @@ func (a computedAppender) AppendComputed(ctx context.Context, events []*nirv1.Ev
 	var failed error
 	for _, ev := range events {
 		reg := &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: ev.GetPersonKey()}, Event: ev}
-		if _, err := a.svc.Append(ctx, regelmotorActor, []*nirv1.Registration{reg}); err != nil {
+		if _, err := a.svc.Append(ctx, access.System(regelmotorActor), []*nirv1.Registration{reg}); err != nil {
 			// One person's refusal must not hold up the others; it is retried on the
 			// next pass.
 			a.log.WarnContext(ctx, "computed termination not appended", "event_id", ev.GetId(), "err", err)

@@ -61,7 +61,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		writeHTTPError(w, err)
 		return
@@ -71,7 +71,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, err)
 		return
 	}
-	kommune, err := v.scopeKommune("kommune", params.kommune, true)
+	kommune, err := kommuneFor(v, "kommune", params.kommune, true)
 	if err != nil {
 		writeHTTPError(w, err)
 		return
@@ -93,7 +93,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	var rows int
 	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
 		var err error
-		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.ids})
+		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs()})
 		return err
 	})
 	if err != nil {
@@ -113,7 +113,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	if !lw.started { // nothing written at all (cannot happen: there is always a header)
 		lw.start()
 	}
-	h.log.DebugContext(ctx, "csv export", "kommune", kommune, "rows", rows, "principal", v.p.String())
+	h.log.DebugContext(ctx, "csv export", "kommune", kommune, "rows", rows, "principal", v.String())
 }
 
 // lazyCSV sets the CSV headers and the 200 status on the first write, so that an error found

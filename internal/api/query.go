@@ -15,7 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/projections"
@@ -99,46 +99,42 @@ func (h *Query) today() rules.Date {
 	return rules.DateFromTime(h.now().In(h.loc))
 }
 
-// viewer is what a principal may see through the query service.
-type viewer struct {
-	p auth.Principal
-	// ids: national ids are shown (kommune, system).
-	ids bool
-	// kommune: the only kommune whose list and figures are shown ("" = every kommune).
-	kommune string
+// scopeOf returns the caller's access scope, refusing roles that read no person data.
+func scopeOf(ctx context.Context) (access.Scope, error) {
+	scope, err := access.FromContext(ctx)
+	if err == nil {
+		err = scope.CanQuery()
+	}
+	if err != nil {
+		return access.Scope{}, accessError(err)
+	}
+	return scope, nil
 }
 
-// viewerOf returns the caller's view, refusing roles that read no person data.
-func viewerOf(ctx context.Context) (viewer, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return viewer{}, connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
-	}
-	switch p.Role {
-	case auth.RoleKommune:
-		if p.Kommune == "" {
-			return viewer{}, connect.NewError(connect.CodePermissionDenied, errors.New("kommune principal without a kommune"))
+// accessError classifies an error of the access rules for the caller.
+func accessError(err error) error {
+	var deny *access.DeniedError
+	switch {
+	case errors.As(err, &deny):
+		if deny.Field == "" {
+			return connect.NewError(connect.CodePermissionDenied, errors.New(deny.Reason))
 		}
-		return viewer{p: p, ids: true, kommune: p.Kommune}, nil
-	case auth.RoleAnalyst:
-		return viewer{p: p}, nil
-	case auth.RoleSystem:
-		return viewer{p: p, ids: p.SeesNationalIDs()}, nil
+		return fieldError(connect.CodePermissionDenied, deny.Field, deny.Reason)
+	case errors.Is(err, access.ErrNotFound):
+		return errPersonNotFound()
+	case errors.Is(err, access.ErrUnauthenticated):
+		return connect.NewError(connect.CodeUnauthenticated, err)
 	}
-	return viewer{}, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not query the read models"))
+	return err
 }
 
-// scopeKommune applies the viewer's kommune to a requested kommune: a kommune principal gets
-// its own (empty means its own), others get what they asked for (required when required).
-func (v viewer) scopeKommune(field, kommune string, required bool) (string, error) {
-	if v.kommune != "" {
-		if kommune == "" {
-			return v.kommune, nil
-		}
-		if kommune != v.kommune {
-			return "", fieldError(connect.CodePermissionDenied, field, "a kommune may only read its own kommune ("+v.kommune+")")
-		}
-		return kommune, nil
+// kommuneFor applies the scope to a requested kommune (access.Scope.Kommune) and checks its
+// form: a kommune principal gets its own (empty means its own), others what they asked for
+// (required when required).
+func kommuneFor(scope access.Scope, field, requested string, required bool) (string, error) {
+	kommune, err := scope.Kommune(field, requested)
+	if err != nil {
+		return "", accessError(err)
 	}
 	if kommune == "" {
 		if required {
@@ -213,12 +209,12 @@ func errPersonNotFound() error {
 	return connect.NewError(connect.CodeNotFound, errors.New("person not found"))
 }
 
-// personKey resolves a person reference for v. Analysts look persons up by person key only.
-// Errors never hold the national id.
-func (h *Query) personKey(v viewer, ref *nirv1.PersonRef, field string) (string, error) {
+// personKey resolves a person reference for scope. Analysts look persons up by person key
+// only. Errors never hold the national id.
+func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string) (string, error) {
 	if ref.GetNationalId() != "" && ref.GetPersonKey() == "" {
-		if !v.ids {
-			return "", fieldError(connect.CodePermissionDenied, field+".national_id", "role "+string(v.p.Role)+" looks persons up by person_key only")
+		if !scope.SeesNationalIDs() {
+			return "", fieldError(connect.CodePermissionDenied, field+".national_id", "role "+string(scope.Role())+" looks persons up by person_key only")
 		}
 		if h.keys == nil {
 			return "", connect.NewError(connect.CodeUnimplemented, errors.New("lookups by national id are not configured"))
@@ -232,68 +228,33 @@ func (h *Query) personKey(v viewer, ref *nirv1.PersonRef, field string) (string,
 	return key, err
 }
 
-// kommunePeriods is a person's bostedskommune history from the effective events of the
-// audit history: the settlement kommune, then each move, ordered by date.
-func kommunePeriods(hist []projections.HistoryEntry) []auth.KommunePeriod {
-	var out []auth.KommunePeriod
-	for _, e := range hist {
-		if !e.Effective {
-			continue
-		}
-		var kommune string
-		var from *nirv1.Date
-		switch {
-		case e.Event.GetPersonRegistered() != nil:
-			pr := e.Event.GetPersonRegistered()
-			kommune, from = pr.GetSettlementKommune(), pr.GetSettlementDate()
-			if kommune == "" {
-				kommune = e.Event.GetKommune()
-			}
-		case e.Event.GetPersonMoved() != nil:
-			kommune, from = e.Event.GetPersonMoved().GetToKommune(), e.Event.GetPersonMoved().GetDate()
-		default:
-			continue
-		}
-		kp := auth.KommunePeriod{Kommune: kommune}
-		if d, ok := rules.DateOf(from); ok {
-			kp.From = d.Time()
-		}
-		out = append(out, kp)
+// personState folds person pk as the read models hold it; an unknown person is NotFound.
+func personState(db *projections.DB, pk string) (*rules.State, error) {
+	st, err := db.State(pk)
+	if errors.Is(err, projections.ErrNotFound) {
+		return nil, errPersonNotFound()
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
-	for i := 0; i+1 < len(out); i++ {
-		out[i].To = out[i+1].From
-	}
-	return out
+	return st, err
 }
 
-// canSee checks that v may read person pk in db: a kommune principal only a person whose
-// bostedskommune history includes its kommune. A person it may not see is NotFound.
-func (v viewer) canSee(db *projections.DB, pk string) error {
-	if v.kommune == "" {
-		return nil
-	}
-	hist, err := db.History(pk)
-	if errors.Is(err, projections.ErrNotFound) {
-		return errPersonNotFound()
-	}
+// canSeeStatus checks that scope may read the current status of person pk in db
+// (access.Scope.CheckStatus); a person it may not see is NotFound.
+func canSeeStatus(scope access.Scope, db *projections.DB, pk string) error {
+	st, err := personState(db, pk)
 	if err != nil {
 		return err
 	}
-	if !auth.CanReadPerson(v.p, kommunePeriods(hist), auth.Period{}) {
-		return errPersonNotFound()
-	}
-	return nil
+	return accessError(scope.CheckStatus(st))
 }
 
 // ListPersons implements QueryService.ListPersons.
 func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.ListPersonsRequest]) (*connect.Response[nirv1.ListPersonsResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
 	m := req.Msg
-	kommune, err := v.scopeKommune("kommune", m.GetKommune(), true)
+	kommune, err := kommuneFor(v, "kommune", m.GetKommune(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +286,7 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		out.NextPageToken = page.NextPageToken
 		out.Rows = make([]*nirv1.PersonRow, len(page.Rows))
 		for i := range page.Rows {
-			out.Rows[i] = personRow(&page.Rows[i], v.ids)
+			out.Rows[i] = personRow(&page.Rows[i], v.SeesNationalIDs())
 		}
 		return nil
 	})
@@ -496,7 +457,7 @@ func personRow(r *projections.PersonRow, ids bool) *nirv1.PersonRow {
 
 // GetPerson implements QueryService.GetPerson.
 func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPersonRequest]) (*connect.Response[nirv1.GetPersonResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +467,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	err = h.use(ctx, "get person", req.Msg.GetSnapshot(), func(db *projections.DB) error {
-		if err := v.canSee(db, pk); err != nil {
+		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
 		row, err := db.Person(pk)
@@ -516,7 +477,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 		if err != nil {
 			return err
 		}
-		out.Person = personRow(row, v.ids)
+		out.Person = personRow(row, v.SeesNationalIDs())
 		return nil
 	})
 	if err != nil {
@@ -527,7 +488,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 
 // PersonDeadlines implements QueryService.PersonDeadlines.
 func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.PersonDeadlinesRequest]) (*connect.Response[nirv1.PersonDeadlinesResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -549,7 +510,7 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	err = h.use(ctx, "person deadlines", m.GetSnapshot(), func(db *projections.DB) error {
-		if err := v.canSee(db, pk); err != nil {
+		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
 		row, err := db.Person(pk)
@@ -631,7 +592,7 @@ func checkYear(y int32) error {
 // Statistics implements QueryService.Statistics. A kommune principal gets its own kommune, its
 // own fylke and the nation.
 func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.StatisticsRequest]) (*connect.Response[nirv1.StatisticsResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -646,19 +607,15 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 	area := m.GetArea()
 	switch level {
 	case projections.LevelKommune:
-		if area, err = v.scopeKommune("area", area, false); err != nil {
+		if area, err = kommuneFor(v, "area", area, false); err != nil {
 			return nil, err
 		}
 	case projections.LevelFylke:
 		if area != "" && !isDigits(area, 2) {
 			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be a 2-digit fylkesnummer")
 		}
-		if v.kommune != "" {
-			own := v.kommune[:2]
-			if area != "" && area != own {
-				return nil, fieldError(connect.CodePermissionDenied, "area", "a kommune may only read its own fylke ("+own+")")
-			}
-			area = own
+		if area, err = v.Fylke("area", area); err != nil {
+			return nil, accessError(err)
 		}
 	case projections.LevelNation:
 		if area != "" {
@@ -715,7 +672,7 @@ func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.Statist
 // TerminatedReport implements QueryService.TerminatedReport (DOMAIN.md 6.2). A kommune
 // principal gets its own kommune's programmes.
 func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1.TerminatedReportRequest]) (*connect.Response[nirv1.TerminatedReportResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -723,7 +680,7 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	if err := checkYear(m.GetYear()); err != nil {
 		return nil, err
 	}
-	kommune, err := v.scopeKommune("kommune", m.GetKommune(), false)
+	kommune, err := kommuneFor(v, "kommune", m.GetKommune(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -767,14 +724,15 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 }
 
 // AuditHistory implements QueryService.AuditHistory. The events hold national ids, so only
-// principals that see them may read it (a kommune: persons it has had).
+// principals that see them may read it: a kommune the persons it has, and its own period of
+// the persons it had (access.Scope.Visible).
 func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.AuditHistoryRequest]) (*connect.Response[nirv1.AuditHistoryResponse], error) {
-	v, err := viewerOf(ctx)
+	v, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !v.ids {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(v.p.Role)+" may not read a person's audit history: it holds national ids"))
+	if err := v.CanReadHistory(); err != nil {
+		return nil, accessError(err)
 	}
 	pk, err := h.personKey(v, req.Msg.GetPerson(), "person")
 	if err != nil {
@@ -782,9 +740,6 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	}
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
 	err = h.use(ctx, "audit history", req.Msg.GetSnapshot(), func(db *projections.DB) error {
-		if err := v.canSee(db, pk); err != nil {
-			return err
-		}
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
 			return errPersonNotFound()
@@ -792,9 +747,23 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		if err != nil {
 			return err
 		}
+		st := rules.NewState(pk)
 		for _, e := range hist {
+			st.Apply(e.Seq, e.Event)
+		}
+		visible, err := v.Visible(st)
+		if err != nil {
+			return accessError(err)
+		}
+		for _, e := range hist {
+			if !visible(e.Event) {
+				continue
+			}
 			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: e.Event, Kind: e.Kind, Effective: e.Effective}
 			for _, c := range e.CorrectedBy {
+				if by, ok := st.Events[c.EventID]; ok && !visible(by.Event) {
+					continue
+				}
 				ae.CorrectedBy = append(ae.CorrectedBy, &nirv1.Correction{Kind: c.Kind, EventId: c.EventID, Sequence: c.Seq})
 			}
 			out.Entries = append(out.Entries, ae)

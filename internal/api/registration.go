@@ -10,14 +10,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 
 	"connectrpc.com/connect"
 
-	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // Registration serves nir.v1.RegistrationService.
@@ -46,30 +46,15 @@ func (h *Registration) Append(ctx context.Context, req *connect.Request[nirv1.Ap
 	return connect.NewResponse(&nirv1.AppendResponse{Positions: positions}), nil
 }
 
-// AppendAs authorizes and appends a request for the principal in ctx; it is shared by the
-// Connect handler and the NATS ingress, and returns Connect errors.
+// AppendAs appends a request for the principal in ctx, under its access.Scope (the append
+// path applies the access rules to every event); it is shared by the Connect handler and the
+// NATS ingress, and returns Connect errors.
 func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv1.Position, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
+	scope, err := access.FromContext(ctx)
+	if err != nil {
+		return nil, Error(ctx, h.log, "append", err)
 	}
-	switch p.Role {
-	case auth.RoleKommune:
-		for i, reg := range req.GetRegistrations() {
-			// A missing event or kommune is invalid input, reported by the append path's
-			// validation with the field named; only a kommune given is checked here.
-			if k := reg.GetEvent().GetKommune(); k != "" && k != p.Kommune {
-				return nil, fieldError(connect.CodePermissionDenied, "registrations["+strconv.Itoa(i)+"].event.kommune",
-					"a kommune may only register for its own kommune ("+p.Kommune+")")
-			}
-		}
-	case auth.RoleSystem:
-	default:
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not append"))
-	}
-	// A kommune registers only for persons it has (or had), or moves to itself; others are
-	// NotFound, like unknown persons. p.Kommune is "" for the system principal.
-	positions, err := h.ingest.AppendFor(ctx, p.Actor(), p.Kommune, req.GetRegistrations())
+	positions, err := h.ingest.Append(ctx, scope, req.GetRegistrations())
 	if err != nil {
 		return nil, Error(ctx, h.log, "append", err)
 	}
@@ -78,28 +63,32 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 
 // History implements RegistrationService.History.
 func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.HistoryRequest]) (*connect.Response[nirv1.HistoryResponse], error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
+	scope, err := access.FromContext(ctx)
+	if err != nil {
+		return nil, Error(ctx, h.log, "history", err)
+	}
+	if err := scope.CanReadHistory(); err != nil {
+		return nil, Error(ctx, h.log, "history", err)
 	}
 	key, events, err := h.ingest.History(ctx, req.Msg.GetPerson())
 	if err != nil {
 		return nil, Error(ctx, h.log, "history", err)
 	}
-	switch p.Role {
-	case auth.RoleKommune:
-		if !ingest.LivedIn(events, p.Kommune) {
-			// Not found rather than denied: a kommune must not learn whether another
-			// kommune's person exists.
-			return nil, Error(ctx, h.log, "history", ingest.ErrNotFound)
-		}
-	case auth.RoleSystem:
-	default:
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("role "+string(p.Role)+" may not read a person's history"))
+	// A person the caller may not see is not found, like an unknown one: a kommune must not
+	// learn whether another kommune's person exists. A former kommune sees its own period.
+	st := rules.NewState(key)
+	for _, e := range events {
+		st.Apply(e.Seq, e.Event)
 	}
-	out := &nirv1.HistoryResponse{PersonKey: key, Events: make([]*nirv1.StoredEvent, len(events))}
-	for i, e := range events {
-		out.Events[i] = &nirv1.StoredEvent{Sequence: e.Seq, Event: e.Event}
+	visible, err := scope.Visible(st)
+	if err != nil {
+		return nil, Error(ctx, h.log, "history", err)
+	}
+	out := &nirv1.HistoryResponse{PersonKey: key}
+	for _, e := range events {
+		if visible(e.Event) {
+			out.Events = append(out.Events, &nirv1.StoredEvent{Sequence: e.Seq, Event: e.Event})
+		}
 	}
 	return connect.NewResponse(out), nil
 }
@@ -110,10 +99,18 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 	var (
 		invalid *ingest.InvalidError
 		refused *ingest.RefusedError
+		deny    *access.DeniedError
 	)
 	switch {
 	case errors.As(err, &invalid):
 		return fieldError(connect.CodeInvalidArgument, invalid.Field, invalid.Reason)
+	case errors.As(err, &deny):
+		if deny.Field == "" {
+			return connect.NewError(connect.CodePermissionDenied, errors.New(deny.Reason))
+		}
+		return fieldError(connect.CodePermissionDenied, deny.Field, deny.Reason)
+	case errors.Is(err, access.ErrUnauthenticated):
+		return connect.NewError(connect.CodeUnauthenticated, err)
 	case errors.As(err, &refused):
 		ce := connect.NewError(connect.CodeFailedPrecondition, errors.New(refused.Error()))
 		for _, r := range refused.Refusals {
@@ -127,7 +124,7 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return ce
 	case errors.Is(err, ingest.ErrConflict):
 		return connect.NewError(connect.CodeAborted, errors.New("conflict: the person changed since the expected sequence; read the history and try again"))
-	case errors.Is(err, ingest.ErrNotFound):
+	case errors.Is(err, ingest.ErrNotFound), errors.Is(err, access.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("person not found"))
 	case errors.Is(err, ingest.ErrTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)

@@ -582,7 +582,7 @@ func badCases() []badCase {
 				b.Event.Id = a.Event.Id
 				return &nirv1.AppendRequest{Registrations: []*nirv1.Registration{a, b}}
 			}},
-		{name: "computed termination from a kommune", token: tokOslo, want: connect.CodeInvalidArgument, field: "termination_computed",
+		{name: "computed termination from a kommune", token: tokOslo, want: connect.CodePermissionDenied, field: "termination_computed",
 			build: func(f *fixture) *nirv1.AppendRequest {
 				return one(onPerson(f.oslo, "0301", &nirv1.Event{Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{
 					Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,

@@ -6,15 +6,16 @@
 // and plain HTTP routes, the same header on a NATS request to nir.cmd.append). The token maps to
 // a [Principal]: a name, a [Role] and, for the kommune role, a kommunenummer. Which roles may call
 // which procedure is data, a [Policy] table keyed by Connect procedure name ("/pkg.Service/Method",
-// also usable for plain HTTP paths); finer, data-dependent rules are the functions
-// [CanWriteKommune] and [CanReadPerson], which the handlers call once they know whose data is
-// involved.
+// also usable for plain HTTP paths). Which persons and kommuner a principal may see and write
+// once its role may call a procedure is decided by package internal/access, from the person's
+// history, at every edge; this package only says who the caller is and which procedures its
+// role may call.
 //
 // The roles follow DESIGN.md "Services and security":
 //
-//   - kommune: a kommune's case system (fagsystem) or caseworker tool. Reads only persons whose
-//     bostedskommune is, or was during the period read, its own; writes only its own kommune's
-//     registrations.
+//   - kommune: a kommune's case system (fagsystem) or caseworker tool. Reads and writes its own
+//     kommune's persons (internal/access: the person lives there, or lived there for its own
+//     period).
 //   - analyst: statistics and pseudonymous data; never national ids, never writes.
 //   - operator: status, rebuild and other administration; no person data.
 //   - system: nird's own regelmotor, which appends computed terminations for any kommune.

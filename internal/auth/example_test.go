@@ -6,7 +6,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -54,22 +53,4 @@ func ExampleGuard() {
 	// Output:
 	// oslo-fagsystem <nil>
 	// unauthenticated
-}
-
-// A kommune reads a person who lived there during the period read, and writes only for
-// itself (DOMAIN.md 7.4).
-func ExampleCanReadPerson() {
-	oslo := auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"}
-	date := func(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
-	history := []auth.KommunePeriod{
-		{Kommune: "0301", From: date(2021, 3, 1), To: date(2023, 6, 15)}, // settled in Oslo
-		{Kommune: "4601", From: date(2023, 6, 15)},                       // moved to Bergen
-	}
-	fmt.Println(auth.CanReadPerson(oslo, history, auth.Period{From: date(2022, 1, 1), To: date(2023, 1, 1)}))
-	fmt.Println(auth.CanReadPerson(oslo, history, auth.Period{From: date(2024, 1, 1), To: date(2025, 1, 1)}))
-	fmt.Println(auth.CanWriteKommune(oslo, "0301"), auth.CanWriteKommune(oslo, "4601"))
-	// Output:
-	// true
-	// false
-	// true false
 }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -37,11 +36,11 @@ const (
 
 // DefaultPolicy returns a new copy of nird's table:
 //
-//   - RegistrationService/Append: kommune (its own kommune, [CanWriteKommune]) and system.
-//   - RegistrationService/History: kommune (persons it may read, [CanReadPerson]) and system.
+//   - RegistrationService/Append: kommune and system (what each may write: internal/access).
+//   - RegistrationService/History: kommune and system (which persons: internal/access).
 //     Analysts and operators never read a person's history: it holds national ids.
 //   - QueryService/*: kommune and analyst. Handlers narrow the rows: a kommune sees its own
-//     persons, an analyst pseudonymous rows and statistics only ([Principal.SeesNationalIDs]).
+//     persons, an analyst pseudonymous rows and statistics only (internal/access).
 //   - QueryService/AuditHistory: kommune only (the events hold national ids).
 //   - AdminService/*: operator (status, rebuild, snapshots).
 //   - gRPC health: public. gRPC reflection: any authenticated role.
@@ -124,83 +123,4 @@ func (p Policy) Validate() error {
 		}
 	}
 	return nil
-}
-
-// CanWriteKommune reports whether p may record events registered for kommune (the envelope's
-// kommune field): a kommune principal only for its own kommune, the system principal
-// (regelmotor) for any, analysts and operators never.
-func CanWriteKommune(p Principal, kommune string) bool {
-	switch p.Role {
-	case RoleKommune:
-		return p.Kommune != "" && p.Kommune == kommune
-	case RoleSystem:
-		return kommune != ""
-	}
-	return false
-}
-
-// KommunePeriod is a stint of a person's bostedskommune history: from From (inclusive) until To
-// (exclusive, the date of the next move); a zero To means the person still lives there, a zero
-// From means since before the register knew. Only the calendar date of From and To counts.
-type KommunePeriod struct {
-	Kommune string
-	From    time.Time
-	To      time.Time
-}
-
-// Period is the time a read concerns, [From, To) by calendar date; a zero bound is open (a
-// person's whole history is Period{}).
-type Period struct {
-	From time.Time
-	To   time.Time
-}
-
-// CanReadPerson reports whether p may read a person's identifying data (national ids, history)
-// for the period read, given the person's bostedskommune history: a kommune principal if the
-// person lived in its kommune during some part of read (DOMAIN.md product decision 8:
-// "bostedskommune history decides which kommune sees the person"; 7.4); the system principal
-// always; analysts and operators never (they get pseudonymous data through other procedures).
-//
-// A person with no known history is visible to no kommune; the caller should pass the
-// registering kommune of the person's first event as a period from the start if it has nothing
-// better.
-func CanReadPerson(p Principal, history []KommunePeriod, read Period) bool {
-	switch p.Role {
-	case RoleSystem:
-		return true
-	case RoleKommune:
-	default:
-		return false
-	}
-	if p.Kommune == "" {
-		return false
-	}
-	for _, h := range history {
-		if h.Kommune == p.Kommune && overlaps(h.From, h.To, read.From, read.To) {
-			return true
-		}
-	}
-	return false
-}
-
-// overlaps reports whether the half-open day ranges [aFrom, aTo) and [bFrom, bTo) share a day,
-// with zero bounds open.
-func overlaps(aFrom, aTo, bFrom, bTo time.Time) bool {
-	// Both are non-empty, a starts before b ends, and b starts before a ends.
-	return before(aFrom, aTo) && before(bFrom, bTo) && before(aFrom, bTo) && before(bFrom, aTo)
-}
-
-// before reports whether day(from) < day(to), treating a zero from as minus infinity and a
-// zero to as plus infinity.
-func before(from, to time.Time) bool {
-	if from.IsZero() || to.IsZero() {
-		return true
-	}
-	return day(from) < day(to)
-}
-
-// day is the calendar date of t in t's own location, as a comparable number (yyyymmdd).
-func day(t time.Time) int {
-	y, m, d := t.Date()
-	return y*10000 + int(m)*100 + d
 }

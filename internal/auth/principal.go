@@ -69,13 +69,6 @@ func (p Principal) Actor() *nirv1.Actor {
 	return &nirv1.Actor{Subject: p.Name, Role: p.Role.ActorRole(), System: p.System}
 }
 
-// SeesNationalIDs reports whether p may be shown national ids (fødselsnummer, D-nummer,
-// DUF-nummer). Analysts and operators work on pseudonymous data only; a kommune sees the ids of
-// the persons [CanReadPerson] lets it read.
-func (p Principal) SeesNationalIDs() bool {
-	return p.Role == RoleKommune || p.Role == RoleSystem
-}
-
 // String returns a form safe for logs: role, name and kommune.
 func (p Principal) String() string {
 	if p.Kommune != "" {

@@ -23,6 +23,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -172,7 +174,9 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		Durability:  "embedded JetStream, file storage, sync_interval always (every ack is fsynced)",
 		Description: "events/s; nir-* go through nir's append path (read person, fold, check, append); bare-* publish messages of the same size straight to JetStream",
 	}
-	actor := &nirv1.Actor{Subject: "bench", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
+	// The nir scenarios append as a kommune's case system does, so that they pay for the
+	// access rules (internal/access) as well as for the regelmotor's checks.
+	scope := access.For(auth.Principal{Name: "bench", Role: auth.RoleKommune, Kommune: "0301"})
 	payload := make([]byte, len(sample))
 
 	// Scenarios are measured in groups (single, batch, concurrent) whose members run in
@@ -240,7 +244,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 					break
 				}
 				t0 := time.Now()
-				if _, err := svc.Append(ctx, actor, []*nirv1.Registration{reg}); err != nil {
+				if _, err := svc.Append(ctx, scope, []*nirv1.Registration{reg}); err != nil {
 					return nil, err
 				}
 				lat = append(lat, time.Since(t0))
@@ -283,7 +287,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 				regs = regs[:len(regs)-over]
 			}
 			t0 := time.Now()
-			if _, err := svc.Append(ctx, actor, regs); err != nil {
+			if _, err := svc.Append(ctx, scope, regs); err != nil {
 				return nil, err
 			}
 			lat = append(lat, time.Since(t0))

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -177,32 +178,31 @@ type personBatch struct {
 	expected *uint64 // the caller's own expectation, if any
 }
 
-// Append records the registrations atomically on behalf of actor and returns their positions
-// in request order. Events already stored (a retry) are returned with Duplicate set. Errors:
-// ErrInvalid (*InvalidError), ErrRefused (*RefusedError), ErrNotFound, ErrConflict,
-// ErrTooLarge, or a store error.
-func (s *Service) Append(ctx context.Context, actor *nirv1.Actor, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
-	return s.AppendFor(ctx, actor, "", regs)
-}
-
-// AppendFor is Append on behalf of a kommune's principal: every registration about a person
-// already in the register must concern a person whose bostedskommune is or was kommune
-// (LivedIn), or move the person to kommune. Otherwise the request fails with ErrNotFound,
-// the same answer as for an unknown person, so that a kommune cannot learn from an append
-// whether another kommune's person exists. An empty kommune checks nothing (system).
-func (s *Service) AppendFor(ctx context.Context, actor *nirv1.Actor, kommune string, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
+// Append records the registrations atomically for scope (whose actor is written into the
+// events) and returns their positions in request order. Events already stored (a retry) are
+// returned with Duplicate set. Every event passes the scope's access rules
+// (access.Scope.CheckRegistration and CheckEvent) against the person's history: a person the
+// scope may not reach fails the request with access.ErrNotFound, the same answer as for an
+// unknown person, so that a kommune cannot learn from an append whether another kommune's
+// person exists. Errors: ErrInvalid (*InvalidError), ErrRefused (*RefusedError), ErrNotFound,
+// access.ErrNotFound, access.ErrDenied (*access.DeniedError), ErrConflict, ErrTooLarge, or a
+// store error.
+func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
+	if err := scope.CanWrite(); err != nil {
+		return nil, err
+	}
 	if len(regs) == 0 {
 		return nil, &InvalidError{Field: "registrations", Reason: "at least one registration is required"}
 	}
 	if len(regs) > s.max {
 		return nil, fmt.Errorf("%w: %d registrations, at most %d in one request", ErrTooLarge, len(regs), s.max)
 	}
-	batches, all, err := s.prepare(actor, regs)
+	batches, all, err := s.prepare(scope, regs)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.try(ctx, actor, kommune, batches, attempt == 0)
+		err := s.try(ctx, scope, batches, attempt == 0)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
 			for i, p := range all {
@@ -227,7 +227,7 @@ func hasExpectation(batches []*personBatch) bool {
 }
 
 // prepare validates every registration and groups them by person, keeping request order.
-func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*personBatch, []*pending, error) {
+func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*personBatch, []*pending, error) {
 	var (
 		byKey   = map[string]*personBatch{}
 		batches []*personBatch
@@ -243,6 +243,11 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 		if f := unknownFields(reg.ProtoReflect(), field); f != "" {
 			return nil, nil, &InvalidError{Index: i, Field: f, Reason: "holds fields this nird's schema does not define; events are stored only as far as they are validated (drop the fields, or upgrade nird)"}
 		}
+		// Who may write what comes before whether it is well-formed: a caller learns nothing
+		// about another kommune's registrations from the validation.
+		if err := scope.CheckRegistration(ev, field+".event"); err != nil {
+			return nil, nil, err
+		}
 		if err := rules.ValidateEvent(ev); err != nil {
 			return nil, nil, &InvalidError{Index: i, Field: field, Reason: err.Error()}
 		}
@@ -250,9 +255,6 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id", Reason: fmt.Sprintf("repeats the id of registrations[%d]", j)}
 		}
 		ids[ev.GetId()] = i
-		if ev.GetTerminationComputed() != nil && actor.GetRole() != nirv1.ActorRole_ACTOR_ROLE_SYSTEM {
-			return nil, nil, &InvalidError{Index: i, Field: field + ".event.termination_computed", Reason: "only the regelmotor records computed terminations"}
-		}
 		ref := reg.GetPerson()
 		if ref.GetNationalId() == "" && ref.GetPersonKey() == "" {
 			if pr := ev.GetPersonRegistered(); pr != nil {
@@ -291,7 +293,7 @@ func (s *Service) prepare(actor *nirv1.Actor, regs []*nirv1.Registration) ([]*pe
 }
 
 // try makes one attempt: read every person, resolve duplicates, check, append.
-func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, batches []*personBatch, useCache bool) error {
+func (s *Service) try(ctx context.Context, scope access.Scope, batches []*personBatch, useCache bool) error {
 	now := s.now()
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
@@ -304,13 +306,19 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
 		histories[b.key] = history
+		// The folded state is this attempt's own, so the checks may advance it.
+		st := foldHistory(b.key, history)
+		if len(history) > 0 && scope.Relation(st) == access.None {
+			// Not even a retry of an event stored for the person tells a kommune that the
+			// person exists.
+			return access.ErrNotFound
+		}
 		stored := make(map[string]uint64, len(history))
-		events := make([]*nirv1.Event, len(history))
-		for i, h := range history {
+		for _, h := range history {
 			stored[h.Event.GetId()] = h.Seq
-			events[i] = h.Event
 		}
 		var fresh []*nirv1.Event
+		var freshRegs []*pending
 		for _, p := range b.regs {
 			id := p.reg.GetEvent().GetId()
 			if seq, ok := stored[id]; ok {
@@ -318,7 +326,8 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 				continue
 			}
 			p.position = nil
-			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, actor, now))
+			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), now))
+			freshRegs = append(freshRegs, p)
 		}
 		if len(fresh) == 0 {
 			continue
@@ -329,11 +338,14 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 		if len(history) == 0 && fresh[0].GetPersonRegistered() == nil {
 			return ErrNotFound
 		}
-		if kommune != "" && len(history) > 0 && !LivedIn(history, kommune) && !movesTo(fresh, kommune) {
-			return ErrNotFound
+		// Each event is judged, by the access rules and by the regelmotor, against the
+		// history with the request's earlier events applied.
+		for j, ev := range fresh {
+			if err := scope.CheckEvent(st, ev, fmt.Sprintf("registrations[%d].event", freshRegs[j].index)); err != nil {
+				return err
+			}
+			refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
 		}
-		// The folded state is this attempt's own, so the check may advance it.
-		refusals = append(refusals, rules.CheckApply(rules.Fold(b.key, events), fresh, today)...)
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
 	}
@@ -351,8 +363,8 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 		return err
 	}
 	// A retried registration of a person whose history was assumed empty comes back as
-	// duplicates without a read; a kommune must still be one that has the person.
-	if kommune != "" {
+	// duplicates without a read; the scope must still be one that reaches the person.
+	if !scope.IsSystem() {
 		checked := map[string]bool{}
 		for _, p := range positions {
 			if p.Duplicate && !checked[p.PersonKey] {
@@ -361,8 +373,8 @@ func (s *Service) try(ctx context.Context, actor *nirv1.Actor, kommune string, b
 				if err != nil {
 					return fmt.Errorf("read person: %w", err)
 				}
-				if !LivedIn(history, kommune) {
-					return ErrNotFound
+				if scope.Relation(foldHistory(p.PersonKey, history)) == access.None {
+					return access.ErrNotFound
 				}
 			}
 		}
@@ -495,40 +507,13 @@ func shapeOf(md protoreflect.MessageDescriptor) *messageShape {
 	return sh
 }
 
-// LivedIn reports whether kommune has had the person: the kommune that registered the person,
-// the settlement kommune, or the kommune of a move, counting only events that were not
-// retracted (the rule the query API applies too). Such a kommune may read and register for
-// the person (DOMAIN.md 7.4, Product decisions 8).
-func LivedIn(events []eventstore.Stored, kommune string) bool {
-	retracted := map[string]bool{}
-	for _, e := range events {
-		if r := e.Event.GetEventRetracted(); r != nil {
-			retracted[r.GetEventId()] = true
-		}
+// foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.
+func foldHistory(key string, history []eventstore.Stored) *rules.State {
+	st := rules.NewState(key)
+	for _, h := range history {
+		st.Apply(h.Seq, h.Event)
 	}
-	for _, e := range events {
-		if retracted[e.Event.GetId()] {
-			continue
-		}
-		if pr := e.Event.GetPersonRegistered(); pr != nil && (pr.GetSettlementKommune() == kommune || e.Event.GetKommune() == kommune) {
-			return true
-		}
-		if e.Event.GetPersonMoved().GetToKommune() == kommune {
-			return true
-		}
-	}
-	return false
-}
-
-// movesTo reports whether the events move the person to kommune: the new kommune registers
-// the move of a person it has not had before.
-func movesTo(events []*nirv1.Event, kommune string) bool {
-	for _, ev := range events {
-		if ev.GetPersonMoved().GetToKommune() == kommune {
-			return true
-		}
-	}
-	return false
+	return st
 }
 
 // personRead is one person's history as read for an attempt.

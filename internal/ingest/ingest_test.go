@@ -12,6 +12,8 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -19,8 +21,9 @@ import (
 )
 
 var (
-	kommuneActor = &nirv1.Actor{Subject: "oslo-fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
-	fixedNow     = time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
+	// oslo is Oslo's case system: it registers persons settled in Oslo.
+	oslo     = access.For(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301"})
+	fixedNow = time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
 )
 
 func newService(t *testing.T) (*ingest.Service, *eventstore.Store) {
@@ -68,7 +71,7 @@ func TestService_Append(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		svc, store := newService(t)
 		id, reg := person(1, false)
-		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg, offer(id)})
+		pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,11 +98,11 @@ func TestService_Append(t *testing.T) {
 		svc, _ := newService(t)
 		id, reg := person(2, false)
 		req := []*nirv1.Registration{reg, offer(id)}
-		first, err := svc.Append(ctx, kommuneActor, req)
+		first, err := svc.Append(ctx, oslo, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := svc.Append(ctx, kommuneActor, req)
+		again, err := svc.Append(ctx, oslo, req)
 		if err != nil {
 			t.Fatalf("retry: %v", err)
 		}
@@ -110,7 +113,7 @@ func TestService_Append(t *testing.T) {
 		}
 		// A request mixing a stored event and a new one stores only the new one.
 		more := offer(id)
-		mixed, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{req[1], more})
+		mixed, err := svc.Append(ctx, oslo, []*nirv1.Registration{req[1], more})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,11 +133,17 @@ func TestService_Append(t *testing.T) {
 			"bad national id":  {reg, bad},
 			"repeated id":      {reg, {Person: reg.Person, Event: reg.Event}},
 			"key mismatch":     {{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301", PersonKey: strings.Repeat("a", 64), Payload: offer(id).Event.Payload}}},
-			"computed by kommune": {{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
-				Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: d(2024, 1, 1), ProgrammeStart: d(2023, 1, 1)}}}}},
+		}
+		// A computed termination from a kommune is refused by the access rules, naming the
+		// field.
+		computed := []*nirv1.Registration{{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: d(2024, 1, 1), ProgrammeStart: d(2023, 1, 1)}}}}}
+		var de *access.DeniedError
+		if _, err := svc.Append(ctx, oslo, computed); !errors.As(err, &de) || de.Field != "registrations[0].event.termination_computed" {
+			t.Errorf("computed termination from a kommune: %v, want a refusal naming registrations[0].event.termination_computed", err)
 		}
 		for name, regs := range cases {
-			_, err := svc.Append(ctx, kommuneActor, regs)
+			_, err := svc.Append(ctx, oslo, regs)
 			var ie *ingest.InvalidError
 			if !errors.As(err, &ie) || !errors.Is(err, ingest.ErrInvalid) {
 				t.Errorf("%s: error = %v, want *InvalidError", name, err)
@@ -152,7 +161,7 @@ func TestService_Append(t *testing.T) {
 	t.Run("ErrNotFound", func(t *testing.T) {
 		svc, _ := newService(t)
 		id, _ := person(4, false)
-		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)}); !errors.Is(err, ingest.ErrNotFound) {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); !errors.Is(err, ingest.ErrNotFound) {
 			t.Errorf("append for unknown person: %v, want ErrNotFound", err)
 		}
 	})
@@ -161,13 +170,13 @@ func TestService_Append(t *testing.T) {
 		// DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
 		svc, store := newService(t)
 		id, reg := person(5, true)
-		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		sluttmal := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 			Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
-		_, err = svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id), sluttmal})
+		_, err = svc.Append(ctx, oslo, []*nirv1.Registration{offer(id), sluttmal})
 		var re *ingest.RefusedError
 		if !errors.As(err, &re) || len(re.Refusals) == 0 || re.Refusals[0].Code == "" {
 			t.Fatalf("sluttmål under IntroL: %v, want a refusal with a rule code", err)
@@ -180,16 +189,16 @@ func TestService_Append(t *testing.T) {
 	t.Run("ErrConflict", func(t *testing.T) {
 		svc, _ := newService(t)
 		id, reg := person(6, false)
-		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)}); err != nil {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil {
 			t.Fatal(err)
 		}
 		stale := offer(id)
 		stale.ExpectedLastSequence = &pos[0].Sequence
-		if _, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{stale}); !errors.Is(err, ingest.ErrConflict) {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{stale}); !errors.Is(err, ingest.ErrConflict) {
 			t.Errorf("stale expectation: %v, want ErrConflict", err)
 		}
 	})
@@ -199,7 +208,7 @@ func TestService_Append(t *testing.T) {
 		// all of them succeed and nothing is lost.
 		svc, store := newService(t)
 		id, reg := person(7, false)
-		pos, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{reg})
+		pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +217,7 @@ func TestService_Append(t *testing.T) {
 		errs := make(chan error, writers)
 		for range writers {
 			wg.Go(func() {
-				_, err := svc.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+				_, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)})
 				errs <- err
 			})
 		}
@@ -239,17 +248,17 @@ func TestService_HistoryCache(t *testing.T) {
 	b := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
 
 	id, reg := person(10, false)
-	first, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{reg}) // a caches the person
+	first, err := a.Append(ctx, oslo, []*nirv1.Registration{reg}) // a caches the person
 	if err != nil {
 		t.Fatal(err)
 	}
 	fromB := offer(id)
-	posB, err := b.Append(ctx, kommuneActor, []*nirv1.Registration{fromB}) // a's cache is now stale
+	posB, err := b.Append(ctx, oslo, []*nirv1.Registration{fromB}) // a's cache is now stale
 	if err != nil {
 		t.Fatal(err)
 	}
 	// a appends on its stale history: the store refuses the check, a re-reads, and succeeds.
-	posA, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+	posA, err := a.Append(ctx, oslo, []*nirv1.Registration{offer(id)})
 	if err != nil {
 		t.Fatalf("append on a stale cache: %v", err)
 	}
@@ -257,19 +266,19 @@ func TestService_HistoryCache(t *testing.T) {
 		t.Errorf("a's event at seq %d, not after b's %d", posA[0].Sequence, posB[0].Sequence)
 	}
 	// b's event retried through a (after a's cache was refreshed or not): a duplicate.
-	again, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{fromB})
+	again, err := a.Append(ctx, oslo, []*nirv1.Registration{fromB})
 	if err != nil || !again[0].Duplicate || again[0].Sequence != posB[0].Sequence {
 		t.Errorf("retry of b's event through a = %v, %v; want duplicate at %d", again, err, posB[0].Sequence)
 	}
 	// b appends again; a caller of a who read the true last sequence is not refused
 	// because of a's stale cache.
-	posB2, err := b.Append(ctx, kommuneActor, []*nirv1.Registration{offer(id)})
+	posB2, err := b.Append(ctx, oslo, []*nirv1.Registration{offer(id)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	withExpect := offer(id)
 	withExpect.ExpectedLastSequence = &posB2[0].Sequence
-	if _, err := a.Append(ctx, kommuneActor, []*nirv1.Registration{withExpect}); err != nil {
+	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{withExpect}); err != nil {
 		t.Errorf("caller with the true last sequence refused: %v", err)
 	}
 	events, _, err := store.Read(ctx, first[0].PersonKey)
@@ -298,7 +307,7 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
 	_, reg := person(11, false)
-	first, err := svc.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{reg})
+	first, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,21 +315,25 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 	fresh := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}) // empty cache
 
 	// The same event again, through a path that has never seen the person: a duplicate.
-	again, err := fresh.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{reg})
+	again, err := fresh.Append(ctx, oslo, []*nirv1.Registration{reg})
 	if err != nil || !again[0].Duplicate || again[0].Sequence != first[0].Sequence {
 		t.Fatalf("retried registration = %v, %v; want duplicate at %d", again, err, first[0].Sequence)
 	}
 	// A second registration of the person (new id): refused by the regelmotor.
 	_, twice := person(11, false)
-	_, err = fresh.AppendFor(ctx, kommuneActor, "0301", []*nirv1.Registration{twice})
+	_, err = fresh.Append(ctx, oslo, []*nirv1.Registration{twice})
 	var re *ingest.RefusedError
 	if !errors.As(err, &re) {
 		t.Fatalf("second registration of a person: %v, want a refusal", err)
 	}
-	// Another kommune re-sending the stored registration learns nothing.
-	bergen := &nirv1.Actor{Subject: "bergen", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
-	if _, err := ingest.New(ingest.Config{Store: store, Keys: keys}).AppendFor(ctx, bergen, "4601", []*nirv1.Registration{reg}); !errors.Is(err, ingest.ErrNotFound) {
-		t.Errorf("another kommune re-sending a registration: %v, want ErrNotFound", err)
+	// Another kommune registering the person as settled in itself learns nothing but that it
+	// may not: the answer is the one for an unknown person.
+	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
+	_, mine := person(11, false)
+	mine.Event.Kommune = "4601"
+	mine.Event.GetPersonRegistered().SettlementKommune = "4601"
+	if _, err := ingest.New(ingest.Config{Store: store, Keys: keys}).Append(ctx, bergen, []*nirv1.Registration{mine}); !errors.Is(err, access.ErrNotFound) {
+		t.Errorf("another kommune registering an existing person: %v, want access.ErrNotFound", err)
 	}
 	events, _, _ := store.Read(ctx, first[0].PersonKey)
 	if len(events) != 1 {

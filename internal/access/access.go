@@ -1,0 +1,382 @@
+package access
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/introreg/nir/internal/auth"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Scope is what one caller may reach. It is built once at the edge, from the principal that
+// authenticated ([For], [FromContext]), or by nird itself for its own writers ([System]), and
+// passed down to every decision. The zero Scope reaches nothing.
+type Scope struct {
+	role    auth.Role
+	kommune string // the kommune of a kommune scope; "" for every other role
+	actor   *nirv1.Actor
+	name    string
+}
+
+// For returns the scope of an authenticated principal. A kommune principal without a
+// kommune reaches nothing.
+func For(p auth.Principal) Scope {
+	s := Scope{role: p.Role, actor: p.Actor(), name: p.String()}
+	switch p.Role {
+	case auth.RoleKommune:
+		if p.Kommune == "" {
+			return Scope{name: p.String()}
+		}
+		s.kommune = p.Kommune
+	case auth.RoleAnalyst, auth.RoleOperator, auth.RoleSystem:
+	default:
+		return Scope{name: p.String()}
+	}
+	return s
+}
+
+// System returns the scope of one of nird's own writers (the regelmotor, the demo loader, a
+// benchmark): the system role, recording actor in the events it writes.
+func System(actor *nirv1.Actor) Scope {
+	return Scope{role: auth.RoleSystem, actor: actor, name: "system:" + actor.GetSubject()}
+}
+
+// FromContext returns the scope of the principal the guard put in ctx, or ErrUnauthenticated.
+func FromContext(ctx context.Context) (Scope, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return Scope{}, ErrUnauthenticated
+	}
+	return For(p), nil
+}
+
+// Role is the scope's role ("" for the zero Scope).
+func (s Scope) Role() auth.Role { return s.role }
+
+// OwnKommune is the kommune of a kommune scope, "" for any other.
+func (s Scope) OwnKommune() string { return s.kommune }
+
+// IsSystem reports whether the scope is the system principal's.
+func (s Scope) IsSystem() bool { return s.role == auth.RoleSystem }
+
+// Actor is the actor written into the events the scope records.
+func (s Scope) Actor() *nirv1.Actor { return s.actor }
+
+// SeesNationalIDs reports whether national ids may be shown to the scope: kommune (for the
+// persons it may read) and system. Analysts and operators work on pseudonymous data only.
+func (s Scope) SeesNationalIDs() bool {
+	return s.role == auth.RoleKommune || s.role == auth.RoleSystem
+}
+
+// String is a form safe for logs: role, name and kommune.
+func (s Scope) String() string { return s.name }
+
+// Relation is how a kommune stands to a person (see the package doc).
+type Relation int
+
+// The relations, from none to all.
+const (
+	// None: the kommune never had the person; the person is hidden from it.
+	None Relation = iota
+	// Former: the person lived in the kommune and moved on; it keeps its own period.
+	Former
+	// Current: the person lives in the kommune (or the kommune registered a person whose
+	// registration is now retracted, so that it can register the person again).
+	Current
+	// All: the system principal, which reaches every person.
+	All
+)
+
+func (r Relation) String() string {
+	switch r {
+	case Former:
+		return "former"
+	case Current:
+		return "current"
+	case All:
+		return "all"
+	}
+	return "none"
+}
+
+// Relation returns how the scope stands to the person folded in st. Analysts and operators
+// have None: they never reach a person's identifying data.
+func (s Scope) Relation(st *rules.State) Relation {
+	switch s.role {
+	case auth.RoleSystem:
+		return All
+	case auth.RoleKommune:
+	default:
+		return None
+	}
+	periods := Periods(st)
+	if periods == nil {
+		// Not registered (any more): the kommune that wrote a registration may register the
+		// person again, having retracted the first one to correct it.
+		for _, le := range st.Log() {
+			if le.Event.GetPersonRegistered() != nil && le.Event.GetKommune() == s.kommune {
+				return Current
+			}
+		}
+		return None
+	}
+	if periods[len(periods)-1].Kommune == s.kommune {
+		return Current
+	}
+	if hadPeriod(periods, s.kommune) {
+		return Former
+	}
+	return None
+}
+
+// CanWrite returns nil if the scope's role may record events at all, and a *DeniedError
+// otherwise (analysts and operators never write).
+func (s Scope) CanWrite() error {
+	switch s.role {
+	case auth.RoleKommune, auth.RoleSystem:
+		return nil
+	}
+	return denied("", fmt.Sprintf("role %s may not record events", s.roleName()))
+}
+
+func (s Scope) roleName() string {
+	if s.role == "" {
+		return "(none)"
+	}
+	return string(s.role)
+}
+
+// CheckRegistration applies the rules that need no history to one event the scope wants to
+// record; field is the event's path in the request ("registrations[3].event"). It returns a
+// *DeniedError, or nil.
+func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
+	if err := s.CanWrite(); err != nil {
+		return err
+	}
+	if s.role == auth.RoleSystem {
+		return nil
+	}
+	if k := ev.GetKommune(); k != "" && k != s.kommune {
+		return denied(field+".kommune", "a kommune may only register for its own kommune ("+s.kommune+")")
+	}
+	if pr := ev.GetPersonRegistered(); pr != nil && pr.GetSettlementKommune() != "" && pr.GetSettlementKommune() != s.kommune {
+		return denied(field+".person_registered.settlement_kommune",
+			"a kommune registers only persons settled in itself ("+s.kommune+"); a person settled elsewhere is registered by that kommune")
+	}
+	if ev.GetTerminationComputed() != nil {
+		return denied(field+".termination_computed", "only the regelmotor records computed terminations")
+	}
+	return nil
+}
+
+// CheckEvent decides whether the scope may record ev for the person folded in st, which holds
+// the person's stored history and the request's events before ev. It returns ErrNotFound for a
+// person hidden from the scope, a *DeniedError naming the field (under field, the event's path)
+// and the rule, or nil. The rules that need no history are CheckRegistration's.
+func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error {
+	switch s.role {
+	case auth.RoleSystem:
+		return nil
+	case auth.RoleKommune:
+	default:
+		return s.CanWrite()
+	}
+	rel := s.Relation(st)
+	if ev.GetPersonRegistered() != nil {
+		if rel == None && len(st.Events) > 0 {
+			return ErrNotFound // somebody else's person
+		}
+		return nil // a new person (or the same kommune's correction): the rules decide
+	}
+	if rel == None {
+		return ErrNotFound
+	}
+	periods := Periods(st)
+	switch {
+	case ev.GetPersonMoved() != nil:
+		m := ev.GetPersonMoved()
+		if rel != Current {
+			return denied(field+".person_moved", "a move is recorded by the kommune the person lives in, or by the population register; never by another kommune")
+		}
+		if m.GetToKommune() == s.kommune {
+			return denied(field+".person_moved.to_kommune", "the person lives in "+s.kommune+" already")
+		}
+		if len(periods) > 0 {
+			since := periods[len(periods)-1].From
+			if d, ok := rules.DateOf(m.GetDate()); ok && d.Before(since) {
+				return denied(field+".person_moved.date", fmt.Sprintf("lies before the person came to %s (%s): an earlier move is recorded by the kommune the person lived in then, or by the population register", s.kommune, since))
+			}
+		}
+		return nil
+	case ev.GetEventRetracted() != nil:
+		return s.mayCorrect(st, periods, rel, ev.GetEventRetracted().GetEventId(), field+".event_retracted.event_id")
+	case ev.GetComputedTerminationDeleted() != nil:
+		return s.mayCorrect(st, periods, rel, ev.GetComputedTerminationDeleted().GetComputedEventId(), field+".computed_termination_deleted.computed_event_id")
+	}
+	if rel == Current {
+		return nil
+	}
+	// A former kommune keeps its own period.
+	if d, ok := effectiveDate(ev); ok && lived(periods, s.kommune, d) {
+		return nil
+	}
+	return denied(field, "the person has moved away from "+s.kommune+": a former kommune registers only what took effect while the person lived there")
+}
+
+// mayCorrect decides whether the scope may retract, or delete, the event with id.
+func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, field string) error {
+	target, ok := st.Events[id]
+	if !ok {
+		return nil // not the person's event: the rules refuse it (NIR-R003, NIR-R004)
+	}
+	ev := target.Event
+	if ev.GetKommune() == s.kommune {
+		if ev.GetPersonRegistered() != nil && rel != Current {
+			// The registration is the person's identity: a kommune the person has left
+			// would, by retracting it, take the person from the kommune that has it now.
+			return denied(field, "the registration is corrected by the kommune the person lives in, or by the population register")
+		}
+		if ev.GetPersonMoved() != nil && !st.Retracted[id] {
+			date := dateOf(ev.GetPersonMoved().GetDate())
+			for _, m := range st.Moves {
+				if m.EventID != id && (m.Date.After(date) || (m.Date == date && m.Seq > target.Seq)) {
+					return denied(field, "a later move follows this one: it is corrected by the kommune the person lives in now, or by the population register")
+				}
+			}
+		}
+		return nil
+	}
+	if rel == Current {
+		switch {
+		case ev.GetPersonRegistered() != nil, ev.GetPersonMoved() != nil, ev.GetEventRetracted() != nil, ev.GetComputedTerminationDeleted() != nil:
+		default:
+			if d, ok := effectiveDate(ev); ok && lived(periods, s.kommune, d) && !lived(periods, ev.GetKommune(), d) {
+				return nil
+			}
+		}
+	}
+	return denied(field, "an event is retracted by the kommune that wrote it; after a move, the kommune that has the person corrects only what was registered for its own period")
+}
+
+func dateOf(p *nirv1.Date) rules.Date {
+	d, _ := rules.DateOf(p)
+	return d
+}
+
+// Visible returns which of the person's events the scope may read in the person's history
+// (History, AuditHistory): every one for the Current kommune and the system principal, the
+// own period for a Former kommune (see the package doc). It returns ErrNotFound for a
+// person hidden from a kommune, and a *DeniedError for roles that never read identifying data.
+func (s Scope) Visible(st *rules.State) (func(ev *nirv1.Event) bool, error) {
+	if err := s.CanReadHistory(); err != nil {
+		return nil, err
+	}
+	if s.role == auth.RoleSystem {
+		return all, nil
+	}
+	switch s.Relation(st) {
+	case None:
+		return nil, ErrNotFound
+	case Current:
+		return all, nil
+	}
+	from := map[string]string{} // move event id → the kommune it moved the person from
+	for _, m := range st.Moves {
+		from[m.EventID] = m.From
+	}
+	var visible func(ev *nirv1.Event, depth int) bool
+	visible = func(ev *nirv1.Event, depth int) bool {
+		switch {
+		case ev.GetKommune() == s.kommune, ev.GetPersonRegistered() != nil:
+			return true
+		case ev.GetPersonMoved() != nil:
+			return ev.GetPersonMoved().GetToKommune() == s.kommune || from[ev.GetId()] == s.kommune
+		}
+		// A correction made by another kommune is visible when what it corrects is.
+		var target string
+		switch {
+		case ev.GetEventRetracted() != nil:
+			target = ev.GetEventRetracted().GetEventId()
+		case ev.GetComputedTerminationDeleted() != nil:
+			target = ev.GetComputedTerminationDeleted().GetComputedEventId()
+		default:
+			return false
+		}
+		t, ok := st.Events[target]
+		return ok && depth < 8 && visible(t.Event, depth+1)
+	}
+	return func(ev *nirv1.Event) bool { return visible(ev, 0) }, nil
+}
+
+func all(*nirv1.Event) bool { return true }
+
+// CanReadHistory returns nil if the scope's role may read persons' histories at all (kommune,
+// system), and a *DeniedError otherwise: the events hold national ids. Edges call it before
+// looking the person up, so that a refused role learns nothing about the person.
+func (s Scope) CanReadHistory() error {
+	switch s.role {
+	case auth.RoleKommune, auth.RoleSystem:
+		return nil
+	}
+	return denied("", fmt.Sprintf("role %s may not read a person's history: it holds national ids", s.roleName()))
+}
+
+// CheckStatus decides whether the scope may read the person's current status (the person
+// row, its deadlines): the Current kommune, analysts (pseudonymous) and the system principal.
+// It returns ErrNotFound for a person the kommune does not have now, and a *DeniedError for
+// roles that read no person data.
+func (s Scope) CheckStatus(st *rules.State) error {
+	switch s.role {
+	case auth.RoleSystem, auth.RoleAnalyst:
+		return nil
+	case auth.RoleKommune:
+		if s.Relation(st) == Current {
+			return nil
+		}
+		return ErrNotFound
+	}
+	return denied("", fmt.Sprintf("role %s may not read person data", s.roleName()))
+}
+
+// CanQuery returns nil if the scope's role may read the read models at all (kommune, analyst,
+// system), and a *DeniedError otherwise.
+func (s Scope) CanQuery() error {
+	switch s.role {
+	case auth.RoleKommune, auth.RoleAnalyst, auth.RoleSystem:
+		return nil
+	}
+	return denied("", fmt.Sprintf("role %s may not query the read models", s.roleName()))
+}
+
+// Kommune returns the kommune a list, export, report or kommune-level statistic may cover for
+// the scope, given the requested one (field names it in errors): a kommune scope its own
+// (requested empty or its own), other roles what they asked for ("" = every kommune). A kommune
+// asking for another kommune gets a *DeniedError.
+func (s Scope) Kommune(field, requested string) (string, error) {
+	if err := s.CanQuery(); err != nil {
+		return "", err
+	}
+	if s.role != auth.RoleKommune {
+		return requested, nil
+	}
+	if requested != "" && requested != s.kommune {
+		return "", denied(field, "a kommune may only read its own kommune ("+s.kommune+")")
+	}
+	return s.kommune, nil
+}
+
+// Fylke is Kommune for a fylke (two digits): a kommune scope gets its own kommune's fylke.
+func (s Scope) Fylke(field, requested string) (string, error) {
+	if err := s.CanQuery(); err != nil {
+		return "", err
+	}
+	if s.role != auth.RoleKommune {
+		return requested, nil
+	}
+	own := s.kommune[:2]
+	if requested != "" && requested != own {
+		return "", denied(field, "a kommune may only read its own fylke ("+own+")")
+	}
+	return own, nil
+}

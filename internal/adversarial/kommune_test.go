@@ -1,0 +1,451 @@
+package adversarial
+
+// Kommune boundaries (issue 10, finding 4; README "Kommune boundaries"): a hostile kommune's
+// case system, holding a valid token for its own kommune, tries to reach another kommune's
+// persons through the registration API, over HTTP and over NATS, and through the query API
+// and the CSV export. nird runs as a process in development mode, where the bearer token
+// "kommune:0301" is Oslo's case system.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/nirdtest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// Development-mode tokens: the token names the principal.
+const (
+	kbOslo      = "kommune:0301"
+	kbBergen    = "kommune:4601"
+	kbTrondheim = "kommune:5001"
+	kbOperator  = "operator"
+	kbSystem    = "system"
+)
+
+// kbNird is one nird process and the ways a case system reaches it.
+type kbNird struct {
+	n  *nirdtest.Nird
+	nc *nats.Conn
+	// afterWindow, when set, is how long an attack waits after its setup, so that the ids
+	// it reuses have left JetStream's dedupe window.
+	afterWindow time.Duration
+}
+
+// waitWindow lets the dedupe window pass, when the test asks for it.
+func (w *kbNird) waitWindow() {
+	time.Sleep(w.afterWindow)
+}
+
+// kbStart runs nird in development mode with extra args and connects to its NATS server
+// the way a case system does.
+func kbStart(t *testing.T, args ...string) *kbNird {
+	t.Helper()
+	n := nirdtest.Start(t, append([]string{"--data", filepath.Join(t.TempDir(), "data")}, args...)...)
+	nc, err := nats.Connect(n.NATS)
+	if err != nil {
+		t.Fatalf("connect to nird's NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return &kbNird{n: n, nc: nc}
+}
+
+func (w *kbNird) reg(token string) nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(http.DefaultClient, w.n.URL(), connect.WithInterceptors(auth.BearerInterceptor(token)))
+}
+
+func (w *kbNird) query(token string) nirv1connect.QueryServiceClient {
+	return nirv1connect.NewQueryServiceClient(http.DefaultClient, w.n.URL(), connect.WithInterceptors(auth.BearerInterceptor(token)))
+}
+
+// kbResult is what a caller learns from one append, over either transport.
+type kbResult struct {
+	code      connect.Code // 0: stored
+	msg       string
+	positions []*nirv1.Position
+}
+
+// kbTransports are the two ways a case system appends.
+var kbTransports = []string{"connect", "nats"}
+
+// appendVia sends req with token over the named transport.
+func (w *kbNird) appendVia(t *testing.T, transport, token string, req *nirv1.AppendRequest) kbResult {
+	t.Helper()
+	if transport == "connect" {
+		res, err := w.reg(token).Append(context.Background(), connect.NewRequest(req))
+		if err != nil {
+			var ce *connect.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("append over HTTP: %v", err)
+			}
+			return kbResult{code: ce.Code(), msg: ce.Message()}
+		}
+		return kbResult{positions: res.Msg.GetPositions()}
+	}
+	data, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg.Data = data
+	msg.Header.Set("Authorization", "Bearer "+token)
+	reply, err := w.nc.RequestMsg(msg, 30*time.Second)
+	if err != nil {
+		t.Fatalf("append over NATS: %v", err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		var c connect.Code
+		if err := c.UnmarshalText([]byte(code)); err != nil {
+			t.Fatalf("NATS error code %q: %v", code, err)
+		}
+		return kbResult{code: c, msg: reply.Header.Get(micro.ErrorHeader)}
+	}
+	res := &nirv1.AppendResponse{}
+	if err := proto.Unmarshal(reply.Data, res); err != nil {
+		t.Fatalf("NATS reply: %v", err)
+	}
+	return kbResult{positions: res.GetPositions()}
+}
+
+// mustAppend appends over HTTP and fails the test unless it is stored.
+func (w *kbNird) mustAppend(t *testing.T, token string, regs ...*nirv1.Registration) []*nirv1.Position {
+	t.Helper()
+	res, err := w.reg(token).Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: regs}))
+	if err != nil {
+		t.Fatalf("append as %s: %v", token, err)
+	}
+	return res.Msg.GetPositions()
+}
+
+// history returns the events token gets from History, or the error code.
+func (w *kbNird) history(token, personKey string) ([]*nirv1.Event, connect.Code) {
+	res, err := w.reg(token).History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: personKey}}))
+	if err != nil {
+		return nil, connect.CodeOf(err)
+	}
+	var out []*nirv1.Event
+	for _, e := range res.Msg.GetEvents() {
+		out = append(out, e.GetEvent())
+	}
+	return out, 0
+}
+
+// lastSeq is the stream's last sequence, as the operator sees it.
+func (w *kbNird) lastSeq(t *testing.T) uint64 {
+	t.Helper()
+	st := w.status(t)
+	return st.GetLastSequence()
+}
+
+func (w *kbNird) status(t *testing.T) *nirv1.ProjectionStatusResponse {
+	t.Helper()
+	c := nirv1connect.NewAdminServiceClient(http.DefaultClient, w.n.URL(), connect.WithInterceptors(auth.BearerInterceptor(kbOperator)))
+	res, err := c.ProjectionStatus(context.Background(), connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	if err != nil {
+		t.Fatalf("projection status: %v", err)
+	}
+	return res.Msg
+}
+
+// caughtUp waits until the read models hold every event of the stream.
+func (w *kbNird) caughtUp(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := w.status(t)
+		if st.GetLag() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read models still %d behind after 20s", st.GetLag())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// csv fetches the person list export of kommune as token; it returns the status and body.
+func (w *kbNird) csv(t *testing.T, token, kommune string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, w.n.URL()+"/export/persons.csv?"+url.Values{"kommune": {kommune}}.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.SetBearer(req.Header, token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func kbDate(y, m, d int) *nirv1.Date {
+	return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
+}
+
+var kbPersonSeq atomic.Int64
+
+// kbPerson is a synthetic person: a valid fødselsnummer no other test uses.
+func kbPerson() string {
+	return rules.SyntheticFodselsnummer(rules.MustDate(1991, 3, 14), int(kbPersonSeq.Add(1)))
+}
+
+// kbRegister is kommune's registration of a person settled in settledIn on 2024-02-01.
+func kbRegister(fnr, kommune, settledIn string) *nirv1.Registration {
+	return &nirv1.Registration{Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: kommune,
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: fnr, BirthDate: kbDate(1991, 3, 14), Sex: nirv1.Sex_SEX_MALE,
+			PermitDate: kbDate(2024, 1, 10), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: kbDate(2023, 12, 1),
+			SettlementDate: kbDate(2024, 2, 1), SettlementKommune: settledIn, SettledByAgreement: true,
+		}}}}
+}
+
+// kbOn is a registration of ev for kommune on the person with key.
+func kbOn(key, kommune string, ev *nirv1.Event) *nirv1.Registration {
+	ev.Id = ulid.Make().String()
+	ev.Kommune = kommune
+	return &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: ev}
+}
+
+func kbMove(to string, date *nirv1.Date) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: to, Date: date}}}
+}
+
+func kbOffer(date *nirv1.Date) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date}}}
+}
+
+func kbRetract(id string) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: id, Reason: "feilregistrert"}}}
+}
+
+// kbOsloPerson registers a person settled in Oslo with an offer, and returns the person key,
+// the registration's id and the offer's id.
+func (w *kbNird) osloPerson(t *testing.T) (key, registered, offer string) {
+	t.Helper()
+	fnr := kbPerson()
+	reg := kbRegister(fnr, "0301", "0301")
+	pos := w.mustAppend(t, kbOslo, reg)
+	key = pos[0].GetPersonKey()
+	off := kbOn(key, "0301", kbOffer(kbDate(2024, 3, 1)))
+	w.mustAppend(t, kbOslo, off)
+	return key, reg.Event.Id, off.Event.Id
+}
+
+// refused fails the test unless res is a refusal that stored nothing: the code is one of
+// want and the stream did not grow.
+func (w *kbNird) refused(t *testing.T, res kbResult, before uint64, want ...connect.Code) {
+	t.Helper()
+	ok := false
+	for _, c := range want {
+		ok = ok || res.code == c
+	}
+	if !ok {
+		t.Errorf("the attack was answered %v %q (positions %v); want one of %v", res.code, res.msg, res.positions, want)
+	}
+	if after := w.lastSeq(t); after != before {
+		t.Errorf("the attack changed the stream: last sequence %d → %d", before, after)
+	}
+}
+
+// holdsEvent reports whether events hold the event with id.
+func holdsEvent(events []*nirv1.Event, id string) bool {
+	for _, e := range events {
+		if e.GetId() == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestKommuneAttacks(t *testing.T) {
+	w := kbStart(t)
+	ctx := context.Background()
+
+	// Bergen knows only the person key of an Oslo person (a key is no secret: it is in
+	// every list an analyst sees). It records that the person moved to Bergen, to become
+	// the kommune that has the person; then it reads the national id and retracts Oslo's
+	// events. Every step must fail, and Oslo's person must stay out of Bergen's reach.
+	for _, tr := range kbTransports {
+		t.Run("TakeoverByPersonMoved/"+tr, func(t *testing.T) {
+			key, registered, offer := w.osloPerson(t)
+			before := w.lastSeq(t)
+			res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "4601", kbMove("4601", kbDate(2024, 6, 1)))}})
+			w.refused(t, res, before, connect.CodeNotFound)
+			w.caughtUp(t)
+
+			t.Run("ThenHistory", func(t *testing.T) {
+				if events, code := w.history(kbBergen, key); code != connect.CodeNotFound {
+					t.Errorf("Bergen reads the Oslo person's history: code %v, %d events", code, len(events))
+				}
+			})
+			t.Run("ThenAuditHistory", func(t *testing.T) {
+				_, err := w.query(kbBergen).AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+				if connect.CodeOf(err) != connect.CodeNotFound {
+					t.Errorf("Bergen reads the Oslo person's audit history: %v", err)
+				}
+			})
+			t.Run("ThenGetPerson", func(t *testing.T) {
+				_, err := w.query(kbBergen).GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+				if connect.CodeOf(err) != connect.CodeNotFound {
+					t.Errorf("Bergen reads the Oslo person's status: %v", err)
+				}
+			})
+			t.Run("ThenCSV", func(t *testing.T) {
+				status, body := w.csv(t, kbBergen, "4601")
+				if status != http.StatusOK {
+					t.Fatalf("Bergen's own CSV: %d %s", status, body)
+				}
+				if strings.Contains(body, key) {
+					t.Error("the Oslo person is in Bergen's CSV export")
+				}
+			})
+			t.Run("ThenRetractRegistration", func(t *testing.T) {
+				before := w.lastSeq(t)
+				res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "4601", kbRetract(registered))}})
+				w.refused(t, res, before, connect.CodeNotFound)
+			})
+			t.Run("ThenRetractOffer", func(t *testing.T) {
+				before := w.lastSeq(t)
+				res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "4601", kbRetract(offer))}})
+				w.refused(t, res, before, connect.CodeNotFound)
+			})
+			events, code := w.history(kbOslo, key)
+			if code != 0 || len(events) != 2 {
+				t.Errorf("Oslo's person after the attack: code %v, %d events, want its 2", code, len(events))
+			}
+		})
+	}
+
+	// Bergen registers a person with Oslo as the settlement kommune: the person would land
+	// in Oslo's list, put there by another kommune.
+	for _, tr := range kbTransports {
+		t.Run("RegisterPersonIntoAnotherKommune/"+tr, func(t *testing.T) {
+			before := w.lastSeq(t)
+			reg := kbRegister(kbPerson(), "4601", "0301")
+			res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}})
+			w.refused(t, res, before, connect.CodePermissionDenied)
+			if !strings.Contains(res.msg, "settlement_kommune") {
+				t.Errorf("the refusal %q does not name the field settlement_kommune", res.msg)
+			}
+		})
+	}
+
+	// A legitimate move: Oslo, where the person lives, records the move to Bergen on
+	// 2024-06-01. Bergen now has the person; Oslo keeps its own period.
+	moved := func(t *testing.T) (key, registered, offer string) {
+		key, registered, offer = w.osloPerson(t)
+		w.mustAppend(t, kbOslo, kbOn(key, "0301", kbMove("4601", kbDate(2024, 6, 1))))
+		return key, registered, offer
+	}
+
+	// The receiving kommune rewrites the sending kommune's period: retracts its registration
+	// (the national id) and its offer.
+	for _, tr := range kbTransports {
+		t.Run("NewKommuneRetractsOldKommunesEvents/"+tr, func(t *testing.T) {
+			key, registered, offer := moved(t)
+			for _, target := range []struct{ name, id string }{{"PersonRegistered", registered}, {"Offer", offer}} {
+				before := w.lastSeq(t)
+				res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "4601", kbRetract(target.id))}})
+				if res.code != connect.CodePermissionDenied {
+					t.Errorf("Bergen retracts Oslo's %s: %v %q, want PermissionDenied", target.name, res.code, res.msg)
+				}
+				if after := w.lastSeq(t); after != before {
+					t.Errorf("Bergen's retraction of Oslo's %s was stored", target.name)
+				}
+			}
+		})
+	}
+
+	// The sending kommune, after the move, moves the person back to itself: only the
+	// kommune that has the person (or the population register) records a move.
+	for _, tr := range kbTransports {
+		t.Run("FormerKommuneTakesPersonBack/"+tr, func(t *testing.T) {
+			key, _, _ := moved(t)
+			before := w.lastSeq(t)
+			res := w.appendVia(t, tr, kbOslo, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "0301", kbMove("0301", kbDate(2024, 9, 1)))}})
+			w.refused(t, res, before, connect.CodePermissionDenied)
+		})
+	}
+
+	// A third kommune, given the key of a person who moved, inserts a move to itself: the
+	// receiving kommune alone never records a move.
+	for _, tr := range kbTransports {
+		t.Run("ThirdKommuneMovesPersonToItself/"+tr, func(t *testing.T) {
+			key, _, _ := moved(t)
+			before := w.lastSeq(t)
+			res := w.appendVia(t, tr, kbTrondheim, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "5001", kbMove("5001", kbDate(2024, 9, 1)))}})
+			w.refused(t, res, before, connect.CodeNotFound)
+			if events, code := w.history(kbTrondheim, key); code != connect.CodeNotFound {
+				t.Errorf("Trondheim reads the person: %v, %d events", code, len(events))
+			}
+		})
+	}
+
+	// The sending kommune reads what the receiving kommune records after the move: Oslo
+	// keeps its own period, not Bergen's.
+	t.Run("FormerKommuneReadsNewKommunesEvents", func(t *testing.T) {
+		key, registered, offer := moved(t)
+		bergenOffer := kbOn(key, "4601", kbOffer(kbDate(2024, 7, 1)))
+		w.mustAppend(t, kbBergen, bergenOffer)
+		events, code := w.history(kbOslo, key)
+		if code != 0 {
+			t.Fatalf("Oslo's history of its former person: %v", code)
+		}
+		if holdsEvent(events, bergenOffer.Event.Id) {
+			t.Error("History gives Oslo the offer Bergen registered after the move")
+		}
+		if !holdsEvent(events, registered) || !holdsEvent(events, offer) {
+			t.Error("History no longer gives Oslo its own period's events")
+		}
+		w.caughtUp(t)
+		res, err := w.query(kbOslo).AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+		if err != nil {
+			t.Fatalf("Oslo's audit history of its former person: %v", err)
+		}
+		for _, e := range res.Msg.GetEntries() {
+			if e.GetEvent().GetId() == bergenOffer.Event.Id {
+				t.Error("AuditHistory gives Oslo the offer Bergen registered after the move")
+			}
+		}
+		// Bergen, which has the person now, sees everything.
+		events, code = w.history(kbBergen, key)
+		if code != 0 || !holdsEvent(events, registered) || !holdsEvent(events, bergenOffer.Event.Id) {
+			t.Errorf("Bergen's history of the person it has: code %v, %d events", code, len(events))
+		}
+	})
+
+	// The attacks above must not have cost the register anything: every kommune still
+	// reaches its own persons (and the system principal everybody).
+	t.Run("OwnPersonsStillReachable", func(t *testing.T) {
+		key, _, _ := w.osloPerson(t)
+		if _, code := w.history(kbOslo, key); code != 0 {
+			t.Errorf("Oslo's own person: %v", code)
+		}
+		if _, code := w.history(kbSystem, key); code != 0 {
+			t.Errorf("system: %v", code)
+		}
+		if res := w.appendVia(t, "nats", kbOslo, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "0301", kbOffer(kbDate(2024, 4, 1)))}}); res.code != 0 {
+			t.Errorf("Oslo's own append over NATS: %v %q", res.code, res.msg)
+		}
+	})
+}
