@@ -4,9 +4,14 @@
 // For each person in a request it reads the person's events (a direct get by subject), drops
 // the events already stored (a retry, inside or after JetStream's dedupe window), folds the
 // history with the regelmotor, checks the new events against that state, and appends them in
-// one atomic batch with the person's last sequence as the concurrency check. When a concurrent
-// writer got there first and the caller set no expectation of its own, the whole read, check
-// and append is done again against the new state.
+// one atomic batch with the person's last sequence as the concurrency check.
+//
+// Concurrent requests for one person in one process take their turns (a lock per person, so
+// that none of them reads a history another is about to change); a writer in another process
+// can still get there first. Then, when the caller set no expectation of its own, the whole
+// read, check and append is done again against the new state, until it is stored or the
+// rules refuse it, for as long as the request's deadline or Config.ConflictTimeout allows.
+// A caller's own expectation that no longer holds is ErrConflict at once.
 package ingest
 
 import (
@@ -14,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +38,9 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxRegistrations = 1000
-	DefaultConflictRetries  = 8
+	// DefaultConflictTimeout bounds how long a request without an expectation of its own is
+	// re-read and re-checked while other processes keep changing its persons.
+	DefaultConflictTimeout = 10 * time.Second
 )
 
 // Store is the part of the event store the append path uses; *eventstore.Store satisfies it.
@@ -54,9 +63,10 @@ type Config struct {
 	Location *time.Location
 	// MaxRegistrations bounds one request.
 	MaxRegistrations int
-	// ConflictRetries bounds how often a request without the caller's own expectation is
-	// re-read and re-checked after losing a race.
-	ConflictRetries int
+	// ConflictTimeout bounds how long a request without the caller's own expectation is
+	// re-read and re-checked after losing races (also bounded by the request's deadline);
+	// 0 = DefaultConflictTimeout.
+	ConflictTimeout time.Duration
 	// HistoryCache is how many persons' histories are kept to spare the read before an
 	// append (0 = DefaultHistoryCache, negative = none). See historyCache for why a stale
 	// entry is harmless.
@@ -66,26 +76,27 @@ type Config struct {
 
 // Service is the append path. It is safe for concurrent use.
 type Service struct {
-	store   Store
-	keys    *personkey.Keyer
-	now     func() time.Time
-	loc     *time.Location
-	max     int
-	retries int
-	cache   *historyCache
-	log     *slog.Logger
+	store    Store
+	keys     *personkey.Keyer
+	now      func() time.Time
+	loc      *time.Location
+	max      int
+	patience time.Duration
+	cache    *historyCache
+	locks    personLocks
+	log      *slog.Logger
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{
-		store:   cfg.Store,
-		keys:    cfg.Keys,
-		now:     cfg.Now,
-		loc:     cfg.Location,
-		max:     cfg.MaxRegistrations,
-		retries: cfg.ConflictRetries,
-		log:     cfg.Logger,
+		store:    cfg.Store,
+		keys:     cfg.Keys,
+		now:      cfg.Now,
+		loc:      cfg.Location,
+		max:      cfg.MaxRegistrations,
+		patience: cfg.ConflictTimeout,
+		log:      cfg.Logger,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -100,8 +111,8 @@ func New(cfg Config) *Service {
 	if s.max <= 0 {
 		s.max = DefaultMaxRegistrations
 	}
-	if s.retries <= 0 {
-		s.retries = DefaultConflictRetries
+	if s.patience <= 0 {
+		s.patience = DefaultConflictTimeout
 	}
 	switch {
 	case cfg.HistoryCache == 0:
@@ -201,6 +212,19 @@ func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	if err != nil {
 		return nil, err
 	}
+	keys := make([]string, len(batches))
+	for i, b := range batches {
+		keys[i] = b.key
+	}
+	unlock, err := s.locks.lock(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	giveUp := time.Now().Add(s.patience)
+	if d, ok := ctx.Deadline(); ok && d.Before(giveUp) {
+		giveUp = d
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.try(ctx, scope, batches, attempt == 0)
 		if err == nil {
@@ -210,10 +234,22 @@ func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			}
 			return out, nil
 		}
-		if !errors.Is(err, eventstore.ErrConflict) || attempt >= s.retries || hasExpectation(batches) {
+		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) {
 			return nil, err
 		}
+		// Another process got there first. Read again and check again, after a short
+		// random pause that grows with the attempts, so that writers in several processes
+		// do not keep colliding in step.
+		pause := time.Duration(rand.Int64N(int64(min(attempt+1, 20)) * int64(time.Millisecond)))
+		if time.Now().Add(pause).After(giveUp) {
+			return nil, fmt.Errorf("%w: the person kept changing for %d attempts", err, attempt+1)
+		}
 		s.log.DebugContext(ctx, "append lost a race, re-reading", "attempt", attempt+1)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -623,4 +659,63 @@ func (s *Service) remember(appends []eventstore.PersonAppend, histories map[stri
 			s.cache.put(a.PersonKey, out, last)
 		}
 	}
+}
+
+// personLocks gives the requests of one process their turns on each person: a request holds
+// its persons from the read of their histories until its append is stored, so that a request
+// behind it reads what it stored instead of failing its concurrency check. Writers in other
+// processes are not held; the concurrency check on the stream still decides between them.
+type personLocks struct {
+	// mu guards held.
+	mu   sync.Mutex
+	held map[string]*personLock
+}
+
+type personLock struct {
+	turn chan struct{} // buffered 1: holds a token while a request has the person
+	refs int           // requests holding or waiting (guarded by personLocks.mu)
+}
+
+// lock takes every person of keys, in sorted order (two requests sharing persons never wait
+// for each other in a circle), waiting as long as ctx allows. unlock releases them all.
+func (l *personLocks) lock(ctx context.Context, keys []string) (unlock func(), err error) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	l.mu.Lock()
+	if l.held == nil {
+		l.held = map[string]*personLock{}
+	}
+	locks := make([]*personLock, len(keys))
+	for i, k := range keys {
+		pl := l.held[k]
+		if pl == nil {
+			pl = &personLock{turn: make(chan struct{}, 1)}
+			l.held[k] = pl
+		}
+		pl.refs++
+		locks[i] = pl
+	}
+	l.mu.Unlock()
+	release := func(taken int) {
+		for i := range taken {
+			<-locks[i].turn
+		}
+		l.mu.Lock()
+		for i, pl := range locks {
+			if pl.refs--; pl.refs == 0 {
+				delete(l.held, keys[i])
+			}
+		}
+		l.mu.Unlock()
+	}
+	for i, pl := range locks {
+		select {
+		case pl.turn <- struct{}{}:
+		case <-ctx.Done():
+			release(i)
+			return nil, ctx.Err()
+		}
+	}
+	return func() { release(len(locks)) }, nil
 }

@@ -203,39 +203,78 @@ func TestService_Append(t *testing.T) {
 		}
 	})
 
-	t.Run("ConcurrentWithoutExpectation", func(t *testing.T) {
-		// Writers that set no expectation of their own are re-read and re-checked, so
-		// all of them succeed and nothing is lost.
-		svc, store := newService(t)
-		id, reg := person(7, false)
-		pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		const writers = 8
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for range writers {
-			wg.Go(func() {
-				_, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)})
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("concurrent append: %v", err)
+}
+
+// TestService_ConcurrentWriters: many writers append to one person at once, none with an
+// expectation of its own (issue 10, finding 10: 115 of 400 appends with 8 writers failed
+// with a conflict). Every append is stored, in one process and across two (two append paths
+// on one store, each with its own locks and cache, so that their writes really collide on
+// the stream's concurrency check); a caller's own expectation is still a conflict.
+func TestService_ConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name      string
+		writers   int
+		processes int
+	}{
+		{"8", 8, 1},
+		{"32", 32, 1},
+		{"8/TwoProcesses", 8, 2},
+		{"32/TwoProcesses", 32, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc, store := newService(t)
+			keys, _ := personkey.New([]byte("test secret for the ingest tests"))
+			paths := []*ingest.Service{svc}
+			for len(paths) < c.processes {
+				paths = append(paths, ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}))
 			}
-		}
-		events, _, err := store.Read(ctx, pos[0].PersonKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(events) != 1+writers {
-			t.Errorf("%d events stored, want %d", len(events), 1+writers)
-		}
-	})
+			id, reg := person(7, false)
+			pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			perWriter := 256 / c.writers
+			var (
+				wg     sync.WaitGroup
+				mu     sync.Mutex
+				failed []error
+			)
+			for w := range c.writers {
+				wg.Go(func() {
+					for range perWriter {
+						if _, err := paths[w%len(paths)].Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil {
+							mu.Lock()
+							failed = append(failed, err)
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if len(failed) > 0 {
+				t.Errorf("%d of %d appends failed, the first: %v", len(failed), c.writers*perWriter, failed[0])
+			}
+			events, last, err := store.Read(ctx, pos[0].PersonKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 1 + c.writers*perWriter; len(events) != want {
+				t.Errorf("%d events stored, want %d", len(events), want)
+			}
+			// The caller's own expectation is checked, not retried.
+			stale := offer(id)
+			stale.ExpectedLastSequence = &pos[0].Sequence
+			if _, err := paths[len(paths)-1].Append(ctx, oslo, []*nirv1.Registration{stale}); !errors.Is(err, ingest.ErrConflict) {
+				t.Errorf("stale expectation: %v, want ErrConflict", err)
+			}
+			current := offer(id)
+			current.ExpectedLastSequence = &last
+			if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{current}); err != nil {
+				t.Errorf("current expectation: %v", err)
+			}
+		})
+	}
 }
 
 // TestService_HistoryCache runs two append paths on one store, as two nird processes would:
