@@ -41,6 +41,16 @@ func Explain(events []*nirv1.Event, now Date) *Explanation {
 	return &Explanation{Now: now, State: s, Status: Evaluate(s, now), Refusals: refusals, Due: DueTerminations(s, now)}
 }
 
+// ExplainStored explains a person's stored events (stream order) at now: the folded state,
+// law, schemes, deadlines and the computed terminations due. Unlike Explain it checks
+// nothing: stored events were accepted when nird stored them, and checking them again at
+// another date would report refusals nird never gave. `nirctl rules explain` runs the append
+// path on the registrations it previews and explains what that path stored with this.
+func ExplainStored(personKey string, events []*nirv1.Event, now Date) *Explanation {
+	s := Fold(personKey, events)
+	return &Explanation{Now: now, State: s, Status: Evaluate(s, now), Due: DueTerminations(s, now)}
+}
+
 // Proto returns the explanation as a PersonStatus message (the JSON form of `nirctl rules
 // explain`).
 func (e *Explanation) Proto() *nirv1.PersonStatus {

@@ -14,13 +14,17 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
+// ruleKey is the person key of ruleInput.
+const ruleKey = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
 // ruleInput is an IntroL person (DOMAIN.md 1.1, 1.4) whose programme ran out on 2022-10-01
-// (Product decisions 4, 5a), with one sluttmål the IntroL matrix refuses (NIR-R010).
-const ruleInput = `# one person, Registration lines as for nirctl append
-{"event":{"id":"e01","personKey":"pk1","kommune":"5001","personRegistered":{"birthDate":{"year":1988,"month":3,"day":3},"permitDate":{"year":2019,"month":5,"day":1},"permitBasis":"PERMIT_BASIS_ASYL_28","arrivalDate":{"year":2018,"month":11,"day":1},"settlementDate":{"year":2019,"month":8,"day":1},"settlementKommune":"5001","settledByAgreement":true}}}
-{"event":{"id":"e02","personKey":"pk1","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_TILDELING","vedtakDate":{"year":2019,"month":9,"day":20},"fromDate":{"year":2019,"month":10,"day":1}}}}
-{"event":{"id":"e03","personKey":"pk1","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_UTVIDELSE","vedtakDate":{"year":2021,"month":9,"day":1},"fromDate":{"year":2021,"month":10,"day":1},"extensionMonths":12}}}
-{"sequence":"4","event":{"id":"e04","personKey":"pk1","kommune":"5001","sluttmalRegistered":{"sluttmal":"SLUTTMAL_ARBEID","date":{"year":2019,"month":10,"day":15}}}}
+// (Product decisions 4, 5a): three stored events as `nirctl history` prints them, then one
+// registration of a sluttmål the IntroL matrix refuses (NIR-R010).
+const ruleInput = `# one person: StoredEvent lines as history prints them, then a Registration line as append takes
+{"sequence":"1","event":{"id":"01GB0000000000000000000001","personKey":"` + ruleKey + `","kommune":"5001","personRegistered":{"fodselsnummer":"03838800288","birthDate":{"year":1988,"month":3,"day":3},"sex":"SEX_FEMALE","permitDate":{"year":2019,"month":5,"day":1},"permitBasis":"PERMIT_BASIS_ASYL_28","arrivalDate":{"year":2018,"month":11,"day":1},"settlementDate":{"year":2019,"month":8,"day":1},"settlementKommune":"5001","settledByAgreement":true}}}
+{"sequence":"2","event":{"id":"01GB0000000000000000000002","personKey":"` + ruleKey + `","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_TILDELING","vedtakDate":{"year":2019,"month":9,"day":20},"fromDate":{"year":2019,"month":10,"day":1}}}}
+{"sequence":"3","event":{"id":"01GB0000000000000000000003","personKey":"` + ruleKey + `","kommune":"5001","programmeVedtakRegistered":{"type":"PROGRAMME_VEDTAK_TYPE_UTVIDELSE","vedtakDate":{"year":2021,"month":9,"day":1},"fromDate":{"year":2021,"month":10,"day":1},"extensionMonths":12}}}
+{"person":{"personKey":"` + ruleKey + `"},"event":{"id":"01GB0000000000000000000004","kommune":"5001","sluttmalRegistered":{"sluttmal":"SLUTTMAL_ARBEID","date":{"year":2019,"month":10,"day":15}}}}
 `
 
 func writeInput(t *testing.T, text string) string {
@@ -43,7 +47,7 @@ func TestRunRules_Explain(t *testing.T) {
 		}
 		for _, want := range []string{
 			"law: INTROL [lovvalg/1900-01-01, DOMAIN.md 1.1]",
-			"refused e04: NIR-R010",
+			"line 5 01GB0000000000000000000004: refused; NIR-R010",
 			"deadline PROGRAMME_END 5001/2019-10-01: OVERDUE 2022-10-01",
 			"due: ",
 			"FRIST_UTLOPT IKKE_REGISTRERT at 2022-10-01",
@@ -62,11 +66,19 @@ func TestRunRules_Explain(t *testing.T) {
 		if err := protojson.Unmarshal(out.Bytes(), &ps); err != nil {
 			t.Fatalf("output is not a PersonStatus: %v\n%s", err, out.String())
 		}
-		if ps.GetLaw() != nirv1.Law_LAW_INTROL || ps.GetPersonKey() != "pk1" {
+		if ps.GetLaw() != nirv1.Law_LAW_INTROL || ps.GetPersonKey() != ruleKey {
 			t.Errorf("law %v key %q", ps.GetLaw(), ps.GetPersonKey())
 		}
 		if len(ps.GetRefusals()) != 1 || ps.GetRefusals()[0].GetCode() != "NIR-R010" || ps.GetRefusals()[0].GetSection() == "" {
 			t.Errorf("refusals = %v", ps.GetRefusals())
+		}
+		if rs := ps.GetRegistrations(); len(rs) != 1 || rs[0].GetAccepted() || rs[0].GetCode() != "failed_precondition" || rs[0].GetLine() != 5 {
+			t.Errorf("registrations = %v", rs)
+		}
+		for _, p := range ps.GetProgrammes() {
+			if p.GetSluttmal() != nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED {
+				t.Errorf("the refused sluttmål was folded: %v", p)
+			}
 		}
 		due := ps.GetDueTerminations()
 		if len(due) != 1 || due[0].GetTerminationComputed().GetReason() != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT ||
@@ -104,7 +116,7 @@ func TestRunRules_Tables(t *testing.T) {
 
 func TestRunRules_Errors(t *testing.T) {
 	t.Parallel()
-	two := strings.Replace(ruleInput, `"id":"e02","personKey":"pk1"`, `"id":"e02","personKey":"pk2"`, 1)
+	two := strings.Replace(ruleInput, `"id":"01GB0000000000000000000002","personKey":"`+ruleKey, `"id":"01GB0000000000000000000002","personKey":"`+strings.Repeat("b", 64), 1)
 	tests := []struct {
 		name string
 		args []string

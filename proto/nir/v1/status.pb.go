@@ -243,7 +243,11 @@ type PersonStatus struct {
 	// bostedskommune is the current bostedskommune.
 	Bostedskommune string `protobuf:"bytes,11,opt,name=bostedskommune,proto3" json:"bostedskommune,omitempty"`
 	// hours are the registered training hours against their goals (timemål, DOMAIN.md 3.4).
-	Hours         []*HoursStatus `protobuf:"bytes,12,rep,name=hours,proto3" json:"hours,omitempty"`
+	Hours []*HoursStatus `protobuf:"bytes,12,rep,name=hours,proto3" json:"hours,omitempty"`
+	// registrations are nird's answers to the registrations `nirctl rules explain` previewed,
+	// one request each, in order; the status above folds the stored history and the accepted
+	// ones only.
+	Registrations []*RegistrationOutcome `protobuf:"bytes,13,rep,name=registrations,proto3" json:"registrations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +366,134 @@ func (x *PersonStatus) GetHours() []*HoursStatus {
 	return nil
 }
 
+func (x *PersonStatus) GetRegistrations() []*RegistrationOutcome {
+	if x != nil {
+		return x.Registrations
+	}
+	return nil
+}
+
+// RegistrationOutcome is nird's answer to one registration sent as a request of its own: what
+// the append path (validation, person key, rules, a kommune's reach) says, without storing it.
+type RegistrationOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// line is the registration's line number in the input.
+	Line int32 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// event_id is the registration's event id as given.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// accepted is true when nird would store the event (or has it already: duplicate).
+	Accepted bool `protobuf:"varint,3,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// duplicate is true when the event id is already stored: nird answers with the original
+	// position and stores nothing.
+	Duplicate bool `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// sequence is the event's position in the previewed history (1-based, this person only).
+	Sequence uint64 `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// code is the Connect error code of a refused request ("invalid_argument",
+	// "failed_precondition", "not_found", "permission_denied"); empty when accepted.
+	Code string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
+	// message is nird's error message.
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// field_violations name the invalid fields (code invalid_argument or permission_denied).
+	FieldViolations []*FieldViolation `protobuf:"bytes,8,rep,name=field_violations,json=fieldViolations,proto3" json:"field_violations,omitempty"`
+	// refusals are the regelmotor's refusals with their rules (code failed_precondition).
+	Refusals      []*RuleRefusal `protobuf:"bytes,9,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistrationOutcome) Reset() {
+	*x = RegistrationOutcome{}
+	mi := &file_nir_v1_status_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistrationOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistrationOutcome) ProtoMessage() {}
+
+func (x *RegistrationOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_status_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistrationOutcome.ProtoReflect.Descriptor instead.
+func (*RegistrationOutcome) Descriptor() ([]byte, []int) {
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RegistrationOutcome) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *RegistrationOutcome) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *RegistrationOutcome) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *RegistrationOutcome) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *RegistrationOutcome) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *RegistrationOutcome) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RegistrationOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RegistrationOutcome) GetFieldViolations() []*FieldViolation {
+	if x != nil {
+		return x.FieldViolations
+	}
+	return nil
+}
+
+func (x *RegistrationOutcome) GetRefusals() []*RuleRefusal {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
 // HoursStatus is the registered training hours of one subject against the goal (timemål).
 type HoursStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -379,7 +511,7 @@ type HoursStatus struct {
 
 func (x *HoursStatus) Reset() {
 	*x = HoursStatus{}
-	mi := &file_nir_v1_status_proto_msgTypes[1]
+	mi := &file_nir_v1_status_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +523,7 @@ func (x *HoursStatus) String() string {
 func (*HoursStatus) ProtoMessage() {}
 
 func (x *HoursStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[1]
+	mi := &file_nir_v1_status_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +536,7 @@ func (x *HoursStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoursStatus.ProtoReflect.Descriptor instead.
 func (*HoursStatus) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{1}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HoursStatus) GetSubject() string {
@@ -450,7 +582,7 @@ type RuleRef struct {
 
 func (x *RuleRef) Reset() {
 	*x = RuleRef{}
-	mi := &file_nir_v1_status_proto_msgTypes[2]
+	mi := &file_nir_v1_status_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +594,7 @@ func (x *RuleRef) String() string {
 func (*RuleRef) ProtoMessage() {}
 
 func (x *RuleRef) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[2]
+	mi := &file_nir_v1_status_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +607,7 @@ func (x *RuleRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRef.ProtoReflect.Descriptor instead.
 func (*RuleRef) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{2}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RuleRef) GetRule() string {
@@ -521,7 +653,7 @@ type SchemeAssessment struct {
 
 func (x *SchemeAssessment) Reset() {
 	*x = SchemeAssessment{}
-	mi := &file_nir_v1_status_proto_msgTypes[3]
+	mi := &file_nir_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +665,7 @@ func (x *SchemeAssessment) String() string {
 func (*SchemeAssessment) ProtoMessage() {}
 
 func (x *SchemeAssessment) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[3]
+	mi := &file_nir_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +678,7 @@ func (x *SchemeAssessment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemeAssessment.ProtoReflect.Descriptor instead.
 func (*SchemeAssessment) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SchemeAssessment) GetProgramme() Programme {
@@ -622,7 +754,7 @@ type DeadlineStatus struct {
 
 func (x *DeadlineStatus) Reset() {
 	*x = DeadlineStatus{}
-	mi := &file_nir_v1_status_proto_msgTypes[4]
+	mi := &file_nir_v1_status_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +766,7 @@ func (x *DeadlineStatus) String() string {
 func (*DeadlineStatus) ProtoMessage() {}
 
 func (x *DeadlineStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[4]
+	mi := &file_nir_v1_status_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +779,7 @@ func (x *DeadlineStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadlineStatus.ProtoReflect.Descriptor instead.
 func (*DeadlineStatus) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{4}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeadlineStatus) GetKind() DeadlineKind {
@@ -750,7 +882,7 @@ type ProgrammeSummary struct {
 
 func (x *ProgrammeSummary) Reset() {
 	*x = ProgrammeSummary{}
-	mi := &file_nir_v1_status_proto_msgTypes[5]
+	mi := &file_nir_v1_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +894,7 @@ func (x *ProgrammeSummary) String() string {
 func (*ProgrammeSummary) ProtoMessage() {}
 
 func (x *ProgrammeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_status_proto_msgTypes[5]
+	mi := &file_nir_v1_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +907,7 @@ func (x *ProgrammeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgrammeSummary.ProtoReflect.Descriptor instead.
 func (*ProgrammeSummary) Descriptor() ([]byte, []int) {
-	return file_nir_v1_status_proto_rawDescGZIP(), []int{5}
+	return file_nir_v1_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProgrammeSummary) GetKommune() string {
@@ -831,7 +963,7 @@ var File_nir_v1_status_proto protoreflect.FileDescriptor
 
 const file_nir_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\x9a\x04\n" +
+	"\x13nir/v1/status.proto\x12\x06nir.v1\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\"\xdd\x04\n" +
 	"\fPersonStatus\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1e\n" +
@@ -850,7 +982,18 @@ const file_nir_v1_status_proto_rawDesc = "" +
 	" \x03(\v2\x18.nir.v1.ProgrammeSummaryR\n" +
 	"programmes\x12&\n" +
 	"\x0ebostedskommune\x18\v \x01(\tR\x0ebostedskommune\x12)\n" +
-	"\x05hours\x18\f \x03(\v2\x13.nir.v1.HoursStatusR\x05hours\"\x80\x01\n" +
+	"\x05hours\x18\f \x03(\v2\x13.nir.v1.HoursStatusR\x05hours\x12A\n" +
+	"\rregistrations\x18\r \x03(\v2\x1b.nir.v1.RegistrationOutcomeR\rregistrations\"\xbc\x02\n" +
+	"\x13RegistrationOutcome\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1a\n" +
+	"\baccepted\x18\x03 \x01(\bR\baccepted\x12\x1c\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12\x12\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12A\n" +
+	"\x10field_violations\x18\b \x03(\v2\x16.nir.v1.FieldViolationR\x0ffieldViolations\x12/\n" +
+	"\brefusals\x18\t \x03(\v2\x13.nir.v1.RuleRefusalR\brefusals\"\x80\x01\n" +
 	"\vHoursStatus\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1e\n" +
 	"\n" +
@@ -926,55 +1069,60 @@ func file_nir_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_nir_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_nir_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_nir_v1_status_proto_goTypes = []any{
-	(Scheme)(0),              // 0: nir.v1.Scheme
-	(DeadlineKind)(0),        // 1: nir.v1.DeadlineKind
-	(DeadlineState)(0),       // 2: nir.v1.DeadlineState
-	(*PersonStatus)(nil),     // 3: nir.v1.PersonStatus
-	(*HoursStatus)(nil),      // 4: nir.v1.HoursStatus
-	(*RuleRef)(nil),          // 5: nir.v1.RuleRef
-	(*SchemeAssessment)(nil), // 6: nir.v1.SchemeAssessment
-	(*DeadlineStatus)(nil),   // 7: nir.v1.DeadlineStatus
-	(*ProgrammeSummary)(nil), // 8: nir.v1.ProgrammeSummary
-	(*Date)(nil),             // 9: nir.v1.Date
-	(Law)(0),                 // 10: nir.v1.Law
-	(*RuleRefusal)(nil),      // 11: nir.v1.RuleRefusal
-	(*Event)(nil),            // 12: nir.v1.Event
-	(Programme)(0),           // 13: nir.v1.Programme
-	(Sluttmal)(0),            // 14: nir.v1.Sluttmal
-	(TerminationReason)(0),   // 15: nir.v1.TerminationReason
+	(Scheme)(0),                 // 0: nir.v1.Scheme
+	(DeadlineKind)(0),           // 1: nir.v1.DeadlineKind
+	(DeadlineState)(0),          // 2: nir.v1.DeadlineState
+	(*PersonStatus)(nil),        // 3: nir.v1.PersonStatus
+	(*RegistrationOutcome)(nil), // 4: nir.v1.RegistrationOutcome
+	(*HoursStatus)(nil),         // 5: nir.v1.HoursStatus
+	(*RuleRef)(nil),             // 6: nir.v1.RuleRef
+	(*SchemeAssessment)(nil),    // 7: nir.v1.SchemeAssessment
+	(*DeadlineStatus)(nil),      // 8: nir.v1.DeadlineStatus
+	(*ProgrammeSummary)(nil),    // 9: nir.v1.ProgrammeSummary
+	(*Date)(nil),                // 10: nir.v1.Date
+	(Law)(0),                    // 11: nir.v1.Law
+	(*RuleRefusal)(nil),         // 12: nir.v1.RuleRefusal
+	(*Event)(nil),               // 13: nir.v1.Event
+	(*FieldViolation)(nil),      // 14: nir.v1.FieldViolation
+	(Programme)(0),              // 15: nir.v1.Programme
+	(Sluttmal)(0),               // 16: nir.v1.Sluttmal
+	(TerminationReason)(0),      // 17: nir.v1.TerminationReason
 }
 var file_nir_v1_status_proto_depIdxs = []int32{
-	9,  // 0: nir.v1.PersonStatus.now:type_name -> nir.v1.Date
-	10, // 1: nir.v1.PersonStatus.law:type_name -> nir.v1.Law
-	5,  // 2: nir.v1.PersonStatus.law_rule:type_name -> nir.v1.RuleRef
-	6,  // 3: nir.v1.PersonStatus.schemes:type_name -> nir.v1.SchemeAssessment
-	7,  // 4: nir.v1.PersonStatus.deadlines:type_name -> nir.v1.DeadlineStatus
-	11, // 5: nir.v1.PersonStatus.refusals:type_name -> nir.v1.RuleRefusal
-	12, // 6: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
-	8,  // 7: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
-	4,  // 8: nir.v1.PersonStatus.hours:type_name -> nir.v1.HoursStatus
-	5,  // 9: nir.v1.HoursStatus.rule:type_name -> nir.v1.RuleRef
-	13, // 10: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
-	0,  // 11: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
-	5,  // 12: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
-	1,  // 13: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
-	2,  // 14: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
-	9,  // 15: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
-	9,  // 16: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
-	9,  // 17: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
-	5,  // 18: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
-	9,  // 19: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
-	14, // 20: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
-	9,  // 21: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
-	15, // 22: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
-	9,  // 23: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 0: nir.v1.PersonStatus.now:type_name -> nir.v1.Date
+	11, // 1: nir.v1.PersonStatus.law:type_name -> nir.v1.Law
+	6,  // 2: nir.v1.PersonStatus.law_rule:type_name -> nir.v1.RuleRef
+	7,  // 3: nir.v1.PersonStatus.schemes:type_name -> nir.v1.SchemeAssessment
+	8,  // 4: nir.v1.PersonStatus.deadlines:type_name -> nir.v1.DeadlineStatus
+	12, // 5: nir.v1.PersonStatus.refusals:type_name -> nir.v1.RuleRefusal
+	13, // 6: nir.v1.PersonStatus.due_terminations:type_name -> nir.v1.Event
+	9,  // 7: nir.v1.PersonStatus.programmes:type_name -> nir.v1.ProgrammeSummary
+	5,  // 8: nir.v1.PersonStatus.hours:type_name -> nir.v1.HoursStatus
+	4,  // 9: nir.v1.PersonStatus.registrations:type_name -> nir.v1.RegistrationOutcome
+	14, // 10: nir.v1.RegistrationOutcome.field_violations:type_name -> nir.v1.FieldViolation
+	12, // 11: nir.v1.RegistrationOutcome.refusals:type_name -> nir.v1.RuleRefusal
+	6,  // 12: nir.v1.HoursStatus.rule:type_name -> nir.v1.RuleRef
+	15, // 13: nir.v1.SchemeAssessment.programme:type_name -> nir.v1.Programme
+	0,  // 14: nir.v1.SchemeAssessment.scheme:type_name -> nir.v1.Scheme
+	6,  // 15: nir.v1.SchemeAssessment.rule:type_name -> nir.v1.RuleRef
+	1,  // 16: nir.v1.DeadlineStatus.kind:type_name -> nir.v1.DeadlineKind
+	2,  // 17: nir.v1.DeadlineStatus.state:type_name -> nir.v1.DeadlineState
+	10, // 18: nir.v1.DeadlineStatus.start:type_name -> nir.v1.Date
+	10, // 19: nir.v1.DeadlineStatus.date:type_name -> nir.v1.Date
+	10, // 20: nir.v1.DeadlineStatus.programme_start:type_name -> nir.v1.Date
+	6,  // 21: nir.v1.DeadlineStatus.rule:type_name -> nir.v1.RuleRef
+	10, // 22: nir.v1.ProgrammeSummary.start:type_name -> nir.v1.Date
+	16, // 23: nir.v1.ProgrammeSummary.sluttmal:type_name -> nir.v1.Sluttmal
+	10, // 24: nir.v1.ProgrammeSummary.latest_end:type_name -> nir.v1.Date
+	17, // 25: nir.v1.ProgrammeSummary.termination_reason:type_name -> nir.v1.TerminationReason
+	10, // 26: nir.v1.ProgrammeSummary.termination_date:type_name -> nir.v1.Date
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_status_proto_init() }
@@ -991,7 +1139,7 @@ func file_nir_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_status_proto_rawDesc), len(file_nir_v1_status_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
