@@ -174,7 +174,7 @@ func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error 
 	p.cur = &handle{db: db}
 	p.mu.Unlock()
 	if c, err := db.Checkpoint(); err == nil {
-		p.stats.checkpoint.Store(c)
+		p.setCheckpoint(c)
 	}
 	old.refs.Wait()
 	if err := old.db.Close(); err != nil {

@@ -56,6 +56,11 @@ type Projector struct {
 
 	rebuilding atomic.Bool
 	stats      statsCounters
+
+	// advMu guards advanced, which is closed and replaced whenever the live checkpoint is
+	// set (WaitFor).
+	advMu    sync.Mutex
+	advanced chan struct{}
 }
 
 // handle is an open DB with the queries in flight on it, so that a swap closes the old file
@@ -104,9 +109,9 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}}
+	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{})}
 	if c, err := db.Checkpoint(); err == nil {
-		p.stats.checkpoint.Store(c)
+		p.setCheckpoint(c)
 	}
 	return p, nil
 }
@@ -166,6 +171,34 @@ func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 	}
 	defer h.refs.Done()
 	return fn(h.db)
+}
+
+// setCheckpoint records the live models' checkpoint and wakes WaitFor.
+func (p *Projector) setCheckpoint(c uint64) {
+	p.stats.checkpoint.Store(c)
+	p.advMu.Lock()
+	close(p.advanced)
+	p.advanced = make(chan struct{})
+	p.advMu.Unlock()
+}
+
+// WaitFor returns nil once the live models have applied the stream up to sequence seq (a
+// client's own append, for reading its writes on any nird), or ctx's error when ctx ends
+// first. It does not make the models catch up faster; Run does that.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.advMu.Lock()
+		advanced := p.advanced
+		p.advMu.Unlock()
+		if p.stats.checkpoint.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Stats is the runtime's counters, for metrics (no global registration).
@@ -319,7 +352,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 		return ckpt, 0, fmt.Errorf("projections: last sequence: %w", err)
 	}
 	p.stats.lastSeq.Store(last)
-	p.stats.checkpoint.Store(ckpt)
+	p.setCheckpoint(ckpt)
 	if last <= ckpt {
 		return ckpt, last, nil
 	}
@@ -341,7 +374,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 		p.stats.batches.Add(1)
 		p.stats.applyNanos.Add(uint64(d))
 		p.stats.lastApplyNanos.Store(uint64(d))
-		p.stats.checkpoint.Store(c)
+		p.setCheckpoint(c)
 		ckpt = c
 		return nil
 	})
@@ -354,7 +387,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 			return err
 		})
 		p.writeMu.Unlock()
-		p.stats.checkpoint.Store(ckpt)
+		p.setCheckpoint(ckpt)
 	}
 	return ckpt, last, err
 }

@@ -616,3 +616,45 @@ func TestProjector_RebuildChecksEnvelope(t *testing.T) {
 		t.Errorf("a clean rebuild changed the models")
 	}
 }
+
+// TestProjector_WaitFor: a reader waiting for its own append's sequence is woken when the
+// live models have applied it, not before; a wait that ctx bounds ends with ctx's error.
+func TestProjector_WaitFor(t *testing.T) {
+	t.Parallel()
+	recs := population(3, 50, testKommuner)
+	feed := NewSliceFeed(append([]Record(nil), recs[:10]...))
+	p := newTestProjector(t, feed)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := p.WaitFor(bg, 10); err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(bg, 50*time.Millisecond)
+	defer stop()
+	if err := p.WaitFor(short, 20); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitFor(20) with 10 events in the stream = %v, want the deadline", err)
+	}
+	woken := make(chan error, 1)
+	go func() { woken <- p.WaitFor(bg, 20) }()
+	for _, r := range recs[10:20] {
+		feed.Add(r)
+	}
+	select {
+	case err := <-woken:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitFor(20) not woken after the 20th event was applied")
+	}
+	if c := p.Stats().Checkpoint; c < 20 {
+		t.Fatalf("WaitFor(20) returned at checkpoint %d", c)
+	}
+}

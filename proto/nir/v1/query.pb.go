@@ -452,7 +452,14 @@ type ListPersonsRequest struct {
 	// page_token is the next_page_token of the previous page.
 	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
-	Snapshot      string `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,6 +548,13 @@ func (x *ListPersonsRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *ListPersonsRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // PersonRow is one person in the person list of their current bostedskommune.
@@ -953,7 +967,14 @@ type GetPersonRequest struct {
 	// person to read. Analysts give person_key.
 	Person *PersonRef `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
-	Snapshot      string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1000,6 +1021,13 @@ func (x *GetPersonRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *GetPersonRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // GetPersonResponse holds the person's row.
@@ -1058,7 +1086,14 @@ type PersonDeadlinesRequest struct {
 	// within_days is the warning period for DUE_SOON (0 = 30 days).
 	WithinDays int32 `protobuf:"varint,3,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
-	Snapshot      string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1119,6 +1154,13 @@ func (x *PersonDeadlinesRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *PersonDeadlinesRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // PersonDeadlinesResponse lists the deadlines.
@@ -1196,7 +1238,14 @@ type StatisticsRequest struct {
 	// principal gets its own kommune or fylke only.
 	Area string `protobuf:"bytes,3,opt,name=area,proto3" json:"area,omitempty"`
 	// snapshot names an as-of snapshot, e.g. the official figures "2022@2023-02-28".
-	Snapshot      string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1306,13 @@ func (x *StatisticsRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *StatisticsRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // ReasonCount is a count per avslutningsårsak.
@@ -1582,7 +1638,14 @@ type TerminatedReportRequest struct {
 	// «Avslutningsårsak ikke registrert».
 	RegisteredReason PresenceFilter `protobuf:"varint,4,opt,name=registered_reason,json=registeredReason,proto3,enum=nir.v1.PresenceFilter" json:"registered_reason,omitempty"`
 	// snapshot names an as-of snapshot, e.g. "2022@2023-02-28".
-	Snapshot      string `protobuf:"bytes,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1650,6 +1713,13 @@ func (x *TerminatedReportRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *TerminatedReportRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // TerminatedParticipant is one terminated programme.
@@ -1849,7 +1919,14 @@ type AuditHistoryRequest struct {
 	// person to read.
 	Person *PersonRef `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
-	Snapshot      string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
+	// Append returned, so that a client reads its own writes on any nird. The query waits
+	// until this nird's read models have applied it, at most a bound (nird's
+	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
+	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// with a snapshot.
+	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1896,6 +1973,13 @@ func (x *AuditHistoryRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *AuditHistoryRequest) GetMinSequence() uint64 {
+	if x != nil {
+		return x.MinSequence
+	}
+	return 0
 }
 
 // Correction is a later event that corrected an earlier one.
@@ -2894,7 +2978,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\bdeadline\x18\r \x01(\x0e2\x16.nir.v1.DeadlineFilterR\bdeadline\x12\x1f\n" +
 	"\vwithin_days\x18\x0e \x01(\x05R\n" +
 	"withinDays\x122\n" +
-	"\binactive\x18\x0f \x01(\x0e2\x16.nir.v1.PresenceFilterR\binactive\"\x90\x02\n" +
+	"\binactive\x18\x0f \x01(\x0e2\x16.nir.v1.PresenceFilterR\binactive\"\xb3\x02\n" +
 	"\x12ListPersonsRequest\x12\x18\n" +
 	"\akommune\x18\x01 \x01(\tR\akommune\x12,\n" +
 	"\x06filter\x18\x02 \x01(\v2\x14.nir.v1.PersonFilterR\x06filter\x12\x1e\n" +
@@ -2904,7 +2988,8 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bsnapshot\x18\b \x01(\tR\bsnapshot\"\xa4\f\n" +
+	"\bsnapshot\x18\b \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\xa4\f\n" +
 	"\tPersonRow\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1f\n" +
@@ -2948,28 +3033,31 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x13ListPersonsResponse\x12%\n" +
 	"\x04rows\x18\x01 \x03(\v2\x11.nir.v1.PersonRowR\x04rows\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"Y\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"|\n" +
 	"\x10GetPersonRequest\x12)\n" +
 	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRefR\x06person\x12\x1a\n" +
-	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\">\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\">\n" +
 	"\x11GetPersonResponse\x12)\n" +
-	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRowR\x06person\"\xa0\x01\n" +
+	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRowR\x06person\"\xc3\x01\n" +
 	"\x16PersonDeadlinesRequest\x12)\n" +
 	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRefR\x06person\x12\x1e\n" +
 	"\x03now\x18\x02 \x01(\v2\f.nir.v1.DateR\x03now\x12\x1f\n" +
 	"\vwithin_days\x18\x03 \x01(\x05R\n" +
 	"withinDays\x12\x1a\n" +
-	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\"\x8e\x01\n" +
+	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\x8e\x01\n" +
 	"\x17PersonDeadlinesResponse\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1e\n" +
 	"\x03now\x18\x02 \x01(\v2\f.nir.v1.DateR\x03now\x124\n" +
-	"\tdeadlines\x18\x03 \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\"\x86\x01\n" +
+	"\tdeadlines\x18\x03 \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\"\xa9\x01\n" +
 	"\x11StatisticsRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12-\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x17.nir.v1.StatisticsLevelR\x05level\x12\x12\n" +
 	"\x04area\x18\x03 \x01(\tR\x04area\x12\x1a\n" +
-	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\"V\n" +
+	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"V\n" +
 	"\vReasonCount\x121\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x19.nir.v1.TerminationReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"\xfb\x06\n" +
@@ -2998,13 +3086,14 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x1eshare_direct_work_or_education\x18\x12 \x01(\x01R\x1ashareDirectWorkOrEducation\x12Q\n" +
 	"&share_training_started_within_3_months\x18\x13 \x01(\x01R!shareTrainingStartedWithin3Months\"?\n" +
 	"\x12StatisticsResponse\x12)\n" +
-	"\x04rows\x18\x01 \x03(\v2\x15.nir.v1.StatisticsRowR\x04rows\"\xc7\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2\x15.nir.v1.StatisticsRowR\x04rows\"\xea\x01\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +
 	"\x03law\x18\x03 \x01(\x0e2\v.nir.v1.LawR\x03law\x12C\n" +
 	"\x11registered_reason\x18\x04 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x10registeredReason\x12\x1a\n" +
-	"\bsnapshot\x18\x05 \x01(\tR\bsnapshot\"\xf6\x02\n" +
+	"\bsnapshot\x18\x05 \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\xf6\x02\n" +
 	"\x15TerminatedParticipant\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x18\n" +
@@ -3021,10 +3110,11 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\vwith_reason\x18\x02 \x01(\x05R\n" +
 	"withReason\x12%\n" +
 	"\x0ewithout_reason\x18\x03 \x01(\x05R\rwithoutReason\x120\n" +
-	"\tby_reason\x18\x04 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\"\\\n" +
+	"\tby_reason\x18\x04 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\"\x7f\n" +
 	"\x13AuditHistoryRequest\x12)\n" +
 	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRefR\x06person\x12\x1a\n" +
-	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\"W\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12!\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"W\n" +
 	"\n" +
 	"Correction\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x19\n" +
