@@ -12,7 +12,9 @@
 // The stream definition lives in this package only (streamConfig): subjects nir.ev.*,
 // direct gets allowed, atomic batch publish allowed, a dedupe window, replicas from
 // Config, and deletes and purges denied, because history is immutable. Open creates the
-// stream or updates it to this definition.
+// stream if it is missing and otherwise only verifies it: a setting that differs is logged,
+// CheckStream reports it (nird exports it as a metric), and RepairStream, the operator's
+// explicit step, puts it back. Open never changes an existing stream.
 //
 // With Config.URL empty, Open runs an embedded server with JetStream in Config.Dir,
 // syncing every write before acknowledging it (sync_interval: always), with its client

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,16 +179,18 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// ensureStream creates the stream, or brings an existing one to what the register depends
-// on without undoing what an operator may legitimately have set: the replica count, byte
-// and message quotas (with DiscardNew they refuse new events when full, never drop old
-// ones), placement and the like are kept. What would lose or rewrite history is put back
-// (an age or per-person limit, allowed deletes or purges) and logged; what cannot be
-// changed in place (file storage, limits retention) fails Open with the setting named.
+// ensureStream creates the stream if it is missing. An existing stream is verified and
+// never changed: what cannot hold the register (memory storage, another retention, a
+// mirror, a sealed stream) fails Open with the setting named; any other difference from
+// the register's definition (streamVerdict) is logged and kept in s.mismatches for the
+// metrics, and put right only by the operator's explicit RepairStream. Several nird of
+// different versions share one stream on a cluster: if each rewrote the configuration on
+// start, the last one started would win, and an operator's deliberate change would be
+// undone behind their back.
 func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 	want := streamConfig(cfg)
 	info, err := s.js.Stream(ctx, StreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	if errStreamNotFound(err) {
 		if _, err := s.js.CreateStream(ctx, want); err != nil {
 			return fmt.Errorf("eventstore: create stream %s: %w", StreamName, err)
 		}
@@ -200,38 +200,16 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
 	}
 	have := info.CachedInfo().Config
-	switch {
-	case have.Storage != want.Storage:
-		return fmt.Errorf("%w: stream %s has %s storage; the register needs file storage (events must survive a restart)", ErrInvalid, StreamName, have.Storage)
-	case have.Retention != want.Retention:
-		return fmt.Errorf("%w: stream %s has %s retention; the register needs limits retention (no event may be removed once consumed)", ErrInvalid, StreamName, have.Retention)
+	mm, _, err := streamVerdict(have, want)
+	if err != nil {
+		return err
 	}
-	next := have
-	var changed []string
-	set := func(name string, differs bool, apply func()) {
-		if differs {
-			changed = append(changed, name)
-			apply()
-		}
+	if have.Replicas > want.Replicas {
+		s.log.Info("the stream has more replicas than configured; keeping them", "stream", StreamName, "stream_replicas", have.Replicas, "configured", want.Replicas)
 	}
-	set("subjects", !slices.Equal(have.Subjects, want.Subjects), func() { next.Subjects = want.Subjects })
-	set("discard", have.Discard != want.Discard, func() { next.Discard = want.Discard })
-	set("max_age", have.MaxAge != want.MaxAge, func() { next.MaxAge = want.MaxAge })
-	set("max_msgs_per_subject", have.MaxMsgsPerSubject != want.MaxMsgsPerSubject, func() { next.MaxMsgsPerSubject = want.MaxMsgsPerSubject })
-	set("duplicate_window", have.Duplicates != want.Duplicates, func() { next.Duplicates = want.Duplicates })
-	set("allow_direct", !have.AllowDirect, func() { next.AllowDirect = true })
-	set("allow_atomic", !have.AllowAtomicPublish, func() { next.AllowAtomicPublish = true })
-	set("deny_delete", !have.DenyDelete, func() { next.DenyDelete = true })
-	set("deny_purge", !have.DenyPurge, func() { next.DenyPurge = true })
-	if have.Replicas != want.Replicas {
-		s.log.Warn("stream replicas differ from the configured ones; keeping the stream's", "stream", StreamName, "stream_replicas", have.Replicas, "configured", want.Replicas)
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	s.log.Warn("stream settings the register depends on were changed; putting them back", "stream", StreamName, "settings", strings.Join(changed, ","))
-	if _, err := s.js.UpdateStream(ctx, next); err != nil {
-		return fmt.Errorf("eventstore: update stream %s (%s): %w", StreamName, strings.Join(changed, ", "), err)
+	if len(mm) > 0 {
+		s.log.Error("stream settings differ from what the register depends on; run nird --repair-stream to put them back",
+			"stream", StreamName, "mismatches", mismatchList(mm))
 	}
 	return nil
 }

@@ -184,19 +184,20 @@ func TestOpen_EmbeddedMaxPayload(t *testing.T) {
 	}
 }
 
-// TestOpen_ExistingStream: on a stream that exists, Open keeps what an operator may set
-// (a byte quota) and puts back what would lose history (an age limit, allowed purges),
-// and refuses a stream whose storage cannot hold the register.
+// TestOpen_ExistingStream: on a stream that exists, Open changes nothing and reports what
+// differs from the register's definition; RepairStream, the operator's step, puts back what
+// would lose history (an age limit, allowed purges) and keeps what an operator may set (a
+// byte quota); a stream whose storage cannot hold the register is refused.
 func TestOpen_ExistingStream(t *testing.T) {
 	ctx := context.Background()
-	t.Run("Repaired", func(t *testing.T) {
+	t.Run("ReportedThenRepaired", func(t *testing.T) {
 		srv := natstest.RunServer(t, natstest.Options{})
 		js, err := jetstream.New(natstest.Connect(t, srv))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: eventstore.StreamName, Subjects: []string{"nir.ev.*"},
-			Storage: jetstream.FileStorage, MaxBytes: 1 << 30, MaxAge: time.Hour}); err != nil {
+			Storage: jetstream.FileStorage, MaxBytes: 1 << 30, MaxAge: time.Hour, AllowRollup: true}); err != nil {
 			t.Fatal(err)
 		}
 		s, err := eventstore.Open(ctx, eventstore.Config{URL: srv.ClientURL()})
@@ -204,20 +205,55 @@ func TestOpen_ExistingStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		st, err := js.Stream(ctx, eventstore.StreamName)
+		config := func() jetstream.StreamConfig {
+			st, err := js.Stream(ctx, eventstore.StreamName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.CachedInfo().Config
+		}
+		if c := config(); c.MaxAge != time.Hour || c.DenyPurge || !c.AllowRollup {
+			t.Errorf("Open changed the stream: %+v", c)
+		}
+		check, err := s.CheckStream(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := st.CachedInfo().Config
+		var got []string
+		for _, m := range check.Mismatches {
+			got = append(got, m.Setting)
+		}
+		want := "discard max_age allow_direct allow_atomic deny_delete deny_purge allow_rollup_hdrs"
+		if strings.Join(got, " ") != want {
+			t.Errorf("mismatches %v, want %s", check.Mismatches, want)
+		}
+		if check.Replicas != 1 || check.CurrentReplicas != 1 {
+			t.Errorf("check = %+v, want one current replica", check)
+		}
+
+		fixed, err := s.RepairStream(ctx)
+		if err != nil || len(fixed) != len(got) {
+			t.Fatalf("RepairStream = %v, %v; want the %d mismatches put back", fixed, err, len(got))
+		}
+		c := config()
 		if c.MaxBytes != 1<<30 {
 			t.Errorf("max bytes %d, want the operator's 1 GiB kept", c.MaxBytes)
 		}
-		if c.MaxAge != 0 || !c.DenyPurge || !c.DenyDelete || !c.AllowAtomicPublish || !c.AllowDirect {
-			t.Errorf("config %+v: the age limit must be gone, deletes and purges denied, atomic publish and direct get allowed", c)
+		if c.MaxAge != 0 || !c.DenyPurge || !c.DenyDelete || !c.AllowAtomicPublish || !c.AllowDirect || c.AllowRollup {
+			t.Errorf("config %+v: the age limit and rollups must be gone, deletes and purges denied, atomic publish and direct get allowed", c)
+		}
+		if check, err := s.CheckStream(ctx); err != nil || len(check.Mismatches) != 0 {
+			t.Errorf("after the repair: %+v, %v", check, err)
+		}
+		if again, err := s.RepairStream(ctx); err != nil || len(again) != 0 {
+			t.Errorf("second repair = %v, %v; want nothing to do", again, err)
 		}
 		key := personKey("existing")
 		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 2)}); err != nil {
 			t.Fatalf("append on the repaired stream: %v", err)
+		}
+		if check, err := s.CheckStream(ctx); err != nil || check.Messages != 2 || check.LastSeq != 2 {
+			t.Errorf("after two events: %+v, %v", check, err)
 		}
 	})
 	t.Run("MemoryStorageRefused", func(t *testing.T) {

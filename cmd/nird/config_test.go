@@ -44,6 +44,26 @@ func TestParseConfig(t *testing.T) {
 		{name: "NegativeBytes", args: []string{"--group-max-bytes", "-5"}, wantErr: "--group-max-bytes"},
 		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
 		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
+		{name: "ClusterDefaults", check: func(t *testing.T, c Config) {
+			if c.Cluster.LeaseTTL != 15*time.Second || c.Cluster.RegelmotorInterval != time.Minute || c.Cluster.MinSequenceWait != 10*time.Second || c.Cluster.ClockOffset != 0 {
+				t.Errorf("cluster = %+v", c.Cluster)
+			}
+			if c.Cluster.clock()().Sub(time.Now()).Abs() > time.Second {
+				t.Error("the default clock is not the wall clock")
+			}
+		}},
+		{name: "ClusterFlags", args: []string{"--lease-ttl", "3s", "--regelmotor-interval", "500ms", "--min-sequence-wait", "2s"},
+			env: map[string]string{"NIR_TEST_CLOCK_OFFSET": "-2h"}, check: func(t *testing.T, c Config) {
+				if c.Cluster.LeaseTTL != 3*time.Second || c.Cluster.RegelmotorInterval != 500*time.Millisecond || c.Cluster.MinSequenceWait != 2*time.Second {
+					t.Errorf("cluster = %+v", c.Cluster)
+				}
+				if skew := time.Since(c.Cluster.clock()()); skew < 2*time.Hour-time.Second || skew > 2*time.Hour+time.Second {
+					t.Errorf("clock is %v behind, want 2h", skew)
+				}
+			}},
+		{name: "LeaseTTLTooShort", args: []string{"--lease-ttl", "100ms"}, wantErr: "--lease-ttl"},
+		{name: "BadClockOffset", env: map[string]string{"NIR_TEST_CLOCK_OFFSET": "later"}, wantErr: "NIR_TEST_CLOCK_OFFSET"},
+		{name: "MinSequenceWaitZero", args: []string{"--min-sequence-wait", "0s"}, wantErr: "--min-sequence-wait"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

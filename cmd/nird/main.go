@@ -28,6 +28,7 @@ import (
 	_ "time/tzdata" // the register's calendar is Europe/Oslo on any machine
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/api"
 )
 
 func main() {
@@ -46,6 +47,13 @@ func main() {
 		return
 	}
 	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if cfg.RepairStream {
+		if err := repairStream(ctx, cfg, os.Stdout, log); err != nil {
+			log.Error("stream repair failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("nird stopped", "err", err)
 		os.Exit(1)
@@ -70,9 +78,11 @@ type Config struct {
 	Shutdown      time.Duration          // grace period for in-flight requests
 	Demo          int                    // persons of the demo population to load into an empty register
 	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
+	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
 	LogLevel      string
 	LogFormat     string
 	CheckOnly     bool
+	RepairStream  bool
 }
 
 // Validate reports the first bad field by its flag name.
@@ -98,6 +108,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--group-max-wait: %v is not between 0 and 1s (0 = default)", c.Group.MaxWait)
 	case c.Group.MaxInflight < 0 || c.Group.MaxInflight > 16:
 		return fmt.Errorf("--group-inflight: %d is not between 1 and 16 (0 = default)", c.Group.MaxInflight)
+	case c.Cluster.LeaseTTL < time.Second || c.Cluster.LeaseTTL > 10*time.Minute:
+		return fmt.Errorf("--lease-ttl: %v is not between 1s and 10m", c.Cluster.LeaseTTL)
+	case c.Cluster.RegelmotorInterval < 100*time.Millisecond:
+		return fmt.Errorf("--regelmotor-interval: %v is below 100ms", c.Cluster.RegelmotorInterval)
+	case c.Cluster.MinSequenceWait <= 0 || c.Cluster.MinSequenceWait > time.Minute:
+		return fmt.Errorf("--min-sequence-wait: %v is not between 0 and 1m", c.Cluster.MinSequenceWait)
 	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
 		return errors.New("--nats-creds/--nats-user/--nats-nkey/--nats-ca: only with --nats-url")
 	}
@@ -166,12 +182,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))
 	num(&c.Group.MaxInflight, "group-inflight", 0, fmt.Sprintf("group commit: batches being stored at once (0 = %d)", eventstore.DefaultGroupMaxInflight))
+	dur(&c.Cluster.LeaseTTL, "lease-ttl", eventstore.DefaultLeaseTTL, "term of the regelmotor's lease: when its holder dies, another nird takes the regelmotor over within this plus a quarter (the first nird to create the lease bucket sets it)")
+	dur(&c.Cluster.RegelmotorInterval, "regelmotor-interval", time.Minute, "how often the regelmotor looks for computed terminations that have become due")
+	dur(&c.Cluster.MinSequenceWait, "min-sequence-wait", api.DefaultMinSequenceWait, "longest a query with min_sequence waits for the read models to reach it (read-your-writes)")
+	if v := getenv(envClockOffset); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil && envErr == nil {
+			envErr = fmt.Errorf("%s: %q is not a duration (e.g. -90s)", envClockOffset, v)
+		}
+		c.Cluster.ClockOffset = d
+	}
 	if envErr != nil {
 		return c, envErr
 	}
 	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "validate the configuration and exit")
+	fs.BoolVar(&c.RepairStream, "repair-stream", false, "put back the settings of the stream NIR_EVENTS that differ from what the register depends on (nird reports them on /metrics and in its log, and never changes them itself), print them and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -76,7 +76,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer store.Close()
 
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Logger: log.With("component", "ingest")})
+	now := cfg.Cluster.clock()
+	if cfg.Cluster.ClockOffset != 0 {
+		log.Warn("wall clock shifted for a fault-injection test; never in production", "env", envClockOffset, "offset", cfg.Cluster.ClockOffset)
+	}
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, Logger: log.With("component", "ingest")})
 	reg := api.NewRegistration(svc, log)
 	guard := auth.NewGuard(authn, api.Policy(), log)
 	m := newMetrics()
@@ -94,14 +98,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := proj.OpenSnapshots(); err != nil {
 		return fmt.Errorf("read-model snapshots: %w", err)
 	}
-	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store))
+	// The regelmotor runs on one nird at a time: the holder of this lease.
+	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
+	watch := &streamWatch{store: store, log: log.With("component", "stream-watch")}
+	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data))
 
-	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Logger: log})
+	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log})
 	admin := api.NewAdmin(proj, log)
 
 	// ReadMaxBytes bounds what one request makes nird read and decode, before it is
 	// authenticated too: the NATS ingress's bound; larger is ResourceExhausted.
-	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, api.MinSequence(proj, cfg.Cluster.MinSequenceWait)), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
 	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
@@ -125,8 +132,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return authn.RunReload(ctx, hup, log.With("component", "auth"))
 		}},
 		{"regelmotor", func(ctx context.Context) error {
-			return proj.RunRegelmotor(ctx, computedAppender{svc: svc, log: log.With("component", "regelmotor")}, projections.RegelmotorOptions{})
+			return lease.Run(ctx, func(ctx context.Context) error {
+				return proj.RunRegelmotor(ctx, computedAppender{svc: svc, log: log.With("component", "regelmotor")},
+					projections.RegelmotorOptions{Interval: cfg.Cluster.RegelmotorInterval, Clock: now})
+			})
 		}},
+		{"stream-watch", watch.Run},
 	}
 	if cfg.Admin != "" {
 		ready := func() error {

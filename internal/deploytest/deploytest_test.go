@@ -350,6 +350,27 @@ func TestSingle_EventStore(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("Replay delivered %d events, want 3", n)
 	}
+
+	// The regelmotor's lease (a key-value bucket) works with nird's permissions.
+	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: "deploytest", TTL: time.Second})
+	lctx, stop := context.WithCancel(ctx)
+	running := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- lease.Run(lctx, func(ctx context.Context) error { close(running); <-ctx.Done(); return nil })
+	}()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		t.Fatal("the lease was never taken with nird's permissions")
+	}
+	if h, err := lease.Holder(ctx); err != nil || h != "deploytest" {
+		t.Errorf("lease holder = %q, %v", h, err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCluster_R3 starts the three nodes of deploy/nats/cluster-*.conf, opens nird's event

@@ -1,0 +1,270 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaseBucket is the JetStream key-value bucket holding the leases of work that must run on
+// one nird at a time (the regelmotor worker).
+const LeaseBucket = "NIR_LEASES"
+
+// DefaultLeaseTTL is a lease's term when LeaseOptions.TTL is 0.
+const DefaultLeaseTTL = 15 * time.Second
+
+// LeaseOptions configure a Lease.
+type LeaseOptions struct {
+	// Name is the lease's key in the bucket, e.g. "regelmotor".
+	Name string
+	// Holder names this process in the bucket (for operators: nats kv get NIR_LEASES …).
+	Holder string
+	// TTL is the term: a lease not renewed for TTL expires on the server and another
+	// process may take it. It is the bucket's max age, so the first process to create the
+	// bucket decides it; a different TTL later is logged and the bucket's is used. 0 =
+	// DefaultLeaseTTL.
+	TTL time.Duration
+	// Logger; nil = the store's.
+	Logger *slog.Logger
+}
+
+// Lease runs a function on one process at a time among those sharing the stream's server or
+// cluster (see Run).
+type Lease struct {
+	s   *Store
+	opt LeaseOptions
+	log *slog.Logger
+
+	held             atomic.Bool
+	acquired, lost   atomic.Uint64
+	ttlNanos, renews atomic.Int64
+}
+
+// LeaseStats are a lease's counters, for metrics.
+type LeaseStats struct {
+	// Held is true while this process holds the lease.
+	Held bool
+	// Acquired counts the times it took the lease, Lost the times it lost it without
+	// giving it up (a renewal refused or not answered within the term).
+	Acquired, Lost uint64
+	// TTL is the term in force (the bucket's).
+	TTL time.Duration
+}
+
+// NewLease returns a lease of the store; Run takes and holds it.
+func (s *Store) NewLease(opt LeaseOptions) *Lease {
+	if opt.TTL <= 0 {
+		opt.TTL = DefaultLeaseTTL
+	}
+	log := opt.Logger
+	if log == nil {
+		log = s.log
+	}
+	l := &Lease{s: s, opt: opt, log: log.With("lease", opt.Name, "holder", opt.Holder)}
+	l.ttlNanos.Store(int64(opt.TTL))
+	return l
+}
+
+// Stats returns the lease's counters.
+func (l *Lease) Stats() LeaseStats {
+	return LeaseStats{Held: l.held.Load(), Acquired: l.acquired.Load(), Lost: l.lost.Load(), TTL: time.Duration(l.ttlNanos.Load())}
+}
+
+// Run takes the lease whenever it is free and runs fn while holding it, until ctx is done;
+// then it stops fn, gives the lease up (so another process takes it at once) and returns
+// nil. fn gets a context that is cancelled when the lease is lost, and Run waits for fn to
+// return before it tries to take the lease again; an error from fn is logged and fn runs
+// again on the next term it holds.
+//
+// The lease is a key in LeaseBucket, created only if absent (a compare-and-set on the
+// stream leader) and renewed every TTL/5 with the revision it holds. It expires by the
+// bucket's max age, on the server's clock, so neither a holder's wall clock nor a skewed one
+// decides who holds it; a holder measures its own term on its monotonic clock from the last
+// renewal the server acknowledged, and gives up before the server would let another take
+// it. A holder that dies is replaced within TTL plus one poll (TTL/4), plus one request. A holder that was
+// paused (SIGSTOP) past its term may run on for a moment after waking until it notices, so
+// fn must tolerate a second instance briefly: the regelmotor appends with deterministic
+// event ids, which the store never stores twice.
+func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) error {
+	var kv jetstream.KeyValue
+	poll := l.opt.TTL / 4
+	for kv == nil {
+		var err error
+		if kv, err = l.bucket(ctx); err != nil {
+			l.log.Warn("lease bucket not available", "err", err)
+			if !sleep(ctx, poll) {
+				return nil
+			}
+		}
+	}
+	for {
+		ttl := time.Duration(l.ttlNanos.Load())
+		poll = ttl / 4
+		actx, cancel := context.WithTimeout(ctx, poll)
+		start := time.Now()
+		rev, err := kv.Create(actx, l.opt.Name, []byte(l.opt.Holder))
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, jetstream.ErrKeyExists):
+			// Held by another (or by this process's previous term, until it expires).
+		case err != nil:
+			l.log.Debug("lease not taken", "err", err)
+		default:
+			l.hold(ctx, kv, rev, start, ttl, fn)
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if !sleep(ctx, poll) {
+			return nil
+		}
+	}
+}
+
+// hold runs fn and renews the lease until ctx is done or the lease is lost.
+func (l *Lease) hold(ctx context.Context, kv jetstream.KeyValue, rev uint64, granted time.Time, ttl time.Duration, fn func(ctx context.Context) error) {
+	l.held.Store(true)
+	l.acquired.Add(1)
+	l.log.Info("lease taken", "ttl", ttl)
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(fctx); err != nil && fctx.Err() == nil {
+			l.log.Error("leased work stopped", "err", err)
+		}
+	}()
+	// The server lets another take the lease TTL after the last renewal it stored, which
+	// was no earlier than the request's start: give up a fifth of the term before that, and
+	// renew every fifth, so that three renewals may fail before the term ends.
+	step := ttl / 5
+	deadline := granted.Add(ttl - step)
+	t := time.NewTicker(step)
+	lost := ""
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-done:
+			// fn returned on its own while holding: keep the term (the work is done for
+			// now) and go on renewing.
+			done = nil
+			continue
+		case <-t.C:
+		}
+		if time.Now().After(deadline) {
+			lost = "term ended without an acknowledged renewal"
+			break loop
+		}
+		rctx, cancel := context.WithTimeout(ctx, min(step, time.Until(deadline)))
+		start := time.Now()
+		next, err := kv.Update(rctx, l.opt.Name, []byte(l.opt.Holder), rev)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			break loop
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
+			lost = "renewal refused: the lease expired or another holds it"
+			break loop
+		case err != nil:
+			l.log.Warn("lease renewal failed; retrying within the term", "err", err, "term_left", time.Until(deadline).Round(time.Millisecond))
+		default:
+			rev, deadline = next, start.Add(ttl-step)
+		}
+	}
+	t.Stop()
+	stop()
+	if done != nil {
+		<-done
+	}
+	l.held.Store(false)
+	if lost != "" {
+		l.lost.Add(1)
+		l.log.Warn("lease lost", "reason", lost)
+		return
+	}
+	// Shutting down: give the lease up so another takes it without waiting for the term.
+	rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := kv.Delete(rctx, l.opt.Name, jetstream.LastRevision(rev)); err != nil {
+		l.log.Warn("lease not given up; it expires with its term", "err", err)
+		return
+	}
+	l.log.Info("lease given up")
+}
+
+// bucket opens LeaseBucket, creating it with the lease's TTL if it is missing.
+func (l *Lease) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	if err := l.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := l.s.withTimeout(ctx)
+	defer cancel()
+	kv, err := l.s.js.KeyValue(ctx, LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = l.s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      LeaseBucket,
+			Description: "nird leases: work that runs on one nird at a time",
+			History:     1,
+			TTL:         l.opt.TTL,
+			Storage:     jetstream.FileStorage,
+			Replicas:    l.s.cfg.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = l.s.js.KeyValue(ctx, LeaseBucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: lease bucket %s: %w", LeaseBucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: lease bucket %s: %w", LeaseBucket, err)
+	}
+	if ttl := st.TTL(); ttl <= 0 {
+		return nil, fmt.Errorf("%w: lease bucket %s has no TTL: a dead holder would keep its lease for ever", ErrInvalid, LeaseBucket)
+	} else if ttl != l.opt.TTL {
+		l.log.Warn("the lease bucket's TTL differs from the configured one; using the bucket's", "bucket_ttl", ttl, "configured", l.opt.TTL)
+		l.ttlNanos.Store(int64(ttl))
+	}
+	return kv, nil
+}
+
+// Holder returns who holds the lease now ("" when nobody does), as the bucket says.
+func (l *Lease) Holder(ctx context.Context) (string, error) {
+	kv, err := l.bucket(ctx)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := l.s.withTimeout(ctx)
+	defer cancel()
+	e, err := kv.Get(ctx, l.opt.Name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("eventstore: lease %s: %w", l.opt.Name, err)
+	}
+	return string(e.Value()), nil
+}
+
+// sleep waits d or until ctx is done; false means ctx is done.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
