@@ -256,8 +256,13 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 	found, foreign := false, false
 	err := s.scan(ctx, r.subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
 		last = m.Sequence
+		// The event's own id, not the message's Nats-Msg-Id header: a message stored
+		// behind nird's back with a forged header must not pass for a stored event.
 		id := m.Header.Get(nats.MsgIdHdr)
-		if i, ok := r.ids[id]; ok {
+		if ev, err := decodeOn(m.Sequence, m.Subject, m.Data); err != nil || ev.GetId() != id {
+			id = ""
+		}
+		if i, ok := r.ids[id]; ok && id != "" {
 			if !r.events[i].stored {
 				r.events[i].stored = true
 				positions[r.first+i].Seq = m.Sequence

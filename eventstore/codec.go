@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"google.golang.org/protobuf/proto"
@@ -30,6 +31,18 @@ func Encode(ev *nirv1.Event) ([]byte, error) {
 	return b, nil
 }
 
+// Reasons a stored message is not a usable event (DecodeError.Reason). A replay or read
+// skips such a message (see Stored.Quarantine); the read models record the reason, so a
+// consumer that checks events it received undecoded (projections' rebuild) must apply the
+// same checks in the same order, with the same words: subject, protobuf, id, envelope.
+const (
+	ReasonBadSubject  = "subject is not a person key"
+	ReasonUndecodable = "not a protobuf event"
+	ReasonNoID        = "event has no id"
+	ReasonBadKey      = "envelope person key is not a safe subject token"
+	ReasonOtherPerson = "envelope names another person than its subject"
+)
+
 // Decode unmarshals the message stored at stream sequence seq. It is the one place events
 // are decoded. Any failure is a *DecodeError naming seq; Decode never panics on bad input.
 // A payload of a type this binary does not know decodes without error (its oneof is nil
@@ -37,26 +50,48 @@ func Encode(ev *nirv1.Event) ([]byte, error) {
 func Decode(seq uint64, data []byte) (*nirv1.Event, error) {
 	ev := &nirv1.Event{}
 	if err := proto.Unmarshal(data, ev); err != nil {
-		return nil, &DecodeError{Seq: seq, Err: err}
+		return nil, &DecodeError{Seq: seq, Reason: ReasonUndecodable, Err: err}
 	}
 	if ev.GetId() == "" {
-		return nil, &DecodeError{Seq: seq, Err: errors.New("event has no id")}
+		return nil, &DecodeError{Seq: seq, Reason: ReasonNoID}
 	}
 	if err := validKey(ev.GetPersonKey()); err != nil {
-		return nil, &DecodeError{Seq: seq, Err: err}
+		return nil, &DecodeError{Seq: seq, Reason: ReasonBadKey, Err: err}
 	}
 	return ev, nil
 }
 
+// subjectKey returns the person key of a stream subject, or a *DecodeError when the subject
+// is not nir.ev.<safe key> (a message a tool stored on a subject nird never writes).
+func subjectKey(seq uint64, subject string) (string, error) {
+	key, ok := strings.CutPrefix(subject, subjectPrefix)
+	if !ok {
+		return "", &DecodeError{Seq: seq, Reason: ReasonBadSubject}
+	}
+	if err := validKey(key); err != nil {
+		return "", &DecodeError{Seq: seq, Reason: ReasonBadSubject, Err: err}
+	}
+	return key, nil
+}
+
 // decodeOn decodes a message and checks that its envelope belongs to the subject it was
-// stored on, so an event can never be folded into another person.
+// stored on, so an event can never be folded into another person. The checks, in order:
+// the subject is a person's, the data is an event, it has an id, its envelope names the
+// subject's person (which makes the envelope's key a safe one too).
 func decodeOn(seq uint64, subject string, data []byte) (*nirv1.Event, error) {
-	ev, err := Decode(seq, data)
+	key, err := subjectKey(seq, subject)
 	if err != nil {
 		return nil, err
 	}
-	if subject != subjectPrefix+ev.GetPersonKey() {
-		return nil, &DecodeError{Seq: seq, Err: errors.New("envelope person key does not match the subject")}
+	ev := &nirv1.Event{}
+	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, &DecodeError{Seq: seq, Reason: ReasonUndecodable, Err: err}
+	}
+	if ev.GetId() == "" {
+		return nil, &DecodeError{Seq: seq, Reason: ReasonNoID}
+	}
+	if ev.GetPersonKey() != key {
+		return nil, &DecodeError{Seq: seq, Reason: ReasonOtherPerson}
 	}
 	return ev, nil
 }
@@ -123,3 +158,7 @@ func Subject(personKey string) (string, error) {
 	}
 	return subjectPrefix + personKey, nil
 }
+
+// ValidKey returns nil when key can be a person's subject token, or an error saying why not
+// (never repeating the key).
+func ValidKey(key string) error { return validKey(key) }

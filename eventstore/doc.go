@@ -48,6 +48,12 @@
 //     before the cut-off (see Replay for the clock assumption).
 //   - Decode is the one place events are decoded; an undecodable message yields a
 //     *DecodeError naming its stream sequence, never a panic, and never its content.
+//   - No stored message stops a reader. A message that is not a usable event (it does not
+//     decode, has no id, or its envelope names another person than its subject; nird never
+//     writes one, see Encode) is quarantined: Read leaves it out of the person's history
+//     (logged once by sequence, counted in Stats) but counts it for the last sequence an
+//     append is checked against, so appends to the person go on; Replay delivers it with
+//     Stored.Quarantine set and goes on past it.
 //
 // # Group commit
 //

@@ -28,18 +28,25 @@ var (
 	ErrClosed = errors.New("eventstore: closed")
 )
 
-// DecodeError is returned when a stored message cannot be decoded into an event. It names
-// the stream sequence of the message so an operator can inspect it with the nats CLI
-// (nats stream get NIR_EVENTS <seq>). It never carries the message body.
+// DecodeError says that a stored message is not a usable event: it does not decode, or
+// its envelope does not belong to its subject. It names the stream sequence of the message
+// so an operator can inspect it with the nats CLI (nats stream get NIR_EVENTS <seq>), and
+// never carries the message body. Decode returns it; Read and Replay skip such a message
+// (quarantine) and report it in Stored.Quarantine instead of stopping.
 type DecodeError struct {
-	// Seq is the stream sequence of the undecodable message.
+	// Seq is the stream sequence of the message.
 	Seq uint64
-	// Err is the underlying reason.
+	// Reason is one of the Reason constants.
+	Reason string
+	// Err is the underlying error, if any (never the message's content).
 	Err error
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("eventstore: decode event at stream seq %d: %v", e.Seq, e.Err)
+	if e.Err != nil {
+		return fmt.Sprintf("eventstore: decode event at stream seq %d: %s: %v", e.Seq, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("eventstore: decode event at stream seq %d: %s", e.Seq, e.Reason)
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }

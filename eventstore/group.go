@@ -104,6 +104,9 @@ type Stats struct {
 	// Streamed is the number of events sent to the server while their batch was still
 	// forming (staged there while the committer waited for more appends).
 	Streamed uint64
+	// Quarantined is the number of messages Read left out of a person's history because
+	// they are not usable events (each time it read them).
+	Quarantined uint64
 }
 
 // BatchSizeBuckets is the number of Stats.BatchSizes buckets (1, 2, 4, ..., 1024).
@@ -112,7 +115,7 @@ const BatchSizeBuckets = 11
 type stats struct {
 	appends, events, duplicates, conflicts atomic.Uint64
 	batches, batchEvents, plain, republish atomic.Uint64
-	streamed                               atomic.Uint64
+	streamed, quarantined                  atomic.Uint64
 	sizes                                  [BatchSizeBuckets]atomic.Uint64
 }
 
@@ -138,6 +141,7 @@ func (s *Store) Stats() Stats {
 		PlainPublishes: s.stats.plain.Load(),
 		Republishes:    s.stats.republish.Load(),
 		Streamed:       s.stats.streamed.Load(),
+		Quarantined:    s.stats.quarantined.Load(),
 	}
 	for i := range st.BatchSizes {
 		st.BatchSizes[i] = s.stats.sizes[i].Load()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
-	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -33,11 +32,22 @@ type Stored struct {
 	Raw []byte
 	// PersonKey is the person the event is stored for (its subject's key), set by Replay.
 	PersonKey string
+	// Quarantine is set, by Replay, when the message at Seq is not a usable event (it does
+	// not decode, or its envelope does not belong to its subject): Event and Raw are nil
+	// then, and the consumer skips it. Nothing nird writes is ever quarantined; such a
+	// message was stored behind nird's back or damaged.
+	Quarantine *DecodeError
 }
 
-// Read returns all events of one person in stream order, and the sequence of the last one
-// (0 if the person has none): the value to pass as PersonAppend.ExpectedLastSeq after
-// folding them. It uses direct gets by subject; no consumer is created.
+// Read returns all events of one person in stream order, and the sequence of the last
+// message on the person's subject (0 if none): the value to pass as
+// PersonAppend.ExpectedLastSeq after folding them. It uses direct gets by subject; no
+// consumer is created.
+//
+// A message on the subject that is not a usable event (see Stored.Quarantine) is left out
+// of events, as every read model leaves it out, and logged once by its sequence; it still
+// counts for lastSeq, which is what the server checks an append against. So a poisoned
+// subject never stops appends to the person.
 //
 // With replicas > 1 a direct get may be answered by a follower that lags a little behind;
 // an append based on such a read fails with ErrConflict and is simply retried.
@@ -52,18 +62,42 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	err = s.scan(ctx, subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
+		lastSeq = m.Sequence
 		ev, err := decodeOn(m.Sequence, m.Subject, m.Data)
+		var de *DecodeError
+		if errors.As(err, &de) {
+			s.quarantined(de)
+			return true, nil
+		}
 		if err != nil {
 			return false, err
 		}
 		events = append(events, Stored{Seq: m.Sequence, Time: m.Time, Event: ev})
-		lastSeq = m.Sequence
 		return true, nil
 	})
 	if err != nil {
 		return nil, 0, s.wrap(fmt.Errorf("eventstore: read person: %w", err))
 	}
 	return events, lastSeq, nil
+}
+
+// quarantineLogMax bounds the sequences whose quarantine Read remembers having logged.
+const quarantineLogMax = 10000
+
+// quarantined counts a message Read skipped and logs it, once per sequence (a person's
+// poisoned subject is read before every append to the person).
+func (s *Store) quarantined(de *DecodeError) {
+	s.stats.quarantined.Add(1)
+	s.quarantineMu.Lock()
+	defer s.quarantineMu.Unlock()
+	if s.quarantineLogged[de.Seq] {
+		return
+	}
+	if s.quarantineLogged == nil || len(s.quarantineLogged) >= quarantineLogMax {
+		s.quarantineLogged = map[uint64]bool{}
+	}
+	s.quarantineLogged[de.Seq] = true
+	s.log.Warn("quarantined message skipped in a person's history: not a usable event", "stream_seq", de.Seq, "reason", de.Reason)
 }
 
 // LastSeq returns the stream's last sequence (0 when the stream is empty). It is read
@@ -115,8 +149,10 @@ type ReplayOptions struct {
 // Replay delivers the stream's events in sequence order, from opt.From up to a bound fixed
 // when it starts. Short ranges (catching up a live projection) are read with batched
 // direct gets, long ones (a rebuild) stream through an ephemeral ordered consumer. The
-// iteration stops after the first error, which is yielded with a zero Stored (or the Seq
-// of an undecodable message in a *DecodeError). Stopping the range loop stops the replay.
+// iteration stops after the first error, which is yielded with a zero Stored. A message
+// that is not a usable event does not stop it: it is delivered with Stored.Quarantine set
+// (in Undecoded mode only a bad subject is found; the consumer checks the rest when it
+// decodes). Stopping the range loop stops the replay.
 //
 // With RecordedUntil set, the cut-off is resolved once into a stream sequence bound: the
 // last message the stream received before RecordedUntil+ClockSkew. Between From and that
@@ -147,24 +183,31 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 			return
 		}
 		deliver := func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error) {
+			var st Stored
 			if opt.Undecoded {
-				key, ok := strings.CutPrefix(subject, subjectPrefix)
-				if !ok {
-					return false, false, &DecodeError{Seq: seq, Err: errors.New("subject is not a person's")}
+				key, err := subjectKey(seq, subject)
+				if err != nil {
+					st = Stored{Seq: seq, Time: t, Quarantine: err.(*DecodeError)}
+				} else {
+					st = Stored{Seq: seq, Time: t, Raw: data, PersonKey: key}
 				}
-				if !yield(Stored{Seq: seq, Time: t, Raw: data, PersonKey: key}, nil) {
-					return false, true, nil
+			} else {
+				ev, err := decodeOn(seq, subject, data)
+				var de *DecodeError
+				switch {
+				case errors.As(err, &de):
+					// Delivered as quarantined, also past a cut-off (it has no readable
+					// recorded_at): every consumer skips it the same way.
+					st = Stored{Seq: seq, Time: t, Quarantine: de}
+				case err != nil:
+					return false, false, err
+				case cut != nil && ev.GetRecordedAt().AsTime().After(*cut):
+					return seq < to, false, nil
+				default:
+					st = Stored{Seq: seq, Time: t, Event: ev, Raw: data, PersonKey: ev.GetPersonKey()}
 				}
-				return seq < to, false, nil
 			}
-			ev, err := decodeOn(seq, subject, data)
-			if err != nil {
-				return false, false, err
-			}
-			if cut != nil && ev.GetRecordedAt().AsTime().After(*cut) {
-				return seq < to, false, nil
-			}
-			if !yield(Stored{Seq: seq, Time: t, Event: ev, Raw: data, PersonKey: ev.GetPersonKey()}, nil) {
+			if !yield(st, nil) {
 				return false, true, nil
 			}
 			return seq < to, false, nil
@@ -183,11 +226,6 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 			stopped, err = s.replayConsumer(ctx, from, to, deliver)
 		}
 		if err != nil && !stopped {
-			var de *DecodeError
-			if errors.As(err, &de) {
-				yield(Stored{Seq: de.Seq}, err)
-				return
-			}
 			yield(Stored{}, s.wrap(fmt.Errorf("eventstore: replay: %w", err)))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -152,64 +154,100 @@ func TestStore_Replay(t *testing.T) {
 	})
 }
 
-// TestStore_DecodeError stores undecodable messages behind the store's back: Read and
-// Replay report a *DecodeError naming the sequence, never panic.
-func TestStore_DecodeError(t *testing.T) {
+// TestStore_Quarantine stores messages that are not usable events behind the store's back:
+// Read leaves them out of the person's history (but counts them for the last sequence an
+// append is checked against), Replay delivers them with Quarantine set (naming the sequence
+// and the reason) and goes on past them, and an append to the poisoned person is stored.
+func TestStore_Quarantine(t *testing.T) {
 	s, srv := openStore(t, nil)
 	ctx := context.Background()
 	good := personKey("dec-good")
 	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: good, Events: events(good, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	js, err := jetstream.New(natstest.Connect(t, srv))
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wrongKey, _ := proto.Marshal(newEvent(personKey("someone-else")))
+	victim := newEvent(personKey("dec-header"))
+	victimID := ulid.Make().String()
 	tests := []struct {
-		name string
-		key  string
-		data []byte
+		name    string
+		subject string
+		data    []byte
+		reason  string
 	}{
-		{"Garbage", personKey("dec-garbage"), []byte{0xff, 0xff, 0xff, 0x01}},
-		{"NoID", personKey("dec-noid"), []byte{}},
-		{"ForeignKey", personKey("dec-foreign"), wrongKey},
+		{"Garbage", "nir.ev." + personKey("dec-garbage"), []byte{0xff, 0xff, 0xff, 0x01}, eventstore.ReasonUndecodable},
+		{"NoID", "nir.ev." + personKey("dec-noid"), []byte{}, eventstore.ReasonNoID},
+		{"ForeignKey", "nir.ev." + personKey("dec-foreign"), wrongKey, eventstore.ReasonOtherPerson},
+		{"BadSubject", "nir.ev.a%b", mustMarshal(t, &nirv1.Event{Id: "x", PersonKey: "a%b"}), eventstore.ReasonBadSubject},
+		{"PoisonBeforeAppend", "nir.ev." + victim.PersonKey, []byte{0xff}, eventstore.ReasonUndecodable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			subj, _ := eventstore.Subject(tt.key)
-			ack, err := js.Publish(ctx, subj, tt.data)
+			ack, err := js.Publish(ctx, tt.subject, tt.data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			seq := ack.Sequence
-			_, _, err = s.Read(ctx, tt.key)
-			var de *eventstore.DecodeError
-			if !errors.As(err, &de) || de.Seq != seq {
-				t.Fatalf("Read error = %v, want DecodeError at seq %d", err, seq)
+			if key, ok := strings.CutPrefix(tt.subject, "nir.ev."); ok && eventstore.ValidKey(key) == nil {
+				evs, last, err := s.Read(ctx, key)
+				if err != nil || len(evs) != 0 || last != seq {
+					t.Fatalf("Read = %d events, last %d, %v; want none, last %d", len(evs), last, err, seq)
+				}
 			}
-			// From the start: the good events, then the first bad message stops the replay.
+			// From the start and from the message itself: the good events, then the
+			// message, quarantined, and the replay ends cleanly.
 			for _, from := range []uint64{1, seq} {
-				var rerr error
-				var rseq uint64
-				n := 0
+				var got []eventstore.Stored
 				for st, err := range s.Replay(ctx, eventstore.ReplayOptions{From: from}) {
 					if err != nil {
-						rerr, rseq = err, st.Seq
-						continue
+						t.Fatalf("Replay from %d: %v", from, err)
+					}
+					got = append(got, st)
+				}
+				q := got[len(got)-1]
+				if q.Seq != seq || q.Quarantine == nil || q.Quarantine.Seq != seq || q.Quarantine.Reason != tt.reason || q.Event != nil || q.Raw != nil {
+					t.Fatalf("Replay from %d: last delivered %+v, want seq %d quarantined for %q", from, q, seq, tt.reason)
+				}
+				for _, st := range got[:len(got)-1] {
+					if st.Quarantine != nil && st.Seq < 3 {
+						t.Fatalf("Replay from %d: good event at seq %d quarantined", from, st.Seq)
+					}
+				}
+				// With a cut-off too: a quarantined message has no readable recorded time.
+				n := 0
+				for st, err := range s.Replay(ctx, eventstore.ReplayOptions{From: from, RecordedUntil: time.Now().Add(time.Hour)}) {
+					if err != nil {
+						t.Fatalf("Replay with a cut-off from %d: %v", from, err)
+					}
+					if st.Seq == seq && st.Quarantine == nil {
+						t.Fatalf("Replay with a cut-off delivered seq %d unquarantined", seq)
 					}
 					n++
 				}
-				wantN, wantSeq := 2, uint64(3)
-				if from == seq {
-					wantN, wantSeq = 0, seq
-				}
-				if !errors.As(rerr, &de) || de.Seq != wantSeq || rseq != wantSeq || n != wantN {
-					t.Fatalf("Replay from %d: %d events then %v at %d; want %d then DecodeError at seq %d", from, n, rerr, rseq, wantN, wantSeq)
+				if n != len(got) {
+					t.Fatalf("Replay with a cut-off from %d delivered %d, want %d", from, n, len(got))
 				}
 			}
 		})
 	}
+	t.Run("AppendAfterPoison", func(t *testing.T) {
+		victim.Id = victimID
+		pos, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: victim.PersonKey, Events: []*nirv1.Event{victim}})
+		if err != nil || len(pos) != 1 || pos[0].Duplicate {
+			t.Fatalf("append to a poisoned subject: %+v, %v; want stored", pos, err)
+		}
+		evs, _, err := s.Read(ctx, victim.PersonKey)
+		if err != nil || len(evs) != 1 || evs[0].Event.GetId() != victimID {
+			t.Fatalf("Read after append = %v, %v", evs, err)
+		}
+		if st := s.Stats(); st.Quarantined == 0 {
+			t.Errorf("Stats().Quarantined = 0 after reads of poisoned subjects")
+		}
+	})
 }
 
 func TestDecode(t *testing.T) {

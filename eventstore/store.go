@@ -62,6 +62,10 @@ type Config struct {
 	GroupCommit GroupCommit
 	// Logger receives the store's and the embedded server's logs; nil = discard.
 	Logger *slog.Logger
+	// ReadOnly opens an existing stream for reading (Read, Replay, LastSeq) only: Open
+	// fails if the stream does not exist and neither creates nor updates it, as offline
+	// tools and operators' read-only NATS users need.
+	ReadOnly bool
 }
 
 // Store is the event store: one JetStream stream, one subject per person. It is safe for
@@ -83,6 +87,11 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   map[uint64]func()
 	notifyID uint64
+
+	// quarantineMu guards quarantineLogged: the sequences of quarantined messages Read has
+	// logged.
+	quarantineMu     sync.Mutex
+	quarantineLogged map[uint64]bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -145,7 +154,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.js = js
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := s.ensureStream(ctx, cfg); err != nil {
+	if cfg.ReadOnly {
+		_, err = s.js.Stream(ctx, StreamName)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			err = fmt.Errorf("%w: stream %s does not exist", ErrInvalid, StreamName)
+		} else if err != nil {
+			err = fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
+		}
+	} else {
+		err = s.ensureStream(ctx, cfg)
+	}
+	if err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -45,7 +45,8 @@ var (
 	bucketStats      = []byte("stats")      // year(2) kommune → counters
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
 	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
-	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue}
+	bucketQuarantine = []byte("quarantine") // seq(8) → reason: stream messages that are not usable events
+	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue, bucketQuarantine}
 )
 
 // DefaultStateCache is the number of folded person states a DB keeps in memory between
@@ -87,6 +88,11 @@ type DB struct {
 
 	// bulkLast is the last sequence stored by bulkStore (guarded by mu).
 	bulkLast uint64
+
+	// quarantined counts the quarantine bucket's entries as committed; newQuarantined
+	// those of the transaction in progress (guarded by mu).
+	quarantined    atomic.Uint64
+	newQuarantined uint64
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
@@ -130,6 +136,14 @@ func Open(path string, opt DBOptions) (*DB, error) {
 		})
 	} else {
 		err = bdb.Update(db.initTx)
+	}
+	if err == nil {
+		err = bdb.View(func(tx *bolt.Tx) error {
+			if b := tx.Bucket(bucketQuarantine); b != nil {
+				db.quarantined.Store(uint64(b.Stats().KeyN))
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		bdb.Close()
@@ -302,11 +316,15 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	var touched map[string]*cached
 	var order []string
 	changed := map[string][]rowChange{}
+	db.newQuarantined = 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
 		return err
 	})
+	if err == nil {
+		db.quarantined.Add(db.newQuarantined)
+	}
 	if len(changed) > 0 {
 		db.updateRowCache(changed, err == nil)
 	}
@@ -340,6 +358,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	if db.bolt == nil {
 		return 0, ErrClosed
 	}
+	db.newQuarantined = 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		evb := tx.Bucket(bucketEvents)
 		evb.FillPercent = 1.0
@@ -351,6 +370,12 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 				continue
 			}
 			db.bulkLast = rec.Seq
+			if rec.Quarantine != "" {
+				if err := db.quarantine(tx, rec.Seq, rec.Quarantine); err != nil {
+					return err
+				}
+				continue
+			}
 			pk := rec.Event.GetPersonKey()
 			if rec.Event == nil {
 				pk = rec.PersonKey // undecoded: the fold checks the envelope against it
@@ -389,7 +414,47 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		db.quarantined.Add(db.newQuarantined)
+	}
 	return db.bulkLast, err
+}
+
+// quarantine records that the stream message at seq is not a usable event, and logs it by
+// its sequence (never its content).
+func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
+	b := tx.Bucket(bucketQuarantine)
+	if b.Get(u64(seq)) != nil {
+		return nil
+	}
+	db.logger.Warn("quarantined stream message skipped by the read models: not a usable event", "stream_seq", seq, "reason", reason)
+	db.newQuarantined++
+	return b.Put(u64(seq), []byte(reason))
+}
+
+// Quarantine is a stream message the read models skipped because it is not a usable event.
+type Quarantine struct {
+	// Seq is its stream sequence (nats stream get NIR_EVENTS <seq> shows it).
+	Seq uint64 `json:"seq"`
+	// Reason is one of the Quarantine reasons.
+	Reason string `json:"reason"`
+}
+
+// QuarantinedCount returns how many stream messages the models have quarantined.
+func (db *DB) QuarantinedCount() uint64 { return db.quarantined.Load() }
+
+// Quarantined returns the first limit quarantined messages in stream order (all when limit
+// is 0 or less).
+func (db *DB) Quarantined(limit int) ([]Quarantine, error) {
+	var out []Quarantine
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQuarantine).Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			out = append(out, Quarantine{Seq: btou64(k), Reason: string(v)})
+		}
+		return nil
+	})
+	return out, err
 }
 
 // foldPersonsPerTx is how many persons the second pass of a rebuild folds per transaction.
@@ -415,6 +480,8 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	}
 	var next []byte
 	var done uint64
+	db.newQuarantined = 0
+	defer func() { db.quarantined.Add(db.newQuarantined) }()
 	for {
 		finished := false
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -435,12 +502,19 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 				jobs = append(jobs, j)
 				k, _ = c.Next()
 			}
+			next = append(next[:0], k...)
 			if err := foldJobs(jobs); err != nil {
 				return err
 			}
 			sd := statDeltas{}
 			empty := &derived{}
 			for i := range jobs {
+				if len(jobs[i].bad) > 0 {
+					// As if catching up had never stored them (it does not).
+					if err := db.dropStored(tx, jobs[i].pk, jobs[i].bad); err != nil {
+						return err
+					}
+				}
 				if err := writeDiff(tx, jobs[i].pk, empty, jobs[i].der, sd); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}
@@ -449,7 +523,6 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			if err := sd.flush(tx); err != nil {
 				return fmt.Errorf("projections: statistics: %w", err)
 			}
-			next = append(next[:0], k...)
 			if k == nil {
 				finished = true
 				for _, m := range Models {
@@ -478,6 +551,8 @@ type foldJob struct {
 	seqs []uint64
 	raws [][]byte
 	der  *derived
+	// bad are the person's stored events that checkStored quarantined.
+	bad []Quarantine
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -495,18 +570,12 @@ func foldJobs(jobs []foldJob) error {
 				j := &jobs[i]
 				st := rules.NewState(j.pk)
 				for x, raw := range j.raws {
-					ev := new(nirv1.Event)
-					if err := proto.Unmarshal(raw, ev); err != nil {
-						err = fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, j.seqs[x], err)
-						firstErr.CompareAndSwap(nil, &err)
-						return
-					}
-					if ev.GetPersonKey() != j.pk {
-						// Stored by an undecoded first pass: the envelope must name the person
-						// the stream stored it for.
-						err := fmt.Errorf("%w: event at seq %d: envelope person key does not match the stream subject", ErrCorrupt, j.seqs[x])
-						firstErr.CompareAndSwap(nil, &err)
-						return
+					// Stored by an undecoded first pass: checked as the event store checks
+					// what it decodes, so a rebuild quarantines what catching up does.
+					ev, reason := checkStored(raw, j.pk)
+					if reason != "" {
+						j.bad = append(j.bad, Quarantine{Seq: j.seqs[x], Reason: reason})
+						continue
 					}
 					st.Apply(j.seqs[x], ev)
 				}
@@ -520,6 +589,82 @@ func foldJobs(jobs []foldJob) error {
 		return *err
 	}
 	return nil
+}
+
+// checkStored decodes an event a rebuild stored undecoded for person pk, with the event
+// store's checks after the subject's, in its order: the data is an event, it has an id, its
+// envelope names pk. It returns the event, or the Quarantine reason.
+func checkStored(raw []byte, pk string) (*nirv1.Event, string) {
+	ev := new(nirv1.Event)
+	if err := proto.Unmarshal(raw, ev); err != nil {
+		return nil, QuarantineUndecodable
+	}
+	if ev.GetId() == "" {
+		return nil, QuarantineNoID
+	}
+	if ev.GetPersonKey() != pk {
+		return nil, QuarantineOtherPerson
+	}
+	return ev, ""
+}
+
+// dropStored removes a person's quarantined events from the events and pevents buckets and
+// records them in the quarantine bucket.
+func (db *DB) dropStored(tx *bolt.Tx, pk string, bad []Quarantine) error {
+	peb, evb := tx.Bucket(bucketPEvents), tx.Bucket(bucketEvents)
+	drop := make(map[uint64]bool, len(bad))
+	for _, q := range bad {
+		drop[q.Seq] = true
+		if err := db.quarantine(tx, q.Seq, q.Reason); err != nil {
+			return err
+		}
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], q.Seq/eventsPerBlock)
+		block := withoutInBlock(evb.Get(key[:]), q.Seq)
+		var err error
+		if len(block) == 0 {
+			err = evb.Delete(key[:])
+		} else {
+			err = evb.Put(key[:], block)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var keep []uint64
+	for _, s := range personSeqs(peb.Get([]byte(pk))) {
+		if !drop[s] {
+			keep = append(keep, s)
+		}
+	}
+	if len(keep) == 0 {
+		return peb.Delete([]byte(pk))
+	}
+	if err := peb.Delete([]byte(pk)); err != nil {
+		return err
+	}
+	return addPersonSeqs(peb, pk, keep)
+}
+
+// withoutInBlock returns a copy of block without the entry of seq.
+func withoutInBlock(b []byte, seq uint64) []byte {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		s, n := binary.Uvarint(b)
+		if n <= 0 {
+			break
+		}
+		l, m := binary.Uvarint(b[n:])
+		if m <= 0 || uint64(len(b)-n-m) < l {
+			break
+		}
+		end := n + m + int(l)
+		if s != seq {
+			out = append(out, b[:end]...)
+		}
+		b = b[end:]
+	}
+	return out
 }
 
 // personRaw returns a person's stored sequences and encoded events, copied out of tx.
@@ -598,6 +743,12 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			continue
 		}
 		ckpt = rec.Seq
+		if rec.Quarantine != "" {
+			if err := db.quarantine(tx, rec.Seq, rec.Quarantine); err != nil {
+				return 0, nil, nil, err
+			}
+			continue
+		}
 		pk := rec.Event.GetPersonKey()
 		if pk == "" || bytes.IndexByte([]byte(pk), 0) >= 0 {
 			db.skipped++

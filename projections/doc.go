@@ -32,6 +32,12 @@
 //     models. That gives the same file as applying in stream order, because every model is
 //     derived from the person's final state and the statistics are integer sums; tests compare
 //     the dumps.
+//   - A stream message that is not a usable event (Record.Quarantine from the feed, or an
+//     event a rebuild's fold finds undecodable, without id or with another person's
+//     envelope) is quarantined: skipped by every model, its sequence and reason recorded in
+//     the quarantine bucket in the same transaction as the checkpoint and logged (never its
+//     content). Catching up, a rebuild and an as-of replay quarantine the same messages and
+//     build the same file (DB.Quarantined, Status, Stats).
 //   - AsOf replays with a recorded-time cut-off (applied by the feed) into a temporary file with
 //     the same code; the result can be kept as a named snapshot and queried like the live models.
 //
@@ -56,8 +62,9 @@
 // Buckets: meta (checkpoint and schema per model), events (64 consecutive stream sequences per
 // value, appended in order), pevents (person key → the person's sequences), persons (person key →
 // bostedskommune), list (kommune, person key → PersonRow), stats (year, kommune → Counters),
-// terminated (year, kommune, person key → TerminatedRow) and due (date, person key: the
-// regelmotor worker's schedule). Events are keyed by sequence rather than by person because
-// random-key inserts into one large bucket make big transactions quadratic in bbolt, and
-// packed 64 to a value because a put per event was the largest cost of a rebuild.
+// terminated (year, kommune, person key → TerminatedRow), due (date, person key: the
+// regelmotor worker's schedule) and quarantine (sequence → reason). Events are keyed by
+// sequence rather than by person because random-key inserts into one large bucket make big
+// transactions quadratic in bbolt, and packed 64 to a value because a put per event was the
+// largest cost of a rebuild.
 package projections

@@ -21,7 +21,22 @@ type Record struct {
 	Raw []byte
 	// PersonKey is the event's person; set (with Raw) when Event is nil.
 	PersonKey string
+	// Quarantine, when set, says the message at Seq is not a usable event (one of the
+	// Quarantine reasons); Event and Raw are nil. Every model skips it and records its
+	// sequence and reason (DB.Quarantined).
+	Quarantine string
 }
+
+// Reasons a stream message is quarantined: the feed's, in Record.Quarantine (the event
+// store's words, passed through), and the fold's, which checks events delivered undecoded
+// the same way and in the same order, so that a rebuild quarantines what catching up does.
+const (
+	QuarantineBadSubject  = "subject is not a person key"
+	QuarantineUndecodable = "not a protobuf event"
+	QuarantineNoID        = "event has no id"
+	QuarantineBadKey      = "envelope person key is not a safe subject token"
+	QuarantineOtherPerson = "envelope names another person than its subject"
+)
 
 // ReplayOptions bounds a replay of the stream.
 type ReplayOptions struct {
@@ -135,10 +150,10 @@ func (f *SliceFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Rec
 				return
 			}
 			r := recs[i]
-			if !opt.RecordedUntil.IsZero() && r.Event.GetRecordedAt().AsTime().After(opt.RecordedUntil) {
+			if !opt.RecordedUntil.IsZero() && r.Quarantine == "" && r.Event.GetRecordedAt().AsTime().After(opt.RecordedUntil) {
 				continue
 			}
-			if opt.Undecoded && r.Event != nil {
+			if opt.Undecoded && r.Event != nil && r.Quarantine == "" {
 				// As a stream feed does: the encoding and the person, no decoded event.
 				raw := r.Raw
 				if raw == nil {

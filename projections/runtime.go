@@ -217,6 +217,9 @@ type Stats struct {
 	// Rebuilding is true while a rebuild runs; Progress is its progress.
 	Rebuilding bool
 	Progress   *Progress
+	// Quarantined is the number of stream messages the live models skipped as not usable
+	// events.
+	Quarantined uint64
 }
 
 // Stats returns the current counters.
@@ -230,6 +233,10 @@ func (p *Projector) Stats() Stats {
 		LastApply:     time.Duration(p.stats.lastApplyNanos.Load()),
 		Rebuilding:    p.rebuilding.Load(),
 		Progress:      p.stats.progress.Load(),
+	}
+	if h, err := p.acquire(""); err == nil {
+		s.Quarantined = h.db.QuarantinedCount()
+		h.refs.Done()
 	}
 	if s.LastSeq > s.Checkpoint {
 		s.Lag = s.LastSeq - s.Checkpoint
@@ -245,7 +252,14 @@ type Status struct {
 	FileSize   int64
 	Snapshots  []SnapshotInfo
 	Rebuilding bool
+	// Quarantined lists the first StatusQuarantineMax stream messages the live models
+	// skipped as not usable events; QuarantinedTotal counts them all.
+	Quarantined      []Quarantine
+	QuarantinedTotal uint64
 }
+
+// StatusQuarantineMax bounds the quarantined messages Status lists.
+const StatusQuarantineMax = 1000
 
 // SnapshotInfo describes a named snapshot.
 type SnapshotInfo struct {
@@ -267,6 +281,10 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 			return err
 		}
 		st.Models, st.FileSize = ms, db.Size()
+		if st.Quarantined, err = db.Quarantined(StatusQuarantineMax); err != nil {
+			return err
+		}
+		st.QuarantinedTotal = db.QuarantinedCount()
 		c, err := db.Checkpoint()
 		if last > c {
 			st.Lag = last - c

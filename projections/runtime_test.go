@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -582,38 +584,139 @@ type tailFeed struct {
 
 func (f *tailFeed) LastSeq(context.Context) (uint64, error) { return f.last, nil }
 
-// TestProjector_RebuildChecksEnvelope: a rebuild stores events undecoded (person from the
-// stream subject) and checks each envelope when it folds: an event whose envelope names
-// another person than the one it was stored for fails the rebuild as corrupt, and the live
-// models stay as they were.
-func TestProjector_RebuildChecksEnvelope(t *testing.T) {
+// streamFeed is a Feed of encoded messages on person subjects that checks them as the event
+// store does: decoded, a message that is not a usable event is delivered quarantined;
+// undecoded, it is delivered as stored and the fold checks it.
+type streamFeed struct {
+	msgs []streamMsg
+}
+
+type streamMsg struct {
+	seq uint64
+	key string // the subject's person key
+	raw []byte
+}
+
+func (f *streamFeed) LastSeq(context.Context) (uint64, error) {
+	if len(f.msgs) == 0 {
+		return 0, nil
+	}
+	return f.msgs[len(f.msgs)-1].seq, nil
+}
+
+func (f *streamFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		to := opt.To
+		if to == 0 {
+			to, _ = f.LastSeq(ctx)
+		}
+		for _, m := range f.msgs {
+			if m.seq < opt.From || m.seq > to {
+				continue
+			}
+			rec := Record{Seq: m.seq, Raw: m.raw, PersonKey: m.key}
+			if !opt.Undecoded {
+				ev, reason := checkStored(m.raw, m.key)
+				rec = Record{Seq: m.seq, Event: ev, Raw: m.raw, Quarantine: reason}
+				if reason != "" {
+					rec.Raw = nil
+				} else if !opt.RecordedUntil.IsZero() && ev.GetRecordedAt().AsTime().After(opt.RecordedUntil) {
+					continue
+				}
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// poisoned returns recs as stream messages with messages that are not usable events mixed
+// in, and the quarantine they must end up in.
+func poisoned(t *testing.T, recs []Record) (*streamFeed, []Quarantine) {
+	t.Helper()
+	var f streamFeed
+	var want []Quarantine
+	seq := uint64(0)
+	add := func(key string, raw []byte, reason string) {
+		seq++
+		f.msgs = append(f.msgs, streamMsg{seq: seq, key: key, raw: raw})
+		if reason != "" {
+			want = append(want, Quarantine{Seq: seq, Reason: reason})
+		}
+	}
+	for i, r := range recs {
+		raw, err := proto.Marshal(r.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk := r.Event.GetPersonKey()
+		switch i % 17 {
+		case 3:
+			add(pk, []byte{0xff, 0xff, 0xff, 0x07}, QuarantineUndecodable)
+		case 7:
+			other := proto.Clone(r.Event).(*nirv1.Event)
+			other.PersonKey = strings.Repeat("cd", 32)
+			b, _ := proto.Marshal(other)
+			add(pk, b, QuarantineOtherPerson) // another person's envelope on pk's subject
+		case 11:
+			noID := proto.Clone(r.Event).(*nirv1.Event)
+			noID.Id = ""
+			b, _ := proto.Marshal(noID)
+			add(pk, b, QuarantineNoID)
+		case 13:
+			add(strings.Repeat("e", 64), []byte("not an event"), QuarantineUndecodable) // a subject of poison only
+		}
+		add(pk, raw, "")
+	}
+	return &f, want
+}
+
+// TestProjector_Quarantine: messages on the stream that are not usable events are skipped by
+// catching up (in batches that split them anywhere), by a rebuild (which checks them when it
+// folds) and by an as-of replay alike, with the same models and the same quarantine list;
+// the count is in Stats and the list in Status.
+func TestProjector_Quarantine(t *testing.T) {
 	t.Parallel()
-	recs := population(7, 20, testKommuner)
-	feed := NewSliceFeed(recs)
-	p := newTestProjector(t, feed)
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
-	before := liveDump(t, p)
-	// The last record claims a person the encoding does not name.
-	last := recs[len(recs)-1]
-	other := proto.Clone(last.Event).(*nirv1.Event)
-	other.PersonKey = strings.Repeat("cd", 32)
-	raw, err := proto.Marshal(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := NewSliceFeed(append(recs[:len(recs)-1:len(recs)-1], Record{Seq: last.Seq, Event: last.Event, Raw: raw}))
-	q := newTestProjector(t, bad)
-	err = q.Rebuild(bg, nil)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("seq %d", last.Seq)) {
-		t.Fatalf("rebuild over a mismatched envelope: %v, want ErrCorrupt naming seq %d", err, last.Seq)
-	}
-	if err := p.Rebuild(bg, nil); err != nil {
-		t.Fatal(err)
-	}
-	if after := liveDump(t, p); after != before {
-		t.Errorf("a clean rebuild changed the models")
+	feed, want := poisoned(t, population(7, 40, testKommuner))
+	for _, batch := range []int{1, 7, 5000} {
+		p, err := New(feed, Options{Dir: t.TempDir(), BatchSize: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if _, err := p.CatchUp(bg); err != nil {
+			t.Fatalf("catch-up in batches of %d over poison: %v", batch, err)
+		}
+		st, err := p.Status(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(st.Quarantined, want) || st.QuarantinedTotal != uint64(len(want)) || p.Stats().Quarantined != uint64(len(want)) {
+			t.Fatalf("batch %d: quarantined %v (total %d, stats %d), want %v", batch, st.Quarantined, st.QuarantinedTotal, p.Stats().Quarantined, want)
+		}
+		if st.Lag != 0 {
+			t.Fatalf("batch %d: lag %d after catch-up", batch, st.Lag)
+		}
+		caught := liveDump(t, p)
+		if err := p.Rebuild(bg, nil); err != nil {
+			t.Fatalf("rebuild over poison: %v", err)
+		}
+		if rebuilt := liveDump(t, p); rebuilt != caught {
+			t.Fatalf("batch %d: a rebuild quarantines differently from catching up", batch)
+		}
+		if p.Stats().Quarantined != uint64(len(want)) {
+			t.Fatalf("after rebuild Stats().Quarantined = %d, want %d", p.Stats().Quarantined, len(want))
+		}
+		db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatalf("as-of replay over poison: %v", err)
+		}
+		q, err := db.Quarantined(0)
+		db.Close()
+		if err != nil || !slices.Equal(q, want) {
+			t.Fatalf("as-of replay quarantined %v, %v; want %v", q, err, want)
+		}
 	}
 }
 

@@ -116,6 +116,20 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout, stderr io.
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if n := st.GetQuarantinedTotal(); n > 0 {
+		fmt.Fprintf(stdout, "\n%d stream messages quarantined (not usable events, skipped by every read model; nats stream get %s SEQ shows one):\n", n, "NIR_EVENTS")
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQUENCE\tREASON")
+		for _, q := range st.GetQuarantined() {
+			fmt.Fprintf(tw, "%d\t%s\n", q.GetSequence(), q.GetReason())
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if shown := len(st.GetQuarantined()); uint64(shown) < n {
+			fmt.Fprintf(stdout, "(the first %d shown)\n", shown)
+		}
+	}
 	if len(st.GetSnapshots()) > 0 {
 		fmt.Fprintln(stdout)
 		return printSnapshots(stdout, st.GetSnapshots())

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/datadir"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/projections"
 	"github.com/introreg/nir/rules"
@@ -35,7 +37,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	now := fs.String("now", "", "date for the deadline statuses in persons.csv (YYYY-MM-DD); default the cut-off date")
 	out := fs.String("out", "", "directory to write statistics.{json,csv}, terminated.{json,csv} and persons.csv to (required)")
 	natsURL := fs.String("nats", os.Getenv("NIR_NATS_URL"), "NATS URL of the event stream (env NIR_NATS_URL)")
-	storeDir := fs.String("store", "", "JetStream directory of a stopped nird (embedded server), instead of --nats")
+	storeDir := fs.String("store", "", "data directory (or its jetstream directory) of a stopped nird, instead of --nats")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
@@ -69,7 +71,16 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 
-	store, err := eventstore.Open(ctx, eventstore.Config{URL: *natsURL, Dir: *storeDir})
+	jsDir := ""
+	if *storeDir != "" {
+		dir, unlock, err := offlineStore(*storeDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		jsDir = dir
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{URL: *natsURL, Dir: jsDir, ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -110,6 +121,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	quarantined, qerr := db.Quarantined(10)
+	if qerr == nil && db.QuarantinedCount() > 0 {
+		fmt.Fprintf(stderr, "%d stream messages quarantined (not usable events), skipped as nird's read models skip them; first sequences:", db.QuarantinedCount())
+		for _, q := range quarantined {
+			fmt.Fprintf(stderr, " %d (%s)", q.Seq, q.Reason)
+		}
+		fmt.Fprintln(stderr)
+	}
 	files, werr := db.WriteReport(*out, *year, statusDay)
 	cerr := db.Close()
 	if err := errors.Join(werr, cerr); err != nil {
@@ -120,4 +139,36 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stdout, " ", name)
 	}
 	return nil
+}
+
+// offlineStore resolves --store, nird's data directory or the jetstream directory in it,
+// to the JetStream directory. It refuses a path that holds no NIR_EVENTS stream (rather than
+// replaying an empty stream into empty figures), and locks the data directory as nird does,
+// so that it refuses while nird runs on it, and nird cannot start while the replay runs.
+func offlineStore(dir string) (jsDir string, unlock func(), err error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("--store: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", nil, fmt.Errorf("--store: %s is not a directory", dir)
+	}
+	data, jsDir := dir, filepath.Join(dir, "jetstream")
+	if _, err := os.Stat(filepath.Join(dir, datadir.LockFile)); err != nil {
+		data, jsDir = filepath.Dir(dir), dir // the jetstream directory itself
+	}
+	if m, _ := filepath.Glob(filepath.Join(jsDir, "jetstream", "*", "streams", eventstore.StreamName)); len(m) == 0 {
+		return "", nil, fmt.Errorf("--store: no %s stream in %s (give the data directory of a nird, or its jetstream directory)", eventstore.StreamName, dir)
+	}
+	unlock = func() {}
+	if _, err := os.Stat(filepath.Join(data, datadir.LockFile)); err == nil {
+		unlock, err = datadir.Lock(data)
+		if errors.Is(err, datadir.ErrInUse) {
+			return "", nil, fmt.Errorf("--store: %s is in use by a running nird; stop it first, or replay from its NATS server with --nats", data)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+	}
+	return jsDir, unlock, nil
 }

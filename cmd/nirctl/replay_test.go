@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/datadir"
 	"github.com/introreg/nir/internal/demo"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -94,5 +97,70 @@ func TestReplay(t *testing.T) {
 	}
 	if err := runReplay(ctx, []string{"--year", "2022"}, &stdout, &stderr); err != errUsage {
 		t.Errorf("missing flags: %v, want usage error", err)
+	}
+}
+
+// TestReplay_Store: --store refuses a path without a stream (instead of creating it and
+// writing empty figures), refuses a data directory a running nird holds, and replays past
+// messages that are not usable events, saying how many it skipped.
+func TestReplay_Store(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	unlock, err := datadir.Lock(data) // as nird leaves it: a lock file in the data directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(data, "jetstream")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for evs := range demo.Generate(5, 3, rules.MustDate(2023, 1, 1)) {
+		for _, ev := range evs {
+			ev.PersonKey, ev.RecordedAt = "replaystore", timestamppb.Now()
+		}
+		if _, err := st.Append(ctx, eventstore.PersonAppend{PersonKey: "replaystore", Events: evs[:1]}); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	js, err := jetstream.New(st.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "nir.ev.replaystore", []byte{0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(store string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := runReplay(ctx, []string{"--year", "2022", "--store", store, "--out", t.TempDir(), "--quiet", "--recorded-until", "2100-01-01T00:00:00Z"}, &stdout, &stderr)
+		return stderr.String(), err
+	}
+
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir")
+	if _, err := replay(missing); err == nil {
+		t.Errorf("replay of a nonexistent --store succeeded")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("replay created the nonexistent --store directory")
+	}
+	empty := t.TempDir()
+	if _, err := replay(empty); err == nil || !strings.Contains(err.Error(), "no NIR_EVENTS stream") {
+		t.Errorf("replay of a directory without a stream: %v, want a refusal naming the stream", err)
+	}
+	if _, err := replay(data); err == nil || !strings.Contains(err.Error(), "in use by a running nird") {
+		t.Errorf("replay of a data directory nird holds: %v, want a refusal", err)
+	}
+	unlock()
+	for _, dir := range []string{data, filepath.Join(data, "jetstream")} {
+		stderr, err := replay(dir)
+		if err != nil {
+			t.Fatalf("replay --store %s: %v", dir, err)
+		}
+		if !strings.Contains(stderr, "1 stream messages quarantined") {
+			t.Errorf("replay does not report the quarantined message:\n%s", stderr)
+		}
 	}
 }

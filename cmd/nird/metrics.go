@@ -124,7 +124,7 @@ func adminHandler(m *metrics, ready func() error) http.Handler {
 type storeCollector struct {
 	s                                                          *eventstore.Store
 	appends, events, duplicates, conflicts, plain, republished *prometheus.Desc
-	streamed, batchSize                                        *prometheus.Desc
+	streamed, batchSize, quarantined                           *prometheus.Desc
 }
 
 func newStoreCollector(s *eventstore.Store) *storeCollector {
@@ -139,11 +139,12 @@ func newStoreCollector(s *eventstore.Store) *storeCollector {
 		republished: d("nir_store_batches_resent_total", "Atomic batches sent again without a member whose check failed."),
 		streamed:    d("nir_store_streamed_events_total", "Events sent to the server while their batch was still forming."),
 		batchSize:   d("nir_store_batch_events", "Events per committed atomic batch (group commit)."),
+		quarantined: d("nir_store_quarantined_reads_total", "Quarantined messages (not usable events) left out of a person's history when it was read."),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize} {
+	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize, c.quarantined} {
 		ch <- d
 	}
 }
@@ -153,7 +154,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v uint64
-	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}} {
+	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}, {c.quarantined, st.Quarantined}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
 	}
 	// BatchSizes bucket i holds sizes in (2^(i-1), 2^i]; the last one everything larger.

@@ -45,7 +45,7 @@ func (a computedAppender) AppendComputed(ctx context.Context, events []*nirv1.Ev
 type projectionCollector struct {
 	p                                   *projections.Projector
 	lag, checkpoint, applied, applySecs *prometheus.Desc
-	rebuilding                          *prometheus.Desc
+	rebuilding, quarantined             *prometheus.Desc
 }
 
 func newProjectionCollector(p *projections.Projector) *projectionCollector {
@@ -56,6 +56,8 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		applied:    prometheus.NewDesc("nir_projection_applied_events_total", "Events applied to the read models.", nil, nil),
 		applySecs:  prometheus.NewDesc("nir_projection_apply_seconds_total", "Time spent applying events to the read models.", nil, nil),
 		rebuilding: prometheus.NewDesc("nir_projection_rebuilding", "1 while a rebuild runs.", nil, nil),
+		quarantined: prometheus.NewDesc("nir_projection_quarantined_total",
+			"Stream messages the read models skip because they are not usable events (listed by nirctl projections status).", nil, nil),
 	}
 }
 
@@ -65,6 +67,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.applied
 	ch <- c.applySecs
 	ch <- c.rebuilding
+	ch <- c.quarantined
 }
 
 func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -78,4 +81,5 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		r = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
+	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.CounterValue, float64(s.Quarantined))
 }

@@ -92,6 +92,10 @@ func (h *Admin) ProjectionStatus(ctx context.Context, _ *connect.Request[nirv1.P
 	for _, m := range st.Models {
 		out.Models = append(out.Models, &nirv1.ModelStatus{Name: m.Name, Checkpoint: m.Checkpoint, SchemaVersion: m.Schema})
 	}
+	out.QuarantinedTotal = st.QuarantinedTotal
+	for _, q := range st.Quarantined {
+		out.Quarantined = append(out.Quarantined, &nirv1.QuarantinedMessage{Sequence: q.Seq, Reason: q.Reason})
+	}
 	if stats.Progress != nil {
 		out.RebuildProgress = progressMsg(*stats.Progress)
 	}

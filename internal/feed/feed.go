@@ -69,7 +69,12 @@ func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.S
 				yield(projections.Record{}, err)
 				return
 			}
-			if !yield(projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw, PersonKey: s.PersonKey}, nil) {
+			rec := projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw, PersonKey: s.PersonKey}
+			if s.Quarantine != nil {
+				// The reasons are the same words in both packages (TestReasons).
+				rec = projections.Record{Seq: s.Seq, Quarantine: s.Quarantine.Reason}
+			}
+			if !yield(rec, nil) {
 				return
 			}
 		}

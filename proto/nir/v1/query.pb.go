@@ -2450,9 +2450,15 @@ type ProjectionStatusResponse struct {
 	// events_applied since nird started.
 	EventsApplied uint64 `protobuf:"varint,8,opt,name=events_applied,json=eventsApplied,proto3" json:"events_applied,omitempty"`
 	// apply_seconds spent in apply transactions since nird started.
-	ApplySeconds  float64 `protobuf:"fixed64,9,opt,name=apply_seconds,json=applySeconds,proto3" json:"apply_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ApplySeconds float64 `protobuf:"fixed64,9,opt,name=apply_seconds,json=applySeconds,proto3" json:"apply_seconds,omitempty"`
+	// quarantined lists, in stream order, the first 1000 stream messages the read models skip
+	// because they are not usable events (they do not decode, or their envelope names another
+	// person than their subject). nird never writes such a message.
+	Quarantined []*QuarantinedMessage `protobuf:"bytes,10,rep,name=quarantined,proto3" json:"quarantined,omitempty"`
+	// quarantined_total counts every quarantined message.
+	QuarantinedTotal uint64 `protobuf:"varint,11,opt,name=quarantined_total,json=quarantinedTotal,proto3" json:"quarantined_total,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ProjectionStatusResponse) Reset() {
@@ -2548,6 +2554,75 @@ func (x *ProjectionStatusResponse) GetApplySeconds() float64 {
 	return 0
 }
 
+func (x *ProjectionStatusResponse) GetQuarantined() []*QuarantinedMessage {
+	if x != nil {
+		return x.Quarantined
+	}
+	return nil
+}
+
+func (x *ProjectionStatusResponse) GetQuarantinedTotal() uint64 {
+	if x != nil {
+		return x.QuarantinedTotal
+	}
+	return 0
+}
+
+// QuarantinedMessage is a stream message the read models skip.
+type QuarantinedMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sequence of the message in the stream (nats stream get NIR_EVENTS <sequence>).
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// reason it is not a usable event.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantinedMessage) Reset() {
+	*x = QuarantinedMessage{}
+	mi := &file_nir_v1_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantinedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantinedMessage) ProtoMessage() {}
+
+func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
+func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *QuarantinedMessage) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *QuarantinedMessage) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // RebuildRequest asks for a rebuild.
 type RebuildRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2560,7 +2635,7 @@ type RebuildRequest struct {
 
 func (x *RebuildRequest) Reset() {
 	*x = RebuildRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2647,7 @@ func (x *RebuildRequest) String() string {
 func (*RebuildRequest) ProtoMessage() {}
 
 func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2660,7 @@ func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildRequest.ProtoReflect.Descriptor instead.
 func (*RebuildRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RebuildRequest) GetModel() string {
@@ -2610,7 +2685,7 @@ type RebuildResponse struct {
 
 func (x *RebuildResponse) Reset() {
 	*x = RebuildResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2697,7 @@ func (x *RebuildResponse) String() string {
 func (*RebuildResponse) ProtoMessage() {}
 
 func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2710,7 @@ func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildResponse.ProtoReflect.Descriptor instead.
 func (*RebuildResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RebuildResponse) GetProgress() *Progress {
@@ -2668,7 +2743,7 @@ type ListSnapshotsRequest struct {
 
 func (x *ListSnapshotsRequest) Reset() {
 	*x = ListSnapshotsRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2755,7 @@ func (x *ListSnapshotsRequest) String() string {
 func (*ListSnapshotsRequest) ProtoMessage() {}
 
 func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2768,7 @@ func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 // ListSnapshotsResponse lists the snapshots by name.
@@ -2707,7 +2782,7 @@ type ListSnapshotsResponse struct {
 
 func (x *ListSnapshotsResponse) Reset() {
 	*x = ListSnapshotsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +2794,7 @@ func (x *ListSnapshotsResponse) String() string {
 func (*ListSnapshotsResponse) ProtoMessage() {}
 
 func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +2807,7 @@ func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSnapshotsResponse) GetSnapshots() []*SnapshotInfo {
@@ -2758,7 +2833,7 @@ type CreateSnapshotRequest struct {
 
 func (x *CreateSnapshotRequest) Reset() {
 	*x = CreateSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2845,7 @@ func (x *CreateSnapshotRequest) String() string {
 func (*CreateSnapshotRequest) ProtoMessage() {}
 
 func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2858,7 @@ func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateSnapshotRequest) GetName() string {
@@ -2822,7 +2897,7 @@ type CreateSnapshotResponse struct {
 
 func (x *CreateSnapshotResponse) Reset() {
 	*x = CreateSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2909,7 @@ func (x *CreateSnapshotResponse) String() string {
 func (*CreateSnapshotResponse) ProtoMessage() {}
 
 func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2922,7 @@ func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateSnapshotResponse) GetProgress() *Progress {
@@ -2882,7 +2957,7 @@ type DeleteSnapshotRequest struct {
 
 func (x *DeleteSnapshotRequest) Reset() {
 	*x = DeleteSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2969,7 @@ func (x *DeleteSnapshotRequest) String() string {
 func (*DeleteSnapshotRequest) ProtoMessage() {}
 
 func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +2982,7 @@ func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteSnapshotRequest) GetName() string {
@@ -2926,7 +3001,7 @@ type DeleteSnapshotResponse struct {
 
 func (x *DeleteSnapshotResponse) Reset() {
 	*x = DeleteSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3013,7 @@ func (x *DeleteSnapshotResponse) String() string {
 func (*DeleteSnapshotResponse) ProtoMessage() {}
 
 func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3026,7 @@ func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 var File_nir_v1_query_proto protoreflect.FileDescriptor
@@ -3150,7 +3225,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x11events_per_second\x18\x03 \x01(\x01R\x0feventsPerSecond\x12\x1f\n" +
 	"\veta_seconds\x18\x04 \x01(\x01R\n" +
 	"etaSeconds\x12'\n" +
-	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\"\xf8\x02\n" +
+	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\"\xe3\x03\n" +
 	"\x18ProjectionStatusResponse\x12+\n" +
 	"\x06models\x18\x01 \x03(\v2\x13.nir.v1.ModelStatusR\x06models\x12#\n" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12\x10\n" +
@@ -3162,7 +3237,13 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"rebuilding\x12;\n" +
 	"\x10rebuild_progress\x18\a \x01(\v2\x10.nir.v1.ProgressR\x0frebuildProgress\x12%\n" +
 	"\x0eevents_applied\x18\b \x01(\x04R\reventsApplied\x12#\n" +
-	"\rapply_seconds\x18\t \x01(\x01R\fapplySeconds\"&\n" +
+	"\rapply_seconds\x18\t \x01(\x01R\fapplySeconds\x12<\n" +
+	"\vquarantined\x18\n" +
+	" \x03(\v2\x1a.nir.v1.QuarantinedMessageR\vquarantined\x12+\n" +
+	"\x11quarantined_total\x18\v \x01(\x04R\x10quarantinedTotal\"H\n" +
+	"\x12QuarantinedMessage\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"&\n" +
 	"\x0eRebuildRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\"{\n" +
 	"\x0fRebuildResponse\x12,\n" +
@@ -3237,7 +3318,7 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_nir_v1_query_proto_goTypes = []any{
 	(PresenceFilter)(0),              // 0: nir.v1.PresenceFilter
 	(DeadlineFilter)(0),              // 1: nir.v1.DeadlineFilter
@@ -3267,27 +3348,28 @@ var file_nir_v1_query_proto_goTypes = []any{
 	(*SnapshotInfo)(nil),             // 25: nir.v1.SnapshotInfo
 	(*Progress)(nil),                 // 26: nir.v1.Progress
 	(*ProjectionStatusResponse)(nil), // 27: nir.v1.ProjectionStatusResponse
-	(*RebuildRequest)(nil),           // 28: nir.v1.RebuildRequest
-	(*RebuildResponse)(nil),          // 29: nir.v1.RebuildResponse
-	(*ListSnapshotsRequest)(nil),     // 30: nir.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),    // 31: nir.v1.ListSnapshotsResponse
-	(*CreateSnapshotRequest)(nil),    // 32: nir.v1.CreateSnapshotRequest
-	(*CreateSnapshotResponse)(nil),   // 33: nir.v1.CreateSnapshotResponse
-	(*DeleteSnapshotRequest)(nil),    // 34: nir.v1.DeleteSnapshotRequest
-	(*DeleteSnapshotResponse)(nil),   // 35: nir.v1.DeleteSnapshotResponse
-	(Law)(0),                         // 36: nir.v1.Law
-	(TerminationReason)(0),           // 37: nir.v1.TerminationReason
-	(*Date)(nil),                     // 38: nir.v1.Date
-	(Sex)(0),                         // 39: nir.v1.Sex
-	(Sluttmal)(0),                    // 40: nir.v1.Sluttmal
-	(TrainingScheme)(0),              // 41: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                // 42: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),           // 43: nir.v1.DeadlineStatus
-	(*Event)(nil),                    // 44: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),    // 45: google.protobuf.Timestamp
+	(*QuarantinedMessage)(nil),       // 28: nir.v1.QuarantinedMessage
+	(*RebuildRequest)(nil),           // 29: nir.v1.RebuildRequest
+	(*RebuildResponse)(nil),          // 30: nir.v1.RebuildResponse
+	(*ListSnapshotsRequest)(nil),     // 31: nir.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),    // 32: nir.v1.ListSnapshotsResponse
+	(*CreateSnapshotRequest)(nil),    // 33: nir.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil),   // 34: nir.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),    // 35: nir.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil),   // 36: nir.v1.DeleteSnapshotResponse
+	(Law)(0),                         // 37: nir.v1.Law
+	(TerminationReason)(0),           // 38: nir.v1.TerminationReason
+	(*Date)(nil),                     // 39: nir.v1.Date
+	(Sex)(0),                         // 40: nir.v1.Sex
+	(Sluttmal)(0),                    // 41: nir.v1.Sluttmal
+	(TrainingScheme)(0),              // 42: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                // 43: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),           // 44: nir.v1.DeadlineStatus
+	(*Event)(nil),                    // 45: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	36, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	37, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -3296,88 +3378,89 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	37, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	38, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	4,  // 12: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	38, // 13: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	39, // 13: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
 	2,  // 14: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	38, // 15: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	39, // 16: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	36, // 17: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	38, // 18: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	38, // 19: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	38, // 20: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	38, // 21: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	40, // 22: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	38, // 23: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	37, // 24: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	41, // 25: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	38, // 26: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	38, // 27: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	38, // 28: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	38, // 29: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	38, // 30: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	39, // 15: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	40, // 16: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	37, // 17: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	39, // 18: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	39, // 19: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	39, // 20: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	39, // 21: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	41, // 22: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	39, // 23: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	38, // 24: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	42, // 25: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	39, // 26: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	39, // 27: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	39, // 28: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	39, // 29: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	39, // 30: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
 	6,  // 31: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	42, // 32: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	43, // 32: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
 	6,  // 33: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	42, // 34: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	38, // 35: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	38, // 36: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	43, // 37: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	43, // 34: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	39, // 35: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	39, // 36: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	44, // 37: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
 	3,  // 38: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	37, // 39: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	38, // 39: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
 	3,  // 40: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
 	13, // 41: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
 	14, // 42: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	36, // 43: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	37, // 43: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 44: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	36, // 45: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	38, // 46: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	38, // 47: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	37, // 48: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	37, // 45: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	39, // 46: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	39, // 47: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	38, // 48: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
 	17, // 49: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
 	13, // 50: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	42, // 51: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	44, // 52: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	43, // 51: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	45, // 52: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
 	20, // 53: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
 	21, // 54: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
 	24, // 55: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
 	25, // 56: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
 	26, // 57: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	26, // 58: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	25, // 59: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	38, // 60: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	45, // 61: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	26, // 62: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	25, // 63: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 64: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 65: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 66: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 67: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	16, // 68: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	19, // 69: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	23, // 70: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	28, // 71: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	30, // 72: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	32, // 73: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	34, // 74: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 75: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 76: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 77: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	15, // 78: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	18, // 79: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	22, // 80: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	27, // 81: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	29, // 82: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	31, // 83: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	33, // 84: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	35, // 85: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	75, // [75:86] is the sub-list for method output_type
-	64, // [64:75] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	28, // 58: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	26, // 59: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	25, // 60: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	39, // 61: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	46, // 62: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	26, // 63: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	25, // 64: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	5,  // 65: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 66: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 67: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 68: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	16, // 69: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	19, // 70: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	23, // 71: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	29, // 72: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	31, // 73: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	33, // 74: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	35, // 75: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	7,  // 76: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 77: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 78: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	15, // 79: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	18, // 80: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	22, // 81: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	27, // 82: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	30, // 83: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	32, // 84: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	34, // 85: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	36, // 86: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	76, // [76:87] is the sub-list for method output_type
+	65, // [65:76] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
@@ -3395,7 +3478,7 @@ func file_nir_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
