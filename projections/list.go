@@ -88,12 +88,20 @@ type PersonQuery struct {
 	// ReasonRegistered keeps terminated persons «med registrert årsak» (With) or with
 	// «Avslutningsårsak ikke registrert» (Without); persons not terminated never match it.
 	ReasonRegistered Filter
+	// TerminationComputed keeps terminated persons whose effective termination is the
+	// regelmotor's (With) or the kommune's (Without); persons not terminated never match it.
+	TerminationComputed Filter
+	// NorskHours keeps persons with (With) or without (Without) registered norsk hours.
+	NorskHours Filter
 	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound).
 	MinNorskHours, MaxNorskHours float64
 	// Inactive keeps persons under «ingen registreringer siste 12 måneder» at Now (With), or
 	// the others (Without): an open programme and nothing registered for the inactivity
 	// threshold (DOMAIN.md Product decisions 5c). It needs Now.
 	Inactive Filter
+	// Year keeps persons whose programme or training ran in the data year: started on or
+	// before 31 December, the programme not terminated before 1 January (0 = any year).
+	Year int
 
 	// Deadline filters by deadline state at Now, counting the programme's latest end date, the
 	// norsk deadline and the start-within-3-months deadline.
@@ -172,6 +180,15 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 			return false
 		}
 	}
+	if q.TerminationComputed != Any && (r.TerminationDate.IsZero() || !q.TerminationComputed.match(r.TerminationComputed)) {
+		return false
+	}
+	if !q.NorskHours.match(r.NorskHours > 0) {
+		return false
+	}
+	if q.Year != 0 && !ranInYear(r, q.Year) {
+		return false
+	}
 	if q.MinNorskHours > 0 && r.NorskHours < HoursOf(q.MinNorskHours) {
 		return false
 	}
@@ -197,6 +214,15 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 		return false
 	}
 	return true
+}
+
+// ranInYear reports whether r's introduction programme or training ran in data year y:
+// started on or before 31 December, and a programme not terminated before 1 January.
+func ranInYear(r *PersonRow, y int) bool {
+	if !r.ProgrammeStart.IsZero() && r.ProgrammeStart.Y <= y && (r.TerminationDate.IsZero() || r.TerminationDate.Y >= y) {
+		return true
+	}
+	return !r.TrainingStart.IsZero() && r.TrainingStart.Y <= y
 }
 
 // sortRows orders idx (indexes into rows, which are in person-key order) by key, ties by

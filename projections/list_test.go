@@ -88,6 +88,16 @@ func TestDB_ListPersons(t *testing.T) {
 		{"IntroL", PersonQuery{Law: nirv1.Law_LAW_INTROL}, "p3"},
 		{"RettOgPliktIntro", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_RETT_OG_PLIKT}, "p1,p2,p3,p5"},
 		{"KanTilbys", PersonQuery{IntroScheme: nirv1.Scheme_SCHEME_KAN_TILBYS}, ""},
+		{"MedNorskTimer", PersonQuery{NorskHours: With}, "p1"},
+		{"OpplaeringUtenTimer", PersonQuery{TrainingVedtak: With, NorskHours: Without}, "p2"},
+		{"AvslutningRegistrertAvKommunen", PersonQuery{TerminationComputed: Without}, "p3"},
+		{"AvslutningBeregnet", PersonQuery{TerminationComputed: With}, ""},
+		{"RettOgPliktOpplaeringIL", PersonQuery{Law: nirv1.Law_LAW_IL, OpplaeringScheme: nirv1.Scheme_SCHEME_RETT_OG_PLIKT, Utdanningsbakgrunn: Without}, "p2,p5"},
+		// Data year 2023: p1 and p2 had programme or training in 2023; p3's programme ended
+		// in 2021. In 2021 only p3's programme ran.
+		{"Aar2023", PersonQuery{Year: 2023}, "p1,p2"},
+		{"Aar2021", PersonQuery{Year: 2021}, "p3"},
+		{"Aar2022", PersonQuery{Year: 2022}, ""},
 		{"HoursAtLeast100", PersonQuery{MinNorskHours: 100}, "p1"},
 		{"HoursAtMost50", PersonQuery{MaxNorskHours: 50, TrainingVedtak: With}, "p2"},
 		{"SortHoursDesc", PersonQuery{Sort: SortNorskHours, Desc: true, TrainingVedtak: With}, "p1,p2"},

@@ -51,7 +51,8 @@ var csvParams = map[string]bool{
 	"law": true, "programme_vedtak": true, "training_vedtak": true, "tiltak": true, "sluttmal": true,
 	"integreringskontrakt": true, "norskmal": true, "utdanningsbakgrunn": true, "terminated": true,
 	"termination_reason": true, "min_norsk_hours": true, "max_norsk_hours": true, "deadline": true,
-	"within_days": true, "inactive": true,
+	"within_days": true, "inactive": true, "year": true, "registered_reason": true, "termination_computed": true, "norsk_hours": true,
+	"programme_category": true, "training_category": true,
 }
 
 func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
@@ -155,6 +156,23 @@ type exportParams struct {
 	filter   *nirv1.PersonFilter
 }
 
+// PersonListRequest reads the query parameters of ExportPersonsPath (filter, order, now,
+// kommune and snapshot) into a ListPersonsRequest without paging, so that a page of the
+// person list and its CSV export read one URL the same way (the web console links the one to
+// the other). An unknown parameter is refused; errors name the parameter and never echo its
+// value.
+func PersonListRequest(vals url.Values) (*nirv1.ListPersonsRequest, error) {
+	p, err := parseExportParams(vals)
+	if err != nil {
+		return nil, err
+	}
+	req := &nirv1.ListPersonsRequest{Kommune: p.kommune, Filter: p.filter, Sort: p.sort, Desc: p.desc, Snapshot: p.snapshot}
+	if !p.now.IsZero() {
+		req.Now = p.now.Proto()
+	}
+	return req, nil
+}
+
 // parseExportParams reads the export's query parameters; an error names the parameter and
 // never echoes a value (a caller might paste a national id into any of them).
 func parseExportParams(vals url.Values) (exportParams, error) {
@@ -213,6 +231,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 		{"programme_vedtak", &f.ProgrammeVedtak}, {"training_vedtak", &f.TrainingVedtak}, {"tiltak", &f.Tiltak},
 		{"sluttmal", &f.Sluttmal}, {"integreringskontrakt", &f.Integreringskontrakt}, {"norskmal", &f.Norskmal},
 		{"utdanningsbakgrunn", &f.Utdanningsbakgrunn}, {"terminated", &f.Terminated}, {"inactive", &f.Inactive},
+		{"registered_reason", &f.RegisteredReason}, {"termination_computed", &f.TerminationComputed}, {"norsk_hours", &f.NorskHours},
 	} {
 		s := strings.ToLower(get(pr.name))
 		switch s {
@@ -252,6 +271,25 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 		f.Deadline = nirv1.DeadlineFilter_DEADLINE_FILTER_DUE_WITHIN
 	default:
 		return bad("deadline", "must be overdue or due_within")
+	}
+	for _, c := range []struct {
+		name string
+		dst  *nirv1.Scheme
+	}{{"programme_category", &f.ProgrammeCategory}, {"training_category", &f.TrainingCategory}} {
+		if s := get(c.name); s != "" {
+			n, ok := enumByName(nirv1.Scheme(0).Descriptor(), "SCHEME_", s)
+			if !ok {
+				return bad(c.name, "unknown kategori (RETT_OG_PLIKT, PLIKT, RETT, KAN_TILBYS or NONE)")
+			}
+			*c.dst = nirv1.Scheme(n)
+		}
+	}
+	if s := get("year"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return bad("year", "not a data year")
+		}
+		f.Year = int32(n)
 	}
 	if s := get("within_days"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 32)

@@ -333,6 +333,9 @@ func personQuery(kommune string, f *nirv1.PersonFilter, prefix string, sortBy ni
 		{"utdanningsbakgrunn", f.GetUtdanningsbakgrunn(), &q.Utdanningsbakgrunn},
 		{"terminated", f.GetTerminated(), &q.Terminated},
 		{"inactive", f.GetInactive(), &q.Inactive},
+		{"registered_reason", f.GetRegisteredReason(), &q.ReasonRegistered},
+		{"termination_computed", f.GetTerminationComputed(), &q.TerminationComputed},
+		{"norsk_hours", f.GetNorskHours(), &q.NorskHours},
 	}
 	for _, p := range presences {
 		pf, ok := presence(p.v)
@@ -345,6 +348,22 @@ func personQuery(kommune string, f *nirv1.PersonFilter, prefix string, sortBy ni
 		return bad("termination_reason", "unknown avslutningsårsak")
 	}
 	q.TerminationReason = f.GetTerminationReason()
+	for _, c := range []struct {
+		name string
+		v    nirv1.Scheme
+		dst  *nirv1.Scheme
+	}{{"programme_category", f.GetProgrammeCategory(), &q.IntroScheme}, {"training_category", f.GetTrainingCategory(), &q.OpplaeringScheme}} {
+		if !knownEnum(c.v) {
+			return bad(c.name, "unknown kategori (scheme)")
+		}
+		*c.dst = c.v
+	}
+	if y := f.GetYear(); y != 0 {
+		if y < 1900 || y > 9999 {
+			return bad("year", "must be a data year (1900..9999) or 0")
+		}
+		q.Year = int(y)
+	}
 	for _, hb := range []struct {
 		name string
 		v    float64

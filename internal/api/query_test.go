@@ -678,6 +678,9 @@ func TestQuery_InvalidArgument(t *testing.T) {
 		{"ListMaxBelowMin", func() error {
 			return list(an, f(func(f *nirv1.PersonFilter) { f.MinNorskHours, f.MaxNorskHours = 100, 50 }))
 		}, "filter.max_norsk_hours"},
+		{"ListYear", func() error { return list(an, f(func(f *nirv1.PersonFilter) { f.Year = 12 })) }, "filter.year"},
+		{"ListCategory", func() error { return list(an, f(func(f *nirv1.PersonFilter) { f.TrainingCategory = 77 })) }, "filter.training_category"},
+		{"ListComputed", func() error { return list(an, f(func(f *nirv1.PersonFilter) { f.TerminationComputed = 3 })) }, "filter.termination_computed"},
 		{"ListDeadline", func() error { return list(an, f(func(f *nirv1.PersonFilter) { f.Deadline = 9 })) }, "filter.deadline"},
 		{"ListWithinDays", func() error { return list(an, f(func(f *nirv1.PersonFilter) { f.WithinDays = -1 })) }, "filter.within_days"},
 		{"ListSort", func() error { return list(an, &nirv1.ListPersonsRequest{Kommune: oslo, Sort: 99}) }, "sort"},
@@ -1140,3 +1143,48 @@ func TestReadError(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestPersonListRequest checks that the CSV export's parameters read into the same request a
+// page of the person list is asked with (the web console links one to the other), every
+// filter included, and that a misspelt or repeated parameter is refused by name.
+func TestPersonListRequest(t *testing.T) {
+	vals := url.Values{
+		"kommune": {"0301"}, "now": {"2024-01-15"}, "sort": {"norsk_hours"}, "desc": {"true"}, "snapshot": {"2022@2023-02-28"},
+		"law": {"IL"}, "programme_vedtak": {"with"}, "training_vedtak": {"uten"}, "tiltak": {"without"}, "sluttmal": {"with"},
+		"integreringskontrakt": {"without"}, "norskmal": {"with"}, "utdanningsbakgrunn": {"without"}, "terminated": {"with"},
+		"termination_reason": {"ikke_registrert"}, "min_norsk_hours": {"10"}, "max_norsk_hours": {"250.5"}, "deadline": {"due_within"},
+		"within_days": {"60"}, "year": {"2023"}, "registered_reason": {"without"}, "termination_computed": {"with"}, "norsk_hours": {"without"},
+		"programme_category": {"kan_tilbys"}, "training_category": {"RETT_OG_PLIKT"},
+	}
+	req, err := PersonListRequest(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	W, WO := nirv1.PresenceFilter_PRESENCE_FILTER_WITH, nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT
+	want := &nirv1.ListPersonsRequest{
+		Kommune: "0301", Now: &nirv1.Date{Year: 2024, Month: 1, Day: 15}, Sort: nirv1.PersonSort_PERSON_SORT_NORSK_HOURS, Desc: true,
+		Snapshot: "2022@2023-02-28",
+		Filter: &nirv1.PersonFilter{Law: nirv1.Law_LAW_IL, ProgrammeVedtak: W, TrainingVedtak: WO, Tiltak: WO, Sluttmal: W,
+			Integreringskontrakt: WO, Norskmal: W, Utdanningsbakgrunn: WO, Terminated: W,
+			TerminationReason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, MinNorskHours: 10, MaxNorskHours: 250.5,
+			Deadline: nirv1.DeadlineFilter_DEADLINE_FILTER_DUE_WITHIN, WithinDays: 60, Year: 2023, RegisteredReason: WO,
+			TerminationComputed: W, NorskHours: WO, ProgrammeCategory: nirv1.Scheme_SCHEME_KAN_TILBYS,
+			TrainingCategory: nirv1.Scheme_SCHEME_RETT_OG_PLIKT},
+	}
+	if !proto.Equal(req, want) {
+		t.Errorf("request = %v\nwant      %v", req, want)
+	}
+	for name, vals := range map[string]url.Values{
+		"tiltak":             {"tiltak": {"kanskje"}},
+		"programme_category": {"programme_category": {"alle"}},
+		"year":               {"year": {"i fjor"}},
+		"misspelt":           {"misspelt": {"with"}},
+		"law":                {"law": {"IL", "IL"}},
+	} {
+		_, err := PersonListRequest(vals)
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument || !strings.HasPrefix(ce.Message(), name+":") {
+			t.Errorf("%s: err = %v, want InvalidArgument naming %s", name, err, name)
+		}
+	}
+}

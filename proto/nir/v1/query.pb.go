@@ -293,9 +293,29 @@ type PersonFilter struct {
 	// registration for the inactivity rule's threshold (12 months until IMDi confirms a figure)
 	// on the request's now, before the regelmotor terminates the programme (DOMAIN.md
 	// "Product decisions" 5c).
-	Inactive      PresenceFilter `protobuf:"varint,15,opt,name=inactive,proto3,enum=nir.v1.PresenceFilter" json:"inactive,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Inactive PresenceFilter `protobuf:"varint,15,opt,name=inactive,proto3,enum=nir.v1.PresenceFilter" json:"inactive,omitempty"`
+	// year keeps persons whose introduction programme or training ran in this data year:
+	// started on or before 31 December and the programme not terminated before 1 January
+	// (0 = no year). The årsrapportering of a year (DOMAIN.md 6.3) counts with it.
+	Year int32 `protobuf:"varint,16,opt,name=year,proto3" json:"year,omitempty"`
+	// registered_reason: WITH keeps terminated persons with a registered avslutningsårsak,
+	// WITHOUT those with «Avslutningsårsak ikke registrert» (DOMAIN.md 2.5, 6.2). Persons not
+	// terminated match neither.
+	RegisteredReason PresenceFilter `protobuf:"varint,17,opt,name=registered_reason,json=registeredReason,proto3,enum=nir.v1.PresenceFilter" json:"registered_reason,omitempty"`
+	// termination_computed: WITH keeps persons whose effective termination is the
+	// regelmotor's (awaiting the kommune's reason, DOMAIN.md Product decisions 5), WITHOUT those
+	// whose is the kommune's own. Persons not terminated match neither.
+	TerminationComputed PresenceFilter `protobuf:"varint,18,opt,name=termination_computed,json=terminationComputed,proto3,enum=nir.v1.PresenceFilter" json:"termination_computed,omitempty"`
+	// norsk_hours: WITH keeps persons with registered norsk hours, WITHOUT those with none.
+	NorskHours PresenceFilter `protobuf:"varint,19,opt,name=norsk_hours,json=norskHours,proto3,enum=nir.v1.PresenceFilter" json:"norsk_hours,omitempty"`
+	// programme_category keeps persons of one kategori for the introduction programme (rett og
+	// plikt, kan tilbys, ...; DOMAIN.md 1.7, 6.2); unset keeps all.
+	ProgrammeCategory Scheme `protobuf:"varint,20,opt,name=programme_category,json=programmeCategory,proto3,enum=nir.v1.Scheme" json:"programme_category,omitempty"`
+	// training_category keeps persons of one kategori for opplæring i norsk og
+	// samfunnskunnskap; unset keeps all.
+	TrainingCategory Scheme `protobuf:"varint,21,opt,name=training_category,json=trainingCategory,proto3,enum=nir.v1.Scheme" json:"training_category,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PersonFilter) Reset() {
@@ -433,6 +453,48 @@ func (x *PersonFilter) GetInactive() PresenceFilter {
 	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
 }
 
+func (x *PersonFilter) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *PersonFilter) GetRegisteredReason() PresenceFilter {
+	if x != nil {
+		return x.RegisteredReason
+	}
+	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
+}
+
+func (x *PersonFilter) GetTerminationComputed() PresenceFilter {
+	if x != nil {
+		return x.TerminationComputed
+	}
+	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
+}
+
+func (x *PersonFilter) GetNorskHours() PresenceFilter {
+	if x != nil {
+		return x.NorskHours
+	}
+	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
+}
+
+func (x *PersonFilter) GetProgrammeCategory() Scheme {
+	if x != nil {
+		return x.ProgrammeCategory
+	}
+	return Scheme_SCHEME_UNSPECIFIED
+}
+
+func (x *PersonFilter) GetTrainingCategory() Scheme {
+	if x != nil {
+		return x.TrainingCategory
+	}
+	return Scheme_SCHEME_UNSPECIFIED
+}
+
 // ListPersonsRequest asks for a page of a kommune's person list.
 type ListPersonsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -449,7 +511,9 @@ type ListPersonsRequest struct {
 	Desc bool `protobuf:"varint,5,opt,name=desc,proto3" json:"desc,omitempty"`
 	// page_size is the number of rows per page (0 = 100, at most 1000).
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// page_token is the next_page_token of the previous page.
+	// page_token is the next_page_token of the previous page. It is the decimal offset of
+	// the page's first row in the filtered, ordered list, so a client may also make one to
+	// jump to a page.
 	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
 	Snapshot string `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
@@ -3033,7 +3097,7 @@ var File_nir_v1_query_proto protoreflect.FileDescriptor
 
 const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x12nir/v1/query.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\x1a\x13nir/v1/status.proto\"\xb8\x06\n" +
+	"\x12nir/v1/query.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10nir/v1/api.proto\x1a\x12nir/v1/codes.proto\x1a\x13nir/v1/events.proto\x1a\x13nir/v1/status.proto\"\x91\t\n" +
 	"\fPersonFilter\x12\x1d\n" +
 	"\x03law\x18\x01 \x01(\x0e2\v.nir.v1.LawR\x03law\x12A\n" +
 	"\x10programme_vedtak\x18\x02 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x0fprogrammeVedtak\x12?\n" +
@@ -3053,7 +3117,14 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\bdeadline\x18\r \x01(\x0e2\x16.nir.v1.DeadlineFilterR\bdeadline\x12\x1f\n" +
 	"\vwithin_days\x18\x0e \x01(\x05R\n" +
 	"withinDays\x122\n" +
-	"\binactive\x18\x0f \x01(\x0e2\x16.nir.v1.PresenceFilterR\binactive\"\xb3\x02\n" +
+	"\binactive\x18\x0f \x01(\x0e2\x16.nir.v1.PresenceFilterR\binactive\x12\x12\n" +
+	"\x04year\x18\x10 \x01(\x05R\x04year\x12C\n" +
+	"\x11registered_reason\x18\x11 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x10registeredReason\x12I\n" +
+	"\x14termination_computed\x18\x12 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x13terminationComputed\x127\n" +
+	"\vnorsk_hours\x18\x13 \x01(\x0e2\x16.nir.v1.PresenceFilterR\n" +
+	"norskHours\x12=\n" +
+	"\x12programme_category\x18\x14 \x01(\x0e2\x0e.nir.v1.SchemeR\x11programmeCategory\x12;\n" +
+	"\x11training_category\x18\x15 \x01(\x0e2\x0e.nir.v1.SchemeR\x10trainingCategory\"\xb3\x02\n" +
 	"\x12ListPersonsRequest\x12\x18\n" +
 	"\akommune\x18\x01 \x01(\tR\akommune\x12,\n" +
 	"\x06filter\x18\x02 \x01(\v2\x14.nir.v1.PersonFilterR\x06filter\x12\x1e\n" +
@@ -3359,14 +3430,15 @@ var file_nir_v1_query_proto_goTypes = []any{
 	(*DeleteSnapshotResponse)(nil),   // 36: nir.v1.DeleteSnapshotResponse
 	(Law)(0),                         // 37: nir.v1.Law
 	(TerminationReason)(0),           // 38: nir.v1.TerminationReason
-	(*Date)(nil),                     // 39: nir.v1.Date
-	(Sex)(0),                         // 40: nir.v1.Sex
-	(Sluttmal)(0),                    // 41: nir.v1.Sluttmal
-	(TrainingScheme)(0),              // 42: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                // 43: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),           // 44: nir.v1.DeadlineStatus
-	(*Event)(nil),                    // 45: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(Scheme)(0),                      // 39: nir.v1.Scheme
+	(*Date)(nil),                     // 40: nir.v1.Date
+	(Sex)(0),                         // 41: nir.v1.Sex
+	(Sluttmal)(0),                    // 42: nir.v1.Sluttmal
+	(TrainingScheme)(0),              // 43: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                // 44: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),           // 45: nir.v1.DeadlineStatus
+	(*Event)(nil),                    // 46: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
 	37, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
@@ -3381,86 +3453,91 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	38, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
-	4,  // 12: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	39, // 13: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
-	2,  // 14: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	39, // 15: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	40, // 16: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	37, // 17: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	39, // 18: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	39, // 19: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	39, // 20: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	39, // 21: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	41, // 22: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	39, // 23: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	38, // 24: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	42, // 25: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	39, // 26: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	39, // 27: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	39, // 28: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	39, // 29: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	39, // 30: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
-	6,  // 31: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	43, // 32: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
-	6,  // 33: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	43, // 34: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	39, // 35: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	39, // 36: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	44, // 37: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
-	3,  // 38: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	38, // 39: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
-	3,  // 40: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
-	13, // 41: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
-	14, // 42: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	37, // 43: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
-	0,  // 44: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	37, // 45: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	39, // 46: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	39, // 47: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	38, // 48: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	17, // 49: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	13, // 50: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	43, // 51: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	45, // 52: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	20, // 53: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	21, // 54: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	24, // 55: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	25, // 56: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	26, // 57: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	28, // 58: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	26, // 59: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	25, // 60: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	39, // 61: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	46, // 62: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	26, // 63: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	25, // 64: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 65: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 66: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 67: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 68: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	16, // 69: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	19, // 70: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	23, // 71: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	29, // 72: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	31, // 73: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	33, // 74: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	35, // 75: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 76: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 77: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 78: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	15, // 79: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	18, // 80: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	22, // 81: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	27, // 82: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	30, // 83: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	32, // 84: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	34, // 85: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	36, // 86: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	76, // [76:87] is the sub-list for method output_type
-	65, // [65:76] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
+	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
+	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
+	39, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	39, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
+	40, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
+	40, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	41, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	37, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	40, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	40, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	40, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	40, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	42, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	40, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	38, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	43, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	40, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	40, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	40, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	40, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	40, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
+	44, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
+	44, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	40, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	40, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	45, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
+	38, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
+	13, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
+	14, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
+	37, // 48: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	0,  // 49: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
+	37, // 50: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	40, // 51: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	40, // 52: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	38, // 53: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	17, // 54: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	13, // 55: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	44, // 56: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	46, // 57: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	20, // 58: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	21, // 59: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	24, // 60: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	25, // 61: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	26, // 62: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	28, // 63: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	26, // 64: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	25, // 65: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	40, // 66: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	47, // 67: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	26, // 68: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	25, // 69: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	5,  // 70: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 71: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 72: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 73: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	16, // 74: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	19, // 75: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	23, // 76: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	29, // 77: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	31, // 78: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	33, // 79: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	35, // 80: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	7,  // 81: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 82: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 83: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	15, // 84: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	18, // 85: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	22, // 86: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	27, // 87: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	30, // 88: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	32, // 89: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	34, // 90: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	36, // 91: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	81, // [81:92] is the sub-list for method output_type
+	70, // [70:81] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
