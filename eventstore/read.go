@@ -289,9 +289,68 @@ func (s *Store) replayBounds(ctx context.Context, opt ReplayOptions) (from, to u
 		if err != nil {
 			return 0, 0, err
 		}
-		to = min(to, bound)
+		// Events appended with a recorded time earlier than their append (MarkBackdated)
+		// were received after any cut-off they fall before: never cut below them.
+		backdated, err := s.backdatedThrough(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		to = min(to, max(bound, backdated))
 	}
 	return from, to, nil
+}
+
+// backdatedKey is the stream metadata entry MarkBackdated keeps.
+const backdatedKey = "nir_backdated_through_seq"
+
+// MarkBackdated records in the stream's metadata that the events up to sequence seq may
+// carry recorded times earlier than the stream received them (a trusted in-process load of
+// history: nird's --demo population, a migration). Replay's recorded-time cut-off is
+// resolved through the stream's receive times, which would cut such events off; it never
+// cuts below this sequence. The mark only grows.
+func (s *Store) MarkBackdated(ctx context.Context, seq uint64) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
+	}
+	cfg := st.CachedInfo().Config
+	if cur, _ := strconv.ParseUint(cfg.Metadata[backdatedKey], 10, 64); cur >= seq {
+		return nil
+	}
+	md := make(map[string]string, len(cfg.Metadata)+1)
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	md[backdatedKey] = strconv.FormatUint(seq, 10)
+	cfg.Metadata = md
+	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
+	}
+	return nil
+}
+
+// backdatedThrough returns the sequence MarkBackdated recorded, 0 if none.
+func (s *Store) backdatedThrough(ctx context.Context) (uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: stream info: %w", err)
+	}
+	v := st.CachedInfo().Config.Metadata[backdatedKey]
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: stream metadata %s=%q is not a sequence", backdatedKey, v)
+	}
+	return n, nil
 }
 
 // seqBefore returns the last stream sequence whose receive time is at or before t (the

@@ -65,6 +65,49 @@ func TestStore_Read(t *testing.T) {
 	}
 }
 
+// TestStore_ReplayBackdated checks that events appended with a recorded time long before
+// their append (a history load) are cut by that recorded time once the store is told so
+// (MarkBackdated), and not lost to the receive-time bound of the cut-off.
+func TestStore_ReplayBackdated(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	a := personKey("backdated")
+	old, older := time.Now().Add(-48*time.Hour), time.Now().Add(-72*time.Hour)
+	hist := []*nirv1.Event{newEventAt(a, older), newEventAt(a, old)}
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: hist}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{newEvent(a)}}); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(cut time.Time) []string {
+		var got []string
+		for st, err := range s.Replay(ctx, eventstore.ReplayOptions{RecordedUntil: cut}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, st.Event.GetId())
+		}
+		return got
+	}
+	cut := time.Now().Add(-24 * time.Hour)
+	if got := replay(cut); len(got) != 0 {
+		t.Fatalf("before the mark: %v; the receive-time bound cuts everything received after the cut-off", got)
+	}
+	if err := s.MarkBackdated(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkBackdated(ctx, 1); err != nil { // the mark never shrinks
+		t.Fatal(err)
+	}
+	if got, want := replay(cut), []string{hist[0].Id, hist[1].Id}; !slices.Equal(got, want) {
+		t.Fatalf("as of a day ago = %v, want both backdated events %v", got, want)
+	}
+	if got, want := replay(time.Now().Add(-60*time.Hour)), []string{hist[0].Id}; !slices.Equal(got, want) {
+		t.Fatalf("as of 60 hours ago = %v, want the older event %v", got, want)
+	}
+}
+
 func TestStore_Replay(t *testing.T) {
 	s, _ := openStore(t, nil)
 	ctx := context.Background()
