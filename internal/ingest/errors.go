@@ -58,7 +58,8 @@ func (e *RefusedError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s (%s, DOMAIN.md %s): %s", r.Code, r.Rule, r.Section, r.MessageEN)
+		// The message names the code, the rule, its DOMAIN.md section and version.
+		b.WriteString(r.MessageEN)
 	}
 	return b.String()
 }

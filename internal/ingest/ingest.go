@@ -180,6 +180,8 @@ type pending struct {
 	key      string
 	reg      *nirv1.Registration
 	position *nirv1.Position
+	// recorded, when not zero, is the recorded time of a backdated registration (AppendAt).
+	recorded time.Time
 }
 
 // personBatch is what one person contributes to the atomic append.
@@ -199,6 +201,23 @@ type personBatch struct {
 // access.ErrNotFound, access.ErrDenied (*access.DeniedError), ErrConflict, ErrTooLarge, or a
 // store error.
 func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
+	return s.append(ctx, scope, regs, nil)
+}
+
+// AppendAt is Append with each registration's recorded time given: recorded[i] for regs[i],
+// instead of now. It is for trusted loads of history run inside nird (the --demo population,
+// a migration from an earlier register), so that an as-of replay shows the history as it
+// was known then; no API or NATS request can reach it. A recorded time in the future is
+// invalid. The caller must mark the stream (eventstore.Store.MarkBackdated) up to the last
+// position returned, so that as-of replays do not cut the backdated events off.
+func (s *Service) AppendAt(ctx context.Context, scope access.Scope, regs []*nirv1.Registration, recorded []time.Time) ([]*nirv1.Position, error) {
+	if len(recorded) != len(regs) {
+		return nil, &InvalidError{Field: "recorded", Reason: fmt.Sprintf("%d recorded times for %d registrations", len(recorded), len(regs))}
+	}
+	return s.append(ctx, scope, regs, recorded)
+}
+
+func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.Registration, recorded []time.Time) ([]*nirv1.Position, error) {
 	if err := scope.CanWrite(); err != nil {
 		return nil, err
 	}
@@ -211,6 +230,15 @@ func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	batches, all, err := s.prepare(scope, regs)
 	if err != nil {
 		return nil, err
+	}
+	if recorded != nil {
+		now := s.now()
+		for i, p := range all {
+			if recorded[i].IsZero() || recorded[i].After(now) {
+				return nil, &InvalidError{Index: i, Field: fmt.Sprintf("recorded[%d]", i), Reason: "a recorded time must be set and not in the future"}
+			}
+			p.recorded = recorded[i]
+		}
 	}
 	keys := make([]string, len(batches))
 	for i, b := range batches {
@@ -362,7 +390,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				continue
 			}
 			p.position = nil
-			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), now))
+			at := now
+			if !p.recorded.IsZero() {
+				at = p.recorded
+			}
+			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), at))
 			freshRegs = append(freshRegs, p)
 		}
 		if len(fresh) == 0 {

@@ -94,6 +94,33 @@ func TestService_Append(t *testing.T) {
 		}
 	})
 
+	t.Run("AppendAt", func(t *testing.T) {
+		// A trusted history load stamps each event with the time it was recorded, not now;
+		// a recorded time in the future or a count that does not match is refused.
+		svc, store := newService(t)
+		id, reg := person(3, false)
+		at := []time.Time{fixedNow.AddDate(0, -3, 0), fixedNow.AddDate(0, -2, 0)}
+		pos, err := svc.AppendAt(ctx, oslo, []*nirv1.Registration{reg, offer(id)}, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, _, err := store.Read(ctx, pos[0].PersonKey)
+		if err != nil || len(events) != 2 {
+			t.Fatalf("read %d events, %v", len(events), err)
+		}
+		for i, e := range events {
+			if got := e.Event.GetRecordedAt().AsTime(); !got.Equal(at[i]) {
+				t.Errorf("event %d recorded at %v, want %v", i, got, at[i])
+			}
+		}
+		if _, err := svc.AppendAt(ctx, oslo, []*nirv1.Registration{offer(id)}, []time.Time{fixedNow.Add(time.Hour)}); !errors.Is(err, ingest.ErrInvalid) {
+			t.Errorf("future recorded time: err = %v, want ErrInvalid", err)
+		}
+		if _, err := svc.AppendAt(ctx, oslo, []*nirv1.Registration{offer(id)}, nil); !errors.Is(err, ingest.ErrInvalid) {
+			t.Errorf("missing recorded times: err = %v, want ErrInvalid", err)
+		}
+	})
+
 	t.Run("Duplicate", func(t *testing.T) {
 		svc, _ := newService(t)
 		id, reg := person(2, false)
@@ -180,6 +207,10 @@ func TestService_Append(t *testing.T) {
 		var re *ingest.RefusedError
 		if !errors.As(err, &re) || len(re.Refusals) == 0 || re.Refusals[0].Code == "" {
 			t.Fatalf("sluttmål under IntroL: %v, want a refusal with a rule code", err)
+		}
+		// The message names the section once: «DOMAIN.md 1.4», never «DOMAIN.md DOMAIN.md».
+		if msg := err.Error(); !strings.Contains(msg, re.Refusals[0].Code) || !strings.Contains(msg, re.Refusals[0].Section) || strings.Contains(msg, "DOMAIN.md DOMAIN.md") {
+			t.Errorf("refusal message %q: want the code and section %q once", msg, re.Refusals[0].Section)
 		}
 		if _, last, _ := store.Read(ctx, pos[0].PersonKey); last != pos[0].Sequence {
 			t.Errorf("a refused request stored something: last seq %d, want %d", last, pos[0].Sequence)
