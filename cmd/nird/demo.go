@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/introreg/nir/internal/demo"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // demoSeed fixes the demo population, so that every newcomer sees the same persons.
@@ -19,7 +21,12 @@ const demoSeed = 1
 
 // loadDemo fills an empty register with a synthetic population (internal/demo) through the
 // ordinary append path, one atomic append per person, as that person's kommune's case system
-// would send it. A register that holds any event is left alone.
+// would send it. Each event carries the time it would have been recorded (demo.RecordedTimes:
+// days after the fact, some corrections after the ajourføring deadline), and the computed
+// terminations the regelmotor would have recorded the night after they fell due are added
+// with theirs, so an as-of replay (`nirctl replay --year 2022`, a snapshot
+// "2022@2023-02-28") shows the register as it was known then. A register that holds any
+// event is left alone.
 func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service, persons int, log *slog.Logger) error {
 	last, err := store.LastSeq(ctx)
 	if err != nil {
@@ -30,28 +37,30 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 		return nil
 	}
 	start := time.Now()
+	now, today := time.Now(), svc.Today()
 	work := make(chan []*nirv1.Event)
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		events  int
-		loadErr error
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		events   int
+		computed int
+		loadErr  error
 	)
 	for range 16 {
 		wg.Go(func() {
 			for evs := range work {
-				regs := demo.Registrations(evs)
-				_, err := svc.Append(ctx, access.System(demoActor(evs)), regs)
+				n, c, err := loadDemoPerson(ctx, svc, evs, now, today)
 				mu.Lock()
 				if err != nil && loadErr == nil {
 					loadErr = fmt.Errorf("demo person: %w", err)
 				}
-				events += len(regs)
+				events += n
+				computed += c
 				mu.Unlock()
 			}
 		})
 	}
-	for evs := range demo.Generate(demoSeed, persons, svc.Today()) {
+	for evs := range demo.Generate(demoSeed, persons, today) {
 		mu.Lock()
 		failed := loadErr != nil
 		mu.Unlock()
@@ -65,8 +74,70 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 	if loadErr != nil {
 		return loadErr
 	}
-	log.Info("demo population loaded", "persons", persons, "events", events, "seconds", time.Since(start).Seconds())
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Every event so far was recorded in the past: as-of replays must not cut them by the
+	// stream's receive time.
+	if last, err = store.LastSeq(ctx); err != nil {
+		return err
+	}
+	if err := store.MarkBackdated(ctx, last); err != nil {
+		return err
+	}
+	log.Info("demo population loaded", "persons", persons, "events", events, "computed_terminations", computed,
+		"seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// loadDemoPerson appends one person's events with their recorded times, then the computed
+// terminations due today, each recorded the night after it fell due.
+func loadDemoPerson(ctx context.Context, svc *ingest.Service, evs []*nirv1.Event, now time.Time, today rules.Date) (events, computed int, err error) {
+	regs := demo.Registrations(evs)
+	pos, err := svc.AppendAt(ctx, access.System(demoActor(evs)), regs, demo.RecordedTimes(evs, now))
+	if err != nil {
+		return 0, 0, err
+	}
+	key := pos[0].GetPersonKey()
+	st := rules.Fold(key, evs)
+	due := rules.DueTerminations(st, today)
+	if len(due) == 0 {
+		return len(regs), 0, nil
+	}
+	cregs := make([]*nirv1.Registration, len(due))
+	at := make([]time.Time, len(due))
+	for i, ev := range due {
+		ev.Actor = nil // set by the append path
+		cregs[i] = &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: ev}
+		at[i] = demo.ComputedRecordedAt(dueDay(st, ev.GetId(), today), now)
+	}
+	if _, err := svc.AppendAt(ctx, access.System(regelmotorActor), cregs, at); err != nil {
+		return len(regs), 0, fmt.Errorf("computed termination: %w", err)
+	}
+	return len(regs), len(due), nil
+}
+
+// dueDay returns the first day on which the computed termination id was due (the regelmotor
+// computes it on that day's pass): the termination's date, or later for a rule that waits
+// (a stans without a reason is due 30 days after it, DOMAIN.md Product decisions 11).
+func dueDay(st *rules.State, id string, today rules.Date) rules.Date {
+	isDue := func(d rules.Date) bool {
+		return slices.ContainsFunc(rules.DueTerminations(st, d), func(ev *nirv1.Event) bool { return ev.GetId() == id })
+	}
+	// Offsets back from today: today-hi is due, today-lo is not (or lies far enough back).
+	hi, lo := 0, 1
+	for lo < 40*365 && isDue(today.AddDays(-lo)) {
+		hi, lo = lo, lo*2
+	}
+	for lo-hi > 1 {
+		mid := (lo + hi) / 2
+		if isDue(today.AddDays(-mid)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return today.AddDays(-hi)
 }
 
 // demoActor is the actor of a demo person's events: the case system of the kommune that

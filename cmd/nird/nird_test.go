@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -309,4 +310,72 @@ func metricValue(t *testing.T, n *nirdtest.Nird, name string) float64 {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return v
+}
+
+// TestNird_DemoAsOf starts nird with a demo population and checks what a newcomer tries
+// first: /readyz says ready only once the read models have caught up with the load (and the
+// regelmotor's computed terminations are in them), and an as-of snapshot at the 2022
+// ajourføring deadline holds figures, because the demo's events carry the times they would
+// have been recorded, not today's.
+func TestNird_DemoAsOf(t *testing.T) {
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--demo", "300")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(n.AdminURL() + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nird --demo not ready within 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx := context.Background()
+	bearer := func(token string) connect.ClientOption {
+		return connect.WithInterceptors(auth.BearerInterceptor(token))
+	}
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, n.URL(), bearer("operator"))
+	st, err := admin.ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Msg.GetLastSequence() == 0 || st.Msg.GetLag() > 100 {
+		t.Errorf("ready with the read models %d events behind a stream of %d", st.Msg.GetLag(), st.Msg.GetLastSequence())
+	}
+	query := nirv1connect.NewQueryServiceClient(http.DefaultClient, n.URL(), bearer("analyst"))
+	stats := func(year int32, snapshot string) *nirv1.StatisticsRow {
+		t.Helper()
+		res, err := query.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: year, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION, Snapshot: snapshot}))
+		if err != nil || len(res.Msg.GetRows()) != 1 {
+			t.Fatalf("statistics %d %q: %v, %v", year, snapshot, res, err)
+		}
+		return res.Msg.GetRows()[0]
+	}
+	computed := int64(0)
+	for y := int32(2019); y <= int32(time.Now().Year()); y++ {
+		computed += stats(y, "").GetTerminatedComputed()
+	}
+	if computed == 0 {
+		t.Error("no computed termination in the demo's figures once ready")
+	}
+	cs, err := admin.CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: "2022@2023-02-28", CutoffDate: &nirv1.Date{Year: 2023, Month: 2, Day: 28}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap *nirv1.SnapshotInfo
+	for cs.Receive() {
+		snap = cs.Msg().GetSnapshot()
+	}
+	if err := cs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if snap.GetCheckpoint() == 0 {
+		t.Fatal("the 2022@2023-02-28 snapshot of the demo keeps no event")
+	}
+	if official := stats(2022, "2022@2023-02-28"); official.GetParticipants() == 0 {
+		t.Errorf("official 2022 figures of the demo are empty: %v", official)
+	}
 }

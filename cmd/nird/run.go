@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -140,13 +139,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{"stream-watch", watch.Run},
 	}
 	if cfg.Admin != "" {
-		ready := func() error {
-			if !store.Conn().IsConnected() {
-				return errors.New("not connected to NATS")
-			}
-			return nil
-		}
-		actors = append(actors, actor{"admin", httpServer("admin", cfg.Admin, adminHandler(m, ready), cfg.Shutdown, log)})
+		ready := &readiness{connected: store.Conn().IsConnected, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
+		actors = append(actors, actor{"admin", httpServer("admin", cfg.Admin, adminHandler(m, ready.check), cfg.Shutdown, log)})
 	}
 	if cfg.Demo > 0 {
 		if err := loadDemo(ctx, store, svc, cfg.Demo, log.With("component", "demo")); err != nil {
