@@ -207,6 +207,33 @@ func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
 	return tx.Bucket(bucketMeta).Put([]byte(model), v)
 }
 
+// asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds).
+var asOfKey = []byte("asof")
+
+// setAsOf records the recorded-time cut-off the file was replayed to, and syncs it.
+func (db *DB) setAsOf(t time.Time) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(asOfKey, u64(uint64(t.UnixNano())))
+	})
+	if err != nil {
+		return fmt.Errorf("projections: record cut-off: %w", err)
+	}
+	return db.Sync()
+}
+
+// AsOf returns the recorded-time cut-off of an as-of replay (a snapshot); false for the live
+// models and for snapshots kept before the cut-off was recorded.
+func (db *DB) AsOf() (time.Time, bool) {
+	var t time.Time
+	_ = db.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(asOfKey); len(v) == 8 {
+			t = time.Unix(0, int64(btou64(v))).UTC()
+		}
+		return nil
+	})
+	return t, !t.IsZero()
+}
+
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
@@ -991,6 +1018,9 @@ func (db *DB) Dump(w io.Writer) error {
 				return err
 			}
 			err := b.ForEach(func(k, v []byte) error {
+				if bytes.Equal(name, bucketMeta) && bytes.Equal(k, asOfKey) {
+					return nil // when a snapshot was replayed to is not part of its models
+				}
 				_, err := fmt.Fprintf(w, "%x %x\n", k, v)
 				return err
 			})

@@ -22,3 +22,7 @@ var ErrRebuildRunning = errors.New("projections: a rebuild is already running")
 // ErrCorrupt is returned when a stored value cannot be decoded; the wrapped message names the
 // bucket and key (never a national id: keys are person keys).
 var ErrCorrupt = errors.New("projections: corrupt read-model value")
+
+// ErrExists is returned when a snapshot is to be kept under a name that is taken and the
+// caller did not ask to replace it.
+var ErrExists = errors.New("projections: already exists")

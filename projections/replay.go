@@ -27,9 +27,11 @@ type AsOfOptions struct {
 	// it). Required.
 	RecordedUntil time.Time
 	// Keep, when set, keeps the result as a named snapshot (e.g. "2022@2023-02-28") that Use
-	// and queries can target like the live models. An existing snapshot of that name is
-	// replaced.
+	// and queries can target like the live models. A snapshot of that name is an ErrExists
+	// error unless Replace is set.
 	Keep string
+	// Replace lets Keep replace an existing snapshot of the same name.
+	Replace bool
 	// Progress is called after each transaction (may be nil).
 	Progress func(Progress)
 }
@@ -46,6 +48,9 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if opt.Keep != "" && !snapshotName.MatchString(opt.Keep) {
 		return nil, fmt.Errorf("%w: snapshot name %q (letters, digits, @ . _ -)", ErrInvalidArgument, opt.Keep)
 	}
+	if opt.Keep != "" && !opt.Replace && p.hasSnapshot(opt.Keep) {
+		return nil, fmt.Errorf("%w: snapshot %q (replace it, or choose another name)", ErrExists, opt.Keep)
+	}
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
@@ -59,6 +64,11 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, opt.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
+	}
+	if err := db.setAsOf(opt.RecordedUntil); err != nil {
+		db.Close()
+		os.Remove(tmp)
+		return nil, err
 	}
 	if opt.Keep == "" {
 		db.removeOnClose = true
@@ -77,6 +87,12 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		return nil, ErrClosed
 	}
 	old := p.snaps[opt.Keep]
+	if old != nil && !opt.Replace {
+		// Another replay kept the name while this one ran.
+		p.mu.Unlock()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("%w: snapshot %q (replace it, or choose another name)", ErrExists, opt.Keep)
+	}
 	delete(p.snaps, opt.Keep)
 	p.mu.Unlock()
 	if old != nil {
@@ -133,6 +149,18 @@ func (p *Projector) OpenSnapshots() error {
 		p.mu.Unlock()
 	}
 	return nil
+}
+
+// hasSnapshot reports whether a snapshot of that name is open or on disk.
+func (p *Projector) hasSnapshot(name string) bool {
+	p.mu.RLock()
+	_, open := p.snaps[name]
+	p.mu.RUnlock()
+	if open {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(p.opt.Dir, snapshotDir, name+".db"))
+	return err == nil
 }
 
 // DeleteSnapshot closes and removes a named snapshot.

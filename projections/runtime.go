@@ -263,9 +263,14 @@ const StatusQuarantineMax = 1000
 
 // SnapshotInfo describes a named snapshot.
 type SnapshotInfo struct {
-	Name       string
+	Name string
+	// Checkpoint is the last stream sequence replayed into it; 0 when the cut-off kept no
+	// event at all.
 	Checkpoint uint64
 	FileSize   int64
+	// RecordedUntil is the cut-off: the snapshot holds the events recorded up to it (zero
+	// for a snapshot kept before the cut-off was recorded).
+	RecordedUntil time.Time
 }
 
 // Status returns each model's checkpoint, the lag behind the stream and the file sizes.
@@ -304,7 +309,8 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 	for _, n := range names {
 		_ = p.Use(n, func(db *DB) error {
 			c, _ := db.Checkpoint()
-			st.Snapshots = append(st.Snapshots, SnapshotInfo{Name: n, Checkpoint: c, FileSize: db.Size()})
+			asof, _ := db.AsOf()
+			st.Snapshots = append(st.Snapshots, SnapshotInfo{Name: n, Checkpoint: c, FileSize: db.Size(), RecordedUntil: asof})
 			return nil
 		})
 	}

@@ -219,6 +219,33 @@ func TestProjector_AsOf(t *testing.T) {
 	if got := p.Snapshots(); len(got) != 1 || got[0] != "2021@2022-06-30" {
 		t.Errorf("snapshots = %v", got)
 	}
+	// The status shows each snapshot's cut-off; keeping another replay under the same name
+	// is refused unless asked to replace it.
+	st, err := p.Status(bg)
+	if err != nil || len(st.Snapshots) != 1 || !st.Snapshots[0].RecordedUntil.Equal(cutoff) {
+		t.Errorf("status snapshots = %+v, %v; want the cut-off %v", st.Snapshots, err, cutoff)
+	}
+	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff.AddDate(0, 1, 0), Keep: "2021@2022-06-30"}); !errors.Is(err, ErrExists) {
+		t.Errorf("keeping over an existing snapshot: err = %v, want ErrExists", err)
+	}
+	later := cutoff.AddDate(0, 1, 0)
+	rdb, err := p.AsOf(bg, AsOfOptions{RecordedUntil: later, Keep: "2021@2022-06-30", Replace: true})
+	if err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	if at, ok := rdb.AsOf(); !ok || !at.Equal(later) {
+		t.Errorf("replaced snapshot's cut-off = %v, %v; want %v", at, ok, later)
+	}
+	rdb.Close()
+	// An empty cut-off keeps nothing: checkpoint 0.
+	edb, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := edb.Checkpoint(); err != nil || c != 0 {
+		t.Errorf("replay before every event: checkpoint %d, %v; want 0", c, err)
+	}
+	edb.Close()
 	if err := p.Use("nope", func(*DB) error { return nil }); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown snapshot: %v", err)
 	}

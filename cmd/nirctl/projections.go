@@ -33,7 +33,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "usage: nirctl projections status [--json]")
 		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshots")
-		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339)")
+		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshot delete NAME")
 	}
 	if len(args) == 0 {
@@ -69,11 +69,33 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func printSnapshots(w io.Writer, snaps []*nirv1.SnapshotInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SNAPSHOT\tCHECKPOINT\tSIZE")
+	fmt.Fprintln(tw, "SNAPSHOT\tRECORDED UNTIL\tCHECKPOINT\tSIZE")
 	for _, s := range snaps {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", s.GetName(), s.GetCheckpoint(), byteSize(s.GetFileSize()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), cutoffText(s), checkpointText(s.GetCheckpoint()), byteSize(s.GetFileSize()))
 	}
 	return tw.Flush()
+}
+
+// cutoffText shows a snapshot's cut-off in Oslo time.
+func cutoffText(s *nirv1.SnapshotInfo) string {
+	if s.GetRecordedUntil() == nil {
+		return "(not recorded)"
+	}
+	return s.GetRecordedUntil().AsTime().In(osloZone()).Format("2006-01-02 15:04:05 MST")
+}
+
+func checkpointText(c uint64) string {
+	if c == 0 {
+		return "0 (no event)"
+	}
+	return fmt.Sprint(c)
+}
+
+func osloZone() *time.Location {
+	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 func byteSize(n int64) string {
@@ -184,12 +206,13 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.SetOutput(stderr)
 	cutoff := fs.String("cutoff", "", "keep events recorded up to the end of this day in Oslo (YYYY-MM-DD), e.g. the last day of February")
 	until := fs.String("recorded-until", "", "exact cut-off instead of --cutoff (RFC 3339)")
+	replace := fs.Bool("replace", false, "replace a snapshot of the same name (without it, an existing name is refused)")
 	pos, err := parseArgs(fs, args)
 	if err != nil || len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339)")
+		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
 		return errUsage
 	}
-	req := &nirv1.CreateSnapshotRequest{Name: pos[0]}
+	req := &nirv1.CreateSnapshotRequest{Name: pos[0], Replace: *replace}
 	if req.CutoffDate, err = parseDateFlag("cutoff", *cutoff); err != nil {
 		return err
 	}
@@ -209,7 +232,11 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 		m := stream.Msg()
 		if m.GetFinished() {
 			fmt.Fprintf(stderr, "\r\033[K")
-			fmt.Fprintf(stdout, "snapshot %s kept at checkpoint %d (%s)\n", m.GetSnapshot().GetName(), m.GetSnapshot().GetCheckpoint(), byteSize(m.GetSnapshot().GetFileSize()))
+			snap := m.GetSnapshot()
+			fmt.Fprintf(stdout, "snapshot %s kept: events recorded until %s, checkpoint %d (%s)\n", snap.GetName(), cutoffText(snap), snap.GetCheckpoint(), byteSize(snap.GetFileSize()))
+			if snap.GetCheckpoint() == 0 {
+				fmt.Fprintln(stderr, "nirctl: warning: the snapshot keeps no event: every event in the register was recorded after its cut-off, so all its figures are zero")
+			}
 			return nil
 		}
 		fmt.Fprintf(stderr, "\r\033[Kreplay: %s", progressText(m.GetProgress()))

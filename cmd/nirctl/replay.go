@@ -129,6 +129,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintln(stderr)
 	}
+	kept, kerr := db.Checkpoint()
+	if kerr != nil {
+		db.Close()
+		return kerr
+	}
+	if kept == 0 {
+		fmt.Fprintf(stderr, "nirctl: warning: the cut-off %s keeps no event: every event in the stream was recorded after it, so every figure is zero\n", recordedUntil.Format(time.RFC3339))
+	}
 	files, werr := db.WriteReport(*out, *year, statusDay)
 	cerr := db.Close()
 	if err := errors.Join(werr, cerr); err != nil {

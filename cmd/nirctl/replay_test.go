@@ -95,6 +95,17 @@ func TestReplay(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if bytes.Contains(stderr.Bytes(), []byte("keeps no event")) {
+		t.Errorf("a replay that keeps persons warned that it keeps none: %s", stderr.String())
+	}
+	// A cut-off before every event keeps nothing, and says so.
+	stderr.Reset()
+	if err := runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", t.TempDir(), "--cutoff", "2001-02-28", "--quiet"}, &stdout, &stderr); err != nil {
+		t.Fatalf("replay before every event: %v", err)
+	}
+	if !bytes.Contains(stderr.Bytes(), []byte("keeps no event")) {
+		t.Errorf("a replay that keeps nothing did not say so: %q", stderr.String())
+	}
 	if err := runReplay(ctx, []string{"--year", "2022"}, &stdout, &stderr); err != errUsage {
 		t.Errorf("missing flags: %v, want usage error", err)
 	}

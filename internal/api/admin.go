@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/projections"
@@ -105,7 +106,11 @@ func (h *Admin) ProjectionStatus(ctx context.Context, _ *connect.Request[nirv1.P
 func snapshotInfos(in []projections.SnapshotInfo) []*nirv1.SnapshotInfo {
 	out := make([]*nirv1.SnapshotInfo, 0, len(in))
 	for _, s := range in {
-		out = append(out, &nirv1.SnapshotInfo{Name: s.Name, Checkpoint: s.Checkpoint, FileSize: s.FileSize})
+		info := &nirv1.SnapshotInfo{Name: s.Name, Checkpoint: s.Checkpoint, FileSize: s.FileSize}
+		if !s.RecordedUntil.IsZero() {
+			info.RecordedUntil = timestamppb.New(s.RecordedUntil)
+		}
+		out = append(out, info)
 	}
 	return out
 }
@@ -129,23 +134,36 @@ func (t *throttle) report(pr projections.Progress, send func(*nirv1.Progress) er
 
 // Rebuild implements AdminService.Rebuild.
 func (h *Admin) Rebuild(ctx context.Context, req *connect.Request[nirv1.RebuildRequest], stream *connect.ServerStream[nirv1.RebuildResponse]) error {
-	p, err := operator(ctx)
-	if err != nil {
-		return err
-	}
-	if m := req.Msg.GetModel(); m != "" && !slices.Contains(projections.Models, m) {
-		return fieldError(connect.CodeInvalidArgument, "model", "unknown model (one of history, persons, deadlines, statistics, terminated)")
-	}
-	h.log.InfoContext(ctx, "rebuild requested", "principal", p.String(), "model", req.Msg.GetModel())
 	var th throttle
-	err = h.src.Rebuild(ctx, func(pr projections.Progress) {
+	ckpt, err := h.RebuildAs(ctx, req.Msg, func(pr projections.Progress) {
 		th.report(pr, func(m *nirv1.Progress) error { return stream.Send(&nirv1.RebuildResponse{Progress: m}) })
 	})
 	if err != nil {
-		return readError(ctx, h.log, "rebuild", err)
+		return err
 	}
-	return stream.Send(&nirv1.RebuildResponse{Progress: progressMsg(th.latest), Finished: true, Checkpoint: h.src.Stats().Checkpoint})
+	return stream.Send(&nirv1.RebuildResponse{Progress: progressMsg(th.latest), Finished: true, Checkpoint: ckpt})
 }
+
+// RebuildAs rebuilds for the operator in ctx, calling progress after each transaction, and
+// returns the new live checkpoint. It is the Connect handler's body, shared with the web
+// console, and returns Connect errors.
+func (h *Admin) RebuildAs(ctx context.Context, req *nirv1.RebuildRequest, progress func(projections.Progress)) (uint64, error) {
+	p, err := operator(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if m := req.GetModel(); m != "" && !slices.Contains(projections.Models, m) {
+		return 0, fieldError(connect.CodeInvalidArgument, "model", "unknown model (one of history, persons, deadlines, statistics, terminated)")
+	}
+	h.log.InfoContext(ctx, "rebuild requested", "principal", p.String(), "model", req.GetModel())
+	if err := h.src.Rebuild(ctx, progress); err != nil {
+		return 0, readError(ctx, h.log, "rebuild", err)
+	}
+	return h.src.Stats().Checkpoint, nil
+}
+
+// ProgressMessage converts a rebuild's or replay's progress to its message.
+func ProgressMessage(pr projections.Progress) *nirv1.Progress { return progressMsg(pr) }
 
 // ListSnapshots implements AdminService.ListSnapshots.
 func (h *Admin) ListSnapshots(ctx context.Context, _ *connect.Request[nirv1.ListSnapshotsRequest]) (*connect.Response[nirv1.ListSnapshotsResponse], error) {
@@ -162,53 +180,72 @@ func (h *Admin) ListSnapshots(ctx context.Context, _ *connect.Request[nirv1.List
 // CreateSnapshot implements AdminService.CreateSnapshot (DOMAIN.md "Product decisions" 7:
 // the official figures of a year are the statistics replayed as of its ajourføring deadline).
 func (h *Admin) CreateSnapshot(ctx context.Context, req *connect.Request[nirv1.CreateSnapshotRequest], stream *connect.ServerStream[nirv1.CreateSnapshotResponse]) error {
-	p, err := operator(ctx)
+	var th throttle
+	info, err := h.CreateSnapshotAs(ctx, req.Msg, func(pr projections.Progress) {
+		th.report(pr, func(pm *nirv1.Progress) error { return stream.Send(&nirv1.CreateSnapshotResponse{Progress: pm}) })
+	})
 	if err != nil {
 		return err
 	}
-	m := req.Msg
+	return stream.Send(&nirv1.CreateSnapshotResponse{Progress: progressMsg(th.latest), Finished: true, Snapshot: info})
+}
+
+// CreateSnapshotAs creates a snapshot for the operator in ctx, calling progress after each
+// transaction of the replay. It is the Connect handler's body, shared with the web console,
+// and returns Connect errors. A snapshot whose cut-off kept no event is kept (its figures
+// are all zero) with checkpoint 0, which callers show as such.
+func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotRequest, progress func(projections.Progress)) (*nirv1.SnapshotInfo, error) {
+	p, err := operator(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if m.GetName() == "" {
-		return fieldError(connect.CodeInvalidArgument, "name", "required")
+		return nil, fieldError(connect.CodeInvalidArgument, "name", "required")
 	}
 	if err := checkSnapshot("name", m.GetName()); err != nil {
-		return err
+		return nil, err
 	}
 	var until time.Time
 	switch {
 	case m.GetCutoffDate() != nil && m.GetRecordedUntil() != nil:
-		return fieldError(connect.CodeInvalidArgument, "cutoff_date", "give cutoff_date or recorded_until, not both")
+		return nil, fieldError(connect.CodeInvalidArgument, "cutoff_date", "give cutoff_date or recorded_until, not both")
 	case m.GetCutoffDate() != nil:
 		d, ok := rules.DateOf(m.GetCutoffDate())
 		if !ok {
-			return fieldError(connect.CodeInvalidArgument, "cutoff_date", "not a valid calendar date")
+			return nil, fieldError(connect.CodeInvalidArgument, "cutoff_date", "not a valid calendar date")
 		}
-		// The whole cut-off day counts: everything recorded before the next midnight in Oslo.
-		until = time.Date(d.Y, d.M, d.D+1, 0, 0, 0, 0, h.loc).Add(-time.Nanosecond)
+		until = EndOfDay(d, h.loc)
 	case m.GetRecordedUntil() != nil:
 		if err := m.GetRecordedUntil().CheckValid(); err != nil {
-			return fieldError(connect.CodeInvalidArgument, "recorded_until", "not a valid timestamp")
+			return nil, fieldError(connect.CodeInvalidArgument, "recorded_until", "not a valid timestamp")
 		}
 		until = m.GetRecordedUntil().AsTime()
 	default:
-		return fieldError(connect.CodeInvalidArgument, "cutoff_date", "cutoff_date or recorded_until is required")
+		return nil, fieldError(connect.CodeInvalidArgument, "cutoff_date", "cutoff_date or recorded_until is required")
 	}
-	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until)
-	var th throttle
-	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Progress: func(pr projections.Progress) {
-		th.report(pr, func(pm *nirv1.Progress) error { return stream.Send(&nirv1.CreateSnapshotResponse{Progress: pm}) })
-	}})
+	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until, "replace", m.GetReplace())
+	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Replace: m.GetReplace(), Progress: progress})
 	if err != nil {
-		return readError(ctx, h.log, "create snapshot", err)
+		return nil, readError(ctx, h.log, "create snapshot", err)
 	}
-	info := &nirv1.SnapshotInfo{Name: m.GetName(), FileSize: db.Size()}
+	info := &nirv1.SnapshotInfo{Name: m.GetName(), FileSize: db.Size(), RecordedUntil: timestamppb.New(until)}
 	info.Checkpoint, err = db.Checkpoint()
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return readError(ctx, h.log, "create snapshot", err)
+		return nil, readError(ctx, h.log, "create snapshot", err)
 	}
-	return stream.Send(&nirv1.CreateSnapshotResponse{Progress: progressMsg(th.latest), Finished: true, Snapshot: info})
+	if info.Checkpoint == 0 {
+		h.log.WarnContext(ctx, "snapshot keeps no event: every event was recorded after its cut-off", "snapshot", m.GetName(), "recorded_until", until)
+	}
+	return info, nil
+}
+
+// EndOfDay is the cut-off of a cut-off date: the last instant of the day in loc, so that the
+// whole day counts (everything recorded before the next midnight in Oslo).
+func EndOfDay(d rules.Date, loc *time.Location) time.Time {
+	return time.Date(d.Y, d.M, d.D+1, 0, 0, 0, 0, loc).Add(-time.Nanosecond)
 }
 
 // DeleteSnapshot implements AdminService.DeleteSnapshot.

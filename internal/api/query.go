@@ -192,6 +192,8 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
 	case errors.Is(err, projections.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+	case errors.Is(err, projections.ErrExists):
+		return connect.NewError(connect.CodeAlreadyExists, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
 	case errors.Is(err, projections.ErrRebuildRunning):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running"))
 	case errors.Is(err, projections.ErrSchema):

@@ -990,7 +990,35 @@ func TestQuery_ReportAndSnapshot(t *testing.T) {
 	}
 	list, err := w.admin(qtOperator).ListSnapshots(ctx, connect.NewRequest(&nirv1.ListSnapshotsRequest{}))
 	if err != nil || len(list.Msg.GetSnapshots()) != 1 {
-		t.Errorf("snapshots = %v, %v", list.Msg.GetSnapshots(), err)
+		t.Fatalf("snapshots = %v, %v", list.Msg.GetSnapshots(), err)
+	}
+	// The list shows the cut-off: the end of 2023-02-28 in Oslo.
+	wantCut := time.Date(2023, 3, 1, 0, 0, 0, 0, osloLocation()).Add(-time.Nanosecond)
+	if got := list.Msg.GetSnapshots()[0].GetRecordedUntil(); got == nil || !got.AsTime().Equal(wantCut) {
+		t.Errorf("snapshot cut-off = %v, want %v", got, wantCut)
+	}
+	// The same name again is AlreadyExists, unless the request says replace; a cut-off
+	// before every event keeps nothing and says so with checkpoint 0.
+	again, err := w.admin(qtOperator).CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: "2022@2023-02-28", CutoffDate: qd("2023-03-31")}))
+	if err == nil {
+		_, err = drain(again)
+	}
+	if codeOf(err) != connect.CodeAlreadyExists {
+		t.Errorf("snapshot over an existing name: %v, want AlreadyExists", err)
+	}
+	again, err = w.admin(qtOperator).CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: "2022@2023-02-28", CutoffDate: qd("2023-02-28"), Replace: true}))
+	if err == nil {
+		_, err = drain(again)
+	}
+	if err != nil {
+		t.Errorf("replace: %v", err)
+	}
+	empty, err := w.admin(qtOperator).CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: "tom", CutoffDate: qd("2001-01-01")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := drain(empty); err != nil || msgs[len(msgs)-1].GetSnapshot().GetCheckpoint() != 0 {
+		t.Errorf("snapshot before every event: %v, %v; want checkpoint 0", msgs, err)
 	}
 	if _, err := an.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2022, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION, Snapshot: "nope"})); codeOf(err) != connect.CodeNotFound {
 		t.Errorf("unknown snapshot: %v, want NotFound", err)

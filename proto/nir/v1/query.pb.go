@@ -2353,10 +2353,14 @@ type SnapshotInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name of the snapshot, e.g. "2022@2023-02-28".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// checkpoint is the last stream sequence replayed into it.
+	// checkpoint is the last stream sequence replayed into it; 0 when the cut-off kept no
+	// event at all (every event was recorded after it).
 	Checkpoint uint64 `protobuf:"varint,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// file_size in bytes.
-	FileSize      int64 `protobuf:"varint,3,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	FileSize int64 `protobuf:"varint,3,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	// recorded_until is the cut-off: the snapshot holds the events recorded up to it (unset
+	// for a snapshot kept before nird recorded cut-offs).
+	RecordedUntil *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=recorded_until,json=recordedUntil,proto3" json:"recorded_until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2410,6 +2414,13 @@ func (x *SnapshotInfo) GetFileSize() int64 {
 		return x.FileSize
 	}
 	return 0
+}
+
+func (x *SnapshotInfo) GetRecordedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedUntil
+	}
+	return nil
 }
 
 // Progress reports a rebuild or an as-of replay.
@@ -2891,6 +2902,9 @@ type CreateSnapshotRequest struct {
 	CutoffDate *Date `protobuf:"bytes,2,opt,name=cutoff_date,json=cutoffDate,proto3" json:"cutoff_date,omitempty"`
 	// recorded_until is an exact cut-off instead of cutoff_date.
 	RecordedUntil *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=recorded_until,json=recordedUntil,proto3" json:"recorded_until,omitempty"`
+	// replace lets the snapshot replace one of the same name; without it that is
+	// AlreadyExists, so a typo never overwrites official figures.
+	Replace       bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2944,6 +2958,13 @@ func (x *CreateSnapshotRequest) GetRecordedUntil() *timestamppb.Timestamp {
 		return x.RecordedUntil
 	}
 	return nil
+}
+
+func (x *CreateSnapshotRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
 }
 
 // CreateSnapshotResponse is a progress report of the replay.
@@ -3283,13 +3304,14 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\x04R\n" +
 	"checkpoint\x12%\n" +
-	"\x0eschema_version\x18\x03 \x01(\rR\rschemaVersion\"_\n" +
+	"\x0eschema_version\x18\x03 \x01(\rR\rschemaVersion\"\xa2\x01\n" +
 	"\fSnapshotInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\x04R\n" +
 	"checkpoint\x12\x1b\n" +
-	"\tfile_size\x18\x03 \x01(\x03R\bfileSize\"\xaa\x01\n" +
+	"\tfile_size\x18\x03 \x01(\x03R\bfileSize\x12A\n" +
+	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\"\xaa\x01\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x04R\x05total\x12*\n" +
@@ -3325,12 +3347,13 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"checkpoint\"\x16\n" +
 	"\x14ListSnapshotsRequest\"K\n" +
 	"\x15ListSnapshotsResponse\x122\n" +
-	"\tsnapshots\x18\x01 \x03(\v2\x14.nir.v1.SnapshotInfoR\tsnapshots\"\x9d\x01\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x14.nir.v1.SnapshotInfoR\tsnapshots\"\xb7\x01\n" +
 	"\x15CreateSnapshotRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\vcutoff_date\x18\x02 \x01(\v2\f.nir.v1.DateR\n" +
 	"cutoffDate\x12A\n" +
-	"\x0erecorded_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\"\x94\x01\n" +
+	"\x0erecorded_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\x12\x18\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\"\x94\x01\n" +
 	"\x16CreateSnapshotResponse\x12,\n" +
 	"\bprogress\x18\x01 \x01(\v2\x10.nir.v1.ProgressR\bprogress\x12\x1a\n" +
 	"\bfinished\x18\x02 \x01(\bR\bfinished\x120\n" +
@@ -3501,43 +3524,44 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	46, // 57: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
 	20, // 58: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
 	21, // 59: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	24, // 60: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	25, // 61: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	26, // 62: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	28, // 63: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	26, // 64: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	25, // 65: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	40, // 66: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	47, // 67: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	26, // 68: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	25, // 69: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 70: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 71: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 72: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 73: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	16, // 74: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	19, // 75: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	23, // 76: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	29, // 77: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	31, // 78: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	33, // 79: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	35, // 80: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 81: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 82: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 83: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	15, // 84: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	18, // 85: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	22, // 86: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	27, // 87: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	30, // 88: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	32, // 89: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	34, // 90: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	36, // 91: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	81, // [81:92] is the sub-list for method output_type
-	70, // [70:81] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	47, // 60: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	24, // 61: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	25, // 62: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	26, // 63: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	28, // 64: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	26, // 65: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	25, // 66: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	40, // 67: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	47, // 68: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	26, // 69: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	25, // 70: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	5,  // 71: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 72: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 73: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 74: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	16, // 75: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	19, // 76: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	23, // 77: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	29, // 78: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	31, // 79: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	33, // 80: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	35, // 81: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	7,  // 82: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 83: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 84: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	15, // 85: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	18, // 86: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	22, // 87: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	27, // 88: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	30, // 89: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	32, // 90: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	34, // 91: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	36, // 92: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	82, // [82:93] is the sub-list for method output_type
+	71, // [71:82] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }

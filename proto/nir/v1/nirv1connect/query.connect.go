@@ -305,8 +305,9 @@ type AdminServiceClient interface {
 	Rebuild(context.Context, *connect.Request[v1.RebuildRequest]) (*connect.ServerStreamForClient[v1.RebuildResponse], error)
 	// ListSnapshots lists the named as-of snapshots.
 	ListSnapshots(context.Context, *connect.Request[v1.ListSnapshotsRequest]) (*connect.Response[v1.ListSnapshotsResponse], error)
-	// CreateSnapshot replays the stream as of a recorded-time cut-off into a named snapshot
-	// (replacing one of that name), streaming progress; the last message has finished set.
+	// CreateSnapshot replays the stream as of a recorded-time cut-off into a named snapshot,
+	// streaming progress; the last message has finished set. A name that is taken is
+	// AlreadyExists unless the request says replace.
 	CreateSnapshot(context.Context, *connect.Request[v1.CreateSnapshotRequest]) (*connect.ServerStreamForClient[v1.CreateSnapshotResponse], error)
 	// DeleteSnapshot removes a named snapshot.
 	DeleteSnapshot(context.Context, *connect.Request[v1.DeleteSnapshotRequest]) (*connect.Response[v1.DeleteSnapshotResponse], error)
@@ -404,8 +405,9 @@ type AdminServiceHandler interface {
 	Rebuild(context.Context, *connect.Request[v1.RebuildRequest], *connect.ServerStream[v1.RebuildResponse]) error
 	// ListSnapshots lists the named as-of snapshots.
 	ListSnapshots(context.Context, *connect.Request[v1.ListSnapshotsRequest]) (*connect.Response[v1.ListSnapshotsResponse], error)
-	// CreateSnapshot replays the stream as of a recorded-time cut-off into a named snapshot
-	// (replacing one of that name), streaming progress; the last message has finished set.
+	// CreateSnapshot replays the stream as of a recorded-time cut-off into a named snapshot,
+	// streaming progress; the last message has finished set. A name that is taken is
+	// AlreadyExists unless the request says replace.
 	CreateSnapshot(context.Context, *connect.Request[v1.CreateSnapshotRequest], *connect.ServerStream[v1.CreateSnapshotResponse]) error
 	// DeleteSnapshot removes a named snapshot.
 	DeleteSnapshot(context.Context, *connect.Request[v1.DeleteSnapshotRequest]) (*connect.Response[v1.DeleteSnapshotResponse], error)
