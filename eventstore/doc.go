@@ -14,7 +14,9 @@
 // Config, and deletes and purges denied, because history is immutable. Open creates the
 // stream if it is missing and otherwise only verifies it: a setting that differs is logged,
 // CheckStream reports it (nird exports it as a metric), and RepairStream, the operator's
-// explicit step, puts it back. Open never changes an existing stream.
+// explicit step, puts it back. Open never changes an existing stream. The one write to the
+// configuration besides those is MarkBackdated, called by a history load (nird --demo on an
+// empty register): it adds a metadata entry that as-of replays read, and no setting.
 //
 // With Config.URL empty, Open runs an embedded server with JetStream in Config.Dir,
 // syncing every write before acknowledging it (sync_interval: always), with its client
