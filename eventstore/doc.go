@@ -19,9 +19,13 @@
 // empty register): it adds a metadata entry that as-of replays read, and no setting.
 //
 // With Config.URL empty, Open runs an embedded server with JetStream in Config.Dir,
-// syncing every write before acknowledging it (sync_interval: always), with its client
-// port on loopback only (it has no authentication). With Config.URL set, it connects to
-// an external server or cluster (replicas 3 there) with Config.NATSOptions.
+// syncing every write before acknowledging it (sync_interval: always). The store talks to
+// it in-process, as a user whose key exists only in memory and who has StorePermissions;
+// every other client must be one of Config.Users (an nkey each, no anonymous user), and a
+// TCP port is opened only if Config.Listen asks for one, on loopback. With Config.URL set,
+// it connects to an external server or cluster (replicas 3 there) with
+// Config.NATSOptions. Either way the store's replies come to InboxPrefix, and its
+// connection must never serve clients (see Conn).
 //
 // # Guarantees
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 const (
@@ -44,17 +45,24 @@ type Config struct {
 	Dir string
 	// URL is an external NATS server (or cluster) URL to use instead of an embedded one.
 	URL string
-	// Listen is the embedded server's client listen address, e.g. "127.0.0.1:4222"; "" =
-	// 127.0.0.1 on a random port. The embedded server has no authentication, so only a
+	// Listen is the embedded server's TCP listen address for other clients (the nats
+	// CLI, case systems), e.g. "127.0.0.1:4222" ("127.0.0.1:0" = a random port); "" = no
+	// TCP listener: the store talks to its server in-process, and so does every other
+	// connection made with Store.Connect. The listener is not encrypted, so only a
 	// loopback host is accepted.
 	Listen string
+	// Users are the clients the embedded server admits besides the store's own
+	// connection, each with an nkey and its permissions: TCP users for the nats CLI and
+	// case systems, and in-process users for Store.Connect (see InProcessUser). No other
+	// client gets in: there is no anonymous user. Only with the embedded server.
+	Users []*server.NkeyUser
 	// Replicas is the stream's replica count; 0 = 1. Use 3 on a cluster.
 	Replicas int
 	// DuplicateWindow is JetStream's dedupe window; 0 = DefaultDuplicateWindow. Idempotency
 	// of Append does not depend on it (see the package doc); it only makes retries cheaper.
 	DuplicateWindow time.Duration
 	// NATSOptions are extra client options for an external server: credentials, TLS,
-	// user/password, nkey.
+	// user/password, nkey; an option here wins over the store's own (e.g. an inbox prefix).
 	NATSOptions []nats.Option
 	// RequestTimeout bounds each request when ctx has no deadline; 0 = DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -122,6 +130,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	opts := append([]nats.Option{
 		nats.Name("nir-eventstore"),
+		// Replies to the store's requests (JetStream API, direct gets, batch acks,
+		// consumers) come to an inbox that only nird's user may subscribe to.
+		nats.CustomInboxPrefix(InboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.Timeout(cfg.RequestTimeout),
 		// Every Read and short Replay is a direct-get batch, which opens a synchronous
@@ -132,12 +143,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}, cfg.NATSOptions...)
 	url := cfg.URL
 	if url == "" {
-		srv, err := startServer(cfg, s.log)
+		// The store's own identity: a key that exists only in this process's memory and
+		// only admits an in-process connection.
+		self, auth, err := InProcessUser(StorePermissions())
+		if err != nil {
+			return nil, err
+		}
+		srv, err := startServer(cfg, append([]*server.NkeyUser{self}, cfg.Users...), s.log)
 		if err != nil {
 			return nil, err
 		}
 		s.srv = srv
-		opts = append(opts, nats.InProcessServer(srv))
+		opts = append([]nats.Option{nats.InProcessServer(srv), auth}, opts...)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -193,6 +210,14 @@ func (c *Config) validate() error {
 	if c.URL == "" && c.Listen != "" {
 		if _, _, err := listenHostPort(c.Listen); err != nil {
 			return err
+		}
+	}
+	if c.URL != "" && len(c.Users) > 0 {
+		return fmt.Errorf("%w: config: Users are for the embedded server; an external server has its own", ErrInvalid)
+	}
+	for i, u := range c.Users {
+		if u == nil || !nkeys.IsValidPublicUserKey(u.Nkey) {
+			return fmt.Errorf("%w: config: Users[%d]: not a public user nkey", ErrInvalid, i)
 		}
 	}
 	return nil
@@ -273,14 +298,15 @@ func listenHostPort(listen string) (string, int, error) {
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return "", 0, fmt.Errorf("%w: config: Listen %q: the embedded server has no authentication, so it listens on loopback only", ErrInvalid, listen)
+		return "", 0, fmt.Errorf("%w: config: Listen %q: the embedded server's listener is not encrypted, so it listens on loopback only (use deploy/'s NATS servers with TLS across machines)", ErrInvalid, listen)
 	}
 	return host, port, nil
 }
 
 // startServer runs the embedded server: JetStream in cfg.Dir, every write fsynced before
-// it is acknowledged (sync_interval: always), client port on loopback only.
-func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
+// it is acknowledged (sync_interval: always), only users with an nkey admitted, and a
+// client port on loopback only if cfg.Listen asks for one.
+func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*server.Server, error) {
 	host, port := "127.0.0.1", server.RANDOM_PORT
 	if cfg.Listen != "" {
 		var err error
@@ -292,6 +318,10 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		ServerName: "nir-embedded",
 		Host:       host,
 		Port:       port,
+		DontListen: cfg.Listen == "",
+		// Every client authenticates with an nkey; there is no anonymous user. The users
+		// are in the global account, where the stream has always been.
+		Nkeys:      users,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		SyncAlways: true,
@@ -313,7 +343,7 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("eventstore: embedded server not ready within %s", readyTimeout)
 	}
-	if srv.Addr() == nil {
+	if cfg.Listen != "" && srv.Addr() == nil {
 		// The listener failed (the port is taken, perhaps by another nird on this data
 		// directory): a client would reach whichever server holds the port, so stop here.
 		srv.Shutdown()
@@ -360,9 +390,12 @@ func (s *Store) shutdownServer() {
 }
 
 // ClientURL returns where the nats CLI (or another client) can connect: the embedded
-// server's client URL, or the external server's URL.
+// server's client URL ("" when it has no TCP listener), or the external server's URL.
 func (s *Store) ClientURL() string {
 	if s.srv != nil {
+		if s.cfg.Listen == "" {
+			return ""
+		}
 		return s.srv.ClientURL()
 	}
 	if s.nc != nil {
@@ -373,9 +406,28 @@ func (s *Store) ClientURL() string {
 	return s.cfg.URL
 }
 
-// Conn returns the store's NATS connection, for a NATS micro service on the same server.
+// Conn returns the store's NATS connection, for health checks. It may publish events and
+// manage the stream: never serve clients over it (their requests choose reply subjects),
+// open a connection of their own with Connect or with other credentials instead.
 // Callers must not close it; Close does.
 func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Connect opens another in-process connection to the embedded server, for a part of nird
+// that needs permissions of its own (the NATS ingress). opts must authenticate as one of
+// Config.Users (see InProcessUser). The caller closes the connection, before Close.
+func (s *Store) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if s.srv == nil {
+		return nil, fmt.Errorf("%w: Connect is for the embedded server; connect to %s with your own credentials", ErrInvalid, s.cfg.URL)
+	}
+	nc, err := nats.Connect("", append([]nats.Option{nats.InProcessServer(s.srv), nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: connect in-process: %w", err)
+	}
+	return nc, nil
+}
 
 // withTimeout gives ctx the default request timeout if it has no deadline.
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -10,8 +10,10 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 func TestOpen_Config(t *testing.T) {
@@ -22,6 +24,8 @@ func TestOpen_Config(t *testing.T) {
 		{"NoDirNoURL", eventstore.Config{}},
 		{"PublicListen", eventstore.Config{Dir: t.TempDir(), Listen: "0.0.0.0:4222"}},
 		{"BadListen", eventstore.Config{Dir: t.TempDir(), Listen: "localhost"}},
+		{"UsersWithURL", eventstore.Config{URL: "nats://127.0.0.1:4222", Users: []*server.NkeyUser{{Nkey: "UABC"}}}},
+		{"BadUserKey", eventstore.Config{Dir: t.TempDir(), Users: []*server.NkeyUser{{Nkey: "not a key"}}}},
 		{"NegativeWindow", eventstore.Config{Dir: t.TempDir(), DuplicateWindow: -time.Second}},
 		{"TooManyReplicas", eventstore.Config{Dir: t.TempDir(), Replicas: 7}},
 	}
@@ -41,7 +45,8 @@ func TestOpen_Config(t *testing.T) {
 func TestOpen_Embedded(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, Listen: "127.0.0.1:0"})
+	cli, cliAuth := tcpUser(t, nil)
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, Listen: "127.0.0.1:0", Users: []*server.NkeyUser{cli}})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -52,8 +57,8 @@ func TestOpen_Embedded(t *testing.T) {
 		t.Fatalf("Append: %v", err)
 	}
 
-	// An outside client (like the nats CLI) sees the stream as defined.
-	nc, err := nats.Connect(s.ClientURL())
+	// An outside client (like the nats CLI) with a user's key sees the stream as defined.
+	nc, err := nats.Connect(s.ClientURL(), cliAuth)
 	if err != nil {
 		t.Fatalf("connect to ClientURL %s: %v", s.ClientURL(), err)
 	}
@@ -108,6 +113,119 @@ func TestOpen_Embedded(t *testing.T) {
 	if err := nilStore.Close(); err != nil {
 		t.Fatalf("nil Close: %v", err)
 	}
+}
+
+// tcpUser makes a user of the embedded server that connects over TCP with an nkey.
+func tcpUser(t *testing.T, perms *server.Permissions) (*server.NkeyUser, nats.Option) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	return &server.NkeyUser{Nkey: pub, Permissions: perms}, nats.Nkey(pub, kp.Sign)
+}
+
+// TestOpen_EmbeddedAccess: the embedded server admits only its users. Without Listen it
+// has no TCP port at all; with one, an anonymous client, a wrong key and nird's own
+// in-process identities are refused over TCP; the store itself may not delete the stream;
+// Connect gives an in-process connection with exactly its user's permissions.
+func TestOpen_EmbeddedAccess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	t.Run("NoListener", func(t *testing.T) {
+		s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if u := s.ClientURL(); u != "" {
+			t.Fatalf("ClientURL = %q without a listener, want empty", u)
+		}
+		key := personKey("inproc")
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, 1)}); err != nil {
+			t.Fatalf("Append in-process: %v", err)
+		}
+	})
+
+	reader := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"$JS.API.STREAM.INFO.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}
+	cli, cliAuth := tcpUser(t, reader)
+	inproc, inprocAuth, err := eventstore.InProcessUser(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{cli, inproc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, wrongAuth := tcpUser(t, nil)
+	for name, opts := range map[string][]nats.Option{
+		"Anonymous":           nil,
+		"UnknownKey":          {wrongAuth},
+		"InProcessKeyOverTCP": {inprocAuth},
+	} {
+		t.Run(name+"Refused", func(t *testing.T) {
+			nc, err := nats.Connect(s.ClientURL(), append(opts, nats.MaxReconnects(0))...)
+			if err == nil {
+				nc.Close()
+				t.Fatal("connected")
+			}
+			if !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("connect = %v, want an authorization violation", err)
+			}
+		})
+	}
+	t.Run("TCPUser", func(t *testing.T) {
+		nc, err := nats.Connect(s.ClientURL(), cliAuth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		if _, err := js.Stream(ctx, eventstore.StreamName); err != nil {
+			t.Fatalf("stream info as the TCP user: %v", err)
+		}
+	})
+	t.Run("ConnectInProcess", func(t *testing.T) {
+		nc, err := s.Connect(inprocAuth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		if _, err := js.Stream(ctx, eventstore.StreamName); err != nil {
+			t.Fatalf("stream info in-process: %v", err)
+		}
+		// Its permissions hold: no publishing events.
+		errs := make(chan error, 1)
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })
+		if err := nc.Publish("nir.ev."+personKey("x"), []byte("forged")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Fatalf("async error %v, want a permissions violation", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("publishing an event in-process as a reader was not refused")
+		}
+	})
+	t.Run("StoreMayNotDeleteTheStream", func(t *testing.T) {
+		js, _ := jetstream.New(s.Conn())
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := js.DeleteStream(dctx, eventstore.StreamName); err == nil {
+			t.Fatal("the store's own connection deleted the stream")
+		}
+		if _, err := js.Stream(ctx, eventstore.StreamName); err != nil {
+			t.Fatalf("stream after the refused delete: %v", err)
+		}
+	})
 }
 
 func idsOfEvents[E interface{ GetId() string }](evs []E) []string {

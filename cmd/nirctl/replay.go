@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/datadir"
 	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/projections"
 	"github.com/introreg/nir/rules"
 )
@@ -37,15 +39,27 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	now := fs.String("now", "", "date for the deadline statuses in persons.csv (YYYY-MM-DD); default the cut-off date")
 	out := fs.String("out", "", "directory to write statistics.{json,csv}, terminated.{json,csv} and persons.csv to (required)")
 	natsURL := fs.String("nats", os.Getenv("NIR_NATS_URL"), "NATS URL of the event stream (env NIR_NATS_URL)")
+	natsContext := fs.String("nats-context", os.Getenv("NIR_NATS_CONTEXT"), "nats CLI context file with the URL and credentials, e.g. the reader's that nird writes to <data>/nats/reader.json (env NIR_NATS_CONTEXT)")
 	storeDir := fs.String("store", "", "data directory (or its jetstream directory) of a stopped nird, instead of --nats")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
+		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats-context FILE | --nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "") == (*storeDir == "") {
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "" && *natsContext == "") == (*storeDir == "") {
 		fs.Usage()
 		return errUsage
+	}
+	var natsOpts []nats.Option
+	if *natsContext != "" {
+		url, opts, err := natsauth.ReadContext(*natsContext)
+		if err != nil {
+			return fmt.Errorf("--nats-context: %w", err)
+		}
+		if *natsURL == "" {
+			*natsURL = url
+		}
+		natsOpts = opts
 	}
 	oslo, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {
@@ -80,7 +94,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer unlock()
 		jsDir = dir
 	}
-	store, err := eventstore.Open(ctx, eventstore.Config{URL: *natsURL, Dir: jsDir, ReadOnly: true})
+	store, err := eventstore.Open(ctx, eventstore.Config{URL: *natsURL, Dir: jsDir, ReadOnly: true, NATSOptions: natsOpts})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/datadir"
 	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -173,5 +174,27 @@ func TestReplay_Store(t *testing.T) {
 		if !strings.Contains(stderr, "1 stream messages quarantined") {
 			t.Errorf("replay does not report the quarantined message:\n%s", stderr)
 		}
+	}
+}
+
+// TestReplay_ReaderContext replays from a running nird's embedded server over its NATS
+// listener, as the read-only user whose context nird writes: the reader's permissions are
+// enough for a replay (stream info, direct gets, an ordered consumer).
+func TestReplay_ReaderContext(t *testing.T) {
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--demo", "40")
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	year := time.Now().Year() - 1
+	args := []string{"--year", fmt.Sprint(year), "--nats-context", n.NATSContext("reader"), "--out", out,
+		"--recorded-until", time.Now().Format(time.RFC3339Nano), "--quiet"}
+	if err := runReplay(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("replay as reader: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "persons.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := bytes.Count(b, []byte("\n")); rows < 2 {
+		t.Errorf("persons.csv of %d from 40 demo persons has %d lines", year, rows)
 	}
 }

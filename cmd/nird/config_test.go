@@ -64,6 +64,28 @@ func TestParseConfig(t *testing.T) {
 		{name: "LeaseTTLTooShort", args: []string{"--lease-ttl", "100ms"}, wantErr: "--lease-ttl"},
 		{name: "BadClockOffset", env: map[string]string{"NIR_TEST_CLOCK_OFFSET": "later"}, wantErr: "NIR_TEST_CLOCK_OFFSET"},
 		{name: "MinSequenceWaitZero", args: []string{"--min-sequence-wait", "0s"}, wantErr: "--min-sequence-wait"},
+		{name: "NATSInProcessByDefault", check: func(t *testing.T, c Config) {
+			if c.NATSListen != "" || c.NATSURL != "" || len(c.NATSCaseSystems) != 0 {
+				t.Errorf("nats = listen %q, url %q, case systems %v; want the embedded server without a listener", c.NATSListen, c.NATSURL, c.NATSCaseSystems)
+			}
+		}},
+		{name: "NATSCaseSystems", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-case-systems", "oslo, visma-flyt"}, check: func(t *testing.T, c Config) {
+			if len(c.NATSCaseSystems) != 2 || c.NATSCaseSystems[0] != "oslo" || c.NATSCaseSystems[1] != "visma-flyt" {
+				t.Errorf("case systems = %q", c.NATSCaseSystems)
+			}
+		}},
+		{name: "NATSCaseSystemsNeedListener", args: []string{"--nats-case-systems", "oslo"}, wantErr: "--nats-case-systems"},
+		{name: "NATSCaseSystemBadName", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-case-systems", "Oslo.kommune"}, wantErr: "--nats-case-systems"},
+		{name: "NATSCaseSystemReserved", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-case-systems", "reader"}, wantErr: "--nats-case-systems"},
+		{name: "NATSIngressUserRequired", args: []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-user", "nird", "--nats-password", "x"}, wantErr: "--nats-ingress-user"},
+		{name: "NATSIngressNotNird", args: []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-user", "nird", "--nats-ingress-user", "nird"}, wantErr: "--nats-ingress-user"},
+		{name: "NATSIngressOnlyExternal", args: []string{"--nats-ingress-user", "ingress"}, wantErr: "--nats-ingress"},
+		{name: "NATSIngressEnv", args: []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-user", "nird"},
+			env: map[string]string{"NIR_NATS_INGRESS_USER": "ingress", "NIR_NATS_INGRESS_PASSWORD": "p1"}, check: func(t *testing.T, c Config) {
+				if c.NATSIngressUser != "ingress" || c.NATSIngressPassword != "p1" {
+					t.Errorf("ingress user %q password %q", c.NATSIngressUser, c.NATSIngressPassword)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

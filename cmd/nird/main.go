@@ -29,6 +29,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/natsauth"
 )
 
 func main() {
@@ -65,7 +66,7 @@ type Config struct {
 	Data          string                 // data directory (JetStream store, person key secret)
 	HTTP          string                 // API listen address
 	Admin         string                 // admin listen address: metrics, health, pprof ("" = off)
-	NATSListen    string                 // embedded NATS client listen address
+	NATSListen    string                 // embedded NATS TCP listen address; "" = in-process only
 	NATSURL       string                 // external NATS URL; empty = embedded server
 	NATSCreds     string                 // creds file for the external server
 	NATSUser      string                 // user for the external server
@@ -83,6 +84,14 @@ type Config struct {
 	LogFormat     string
 	CheckOnly     bool
 	RepairStream  bool
+
+	// NATSCaseSystems are the case systems that get a NATS user on the embedded server's
+	// listener; NATSIngress* are the NATS ingress's own credentials on an external server.
+	NATSCaseSystems     []string
+	NATSIngressCreds    string
+	NATSIngressUser     string
+	NATSIngressPassword string
+	NATSIngressNKey     string
 }
 
 // Validate reports the first bad field by its flag name.
@@ -92,8 +101,6 @@ func (c Config) Validate() error {
 		return errors.New("--data: a data directory is required")
 	case c.HTTP == "":
 		return errors.New("--http: a listen address is required")
-	case c.NATSURL == "" && c.NATSListen == "":
-		return errors.New("--nats-listen: required for the embedded server")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
 	case c.Demo < 0 || c.Demo > 1_000_000:
@@ -116,6 +123,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--min-sequence-wait: %v is not between 0 and 1m", c.Cluster.MinSequenceWait)
 	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
 		return errors.New("--nats-creds/--nats-user/--nats-nkey/--nats-ca: only with --nats-url")
+	case c.NATSURL == "" && (c.NATSIngressCreds != "" || c.NATSIngressUser != "" || c.NATSIngressNKey != ""):
+		return errors.New("--nats-ingress-creds/--nats-ingress-user/--nats-ingress-nkey: only with --nats-url (on the embedded server nird makes the ingress's identity itself)")
+	case c.NATSURL != "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "") &&
+		c.NATSIngressCreds == "" && c.NATSIngressUser == "" && c.NATSIngressNKey == "":
+		return errors.New("--nats-ingress-user (or --nats-ingress-nkey, --nats-ingress-creds): the NATS ingress needs a NATS user of its own, which may not publish events (deploy/nats/accounts.conf, user ingress); nird's own user may, and a request chooses where its reply goes")
+	case c.NATSURL != "" && c.NATSIngressUser != "" && c.NATSIngressUser == c.NATSUser:
+		return errors.New("--nats-ingress-user: must not be nird's own --nats-user")
+	case len(c.NATSCaseSystems) > 0 && (c.NATSURL != "" || c.NATSListen == ""):
+		return errors.New("--nats-case-systems: only for the embedded server with --nats-listen (on an external server the case systems are users in its configuration)")
+	}
+	for _, n := range c.NATSCaseSystems {
+		if err := natsauth.CheckCaseSystem(n); err != nil {
+			return fmt.Errorf("--nats-case-systems: %w", err)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -145,13 +166,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.Data, "data", "data", "data directory")
 	str(&c.HTTP, "http", "127.0.0.1:8080", "API listen address (Connect: gRPC, gRPC-Web, HTTP+JSON)")
 	str(&c.Admin, "admin", "127.0.0.1:8081", "admin listen address for /metrics, /healthz, /readyz, /debug/pprof; empty disables")
-	str(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client listen address (for the nats CLI)")
+	str(&c.NATSListen, "nats-listen", "", "embedded NATS TCP listen address on loopback (e.g. 127.0.0.1:4222) for the nats CLI and case systems, with the nkey users nird keeps in <data>/nats; empty = none, nird talks to its server in-process")
 	str(&c.NATSURL, "nats-url", "", "external NATS server URL(s), comma-separated; empty runs an embedded server")
 	str(&c.NATSCreds, "nats-creds", "", "credentials file for the external NATS server")
 	str(&c.NATSUser, "nats-user", "", "user name for the external NATS server")
 	str(&c.NATSPassword, "nats-password", "", "password for the external NATS server")
 	str(&c.NATSNKey, "nats-nkey", "", "nkey seed file for the external NATS server")
 	str(&c.NATSCA, "nats-ca", "", "CA certificate file for TLS to the external NATS server")
+	var caseSystems string
+	str(&caseSystems, "nats-case-systems", "", "comma-separated names of case systems that get a NATS user on the embedded listener (requests on nir.cmd.append, replies on _INBOX.<name>)")
+	str(&c.NATSIngressCreds, "nats-ingress-creds", "", "credentials file of the NATS ingress's own user on the external server")
+	str(&c.NATSIngressUser, "nats-ingress-user", "", "the NATS ingress's own user on the external server (deploy/nats/accounts.conf: ingress)")
+	str(&c.NATSIngressPassword, "nats-ingress-password", "", "password of the NATS ingress's user")
+	str(&c.NATSIngressNKey, "nats-ingress-nkey", "", "nkey seed file of the NATS ingress's user on the external server")
 	str(&c.PersonKeyFile, "person-key-file", "", "person key secret (hex); default <data>/personkey.secret, created on first start")
 	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where every caller is a system principal")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -204,6 +231,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for n := range strings.SplitSeq(caseSystems, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.NATSCaseSystems = append(c.NATSCaseSystems, n)
+		}
 	}
 	return c, c.Validate()
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -69,11 +68,24 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	access, err := prepareNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	storeCfg.Users = access.users
 	store, err := eventstore.Open(ctx, storeCfg)
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer store.Close()
+	if err := access.started(store); err != nil {
+		return err
+	}
+	ingressConn, err := access.ingressConn(cfg, store)
+	if err != nil {
+		return err
+	}
+	defer ingressConn.Close()
 
 	now := cfg.Cluster.clock()
 	if cfg.Cluster.ClockOffset != 0 {
@@ -122,7 +134,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	actors := []actor{
 		{"http", httpServer("http", cfg.HTTP, mux, cfg.Shutdown, log)},
-		{"nats-ingress", natsingress.New(store.Conn(), guard, reg, log).Run},
+		{"nats-ingress", natsingress.New(ingressConn, guard, reg, log).Run},
 		{"projections", proj.Run},
 		{"token-reload", func(ctx context.Context) error {
 			hup := make(chan os.Signal, 1)
@@ -139,7 +151,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{"stream-watch", watch.Run},
 	}
 	if cfg.Admin != "" {
-		ready := &readiness{connected: store.Conn().IsConnected, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
+		ready := &readiness{connected: func() bool { return store.Conn().IsConnected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
 		actors = append(actors, actor{"admin", httpServer("admin", cfg.Admin, adminHandler(m, ready.check), cfg.Shutdown, log)})
 	}
 	if cfg.Demo > 0 {
@@ -252,25 +264,9 @@ func authMode(a *auth.Authenticator) string {
 
 // natsOptions builds the client options for an external NATS server.
 func natsOptions(cfg Config) ([]nats.Option, error) {
-	var opts []nats.Option
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
-	}
-	if cfg.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
-	}
-	if cfg.NATSNKey != "" {
-		opt, err := nats.NkeyOptionFromSeed(cfg.NATSNKey)
-		if err != nil {
-			return nil, fmt.Errorf("--nats-nkey: %w", err)
-		}
-		opts = append(opts, opt)
-	}
-	if cfg.NATSCA != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATSCA))
-	}
-	if strings.HasPrefix(cfg.NATSURL, "tls://") && cfg.NATSCA == "" {
-		opts = append(opts, nats.Secure())
+	opts, err := clientOptions(cfg.NATSURL, cfg.NATSCreds, cfg.NATSUser, cfg.NATSPassword, cfg.NATSNKey, cfg.NATSCA)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-nkey: %w", err)
 	}
 	return opts, nil
 }

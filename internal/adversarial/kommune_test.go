@@ -59,13 +59,8 @@ func (w *kbNird) waitWindow() {
 // the way a case system does.
 func kbStart(t *testing.T, args ...string) *kbNird {
 	t.Helper()
-	n := nirdtest.Start(t, append([]string{"--data", filepath.Join(t.TempDir(), "data")}, args...)...)
-	nc, err := nats.Connect(n.NATS)
-	if err != nil {
-		t.Fatalf("connect to nird's NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return &kbNird{n: n, nc: nc}
+	n := nirdtest.Start(t, append([]string{"--data", filepath.Join(t.TempDir(), "data"), "--nats-case-systems", "fagsystem"}, args...)...)
+	return &kbNird{n: n, nc: n.ConnectNATS(t, "fagsystem")}
 }
 
 func (w *kbNird) reg(token string) nirv1connect.RegistrationServiceClient {

@@ -85,7 +85,8 @@ type accessWorld struct {
 func startAccess(t *testing.T) *accessWorld {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	users, ingressAuth, caseAuth := natsUsers(t)
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,18 +128,23 @@ func startAccess(t *testing.T) *accessWorld {
 	mux.Handle(nirv1connect.NewQueryServiceHandler(query, opts))
 	mux.Handle(api.ExportPersonsPath, guard.Middleware(query.ExportHandler()))
 	hs := httptest.NewServer(mux)
-	in := natsingress.New(store.Conn(), guard, reg, nil)
+	ingressConn, err := store.Connect(ingressAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := natsingress.New(ingressConn, guard, reg, nil)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
+		ingressConn.Close()
 		hs.Close()
 		proj.Close()
 		events.Close()
 		store.Close()
 	})
-	nc, err := nats.Connect(store.ClientURL())
+	nc, err := store.Connect(caseAuth...)
 	if err != nil {
 		t.Fatal(err)
 	}

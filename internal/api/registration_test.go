@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/oklog/ulid/v2"
@@ -66,11 +67,12 @@ func d(y, m, day int) *nirv1.Date {
 
 // startServer wires the registration API the way nird does (cmd/nird/run.go): event store,
 // append path, guard with the default policy as a Connect interceptor, and the NATS ingress
-// on the store's connection.
+// on a connection of its own.
 func startServer(t *testing.T) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	users, ingressAuth, caseAuth := natsUsers(t)
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,11 @@ func startServer(t *testing.T) *server {
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON()))
 	hs := httptest.NewServer(mux)
 
-	in := natsingress.New(store.Conn(), guard, reg, nil)
+	ingressConn, err := store.Connect(ingressAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := natsingress.New(ingressConn, guard, reg, nil)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
 	t.Cleanup(func() {
@@ -114,9 +120,10 @@ func startServer(t *testing.T) *server {
 			t.Errorf("ingress Run: %v", err)
 		}
 		hs.Close()
+		ingressConn.Close()
 		store.Close()
 	})
-	nc, err := nats.Connect(store.ClientURL())
+	nc, err := store.Connect(caseAuth...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +134,25 @@ func startServer(t *testing.T) *server {
 		return nirv1connect.NewRegistrationServiceClient(hs.Client(), hs.URL, connect.WithInterceptors(auth.BearerInterceptor(token)))
 	}
 	return s
+}
+
+// natsUsers are the users of the embedded server in these tests, as nird has them: the
+// NATS ingress, with its own permissions, and a case system that may only send requests
+// and read its own replies. It returns the options each connects with (Store.Connect).
+func natsUsers(t *testing.T) (users []*natsserver.NkeyUser, ingress nats.Option, caseSystem []nats.Option) {
+	t.Helper()
+	ingressUser, ingressAuth, err := eventstore.InProcessUser(natsingress.Permissions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caseUser, caseAuth, err := eventstore.InProcessUser(&natsserver.Permissions{
+		Publish:   &natsserver.SubjectPermission{Allow: []string{natsingress.AppendSubject}},
+		Subscribe: &natsserver.SubjectPermission{Allow: []string{natsingress.ReplyPrefix + "test.>"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*natsserver.NkeyUser{ingressUser, caseUser}, ingressAuth, []nats.Option{caseAuth, nats.CustomInboxPrefix(natsingress.ReplyPrefix + "test")}
 }
 
 // waitForIngress polls until the micro service answers on nir.cmd.append.

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -137,17 +138,28 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream"), GroupCommit: opt.GroupCommit})
+	// The bare scenarios publish to a stream of their own, which nird's user may not:
+	// they connect in-process as a user with all permissions.
+	bareUser, bareAuth, err := eventstore.InProcessUser(nil)
+	if err != nil {
+		return nil, err
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "jetstream"), GroupCommit: opt.GroupCommit, Users: []*server.NkeyUser{bareUser}})
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
+	bare, err := store.Connect(bareAuth)
+	if err != nil {
+		return nil, err
+	}
+	defer bare.Close()
 	keys, err := personkey.New([]byte("bench secret, not for production use"))
 	if err != nil {
 		return nil, err
 	}
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys})
-	js, err := jetstream.New(store.Conn())
+	js, err := jetstream.New(bare)
 	if err != nil {
 		return nil, err
 	}

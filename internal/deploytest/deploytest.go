@@ -25,21 +25,33 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natsauth"
 )
 
 // Credentials are the passwords of the users in deploy/nats/accounts.conf.
 type Credentials struct {
-	Nird      string
-	Fagsystem string
-	Reader    string
+	Nird    string
+	Ingress string
+	Reader  string
+	// CaseSystems are the case systems' passwords by user name.
+	CaseSystems map[string]string
 }
 
 // Environment variables that accounts.conf reads the passwords from.
 const (
-	EnvNirdPassword      = "NIR_NATS_NIRD_PASSWORD"
-	EnvFagsystemPassword = "NIR_NATS_FAGSYSTEM_PASSWORD"
-	EnvReaderPassword    = "NIR_NATS_READER_PASSWORD"
+	EnvNirdPassword    = "NIR_NATS_NIRD_PASSWORD"
+	EnvIngressPassword = "NIR_NATS_INGRESS_PASSWORD"
+	EnvReaderPassword  = "NIR_NATS_READER_PASSWORD"
 )
+
+// CaseSystems are the case-system users of accounts.conf, with the variables of their
+// passwords.
+var CaseSystems = map[string]string{
+	"oslo-fagsystem":   "NIR_NATS_OSLO_FAGSYSTEM_PASSWORD",
+	"bergen-fagsystem": "NIR_NATS_BERGEN_FAGSYSTEM_PASSWORD",
+}
 
 // Dir returns the absolute path of deploy/nats in this module.
 func Dir() string {
@@ -54,11 +66,40 @@ func Dir() string {
 // the test cannot be parallel) and returns them.
 func SetCredentials(tb testing.TB) Credentials {
 	tb.Helper()
-	c := Credentials{Nird: password(tb), Fagsystem: password(tb), Reader: password(tb)}
+	c := Credentials{Nird: password(tb), Ingress: password(tb), Reader: password(tb), CaseSystems: map[string]string{}}
 	tb.Setenv(EnvNirdPassword, c.Nird)
-	tb.Setenv(EnvFagsystemPassword, c.Fagsystem)
+	tb.Setenv(EnvIngressPassword, c.Ingress)
 	tb.Setenv(EnvReaderPassword, c.Reader)
+	for user, env := range CaseSystems {
+		c.CaseSystems[user] = password(tb)
+		tb.Setenv(env, c.CaseSystems[user])
+	}
 	return c
+}
+
+// Password returns user's password.
+func (c Credentials) Password(user string) string {
+	switch user {
+	case "nird":
+		return c.Nird
+	case "ingress":
+		return c.Ingress
+	case "reader":
+		return c.Reader
+	}
+	return c.CaseSystems[user]
+}
+
+// InboxPrefix is the inbox prefix user must use: nird's own, or _INBOX.<user>; "" for the
+// ingress, which makes no requests.
+func InboxPrefix(user string) string {
+	switch user {
+	case "nird":
+		return eventstore.InboxPrefix
+	case "ingress":
+		return ""
+	}
+	return natsauth.InboxPrefix(user)
 }
 
 // password is a random value that the config parser reads as a string: it starts with a

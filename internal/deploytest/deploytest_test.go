@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -46,16 +48,21 @@ type client struct {
 	errs chan error
 }
 
+// dial connects as user, with the inbox prefix accounts.conf gives it.
 func dial(tb testing.TB, urls, user, password string) *client {
 	tb.Helper()
 	c := &client{errs: make(chan error, 64)}
-	nc, err := nats.Connect(urls, nats.UserInfo(user, password), nats.Name("deploytest-"+user),
+	opts := []nats.Option{nats.UserInfo(user, password), nats.Name("deploytest-" + user),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case c.errs <- err:
 			default:
 			}
-		}))
+		})}
+	if p := InboxPrefix(user); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
+	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		tb.Fatalf("connect as %s: %v", user, err)
 	}
@@ -110,15 +117,15 @@ func (c *client) refusedSubscribe(tb testing.TB, subject string) {
 	c.violation(tb, `subscription to "`+subject+`"`)
 }
 
-// serveIngress answers nir.cmd.append as nird does (queue group "nir"), with "ok".
-func serveIngress(tb testing.TB, nird *client) {
+// serveIngress answers nir.cmd.append as nird's ingress does (queue group "nir"), with "ok".
+func serveIngress(tb testing.TB, ingress *client) {
 	tb.Helper()
-	sub, err := nird.nc.QueueSubscribe("nir.cmd.append", "nir", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	sub, err := ingress.nc.QueueSubscribe("nir.cmd.append", "nir", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := nird.nc.Flush(); err != nil {
+	if err := ingress.nc.Flush(); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -142,14 +149,15 @@ func TestSingle_Permissions(t *testing.T) {
 	s := RunServer(t, opts)
 	url := s.ClientURL()
 	nird := dial(t, url, "nird", creds.Nird)
-	fag := dial(t, url, "fagsystem", creds.Fagsystem)
+	ingress := dial(t, url, "ingress", creds.Ingress)
+	fag := dial(t, url, "oslo-fagsystem", creds.Password("oslo-fagsystem"))
 	reader := dial(t, url, "reader", creds.Reader)
 	ctx := ctxT(t)
 	stream, err := nird.js.CreateOrUpdateStream(ctx, streamConfig(1))
 	if err != nil {
 		t.Fatalf("nird creates NIR_EVENTS: %v", err)
 	}
-	serveIngress(t, nird)
+	serveIngress(t, ingress)
 	stored := 0 // events nird stored; a refused publish must not change it
 
 	tests := []struct {
@@ -179,6 +187,28 @@ func TestSingle_Permissions(t *testing.T) {
 		{"nird/DeleteStreamRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
 		{"nird/DeleteMsgRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE.NIR_EVENTS") }},
 		{"nird/AccountPurgeRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.ACCOUNT.PURGE.NIR") }},
+		{"nird/ReplyToCaseSystemRefused", func(t *testing.T) { nird.refusedPublish(t, "_INBOX.oslo-fagsystem.x") }},
+		{"nird/SubscribeCommandsRefused", func(t *testing.T) { nird.refusedSubscribe(t, "nir.cmd.append") }},
+
+		{"ingress/ReplyToInbox", func(t *testing.T) {
+			sub, err := fag.nc.SubscribeSync("_INBOX.oslo-fagsystem.direct")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = sub.Unsubscribe() }()
+			_ = fag.nc.Flush()
+			if err := ingress.nc.Publish("_INBOX.oslo-fagsystem.direct", []byte("reply")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sub.NextMsg(5 * time.Second); err != nil {
+				t.Fatalf("reply not delivered: %v", err)
+			}
+		}},
+		{"ingress/PublishEventRefused", func(t *testing.T) { ingress.refusedPublish(t, "nir.ev.k1") }},
+		{"ingress/JetStreamAPIRefused", func(t *testing.T) { ingress.refusedPublish(t, "$JS.API.STREAM.INFO.NIR_EVENTS") }},
+		{"ingress/ReplyToNirdInboxRefused", func(t *testing.T) { ingress.refusedPublish(t, eventstore.InboxPrefix+".x") }},
+		{"ingress/SubscribeEventsRefused", func(t *testing.T) { ingress.refusedSubscribe(t, "nir.ev.>") }},
+		{"ingress/SnoopInboxesRefused", func(t *testing.T) { ingress.refusedSubscribe(t, "_INBOX.>") }},
 
 		{"fagsystem/RequestAppend", func(t *testing.T) {
 			m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
@@ -191,6 +221,10 @@ func TestSingle_Permissions(t *testing.T) {
 		{"fagsystem/JetStreamAPIRefused", func(t *testing.T) { fag.refusedPublish(t, "$JS.API.INFO") }},
 		{"fagsystem/SubscribeEventsRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.ev.>") }},
 		{"fagsystem/SnoopIngressRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.cmd.append") }},
+		{"fagsystem/SnoopOtherCaseSystemRefused", func(t *testing.T) { fag.refusedSubscribe(t, "_INBOX.bergen-fagsystem.>") }},
+		{"fagsystem/SnoopAllInboxesRefused", func(t *testing.T) { fag.refusedSubscribe(t, "_INBOX.>") }},
+		{"fagsystem/SnoopNirdInboxRefused", func(t *testing.T) { fag.refusedSubscribe(t, eventstore.InboxPrefix+".>") }},
+		{"fagsystem/ServiceDiscoveryRefused", func(t *testing.T) { fag.refusedPublish(t, "$SRV.PING") }},
 
 		{"reader/StreamInfo", func(t *testing.T) {
 			st, err := reader.js.Stream(ctx, "NIR_EVENTS")
@@ -242,6 +276,8 @@ func TestSingle_Permissions(t *testing.T) {
 		{"reader/DeleteStreamRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
 		{"reader/DeleteConsumerRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.CONSUMER.DELETE.NIR_EVENTS.projections") }},
 		{"reader/AppendRefused", func(t *testing.T) { reader.refusedPublish(t, "nir.cmd.append") }},
+		{"reader/SnoopCaseSystemRefused", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo-fagsystem.>") }},
+		{"reader/SnoopNirdInboxRefused", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") }},
 
 		{"anonymous/Refused", func(t *testing.T) {
 			if nc, err := nats.Connect(url); err == nil {
@@ -304,14 +340,14 @@ func TestSingle_EventStore(t *testing.T) {
 	s := RunServer(t, Options(t, "single.conf"))
 	ctx := ctxT(t)
 
-	for _, u := range []struct{ user, password string }{{"fagsystem", creds.Fagsystem}, {"reader", creds.Reader}} {
+	for _, user := range []string{"oslo-fagsystem", "reader", "ingress"} {
 		// The refused stream request is never answered: bound the wait.
 		octx, cancel := context.WithTimeout(ctx, time.Second)
-		st, err := openStore(octx, s.ClientURL(), u.user, u.password, 1)
+		st, err := openStore(octx, s.ClientURL(), user, creds.Password(user), 1)
 		cancel()
 		if err == nil {
 			st.Close()
-			t.Fatalf("%s could create the event stream", u.user)
+			t.Fatalf("%s could create the event stream", user)
 		}
 	}
 
@@ -427,18 +463,19 @@ func TestCluster_R3(t *testing.T) {
 
 	// A case system on another node than nird's responder still reaches it, and is still
 	// refused the event subjects.
-	serveIngress(t, nird)
+	ingress := dial(t, urls, "ingress", creds.Ingress)
+	serveIngress(t, ingress)
 	var other *server.Server
 	for _, s := range servers {
-		if s.Name() != nird.nc.ConnectedServerName() {
+		if s.Name() != ingress.nc.ConnectedServerName() {
 			other = s
 			break
 		}
 	}
 	if other == nil {
-		t.Fatal("every server is nird's")
+		t.Fatal("every server is the ingress's")
 	}
-	fag := dial(t, other.ClientURL(), "fagsystem", creds.Fagsystem)
+	fag := dial(t, other.ClientURL(), "oslo-fagsystem", creds.Password("oslo-fagsystem"))
 	poll(t, ctx, "request across routes", func(ctx context.Context) error {
 		m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
 		if err == nil && string(m.Data) != "ok" {
@@ -519,7 +556,7 @@ func (recorder) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv
 }
 
 // TestSingle_NATSIngress runs nird's NATS ingress (a micro service on nir.cmd.append) as the
-// nird user and calls it as the fagsystem user: the NATS permissions let the request through,
+// ingress user and calls it as a case system's user: the NATS permissions let the request through,
 // and the bearer token in its header decides the principal (internal/auth).
 func TestSingle_NATSIngress(t *testing.T) {
 	creds := SetCredentials(t)
@@ -531,8 +568,8 @@ func TestSingle_NATSIngress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nird := dial(t, s.ClientURL(), "nird", creds.Nird)
-	in := natsingress.New(nird.nc, auth.NewGuard(authn, auth.DefaultPolicy(), nil), recorder{}, nil)
+	ingress := dial(t, s.ClientURL(), "ingress", creds.Ingress)
+	in := natsingress.New(ingress.nc, auth.NewGuard(authn, auth.DefaultPolicy(), nil), recorder{}, nil)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(runCtx) }()
@@ -543,7 +580,7 @@ func TestSingle_NATSIngress(t *testing.T) {
 		}
 	})
 
-	fag := dial(t, s.ClientURL(), "fagsystem", creds.Fagsystem)
+	fag := dial(t, s.ClientURL(), "oslo-fagsystem", creds.Password("oslo-fagsystem"))
 	reader := dial(t, s.ClientURL(), "reader", creds.Reader)
 	body, err := proto.Marshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{}, {}}})
 	if err != nil {
@@ -596,4 +633,59 @@ func TestSingle_NATSIngress(t *testing.T) {
 		t.Fatalf("$SRV.PING.nir = %v, %v", m, err)
 	}
 	reader.refusedPublish(t, natsingress.AppendSubject)
+}
+
+// TestAccounts_SameModelAsNird: the permissions of accounts.conf's users are exactly the
+// ones nird's code gives the same roles on its embedded server (eventstore, natsingress,
+// natsauth), so the two cannot drift apart.
+func TestAccounts_SameModelAsNird(t *testing.T) {
+	SetCredentials(t)
+	opts := Options(t, "single.conf")
+	want := map[string]*server.Permissions{
+		"nird":    eventstore.StorePermissions(),
+		"ingress": natsingress.Permissions(),
+		"reader":  natsauth.ReaderPermissions(),
+	}
+	for user := range CaseSystems {
+		want[user] = natsauth.CaseSystemPermissions(user)
+	}
+	got := map[string]*server.Permissions{}
+	for _, u := range opts.Users {
+		if u.Account == nil || u.Account.Name != "NIR" {
+			t.Errorf("user %s is not in account NIR", u.Username)
+		}
+		got[u.Username] = u.Permissions
+	}
+	if len(opts.Nkeys) != 0 {
+		t.Errorf("accounts.conf has %d nkey users; the commented examples must stay comments", len(opts.Nkeys))
+	}
+	norm := func(p *server.Permissions) string {
+		if p == nil {
+			return "all"
+		}
+		side := func(name string, sp *server.SubjectPermission) string {
+			if sp == nil {
+				return name + ": -"
+			}
+			a, d := slices.Clone(sp.Allow), slices.Clone(sp.Deny)
+			slices.Sort(a)
+			slices.Sort(d)
+			return fmt.Sprintf("%s: allow %q deny %q", name, a, d)
+		}
+		return side("publish", p.Publish) + "; " + side("subscribe", p.Subscribe) + fmt.Sprintf("; responses %v", p.Response)
+	}
+	for user, w := range want {
+		g, ok := got[user]
+		if !ok {
+			t.Errorf("accounts.conf has no user %s", user)
+			continue
+		}
+		if norm(g) != norm(w) {
+			t.Errorf("user %s:\n accounts.conf %s\n nird's code   %s", user, norm(g), norm(w))
+		}
+		delete(got, user)
+	}
+	for user := range got {
+		t.Errorf("accounts.conf has user %s, unknown to the tests (add it to CaseSystems)", user)
+	}
 }

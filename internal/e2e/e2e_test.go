@@ -156,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := auth.WriteEntries(tokens, entries); err != nil {
 		t.Fatal(err)
 	}
-	nird := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	nird := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo-fagsystem")
 	url := nird.URL()
 
 	const persons, seed = 300, 42
@@ -347,11 +347,9 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("NATSIngress", func(t *testing.T) {
-		nc, err := nats.Connect(nird.NATS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
+		// As a case system: its own NATS user (made by nird), and a bearer token.
+		nc := nird.ConnectNATS(t, "oslo-fagsystem")
+		var err error
 		send := func(req *nirv1.AppendRequest) (*nats.Msg, error) {
 			msg := nats.NewMsg("nir.cmd.append")
 			msg.Data, err = protojson.Marshal(req)

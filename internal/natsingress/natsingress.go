@@ -7,15 +7,31 @@
 // has the header Content-Type: application/json. The reply is a nir.v1.AppendResponse in the
 // same encoding, or a micro error whose code is the Connect error code ("invalid_argument",
 // "failed_precondition", "aborted", …) and whose description is the Connect message.
+//
+// # Where replies go
+//
+// The caller chooses a request's reply subject, so the ingress must never answer over a
+// connection that may publish events: it runs on a connection of its own whose NATS user
+// has [Permissions] (may only publish under _INBOX.), never on the event store's. And it
+// only acts on a request whose reply subject is an inbox under [ReplyPrefix] (see
+// [ReplyAllowed]); any other request, including one without a reply subject, is dropped
+// unprocessed, counted ([Ingress.Dropped]) and logged without its subject. Each case
+// system receives its replies under its own prefix _INBOX.<its NATS user>, which is all
+// it may subscribe to (deploy/nats/accounts.conf); nird's own inbox is elsewhere
+// (eventstore.InboxPrefix).
 package natsingress
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,6 +48,50 @@ const AppendSubject = "nir.cmd.append"
 // MaxRequestBytes bounds one request message.
 const MaxRequestBytes = 4 << 20
 
+// ReplyPrefix is where every reply goes: a request's reply subject must begin with it.
+// Case systems use _INBOX.<their NATS user> as their inbox prefix
+// (nats.CustomInboxPrefix), the nats CLI _INBOX.reader.
+const ReplyPrefix = "_INBOX."
+
+// maxReplyLen bounds a reply subject (nats.go's inboxes are about 50 bytes).
+const maxReplyLen = 256
+
+// ReplyAllowed reports whether the ingress may answer on reply: a literal subject under
+// ReplyPrefix with at least one token after it, of printable ASCII without wildcards.
+func ReplyAllowed(reply string) bool {
+	rest, ok := strings.CutPrefix(reply, ReplyPrefix)
+	if !ok || rest == "" || len(reply) > maxReplyLen {
+		return false
+	}
+	for _, tok := range strings.Split(rest, ".") {
+		if tok == "" || tok == "*" || tok == ">" {
+			return false
+		}
+	}
+	for i := 0; i < len(reply); i++ {
+		if c := reply[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Permissions are what the ingress's own NATS connection needs and no more: receive
+// requests on AppendSubject and the micro service's discovery requests ($SRV.>), and
+// publish replies under ReplyPrefix. Events, commands and the JetStream API are denied
+// outright, so that no allow added later can open them. They are the ingress's
+// permissions on the embedded server and the ingress user's in deploy/nats/accounts.conf
+// (internal/deploytest checks that both agree).
+func Permissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{ReplyPrefix + ">"},
+			Deny:  []string{"nir.>", "$JS.>", "$KV.>", "$O.>"},
+		},
+		Subscribe: &server.SubjectPermission{Allow: []string{AppendSubject, "$SRV.>"}},
+	}
+}
+
 // Appender is the registration handler shared with the HTTP API; *api.Registration
 // satisfies it. It returns Connect errors.
 type Appender interface {
@@ -45,9 +105,17 @@ type Ingress struct {
 	app     Appender
 	log     *slog.Logger
 	timeout time.Duration
+
+	dropped atomic.Uint64 // requests dropped for their reply subject
+	// logMu guards lastLog and logged: a dropped request is logged at most once a
+	// minute, with the count since, so that a flood cannot fill the log.
+	logMu   sync.Mutex
+	lastLog time.Time
+	logged  uint64
 }
 
-// New returns an ingress on nc. A nil logger discards.
+// New returns an ingress on nc, which must be a connection of its own with Permissions
+// (never the event store's: see the package doc). A nil logger discards.
 func New(nc *nats.Conn, guard *auth.Guard, app Appender, log *slog.Logger) *Ingress {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -74,7 +142,28 @@ func (in *Ingress) Run(ctx context.Context) error {
 	return svc.Stop()
 }
 
+// Dropped returns how many requests were dropped unprocessed because their reply subject
+// was not an inbox under ReplyPrefix.
+func (in *Ingress) Dropped() uint64 { return in.dropped.Load() }
+
+// drop counts a request whose reply subject is not allowed and logs it at most once a
+// minute. The subject is never logged: the caller chose it, and it may hold anything.
+func (in *Ingress) drop() {
+	n := in.dropped.Add(1)
+	in.logMu.Lock()
+	defer in.logMu.Unlock()
+	if time.Since(in.lastLog) < time.Minute {
+		return
+	}
+	in.log.Warn("request dropped: its reply subject is not an inbox under "+ReplyPrefix, "dropped_since_last_log", n-in.logged, "dropped_total", n)
+	in.lastLog, in.logged = time.Now(), n
+}
+
 func (in *Ingress) handle(ctx context.Context, req micro.Request) {
+	if !ReplyAllowed(req.Reply()) {
+		in.drop()
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 	json := req.Headers().Get("Content-Type") == "application/json"

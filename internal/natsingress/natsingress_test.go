@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/oklog/ulid/v2"
@@ -34,15 +36,31 @@ const (
 )
 
 type env struct {
-	store *eventstore.Store
-	reg   *api.Registration
-	guard *auth.Guard
-	nc    *nats.Conn // the case system's connection
+	store   *eventstore.Store
+	reg     *api.Registration
+	guard   *auth.Guard
+	nc      *nats.Conn  // the case system's connection
+	ingress nats.Option // authenticates as the ingress's user
 }
+
+// caseSystemInbox is the test case system's inbox prefix.
+const caseSystemInbox = natsingress.ReplyPrefix + "test"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	ingressUser, ingressAuth, err := eventstore.InProcessUser(natsingress.Permissions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The case system: requests and service discovery, replies on its own inbox.
+	caseUser, caseAuth, err := eventstore.InProcessUser(&server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{natsingress.AppendSubject, "$SRV.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{caseSystemInbox + ".>"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), Users: []*server.NkeyUser{ingressUser, caseUser}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,25 +78,33 @@ func newEnv(t *testing.T) *env {
 	}
 	now := time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return now }})
-	nc, err := nats.Connect(store.ClientURL())
+	nc, err := store.Connect(caseAuth, nats.CustomInboxPrefix(caseSystemInbox))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil), nc: nc}
+	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil), nc: nc, ingress: ingressAuth}
 }
 
 // start runs an ingress on its own connection until the returned stop is called (or the
 // test ends) and waits until it answers.
 func (e *env) start(t *testing.T) (stop func() error) {
 	t.Helper()
-	conn, err := nats.Connect(e.store.ClientURL())
+	_, stop = e.startIngress(t)
+	return stop
+}
+
+// startIngress is start, returning the ingress too.
+func (e *env) startIngress(t *testing.T) (in *natsingress.Ingress, stop func() error) {
+	t.Helper()
+	conn, err := e.store.Connect(e.ingress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- natsingress.New(conn, e.guard, e.reg, nil).Run(ctx) }()
+	in = natsingress.New(conn, e.guard, e.reg, nil)
+	go func() { done <- in.Run(ctx) }()
 	var once bool
 	var runErr error
 	stop = func() error {
@@ -95,7 +121,7 @@ func (e *env) start(t *testing.T) (stop func() error) {
 	for {
 		// Ping the service through the micro discovery subject until it is there.
 		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-			return stop
+			return in, stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("ingress not up within 10s")
@@ -255,7 +281,7 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 	stop2 := e.start(t)
 
 	// Collect every reply to one inbox: a request answered twice would show up twice.
-	inbox := nats.NewInbox()
+	inbox := e.nc.NewInbox()
 	sub, err := e.nc.SubscribeSync(inbox)
 	if err != nil {
 		t.Fatal(err)
@@ -321,4 +347,104 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 	requestUntil("after both stopped", func(_ *nats.Msg, err error) bool {
 		return errors.Is(err, nats.ErrNoResponders)
 	})
+}
+
+func TestReplyAllowed(t *testing.T) {
+	for _, tt := range []struct {
+		reply string
+		ok    bool
+	}{
+		{"_INBOX.abc", true},
+		{"_INBOX.oslo.Xyz123.7", true},
+		{"", false},
+		{"_INBOX.", false},
+		{"_INBOX", false},
+		{"_INBOX..x", false},
+		{"_INBOX.x.", false},
+		{"_INBOX.*", false},
+		{"_INBOX.x.>", false},
+		{"_INBOX.x y", false},
+		{"_INBOX.x\n", false},
+		{"_INBOX.æ", false},
+		{"_INBOX_oslo.x", false},
+		{eventstore.InboxPrefix + ".x", false},
+		{"nir.ev.abc", false},
+		{"nir.cmd.append", false},
+		{"$JS.API.STREAM.DELETE.NIR_EVENTS", false},
+		{"_INBOX." + string(make([]byte, 300)), false},
+	} {
+		if got := natsingress.ReplyAllowed(tt.reply); got != tt.ok {
+			t.Errorf("ReplyAllowed(%q) = %v, want %v", tt.reply, got, tt.ok)
+		}
+	}
+}
+
+// TestIngress_ReplySubject: a request whose reply subject is not an inbox is dropped
+// unprocessed; above all, one aimed at the event subjects puts nothing on the stream, and
+// the ingress goes on serving.
+func TestIngress_ReplySubject(t *testing.T) {
+	e := newEnv(t)
+	in, _ := e.startIngress(t)
+	ctx := context.Background()
+	before, err := e.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("ab", 32)
+	for i, reply := range []string{"nir.ev." + key, "", eventstore.InboxPrefix + ".x.1", "$JS.API.STREAM.DELETE." + eventstore.StreamName, "_INBOX"} {
+		msg := nats.NewMsg(natsingress.AppendSubject)
+		msg.Data = mustMarshal(registerPerson(500 + i)) // a valid request: only the reply is wrong
+		msg.Header.Set("Authorization", "Bearer "+tokOslo)
+		msg.Reply = reply
+		if err := e.nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Served after them: the earlier ones have been handled (one handler goroutine).
+	reply := request(t, e.nc, tokOslo, "", mustMarshal(registerPerson(510)))
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("request after the dropped ones: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	if got := in.Dropped(); got != 5 {
+		t.Errorf("Dropped() = %d, want 5", got)
+	}
+	after, err := e.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 {
+		t.Fatalf("stream moved from %d to %d; want only the one answered request stored", before, after)
+	}
+	if evs, _, err := e.store.Read(ctx, key); err != nil || len(evs) != 0 {
+		t.Fatalf("the subject named as reply holds %d events (%v), want none", len(evs), err)
+	}
+}
+
+// TestPermissions: a connection with the ingress's permissions cannot put anything on the
+// event subjects or call the JetStream API, whatever a request's reply subject says.
+func TestPermissions(t *testing.T) {
+	e := newEnv(t)
+	conn, err := e.store.Connect(e.ingress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	errs := make(chan error, 8)
+	conn.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })
+	for _, subj := range []string{"nir.ev." + strings.Repeat("cd", 32), "$JS.API.STREAM.DELETE." + eventstore.StreamName, eventstore.InboxPrefix + ".x"} {
+		if err := conn.Publish(subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Fatalf("publish to %s: %v, want a permissions violation", subj, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("publish to %s not refused", subj)
+		}
+	}
+	if last, err := e.store.LastSeq(context.Background()); err != nil || last != 0 {
+		t.Fatalf("stream at %d (%v), want empty", last, err)
+	}
 }

@@ -7,16 +7,24 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/internal/natsauth"
 )
 
 // NirdPackage is the import path of the server.
 const NirdPackage = "github.com/introreg/nir/cmd/nird"
+
+var versionRE = regexp.MustCompile(`^v[0-9]+$`)
 
 var (
 	binMu  sync.Mutex
@@ -39,7 +47,11 @@ func Build(tb testing.TB, pkg string) string {
 		}
 		binDir = dir
 	}
-	bin := filepath.Join(binDir, filepath.Base(pkg))
+	name := path.Base(pkg)
+	if versionRE.MatchString(name) { // github.com/nats-io/nats-server/v2 is nats-server
+		name = path.Base(path.Dir(pkg))
+	}
+	bin := filepath.Join(binDir, name)
 	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
@@ -57,8 +69,8 @@ var (
 type Nird struct {
 	Cmd *exec.Cmd
 	// Addr and Admin are the API and admin listen addresses (host:port), NATS the client
-	// URL of its NATS server.
-	Addr, Admin, NATS string
+	// URL of its NATS server ("" without a listener), Data its data directory.
+	Addr, Admin, NATS, Data string
 	// Done is closed when the process has exited.
 	Done chan struct{}
 
@@ -80,7 +92,8 @@ func (n *Nird) Logs() []string {
 }
 
 // Start runs nird with the API, admin and NATS listeners on random loopback ports plus
-// args (at least --data), and waits until all three serve. nird is killed when the test
+// args (at least --data), and waits until all three serve (args may switch the NATS
+// listener off with --nats-listen ""). nird is killed when the test
 // ends, and its log is shown if the test failed.
 func Start(t *testing.T, args ...string) *Nird {
 	t.Helper()
@@ -94,10 +107,17 @@ func Start(t *testing.T, args ...string) *Nird {
 		t.Fatal(err)
 	}
 	n := &Nird{Cmd: cmd, Done: make(chan struct{})}
+	for i, a := range args {
+		if (a == "--data" || a == "-data") && i+1 < len(args) {
+			n.Data = args[i+1]
+		} else if v, ok := strings.CutPrefix(a, "--data="); ok {
+			n.Data = v
+		}
+	}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		signalled := false
+		signalled, started := false, false
 		for sc.Scan() {
 			line := sc.Text()
 			n.mu.Lock()
@@ -107,7 +127,13 @@ func Start(t *testing.T, args ...string) *Nird {
 					*dst = m[1]
 				}
 			}
-			up := n.Addr != "" && n.Admin != "" && n.NATS != ""
+			if startingRE.MatchString(line) {
+				started = true
+				if n.NATS == `""` {
+					n.NATS = ""
+				}
+			}
+			up := n.Addr != "" && n.Admin != "" && started
 			n.mu.Unlock()
 			if up && !signalled {
 				signalled = true
@@ -136,6 +162,28 @@ func Start(t *testing.T, args ...string) *Nird {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n
+}
+
+// NATSContext is the nats CLI context file nird wrote for its embedded server's TCP user
+// ("reader" or a case system of --nats-case-systems).
+func (n *Nird) NATSContext(user string) string {
+	return filepath.Join(n.Data, "nats", user+".json")
+}
+
+// ConnectNATS connects to nird's embedded server as user, with the credentials and inbox
+// prefix of its context file, and closes the connection when the test ends.
+func (n *Nird) ConnectNATS(t testing.TB, user string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	url, copts, err := natsauth.ReadContext(n.NATSContext(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, append(copts, opts...)...)
+	if err != nil {
+		t.Fatalf("connect to nird's NATS as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // Stop sends sig and waits for the process to exit.

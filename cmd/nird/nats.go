@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natsauth"
+	"github.com/introreg/nir/internal/natsingress"
+)
+
+// natsAccess is who may use nird's NATS: on the embedded server, nird's in-process
+// ingress user and the TCP users whose keys nird keeps in <data>/nats; on an external
+// server, the ingress's own credentials (deploy/nats/accounts.conf's user "ingress").
+type natsAccess struct {
+	embedded bool
+	dir      string             // <data>/nats (embedded server)
+	tcp      []natsauth.User    // reader and case systems (embedded, with a listener)
+	users    []*server.NkeyUser // every user of the embedded server but the store's own
+	ingress  []nats.Option      // how the ingress connects
+	log      *slog.Logger
+}
+
+// prepareNATS makes (or loads) the credentials of the embedded server's users, or the
+// ingress's client options for an external server.
+func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
+	a := &natsAccess{dir: filepath.Join(cfg.Data, "nats"), log: log}
+	if cfg.NATSURL != "" {
+		opts, err := clientOptions(cfg.NATSURL, cfg.NATSIngressCreds, cfg.NATSIngressUser, cfg.NATSIngressPassword, cfg.NATSIngressNKey, cfg.NATSCA)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-ingress-nkey: %w", err)
+		}
+		a.ingress = opts
+		if cfg.NATSIngressCreds == "" && cfg.NATSIngressUser == "" && cfg.NATSIngressNKey == "" {
+			log.Warn("the external NATS server gets no credentials from nird: only a development server without authentication works so, and there any client may write the stream")
+		}
+		return a, nil
+	}
+	a.embedded = true
+	user, auth, err := eventstore.InProcessUser(natsingress.Permissions())
+	if err != nil {
+		return nil, err
+	}
+	a.users = append(a.users, user)
+	a.ingress = []nats.Option{auth}
+	if cfg.NATSListen == "" {
+		return a, nil
+	}
+	if a.tcp, err = natsauth.LoadOrCreate(a.dir, cfg.NATSCaseSystems); err != nil {
+		return nil, err
+	}
+	for _, u := range a.tcp {
+		a.users = append(a.users, u.Server)
+	}
+	return a, nil
+}
+
+// started writes the nats CLI contexts for the listener at url (or removes stale ones when
+// there is no listener) once the embedded server runs.
+func (a *natsAccess) started(store *eventstore.Store) error {
+	if !a.embedded {
+		return nil
+	}
+	url := store.ClientURL()
+	if url == "" {
+		return natsauth.RemoveContexts(a.dir)
+	}
+	if err := natsauth.WriteContexts(a.tcp, url); err != nil {
+		return err
+	}
+	names := make([]string, len(a.tcp))
+	for i, u := range a.tcp {
+		names[i] = u.Name
+	}
+	a.log.Info("embedded NATS listener: nkey users only; nats CLI contexts written", "url", url, "dir", a.dir, "users", strings.Join(names, ","))
+	return nil
+}
+
+// ingressConn opens the NATS ingress's own connection: in-process as the ingress user on
+// the embedded server, or with the ingress's credentials to an external one. It is never
+// the store's connection, which may publish events (see package natsingress).
+func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store) (*nats.Conn, error) {
+	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "err", err)
+	})
+	opts := append([]nats.Option{nats.Name("nir-ingress"), logErr}, a.ingress...)
+	if cfg.NATSURL == "" {
+		return store.Connect(opts...)
+	}
+	nc, err := nats.Connect(cfg.NATSURL, append(opts, nats.MaxReconnects(-1))...)
+	if err != nil {
+		return nil, fmt.Errorf("NATS ingress: connect: %w", err)
+	}
+	return nc, nil
+}
+
+// clientOptions builds client options from credential flags: a creds file, user and
+// password, an nkey seed file, and a CA for TLS.
+func clientOptions(url, creds, user, password, nkeyFile, ca string) ([]nats.Option, error) {
+	var opts []nats.Option
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	if user != "" {
+		opts = append(opts, nats.UserInfo(user, password))
+	}
+	if nkeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(nkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nkey %s: %w", nkeyFile, err)
+		}
+		opts = append(opts, opt)
+	}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	if strings.HasPrefix(url, "tls://") && ca == "" {
+		opts = append(opts, nats.Secure())
+	}
+	return opts, nil
+}

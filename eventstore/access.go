@@ -1,0 +1,55 @@
+package eventstore
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+// InboxPrefix is the inbox prefix of the store's connection: the JetStream API's replies,
+// direct gets, batch acknowledgements and ordered consumers deliver to subjects under it.
+// Only nird's NATS user may subscribe to it (StorePermissions, deploy/nats/accounts.conf),
+// and it is outside _INBOX.>, where case systems and the nats CLI receive their replies.
+const InboxPrefix = "_NIRD_INBOX"
+
+// StorePermissions are what the store's connection needs and no more: publish events and
+// leases (LeaseBucket), use the JetStream API except deleting or purging (events are
+// immutable; the stream also denies deletes and purges), answer flow control, and receive
+// replies on InboxPrefix.
+// They are nird's permissions on the embedded server and the nird user's in
+// deploy/nats/accounts.conf (internal/deploytest checks that both agree).
+func StorePermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{subjectPrefix + ">", "$KV." + LeaseBucket + ".>", "$JS.API.>", "$JS.FC.>"},
+			Deny: []string{
+				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>",
+				"$JS.API.ACCOUNT.PURGE.>",
+			},
+		},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix + ".>"}},
+	}
+}
+
+// InProcessUser makes a user of the embedded server with perms and a fresh key that
+// exists only in this process's memory, and returns the client option that authenticates
+// as it. The server admits it in-process only, never over TCP. Pass the user in
+// Config.Users and the option to Store.Connect.
+func InProcessUser(perms *server.Permissions) (*server.NkeyUser, nats.Option, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventstore: new nkey: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventstore: new nkey: %w", err)
+	}
+	u := &server.NkeyUser{
+		Nkey:                   pub,
+		Permissions:            perms,
+		AllowedConnectionTypes: map[string]struct{}{"IN_PROCESS": {}},
+	}
+	return u, nats.Nkey(pub, kp.Sign), nil
+}

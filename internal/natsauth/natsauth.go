@@ -1,0 +1,314 @@
+// Package natsauth holds who may do what on the register's NATS servers, and the
+// credentials nird makes for the TCP users of its embedded server.
+//
+// The permission model is the one of deploy/nats/accounts.conf (internal/deploytest checks
+// that both agree):
+//
+//   - nird's event store: publishes events and manages the stream, deletes and purges
+//     denied (eventstore.StorePermissions); replies to it come to eventstore.InboxPrefix.
+//   - nird's NATS ingress: receives requests on nir.cmd.append and answers under _INBOX.
+//     only (natsingress.Permissions).
+//   - reader: the nats CLI and other operators' tools, read-only ([ReaderPermissions]).
+//   - one user per case system: requests on nir.cmd.append, replies on its own inbox
+//     _INBOX.<name> and nothing else ([CaseSystemPermissions]).
+//
+// On the embedded server nird's own two users have keys that exist only in nird's memory
+// and connect in-process only. The TCP users (reader and the case systems) get an nkey
+// each, made on first use and kept in a directory of nird's data (<data>/nats, mode 0700):
+// <name>.nk holds the seed (mode 0600) and <name>.json a context for the nats CLI
+// (`nats --context <data>/nats/reader.json stream info NIR_EVENTS`), rewritten at every
+// start with the listener's URL. Deleting <name>.nk and restarting nird gives the user a
+// new key; a case system left out of the list can no longer connect.
+package natsauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natsingress"
+)
+
+// Reader is the read-only user's name.
+const Reader = "reader"
+
+// reserved are names a case system may not take: the other users' (nird and ingress are
+// the users of deploy/nats/accounts.conf).
+var reserved = []string{Reader, "nird", "ingress"}
+
+// nameRE is a case system's name: it becomes a subject token and a file name.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// CheckCaseSystem reports why name cannot be a case system's NATS user, or nil.
+func CheckCaseSystem(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("case system %q: use 1 to 32 lower-case letters, digits or '-', starting with a letter or digit", name)
+	}
+	if slices.Contains(reserved, name) {
+		return fmt.Errorf("case system %q: the name is taken by another NATS user", name)
+	}
+	return nil
+}
+
+// InboxPrefix is the inbox prefix of user name (nats.CustomInboxPrefix): its replies
+// come under it, and it may subscribe to nothing else of the kind.
+func InboxPrefix(name string) string { return natsingress.ReplyPrefix + name }
+
+// ReaderPermissions are the read-only user's: stream and consumer info, message gets
+// (direct too), ordered consumers (creating an ephemeral consumer cannot change the
+// stream; deleting one is refused, so nird's are safe), live events, and the micro
+// service's discovery. It cannot publish events or commands, update, delete or purge.
+// Events hold national ids: this user is for operators, not analysts.
+func ReaderPermissions() *server.Permissions {
+	s := eventstore.StreamName
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{
+				"$JS.API.INFO",
+				"$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES",
+				"$JS.API.STREAM.INFO." + s,
+				"$JS.API.STREAM.MSG.GET." + s,
+				"$JS.API.DIRECT.GET." + s, "$JS.API.DIRECT.GET." + s + ".>",
+				"$JS.API.CONSUMER.LIST." + s, "$JS.API.CONSUMER.NAMES." + s,
+				"$JS.API.CONSUMER.INFO." + s + ".*",
+				"$JS.API.CONSUMER.CREATE." + s, "$JS.API.CONSUMER.CREATE." + s + ".>",
+				"$JS.API.CONSUMER.MSG.NEXT." + s + ".*",
+				"$JS.FC.>",
+				"$SRV.>",
+			},
+		},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(Reader) + ".>", "nir.ev.>"}},
+	}
+}
+
+// CaseSystemPermissions are case system name's: requests on nir.cmd.append and their
+// replies on its own inbox. It cannot see events, the JetStream API, other case systems'
+// requests or replies, or nird's inbox.
+func CaseSystemPermissions(name string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{natsingress.AppendSubject}},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(name) + ".>"}},
+	}
+}
+
+// User is a TCP user of the embedded server with its key files.
+type User struct {
+	Name string
+	// Seed is the file holding the nkey seed; Context the nats CLI context file.
+	Seed, Context string
+	// Server is the user as the embedded server knows it: public key and permissions.
+	Server *server.NkeyUser
+}
+
+// LoadOrCreate makes dir (mode 0700) and returns the reader and the named case systems,
+// with each one's key read from <dir>/<name>.nk or made and stored there (mode 0600).
+// A seed file readable by others is refused, as is a bad name.
+func LoadOrCreate(dir string, caseSystems []string) ([]User, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nats credentials: %w", err)
+	}
+	names := []string{Reader}
+	for _, n := range caseSystems {
+		if err := CheckCaseSystem(n); err != nil {
+			return nil, err
+		}
+		if slices.Contains(names, n) {
+			return nil, fmt.Errorf("case system %q: named twice", n)
+		}
+		names = append(names, n)
+	}
+	users := make([]User, 0, len(names))
+	for _, n := range names {
+		perms := CaseSystemPermissions(n)
+		if n == Reader {
+			perms = ReaderPermissions()
+		}
+		seed := filepath.Join(dir, n+".nk")
+		pub, err := loadOrCreateSeed(seed)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, User{Name: n, Seed: seed, Context: filepath.Join(dir, n+".json"),
+			Server: &server.NkeyUser{Nkey: pub, Permissions: perms, AllowedConnectionTypes: map[string]struct{}{"STANDARD": {}}}})
+	}
+	return users, nil
+}
+
+// loadOrCreateSeed returns the public key of the user seed in file, making the file if
+// there is none.
+func loadOrCreateSeed(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return "", fmt.Errorf("nats credentials: %w", err)
+		}
+		seed, err := kp.Seed()
+		if err != nil {
+			return "", fmt.Errorf("nats credentials: %w", err)
+		}
+		if err := writeFile(file, append(seed, '\n')); err != nil {
+			return "", err
+		}
+		return kp.PublicKey()
+	}
+	if err != nil {
+		return "", fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := checkPrivate(file); err != nil {
+		return "", err
+	}
+	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(b))))
+	if err != nil {
+		return "", fmt.Errorf("nats credentials: %s: not an nkey seed (delete it and restart nird to make a new key)", file)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return "", fmt.Errorf("nats credentials: %s: not a user nkey seed", file)
+	}
+	return pub, nil
+}
+
+// checkPrivate refuses a key file that others than its owner may read or write.
+func checkPrivate(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("nats credentials: %s has mode %04o; it holds a secret key, make it 0600 (chmod 600 %s)", file, fi.Mode().Perm(), file)
+	}
+	return nil
+}
+
+// writeFile writes data to file with mode 0600, atomically.
+func writeFile(file string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("nats credentials: %w", err)
+	}
+	return nil
+}
+
+// Context is the part of a nats CLI context file (natscontext) that nird writes and
+// ReadContext reads.
+type Context struct {
+	Description string `json:"description"`
+	URL         string `json:"url"`
+	// NKey is the path of the seed file.
+	NKey string `json:"nkey,omitempty"`
+	// User and Password, for a context an operator wrote for deploy/'s servers.
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+	// Creds is a credentials file (JWT); CA a CA certificate for TLS.
+	Creds       string `json:"creds,omitempty"`
+	CA          string `json:"ca,omitempty"`
+	InboxPrefix string `json:"inbox_prefix,omitempty"`
+}
+
+// WriteContexts writes each user's nats CLI context file (mode 0600): url, the absolute
+// path of its seed and its inbox prefix.
+func WriteContexts(users []User, url string) error {
+	for _, u := range users {
+		seed, err := filepath.Abs(u.Seed)
+		if err != nil {
+			return fmt.Errorf("nats credentials: %w", err)
+		}
+		desc := "nird's embedded NATS server as case system " + u.Name + " (requests on nir.cmd.append only)"
+		if u.Name == Reader {
+			desc = "nird's embedded NATS server, read-only (events hold national ids)"
+		}
+		b, err := json.MarshalIndent(Context{Description: desc, URL: url, NKey: seed, InboxPrefix: InboxPrefix(u.Name)}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeFile(u.Context, append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveContexts removes the context files of dir (nird has no TCP listener, so they
+// would point at a port someone else may hold); the seeds stay.
+func RemoveContexts(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("nats credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReadContext reads a nats CLI context file and returns its URL and the client options
+// it names (credentials, CA, inbox prefix), for nirctl and tests.
+func ReadContext(file string) (string, []nats.Option, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", nil, fmt.Errorf("nats context: %w", err)
+	}
+	var c Context
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", nil, fmt.Errorf("nats context %s: %w", file, err)
+	}
+	if c.URL == "" {
+		return "", nil, fmt.Errorf("nats context %s: no url", file)
+	}
+	var opts []nats.Option
+	switch {
+	case c.NKey != "":
+		opt, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return "", nil, fmt.Errorf("nats context %s: nkey: %w", file, err)
+		}
+		opts = append(opts, opt)
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.CA != "" {
+		opts = append(opts, nats.RootCAs(c.CA))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
+	return c.URL, opts, nil
+}

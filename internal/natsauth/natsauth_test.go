@@ -1,0 +1,144 @@
+package natsauth_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/internal/natsauth"
+)
+
+func mode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+// TestLoadOrCreate: keys are made once, private to nird's user, and kept across starts;
+// every user has its own key and its own permissions.
+func TestLoadOrCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	users, err := natsauth.LoadOrCreate(dir, []string{"oslo", "visma-flyt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 3 || users[0].Name != natsauth.Reader || users[1].Name != "oslo" || users[2].Name != "visma-flyt" {
+		t.Fatalf("users %+v", users)
+	}
+	if m := mode(t, dir); m != 0o700 {
+		t.Errorf("directory mode %04o, want 0700", m)
+	}
+	keys := map[string]bool{}
+	for _, u := range users {
+		if m := mode(t, u.Seed); m != 0o600 {
+			t.Errorf("%s: seed mode %04o, want 0600", u.Name, m)
+		}
+		if keys[u.Server.Nkey] {
+			t.Errorf("%s shares a key", u.Name)
+		}
+		keys[u.Server.Nkey] = true
+		if _, tcp := u.Server.AllowedConnectionTypes["STANDARD"]; !tcp || len(u.Server.AllowedConnectionTypes) != 1 {
+			t.Errorf("%s: connection types %v, want TCP only", u.Name, u.Server.AllowedConnectionTypes)
+		}
+	}
+	if got := users[1].Server.Permissions.Subscribe.Allow; len(got) != 1 || got[0] != "_INBOX.oslo.>" {
+		t.Errorf("oslo may subscribe to %q, want only its inbox", got)
+	}
+	again, err := natsauth.LoadOrCreate(dir, []string{"oslo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 2 || again[0].Server.Nkey != users[0].Server.Nkey || again[1].Server.Nkey != users[1].Server.Nkey {
+		t.Fatal("keys changed on the second start")
+	}
+}
+
+func TestLoadOrCreate_Refused(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		caseSystems []string
+		prepare     func(t *testing.T, dir string)
+		want        string
+	}{
+		{"BadName", []string{"Oslo"}, nil, "lower-case"},
+		{"Dot", []string{"a.b"}, nil, "lower-case"},
+		{"Wildcard", []string{">"}, nil, "lower-case"},
+		{"Reserved", []string{"reader"}, nil, "taken"},
+		{"ReservedNird", []string{"nird"}, nil, "taken"},
+		{"Twice", []string{"oslo", "oslo"}, nil, "twice"},
+		{"ReadableSeed", nil, func(t *testing.T, dir string) {
+			if _, err := natsauth.LoadOrCreate(dir, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(dir, "reader.nk"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "0600"},
+		{"NotASeed", nil, func(t *testing.T, dir string) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "reader.nk"), []byte("SUAgarbage\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not an nkey seed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "nats")
+			if tt.prepare != nil {
+				tt.prepare(t, dir)
+			}
+			_, err := natsauth.LoadOrCreate(dir, tt.caseSystems)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("LoadOrCreate = %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestContexts: the context files are what the nats CLI reads (url, nkey file, inbox
+// prefix), private, and ReadContext turns them back into connection options.
+func TestContexts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	users, err := natsauth.LoadOrCreate(dir, []string{"oslo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsauth.WriteContexts(users, "nats://127.0.0.1:4222"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if m := mode(t, u.Context); m != 0o600 {
+			t.Errorf("%s: context mode %04o, want 0600", u.Name, m)
+		}
+		b, err := os.ReadFile(u.Context)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]string
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c["url"] != "nats://127.0.0.1:4222" || !filepath.IsAbs(c["nkey"]) || c["inbox_prefix"] != "_INBOX."+u.Name || c["password"] != "" {
+			t.Errorf("%s: context %v", u.Name, c)
+		}
+		url, opts, err := natsauth.ReadContext(u.Context)
+		if err != nil || url != "nats://127.0.0.1:4222" || len(opts) != 2 {
+			t.Errorf("%s: ReadContext = %q, %d options, %v", u.Name, url, len(opts), err)
+		}
+	}
+	if err := natsauth.RemoveContexts(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(users[0].Context); !os.IsNotExist(err) {
+		t.Errorf("context still there after RemoveContexts: %v", err)
+	}
+	if _, err := os.Stat(users[0].Seed); err != nil {
+		t.Errorf("RemoveContexts removed the seed: %v", err)
+	}
+}
