@@ -1,0 +1,609 @@
+package adversarial
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/deploytest"
+	"github.com/introreg/nir/internal/natsauth"
+	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/nirdtest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// The NATS surface: nobody but nird writes or manages the stream, nobody but an operator's
+// read-only user reads it, a case system reaches nothing but nir.cmd.append and its own
+// replies, and no request can make nird publish where it must not.
+
+// natsCtx is a context for one attack: short, because a refused JetStream request is never
+// answered and must time out.
+func natsCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// natsConn is a client connection with the asynchronous errors (permissions violations)
+// the server sent it.
+type natsConn struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	errs chan error
+}
+
+// natsDial connects to url with opts and records the connection's asynchronous errors.
+func natsDial(t *testing.T, url string, opts ...nats.Option) (*natsConn, error) {
+	t.Helper()
+	c := &natsConn{errs: make(chan error, 64)}
+	opts = append([]nats.Option{nats.MaxReconnects(0), nats.Timeout(3 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case c.errs <- err:
+			default:
+			}
+		})}, opts...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(nc.Close)
+	c.nc = nc
+	c.js, _ = jetstream.New(nc, jetstream.WithDefaultTimeout(2*time.Second))
+	return c, nil
+}
+
+// natsAnonymous tries to connect to url without credentials, as any local process can.
+// It returns nil when the server refuses, which is what must happen; a test that gets a
+// connection fails, then goes on with its attack to show what the hole lets through.
+func natsAnonymous(t *testing.T, url string) *natsConn {
+	t.Helper()
+	c, err := natsDial(t, url)
+	if err != nil {
+		if !errors.Is(err, nats.ErrAuthorization) {
+			t.Fatalf("anonymous connect = %v, want an authorization violation", err)
+		}
+		return nil
+	}
+	t.Errorf("an anonymous client connected to %s", url)
+	return c
+}
+
+// violation waits for the server's permissions violation that mentions want.
+func (c *natsConn) violation(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(strings.ToLower(err.Error()), strings.ToLower(want)) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no permissions violation for %s", want)
+		}
+	}
+}
+
+// refusedPublish publishes to subject and expects the server to refuse it.
+func (c *natsConn) refusedPublish(t *testing.T, subject string) {
+	t.Helper()
+	if err := c.nc.Publish(subject, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.violation(t, `publish to "`+subject+`"`)
+}
+
+// refusedSubscribe subscribes to subject and expects the server to refuse it; no message
+// may arrive on it meanwhile.
+func (c *natsConn) refusedSubscribe(t *testing.T, subject string) {
+	t.Helper()
+	sub, err := c.nc.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.violation(t, `subscription to "`+subject+`"`)
+}
+
+// natsStream is what the stream looks like to the read-only user.
+func natsStream(t *testing.T, reader *natsConn) *jetstream.StreamInfo {
+	t.Helper()
+	st, err := reader.js.Stream(natsCtx(t, 5*time.Second), eventstore.StreamName)
+	if err != nil {
+		t.Fatalf("stream %s as reader: %v", eventstore.StreamName, err)
+	}
+	return st.CachedInfo()
+}
+
+// natsRegistration registers a new person in kommune 0301 (person i of the test).
+func natsRegistration(i int) *nirv1.AppendRequest {
+	d := func(y, m, day int) *nirv1.Date { return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(day)} }
+	id := rules.SyntheticFodselsnummer(rules.Date{Y: 1985, M: 3, D: 1 + i%28}, 7000+i)
+	return &nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Event: &nirv1.Event{
+		Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: d(1985, 3, 1+i%28), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: d(2024, 2, 1), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: d(2023, 11, 1), SettlementDate: d(2024, 3, 1), SettlementKommune: "0301",
+			SettledByAgreement: true,
+		}},
+	}}}}
+}
+
+// natsAppendHTTP stores req through nird's API and returns the first position.
+func natsAppendHTTP(t *testing.T, n *nirdtest.Nird, token string, req *nirv1.AppendRequest) *nirv1.Position {
+	t.Helper()
+	var opts []connect.ClientOption
+	if token != "" {
+		opts = append(opts, connect.WithInterceptors(auth.BearerInterceptor(token)))
+	}
+	res, err := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), opts...).Append(natsCtx(t, 20*time.Second), connect.NewRequest(req))
+	if err != nil {
+		t.Fatalf("append over HTTP: %v", err)
+	}
+	return res.Msg.GetPositions()[0]
+}
+
+// natsAppendRequest is an append request message on nir.cmd.append with a bearer token.
+func natsAppendRequest(t *testing.T, token string, req *nirv1.AppendRequest) *nats.Msg {
+	t.Helper()
+	m := nats.NewMsg(natsingress.AppendSubject)
+	var err error
+	if m.Data, err = proto.Marshal(req); err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		m.Header.Set("Authorization", "Bearer "+token)
+	}
+	return m
+}
+
+// natsAppendOK sends req as case system c and expects it stored.
+func natsAppendOK(t *testing.T, c *natsConn, token string, req *nirv1.AppendRequest) *nirv1.Position {
+	t.Helper()
+	reply, err := c.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, token, req))
+	if err != nil {
+		t.Fatalf("append over NATS: %v", err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("append over NATS: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	var res nirv1.AppendResponse
+	if err := proto.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) == 0 {
+		t.Fatalf("append over NATS: reply %q: %v", reply.Data, err)
+	}
+	return res.GetPositions()[0]
+}
+
+// natsAlive fails the test if nird has exited or no longer answers on its API.
+func natsAlive(t *testing.T, n *nirdtest.Nird) {
+	t.Helper()
+	select {
+	case <-n.Done:
+		t.Fatal("nird exited")
+	default:
+	}
+	resp, err := http.Get(n.URL() + "/healthz")
+	if err != nil {
+		t.Fatalf("nird's API: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("nird's API: /healthz %d", resp.StatusCode)
+	}
+}
+
+// natsTokens writes a token file with one kommune token for Oslo and returns its path and
+// the token.
+func natsTokens(t *testing.T) (file, oslo string) {
+	t.Helper()
+	oslo, entry, err := auth.GenerateToken(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(file, []auth.Entry{entry}); err != nil {
+		t.Fatal(err)
+	}
+	return file, oslo
+}
+
+// natsAs connects to nird's embedded server as user, with the context nird wrote.
+func natsAs(t *testing.T, n *nirdtest.Nird, user string) *natsConn {
+	t.Helper()
+	url, opts, err := natsauth.ReadContext(n.NATSContext(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := natsDial(t, url, opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	return c
+}
+
+// TestNATS_Embedded attacks nird's own NATS server, with the TCP listener an operator
+// turns on for the nats CLI and case systems (nird has none by default), with a token
+// file and without one (development mode).
+func TestNATS_Embedded(t *testing.T) {
+	tokens, tokOslo := natsTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo,bergen")
+	dev := nirdtest.Start(t, "--data", t.TempDir(), "--nats-case-systems", "oslo")
+	if n.NATS == "" || dev.NATS == "" {
+		t.Fatal("nird started without the NATS listener the test asked for")
+	}
+	reader := natsAs(t, n, "reader")
+	osloNATS := natsAs(t, n, "oslo")
+	key := natsAppendHTTP(t, n, tokOslo, natsRegistration(0)).GetPersonKey()
+	before := natsStream(t, reader)
+	if before.State.Msgs == 0 {
+		t.Fatal("the reader sees an empty stream")
+	}
+
+	for name, nd := range map[string]*nirdtest.Nird{"Tokens": n, "DevelopmentMode": dev} {
+		t.Run(name+"/Anonymous/Connect", func(t *testing.T) { natsAnonymous(t, nd.NATS) })
+	}
+	t.Run("Anonymous/ReadEvents", func(t *testing.T) {
+		c := natsAnonymous(t, n.NATS)
+		if c == nil {
+			return
+		}
+		sub, _ := c.nc.SubscribeSync("nir.ev.>")
+		_ = c.nc.Flush()
+		natsAppendHTTP(t, n, tokOslo, natsRegistration(1))
+		if m, err := sub.NextMsg(2 * time.Second); err == nil {
+			t.Errorf("read an event (%d bytes, national id in clear) on %s", len(m.Data), m.Subject)
+		}
+	})
+	t.Run("Anonymous/SniffAppendRequests", func(t *testing.T) {
+		c := natsAnonymous(t, n.NATS)
+		if c == nil {
+			return
+		}
+		sub, _ := c.nc.SubscribeSync(natsingress.AppendSubject)
+		_ = c.nc.Flush()
+		natsAppendOK(t, osloNATS, tokOslo, natsRegistration(2))
+		if m, err := sub.NextMsg(2 * time.Second); err == nil && m.Header.Get("Authorization") != "" {
+			t.Error("saw a case system's bearer token")
+		}
+	})
+	t.Run("Anonymous/PublishForgedEvent", func(t *testing.T) {
+		c := natsAnonymous(t, n.NATS)
+		if c == nil {
+			return
+		}
+		if ack, err := c.js.Publish(natsCtx(t, 2*time.Second), "nir.ev."+key, []byte("forged")); err == nil {
+			t.Errorf("forged event stored at sequence %d", ack.Sequence)
+		}
+	})
+	t.Run("Anonymous/UpdateStream", func(t *testing.T) {
+		c := natsAnonymous(t, n.NATS)
+		if c == nil {
+			return
+		}
+		cfg := before.Config
+		cfg.MaxMsgsPerSubject = 1
+		if _, err := c.js.UpdateStream(natsCtx(t, 2*time.Second), cfg); err == nil {
+			t.Error("stream updated to one message per person")
+		}
+	})
+	t.Run("Anonymous/DeleteStream", func(t *testing.T) {
+		c := natsAnonymous(t, n.NATS)
+		if c == nil {
+			return
+		}
+		if err := c.js.DeleteStream(natsCtx(t, 2*time.Second), eventstore.StreamName); err == nil {
+			t.Error("stream deleted")
+		}
+	})
+	t.Run("UnknownKey/Connect", func(t *testing.T) {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		if c, err := natsDial(t, n.NATS, nats.Nkey(pub, kp.Sign)); err == nil {
+			c.nc.Close()
+			t.Fatal("a key nird did not make connected")
+		} else if !errors.Is(err, nats.ErrAuthorization) {
+			t.Fatalf("connect = %v, want an authorization violation", err)
+		}
+	})
+
+	// The read-only user reads, and can do nothing else.
+	t.Run("Reader/Reads", func(t *testing.T) {
+		st, err := reader.js.Stream(natsCtx(t, 5*time.Second), eventstore.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := st.GetLastMsgForSubject(natsCtx(t, 5*time.Second), "nir.ev."+key); err != nil || len(m.Data) == 0 {
+			t.Fatalf("get the person's last event: %v", err)
+		}
+		cons, err := reader.js.OrderedConsumer(natsCtx(t, 5*time.Second), eventstore.StreamName, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || len(m.Data()) == 0 {
+			t.Fatalf("ordered consumer: %v", err)
+		}
+	})
+	t.Run("Reader/PublishForgedEvent", func(t *testing.T) { reader.refusedPublish(t, "nir.ev."+key) })
+	t.Run("Reader/UpdateStream", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.UPDATE."+eventstore.StreamName)
+	})
+	t.Run("Reader/DeleteStream", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.StreamName)
+	})
+	t.Run("Reader/PurgeStream", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.PURGE."+eventstore.StreamName)
+	})
+	t.Run("Reader/DeleteMessage", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE."+eventstore.StreamName)
+	})
+	t.Run("Reader/CreateStream", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.CREATE.SHADOW") })
+	t.Run("Reader/SendAppendRequest", func(t *testing.T) { reader.refusedPublish(t, natsingress.AppendSubject) })
+	t.Run("Reader/SniffAppendRequests", func(t *testing.T) { reader.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("Reader/SniffCaseSystemReplies", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo.>") })
+	t.Run("Reader/SniffAllInboxes", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.>") })
+	t.Run("Reader/SniffNirdInbox", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
+
+	// The micro service's discovery answers any reply subject, so only the ingress's own
+	// connection, which may not publish events, keeps its answer off the stream.
+	t.Run("Reader/ServiceDiscoveryReplyIntoStream", func(t *testing.T) {
+		was := natsStream(t, reader).State
+		for _, subj := range []string{"$SRV.PING", "$SRV.INFO.nir", "$SRV.STATS"} {
+			if err := reader.nc.PublishRequest(subj, "nir.ev."+key, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Discovery after them is answered, so they have been handled.
+		if _, err := reader.nc.Request("$SRV.PING.nir", nil, 5*time.Second); err != nil {
+			t.Fatalf("service discovery: %v", err)
+		}
+		natsAlive(t, n)
+		if now := natsStream(t, reader).State; now.Msgs != was.Msgs {
+			t.Fatalf("stream went from %d to %d messages", was.Msgs, now.Msgs)
+		}
+	})
+
+	// A case system sends requests on nir.cmd.append and gets its own replies, no more.
+	t.Run("CaseSystem/Appends", func(t *testing.T) { natsAppendOK(t, osloNATS, tokOslo, natsRegistration(3)) })
+	t.Run("CaseSystem/ReadEvents", func(t *testing.T) { osloNATS.refusedSubscribe(t, "nir.ev.>") })
+	t.Run("CaseSystem/StreamInfo", func(t *testing.T) {
+		osloNATS.refusedPublish(t, "$JS.API.STREAM.INFO."+eventstore.StreamName)
+	})
+	t.Run("CaseSystem/DirectGet", func(t *testing.T) {
+		osloNATS.refusedPublish(t, "$JS.API.DIRECT.GET."+eventstore.StreamName+".nir.ev."+key)
+	})
+	t.Run("CaseSystem/PublishForgedEvent", func(t *testing.T) { osloNATS.refusedPublish(t, "nir.ev."+key) })
+	t.Run("CaseSystem/DeleteStream", func(t *testing.T) {
+		osloNATS.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.StreamName)
+	})
+	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { osloNATS.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("CaseSystem/SniffOtherCaseSystemReplies", func(t *testing.T) { osloNATS.refusedSubscribe(t, "_INBOX.bergen.>") })
+	t.Run("CaseSystem/SniffAllInboxes", func(t *testing.T) { osloNATS.refusedSubscribe(t, "_INBOX.>") })
+	t.Run("CaseSystem/SniffNirdInbox", func(t *testing.T) { osloNATS.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
+	t.Run("CaseSystem/ServiceDiscovery", func(t *testing.T) { osloNATS.refusedPublish(t, "$SRV.PING") })
+
+	// The ingress answers only under _INBOX.: a reply subject on the stream, the JetStream
+	// API or nird's inbox gets nothing, and nird goes on serving.
+	person := 100
+	for name, reply := range map[string]string{
+		"Stream":         "nir.ev." + key,
+		"NewPerson":      "nir.ev." + strings.Repeat("ef", 32),
+		"JetStreamAPI":   "$JS.API.STREAM.DELETE." + eventstore.StreamName,
+		"NirdInbox":      eventstore.InboxPrefix + ".x.1",
+		"NoReplySubject": "",
+	} {
+		t.Run("CaseSystem/ReplySubjectInto"+name, func(t *testing.T) {
+			for _, nd := range []*nirdtest.Nird{n, dev} {
+				c := natsAs(t, nd, "oslo")
+				r := natsAs(t, nd, "reader")
+				was := natsStream(t, r).State
+				// A valid request: only its reply subject is wrong.
+				m := natsAppendRequest(t, tokOslo, natsRegistration(person))
+				m.Reply = reply
+				if err := c.nc.PublishMsg(m); err != nil {
+					t.Fatal(err)
+				}
+				// A request after it is answered, so the one before has been handled.
+				natsAppendOK(t, c, tokOslo, natsRegistration(person+1))
+				person += 2
+				natsAlive(t, nd)
+				now := natsStream(t, r).State
+				if now.Msgs != was.Msgs+1 {
+					t.Fatalf("stream went from %d to %d messages; want only the answered request's one", was.Msgs, now.Msgs)
+				}
+			}
+		})
+	}
+
+	after := natsStream(t, reader)
+	if after.Config.MaxMsgsPerSubject != before.Config.MaxMsgsPerSubject || after.Config.MaxAge != before.Config.MaxAge || !after.Config.DenyDelete || !after.Config.DenyPurge {
+		t.Errorf("stream config changed: %+v", after.Config)
+	}
+	if after.State.FirstSeq != 1 || after.State.Msgs != after.State.LastSeq {
+		t.Errorf("stream state %+v: a message is gone", after.State)
+	}
+	natsAlive(t, n)
+	natsAlive(t, dev)
+}
+
+// natsPoll calls f until it returns nil, each attempt with a short deadline (a JetStream
+// request made while a cluster has no leader is never answered), and fails the test with
+// f's last error after d.
+func natsPoll(t *testing.T, d time.Duration, what string, f func(ctx context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// natsDeployUser connects to the cluster as a user of deploy/nats/accounts.conf, with the
+// inbox prefix that file gives it.
+func natsDeployUser(t *testing.T, urls string, creds deploytest.Credentials, user string) *natsConn {
+	t.Helper()
+	opts := []nats.Option{nats.UserInfo(user, creds.Password(user))}
+	if p := deploytest.InboxPrefix(user); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
+	c, err := natsDial(t, urls, opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	return c
+}
+
+// TestNATS_Deploy attacks deploy/'s 3-node cluster configuration, run as nats-server
+// processes built from the pinned module, with nird as a process on it as the users
+// nird and ingress: the least-privileged users (a case system, the reader) cannot read,
+// write or manage what is not theirs, and cannot make nird do it for them.
+func TestNATS_Deploy(t *testing.T) {
+	creds := deploytest.SetCredentials(t) // in the environment, for the servers
+	procs := deploytest.RunProcesses(t, deploytest.BuildServer(t), "cluster-1.conf", "cluster-2.conf", "cluster-3.conf")
+	urls := deploytest.URLs(procs)
+	nirdUser := natsDeployUser(t, urls, creds, "nird")
+	natsPoll(t, 30*time.Second, "JetStream on the cluster", func(ctx context.Context) error {
+		_, err := nirdUser.js.AccountInfo(ctx)
+		return err
+	})
+	tokens, tokOslo := natsTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-url", urls, "--replicas", "3",
+		"--nats-user", "nird", "--nats-password", creds.Nird,
+		"--nats-ingress-user", "ingress", "--nats-ingress-password", creds.Ingress)
+
+	oslo := natsDeployUser(t, urls, creds, "oslo-fagsystem")
+	bergen := natsDeployUser(t, urls, creds, "bergen-fagsystem")
+	reader := natsDeployUser(t, urls, creds, "reader")
+	var key string
+	natsPoll(t, 20*time.Second, "the ingress answers", func(ctx context.Context) error {
+		reply, err := oslo.nc.RequestMsgWithContext(ctx, natsAppendRequest(t, tokOslo, natsRegistration(0)))
+		if err != nil {
+			return err
+		}
+		var res nirv1.AppendResponse
+		if err := proto.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) == 0 {
+			return errors.New("no position in " + reply.Header.Get(micro.ErrorHeader))
+		}
+		key = res.GetPositions()[0].GetPersonKey()
+		return nil
+	})
+
+	t.Run("Anonymous/Connect", func(t *testing.T) {
+		for _, p := range procs {
+			natsAnonymous(t, p.URL)
+		}
+	})
+	t.Run("CaseSystem/ReadEvents", func(t *testing.T) { oslo.refusedSubscribe(t, "nir.ev.>") })
+	t.Run("CaseSystem/StreamInfo", func(t *testing.T) {
+		oslo.refusedPublish(t, "$JS.API.STREAM.INFO."+eventstore.StreamName)
+	})
+	t.Run("CaseSystem/DirectGet", func(t *testing.T) {
+		oslo.refusedPublish(t, "$JS.API.DIRECT.GET."+eventstore.StreamName+".nir.ev."+key)
+	})
+	t.Run("CaseSystem/PublishForgedEvent", func(t *testing.T) { oslo.refusedPublish(t, "nir.ev."+key) })
+	t.Run("CaseSystem/UpdateStream", func(t *testing.T) {
+		oslo.refusedPublish(t, "$JS.API.STREAM.UPDATE."+eventstore.StreamName)
+	})
+	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { oslo.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("CaseSystem/SniffOtherCaseSystemReplies", func(t *testing.T) {
+		oslo.refusedSubscribe(t, natsingress.ReplyPrefix+"bergen-fagsystem.>")
+	})
+	t.Run("CaseSystem/SniffAllInboxes", func(t *testing.T) { oslo.refusedSubscribe(t, "_INBOX.>") })
+	t.Run("CaseSystem/SniffNirdInbox", func(t *testing.T) { oslo.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
+	t.Run("CaseSystem/SniffReaderInbox", func(t *testing.T) { oslo.refusedSubscribe(t, natsingress.ReplyPrefix+"reader.>") })
+	// Bergen listens on all it may while Oslo appends over NATS and reads over HTTP (nird's
+	// JetStream reads): nothing of it reaches Bergen.
+	t.Run("CaseSystem/SniffWhileOthersWork", func(t *testing.T) {
+		sub, err := bergen.nc.SubscribeSync(natsingress.ReplyPrefix + "bergen-fagsystem.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		if err := bergen.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		pos := natsAppendOK(t, oslo, tokOslo, natsRegistration(1))
+		_, err = nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo))).
+			History(natsCtx(t, 10*time.Second), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: pos.GetPersonKey()}}))
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
+			t.Fatalf("Bergen received %d bytes on %s", len(m.Data), m.Subject)
+		}
+	})
+	t.Run("Reader/PublishForgedEvent", func(t *testing.T) { reader.refusedPublish(t, "nir.ev."+key) })
+	t.Run("Reader/SniffCaseSystemReplies", func(t *testing.T) {
+		reader.refusedSubscribe(t, natsingress.ReplyPrefix+"oslo-fagsystem.>")
+	})
+	t.Run("Reader/SniffNirdInbox", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
+	t.Run("Reader/ServiceDiscoveryReplyIntoStream", func(t *testing.T) {
+		was := natsStream(t, reader).State
+		for _, subj := range []string{"$SRV.PING", "$SRV.INFO.nir", "$SRV.STATS"} {
+			if err := reader.nc.PublishRequest(subj, "nir.ev."+key, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := reader.nc.Request("$SRV.PING.nir", nil, 5*time.Second); err != nil {
+			t.Fatalf("service discovery: %v", err)
+		}
+		natsAlive(t, n)
+		if now := natsStream(t, reader).State; now.Msgs != was.Msgs {
+			t.Fatalf("stream went from %d to %d messages", was.Msgs, now.Msgs)
+		}
+	})
+
+	// The attack of the issue: the least-privileged case system, without a token even,
+	// names the event subjects as reply subject.
+	person := 100
+	for _, tt := range []struct{ name, reply, token string }{
+		{"ReplySubjectIntoStream", "nir.ev." + key, tokOslo},
+		{"ReplySubjectIntoStreamWithoutToken", "nir.ev." + strings.Repeat("ef", 32), ""},
+		{"ReplySubjectIntoJetStreamAPI", "$JS.API.STREAM.DELETE." + eventstore.StreamName, tokOslo},
+		{"ReplySubjectIntoNirdInbox", eventstore.InboxPrefix + ".x.1", tokOslo},
+	} {
+		t.Run("CaseSystem/"+tt.name, func(t *testing.T) {
+			was := natsStream(t, reader).State
+			m := natsAppendRequest(t, tt.token, natsRegistration(person))
+			m.Reply = tt.reply
+			if err := oslo.nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			natsAppendOK(t, oslo, tokOslo, natsRegistration(person+1))
+			person += 2
+			natsAlive(t, n)
+			if now := natsStream(t, reader).State; now.Msgs != was.Msgs+1 {
+				t.Fatalf("stream went from %d to %d messages; want only the answered request's one", was.Msgs, now.Msgs)
+			}
+		})
+	}
+	natsAlive(t, n)
+}

@@ -1,0 +1,172 @@
+package deploytest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/introreg/nir/internal/nirdtest"
+)
+
+// ServerPackage is the nats-server command, at the version go.mod pins.
+const ServerPackage = "github.com/nats-io/nats-server/v2"
+
+// BuildServer compiles nats-server from the module go.mod pins, once per test binary, and
+// returns its path: tests that must see the servers an operator runs start it as a process.
+func BuildServer(tb testing.TB) string {
+	tb.Helper()
+	return nirdtest.Build(tb, ServerPackage)
+}
+
+var (
+	loopbackPortRE = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
+	storeDirRE     = regexp.MustCompile(`(?m)^(\s*store_dir:\s*)"[^"]*"`)
+)
+
+// Process is a nats-server process started from a configuration of deploy/nats.
+type Process struct {
+	Cmd *exec.Cmd
+	// URL is its client URL.
+	URL  string
+	Done chan struct{}
+
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+// Log returns what the server wrote so far.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func (p *Process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+// RunProcesses starts one nats-server process per file of deploy/nats (e.g. the three
+// cluster-N.conf), from copies of the files (and of accounts.conf, which they include) in
+// a temporary directory where every loopback port they name (clients, routes, monitoring)
+// is moved to a free one, consistently across the files, and the JetStream store is a
+// temporary directory. The passwords must be in the environment (SetCredentials). It
+// returns once every server accepts TCP connections; a cluster's JetStream may still be
+// electing its leader. The processes are stopped when the test ends, and their logs shown
+// if it failed.
+func RunProcesses(tb testing.TB, bin string, files ...string) []*Process {
+	tb.Helper()
+	dir := tb.TempDir()
+	acc, err := os.ReadFile(filepath.Join(Dir(), "accounts.conf"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts.conf"), acc, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	texts := make([]string, len(files))
+	moved := map[string]string{}
+	for i, f := range files {
+		b, err := os.ReadFile(filepath.Join(Dir(), f))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		texts[i] = string(b)
+		for _, m := range loopbackPortRE.FindAllStringSubmatch(texts[i], -1) {
+			if _, ok := moved[m[1]]; !ok {
+				moved[m[1]] = fmt.Sprint(freePort(tb))
+			}
+		}
+	}
+	procs := make([]*Process, len(files))
+	for i, f := range files {
+		var client string
+		text := loopbackPortRE.ReplaceAllStringFunc(texts[i], func(s string) string {
+			return "127.0.0.1:" + moved[strings.TrimPrefix(s, "127.0.0.1:")]
+		})
+		// The client port is the first top-level listen line.
+		for line := range strings.SplitSeq(text, "\n") {
+			if rest, ok := strings.CutPrefix(line, "listen: "); ok && client == "" {
+				client = strings.TrimSpace(rest)
+			}
+		}
+		if client == "" {
+			tb.Fatalf("%s: no top-level listen line", f)
+		}
+		text = storeDirRE.ReplaceAllString(text, fmt.Sprintf(`${1}"%s"`, filepath.Join(dir, fmt.Sprintf("store-%d", i))))
+		conf := filepath.Join(dir, f)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		procs[i] = startProcess(tb, bin, conf, client)
+	}
+	for _, p := range procs {
+		waitListening(tb, p)
+	}
+	return procs
+}
+
+func startProcess(tb testing.TB, bin, conf, client string) *Process {
+	tb.Helper()
+	p := &Process{URL: "nats://" + client, Done: make(chan struct{})}
+	p.Cmd = exec.Command(bin, "-c", conf)
+	p.Cmd.Stdout, p.Cmd.Stderr = p, p
+	if err := p.Cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = p.Cmd.Wait(); close(p.Done) }()
+	tb.Cleanup(func() {
+		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.Done:
+		case <-time.After(10 * time.Second):
+			_ = p.Cmd.Process.Kill()
+			<-p.Done
+		}
+		if tb.Failed() {
+			tb.Logf("nats-server %s:\n%s", filepath.Base(conf), p.Log())
+		}
+	})
+	return p
+}
+
+func waitListening(tb testing.TB, p *Process) {
+	tb.Helper()
+	addr := strings.TrimPrefix(p.URL, "nats://")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.Done:
+			tb.Fatalf("nats-server exited: %s", p.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("nats-server not listening on %s within 20s: %s", addr, p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// URLs returns the processes' client URLs, comma-separated.
+func URLs(procs []*Process) string {
+	urls := make([]string, len(procs))
+	for i, p := range procs {
+		urls[i] = p.URL
+	}
+	return strings.Join(urls, ",")
+}
