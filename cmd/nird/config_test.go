@@ -48,7 +48,7 @@ func TestParseConfig(t *testing.T) {
 			if c.Cluster.LeaseTTL != 15*time.Second || c.Cluster.RegelmotorInterval != time.Minute || c.Cluster.MinSequenceWait != 10*time.Second || c.Cluster.ClockOffset != 0 {
 				t.Errorf("cluster = %+v", c.Cluster)
 			}
-			if c.Cluster.clock()().Sub(time.Now()).Abs() > time.Second {
+			if time.Until(c.Cluster.clock()()).Abs() > time.Second {
 				t.Error("the default clock is not the wall clock")
 			}
 		}},
