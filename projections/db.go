@@ -22,7 +22,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 10 // 10: inactivity (Product decisions 5c): InactiveFrom in the person list
+const SchemaVersion = 11 // 11: the person list under the newest kommune number (Product decisions 13)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (

@@ -17,7 +17,7 @@ func derive(st *rules.State) *derived {
 	}
 	row := &PersonRow{
 		PersonKey:      st.PersonKey,
-		Kommune:        st.Kommune,
+		Kommune:        rules.KommuneNow(st.Kommune),
 		NationalID:     nationalID(st),
 		BirthDate:      st.Person.BirthDate,
 		Sex:            st.Person.Sex,

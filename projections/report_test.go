@@ -407,3 +407,60 @@ func mustDateOf(p *nirv1.Date) rules.Date {
 	d, _ := rules.DateOf(p)
 	return d
 }
+
+// TestStatisticsKommuneStructure: statistics for a past year are reported on that year's
+// kommune structure, or on today's, with the mapping (DOMAIN.md Product decisions 13, SSB
+// classification 131). The models count under the numbers registered.
+func TestStatisticsKommuneStructure(t *testing.T) {
+	t.Parallel()
+	var s scenario
+	// A programme in 0101 Halden from 2019 (pre-2020 number), one in 3001 Halden from 2022 that
+	// runs into 2024, and one in 1507 Ålesund from 2023 (split in 2024).
+	s.person("pkH19", "0101", "2018-11-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 31)
+	s.tildeling("pkH19", "0101", "2019-02-01")
+	s.person("pkH22", "3001", "2022-05-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 32)
+	s.tildeling("pkH22", "3001", "2022-08-01")
+	s.add("pkH22", "3001", "2022-08-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-08-01")})
+	s.add("pkH22", "3101", "2024-01-10", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: pd("2024-01-08"), ToDate: pd("2024-06-30")})
+	s.person("pkA", "1507", "2023-01-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 33)
+	s.tildeling("pkA", "1507", "2023-03-01")
+	s.add("pkA", "1507", "2023-03-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2023-03-01")})
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 5)
+
+	areas := func(rows []StatRow) map[string]int64 {
+		out := map[string]int64{}
+		for _, r := range rows {
+			out[r.Area] = r.Get(CParticipants)
+		}
+		return out
+	}
+	// 2019 on 2019's structure: 0101 Halden in 01 Østfold.
+	rows, ms, err := db.StatisticsOn(2019, LevelKommune, "", rules.Date{})
+	if err != nil || fmt.Sprint(areas(rows)) != "map[0101:1]" || len(ms) != 0 {
+		t.Errorf("2019: %v %v %v", areas(rows), ms, err)
+	}
+	rows, _, _ = db.StatisticsOn(2019, LevelFylke, "", rules.Date{})
+	if fmt.Sprint(areas(rows)) != "map[01:1]" {
+		t.Errorf("2019 fylker: %v", areas(rows))
+	}
+	// 2019 on today's structure: 0101 is 3101, in 31 Østfold.
+	rows, ms, _ = db.StatisticsOn(2019, LevelKommune, "", rules.MustDate(2026, 12, 1))
+	if fmt.Sprint(areas(rows)) != "map[3101:1]" || fmt.Sprint(ms) != "[{0101 3101 []}]" {
+		t.Errorf("2019 on today's structure: %v %v", areas(rows), ms)
+	}
+	// 2024 on 2024's structure: the 3001 programme counts as 3101; 1507 has no one number.
+	rows, ms, _ = db.StatisticsOn(2024, LevelKommune, "", rules.Date{})
+	if fmt.Sprint(areas(rows)) != "map[1507:1 3101:1]" || fmt.Sprint(ms) != "[{1507 1507 [1508 1580]} {3001 3101 []}]" {
+		t.Errorf("2024: %v %v", areas(rows), ms)
+	}
+	// A kommune of another structure is mapped before filtering: 3101 asked for 2023 is 3001.
+	rows, _, _ = db.StatisticsOn(2023, LevelKommune, "3101", rules.Date{})
+	if fmt.Sprint(areas(rows)) != "map[3001:1]" {
+		t.Errorf("2023, area 3101: %v", areas(rows))
+	}
+	// The person list files pkH22 under 3101, the number Halden's principal holds.
+	if page, err := db.ListPersons(PersonQuery{Kommune: "3101"}); err != nil || page.Total != 2 {
+		t.Errorf("3101's person list: %v, %v (want pkH19 and pkH22)", page, err)
+	}
+}

@@ -10,7 +10,9 @@ import (
 // statuses (overdue, due soon) are computed at query time from them (see Deadlines).
 type PersonRow struct {
 	PersonKey string
-	// Kommune is the current bostedskommune (after the latest move).
+	// Kommune is the current bostedskommune (after the latest move), by its number in the
+	// newest kommune structure (rules.KommuneNow: 3001 Halden is listed as 3101; Product
+	// decisions 13).
 	Kommune string
 	// NationalID is the first national id registered. Only the kommune view shows it.
 	NationalID string

@@ -3,10 +3,12 @@ package projections
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // Level is the area level of statistics.
@@ -58,32 +60,65 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
-// Statistics returns a data year's statistics at a level, one row per area with data, in area
-// order. With area set, only that area (a kommunenummer or fylkesnummer) is returned. Fylke
-// and nation rows are sums of the kommune rows; a kommune counts in the fylke of its first two
-// digits (kommunenummer of the year's own kommune reform period).
+// Statistics returns a data year's statistics at a level on the data year's own kommune
+// structure (StatisticsOn with a zero structure date), one row per area with data.
 func (db *DB) Statistics(year int, level Level, area string) ([]StatRow, error) {
+	rows, _, err := db.StatisticsOn(year, level, area, rules.Date{})
+	return rows, err
+}
+
+// KommuneMapping says how statistics counted under one kommunenummer (as registered) are
+// reported on another structure (Product decisions 13): From is reported as To, or, when the
+// kommune has no single number in that structure (a split, or a merger before it happened),
+// under its own number with the Candidates it corresponds to.
+type KommuneMapping struct {
+	From, To   string
+	Candidates []string
+}
+
+// StatisticsOn returns a data year's statistics at a level, one row per area with data, in area
+// order, on the kommune structure valid on date structure: zero means the data year's own
+// (1 January of the year), and today's date gives today's structure (DOMAIN.md Product
+// decisions 7, 13). The models count under the numbers events were registered with; each is
+// mapped to the structure (rules.KommuneIn), and the mappings applied are returned. With area
+// set, only that area (a kommunenummer or fylkesnummer of the structure; a kommunenummer of
+// another structure is mapped first) is returned. Fylke and nation rows are sums of the
+// kommune rows; a kommune counts in the fylke of its first two digits in the structure.
+func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.Date) ([]StatRow, []KommuneMapping, error) {
 	if year < 1900 || year > 9999 {
-		return nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, year)
+		return nil, nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, year)
 	}
 	switch level {
 	case LevelKommune, LevelFylke, LevelNation:
 	default:
-		return nil, fmt.Errorf("%w: level %q", ErrInvalidArgument, level)
+		return nil, nil, fmt.Errorf("%w: level %q", ErrInvalidArgument, level)
+	}
+	if structure.IsZero() {
+		structure = rules.Date{Y: year, M: time.January, D: 1}
+	}
+	if level == LevelKommune && len(area) == 4 {
+		if a, _, ok := rules.KommuneIn(area, structure); ok {
+			area = a
+		}
 	}
 	acc := map[string]*StatRow{}
+	mapped := map[string]KommuneMapping{}
 	err := db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(year, "")
 		c := tx.Bucket(bucketStats).Cursor()
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
 			kommune := string(k[2:])
+			to, cands, ok := rules.KommuneIn(kommune, structure)
+			if to != kommune || !ok {
+				mapped[kommune] = KommuneMapping{From: kommune, To: to, Candidates: cands}
+			}
 			var key string
 			switch level {
 			case LevelKommune:
-				key = kommune
+				key = to
 			case LevelFylke:
-				if len(kommune) >= 2 {
-					key = kommune[:2]
+				if len(to) >= 2 {
+					key = to[:2]
 				}
 			}
 			if area != "" && key != area {
@@ -103,14 +138,19 @@ func (db *DB) Statistics(year int, level Level, area string) ([]StatRow, error) 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]StatRow, 0, len(acc))
 	for _, r := range acc {
 		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Area < out[j].Area })
-	return out, nil
+	ms := make([]KommuneMapping, 0, len(mapped))
+	for _, m := range mapped {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].From < ms[j].From })
+	return out, ms, nil
 }
 
 // ReportQuery selects the report of terminated participants (DOMAIN.md 6.2).

@@ -11,24 +11,36 @@ import (
 	"time"
 )
 
-// Kommunenummer and fylkesnummer (DOMAIN.md 7.3).
+// Kommunenummer and fylkesnummer (DOMAIN.md 7.3, Product decisions 13).
 //
-// The table is kommuner.csv, a copy of data/kommuner.csv embedded at build
-// time: one row per kommunenummer per validity period, the 2020–2023 set and
-// the set from 2024-01-01 (still valid). Kommune and fylke numbers are public
-// codes, not personal data, so errors include them.
+// The table is two embedded files with one row per kommunenummer per validity
+// period: kommuner.csv, a copy of data/kommuner.csv (the 2020–2023 set and the
+// set from 2024-01-01, still valid), and kommuner_2004_2019.csv, the SSB Klass
+// 131 versions from 2004 to 2019 (one row per version, so a fylke's periods
+// are whole versions). kommuneendringer.csv holds SSB Klass 131's code changes
+// from 2005 to 2024 (merges, splits and renumberings: old number → new number
+// on a date). The sources and dates are in kommuner_README.md. Kommune and
+// fylke numbers are public codes, not personal data, so errors include them.
 //
-// Caveat: the table starts on KommuneTableStart (2020-01-01) and has no older
-// codes (such as 0101 Halden before the 2020 reform; DOMAIN.md 9, gap 10). A
-// lookup for an earlier date uses the first period, so an event dated 2018
-// must name the kommune by its 2020 number; the Kommune returned then has
-// ValidFrom after the date asked for, which tells the caller so.
+// A number and the numbers it became (its successors, following the changes
+// forward) or came from (its predecessors) are one kommune for a person's
+// programme (SameKommune): 3001 Halden is 3101 Halden from 2024, and 1507
+// Ålesund is both 1508 Ålesund and 1580 Haram. KommuneIn maps a number to the
+// structure of a given date, where that is unambiguous.
+//
+// Caveat: dates before KommuneTableStart (2004-01-01) use the first period.
 
 //go:embed kommuner.csv
 var kommunerCSV string
 
+//go:embed kommuner_2004_2019.csv
+var kommunerHistoryCSV string
+
+//go:embed kommuneendringer.csv
+var kommuneChangesCSV string
+
 // KommuneTableStart is the first date the embedded kommune table covers.
-var KommuneTableStart = Date{Y: 2020, M: time.January, D: 1}
+var KommuneTableStart = Date{Y: 2004, M: time.January, D: 1}
 
 var (
 	// ErrNotKommunenummer is returned when a string is not a kommunenummer:
@@ -88,21 +100,97 @@ type kommuneTable struct {
 	all     []Kommune            // sorted by ValidFrom, then Nr
 	fylker  map[string][]Fylke   // periods sorted by ValidFrom
 	periods []Date               // distinct ValidFrom, sorted
-	// successor maps a number that ceased to exist to the number of the same
-	// kommune in the next period (see KommuneSuccessor).
-	successor map[string]string
+	// successors and predecessors are SSB's code changes: a number to the
+	// numbers it became, and back (see KommuneChanges).
+	successors, predecessors map[string][]KommuneChange
+	// lineages holds, for every number with a code change, the numbers of its lineage
+	// (see lineage), computed once: SameKommune is on the fold's hot path.
+	lineages map[string][]string
 }
 
-// kommuner is parsed once at package initialisation. The file is embedded,
-// so a parse error is a build defect; kommune_test.go guards it.
-var kommuner = mustParseKommuner(kommunerCSV)
+// KommuneChange is one code change of SSB Klass 131: the kommune with number
+// From became (wholly or in part) the kommune with number To on Date.
+type KommuneChange struct {
+	From, FromName string
+	To, ToName     string
+	Date           Date
+}
 
-func mustParseKommuner(text string) *kommuneTable {
+// kommuner is parsed once at package initialisation. The files are embedded,
+// so a parse error is a build defect; kommune_test.go guards it.
+var kommuner = mustParseKommuner(kommunerHistoryCSV+dropHeader(kommunerCSV), kommuneChangesCSV)
+
+func mustParseKommuner(text, changes string) *kommuneTable {
 	t, err := parseKommuner(strings.NewReader(text))
 	if err != nil {
-		panic("rules: embedded kommuner.csv: " + err.Error())
+		panic("rules: embedded kommune table: " + err.Error())
+	}
+	if err := t.parseChanges(strings.NewReader(changes)); err != nil {
+		panic("rules: embedded kommuneendringer.csv: " + err.Error())
 	}
 	return t
+}
+
+// dropHeader returns text without its first line.
+func dropHeader(text string) string {
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		return text[i+1:]
+	}
+	return ""
+}
+
+// parseChanges reads SSB's code changes: gammelt_nummer, gammelt_navn, nytt_nummer,
+// nytt_navn, gyldig_fra. Both numbers must be in the table, the old one valid the
+// day before the change and the new one on it.
+func (t *kommuneTable) parseChanges(r io.Reader) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = 5
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	if want := []string{"gammelt_nummer", "gammelt_navn", "nytt_nummer", "nytt_navn", "gyldig_fra"}; !slices.Equal(header, want) {
+		return fmt.Errorf("header %v, want %v", header, want)
+	}
+	t.successors, t.predecessors = map[string][]KommuneChange{}, map[string][]KommuneChange{}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			t.lineages = map[string][]string{}
+			for nr := range t.successors {
+				t.lineages[nr] = t.lineage(nr)
+			}
+			for nr := range t.predecessors {
+				t.lineages[nr] = t.lineage(nr)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := cr.FieldPos(0)
+		c := KommuneChange{From: rec[0], FromName: rec[1], To: rec[2], ToName: rec[3]}
+		if c.Date, err = ParseDate(rec[4]); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if c.From == c.To {
+			return fmt.Errorf("line %d: %s changes to itself", line, c.From)
+		}
+		if !t.validOn(c.From, c.Date.AddDays(-1)) || !t.validOn(c.To, c.Date) {
+			return fmt.Errorf("line %d: %s → %s on %s: a number not in the table then", line, c.From, c.To, c.Date)
+		}
+		t.successors[c.From] = append(t.successors[c.From], c)
+		t.predecessors[c.To] = append(t.predecessors[c.To], c)
+	}
+}
+
+func (t *kommuneTable) validOn(nr string, d Date) bool {
+	for _, k := range t.byNr[nr] {
+		if k.ValidOn(d) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseKommuner(r io.Reader) (*kommuneTable, error) {
@@ -178,68 +266,149 @@ func parseKommuner(r io.Reader) (*kommuneTable, error) {
 		}
 		t.fylker[k.FylkeNr] = append(fs, Fylke{Nr: k.FylkeNr, Name: k.FylkeName, ValidFrom: k.ValidFrom, ValidTo: k.ValidTo})
 	}
-	t.successor = inferSuccessors(t)
 	return t, nil
 }
 
-// inferSuccessors maps each number whose last period ends to the number of
-// the kommune with the same name that is valid the next day and did not exist
-// before. A name qualified by its fylke ("Våler (Viken)") matches on the part
-// before the parenthesis, since the qualifier follows the fylke. A number
-// without exactly one such match gets no successor.
-func inferSuccessors(t *kommuneTable) map[string]string {
-	base := func(name string) string {
-		if i := strings.Index(name, " ("); i > 0 {
-			return name[:i]
-		}
-		return name
-	}
-	out := map[string]string{}
-	for nr, ps := range t.byNr {
-		last := ps[len(ps)-1]
-		if last.ValidTo.IsZero() {
-			continue
-		}
-		next := last.ValidTo.AddDays(1)
-		var exact, loose []string
-		for _, k := range t.all {
-			if !k.ValidOn(next) || k.Nr == nr || t.byNr[k.Nr][0].ValidFrom != k.ValidFrom || !k.ValidFrom.After(last.ValidFrom) {
-				continue
-			}
-			if k.Name == last.Name {
-				exact = append(exact, k.Nr)
-			} else if base(k.Name) == base(last.Name) {
-				loose = append(loose, k.Nr)
-			}
-		}
-		switch {
-		case len(exact) == 1:
-			out[nr] = exact[0]
-		case len(exact) == 0 && len(loose) == 1:
-			out[nr] = loose[0]
-		}
-	}
-	return out
+// KommuneChanges returns the code changes from nr (what it became) and to nr
+// (what it came from), from SSB Klass 131 (kommuneendringer.csv).
+func KommuneChanges(nr string) (became, cameFrom []KommuneChange) {
+	return slices.Clone(kommuner.successors[nr]), slices.Clone(kommuner.predecessors[nr])
 }
 
 // KommuneSuccessor returns the kommune that a kommunenummer became when its
 // last period ended (3001 Halden → 3101 Halden at the 2024 reform), as valid
-// on the day after. It reports false for numbers that are still valid or
-// unknown.
-//
-// The table has no official correspondence (data/README.md: use SSB Klass 131
-// for that), so the successor is inferred [I]: the kommune of the same name
-// that first appears the next day. This covers every number of the 2024
-// reform: the Viken, Vestfold og Telemark and Troms og Finnmark kommuner and
-// 1507 Ålesund (→ 1508; 1580 Haram, split off, is new).
+// on the change date. It reports false for numbers that are still valid or
+// unknown, and for a number that was split with no part keeping its name
+// (1850 Tysfjord). Of a split, the part with the same name continues it: 1507
+// Ålesund → 1508 Ålesund (1580 Haram split off; SameKommune counts both).
 func KommuneSuccessor(nr string) (Kommune, bool) {
-	next, ok := kommuner.successor[nr]
-	if !ok {
+	cs := kommuner.successors[nr]
+	var pick *KommuneChange
+	for i := range cs {
+		c := &cs[i]
+		if len(cs) == 1 || baseName(c.ToName) == baseName(c.FromName) {
+			if pick != nil {
+				return Kommune{}, false
+			}
+			pick = c
+		}
+	}
+	if pick == nil {
 		return Kommune{}, false
 	}
-	ps := kommuner.byNr[nr]
-	k, err := LookupKommune(next, ps[len(ps)-1].ValidTo.AddDays(1))
+	k, err := LookupKommune(pick.To, pick.Date)
 	return k, err == nil
+}
+
+// baseName is a kommune name without a fylke qualifier: "Våler (Viken)" → "Våler".
+func baseName(name string) string {
+	if i := strings.Index(name, " ("); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// KommuneNow returns the number kommunenummer nr has in the newest structure of the
+// table, following KommuneSuccessor (3001 → 3101; 1507 → 1508), or nr itself when it is
+// still valid, unknown, or has no successor that continues it.
+func KommuneNow(nr string) string {
+	for range 8 { // a chain of reforms; 8 bounds a malformed table
+		s, ok := KommuneSuccessor(nr)
+		if !ok {
+			break
+		}
+		nr = s.Nr
+	}
+	return nr
+}
+
+// lineage returns nr, the numbers it became and the numbers it came from, transitively
+// in each direction (not their siblings: 1508 and 1580 are both 1507, not each other).
+func lineage(nr string) []string {
+	if l, ok := kommuner.lineages[nr]; ok {
+		return l
+	}
+	return []string{nr}
+}
+
+func (t *kommuneTable) lineage(nr string) []string {
+	out := []string{nr}
+	walk := func(m map[string][]KommuneChange, next func(KommuneChange) string) {
+		queue := []string{nr}
+		for len(queue) > 0 {
+			cur := queue[0]
+			queue = queue[1:]
+			for _, c := range m[cur] {
+				n := next(c)
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+					queue = append(queue, n)
+				}
+			}
+		}
+	}
+	walk(t.successors, func(c KommuneChange) string { return c.To })
+	walk(t.predecessors, func(c KommuneChange) string { return c.From })
+	return out
+}
+
+// SameKommune reports whether kommunenummer a and b are one kommune for a person's
+// programme (Product decisions 13): equal, or one became the other through SSB's code
+// changes (3001 and 3101 Halden; 1507 Ålesund and 1580 Haram). Two kommuner that share a
+// predecessor are not the same (1508 Ålesund and 1580 Haram).
+func SameKommune(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if a == "" || b == "" {
+		return false
+	}
+	return slices.Contains(lineage(a), b)
+}
+
+// KommuneValidAs returns the kommune that kommunenummer nr stands for on date on: nr itself
+// when it is valid then, else the one number of its lineage (SameKommune) valid then, so
+// that a history may name a kommune by its number before or after a reform (Product
+// decisions 13). The error is LookupKommune's when no number of the lineage, or more than
+// one, is valid on the date.
+func KommuneValidAs(nr string, on Date) (Kommune, error) {
+	k, err := LookupKommune(nr, on)
+	if err == nil || !errors.Is(err, ErrKommuneNotValid) {
+		return k, err
+	}
+	var found []Kommune
+	for _, l := range lineage(nr)[1:] {
+		if lk, lerr := LookupKommune(l, on); lerr == nil {
+			found = append(found, lk)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	return Kommune{}, err
+}
+
+// KommuneIn maps kommunenummer nr to the kommune structure valid on date on (a data year's
+// structure, or today's), for statistics by kommune (Product decisions 13). It returns the
+// number of nr's kommune on that date and true when that is one number: nr itself, a
+// successor, or a predecessor. A merged kommune before its merger (3020 Nordre Follo in 2019:
+// 0213 Ski and 0217 Oppegård) or a split one after its split (1507 Ålesund in 2024: 1508 and
+// 1580) has no one number: false, with the candidates.
+func KommuneIn(nr string, on Date) (string, []string, bool) {
+	if _, err := LookupKommune(nr, on); err == nil {
+		return nr, nil, true
+	}
+	var cands []string
+	for _, l := range lineage(nr)[1:] {
+		if _, err := LookupKommune(l, on); err == nil {
+			cands = append(cands, l)
+		}
+	}
+	slices.Sort(cands)
+	if len(cands) == 1 {
+		return cands[0], nil, true
+	}
+	return nr, cands, false
 }
 
 // overlaps reports whether [a1, a2] and [b1, b2] share a day; a zero end is
@@ -287,18 +456,24 @@ func notKommune(nr string) error {
 	return fmt.Errorf("%w: %s is in no period of the kommune table", ErrNotKommunenummer, nr)
 }
 
+// periodsText lists a number's periods, adjacent ones joined: "2004-01-01 to 2019-12-31".
 func periodsText(ps []Kommune) string {
 	var b strings.Builder
-	for i, k := range ps {
-		if i > 0 {
+	for i := 0; i < len(ps); i++ {
+		from, to := ps[i].ValidFrom, ps[i].ValidTo
+		for i+1 < len(ps) && !to.IsZero() && to.AddDays(1) == ps[i+1].ValidFrom {
+			i++
+			to = ps[i].ValidTo
+		}
+		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(k.ValidFrom.String())
+		b.WriteString(from.String())
 		b.WriteString(" to ")
-		if k.ValidTo.IsZero() {
+		if to.IsZero() {
 			b.WriteString("now")
 		} else {
-			b.WriteString(k.ValidTo.String())
+			b.WriteString(to.String())
 		}
 	}
 	return b.String()

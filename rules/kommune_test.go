@@ -31,9 +31,15 @@ func TestLookupKommune(t *testing.T) {
 		{"Ålesund 1508 from 2024", "1508", "2024-05-17", "Ålesund", "Møre og Romsdal", nil},
 		{"Haram 1580 from 2024", "1580", "2024-01-01", "Haram", "Møre og Romsdal", nil},
 		{"Kristiansand both periods", "4204", "2021-01-01", "Kristiansand", "Agder", nil},
-		{"before the table: first period", "3001", "2018-06-01", "Halden", "Viken", nil},
-		{"before the table: 2024 code refused", "3101", "2018-06-01", "", "", ErrKommuneNotValid},
-		{"pre-2020 code unknown", "0101", "2019-01-01", "", "", ErrNotKommunenummer},
+		{"2020 code not yet valid in 2018", "3001", "2018-06-01", "", "", ErrKommuneNotValid},
+		{"2024 code not valid in 2018", "3101", "2018-06-01", "", "", ErrKommuneNotValid},
+		{"pre-2020 Halden (SSB Klass 131, 2019)", "0101", "2019-01-01", "Halden", "Østfold", nil},
+		{"pre-2020 Halden gone in 2020", "0101", "2020-01-01", "", "", ErrKommuneNotValid},
+		{"Trondheim before Trøndelag (2017)", "1601", "2017-06-01", "Trondheim", "Sør-Trøndelag", nil},
+		{"Trondheim 5001 from 2018", "5001", "2018-01-01", "Trondheim", "Trøndelag", nil},
+		{"Ålesund 1504 before 2020", "1504", "2019-12-31", "Ålesund", "Møre og Romsdal", nil},
+		{"Haram 1534 before 2020", "1534", "2019-12-31", "Haram", "Møre og Romsdal", nil},
+		{"before the table: first period (2004)", "0101", "2003-06-01", "Halden", "Østfold", nil},
 		{"Svalbard not included", "2100", "2024-01-01", "", "", ErrNotKommunenummer},
 		{"uoppgitt not included", "9999", "2024-01-01", "", "", ErrNotKommunenummer},
 		{"3 digits", "301", "2024-01-01", "", "", ErrNotKommunenummer},
@@ -80,7 +86,9 @@ func TestKommuner(t *testing.T) {
 		on   string
 		want int
 	}{
-		{"2019-12-31", 356}, // before the table: first period
+		{"2003-06-01", 434}, // before the table: first period (2004)
+		{"2017-06-01", 426},
+		{"2019-12-31", 422}, // SSB Klass 131, Kommuneinndeling 2019, without Svalbard and 9999
 		{"2020-01-01", 356},
 		{"2023-12-31", 356},
 		{"2024-01-01", 357},
@@ -117,15 +125,26 @@ func TestKommuner(t *testing.T) {
 	}
 }
 
-// TestKommuneTable_Reforms checks the counts data/README.md states: 242
-// codes in both periods, 114 only in 2020-2023, 115 only from 2024.
+// TestKommuneTable_Reforms checks the counts data/README.md states for the
+// periods from 2020: 242 codes in both periods, 114 only in 2020-2023, 115
+// only from 2024.
 func TestKommuneTable_Reforms(t *testing.T) {
 	t.Parallel()
+	reform2020 := MustDate(2020, time.January, 1)
 	both, oldOnly, newOnly := 0, 0, 0
 	for nr := range kommuner.byNr {
-		ps, err := KommunePeriods(nr)
+		all, err := KommunePeriods(nr)
 		if err != nil {
 			t.Fatal(err)
+		}
+		var ps []Kommune
+		for _, k := range all {
+			if !k.ValidFrom.Before(reform2020) {
+				ps = append(ps, k)
+			}
+		}
+		if len(ps) == 0 {
+			continue // a number that ended before 2020
 		}
 		switch {
 		case len(ps) == 2:
@@ -136,7 +155,7 @@ func TestKommuneTable_Reforms(t *testing.T) {
 			if ps[0].ValidTo != MustParseDate("2023-12-31") || !ps[1].ValidTo.IsZero() {
 				t.Errorf("%s periods %v", nr, ps)
 			}
-		case ps[0].ValidFrom == KommuneTableStart:
+		case ps[0].ValidFrom == reform2020:
 			oldOnly++
 		default:
 			newOnly++
@@ -145,8 +164,8 @@ func TestKommuneTable_Reforms(t *testing.T) {
 	if both != 242 || oldOnly != 114 || newOnly != 115 {
 		t.Errorf("both=%d old=%d new=%d, want 242 114 115", both, oldOnly, newOnly)
 	}
-	if _, err := KommunePeriods("0101"); !errors.Is(err, ErrNotKommunenummer) {
-		t.Errorf("KommunePeriods(0101) error %v", err)
+	if _, err := KommunePeriods("0102"); !errors.Is(err, ErrNotKommunenummer) {
+		t.Errorf("KommunePeriods(0102) error %v", err)
 	}
 }
 
@@ -161,9 +180,13 @@ func TestKommuneSuccessor(t *testing.T) {
 		{"1507", "1508", "Ålesund"},         // Haram split off as 1580
 		{"5401", "5501", "Tromsø"},
 		{"3803", "3905", "Tønsberg"},
-		{"0301", "", ""}, // still valid
-		{"3101", "", ""}, // still valid
-		{"0101", "", ""}, // unknown
+		{"0301", "", ""},              // still valid
+		{"3101", "", ""},              // still valid
+		{"0101", "3001", "Halden"},    // 2020: Østfold became Viken
+		{"1141", "1103", "Stavanger"}, // 2020: Finnøy merged into Stavanger, which kept its number
+		{"1601", "5001", "Trondheim"}, // 2018: Trøndelag
+		{"1850", "", ""},              // 2020: Tysfjord split, no part kept its name
+		{"0102", "", ""},              // unknown
 	}
 	for _, tt := range tests {
 		k, ok := KommuneSuccessor(tt.nr)
@@ -219,7 +242,11 @@ func TestLookupFylke(t *testing.T) {
 		{"56", "2024-01-01", "Finnmark", nil},
 		{"03", "2020-01-01", "Oslo", nil},
 		{"03", "2026-01-01", "Oslo", nil},
-		{"01", "2019-01-01", "", ErrNotFylkesnummer},
+		{"01", "2019-01-01", "Østfold", nil},
+		{"01", "2020-01-01", "", ErrFylkeNotValid},
+		{"16", "2017-12-31", "Sør-Trøndelag", nil},
+		{"50", "2018-01-01", "Trøndelag", nil},
+		{"13", "2019-01-01", "", ErrNotFylkesnummer},
 		{"21", "2024-01-01", "", ErrNotFylkesnummer},
 		{"3", "2024-01-01", "", ErrNotFylkesnummer},
 		{"ab", "2024-01-01", "", ErrNotFylkesnummer},
@@ -236,7 +263,10 @@ func TestLookupFylke(t *testing.T) {
 			t.Errorf("LookupFylke(%s, %s) = %+v, %v; want %s", tt.nr, tt.on, f, err, tt.want)
 		}
 	}
-	// DOMAIN.md 7.3: 11 fylker in 2020-2023, 15 from 2024.
+	// DOMAIN.md 7.3: 18 fylker in 2018-2019, 11 in 2020-2023, 15 from 2024.
+	if n := len(Fylker(MustParseDate("2019-01-01"))); n != 18 {
+		t.Errorf("%d fylker in 2019, want 18", n)
+	}
 	if n := len(Fylker(MustParseDate("2022-01-01"))); n != 11 {
 		t.Errorf("%d fylker in 2022, want 11", n)
 	}
@@ -274,7 +304,7 @@ func TestParseKommuner_Errors(t *testing.T) {
 	if _, err := parseKommuner(strings.NewReader(kommunerCSV)); err != nil {
 		t.Errorf("embedded table: %v", err)
 	}
-	if KommuneTableStart != MustDate(2020, time.January, 1) {
+	if KommuneTableStart != MustDate(2004, time.January, 1) {
 		t.Errorf("KommuneTableStart = %v", KommuneTableStart)
 	}
 }
@@ -294,4 +324,101 @@ func ExampleLookupKommune() {
 	// Output:
 	// 3001 Halden 30 Viken
 	// kommunenummer 3001 (Halden) on 2024-06-01: kommunenummer not valid on that date (valid 2020-01-01 to 2023-12-31; from 2024-01-01 it is 3101 Halden)
+}
+
+// TestKommuneChanges_CoverTheReforms checks SSB's code changes against the versions: every
+// number of the year before a reform either goes on or has a change, and every number after
+// it either was there or is a change's target (Product decisions 13; kommuner_README.md).
+func TestKommuneChanges_CoverTheReforms(t *testing.T) {
+	t.Parallel()
+	for _, reform := range []string{"2006-01-01", "2008-01-01", "2012-01-01", "2013-01-01", "2017-01-01", "2018-01-01", "2019-01-01", "2020-01-01", "2024-01-01"} {
+		on := MustParseDate(reform)
+		before, after := map[string]bool{}, map[string]bool{}
+		for _, k := range Kommuner(on.AddDays(-1)) {
+			before[k.Nr] = true
+		}
+		for _, k := range Kommuner(on) {
+			after[k.Nr] = true
+		}
+		for nr := range before {
+			became, _ := KommuneChanges(nr)
+			changed := false
+			for _, c := range became {
+				changed = changed || (c.Date == on && after[c.To])
+			}
+			if !after[nr] && !changed {
+				t.Errorf("%s: %s ends with no change to a number of %s", reform, nr, reform)
+			}
+		}
+		for nr := range after {
+			_, from := KommuneChanges(nr)
+			if !before[nr] && len(from) == 0 {
+				t.Errorf("%s: %s begins with no change leading to it", reform, nr)
+			}
+		}
+	}
+	n2024 := 0
+	for _, k := range Kommuner(MustParseDate("2023-12-31")) {
+		became, _ := KommuneChanges(k.Nr)
+		n2024 += len(became)
+	}
+	if n2024 != 115 { // 51 in Viken, 23 in Vestfold og Telemark, 39 in Troms og Finnmark, and Ålesund's 2
+		t.Errorf("%d changes on 2024-01-01, want 115", n2024)
+	}
+}
+
+// TestSameKommune: a number and the numbers it became or came from are one kommune for a
+// person's programme; two parts of a split are not (Product decisions 13).
+func TestSameKommune(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"3001", "3101", true},  // Halden renumbered 2024
+		{"0101", "3101", true},  // and 2020
+		{"1534", "1580", true},  // Haram → Ålesund → Haram
+		{"1504", "1508", true},  // Ålesund
+		{"1534", "1508", true},  // Haram is part of the 1507 Ålesund that 1508 continues
+		{"1508", "1580", false}, // the two parts of the 2024 split
+		{"1141", "1103", true},  // Finnøy merged into Stavanger, which kept its number
+		{"0301", "4601", false},
+		{"0301", "0301", true},
+		{"", "0301", false},
+	}
+	for _, tt := range tests {
+		if got := SameKommune(tt.a, tt.b); got != tt.want || SameKommune(tt.b, tt.a) != tt.want {
+			t.Errorf("SameKommune(%s, %s) = %v, want %v (both ways)", tt.a, tt.b, got, tt.want)
+		}
+	}
+	for nr, want := range map[string]string{"0101": "3101", "1507": "1508", "1534": "1508", "1601": "5001", "3101": "3101", "1850": "1850"} {
+		if got := KommuneNow(nr); got != want {
+			t.Errorf("KommuneNow(%s) = %s, want %s", nr, got, want)
+		}
+	}
+}
+
+// TestKommuneIn maps numbers to a date's structure for statistics (Product decisions 13).
+func TestKommuneIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		nr, on, want string
+		cands        []string
+	}{
+		{"3001", "2024-06-01", "3101", nil},
+		{"3001", "2019-06-01", "0101", nil},
+		{"3101", "2022-06-01", "3001", nil},
+		{"0301", "2010-06-01", "0301", nil},
+		{"1507", "2024-06-01", "1507", []string{"1508", "1580"}}, // split: no one number
+		{"3020", "2019-06-01", "3020", []string{"0213", "0217"}}, // Nordre Follo before the merger
+		{"1580", "2021-06-01", "1507", nil},                      // Haram in 2021 was Ålesund
+		{"1534", "2024-06-01", "1534", []string{"1508", "1580"}}, // via 1507, split again
+		{"5001", "2017-06-01", "5001", []string{"1601", "1662"}}, // Trondheim 1601 and Klæbu 1662 both became 5001
+	}
+	for _, tt := range tests {
+		got, cands, ok := KommuneIn(tt.nr, MustParseDate(tt.on))
+		if got != tt.want || ok != (len(tt.cands) == 0) || fmt.Sprint(cands) != fmt.Sprint(tt.cands) {
+			t.Errorf("KommuneIn(%s, %s) = %s %v %v, want %s %v", tt.nr, tt.on, got, cands, ok, tt.want, tt.cands)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,8 @@ var update = flag.Bool("update", false, "rewrite the expected output of rules/te
 //	deadlines now=DATE  the deadlines only
 //	due now=DATE [append]  the computed terminations due; with append, store them (the worker)
 //	nextdue             the earliest date a computed termination becomes due
+//	validate            nird's static validation of the input events (ValidateEvent): the
+//	                    field errors, or "valid"
 //
 // In input lines, $computed stands for the id of the latest TerminationComputed in the history.
 // Run `go test ./rules -run TestScenarios -update` to rewrite the expected output, then review
@@ -250,6 +253,19 @@ func runBlock(t *testing.T, path string, b *block, key string, history *[]*nirv1
 		}
 		if b.flags["append"] {
 			*history = append(*history, due...)
+		}
+		return out
+	case "validate":
+		var out []string
+		for _, ev := range parseEvents(t, path, b, key, *history) {
+			var fes FieldErrors
+			if err := ValidateEvent(ev); errors.As(err, &fes) {
+				for _, fe := range fes {
+					out = append(out, fmt.Sprintf("invalid %s: %s %s: %s", ev.GetId(), fe.Field, fe.Code, fe.Msg))
+				}
+				continue
+			}
+			out = append(out, "valid "+ev.GetId())
 		}
 		return out
 	case "nextdue":

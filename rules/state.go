@@ -411,11 +411,13 @@ func (s *State) finish() {
 }
 
 // SettledIn returns when the person came to kommune k: the date of the latest move into it,
-// else the settlement date (DOMAIN.md 3.5 «folkeregistrering i kommunen»).
+// else the settlement date (DOMAIN.md 3.5 «folkeregistrering i kommunen»). A move between
+// two numbers of one kommune (a renumbering registered as a move, SameKommune, Product
+// decisions 13) is no arrival.
 func (s *State) SettledIn(k string) Date {
 	d := s.Person.SettlementDate
 	for _, m := range s.Moves {
-		if m.To == k {
+		if SameKommune(m.To, k) && !SameKommune(m.From, m.To) {
 			d = m.Date
 		}
 	}
@@ -469,7 +471,7 @@ func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
 func (s *State) programmeFor(k string, d Date) *Programme {
 	var latest, started *Programme
 	for _, p := range s.Programmes {
-		if p.Kommune != k {
+		if !SameKommune(p.Kommune, k) {
 			continue
 		}
 		latest = p
@@ -584,7 +586,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		k := s.eventKommune(ev, d)
 		var p *Programme
 		for _, q := range s.Programmes {
-			if q.Kommune == k && q.Start == start {
+			if SameKommune(q.Kommune, k) && q.Start == start {
 				p = q
 			}
 		}
@@ -730,7 +732,7 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING:
 		var p *Programme
 		for _, q := range s.Programmes {
-			if q.Kommune == pv.Kommune {
+			if SameKommune(q.Kommune, pv.Kommune) {
 				p = q
 			}
 		}

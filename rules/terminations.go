@@ -36,7 +36,7 @@ func (s *State) alreadyComputed(p *Programme, rule nirv1.TerminationRule) bool {
 		if tc == nil || tc.GetRule() != rule || dateOf(tc.GetProgrammeStart()) != p.Start {
 			continue
 		}
-		if le.Event.GetKommune() == p.Kommune {
+		if SameKommune(le.Event.GetKommune(), p.Kommune) {
 			return true
 		}
 	}
@@ -59,7 +59,9 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 		if v.IntroLOnly && s.Law != nirv1.Law_LAW_INTROL {
 			break
 		}
-		if m.Date.IsZero() || m.From != p.Kommune || m.To == p.Kommune || m.Date.Before(p.Start) {
+		// A move between two numbers of one kommune (3001 → 3101 Halden, 1507 → 1580 Haram)
+		// is a renumbering, not a move (Product decisions 13).
+		if m.Date.IsZero() || !SameKommune(m.From, p.Kommune) || SameKommune(m.To, p.Kommune) || m.Date.Before(p.Start) {
 			continue
 		}
 		if !p.Stopped.IsZero() && m.Date.After(p.Stopped) {

@@ -22,10 +22,12 @@ import (
 // move) must be valid on the payload's own date. The envelope kommune must be
 // valid on the event's effective date (EffectiveDate), with one exception: a
 // number that ceased at a reform is accepted after it when its successor
-// (KommuneSuccessor) is valid then, because programmes and training that
-// began under the old number are folded per kommune number (State), and the
-// regelmotor's computed terminations carry the programme's kommune. An event
-// without an effective date needs a kommune that exists in the table.
+// (KommuneSuccessor) is valid then, since a programme that began under the old
+// number goes on under it (the fold treats both as one kommune, SameKommune;
+// Product decisions 13). Any number valid on the date is accepted, from 2004
+// (kommuner_2004_2019.csv, SSB Klass 131): a history from before the 2020
+// reform names its kommuner by their numbers then. An event without an
+// effective date needs a kommune that exists in the table.
 
 // ErrInvalidEvent is returned (inside a FieldErrors) when an event fails
 // static validation. Every *FieldError matches it with errors.Is.

@@ -140,6 +140,23 @@ func TestValidateEvent_OK(t *testing.T) {
 	if err := ValidateEvent(ev0); err != nil {
 		t.Errorf("old number after the reform: %v", err)
 	}
+	// Product decisions 13: a number valid on the date is accepted, from before the 2020
+	// reform too (SSB Klass 131): 0101 Halden in 2019, a settlement in 1201 Bergen in 2018.
+	ev1 := mutate("sluttmal_registered", func(e *nirv1.Event) {
+		e.Kommune = "0101"
+		e.GetSluttmalRegistered().Date = pd("2019-06-01")
+	})
+	ev2 := mutate("person_registered", func(e *nirv1.Event) {
+		e.Kommune = "1201"
+		p := e.GetPersonRegistered()
+		p.SettlementKommune, p.SettlementDate = "1201", pd("2018-09-03")
+		p.ArrivalDate = pd("2018-08-01")
+	})
+	for _, ev := range []*nirv1.Event{ev1, ev2} {
+		if err := ValidateEvent(ev); err != nil {
+			t.Errorf("pre-2020 number on its date: %v", err)
+		}
+	}
 	// Server-set fields are accepted when well-formed.
 	ev := validEvents()["tiltak_registered"]
 	ev.PersonKey = strings.Repeat("ab", 32)
@@ -181,8 +198,16 @@ func TestValidateEvent_Invalid(t *testing.T) {
 			[]want{{"event.payload", CodeRequired}}},
 		{"no kommune", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Kommune = "" }),
 			[]want{{"event.kommune", CodeRequired}}},
-		{"kommune unknown", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Kommune = "0101" }),
+		{"kommune unknown", mutate("sluttmal_registered", func(e *nirv1.Event) { e.Kommune = "0102" }),
 			[]want{{"event.kommune", CodeInvalidKommune}}},
+		{"pre-2020 kommune two reforms on (0101 Halden in 2024)", mutate("sluttmal_registered", func(e *nirv1.Event) {
+			e.Kommune = "0101"
+			e.GetSluttmalRegistered().Date = pd("2024-06-01")
+		}), []want{{"event.kommune", CodeInvalidKommune}}},
+		{"2020 kommune before the reform (3001 Halden in 2019)", mutate("sluttmal_registered", func(e *nirv1.Event) {
+			e.Kommune = "3001"
+			e.GetSluttmalRegistered().Date = pd("2019-06-01")
+		}), []want{{"event.kommune", CodeInvalidKommune}}},
 		{"settlement kommune 3001 on a 2024 date", mutate("person_registered", func(e *nirv1.Event) {
 			e.GetPersonRegistered().SettlementDate = pd("2024-03-01")
 		}), []want{{"event.person_registered.settlement_kommune", CodeInvalidKommune}}},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"connectrpc.com/connect"
@@ -25,8 +26,9 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	area := fs.String("area", "", "one kommunenummer or fylkesnummer (default all the caller may see)")
 	snapshot := fs.String("snapshot", "", `read a named as-of snapshot, e.g. the official figures "2022@2023-02-28"`)
 	asJSON := fs.Bool("json", false, "print rows as protojson lines")
+	current := fs.Bool("current-structure", false, "report on today's kommune structure instead of the data year's (the mapping is shown)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl stats --year YEAR [--level kommune|fylke|nation] [--area AREA] [--snapshot NAME] [--json]")
+		fmt.Fprintln(stderr, "usage: nirctl stats --year YEAR [--level kommune|fylke|nation] [--area AREA] [--snapshot NAME] [--current-structure] [--json]")
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 || *year == 0 {
@@ -38,7 +40,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	res, err := queryClient().Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{
-		Year: int32(*year), Level: nirv1.StatisticsLevel(lv), Area: *area, Snapshot: *snapshot}))
+		Year: int32(*year), Level: nirv1.StatisticsLevel(lv), Area: *area, Snapshot: *snapshot, CurrentStructure: *current}))
 	if err != nil {
 		return callErr("stats", err)
 	}
@@ -62,7 +64,27 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			r.GetDirectWorkOrEducation(), 100*r.GetShareDirectWorkOrEducation(), r.GetNorskHours(), r.GetTrainingStarted(),
 			100*r.GetShareTrainingStartedWithin_3Months())
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeMappings(stdout, res.Msg)
+}
+
+// writeMappings prints the kommune structure the rows follow and the numbers reported under
+// another number (DOMAIN.md Product decisions 13).
+func writeMappings(w io.Writer, res *nirv1.StatisticsResponse) error {
+	if len(res.GetMappings()) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nkommune structure of %s (SSB classification 131):\n", dateText(res.GetStructure()))
+	for _, m := range res.GetMappings() {
+		if len(m.GetCandidates()) > 0 {
+			fmt.Fprintf(w, "  %s kept under its own number: it corresponds to %s\n", m.GetFrom(), strings.Join(m.GetCandidates(), ", "))
+			continue
+		}
+		fmt.Fprintf(w, "  %s reported as %s\n", m.GetFrom(), m.GetTo())
+	}
+	return nil
 }
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {

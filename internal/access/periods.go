@@ -18,19 +18,23 @@ type Period struct {
 // settlement kommune from the settlement date, then each move in the order of its date
 // (rules.State.Moves, retracted moves left out). The last period is the current one
 // (st.Kommune). A person who is not registered (or whose registration was retracted) has
-// none.
+// none. Kommuner are named by their number in the newest structure (rules.KommuneNow), so a
+// kommune renumbered at a reform (3001 → 3101 Halden) has its persons under the number its
+// principal holds, and a renumbering recorded as a move changes nothing (DOMAIN.md Product
+// decisions 13).
 func Periods(st *rules.State) []Period {
 	if st == nil || !st.Registered {
 		return nil
 	}
-	out := []Period{{Kommune: st.Person.SettlementKommune, From: st.Person.SettlementDate}}
+	out := []Period{{Kommune: rules.KommuneNow(st.Person.SettlementKommune), From: st.Person.SettlementDate}}
 	for _, m := range st.Moves {
 		last := &out[len(out)-1]
-		if m.To == last.Kommune {
+		to := rules.KommuneNow(m.To)
+		if to == last.Kommune {
 			continue // a move to where the person lives already changes nothing
 		}
 		last.To = m.Date
-		out = append(out, Period{Kommune: m.To, From: m.Date})
+		out = append(out, Period{Kommune: to, From: m.Date})
 	}
 	return out
 }

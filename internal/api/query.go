@@ -626,6 +626,11 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		return nil, fieldError(connect.CodeInvalidArgument, "level", "must be KOMMUNE, FYLKE or NATION")
 	}
 	area := m.GetArea()
+	// The rows follow the data year's kommune structure, or today's (Product decisions 13).
+	structure := rules.Date{Y: int(m.GetYear()), M: time.January, D: 1}
+	if m.GetCurrentStructure() {
+		structure = h.today()
+	}
 	switch level {
 	case projections.LevelKommune:
 		if area, err = kommuneFor(v, "area", area, false); err != nil {
@@ -638,19 +643,28 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		if area, err = v.Fylke("area", area); err != nil {
 			return nil, accessError(err)
 		}
+		if own := v.OwnKommune(); own != "" {
+			// The kommune's fylke in the structure: Halden (3101) was in 30 Viken in 2023.
+			if k, _, ok := rules.KommuneIn(own, structure); ok {
+				area = k[:2]
+			}
+		}
 	case projections.LevelNation:
 		if area != "" {
 			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be empty at level NATION")
 		}
 	}
-	out := &nirv1.StatisticsResponse{}
+	out := &nirv1.StatisticsResponse{Structure: structure.Proto()}
 	err = h.use(ctx, "statistics", m.GetSnapshot(), func(db *projections.DB) error {
-		rows, err := db.Statistics(int(m.GetYear()), level, area)
+		rows, mappings, err := db.StatisticsOn(int(m.GetYear()), level, area, structure)
 		if err != nil {
 			return err
 		}
 		for i := range rows {
 			out.Rows = append(out.Rows, statRow(&rows[i], m.GetLevel()))
+		}
+		for _, mp := range mappings {
+			out.Mappings = append(out.Mappings, &nirv1.KommuneMapping{From: mp.From, To: mp.To, Candidates: mp.Candidates})
 		}
 		return nil
 	})

@@ -52,9 +52,9 @@ import (
 //   - moves between kommuner, and corrections (EventRetracted) of a wrong tiltak code or
 //     termination reason.
 //
-// The kommune table starts in 2020 (rules.KommuneTableStart), so events from 2018 and
-// 2019 use kommuner of the 2020-2023 set. A person whose time in one kommune spans the
-// 2024 reform lives in a kommune whose number did not change.
+// Every kommune is valid on every date it is used on (the table has SSB's numbers from
+// 2004, rules.KommuneTableStart): a person whose time in one kommune spans a reform lives in
+// a kommune whose number did not change.
 func Generate(seed int64, persons int, now rules.Date) iter.Seq[[]*nirv1.Event] {
 	return func(yield func([]*nirv1.Event) bool) {
 		g := newGenerator(seed, now)
@@ -73,38 +73,36 @@ type generator struct {
 	now  rules.Date
 	// used holds every national id handed out, as a number.
 	used map[uint64]struct{}
-	// Kommunenummer valid in 2020-2023 only, from 2024 only, and in both.
-	k2020, k2024, kStable []string
+	// spans caches, per (first year, last year), the kommunenummer valid in both (numbers
+	// change only on 1 January).
+	spans map[[2]int][]string
 }
 
-var reform2024 = rules.MustDate(2024, time.January, 1)
-
 func newGenerator(seed int64, now rules.Date) *generator {
-	g := &generator{seed: seed, now: now, used: map[uint64]struct{}{}}
-	old := map[string]bool{}
-	for _, k := range rules.Kommuner(reform2024.AddDays(-1)) {
-		old[k.Nr] = true
-		g.k2020 = append(g.k2020, k.Nr)
+	return &generator{seed: seed, now: now, used: map[uint64]struct{}{}, spans: map[[2]int][]string{}}
+}
+
+// validThrough returns the kommunenummer valid on from and on to (and so every day between).
+func (g *generator) validThrough(from, to rules.Date) []string {
+	key := [2]int{max(from.Y, rules.KommuneTableStart.Y), max(to.Y, from.Y, rules.KommuneTableStart.Y)}
+	if list, ok := g.spans[key]; ok {
+		return list
 	}
-	for _, k := range rules.Kommuner(reform2024) {
-		g.k2024 = append(g.k2024, k.Nr)
-		if old[k.Nr] {
-			g.kStable = append(g.kStable, k.Nr)
+	first, last := rules.Date{Y: key[0], M: time.January, D: 1}, rules.Date{Y: key[1], M: time.January, D: 1}
+	var list []string
+	for _, k := range rules.Kommuner(first) {
+		if _, err := rules.LookupKommune(k.Nr, last); err == nil {
+			list = append(list, k.Nr)
 		}
 	}
-	return g
+	g.spans[key] = list
+	return list
 }
 
 // kommuneFor picks a kommune valid on every day of [from, to], weighting Oslo and the
-// large cities (whose numbers are stable across the reform) above the rest.
+// large cities above the rest (each where its number is valid then).
 func (g *generator) kommuneFor(r *rand.Rand, from, to rules.Date, not string) string {
-	list := g.kStable
-	switch {
-	case to.Before(reform2024):
-		list = g.k2020
-	case !from.Before(reform2024):
-		list = g.k2024
-	}
+	list := g.validThrough(from, to)
 	for {
 		var k string
 		switch x := r.IntN(100); {
@@ -112,6 +110,9 @@ func (g *generator) kommuneFor(r *rand.Rand, from, to rules.Date, not string) st
 			k = "0301" // Oslo
 		case x < 20:
 			k = []string{"4601", "5001", "1103", "4204", "1108"}[r.IntN(5)] // Bergen, Trondheim, Stavanger, Kristiansand, Sandnes
+			if !slices.Contains(list, k) {
+				k = list[r.IntN(len(list))]
+			}
 		default:
 			k = list[r.IntN(len(list))]
 		}

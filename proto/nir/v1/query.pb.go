@@ -1309,9 +1309,12 @@ type StatisticsRequest struct {
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
 	// Unavailable if they have not, so the client retries (here or on another nird). Not
 	// with a snapshot.
-	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MinSequence uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
+	// current_structure reports the rows on today's kommune structure instead of the data
+	// year's own (DOMAIN.md "Product decisions" 13); the mappings applied are in the response.
+	CurrentStructure bool `protobuf:"varint,5,opt,name=current_structure,json=currentStructure,proto3" json:"current_structure,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StatisticsRequest) Reset() {
@@ -1379,6 +1382,81 @@ func (x *StatisticsRequest) GetMinSequence() uint64 {
 	return 0
 }
 
+func (x *StatisticsRequest) GetCurrentStructure() bool {
+	if x != nil {
+		return x.CurrentStructure
+	}
+	return false
+}
+
+// KommuneMapping says how counts registered under one kommunenummer are reported on the
+// response's kommune structure (SSB classification 131 correspondences, DOMAIN.md "Product
+// decisions" 13).
+type KommuneMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from is the kommunenummer the events were registered with.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// to is the number it is reported under: its number in the structure, or from itself when
+	// the kommune has no single number there (see candidates).
+	To string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// candidates are the numbers a split kommune (after the split) or a merged one (before the
+	// merger) corresponds to in the structure; its counts stay under its own number.
+	Candidates    []string `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KommuneMapping) Reset() {
+	*x = KommuneMapping{}
+	mi := &file_nir_v1_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KommuneMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KommuneMapping) ProtoMessage() {}
+
+func (x *KommuneMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KommuneMapping.ProtoReflect.Descriptor instead.
+func (*KommuneMapping) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *KommuneMapping) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *KommuneMapping) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *KommuneMapping) GetCandidates() []string {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
 // ReasonCount is a count per avslutningsårsak.
 type ReasonCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1392,7 +1470,7 @@ type ReasonCount struct {
 
 func (x *ReasonCount) Reset() {
 	*x = ReasonCount{}
-	mi := &file_nir_v1_query_proto_msgTypes[9]
+	mi := &file_nir_v1_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1482,7 @@ func (x *ReasonCount) String() string {
 func (*ReasonCount) ProtoMessage() {}
 
 func (x *ReasonCount) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[9]
+	mi := &file_nir_v1_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1495,7 @@ func (x *ReasonCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReasonCount.ProtoReflect.Descriptor instead.
 func (*ReasonCount) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReasonCount) GetReason() TerminationReason {
@@ -1481,7 +1559,7 @@ type StatisticsRow struct {
 
 func (x *StatisticsRow) Reset() {
 	*x = StatisticsRow{}
-	mi := &file_nir_v1_query_proto_msgTypes[10]
+	mi := &file_nir_v1_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1571,7 @@ func (x *StatisticsRow) String() string {
 func (*StatisticsRow) ProtoMessage() {}
 
 func (x *StatisticsRow) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[10]
+	mi := &file_nir_v1_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1584,7 @@ func (x *StatisticsRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatisticsRow.ProtoReflect.Descriptor instead.
 func (*StatisticsRow) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatisticsRow) GetYear() int32 {
@@ -1646,14 +1724,20 @@ func (x *StatisticsRow) GetShareTrainingStartedWithin_3Months() float64 {
 type StatisticsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// rows, one per area with data.
-	Rows          []*StatisticsRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	Rows []*StatisticsRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// structure is the date whose kommune structure the rows follow: 1 January of the data
+	// year, or today with current_structure.
+	Structure *Date `protobuf:"bytes,2,opt,name=structure,proto3" json:"structure,omitempty"`
+	// mappings are the kommunenummer reported under another number of the structure, or kept
+	// under their own for want of one (DOMAIN.md "Product decisions" 13).
+	Mappings      []*KommuneMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatisticsResponse) Reset() {
 	*x = StatisticsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[11]
+	mi := &file_nir_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1749,7 @@ func (x *StatisticsResponse) String() string {
 func (*StatisticsResponse) ProtoMessage() {}
 
 func (x *StatisticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[11]
+	mi := &file_nir_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,12 +1762,26 @@ func (x *StatisticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatisticsResponse.ProtoReflect.Descriptor instead.
 func (*StatisticsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatisticsResponse) GetRows() []*StatisticsRow {
 	if x != nil {
 		return x.Rows
+	}
+	return nil
+}
+
+func (x *StatisticsResponse) GetStructure() *Date {
+	if x != nil {
+		return x.Structure
+	}
+	return nil
+}
+
+func (x *StatisticsResponse) GetMappings() []*KommuneMapping {
+	if x != nil {
+		return x.Mappings
 	}
 	return nil
 }
@@ -1716,7 +1814,7 @@ type TerminatedReportRequest struct {
 
 func (x *TerminatedReportRequest) Reset() {
 	*x = TerminatedReportRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[12]
+	mi := &file_nir_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1826,7 @@ func (x *TerminatedReportRequest) String() string {
 func (*TerminatedReportRequest) ProtoMessage() {}
 
 func (x *TerminatedReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[12]
+	mi := &file_nir_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1839,7 @@ func (x *TerminatedReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminatedReportRequest.ProtoReflect.Descriptor instead.
 func (*TerminatedReportRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TerminatedReportRequest) GetYear() int32 {
@@ -1813,7 +1911,7 @@ type TerminatedParticipant struct {
 
 func (x *TerminatedParticipant) Reset() {
 	*x = TerminatedParticipant{}
-	mi := &file_nir_v1_query_proto_msgTypes[13]
+	mi := &file_nir_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1923,7 @@ func (x *TerminatedParticipant) String() string {
 func (*TerminatedParticipant) ProtoMessage() {}
 
 func (x *TerminatedParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[13]
+	mi := &file_nir_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1936,7 @@ func (x *TerminatedParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminatedParticipant.ProtoReflect.Descriptor instead.
 func (*TerminatedParticipant) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TerminatedParticipant) GetPersonKey() string {
@@ -1921,7 +2019,7 @@ type TerminatedReportResponse struct {
 
 func (x *TerminatedReportResponse) Reset() {
 	*x = TerminatedReportResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[14]
+	mi := &file_nir_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2031,7 @@ func (x *TerminatedReportResponse) String() string {
 func (*TerminatedReportResponse) ProtoMessage() {}
 
 func (x *TerminatedReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[14]
+	mi := &file_nir_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2044,7 @@ func (x *TerminatedReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminatedReportResponse.ProtoReflect.Descriptor instead.
 func (*TerminatedReportResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TerminatedReportResponse) GetRows() []*TerminatedParticipant {
@@ -1997,7 +2095,7 @@ type AuditHistoryRequest struct {
 
 func (x *AuditHistoryRequest) Reset() {
 	*x = AuditHistoryRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[15]
+	mi := &file_nir_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2107,7 @@ func (x *AuditHistoryRequest) String() string {
 func (*AuditHistoryRequest) ProtoMessage() {}
 
 func (x *AuditHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[15]
+	mi := &file_nir_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2120,7 @@ func (x *AuditHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHistoryRequest.ProtoReflect.Descriptor instead.
 func (*AuditHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditHistoryRequest) GetPerson() *PersonRef {
@@ -2061,7 +2159,7 @@ type Correction struct {
 
 func (x *Correction) Reset() {
 	*x = Correction{}
-	mi := &file_nir_v1_query_proto_msgTypes[16]
+	mi := &file_nir_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2171,7 @@ func (x *Correction) String() string {
 func (*Correction) ProtoMessage() {}
 
 func (x *Correction) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[16]
+	mi := &file_nir_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2184,7 @@ func (x *Correction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Correction.ProtoReflect.Descriptor instead.
 func (*Correction) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Correction) GetKind() string {
@@ -2129,7 +2227,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_nir_v1_query_proto_msgTypes[17]
+	mi := &file_nir_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2239,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[17]
+	mi := &file_nir_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2252,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuditEntry) GetSequence() uint64 {
@@ -2205,7 +2303,7 @@ type AuditHistoryResponse struct {
 
 func (x *AuditHistoryResponse) Reset() {
 	*x = AuditHistoryResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[18]
+	mi := &file_nir_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2315,7 @@ func (x *AuditHistoryResponse) String() string {
 func (*AuditHistoryResponse) ProtoMessage() {}
 
 func (x *AuditHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[18]
+	mi := &file_nir_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2328,7 @@ func (x *AuditHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHistoryResponse.ProtoReflect.Descriptor instead.
 func (*AuditHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditHistoryResponse) GetPersonKey() string {
@@ -2256,7 +2354,7 @@ type ProjectionStatusRequest struct {
 
 func (x *ProjectionStatusRequest) Reset() {
 	*x = ProjectionStatusRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[19]
+	mi := &file_nir_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2366,7 @@ func (x *ProjectionStatusRequest) String() string {
 func (*ProjectionStatusRequest) ProtoMessage() {}
 
 func (x *ProjectionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[19]
+	mi := &file_nir_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2379,7 @@ func (x *ProjectionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionStatusRequest.ProtoReflect.Descriptor instead.
 func (*ProjectionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 // ModelStatus is one read model's position in the stream.
@@ -2299,7 +2397,7 @@ type ModelStatus struct {
 
 func (x *ModelStatus) Reset() {
 	*x = ModelStatus{}
-	mi := &file_nir_v1_query_proto_msgTypes[20]
+	mi := &file_nir_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2409,7 @@ func (x *ModelStatus) String() string {
 func (*ModelStatus) ProtoMessage() {}
 
 func (x *ModelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[20]
+	mi := &file_nir_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2422,7 @@ func (x *ModelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelStatus.ProtoReflect.Descriptor instead.
 func (*ModelStatus) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ModelStatus) GetName() string {
@@ -2367,7 +2465,7 @@ type SnapshotInfo struct {
 
 func (x *SnapshotInfo) Reset() {
 	*x = SnapshotInfo{}
-	mi := &file_nir_v1_query_proto_msgTypes[21]
+	mi := &file_nir_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2477,7 @@ func (x *SnapshotInfo) String() string {
 func (*SnapshotInfo) ProtoMessage() {}
 
 func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[21]
+	mi := &file_nir_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2490,7 @@ func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
 func (*SnapshotInfo) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SnapshotInfo) GetName() string {
@@ -2442,7 +2540,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_nir_v1_query_proto_msgTypes[22]
+	mi := &file_nir_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2552,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[22]
+	mi := &file_nir_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2565,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Progress) GetDone() uint64 {
@@ -2538,7 +2636,7 @@ type ProjectionStatusResponse struct {
 
 func (x *ProjectionStatusResponse) Reset() {
 	*x = ProjectionStatusResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[23]
+	mi := &file_nir_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2648,7 @@ func (x *ProjectionStatusResponse) String() string {
 func (*ProjectionStatusResponse) ProtoMessage() {}
 
 func (x *ProjectionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[23]
+	mi := &file_nir_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2661,7 @@ func (x *ProjectionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionStatusResponse.ProtoReflect.Descriptor instead.
 func (*ProjectionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProjectionStatusResponse) GetModels() []*ModelStatus {
@@ -2656,7 +2754,7 @@ type QuarantinedMessage struct {
 
 func (x *QuarantinedMessage) Reset() {
 	*x = QuarantinedMessage{}
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2766,7 @@ func (x *QuarantinedMessage) String() string {
 func (*QuarantinedMessage) ProtoMessage() {}
 
 func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2779,7 @@ func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
 func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QuarantinedMessage) GetSequence() uint64 {
@@ -2710,7 +2808,7 @@ type RebuildRequest struct {
 
 func (x *RebuildRequest) Reset() {
 	*x = RebuildRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +2820,7 @@ func (x *RebuildRequest) String() string {
 func (*RebuildRequest) ProtoMessage() {}
 
 func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +2833,7 @@ func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildRequest.ProtoReflect.Descriptor instead.
 func (*RebuildRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RebuildRequest) GetModel() string {
@@ -2760,7 +2858,7 @@ type RebuildResponse struct {
 
 func (x *RebuildResponse) Reset() {
 	*x = RebuildResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +2870,7 @@ func (x *RebuildResponse) String() string {
 func (*RebuildResponse) ProtoMessage() {}
 
 func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +2883,7 @@ func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildResponse.ProtoReflect.Descriptor instead.
 func (*RebuildResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RebuildResponse) GetProgress() *Progress {
@@ -2818,7 +2916,7 @@ type ListSnapshotsRequest struct {
 
 func (x *ListSnapshotsRequest) Reset() {
 	*x = ListSnapshotsRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +2928,7 @@ func (x *ListSnapshotsRequest) String() string {
 func (*ListSnapshotsRequest) ProtoMessage() {}
 
 func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +2941,7 @@ func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 // ListSnapshotsResponse lists the snapshots by name.
@@ -2857,7 +2955,7 @@ type ListSnapshotsResponse struct {
 
 func (x *ListSnapshotsResponse) Reset() {
 	*x = ListSnapshotsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +2967,7 @@ func (x *ListSnapshotsResponse) String() string {
 func (*ListSnapshotsResponse) ProtoMessage() {}
 
 func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +2980,7 @@ func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListSnapshotsResponse) GetSnapshots() []*SnapshotInfo {
@@ -2911,7 +3009,7 @@ type CreateSnapshotRequest struct {
 
 func (x *CreateSnapshotRequest) Reset() {
 	*x = CreateSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3021,7 @@ func (x *CreateSnapshotRequest) String() string {
 func (*CreateSnapshotRequest) ProtoMessage() {}
 
 func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3034,7 @@ func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateSnapshotRequest) GetName() string {
@@ -2982,7 +3080,7 @@ type CreateSnapshotResponse struct {
 
 func (x *CreateSnapshotResponse) Reset() {
 	*x = CreateSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3092,7 @@ func (x *CreateSnapshotResponse) String() string {
 func (*CreateSnapshotResponse) ProtoMessage() {}
 
 func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3105,7 @@ func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateSnapshotResponse) GetProgress() *Progress {
@@ -3042,7 +3140,7 @@ type DeleteSnapshotRequest struct {
 
 func (x *DeleteSnapshotRequest) Reset() {
 	*x = DeleteSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3152,7 @@ func (x *DeleteSnapshotRequest) String() string {
 func (*DeleteSnapshotRequest) ProtoMessage() {}
 
 func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3165,7 @@ func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteSnapshotRequest) GetName() string {
@@ -3086,7 +3184,7 @@ type DeleteSnapshotResponse struct {
 
 func (x *DeleteSnapshotResponse) Reset() {
 	*x = DeleteSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[32]
+	mi := &file_nir_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3196,7 @@ func (x *DeleteSnapshotResponse) String() string {
 func (*DeleteSnapshotResponse) ProtoMessage() {}
 
 func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[32]
+	mi := &file_nir_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3209,7 @@ func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 var File_nir_v1_query_proto protoreflect.FileDescriptor
@@ -3218,13 +3316,20 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x1e\n" +
 	"\x03now\x18\x02 \x01(\v2\f.nir.v1.DateR\x03now\x124\n" +
-	"\tdeadlines\x18\x03 \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\"\xa9\x01\n" +
+	"\tdeadlines\x18\x03 \x03(\v2\x16.nir.v1.DeadlineStatusR\tdeadlines\"\xd6\x01\n" +
 	"\x11StatisticsRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12-\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x17.nir.v1.StatisticsLevelR\x05level\x12\x12\n" +
 	"\x04area\x18\x03 \x01(\tR\x04area\x12\x1a\n" +
 	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12!\n" +
-	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"V\n" +
+	"\fmin_sequence\x182 \x01(\x04R\vminSequence\x12+\n" +
+	"\x11current_structure\x18\x05 \x01(\bR\x10currentStructure\"T\n" +
+	"\x0eKommuneMapping\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\x03 \x03(\tR\n" +
+	"candidates\"V\n" +
 	"\vReasonCount\x121\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x19.nir.v1.TerminationReasonR\x06reason\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"\xfb\x06\n" +
@@ -3251,9 +3356,11 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	" training_started_within_3_months\x18\x10 \x01(\x03R\x1ctrainingStartedWithin3Months\x120\n" +
 	"\tby_reason\x18\x11 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\x12B\n" +
 	"\x1eshare_direct_work_or_education\x18\x12 \x01(\x01R\x1ashareDirectWorkOrEducation\x12Q\n" +
-	"&share_training_started_within_3_months\x18\x13 \x01(\x01R!shareTrainingStartedWithin3Months\"?\n" +
+	"&share_training_started_within_3_months\x18\x13 \x01(\x01R!shareTrainingStartedWithin3Months\"\x9f\x01\n" +
 	"\x12StatisticsResponse\x12)\n" +
-	"\x04rows\x18\x01 \x03(\v2\x15.nir.v1.StatisticsRowR\x04rows\"\xea\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2\x15.nir.v1.StatisticsRowR\x04rows\x12*\n" +
+	"\tstructure\x18\x02 \x01(\v2\f.nir.v1.DateR\tstructure\x122\n" +
+	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\"\xea\x01\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +
@@ -3412,7 +3519,7 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_nir_v1_query_proto_goTypes = []any{
 	(PresenceFilter)(0),              // 0: nir.v1.PresenceFilter
 	(DeadlineFilter)(0),              // 1: nir.v1.DeadlineFilter
@@ -3427,44 +3534,45 @@ var file_nir_v1_query_proto_goTypes = []any{
 	(*PersonDeadlinesRequest)(nil),   // 10: nir.v1.PersonDeadlinesRequest
 	(*PersonDeadlinesResponse)(nil),  // 11: nir.v1.PersonDeadlinesResponse
 	(*StatisticsRequest)(nil),        // 12: nir.v1.StatisticsRequest
-	(*ReasonCount)(nil),              // 13: nir.v1.ReasonCount
-	(*StatisticsRow)(nil),            // 14: nir.v1.StatisticsRow
-	(*StatisticsResponse)(nil),       // 15: nir.v1.StatisticsResponse
-	(*TerminatedReportRequest)(nil),  // 16: nir.v1.TerminatedReportRequest
-	(*TerminatedParticipant)(nil),    // 17: nir.v1.TerminatedParticipant
-	(*TerminatedReportResponse)(nil), // 18: nir.v1.TerminatedReportResponse
-	(*AuditHistoryRequest)(nil),      // 19: nir.v1.AuditHistoryRequest
-	(*Correction)(nil),               // 20: nir.v1.Correction
-	(*AuditEntry)(nil),               // 21: nir.v1.AuditEntry
-	(*AuditHistoryResponse)(nil),     // 22: nir.v1.AuditHistoryResponse
-	(*ProjectionStatusRequest)(nil),  // 23: nir.v1.ProjectionStatusRequest
-	(*ModelStatus)(nil),              // 24: nir.v1.ModelStatus
-	(*SnapshotInfo)(nil),             // 25: nir.v1.SnapshotInfo
-	(*Progress)(nil),                 // 26: nir.v1.Progress
-	(*ProjectionStatusResponse)(nil), // 27: nir.v1.ProjectionStatusResponse
-	(*QuarantinedMessage)(nil),       // 28: nir.v1.QuarantinedMessage
-	(*RebuildRequest)(nil),           // 29: nir.v1.RebuildRequest
-	(*RebuildResponse)(nil),          // 30: nir.v1.RebuildResponse
-	(*ListSnapshotsRequest)(nil),     // 31: nir.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),    // 32: nir.v1.ListSnapshotsResponse
-	(*CreateSnapshotRequest)(nil),    // 33: nir.v1.CreateSnapshotRequest
-	(*CreateSnapshotResponse)(nil),   // 34: nir.v1.CreateSnapshotResponse
-	(*DeleteSnapshotRequest)(nil),    // 35: nir.v1.DeleteSnapshotRequest
-	(*DeleteSnapshotResponse)(nil),   // 36: nir.v1.DeleteSnapshotResponse
-	(Law)(0),                         // 37: nir.v1.Law
-	(TerminationReason)(0),           // 38: nir.v1.TerminationReason
-	(Scheme)(0),                      // 39: nir.v1.Scheme
-	(*Date)(nil),                     // 40: nir.v1.Date
-	(Sex)(0),                         // 41: nir.v1.Sex
-	(Sluttmal)(0),                    // 42: nir.v1.Sluttmal
-	(TrainingScheme)(0),              // 43: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                // 44: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),           // 45: nir.v1.DeadlineStatus
-	(*Event)(nil),                    // 46: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
+	(*KommuneMapping)(nil),           // 13: nir.v1.KommuneMapping
+	(*ReasonCount)(nil),              // 14: nir.v1.ReasonCount
+	(*StatisticsRow)(nil),            // 15: nir.v1.StatisticsRow
+	(*StatisticsResponse)(nil),       // 16: nir.v1.StatisticsResponse
+	(*TerminatedReportRequest)(nil),  // 17: nir.v1.TerminatedReportRequest
+	(*TerminatedParticipant)(nil),    // 18: nir.v1.TerminatedParticipant
+	(*TerminatedReportResponse)(nil), // 19: nir.v1.TerminatedReportResponse
+	(*AuditHistoryRequest)(nil),      // 20: nir.v1.AuditHistoryRequest
+	(*Correction)(nil),               // 21: nir.v1.Correction
+	(*AuditEntry)(nil),               // 22: nir.v1.AuditEntry
+	(*AuditHistoryResponse)(nil),     // 23: nir.v1.AuditHistoryResponse
+	(*ProjectionStatusRequest)(nil),  // 24: nir.v1.ProjectionStatusRequest
+	(*ModelStatus)(nil),              // 25: nir.v1.ModelStatus
+	(*SnapshotInfo)(nil),             // 26: nir.v1.SnapshotInfo
+	(*Progress)(nil),                 // 27: nir.v1.Progress
+	(*ProjectionStatusResponse)(nil), // 28: nir.v1.ProjectionStatusResponse
+	(*QuarantinedMessage)(nil),       // 29: nir.v1.QuarantinedMessage
+	(*RebuildRequest)(nil),           // 30: nir.v1.RebuildRequest
+	(*RebuildResponse)(nil),          // 31: nir.v1.RebuildResponse
+	(*ListSnapshotsRequest)(nil),     // 32: nir.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),    // 33: nir.v1.ListSnapshotsResponse
+	(*CreateSnapshotRequest)(nil),    // 34: nir.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil),   // 35: nir.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),    // 36: nir.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil),   // 37: nir.v1.DeleteSnapshotResponse
+	(Law)(0),                         // 38: nir.v1.Law
+	(TerminationReason)(0),           // 39: nir.v1.TerminationReason
+	(Scheme)(0),                      // 40: nir.v1.Scheme
+	(*Date)(nil),                     // 41: nir.v1.Date
+	(Sex)(0),                         // 42: nir.v1.Sex
+	(Sluttmal)(0),                    // 43: nir.v1.Sluttmal
+	(TrainingScheme)(0),              // 44: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                // 45: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),           // 46: nir.v1.DeadlineStatus
+	(*Event)(nil),                    // 47: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),    // 48: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	37, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	38, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -3473,95 +3581,97 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	38, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	39, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
 	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
 	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
-	39, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
-	39, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	40, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	40, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
 	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	40, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	41, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
 	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	40, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	41, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	37, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	40, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	40, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	40, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	40, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	42, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	40, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	38, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	43, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	40, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	40, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	40, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	40, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	40, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	41, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	42, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	38, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	41, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	41, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	41, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	41, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	43, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	41, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	39, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	44, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	41, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	41, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	41, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	41, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	41, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
 	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	44, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	45, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
 	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	44, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	40, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	40, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	45, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	45, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	41, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	41, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	46, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
 	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	38, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	39, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
 	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
-	13, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
-	14, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	37, // 48: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
-	0,  // 49: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	37, // 50: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	40, // 51: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	40, // 52: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	38, // 53: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	17, // 54: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	13, // 55: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	44, // 56: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	46, // 57: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	20, // 58: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	21, // 59: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	47, // 60: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	24, // 61: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	25, // 62: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	26, // 63: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	28, // 64: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	26, // 65: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	25, // 66: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	40, // 67: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	47, // 68: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	26, // 69: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	25, // 70: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 71: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 72: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 73: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 74: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	16, // 75: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	19, // 76: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	23, // 77: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	29, // 78: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	31, // 79: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	33, // 80: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	35, // 81: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 82: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 83: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 84: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	15, // 85: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	18, // 86: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	22, // 87: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	27, // 88: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	30, // 89: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	32, // 90: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	34, // 91: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	36, // 92: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	82, // [82:93] is the sub-list for method output_type
-	71, // [71:82] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	14, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
+	15, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
+	41, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
+	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
+	38, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
+	38, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	41, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	41, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	39, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	18, // 56: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	14, // 57: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	45, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	47, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	21, // 60: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	22, // 61: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	48, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	25, // 63: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	26, // 64: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	27, // 65: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	29, // 66: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	27, // 67: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	26, // 68: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	41, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	48, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	27, // 71: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	26, // 72: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	5,  // 73: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 74: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 75: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 76: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 77: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 78: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	24, // 79: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	30, // 80: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	32, // 81: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	34, // 82: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	36, // 83: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	7,  // 84: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 85: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 86: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 87: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 88: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 89: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	28, // 90: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	31, // 91: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	33, // 92: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	35, // 93: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	37, // 94: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	84, // [84:95] is the sub-list for method output_type
+	73, // [73:84] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
@@ -3579,7 +3689,7 @@ func file_nir_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
