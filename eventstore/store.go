@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,12 +446,75 @@ func (s *Store) checkOpen() error {
 	return nil
 }
 
-// serverLogger sends the embedded server's log lines to slog.
-type serverLogger struct{ log *slog.Logger }
+// serverLogger sends the embedded server's log lines to slog, with client-chosen subjects
+// cut to their first token (see redactServerLine), and at most violationsPerMinute
+// permission violations a minute: a client can cause one with every message it sends.
+type serverLogger struct {
+	log *slog.Logger
 
-func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+	mu         sync.Mutex
+	window     time.Time // start of the current minute of violations
+	violations int       // logged in the current minute
+	suppressed int       // not logged in the current minute
+}
+
+const violationsPerMinute = 20
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(redactServerLine(format, v)) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(redactServerLine(format, v)) }
+func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(redactServerLine(format, v)) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(redactServerLine(format, v)) }
+func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(redactServerLine(format, v)) }
+
+func (l *serverLogger) Errorf(format string, v ...any) {
+	line := redactServerLine(format, v)
+	if strings.Contains(line, "Violation") && !l.allowViolation() {
+		return
+	}
+	l.log.Error(line)
+}
+
+// allowViolation reports whether one more permission violation may be logged this minute,
+// and logs how many were left out in the minute before.
+func (l *serverLogger) allowViolation() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); now.Sub(l.window) >= time.Minute {
+		if l.suppressed > 0 {
+			l.log.Error("permission violations not logged", "count", l.suppressed, "since", l.window.Format(time.RFC3339))
+		}
+		l.window, l.violations, l.suppressed = now, 0, 0
+	}
+	if l.violations >= violationsPerMinute {
+		l.suppressed++
+		return false
+	}
+	l.violations++
+	return true
+}
+
+var (
+	// quotedSubjectRE is a subject the server quotes in a log line, as in its permission
+	// violations: Subject "x", Reply "x", Queue: "x", Publish to "x", Subscription to "x".
+	quotedSubjectRE = regexp.MustCompile(`(Subject|Reply|Queue:|Publish to|Subscription to) "((?:[^"\\]|\\.)*)"`)
+	// nationalIDRE is a run of digits of a national id's length (fødselsnummer, D-nummer:
+	// 11; DUF-nummer: 12).
+	nationalIDRE = regexp.MustCompile(`\b[0-9]{11,12}\b`)
+)
+
+// redactServerLine formats one line of the embedded server's log. A client chooses the
+// subjects it publishes to or subscribes to, and the server logs them when it refuses
+// them: a TCP client could write a national id into nird's log that way. Quoted subjects
+// keep their first token only, and any national-id-shaped number is masked.
+func redactServerLine(format string, v []any) string {
+	line := fmt.Sprintf(format, v...)
+	line = quotedSubjectRE.ReplaceAllStringFunc(line, func(m string) string {
+		sm := quotedSubjectRE.FindStringSubmatch(m)
+		first, _, more := strings.Cut(sm[2], ".")
+		if more {
+			first += ".…"
+		}
+		return sm[1] + ` "` + first + `"`
+	})
+	return nationalIDRE.ReplaceAllString(line, "<redacted>")
+}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -85,7 +88,15 @@ func (a *natsAccess) started(store *eventstore.Store) error {
 // the embedded server, or with the ingress's credentials to an external one. It is never
 // the store's connection, which may publish events (see package natsingress).
 func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store) (*nats.Conn, error) {
+	var refused violationLog
 	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			// A reply the server refused: the micro service's discovery answers any reply
+			// subject, which the requester chose, so the subject is not logged, and a
+			// flood of them makes one line a minute.
+			refused.note(a.log)
+			return
+		}
 		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "err", err)
 	})
 	opts := append([]nats.Option{nats.Name("nir-ingress"), logErr}, a.ingress...)
@@ -97,6 +108,27 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store) (*nats.Con
 		return nil, fmt.Errorf("NATS ingress: connect: %w", err)
 	}
 	return nc, nil
+}
+
+// violationLog counts the permissions violations of the ingress's connection and logs
+// them at most once a minute.
+type violationLog struct {
+	mu     sync.Mutex
+	n      uint64
+	logged uint64
+	last   time.Time
+}
+
+func (v *violationLog) note(log *slog.Logger) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.n++
+	if time.Since(v.last) < time.Minute {
+		return
+	}
+	log.Warn("NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)",
+		"component", "natsingress", "refused_since_last_log", v.n-v.logged, "refused_total", v.n)
+	v.last, v.logged = time.Now(), v.n
 }
 
 // clientOptions builds client options from credential flags: a creds file, user and

@@ -213,6 +213,21 @@ func natsAlive(t *testing.T, n *nirdtest.Nird) {
 	}
 }
 
+// natsNationalID is a national id an attacker puts in a reply subject, so that nird would
+// write it to its log if it logged the subjects it refuses.
+var natsNationalID = rules.SyntheticFodselsnummer(rules.Date{Y: 1990, M: 7, D: 14}, 42)
+
+// natsNoNationalIDInLog fails the test if nird's log holds natsNationalID.
+func natsNoNationalIDInLog(t *testing.T, n *nirdtest.Nird) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond) // the refusal comes back to nird asynchronously
+	for _, l := range n.Logs() {
+		if strings.Contains(l, natsNationalID) {
+			t.Fatalf("nird logged a national id from a reply subject: %s", l)
+		}
+	}
+}
+
 // natsTokens writes a token file with one kommune token for Oslo and returns its path and
 // the token.
 func natsTokens(t *testing.T) (file, oslo string) {
@@ -369,8 +384,10 @@ func TestNATS_Embedded(t *testing.T) {
 	t.Run("Reader/ServiceDiscoveryReplyIntoStream", func(t *testing.T) {
 		was := natsStream(t, reader).State
 		for _, subj := range []string{"$SRV.PING", "$SRV.INFO.nir", "$SRV.STATS"} {
-			if err := reader.nc.PublishRequest(subj, "nir.ev."+key, nil); err != nil {
-				t.Fatal(err)
+			for _, reply := range []string{"nir.ev." + key, "nir.ev." + natsNationalID} {
+				if err := reader.nc.PublishRequest(subj, reply, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		// Discovery after them is answered, so they have been handled.
@@ -381,6 +398,7 @@ func TestNATS_Embedded(t *testing.T) {
 		if now := natsStream(t, reader).State; now.Msgs != was.Msgs {
 			t.Fatalf("stream went from %d to %d messages", was.Msgs, now.Msgs)
 		}
+		natsNoNationalIDInLog(t, n)
 	})
 
 	// A case system sends requests on nir.cmd.append and gets its own replies, no more.
@@ -411,6 +429,7 @@ func TestNATS_Embedded(t *testing.T) {
 		"JetStreamAPI":   "$JS.API.STREAM.DELETE." + eventstore.StreamName,
 		"NirdInbox":      eventstore.InboxPrefix + ".x.1",
 		"NoReplySubject": "",
+		"NationalID":     "nir.ev." + natsNationalID,
 	} {
 		t.Run("CaseSystem/ReplySubjectInto"+name, func(t *testing.T) {
 			for _, nd := range []*nirdtest.Nird{n, dev} {
@@ -431,6 +450,7 @@ func TestNATS_Embedded(t *testing.T) {
 				if now.Msgs != was.Msgs+1 {
 					t.Fatalf("stream went from %d to %d messages; want only the answered request's one", was.Msgs, now.Msgs)
 				}
+				natsNoNationalIDInLog(t, nd)
 			}
 		})
 	}
@@ -568,8 +588,10 @@ func TestNATS_Deploy(t *testing.T) {
 	t.Run("Reader/ServiceDiscoveryReplyIntoStream", func(t *testing.T) {
 		was := natsStream(t, reader).State
 		for _, subj := range []string{"$SRV.PING", "$SRV.INFO.nir", "$SRV.STATS"} {
-			if err := reader.nc.PublishRequest(subj, "nir.ev."+key, nil); err != nil {
-				t.Fatal(err)
+			for _, reply := range []string{"nir.ev." + key, "nir.ev." + natsNationalID} {
+				if err := reader.nc.PublishRequest(subj, reply, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		if _, err := reader.nc.Request("$SRV.PING.nir", nil, 5*time.Second); err != nil {
@@ -579,6 +601,7 @@ func TestNATS_Deploy(t *testing.T) {
 		if now := natsStream(t, reader).State; now.Msgs != was.Msgs {
 			t.Fatalf("stream went from %d to %d messages", was.Msgs, now.Msgs)
 		}
+		natsNoNationalIDInLog(t, n)
 	})
 
 	// The attack of the issue: the least-privileged case system, without a token even,
@@ -589,6 +612,7 @@ func TestNATS_Deploy(t *testing.T) {
 		{"ReplySubjectIntoStreamWithoutToken", "nir.ev." + strings.Repeat("ef", 32), ""},
 		{"ReplySubjectIntoJetStreamAPI", "$JS.API.STREAM.DELETE." + eventstore.StreamName, tokOslo},
 		{"ReplySubjectIntoNirdInbox", eventstore.InboxPrefix + ".x.1", tokOslo},
+		{"ReplySubjectWithNationalID", "nir.ev." + natsNationalID, tokOslo},
 	} {
 		t.Run("CaseSystem/"+tt.name, func(t *testing.T) {
 			was := natsStream(t, reader).State
@@ -603,6 +627,7 @@ func TestNATS_Deploy(t *testing.T) {
 			if now := natsStream(t, reader).State; now.Msgs != was.Msgs+1 {
 				t.Fatalf("stream went from %d to %d messages; want only the answered request's one", was.Msgs, now.Msgs)
 			}
+			natsNoNationalIDInLog(t, n)
 		})
 	}
 	natsAlive(t, n)
