@@ -55,6 +55,7 @@ type personReq struct {
 
 type encodedEvent struct {
 	id     string
+	ev     *nirv1.Event // the caller's event, compared with a stored one of the same id
 	data   []byte
 	stored bool // already in the person's history (Duplicate)
 }
@@ -64,14 +65,18 @@ type encodedEvent struct {
 // if the person's last sequence differs, and then nothing of the batch is stored.
 //
 // Append is idempotent by event id, inside and after the dedupe window: an event whose id
-// is already in its person's history is not written again, and its Position has the
-// original Seq and Duplicate set. When every event of a retried call is already stored,
-// Append returns the original positions and no error, even though the person's last
-// sequence has moved on because of the first attempt.
+// is already in its person's history with the same content (SameEvent) is not written
+// again, and its Position has the original Seq and Duplicate set. When every event of a
+// retried call is already stored, Append returns the original positions and no error, even
+// though the person's last sequence has moved on because of the first attempt. An id
+// stored with other content is ErrIDReused; an id the dedupe window knows for another
+// person is ErrIDInUse (after the window only the caller can tell: ingest asks the read
+// models' event-id index).
 //
 // The returned positions follow the order of the events in batch. Errors: ErrInvalid,
-// ErrTooLarge, ErrConflict, ErrClosed, or a wrapped transport error (in which case the
-// batch may or may not have been stored; retry with the same ids to find out).
+// ErrTooLarge, ErrConflict, ErrIDInUse, ErrIDReused (*IDError), ErrClosed, or a wrapped
+// transport error (in which case the batch may or may not have been stored; retry with the
+// same ids to find out).
 func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -187,7 +192,7 @@ func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) 
 				return nil, nil, fmt.Errorf("%w: append: event %s is %d bytes, the server accepts %d", ErrTooLarge, ev.GetId(), len(data), s.maxPayload)
 			}
 			r.ids[ev.GetId()] = len(r.events)
-			r.events = append(r.events, encodedEvent{id: ev.GetId(), data: data})
+			r.events = append(r.events, encodedEvent{id: ev.GetId(), ev: ev, data: data})
 			positions = append(positions, Position{EventID: ev.GetId(), PersonKey: pa.PersonKey})
 		}
 		reqs = append(reqs, r)
@@ -206,7 +211,7 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 		if len(msgs) == 0 {
 			return nil
 		}
-		seqs, dups, err := s.publish(ctx, msgs)
+		seqs, dups, err := s.publish(ctx, msgs, owners)
 		if err == nil {
 			for i, o := range owners {
 				p := &positions[o.req.first+o.idx]
@@ -219,6 +224,10 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 				s.stats.batch(len(msgs))
 			}
 			return nil
+		}
+		var idErr *IDError
+		if errors.As(err, &idErr) {
+			return err
 		}
 		kind := classify(err)
 		if kind != errKindConflict && kind != errKindDuplicateID {
@@ -240,8 +249,8 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 		}
 		if kind == errKindDuplicateID && !progress {
 			// The id is in the dedupe window but not in the person's history: it was
-			// used for another person.
-			return fmt.Errorf("%w: append: an event id is already stored for another person", ErrInvalid)
+			// used for another person. The server does not say which id it was.
+			return &IDError{Err: ErrIDInUse}
 		}
 	}
 }
@@ -264,6 +273,9 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 		}
 		if i, ok := r.ids[id]; ok && id != "" {
 			if !r.events[i].stored {
+				if err := r.events[i].same(m.Sequence, m.Data); err != nil {
+					return false, err
+				}
 				r.events[i].stored = true
 				positions[r.first+i].Seq = m.Sequence
 				positions[r.first+i].Duplicate = true
@@ -274,6 +286,10 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 		}
 		return true, nil
 	})
+	var idErr *IDError
+	if errors.As(err, &idErr) {
+		return false, err
+	}
 	if err != nil {
 		return false, fmt.Errorf("eventstore: append: re-read person: %w", err)
 	}
@@ -285,6 +301,19 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 	}
 	r.expect = Expect(last)
 	return found, nil
+}
+
+// same returns nil if the event stored at seq with data is e's (a retry), and an *IDError
+// (ErrIDReused) if it holds other content under e's id.
+func (e encodedEvent) same(seq uint64, data []byte) error {
+	stored, err := Decode(seq, data)
+	if err != nil {
+		return err
+	}
+	if !SameEvent(stored, e.ev) {
+		return &IDError{EventID: e.id, Err: ErrIDReused}
+	}
+	return nil
 }
 
 func (r *personReq) allStored() bool {
@@ -329,21 +358,29 @@ func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
 
 // publish sends msgs: one message as a plain synchronous publish (one round trip, and the
 // server answers a retried id inside the dedupe window with its original sequence), more
-// as one atomic batch. It returns the stream sequence of each message.
-func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool, error) {
+// as one atomic batch. It returns the stream sequence of each message. owners, when given,
+// are the events of msgs: a duplicate is checked to be the same event.
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, owners []msgOwner) ([]uint64, bool, error) {
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
 			return nil, false, err
 		}
 		if ack.Duplicate {
-			// The dedupe window knows the id, but maybe from another person's subject.
-			subj, err := s.subjectAt(ctx, ack.Sequence)
+			// The dedupe window knows the id, but maybe from another person's subject, or
+			// under other content.
+			id := msgs[0].Header.Get(nats.MsgIdHdr)
+			subj, data, err := s.msgAt(ctx, ack.Sequence)
 			if err != nil {
 				return nil, false, err
 			}
 			if subj != msgs[0].Subject {
-				return nil, false, fmt.Errorf("%w: append: the event id is already stored for another person", ErrInvalid)
+				return nil, false, &IDError{EventID: id, Err: ErrIDInUse}
+			}
+			if len(owners) == 1 {
+				if err := owners[0].req.events[owners[0].idx].same(ack.Sequence, data); err != nil {
+					return nil, false, err
+				}
 			}
 		}
 		return []uint64{ack.Sequence}, ack.Duplicate, nil
@@ -364,19 +401,19 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool, 
 	return seqs, false, nil
 }
 
-// subjectAt returns the subject of the message stored at seq.
-func (s *Store) subjectAt(ctx context.Context, seq uint64) (string, error) {
+// msgAt returns the subject and data of the message stored at seq.
+func (s *Store) msgAt(ctx context.Context, seq uint64) (string, []byte, error) {
 	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
 	msg.Data = []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
 	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return "", fmt.Errorf("eventstore: get seq %d: %w", seq, err)
+		return "", nil, fmt.Errorf("eventstore: get seq %d: %w", seq, err)
 	}
 	subj := resp.Header.Get(jetstream.SubjectHeader)
 	if subj == "" {
-		return "", fmt.Errorf("eventstore: get seq %d: no message (status %q)", seq, resp.Header.Get("Status"))
+		return "", nil, fmt.Errorf("eventstore: get seq %d: no message (status %q)", seq, resp.Header.Get("Status"))
 	}
-	return subj, nil
+	return subj, resp.Data, nil
 }
 
 type errKind int

@@ -14,6 +14,8 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestStore_Append(t *testing.T) {
@@ -392,8 +394,9 @@ func TestStore_Append_PartialRetry(t *testing.T) {
 	}
 }
 
-// TestStore_Append_IDOfAnotherPerson reuses a stored event id for another person: refused
-// (ErrInvalid), never reported as that other person's position.
+// TestStore_Append_IDOfAnotherPerson reuses a stored event id for another person inside the
+// dedupe window: refused (ErrIDInUse, naming the id when the server does), never reported as
+// that other person's position.
 func TestStore_Append_IDOfAnotherPerson(t *testing.T) {
 	s, _ := openStore(t, nil)
 	ctx := context.Background()
@@ -405,28 +408,90 @@ func TestStore_Append_IDOfAnotherPerson(t *testing.T) {
 	tests := []struct {
 		name   string
 		events func() []*nirv1.Event
+		id     string // the id the error names
 	}{
 		{"Single", func() []*nirv1.Event {
 			reused := newEvent(b)
 			reused.Id = ev.Id
 			return []*nirv1.Event{reused}
-		}},
+		}, ev.Id},
 		{"Batch", func() []*nirv1.Event {
 			reused := newEvent(b)
 			reused.Id = ev.Id
 			return []*nirv1.Event{newEvent(b), reused}
-		}},
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := mustLastSeq(t, s)
 			_, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), Events: tt.events()})
-			if !errors.Is(err, eventstore.ErrInvalid) {
-				t.Fatalf("Append = %v, want ErrInvalid", err)
+			var ie *eventstore.IDError
+			if !errors.Is(err, eventstore.ErrIDInUse) || !errors.As(err, &ie) || ie.EventID != tt.id {
+				t.Fatalf("Append = %v, want ErrIDInUse naming %q", err, tt.id)
 			}
 			if got := mustLastSeq(t, s); got != before {
 				t.Fatalf("stream moved from %d to %d", before, got)
 			}
 		})
+	}
+}
+
+// TestStore_Append_IDOtherContent re-sends a stored event's id for the same person with
+// other content, inside the dedupe window (a lone message the server acks as a duplicate,
+// and a batch it refuses) and after it (the person's history): refused with ErrIDReused,
+// never a Duplicate position.
+func TestStore_Append_IDOtherContent(t *testing.T) {
+	const window = time.Second
+	s, srv := openStore(t, func(c *eventstore.Config) { c.DuplicateWindow = window })
+	ctx := context.Background()
+	a := personKey("content")
+	ev := newEvent(a)
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	other := func() *nirv1.Event {
+		o := newEvent(a)
+		o.Id = ev.Id
+		o.GetPersonMoved().ToKommune = "5001"
+		return o
+	}
+	try := func(t *testing.T, name string, pa eventstore.PersonAppend) {
+		t.Run(name, func(t *testing.T) {
+			before := mustLastSeq(t, s)
+			pos, err := s.Append(ctx, pa)
+			var ie *eventstore.IDError
+			if !errors.Is(err, eventstore.ErrIDReused) || !errors.As(err, &ie) || ie.EventID != ev.Id {
+				t.Fatalf("Append = %v %+v, want ErrIDReused naming %s", err, pos, ev.Id)
+			}
+			if got := mustLastSeq(t, s); got != before {
+				t.Fatalf("stream moved from %d to %d", before, got)
+			}
+		})
+	}
+	_, last := mustRead(t, s, a)
+	try(t, "InsideWindow/Single", eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{other()}})
+	try(t, "InsideWindow/SingleChecked", eventstore.PersonAppend{PersonKey: a, ExpectedLastSeq: eventstore.Expect(last), Events: []*nirv1.Event{other()}})
+	try(t, "InsideWindow/Batch", eventstore.PersonAppend{PersonKey: a, ExpectedLastSeq: eventstore.Expect(last), Events: []*nirv1.Event{newEvent(a), other()}})
+
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &nats.Msg{Subject: "nir.ev.probe", Header: nats.Header{nats.MsgIdHdr: []string{"probe-content"}}, Data: []byte{}}
+	if _, err := js.PublishMsg(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*window, "dedupe window expiry", func() bool {
+		probe.Header = nats.Header{nats.MsgIdHdr: []string{"probe-content"}}
+		ack, err := js.PublishMsg(ctx, probe)
+		return err == nil && !ack.Duplicate
+	})
+	try(t, "AfterWindow", eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{other()}})
+	// The same event, recorded anew by another actor: a retry.
+	same := proto.Clone(ev).(*nirv1.Event)
+	same.RecordedAt, same.Actor = timestamppb.Now(), &nirv1.Actor{Subject: "another token"}
+	if pos, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{same}}); err != nil || !pos[0].Duplicate {
+		t.Fatalf("identical re-send: %v %+v, want a duplicate", err, pos)
 	}
 }

@@ -162,3 +162,17 @@ func Subject(personKey string) (string, error) {
 // ValidKey returns nil when key can be a person's subject token, or an error saying why not
 // (never repeating the key).
 func ValidKey(key string) error { return validKey(key) }
+
+// SameEvent reports whether a and b are one event sent twice: equal in everything but what
+// each attempt stamps anew (recorded_at, and the actor, which a retry through another token
+// may change). An event id is the event's idempotency key only as long as it names the same
+// content; the same id with other content is a new event under a used id.
+func SameEvent(a, b *nirv1.Event) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := proto.Clone(a).(*nirv1.Event), proto.Clone(b).(*nirv1.Event)
+	x.RecordedAt, y.RecordedAt = nil, nil
+	x.Actor, y.Actor = nil, nil
+	return proto.Equal(x, y)
+}

@@ -106,6 +106,9 @@
 //     events may still be stored. Retrying with the same ids tells.
 //   - After a transport error (timeout, lost connection) the outcome of an Append is
 //     unknown. Retrying it with the same event ids is always safe.
-//   - An event id must be unique across the register (it is a ULID). Reusing an id that
-//     is stored for another person is refused with ErrInvalid when detected.
+//   - An event id must be unique across the register (it is a ULID) and name one event.
+//     An id stored for another person is refused with ErrIDInUse while the dedupe window
+//     remembers it; after that only an index of every stored id can tell (internal/ingest
+//     asks the read models'). An id stored for the same person with other content
+//     (SameEvent) is refused with ErrIDReused, inside and after the window.
 package eventstore

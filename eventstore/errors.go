@@ -26,7 +26,34 @@ var (
 
 	// ErrClosed is returned by every method called after (or while) Close runs.
 	ErrClosed = errors.New("eventstore: closed")
+
+	// ErrIDInUse is returned by Append when an event's id is already stored for another
+	// person (the server's dedupe window remembers it). The error is an *IDError. Nothing of
+	// the caller's request is stored.
+	ErrIDInUse = errors.New("eventstore: event id already stored for another person")
+
+	// ErrIDReused is returned by Append when an event's id is already stored for the same
+	// person with other content: not a retry, but a new event under a used id. The error is
+	// an *IDError. Nothing of the caller's request is stored.
+	ErrIDReused = errors.New("eventstore: event id already stored with other content")
 )
+
+// IDError names the event id of an ErrIDInUse or ErrIDReused. EventID is empty when the
+// server refused an atomic batch for an id it did not name, and no event of the batch was
+// found in its person's history: one of the batch's ids is stored for another person.
+type IDError struct {
+	EventID string
+	Err     error // ErrIDInUse or ErrIDReused
+}
+
+func (e *IDError) Error() string {
+	if e.EventID == "" {
+		return e.Err.Error() + " (an event of the batch)"
+	}
+	return e.Err.Error() + ": " + e.EventID
+}
+
+func (e *IDError) Unwrap() error { return e.Err }
 
 // DecodeError says that a stored message is not a usable event: it does not decode, or
 // its envelope does not belong to its subject. It names the stream sequence of the message

@@ -22,7 +22,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 11 // 11: the person list under the newest kommune number (Product decisions 13)
+const SchemaVersion = 12 // 12: the event-id index (bucket ids)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (
@@ -46,7 +46,8 @@ var (
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
 	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
 	bucketQuarantine = []byte("quarantine") // seq(8) → reason: stream messages that are not usable events
-	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue, bucketQuarantine}
+	bucketIDs        = []byte("ids")        // event id (see idKey) → stream sequence (uvarint)
+	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue, bucketQuarantine, bucketIDs}
 )
 
 // DefaultStateCache is the number of folded person states a DB keeps in memory between
@@ -535,6 +536,14 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			}
 			sd := statDeltas{}
 			empty := &derived{}
+			var ids []idEntry
+			for i := range jobs {
+				ids = append(ids, jobs[i].ids...)
+			}
+			// The event-id index holds the events folded, as catching up indexes them.
+			if err := putIDs(tx, ids); err != nil {
+				return err
+			}
 			for i := range jobs {
 				if len(jobs[i].bad) > 0 {
 					// As if catching up had never stored them (it does not).
@@ -580,6 +589,8 @@ type foldJob struct {
 	der  *derived
 	// bad are the person's stored events that checkStored quarantined.
 	bad []Quarantine
+	// ids are the event-id index entries of the events folded.
+	ids []idEntry
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -605,6 +616,7 @@ func foldJobs(jobs []foldJob) error {
 						continue
 					}
 					st.Apply(j.seqs[x], ev)
+					j.ids = append(j.ids, idEntry{key: idKey(ev.GetId()), seq: j.seqs[x]})
 				}
 				j.raws = nil
 				j.der = derive(st)
@@ -764,6 +776,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 	evb.FillPercent = 1.0
 	touched := make(map[string]*cached)
 	var order []string
+	var ids []idEntry
 	eb := eventBlockWriter{b: evb}
 	for _, rec := range recs {
 		if rec.Seq <= ckpt {
@@ -803,8 +816,14 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 		}
 		c.seqs = append(c.seqs, rec.Seq)
 		c.st.Apply(rec.Seq, rec.Event)
+		if id := rec.Event.GetId(); id != "" {
+			ids = append(ids, idEntry{key: idKey(id), seq: rec.Seq})
+		}
 	}
 	if err := eb.flush(); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := putIDs(tx, ids); err != nil {
 		return 0, nil, nil, err
 	}
 	if ckpt == start {

@@ -6,8 +6,10 @@
 // One bbolt file (a DB) holds the whole read-model set: the audit history (every event per
 // person), the person list per bostedskommune with its filters and CSV export (DOMAIN.md 6.1),
 // deadline status per person, statistics per data year for each kommune, fylke and the nation,
-// the report of terminated participants (DOMAIN.md 6.2), and the due dates the regelmotor
-// worker watches. Every model is derived from the person's state as folded by the regelmotor
+// the report of terminated participants (DOMAIN.md 6.2), the due dates the regelmotor
+// worker watches, and the event-id index (every stored event's id → its stream sequence,
+// which the append path asks whether an id is already stored for another person once the
+// stream's dedupe window has forgotten it: DB.EventPersons). Every model is derived from the person's state as folded by the regelmotor
 // (rules.State), so the read models agree with the rules: on each event the person's state is
 // advanced and the person's old rows and statistics contributions are replaced by new ones.
 // That is how corrections (EventRetracted, ComputedTerminationDeleted, a reason the kommune

@@ -189,6 +189,13 @@ func (m *memStore) Read(_ context.Context, key string) ([]eventstore.Stored, uin
 	return h, last, nil
 }
 
+// LastSeq implements ingest.Store.
+func (m *memStore) LastSeq(context.Context) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last, nil
+}
+
 // Append implements ingest.Store: all persons' events or none.
 func (m *memStore) Append(_ context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
 	m.mu.Lock()

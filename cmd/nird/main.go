@@ -80,10 +80,12 @@ type Config struct {
 	Demo          int                    // persons of the demo population to load into an empty register
 	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
-	LogLevel      string
-	LogFormat     string
-	CheckOnly     bool
-	RepairStream  bool
+	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
+	DuplicateWindow time.Duration
+	LogLevel        string
+	LogFormat       string
+	CheckOnly       bool
+	RepairStream    bool
 
 	// NATSCaseSystems are the case systems that get a NATS user on the embedded server's
 	// listener; NATSIngress* are the NATS ingress's own credentials on an external server.
@@ -113,6 +115,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--group-max-bytes: %d is negative (0 = default)", c.Group.MaxBytes)
 	case c.Group.MaxWait < 0 || c.Group.MaxWait > time.Second:
 		return fmt.Errorf("--group-max-wait: %v is not between 0 and 1s (0 = default)", c.Group.MaxWait)
+	case c.DuplicateWindow != 0 && (c.DuplicateWindow < 100*time.Millisecond || c.DuplicateWindow > time.Hour):
+		return fmt.Errorf("--duplicate-window: %v is not between 100ms and 1h (0 = default)", c.DuplicateWindow)
 	case c.Group.MaxInflight < 0 || c.Group.MaxInflight > 16:
 		return fmt.Errorf("--group-inflight: %d is not between 1 and 16 (0 = default)", c.Group.MaxInflight)
 	case c.Cluster.LeaseTTL < time.Second || c.Cluster.LeaseTTL > 10*time.Minute:
@@ -219,6 +223,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		c.Cluster.ClockOffset = d
 	}
+	dur(&c.DuplicateWindow, "duplicate-window", 0, fmt.Sprintf("the stream's dedupe window: how long JetStream remembers event ids (0 = %v); older ids are checked in the read models' event-id index", eventstore.DefaultDuplicateWindow))
 	if envErr != nil {
 		return c, envErr
 	}

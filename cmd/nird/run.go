@@ -63,6 +63,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Replicas:    cfg.Replicas,
 		Logger:      log,
 		GroupCommit: cfg.Group,
+
+		DuplicateWindow: cfg.DuplicateWindow,
 	}
 	storeCfg.NATSOptions, err = natsOptions(cfg)
 	if err != nil {
@@ -91,8 +93,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Cluster.ClockOffset != 0 {
 		log.Warn("wall clock shifted for a fault-injection test; never in production", "env", envClockOffset, "offset", cfg.Cluster.ClockOffset)
 	}
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, Logger: log.With("component", "ingest")})
-	reg := api.NewRegistration(svc, log)
 	guard := auth.NewGuard(authn, api.Policy(), log)
 	m := newMetrics()
 
@@ -113,6 +113,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
 	watch := &streamWatch{store: store, log: log.With("component", "stream-watch")}
 	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data))
+
+	// The append path finds an event id stored for another person in the read models'
+	// event-id index once the stream's dedupe window has forgotten it.
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, Logger: log.With("component", "ingest")})
+	reg := api.NewRegistration(svc, log)
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log})
 	admin := api.NewAdmin(proj, log)

@@ -45,6 +45,14 @@ const (
 type kbNird struct {
 	n  *nirdtest.Nird
 	nc *nats.Conn
+	// afterWindow, when set, is how long an attack waits after its setup, so that the ids
+	// it reuses have left JetStream's dedupe window (events_test.go).
+	afterWindow time.Duration
+}
+
+// waitWindow lets the dedupe window pass, when the test asks for it.
+func (w *kbNird) waitWindow() {
+	time.Sleep(w.afterWindow)
 }
 
 // kbStart runs nird in development mode with extra args and connects to its NATS server

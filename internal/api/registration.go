@@ -100,10 +100,19 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		invalid *ingest.InvalidError
 		refused *ingest.RefusedError
 		deny    *access.DeniedError
+		idErr   *ingest.IDError
 	)
 	switch {
 	case errors.As(err, &invalid):
 		return fieldError(connect.CodeInvalidArgument, invalid.Field, invalid.Reason)
+	case errors.As(err, &idErr):
+		code := connect.CodeAlreadyExists // another person's id
+		if errors.Is(err, ingest.ErrIDReused) {
+			code = connect.CodeFailedPrecondition // the same person's id with other content
+		}
+		return fieldError(code, idErr.Field, idErr.Reason)
+	case errors.Is(err, ingest.ErrUnavailable):
+		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
 	case errors.As(err, &deny):
 		if deny.Field == "" {
 			return connect.NewError(connect.CodePermissionDenied, errors.New(deny.Reason))

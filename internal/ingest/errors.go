@@ -30,7 +30,34 @@ var (
 	// ErrTooLarge is returned when a request holds more registrations or bytes than one
 	// atomic append may.
 	ErrTooLarge = eventstore.ErrTooLarge
+
+	// ErrIDInUse is returned when an event's id is already stored for another person. The
+	// error is an *IDError naming the field.
+	ErrIDInUse = eventstore.ErrIDInUse
+
+	// ErrIDReused is returned when an event's id is already stored for the same person with
+	// other content (not a retry). The error is an *IDError naming the field.
+	ErrIDReused = eventstore.ErrIDReused
+
+	// ErrUnavailable is returned when an event id cannot be checked yet: the read models'
+	// event-id index is further behind the stream than the dedupe window covers, and did
+	// not catch up within the request's time. Retrying later succeeds.
+	ErrUnavailable = errors.New("the event-id index is catching up with the stream")
 )
+
+// IDError names the registration whose event id is already stored: for another person
+// (ErrIDInUse) or with other content (ErrIDReused). Its message never holds a national id.
+type IDError struct {
+	Index  int    // registration index in the request; -1 when the server did not say which
+	Field  string // e.g. "registrations[2].event.id"
+	Reason string
+	Err    error // ErrIDInUse or ErrIDReused
+}
+
+func (e *IDError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap returns ErrIDInUse or ErrIDReused.
+func (e *IDError) Unwrap() error { return e.Err }
 
 // InvalidError names the field of a registration that is wrong. Its message never holds a
 // national id.

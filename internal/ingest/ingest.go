@@ -47,6 +47,15 @@ const (
 type Store interface {
 	Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error)
 	Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error)
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// IDIndex tells for which person an event id is stored, as far as it has read the stream;
+// *projections.Projector satisfies it (its event-id index).
+type IDIndex interface {
+	// EventPersons returns the person key of each of ids that is stored, and the
+	// checkpoint: every event up to that stream sequence is known to the index.
+	EventPersons(ids []string) (persons map[string]string, checkpoint uint64, err error)
 }
 
 var _ Store = (*eventstore.Store)(nil)
@@ -71,6 +80,13 @@ type Config struct {
 	// append (0 = DefaultHistoryCache, negative = none). See historyCache for why a stale
 	// entry is harmless.
 	HistoryCache int
+	// IDs is the event-id index that finds an id stored for another person once the
+	// stream's dedupe window has forgotten it (see checkIDs). nil leaves the check to the
+	// dedupe window alone: only for tests and tools that run no read models.
+	IDs IDIndex
+	// DedupeWindow is the stream's dedupe window (eventstore.Config.DuplicateWindow); 0 =
+	// eventstore.DefaultDuplicateWindow.
+	DedupeWindow time.Duration
 	Logger       *slog.Logger
 }
 
@@ -84,6 +100,9 @@ type Service struct {
 	patience time.Duration
 	cache    *historyCache
 	locks    personLocks
+	ids      IDIndex
+	window   time.Duration
+	tips     tipLog
 	log      *slog.Logger
 }
 
@@ -96,6 +115,8 @@ func New(cfg Config) *Service {
 		loc:      cfg.Location,
 		max:      cfg.MaxRegistrations,
 		patience: cfg.ConflictTimeout,
+		ids:      cfg.IDs,
+		window:   cfg.DedupeWindow,
 		log:      cfg.Logger,
 	}
 	if s.now == nil {
@@ -113,6 +134,9 @@ func New(cfg Config) *Service {
 	}
 	if s.patience <= 0 {
 		s.patience = DefaultConflictTimeout
+	}
+	if s.window <= 0 {
+		s.window = eventstore.DefaultDuplicateWindow
 	}
 	switch {
 	case cfg.HistoryCache == 0:
@@ -362,6 +386,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
 	var refusals []rules.Refusal
+	var checks []idCheck // the new events' ids
 	reads, err := s.readAll(ctx, batches, useCache)
 	if err != nil {
 		return err
@@ -377,24 +402,31 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			// person exists.
 			return access.ErrNotFound
 		}
-		stored := make(map[string]uint64, len(history))
+		stored := make(map[string]eventstore.Stored, len(history))
 		for _, h := range history {
-			stored[h.Event.GetId()] = h.Seq
+			stored[h.Event.GetId()] = h
 		}
 		var fresh []*nirv1.Event
 		var freshRegs []*pending
 		for _, p := range b.regs {
 			id := p.reg.GetEvent().GetId()
-			if seq, ok := stored[id]; ok {
-				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: seq, Duplicate: true}
-				continue
-			}
-			p.position = nil
 			at := now
 			if !p.recorded.IsZero() {
 				at = p.recorded
 			}
-			fresh = append(fresh, s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), at))
+			ev := s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), at)
+			if h, ok := stored[id]; ok {
+				// A retry is the same event again; other content under a stored id is a
+				// new event that needs an id of its own, never a duplicate.
+				if !eventstore.SameEvent(h.Event, ev) {
+					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
+						Reason: "is already stored for this person with other content; a new event needs a new id", Err: ErrIDReused}
+				}
+				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: h.Seq, Duplicate: true}
+				continue
+			}
+			p.position = nil
+			fresh = append(fresh, ev)
 			freshRegs = append(freshRegs, p)
 		}
 		if len(fresh) == 0 {
@@ -416,6 +448,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
+		for _, p := range freshRegs {
+			checks = append(checks, idCheck{id: p.reg.GetEvent().GetId(), key: b.key, index: p.index})
+		}
 	}
 	if len(refusals) > 0 {
 		return &RefusedError{Refusals: refusals}
@@ -423,10 +458,17 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if len(appends) == 0 {
 		return nil
 	}
+	if err := s.checkIDs(ctx, checks); err != nil {
+		return err
+	}
 	positions, err := s.store.Append(ctx, appends...)
 	if err != nil {
 		for _, a := range appends {
 			s.cache.drop(a.PersonKey)
+		}
+		var ie *eventstore.IDError
+		if errors.As(err, &ie) {
+			return s.idError(ctx, ie, checks)
 		}
 		return err
 	}

@@ -1,0 +1,232 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// idWorld is a store with a one-second dedupe window and read models following it, as
+// nird wires them.
+type idWorld struct {
+	store *eventstore.Store
+	proj  *projections.Projector
+	keys  *personkey.Keyer
+}
+
+func newIDWorld(t *testing.T, run bool) *idWorld {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), DuplicateWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := feed.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := projections.New(events, projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if run {
+		go func() { done <- proj.Run(ctx) }()
+	} else {
+		done <- nil
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		proj.Close()
+		events.Close()
+		store.Close()
+	})
+	keys, err := personkey.New([]byte("test secret for the ingest tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &idWorld{store: store, proj: proj, keys: keys}
+}
+
+func (w *idWorld) service(ids ingest.IDIndex) *ingest.Service {
+	return ingest.New(ingest.Config{Store: w.store, Keys: w.keys, IDs: ids, DedupeWindow: time.Second, Now: func() time.Time { return fixedNow }})
+}
+
+// forget waits until the server's dedupe window no longer knows the ids stored so far: a
+// probe id is stored a second time once it has left the window.
+func (w *idWorld) forget(t *testing.T) {
+	t.Helper()
+	js, err := jetstream.New(w.store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := ulid.Make().String()
+	probe := func() *nats.Msg {
+		return &nats.Msg{Subject: "nir.ev.probe", Header: nats.Header{nats.MsgIdHdr: []string{id}}, Data: []byte{}}
+	}
+	if _, err := js.PublishMsg(ctx, probe()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ack, err := js.PublishMsg(ctx, probe())
+		if err == nil && !ack.Duplicate {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dedupe window did not forget within 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestService_EventIDAfterWindow reuses an event id for another person after the dedupe
+// window has forgotten it (issue 10, finding 11: it was stored a second time): the event-id
+// index finds it, for a lone event and inside a batch, and an identical re-send still gets
+// its original position.
+func TestService_EventIDAfterWindow(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true)
+	svc := w.service(w.proj)
+	a, regA := person(21, false)
+	b, regB := person(22, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	stored := offer(a)
+	first, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.forget(t)
+
+	reuse := func() *nirv1.Registration {
+		r := offer(b)
+		r.Event.Id = stored.Event.Id
+		return r
+	}
+	for name, regs := range map[string][]*nirv1.Registration{
+		"Single": {reuse()},
+		"Batch":  {offer(b), reuse()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before, _ := w.store.LastSeq(ctx)
+			_, err := svc.Append(ctx, oslo, regs)
+			var ie *ingest.IDError
+			if !errors.Is(err, ingest.ErrIDInUse) || !errors.As(err, &ie) || ie.Index != len(regs)-1 {
+				t.Fatalf("reused id: %v, want ErrIDInUse naming registrations[%d]", err, len(regs)-1)
+			}
+			if after, _ := w.store.LastSeq(ctx); after != before {
+				t.Errorf("the stream moved from %d to %d", before, after)
+			}
+		})
+	}
+	t.Run("IdenticalResend", func(t *testing.T) {
+		again, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored})
+		if err != nil || !again[0].Duplicate || again[0].Sequence != first[0].Sequence {
+			t.Fatalf("identical re-send: %v %v, want the original position %d", again, err, first[0].Sequence)
+		}
+	})
+	t.Run("OtherContent", func(t *testing.T) {
+		changed := offer(a)
+		changed.Event.Id = stored.Event.Id
+		changed.Event.GetOfferRegistered().Date = d(2024, 4, 4)
+		_, err := svc.Append(ctx, oslo, []*nirv1.Registration{changed})
+		var ie *ingest.IDError
+		if !errors.Is(err, ingest.ErrIDReused) || !errors.As(err, &ie) || ie.Field != "registrations[0].event.id" {
+			t.Fatalf("other content under a stored id: %v, want ErrIDReused naming registrations[0].event.id", err)
+		}
+	})
+	// Without the index nothing remembers the id once the window has: why nird wires it.
+	t.Run("WithoutIndex", func(t *testing.T) {
+		if _, err := w.service(nil).Append(ctx, oslo, []*nirv1.Registration{reuse()}); err != nil {
+			t.Fatalf("append without the index: %v", err)
+		}
+		events, _, _ := w.store.Read(ctx, w.keys.Key(b))
+		if events[len(events)-1].Event.GetId() != stored.Event.Id {
+			t.Fatal("expected the reused id to be stored for the other person without the index")
+		}
+	})
+}
+
+// TestService_EventIDIndexBehind: while the index has not read what was stored more than
+// half a dedupe window ago, an old id cannot be checked (Unavailable once the request's time
+// is up), and a freshly made one is appended at once: the window covers it.
+func TestService_EventIDIndexBehind(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, false) // the read models never catch up
+	svc := w.service(w.proj)
+	a, reg := person(23, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatalf("a fresh id while the index is behind: %v", err)
+	}
+	// Once the registration is older than half the window, the index must have read it.
+	time.Sleep(700 * time.Millisecond)
+	old := offer(a)
+	old.Event.Id = ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Hour)), ulid.DefaultEntropy()).String()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := svc.Append(short, oslo, []*nirv1.Registration{old}); !errors.Is(err, ingest.ErrUnavailable) {
+		t.Fatalf("an old id while the index is behind: %v, want ErrUnavailable", err)
+	}
+	if _, err := w.proj.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{old}); err != nil {
+		t.Fatalf("the old id once the index caught up: %v", err)
+	}
+}
+
+// TestService_EventIDInsideWindow reuses an id for another person while the stream's dedupe
+// window remembers it, with no index to ask: the server's answer alone refuses it, naming the
+// field when it names the id (a lone event), the request when it does not (a batch).
+func TestService_EventIDInsideWindow(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	a, regA := person(24, false)
+	b, regB := person(25, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	stored := offer(a)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored}); err != nil {
+		t.Fatal(err)
+	}
+	reuse := offer(b)
+	reuse.Event.Id = stored.Event.Id
+	for _, c := range []struct {
+		name  string
+		regs  []*nirv1.Registration
+		field string
+	}{
+		{"Single", []*nirv1.Registration{reuse}, "registrations[0].event.id"},
+		{"Batch", []*nirv1.Registration{offer(b), reuse}, "registrations"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, _ := store.LastSeq(ctx)
+			_, err := svc.Append(ctx, oslo, c.regs)
+			var ie *ingest.IDError
+			if !errors.Is(err, ingest.ErrIDInUse) || !errors.As(err, &ie) || ie.Field != c.field {
+				t.Fatalf("reused id: %v, want ErrIDInUse naming %s", err, c.field)
+			}
+			if after, _ := store.LastSeq(ctx); after != before {
+				t.Errorf("the stream moved from %d to %d", before, after)
+			}
+		})
+	}
+}
