@@ -25,6 +25,7 @@ import (
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/projections"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -93,7 +94,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Cluster.ClockOffset != 0 {
 		log.Warn("wall clock shifted for a fault-injection test; never in production", "env", envClockOffset, "offset", cfg.Cluster.ClockOffset)
 	}
-	guard := auth.NewGuard(authn, api.Policy(), log)
+	policy := api.Policy()
+	guard := auth.NewGuard(authn, policy, log)
 	m := newMetrics()
 
 	events, err := feed.New(store)
@@ -124,7 +126,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// ReadMaxBytes bounds what one request makes nird read and decode, before it is
 	// authenticated too: the NATS ingress's bound; larger is ResourceExhausted.
-	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, api.MinSequence(proj, cfg.Cluster.MinSequenceWait)), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
+	minSeq := api.MinSequence(proj, cfg.Cluster.MinSequenceWait)
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
 	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
@@ -136,11 +139,22 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, interceptors))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	// The web console: pages for people on the same address, calling the services above
+	// in process through the same policy.
+	_, dev := authn.Dev()
+	console, err := web.New(web.Config{Query: query, Registration: reg, Admin: admin, Policy: policy,
+		Providers: []web.Provider{web.TokenLogin(authn)}, Interceptors: []connect.UnaryInterceptorFunc{minSeq},
+		DevHint: dev, Logger: log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", console.Handler())
 
 	actors := []actor{
 		{"http", httpServer("http", cfg.HTTP, mux, cfg.Shutdown, log)},
 		{"nats-ingress", natsingress.New(ingressConn, guard, reg, log).Run},
 		{"projections", proj.Run},
+		{"web", console.Run},
 		{"token-reload", func(ctx context.Context) error {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)

@@ -1,0 +1,589 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/auth"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config configures a Console. Query, Registration, Admin, Policy and at least one Provider
+// are required.
+type Config struct {
+	// Query, Registration and Admin are the API's services; every page calls them in
+	// process with the logged-in principal in the context, so a page can show no more than
+	// the API would give the same principal.
+	Query        *api.Query
+	Registration *api.Registration
+	Admin        *api.Admin
+	// Policy is the API's authorization table (api.Policy()): a page checks the procedure
+	// it calls against it, as the API's guard does for a Connect call.
+	Policy auth.Policy
+	// Providers are the ways to log in, e.g. TokenLogin(authn).
+	Providers []Provider
+	// Interceptors are the API's own unary interceptors that a call in process goes
+	// through too, in order (api.MinSequence: the read-your-writes wait). Authentication
+	// and authorization are not among them: the console has its own session and checks
+	// Policy.
+	Interceptors []connect.UnaryInterceptorFunc
+	// IdleTimeout and MaxAge bound a session (zero: DefaultIdleTimeout, DefaultMaxAge).
+	IdleTimeout, MaxAge time.Duration
+	// SecureCookies marks cookies Secure even on plain HTTP requests (nird behind a TLS
+	// proxy). Cookies of TLS requests are always Secure.
+	SecureCookies bool
+	// DevHint is shown on the log-in page: nird runs without a token file, and a role name
+	// is a token ("kommune:0301", "analyst", "operator").
+	DevHint bool
+	// Now is the clock; nil means time.Now. Location is the register's calendar (nil:
+	// Europe/Oslo).
+	Now      func() time.Time
+	Location *time.Location
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Console is the web console: server-rendered pages for caseworkers (kommune), analysts and
+// operators, served by nird on its API address. See the package documentation.
+type Console struct {
+	query     *api.Query
+	reg       *api.Registration
+	admin     *api.Admin
+	policy    auth.Policy
+	providers []Provider
+	intercept []connect.UnaryInterceptorFunc
+	devHint   bool
+	now       func() time.Time
+	loc       *time.Location
+	log       *slog.Logger
+	sess      *sessions
+	pages     map[string]*template.Template
+	jobs      *jobs
+	static    http.Handler
+}
+
+// New returns the console.
+func New(cfg Config) (*Console, error) {
+	switch {
+	case cfg.Query == nil || cfg.Registration == nil || cfg.Admin == nil:
+		return nil, errors.New("web: Query, Registration and Admin are required")
+	case cfg.Policy == nil:
+		return nil, errors.New("web: Policy is required")
+	case len(cfg.Providers) == 0:
+		return nil, errors.New("web: at least one log-in Provider is required")
+	}
+	c := &Console{
+		query: cfg.Query, reg: cfg.Registration, admin: cfg.Admin, policy: cfg.Policy,
+		providers: cfg.Providers, intercept: cfg.Interceptors, devHint: cfg.DevHint,
+		now: cfg.Now, loc: cfg.Location, log: cfg.Logger,
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.loc == nil {
+		c.loc = osloLocation()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("component", "web")
+	idle, maxAge := cfg.IdleTimeout, cfg.MaxAge
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	c.sess = newSessions(idle, maxAge, cfg.SecureCookies, c.now)
+	seen := map[string]bool{}
+	for _, p := range cfg.Providers {
+		n := p.Name()
+		if n == "" || seen[n] || strings.IndexFunc(n, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) >= 0 {
+			return nil, fmt.Errorf("web: provider name %q: want unique lowercase letters and digits", n)
+		}
+		seen[n] = true
+	}
+	var err error
+	if c.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	c.jobs = newJobs(c.log)
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	return c, nil
+}
+
+// Run owns the console's background work (rebuilds and snapshots an operator started):
+// it returns when ctx is done, after cancelling that work and waiting for it.
+func (c *Console) Run(ctx context.Context) error {
+	c.jobs.run(ctx)
+	return nil
+}
+
+// today is the register's current calendar date.
+func (c *Console) today() rules.Date {
+	return rules.DateFromTime(c.now().In(c.loc))
+}
+
+// Handler returns the console's routes. Mount it at "/" beside the API: the API's own paths
+// (/nir.v1.*, /export/, /grpc.*) are more specific and keep their handlers.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", c.static)
+	mux.HandleFunc("GET /logg-inn", c.loginPage)
+	kit := Kit{Start: c.startSession, Fail: c.loginFailed, LoginCSRF: c.loginCSRF}
+	for _, p := range c.providers {
+		prefix := "/logg-inn/" + p.Name() + "/"
+		mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), p.Handler(kit)))
+	}
+	mux.HandleFunc("POST /logg-ut", c.logout)
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, c.authed(h)) }
+	page("GET /{$}", c.home)
+	page("GET /personer", c.personsPage)
+	page("GET /personer.csv", c.personsCSV)
+	page("GET /personer/{key}", c.personPage)
+	page("POST /personer/{key}", c.personAction)
+	page("GET /arsrapportering", c.reportingPage)
+	page("GET /avsluttede", c.terminatedPage)
+	page("GET /statistikk", c.statsPage)
+	page("GET /statistikk.csv", c.statsCSV)
+	page("GET /statistikk.json", c.statsJSON)
+	page("GET /drift", c.adminPage)
+	page("POST /drift/gjenoppbygg", c.adminRebuild)
+	page("POST /drift/snapshot", c.adminSnapshotCreate)
+	page("POST /drift/snapshot/slett", c.adminSnapshotDelete)
+	page("GET /drift/jobb", c.adminJob)
+	mux.HandleFunc("/", c.notFound)
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets what every console response carries: no framing, no inline script,
+// no sniffing, and no caching of pages that hold person data.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		} else {
+			h.Set("Cache-Control", "public, max-age=3600")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type sessionKey struct{}
+
+// authed runs a page with the logged-in principal in the context (auth.NewContext, as the
+// API's guard does), or sends the browser to the log-in page. A POST must carry the
+// session's CSRF token and come from this site.
+func (c *Console) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ss, p, state := c.sess.lookup(r)
+		if state != validSession {
+			if state != noSession {
+				c.sess.clearCookie(w, r, sessionCookie)
+			}
+			next := ""
+			if r.Method == http.MethodGet {
+				next = r.URL.RequestURI()
+			}
+			q := url.Values{}
+			if next != "" && next != "/" {
+				q.Set("neste", next)
+			}
+			switch state {
+			case expiredSession:
+				q.Set("grunn", "utlopt")
+			case revokedSession:
+				q.Set("grunn", "tilbakekalt")
+			}
+			target := "/logg-inn"
+			if len(q) > 0 {
+				target += "?" + q.Encode()
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
+				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", p.String(), "path", r.URL.Path)
+				c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes",
+					"Skjemaet var for gammelt eller kom fra et annet nettsted. Last siden på nytt og prøv igjen.")
+				return
+			}
+		}
+		ctx := auth.NewContext(r.Context(), p)
+		ctx = context.WithValue(ctx, sessionKey{}, ss)
+		h(w, r.WithContext(ctx))
+	})
+}
+
+// principal returns the request's principal (set by authed).
+func principal(r *http.Request) auth.Principal {
+	p, _ := auth.FromContext(r.Context())
+	return p
+}
+
+func csrfOf(r *http.Request) string {
+	if ss, ok := r.Context().Value(sessionKey{}).(*session); ok {
+		return ss.csrf
+	}
+	return ""
+}
+
+// allowed checks the API's policy for a procedure a page calls, as the guard does for the
+// same call over Connect.
+func (c *Console) allowed(ctx context.Context, procedure string) error {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return connect.NewError(connect.CodeUnauthenticated, errors.New("no principal"))
+	}
+	if err := c.policy.Authorize(p, procedure); err != nil {
+		return connect.NewError(connect.CodePermissionDenied, err)
+	}
+	return nil
+}
+
+// can reports whether the principal may call procedure (for the menu and links).
+func (c *Console) can(p auth.Principal, procedure string) bool {
+	return c.policy.Allows(p.Role, procedure)
+}
+
+// call runs one of the API's unary handlers in process: the policy first, then the API's
+// interceptors (Config.Interceptors) and the handler itself with the principal in ctx, which
+// narrows what it returns as for any API caller.
+func call[Req, Res any](c *Console, ctx context.Context, procedure string, h func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), req *Req) (*Res, error) {
+	if err := c.allowed(ctx, procedure); err != nil {
+		return nil, err
+	}
+	next := connect.UnaryFunc(func(ctx context.Context, ar connect.AnyRequest) (connect.AnyResponse, error) {
+		return h(ctx, ar.(*connect.Request[Req]))
+	})
+	for i := len(c.intercept) - 1; i >= 0; i-- {
+		next = c.intercept[i](next)
+	}
+	res, err := next(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.(*connect.Response[Res]).Msg, nil
+}
+
+// navLink is an entry of the main menu.
+type navLink struct {
+	Href, Label string
+	Current     bool
+}
+
+// nav returns the menu for p: the pages whose procedures the policy lets p call.
+func (c *Console) nav(p auth.Principal, path string) []navLink {
+	var out []navLink
+	add := func(href, lbl string, ok bool) {
+		if ok {
+			out = append(out, navLink{Href: href, Label: lbl, Current: path == href || strings.HasPrefix(path, href+"/")})
+		}
+	}
+	kommune := p.Kommune != ""
+	add("/personer", "Personliste", kommune && c.can(p, nirv1connect.QueryServiceListPersonsProcedure))
+	add("/arsrapportering", "Årsrapportering", kommune && c.can(p, nirv1connect.QueryServiceListPersonsProcedure))
+	add("/avsluttede", "Avsluttede deltakere", kommune && c.can(p, nirv1connect.QueryServiceTerminatedReportProcedure))
+	add("/statistikk", "Statistikk", c.can(p, nirv1connect.QueryServiceStatisticsProcedure))
+	add("/drift", "Drift", c.can(p, nirv1connect.AdminServiceProjectionStatusProcedure))
+	return out
+}
+
+// who describes the logged-in principal in the header.
+func (c *Console) who(p auth.Principal) string {
+	switch p.Role {
+	case auth.RoleKommune:
+		name := kommuneName(p.Kommune, c.today())
+		if name == "" {
+			return fmt.Sprintf("Kommune %s – %s", p.Kommune, p.Name)
+		}
+		return fmt.Sprintf("%s kommune (%s) – %s", name, p.Kommune, p.Name)
+	case auth.RoleAnalyst:
+		return "Analytiker – " + p.Name
+	case auth.RoleOperator:
+		return "Drift – " + p.Name
+	}
+	return p.Name
+}
+
+// view is what every page template gets; D is the page's own data.
+type view struct {
+	Title     string
+	Principal auth.Principal
+	Who       string
+	CSRF      string
+	Nav       []navLink
+	Flash     string
+	Error     string
+	D         any
+}
+
+func (c *Console) view(r *http.Request, title string, d any) *view {
+	p := principal(r)
+	v := &view{Title: title, D: d}
+	if p.Role != "" {
+		v.Principal, v.Who, v.CSRF, v.Nav = p, c.who(p), csrfOf(r), c.nav(p, r.URL.Path)
+	}
+	return v
+}
+
+// render writes a page. It renders into a buffer first, so a template error is a clean 500.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
+	t, ok := c.pages[page]
+	if !ok {
+		c.log.ErrorContext(r.Context(), "no such page template", "page", page)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		c.log.ErrorContext(r.Context(), "page failed to render", "page", page, "err", err)
+		http.Error(w, "Noe gikk galt. Feilen er logget.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows a message in the page layout.
+func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	c.render(w, r, status, "error", c.view(r, title, struct{ Message string }{msg}))
+}
+
+// apiError shows an error from an API call: the status and a Norwegian message for its
+// code. Internal errors were logged by the API; the message says only that.
+func (c *Console) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	status, title, msg := describe(err)
+	if status >= 500 {
+		c.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+	}
+	c.errorPage(w, r, status, title, msg)
+}
+
+// describe maps an API error to a status, a title and a Norwegian message.
+func describe(err error) (int, string, string) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return http.StatusInternalServerError, "Noe gikk galt", "Noe gikk galt. Feilen er logget."
+	}
+	switch ce.Code() {
+	case connect.CodeNotFound:
+		return http.StatusNotFound, "Fant ikke siden", "Fant ikke det du lette etter. En person vises bare for kommunen personen bor eller har bodd i."
+	case connect.CodePermissionDenied:
+		return http.StatusForbidden, "Ingen tilgang", "Du har ikke tilgang til dette."
+	case connect.CodeUnauthenticated:
+		return http.StatusUnauthorized, "Ikke innlogget", "Du må logge inn."
+	case connect.CodeInvalidArgument:
+		return http.StatusBadRequest, "Ugyldig verdi", "Ugyldig verdi: " + fieldOf(ce) + "."
+	case connect.CodeUnavailable:
+		return http.StatusServiceUnavailable, "Midlertidig utilgjengelig", "Tjenesten er midlertidig utilgjengelig. Prøv igjen om litt."
+	case connect.CodeFailedPrecondition:
+		return http.StatusConflict, "Kan ikke utføres nå", ce.Message()
+	case connect.CodeCanceled, connect.CodeDeadlineExceeded:
+		return http.StatusServiceUnavailable, "Tidsavbrudd", "Forespørselen tok for lang tid. Prøv igjen."
+	}
+	return http.StatusInternalServerError, "Noe gikk galt", "Noe gikk galt. Feilen er logget."
+}
+
+// fieldOf names the field of an InvalidArgument error in Norwegian where the console knows
+// it, and as the API names it otherwise.
+func fieldOf(ce *connect.Error) string {
+	for _, d := range ce.Details() {
+		if m, err := d.Value(); err == nil {
+			if fv, ok := m.(*nirv1.FieldViolation); ok {
+				if l, ok := fieldLabels[strings.TrimPrefix(fv.GetField(), "filter.")]; ok {
+					return l
+				}
+				return fv.GetField()
+			}
+		}
+	}
+	msg := ce.Message()
+	if i := strings.IndexByte(msg, ':'); i > 0 {
+		if l, ok := fieldLabels[strings.TrimPrefix(msg[:i], "filter.")]; ok {
+			return l
+		}
+		return msg[:i]
+	}
+	return msg
+}
+
+func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
+	// The principal, if any, only decorates the page.
+	if _, p, state := c.sess.lookup(r); state == validSession {
+		r = r.WithContext(auth.NewContext(r.Context(), p))
+	}
+	c.errorPage(w, r, http.StatusNotFound, "Fant ikke siden", "Siden finnes ikke.")
+}
+
+// home sends the principal to the first page of the menu.
+func (c *Console) home(w http.ResponseWriter, r *http.Request) {
+	nav := c.nav(principal(r), "")
+	if len(nav) == 0 {
+		c.errorPage(w, r, http.StatusForbidden, "Ingen sider", "Rollen din har ingen sider i konsollet.")
+		return
+	}
+	http.Redirect(w, r, nav[0].Href, http.StatusSeeOther)
+}
+
+// loginPage shows the ways to log in. It sets the log-in CSRF cookie its forms carry.
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	msg := ""
+	switch r.URL.Query().Get("grunn") {
+	case "utlopt":
+		msg = "Økten din er utløpt. Logg inn på nytt."
+	case "tilbakekalt":
+		msg = "Tilgangsnøkkelen din gjelder ikke lenger. Logg inn på nytt."
+	case "utlogget":
+		msg = "Du er logget ut."
+	}
+	c.showLogin(w, r, http.StatusOK, msg, "")
+}
+
+type loginData struct {
+	Next      string
+	Token     bool
+	Others    []Provider
+	CSRF      string
+	Message   string
+	DevHint   bool
+	ErrorText string
+}
+
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg, errText string) {
+	token := randomToken()
+	c.sess.setCookie(w, r, loginCookie, token, 30*time.Minute)
+	d := loginData{Next: safeNext(r.FormValue("neste")), CSRF: token, Message: msg, DevHint: c.devHint, ErrorText: errText}
+	for _, p := range c.providers {
+		if p.Name() == tokenLoginName {
+			d.Token = true
+		} else {
+			d.Others = append(d.Others, p)
+		}
+	}
+	c.render(w, r, status, "login", &view{Title: "Logg inn", D: d})
+}
+
+func (c *Console) loginFailed(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	c.showLogin(w, r, status, "", msg)
+}
+
+func (c *Console) loginCSRF(r *http.Request) bool {
+	ck, err := r.Cookie(loginCookie)
+	return err == nil && sameOrigin(r) && validCSRF(ck.Value, r.PostFormValue("csrf"))
+}
+
+// startSession is Kit.Start.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, id Identity) {
+	if id.Principal.Role == auth.RoleSystem || !id.Principal.Role.Valid() {
+		c.log.InfoContext(r.Context(), "console log-in refused", "principal", id.Principal.String(), "err", errSystemLogin)
+		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen kan ikke brukes i konsollet (systemets egen nøkkel).")
+		return
+	}
+	if err := c.sess.start(w, r, id); err != nil {
+		c.log.WarnContext(r.Context(), "console log-in refused", "err", err)
+		c.loginFailed(w, r, http.StatusServiceUnavailable, "For mange innloggede akkurat nå. Prøv igjen senere.")
+		return
+	}
+	c.sess.clearCookie(w, r, loginCookie)
+	c.log.InfoContext(r.Context(), "console log-in", "principal", id.Principal.String(), "method", id.Method)
+	http.Redirect(w, r, safeNext(r.FormValue("neste")), http.StatusSeeOther)
+}
+
+// logout ends the session. It needs the session's CSRF token, so another site cannot log
+// a person out either.
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if ss, p, state := c.sess.lookup(r); state == validSession {
+		if !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
+			c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes", "Last siden på nytt og prøv igjen.")
+			return
+		}
+		c.sess.end(r)
+		c.log.InfoContext(r.Context(), "console log-out", "principal", p.String())
+	}
+	c.sess.clearCookie(w, r, sessionCookie)
+	http.Redirect(w, r, "/logg-inn?grunn=utlogget", http.StatusSeeOther)
+}
+
+// minSeq is the stream sequence of the session's latest registration: every query of the
+// session asks the read models to include it (min_sequence), so a caseworker always sees
+// what they have just registered, whichever page comes next.
+func minSeq(r *http.Request) uint64 {
+	if ss, ok := r.Context().Value(sessionKey{}).(*session); ok {
+		return ss.lastSeq.Load()
+	}
+	return 0
+}
+
+// wrote records a registration's stream sequence in the session (see minSeq).
+func wrote(r *http.Request, seq uint64) {
+	if ss, ok := r.Context().Value(sessionKey{}).(*session); ok {
+		for {
+			cur := ss.lastSeq.Load()
+			if seq <= cur || ss.lastSeq.CompareAndSwap(cur, seq) {
+				return
+			}
+		}
+	}
+}
+
+// jobs are the long operations an operator starts from the console (a rebuild, a snapshot):
+// they outlive the request, so the console's Run owns them.
+type jobs struct {
+	log *slog.Logger
+
+	mu      sync.Mutex // guards the fields below
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	current *job
+	stopped bool
+}
+
+func newJobs(log *slog.Logger) *jobs {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jobs{log: log, ctx: ctx, cancel: cancel}
+}
+
+// run waits until ctx is done, then cancels the running job and waits for it.
+func (j *jobs) run(ctx context.Context) {
+	<-ctx.Done()
+	j.mu.Lock()
+	j.stopped = true
+	j.cancel()
+	j.mu.Unlock()
+	j.wg.Wait()
+}

@@ -1,0 +1,418 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/web"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// nationalID matches what could be a national id (11 digits) in a page.
+var nationalID = regexp.MustCompile(`\b[0-9]{11}\b`)
+
+// world is the console over the real stack, in process: an embedded JetStream event store,
+// the append path, the read models kept up by their runtime, and the API's services, with a
+// token file and a clock the test moves.
+type world struct {
+	h         http.Handler
+	query     *api.Query
+	svc       *ingest.Service
+	proj      *projections.Projector
+	tokenFile string
+	authn     *auth.Authenticator
+	tokens    map[string]string
+	clock     *clock
+	persons   map[string][]string // kommune → person keys
+	ids       map[string]string   // person key → national id
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := personkey.New([]byte("console test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys})
+	fd, err := feed.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := projections.New(fd, projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proj.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; proj.Close(); fd.Close(); store.Close() })
+
+	w := &world{svc: svc, proj: proj, tokens: map[string]string{}, persons: map[string][]string{}, ids: map[string]string{},
+		clock: &clock{t: time.Now()}}
+	// A small demo population, in Oslo and Bergen among others.
+	var last uint64
+	for evs := range demo.Generate(2, 120, rules.DateFromTime(time.Now())) {
+		pos, err := svc.Append(ctx, access.System(&nirv1.Actor{Subject: "test", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}), demo.Registrations(evs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = max(last, pos[len(pos)-1].GetSequence())
+	}
+	if err := waitFor(ctx, proj, last); err != nil {
+		t.Fatal(err)
+	}
+	var entries []auth.Entry
+	for _, p := range []auth.Principal{
+		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"},
+		{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"},
+		{Name: "analytiker", Role: auth.RoleAnalyst},
+		{Name: "drift", Role: auth.RoleOperator},
+		{Name: "regelmotor", Role: auth.RoleSystem},
+	} {
+		token, e, err := auth.GenerateToken(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.tokens[p.Name] = token
+		entries = append(entries, e)
+	}
+	w.tokenFile = filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(w.tokenFile, entries); err != nil {
+		t.Fatal(err)
+	}
+	if w.authn, err = auth.LoadFile(w.tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	w.query = api.NewQuery(api.QueryConfig{Source: proj, Keys: keys})
+	c, err := web.New(web.Config{
+		Query: w.query, Registration: api.NewRegistration(svc, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
+		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second)},
+		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.h = c.Handler()
+	for _, k := range []string{"0301", "4601"} {
+		res, err := w.query.ListPersons(auth.NewContext(ctx, auth.Principal{Name: "t", Role: auth.RoleKommune, Kommune: k}),
+			connect.NewRequest(&nirv1.ListPersonsRequest{PageSize: 1000}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Msg.GetRows() {
+			w.persons[k] = append(w.persons[k], r.GetPersonKey())
+			w.ids[r.GetPersonKey()] = r.GetNationalId()
+		}
+		if len(w.persons[k]) == 0 {
+			t.Fatalf("no person in %s", k)
+		}
+	}
+	return w
+}
+
+func waitFor(ctx context.Context, proj *projections.Projector, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return proj.WaitFor(ctx, seq)
+}
+
+// response is a request's outcome.
+type response struct {
+	code     int
+	body     string
+	location string
+	header   http.Header
+	cookies  []*http.Cookie
+}
+
+// do sends a request with the cookies given; form values make it a POST.
+func (w *world) do(method, path string, form url.Values, header map[string]string, cookies ...*http.Cookie) response {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	w.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	return response{code: rec.Code, body: rec.Body.String(), location: res.Header.Get("Location"), header: res.Header, cookies: res.Cookies()}
+}
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no CSRF field on the page")
+	}
+	return m[1]
+}
+
+// TestConsole_Session checks log-in, the cookie, CSRF on every form, log-out, idle expiry,
+// a revoked token and the redirect after log-in.
+func TestConsole_Session(t *testing.T) {
+	w := newWorld(t)
+
+	res := w.do(http.MethodGet, "/personer?law=IL", nil, nil)
+	if res.code != http.StatusSeeOther || res.location != "/logg-inn?neste=%2Fpersoner%3Flaw%3DIL" {
+		t.Fatalf("without a session: %d %s", res.code, res.location)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
+		if res.header.Get(h) == "" {
+			t.Errorf("no %s header", h)
+		}
+	}
+
+	// The log-in form needs its own CSRF token (log-in CSRF): without the cookie it fails.
+	page := w.do(http.MethodGet, "/logg-inn?neste=%2Fpersoner%3Flaw%3DIL", nil, nil)
+	form := url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["oslo"]}, "neste": {"/personer?law=IL"}}
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil); r.code != http.StatusForbidden {
+		t.Errorf("log-in without the log-in cookie: %d, want 403", r.code)
+	}
+	bad := url.Values{"csrf": form["csrf"], "nokkel": {"feil-nokkel"}}
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", bad, nil, page.cookies...); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "Ukjent tilgangsnøkkel") {
+		t.Errorf("wrong token: %d", r.code)
+	}
+	r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...)
+	if r.code != http.StatusSeeOther || r.location != "/personer?law=IL" {
+		t.Fatalf("log-in: %d %s", r.code, r.location)
+	}
+	var session *http.Cookie
+	for _, c := range r.cookies {
+		if c.Name == "nir_okt" {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Value == w.tokens["oslo"] {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, and not the token", session)
+	}
+	list := w.do(http.MethodGet, "/personer", nil, nil, session)
+	if list.code != http.StatusOK || !strings.Contains(list.body, "Oslo kommune (0301)") {
+		t.Fatalf("person list: %d", list.code)
+	}
+	csrf := csrfOf(t, list.body)
+
+	// Every form needs the session's CSRF token and this site's origin.
+	key := w.persons["0301"][0]
+	action := url.Values{"handling": {"tiltak"}, "id": {"01JAAAAAAAAAAAAAAAAAAAAAAA"}}
+	if r := w.do(http.MethodPost, "/personer/"+key, action, nil, session); r.code != http.StatusForbidden {
+		t.Errorf("form without CSRF token: %d, want 403", r.code)
+	}
+	action.Set("csrf", csrf)
+	if r := w.do(http.MethodPost, "/personer/"+key, action, map[string]string{"Origin": "https://evil.example"}, session); r.code != http.StatusForbidden {
+		t.Errorf("form from another origin: %d, want 403", r.code)
+	}
+	if r := w.do(http.MethodPost, "/logg-ut", url.Values{}, nil, session); r.code != http.StatusForbidden {
+		t.Errorf("log-out without CSRF token: %d, want 403", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusOK {
+		t.Errorf("session gone after a refused log-out: %d", r.code)
+	}
+
+	// Idle expiry: 31 minutes later the session is over.
+	w.clock.add(31 * time.Minute)
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusSeeOther || !strings.Contains(r.location, "grunn=utlopt") {
+		t.Errorf("after the idle timeout: %d %s", r.code, r.location)
+	}
+
+	// A token removed from the token file ends its sessions at the next request.
+	session2 := login(t, w.h, w.tokens["oslo"])
+	entries, err := auth.ReadEntries(w.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []auth.Entry
+	for _, e := range entries {
+		if e.Name != "oslo" {
+			kept = append(kept, e)
+		}
+	}
+	if err := auth.WriteEntries(w.tokenFile, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.authn.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session2); r.code != http.StatusSeeOther || !strings.Contains(r.location, "grunn=tilbakekalt") {
+		t.Errorf("after the token was revoked: %d %s", r.code, r.location)
+	}
+
+	// Log-out ends the session.
+	session3 := login(t, w.h, w.tokens["bergen"])
+	page = w.do(http.MethodGet, "/personer", nil, nil, session3)
+	if r := w.do(http.MethodPost, "/logg-ut", url.Values{"csrf": {csrfOf(t, page.body)}}, nil, session3); r.code != http.StatusSeeOther {
+		t.Errorf("log-out: %d", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session3); r.code != http.StatusSeeOther {
+		t.Errorf("after log-out: %d, want the log-in page", r.code)
+	}
+
+	// After log-in the browser goes only to a page of this site.
+	page = w.do(http.MethodGet, "/logg-inn", nil, nil)
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example"} {
+		form := url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["bergen"]}, "neste": {next}}
+		if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.location != "/" {
+			t.Errorf("neste=%s sent the browser to %q, want /", next, r.location)
+		}
+	}
+	// The regelmotor's own token does not open the console.
+	form = url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["regelmotor"]}}
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden {
+		t.Errorf("system token log-in: %d, want 403", r.code)
+	}
+}
+
+// TestConsole_Access checks that every page goes through the API's authorization: a kommune
+// cannot open, or register for, another kommune's person by URL, an analyst sees no person
+// and no national id, and an operator no person data.
+func TestConsole_Access(t *testing.T) {
+	w := newWorld(t)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	bergenKey := w.persons["4601"][0]
+	r := w.do(http.MethodGet, "/personer/"+bergenKey, nil, nil, oslo)
+	if r.code != http.StatusNotFound || strings.Contains(r.body, w.ids[bergenKey]) {
+		t.Errorf("Oslo opening Bergen's person: %d (national id shown: %v)", r.code, strings.Contains(r.body, w.ids[bergenKey]))
+	}
+	own := w.do(http.MethodGet, "/personer/"+w.persons["0301"][0], nil, nil, oslo)
+	if own.code != http.StatusOK || !strings.Contains(own.body, w.ids[w.persons["0301"][0]]) {
+		t.Fatalf("Oslo opening its own person: %d", own.code)
+	}
+	form := url.Values{"csrf": {csrfOf(t, own.body)}, "handling": {"norskmal"}, "id": {"01JBBBBBBBBBBBBBBBBBBBBBBB"},
+		"lytte": {"B1"}, "lese": {"B1"}, "skriftlig": {"A2"}, "muntlig": {"B1"}, "dato": {"2025-01-10"}}
+	if r := w.do(http.MethodPost, "/personer/"+bergenKey, form, nil, oslo); r.code != http.StatusNotFound {
+		t.Errorf("Oslo registering for Bergen's person: %d, want 404", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer?kommune=4601", nil, nil, oslo); r.code != http.StatusForbidden || strings.Contains(r.body, w.ids[bergenKey]) {
+		t.Errorf("Oslo listing Bergen: %d", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer.csv?kommune=4601", nil, nil, oslo); r.code != http.StatusForbidden {
+		t.Errorf("Oslo exporting Bergen: %d", r.code)
+	}
+	if r := w.do(http.MethodGet, "/drift", nil, nil, oslo); r.code != http.StatusForbidden {
+		t.Errorf("kommune on the operator's page: %d", r.code)
+	}
+
+	analyst := login(t, w.h, w.tokens["analytiker"])
+	if r := w.do(http.MethodGet, "/personer/"+bergenKey, nil, nil, analyst); r.code != http.StatusForbidden {
+		t.Errorf("analyst on a person page: %d, want 403", r.code)
+	}
+	for _, path := range []string{"/statistikk", "/statistikk?niva=kommune", "/statistikk.csv?niva=kommune", "/statistikk.json?niva=fylke&serie=ar", "/personer?kommune=0301", "/avsluttede"} {
+		r := w.do(http.MethodGet, path, nil, nil, analyst)
+		if r.code != http.StatusOK {
+			t.Errorf("analyst %s: %d", path, r.code)
+		}
+		if m := nationalID.FindString(r.body); m != "" {
+			t.Errorf("analyst %s shows an 11-digit number %s", path, m)
+		}
+		for _, id := range w.ids {
+			if strings.Contains(r.body, id) {
+				t.Errorf("analyst %s shows a national id", path)
+				break
+			}
+		}
+	}
+	operator := login(t, w.h, w.tokens["drift"])
+	for path, want := range map[string]int{"/drift": 200, "/personer?kommune=0301": 403, "/statistikk": 403, "/personer/" + bergenKey: 403} {
+		if r := w.do(http.MethodGet, path, nil, nil, operator); r.code != want {
+			t.Errorf("operator %s: %d, want %d", path, r.code, want)
+		}
+	}
+}
+
+// TestConsole_Registration registers through the person page's forms: a rule refusal is
+// shown in the form in Norwegian and stores nothing; an accepted form is shown at once
+// (read-your-writes) and a second send of the same form stores nothing twice.
+func TestConsole_Registration(t *testing.T) {
+	w := newWorld(t)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	// A person with a training vedtak under integreringsloven registers hours.
+	var key string
+	ctx := auth.NewContext(context.Background(), auth.Principal{Name: "t", Role: auth.RoleKommune, Kommune: "0301"})
+	res, err := w.query.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Filter: &nirv1.PersonFilter{
+		Law: nirv1.Law_LAW_IL, TrainingVedtak: nirv1.PresenceFilter_PRESENCE_FILTER_WITH}}))
+	if err != nil || len(res.Msg.GetRows()) == 0 {
+		t.Fatalf("an IL person with training in 0301: %v", err)
+	}
+	key = res.Msg.GetRows()[0].GetPersonKey()
+	page := w.do(http.MethodGet, "/personer/"+key, nil, nil, oslo)
+	csrf := csrfOf(t, page.body)
+	history := func() int {
+		h, err := w.query.AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(h.Msg.GetEntries())
+	}
+	before := history()
+	// Hours in a month before any training vedtak: refused by the regelmotor (NIR-R021).
+	form := url.Values{"csrf": {csrf}, "handling": {"timer"}, "id": {"01JCCCCCCCCCCCCCCCCCCCCCCC"}, "type": {"NORSK"}, "maned": {"2011-01"}, "timer": {"12"}}
+	r := w.do(http.MethodPost, "/personer/"+key, form, nil, oslo)
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Avvist av regelmotoren") || !strings.Contains(r.body, "NIR-R") {
+		t.Errorf("refused hours: %d, body holds the refusal: %v", r.code, strings.Contains(r.body, "Avvist"))
+	}
+	if !strings.Contains(r.body, `value="2011-01"`) {
+		t.Error("the refused form does not show what was sent")
+	}
+	if n := history(); n != before {
+		t.Errorf("a refused form stored %d events", n-before)
+	}
+	// Norskmål today: accepted, shown at once, stored once even if sent twice.
+	today := rules.DateFromTime(time.Now()).String()
+	form = url.Values{"csrf": {csrf}, "handling": {"norskmal"}, "id": {"01JDDDDDDDDDDDDDDDDDDDDDDD"},
+		"lytte": {"B2"}, "lese": {"B2"}, "skriftlig": {"B1"}, "muntlig": {"B2"}, "dato": {today}}
+	for range 2 {
+		r = w.do(http.MethodPost, "/personer/"+key, form, nil, oslo)
+		if r.code != http.StatusSeeOther {
+			t.Fatalf("norskmål: %d %s", r.code, r.body)
+		}
+	}
+	target, _, _ := strings.Cut(r.location, "#") // a browser does not send the fragment
+	shown := w.do(http.MethodGet, target, nil, nil, oslo)
+	if !strings.Contains(shown.body, "Norskmålet er registrert") || !strings.Contains(shown.body, "Lytte B2, lese B2, skriftlig B1, muntlig B2") {
+		t.Errorf("the person page after the registration (%s) does not show it", r.location)
+	}
+	if n := history(); n != before+1 {
+		t.Errorf("norskmål sent twice stored %d events, want 1", n-before)
+	}
+}

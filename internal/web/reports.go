@@ -1,0 +1,218 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+
+	"github.com/introreg/nir/internal/api"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// reportingYear is the data year whose ajourføring is due next: the previous year until the
+// last day of February, this year after it (DOMAIN.md 6.3).
+func reportingYear(today rules.Date) int {
+	if today.After(rules.LastDayOfFebruary(today.Y)) {
+		return today.Y
+	}
+	return today.Y - 1
+}
+
+// yearParam reads a data year parameter ("ar"), or def.
+func yearParam(r *http.Request, def int) (int, bool) {
+	s := r.URL.Query().Get("ar")
+	if s == "" {
+		return def, true
+	}
+	y, err := strconv.Atoi(s)
+	return y, err == nil && y >= 1900 && y <= 9999
+}
+
+// gap is one row of the årsrapportering page: a count of the person list under a filter, and
+// the link to that list.
+type gap struct {
+	Label, Hint, Href string
+	Count             int
+	Law               string
+}
+
+type reportingData struct {
+	Year       int
+	Years      []int
+	Deadline   string
+	DaysLeft   string
+	Passed     bool
+	Gaps       []gap
+	Error      string
+	Terminated string
+}
+
+// reportingGaps are what the IMDi page asks each kommune to check before the deadline
+// (DOMAIN.md 2.1, 2.5, 3.3, 6.3, Product decisions 3 and 5), each as person list parameters.
+// The year filter keeps the persons whose programme or training ran in the data year.
+var reportingGaps = []struct {
+	Label, Hint string
+	Params      url.Values
+}{
+	{"Vedtak om introduksjonsprogram uten sluttmål", "Integreringsloven: sluttmålet skal registreres (DOMAIN.md 2.1, 2.2).",
+		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "sluttmal": {"without"}}},
+	{"Vedtak om introduksjonsprogram uten tiltak", "Integreringsloven: innholdet i programmet skal registreres (DOMAIN.md 2.1, 2.4).",
+		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "tiltak": {"without"}}},
+	{"Vedtak om opplæring uten norskmål", "Integreringsloven: norskmålet skal registreres (DOMAIN.md 3.3).",
+		url.Values{"law": {"IL"}, "training_vedtak": {"with"}, "norskmal": {"without"}}},
+	{"Vedtak om opplæring uten registrerte timer", "Timene i opplæringen er grunnlag for norsktilskuddet (DOMAIN.md 3.4, 6.5).",
+		url.Values{"training_vedtak": {"with"}, "norsk_hours": {"without"}}},
+	{"Avsluttet uten registrert avslutningsårsak", "«Avslutningsårsak ikke registrert» teller som ikke måloppnåelse (DOMAIN.md 2.5).",
+		url.Values{"registered_reason": {"without"}}},
+	{"Beregnede avslutninger som venter på årsak", "Legg til årsaken (integreringsloven), eller slett og registrer den (introduksjonsloven) (DOMAIN.md Product decisions 5).",
+		url.Values{"termination_computed": {"with"}}},
+	{"Rett og plikt uten utdanningsbakgrunn", "Norskfristen kan ikke beregnes uten utdanningsbakgrunn (DOMAIN.md Product decisions 3).",
+		url.Values{"law": {"IL"}, "training_category": {"RETT_OG_PLIKT"}, "utdanningsbakgrunn": {"without"}}},
+}
+
+// reportingPage is «Årsrapportering for år Y»: for each gap the number of persons in the
+// kommune's person list under its filter, counted by QueryService.ListPersons exactly as the
+// linked list counts them, and the days left to the deadline.
+func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
+	today := c.today()
+	year, ok := yearParam(r, reportingYear(today))
+	d := &reportingData{Year: year}
+	for y := reportingYear(today); y >= reportingYear(today)-5; y-- {
+		d.Years = append(d.Years, y)
+	}
+	if !ok {
+		d.Error = "Ugyldig år."
+		c.render(w, r, http.StatusBadRequest, "reporting", c.view(r, "Årsrapportering", d))
+		return
+	}
+	deadline, _ := rules.ReportingDeadline(year)
+	d.Deadline = longDate(deadline)
+	switch left := today.DaysUntil(deadline); {
+	case left < 0:
+		d.Passed, d.DaysLeft = true, fmt.Sprintf("Fristen gikk ut for %d dager siden.", -left)
+	case left == 0:
+		d.DaysLeft = "Fristen er i dag."
+	default:
+		d.DaysLeft = fmt.Sprintf("%d dager igjen.", left)
+	}
+	d.Terminated = href("/avsluttede", url.Values{"ar": {strconv.Itoa(year)}})
+	for _, g := range reportingGaps {
+		params := with(g.Params, "year", strconv.Itoa(year))
+		req, err := api.PersonListRequest(params)
+		if err != nil {
+			c.apiError(w, r, err)
+			return
+		}
+		req.PageSize, req.MinSequence = 1, minSeq(r)
+		res, err := call(c, r.Context(), nirv1connect.QueryServiceListPersonsProcedure, c.query.ListPersons, req)
+		if err != nil {
+			c.apiError(w, r, err)
+			return
+		}
+		d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/personer", params), Count: int(res.GetTotal())})
+	}
+	c.render(w, r, http.StatusOK, "reporting", c.view(r, fmt.Sprintf("Årsrapportering for %d", year), d))
+}
+
+type terminatedData struct {
+	Year       int
+	Years      []int
+	Law        string
+	Laws       []option
+	Registered string
+	Rows       []terminatedRow
+	With       int
+	Without    int
+	ByReason   []fact
+	Error      string
+}
+
+type terminatedRow struct {
+	Href, Ident, Law, Start, Date, Reason, Kommune string
+	NotReg, Computed                               bool
+}
+
+// terminatedPage is the report of terminated participants (DOMAIN.md 6.2) for a year, both
+// laws, with «Avslutningsårsak ikke registrert» marked, through QueryService.TerminatedReport.
+// National ids come from the kommune's own person list (ListPersons); a participant who has
+// moved away is shown by person key.
+func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
+	today := c.today()
+	q := r.URL.Query()
+	year, ok := yearParam(r, reportingYear(today))
+	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak")}
+	for y := today.Y; y >= today.Y-7; y-- {
+		d.Years = append(d.Years, y)
+	}
+	req := &nirv1.TerminatedReportRequest{Year: int32(year), MinSequence: minSeq(r)}
+	if n, ok := enumValue(nirv1.Law(0).Descriptor(), "LAW_", d.Law); ok {
+		req.Law = nirv1.Law(n)
+	}
+	switch d.Registered {
+	case "med":
+		req.RegisteredReason = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
+	case "uten":
+		req.RegisteredReason = nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT
+	}
+	if !ok {
+		d.Error = "Ugyldig år."
+		c.render(w, r, http.StatusBadRequest, "terminated", c.view(r, "Avsluttede deltakere", d))
+		return
+	}
+	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
+	if err != nil {
+		c.apiError(w, r, err)
+		return
+	}
+	ids := c.nationalIDs(r)
+	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
+	for _, t := range res.GetRows() {
+		row := terminatedRow{Ident: t.GetPersonKey(), Law: lawShort[t.GetLaw()], Start: dateText(t.GetProgrammeStart()),
+			Date: dateText(t.GetTerminationDate()), Reason: label(reasonLabels, t.GetReason()), Kommune: t.GetKommune(),
+			NotReg: !t.GetReasonRegistered(), Computed: t.GetComputed()}
+		if id := ids[t.GetPersonKey()]; id != "" {
+			row.Ident = id
+		}
+		if canOpen {
+			row.Href = "/personer/" + url.PathEscape(t.GetPersonKey())
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	sort.SliceStable(d.Rows, func(i, j int) bool { return d.Rows[i].NotReg && !d.Rows[j].NotReg })
+	d.With, d.Without = int(res.GetWithReason()), int(res.GetWithoutReason())
+	for _, rc := range res.GetByReason() {
+		d.ByReason = append(d.ByReason, fact{Label: label(reasonLabels, rc.GetReason()), Value: number(rc.GetCount())})
+	}
+	c.render(w, r, http.StatusOK, "terminated", c.view(r, fmt.Sprintf("Avsluttede deltakere %d", year), d))
+}
+
+// nationalIDs maps the person keys of the kommune's terminated persons to their national
+// ids, from the kommune's own person list (an analyst gets none).
+func (c *Console) nationalIDs(r *http.Request) map[string]string {
+	out := map[string]string{}
+	if principal(r).Kommune == "" {
+		return out
+	}
+	token := ""
+	for page := 0; page < 50; page++ {
+		req := &nirv1.ListPersonsRequest{Filter: &nirv1.PersonFilter{Terminated: nirv1.PresenceFilter_PRESENCE_FILTER_WITH},
+			PageSize: 1000, PageToken: token, MinSequence: minSeq(r)}
+		res, err := call(c, r.Context(), nirv1connect.QueryServiceListPersonsProcedure, c.query.ListPersons, req)
+		if err != nil {
+			return out
+		}
+		for _, row := range res.GetRows() {
+			if row.GetNationalId() != "" {
+				out[row.GetPersonKey()] = row.GetNationalId()
+			}
+		}
+		if token = res.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,375 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
+)
+
+// The statistics pages read QueryService.Statistics in process, so an analyst sees what the
+// API gives an analyst (no person, no national id: the rows are counts per area), and a
+// kommune its own kommune, its fylke and the nation.
+
+var levelParams = map[string]nirv1.StatisticsLevel{
+	"kommune": nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE,
+	"fylke":   nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE,
+	"nasjon":  nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION,
+}
+
+var levelLabels = map[string]string{"nasjon": "Hele landet", "fylke": "Fylker", "kommune": "Kommuner"}
+
+// statsQuery is the statistics pages' URL: year, level, area, snapshot.
+type statsQuery struct {
+	Year     int
+	Level    string
+	Area     string
+	Snapshot string
+}
+
+func (q statsQuery) values() url.Values {
+	v := url.Values{"ar": {strconv.Itoa(q.Year)}, "niva": {q.Level}}
+	if q.Area != "" {
+		v.Set("omrade", q.Area)
+	}
+	if q.Snapshot != "" {
+		v.Set("snapshot", q.Snapshot)
+	}
+	return v
+}
+
+// readStatsQuery reads the URL; the defaults are last year, fylker for an analyst and the
+// own kommune for a kommune.
+func (c *Console) readStatsQuery(r *http.Request) (statsQuery, string) {
+	p := principal(r)
+	v := r.URL.Query()
+	q := statsQuery{Level: v.Get("niva"), Area: strings.TrimSpace(v.Get("omrade")), Snapshot: strings.TrimSpace(v.Get("snapshot"))}
+	// The last whole year by default: the current one is still being registered.
+	year, ok := yearParam(r, c.today().Y-1)
+	if !ok {
+		return q, "Ugyldig år."
+	}
+	q.Year = year
+	if q.Level == "" {
+		q.Level = "fylke"
+		if p.Kommune != "" {
+			q.Level = "kommune"
+		}
+	}
+	if _, ok := levelParams[q.Level]; !ok {
+		return q, "Ugyldig nivå."
+	}
+	if q.Level == "nasjon" {
+		q.Area = ""
+	}
+	return q, ""
+}
+
+// statistics calls QueryService.Statistics for one year.
+func (c *Console) statistics(r *http.Request, q statsQuery, year int) ([]*nirv1.StatisticsRow, error) {
+	req := &nirv1.StatisticsRequest{Year: int32(year), Level: levelParams[q.Level], Area: q.Area, Snapshot: q.Snapshot}
+	if q.Snapshot == "" {
+		req.MinSequence = minSeq(r)
+	}
+	res, err := call(c, r.Context(), nirv1connect.QueryServiceStatisticsProcedure, c.query.Statistics, req)
+	if err != nil {
+		return nil, err
+	}
+	return res.GetRows(), nil
+}
+
+// areaName is an area's name on the data year's last day: "Oslo", "Vestland", "Hele landet".
+func areaName(level nirv1.StatisticsLevel, area string, year int) string {
+	on := rules.MustDate(year, 12, 31)
+	switch level {
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION:
+		return "Hele landet"
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:
+		if n := fylkeName(area, on); n != "" {
+			return n
+		}
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE:
+		if n := kommuneName(area, on); n != "" {
+			return n
+		}
+	}
+	return area
+}
+
+type statsRowView struct {
+	Area, Name                                                 string
+	Participants, New, Ongoing, Terminated, Registered, NotReg int64
+	Direct, TrainingVedtak, Started, Within3m                  int64
+	ShareDirect, ShareWithin3m, NorskHours                     string
+}
+
+type statsData struct {
+	Q          statsQuery
+	Years      []int
+	Levels     []option
+	Official   string
+	Rows       []statsRowView
+	Bars       template.HTML
+	Shares     template.HTML
+	Trend      template.HTML
+	TrendRows  []statsRowView
+	TrendYears []int
+	TrendName  string
+	CSV, JSON  string
+	TrendCSV   string
+	TrendJSON  string
+	Error      string
+	Kommune    bool
+}
+
+// statsPage shows a data year's statistics as charts with their tables: participants and
+// terminations per area as bars, the share going directly to work or education with its
+// counts, and one area's figures over the years as lines.
+func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	q, bad := c.readStatsQuery(r)
+	today := c.today()
+	d := &statsData{Q: q, Kommune: p.Kommune != ""}
+	for y := today.Y; y >= today.Y-8; y-- {
+		d.Years = append(d.Years, y)
+	}
+	for _, l := range []string{"nasjon", "fylke", "kommune"} {
+		d.Levels = append(d.Levels, option{Value: l, Label: levelLabels[l]})
+	}
+	deadline, _ := rules.ReportingDeadline(q.Year)
+	d.Official = fmt.Sprintf("%d@%s", q.Year, deadline)
+	if bad != "" {
+		d.Error = bad
+		c.render(w, r, http.StatusBadRequest, "stats", c.view(r, "Statistikk", d))
+		return
+	}
+	rows, err := c.statistics(r, q, q.Year)
+	if err != nil {
+		status, _, msg := describe(err)
+		if status >= 500 {
+			c.apiError(w, r, err)
+			return
+		}
+		if status == http.StatusNotFound && q.Snapshot != "" {
+			msg = fmt.Sprintf("Fant ikke øyeblikksbildet «%s». Drift lager det (for eksempel %s for de offisielle tallene for %d).", q.Snapshot, d.Official, q.Year)
+		}
+		d.Error = msg
+		c.render(w, r, status, "stats", c.view(r, "Statistikk", d))
+		return
+	}
+	level := levelParams[q.Level]
+	for _, row := range rows {
+		d.Rows = append(d.Rows, statsRowOf(row, level, q.Year))
+	}
+	d.CSV, d.JSON = href("/statistikk.csv", q.values()), href("/statistikk.json", q.values())
+	if len(d.Rows) > 0 {
+		d.Bars, d.Shares = statsCharts(d.Rows, q)
+	}
+
+	// The trend: the chosen area (a kommune's own kommune), or the nation, over the years.
+	tq := q
+	if tq.Area == "" || tq.Level == "nasjon" {
+		tq.Level, tq.Area = "nasjon", ""
+		if p.Kommune != "" {
+			tq.Level, tq.Area = "kommune", p.Kommune
+		}
+	}
+	for y := q.Year - 6; y <= q.Year; y++ {
+		trows, err := c.statistics(r, tq, y)
+		if err != nil {
+			c.apiError(w, r, err)
+			return
+		}
+		d.TrendYears = append(d.TrendYears, y)
+		var v statsRowView
+		if len(trows) > 0 {
+			v = statsRowOf(trows[0], levelParams[tq.Level], y)
+		}
+		v.Name = strconv.Itoa(y)
+		d.TrendRows = append(d.TrendRows, v)
+	}
+	d.TrendName = areaName(levelParams[tq.Level], tq.Area, q.Year)
+	d.Trend = trendChart(d.TrendRows, d.TrendName)
+	trendQ := tq.values()
+	trendQ.Set("serie", "ar")
+	d.TrendCSV, d.TrendJSON = href("/statistikk.csv", trendQ), href("/statistikk.json", trendQ)
+	c.render(w, r, http.StatusOK, "stats", c.view(r, fmt.Sprintf("Statistikk %d", q.Year), d))
+}
+
+func statsRowOf(row *nirv1.StatisticsRow, level nirv1.StatisticsLevel, year int) statsRowView {
+	return statsRowView{
+		Area: row.GetArea(), Name: areaName(level, row.GetArea(), year),
+		Participants: row.GetParticipants(), New: row.GetNewProgrammes(), Ongoing: row.GetOngoing(), Terminated: row.GetTerminated(),
+		Registered: row.GetTerminatedRegistered(), NotReg: row.GetReasonNotRegistered(), Direct: row.GetDirectWorkOrEducation(),
+		TrainingVedtak: row.GetTrainingVedtak(), Started: row.GetTrainingStarted(), Within3m: row.GetTrainingStartedWithin_3Months(),
+		ShareDirect: percent(row.GetShareDirectWorkOrEducation()), ShareWithin3m: percent(row.GetShareTrainingStartedWithin_3Months()),
+		NorskHours: decimal(row.GetNorskHours()),
+	}
+}
+
+// statsCharts draws the year's bars (the 20 largest areas at kommune level).
+func statsCharts(rows []statsRowView, q statsQuery) (bars, shares template.HTML) {
+	sorted := append([]statsRowView(nil), rows...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Participants > sorted[j].Participants })
+	if len(sorted) > 20 {
+		sorted = sorted[:20]
+	}
+	var br, sr []barRow
+	for _, r := range sorted {
+		br = append(br, barRow{Label: r.Name, Values: []float64{float64(r.Participants), float64(r.Terminated)}})
+		share := 0.0
+		if r.Terminated > 0 {
+			share = float64(r.Direct) / float64(r.Terminated) * 100
+		}
+		sr = append(sr, barRow{Label: r.Name, Values: []float64{share},
+			Texts: []string{fmt.Sprintf("%s (%d av %d)", percent(share/100), r.Direct, r.Terminated)}})
+	}
+	what := levelLabels[q.Level]
+	bars = barChart("deltakere", fmt.Sprintf("Deltakere og avsluttede i %d", q.Year),
+		fmt.Sprintf("Liggende søyler per område (%s): deltakere i introduksjonsprogram i løpet av året, og programmer som ble avsluttet. Tallene står også i tabellen under.", strings.ToLower(what)),
+		[]string{"Deltakere", "Avsluttet"}, br)
+	shares = barChart("andel", fmt.Sprintf("Andel direkte over i arbeid eller utdanning, %d", q.Year),
+		"Liggende søyler per område: andelen av de avsluttede som gikk direkte over i arbeid eller utdanning, med antallet bak andelen.",
+		[]string{"Andel direkte til arbeid eller utdanning"}, sr)
+	return bars, shares
+}
+
+func trendChart(rows []statsRowView, name string) template.HTML {
+	xs := make([]string, len(rows))
+	series := []lineSeries{{Name: "Deltakere"}, {Name: "Nye programmer"}, {Name: "Avsluttet"}}
+	for i, r := range rows {
+		xs[i] = r.Name
+		series[0].Values = append(series[0].Values, float64(r.Participants))
+		series[1].Values = append(series[1].Values, float64(r.New))
+		series[2].Values = append(series[2].Values, float64(r.Terminated))
+	}
+	return lineChart("utvikling", "Utviklingen over år: "+name,
+		"Linjer over årene for deltakere, nye programmer og avsluttede programmer. Tallene står også i tabellen under.", xs, series)
+}
+
+// statsColumns are the columns of the statistics downloads; JSON uses the same keys, with
+// numbers as numbers (no 64-bit counts as strings).
+var statsColumns = []string{"year", "level", "area", "area_name", "participants", "new_programmes", "ongoing", "terminated",
+	"terminated_registered", "terminated_computed", "reason_not_registered", "direct_work_or_education",
+	"share_direct_work_or_education", "training_vedtak", "norsk_hours", "samfunnskunnskap_hours", "training_started",
+	"training_started_within_3_months", "share_training_started_within_3_months"}
+
+func statsRecord(row *nirv1.StatisticsRow, level string, year int) map[string]any {
+	return map[string]any{
+		"year": year, "level": level, "area": row.GetArea(), "area_name": areaName(levelParams[level], row.GetArea(), year),
+		"participants": row.GetParticipants(), "new_programmes": row.GetNewProgrammes(), "ongoing": row.GetOngoing(),
+		"terminated": row.GetTerminated(), "terminated_registered": row.GetTerminatedRegistered(),
+		"terminated_computed": row.GetTerminatedComputed(), "reason_not_registered": row.GetReasonNotRegistered(),
+		"direct_work_or_education": row.GetDirectWorkOrEducation(), "share_direct_work_or_education": row.GetShareDirectWorkOrEducation(),
+		"training_vedtak": row.GetTrainingVedtak(), "norsk_hours": row.GetNorskHours(), "samfunnskunnskap_hours": row.GetSamfunnskunnskapHours(),
+		"training_started": row.GetTrainingStarted(), "training_started_within_3_months": row.GetTrainingStartedWithin_3Months(),
+		"share_training_started_within_3_months": row.GetShareTrainingStartedWithin_3Months(),
+	}
+}
+
+// statsRecords are the rows a download holds: the page's year, or (serie=ar) the area's
+// years.
+func (c *Console) statsRecords(r *http.Request) ([]map[string]any, statsQuery, error) {
+	q, bad := c.readStatsQuery(r)
+	if bad != "" {
+		return nil, q, errBadParam(bad)
+	}
+	years := []int{q.Year}
+	if r.URL.Query().Get("serie") == "ar" {
+		years = nil
+		for y := q.Year - 6; y <= q.Year; y++ {
+			years = append(years, y)
+		}
+	}
+	var out []map[string]any
+	for _, y := range years {
+		rows, err := c.statistics(r, q, y)
+		if err != nil {
+			return nil, q, err
+		}
+		for _, row := range rows {
+			out = append(out, statsRecord(row, q.Level, y))
+		}
+	}
+	return out, q, nil
+}
+
+type errBadParam string
+
+func (e errBadParam) Error() string { return string(e) }
+
+func (c *Console) statsDownloadError(w http.ResponseWriter, r *http.Request, err error) {
+	if e, ok := err.(errBadParam); ok {
+		http.Error(w, string(e), http.StatusBadRequest)
+		return
+	}
+	status, _, msg := describe(err)
+	if status >= 500 {
+		c.log.ErrorContext(r.Context(), "statistics download failed", "err", err)
+	}
+	http.Error(w, msg, status)
+}
+
+func downloadName(q statsQuery, ext string) string {
+	name := fmt.Sprintf("statistikk-%d-%s", q.Year, q.Level)
+	if q.Area != "" {
+		name += "-" + q.Area
+	}
+	if q.Snapshot != "" {
+		name += "-" + strings.NewReplacer("@", "-", ".", "-").Replace(q.Snapshot)
+	}
+	return name + "." + ext
+}
+
+// statsCSV is the statistics download as CSV (statsColumns).
+func (c *Console) statsCSV(w http.ResponseWriter, r *http.Request) {
+	recs, q, err := c.statsRecords(r)
+	if err != nil {
+		c.statsDownloadError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+downloadName(q, "csv")+`"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write(statsColumns)
+	for _, rec := range recs {
+		line := make([]string, len(statsColumns))
+		for i, col := range statsColumns {
+			switch v := rec[col].(type) {
+			case float64:
+				line[i] = strconv.FormatFloat(v, 'f', -1, 64)
+			default:
+				line[i] = fmt.Sprint(v)
+			}
+		}
+		_ = cw.Write(line)
+	}
+	cw.Flush()
+}
+
+// statsJSON is the statistics download as JSON: an array of objects with statsColumns as
+// keys and numbers as numbers.
+func (c *Console) statsJSON(w http.ResponseWriter, r *http.Request) {
+	recs, q, err := c.statsRecords(r)
+	if err != nil {
+		c.statsDownloadError(w, r, err)
+		return
+	}
+	if recs == nil {
+		recs = []map[string]any{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+downloadName(q, "json")+`"`)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(recs)
+}
