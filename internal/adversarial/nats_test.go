@@ -401,6 +401,37 @@ func TestNATS_Embedded(t *testing.T) {
 		natsNoNationalIDInLog(t, n)
 	})
 
+	// The reader may create consumers (ordered consumers need it), and a push consumer
+	// delivers wherever its creator says: not into the stream (the server refuses a cycle),
+	// and into the ingress only as messages without an inbox to answer, which nird drops.
+	t.Run("Reader/ConsumerDeliversIntoStream", func(t *testing.T) {
+		was := natsStream(t, reader).State
+		_, err := reader.js.CreateOrUpdatePushConsumer(natsCtx(t, 3*time.Second), eventstore.StreamName, jetstream.ConsumerConfig{
+			DeliverSubject: "nir.ev." + strings.Repeat("0f", 32), AckPolicy: jetstream.AckNonePolicy})
+		if err == nil {
+			time.Sleep(500 * time.Millisecond)
+		}
+		natsAlive(t, n)
+		if now := natsStream(t, reader).State; now.Msgs != was.Msgs {
+			t.Fatalf("stream went from %d to %d messages (consumer: %v)", was.Msgs, now.Msgs, err)
+		}
+	})
+	t.Run("Reader/ConsumerDeliversIntoIngress", func(t *testing.T) {
+		was := natsStream(t, reader).State
+		for _, ack := range []jetstream.AckPolicy{jetstream.AckNonePolicy, jetstream.AckExplicitPolicy} {
+			if _, err := reader.js.CreateOrUpdatePushConsumer(natsCtx(t, 3*time.Second), eventstore.StreamName, jetstream.ConsumerConfig{
+				DeliverSubject: natsingress.AppendSubject, AckPolicy: ack, InactiveThreshold: 5 * time.Second}); err != nil {
+				t.Logf("push consumer refused: %v", err)
+			}
+		}
+		time.Sleep(time.Second)
+		natsAppendOK(t, osloNATS, tokOslo, natsRegistration(50))
+		natsAlive(t, n)
+		if now := natsStream(t, reader).State; now.Msgs != was.Msgs+1 {
+			t.Fatalf("stream went from %d to %d messages; want only the one appended", was.Msgs, now.Msgs)
+		}
+	})
+
 	// A case system sends requests on nir.cmd.append and gets its own replies, no more.
 	t.Run("CaseSystem/Appends", func(t *testing.T) { natsAppendOK(t, osloNATS, tokOslo, natsRegistration(3)) })
 	t.Run("CaseSystem/ReadEvents", func(t *testing.T) { osloNATS.refusedSubscribe(t, "nir.ev.>") })
