@@ -28,6 +28,7 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -158,7 +159,16 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	if err != nil {
 		return nil, err
 	}
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys})
+	// The append path asks the read models' event-id index about every new event's id, as
+	// in nird. The index here is a real one over an empty feed: the look-up costs what it
+	// costs in nird (a bbolt read, a miss for a new id), without charging the projections'
+	// own work, which nird does beside the append path, to the nir scenarios.
+	idx, err := projections.New(projections.NewSliceFeed(nil), projections.Options{Dir: filepath.Join(dir, "projections")})
+	if err != nil {
+		return nil, err
+	}
+	defer idx.Close()
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, IDs: idx})
 	js, err := jetstream.New(bare)
 	if err != nil {
 		return nil, err
