@@ -49,7 +49,10 @@
 //     token, or the role it names as its token ("kommune:0301", "analyst"). It exists for a
 //     nird started without a token file; the caller must log loudly that it is in use, and
 //     never use it in production. [Authenticator.Dev] reports it.
-//   - Kommunenummer in the token file are checked for form (4 digits) only, not against the
-//     code list, so that a merged kommune's old token can be kept until it is rotated.
+//   - A kommunenummer in the token file must be a kommune on the day the file is loaded
+//     (rules' kommune table, Europe/Oslo): 9999 is refused, and so is a number merged away,
+//     with its successor named. Before a kommune reform takes effect, give the kommune's case
+//     system a token with its new number; on the day, the old entry makes the file invalid
+//     (nird refuses to start, and a reload keeps the old tokens) until it is removed.
 //   - Revoking a token means removing its entry and reloading; there is no expiry field yet.
 package auth

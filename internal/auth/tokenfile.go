@@ -12,6 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
+
+	"github.com/introreg/nir/rules"
 )
 
 // TokenPrefix starts every token that [GenerateToken] makes, so that secret scanners and
@@ -33,7 +36,8 @@ type Entry struct {
 	Name string `json:"name"`
 	// Role is "kommune", "analyst", "operator" or "system".
 	Role Role `json:"role"`
-	// Kommune is the kommunenummer (4 digits); required for role kommune, forbidden otherwise.
+	// Kommune is the kommunenummer (4 digits) of a kommune valid today in the kommune table
+	// (rules.LookupKommune); required for role kommune, forbidden otherwise.
 	Kommune string `json:"kommune,omitempty"`
 	// System optionally names the case system (fagsystem) that uses the token.
 	System string `json:"system,omitempty"`
@@ -70,10 +74,24 @@ var (
 	hashRe    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// Validate checks the entries: each field's form, and that names and token hashes are unique.
-// The returned error joins one [*ConfigError] per problem, each naming the entry and the field;
-// it matches [ErrInvalidConfig].
+// Validate checks the entries: each field's form, that a kommune principal's kommunenummer is
+// a kommune today (in Europe/Oslo), and that names and token hashes are unique. The returned
+// error joins one [*ConfigError] per problem, each naming the entry and the field; it matches
+// [ErrInvalidConfig].
 func Validate(entries []Entry) error {
+	return validate(entries, today())
+}
+
+// today is the register's calendar date: Europe/Oslo, UTC where the zone is unknown.
+func today() rules.Date {
+	t := time.Now()
+	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
+		t = t.In(loc)
+	}
+	return rules.DateFromTime(t)
+}
+
+func validate(entries []Entry, today rules.Date) error {
 	var errs []error
 	bad := func(i int, e Entry, field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Index: i, Name: e.Name, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -104,6 +122,12 @@ func Validate(entries []Entry) error {
 			bad(i, e, "kommune", "is required for role kommune")
 		case e.Role == RoleKommune && !kommuneRe.MatchString(e.Kommune):
 			bad(i, e, "kommune", "must be a kommunenummer of 4 digits, e.g. \"0301\"")
+		case e.Role == RoleKommune:
+			// A number that is no kommune today (9999, or one merged away) would
+			// authenticate a principal that can never be a kommune's case system.
+			if _, err := rules.LookupKommune(e.Kommune, today); err != nil {
+				bad(i, e, "kommune", "%v", err)
+			}
 		case e.Role != RoleKommune && e.Kommune != "":
 			bad(i, e, "kommune", "is only allowed for role kommune")
 		}

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/introreg/nir/rules"
 )
 
 func TestHashToken(t *testing.T) {
@@ -48,6 +51,19 @@ func validEntry(name string, role Role, kommune string) Entry {
 	return Entry{Name: name, Role: role, Kommune: kommune, TokenSHA256: HashToken("token-of-" + name)}
 }
 
+// TestValidate_KommuneOnTheDay: the kommune table decides by the day the file is loaded: a
+// number merged away in 2024 was good in 2023, and its successor was not yet.
+func TestValidate_KommuneOnTheDay(t *testing.T) {
+	t.Parallel()
+	in2023 := rules.MustDate(2023, time.June, 1)
+	if err := validate([]Entry{validEntry("halden", RoleKommune, "3001")}, in2023); err != nil {
+		t.Errorf("3001 Halden in 2023: %v", err)
+	}
+	if err := validate([]Entry{validEntry("halden", RoleKommune, "3101")}, in2023); err == nil || !strings.Contains(err.Error(), `field "kommune"`) {
+		t.Errorf("3101 Halden in 2023 = %v, want refused naming the field", err)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	good := validEntry("oslo-fagsystem", RoleKommune, "0301")
@@ -66,6 +82,8 @@ func TestValidate(t *testing.T) {
 		{"PublicIsNoRole", []Entry{validEntry("a", Public, "")}, []string{`field "role": unknown role "public"`}},
 		{"KommuneMissing", []Entry{validEntry("a", RoleKommune, "")}, []string{`field "kommune": is required for role kommune`}},
 		{"KommuneMalformed", []Entry{validEntry("a", RoleKommune, "301")}, []string{`field "kommune": must be a kommunenummer of 4 digits`}},
+		{"KommuneNotInTheTable", []Entry{validEntry("a", RoleKommune, "9999")}, []string{`entry 0 ("a"): field "kommune"`, "9999 is in no period of the kommune table"}},
+		{"KommuneMergedAway", []Entry{validEntry("a", RoleKommune, "3001")}, []string{`field "kommune"`, "3001 (Halden)", "3101 Halden"}},
 		{"KommuneOnAnalyst", []Entry{validEntry("a", RoleAnalyst, "0301")}, []string{`field "kommune": is only allowed for role kommune`}},
 		{"NoHash", []Entry{{Name: "a", Role: RoleOperator}}, []string{`field "token_sha256": is required`}},
 		{"UppercaseHash", []Entry{{Name: "a", Role: RoleOperator, TokenSHA256: strings.ToUpper(good.TokenSHA256)}}, []string{`field "token_sha256": must be 64 lowercase hex`}},
