@@ -10,10 +10,14 @@ import (
 	"connectrpc.com/connect"
 )
 
-// Guard applies an [Authenticator] and a [Policy] at each of nird's entrances: it is a Connect
-// interceptor (unary and streaming handlers), an HTTP middleware for plain routes, and a check
-// for the NATS ingress. Every entrance authenticates the bearer token, authorizes the
-// procedure, and gives the handler the [Principal] through the context ([FromContext]).
+// Guard applies an [Authenticator] and a [Policy] at each of nird's entrances: a check of an
+// HTTP request before its body is read ([Guard.CheckHTTP], which nird's edge calls), a Connect
+// interceptor (unary and streaming handlers; it lets through what CheckHTTP checked), an HTTP
+// middleware for plain routes, and a check for the NATS ingress. Every entrance authenticates
+// the bearer token, authorizes the procedure, and gives the handler the [Principal] through
+// the context ([FromContext]). A Connect handler reads and decodes the request before its
+// interceptors run, so on its own the interceptor checks the token only after the body is in
+// memory: put CheckHTTP (internal/edge) in front.
 //
 //	guard := auth.NewGuard(authn, auth.DefaultPolicy(), logger)
 //	path, h := nirv1connect.NewRegistrationServiceHandler(svc, connect.WithInterceptors(guard))
@@ -81,8 +85,9 @@ func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error
 	return p, nil
 }
 
-// connectError maps a Check error to the Connect error a client sees.
-func connectError(err error) error {
+// ConnectError maps a [Guard.Check] error to the Connect error a client sees: Unauthenticated
+// with a WWW-Authenticate challenge, or PermissionDenied.
+func ConnectError(err error) *connect.Error {
 	if errors.Is(err, ErrPermissionDenied) {
 		return connect.NewError(connect.CodePermissionDenied, err)
 	}
@@ -91,10 +96,33 @@ func connectError(err error) error {
 	return ce
 }
 
+// checkedKey marks a context whose request [Guard.CheckHTTP] let through, with the procedure
+// it checked.
+type checkedKey struct{}
+
+// CheckHTTP is [Guard.Check] for an HTTP request at nird's edge, before anything reads its
+// body: the procedure is the URL path (a Connect procedure, or a plain route). It returns the
+// request with the principal in its context ([FromContext]), marked so that the guard's
+// interceptor does not check the same procedure again.
+func (g *Guard) CheckHTTP(r *http.Request) (*http.Request, Principal, error) {
+	p, err := g.Check(r.Header, r.URL.Path)
+	if err != nil {
+		return r, Principal{}, err
+	}
+	ctx := context.WithValue(r.Context(), checkedKey{}, r.URL.Path)
+	if p != (Principal{}) {
+		ctx = NewContext(ctx, p)
+	}
+	return r.WithContext(ctx), p, nil
+}
+
 func (g *Guard) enter(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	if checked, _ := ctx.Value(checkedKey{}).(string); checked == procedure {
+		return ctx, nil // CheckHTTP let this request through, before its body was read
+	}
 	p, err := g.Check(h, procedure)
 	if err != nil {
-		return ctx, connectError(err)
+		return ctx, ConnectError(err)
 	}
 	if p == (Principal{}) {
 		return ctx, nil // public procedure

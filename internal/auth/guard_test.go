@@ -318,3 +318,46 @@ func TestGuard_Check(t *testing.T) {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
 }
+
+// TestGuard_CheckHTTP: the edge's check before the body is read puts the principal in the
+// context, and the interceptor then lets the same procedure through without checking it a
+// second time; a request checked for another path is checked again.
+func TestGuard_CheckHTTP(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	guard := NewGuard(authn, DefaultPolicy(), nil)
+	procedure := nirv1connect.RegistrationServiceAppendProcedure
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(whoami{}, connect.WithInterceptors(guard)))
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, _, err := guard.CheckHTTP(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(front)
+	t.Cleanup(srv.Close)
+	client := nirv1connect.NewRegistrationServiceClient(srv.Client(), srv.URL, connect.WithInterceptors(BearerInterceptor(tokens["oslo-fagsystem"])))
+	res, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Msg.Positions[0].PersonKey; got != "kommune:oslo-fagsystem@0301" {
+		t.Errorf("principal in the handler = %q", got)
+	}
+	if got, want := guard.Stats(), (GuardStats{Allowed: 1}); got != want {
+		t.Errorf("Stats = %+v, want %+v: checked once", got, want)
+	}
+
+	// The interceptor checks a request that CheckHTTP let through for another path.
+	req := httptest.NewRequest(http.MethodPost, "/grpc.health.v1.Health/Check", nil)
+	checked, _, err := guard.CheckHTTP(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guard.enter(checked.Context(), procedure, http.Header{}); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("interceptor on a request checked for another procedure: %v, want Unauthenticated", err)
+	}
+}

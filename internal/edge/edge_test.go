@@ -1,0 +1,381 @@
+package edge
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/auth"
+)
+
+const (
+	listPersons = "/nir.v1.QueryService/ListPersons"
+	healthCheck = "/grpc.health.v1.Health/Check"
+)
+
+// fixture is an edge in front of a handler that reads the whole body and then, for a request
+// with the header X-Hold, waits until hold is closed; reads counts the body bytes it read.
+type fixture struct {
+	url          string
+	oslo, bergen string
+	reads        atomic.Int64
+	refusedRead  atomic.Int64 // bytes read of the last body whose reading failed
+	entered      chan struct{}
+	hold         chan struct{}
+	edge         *Edge
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := &fixture{entered: make(chan struct{}, 100), hold: make(chan struct{})}
+	var entries []auth.Entry
+	for _, p := range []struct {
+		dst *string
+		p   auth.Principal
+	}{
+		{&f.oslo, auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"}},
+		{&f.bergen, auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"}},
+	} {
+		tok, e, err := auth.GenerateToken(p.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p.dst = tok
+		entries = append(entries, e)
+	}
+	authn, err := auth.New(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.edge, err = New(auth.NewGuard(authn, auth.DefaultPolicy(), nil), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.edge.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		f.reads.Add(n)
+		if err != nil {
+			// As a Connect handler answers a body it could not read.
+			f.refusedRead.Store(n)
+			_ = connect.NewErrorWriter().Write(w, r, err)
+			return
+		}
+		f.entered <- struct{}{}
+		if p, ok := auth.FromContext(r.Context()); ok {
+			w.Header().Set("X-Principal", p.Name)
+		}
+		if r.Header.Get("X-Hold") != "" {
+			<-f.hold
+		}
+	}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-f.hold:
+		default:
+			close(f.hold)
+		}
+	})
+	f.url = srv.URL
+	return f
+}
+
+// call sends a Connect unary JSON request (or gRPC with grpc) to path with token and body;
+// contentLength -1 sends it chunked.
+func (f *fixture) call(t *testing.T, path, token string, body io.Reader, contentLength int64, grpc bool) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = contentLength
+	req.Header.Set("Content-Type", "application/json")
+	if grpc {
+		req.Header.Set("Content-Type", "application/grpc")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+// connectCode is the code of a Connect JSON error response.
+func connectCode(t *testing.T, res *http.Response) string {
+	t.Helper()
+	var e struct{ Code, Message string }
+	b, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("HTTP %d %q: not a Connect error: %v", res.StatusCode, b, err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func TestEdge_TokenBeforeBody(t *testing.T) {
+	f := newFixture(t, Config{})
+	body := strings.Repeat(" ", 1<<20)
+	for _, tt := range []struct {
+		name, token string
+		grpc        bool
+		status      int
+		want        string
+	}{
+		{"NoToken", "", false, http.StatusUnauthorized, "unauthenticated"},
+		{"UnknownToken", "nir_nope", false, http.StatusUnauthorized, "unauthenticated"},
+		{"NoTokenOverGRPC", "", true, http.StatusOK, "16"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := f.call(t, listPersons, tt.token, strings.NewReader(body), int64(len(body)), tt.grpc)
+			if res.StatusCode != tt.status {
+				t.Fatalf("HTTP %d, want %d", res.StatusCode, tt.status)
+			}
+			if tt.grpc {
+				_, _ = io.Copy(io.Discard, res.Body) // over HTTP/1.1 the status is a trailer
+				if got := res.Header.Get("Grpc-Status") + res.Trailer.Get("Grpc-Status"); got != tt.want {
+					t.Errorf("grpc-status %q, want %q", got, tt.want)
+				}
+			} else if got := connectCode(t, res); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("error %q, want %s", got, tt.want)
+			}
+			if res.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("no WWW-Authenticate challenge")
+			}
+			if n := f.reads.Load(); n != 0 {
+				t.Errorf("the handler read %d bytes of an unauthenticated body", n)
+			}
+		})
+	}
+	t.Run("PublicProcedureWithoutToken", func(t *testing.T) {
+		res := f.call(t, healthCheck, "", strings.NewReader("{}"), 2, false)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("public procedure: HTTP %d, want 200", res.StatusCode)
+		}
+	})
+	t.Run("AuthenticatedGetsPrincipal", func(t *testing.T) {
+		res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false)
+		if res.StatusCode != http.StatusOK || res.Header.Get("X-Principal") != "oslo" {
+			t.Errorf("HTTP %d principal %q, want 200 oslo", res.StatusCode, res.Header.Get("X-Principal"))
+		}
+	})
+}
+
+func TestEdge_RateLimit(t *testing.T) {
+	f := newFixture(t, Config{Rate: 1, Burst: 3})
+	for i := range 3 {
+		if res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
+			t.Fatalf("request %d within the burst: HTTP %d", i, res.StatusCode)
+		}
+	}
+	res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("over the burst: HTTP %d Retry-After %q, want 429 and 1", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if got := connectCode(t, res); !strings.Contains(got, "resource_exhausted: rate limit: kommune:oslo@0301") {
+		t.Errorf("refusal %q does not name the rate limit and the principal", got)
+	}
+	// Another principal has its own bucket, and a public procedure none.
+	if res := f.call(t, listPersons, f.bergen, strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
+		t.Errorf("bergen while oslo is limited: HTTP %d", res.StatusCode)
+	}
+	for range 5 {
+		if res := f.call(t, healthCheck, "", strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
+			t.Errorf("health check: HTTP %d", res.StatusCode)
+		}
+	}
+	if st := f.edge.Stats(); st.RefusedRate != 1 {
+		t.Errorf("RefusedRate = %d, want 1", st.RefusedRate)
+	}
+}
+
+func TestEdge_Inflight(t *testing.T) {
+	f := newFixture(t, Config{MaxInflight: 2, MaxInflightPerPrincipal: 1})
+	async := func(token string) chan *http.Response {
+		c := make(chan *http.Response, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("X-Hold", "1")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				close(c)
+				return
+			}
+			res.Body.Close()
+			c <- res
+		}()
+		return c
+	}
+	first := async(f.oslo)
+	<-f.entered
+	res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false)
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("oslo's second request in flight: HTTP %d, want 429", res.StatusCode)
+	} else if got := connectCode(t, res); !strings.Contains(got, "kommune:oslo@0301 has 1 requests in flight") {
+		t.Errorf("refusal %q does not say the principal's requests in flight", got)
+	}
+	second := async(f.bergen)
+	<-f.entered
+	if res := f.call(t, healthCheck, "", strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a third request with 2 in flight: HTTP %d, want 429", res.StatusCode)
+	}
+	if st := f.edge.Stats(); st.Inflight != 2 || st.RefusedInflight != 1 || st.RefusedPrincipalInflight != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	close(f.hold)
+	for _, c := range []chan *http.Response{first, second} {
+		if res := <-c; res == nil || res.StatusCode != http.StatusOK {
+			t.Errorf("held request: %v", res)
+		}
+	}
+	if res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
+		t.Errorf("after the others finished: HTTP %d", res.StatusCode)
+	}
+}
+
+func TestEdge_BodyBudget(t *testing.T) {
+	const maxBody = 1 << 20
+	large := int64(maxBody - 10)
+	for _, tt := range []struct {
+		name          string
+		contentLength func(n int64) int64
+		drawn         int64 // by the large body: the rest of it, or of the largest there may be
+	}{
+		{"KnownLength", func(n int64) int64 { return n }, large - FreeBodyBytes},
+		{"Chunked", func(int64) int64 { return -1 }, maxBody - FreeBodyBytes},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+			// One large body holds the whole budget while its handler waits.
+			held := make(chan *http.Response, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(large))))
+				req.ContentLength = tt.contentLength(large)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+f.oslo)
+				req.Header.Set("X-Hold", "1")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					close(held)
+					return
+				}
+				res.Body.Close()
+				held <- res
+			}()
+			<-f.entered
+			if got := f.edge.Stats().BodyMemory; got != tt.drawn {
+				t.Errorf("budget drawn = %d, want %d", got, tt.drawn)
+			}
+			// A second large body is refused, having been read no further than its free part.
+			res := f.call(t, listPersons, f.bergen, strings.NewReader(strings.Repeat(" ", int(large))), tt.contentLength(large), false)
+			if res.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("a second large body: HTTP %d, want 429", res.StatusCode)
+			} else if got := connectCode(t, res); !strings.Contains(got, "large request bodies") {
+				t.Errorf("refusal %q does not say the body budget", got)
+			}
+			if n := f.refusedRead.Load(); n > FreeBodyBytes {
+				t.Errorf("the handler read %d bytes of the refused body, more than its free %d", n, FreeBodyBytes)
+			}
+			// A small one goes through.
+			if res := f.call(t, listPersons, f.bergen, strings.NewReader("{}"), tt.contentLength(2), false); res.StatusCode == http.StatusTooManyRequests {
+				t.Errorf("a small body while the budget is spent: HTTP %d", res.StatusCode)
+			}
+			close(f.hold)
+			if res := <-held; res == nil || res.StatusCode != http.StatusOK {
+				t.Errorf("the held large request: %v", res)
+			}
+			if got := f.edge.Stats().BodyMemory; got != 0 {
+				t.Errorf("budget drawn after every request ended = %d, want 0", got)
+			}
+		})
+	}
+	t.Run("LargerThanAnyHandlerReads", func(t *testing.T) {
+		f := newFixture(t, Config{BodyMemory: 4 << 20, MaxBodyBytes: maxBody})
+		res := f.call(t, listPersons, f.oslo, strings.NewReader(strings.Repeat(" ", 2*maxBody)), 2*maxBody, false)
+		if res.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("HTTP %d, want 429", res.StatusCode)
+		} else if got := connectCode(t, res); !strings.Contains(got, "larger than") {
+			t.Errorf("refusal %q does not say the body is too large", got)
+		}
+		if f.reads.Load() != 0 {
+			t.Errorf("the handler read %d bytes of a body larger than it reads", f.reads.Load())
+		}
+	})
+}
+
+func TestConfig_Validate(t *testing.T) {
+	for _, c := range []Config{
+		{MaxInflight: -1},
+		{MaxInflightPerPrincipal: -1},
+		{Rate: -1},
+		{Rate: 5},
+		{BodyMemory: 1 << 20},
+		{BodyMemory: 1 << 20, MaxBodyBytes: 4 << 20},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: valid, want an error", c)
+		}
+	}
+}
+
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(inner, 1)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for range 2 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first := <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a second connection was accepted while the first was open")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if ln.Open() != 1 {
+		t.Errorf("Open = %d, want 1", ln.Open())
+	}
+	first.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second connection was not accepted after the first closed")
+	}
+	ln.Close()
+	if _, ok := <-accepted; ok {
+		t.Error("Accept after Close returned a connection")
+	}
+}
