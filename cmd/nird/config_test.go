@@ -86,6 +86,35 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("ingress user %q password %q", c.NATSIngressUser, c.NATSIngressPassword)
 				}
 			}},
+		{name: "EdgeDefaults", check: func(t *testing.T, c Config) {
+			e := c.Edge
+			if e.ReadTimeout != DefaultReadTimeout || e.WriteTimeout != DefaultWriteTimeout || e.MaxConns != DefaultMaxConns || e.RateLimit != DefaultRateLimit || e.BodyMemory != DefaultBodyMemory {
+				t.Errorf("edge defaults = %+v", e)
+			}
+		}},
+		{name: "EdgeEnv", env: map[string]string{"NIR_RATE_LIMIT": "2.5", "NIR_RATE_BURST": "5", "NIR_READ_TIMEOUT": "15s", "NIR_MAX_CONNS": "10"}, check: func(t *testing.T, c Config) {
+			if e := c.Edge; e.RateLimit != 2.5 || e.RateBurst != 5 || e.ReadTimeout != 15*time.Second || e.MaxConns != 10 {
+				t.Errorf("edge = %+v", e)
+			}
+		}},
+		{name: "BadEnvRate", env: map[string]string{"NIR_RATE_LIMIT": "fast"}, wantErr: "NIR_RATE_LIMIT"},
+		{name: "ZeroReadTimeout", args: []string{"--read-timeout", "0"}, wantErr: "--read-timeout"},
+		{name: "HeaderTimeoutOverReadTimeout", args: []string{"--read-header-timeout", "1m", "--read-timeout", "10s"}, wantErr: "--read-header-timeout"},
+		{name: "NoConns", args: []string{"--max-conns", "0"}, wantErr: "--max-conns"},
+		{name: "PrincipalOverTotal", args: []string{"--max-inflight", "4", "--max-inflight-per-principal", "8"}, wantErr: "--max-inflight-per-principal"},
+		{name: "NegativeRate", args: []string{"--rate-limit", "-1"}, wantErr: "--rate-limit"},
+		{name: "RateWithoutBurst", args: []string{"--rate-burst", "0"}, wantErr: "--rate-burst"},
+		{name: "NoRateNoBurst", args: []string{"--rate-limit", "0", "--rate-burst", "0"}, check: func(t *testing.T, c Config) {}},
+		{name: "BodyMemoryBelowOneRequest", args: []string{"--max-body-memory", "1000"}, wantErr: "--max-body-memory"},
+		{name: "DevModeAPIOnNetwork", args: []string{"--http", "0.0.0.0:8080"}, wantErr: "--http"},
+		{name: "DevModeAPIOnAllInterfaces", args: []string{"--http", ":8080"}, wantErr: "--http"},
+		{name: "DevModeAPIOnHostName", args: []string{"--http", "nird.example:8080"}, wantErr: "--http"},
+		{name: "DevModeAdminOnNetwork", args: []string{"--admin", "[::]:8081"}, wantErr: "--admin"},
+		{name: "DevModeOnLoopback", args: []string{"--http", "[::1]:8080", "--admin", "localhost:8081"}, check: func(t *testing.T, c Config) {}},
+		{name: "TokensOnNetwork", args: []string{"--http", "0.0.0.0:8080", "--admin", "0.0.0.0:8081", "--tokens", "tokens.json"}, check: func(t *testing.T, c Config) {}},
+		{name: "AdminOff", args: []string{"--admin", ""}, check: func(t *testing.T, c Config) {}},
+		{name: "BadPort", args: []string{"--http", "127.0.0.1:http"}, wantErr: "--http"},
+		{name: "NoPort", args: []string{"--admin", "127.0.0.1"}, wantErr: "--admin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsauth"
 )
 
@@ -43,11 +44,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nird:", err)
 		os.Exit(2)
 	}
+	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if cfg.CheckOnly {
+		// The checks of the real start, without opening or binding anything.
+		if _, err := preflight(cfg, log); err != nil {
+			fmt.Fprintln(os.Stderr, "nird:", err)
+			os.Exit(1)
+		}
 		fmt.Fprintln(os.Stderr, "nird: configuration ok")
 		return
 	}
-	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if cfg.RepairStream {
 		if err := repairStream(ctx, cfg, os.Stdout, log); err != nil {
 			log.Error("stream repair failed", "err", err)
@@ -82,6 +88,7 @@ type Config struct {
 	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
 	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
+	Edge            EdgeConfig // the API's timeouts and limits (http.go)
 	LogLevel        string
 	LogFormat       string
 	CheckOnly       bool
@@ -141,6 +148,17 @@ func (c Config) Validate() error {
 		if err := natsauth.CheckCaseSystem(n); err != nil {
 			return fmt.Errorf("--nats-case-systems: %w", err)
 		}
+	}
+	if err := checkListen("--http", c.HTTP, c.TokenFile); err != nil {
+		return err
+	}
+	if c.Admin != "" {
+		if err := checkListen("--admin", c.Admin, c.TokenFile); err != nil {
+			return err
+		}
+	}
+	if err := c.Edge.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -224,12 +242,32 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		c.Cluster.ClockOffset = d
 	}
 	dur(&c.DuplicateWindow, "duplicate-window", 0, fmt.Sprintf("the stream's dedupe window: how long JetStream remembers event ids (0 = %v); older ids are checked in the read models' event-id index", eventstore.DefaultDuplicateWindow))
+	flt := func(p *float64, name string, def float64, usage string) {
+		env := envName(name)
+		if v := getenv(env); v != "" {
+			if _, err := fmt.Sscan(v, &def); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %q is not a number", env, v)
+			}
+		}
+		fs.Float64Var(p, name, def, usage+" (env "+env+")")
+	}
+	e := &c.Edge
+	dur(&e.ReadHeaderTimeout, "read-header-timeout", DefaultReadHeaderTimeout, "API and admin: longest a client may take to send a request's headers")
+	dur(&e.ReadTimeout, "read-timeout", DefaultReadTimeout, "API and admin: longest a client may take to send a whole request, body included")
+	dur(&e.WriteTimeout, "write-timeout", DefaultWriteTimeout, "API and admin: longest an answer may take to be written (a slow reader is cut off); not for AdminService's streaming rebuild and snapshot")
+	dur(&e.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "API and admin: longest an idle keep-alive connection is kept open")
+	num(&e.MaxConns, "max-conns", DefaultMaxConns, fmt.Sprintf("API: most client connections open at once; more wait to be accepted (the admin address takes %d)", adminMaxConns))
+	num(&e.MaxInflight, "max-inflight", DefaultMaxInflight, "API: most requests served at once; more are refused with ResourceExhausted")
+	num(&e.MaxInflightPerPrincipal, "max-inflight-per-principal", DefaultMaxInflightPerPrincipal, "API: most requests one principal (token) may have served at once; 0 = only --max-inflight")
+	flt(&e.RateLimit, "rate-limit", DefaultRateLimit, "API: requests per second one principal (token) may make on average; more are refused with ResourceExhausted (HTTP 429); 0 = no limit")
+	num(&e.RateBurst, "rate-burst", DefaultRateBurst, "API: requests one principal may make at once above --rate-limit")
+	num(&e.BodyMemory, "max-body-memory", DefaultBodyMemory, fmt.Sprintf("API: bytes of request bodies read at once, over every request, beyond the first %d KiB of each; a large body beyond it is refused with ResourceExhausted", edge.FreeBodyBytes>>10))
 	if envErr != nil {
 		return c, envErr
 	}
 	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
-	fs.BoolVar(&c.CheckOnly, "check-config", false, "validate the configuration and exit")
+	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store or binding a port, and exit")
 	fs.BoolVar(&c.RepairStream, "repair-stream", false, "put back the settings of the stream NIR_EVENTS that differ from what the register depends on (nird reports them on /metrics and in its log, and never changes them itself), print them and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err

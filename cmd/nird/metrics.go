@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/edge"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -100,8 +101,10 @@ func (m *metrics) observeAppend(res connect.AnyResponse, err error) {
 	}
 }
 
-// adminHandler serves /metrics, /healthz, /readyz and /debug/pprof on the admin address.
-func adminHandler(m *metrics, ready func(ctx context.Context) error) http.Handler {
+// adminHandler serves /metrics, /healthz, /readyz and, with withPprof (nird gives it on a
+// loopback admin address only), /debug/pprof. The profiles are there but not
+// /debug/pprof/cmdline: nird's command line may hold --nats-password.
+func adminHandler(m *metrics, ready func(ctx context.Context) error, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -112,8 +115,16 @@ func adminHandler(m *metrics, ready func(ctx context.Context) error) http.Handle
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	if !withPprof {
+		return mux
+	}
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/cmdline" {
+			http.NotFound(w, r)
+			return
+		}
+		pprof.Index(w, r)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -165,4 +176,34 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[float64(uint64(1)<<i)] = cum
 	}
 	ch <- prometheus.MustNewConstHistogram(c.batchSize, st.Batches, float64(st.BatchEvents), buckets)
+}
+
+// edgeCollector exports the API edge's refusals and load when scraped.
+type edgeCollector struct {
+	e                             *edge.Edge
+	refused, inflight, bodyMemory *prometheus.Desc
+}
+
+func newEdgeCollector(e *edge.Edge) *edgeCollector {
+	return &edgeCollector{
+		e:          e,
+		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit before their body was read: rate (a principal's --rate-limit), principal_inflight, inflight, body_memory.", []string{"limit"}, nil),
+		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served.", nil, nil),
+		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies drawn from --max-body-memory.", nil, nil),
+	}
+}
+
+func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.refused
+	ch <- c.inflight
+	ch <- c.bodyMemory
+}
+
+func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.e.Stats()
+	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "body_memory": st.RefusedBodyMemory} {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(v), limit)
+	}
+	ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(st.Inflight))
+	ch <- prometheus.MustNewConstMetric(c.bodyMemory, prometheus.GaugeValue, float64(st.BodyMemory))
 }

@@ -34,9 +34,9 @@ type natsAccess struct {
 func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
 	a := &natsAccess{dir: filepath.Join(cfg.Data, "nats"), log: log}
 	if cfg.NATSURL != "" {
-		opts, err := clientOptions(cfg.NATSURL, cfg.NATSIngressCreds, cfg.NATSIngressUser, cfg.NATSIngressPassword, cfg.NATSIngressNKey, cfg.NATSCA)
+		opts, err := clientOptions("--nats-ingress", cfg.NATSURL, cfg.NATSIngressCreds, cfg.NATSIngressUser, cfg.NATSIngressPassword, cfg.NATSIngressNKey, cfg.NATSCA)
 		if err != nil {
-			return nil, fmt.Errorf("--nats-ingress-nkey: %w", err)
+			return nil, err
 		}
 		a.ingress = opts
 		if cfg.NATSIngressCreds == "" && cfg.NATSIngressUser == "" && cfg.NATSIngressNKey == "" {
@@ -132,10 +132,15 @@ func (v *violationLog) note(log *slog.Logger) {
 }
 
 // clientOptions builds client options from credential flags: a creds file, user and
-// password, an nkey seed file, and a CA for TLS.
-func clientOptions(url, creds, user, password, nkeyFile, ca string) ([]nats.Option, error) {
+// password, an nkey seed file, and a CA for TLS. It reads every file now, as the client
+// would only when it connects, so that a missing or broken one fails the start and
+// --check-config naming its flag: flags is the flags' prefix, "--nats" or "--nats-ingress".
+func clientOptions(flags, url, creds, user, password, nkeyFile, ca string) ([]nats.Option, error) {
 	var opts []nats.Option
 	if creds != "" {
+		if err := checkCreds(creds); err != nil {
+			return nil, fmt.Errorf("%s-creds: %w", flags, err)
+		}
 		opts = append(opts, nats.UserCredentials(creds))
 	}
 	if user != "" {
@@ -144,12 +149,16 @@ func clientOptions(url, creds, user, password, nkeyFile, ca string) ([]nats.Opti
 	if nkeyFile != "" {
 		opt, err := nats.NkeyOptionFromSeed(nkeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("nkey %s: %w", nkeyFile, err)
+			return nil, fmt.Errorf("%s-nkey: %s: %w", flags, nkeyFile, err)
 		}
 		opts = append(opts, opt)
 	}
 	if ca != "" {
-		opts = append(opts, nats.RootCAs(ca))
+		opt := nats.RootCAs(ca)
+		if err := opt(&nats.Options{}); err != nil { // reads and parses the file
+			return nil, fmt.Errorf("--nats-ca: %w", err)
+		}
+		opts = append(opts, opt)
 	}
 	if strings.HasPrefix(url, "tls://") && ca == "" {
 		opts = append(opts, nats.Secure())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/internal/auth"
@@ -25,10 +26,10 @@ import (
 
 // These tests run the nird binary as a process, as an operator would, and kill it.
 
-// startNird starts nird on data and waits until it serves.
-func startNird(t *testing.T, data string) *nirdtest.Nird {
+// startNird starts nird on data (with more args) and waits until it serves.
+func startNird(t *testing.T, data string, args ...string) *nirdtest.Nird {
 	t.Helper()
-	return nirdtest.Start(t, "--data", data, "--log-level", "debug")
+	return nirdtest.Start(t, append([]string{"--data", data, "--log-level", "debug"}, args...)...)
 }
 
 func regClient(n *nirdtest.Nird) nirv1connect.RegistrationServiceClient {
@@ -156,7 +157,9 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 // twice.
 func TestNird_KillNineDuringAppends(t *testing.T) {
 	data := t.TempDir()
-	n := startNird(t, data)
+	// One principal appends as fast as it can: no rate limit for it here.
+	unlimited := []string{"--rate-limit", "0"}
+	n := startNird(t, data, unlimited...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -216,7 +219,7 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 	wg.Wait()
 	cancel()
 
-	n = startNird(t, data)
+	n = startNird(t, data, unlimited...)
 	client = regClient(n)
 	ctx = context.Background()
 	mu.Lock()
@@ -377,5 +380,40 @@ func TestNird_DemoAsOf(t *testing.T) {
 	}
 	if official := stats(2022, "2022@2023-02-28"); official.GetParticipants() == 0 {
 		t.Errorf("official 2022 figures of the demo are empty: %v", official)
+	}
+}
+
+// TestNird_GRPCOverH2C: behind the edge's limits and timeouts, gRPC without TLS (HTTP/2 by
+// prior knowledge) still works: the public health check, a unary call, and AdminService's
+// server-streaming rebuild to its last message.
+func TestNird_GRPCOverH2C(t *testing.T) {
+	n := startNird(t, t.TempDir())
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	ctx := context.Background()
+	id, reqs := personRequests(1)
+	reg := nirv1connect.NewRegistrationServiceClient(h2c, n.URL(), connect.WithGRPC(), connect.WithInterceptors(auth.BearerInterceptor("kommune:0301")))
+	if _, err := reg.Append(ctx, connect.NewRequest(reqs[0])); err != nil {
+		t.Fatalf("append over gRPC: %v", err)
+	}
+	if res, err := reg.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}})); err != nil || len(res.Msg.Events) != 1 {
+		t.Fatalf("history over gRPC: %v", err)
+	}
+	admin := nirv1connect.NewAdminServiceClient(h2c, n.URL(), connect.WithGRPC(), connect.WithInterceptors(auth.BearerInterceptor("operator")))
+	stream, err := admin.Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := false
+	for stream.Receive() {
+		finished = finished || stream.Msg().GetFinished()
+	}
+	if err := stream.Err(); err != nil || !finished {
+		t.Fatalf("rebuild stream over gRPC: finished %v, %v", finished, err)
+	}
+	health := grpchealth.NewClient(h2c, n.URL(), connect.WithGRPC())
+	if res, err := health.Check(ctx, &grpchealth.CheckRequest{}); err != nil || res.Status != grpchealth.StatusServing {
+		t.Fatalf("health over gRPC: %v %v", res, err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -21,6 +20,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
@@ -34,6 +34,10 @@ import (
 // taking requests, let in-flight ones finish, then close the event store (which drains the
 // connection and stops the embedded server).
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pre, err := preflight(cfg, log) // every check --check-config runs
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -44,17 +48,29 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer unlock()
 	}
-	keyFile := cfg.PersonKeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.Data, personkey.FileName)
-	}
-	keys, err := personkey.LoadOrCreate(keyFile)
+	keys, err := personkey.LoadOrCreate(pre.keyFile)
 	if err != nil {
 		return err
 	}
-	authn, err := authenticator(cfg, log)
+	authn := pre.authn
+	// Bind the API and admin addresses, and see that the embedded server's is free, before
+	// anything starts: a port in use fails the start at once, naming its flag.
+	apiLn, err := listenTCP("--http", cfg.HTTP)
 	if err != nil {
 		return err
+	}
+	defer apiLn.Close()
+	var adminLn net.Listener
+	if cfg.Admin != "" {
+		if adminLn, err = listenTCP("--admin", cfg.Admin); err != nil {
+			return err
+		}
+		defer adminLn.Close()
+	}
+	if cfg.NATSURL == "" {
+		if err := probeFree("--nats-listen", cfg.NATSListen); err != nil {
+			return err
+		}
 	}
 
 	storeCfg := eventstore.Config{
@@ -96,6 +112,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	policy := api.Policy()
 	guard := auth.NewGuard(authn, policy, log)
+	// The edge checks the token and the limits before a request's body is read.
+	front, err := edge.New(guard, cfg.Edge.edgeConfig(log))
+	if err != nil {
+		return err
+	}
 	m := newMetrics()
 
 	events, err := feed.New(store)
@@ -114,7 +135,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The regelmotor runs on one nird at a time: the holder of this lease.
 	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
 	watch := &streamWatch{store: store, log: log.With("component", "stream-watch")}
-	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data))
+	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data), newEdgeCollector(front))
 
 	// The append path finds an event id stored for another person in the read models'
 	// event-id index once the stream's dedupe window has forgotten it.
@@ -124,20 +145,23 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log})
 	admin := api.NewAdmin(proj, log)
 
-	// ReadMaxBytes bounds what one request makes nird read and decode, before it is
-	// authenticated too: the NATS ingress's bound; larger is ResourceExhausted.
+	// ReadMaxBytes bounds what one authenticated request makes nird read and decode: the
+	// NATS ingress's bound; larger is ResourceExhausted. Every service route is behind the
+	// edge (front.Wrap), which refuses a request before its body is read.
 	minSeq := api.MinSequence(proj, cfg.Cluster.MinSequenceWait)
 	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
 	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
-	mux.Handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
-	mux.Handle(nirv1connect.NewAdminServiceHandler(admin, interceptors))
-	mux.Handle(api.ExportPersonsPath, guard.Middleware(query.ExportHandler()))
+	handle := func(path string, h http.Handler) { mux.Handle(path, front.Wrap(h)) }
+	handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
+	handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
+	path, h := nirv1connect.NewAdminServiceHandler(admin, interceptors)
+	handle(path, longRunning(h))
+	handle(api.ExportPersonsPath, query.ExportHandler())
 	services := []string{nirv1connect.RegistrationServiceName, nirv1connect.QueryServiceName, nirv1connect.AdminServiceName}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...), connect.WithReadMaxBytes(healthMaxBytes)))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, interceptors))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
+	handle(grpcreflect.NewHandlerV1(reflector, interceptors))
+	handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	// The web console: pages for people on the same address, calling the services above
 	// in process through the same policy.
@@ -151,7 +175,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux.Handle("/", console.Handler())
 
 	actors := []actor{
-		{"http", httpServer("http", cfg.HTTP, mux, cfg.Shutdown, log)},
+		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},
 		{"nats-ingress", natsingress.New(ingressConn, guard, reg, log).Run},
 		{"projections", proj.Run},
 		{"web", console.Run},
@@ -171,7 +195,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if cfg.Admin != "" {
 		ready := &readiness{connected: func() bool { return store.Conn().IsConnected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
-		actors = append(actors, actor{"admin", httpServer("admin", cfg.Admin, adminHandler(m, ready.check), cfg.Shutdown, log)})
+		// pprof only where no other machine can reach it: a profile shows what nird holds.
+		host, _, _ := net.SplitHostPort(cfg.Admin)
+		actors = append(actors, actor{"admin", serveHTTP("admin", adminLn, adminHandler(m, ready.check, isLoopback(host)), cfg.Edge, adminMaxConns, cfg.Shutdown, log)})
 	}
 	if cfg.Demo > 0 {
 		if err := loadDemo(ctx, store, svc, cfg.Demo, log.With("component", "demo")); err != nil {
@@ -232,34 +258,6 @@ func runAll(ctx context.Context, actors []actor, log *slog.Logger) error {
 	return first
 }
 
-// httpServer serves h on addr until ctx is cancelled, then gives in-flight requests grace
-// to finish. The API allows HTTP/1.1 and unencrypted HTTP/2, so gRPC works without TLS.
-func httpServer(name, addr string, h http.Handler, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		protocols := new(http.Protocols)
-		protocols.SetHTTP1(true)
-		protocols.SetUnencryptedHTTP2(true)
-		srv := &http.Server{Handler: h, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-		log.Info("serving", name, ln.Addr().String())
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		err = srv.Shutdown(sctx)
-		<-errc
-		return err
-	}
-}
-
 // authenticator loads the token file, or in development mode (no token file) makes every
 // caller a system principal, and says so loudly.
 func authenticator(cfg Config, log *slog.Logger) (*auth.Authenticator, error) {
@@ -283,9 +281,9 @@ func authMode(a *auth.Authenticator) string {
 
 // natsOptions builds the client options for an external NATS server.
 func natsOptions(cfg Config) ([]nats.Option, error) {
-	opts, err := clientOptions(cfg.NATSURL, cfg.NATSCreds, cfg.NATSUser, cfg.NATSPassword, cfg.NATSNKey, cfg.NATSCA)
+	opts, err := clientOptions("--nats", cfg.NATSURL, cfg.NATSCreds, cfg.NATSUser, cfg.NATSPassword, cfg.NATSNKey, cfg.NATSCA)
 	if err != nil {
-		return nil, fmt.Errorf("--nats-nkey: %w", err)
+		return nil, err
 	}
 	return opts, nil
 }

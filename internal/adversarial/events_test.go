@@ -89,7 +89,9 @@ func idReuseAttacks(t *testing.T, w *kbNird) {
 }
 
 func TestEventAttacks(t *testing.T) {
-	w := kbStart(t)
+	// The writers below are one principal appending as fast as they can: no rate limit for
+	// it here (the HTTP edge's flood test holds the limit).
+	w := kbStart(t, "--rate-limit", "0")
 
 	// Inside JetStream's dedupe window (nird's default, two minutes).
 	t.Run("InsideDedupeWindow", func(t *testing.T) { idReuseAttacks(t, w) })

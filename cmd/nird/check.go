@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
+)
+
+// checked is what preflight found, for run to go on with.
+type checked struct {
+	authn   *auth.Authenticator
+	keyFile string // the person key secret's path
+}
+
+// preflight runs every check of the configuration that the start runs before it opens the
+// store or binds a port: the flags (Config.Validate, done by parseConfig: listen addresses,
+// development mode on loopback only, group commit bounds, limits, NATS users), the data
+// directory, the token file, the person key file, and the NATS credential, key and CA files
+// (nird's and the ingress's). nird --check-config runs it and exits; run runs it first, so
+// the two cannot drift apart. What it cannot know without starting (a port taken now, the
+// data directory locked by a running nird) run checks next, before anything is started.
+func preflight(cfg Config, log *slog.Logger) (checked, error) {
+	if err := cfg.Validate(); err != nil {
+		return checked{}, err
+	}
+	if fi, err := os.Stat(cfg.Data); err == nil && !fi.IsDir() {
+		return checked{}, fmt.Errorf("--data: %s is not a directory", cfg.Data)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return checked{}, fmt.Errorf("--data: %w", err)
+	}
+	authn, err := authenticator(cfg, log)
+	if err != nil {
+		return checked{}, err
+	}
+	keyFile := cfg.PersonKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.Data, personkey.FileName)
+	}
+	// An existing key file is read as the start reads it; a missing one is created there.
+	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		if _, err := personkey.LoadOrCreate(keyFile); err != nil {
+			return checked{}, fmt.Errorf("--person-key-file: %w", err)
+		}
+	}
+	opts, err := natsOptions(cfg)
+	if err != nil {
+		return checked{}, err
+	}
+	if cfg.NATSURL != "" {
+		// The ingress's own credentials, read as prepareNATS reads them. (On the embedded
+		// server nird makes the users' keys itself, at start, in <data>/nats.)
+		if _, err := clientOptions("--nats-ingress", cfg.NATSURL, cfg.NATSIngressCreds, cfg.NATSIngressUser, cfg.NATSIngressPassword, cfg.NATSIngressNKey, cfg.NATSCA); err != nil {
+			return checked{}, err
+		}
+	}
+	sc := eventstore.Config{Dir: filepath.Join(cfg.Data, "jetstream"), URL: cfg.NATSURL, Listen: cfg.NATSListen, Replicas: cfg.Replicas, DuplicateWindow: cfg.DuplicateWindow, GroupCommit: cfg.Group, NATSOptions: opts}
+	if err := sc.Validate(); err != nil {
+		flag := "--nats-url"
+		if cfg.NATSURL == "" {
+			flag = "--nats-listen"
+		}
+		return checked{}, fmt.Errorf("%s: %w", flag, err)
+	}
+	return checked{authn: authn, keyFile: keyFile}, nil
+}
+
+// checkCreds reads a NATS credentials file as the client will when it connects: a user JWT
+// and the user's nkey seed.
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := nkeys.ParseDecoratedJWT(b); err != nil {
+		return fmt.Errorf("%s: no user JWT: %w", path, err)
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return fmt.Errorf("%s: no user nkey seed: %w", path, err)
+	}
+	kp.Wipe()
+	return nil
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/introreg/nir/internal/edge"
+	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// The API's and the admin address's defaults. With them, what unauthenticated clients can
+// make nird hold is a few KiB per open connection (at most --max-conns), and what
+// authenticated ones can make it read at once is bounded by --max-inflight × 64 KiB plus
+// --max-body-memory.
+const (
+	DefaultReadHeaderTimeout       = 10 * time.Second
+	DefaultReadTimeout             = 30 * time.Second // a 4 MiB body at 140 KB/s
+	DefaultWriteTimeout            = 2 * time.Minute  // a large CSV export to a slow link
+	DefaultIdleTimeout             = 2 * time.Minute
+	DefaultMaxConns                = 1024
+	DefaultMaxInflight             = 256
+	DefaultMaxInflightPerPrincipal = 64
+	DefaultRateLimit               = 100.0 // per principal, per second
+	DefaultRateBurst               = 200
+	DefaultBodyMemory              = 32 << 20
+
+	// adminMaxConns caps the admin address's connections: a scraper and an operator.
+	adminMaxConns = 32
+	// healthMaxBytes bounds a gRPC health check's request, which needs no token.
+	healthMaxBytes = 1 << 10
+)
+
+// EdgeConfig holds the API's timeouts and limits (flags --read-timeout, --rate-limit, ...).
+// The timeouts apply to the admin address too.
+type EdgeConfig struct {
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	MaxConns, MaxInflight, MaxInflightPerPrincipal int
+	RateLimit                                      float64
+	RateBurst                                      int
+	BodyMemory                                     int
+}
+
+func (e EdgeConfig) validate() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--read-header-timeout", e.ReadHeaderTimeout}, {"--read-timeout", e.ReadTimeout}, {"--write-timeout", e.WriteTimeout}, {"--idle-timeout", e.IdleTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: %v is not positive; an unbounded wait lets a slow client hold nird's memory", d.flag, d.v)
+		}
+	}
+	switch {
+	case e.ReadHeaderTimeout > e.ReadTimeout:
+		return fmt.Errorf("--read-header-timeout: %v is longer than --read-timeout %v", e.ReadHeaderTimeout, e.ReadTimeout)
+	case e.MaxConns < 1:
+		return fmt.Errorf("--max-conns: %d is not at least 1", e.MaxConns)
+	case e.MaxInflight < 1:
+		return fmt.Errorf("--max-inflight: %d is not at least 1", e.MaxInflight)
+	case e.MaxInflightPerPrincipal < 0 || e.MaxInflightPerPrincipal > e.MaxInflight:
+		return fmt.Errorf("--max-inflight-per-principal: %d is not between 0 and --max-inflight %d", e.MaxInflightPerPrincipal, e.MaxInflight)
+	case e.RateLimit < 0:
+		return fmt.Errorf("--rate-limit: %v is negative (0 = no limit)", e.RateLimit)
+	case e.RateLimit > 0 && e.RateBurst < 1:
+		return fmt.Errorf("--rate-burst: %d; with --rate-limit it must be at least 1", e.RateBurst)
+	case e.BodyMemory < 4<<20:
+		return fmt.Errorf("--max-body-memory: %d is less than one largest request (4 MiB)", e.BodyMemory)
+	}
+	return nil
+}
+
+// edgeConfig is the edge's part of the configuration.
+func (e EdgeConfig) edgeConfig(log *slog.Logger) edge.Config {
+	return edge.Config{
+		MaxInflight: e.MaxInflight, MaxInflightPerPrincipal: e.MaxInflightPerPrincipal,
+		Rate: e.RateLimit, Burst: e.RateBurst, BodyMemory: int64(e.BodyMemory), Logger: log,
+		MaxBodyBytes: natsingress.MaxRequestBytes,
+	}
+}
+
+// checkListen checks a listen address's form, and that development mode (no token file)
+// stays on loopback: there every caller may act as any principal.
+func checkListen(flag, addr, tokenFile string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not host:port: %w", flag, addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s: %q: port %q is not a number from 0 to 65535", flag, addr, port)
+	}
+	if tokenFile == "" && !isLoopback(host) {
+		return fmt.Errorf("%s: %q is not a loopback address, and without --tokens nird runs in development mode, where every caller may act as any principal; give --tokens FILE, or listen on 127.0.0.1", flag, addr)
+	}
+	return nil
+}
+
+// isLoopback reports whether host is a loopback address or "localhost". An empty host (all
+// interfaces) and any other name are not: a name may resolve elsewhere tomorrow.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// listenTCP binds addr for flag, so that a port in use fails the start at once and names
+// the flag.
+func listenTCP(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return ln, nil
+}
+
+// probeFree fails when addr cannot be bound now (the port is taken), naming flag. It is for
+// a listener that another component opens later (the embedded NATS server), which would
+// otherwise only say that it is not ready.
+func probeFree(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		return nil
+	}
+	ln, err := listenTCP(flag, addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+// serveHTTP serves h on ln until ctx is cancelled, then gives in-flight requests grace to
+// finish. It allows HTTP/1.1 and unencrypted HTTP/2, so gRPC works without TLS; the
+// timeouts hold for every request (for HTTP/2 per stream), and at most maxConns
+// connections are open at once.
+func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxConns int, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		protocols := new(http.Protocols)
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		srv := &http.Server{
+			Handler:           h,
+			Protocols:         protocols,
+			ReadHeaderTimeout: e.ReadHeaderTimeout,
+			ReadTimeout:       e.ReadTimeout,
+			WriteTimeout:      e.WriteTimeout,
+			IdleTimeout:       e.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+		}
+		log.Info("serving", name, ln.Addr().String(), "max_conns", maxConns)
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(edge.LimitListener(ln, maxConns)) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		return err
+	}
+}
+
+// longRunning lifts the write timeout for AdminService's streaming calls, a rebuild and a
+// snapshot, which report progress for as long as they take; the operator role alone may
+// call them.
+func longRunning(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case nirv1connect.AdminServiceRebuildProcedure, nirv1connect.AdminServiceCreateSnapshotProcedure:
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
+		h.ServeHTTP(w, r)
+	})
+}
