@@ -1,0 +1,635 @@
+package adversarial
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/nirdtest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// The HTTP edge and nird's configuration: what an unauthenticated client, a hostile case
+// system with a valid token, or a careless operator can do to nird before any handler runs.
+
+// edgeBody is the size of an attacker's request body: one byte short of the 4 MiB nird
+// reads at most, so nird (if it reads bodies of unauthenticated callers) buffers almost all
+// of it and then waits for the last byte.
+const edgeBody = 4<<20 - 1
+
+// edgeAttackers is how many connections (or HTTP/2 streams) each memory attack holds open.
+const edgeAttackers = 160
+
+// edgeTokens are the bearer tokens of the token file edgeStart writes.
+type edgeTokens struct {
+	oslo, bergen, analyst, operator string
+}
+
+// edgeTokenFile writes a token file with a kommune principal for 0301 and one for 4601, an
+// analyst and an operator, and returns its path and the tokens.
+func edgeTokenFile(t *testing.T) (string, edgeTokens) {
+	t.Helper()
+	var toks edgeTokens
+	var entries []auth.Entry
+	for _, p := range []struct {
+		dst *string
+		p   auth.Principal
+	}{
+		{&toks.oslo, auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"}},
+		{&toks.bergen, auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"}},
+		{&toks.analyst, auth.Principal{Name: "ssb", Role: auth.RoleAnalyst}},
+		{&toks.operator, auth.Principal{Name: "drift", Role: auth.RoleOperator}},
+	} {
+		tok, e, err := auth.GenerateToken(p.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p.dst = tok
+		entries = append(entries, e)
+	}
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(path, entries); err != nil {
+		t.Fatal(err)
+	}
+	return path, toks
+}
+
+// edgeStart runs nird with a token file and args, and returns it with the tokens.
+func edgeStart(t *testing.T, args ...string) (*nirdtest.Nird, edgeTokens) {
+	t.Helper()
+	tokens, toks := edgeTokenFile(t)
+	n := nirdtest.Start(t, append([]string{"--data", t.TempDir(), "--tokens", tokens}, args...)...)
+	return n, toks
+}
+
+// edgeMemory returns nird's resident set size and its peak so far (VmRSS, VmHWM), in bytes.
+func edgeMemory(t *testing.T, n *nirdtest.Nird) (rss, hwm int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.Cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("read nird's memory: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}
+
+// edgeListPersons asks for kommune's person list with token over a new HTTP/1.1
+// connection, and returns the call's error.
+func edgeListPersons(ctx context.Context, n *nirdtest.Nird, token, kommune string, opts ...connect.ClientOption) error {
+	c := nirv1connect.NewQueryServiceClient(&http.Client{Transport: &http.Transport{}}, n.URL(), append(opts, connect.WithInterceptors(auth.BearerInterceptor(token)))...)
+	_, err := c.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: kommune, PageSize: 1}))
+	return err
+}
+
+// h2cTransport speaks HTTP/2 without TLS (prior knowledge), as a gRPC client does.
+func h2cTransport() *http.Transport {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Transport{Protocols: p, TLSClientConfig: &tls.Config{}}
+}
+
+// stallingBody yields size bytes (of a JSON document's leading whitespace, or after a gRPC
+// envelope prefix) and then blocks until release is closed, as a slow client that never
+// sends its last byte.
+type stallingBody struct {
+	prefix  []byte
+	left    int
+	sent    chan struct{} // closed when every byte but the stall has been handed out
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *stallingBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	if b.left == 0 {
+		b.once.Do(func() { close(b.sent) })
+		<-b.release
+		return 0, errors.New("attacker gave up")
+	}
+	n := min(len(p), b.left)
+	for i := range p[:n] {
+		p[i] = ' '
+	}
+	b.left -= n
+	return n, nil
+}
+
+// edgeAttack is one slow, oversized request to procedure: token may be empty, grpc sends it
+// as a gRPC message over HTTP/2 (h2c), otherwise as Connect JSON over HTTP/1.1.
+type edgeAttack struct {
+	n         *nirdtest.Nird
+	procedure string
+	token     string
+	grpc      bool
+}
+
+// run starts count attackers and waits until each has either handed out its whole body but
+// the last byte, or had its answer. It returns how many got an answer (status codes) before
+// sending their body, and a function that ends the attack.
+func (a edgeAttack) run(t *testing.T, count int) (answered map[int]int, stop func()) {
+	t.Helper()
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &http.Transport{MaxIdleConnsPerHost: -1}
+	if a.grpc {
+		tr = h2cTransport()
+	}
+	client := &http.Client{Transport: tr}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		done sync.WaitGroup
+	)
+	answered = map[int]int{}
+	for range count {
+		body := &stallingBody{left: edgeBody, sent: make(chan struct{}), release: release}
+		if a.grpc {
+			body.prefix = make([]byte, 5)
+			binary.BigEndian.PutUint32(body.prefix[1:], edgeBody)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.n.URL()+a.procedure, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.grpc {
+			req.Header.Set("Content-Type", "application/grpc")
+			req.Header.Set("TE", "trailers")
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+			req.ContentLength = edgeBody + 1
+		}
+		if a.token != "" {
+			req.Header.Set("Authorization", "Bearer "+a.token)
+		}
+		answer := make(chan int, 1)
+		wg.Go(func() {
+			res, err := client.Do(req)
+			if err != nil {
+				answer <- -1
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			code := res.StatusCode
+			if s := res.Trailer.Get("Grpc-Status"); s != "" {
+				code, _ = strconv.Atoi(s)
+				code += 1000 // gRPC status 16 is 1016, to tell it from an HTTP status
+			} else if s := res.Header.Get("Grpc-Status"); s != "" {
+				code, _ = strconv.Atoi(s)
+				code += 1000
+			}
+			answer <- code
+		})
+		done.Go(func() {
+			select {
+			case <-body.sent:
+			case code := <-answer:
+				mu.Lock()
+				answered[code]++
+				mu.Unlock()
+			case <-time.After(60 * time.Second):
+				t.Errorf("an attacker neither sent its body nor got an answer within 60s")
+			}
+		})
+	}
+	done.Wait()
+	return answered, func() {
+		close(release)
+		cancel()
+		wg.Wait()
+		tr.CloseIdleConnections()
+	}
+}
+
+// edgeMemoryBound runs attack with edgeAttackers attackers against a fresh nird and checks
+// that nird's memory grows by less than bound and that other (a token of kommune 4601) is
+// still served meanwhile.
+func edgeMemoryBound(t *testing.T, n *nirdtest.Nird, attack edgeAttack, other string, bound int64) map[int]int {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads nird's memory from /proc")
+	}
+	ctx := context.Background()
+	if err := edgeListPersons(ctx, n, other, "4601"); err != nil {
+		t.Fatalf("before the attack: %v", err)
+	}
+	rss0, _ := edgeMemory(t, n)
+	answered, stop := attack.run(t, edgeAttackers)
+	defer stop()
+	// While the attack holds its connections open, another caller is served.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := edgeListPersons(sctx, n, other, "4601"); err != nil {
+		t.Errorf("during the attack another caller was not served: %v", err)
+	}
+	// Watch nird's memory for a second more while the attack holds: what it buffered
+	// shows in the peak.
+	var rss, hwm int64
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if rss, hwm = edgeMemory(t, n); hwm-rss0 > bound {
+			break
+		}
+	}
+	t.Logf("%d attackers, answered before sending their body: %v; nird's memory: %d MiB before, %d MiB now, peak %d MiB (bound: +%d MiB)",
+		edgeAttackers, answered, rss0>>20, rss>>20, hwm>>20, bound>>20)
+	if hwm-rss0 > bound {
+		t.Errorf("nird's peak memory grew by %d MiB under %d slow oversized requests, more than %d MiB", (hwm-rss0)>>20, edgeAttackers, bound>>20)
+	}
+	return answered
+}
+
+// edgeRefusedEarly checks that attackers were answered want before they could send their
+// body (a few instead see the connection closed under their upload: -1), and nothing else.
+func edgeRefusedEarly(t *testing.T, answered map[int]int, want int) {
+	t.Helper()
+	for code, k := range answered {
+		if code != want && code != -1 {
+			t.Errorf("%d attackers were answered %d, want %d", k, code, want)
+		}
+	}
+	if answered[want] < edgeAttackers/2 {
+		t.Errorf("answers before the body was sent: %v, want most of the %d attackers refused with %d", answered, edgeAttackers, want)
+	}
+}
+
+// TestHTTP_SlowOversizedBodies: slow clients with oversized bodies do not make nird's memory
+// grow without bound, and nird keeps serving the others.
+func TestHTTP_SlowOversizedBodies(t *testing.T) {
+	t.Run("UnauthenticatedSlowBodiesOverHTTP1", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		answered := edgeMemoryBound(t, n, edgeAttack{n: n, procedure: nirv1connect.RegistrationServiceAppendProcedure}, toks.bergen, 64<<20)
+		edgeRefusedEarly(t, answered, http.StatusUnauthorized)
+	})
+	t.Run("UnauthenticatedSlowGRPCStreamsOverH2C", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		answered := edgeMemoryBound(t, n, edgeAttack{n: n, procedure: nirv1connect.RegistrationServiceAppendProcedure, grpc: true}, toks.bergen, 64<<20)
+		edgeRefusedEarly(t, answered, 1000+int(connect.CodeUnauthenticated))
+	})
+	t.Run("UnauthenticatedSlowBodiesToThePublicHealthCheck", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		edgeMemoryBound(t, n, edgeAttack{n: n, procedure: "/grpc.health.v1.Health/Check", grpc: true}, toks.bergen, 64<<20)
+	})
+	t.Run("HostileKommuneWithATokenSendsSlowBodies", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		edgeMemoryBound(t, n, edgeAttack{n: n, procedure: nirv1connect.RegistrationServiceAppendProcedure, token: toks.oslo}, toks.bergen, 256<<20)
+	})
+	t.Run("HostileKommuneWithATokenSendsSlowGRPCStreams", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		edgeMemoryBound(t, n, edgeAttack{n: n, procedure: nirv1connect.RegistrationServiceAppendProcedure, token: toks.oslo, grpc: true}, toks.bergen, 256<<20)
+	})
+}
+
+// TestHTTP_TokenCheckedBeforeBody: a caller without a valid token, or one whose role may not
+// call the procedure, is answered as soon as its headers are in: nird reads none of its body.
+func TestHTTP_TokenCheckedBeforeBody(t *testing.T) {
+	n, toks := edgeStart(t)
+	for _, tt := range []struct {
+		name, token string
+		want        int
+	}{
+		{"NoToken", "", http.StatusUnauthorized},
+		{"UnknownToken", "nir_forged", http.StatusUnauthorized},
+		{"AnalystCallsAppend", toks.analyst, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", n.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			hdr := "POST " + nirv1connect.RegistrationServiceAppendProcedure + " HTTP/1.1\r\nHost: nird\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n"
+			if tt.token != "" {
+				hdr += "Authorization: Bearer " + tt.token + "\r\n"
+			}
+			if _, err := io.WriteString(conn, hdr+"\r\n{"); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body was sent: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Errorf("HTTP %d, want %d", res.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+// TestHTTP_FloodFromOnePrincipal: a case system that floods nird with requests is slowed
+// down with ResourceExhausted (HTTP 429), over Connect and gRPC, while another kommune's
+// case system is served as usual.
+func TestHTTP_FloodFromOnePrincipal(t *testing.T) {
+	n, toks := edgeStart(t, "--rate-limit", "50", "--rate-burst", "50")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var limited, ok atomic.Int64
+	var msg atomic.Value
+	var wg sync.WaitGroup
+	flood, stop := context.WithCancel(ctx)
+	for w := range 8 {
+		wg.Go(func() {
+			// Half the flood speaks Connect over HTTP/1.1, half gRPC over HTTP/2.
+			c := nirv1connect.NewQueryServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(toks.oslo)))
+			if w%2 == 1 {
+				c = nirv1connect.NewQueryServiceClient(h2cClient(), n.URL(), connect.WithGRPC(), connect.WithInterceptors(auth.BearerInterceptor(toks.oslo)))
+			}
+			for flood.Err() == nil {
+				_, err := c.ListPersons(flood, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: "0301", PageSize: 1}))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case connect.CodeOf(err) == connect.CodeResourceExhausted:
+					limited.Add(1)
+					msg.Store(err.Error())
+				case flood.Err() == nil:
+					t.Errorf("flood: %v", err)
+					return
+				}
+			}
+		})
+	}
+	// Wait until the flood is being limited, then see that bergen is served.
+	for limited.Load() < 100 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	bergen := nirv1connect.NewQueryServiceClient(h2cClient(), n.URL(), connect.WithGRPC(), connect.WithInterceptors(auth.BearerInterceptor(toks.bergen)))
+	for i := range 20 {
+		if _, err := bergen.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: "4601", PageSize: 1})); err != nil {
+			t.Errorf("bergen's request %d during oslo's flood: %v", i, err)
+		}
+	}
+	stop()
+	wg.Wait()
+	t.Logf("oslo's flood: %d served, %d limited; %v", ok.Load(), limited.Load(), msg.Load())
+	if limited.Load() < 100 {
+		t.Fatalf("oslo's flood: %d requests limited, want the flood slowed down with ResourceExhausted", limited.Load())
+	}
+	if m, _ := msg.Load().(string); !strings.Contains(m, "rate") {
+		t.Errorf("the refusal %q does not say a rate limit was hit", m)
+	}
+	// Over plain HTTP the refusal is 429 with Retry-After.
+	req, _ := http.NewRequest(http.MethodPost, n.URL()+nirv1connect.QueryServiceListPersonsProcedure, strings.NewReader(`{"kommune":"0301"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+toks.oslo)
+	for range 200 {
+		res, err := http.DefaultClient.Do(req.Clone(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusTooManyRequests {
+			if res.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+			return
+		}
+		req.Body = io.NopCloser(strings.NewReader(`{"kommune":"0301"}`))
+	}
+	t.Errorf("200 requests in a row from one principal were never answered 429")
+}
+
+func h2cClient() *http.Client { return &http.Client{Transport: h2cTransport()} }
+
+// edgeRun runs nird with args and returns its output and whether it exited (within 20s,
+// else it is killed and counted as serving).
+func edgeRun(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nirdtest.Build(t, nirdtest.NirdPackage), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return out.String(), false
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("nird %v: %v (%s)", args, err, out.String())
+	}
+	return out.String(), true
+}
+
+// TestHTTP_DevelopmentModeOnTheNetwork: without a token file every caller may act as any
+// principal, so nird refuses to start so on an address other machines can reach.
+func TestHTTP_DevelopmentModeOnTheNetwork(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"APIOnAllInterfaces", []string{"--http", "0.0.0.0:0", "--admin", ""}, "--http"},
+		{"APIOnIPv6AllInterfaces", []string{"--http", "[::]:0", "--admin", ""}, "--http"},
+		{"APIOnEmptyHost", []string{"--http", ":0", "--admin", ""}, "--http"},
+		{"AdminOnAllInterfaces", []string{"--http", "127.0.0.1:0", "--admin", "0.0.0.0:0"}, "--admin"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, exited := edgeRun(t, append([]string{"--data", t.TempDir(), "--nats-listen", "127.0.0.1:0"}, tt.args...)...)
+			if !exited {
+				t.Fatalf("nird served in development mode on %v:\n%s", tt.args, out)
+			}
+			if !strings.Contains(out, tt.flag) || !strings.Contains(out, "--tokens") {
+				t.Errorf("refused without naming %s and --tokens:\n%s", tt.flag, out)
+			}
+		})
+	}
+}
+
+// TestHTTP_Pprof: the profiler is not on the API address, does not give out nird's command
+// line (which may hold --nats-password), and is not served on an admin address other
+// machines can reach.
+func TestHTTP_Pprof(t *testing.T) {
+	get := func(t *testing.T, url string) int {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	n, _ := edgeStart(t)
+	t.Run("PprofOnTheAPIAddress", func(t *testing.T) {
+		for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+			if code := get(t, n.URL()+p); code != http.StatusNotFound && code != http.StatusUnauthorized {
+				t.Errorf("GET %s on the API address: HTTP %d, want 404", p, code)
+			}
+		}
+		if code := get(t, n.AdminURL()+"/debug/pprof/heap"); code != http.StatusOK {
+			t.Errorf("GET /debug/pprof/heap on the loopback admin address: HTTP %d, want 200", code)
+		}
+	})
+	t.Run("CommandLineWithSecretsFromPprof", func(t *testing.T) {
+		if code := get(t, n.AdminURL()+"/debug/pprof/cmdline"); code == http.StatusOK {
+			t.Errorf("GET /debug/pprof/cmdline on the admin address: HTTP 200, want it not served")
+		}
+	})
+	t.Run("PprofOnANetworkAdminAddress", func(t *testing.T) {
+		n, _ := edgeStart(t, "--admin", "0.0.0.0:0")
+		_, port, _ := net.SplitHostPort(n.Admin)
+		admin := "http://127.0.0.1:" + port
+		if code := get(t, admin+"/debug/pprof/heap"); code == http.StatusOK {
+			t.Errorf("pprof served on the admin address 0.0.0.0: HTTP %d", code)
+		}
+		if code := get(t, admin+"/metrics"); code != http.StatusOK {
+			t.Errorf("/metrics on the admin address 0.0.0.0: HTTP %d, want 200", code)
+		}
+	})
+}
+
+// TestHTTP_CheckConfig: `nird --check-config` (systemd's ExecStartPre) refuses every
+// configuration the real start refuses, naming the flag or field at fault.
+func TestHTTP_CheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hash := strings.Repeat("ab", 32)
+	goodTokens, _ := edgeTokenFile(t)
+	base := []string{"--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}
+	t.Run("GoodConfigurationPasses", func(t *testing.T) {
+		out, exited := edgeRun(t, append(base, "--tokens", goodTokens, "--check-config")...)
+		if !exited || !strings.Contains(out, "configuration ok") {
+			t.Fatalf("a good configuration: %s", out)
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string // each must be in the message
+	}{
+		{"MissingTokenFile", []string{"--tokens", filepath.Join(dir, "nope.json")}, []string{"--tokens", "nope.json"}},
+		{"TokenFileBadRole", []string{"--tokens", write("role.json", `[{"name":"x","role":"admin","token_sha256":"`+hash+`"}]`)}, []string{"--tokens", `"role"`}},
+		{"TokenFileDuplicateHash", []string{"--tokens", write("dup.json", `[{"name":"x","role":"analyst","token_sha256":"`+hash+`"},{"name":"y","role":"operator","token_sha256":"`+hash+`"}]`)}, []string{"--tokens", "token_sha256", "duplicates"}},
+		{"TokenFileKommune9999", []string{"--tokens", write("k9999.json", `[{"name":"x","role":"kommune","kommune":"9999","token_sha256":"`+hash+`"}]`)}, []string{"--tokens", `"kommune"`, "9999"}},
+		{"TokenFileNotJSON", []string{"--tokens", write("garbage.json", `not json`)}, []string{"--tokens"}},
+		{"EmbeddedNATSOnAllInterfaces", []string{"--nats-listen", "0.0.0.0:4222"}, []string{"--nats-listen"}},
+		{"DevelopmentModeAPIOnNetwork", []string{"--http", "0.0.0.0:8080"}, []string{"--http", "--tokens"}},
+		{"DevelopmentModeAdminOnNetwork", []string{"--admin", "0.0.0.0:8081"}, []string{"--admin", "--tokens"}},
+		{"BadHTTPAddress", []string{"--tokens", goodTokens, "--http", "nohost"}, []string{"--http"}},
+		{"BadAdminPort", []string{"--tokens", goodTokens, "--admin", "127.0.0.1:99999"}, []string{"--admin"}},
+		{"PersonKeyNotHex", []string{"--person-key-file", write("key.secret", "not a key\n")}, []string{"--person-key-file", "key.secret"}},
+		{"PersonKeyIsADirectory", []string{"--person-key-file", dir}, []string{"--person-key-file"}},
+		{"DataIsAFile", []string{"--data", write("file", "x")}, []string{"--data"}},
+		{"MissingNATSCreds", []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-creds", filepath.Join(dir, "nird.creds"), "--nats-ingress-user", "ingress"}, []string{"--nats-creds", "nird.creds"}},
+		{"NATSCredsWithoutASeed", []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-creds", write("jwtonly.creds", "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.x\n------END NATS USER JWT------\n"), "--nats-ingress-user", "ingress"}, []string{"--nats-creds", "jwtonly.creds"}},
+		{"MissingNATSIngressCreds", []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-user", "nird", "--nats-ingress-creds", filepath.Join(dir, "ingress.creds")}, []string{"--nats-ingress-creds", "ingress.creds"}},
+		{"MissingNATSNKey", []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-nkey", filepath.Join(dir, "nird.nk"), "--nats-ingress-user", "ingress"}, []string{"--nats-nkey", "nird.nk"}},
+		{"MissingNATSCA", []string{"--nats-url", "tls://127.0.0.1:4222", "--nats-ca", filepath.Join(dir, "ca.pem")}, []string{"--nats-ca", "ca.pem"}},
+		{"GroupBoundsOutOfRange", []string{"--group-max-events", "5000"}, []string{"--group-max-events"}},
+		{"NoRateLimitBurst", []string{"--tokens", goodTokens, "--rate-limit", "10", "--rate-burst", "0"}, []string{"--rate-burst"}},
+		{"NegativeReadTimeout", []string{"--tokens", goodTokens, "--read-timeout", "-1s"}, []string{"--read-timeout"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append(append([]string(nil), base...), tt.args...), "--check-config")
+			out, exited := edgeRun(t, args...)
+			if !exited {
+				t.Fatalf("--check-config did not exit: %s", out)
+			}
+			if strings.Contains(out, "configuration ok") {
+				t.Fatalf("--check-config said %q for %v", strings.TrimSpace(out), tt.args)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the refusal does not name %s:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTP_TokenFileKommune9999: a token file entry for a kommune that does not exist is
+// refused at start, naming the entry and the field.
+func TestHTTP_TokenFileKommune9999(t *testing.T) {
+	hash := strings.Repeat("cd", 32)
+	p := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(p, []byte(`[{"name":"ghost","role":"kommune","kommune":"9999","token_sha256":"`+hash+`"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, exited := edgeRun(t, "--data", t.TempDir(), "--tokens", p, "--http", "127.0.0.1:0", "--admin", "", "--nats-listen", "127.0.0.1:0")
+	if !exited {
+		t.Fatalf("nird served with a token for kommune 9999:\n%s", out)
+	}
+	out = strings.ReplaceAll(out, `\"`, `"`) // the log quotes the error
+	for _, w := range []string{`"ghost"`, `"kommune"`, "9999"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the refusal does not name %s:\n%s", w, out)
+		}
+	}
+}
+
+// TestHTTP_BusyNATSPort: a --nats-listen port another process holds is reported at once as
+// the address in use, not after a 30s wait as a server that is "not ready".
+func TestHTTP_BusyNATSPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	start := time.Now()
+	out, exited := edgeRun(t, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "", "--nats-listen", ln.Addr().String())
+	took := time.Since(start)
+	if !exited {
+		t.Fatalf("nird did not exit within 20s with its NATS port taken:\n%s", out)
+	}
+	if !strings.Contains(out, "address already in use") || !strings.Contains(out, "--nats-listen") {
+		t.Errorf("nird did not say --nats-listen's address is in use:\n%s", out)
+	}
+	if took > 10*time.Second {
+		t.Errorf("nird took %v to give up on a busy port", took)
+	}
+}
