@@ -35,6 +35,9 @@ const (
 	adminMaxConns = 32
 	// healthMaxBytes bounds a gRPC health check's request, which needs no token.
 	healthMaxBytes = 1 << 10
+	// consoleMaxBytes bounds a request body of the web console (its log-in and forms),
+	// which is served beside the API but not behind the edge's bearer check.
+	consoleMaxBytes = 64 << 10
 )
 
 // EdgeConfig holds the API's timeouts and limits (flags --read-timeout, --rate-limit, ...).

@@ -172,7 +172,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mux.Handle("/", console.Handler())
+	// The console's forms are small; without a bound, net/http parses up to 10 MB of one,
+	// before its log-in or CSRF token is looked at.
+	mux.Handle("/", http.MaxBytesHandler(console.Handler(), consoleMaxBytes))
 
 	actors := []actor{
 		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},

@@ -154,12 +154,14 @@ func (b *stallingBody) Read(p []byte) (int, error) {
 }
 
 // edgeAttack is one slow, oversized request to procedure: token may be empty, grpc sends it
-// as a gRPC message over HTTP/2 (h2c), otherwise as Connect JSON over HTTP/1.1.
+// as a gRPC message over HTTP/2 (h2c), form as the web console's log-in form (with a log-in
+// cookie of its own making), otherwise as Connect JSON over HTTP/1.1.
 type edgeAttack struct {
 	n         *nirdtest.Nird
 	procedure string
 	token     string
 	grpc      bool
+	form      bool
 }
 
 // run starts count attackers and waits until each has either handed out its whole body but
@@ -190,10 +192,15 @@ func (a edgeAttack) run(t *testing.T, count int) (answered map[int]int, stop fun
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.grpc {
+		switch {
+		case a.grpc:
 			req.Header.Set("Content-Type", "application/grpc")
 			req.Header.Set("TE", "trailers")
-		} else {
+		case a.form:
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Cookie", "nir_innlogging=x")
+			req.ContentLength = edgeBody + 1
+		default:
 			req.Header.Set("Content-Type", "application/json")
 			req.ContentLength = edgeBody + 1
 		}
@@ -310,6 +317,11 @@ func TestHTTP_SlowOversizedBodies(t *testing.T) {
 		t.Parallel()
 		n, toks := edgeStart(t)
 		edgeMemoryBound(t, n, edgeAttack{n: n, procedure: "/grpc.health.v1.Health/Check", grpc: true}, toks.bergen, 64<<20)
+	})
+	t.Run("UnauthenticatedSlowFormsToTheConsoleLogin", func(t *testing.T) {
+		t.Parallel()
+		n, toks := edgeStart(t)
+		edgeMemoryBound(t, n, edgeAttack{n: n, procedure: "/logg-inn/nokkel/", form: true}, toks.bergen, 64<<20)
 	})
 	t.Run("HostileKommuneWithATokenSendsSlowBodies", func(t *testing.T) {
 		t.Parallel()
