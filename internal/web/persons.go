@@ -59,6 +59,7 @@ var filterGroups = []struct {
 		{Name: "registered_reason", Label: "Registrert avslutningsårsak", Kind: "presence"},
 		{Name: "termination_computed", Label: "Avslutning beregnet av regelmotoren", Kind: "presence"},
 		{Name: "termination_reason", Label: "Avslutningsårsak", Kind: "select", Options: options(reasonLabels, "TERMINATION_REASON_")},
+		{Name: "inactive", Label: "Ingen registreringer siste 12 måneder", Kind: "presence"},
 	}},
 	{"Opplæring i norsk og samfunnskunnskap", []filterField{
 		{Name: "training_vedtak", Label: "Vedtak om opplæring", Kind: "presence"},
