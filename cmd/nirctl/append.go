@@ -29,7 +29,7 @@ func runAppend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch must be at least 1")
@@ -105,8 +105,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "Prints one protojson nir.v1.StoredEvent per line.")
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	res, err := registrationClient().History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: personRef(fs.Arg(0))}))
 	if err != nil {

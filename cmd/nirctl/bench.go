@@ -55,7 +55,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	if *scenarios != "" {
 		opt.Scenarios = strings.Split(*scenarios, ",")

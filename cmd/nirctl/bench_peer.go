@@ -53,7 +53,7 @@ func runBenchPeer(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() { fmt.Fprint(stderr, benchPeerUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	if *clients < 1 || *events < *clients || *rounds < 1 {
 		fmt.Fprintln(stderr, "bench peer: --clients ≥ 1, --events ≥ --clients and --rounds ≥ 1")

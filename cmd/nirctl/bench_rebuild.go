@@ -47,7 +47,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()

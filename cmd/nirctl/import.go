@@ -93,7 +93,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

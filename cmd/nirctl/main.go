@@ -16,7 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/introreg/nir/internal/buildinfo"
 )
 
 // command is one nirctl subcommand.
@@ -45,15 +48,33 @@ type globals struct {
 // global holds the parsed global flags for the running command.
 var global globals
 
-// errUsage marks a usage error: the command printed its own usage.
+// errUsage marks a usage error: the usage was printed (exit status 2).
 var errUsage = errors.New("usage")
+
+// errHelp marks a request for help (-h, --help): the usage was printed once, and that is
+// no error (exit status 0).
+var errHelp = errors.New("help")
+
+// badArgs is a command's answer to wrong arguments. err is the flag package's parse error:
+// the package has printed the usage then (and -h is a request for help, not an error). With
+// err nil the arguments parsed but are wrong, and badArgs prints the usage itself.
+func badArgs(fs *flag.FlagSet, err error) error {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelp
+	case err != nil:
+		return errUsage
+	}
+	fs.Usage()
+	return errUsage
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 	case errors.Is(err, errUsage):
 		os.Exit(2)
 	default:
@@ -62,34 +83,102 @@ func main() {
 	}
 }
 
+// globalFlags are the flags every command takes, before or after the command's name.
+var globalFlags = map[string]bool{"server": true, "token": true}
+
+// splitGlobals takes the global flags (--server, --token, in either form) out of args
+// wherever they stand before a "--", and returns the rest, so that `nirctl stats --year 2023
+// --token analyst` works as well as `nirctl --token analyst stats --year 2023`. No command
+// has a flag of these names.
+func splitGlobals(args []string) (globals, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return globals, append(rest, args[i:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !globalFlags[name] {
+			rest = append(rest, a)
+			continue
+		}
+		globals = append(globals, a)
+		if !hasValue && i+1 < len(args) {
+			i++
+			globals = append(globals, args[i])
+		}
+	}
+	return globals, rest
+}
+
+// isHelp reports whether args ask for help before a "--".
+func isHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "help":
+			return true
+		}
+	}
+	return false
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("nirctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	g := &global
 	fs.StringVar(&g.server, "server", envOr("NIR_SERVER", "http://127.0.0.1:8080"), "nird's API address (env NIR_SERVER)")
 	fs.StringVar(&g.token, "token", os.Getenv("NIR_TOKEN"), "bearer token (env NIR_TOKEN)")
+	showVersion := fs.Bool("version", false, "print nirctl's version and exit")
 	fs.Usage = func() { usage(stderr, fs) }
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	globals, rest := splitGlobals(args)
+	// The global flags first, then whatever precedes the command (--version, --help).
+	if err := fs.Parse(append(globals, rest...)); err != nil {
+		return badArgs(fs, err)
 	}
-	if fs.NArg() == 0 || fs.Arg(0) == "help" {
-		usage(stderr, fs)
-		if fs.NArg() == 0 {
-			return errUsage
-		}
+	if *showVersion {
+		fmt.Fprintln(stdout, buildinfo.Text("nirctl"))
 		return nil
 	}
-	c, ok := commands[fs.Arg(0)]
-	if !ok {
-		fmt.Fprintf(stderr, "nirctl: unknown command %q\n", fs.Arg(0))
+	if fs.NArg() == 0 {
 		usage(stderr, fs)
 		return errUsage
 	}
-	return c.run(ctx, fs.Args()[1:], stdout, stderr)
+	name, cmdArgs := fs.Arg(0), fs.Args()[1:]
+	switch name {
+	case "help":
+		if len(cmdArgs) > 0 {
+			if c, ok := commands[cmdArgs[0]]; ok {
+				name, cmdArgs = c.name, []string{"--help"}
+				break
+			}
+		}
+		usage(stdout, fs)
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.Text("nirctl"))
+		return nil
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "nirctl: unknown command %q\n", name)
+		usage(stderr, fs)
+		return errUsage
+	}
+	err := c.run(ctx, cmdArgs, stdout, stderr)
+	if isHelp(cmdArgs) && errors.Is(err, errUsage) {
+		// A command with subcommands answers --help with its usage, as for a wrong use.
+		return errHelp
+	}
+	return err
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "usage: nirctl [--server URL] [--token TOKEN] COMMAND [flags] [args]")
+	fmt.Fprintln(w, "       nirctl help COMMAND | COMMAND --help | --version")
+	fmt.Fprintln(w, "\nThe global flags may also follow the command. --json prints the API's JSON (protojson")
+	fmt.Fprintln(w, "field names and enum names), one object per line, with 64-bit counts as numbers; the bench")
+	fmt.Fprintln(w, "commands' --json is their own report.")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {

@@ -39,8 +39,7 @@ func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() { usage(); fs.PrintDefaults() }
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil || len(pos) != 1 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	ref := personRef(pos[0])
 	client := queryClient()

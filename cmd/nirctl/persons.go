@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -109,8 +111,70 @@ func printJSON(w io.Writer, m proto.Message) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(w, string(b))
+	// protojson writes 64-bit integers as strings (JSON numbers lose precision above 2^53 in
+	// JavaScript); counts never come near that, and a number is what a reader of --json
+	// expects, so they are numbers here, in the API's JSON otherwise.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	out, err := json.Marshal(numbers(v, m.ProtoReflect().Descriptor()))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(out))
 	return err
+}
+
+// numbers turns the 64-bit integers protojson wrote as strings back into numbers, walking the
+// JSON value v of a message of type md.
+func numbers(v any, md protoreflect.MessageDescriptor) any {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		val, ok := obj[fd.JSONName()]
+		if !ok {
+			continue
+		}
+		switch {
+		case fd.IsMap():
+			if m, ok := val.(map[string]any); ok {
+				for k, e := range m {
+					m[k] = scalar(e, fd.MapValue())
+				}
+			}
+		case fd.IsList():
+			if l, ok := val.([]any); ok {
+				for j, e := range l {
+					l[j] = scalar(e, fd)
+				}
+			}
+		default:
+			obj[fd.JSONName()] = scalar(val, fd)
+		}
+	}
+	return obj
+}
+
+func scalar(v any, fd protoreflect.FieldDescriptor) any {
+	switch fd.Kind() {
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+		protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if s, ok := v.(string); ok {
+			return json.Number(s)
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if fd.Message().FullName().Parent() != "google.protobuf" {
+			return numbers(v, fd.Message())
+		}
+	}
+	return v
 }
 
 // personListFlags are the person list's filters and order, shared by `persons list` and
@@ -119,13 +183,15 @@ type personListFlags struct {
 	kommune, now, sort, snapshot string
 	desc                         bool
 	law, reason, deadline        string
-	withinDays                   int
+	withinDays, year             int
 	minHours, maxHours           float64
 	presence                     map[string]*string
+	programmeCat, trainingCat    string
 }
 
 var presenceNames = []string{"programme_vedtak", "training_vedtak", "tiltak", "sluttmal",
-	"integreringskontrakt", "norskmal", "utdanningsbakgrunn", "terminated", "inactive"}
+	"integreringskontrakt", "norskmal", "utdanningsbakgrunn", "terminated", "inactive",
+	"registered_reason", "termination_computed", "norsk_hours"}
 
 func (f *personListFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kommune, "kommune", "", "bostedskommune (4 digits; a kommune token defaults to its own)")
@@ -139,11 +205,21 @@ func (f *personListFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.withinDays, "within-days", 0, "warning period of --deadline due_within (default 30)")
 	fs.Float64Var(&f.minHours, "min-norsk-hours", 0, "at least this many norsk hours")
 	fs.Float64Var(&f.maxHours, "max-norsk-hours", 0, "at most this many norsk hours")
+	fs.IntVar(&f.year, "year", 0, "data year: persons whose programme or training ran in it (the årsrapportering's filter)")
+	fs.StringVar(&f.programmeCat, "programme-category", "", "kategori for the programme: RETT_OG_PLIKT, PLIKT, RETT, KAN_TILBYS or NONE")
+	fs.StringVar(&f.trainingCat, "training-category", "", "kategori for opplæring: RETT_OG_PLIKT, PLIKT, RETT, KAN_TILBYS or NONE")
 	f.presence = map[string]*string{}
 	for _, n := range presenceNames {
 		what := strings.ReplaceAll(n, "_", " ")
-		if n == "inactive" {
+		switch n {
+		case "inactive":
 			what = "«ingen registreringer siste 12 måneder»: an open programme and nothing registered for the inactivity threshold"
+		case "registered_reason":
+			what = "a registered avslutningsårsak, or «Avslutningsårsak ikke registrert»"
+		case "termination_computed":
+			what = "a termination computed by the regelmotor, awaiting the kommune's reason"
+		case "norsk_hours":
+			what = "registered norsk hours"
 		}
 		f.presence[n] = fs.String(strings.ReplaceAll(n, "_", "-"), "", "with or without ("+what+")")
 	}
@@ -152,7 +228,7 @@ func (f *personListFlags) register(fs *flag.FlagSet) {
 // request builds the ListPersons request.
 func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 	req := &nirv1.ListPersonsRequest{Kommune: f.kommune, Desc: f.desc, Snapshot: f.snapshot, Filter: &nirv1.PersonFilter{
-		MinNorskHours: f.minHours, MaxNorskHours: f.maxHours, WithinDays: int32(f.withinDays)}}
+		MinNorskHours: f.minHours, MaxNorskHours: f.maxHours, WithinDays: int32(f.withinDays), Year: int32(f.year)}}
 	var err error
 	if req.Now, err = parseDateFlag("now", f.now); err != nil {
 		return nil, err
@@ -183,7 +259,18 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 		"programme_vedtak": &req.Filter.ProgrammeVedtak, "training_vedtak": &req.Filter.TrainingVedtak,
 		"tiltak": &req.Filter.Tiltak, "sluttmal": &req.Filter.Sluttmal, "integreringskontrakt": &req.Filter.Integreringskontrakt,
 		"norskmal": &req.Filter.Norskmal, "utdanningsbakgrunn": &req.Filter.Utdanningsbakgrunn, "terminated": &req.Filter.Terminated,
-		"inactive": &req.Filter.Inactive,
+		"inactive": &req.Filter.Inactive, "registered_reason": &req.Filter.RegisteredReason,
+		"termination_computed": &req.Filter.TerminationComputed, "norsk_hours": &req.Filter.NorskHours,
+	}
+	for _, c := range []struct {
+		name, v string
+		dst     *nirv1.Scheme
+	}{{"programme-category", f.programmeCat, &req.Filter.ProgrammeCategory}, {"training-category", f.trainingCat, &req.Filter.TrainingCategory}} {
+		n, err := enumFlag(c.name, nirv1.Scheme(0).Descriptor(), "SCHEME_", c.v)
+		if err != nil {
+			return nil, err
+		}
+		*c.dst = nirv1.Scheme(n)
 	}
 	for _, name := range presenceNames {
 		flagName := strings.ReplaceAll(name, "_", "-")
@@ -229,6 +316,11 @@ func (f *personListFlags) values() (url.Values, error) {
 	for _, n := range presenceNames {
 		set(n, strings.ToLower(*f.presence[n]))
 	}
+	if f.year != 0 {
+		v.Set("year", strconv.Itoa(f.year))
+	}
+	set("programme_category", f.programmeCat)
+	set("training_category", f.trainingCat)
 	return v, nil
 }
 
@@ -262,8 +354,7 @@ func runPersonsList(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	req, err := f.request()
 	if err != nil {
@@ -321,8 +412,7 @@ func runPersonsExport(ctx context.Context, args []string, stdout, stderr io.Writ
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	vals, err := f.values()
 	if err != nil {

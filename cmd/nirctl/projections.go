@@ -115,7 +115,7 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout, stderr io.
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print protojson")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	res, err := adminClient(false).ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
 	if err != nil {
@@ -176,7 +176,7 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 	fs.SetOutput(stderr)
 	model := fs.String("model", "", "model to rebuild (all models share one file and are rebuilt together)")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	t0 := time.Now()
 	stream, err := adminClient(true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model}))
@@ -184,18 +184,20 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 		return callErr("projections rebuild", err)
 	}
 	defer stream.Close()
+	bar := newProgress(stderr, "rebuild", "events", 0)
 	for stream.Receive() {
 		m := stream.Msg()
 		if m.GetFinished() {
-			fmt.Fprintf(stderr, "\r\033[K")
+			bar.finish()
 			fmt.Fprintf(stdout, "rebuilt and swapped in at checkpoint %d in %s (%s)\n", m.GetCheckpoint(),
 				time.Since(t0).Round(time.Millisecond), progressText(m.GetProgress()))
 			return nil
 		}
-		fmt.Fprintf(stderr, "\r\033[Krebuild: %s", progressText(m.GetProgress()))
+		pr := m.GetProgress()
+		bar.set(int64(pr.GetDone()), int64(pr.GetTotal()), progressText(pr))
 	}
+	bar.finish()
 	if err := stream.Err(); err != nil {
-		fmt.Fprintln(stderr)
 		return callErr("projections rebuild", err)
 	}
 	return fmt.Errorf("projections rebuild: the stream ended before the rebuild finished")
@@ -207,10 +209,13 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	cutoff := fs.String("cutoff", "", "keep events recorded up to the end of this day in Oslo (YYYY-MM-DD), e.g. the last day of February")
 	until := fs.String("recorded-until", "", "exact cut-off instead of --cutoff (RFC 3339)")
 	replace := fs.Bool("replace", false, "replace a snapshot of the same name (without it, an existing name is refused)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
+		fs.PrintDefaults()
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil || len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
-		return errUsage
+		return badArgs(fs, err)
 	}
 	req := &nirv1.CreateSnapshotRequest{Name: pos[0], Replace: *replace}
 	if req.CutoffDate, err = parseDateFlag("cutoff", *cutoff); err != nil {
@@ -228,10 +233,11 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 		return callErr("projections snapshot create", err)
 	}
 	defer stream.Close()
+	bar := newProgress(stderr, "replay", "events", 0)
 	for stream.Receive() {
 		m := stream.Msg()
 		if m.GetFinished() {
-			fmt.Fprintf(stderr, "\r\033[K")
+			bar.finish()
 			snap := m.GetSnapshot()
 			fmt.Fprintf(stdout, "snapshot %s kept: events recorded until %s, checkpoint %d (%s)\n", snap.GetName(), cutoffText(snap), snap.GetCheckpoint(), byteSize(snap.GetFileSize()))
 			if snap.GetCheckpoint() == 0 {
@@ -239,10 +245,11 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 			}
 			return nil
 		}
-		fmt.Fprintf(stderr, "\r\033[Kreplay: %s", progressText(m.GetProgress()))
+		pr := m.GetProgress()
+		bar.set(int64(pr.GetDone()), int64(pr.GetTotal()), progressText(pr))
 	}
+	bar.finish()
 	if err := stream.Err(); err != nil {
-		fmt.Fprintln(stderr)
 		return callErr("projections snapshot create", err)
 	}
 	return fmt.Errorf("projections snapshot create: the stream ended before the replay finished")

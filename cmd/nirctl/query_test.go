@@ -102,6 +102,7 @@ func TestQueryCommands(t *testing.T) {
 	}{
 		{"PersonsList", "tok-oslo", []string{"persons", "list"}, []string{fx.key[0], fx.fnr[0], fx.key[1], "ARBEID"}, nil, ""},
 		{"PersonsListFilter", "tok-oslo", []string{"persons", "list", "--terminated", "without", "--json"}, []string{fx.key[1]}, []string{fx.key[0]}, ""},
+		{"PersonsListYear", "tok-oslo", []string{"persons", "list", "--year", "2023", "--registered-reason", "with", "--programme-category", "rett_og_plikt"}, []string{fx.key[0]}, []string{fx.key[1]}, ""},
 		{"PersonsListAnalyst", "tok-analyst", []string{"persons", "list", "--kommune", "0301"}, []string{fx.key[0]}, []string{fx.fnr[0], fx.fnr[1]}, ""},
 		{"PersonsListBadFlag", "tok-oslo", []string{"persons", "list", "--law", "XYZ"}, nil, nil, "--law"},
 		{"PersonsListServerRefusal", "tok-oslo", []string{"persons", "list", "--kommune", "4601"}, nil, nil, "permission_denied"},
@@ -111,13 +112,18 @@ func TestQueryCommands(t *testing.T) {
 		{"PersonDeadlines", "tok-analyst", []string{"person", "deadlines", fx.key[1], "--now", "2022-06-01"}, []string{"programme_end", "on 2022-06-01"}, nil, ""},
 		{"PersonHistory", "tok-oslo", []string{"person", "history", fx.key[0]}, []string{"person_registered", "termination_registered"}, nil, ""},
 		{"PersonHistoryAnalyst", "tok-analyst", []string{"person", "history", fx.key[0]}, nil, nil, "permission_denied"},
-		{"Stats", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune"}, []string{"0301"}, nil, ""},
+		{"Stats", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune"}, []string{"0301", "Oslo"}, nil, ""},
+		// --json: the API's JSON, with 64-bit counts as numbers, not strings.
+		{"StatsJSON", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune", "--json"}, []string{`"participants":2`, `"area":"0301"`}, []string{`"participants":"2"`}, ""},
+		// The global flags after the command win over those before it.
+		{"GlobalsAfterCommand", "wrong-token", []string{"stats", "--year", "2023", "--level", "nation", "--token", "tok-analyst"}, []string{"Norge"}, nil, ""},
 		{"ReportTerminated", "tok-analyst", []string{"report", "terminated", "--year", "2023"}, []string{fx.key[0], "1 with a registered reason"}, nil, ""},
 		{"ProjectionsStatus", "tok-operator", []string{"projections", "status"}, []string{"statistics", "lag 0"}, nil, ""},
 		{"ProjectionsRebuild", "tok-operator", []string{"projections", "rebuild"}, []string{"rebuilt and swapped in at checkpoint 5"}, nil, ""},
 		{"SnapshotCreate", "tok-operator", []string{"projections", "snapshot", "create", "2022@2023-02-28", "--cutoff", "2023-02-28"}, []string{"snapshot 2022@2023-02-28 kept"}, nil, ""},
 		{"ReportInSnapshot", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--snapshot", "2022@2023-02-28"}, []string{"0 terminated"}, nil, ""},
-		{"Snapshots", "tok-operator", []string{"projections", "snapshots"}, []string{"2022@2023-02-28"}, nil, ""},
+		{"Snapshots", "tok-operator", []string{"projections", "snapshots"}, []string{"2022@2023-02-28", "2023-02-28 23:59:59 CET"}, nil, ""},
+		{"SnapshotOverwrite", "tok-operator", []string{"projections", "snapshot", "create", "2022@2023-02-28", "--cutoff", "2023-03-31"}, nil, nil, "already_exists"},
 		{"SnapshotDelete", "tok-operator", []string{"projections", "snapshot", "delete", "2022@2023-02-28"}, []string{"deleted"}, nil, ""},
 		{"AdminAsAnalyst", "tok-analyst", []string{"projections", "status"}, nil, nil, "permission_denied"},
 	}
@@ -146,5 +152,44 @@ func TestQueryCommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRun_Help checks that help is no error and prints the usage once, for nirctl and for
+// its commands, however it is asked for, and that --version answers.
+func TestRun_Help(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"stats", "--help"}, {"stats", "-h"}, {"help", "stats"}, {"stats", "--year", "2023", "--help"},
+		{"projections", "--help"}, {"persons", "list", "--help"}, {"replay", "--help"}, {"demo", "-h"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		if err != nil && err != errHelp {
+			t.Errorf("%v: err = %v, want none (exit 0)", args, err)
+		}
+		text := out.String() + errOut.String()
+		if n := strings.Count(text, "usage: nirctl"); n != 1 {
+			t.Errorf("%v: the usage is printed %d times:\n%s", args, n, text)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "nirctl ") {
+		t.Errorf("--version: %v, %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"stats"}, &out, &errOut); err != errUsage {
+		t.Errorf("stats without --year: %v, want a usage error (exit 2)", err)
+	}
+}
+
+// TestProgress_Plain checks that progress into a pipe or file is plain lines, without the
+// carriage returns and escapes of a terminal's progress bar.
+func TestProgress_Plain(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, "replay", "events", 100)
+	p.set(10, 100, "10 of 100")
+	p.set(100, 100, "100 of 100")
+	p.finish()
+	if got := buf.String(); got != "replay: 100 of 100\n" || strings.ContainsAny(got, "\r\x1b") {
+		t.Errorf("progress written to a buffer = %q, want one plain line", got)
 	}
 }

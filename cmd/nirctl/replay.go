@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/datadir"
@@ -47,8 +46,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "" && *natsContext == "") == (*storeDir == "") {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	var natsOpts []nats.Option
 	if *natsContext != "" {
@@ -116,21 +114,20 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer p.Close()
 
 	opt := projections.AsOfOptions{RecordedUntil: recordedUntil}
-	var bar *progressbar.ProgressBar
+	var bar *progress
 	if !*quiet {
 		last, err := f.LastSeq(ctx)
 		if err != nil {
 			return err
 		}
-		bar = progressbar.NewOptions64(int64(last), progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("replay"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(200*time.Millisecond))
-		opt.Progress = func(pr projections.Progress) { bar.Set64(int64(pr.Done)) }
+		bar = newProgress(stderr, "replay", "events", int64(last))
+		opt.Progress = func(pr projections.Progress) {
+			bar.set(int64(pr.Done), int64(pr.Total), fmt.Sprintf("%s %d of %d", pr.Phase, pr.Done, pr.Total))
+		}
 	}
 	db, err := p.AsOf(ctx, opt)
 	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(stderr)
+		bar.finish()
 	}
 	if err != nil {
 		return err

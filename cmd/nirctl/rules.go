@@ -78,7 +78,7 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
+		return badArgs(fs, err)
 	}
 	now, err := rules.ParseDate(*nowFlag)
 	if err != nil {

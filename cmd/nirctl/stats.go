@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 func init() {
@@ -32,8 +33,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 || *year == 0 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	lv, err := enumFlag("level", nirv1.StatisticsLevel(0).Descriptor(), "STATISTICS_LEVEL_", *level)
 	if err != nil {
@@ -53,13 +53,13 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "AREA\tPARTICIPANTS\tNEW\tONGOING\tTERMINATED\tREGISTERED\tCOMPUTED\tNOT_REGISTERED\tWORK_OR_EDU\tSHARE\tNORSK_HOURS\tTRAINING_STARTED\tWITHIN_3M\t")
+	fmt.Fprintln(tw, "AREA\tNAME\tPARTICIPANTS\tNEW\tONGOING\tTERMINATED\tREGISTERED\tCOMPUTED\tNOT_REGISTERED\tWORK_OR_EDU\tSHARE\tNORSK_HOURS\tTRAINING_STARTED\tWITHIN_3M\t")
 	for _, r := range res.Msg.GetRows() {
 		a := r.GetArea()
 		if a == "" {
 			a = "nation"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t%.2f\t%d\t%.1f%%\t\n", a, r.GetParticipants(), r.GetNewProgrammes(),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t%.2f\t%d\t%.1f%%\t\n", a, areaName(r, *year), r.GetParticipants(), r.GetNewProgrammes(),
 			r.GetOngoing(), r.GetTerminated(), r.GetTerminatedRegistered(), r.GetTerminatedComputed(), r.GetReasonNotRegistered(),
 			r.GetDirectWorkOrEducation(), 100*r.GetShareDirectWorkOrEducation(), r.GetNorskHours(), r.GetTrainingStarted(),
 			100*r.GetShareTrainingStartedWithin_3Months())
@@ -68,6 +68,28 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return writeMappings(stdout, res.Msg)
+}
+
+// areaName is the name of a row's kommune or fylke as it was at the end of the data year
+// (the row's structure), or its latest name; "Norge" for the nation.
+func areaName(r *nirv1.StatisticsRow, year int) string {
+	on := rules.MustDate(year, 12, 31)
+	switch r.GetLevel() {
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION:
+		return "Norge"
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:
+		if f, err := rules.LookupFylke(r.GetArea(), on); err == nil {
+			return f.Name
+		}
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE:
+		if k, err := rules.LookupKommune(r.GetArea(), on); err == nil {
+			return k.Name
+		}
+		if ps, err := rules.KommunePeriods(r.GetArea()); err == nil && len(ps) > 0 {
+			return ps[len(ps)-1].Name
+		}
+	}
+	return ""
 }
 
 // writeMappings prints the kommune structure the rows follow and the numbers reported under
@@ -105,8 +127,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) != 0 || *year == 0 {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	l, err := enumFlag("law", nirv1.Law(0).Descriptor(), "LAW_", *law)
 	if err != nil {

@@ -32,8 +32,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return errUsage
 	}
 	if err := fs.Parse(args[1:]); err != nil || *name == "" {
-		fs.Usage()
-		return errUsage
+		return badArgs(fs, err)
 	}
 	switch args[0] {
 	case "create":

@@ -132,3 +132,29 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestVersion checks that --version answers whatever else the configuration says, and that
+// /metrics says which build runs (nir_build_info).
+func TestVersion(t *testing.T) {
+	c, err := parseConfig([]string{"--version", "--replicas", "99"}, func(string) string { return "" }, io.Discard)
+	if err != nil || !c.ShowVersion {
+		t.Errorf("--version with a bad --replicas: %+v, %v; want ShowVersion and no error", c.ShowVersion, err)
+	}
+	mfs, err := newMetrics().reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "nir_build_info" {
+			labels := map[string]string{}
+			for _, l := range mf.GetMetric()[0].GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["version"] == "" || !strings.HasPrefix(labels["goversion"], "go") || mf.GetMetric()[0].GetGauge().GetValue() != 1 {
+				t.Errorf("nir_build_info = %v", mf.GetMetric())
+			}
+			return
+		}
+	}
+	t.Error("no nir_build_info metric")
+}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
+	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsauth"
 )
@@ -43,6 +44,10 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "nird:", err)
 		os.Exit(2)
+	}
+	if cfg.ShowVersion {
+		fmt.Println(buildinfo.Text("nird"))
+		return
 	}
 	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if cfg.CheckOnly {
@@ -92,6 +97,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	CheckOnly       bool
+	ShowVersion     bool
 	RepairStream    bool
 
 	// NATSCaseSystems are the case systems that get a NATS user on the embedded server's
@@ -268,9 +274,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store or binding a port, and exit")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print nird's version and exit")
 	fs.BoolVar(&c.RepairStream, "repair-stream", false, "put back the settings of the stream NIR_EVENTS that differ from what the register depends on (nird reports them on /metrics and in its log, and never changes them itself), print them and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.ShowVersion {
+		return c, nil // whatever else the configuration says
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))

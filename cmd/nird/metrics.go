@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -48,7 +49,13 @@ func newMetrics() *metrics {
 			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code.",
 		}, []string{"rule"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.conflicts, m.refusals,
+	bi := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "nir_build_info", Help: "Always 1; the labels say which build of nird runs.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.conflicts, m.refusals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
