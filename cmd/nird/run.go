@@ -164,10 +164,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	// The web console: pages for people on the same address, calling the services above
-	// in process through the same policy.
+	// in process through the same policy, behind the edge's limits (its session is its own
+	// authentication).
 	_, dev := authn.Dev()
 	console, err := web.New(web.Config{Query: query, Registration: reg, Admin: admin, Policy: policy,
-		Providers: []web.Provider{web.TokenLogin(authn)}, Interceptors: []connect.UnaryInterceptorFunc{minSeq},
+		Providers: []web.Provider{web.TokenLogin(authn)}, Interceptors: []connect.UnaryInterceptorFunc{minSeq}, Limit: front.Limit,
 		DevHint: dev, Logger: log})
 	if err != nil {
 		return err

@@ -200,6 +200,33 @@ func (e *Edge) Wrap(h http.Handler) http.Handler {
 	})
 }
 
+// Limit returns h behind the limits but not the guard, for routes that authenticate their
+// callers themselves (the web console, whose session puts the principal in the request's
+// context with auth.NewContext before calling h): the principal's rate and requests in
+// flight, nird's requests in flight and the body budget. A request without a principal (a
+// log-in form) counts toward nird's limits only.
+func (e *Edge) Limit(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := auth.FromContext(r.Context())
+		release, err := e.admit(p, r.URL.Path)
+		if err != nil {
+			e.refuse(w, r, err)
+			return
+		}
+		defer release()
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := e.budget(r)
+			if err != nil {
+				e.refuse(w, r, err)
+				return
+			}
+			defer b.release()
+			r.Body = b
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // refuse answers err in the request's protocol: Connect, gRPC or gRPC-Web, or plain text for
 // a plain route (the CSV export).
 func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, err error) {

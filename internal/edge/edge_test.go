@@ -379,3 +379,41 @@ func TestLimitListener(t *testing.T) {
 		t.Error("Accept after Close returned a connection")
 	}
 }
+
+// TestEdge_Limit checks the limits for a route that authenticates its callers itself (the
+// web console): the principal in the request's context has its own rate, and a request
+// without one counts toward nird's limits only.
+func TestEdge_Limit(t *testing.T) {
+	authn, err := auth.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(auth.NewGuard(authn, auth.DefaultPolicy(), nil), Config{Rate: 1, Burst: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := e.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	serve := func(p auth.Principal) int {
+		req := httptest.NewRequest(http.MethodGet, "/personer", nil)
+		if p != (auth.Principal{}) {
+			req = req.WithContext(auth.NewContext(req.Context(), p))
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	oslo := auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"}
+	for i := range 2 {
+		if code := serve(oslo); code != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d", i, code)
+		}
+	}
+	if code := serve(oslo); code != http.StatusTooManyRequests {
+		t.Errorf("over the burst: %d, want 429", code)
+	}
+	for range 3 {
+		if code := serve(auth.Principal{}); code != http.StatusOK {
+			t.Errorf("a request without a principal is rate limited: %d", code)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type Config struct {
 	Policy auth.Policy
 	// Providers are the ways to log in, e.g. TokenLogin(authn).
 	Providers []Provider
+	// Limit, when set, puts a handler behind nird's request limits (edge.Edge.Limit: the
+	// principal's rate and requests in flight, nird's, the body budget), with the session's
+	// principal in the request's context; the log-in forms count toward nird's limits.
+	Limit func(http.Handler) http.Handler
 	// Interceptors are the API's own unary interceptors that a call in process goes
 	// through too, in order (api.MinSequence: the read-your-writes wait). Authentication
 	// and authorization are not among them: the console has its own session and checks
@@ -74,6 +78,7 @@ type Console struct {
 	policy    auth.Policy
 	providers []Provider
 	intercept []connect.UnaryInterceptorFunc
+	limit     func(http.Handler) http.Handler
 	devHint   bool
 	now       func() time.Time
 	loc       *time.Location
@@ -96,7 +101,7 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{
 		query: cfg.Query, reg: cfg.Registration, admin: cfg.Admin, policy: cfg.Policy,
-		providers: cfg.Providers, intercept: cfg.Interceptors, devHint: cfg.DevHint,
+		providers: cfg.Providers, intercept: cfg.Interceptors, limit: cfg.Limit, devHint: cfg.DevHint,
 		now: cfg.Now, loc: cfg.Location, log: cfg.Logger,
 	}
 	if c.now == nil {
@@ -109,6 +114,9 @@ func New(cfg Config) (*Console, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "web")
+	if c.limit == nil {
+		c.limit = func(h http.Handler) http.Handler { return h }
+	}
 	idle, maxAge := cfg.IdleTimeout, cfg.MaxAge
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
@@ -155,13 +163,15 @@ func (c *Console) today() rules.Date {
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", c.static)
-	mux.HandleFunc("GET /logg-inn", c.loginPage)
+	mux.Handle("GET /logg-inn", c.limit(http.HandlerFunc(c.loginPage)))
+	// The log-in and log-out forms have no principal yet: nird's limits apply, then the
+	// body's bound.
 	kit := Kit{Start: c.startSession, Fail: c.loginFailed, LoginCSRF: c.loginCSRF}
 	for _, p := range c.providers {
 		prefix := "/logg-inn/" + p.Name() + "/"
-		mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), p.Handler(kit)))
+		mux.Handle(prefix, c.limit(small(http.StripPrefix(strings.TrimSuffix(prefix, "/"), p.Handler(kit)))))
 	}
-	mux.HandleFunc("POST /logg-ut", c.logout)
+	mux.Handle("POST /logg-ut", c.limit(small(http.HandlerFunc(c.logout))))
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, c.authed(h)) }
 	page("GET /{$}", c.home)
 	page("GET /personer", c.personsPage)
@@ -202,10 +212,36 @@ func securityHeaders(next http.Handler) http.Handler {
 
 type sessionKey struct{}
 
+// maxFormBytes bounds a form's body: the console's forms are a few hundred bytes.
+const maxFormBytes = 64 << 10
+
+// small bounds a request's body to maxFormBytes.
+func small(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // authed runs a page with the logged-in principal in the context (auth.NewContext, as the
-// API's guard does), or sends the browser to the log-in page. A POST must carry the
-// session's CSRF token and come from this site.
+// API's guard does), or sends the browser to the log-in page. The session is found from the
+// cookie alone; then come nird's limits for the principal (Config.Limit), and only then is
+// a body read: a POST must carry the session's CSRF token and come from this site.
 func (c *Console) authed(h http.HandlerFunc) http.Handler {
+	inner := c.limit(small(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			ss, _ := r.Context().Value(sessionKey{}).(*session)
+			if ss == nil || !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
+				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", principal(r).String(), "path", r.URL.Path)
+				c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes",
+					"Skjemaet var for gammelt eller kom fra et annet nettsted. Last siden på nytt og prøv igjen.")
+				return
+			}
+		}
+		h(w, r)
+	})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ss, p, state := c.sess.lookup(r)
 		if state != validSession {
@@ -233,17 +269,9 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost {
-			if !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
-				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", p.String(), "path", r.URL.Path)
-				c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes",
-					"Skjemaet var for gammelt eller kom fra et annet nettsted. Last siden på nytt og prøv igjen.")
-				return
-			}
-		}
 		ctx := auth.NewContext(r.Context(), p)
 		ctx = context.WithValue(ctx, sessionKey{}, ss)
-		h(w, r.WithContext(ctx))
+		inner.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -46,6 +46,9 @@ type world struct {
 	clock     *clock
 	persons   map[string][]string // kommune → person keys
 	ids       map[string]string   // person key → national id
+
+	mu      sync.Mutex // guards limited
+	limited []string   // the principal each request had when nird's limits applied
 }
 
 type clock struct {
@@ -121,6 +124,15 @@ func newWorld(t *testing.T) *world {
 		Query: w.query, Registration: api.NewRegistration(svc, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
 		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second)},
 		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour,
+		Limit: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				p, _ := auth.FromContext(r.Context())
+				w.mu.Lock()
+				w.limited = append(w.limited, p.Name)
+				w.mu.Unlock()
+				h.ServeHTTP(rw, r)
+			})
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -227,10 +239,19 @@ func TestConsole_Session(t *testing.T) {
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Value == w.tokens["oslo"] {
 		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, and not the token", session)
 	}
+	w.mu.Lock()
+	w.limited = nil
+	w.mu.Unlock()
 	list := w.do(http.MethodGet, "/personer", nil, nil, session)
 	if list.code != http.StatusOK || !strings.Contains(list.body, "Oslo kommune (0301)") {
 		t.Fatalf("person list: %d", list.code)
 	}
+	// Every page passes nird's limits (the edge), as the session's principal.
+	w.mu.Lock()
+	if len(w.limited) != 1 || w.limited[0] != "oslo" {
+		t.Errorf("limits applied as %q, want once as oslo", w.limited)
+	}
+	w.mu.Unlock()
 	csrf := csrfOf(t, list.body)
 
 	// Every form needs the session's CSRF token and this site's origin.
