@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"regexp"
 	"strconv"
@@ -72,6 +73,10 @@ type Config struct {
 	GroupCommit GroupCommit
 	// Logger receives the store's and the embedded server's logs; nil = discard.
 	Logger *slog.Logger
+	// Metadata is written into the stream's metadata when Open creates the stream (with a
+	// random MetaStreamID), and never changed later: nird records its person key's
+	// fingerprint there. See Store.Identity.
+	Metadata map[string]string
 	// ReadOnly opens an existing stream for reading (Read, Replay, LastSeq) only: Open
 	// fails if the stream does not exist and neither creates nor updates it, as offline
 	// tools and operators' read-only NATS users need.
@@ -92,6 +97,9 @@ type Store struct {
 
 	gc    *committer
 	stats stats
+
+	// identity is the stream's as Open found or made it.
+	identity Identity
 
 	// notifyMu guards notify and notifyID: the callbacks registered with Notify.
 	notifyMu sync.Mutex
@@ -174,11 +182,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if cfg.ReadOnly {
-		_, err = s.js.Stream(ctx, StreamName)
+		var st jetstream.Stream
+		st, err = s.js.Stream(ctx, StreamName)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			err = fmt.Errorf("%w: stream %s does not exist", ErrInvalid, StreamName)
 		} else if err != nil {
 			err = fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
+		} else {
+			s.identity = identityOf(st.CachedInfo(), false)
 		}
 	} else {
 		err = s.ensureStream(ctx, cfg)
@@ -237,14 +248,26 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 	want := streamConfig(cfg)
 	info, err := s.js.Stream(ctx, StreamName)
 	if errStreamNotFound(err) {
-		if _, err := s.js.CreateStream(ctx, want); err != nil {
-			return fmt.Errorf("eventstore: create stream %s: %w", StreamName, err)
+		want.Metadata = maps.Clone(cfg.Metadata)
+		if want.Metadata == nil {
+			want.Metadata = map[string]string{}
 		}
-		return nil
+		want.Metadata[MetaStreamID] = newStreamID()
+		created, cerr := s.js.CreateStream(ctx, want)
+		if cerr == nil {
+			s.identity = identityOf(created.CachedInfo(), true)
+			return nil
+		}
+		if !errors.Is(cerr, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("eventstore: create stream %s: %w", StreamName, cerr)
+		}
+		// Another nird created it meanwhile (with its own id): use theirs.
+		info, err = s.js.Stream(ctx, StreamName)
 	}
 	if err != nil {
 		return fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
 	}
+	s.identity = identityOf(info.CachedInfo(), false)
 	have := info.CachedInfo().Config
 	mm, _, err := streamVerdict(have, want)
 	if err != nil {

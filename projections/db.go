@@ -235,6 +235,53 @@ func (db *DB) AsOf() (time.Time, bool) {
 	return t, !t.IsZero()
 }
 
+// metaStream is the meta bucket's key of the stream identity the models were built from.
+var metaStream = []byte("stream")
+
+// StreamID returns the identity of the stream the models were built from ("" until
+// recorded).
+func (db *DB) StreamID() (string, error) {
+	var id string
+	err := db.view(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bucketMeta).Get(metaStream))
+		return nil
+	})
+	return id, err
+}
+
+// setStreamID records the identity of the stream the models are built from.
+func (db *DB) setStreamID(id string) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return ErrClosed
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaStream, []byte(id)) })
+}
+
+// lastStored returns the last event stored (the one with the highest sequence) and its
+// encoding as the stream delivered it, copied; found is false when none is.
+func (db *DB) lastStored() (seq uint64, raw []byte, found bool, err error) {
+	err = db.view(func(tx *bolt.Tx) error {
+		_, block := tx.Bucket(bucketEvents).Cursor().Last()
+		for len(block) > 0 {
+			s, n := binary.Uvarint(block)
+			if n <= 0 {
+				return fmt.Errorf("%w: events block", ErrCorrupt)
+			}
+			l, m := binary.Uvarint(block[n:])
+			if m <= 0 || uint64(len(block)-n-m) < l {
+				return fmt.Errorf("%w: events block", ErrCorrupt)
+			}
+			seq, raw, found = s, block[n+m:n+m+int(l)], true
+			block = block[n+m+int(l):]
+		}
+		raw = bytes.Clone(raw)
+		return nil
+	})
+	return seq, raw, found, err
+}
+
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
@@ -1025,7 +1072,9 @@ func (db *DB) State(pk string) (*rules.State, error) {
 }
 
 // Dump writes every bucket's keys and values in order, as hex lines. Two files with the same
-// dump hold the same models; tests compare dumps of incremental and clean builds.
+// dump hold the same models; tests compare dumps of incremental and clean builds. The stream
+// identity the file records (DB.StreamID) is left out: it says where the models come from,
+// not what they hold.
 func (db *DB) Dump(w io.Writer) error {
 	return db.view(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -1037,8 +1086,8 @@ func (db *DB) Dump(w io.Writer) error {
 				return err
 			}
 			err := b.ForEach(func(k, v []byte) error {
-				if bytes.Equal(name, bucketMeta) && bytes.Equal(k, asOfKey) {
-					return nil // when a snapshot was replayed to is not part of its models
+				if bytes.Equal(name, bucketMeta) && (bytes.Equal(k, asOfKey) || bytes.Equal(k, metaStream)) {
+					return nil // when a snapshot was replayed to, and which stream the models come from, are not part of its models
 				}
 				_, err := fmt.Fprintf(w, "%x %x\n", k, v)
 				return err

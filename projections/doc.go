@@ -40,6 +40,11 @@
 //     the quarantine bucket in the same transaction as the checkpoint and logged (never its
 //     content). Catching up, a rebuild and an as-of replay quarantine the same messages and
 //     build the same file (DB.Quarantined, Status, Stats).
+//   - The live models are served only while they belong to the stream (Check): the file
+//     records the identity of the stream it was built from (Identifier), its checkpoint must
+//     lie within the stream, and the last event it stored must still be the stream's message
+//     at that sequence. Otherwise (the stream deleted and re-created, rolled back, another
+//     register's file) Run rebuilds them, and until then Use("") fails with ErrUnavailable.
 //   - AsOf replays with a recorded-time cut-off (applied by the feed) into a temporary file with
 //     the same code; the result can be kept as a named snapshot and queried like the live models.
 //

@@ -26,3 +26,8 @@ var ErrCorrupt = errors.New("projections: corrupt read-model value")
 // ErrExists is returned when a snapshot is to be kept under a name that is taken and the
 // caller did not ask to replace it.
 var ErrExists = errors.New("projections: already exists")
+
+// ErrUnavailable is returned by queries on the live read models while they are being rebuilt
+// because they do not belong to the stream or were found damaged (Projector.Repairing): they
+// are not served until then. Snapshots stay available.
+var ErrUnavailable = errors.New("projections: read models unavailable")

@@ -40,9 +40,23 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("projections: %w", err)
 	}
+	// The stream's identity before its first event is read: the new file belongs to it.
+	var sid string
+	if idf, ok := p.feed.(Identifier); ok {
+		var err error
+		if sid, err = idf.StreamID(ctx); err != nil {
+			return nil, fmt.Errorf("projections: stream identity: %w", err)
+		}
+	}
 	db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger})
 	if err != nil {
 		return nil, err
+	}
+	if sid != "" {
+		if err := db.setStreamID(sid); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	total := opt.To
 	t0 := time.Now()
@@ -111,6 +125,8 @@ func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error 
 			progress(pr)
 		}
 	}
+	// A repair pending now is done by this rebuild.
+	repair := p.repair.Load()
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
@@ -153,6 +169,7 @@ func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error 
 		}
 		db.bolt.NoSync = false
 		live := filepath.Join(p.opt.Dir, liveFile)
+		p.keepDamaged()
 		if err := os.Rename(path, live); err != nil {
 			return err
 		}
@@ -173,6 +190,7 @@ func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error 
 	old := p.cur
 	p.cur = &handle{db: db}
 	p.mu.Unlock()
+	p.repair.CompareAndSwap(repair, nil)
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
 	}

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -110,6 +111,9 @@ func (p *Projector) RegelmotorPass(ctx context.Context, app Appender, now rules.
 		evs, err = db.DueTerminations(now)
 		return err
 	})
+	if errors.Is(err, ErrUnavailable) {
+		return 0, nil // the models are being rebuilt; the next pass sees them
+	}
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}

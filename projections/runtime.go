@@ -57,6 +57,13 @@ type Projector struct {
 	rebuilding atomic.Bool
 	stats      statsCounters
 
+	// repair is set while the live models must be rebuilt before they are served again
+	// (another stream's, damaged); wake tells Run.
+	repair atomic.Pointer[repairReq]
+	wake   chan struct{}
+	// checked is set once Check has run.
+	checked atomic.Bool
+
 	// advMu guards advanced, which is closed and replaced whenever the live checkpoint is
 	// set (WaitFor).
 	advMu    sync.Mutex
@@ -109,7 +116,8 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{})}
+	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{}),
+		wake: make(chan struct{}, 1)}
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
 	}
@@ -163,8 +171,17 @@ func (p *Projector) acquire(snapshot string) (*handle, error) {
 
 // Use runs fn with the live read models (snapshot "") or a named snapshot. The file stays open
 // until fn returns, even if a rebuild swaps a new live file in meanwhile. fn must not keep the
-// DB after it returns.
+// DB after it returns. While the live models are being rebuilt because they do not belong to
+// the stream or are damaged (Repairing), Use("") fails with ErrUnavailable.
 func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
+	if r := p.repair.Load(); r != nil && snapshot == "" {
+		return fmt.Errorf("%w: the read models are being rebuilt from the stream (%s)", ErrUnavailable, r.reason)
+	}
+	return p.use(snapshot, fn)
+}
+
+// use is Use also while a repair is pending: the runtime's own access.
+func (p *Projector) use(snapshot string, fn func(db *DB) error) error {
 	h, err := p.acquire(snapshot)
 	if err != nil {
 		return err
@@ -252,6 +269,8 @@ type Status struct {
 	FileSize   int64
 	Snapshots  []SnapshotInfo
 	Rebuilding bool
+	// Repairing says why the live models are being rebuilt and not served ("" when served).
+	Repairing string
 	// Quarantined lists the first StatusQuarantineMax stream messages the live models
 	// skipped as not usable events; QuarantinedTotal counts them all.
 	Quarantined      []Quarantine
@@ -279,8 +298,8 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: status: %w", err)
 	}
-	st := &Status{LastSeq: last, Rebuilding: p.rebuilding.Load()}
-	err = p.Use("", func(db *DB) error {
+	st := &Status{LastSeq: last, Rebuilding: p.rebuilding.Load(), Repairing: p.Repairing()}
+	err = p.use("", func(db *DB) error {
 		ms, err := db.Status()
 		if err != nil {
 			return err
@@ -319,37 +338,78 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 
 // Run keeps the live models up to date until ctx is done (returning nil then). It applies in
 // batches of up to BatchSize while catching up, and whatever has arrived when live.
+//
+// It first checks that the live models belong to the stream (Check), again every
+// IdentityCheckInterval and whenever the stream falls below the checkpoint, and rebuilds them
+// when they do not or when they were found damaged, before it applies anything more.
 func (p *Projector) Run(ctx context.Context) error {
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if !p.checked.Load() {
+		if err := p.Check(ctx); err != nil {
+			return stopped(err)
+		}
+	}
 	waiter, _ := p.feed.(Waiter)
+	nextCheck := time.Now().Add(IdentityCheckInterval)
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if p.repair.Load() != nil {
+			if err := p.runRepair(ctx); err != nil {
+				return stopped(err)
+			}
+			continue
+		}
+		if time.Now().After(nextCheck) {
+			nextCheck = time.Now().Add(IdentityCheckInterval)
+			if err := p.Check(ctx); err != nil {
+				return stopped(err)
+			}
+			continue
+		}
 		ckpt, last, err := p.catchUp(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return stopped(err)
 		}
 		if last > ckpt {
 			continue
 		}
-		if waiter != nil {
-			if err := waiter.Wait(ctx, ckpt); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("projections: wait for events after seq %d: %w", ckpt, err)
+		if last < ckpt {
+			if err := p.Check(ctx); err != nil {
+				return stopped(err)
 			}
 			continue
 		}
-		t := time.NewTimer(p.opt.PollInterval)
-		select {
-		case <-ctx.Done():
+		// Wait for the stream to grow, a repair to be asked for, or the next check.
+		wctx, cancel := context.WithDeadline(ctx, nextCheck)
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-p.wake:
+				cancel()
+			case <-done:
+			}
+		}()
+		if waiter != nil {
+			err = waiter.Wait(wctx, ckpt)
+		} else {
+			t := time.NewTimer(p.opt.PollInterval)
+			select {
+			case <-wctx.Done():
+			case <-t.C:
+			}
 			t.Stop()
-			return nil
-		case <-t.C:
+		}
+		close(done)
+		cancel()
+		if err != nil && wctx.Err() == nil {
+			return stopped(fmt.Errorf("projections: wait for events after seq %d: %w", ckpt, err))
 		}
 	}
 }
@@ -377,7 +437,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 	}
 	p.stats.lastSeq.Store(last)
 	p.setCheckpoint(ckpt)
-	if last <= ckpt {
+	if last <= ckpt || p.repair.Load() != nil {
 		return ckpt, last, nil
 	}
 	err = applyRange(ctx, p.feed, ReplayOptions{From: ckpt + 1, To: last}, p.opt.BatchSize, func(batch []Record) error {
@@ -405,7 +465,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 	if err == nil && ckpt < last {
 		// The replay delivered everything up to last; the rest are gaps (purged messages).
 		p.writeMu.Lock()
-		err = p.Use("", func(db *DB) error {
+		err = p.use("", func(db *DB) error {
 			c, err := db.Advance(last)
 			ckpt = c
 			return err

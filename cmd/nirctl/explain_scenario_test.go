@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"flag"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func TestRulesExplainScenarios(t *testing.T) {
 		t.Fatalf("no scenario files: %v", err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "personkey.secret")
-	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString([]byte("explain scenario key, not real!!"))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {

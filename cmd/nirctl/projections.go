@@ -127,6 +127,9 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "stream last sequence %d, lag %d, file %s, %d events applied since start (%.1f s)\n",
 		st.GetLastSequence(), st.GetLag(), byteSize(st.GetFileSize()), st.GetEventsApplied(), st.GetApplySeconds())
+	if r := st.GetRepairing(); r != "" {
+		fmt.Fprintf(stdout, "NOT SERVED until rebuilt: %s\n", r)
+	}
 	if st.GetRebuilding() {
 		fmt.Fprintf(stdout, "rebuild running: %s\n", progressText(st.GetRebuildProgress()))
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
-	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/projections"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -48,7 +47,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer unlock()
 	}
-	keys, err := personkey.LoadOrCreate(pre.keyFile)
+	keyFile := pre.keyFile
+	keys, freshKey, err := loadPersonKey(keyFile)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		GroupCommit: cfg.Group,
 
 		DuplicateWindow: cfg.DuplicateWindow,
+		Metadata:        map[string]string{metaPersonKey: keys.Fingerprint()},
 	}
 	storeCfg.NATSOptions, err = natsOptions(cfg)
 	if err != nil {
@@ -94,6 +95,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	storeCfg.Users = access.users
 	store, err := eventstore.Open(ctx, storeCfg)
 	if err != nil {
+		if freshKey {
+			os.Remove(keyFile)
+		}
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer store.Close()
@@ -105,6 +109,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer ingressConn.Close()
+	if err := checkPersonKey(ctx, store, keys, keyFile, freshKey, log); err != nil {
+		return err
+	}
 
 	now := cfg.Cluster.clock()
 	if cfg.Cluster.ClockOffset != 0 {
@@ -131,6 +138,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer proj.Close()
 	if err := proj.OpenSnapshots(); err != nil {
 		return fmt.Errorf("read-model snapshots: %w", err)
+	}
+	// Read models of another stream (re-created, rolled back) are not served, but rebuilt.
+	if err := proj.Check(ctx); err != nil {
+		return fmt.Errorf("read models: %w", err)
 	}
 	// The regelmotor runs on one nird at a time: the holder of this lease.
 	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})

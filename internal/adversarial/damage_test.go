@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -290,6 +293,9 @@ func TestDamage_PoisonMessages(t *testing.T) {
 	nd = startNird(t, data)
 	t.Run("nird starts and serves past undecodable and subject-mismatched messages", func(t *testing.T) {
 		awaitAnswers(t, nd, want)
+		if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+			t.Errorf("answers changed when the read models reached the stream's end")
+		}
 		st := status(t, nd)
 		if got := quarantinedSeqs(st); !slices.Equal(got, poison) {
 			t.Errorf("projections status lists quarantined sequences %v, want %v", got, poison)
@@ -366,4 +372,297 @@ func TestDamage_PoisonMessages(t *testing.T) {
 		}
 		ss.Close()
 	})
+}
+
+// startFails runs nird with args and returns what it wrote, failing the test unless it exits
+// with an error before it serves.
+func startFails(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", ""}, args...)
+	cmd := exec.Command(nirdtest.Build(t, nirdtest.NirdPackage), args...)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatalf("nird exited 0, want a refusal:\n%s", out.String())
+			}
+			return out.String()
+		case <-deadline:
+		case <-time.After(20 * time.Millisecond):
+			if !strings.Contains(out.String(), "msg=serving") {
+				continue
+			}
+		}
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("nird started and served, want a refusal:\n%s", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestDamage_PersonKey: the key that turns national ids into person keys is lost, swapped or
+// weak. Before the fix nird made a new key silently (lost) or used the wrong one (swapped):
+// lookups by national id found nobody and the same fødselsnummer became a second person.
+func TestDamage_PersonKey(t *testing.T) {
+	data := t.TempDir()
+	nd := startNird(t, data)
+	registerPersons(t, nd, 0, 2)
+	nd.Stop(t, syscall.SIGTERM)
+	keyFile := filepath.Join(data, "personkey.secret")
+	original, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func(t *testing.T) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, original, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(keyFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("personkey.secret swapped for another key is refused", func(t *testing.T) {
+		if err := os.WriteFile(keyFile, []byte(randomKey()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", data)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "restore") {
+			t.Errorf("refusal does not name the key file and say to restore it:\n%s", out)
+		}
+		restore(t)
+	})
+
+	t.Run("personkey.secret deleted is not replaced by a new key", func(t *testing.T) {
+		if err := os.Remove(keyFile); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", data)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "restore") {
+			t.Errorf("refusal does not name the key file and say to restore it:\n%s", out)
+		}
+		if _, err := os.Stat(keyFile); err == nil {
+			t.Errorf("a new key file was created")
+		}
+		restore(t)
+	})
+
+	t.Run("an all-zero person key is refused", func(t *testing.T) {
+		fresh := t.TempDir()
+		if err := os.WriteFile(filepath.Join(fresh, "personkey.secret"), []byte(strings.Repeat("00", 32)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", fresh)
+		if !strings.Contains(out, "personkey.secret") {
+			t.Errorf("refusal does not name the key file:\n%s", out)
+		}
+	})
+
+	t.Run("a person key file readable by others is refused", func(t *testing.T) {
+		if err := os.Chmod(keyFile, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", data)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "chmod 600") {
+			t.Errorf("refusal does not name the key file and the fix:\n%s", out)
+		}
+		restore(t)
+	})
+
+	t.Run("personkey.secret swapped on a stream without a key fingerprint is refused", func(t *testing.T) {
+		// A stream made by an older nird, or by hand, names no key: its registrations tell.
+		withStore(t, data, func(js jetstream.JetStream) {
+			st, err := js.Stream(context.Background(), "NIR_EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := st.CachedInfo().Config
+			delete(cfg.Metadata, "nir_person_key")
+			if _, err := js.UpdateStream(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if err := os.WriteFile(keyFile, []byte(randomKey()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", data)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "registrations") {
+			t.Errorf("refusal does not name the key file and the registrations it was checked against:\n%s", out)
+		}
+		restore(t)
+	})
+
+	t.Run("the original key still starts", func(t *testing.T) {
+		nd := startNird(t, data)
+		nd.Stop(t, syscall.SIGTERM)
+	})
+}
+
+// TestDamage_SharedStreamOtherKey: a second nird with a data directory (and person key) of its
+// own, against the same NATS cluster, would key the same national ids differently. Before the
+// fix it started and served.
+func TestDamage_SharedStreamOtherKey(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	first := startNird(t, t.TempDir(), "--nats-url", srv.ClientURL())
+	registerPersons(t, first, 0, 1)
+	out := startFails(t, "--data", t.TempDir(), "--nats-url", srv.ClientURL())
+	if !strings.Contains(out, "personkey.secret") {
+		t.Errorf("refusal does not name the key file:\n%s", out)
+	}
+}
+
+// TestDamage_StreamReplaced: the stream is deleted and re-created, or rolled back, behind the
+// read models' back. Before the fix nird kept the old checkpoint (lag 0 against an emptier
+// stream) and new appends below it never reached the read models.
+func TestDamage_StreamReplaced(t *testing.T) {
+	for _, recreate := range []struct {
+		name string
+		fn   func(t *testing.T, js jetstream.JetStream)
+	}{
+		{"stream deleted and re-created by hand: models rebuilt, new appends visible", func(t *testing.T, js jetstream.JetStream) {
+			// From its saved configuration, as nats stream add --config would, without
+			// the metadata nird writes.
+			st, err := js.Stream(context.Background(), "NIR_EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := st.CachedInfo().Config
+			cfg.Metadata = nil
+			if err := js.DeleteStream(context.Background(), "NIR_EVENTS"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"stream deleted, nird re-creates it: models rebuilt, new appends visible", func(t *testing.T, js jetstream.JetStream) {
+			if err := js.DeleteStream(context.Background(), "NIR_EVENTS"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(recreate.name, func(t *testing.T) {
+			data := t.TempDir()
+			nd := startNird(t, data)
+			registerPersons(t, nd, 0, 5)
+			nd.Stop(t, syscall.SIGTERM)
+			withStore(t, data, func(js jetstream.JetStream) { recreate.fn(t, js) })
+			nd = startNird(t, data)
+			fresh := registerPersons(t, nd, 100, 2)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				a, err := answers(nd)
+				if err == nil && personCount(a) == len(fresh) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the person list does not show exactly the %d persons of the new stream (err %v)", len(fresh), err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+
+	t.Run("stream rolled back and written again while the read models were away", func(t *testing.T) {
+		data := t.TempDir()
+		nd := startNird(t, data)
+		registerPersons(t, nd, 0, 3)
+		nd.Stop(t, syscall.SIGTERM)
+		backup := t.TempDir()
+		copyDir(t, filepath.Join(data, "jetstream"), backup)
+		nd = startNird(t, data)
+		registerPersons(t, nd, 10, 3) // the models move on to seq 12
+		nd.Stop(t, syscall.SIGTERM)
+		models := filepath.Join(data, "projections", "models.db")
+		kept, err := os.ReadFile(models)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Roll the stream back to seq 6, write 5 other persons on it (seq 7..16) with the
+		// models moved away, then bring the models of seq 12 back.
+		if err := os.RemoveAll(filepath.Join(data, "jetstream")); err != nil {
+			t.Fatal(err)
+		}
+		copyDir(t, backup, filepath.Join(data, "jetstream"))
+		os.Remove(models)
+		nd = startNird(t, data)
+		registerPersons(t, nd, 20, 5)
+		want := settledAnswers(t, nd)
+		nd.Stop(t, syscall.SIGTERM)
+		if err := os.WriteFile(models, kept, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nd = startNird(t, data)
+		awaitAnswers(t, nd, want)
+	})
+
+	t.Run("models.db of another register is not served", func(t *testing.T) {
+		other := t.TempDir()
+		nd := startNird(t, other)
+		registerPersons(t, nd, 50, 3)
+		nd.Stop(t, syscall.SIGTERM)
+		data := t.TempDir()
+		nd = startNird(t, data)
+		registerPersons(t, nd, 0, 4)
+		want := settledAnswers(t, nd)
+		nd.Stop(t, syscall.SIGTERM)
+		foreign, err := os.ReadFile(filepath.Join(other, "projections", "models.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "projections", "models.db"), foreign, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nd = startNird(t, data)
+		awaitAnswers(t, nd, want)
+	})
+}
+
+// copyDir copies the tree src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, fi.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -93,7 +93,7 @@ func (h *Admin) ProjectionStatus(ctx context.Context, _ *connect.Request[nirv1.P
 	for _, m := range st.Models {
 		out.Models = append(out.Models, &nirv1.ModelStatus{Name: m.Name, Checkpoint: m.Checkpoint, SchemaVersion: m.Schema})
 	}
-	out.QuarantinedTotal = st.QuarantinedTotal
+	out.QuarantinedTotal, out.Repairing = st.QuarantinedTotal, st.Repairing
 	for _, q := range st.Quarantined {
 		out.Quarantined = append(out.Quarantined, &nirv1.QuarantinedMessage{Sequence: q.Seq, Reason: q.Reason})
 	}

@@ -198,6 +198,8 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running"))
 	case errors.Is(err, projections.ErrSchema):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
+	case errors.Is(err, projections.ErrUnavailable):
+		return connect.NewError(connect.CodeUnavailable, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
 	}

@@ -4,6 +4,8 @@ package feed
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"sync"
 	"time"
@@ -28,8 +30,9 @@ type Feed struct {
 }
 
 var (
-	_ projections.Feed   = (*Feed)(nil)
-	_ projections.Waiter = (*Feed)(nil)
+	_ projections.Feed       = (*Feed)(nil)
+	_ projections.Waiter     = (*Feed)(nil)
+	_ projections.Identifier = (*Feed)(nil)
 )
 
 // New returns a feed over store. It listens to the stream's subjects on the store's
@@ -79,6 +82,24 @@ func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.S
 			}
 		}
 	}
+}
+
+// StreamID implements projections.Identifier: the stream's identity as it is now.
+func (f *Feed) StreamID(ctx context.Context) (string, error) {
+	id, err := f.store.CurrentIdentity(ctx)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// RawAt implements projections.Identifier.
+func (f *Feed) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
+	raw, err := f.store.RawAt(ctx, seq)
+	if errors.Is(err, eventstore.ErrNoMessage) {
+		return nil, fmt.Errorf("%w: stream seq %d", projections.ErrNotFound, seq)
+	}
+	return raw, err
 }
 
 // LastSeq implements projections.Feed.

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,20 +26,51 @@ const SecretSize = 32
 // FileName is the name of the secret file nird creates in its data directory.
 const FileName = "personkey.secret"
 
-// ErrBadSecret is returned when a secret is missing, malformed or too short.
-var ErrBadSecret = errors.New("personkey: bad secret")
+// minDistinctBytes is the fewest distinct byte values a secret must hold: a random secret of
+// 16 bytes or more practically always has more, while an all-zero, repeated-byte or short
+// repeating pattern key (a placeholder, a test value, a botched generation) has fewer.
+const minDistinctBytes = 8
+
+var (
+	// ErrBadSecret is returned when a secret is missing, malformed, too short or degenerate.
+	ErrBadSecret = errors.New("personkey: bad secret")
+	// ErrInsecureFile is returned by Load when the secret file may be read or written by
+	// group or others.
+	ErrInsecureFile = errors.New("personkey: secret file open to group or others")
+)
 
 // Keyer derives person keys. It is safe for concurrent use.
 type Keyer struct {
 	secret []byte
 }
 
-// New returns a Keyer for secret, which must be at least 16 bytes.
+// New returns a Keyer for secret, which must be at least 16 bytes and not degenerate (at
+// least 8 distinct byte values: no all-zero or repeating placeholder).
 func New(secret []byte) (*Keyer, error) {
 	if len(secret) < 16 {
 		return nil, fmt.Errorf("%w: %d bytes, want at least 16", ErrBadSecret, len(secret))
 	}
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct < minDistinctBytes {
+		return nil, fmt.Errorf("%w: degenerate (%d distinct byte values, as in an all-zero or repeating placeholder); generate a random one", ErrBadSecret, distinct)
+	}
 	return &Keyer{secret: append([]byte(nil), secret...)}, nil
+}
+
+// Generate returns a Keyer for a fresh random secret of SecretSize bytes.
+func Generate() (*Keyer, error) {
+	secret := make([]byte, SecretSize)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("personkey: generate secret: %w", err)
+	}
+	return New(secret)
 }
 
 // Key returns the person key for a national id: 64 lowercase hex characters, usable as a
@@ -47,6 +79,19 @@ func (k *Keyer) Key(nationalID string) string {
 	m := hmac.New(sha256.New, k.secret)
 	m.Write([]byte(strings.TrimSpace(nationalID)))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// fingerprintLabel is what Fingerprint keys: a fixed label, never a national id.
+const fingerprintLabel = "nir person key fingerprint v1"
+
+// Fingerprint identifies the secret without revealing it: the first 16 bytes, in hex, of
+// the HMAC of a fixed label. nird records it with the stream, so that a nird given another
+// secret (a lost and regenerated file, another data directory) is refused instead of keying
+// the same national ids to other persons.
+func (k *Keyer) Fingerprint() string {
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte(fingerprintLabel))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // IsKey reports whether s has the form of a person key.
@@ -63,34 +108,24 @@ func IsKey(s string) bool {
 	return true
 }
 
-// LoadOrCreate reads the hex secret in path, creating it with a fresh random secret (mode
-// 0600) when the file does not exist. Every nird of a cluster must be given the same file.
-func LoadOrCreate(path string) (*Keyer, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		secret := make([]byte, SecretSize)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, fmt.Errorf("personkey: generate secret: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("personkey: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("personkey: create %s: %w", path, err)
-		}
-		_, err = f.WriteString(hex.EncodeToString(secret) + "\n")
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("personkey: write %s: %w", path, err)
-		}
-		return New(secret)
+// Load reads the hex secret in path. A missing file is an error wrapping os.ErrNotExist
+// (the caller decides whether a new key may be made: never when events were keyed with the
+// lost one); a file that group or others may read or write is refused (ErrInsecureFile),
+// since whoever holds the secret can link person keys back to national ids.
+func Load(path string) (*Keyer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("personkey: %w", err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("personkey: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s (and if anyone may have copied it, the person keys are no longer pseudonymous to them)", ErrInsecureFile, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return nil, fmt.Errorf("personkey: read %s: %w", path, err)
 	}
@@ -98,5 +133,55 @@ func LoadOrCreate(path string) (*Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not hex", ErrBadSecret, path)
 	}
-	return New(secret)
+	k, err := New(secret)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// Write stores the secret in hex at path, which must not exist yet: created with mode 0600,
+// fsynced, and its directory too.
+func (k *Keyer) Write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("personkey: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("personkey: create %s: %w", path, err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(k.secret) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("personkey: write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadOrCreate reads the secret in path (Load), creating it with a fresh random secret
+// (mode 0600) when the file does not exist. It is for tools and tests: nird uses Load and
+// Generate, so that a key lost from a register that holds events is never replaced
+// silently.
+func LoadOrCreate(path string) (*Keyer, error) {
+	k, err := Load(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
+	}
+	if k, err = Generate(); err != nil {
+		return nil, err
+	}
+	if err := k.Write(path); err != nil {
+		return nil, err
+	}
+	return k, nil
 }

@@ -1,9 +1,12 @@
 package personkey
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +64,76 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 	if _, err := LoadOrCreate(path); !errors.Is(err, ErrBadSecret) {
 		t.Errorf("LoadOrCreate(garbage) error = %v, want ErrBadSecret", err)
+	}
+}
+
+func TestNew_Degenerate(t *testing.T) {
+	for name, secret := range map[string][]byte{
+		"AllZero":   make([]byte, 32),
+		"OneByte":   bytes.Repeat([]byte{0x41}, 32),
+		"Pattern":   bytes.Repeat([]byte("abcd"), 8),
+		"ShortHex7": bytes.Repeat([]byte("0123456"), 5),
+	} {
+		if _, err := New(secret); !errors.Is(err, ErrBadSecret) {
+			t.Errorf("New(%s) error = %v, want ErrBadSecret", name, err)
+		}
+	}
+	k, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.secret) != SecretSize {
+		t.Errorf("generated secret has %d bytes", len(k.secret))
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	if _, err := Load(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load(missing) error = %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatalf("Load created the file")
+	}
+	k, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Write(path); err == nil {
+		t.Errorf("Write over an existing key file succeeded")
+	}
+	back, err := Load(path)
+	if err != nil || back.Key("x") != k.Key("x") || back.Fingerprint() != k.Fingerprint() {
+		t.Fatalf("Load after Write = %v, %v", back, err)
+	}
+	other, _ := Generate()
+	if other.Fingerprint() == k.Fingerprint() || len(k.Fingerprint()) != 32 || strings.Contains(k.Fingerprint(), hex.EncodeToString(k.secret[:4])) {
+		t.Errorf("fingerprints %s and %s: not distinct, not 32 hex characters, or showing the secret", k.Fingerprint(), other.Fingerprint())
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o620} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if !errors.Is(err, ErrInsecureFile) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("Load of a mode %04o file: %v, want ErrInsecureFile naming the fix", mode, err)
+		}
+	}
+	if err := os.Chmod(path, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Errorf("Load of a mode 0400 file: %v", err)
+	}
+	zero := filepath.Join(dir, "zero")
+	if err := os.WriteFile(zero, []byte(strings.Repeat("00", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(zero); !errors.Is(err, ErrBadSecret) || !strings.Contains(err.Error(), zero) {
+		t.Errorf("Load of an all-zero key: %v, want ErrBadSecret naming the file", err)
 	}
 }

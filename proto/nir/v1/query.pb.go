@@ -2630,8 +2630,11 @@ type ProjectionStatusResponse struct {
 	Quarantined []*QuarantinedMessage `protobuf:"bytes,10,rep,name=quarantined,proto3" json:"quarantined,omitempty"`
 	// quarantined_total counts every quarantined message.
 	QuarantinedTotal uint64 `protobuf:"varint,11,opt,name=quarantined_total,json=quarantinedTotal,proto3" json:"quarantined_total,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// repairing says why the live read models are being rebuilt from the stream and not
+	// served meanwhile (they were another stream's, or damaged); empty when they are served.
+	Repairing     string `protobuf:"bytes,12,opt,name=repairing,proto3" json:"repairing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProjectionStatusResponse) Reset() {
@@ -2739,6 +2742,13 @@ func (x *ProjectionStatusResponse) GetQuarantinedTotal() uint64 {
 		return x.QuarantinedTotal
 	}
 	return 0
+}
+
+func (x *ProjectionStatusResponse) GetRepairing() string {
+	if x != nil {
+		return x.Repairing
+	}
+	return ""
 }
 
 // QuarantinedMessage is a stream message the read models skip.
@@ -3425,7 +3435,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x11events_per_second\x18\x03 \x01(\x01R\x0feventsPerSecond\x12\x1f\n" +
 	"\veta_seconds\x18\x04 \x01(\x01R\n" +
 	"etaSeconds\x12'\n" +
-	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\"\xe3\x03\n" +
+	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\"\x81\x04\n" +
 	"\x18ProjectionStatusResponse\x12+\n" +
 	"\x06models\x18\x01 \x03(\v2\x13.nir.v1.ModelStatusR\x06models\x12#\n" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12\x10\n" +
@@ -3440,7 +3450,8 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\rapply_seconds\x18\t \x01(\x01R\fapplySeconds\x12<\n" +
 	"\vquarantined\x18\n" +
 	" \x03(\v2\x1a.nir.v1.QuarantinedMessageR\vquarantined\x12+\n" +
-	"\x11quarantined_total\x18\v \x01(\x04R\x10quarantinedTotal\"H\n" +
+	"\x11quarantined_total\x18\v \x01(\x04R\x10quarantinedTotal\x12\x1c\n" +
+	"\trepairing\x18\f \x01(\tR\trepairing\"H\n" +
 	"\x12QuarantinedMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"&\n" +

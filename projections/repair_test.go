@@ -1,0 +1,194 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"sync"
+	"testing"
+)
+
+// switchFeed is a feed whose stream can be replaced under the projector, with an identity.
+type switchFeed struct {
+	mu   sync.Mutex // guards cur and id
+	cur  *SliceFeed
+	id   string
+	gets int // RawAt calls
+}
+
+func (f *switchFeed) set(id string, recs []Record) {
+	f.mu.Lock()
+	f.cur, f.id = NewSliceFeed(recs), id
+	f.mu.Unlock()
+}
+
+func (f *switchFeed) feed() *SliceFeed {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cur
+}
+
+func (f *switchFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Record, error] {
+	return f.feed().Replay(ctx, opt)
+}
+
+func (f *switchFeed) LastSeq(ctx context.Context) (uint64, error) { return f.feed().LastSeq(ctx) }
+
+func (f *switchFeed) StreamID(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.id, nil
+}
+
+func (f *switchFeed) RawAt(_ context.Context, seq uint64) ([]byte, error) {
+	f.mu.Lock()
+	f.gets++
+	recs := f.cur.records
+	f.mu.Unlock()
+	for _, r := range recs {
+		if r.Seq == seq {
+			if r.Raw != nil {
+				return r.Raw, nil
+			}
+			return marshalOpt.Marshal(r.Event)
+		}
+	}
+	return nil, ErrNotFound
+}
+
+var _ Identifier = (*switchFeed)(nil)
+
+// rebuiltLike runs p until its live models are served again and equal a clean build of
+// recs, failing on any query answered meanwhile from other models than before (allowed,
+// a dump; "" allows none).
+func rebuiltLike(t *testing.T, p *Projector, recs []Record, allowed string) {
+	t.Helper()
+	want := cleanDump(t, recs)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, "the rebuilt models", func() bool {
+		var got string
+		err := p.Use("", func(db *DB) error { got = dump(t, db); return nil })
+		if errors.Is(err, ErrUnavailable) {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == allowed && allowed != "" {
+			return false
+		}
+		if got != want {
+			t.Fatalf("served models differ from a clean build of the stream")
+		}
+		return true
+	})
+	if p.Repairing() != "" {
+		t.Errorf("still repairing after the rebuild: %s", p.Repairing())
+	}
+}
+
+// TestProjector_ForeignModels: live models of another stream instance, beyond the stream's
+// end, or whose last event is not the stream's at that sequence are not served but rebuilt;
+// models of the same stream are kept as they are (one message read back).
+func TestProjector_ForeignModels(t *testing.T) {
+	t.Parallel()
+	recs := population(11, 30, testKommuner)
+	other := population(12, 20, testKommuner)
+	tests := []struct {
+		name string
+		// then is the stream the models find when they start again.
+		id   string
+		then []Record
+	}{
+		{"AnotherInstance", "B", recs},
+		{"BeyondTheEnd", "A", recs[:len(recs)/2]},
+		{"RolledBackAndRewritten", "A", append(recs[:len(recs)/2:len(recs)/2], renumber(other, uint64(len(recs)/2)+1)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := &switchFeed{}
+			f.set("A", recs)
+			p, err := New(f, Options{Dir: dir, BatchSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Check(bg); err != nil || p.Repairing() != "" {
+				t.Fatalf("Check of a new file: %v, repairing %q", err, p.Repairing())
+			}
+			if _, err := p.CatchUp(bg); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+
+			f.set(tt.id, tt.then)
+			p, err = New(f, Options{Dir: dir, BatchSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.Check(bg); err != nil {
+				t.Fatal(err)
+			}
+			if p.Repairing() == "" {
+				t.Fatalf("models of %s not found foreign", tt.name)
+			}
+			if err := p.Use("", func(*DB) error { return nil }); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Use of foreign models = %v, want ErrUnavailable", err)
+			}
+			if st, err := p.Status(bg); err != nil || st.Repairing == "" {
+				t.Fatalf("Status while repairing = %+v, %v", st, err)
+			}
+			rebuiltLike(t, p, tt.then, "")
+		})
+	}
+	t.Run("SameStream", func(t *testing.T) {
+		dir := t.TempDir()
+		f := &switchFeed{}
+		f.set("A", recs)
+		p, _ := New(f, Options{Dir: dir})
+		if _, err := p.CatchUp(bg); err != nil {
+			t.Fatal(err)
+		}
+		before := liveDump(t, p)
+		p.Close()
+		p, _ = New(f, Options{Dir: dir})
+		defer p.Close()
+		if err := p.Check(bg); err != nil || p.Repairing() != "" {
+			t.Fatalf("Check of the same stream's models: %v, repairing %q", err, p.Repairing())
+		}
+		if liveDump(t, p) != before || f.gets == 0 {
+			t.Errorf("models changed, or the last event was not read back (%d reads)", f.gets)
+		}
+	})
+	t.Run("StreamRecreatedWhileRunning", func(t *testing.T) {
+		f := &switchFeed{}
+		f.set("A", recs)
+		p, _ := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
+		defer p.Close()
+		if _, err := p.CatchUp(bg); err != nil {
+			t.Fatal(err)
+		}
+		before := liveDump(t, p)
+		f.set("B", other) // fewer events: the stream's end falls below the checkpoint
+		rebuiltLike(t, p, other, before)
+	})
+}
+
+// renumber returns recs with sequences from first on.
+func renumber(recs []Record, first uint64) []Record {
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		r.Seq = first + uint64(i)
+		out[i] = r
+	}
+	return out
+}
