@@ -3,6 +3,7 @@ package projections
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -106,11 +107,16 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 	return out, ckpt, err
 }
 
-// EventPersons is DB.EventPersons on the live read models.
+// EventPersons is DB.EventPersons on the live read models. While they are being rebuilt
+// because they do not belong to the stream or are damaged (Repairing), the index is treated
+// as one that has read nothing yet: no ids, checkpoint 0.
 func (p *Projector) EventPersons(ids []string) (persons map[string]string, checkpoint uint64, err error) {
 	err = p.Use("", func(db *DB) error {
 		persons, checkpoint, err = db.EventPersons(ids)
 		return err
 	})
+	if errors.Is(err, ErrUnavailable) {
+		return map[string]string{}, 0, nil
+	}
 	return persons, checkpoint, err
 }
