@@ -22,7 +22,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 12 // 12: the event-id index (bucket ids)
+const SchemaVersion = 13 // 13: persons with training hours, for disclosure control (Product decisions 14)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (

@@ -190,8 +190,12 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		if end := programmeEnd(st, p); !end.IsZero() {
 			last = end.Y
 		}
+		endY := 0
 		if ended {
-			last = t.Date.Y
+			// A termination dated before the start counts in the start year, so that every
+			// participant of a year is either ongoing on 31 December or terminated in it.
+			endY = max(t.Date.Y, p.Start.Y)
+			last = endY
 		}
 		for _, y := range yearsOf(p.Start.Y, last) {
 			c := get(y, p.Kommune)
@@ -199,10 +203,10 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 			if p.Start.Y == y {
 				c[CNew]++
 			}
-			if !ended || t.Date.Y > y {
+			if !ended || endY > y {
 				c[COngoing]++
 			}
-			if ended && t.Date.Y == y {
+			if ended && endY == y {
 				c[CTerminated]++
 				if t.Computed {
 					c[CTerminatedComputed]++
@@ -252,7 +256,9 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 	}
 
-	// Hours by the month they were given, in the bostedskommune of that month.
+	// Hours by the month they were given, in the bostedskommune of that month, and the persons
+	// they are given to (once per year and kommune).
+	hoursSeen := map[ck]bool{}
 	for _, k := range hkeys {
 		h := int64(HoursOf(st.Training.Hours[k]))
 		if h == 0 {
@@ -262,7 +268,12 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		if !ok {
 			continue
 		}
-		c := get(k.Year, st.KommuneOn(on))
+		kom := st.KommuneOn(on)
+		c := get(k.Year, kom)
+		if key := (ck{itoa4(k.Year), kom}); !hoursSeen[key] {
+			hoursSeen[key] = true
+			c[CHoursPersons]++
+		}
 		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
 			c[CNorskHours] += h
 		} else {

@@ -60,6 +60,9 @@ const (
 	CTrainingStarted
 	// CTrainingStartedWithin3m: of those, started within 3 months (Product decisions 6).
 	CTrainingStartedWithin3m
+	// CHoursPersons: persons with training hours given in the year, the count behind the hours
+	// (disclosure control, Product decisions 14).
+	CHoursPersons
 	// CReasonBase + reason: terminations in the year by avslutningsårsak (enum value).
 	CReasonBase
 )

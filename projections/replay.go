@@ -210,11 +210,13 @@ func (db *DB) Kommuner() ([]string, error) {
 }
 
 // WriteReport writes the year's results to dir as JSON and CSV: statistics.{json,csv} (every
-// kommune, fylke and the nation), terminated.{json,csv} (the report of terminated
+// kommune, fylke and the nation, on the year's kommune structure, with disclosure control:
+// counts of 1 to minCount-1 and what would reveal them are «:», DOMAIN.md Product decisions
+// 14; minCount ≤ 1 suppresses nothing), terminated.{json,csv} (the report of terminated
 // participants, both laws) and persons.csv (every kommune's person list, including persons
 // without a bostedskommune, analyst view without national ids, with each deadline's status on
 // now: StatusColumns). It returns the files written.
-func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error) {
+func (db *DB) WriteReport(dir string, year int, now rules.Date, minCount int64) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projections: %w", err)
 	}
@@ -233,13 +235,9 @@ func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error
 		return f.Close()
 	}
 
-	var stats []StatRow
-	for _, lv := range []Level{LevelNation, LevelFylke, LevelKommune} {
-		rows, err := db.Statistics(year, lv, "")
-		if err != nil {
-			return nil, err
-		}
-		stats = append(stats, rows...)
+	stats, _, err := db.PublishedStatistics(year, rules.Date{}, minCount)
+	if err != nil {
+		return nil, err
 	}
 	if err := write("statistics.json", func(f *os.File) error {
 		out := make([]statJSON, len(stats))
@@ -294,7 +292,7 @@ func (db *DB) WriteReport(dir string, year int, now rules.Date) ([]string, error
 func CounterNames() []string {
 	names := []string{"participants", "new", "ongoing", "terminated", "terminated_registered",
 		"terminated_computed", "reason_not_registered", "direct_work_or_education", "training_vedtak",
-		"norsk_hours", "samfunnskunnskap_hours", "training_started", "training_started_within_3_months"}
+		"norsk_hours", "samfunnskunnskap_hours", "training_started", "training_started_within_3_months", "training_hours_persons"}
 	for r := range NumReasons {
 		n := enumName(nirv1.TerminationReason(r).String(), "TERMINATION_REASON_")
 		if n == "" {
@@ -310,8 +308,11 @@ type statJSON struct {
 	Level                     Level          `json:"level"`
 	Area                      string         `json:"area"`
 	Counters                  map[string]any `json:"counters"`
-	ShareDirectWorkEducation  float64        `json:"share_direct_work_or_education"`
-	ShareStartedWithin3Months float64        `json:"share_training_started_within_3_months"`
+	ShareDirectWorkEducation  any            `json:"share_direct_work_or_education"`
+	ShareStartedWithin3Months any            `json:"share_training_started_within_3_months"`
+	// Suppressed names the counters withheld by disclosure control, «:» in Counters.
+	Suppressed []string `json:"suppressed,omitempty"`
+	Footnote   string   `json:"footnote,omitempty"`
 }
 
 func counterValue(i int, v int64) any {
@@ -322,12 +323,26 @@ func counterValue(i int, v int64) any {
 }
 
 func toStatJSON(s *StatRow) statJSON {
-	m := map[string]any{}
-	for i, n := range CounterNames() {
-		m[n] = counterValue(i, s.Counters[i])
-	}
-	return statJSON{Year: s.Year, Level: s.Level, Area: s.Area, Counters: m,
+	out := statJSON{Year: s.Year, Level: s.Level, Area: s.Area, Counters: map[string]any{},
 		ShareDirectWorkEducation: s.ShareDirectWorkOrEducation(), ShareStartedWithin3Months: s.ShareStartedWithin3Months()}
+	for i, n := range CounterNames() {
+		if s.IsSuppressed(Counter(i)) {
+			out.Counters[n] = ":"
+			out.Suppressed = append(out.Suppressed, n)
+			continue
+		}
+		out.Counters[n] = counterValue(i, s.Counters[i])
+	}
+	if s.ShareDirectSuppressed() {
+		out.ShareDirectWorkEducation = ":"
+	}
+	if s.ShareWithin3mSuppressed() {
+		out.ShareStartedWithin3Months = ":"
+	}
+	if len(out.Suppressed) > 0 {
+		out.Footnote = Footnote
+	}
+	return out
 }
 
 func writeStatsCSV(f *os.File, rows []StatRow) error {
@@ -347,16 +362,27 @@ func writeStatsCSV(f *os.File, rows []StatRow) error {
 		b = append(b, r.Area...)
 		for c, v := range r.Counters {
 			b = append(b, ',')
-			if Counter(c) == CNorskHours || Counter(c) == CSamfunnHours {
+			switch {
+			case r.IsSuppressed(Counter(c)):
+				b = append(b, ':') // disclosure control (Product decisions 14)
+			case Counter(c) == CNorskHours || Counter(c) == CSamfunnHours:
 				b = appendHours(b, Hours(v))
-			} else {
+			default:
 				b = strconv.AppendInt(b, v, 10)
 			}
 		}
 		b = append(b, ',')
-		b = strconv.AppendFloat(b, r.ShareDirectWorkOrEducation(), 'f', 4, 64)
+		if r.ShareDirectSuppressed() {
+			b = append(b, ':')
+		} else {
+			b = strconv.AppendFloat(b, r.ShareDirectWorkOrEducation(), 'f', 4, 64)
+		}
 		b = append(b, ',')
-		b = strconv.AppendFloat(b, r.ShareStartedWithin3Months(), 'f', 4, 64)
+		if r.ShareWithin3mSuppressed() {
+			b = append(b, ':')
+		} else {
+			b = strconv.AppendFloat(b, r.ShareStartedWithin3Months(), 'f', 4, 64)
+		}
 		b = append(b, '\n')
 	}
 	_, err := f.Write(b)

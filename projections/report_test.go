@@ -243,7 +243,7 @@ func TestWriteReport(t *testing.T) {
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, terminations2022().recs, 100)
 	dir := t.TempDir()
-	files, err := db.WriteReport(dir, 2022, rules.MustDate(2023, 2, 28))
+	files, err := db.WriteReport(dir, 2022, rules.MustDate(2023, 2, 28), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

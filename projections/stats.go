@@ -29,6 +29,9 @@ type StatRow struct {
 	// Area is the kommunenummer, the fylkesnummer (first two digits) or "" for the nation.
 	Area     string
 	Counters Counters
+	// Suppressed marks the counters disclosure control withholds (PublishedStatistics); nil
+	// when none is.
+	Suppressed *[NumCounters]bool
 }
 
 // Get returns one counter.

@@ -35,6 +35,9 @@ var update = flag.Bool("update", false, "rewrite the expected output of rules/te
 //	nextdue             the earliest date a computed termination becomes due
 //	validate            nird's static validation of the input events (ValidateEvent): the
 //	                    field errors, or "valid"
+//	suppress min=N [relations=T:A+B;…]  disclosure control of a table (Suppress): the input
+//	                    is a header "area parent counter…" and one line per area (parent "-"
+//	                    for the root); the output is the table as published, «:» suppressed
 //
 // In input lines, $computed stands for the id of the latest TerminationComputed in the history.
 // Run `go test ./rules -run TestScenarios -update` to rewrite the expected output, then review
@@ -268,6 +271,8 @@ func runBlock(t *testing.T, path string, b *block, key string, history *[]*nirv1
 			out = append(out, "valid "+ev.GetId())
 		}
 		return out
+	case "suppress":
+		return suppressBlock(t, path, b)
 	case "nextdue":
 		if d, ok := NextDue(Fold(key, *history)); ok {
 			return []string{d.String()}
@@ -276,4 +281,71 @@ func runBlock(t *testing.T, path string, b *block, key string, history *[]*nirv1
 	}
 	t.Fatalf("%s:%d: unknown command %q", path, b.line, b.cmd)
 	return nil
+}
+
+// suppressBlock runs the suppress command: a table in, the published table out.
+func suppressBlock(t *testing.T, path string, b *block) []string {
+	t.Helper()
+	if len(b.input) < 2 {
+		t.Fatalf("%s:%d: suppress needs a header and rows", path, b.line)
+	}
+	header := strings.Fields(b.input[0])
+	counters := header[2:]
+	col := map[string]int{}
+	for i, c := range counters {
+		col[c] = i
+	}
+	tab := &DisclosureTable{Counts: make([]bool, len(counters))}
+	for i := range tab.Counts {
+		tab.Counts[i] = true
+	}
+	if rel := b.args["relations"]; rel != "" {
+		for _, r := range strings.Split(rel, ";") {
+			total, parts, _ := strings.Cut(r, ":")
+			cr := CounterRelation{Total: col[total]}
+			for _, p := range strings.Split(parts, "+") {
+				cr.Parts = append(cr.Parts, col[p])
+			}
+			tab.Relations = append(tab.Relations, cr)
+		}
+	}
+	index := map[string]int{}
+	var names []string
+	for _, l := range b.input[1:] {
+		f := strings.Fields(l)
+		parent := -1
+		if f[1] != "-" {
+			parent = index[f[1]]
+		}
+		index[f[0]] = len(names)
+		names = append(names, f[0])
+		tab.Parent = append(tab.Parent, parent)
+		var row []int64
+		for _, v := range f[2:] {
+			var n int64
+			fmt.Sscan(v, &n)
+			row = append(row, n)
+		}
+		tab.Values = append(tab.Values, row)
+	}
+	var min int64
+	fmt.Sscan(b.args["min"], &min)
+	sup := Suppress(tab, min)
+	out := []string{b.input[0]}
+	for a, name := range names {
+		parent := "-"
+		if p := tab.Parent[a]; p >= 0 {
+			parent = names[p]
+		}
+		line := name + " " + parent
+		for c, v := range tab.Values[a] {
+			if sup[a][c] {
+				line += " :"
+			} else {
+				line += fmt.Sprintf(" %d", v)
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -41,6 +41,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsContext := fs.String("nats-context", os.Getenv("NIR_NATS_CONTEXT"), "nats CLI context file with the URL and credentials, e.g. the reader's that nird writes to <data>/nats/reader.json (env NIR_NATS_CONTEXT)")
 	storeDir := fs.String("store", "", "data directory (or its jetstream directory) of a stopped nird, instead of --nats")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	minCount := fs.Int64("min-count", rules.DefaultMinCount, "statistics: counts of 1 to this minus 1, and what would reveal them, are written as «:» (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats-context FILE | --nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
 		fs.PrintDefaults()
@@ -148,7 +149,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if kept == 0 {
 		fmt.Fprintf(stderr, "nirctl: warning: the cut-off %s keeps no event: every event in the stream was recorded after it, so every figure is zero\n", recordedUntil.Format(time.RFC3339))
 	}
-	files, werr := db.WriteReport(*out, *year, statusDay)
+	files, werr := db.WriteReport(*out, *year, statusDay, *minCount)
 	cerr := db.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		return err

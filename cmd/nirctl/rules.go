@@ -125,7 +125,8 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, l := range in.regs {
 		if l.err != nil {
 			outcomes = append(outcomes, &nirv1.RegistrationOutcome{Line: int32(l.line), Code: connect.CodeInvalidArgument.String(),
-				Message: "not a nir.v1.Registration: " + l.err.Error()})
+				// protojson varies its messages' spaces on purpose; keep the words.
+				Message: "not a nir.v1.Registration: " + strings.Join(strings.Fields(l.err.Error()), " ")})
 			continue
 		}
 		outcomes = append(outcomes, pv.send(l.line, l.reg))

@@ -59,13 +59,39 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if a == "" {
 			a = "nation"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t%.2f\t%d\t%.1f%%\t\n", a, areaName(r, *year), r.GetParticipants(), r.GetNewProgrammes(),
-			r.GetOngoing(), r.GetTerminated(), r.GetTerminatedRegistered(), r.GetTerminatedComputed(), r.GetReasonNotRegistered(),
-			r.GetDirectWorkOrEducation(), 100*r.GetShareDirectWorkOrEducation(), r.GetNorskHours(), r.GetTrainingStarted(),
-			100*r.GetShareTrainingStartedWithin_3Months())
+		// A field withheld by disclosure control is «:» (DOMAIN.md Product decisions 14).
+		sup := map[string]bool{}
+		for _, f := range r.GetSuppressed() {
+			sup[f] = true
+		}
+		n := func(field string, v int64) string {
+			if sup[field] {
+				return ":"
+			}
+			return fmt.Sprint(v)
+		}
+		pct := func(field string, v float64) string {
+			if sup[field] {
+				return ":"
+			}
+			return fmt.Sprintf("%.1f%%", 100*v)
+		}
+		hours := ":"
+		if !sup["norsk_hours"] {
+			hours = fmt.Sprintf("%.2f", r.GetNorskHours())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", a, areaName(r, *year), n("participants", r.GetParticipants()),
+			n("new_programmes", r.GetNewProgrammes()), n("ongoing", r.GetOngoing()), n("terminated", r.GetTerminated()),
+			n("terminated_registered", r.GetTerminatedRegistered()), n("terminated_computed", r.GetTerminatedComputed()),
+			n("reason_not_registered", r.GetReasonNotRegistered()), n("direct_work_or_education", r.GetDirectWorkOrEducation()),
+			pct("share_direct_work_or_education", r.GetShareDirectWorkOrEducation()), hours,
+			n("training_started", r.GetTrainingStarted()), pct("share_training_started_within_3_months", r.GetShareTrainingStartedWithin_3Months()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if f := res.Msg.GetFootnote(); f != "" {
+		fmt.Fprintf(stdout, "\n%s (threshold %d)\n", f, res.Msg.GetMinCount())
 	}
 	return writeMappings(stdout, res.Msg)
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsauth"
+	"github.com/introreg/nir/rules"
 )
 
 func main() {
@@ -89,6 +90,7 @@ type Config struct {
 	TokenFile     string                 // bearer tokens (hashed); empty = development mode
 	Shutdown      time.Duration          // grace period for in-flight requests
 	Demo          int                    // persons of the demo population to load into an empty register
+	StatsMinCount int                    // statistics disclosure control: counts of 1 to this-1 are suppressed (Product decisions 14)
 	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
 	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
@@ -118,6 +120,8 @@ func (c Config) Validate() error {
 		return errors.New("--http: a listen address is required")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
+	case c.StatsMinCount < 1 || c.StatsMinCount > 100:
+		return fmt.Errorf("--stats-min-count: %d is not between 1 (nothing suppressed) and 100", c.StatsMinCount)
 	case c.Demo < 0 || c.Demo > 1_000_000:
 		return fmt.Errorf("--demo: %d is not between 0 and 1000000", c.Demo)
 	case c.Shutdown <= 0:
@@ -233,6 +237,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		fs.DurationVar(p, name, def, usage+" (env "+env+")")
 	}
 	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
+	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,7 +360,11 @@ func TestNird_DemoAsOf(t *testing.T) {
 	}
 	computed := int64(0)
 	for y := int32(2019); y <= int32(time.Now().Year()); y++ {
-		computed += stats(y, "").GetTerminatedComputed()
+		r := stats(y, "")
+		computed += r.GetTerminatedComputed()
+		if slices.Contains(r.GetSuppressed(), "terminated_computed") {
+			computed++ // 1 to 4, withheld from an analyst (Product decisions 14)
+		}
 	}
 	if computed == 0 {
 		t.Error("no computed termination in the demo's figures once ready")

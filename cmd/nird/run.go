@@ -153,7 +153,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, Logger: log.With("component", "ingest")})
 	reg := api.NewRegistration(svc, log)
 
-	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log})
+	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount)})
 	admin := api.NewAdmin(proj, log)
 
 	// ReadMaxBytes bounds what one authenticated request makes nird read and decode: the

@@ -54,6 +54,10 @@ type QueryConfig struct {
 	Location *time.Location
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// StatsMinCount is the disclosure control threshold of the statistics (DOMAIN.md Product
+	// decisions 14): counts of 1 to StatsMinCount-1 are suppressed, and what would reveal
+	// them. 0 means rules.DefaultMinCount (5); 1 suppresses nothing.
+	StatsMinCount int64
 }
 
 // Query serves nir.v1.QueryService and the CSV export of the person list over the read
@@ -66,13 +70,18 @@ type Query struct {
 	now  func() time.Time
 	loc  *time.Location
 	log  *slog.Logger
+	// minCount is the statistics' disclosure control threshold.
+	minCount int64
 }
 
 var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
 
 // NewQuery returns the query service.
 func NewQuery(cfg QueryConfig) *Query {
-	q := &Query{src: cfg.Source, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger}
+	q := &Query{src: cfg.Source, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount}
+	if q.minCount == 0 {
+		q.minCount = rules.DefaultMinCount
+	}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -656,14 +665,41 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be empty at level NATION")
 		}
 	}
-	out := &nirv1.StatisticsResponse{Structure: structure.Proto()}
+	// Disclosure control (Product decisions 14): the published table, the same for every
+	// reader, with counts of 1 to minCount-1 and what would reveal them suppressed; a
+	// kommune's own row unsuppressed; nird's own system principal unsuppressed.
+	minCount := h.minCount
+	if v.IsSystem() {
+		minCount = 0
+	}
+	own := ""
+	if k := v.OwnKommune(); k != "" {
+		own, _, _ = rules.KommuneIn(k, structure)
+	}
+	if level == projections.LevelKommune && len(area) == 4 {
+		if a, _, ok := rules.KommuneIn(area, structure); ok {
+			area = a
+		}
+	}
+	out := &nirv1.StatisticsResponse{Structure: structure.Proto(), MinCount: int32(max(minCount, 0))}
 	err = h.use(ctx, "statistics", m.GetSnapshot(), func(db *projections.DB) error {
-		rows, mappings, err := db.StatisticsOn(int(m.GetYear()), level, area, structure)
+		rows, mappings, err := db.PublishedStatistics(int(m.GetYear()), structure, minCount)
 		if err != nil {
 			return err
 		}
 		for i := range rows {
-			out.Rows = append(out.Rows, statRow(&rows[i], m.GetLevel()))
+			r := &rows[i]
+			if r.Level != level || (area != "" && r.Area != area) {
+				continue
+			}
+			if r.Level == projections.LevelKommune && r.Area == own {
+				r.Suppressed = nil
+			}
+			sr := statRow(r, m.GetLevel())
+			if len(sr.Suppressed) > 0 {
+				out.Footnote = projections.Footnote
+			}
+			out.Rows = append(out.Rows, sr)
 		}
 		for _, mp := range mappings {
 			out.Mappings = append(out.Mappings, &nirv1.KommuneMapping{From: mp.From, To: mp.To, Candidates: mp.Candidates})
@@ -676,7 +712,60 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 	return connect.NewResponse(out), nil
 }
 
+// statFields names the counters by their StatisticsRow field, for StatisticsRow.suppressed.
+var statFields = map[projections.Counter]string{
+	projections.CParticipants: "participants", projections.CNew: "new_programmes", projections.COngoing: "ongoing",
+	projections.CTerminated: "terminated", projections.CTerminatedRegistered: "terminated_registered",
+	projections.CTerminatedComputed: "terminated_computed", projections.CReasonNotRegistered: "reason_not_registered",
+	projections.CDirectWorkOrEducation: "direct_work_or_education", projections.CTrainingVedtak: "training_vedtak",
+	projections.CNorskHours: "norsk_hours", projections.CSamfunnHours: "samfunnskunnskap_hours",
+	projections.CTrainingStarted: "training_started", projections.CTrainingStartedWithin3m: "training_started_within_3_months",
+	projections.CHoursPersons: "training_hours_persons",
+}
+
+// statRow converts a row; a suppressed field is 0 and named in suppressed.
 func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.StatisticsRow {
+	out := statRowValues(s, level)
+	if s.Suppressed == nil {
+		return out
+	}
+	zero := map[string]func(){
+		"participants": func() { out.Participants = 0 }, "new_programmes": func() { out.NewProgrammes = 0 },
+		"ongoing": func() { out.Ongoing = 0 }, "terminated": func() { out.Terminated = 0 },
+		"terminated_registered": func() { out.TerminatedRegistered = 0 }, "terminated_computed": func() { out.TerminatedComputed = 0 },
+		"reason_not_registered": func() { out.ReasonNotRegistered = 0 }, "direct_work_or_education": func() { out.DirectWorkOrEducation = 0 },
+		"training_vedtak": func() { out.TrainingVedtak = 0 }, "norsk_hours": func() { out.NorskHours = 0 },
+		"samfunnskunnskap_hours": func() { out.SamfunnskunnskapHours = 0 }, "training_started": func() { out.TrainingStarted = 0 },
+		"training_started_within_3_months": func() { out.TrainingStartedWithin_3Months = 0 },
+		"training_hours_persons":           func() { out.TrainingHoursPersons = 0 },
+	}
+	for c := projections.Counter(0); c < projections.CReasonBase; c++ {
+		if s.IsSuppressed(c) {
+			out.Suppressed = append(out.Suppressed, statFields[c])
+			zero[statFields[c]]()
+		}
+	}
+	var reasons []*nirv1.ReasonCount
+	for _, rc := range out.ByReason {
+		if s.IsSuppressed(projections.CReasonBase + projections.Counter(rc.GetReason())) {
+			out.Suppressed = append(out.Suppressed, "by_reason."+strings.TrimPrefix(rc.GetReason().String(), "TERMINATION_REASON_"))
+			continue
+		}
+		reasons = append(reasons, rc)
+	}
+	out.ByReason = reasons
+	if s.ShareDirectSuppressed() {
+		out.ShareDirectWorkOrEducation = 0
+		out.Suppressed = append(out.Suppressed, "share_direct_work_or_education")
+	}
+	if s.ShareWithin3mSuppressed() {
+		out.ShareTrainingStartedWithin_3Months = 0
+		out.Suppressed = append(out.Suppressed, "share_training_started_within_3_months")
+	}
+	return out
+}
+
+func statRowValues(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.StatisticsRow {
 	out := &nirv1.StatisticsRow{
 		Year:                               int32(s.Year),
 		Level:                              level,
@@ -696,6 +785,7 @@ func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.Statist
 		TrainingStartedWithin_3Months:      s.Get(projections.CTrainingStartedWithin3m),
 		ShareDirectWorkOrEducation:         s.ShareDirectWorkOrEducation(),
 		ShareTrainingStartedWithin_3Months: s.ShareStartedWithin3Months(),
+		TrainingHoursPersons:               s.Get(projections.CHoursPersons),
 	}
 	for r := range projections.NumReasons {
 		reason := nirv1.TerminationReason(r)

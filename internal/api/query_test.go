@@ -1216,3 +1216,42 @@ func TestPersonListRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestQuery_StatisticsSuppression: statistics served to an analyst suppress counts of 1–4 (and
+// what would reveal them), shown as «:» with a footnote; a kommune sees its own row
+// unsuppressed, the published rows of its fylke and the nation otherwise (DOMAIN.md Product
+// decisions 14).
+func TestQuery_StatisticsSuppression(t *testing.T) {
+	t.Parallel()
+	w := startQuery(t)
+	ctx := context.Background()
+	kommuneLevel := &nirv1.StatisticsRequest{Year: 2022, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE, Area: oslo}
+	res, err := w.query(qtAnalyst).Statistics(ctx, connect.NewRequest(kommuneLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Msg.GetRows()) != 1 {
+		t.Fatalf("analyst rows = %v", res.Msg.GetRows())
+	}
+	row := res.Msg.GetRows()[0]
+	if row.GetParticipants() != 0 || !slices.Contains(row.GetSuppressed(), "participants") {
+		t.Errorf("analyst sees Oslo's 2 participants: %v", row)
+	}
+	if res.Msg.GetMinCount() != 5 || !strings.Contains(res.Msg.GetFootnote(), ":") {
+		t.Errorf("min_count %d, footnote %q", res.Msg.GetMinCount(), res.Msg.GetFootnote())
+	}
+	res, err = w.query(qtOslo).Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2022, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Msg.GetRows(); len(r) != 1 || r[0].GetParticipants() != 2 || len(r[0].GetSuppressed()) != 0 {
+		t.Errorf("Oslo's own row: %v, want 2 participants unsuppressed", r)
+	}
+	res, err = w.query(qtOslo).Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2022, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Msg.GetRows(); len(r) != 1 || !slices.Contains(r[0].GetSuppressed(), "participants") {
+		t.Errorf("Oslo's fylke row is the published one: %v", r)
+	}
+}

@@ -1553,8 +1553,15 @@ type StatisticsRow struct {
 	ShareDirectWorkOrEducation float64 `protobuf:"fixed64,18,opt,name=share_direct_work_or_education,json=shareDirectWorkOrEducation,proto3" json:"share_direct_work_or_education,omitempty"`
 	// share_training_started_within_3_months of the training starts (0 when none).
 	ShareTrainingStartedWithin_3Months float64 `protobuf:"fixed64,19,opt,name=share_training_started_within_3_months,json=shareTrainingStartedWithin3Months,proto3" json:"share_training_started_within_3_months,omitempty"`
-	unknownFields                      protoimpl.UnknownFields
-	sizeCache                          protoimpl.SizeCache
+	// suppressed names the fields withheld by disclosure control, shown as «:» (DOMAIN.md
+	// "Product decisions" 14): their values are 0 here. A count per avslutningsårsak is named
+	// "by_reason.<REASON>" and left out of by_reason; a share is withheld with its counts.
+	Suppressed []string `protobuf:"bytes,20,rep,name=suppressed,proto3" json:"suppressed,omitempty"`
+	// training_hours_persons: persons given training hours in the year (the count behind the
+	// hours).
+	TrainingHoursPersons int64 `protobuf:"varint,21,opt,name=training_hours_persons,json=trainingHoursPersons,proto3" json:"training_hours_persons,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *StatisticsRow) Reset() {
@@ -1720,6 +1727,20 @@ func (x *StatisticsRow) GetShareTrainingStartedWithin_3Months() float64 {
 	return 0
 }
 
+func (x *StatisticsRow) GetSuppressed() []string {
+	if x != nil {
+		return x.Suppressed
+	}
+	return nil
+}
+
+func (x *StatisticsRow) GetTrainingHoursPersons() int64 {
+	if x != nil {
+		return x.TrainingHoursPersons
+	}
+	return 0
+}
+
 // StatisticsResponse holds the rows, in area order.
 type StatisticsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1730,7 +1751,13 @@ type StatisticsResponse struct {
 	Structure *Date `protobuf:"bytes,2,opt,name=structure,proto3" json:"structure,omitempty"`
 	// mappings are the kommunenummer reported under another number of the structure, or kept
 	// under their own for want of one (DOMAIN.md "Product decisions" 13).
-	Mappings      []*KommuneMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	Mappings []*KommuneMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	// min_count is the disclosure control threshold applied: counts of 1 to min_count-1 are
+	// suppressed, and what would reveal them (0: nothing is suppressed, for the system
+	// principal). A kommune principal sees its own kommune's row unsuppressed.
+	MinCount int32 `protobuf:"varint,4,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
+	// footnote explains «:», as SSB does, when a field is suppressed.
+	Footnote      string `protobuf:"bytes,5,opt,name=footnote,proto3" json:"footnote,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1784,6 +1811,20 @@ func (x *StatisticsResponse) GetMappings() []*KommuneMapping {
 		return x.Mappings
 	}
 	return nil
+}
+
+func (x *StatisticsResponse) GetMinCount() int32 {
+	if x != nil {
+		return x.MinCount
+	}
+	return 0
+}
+
+func (x *StatisticsResponse) GetFootnote() string {
+	if x != nil {
+		return x.Footnote
+	}
+	return ""
 }
 
 // TerminatedReportRequest selects the report of terminated participants (DOMAIN.md 6.2).
@@ -3342,7 +3383,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"candidates\"V\n" +
 	"\vReasonCount\x121\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x19.nir.v1.TerminationReasonR\x06reason\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\xfb\x06\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xd1\a\n" +
 	"\rStatisticsRow\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12-\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x17.nir.v1.StatisticsLevelR\x05level\x12\x12\n" +
@@ -3366,11 +3407,17 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	" training_started_within_3_months\x18\x10 \x01(\x03R\x1ctrainingStartedWithin3Months\x120\n" +
 	"\tby_reason\x18\x11 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\x12B\n" +
 	"\x1eshare_direct_work_or_education\x18\x12 \x01(\x01R\x1ashareDirectWorkOrEducation\x12Q\n" +
-	"&share_training_started_within_3_months\x18\x13 \x01(\x01R!shareTrainingStartedWithin3Months\"\x9f\x01\n" +
+	"&share_training_started_within_3_months\x18\x13 \x01(\x01R!shareTrainingStartedWithin3Months\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x14 \x03(\tR\n" +
+	"suppressed\x124\n" +
+	"\x16training_hours_persons\x18\x15 \x01(\x03R\x14trainingHoursPersons\"\xd8\x01\n" +
 	"\x12StatisticsResponse\x12)\n" +
 	"\x04rows\x18\x01 \x03(\v2\x15.nir.v1.StatisticsRowR\x04rows\x12*\n" +
 	"\tstructure\x18\x02 \x01(\v2\f.nir.v1.DateR\tstructure\x122\n" +
-	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\"\xea\x01\n" +
+	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\x12\x1b\n" +
+	"\tmin_count\x18\x04 \x01(\x05R\bminCount\x12\x1a\n" +
+	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\xea\x01\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +

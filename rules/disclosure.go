@@ -1,0 +1,390 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Disclosure control of published statistics (DOMAIN.md Product decisions 14): figures IMDi
+// and SSB publish never reveal individuals. Counts of 1 to Threshold-1 are suppressed
+// (primary suppression, shown as «:» as SSB does), and further cells are suppressed so that
+// no suppressed value can be recovered from the totals of the published table (secondary
+// suppression).
+//
+// The table is a tree of areas (the nation, its fylker, their kommuner) by counters, where
+// every area's value is the sum of its children's, and counters of one area may be tied by
+// relations (terminated = registered + computed, and so on). A suppressed value is safe when
+// the published values and all these equations leave it undetermined: when some change of
+// the suppressed values alone keeps every equation true. Suppress builds such changes
+// explicitly. For each primary cell it takes a smallest change of the area's counters that
+// keeps the area's relations (a block: the counter alone, or it and the counters that must
+// move with it), and two disjoint ways of balancing it in the tree (a sibling area or an
+// area in a sibling subtree moving the other way, or a chain to the root); every cell these
+// touch is suppressed. The primary cell and every secondary cell then move under a change
+// that no published value rules out, and, with two disjoint balancings, still do when one
+// kommune knows its own true figures (a kommune sees its own unsuppressed; the difference of
+// the two changes avoids it).
+
+// DisclosureTable is a table to publish: a tree of areas by counters.
+type DisclosureTable struct {
+	// Parent of each area; -1 for a root. Each area's value is the sum of its children's.
+	Parent []int
+	// Values are [area][counter].
+	Values [][]int64
+	// Relations tie counters within each area: Values[a][Total] = Σ Values[a][Parts].
+	Relations []CounterRelation
+	// Counts marks the counters that count persons: 1 to Threshold-1 is suppressed.
+	Counts []bool
+	// Contributors maps a magnitude counter (hours) to the counter of the persons it sums: the
+	// magnitude is suppressed where that count is.
+	Contributors map[int]int
+}
+
+// CounterRelation is Total = Σ Parts, for every area.
+type CounterRelation struct {
+	Total int
+	Parts []int
+}
+
+// DefaultMinCount is the default threshold: counts of 1 to 4 are suppressed.
+const DefaultMinCount = 5
+
+// Suppress returns the cells to suppress ([area][counter]) with threshold minCount (counts
+// of 1 to minCount-1 are primary; minCount ≤ 1 suppresses nothing). It is deterministic.
+func Suppress(t *DisclosureTable, minCount int64) [][]bool {
+	nA := len(t.Values)
+	out := make([][]bool, nA)
+	nC := 0
+	if nA > 0 {
+		nC = len(t.Values[0])
+	}
+	for a := range out {
+		out[a] = make([]bool, nC)
+	}
+	if minCount <= 1 || nA == 0 {
+		return out
+	}
+	primary := func(a, c int) bool {
+		v := t.Values[a][c]
+		if c < len(t.Counts) && t.Counts[c] {
+			return v >= 1 && v < minCount
+		}
+		if n, ok := t.Contributors[c]; ok {
+			p := t.Values[a][n]
+			return v != 0 && p >= 0 && p < minCount
+		}
+		return false
+	}
+	s := &suppressor{t: t, out: out, children: make([][]int, nA), blocks: map[int][][]int{}}
+	for a, p := range t.Parent {
+		if p >= 0 {
+			s.children[p] = append(s.children[p], a)
+		}
+	}
+	// Roots first, then fylker, then kommuner: the cells most constrained by the tree
+	// choose first.
+	order := make([]int, nA)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return s.depth(order[i]) < s.depth(order[j]) })
+	for _, a := range order {
+		for c := 0; c < nC; c++ {
+			if primary(a, c) {
+				s.protect(a, c)
+			}
+		}
+	}
+	return out
+}
+
+// blockCache keeps the blocks of each table shape (counters and relations), which depend on
+// nothing else: the register publishes one shape.
+var blockCache = struct {
+	sync.Mutex
+	m map[string][][]int
+}{m: map[string][][]int{}}
+
+type suppressor struct {
+	t        *DisclosureTable
+	out      [][]bool
+	children [][]int
+	blocks   map[int][][]int
+}
+
+func (s *suppressor) depth(a int) int {
+	d := 0
+	for p := s.t.Parent[a]; p >= 0; p = s.t.Parent[p] {
+		d++
+	}
+	return d
+}
+
+// protect suppresses cell (a, c) and the cells of a block and two balancings around it.
+func (s *suppressor) protect(a, c int) {
+	blocks := s.blockFor(c)
+	if len(blocks) > 4 {
+		// The blocks cheapest at a itself; the balancings repeat them elsewhere.
+		blocks = slices.Clone(blocks)
+		sort.SliceStable(blocks, func(i, j int) bool { return s.cellCost(a, blocks[i]) < s.cellCost(a, blocks[j]) })
+		blocks = blocks[:4]
+	}
+	var bestBlock []int
+	var best []balancing
+	bestCost := -1
+	for _, blk := range blocks {
+		cands := s.balancings(a, blk)
+		chosen := cands[:1]
+		for _, b := range cands[1:] {
+			if disjointLeaves(s, cands[0], b, a) {
+				chosen = append(chosen, b)
+				break
+			}
+		}
+		cost := 0
+		for _, b := range chosen {
+			cost += b.cost
+		}
+		if len(chosen) < 2 {
+			cost += 1 << 20 // a second, disjoint balancing is worth much
+		}
+		if bestCost < 0 || cost < bestCost {
+			bestCost, bestBlock, best = cost, blk, chosen
+		}
+	}
+	s.out[a][c] = true
+	for _, b := range best {
+		for _, area := range b.areas {
+			for _, cc := range bestBlock {
+				s.out[area][cc] = true
+			}
+		}
+	}
+}
+
+// cellCost is what suppressing block blk in area adds: the cells not yet suppressed,
+// weighted by their level (totals avoided) and by their values so that small cells are
+// preferred (as SSB does).
+func (s *suppressor) cellCost(area int, blk []int) int {
+	// A cell of a kommune costs 1000, of a fylke 3000, of the nation 9000 (totals are what
+	// readers need most), plus its value up to 999.
+	base := 1000
+	switch leafDepth := s.height(area); {
+	case s.t.Parent[area] < 0:
+		base = 9000
+	case leafDepth > 0:
+		base = 3000
+	}
+	n := 0
+	for _, c := range blk {
+		if !s.out[area][c] {
+			v := s.t.Values[area][c]
+			if v < 0 {
+				v = -v
+			}
+			n += base + int(min(v, 999))
+		}
+	}
+	return n
+}
+
+// height is 0 for a leaf, else 1 + the height of its first child.
+func (s *suppressor) height(a int) int {
+	h := 0
+	for len(s.children[a]) > 0 {
+		a = s.children[a][0]
+		h++
+	}
+	return h
+}
+
+// balancing is one way of balancing a change: the areas that move (with a), and its cost.
+type balancing struct {
+	areas []int
+	cost  int
+}
+
+// disjointLeaves reports whether balancings x and y share no leaf area outside a's subtree
+// (a kommune under a knows its own part of a anyway; any other kommune may know its own
+// figures, and must not find both balancings blocked).
+func disjointLeaves(s *suppressor, x, y balancing, a int) bool {
+	for _, area := range x.areas {
+		if len(s.children[area]) == 0 && !s.under(area, a) && slices.Contains(y.areas, area) {
+			return false
+		}
+	}
+	return true
+}
+
+// under reports whether area x is a or below it.
+func (s *suppressor) under(x, a int) bool {
+	for ; x >= 0; x = s.t.Parent[x] {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// balancings returns the ways of balancing a change of block blk at area a, cheapest first:
+// for a itself or an ancestor u (not a root), each sibling v of u moving the other way, with
+// a path down to a leaf under a (when a is not a leaf) and under v; and the chain from a leaf
+// under a up to the root. Every such set of signed areas keeps every tree sum.
+func (s *suppressor) balancings(a int, blk []int) []balancing {
+	type down struct {
+		cost int
+		path []int // the leaf path below the node, the node excluded
+	}
+	memo := map[int]down{}
+	var best func(x int) down
+	best = func(x int) down {
+		if d, ok := memo[x]; ok {
+			return d
+		}
+		var d down
+		for i, ch := range s.children[x] {
+			sub := best(ch)
+			cost := s.cellCost(ch, blk) + sub.cost
+			if i == 0 || cost < d.cost {
+				d = down{cost: cost, path: append([]int{ch}, sub.path...)}
+			}
+		}
+		memo[x] = d
+		return d
+	}
+	below := best(a)
+	var out []balancing
+	path := []int{a}
+	pathCost := s.cellCost(a, blk) + below.cost
+	for u := a; s.t.Parent[u] >= 0; u = s.t.Parent[u] {
+		p := s.t.Parent[u]
+		for _, v := range s.children[p] {
+			if v == u {
+				continue
+			}
+			// Every child of v opens another way down, so that a second balancing need not
+			// share the first's kommune.
+			areas := append(append(append([]int{}, path...), below.path...), v)
+			if len(s.children[v]) == 0 {
+				out = append(out, balancing{areas: areas, cost: pathCost + s.cellCost(v, blk)})
+			}
+			for _, w := range s.children[v] {
+				bw := best(w)
+				out = append(out, balancing{areas: append(append(slices.Clone(areas), w), bw.path...),
+					cost: pathCost + s.cellCost(v, blk) + s.cellCost(w, blk) + bw.cost})
+			}
+		}
+		path = append(path, p)
+		pathCost += s.cellCost(p, blk)
+	}
+	// The chain to the root: every ancestor moves too (path now ends at the root).
+	out = append(out, balancing{areas: append(append([]int{}, path...), below.path...), cost: pathCost})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].cost < out[j].cost })
+	return out
+}
+
+// blockFor returns the supports of the smallest changes of one area's counters that move
+// counter c and keep every relation (some +1, some -1; c first). A counter in no relation is a block
+// alone. Blocks of up to 4 counters are searched; the result is cached per counter.
+func (s *suppressor) blockFor(c int) [][]int {
+	if bs, ok := s.blocks[c]; ok {
+		return bs
+	}
+	key := fmt.Sprint(len(s.t.Values[0]), s.t.Relations, c)
+	blockCache.Lock()
+	bs, ok := blockCache.m[key]
+	blockCache.Unlock()
+	if ok {
+		s.blocks[c] = bs
+		return bs
+	}
+	defer func() {
+		blockCache.Lock()
+		blockCache.m[key] = s.blocks[c]
+		blockCache.Unlock()
+	}()
+	nC := len(s.t.Values[0])
+	holds := func(d map[int]int) bool {
+		for _, r := range s.t.Relations {
+			sum := -d[r.Total]
+			for _, p := range r.Parts {
+				sum += d[p]
+			}
+			if sum != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	// Counters that share a relation with c, transitively: only they can be in its block.
+	related := map[int]bool{c: true}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range s.t.Relations {
+			members := append([]int{r.Total}, r.Parts...)
+			touch := false
+			for _, m := range members {
+				touch = touch || related[m]
+			}
+			if !touch {
+				continue
+			}
+			for _, m := range members {
+				if !related[m] {
+					related[m], changed = true, true
+				}
+			}
+		}
+	}
+	var cands []int
+	for x := 0; x < nC; x++ {
+		if x != c && related[x] {
+			cands = append(cands, x)
+		}
+	}
+	var found [][]int
+	for size := 0; size <= 3 && len(found) == 0; size++ {
+		forEachSubset(cands, size, func(sub []int) {
+			for signs := 0; signs < 1<<len(sub); signs++ {
+				d := map[int]int{c: 1}
+				for i, x := range sub {
+					d[x] = 1
+					if signs&(1<<i) != 0 {
+						d[x] = -1
+					}
+				}
+				if holds(d) {
+					found = append(found, append([]int{c}, sub...)) // the support is what is suppressed
+					return
+				}
+			}
+		})
+	}
+	if len(found) == 0 {
+		// No block of up to 4 counters: every related counter moves (sum relations always
+		// have one, so this is a guard).
+		found = [][]int{append([]int{c}, cands...)}
+	}
+	s.blocks[c] = found
+	return found
+}
+
+// forEachSubset calls f with each subset of xs of the given size, in lexicographic order.
+func forEachSubset(xs []int, size int, f func([]int)) {
+	sub := make([]int, 0, size)
+	var rec func(start int)
+	rec = func(start int) {
+		if len(sub) == size {
+			f(slices.Clone(sub))
+			return
+		}
+		for i := start; i < len(xs); i++ {
+			sub = append(sub, xs[i])
+			rec(i + 1)
+			sub = sub[:len(sub)-1]
+		}
+	}
+	rec(0)
+}
