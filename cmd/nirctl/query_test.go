@@ -114,7 +114,10 @@ func TestQueryCommands(t *testing.T) {
 		{"PersonHistoryAnalyst", "tok-analyst", []string{"person", "history", fx.key[0]}, nil, nil, "permission_denied"},
 		{"Stats", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune"}, []string{"0301", "Oslo"}, nil, ""},
 		// --json: the API's JSON, with 64-bit counts as numbers, not strings.
-		{"StatsJSON", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune", "--json"}, []string{`"participants":2`, `"area":"0301"`}, []string{`"participants":"2"`}, ""},
+		// A kommune sees its own row unsuppressed (Product decisions 14).
+		{"StatsJSON", "tok-oslo", []string{"stats", "--year", "2023", "--level", "kommune", "--json"}, []string{`"participants":2`, `"area":"0301"`}, []string{`"participants":"2"`, `"suppressed"`}, ""},
+		// An analyst gets the count of 2 as «:», with the footnote (Product decisions 14).
+		{"StatsSuppressed", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune"}, []string{"0301", "  :  ", "Prikket", "threshold 5"}, nil, ""},
 		// The global flags after the command win over those before it.
 		{"GlobalsAfterCommand", "wrong-token", []string{"stats", "--year", "2023", "--level", "nation", "--token", "tok-analyst"}, []string{"Norge"}, nil, ""},
 		{"ReportTerminated", "tok-analyst", []string{"report", "terminated", "--year", "2023"}, []string{fx.key[0], "1 with a registered reason"}, nil, ""},
