@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
@@ -436,4 +437,104 @@ func TestConsole_Registration(t *testing.T) {
 	if n := history(); n != before+1 {
 		t.Errorf("norskmål sent twice stored %d events, want 1", n-before)
 	}
+}
+
+// TestConsole_ComputedTermination works over a termination the regelmotor computed, under
+// both laws (DOMAIN.md Product decisions 5): under introduksjonsloven «Legg til» over the
+// undeleted computed termination is refused with the rule's Norwegian message in the form,
+// and the form that deletes it and registers the actual reason stores both at once; under
+// integreringsloven «Legg til» registers the reason over it.
+func TestConsole_ComputedTermination(t *testing.T) {
+	w := newWorld(t)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	ctx := context.Background()
+	system := access.System(&nirv1.Actor{Subject: rules.RegelmotorSubject, Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+	kommune := access.System(&nirv1.Actor{Subject: "fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE})
+	today := rules.DateFromTime(time.Now())
+	// A person whose programme ran out with nothing registered: permit 2019 (IntroL) or 2021
+	// (IL), a tildeling two and a half years ago, no termination.
+	person := func(i int, permit rules.Date) string {
+		birth := rules.MustDate(1985, 3, 1+i)
+		fnr := rules.SyntheticFodselsnummer(birth, 700+i)
+		start := permit.AddMonths(3)
+		regs := []*nirv1.Registration{
+			{Event: &nirv1.Event{Id: ulidAt(permit, i*10+1), Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+				Fodselsnummer: fnr, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_MALE, PermitDate: permit.Proto(),
+				PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: permit.AddDays(-30).Proto(),
+				SettlementDate: permit.AddMonths(1).Proto(), SettlementKommune: "0301", SettledByAgreement: true}}}},
+			{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+2), Kommune: "0301",
+				Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+					Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: start.Proto(), FromDate: start.Proto()}}}},
+		}
+		if !permit.Before(rules.MustDate(2021, 1, 1)) {
+			regs = append(regs, &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+3), Kommune: "0301",
+				Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: start.Proto()}}}})
+		}
+		pos, err := w.svc.Append(ctx, kommune, regs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := pos[0].GetPersonKey()
+		var evs []*nirv1.Event
+		for _, r := range regs {
+			evs = append(evs, r.GetEvent())
+		}
+		due := rules.DueTerminations(rules.Fold(key, evs), today)
+		if len(due) != 1 {
+			t.Fatalf("person %d: %d computed terminations due, want 1", i, len(due))
+		}
+		due[0].Actor = nil
+		cpos, err := w.svc.Append(ctx, system, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(ctx, w.proj, cpos[0].GetSequence()); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	introl := person(1, rules.MustDate(2019, 5, 2))
+	il := person(2, rules.MustDate(2021, 6, 1))
+
+	page := w.do(http.MethodGet, "/personer/"+introl, nil, nil, oslo)
+	if !strings.Contains(page.body, "Slett beregnet avslutning og registrer faktisk årsak") || strings.Contains(page.body, `value="legg-til-arsak"`) {
+		t.Fatal("the IntroL person's page does not offer delete-and-register (and only that)")
+	}
+	computedID := regexp.MustCompile(`name="beregnet" value="([^"]+)"`).FindStringSubmatch(page.body)[1]
+	// «Legg til» sent for IntroL anyway: the regelmotor refuses it, in Norwegian, in place.
+	form := url.Values{"csrf": {csrfOf(t, page.body)}, "handling": {"legg-til-arsak"}, "skjema": {"avslutning-0"},
+		"id": {"01JEEEEEEEEEEEEEEEEEEEEEEE"}, "arsak": {"ARBEID"}, "type": {"FULLFORT"}, "dato": {"2021-08-02"}}
+	r := w.do(http.MethodPost, "/personer/"+introl, form, nil, oslo)
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "NIR-R023") ||
+		!strings.Contains(r.body, "må kommunen først slette avslutningen regelmotoren har beregnet") {
+		t.Errorf("Legg til over an IntroL computed termination: %d, want the NIR-R023 refusal in Norwegian", r.code)
+	}
+	form = url.Values{"csrf": {csrfOf(t, page.body)}, "handling": {"slett-og-registrer"}, "skjema": {"avslutning-0"},
+		"id": {"01JFFFFFFFFFFFFFFFFFFFFFFF"}, "slett_id": {"01JGGGGGGGGGGGGGGGGGGGGGGG"}, "beregnet": {computedID},
+		"slettegrunn": {"Deltakeren gikk over i arbeid før fristen"}, "arsak": {"ARBEID"}, "type": {"FULLFORT"}, "dato": {"2021-08-02"}}
+	r = w.do(http.MethodPost, "/personer/"+introl, form, nil, oslo)
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("delete and register: %d", r.code)
+	}
+	target, _, _ := strings.Cut(r.location, "#")
+	shown := w.do(http.MethodGet, target, nil, nil, oslo)
+	if !strings.Contains(shown.body, "Fullført 02.08.2021: Arbeid") || !strings.Contains(shown.body, "slettet av kommunen") {
+		t.Error("after delete-and-register the page does not show the registered reason and the deleted computed termination")
+	}
+
+	page = w.do(http.MethodGet, "/personer/"+il, nil, nil, oslo)
+	form = url.Values{"csrf": {csrfOf(t, page.body)}, "handling": {"legg-til-arsak"}, "skjema": {"avslutning-0"},
+		"id": {"01JHHHHHHHHHHHHHHHHHHHHHHH"}, "arsak": {"UTDANNING_VGO"}, "type": {"FULLFORT"}, "dato": {"2023-09-01"}}
+	if r := w.do(http.MethodPost, "/personer/"+il, form, nil, oslo); r.code != http.StatusSeeOther {
+		t.Fatalf("Legg til under IL: %d", r.code)
+	}
+	shown = w.do(http.MethodGet, "/personer/"+il, nil, nil, oslo)
+	if !strings.Contains(shown.body, "Utdanning: videregående opplæring") || !strings.Contains(shown.body, "kommunens årsak gjelder") {
+		t.Error("after Legg til the IL person's page does not show the reason over the computed termination")
+	}
+}
+
+// ulidAt is a test event id whose time part is the day d.
+func ulidAt(d rules.Date, n int) string {
+	return ulid.MustNew(uint64(d.Time().UnixMilli()), strings.NewReader(strings.Repeat(string(rune('a'+n%26)), 16))).String()
 }
