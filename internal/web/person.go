@@ -68,6 +68,8 @@ type reasonForm struct {
 	EventID    string
 	DeleteID   string
 	Error      []string
+	// Reason, Kind and Why are what a refused form sent, shown again.
+	Reason, Kind, Why string
 }
 
 type trainingView struct {
@@ -339,6 +341,7 @@ func programmeOf(st *rules.State, pg *rules.Programme, i int, law, own string, t
 		if failed != nil && failed.anchor == f.Anchor {
 			f.Error = failed.errors
 			f.EventID, f.DeleteID = failed.values.Get("id"), failed.values.Get("slett_id")
+			f.Reason, f.Kind, f.Why = failed.values.Get("arsak"), failed.values.Get("type"), failed.values.Get("slettegrunn")
 			if dt := failed.values.Get("dato"); dt != "" {
 				f.Date = dt
 			}
