@@ -49,16 +49,52 @@
 //     decisions 11). The first PersonRegistered wins; a second is refused by
 //     Check, and the way to correct a registration is to retract it and register again.
 //
+// # Product decisions 10–14
+//
+// Issue 11 settled what DOMAIN.md left open; DOMAIN.md lists them under "Product decisions"
+// 10–14, and the rules here cite them so:
+//
+//   - 10, sluttmål and deltakergruppe (DOMAIN.md 2.2): under integreringsloven a sluttmål whose
+//     deltakergruppe contradicts the registered utdanningsbakgrunn (høyere utdanning and
+//     arbeid for those with upper secondary from before; the others for those without) is
+//     refused with NIR-R026, naming both. An utdanningsbakgrunn registered or corrected
+//     after the sluttmål is accepted, and the programme end is CANNOT_COMPUTE with the
+//     reason, computing nothing, until the kommune corrects one of them. Chapter 6A is left
+//     out: there the utdanningsbakgrunn serves utvidet opplæring only.
+//   - 11, stans (DOMAIN.md 2.5, 2.6): a stans vedtak ends the programme on its date. With no
+//     avslutningsårsak registered within 30 days of it, the regelmotor computes «Avslutningsårsak
+//     ikke registrert» dated on the stans date (rule avslutning-stans); IL: «Legg til»,
+//     IntroL: delete, then register.
+//   - 12, IntroL and leave (DOMAIN.md 1.6, 2.6): approved leave is not programme time, so the
+//     3-year maximum moves by the leave, as under integreringsloven. Decided, no longer an
+//     inference (testdata/introl_leave_moves_3_years.txt).
+//   - 13, kommune history (DOMAIN.md 7.3): any kommune number valid on an event's date is
+//     accepted, from 2004 (SSB classification 131, kommuner_README.md); a number and the
+//     numbers it became or came from are one kommune for a person's programme (SameKommune).
+//     A past year's statistics use that year's structure, optionally today's, with the
+//     mapping shown (KommuneIn).
+//   - 14, publishable statistics: figures served to analysts and exported suppress counts of
+//     1–4 («:» with a footnote, as SSB does) and what would let one be recovered from a total
+//     (Suppress); a kommune sees its own figures unsuppressed; the threshold is configurable
+//     (DefaultMinCount 5).
+//
+// Also from issue 11: inactivity (DOMAIN.md Product decisions 5c) is the rule
+// avslutning-inaktiv, 12 months without any registration and 30 days' notice as rule-version
+// parameters until IMDi confirms a figure; a month of training hours counts from the start of
+// the vedtak covering it; every rule version names its first date, and an explanation says
+// when a version was applied to a date before it.
+//
 // # Caveats
 //
 // Where DOMAIN.md marks a rule as inference [I] or a gap [G], the package follows the
-// product decisions and says so in the rule's comment: for example approved leave extends the
-// programme time (DOMAIN.md 2.6 [I]), 6A programmes follow the ordinary IL sluttmål table
-// (1.5 [G]), and no norsk deadline is computed under introduksjonsloven (9.6 [G]) or for plikt
-// without rett. Chapter 6A covers § 34 permits granted before 2026-07-01, the end date in force
-// (DOMAIN.md 1.1); a prolongation is one new lovvalg version. "Started within 3 months" counts
-// a month with registered hours from the later of its first day and the start of the vedtak
-// period covering it (training cannot start before its vedtak). A deadline is DUE_SOON within
-// DueSoonDays (30) days. Explain checks every event at the explain date, not at the date nird
-// received it, so the date-range rule (NIR-R030) can judge an old event differently there.
+// product decisions and says so in the rule's comment: for example 6A programmes follow the
+// ordinary IL sluttmål table (1.5 [G]), and no norsk deadline is computed under
+// introduksjonsloven (9.6 [G]) or for plikt without rett. Chapter 6A covers § 34 permits
+// granted before 2026-07-01, the end date in force (DOMAIN.md 1.1); a prolongation is one new
+// lovvalg version. "Started within 3 months" counts a month with registered hours from the
+// later of its first day and the start of the vedtak period covering it (training cannot start
+// before its vedtak). A deadline is DUE_SOON within DueSoonDays (30) days. Explain checks every
+// event at the explain date, not at the date nird received it, so the date-range rule
+// (NIR-R030) can judge an old event differently there; `nirctl rules explain` does not use it
+// for what it previews, but nird's own append path.
 package rules
