@@ -538,3 +538,57 @@ func TestConsole_ComputedTermination(t *testing.T) {
 func ulidAt(d rules.Date, n int) string {
 	return ulid.MustNew(uint64(d.Time().UnixMilli()), strings.NewReader(strings.Repeat(string(rune('a'+n%26)), 16))).String()
 }
+
+// fakeIDP is a log-in Provider the way an OpenID Connect one would be: its own routes under
+// /logg-inn/<name>/, and Kit.Start once it knows who the person is. Here it knows at once.
+type fakeIDP struct{ p auth.Principal }
+
+func (fakeIDP) Name() string  { return "idporten" }
+func (fakeIDP) Label() string { return "Logg inn med ID-porten" }
+func (f fakeIDP) Handler(kit web.Kit) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			kit.Start(w, r, web.Identity{Principal: f.p, Method: "idporten"})
+			return
+		}
+		http.Redirect(w, r, "/logg-inn/idporten/callback?"+r.URL.RawQuery, http.StatusSeeOther)
+	})
+}
+
+// TestConsole_Provider checks that another way to log in is a Provider and nothing else: it
+// is offered on the log-in page, and the session it starts opens the pages as its principal.
+func TestConsole_Provider(t *testing.T) {
+	proj, err := projections.New(projections.NewSliceFeed(nil), projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proj.Close() })
+	authn, err := auth.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := web.New(web.Config{Query: api.NewQuery(api.QueryConfig{Source: proj}), Registration: api.NewRegistration(nil, nil),
+		Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
+		Providers: []web.Provider{web.TokenLogin(authn), fakeIDP{auth.Principal{Name: "kari", Role: auth.RoleKommune, Kommune: "0301"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{h: c.Handler()}
+	page := w.do(http.MethodGet, "/logg-inn", nil, nil)
+	if !strings.Contains(page.body, `href="/logg-inn/idporten/?neste=%2f"`) || !strings.Contains(page.body, "Logg inn med ID-porten") {
+		t.Fatalf("the log-in page does not offer the provider:\n%s", page.body)
+	}
+	r := w.do(http.MethodGet, "/logg-inn/idporten/callback", nil, nil)
+	var session *http.Cookie
+	for _, ck := range r.cookies {
+		if ck.Name == "nir_okt" {
+			session = ck
+		}
+	}
+	if r.code != http.StatusSeeOther || session == nil {
+		t.Fatalf("provider log-in: %d, cookies %v", r.code, r.cookies)
+	}
+	if list := w.do(http.MethodGet, "/personer", nil, nil, session); list.code != http.StatusOK || !strings.Contains(list.body, "kari") {
+		t.Errorf("the provider's session on the person list: %d", list.code)
+	}
+}
