@@ -96,9 +96,12 @@
 //
 //   - One Append call holds at most MaxBatchEvents events (the server's atomic batch
 //     limit); a person appears at most once per call.
-//   - On a replicated stream a direct get may be served by a follower slightly behind the
-//     leader. A Read may then miss the newest events; an Append based on it fails with
-//     ErrConflict and is retried by the caller, so nothing is lost, only a retry is paid.
+//   - On a replicated stream every replica answers direct gets, and a follower may lag
+//     (catching up, or cut off by a partition). A Read or a short Replay that reaches the
+//     end of a replica's answer asks the stream leader whether there is more, and walks on
+//     until it has what the leader has (one extra request to the leader per Read; none on
+//     a single replica). Without the leader (no quorum) they fail instead of answering from
+//     a lagging replica.
 //   - An atomic batch on a file stream costs a fixed several milliseconds on the server
 //     (it is staged in a file store of its own), so group commit pays off from about ten
 //     concurrent callers; see BenchmarkGroupCommit for this machine's figures.

@@ -214,14 +214,22 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 		}
 		var stopped bool
 		if to-from+1 <= replayDirectMax {
-			err = s.scan(ctx, "", from, func(m *jetstream.RawStreamMsg) (bool, error) {
-				if m.Sequence > to {
-					return false, nil
+			// to exists (it was the last sequence), so a walk that ends before it ended on a
+			// replica that lags: walk on from where it stopped (see consistent.go).
+			for next := from; next <= to && err == nil && !stopped; {
+				err = s.scan(ctx, "", next, func(m *jetstream.RawStreamMsg) (bool, error) {
+					if m.Sequence > to {
+						return false, nil
+					}
+					next = m.Sequence + 1
+					more, stop, err := deliver(m.Sequence, m.Time, m.Subject, m.Data)
+					stopped = stop
+					return more, err
+				})
+				if err == nil && !stopped && next <= to {
+					err = pause(ctx, behindPause)
 				}
-				more, stop, err := deliver(m.Sequence, m.Time, m.Subject, m.Data)
-				stopped = stop
-				return more, err
-			})
+			}
 		} else {
 			stopped, err = s.replayConsumer(ctx, from, to, deliver)
 		}
@@ -281,8 +289,17 @@ func (s *Store) replayBounds(ctx context.Context, opt ReplayOptions) (from, to u
 		return 0, 0, err
 	}
 	to = last
-	if opt.To != 0 && opt.To < to {
+	switch {
+	case opt.To != 0 && opt.To < to:
 		to = opt.To
+	case opt.To > to && s.replicated:
+		// The caller saw a later sequence than the replica that answered now: ask the
+		// leader, which has every acknowledged event (consistent.go).
+		l, err := s.leaderLast(ctx, "")
+		if err != nil {
+			return 0, 0, err
+		}
+		to = min(opt.To, max(to, l))
 	}
 	if !opt.RecordedUntil.IsZero() {
 		bound, err := s.seqBefore(ctx, opt.RecordedUntil.Add(max(opt.ClockSkew, 0)))
@@ -396,9 +413,11 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 		}
 		got := 0
 		pending := uint64(0)
+		end := false
 		for m, err := range msgs {
 			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				return nil
+				end = true
+				break
 			}
 			if err != nil {
 				return err
@@ -413,14 +432,19 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 				return err
 			}
 		}
-		if got == 0 {
+		if got == 0 && !end {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			return errors.New("direct get: no response (timeout)")
 		}
-		if pending == 0 {
-			return nil
+		if end || pending == 0 {
+			// A follower answers direct gets too, and may lag: its end is the end only if
+			// the leader has nothing past it.
+			behind, err := s.behindLeader(ctx, subject, seq)
+			if err != nil || !behind {
+				return err
+			}
 		}
 	}
 }

@@ -94,6 +94,9 @@ type Store struct {
 
 	// maxPayload is the largest message (headers + data) the server accepts.
 	maxPayload int64
+	// replicated is set by Open when the stream has more than one replica: reads then
+	// check a lagging follower's answers with the leader (consistent.go).
+	replicated bool
 
 	gc    *committer
 	stats stats
@@ -256,6 +259,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 		created, cerr := s.js.CreateStream(ctx, want)
 		if cerr == nil {
 			s.identity = identityOf(created.CachedInfo(), true)
+			s.replicated = want.Replicas > 1
 			return nil
 		}
 		if !errors.Is(cerr, jetstream.ErrStreamNameAlreadyInUse) {
@@ -269,6 +273,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 	}
 	s.identity = identityOf(info.CachedInfo(), false)
 	have := info.CachedInfo().Config
+	s.replicated = have.Replicas > 1
 	mm, _, err := streamVerdict(have, want)
 	if err != nil {
 		return err
