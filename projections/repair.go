@@ -107,7 +107,7 @@ func (p *Projector) foreignReason(ctx context.Context) (string, error) {
 	var sid string
 	if idf != nil {
 		if sid, err = idf.StreamID(ctx); err != nil {
-			return "", err
+			return "", &feedError{err}
 		}
 		if have != "" && have != sid {
 			return fmt.Sprintf("the read models were built from another instance of the stream (%s; the stream is now %s): it was deleted and re-created, or the file is another register's", have, sid), nil
@@ -115,7 +115,7 @@ func (p *Projector) foreignReason(ctx context.Context) (string, error) {
 	}
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
-		return "", err
+		return "", &feedError{err}
 	}
 	if ckpt > last {
 		return fmt.Sprintf("the read models' checkpoint %d lies beyond the stream's last sequence %d: the stream was re-created or rolled back", ckpt, last), nil
@@ -131,7 +131,7 @@ func (p *Projector) foreignReason(ctx context.Context) (string, error) {
 			case errors.Is(err, ErrNotFound):
 				return fmt.Sprintf("the stream has no message at seq %d, the last event the read models applied", seq), nil
 			case err != nil:
-				return "", err
+				return "", &feedError{err}
 			case !bytes.Equal(got, raw):
 				return fmt.Sprintf("the stream's message at seq %d is not the event the read models applied there: the stream was rolled back and written again", seq), nil
 			}

@@ -356,6 +356,23 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	waiter, _ := p.feed.(Waiter)
 	nextCheck := time.Now().Add(IdentityCheckInterval)
+	var backoff time.Duration
+	// retry waits after a failure to read the stream (unreachable for a while: a partition,
+	// a leader election) and says whether to go on; the read models stay as they are and
+	// keep being served meanwhile. Any other error stops Run.
+	retry := func(err error) bool {
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		p.logger.Warn("the event stream is not reachable; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	var fe *feedError
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -368,20 +385,35 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		if time.Now().After(nextCheck) {
 			nextCheck = time.Now().Add(IdentityCheckInterval)
-			if err := p.Check(ctx); err != nil {
+			if err := p.Check(ctx); errors.As(err, &fe) {
+				if !retry(err) {
+					return nil
+				}
+			} else if err != nil {
 				return stopped(err)
 			}
 			continue
 		}
 		ckpt, last, err := p.catchUp(ctx)
-		if err != nil {
+		switch {
+		case errors.As(err, &fe):
+			if !retry(err) {
+				return nil
+			}
+			continue
+		case err != nil:
 			return stopped(err)
 		}
+		backoff = 0
 		if last > ckpt {
 			continue
 		}
 		if last < ckpt {
-			if err := p.Check(ctx); err != nil {
+			if err := p.Check(ctx); errors.As(err, &fe) {
+				if !retry(err) {
+					return nil
+				}
+			} else if err != nil {
 				return stopped(err)
 			}
 			continue
@@ -408,8 +440,8 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		close(done)
 		cancel()
-		if err != nil && wctx.Err() == nil {
-			return stopped(fmt.Errorf("projections: wait for events after seq %d: %w", ckpt, err))
+		if err != nil && wctx.Err() == nil && !retry(fmt.Errorf("projections: wait for events after seq %d: %w", ckpt, err)) {
+			return nil
 		}
 	}
 }
@@ -433,7 +465,7 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 	}
 	last, err = p.feed.LastSeq(ctx)
 	if err != nil {
-		return ckpt, 0, fmt.Errorf("projections: last sequence: %w", err)
+		return ckpt, 0, &feedError{fmt.Errorf("projections: last sequence: %w", err)}
 	}
 	p.stats.lastSeq.Store(last)
 	p.setCheckpoint(ckpt)
@@ -476,6 +508,12 @@ func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) 
 	return ckpt, last, err
 }
 
+// feedError is a failure to read the feed (not to apply): Run waits and tries again.
+type feedError struct{ err error }
+
+func (e *feedError) Error() string { return e.err.Error() }
+func (e *feedError) Unwrap() error { return e.err }
+
 // applyRange replays opt from the feed and hands the records to apply in batches. The replay
 // (decoding, and encoding for storage) runs in its own goroutine, so that it overlaps with
 // applying the previous batch.
@@ -498,7 +536,7 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 		}
 		for rec, err := range feed.Replay(ctx, opt) {
 			if err != nil {
-				replayErr = fmt.Errorf("projections: replay from seq %d: %w", opt.From, err)
+				replayErr = &feedError{fmt.Errorf("projections: replay from seq %d: %w", opt.From, err)}
 				return
 			}
 			if rec.Raw == nil && rec.Event != nil {

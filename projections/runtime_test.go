@@ -788,3 +788,56 @@ func TestProjector_WaitFor(t *testing.T) {
 		t.Fatalf("WaitFor(20) returned at checkpoint %d", c)
 	}
 }
+
+// flakyFeed is a feed whose stream is unreachable while down is set: LastSeq and Replay
+// fail, as over a partition.
+type flakyFeed struct {
+	*SliceFeed
+	down     atomic.Bool
+	failures atomic.Int32
+}
+
+func (f *flakyFeed) LastSeq(ctx context.Context) (uint64, error) {
+	if f.down.Load() {
+		f.failures.Add(1)
+		return 0, errors.New("no responders")
+	}
+	return f.SliceFeed.LastSeq(ctx)
+}
+
+// TestProjector_RunSurvivesFeedOutage: while the stream cannot be reached, Run keeps the
+// read models as they are and tries again; it neither stops nor skips anything, and
+// catches up once the stream is back.
+func TestProjector_RunSurvivesFeedOutage(t *testing.T) {
+	t.Parallel()
+	recs := population(4, 60, testKommuner)
+	half := len(recs) / 2
+	f := &flakyFeed{SliceFeed: NewSliceFeed(append([]Record(nil), recs[:half]...))}
+	p := newTestProjector(t, f)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "catch-up", func() bool { return p.Stats().Checkpoint == uint64(half) })
+	f.down.Store(true)
+	for _, r := range recs[half:] {
+		f.Add(r)
+	}
+	waitFor(t, "a few failed attempts", func() bool { return f.failures.Load() >= 3 })
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned during the outage: %v", err)
+	default:
+	}
+	if c := p.Stats().Checkpoint; c != uint64(half) {
+		t.Fatalf("checkpoint moved to %d while the stream was unreachable", c)
+	}
+	f.down.Store(false)
+	waitFor(t, "catch-up after the outage", func() bool { return p.Stats().Checkpoint == uint64(len(recs)) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := liveDump(t, p), cleanDump(t, recs); got != want {
+		t.Error("live models differ from a clean build after the outage")
+	}
+}
