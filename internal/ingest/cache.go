@@ -18,6 +18,9 @@ const DefaultHistoryCache = 10000
 // append carries the cached last sequence as its concurrency check, so a history that
 // another writer has moved on from fails the append with a conflict, and the retry reads the
 // person from the stream. A retried event stored by another process is found the same way.
+// A refusal never reaches the append, so one made on a cached history is made again on the
+// stream's before it is returned (the fault-injection suite found valid registrations
+// refused on another nird's stale cache).
 type historyCache struct {
 	max int
 

@@ -286,6 +286,12 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			}
 			return out, nil
 		}
+		if attempt == 0 && judgedOnCache(err) {
+			// The cache may be behind another nird's appends (it is only checked by the
+			// append, which a refusal never reaches): judge once more on the stream's
+			// history before refusing.
+			continue
+		}
 		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) {
 			return nil, err
 		}
@@ -303,6 +309,12 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// judgedOnCache reports whether err is an answer about the person's history that a stale
+// cached history could have caused: a rule refusal, or a person not found or out of reach.
+func judgedOnCache(err error) bool {
+	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound)
 }
 
 func hasExpectation(batches []*personBatch) bool {

@@ -410,3 +410,40 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 		t.Errorf("%d events stored, want 1", len(events))
 	}
 }
+
+// TestService_StaleCacheNeverRefuses: with two nird (two services on one stream), a
+// registration valid only after another nird's append is not refused on the first nird's
+// cached, older history: a refusal is made again on the stream's history before it stands.
+func TestService_StaleCacheNeverRefuses(t *testing.T) {
+	ctx := context.Background()
+	a, store := newService(t)
+	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
+	b := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+	id, reg := person(11, false)
+	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil { // a caches the person
+		t.Fatal(err)
+	}
+	ev := func(payload any) *nirv1.Registration {
+		e := &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301"}
+		switch p := payload.(type) {
+		case *nirv1.ProgrammeVedtakRegistered:
+			e.Payload = &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: p}
+		case *nirv1.SluttmalRegistered:
+			e.Payload = &nirv1.Event_SluttmalRegistered{SluttmalRegistered: p}
+		}
+		return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: e}
+	}
+	if _, err := b.Append(ctx, oslo, []*nirv1.Registration{ev(&nirv1.ProgrammeVedtakRegistered{
+		Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2024, 3, 1), FromDate: d(2024, 3, 1)})}); err != nil {
+		t.Fatal(err)
+	}
+	// A sluttmål needs the programme vedtak that only b has seen.
+	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{ev(&nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2024, 3, 2)})}); err != nil {
+		t.Fatalf("a refused a registration valid on the stream's history: %v", err)
+	}
+	// A registration the stream's history refuses too is still refused.
+	_, again := person(11, false)
+	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{again}); !errors.Is(err, ingest.ErrRefused) {
+		t.Fatalf("registering the person again = %v, want ErrRefused", err)
+	}
+}
