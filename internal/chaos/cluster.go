@@ -1,0 +1,711 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
+)
+
+// Binaries are the programs a cluster runs: the NATS server of the version go.mod pins, and
+// nird.
+type Binaries struct {
+	NATSServer, Nird string
+}
+
+// Build compiles nats-server (github.com/nats-io/nats-server/v2 at go.mod's version) and
+// nird into dir.
+func Build(ctx context.Context, dir string) (Binaries, error) {
+	b := Binaries{NATSServer: filepath.Join(dir, "nats-server"), Nird: filepath.Join(dir, "nird")}
+	for bin, pkg := range map[string]string{b.NATSServer: "github.com/nats-io/nats-server/v2", b.Nird: "github.com/introreg/nir/cmd/nird"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = filepath.Join(DeployDir(), "..", "..") // the module, wherever this runs from
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return b, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+// DeployDir returns deploy/nats of this source tree.
+func DeployDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return filepath.Join("deploy", "nats")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "deploy", "nats")
+}
+
+// ClusterOptions describe a cluster: NATS nodes from deploy/nats's cluster-N.conf, and nird
+// processes connected to them through proxies.
+type ClusterOptions struct {
+	// Dir holds every process's files; it must exist.
+	Dir string
+	// Bins are the programs.
+	Bins Binaries
+	// DeployDir is deploy/nats (default DeployDir()).
+	DeployDir string
+	// Nodes is the number of NATS nodes (cluster-1.conf …; 3).
+	Nodes int
+	// Nirds is the number of nird processes.
+	Nirds int
+	// DefaultSync removes sync_interval: always from the node configurations, so that the
+	// servers flush at JetStream's default (every two minutes) instead of fsyncing each write.
+	DefaultSync bool
+	// LeaseTTL and RegelmotorInterval are passed to every nird.
+	LeaseTTL, RegelmotorInterval time.Duration
+	// ClockOffsets skews nird i's wall clock by ClockOffsets[i] (NIR_TEST_CLOCK_OFFSET).
+	ClockOffsets []time.Duration
+	// NirdArgs are extra flags for every nird.
+	NirdArgs []string
+	// Direct connects the nodes and the nird straight to each other, without the proxies
+	// (for measuring, where no fault is injected and the proxies' copying costs CPU).
+	Direct bool
+	// Log receives the harness's own log; nil discards.
+	Log *slog.Logger
+}
+
+// Cluster is a running set of NATS nodes and nird processes on loopback. Every link from a
+// node to another node and from a nird to a node goes through a Proxy the nemesis can cut.
+type Cluster struct {
+	opt   ClusterOptions
+	log   *slog.Logger
+	env   []string          // the NATS password variables, for the servers
+	pass  map[string]string // NATS user → password
+	Token string            // the case systems' bearer token (kommune 0301)
+	// CaseSystemUser is the NATS user case systems connect as; CaseSystemInbox its inbox
+	// prefix ("" = the default).
+	CaseSystemUser, CaseSystemInbox string
+
+	Nodes []*Node
+	Nirds []*Nird
+	// route[i][j] carries node i's routes to node j; client[k][j] nird k's connection to
+	// node j.
+	route  [][]*Proxy
+	client [][]*Proxy
+
+	admin *eventstore.Store
+}
+
+// Node is one NATS server.
+type Node struct {
+	Name                              string
+	ClientPort, ClusterPort, HTTPPort int
+	conf                              string
+	proc                              *proc
+}
+
+// ClientURL is the node's client URL (not through a proxy).
+func (n *Node) ClientURL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.ClientPort) }
+
+// Nird is one nird process.
+type Nird struct {
+	Name        string
+	HTTP, Admin string // host:port
+	ClockOffset time.Duration
+	args        []string
+	proc        *proc
+}
+
+// URL is the API's base URL.
+func (n *Nird) URL() string { return "http://" + n.HTTP }
+
+// proc is a running (or exited) process with its log file.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// NewCluster writes the configurations and starts the proxies; Start starts the processes.
+func NewCluster(opt ClusterOptions) (*Cluster, error) {
+	if opt.Nodes == 0 {
+		opt.Nodes = 3
+	}
+	if opt.DeployDir == "" {
+		opt.DeployDir = DeployDir()
+	}
+	if opt.LeaseTTL == 0 {
+		opt.LeaseTTL = 3 * time.Second
+	}
+	if opt.RegelmotorInterval == 0 {
+		opt.RegelmotorInterval = time.Second
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{opt: opt, log: log, pass: map[string]string{}, Token: "nir_chaos-" + randomHex(16)}
+	if err := c.credentials(); err != nil {
+		return nil, err
+	}
+	for i := range opt.Nodes {
+		n := &Node{Name: fmt.Sprintf("nir-%d", i+1)}
+		var err error
+		if n.ClientPort, err = freePort(); err == nil {
+			if n.ClusterPort, err = freePort(); err == nil {
+				n.HTTPPort, err = freePort()
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	c.route = make([][]*Proxy, opt.Nodes)
+	for i := range c.Nodes {
+		c.route[i] = make([]*Proxy, opt.Nodes)
+		for j, to := range c.Nodes {
+			if i == j {
+				continue
+			}
+			p, err := NewProxy("127.0.0.1:" + strconv.Itoa(to.ClusterPort))
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			c.route[i][j] = p
+		}
+	}
+	for i, n := range c.Nodes {
+		if err := c.writeNodeConfig(i, n); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	keyFile := filepath.Join(opt.Dir, personkey.FileName)
+	if _, err := personkey.LoadOrCreate(keyFile); err != nil {
+		c.Close()
+		return nil, err
+	}
+	tokens := filepath.Join(opt.Dir, "tokens.json")
+	if err := auth.WriteEntries(tokens, []auth.Entry{{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)}}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.client = make([][]*Proxy, opt.Nirds)
+	for k := range opt.Nirds {
+		n := &Nird{Name: fmt.Sprintf("nird-%d", k+1)}
+		if k < len(opt.ClockOffsets) {
+			n.ClockOffset = opt.ClockOffsets[k]
+		}
+		hp, err := freePort()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		ap, err := freePort()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		n.HTTP, n.Admin = "127.0.0.1:"+strconv.Itoa(hp), "127.0.0.1:"+strconv.Itoa(ap)
+		var urls []string
+		for _, node := range c.Nodes {
+			p, err := NewProxy("127.0.0.1:" + strconv.Itoa(node.ClientPort))
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			c.client[k] = append(c.client[k], p)
+			if opt.Direct {
+				urls = append(urls, node.ClientURL())
+			} else {
+				urls = append(urls, "nats://"+p.Addr())
+			}
+		}
+		dir := filepath.Join(opt.Dir, n.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			c.Close()
+			return nil, err
+		}
+		n.args = append([]string{
+			"--data", filepath.Join(dir, "data"), "--http", n.HTTP, "--admin", n.Admin,
+			"--nats-url", strings.Join(urls, ","), "--nats-user", "nird", "--nats-password", c.pass["nird"],
+			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", tokens, "--person-key-file", keyFile,
+			"--lease-ttl", opt.LeaseTTL.String(), "--regelmotor-interval", opt.RegelmotorInterval.String(),
+		}, opt.NirdArgs...)
+		if pw, ok := c.pass["ingress"]; ok {
+			// The NATS ingress answers case systems on a connection of its own.
+			n.args = append(n.args, "--nats-ingress-user", "ingress", "--nats-ingress-password", pw)
+		}
+		c.Nirds = append(c.Nirds, n)
+	}
+	return c, nil
+}
+
+// passwordVar matches the password variables the NATS configurations read.
+var passwordVar = regexp.MustCompile(`\$(NIR_NATS_[A-Z0-9_]+_PASSWORD)`)
+
+// userLine matches a user entry with a password variable in accounts.conf.
+var userLine = regexp.MustCompile(`user:\s*"?([a-z0-9-]+)"?\s*,\s*password:\s*\$(NIR_NATS_[A-Z0-9_]+_PASSWORD)`)
+
+// credentials gives every password variable the configurations name a random value, and
+// finds the user case systems connect as.
+func (c *Cluster) credentials() error {
+	files, err := filepath.Glob(filepath.Join(c.opt.DeployDir, "*.conf"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("chaos: no NATS configurations in %s", c.opt.DeployDir)
+	}
+	vars := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, m := range passwordVar.FindAllStringSubmatch(stripComments(string(b)), -1) {
+			if _, ok := vars[m[1]]; !ok {
+				vars[m[1]] = "p" + randomHex(16)
+			}
+		}
+		for _, m := range userLine.FindAllStringSubmatch(stripComments(string(b)), -1) {
+			c.pass[m[1]] = m[2] // the variable, until every file is read
+		}
+	}
+	for user, v := range c.pass {
+		c.pass[user] = vars[v]
+	}
+	for v, p := range vars {
+		c.env = append(c.env, v+"="+p)
+	}
+	if c.pass["nird"] == "" {
+		return errors.New("chaos: accounts.conf has no user nird with a password")
+	}
+	// A case system: the shared user of old, or a named one with its own inbox.
+	for user := range c.pass {
+		if user == "fagsystem" {
+			c.CaseSystemUser = user
+		}
+	}
+	if c.CaseSystemUser == "" {
+		for user := range c.pass {
+			if strings.HasSuffix(user, "-fagsystem") && (c.CaseSystemUser == "" || user < c.CaseSystemUser) {
+				c.CaseSystemUser, c.CaseSystemInbox = user, "_INBOX."+user
+			}
+		}
+	}
+	if c.CaseSystemUser == "" {
+		return errors.New("chaos: accounts.conf has no case system user")
+	}
+	return nil
+}
+
+// Password returns the NATS password of user.
+func (c *Cluster) Password(user string) string { return c.pass[user] }
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(s, "\n") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "#") || strings.HasPrefix(t, "//") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// writeNodeConfig copies deploy/nats into the node's directory with cluster-N.conf's ports,
+// store and routes moved: clients to ClientPort, monitoring to HTTPPort, the store into the
+// node's directory, the cluster port to ClusterPort and every route through its proxy. The
+// node advertises no client URLs (so nird's client stays on its proxies) and a dead cluster
+// address (so no node learns a way round the route proxies). With DefaultSync the
+// sync_interval line goes. A file that no longer has the expected shape is an error naming
+// what is missing.
+func (c *Cluster) writeNodeConfig(i int, n *Node) error {
+	dir := filepath.Join(c.opt.Dir, n.Name)
+	if err := os.MkdirAll(filepath.Join(dir, "store"), 0o700); err != nil {
+		return err
+	}
+	files, _ := filepath.Glob(filepath.Join(c.opt.DeployDir, "*.conf"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600); err != nil {
+			return err
+		}
+	}
+	name := fmt.Sprintf("cluster-%d.conf", i+1)
+	b, err := os.ReadFile(filepath.Join(c.opt.DeployDir, name))
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	replace := func(what string, re *regexp.Regexp, with func(m []string) string) error {
+		found := 0
+		s = re.ReplaceAllStringFunc(s, func(match string) string {
+			found++
+			return with(re.FindStringSubmatch(match))
+		})
+		if found == 0 {
+			return fmt.Errorf("chaos: %s: no %s to move (the file changed shape: update internal/chaos)", name, what)
+		}
+		return nil
+	}
+	top := regexp.MustCompile(`(?m)^listen:\s*127\.0\.0\.1:\d+`)
+	if err := replace("client listen", top, func([]string) string { return "listen: 127.0.0.1:" + strconv.Itoa(n.ClientPort) }); err != nil {
+		return err
+	}
+	if err := replace("http", regexp.MustCompile(`(?m)^http:\s*127\.0\.0\.1:\d+`), func([]string) string { return "http: 127.0.0.1:" + strconv.Itoa(n.HTTPPort) }); err != nil {
+		return err
+	}
+	if err := replace("store_dir", regexp.MustCompile(`store_dir:\s*"[^"]*"`), func([]string) string { return `store_dir: "` + filepath.Join(dir, "store") + `"` }); err != nil {
+		return err
+	}
+	if err := replace("cluster listen", regexp.MustCompile(`(?m)^(\s+)listen:\s*127\.0\.0\.1:\d+`), func(m []string) string {
+		return m[1] + "listen: 127.0.0.1:" + strconv.Itoa(n.ClusterPort) + "\n" + m[1] + "no_advertise: true\n" + m[1] + `advertise: "127.0.0.1:1"`
+	}); err != nil {
+		return err
+	}
+	portToNode := map[string]int{}
+	for j := range c.Nodes {
+		portToNode[strconv.Itoa(6222+j)] = j
+	}
+	var routeErr error
+	if err := replace("routes", regexp.MustCompile(`(nats-route://[^@\s]+@)127\.0\.0\.1:(\d+)`), func(m []string) string {
+		j, ok := portToNode[m[2]]
+		if !ok || j == i {
+			routeErr = fmt.Errorf("chaos: %s: route to port %s is no other node of the cluster", name, m[2])
+			return m[0]
+		}
+		if c.opt.Direct {
+			return m[1] + "127.0.0.1:" + strconv.Itoa(c.Nodes[j].ClusterPort)
+		}
+		return m[1] + c.route[i][j].Addr()
+	}); err != nil {
+		return err
+	}
+	if routeErr != nil {
+		return routeErr
+	}
+	if c.opt.DefaultSync {
+		if err := replace("sync_interval", regexp.MustCompile(`(?m)^\s*sync_interval:\s*always\s*$`), func([]string) string {
+			return "  # sync_interval: JetStream's default (chaos run without sync always)"
+		}); err != nil {
+			return err
+		}
+	}
+	n.conf = filepath.Join(dir, name)
+	if err := os.WriteFile(n.conf, []byte(s), 0o600); err != nil {
+		return err
+	}
+	if out, err := c.natsCmd(context.Background(), "-t", "-c", n.conf).CombinedOutput(); err != nil {
+		return fmt.Errorf("chaos: %s does not load: %v\n%s", n.conf, err, out)
+	}
+	return nil
+}
+
+func (c *Cluster) natsCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.opt.Bins.NATSServer, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	return cmd
+}
+
+// Start starts every node, waits for JetStream, then starts every nird and waits until each
+// is ready.
+func (c *Cluster) Start(ctx context.Context) error {
+	for i := range c.Nodes {
+		if err := c.StartNode(i); err != nil {
+			return err
+		}
+	}
+	var urls []string
+	for _, n := range c.Nodes {
+		urls = append(urls, n.ClientURL())
+	}
+	// The harness's own connection: straight to the nodes, as nird, for stream state and
+	// the checker's replay.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		c.admin, err = eventstore.Open(octx, eventstore.Config{
+			URL: strings.Join(urls, ","), Replicas: min(3, len(c.Nodes)), RequestTimeout: 3 * time.Second,
+			NATSOptions: []nats.Option{nats.UserInfo("nird", c.pass["nird"]), nats.Name("chaos-admin")},
+		})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("chaos: the cluster's JetStream did not come up: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for k := range c.Nirds {
+		if err := c.StartNird(k); err != nil {
+			return err
+		}
+	}
+	for k := range c.Nirds {
+		if err := c.WaitReady(ctx, k, 60*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Admin is the harness's event store connection (straight to the nodes, as nird).
+func (c *Cluster) Admin() *eventstore.Store { return c.admin }
+
+// StartNode starts node i (again, after a kill).
+func (c *Cluster) StartNode(i int) error {
+	n := c.Nodes[i]
+	if n.proc != nil && !n.proc.exited() {
+		return fmt.Errorf("chaos: %s is running", n.Name)
+	}
+	p, err := c.start(filepath.Join(c.opt.Dir, n.Name, "log"), c.natsCmd(context.Background(), "-c", n.conf))
+	if err != nil {
+		return fmt.Errorf("chaos: start %s: %w", n.Name, err)
+	}
+	n.proc = p
+	return nil
+}
+
+// StartNird starts nird k (again, after a kill) with its clock offset.
+func (c *Cluster) StartNird(k int) error {
+	n := c.Nirds[k]
+	if n.proc != nil && !n.proc.exited() {
+		return fmt.Errorf("chaos: %s is running", n.Name)
+	}
+	cmd := exec.Command(c.opt.Bins.Nird, n.args...)
+	cmd.Env = os.Environ()
+	if n.ClockOffset != 0 {
+		cmd.Env = append(cmd.Env, "NIR_TEST_CLOCK_OFFSET="+n.ClockOffset.String())
+	}
+	p, err := c.start(filepath.Join(c.opt.Dir, n.Name, "log"), cmd)
+	if err != nil {
+		return fmt.Errorf("chaos: start %s: %w", n.Name, err)
+	}
+	n.proc = p
+	return nil
+}
+
+func (c *Cluster) start(logPath string, cmd *exec.Cmd) (*proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(f, "==== %s start\n", time.Now().UTC().Format(time.RFC3339Nano))
+	cmd.Stdout, cmd.Stderr = f, f
+	// The processes die with the harness, even if it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig; for SIGKILL it waits for the process to be gone.
+func (p *proc) signal(sig syscall.Signal) error {
+	if p == nil || p.exited() {
+		return errors.New("not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	return nil
+}
+
+// SignalNode sends sig to node i (SIGKILL waits for it to die).
+func (c *Cluster) SignalNode(i int, sig syscall.Signal) error { return c.Nodes[i].proc.signal(sig) }
+
+// SignalNird sends sig to nird k (SIGKILL and SIGTERM wait for it to exit).
+func (c *Cluster) SignalNird(k int, sig syscall.Signal) error { return c.Nirds[k].proc.signal(sig) }
+
+// NodeRunning and NirdRunning say whether the process is up (it may be paused).
+func (c *Cluster) NodeRunning(i int) bool {
+	return c.Nodes[i].proc != nil && !c.Nodes[i].proc.exited()
+}
+
+func (c *Cluster) NirdRunning(k int) bool {
+	return c.Nirds[k].proc != nil && !c.Nirds[k].proc.exited()
+}
+
+// IsolateNode cuts node i from every other node (both directions): hold or reset.
+func (c *Cluster) IsolateNode(i int, reset bool) {
+	for j := range c.Nodes {
+		if j != i {
+			apply(c.route[i][j], reset)
+			apply(c.route[j][i], reset)
+		}
+	}
+}
+
+// IsolateNird cuts nird k from every node.
+func (c *Cluster) IsolateNird(k int, reset bool) {
+	for _, p := range c.client[k] {
+		apply(p, reset)
+	}
+}
+
+func apply(p *Proxy, reset bool) {
+	if reset {
+		p.Reset()
+	} else {
+		p.Hold()
+	}
+}
+
+// Heal restores every link.
+func (c *Cluster) Heal() {
+	for _, row := range c.route {
+		for _, p := range row {
+			if p != nil {
+				p.Heal()
+			}
+		}
+	}
+	for _, row := range c.client {
+		for _, p := range row {
+			p.Heal()
+		}
+	}
+}
+
+// WaitReady waits until nird k answers /readyz.
+func (c *Cluster) WaitReady(ctx context.Context, k int, timeout time.Duration) error {
+	n := c.Nirds[k]
+	deadline := time.Now().Add(timeout)
+	for {
+		if n.proc.exited() {
+			return fmt.Errorf("chaos: %s exited (see %s)", n.Name, filepath.Join(c.opt.Dir, n.Name, "log"))
+		}
+		if err := get(ctx, "http://"+n.Admin+"/readyz", nil); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("chaos: %s not ready within %v", n.Name, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Metrics scrapes nird k's /metrics.
+func (c *Cluster) Metrics(ctx context.Context, k int) (string, error) {
+	var body []byte
+	err := get(ctx, "http://"+c.Nirds[k].Admin+"/metrics", &body)
+	return string(body), err
+}
+
+func get(ctx context.Context, url string, body *[]byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, res.StatusCode)
+	}
+	if body != nil {
+		*body = b
+	}
+	return nil
+}
+
+// Close stops every process (SIGKILL: nothing of a chaos run needs a clean shutdown) and
+// every proxy. It is safe to call more than once.
+func (c *Cluster) Close() {
+	if c.admin != nil {
+		c.admin.Close()
+		c.admin = nil
+	}
+	var wg sync.WaitGroup
+	for _, n := range c.Nirds {
+		if n.proc != nil && !n.proc.exited() {
+			wg.Go(func() { _ = n.proc.cmd.Process.Signal(syscall.SIGCONT); _ = n.proc.signal(syscall.SIGKILL) })
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.proc != nil && !n.proc.exited() {
+			wg.Go(func() { _ = n.proc.cmd.Process.Signal(syscall.SIGCONT); _ = n.proc.signal(syscall.SIGKILL) })
+		}
+	}
+	wg.Wait()
+	for _, row := range c.route {
+		for _, p := range row {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}
+	for _, row := range c.client {
+		for _, p := range row {
+			p.Close()
+		}
+	}
+	c.route, c.client = nil, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
