@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("bench", "measure nir against bare JetStream, bbolt and PostgreSQL (bench ingest | rebuild | peer)", runBench)
+	register("bench", "measure nir against bare JetStream, bbolt and PostgreSQL, and a cluster against one node (bench ingest | rebuild | peer | cluster)", runBench)
 }
 
 // benchCommands holds the bench subcommands; bench rebuild registers itself here.
@@ -25,7 +25,7 @@ var benchCommands = map[string]func(ctx context.Context, args []string, stdout, 
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || benchCommands[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: nirctl bench ingest|rebuild|peer [flags]")
+		fmt.Fprintln(stderr, "usage: nirctl bench ingest|rebuild|peer|cluster [flags]")
 		return errUsage
 	}
 	return benchCommands[args[0]](ctx, args[1:], stdout, stderr)
