@@ -40,9 +40,9 @@ type Lease struct {
 	opt LeaseOptions
 	log *slog.Logger
 
-	held             atomic.Bool
-	acquired, lost   atomic.Uint64
-	ttlNanos, renews atomic.Int64
+	held           atomic.Bool
+	acquired, lost atomic.Uint64
+	ttlNanos       atomic.Int64
 }
 
 // LeaseStats are a lease's counters, for metrics.
