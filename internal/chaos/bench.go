@@ -167,7 +167,8 @@ func startSetup(ctx context.Context, setup, dir string, opt BenchOptions) ([]str
 	}
 	api, admin := "127.0.0.1:"+strconv.Itoa(hp), "127.0.0.1:"+strconv.Itoa(ap)
 	cmd := exec.Command(opt.Bins.Nird, "--data", filepath.Join(dir, "data"), "--http", api, "--admin", admin,
-		"--nats-listen", "127.0.0.1:0", "--tokens", tokens, "--person-key-file", filepath.Join(dir, personkey.FileName))
+		"--nats-listen", "127.0.0.1:0", "--tokens", tokens, "--person-key-file", filepath.Join(dir, personkey.FileName),
+		"--rate-limit", "0") // the clients share one token
 	logf, err := os.Create(filepath.Join(dir, "nird.log"))
 	if err != nil {
 		return nil, "", nil, err

@@ -244,6 +244,8 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 			"--nats-url", strings.Join(urls, ","), "--nats-user", "nird", "--nats-password", c.pass["nird"],
 			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", tokens, "--person-key-file", keyFile,
 			"--lease-ttl", opt.LeaseTTL.String(), "--regelmotor-interval", opt.RegelmotorInterval.String(),
+			// The clients stand for many case systems but share one token: no per-token limit.
+			"--rate-limit", "0",
 		}, opt.NirdArgs...)
 		if pw, ok := c.pass["ingress"]; ok {
 			// The NATS ingress answers case systems on a connection of its own.
