@@ -216,16 +216,36 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 		if to-from+1 <= replayDirectMax {
 			// to exists (it was the last sequence), so a walk that ends before it ended on a
 			// replica that lags: walk on from where it stopped (see consistent.go).
+			gaps := 0 // consecutive walks that found the same sequence missing
 			for next := from; next <= to && err == nil && !stopped; {
+				gap := false
 				err = s.scan(ctx, "", next, func(m *jetstream.RawStreamMsg) (bool, error) {
 					if m.Sequence > to {
 						return false, nil
 					}
+					if m.Sequence > next && s.replicated {
+						// The stream never has holes (no deletes, purges or limits), so a
+						// replica that skips a sequence has not made it visible yet: walk
+						// again from it, unless it stays missing and the leader has no such
+						// message either (a hole after all).
+						if gaps < gapRetries {
+							gap = true
+							return false, nil
+						}
+						if has, err := s.leaderHas(ctx, next); err != nil || has {
+							gap = true
+							return false, err
+						}
+					}
+					gaps = 0
 					next = m.Sequence + 1
 					more, stop, err := deliver(m.Sequence, m.Time, m.Subject, m.Data)
 					stopped = stop
 					return more, err
 				})
+				if gap {
+					gaps++
+				}
 				if err == nil && !stopped && next <= to {
 					err = pause(ctx, behindPause)
 				}
