@@ -156,6 +156,21 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{opt: opt, log: log, pass: map[string]string{}, Token: "nir_chaos-" + randomHex(16)}
+	// The processes' ports are held until Start, so that no proxy listens on one meanwhile.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	freePort := func() (int, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		held = append(held, l)
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
 	if err := c.credentials(); err != nil {
 		return nil, err
 	}
