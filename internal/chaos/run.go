@@ -130,7 +130,16 @@ func Run(ctx context.Context, opt Options) (*Verdict, error) {
 					v.FaultErrors++
 				}
 			}
-			v.Ops, v.Persons = len(wl.Ops()), len(wl.Persons())
+			v.Outcomes, v.Via = map[string]int{}, map[string]int{}
+			for _, op := range wl.Ops() {
+				v.Ops++
+				v.Outcomes[string(op.Outcome)]++
+				if op.Outcome == OK {
+					v.Acknowledged++
+					v.Via[op.Via]++
+				}
+			}
+			v.Persons = len(wl.Persons())
 			if err := writeReport(opt.Dir, v, wl, nem.Faults()); err != nil {
 				return v, err
 			}
