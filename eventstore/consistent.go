@@ -59,6 +59,68 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// notBehind returns seq, a last sequence a replica answered, unless it is below one seen
+// before on a replicated stream: then the leader's, which is lower only when the stream
+// really lost events (a projection would otherwise take a lagging replica for a stream rolled
+// back and rebuild its read models).
+func (s *Store) notBehind(ctx context.Context, seq uint64) (uint64, error) {
+	if s.replicated && seq < s.lastSeen.Load() {
+		l, err := s.leaderLast(ctx, "")
+		if err != nil {
+			return 0, err
+		}
+		if l < s.lastSeen.Load() {
+			// The stream itself is behind what was seen: it lost events, or was re-created.
+			s.lastSeen.Store(l)
+			return l, nil
+		}
+		seq = l
+	}
+	for {
+		seen := s.lastSeen.Load()
+		if seq <= seen || s.lastSeen.CompareAndSwap(seen, seq) {
+			return seq, nil
+		}
+	}
+}
+
+// leaderRaw returns the data of the message at seq as the stream leader has it, or
+// ErrNoMessage.
+func (s *Store) leaderRaw(ctx context.Context, seq uint64) ([]byte, error) {
+	req, err := json.Marshal(map[string]uint64{"seq": seq})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + StreamName, Data: req})
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err))
+	}
+	var r struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.Code == 404:
+		return nil, ErrNoMessage
+	case r.Error != nil:
+		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %s", seq, r.Error.Description)
+	case r.Message == nil || r.Message.Seq != seq:
+		return nil, fmt.Errorf("eventstore: message %d from the stream leader: no such message in the answer", seq)
+	}
+	return r.Message.Data, nil
+}
+
 // leaderHas reports whether the stream leader has a message at sequence seq.
 func (s *Store) leaderHas(ctx context.Context, seq uint64) (bool, error) {
 	req, err := json.Marshal(map[string]uint64{"seq": seq})

@@ -92,6 +92,10 @@ func (s *Store) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
 		return nil, s.wrap(fmt.Errorf("eventstore: get seq %d: %w", seq, err))
 	}
 	if st := resp.Header.Get("Status"); st == "404" {
+		if s.replicated {
+			// A lagging replica may not have it yet: the leader says.
+			return s.leaderRaw(ctx, seq)
+		}
 		return nil, ErrNoMessage
 	} else if st != "" {
 		return nil, fmt.Errorf("eventstore: get seq %d: status %s %s", seq, st, resp.Header.Get("Description"))

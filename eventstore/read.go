@@ -116,13 +116,13 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 		return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
 	}
 	if resp.Header.Get("Status") == "404" {
-		return 0, nil
+		return s.notBehind(ctx, 0)
 	}
 	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("eventstore: last sequence: bad direct get response (status %q)", resp.Header.Get("Status"))
 	}
-	return seq, nil
+	return s.notBehind(ctx, seq)
 }
 
 // ReplayOptions bound a replay.

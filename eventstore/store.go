@@ -97,6 +97,9 @@ type Store struct {
 	// replicated is set by Open when the stream has more than one replica: reads then
 	// check a lagging follower's answers with the leader (consistent.go).
 	replicated bool
+	// lastSeen is the highest last sequence LastSeq has returned: an answer below it comes
+	// from a lagging replica, or from a stream that lost events, which the leader tells.
+	lastSeen atomic.Uint64
 
 	gc    *committer
 	stats stats
