@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -99,6 +100,13 @@ func TestNird_MonitoringMetricsExist(t *testing.T) {
 		t.Fatalf("query with min_sequence: %v", err)
 	}
 
+	// The stream's size and replicas are exported once the stream watch's first check is done.
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, n, `nir_stream_check_ok`) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("nir_stream_check_ok never became 1")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	r, err := http.Get(n.AdminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
