@@ -38,11 +38,13 @@ func derive(st *rules.State) *derived {
 		row.ProgrammeKommune = p.Kommune
 		row.ProgrammeStart = p.Start
 		row.ProgrammeEnd, row.ProgrammeEndNote = programmeEndNote(st, p)
-		if due, stopped := rules.StansReasonDue(st, p); stopped && p.Termination == nil {
-			// Product decisions 11: stopped by a stans, the programme awaits its
-			// avslutningsårsak; the list's deadline is the registration's.
-			row.ProgrammeEnd = due
-			row.ProgrammeEndNote = "stanset " + p.Stopped.String() + "; avslutningsårsak må registreres innen " + due.String()
+		if p.Termination == nil && !p.Stopped.IsZero() {
+			if due, stopped := rules.StansReasonDue(st, p); stopped {
+				// Product decisions 11: stopped by a stans, the programme awaits its
+				// avslutningsårsak; the list's deadline is the registration's.
+				row.ProgrammeEnd = due
+				row.ProgrammeEndNote = "stanset " + p.Stopped.String() + "; avslutningsårsak må registreres innen " + due.String()
+			}
 		}
 		row.Tiltak = len(p.Tiltak) > 0
 		row.Sluttmal = p.Sluttmal

@@ -354,11 +354,11 @@ func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 		if !known {
 			return Date{}, v, "mangler sluttmål", "sluttmål not registered", false
 		}
-		if nb, en, bad := sluttmalContradiction(s, p.Sluttmal); bad {
+		if _, _, bad := sluttmalContradiction(s, p.Sluttmal); bad {
 			// Product decisions 10: registered or corrected after the sluttmål, the
 			// utdanningsbakgrunn contradicts it; nothing is computed until one is corrected.
-			return Date{}, sluttmalGroupVersion, nb + "; kommunen må rette sluttmålet eller utdanningsbakgrunnen",
-				en + "; the kommune must correct the sluttmål or the utdanningsbakgrunn", false
+			m := contradictionText[int32(p.Sluttmal)]
+			return Date{}, sluttmalGroupVersion, m[2], m[3], false
 		}
 		months = lim.Months + min(ext, lim.Extension)
 	default:

@@ -139,7 +139,7 @@ func (e *Explanation) Text() string {
 		}
 		if from, v, ok := InactiveFrom(s, p); ok && !e.Now.Before(from) {
 			fmt.Fprintf(&b, ", «ingen registreringer siste %d måneder» since %s (last registration %s; computed termination due %s) [%s, %s; the threshold awaits IMDi's confirmation]",
-				v.Months, from, s.LastRegistration, from.AddDays(v.Days), v.ID, v.Section)
+				v.Months, from, s.LastRegistration(), from.AddDays(v.Days), v.ID, v.Section)
 		}
 		for _, t := range p.ComputedTerminations {
 			switch {

@@ -53,12 +53,11 @@ type State struct {
 	Retracted map[string]bool
 	// LastSeq is the highest stream sequence applied.
 	LastSeq uint64
-	// LastRegistration is the latest date something was registered for the person, by anyone
-	// but the regelmotor (see RegistrationDate); the inactivity rule counts from it (DOMAIN.md
-	// Product decisions 5c).
-	LastRegistration Date
 
 	log []LoggedEvent
+	// lastReg caches LastRegistration until the next Apply.
+	lastReg      Date
+	lastRegValid bool
 	// pending are programme events that found no programme yet; each new programme retries
 	// them, so a programme event folded before its tildeling still counts.
 	pending []LoggedEvent
@@ -352,6 +351,7 @@ func (s *State) Apply(seq uint64, ev *nirv1.Event) {
 	}
 	le := LoggedEvent{Seq: seq, Event: ev}
 	s.log = append(s.log, le)
+	s.lastRegValid = false
 	if ev.GetId() != "" {
 		s.Events[ev.GetId()] = le
 	}
@@ -496,9 +496,6 @@ func dateOf(p *nirv1.Date) Date {
 func (s *State) applyOne(le LoggedEvent) {
 	ev := le.Event
 	id := ev.GetId()
-	if d := RegistrationDate(ev); d.After(s.LastRegistration) {
-		s.LastRegistration = d
-	}
 	switch {
 	case ev.GetPersonRegistered() != nil:
 		if s.Registered {
@@ -670,6 +667,70 @@ func (s *State) applyOne(le LoggedEvent) {
 	}
 }
 
+// LastRegistration is the latest date something was registered for the person, by anyone
+// but the regelmotor: the latest RegistrationDate of the events that are not retracted. The
+// inactivity rule counts from it (DOMAIN.md Product decisions 5c). It is computed when asked
+// (the fold itself never needs it) and kept until the next Apply.
+func (s *State) LastRegistration() Date {
+	if s.lastRegValid {
+		return s.lastReg
+	}
+	var maxSec int64
+	haveSec := false
+	var last Date
+	for _, le := range s.log {
+		ev := le.Event
+		if s.Retracted[ev.GetId()] || ev.GetTerminationComputed() != nil || ev.GetActor().GetSubject() == RegelmotorSubject {
+			continue
+		}
+		if ts := ev.GetRecordedAt(); ts != nil && ts.IsValid() {
+			if !haveSec || ts.GetSeconds() > maxSec {
+				maxSec, haveSec = ts.GetSeconds(), true
+			}
+			if end := periodEnd(ev); end.After(last) {
+				last = end
+			}
+			continue
+		}
+		if d := RegistrationDate(ev); d.After(last) {
+			last = d
+		}
+	}
+	if haveSec {
+		if d := utcDate(maxSec); d.After(last) {
+			last = d
+		}
+	}
+	s.lastReg, s.lastRegValid = last, true
+	return last
+}
+
+// unixEpochDays is 1970-01-01 as a day number (Date.days).
+var unixEpochDays = MustDate(1970, time.January, 1).days()
+
+// utcDate is the UTC calendar date of a Unix time in seconds.
+func utcDate(sec int64) Date {
+	days := sec / 86400
+	if sec < 0 && sec%86400 != 0 {
+		days--
+	}
+	return dateFromDays(unixEpochDays + days)
+}
+
+// periodEnd is the end of the period an event registers (a tiltak, an absence or leave, a
+// permisjon vedtak), zero for other events.
+func periodEnd(ev *nirv1.Event) Date {
+	switch {
+	case ev.GetTiltakRegistered() != nil:
+		return dateOf(ev.GetTiltakRegistered().GetToDate())
+	case ev.GetAbsenceRegistered() != nil:
+		return dateOf(ev.GetAbsenceRegistered().GetToDate())
+	case ev.GetProgrammeVedtakRegistered().GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON:
+		return dateOf(ev.GetProgrammeVedtakRegistered().GetToDate())
+	}
+	return Date{}
+}
+
 // RegistrationDate is the date event ev shows the person active in the register, for the
 // inactivity rule (DOMAIN.md Product decisions 5c: «nothing registered for a long time»): the
 // later of the day it was recorded (recorded_at, as a UTC date) and the end of the period it
@@ -683,21 +744,11 @@ func RegistrationDate(ev *nirv1.Event) Date {
 	}
 	var d Date
 	if ts := ev.GetRecordedAt(); ts != nil && ts.IsValid() {
-		t := ts.AsTime().UTC()
-		d = Date{Y: t.Year(), M: t.Month(), D: t.Day()}
+		d = utcDate(ts.GetSeconds())
 	} else if eff, ok := EffectiveDate(ev); ok {
 		d = eff
 	}
-	var end Date
-	switch {
-	case ev.GetTiltakRegistered() != nil:
-		end = dateOf(ev.GetTiltakRegistered().GetToDate())
-	case ev.GetAbsenceRegistered() != nil:
-		end = dateOf(ev.GetAbsenceRegistered().GetToDate())
-	case ev.GetProgrammeVedtakRegistered().GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON:
-		end = dateOf(ev.GetProgrammeVedtakRegistered().GetToDate())
-	}
-	if end.After(d) {
+	if end := periodEnd(ev); end.After(d) {
 		d = end
 	}
 	return d

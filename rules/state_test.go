@@ -2,6 +2,9 @@ package rules
 
 import (
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -57,4 +60,31 @@ func evTermination(id, kommune string, reason nirv1.TerminationReason, date stri
 		Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: reason, Date: dpb(date),
 	}}
 	return e
+}
+
+// TestRegistrationDate: the UTC date of recorded_at, or a registered period's end when later,
+// or the effective date without a recorded time; the regelmotor's events count for nothing.
+func TestRegistrationDate(t *testing.T) {
+	t.Parallel()
+	at := func(s string) *timestamppb.Timestamp {
+		tm, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return timestamppb.New(tm)
+	}
+	tiltak := &nirv1.Event{Id: "a", RecordedAt: at("2024-03-01T23:30:00Z"), Payload: &nirv1.Event_TiltakRegistered{TiltakRegistered: &nirv1.TiltakRegistered{
+		FromDate: &nirv1.Date{Year: 2024, Month: 1, Day: 1}, ToDate: &nirv1.Date{Year: 2024, Month: 2, Day: 1}}}}
+	ahead := &nirv1.Event{Id: "b", RecordedAt: at("1969-12-31T12:00:00Z"), Payload: &nirv1.Event_TiltakRegistered{TiltakRegistered: &nirv1.TiltakRegistered{
+		FromDate: &nirv1.Date{Year: 1969, Month: 12, Day: 1}, ToDate: &nirv1.Date{Year: 1970, Month: 6, Day: 30}}}}
+	offline := &nirv1.Event{Id: "c", Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Date: &nirv1.Date{Year: 2022, Month: 5, Day: 5}}}}
+	computed := &nirv1.Event{Id: "d", RecordedAt: at("2024-03-01T10:00:00Z"), Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{}}}
+	for ev, want := range map[*nirv1.Event]Date{tiltak: md("2024-03-01"), ahead: md("1970-06-30"), offline: md("2022-05-05"), computed: {}} {
+		if got := RegistrationDate(ev); got != want {
+			t.Errorf("RegistrationDate(%s) = %s, want %s", ev.GetId(), got, want)
+		}
+	}
+	if got := RegistrationDate(&nirv1.Event{RecordedAt: at("1969-12-31T23:59:59Z")}); got != md("1969-12-31") {
+		t.Errorf("before the epoch: %s", got)
+	}
 }

@@ -50,7 +50,9 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 	if len(p.RegisteredTerminations) > 0 || len(p.UndeletedComputed()) > 0 || p.Start.IsZero() {
 		return nil
 	}
-	end, _, _, _, endKnown := ProgrammeLatestEnd(s, p, now)
+	end, endV, _, _, endKnown := ProgrammeLatestEnd(s, p, now)
+	// Stopped by a stans when the stans, not the programme time, ends it (StansReasonDue).
+	stopped := endKnown && !p.Stopped.IsZero() && end == p.Stopped && endV.Rule == RuleTerminationStans
 	var out []candidate
 	// 5b: FLYTTET at the move date, for an IntroL participant with an active programme who
 	// moves out of the programme's kommune (DOMAIN.md Product decisions 5b, 7.4).
@@ -92,7 +94,7 @@ func (s *State) candidates(p *Programme, now Date) []candidate {
 	}
 	// Product decisions 11: a stans ended the programme; IKKE_REGISTRERT dated on the stans
 	// date, due when 30 days have passed without an avslutningsårsak.
-	if _, stopped := StansReasonDue(s, p); stopped {
+	if stopped {
 		if !s.alreadyComputed(p, nirv1.TerminationRule_TERMINATION_RULE_STANS) {
 			v := pick(terminationStansVersions, p.Stopped)
 			out = append(out, candidate{
@@ -134,7 +136,7 @@ func InactiveFrom(s *State, p *Programme) (Date, terminationVersion, bool) {
 			return Date{}, terminationVersion{}, false
 		}
 	}
-	last := s.LastRegistration
+	last := s.LastRegistration()
 	if last.Before(p.Start) {
 		last = p.Start
 	}

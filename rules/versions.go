@@ -241,6 +241,27 @@ const RuleSluttmalGroup = "sluttmal-deltakergruppe"
 var sluttmalGroupVersion = Version{ID: RuleSluttmalGroup + "/2021-01-01", Rule: RuleSluttmalGroup, Section: "DOMAIN.md 2.2, Product decisions 10",
 	ValidFrom: ymd(2021, 1, 1), Summary: "a sluttmål belongs to the deltakergruppe of the registered utdanningsbakgrunn; a contradiction is refused, or makes the programme end not computable until corrected"}
 
+// contradictionText holds, per sluttmål, the reason in Norwegian and English that it
+// contradicts the registered utdanningsbakgrunn, and the same with what the kommune must do
+// (built once: the fold asks often).
+var contradictionText = func() map[int32][4]string {
+	out := map[int32][4]string{}
+	for sm, lim := range sluttmalLimits {
+		name := strings.TrimPrefix(nirv1.Sluttmal(sm).String(), "SLUTTMAL_")
+		groupNB, groupEN := "deltakere uten videregående opplæring fra før", "participants without upper secondary education from before"
+		utdNB, utdEN := "fullført videregående opplæring", "upper secondary completed"
+		if lim.Vgo {
+			groupNB, groupEN = "deltakere med videregående opplæring fra før", "participants with upper secondary education from before"
+			utdNB, utdEN = "ikke fullført videregående opplæring", "upper secondary not completed"
+		}
+		nb := fmt.Sprintf("sluttmål %s gjelder %s, men registrert utdanningsbakgrunn er %s", name, groupNB, utdNB)
+		en := fmt.Sprintf("sluttmål %s is for %s, but the registered utdanningsbakgrunn is %s", name, groupEN, utdEN)
+		out[sm] = [4]string{nb, en, nb + "; kommunen må rette sluttmålet eller utdanningsbakgrunnen",
+			en + "; the kommune must correct the sluttmål or the utdanningsbakgrunn"}
+	}
+	return out
+}()
+
 // sluttmalContradiction reports whether sluttmål sm belongs to another deltakergruppe than
 // the person's registered utdanningsbakgrunn, with the reason in Norwegian and English naming
 // both (Product decisions 10). False when either is unknown, and outside integreringsloven
@@ -248,21 +269,16 @@ var sluttmalGroupVersion = Version{ID: RuleSluttmalGroup + "/2021-01-01", Rule: 
 // utdanningsbakgrunn is registered only for utvidet opplæring (DOMAIN.md 3.2) while the
 // programme is «arbeidsrettet» (1.5).
 func sluttmalContradiction(s *State, sm nirv1.Sluttmal) (nb, en string, contradicts bool) {
-	lim, known := sluttmalLimits[int32(sm)]
 	u := s.Training.Utdanningsbakgrunn
-	if !known || u == nil || lim.Vgo == *u || s.Law != nirv1.Law_LAW_IL {
+	if u == nil || s.Law != nirv1.Law_LAW_IL {
 		return "", "", false
 	}
-	name := strings.TrimPrefix(sm.String(), "SLUTTMAL_")
-	groupNB, groupEN := "deltakere uten videregående opplæring fra før", "participants without upper secondary education from before"
-	utdNB, utdEN := "fullført videregående opplæring", "upper secondary completed"
-	if lim.Vgo {
-		groupNB, groupEN = "deltakere med videregående opplæring fra før", "participants with upper secondary education from before"
-		utdNB, utdEN = "ikke fullført videregående opplæring", "upper secondary not completed"
+	lim, known := sluttmalLimits[int32(sm)]
+	if !known || lim.Vgo == *u {
+		return "", "", false
 	}
-	when := s.Training.UtdanningsbakgrunnDate
-	return fmt.Sprintf("sluttmål %s gjelder %s, men registrert utdanningsbakgrunn (%s) er %s", name, groupNB, when, utdNB),
-		fmt.Sprintf("sluttmål %s is for %s, but the registered utdanningsbakgrunn (%s) is %s", name, groupEN, when, utdEN), true
+	m := contradictionText[int32(sm)]
+	return m[0], m[1], true
 }
 
 // startVersion holds the "start within N months" rule (DOMAIN.md 1.2, 3.5, Product decisions 6).
