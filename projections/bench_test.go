@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -299,4 +301,22 @@ func TestRebuildMillion(t *testing.T) {
 	fmt.Printf("state cache %d: %d events (%d persons, generated on the fly): rebuild %v wall (%.0f ev/s), %v CPU (%.0f ev/cpu-s incl. generation); peak RSS %d MiB (%d MiB before); file %d MiB\n",
 		cache, feed.total, len(feed.sizes)*chunkPersons, wall, float64(feed.total)/wall.Seconds(), cpu, float64(feed.total)/cpu.Seconds(),
 		ru.Maxrss/1024, before.Maxrss/1024, size>>20)
+}
+
+// BenchmarkChecksum is the cost of checking the checksum of a stored value on every read,
+// for sizes the models store: a statistics entry, a person-list row, an event, a block of
+// 64 events.
+func BenchmarkChecksum(b *testing.B) {
+	for _, n := range []int{32, 200, 400, 25 << 10} {
+		k := []byte("0301\x00" + strings.Repeat("ab", 32))
+		stored := sealed(k, make([]byte, n))
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(len(k) + n))
+			for b.Loop() {
+				if _, ok := unseal(k, stored); !ok {
+					b.Fatal("checksum mismatch")
+				}
+			}
+		})
+	}
 }

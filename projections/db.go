@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -22,7 +24,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 13 // 13: persons with training hours, for disclosure control (Product decisions 14)
+const SchemaVersion = 14 // 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (
@@ -65,6 +67,9 @@ type DBOptions struct {
 	StateCache int
 	// Logger receives resets and skipped events; nil discards.
 	Logger *slog.Logger
+	// VerifyValues checks every value's checksum before the file is opened, besides its
+	// structure (checkFile), which is always checked.
+	VerifyValues bool
 }
 
 // DB is one bbolt file holding the whole read-model set (every model in Models) with each
@@ -109,12 +114,26 @@ type cached struct {
 
 // Open opens (creating if needed) the read-model file at path. A file written by another
 // SchemaVersion is reset (every model emptied, checkpoints 0) unless ReadOnly, in which case
-// Open fails with ErrSchema.
+// Open fails with ErrSchema. A damaged file (checkFile, bbolt's own checks) fails with an
+// error wrapping ErrCorrupt before bbolt uses any of its pages, never a crash.
 func Open(path string, opt DBOptions) (*DB, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if _, err := checkFile(path, opt.VerifyValues); err != nil {
+			return nil, err
+		}
+	}
 	bopt := &bolt.Options{Timeout: 5 * time.Second, ReadOnly: opt.ReadOnly, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync}
-	bdb, err := bolt.Open(path, 0o600, bopt)
+	var bdb *bolt.DB
+	err := guard(func() error {
+		var err error
+		bdb, err = bolt.Open(path, 0o600, bopt)
+		return err
+	})
 	if err != nil {
+		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum) {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("projections: open %s: %w", path, err)
 	}
 	logger := opt.Logger
@@ -126,7 +145,7 @@ func Open(path string, opt DBOptions) (*DB, error) {
 		db.cacheMax = DefaultStateCache
 	}
 	if opt.ReadOnly {
-		err = bdb.View(func(tx *bolt.Tx) error {
+		err = db.view(func(tx *bolt.Tx) error {
 			for _, m := range Models {
 				_, v, ok := readMeta(tx, m)
 				if !ok || v != SchemaVersion {
@@ -136,13 +155,11 @@ func Open(path string, opt DBOptions) (*DB, error) {
 			return nil
 		})
 	} else {
-		err = bdb.Update(db.initTx)
+		err = db.update(db.initTx)
 	}
 	if err == nil {
-		err = bdb.View(func(tx *bolt.Tx) error {
-			if b := tx.Bucket(bucketQuarantine); b != nil {
-				db.quarantined.Store(uint64(b.Stats().KeyN))
-			}
+		err = db.view(func(tx *bolt.Tx) error {
+			db.quarantined.Store(uint64(bucket(tx, bucketQuarantine).Stats().KeyN))
 			return nil
 		})
 	}
@@ -157,7 +174,7 @@ func Open(path string, opt DBOptions) (*DB, error) {
 // version, so that the runtime refolds them from sequence 1.
 func (db *DB) initTx(tx *bolt.Tx) error {
 	reset := false
-	if mb := tx.Bucket(bucketMeta); mb != nil {
+	if tx.Bucket(bucketMeta) != nil {
 		for _, m := range Models {
 			_, v, ok := readMeta(tx, m)
 			if ok && v != SchemaVersion {
@@ -190,22 +207,28 @@ func (db *DB) initTx(tx *bolt.Tx) error {
 	return nil
 }
 
+// readMeta reads a model's checkpoint and schema version. A file of a schema before 14 has
+// no checksums: its 12-byte entries are read as they are, so that Open resets it.
 func readMeta(tx *bolt.Tx, model string) (ckpt uint64, version uint32, ok bool) {
 	b := tx.Bucket(bucketMeta)
 	if b == nil {
 		return 0, 0, false
 	}
 	v := b.Get([]byte(model))
-	if len(v) != 12 {
+	switch len(v) {
+	case 12: // unchecked, from before checksums: its version differs
+	case 12 + crcSize:
+		v = bkt{b: b, name: bucketMeta}.check([]byte(model), v)
+	default:
 		return 0, 0, false
 	}
-	return btou64(v[:8]), uint32(btou64(append(make([]byte, 4), v[8:]...))), true
+	return btou64(v[:8]), binary.BigEndian.Uint32(v[8:12]), true
 }
 
 func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
 	v := u64(ckpt)
 	v = append(v, byte(SchemaVersion>>24), byte(SchemaVersion>>16), byte(SchemaVersion>>8), byte(SchemaVersion))
-	return tx.Bucket(bucketMeta).Put([]byte(model), v)
+	return bucket(tx, bucketMeta).Put([]byte(model), v)
 }
 
 // asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds).
@@ -213,8 +236,8 @@ var asOfKey = []byte("asof")
 
 // setAsOf records the recorded-time cut-off the file was replayed to, and syncs it.
 func (db *DB) setAsOf(t time.Time) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(asOfKey, u64(uint64(t.UnixNano())))
+	err := db.update(func(tx *bolt.Tx) error {
+		return bucket(tx, bucketMeta).Put(asOfKey, u64(uint64(t.UnixNano())))
 	})
 	if err != nil {
 		return fmt.Errorf("projections: record cut-off: %w", err)
@@ -227,7 +250,7 @@ func (db *DB) setAsOf(t time.Time) error {
 func (db *DB) AsOf() (time.Time, bool) {
 	var t time.Time
 	_ = db.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(asOfKey); len(v) == 8 {
+		if v := bucket(tx, bucketMeta).Get(asOfKey); len(v) == 8 {
 			t = time.Unix(0, int64(btou64(v))).UTC()
 		}
 		return nil
@@ -243,7 +266,7 @@ var metaStream = []byte("stream")
 func (db *DB) StreamID() (string, error) {
 	var id string
 	err := db.view(func(tx *bolt.Tx) error {
-		id = string(tx.Bucket(bucketMeta).Get(metaStream))
+		id = string(bucket(tx, bucketMeta).Get(metaStream))
 		return nil
 	})
 	return id, err
@@ -256,14 +279,14 @@ func (db *DB) setStreamID(id string) error {
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaStream, []byte(id)) })
+	return db.update(func(tx *bolt.Tx) error { return bucket(tx, bucketMeta).Put(metaStream, []byte(id)) })
 }
 
 // lastStored returns the last event stored (the one with the highest sequence) and its
 // encoding as the stream delivered it, copied; found is false when none is.
 func (db *DB) lastStored() (seq uint64, raw []byte, found bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
-		_, block := tx.Bucket(bucketEvents).Cursor().Last()
+		_, block := bucket(tx, bucketEvents).b.Cursor().Last()
 		for len(block) > 0 {
 			s, n := binary.Uvarint(block)
 			if n <= 0 {
@@ -276,7 +299,9 @@ func (db *DB) lastStored() (seq uint64, raw []byte, found bool, err error) {
 			seq, raw, found = s, block[n+m:n+m+int(l)], true
 			block = block[n+m+int(l):]
 		}
-		raw = bytes.Clone(raw)
+		if found {
+			raw = bytes.Clone(entryData(seq, raw))
+		}
 		return nil
 	})
 	return seq, raw, found, err
@@ -363,12 +388,24 @@ func checkpointTx(tx *bolt.Tx) uint64 {
 	return c
 }
 
+// view runs fn in a read transaction, guarded: damage found inside (a checksum, a page) is
+// an error wrapping ErrCorrupt, never a crash.
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 	b := db.bolt
 	if b == nil {
 		return ErrClosed
 	}
-	return b.View(fn)
+	return guard(func() error { return b.View(fn) })
+}
+
+// update runs fn in a write transaction, guarded as view is; bbolt rolls the transaction
+// back when fn panics.
+func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+	b := db.bolt
+	if b == nil {
+		return ErrClosed
+	}
+	return guard(func() error { return b.Update(fn) })
 }
 
 // Skipped returns how many events were skipped because they carry no person key.
@@ -392,7 +429,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	var order []string
 	changed := map[string][]rowChange{}
 	db.newQuarantined = 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
 		return err
@@ -434,9 +471,9 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 		return 0, ErrClosed
 	}
 	db.newQuarantined = 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		evb := tx.Bucket(bucketEvents)
-		evb.FillPercent = 1.0
+	err := db.update(func(tx *bolt.Tx) error {
+		evb := bucket(tx, bucketEvents)
+		evb.setFillPercent(1.0)
 		eb := eventBlockWriter{b: evb}
 		seqs := map[string][]uint64{}
 		var order []string
@@ -481,7 +518,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 		if err := eb.flush(); err != nil {
 			return err
 		}
-		peb := tx.Bucket(bucketPEvents)
+		peb := bucket(tx, bucketPEvents)
 		for _, pk := range order {
 			if err := addPersonSeqs(peb, pk, seqs[pk]); err != nil {
 				return err
@@ -498,7 +535,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 // quarantine records that the stream message at seq is not a usable event, and logs it by
 // its sequence (never its content).
 func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
-	b := tx.Bucket(bucketQuarantine)
+	b := bucket(tx, bucketQuarantine)
 	if b.Get(u64(seq)) != nil {
 		return nil
 	}
@@ -523,7 +560,7 @@ func (db *DB) QuarantinedCount() uint64 { return db.quarantined.Load() }
 func (db *DB) Quarantined(limit int) ([]Quarantine, error) {
 	var out []Quarantine
 	err := db.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketQuarantine).Cursor()
+		c := bucket(tx, bucketQuarantine).Cursor()
 		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 			out = append(out, Quarantine{Seq: btou64(k), Reason: string(v)})
 		}
@@ -547,8 +584,8 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		return ErrClosed
 	}
 	var total uint64
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
-		total = uint64(tx.Bucket(bucketPEvents).Stats().KeyN)
+	if err := db.view(func(tx *bolt.Tx) error {
+		total = uint64(bucket(tx, bucketPEvents).Stats().KeyN)
 		return nil
 	}); err != nil {
 		return err
@@ -559,8 +596,8 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
 	for {
 		finished := false
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketPEvents).Cursor()
+		err := db.update(func(tx *bolt.Tx) error {
+			c := bucket(tx, bucketPEvents).Cursor()
 			k, _ := c.First()
 			if next != nil {
 				k, _ = c.Seek(next)
@@ -697,7 +734,7 @@ func checkStored(raw []byte, pk string) (*nirv1.Event, string) {
 // dropStored removes a person's quarantined events from the events and pevents buckets and
 // records them in the quarantine bucket.
 func (db *DB) dropStored(tx *bolt.Tx, pk string, bad []Quarantine) error {
-	peb, evb := tx.Bucket(bucketPEvents), tx.Bucket(bucketEvents)
+	peb, evb := bucket(tx, bucketPEvents), bucket(tx, bucketEvents)
 	drop := make(map[uint64]bool, len(bad))
 	for _, q := range bad {
 		drop[q.Seq] = true
@@ -706,12 +743,12 @@ func (db *DB) dropStored(tx *bolt.Tx, pk string, bad []Quarantine) error {
 		}
 		var key [8]byte
 		binary.BigEndian.PutUint64(key[:], q.Seq/eventsPerBlock)
-		block := withoutInBlock(evb.Get(key[:]), q.Seq)
+		block := withoutInBlock(evb.getBlock(key[:]), q.Seq)
 		var err error
 		if len(block) == 0 {
 			err = evb.Delete(key[:])
 		} else {
-			err = evb.Put(key[:], block)
+			err = evb.putBlock(key[:], block)
 		}
 		if err != nil {
 			return err
@@ -755,7 +792,7 @@ func withoutInBlock(b []byte, seq uint64) []byte {
 
 // personRaw returns a person's stored sequences and encoded events, copied out of tx.
 func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
-	seqs := personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk)))
+	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
 	raws := make([][]byte, 0, len(seqs))
 	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
 		raws = append(raws, append([]byte(nil), v...))
@@ -767,7 +804,7 @@ func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 // personStored calls fn with each stored event at seqs (a person's, in stream order): its
 // sequence and its encoding, valid only during the call (it points into tx's pages).
 func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {
-	evb := tx.Bucket(bucketEvents)
+	evb := bucket(tx, bucketEvents)
 	var key [8]byte
 	var block []byte
 	blockNo := ^uint64(0)
@@ -775,13 +812,13 @@ func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) erro
 		if seq/eventsPerBlock != blockNo {
 			blockNo = seq / eventsPerBlock
 			binary.BigEndian.PutUint64(key[:], blockNo)
-			block = evb.Get(key[:])
+			block = evb.getBlock(key[:])
 		}
 		v := findInBlock(block, seq)
 		if v == nil {
 			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
 		}
-		if err := fn(seq, v); err != nil {
+		if err := fn(seq, entryData(seq, v)); err != nil {
 			return err
 		}
 	}
@@ -797,7 +834,7 @@ func (db *DB) Advance(seq uint64) (uint64, error) {
 		return 0, ErrClosed
 	}
 	var ckpt uint64
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		ckpt = checkpointTx(tx)
 		if seq <= ckpt {
 			return nil
@@ -818,9 +855,9 @@ var marshalOpt = proto.MarshalOptions{Deterministic: true}
 func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange) (uint64, map[string]*cached, []string, error) {
 	ckpt := checkpointTx(tx)
 	start := ckpt
-	evb := tx.Bucket(bucketEvents)
+	evb := bucket(tx, bucketEvents)
 	// Sequences only grow, so pages can be filled completely.
-	evb.FillPercent = 1.0
+	evb.setFillPercent(1.0)
 	touched := make(map[string]*cached)
 	var order []string
 	var ids []idEntry
@@ -876,7 +913,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 	if ckpt == start {
 		return ckpt, nil, nil, nil
 	}
-	peb := tx.Bucket(bucketPEvents)
+	peb := bucket(tx, bucketPEvents)
 	sd := statDeltas{}
 	for _, pk := range order {
 		c := touched[pk]
@@ -910,7 +947,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 
 // addPersonSeqs appends sequences to a person's event list: uvarint deltas from the previous
 // sequence, so the list stays small and in order.
-func addPersonSeqs(b *bolt.Bucket, pk string, seqs []uint64) error {
+func addPersonSeqs(b bkt, pk string, seqs []uint64) error {
 	old := b.Get([]byte(pk))
 	last := lastSeq(old)
 	v := make([]byte, len(old), len(old)+len(seqs)*2)
@@ -977,7 +1014,7 @@ func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
 
 // personEvents calls fn for each stored event of a person in stream order.
 func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
-	return personStored(tx, personSeqs(tx.Bucket(bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
+	return personStored(tx, personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
 		ev := new(nirv1.Event)
 		if err := proto.Unmarshal(v, ev); err != nil {
 			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
@@ -991,9 +1028,11 @@ func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) e
 // largest cost of a rebuild.
 const eventsPerBlock = 64
 
-// A block is a series of entries: uvarint(seq), uvarint(len), the encoded event.
+// A block is a series of entries: uvarint(seq), uvarint(len), the encoded event followed by
+// its checksum (appendEntry; len counts both).
 
-// findInBlock returns the encoded event at seq in a block, nil if absent.
+// findInBlock returns the entry of seq in a block (the encoded event and its checksum: see
+// entryData), nil if absent.
 func findInBlock(b []byte, seq uint64) []byte {
 	for len(b) > 0 {
 		s, n := binary.Uvarint(b)
@@ -1017,7 +1056,7 @@ func findInBlock(b []byte, seq uint64) []byte {
 // eventBlockWriter appends events, in increasing sequence order, to the blocks of the events
 // bucket, writing each block once per transaction.
 type eventBlockWriter struct {
-	b     *bolt.Bucket
+	b     bkt
 	block uint64
 	buf   []byte
 	open  bool
@@ -1032,11 +1071,9 @@ func (w *eventBlockWriter) add(seq uint64, data []byte) error {
 		var key [8]byte
 		binary.BigEndian.PutUint64(key[:], blk)
 		// A block begun by an earlier transaction is continued.
-		w.buf = append(w.buf[:0], w.b.Get(key[:])...)
+		w.buf = append(w.buf[:0], w.b.getBlock(key[:])...)
 	}
-	w.buf = binary.AppendUvarint(w.buf, seq)
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(data)))
-	w.buf = append(w.buf, data...)
+	w.buf = appendEntry(w.buf, seq, data)
 	return nil
 }
 
@@ -1048,12 +1085,12 @@ func (w *eventBlockWriter) flush() error {
 	var key [8]byte
 	binary.BigEndian.PutUint64(key[:], w.block)
 	// bbolt keeps a reference to the value until commit: hand it its own copy.
-	return w.b.Put(key[:], append([]byte(nil), w.buf...))
+	return w.b.putBlock(key[:], append([]byte(nil), w.buf...))
 }
 
 // hasPerson reports whether the person has stored events.
 func hasPerson(tx *bolt.Tx, pk string) bool {
-	return tx.Bucket(bucketPEvents).Get([]byte(pk)) != nil
+	return bucket(tx, bucketPEvents).Get([]byte(pk)) != nil
 }
 
 // State folds one person's stored events with the regelmotor (the same state the models were

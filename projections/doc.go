@@ -45,6 +45,12 @@
 //     lie within the stream, and the last event it stored must still be the stream's message
 //     at that sequence. Otherwise (the stream deleted and re-created, rolled back, another
 //     register's file) Run rebuilds them, and until then Use("") fails with ErrUnavailable.
+//   - No damaged byte of a read-model file is served, and none crashes the process: every
+//     value carries a CRC-32C of its key and value (crc.go; each event of a block its own),
+//     checked on every read inside a guarded transaction (a failed check, bbolt's assertions
+//     and memory faults become ErrCorrupt), and Open walks the file's pages itself before
+//     bbolt does (filecheck.go). A damaged live file is moved aside and rebuilt by Run, and
+//     not served until then (ErrUnavailable); Verify checks a live file thoroughly.
 //   - AsOf replays with a recorded-time cut-off (applied by the feed) into a temporary file with
 //     the same code; the result can be kept as a named snapshot and queried like the live models.
 //

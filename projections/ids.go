@@ -51,7 +51,7 @@ func putIDs(tx *bolt.Tx, entries []idEntry) error {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	b := tx.Bucket(bucketIDs)
+	b := bucket(tx, bucketIDs)
 	var buf [binary.MaxVarintLen64]byte
 	var prev []byte
 	for _, e := range entries {
@@ -83,7 +83,7 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 	var ckpt uint64
 	err := db.view(func(tx *bolt.Tx) error {
 		ckpt = checkpointTx(tx)
-		b, events := tx.Bucket(bucketIDs), tx.Bucket(bucketEvents)
+		b, events := bucket(tx, bucketIDs), bucket(tx, bucketEvents)
 		for _, id := range ids {
 			v := b.Get(idKey(id))
 			if v == nil {
@@ -95,7 +95,10 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 			}
 			var key [8]byte
 			binary.BigEndian.PutUint64(key[:], seq/eventsPerBlock)
-			data := findInBlock(events.Get(key[:]), seq)
+			data := findInBlock(events.getBlock(key[:]), seq)
+			if data != nil {
+				data = entryData(seq, data)
+			}
 			ev := &nirv1.Event{}
 			if data == nil || proto.Unmarshal(data, ev) != nil || ev.GetId() != id {
 				return fmt.Errorf("%w: event-id index points %s at seq %d, which does not hold it", ErrCorrupt, id, seq)

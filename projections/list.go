@@ -272,7 +272,7 @@ func sortRows(rows []PersonRow, idx []int32, key SortKey, desc bool) {
 // reused between calls.
 func scanKommune(tx *bolt.Tx, kommune string, fn func(r *PersonRow) error) error {
 	prefix := append([]byte(kommune), 0)
-	c := tx.Bucket(bucketList).Cursor()
+	c := bucket(tx, bucketList).Cursor()
 	var r PersonRow
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if err := r.decode(v); err != nil {
@@ -446,11 +446,11 @@ func patchRows(rows []PersonRow, chs []rowChange) []PersonRow {
 func (db *DB) Person(pk string) (*PersonRow, error) {
 	var row *PersonRow
 	err := db.view(func(tx *bolt.Tx) error {
-		k := tx.Bucket(bucketPersons).Get([]byte(pk))
+		k := bucket(tx, bucketPersons).Get([]byte(pk))
 		if k == nil {
 			return ErrNotFound
 		}
-		v := tx.Bucket(bucketList).Get(listKey(string(k), pk))
+		v := bucket(tx, bucketList).Get(listKey(string(k), pk))
 		if v == nil {
 			return ErrNotFound
 		}
@@ -588,7 +588,7 @@ func (db *DB) exportAllCSV(w io.Writer, now rules.Date) (int, error) {
 	n := 0
 	err := db.view(func(tx *bolt.Tx) error {
 		var r PersonRow
-		return tx.Bucket(bucketList).ForEach(func(k, v []byte) error {
+		return bucket(tx, bucketList).ForEach(func(k, v []byte) error {
 			if err := r.decode(v); err != nil {
 				return fmt.Errorf("person list: %w", err)
 			}

@@ -146,7 +146,7 @@ func (sd statDeltas) add(cs []contribution, sign int64) {
 // flush applies the deltas; a counter set that comes back to zero is deleted, so an
 // incremental build equals a clean one byte for byte.
 func (sd statDeltas) flush(tx *bolt.Tx) error {
-	sb := tx.Bucket(bucketStats)
+	sb := bucket(tx, bucketStats)
 	keys := make([]string, 0, len(sd))
 	for k := range sd {
 		keys = append(keys, k)
@@ -181,7 +181,7 @@ func (sd statDeltas) flush(tx *bolt.Tx) error {
 // (statistics through sd, flushed at the end of the transaction).
 func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 	// Person list and the person → kommune index.
-	lb, pb := tx.Bucket(bucketList), tx.Bucket(bucketPersons)
+	lb, pb := bucket(tx, bucketList), bucket(tx, bucketPersons)
 	if old.row != nil && (nw.row == nil || nw.row.Kommune != old.row.Kommune) {
 		if err := lb.Delete(listKey(old.row.Kommune, pk)); err != nil {
 			return err
@@ -211,7 +211,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 
 	// Report of terminated participants.
 	if !sameTerms(old.terms, nw.terms) {
-		tb := tx.Bucket(bucketTerminated)
+		tb := bucket(tx, bucketTerminated)
 		for i := range old.terms {
 			if err := tb.Delete(termKey(&old.terms[i], i)); err != nil {
 				return err
@@ -225,7 +225,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 	}
 
 	// Due dates for the regelmotor worker.
-	db := tx.Bucket(bucketDue)
+	db := bucket(tx, bucketDue)
 	if old.due != nw.due {
 		if !old.due.IsZero() {
 			if err := db.Delete(dueKey(old.due, pk)); err != nil {

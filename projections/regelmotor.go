@@ -38,7 +38,7 @@ type RegelmotorOptions struct {
 func (db *DB) DueTerminations(now rules.Date) ([]*nirv1.Event, error) {
 	var pks []string
 	err := db.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDue).Cursor()
+		c := bucket(tx, bucketDue).Cursor()
 		limit := uint32(dateKey(now))
 		seen := map[string]bool{}
 		for k, _ := c.First(); len(k) > 4 && binary.BigEndian.Uint32(k[:4]) <= limit; k, _ = c.Next() {

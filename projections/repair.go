@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Identifier is implemented by feeds that can tell one instance of the stream from another
@@ -39,8 +42,12 @@ type repairReq struct {
 // requestRepair marks the live models as unusable for reason and wakes Run to rebuild them.
 // The first reason stands until the repair is done.
 func (p *Projector) requestRepair(reason string, damaged bool) {
+	full := reason
+	if i := strings.IndexByte(reason, '\n'); i >= 0 {
+		reason = reason[:i] // a panic's stack goes to the log only
+	}
 	if p.repair.CompareAndSwap(nil, &repairReq{reason: reason, damaged: damaged}) {
-		p.logger.Warn("the live read models are not served until they are rebuilt", "reason", reason)
+		p.logger.Warn("the live read models are not served until they are rebuilt", "reason", full)
 	} else if damaged {
 		// A damaged file is kept even if the repair was asked for another reason first.
 		for {
@@ -76,6 +83,10 @@ func (p *Projector) Repairing() string {
 func (p *Projector) Check(ctx context.Context) error {
 	p.checked.Store(true)
 	reason, err := p.foreignReason(ctx)
+	if errors.Is(err, ErrCorrupt) {
+		p.requestRepair("the read-model file is damaged: "+err.Error(), true)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("projections: check the read models against the stream: %w", err)
 	}
@@ -172,4 +183,111 @@ func (p *Projector) keepDamaged() {
 		return
 	}
 	p.logger.Warn("damaged read-model file kept for forensics", "path", aside)
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	// Size is the live file's size in bytes; Pages its pages; Values the values whose
+	// checksum was verified.
+	Size   int64
+	Pages  uint64
+	Values uint64
+	// Seconds is how long the check took.
+	Seconds float64
+	// Problems lists what is wrong, empty when nothing is.
+	Problems []string
+	// Repairing says why the live models are being rebuilt, when they are (Verify asks for
+	// it when it finds a problem).
+	Repairing string
+}
+
+// Verify checks the live read models thoroughly, while they are served: a consistent copy
+// of the file (bbolt's Tx.CopyFile, in a read transaction) is checked page by page
+// (checkFile, every value's checksum), then with bbolt's own consistency check (Tx.Check,
+// safe once checkFile passed), the models' schema versions and checkpoints, and Check's
+// comparison with the stream. A problem means the file is not served any more and is
+// rebuilt from the stream (the damaged file is kept). The copy needs as much free space as
+// the file; it is removed afterwards.
+func (p *Projector) Verify(ctx context.Context) (VerifyReport, error) {
+	t0 := time.Now()
+	var rep VerifyReport
+	tmp := filepath.Join(p.opt.Dir, liveFile+".verify")
+	defer os.Remove(tmp)
+	err := p.use("", func(db *DB) error {
+		rep.Size = db.Size()
+		return db.view(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
+	})
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		rep.Problems = append(rep.Problems, err.Error())
+	case err != nil:
+		return rep, fmt.Errorf("projections: verify: copy the live file: %w", err)
+	default:
+		rep.Problems = append(rep.Problems, verifyCopy(tmp, &rep)...)
+	}
+	if len(rep.Problems) == 0 {
+		reason, err := p.foreignReason(ctx)
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			return rep, fmt.Errorf("projections: verify: %w", err)
+		}
+		if err != nil {
+			reason = err.Error()
+		}
+		if reason != "" {
+			rep.Problems = append(rep.Problems, reason)
+			p.requestRepair(reason, false)
+		}
+	} else {
+		p.requestRepair("verify found the read-model file damaged: "+rep.Problems[0], true)
+	}
+	rep.Repairing = p.Repairing()
+	rep.Seconds = time.Since(t0).Seconds()
+	p.logger.Info("read models verified", "problems", len(rep.Problems), "bytes", rep.Size, "values", rep.Values, "seconds", rep.Seconds)
+	return rep, nil
+}
+
+// verifyCopy checks a copy of a read-model file: structure and checksums, bbolt's Check,
+// and the meta entries.
+func verifyCopy(path string, rep *VerifyReport) []string {
+	fc, err := checkFile(path, true)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	rep.Pages, rep.Values = fc.Pages, fc.Values
+	var problems []string
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return []string{fmt.Sprintf("bbolt cannot open the file: %v", err)}
+	}
+	defer bdb.Close()
+	err = guard(func() error {
+		return bdb.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				problems = append(problems, "bbolt: "+err.Error())
+				if len(problems) >= 20 {
+					break
+				}
+			}
+			var ckpt uint64
+			for i, m := range Models {
+				c, v, ok := readMeta(tx, m)
+				switch {
+				case !ok:
+					problems = append(problems, fmt.Sprintf("model %s has no checkpoint", m))
+				case v != SchemaVersion:
+					problems = append(problems, fmt.Sprintf("model %s has schema %d, want %d", m, v, SchemaVersion))
+				case i > 0 && c != ckpt:
+					problems = append(problems, fmt.Sprintf("model %s is at checkpoint %d, %s at %d", m, c, Models[0], ckpt))
+				}
+				if i == 0 {
+					ckpt = c
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	return problems
 }

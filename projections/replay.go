@@ -136,9 +136,16 @@ func (p *Projector) OpenSnapshots() error {
 		if open {
 			continue
 		}
-		db, err := Open(filepath.Join(p.opt.Dir, snapshotDir, e.Name()), DBOptions{ReadOnly: true, Logger: p.logger})
+		path := filepath.Join(p.opt.Dir, snapshotDir, e.Name())
+		db, err := Open(path, DBOptions{ReadOnly: true, Logger: p.logger})
 		if errors.Is(err, ErrSchema) {
 			p.logger.Warn("snapshot of another schema version skipped", "snapshot", name)
+			continue
+		}
+		if errors.Is(err, ErrCorrupt) {
+			// A snapshot is not rebuilt by itself: its cut-off is an operator's choice.
+			aside, merr := moveAside(path)
+			p.logger.Error("snapshot file damaged; moved aside, not served (create it again)", "snapshot", name, "path", aside, "err", errors.Join(err, merr))
 			continue
 		}
 		if err != nil {
@@ -193,7 +200,7 @@ func (p *Projector) Snapshots() []string {
 func (db *DB) Kommuner() ([]string, error) {
 	var out []string
 	err := db.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketList).Cursor()
+		c := bucket(tx, bucketList).Cursor()
 		for k, _ := c.First(); k != nil; {
 			i := strings.IndexByte(string(k), 0)
 			if i < 0 {

@@ -33,6 +33,9 @@ type Options struct {
 	PollInterval time.Duration
 	// StateCache bounds the folded person states kept in memory (see DBOptions).
 	StateCache int
+	// VerifyAtStart checks every value's checksum of the live file when New opens it, not
+	// only its structure (see DBOptions.VerifyValues; values are checked whenever read).
+	VerifyAtStart bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -103,8 +106,10 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	if err := os.MkdirAll(filepath.Join(opt.Dir, snapshotDir), 0o700); err != nil {
 		return nil, fmt.Errorf("projections: %w", err)
 	}
-	if err := os.Remove(filepath.Join(opt.Dir, rebuildFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("projections: remove interrupted rebuild: %w", err)
+	for _, f := range []string{rebuildFile, liveFile + ".verify"} {
+		if err := os.Remove(filepath.Join(opt.Dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("projections: remove an interrupted rebuild or verify: %w", err)
+		}
 	}
 	// Unkept as-of replays of a process that died are of no use to anyone.
 	if stale, err := filepath.Glob(filepath.Join(opt.Dir, "asof-*.db")); err == nil {
@@ -112,16 +117,45 @@ func New(feed Feed, opt Options) (*Projector, error) {
 			os.Remove(f)
 		}
 	}
-	db, err := Open(filepath.Join(opt.Dir, liveFile), DBOptions{StateCache: opt.StateCache, Logger: logger})
+	live := filepath.Join(opt.Dir, liveFile)
+	dbOpt := DBOptions{StateCache: opt.StateCache, Logger: logger, VerifyValues: opt.VerifyAtStart}
+	t0 := time.Now()
+	db, err := Open(live, dbOpt)
+	var damage error
+	if errors.Is(err, ErrCorrupt) {
+		// Never served and never a crash: kept for forensics, and rebuilt from the stream by
+		// Run; until then an empty file stands in, and queries get ErrUnavailable.
+		damage = err
+		aside, merr := moveAside(live)
+		if merr != nil {
+			return nil, fmt.Errorf("projections: move the damaged read-model file aside: %w (it is damaged: %v)", merr, err)
+		}
+		logger.Error("read-model file damaged; moved aside and rebuilt from the stream", "path", aside, "err", err)
+		db, err = Open(live, dbOpt)
+	}
 	if err != nil {
 		return nil, err
 	}
+	logger.Info("read-model file checked", "path", live, "bytes", db.Size(), "values_verified", opt.VerifyAtStart, "seconds", time.Since(t0).Seconds())
 	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{}),
 		wake: make(chan struct{}, 1)}
+	if damage != nil {
+		p.requestRepair("the read-model file was damaged: "+damage.Error(), false)
+	}
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
 	}
 	return p, nil
+}
+
+// moveAside renames a damaged file to path.damaged-TIME and returns the new name.
+func moveAside(path string) (string, error) {
+	aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	syncDir(filepath.Dir(path))
+	return aside, nil
 }
 
 // Close closes the live file and the open snapshots, after the queries in flight. It is
@@ -177,7 +211,13 @@ func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 	if r := p.repair.Load(); r != nil && snapshot == "" {
 		return fmt.Errorf("%w: the read models are being rebuilt from the stream (%s)", ErrUnavailable, r.reason)
 	}
-	return p.use(snapshot, fn)
+	err := p.use(snapshot, fn)
+	if snapshot == "" && errors.Is(err, ErrCorrupt) {
+		// What was read is not served; the file is rebuilt.
+		p.requestRepair("the read-model file is damaged: "+err.Error(), true)
+		return fmt.Errorf("%w: the read models are being rebuilt from the stream (the file is damaged)", ErrUnavailable)
+	}
+	return err
 }
 
 // use is Use also while a repair is pending: the runtime's own access.
@@ -298,7 +338,7 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: status: %w", err)
 	}
-	st := &Status{LastSeq: last, Rebuilding: p.rebuilding.Load(), Repairing: p.Repairing()}
+	st := &Status{LastSeq: last, Rebuilding: p.rebuilding.Load()}
 	err = p.use("", func(db *DB) error {
 		ms, err := db.Status()
 		if err != nil {
@@ -315,6 +355,12 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 		}
 		return err
 	})
+	if errors.Is(err, ErrCorrupt) {
+		// The status says so instead of failing.
+		p.requestRepair("the read-model file is damaged: "+err.Error(), true)
+		err = nil
+	}
+	st.Repairing = p.Repairing()
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +499,18 @@ func (p *Projector) CatchUp(ctx context.Context) (uint64, error) {
 	return c, err
 }
 
+// catchUp is catchUpOnce; damage it finds in the live file is not an error but a repair:
+// the file is rebuilt from the stream (Run does it next) and not served meanwhile.
 func (p *Projector) catchUp(ctx context.Context) (ckpt, last uint64, err error) {
+	ckpt, last, err = p.catchUpOnce(ctx)
+	if errors.Is(err, ErrCorrupt) {
+		p.requestRepair("the read-model file is damaged: "+err.Error(), true)
+		return ckpt, last, nil
+	}
+	return ckpt, last, err
+}
+
+func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err error) {
 	h, err := p.acquire("")
 	if err != nil {
 		return 0, 0, err

@@ -108,7 +108,7 @@ func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.D
 	mapped := map[string]KommuneMapping{}
 	err := db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(year, "")
-		c := tx.Bucket(bucketStats).Cursor()
+		c := bucket(tx, bucketStats).Cursor()
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
 			kommune := string(k[2:])
 			to, cands, ok := rules.KommuneIn(kommune, structure)
@@ -192,7 +192,7 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 	rep := &Report{ByReason: map[nirv1.TerminationReason]int{}}
 	err := db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(q.Year, q.Kommune)
-		c := tx.Bucket(bucketTerminated).Cursor()
+		c := bucket(tx, bucketTerminated).Cursor()
 		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
 			var t TerminatedRow
 			if err := t.decode(v); err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register("projections", "read models (operator): status, rebuild, snapshots, snapshot create|delete", runProjections)
+	register("projections", "read models (operator): status, verify, rebuild, snapshots, snapshot create|delete", runProjections)
 }
 
 func adminClient(streaming bool) nirv1connect.AdminServiceClient {
@@ -31,6 +31,7 @@ func adminClient(streaming bool) nirv1connect.AdminServiceClient {
 func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: nirctl projections status [--json]")
+		fmt.Fprintln(stderr, "       nirctl projections verify [--json]")
 		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshots")
 		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
@@ -43,6 +44,8 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	switch args[0] {
 	case "status":
 		return runProjectionsStatus(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runProjectionsVerify(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		return runProjectionsRebuild(ctx, args[1:], stdout, stderr)
 	case "snapshots":
@@ -256,4 +259,43 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 		return callErr("projections snapshot create", err)
 	}
 	return fmt.Errorf("projections snapshot create: the stream ended before the replay finished")
+}
+
+// errDamaged is returned (exit status 1) when verify found a problem.
+var errDamaged = fmt.Errorf("projections verify: the read models are damaged or do not belong to the stream; nird rebuilds them from the stream")
+
+func runProjectionsVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("projections verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print protojson")
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
+		return errUsage
+	}
+	// A large file takes a while: no client timeout.
+	res, err := adminClient(true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
+	if err != nil {
+		return callErr("projections verify", err)
+	}
+	v := res.Msg
+	if *asJSON {
+		if err := printJSON(stdout, v); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "checked %s: %d pages, %d values and their checksums, bbolt's consistency check, schema and checkpoints, the stream's identity, in %.1f s\n",
+			byteSize(v.GetFileSize()), v.GetPages(), v.GetValues(), v.GetSeconds())
+		for _, p := range v.GetProblems() {
+			fmt.Fprintf(stdout, "PROBLEM: %s\n", p)
+		}
+		if r := v.GetRepairing(); r != "" {
+			fmt.Fprintf(stdout, "not served until rebuilt from the stream: %s\n", r)
+		}
+		if len(v.GetProblems()) == 0 {
+			fmt.Fprintln(stdout, "ok")
+		}
+	}
+	if len(v.GetProblems()) > 0 {
+		return errDamaged
+	}
+	return nil
 }

@@ -131,7 +131,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("event feed: %w", err)
 	}
 	defer events.Close()
-	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log})
+	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log, VerifyAtStart: true})
 	if err != nil {
 		return fmt.Errorf("read models: %w", err)
 	}

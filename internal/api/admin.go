@@ -32,6 +32,8 @@ type AdminSource interface {
 	AsOf(ctx context.Context, opt projections.AsOfOptions) (*projections.DB, error)
 	// DeleteSnapshot removes a named snapshot; projections.ErrNotFound when there is none.
 	DeleteSnapshot(name string) error
+	// Verify checks the live read-model file thoroughly; a problem found starts its repair.
+	Verify(ctx context.Context) (projections.VerifyReport, error)
 }
 
 var _ AdminSource = (*projections.Projector)(nil)
@@ -266,4 +268,19 @@ func (h *Admin) DeleteSnapshot(ctx context.Context, req *connect.Request[nirv1.D
 	}
 	h.log.InfoContext(ctx, "snapshot deleted", "principal", p.String(), "snapshot", name)
 	return connect.NewResponse(&nirv1.DeleteSnapshotResponse{}), nil
+}
+
+// VerifyProjections implements AdminService.VerifyProjections.
+func (h *Admin) VerifyProjections(ctx context.Context, _ *connect.Request[nirv1.VerifyProjectionsRequest]) (*connect.Response[nirv1.VerifyProjectionsResponse], error) {
+	p, err := operator(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.log.InfoContext(ctx, "read-model verify requested", "principal", p.String())
+	rep, err := h.src.Verify(ctx)
+	if err != nil {
+		return nil, readError(ctx, h.log, "verify read models", err)
+	}
+	return connect.NewResponse(&nirv1.VerifyProjectionsResponse{Problems: rep.Problems, FileSize: rep.Size, Pages: rep.Pages,
+		Values: rep.Values, Seconds: rep.Seconds, Repairing: rep.Repairing}), nil
 }

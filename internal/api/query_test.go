@@ -356,6 +356,13 @@ func TestQuery_RoleMatrix(t *testing.T) {
 			_, err := w.admin(tok).DeleteSnapshot(ctx, connect.NewRequest(&nirv1.DeleteSnapshotRequest{Name: "no-such-snapshot"}))
 			return err
 		}, map[string]connect.Code{qtOperator: connect.CodeNotFound}},
+		{"VerifyProjections", func(tok string) error {
+			res, err := w.admin(tok).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
+			if err == nil && (len(res.Msg.GetProblems()) > 0 || res.Msg.GetValues() == 0) {
+				return fmt.Errorf("verify of sound models: %v", res.Msg)
+			}
+			return err
+		}, operatorOnly},
 	}
 	for _, ep := range endpoints {
 		for _, tok := range []string{qtOslo, qtAnalyst, qtOperator, qtSystem, qtNone} {

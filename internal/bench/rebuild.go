@@ -161,6 +161,8 @@ type RebuildReport struct {
 	Memory      Memory      `json:"memory"`
 	Query       QueryResult `json:"query"`
 	CSV         CSVResult   `json:"csv"`
+	// Check is the cost of checking the rebuilt file for damage.
+	Check ModelCheck `json:"check"`
 	// Verified is set with Options.Verify: the rebuilt models equal a catch-up's.
 	Verified    *bool  `json:"verified,omitempty"`
 	Goals       []Goal `json:"goals"`
@@ -280,6 +282,55 @@ type CSVResult struct {
 	SortedRowsPerSec float64 `json:"sorted_rows_per_sec"`
 }
 
+// ModelCheck is what checking the rebuilt read-model file for damage costs: the page walk
+// done before every open (StructureSeconds), the same with every value's checksum
+// (ValuesSeconds), projections.New on the file with its default start-up check (NewSeconds:
+// the walk and bbolt's own open, which scans every page too), and the operator's verify of
+// the live file (VerifySeconds: a consistent copy, the walk with checksums, bbolt's Tx.Check).
+type ModelCheck struct {
+	Bytes            int64   `json:"bytes"`
+	Pages            uint64  `json:"pages"`
+	Values           uint64  `json:"values"`
+	StructureSeconds float64 `json:"structure_seconds"`
+	ValuesSeconds    float64 `json:"values_seconds"`
+	NewSeconds       float64 `json:"new_seconds"`
+	VerifySeconds    float64 `json:"verify_seconds"`
+}
+
+// measureCheck times the damage checks of the live file in modelsDir; proj must be closed.
+func measureCheck(ctx context.Context, f projections.Feed, modelsDir string) (ModelCheck, error) {
+	var mc ModelCheck
+	path := filepath.Join(modelsDir, "models.db")
+	t0 := time.Now()
+	fc, err := projections.CheckFile(path, false)
+	if err != nil {
+		return mc, err
+	}
+	mc.StructureSeconds = time.Since(t0).Seconds()
+	mc.Bytes, mc.Pages = fc.Size, fc.Pages
+	t0 = time.Now()
+	if fc, err = projections.CheckFile(path, true); err != nil {
+		return mc, err
+	}
+	mc.ValuesSeconds, mc.Values = time.Since(t0).Seconds(), fc.Values
+	t0 = time.Now()
+	proj, err := projections.New(f, projections.Options{Dir: modelsDir})
+	if err != nil {
+		return mc, err
+	}
+	defer proj.Close()
+	mc.NewSeconds = time.Since(t0).Seconds()
+	rep, err := proj.Verify(ctx)
+	if err != nil {
+		return mc, err
+	}
+	if len(rep.Problems) > 0 {
+		return mc, fmt.Errorf("verify of the rebuilt models: %v", rep.Problems)
+	}
+	mc.VerifySeconds = rep.Seconds
+	return mc, nil
+}
+
 // Goal is one goal of the issue with the measured value.
 type Goal struct {
 	Name     string  `json:"name"`
@@ -315,7 +366,8 @@ var benchActor = &nirv1.Actor{Subject: "bench-fagsystem", Role: nirv1.ActorRole_
 //     and eventstore.Replay (what the rebuild's feed reads);
 //  3. rebuild: projections.Projector.Rebuild over internal/feed, with peak memory;
 //  4. person-list queries (ListPersons, typical filters and sorts) on Options.Kommune;
-//  5. CSV export of the whole kommune.
+//  5. CSV export of the whole kommune;
+//  6. the damage checks of the models file (ModelCheck).
 //
 // progress (may be nil) gets a line per stage.
 func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*RebuildReport, error) {
@@ -453,6 +505,18 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		return nil, err
 	}
 	rep.CSV = *c
+
+	progress("damage checks of the models file")
+	if err := proj.Close(); err != nil {
+		return nil, err
+	}
+	if rep.Check, err = measureCheck(ctx, f, modelsDir); err != nil {
+		return nil, err
+	}
+	if proj, err = projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache}); err != nil {
+		return nil, err
+	}
+	defer proj.Close()
 
 	if opt.Verify {
 		progress("verify: catch-up into a second directory")
@@ -1018,6 +1082,9 @@ func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
 	}
 	c := rep.CSV
 	fmt.Fprintf(w, "CSV export, kommune %s: %d rows (%d KiB) x %d: %.0f rows/s unsorted, %.0f rows/s sorted by birth date\n", q.Kommune, c.Rows, c.Bytes>>10, c.Runs, c.RowsPerSec, c.SortedRowsPerSec)
+	k := rep.Check
+	fmt.Fprintf(w, "damage checks of the %d MiB models file (%d pages, %d values): page walk %.2f s, with checksums %.2f s; start-up open %.2f s; verify (copy, walk with checksums, bbolt Check) %.2f s\n",
+		k.Bytes>>20, k.Pages, k.Values, k.StructureSeconds, k.ValuesSeconds, k.NewSeconds, k.VerifySeconds)
 	if rep.Verified != nil {
 		fmt.Fprintf(w, "rebuilt models equal a catch-up: %v\n", *rep.Verified)
 	}

@@ -3263,6 +3263,134 @@ func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
 	return file_nir_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
+// VerifyProjectionsRequest asks for a check of the live read-model file.
+type VerifyProjectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyProjectionsRequest) Reset() {
+	*x = VerifyProjectionsRequest{}
+	mi := &file_nir_v1_query_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyProjectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyProjectionsRequest) ProtoMessage() {}
+
+func (x *VerifyProjectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyProjectionsRequest.ProtoReflect.Descriptor instead.
+func (*VerifyProjectionsRequest) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{34}
+}
+
+// VerifyProjectionsResponse is what the check found.
+type VerifyProjectionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// problems found; empty when the file is sound.
+	Problems []string `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	// file_size of the live file in bytes.
+	FileSize int64 `protobuf:"varint,2,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	// pages of the file checked.
+	Pages uint64 `protobuf:"varint,3,opt,name=pages,proto3" json:"pages,omitempty"`
+	// values whose checksum was verified.
+	Values uint64 `protobuf:"varint,4,opt,name=values,proto3" json:"values,omitempty"`
+	// seconds the check took.
+	Seconds float64 `protobuf:"fixed64,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	// repairing says why the live read models are being rebuilt and not served, when they are.
+	Repairing     string `protobuf:"bytes,6,opt,name=repairing,proto3" json:"repairing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyProjectionsResponse) Reset() {
+	*x = VerifyProjectionsResponse{}
+	mi := &file_nir_v1_query_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyProjectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyProjectionsResponse) ProtoMessage() {}
+
+func (x *VerifyProjectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyProjectionsResponse.ProtoReflect.Descriptor instead.
+func (*VerifyProjectionsResponse) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *VerifyProjectionsResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *VerifyProjectionsResponse) GetFileSize() int64 {
+	if x != nil {
+		return x.FileSize
+	}
+	return 0
+}
+
+func (x *VerifyProjectionsResponse) GetPages() uint64 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *VerifyProjectionsResponse) GetValues() uint64 {
+	if x != nil {
+		return x.Values
+	}
+	return 0
+}
+
+func (x *VerifyProjectionsResponse) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *VerifyProjectionsResponse) GetRepairing() string {
+	if x != nil {
+		return x.Repairing
+	}
+	return ""
+}
+
 var File_nir_v1_query_proto protoreflect.FileDescriptor
 
 const file_nir_v1_query_proto_rawDesc = "" +
@@ -3525,7 +3653,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\bsnapshot\x18\x03 \x01(\v2\x14.nir.v1.SnapshotInfoR\bsnapshot\"+\n" +
 	"\x15DeleteSnapshotRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16DeleteSnapshotResponse*h\n" +
+	"\x16DeleteSnapshotResponse\"\x1a\n" +
+	"\x18VerifyProjectionsRequest\"\xba\x01\n" +
+	"\x19VerifyProjectionsResponse\x12\x1a\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\x12\x1b\n" +
+	"\tfile_size\x18\x02 \x01(\x03R\bfileSize\x12\x14\n" +
+	"\x05pages\x18\x03 \x01(\x04R\x05pages\x12\x16\n" +
+	"\x06values\x18\x04 \x01(\x04R\x06values\x12\x18\n" +
+	"\aseconds\x18\x05 \x01(\x01R\aseconds\x12\x1c\n" +
+	"\trepairing\x18\x06 \x01(\tR\trepairing*h\n" +
 	"\x0ePresenceFilter\x12\x1f\n" +
 	"\x1bPRESENCE_FILTER_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRESENCE_FILTER_WITH\x10\x01\x12\x1b\n" +
@@ -3556,13 +3692,14 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"Statistics\x12\x19.nir.v1.StatisticsRequest\x1a\x1a.nir.v1.StatisticsResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\x10TerminatedReport\x12\x1f.nir.v1.TerminatedReportRequest\x1a .nir.v1.TerminatedReportResponse\"\x03\x90\x02\x01\x12N\n" +
-	"\fAuditHistory\x12\x1b.nir.v1.AuditHistoryRequest\x1a\x1c.nir.v1.AuditHistoryResponse\"\x03\x90\x02\x012\x9f\x03\n" +
+	"\fAuditHistory\x12\x1b.nir.v1.AuditHistoryRequest\x1a\x1c.nir.v1.AuditHistoryResponse\"\x03\x90\x02\x012\xf9\x03\n" +
 	"\fAdminService\x12Z\n" +
 	"\x10ProjectionStatus\x12\x1f.nir.v1.ProjectionStatusRequest\x1a .nir.v1.ProjectionStatusResponse\"\x03\x90\x02\x01\x12<\n" +
 	"\aRebuild\x12\x16.nir.v1.RebuildRequest\x1a\x17.nir.v1.RebuildResponse0\x01\x12Q\n" +
 	"\rListSnapshots\x12\x1c.nir.v1.ListSnapshotsRequest\x1a\x1d.nir.v1.ListSnapshotsResponse\"\x03\x90\x02\x01\x12Q\n" +
 	"\x0eCreateSnapshot\x12\x1d.nir.v1.CreateSnapshotRequest\x1a\x1e.nir.v1.CreateSnapshotResponse0\x01\x12O\n" +
-	"\x0eDeleteSnapshot\x12\x1d.nir.v1.DeleteSnapshotRequest\x1a\x1e.nir.v1.DeleteSnapshotResponseB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
+	"\x0eDeleteSnapshot\x12\x1d.nir.v1.DeleteSnapshotRequest\x1a\x1e.nir.v1.DeleteSnapshotResponse\x12X\n" +
+	"\x11VerifyProjections\x12 .nir.v1.VerifyProjectionsRequest\x1a!.nir.v1.VerifyProjectionsResponseB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
 
 var (
 	file_nir_v1_query_proto_rawDescOnce sync.Once
@@ -3577,60 +3714,62 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_nir_v1_query_proto_goTypes = []any{
-	(PresenceFilter)(0),              // 0: nir.v1.PresenceFilter
-	(DeadlineFilter)(0),              // 1: nir.v1.DeadlineFilter
-	(PersonSort)(0),                  // 2: nir.v1.PersonSort
-	(StatisticsLevel)(0),             // 3: nir.v1.StatisticsLevel
-	(*PersonFilter)(nil),             // 4: nir.v1.PersonFilter
-	(*ListPersonsRequest)(nil),       // 5: nir.v1.ListPersonsRequest
-	(*PersonRow)(nil),                // 6: nir.v1.PersonRow
-	(*ListPersonsResponse)(nil),      // 7: nir.v1.ListPersonsResponse
-	(*GetPersonRequest)(nil),         // 8: nir.v1.GetPersonRequest
-	(*GetPersonResponse)(nil),        // 9: nir.v1.GetPersonResponse
-	(*PersonDeadlinesRequest)(nil),   // 10: nir.v1.PersonDeadlinesRequest
-	(*PersonDeadlinesResponse)(nil),  // 11: nir.v1.PersonDeadlinesResponse
-	(*StatisticsRequest)(nil),        // 12: nir.v1.StatisticsRequest
-	(*KommuneMapping)(nil),           // 13: nir.v1.KommuneMapping
-	(*ReasonCount)(nil),              // 14: nir.v1.ReasonCount
-	(*StatisticsRow)(nil),            // 15: nir.v1.StatisticsRow
-	(*StatisticsResponse)(nil),       // 16: nir.v1.StatisticsResponse
-	(*TerminatedReportRequest)(nil),  // 17: nir.v1.TerminatedReportRequest
-	(*TerminatedParticipant)(nil),    // 18: nir.v1.TerminatedParticipant
-	(*TerminatedReportResponse)(nil), // 19: nir.v1.TerminatedReportResponse
-	(*AuditHistoryRequest)(nil),      // 20: nir.v1.AuditHistoryRequest
-	(*Correction)(nil),               // 21: nir.v1.Correction
-	(*AuditEntry)(nil),               // 22: nir.v1.AuditEntry
-	(*AuditHistoryResponse)(nil),     // 23: nir.v1.AuditHistoryResponse
-	(*ProjectionStatusRequest)(nil),  // 24: nir.v1.ProjectionStatusRequest
-	(*ModelStatus)(nil),              // 25: nir.v1.ModelStatus
-	(*SnapshotInfo)(nil),             // 26: nir.v1.SnapshotInfo
-	(*Progress)(nil),                 // 27: nir.v1.Progress
-	(*ProjectionStatusResponse)(nil), // 28: nir.v1.ProjectionStatusResponse
-	(*QuarantinedMessage)(nil),       // 29: nir.v1.QuarantinedMessage
-	(*RebuildRequest)(nil),           // 30: nir.v1.RebuildRequest
-	(*RebuildResponse)(nil),          // 31: nir.v1.RebuildResponse
-	(*ListSnapshotsRequest)(nil),     // 32: nir.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),    // 33: nir.v1.ListSnapshotsResponse
-	(*CreateSnapshotRequest)(nil),    // 34: nir.v1.CreateSnapshotRequest
-	(*CreateSnapshotResponse)(nil),   // 35: nir.v1.CreateSnapshotResponse
-	(*DeleteSnapshotRequest)(nil),    // 36: nir.v1.DeleteSnapshotRequest
-	(*DeleteSnapshotResponse)(nil),   // 37: nir.v1.DeleteSnapshotResponse
-	(Law)(0),                         // 38: nir.v1.Law
-	(TerminationReason)(0),           // 39: nir.v1.TerminationReason
-	(Scheme)(0),                      // 40: nir.v1.Scheme
-	(*Date)(nil),                     // 41: nir.v1.Date
-	(Sex)(0),                         // 42: nir.v1.Sex
-	(Sluttmal)(0),                    // 43: nir.v1.Sluttmal
-	(TrainingScheme)(0),              // 44: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                // 45: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),           // 46: nir.v1.DeadlineStatus
-	(*Event)(nil),                    // 47: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),    // 48: google.protobuf.Timestamp
+	(PresenceFilter)(0),               // 0: nir.v1.PresenceFilter
+	(DeadlineFilter)(0),               // 1: nir.v1.DeadlineFilter
+	(PersonSort)(0),                   // 2: nir.v1.PersonSort
+	(StatisticsLevel)(0),              // 3: nir.v1.StatisticsLevel
+	(*PersonFilter)(nil),              // 4: nir.v1.PersonFilter
+	(*ListPersonsRequest)(nil),        // 5: nir.v1.ListPersonsRequest
+	(*PersonRow)(nil),                 // 6: nir.v1.PersonRow
+	(*ListPersonsResponse)(nil),       // 7: nir.v1.ListPersonsResponse
+	(*GetPersonRequest)(nil),          // 8: nir.v1.GetPersonRequest
+	(*GetPersonResponse)(nil),         // 9: nir.v1.GetPersonResponse
+	(*PersonDeadlinesRequest)(nil),    // 10: nir.v1.PersonDeadlinesRequest
+	(*PersonDeadlinesResponse)(nil),   // 11: nir.v1.PersonDeadlinesResponse
+	(*StatisticsRequest)(nil),         // 12: nir.v1.StatisticsRequest
+	(*KommuneMapping)(nil),            // 13: nir.v1.KommuneMapping
+	(*ReasonCount)(nil),               // 14: nir.v1.ReasonCount
+	(*StatisticsRow)(nil),             // 15: nir.v1.StatisticsRow
+	(*StatisticsResponse)(nil),        // 16: nir.v1.StatisticsResponse
+	(*TerminatedReportRequest)(nil),   // 17: nir.v1.TerminatedReportRequest
+	(*TerminatedParticipant)(nil),     // 18: nir.v1.TerminatedParticipant
+	(*TerminatedReportResponse)(nil),  // 19: nir.v1.TerminatedReportResponse
+	(*AuditHistoryRequest)(nil),       // 20: nir.v1.AuditHistoryRequest
+	(*Correction)(nil),                // 21: nir.v1.Correction
+	(*AuditEntry)(nil),                // 22: nir.v1.AuditEntry
+	(*AuditHistoryResponse)(nil),      // 23: nir.v1.AuditHistoryResponse
+	(*ProjectionStatusRequest)(nil),   // 24: nir.v1.ProjectionStatusRequest
+	(*ModelStatus)(nil),               // 25: nir.v1.ModelStatus
+	(*SnapshotInfo)(nil),              // 26: nir.v1.SnapshotInfo
+	(*Progress)(nil),                  // 27: nir.v1.Progress
+	(*ProjectionStatusResponse)(nil),  // 28: nir.v1.ProjectionStatusResponse
+	(*QuarantinedMessage)(nil),        // 29: nir.v1.QuarantinedMessage
+	(*RebuildRequest)(nil),            // 30: nir.v1.RebuildRequest
+	(*RebuildResponse)(nil),           // 31: nir.v1.RebuildResponse
+	(*ListSnapshotsRequest)(nil),      // 32: nir.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),     // 33: nir.v1.ListSnapshotsResponse
+	(*CreateSnapshotRequest)(nil),     // 34: nir.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil),    // 35: nir.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),     // 36: nir.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil),    // 37: nir.v1.DeleteSnapshotResponse
+	(*VerifyProjectionsRequest)(nil),  // 38: nir.v1.VerifyProjectionsRequest
+	(*VerifyProjectionsResponse)(nil), // 39: nir.v1.VerifyProjectionsResponse
+	(Law)(0),                          // 40: nir.v1.Law
+	(TerminationReason)(0),            // 41: nir.v1.TerminationReason
+	(Scheme)(0),                       // 42: nir.v1.Scheme
+	(*Date)(nil),                      // 43: nir.v1.Date
+	(Sex)(0),                          // 44: nir.v1.Sex
+	(Sluttmal)(0),                     // 45: nir.v1.Sluttmal
+	(TrainingScheme)(0),               // 46: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                 // 47: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),            // 48: nir.v1.DeadlineStatus
+	(*Event)(nil),                     // 49: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	38, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	40, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -3639,68 +3778,68 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	39, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	41, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
 	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
 	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
-	40, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
-	40, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	42, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	42, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
 	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	41, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	43, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
 	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	41, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	42, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	38, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	41, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	41, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	41, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	41, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	43, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	41, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	39, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	44, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	41, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	41, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	41, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	41, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	41, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	43, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	44, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	40, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	43, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	43, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	43, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	43, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	45, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	43, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	41, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	46, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	43, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	43, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	43, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	43, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	43, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
 	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	45, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	47, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
 	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	45, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	41, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	41, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	46, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	47, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	43, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	43, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	48, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
 	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	39, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	41, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
 	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
 	14, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
 	15, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	41, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
+	43, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
 	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
-	38, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	40, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	38, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	41, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	41, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	39, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	40, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	43, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	43, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	41, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
 	18, // 56: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
 	14, // 57: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	45, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	47, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	47, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	49, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
 	21, // 60: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
 	22, // 61: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	48, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	50, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
 	25, // 63: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
 	26, // 64: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
 	27, // 65: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
 	29, // 66: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
 	27, // 67: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
 	26, // 68: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	41, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	48, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	43, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	50, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
 	27, // 71: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
 	26, // 72: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
 	5,  // 73: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
@@ -3714,19 +3853,21 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	32, // 81: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
 	34, // 82: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
 	36, // 83: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	7,  // 84: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 85: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 86: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 87: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 88: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 89: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	28, // 90: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	31, // 91: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	33, // 92: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	35, // 93: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	37, // 94: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	84, // [84:95] is the sub-list for method output_type
-	73, // [73:84] is the sub-list for method input_type
+	38, // 84: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	7,  // 85: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 86: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 87: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 88: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 89: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 90: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	28, // 91: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	31, // 92: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	33, // 93: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	35, // 94: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	37, // 95: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	39, // 96: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	85, // [85:97] is the sub-list for method output_type
+	73, // [73:85] is the sub-list for method input_type
 	73, // [73:73] is the sub-list for extension type_name
 	73, // [73:73] is the sub-list for extension extendee
 	0,  // [0:73] is the sub-list for field type_name
@@ -3747,7 +3888,7 @@ func file_nir_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

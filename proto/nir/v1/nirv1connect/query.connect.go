@@ -65,6 +65,9 @@ const (
 	// AdminServiceDeleteSnapshotProcedure is the fully-qualified name of the AdminService's
 	// DeleteSnapshot RPC.
 	AdminServiceDeleteSnapshotProcedure = "/nir.v1.AdminService/DeleteSnapshot"
+	// AdminServiceVerifyProjectionsProcedure is the fully-qualified name of the AdminService's
+	// VerifyProjections RPC.
+	AdminServiceVerifyProjectionsProcedure = "/nir.v1.AdminService/VerifyProjections"
 )
 
 // QueryServiceClient is a client for the nir.v1.QueryService service.
@@ -311,6 +314,11 @@ type AdminServiceClient interface {
 	CreateSnapshot(context.Context, *connect.Request[v1.CreateSnapshotRequest]) (*connect.ServerStreamForClient[v1.CreateSnapshotResponse], error)
 	// DeleteSnapshot removes a named snapshot.
 	DeleteSnapshot(context.Context, *connect.Request[v1.DeleteSnapshotRequest]) (*connect.Response[v1.DeleteSnapshotResponse], error)
+	// VerifyProjections checks the live read-model file thoroughly while it is served (a copy:
+	// every page, every value's checksum, bbolt's consistency check, the schema and checkpoint
+	// meta, and that it belongs to the stream). A problem takes the file out of service and
+	// rebuilds it from the stream.
+	VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the nir.v1.AdminService service. By default, it
@@ -356,16 +364,23 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("DeleteSnapshot")),
 			connect.WithClientOptions(opts...),
 		),
+		verifyProjections: connect.NewClient[v1.VerifyProjectionsRequest, v1.VerifyProjectionsResponse](
+			httpClient,
+			baseURL+AdminServiceVerifyProjectionsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("VerifyProjections")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	projectionStatus *connect.Client[v1.ProjectionStatusRequest, v1.ProjectionStatusResponse]
-	rebuild          *connect.Client[v1.RebuildRequest, v1.RebuildResponse]
-	listSnapshots    *connect.Client[v1.ListSnapshotsRequest, v1.ListSnapshotsResponse]
-	createSnapshot   *connect.Client[v1.CreateSnapshotRequest, v1.CreateSnapshotResponse]
-	deleteSnapshot   *connect.Client[v1.DeleteSnapshotRequest, v1.DeleteSnapshotResponse]
+	projectionStatus  *connect.Client[v1.ProjectionStatusRequest, v1.ProjectionStatusResponse]
+	rebuild           *connect.Client[v1.RebuildRequest, v1.RebuildResponse]
+	listSnapshots     *connect.Client[v1.ListSnapshotsRequest, v1.ListSnapshotsResponse]
+	createSnapshot    *connect.Client[v1.CreateSnapshotRequest, v1.CreateSnapshotResponse]
+	deleteSnapshot    *connect.Client[v1.DeleteSnapshotRequest, v1.DeleteSnapshotResponse]
+	verifyProjections *connect.Client[v1.VerifyProjectionsRequest, v1.VerifyProjectionsResponse]
 }
 
 // ProjectionStatus calls nir.v1.AdminService.ProjectionStatus.
@@ -393,6 +408,11 @@ func (c *adminServiceClient) DeleteSnapshot(ctx context.Context, req *connect.Re
 	return c.deleteSnapshot.CallUnary(ctx, req)
 }
 
+// VerifyProjections calls nir.v1.AdminService.VerifyProjections.
+func (c *adminServiceClient) VerifyProjections(ctx context.Context, req *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error) {
+	return c.verifyProjections.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the nir.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ProjectionStatus returns each model's checkpoint, the lag behind the stream, file sizes,
@@ -411,6 +431,11 @@ type AdminServiceHandler interface {
 	CreateSnapshot(context.Context, *connect.Request[v1.CreateSnapshotRequest], *connect.ServerStream[v1.CreateSnapshotResponse]) error
 	// DeleteSnapshot removes a named snapshot.
 	DeleteSnapshot(context.Context, *connect.Request[v1.DeleteSnapshotRequest]) (*connect.Response[v1.DeleteSnapshotResponse], error)
+	// VerifyProjections checks the live read-model file thoroughly while it is served (a copy:
+	// every page, every value's checksum, bbolt's consistency check, the schema and checkpoint
+	// meta, and that it belongs to the stream). A problem takes the file out of service and
+	// rebuilds it from the stream.
+	VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -452,6 +477,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("DeleteSnapshot")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceVerifyProjectionsHandler := connect.NewUnaryHandler(
+		AdminServiceVerifyProjectionsProcedure,
+		svc.VerifyProjections,
+		connect.WithSchema(adminServiceMethods.ByName("VerifyProjections")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nir.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceProjectionStatusProcedure:
@@ -464,6 +495,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceCreateSnapshotHandler.ServeHTTP(w, r)
 		case AdminServiceDeleteSnapshotProcedure:
 			adminServiceDeleteSnapshotHandler.ServeHTTP(w, r)
+		case AdminServiceVerifyProjectionsProcedure:
+			adminServiceVerifyProjectionsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -491,4 +524,8 @@ func (UnimplementedAdminServiceHandler) CreateSnapshot(context.Context, *connect
 
 func (UnimplementedAdminServiceHandler) DeleteSnapshot(context.Context, *connect.Request[v1.DeleteSnapshotRequest]) (*connect.Response[v1.DeleteSnapshotResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nir.v1.AdminService.DeleteSnapshot is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nir.v1.AdminService.VerifyProjections is not implemented"))
 }
