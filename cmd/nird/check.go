@@ -46,8 +46,12 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 	}
 	// An existing key file is read as the start reads it; a missing one is created there.
 	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
-		if _, err := personkey.LoadOrCreate(keyFile); err != nil {
+		k, err := personkey.Load(keyFile)
+		if err != nil {
 			return checked{}, fmt.Errorf("--person-key-file: %w", err)
+		}
+		if note := k.LoadNote(); note != "" {
+			log.Warn("person key file was open to others; fixed", "detail", note)
 		}
 	}
 	opts, err := natsOptions(cfg)

@@ -27,11 +27,13 @@ const (
 // writes it (before the stream is opened, so that a stream created with its fingerprint
 // never outlives the key). fresh says the key was made now: checkPersonKey removes it again
 // if the stream turns out to have a key of its own.
-func loadPersonKey(keyFile string) (keys *personkey.Keyer, fresh bool, err error) {
+func loadPersonKey(keyFile string, log *slog.Logger) (keys *personkey.Keyer, fresh bool, err error) {
 	keys, err = personkey.Load(keyFile)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		if err != nil {
 			err = fmt.Errorf("--person-key-file: %w", err)
+		} else if note := keys.LoadNote(); note != "" {
+			log.Warn("person key file was open to others; fixed", "detail", note)
 		}
 		return keys, false, err
 	}

@@ -48,7 +48,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer unlock()
 	}
 	keyFile := pre.keyFile
-	keys, freshKey, err := loadPersonKey(keyFile)
+	keys, freshKey, err := loadPersonKey(keyFile, log)
 	if err != nil {
 		return err
 	}

@@ -437,6 +437,7 @@ type composeService struct {
 	Tmpfs       []string          `json:"tmpfs"`
 	Ports       []string          `json:"ports"`
 	Secrets     []string          `json:"secrets"`
+	GroupAdd    []string          `json:"group_add"`
 	DependsOn   map[string]struct {
 		Condition string `json:"condition"`
 	} `json:"depends_on"`
@@ -480,6 +481,13 @@ func TestCompose(t *testing.T) {
 			if _, ok := c.Secrets[sec]; !ok {
 				t.Errorf("%s: secret %s is not declared", name, sec)
 			}
+		}
+		// nird reads its secrets through their group: others may not read the person key.
+		if len(s.Secrets) > 0 && (len(s.GroupAdd) != 1 || !strings.Contains(s.GroupAdd[0], "NIR_SECRETS_GID") || !strings.Contains(script, "NIR_SECRETS_GID")) {
+			t.Errorf("%s: reads secrets without group_add of the group secrets.sh writes them for (NIR_SECRETS_GID)", name)
+		}
+		if strings.Contains(script, "0644") {
+			t.Errorf("secrets.sh makes secrets readable by others")
 		}
 		for k, v := range s.Environment {
 			for _, m := range regexp.MustCompile(`\$\{(NIR_NATS_[A-Z_]+)`).FindAllStringSubmatch(v, -1) {

@@ -16,6 +16,9 @@ mkdir -p secrets
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > secrets/personkey.secret
 echo '[]' > secrets/tokens.json
 (cd ../.. && go run ./cmd/nirctl token create --file deploy/compose/secrets/tokens.json --name oslo-fagsystem --role kommune --kommune 0301)
-# The files are read by nird's user (65532) in the container.
-chmod 0644 secrets/tokens.json secrets/personkey.secret
+# The files are read by nird's user (65532) in the container, through the group of the user
+# who runs this script (group_add in compose.yaml): nird refuses a person key file that others
+# may read.
+chmod 0640 secrets/tokens.json secrets/personkey.secret
+echo "NIR_SECRETS_GID=$(id -g)" >> .env
 echo "wrote deploy/compose/.env and deploy/compose/secrets/" >&2

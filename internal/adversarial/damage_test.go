@@ -485,13 +485,32 @@ func TestDamage_PersonKey(t *testing.T) {
 		}
 	})
 
-	t.Run("a person key file readable by others is refused", func(t *testing.T) {
-		if err := os.Chmod(keyFile, 0o644); err != nil {
+	t.Run("a person key file writable by others is refused", func(t *testing.T) {
+		if err := os.Chmod(keyFile, 0o666); err != nil {
 			t.Fatal(err)
 		}
 		out := startFails(t, "--data", data)
 		if !strings.Contains(out, keyFile) || !strings.Contains(out, "chmod 600") {
 			t.Errorf("refusal does not name the key file and the fix:\n%s", out)
+		}
+		restore(t)
+	})
+
+	t.Run("a person key file readable by others is made private, and nird says so", func(t *testing.T) {
+		if err := os.Chmod(keyFile, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nd := startNird(t, data)
+		nd.Stop(t, syscall.SIGTERM)
+		fi, err := os.Stat(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("key file mode %04o after start, want 0600", fi.Mode().Perm())
+		}
+		if logs := strings.Join(nd.Logs(), "\n"); !strings.Contains(logs, "person key file was open to others") || !strings.Contains(logs, "0644") {
+			t.Errorf("nird did not say it fixed the key file's mode")
 		}
 		restore(t)
 	})

@@ -42,6 +42,7 @@ var (
 // Keyer derives person keys. It is safe for concurrent use.
 type Keyer struct {
 	secret []byte
+	note   string // what Load changed about the file
 }
 
 // New returns a Keyer for secret, which must be at least 16 bytes and not degenerate (at
@@ -110,8 +111,11 @@ func IsKey(s string) bool {
 
 // Load reads the hex secret in path. A missing file is an error wrapping os.ErrNotExist
 // (the caller decides whether a new key may be made: never when events were keyed with the
-// lost one); a file that group or others may read or write is refused (ErrInsecureFile),
-// since whoever holds the secret can link person keys back to national ids.
+// lost one). Whoever holds the secret can link person keys back to national ids, so the
+// file's mode is checked: one that group or others may write is refused (ErrInsecureFile);
+// one of nird's own that they may read is made private (mode 0600), and LoadNote says so;
+// one provisioned for nird by another owner (a mounted secret, root:nird 0640) may be
+// readable by a group nird is in, never by others (ErrInsecureFile).
 func Load(path string) (*Keyer, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -122,8 +126,9 @@ func Load(path string) (*Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("personkey: %w", err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s (and if anyone may have copied it, the person keys are no longer pseudonymous to them)", ErrInsecureFile, path, perm, path)
+	note, err := checkMode(f, fi, path)
+	if err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
@@ -137,7 +142,48 @@ func Load(path string) (*Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	k.note = note
 	return k, nil
+}
+
+// LoadNote says what Load changed about the key file ("" when nothing), for the log.
+func (k *Keyer) LoadNote() string { return k.note }
+
+// checkMode applies Load's rule on the file's mode (see Load).
+func checkMode(f *os.File, fi os.FileInfo, path string) (note string, err error) {
+	perm := fi.Mode().Perm()
+	const leak = "(and if anyone may have copied it, the person keys are no longer pseudonymous to them)"
+	if perm&0o022 != 0 {
+		return "", fmt.Errorf("%w: %s has mode %04o: group or others may replace the key; run chmod 600 %s %s", ErrInsecureFile, path, perm, path, leak)
+	}
+	if perm&0o044 == 0 {
+		return "", nil
+	}
+	owner, group, ok := fileOwner(fi)
+	if !ok || owner == os.Geteuid() {
+		if err := f.Chmod(perm &^ 0o077); err != nil {
+			return "", fmt.Errorf("%w: %s has mode %04o and could not be made private (%v); run chmod 600 %s %s", ErrInsecureFile, path, perm, err, path, leak)
+		}
+		return fmt.Sprintf("%s had mode %04o, readable by group or others; made it %04o %s", path, perm, perm&^0o077, leak), nil
+	}
+	if perm&0o004 == 0 && inGroup(group) {
+		return "", nil // a secret provisioned for nird's group
+	}
+	return "", fmt.Errorf("%w: %s has mode %04o and another owner: readable by others, or by a group nird is not in; make it readable by nird's user or group only (e.g. chown root:nird, chmod 0640) %s", ErrInsecureFile, path, perm, leak)
+}
+
+// inGroup reports whether gid is the process's group or one of its supplementary groups.
+func inGroup(gid int) bool {
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }
 
 // Write stores the secret in hex at path, which must not exist yet: created with mode 0600,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,13 +115,28 @@ func TestLoad(t *testing.T) {
 	if other.Fingerprint() == k.Fingerprint() || len(k.Fingerprint()) != 32 || strings.Contains(k.Fingerprint(), hex.EncodeToString(k.secret[:4])) {
 		t.Errorf("fingerprints %s and %s: not distinct, not 32 hex characters, or showing the secret", k.Fingerprint(), other.Fingerprint())
 	}
-	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o620} {
+	// Writable by group or others: refused.
+	for _, mode := range []os.FileMode{0o666, 0o620, 0o602} {
 		if err := os.Chmod(path, mode); err != nil {
 			t.Fatal(err)
 		}
 		_, err := Load(path)
 		if !errors.Is(err, ErrInsecureFile) || !strings.Contains(err.Error(), "chmod 600 "+path) {
 			t.Errorf("Load of a mode %04o file: %v, want ErrInsecureFile naming the fix", mode, err)
+		}
+	}
+	// Readable by group or others, and nird's own: made private, and said so.
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o440} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		k, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load of a mode %04o file of its own: %v", mode, err)
+		}
+		fi, _ := os.Stat(path)
+		if got := fi.Mode().Perm(); got != mode&^0o077 || !strings.Contains(k.LoadNote(), fmt.Sprintf("mode %04o", mode)) {
+			t.Errorf("Load of a mode %04o file: now %04o, note %q; want %04o and a note", mode, got, k.LoadNote(), mode&^0o077)
 		}
 	}
 	if err := os.Chmod(path, 0o400); err != nil {
