@@ -50,7 +50,7 @@ func TestCommitter_CloseCommitsOpenBatch(t *testing.T) {
 			pos[i], errs[i] = s.Append(context.Background(), PersonAppend{PersonKey: keys[i], ExpectedLastSeq: Expect(0), Events: []*nirv1.Event{ev}})
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s.gc.mu.Lock()
 		forming := s.gc.open != nil && len(s.gc.open.members) == n

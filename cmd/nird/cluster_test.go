@@ -49,7 +49,7 @@ func TestNird_StreamMismatchReportedNotChanged(t *testing.T) {
 
 	n := nirdtest.Start(t, "--data", data)
 	// The stream watch runs its first check right after the start.
-	for deadline := time.Now().Add(10 * time.Second); metricValue(t, n, `nir_stream_check_ok`) != 1; {
+	for deadline := time.Now().Add(60 * time.Second); metricValue(t, n, `nir_stream_check_ok`) != 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("nir_stream_check_ok never became 1")
 		}

@@ -101,7 +101,7 @@ func TestNird_MonitoringMetricsExist(t *testing.T) {
 	}
 
 	// The stream's size and replicas are exported once the stream watch's first check is done.
-	for deadline := time.Now().Add(10 * time.Second); metricValue(t, n, `nir_stream_check_ok`) != 1; {
+	for deadline := time.Now().Add(60 * time.Second); metricValue(t, n, `nir_stream_check_ok`) != 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("nir_stream_check_ok never became 1")
 		}

@@ -163,7 +163,7 @@ func (w *kbNird) status(t *testing.T) *nirv1.ProjectionStatusResponse {
 // caughtUp waits until the read models hold every event of the stream.
 func (w *kbNird) caughtUp(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		st := w.status(t)
 		if st.GetLag() == 0 {

@@ -158,7 +158,7 @@ func natsUsers(t *testing.T) (users []*natsserver.NkeyUser, ingress nats.Option,
 // waitForIngress polls until the micro service answers on nir.cmd.append.
 func waitForIngress(t *testing.T, nc *nats.Conn) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		_, err := nc.Request(natsingress.AppendSubject, nil, time.Second)
 		if err == nil {
@@ -972,7 +972,7 @@ func TestAppend_ResentCorrections(t *testing.T) {
 	if err := f.nc.PublishMsg(lost); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for f.lastSeq(t) < before+uint64(len(batch.Registrations)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the first send was not stored within 20s (last sequence %d, was %d)", f.lastSeq(t), before)

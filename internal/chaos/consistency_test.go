@@ -139,7 +139,7 @@ func TestReplicas(t *testing.T) {
 		}
 		waitRead := func(want int) {
 			t.Helper()
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for {
 				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				evs, _, err := viaFollower.Read(rctx, key)

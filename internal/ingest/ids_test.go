@@ -82,7 +82,7 @@ func (w *idWorld) forget(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, probe()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ack, err := js.PublishMsg(ctx, probe())
 		if err == nil && !ack.Duplicate {

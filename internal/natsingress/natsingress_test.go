@@ -117,7 +117,7 @@ func (e *env) startIngress(t *testing.T) (in *natsingress.Ingress, stop func() e
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// Ping the service through the micro discovery subject until it is there.
 		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
@@ -321,7 +321,7 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 	// time out, as a client's retry would find. Poll with short timeouts.
 	requestUntil := func(stage string, ok func(*nats.Msg, error) bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for i := 0; ; i++ {
 			msg := nats.NewMsg(natsingress.AppendSubject)
 			msg.Data = mustMarshal(registerPerson(300 + i))
