@@ -29,7 +29,7 @@ type RegelmotorOptions struct {
 	Interval time.Duration
 	// Clock returns the current time (default time.Now); "today" is its date in Location.
 	Clock func() time.Time
-	// Location decides the calendar date (default Europe/Oslo, else UTC).
+	// Location decides the calendar date (default rules.Norway).
 	Location *time.Location
 }
 
@@ -75,10 +75,7 @@ func (p *Projector) RunRegelmotor(ctx context.Context, app Appender, opt Regelmo
 		opt.Clock = time.Now
 	}
 	if opt.Location == nil {
-		opt.Location = time.UTC
-		if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-			opt.Location = loc
-		}
+		opt.Location = rules.Norway
 	}
 	logger := p.logger.With("worker", "regelmotor")
 	for {

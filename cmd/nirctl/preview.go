@@ -55,10 +55,7 @@ func newPreview(cfg previewConfig) (*preview, error) {
 			return nil, err
 		}
 	}
-	oslo, err := time.LoadLocation("Europe/Oslo")
-	if err != nil {
-		oslo = time.UTC
-	}
+	oslo := rules.Norway
 	at := time.Date(cfg.Now.Y, cfg.Now.M, cfg.Now.D, 12, 0, 0, 0, oslo)
 	store := newMemStore()
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return at }, Location: oslo, HistoryCache: -1})

@@ -14,6 +14,7 @@ import (
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 func init() {
@@ -94,12 +95,7 @@ func checkpointText(c uint64) string {
 	return fmt.Sprint(c)
 }
 
-func osloZone() *time.Location {
-	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-		return loc
-	}
-	return time.UTC
-}
+func osloZone() *time.Location { return rules.Norway }
 
 func byteSize(n int64) string {
 	switch {

@@ -60,10 +60,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		natsOpts = opts
 	}
-	oslo, err := time.LoadLocation("Europe/Oslo")
-	if err != nil {
-		oslo = time.UTC
-	}
+	oslo := rules.Norway
+	var err error
 	day := rules.LastDayOfFebruary(*year + 1)
 	if *cutoff != "" {
 		if day, err = rules.ParseDate(*cutoff); err != nil {

@@ -25,7 +25,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	_ "time/tzdata" // the register's calendar is Europe/Oslo on any machine
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"

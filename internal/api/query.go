@@ -49,8 +49,7 @@ type QueryConfig struct {
 	Keys *personkey.Keyer
 	// Now is the clock for the default "now" of deadlines; nil means time.Now.
 	Now func() time.Time
-	// Location is the register's calendar; nil means Europe/Oslo (UTC when the zone
-	// database is missing).
+	// Location is the register's calendar; nil means rules.Norway.
 	Location *time.Location
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -95,13 +94,8 @@ func NewQuery(cfg QueryConfig) *Query {
 	return q
 }
 
-// oslo is the register's calendar, or UTC when the zone database is missing.
-func osloLocation() *time.Location {
-	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-		return loc
-	}
-	return time.UTC
-}
+// osloLocation is the register's calendar.
+func osloLocation() *time.Location { return rules.Norway }
 
 // today is the register's current calendar date.
 func (h *Query) today() rules.Date {

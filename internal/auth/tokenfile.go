@@ -82,14 +82,8 @@ func Validate(entries []Entry) error {
 	return validate(entries, today())
 }
 
-// today is the register's calendar date: Europe/Oslo, UTC where the zone is unknown.
-func today() rules.Date {
-	t := time.Now()
-	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-		t = t.In(loc)
-	}
-	return rules.DateFromTime(t)
-}
+// today is the register's calendar date.
+func today() rules.Date { return rules.Today(time.Now()) }
 
 func validate(entries []Entry, today rules.Date) error {
 	var errs []error

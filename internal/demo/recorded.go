@@ -76,12 +76,7 @@ func ComputedRecordedAt(due rules.Date, now time.Time) time.Time {
 	return t
 }
 
-func oslo() *time.Location {
-	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-		return loc
-	}
-	return time.UTC
-}
+func oslo() *time.Location { return rules.Norway }
 
 func hash(s string) uint64 {
 	h := fnv.New64a()

@@ -67,8 +67,7 @@ type Config struct {
 	// Now is the clock; nil means time.Now. It stamps recorded_at and gives the regelmotor
 	// its "now".
 	Now func() time.Time
-	// Location is the time zone of the register's calendar; nil means Europe/Oslo (UTC when
-	// the zone database is missing).
+	// Location is the time zone of the register's calendar; nil means rules.Norway.
 	Location *time.Location
 	// MaxRegistrations bounds one request.
 	MaxRegistrations int
@@ -123,11 +122,7 @@ func New(cfg Config) *Service {
 		s.now = time.Now
 	}
 	if s.loc == nil {
-		if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-			s.loc = loc
-		} else {
-			s.loc = time.UTC
-		}
+		s.loc = rules.Norway
 	}
 	if s.max <= 0 {
 		s.max = DefaultMaxRegistrations

@@ -248,13 +248,8 @@ func enumValue(ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.E
 	return v.Number(), true
 }
 
-// osloLocation is the register's calendar, or UTC when the zone database is missing.
-func osloLocation() *time.Location {
-	if loc, err := time.LoadLocation("Europe/Oslo"); err == nil {
-		return loc
-	}
-	return time.UTC
-}
+// osloLocation is the register's calendar.
+func osloLocation() *time.Location { return rules.Norway }
 
 var monthNames = [...]string{"januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "desember"}
 
