@@ -425,14 +425,6 @@ const (
 	errKindTooLarge
 )
 
-// Server error codes not named by nats.go.
-const (
-	codeWrongLastSeq         jetstream.ErrorCode = 10071
-	codeWrongLastSeqConstant jetstream.ErrorCode = 10164
-	codeMsgTooLarge          jetstream.ErrorCode = 10054
-	codeBatchTooLarge        jetstream.ErrorCode = 10199
-	codeBatchDuplicateMsgID  jetstream.ErrorCode = 10201
-)
 
 func classify(err error) errKind {
 	if errors.Is(err, nats.ErrMaxPayload) {
@@ -443,11 +435,11 @@ func classify(err error) errKind {
 		return errKindOther
 	}
 	switch ae.ErrorCode {
-	case codeWrongLastSeq, codeWrongLastSeqConstant:
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 		return errKindConflict
-	case codeBatchDuplicateMsgID:
+	case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
 		return errKindDuplicateID
-	case codeMsgTooLarge, codeBatchTooLarge:
+	case jetstream.JSErrCodeStreamMessageExceedsMaximum, jetstreamext.JSErrCodeBatchPublishExceedsLimit:
 		return errKindTooLarge
 	}
 	return errKindOther

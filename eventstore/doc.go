@@ -1,5 +1,14 @@
-// Package eventstore keeps the register's events in one NATS JetStream stream and is the
-// only package that talks to NATS.
+// Package eventstore keeps the register's events in one NATS JetStream stream, and is the
+// only part of the product that reads or writes that stream, manages it or its key-value
+// buckets, or runs the embedded server.
+//
+// Other packages use NATS only as a transport, never for the stream: natsingress serves
+// case systems' append requests as a NATS service over a connection of its own (made by
+// Store.Connect or by cmd/nird with its own credentials), natsauth writes and reads those
+// credentials, and nirctl connects with them to reach a store (replay --nats). The test and
+// measurement tools (the benchmarks of the bare engine, the fault-injection suite, tests
+// that damage a stream on purpose) talk to JetStream directly, through Conn or their own
+// connections; nothing in nird does.
 //
 // # Model
 //

@@ -439,11 +439,15 @@ func (s *Store) ClientURL() string {
 	return s.cfg.URL
 }
 
-// Conn returns the store's NATS connection, for health checks. It may publish events and
-// manage the stream: never serve clients over it (their requests choose reply subjects),
-// open a connection of their own with Connect or with other credentials instead.
+// Conn returns the store's NATS connection, for tests and the benchmarks of the bare engine,
+// which read or damage the stream directly; nird itself never uses it. It may publish
+// events and manage the stream: never serve clients over it (their requests choose reply
+// subjects), open a connection of their own with Connect or with other credentials instead.
 // Callers must not close it; Close does.
 func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Connected reports whether the store's connection to its server is up (for readiness).
+func (s *Store) Connected() bool { return s.nc.IsConnected() }
 
 // Connect opens another in-process connection to the embedded server, for a part of nird
 // that needs permissions of its own (the NATS ingress). opts must authenticate as one of

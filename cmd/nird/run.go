@@ -208,7 +208,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		{"stream-watch", watch.Run},
 	}
 	if cfg.Admin != "" {
-		ready := &readiness{connected: func() bool { return store.Conn().IsConnected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
+		ready := &readiness{connected: func() bool { return store.Connected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
 		// pprof only where no other machine can reach it: a profile shows what nird holds.
 		host, _, _ := net.SplitHostPort(cfg.Admin)
 		actors = append(actors, actor{"admin", serveHTTP("admin", adminLn, adminHandler(m, ready.check, isLoopback(host)), cfg.Edge, adminMaxConns, cfg.Shutdown, log)})
