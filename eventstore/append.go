@@ -425,7 +425,6 @@ const (
 	errKindTooLarge
 )
 
-
 func classify(err error) errKind {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return errKindTooLarge
