@@ -34,7 +34,7 @@ func runAppend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *batch < 1 {
 		return fmt.Errorf("--batch must be at least 1")
 	}
-	client := registrationClient()
+	client := registrationClient(ctx)
 	var pending []*nirv1.Registration
 	var firstLine int
 	total := 0
@@ -107,7 +107,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		return badArgs(fs, err)
 	}
-	res, err := registrationClient().History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: personRef(fs.Arg(0))}))
+	res, err := registrationClient(ctx).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: personRef(fs.Arg(0))}))
 	if err != nil {
 		return callErr("history", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,32 +13,22 @@ import (
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
 
-// bearer adds the token to every request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
+// httpClient is the HTTP client for nird's API, with the global token (auth.BearerTransport).
+func httpClient(ctx context.Context) *http.Client {
+	return &http.Client{Transport: auth.BearerTransport(globalsOf(ctx).token, http.DefaultTransport), Timeout: 5 * time.Minute}
 }
 
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if b.token != "" {
-		r = r.Clone(r.Context())
-		r.Header.Set("Authorization", "Bearer "+b.token)
-	}
-	return b.next.RoundTrip(r)
-}
+// serverURL is nird's API address from the global flags.
+func serverURL(ctx context.Context) string { return strings.TrimRight(globalsOf(ctx).server, "/") }
 
-// httpClient is the HTTP client for nird's API, with the global token.
-func httpClient() *http.Client {
-	return &http.Client{Transport: bearer{token: global.token, next: http.DefaultTransport}, Timeout: 5 * time.Minute}
-}
-
-func registrationClient() nirv1connect.RegistrationServiceClient {
-	return nirv1connect.NewRegistrationServiceClient(httpClient(), strings.TrimRight(global.server, "/"))
+func registrationClient(ctx context.Context) nirv1connect.RegistrationServiceClient {
+	return nirv1connect.NewRegistrationServiceClient(httpClient(ctx), serverURL(ctx))
 }
 
 // personRef reads a command-line person argument: a person key, or a national id.

@@ -96,7 +96,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		persons int
 	}
 	var (
-		client   = registrationClient()
+		client   = registrationClient(ctx)
 		work     = make(chan request)
 		wg       sync.WaitGroup
 		mu       sync.Mutex

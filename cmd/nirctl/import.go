@@ -113,7 +113,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	im := &importer{
-		client:  registrationClient(),
+		client:  registrationClient(ctx),
 		state:   st,
 		path:    *statePath,
 		batch:   *batch,

@@ -45,8 +45,17 @@ type globals struct {
 	token  string
 }
 
-// global holds the parsed global flags for the running command.
-var global globals
+type globalsKey struct{}
+
+// globalsOf returns the global flags of the command ctx runs (run puts them there, so that
+// commands and their tests share no package state).
+func globalsOf(ctx context.Context) globals {
+	g, _ := ctx.Value(globalsKey{}).(*globals)
+	if g == nil {
+		return globals{}
+	}
+	return *g
+}
 
 // errUsage marks a usage error: the usage was printed (exit status 2).
 var errUsage = errors.New("usage")
@@ -126,7 +135,7 @@ func isHelp(args []string) bool {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("nirctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	g := &global
+	g := &globals{}
 	fs.StringVar(&g.server, "server", envOr("NIR_SERVER", "http://127.0.0.1:8080"), "nird's API address (env NIR_SERVER)")
 	fs.StringVar(&g.token, "token", os.Getenv("NIR_TOKEN"), "bearer token (env NIR_TOKEN)")
 	showVersion := fs.Bool("version", false, "print nirctl's version and exit")
@@ -165,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stderr, fs)
 		return errUsage
 	}
-	err := c.run(ctx, cmdArgs, stdout, stderr)
+	err := c.run(context.WithValue(ctx, globalsKey{}, g), cmdArgs, stdout, stderr)
 	if isHelp(cmdArgs) && errors.Is(err, errUsage) {
 		// A command with subcommands answers --help with its usage, as for a wrong use.
 		return errHelp

@@ -42,7 +42,7 @@ func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return badArgs(fs, err)
 	}
 	ref := personRef(pos[0])
-	client := queryClient()
+	client := queryClient(ctx)
 	switch args[0] {
 	case "show":
 		res, err := client.GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: ref, Snapshot: *snapshot}))

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -27,14 +28,14 @@ func init() {
 	register("persons", "list or export (CSV) a kommune's person list with filters", runPersons)
 }
 
-func queryClient() nirv1connect.QueryServiceClient {
-	return nirv1connect.NewQueryServiceClient(httpClient(), strings.TrimRight(global.server, "/"))
+func queryClient(ctx context.Context) nirv1connect.QueryServiceClient {
+	return nirv1connect.NewQueryServiceClient(httpClient(ctx), serverURL(ctx))
 }
 
 // streamingHTTPClient is httpClient without the overall timeout, for long downloads and
 // streamed progress; the command's context still ends it.
-func streamingHTTPClient() *http.Client {
-	return &http.Client{Transport: bearer{token: global.token, next: http.DefaultTransport}}
+func streamingHTTPClient(ctx context.Context) *http.Client {
+	return &http.Client{Transport: auth.BearerTransport(globalsOf(ctx).token, http.DefaultTransport)}
 }
 
 // parseArgs parses flags that may come before or after the positional arguments, and
@@ -361,7 +362,7 @@ func runPersonsList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	req.PageSize, req.PageToken = int32(*pageSize), *pageToken
-	client := queryClient()
+	client := queryClient(ctx)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	if !*asJSON {
 		fmt.Fprintln(tw, "PERSON_KEY\tNATIONAL_ID\tKOMMUNE\tLAW\tPROGRAMME_START\tPROGRAMME_END\tTERMINATED\tREASON\tNORSK_DEADLINE\tNORSK_HOURS")
@@ -418,12 +419,12 @@ func runPersonsExport(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	u := strings.TrimRight(global.server, "/") + "/export/persons.csv?" + vals.Encode()
+	u := serverURL(ctx) + "/export/persons.csv?" + vals.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
-	res, err := streamingHTTPClient().Do(req)
+	res, err := streamingHTTPClient(ctx).Do(req)
 	if err != nil {
 		return fmt.Errorf("persons export: %w", err)
 	}

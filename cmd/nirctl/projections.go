@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,12 +20,12 @@ func init() {
 	register("projections", "read models (operator): status, verify, rebuild, snapshots, snapshot create|delete", runProjections)
 }
 
-func adminClient(streaming bool) nirv1connect.AdminServiceClient {
-	hc := httpClient()
+func adminClient(ctx context.Context, streaming bool) nirv1connect.AdminServiceClient {
+	hc := httpClient(ctx)
 	if streaming {
-		hc = streamingHTTPClient() // a rebuild may take longer than the client timeout
+		hc = streamingHTTPClient(ctx) // a rebuild may take longer than the client timeout
 	}
-	return nirv1connect.NewAdminServiceClient(hc, strings.TrimRight(global.server, "/"))
+	return nirv1connect.NewAdminServiceClient(hc, serverURL(ctx))
 }
 
 func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,7 +49,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "rebuild":
 		return runProjectionsRebuild(ctx, args[1:], stdout, stderr)
 	case "snapshots":
-		res, err := adminClient(false).ListSnapshots(ctx, connect.NewRequest(&nirv1.ListSnapshotsRequest{}))
+		res, err := adminClient(ctx, false).ListSnapshots(ctx, connect.NewRequest(&nirv1.ListSnapshotsRequest{}))
 		if err != nil {
 			return callErr("projections snapshots", err)
 		}
@@ -60,7 +59,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 			return runSnapshotCreate(ctx, args[2:], stdout, stderr)
 		}
 		if len(args) == 3 && args[1] == "delete" {
-			if _, err := adminClient(false).DeleteSnapshot(ctx, connect.NewRequest(&nirv1.DeleteSnapshotRequest{Name: args[2]})); err != nil {
+			if _, err := adminClient(ctx, false).DeleteSnapshot(ctx, connect.NewRequest(&nirv1.DeleteSnapshotRequest{Name: args[2]})); err != nil {
 				return callErr("projections snapshot delete", err)
 			}
 			fmt.Fprintf(stdout, "deleted snapshot %s\n", args[2])
@@ -116,7 +115,7 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout, stderr io.
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
 		return badArgs(fs, err)
 	}
-	res, err := adminClient(false).ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	res, err := adminClient(ctx, false).ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
 	if err != nil {
 		return callErr("projections status", err)
 	}
@@ -181,7 +180,7 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 		return badArgs(fs, err)
 	}
 	t0 := time.Now()
-	stream, err := adminClient(true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model}))
+	stream, err := adminClient(ctx, true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model}))
 	if err != nil {
 		return callErr("projections rebuild", err)
 	}
@@ -230,7 +229,7 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		req.RecordedUntil = timestamppb.New(t)
 	}
-	stream, err := adminClient(true).CreateSnapshot(ctx, connect.NewRequest(req))
+	stream, err := adminClient(ctx, true).CreateSnapshot(ctx, connect.NewRequest(req))
 	if err != nil {
 		return callErr("projections snapshot create", err)
 	}
@@ -268,7 +267,7 @@ func runProjectionsVerify(ctx context.Context, args []string, stdout, stderr io.
 		return errUsage
 	}
 	// A large file takes a while: no client timeout.
-	res, err := adminClient(true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
+	res, err := adminClient(ctx, true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
 	if err != nil {
 		return callErr("projections verify", err)
 	}

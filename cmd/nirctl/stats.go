@@ -39,7 +39,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res, err := queryClient().Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{
+	res, err := queryClient(ctx).Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{
 		Year: int32(*year), Level: nirv1.StatisticsLevel(lv), Area: *area, Snapshot: *snapshot, CurrentStructure: *current}))
 	if err != nil {
 		return callErr("stats", err)
@@ -163,7 +163,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := queryClient().TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{
+	res, err := queryClient(ctx).TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{
 		Year: int32(*year), Kommune: *kommune, Law: nirv1.Law(l), RegisteredReason: nirv1.PresenceFilter(r), Snapshot: *snapshot}))
 	if err != nil {
 		return callErr("report terminated", err)

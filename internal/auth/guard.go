@@ -213,3 +213,24 @@ func (b bearerInterceptor) WrapStreamingClient(next connect.StreamingClientFunc)
 func (b bearerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
 }
+
+// BearerTransport returns an http.RoundTripper that sends token as the bearer token of every
+// request (none when token is empty), for clients that make plain HTTP requests besides
+// Connect calls, such as the CSV export; it sets the same header as BearerInterceptor.
+func BearerTransport(token string, next http.RoundTripper) http.RoundTripper {
+	return bearerTransport{header: "Bearer " + token, set: token != "", next: next}
+}
+
+type bearerTransport struct {
+	header string
+	set    bool
+	next   http.RoundTripper
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b.set {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", b.header)
+	}
+	return b.next.RoundTrip(r)
+}
