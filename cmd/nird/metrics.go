@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -15,18 +14,19 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/internal/ingest"
 )
 
 // metrics are nird's Prometheus metrics. Labels never hold person data: procedures, result
 // codes and rule codes only.
 type metrics struct {
-	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec   // procedure, code
-	latency   *prometheus.HistogramVec // procedure
-	appended  prometheus.Counter
-	conflicts prometheus.Counter
-	refusals  *prometheus.CounterVec // rule code
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec   // procedure, code
+	latency    *prometheus.HistogramVec // procedure
+	appended   *prometheus.CounterVec   // transport, role
+	duplicates *prometheus.CounterVec   // transport, role
+	conflicts  *prometheus.CounterVec   // transport, role
+	refusals   *prometheus.CounterVec   // rule code, transport, role
 }
 
 func newMetrics() *metrics {
@@ -39,15 +39,18 @@ func newMetrics() *metrics {
 			Name: "nir_api_request_duration_seconds", Help: "API request latency by procedure.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"procedure"}),
-		appended: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nir_appended_events_total", Help: "Events stored (duplicates of retries not counted).",
-		}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "nir_append_conflicts_total", Help: "Appends refused because the person changed since the expected sequence.",
-		}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_appended_events_total", Help: "Events stored (resends already stored not counted), by transport (http, nats, console, internal) and role.",
+		}, []string{"transport", "role"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_append_duplicates_total", Help: "Resent events found already stored and answered with their position, by transport and role.",
+		}, []string{"transport", "role"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_append_conflicts_total", Help: "Appends refused because the person changed since the expected sequence, by transport and role.",
+		}, []string{"transport", "role"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code.",
-		}, []string{"rule"}),
+			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code, transport and role.",
+		}, []string{"rule", "transport", "role"}),
 	}
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -55,7 +58,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.conflicts, m.refusals, build,
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,39 +76,24 @@ func (m *metrics) interceptor() connect.UnaryInterceptorFunc {
 				code = connect.CodeOf(err).String()
 			}
 			m.requests.WithLabelValues(proc, code).Inc()
-			m.observeAppend(res, err)
 			return res, err
 		}
 	}
 }
 
-func (m *metrics) observeAppend(res connect.AnyResponse, err error) {
-	if err == nil {
-		if r, ok := res.Any().(*nirv1.AppendResponse); ok {
-			for _, p := range r.GetPositions() {
-				if !p.GetDuplicate() {
-					m.appended.Inc()
-				}
-			}
-		}
-		return
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return
-	}
-	switch ce.Code() {
-	case connect.CodeAborted:
-		m.conflicts.Inc()
-	case connect.CodeFailedPrecondition:
-		for _, d := range ce.Details() {
-			if v, derr := d.Value(); derr == nil {
-				if r, ok := v.(*nirv1.RuleRefusal); ok {
-					m.refusals.WithLabelValues(r.GetCode()).Inc()
-				}
-			}
-		}
-	}
+// Appended, Refused and Conflict implement ingest.Observer: appends are counted on the
+// append path itself, whichever way they came (API, NATS ingress, console, regelmotor).
+func (m *metrics) Appended(t ingest.Transport, role string, stored, duplicates int) {
+	m.appended.WithLabelValues(string(t), role).Add(float64(stored))
+	m.duplicates.WithLabelValues(string(t), role).Add(float64(duplicates))
+}
+
+func (m *metrics) Refused(t ingest.Transport, role, rule string) {
+	m.refusals.WithLabelValues(rule, string(t), role).Inc()
+}
+
+func (m *metrics) Conflict(t ingest.Transport, role string) {
+	m.conflicts.WithLabelValues(string(t), role).Inc()
 }
 
 // adminHandler serves /metrics, /healthz, /readyz and, with withPprof (nird gives it on a

@@ -93,7 +93,7 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if !regexp.MustCompile(`(?m)^nir_appended_events_total 10$`).Match(metrics) {
+	if !regexp.MustCompile(`(?m)^nir_appended_events_total\{role="system",transport="http"\} 10$`).Match(metrics) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
 	}
 	// JSON over HTTP refuses a field the schema does not define, naming it (Connect's own

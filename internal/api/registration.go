@@ -39,7 +39,7 @@ func NewRegistration(svc *ingest.Service, log *slog.Logger) *Registration {
 
 // Append implements RegistrationService.Append.
 func (h *Registration) Append(ctx context.Context, req *connect.Request[nirv1.AppendRequest]) (*connect.Response[nirv1.AppendResponse], error) {
-	positions, err := h.AppendAs(ctx, req.Msg)
+	positions, err := h.AppendAs(ingest.WithTransport(ctx, ingest.TransportHTTP), req.Msg)
 	if err != nil {
 		return nil, err
 	}

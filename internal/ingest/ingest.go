@@ -87,6 +87,8 @@ type Config struct {
 	// eventstore.DefaultDuplicateWindow.
 	DedupeWindow time.Duration
 	Logger       *slog.Logger
+	// Observer is told the outcome of every append (nird's metrics); nil tells no one.
+	Observer Observer
 }
 
 // Service is the append path. It is safe for concurrent use.
@@ -103,6 +105,7 @@ type Service struct {
 	window   time.Duration
 	tips     tipLog
 	log      *slog.Logger
+	obs      Observer
 }
 
 // New returns a Service.
@@ -116,6 +119,7 @@ func New(cfg Config) *Service {
 		patience: cfg.ConflictTimeout,
 		ids:      cfg.IDs,
 		window:   cfg.DedupeWindow,
+		obs:      cfg.Observer,
 		log:      cfg.Logger,
 	}
 	if s.now == nil {
@@ -220,7 +224,9 @@ type personBatch struct {
 // access.ErrNotFound, access.ErrDenied (*access.DeniedError), ErrConflict, ErrTooLarge, or a
 // store error.
 func (s *Service) Append(ctx context.Context, scope access.Scope, regs []*nirv1.Registration) ([]*nirv1.Position, error) {
-	return s.append(ctx, scope, regs, nil)
+	positions, err := s.append(ctx, scope, regs, nil)
+	s.observe(ctx, scope, positions, err)
+	return positions, err
 }
 
 // AppendAt is Append with each registration's recorded time given: recorded[i] for regs[i],
@@ -233,7 +239,9 @@ func (s *Service) AppendAt(ctx context.Context, scope access.Scope, regs []*nirv
 	if len(recorded) != len(regs) {
 		return nil, &InvalidError{Field: "recorded", Reason: fmt.Sprintf("%d recorded times for %d registrations", len(recorded), len(regs))}
 	}
-	return s.append(ctx, scope, regs, recorded)
+	positions, err := s.append(ctx, scope, regs, recorded)
+	s.observe(ctx, scope, positions, err)
+	return positions, err
 }
 
 func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.Registration, recorded []time.Time) ([]*nirv1.Position, error) {

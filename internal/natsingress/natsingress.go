@@ -38,6 +38,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -190,7 +191,7 @@ func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+err.Error())))
 		return
 	}
-	positions, err := in.app.AppendAs(auth.NewContext(ctx, p), msg)
+	positions, err := in.app.AppendAs(ingest.WithTransport(auth.NewContext(ctx, p), ingest.TransportNATS), msg)
 	if err != nil {
 		in.fail(req, err)
 		return

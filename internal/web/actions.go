@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -67,7 +68,7 @@ func (c *Console) personAction(w http.ResponseWriter, r *http.Request) {
 		c.apiError(w, r, err)
 		return
 	}
-	positions, err := c.reg.AppendAs(r.Context(), &nirv1.AppendRequest{Registrations: regs})
+	positions, err := c.reg.AppendAs(ingest.WithTransport(r.Context(), ingest.TransportConsole), &nirv1.AppendRequest{Registrations: regs})
 	if err != nil {
 		status, msgs := appendRefusal(err)
 		if status >= 500 {
