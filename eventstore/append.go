@@ -389,16 +389,25 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, owners []msgOwner
 	if err != nil {
 		return nil, false, err
 	}
-	n := uint64(len(msgs))
-	if ack.BatchSize != n || ack.Sequence < n {
-		return nil, false, fmt.Errorf("eventstore: append: batch ack for %d of %d messages at seq %d", ack.BatchSize, n, ack.Sequence)
+	first, err := firstOfBatch(ack, len(msgs))
+	if err != nil {
+		return nil, false, err
 	}
-	// An atomic batch is stored contiguously: the commit holds the stream's isolation.
-	seqs := make([]uint64, n)
+	seqs := make([]uint64, len(msgs))
 	for i := range seqs {
-		seqs[i] = ack.Sequence - n + 1 + uint64(i)
+		seqs[i] = first + uint64(i)
 	}
 	return seqs, false, nil
+}
+
+// firstOfBatch returns the sequence of the first of n messages an atomic batch's ack covers.
+// An atomic batch is stored contiguously (the commit holds the stream's isolation), so the
+// ack's last sequence gives them all; an ack for another number of messages is an error.
+func firstOfBatch(ack *jetstreamext.BatchAck, n int) (uint64, error) {
+	if ack.BatchSize != uint64(n) || ack.Sequence < uint64(n) {
+		return 0, fmt.Errorf("eventstore: append: batch ack for %d of %d messages at seq %d", ack.BatchSize, n, ack.Sequence)
+	}
+	return ack.Sequence - uint64(n) + 1, nil
 }
 
 // msgAt returns the subject and data of the message stored at seq.
