@@ -1,0 +1,141 @@
+package projections
+
+// The stored-event block format: each person's events, as stored on the stream, in blocks
+// of eventsPerBlock under the history model.
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// personRaw returns a person's stored sequences and encoded events, copied out of tx.
+func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
+	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
+	raws := make([][]byte, 0, len(seqs))
+	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
+		raws = append(raws, append([]byte(nil), v...))
+		return nil
+	})
+	return seqs, raws, err
+}
+
+// personStored calls fn with each stored event at seqs (a person's, in stream order): its
+// sequence and its encoding, valid only during the call (it points into tx's pages).
+func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {
+	evb := bucket(tx, bucketEvents)
+	var key [8]byte
+	var block []byte
+	blockNo := ^uint64(0)
+	for _, seq := range seqs {
+		if seq/eventsPerBlock != blockNo {
+			blockNo = seq / eventsPerBlock
+			binary.BigEndian.PutUint64(key[:], blockNo)
+			block = evb.getBlock(key[:])
+		}
+		v := findInBlock(block, seq)
+		if v == nil {
+			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
+		}
+		if err := fn(seq, entryData(seq, v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foldStored folds a person's stored events with the regelmotor.
+func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
+	st := rules.NewState(pk)
+	err := personEvents(tx, pk, func(seq uint64, ev *nirv1.Event) error {
+		st.Apply(seq, ev)
+		return nil
+	})
+	return st, err
+}
+
+// personEvents calls fn for each stored event of a person in stream order.
+func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
+	return personStored(tx, personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
+		ev := new(nirv1.Event)
+		if err := proto.Unmarshal(v, ev); err != nil {
+			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
+		}
+		return fn(seq, ev)
+	})
+}
+
+// eventsPerBlock is how many consecutive sequences share one value of the events bucket.
+// Packing events cuts the number of bbolt puts per event from one to a 64th, which was the
+// largest cost of a rebuild.
+const eventsPerBlock = 64
+
+// A block is a series of entries: uvarint(seq), uvarint(len), the encoded event followed by
+// its checksum (appendEntry; len counts both).
+
+// findInBlock returns the entry of seq in a block (the encoded event and its checksum: see
+// entryData), nil if absent.
+func findInBlock(b []byte, seq uint64) []byte {
+	for len(b) > 0 {
+		s, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil
+		}
+		b = b[n:]
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil
+		}
+		b = b[n:]
+		if s == seq {
+			return b[:l]
+		}
+		b = b[l:]
+	}
+	return nil
+}
+
+// eventBlockWriter appends events, in increasing sequence order, to the blocks of the events
+// bucket, writing each block once per transaction.
+type eventBlockWriter struct {
+	b     bkt
+	block uint64
+	buf   []byte
+	open  bool
+}
+
+func (w *eventBlockWriter) add(seq uint64, data []byte) error {
+	if blk := seq / eventsPerBlock; !w.open || blk != w.block {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		w.block, w.open = blk, true
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], blk)
+		// A block begun by an earlier transaction is continued.
+		w.buf = append(w.buf[:0], w.b.getBlock(key[:])...)
+	}
+	w.buf = appendEntry(w.buf, seq, data)
+	return nil
+}
+
+func (w *eventBlockWriter) flush() error {
+	if !w.open {
+		return nil
+	}
+	w.open = false
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], w.block)
+	// bbolt keeps a reference to the value until commit: hand it its own copy.
+	return w.b.putBlock(key[:], append([]byte(nil), w.buf...))
+}
+
+// hasPerson reports whether the person has stored events.
+func hasPerson(tx *bolt.Tx, pk string) bool {
+	return bucket(tx, bucketPEvents).Get([]byte(pk)) != nil
+}

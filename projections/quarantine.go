@@ -1,0 +1,44 @@
+package projections
+
+// Quarantine: messages on the stream that are not usable events, kept out of every model.
+
+import (
+	bolt "go.etcd.io/bbolt"
+)
+
+// quarantine records that the stream message at seq is not a usable event, and logs it by
+// its sequence (never its content).
+func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
+	b := bucket(tx, bucketQuarantine)
+	if b.Get(u64(seq)) != nil {
+		return nil
+	}
+	db.logger.Warn("quarantined stream message skipped by the read models: not a usable event", "stream_seq", seq, "reason", reason)
+	db.newQuarantined++
+	return b.Put(u64(seq), []byte(reason))
+}
+
+// Quarantine is a stream message the read models skipped because it is not a usable event.
+type Quarantine struct {
+	// Seq is its stream sequence (nats stream get NIR_EVENTS <seq> shows it).
+	Seq uint64 `json:"seq"`
+	// Reason is one of the Quarantine reasons.
+	Reason string `json:"reason"`
+}
+
+// QuarantinedCount returns how many stream messages the models have quarantined.
+func (db *DB) QuarantinedCount() uint64 { return db.quarantined.Load() }
+
+// Quarantined returns the first limit quarantined messages in stream order (all when limit
+// is 0 or less).
+func (db *DB) Quarantined(limit int) ([]Quarantine, error) {
+	var out []Quarantine
+	err := db.view(func(tx *bolt.Tx) error {
+		c := bucket(tx, bucketQuarantine).Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			out = append(out, Quarantine{Seq: btou64(k), Reason: string(v)})
+		}
+		return nil
+	})
+	return out, err
+}
