@@ -173,6 +173,15 @@ func checkSnapshot(field, name string) error {
 	return nil
 }
 
+// respond is how every query ends: read the snapshot's models into out, then answer with
+// it, or with the read's error classified for the caller.
+func respond[T any](ctx context.Context, h *Query, op, snapshot string, out *T, read func(db *projections.DB) error) (*connect.Response[T], error) {
+	if err := h.use(ctx, op, snapshot, read); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
+}
+
 // use runs fn on the snapshot's read models and classifies its error.
 func (h *Query) use(ctx context.Context, op, snapshot string, fn func(db *projections.DB) error) error {
 	if err := checkSnapshot("snapshot", snapshot); err != nil {
@@ -284,7 +293,7 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		q.PageToken = t
 	}
 	out := &nirv1.ListPersonsResponse{}
-	err = h.use(ctx, "list persons", m.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "list persons", m.GetSnapshot(), out, func(db *projections.DB) error {
 		page, err := db.ListPersons(q)
 		if err != nil {
 			return err
@@ -297,10 +306,6 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
 // dateOr returns the date d, or today when d is unset.
@@ -492,7 +497,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 		return nil, err
 	}
 	out := &nirv1.GetPersonResponse{}
-	err = h.use(ctx, "get person", req.Msg.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
@@ -506,10 +511,6 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 		out.Person = personRow(row, v.SeesNationalIDs())
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
 // PersonDeadlines implements QueryService.PersonDeadlines.
@@ -535,7 +536,7 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 		within = DefaultWithinDays
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
-	err = h.use(ctx, "person deadlines", m.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
@@ -551,10 +552,6 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
 var deadlineKinds = map[string]nirv1.DeadlineKind{
@@ -676,7 +673,7 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		}
 	}
 	out := &nirv1.StatisticsResponse{Structure: structure.Proto(), MinCount: int32(max(minCount, 0))}
-	err = h.use(ctx, "statistics", m.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "statistics", m.GetSnapshot(), out, func(db *projections.DB) error {
 		rows, mappings, err := db.PublishedStatistics(int(m.GetYear()), structure, minCount)
 		if err != nil {
 			return err
@@ -700,10 +697,6 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
 // statFields names the counters by their StatisticsRow field, for StatisticsRow.suppressed.
@@ -814,7 +807,7 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	}
 	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Registered: reg}
 	out := &nirv1.TerminatedReportResponse{}
-	err = h.use(ctx, "terminated report", m.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "terminated report", m.GetSnapshot(), out, func(db *projections.DB) error {
 		rep, err := db.Terminated(q)
 		if err != nil {
 			return err
@@ -838,10 +831,6 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
 // AuditHistory implements QueryService.AuditHistory. The events hold national ids, so only
@@ -860,7 +849,7 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		return nil, err
 	}
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
-	err = h.use(ctx, "audit history", req.Msg.GetSnapshot(), func(db *projections.DB) error {
+	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
 			return errPersonNotFound()
@@ -891,8 +880,4 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
