@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -53,6 +54,11 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 	scope, err := access.FromContext(ctx)
 	if err != nil {
 		return nil, Error(ctx, h.log, "append", err)
+	}
+	for i, reg := range req.GetRegistrations() {
+		if f := unknownFields(reg.ProtoReflect(), fmt.Sprintf("registrations[%d]", i)); f != "" {
+			return nil, fieldError(connect.CodeInvalidArgument, f, "holds fields this nird's schema does not define; events are stored only as far as they are validated (drop the fields, or upgrade nird)")
+		}
 	}
 	positions, err := h.ingest.Append(ctx, scope, req.GetRegistrations())
 	if err != nil {

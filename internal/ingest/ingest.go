@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
@@ -343,9 +342,6 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		if ev == nil {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event", Reason: "is required"}
 		}
-		if f := unknownFields(reg.ProtoReflect(), field); f != "" {
-			return nil, nil, &InvalidError{Index: i, Field: f, Reason: "holds fields this nird's schema does not define; events are stored only as far as they are validated (drop the fields, or upgrade nird)"}
-		}
 		// Who may write what comes before whether it is well-formed: a caller learns nothing
 		// about another kommune's registrations from the validation.
 		if err := scope.CheckRegistration(ev, field+".event"); err != nil {
@@ -531,105 +527,6 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	out.Actor = actor
 	out.RecordedAt = timestamppb.New(now)
 	return out
-}
-
-// unknownFields returns the path of the first message in m (m included) that holds fields
-// the schema does not define, or "" if there is none. Binary protobuf keeps unknown fields
-// through decoding and cloning, so without this check a client could store bytes no
-// validation has seen (a national id among them) in the immutable stream.
-func unknownFields(m protoreflect.Message, path string) string {
-	if p, ok := findUnknown(m); ok {
-		return path + p
-	}
-	return ""
-}
-
-// findUnknown reports whether m holds unknown fields, and where below m. The path is built
-// only on the way back from a find, so a clean message (every valid request) costs no
-// allocation per field; only the fields that hold messages are visited, and of a oneof only
-// the one that is set.
-func findUnknown(m protoreflect.Message) (string, bool) {
-	if len(m.GetUnknown()) > 0 {
-		return "", true
-	}
-	sh := shapeOf(m.Descriptor())
-	for _, od := range sh.oneofs {
-		if fd := m.WhichOneof(od); fd != nil && fd.Message() != nil {
-			if p, ok := findUnknown(m.Get(fd).Message()); ok {
-				return "." + string(fd.Name()) + p, true
-			}
-		}
-	}
-	for _, fd := range sh.fields {
-		if !m.Has(fd) {
-			continue
-		}
-		v := m.Get(fd)
-		switch {
-		case fd.IsMap():
-			var at string
-			found := false
-			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				if p, ok := findUnknown(mv.Message()); ok {
-					found, at = true, "."+string(fd.Name())+"[…]"+p
-				}
-				return !found
-			})
-			if found {
-				return at, true
-			}
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				if p, ok := findUnknown(l.Get(i).Message()); ok {
-					return fmt.Sprintf(".%s[%d]%s", fd.Name(), i, p), true
-				}
-			}
-		default:
-			if p, ok := findUnknown(v.Message()); ok {
-				return "." + string(fd.Name()) + p, true
-			}
-		}
-	}
-	return "", false
-}
-
-// messageShape is where unknown fields can hide below a message of one type: its fields
-// that hold messages (singular, list or map values) outside a oneof, and its oneofs.
-type messageShape struct {
-	fields []protoreflect.FieldDescriptor
-	oneofs []protoreflect.OneofDescriptor
-}
-
-var shapes sync.Map // protoreflect.MessageDescriptor → *messageShape
-
-func shapeOf(md protoreflect.MessageDescriptor) *messageShape {
-	if v, ok := shapes.Load(md); ok {
-		return v.(*messageShape)
-	}
-	sh := &messageShape{}
-	fields := md.Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.ContainingOneof() != nil && !fd.ContainingOneof().IsSynthetic():
-			// visited through its oneof
-		case fd.IsMap():
-			if fd.MapValue().Message() != nil {
-				sh.fields = append(sh.fields, fd)
-			}
-		case fd.Message() != nil:
-			sh.fields = append(sh.fields, fd)
-		}
-	}
-	oneofs := md.Oneofs()
-	for i := 0; i < oneofs.Len(); i++ {
-		if od := oneofs.Get(i); !od.IsSynthetic() {
-			sh.oneofs = append(sh.oneofs, od)
-		}
-	}
-	shapes.Store(md, sh)
-	return sh
 }
 
 // foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.
