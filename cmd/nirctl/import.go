@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,11 +21,9 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/introreg/nir/internal/regfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/introreg/nir/rules"
 )
 
 // nirctl import loads files of registrations into the register, resumably.
@@ -62,24 +57,7 @@ number, so importing the same file again stores nothing twice: re-sent events ar
 input), and a run after an interruption skips the acknowledged batches. An input that changed
 since its import began is refused; put corrected or further lines in a new file.
 
-CSV columns (by header name, any order; empty cells are unset):
-  type           person_registered | person_moved | training_vedtak |
-                 training_hours                                             (required)
-  national_id    fødselsnummer, D-nummer or DUF-nummer                      (required)
-  kommune        kommunenummer registering the event (envelope)             (required)
-  event_id       ULID; derived when empty
-  correlation_id free reference of the case system (no personal data)
-  person_registered: birth_date, sex (MALE|FEMALE), permit_date,
-                 permit_basis (e.g. ASYL_28), arrival_date, settlement_date,
-                 settlement_kommune (default: kommune), settled_by_agreement (true|false)
-  person_moved:  to_kommune, date
-  training_vedtak: scheme (RETT_OG_PLIKT | PLIKT | RETT_6A | UTVIDET_6A),
-                 vedtak_type (TILDELING | AVSLAG | STANS | PERMISJON), vedtak_date,
-                 start_date, end_date
-  training_hours: hours_type (NORSK | SAMFUNNSKUNNSKAP_MODUL_1..3 | SAMFUNNSKUNNSKAP),
-                 month (YYYY-MM), hours, absence_hours
-Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix.
-`
+` + regfile.CSVColumnsHelp
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
@@ -238,13 +216,6 @@ type importer struct {
 	stderr  io.Writer
 }
 
-// importLine is one registration read from an input, with where it came from.
-type importLine struct {
-	line int   // 1-based line number in the file
-	end  int64 // byte offset just after the line (for the progress bar)
-	reg  *nirv1.Registration
-}
-
 func (im *importer) importFile(ctx context.Context, name, format string) (importCounts, error) {
 	var (
 		counts importCounts
@@ -291,18 +262,18 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 	)
 	defer func() { _ = bar.Exit() }()
 
-	var pending []importLine
+	var pending []regfile.Line
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
 		regs := make([]*nirv1.Registration, len(pending))
 		for i, p := range pending {
-			regs[i] = p.reg
+			regs[i] = p.Registration
 		}
 		res, err := im.client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: regs}))
 		if err != nil {
-			first, last := pending[0].line, pending[len(pending)-1].line
+			first, last := pending[0].Number, pending[len(pending)-1].Number
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s: interrupted while lines %d-%d were in flight; acknowledged up to line %d; run again with the same --state to resume: %w", name, first, last, fst.AckedLine, ctx.Err())
 			}
@@ -315,21 +286,21 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 				counts.stored++
 			}
 		}
-		fst.AckedLine = pending[len(pending)-1].line
+		fst.AckedLine = pending[len(pending)-1].Number
 		if err := im.state.save(im.path); err != nil {
 			return err
 		}
-		_ = bar.Set64(pending[len(pending)-1].end)
+		_ = bar.Set64(pending[len(pending)-1].End)
 		pending = pending[:0]
 		return nil
 	}
-	each := func(l importLine) error {
-		if l.line <= fst.AckedLine {
+	each := func(l regfile.Line) error {
+		if l.Number <= fst.AckedLine {
 			counts.skipped++
 			return nil
 		}
-		if l.reg.GetEvent() != nil && l.reg.GetEvent().GetId() == "" {
-			l.reg.Event.Id = derivedEventID(sum, l.line)
+		if l.Registration.GetEvent() != nil && l.Registration.GetEvent().GetId() == "" {
+			l.Registration.Event.Id = derivedEventID(sum, l.Number)
 		}
 		pending = append(pending, l)
 		if len(pending) >= im.batch {
@@ -339,9 +310,9 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 	}
 	switch format {
 	case "csv":
-		err = readImportCSV(data, each)
+		err = regfile.ReadCSV(data, each)
 	default:
-		err = readImportJSONL(data, each)
+		err = regfile.ReadJSONL(data, each)
 	}
 	if err == nil {
 		err = flush()
@@ -378,240 +349,33 @@ var registrationIndex = regexp.MustCompile(`^registrations\[(\d+)\]`)
 // batchError says which line of the batch the server refused, when it says which
 // registration: an InvalidArgument or PermissionDenied names the field
 // "registrations[i]…", a rule refusal names the event id.
-func batchError(err error, batch []importLine) error {
+func batchError(err error, batch []regfile.Line) error {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		return callErr(fmt.Sprintf("append (lines %d-%d)", batch[0].line, batch[len(batch)-1].line), err)
+		return callErr(fmt.Sprintf("append (lines %d-%d)", batch[0].Number, batch[len(batch)-1].Number), err)
 	}
 	line := 0
 	if m := registrationIndex.FindStringSubmatch(ce.Message()); m != nil {
 		if i, _ := strconv.Atoi(m[1]); i < len(batch) {
-			line = batch[i].line
+			line = batch[i].Number
 		}
 	}
 	for _, det := range ce.Details() {
 		if v, derr := det.Value(); derr == nil {
 			if r, ok := v.(*nirv1.RuleRefusal); ok && line == 0 {
 				for _, l := range batch {
-					if l.reg.GetEvent().GetId() == r.GetEventId() {
-						line = l.line
+					if l.Registration.GetEvent().GetId() == r.GetEventId() {
+						line = l.Number
 					}
 				}
 			}
 		}
 	}
-	where := fmt.Sprintf("lines %d-%d", batch[0].line, batch[len(batch)-1].line)
+	where := fmt.Sprintf("lines %d-%d", batch[0].Number, batch[len(batch)-1].Number)
 	if line > 0 {
-		where = fmt.Sprintf("line %d (in the batch of lines %d-%d; nothing of the batch was stored)", line, batch[0].line, batch[len(batch)-1].line)
+		where = fmt.Sprintf("line %d (in the batch of lines %d-%d; nothing of the batch was stored)", line, batch[0].Number, batch[len(batch)-1].Number)
 	}
 	return fmt.Errorf("%s: %s: %s", where, ce.Code(), ce.Message())
-}
-
-// readImportJSONL reads protojson Registration lines.
-func readImportJSONL(data []byte, yield func(importLine) error) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 8<<20)
-	var (
-		n   int
-		off int64
-	)
-	for sc.Scan() {
-		n++
-		off += int64(len(sc.Bytes())) + 1
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		reg := &nirv1.Registration{}
-		if err := protojson.Unmarshal(line, reg); err != nil {
-			return fmt.Errorf("line %d: not a nir.v1.Registration: %w", n, err)
-		}
-		if err := yield(importLine{line: n, end: min(off, int64(len(data))), reg: reg}); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-// readImportCSV reads the CSV column set of importUsage.
-func readImportCSV(data []byte, yield func(importLine) error) error {
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	header, err := r.Read()
-	if err != nil {
-		return fmt.Errorf("line 1: CSV header: %w", err)
-	}
-	cols := map[string]int{}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if _, dup := cols[h]; dup {
-			return fmt.Errorf("line 1: column %q twice", h)
-		}
-		if !csvColumns[h] {
-			return fmt.Errorf("line 1: unknown column %q (see nirctl import -h)", h)
-		}
-		cols[h] = i
-	}
-	for _, req := range []string{"type", "national_id", "kommune"} {
-		if _, ok := cols[req]; !ok {
-			return fmt.Errorf("line 1: the required column %q is missing", req)
-		}
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		line, _ := r.FieldPos(0)
-		get := func(name string) string {
-			if i, ok := cols[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		if strings.Join(rec, "") == "" {
-			continue
-		}
-		reg, err := csvRegistration(get)
-		if err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
-		}
-		if err := yield(importLine{line: line, end: r.InputOffset(), reg: reg}); err != nil {
-			return err
-		}
-	}
-}
-
-var csvColumns = map[string]bool{
-	"type": true, "national_id": true, "kommune": true, "event_id": true, "correlation_id": true,
-	"birth_date": true, "sex": true, "permit_date": true, "permit_basis": true, "arrival_date": true,
-	"settlement_date": true, "settlement_kommune": true, "settled_by_agreement": true,
-	"to_kommune": true, "date": true,
-	"scheme": true, "vedtak_type": true, "vedtak_date": true, "start_date": true, "end_date": true,
-	"hours_type": true, "month": true, "hours": true, "absence_hours": true,
-}
-
-// csvRegistration builds one registration from a CSV row. Its errors name the column and
-// never repeat a national id.
-func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
-	var (
-		errs []error
-		bad  = func(col, format string, args ...any) { errs = append(errs, fmt.Errorf(col+": "+format, args...)) }
-	)
-	date := func(col string) *nirv1.Date {
-		s := get(col)
-		if s == "" {
-			return nil
-		}
-		d, err := rules.ParseDate(s)
-		if err != nil {
-			bad(col, "%q is not a date (YYYY-MM-DD)", s)
-			return nil
-		}
-		return d.Proto()
-	}
-	number := func(col string) float64 {
-		s := get(col)
-		if s == "" {
-			return 0
-		}
-		x, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", "."), 64)
-		if err != nil {
-			bad(col, "%q is not a number", s)
-		}
-		return x
-	}
-	enum := func(col string, desc protoreflect.EnumDescriptor, prefix string) protoreflect.EnumNumber {
-		s := strings.ToUpper(get(col))
-		if s == "" {
-			return 0
-		}
-		for _, name := range []string{s, prefix + s} {
-			if v := desc.Values().ByName(protoreflect.Name(name)); v != nil {
-				return v.Number()
-			}
-		}
-		bad(col, "%q is not a %s value", s, desc.Name())
-		return 0
-	}
-
-	id := get("national_id")
-	ev := &nirv1.Event{Id: get("event_id"), Kommune: get("kommune"), CorrelationId: get("correlation_id")}
-	reg := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
-	switch t := strings.ToLower(get("type")); t {
-	case "person_registered":
-		pr := &nirv1.PersonRegistered{
-			BirthDate:          date("birth_date"),
-			Sex:                nirv1.Sex(enum("sex", nirv1.Sex(0).Descriptor(), "SEX_")),
-			PermitDate:         date("permit_date"),
-			PermitBasis:        nirv1.PermitBasis(enum("permit_basis", nirv1.PermitBasis(0).Descriptor(), "PERMIT_BASIS_")),
-			ArrivalDate:        date("arrival_date"),
-			SettlementDate:     date("settlement_date"),
-			SettlementKommune:  get("settlement_kommune"),
-			SettledByAgreement: false,
-		}
-		if pr.SettlementKommune == "" {
-			pr.SettlementKommune = ev.Kommune
-		}
-		switch s := strings.ToLower(get("settled_by_agreement")); s {
-		case "", "false", "nei", "no", "0":
-		case "true", "ja", "yes", "1":
-			pr.SettledByAgreement = true
-		default:
-			bad("settled_by_agreement", "%q is not true or false", s)
-		}
-		nid, err := rules.ParseNationalID(id)
-		switch {
-		case id == "":
-			bad("national_id", "is required")
-		case err != nil:
-			bad("national_id", "%v", err) // rules' errors never hold the number
-		case nid.Type() == nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER:
-			pr.DNummer = id
-		case nid.Type() == nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER:
-			pr.DufNummer = id
-		default:
-			pr.Fodselsnummer = id
-		}
-		ev.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: pr}
-	case "person_moved":
-		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: get("to_kommune"), Date: date("date")}}
-	case "training_vedtak":
-		ev.Payload = &nirv1.Event_TrainingVedtakRegistered{TrainingVedtakRegistered: &nirv1.TrainingVedtakRegistered{
-			Scheme:     nirv1.TrainingScheme(enum("scheme", nirv1.TrainingScheme(0).Descriptor(), "TRAINING_SCHEME_")),
-			Type:       nirv1.TrainingVedtakType(enum("vedtak_type", nirv1.TrainingVedtakType(0).Descriptor(), "TRAINING_VEDTAK_TYPE_")),
-			VedtakDate: date("vedtak_date"),
-			StartDate:  date("start_date"),
-			EndDate:    date("end_date"),
-		}}
-	case "training_hours":
-		th := &nirv1.TrainingHoursRegistered{
-			Type:         nirv1.HoursType(enum("hours_type", nirv1.HoursType(0).Descriptor(), "HOURS_TYPE_")),
-			Hours:        number("hours"),
-			AbsenceHours: number("absence_hours"),
-		}
-		if m := get("month"); m != "" {
-			t, err := time.Parse("2006-01", m)
-			if err != nil {
-				bad("month", "%q is not a month (YYYY-MM)", m)
-			} else {
-				th.Month = &nirv1.YearMonth{Year: int32(t.Year()), Month: int32(t.Month())}
-			}
-		}
-		ev.Payload = &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: th}
-	case "":
-		bad("type", "is required")
-	default:
-		bad("type", "%q is not person_registered, person_moved, training_vedtak or training_hours", t)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return reg, nil
 }
 
 // isTerminal reports whether w is a terminal, where a progress bar belongs.

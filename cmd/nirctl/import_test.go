@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/introreg/nir/internal/nirdtest"
+	"github.com/introreg/nir/internal/regfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
@@ -137,12 +138,12 @@ func expectedIDs(t *testing.T, path string) map[string]int {
 	}
 	sum := sha256.Sum256(data)
 	want := map[string]int{}
-	err = readImportJSONL(data, func(l importLine) error {
-		id := l.reg.GetEvent().GetId()
+	err = regfile.ReadJSONL(data, func(l regfile.Line) error {
+		id := l.Registration.GetEvent().GetId()
 		if id == "" {
-			id = derivedEventID(sum, l.line)
+			id = derivedEventID(sum, l.Number)
 		}
-		want[id] = l.line
+		want[id] = l.Number
 		return nil
 	})
 	if err != nil {

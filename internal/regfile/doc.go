@@ -1,0 +1,24 @@
+// Package regfile reads the files case systems send the register: registrations as
+// protojson lines (JSONL, one nir.v1.Registration a line, as for nirctl append) or as CSV,
+// a header row and one registration a row, for the event types case systems most often load
+// in bulk. It maps and checks the format only (dates, numbers, enum names, which columns);
+// whether a registration may be stored is nird's to say, on the append path.
+//
+// The CSV columns, by header name in any order (empty cells are unset; a column the format
+// does not define is refused, so a misspelt header never drops data silently):
+//
+//	type           person_registered | person_moved | training_vedtak | training_hours (required)
+//	national_id    fødselsnummer, D-nummer or DUF-nummer (required)
+//	kommune        kommunenummer registering the event (required)
+//	event_id       ULID; the importer derives one when empty
+//	correlation_id free reference of the case system (no personal data)
+//	person_registered: birth_date, sex, permit_date, permit_basis, arrival_date,
+//	               settlement_date, settlement_kommune (default: kommune), settled_by_agreement
+//	person_moved:  to_kommune, date
+//	training_vedtak: scheme, vedtak_type, vedtak_date, start_date, end_date
+//	training_hours: hours_type, month (YYYY-MM), hours, absence_hours (a decimal comma is read)
+//
+// Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix;
+// a leading byte-order mark (as spreadsheet programs write) is ignored. CSVColumnsHelp is the
+// same list as help text. Errors name the line and the column and never repeat a national id.
+package regfile

@@ -1,0 +1,256 @@
+package regfile
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Line is one registration read from an input, with where it came from.
+type Line struct {
+	Number       int   // 1-based line number in the file
+	End          int64 // byte offset just after the line (for progress)
+	Registration *nirv1.Registration
+}
+
+// CSVColumnsHelp is the CSV format's column list, as help text (nirctl import -h).
+const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are unset):
+  type           person_registered | person_moved | training_vedtak |
+                 training_hours                                             (required)
+  national_id    fødselsnummer, D-nummer or DUF-nummer                      (required)
+  kommune        kommunenummer registering the event (envelope)             (required)
+  event_id       ULID; derived when empty
+  correlation_id free reference of the case system (no personal data)
+  person_registered: birth_date, sex (MALE|FEMALE), permit_date,
+                 permit_basis (e.g. ASYL_28), arrival_date, settlement_date,
+                 settlement_kommune (default: kommune), settled_by_agreement (true|false)
+  person_moved:  to_kommune, date
+  training_vedtak: scheme (RETT_OG_PLIKT | PLIKT | RETT_6A | UTVIDET_6A),
+                 vedtak_type (TILDELING | AVSLAG | STANS | PERMISJON), vedtak_date,
+                 start_date, end_date
+  training_hours: hours_type (NORSK | SAMFUNNSKUNNSKAP_MODUL_1..3 | SAMFUNNSKUNNSKAP),
+                 month (YYYY-MM), hours, absence_hours
+Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix.
+`
+
+// ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
+// order; blank lines and lines starting with '#' are skipped.
+func ReadJSONL(data []byte, yield func(Line) error) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 8<<20)
+	var (
+		n   int
+		off int64
+	)
+	for sc.Scan() {
+		n++
+		off += int64(len(sc.Bytes())) + 1
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		reg := &nirv1.Registration{}
+		if err := protojson.Unmarshal(line, reg); err != nil {
+			return fmt.Errorf("line %d: not a nir.v1.Registration: %w", n, err)
+		}
+		if err := yield(Line{Number: n, End: min(off, int64(len(data))), Registration: reg}); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// ReadCSV reads a header row, then one registration per row (the columns of
+// CSVColumnsHelp), calling yield for each in file order; empty rows are skipped. An error
+// names the line and the column, never a national id.
+func ReadCSV(data []byte, yield func(Line) error) error {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("line 1: CSV header: %w", err)
+	}
+	cols := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if _, dup := cols[h]; dup {
+			return fmt.Errorf("line 1: column %q twice", h)
+		}
+		if !csvColumns[h] {
+			return fmt.Errorf("line 1: unknown column %q (see the CSV columns: nirctl import -h)", h)
+		}
+		cols[h] = i
+	}
+	for _, req := range []string{"type", "national_id", "kommune"} {
+		if _, ok := cols[req]; !ok {
+			return fmt.Errorf("line 1: the required column %q is missing", req)
+		}
+	}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := r.FieldPos(0)
+		get := func(name string) string {
+			if i, ok := cols[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		if strings.Join(rec, "") == "" {
+			continue
+		}
+		reg, err := csvRegistration(get)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if err := yield(Line{Number: line, End: r.InputOffset(), Registration: reg}); err != nil {
+			return err
+		}
+	}
+}
+
+var csvColumns = map[string]bool{
+	"type": true, "national_id": true, "kommune": true, "event_id": true, "correlation_id": true,
+	"birth_date": true, "sex": true, "permit_date": true, "permit_basis": true, "arrival_date": true,
+	"settlement_date": true, "settlement_kommune": true, "settled_by_agreement": true,
+	"to_kommune": true, "date": true,
+	"scheme": true, "vedtak_type": true, "vedtak_date": true, "start_date": true, "end_date": true,
+	"hours_type": true, "month": true, "hours": true, "absence_hours": true,
+}
+
+// csvRegistration builds one registration from a CSV row. Its errors name the column and
+// never repeat a national id.
+func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
+	var (
+		errs []error
+		bad  = func(col, format string, args ...any) { errs = append(errs, fmt.Errorf(col+": "+format, args...)) }
+	)
+	date := func(col string) *nirv1.Date {
+		s := get(col)
+		if s == "" {
+			return nil
+		}
+		d, err := rules.ParseDate(s)
+		if err != nil {
+			bad(col, "%q is not a date (YYYY-MM-DD)", s)
+			return nil
+		}
+		return d.Proto()
+	}
+	number := func(col string) float64 {
+		s := get(col)
+		if s == "" {
+			return 0
+		}
+		x, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", "."), 64)
+		if err != nil {
+			bad(col, "%q is not a number", s)
+		}
+		return x
+	}
+	enum := func(col string, desc protoreflect.EnumDescriptor, prefix string) protoreflect.EnumNumber {
+		s := strings.ToUpper(get(col))
+		if s == "" {
+			return 0
+		}
+		for _, name := range []string{s, prefix + s} {
+			if v := desc.Values().ByName(protoreflect.Name(name)); v != nil {
+				return v.Number()
+			}
+		}
+		bad(col, "%q is not a %s value", s, desc.Name())
+		return 0
+	}
+
+	id := get("national_id")
+	ev := &nirv1.Event{Id: get("event_id"), Kommune: get("kommune"), CorrelationId: get("correlation_id")}
+	reg := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
+	switch t := strings.ToLower(get("type")); t {
+	case "person_registered":
+		pr := &nirv1.PersonRegistered{
+			BirthDate:          date("birth_date"),
+			Sex:                nirv1.Sex(enum("sex", nirv1.Sex(0).Descriptor(), "SEX_")),
+			PermitDate:         date("permit_date"),
+			PermitBasis:        nirv1.PermitBasis(enum("permit_basis", nirv1.PermitBasis(0).Descriptor(), "PERMIT_BASIS_")),
+			ArrivalDate:        date("arrival_date"),
+			SettlementDate:     date("settlement_date"),
+			SettlementKommune:  get("settlement_kommune"),
+			SettledByAgreement: false,
+		}
+		if pr.SettlementKommune == "" {
+			pr.SettlementKommune = ev.Kommune
+		}
+		switch s := strings.ToLower(get("settled_by_agreement")); s {
+		case "", "false", "nei", "no", "0":
+		case "true", "ja", "yes", "1":
+			pr.SettledByAgreement = true
+		default:
+			bad("settled_by_agreement", "%q is not true or false", s)
+		}
+		nid, err := rules.ParseNationalID(id)
+		switch {
+		case id == "":
+			bad("national_id", "is required")
+		case err != nil:
+			bad("national_id", "%v", err) // rules' errors never hold the number
+		case nid.Type() == nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER:
+			pr.DNummer = id
+		case nid.Type() == nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER:
+			pr.DufNummer = id
+		default:
+			pr.Fodselsnummer = id
+		}
+		ev.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: pr}
+	case "person_moved":
+		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: get("to_kommune"), Date: date("date")}}
+	case "training_vedtak":
+		ev.Payload = &nirv1.Event_TrainingVedtakRegistered{TrainingVedtakRegistered: &nirv1.TrainingVedtakRegistered{
+			Scheme:     nirv1.TrainingScheme(enum("scheme", nirv1.TrainingScheme(0).Descriptor(), "TRAINING_SCHEME_")),
+			Type:       nirv1.TrainingVedtakType(enum("vedtak_type", nirv1.TrainingVedtakType(0).Descriptor(), "TRAINING_VEDTAK_TYPE_")),
+			VedtakDate: date("vedtak_date"),
+			StartDate:  date("start_date"),
+			EndDate:    date("end_date"),
+		}}
+	case "training_hours":
+		th := &nirv1.TrainingHoursRegistered{
+			Type:         nirv1.HoursType(enum("hours_type", nirv1.HoursType(0).Descriptor(), "HOURS_TYPE_")),
+			Hours:        number("hours"),
+			AbsenceHours: number("absence_hours"),
+		}
+		if m := get("month"); m != "" {
+			t, err := time.Parse("2006-01", m)
+			if err != nil {
+				bad("month", "%q is not a month (YYYY-MM)", m)
+			} else {
+				th.Month = &nirv1.YearMonth{Year: int32(t.Year()), Month: int32(t.Month())}
+			}
+		}
+		ev.Payload = &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: th}
+	case "":
+		bad("type", "is required")
+	default:
+		bad("type", "%q is not person_registered, person_moved, training_vedtak or training_hours", t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}

@@ -1,0 +1,118 @@
+package regfile_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/internal/regfile"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+func readCSV(t *testing.T, data string) ([]regfile.Line, error) {
+	t.Helper()
+	var out []regfile.Line
+	err := regfile.ReadCSV([]byte(data), func(l regfile.Line) error { out = append(out, l); return nil })
+	return out, err
+}
+
+// TestReadCSV maps each row type to its registration, with the line it came from.
+func TestReadCSV(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	csv := strings.Join([]string{
+		"\ufeffType, national_id ,kommune,birth_date,sex,permit_date,permit_basis,arrival_date,settlement_date,settled_by_agreement,to_kommune,date,scheme,vedtak_type,vedtak_date,start_date,end_date,hours_type,month,hours,absence_hours",
+		"person_registered," + fnr + ",0301,1990-03-04,female,2024-01-10,ASYL_28,2023-12-01,2024-06-01,ja,,,,,,,,,,,",
+		",,,,,,,,,,,,,,,,,,,,", // empty row: skipped
+		"person_moved," + fnr + ",0301,,,,,,,,4601,2025-01-01,,,,,,,,,",
+		"training_vedtak," + fnr + ",4601,,,,,,,,,,RETT_OG_PLIKT,TRAINING_VEDTAK_TYPE_TILDELING,2025-01-05,2025-02-01,2027-01-31,,,,",
+		"training_hours," + fnr + ",4601,,,,,,,,,,,,,,,norsk,2025-02,\"12,5\",1",
+	}, "\n") + "\n"
+	lines, err := readCSV(t, csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d registrations, want 4", len(lines))
+	}
+	if got := []int{lines[0].Number, lines[1].Number, lines[2].Number, lines[3].Number}; got[0] != 2 || got[1] != 4 || got[3] != 6 {
+		t.Errorf("line numbers %v, want 2, 4, 5, 6", got)
+	}
+	pr := lines[0].Registration.GetEvent().GetPersonRegistered()
+	if pr.GetFodselsnummer() != fnr || pr.GetSex() != nirv1.Sex_SEX_FEMALE || pr.GetPermitBasis() != nirv1.PermitBasis_PERMIT_BASIS_ASYL_28 ||
+		!pr.GetSettledByAgreement() || pr.GetSettlementKommune() != "0301" || pr.GetBirthDate().GetYear() != 1990 {
+		t.Errorf("person_registered = %v", pr)
+	}
+	if lines[0].Registration.GetPerson().GetNationalId() != fnr {
+		t.Errorf("person ref %v", lines[0].Registration.GetPerson())
+	}
+	if mv := lines[1].Registration.GetEvent().GetPersonMoved(); mv.GetToKommune() != "4601" || mv.GetDate().GetYear() != 2025 {
+		t.Errorf("person_moved = %v", mv)
+	}
+	if tv := lines[2].Registration.GetEvent().GetTrainingVedtakRegistered(); tv.GetScheme() != nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT ||
+		tv.GetType() != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || tv.GetEndDate().GetYear() != 2027 {
+		t.Errorf("training_vedtak = %v", tv)
+	}
+	if th := lines[3].Registration.GetEvent().GetTrainingHoursRegistered(); th.GetHours() != 12.5 || th.GetAbsenceHours() != 1 ||
+		th.GetMonth().GetMonth() != 2 || th.GetType() != nirv1.HoursType_HOURS_TYPE_NORSK {
+		t.Errorf("training_hours = %v", th)
+	}
+	if lines[3].End != int64(len(csv)) {
+		t.Errorf("the last line ends at %d, want %d (the input's length)", lines[3].End, len(csv))
+	}
+}
+
+// TestReadCSV_Errors: every error names the line and the column or rule, never the national id.
+func TestReadCSV_Errors(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	bad := fnr[:10] + string('0'+(fnr[10]-'0'+1)%10) // a wrong check digit
+	for _, c := range []struct {
+		name, csv, want string
+	}{
+		{"UnknownColumn", "type,national_id,kommune,birthdate\n", `line 1: unknown column "birthdate"`},
+		{"ColumnTwice", "type,national_id,kommune,Kommune\n", `line 1: column "kommune" twice`},
+		{"RequiredColumnMissing", "type,national_id\n", `line 1: the required column "kommune" is missing`},
+		{"BadDate", "type,national_id,kommune,birth_date\nperson_registered," + fnr + ",0301,1990-02-30\n", `line 2: birth_date: "1990-02-30" is not a date`},
+		{"BadEnum", "type,national_id,kommune,sex\nperson_registered," + fnr + ",0301,x\n", `line 2: sex: "X" is not a Sex value`},
+		{"BadNumber", "type,national_id,kommune,hours\ntraining_hours," + fnr + ",0301,tolv\n", `line 2: hours: "tolv" is not a number`},
+		{"BadMonth", "type,national_id,kommune,month\ntraining_hours," + fnr + ",0301,2025-13\n", `line 2: month: "2025-13" is not a month`},
+		{"BadType", "type,national_id,kommune\nvedtak," + fnr + ",0301\n", `line 2: type: "vedtak" is not person_registered`},
+		{"BadNationalID", "type,national_id,kommune\nperson_registered," + bad + ",0301\n", "line 2: national_id: "},
+		{"MissingNationalID", "type,national_id,kommune\nperson_registered,,0301\n", "line 2: national_id: is required"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := readCSV(t, c.csv)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), fnr) || strings.Contains(err.Error(), bad) {
+				t.Errorf("the error repeats the national id: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadCSV_YieldErrorStops: an error from yield ends the read with that error.
+func TestReadCSV_YieldErrorStops(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	stop := errors.New("stop")
+	n := 0
+	err := regfile.ReadCSV([]byte("type,national_id,kommune\nperson_moved,"+fnr+",0301\nperson_moved,"+fnr+",0301\n"), func(regfile.Line) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("err %v after %d lines, want stop after 1", err, n)
+	}
+}
+
+// TestReadJSONL reads protojson lines, skipping blank and comment lines, and names the line
+// of one that is not a registration.
+func TestReadJSONL(t *testing.T) {
+	data := "# a comment\n\n{\"event\":{\"id\":\"01J00000000000000000000000\",\"kommune\":\"0301\"}}\n{\"nope\":1}\n"
+	var got []regfile.Line
+	err := regfile.ReadJSONL([]byte(data), func(l regfile.Line) error { got = append(got, l); return nil })
+	if len(got) != 1 || got[0].Number != 3 || got[0].Registration.GetEvent().GetKommune() != "0301" {
+		t.Errorf("read %v", got)
+	}
+	if err == nil || !strings.Contains(err.Error(), "line 4: not a nir.v1.Registration") {
+		t.Errorf("err = %v, want line 4 named", err)
+	}
+}
