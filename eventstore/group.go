@@ -11,7 +11,7 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Group commit defaults, measured with `nirctl bench ingest --clients C` (C = 4, 16, 64)
+// Group commit defaults, measured with `nirbench ingest --clients C` (C = 4, 16, 64)
 // on the 2-core development machine, where an atomic batch on a file stream costs about
 // 3.5 ms on the server whatever its size (the server stages every batch in a file store
 // of its own), one more message about 0.05 ms, and batches in flight at once do not

@@ -45,7 +45,7 @@ type FileCheck struct {
 	Values uint64
 }
 
-// CheckFile is checkFile, for tools that measure it (nirctl bench rebuild).
+// CheckFile is checkFile, for tools that measure it (nirbench rebuild).
 func CheckFile(path string, values bool) (FileCheck, error) { return checkFile(path, values) }
 
 // checkFile checks the read-model file at path before bbolt opens it: a meta page that is

@@ -1,5 +1,5 @@
 // Package bench measures nir against the bare engine it stands on, in one run on one
-// machine, so that the ratio says what nir's own code costs. It backs `nirctl bench`.
+// machine, so that the ratio says what nir's own code costs. It backs `nirbench`.
 package bench
 
 import (

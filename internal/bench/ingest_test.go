@@ -7,7 +7,7 @@ import (
 )
 
 // TestIngest runs every scenario on a few events: the benchmark must work end to end (its
-// figures are measured with `nirctl bench ingest`, not asserted here).
+// figures are measured with `nirbench ingest`, not asserted here).
 func TestIngest(t *testing.T) {
 	rep, err := Ingest(context.Background(), IngestOptions{Events: 60, Batch: 20, Clients: 4, Dir: t.TempDir()}, nil)
 	if err != nil {

@@ -53,7 +53,7 @@ const (
 // that a population loaded into a kept directory is the same on every run.
 var DefaultRebuildNow = rules.MustDate(2026, time.September, 30)
 
-// Goals of issue 4, measured by Rebuild on the 2-core machine.
+// The register's performance goals, measured by Rebuild (stated for the 2-core machine).
 const (
 	GoalRebuildRatio    = 0.5     // rebuild events/s at least half of the bare ordered-consumer replay
 	GoalPeakMemoryBytes = 1 << 30 // peak memory during the rebuild under 1 GiB
@@ -331,7 +331,7 @@ func measureCheck(ctx context.Context, f projections.Feed, modelsDir string) (Mo
 	return mc, nil
 }
 
-// Goal is one goal of the issue with the measured value.
+// Goal is one performance goal with the measured value.
 type Goal struct {
 	Name     string  `json:"name"`
 	Target   string  `json:"target"`
@@ -354,7 +354,7 @@ type populationMarker struct {
 
 // benchActor is the actor stamped on loaded events: a kommune's case system, as most
 // registrations come from.
-var benchActor = &nirv1.Actor{Subject: "bench-fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE, System: "nirctl bench rebuild"}
+var benchActor = &nirv1.Actor{Subject: "bench-fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE, System: "nirbench rebuild"}
 
 // Rebuild measures the rebuild of all read models against the bare replay of the same
 // stream, in one run on one embedded JetStream server:

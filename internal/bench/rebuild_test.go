@@ -12,7 +12,7 @@ import (
 // TestRebuild runs the rebuild benchmark end to end on a tiny population, then again on the
 // kept directory: the report must be complete, the rebuilt models must equal a catch-up of
 // the same stream, and the second run must reuse the stream instead of loading it again.
-// The figures themselves are measured with `nirctl bench rebuild`, not asserted here.
+// The figures themselves are measured with `nirbench rebuild`, not asserted here.
 func TestRebuild(t *testing.T) {
 	dir := t.TempDir()
 	opt := RebuildOptions{Persons: 150, Dir: dir, Queries: 20, CSVRuns: 2, Verify: true}

@@ -23,7 +23,7 @@ echo '{"results":[{"name":"pg-concurrent-4","events":40,"seconds":1,"events_per_
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"bench", "peer", "--clients", "4", "--events", "40", "--rounds", "2", "--postgres-script", fake, "--json"}, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"peer", "--clients", "4", "--events", "40", "--rounds", "2", "--postgres-script", fake, "--json"}, &out, &errb); err != nil {
 		t.Fatalf("bench peer: %v\n%s", err, errb.String())
 	}
 	var rep peerReport
@@ -53,7 +53,7 @@ echo '{"results":[{"name":"pg-concurrent-4","events":40,"seconds":1,"events_per_
 	if err := os.WriteFile(missing, []byte("#!/bin/sh\nexit 2\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), []string{"bench", "peer", "--clients", "4", "--events", "8", "--rounds", "1", "--postgres-script", missing}, &out, &errb)
+	err := run(context.Background(), []string{"peer", "--clients", "4", "--events", "8", "--rounds", "1", "--postgres-script", missing}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "apt-get install postgresql") {
 		t.Errorf("without PostgreSQL: %v, want the install hint", err)
 	}

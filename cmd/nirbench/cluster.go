@@ -15,7 +15,7 @@ import (
 
 func init() { benchCommands["cluster"] = runBenchCluster }
 
-const benchClusterUsage = `usage: nirctl bench cluster [--events N] [--queries Q] [--clients C] [--rounds R] [--nirds K] [--json]
+const benchClusterUsage = `usage: nirbench cluster [--events N] [--queries Q] [--clients C] [--rounds R] [--nirds K] [--json]
 
 Measures the register as processes, over HTTP, in turns: one nird with its embedded NATS
 (every write fsynced), then three NATS nodes from deploy/nats (R3, sync always) with K nird

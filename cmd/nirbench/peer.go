@@ -17,9 +17,9 @@ import (
 
 func init() { benchCommands["peer"] = runBenchPeer }
 
-const benchPeerUsage = `usage: nirctl bench peer [--clients C] [--events N] [--rounds R] [--postgres-script PATH] [--json]
+const benchPeerUsage = `usage: nirbench peer [--clients C] [--events N] [--rounds R] [--postgres-script PATH] [--json]
 
-Compares nir with the PostgreSQL events table of issue 6 in turns, so that both see the same
+Compares nir with a PostgreSQL events table (the peer a register would otherwise be built on) in turns, so that both see the same
 disk: R rounds, each measuring nir-concurrent-C, bare-concurrent-C and bare-coalesced-C
 (bench ingest) and then pg-concurrent-C (scripts/bench-postgres, which needs PostgreSQL 15:
 apt-get install postgresql). Prints each round and the median ratios nir / PostgreSQL and

@@ -12,14 +12,15 @@ import (
 
 func init() { benchCommands["rebuild"] = runBenchRebuild }
 
-const benchRebuildUsage = `usage: nirctl bench rebuild [--persons P] [--json] [--keep-dir DIR] [flags]
+const benchRebuildUsage = `usage: nirbench rebuild [--persons P] [--json] [--keep-dir DIR] [flags]
 
 Generates a synthetic population (internal/demo: all three laws, moves, corrections; about
 25 events per person), loads it into an embedded JetStream server with nird's durability,
 then measures in one run: the bare ordered-consumer replay of the stream, the rebuild of
 all read models (events/s and the ratio to the bare replay), peak memory during the
 rebuild, person-list query latency and CSV export on the largest kommune. It prints the
-goals of issue 4 with pass or fail. Runs in-process; needs no nird.
+register's performance goals (rebuild ratio, peak memory, query p99, CSV rows/s)
+with pass or fail. Runs in-process; needs no nird.
 
 With --keep-dir the loaded stream is kept in DIR and reused by later runs with the same
 population flags, so only the first run pays for loading.
