@@ -1,3 +1,11 @@
+// Command nirbench measures the register against the engines it is built on, in the same
+// run and in turns, so that same-run ratios say what nir's own code costs: appends against
+// bare JetStream (ingest), a rebuild of the read models against a bare ordered replay
+// (rebuild), nir against a PostgreSQL events table (peer), and a 3-node cluster with two
+// nird against one node (cluster). It is for developers and capacity planning and stays
+// out of nirctl, which carries only what case systems and operators run.
+//
+//	go run ./cmd/nirbench ingest|rebuild|peer|cluster [flags]
 package main
 
 import (

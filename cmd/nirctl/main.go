@@ -1,6 +1,8 @@
 // Command nirctl is the command line of the register for case systems, analysts and
-// operators: it appends registrations, reads history, explains the regelmotor's view of a
-// person, and measures performance.
+// operators: it appends and imports registrations, reads history and person lists,
+// statistics and reports, explains the regelmotor's view of a person offline, replays
+// history as of a date, and runs the operator's tasks (read models, tokens). The
+// benchmarks are a command of their own, nirbench.
 //
 //	nirctl [--server URL] [--token TOKEN] COMMAND [flags] [args]
 //

@@ -3,7 +3,9 @@
 // classified for callers (DESIGN.md "Services and security"): invalid input names the field
 // (InvalidArgument), a rule refusal carries the rule's code (FailedPrecondition), a conflict
 // is Aborted, a forbidden action PermissionDenied. Internal errors are logged here once and
-// the caller gets a generic message.
+// the caller gets a generic message. The strict JSON codec (codec.go) and the unknown-field
+// check (unknown.go) keep what the schema does not define out of the register, whichever the
+// wire format.
 package api
 
 import (

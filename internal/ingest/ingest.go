@@ -1,5 +1,7 @@
 // Package ingest is nir's append path: the one place where a registration becomes an event.
-// The Connect API, the NATS ingress and the regelmotor worker all call Service.Append.
+// The Connect API, the NATS ingress and the web console (all through api.Registration, which
+// also refuses fields the schema does not define), the regelmotor worker and a history load
+// call Service.Append; an Observer (nird's metrics) is told every outcome, by transport.
 //
 // For each person in a request it reads the person's events (a direct get by subject), drops
 // the events already stored (a retry, inside or after JetStream's dedupe window), folds the
