@@ -1,7 +1,6 @@
 // Package access decides who may see and write which person: the one home of nir's access
 // rules, called by every edge (the Connect API, the NATS ingress, the CSV export, the web
-// console, which calls the API's services in process) and by the
-// append path.
+// console, which calls the API's services in process) and by the append path.
 //
 // # Model
 //
