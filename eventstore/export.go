@@ -1,0 +1,182 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// RawMessage is a message as the stream holds it, for a byte-faithful copy of the stream
+// (a backup): its sequence, the stream's receive time, subject, headers and data. Nothing in
+// it is decoded or checked: a quarantined message is copied like any other, so that a
+// restored stream has every message at the sequence it had.
+type RawMessage struct {
+	Seq     uint64
+	Time    time.Time
+	Subject string
+	Header  nats.Header
+	Data    []byte
+}
+
+// ErrNotEmpty is returned by Import when the stream already holds messages it would not
+// continue.
+var ErrNotEmpty = errors.New("eventstore: the stream is not empty")
+
+// Export calls fn with every message of the stream from sequence from (0 = 1) through
+// through (0 = the stream's last sequence when Export starts), in order, and returns the last
+// sequence it delivered. Appends that arrive meanwhile are not included, so the copy is the
+// stream exactly as it stood at one sequence: a consistent backup while nird runs. The
+// stream has no holes (deletes and purges are denied, no limits), so a sequence that is
+// missing is an error, never skipped.
+func (s *Store) Export(ctx context.Context, from, through uint64, fn func(RawMessage) error) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	from = max(from, 1)
+	if through == 0 {
+		last, err := s.LastSeq(ctx)
+		if err != nil {
+			return 0, err
+		}
+		through = last
+	}
+	if from > through {
+		return from - 1, nil
+	}
+	cctx, cancel := s.withTimeout(ctx)
+	cons, err := s.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		InactiveThreshold: 30 * time.Second,
+	})
+	cancel()
+	if err != nil {
+		return 0, s.wrap(fmt.Errorf("eventstore: export: %w", err))
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(replayDirectMax))
+	if err != nil {
+		return 0, s.wrap(fmt.Errorf("eventstore: export: %w", err))
+	}
+	defer it.Stop()
+	next := from
+	for next <= through {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return next - 1, s.wrap(fmt.Errorf("eventstore: export at sequence %d: %w", next, err))
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return next - 1, fmt.Errorf("eventstore: export at sequence %d: %w", next, err)
+		}
+		seq := md.Sequence.Stream
+		if seq != next {
+			return next - 1, fmt.Errorf("eventstore: export: sequence %d missing (the next message read is %d); a replica may lag: run it again", next, seq)
+		}
+		if err := fn(RawMessage{Seq: seq, Time: md.Timestamp, Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}); err != nil {
+			return next - 1, err
+		}
+		next++
+	}
+	return through, nil
+}
+
+// importBatch is how many messages Import stores in one atomic batch.
+const importBatch = 100
+
+// Import appends msgs, which must be consecutive sequences, so that each is stored at its
+// own sequence: the stream must end just before the first (be empty for a whole backup, or
+// end where the previous increment ended), and each batch carries the expected last
+// sequence, so nothing can land between them or twice. Headers the server interprets at
+// publish time (expectations, batch markers) are dropped; the rest, and subject and data,
+// are stored as they were. The stream's receive times are the import's; Import marks the
+// imported range backdated (MarkBackdated), so that as-of replays cut it by the recorded
+// times in the events, as they would have cut the original. It returns the last sequence
+// stored; on an error, everything before it is stored and nothing after.
+func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	stored := last
+	var batch []*nats.Msg
+	var first uint64 // the sequence of batch[0]
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		batch[0].Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(first-1, 10))
+		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, batch, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err != nil {
+			return s.wrap(fmt.Errorf("eventstore: import at sequence %d: %w", first, err))
+		}
+		if at, err := firstOfBatch(ack, len(batch)); err != nil || at != first {
+			return fmt.Errorf("eventstore: import: the batch from sequence %d was stored at %d: %v", first, at, err)
+		}
+		stored = first + uint64(len(batch)) - 1
+		batch = batch[:0]
+		return nil
+	}
+	for m, err := range msgs {
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return stored, errors.Join(err, ferr)
+			}
+			return stored, err
+		}
+		want := stored + uint64(len(batch)) + 1
+		if m.Seq != want {
+			if stored == last && len(batch) == 0 {
+				return stored, fmt.Errorf("%w: it ends at sequence %d, and the copy starts at %d", ErrNotEmpty, last, m.Seq)
+			}
+			return stored, fmt.Errorf("eventstore: import: sequence %d follows %d", m.Seq, want-1)
+		}
+		if len(batch) == 0 {
+			first = m.Seq
+		}
+		h := nats.Header{}
+		for k, vs := range m.Header {
+			if publishOnlyHeader(k) {
+				continue
+			}
+			h[k] = vs
+		}
+		batch = append(batch, &nats.Msg{Subject: m.Subject, Header: h, Data: m.Data})
+		if len(batch) == importBatch {
+			if err := flush(); err != nil {
+				return stored, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return stored, err
+	}
+	if stored > last {
+		if err := s.MarkBackdated(ctx, stored); err != nil {
+			return stored, err
+		}
+	}
+	return stored, nil
+}
+
+// publishOnlyHeader reports whether the server acts on header k when a message is published
+// (an expectation, a batch marker, a TTL or a rollup), so that copying it onto a restored
+// message would change how it is stored.
+func publishOnlyHeader(k string) bool {
+	switch k {
+	case jetstream.ExpectedStreamHeader, jetstream.ExpectedLastSeqHeader, jetstream.ExpectedLastSubjSeqHeader,
+		jetstream.ExpectedLastMsgIDHeader, "Nats-Expected-Last-Subject-Sequence-Subject",
+		"Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit", "Nats-TTL", "Nats-Rollup":
+		return true
+	}
+	return false
+}

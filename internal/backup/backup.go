@@ -1,0 +1,500 @@
+// Package backup copies the register's event stream to a directory and back: a consistent
+// backup while nird runs and takes appends, and a restore onto an empty data directory or an
+// empty cluster, whole or up to an earlier point (disaster recovery from a bad import).
+//
+// # Format
+//
+// A backup is a directory (mode 0700) with two files (mode 0600: they hold personal data):
+//
+//   - events.nirbak: "NIRBAK1\n", then one record per stream message in sequence order:
+//     a 4-byte big-endian length n, n bytes of body, and the CRC-32C (Castagnoli) of the
+//     body, 4 bytes big-endian. The body is uvarint sequence, varint receive time (Unix
+//     nanoseconds), the subject, the headers (uvarint count, then name and value pairs) and
+//     the data, each string a uvarint length and its bytes. The data is the stored event as
+//     nird encoded it (protobuf, deterministic), byte for byte.
+//   - manifest.json (Manifest): the sequence range, times, the stream's identity and
+//     metadata (which name the person key's fingerprint, never the key), the nir version,
+//     and the size and SHA-256 of events.nirbak. It is written last: a directory without it
+//     is an unfinished backup.
+//
+// An incremental backup (Options.After) holds the messages after an earlier backup's last
+// sequence and names that backup's SHA-256, so that a restore applies a chain in order.
+//
+// Restore reads the whole file and checks its SHA-256 and every record's CRC before it
+// stores anything, and then stores each message at its own sequence (eventstore.Import):
+// a damaged or truncated backup is refused with the record it fails at, and the target is
+// left untouched.
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"iter"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/buildinfo"
+)
+
+// The files of a backup directory.
+const (
+	EventsFile   = "events.nirbak"
+	ManifestFile = "manifest.json"
+)
+
+const magic = "NIRBAK1\n"
+
+// FormatVersion is the version of the backup format this package writes and reads.
+const FormatVersion = 1
+
+// Manifest describes a backup.
+type Manifest struct {
+	Format     int       `json:"format"`
+	NirVersion string    `json:"nir_version"`
+	Created    time.Time `json:"created"`
+	Stream     string    `json:"stream"`
+	// StreamID is the stream instance's identity (eventstore.Identity.String).
+	StreamID string `json:"stream_id"`
+	// Metadata is the stream's metadata, among it the person key's fingerprint.
+	Metadata map[string]string `json:"metadata"`
+	// FirstSeq and LastSeq are the range of sequences held (FirstSeq > LastSeq: none).
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	Count    uint64 `json:"count"`
+	// FirstTime and LastTime are the stream's receive times of the first and last message.
+	FirstTime time.Time `json:"first_time,omitzero"`
+	LastTime  time.Time `json:"last_time,omitzero"`
+	// After is the SHA-256 of the backup this one continues (incremental), "" for a full one.
+	After string `json:"after,omitempty"`
+	// Events is the events file: its size and SHA-256.
+	Events FileSum `json:"events"`
+}
+
+// FileSum is a file's size and SHA-256 (hex).
+type FileSum struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Options configure Write.
+type Options struct {
+	// After, when set, makes the backup incremental: only the messages after After.LastSeq,
+	// chained to it.
+	After *Manifest
+	// Through bounds the backup (0 = the stream's last sequence when it starts).
+	Through uint64
+	// Progress, when set, is called now and then with the last sequence copied and the last.
+	Progress func(done, total uint64)
+}
+
+// Write copies the stream into dir, which must not exist or be empty, and returns its
+// manifest. The copy is the stream as it stood at one sequence (the last when Write starts,
+// or Options.Through): appends that arrive meanwhile are left for the next backup.
+func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options) (Manifest, error) {
+	if err := emptyDir(dir); err != nil {
+		return Manifest{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Manifest{}, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return Manifest{}, err
+	}
+	id, err := store.CurrentIdentity(ctx)
+	if err != nil {
+		return Manifest{}, err
+	}
+	through := opt.Through
+	if through == 0 {
+		if through, err = store.LastSeq(ctx); err != nil {
+			return Manifest{}, err
+		}
+	}
+	m := Manifest{Format: FormatVersion, NirVersion: buildinfo.Read().Version, Created: time.Now().UTC(),
+		Stream: eventstore.StreamName, StreamID: id.String(), Metadata: maps.Clone(id.Metadata), FirstSeq: 1}
+	if opt.After != nil {
+		if opt.After.StreamID != m.StreamID {
+			return Manifest{}, fmt.Errorf("backup: the earlier backup is of another stream (%s, this one is %s): make a full backup", opt.After.StreamID, m.StreamID)
+		}
+		m.FirstSeq, m.After = opt.After.LastSeq+1, opt.After.Events.SHA256
+	}
+
+	tmp, err := os.CreateTemp(dir, EventsFile+".tmp*")
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer os.Remove(tmp.Name())
+	sum := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
+	if _, err := w.WriteString(magic); err != nil {
+		tmp.Close()
+		return Manifest{}, err
+	}
+	var body []byte
+	last, err := store.Export(ctx, m.FirstSeq, through, func(r eventstore.RawMessage) error {
+		body = appendRecord(body[:0], r)
+		var frame [4]byte
+		binary.BigEndian.PutUint32(frame[:], uint32(len(body)))
+		w.Write(frame[:])
+		w.Write(body)
+		binary.BigEndian.PutUint32(frame[:], crc32.Checksum(body, castagnoli))
+		if _, err := w.Write(frame[:]); err != nil {
+			return err
+		}
+		if m.Count == 0 {
+			m.FirstTime = r.Time.UTC()
+		}
+		m.Count++
+		m.LastTime = r.Time.UTC()
+		if opt.Progress != nil && r.Seq%10000 == 0 {
+			opt.Progress(r.Seq, through)
+		}
+		return nil
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("backup: %w", err)
+	}
+	m.LastSeq = last
+	fi, err := os.Stat(tmp.Name())
+	if err != nil {
+		return Manifest{}, err
+	}
+	m.Events = FileSum{Name: EventsFile, Bytes: fi.Size(), SHA256: hex.EncodeToString(sum.Sum(nil))}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, EventsFile)); err != nil {
+		return Manifest{}, err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := writeFileSync(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
+		return Manifest{}, err
+	}
+	if err := syncDir(dir); err != nil {
+		return Manifest{}, err
+	}
+	if opt.Progress != nil {
+		opt.Progress(last, through)
+	}
+	return m, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func appendRecord(b []byte, r eventstore.RawMessage) []byte {
+	b = binary.AppendUvarint(b, r.Seq)
+	b = binary.AppendVarint(b, r.Time.UnixNano())
+	b = appendString(b, r.Subject)
+	keys := make([]string, 0, len(r.Header))
+	n := 0
+	for k, vs := range r.Header {
+		keys = append(keys, k)
+		n += len(vs)
+	}
+	sort.Strings(keys)
+	b = binary.AppendUvarint(b, uint64(n))
+	for _, k := range keys {
+		for _, v := range r.Header[k] {
+			b = appendString(b, k)
+			b = appendString(b, v)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Data)))
+	return append(b, r.Data...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// Backup is a backup directory read and checked by Open.
+type Backup struct {
+	Dir      string
+	Manifest Manifest
+	events   []byte // the events file, checked against the manifest's SHA-256
+}
+
+// Open reads a backup directory and checks it whole: the manifest, the events file's size
+// and SHA-256, and every record (its CRC, and that the sequences run from FirstSeq to
+// LastSeq without a gap). Nothing of a backup that fails is used. The events file is held in
+// memory (a year of the register is about 1 GB).
+func Open(dir string) (*Backup, error) {
+	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("backup %s: no %s: not a backup directory, or a backup that did not finish", dir, ManifestFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(mb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("backup %s: %s is damaged: %v", dir, ManifestFile, err)
+	}
+	if m.Format != FormatVersion {
+		return nil, fmt.Errorf("backup %s: format %d, this nirctl reads format %d", dir, m.Format, FormatVersion)
+	}
+	if m.Events.Name != EventsFile || m.Stream != eventstore.StreamName {
+		return nil, fmt.Errorf("backup %s: the manifest names %q of stream %q, want %q of %q", dir, m.Events.Name, m.Stream, EventsFile, eventstore.StreamName)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", dir, err)
+	}
+	if int64(len(data)) != m.Events.Bytes {
+		return nil, fmt.Errorf("backup %s: %s is %d bytes, the manifest says %d: truncated or replaced; this backup cannot be restored", dir, EventsFile, len(data), m.Events.Bytes)
+	}
+	if s := sha256.Sum256(data); hex.EncodeToString(s[:]) != m.Events.SHA256 {
+		return nil, fmt.Errorf("backup %s: %s does not match the manifest's SHA-256: the file is damaged; this backup cannot be restored", dir, EventsFile)
+	}
+	b := &Backup{Dir: dir, Manifest: m, events: data}
+	var n uint64
+	for r, err := range b.records() {
+		if err != nil {
+			return nil, err
+		}
+		if want := m.FirstSeq + n; r.Seq != want {
+			return nil, fmt.Errorf("backup %s: record %d holds sequence %d, want %d", dir, n+1, r.Seq, want)
+		}
+		n++
+	}
+	if n != m.Count || (n > 0 && m.FirstSeq+n-1 != m.LastSeq) {
+		return nil, fmt.Errorf("backup %s: %d records, the manifest says %d (sequences %d to %d)", dir, n, m.Count, m.FirstSeq, m.LastSeq)
+	}
+	return b, nil
+}
+
+// records decodes the events file.
+func (b *Backup) records() iter.Seq2[eventstore.RawMessage, error] {
+	return func(yield func(eventstore.RawMessage, error) bool) {
+		data := b.events
+		if !bytes.HasPrefix(data, []byte(magic)) {
+			yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s is not a nir backup file", b.Dir, EventsFile))
+			return
+		}
+		off := len(magic)
+		for i := 1; off < len(data); i++ {
+			bad := func(why string) {
+				yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s, record %d (byte %d): %s", b.Dir, EventsFile, i, off, why))
+			}
+			if len(data)-off < 8 {
+				bad("truncated")
+				return
+			}
+			n := int(binary.BigEndian.Uint32(data[off:]))
+			if n > len(data)-off-8 {
+				bad("truncated")
+				return
+			}
+			body := data[off+4 : off+4+n]
+			if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[off+4+n:]) {
+				bad("checksum mismatch: the record is damaged")
+				return
+			}
+			r, err := parseRecord(body)
+			if err != nil {
+				bad(err.Error())
+				return
+			}
+			if !yield(r, nil) {
+				return
+			}
+			off += 8 + n
+		}
+	}
+}
+
+func parseRecord(b []byte) (eventstore.RawMessage, error) {
+	var r eventstore.RawMessage
+	var ok bool
+	if r.Seq, b, ok = uvarint(b); !ok {
+		return r, errors.New("bad sequence")
+	}
+	t, n := binary.Varint(b)
+	if n <= 0 {
+		return r, errors.New("bad time")
+	}
+	r.Time, b = time.Unix(0, t).UTC(), b[n:]
+	if r.Subject, b, ok = str(b); !ok {
+		return r, errors.New("bad subject")
+	}
+	var count uint64
+	if count, b, ok = uvarint(b); !ok || count > uint64(len(b)) {
+		return r, errors.New("bad header count")
+	}
+	if count > 0 {
+		r.Header = nats.Header{}
+	}
+	for range count {
+		var k, v string
+		if k, b, ok = str(b); !ok {
+			return r, errors.New("bad header name")
+		}
+		if v, b, ok = str(b); !ok {
+			return r, errors.New("bad header value")
+		}
+		r.Header[k] = append(r.Header[k], v)
+	}
+	var dl uint64
+	if dl, b, ok = uvarint(b); !ok || dl != uint64(len(b)) {
+		return r, errors.New("bad data length")
+	}
+	r.Data = b
+	return r, nil
+}
+
+func uvarint(b []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, b, false
+	}
+	return v, b[n:], true
+}
+
+func str(b []byte) (string, []byte, bool) {
+	n, b, ok := uvarint(b)
+	if !ok || n > uint64(len(b)) {
+		return "", b, false
+	}
+	return string(b[:n]), b[n:], true
+}
+
+// Until bounds a restore to an earlier point: the messages through Seq (0 = no bound), and
+// received by the stream at or before Time (zero = no bound). The stream's receive time is
+// the right clock for "the register as it stood yesterday at 18:00": it is the order
+// things were stored in, also for backdated history loads.
+type Until struct {
+	Seq  uint64
+	Time time.Time
+}
+
+func (u Until) keeps(r eventstore.RawMessage) bool {
+	return (u.Seq == 0 || r.Seq <= u.Seq) && (u.Time.IsZero() || !r.Time.After(u.Time))
+}
+
+// Chain checks that backups follow each other (each incremental one continues the one
+// before it, the first is full) and are of one stream.
+func Chain(bs []*Backup) error {
+	for i, b := range bs {
+		m := b.Manifest
+		switch {
+		case i == 0 && m.After != "":
+			return fmt.Errorf("backup %s is incremental (it continues a backup with SHA-256 %s): give the full backup first", b.Dir, m.After)
+		case i > 0 && m.After != bs[i-1].Manifest.Events.SHA256:
+			return fmt.Errorf("backup %s does not continue %s (it continues SHA-256 %q)", b.Dir, bs[i-1].Dir, m.After)
+		case i > 0 && m.FirstSeq != bs[i-1].Manifest.LastSeq+1:
+			return fmt.Errorf("backup %s starts at sequence %d, %s ends at %d", b.Dir, m.FirstSeq, bs[i-1].Dir, bs[i-1].Manifest.LastSeq)
+		}
+	}
+	return nil
+}
+
+// Restore stores the messages of a chain of checked backups (Open, Chain) into store, whose
+// stream must be empty, each at its own sequence, up to until. It returns the last sequence
+// stored.
+func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until Until, progress func(done, total uint64)) (uint64, error) {
+	if err := Chain(bs); err != nil {
+		return 0, err
+	}
+	if len(bs) == 0 {
+		return 0, errors.New("backup: nothing to restore")
+	}
+	last, err := store.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if last != 0 {
+		return 0, fmt.Errorf("%w: the target stream holds %d messages; restore only into an empty data directory or cluster", eventstore.ErrNotEmpty, last)
+	}
+	total := bs[len(bs)-1].Manifest.LastSeq
+	msgs := func(yield func(eventstore.RawMessage, error) bool) {
+		for _, b := range bs {
+			for r, err := range b.records() {
+				if err != nil {
+					yield(r, err)
+					return
+				}
+				if !until.keeps(r) {
+					return
+				}
+				if progress != nil && r.Seq%10000 == 0 {
+					progress(r.Seq, total)
+				}
+				if !yield(r, nil) {
+					return
+				}
+			}
+		}
+	}
+	stored, err := store.Import(ctx, msgs)
+	if progress != nil {
+		progress(stored, total)
+	}
+	return stored, err
+}
+
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("backup: %s is not empty: give a new directory for each backup", dir)
+	}
+	return nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,330 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/backup"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+func openStore(t *testing.T) *eventstore.Store {
+	t.Helper()
+	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"),
+		Metadata: map[string]string{"nir_person_key_fingerprint": "test-fingerprint"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func personKey(i int) string {
+	h := sha256.Sum256([]byte(fmt.Sprint("backup test person ", i)))
+	return hex.EncodeToString(h[:])
+}
+
+func event(key string, recorded time.Time) *nirv1.Event {
+	return &nirv1.Event{Id: ulid.Make().String(), PersonKey: key, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
+		RecordedAt: timestamppb.New(recorded),
+		Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
+}
+
+// appendN appends n events for person i and returns their positions.
+func appendN(t *testing.T, s *eventstore.Store, i, n int) []eventstore.Position {
+	t.Helper()
+	var out []eventstore.Position
+	for range n {
+		pos, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: personKey(i), Events: []*nirv1.Event{event(personKey(i), time.Now())}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, pos...)
+	}
+	return out
+}
+
+// all returns every message of a store by sequence.
+func all(t *testing.T, s *eventstore.Store) []eventstore.RawMessage {
+	t.Helper()
+	var out []eventstore.RawMessage
+	if _, err := s.Export(context.Background(), 0, 0, func(m eventstore.RawMessage) error {
+		m.Data = bytes.Clone(m.Data)
+		out = append(out, m)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBackup_DuringAppends: a backup taken while 16 clients append holds the stream exactly
+// as it stood at one sequence; restored onto a fresh store, every acknowledged event up to
+// that sequence is there once, at its sequence, byte for byte, and nothing after it.
+func TestBackup_DuringAppends(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	var (
+		mu    sync.Mutex
+		acked = map[string]uint64{} // event id → sequence
+		stop  atomic.Bool
+		wg    sync.WaitGroup
+		count atomic.Int64
+	)
+	for c := range 16 {
+		wg.Go(func() {
+			for !stop.Load() {
+				ev := event(personKey(c), time.Now())
+				pos, err := src.Append(ctx, eventstore.PersonAppend{PersonKey: personKey(c), Events: []*nirv1.Event{ev}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[pos[0].EventID] = pos[0].Seq
+				mu.Unlock()
+				count.Add(1)
+			}
+		})
+	}
+	for count.Load() < 400 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ackedBefore := uint64(count.Load())
+	dir := filepath.Join(t.TempDir(), "backup")
+	m, err := backup.Write(ctx, src, dir, backup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := count.Load(); count.Load() < n+200; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	if m.LastSeq < ackedBefore || m.Count != m.LastSeq || m.FirstSeq != 1 {
+		t.Fatalf("manifest %+v: want sequences 1 to at least %d (acknowledged before the backup)", m, ackedBefore)
+	}
+	if m.Metadata["nir_person_key_fingerprint"] != "test-fingerprint" || m.StreamID == "" {
+		t.Errorf("manifest does not name the stream and its key fingerprint: %+v", m)
+	}
+	for _, name := range []string{dir, filepath.Join(dir, backup.EventsFile), filepath.Join(dir, backup.ManifestFile)} {
+		if fi, err := os.Stat(name); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, %v: a backup holds personal data and is its owner's only", name, fi.Mode(), err)
+		}
+	}
+
+	b, err := backup.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := openStore(t)
+	last, err := backup.Restore(ctx, dst, []*backup.Backup{b}, backup.Until{}, nil)
+	if err != nil || last != m.LastSeq {
+		t.Fatalf("restore: last %d, %v; want %d", last, err, m.LastSeq)
+	}
+	orig, restored := all(t, src), all(t, dst)
+	if uint64(len(restored)) != m.LastSeq {
+		t.Fatalf("restored %d messages, want %d", len(restored), m.LastSeq)
+	}
+	seen := map[string]int{}
+	for i, r := range restored {
+		o := orig[i]
+		if r.Seq != o.Seq || r.Subject != o.Subject || !bytes.Equal(r.Data, o.Data) || r.Header.Get("Nats-Msg-Id") != o.Header.Get("Nats-Msg-Id") {
+			t.Fatalf("sequence %d restored as %d %s (%d bytes), want %s (%d bytes)", o.Seq, r.Seq, r.Subject, len(r.Data), o.Subject, len(o.Data))
+		}
+		seen[r.Header.Get("Nats-Msg-Id")]++
+	}
+	for id, seq := range acked {
+		switch {
+		case seq <= m.LastSeq && seen[id] != 1:
+			t.Errorf("acknowledged event at %d is restored %d times", seq, seen[id])
+		case seq > m.LastSeq && seen[id] != 0:
+			t.Errorf("event at %d, after the backup's %d, was restored", seq, m.LastSeq)
+		}
+	}
+	// The restored events read as the originals, and nird's appends go on after them.
+	evs, lastSeq, err := dst.Read(ctx, personKey(3))
+	if err != nil || len(evs) == 0 || lastSeq > m.LastSeq {
+		t.Fatalf("read a restored person: %d events, last %d, %v", len(evs), lastSeq, err)
+	}
+	if pos := appendN(t, dst, 3, 1); pos[0].Seq != m.LastSeq+1 {
+		t.Errorf("an append after the restore went to %d, want %d", pos[0].Seq, m.LastSeq+1)
+	}
+}
+
+// TestBackup_Damaged: a damaged, truncated or unfinished backup is refused by Open with a
+// message that says so, before anything is restored.
+func TestBackup_Damaged(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	for i := range 5 {
+		appendN(t, src, i, 4)
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, backup.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(dir, backup.ManifestFile))
+	for _, c := range []struct {
+		name   string
+		events []byte
+		drop   bool
+		want   string
+	}{
+		{"FlippedByte", func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 0x40; return b }(), false, "damaged"},
+		{"Truncated", good[:len(good)-30], false, "truncated or replaced"},
+		{"NoManifest", good, true, "not a backup directory, or a backup that did not finish"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "copy")
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(d, backup.EventsFile), c.events, 0o600)
+			if !c.drop {
+				os.WriteFile(filepath.Join(d, backup.ManifestFile), manifest, 0o600)
+			}
+			if _, err := backup.Open(d); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Open = %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+	// A record damaged with a manifest to match (someone recomputed the file's hash): the
+	// record's own checksum still catches it.
+	t.Run("RecordChecksum", func(t *testing.T) {
+		d := filepath.Join(t.TempDir(), "copy")
+		os.MkdirAll(d, 0o700)
+		bad := bytes.Clone(good)
+		bad[len(bad)-10] ^= 0x01
+		os.WriteFile(filepath.Join(d, backup.EventsFile), bad, 0o600)
+		sum := sha256.Sum256(bad)
+		os.WriteFile(filepath.Join(d, backup.ManifestFile), bytes.Replace(manifest, []byte(hex.EncodeToString(sha256Of(good))), []byte(hex.EncodeToString(sum[:])), 1), 0o600)
+		if _, err := backup.Open(d); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+			t.Errorf("Open = %v, want a record checksum mismatch", err)
+		}
+	})
+	// A backup is written into a new directory only.
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second backup into the same directory: %v", err)
+	}
+	// A restore goes into an empty stream only.
+	b, err := backup.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(ctx, src, []*backup.Backup{b}, backup.Until{}, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("restore into a stream with messages: %v", err)
+	}
+}
+
+func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+// TestBackup_UntilAndIncremental: a restore stops at a sequence or at a receive time (the
+// register as it stood then); an incremental backup continues a full one, and a chain
+// restores the whole; as-of replays of the restored stream cut by the events' recorded
+// times as the original's did.
+func TestBackup_UntilAndIncremental(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	for i := range 4 {
+		appendN(t, src, i, 5)
+	}
+	time.Sleep(20 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	for i := range 4 {
+		appendN(t, src, i, 5)
+	}
+	full := filepath.Join(t.TempDir(), "full")
+	fm, err := backup.Write(ctx, src, full, backup.Options{})
+	if err != nil || fm.LastSeq != 40 {
+		t.Fatalf("full backup: %+v, %v", fm, err)
+	}
+	appendN(t, src, 9, 7)
+	incr := filepath.Join(t.TempDir(), "incr")
+	im, err := backup.Write(ctx, src, incr, backup.Options{After: &fm})
+	if err != nil || im.FirstSeq != 41 || im.LastSeq != 47 || im.After != fm.Events.SHA256 {
+		t.Fatalf("incremental backup: %+v, %v", im, err)
+	}
+	fb, err := backup.Open(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib, err := backup.Open(incr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name  string
+		chain []*backup.Backup
+		until backup.Until
+		want  uint64
+		err   string
+	}{
+		{"Chain", []*backup.Backup{fb, ib}, backup.Until{}, 47, ""},
+		{"ToSequence", []*backup.Backup{fb, ib}, backup.Until{Seq: 12}, 12, ""},
+		{"ToTime", []*backup.Backup{fb}, backup.Until{Time: mid}, 20, ""},
+		{"IncrementalAlone", []*backup.Backup{ib}, backup.Until{}, 0, "give the full backup first"},
+		{"WrongOrder", []*backup.Backup{fb, fb}, backup.Until{}, 0, "does not continue"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := openStore(t)
+			last, err := backup.Restore(ctx, dst, c.chain, c.until, nil)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("restore: %v, want %q", err, c.err)
+				}
+				if n, _ := dst.LastSeq(ctx); n != 0 {
+					t.Errorf("a refused restore stored %d messages", n)
+				}
+				return
+			}
+			if err != nil || last != c.want {
+				t.Fatalf("restore: last %d, %v; want %d", last, err, c.want)
+			}
+			if n, _ := dst.LastSeq(ctx); n != c.want {
+				t.Errorf("stream ends at %d, want %d", n, c.want)
+			}
+		})
+	}
+
+	// As-of replay: the restored stream was received after mid, but its events were
+	// recorded before; the cut-off keeps the same events as on the original.
+	dst := openStore(t)
+	if _, err := backup.Restore(ctx, dst, []*backup.Backup{fb, ib}, backup.Until{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	asOf := func(s *eventstore.Store) []uint64 {
+		var seqs []uint64
+		for st, err := range s.Replay(ctx, eventstore.ReplayOptions{RecordedUntil: mid}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, st.Seq)
+		}
+		return seqs
+	}
+	if o, r := asOf(src), asOf(dst); len(o) != 20 || fmt.Sprint(o) != fmt.Sprint(r) {
+		t.Errorf("as-of replay: original %v, restored %v; want the same 20", o, r)
+	}
+}
