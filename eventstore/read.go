@@ -337,8 +337,8 @@ func (s *Store) replayBounds(ctx context.Context, opt ReplayOptions) (from, to u
 	return from, to, nil
 }
 
-// backdatedKey is the stream metadata entry MarkBackdated keeps.
-const backdatedKey = "nir_backdated_through_seq"
+// MetaBackdatedThrough is the stream metadata entry MarkBackdated keeps.
+const MetaBackdatedThrough = "nir_backdated_through_seq"
 
 // MarkBackdated records in the stream's metadata that the events up to sequence seq may
 // carry recorded times earlier than the stream received them (a trusted in-process load of
@@ -356,14 +356,14 @@ func (s *Store) MarkBackdated(ctx context.Context, seq uint64) error {
 		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
 	}
 	cfg := st.CachedInfo().Config
-	if cur, _ := strconv.ParseUint(cfg.Metadata[backdatedKey], 10, 64); cur >= seq {
+	if cur, _ := strconv.ParseUint(cfg.Metadata[MetaBackdatedThrough], 10, 64); cur >= seq {
 		return nil
 	}
 	md := make(map[string]string, len(cfg.Metadata)+1)
 	for k, v := range cfg.Metadata {
 		md[k] = v
 	}
-	md[backdatedKey] = strconv.FormatUint(seq, 10)
+	md[MetaBackdatedThrough] = strconv.FormatUint(seq, 10)
 	cfg.Metadata = md
 	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
 		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
@@ -379,13 +379,13 @@ func (s *Store) backdatedThrough(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("eventstore: stream info: %w", err)
 	}
-	v := st.CachedInfo().Config.Metadata[backdatedKey]
+	v := st.CachedInfo().Config.Metadata[MetaBackdatedThrough]
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("eventstore: stream metadata %s=%q is not a sequence", backdatedKey, v)
+		return 0, fmt.Errorf("eventstore: stream metadata %s=%q is not a sequence", MetaBackdatedThrough, v)
 	}
 	return n, nil
 }

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/datadir"
+	"github.com/introreg/nir/internal/natsauth"
+)
+
+func init() {
+	register("backup", "operator: a consistent copy of the event stream into a new directory, while nird runs", runBackup)
+	register("restore", "operator: a backup into an empty data directory or cluster, whole or up to a sequence or time", runRestore)
+}
+
+// natsSource are the flags that reach a stream: a NATS server (URL or nats CLI context) or a
+// stopped nird's data directory.
+type natsSource struct {
+	url, context, store *string
+}
+
+func addNATSSource(fs *flag.FlagSet, storeHelp string) natsSource {
+	return natsSource{
+		url:     fs.String("nats", os.Getenv("NIR_NATS_URL"), "NATS URL of the event stream (env NIR_NATS_URL)"),
+		context: fs.String("nats-context", os.Getenv("NIR_NATS_CONTEXT"), "nats CLI context file with the URL and credentials, e.g. the reader's that nird writes to <data>/nats/reader.json (env NIR_NATS_CONTEXT)"),
+		store:   fs.String("store", "", storeHelp),
+	}
+}
+
+func (n natsSource) given() bool { return *n.url != "" || *n.context != "" }
+
+func (n natsSource) options() (string, []nats.Option, error) {
+	url := *n.url
+	if *n.context == "" {
+		return url, nil, nil
+	}
+	curl, opts, err := natsauth.ReadContext(*n.context)
+	if err != nil {
+		return "", nil, fmt.Errorf("--nats-context: %w", err)
+	}
+	if url == "" {
+		url = curl
+	}
+	return url, opts, nil
+}
+
+const backupUsage = `usage: nirctl backup (--nats-context FILE | --nats URL | --store DATA) [--after PREVIOUS] DIR
+
+Copies the event stream as it stands when the backup starts into DIR, a new directory
+(mode 0700, files 0600: the events hold national ids). Appends that arrive meanwhile go into
+the next backup, so nird keeps running. With --after, only the events after an earlier
+backup's (an incremental backup; restore the full one and its increments in order).
+
+The backup holds the stream's messages byte for byte with their sequences, and a manifest
+(sequence range, times, the stream's identity, the person key's fingerprint, never the key,
+and the SHA-256 of the events file). Keep the person key (personkey.secret) in the secret
+store it came from: without it the restored register cannot find persons by national id.
+`
+
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	src := addNATSSource(fs, "data directory of a stopped nird, instead of --nats")
+	after := fs.String("after", "", "an earlier backup directory: copy only what came after it")
+	through := fs.Uint64("through", 0, "copy up to this stream sequence (default the last)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() { fmt.Fprint(stderr, backupUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || src.given() == (*src.store != "") {
+		return badArgs(fs, err)
+	}
+	dir := fs.Arg(0)
+	var opt backup.Options
+	if *after != "" {
+		prev, err := backup.Open(*after)
+		if err != nil {
+			return fmt.Errorf("--after: %w", err)
+		}
+		opt.After = &prev.Manifest
+	}
+	opt.Through = *through
+	url, natsOpts, err := src.options()
+	if err != nil {
+		return err
+	}
+	jsDir := ""
+	if *src.store != "" {
+		d, unlock, err := offlineStore(*src.store)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		jsDir = d
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{URL: url, Dir: jsDir, ReadOnly: true, NATSOptions: natsOpts})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var bar *progress
+	if !*quiet {
+		bar = newProgress(stderr, "backup", "events", 0)
+		opt.Progress = func(done, total uint64) {
+			bar.set(int64(done), int64(total), fmt.Sprintf("sequence %d of %d", done, total))
+		}
+	}
+	m, err := backup.Write(ctx, store, dir, opt)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: sequences %d to %d (%d events, %d bytes), stream %s, received %s to %s\nsha256 %s\n",
+		dir, m.FirstSeq, m.LastSeq, m.Count, m.Events.Bytes, m.StreamID,
+		m.FirstTime.Format(time.RFC3339), m.LastTime.Format(time.RFC3339), m.Events.SHA256)
+	return nil
+}
+
+const restoreUsage = `usage: nirctl restore (--data DIR | --nats URL [--nats-context FILE] [--replicas 3]) [--to-seq N | --until TIME] BACKUP [INCREMENT ...]
+
+Restores a backup, and the incremental backups that continue it in order, into an empty
+data directory (then start nird on it) or into an empty cluster (the stream is created with
+--replicas, by a NATS user that may manage it: nird's). Every file is checked whole first
+(its SHA-256 and each record's checksum); a damaged backup is refused and nothing is
+written. Each event is stored at the sequence it had, so the restored register is the same
+register: nird rebuilds its read models from it.
+
+--to-seq and --until restore the register as it stood at an earlier point (a bad import
+to undo): the events up to that sequence, or received by the stream by that time.
+
+Before starting nird, put the register's person key at DIR/personkey.secret (or give
+--person-key-file): nird refuses a key whose fingerprint is not the backup's.
+`
+
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "an empty (or new) data directory for nird")
+	src := natsSource{url: fs.String("nats", "", "NATS URL of an empty cluster, instead of --data"),
+		context: fs.String("nats-context", "", "nats CLI context file with the URL and the credentials of a user that may create the stream")}
+	replicas := fs.Int("replicas", 3, "with --nats: the stream's replicas")
+	toSeq := fs.Uint64("to-seq", 0, "restore up to this stream sequence")
+	until := fs.String("until", "", "restore what the stream had received by this time (RFC 3339, e.g. 2026-12-02T18:00:00+01:00)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || src.given() == (*data != "") {
+		return badArgs(fs, err)
+	}
+	var u backup.Until
+	u.Seq = *toSeq
+	if *until != "" {
+		t, err := time.Parse(time.RFC3339Nano, *until)
+		if err != nil {
+			return fmt.Errorf("--until: %q is not an RFC 3339 time", *until)
+		}
+		u.Time = t
+	}
+	// Check every backup whole before touching the target.
+	var chain []*backup.Backup
+	for _, dir := range fs.Args() {
+		b, err := backup.Open(dir)
+		if err != nil {
+			return err
+		}
+		chain = append(chain, b)
+	}
+	if err := backup.Chain(chain); err != nil {
+		return err
+	}
+	md := maps.Clone(chain[0].Manifest.Metadata)
+	delete(md, eventstore.MetaStreamID)         // the restored stream is a new instance
+	delete(md, eventstore.MetaBackdatedThrough) // Import marks what it restores
+	cfg := eventstore.Config{Metadata: md}
+	if *data != "" {
+		if err := emptyDataDir(*data); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*data, 0o700); err != nil {
+			return err
+		}
+		unlock, err := datadir.Lock(*data)
+		if err != nil {
+			return fmt.Errorf("--data: %w", err)
+		}
+		defer unlock()
+		cfg.Dir = filepath.Join(*data, "jetstream")
+	} else {
+		url, opts, err := src.options()
+		if err != nil {
+			return err
+		}
+		cfg.URL, cfg.NATSOptions, cfg.Replicas = url, opts, *replicas
+	}
+	store, err := eventstore.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var progressFn func(done, total uint64)
+	var bar *progress
+	if !*quiet {
+		bar = newProgress(stderr, "restore", "events", 0)
+		progressFn = func(done, total uint64) {
+			bar.set(int64(done), int64(total), fmt.Sprintf("sequence %d of %d", done, total))
+		}
+	}
+	last, err := backup.Restore(ctx, store, chain, u, progressFn)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		if errors.Is(err, eventstore.ErrNotEmpty) {
+			return fmt.Errorf("%w (nothing was restored)", err)
+		}
+		return fmt.Errorf("restore stopped after sequence %d: %w", last, err)
+	}
+	fmt.Fprintf(stdout, "restored sequences 1 to %d of %d", last, chain[len(chain)-1].Manifest.LastSeq)
+	if fp := chain[0].Manifest.Metadata["nir_person_key"]; fp != "" { // nird's fingerprint entry
+		fmt.Fprintf(stdout, "; the register's person key has fingerprint %s", fp)
+	}
+	fmt.Fprintln(stdout)
+	if *data != "" {
+		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file), then: nird --data %s\n",
+			filepath.Join(*data, "personkey.secret"), *data)
+	}
+	return nil
+}
+
+// emptyDataDir refuses a data directory that holds anything but nothing: a restore never
+// mixes with a register already there.
+func emptyDataDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("--data: %s is not empty (%d entries): restore only into an empty or new directory", dir, len(entries))
+	}
+	return nil
+}
