@@ -1,0 +1,109 @@
+package deploytest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/backup"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestCluster_BackupRestore: a backup of the embedded server's stream is restored into
+// deploy/nats's 3-node cluster (R3, as nird's user), backed up there again (as the
+// read-only reader user, as an operator would), and restored into a new embedded store:
+// every message is where it was, byte for byte, on both trips.
+func TestCluster_BackupRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	creds := SetCredentials(t)
+
+	embedded := func() *eventstore.Store {
+		s, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	dump := func(s *eventstore.Store) []eventstore.RawMessage {
+		var out []eventstore.RawMessage
+		if _, err := s.Export(ctx, 0, 0, func(m eventstore.RawMessage) error {
+			m.Data = bytes.Clone(m.Data)
+			out = append(out, m)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	same := func(what string, a, b []eventstore.RawMessage) {
+		t.Helper()
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d messages, want %d", what, len(b), len(a))
+		}
+		for i := range a {
+			if a[i].Seq != b[i].Seq || a[i].Subject != b[i].Subject || !bytes.Equal(a[i].Data, b[i].Data) {
+				t.Fatalf("%s: message %d differs", what, a[i].Seq)
+			}
+		}
+	}
+
+	src := embedded()
+	for p := range 12 {
+		key := fmt.Sprintf("bbbb%02d", p)
+		evs := []*nirv1.Event{moved(key, "4601"), moved(key, "0301"), moved(key, "5001")}
+		if _, err := src.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := dump(src)
+	first := filepath.Join(t.TempDir(), "embedded")
+	if _, err := backup.Write(ctx, src, first, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b1, err := backup.Open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	servers := RunCluster(t, "cluster-1.conf", "cluster-2.conf", "cluster-3.conf")
+	urls := ClientURLs(servers...)
+	var cluster *eventstore.Store
+	poll(t, ctx, "open the event store with 3 replicas", func(ctx context.Context) error {
+		var err error
+		cluster, err = openStore(ctx, urls, "nird", creds.Nird, 3)
+		return err
+	})
+	t.Cleanup(func() { cluster.Close() })
+	if last, err := backup.Restore(ctx, cluster, []*backup.Backup{b1}, backup.Until{}, nil); err != nil || last != uint64(len(want)) {
+		t.Fatalf("restore into the cluster: last %d, %v; want %d", last, err, len(want))
+	}
+	same("restored into the cluster", want, dump(cluster))
+
+	reader, err := eventstore.Open(ctx, eventstore.Config{URL: urls, ReadOnly: true,
+		NATSOptions: []nats.Option{nats.UserInfo("reader", creds.Reader), nats.CustomInboxPrefix(InboxPrefix("reader"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	second := filepath.Join(t.TempDir(), "cluster")
+	if _, err := backup.Write(ctx, reader, second, backup.Options{}); err != nil {
+		t.Fatalf("backup from the cluster as the reader: %v", err)
+	}
+	b2, err := backup.Open(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := embedded()
+	if _, err := backup.Restore(ctx, back, []*backup.Backup{b2}, backup.Until{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	same("back from the cluster", want, dump(back))
+}
