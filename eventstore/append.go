@@ -73,6 +73,9 @@ type encodedEvent struct {
 // person is ErrIDInUse (after the window only the caller can tell: ingest asks the read
 // models' event-id index).
 //
+// Append sets each event's PrevHash (the tamper-evident chain, chain.go) when its person has
+// an ExpectedLastSeq, and clears it otherwise.
+//
 // The returned positions follow the order of the events in batch. Errors: ErrInvalid,
 // ErrTooLarge, ErrConflict, ErrIDInUse, ErrIDReused (*IDError), ErrClosed, or a wrapped
 // transport error (in which case the batch may or may not have been stored; retry with the
@@ -81,12 +84,16 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	reqs, positions, err := s.prepare(batch)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	links, err := s.links(ctx, batch)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	reqs, positions, err := s.prepare(batch, links)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
 	err = s.appendGroup(ctx, reqs, positions)
 	s.stats.appends.Add(1)
 	if errors.Is(err, ErrConflict) {
@@ -102,6 +109,12 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 		} else {
 			s.stats.events.Add(1)
 			stored = true
+		}
+	}
+	for _, r := range reqs {
+		// The person's new last message: the next append to the person links to it.
+		if last := len(r.events) - 1; r.expect != nil && !positions[r.first+last].Duplicate {
+			s.hashes.put(positions[r.first+last].Seq, HashOf(r.events[last].data))
 		}
 	}
 	if stored {
@@ -143,8 +156,10 @@ func (s *Store) appendGroup(ctx context.Context, reqs []*personReq, positions []
 	}
 }
 
-// prepare validates and encodes a request. Nothing is sent.
-func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) {
+// prepare validates and encodes a request, linking each event of a person with an
+// expectation into the chain (links: the hash of the person's last message, chain.go); the
+// events of a person without one carry no link. Nothing is sent.
+func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personReq, []Position, error) {
 	if len(batch) == 0 {
 		return nil, nil, fmt.Errorf("%w: append: no persons", ErrInvalid)
 	}
@@ -175,7 +190,13 @@ func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) 
 		if pa.ExpectedLastSeq != nil {
 			r.expect = Expect(*pa.ExpectedLastSeq)
 		}
+		prev := links[i]
 		for _, ev := range pa.Events {
+			if pa.ExpectedLastSeq != nil {
+				ev.PrevHash = prev
+			} else {
+				ev.PrevHash = nil
+			}
 			data, err := Encode(ev)
 			if err != nil {
 				return nil, nil, fmt.Errorf("append: person %d: %w", i, err)
@@ -190,6 +211,9 @@ func (s *Store) prepare(batch []PersonAppend) ([]*personReq, []Position, error) 
 			// Headers (id, batch, check) take well under 512 bytes.
 			if int64(len(data))+512 > s.maxPayload {
 				return nil, nil, fmt.Errorf("%w: append: event %s is %d bytes, the server accepts %d", ErrTooLarge, ev.GetId(), len(data), s.maxPayload)
+			}
+			if pa.ExpectedLastSeq != nil {
+				prev = HashOf(data)
 			}
 			r.ids[ev.GetId()] = len(r.events)
 			r.events = append(r.events, encodedEvent{id: ev.GetId(), ev: ev, data: data})

@@ -101,8 +101,9 @@ type Store struct {
 	// from a lagging replica, or from a stream that lost events, which the leader tells.
 	lastSeen atomic.Uint64
 
-	gc    *committer
-	stats stats
+	gc     *committer
+	stats  stats
+	hashes hashCache // chain hashes of recently appended messages (chain.go)
 
 	// identity is the stream's as Open found or made it.
 	identity Identity

@@ -528,6 +528,7 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	out.PersonKey = key
 	out.Actor = actor
 	out.RecordedAt = timestamppb.New(now)
+	out.PrevHash = nil // eventstore links the event to the person's last at append time
 	return out
 }
 

@@ -44,6 +44,12 @@ type Event struct {
 	CorrelationId string `protobuf:"bytes,6,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
 	// causation_id is the id of the event or request that caused this one (optional).
 	CausationId string `protobuf:"bytes,7,opt,name=causation_id,json=causationId,proto3" json:"causation_id,omitempty"`
+	// prev_hash is the tamper-evident chain of the person's events: the SHA-256 of the stored
+	// message data of the person's previous message on the stream (its subject's last), set
+	// by nird at append time; empty for a person's first event and for events stored before
+	// the chain existed. Changing, removing or inserting an event breaks the chain at the
+	// next one (nirctl verify). Set by nird; a client's value is replaced.
+	PrevHash []byte `protobuf:"bytes,8,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// payload is the fact itself. Exactly one must be set.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -150,6 +156,13 @@ func (x *Event) GetCausationId() string {
 		return x.CausationId
 	}
 	return ""
+}
+
+func (x *Event) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
 }
 
 func (x *Event) GetPayload() isEvent_Payload {
@@ -2048,7 +2061,7 @@ var File_nir_v1_events_proto protoreflect.FileDescriptor
 
 const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\xef\x0f\n" +
+	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\x8c\x10\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2058,7 +2071,8 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\vrecorded_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\x12%\n" +
 	"\x0ecorrelation_id\x18\x06 \x01(\tR\rcorrelationId\x12!\n" +
-	"\fcausation_id\x18\a \x01(\tR\vcausationId\x12G\n" +
+	"\fcausation_id\x18\a \x01(\tR\vcausationId\x12\x1b\n" +
+	"\tprev_hash\x18\b \x01(\fR\bprevHash\x12G\n" +
 	"\x11person_registered\x18\x14 \x01(\v2\x18.nir.v1.PersonRegisteredH\x00R\x10personRegistered\x128\n" +
 	"\fperson_moved\x18\x15 \x01(\v2\x13.nir.v1.PersonMovedH\x00R\vpersonMoved\x12G\n" +
 	"\x11demand_registered\x18\x16 \x01(\v2\x18.nir.v1.DemandRegisteredH\x00R\x10demandRegistered\x12D\n" +
