@@ -1,0 +1,181 @@
+// Package verify checks that the event stream is the register nird wrote: every message
+// decodes into an event whose envelope belongs to its subject, no event id is stored twice,
+// and every person's tamper-evident chain (nirv1.Event.prev_hash, eventstore's chain.go) is
+// intact, so that a message changed, removed or slipped in after the fact is found at its
+// person and sequence.
+//
+// What the chain proves: an event that is followed by another of the same person cannot be
+// changed or removed, and nothing can be inserted before a person's last event, without the
+// break showing at the next event. A person's last event, and events stored before the chain
+// existed (they carry no prev_hash and start the chain; a stream written before it verifies),
+// are not covered by it.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+// Problem kinds.
+const (
+	// KindUndecodable: the message is not a usable event (it does not decode, or its envelope
+	// does not belong to its subject). nird quarantines it.
+	KindUndecodable = "undecodable"
+	// KindChainBroken: the event's prev_hash is not the hash of its person's previous message:
+	// that message was changed or removed, or this event was inserted or changed.
+	KindChainBroken = "chain-broken"
+	// KindChainMissing: the event has no prev_hash although its person's chain had begun:
+	// it was inserted (nird links every event it appends after the first).
+	KindChainMissing = "chain-missing"
+	// KindDuplicateID: an event id stored a second time.
+	KindDuplicateID = "duplicate-id"
+)
+
+// Problem is one finding, at a stream sequence. PersonKey is the subject's key (never a
+// national id); Previous, for a chain problem, is the sequence of the person's previous
+// message that the event does not match (0 if there is none).
+type Problem struct {
+	Seq       uint64 `json:"seq"`
+	PersonKey string `json:"person_key,omitempty"`
+	Kind      string `json:"kind"`
+	Previous  uint64 `json:"previous,omitempty"`
+	Detail    string `json:"detail"`
+}
+
+// Report is the result of a walk.
+type Report struct {
+	FirstSeq uint64    `json:"first_seq"`
+	LastSeq  uint64    `json:"last_seq"`
+	Messages uint64    `json:"messages"`
+	Persons  int       `json:"persons"`
+	Linked   uint64    `json:"linked"` // events that carry a prev_hash
+	Problems []Problem `json:"problems"`
+	// Persons whose chain is broken, each reported at its first break only.
+	BrokenPersons int     `json:"broken_persons"`
+	Seconds       float64 `json:"seconds"`
+	EventsPerSec  float64 `json:"events_per_sec"`
+}
+
+// OK reports whether the walk found nothing wrong.
+func (r Report) OK() bool { return len(r.Problems) == 0 }
+
+// person is what the walk keeps of a person: the hash and sequence of its last message,
+// whether its chain has begun, and whether a break was reported already.
+type person struct {
+	last    []byte
+	lastSeq uint64
+	linked  bool
+	broken  bool
+}
+
+// Options bound a walk.
+type Options struct {
+	// Through is the last sequence to check (0 = the stream's last when the walk starts).
+	Through uint64
+	// Progress, when set, is called now and then with the sequence reached and the last.
+	Progress func(done, total uint64)
+}
+
+// Stream walks the whole stream in order and reports what it finds. It only reads: it runs
+// against a running nird's stream (its reader credentials) as well as a stopped store.
+func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, error) {
+	start := time.Now()
+	through := opt.Through
+	if through == 0 {
+		var err error
+		if through, err = store.LastSeq(ctx); err != nil {
+			return Report{}, err
+		}
+	}
+	rep := Report{FirstSeq: 1, LastSeq: through}
+	persons := map[string]*person{}
+	ids := map[string]uint64{}
+	last, err := store.Export(ctx, 1, through, func(m eventstore.RawMessage) error {
+		rep.Messages++
+		if opt.Progress != nil && m.Seq%10000 == 0 {
+			opt.Progress(m.Seq, through)
+		}
+		key, _ := strings.CutPrefix(m.Subject, "nir.ev.")
+		p := persons[key]
+		if p == nil {
+			p = &person{}
+			persons[key] = p
+		}
+		h := eventstore.HashOf(m.Data)
+		defer func() { p.last, p.lastSeq = h, m.Seq }()
+
+		ev, err := eventstore.Decode(m.Seq, m.Data)
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindUndecodable, Detail: err.Error()})
+			return nil
+		case ev.GetPersonKey() != key:
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindUndecodable,
+				Detail: "the event's envelope names another person than its subject"})
+			return nil
+		}
+		if first, dup := ids[ev.GetId()]; dup {
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindDuplicateID, Previous: first,
+				Detail: fmt.Sprintf("event id %s is stored at sequence %d already", ev.GetId(), first)})
+		} else {
+			ids[ev.GetId()] = m.Seq
+		}
+		prev := ev.GetPrevHash()
+		if len(prev) > 0 {
+			rep.Linked++
+		}
+		if p.broken {
+			return nil // one report per person: the first break
+		}
+		switch {
+		case len(prev) > 0 && p.lastSeq == 0:
+			p.broken = true
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindChainBroken,
+				Detail: "the event links to a previous message, but it is the person's first: the messages before it were removed"})
+		case len(prev) > 0 && !bytes.Equal(prev, p.last):
+			p.broken = true
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindChainBroken, Previous: p.lastSeq,
+				Detail: fmt.Sprintf("prev_hash %s is not the hash of the person's previous message at sequence %d: that message was changed, or a message between them was removed, or this event was changed or inserted", short(prev), p.lastSeq)})
+		case len(prev) == 0 && p.linked:
+			p.broken = true
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindChainMissing, Previous: p.lastSeq,
+				Detail: fmt.Sprintf("the event has no prev_hash after the person's chain began (the message at sequence %d links): it was inserted", p.lastSeq)})
+		}
+		if len(prev) > 0 {
+			p.linked = true
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.LastSeq = last
+	rep.Persons = len(persons)
+	for _, p := range persons {
+		if p.broken {
+			rep.BrokenPersons++
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if rep.Seconds > 0 {
+		rep.EventsPerSec = float64(rep.Messages) / rep.Seconds
+	}
+	if opt.Progress != nil {
+		opt.Progress(last, through)
+	}
+	return rep, nil
+}
+
+func short(h []byte) string {
+	s := hex.EncodeToString(h)
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}

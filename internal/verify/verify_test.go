@@ -1,0 +1,215 @@
+package verify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/verify"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+func openStore(t *testing.T) *eventstore.Store {
+	t.Helper()
+	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func key(i int) string {
+	h := sha256.Sum256([]byte(fmt.Sprint("verify test person ", i)))
+	return hex.EncodeToString(h[:])
+}
+
+func event(k string) *nirv1.Event {
+	return &nirv1.Event{Id: ulid.Make().String(), PersonKey: k, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
+		RecordedAt: timestamppb.New(time.Now()),
+		Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
+}
+
+// source writes persons 0–3 with four events each, appended one at a time in turns as nird
+// does (with expectations, so chained), and person 9 without expectations (unchained, as a
+// stream written before the chain).
+func source(t *testing.T) (*eventstore.Store, []eventstore.RawMessage) {
+	t.Helper()
+	ctx := context.Background()
+	s := openStore(t)
+	last := map[int]uint64{}
+	for range 4 {
+		for p := range 4 {
+			pos, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key(p), ExpectedLastSeq: eventstore.Expect(last[p]), Events: []*nirv1.Event{event(key(p))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last[p] = pos[0].Seq
+		}
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key(9), Events: []*nirv1.Event{event(key(9))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var msgs []eventstore.RawMessage
+	if _, err := s.Export(ctx, 0, 0, func(m eventstore.RawMessage) error {
+		m.Data = bytes.Clone(m.Data)
+		msgs = append(msgs, m)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s, msgs
+}
+
+// copyOf stores msgs, renumbered 1, 2, …, into a new store: a copy of the stream as an
+// attacker with the store in hand could make it.
+func copyOf(t *testing.T, msgs []eventstore.RawMessage) *eventstore.Store {
+	t.Helper()
+	s := openStore(t)
+	seq := func(yield func(eventstore.RawMessage, error) bool) {
+		for i, m := range msgs {
+			m.Seq = uint64(i + 1)
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+	if _, err := s.Import(context.Background(), seq); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func run(t *testing.T, s *eventstore.Store) verify.Report {
+	t.Helper()
+	rep, err := verify.Stream(context.Background(), s, verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// nth returns the index in msgs of person p's n-th message (0-based).
+func nth(t *testing.T, msgs []eventstore.RawMessage, p, n int) int {
+	t.Helper()
+	for i, m := range msgs {
+		if m.Subject == "nir.ev."+key(p) {
+			if n == 0 {
+				return i
+			}
+			n--
+		}
+	}
+	t.Fatalf("person %d has no message %d", p, n)
+	return -1
+}
+
+func TestStream_Intact(t *testing.T) {
+	s, msgs := source(t)
+	rep := run(t, s)
+	if !rep.OK() || rep.Messages != uint64(len(msgs)) || rep.Persons != 5 || rep.Linked != 12 {
+		t.Errorf("report %+v: want no problems, %d messages, 5 persons, 12 linked (3 of each chained person's 4)", rep, len(msgs))
+	}
+}
+
+// TestStream_Tampered: a copy of the stream with one message changed, removed or inserted
+// is reported at the right person and sequence, and nothing else is.
+func TestStream_Tampered(t *testing.T) {
+	_, msgs := source(t)
+	change := func(m eventstore.RawMessage, f func(ev *nirv1.Event)) eventstore.RawMessage {
+		ev, err := eventstore.Decode(m.Seq, m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(ev)
+		data, err := eventstore.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Data = data
+		return m
+	}
+	forged := func(p int, prev []byte) eventstore.RawMessage {
+		ev := event(key(p))
+		ev.PrevHash = prev
+		data, _ := eventstore.Encode(ev)
+		return eventstore.RawMessage{Subject: "nir.ev." + key(p), Header: nats.Header{}, Data: data}
+	}
+	p := 2
+	second, third := nth(t, msgs, p, 1), nth(t, msgs, p, 2)
+	for _, c := range []struct {
+		name     string
+		tamper   func() []eventstore.RawMessage
+		seq      uint64 // where the problem must be reported (1-based, in the copy)
+		kind     string
+		previous uint64
+	}{
+		{"Changed", func() []eventstore.RawMessage {
+			out := slices.Clone(msgs)
+			out[second] = change(out[second], func(ev *nirv1.Event) { ev.Kommune = "4601" })
+			return out
+		}, uint64(third + 1), verify.KindChainBroken, uint64(second + 1)},
+		{"Removed", func() []eventstore.RawMessage {
+			return slices.Delete(slices.Clone(msgs), second, second+1)
+		}, uint64(third), verify.KindChainBroken, uint64(nth(t, msgs, p, 0) + 1)},
+		{"InsertedWithoutLink", func() []eventstore.RawMessage {
+			return slices.Insert(slices.Clone(msgs), second+1, forged(p, nil))
+		}, uint64(second + 2), verify.KindChainMissing, uint64(second + 1)},
+		{"InsertedWithAForgedLink", func() []eventstore.RawMessage {
+			return slices.Insert(slices.Clone(msgs), second+1, forged(p, bytes.Repeat([]byte{1}, 32)))
+		}, uint64(second + 2), verify.KindChainBroken, uint64(second + 1)},
+		{"InsertedWithTheRightLink", func() []eventstore.RawMessage {
+			// Linked to the real previous message: the real next event no longer matches.
+			return slices.Insert(slices.Clone(msgs), second+1, forged(p, eventstore.HashOf(msgs[second].Data)))
+		}, uint64(third + 2), verify.KindChainBroken, uint64(second + 2)},
+		{"FirstRemoved", func() []eventstore.RawMessage {
+			first := nth(t, msgs, p, 0)
+			return slices.Delete(slices.Clone(msgs), first, first+1)
+		}, uint64(second), verify.KindChainBroken, 0},
+		{"Undecodable", func() []eventstore.RawMessage {
+			out := slices.Clone(msgs)
+			out[second].Data = []byte("not an event")
+			return out
+		}, uint64(second + 1), verify.KindUndecodable, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep := run(t, copyOf(t, c.tamper()))
+			if len(rep.Problems) == 0 {
+				t.Fatalf("nothing reported")
+			}
+			got := rep.Problems[0]
+			if got.Seq != c.seq || got.Kind != c.kind || got.Previous != c.previous || got.PersonKey != key(p) {
+				t.Errorf("first problem %+v, want %s at %d (previous %d) of person %s", got, c.kind, c.seq, c.previous, key(p)[:8])
+			}
+			for _, pr := range rep.Problems {
+				if pr.PersonKey != key(p) {
+					t.Errorf("a problem reported for another person: %+v", pr)
+				}
+			}
+			if c.kind != verify.KindUndecodable && rep.BrokenPersons != 1 {
+				t.Errorf("%d broken persons, want 1", rep.BrokenPersons)
+			}
+		})
+	}
+	t.Run("DuplicateID", func(t *testing.T) {
+		out := slices.Clone(msgs)
+		dup := out[nth(t, msgs, 9, 1)]
+		dup.Header = nats.Header{} // past the dedupe window, as an attacker would
+		out = append(out, dup)
+		rep := run(t, copyOf(t, out))
+		if len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindDuplicateID || rep.Problems[0].Seq != uint64(len(out)) || rep.Problems[0].Previous != uint64(nth(t, msgs, 9, 1)+1) {
+			t.Errorf("problems %+v, want one duplicate id at %d", rep.Problems, len(out))
+		}
+	})
+}
