@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,6 +169,20 @@ func TestBackupRestore_Nird(t *testing.T) {
 	}
 	if !strings.Contains(a1, "personKey") {
 		t.Errorf("the comparison compared empty lists:\n%.500s", a1)
+	}
+	// nirctl verify finds both streams intact, the restored one as the original.
+	for _, n := range []*nirdtest.Nird{n1, n2} {
+		stdout.Reset()
+		if err := runVerify(ctx, []string{"--nats-context", n.NATSContext("reader"), "--json", "--quiet"}, &stdout, &stderr); err != nil {
+			t.Fatalf("verify: %v\n%s", err, stdout.String())
+		}
+		var rep struct {
+			Messages uint64 `json:"messages"`
+			Linked   uint64 `json:"linked"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Messages != uint64(len(acked)) || rep.Linked == 0 {
+			t.Errorf("verify report %s: %v; want %d messages, some linked", stdout.String(), err, len(acked))
+		}
 	}
 	n2.Stop(t, syscall.SIGTERM)
 	n1.Stop(t, syscall.SIGTERM)
