@@ -61,7 +61,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var bar *progress
 	if !*quiet {
 		bar = newProgress(stderr, "verify", "events", 0)
-		opt.Progress = func(done, total uint64) { bar.set(int64(done), int64(total), fmt.Sprintf("sequence %d of %d", done, total)) }
+		opt.Progress = func(done, total uint64) {
+			bar.set(int64(done), int64(total), fmt.Sprintf("sequence %d of %d", done, total))
+		}
 	}
 	rep, err := verify.Stream(ctx, store, opt)
 	if bar != nil {
