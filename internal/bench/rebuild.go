@@ -30,6 +30,7 @@ import (
 	"github.com/introreg/nir/internal/demo"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/personkey"
+	streamcheck "github.com/introreg/nir/internal/verify"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -156,6 +157,8 @@ type RebuildReport struct {
 	Ratio       float64 `json:"ratio"`
 	RatioDecode float64 `json:"ratio_decode"`
 	RatioCPU    float64 `json:"ratio_cpu"`
+	// RatioVerify is nirctl verify's walk (decode, chain, ids) / bare-replay events/s.
+	RatioVerify float64 `json:"ratio_verify"`
 	// ModelsBytes is the size of the rebuilt read-model file.
 	ModelsBytes int64       `json:"models_bytes"`
 	Memory      Memory      `json:"memory"`
@@ -444,6 +447,19 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		return nil, err
 	}
 	rep.Results = append(rep.Results, st)
+	progress("verify")
+	vst, err := bestStage(opt.Runs, "verify", func() (int, error) {
+		r, err := streamcheck.Stream(ctx, store, streamcheck.Options{Through: last})
+		if err == nil && !r.OK() {
+			err = fmt.Errorf("verify found %d problems in the benchmark's stream, the first: %+v", len(r.Problems), r.Problems[0])
+		}
+		return int(r.Messages), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = append(rep.Results, vst)
+	rep.RatioVerify = vst.EventsPerSec / rep.Results[0].EventsPerSec
 
 	f, err := feed.New(store)
 	if err != nil {
@@ -1072,6 +1088,7 @@ func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
 		fmt.Fprintf(w, "%-20s %10d %9.2f %12.0f %9.2f %12.0f\n", r.Name, r.Events, r.Seconds, r.EventsPerSec, r.CPUSeconds, r.EventsPerCPUSec)
 	}
 	fmt.Fprintf(w, "ratio rebuild / bare replay: %.2f (/ bare replay with decoding: %.2f; in events per CPU-second: %.2f)\n", rep.Ratio, rep.RatioDecode, rep.RatioCPU)
+	fmt.Fprintf(w, "ratio verify / bare replay: %.2f\n", rep.RatioVerify)
 	fmt.Fprintf(w, "models file %d MiB\n", rep.ModelsBytes>>20)
 	m := rep.Memory
 	fmt.Fprintf(w, "memory during rebuild: peak RSS %d MiB (%s), anonymous RSS peak %d MiB, Go heap peak %d MiB, Go total peak %d MiB\n", m.PeakRSSBytes>>20, m.PeakRSSSource, m.PeakAnonRSSBytes>>20, m.PeakHeapBytes>>20, m.PeakGoTotalBytes>>20)
