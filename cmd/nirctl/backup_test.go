@@ -186,4 +186,19 @@ func TestBackupRestore_Nird(t *testing.T) {
 	}
 	n2.Stop(t, syscall.SIGTERM)
 	n1.Stop(t, syscall.SIGTERM)
+
+	// Stopped: the restored nird's read models equal a fresh fold of its stream.
+	stdout.Reset()
+	if err := runVerify(ctx, []string{"--store", d2, "--json", "--quiet"}, &stdout, &stderr); err != nil {
+		t.Fatalf("verify --store: %v\n%s", err, stdout.String())
+	}
+	var stored struct {
+		Models *struct {
+			Compared, Equal bool
+			Checkpoint      uint64
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &stored); err != nil || stored.Models == nil || !stored.Models.Compared || !stored.Models.Equal || stored.Models.Checkpoint != last {
+		t.Errorf("verify --store of the restored register: %s (%v); want its read models at %d compared and equal", stdout.String(), err, last)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/verify"
@@ -24,7 +26,8 @@ each event nird appends names the SHA-256 of the person's previous stored messag
 (prev_hash), so a message changed, removed or inserted after the fact shows at the next
 event of its person. Reports each problem with its sequence and person key (never a
 national id) and exits 1 if there is any, 0 if none. Works against a running nird (its
-reader credentials) and a stopped one's data directory (--store).
+reader credentials) and a stopped one's data directory (--store); with --store it also
+folds the stream afresh into a temporary directory and compares the read models with it.
 `
 
 var errProblems = errors.New("the stream has problems")
@@ -72,13 +75,29 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// With the store in hand, the read models are checked too: equal to a fresh fold.
+	var models *verify.ModelsCheck
+	if jsDir != "" {
+		path := filepath.Join(filepath.Dir(jsDir), "projections", "models.db")
+		if _, err := os.Stat(path); err == nil {
+			mc, err := verify.Models(ctx, store, path, "")
+			if err != nil {
+				return err
+			}
+			models = &mc
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if rep.Problems == nil {
 			rep.Problems = []verify.Problem{}
 		}
-		if err := enc.Encode(rep); err != nil {
+		out := struct {
+			verify.Report
+			Models *verify.ModelsCheck `json:"models,omitempty"`
+		}{rep, models}
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
@@ -87,9 +106,21 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		for _, p := range rep.Problems {
 			fmt.Fprintf(stdout, "PROBLEM seq %d person %s: %s: %s\n", p.Seq, p.PersonKey, p.Kind, p.Detail)
 		}
-		if rep.OK() {
+		switch {
+		case models == nil:
+		case !models.Compared:
+			fmt.Fprintf(stdout, "read models %s: %s\n", models.Path, models.Detail)
+		case models.Equal:
+			fmt.Fprintf(stdout, "read models %s at sequence %d: equal to a fresh fold of the stream (sha256 %s)\n", models.Path, models.Checkpoint, models.Live)
+		default:
+			fmt.Fprintf(stdout, "PROBLEM read models %s: %s\n", models.Path, models.Detail)
+		}
+		if rep.OK() && (models == nil || !models.Compared || models.Equal) {
 			fmt.Fprintln(stdout, "ok: no problems")
 		}
+	}
+	if models != nil && models.Compared && !models.Equal {
+		return fmt.Errorf("%w: the read models differ from a fresh fold", errProblems)
 	}
 	if !rep.OK() {
 		return fmt.Errorf("%w: %d (%d persons' chains broken)", errProblems, len(rep.Problems), rep.BrokenPersons)
