@@ -114,17 +114,25 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	opt := projections.AsOfOptions{RecordedUntil: recordedUntil}
 	var bar *progress
+	streamLast, err := f.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
 	if !*quiet {
-		last, err := f.LastSeq(ctx)
-		if err != nil {
-			return err
+		bar = newProgress(stderr, "replay", "events", int64(streamLast))
+	}
+	var read uint64 // the messages the replay read: up to the cut-off's sequence bound
+	opt.Progress = func(pr projections.Progress) {
+		if pr.Phase == projections.PhaseStore {
+			read = max(read, pr.Done)
 		}
-		bar = newProgress(stderr, "replay", "events", int64(last))
-		opt.Progress = func(pr projections.Progress) {
+		if bar != nil {
 			bar.set(int64(pr.Done), int64(pr.Total), fmt.Sprintf("%s %d of %d", pr.Phase, pr.Done, pr.Total))
 		}
 	}
+	started := time.Now()
 	db, err := p.AsOf(ctx, opt)
+	took := time.Since(started)
 	if bar != nil {
 		bar.finish()
 	}
@@ -152,7 +160,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := errors.Join(werr, cerr); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "data year %d as recorded until %s:\n", *year, recordedUntil.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "data year %d as recorded until %s: read %d of the stream's %d messages (to the cut-off's bound), %d events kept, in %.1f s:\n",
+		*year, recordedUntil.Format(time.RFC3339), read, streamLast, kept, took.Seconds())
 	for _, name := range files {
 		fmt.Fprintln(stdout, " ", name)
 	}

@@ -96,6 +96,14 @@ func TestReplay(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// It reads only up to the cut-off's bound, and says how much it read (issue 17).
+	var read, total, kept int
+	var secs float64
+	if i := bytes.Index(stdout.Bytes(), []byte("read ")); i < 0 {
+		t.Errorf("replay does not say what it read: %s", stdout.String())
+	} else if _, err := fmt.Sscanf(stdout.String()[i:], "read %d of the stream's %d messages (to the cut-off's bound), %d events kept, in %f s", &read, &total, &kept, &secs); err != nil || read >= total || read == 0 || kept == 0 {
+		t.Errorf("replay read %d of %d messages, kept %d (%v): want only those up to the cut-off\n%s", read, total, kept, err, stdout.String())
+	}
 	if bytes.Contains(stderr.Bytes(), []byte("keeps no event")) {
 		t.Errorf("a replay that keeps persons warned that it keeps none: %s", stderr.String())
 	}
