@@ -134,10 +134,10 @@ func checkHistory(t *testing.T, p demoPerson, got []*nirv1.StoredEvent) {
 	}
 }
 
-// stripEnvelope returns ev without what nird sets (person key, actor, recorded time).
+// stripEnvelope returns ev without what nird sets (person key, actor, recorded time, chain).
 func stripEnvelope(ev *nirv1.Event) *nirv1.Event {
 	c := proto.Clone(ev).(*nirv1.Event)
-	c.PersonKey, c.Actor, c.RecordedAt = "", nil, nil
+	c.PersonKey, c.Actor, c.RecordedAt, c.PrevHash = "", nil, nil, nil // set by nird
 	return c
 }
 
