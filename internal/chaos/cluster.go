@@ -632,7 +632,7 @@ func (c *Cluster) WaitReady(ctx context.Context, k int, timeout time.Duration) e
 	deadline := time.Now().Add(timeout)
 	for {
 		if n.proc.exited() {
-			return fmt.Errorf("chaos: %s exited (see %s)", n.Name, filepath.Join(c.opt.Dir, n.Name, "log"))
+			return fmt.Errorf("chaos: %s exited (see %s)%s", n.Name, filepath.Join(c.opt.Dir, n.Name, "log"), logTail(filepath.Join(c.opt.Dir, n.Name, "log")))
 		}
 		if err := get(ctx, "http://"+n.Admin+"/readyz", nil); err == nil {
 			return nil
@@ -725,4 +725,15 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// logTail is the last lines of a process's log, for an error that would otherwise point to a
+// file the test removes.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return ":\n" + strings.Join(lines[max(0, len(lines)-8):], "\n")
 }
