@@ -25,6 +25,18 @@ func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 	return seqs, raws, err
 }
 
+// personRawView is personRaw without the copies: the encodings point into tx's pages, valid
+// until tx writes (a write may remap the file) or ends.
+func personRawView(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
+	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
+	raws := make([][]byte, 0, len(seqs))
+	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
+		raws = append(raws, v)
+		return nil
+	})
+	return seqs, raws, err
+}
+
 // personStored calls fn with each stored event at seqs (a person's, in stream order): its
 // sequence and its encoding, valid only during the call (it points into tx's pages).
 func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {

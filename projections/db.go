@@ -88,8 +88,11 @@ type DB struct {
 	rowCache   map[string]*kommuneRows
 	cachedRows int
 
-	// bulkLast is the last sequence stored by bulkStore (guarded by mu).
+	// bulkLast is the last sequence stored by bulkStore (guarded by mu); bulkSeqs the
+	// sequence lists of the persons it stored, kept in memory until flushBulkSeqs writes
+	// them once, in key order (see bulkStore).
 	bulkLast uint64
+	bulkSeqs map[string]*seqList
 
 	// quarantined counts the quarantine bucket's entries as committed; newQuarantined
 	// those of the transaction in progress (guarded by mu).

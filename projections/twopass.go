@@ -5,40 +5,57 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/oklog/ulid/v2"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
-// bulkStore stores records' events (history and the person's sequence list) without folding
-// them: the first pass of a rebuild or replay into a new file. Records at or below the last one
-// stored are skipped. It returns the last sequence stored.
+// bulkStore stores records' events (in blocks by sequence) without folding them: the first
+// pass of a rebuild or replay into a new file. Records at or below the last one stored are
+// skipped. It returns the last sequence stored.
+//
+// The persons' sequence lists are kept in memory (a few bytes per event) and written by
+// flushBulkSeqs once the pass is over: written per transaction, every transaction would
+// rewrite nearly every page of the person bucket (a batch touches most persons), a cost
+// that grows with the stream and kept every touched page in the heap until commit.
 func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.bolt == nil {
 		return 0, ErrClosed
 	}
+	if db.bulkSeqs == nil {
+		db.bulkSeqs = map[string]*seqList{}
+	}
 	db.newQuarantined = 0
+	last := db.bulkLast
+	type added struct {
+		pk  string
+		seq uint64
+	}
+	var adds []added
 	err := db.update(func(tx *bolt.Tx) error {
 		evb := bucket(tx, bucketEvents)
 		evb.setFillPercent(1.0)
 		eb := eventBlockWriter{b: evb}
-		seqs := map[string][]uint64{}
-		var order []string
 		for _, rec := range recs {
-			if rec.Seq <= db.bulkLast {
+			if rec.Seq <= last {
 				continue
 			}
-			db.bulkLast = rec.Seq
+			last = rec.Seq
 			if rec.Quarantine != "" {
 				if err := db.quarantine(tx, rec.Seq, rec.Quarantine); err != nil {
 					return err
@@ -49,7 +66,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 			if rec.Event == nil {
 				pk = rec.PersonKey // undecoded: the fold checks the envelope against it
 			}
-			if pk == "" || bytes.IndexByte([]byte(pk), 0) >= 0 {
+			if pk == "" || strings.IndexByte(pk, 0) >= 0 {
 				db.skipped++
 				db.logger.Warn("event without a usable person key skipped", "stream_seq", rec.Seq)
 				continue
@@ -67,26 +84,76 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 			if err := eb.add(rec.Seq, data); err != nil {
 				return err
 			}
-			if _, ok := seqs[pk]; !ok {
-				order = append(order, pk)
-			}
-			seqs[pk] = append(seqs[pk], rec.Seq)
+			adds = append(adds, added{pk, rec.Seq})
 		}
-		if err := eb.flush(); err != nil {
+		return eb.flush()
+	})
+	if err != nil {
+		return db.bulkLast, err
+	}
+	// Committed: only now do the sequences count as stored.
+	db.bulkLast = last
+	db.quarantined.Add(db.newQuarantined)
+	for _, a := range adds {
+		l := db.bulkSeqs[a.pk]
+		if l == nil {
+			l = &seqList{}
+			db.bulkSeqs[a.pk] = l
+		}
+		l.add(a.seq)
+	}
+	return last, nil
+}
+
+// seqList is a person's stored sequences, encoded as the person bucket stores them (uvarint
+// differences), while bulkStore collects them.
+type seqList struct {
+	enc  []byte
+	last uint64
+}
+
+func (l *seqList) add(seq uint64) {
+	l.enc = binary.AppendUvarint(l.enc, seq-l.last)
+	l.last = seq
+}
+
+// bulkSeqsPerTx is how many persons' sequence lists flushBulkSeqs writes per transaction.
+const bulkSeqsPerTx = 50000
+
+// flushBulkSeqs writes the sequence lists bulkStore collected into the empty person bucket,
+// in key order, so that each page is written once, full.
+func (db *DB) flushBulkSeqs() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return ErrClosed
+	}
+	keys := make([]string, 0, len(db.bulkSeqs))
+	for pk := range db.bulkSeqs {
+		keys = append(keys, pk)
+	}
+	slices.Sort(keys)
+	for len(keys) > 0 {
+		chunk := keys[:min(bulkSeqsPerTx, len(keys))]
+		keys = keys[len(chunk):]
+		if err := db.update(func(tx *bolt.Tx) error {
+			peb := bucket(tx, bucketPEvents)
+			peb.setFillPercent(1.0)
+			for _, pk := range chunk {
+				if err := peb.Put([]byte(pk), db.bulkSeqs[pk].enc); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		peb := bucket(tx, bucketPEvents)
-		for _, pk := range order {
-			if err := addPersonSeqs(peb, pk, seqs[pk]); err != nil {
-				return err
-			}
+		for _, pk := range chunk {
+			delete(db.bulkSeqs, pk)
 		}
-		return nil
-	})
-	if err == nil {
-		db.quarantined.Add(db.newQuarantined)
 	}
-	return db.bulkLast, err
+	db.bulkSeqs = nil
+	return nil
 }
 
 // foldPersonsPerTx is how many persons the second pass of a rebuild folds per transaction.
@@ -97,7 +164,13 @@ const foldPersonsPerTx = 2000
 // file (the models must be empty). The result equals applying the same events in stream order,
 // since every model is derived from the person's final state alone and the statistics are
 // integer sums. progress (may be nil) gets persons done and the total.
+//
+// The event-id index is written last, sorted, in few transactions: its keys (ids) follow no
+// order of persons, so writing each chunk's ids would rewrite most of its pages every time.
 func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
+	if err := db.flushBulkSeqs(); err != nil {
+		return err
+	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.bolt == nil {
@@ -112,43 +185,39 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	}
 	var next []byte
 	var done uint64
+	var ids idCollector
 	db.newQuarantined = 0
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
-	for {
-		finished := false
+	for finished := false; !finished; {
 		err := db.update(func(tx *bolt.Tx) error {
 			c := bucket(tx, bucketPEvents).Cursor()
 			k, _ := c.First()
 			if next != nil {
 				k, _ = c.Seek(next)
 			}
-			// Read the chunk's events (copied: a write transaction may remap the file), fold
-			// and derive the persons on every CPU, then write them in person-key order.
+			// Read the chunk's events, fold and derive the persons on every CPU, then write
+			// them in person-key order. The events are read in place: nothing is written in
+			// this transaction until every fold is done, and bbolt remaps the file only when
+			// it allocates pages, at commit.
 			var jobs []foldJob
 			for n := 0; n < foldPersonsPerTx && k != nil; n++ {
 				j := foldJob{pk: string(k)}
 				var err error
-				if j.seqs, j.raws, err = personRaw(tx, j.pk); err != nil {
+				if j.seqs, j.raws, err = personRawView(tx, j.pk); err != nil {
 					return err
 				}
 				jobs = append(jobs, j)
 				k, _ = c.Next()
 			}
 			next = append(next[:0], k...)
+			finished = k == nil
 			if err := foldJobs(jobs); err != nil {
 				return err
 			}
 			sd := statDeltas{}
 			empty := &derived{}
-			var ids []idEntry
 			for i := range jobs {
-				ids = append(ids, jobs[i].ids...)
-			}
-			// The event-id index holds the events folded, as catching up indexes them.
-			if err := putIDs(tx, ids); err != nil {
-				return err
-			}
-			for i := range jobs {
+				ids.add(&jobs[i].ids)
 				if len(jobs[i].bad) > 0 {
 					// As if catching up had never stored them (it does not).
 					if err := db.dropStored(tx, jobs[i].pk, jobs[i].bad); err != nil {
@@ -163,26 +232,114 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			if err := sd.flush(tx); err != nil {
 				return fmt.Errorf("projections: statistics: %w", err)
 			}
-			if k == nil {
-				finished = true
-				for _, m := range Models {
-					if err := writeMeta(tx, m, at); err != nil {
-						return err
-					}
-				}
-			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if progress != nil {
+		if progress != nil && !finished {
 			progress(done, total)
 		}
-		if finished {
+	}
+	// The event-id index holds the events folded, as catching up indexes them.
+	if err := ids.write(db); err != nil {
+		return err
+	}
+	if err := db.update(func(tx *bolt.Tx) error {
+		for _, m := range Models {
+			if err := writeMeta(tx, m, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(done, total)
+	}
+	return nil
+}
+
+// idCollector gathers the event-id index entries of a whole fold, compactly (24 bytes an
+// event for ULID ids), to write them sorted at the end.
+type idCollector struct {
+	ulids []ulidEntry
+	other []idEntry
+}
+
+// ulidEntry is an index entry whose key is a ULID's 16 bytes.
+type ulidEntry struct {
+	key [16]byte
+	seq uint64
+}
+
+// foldIDs are one person's index entries, as foldJobs collects them.
+type foldIDs struct {
+	ulids []ulidEntry
+	other []idEntry
+}
+
+func (f *foldIDs) add(id string, seq uint64) {
+	if u, err := ulid.ParseStrict(id); err == nil {
+		f.ulids = append(f.ulids, ulidEntry{key: u, seq: seq})
+		return
+	}
+	f.other = append(f.other, idEntry{key: idKey(id), seq: seq})
+}
+
+func (c *idCollector) add(f *foldIDs) {
+	c.ulids = append(c.ulids, f.ulids...)
+	c.other = append(c.other, f.other...)
+	*f = foldIDs{}
+}
+
+// idsPerTx is how many event-id index entries idCollector.write puts per transaction: bbolt
+// holds a transaction's new entries of a page in one growing slice until commit.
+const idsPerTx = 100000
+
+// write puts the entries into the index in key order (every ULID key sorts before the
+// others, which begin with 0xff), each page written once. An id stored twice keeps its
+// lowest sequence, as putIDs does.
+func (c *idCollector) write(db *DB) error {
+	slices.SortFunc(c.ulids, func(a, b ulidEntry) int {
+		if x := bytes.Compare(a.key[:], b.key[:]); x != 0 {
+			return x
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	for i := 0; i < len(c.ulids); {
+		chunk := c.ulids[i:min(i+idsPerTx, len(c.ulids))]
+		first := i
+		i += len(chunk)
+		if err := db.update(func(tx *bolt.Tx) error {
+			b := bucket(tx, bucketIDs)
+			b.setFillPercent(1.0)
+			// The values, in one allocation: bbolt keeps them until commit.
+			vals := make([]byte, 0, len(chunk)*binary.MaxVarintLen64)
+			for x, e := range chunk {
+				if first+x > 0 && e.key == c.ulids[first+x-1].key {
+					continue // sorted: the lowest sequence of the key came first
+				}
+				n := len(vals)
+				vals = binary.AppendUvarint(vals, e.seq)
+				if err := b.Put(e.key[:], vals[n:len(vals):len(vals)]); err != nil {
+					return err
+				}
+			}
 			return nil
+		}); err != nil {
+			return err
 		}
 	}
+	c.ulids = nil
+	if len(c.other) > 0 {
+		if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
+			return err
+		}
+	}
+	c.other = nil
+	return nil
 }
 
 // foldJob is one person of a foldAll chunk.
@@ -194,7 +351,7 @@ type foldJob struct {
 	// bad are the person's stored events that checkStored quarantined.
 	bad []Quarantine
 	// ids are the event-id index entries of the events folded.
-	ids []idEntry
+	ids foldIDs
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -220,7 +377,7 @@ func foldJobs(jobs []foldJob) error {
 						continue
 					}
 					st.Apply(j.seqs[x], ev)
-					j.ids = append(j.ids, idEntry{key: idKey(ev.GetId()), seq: j.seqs[x]})
+					j.ids.add(ev.GetId(), j.seqs[x])
 				}
 				j.raws = nil
 				j.der = derive(st)

@@ -42,6 +42,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&opt.Runs, "runs", 1, "runs of each replay and of the rebuild; the fastest is reported (a shared machine slows some runs)")
 	fs.IntVar(&opt.StateCache, "state-cache", 0, "person states the rebuild keeps between transactions (0: the projections default, as nird runs it)")
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
+	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE` (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchRebuildUsage)
