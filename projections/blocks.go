@@ -14,19 +14,8 @@ import (
 	"github.com/introreg/nir/rules"
 )
 
-// personRaw returns a person's stored sequences and encoded events, copied out of tx.
-func personRaw(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
-	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
-	raws := make([][]byte, 0, len(seqs))
-	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
-		raws = append(raws, append([]byte(nil), v...))
-		return nil
-	})
-	return seqs, raws, err
-}
-
-// personRawView is personRaw without the copies: the encodings point into tx's pages, valid
-// until tx writes (a write may remap the file) or ends.
+// personRawView returns a person's stored sequences and encoded events. The encodings point
+// into tx's pages: valid until tx writes (a write may remap the file) or ends.
 func personRawView(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
 	raws := make([][]byte, 0, len(seqs))
