@@ -58,6 +58,7 @@ type Projector struct {
 	writeMu sync.Mutex
 
 	rebuilding atomic.Bool
+	comparing  atomic.Bool // CompareFold runs
 	stats      statsCounters
 
 	// repair is set while the live models must be rebuilt before they are served again

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -839,5 +840,41 @@ func TestProjector_RunSurvivesFeedOutage(t *testing.T) {
 	}
 	if got, want := liveDump(t, p), cleanDump(t, recs); got != want {
 		t.Error("live models differ from a clean build after the outage")
+	}
+}
+
+// TestProjector_CompareFold: caught-up models equal a fresh fold of the stream; a value
+// changed in the live file behind the models' back (a statistics count) is found, and the
+// fold runs up to the live checkpoint even when the stream has grown since.
+func TestProjector_CompareFold(t *testing.T) {
+	t.Parallel()
+	recs := population(5, 200, testKommuner)
+	half := len(recs) / 2
+	feed := NewSliceFeed(slices.Clone(recs[:half]))
+	p := newTestProjector(t, feed)
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	feed.Add(recs[half:]...) // the stream moves on; the models have not seen it
+	fc, err := p.CompareFold(bg)
+	if err != nil || !fc.Equal || fc.Checkpoint != recs[half-1].Seq || fc.Live == "" {
+		t.Fatalf("CompareFold = %+v, %v; want equal at %d", fc, err, recs[half-1].Seq)
+	}
+	// Someone changes a count in the file (with a valid checksum: a tool that knows it).
+	if err := p.Use("", func(db *DB) error {
+		return db.update(func(tx *bolt.Tx) error {
+			b := bucket(tx, bucketStats)
+			k, v := b.Cursor().First()
+			if k == nil {
+				return errors.New("no statistics")
+			}
+			return b.Put(append([]byte(nil), k...), append(append([]byte(nil), v...), 1))
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fc, err = p.CompareFold(bg)
+	if err != nil || fc.Equal || fc.Live == fc.Fresh {
+		t.Fatalf("CompareFold after a change = %+v, %v; want a difference", fc, err)
 	}
 }

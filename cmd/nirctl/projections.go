@@ -31,7 +31,7 @@ func adminClient(ctx context.Context, streaming bool) nirv1connect.AdminServiceC
 func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: nirctl projections status [--json]")
-		fmt.Fprintln(stderr, "       nirctl projections verify [--json]")
+		fmt.Fprintln(stderr, "       nirctl projections verify [--fold] [--json]")
 		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshots")
 		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
@@ -263,11 +263,12 @@ func runProjectionsVerify(ctx context.Context, args []string, stdout, stderr io.
 	fs := flag.NewFlagSet("projections verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print protojson")
+	fold := fs.Bool("fold", false, "also fold the stream afresh up to the models' checkpoint and compare (a rebuild's work; the models stay in service)")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
 		return errUsage
 	}
 	// A large file takes a while: no client timeout.
-	res, err := adminClient(ctx, true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
+	res, err := adminClient(ctx, true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{CompareFold: *fold}))
 	if err != nil {
 		return callErr("projections verify", err)
 	}
@@ -279,6 +280,9 @@ func runProjectionsVerify(ctx context.Context, args []string, stdout, stderr io.
 	} else {
 		fmt.Fprintf(stdout, "checked %s: %d pages, %d values and their checksums, bbolt's consistency check, schema and checkpoints, the stream's identity, in %.1f s\n",
 			byteSize(v.GetFileSize()), v.GetPages(), v.GetValues(), v.GetSeconds())
+		if f := v.GetFold(); f != nil && f.GetEqual() {
+			fmt.Fprintf(stdout, "read models at sequence %d: equal to a fresh fold of the stream (sha256 %s; fold %.1f s)\n", f.GetCheckpoint(), f.GetLiveDigest(), f.GetSeconds())
+		}
 		for _, p := range v.GetProblems() {
 			fmt.Fprintf(stdout, "PROBLEM: %s\n", p)
 		}

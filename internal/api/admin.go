@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -34,6 +35,9 @@ type AdminSource interface {
 	DeleteSnapshot(name string) error
 	// Verify checks the live read-model file thoroughly; a problem found starts its repair.
 	Verify(ctx context.Context) (projections.VerifyReport, error)
+	// CompareFold compares the live models with a fresh fold of the stream up to their
+	// checkpoint; projections.ErrRebuildRunning while a rebuild runs.
+	CompareFold(ctx context.Context) (projections.FoldCheck, error)
 }
 
 var _ AdminSource = (*projections.Projector)(nil)
@@ -271,16 +275,31 @@ func (h *Admin) DeleteSnapshot(ctx context.Context, req *connect.Request[nirv1.D
 }
 
 // VerifyProjections implements AdminService.VerifyProjections.
-func (h *Admin) VerifyProjections(ctx context.Context, _ *connect.Request[nirv1.VerifyProjectionsRequest]) (*connect.Response[nirv1.VerifyProjectionsResponse], error) {
+func (h *Admin) VerifyProjections(ctx context.Context, req *connect.Request[nirv1.VerifyProjectionsRequest]) (*connect.Response[nirv1.VerifyProjectionsResponse], error) {
 	p, err := operator(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h.log.InfoContext(ctx, "read-model verify requested", "principal", p.String())
+	h.log.InfoContext(ctx, "read-model verify requested", "principal", p.String(), "compare_fold", req.Msg.GetCompareFold())
 	rep, err := h.src.Verify(ctx)
 	if err != nil {
 		return nil, readError(ctx, h.log, "verify read models", err)
 	}
-	return connect.NewResponse(&nirv1.VerifyProjectionsResponse{Problems: rep.Problems, FileSize: rep.Size, Pages: rep.Pages,
-		Values: rep.Values, Seconds: rep.Seconds, Repairing: rep.Repairing}), nil
+	res := &nirv1.VerifyProjectionsResponse{Problems: rep.Problems, FileSize: rep.Size, Pages: rep.Pages,
+		Values: rep.Values, Seconds: rep.Seconds, Repairing: rep.Repairing}
+	if req.Msg.GetCompareFold() && len(rep.Problems) == 0 && rep.Repairing == "" {
+		fc, err := h.src.CompareFold(ctx)
+		if errors.Is(err, projections.ErrRebuildRunning) {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild or another fold comparison is running; try again when it is done"))
+		}
+		if err != nil {
+			return nil, readError(ctx, h.log, "fold the stream afresh", err)
+		}
+		res.Fold = &nirv1.FoldComparison{Checkpoint: fc.Checkpoint, LiveDigest: fc.Live, FreshDigest: fc.Fresh, Equal: fc.Equal, Seconds: fc.Seconds}
+		if !fc.Equal {
+			res.Problems = append(res.Problems, fmt.Sprintf("the read models at sequence %d differ from a fresh fold of the stream (sha256 %s, fresh %s)", fc.Checkpoint, fc.Live, fc.Fresh))
+			h.log.ErrorContext(ctx, "read models differ from a fresh fold of the stream", "checkpoint", fc.Checkpoint)
+		}
+	}
+	return connect.NewResponse(res), nil
 }

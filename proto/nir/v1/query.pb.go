@@ -3265,7 +3265,11 @@ func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
 
 // VerifyProjectionsRequest asks for a check of the live read-model file.
 type VerifyProjectionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// compare_fold also folds the stream afresh, up to the live models' checkpoint, into a
+	// temporary file and compares the two by the SHA-256 of their dumps (slow: a rebuild's
+	// work; the live models stay in service).
+	CompareFold   bool `protobuf:"varint,1,opt,name=compare_fold,json=compareFold,proto3" json:"compare_fold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3300,6 +3304,94 @@ func (*VerifyProjectionsRequest) Descriptor() ([]byte, []int) {
 	return file_nir_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
+func (x *VerifyProjectionsRequest) GetCompareFold() bool {
+	if x != nil {
+		return x.CompareFold
+	}
+	return false
+}
+
+// FoldComparison is the live read models compared with a fresh fold of the stream.
+type FoldComparison struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// checkpoint is the sequence both were taken at.
+	Checkpoint uint64 `protobuf:"varint,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// live_digest and fresh_digest are the SHA-256 (hex) of each one's dump.
+	LiveDigest  string `protobuf:"bytes,2,opt,name=live_digest,json=liveDigest,proto3" json:"live_digest,omitempty"`
+	FreshDigest string `protobuf:"bytes,3,opt,name=fresh_digest,json=freshDigest,proto3" json:"fresh_digest,omitempty"`
+	// equal is true when they are the same.
+	Equal bool `protobuf:"varint,4,opt,name=equal,proto3" json:"equal,omitempty"`
+	// seconds the fold took.
+	Seconds       float64 `protobuf:"fixed64,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FoldComparison) Reset() {
+	*x = FoldComparison{}
+	mi := &file_nir_v1_query_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FoldComparison) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FoldComparison) ProtoMessage() {}
+
+func (x *FoldComparison) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FoldComparison.ProtoReflect.Descriptor instead.
+func (*FoldComparison) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *FoldComparison) GetCheckpoint() uint64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+func (x *FoldComparison) GetLiveDigest() string {
+	if x != nil {
+		return x.LiveDigest
+	}
+	return ""
+}
+
+func (x *FoldComparison) GetFreshDigest() string {
+	if x != nil {
+		return x.FreshDigest
+	}
+	return ""
+}
+
+func (x *FoldComparison) GetEqual() bool {
+	if x != nil {
+		return x.Equal
+	}
+	return false
+}
+
+func (x *FoldComparison) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
 // VerifyProjectionsResponse is what the check found.
 type VerifyProjectionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3314,14 +3406,16 @@ type VerifyProjectionsResponse struct {
 	// seconds the check took.
 	Seconds float64 `protobuf:"fixed64,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
 	// repairing says why the live read models are being rebuilt and not served, when they are.
-	Repairing     string `protobuf:"bytes,6,opt,name=repairing,proto3" json:"repairing,omitempty"`
+	Repairing string `protobuf:"bytes,6,opt,name=repairing,proto3" json:"repairing,omitempty"`
+	// fold is the comparison with a fresh fold, when compare_fold was asked.
+	Fold          *FoldComparison `protobuf:"bytes,7,opt,name=fold,proto3" json:"fold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyProjectionsResponse) Reset() {
 	*x = VerifyProjectionsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[35]
+	mi := &file_nir_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +3427,7 @@ func (x *VerifyProjectionsResponse) String() string {
 func (*VerifyProjectionsResponse) ProtoMessage() {}
 
 func (x *VerifyProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[35]
+	mi := &file_nir_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +3440,7 @@ func (x *VerifyProjectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyProjectionsResponse.ProtoReflect.Descriptor instead.
 func (*VerifyProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *VerifyProjectionsResponse) GetProblems() []string {
@@ -3389,6 +3483,13 @@ func (x *VerifyProjectionsResponse) GetRepairing() string {
 		return x.Repairing
 	}
 	return ""
+}
+
+func (x *VerifyProjectionsResponse) GetFold() *FoldComparison {
+	if x != nil {
+		return x.Fold
+	}
+	return nil
 }
 
 var File_nir_v1_query_proto protoreflect.FileDescriptor
@@ -3653,15 +3754,26 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\bsnapshot\x18\x03 \x01(\v2\x14.nir.v1.SnapshotInfoR\bsnapshot\"+\n" +
 	"\x15DeleteSnapshotRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16DeleteSnapshotResponse\"\x1a\n" +
-	"\x18VerifyProjectionsRequest\"\xba\x01\n" +
+	"\x16DeleteSnapshotResponse\"=\n" +
+	"\x18VerifyProjectionsRequest\x12!\n" +
+	"\fcompare_fold\x18\x01 \x01(\bR\vcompareFold\"\xa4\x01\n" +
+	"\x0eFoldComparison\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\x04R\n" +
+	"checkpoint\x12\x1f\n" +
+	"\vlive_digest\x18\x02 \x01(\tR\n" +
+	"liveDigest\x12!\n" +
+	"\ffresh_digest\x18\x03 \x01(\tR\vfreshDigest\x12\x14\n" +
+	"\x05equal\x18\x04 \x01(\bR\x05equal\x12\x18\n" +
+	"\aseconds\x18\x05 \x01(\x01R\aseconds\"\xe6\x01\n" +
 	"\x19VerifyProjectionsResponse\x12\x1a\n" +
 	"\bproblems\x18\x01 \x03(\tR\bproblems\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x03R\bfileSize\x12\x14\n" +
 	"\x05pages\x18\x03 \x01(\x04R\x05pages\x12\x16\n" +
 	"\x06values\x18\x04 \x01(\x04R\x06values\x12\x18\n" +
 	"\aseconds\x18\x05 \x01(\x01R\aseconds\x12\x1c\n" +
-	"\trepairing\x18\x06 \x01(\tR\trepairing*h\n" +
+	"\trepairing\x18\x06 \x01(\tR\trepairing\x12*\n" +
+	"\x04fold\x18\a \x01(\v2\x16.nir.v1.FoldComparisonR\x04fold*h\n" +
 	"\x0ePresenceFilter\x12\x1f\n" +
 	"\x1bPRESENCE_FILTER_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRESENCE_FILTER_WITH\x10\x01\x12\x1b\n" +
@@ -3714,7 +3826,7 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_nir_v1_query_proto_goTypes = []any{
 	(PresenceFilter)(0),               // 0: nir.v1.PresenceFilter
 	(DeadlineFilter)(0),               // 1: nir.v1.DeadlineFilter
@@ -3755,21 +3867,22 @@ var file_nir_v1_query_proto_goTypes = []any{
 	(*DeleteSnapshotRequest)(nil),     // 36: nir.v1.DeleteSnapshotRequest
 	(*DeleteSnapshotResponse)(nil),    // 37: nir.v1.DeleteSnapshotResponse
 	(*VerifyProjectionsRequest)(nil),  // 38: nir.v1.VerifyProjectionsRequest
-	(*VerifyProjectionsResponse)(nil), // 39: nir.v1.VerifyProjectionsResponse
-	(Law)(0),                          // 40: nir.v1.Law
-	(TerminationReason)(0),            // 41: nir.v1.TerminationReason
-	(Scheme)(0),                       // 42: nir.v1.Scheme
-	(*Date)(nil),                      // 43: nir.v1.Date
-	(Sex)(0),                          // 44: nir.v1.Sex
-	(Sluttmal)(0),                     // 45: nir.v1.Sluttmal
-	(TrainingScheme)(0),               // 46: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                 // 47: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),            // 48: nir.v1.DeadlineStatus
-	(*Event)(nil),                     // 49: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
+	(*FoldComparison)(nil),            // 39: nir.v1.FoldComparison
+	(*VerifyProjectionsResponse)(nil), // 40: nir.v1.VerifyProjectionsResponse
+	(Law)(0),                          // 41: nir.v1.Law
+	(TerminationReason)(0),            // 42: nir.v1.TerminationReason
+	(Scheme)(0),                       // 43: nir.v1.Scheme
+	(*Date)(nil),                      // 44: nir.v1.Date
+	(Sex)(0),                          // 45: nir.v1.Sex
+	(Sluttmal)(0),                     // 46: nir.v1.Sluttmal
+	(TrainingScheme)(0),               // 47: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                 // 48: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),            // 49: nir.v1.DeadlineStatus
+	(*Event)(nil),                     // 50: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),     // 51: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	40, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	41, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -3778,99 +3891,100 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	41, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	42, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
 	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
 	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
-	42, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
-	42, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	43, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	43, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
 	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	43, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	44, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
 	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	43, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	44, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	40, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	43, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	43, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	43, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	43, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	45, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	43, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	41, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	46, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	43, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	43, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	43, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	43, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	43, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	44, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	45, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	41, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	44, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	44, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	44, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	44, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	46, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	44, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	42, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	47, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	44, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	44, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	44, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	44, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	44, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
 	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	47, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	48, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
 	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	47, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	43, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	43, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	48, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	48, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	44, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	44, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	49, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
 	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	41, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	42, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
 	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
 	14, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
 	15, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	43, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
+	44, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
 	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
-	40, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	41, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	40, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	43, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	43, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	41, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	41, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	44, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	44, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	42, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
 	18, // 56: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
 	14, // 57: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	47, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	49, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	48, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	50, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
 	21, // 60: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
 	22, // 61: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	50, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	51, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
 	25, // 63: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
 	26, // 64: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
 	27, // 65: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
 	29, // 66: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
 	27, // 67: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
 	26, // 68: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	43, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	50, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	44, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	51, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
 	27, // 71: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
 	26, // 72: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	5,  // 73: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 74: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 75: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 76: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 77: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 78: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	24, // 79: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	30, // 80: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	32, // 81: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	34, // 82: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	36, // 83: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	38, // 84: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	7,  // 85: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 86: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 87: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 88: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 89: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 90: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	28, // 91: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	31, // 92: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	33, // 93: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	35, // 94: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	37, // 95: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	39, // 96: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	85, // [85:97] is the sub-list for method output_type
-	73, // [73:85] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	39, // 73: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	5,  // 74: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 75: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 76: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 77: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 78: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 79: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	24, // 80: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	30, // 81: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	32, // 82: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	34, // 83: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	36, // 84: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	38, // 85: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	7,  // 86: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 87: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 88: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 89: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 90: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 91: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	28, // 92: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	31, // 93: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	33, // 94: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	35, // 95: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	37, // 96: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	40, // 97: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	86, // [86:98] is the sub-list for method output_type
+	74, // [74:86] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
@@ -3888,7 +4002,7 @@ func file_nir_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
