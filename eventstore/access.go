@@ -23,7 +23,7 @@ const InboxPrefix = "_NIRD_INBOX"
 func StorePermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
-			Allow: []string{subjectPrefix + ">", "$KV." + LeaseBucket + ".>", "$JS.API.>", "$JS.FC.>"},
+			Allow: []string{subjectPrefix + ">", CheckpointSubject, "$KV." + LeaseBucket + ".>", "$JS.API.>", "$JS.FC.>"},
 			Deny: []string{
 				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>",
 				"$JS.API.ACCOUNT.PURGE.>",

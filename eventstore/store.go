@@ -198,8 +198,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		} else {
 			s.identity = identityOf(st.CachedInfo(), false)
 		}
-	} else {
-		err = s.ensureStream(ctx, cfg)
+	} else if err = s.ensureStream(ctx, cfg); err == nil {
+		err = s.ensureCheckpointStream(ctx)
 	}
 	if err != nil {
 		s.Close()

@@ -37,7 +37,8 @@ func TestBackupRestore_Nird(t *testing.T) {
 	}
 	ctx := context.Background()
 	d1 := t.TempDir()
-	n1 := nirdtest.Start(t, "--data", d1)
+	// Checkpoints often, so that the backup carries some and verify compares them.
+	n1 := nirdtest.Start(t, "--data", d1, "--checkpoint-every", "100", "--checkpoint-interval", "1s")
 	reg := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n1.URL(), connect.WithInterceptors(auth.BearerInterceptor("system")))
 
 	today := rules.Today(time.Now())
@@ -170,18 +171,26 @@ func TestBackupRestore_Nird(t *testing.T) {
 	if !strings.Contains(a1, "personKey") {
 		t.Errorf("the comparison compared empty lists:\n%.500s", a1)
 	}
-	// nirctl verify finds both streams intact, the restored one as the original.
+	// nirctl verify finds both streams intact, the restored one as the original, with the
+	// checkpoints the backup carried matching, and each nird's read models equal to a fresh
+	// fold (nird folds, asked through its API).
 	for _, n := range []*nirdtest.Nird{n1, n2} {
 		stdout.Reset()
-		if err := runVerify(ctx, []string{"--nats-context", n.NATSContext("reader"), "--json", "--quiet"}, &stdout, &stderr); err != nil {
+		if err := run(ctx, []string{"--server", n.URL(), "--token", "operator", "verify", "--nats-context", n.NATSContext("reader"), "--models", "--json", "--quiet"}, &stdout, &stderr); err != nil {
 			t.Fatalf("verify: %v\n%s", err, stdout.String())
 		}
 		var rep struct {
-			Messages uint64 `json:"messages"`
-			Linked   uint64 `json:"linked"`
+			Messages          uint64 `json:"messages"`
+			Linked            uint64 `json:"linked"`
+			Checkpoints       int    `json:"checkpoints"`
+			CheckpointThrough uint64 `json:"checkpoint_through"`
+			Models            *struct {
+				Compared, Equal bool
+			} `json:"models"`
 		}
-		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Messages != uint64(len(acked)) || rep.Linked == 0 {
-			t.Errorf("verify report %s: %v; want %d messages, some linked", stdout.String(), err, len(acked))
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Messages != uint64(len(acked)) || rep.Linked == 0 ||
+			rep.Checkpoints == 0 || rep.CheckpointThrough == 0 || rep.Models == nil || !rep.Models.Compared || !rep.Models.Equal {
+			t.Errorf("verify report %s: %v; want %d messages, some linked, checkpoints matched, the models equal to a fresh fold", stdout.String(), err, len(acked))
 		}
 	}
 	n2.Stop(t, syscall.SIGTERM)

@@ -9,25 +9,40 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"connectrpc.com/connect"
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/verify"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func init() {
 	register("verify", "operator: check the event stream: every event decodes, no id twice, every person's tamper-evident chain intact", runVerify)
 }
 
-const verifyUsage = `usage: nirctl verify (--nats-context FILE | --nats URL | --store DATA) [--json] [--quiet]
+const verifyUsage = `usage: nirctl verify (--nats-context FILE | --nats URL | --store DATA) [--checkpoint FILE]... [--public-key HEX] [--json] [--quiet]
 
 Walks the whole event stream, read-only, and checks that every message is an event of its
 subject's person, that no event id is stored twice, and that every person's chain is intact:
 each event nird appends names the SHA-256 of the person's previous stored message
 (prev_hash), so a message changed, removed or inserted after the fact shows at the next
 event of its person. Reports each problem with its sequence and person key (never a
-national id) and exits 1 if there is any, 0 if none. Works against a running nird (its
-reader credentials) and a stopped one's data directory (--store); with --store it also
-folds the stream afresh into a temporary directory and compares the read models with it.
+national id) and exits 1 if there is any, 0 if none.
+
+The chain cannot show a change to a person's last event; the checkpoints can: nird
+publishes, every few thousand events, a signed running digest of the whole stream, and
+verify compares the stream with each (and with --checkpoint files written by nirctl
+checkpoint and kept elsewhere), so a message changed, removed or inserted at or before a
+checkpoint's sequence is found. --public-key pins the key every checkpoint must be signed
+with (nird logs it at start).
+
+Works against a running nird (its
+reader credentials) and a stopped one's data directory (--store). The read models are
+compared with a fresh fold of the stream too: with --store by nirctl itself, in a temporary
+directory; with a running nird and --models by nird, asked through its API (--server, an
+operator's --token), which folds the stream up to its models' checkpoint beside them while
+they stay in service.
 `
 
 var errProblems = errors.New("the stream has problems")
@@ -38,6 +53,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	src := addNATSSource(fs, "data directory of a stopped nird, instead of --nats")
 	asJSON := fs.Bool("json", false, "print the report as JSON (for monitoring)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	var cpFiles listFlag
+	fs.Var(&cpFiles, "checkpoint", "a checkpoint `FILE` written by nirctl checkpoint to compare the stream with (repeatable)")
+	pubKey := fs.String("public-key", "", "ed25519 public key (hex) every checkpoint must be signed with")
+	liveModels := fs.Bool("models", false, "with a running nird: have it compare its read models with a fresh fold (--server, an operator's --token)")
 	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || src.given() == (*src.store != "") {
 		return badArgs(fs, err)
@@ -45,6 +64,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	url, natsOpts, err := src.options()
 	if err != nil {
 		return err
+	}
+	if *pubKey != "" {
+		if _, err := parsePublicKey(*pubKey); err != nil {
+			return err
+		}
+	}
+	if *liveModels && *src.store != "" {
+		return errors.New("--models: for a running nird; with --store the read models are compared anyway")
 	}
 	jsDir := ""
 	if *src.store != "" {
@@ -61,6 +88,18 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer store.Close()
 	var opt verify.Options
+	for _, f := range cpFiles {
+		cp, err := readCheckpointFile(f)
+		if err != nil {
+			return err
+		}
+		opt.Checkpoints = append(opt.Checkpoints, cp)
+	}
+	if *pubKey != "" {
+		if opt.PublicKey, err = parsePublicKey(*pubKey); err != nil {
+			return err
+		}
+	}
 	var bar *progress
 	if !*quiet {
 		bar = newProgress(stderr, "verify", "events", 0)
@@ -87,6 +126,23 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			models = &mc
 		}
 	}
+	if *liveModels {
+		res, err := adminClient(ctx, true).VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{CompareFold: true}))
+		if err != nil {
+			return callErr("verify --models", err)
+		}
+		models = &verify.ModelsCheck{Path: "nird at " + serverURL(ctx)}
+		if f := res.Msg.GetFold(); f != nil {
+			models.Checkpoint, models.Compared, models.Equal = f.GetCheckpoint(), true, f.GetEqual()
+			models.Live, models.Fresh = f.GetLiveDigest(), f.GetFreshDigest()
+		}
+		if len(res.Msg.GetProblems()) > 0 {
+			models.Compared, models.Equal = true, false
+			models.Detail = strings.Join(res.Msg.GetProblems(), "; ")
+		} else if r := res.Msg.GetRepairing(); r != "" {
+			models.Detail = "not compared: nird is rebuilding them (" + r + ")"
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -103,8 +159,20 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		fmt.Fprintf(stdout, "sequences %d to %d: %d messages, %d persons, %d events linked in their person's chain; %.1f s (%.0f events/s)\n",
 			rep.FirstSeq, rep.LastSeq, rep.Messages, rep.Persons, rep.Linked, rep.Seconds, rep.EventsPerSec)
+		switch {
+		case rep.Checkpoints == 0:
+			fmt.Fprintln(stdout, "checkpoints: none to compare with (nird makes them as events arrive)")
+		case rep.CheckpointThrough > 0:
+			fmt.Fprintf(stdout, "checkpoints: %d compared; the stream matches them through sequence %d\n", rep.Checkpoints, rep.CheckpointThrough)
+		default:
+			fmt.Fprintf(stdout, "checkpoints: %d compared; none matched\n", rep.Checkpoints)
+		}
 		for _, p := range rep.Problems {
-			fmt.Fprintf(stdout, "PROBLEM seq %d person %s: %s: %s\n", p.Seq, p.PersonKey, p.Kind, p.Detail)
+			who := ""
+			if p.PersonKey != "" {
+				who = " person " + p.PersonKey
+			}
+			fmt.Fprintf(stdout, "PROBLEM seq %d%s: %s: %s\n", p.Seq, who, p.Kind, p.Detail)
 		}
 		switch {
 		case models == nil:

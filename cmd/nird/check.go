@@ -54,6 +54,12 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 			log.Warn("person key file was open to others; fixed", "detail", note)
 		}
 	}
+	// The checkpoint key likewise: read if it is there, made at start if not.
+	if p := checkpointKeyPath(cfg); fileExists(p) {
+		if _, err := loadCheckpointKey(p, false); err != nil {
+			return checked{}, err
+		}
+	}
 	opts, err := natsOptions(cfg)
 	if err != nil {
 		return checked{}, err
@@ -92,4 +98,11 @@ func checkCreds(path string) error {
 	}
 	kp.Wipe()
 	return nil
+}
+
+// fileExists reports whether path names something (an error other than not-existing counts
+// as existing, so that reading it reports the error).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
 }

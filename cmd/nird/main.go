@@ -92,6 +92,7 @@ type Config struct {
 	StatsMinCount int                    // statistics disclosure control: counts of 1 to this-1 are suppressed (Product decisions 14)
 	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
+	Checkpoint    CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
 	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
 	Edge            EdgeConfig // the API's timeouts and limits (http.go)
@@ -139,6 +140,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--lease-ttl: %v is not between 1s and 10m", c.Cluster.LeaseTTL)
 	case c.Cluster.RegelmotorInterval < 100*time.Millisecond:
 		return fmt.Errorf("--regelmotor-interval: %v is below 100ms", c.Cluster.RegelmotorInterval)
+	case c.Checkpoint.Every < 0:
+		return fmt.Errorf("--checkpoint-every: %d is negative (0: by time only)", c.Checkpoint.Every)
+	case c.Checkpoint.Interval < time.Second:
+		return fmt.Errorf("--checkpoint-interval: %v is below 1s", c.Checkpoint.Interval)
 	case c.Cluster.MinSequenceWait <= 0 || c.Cluster.MinSequenceWait > time.Minute:
 		return fmt.Errorf("--min-sequence-wait: %v is not between 0 and 1m", c.Cluster.MinSequenceWait)
 	case c.NATSURL == "" && (c.NATSCreds != "" || c.NATSUser != "" || c.NATSNKey != "" || c.NATSCA != ""):
@@ -243,6 +248,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&c.Group.MaxInflight, "group-inflight", 0, fmt.Sprintf("group commit: batches being stored at once (0 = %d)", eventstore.DefaultGroupMaxInflight))
 	dur(&c.Cluster.LeaseTTL, "lease-ttl", eventstore.DefaultLeaseTTL, "term of the regelmotor's lease: when its holder dies, another nird takes the regelmotor over within this plus a quarter (the first nird to create the lease bucket sets it)")
 	dur(&c.Cluster.RegelmotorInterval, "regelmotor-interval", time.Minute, "how often the regelmotor looks for computed terminations that have become due")
+	str(&c.Checkpoint.KeyFile, "checkpoint-key", "", "ed25519 key (seed in hex) that signs the stream's checkpoints; default <data>/checkpoint.key, created on first start. Several nird on one stream should share one key")
+	num(&c.Checkpoint.Every, "checkpoint-every", eventstore.DefaultCheckpointEvery, "a checkpoint of the whole stream after this many new events (0: by time only)")
+	dur(&c.Checkpoint.Interval, "checkpoint-interval", eventstore.DefaultCheckpointInterval, "the longest new events wait for a checkpoint")
 	dur(&c.Cluster.MinSequenceWait, "min-sequence-wait", api.DefaultMinSequenceWait, "longest a query with min_sequence waits for the read models to reach it (read-your-writes)")
 	if v := getenv(envClockOffset); v != "" {
 		d, err := time.ParseDuration(v)

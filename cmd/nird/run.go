@@ -2,20 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/api"
@@ -26,6 +31,7 @@ import (
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
 
@@ -145,6 +151,20 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// The regelmotor runs on one nird at a time: the holder of this lease.
 	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
+	// So do the checkpoints, under a lease of their own.
+	cpKey, err := loadCheckpointKey(checkpointKeyPath(cfg), true)
+	if err != nil {
+		return err
+	}
+	cpLease := store.NewLease(eventstore.LeaseOptions{Name: "checkpoints", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
+	log.Info("checkpoints are signed", "public_key", hex.EncodeToString(cpKey.Public().(ed25519.PublicKey)), "every_events", cfg.Checkpoint.Every, "interval", cfg.Checkpoint.Interval)
+	var cpSeq, cpTime atomic.Uint64
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nir_checkpoint_stream_seq", Help: "The stream sequence the last checkpoint this nird made covers (0: none yet)."},
+			func() float64 { return float64(cpSeq.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nir_checkpoint_timestamp_seconds", Help: "When this nird made its last checkpoint (Unix seconds; 0: none yet)."},
+			func() float64 { return float64(cpTime.Load()) }),
+	)
 	watch := &streamWatch{store: store, log: log.With("component", "stream-watch")}
 	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data), newEdgeCollector(front))
 
@@ -206,6 +226,19 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			})
 		}},
 		{"stream-watch", watch.Run},
+		{"checkpoints", func(ctx context.Context) error {
+			every := uint64(cfg.Checkpoint.Every)
+			if every == 0 {
+				every = math.MaxUint64 // by time only
+			}
+			return cpLease.Run(ctx, func(ctx context.Context) error {
+				return store.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: every, Interval: cfg.Checkpoint.Interval, Key: cpKey, Logger: log,
+					Made: func(cp *nirv1.Checkpoint) {
+						cpSeq.Store(cp.GetStreamSeq())
+						cpTime.Store(uint64(cp.GetCreatedAt().GetSeconds()))
+					}})
+			})
+		}},
 	}
 	if cfg.Admin != "" {
 		ready := &readiness{connected: func() bool { return store.Connected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}

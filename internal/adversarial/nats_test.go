@@ -360,6 +360,10 @@ func TestNATS_Embedded(t *testing.T) {
 		}
 	})
 	t.Run("Reader/PublishForgedEvent", func(t *testing.T) { reader.refusedPublish(t, "nir.ev."+key) })
+	t.Run("Reader/PublishForgedCheckpoint", func(t *testing.T) { reader.refusedPublish(t, eventstore.CheckpointSubject) })
+	t.Run("Reader/DeleteCheckpoints", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.CheckpointStreamName)
+	})
 	t.Run("Reader/UpdateStream", func(t *testing.T) {
 		reader.refusedPublish(t, "$JS.API.STREAM.UPDATE."+eventstore.StreamName)
 	})
@@ -442,6 +446,7 @@ func TestNATS_Embedded(t *testing.T) {
 		osloNATS.refusedPublish(t, "$JS.API.DIRECT.GET."+eventstore.StreamName+".nir.ev."+key)
 	})
 	t.Run("CaseSystem/PublishForgedEvent", func(t *testing.T) { osloNATS.refusedPublish(t, "nir.ev."+key) })
+	t.Run("CaseSystem/PublishForgedCheckpoint", func(t *testing.T) { osloNATS.refusedPublish(t, eventstore.CheckpointSubject) })
 	t.Run("CaseSystem/DeleteStream", func(t *testing.T) {
 		osloNATS.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.StreamName)
 	})
@@ -612,6 +617,10 @@ func TestNATS_Deploy(t *testing.T) {
 		}
 	})
 	t.Run("Reader/PublishForgedEvent", func(t *testing.T) { reader.refusedPublish(t, "nir.ev."+key) })
+	t.Run("Reader/PublishForgedCheckpoint", func(t *testing.T) { reader.refusedPublish(t, eventstore.CheckpointSubject) })
+	t.Run("Reader/DeleteCheckpoints", func(t *testing.T) {
+		reader.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.CheckpointStreamName)
+	})
 	t.Run("Reader/SniffCaseSystemReplies", func(t *testing.T) {
 		reader.refusedSubscribe(t, natsingress.ReplyPrefix+"oslo-fagsystem.>")
 	})

@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -46,9 +47,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/buildinfo"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // The files of a backup directory.
@@ -83,6 +86,13 @@ type Manifest struct {
 	After string `json:"after,omitempty"`
 	// Events is the events file: its size and SHA-256.
 	Events FileSum `json:"events"`
+	// Digest is the checkpoint digest (eventstore.Digest, hex) of the stream through
+	// LastSeq: what a checkpoint of LastSeq would say. Restore checks the restored stream
+	// against it. Empty in a backup that continues one without it.
+	Digest string `json:"digest,omitempty"`
+	// Checkpoints are the encodings (base64, as stored) of the stream's checkpoints that
+	// cover sequences FirstSeq to LastSeq, in order; Restore stores them again.
+	Checkpoints []string `json:"checkpoints,omitempty"`
 }
 
 // FileSum is a file's size and SHA-256 (hex).
@@ -147,7 +157,16 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 		return Manifest{}, err
 	}
 	var body []byte
+	var digest eventstore.Digest
+	digestOK := opt.After == nil
+	if !digestOK && opt.After.Digest != "" {
+		if d, err := hex.DecodeString(opt.After.Digest); err == nil && len(d) == len(digest.Sum) {
+			digest.Seq, digestOK = opt.After.LastSeq, true
+			copy(digest.Sum[:], d)
+		}
+	}
 	last, err := store.Export(ctx, m.FirstSeq, through, func(r eventstore.RawMessage) error {
+		digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
 		body = appendRecord(body[:0], r)
 		var frame [4]byte
 		binary.BigEndian.PutUint32(frame[:], uint32(len(body)))
@@ -180,6 +199,18 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
 	m.LastSeq = last
+	if digestOK {
+		m.Digest = hex.EncodeToString(digest.Sum[:])
+	}
+	cps, err := store.Checkpoints(ctx)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("backup: %w", err)
+	}
+	for _, c := range cps {
+		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() >= m.FirstSeq && c.Checkpoint.GetStreamSeq() <= last {
+			m.Checkpoints = append(m.Checkpoints, base64.StdEncoding.EncodeToString(c.Data))
+		}
+	}
 	fi, err := os.Stat(tmp.Name())
 	if err != nil {
 		return Manifest{}, err
@@ -434,6 +465,17 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return 0, fmt.Errorf("%w: the target stream holds %d messages; restore only into an empty data directory or cluster", eventstore.ErrNotEmpty, last)
 	}
 	total := bs[len(bs)-1].Manifest.LastSeq
+	var digest eventstore.Digest
+	var cps [][]byte // the backups' checkpoints
+	for _, b := range bs {
+		for i, c := range b.Manifest.Checkpoints {
+			d, err := base64.StdEncoding.DecodeString(c)
+			if err != nil {
+				return 0, fmt.Errorf("backup %s: checkpoint %d of the manifest is not base64", b.Dir, i+1)
+			}
+			cps = append(cps, d)
+		}
+	}
 	msgs := func(yield func(eventstore.RawMessage, error) bool) {
 		for _, b := range bs {
 			for r, err := range b.records() {
@@ -444,6 +486,7 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 				if !until.keeps(r) {
 					return
 				}
+				digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
 				if progress != nil && r.Seq%10000 == 0 {
 					progress(r.Seq, total)
 				}
@@ -451,13 +494,34 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 					return
 				}
 			}
+			// The whole backup was read: its digest must be the manifest's.
+			if m := b.Manifest; m.Digest != "" && m.Digest != hex.EncodeToString(digest.Sum[:]) {
+				yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: the messages do not have the manifest's digest: the backup is not the stream it says", b.Dir))
+				return
+			}
 		}
 	}
 	stored, err := store.Import(ctx, msgs)
 	if progress != nil {
 		progress(stored, total)
 	}
-	return stored, err
+	if err != nil {
+		return stored, err
+	}
+	// The checkpoints of the restored range, and none beyond it (a restore up to an earlier
+	// point leaves out what it does not restore).
+	var keep [][]byte
+	for _, d := range cps {
+		cp := new(nirv1.Checkpoint)
+		if proto.Unmarshal(d, cp) != nil || cp.GetStreamSeq() > stored {
+			break
+		}
+		keep = append(keep, d)
+	}
+	if _, err := store.ImportCheckpoints(ctx, keep); err != nil {
+		return stored, fmt.Errorf("backup: the events are restored, their checkpoints not: %w", err)
+	}
+	return stored, nil
 }
 
 func emptyDir(dir string) error {

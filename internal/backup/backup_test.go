@@ -328,3 +328,99 @@ func TestBackup_UntilAndIncremental(t *testing.T) {
 		t.Errorf("as-of replay: original %v, restored %v; want the same 20", o, r)
 	}
 }
+
+// checkpointThrough runs the store's checkpointer until a checkpoint covers seq.
+func checkpointThrough(t *testing.T, s *eventstore.Store, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	made := make(chan struct{}, 1)
+	go s.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond,
+		Made: func(cp *nirv1.Checkpoint) {
+			if cp.GetStreamSeq() >= seq {
+				select {
+				case made <- struct{}{}:
+				default:
+				}
+			}
+		}})
+	select {
+	case <-made:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no checkpoint through %d", seq)
+	}
+}
+
+// TestBackup_Checkpoints: a backup carries the stream's digest and its checkpoints; a
+// restore puts the checkpoints back (only those of what it restores), the restored stream
+// matches them, and a manifest whose digest is not the messages' is refused.
+func TestBackup_Checkpoints(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	appendN(t, src, 1, 10)
+	checkpointThrough(t, src, 10)
+	appendN(t, src, 2, 10)
+	checkpointThrough(t, src, 20)
+	full := filepath.Join(t.TempDir(), "full")
+	fm, err := backup.Write(ctx, src, full, backup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := src.Checkpoints(ctx)
+	if err != nil || len(cps) != 2 || len(fm.Checkpoints) != 2 {
+		t.Fatalf("%d checkpoints (%v), %d in the manifest; want 2 and 2", len(cps), err, len(fm.Checkpoints))
+	}
+	if want := hex.EncodeToString(cps[1].Checkpoint.GetDigest()); fm.Digest != want {
+		t.Errorf("manifest digest %s, want the checkpoint's through 20, %s", fm.Digest, want)
+	}
+	appendN(t, src, 3, 5)
+	incr := filepath.Join(t.TempDir(), "incr")
+	im, err := backup.Write(ctx, src, incr, backup.Options{After: &fm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d eventstore.Digest
+	for _, m := range all(t, src) {
+		d.Add(m.Seq, m.Subject, eventstore.HashOf(m.Data))
+	}
+	if im.Digest != hex.EncodeToString(d.Sum[:]) || len(im.Checkpoints) != 0 {
+		t.Errorf("incremental manifest: digest %s (want %x), %d checkpoints (want 0)", im.Digest, d.Sum, len(im.Checkpoints))
+	}
+	fb, err := backup.Open(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib, err := backup.Open(incr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name  string
+		until backup.Until
+		want  int // checkpoints restored
+	}{{"Whole", backup.Until{}, 2}, {"ToSequence15", backup.Until{Seq: 15}, 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := openStore(t)
+			if _, err := backup.Restore(ctx, dst, []*backup.Backup{fb, ib}, c.until, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, err := dst.Checkpoints(ctx)
+			if err != nil || len(got) != c.want {
+				t.Fatalf("%d checkpoints restored (%v), want %d", len(got), err, c.want)
+			}
+			for i, g := range got {
+				if !bytes.Equal(g.Data, cps[i].Data) {
+					t.Errorf("checkpoint %d restored differently", i)
+				}
+			}
+		})
+	}
+
+	// A manifest with another digest: the messages are not the stream it describes.
+	fb.Manifest.Digest = strings.Repeat("0", 64)
+	dst := openStore(t)
+	if _, err := backup.Restore(ctx, dst, []*backup.Backup{fb}, backup.Until{}, nil); err == nil || !strings.Contains(err.Error(), "manifest's digest") {
+		t.Errorf("restore with a wrong digest: %v", err)
+	}
+}

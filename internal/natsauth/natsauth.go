@@ -70,23 +70,21 @@ func InboxPrefix(name string) string { return natsingress.ReplyPrefix + name }
 // service's discovery. It cannot publish events or commands, update, delete or purge.
 // Events hold national ids: this user is for operators, not analysts.
 func ReaderPermissions() *server.Permissions {
-	s := eventstore.StreamName
+	allow := []string{"$JS.API.INFO", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES", "$JS.FC.>", "$SRV.>"}
+	// The events, and the checkpoints that commit to them.
+	for _, s := range []string{eventstore.StreamName, eventstore.CheckpointStreamName} {
+		allow = append(allow,
+			"$JS.API.STREAM.INFO."+s,
+			"$JS.API.STREAM.MSG.GET."+s,
+			"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+			"$JS.API.CONSUMER.LIST."+s, "$JS.API.CONSUMER.NAMES."+s,
+			"$JS.API.CONSUMER.INFO."+s+".*",
+			"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
+		)
+	}
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{
-			Allow: []string{
-				"$JS.API.INFO",
-				"$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES",
-				"$JS.API.STREAM.INFO." + s,
-				"$JS.API.STREAM.MSG.GET." + s,
-				"$JS.API.DIRECT.GET." + s, "$JS.API.DIRECT.GET." + s + ".>",
-				"$JS.API.CONSUMER.LIST." + s, "$JS.API.CONSUMER.NAMES." + s,
-				"$JS.API.CONSUMER.INFO." + s + ".*",
-				"$JS.API.CONSUMER.CREATE." + s, "$JS.API.CONSUMER.CREATE." + s + ".>",
-				"$JS.API.CONSUMER.MSG.NEXT." + s + ".*",
-				"$JS.FC.>",
-				"$SRV.>",
-			},
-		},
+		Publish: &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(Reader) + ".>", "nir.ev.>"}},
 	}
 }

@@ -8,18 +8,25 @@
 // changed or removed, and nothing can be inserted before a person's last event, without the
 // break showing at the next event. A person's last event, and events stored before the chain
 // existed (they carry no prev_hash and start the chain; a stream written before it verifies),
-// are not covered by it.
+// are not covered by it: the checkpoints are (eventstore's checkpoint.go). The walk computes
+// their running digest and compares it at every checkpoint's sequence, so any change at or
+// before the last checkpoint is found, between the last checkpoint that matched and the
+// first that does not.
 package verify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // Problem kinds.
@@ -35,6 +42,17 @@ const (
 	KindChainMissing = "chain-missing"
 	// KindDuplicateID: an event id stored a second time.
 	KindDuplicateID = "duplicate-id"
+	// KindCheckpointMismatch: the stream through a checkpoint's sequence does not have the
+	// checkpoint's digest: a message at or before it (after the last checkpoint that
+	// matched) was changed, removed or inserted, wherever its person's chain may hide it.
+	KindCheckpointMismatch = "checkpoint-mismatch"
+	// KindCheckpointBeyond: a checkpoint covers sequences the stream no longer has: messages
+	// were removed from its end (or the stream was rolled back).
+	KindCheckpointBeyond = "checkpoint-beyond-stream"
+	// KindCheckpointBad: a checkpoint that does not decode, whose signature does not hold
+	// (or is not by the key given), or that does not name the checkpoint before it: the
+	// checkpoint stream itself was changed.
+	KindCheckpointBad = "checkpoint-bad"
 )
 
 // Problem is one finding, at a stream sequence. PersonKey is the subject's key (never a
@@ -57,7 +75,11 @@ type Report struct {
 	Linked   uint64    `json:"linked"` // events that carry a prev_hash
 	Problems []Problem `json:"problems"`
 	// Persons whose chain is broken, each reported at its first break only.
-	BrokenPersons int     `json:"broken_persons"`
+	BrokenPersons int `json:"broken_persons"`
+	// Checkpoints is how many checkpoints were compared with the stream, and
+	// CheckpointThrough the highest sequence one of them covered and matched (0: none).
+	Checkpoints       int    `json:"checkpoints"`
+	CheckpointThrough uint64 `json:"checkpoint_through"`
 	Seconds       float64 `json:"seconds"`
 	EventsPerSec  float64 `json:"events_per_sec"`
 }
@@ -80,6 +102,11 @@ type Options struct {
 	Through uint64
 	// Progress, when set, is called now and then with the sequence reached and the last.
 	Progress func(done, total uint64)
+	// Checkpoints are checkpoints held outside the stream (handed to an outside party, e.g.
+	// by nirctl checkpoint), compared like those on the checkpoint stream.
+	Checkpoints []*nirv1.Checkpoint
+	// PublicKey, when set, is the key every checkpoint must be signed with.
+	PublicKey ed25519.PublicKey
 }
 
 // Stream walks the whole stream in order and reports what it finds. It only reads: it runs
@@ -94,6 +121,12 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		}
 	}
 	rep := Report{FirstSeq: 1, LastSeq: through}
+	cps, err := checkpoints(ctx, store, opt, &rep)
+	if err != nil {
+		return rep, err
+	}
+	var digest eventstore.Digest
+	var matched uint64 // the last sequence a checkpoint matched at
 	persons := map[string]*person{}
 	ids := map[string]uint64{}
 	last, err := store.Export(ctx, 1, through, func(m eventstore.RawMessage) error {
@@ -109,6 +142,23 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		}
 		h := eventstore.HashOf(m.Data)
 		defer func() { p.last, p.lastSeq = h, m.Seq }()
+		digest.Add(m.Seq, m.Subject, h)
+		for len(cps) > 0 && cps[0].GetStreamSeq() <= m.Seq {
+			cp := cps[0]
+			cps = cps[1:]
+			rep.Checkpoints++
+			if cp.GetStreamSeq() < m.Seq {
+				continue // a checkpoint of sequence 0, or one passed: checked in order
+			}
+			if !bytes.Equal(cp.GetDigest(), digest.Sum[:]) {
+				rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, Kind: KindCheckpointMismatch, Previous: matched,
+					Detail: fmt.Sprintf("the stream through sequence %d does not have the digest of the checkpoint made %s: a message after sequence %d (the last checkpoint that matched) and at or before %d was changed, removed or inserted",
+						m.Seq, cp.GetCreatedAt().AsTime().UTC().Format(time.RFC3339), matched, m.Seq)})
+				continue
+			}
+			matched = m.Seq
+			rep.CheckpointThrough = m.Seq
+		}
 
 		ev, err := eventstore.Decode(m.Seq, m.Data)
 		switch {
@@ -156,6 +206,11 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		return rep, err
 	}
 	rep.LastSeq = last
+	for _, cp := range cps {
+		rep.Checkpoints++
+		rep.Problems = append(rep.Problems, Problem{Seq: cp.GetStreamSeq(), Kind: KindCheckpointBeyond, Previous: last,
+			Detail: fmt.Sprintf("a checkpoint covers sequence %d, but the walk ended at %d: messages were removed from the stream's end, or it was rolled back", cp.GetStreamSeq(), last)})
+	}
 	rep.Persons = len(persons)
 	for _, p := range persons {
 		if p.broken {
@@ -170,6 +225,50 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		opt.Progress(last, through)
 	}
 	return rep, nil
+}
+
+// checkpoints returns the checkpoints to compare, in order of their sequences: the checkpoint
+// stream's (each checked for its encoding, its signature and its link to the one before) and
+// opt's. Problems with the checkpoints themselves go into rep.
+func checkpoints(ctx context.Context, store *eventstore.Store, opt Options, rep *Report) ([]*nirv1.Checkpoint, error) {
+	stored, err := store.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*nirv1.Checkpoint
+	var prev []byte
+	for _, sc := range stored {
+		cp := sc.Checkpoint
+		bad := func(detail string) {
+			rep.Problems = append(rep.Problems, Problem{Seq: cp.GetStreamSeq(), Kind: KindCheckpointBad,
+				Detail: fmt.Sprintf("checkpoint %d of %s: %s", sc.Seq, eventstore.CheckpointStreamName, detail)})
+		}
+		switch {
+		case cp == nil:
+			bad("it does not decode")
+		case len(cp.GetDigest()) != 32:
+			bad("its digest is not 32 bytes")
+		case !bytes.Equal(cp.GetPrevious(), prev):
+			bad("it does not name the checkpoint before it: a checkpoint was removed, changed or inserted")
+		default:
+			if err := eventstore.CheckSignature(cp, opt.PublicKey); err != nil {
+				bad(err.Error())
+			} else {
+				out = append(out, cp)
+			}
+		}
+		prev = eventstore.HashOf(sc.Data)
+	}
+	for i, cp := range opt.Checkpoints {
+		if err := eventstore.CheckSignature(cp, opt.PublicKey); err != nil {
+			rep.Problems = append(rep.Problems, Problem{Seq: cp.GetStreamSeq(), Kind: KindCheckpointBad,
+				Detail: fmt.Sprintf("the checkpoint given (%d): %v", i+1, err)})
+			continue
+		}
+		out = append(out, cp)
+	}
+	slices.SortStableFunc(out, func(a, b *nirv1.Checkpoint) int { return cmp.Compare(a.GetStreamSeq(), b.GetStreamSeq()) })
+	return out, nil
 }
 
 func short(h []byte) string {

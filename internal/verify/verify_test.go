@@ -3,6 +3,8 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
@@ -210,6 +213,100 @@ func TestStream_Tampered(t *testing.T) {
 		rep := run(t, copyOf(t, out))
 		if len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindDuplicateID || rep.Problems[0].Seq != uint64(len(out)) || rep.Problems[0].Previous != uint64(nth(t, msgs, 9, 1)+1) {
 			t.Errorf("problems %+v, want one duplicate id at %d", rep.Problems, len(out))
+		}
+	})
+}
+
+// checkpointed makes the source stream's checkpoints, signed, until one covers its last
+// message, and returns the last.
+func checkpointed(t *testing.T, s *eventstore.Store, key ed25519.PrivateKey) *nirv1.Checkpoint {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := make(chan *nirv1.Checkpoint, 1)
+	go s.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond, Key: key,
+		Made: func(cp *nirv1.Checkpoint) {
+			if cp.GetStreamSeq() == last {
+				made <- cp
+			}
+		}})
+	select {
+	case cp := <-made:
+		return cp
+	case <-time.After(30 * time.Second):
+		t.Fatal("no checkpoint")
+		return nil
+	}
+}
+
+// TestStream_Checkpoints: the checkpoints cover what the chain cannot (a person's last
+// event, the stream's end), and a changed checkpoint stream is reported.
+func TestStream_Checkpoints(t *testing.T) {
+	s, msgs := source(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cp := checkpointed(t, s, priv)
+	last := uint64(len(msgs))
+
+	t.Run("Intact", func(t *testing.T) {
+		rep, err := verify.Stream(context.Background(), s, verify.Options{PublicKey: pub})
+		if err != nil || !rep.OK() || rep.Checkpoints != 1 || rep.CheckpointThrough != last {
+			t.Fatalf("report %+v, %v: want no problems, 1 checkpoint matched through %d", rep, err, last)
+		}
+	})
+	// A person's last event changed: its chain has no next event to break, the
+	// checkpoint handed out before shows it.
+	t.Run("LastEventChanged", func(t *testing.T) {
+		out := slices.Clone(msgs)
+		i := nth(t, msgs, 2, 3)
+		ev, _ := eventstore.Decode(out[i].Seq, out[i].Data)
+		ev.Kommune = "4601"
+		out[i].Data, _ = eventstore.Encode(ev)
+		cps := copyOf(t, out)
+		if rep := run(t, cps); !rep.OK() {
+			t.Fatalf("the chain alone reports %+v; the test assumes it cannot see this change", rep.Problems)
+		}
+		rep, err := verify.Stream(context.Background(), cps, verify.Options{Checkpoints: []*nirv1.Checkpoint{cp}, PublicKey: pub})
+		if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindCheckpointMismatch || rep.Problems[0].Seq != last {
+			t.Fatalf("problems %+v, %v: want one checkpoint mismatch at %d", rep.Problems, err, last)
+		}
+	})
+	t.Run("EndRemoved", func(t *testing.T) {
+		rep, err := verify.Stream(context.Background(), copyOf(t, msgs[:len(msgs)-3]), verify.Options{Checkpoints: []*nirv1.Checkpoint{cp}})
+		if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindCheckpointBeyond || rep.Problems[0].Seq != last {
+			t.Fatalf("problems %+v, %v: want the checkpoint beyond the stream at %d", rep.Problems, err, last)
+		}
+	})
+	t.Run("OtherKey", func(t *testing.T) {
+		other, _, _ := ed25519.GenerateKey(rand.Reader)
+		rep, err := verify.Stream(context.Background(), s, verify.Options{PublicKey: other})
+		if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindCheckpointBad {
+			t.Fatalf("problems %+v, %v: want one bad checkpoint", rep.Problems, err)
+		}
+	})
+	// Someone with write access to the checkpoint stream adds one of their own.
+	t.Run("ForgedCheckpoint", func(t *testing.T) {
+		forged := &nirv1.Checkpoint{StreamSeq: last, Digest: bytes.Repeat([]byte{1}, 32)}
+		data, _ := proto.Marshal(forged)
+		if err := s.Conn().Publish(eventstore.CheckpointSubject, data); err != nil {
+			t.Fatal(err)
+		}
+		eventually := time.Now().Add(10 * time.Second)
+		for {
+			rep, err := verify.Stream(context.Background(), s, verify.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) == 1 && rep.Problems[0].Kind == verify.KindCheckpointBad {
+				return
+			}
+			if time.Now().After(eventually) {
+				t.Fatalf("problems %+v: want one bad checkpoint", rep.Problems)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }

@@ -1,0 +1,381 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// Checkpoints commit to the whole event stream, across persons, up to a sequence: the
+// per-person chain (chain.go) cannot show a change to a person's last event, a checkpoint
+// can. nird publishes them on their own stream, outside nir.ev.>, whose subject only nird may
+// publish to (StorePermissions, deploy/nats/accounts.conf); see nirv1.Checkpoint for the
+// digest's definition.
+const (
+	// CheckpointStreamName is the stream holding the checkpoints.
+	CheckpointStreamName = "NIR_CHECKPOINTS"
+	// CheckpointSubject is its one subject.
+	CheckpointSubject = "nir.checkpoint"
+)
+
+// Digest is the running digest of nirv1.Checkpoint: Sum covers every message added, through
+// Seq.
+type Digest struct {
+	Seq uint64
+	Sum [sha256.Size]byte
+}
+
+// Add extends the digest with the message at seq, given its subject and the SHA-256 of its
+// data (HashOf, the chain's hash, so that a walk hashes each message once). Sequences must
+// increase.
+func (d *Digest) Add(seq uint64, subject string, dataHash []byte) {
+	var buf [8 + 4]byte
+	binary.BigEndian.PutUint64(buf[:8], seq)
+	binary.BigEndian.PutUint32(buf[8:], uint32(len(subject)))
+	h := sha256.New()
+	h.Write(d.Sum[:])
+	h.Write(buf[:])
+	h.Write([]byte(subject))
+	h.Write(dataHash)
+	h.Sum(d.Sum[:0])
+	d.Seq = seq
+}
+
+// StoredCheckpoint is a checkpoint as its stream holds it.
+type StoredCheckpoint struct {
+	// Seq is its sequence in CheckpointStreamName; Data its encoding as stored.
+	Seq        uint64
+	Data       []byte
+	Checkpoint *nirv1.Checkpoint
+}
+
+// checkpointStreamConfig is the one definition of the checkpoint stream: like the event
+// stream, nothing is ever deleted or ages out.
+func checkpointStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        CheckpointStreamName,
+		Description: "NIR checkpoints: running digests of NIR_EVENTS",
+		Subjects:    []string{CheckpointSubject},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		Replicas:    replicas,
+		AllowDirect: true,
+		DenyDelete:  true,
+		DenyPurge:   true,
+	}
+}
+
+// ensureCheckpointStream creates the checkpoint stream if it is missing.
+func (s *Store) ensureCheckpointStream(ctx context.Context) error {
+	_, err := s.js.Stream(ctx, CheckpointStreamName)
+	if errStreamNotFound(err) {
+		_, err = s.js.CreateStream(ctx, checkpointStreamConfig(s.cfg.Replicas))
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("eventstore: stream %s: %w", CheckpointStreamName, err)
+	}
+	return nil
+}
+
+// Checkpoints returns every checkpoint in the order they were published. A stream without the
+// checkpoint stream (written before checkpoints existed, or read by a tool with no access to
+// it) has none. A message that does not decode is returned with a nil Checkpoint.
+func (s *Store) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	cctx, cancel := s.withTimeout(ctx)
+	st, err := s.js.Stream(cctx, CheckpointStreamName)
+	cancel()
+	if errStreamNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: stream %s: %w", CheckpointStreamName, err))
+	}
+	last := st.CachedInfo().State.LastSeq
+	if last == 0 {
+		return nil, nil
+	}
+	cctx, cancel = s.withTimeout(ctx)
+	cons, err := s.js.OrderedConsumer(cctx, CheckpointStreamName, jetstream.OrderedConsumerConfig{InactiveThreshold: 30 * time.Second})
+	cancel()
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
+	}
+	defer it.Stop()
+	var out []StoredCheckpoint
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return out, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return out, fmt.Errorf("eventstore: checkpoints: %w", err)
+		}
+		sc := StoredCheckpoint{Seq: md.Sequence.Stream, Data: msg.Data()}
+		cp := new(nirv1.Checkpoint)
+		if proto.Unmarshal(sc.Data, cp) == nil {
+			sc.Checkpoint = cp
+		}
+		out = append(out, sc)
+		if sc.Seq >= last {
+			return out, nil
+		}
+	}
+}
+
+// SignCheckpoint sets cp's public key and signature with key (ed25519).
+func SignCheckpoint(cp *nirv1.Checkpoint, key ed25519.PrivateKey) error {
+	cp.PublicKey = append([]byte(nil), key.Public().(ed25519.PublicKey)...)
+	cp.Signature = nil
+	msg, err := proto.MarshalOptions{Deterministic: true}.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	cp.Signature = ed25519.Sign(key, msg)
+	return nil
+}
+
+// ErrCheckpointSignature is returned by CheckSignature for a checkpoint whose signature does
+// not hold, or that is not signed by the expected key.
+var ErrCheckpointSignature = errors.New("checkpoint signature")
+
+// CheckSignature checks a checkpoint's signature against its own public key and, when want
+// is set, that the key is want. An unsigned checkpoint passes only when want is empty.
+func CheckSignature(cp *nirv1.Checkpoint, want ed25519.PublicKey) error {
+	if len(cp.GetSignature()) == 0 {
+		if len(want) > 0 {
+			return fmt.Errorf("%w: the checkpoint is not signed", ErrCheckpointSignature)
+		}
+		return nil
+	}
+	if len(cp.GetPublicKey()) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: the public key has %d bytes, not %d", ErrCheckpointSignature, len(cp.GetPublicKey()), ed25519.PublicKeySize)
+	}
+	if len(want) > 0 && !bytes.Equal(want, cp.GetPublicKey()) {
+		return fmt.Errorf("%w: signed by another key than the one given", ErrCheckpointSignature)
+	}
+	unsigned := proto.Clone(cp).(*nirv1.Checkpoint)
+	unsigned.Signature = nil
+	msg, err := proto.MarshalOptions{Deterministic: true}.Marshal(unsigned)
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(cp.GetPublicKey(), msg, cp.GetSignature()) {
+		return fmt.Errorf("%w: the signature does not match the checkpoint", ErrCheckpointSignature)
+	}
+	return nil
+}
+
+// Defaults of CheckpointOptions.
+const (
+	DefaultCheckpointEvery    = 10000
+	DefaultCheckpointInterval = time.Hour
+)
+
+// CheckpointOptions configure RunCheckpoints.
+type CheckpointOptions struct {
+	// Every is how many new events make a checkpoint due (0 = DefaultCheckpointEvery);
+	// Interval the longest that new events wait for one (0 = DefaultCheckpointInterval).
+	Every    uint64
+	Interval time.Duration
+	// Poll is how often the stream's last sequence is looked at (0 = a tenth of Interval,
+	// at most 10 s).
+	Poll time.Duration
+	// Key signs the checkpoints; nil publishes them unsigned.
+	Key ed25519.PrivateKey
+	// Logger; nil = the store's.
+	Logger *slog.Logger
+	// Made, when set, is called after each checkpoint is stored.
+	Made func(*nirv1.Checkpoint)
+}
+
+// RunCheckpoints publishes a checkpoint whenever Every events have arrived since the last one,
+// or Interval has passed with new events, until ctx is done. Run it on one process at a time
+// (under a Lease); a checkpoint published meanwhile by another is noticed (each publish
+// expects the checkpoint stream's last sequence) and continued from.
+//
+// It continues the digest of the last checkpoint, which it trusts: checking the stream against
+// the checkpoints is nirctl verify's work. A stream without checkpoints is read from sequence 1
+// once.
+func (s *Store) RunCheckpoints(ctx context.Context, opt CheckpointOptions) error {
+	if opt.Every == 0 {
+		opt.Every = DefaultCheckpointEvery
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = DefaultCheckpointInterval
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = min(opt.Interval/10, 10*time.Second)
+	}
+	log := opt.Logger
+	if log == nil {
+		log = s.log
+	}
+	c := &checkpointer{s: s, opt: opt, log: log.With("component", "checkpoints"), since: time.Now()}
+	loaded := false
+	for {
+		if !loaded {
+			if err := c.load(ctx); err != nil {
+				log.Warn("checkpoints: reading the last checkpoint", "err", err)
+			} else {
+				loaded = true
+			}
+		}
+		if loaded {
+			if err := c.step(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("checkpoint not made; trying again", "err", err)
+				loaded = false // another may have published one: read it again
+			}
+		}
+		if !sleep(ctx, opt.Poll) {
+			return nil
+		}
+	}
+}
+
+// checkpointer is RunCheckpoints' state: the last checkpoint and the digest through it.
+type checkpointer struct {
+	s     *Store
+	opt   CheckpointOptions
+	log   *slog.Logger
+	since time.Time // when the last checkpoint was made (or the run began)
+
+	digest  Digest
+	lastSeq uint64 // the last checkpoint's sequence in its stream (0: none)
+	prev    []byte // SHA-256 of the last checkpoint's encoding
+}
+
+// load reads the last checkpoint.
+func (c *checkpointer) load(ctx context.Context) error {
+	ctx, cancel := c.s.withTimeout(ctx)
+	defer cancel()
+	if err := c.s.ensureCheckpointStream(ctx); err != nil {
+		return err
+	}
+	st, err := c.s.js.Stream(ctx, CheckpointStreamName)
+	if err != nil {
+		return c.s.wrap(err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, CheckpointSubject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		c.digest, c.lastSeq, c.prev = Digest{}, 0, nil
+		return nil
+	}
+	if err != nil {
+		return c.s.wrap(err)
+	}
+	cp := new(nirv1.Checkpoint)
+	if err := proto.Unmarshal(msg.Data, cp); err != nil || len(cp.GetDigest()) != sha256.Size {
+		return fmt.Errorf("%w: the last checkpoint (sequence %d of %s) does not decode: run nirctl verify", ErrInvalid, msg.Sequence, CheckpointStreamName)
+	}
+	c.digest.Seq = cp.GetStreamSeq()
+	copy(c.digest.Sum[:], cp.GetDigest())
+	c.lastSeq, c.prev = msg.Sequence, HashOf(msg.Data)
+	c.since = cp.GetCreatedAt().AsTime()
+	return nil
+}
+
+// step makes a checkpoint if one is due.
+func (c *checkpointer) step(ctx context.Context) error {
+	last, err := c.s.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if last <= c.digest.Seq {
+		return nil
+	}
+	if last-c.digest.Seq < c.opt.Every && time.Since(c.since) < c.opt.Interval {
+		return nil
+	}
+	d := c.digest
+	if _, err := c.s.Export(ctx, d.Seq+1, last, func(m RawMessage) error {
+		d.Add(m.Seq, m.Subject, HashOf(m.Data))
+		return nil
+	}); err != nil {
+		return err
+	}
+	cp := &nirv1.Checkpoint{StreamSeq: d.Seq, Digest: d.Sum[:], CreatedAt: timestamppb.Now(),
+		StreamId: c.s.identity.String(), Previous: c.prev}
+	if c.opt.Key != nil {
+		if err := SignCheckpoint(cp, c.opt.Key); err != nil {
+			return err
+		}
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := c.s.withTimeout(ctx)
+	defer cancel()
+	ack, err := c.s.js.Publish(pctx, CheckpointSubject, data,
+		jetstream.WithExpectStream(CheckpointStreamName), jetstream.WithExpectLastSequence(c.lastSeq))
+	if err != nil {
+		return c.s.wrap(fmt.Errorf("eventstore: publish checkpoint: %w", err))
+	}
+	c.digest, c.lastSeq, c.prev, c.since = d, ack.Sequence, HashOf(data), time.Now()
+	c.log.Info("checkpoint made", "stream_seq", d.Seq, "checkpoint_seq", ack.Sequence, "signed", c.opt.Key != nil)
+	if c.opt.Made != nil {
+		c.opt.Made(cp)
+	}
+	return nil
+}
+
+// ImportCheckpoints stores checkpoints (their encodings as stored, in order) into the empty
+// checkpoint stream: restoring a backup puts back the checkpoints made of the stream it
+// restores, so that their chain (Previous) and signatures go on. It returns how many it
+// stored.
+func (s *Store) ImportCheckpoints(ctx context.Context, data [][]byte) (int, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	if len(data) == 0 {
+		return 0, nil
+	}
+	cctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if err := s.ensureCheckpointStream(cctx); err != nil {
+		return 0, err
+	}
+	st, err := s.js.Stream(cctx, CheckpointStreamName)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n > 0 {
+		return 0, fmt.Errorf("%w: %s holds %d checkpoints already", ErrNotEmpty, CheckpointStreamName, n)
+	}
+	for i, d := range data {
+		pctx, cancel := s.withTimeout(ctx)
+		_, err := s.js.Publish(pctx, CheckpointSubject, d,
+			jetstream.WithExpectStream(CheckpointStreamName), jetstream.WithExpectLastSequence(uint64(i)))
+		cancel()
+		if err != nil {
+			return i, s.wrap(fmt.Errorf("eventstore: import checkpoint %d: %w", i+1, err))
+		}
+	}
+	return len(data), nil
+}
