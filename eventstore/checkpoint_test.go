@@ -134,4 +134,3 @@ func TestCheckpoints_Interval(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
-

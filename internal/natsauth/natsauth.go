@@ -84,7 +84,7 @@ func ReaderPermissions() *server.Permissions {
 		)
 	}
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: allow},
+		Publish:   &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(Reader) + ".>", "nir.ev.>"}},
 	}
 }

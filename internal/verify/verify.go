@@ -78,10 +78,10 @@ type Report struct {
 	BrokenPersons int `json:"broken_persons"`
 	// Checkpoints is how many checkpoints were compared with the stream, and
 	// CheckpointThrough the highest sequence one of them covered and matched (0: none).
-	Checkpoints       int    `json:"checkpoints"`
-	CheckpointThrough uint64 `json:"checkpoint_through"`
-	Seconds       float64 `json:"seconds"`
-	EventsPerSec  float64 `json:"events_per_sec"`
+	Checkpoints       int     `json:"checkpoints"`
+	CheckpointThrough uint64  `json:"checkpoint_through"`
+	Seconds           float64 `json:"seconds"`
+	EventsPerSec      float64 `json:"events_per_sec"`
 }
 
 // OK reports whether the walk found nothing wrong.
