@@ -185,7 +185,8 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	}
 	var next []byte
 	var done uint64
-	var ids idCollector
+	// At most one entry per stored sequence: allocated once, not doubled as it grows.
+	ids := idCollector{ulids: make([]ulidEntry, 0, at)}
 	db.newQuarantined = 0
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
 	for finished := false; !finished; {
