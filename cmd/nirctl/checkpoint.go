@@ -57,26 +57,26 @@ func toCheckpointFile(cp *nirv1.Checkpoint) (checkpointFile, error) {
 		Encoding: base64.StdEncoding.EncodeToString(enc)}, nil
 }
 
-// readCheckpointFile reads a file written by nirctl checkpoint.
-func readCheckpointFile(path string) (*nirv1.Checkpoint, error) {
+// readCheckpointFile reads a file written by nirctl checkpoint, given with flag.
+func readCheckpointFile(flag, path string) (*nirv1.Checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	var f checkpointFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("--checkpoint %s: not a checkpoint file: %v", path, err)
+		return nil, fmt.Errorf("%s %s: not a checkpoint file: %v", flag, path, err)
 	}
 	enc, err := base64.StdEncoding.DecodeString(f.Encoding)
 	if err != nil || f.Encoding == "" {
-		return nil, fmt.Errorf("--checkpoint %s: field encoding is not base64", path)
+		return nil, fmt.Errorf("%s %s: field encoding is not base64", flag, path)
 	}
 	cp := new(nirv1.Checkpoint)
 	if err := proto.Unmarshal(enc, cp); err != nil {
-		return nil, fmt.Errorf("--checkpoint %s: field encoding is not a checkpoint: %v", path, err)
+		return nil, fmt.Errorf("%s %s: field encoding is not a checkpoint: %v", flag, path, err)
 	}
 	if cp.GetStreamSeq() != f.StreamSeq || hex.EncodeToString(cp.GetDigest()) != strings.ToLower(f.Digest) {
-		return nil, fmt.Errorf("--checkpoint %s: fields stream_seq and digest do not agree with field encoding: the file was edited", path)
+		return nil, fmt.Errorf("%s %s: fields stream_seq and digest do not agree with field encoding: the file was edited", flag, path)
 	}
 	return cp, nil
 }

@@ -21,7 +21,8 @@ func init() {
 	register("verify", "operator: check the event stream: every event decodes, no id twice, every person's tamper-evident chain intact", runVerify)
 }
 
-const verifyUsage = `usage: nirctl verify (--nats-context FILE | --nats URL | --store DATA) [--checkpoint FILE]... [--public-key HEX] [--json] [--quiet]
+const verifyUsage = `usage: nirctl verify (--nats-context FILE | --nats URL | --store DATA) [--checkpoint FILE]... [--public-key HEX]
+                     [--from-checkpoint FILE|last] [--models] [--json] [--quiet]
 
 Walks the whole event stream, read-only, and checks that every message is an event of its
 subject's person, that no event id is stored twice, and that every person's chain is intact:
@@ -35,7 +36,8 @@ publishes, every few thousand events, a signed running digest of the whole strea
 verify compares the stream with each (and with --checkpoint files written by nirctl
 checkpoint and kept elsewhere), so a message changed, removed or inserted at or before a
 checkpoint's sequence is found. --public-key pins the key every checkpoint must be signed
-with (nird logs it at start).
+with (nird logs it at start). --from-checkpoint walks only what came after a checkpoint
+(a daily check of the day's events): what lies before it is taken on its signature.
 
 Works against a running nird (its
 reader credentials) and a stopped one's data directory (--store). The read models are
@@ -56,6 +58,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var cpFiles listFlag
 	fs.Var(&cpFiles, "checkpoint", "a checkpoint `FILE` written by nirctl checkpoint to compare the stream with (repeatable)")
 	pubKey := fs.String("public-key", "", "ed25519 public key (hex) every checkpoint must be signed with")
+	from := fs.String("from-checkpoint", "", "walk only what came after a checkpoint: a `FILE` written by nirctl checkpoint, or last (the newest stored one whose signature holds); what lies before it is taken on its signature")
 	liveModels := fs.Bool("models", false, "with a running nird: have it compare its read models with a fresh fold (--server, an operator's --token)")
 	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || src.given() == (*src.store != "") {
@@ -89,7 +92,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer store.Close()
 	var opt verify.Options
 	for _, f := range cpFiles {
-		cp, err := readCheckpointFile(f)
+		cp, err := readCheckpointFile("--checkpoint", f)
 		if err != nil {
 			return err
 		}
@@ -97,6 +100,25 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *pubKey != "" {
 		if opt.PublicKey, err = parsePublicKey(*pubKey); err != nil {
+			return err
+		}
+	}
+	switch {
+	case *from == "last":
+		cps, err := store.Checkpoints(ctx)
+		if err != nil {
+			return err
+		}
+		for i := len(cps) - 1; i >= 0 && opt.From == nil; i-- {
+			if cp := cps[i].Checkpoint; cp != nil && eventstore.CheckSignature(cp, opt.PublicKey) == nil {
+				opt.From = cp
+			}
+		}
+		if opt.From == nil {
+			return errors.New("--from-checkpoint last: the stream has no checkpoint whose signature holds (with --public-key: by that key)")
+		}
+	case *from != "":
+		if opt.From, err = readCheckpointFile("--from-checkpoint", *from); err != nil {
 			return err
 		}
 	}

@@ -125,6 +125,12 @@ func TestCheckpoint_HandedOut(t *testing.T) {
 		t.Fatalf("verify of the intact stream: %v\n%s", err, out.String())
 	}
 
+	// From the last checkpoint on: nothing after it, nothing to report.
+	out.Reset()
+	if err := runVerify(ctx, []string{"--store", dir, "--quiet", "--from-checkpoint", "last", "--public-key", pubHex}, &out, &errb); err != nil || !strings.Contains(out.String(), ": 0 messages") {
+		t.Fatalf("verify --from-checkpoint last: %v\n%s", err, out.String())
+	}
+
 	// The last event changed in a copy: the chain has nothing after it to break.
 	ev, _ := eventstore.Decode(3, msgs[2].Data)
 	ev.Kommune = "5001"

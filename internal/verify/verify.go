@@ -107,6 +107,12 @@ type Options struct {
 	Checkpoints []*nirv1.Checkpoint
 	// PublicKey, when set, is the key every checkpoint must be signed with.
 	PublicKey ed25519.PublicKey
+	// From, when set, starts the walk after this checkpoint instead of at sequence 1,
+	// taking its digest as the stream's through its sequence (its signature must hold).
+	// What the walk then cannot see: a person's first event after it links to a message
+	// before it, which is not checked (later checkpoints still cover it), and an event id
+	// stored both before and after it.
+	From *nirv1.Checkpoint
 }
 
 // Stream walks the whole stream in order and reports what it finds. It only reads: it runs
@@ -121,15 +127,29 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		}
 	}
 	rep := Report{FirstSeq: 1, LastSeq: through}
+	var digest eventstore.Digest
+	var matched uint64 // the last sequence a checkpoint matched at
+	if f := opt.From; f != nil {
+		if err := eventstore.CheckSignature(f, opt.PublicKey); err != nil {
+			return rep, fmt.Errorf("verify: the checkpoint to start from: %w", err)
+		}
+		if len(f.GetDigest()) != len(digest.Sum) {
+			return rep, fmt.Errorf("verify: the checkpoint to start from has no digest")
+		}
+		digest.Seq = f.GetStreamSeq()
+		copy(digest.Sum[:], f.GetDigest())
+		matched, rep.FirstSeq = f.GetStreamSeq(), f.GetStreamSeq()+1
+	}
 	cps, err := checkpoints(ctx, store, opt, &rep)
 	if err != nil {
 		return rep, err
 	}
-	var digest eventstore.Digest
-	var matched uint64 // the last sequence a checkpoint matched at
+	for len(cps) > 0 && cps[0].GetStreamSeq() <= digest.Seq {
+		cps = cps[1:] // before the start: taken on trust with it
+	}
 	persons := map[string]*person{}
 	ids := map[string]uint64{}
-	last, err := store.Export(ctx, 1, through, func(m eventstore.RawMessage) error {
+	last, err := store.Export(ctx, rep.FirstSeq, through, func(m eventstore.RawMessage) error {
 		rep.Messages++
 		if opt.Progress != nil && m.Seq%10000 == 0 {
 			opt.Progress(m.Seq, through)
@@ -184,6 +204,8 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 			return nil // one report per person: the first break
 		}
 		switch {
+		case len(prev) > 0 && p.lastSeq == 0 && opt.From != nil:
+			// The person's previous message is before the walk's start.
 		case len(prev) > 0 && p.lastSeq == 0:
 			p.broken = true
 			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindChainBroken,

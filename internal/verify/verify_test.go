@@ -287,6 +287,29 @@ func TestStream_Checkpoints(t *testing.T) {
 			t.Fatalf("problems %+v, %v: want one bad checkpoint", rep.Problems, err)
 		}
 	})
+	// From the checkpoint on: only what came after it is walked, linked events whose
+	// predecessors lie before it are not chain breaks, and the digest goes on from it.
+	t.Run("FromCheckpoint", func(t *testing.T) {
+		ctx := context.Background()
+		for p := range 3 {
+			evs, _, err := s.Read(ctx, key(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key(p), ExpectedLastSeq: eventstore.Expect(evs[len(evs)-1].Seq), Events: []*nirv1.Event{event(key(p))}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		next := checkpointed(t, s, priv)
+		rep, err := verify.Stream(ctx, s, verify.Options{From: cp, PublicKey: pub})
+		if err != nil || !rep.OK() || rep.FirstSeq != last+1 || rep.Messages != 3 || rep.Linked != 3 || rep.CheckpointThrough != next.GetStreamSeq() {
+			t.Fatalf("report %+v, %v: want 3 messages from %d, all linked, the next checkpoint matched at %d", rep, err, last+1, next.GetStreamSeq())
+		}
+		other, _, _ := ed25519.GenerateKey(rand.Reader)
+		if _, err := verify.Stream(ctx, s, verify.Options{From: cp, PublicKey: other}); err == nil {
+			t.Error("a walk from a checkpoint signed by another key than the one given was started")
+		}
+	})
 	// Someone with write access to the checkpoint stream adds one of their own.
 	t.Run("ForgedCheckpoint", func(t *testing.T) {
 		forged := &nirv1.Checkpoint{StreamSeq: last, Digest: bytes.Repeat([]byte{1}, 32)}
