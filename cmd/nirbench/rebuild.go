@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/introreg/nir/internal/bench"
 	"github.com/introreg/nir/rules"
@@ -24,6 +27,11 @@ with pass or fail. Runs in-process; needs no nird.
 
 With --keep-dir the loaded stream is kept in DIR and reused by later runs with the same
 population flags, so only the first run pays for loading.
+
+With --scale P1,P2,… the whole measurement runs for each population size in turn (with
+--keep-dir, each in DIR/persons-P) and a table of the rebuild's events/s, its ratio to the
+bare replay and its peak memory per size follows, so that the cost's growth shows: about
+100 000, 1 000 000 and 3 000 000 events with --scale 4000,40000,120000.
 `
 
 func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,6 +50,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&opt.Runs, "runs", 1, "runs of each replay and of the rebuild; the fastest is reported (a shared machine slows some runs)")
 	fs.IntVar(&opt.StateCache, "state-cache", 0, "person states the rebuild keeps between transactions (0: the projections default, as nird runs it)")
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
+	scale := fs.String("scale", "", "comma-separated population sizes to measure in turn, instead of --persons (e.g. 4000,40000,120000)")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE` (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
@@ -63,6 +72,9 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("--now: %w", err)
 	}
 	opt.Now = now
+	if *scale != "" {
+		return runRebuildScale(ctx, opt, *scale, *asJSON, stdout, stderr)
+	}
 	rep, err := bench.Rebuild(ctx, opt, func(s string) { fmt.Fprintf(stderr, "bench rebuild: %s …\n", s) })
 	if err != nil {
 		return err
@@ -71,4 +83,41 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 		return writeJSON(stdout, rep)
 	}
 	return bench.WriteRebuildText(stdout, rep)
+}
+
+// runRebuildScale measures the rebuild for each population size of list and prints the
+// scale curve.
+func runRebuildScale(ctx context.Context, opt bench.RebuildOptions, list string, asJSON bool, stdout, stderr io.Writer) error {
+	var sizes []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--scale: %q is not a positive number of persons", f)
+		}
+		sizes = append(sizes, n)
+	}
+	keep := opt.Dir
+	var reps []*bench.RebuildReport
+	for _, n := range sizes {
+		o := opt
+		o.Persons = n
+		if keep != "" {
+			o.Dir = filepath.Join(keep, fmt.Sprintf("persons-%d", n))
+		}
+		rep, err := bench.Rebuild(ctx, o, func(s string) { fmt.Fprintf(stderr, "bench rebuild (%d persons): %s …\n", n, s) })
+		if err != nil {
+			return fmt.Errorf("%d persons: %w", n, err)
+		}
+		reps = append(reps, rep)
+		if !asJSON {
+			if err := bench.WriteRebuildText(stdout, rep); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	if asJSON {
+		return writeJSON(stdout, reps)
+	}
+	return bench.WriteScaleText(stdout, reps)
 }

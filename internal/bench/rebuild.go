@@ -1163,3 +1163,19 @@ func startCPUProfile(path string) (func(), error) {
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
+
+// WriteScaleText prints the scale curve of several rebuild reports: per population, the
+// rebuild's events/s (wall and per CPU-second), its ratio to the bare replay, its two
+// passes and its peak memory.
+func WriteScaleText(w io.Writer, reps []*RebuildReport) error {
+	fmt.Fprintln(w, "scale curve of the rebuild:")
+	fmt.Fprintf(w, "%9s %10s %10s %12s %12s %6s %8s %8s %9s %9s %10s\n", "persons", "events", "bare ev/s", "rebuild ev/s", "ev/CPU-s", "ratio", "store s", "fold s", "RSS MiB", "anon MiB", "models MiB")
+	for _, r := range reps {
+		bare, rb := r.Results[0], r.Results[len(r.Results)-1]
+		fmt.Fprintf(w, "%9d %10d %10.0f %12.0f %12.0f %6.2f %8.2f %8.2f %9d %9d %10d\n", r.Population.Persons, r.Population.Events,
+			bare.EventsPerSec, rb.EventsPerSec, rb.EventsPerCPUSec, r.Ratio, r.StoreSeconds, r.FoldSeconds,
+			r.Memory.PeakRSSBytes>>20, r.Memory.PeakAnonRSSBytes>>20, r.ModelsBytes>>20)
+	}
+	_, err := fmt.Fprintf(w, "%d CPUs, %s\n", reps[0].Machine.CPUs, reps[0].Machine.Go)
+	return err
+}
