@@ -108,8 +108,12 @@ func derive(st *rules.State) *derived {
 }
 
 // nationalID returns the first national id of the PersonRegistered event (fødselsnummer, else
-// D-nummer, else DUF-nummer). It is only shown in the kommune view.
+// D-nummer, else DUF-nummer), or, once ids were added, the preferred of all the person holds
+// (rules.PreferredID). It is only shown in the kommune view.
 func nationalID(st *rules.State) string {
+	if len(st.IDEvents) > 0 {
+		return rules.PreferredID(st)
+	}
 	le, ok := st.Events[st.Person.EventID]
 	if !ok {
 		return ""

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -80,6 +81,10 @@ var (
 		Version: checkVersion("periode-rekkefolge", "DOMAIN.md 2.1")}
 	rHours = checkRule{Code: "NIR-R040", NB: "timetallet er negativt eller urimelig høyt for perioden (over 8 timer per dag eller 40 timer per uke)", EN: "the hours are negative or implausibly many for the period (over 8 hours a day or 40 hours a week)",
 		Version: checkVersion("rimelige-timer", "DOMAIN.md 3.4, 2.3")}
+	rIDHeld = checkRule{Code: "NIR-R050", NB: "personen har allerede dette identifikasjonsnummeret", EN: "the person already holds this national id",
+		Version: checkVersion("identifikator-en-gang", "DOMAIN.md Product decisions 15")}
+	rIDPermanent = checkRule{Code: "NIR-R051", NB: "et tilføyd identifikasjonsnummer trekkes ikke tilbake: nummeret tilhører personen", EN: "an added national id is not retracted: the id belongs to the person",
+		Version: checkVersion("identifikator-varig", "DOMAIN.md Product decisions 15")}
 	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
 		Version: samfunnskunnskapVersions[0].Version}
 )
@@ -93,7 +98,7 @@ var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup,
-	rDateRange, rPeriodOrder, rHours,
+	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -197,10 +202,19 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 	switch {
 	case ev.GetEventRetracted() != nil:
 		target := ev.GetEventRetracted().GetEventId()
-		if _, ok := s.Events[target]; !ok || target == "" {
+		if t, ok := s.Events[target]; !ok || target == "" {
 			add(refuse(rRetractUnknown, Version{}, ev, "", ""))
 		} else if s.Retracted[target] {
 			add(refuse(rRetractTwice, Version{}, ev, "", ""))
+		} else if t.Event.GetIdentifierAdded() != nil {
+			// Product decisions 15: the id's claim on the stream is permanent, so the
+			// event that made it is too.
+			add(refuse(rIDPermanent, Version{}, ev, "", ""))
+		}
+
+	case ev.GetIdentifierAdded() != nil:
+		if slices.Contains(HeldIDs(s), ev.GetIdentifierAdded().GetNationalId()) {
+			add(refuse(rIDHeld, Version{}, ev, "", ""))
 		}
 
 	case ev.GetComputedTerminationDeleted() != nil:
@@ -439,6 +453,8 @@ func payloadDates(ev *nirv1.Event) []dateField {
 		return []dateField{f("from_date", r.GetFromDate(), start), f("to_date", r.GetToDate(), end)}
 	case ev.GetExemptionRegistered() != nil:
 		return []dateField{f("date", ev.GetExemptionRegistered().GetDate(), past)}
+	case ev.GetIdentifierAdded() != nil:
+		return []dateField{{name: "date", p: ev.GetIdentifierAdded().GetDate(), ahead: past, oldest: oldestBirth}}
 	}
 	return nil
 }

@@ -40,6 +40,8 @@ func withPayload(id, kommune string, p any) *nirv1.Event {
 		e.Payload = &nirv1.Event_EventRetracted{EventRetracted: x}
 	case *nirv1.AbsenceRegistered:
 		e.Payload = &nirv1.Event_AbsenceRegistered{AbsenceRegistered: x}
+	case *nirv1.IdentifierAdded:
+		e.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: x}
 	}
 	return e
 }
@@ -47,6 +49,8 @@ func withPayload(id, kommune string, p any) *nirv1.Event {
 // TestCheck_Matrix has one case per refusal code (issue 3.4), each against a small history, and
 // fails if a code of Codes() has no case. The cases cite the DOMAIN.md section of the rule.
 func TestCheck_Matrix(t *testing.T) {
+	addedFnr := &nirv1.IdentifierAdded{Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER,
+		NationalId: SyntheticFodselsnummer(MustDate(1990, 1, 1), 3), Date: dpb("2023-01-01"), Source: "folkeregisteret"}
 	t.Parallel()
 	const (
 		k   = "0301"
@@ -74,6 +78,8 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R002", "Product decisions 8", []*nirv1.Event{il}, evPerson("n1", k, "1990-01-01", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)},
 		{"NIR-R003", "5", []*nirv1.Event{il}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "nope"})},
 		{"NIR-R004", "Product decisions 5", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.ComputedTerminationDeleted{ComputedEventId: "h2"})},
+		{"NIR-R050", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, addedFnr)},
+		{"NIR-R051", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
 		{"NIR-R005", "5", []*nirv1.Event{il, prog, withPayload("h9", k, &nirv1.EventRetracted{EventId: "h2"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},
 		{"NIR-R010", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID})},
 		{"NIR-R011", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.IntegreringskontraktRegistered{})},

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -53,6 +54,12 @@ type State struct {
 	Retracted map[string]bool
 	// LastSeq is the highest stream sequence applied.
 	LastSeq uint64
+	// IDEvents are the ids of the IdentifierAdded events applied, in stream order (the ids
+	// themselves stay in the payloads; HeldIDs reads them).
+	IDEvents []string
+	// AliasOf is, for the subject of a national id claimed by a person (IdentifierClaimed,
+	// DOMAIN.md Product decisions 15), the key of that person; "" for a person.
+	AliasOf string
 
 	log []LoggedEvent
 	// lastReg caches LastRegistration until the next Apply.
@@ -516,6 +523,14 @@ func (s *State) applyOne(le LoggedEvent) {
 		}
 		s.relinkMoves()
 
+	case ev.GetIdentifierAdded() != nil:
+		s.IDEvents = append(s.IDEvents, id)
+
+	case ev.GetIdentifierClaimed() != nil:
+		if s.AliasOf == "" {
+			s.AliasOf = ev.GetIdentifierClaimed().GetPersonKey()
+		}
+
 	case ev.GetPersonMoved() != nil:
 		m := ev.GetPersonMoved()
 		s.Moves = append(s.Moves, Move{EventID: id, Seq: le.Seq, Date: dateOf(m.GetDate()), To: m.GetToKommune()})
@@ -864,4 +879,52 @@ func (s *State) applyAbsence(le LoggedEvent) {
 			p.Absence = append(p.Absence, Absence{EventID: id, Period: per, Type: a.GetType(), Hours: a.GetHours()})
 		}
 	}
+}
+
+// HeldIDs returns the national ids the person holds: those of the registration (fødselsnummer,
+// D-nummer, DUF-nummer) and of every IdentifierAdded, in that order, without repeats
+// (DOMAIN.md Product decisions 15). The result holds national ids: never log it.
+func HeldIDs(s *State) []string {
+	var out []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	if le, ok := s.Events[s.Person.EventID]; ok && s.Registered {
+		p := le.Event.GetPersonRegistered()
+		add(p.GetFodselsnummer())
+		add(p.GetDNummer())
+		add(p.GetDufNummer())
+	}
+	for _, id := range s.IDEvents {
+		if le, ok := s.Events[id]; ok && !s.Retracted[id] {
+			add(le.Event.GetIdentifierAdded().GetNationalId())
+		}
+	}
+	return out
+}
+
+// PreferredID returns the id a person is shown by: a fødselsnummer if the person holds one,
+// else a D-nummer, else a DUF-nummer, registered or added (DOMAIN.md 7). It is a national id:
+// never log it.
+func PreferredID(s *State) string {
+	best, rank := "", 4
+	for _, id := range HeldIDs(s) {
+		n, err := ParseNationalID(id)
+		if err != nil {
+			continue
+		}
+		r := 3
+		switch n.Type() {
+		case nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER:
+			r = 1
+		case nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER:
+			r = 2
+		}
+		if r < rank {
+			best, rank = id, r
+		}
+	}
+	return best
 }

@@ -210,6 +210,8 @@ func EffectiveDate(ev *nirv1.Event) (Date, bool) {
 		return first(p.ReceptionParticipationRegistered.GetFromDate())
 	case *nirv1.Event_ExemptionRegistered:
 		return first(p.ExemptionRegistered.GetDate())
+	case *nirv1.Event_IdentifierAdded:
+		return first(p.IdentifierAdded.GetDate())
 	}
 	return Date{}, false
 }
@@ -552,6 +554,26 @@ func (v *validator) payload(ev *nirv1.Event) {
 		v.order(f+"from_date", from, f+"to_date", to)
 		// Training in mottak can run for years: only sign and finiteness are checked.
 		v.number(f+"hours", m.GetHours(), math.Inf(1))
+	case *nirv1.Event_IdentifierAdded:
+		const f = e + "identifier_added."
+		m := p.IdentifierAdded
+		v.enum(f+"type", int32(m.GetType()), nirv1.IdentifierType_name, true)
+		switch t := m.GetType(); {
+		case m.GetNationalId() == "":
+			v.add(f+"national_id", CodeRequired, "national_id is required")
+		case t != nirv1.IdentifierType_IDENTIFIER_TYPE_UNSPECIFIED && nirv1.IdentifierType_name[int32(t)] != "":
+			v.nationalID(f+"national_id", m.GetNationalId(), func(id string) error { return validateAs(id, t) })
+		}
+		v.date(f+"date", m.GetDate(), true)
+		v.text(f+"source", m.GetSource(), maxIDTextLen, false)
+	case *nirv1.Event_IdentifierClaimed:
+		const f = e + "identifier_claimed."
+		m := p.IdentifierClaimed
+		if !isPersonKey(m.GetPersonKey()) {
+			v.add(f+"person_key", CodeInvalidText, "person_key must be a person key (64 lowercase hex characters)")
+		}
+		v.enum(f+"type", int32(m.GetType()), nirv1.IdentifierType_name, true)
+		v.ulid(f+"event_id", m.GetEventId(), true)
 	case *nirv1.Event_ExemptionRegistered:
 		const f = e + "exemption_registered."
 		m := p.ExemptionRegistered
@@ -638,4 +660,17 @@ func (v *validator) trainingVedtak(m *nirv1.TrainingVedtakRegistered) {
 		end.After(start.AddMonths(maxUtvidet6AMonths)) {
 		v.add(f+"end_date", CodeNotAllowed, "an utvidet 6A vedtak lasts at most %d months", maxUtvidet6AMonths)
 	}
+}
+
+// isPersonKey reports whether s has the form of a person key: 64 lowercase hex characters.
+func isPersonKey(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

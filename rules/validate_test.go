@@ -65,6 +65,10 @@ func validEvents() map[string]*nirv1.Event {
 			e.Payload = &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: p}
 		case *nirv1.ExemptionRegistered:
 			e.Payload = &nirv1.Event_ExemptionRegistered{ExemptionRegistered: p}
+		case *nirv1.IdentifierAdded:
+			e.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: p}
+		case *nirv1.IdentifierClaimed:
+			e.Payload = &nirv1.Event_IdentifierClaimed{IdentifierClaimed: p}
 		case *nirv1.EventRetracted:
 			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: p}
 		default:
@@ -120,7 +124,11 @@ func validEvents() map[string]*nirv1.Event {
 			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_NORSK, FromDate: pd("2020-01-10"), ToDate: pd("2020-10-01"), Hours: 175, Completed: true,
 		}),
 		"exemption_registered": ev(&nirv1.ExemptionRegistered{Type: nirv1.ExemptionType_EXEMPTION_TYPE_PROVE, LegalBasis: "IF § 27", Date: pd("2022-01-01")}),
-		"event_retracted":      ev(&nirv1.EventRetracted{EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", Reason: "registrert på feil person"}),
+		"identifier_added": ev(&nirv1.IdentifierAdded{Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, NationalId: validFnr,
+			Date: pd("2023-03-01"), Source: "folkeregisteret"}),
+		"identifier_claimed": ev(&nirv1.IdentifierClaimed{PersonKey: strings.Repeat("ab", 32),
+			Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SC"}),
+		"event_retracted": ev(&nirv1.EventRetracted{EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", Reason: "registrert på feil person"}),
 	}
 }
 
@@ -359,6 +367,18 @@ func TestValidateEvent_Invalid(t *testing.T) {
 			[]want{{"event.exemption_registered.legal_basis", CodeRequired}}},
 		{"legal basis not UTF-8", mutate("exemption_registered", func(e *nirv1.Event) { e.GetExemptionRegistered().LegalBasis = "IF \xff" }),
 			[]want{{"event.exemption_registered.legal_basis", CodeInvalidText}}},
+		{"added id of another type", mutate("identifier_added", func(e *nirv1.Event) {
+			e.GetIdentifierAdded().Type = nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER
+		}), []want{{"event.identifier_added.national_id", CodeInvalidNationalID}}},
+		{"added id missing", mutate("identifier_added", func(e *nirv1.Event) { e.GetIdentifierAdded().NationalId = "" }),
+			[]want{{"event.identifier_added.national_id", CodeRequired}}},
+		{"added id without type", mutate("identifier_added", func(e *nirv1.Event) {
+			e.GetIdentifierAdded().Type = nirv1.IdentifierType_IDENTIFIER_TYPE_UNSPECIFIED
+		}), []want{{"event.identifier_added.type", CodeInvalidEnum}}},
+		{"added id source with fnr", mutate("identifier_added", func(e *nirv1.Event) { e.GetIdentifierAdded().Source = "fra " + validFnr }),
+			[]want{{"event.identifier_added.source", CodePersonalData}}},
+		{"claim of no person", mutate("identifier_claimed", func(e *nirv1.Event) { e.GetIdentifierClaimed().PersonKey = "x" }),
+			[]want{{"event.identifier_claimed.person_key", CodeInvalidText}}},
 		{"retraction of itself", mutate("event_retracted", func(e *nirv1.Event) { e.GetEventRetracted().EventId = testULID }),
 			[]want{{"event.event_retracted.event_id", CodeNotAllowed}}},
 		{"retraction reason with fnr", mutate("event_retracted", func(e *nirv1.Event) {
@@ -520,6 +540,8 @@ func TestEffectiveDate(t *testing.T) {
 		"full_time_upper_secondary_registered": "2022-08-15",
 		"reception_participation_registered":   "2020-01-10",
 		"exemption_registered":                 "2022-01-01",
+		"identifier_added":                     "2023-03-01",
+		"identifier_claimed":                   "",
 		"event_retracted":                      "",
 	}
 	for name, ev := range validEvents() {

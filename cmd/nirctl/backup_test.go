@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
@@ -121,13 +122,21 @@ func TestBackupRestore_Nird(t *testing.T) {
 	}
 	defer st.Close()
 	seen := map[string]uint64{}
-	twice := 0
+	twice, claims := 0, 0
 	if _, err := st.Export(ctx, 0, 0, func(m eventstore.RawMessage) error {
 		id := m.Header.Get("Nats-Msg-Id")
 		if _, dup := seen[id]; dup {
 			twice++
 		}
 		seen[id] = m.Seq
+		if _, ok := acked[id]; !ok {
+			// The claims of the ids the demo's persons were given later (DOMAIN.md Product
+			// decisions 15) are stored with their events, without a position of their own.
+			ev := &nirv1.Event{}
+			if err := proto.Unmarshal(m.Data, ev); err == nil && ev.GetIdentifierClaimed() != nil {
+				claims++
+			}
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -137,8 +146,8 @@ func TestBackupRestore_Nird(t *testing.T) {
 			t.Errorf("acknowledged event at sequence %d: restored at %d", seq, seen[id])
 		}
 	}
-	if twice > 0 || len(seen) != len(acked) {
-		t.Errorf("restored %d events (%d twice), %d were acknowledged", len(seen), twice, len(acked))
+	if twice > 0 || len(seen) != len(acked)+claims || claims == 0 {
+		t.Errorf("restored %d events (%d twice), %d were acknowledged, with %d id claims", len(seen), twice, len(acked), claims)
 	}
 
 	// The restored nird serves the same register, once its read models have caught up.
@@ -188,9 +197,9 @@ func TestBackupRestore_Nird(t *testing.T) {
 				Compared, Equal bool
 			} `json:"models"`
 		}
-		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Messages != uint64(len(acked)) || rep.Linked == 0 ||
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Messages != uint64(len(seen)) || rep.Linked == 0 ||
 			rep.Checkpoints == 0 || rep.CheckpointThrough == 0 || rep.Models == nil || !rep.Models.Compared || !rep.Models.Equal {
-			t.Errorf("verify report %s: %v; want %d messages, some linked, checkpoints matched, the models equal to a fresh fold", stdout.String(), err, len(acked))
+			t.Errorf("verify report %s: %v; want %d messages, some linked, checkpoints matched, the models equal to a fresh fold", stdout.String(), err, len(seen))
 		}
 	}
 	n2.Stop(t, syscall.SIGTERM)

@@ -154,6 +154,11 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 	if err := s.CanWrite(); err != nil {
 		return err
 	}
+	if ev.GetIdentifierClaimed() != nil {
+		// DOMAIN.md Product decisions 15: the claim is nird's own message on an id's subject;
+		// a client's would take the id for any person it names.
+		return denied(field+".identifier_claimed", "is written by nird alone; a further id is registered with identifier_added")
+	}
 	if s.role == auth.RoleSystem {
 		return nil
 	}
@@ -207,6 +212,11 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 			if d, ok := rules.DateOf(m.GetDate()); ok && d.Before(since) {
 				return denied(field+".person_moved.date", fmt.Sprintf("lies before the person came to %s (%s): an earlier move is recorded by the kommune the person lived in then, or by the population register", s.kommune, since))
 			}
+		}
+		return nil
+	case ev.GetIdentifierAdded() != nil:
+		if rel != Current {
+			return denied(field+".identifier_added", "an id is added by the kommune the person lives in, or by the population register")
 		}
 		return nil
 	case ev.GetEventRetracted() != nil:

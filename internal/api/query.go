@@ -244,6 +244,18 @@ func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string
 	return key, err
 }
 
+// follow returns the person key pk leads to in db: pk itself, or, when pk is the key of a
+// national id claimed by a person (an id added to the person or a further id of its
+// registration, DOMAIN.md Product decisions 15), that person's key. A snapshot taken before
+// the claim does not follow it: then the id was not known to be the person's.
+func follow(db *projections.DB, pk string) string {
+	st, err := db.State(pk)
+	if err != nil || st.Registered || st.AliasOf == "" {
+		return pk
+	}
+	return st.AliasOf
+}
+
 // personState folds person pk as the read models hold it; an unknown person is NotFound.
 func personState(db *projections.DB, pk string) (*rules.State, error) {
 	st, err := db.State(pk)
@@ -498,6 +510,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
+		pk := follow(db, pk)
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
@@ -537,6 +550,8 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
+		pk := follow(db, pk)
+		out.PersonKey = pk
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
@@ -850,6 +865,8 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	}
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
 	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
+		pk := follow(db, pk)
+		out.PersonKey = pk
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
 			return errPersonNotFound()

@@ -125,11 +125,15 @@ func (g *generator) kommuneFor(r *rand.Rand, from, to rules.Date, not string) st
 // nationalID returns a synthetic fødselsnummer (or D-nummer) for birth that no earlier
 // person got.
 func (g *generator) nationalID(r *rand.Rand, birth rules.Date, dnummer bool) string {
+	return g.nationalIDFrom(birth, dnummer, r.IntN(400))
+}
+
+// nationalIDFrom is nationalID trying the numbers of birth from seq on.
+func (g *generator) nationalIDFrom(birth rules.Date, dnummer bool, seq int) string {
 	gen := rules.SyntheticFodselsnummer
 	if dnummer {
 		gen = rules.SyntheticDNummer
 	}
-	seq := r.IntN(400)
 	for try := 0; ; try++ {
 		b := birth.AddDays(try / 150) // about 400 numbers a day; move on when full
 		s := gen(b, seq+try)
@@ -412,6 +416,17 @@ func (g *generator) person(i int) []*nirv1.Event {
 		}
 		if !p.moveAt.IsZero() {
 			p.add(p.moveAt, 2, &nirv1.Event{Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{Date: p.pd(p.moveAt)}}})
+		}
+		// Folkeregisteret gives a person settled by D-nummer a fødselsnummer some months
+		// later (DOMAIN.md Product decisions 15). Drawn from the D-nummer, not from r, so
+		// that the rest of the population is what it was.
+		if d := int(id[9]-'0') + 10*int(id[8]-'0'); dnr && d%2 == 0 {
+			at := settled.AddDays(60 + 3*d)
+			if at.Before(now) {
+				fnr := g.nationalIDFrom(birth, false, d*4)
+				p.add(at, p.stintOn(at), &nirv1.Event{Payload: &nirv1.Event_IdentifierAdded{IdentifierAdded: &nirv1.IdentifierAdded{
+					Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, NationalId: fnr, Date: p.pd(at), Source: "folkeregisteret"}}})
+			}
 		}
 	}
 	return p.finish(reg)

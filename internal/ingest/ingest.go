@@ -192,6 +192,16 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
+	if owner := claimed(key, events); owner != "" {
+		// An id added to a person: its subject holds the claim, the person is its owner's.
+		key = owner
+		if events, _, err = s.store.Read(ctx, key); err != nil {
+			return key, nil, fmt.Errorf("read person: %w", err)
+		}
+		if claimed(key, events) != "" {
+			return key, nil, ErrNotFound
+		}
+	}
 	if len(events) == 0 {
 		return key, nil, ErrNotFound
 	}
@@ -405,8 +415,29 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return err
 	}
 	histories := make(map[string][]eventstore.Stored, len(batches))
+	var claims []claim // the ids the new events bring, to be claimed with them
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
+		if owner := claimed(b.key, history); owner != "" {
+			// The id names its person through a claim (an id added to the person, or a
+			// further id of its registration): the registrations go to that person, now and
+			// in every later attempt (a claim is never undone).
+			for j, o := range batches {
+				if j != i && o.key == owner {
+					p := b.regs[0]
+					return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].person", p.index),
+						Reason: fmt.Sprintf("names, by another id, the person registrations[%d] names; name each person by one id in a request", o.regs[0].index)}
+				}
+			}
+			b.key = owner
+			if history, last, err = s.store.Read(ctx, owner); err != nil {
+				return fmt.Errorf("read person: %w", err)
+			}
+			if claimed(owner, history) != "" {
+				return ErrNotFound // a claim names a claim: never written by nird
+			}
+			s.cache.put(owner, history, last)
+		}
 		histories[b.key] = history
 		// The folded state is this attempt's own, so the checks may advance it.
 		st := foldHistory(b.key, history)
@@ -458,6 +489,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				return err
 			}
 			refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
+			claims = append(claims, s.claimsOf(ev, b.key, freshRegs[j].index)...)
 		}
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
@@ -474,6 +506,20 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if err := s.checkIDs(ctx, checks); err != nil {
 		return err
 	}
+	claimKeys := make(map[string]bool, len(claims))
+	if len(claims) > 0 {
+		persons := make(map[string]bool, len(appends))
+		for _, a := range appends {
+			persons[a.PersonKey] = true
+		}
+		for _, c := range claims {
+			if persons[c.key] || claimKeys[c.key] {
+				return &IDError{Index: c.index, Field: c.field, Reason: "is named for two persons in one request", Err: ErrIDTaken}
+			}
+			claimKeys[c.key] = true
+			appends = append(appends, eventstore.PersonAppend{PersonKey: c.key, ExpectedLastSeq: new(uint64), Events: []*nirv1.Event{c.event}})
+		}
+	}
 	positions, err := s.store.Append(ctx, appends...)
 	if err != nil {
 		for _, a := range appends {
@@ -483,6 +529,13 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if errors.As(err, &ie) {
 			return s.idError(ctx, ie, checks)
 		}
+		if errors.Is(err, eventstore.ErrConflict) && len(claims) > 0 {
+			// The concurrency check failed: on a person, or on an id another person
+			// holds. Only the second is the caller's to fix.
+			if terr := s.takenClaim(ctx, claims); terr != nil {
+				return terr
+			}
+		}
 		return err
 	}
 	// A retried registration of a person whose history was assumed empty comes back as
@@ -490,7 +543,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if !scope.IsSystem() {
 		checked := map[string]bool{}
 		for _, p := range positions {
-			if p.Duplicate && !checked[p.PersonKey] {
+			if p.Duplicate && !checked[p.PersonKey] && !claimKeys[p.PersonKey] {
 				checked[p.PersonKey] = true
 				history, _, err := s.store.Read(ctx, p.PersonKey)
 				if err != nil {

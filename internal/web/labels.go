@@ -183,6 +183,8 @@ var eventKindLabels = map[string]string{
 	"reception_participation_registered":   "Opplæring eller kvalifisering i mottak",
 	"exemption_registered":                 "Fritak",
 	"event_retracted":                      "Tilbaketrekking",
+	"identifier_added":                     "Nytt identifikasjonsnummer",
+	"identifier_claimed":                   "Identifikasjonsnummer knyttet til personen",
 }
 
 var correctionLabels = map[string]string{
@@ -344,6 +346,12 @@ var receptionLabels = map[nirv1.ReceptionActivity]string{
 	nirv1.ReceptionActivity_RECEPTION_ACTIVITY_FORELDREVEILEDNING:    "Foreldreveiledning",
 	nirv1.ReceptionActivity_RECEPTION_ACTIVITY_LIVSMESTRING:          "Livsmestring",
 	nirv1.ReceptionActivity_RECEPTION_ACTIVITY_ANNET:                 "Annet integreringsfremmende tiltak",
+}
+
+var idTypeLabels = map[nirv1.IdentifierType]string{
+	nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER: "Fødselsnummer",
+	nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER:      "D-nummer",
+	nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER:    "DUF-nummer",
 }
 
 var exemptionLabels = map[nirv1.ExemptionType]string{

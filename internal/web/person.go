@@ -512,6 +512,9 @@ func summary(ev *nirv1.Event) string {
 	case ev.GetExemptionRegistered() != nil:
 		x := ev.GetExemptionRegistered()
 		return fmt.Sprintf("%s (%s) %s", label(exemptionLabels, x.GetType()), x.GetLegalBasis(), d(x.GetDate()))
+	case ev.GetIdentifierAdded() != nil:
+		a := ev.GetIdentifierAdded()
+		return fmt.Sprintf("%s fra %s (%s)", label(idTypeLabels, a.GetType()), d(a.GetDate()), a.GetSource())
 	case ev.GetEventRetracted() != nil:
 		return fmt.Sprintf("Trakk tilbake %s: %s", ev.GetEventRetracted().GetEventId(), ev.GetEventRetracted().GetReason())
 	}

@@ -74,6 +74,8 @@ type Event struct {
 	//	*Event_ReceptionParticipationRegistered
 	//	*Event_ExemptionRegistered
 	//	*Event_EventRetracted
+	//	*Event_IdentifierAdded
+	//	*Event_IdentifierClaimed
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -352,6 +354,24 @@ func (x *Event) GetEventRetracted() *EventRetracted {
 	return nil
 }
 
+func (x *Event) GetIdentifierAdded() *IdentifierAdded {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_IdentifierAdded); ok {
+			return x.IdentifierAdded
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetIdentifierClaimed() *IdentifierClaimed {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_IdentifierClaimed); ok {
+			return x.IdentifierClaimed
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -436,6 +456,14 @@ type Event_EventRetracted struct {
 	EventRetracted *EventRetracted `protobuf:"bytes,39,opt,name=event_retracted,json=eventRetracted,proto3,oneof"`
 }
 
+type Event_IdentifierAdded struct {
+	IdentifierAdded *IdentifierAdded `protobuf:"bytes,40,opt,name=identifier_added,json=identifierAdded,proto3,oneof"`
+}
+
+type Event_IdentifierClaimed struct {
+	IdentifierClaimed *IdentifierClaimed `protobuf:"bytes,41,opt,name=identifier_claimed,json=identifierClaimed,proto3,oneof"`
+}
+
 func (*Event_PersonRegistered) isEvent_Payload() {}
 
 func (*Event_PersonMoved) isEvent_Payload() {}
@@ -475,6 +503,10 @@ func (*Event_ReceptionParticipationRegistered) isEvent_Payload() {}
 func (*Event_ExemptionRegistered) isEvent_Payload() {}
 
 func (*Event_EventRetracted) isEvent_Payload() {}
+
+func (*Event_IdentifierAdded) isEvent_Payload() {}
+
+func (*Event_IdentifierClaimed) isEvent_Payload() {}
 
 // Actor is the principal behind an event.
 type Actor struct {
@@ -2057,11 +2089,158 @@ func (x *EventRetracted) GetReason() string {
 	return ""
 }
 
+// IdentifierAdded records a further national id of a registered person (DOMAIN.md product
+// decisions 15, section 7): typically the fødselsnummer Folkeregisteret gives a person
+// registered by D-nummer or DUF-nummer. From then on the person is found by any of its ids,
+// and an append that names any of them goes to the person. An id belongs to at most one
+// person: nird claims it (IdentifierClaimed) in the same atomic batch, and refuses an id
+// another person holds. An IdentifierAdded cannot be retracted.
+type IdentifierAdded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type of the id; it must match the id's form.
+	Type IdentifierType `protobuf:"varint,1,opt,name=type,proto3,enum=nir.v1.IdentifierType" json:"type,omitempty"`
+	// national_id is the new fødselsnummer, D-nummer or DUF-nummer.
+	NationalId string `protobuf:"bytes,2,opt,name=national_id,json=nationalId,proto3" json:"national_id,omitempty"`
+	// date the id was assigned (or became known to the kommune).
+	Date *Date `protobuf:"bytes,3,opt,name=date,proto3" json:"date,omitempty"`
+	// source names where the id comes from, e.g. "folkeregisteret" (free text, no personal data).
+	Source        string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentifierAdded) Reset() {
+	*x = IdentifierAdded{}
+	mi := &file_nir_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentifierAdded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentifierAdded) ProtoMessage() {}
+
+func (x *IdentifierAdded) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentifierAdded.ProtoReflect.Descriptor instead.
+func (*IdentifierAdded) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *IdentifierAdded) GetType() IdentifierType {
+	if x != nil {
+		return x.Type
+	}
+	return IdentifierType_IDENTIFIER_TYPE_UNSPECIFIED
+}
+
+func (x *IdentifierAdded) GetNationalId() string {
+	if x != nil {
+		return x.NationalId
+	}
+	return ""
+}
+
+func (x *IdentifierAdded) GetDate() *Date {
+	if x != nil {
+		return x.Date
+	}
+	return nil
+}
+
+func (x *IdentifierAdded) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// IdentifierClaimed is written by nird alone, never by a client: it is the first and only
+// message on the subject of a national id's own key (the id's HMAC), stored in the same
+// atomic batch as the event that introduced the id (a PersonRegistered's further ids, an
+// IdentifierAdded) with the subject expected empty. The stream's concurrency check makes the
+// claim unique across every nird, and a lookup by the id follows it to the person. It holds
+// no id in clear.
+type IdentifierClaimed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// person_key is the key of the person the id belongs to.
+	PersonKey string `protobuf:"bytes,1,opt,name=person_key,json=personKey,proto3" json:"person_key,omitempty"`
+	// type of the claimed id.
+	Type IdentifierType `protobuf:"varint,2,opt,name=type,proto3,enum=nir.v1.IdentifierType" json:"type,omitempty"`
+	// event_id is the id of the event that introduced the id.
+	EventId       string `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentifierClaimed) Reset() {
+	*x = IdentifierClaimed{}
+	mi := &file_nir_v1_events_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentifierClaimed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentifierClaimed) ProtoMessage() {}
+
+func (x *IdentifierClaimed) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentifierClaimed.ProtoReflect.Descriptor instead.
+func (*IdentifierClaimed) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *IdentifierClaimed) GetPersonKey() string {
+	if x != nil {
+		return x.PersonKey
+	}
+	return ""
+}
+
+func (x *IdentifierClaimed) GetType() IdentifierType {
+	if x != nil {
+		return x.Type
+	}
+	return IdentifierType_IDENTIFIER_TYPE_UNSPECIFIED
+}
+
+func (x *IdentifierClaimed) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
 var File_nir_v1_events_proto protoreflect.FileDescriptor
 
 const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\x8c\x10\n" +
+	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\x9e\x11\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2092,7 +2271,9 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"$full_time_upper_secondary_registered\x18$ \x01(\v2(.nir.v1.FullTimeUpperSecondaryRegisteredH\x00R fullTimeUpperSecondaryRegistered\x12x\n" +
 	"\"reception_participation_registered\x18% \x01(\v2(.nir.v1.ReceptionParticipationRegisteredH\x00R receptionParticipationRegistered\x12P\n" +
 	"\x14exemption_registered\x18& \x01(\v2\x1b.nir.v1.ExemptionRegisteredH\x00R\x13exemptionRegistered\x12A\n" +
-	"\x0fevent_retracted\x18' \x01(\v2\x16.nir.v1.EventRetractedH\x00R\x0eeventRetractedB\t\n" +
+	"\x0fevent_retracted\x18' \x01(\v2\x16.nir.v1.EventRetractedH\x00R\x0eeventRetracted\x12D\n" +
+	"\x10identifier_added\x18( \x01(\v2\x17.nir.v1.IdentifierAddedH\x00R\x0fidentifierAdded\x12J\n" +
+	"\x12identifier_claimed\x18) \x01(\v2\x19.nir.v1.IdentifierClaimedH\x00R\x11identifierClaimedB\t\n" +
 	"\apayload\"`\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12%\n" +
@@ -2205,7 +2386,18 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x04date\x18\x03 \x01(\v2\f.nir.v1.DateR\x04date\"C\n" +
 	"\x0eEventRetracted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reasonB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x98\x01\n" +
+	"\x0fIdentifierAdded\x12*\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x16.nir.v1.IdentifierTypeR\x04type\x12\x1f\n" +
+	"\vnational_id\x18\x02 \x01(\tR\n" +
+	"nationalId\x12 \n" +
+	"\x04date\x18\x03 \x01(\v2\f.nir.v1.DateR\x04date\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"y\n" +
+	"\x11IdentifierClaimed\x12\x1d\n" +
+	"\n" +
+	"person_key\x18\x01 \x01(\tR\tpersonKey\x12*\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.nir.v1.IdentifierTypeR\x04type\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventIdB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
 
 var (
 	file_nir_v1_events_proto_rawDescOnce sync.Once
@@ -2219,7 +2411,7 @@ func file_nir_v1_events_proto_rawDescGZIP() []byte {
 	return file_nir_v1_events_proto_rawDescData
 }
 
-var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_nir_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                            // 0: nir.v1.Event
 	(*Actor)(nil),                            // 1: nir.v1.Actor
@@ -2245,28 +2437,31 @@ var file_nir_v1_events_proto_goTypes = []any{
 	(*ReceptionParticipationRegistered)(nil), // 21: nir.v1.ReceptionParticipationRegistered
 	(*ExemptionRegistered)(nil),              // 22: nir.v1.ExemptionRegistered
 	(*EventRetracted)(nil),                   // 23: nir.v1.EventRetracted
-	(*timestamppb.Timestamp)(nil),            // 24: google.protobuf.Timestamp
-	(ActorRole)(0),                           // 25: nir.v1.ActorRole
-	(Sex)(0),                                 // 26: nir.v1.Sex
-	(PermitBasis)(0),                         // 27: nir.v1.PermitBasis
-	(Programme)(0),                           // 28: nir.v1.Programme
-	(ProgrammeVedtakType)(0),                 // 29: nir.v1.ProgrammeVedtakType
-	(Sluttmal)(0),                            // 30: nir.v1.Sluttmal
-	(TiltakCode)(0),                          // 31: nir.v1.TiltakCode
-	(AbsenceType)(0),                         // 32: nir.v1.AbsenceType
-	(TerminationKind)(0),                     // 33: nir.v1.TerminationKind
-	(TerminationReason)(0),                   // 34: nir.v1.TerminationReason
-	(TerminationRule)(0),                     // 35: nir.v1.TerminationRule
-	(TrainingScheme)(0),                      // 36: nir.v1.TrainingScheme
-	(TrainingVedtakType)(0),                  // 37: nir.v1.TrainingVedtakType
-	(CefrLevel)(0),                           // 38: nir.v1.CefrLevel
-	(HoursType)(0),                           // 39: nir.v1.HoursType
-	(ReceptionActivity)(0),                   // 40: nir.v1.ReceptionActivity
-	(ExemptionType)(0),                       // 41: nir.v1.ExemptionType
+	(*IdentifierAdded)(nil),                  // 24: nir.v1.IdentifierAdded
+	(*IdentifierClaimed)(nil),                // 25: nir.v1.IdentifierClaimed
+	(*timestamppb.Timestamp)(nil),            // 26: google.protobuf.Timestamp
+	(ActorRole)(0),                           // 27: nir.v1.ActorRole
+	(Sex)(0),                                 // 28: nir.v1.Sex
+	(PermitBasis)(0),                         // 29: nir.v1.PermitBasis
+	(Programme)(0),                           // 30: nir.v1.Programme
+	(ProgrammeVedtakType)(0),                 // 31: nir.v1.ProgrammeVedtakType
+	(Sluttmal)(0),                            // 32: nir.v1.Sluttmal
+	(TiltakCode)(0),                          // 33: nir.v1.TiltakCode
+	(AbsenceType)(0),                         // 34: nir.v1.AbsenceType
+	(TerminationKind)(0),                     // 35: nir.v1.TerminationKind
+	(TerminationReason)(0),                   // 36: nir.v1.TerminationReason
+	(TerminationRule)(0),                     // 37: nir.v1.TerminationRule
+	(TrainingScheme)(0),                      // 38: nir.v1.TrainingScheme
+	(TrainingVedtakType)(0),                  // 39: nir.v1.TrainingVedtakType
+	(CefrLevel)(0),                           // 40: nir.v1.CefrLevel
+	(HoursType)(0),                           // 41: nir.v1.HoursType
+	(ReceptionActivity)(0),                   // 42: nir.v1.ReceptionActivity
+	(ExemptionType)(0),                       // 43: nir.v1.ExemptionType
+	(IdentifierType)(0),                      // 44: nir.v1.IdentifierType
 }
 var file_nir_v1_events_proto_depIdxs = []int32{
 	1,  // 0: nir.v1.Event.actor:type_name -> nir.v1.Actor
-	24, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
+	26, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
 	4,  // 2: nir.v1.Event.person_registered:type_name -> nir.v1.PersonRegistered
 	5,  // 3: nir.v1.Event.person_moved:type_name -> nir.v1.PersonMoved
 	6,  // 4: nir.v1.Event.demand_registered:type_name -> nir.v1.DemandRegistered
@@ -2287,64 +2482,69 @@ var file_nir_v1_events_proto_depIdxs = []int32{
 	21, // 19: nir.v1.Event.reception_participation_registered:type_name -> nir.v1.ReceptionParticipationRegistered
 	22, // 20: nir.v1.Event.exemption_registered:type_name -> nir.v1.ExemptionRegistered
 	23, // 21: nir.v1.Event.event_retracted:type_name -> nir.v1.EventRetracted
-	25, // 22: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
-	2,  // 23: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
-	26, // 24: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
-	2,  // 25: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
-	27, // 26: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
-	2,  // 27: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
-	2,  // 28: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
-	2,  // 29: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
-	28, // 30: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 31: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
-	28, // 32: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 33: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
-	29, // 34: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
-	2,  // 35: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 36: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 37: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
-	30, // 38: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
-	2,  // 39: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
-	2,  // 40: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
-	31, // 41: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
-	2,  // 42: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 43: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
-	28, // 44: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
-	32, // 45: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
-	2,  // 46: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 47: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
-	33, // 48: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
-	34, // 49: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
-	2,  // 50: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
-	35, // 51: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
-	34, // 52: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
-	2,  // 53: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
-	2,  // 54: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
-	36, // 55: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
-	37, // 56: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
-	2,  // 57: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 58: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
-	2,  // 59: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
-	2,  // 60: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
-	38, // 61: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
-	38, // 62: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
-	38, // 63: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
-	38, // 64: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
-	2,  // 65: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
-	39, // 66: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
-	3,  // 67: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
-	2,  // 68: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 69: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
-	40, // 70: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
-	2,  // 71: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 72: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
-	41, // 73: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
-	2,  // 74: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
-	75, // [75:75] is the sub-list for method output_type
-	75, // [75:75] is the sub-list for method input_type
-	75, // [75:75] is the sub-list for extension type_name
-	75, // [75:75] is the sub-list for extension extendee
-	0,  // [0:75] is the sub-list for field type_name
+	24, // 22: nir.v1.Event.identifier_added:type_name -> nir.v1.IdentifierAdded
+	25, // 23: nir.v1.Event.identifier_claimed:type_name -> nir.v1.IdentifierClaimed
+	27, // 24: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
+	2,  // 25: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
+	28, // 26: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
+	2,  // 27: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
+	29, // 28: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
+	2,  // 29: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
+	2,  // 30: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
+	2,  // 31: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
+	30, // 32: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 33: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
+	30, // 34: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 35: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
+	31, // 36: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
+	2,  // 37: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 38: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 39: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
+	32, // 40: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
+	2,  // 41: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
+	2,  // 42: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
+	33, // 43: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
+	2,  // 44: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 45: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
+	30, // 46: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
+	34, // 47: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
+	2,  // 48: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 49: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
+	35, // 50: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
+	36, // 51: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
+	2,  // 52: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
+	37, // 53: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
+	36, // 54: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
+	2,  // 55: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
+	2,  // 56: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
+	38, // 57: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
+	39, // 58: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
+	2,  // 59: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 60: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
+	2,  // 61: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
+	2,  // 62: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
+	40, // 63: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
+	40, // 64: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
+	40, // 65: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
+	40, // 66: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
+	2,  // 67: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
+	41, // 68: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
+	3,  // 69: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
+	2,  // 70: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 71: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
+	42, // 72: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
+	2,  // 73: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 74: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
+	43, // 75: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
+	2,  // 76: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
+	44, // 77: nir.v1.IdentifierAdded.type:type_name -> nir.v1.IdentifierType
+	2,  // 78: nir.v1.IdentifierAdded.date:type_name -> nir.v1.Date
+	44, // 79: nir.v1.IdentifierClaimed.type:type_name -> nir.v1.IdentifierType
+	80, // [80:80] is the sub-list for method output_type
+	80, // [80:80] is the sub-list for method input_type
+	80, // [80:80] is the sub-list for extension type_name
+	80, // [80:80] is the sub-list for extension extendee
+	0,  // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_events_proto_init() }
@@ -2374,6 +2574,8 @@ func file_nir_v1_events_proto_init() {
 		(*Event_ReceptionParticipationRegistered)(nil),
 		(*Event_ExemptionRegistered)(nil),
 		(*Event_EventRetracted)(nil),
+		(*Event_IdentifierAdded)(nil),
+		(*Event_IdentifierClaimed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2381,7 +2583,7 @@ func file_nir_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_events_proto_rawDesc), len(file_nir_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
