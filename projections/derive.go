@@ -12,7 +12,9 @@ import (
 // what makes incremental, rebuilt and replayed models equal.
 func derive(st *rules.State) *derived {
 	d := &derived{}
-	if !st.Registered {
+	if !st.Registered || st.MergedInto != "" {
+		// Not a person (an id's claim), or merged into another: counted there (DOMAIN.md
+		// Product decisions 15).
 		return d
 	}
 	row := &PersonRow{
@@ -111,7 +113,7 @@ func derive(st *rules.State) *derived {
 // D-nummer, else DUF-nummer), or, once ids were added, the preferred of all the person holds
 // (rules.PreferredID). It is only shown in the kommune view.
 func nationalID(st *rules.State) string {
-	if len(st.IDEvents) > 0 {
+	if len(st.IDEvents) > 0 || len(st.Absorbed) > 0 {
 		return rules.PreferredID(st)
 	}
 	le, ok := st.Events[st.Person.EventID]

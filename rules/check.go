@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -85,6 +86,12 @@ var (
 		Version: checkVersion("identifikator-en-gang", "DOMAIN.md Product decisions 15")}
 	rIDPermanent = checkRule{Code: "NIR-R051", NB: "et tilføyd identifikasjonsnummer trekkes ikke tilbake: nummeret tilhører personen", EN: "an added national id is not retracted: the id belongs to the person",
 		Version: checkVersion("identifikator-varig", "DOMAIN.md Product decisions 15")}
+	rMergeContradicts = checkRule{Code: "NIR-R052", NB: "personene kan ikke slås sammen: registreringene deres sier noe ulikt om hvem personen er", EN: "the persons cannot be merged: their registrations disagree on who the person is",
+		Version: checkVersion("sammenslaing-motstrid", "DOMAIN.md Product decisions 15")}
+	rMergeWhom = checkRule{Code: "NIR-R053", NB: "bare to ulike, registrerte personer som ikke er slått sammen med andre, kan slås sammen", EN: "only two different registered persons, neither merged into another, can be merged",
+		Version: checkVersion("sammenslaing-personer", "DOMAIN.md Product decisions 15")}
+	rMergeRestored = checkRule{Code: "NIR-R054", NB: "en tilbaketrukket sammenslåing gjenopprettes ikke ved å trekke tilbake tilbaketrekkingen; slå personene sammen på nytt", EN: "a retracted merge is not restored by retracting the retraction; merge the persons again",
+		Version: checkVersion("sammenslaing-gjenoppretting", "DOMAIN.md Product decisions 15")}
 	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
 		Version: samfunnskunnskapVersions[0].Version}
 )
@@ -98,7 +105,7 @@ var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup,
-	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent,
+	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -206,6 +213,9 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 			add(refuse(rRetractUnknown, Version{}, ev, "", ""))
 		} else if s.Retracted[target] {
 			add(refuse(rRetractTwice, Version{}, ev, "", ""))
+		} else if inner, ok := s.Events[t.Event.GetEventRetracted().GetEventId()]; ok && inner.Event.GetPersonsMerged() != nil {
+			// The absorbed person's closing was retracted with the merge and would stay so.
+			add(refuse(rMergeRestored, Version{}, ev, "", ""))
 		} else if t.Event.GetIdentifierAdded() != nil {
 			// Product decisions 15: the id's claim on the stream is permanent, so the
 			// event that made it is too.
@@ -663,6 +673,29 @@ func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
 		if ok && !p.PlannedEnd.IsZero() && p.PlannedEnd.After(end) {
 			return []Refusal{refuse(rProgrammeLength, v.Version, ev, fmt.Sprintf("planlagt slutt %s er etter seneste sluttdato %s", p.PlannedEnd, end), fmt.Sprintf("planned end %s is after the latest end date %s", p.PlannedEnd, end))}
 		}
+	}
+	return nil
+}
+
+// CheckMerge decides whether the person folded in absorbed may be merged into the person in s
+// by the PersonsMerged ev (DOMAIN.md Product decisions 15). Both must be registered, different
+// and not merged into another person (NIR-R053), and their registrations must agree on who the
+// person is: the same birth date and the same sex (NIR-R052, naming which). Everything else
+// (permit, settlement, programmes) may differ: the surviving registration decides law and
+// schemes, and the absorbed events count from the merge on.
+func CheckMerge(s, absorbed *State, ev *nirv1.Event) []Refusal {
+	if !s.Registered || !absorbed.Registered || s.PersonKey == absorbed.PersonKey || s.Successor() != "" || absorbed.Successor() != "" {
+		return []Refusal{refuse(rMergeWhom, Version{}, ev, "", "")}
+	}
+	var nb, en []string
+	if s.Person.BirthDate != absorbed.Person.BirthDate {
+		nb, en = append(nb, "fødselsdato"), append(en, "birth date")
+	}
+	if s.Person.Sex != absorbed.Person.Sex {
+		nb, en = append(nb, "kjønn"), append(en, "sex")
+	}
+	if len(nb) > 0 {
+		return []Refusal{refuse(rMergeContradicts, Version{}, ev, strings.Join(nb, ", "), strings.Join(en, ", "))}
 	}
 	return nil
 }

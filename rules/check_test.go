@@ -42,6 +42,12 @@ func withPayload(id, kommune string, p any) *nirv1.Event {
 		e.Payload = &nirv1.Event_AbsenceRegistered{AbsenceRegistered: x}
 	case *nirv1.IdentifierAdded:
 		e.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: x}
+	case *nirv1.PersonsMerged:
+		e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: x}
+	case *nirv1.PersonMergedInto:
+		e.Payload = &nirv1.Event_PersonMergedInto{PersonMergedInto: x}
+	case *nirv1.OfferRegistered:
+		e.Payload = &nirv1.Event_OfferRegistered{OfferRegistered: x}
 	}
 	return e
 }
@@ -80,6 +86,8 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R004", "Product decisions 5", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.ComputedTerminationDeleted{ComputedEventId: "h2"})},
 		{"NIR-R050", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, addedFnr)},
 		{"NIR-R051", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
+		{"NIR-R054", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)}),
+			withPayload("h9", k, &nirv1.EventRetracted{EventId: "h8"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h9"})},
 		{"NIR-R005", "5", []*nirv1.Event{il, prog, withPayload("h9", k, &nirv1.EventRetracted{EventId: "h2"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},
 		{"NIR-R010", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID})},
 		{"NIR-R011", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.IntegreringskontraktRegistered{})},
@@ -129,6 +137,26 @@ func TestCheck_Matrix(t *testing.T) {
 				t.Errorf("DOMAIN.md %s: want %s, got %v", tt.section, tt.code, rs)
 			}
 		})
+	}
+	// CheckMerge's rules (DOMAIN.md Product decisions 15), with the absorbed person's history.
+	merge := withPayload("n1", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)})
+	survivor := Fold("pk", []*nirv1.Event{il})
+	for _, m := range []struct {
+		code, detail string
+		absorbed     *State
+	}{
+		{"NIR-R052", "birth date", Fold("pa", []*nirv1.Event{evPerson("a1", k, "1990-01-02", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)})},
+		{"NIR-R053", "", Fold("pa", nil)},
+		{"NIR-R053", "", Fold("pk", []*nirv1.Event{il})},
+	} {
+		covered[m.code] = true
+		rs := CheckMerge(survivor, m.absorbed, merge)
+		if len(rs) != 1 || rs[0].Code != m.code || rs[0].EventID != "n1" || !strings.Contains(rs[0].Section, "Product decisions 15") || !strings.Contains(rs[0].MessageEN, m.detail) {
+			t.Errorf("CheckMerge: %v, want %s naming %q", rs, m.code, m.detail)
+		}
+	}
+	if rs := CheckMerge(survivor, Fold("pa", []*nirv1.Event{evPerson("a1", k, "1990-01-01", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}), merge); len(rs) != 0 {
+		t.Errorf("CheckMerge of the same birth date and sex: %v, want accepted", rs)
 	}
 	for _, c := range Codes() {
 		if !covered[c.Code] {

@@ -237,6 +237,25 @@ func runBlock(t *testing.T, path string, b *block, key string, history *[]*nirv1
 			out = append(out, fmt.Sprintf("refused %s: %s", r.EventID, r.MessageNB))
 		}
 		return out
+	case "merge":
+		// The input lines are the absorbed person's events; the merge (id=) copies them as
+		// nird does (DOMAIN.md Product decisions 15), if CheckMerge allows it.
+		absorbedKey := key + "-absorbed"
+		absorbed := parseEvents(t, path, b, absorbedKey, nil)
+		merge := &nirv1.Event{Id: b.args["id"], PersonKey: key, Kommune: absorbed[0].GetKommune(), Payload: &nirv1.Event_PersonsMerged{
+			PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: absorbedKey, AbsorbedEvents: absorbed}}}
+		st := Fold(key, *history)
+		rs := CheckMerge(st, Fold(absorbedKey, absorbed), merge)
+		rs = append(rs, Check(st, []*nirv1.Event{merge}, nowArg(t, path, b))...)
+		if len(rs) == 0 {
+			*history = append(*history, merge)
+			return []string{"merged"}
+		}
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("refused %s: %s", r.EventID, r.MessageNB))
+		}
+		return out
 	case "explain":
 		return lines(Explain(*history, nowArg(t, path, b)).Text())
 	case "deadlines":

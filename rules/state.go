@@ -60,6 +60,13 @@ type State struct {
 	// AliasOf is, for the subject of a national id claimed by a person (IdentifierClaimed,
 	// DOMAIN.md Product decisions 15), the key of that person; "" for a person.
 	AliasOf string
+	// MergedInto is the key of the person this one was merged into (PersonMergedInto not
+	// retracted, DOMAIN.md Product decisions 15); "" if none.
+	MergedInto string
+	// Absorbed are the keys of the persons merged into this one (PersonsMerged not retracted).
+	Absorbed []string
+	// mergedRegs are the ids of the absorbed persons' registrations (for HeldIDs).
+	mergedRegs []string
 
 	log []LoggedEvent
 	// lastReg caches LastRegistration until the next Apply.
@@ -362,6 +369,7 @@ func (s *State) Apply(seq uint64, ev *nirv1.Event) {
 	if ev.GetId() != "" {
 		s.Events[ev.GetId()] = le
 	}
+	s.indexAbsorbed(seq, ev)
 	if seq > s.LastSeq {
 		s.LastSeq = seq
 	}
@@ -529,6 +537,28 @@ func (s *State) applyOne(le LoggedEvent) {
 	case ev.GetIdentifierClaimed() != nil:
 		if s.AliasOf == "" {
 			s.AliasOf = ev.GetIdentifierClaimed().GetPersonKey()
+		}
+
+	case ev.GetPersonMergedInto() != nil:
+		if s.MergedInto == "" {
+			s.MergedInto = ev.GetPersonMergedInto().GetSurvivingPersonKey()
+		}
+
+	case ev.GetPersonsMerged() != nil:
+		// The absorbed person's effective events, as nird copied them at the merge, count as
+		// this person's from the merge on; its registration only lends its ids (the
+		// surviving registration decides law and schemes).
+		m := ev.GetPersonsMerged()
+		s.Absorbed = append(s.Absorbed, m.GetAbsorbedPersonKey())
+		for _, e := range m.GetAbsorbedEvents() {
+			switch {
+			case e == nil, e.GetId() != "" && s.Retracted[e.GetId()]:
+			case e.GetPersonRegistered() != nil:
+				s.mergedRegs = append(s.mergedRegs, e.GetId())
+			case e.GetEventRetracted() != nil, e.GetPersonMergedInto() != nil, e.GetIdentifierClaimed() != nil:
+			default:
+				s.applyOne(LoggedEvent{Seq: le.Seq, Event: e})
+			}
 		}
 
 	case ev.GetPersonMoved() != nil:
@@ -881,6 +911,29 @@ func (s *State) applyAbsence(le LoggedEvent) {
 	}
 }
 
+// indexAbsorbed makes the events a merge copied known by id (so that they can be retracted
+// on the surviving person), nested merges included.
+func (s *State) indexAbsorbed(seq uint64, ev *nirv1.Event) {
+	for _, e := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+		if id := e.GetId(); id != "" {
+			if _, known := s.Events[id]; !known {
+				s.Events[id] = LoggedEvent{Seq: seq, Event: e}
+			}
+		}
+		s.indexAbsorbed(seq, e)
+	}
+}
+
+// Successor is the person a lookup of this subject leads to: the person an id's claim names,
+// or the person this one was merged into; "" for a person of its own (DOMAIN.md Product
+// decisions 15).
+func (s *State) Successor() string {
+	if s.AliasOf != "" {
+		return s.AliasOf
+	}
+	return s.MergedInto
+}
+
 // HeldIDs returns the national ids the person holds: those of the registration (fødselsnummer,
 // D-nummer, DUF-nummer) and of every IdentifierAdded, in that order, without repeats
 // (DOMAIN.md Product decisions 15). The result holds national ids: never log it.
@@ -896,6 +949,14 @@ func HeldIDs(s *State) []string {
 		add(p.GetFodselsnummer())
 		add(p.GetDNummer())
 		add(p.GetDufNummer())
+	}
+	for _, id := range s.mergedRegs {
+		if le, ok := s.Events[id]; ok {
+			p := le.Event.GetPersonRegistered()
+			add(p.GetFodselsnummer())
+			add(p.GetDNummer())
+			add(p.GetDufNummer())
+		}
 	}
 	for _, id := range s.IDEvents {
 		if le, ok := s.Events[id]; ok && !s.Retracted[id] {

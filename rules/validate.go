@@ -574,6 +574,23 @@ func (v *validator) payload(ev *nirv1.Event) {
 		}
 		v.enum(f+"type", int32(m.GetType()), nirv1.IdentifierType_name, true)
 		v.ulid(f+"event_id", m.GetEventId(), true)
+	case *nirv1.Event_PersonsMerged:
+		const f = e + "persons_merged."
+		m := p.PersonsMerged
+		if !isPersonKey(m.GetAbsorbedPersonKey()) {
+			v.add(f+"absorbed_person_key", CodeInvalidText, "absorbed_person_key must be a person key (64 lowercase hex characters)")
+		}
+		v.text(f+"reason", m.GetReason(), maxTextLen, false)
+		if len(m.GetAbsorbedEvents()) > 0 {
+			v.add(f+"absorbed_events", CodeNotAllowed, "absorbed_events are copied by nird; leave them empty")
+		}
+	case *nirv1.Event_PersonMergedInto:
+		const f = e + "person_merged_into."
+		m := p.PersonMergedInto
+		if !isPersonKey(m.GetSurvivingPersonKey()) {
+			v.add(f+"surviving_person_key", CodeInvalidText, "surviving_person_key must be a person key (64 lowercase hex characters)")
+		}
+		v.ulid(f+"merge_event_id", m.GetMergeEventId(), true)
 	case *nirv1.Event_ExemptionRegistered:
 		const f = e + "exemption_registered."
 		m := p.ExemptionRegistered

@@ -69,6 +69,10 @@ func validEvents() map[string]*nirv1.Event {
 			e.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: p}
 		case *nirv1.IdentifierClaimed:
 			e.Payload = &nirv1.Event_IdentifierClaimed{IdentifierClaimed: p}
+		case *nirv1.PersonsMerged:
+			e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: p}
+		case *nirv1.PersonMergedInto:
+			e.Payload = &nirv1.Event_PersonMergedInto{PersonMergedInto: p}
 		case *nirv1.EventRetracted:
 			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: p}
 		default:
@@ -128,7 +132,9 @@ func validEvents() map[string]*nirv1.Event {
 			Date: pd("2023-03-01"), Source: "folkeregisteret"}),
 		"identifier_claimed": ev(&nirv1.IdentifierClaimed{PersonKey: strings.Repeat("ab", 32),
 			Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SC"}),
-		"event_retracted": ev(&nirv1.EventRetracted{EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", Reason: "registrert på feil person"}),
+		"persons_merged":     ev(&nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("cd", 32), Reason: "samme person, registrert med D-nummer"}),
+		"person_merged_into": ev(&nirv1.PersonMergedInto{SurvivingPersonKey: strings.Repeat("ab", 32), MergeEventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SD"}),
+		"event_retracted":    ev(&nirv1.EventRetracted{EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", Reason: "registrert på feil person"}),
 	}
 }
 
@@ -379,6 +385,11 @@ func TestValidateEvent_Invalid(t *testing.T) {
 			[]want{{"event.identifier_added.source", CodePersonalData}}},
 		{"claim of no person", mutate("identifier_claimed", func(e *nirv1.Event) { e.GetIdentifierClaimed().PersonKey = "x" }),
 			[]want{{"event.identifier_claimed.person_key", CodeInvalidText}}},
+		{"merge with copied events", mutate("persons_merged", func(e *nirv1.Event) {
+			e.GetPersonsMerged().AbsorbedEvents = []*nirv1.Event{{Id: testULID}}
+		}), []want{{"event.persons_merged.absorbed_events", CodeNotAllowed}}},
+		{"merge of no person", mutate("persons_merged", func(e *nirv1.Event) { e.GetPersonsMerged().AbsorbedPersonKey = "" }),
+			[]want{{"event.persons_merged.absorbed_person_key", CodeInvalidText}}},
 		{"retraction of itself", mutate("event_retracted", func(e *nirv1.Event) { e.GetEventRetracted().EventId = testULID }),
 			[]want{{"event.event_retracted.event_id", CodeNotAllowed}}},
 		{"retraction reason with fnr", mutate("event_retracted", func(e *nirv1.Event) {
@@ -542,6 +553,8 @@ func TestEffectiveDate(t *testing.T) {
 		"exemption_registered":                 "2022-01-01",
 		"identifier_added":                     "2023-03-01",
 		"identifier_claimed":                   "",
+		"persons_merged":                       "",
+		"person_merged_into":                   "",
 		"event_retracted":                      "",
 	}
 	for name, ev := range validEvents() {

@@ -130,11 +130,37 @@ func (s Scope) Relation(st *rules.State) Relation {
 	return None
 }
 
+// Reaches reports whether the scope may append to the person folded in st at all: a person
+// it has a relation to, or, for an operator, any person (an operator records only merges,
+// CheckRegistration). A person out of reach is answered as not found.
+func (s Scope) Reaches(st *rules.State) bool {
+	return s.role == auth.RoleOperator || s.Relation(st) != None
+}
+
+// CheckMerge decides whether the scope may merge the person folded in absorbed into another
+// (PersonsMerged): the kommune that has the person now, an operator or the system principal.
+// A person the scope cannot see is ErrNotFound.
+func (s Scope) CheckMerge(absorbed *rules.State, field string) error {
+	switch s.role {
+	case auth.RoleSystem, auth.RoleOperator:
+		return nil
+	}
+	switch s.Relation(absorbed) {
+	case None:
+		return ErrNotFound
+	case Current:
+		return nil
+	}
+	return denied(field, "persons are merged by the kommune that has both, or by an operator")
+}
+
 // CanWrite returns nil if the scope's role may record events at all, and a *DeniedError
 // otherwise (analysts and operators never write).
 func (s Scope) CanWrite() error {
 	switch s.role {
-	case auth.RoleKommune, auth.RoleSystem:
+	case auth.RoleKommune, auth.RoleSystem, auth.RoleOperator:
+		// An operator records merges of persons and their retraction only (CheckRegistration,
+		// CheckEvent; DOMAIN.md Product decisions 15).
 		return nil
 	}
 	return denied("", fmt.Sprintf("role %s may not record events", s.roleName()))
@@ -159,6 +185,15 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 		// a client's would take the id for any person it names.
 		return denied(field+".identifier_claimed", "is written by nird alone; a further id is registered with identifier_added")
 	}
+	if ev.GetPersonMergedInto() != nil {
+		return denied(field+".person_merged_into", "is written by nird alone; persons are merged with persons_merged")
+	}
+	if s.role == auth.RoleOperator {
+		if ev.GetPersonsMerged() == nil && ev.GetEventRetracted() == nil {
+			return denied(field, "an operator records only the merge of two persons (persons_merged) and its retraction")
+		}
+		return nil
+	}
 	if s.role == auth.RoleSystem {
 		return nil
 	}
@@ -182,6 +217,13 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error {
 	switch s.role {
 	case auth.RoleSystem:
+		return nil
+	case auth.RoleOperator:
+		if r := ev.GetEventRetracted(); r != nil {
+			if t, ok := st.Events[r.GetEventId()]; ok && t.Event.GetPersonsMerged() == nil {
+				return denied(field+".event_retracted.event_id", "an operator retracts only a merge of two persons")
+			}
+		}
 		return nil
 	case auth.RoleKommune:
 	default:
@@ -212,6 +254,11 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 			if d, ok := rules.DateOf(m.GetDate()); ok && d.Before(since) {
 				return denied(field+".person_moved.date", fmt.Sprintf("lies before the person came to %s (%s): an earlier move is recorded by the kommune the person lived in then, or by the population register", s.kommune, since))
 			}
+		}
+		return nil
+	case ev.GetPersonsMerged() != nil:
+		if rel != Current {
+			return denied(field+".persons_merged", "persons are merged by the kommune that has both, or by an operator")
 		}
 		return nil
 	case ev.GetIdentifierAdded() != nil:

@@ -246,14 +246,18 @@ func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string
 
 // follow returns the person key pk leads to in db: pk itself, or, when pk is the key of a
 // national id claimed by a person (an id added to the person or a further id of its
-// registration, DOMAIN.md Product decisions 15), that person's key. A snapshot taken before
-// the claim does not follow it: then the id was not known to be the person's.
+// registration) or of a person merged into another (DOMAIN.md Product decisions 15), that
+// person's key. A snapshot taken before the claim or the merge does not follow it: then the
+// id was not known to be the person's.
 func follow(db *projections.DB, pk string) string {
-	st, err := db.State(pk)
-	if err != nil || st.Registered || st.AliasOf == "" {
-		return pk
+	for range 4 { // an id's claim, then merges: no longer chain is written
+		st, err := db.State(pk)
+		if err != nil || st.Successor() == "" {
+			return pk
+		}
+		pk = st.Successor()
 	}
-	return st.AliasOf
+	return pk
 }
 
 // personState folds person pk as the read models hold it; an unknown person is NotFound.

@@ -36,7 +36,8 @@ const (
 
 // DefaultPolicy returns a new copy of nird's table:
 //
-//   - RegistrationService/Append: kommune and system (what each may write: internal/access).
+//   - RegistrationService/Append: kommune, system, and operator, which records only the merge
+//     of two persons and its retraction (what each may write: internal/access).
 //   - RegistrationService/History: kommune and system (which persons: internal/access).
 //     Analysts and operators never read a person's history: it holds national ids.
 //   - QueryService/*: kommune and analyst. Handlers narrow the rows: a kommune sees its own
@@ -47,7 +48,7 @@ const (
 func DefaultPolicy() Policy {
 	authenticated := []Role{RoleKommune, RoleAnalyst, RoleOperator, RoleSystem}
 	return Policy{
-		nirv1connect.RegistrationServiceAppendProcedure:  {RoleKommune, RoleSystem},
+		nirv1connect.RegistrationServiceAppendProcedure:  {RoleKommune, RoleSystem, RoleOperator},
 		nirv1connect.RegistrationServiceHistoryProcedure: {RoleKommune, RoleSystem},
 		QueryServiceAll:                               {RoleKommune, RoleAnalyst},
 		QueryServiceAuditHistory:                      {RoleKommune},

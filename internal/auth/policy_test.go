@@ -25,7 +25,8 @@ func TestDefaultPolicy(t *testing.T) {
 		procedure string
 		allowed   []Role // roles that may call it; Public means anyone without a token
 	}{
-		{nirv1connect.RegistrationServiceAppendProcedure, []Role{K, S}},
+		// An operator's appends are narrowed to merges by internal/access.
+		{nirv1connect.RegistrationServiceAppendProcedure, []Role{K, S, O}},
 		{nirv1connect.RegistrationServiceHistoryProcedure, []Role{K, S}},
 		{"/nir.v1.RegistrationService/Delete", nil}, // not in the table: deny by default
 		{QueryServiceAll, []Role{K, A}},

@@ -10,7 +10,9 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // A person may hold several national ids over time: a DUF-nummer, a D-nummer, later a
@@ -24,6 +26,10 @@ import (
 //
 // A lookup by an id finds the subject of the id's key; when that holds a claim, the person is
 // the one it names.
+
+// maxHops bounds how many subjects a lookup follows: an id's claim leads to a person, which may
+// have been merged into another, which may have been merged again.
+const maxHops = 4
 
 // ErrIDTaken is returned when a registration names a national id that another person holds.
 // The error is an *IDError naming the field; it never holds the id.
@@ -74,7 +80,7 @@ func (s *Service) claimsOf(ev *nirv1.Event, owner string, index int) []claim {
 // message id and JetStream's dedupe window holds it too.
 func claimEvent(ev *nirv1.Event, key, owner string, typ nirv1.IdentifierType) *nirv1.Event {
 	return &nirv1.Event{
-		Id:          claimID(ev.GetId(), key),
+		Id:          derivedID("claim", ev.GetId(), key),
 		PersonKey:   key,
 		Kommune:     ev.GetKommune(),
 		Actor:       ev.GetActor(),
@@ -86,18 +92,20 @@ func claimEvent(ev *nirv1.Event, key, owner string, typ nirv1.IdentifierType) *n
 	}
 }
 
-// claimID is a ULID with the time of the event id and an entropy drawn from the event id and
-// the claimed key.
-func claimID(eventID, key string) string {
+// derivedID is the id of a message nird adds to a registration (kind: "claim", "merged",
+// "unmerged"): a ULID with the time of the event id and an entropy drawn from the kind, the
+// event id and the other subject's key, so that a retried append derives the same id and
+// JetStream's dedupe window holds it too.
+func derivedID(kind, eventID, key string) string {
 	var ms uint64
 	if u, err := ulid.ParseStrict(eventID); err == nil {
 		ms = u.Time()
 	}
-	h := sha256.Sum256([]byte("nir claim\x00" + eventID + "\x00" + key))
+	h := sha256.Sum256([]byte("nir " + kind + "\x00" + eventID + "\x00" + key))
 	u, err := ulid.New(ms, bytes.NewReader(h[:10]))
 	if err != nil {
 		// Only a time beyond ULID's range fails, and the time came from a ULID.
-		panic(fmt.Sprintf("ingest: claim id: %v", err))
+		panic(fmt.Sprintf("ingest: derived id: %v", err))
 	}
 	return u.String()
 }
@@ -127,4 +135,88 @@ func (s *Service) takenClaim(ctx context.Context, claims []claim) error {
 		return &IDError{Index: c.index, Field: c.field, Reason: "belongs to another person in the register", Err: ErrIDTaken}
 	}
 	return nil
+}
+
+// companion is a message nird stores on another person with a registration: the closing of a
+// person merged into the registration's person, or the retraction of that closing when the
+// merge is retracted (DOMAIN.md Product decisions 15).
+type companion struct {
+	append  eventstore.PersonAppend
+	history []eventstore.Stored // the other person's history it was judged on
+}
+
+// mergeParts completes a merge or its retraction for the person folded in st: for a
+// PersonsMerged it reads the absorbed person, checks that scope may merge it and that the
+// rules allow it, copies its effective events into ev and returns its closing; for the
+// retraction of a merge it returns the retraction of the absorbed person's closing. Other
+// events need nothing.
+func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.State, ev *nirv1.Event, field string, batches []*personBatch) (*companion, []rules.Refusal, error) {
+	var absorbed, targetMerge string
+	switch {
+	case ev.GetPersonsMerged() != nil:
+		absorbed = ev.GetPersonsMerged().GetAbsorbedPersonKey()
+		field += ".persons_merged.absorbed_person_key"
+	case ev.GetEventRetracted() != nil:
+		id := ev.GetEventRetracted().GetEventId()
+		t, ok := st.Events[id]
+		if !ok || t.Event.GetPersonsMerged() == nil || st.Retracted[id] {
+			return nil, nil, nil // not a merge in force: the rules judge the retraction
+		}
+		absorbed, targetMerge = t.Event.GetPersonsMerged().GetAbsorbedPersonKey(), id
+		field += ".event_retracted.event_id"
+	default:
+		return nil, nil, nil
+	}
+	for _, b := range batches {
+		if b.key == absorbed {
+			return nil, nil, &InvalidError{Index: -1, Field: field, Reason: "names a person the request also registers for; merge in a request of its own"}
+		}
+	}
+	history, last, err := s.store.Read(ctx, absorbed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read person: %w", err)
+	}
+	sa := foldHistory(absorbed, history)
+	at := func(payload *nirv1.Event, kind string) *companion {
+		payload.Id = derivedID(kind, ev.GetId(), absorbed)
+		payload.PersonKey, payload.Kommune, payload.Actor, payload.RecordedAt, payload.CausationId = absorbed, ev.GetKommune(), ev.GetActor(), ev.GetRecordedAt(), ev.GetId()
+		return &companion{append: eventstore.PersonAppend{PersonKey: absorbed, ExpectedLastSeq: &last, Events: []*nirv1.Event{payload}}, history: history}
+	}
+	if targetMerge != "" {
+		for _, le := range sa.Log() {
+			if c := le.Event.GetPersonMergedInto(); c != nil && c.GetMergeEventId() == targetMerge && !sa.Retracted[le.Event.GetId()] {
+				return at(&nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{
+					EventId: le.Event.GetId(), Reason: "sammenslåingen er trukket tilbake"}}}, "unmerged"), nil, nil
+			}
+		}
+		return nil, nil, nil // the closing is gone already: nothing to undo there
+	}
+	if len(history) == 0 {
+		return nil, nil, ErrNotFound
+	}
+	if err := scope.CheckMerge(sa, field); err != nil {
+		return nil, nil, err
+	}
+	if rs := rules.CheckMerge(st, sa, ev); len(rs) > 0 {
+		return nil, rs, nil
+	}
+	ev.GetPersonsMerged().AbsorbedEvents = effectiveEvents(sa)
+	return at(&nirv1.Event{Payload: &nirv1.Event_PersonMergedInto{PersonMergedInto: &nirv1.PersonMergedInto{
+		SurvivingPersonKey: st.PersonKey, MergeEventId: ev.GetId()}}}, "merged"), nil, nil
+}
+
+// effectiveEvents are what a merge copies of the absorbed person: its events in stream order,
+// without the retracted ones, the retractions and what nird wrote about ids and merges on the
+// subject itself.
+func effectiveEvents(st *rules.State) []*nirv1.Event {
+	var out []*nirv1.Event
+	for _, le := range st.Log() {
+		e := le.Event
+		switch {
+		case st.Retracted[e.GetId()], e.GetEventRetracted() != nil, e.GetPersonMergedInto() != nil, e.GetIdentifierClaimed() != nil:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -179,3 +179,108 @@ func TestService_IdentifierClaimedOnce(t *testing.T) {
 		}
 	}
 }
+
+func mergeReg(survivor, absorbedKey string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: survivor}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: absorbedKey, Reason: "samme person"}}}}
+}
+
+// TestService_Merge: two persons found to be one are merged by the kommune that has both or by
+// an operator; the merged person's ids and appends lead to the survivor; a contradiction is
+// refused; the merge is undone by retracting it (DOMAIN.md Product decisions 15).
+func TestService_Merge(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	dnr, fnr, regS := dnrPerson(21)
+	// The same person registered again by fødselsnummer, with a vedtak, by a case system that
+	// did not know the D-nummer.
+	_, regA := person(21, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
+	offerA := offer(fnr)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offerA}); err != nil {
+		t.Fatal(err)
+	}
+
+	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
+	m := mergeReg(dnr, absorbed)
+	m.GetEvent().Kommune = "4601"
+	m.Person = &nirv1.PersonRef{PersonKey: survivor}
+	if _, err := svc.Append(ctx, bergen, []*nirv1.Registration{m}); !errors.Is(err, access.ErrNotFound) {
+		t.Fatalf("another kommune merging: %v, want not found", err)
+	}
+	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+	var de *access.DeniedError
+	if _, err := svc.Append(ctx, operator, []*nirv1.Registration{offer(dnr)}); !errors.As(err, &de) {
+		t.Fatalf("an operator registering an offer: %v, want denied", err)
+	}
+	// A contradiction the rules see: another birth date.
+	dnrC, _, regC := dnrPerson(22)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regC}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, absorbed)}); !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R052") || !strings.Contains(err.Error(), "birth date") {
+		t.Fatalf("merging persons of different birth dates: %v, want NIR-R052 naming the birth date", err)
+	}
+
+	mreg := mergeReg(dnr, absorbed)
+	merged, err := svc.Append(ctx, operator, []*nirv1.Registration{mreg})
+	if err != nil || merged[0].PersonKey != survivor {
+		t.Fatalf("merge: %v, %v", merged, err)
+	}
+	// A retried merge is the same event again (nird's copy of the absorbed events aside).
+	if again, err := svc.Append(ctx, operator, []*nirv1.Registration{mreg}); err != nil || !again[0].Duplicate || again[0].Sequence != merged[0].Sequence {
+		t.Fatalf("the merge retried: %v, %v; want the original position", again, err)
+	}
+	_, hist, err := svc.History(ctx, &nirv1.PersonRef{PersonKey: survivor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := hist[len(hist)-1].Event.GetPersonsMerged().GetAbsorbedEvents()
+	if len(copied) != 2 || copied[1].GetId() != offerA.GetEvent().GetId() {
+		t.Fatalf("the merge copied %d events, want the absorbed registration and offer", len(copied))
+	}
+	// The absorbed person's id leads to the survivor, for reads and appends.
+	key, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr})
+	if err != nil || key != survivor {
+		t.Fatalf("history by the absorbed person's id: %s, %v; want the survivor", key, err)
+	}
+	if p, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(fnr)}); err != nil || p[0].PersonKey != survivor {
+		t.Fatalf("append by the absorbed person's id: %v, %v", p, err)
+	}
+	// A merged person is merged no more.
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, absorbed)}); !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R053") {
+		t.Fatalf("merging a merged person again: %v, want NIR-R053", err)
+	}
+	// Un-merge: the retraction of the merge retracts the absorbed person's closing with it.
+	unmerge := &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: survivor}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: merged[0].EventId, Reason: "ikke samme person"}}}}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{unmerge}); err != nil {
+		t.Fatal(err)
+	}
+	key, ahist, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr})
+	if err != nil || key != absorbed {
+		t.Fatalf("history by the absorbed id after the un-merge: %s, %v; want the absorbed person again", key, err)
+	}
+	if last := ahist[len(ahist)-1].Event; last.GetEventRetracted() == nil {
+		t.Fatalf("the absorbed person's last event is %v, want the retraction of its closing", last)
+	}
+	restore := &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: survivor}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: unmerge.GetEvent().GetId()}}}}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{restore}); !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R054") {
+		t.Fatalf("restoring a merge by retracting its retraction: %v, want NIR-R054", err)
+	}
+	// Merged again, with a new merge.
+	if p, err := svc.Append(ctx, operator, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil || p[0].Duplicate {
+		t.Fatalf("merging again after the un-merge: %v, %v", p, err)
+	}
+	if key, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr}); err != nil || key != survivor {
+		t.Fatalf("history by the absorbed id after merging again: %s, %v", key, err)
+	}
+	_ = store
+}

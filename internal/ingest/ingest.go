@@ -192,14 +192,19 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	if owner := claimed(key, events); owner != "" {
-		// An id added to a person: its subject holds the claim, the person is its owner's.
+	for hops := 0; ; hops++ {
+		// An id added to a person (its subject holds the claim), or a person merged into
+		// another: the history is the person's it leads to.
+		owner := foldHistory(key, events).Successor()
+		if owner == "" {
+			break
+		}
+		if hops == maxHops {
+			return key, nil, ErrNotFound
+		}
 		key = owner
 		if events, _, err = s.store.Read(ctx, key); err != nil {
 			return key, nil, fmt.Errorf("read person: %w", err)
-		}
-		if claimed(key, events) != "" {
-			return key, nil, ErrNotFound
 		}
 	}
 	if len(events) == 0 {
@@ -415,13 +420,20 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return err
 	}
 	histories := make(map[string][]eventstore.Stored, len(batches))
-	var claims []claim // the ids the new events bring, to be claimed with them
+	var claims []claim                       // the ids the new events bring, to be claimed with them
+	var companions []eventstore.PersonAppend // merges' closings and their retractions
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
-		if owner := claimed(b.key, history); owner != "" {
-			// The id names its person through a claim (an id added to the person, or a
-			// further id of its registration): the registrations go to that person, now and
-			// in every later attempt (a claim is never undone).
+		// The folded state is this attempt's own, so the checks may advance it.
+		st := foldHistory(b.key, history)
+		for hops := 0; st.Successor() != ""; hops++ {
+			// The subject leads to another person: an id's claim (an id added to the
+			// person, a further id of its registration) or a merge. The registrations go to
+			// that person, now and in every later attempt.
+			owner := st.Successor()
+			if hops == maxHops {
+				return ErrNotFound // a longer chain than nird writes
+			}
 			for j, o := range batches {
 				if j != i && o.key == owner {
 					p := b.regs[0]
@@ -433,15 +445,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			if history, last, err = s.store.Read(ctx, owner); err != nil {
 				return fmt.Errorf("read person: %w", err)
 			}
-			if claimed(owner, history) != "" {
-				return ErrNotFound // a claim names a claim: never written by nird
-			}
 			s.cache.put(owner, history, last)
+			st = foldHistory(owner, history)
 		}
 		histories[b.key] = history
-		// The folded state is this attempt's own, so the checks may advance it.
-		st := foldHistory(b.key, history)
-		if len(history) > 0 && scope.Relation(st) == access.None {
+		if len(history) > 0 && !scope.Reaches(st) {
 			// Not even a retry of an event stored for the person tells a kommune that the
 			// person exists.
 			return access.ErrNotFound
@@ -485,9 +493,23 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// Each event is judged, by the access rules and by the regelmotor, against the
 		// history with the request's earlier events applied.
 		for j, ev := range fresh {
-			if err := scope.CheckEvent(st, ev, fmt.Sprintf("registrations[%d].event", freshRegs[j].index)); err != nil {
+			field := fmt.Sprintf("registrations[%d].event", freshRegs[j].index)
+			if err := scope.CheckEvent(st, ev, field); err != nil {
 				return err
 			}
+			c, rs, err := s.mergeParts(ctx, scope, st, ev, field, batches)
+			if err != nil {
+				var ie *InvalidError
+				if errors.As(err, &ie) {
+					ie.Index = freshRegs[j].index
+				}
+				return err
+			}
+			if c != nil {
+				companions = append(companions, c.append)
+				histories[c.append.PersonKey] = c.history
+			}
+			refusals = append(refusals, rs...)
 			refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
 			claims = append(claims, s.claimsOf(ev, b.key, freshRegs[j].index)...)
 		}
@@ -506,6 +528,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if err := s.checkIDs(ctx, checks); err != nil {
 		return err
 	}
+	appends = append(appends, companions...)
 	claimKeys := make(map[string]bool, len(claims))
 	if len(claims) > 0 {
 		persons := make(map[string]bool, len(appends))
@@ -549,7 +572,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				if err != nil {
 					return fmt.Errorf("read person: %w", err)
 				}
-				if scope.Relation(foldHistory(p.PersonKey, history)) == access.None {
+				if !scope.Reaches(foldHistory(p.PersonKey, history)) {
 					return access.ErrNotFound
 				}
 			}

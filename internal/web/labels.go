@@ -185,6 +185,8 @@ var eventKindLabels = map[string]string{
 	"event_retracted":                      "Tilbaketrekking",
 	"identifier_added":                     "Nytt identifikasjonsnummer",
 	"identifier_claimed":                   "Identifikasjonsnummer knyttet til personen",
+	"persons_merged":                       "Personer slått sammen",
+	"person_merged_into":                   "Slått sammen med en annen person",
 }
 
 var correctionLabels = map[string]string{

@@ -515,6 +515,11 @@ func summary(ev *nirv1.Event) string {
 	case ev.GetIdentifierAdded() != nil:
 		a := ev.GetIdentifierAdded()
 		return fmt.Sprintf("%s fra %s (%s)", label(idTypeLabels, a.GetType()), d(a.GetDate()), a.GetSource())
+	case ev.GetPersonsMerged() != nil:
+		m := ev.GetPersonsMerged()
+		return fmt.Sprintf("Person %s slått sammen med denne (%d hendelser): %s", m.GetAbsorbedPersonKey(), len(m.GetAbsorbedEvents()), m.GetReason())
+	case ev.GetPersonMergedInto() != nil:
+		return "Slått sammen med person " + ev.GetPersonMergedInto().GetSurvivingPersonKey()
 	case ev.GetEventRetracted() != nil:
 		return fmt.Sprintf("Trakk tilbake %s: %s", ev.GetEventRetracted().GetEventId(), ev.GetEventRetracted().GetReason())
 	}

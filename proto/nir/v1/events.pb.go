@@ -76,6 +76,8 @@ type Event struct {
 	//	*Event_EventRetracted
 	//	*Event_IdentifierAdded
 	//	*Event_IdentifierClaimed
+	//	*Event_PersonsMerged
+	//	*Event_PersonMergedInto
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -372,6 +374,24 @@ func (x *Event) GetIdentifierClaimed() *IdentifierClaimed {
 	return nil
 }
 
+func (x *Event) GetPersonsMerged() *PersonsMerged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_PersonsMerged); ok {
+			return x.PersonsMerged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetPersonMergedInto() *PersonMergedInto {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_PersonMergedInto); ok {
+			return x.PersonMergedInto
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -464,6 +484,14 @@ type Event_IdentifierClaimed struct {
 	IdentifierClaimed *IdentifierClaimed `protobuf:"bytes,41,opt,name=identifier_claimed,json=identifierClaimed,proto3,oneof"`
 }
 
+type Event_PersonsMerged struct {
+	PersonsMerged *PersonsMerged `protobuf:"bytes,42,opt,name=persons_merged,json=personsMerged,proto3,oneof"`
+}
+
+type Event_PersonMergedInto struct {
+	PersonMergedInto *PersonMergedInto `protobuf:"bytes,43,opt,name=person_merged_into,json=personMergedInto,proto3,oneof"`
+}
+
 func (*Event_PersonRegistered) isEvent_Payload() {}
 
 func (*Event_PersonMoved) isEvent_Payload() {}
@@ -507,6 +535,10 @@ func (*Event_EventRetracted) isEvent_Payload() {}
 func (*Event_IdentifierAdded) isEvent_Payload() {}
 
 func (*Event_IdentifierClaimed) isEvent_Payload() {}
+
+func (*Event_PersonsMerged) isEvent_Payload() {}
+
+func (*Event_PersonMergedInto) isEvent_Payload() {}
 
 // Actor is the principal behind an event.
 type Actor struct {
@@ -2236,11 +2268,140 @@ func (x *IdentifierClaimed) GetEventId() string {
 	return ""
 }
 
+// PersonsMerged records, on the surviving person, that another person in the register is the
+// same human being (DOMAIN.md Product decisions 15): typically a person registered by D-nummer
+// and registered again by fødselsnummer by a case system that did not know the link. From then
+// on the surviving person holds both histories and the absorbed person's ids, and the absorbed
+// person is closed (PersonMergedInto, written by nird in the same atomic batch). Retracting the
+// merge undoes it: nird retracts the closing event with it.
+type PersonsMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// absorbed_person_key is the key of the person merged into this one.
+	AbsorbedPersonKey string `protobuf:"bytes,1,opt,name=absorbed_person_key,json=absorbedPersonKey,proto3" json:"absorbed_person_key,omitempty"`
+	// reason for the merge (free text, no personal data).
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// absorbed_events are the absorbed person's effective events at the merge (its
+	// registration, and every event neither retracted nor a retraction), copied by nird so
+	// that the surviving person folds from its own subject alone. Set by nird; a client's
+	// value is refused.
+	AbsorbedEvents []*Event `protobuf:"bytes,3,rep,name=absorbed_events,json=absorbedEvents,proto3" json:"absorbed_events,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PersonsMerged) Reset() {
+	*x = PersonsMerged{}
+	mi := &file_nir_v1_events_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonsMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonsMerged) ProtoMessage() {}
+
+func (x *PersonsMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonsMerged.ProtoReflect.Descriptor instead.
+func (*PersonsMerged) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PersonsMerged) GetAbsorbedPersonKey() string {
+	if x != nil {
+		return x.AbsorbedPersonKey
+	}
+	return ""
+}
+
+func (x *PersonsMerged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PersonsMerged) GetAbsorbedEvents() []*Event {
+	if x != nil {
+		return x.AbsorbedEvents
+	}
+	return nil
+}
+
+// PersonMergedInto closes a person merged into another (PersonsMerged): written by nird alone,
+// in the same atomic batch as the merge. The person no longer appears in any list or
+// statistic of its own, and lookups by its ids find the surviving person.
+type PersonMergedInto struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// surviving_person_key is the key of the person it was merged into.
+	SurvivingPersonKey string `protobuf:"bytes,1,opt,name=surviving_person_key,json=survivingPersonKey,proto3" json:"surviving_person_key,omitempty"`
+	// merge_event_id is the id of the PersonsMerged event.
+	MergeEventId  string `protobuf:"bytes,2,opt,name=merge_event_id,json=mergeEventId,proto3" json:"merge_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonMergedInto) Reset() {
+	*x = PersonMergedInto{}
+	mi := &file_nir_v1_events_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonMergedInto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonMergedInto) ProtoMessage() {}
+
+func (x *PersonMergedInto) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonMergedInto.ProtoReflect.Descriptor instead.
+func (*PersonMergedInto) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PersonMergedInto) GetSurvivingPersonKey() string {
+	if x != nil {
+		return x.SurvivingPersonKey
+	}
+	return ""
+}
+
+func (x *PersonMergedInto) GetMergeEventId() string {
+	if x != nil {
+		return x.MergeEventId
+	}
+	return ""
+}
+
 var File_nir_v1_events_proto protoreflect.FileDescriptor
 
 const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\x9e\x11\n" +
+	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\xa8\x12\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2273,7 +2434,9 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x14exemption_registered\x18& \x01(\v2\x1b.nir.v1.ExemptionRegisteredH\x00R\x13exemptionRegistered\x12A\n" +
 	"\x0fevent_retracted\x18' \x01(\v2\x16.nir.v1.EventRetractedH\x00R\x0eeventRetracted\x12D\n" +
 	"\x10identifier_added\x18( \x01(\v2\x17.nir.v1.IdentifierAddedH\x00R\x0fidentifierAdded\x12J\n" +
-	"\x12identifier_claimed\x18) \x01(\v2\x19.nir.v1.IdentifierClaimedH\x00R\x11identifierClaimedB\t\n" +
+	"\x12identifier_claimed\x18) \x01(\v2\x19.nir.v1.IdentifierClaimedH\x00R\x11identifierClaimed\x12>\n" +
+	"\x0epersons_merged\x18* \x01(\v2\x15.nir.v1.PersonsMergedH\x00R\rpersonsMerged\x12H\n" +
+	"\x12person_merged_into\x18+ \x01(\v2\x18.nir.v1.PersonMergedIntoH\x00R\x10personMergedIntoB\t\n" +
 	"\apayload\"`\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12%\n" +
@@ -2397,7 +2560,14 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.nir.v1.IdentifierTypeR\x04type\x12\x19\n" +
-	"\bevent_id\x18\x03 \x01(\tR\aeventIdB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\"\x8f\x01\n" +
+	"\rPersonsMerged\x12.\n" +
+	"\x13absorbed_person_key\x18\x01 \x01(\tR\x11absorbedPersonKey\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x126\n" +
+	"\x0fabsorbed_events\x18\x03 \x03(\v2\r.nir.v1.EventR\x0eabsorbedEvents\"j\n" +
+	"\x10PersonMergedInto\x120\n" +
+	"\x14surviving_person_key\x18\x01 \x01(\tR\x12survivingPersonKey\x12$\n" +
+	"\x0emerge_event_id\x18\x02 \x01(\tR\fmergeEventIdB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
 
 var (
 	file_nir_v1_events_proto_rawDescOnce sync.Once
@@ -2411,7 +2581,7 @@ func file_nir_v1_events_proto_rawDescGZIP() []byte {
 	return file_nir_v1_events_proto_rawDescData
 }
 
-var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_nir_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                            // 0: nir.v1.Event
 	(*Actor)(nil),                            // 1: nir.v1.Actor
@@ -2439,29 +2609,31 @@ var file_nir_v1_events_proto_goTypes = []any{
 	(*EventRetracted)(nil),                   // 23: nir.v1.EventRetracted
 	(*IdentifierAdded)(nil),                  // 24: nir.v1.IdentifierAdded
 	(*IdentifierClaimed)(nil),                // 25: nir.v1.IdentifierClaimed
-	(*timestamppb.Timestamp)(nil),            // 26: google.protobuf.Timestamp
-	(ActorRole)(0),                           // 27: nir.v1.ActorRole
-	(Sex)(0),                                 // 28: nir.v1.Sex
-	(PermitBasis)(0),                         // 29: nir.v1.PermitBasis
-	(Programme)(0),                           // 30: nir.v1.Programme
-	(ProgrammeVedtakType)(0),                 // 31: nir.v1.ProgrammeVedtakType
-	(Sluttmal)(0),                            // 32: nir.v1.Sluttmal
-	(TiltakCode)(0),                          // 33: nir.v1.TiltakCode
-	(AbsenceType)(0),                         // 34: nir.v1.AbsenceType
-	(TerminationKind)(0),                     // 35: nir.v1.TerminationKind
-	(TerminationReason)(0),                   // 36: nir.v1.TerminationReason
-	(TerminationRule)(0),                     // 37: nir.v1.TerminationRule
-	(TrainingScheme)(0),                      // 38: nir.v1.TrainingScheme
-	(TrainingVedtakType)(0),                  // 39: nir.v1.TrainingVedtakType
-	(CefrLevel)(0),                           // 40: nir.v1.CefrLevel
-	(HoursType)(0),                           // 41: nir.v1.HoursType
-	(ReceptionActivity)(0),                   // 42: nir.v1.ReceptionActivity
-	(ExemptionType)(0),                       // 43: nir.v1.ExemptionType
-	(IdentifierType)(0),                      // 44: nir.v1.IdentifierType
+	(*PersonsMerged)(nil),                    // 26: nir.v1.PersonsMerged
+	(*PersonMergedInto)(nil),                 // 27: nir.v1.PersonMergedInto
+	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
+	(ActorRole)(0),                           // 29: nir.v1.ActorRole
+	(Sex)(0),                                 // 30: nir.v1.Sex
+	(PermitBasis)(0),                         // 31: nir.v1.PermitBasis
+	(Programme)(0),                           // 32: nir.v1.Programme
+	(ProgrammeVedtakType)(0),                 // 33: nir.v1.ProgrammeVedtakType
+	(Sluttmal)(0),                            // 34: nir.v1.Sluttmal
+	(TiltakCode)(0),                          // 35: nir.v1.TiltakCode
+	(AbsenceType)(0),                         // 36: nir.v1.AbsenceType
+	(TerminationKind)(0),                     // 37: nir.v1.TerminationKind
+	(TerminationReason)(0),                   // 38: nir.v1.TerminationReason
+	(TerminationRule)(0),                     // 39: nir.v1.TerminationRule
+	(TrainingScheme)(0),                      // 40: nir.v1.TrainingScheme
+	(TrainingVedtakType)(0),                  // 41: nir.v1.TrainingVedtakType
+	(CefrLevel)(0),                           // 42: nir.v1.CefrLevel
+	(HoursType)(0),                           // 43: nir.v1.HoursType
+	(ReceptionActivity)(0),                   // 44: nir.v1.ReceptionActivity
+	(ExemptionType)(0),                       // 45: nir.v1.ExemptionType
+	(IdentifierType)(0),                      // 46: nir.v1.IdentifierType
 }
 var file_nir_v1_events_proto_depIdxs = []int32{
 	1,  // 0: nir.v1.Event.actor:type_name -> nir.v1.Actor
-	26, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
+	28, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
 	4,  // 2: nir.v1.Event.person_registered:type_name -> nir.v1.PersonRegistered
 	5,  // 3: nir.v1.Event.person_moved:type_name -> nir.v1.PersonMoved
 	6,  // 4: nir.v1.Event.demand_registered:type_name -> nir.v1.DemandRegistered
@@ -2484,67 +2656,70 @@ var file_nir_v1_events_proto_depIdxs = []int32{
 	23, // 21: nir.v1.Event.event_retracted:type_name -> nir.v1.EventRetracted
 	24, // 22: nir.v1.Event.identifier_added:type_name -> nir.v1.IdentifierAdded
 	25, // 23: nir.v1.Event.identifier_claimed:type_name -> nir.v1.IdentifierClaimed
-	27, // 24: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
-	2,  // 25: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
-	28, // 26: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
-	2,  // 27: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
-	29, // 28: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
-	2,  // 29: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
-	2,  // 30: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
-	2,  // 31: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
-	30, // 32: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 33: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
-	30, // 34: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 35: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
-	31, // 36: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
-	2,  // 37: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 38: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 39: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
-	32, // 40: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
-	2,  // 41: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
-	2,  // 42: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
-	33, // 43: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
-	2,  // 44: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 45: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
-	30, // 46: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
-	34, // 47: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
-	2,  // 48: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 49: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
-	35, // 50: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
-	36, // 51: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
-	2,  // 52: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
-	37, // 53: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
-	36, // 54: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
-	2,  // 55: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
-	2,  // 56: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
-	38, // 57: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
-	39, // 58: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
-	2,  // 59: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 60: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
-	2,  // 61: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
-	2,  // 62: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
-	40, // 63: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
-	40, // 64: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
-	40, // 65: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
-	40, // 66: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
-	2,  // 67: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
-	41, // 68: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
-	3,  // 69: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
-	2,  // 70: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 71: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
-	42, // 72: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
-	2,  // 73: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 74: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
-	43, // 75: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
-	2,  // 76: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
-	44, // 77: nir.v1.IdentifierAdded.type:type_name -> nir.v1.IdentifierType
-	2,  // 78: nir.v1.IdentifierAdded.date:type_name -> nir.v1.Date
-	44, // 79: nir.v1.IdentifierClaimed.type:type_name -> nir.v1.IdentifierType
-	80, // [80:80] is the sub-list for method output_type
-	80, // [80:80] is the sub-list for method input_type
-	80, // [80:80] is the sub-list for extension type_name
-	80, // [80:80] is the sub-list for extension extendee
-	0,  // [0:80] is the sub-list for field type_name
+	26, // 24: nir.v1.Event.persons_merged:type_name -> nir.v1.PersonsMerged
+	27, // 25: nir.v1.Event.person_merged_into:type_name -> nir.v1.PersonMergedInto
+	29, // 26: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
+	2,  // 27: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
+	30, // 28: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
+	2,  // 29: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
+	31, // 30: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
+	2,  // 31: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
+	2,  // 32: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
+	2,  // 33: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
+	32, // 34: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 35: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
+	32, // 36: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 37: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
+	33, // 38: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
+	2,  // 39: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 40: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 41: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
+	34, // 42: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
+	2,  // 43: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
+	2,  // 44: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
+	35, // 45: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
+	2,  // 46: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 47: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
+	32, // 48: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
+	36, // 49: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
+	2,  // 50: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 51: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
+	37, // 52: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
+	38, // 53: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
+	2,  // 54: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
+	39, // 55: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
+	38, // 56: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
+	2,  // 57: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
+	2,  // 58: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
+	40, // 59: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
+	41, // 60: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
+	2,  // 61: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 62: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
+	2,  // 63: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
+	2,  // 64: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
+	42, // 65: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
+	42, // 66: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
+	42, // 67: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
+	42, // 68: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
+	2,  // 69: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
+	43, // 70: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
+	3,  // 71: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
+	2,  // 72: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 73: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
+	44, // 74: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
+	2,  // 75: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 76: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
+	45, // 77: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
+	2,  // 78: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
+	46, // 79: nir.v1.IdentifierAdded.type:type_name -> nir.v1.IdentifierType
+	2,  // 80: nir.v1.IdentifierAdded.date:type_name -> nir.v1.Date
+	46, // 81: nir.v1.IdentifierClaimed.type:type_name -> nir.v1.IdentifierType
+	0,  // 82: nir.v1.PersonsMerged.absorbed_events:type_name -> nir.v1.Event
+	83, // [83:83] is the sub-list for method output_type
+	83, // [83:83] is the sub-list for method input_type
+	83, // [83:83] is the sub-list for extension type_name
+	83, // [83:83] is the sub-list for extension extendee
+	0,  // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_events_proto_init() }
@@ -2576,6 +2751,8 @@ func file_nir_v1_events_proto_init() {
 		(*Event_EventRetracted)(nil),
 		(*Event_IdentifierAdded)(nil),
 		(*Event_IdentifierClaimed)(nil),
+		(*Event_PersonsMerged)(nil),
+		(*Event_PersonMergedInto)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2583,7 +2760,7 @@ func file_nir_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_events_proto_rawDesc), len(file_nir_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
