@@ -95,3 +95,51 @@ func TestIdentityAttacks(t *testing.T) {
 		}
 	})
 }
+
+func kbMerge(absorbed string) *nirv1.Event {
+	return &nirv1.Event{Payload: &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: absorbed, Reason: "samme person"}}}
+}
+
+// TestMergeAttacks: a merge moves one person's history into another's, so a hostile case
+// system tries it to take another kommune's person, and an operator token tries to write
+// anything but a merge.
+func TestMergeAttacks(t *testing.T) {
+	w := kbStart(t)
+	for _, tr := range kbTransports {
+		// Bergen absorbs Oslo's person into a Bergen person: the history would be Bergen's.
+		t.Run("AbsorbAnotherKommunesPerson/"+tr, func(t *testing.T) {
+			osloKey, _, _ := w.osloPerson(t)
+			bergenKey := w.mustAppend(t, kbBergen, kbRegister(kbPerson(), "4601", "4601"))[0].GetPersonKey()
+			before := w.lastSeq(t)
+			res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(bergenKey, "4601", kbMerge(osloKey))}})
+			w.refused(t, res, before, connect.CodeNotFound)
+		})
+		// Bergen merges its own person into Oslo's: it would write on Oslo's person.
+		t.Run("MergeIntoAnotherKommunesPerson/"+tr, func(t *testing.T) {
+			osloKey, _, _ := w.osloPerson(t)
+			bergenKey := w.mustAppend(t, kbBergen, kbRegister(kbPerson(), "4601", "4601"))[0].GetPersonKey()
+			before := w.lastSeq(t)
+			res := w.appendVia(t, tr, kbBergen, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(osloKey, "4601", kbMerge(bergenKey))}})
+			w.refused(t, res, before, connect.CodeNotFound)
+		})
+		// A client writes the closing itself, to hide a person from every list.
+		t.Run("ForgedClosing/"+tr, func(t *testing.T) {
+			osloKey, _, _ := w.osloPerson(t)
+			other, _, _ := w.osloPerson(t)
+			before := w.lastSeq(t)
+			forged := &nirv1.Event{Payload: &nirv1.Event_PersonMergedInto{PersonMergedInto: &nirv1.PersonMergedInto{SurvivingPersonKey: other, MergeEventId: "01HGW2N7EHJ2K3M4N5P6Q7R8S9"}}}
+			res := w.appendVia(t, tr, kbOslo, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(osloKey, "0301", forged)}})
+			w.refused(t, res, before, connect.CodePermissionDenied)
+		})
+	}
+	// An operator's token records merges only: not an offer, not the retraction of a
+	// kommune's event.
+	t.Run("OperatorWritesOtherEvents", func(t *testing.T) {
+		key, _, offer := w.osloPerson(t)
+		for _, ev := range []*nirv1.Event{kbOffer(kbDate(2024, 3, 1)), kbRetract(offer), kbMove("4601", kbDate(2024, 6, 1))} {
+			before := w.lastSeq(t)
+			res := w.appendVia(t, "connect", kbOperator, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "0301", ev)}})
+			w.refused(t, res, before, connect.CodePermissionDenied)
+		}
+	})
+}
