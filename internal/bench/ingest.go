@@ -50,6 +50,10 @@ type IngestOptions struct {
 	// Rounds is how many slices each scenario of a group (single, batch, concurrent) runs
 	// in, taking turns with the others (default 5).
 	Rounds int
+	// NewIDs registers every synthetic person with a D-nummer beside its fødselsnummer, so
+	// that each registration claims a further id (DOMAIN.md Product decisions 15): one more
+	// message per person in the same atomic batch, which the nir scenarios pay for.
+	NewIDs bool `json:",omitempty"`
 }
 
 // scenarioNames are the names IngestOptions.Scenarios accepts.
@@ -180,7 +184,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil, fmt.Errorf("bench stream: %w", err)
 	}
 
-	gen := &generator{perPerson: opt.EventsPerPerson}
+	gen := &generator{perPerson: opt.EventsPerPerson, newIDs: opt.NewIDs}
 	// The bare scenarios publish messages of the size nir stores: an hours event with its
 	// envelope stamped as the append path stamps it.
 	sampleEv := gen.person(0, 0)[2].GetEvent()
@@ -438,6 +442,7 @@ func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/1
 // integreringsloven, a training vedtak, then monthly norsk hours.
 type generator struct {
 	perPerson int
+	newIDs    bool // register each person with a D-nummer too (IngestOptions.NewIDs)
 	n         atomic.Int64
 }
 
@@ -458,6 +463,9 @@ func (g *generator) person(i int, _ int) []*nirv1.Registration {
 			Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT, Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING,
 			VedtakDate: d(2024, 2, 20), StartDate: d(2024, 3, 1),
 		}}}},
+	}
+	if g.newIDs {
+		regs[0].GetEvent().GetPersonRegistered().DNummer = rules.SyntheticDNummer(birth, i)
 	}
 	for m := 0; len(regs) < g.perPerson; m++ {
 		month := 3 + m

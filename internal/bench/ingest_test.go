@@ -50,3 +50,15 @@ func TestIngestScenarios(t *testing.T) {
 		t.Errorf("unknown scenario: err = %v, want it named with the known ones", err)
 	}
 }
+
+// TestIngestNewIDs: with a D-nummer beside every fødselsnummer each registration claims a
+// further id; the synthetic ids never collide, so every append is stored.
+func TestIngestNewIDs(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Events: 300, Batch: 50, Dir: t.TempDir(), NewIDs: true, Scenarios: []string{"nir-single", "nir-batch"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Events != 300 || rep.Results[1].Events != 300 || !rep.Options.NewIDs {
+		t.Fatalf("results %+v", rep.Results)
+	}
+}
