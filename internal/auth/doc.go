@@ -17,7 +17,8 @@
 //     kommune's persons (internal/access: the person lives there, or lived there for its own
 //     period).
 //   - analyst: statistics and pseudonymous data; never national ids, never writes.
-//   - operator: status, rebuild and other administration; no person data.
+//   - operator: status, rebuild and other administration; no person data. It may append only
+//     the merge of two persons found to be one, and its retraction (internal/access).
 //   - system: nird's own regelmotor, which appends computed terminations for any kommune.
 //
 // # Token storage

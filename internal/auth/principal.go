@@ -18,7 +18,8 @@ const (
 	RoleKommune Role = "kommune"
 	// RoleAnalyst reads statistics and pseudonymous data, never national ids, and never writes.
 	RoleAnalyst Role = "analyst"
-	// RoleOperator runs the service: status, rebuild, snapshots. It sees no person data.
+	// RoleOperator runs the service: status, rebuild, snapshots. It sees no person data; of
+	// the registrations it records only the merge of two persons and its retraction.
 	RoleOperator Role = "operator"
 	// RoleSystem is nird itself, the regelmotor, which records computed terminations.
 	RoleSystem Role = "system"
