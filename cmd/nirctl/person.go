@@ -9,22 +9,79 @@ import (
 	"text/tabwriter"
 
 	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/internal/personkey"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func init() {
-	register("person", "one person from the read models: show, deadlines, history (audit)", runPerson)
+	register("person", "one person from the read models: show, deadlines, history (audit); merge and unmerge two persons", runPerson)
+}
+
+// runMerge records the merge of two persons found to be one, or its retraction (DOMAIN.md
+// Product decisions 15): args are SURVIVOR ABSORBED-KEY for merge, SURVIVOR MERGE-EVENT-ID for
+// unmerge.
+func runMerge(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("person "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kommune := fs.String("kommune", "", "kommunenummer the event is recorded for: the surviving person's kommune (required)")
+	reason := fs.String("reason", "", "why (free text, no personal data)")
+	fs.Usage = func() {
+		if cmd == "merge" {
+			fmt.Fprintln(stderr, "usage: nirctl person merge SURVIVOR ABSORBED-PERSON-KEY --kommune K [--reason TEXT]")
+			fmt.Fprintln(stderr, "The absorbed person's events and ids go to the survivor; the absorbed person is closed.")
+		} else {
+			fmt.Fprintln(stderr, "usage: nirctl person unmerge SURVIVOR MERGE-EVENT-ID --kommune K [--reason TEXT]")
+			fmt.Fprintln(stderr, "Retracts the merge; the absorbed person is its own again.")
+		}
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 2 {
+		return badArgs(fs, err)
+	}
+	if *kommune == "" {
+		fmt.Fprintf(stderr, "nirctl person %s: --kommune is required\n", cmd)
+		return errUsage
+	}
+	ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: *kommune}
+	if cmd == "merge" {
+		if !personkey.IsKey(pos[1]) {
+			fmt.Fprintln(stderr, "nirctl person merge: the absorbed person is named by its person key (64 lowercase hex characters)")
+			return errUsage
+		}
+		ev.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: pos[1], Reason: *reason}}
+	} else {
+		ev.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: pos[1], Reason: *reason}}
+	}
+	res, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
+		Registrations: []*nirv1.Registration{{Person: personRef(pos[0]), Event: ev}}}))
+	if err != nil {
+		return callErr("person "+cmd, err)
+	}
+	p := res.Msg.GetPositions()[0]
+	verb := "merged into"
+	if cmd == "unmerge" {
+		verb = "unmerged from"
+	}
+	fmt.Fprintf(stdout, "%s person %s: event %s at sequence %d\n", verb, p.GetPersonKey(), p.GetEventId(), p.GetSequence())
+	return nil
 }
 
 func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: nirctl person show|deadlines|history PERSON [flags]")
+		fmt.Fprintln(stderr, "       nirctl person merge|unmerge SURVIVOR ABSORBED-KEY|MERGE-EVENT-ID --kommune K [--reason TEXT]")
 		fmt.Fprintln(stderr, "PERSON is a national id (kommune tokens) or a 64-hex person key.")
 	}
 	if len(args) == 0 {
 		usage()
 		return errUsage
+	}
+	if args[0] == "merge" || args[0] == "unmerge" {
+		return runMerge(ctx, args[0], args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("person "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
