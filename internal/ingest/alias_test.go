@@ -284,3 +284,23 @@ func TestService_Merge(t *testing.T) {
 	}
 	_ = store
 }
+
+// TestService_MergeWithItsAbsorbedInOneRequest: a merge and a registration that reaches the
+// absorbed person through an added id cannot share a request (each person is checked once in
+// an atomic batch).
+func TestService_MergeWithItsAbsorbedInOneRequest(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	dnr, fnr, regS := dnrPerson(41)
+	dnrA, _, regA := dnrPerson(42)
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA, addID(dnrA, fnr, fnrType)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, pos[1].PersonKey), offer(fnr)})
+	var ie *ingest.InvalidError
+	if !errors.As(err, &ie) || !strings.Contains(ie.Reason, "merge") {
+		t.Fatalf("a merge with a registration for the absorbed person: %v, want invalid", err)
+	}
+}

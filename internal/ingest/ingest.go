@@ -528,13 +528,21 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if err := s.checkIDs(ctx, checks); err != nil {
 		return err
 	}
+	persons := make(map[string]bool, len(appends)+len(companions))
+	for _, a := range appends {
+		persons[a.PersonKey] = true
+	}
+	for _, c := range companions {
+		if persons[c.PersonKey] {
+			// A merge's other person, reached by another registration of the request
+			// through one of its ids.
+			return &InvalidError{Index: -1, Field: "registrations", Reason: "a merge and a registration for the merged person in one request; send the merge in a request of its own"}
+		}
+		persons[c.PersonKey] = true
+	}
 	appends = append(appends, companions...)
 	claimKeys := make(map[string]bool, len(claims))
 	if len(claims) > 0 {
-		persons := make(map[string]bool, len(appends))
-		for _, a := range appends {
-			persons[a.PersonKey] = true
-		}
 		for _, c := range claims {
 			if persons[c.key] || claimKeys[c.key] {
 				return &IDError{Index: c.index, Field: c.field, Reason: "is named for two persons in one request", Err: ErrIDTaken}
