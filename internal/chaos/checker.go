@@ -39,6 +39,8 @@ const (
 	NotConverged      = "read-models-not-converged"   // a nird's read models never reached the stream's end
 	Diverged          = "read-models-differ"          // read models differ between nird or from a clean build
 	NotRecovered      = "cluster-not-recovered"       // after the faults healed, nird never became ready again
+	ClaimMissing      = "id-claim-missing"            // a registration's further id stored without its claim
+	ClaimOrphaned     = "id-claim-orphaned"           // a claim whose event is not stored on the person it names
 )
 
 // Verdict is the checker's result with the counts it rests on.
@@ -163,11 +165,37 @@ func checkStream(ctx context.Context, v *Verdict, store *eventstore.Store, perso
 		}
 	}
 
+	// Ids claimed in the registration's atomic batch (DOMAIN.md Product decisions 15): every
+	// stored registration with a further id has its claim, every claim its registration.
+	claimed := map[string]bool{} // event ids whose claim is stored
+	for _, ss := range byPerson {
+		for _, s := range ss {
+			c := s.Event.GetIdentifierClaimed()
+			if c == nil {
+				continue
+			}
+			claimed[c.GetEventId()] = true
+			if reg := byID[c.GetEventId()]; len(reg) == 0 || reg[0].PersonKey != c.GetPersonKey() {
+				v.add(ClaimOrphaned, "claim at seq %d names event %s of person %s, which is not stored there", s.Seq, c.GetEventId(), c.GetPersonKey())
+			}
+		}
+	}
+	for _, ss := range byPerson {
+		for _, s := range ss {
+			if pr := s.Event.GetPersonRegistered(); pr != nil && pr.GetFodselsnummer() != "" && pr.GetDNummer() != "" && !claimed[s.Event.GetId()] {
+				v.add(ClaimMissing, "registration %s at seq %d stored without the claim of its D-nummer", s.Event.GetId(), s.Seq)
+			}
+		}
+	}
+
 	for pk, ss := range byPerson {
 		evs := make([]*nirv1.Event, len(ss))
 		perProgramme := map[string]int{}
 		for i, s := range ss {
 			evs[i] = s.Event
+			if s.Event.GetIdentifierClaimed() != nil {
+				continue // nird's own, checked above
+			}
 			if tc := s.Event.GetTerminationComputed(); tc != nil {
 				v.ComputedTerminated++
 				key := s.Event.GetKommune() + "/" + fmt.Sprint(tc.GetProgrammeStart())

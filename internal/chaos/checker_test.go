@@ -15,6 +15,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/oklog/ulid/v2"
 )
 
 // TestCheckStream plants one of each anomaly in a real stream and a made-up history, and
@@ -29,13 +30,25 @@ func TestCheckStream(t *testing.T) {
 	now := timestamppb.Now()
 	today := rules.DateFromTime(time.Now())
 	key := func(i int) string { return fmt.Sprintf("%064x", i+1) }
-	store1 := func(p *Person, events ...int) []uint64 {
+	claimOf := func(p *Person, eventID string) eventstore.PersonAppend {
+		k := fmt.Sprintf("%064x", 5000+p.Index)
+		return eventstore.PersonAppend{PersonKey: k, Events: []*nirv1.Event{{Id: ulid.Make().String(), PersonKey: k, Kommune: "0301", RecordedAt: now,
+			Payload: &nirv1.Event_IdentifierClaimed{IdentifierClaimed: &nirv1.IdentifierClaimed{PersonKey: key(p.Index),
+				Type: nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER, EventId: eventID}}}}}
+	}
+	// store1 stores events of p as nird does: a registration with a D-nummer with its claim.
+	// Without claims, the registration goes alone.
+	storeAs := func(claims bool, p *Person, events ...int) []uint64 {
 		t.Helper()
 		var seqs []uint64
 		for _, e := range events {
 			ev := proto.Clone(p.Events[e]).(*nirv1.Event)
 			ev.PersonKey, ev.RecordedAt = key(p.Index), now
-			pos, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: key(p.Index), Events: []*nirv1.Event{ev}})
+			batch := []eventstore.PersonAppend{{PersonKey: key(p.Index), Events: []*nirv1.Event{ev}}}
+			if claims && ev.GetPersonRegistered().GetDNummer() != "" {
+				batch = append(batch, claimOf(p, ev.GetId()))
+			}
+			pos, err := store.Append(ctx, batch...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,6 +56,7 @@ func TestCheckStream(t *testing.T) {
 		}
 		return seqs
 	}
+	store1 := func(p *Person, events ...int) []uint64 { return storeAs(true, p, events...) }
 	ack := func(p *Person, e int, seq uint64) {
 		p.Acks = append(p.Acks, Ack{EventID: p.Events[e].GetId(), PersonKey: key(p.Index), Seq: seq})
 		p.next = e + 1
@@ -85,6 +99,19 @@ func TestCheckStream(t *testing.T) {
 	phantom.Index = 901
 	store1(phantom, 0)
 
+	// A registration with a D-nummer stored without its claim, and a claim of an event
+	// that is not stored.
+	unclaimed := NewPerson(13) // odd: nothing due; 13 % 3 == 1: a D-nummer
+	unclaimed.Index = len(persons)
+	persons = append(persons, unclaimed)
+	for e, s := range storeAs(false, unclaimed, 0) {
+		ack(unclaimed, e, s)
+	}
+	unclaimed.done = true
+	if _, err := store.Append(ctx, claimOf(good, "01HQVMZ100YNBQWFR2K6Z0PB9Z")); err != nil {
+		t.Fatal(err)
+	}
+
 	due := NewPerson(0)
 	due.Index = len(persons)
 	persons = append(persons, due)
@@ -103,7 +130,7 @@ func TestCheckStream(t *testing.T) {
 		got = append(got, a.Kind)
 	}
 	sort.Strings(got)
-	want := []string{Lost, Moved, Phantom, Reordered, Indeterminate, TerminationMissed, Unacknowledged, WrongfulRefusal}
+	want := []string{Lost, Moved, Phantom, Reordered, Indeterminate, TerminationMissed, Unacknowledged, WrongfulRefusal, ClaimMissing, ClaimOrphaned}
 	sort.Strings(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("anomalies\n%v\nwant\n%v\n%+v", got, want, v.Anomalies)

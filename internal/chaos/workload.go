@@ -29,6 +29,10 @@ import (
 type Person struct {
 	Index      int
 	NationalID string
+	// DNummer, for every third person, is a D-nummer registered beside the fødselsnummer:
+	// nird claims it in the registration's atomic batch (DOMAIN.md Product decisions 15), and
+	// the probes look the person up by it too.
+	DNummer string
 	// Due is true when the script ends with a programme whose latest end has passed, so
 	// the regelmotor must append exactly one computed termination.
 	Due    bool
@@ -72,6 +76,9 @@ func NewPerson(i int) *Person {
 	}
 	birth := rules.MustDate(1970+i%30, time.Month(1+i%12), 1+i%28)
 	p := &Person{Index: i, Due: due, NationalID: rules.SyntheticFodselsnummer(birth, 100000+i)}
+	if i%3 == 1 {
+		p.DNummer = rules.SyntheticDNummer(birth, 100000+i)
+	}
 	ev := func(payload any) *nirv1.Event {
 		e := &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301"}
 		switch pl := payload.(type) {
@@ -88,7 +95,7 @@ func NewPerson(i int) *Person {
 	}
 	p.Events = []*nirv1.Event{
 		ev(&nirv1.PersonRegistered{
-			Fodselsnummer: p.NationalID, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
+			Fodselsnummer: p.NationalID, DNummer: p.DNummer, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
 			PermitDate: date(y, 1, 10), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
 			ArrivalDate: date(y-1, 12, 11), SettlementDate: date(y, 2, 10), SettlementKommune: "0301", SettledByAgreement: true,
 		}),
@@ -410,7 +417,13 @@ func (w *Workload) probe(ctx context.Context, r *rand.Rand, p *Person, op attemp
 	pr := Probe{Person: p.Index, Nird: w.c.Nirds[k].Name, MinSeq: op.Seq, At: time.Now()}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	res, err := w.query(k).GetPerson(qctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{NationalId: p.NationalID}, MinSequence: op.Seq}))
+	id := p.NationalID
+	if p.DNummer != "" && op.Event > 0 && r.IntN(2) == 0 {
+		// By the claimed D-nummer, once a later event's sequence covers the claim too (it
+		// follows the registration in its batch).
+		id = p.DNummer
+	}
+	res, err := w.query(k).GetPerson(qctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{NationalId: id}, MinSequence: op.Seq}))
 	switch {
 	case err == nil:
 		pr.Outcome = "ok"
