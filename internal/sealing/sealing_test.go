@@ -1,0 +1,90 @@
+package sealing
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSealOpen(t *testing.T) {
+	k, raw, err := NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := []byte("01869001488")
+	a, b := k.Seal("pk-a", pt), k.Seal("pk-a", pt)
+	if bytes.Equal(a, b) || bytes.Contains(a, pt) {
+		t.Fatal("sealing is deterministic or shows the plaintext")
+	}
+	got, err := k.Open("pk-a", a)
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+	// Another person, another key, a flipped bit, a short value: ErrOpen, nothing else.
+	other, _, _ := NewDataKey()
+	flipped := bytes.Clone(a)
+	flipped[len(flipped)-1] ^= 1
+	for name, open := range map[string]func() ([]byte, error){
+		"other person": func() ([]byte, error) { return k.Open("pk-b", a) },
+		"other key":    func() ([]byte, error) { return other.Open("pk-a", a) },
+		"damaged":      func() ([]byte, error) { return k.Open("pk-a", flipped) },
+		"short":        func() ([]byte, error) { return k.Open("pk-a", a[:5]) },
+	} {
+		if got, err := open(); !errors.Is(err, ErrOpen) || got != nil {
+			t.Errorf("%s: %q, %v; want ErrOpen", name, got, err)
+		}
+	}
+	// Wrapped with the master key, the data key opens only for its person.
+	master, _, _ := NewDataKey()
+	w := master.Wrap("pk-a", raw)
+	dk, err := master.Unwrap("pk-a", w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dk.Open("pk-a", a); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("open with the unwrapped key: %q, %v", got, err)
+	}
+	if _, err := master.Unwrap("pk-b", w); !errors.Is(err, ErrOpen) {
+		t.Fatalf("a wrapped key copied to another person opened: %v", err)
+	}
+}
+
+func TestLoadMaster(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "master.key")
+	if _, err := LoadMaster(path, false); err == nil {
+		t.Fatal("a missing file without create was accepted")
+	}
+	k1, err := LoadMaster(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("made %v, %v; want mode 0600", fi, err)
+	}
+	k2, err := LoadMaster(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k2.Open("pk", k1.Seal("pk", []byte("x"))); err != nil || string(got) != "x" {
+		t.Fatal("the file's key changed on the second load")
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadMaster(path, true); !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable master key file: %v, want refused", err)
+	}
+	t.Setenv(MasterKeyEnv, "not hex")
+	if _, err := LoadMaster(path, true); !errors.Is(err, ErrBadKey) || strings.Contains(err.Error(), "not hex") {
+		t.Fatalf("a bad %s: %v, want ErrBadKey without the value", MasterKeyEnv, err)
+	}
+	t.Setenv(MasterKeyEnv, strings.Repeat("ab", KeySize))
+	if _, err := LoadMaster(filepath.Join(dir, "none"), false); err != nil {
+		t.Fatalf("the key from %s: %v", MasterKeyEnv, err)
+	}
+}
