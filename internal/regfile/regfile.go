@@ -28,7 +28,7 @@ type Line struct {
 // CSVColumnsHelp is the CSV format's column list, as help text (nirctl import -h).
 const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are unset):
   type           person_registered | person_moved | training_vedtak |
-                 training_hours                                             (required)
+                 training_hours | identifier_added                          (required)
   national_id    fødselsnummer, D-nummer or DUF-nummer                      (required)
   kommune        kommunenummer registering the event (envelope)             (required)
   event_id       ULID; derived when empty
@@ -42,6 +42,8 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
                  start_date, end_date
   training_hours: hours_type (NORSK | SAMFUNNSKUNNSKAP_MODUL_1..3 | SAMFUNNSKUNNSKAP),
                  month (YYYY-MM), hours, absence_hours
+  identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
+                 person named by national_id), date (assigned), source (e.g. folkeregisteret)
 Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix.
 `
 
@@ -134,6 +136,7 @@ var csvColumns = map[string]bool{
 	"to_kommune": true, "date": true,
 	"scheme": true, "vedtak_type": true, "vedtak_date": true, "start_date": true, "end_date": true,
 	"hours_type": true, "month": true, "hours": true, "absence_hours": true,
+	"new_id": true, "source": true,
 }
 
 // csvRegistration builds one registration from a CSV row. Its errors name the column and
@@ -244,10 +247,22 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 			}
 		}
 		ev.Payload = &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: th}
+	case "identifier_added":
+		ia := &nirv1.IdentifierAdded{NationalId: get("new_id"), Date: date("date"), Source: get("source")}
+		nid, err := rules.ParseNationalID(ia.NationalId)
+		switch {
+		case ia.NationalId == "":
+			bad("new_id", "is required")
+		case err != nil:
+			bad("new_id", "%v", err) // rules' errors never hold the number
+		default:
+			ia.Type = nid.Type()
+		}
+		ev.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: ia}
 	case "":
 		bad("type", "is required")
 	default:
-		bad("type", "%q is not person_registered, person_moved, training_vedtak or training_hours", t)
+		bad("type", "%q is not person_registered, person_moved, training_vedtak, training_hours or identifier_added", t)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -79,6 +79,8 @@ func TestReadCSV_Errors(t *testing.T) {
 		{"BadType", "type,national_id,kommune\nvedtak," + fnr + ",0301\n", `line 2: type: "vedtak" is not person_registered`},
 		{"BadNationalID", "type,national_id,kommune\nperson_registered," + bad + ",0301\n", "line 2: national_id: "},
 		{"MissingNationalID", "type,national_id,kommune\nperson_registered,,0301\n", "line 2: national_id: is required"},
+		{"MissingNewID", "type,national_id,kommune,new_id\nidentifier_added," + fnr + ",0301,\n", "line 2: new_id: is required"},
+		{"BadNewID", "type,national_id,kommune,new_id\nidentifier_added," + fnr + ",0301," + bad + "\n", "line 2: new_id: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := readCSV(t, c.csv)
@@ -114,5 +116,21 @@ func TestReadJSONL(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "line 4: not a nir.v1.Registration") {
 		t.Errorf("err = %v, want line 4 named", err)
+	}
+}
+
+// TestReadCSV_IdentifierAdded: a further id of a person, its type taken from its form
+// (DOMAIN.md Product decisions 15).
+func TestReadCSV_IdentifierAdded(t *testing.T) {
+	birth := rules.MustDate(1990, 3, 4)
+	dnr, fnr := rules.SyntheticDNummer(birth, 7), rules.SyntheticFodselsnummer(birth, 7)
+	lines, err := readCSV(t, "type,national_id,kommune,new_id,date,source\nidentifier_added,"+dnr+",0301,"+fnr+",2025-05-02,folkeregisteret\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia := lines[0].Registration.GetEvent().GetIdentifierAdded()
+	if len(lines) != 1 || lines[0].Registration.GetPerson().GetNationalId() != dnr || ia.GetNationalId() != fnr ||
+		ia.GetType() != nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER || ia.GetDate().GetDay() != 2 || ia.GetSource() != "folkeregisteret" {
+		t.Fatalf("identifier_added = %v", lines)
 	}
 }
