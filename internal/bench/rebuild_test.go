@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func TestRebuild(t *testing.T) {
 			} else if p.Events != events {
 				t.Errorf("reused stream has %d events, the loaded one had %d", p.Events, events)
 			}
-			want := []string{"bare-replay", "bare-replay-decode", "store-replay", "verify", "rebuild"}
+			want := []string{"bare-replay", "bare-replay-decode", fmt.Sprintf("bare-replay-parallel-%d", max(2, runtime.NumCPU())), "store-replay", "verify", "rebuild"}
 			if len(rep.Results) != len(want) {
 				t.Fatalf("%d results, want %d", len(rep.Results), len(want))
 			}
@@ -55,7 +57,7 @@ func TestRebuild(t *testing.T) {
 					t.Errorf("result %d = %+v, want %s over %d events", i, r, want[i], p.Events)
 				}
 			}
-			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RatioCPU <= 0 || rep.RatioVerify <= 0 || rep.ModelsBytes == 0 {
+			if rep.Ratio <= 0 || rep.RatioDecode <= 0 || rep.RatioCPU <= 0 || rep.RatioVerify <= 0 || rep.RatioParallel <= 0 || rep.ModelsBytes == 0 {
 				t.Errorf("ratio %v, ratio with decoding %v, ratio in CPU %v, models %d bytes", rep.Ratio, rep.RatioDecode, rep.RatioCPU, rep.ModelsBytes)
 			}
 			if m := rep.Memory; m.PeakRSSBytes == 0 || m.PeakAnonRSSBytes == 0 || m.PeakHeapBytes == 0 || m.ProcessMaxRSSBytes == 0 {
