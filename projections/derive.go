@@ -20,7 +20,7 @@ func derive(st *rules.State) *derived {
 	row := &PersonRow{
 		PersonKey:      st.PersonKey,
 		Kommune:        rules.KommuneNow(st.Kommune),
-		NationalID:     nationalID(st),
+		NationalID:     rules.PreferredID(st), // shown in the kommune view only
 		BirthDate:      st.Person.BirthDate,
 		Sex:            st.Person.Sex,
 		Law:            st.Law,
@@ -107,26 +107,6 @@ func derive(st *rules.State) *derived {
 	}
 	d.due = nextDue(st)
 	return d
-}
-
-// nationalID returns the first national id of the PersonRegistered event (fødselsnummer, else
-// D-nummer, else DUF-nummer), or, once ids were added, the preferred of all the person holds
-// (rules.PreferredID). It is only shown in the kommune view.
-func nationalID(st *rules.State) string {
-	if len(st.IDEvents) > 0 || len(st.Absorbed) > 0 {
-		return rules.PreferredID(st)
-	}
-	le, ok := st.Events[st.Person.EventID]
-	if !ok {
-		return ""
-	}
-	p := le.Event.GetPersonRegistered()
-	for _, id := range []string{p.GetFodselsnummer(), p.GetDNummer(), p.GetDufNummer()} {
-		if id != "" {
-			return id
-		}
-	}
-	return ""
 }
 
 func sortedHoursKeys(m map[rules.HoursKey]float64) []rules.HoursKey {

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -223,7 +222,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		}
 
 	case ev.GetIdentifierAdded() != nil:
-		if slices.Contains(HeldIDs(s), ev.GetIdentifierAdded().GetNationalId()) {
+		if Holds(HeldIDs(s), ev.GetIdentifierAdded().GetNationalId()) {
 			add(refuse(rIDHeld, Version{}, ev, "", ""))
 		}
 

@@ -934,58 +934,62 @@ func (s *State) Successor() string {
 	return s.MergedInto
 }
 
+// HeldID is a national id a person holds, with its type.
+type HeldID struct {
+	Type nirv1.IdentifierType
+	ID   string
+}
+
 // HeldIDs returns the national ids the person holds: those of the registration (fødselsnummer,
-// D-nummer, DUF-nummer) and of every IdentifierAdded, in that order, without repeats
-// (DOMAIN.md Product decisions 15). The result holds national ids: never log it.
-func HeldIDs(s *State) []string {
-	var out []string
-	add := func(id string) {
-		if id != "" && !slices.Contains(out, id) {
-			out = append(out, id)
+// D-nummer, DUF-nummer), of the registrations of persons merged into it, and of every
+// IdentifierAdded, in that order, without repeats (DOMAIN.md Product decisions 15). The result
+// holds national ids: never log it.
+func HeldIDs(s *State) []HeldID {
+	var out []HeldID
+	add := func(t nirv1.IdentifierType, id string) {
+		if id != "" && !Holds(out, id) {
+			out = append(out, HeldID{Type: t, ID: id})
 		}
 	}
-	if le, ok := s.Events[s.Person.EventID]; ok && s.Registered {
-		p := le.Event.GetPersonRegistered()
-		add(p.GetFodselsnummer())
-		add(p.GetDNummer())
-		add(p.GetDufNummer())
-	}
-	for _, id := range s.mergedRegs {
+	addReg := func(id string) {
 		if le, ok := s.Events[id]; ok {
 			p := le.Event.GetPersonRegistered()
-			add(p.GetFodselsnummer())
-			add(p.GetDNummer())
-			add(p.GetDufNummer())
+			add(nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, p.GetFodselsnummer())
+			add(nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER, p.GetDNummer())
+			add(nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER, p.GetDufNummer())
 		}
+	}
+	if s.Registered {
+		addReg(s.Person.EventID)
+	}
+	for _, id := range s.mergedRegs {
+		addReg(id)
 	}
 	for _, id := range s.IDEvents {
 		if le, ok := s.Events[id]; ok && !s.Retracted[id] {
-			add(le.Event.GetIdentifierAdded().GetNationalId())
+			a := le.Event.GetIdentifierAdded()
+			add(a.GetType(), a.GetNationalId())
 		}
 	}
 	return out
 }
 
+// Holds reports whether ids holds the national id id.
+func Holds(ids []HeldID, id string) bool {
+	return slices.ContainsFunc(ids, func(h HeldID) bool { return h.ID == id })
+}
+
 // PreferredID returns the id a person is shown by: a fødselsnummer if the person holds one,
-// else a D-nummer, else a DUF-nummer, registered or added (DOMAIN.md 7). It is a national id:
-// never log it.
+// else a D-nummer, else a DUF-nummer, registered or added, the first of its kind (DOMAIN.md
+// 7). It is a national id: never log it.
 func PreferredID(s *State) string {
-	best, rank := "", 4
-	for _, id := range HeldIDs(s) {
-		n, err := ParseNationalID(id)
-		if err != nil {
-			continue
-		}
-		r := 3
-		switch n.Type() {
-		case nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER:
-			r = 1
-		case nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER:
-			r = 2
-		}
-		if r < rank {
-			best, rank = id, r
+	for _, t := range []nirv1.IdentifierType{nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER,
+		nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER, nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER} {
+		for _, h := range HeldIDs(s) {
+			if h.Type == t {
+				return h.ID
+			}
 		}
 	}
-	return best
+	return ""
 }

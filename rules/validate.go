@@ -569,17 +569,13 @@ func (v *validator) payload(ev *nirv1.Event) {
 	case *nirv1.Event_IdentifierClaimed:
 		const f = e + "identifier_claimed."
 		m := p.IdentifierClaimed
-		if !isPersonKey(m.GetPersonKey()) {
-			v.add(f+"person_key", CodeInvalidText, "person_key must be a person key (64 lowercase hex characters)")
-		}
+		v.personKey(f+"person_key", m.GetPersonKey())
 		v.enum(f+"type", int32(m.GetType()), nirv1.IdentifierType_name, true)
 		v.ulid(f+"event_id", m.GetEventId(), true)
 	case *nirv1.Event_PersonsMerged:
 		const f = e + "persons_merged."
 		m := p.PersonsMerged
-		if !isPersonKey(m.GetAbsorbedPersonKey()) {
-			v.add(f+"absorbed_person_key", CodeInvalidText, "absorbed_person_key must be a person key (64 lowercase hex characters)")
-		}
+		v.personKey(f+"absorbed_person_key", m.GetAbsorbedPersonKey())
 		v.text(f+"reason", m.GetReason(), maxTextLen, false)
 		if len(m.GetAbsorbedEvents()) > 0 {
 			v.add(f+"absorbed_events", CodeNotAllowed, "absorbed_events are copied by nird; leave them empty")
@@ -587,9 +583,7 @@ func (v *validator) payload(ev *nirv1.Event) {
 	case *nirv1.Event_PersonMergedInto:
 		const f = e + "person_merged_into."
 		m := p.PersonMergedInto
-		if !isPersonKey(m.GetSurvivingPersonKey()) {
-			v.add(f+"surviving_person_key", CodeInvalidText, "surviving_person_key must be a person key (64 lowercase hex characters)")
-		}
+		v.personKey(f+"surviving_person_key", m.GetSurvivingPersonKey())
 		v.ulid(f+"merge_event_id", m.GetMergeEventId(), true)
 	case *nirv1.Event_ExemptionRegistered:
 		const f = e + "exemption_registered."
@@ -679,8 +673,16 @@ func (v *validator) trainingVedtak(m *nirv1.TrainingVedtakRegistered) {
 	}
 }
 
-// isPersonKey reports whether s has the form of a person key: 64 lowercase hex characters.
-func isPersonKey(s string) bool {
+// personKey checks that a field holds a person key.
+func (v *validator) personKey(field, s string) {
+	if !IsPersonKey(s) {
+		v.add(field, CodeInvalidText, "%s must be a person key (64 lowercase hex characters)", field[strings.LastIndexByte(field, '.')+1:])
+	}
+}
+
+// IsPersonKey reports whether s has the form of a person key: 64 lowercase hex characters
+// (the hex of an HMAC-SHA256).
+func IsPersonKey(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -8,9 +8,10 @@
 // regelmotor and the demo loader, which run inside nird, use [System]. The role decides the
 // broad strokes (auth.Role): a kommune reads and writes its own persons, an analyst reads
 // pseudonymous rows and statistics, an operator no person data (it writes only the merge of
-// two persons and its retraction, naming them by key), the system principal everything. For a kommune, which persons are its own follows from the person's bostedskommune
-// history ([Periods]), folded from the person's events by the regelmotor (rules.State), so that
-// the rules and the access decisions read the same history.
+// two persons and its retraction, naming them by key), the system principal everything. For a
+// kommune, which persons are its own follows from the person's bostedskommune history
+// ([Periods]), folded from the person's events by the regelmotor (rules.State), so that the
+// rules and the access decisions read the same history.
 //
 // A kommune's [Relation] to a person is one of:
 //

@@ -250,7 +250,7 @@ func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string
 // person's key. A snapshot taken before the claim or the merge does not follow it: then the
 // id was not known to be the person's.
 func follow(db *projections.DB, pk string) string {
-	for range 4 { // an id's claim, then merges: no longer chain is written
+	for range ingest.MaxHops {
 		st, err := db.State(pk)
 		if err != nil || st.Successor() == "" {
 			return pk

@@ -27,9 +27,30 @@ import (
 // A lookup by an id finds the subject of the id's key; when that holds a claim, the person is
 // the one it names.
 
-// maxHops bounds how many subjects a lookup follows: an id's claim leads to a person, which may
+// MaxHops bounds how many subjects a lookup follows: an id's claim leads to a person, which may
 // have been merged into another, which may have been merged again.
-const maxHops = 4
+const MaxHops = 4
+
+// follow returns the person the subject key leads to, with its history (history, last are
+// key's own) and folded state: key itself, or the person an id's claim names or a person was
+// merged into, as far as MaxHops subjects (DOMAIN.md Product decisions 15). A person reached
+// is put in the history cache.
+func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *rules.State, error) {
+	st := foldHistory(key, history)
+	for hops := 0; st.Successor() != ""; hops++ {
+		if hops == MaxHops {
+			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
+		}
+		key = st.Successor()
+		var err error
+		if history, last, err = s.store.Read(ctx, key); err != nil {
+			return key, nil, 0, nil, fmt.Errorf("read person: %w", err)
+		}
+		s.cache.put(key, history, last)
+		st = foldHistory(key, history)
+	}
+	return key, history, last, st, nil
+}
 
 // ErrIDTaken is returned when a registration names a national id that another person holds.
 // The error is an *IDError naming the field; it never holds the id.
@@ -110,15 +131,6 @@ func derivedID(kind, eventID, key string) string {
 	return u.String()
 }
 
-// claimed returns the person an id's subject was claimed for: the person key its
-// IdentifierClaimed names, or "" when the history is not a claim (a person, or nothing).
-func claimed(key string, history []eventstore.Stored) string {
-	if len(history) == 0 || history[0].Event.GetIdentifierClaimed() == nil {
-		return ""
-	}
-	return foldHistory(key, history).AliasOf
-}
-
 // takenClaim finds, after an append failed its concurrency check, a claim whose id another
 // person holds by now. It returns the *IDError for it, or nil when every claim is still free
 // (or held by the claiming person itself, which a new read of the person shows).
@@ -128,7 +140,7 @@ func (s *Service) takenClaim(ctx context.Context, claims []claim) error {
 		if err != nil {
 			return fmt.Errorf("read claimed id: %w", err)
 		}
-		if len(history) == 0 || claimed(c.key, history) == c.owner {
+		if len(history) == 0 || foldHistory(c.key, history).AliasOf == c.owner {
 			continue
 		}
 		s.cache.put(c.key, history, history[len(history)-1].Seq)
@@ -150,7 +162,7 @@ type companion struct {
 // rules allow it, copies its effective events into ev and returns its closing; for the
 // retraction of a merge it returns the retraction of the absorbed person's closing. Other
 // events need nothing.
-func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.State, ev *nirv1.Event, field string, batches []*personBatch) (*companion, []rules.Refusal, error) {
+func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.State, ev *nirv1.Event, field string) (*companion, []rules.Refusal, error) {
 	var absorbed, targetMerge string
 	switch {
 	case ev.GetPersonsMerged() != nil:
@@ -167,11 +179,8 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 	default:
 		return nil, nil, nil
 	}
-	for _, b := range batches {
-		if b.key == absorbed {
-			return nil, nil, &InvalidError{Index: -1, Field: field, Reason: "names a person the request also registers for; merge in a request of its own"}
-		}
-	}
+	// A registration of the request for the absorbed person is refused with the request,
+	// where try meets its append beside this companion.
 	history, last, err := s.store.Read(ctx, absorbed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read person: %w", err)

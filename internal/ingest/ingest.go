@@ -192,20 +192,9 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	for hops := 0; ; hops++ {
-		// An id added to a person (its subject holds the claim), or a person merged into
-		// another: the history is the person's it leads to.
-		owner := foldHistory(key, events).Successor()
-		if owner == "" {
-			break
-		}
-		if hops == maxHops {
-			return key, nil, ErrNotFound
-		}
-		key = owner
-		if events, _, err = s.store.Read(ctx, key); err != nil {
-			return key, nil, fmt.Errorf("read person: %w", err)
-		}
+	key, events, _, _, err = s.follow(ctx, key, events, 0)
+	if err != nil {
+		return key, nil, err
 	}
 	if len(events) == 0 {
 		return key, nil, ErrNotFound
@@ -424,29 +413,22 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	var companions []eventstore.PersonAppend // merges' closings and their retractions
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
-		// The folded state is this attempt's own, so the checks may advance it.
-		st := foldHistory(b.key, history)
-		for hops := 0; st.Successor() != ""; hops++ {
-			// The subject leads to another person: an id's claim (an id added to the
-			// person, a further id of its registration) or a merge. The registrations go to
-			// that person, now and in every later attempt.
-			owner := st.Successor()
-			if hops == maxHops {
-				return ErrNotFound // a longer chain than nird writes
-			}
+		// The subject may lead to another person (an id's claim, a merge): the
+		// registrations go to that person, now and in every later attempt. The folded
+		// state is this attempt's own, so the checks may advance it.
+		key, history, last, st, err := s.follow(ctx, b.key, history, last)
+		if err != nil {
+			return err
+		}
+		if key != b.key {
 			for j, o := range batches {
-				if j != i && o.key == owner {
+				if j != i && o.key == key {
 					p := b.regs[0]
 					return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].person", p.index),
 						Reason: fmt.Sprintf("names, by another id, the person registrations[%d] names; name each person by one id in a request", o.regs[0].index)}
 				}
 			}
-			b.key = owner
-			if history, last, err = s.store.Read(ctx, owner); err != nil {
-				return fmt.Errorf("read person: %w", err)
-			}
-			s.cache.put(owner, history, last)
-			st = foldHistory(owner, history)
+			b.key = key
 		}
 		histories[b.key] = history
 		if len(history) > 0 && !scope.Reaches(st) {
@@ -497,12 +479,8 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			if err := scope.CheckEvent(st, ev, field); err != nil {
 				return err
 			}
-			c, rs, err := s.mergeParts(ctx, scope, st, ev, field, batches)
+			c, rs, err := s.mergeParts(ctx, scope, st, ev, field)
 			if err != nil {
-				var ie *InvalidError
-				if errors.As(err, &ie) {
-					ie.Index = freshRegs[j].index
-				}
 				return err
 			}
 			if c != nil {
@@ -542,14 +520,12 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	}
 	appends = append(appends, companions...)
 	claimKeys := make(map[string]bool, len(claims))
-	if len(claims) > 0 {
-		for _, c := range claims {
-			if persons[c.key] || claimKeys[c.key] {
-				return &IDError{Index: c.index, Field: c.field, Reason: "is named for two persons in one request", Err: ErrIDTaken}
-			}
-			claimKeys[c.key] = true
-			appends = append(appends, eventstore.PersonAppend{PersonKey: c.key, ExpectedLastSeq: new(uint64), Events: []*nirv1.Event{c.event}})
+	for _, c := range claims {
+		if persons[c.key] || claimKeys[c.key] {
+			return &IDError{Index: c.index, Field: c.field, Reason: "is named for two persons in one request", Err: ErrIDTaken}
 		}
+		claimKeys[c.key] = true
+		appends = append(appends, eventstore.PersonAppend{PersonKey: c.key, ExpectedLastSeq: new(uint64), Events: []*nirv1.Event{c.event}})
 	}
 	positions, err := s.store.Append(ctx, appends...)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/introreg/nir/rules"
 )
 
 // SecretSize is the size in bytes of a generated secret.
@@ -95,19 +97,9 @@ func (k *Keyer) Fingerprint() string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// IsKey reports whether s has the form of a person key.
-func IsKey(s string) bool {
-	if len(s) != 2*sha256.Size {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+// IsKey reports whether s has the form of a person key (rules.IsPersonKey: the form is the
+// regelmotor's too, which validates keys inside events).
+func IsKey(s string) bool { return rules.IsPersonKey(s) }
 
 // Load reads the hex secret in path. A missing file is an error wrapping os.ErrNotExist
 // (the caller decides whether a new key may be made: never when events were keyed with the
