@@ -983,9 +983,10 @@ func Holds(ids []HeldID, id string) bool {
 // else a D-nummer, else a DUF-nummer, registered or added, the first of its kind (DOMAIN.md
 // 7). It is a national id: never log it.
 func PreferredID(s *State) string {
+	held := HeldIDs(s)
 	for _, t := range []nirv1.IdentifierType{nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER,
 		nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER, nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER} {
-		for _, h := range HeldIDs(s) {
+		for _, h := range held {
 			if h.Type == t {
 				return h.ID
 			}
