@@ -182,5 +182,12 @@ func SameEvent(a, b *nirv1.Event) bool {
 	if m := y.GetPersonsMerged(); m != nil {
 		m.AbsorbedEvents = nil
 	}
+	// The keys nird named in an erasure (DOMAIN.md Product decisions 15).
+	if e := x.GetPersonErased(); e != nil {
+		e.DestroyedKeys = nil
+	}
+	if e := y.GetPersonErased(); e != nil {
+		e.DestroyedKeys = nil
+	}
 	return proto.Equal(x, y)
 }

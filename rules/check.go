@@ -91,6 +91,10 @@ var (
 		Version: checkVersion("sammenslaing-personer", "DOMAIN.md Product decisions 15")}
 	rMergeRestored = checkRule{Code: "NIR-R054", NB: "en tilbaketrukket sammenslåing gjenopprettes ikke ved å trekke tilbake tilbaketrekkingen; slå personene sammen på nytt", EN: "a retracted merge is not restored by retracting the retraction; merge the persons again",
 		Version: checkVersion("sammenslaing-gjenoppretting", "DOMAIN.md Product decisions 15")}
+	rErased = checkRule{Code: "NIR-R055", NB: "personen er slettet: ingenting mer registreres på henne eller ham", EN: "the person was erased: nothing more is recorded for the person",
+		Version: checkVersion("slettet-person", "DOMAIN.md Product decisions 15")}
+	rErasurePermanent = checkRule{Code: "NIR-R056", NB: "en sletting trekkes ikke tilbake: nøkkelen er ødelagt", EN: "an erasure is not retracted: the key is destroyed",
+		Version: checkVersion("sletting-varig", "DOMAIN.md Product decisions 15")}
 	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
 		Version: samfunnskunnskapVersions[0].Version}
 )
@@ -105,6 +109,7 @@ var checkRules = []checkRule{
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup,
 	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
+	rErased, rErasurePermanent,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -184,11 +189,25 @@ func CheckApply(s *State, events []*nirv1.Event, now Date) []Refusal {
 	return out
 }
 
+// retractsErasure reports whether ev retracts the person's erasure (refused by NIR-R056, not
+// NIR-R055, so that the refusal says why).
+func retractsErasure(s *State, ev *nirv1.Event) bool {
+	t, ok := s.Events[ev.GetEventRetracted().GetEventId()]
+	return ok && ev.GetEventRetracted() != nil && t.Event.GetPersonErased() != nil
+}
+
 func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 	var out []Refusal
 	add := func(r Refusal) { out = append(out, r) }
 	out = append(out, checkDates(ev, now)...)
 
+	if s.Erased && ev.GetTerminationComputed() == nil && !retractsErasure(s, ev) {
+		// Product decisions 15: an erased person's subject takes nothing more, not even a
+		// registration by the same id (it would read the erased history). The regelmotor's
+		// computed terminations still end a programme the erasure left open.
+		add(refuse(rErased, Version{}, ev, "", ""))
+		return out
+	}
 	if ev.GetPersonRegistered() != nil {
 		if s.Registered {
 			add(refuse(rPersonTwice, Version{}, ev, "", ""))
@@ -215,6 +234,8 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		} else if inner, ok := s.Events[t.Event.GetEventRetracted().GetEventId()]; ok && inner.Event.GetPersonsMerged() != nil {
 			// The absorbed person's closing was retracted with the merge and would stay so.
 			add(refuse(rMergeRestored, Version{}, ev, "", ""))
+		} else if t.Event.GetPersonErased() != nil {
+			add(refuse(rErasurePermanent, Version{}, ev, "", ""))
 		} else if t.Event.GetIdentifierAdded() != nil {
 			// Product decisions 15: the id's claim on the stream is permanent, so the
 			// event that made it is too.
@@ -683,7 +704,7 @@ func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
 // (permit, settlement, programmes) may differ: the surviving registration decides law and
 // schemes, and the absorbed events count from the merge on.
 func CheckMerge(s, absorbed *State, ev *nirv1.Event) []Refusal {
-	if !s.Registered || !absorbed.Registered || s.PersonKey == absorbed.PersonKey || s.Successor() != "" || absorbed.Successor() != "" {
+	if !s.Registered || !absorbed.Registered || s.PersonKey == absorbed.PersonKey || s.Successor() != "" || absorbed.Successor() != "" || absorbed.Erased {
 		return []Refusal{refuse(rMergeWhom, Version{}, ev, "", "")}
 	}
 	var nb, en []string

@@ -44,6 +44,8 @@ func withPayload(id, kommune string, p any) *nirv1.Event {
 		e.Payload = &nirv1.Event_IdentifierAdded{IdentifierAdded: x}
 	case *nirv1.PersonsMerged:
 		e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: x}
+	case *nirv1.PersonErased:
+		e.Payload = &nirv1.Event_PersonErased{PersonErased: x}
 	case *nirv1.PersonMergedInto:
 		e.Payload = &nirv1.Event_PersonMergedInto{PersonMergedInto: x}
 	case *nirv1.OfferRegistered:
@@ -88,6 +90,8 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R051", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
 		{"NIR-R054", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)}),
 			withPayload("h9", k, &nirv1.EventRetracted{EventId: "h8"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h9"})},
+		{"NIR-R055", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonErased{Reason: "r"})}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID})},
+		{"NIR-R056", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonErased{Reason: "r"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
 		{"NIR-R005", "5", []*nirv1.Event{il, prog, withPayload("h9", k, &nirv1.EventRetracted{EventId: "h2"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},
 		{"NIR-R010", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID})},
 		{"NIR-R011", "1.4", []*nirv1.Event{introl, prog}, withPayload("n1", k, &nirv1.IntegreringskontraktRegistered{})},

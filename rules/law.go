@@ -99,7 +99,7 @@ func introScheme(p Person, law nirv1.Law) SchemeResult {
 	v := pick(introSchemeVersions, p.PermitDate)
 	r := SchemeResult{Programme: nirv1.Programme_PROGRAMME_INTRO, Rule: v.Rule, Section: v.Section, Version: v.ID}
 
-	age := AgeOn(p.BirthDate, p.PermitDate)
+	age := p.AgeAtPermit()
 	none := func(nb, en string) SchemeResult {
 		r.Scheme, r.Kategori, r.ReasonNB, r.ReasonEN = nirv1.Scheme_SCHEME_NONE, "Ikke i målgruppen for introduksjonsprogram", nb, en
 		return r
@@ -154,7 +154,7 @@ func trainingScheme(p Person, law nirv1.Law) SchemeResult {
 	v := pick(trainingSchemeVersions, p.PermitDate)
 	r := SchemeResult{Programme: nirv1.Programme_PROGRAMME_OPPLAERING, Rule: v.Rule, Section: v.Section, Version: v.ID}
 
-	age := AgeOn(p.BirthDate, p.PermitDate)
+	age := p.AgeAtPermit()
 	none := func(nb, en string) SchemeResult {
 		r.Scheme, r.Kategori, r.ReasonNB, r.ReasonEN = nirv1.Scheme_SCHEME_NONE, "Ikke i målgruppen for opplæring", nb, en
 		return r

@@ -67,6 +67,10 @@ type State struct {
 	Absorbed []string
 	// mergedRegs are the ids of the absorbed persons' registrations (for HeldIDs).
 	mergedRegs []string
+	// Erased is true once a PersonErased was applied (DOMAIN.md Product decisions 15): the
+	// person's identifying fields read as «slettet» (ErasedText) and lookups by its ids find
+	// nothing; everything else counts as before. An erasure is never retracted (NIR-R056).
+	Erased bool
 
 	log []LoggedEvent
 	// lastReg caches LastRegistration until the next Apply.
@@ -95,6 +99,22 @@ type Person struct {
 	SettlementDate     Date
 	SettlementKommune  string
 	SettledByAgreement bool
+	// KeptAge is the age on the permit date that nird kept in clear when it sealed the birth
+	// date (PersonRegistered.age_at_permit_date), valid when HasKeptAge; AgeAtPermit uses it
+	// when the birth date cannot be read (an erased person), so the law and schemes do not
+	// change with an erasure.
+	KeptAge    int
+	HasKeptAge bool
+}
+
+// AgeAtPermit is the person's age in whole years on the permit date (DOMAIN.md 1.2, 1.3): from
+// the birth date when it can be read, else the age kept in clear at registration; -1 if
+// neither is known.
+func (p Person) AgeAtPermit() int {
+	if !p.BirthDate.IsZero() || !p.HasKeptAge {
+		return AgeOn(p.BirthDate, p.PermitDate)
+	}
+	return p.KeptAge
 }
 
 // Move is a change of bostedskommune (DOMAIN.md 7.4).
@@ -528,6 +548,8 @@ func (s *State) applyOne(le LoggedEvent) {
 			SettlementDate:     dateOf(p.GetSettlementDate()),
 			SettlementKommune:  p.GetSettlementKommune(),
 			SettledByAgreement: p.GetSettledByAgreement(),
+			HasKeptAge:         p.AgeAtPermitDate != nil,
+			KeptAge:            int(p.GetAgeAtPermitDate()),
 		}
 		s.relinkMoves()
 
@@ -538,6 +560,9 @@ func (s *State) applyOne(le LoggedEvent) {
 		if s.AliasOf == "" {
 			s.AliasOf = ev.GetIdentifierClaimed().GetPersonKey()
 		}
+
+	case ev.GetPersonErased() != nil:
+		s.Erased = true
 
 	case ev.GetPersonMergedInto() != nil:
 		if s.MergedInto == "" {
@@ -924,6 +949,28 @@ func (s *State) indexAbsorbed(seq uint64, ev *nirv1.Event) {
 	}
 }
 
+// ErasedText is what an erased person's identifying fields read as (DOMAIN.md Product
+// decisions 15): in lists, CSV, histories and the web console.
+const ErasedText = "slettet"
+
+// RedactIdentity replaces the identifying fields of ev, and of every event a merge copied into
+// it, with ErasedText (DOMAIN.md Product decisions 15): what an erased person's history shows,
+// whether or not the reader could still open its sealed fields.
+func RedactIdentity(ev *nirv1.Event) {
+	switch {
+	case ev.GetPersonRegistered() != nil:
+		p := ev.GetPersonRegistered()
+		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate, p.SealedIdentity = ErasedText, "", "", nil, nil
+	case ev.GetIdentifierAdded() != nil:
+		a := ev.GetIdentifierAdded()
+		a.NationalId, a.SealedNationalId = ErasedText, nil
+	case ev.GetPersonsMerged() != nil:
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			RedactIdentity(c)
+		}
+	}
+}
+
 // Successor is the person a lookup of this subject leads to: the person an id's claim names,
 // or the person this one was merged into; "" for a person of its own (DOMAIN.md Product
 // decisions 15).
@@ -946,6 +993,9 @@ type HeldID struct {
 // holds national ids: never log it.
 func HeldIDs(s *State) []HeldID {
 	var out []HeldID
+	if s.Erased {
+		return nil // Product decisions 15: nothing identifying is left
+	}
 	add := func(t nirv1.IdentifierType, id string) {
 		if id != "" && !Holds(out, id) {
 			out = append(out, HeldID{Type: t, ID: id})
@@ -983,6 +1033,9 @@ func Holds(ids []HeldID, id string) bool {
 // else a D-nummer, else a DUF-nummer, registered or added, the first of its kind (DOMAIN.md
 // 7). It is a national id: never log it.
 func PreferredID(s *State) string {
+	if s.Erased {
+		return ErasedText
+	}
 	held := HeldIDs(s)
 	for _, t := range []nirv1.IdentifierType{nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER,
 		nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER, nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER} {

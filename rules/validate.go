@@ -566,6 +566,9 @@ func (v *validator) payload(ev *nirv1.Event) {
 		}
 		v.date(f+"date", m.GetDate(), true)
 		v.text(f+"source", m.GetSource(), maxIDTextLen, false)
+		if len(m.GetSealedNationalId()) > 0 {
+			v.add(f+"sealed_national_id", CodeNotAllowed, "is set by nird when it stores the event; send national_id in clear")
+		}
 	case *nirv1.Event_IdentifierClaimed:
 		const f = e + "identifier_claimed."
 		m := p.IdentifierClaimed
@@ -579,6 +582,13 @@ func (v *validator) payload(ev *nirv1.Event) {
 		v.text(f+"reason", m.GetReason(), maxTextLen, false)
 		if len(m.GetAbsorbedEvents()) > 0 {
 			v.add(f+"absorbed_events", CodeNotAllowed, "absorbed_events are copied by nird; leave them empty")
+		}
+	case *nirv1.Event_PersonErased:
+		const f = e + "person_erased."
+		m := p.PersonErased
+		v.text(f+"reason", m.GetReason(), maxTextLen, true)
+		if len(m.GetDestroyedKeys()) > 0 {
+			v.add(f+"destroyed_keys", CodeNotAllowed, "destroyed_keys are set by nird; leave them empty")
 		}
 	case *nirv1.Event_PersonMergedInto:
 		const f = e + "person_merged_into."
@@ -631,6 +641,13 @@ func (v *validator) personRegistered(m *nirv1.PersonRegistered) {
 	v.order(f+"birth_date", birth, f+"arrival_date", arrival)
 	v.order(f+"birth_date", birth, f+"settlement_date", settled)
 	v.order(f+"arrival_date", arrival, f+"settlement_date", settled)
+	// Product decisions 15: nird seals the identity when it stores the event.
+	if len(m.GetSealedIdentity()) > 0 {
+		v.add(f+"sealed_identity", CodeNotAllowed, "is set by nird when it stores the event; send the ids and birth_date in clear")
+	}
+	if m.AgeAtPermitDate != nil {
+		v.add(f+"age_at_permit_date", CodeNotAllowed, "is set by nird from birth_date and permit_date; leave it empty")
+	}
 }
 
 func (v *validator) programmeVedtak(m *nirv1.ProgrammeVedtakRegistered) {

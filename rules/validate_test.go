@@ -71,6 +71,8 @@ func validEvents() map[string]*nirv1.Event {
 			e.Payload = &nirv1.Event_IdentifierClaimed{IdentifierClaimed: p}
 		case *nirv1.PersonsMerged:
 			e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: p}
+		case *nirv1.PersonErased:
+			e.Payload = &nirv1.Event_PersonErased{PersonErased: p}
 		case *nirv1.PersonMergedInto:
 			e.Payload = &nirv1.Event_PersonMergedInto{PersonMergedInto: p}
 		case *nirv1.EventRetracted:
@@ -133,6 +135,7 @@ func validEvents() map[string]*nirv1.Event {
 		"identifier_claimed": ev(&nirv1.IdentifierClaimed{PersonKey: strings.Repeat("ab", 32),
 			Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SC"}),
 		"persons_merged":     ev(&nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("cd", 32), Reason: "samme person, registrert med D-nummer"}),
+		"person_erased":      ev(&nirv1.PersonErased{Reason: "oppbevaringstiden er ute"}),
 		"person_merged_into": ev(&nirv1.PersonMergedInto{SurvivingPersonKey: strings.Repeat("ab", 32), MergeEventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SD"}),
 		"event_retracted":    ev(&nirv1.EventRetracted{EventId: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", Reason: "registrert på feil person"}),
 	}
@@ -388,6 +391,17 @@ func TestValidateEvent_Invalid(t *testing.T) {
 		{"merge with copied events", mutate("persons_merged", func(e *nirv1.Event) {
 			e.GetPersonsMerged().AbsorbedEvents = []*nirv1.Event{{Id: testULID}}
 		}), []want{{"event.persons_merged.absorbed_events", CodeNotAllowed}}},
+		{"erasure naming its keys", mutate("person_erased", func(e *nirv1.Event) {
+			e.GetPersonErased().DestroyedKeys = []string{strings.Repeat("ab", 32)}
+		}), []want{{"event.person_erased.destroyed_keys", CodeNotAllowed}}},
+		{"erasure without reason", mutate("person_erased", func(e *nirv1.Event) { e.GetPersonErased().Reason = "" }),
+			[]want{{"event.person_erased.reason", CodeRequired}}},
+		{"registration sealed by the client", mutate("person_registered", func(e *nirv1.Event) {
+			e.GetPersonRegistered().SealedIdentity = []byte{1, 2, 3}
+			e.GetPersonRegistered().AgeAtPermitDate = proto.Int32(30)
+		}), []want{{"event.person_registered.sealed_identity", CodeNotAllowed}, {"event.person_registered.age_at_permit_date", CodeNotAllowed}}},
+		{"added id sealed by the client", mutate("identifier_added", func(e *nirv1.Event) { e.GetIdentifierAdded().SealedNationalId = []byte{1} }),
+			[]want{{"event.identifier_added.sealed_national_id", CodeNotAllowed}}},
 		{"merge of no person", mutate("persons_merged", func(e *nirv1.Event) { e.GetPersonsMerged().AbsorbedPersonKey = "" }),
 			[]want{{"event.persons_merged.absorbed_person_key", CodeInvalidText}}},
 		{"retraction of itself", mutate("event_retracted", func(e *nirv1.Event) { e.GetEventRetracted().EventId = testULID }),
@@ -555,6 +569,7 @@ func TestEffectiveDate(t *testing.T) {
 		"identifier_claimed":                   "",
 		"persons_merged":                       "",
 		"person_merged_into":                   "",
+		"person_erased":                        "",
 		"event_retracted":                      "",
 	}
 	for name, ev := range validEvents() {

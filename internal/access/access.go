@@ -159,8 +159,8 @@ func (s Scope) CheckMerge(absorbed *rules.State, field string) error {
 func (s Scope) CanWrite() error {
 	switch s.role {
 	case auth.RoleKommune, auth.RoleSystem, auth.RoleOperator:
-		// An operator records merges of persons and their retraction only (CheckRegistration,
-		// CheckEvent; DOMAIN.md Product decisions 15).
+		// An operator records merges of persons, their retraction and erasures only
+		// (CheckRegistration, CheckEvent; DOMAIN.md Product decisions 15).
 		return nil
 	}
 	return denied("", fmt.Sprintf("role %s may not record events", s.roleName()))
@@ -188,9 +188,14 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 	if ev.GetPersonMergedInto() != nil {
 		return denied(field+".person_merged_into", "is written by nird alone; persons are merged with persons_merged")
 	}
+	if ev.GetPersonErased() != nil && s.role != auth.RoleOperator {
+		// DOMAIN.md Product decisions 15: erasure destroys what nothing can restore; it is an
+		// operator's decision, with a reason, never a case system's or the regelmotor's.
+		return denied(field+".person_erased", "a person is erased by an operator alone (nirctl person erase)")
+	}
 	if s.role == auth.RoleOperator {
-		if ev.GetPersonsMerged() == nil && ev.GetEventRetracted() == nil {
-			return denied(field, "an operator records only the merge of two persons (persons_merged) and its retraction")
+		if ev.GetPersonsMerged() == nil && ev.GetEventRetracted() == nil && ev.GetPersonErased() == nil {
+			return denied(field, "an operator records only the merge of two persons (persons_merged), its retraction, and the erasure of a person (person_erased)")
 		}
 		return nil
 	}

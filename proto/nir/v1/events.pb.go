@@ -78,6 +78,7 @@ type Event struct {
 	//	*Event_IdentifierClaimed
 	//	*Event_PersonsMerged
 	//	*Event_PersonMergedInto
+	//	*Event_PersonErased
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -392,6 +393,15 @@ func (x *Event) GetPersonMergedInto() *PersonMergedInto {
 	return nil
 }
 
+func (x *Event) GetPersonErased() *PersonErased {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_PersonErased); ok {
+			return x.PersonErased
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -492,6 +502,10 @@ type Event_PersonMergedInto struct {
 	PersonMergedInto *PersonMergedInto `protobuf:"bytes,43,opt,name=person_merged_into,json=personMergedInto,proto3,oneof"`
 }
 
+type Event_PersonErased struct {
+	PersonErased *PersonErased `protobuf:"bytes,44,opt,name=person_erased,json=personErased,proto3,oneof"`
+}
+
 func (*Event_PersonRegistered) isEvent_Payload() {}
 
 func (*Event_PersonMoved) isEvent_Payload() {}
@@ -539,6 +553,8 @@ func (*Event_IdentifierClaimed) isEvent_Payload() {}
 func (*Event_PersonsMerged) isEvent_Payload() {}
 
 func (*Event_PersonMergedInto) isEvent_Payload() {}
+
+func (*Event_PersonErased) isEvent_Payload() {}
 
 // Actor is the principal behind an event.
 type Actor struct {
@@ -750,8 +766,18 @@ type PersonRegistered struct {
 	SettlementKommune string `protobuf:"bytes,10,opt,name=settlement_kommune,json=settlementKommune,proto3" json:"settlement_kommune,omitempty"`
 	// settled_by_agreement is true when settled by agreement with IMDi (bosatt etter avtale).
 	SettledByAgreement bool `protobuf:"varint,11,opt,name=settled_by_agreement,json=settledByAgreement,proto3" json:"settled_by_agreement,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// sealed_identity holds the person's identifying fields (fodselsnummer, d_nummer,
+	// duf_nummer, birth_date) as a SealedIdentity encrypted with the person's data key
+	// (DOMAIN.md Product decisions 15). Set by nird, which stores those four fields only so:
+	// clients send them in clear, and readers get them back in clear while the key exists, and
+	// as «slettet» once the person is erased. A client's value is refused.
+	SealedIdentity []byte `protobuf:"bytes,12,opt,name=sealed_identity,json=sealedIdentity,proto3" json:"sealed_identity,omitempty"`
+	// age_at_permit_date is the person's age in whole years on permit_date, kept in clear when
+	// the birth date is sealed: the law and schemes depend on it (DOMAIN.md 1.2, 1.3), and
+	// must give the same result after an erasure. Set by nird; a client's value is refused.
+	AgeAtPermitDate *int32 `protobuf:"varint,13,opt,name=age_at_permit_date,json=ageAtPermitDate,proto3,oneof" json:"age_at_permit_date,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PersonRegistered) Reset() {
@@ -859,6 +885,20 @@ func (x *PersonRegistered) GetSettledByAgreement() bool {
 		return x.SettledByAgreement
 	}
 	return false
+}
+
+func (x *PersonRegistered) GetSealedIdentity() []byte {
+	if x != nil {
+		return x.SealedIdentity
+	}
+	return nil
+}
+
+func (x *PersonRegistered) GetAgeAtPermitDate() int32 {
+	if x != nil && x.AgeAtPermitDate != nil {
+		return *x.AgeAtPermitDate
+	}
+	return 0
 }
 
 // PersonMoved registers a new bostedskommune from a date (flytting; DOMAIN.md 7.4).
@@ -2136,9 +2176,12 @@ type IdentifierAdded struct {
 	// date the id was assigned (or became known to the kommune).
 	Date *Date `protobuf:"bytes,3,opt,name=date,proto3" json:"date,omitempty"`
 	// source names where the id comes from, e.g. "folkeregisteret" (free text, no personal data).
-	Source        string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// sealed_national_id holds national_id as a SealedIdentity encrypted with the person's data
+	// key (see PersonRegistered.sealed_identity). Set by nird; a client's value is refused.
+	SealedNationalId []byte `protobuf:"bytes,5,opt,name=sealed_national_id,json=sealedNationalId,proto3" json:"sealed_national_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *IdentifierAdded) Reset() {
@@ -2197,6 +2240,13 @@ func (x *IdentifierAdded) GetSource() string {
 		return x.Source
 	}
 	return ""
+}
+
+func (x *IdentifierAdded) GetSealedNationalId() []byte {
+	if x != nil {
+		return x.SealedNationalId
+	}
+	return nil
 }
 
 // IdentifierClaimed is written by nird alone, never by a client: it is the first and only
@@ -2397,11 +2447,155 @@ func (x *PersonMergedInto) GetMergeEventId() string {
 	return ""
 }
 
+// SealedIdentity is the plaintext of a sealed identity (PersonRegistered.sealed_identity,
+// IdentifierAdded.sealed_national_id). It is never stored in clear.
+type SealedIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// fodselsnummer of a registration.
+	Fodselsnummer string `protobuf:"bytes,1,opt,name=fodselsnummer,proto3" json:"fodselsnummer,omitempty"`
+	// d_nummer of a registration.
+	DNummer string `protobuf:"bytes,2,opt,name=d_nummer,json=dNummer,proto3" json:"d_nummer,omitempty"`
+	// duf_nummer of a registration.
+	DufNummer string `protobuf:"bytes,3,opt,name=duf_nummer,json=dufNummer,proto3" json:"duf_nummer,omitempty"`
+	// birth_date of a registration.
+	BirthDate *Date `protobuf:"bytes,4,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
+	// national_id of an IdentifierAdded.
+	NationalId    string `protobuf:"bytes,5,opt,name=national_id,json=nationalId,proto3" json:"national_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedIdentity) Reset() {
+	*x = SealedIdentity{}
+	mi := &file_nir_v1_events_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedIdentity) ProtoMessage() {}
+
+func (x *SealedIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedIdentity.ProtoReflect.Descriptor instead.
+func (*SealedIdentity) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SealedIdentity) GetFodselsnummer() string {
+	if x != nil {
+		return x.Fodselsnummer
+	}
+	return ""
+}
+
+func (x *SealedIdentity) GetDNummer() string {
+	if x != nil {
+		return x.DNummer
+	}
+	return ""
+}
+
+func (x *SealedIdentity) GetDufNummer() string {
+	if x != nil {
+		return x.DufNummer
+	}
+	return ""
+}
+
+func (x *SealedIdentity) GetBirthDate() *Date {
+	if x != nil {
+		return x.BirthDate
+	}
+	return nil
+}
+
+func (x *SealedIdentity) GetNationalId() string {
+	if x != nil {
+		return x.NationalId
+	}
+	return ""
+}
+
+// PersonErased records that a person's identity was erased (DOMAIN.md Product decisions 15):
+// nird destroys the data keys that seal the person's identifying fields, which then read as
+// «slettet» everywhere, and lookups by the person's ids find nothing. Everything else the
+// person's events say still counts, so statistics and reports do not change. It holds no
+// identifying content, and cannot be retracted. Operators only.
+type PersonErased struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason for the erasure, e.g. the retention rule or the legal basis (free text, no
+	// personal data).
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// destroyed_keys are the person keys whose data keys nird destroys: the person's own and
+	// those of persons merged into it. Set by nird; a client's value is refused.
+	DestroyedKeys []string `protobuf:"bytes,2,rep,name=destroyed_keys,json=destroyedKeys,proto3" json:"destroyed_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonErased) Reset() {
+	*x = PersonErased{}
+	mi := &file_nir_v1_events_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonErased) ProtoMessage() {}
+
+func (x *PersonErased) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_events_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonErased.ProtoReflect.Descriptor instead.
+func (*PersonErased) Descriptor() ([]byte, []int) {
+	return file_nir_v1_events_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PersonErased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PersonErased) GetDestroyedKeys() []string {
+	if x != nil {
+		return x.DestroyedKeys
+	}
+	return nil
+}
+
 var File_nir_v1_events_proto protoreflect.FileDescriptor
 
 const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\xa8\x12\n" +
+	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\xe5\x12\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2436,7 +2630,8 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x10identifier_added\x18( \x01(\v2\x17.nir.v1.IdentifierAddedH\x00R\x0fidentifierAdded\x12J\n" +
 	"\x12identifier_claimed\x18) \x01(\v2\x19.nir.v1.IdentifierClaimedH\x00R\x11identifierClaimed\x12>\n" +
 	"\x0epersons_merged\x18* \x01(\v2\x15.nir.v1.PersonsMergedH\x00R\rpersonsMerged\x12H\n" +
-	"\x12person_merged_into\x18+ \x01(\v2\x18.nir.v1.PersonMergedIntoH\x00R\x10personMergedIntoB\t\n" +
+	"\x12person_merged_into\x18+ \x01(\v2\x18.nir.v1.PersonMergedIntoH\x00R\x10personMergedInto\x12;\n" +
+	"\rperson_erased\x18, \x01(\v2\x14.nir.v1.PersonErasedH\x00R\fpersonErasedB\t\n" +
 	"\apayload\"`\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12%\n" +
@@ -2448,7 +2643,7 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x03day\x18\x03 \x01(\x05R\x03day\"5\n" +
 	"\tYearMonth\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x14\n" +
-	"\x05month\x18\x02 \x01(\x05R\x05month\"\xee\x03\n" +
+	"\x05month\x18\x02 \x01(\x05R\x05month\"\xe0\x04\n" +
 	"\x10PersonRegistered\x12$\n" +
 	"\rfodselsnummer\x18\x01 \x01(\tR\rfodselsnummer\x12\x19\n" +
 	"\bd_nummer\x18\x02 \x01(\tR\adNummer\x12\x1d\n" +
@@ -2464,7 +2659,10 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x0fsettlement_date\x18\t \x01(\v2\f.nir.v1.DateR\x0esettlementDate\x12-\n" +
 	"\x12settlement_kommune\x18\n" +
 	" \x01(\tR\x11settlementKommune\x120\n" +
-	"\x14settled_by_agreement\x18\v \x01(\bR\x12settledByAgreement\"N\n" +
+	"\x14settled_by_agreement\x18\v \x01(\bR\x12settledByAgreement\x12'\n" +
+	"\x0fsealed_identity\x18\f \x01(\fR\x0esealedIdentity\x120\n" +
+	"\x12age_at_permit_date\x18\r \x01(\x05H\x00R\x0fageAtPermitDate\x88\x01\x01B\x15\n" +
+	"\x13_age_at_permit_date\"N\n" +
 	"\vPersonMoved\x12\x1d\n" +
 	"\n" +
 	"to_kommune\x18\x01 \x01(\tR\ttoKommune\x12 \n" +
@@ -2549,13 +2747,14 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x04date\x18\x03 \x01(\v2\f.nir.v1.DateR\x04date\"C\n" +
 	"\x0eEventRetracted\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x98\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc6\x01\n" +
 	"\x0fIdentifierAdded\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.nir.v1.IdentifierTypeR\x04type\x12\x1f\n" +
 	"\vnational_id\x18\x02 \x01(\tR\n" +
 	"nationalId\x12 \n" +
 	"\x04date\x18\x03 \x01(\v2\f.nir.v1.DateR\x04date\x12\x16\n" +
-	"\x06source\x18\x04 \x01(\tR\x06source\"y\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12,\n" +
+	"\x12sealed_national_id\x18\x05 \x01(\fR\x10sealedNationalId\"y\n" +
 	"\x11IdentifierClaimed\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12*\n" +
@@ -2567,7 +2766,19 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"\x0fabsorbed_events\x18\x03 \x03(\v2\r.nir.v1.EventR\x0eabsorbedEvents\"j\n" +
 	"\x10PersonMergedInto\x120\n" +
 	"\x14surviving_person_key\x18\x01 \x01(\tR\x12survivingPersonKey\x12$\n" +
-	"\x0emerge_event_id\x18\x02 \x01(\tR\fmergeEventIdB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
+	"\x0emerge_event_id\x18\x02 \x01(\tR\fmergeEventId\"\xbe\x01\n" +
+	"\x0eSealedIdentity\x12$\n" +
+	"\rfodselsnummer\x18\x01 \x01(\tR\rfodselsnummer\x12\x19\n" +
+	"\bd_nummer\x18\x02 \x01(\tR\adNummer\x12\x1d\n" +
+	"\n" +
+	"duf_nummer\x18\x03 \x01(\tR\tdufNummer\x12+\n" +
+	"\n" +
+	"birth_date\x18\x04 \x01(\v2\f.nir.v1.DateR\tbirthDate\x12\x1f\n" +
+	"\vnational_id\x18\x05 \x01(\tR\n" +
+	"nationalId\"M\n" +
+	"\fPersonErased\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12%\n" +
+	"\x0edestroyed_keys\x18\x02 \x03(\tR\rdestroyedKeysB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
 
 var (
 	file_nir_v1_events_proto_rawDescOnce sync.Once
@@ -2581,7 +2792,7 @@ func file_nir_v1_events_proto_rawDescGZIP() []byte {
 	return file_nir_v1_events_proto_rawDescData
 }
 
-var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_nir_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_nir_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                            // 0: nir.v1.Event
 	(*Actor)(nil),                            // 1: nir.v1.Actor
@@ -2611,29 +2822,31 @@ var file_nir_v1_events_proto_goTypes = []any{
 	(*IdentifierClaimed)(nil),                // 25: nir.v1.IdentifierClaimed
 	(*PersonsMerged)(nil),                    // 26: nir.v1.PersonsMerged
 	(*PersonMergedInto)(nil),                 // 27: nir.v1.PersonMergedInto
-	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
-	(ActorRole)(0),                           // 29: nir.v1.ActorRole
-	(Sex)(0),                                 // 30: nir.v1.Sex
-	(PermitBasis)(0),                         // 31: nir.v1.PermitBasis
-	(Programme)(0),                           // 32: nir.v1.Programme
-	(ProgrammeVedtakType)(0),                 // 33: nir.v1.ProgrammeVedtakType
-	(Sluttmal)(0),                            // 34: nir.v1.Sluttmal
-	(TiltakCode)(0),                          // 35: nir.v1.TiltakCode
-	(AbsenceType)(0),                         // 36: nir.v1.AbsenceType
-	(TerminationKind)(0),                     // 37: nir.v1.TerminationKind
-	(TerminationReason)(0),                   // 38: nir.v1.TerminationReason
-	(TerminationRule)(0),                     // 39: nir.v1.TerminationRule
-	(TrainingScheme)(0),                      // 40: nir.v1.TrainingScheme
-	(TrainingVedtakType)(0),                  // 41: nir.v1.TrainingVedtakType
-	(CefrLevel)(0),                           // 42: nir.v1.CefrLevel
-	(HoursType)(0),                           // 43: nir.v1.HoursType
-	(ReceptionActivity)(0),                   // 44: nir.v1.ReceptionActivity
-	(ExemptionType)(0),                       // 45: nir.v1.ExemptionType
-	(IdentifierType)(0),                      // 46: nir.v1.IdentifierType
+	(*SealedIdentity)(nil),                   // 28: nir.v1.SealedIdentity
+	(*PersonErased)(nil),                     // 29: nir.v1.PersonErased
+	(*timestamppb.Timestamp)(nil),            // 30: google.protobuf.Timestamp
+	(ActorRole)(0),                           // 31: nir.v1.ActorRole
+	(Sex)(0),                                 // 32: nir.v1.Sex
+	(PermitBasis)(0),                         // 33: nir.v1.PermitBasis
+	(Programme)(0),                           // 34: nir.v1.Programme
+	(ProgrammeVedtakType)(0),                 // 35: nir.v1.ProgrammeVedtakType
+	(Sluttmal)(0),                            // 36: nir.v1.Sluttmal
+	(TiltakCode)(0),                          // 37: nir.v1.TiltakCode
+	(AbsenceType)(0),                         // 38: nir.v1.AbsenceType
+	(TerminationKind)(0),                     // 39: nir.v1.TerminationKind
+	(TerminationReason)(0),                   // 40: nir.v1.TerminationReason
+	(TerminationRule)(0),                     // 41: nir.v1.TerminationRule
+	(TrainingScheme)(0),                      // 42: nir.v1.TrainingScheme
+	(TrainingVedtakType)(0),                  // 43: nir.v1.TrainingVedtakType
+	(CefrLevel)(0),                           // 44: nir.v1.CefrLevel
+	(HoursType)(0),                           // 45: nir.v1.HoursType
+	(ReceptionActivity)(0),                   // 46: nir.v1.ReceptionActivity
+	(ExemptionType)(0),                       // 47: nir.v1.ExemptionType
+	(IdentifierType)(0),                      // 48: nir.v1.IdentifierType
 }
 var file_nir_v1_events_proto_depIdxs = []int32{
 	1,  // 0: nir.v1.Event.actor:type_name -> nir.v1.Actor
-	28, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
+	30, // 1: nir.v1.Event.recorded_at:type_name -> google.protobuf.Timestamp
 	4,  // 2: nir.v1.Event.person_registered:type_name -> nir.v1.PersonRegistered
 	5,  // 3: nir.v1.Event.person_moved:type_name -> nir.v1.PersonMoved
 	6,  // 4: nir.v1.Event.demand_registered:type_name -> nir.v1.DemandRegistered
@@ -2658,68 +2871,70 @@ var file_nir_v1_events_proto_depIdxs = []int32{
 	25, // 23: nir.v1.Event.identifier_claimed:type_name -> nir.v1.IdentifierClaimed
 	26, // 24: nir.v1.Event.persons_merged:type_name -> nir.v1.PersonsMerged
 	27, // 25: nir.v1.Event.person_merged_into:type_name -> nir.v1.PersonMergedInto
-	29, // 26: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
-	2,  // 27: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
-	30, // 28: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
-	2,  // 29: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
-	31, // 30: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
-	2,  // 31: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
-	2,  // 32: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
-	2,  // 33: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
-	32, // 34: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 35: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
-	32, // 36: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
-	2,  // 37: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
-	33, // 38: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
-	2,  // 39: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 40: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 41: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
-	34, // 42: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
-	2,  // 43: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
-	2,  // 44: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
-	35, // 45: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
-	2,  // 46: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 47: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
-	32, // 48: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
-	36, // 49: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
-	2,  // 50: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 51: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
-	37, // 52: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
-	38, // 53: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
-	2,  // 54: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
-	39, // 55: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
-	38, // 56: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
-	2,  // 57: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
-	2,  // 58: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
-	40, // 59: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
-	41, // 60: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
-	2,  // 61: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
-	2,  // 62: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
-	2,  // 63: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
-	2,  // 64: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
-	42, // 65: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
-	42, // 66: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
-	42, // 67: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
-	42, // 68: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
-	2,  // 69: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
-	43, // 70: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
-	3,  // 71: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
-	2,  // 72: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 73: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
-	44, // 74: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
-	2,  // 75: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
-	2,  // 76: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
-	45, // 77: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
-	2,  // 78: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
-	46, // 79: nir.v1.IdentifierAdded.type:type_name -> nir.v1.IdentifierType
-	2,  // 80: nir.v1.IdentifierAdded.date:type_name -> nir.v1.Date
-	46, // 81: nir.v1.IdentifierClaimed.type:type_name -> nir.v1.IdentifierType
-	0,  // 82: nir.v1.PersonsMerged.absorbed_events:type_name -> nir.v1.Event
-	83, // [83:83] is the sub-list for method output_type
-	83, // [83:83] is the sub-list for method input_type
-	83, // [83:83] is the sub-list for extension type_name
-	83, // [83:83] is the sub-list for extension extendee
-	0,  // [0:83] is the sub-list for field type_name
+	29, // 26: nir.v1.Event.person_erased:type_name -> nir.v1.PersonErased
+	31, // 27: nir.v1.Actor.role:type_name -> nir.v1.ActorRole
+	2,  // 28: nir.v1.PersonRegistered.birth_date:type_name -> nir.v1.Date
+	32, // 29: nir.v1.PersonRegistered.sex:type_name -> nir.v1.Sex
+	2,  // 30: nir.v1.PersonRegistered.permit_date:type_name -> nir.v1.Date
+	33, // 31: nir.v1.PersonRegistered.permit_basis:type_name -> nir.v1.PermitBasis
+	2,  // 32: nir.v1.PersonRegistered.arrival_date:type_name -> nir.v1.Date
+	2,  // 33: nir.v1.PersonRegistered.settlement_date:type_name -> nir.v1.Date
+	2,  // 34: nir.v1.PersonMoved.date:type_name -> nir.v1.Date
+	34, // 35: nir.v1.DemandRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 36: nir.v1.DemandRegistered.date:type_name -> nir.v1.Date
+	34, // 37: nir.v1.OfferRegistered.programme:type_name -> nir.v1.Programme
+	2,  // 38: nir.v1.OfferRegistered.date:type_name -> nir.v1.Date
+	35, // 39: nir.v1.ProgrammeVedtakRegistered.type:type_name -> nir.v1.ProgrammeVedtakType
+	2,  // 40: nir.v1.ProgrammeVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 41: nir.v1.ProgrammeVedtakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 42: nir.v1.ProgrammeVedtakRegistered.to_date:type_name -> nir.v1.Date
+	36, // 43: nir.v1.SluttmalRegistered.sluttmal:type_name -> nir.v1.Sluttmal
+	2,  // 44: nir.v1.SluttmalRegistered.date:type_name -> nir.v1.Date
+	2,  // 45: nir.v1.IntegreringskontraktRegistered.date:type_name -> nir.v1.Date
+	37, // 46: nir.v1.TiltakRegistered.code:type_name -> nir.v1.TiltakCode
+	2,  // 47: nir.v1.TiltakRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 48: nir.v1.TiltakRegistered.to_date:type_name -> nir.v1.Date
+	34, // 49: nir.v1.AbsenceRegistered.programme:type_name -> nir.v1.Programme
+	38, // 50: nir.v1.AbsenceRegistered.type:type_name -> nir.v1.AbsenceType
+	2,  // 51: nir.v1.AbsenceRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 52: nir.v1.AbsenceRegistered.to_date:type_name -> nir.v1.Date
+	39, // 53: nir.v1.TerminationRegistered.kind:type_name -> nir.v1.TerminationKind
+	40, // 54: nir.v1.TerminationRegistered.reason:type_name -> nir.v1.TerminationReason
+	2,  // 55: nir.v1.TerminationRegistered.date:type_name -> nir.v1.Date
+	41, // 56: nir.v1.TerminationComputed.rule:type_name -> nir.v1.TerminationRule
+	40, // 57: nir.v1.TerminationComputed.reason:type_name -> nir.v1.TerminationReason
+	2,  // 58: nir.v1.TerminationComputed.date:type_name -> nir.v1.Date
+	2,  // 59: nir.v1.TerminationComputed.programme_start:type_name -> nir.v1.Date
+	42, // 60: nir.v1.TrainingVedtakRegistered.scheme:type_name -> nir.v1.TrainingScheme
+	43, // 61: nir.v1.TrainingVedtakRegistered.type:type_name -> nir.v1.TrainingVedtakType
+	2,  // 62: nir.v1.TrainingVedtakRegistered.vedtak_date:type_name -> nir.v1.Date
+	2,  // 63: nir.v1.TrainingVedtakRegistered.start_date:type_name -> nir.v1.Date
+	2,  // 64: nir.v1.TrainingVedtakRegistered.end_date:type_name -> nir.v1.Date
+	2,  // 65: nir.v1.UtdanningsbakgrunnRegistered.date:type_name -> nir.v1.Date
+	44, // 66: nir.v1.NorskmalRegistered.listening:type_name -> nir.v1.CefrLevel
+	44, // 67: nir.v1.NorskmalRegistered.reading:type_name -> nir.v1.CefrLevel
+	44, // 68: nir.v1.NorskmalRegistered.writing:type_name -> nir.v1.CefrLevel
+	44, // 69: nir.v1.NorskmalRegistered.speaking:type_name -> nir.v1.CefrLevel
+	2,  // 70: nir.v1.NorskmalRegistered.date:type_name -> nir.v1.Date
+	45, // 71: nir.v1.TrainingHoursRegistered.type:type_name -> nir.v1.HoursType
+	3,  // 72: nir.v1.TrainingHoursRegistered.month:type_name -> nir.v1.YearMonth
+	2,  // 73: nir.v1.FullTimeUpperSecondaryRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 74: nir.v1.FullTimeUpperSecondaryRegistered.to_date:type_name -> nir.v1.Date
+	46, // 75: nir.v1.ReceptionParticipationRegistered.activity:type_name -> nir.v1.ReceptionActivity
+	2,  // 76: nir.v1.ReceptionParticipationRegistered.from_date:type_name -> nir.v1.Date
+	2,  // 77: nir.v1.ReceptionParticipationRegistered.to_date:type_name -> nir.v1.Date
+	47, // 78: nir.v1.ExemptionRegistered.type:type_name -> nir.v1.ExemptionType
+	2,  // 79: nir.v1.ExemptionRegistered.date:type_name -> nir.v1.Date
+	48, // 80: nir.v1.IdentifierAdded.type:type_name -> nir.v1.IdentifierType
+	2,  // 81: nir.v1.IdentifierAdded.date:type_name -> nir.v1.Date
+	48, // 82: nir.v1.IdentifierClaimed.type:type_name -> nir.v1.IdentifierType
+	0,  // 83: nir.v1.PersonsMerged.absorbed_events:type_name -> nir.v1.Event
+	2,  // 84: nir.v1.SealedIdentity.birth_date:type_name -> nir.v1.Date
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_events_proto_init() }
@@ -2753,14 +2968,16 @@ func file_nir_v1_events_proto_init() {
 		(*Event_IdentifierClaimed)(nil),
 		(*Event_PersonsMerged)(nil),
 		(*Event_PersonMergedInto)(nil),
+		(*Event_PersonErased)(nil),
 	}
+	file_nir_v1_events_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_events_proto_rawDesc), len(file_nir_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

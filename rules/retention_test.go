@@ -1,0 +1,68 @@
+package rules
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestErasureDue: the retention rule (DOMAIN.md Product decisions 15) counts its years from the
+// last date of anything the person took part in; an open programme, an erased person, a
+// merged one and a missing rule are never due.
+func TestErasureDue(t *testing.T) {
+	const k = "0301"
+	reg := evPerson("p1", k, "1980-01-01", "2015-03-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	start := evProgramme("v1", k, nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2015-05-01")
+	end := evTermination("t1", k, nirv1.TerminationReason_TERMINATION_REASON_ARBEID, "2017-06-30")
+	ended := Fold("pk", []*nirv1.Event{reg, start, end})
+	open := Fold("pk", []*nirv1.Event{reg, start})
+	erased := Fold("pk", []*nirv1.Event{reg, start, end, withPayload("e1", k, &nirv1.PersonErased{Reason: "r"})})
+	for _, tt := range []struct {
+		name  string
+		st    *State
+		years int
+		now   string
+		due   bool
+	}{
+		{"ten years after the termination", ended, 5, "2022-06-30", true},
+		{"a day short", ended, 5, "2022-06-29", false},
+		{"no rule", ended, 0, "2040-01-01", false},
+		{"an open programme", open, 1, "2040-01-01", false},
+		{"erased already", erased, 1, "2040-01-01", false},
+		{"not registered", Fold("pk", nil), 1, "2040-01-01", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			last, due := ErasureDue(tt.st, tt.years, MustParseDate(tt.now))
+			if due != tt.due {
+				t.Fatalf("due = %v (last activity %v), want %v", due, last, tt.due)
+			}
+		})
+	}
+	if last, _ := LastActivity(ended); last != MustParseDate("2017-06-30") {
+		t.Fatalf("last activity %v, want the termination's date 2017-06-30", last)
+	}
+}
+
+// TestAgeAtPermit_Kept: a registration whose birth date was sealed and can no longer be read
+// (an erased person) keeps the age on the permit date nird stored in clear, so the law and
+// the schemes stay what they were (DOMAIN.md 1.2, Product decisions 15).
+func TestAgeAtPermit_Kept(t *testing.T) {
+	clear := evPerson("p1", "0301", "1990-06-15", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	sealed := proto.Clone(clear).(*nirv1.Event)
+	p := sealed.GetPersonRegistered()
+	p.BirthDate, p.AgeAtPermitDate = nil, proto.Int32(31)
+	a, b := Fold("pk", []*nirv1.Event{clear}), Fold("pk", []*nirv1.Event{sealed})
+	if a.Person.AgeAtPermit() != 31 || b.Person.AgeAtPermit() != 31 {
+		t.Fatalf("age at permit %d (clear), %d (kept); want 31", a.Person.AgeAtPermit(), b.Person.AgeAtPermit())
+	}
+	if IntroScheme(a.Person, a.Law) != IntroScheme(b.Person, b.Law) || TrainingScheme(a.Person, a.Law) != TrainingScheme(b.Person, b.Law) {
+		t.Fatal("the schemes differ once the birth date cannot be read")
+	}
+	none := proto.Clone(sealed).(*nirv1.Event)
+	none.GetPersonRegistered().AgeAtPermitDate = nil
+	if c := Fold("pk", []*nirv1.Event{none}); c.Person.AgeAtPermit() != -1 {
+		t.Fatalf("no birth date and no kept age: %d, want -1", c.Person.AgeAtPermit())
+	}
+}
