@@ -14,18 +14,27 @@ import (
 // and it is outside _INBOX.>, where case systems and the nats CLI receive their replies.
 const InboxPrefix = "_NIRD_INBOX"
 
-// StorePermissions are what the store's connection needs and no more: publish events and
-// leases (LeaseBucket), use the JetStream API except deleting or purging (events are
-// immutable; the stream also denies deletes and purges), answer flow control, and receive
-// replies on InboxPrefix.
+// StorePermissions are what the store's connection needs and no more: publish events,
+// leases (LeaseBucket) and the persons' data keys (KeyBucket), use the JetStream API except
+// deleting or purging streams and deleting messages of the event, checkpoint and lease
+// streams (events are immutable; those streams also deny deletes and purges), answer flow
+// control, and receive replies on InboxPrefix. The one message delete it may make is in
+// KeyBucket's stream: KeyStore.Destroy overwrites a destroyed data key (SecureDeleteMsg).
+// The server's deny list overrides its allow list, so the streams whose messages it may
+// not delete are named one by one.
 // They are nird's permissions on the embedded server and the nird user's in
 // deploy/nats/accounts.conf (internal/deploytest checks that both agree).
 func StorePermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
-			Allow: []string{subjectPrefix + ">", CheckpointSubject, "$KV." + LeaseBucket + ".>", "$JS.API.>", "$JS.FC.>"},
+			Allow: []string{
+				subjectPrefix + ">", CheckpointSubject, "$KV." + LeaseBucket + ".>", "$KV." + KeyBucket + ".>",
+				"$JS.API.>", "$JS.FC.>",
+			},
 			Deny: []string{
-				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>",
+				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>",
+				"$JS.API.STREAM.MSG.DELETE." + StreamName, "$JS.API.STREAM.MSG.DELETE." + CheckpointStreamName,
+				"$JS.API.STREAM.MSG.DELETE.KV_" + LeaseBucket,
 				"$JS.API.ACCOUNT.PURGE.>",
 			},
 		},

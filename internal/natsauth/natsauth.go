@@ -68,11 +68,13 @@ func InboxPrefix(name string) string { return natsingress.ReplyPrefix + name }
 // (direct too), ordered consumers (creating an ephemeral consumer cannot change the
 // stream; deleting one is refused, so nird's are safe), live events, and the micro
 // service's discovery. It cannot publish events or commands, update, delete or purge.
-// Events hold national ids: this user is for operators, not analysts.
+// Events hold national ids, sealed: this user is for operators, not analysts. It reads the
+// persons' data keys as stored, wrapped with the master key (nirctl backup copies them), and
+// can neither write nor destroy one (DOMAIN.md Product decisions 15).
 func ReaderPermissions() *server.Permissions {
 	allow := []string{"$JS.API.INFO", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES", "$JS.FC.>", "$SRV.>"}
-	// The events, and the checkpoints that commit to them.
-	for _, s := range []string{eventstore.StreamName, eventstore.CheckpointStreamName} {
+	// The events, the checkpoints that commit to them, and the data keys.
+	for _, s := range []string{eventstore.StreamName, eventstore.CheckpointStreamName, "KV_" + eventstore.KeyBucket} {
 		allow = append(allow,
 			"$JS.API.STREAM.INFO."+s,
 			"$JS.API.STREAM.MSG.GET."+s,

@@ -107,8 +107,8 @@ const MasterKeyEnv = "NIR_MASTER_KEY"
 
 // LoadMaster reads the master key from the environment variable MasterKeyEnv when it is set,
 // else from the file at path (64 hex digits), making the file (mode 0600) with a new random
-// key when it does not exist and create is set. A file readable or writable by group or
-// others is refused: without the master key nothing identifying can be read, and with it
+// key when it does not exist and create is set. A file open to others, or writable by its
+// group, is refused: without the master key nothing identifying can be read, and with it
 // everything can.
 func LoadMaster(path string, create bool) (*Key, error) {
 	if v, ok := os.LookupEnv(MasterKeyEnv); ok {
@@ -144,8 +144,10 @@ func LoadMaster(path string, create bool) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealing: master key file: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: the master key file %s is open to group or others (mode %v); chmod 600 it", ErrBadKey, path, fi.Mode().Perm())
+	// Group read is allowed: container platforms mount secrets read-only for a group
+	// (deploy/kubernetes, deploy/compose). Anything for others, or a group write, is not.
+	if fi.Mode().Perm()&0o027 != 0 {
+		return nil, fmt.Errorf("%w: the master key file %s is open to others or writable by its group (mode %v); chmod 600 it", ErrBadKey, path, fi.Mode().Perm())
 	}
 	return parseMaster(string(b), path)
 }

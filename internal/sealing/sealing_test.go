@@ -73,6 +73,13 @@ func TestLoadMaster(t *testing.T) {
 	if got, err := k2.Open("pk", k1.Seal("pk", []byte("x"))); err != nil || string(got) != "x" {
 		t.Fatal("the file's key changed on the second load")
 	}
+	// A secret mounted for a group (0440, 0640) is read; one open to others is refused.
+	if err := os.Chmod(path, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadMaster(path, false); err != nil {
+		t.Fatalf("a group-readable master key file: %v", err)
+	}
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,627 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/introreg/nir/internal/sealing"
+)
+
+// KeyBucket is the JetStream key-value bucket of the persons' data keys (DOMAIN.md Product
+// decisions 15): one entry per person key, holding the person's data key wrapped with the
+// master key (internal/sealing). Destroying an entry erases the person: what was sealed with
+// the key cannot be read any more, in the stream or in any copy of it.
+const KeyBucket = "NIR_KEYS"
+
+// keyStream is KeyBucket's stream, named as the client library names a bucket's.
+const keyStream = "KV_" + KeyBucket
+
+// keySubjectPrefix is the subject prefix of KeyBucket's entries: keySubjectPrefix+personKey.
+const keySubjectPrefix = "$KV." + KeyBucket + "."
+
+// kvOperation is the header by which a key-value message says it is a delete or purge
+// marker (the client library's, which does not export it).
+const (
+	kvOperation = "KV-Operation"
+	kvPurge     = "PURGE"
+)
+
+// keyAttempts bounds the rounds Ensure and Destroy make while other nird change the same
+// entry under them; each round that loses a race sees the other's write.
+const keyAttempts = 5
+
+var (
+	// ErrNoKey is returned for a person without a data key: never made, or destroyed. It
+	// wraps sealing.ErrNoKey, so that sealing.Events reads the person's sealed fields as
+	// erased rather than failing.
+	ErrNoKey = fmt.Errorf("eventstore: %w", sealing.ErrNoKey)
+	// ErrKeyDestroyed is returned when the person's data key was destroyed (an erasure). It
+	// wraps ErrNoKey. The person never gets another key: Ensure refuses.
+	ErrKeyDestroyed = fmt.Errorf("%w: destroyed", ErrNoKey)
+	// ErrMasterKey is returned when the master key does not open a data key in KeyBucket. At
+	// OpenKeyStore it means nird was given another master key than the register's, and must
+	// not start: it would read every person as erased.
+	ErrMasterKey = errors.New("eventstore: the master key does not open the data keys in " + KeyBucket)
+)
+
+// KeyStore holds the persons' data keys in KeyBucket. Every wrapped key (about 60 bytes) is
+// held in memory, loaded before OpenKeyStore returns and kept current by a watch of the
+// bucket, so that reading a sealed field costs no request. A key is unwrapped on each use (a
+// few microseconds) instead of being kept unwrapped: a cipher costs about a kilobyte, a
+// gigabyte for a million persons, and an unwrapped key in memory is one more copy to leak.
+// It is safe for concurrent use. Nothing it logs or returns holds key bytes, wrapped or not;
+// errors may name person keys (keyed hashes).
+type KeyStore struct {
+	s      *Store
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+	master *sealing.Key
+
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+	closeOnce sync.Once
+	closed    chan struct{}
+	// seen counts the watch's entries, for awaitLoad to tell a long load from a stalled one.
+	seen atomic.Uint64
+
+	// mu guards keys and live.
+	mu sync.RWMutex
+	// keys holds each person's newest entry seen: a wrapped key, or a tombstone for a
+	// destroyed one (few; they spare a request for every read of an erased person).
+	keys map[string]keySlot
+	// live counts the entries of keys that hold a wrapped key.
+	live int
+	// unwatched is set when the watch ended before Close: keys is then empty and stays so.
+	unwatched bool
+}
+
+// keySlot is a person's entry in KeyBucket as last seen.
+type keySlot struct {
+	// wrapped is the wrapped data key; nil when gone.
+	wrapped []byte
+	// rev is the entry's stream sequence: an older one never replaces a newer one, so a
+	// watch that lags cannot bring back a key this process saw destroyed.
+	rev uint64
+	// gone is set for a delete or purge marker: the key was destroyed.
+	gone bool
+	// purged is set for a purge marker (Destroy's), as opposed to a plain delete marker.
+	purged bool
+}
+
+// keyStreamConfig is the definition of KeyBucket's stream: what the client library's
+// CreateKeyValue makes for a bucket of history 1 without limits, except that single messages
+// may be deleted (DenyDelete false), because Destroy overwrites a key's message on disk with
+// SecureDeleteMsg, which a denying stream refuses. Purges stay allowed: a purge marker
+// (a rollup) is the tombstone of a destroyed key.
+func keyStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              keyStream,
+		Description:       "nird: the persons' data keys, each wrapped with the master key; destroying one erases the person",
+		Subjects:          []string{keySubjectPrefix + ">"},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxAge:            0,
+		MaxMsgSize:        -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Duplicates:        2 * time.Minute,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		DenyDelete:        false,
+		DenyPurge:         false,
+		Discard:           jetstream.DiscardNew,
+	}
+}
+
+// OpenKeyStore opens KeyBucket, making its stream when it is missing (keyStreamConfig), and
+// loads every wrapped key before it returns. An existing bucket whose stream refuses what
+// Destroy needs is changed where the server allows it; the server never clears deny_delete
+// or deny_purge, so a bucket made by `nats kv add` or the client library's CreateKeyValue
+// (which deny deletes) is refused with an error naming the setting: a destroyed key would
+// stay on disk. When the bucket holds keys, the oldest is unwrapped with master:
+// ErrMasterKey if it does not open, for nird must refuse to start with another master key
+// rather than read every person as erased. ctx bounds the opening only (each request also
+// by the store's request timeout, the load by its progress); Close stops the watch.
+func (s *Store) OpenKeyStore(ctx context.Context, master *sealing.Key) (*KeyStore, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if master == nil {
+		return nil, fmt.Errorf("%w: OpenKeyStore without a master key", ErrInvalid)
+	}
+	// Each request is bounded; the load as a whole by ctx and by its progress (a million
+	// keys may take longer than one request's timeout).
+	rctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	stream, err := s.keyStream(rctx)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := s.js.KeyValue(rctx, KeyBucket)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: key bucket %s: %w", KeyBucket, err)
+	}
+	k := &KeyStore{
+		s: s, kv: kv, stream: stream, master: master,
+		watchDone: make(chan struct{}), closed: make(chan struct{}),
+		keys: map[string]keySlot{},
+	}
+	// The watch lives until Close, not ctx; but if ctx ends while it starts, so does it.
+	wctx, stop := context.WithCancel(context.Background())
+	k.stopWatch = stop
+	unbind := context.AfterFunc(ctx, stop)
+	defer unbind()
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		stop()
+		close(k.watchDone)
+		return nil, fmt.Errorf("eventstore: watch key bucket %s: %w", KeyBucket, err)
+	}
+	loaded := make(chan struct{})
+	go k.watch(w, loaded)
+	if err := k.awaitLoad(ctx, loaded); err != nil {
+		_ = k.Close()
+		return nil, fmt.Errorf("eventstore: load key bucket %s: %w", KeyBucket, err)
+	}
+	if !unbind() {
+		// ctx ended just as the keys were loaded, and stopped the watch.
+		_ = k.Close()
+		return nil, fmt.Errorf("eventstore: load key bucket %s: %w", KeyBucket, context.Cause(ctx))
+	}
+	if err := k.checkMaster(rctx, !s.cfg.ReadOnly); err != nil {
+		_ = k.Close()
+		return nil, err
+	}
+	s.log.Info("data keys loaded", "bucket", KeyBucket, "keys", k.Len())
+	return k, nil
+}
+
+// keyStream returns KeyBucket's stream, made if missing and changed if it denies what
+// erasure needs.
+func (s *Store) keyStream(ctx context.Context) (jetstream.Stream, error) {
+	want := keyStreamConfig(s.cfg.Replicas)
+	stream, err := s.js.Stream(ctx, keyStream)
+	if errStreamNotFound(err) && s.cfg.ReadOnly {
+		return nil, ErrNoKeyBucket
+	}
+	if errStreamNotFound(err) {
+		// Made here rather than with CreateKeyValue, which denies message deletes.
+		stream, err = s.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another nird made it meanwhile.
+			stream, err = s.js.Stream(ctx, keyStream)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: key bucket %s: %w", KeyBucket, err)
+	}
+	have := stream.CachedInfo().Config
+	if have.Replicas != want.Replicas {
+		s.log.Warn("the key bucket's replicas differ from the configured ones; keeping the bucket's",
+			"bucket", KeyBucket, "bucket_replicas", have.Replicas, "configured", want.Replicas)
+	}
+	var wrong []string
+	if have.DenyDelete {
+		wrong = append(wrong, "deny_delete")
+	}
+	if have.DenyPurge {
+		wrong = append(wrong, "deny_purge")
+	}
+	if !have.AllowRollup {
+		wrong = append(wrong, "allow_rollup")
+	}
+	if len(wrong) == 0 {
+		return stream, nil
+	}
+	// Destroy needs all three: a message delete (SecureDeleteMsg) and a purge marker (a
+	// rollup, which a stream denying purges refuses).
+	fixed := have
+	fixed.DenyDelete, fixed.DenyPurge, fixed.AllowRollup = false, false, true
+	stream, err = s.js.UpdateStream(ctx, fixed)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: key bucket %s has %s set wrong (a destroyed data key would stay on disk, or the person could get a new one), and the server refuses to change it: %w; "+
+			"move its keys to a bucket made by nird (stream %s with deny_delete false)", KeyBucket, strings.Join(wrong, ", "), err, keyStream)
+	}
+	s.log.Warn("changed the key bucket so that destroyed data keys can be erased", "bucket", KeyBucket, "settings", strings.Join(wrong, ", "))
+	return stream, nil
+}
+
+// watch applies the bucket's entries as they come, and closes loaded at the watch's marker
+// of the initial values. It returns when the watch stops.
+func (k *KeyStore) watch(w jetstream.KeyWatcher, loaded chan struct{}) {
+	defer close(k.watchDone)
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		k.seen.Add(1)
+		if e == nil {
+			if loaded != nil {
+				close(loaded)
+				loaded = nil
+			}
+			continue
+		}
+		if e.Operation() == jetstream.KeyValuePut {
+			k.apply(e.Key(), keySlot{wrapped: bytes.Clone(e.Value()), rev: e.Revision()})
+		} else {
+			k.apply(e.Key(), keySlot{rev: e.Revision(), gone: true, purged: e.Operation() == jetstream.KeyValuePurge})
+		}
+	}
+	select {
+	case <-k.closed:
+	default:
+		if k.s.closed.Load() {
+			return
+		}
+		// The memory would go stale (a key another nird destroys would still open here):
+		// drop it, and look every key up on the server from now on.
+		k.mu.Lock()
+		k.unwatched = true
+		k.keys, k.live = map[string]keySlot{}, 0
+		k.mu.Unlock()
+		k.s.log.Error("the key bucket's watch ended; every data key is now fetched on use", "bucket", KeyBucket)
+	}
+}
+
+// awaitLoad waits for the watch's marker of the initial values, for as long as ctx allows
+// and entries keep coming: a request timeout without one is a stalled watch.
+func (k *KeyStore) awaitLoad(ctx context.Context, loaded chan struct{}) error {
+	stall := time.NewTicker(k.s.cfg.RequestTimeout)
+	defer stall.Stop()
+	last := k.seen.Load()
+	for {
+		select {
+		case <-loaded:
+			return nil
+		case <-k.watchDone:
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errors.New("the watch ended")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stall.C:
+			n := k.seen.Load()
+			if n == last {
+				return fmt.Errorf("no entry came for %s (%d loaded)", k.s.cfg.RequestTimeout, n)
+			}
+			last = n
+		}
+	}
+}
+
+// apply records slot as the person's entry unless a newer one is known.
+func (k *KeyStore) apply(personKey string, slot keySlot) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.unwatched {
+		return
+	}
+	old, ok := k.keys[personKey]
+	// At the same revision a key erased (Destroy, before its marker) beats the key.
+	if ok && (old.rev > slot.rev || old.rev == slot.rev && (old.gone || !slot.gone)) {
+		return
+	}
+	if ok && !old.gone {
+		k.live--
+	}
+	if !slot.gone {
+		k.live++
+	}
+	k.keys[personKey] = slot
+}
+
+// masterCheck is the bucket's entry that tells which master key wraps its keys: 32 zero bytes
+// wrapped with it, stored by the first nird to open the bucket. Every nird that opens the
+// bucket must open it, also while the bucket holds no person's key yet: two nird started with
+// different master keys would otherwise each seal persons the other cannot read.
+const masterCheck = "_master"
+
+// checkMaster opens the bucket's master check with the master key, storing it first when it
+// is missing and create is set, and then the first person's key the bucket holds (the
+// oldest), for a bucket made before the check existed. ErrMasterKey when either does not open.
+func (k *KeyStore) checkMaster(ctx context.Context, create bool) error {
+	k.mu.RLock()
+	check, ok := k.keys[masterCheck]
+	k.mu.RUnlock()
+	if (!ok || check.gone) && create {
+		mine := k.master.Wrap(masterCheck, make([]byte, sealing.KeySize))
+		rev, err := k.kv.Update(ctx, masterCheck, mine, 0)
+		switch {
+		case err == nil:
+			check, ok = keySlot{wrapped: mine, rev: rev}, true
+			k.apply(masterCheck, check)
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || wrongLastSeq(err):
+			// Another nird stored its check first: it must open with this master key too.
+			if check, ok, err = k.fetch(ctx, masterCheck); err != nil {
+				return err
+			}
+		default:
+			return k.s.wrap(fmt.Errorf("eventstore: key bucket %s: store the master key's check: %w", KeyBucket, err))
+		}
+	}
+	if ok && !check.gone {
+		if _, err := k.master.Unwrap(masterCheck, check.wrapped); err != nil {
+			return fmt.Errorf("%w: the bucket's master key check does not open", ErrMasterKey)
+		}
+	}
+	k.mu.RLock()
+	var first string
+	var slot keySlot
+	for pk, s := range k.keys {
+		if pk != masterCheck && !s.gone && (first == "" || s.rev < slot.rev) {
+			first, slot = pk, s
+		}
+	}
+	k.mu.RUnlock()
+	if first == "" {
+		return nil
+	}
+	if _, err := k.master.Unwrap(first, slot.wrapped); err != nil {
+		return fmt.Errorf("%w: the data key of person %s (the bucket's oldest) does not open: %w", ErrMasterKey, first, err)
+	}
+	return nil
+}
+
+// Close stops the watch. It is idempotent; Key, Ensure and Destroy return ErrClosed after it.
+func (k *KeyStore) Close() error {
+	k.closeOnce.Do(func() {
+		close(k.closed)
+		k.stopWatch()
+		<-k.watchDone
+	})
+	return nil
+}
+
+// Len returns how many persons' wrapped keys are held in memory.
+func (k *KeyStore) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if s, ok := k.keys[masterCheck]; ok && !s.gone {
+		return k.live - 1
+	}
+	return k.live
+}
+
+// check refuses a call after Close and a person key that is not one.
+func (k *KeyStore) check(personKey string) error {
+	select {
+	case <-k.closed:
+		return ErrClosed
+	default:
+	}
+	if err := k.s.checkOpen(); err != nil {
+		return err
+	}
+	if err := validKey(personKey); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Key returns the person's data key, unwrapped from the copy in memory. A person the watch
+// has not brought (another nird made the key a moment ago) is looked up on the stream
+// leader, and what it has is kept. Errors: ErrNoKey when the person has none,
+// ErrKeyDestroyed when it was destroyed, ErrMasterKey (wrapped, naming the person) when the
+// stored key does not open with the master key, ErrInvalid for a malformed person key, and
+// the server's errors.
+func (k *KeyStore) Key(ctx context.Context, personKey string) (*sealing.Key, error) {
+	if err := k.check(personKey); err != nil {
+		return nil, err
+	}
+	k.mu.RLock()
+	slot, ok := k.keys[personKey]
+	k.mu.RUnlock()
+	if !ok {
+		var err error
+		if slot, ok, err = k.fetch(ctx, personKey); err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrNoKey
+		}
+		k.apply(personKey, slot)
+	}
+	return k.unwrap(personKey, slot)
+}
+
+// unwrap opens the person's slot.
+func (k *KeyStore) unwrap(personKey string, slot keySlot) (*sealing.Key, error) {
+	if slot.gone {
+		return nil, ErrKeyDestroyed
+	}
+	key, err := k.master.Unwrap(personKey, slot.wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the data key of person %s does not open: %w", ErrMasterKey, personKey, err)
+	}
+	return key, nil
+}
+
+// Ensure returns the person's data key, making one when the person has none. A new key is
+// stored only into an empty entry (expected revision 0; not the client library's Create,
+// which writes over a delete or purge marker), so two nird making a key for the same person
+// at once both use the one stored first, and an erased person never gets a key again:
+// ErrKeyDestroyed. Other errors as Key's.
+func (k *KeyStore) Ensure(ctx context.Context, personKey string) (*sealing.Key, error) {
+	for range keyAttempts {
+		key, err := k.Key(ctx, personKey)
+		if !errors.Is(err, ErrNoKey) || errors.Is(err, ErrKeyDestroyed) {
+			return key, err
+		}
+		key, raw, err := sealing.NewDataKey()
+		if err != nil {
+			return nil, err
+		}
+		wrapped := k.master.Wrap(personKey, raw)
+		clear(raw)
+		uctx, cancel := k.s.withTimeout(ctx)
+		rev, err := k.kv.Update(uctx, personKey, wrapped, 0)
+		cancel()
+		if err == nil {
+			k.apply(personKey, keySlot{wrapped: wrapped, rev: rev})
+			return key, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, k.s.wrap(fmt.Errorf("eventstore: store the data key of person %s: %w", personKey, err))
+		}
+		// The entry is not empty: another nird's key, or a destroyed key's marker.
+		slot, ok, err := k.fetch(ctx, personKey)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			k.apply(personKey, slot)
+			return k.unwrap(personKey, slot)
+		}
+		// Emptied in between (a Destroy between its overwrite and its marker): look again.
+	}
+	return nil, fmt.Errorf("eventstore: store the data key of person %s: the entry kept changing under %d attempts", personKey, keyAttempts)
+}
+
+// Destroy destroys the person's data key for good. The key's message is deleted with
+// SecureDeleteMsg, which overwrites its bytes in the stream's files (a plain delete or purge
+// only unlinks them from the index, and they stay on disk until the block is compacted),
+// and then a purge marker takes the entry, expected on the entry as left, so that a key
+// another nird made in between is destroyed too rather than dropped unerased. The marker
+// stays as the tombstone that makes Ensure refuse the person. Destroy is idempotent: a
+// person whose key is destroyed already, or who never had one, is left with a purge marker
+// and nil is returned. If it fails midway, call it again.
+func (k *KeyStore) Destroy(ctx context.Context, personKey string) error {
+	if err := k.check(personKey); err != nil {
+		return err
+	}
+	for range keyAttempts {
+		slot, ok, err := k.fetch(ctx, personKey)
+		if err != nil {
+			return err
+		}
+		var expect uint64 // the entry's last sequence once the key is erased
+		switch {
+		case ok && slot.purged:
+			k.apply(personKey, slot)
+			return nil
+		case ok && slot.gone:
+			// A plain delete marker (not nird's): make it a purge marker.
+			expect = slot.rev
+		case ok:
+			dctx, cancel := k.s.withTimeout(ctx)
+			err := k.stream.SecureDeleteMsg(dctx, slot.rev)
+			cancel()
+			if err != nil {
+				// Perhaps another Destroy erased it first: look again.
+				if again, ok2, ferr := k.fetch(ctx, personKey); ferr == nil && (!ok2 || again.rev != slot.rev) {
+					continue
+				}
+				return k.s.wrap(fmt.Errorf("eventstore: erase the data key of person %s: %w", personKey, err))
+			}
+			// Gone from this process at once; other nird drop it when the marker comes.
+			k.apply(personKey, keySlot{rev: slot.rev, gone: true})
+		}
+		rev, err := k.purge(ctx, personKey, expect)
+		if err == nil {
+			k.apply(personKey, keySlot{rev: rev, gone: true, purged: true})
+			return nil
+		}
+		if !wrongLastSeq(err) {
+			return k.s.wrap(fmt.Errorf("eventstore: mark the data key of person %s destroyed: %w", personKey, err))
+		}
+		// The entry changed since it was read: another nird made a key or destroyed it.
+	}
+	return fmt.Errorf("eventstore: destroy the data key of person %s: the entry kept changing under %d attempts; call Destroy again", personKey, keyAttempts)
+}
+
+// purge writes a purge marker on the person's entry, as the client library's Purge does,
+// but only if the entry's last sequence is expect (0 = the entry is empty). It returns the
+// marker's sequence.
+func (k *KeyStore) purge(ctx context.Context, personKey string, expect uint64) (uint64, error) {
+	ctx, cancel := k.s.withTimeout(ctx)
+	defer cancel()
+	m := nats.NewMsg(keySubjectPrefix + personKey)
+	m.Header.Set(kvOperation, kvPurge)
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	ack, err := k.s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(expect))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// wrongLastSeq reports whether err is the server's refusal of an expected last sequence
+// (10071, or 10164 on a replicated stream).
+func wrongLastSeq(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// fetch returns the person's entry as the bucket's stream leader has it; ok is false when
+// the entry is empty. It asks the leader (STREAM.MSG.GET), not any replica (a direct get),
+// because a lagging follower would answer "no key" for a key another nird just made, and
+// Ensure would then try to make one, or "a live key" for one just destroyed.
+func (k *KeyStore) fetch(ctx context.Context, personKey string) (keySlot, bool, error) {
+	ctx, cancel := k.s.withTimeout(ctx)
+	defer cancel()
+	req, err := json.Marshal(map[string]string{"last_by_subj": keySubjectPrefix + personKey})
+	if err != nil {
+		return keySlot{}, false, err
+	}
+	resp, err := k.s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + keyStream, Data: req})
+	if err != nil {
+		return keySlot{}, false, k.s.wrap(fmt.Errorf("eventstore: data key of person %s: %w", personKey, err))
+	}
+	var r struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the server's answer does not decode: %w", personKey, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.Code == 404:
+		return keySlot{}, false, nil
+	case r.Error != nil:
+		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %s (%d)", personKey, r.Error.Description, r.Error.ErrCode)
+	case r.Message == nil:
+		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: empty answer", personKey)
+	}
+	slot := keySlot{wrapped: r.Message.Data, rev: r.Message.Seq}
+	if len(r.Message.Hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(r.Message.Hdrs)
+		if err != nil {
+			return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the entry's headers do not decode: %w", personKey, err)
+		}
+		// As the client library reads an entry: an operation header, or a server's marker.
+		switch op := h.Get(kvOperation); {
+		case op == kvPurge:
+			slot.gone, slot.purged = true, true
+		case op != "":
+			slot.gone = true
+		case h.Get(jetstream.MarkerReasonHeader) != "":
+			slot.gone = true
+		}
+	}
+	if slot.gone {
+		slot.wrapped = nil
+	}
+	return slot, true, nil
+}

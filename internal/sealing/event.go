@@ -1,0 +1,189 @@
+package sealing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// ErrNoKey is returned by a Keys for a person without a data key: never made, or destroyed
+// by an erasure. An event sealed with such a key opens as «slettet» (rules.ErasedText).
+var ErrNoKey = errors.New("sealing: the person has no data key")
+
+// Keys gives persons' data keys (eventstore.KeyStore). Key returns ErrNoKey (or an error
+// wrapping it) for a person without one; Ensure makes one when the person has none yet;
+// Destroy destroys a person's key for good.
+type Keys interface {
+	Key(ctx context.Context, personKey string) (*Key, error)
+	Ensure(ctx context.Context, personKey string) (*Key, error)
+	Destroy(ctx context.Context, personKey string) error
+}
+
+// Events seals and opens the identifying fields of events (DOMAIN.md Product decisions 15):
+// a registration's fødselsnummer, D-nummer, DUF-nummer and birth date, and an added id.
+// They are stored only sealed with the person's data key; everything the law, the schemes
+// and the statistics need stays in clear (sex, dates of permit, arrival and settlement, and
+// the age on the permit date, which nird computes before it seals the birth date).
+type Events struct {
+	Keys Keys
+}
+
+// Seal seals the identifying fields of ev in place, with the data key of the event's person
+// (made if the person has none), and of every event a merge copied into it, each with its
+// own person's key. An event without identifying fields is left as it is.
+func (e Events) Seal(ctx context.Context, ev *nirv1.Event) error {
+	switch {
+	case ev.GetPersonRegistered() != nil:
+		p := ev.GetPersonRegistered()
+		if p.GetFodselsnummer() == "" && p.GetDNummer() == "" && p.GetDufNummer() == "" && p.GetBirthDate() == nil {
+			return nil
+		}
+		id := &nirv1.SealedIdentity{Fodselsnummer: p.GetFodselsnummer(), DNummer: p.GetDNummer(), DufNummer: p.GetDufNummer(), BirthDate: p.GetBirthDate()}
+		sealed, err := e.seal(ctx, ev.GetPersonKey(), id)
+		if err != nil {
+			return err
+		}
+		if birth, ok := rules.DateOf(p.GetBirthDate()); ok {
+			if permit, ok := rules.DateOf(p.GetPermitDate()); ok {
+				if age := rules.AgeOn(birth, permit); age >= 0 {
+					p.AgeAtPermitDate = proto.Int32(int32(age))
+				}
+			}
+		}
+		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate, p.SealedIdentity = "", "", "", nil, sealed
+	case ev.GetIdentifierAdded() != nil:
+		a := ev.GetIdentifierAdded()
+		if a.GetNationalId() == "" {
+			return nil
+		}
+		sealed, err := e.seal(ctx, ev.GetPersonKey(), &nirv1.SealedIdentity{NationalId: a.GetNationalId()})
+		if err != nil {
+			return err
+		}
+		a.NationalId, a.SealedNationalId = "", sealed
+	case ev.GetPersonsMerged() != nil:
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			if err := e.Seal(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e Events) seal(ctx context.Context, personKey string, id *nirv1.SealedIdentity) ([]byte, error) {
+	k, err := e.Keys.Ensure(ctx, personKey)
+	if err != nil {
+		return nil, fmt.Errorf("sealing: data key of person %s: %w", personKey, err)
+	}
+	plain, err := proto.Marshal(id)
+	if err != nil {
+		return nil, fmt.Errorf("sealing: %w", err)
+	}
+	return k.Seal(personKey, plain), nil
+}
+
+// Open restores the identifying fields of ev in place, as the client sent them, and of every
+// event a merge copied into it. The fields of a person without a data key (erased) read as
+// rules.ErasedText: the registration's fødselsnummer and the added id, with no birth date.
+// A sealed value that does not open (damaged, or sealed for another person) reads so too:
+// it is never guessed at. Other errors (the key store unreachable) are returned, and ev may
+// then be partly opened. An event stored in clear (before sealing) is left as it is.
+func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
+	switch {
+	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
+		p := ev.GetPersonRegistered()
+		id, err := e.open(ctx, ev.GetPersonKey(), p.GetSealedIdentity())
+		if err != nil {
+			return err
+		}
+		p.SealedIdentity, p.AgeAtPermitDate = nil, nil
+		if id == nil {
+			rules.RedactIdentity(ev)
+			return nil
+		}
+		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate = id.GetFodselsnummer(), id.GetDNummer(), id.GetDufNummer(), id.GetBirthDate()
+	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
+		a := ev.GetIdentifierAdded()
+		id, err := e.open(ctx, ev.GetPersonKey(), a.GetSealedNationalId())
+		if err != nil {
+			return err
+		}
+		a.SealedNationalId, a.NationalId = nil, rules.ErasedText
+		if id != nil {
+			a.NationalId = id.GetNationalId()
+		}
+	case ev.GetPersonsMerged() != nil:
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			if err := e.Open(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// open returns the identity sealed for the person, or nil when it cannot be read any more.
+func (e Events) open(ctx context.Context, personKey string, sealed []byte) (*nirv1.SealedIdentity, error) {
+	k, err := e.Keys.Key(ctx, personKey)
+	if errors.Is(err, ErrNoKey) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sealing: data key of person %s: %w", personKey, err)
+	}
+	plain, err := k.Open(personKey, sealed)
+	if err != nil {
+		return nil, nil
+	}
+	id := &nirv1.SealedIdentity{}
+	if proto.Unmarshal(plain, id) != nil {
+		return nil, nil
+	}
+	return id, nil
+}
+
+// Destroy destroys the person's data key: everything sealed with it reads as «slettet» from
+// then on, wherever it is stored.
+func (e Events) Destroy(ctx context.Context, personKey string) error {
+	return e.Keys.Destroy(ctx, personKey)
+}
+
+// OpenTimeout bounds how long Opener waits for a data key the key store must fetch.
+const OpenTimeout = 10 * time.Second
+
+// Opener returns Open for readers without a context of their own (projections.Options.Open):
+// an event without sealed fields costs a type switch; a sealed one is opened, waiting at most
+// OpenTimeout for its key.
+func (e Events) Opener() func(*nirv1.Event) error {
+	return func(ev *nirv1.Event) error {
+		if !IsSealed(ev) {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), OpenTimeout)
+		defer cancel()
+		return e.Open(ctx, ev)
+	}
+}
+
+// IsSealed reports whether ev, or an event a merge copied into it, holds a sealed field:
+// a cheap test that spares readers the key store for the other events.
+func IsSealed(ev *nirv1.Event) bool {
+	switch {
+	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0, len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
+		return true
+	case ev.GetPersonsMerged() != nil:
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			if IsSealed(c) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,103 @@
+package sealing_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/sealing"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// TestEvents_SealOpen: what nird stores of a registration, an added id and a merge holds no
+// national id and no birth date (DOMAIN.md Product decisions 15), keeps the age on the permit
+// date in clear, opens to exactly what the client sent while the key exists, and reads
+// «slettet» once it is destroyed; a value sealed for one person does not open for another.
+// The keys are a real key store on an embedded JetStream server.
+func TestEvents_SealOpen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	ev := sealing.Events{Keys: keys}
+
+	birth := rules.MustDate(1985, 7, 14)
+	fnr, dnr := rules.SyntheticFodselsnummer(birth, 7), rules.SyntheticDNummer(birth, 7)
+	pk, absorbedKey := strings.Repeat("1a", 32), strings.Repeat("2b", 32)
+	reg := &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8S9", PersonKey: pk, Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+		Fodselsnummer: fnr, DNummer: dnr, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
+		PermitDate: rules.MustDate(2023, 7, 13).Proto(), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28}}}
+	added := &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8SA", PersonKey: absorbedKey, Payload: &nirv1.Event_IdentifierAdded{IdentifierAdded: &nirv1.IdentifierAdded{
+		Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER, NationalId: fnr}}}
+	merge := &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8SB", PersonKey: pk, Payload: &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{
+		AbsorbedPersonKey: absorbedKey, AbsorbedEvents: []*nirv1.Event{proto.Clone(added).(*nirv1.Event)}}}}
+
+	for _, clear := range []*nirv1.Event{reg, added, merge} {
+		stored := proto.Clone(clear).(*nirv1.Event)
+		if err := ev.Seal(ctx, stored); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := proto.Marshal(stored)
+		if bytes.Contains(b, []byte(fnr)) || bytes.Contains(b, []byte(dnr)) || !sealing.IsSealed(stored) {
+			t.Fatalf("stored %v: a national id in clear, or nothing sealed", stored)
+		}
+		if p := stored.GetPersonRegistered(); p != nil && (p.GetBirthDate() != nil || p.GetAgeAtPermitDate() != 37) {
+			t.Fatalf("stored registration: birth date %v, age at permit %d; want none and 37", p.GetBirthDate(), p.GetAgeAtPermitDate())
+		}
+		opened := proto.Clone(stored).(*nirv1.Event)
+		if err := ev.Opener()(opened); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(opened, clear) {
+			t.Fatalf("opened\n%v\nwant what was sent\n%v", opened, clear)
+		}
+		// Copied onto another person, a sealed value does not open.
+		moved := proto.Clone(stored).(*nirv1.Event)
+		moved.PersonKey = strings.Repeat("3c", 32)
+		if _, err := keys.Ensure(ctx, moved.GetPersonKey()); err != nil {
+			t.Fatal(err)
+		}
+		if err := ev.Open(ctx, moved); err != nil {
+			t.Fatal(err)
+		}
+		if p := moved.GetPersonRegistered(); p != nil && p.GetFodselsnummer() != rules.ErasedText {
+			t.Fatalf("a registration sealed for another person opened: %v", p)
+		}
+	}
+
+	stored := proto.Clone(reg).(*nirv1.Event)
+	if err := ev.Seal(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Destroy(ctx, pk); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Open(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	p := stored.GetPersonRegistered()
+	if p.GetFodselsnummer() != rules.ErasedText || p.GetDNummer() != "" || p.GetBirthDate() != nil || len(p.GetSealedIdentity()) > 0 {
+		t.Fatalf("after the key is destroyed the registration reads %v; want «slettet», no birth date", p)
+	}
+	if err := ev.Seal(ctx, proto.Clone(reg).(*nirv1.Event)); err == nil {
+		t.Fatal("sealing for an erased person made a new key")
+	}
+}
