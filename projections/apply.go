@@ -140,6 +140,10 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			return 0, nil, nil, err
 		}
 		c.seqs = append(c.seqs, rec.Seq)
+		// Stored as it came (sealed); folded opened.
+		if err := db.openEvent(rec.Event); err != nil {
+			return 0, nil, nil, err
+		}
 		c.st.Apply(rec.Seq, rec.Event)
 		if id := rec.Event.GetId(); id != "" {
 			ids = append(ids, idEntry{key: idKey(id), seq: rec.Seq})
@@ -236,7 +240,7 @@ func (db *DB) load(tx *bolt.Tx, pk string) (*cached, error) {
 		delete(db.cache, pk) // re-inserted after commit; gone if the commit fails
 		return c, nil
 	}
-	st, err := foldStored(tx, pk)
+	st, err := db.foldStored(tx, pk)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +256,7 @@ func (db *DB) State(pk string) (*rules.State, error) {
 			return ErrNotFound
 		}
 		var err error
-		st, err = foldStored(tx, pk)
+		st, err = db.foldStored(tx, pk)
 		return err
 	})
 	return st, err

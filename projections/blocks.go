@@ -50,14 +50,28 @@ func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) erro
 	return nil
 }
 
-// foldStored folds a person's stored events with the regelmotor.
-func foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
+// foldStored folds a person's stored events with the regelmotor, opened (DBOptions.Open).
+func (db *DB) foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
 	st := rules.NewState(pk)
 	err := personEvents(tx, pk, func(seq uint64, ev *nirv1.Event) error {
+		if err := db.openEvent(ev); err != nil {
+			return err
+		}
 		st.Apply(seq, ev)
 		return nil
 	})
 	return st, err
+}
+
+// openEvent opens the sealed fields of ev in place (DBOptions.Open).
+func (db *DB) openEvent(ev *nirv1.Event) error {
+	if db.open == nil {
+		return nil
+	}
+	if err := db.open(ev); err != nil {
+		return fmt.Errorf("projections: open the sealed fields of event %s: %w", ev.GetId(), err)
+	}
+	return nil
 }
 
 // personEvents calls fn for each stored event of a person in stream order.

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
@@ -66,6 +67,10 @@ type DBOptions struct {
 	// VerifyValues checks every value's checksum before the file is opened, besides its
 	// structure (checkFile), which is always checked.
 	VerifyValues bool
+	// Open, when set, opens the sealed identifying fields of an event in place before it is
+	// folded (sealing.Events.Open; DOMAIN.md Product decisions 15). Events are stored in the
+	// file as they came, sealed; only the derived person rows hold what the fold shows.
+	Open func(ev *nirv1.Event) error
 }
 
 // DB is one bbolt file holding the whole read-model set (every model in Models) with each
@@ -74,6 +79,7 @@ type DB struct {
 	path   string
 	bolt   *bolt.DB
 	logger *slog.Logger
+	open   func(ev *nirv1.Event) error
 
 	// mu serialises Apply and guards cache and skipped.
 	mu       sync.Mutex
@@ -139,7 +145,7 @@ func Open(path string, opt DBOptions) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache}
+	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache, open: opt.Open}
 	if db.cacheMax == 0 {
 		db.cacheMax = DefaultStateCache
 	}

@@ -27,6 +27,11 @@ func derive(st *rules.State) *derived {
 		PermitDate:     st.Person.PermitDate,
 		SettlementDate: st.SettledIn(st.Kommune),
 	}
+	if st.Erased {
+		// Product decisions 15: the birth date reads as «slettet» (none), whatever a fold
+		// that still had the key opened before the erasure.
+		row.BirthDate = rules.Date{}
+	}
 	d.row = row
 	intro := rules.IntroScheme(st.Person, st.Law).Scheme
 	row.IntroScheme = intro

@@ -93,7 +93,7 @@ func (p *Projector) CompareFold(ctx context.Context) (FoldCheck, error) {
 	var db *DB
 	if fc.Checkpoint == 0 {
 		// Nothing folded yet: a new file advanced to 0.
-		if db, err = Open(filepath.Join(dir, "fold.db"), DBOptions{NoSync: true}); err == nil {
+		if db, err = Open(filepath.Join(dir, "fold.db"), DBOptions{NoSync: true, Open: p.opt.Open}); err == nil {
 			_, err = db.Advance(0)
 		}
 	} else {

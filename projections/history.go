@@ -43,7 +43,7 @@ func (db *DB) History(pk string) ([]HistoryEntry, error) {
 		if !hasPerson(tx, pk) {
 			return ErrNotFound
 		}
-		st, err := foldStored(tx, pk)
+		st, err := db.foldStored(tx, pk)
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 			return nil, fmt.Errorf("projections: stream identity: %w", err)
 		}
 	}
-	db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger})
+	db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open})
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		return nil, fmt.Errorf("projections: keep snapshot: %w", err)
 	}
 	syncDir(filepath.Dir(final))
-	sdb, err := Open(final, DBOptions{ReadOnly: true, Logger: p.logger})
+	sdb, err := Open(final, DBOptions{ReadOnly: true, Logger: p.logger, Open: p.opt.Open})
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	}
 	p.snaps[opt.Keep] = &handle{db: sdb}
 	p.mu.Unlock()
-	return Open(final, DBOptions{ReadOnly: true, Logger: p.logger})
+	return Open(final, DBOptions{ReadOnly: true, Logger: p.logger, Open: p.opt.Open})
 }
 
 // OpenSnapshots opens the named snapshots kept in Dir (after a restart). A snapshot written by
@@ -137,7 +137,7 @@ func (p *Projector) OpenSnapshots() error {
 			continue
 		}
 		path := filepath.Join(p.opt.Dir, snapshotDir, e.Name())
-		db, err := Open(path, DBOptions{ReadOnly: true, Logger: p.logger})
+		db, err := Open(path, DBOptions{ReadOnly: true, Logger: p.logger, Open: p.opt.Open})
 		if errors.Is(err, ErrSchema) {
 			p.logger.Warn("snapshot of another schema version skipped", "snapshot", name)
 			continue

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // Defaults of Options.
@@ -38,6 +40,9 @@ type Options struct {
 	VerifyAtStart bool
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Open opens the sealed identifying fields of an event before it is folded, in every
+	// file the projector opens (DBOptions.Open).
+	Open func(ev *nirv1.Event) error
 }
 
 // Projector keeps the live read models up to date from a Feed (Run), rebuilds them into a new
@@ -119,7 +124,7 @@ func New(feed Feed, opt Options) (*Projector, error) {
 		}
 	}
 	live := filepath.Join(opt.Dir, liveFile)
-	dbOpt := DBOptions{StateCache: opt.StateCache, Logger: logger, VerifyValues: opt.VerifyAtStart}
+	dbOpt := DBOptions{StateCache: opt.StateCache, Logger: logger, VerifyValues: opt.VerifyAtStart, Open: opt.Open}
 	t0 := time.Now()
 	db, err := Open(live, dbOpt)
 	var damage error

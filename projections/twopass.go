@@ -212,7 +212,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 			}
 			next = append(next[:0], k...)
 			finished = k == nil
-			if err := foldJobs(jobs); err != nil {
+			if err := foldJobs(jobs, db.open); err != nil {
 				return err
 			}
 			sd := statDeltas{}
@@ -356,7 +356,7 @@ type foldJob struct {
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
-func foldJobs(jobs []foldJob) error {
+func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
@@ -376,6 +376,13 @@ func foldJobs(jobs []foldJob) error {
 					if reason != "" {
 						j.bad = append(j.bad, Quarantine{Seq: j.seqs[x], Reason: reason})
 						continue
+					}
+					if open != nil {
+						if err := open(ev); err != nil {
+							err = fmt.Errorf("projections: open the sealed fields of event %s: %w", ev.GetId(), err)
+							firstErr.CompareAndSwap(nil, &err)
+							return
+						}
 					}
 					st.Apply(j.seqs[x], ev)
 					j.ids.add(ev.GetId(), j.seqs[x])

@@ -62,7 +62,8 @@ Copies the event stream as it stands when the backup starts into DIR, a new dire
 the next backup, so nird keeps running. With --after, only the events after an earlier
 backup's (an incremental backup; restore the full one and its increments in order).
 
-The backup holds the stream's messages byte for byte with their sequences, and a manifest
+The backup holds the stream's messages byte for byte with their sequences, the persons' data
+keys as stored (wrapped with the master key, which the backup never holds), and a manifest
 (sequence range, times, the stream's identity, the person key's fingerprint, never the key,
 and the SHA-256 of the events file). Keep the person key (personkey.secret) in the secret
 store it came from: without it the restored register cannot find persons by national id.
@@ -140,7 +141,10 @@ register: nird rebuilds its read models from it.
 to undo): the events up to that sequence, or received by the stream by that time.
 
 Before starting nird, put the register's person key at DIR/personkey.secret (or give
---person-key-file): nird refuses a key whose fingerprint is not the backup's.
+--person-key-file): nird refuses a key whose fingerprint is not the backup's. Put its master
+key at DIR/master.key (or give --master-key-file or NIR_MASTER_KEY): the backup's data keys
+open with it alone, and nird refuses a master key that does not open them. Persons erased in
+the restored stream stay erased: their data keys are not restored.
 `
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -231,8 +235,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout)
 	if *data != "" {
-		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file), then: nird --data %s\n",
-			filepath.Join(*data, "personkey.secret"), *data)
+		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file) and the master key at %s (or give nird --master-key-file), then: nird --data %s\n",
+			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), *data)
 	}
 	return nil
 }

@@ -109,6 +109,14 @@ func TestBackupRestore_Nird(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d2, "personkey.secret"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The master key opens the data keys the backup carried (DOMAIN.md Product decisions 15).
+	master, err := os.ReadFile(filepath.Join(d1, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d2, "master.key"), master, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n2 := nirdtest.Start(t, "--data", d2)
 
 	// Every acknowledged event is in the restored stream once, at its sequence.

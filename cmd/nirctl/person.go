@@ -12,12 +12,13 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/rules"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func init() {
-	register("person", "one person from the read models: show, deadlines, history (audit); merge and unmerge two persons", runPerson)
+	register("person", "one person from the read models: show, deadlines, history (audit); merge and unmerge two persons; erase one", runPerson)
 }
 
 // runMerge records the merge of two persons found to be one, or its retraction (DOMAIN.md
@@ -70,10 +71,103 @@ func runMerge(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	return nil
 }
 
+// runErase records the erasure of a person (DOMAIN.md Product decisions 15): nird destroys the
+// data keys that seal the person's national ids and birth date, which then read as «slettet»
+// everywhere; the statistics do not change. Operators only. It cannot be undone.
+func runErase(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("person erase", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kommune := fs.String("kommune", "", "kommunenummer the event is recorded for: the person's kommune (required)")
+	reason := fs.String("reason", "", "why: the retention rule or the legal basis (free text, no personal data; required, but with --due)")
+	due := fs.Bool("due", false, "the persons nird's retention rule (--retention-years) makes due for erasure, instead of PERSON")
+	dry := fs.Bool("dry-run", false, "with --due: list them, erase nothing")
+	now := fs.String("now", "", "with --due: the date the rule is applied on (YYYY-MM-DD; default today in Oslo)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nirctl person erase PERSON --kommune K --reason TEXT")
+		fmt.Fprintln(stderr, "       nirctl person erase --due [--dry-run] [--now YYYY-MM-DD]")
+		fmt.Fprintln(stderr, "Destroys the person's data key: its national ids and birth date read as «slettet» for good.")
+		fmt.Fprintln(stderr, "Sent again for an erased person, it finishes destroying keys a failure left.")
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if *due {
+		if err != nil || len(pos) != 0 || *kommune != "" {
+			return badArgs(fs, err)
+		}
+		return eraseDue(ctx, *now, *dry, *reason, stdout)
+	}
+	if err != nil || len(pos) != 1 || *dry || *now != "" {
+		return badArgs(fs, err)
+	}
+	if *kommune == "" || *reason == "" {
+		fmt.Fprintln(stderr, "nirctl person erase: --kommune and --reason are required")
+		return errUsage
+	}
+	ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: *kommune,
+		Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: *reason}}}
+	res, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
+		Registrations: []*nirv1.Registration{{Person: personRef(pos[0]), Event: ev}}}))
+	if err != nil {
+		return callErr("person erase", err)
+	}
+	p := res.Msg.GetPositions()[0]
+	how := "erased"
+	if p.GetDuplicate() {
+		how = "was erased already (its keys are destroyed now)"
+	}
+	fmt.Fprintf(stdout, "person %s %s: event %s at sequence %d\n", p.GetPersonKey(), how, p.GetEventId(), p.GetSequence())
+	return nil
+}
+
+// eraseDue lists the persons due for erasure under nird's retention rule and, unless dry,
+// erases each, one request per person, so that one refusal stops none of the others; the
+// first error is returned after all were tried.
+func eraseDue(ctx context.Context, now string, dry bool, reason string, stdout io.Writer) error {
+	req := &nirv1.ListErasureDueRequest{}
+	if now != "" {
+		d, err := rules.ParseDate(now)
+		if err != nil {
+			return fmt.Errorf("--now: %w", err)
+		}
+		req.Now = d.Proto()
+	}
+	res, err := adminClient(ctx, false).ListErasureDue(ctx, connect.NewRequest(req))
+	if err != nil {
+		return callErr("person erase --due", err)
+	}
+	m := res.Msg
+	fmt.Fprintf(stdout, "retention rule: %d years after the last activity, applied on %s (read models at sequence %d): %d persons due\n",
+		m.GetRetentionYears(), dateText(m.GetNow()), m.GetCheckpoint(), len(m.GetPersons()))
+	if reason == "" {
+		reason = fmt.Sprintf("oppbevaringstid: %d år etter siste aktivitet", m.GetRetentionYears())
+	}
+	var first error
+	for _, p := range m.GetPersons() {
+		if dry {
+			fmt.Fprintf(stdout, "due %s kommune %s last activity %s\n", p.GetPersonKey(), p.GetKommune(), dateText(p.GetLastActivity()))
+			continue
+		}
+		ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: p.GetKommune(),
+			Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: reason}}}
+		r, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
+			Registrations: []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: p.GetPersonKey()}, Event: ev}}}))
+		if err != nil {
+			fmt.Fprintf(stdout, "not erased %s: %v\n", p.GetPersonKey(), err)
+			if first == nil {
+				first = callErr("person erase --due", err)
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "erased %s: event %s at sequence %d\n", p.GetPersonKey(), r.Msg.GetPositions()[0].GetEventId(), r.Msg.GetPositions()[0].GetSequence())
+	}
+	return first
+}
+
 func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: nirctl person show|deadlines|history PERSON [flags]")
 		fmt.Fprintln(stderr, "       nirctl person merge|unmerge SURVIVOR ABSORBED-KEY|MERGE-EVENT-ID --kommune K [--reason TEXT]")
+		fmt.Fprintln(stderr, "       nirctl person erase PERSON --kommune K --reason TEXT")
 		fmt.Fprintln(stderr, "PERSON is a national id (kommune tokens) or a 64-hex person key.")
 	}
 	if len(args) == 0 {
@@ -82,6 +176,9 @@ func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if args[0] == "merge" || args[0] == "unmerge" {
 		return runMerge(ctx, args[0], args[1:], stdout, stderr)
+	}
+	if args[0] == "erase" {
+		return runErase(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("person "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

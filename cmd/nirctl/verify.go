@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -141,7 +142,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if jsDir != "" {
 		path := filepath.Join(filepath.Dir(jsDir), "projections", "models.db")
 		if _, err := os.Stat(path); err == nil {
-			mc, err := verify.Models(ctx, store, path, "")
+			open, closeKeys, err := storeOpener(ctx, store, filepath.Dir(jsDir))
+			if err != nil {
+				return err
+			}
+			defer closeKeys()
+			mc, err := verify.Models(ctx, store, path, "", open)
 			if err != nil {
 				return err
 			}
@@ -216,4 +222,26 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: %d (%d persons' chains broken)", errProblems, len(rep.Problems), rep.BrokenPersons)
 	}
 	return nil
+}
+
+// storeOpener returns what opens the sealed identities of a stopped nird's stream for a fold
+// (DOMAIN.md Product decisions 15): its data keys, opened with the master key of its data
+// directory (master.key) or NIR_MASTER_KEY. A stream without a data-key bucket (stored before
+// identities were sealed) needs none: nil.
+func storeOpener(ctx context.Context, store *eventstore.Store, dataDir string) (func(*nirv1.Event) error, func(), error) {
+	master, err := sealing.LoadMaster(filepath.Join(dataDir, "master.key"), false)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, func() {}, nil
+		}
+		return nil, nil, fmt.Errorf("the master key (%s in the data directory, or %s): %w", "master.key", sealing.MasterKeyEnv, err)
+	}
+	keys, err := store.OpenKeyStore(ctx, master)
+	if errors.Is(err, eventstore.ErrNoKeyBucket) {
+		return nil, func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealing.Events{Keys: keys}.Opener(), func() { keys.Close() }, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/sealing"
 )
 
 // checked is what preflight found, for run to go on with.
@@ -52,6 +53,13 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 		}
 		if note := k.LoadNote(); note != "" {
 			log.Warn("person key file was open to others; fixed", "detail", note)
+		}
+	}
+	// The master key likewise (DOMAIN.md Product decisions 15): from NIR_MASTER_KEY, or its
+	// file if it is there; made at start if not.
+	if p := masterKeyPath(cfg); fileExists(p) || os.Getenv(sealing.MasterKeyEnv) != "" {
+		if _, err := sealing.LoadMaster(p, false); err != nil {
+			return checked{}, fmt.Errorf("--master-key-file: %w", err)
 		}
 	}
 	// The checkpoint key likewise: read if it is there, made at start if not.

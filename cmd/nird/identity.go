@@ -9,6 +9,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
@@ -53,7 +54,7 @@ func loadPersonKey(keyFile string, log *slog.Logger) (keys *personkey.Keyer, fre
 // by an older nird or by hand) is checked by recomputing the keys of its first
 // registrations. A fresh key (the file was missing) is accepted only for a stream that was
 // just created or is empty and names no key; otherwise it is removed again.
-func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer, keyFile string, fresh bool, log *slog.Logger) (err error) {
+func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer, keyFile string, fresh bool, open func(*nirv1.Event) error, log *slog.Logger) (err error) {
 	defer func() {
 		if err != nil && fresh {
 			os.Remove(keyFile)
@@ -82,7 +83,7 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 	if id.New || fresh {
 		return nil
 	}
-	checked, matched, err := keyedLike(ctx, store, keys)
+	checked, matched, err := keyedLike(ctx, store, keys, open)
 	if err != nil {
 		return fmt.Errorf("check the person key against the stream: %w", err)
 	}
@@ -98,7 +99,9 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 // keyedLike recomputes, with keys, the person keys of the stream's first registrations (up
 // to keyCheckEvents of them, in the first keyCheckScan messages), and counts those that match
 // the person they are stored for.
-func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer) (checked, matched int, err error) {
+//
+// The registrations' ids are sealed (DOMAIN.md Product decisions 15): open opens them.
+func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer, open func(*nirv1.Event) error) (checked, matched int, err error) {
 	last, err := store.LastSeq(ctx)
 	if err != nil || last == 0 {
 		return 0, 0, err
@@ -110,6 +113,9 @@ func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Key
 		pr := st.Event.GetPersonRegistered()
 		if pr == nil {
 			continue
+		}
+		if err := open(st.Event); err != nil {
+			return checked, matched, err
 		}
 		checked++
 		for _, nid := range []string{pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer(), rules.KeyingID(pr)} {

@@ -74,25 +74,27 @@ func main() {
 
 // Config is nird's configuration, from flags and NIR_* environment variables.
 type Config struct {
-	Data          string                 // data directory (JetStream store, person key secret)
-	HTTP          string                 // API listen address
-	Admin         string                 // admin listen address: metrics, health, pprof ("" = off)
-	NATSListen    string                 // embedded NATS TCP listen address; "" = in-process only
-	NATSURL       string                 // external NATS URL; empty = embedded server
-	NATSCreds     string                 // creds file for the external server
-	NATSUser      string                 // user for the external server
-	NATSPassword  string                 // password for the external server
-	NATSNKey      string                 // nkey seed file for the external server
-	NATSCA        string                 // CA file for TLS to the external server
-	Replicas      int                    // stream replicas
-	PersonKeyFile string                 // person key secret; default <data>/personkey.secret
-	TokenFile     string                 // bearer tokens (hashed); empty = development mode
-	Shutdown      time.Duration          // grace period for in-flight requests
-	Demo          int                    // persons of the demo population to load into an empty register
-	StatsMinCount int                    // statistics disclosure control: counts of 1 to this-1 are suppressed (Product decisions 14)
-	Group         eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
-	Cluster       ClusterConfig          // several nird on one stream (cluster.go)
-	Checkpoint    CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
+	Data           string                 // data directory (JetStream store, person key secret)
+	HTTP           string                 // API listen address
+	Admin          string                 // admin listen address: metrics, health, pprof ("" = off)
+	NATSListen     string                 // embedded NATS TCP listen address; "" = in-process only
+	NATSURL        string                 // external NATS URL; empty = embedded server
+	NATSCreds      string                 // creds file for the external server
+	NATSUser       string                 // user for the external server
+	NATSPassword   string                 // password for the external server
+	NATSNKey       string                 // nkey seed file for the external server
+	NATSCA         string                 // CA file for TLS to the external server
+	Replicas       int                    // stream replicas
+	PersonKeyFile  string                 // person key secret; default <data>/personkey.secret
+	MasterKeyFile  string                 // master key of the data keys; default <data>/master.key (or NIR_MASTER_KEY)
+	TokenFile      string                 // bearer tokens (hashed); empty = development mode
+	Shutdown       time.Duration          // grace period for in-flight requests
+	Demo           int                    // persons of the demo population to load into an empty register
+	StatsMinCount  int                    // statistics disclosure control: counts of 1 to this-1 are suppressed (Product decisions 14)
+	RetentionYears int                    // retention rule: persons due for erasure this many years after their last activity; 0 = none (Product decisions 15)
+	Group          eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
+	Cluster        ClusterConfig          // several nird on one stream (cluster.go)
+	Checkpoint     CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
 	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
 	Edge            EdgeConfig // the API's timeouts and limits (http.go)
@@ -122,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
 	case c.StatsMinCount < 1 || c.StatsMinCount > 100:
 		return fmt.Errorf("--stats-min-count: %d is not between 1 (nothing suppressed) and 100", c.StatsMinCount)
+	case c.RetentionYears < 0 || c.RetentionYears > 100:
+		return fmt.Errorf("--retention-years: %d is not between 0 (no rule) and 100", c.RetentionYears)
 	case c.Demo < 0 || c.Demo > 1_000_000:
 		return fmt.Errorf("--demo: %d is not between 0 and 1000000", c.Demo)
 	case c.Shutdown <= 0:
@@ -216,6 +220,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.NATSIngressPassword, "nats-ingress-password", "", "password of the NATS ingress's user")
 	str(&c.NATSIngressNKey, "nats-ingress-nkey", "", "nkey seed file of the NATS ingress's user on the external server")
 	str(&c.PersonKeyFile, "person-key-file", "", "person key secret (hex); default <data>/personkey.secret, created on first start")
+	str(&c.MasterKeyFile, "master-key-file", "", "master key that wraps the persons' data keys (64 hex digits, mode 0600); default <data>/master.key, created on first start; the environment variable NIR_MASTER_KEY, when set, is used instead. Without it nothing identifying can be read")
 	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where every caller is a system principal")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
@@ -242,6 +247,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
 	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
+	num(&c.RetentionYears, "retention-years", 0, "retention rule: a person is due for erasure this many years after the last day it took part in anything (nirctl person erase --due lists them); 0 = no rule. A product decision for IMDi to confirm")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))

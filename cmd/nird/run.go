@@ -115,7 +115,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer ingressConn.Close()
-	if err := checkPersonKey(ctx, store, keys, keyFile, freshKey, log); err != nil {
+	keyStore, sealer, err := openSealing(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer keyStore.Close()
+	if err := checkPersonKey(ctx, store, keys, keyFile, freshKey, sealer.Opener(), log); err != nil {
 		return err
 	}
 
@@ -137,7 +142,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("event feed: %w", err)
 	}
 	defer events.Close()
-	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log, VerifyAtStart: true})
+	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log, VerifyAtStart: true, Open: sealer.Opener()})
 	if err != nil {
 		return fmt.Errorf("read models: %w", err)
 	}
@@ -170,11 +175,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// The append path finds an event id stored for another person in the read models'
 	// event-id index once the stream's dedupe window has forgotten it.
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, Logger: log.With("component", "ingest"), Observer: m})
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, Logger: log.With("component", "ingest"), Observer: m, Sealer: sealer})
 	reg := api.NewRegistration(svc, log)
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount)})
 	admin := api.NewAdmin(proj, log)
+	admin.SetRetentionYears(cfg.RetentionYears)
 
 	// ReadMaxBytes bounds what one authenticated request makes nird read and decode: the
 	// NATS ingress's bound; larger is ResourceExhausted. Every service route is behind the

@@ -377,6 +377,16 @@ func TestNATS_Embedded(t *testing.T) {
 		reader.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE."+eventstore.StreamName)
 	})
 	t.Run("Reader/CreateStream", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.CREATE.SHADOW") })
+	// The persons' data keys (DOMAIN.md Product decisions 15): destroying one erases a
+	// person, writing one would seal a person's next ids with a key of the writer's. The
+	// reader reads them wrapped (for backups), and can do nothing else with them.
+	keysStream := "KV_" + eventstore.KeyBucket
+	t.Run("Reader/SniffDataKeyWrites", func(t *testing.T) { reader.refusedSubscribe(t, "$KV."+eventstore.KeyBucket+".>") })
+	t.Run("Reader/WriteDataKey", func(t *testing.T) { reader.refusedPublish(t, "$KV."+eventstore.KeyBucket+"."+key) })
+	t.Run("Reader/UpdateDataKeyStream", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.UPDATE."+keysStream) })
+	t.Run("Reader/DeleteDataKeyStream", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.DELETE."+keysStream) })
+	t.Run("Reader/DeleteDataKeyMessage", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE."+keysStream) })
+	t.Run("Reader/PurgeDataKeys", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.PURGE."+keysStream) })
 	t.Run("Reader/SendAppendRequest", func(t *testing.T) { reader.refusedPublish(t, natsingress.AppendSubject) })
 	t.Run("Reader/SniffAppendRequests", func(t *testing.T) { reader.refusedSubscribe(t, natsingress.AppendSubject) })
 	t.Run("Reader/SniffCaseSystemReplies", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo.>") })

@@ -249,15 +249,24 @@ func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string
 // registration) or of a person merged into another (DOMAIN.md Product decisions 15), that
 // person's key. A snapshot taken before the claim or the merge does not follow it: then the
 // id was not known to be the person's.
-func follow(db *projections.DB, pk string) string {
+//
+// An erased person is not found by any of its national ids (DOMAIN.md Product decisions 15):
+// then follow returns errPersonNotFound; by its person key it is found, «slettet».
+func follow(db *projections.DB, pk string, ref *nirv1.PersonRef) (string, error) {
 	for range ingest.MaxHops {
 		st, err := db.State(pk)
-		if err != nil || st.Successor() == "" {
-			return pk
+		if err != nil {
+			return pk, nil
+		}
+		if st.Successor() == "" {
+			if st.Erased && ref.GetPersonKey() == "" {
+				return pk, errPersonNotFound()
+			}
+			return pk, nil
 		}
 		pk = st.Successor()
 	}
-	return pk
+	return pk, nil
 }
 
 // personState folds person pk as the read models hold it; an unknown person is NotFound.
@@ -514,7 +523,10 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		pk := follow(db, pk)
+		pk, err := follow(db, pk, req.Msg.GetPerson())
+		if err != nil {
+			return err
+		}
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
 		}
@@ -554,7 +566,10 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
-		pk := follow(db, pk)
+		pk, err := follow(db, pk, m.GetPerson())
+		if err != nil {
+			return err
+		}
 		out.PersonKey = pk
 		if err := canSeeStatus(v, db, pk); err != nil {
 			return err
@@ -869,7 +884,10 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	}
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
 	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		pk := follow(db, pk)
+		pk, err := follow(db, pk, req.Msg.GetPerson())
+		if err != nil {
+			return err
+		}
 		out.PersonKey = pk
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
@@ -889,6 +907,9 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		for _, e := range hist {
 			if !visible(e.Event) {
 				continue
+			}
+			if st.Erased {
+				rules.RedactIdentity(e.Event)
 			}
 			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: e.Event, Kind: e.Kind, Effective: e.Effective}
 			for _, c := range e.CorrectedBy {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
@@ -94,9 +95,16 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 	}
 	out := &nirv1.HistoryResponse{PersonKey: key}
 	for _, e := range events {
-		if visible(e.Event) {
-			out.Events = append(out.Events, &nirv1.StoredEvent{Sequence: e.Seq, Event: e.Event})
+		if !visible(e.Event) {
+			continue
 		}
+		ev := e.Event
+		if st.Erased {
+			// A copy: the append path's history cache holds the event.
+			ev = proto.Clone(ev).(*nirv1.Event)
+			rules.RedactIdentity(ev)
+		}
+		out.Events = append(out.Events, &nirv1.StoredEvent{Sequence: e.Seq, Event: ev})
 	}
 	return connect.NewResponse(out), nil
 }

@@ -12,6 +12,12 @@
 //     nanoseconds), the subject, the headers (uvarint count, then name and value pairs) and
 //     the data, each string a uvarint length and its bytes. The data is the stored event as
 //     nird encoded it (protobuf, deterministic), byte for byte.
+//   - keys.json: the persons' data keys as the bucket NIR_KEYS holds them (DOMAIN.md Product
+//     decisions 15): each person key's data key wrapped with the master key (base64), which
+//     the master key alone opens, and the persons whose keys were destroyed (erased). Every
+//     backup, full or incremental, holds the whole bucket as it was after its events were
+//     copied. Without the master key (kept apart, like the person key) the backup's national
+//     ids and birth dates cannot be read.
 //   - manifest.json (Manifest): the sequence range, times, the stream's identity and
 //     metadata (which name the person key's fingerprint, never the key), the nir version,
 //     and the size and SHA-256 of events.nirbak. It is written last: a directory without it
@@ -57,6 +63,7 @@ import (
 // The files of a backup directory.
 const (
 	EventsFile   = "events.nirbak"
+	KeysFile     = "keys.json"
 	ManifestFile = "manifest.json"
 )
 
@@ -86,6 +93,8 @@ type Manifest struct {
 	After string `json:"after,omitempty"`
 	// Events is the events file: its size and SHA-256.
 	Events FileSum `json:"events"`
+	// Keys is the data-key file (absent in backups made before identities were sealed).
+	Keys *FileSum `json:"keys,omitempty"`
 	// Digest is the checkpoint digest (eventstore.Digest, hex) of the stream through
 	// LastSeq: what a checkpoint of LastSeq would say. Restore checks the restored stream
 	// against it. Empty in a backup that continues one without it.
@@ -219,6 +228,22 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, EventsFile)); err != nil {
 		return Manifest{}, err
 	}
+	// The data keys after the events: every key of a person the events hold is there (nird
+	// stores the key before the person's first sealed event), and a key destroyed meanwhile
+	// stays destroyed.
+	keys, err := store.ExportKeys(ctx)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("backup: the persons' data keys (the connection must be allowed to read the bucket %s): %w", eventstore.KeyBucket, err)
+	}
+	kb, err := json.Marshal(keyFile{Wrapped: keys.Wrapped, Destroyed: keys.Destroyed})
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := writeFileSync(filepath.Join(dir, KeysFile), kb); err != nil {
+		return Manifest{}, err
+	}
+	ks := sha256.Sum256(kb)
+	m.Keys = &FileSum{Name: KeysFile, Bytes: int64(len(kb)), SHA256: hex.EncodeToString(ks[:])}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return Manifest{}, err
@@ -269,6 +294,13 @@ type Backup struct {
 	Dir      string
 	Manifest Manifest
 	events   []byte // the events file, checked against the manifest's SHA-256
+	keys     *eventstore.KeyExport
+}
+
+// keyFile is the content of KeysFile.
+type keyFile struct {
+	Wrapped   map[string][]byte `json:"wrapped"`
+	Destroyed []string          `json:"destroyed,omitempty"`
 }
 
 // Open reads a backup directory and checks it whole: the manifest, the events file's size
@@ -318,6 +350,20 @@ func Open(dir string) (*Backup, error) {
 	}
 	if n != m.Count || (n > 0 && m.FirstSeq+n-1 != m.LastSeq) {
 		return nil, fmt.Errorf("backup %s: %d records, the manifest says %d (sequences %d to %d)", dir, n, m.Count, m.FirstSeq, m.LastSeq)
+	}
+	if m.Keys != nil {
+		kb, err := os.ReadFile(filepath.Join(dir, KeysFile))
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", dir, err)
+		}
+		if s := sha256.Sum256(kb); m.Keys.Name != KeysFile || int64(len(kb)) != m.Keys.Bytes || hex.EncodeToString(s[:]) != m.Keys.SHA256 {
+			return nil, fmt.Errorf("backup %s: %s does not match the manifest: the file is damaged; this backup cannot be restored", dir, KeysFile)
+		}
+		var kf keyFile
+		if err := json.Unmarshal(kb, &kf); err != nil {
+			return nil, fmt.Errorf("backup %s: %s is damaged: %v", dir, KeysFile, err)
+		}
+		b.keys = &eventstore.KeyExport{Wrapped: kf.Wrapped, Destroyed: kf.Destroyed}
 	}
 	return b, nil
 }
@@ -501,12 +547,26 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 			}
 		}
 	}
+	var erased []string // the keys the restored erasures destroyed
+	msgs = withErasures(msgs, &erased)
 	stored, err := store.Import(ctx, msgs)
 	if progress != nil {
 		progress(stored, total)
 	}
 	if err != nil {
 		return stored, err
+	}
+	// The data keys of the newest backup that holds them, less those of every erasure the
+	// restored stream holds.
+	var keys eventstore.KeyExport
+	for _, b := range bs {
+		if b.keys != nil {
+			keys = *b.keys
+		}
+	}
+	keys.Destroyed = append(keys.Destroyed, erased...)
+	if err := store.ImportKeys(ctx, keys); err != nil {
+		return stored, fmt.Errorf("backup: the events are restored, the data keys not: %w", err)
 	}
 	// The checkpoints of the restored range, and none beyond it (a restore up to an earlier
 	// point leaves out what it does not restore).
@@ -522,6 +582,24 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return stored, fmt.Errorf("backup: the events are restored, their checkpoints not: %w", err)
 	}
 	return stored, nil
+}
+
+// withErasures passes msgs through, noting the data keys each erasure among them destroyed
+// (PersonErased.destroyed_keys).
+func withErasures(msgs iter.Seq2[eventstore.RawMessage, error], erased *[]string) iter.Seq2[eventstore.RawMessage, error] {
+	return func(yield func(eventstore.RawMessage, error) bool) {
+		for r, err := range msgs {
+			if err == nil {
+				ev := &nirv1.Event{}
+				if proto.Unmarshal(r.Data, ev) == nil && ev.GetPersonErased() != nil {
+					*erased = append(*erased, ev.GetPersonErased().GetDestroyedKeys()...)
+				}
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+	}
 }
 
 func emptyDir(dir string) error {

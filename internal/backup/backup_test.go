@@ -222,6 +222,18 @@ func TestBackup_Damaged(t *testing.T) {
 			t.Errorf("Open = %v, want a record checksum mismatch", err)
 		}
 	})
+	// The data keys damaged: a restore would seal no person's ids again, or leave persons
+	// unreadable (DOMAIN.md Product decisions 15).
+	t.Run("KeysDamaged", func(t *testing.T) {
+		d := filepath.Join(t.TempDir(), "copy")
+		os.MkdirAll(d, 0o700)
+		os.WriteFile(filepath.Join(d, backup.EventsFile), good, 0o600)
+		os.WriteFile(filepath.Join(d, backup.ManifestFile), manifest, 0o600)
+		os.WriteFile(filepath.Join(d, backup.KeysFile), []byte(`{"wrapped":{"ab":"AAAA"}}`), 0o600)
+		if _, err := backup.Open(d); err == nil || !strings.Contains(err.Error(), backup.KeysFile) {
+			t.Errorf("Open = %v, want an error naming %s", err, backup.KeysFile)
+		}
+	})
 	// A backup is written into a new directory only.
 	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("a second backup into the same directory: %v", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/feed"
+	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -230,13 +231,28 @@ func digest(path string) (string, error) {
 }
 
 // cleanDigest folds the whole stream into fresh read models in dir and returns their digest.
-func cleanDigest(ctx context.Context, store *eventstore.Store, dir string) (string, error) {
+// The sealed identities are opened as nird opens them, with the register's master key from
+// masterFile (DOMAIN.md Product decisions 15); "" for a stream written in clear.
+func cleanDigest(ctx context.Context, store *eventstore.Store, dir, masterFile string) (string, error) {
+	var open func(*nirv1.Event) error
+	if masterFile != "" {
+		master, err := sealing.LoadMaster(masterFile, false)
+		if err != nil {
+			return "", err
+		}
+		keys, err := store.OpenKeyStore(ctx, master)
+		if err != nil {
+			return "", err
+		}
+		defer keys.Close()
+		open = sealing.Events{Keys: keys}.Opener()
+	}
 	f, err := feed.New(store)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	p, err := projections.New(f, projections.Options{Dir: dir})
+	p, err := projections.New(f, projections.Options{Dir: dir, Open: open})
 	if err != nil {
 		return "", err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/sealing"
 )
 
 // Binaries are the programs a cluster runs: the NATS server of the version go.mod pins, and
@@ -213,6 +214,12 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	// Every nird of a register shares its master key, as it shares the person key.
+	masterFile := c.MasterKeyFile()
+	if _, err := sealing.LoadMaster(masterFile, true); err != nil {
+		c.Close()
+		return nil, err
+	}
 	tokens := filepath.Join(opt.Dir, "tokens.json")
 	if err := auth.WriteEntries(tokens, []auth.Entry{{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)}}); err != nil {
 		c.Close()
@@ -257,7 +264,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		n.args = append([]string{
 			"--data", filepath.Join(dir, "data"), "--http", n.HTTP, "--admin", n.Admin,
 			"--nats-url", strings.Join(urls, ","), "--nats-user", "nird", "--nats-password", c.pass["nird"],
-			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", tokens, "--person-key-file", keyFile,
+			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", tokens, "--person-key-file", keyFile, "--master-key-file", masterFile,
 			"--lease-ttl", opt.LeaseTTL.String(), "--regelmotor-interval", opt.RegelmotorInterval.String(),
 			// The clients stand for many case systems but share one token: no per-token limit.
 			"--rate-limit", "0",
@@ -675,6 +682,9 @@ func get(ctx context.Context, url string, body *[]byte) error {
 	}
 	return nil
 }
+
+// MasterKeyFile is the master key every nird of the cluster is given.
+func (c *Cluster) MasterKeyFile() string { return filepath.Join(c.opt.Dir, "master.key") }
 
 // Close stops every process (SIGKILL: nothing of a chaos run needs a clean shutdown) and
 // every proxy. It is safe to call more than once.

@@ -109,7 +109,7 @@ func TestReplicas(t *testing.T) {
 		if err := p.Use("", func(db *projections.DB) error { return db.Dump(h) }); err != nil {
 			t.Fatal(err)
 		}
-		clean, err := cleanDigest(ctx, writers[0], filepath.Join(dir, "clean"))
+		clean, err := cleanDigest(ctx, writers[0], filepath.Join(dir, "clean"), "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -201,7 +201,7 @@ func Run(ctx context.Context, opt Options) (*Verdict, error) {
 
 	// Every nird's read models, and a clean build from the stream, hold the same.
 	if convErr == nil {
-		clean, err := cleanDigest(ctx, c.Admin(), filepath.Join(opt.Dir, "clean"))
+		clean, err := cleanDigest(ctx, c.Admin(), filepath.Join(opt.Dir, "clean"), c.MasterKeyFile())
 		if err != nil {
 			return nil, err
 		}

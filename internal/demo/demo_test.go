@@ -187,8 +187,9 @@ func TestGenerate_Events(t *testing.T) {
 		f := oneof.Fields().Get(i)
 		goName := camel(string(f.Name()))
 		switch goName {
-		case "PersonsMerged", "PersonMergedInto":
-			// A merge joins two persons; the demo makes them one by one.
+		case "PersonsMerged", "PersonMergedInto", "PersonErased":
+			// A merge joins two persons; the demo makes them one by one. An erasure is an
+			// operator's decision years after the person's last activity.
 		case "TerminationComputed", "ComputedTerminationDeleted", "IdentifierClaimed":
 			if payloads[goName] != 0 {
 				t.Errorf("%s generated; it is the regelmotor's or nird's", goName)

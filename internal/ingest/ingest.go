@@ -90,6 +90,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Observer is told the outcome of every append (nird's metrics); nil tells no one.
 	Observer Observer
+	// Sealer, when set, seals identifying fields before they are stored and opens them when
+	// read (DOMAIN.md Product decisions 15); nil stores them in clear (tests and tools only).
+	Sealer Sealer
 }
 
 // Service is the append path. It is safe for concurrent use.
@@ -107,6 +110,7 @@ type Service struct {
 	tips     tipLog
 	log      *slog.Logger
 	obs      Observer
+	sealer   Sealer
 }
 
 // New returns a Service.
@@ -122,6 +126,10 @@ func New(cfg Config) *Service {
 		window:   cfg.DedupeWindow,
 		obs:      cfg.Observer,
 		log:      cfg.Logger,
+		sealer:   cfg.Sealer,
+	}
+	if cfg.Sealer != nil {
+		s.store = sealedStore{Store: cfg.Store, sealer: cfg.Sealer}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -192,11 +200,12 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	key, events, _, _, err = s.follow(ctx, key, events, 0)
+	key, events, _, st, err := s.follow(ctx, key, events, 0)
 	if err != nil {
 		return key, nil, err
 	}
-	if len(events) == 0 {
+	if len(events) == 0 || (st.Erased && ref.GetPersonKey() == "") {
+		// An erased person is not found by its national ids (Product decisions 15).
 		return key, nil, ErrNotFound
 	}
 	return key, events, nil
@@ -410,6 +419,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	}
 	histories := make(map[string][]eventstore.Stored, len(batches))
 	var claims []claim                       // the ids the new events bring, to be claimed with them
+	var erasures []*nirv1.Event              // erasures whose data keys are destroyed once stored
 	var companions []eventstore.PersonAppend // merges' closings and their retractions
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
@@ -456,8 +466,21 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
 						Reason: "is already stored for this person with other content; a new event needs a new id", Err: ErrIDReused}
 				}
+				if h.Event.GetPersonErased() != nil {
+					erasures = append(erasures, h.Event)
+				}
 				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: h.Seq, Duplicate: true}
 				continue
+			}
+			if ev.GetPersonErased() != nil {
+				if done := storedErasure(st); done != nil {
+					// The person is erased already: another erasure completes the first one's
+					// key destruction (a crash may have stopped it) and stores nothing.
+					erasures = append(erasures, done)
+					p.position = &nirv1.Position{EventId: done.GetId(), PersonKey: b.key, Sequence: st.Events[done.GetId()].Seq, Duplicate: true}
+					continue
+				}
+				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
 			}
 			p.position = nil
 			fresh = append(fresh, ev)
@@ -501,7 +524,14 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return &RefusedError{Refusals: refusals}
 	}
 	if len(appends) == 0 {
-		return nil
+		return s.destroyAll(ctx, erasures)
+	}
+	for _, a := range appends {
+		for _, ev := range a.Events {
+			if ev.GetPersonErased() != nil {
+				erasures = append(erasures, ev)
+			}
+		}
 	}
 	if err := s.checkIDs(ctx, checks); err != nil {
 		return err
@@ -577,6 +607,18 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				return fmt.Errorf("ingest: store returned no position for event %s", p.reg.GetEvent().GetId())
 			}
 			p.position = &nirv1.Position{EventId: pos.EventID, PersonKey: pos.PersonKey, Sequence: pos.Seq, Duplicate: pos.Duplicate}
+		}
+	}
+	// Product decisions 15: the erasure is stored first, so that a crash between the two
+	// steps leaves a recorded erasure whose keys the next erasure of the person destroys,
+	// never a person without keys whose erasure nobody recorded.
+	return s.destroyAll(ctx, erasures)
+}
+
+func (s *Service) destroyAll(ctx context.Context, erasures []*nirv1.Event) error {
+	for _, e := range erasures {
+		if err := s.destroy(ctx, e); err != nil {
+			return err
 		}
 	}
 	return nil

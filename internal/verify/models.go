@@ -10,6 +10,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // ModelsCheck compares a read-model file with a fresh fold of the stream.
@@ -29,7 +30,10 @@ type ModelsCheck struct {
 // fold of the whole stream into a temporary directory under tmp, by the SHA-256 of each
 // one's dump (every bucket, key and value: projections.DB.Dump). Equal read models mean
 // nothing was changed in the file behind the stream's back, and the fold is deterministic.
-func Models(ctx context.Context, store *eventstore.Store, path, tmp string) (ModelsCheck, error) {
+//
+// open opens the sealed identities for the fold, as nird does (sealing.Events.Opener): without
+// it a fold of a sealed stream shows no national ids and cannot equal nird's models.
+func Models(ctx context.Context, store *eventstore.Store, path, tmp string, open func(*nirv1.Event) error) (ModelsCheck, error) {
 	mc := ModelsCheck{Path: path}
 	live, err := projections.Open(path, projections.DBOptions{ReadOnly: true})
 	if err != nil {
@@ -63,7 +67,7 @@ func Models(ctx context.Context, store *eventstore.Store, path, tmp string) (Mod
 		return mc, err
 	}
 	defer f.Close()
-	p, err := projections.New(f, projections.Options{Dir: dir})
+	p, err := projections.New(f, projections.Options{Dir: dir, Open: open})
 	if err != nil {
 		return mc, err
 	}

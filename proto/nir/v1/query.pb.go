@@ -2386,6 +2386,189 @@ func (x *AuditHistoryResponse) GetEntries() []*AuditEntry {
 	return nil
 }
 
+// ListErasureDueRequest asks for the persons due for erasure.
+type ListErasureDueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// now is the date the rule is applied on (default: today in Oslo).
+	Now           *Date `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListErasureDueRequest) Reset() {
+	*x = ListErasureDueRequest{}
+	mi := &file_nir_v1_query_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListErasureDueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListErasureDueRequest) ProtoMessage() {}
+
+func (x *ListErasureDueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListErasureDueRequest.ProtoReflect.Descriptor instead.
+func (*ListErasureDueRequest) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListErasureDueRequest) GetNow() *Date {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+// ListErasureDueResponse lists the persons due for erasure, by person key.
+type ListErasureDueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// retention_years is the rule applied: years after the last activity.
+	RetentionYears int32 `protobuf:"varint,1,opt,name=retention_years,json=retentionYears,proto3" json:"retention_years,omitempty"`
+	// now is the date the rule was applied on.
+	Now *Date `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	// persons due, by person key.
+	Persons []*ErasureDue `protobuf:"bytes,3,rep,name=persons,proto3" json:"persons,omitempty"`
+	// checkpoint is the stream sequence the read models had folded.
+	Checkpoint    uint64 `protobuf:"varint,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListErasureDueResponse) Reset() {
+	*x = ListErasureDueResponse{}
+	mi := &file_nir_v1_query_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListErasureDueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListErasureDueResponse) ProtoMessage() {}
+
+func (x *ListErasureDueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListErasureDueResponse.ProtoReflect.Descriptor instead.
+func (*ListErasureDueResponse) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListErasureDueResponse) GetRetentionYears() int32 {
+	if x != nil {
+		return x.RetentionYears
+	}
+	return 0
+}
+
+func (x *ListErasureDueResponse) GetNow() *Date {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *ListErasureDueResponse) GetPersons() []*ErasureDue {
+	if x != nil {
+		return x.Persons
+	}
+	return nil
+}
+
+func (x *ListErasureDueResponse) GetCheckpoint() uint64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+// ErasureDue is one person due for erasure. It holds no national id.
+type ErasureDue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// person_key of the person.
+	PersonKey string `protobuf:"bytes,1,opt,name=person_key,json=personKey,proto3" json:"person_key,omitempty"`
+	// kommune the person belongs to now (the erasure is recorded for it).
+	Kommune string `protobuf:"bytes,2,opt,name=kommune,proto3" json:"kommune,omitempty"`
+	// last_activity is the last day the register knows the person took part in anything.
+	LastActivity  *Date `protobuf:"bytes,3,opt,name=last_activity,json=lastActivity,proto3" json:"last_activity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErasureDue) Reset() {
+	*x = ErasureDue{}
+	mi := &file_nir_v1_query_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErasureDue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErasureDue) ProtoMessage() {}
+
+func (x *ErasureDue) ProtoReflect() protoreflect.Message {
+	mi := &file_nir_v1_query_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErasureDue.ProtoReflect.Descriptor instead.
+func (*ErasureDue) Descriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ErasureDue) GetPersonKey() string {
+	if x != nil {
+		return x.PersonKey
+	}
+	return ""
+}
+
+func (x *ErasureDue) GetKommune() string {
+	if x != nil {
+		return x.Kommune
+	}
+	return ""
+}
+
+func (x *ErasureDue) GetLastActivity() *Date {
+	if x != nil {
+		return x.LastActivity
+	}
+	return nil
+}
+
 // ProjectionStatusRequest asks for the read models' state.
 type ProjectionStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2395,7 +2578,7 @@ type ProjectionStatusRequest struct {
 
 func (x *ProjectionStatusRequest) Reset() {
 	*x = ProjectionStatusRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[20]
+	mi := &file_nir_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2590,7 @@ func (x *ProjectionStatusRequest) String() string {
 func (*ProjectionStatusRequest) ProtoMessage() {}
 
 func (x *ProjectionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[20]
+	mi := &file_nir_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2603,7 @@ func (x *ProjectionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionStatusRequest.ProtoReflect.Descriptor instead.
 func (*ProjectionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 // ModelStatus is one read model's position in the stream.
@@ -2438,7 +2621,7 @@ type ModelStatus struct {
 
 func (x *ModelStatus) Reset() {
 	*x = ModelStatus{}
-	mi := &file_nir_v1_query_proto_msgTypes[21]
+	mi := &file_nir_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2633,7 @@ func (x *ModelStatus) String() string {
 func (*ModelStatus) ProtoMessage() {}
 
 func (x *ModelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[21]
+	mi := &file_nir_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2646,7 @@ func (x *ModelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelStatus.ProtoReflect.Descriptor instead.
 func (*ModelStatus) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ModelStatus) GetName() string {
@@ -2506,7 +2689,7 @@ type SnapshotInfo struct {
 
 func (x *SnapshotInfo) Reset() {
 	*x = SnapshotInfo{}
-	mi := &file_nir_v1_query_proto_msgTypes[22]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2701,7 @@ func (x *SnapshotInfo) String() string {
 func (*SnapshotInfo) ProtoMessage() {}
 
 func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[22]
+	mi := &file_nir_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2714,7 @@ func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
 func (*SnapshotInfo) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SnapshotInfo) GetName() string {
@@ -2581,7 +2764,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_nir_v1_query_proto_msgTypes[23]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2776,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[23]
+	mi := &file_nir_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2789,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Progress) GetDone() uint64 {
@@ -2680,7 +2863,7 @@ type ProjectionStatusResponse struct {
 
 func (x *ProjectionStatusResponse) Reset() {
 	*x = ProjectionStatusResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2875,7 @@ func (x *ProjectionStatusResponse) String() string {
 func (*ProjectionStatusResponse) ProtoMessage() {}
 
 func (x *ProjectionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[24]
+	mi := &file_nir_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2888,7 @@ func (x *ProjectionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectionStatusResponse.ProtoReflect.Descriptor instead.
 func (*ProjectionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProjectionStatusResponse) GetModels() []*ModelStatus {
@@ -2805,7 +2988,7 @@ type QuarantinedMessage struct {
 
 func (x *QuarantinedMessage) Reset() {
 	*x = QuarantinedMessage{}
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +3000,7 @@ func (x *QuarantinedMessage) String() string {
 func (*QuarantinedMessage) ProtoMessage() {}
 
 func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[25]
+	mi := &file_nir_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +3013,7 @@ func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
 func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *QuarantinedMessage) GetSequence() uint64 {
@@ -2859,7 +3042,7 @@ type RebuildRequest struct {
 
 func (x *RebuildRequest) Reset() {
 	*x = RebuildRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3054,7 @@ func (x *RebuildRequest) String() string {
 func (*RebuildRequest) ProtoMessage() {}
 
 func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[26]
+	mi := &file_nir_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3067,7 @@ func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildRequest.ProtoReflect.Descriptor instead.
 func (*RebuildRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RebuildRequest) GetModel() string {
@@ -2909,7 +3092,7 @@ type RebuildResponse struct {
 
 func (x *RebuildResponse) Reset() {
 	*x = RebuildResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3104,7 @@ func (x *RebuildResponse) String() string {
 func (*RebuildResponse) ProtoMessage() {}
 
 func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[27]
+	mi := &file_nir_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3117,7 @@ func (x *RebuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildResponse.ProtoReflect.Descriptor instead.
 func (*RebuildResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RebuildResponse) GetProgress() *Progress {
@@ -2967,7 +3150,7 @@ type ListSnapshotsRequest struct {
 
 func (x *ListSnapshotsRequest) Reset() {
 	*x = ListSnapshotsRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3162,7 @@ func (x *ListSnapshotsRequest) String() string {
 func (*ListSnapshotsRequest) ProtoMessage() {}
 
 func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[28]
+	mi := &file_nir_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3175,7 @@ func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 // ListSnapshotsResponse lists the snapshots by name.
@@ -3006,7 +3189,7 @@ type ListSnapshotsResponse struct {
 
 func (x *ListSnapshotsResponse) Reset() {
 	*x = ListSnapshotsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3018,7 +3201,7 @@ func (x *ListSnapshotsResponse) String() string {
 func (*ListSnapshotsResponse) ProtoMessage() {}
 
 func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[29]
+	mi := &file_nir_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3031,7 +3214,7 @@ func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListSnapshotsResponse) GetSnapshots() []*SnapshotInfo {
@@ -3060,7 +3243,7 @@ type CreateSnapshotRequest struct {
 
 func (x *CreateSnapshotRequest) Reset() {
 	*x = CreateSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3255,7 @@ func (x *CreateSnapshotRequest) String() string {
 func (*CreateSnapshotRequest) ProtoMessage() {}
 
 func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[30]
+	mi := &file_nir_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3268,7 @@ func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateSnapshotRequest) GetName() string {
@@ -3131,7 +3314,7 @@ type CreateSnapshotResponse struct {
 
 func (x *CreateSnapshotResponse) Reset() {
 	*x = CreateSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3326,7 @@ func (x *CreateSnapshotResponse) String() string {
 func (*CreateSnapshotResponse) ProtoMessage() {}
 
 func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[31]
+	mi := &file_nir_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3339,7 @@ func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateSnapshotResponse) GetProgress() *Progress {
@@ -3191,7 +3374,7 @@ type DeleteSnapshotRequest struct {
 
 func (x *DeleteSnapshotRequest) Reset() {
 	*x = DeleteSnapshotRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[32]
+	mi := &file_nir_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3386,7 @@ func (x *DeleteSnapshotRequest) String() string {
 func (*DeleteSnapshotRequest) ProtoMessage() {}
 
 func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[32]
+	mi := &file_nir_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3399,7 @@ func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteSnapshotRequest) GetName() string {
@@ -3235,7 +3418,7 @@ type DeleteSnapshotResponse struct {
 
 func (x *DeleteSnapshotResponse) Reset() {
 	*x = DeleteSnapshotResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[33]
+	mi := &file_nir_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3247,7 +3430,7 @@ func (x *DeleteSnapshotResponse) String() string {
 func (*DeleteSnapshotResponse) ProtoMessage() {}
 
 func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[33]
+	mi := &file_nir_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3260,7 +3443,7 @@ func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 // VerifyProjectionsRequest asks for a check of the live read-model file.
@@ -3276,7 +3459,7 @@ type VerifyProjectionsRequest struct {
 
 func (x *VerifyProjectionsRequest) Reset() {
 	*x = VerifyProjectionsRequest{}
-	mi := &file_nir_v1_query_proto_msgTypes[34]
+	mi := &file_nir_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3471,7 @@ func (x *VerifyProjectionsRequest) String() string {
 func (*VerifyProjectionsRequest) ProtoMessage() {}
 
 func (x *VerifyProjectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[34]
+	mi := &file_nir_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3484,7 @@ func (x *VerifyProjectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyProjectionsRequest.ProtoReflect.Descriptor instead.
 func (*VerifyProjectionsRequest) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *VerifyProjectionsRequest) GetCompareFold() bool {
@@ -3329,7 +3512,7 @@ type FoldComparison struct {
 
 func (x *FoldComparison) Reset() {
 	*x = FoldComparison{}
-	mi := &file_nir_v1_query_proto_msgTypes[35]
+	mi := &file_nir_v1_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3524,7 @@ func (x *FoldComparison) String() string {
 func (*FoldComparison) ProtoMessage() {}
 
 func (x *FoldComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[35]
+	mi := &file_nir_v1_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3537,7 @@ func (x *FoldComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FoldComparison.ProtoReflect.Descriptor instead.
 func (*FoldComparison) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FoldComparison) GetCheckpoint() uint64 {
@@ -3415,7 +3598,7 @@ type VerifyProjectionsResponse struct {
 
 func (x *VerifyProjectionsResponse) Reset() {
 	*x = VerifyProjectionsResponse{}
-	mi := &file_nir_v1_query_proto_msgTypes[36]
+	mi := &file_nir_v1_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3610,7 @@ func (x *VerifyProjectionsResponse) String() string {
 func (*VerifyProjectionsResponse) ProtoMessage() {}
 
 func (x *VerifyProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nir_v1_query_proto_msgTypes[36]
+	mi := &file_nir_v1_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3623,7 @@ func (x *VerifyProjectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyProjectionsResponse.ProtoReflect.Descriptor instead.
 func (*VerifyProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{36}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VerifyProjectionsResponse) GetProblems() []string {
@@ -3690,7 +3873,22 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x14AuditHistoryResponse\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12,\n" +
-	"\aentries\x18\x02 \x03(\v2\x12.nir.v1.AuditEntryR\aentries\"\x19\n" +
+	"\aentries\x18\x02 \x03(\v2\x12.nir.v1.AuditEntryR\aentries\"7\n" +
+	"\x15ListErasureDueRequest\x12\x1e\n" +
+	"\x03now\x18\x01 \x01(\v2\f.nir.v1.DateR\x03now\"\xaf\x01\n" +
+	"\x16ListErasureDueResponse\x12'\n" +
+	"\x0fretention_years\x18\x01 \x01(\x05R\x0eretentionYears\x12\x1e\n" +
+	"\x03now\x18\x02 \x01(\v2\f.nir.v1.DateR\x03now\x12,\n" +
+	"\apersons\x18\x03 \x03(\v2\x12.nir.v1.ErasureDueR\apersons\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\x04R\n" +
+	"checkpoint\"x\n" +
+	"\n" +
+	"ErasureDue\x12\x1d\n" +
+	"\n" +
+	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x18\n" +
+	"\akommune\x18\x02 \x01(\tR\akommune\x121\n" +
+	"\rlast_activity\x18\x03 \x01(\v2\f.nir.v1.DateR\flastActivity\"\x19\n" +
 	"\x17ProjectionStatusRequest\"h\n" +
 	"\vModelStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
@@ -3804,14 +4002,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"Statistics\x12\x19.nir.v1.StatisticsRequest\x1a\x1a.nir.v1.StatisticsResponse\"\x03\x90\x02\x01\x12Z\n" +
 	"\x10TerminatedReport\x12\x1f.nir.v1.TerminatedReportRequest\x1a .nir.v1.TerminatedReportResponse\"\x03\x90\x02\x01\x12N\n" +
-	"\fAuditHistory\x12\x1b.nir.v1.AuditHistoryRequest\x1a\x1c.nir.v1.AuditHistoryResponse\"\x03\x90\x02\x012\xf9\x03\n" +
+	"\fAuditHistory\x12\x1b.nir.v1.AuditHistoryRequest\x1a\x1c.nir.v1.AuditHistoryResponse\"\x03\x90\x02\x012\xcf\x04\n" +
 	"\fAdminService\x12Z\n" +
 	"\x10ProjectionStatus\x12\x1f.nir.v1.ProjectionStatusRequest\x1a .nir.v1.ProjectionStatusResponse\"\x03\x90\x02\x01\x12<\n" +
 	"\aRebuild\x12\x16.nir.v1.RebuildRequest\x1a\x17.nir.v1.RebuildResponse0\x01\x12Q\n" +
 	"\rListSnapshots\x12\x1c.nir.v1.ListSnapshotsRequest\x1a\x1d.nir.v1.ListSnapshotsResponse\"\x03\x90\x02\x01\x12Q\n" +
 	"\x0eCreateSnapshot\x12\x1d.nir.v1.CreateSnapshotRequest\x1a\x1e.nir.v1.CreateSnapshotResponse0\x01\x12O\n" +
 	"\x0eDeleteSnapshot\x12\x1d.nir.v1.DeleteSnapshotRequest\x1a\x1e.nir.v1.DeleteSnapshotResponse\x12X\n" +
-	"\x11VerifyProjections\x12 .nir.v1.VerifyProjectionsRequest\x1a!.nir.v1.VerifyProjectionsResponseB,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
+	"\x11VerifyProjections\x12 .nir.v1.VerifyProjectionsRequest\x1a!.nir.v1.VerifyProjectionsResponse\x12T\n" +
+	"\x0eListErasureDue\x12\x1d.nir.v1.ListErasureDueRequest\x1a\x1e.nir.v1.ListErasureDueResponse\"\x03\x90\x02\x01B,Z*github.com/introreg/nir/proto/nir/v1;nirv1b\x06proto3"
 
 var (
 	file_nir_v1_query_proto_rawDescOnce sync.Once
@@ -3826,7 +4025,7 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_nir_v1_query_proto_goTypes = []any{
 	(PresenceFilter)(0),               // 0: nir.v1.PresenceFilter
 	(DeadlineFilter)(0),               // 1: nir.v1.DeadlineFilter
@@ -3852,37 +4051,40 @@ var file_nir_v1_query_proto_goTypes = []any{
 	(*Correction)(nil),                // 21: nir.v1.Correction
 	(*AuditEntry)(nil),                // 22: nir.v1.AuditEntry
 	(*AuditHistoryResponse)(nil),      // 23: nir.v1.AuditHistoryResponse
-	(*ProjectionStatusRequest)(nil),   // 24: nir.v1.ProjectionStatusRequest
-	(*ModelStatus)(nil),               // 25: nir.v1.ModelStatus
-	(*SnapshotInfo)(nil),              // 26: nir.v1.SnapshotInfo
-	(*Progress)(nil),                  // 27: nir.v1.Progress
-	(*ProjectionStatusResponse)(nil),  // 28: nir.v1.ProjectionStatusResponse
-	(*QuarantinedMessage)(nil),        // 29: nir.v1.QuarantinedMessage
-	(*RebuildRequest)(nil),            // 30: nir.v1.RebuildRequest
-	(*RebuildResponse)(nil),           // 31: nir.v1.RebuildResponse
-	(*ListSnapshotsRequest)(nil),      // 32: nir.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),     // 33: nir.v1.ListSnapshotsResponse
-	(*CreateSnapshotRequest)(nil),     // 34: nir.v1.CreateSnapshotRequest
-	(*CreateSnapshotResponse)(nil),    // 35: nir.v1.CreateSnapshotResponse
-	(*DeleteSnapshotRequest)(nil),     // 36: nir.v1.DeleteSnapshotRequest
-	(*DeleteSnapshotResponse)(nil),    // 37: nir.v1.DeleteSnapshotResponse
-	(*VerifyProjectionsRequest)(nil),  // 38: nir.v1.VerifyProjectionsRequest
-	(*FoldComparison)(nil),            // 39: nir.v1.FoldComparison
-	(*VerifyProjectionsResponse)(nil), // 40: nir.v1.VerifyProjectionsResponse
-	(Law)(0),                          // 41: nir.v1.Law
-	(TerminationReason)(0),            // 42: nir.v1.TerminationReason
-	(Scheme)(0),                       // 43: nir.v1.Scheme
-	(*Date)(nil),                      // 44: nir.v1.Date
-	(Sex)(0),                          // 45: nir.v1.Sex
-	(Sluttmal)(0),                     // 46: nir.v1.Sluttmal
-	(TrainingScheme)(0),               // 47: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                 // 48: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),            // 49: nir.v1.DeadlineStatus
-	(*Event)(nil),                     // 50: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),     // 51: google.protobuf.Timestamp
+	(*ListErasureDueRequest)(nil),     // 24: nir.v1.ListErasureDueRequest
+	(*ListErasureDueResponse)(nil),    // 25: nir.v1.ListErasureDueResponse
+	(*ErasureDue)(nil),                // 26: nir.v1.ErasureDue
+	(*ProjectionStatusRequest)(nil),   // 27: nir.v1.ProjectionStatusRequest
+	(*ModelStatus)(nil),               // 28: nir.v1.ModelStatus
+	(*SnapshotInfo)(nil),              // 29: nir.v1.SnapshotInfo
+	(*Progress)(nil),                  // 30: nir.v1.Progress
+	(*ProjectionStatusResponse)(nil),  // 31: nir.v1.ProjectionStatusResponse
+	(*QuarantinedMessage)(nil),        // 32: nir.v1.QuarantinedMessage
+	(*RebuildRequest)(nil),            // 33: nir.v1.RebuildRequest
+	(*RebuildResponse)(nil),           // 34: nir.v1.RebuildResponse
+	(*ListSnapshotsRequest)(nil),      // 35: nir.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),     // 36: nir.v1.ListSnapshotsResponse
+	(*CreateSnapshotRequest)(nil),     // 37: nir.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil),    // 38: nir.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),     // 39: nir.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil),    // 40: nir.v1.DeleteSnapshotResponse
+	(*VerifyProjectionsRequest)(nil),  // 41: nir.v1.VerifyProjectionsRequest
+	(*FoldComparison)(nil),            // 42: nir.v1.FoldComparison
+	(*VerifyProjectionsResponse)(nil), // 43: nir.v1.VerifyProjectionsResponse
+	(Law)(0),                          // 44: nir.v1.Law
+	(TerminationReason)(0),            // 45: nir.v1.TerminationReason
+	(Scheme)(0),                       // 46: nir.v1.Scheme
+	(*Date)(nil),                      // 47: nir.v1.Date
+	(Sex)(0),                          // 48: nir.v1.Sex
+	(Sluttmal)(0),                     // 49: nir.v1.Sluttmal
+	(TrainingScheme)(0),               // 50: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                 // 51: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),            // 52: nir.v1.DeadlineStatus
+	(*Event)(nil),                     // 53: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),     // 54: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	41, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	44, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -3891,100 +4093,106 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	42, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	45, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
 	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
 	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
-	43, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
-	43, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	46, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	46, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
 	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	44, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	47, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
 	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	44, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	45, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	41, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	44, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	44, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	44, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	44, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	46, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	44, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	42, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	47, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	44, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	44, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	44, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	44, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	44, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	47, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	48, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	44, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	47, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	47, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	47, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	47, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	49, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	47, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	45, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	50, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	47, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	47, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	47, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	47, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	47, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
 	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	48, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	51, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
 	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	48, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	44, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	44, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	49, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	51, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	47, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	47, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	52, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
 	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	42, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	45, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
 	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
 	14, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
 	15, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	44, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
+	47, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
 	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
-	41, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	44, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	41, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	44, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	44, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	42, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	44, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	47, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	47, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	45, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
 	18, // 56: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
 	14, // 57: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	48, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	50, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	51, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	53, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
 	21, // 60: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
 	22, // 61: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	51, // 62: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	25, // 63: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	26, // 64: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	27, // 65: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	29, // 66: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	27, // 67: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	26, // 68: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	44, // 69: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	51, // 70: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	27, // 71: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	26, // 72: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	39, // 73: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
-	5,  // 74: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 75: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 76: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 77: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 78: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 79: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	24, // 80: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	30, // 81: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	32, // 82: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	34, // 83: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	36, // 84: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	38, // 85: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	7,  // 86: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 87: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 88: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 89: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 90: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 91: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	28, // 92: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	31, // 93: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	33, // 94: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	35, // 95: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	37, // 96: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	40, // 97: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	86, // [86:98] is the sub-list for method output_type
-	74, // [74:86] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	47, // 62: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
+	47, // 63: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
+	26, // 64: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
+	47, // 65: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
+	54, // 66: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	28, // 67: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	29, // 68: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	30, // 69: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	32, // 70: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	30, // 71: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	29, // 72: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	47, // 73: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	54, // 74: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	30, // 75: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	29, // 76: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	42, // 77: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	5,  // 78: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 79: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 80: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 81: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 82: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 83: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	27, // 84: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	33, // 85: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	35, // 86: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	37, // 87: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	39, // 88: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	41, // 89: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	24, // 90: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
+	7,  // 91: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 92: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 93: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 94: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 95: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 96: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	31, // 97: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	34, // 98: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	36, // 99: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	38, // 100: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	40, // 101: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	43, // 102: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	25, // 103: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
+	91, // [91:104] is the sub-list for method output_type
+	78, // [78:91] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
@@ -4002,7 +4210,7 @@ func file_nir_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

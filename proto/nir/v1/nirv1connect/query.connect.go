@@ -68,6 +68,9 @@ const (
 	// AdminServiceVerifyProjectionsProcedure is the fully-qualified name of the AdminService's
 	// VerifyProjections RPC.
 	AdminServiceVerifyProjectionsProcedure = "/nir.v1.AdminService/VerifyProjections"
+	// AdminServiceListErasureDueProcedure is the fully-qualified name of the AdminService's
+	// ListErasureDue RPC.
+	AdminServiceListErasureDueProcedure = "/nir.v1.AdminService/ListErasureDue"
 )
 
 // QueryServiceClient is a client for the nir.v1.QueryService service.
@@ -319,6 +322,11 @@ type AdminServiceClient interface {
 	// meta, and that it belongs to the stream). A problem takes the file out of service and
 	// rebuilds it from the stream.
 	VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error)
+	// ListErasureDue lists the persons due for erasure under the register's retention rule
+	// (nird --retention-years; DOMAIN.md Product decisions 15): registered, not erased, no
+	// programme open, and nothing they took part in for that many years. Without a rule
+	// configured it is FailedPrecondition. It erases nothing: nirctl person erase --due does.
+	ListErasureDue(context.Context, *connect.Request[v1.ListErasureDueRequest]) (*connect.Response[v1.ListErasureDueResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the nir.v1.AdminService service. By default, it
@@ -370,6 +378,13 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("VerifyProjections")),
 			connect.WithClientOptions(opts...),
 		),
+		listErasureDue: connect.NewClient[v1.ListErasureDueRequest, v1.ListErasureDueResponse](
+			httpClient,
+			baseURL+AdminServiceListErasureDueProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListErasureDue")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -381,6 +396,7 @@ type adminServiceClient struct {
 	createSnapshot    *connect.Client[v1.CreateSnapshotRequest, v1.CreateSnapshotResponse]
 	deleteSnapshot    *connect.Client[v1.DeleteSnapshotRequest, v1.DeleteSnapshotResponse]
 	verifyProjections *connect.Client[v1.VerifyProjectionsRequest, v1.VerifyProjectionsResponse]
+	listErasureDue    *connect.Client[v1.ListErasureDueRequest, v1.ListErasureDueResponse]
 }
 
 // ProjectionStatus calls nir.v1.AdminService.ProjectionStatus.
@@ -413,6 +429,11 @@ func (c *adminServiceClient) VerifyProjections(ctx context.Context, req *connect
 	return c.verifyProjections.CallUnary(ctx, req)
 }
 
+// ListErasureDue calls nir.v1.AdminService.ListErasureDue.
+func (c *adminServiceClient) ListErasureDue(ctx context.Context, req *connect.Request[v1.ListErasureDueRequest]) (*connect.Response[v1.ListErasureDueResponse], error) {
+	return c.listErasureDue.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the nir.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ProjectionStatus returns each model's checkpoint, the lag behind the stream, file sizes,
@@ -436,6 +457,11 @@ type AdminServiceHandler interface {
 	// meta, and that it belongs to the stream). A problem takes the file out of service and
 	// rebuilds it from the stream.
 	VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error)
+	// ListErasureDue lists the persons due for erasure under the register's retention rule
+	// (nird --retention-years; DOMAIN.md Product decisions 15): registered, not erased, no
+	// programme open, and nothing they took part in for that many years. Without a rule
+	// configured it is FailedPrecondition. It erases nothing: nirctl person erase --due does.
+	ListErasureDue(context.Context, *connect.Request[v1.ListErasureDueRequest]) (*connect.Response[v1.ListErasureDueResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -483,6 +509,13 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("VerifyProjections")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListErasureDueHandler := connect.NewUnaryHandler(
+		AdminServiceListErasureDueProcedure,
+		svc.ListErasureDue,
+		connect.WithSchema(adminServiceMethods.ByName("ListErasureDue")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nir.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceProjectionStatusProcedure:
@@ -497,6 +530,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceDeleteSnapshotHandler.ServeHTTP(w, r)
 		case AdminServiceVerifyProjectionsProcedure:
 			adminServiceVerifyProjectionsHandler.ServeHTTP(w, r)
+		case AdminServiceListErasureDueProcedure:
+			adminServiceListErasureDueHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -528,4 +563,8 @@ func (UnimplementedAdminServiceHandler) DeleteSnapshot(context.Context, *connect
 
 func (UnimplementedAdminServiceHandler) VerifyProjections(context.Context, *connect.Request[v1.VerifyProjectionsRequest]) (*connect.Response[v1.VerifyProjectionsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nir.v1.AdminService.VerifyProjections is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListErasureDue(context.Context, *connect.Request[v1.ListErasureDueRequest]) (*connect.Response[v1.ListErasureDueResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nir.v1.AdminService.ListErasureDue is not implemented"))
 }

@@ -1,0 +1,118 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// Sealer seals the identifying fields of events before they are stored, opens them when they
+// are read, and destroys a person's data key (sealing.Events over eventstore.KeyStore; DOMAIN.md
+// Product decisions 15).
+type Sealer interface {
+	Seal(ctx context.Context, ev *nirv1.Event) error
+	Open(ctx context.Context, ev *nirv1.Event) error
+	Destroy(ctx context.Context, personKey string) error
+}
+
+// sealedStore is the event store as the append path sees it with a Sealer: every event it
+// reads comes opened, and every event it appends is stored sealed, so the checks, the history
+// cache and the retry comparison work on what the client sent, and the stream holds no
+// national id and no birth date in clear.
+type sealedStore struct {
+	Store
+	sealer Sealer
+}
+
+func (s sealedStore) Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error) {
+	history, last, err := s.Store.Read(ctx, personKey)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, h := range history {
+		if err := s.sealer.Open(ctx, h.Event); err != nil {
+			return nil, 0, err
+		}
+	}
+	return history, last, nil
+}
+
+func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
+	out := make([]eventstore.PersonAppend, len(batch))
+	for i, a := range batch {
+		out[i] = a
+		out[i].Events = make([]*nirv1.Event, len(a.Events))
+		for j, ev := range a.Events {
+			if ev.GetPersonRegistered() != nil || ev.GetIdentifierAdded() != nil || ev.GetPersonsMerged() != nil {
+				ev = proto.Clone(ev).(*nirv1.Event)
+				if err := s.sealer.Seal(ctx, ev); err != nil {
+					return nil, err
+				}
+			}
+			out[i].Events[j] = ev
+		}
+	}
+	return s.Store.Append(ctx, out...)
+}
+
+// erasedKeys are the persons whose data keys an erasure of the person folded in st destroys:
+// its own, and those of every person merged into it (their events, copied into the merge,
+// are sealed with their own keys), nested merges included.
+func erasedKeys(st *rules.State) []string {
+	keys := []string{st.PersonKey}
+	seen := map[string]bool{st.PersonKey: true}
+	var walk func(ev *nirv1.Event)
+	walk = func(ev *nirv1.Event) {
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			if k := c.GetPersonKey(); k != "" && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+			walk(c)
+		}
+	}
+	for _, le := range st.Log() {
+		if le.Event.GetPersonsMerged() != nil && !st.Retracted[le.Event.GetId()] {
+			walk(le.Event)
+		}
+	}
+	return keys
+}
+
+// ErrKeysNotDestroyed is returned when an erasure is stored but a data key it names could not
+// be destroyed yet: the same request again (or any erasure of the person) destroys it.
+var ErrKeysNotDestroyed = errors.New("the erasure is recorded, but not every data key was destroyed yet; send the erasure again")
+
+// destroy destroys the data keys an erasure names.
+func (s *Service) destroy(ctx context.Context, erasure *nirv1.Event) error {
+	if s.sealer == nil {
+		return nil
+	}
+	var errs []error
+	for _, k := range erasure.GetPersonErased().GetDestroyedKeys() {
+		if err := s.sealer.Destroy(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Error("destroying the data keys of an erasure failed", "event_id", erasure.GetId(), "err", err)
+		return fmt.Errorf("%w: %v", ErrKeysNotDestroyed, err)
+	}
+	return nil
+}
+
+// storedErasure returns the person's erasure in force, if any.
+func storedErasure(st *rules.State) *nirv1.Event {
+	for _, le := range st.Log() {
+		if le.Event.GetPersonErased() != nil {
+			return le.Event
+		}
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package projections
+
+import (
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Due is a person the retention rule makes due for erasure (rules.ErasureDue).
+type Due struct {
+	PersonKey    string
+	Kommune      string
+	LastActivity rules.Date
+}
+
+// ErasureDue lists the persons due for erasure under a retention rule of years on now, in
+// person-key order, and the checkpoint the file had folded (DOMAIN.md Product decisions 15).
+// It folds every person of the file: a scheduled job's cost, not a query's.
+func (db *DB) ErasureDue(years int, now rules.Date) ([]Due, uint64, error) {
+	var out []Due
+	var ckpt uint64
+	err := db.view(func(tx *bolt.Tx) error {
+		ckpt = checkpointTx(tx)
+		return bucket(tx, bucketPEvents).ForEach(func(k, _ []byte) error {
+			// Folded sealed: the rule reads no identifying field.
+			st := rules.NewState(string(k))
+			if err := personEvents(tx, string(k), func(seq uint64, ev *nirv1.Event) error {
+				st.Apply(seq, ev)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if last, due := rules.ErasureDue(st, years, now); due {
+				out = append(out, Due{PersonKey: st.PersonKey, Kommune: rules.KommuneNow(st.Kommune), LastActivity: last})
+			}
+			return nil
+		})
+	})
+	return out, ckpt, err
+}
