@@ -28,6 +28,7 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -172,7 +173,18 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil, err
 	}
 	defer idx.Close()
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, IDs: idx})
+	// Identities sealed as nird seals them: a data key made per new person in the bucket
+	// NIR_KEYS, the registration's ids and birth date sealed with it (issue 12).
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		return nil, err
+	}
+	dataKeys, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		return nil, err
+	}
+	defer dataKeys.Close()
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, IDs: idx, Sealer: sealing.Events{Keys: dataKeys}})
 	js, err := jetstream.New(bare)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ import (
 	"github.com/introreg/nir/internal/demo"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/sealing"
 	streamcheck "github.com/introreg/nir/internal/verify"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -166,6 +167,10 @@ type RebuildReport struct {
 	// RatioParallel is rebuild / bare-replay-parallel-N events/s: against the best bare
 	// read found, one ordered consumer per CPU over ranges of sequences.
 	RatioParallel float64 `json:"ratio_parallel"`
+	// RatioSealing is rebuild / rebuild-unopened events/s: the same rebuild of the same sealed
+	// stream without opening the identities, measured in turns with it; 1 - RatioSealing is
+	// what the decryption adds (issue 12: less than 10 %).
+	RatioSealing float64 `json:"ratio_sealing"`
 	// StoreSeconds and FoldSeconds split the fastest rebuild into its two passes: storing
 	// the events as read from the stream, then folding every person and writing the models
 	// (the rest, up to the rebuild's seconds, is the swap).
@@ -212,8 +217,19 @@ func timeStage(name string, f func() (int, error)) (Stage, error) {
 // bestStage runs a stage runs times and keeps the fastest run: on a shared machine the
 // slower runs measure the other processes.
 func bestStage(runs int, name string, f func() (int, error)) (Stage, error) {
+	return bestStageInTurns(runs, name, f, nil)
+}
+
+// bestStageInTurns is bestStage with turn, when not nil, run before each run of f, untimed:
+// two scenarios measured in turns see the same drift of the disk.
+func bestStageInTurns(runs int, name string, f func() (int, error), turn func() error) (Stage, error) {
 	var best Stage
 	for i := range runs {
+		if turn != nil {
+			if err := turn(); err != nil {
+				return Stage{}, err
+			}
+		}
 		st, err := timeStage(name, f)
 		if err != nil {
 			return Stage{}, err
@@ -313,7 +329,7 @@ type ModelCheck struct {
 }
 
 // measureCheck times the damage checks of the live file in modelsDir; proj must be closed.
-func measureCheck(ctx context.Context, f projections.Feed, modelsDir string) (ModelCheck, error) {
+func measureCheck(ctx context.Context, f projections.Feed, modelsDir string, open func(*nirv1.Event) error) (ModelCheck, error) {
 	var mc ModelCheck
 	path := filepath.Join(modelsDir, "models.db")
 	t0 := time.Now()
@@ -329,7 +345,7 @@ func measureCheck(ctx context.Context, f projections.Feed, modelsDir string) (Mo
 	}
 	mc.ValuesSeconds, mc.Values = time.Since(t0).Seconds(), fc.Values
 	t0 = time.Now()
-	proj, err := projections.New(f, projections.Options{Dir: modelsDir})
+	proj, err := projections.New(f, projections.Options{Dir: modelsDir, Open: open})
 	if err != nil {
 		return mc, err
 	}
@@ -363,8 +379,10 @@ type populationMarker struct {
 	Now     string  `json:"now"`
 	Kommune string  `json:"kommune"`
 	Share   float64 `json:"kommune_share"`
-	Events  uint64  `json:"events"`
-	Moved   int     `json:"moved_to_kommune"`
+	// Sealed: the identities were sealed at load, as nird stores them (issue 12).
+	Sealed bool   `json:"sealed"`
+	Events uint64 `json:"events"`
+	Moved  int    `json:"moved_to_kommune"`
 }
 
 // benchActor is the actor stamped on loaded events: a kommune's case system, as most
@@ -415,7 +433,18 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 			"bare-replay is an ordered consumer reading every message and its metadata, decoding nothing; " +
 			"rebuild is Projector.Rebuild of all read models through internal/feed, swap included",
 	}
-	pop, err := loadPopulation(ctx, store, dir, opt, progress)
+	// The master key lives beside a kept stream, so that a later run opens its keys.
+	master, err := sealing.LoadMaster(filepath.Join(dir, "master.key"), true)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		return nil, err
+	}
+	defer keys.Close()
+	sealer := sealing.Events{Keys: keys}
+	pop, err := loadPopulation(ctx, store, sealer, dir, opt, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -493,17 +522,47 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		return nil, err
 	}
 	defer os.RemoveAll(modelsDir)
-	proj, err := projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache})
+	proj, err := projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache, Open: sealer.Opener()})
 	if err != nil {
 		return nil, err
 	}
 	defer proj.Close()
+	// The same rebuild without opening the sealed identities: what the decryption adds
+	// (issue 12 asks for less than 10 %), measured in turns with the rebuild. Its projector
+	// lives for its own turn only, so that its file is not mapped during the rebuild's.
+	unopenedDir := filepath.Join(dir, "models-unopened")
+	defer os.RemoveAll(unopenedDir)
 
 	progress(fmt.Sprintf("rebuild of %d events", last))
 	var sampler *memSampler
 	lastReport := time.Now()
 	var storeD, foldD time.Duration
-	rebuild, err := bestStage(opt.Runs, "rebuild", func() (int, error) {
+	var unopenedBest Stage
+	// In turns: the rebuild without opening first, then the rebuild.
+	turn := func() error {
+		if err := os.RemoveAll(unopenedDir); err != nil {
+			return err
+		}
+		unopened, err := projections.New(f, projections.Options{Dir: unopenedDir, StateCache: opt.StateCache})
+		if err != nil {
+			return err
+		}
+		u, err := timeStage("rebuild-unopened", func() (int, error) {
+			debug.FreeOSMemory()
+			return int(last), unopened.Rebuild(ctx, func(projections.Progress) {})
+		})
+		if cerr := unopened.Close(); err == nil {
+			err = cerr
+		}
+		if rerr := os.RemoveAll(unopenedDir); err == nil {
+			err = rerr
+		}
+		if err == nil && (unopenedBest.Name == "" || u.EventsPerSec > unopenedBest.EventsPerSec) {
+			unopenedBest = u
+		}
+		return err
+	}
+	rebuild, err := bestStageInTurns(opt.Runs, "rebuild", func() (int, error) {
 		debug.FreeOSMemory()
 		if opt.CPUProfile != "" {
 			stop, err := startCPUProfile(opt.CPUProfile)
@@ -515,7 +574,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		sampler = startMemSampler()
 		var folding time.Time
 		t0 := time.Now()
-		err := proj.Rebuild(ctx, func(p projections.Progress) {
+		err = proj.Rebuild(ctx, func(p projections.Progress) {
 			if p.Phase == projections.PhaseFold && folding.IsZero() {
 				folding = time.Now()
 			}
@@ -536,11 +595,12 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 			rep.Memory = m
 		}
 		return int(last), err
-	})
+	}, turn)
 	if err != nil {
 		return nil, err
 	}
-	rep.Results = append(rep.Results, rebuild)
+	rep.Results = append(rep.Results, rebuild, unopenedBest)
+	rep.RatioSealing = rebuild.EventsPerSec / unopenedBest.EventsPerSec
 	rep.StoreSeconds, rep.FoldSeconds = storeD.Seconds(), foldD.Seconds()
 	if st, err := os.Stat(filepath.Join(modelsDir, "models.db")); err == nil {
 		rep.ModelsBytes = st.Size()
@@ -570,17 +630,17 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	if err := proj.Close(); err != nil {
 		return nil, err
 	}
-	if rep.Check, err = measureCheck(ctx, f, modelsDir); err != nil {
+	if rep.Check, err = measureCheck(ctx, f, modelsDir, sealer.Opener()); err != nil {
 		return nil, err
 	}
-	if proj, err = projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache}); err != nil {
+	if proj, err = projections.New(f, projections.Options{Dir: modelsDir, StateCache: opt.StateCache, Open: sealer.Opener()}); err != nil {
 		return nil, err
 	}
 	defer proj.Close()
 
 	if opt.Verify {
 		progress("verify: catch-up into a second directory")
-		ok, err := verify(ctx, proj, f, filepath.Join(dir, "models-verify"))
+		ok, err := verify(ctx, proj, f, filepath.Join(dir, "models-verify"), sealer.Opener())
 		if err != nil {
 			return nil, err
 		}
@@ -592,8 +652,8 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 
 // loadPopulation fills the stream with the population, or checks that a kept directory
 // already holds it.
-func loadPopulation(ctx context.Context, store *eventstore.Store, dir string, opt RebuildOptions, progress func(string)) (*Population, error) {
-	want := populationMarker{Persons: opt.Persons, Seed: opt.Seed, Now: opt.Now.String(), Kommune: opt.Kommune, Share: opt.KommuneShare}
+func loadPopulation(ctx context.Context, store *eventstore.Store, sealer sealing.Events, dir string, opt RebuildOptions, progress func(string)) (*Population, error) {
+	want := populationMarker{Persons: opt.Persons, Seed: opt.Seed, Now: opt.Now.String(), Kommune: opt.Kommune, Share: opt.KommuneShare, Sealed: true}
 	last, err := store.LastSeq(ctx)
 	if err != nil {
 		return nil, err
@@ -619,7 +679,7 @@ func loadPopulation(ctx context.Context, store *eventstore.Store, dir string, op
 	}
 
 	progress(fmt.Sprintf("loading %d persons", opt.Persons))
-	pop, err := load(ctx, store, opt, progress)
+	pop, err := load(ctx, store, sealer, opt, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -635,7 +695,7 @@ func loadPopulation(ctx context.Context, store *eventstore.Store, dir string, op
 
 // load generates the population and appends it in atomic batches of whole persons, up to
 // the store's batch limit, LoadConcurrency batches in flight.
-func load(ctx context.Context, store *eventstore.Store, opt RebuildOptions, progress func(string)) (*Population, error) {
+func load(ctx context.Context, store *eventstore.Store, sealer sealing.Events, opt RebuildOptions, progress func(string)) (*Population, error) {
 	keys, err := personkey.New([]byte("bench secret, not for production use"))
 	if err != nil {
 		return nil, err
@@ -707,6 +767,16 @@ func load(ctx context.Context, store *eventstore.Store, opt RebuildOptions, prog
 				inKommune++
 				moved++
 			}
+		}
+		// Sealed as nird stores them: a data key per person in the key store.
+		for _, ev := range evs {
+			if err := sealer.Seal(ctx, ev); err != nil {
+				fail(fmt.Errorf("load: seal: %w", err))
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			break
 		}
 		i++
 		if events+len(evs) > eventstore.MaxBatchEvents && !send() {
@@ -1091,12 +1161,12 @@ func measureCSV(proj *projections.Projector, opt RebuildOptions) (*CSVResult, er
 
 // verify catches a second projector up from the same feed and compares its models with the
 // rebuilt ones by their dumps.
-func verify(ctx context.Context, rebuilt *projections.Projector, f projections.Feed, dir string) (bool, error) {
+func verify(ctx context.Context, rebuilt *projections.Projector, f projections.Feed, dir string, open func(*nirv1.Event) error) (bool, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	p, err := projections.New(f, projections.Options{Dir: dir})
+	p, err := projections.New(f, projections.Options{Dir: dir, Open: open})
 	if err != nil {
 		return false, err
 	}
@@ -1133,6 +1203,7 @@ func goals(rep *RebuildReport) []Goal {
 		{Name: "rebuild / bare replay", Target: fmt.Sprintf(">= %.1f", GoalRebuildRatio), Measured: round2(rep.Ratio), Unit: "ratio", Pass: rep.Ratio >= GoalRebuildRatio},
 		{Name: "peak memory during rebuild", Target: "< 1 GiB", Measured: float64(rep.Memory.PeakRSSBytes >> 20), Unit: "MiB RSS", Pass: rep.Memory.PeakRSSBytes < GoalPeakMemoryBytes},
 		{Name: "person-list query p99", Target: fmt.Sprintf("< %.0f ms", GoalQueryP99ms), Measured: rep.Query.P99ms, Unit: "ms", Pass: rep.Query.P99ms < GoalQueryP99ms},
+		{Name: "decryption in rebuild", Target: "< 10 %", Measured: round2(100 * (1/rep.RatioSealing - 1)), Unit: "% added", Pass: rep.RatioSealing > 1/1.1},
 		{Name: "CSV export", Target: fmt.Sprintf(">= %d rows/s", GoalCSVRowsPerSec), Measured: math.Round(rep.CSV.RowsPerSec), Unit: "rows/s", Pass: rep.CSV.RowsPerSec >= GoalCSVRowsPerSec},
 	}
 	if m := rep.Memory; m.PeakAnonRSSBytes > 0 {
@@ -1166,6 +1237,7 @@ func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
 	fmt.Fprintf(w, "ratio rebuild / bare replay: %.2f (/ bare replay with decoding: %.2f; in events per CPU-second: %.2f)\n", rep.Ratio, rep.RatioDecode, rep.RatioCPU)
 	fmt.Fprintf(w, "ratio rebuild / best bare read found (one ordered consumer per CPU over ranges of sequences): %.2f\n", rep.RatioParallel)
 	fmt.Fprintf(w, "ratio verify / bare replay: %.2f\n", rep.RatioVerify)
+	fmt.Fprintf(w, "ratio rebuild / the same rebuild without opening the sealed identities: %.2f (decryption adds %.1f %%)\n", rep.RatioSealing, 100*(1/rep.RatioSealing-1))
 	fmt.Fprintf(w, "models file %d MiB\n", rep.ModelsBytes>>20)
 	m := rep.Memory
 	fmt.Fprintf(w, "memory during rebuild: peak RSS %d MiB (%s), anonymous RSS peak %d MiB, Go heap peak %d MiB, Go total peak %d MiB\n", m.PeakRSSBytes>>20, m.PeakRSSSource, m.PeakAnonRSSBytes>>20, m.PeakHeapBytes>>20, m.PeakGoTotalBytes>>20)
@@ -1218,7 +1290,7 @@ func WriteScaleText(w io.Writer, reps []*RebuildReport) error {
 	fmt.Fprintln(w, "scale curve of the rebuild:")
 	fmt.Fprintf(w, "%9s %10s %10s %12s %12s %6s %8s %8s %9s %9s %10s\n", "persons", "events", "bare ev/s", "rebuild ev/s", "ev/CPU-s", "ratio", "store s", "fold s", "RSS MiB", "anon MiB", "models MiB")
 	for _, r := range reps {
-		bare, rb := r.Results[0], r.Results[len(r.Results)-1]
+		bare, rb := r.Results[0], r.Results[len(r.Results)-2] // the rebuild, before its unopened twin
 		fmt.Fprintf(w, "%9d %10d %10.0f %12.0f %12.0f %6.2f %8.2f %8.2f %9d %9d %10d\n", r.Population.Persons, r.Population.Events,
 			bare.EventsPerSec, rb.EventsPerSec, rb.EventsPerCPUSec, r.Ratio, r.StoreSeconds, r.FoldSeconds,
 			r.Memory.PeakRSSBytes>>20, r.Memory.PeakAnonRSSBytes>>20, r.ModelsBytes>>20)

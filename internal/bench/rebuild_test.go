@@ -48,7 +48,7 @@ func TestRebuild(t *testing.T) {
 			} else if p.Events != events {
 				t.Errorf("reused stream has %d events, the loaded one had %d", p.Events, events)
 			}
-			want := []string{"bare-replay", "bare-replay-decode", fmt.Sprintf("bare-replay-parallel-%d", max(2, runtime.NumCPU())), "store-replay", "verify", "rebuild"}
+			want := []string{"bare-replay", "bare-replay-decode", fmt.Sprintf("bare-replay-parallel-%d", max(2, runtime.NumCPU())), "store-replay", "verify", "rebuild", "rebuild-unopened"}
 			if len(rep.Results) != len(want) {
 				t.Fatalf("%d results, want %d", len(rep.Results), len(want))
 			}
@@ -83,8 +83,11 @@ func TestRebuild(t *testing.T) {
 			if rep.Verified == nil || !*rep.Verified {
 				t.Errorf("rebuilt models differ from a catch-up of the same stream (verified = %v)", rep.Verified)
 			}
-			if len(rep.Goals) != 4 {
-				t.Errorf("%d goals, want 4", len(rep.Goals))
+			if len(rep.Goals) != 5 {
+				t.Errorf("%d goals, want 5", len(rep.Goals))
+			}
+			if rep.RatioSealing <= 0 {
+				t.Errorf("ratio of the rebuild to the one without opening: %v", rep.RatioSealing)
 			}
 			var text strings.Builder
 			if err := WriteRebuildText(&text, rep); err != nil {
