@@ -175,6 +175,7 @@ func SameEvent(a, b *nirv1.Event) bool {
 	x.RecordedAt, y.RecordedAt = nil, nil
 	x.Actor, y.Actor = nil, nil
 	x.PrevHash, y.PrevHash = nil, nil // where it was appended, not what it says
+	x.DataKeyId, y.DataKeyId = "", "" // which key sealed it (DOMAIN.md Product decisions 15)
 	// What nird copied into a merge at append time (the absorbed person's events).
 	if m := x.GetPersonsMerged(); m != nil {
 		m.AbsorbedEvents = nil

@@ -38,31 +38,38 @@ func (s *Store) ExportKeys(ctx context.Context) (KeyExport, error) {
 	if err != nil {
 		return out, fmt.Errorf("eventstore: data-key bucket %s: %w", KeyBucket, err)
 	}
-	if stream.CachedInfo().State.Msgs == 0 {
+	state := stream.CachedInfo().State
+	if state.Msgs == 0 {
 		return out, nil
 	}
-	cons, err := s.js.OrderedConsumer(ctx, keyStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	// The stream holds each entry's last message only (history 1): reading it whole up to
+	// its last sequence now reads every entry once. Keys made meanwhile seal no event the
+	// backup holds (a key is stored before the event it seals).
+	through := state.LastSeq
+	cons, err := s.js.OrderedConsumer(ctx, keyStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return out, fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, err)
 	}
-	prefix := keySubjectPrefix
 	for {
 		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
 			return out, fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, err)
 		}
-		pk := strings.TrimPrefix(msg.Subject(), prefix)
+		meta, err := msg.Metadata()
+		if err != nil {
+			return out, fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, err)
+		}
+		if meta.Sequence.Stream > through {
+			return out, nil
+		}
+		pk := strings.TrimPrefix(msg.Subject(), keySubjectPrefix)
 		switch msg.Headers().Get(kvOperation) {
 		case "DEL", kvPurge:
 			out.Destroyed = append(out.Destroyed, pk)
 		default:
 			out.Wrapped[pk] = msg.Data()
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return out, fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, err)
-		}
-		if meta.NumPending == 0 {
+		if meta.Sequence.Stream == through || meta.NumPending == 0 {
 			return out, nil
 		}
 	}

@@ -195,3 +195,63 @@ func exportFilesHold(t *testing.T, dir string, b []byte) bool {
 	}
 	return found
 }
+
+// TestKeyStore_Take: keys are made ahead in batches and stored before they are given out, each
+// id once; another key store opens them; a destroyed one is gone for both.
+func TestKeyStore_Take(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	master := masterForExport(t)
+	a, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	seen := map[string]bool{}
+	const n = 600 // more than two batches: the refill runs
+	for range n {
+		id, k, err := a.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id] {
+			t.Fatalf("key %s taken twice", id)
+		}
+		seen[id] = true
+		other, err := b.Key(ctx, id)
+		if err != nil {
+			t.Fatalf("the other key store: key %s: %v", id, err)
+		}
+		if got, err := other.Open("pk", k.Seal("pk", []byte("x"))); err != nil || string(got) != "x" {
+			t.Fatalf("key %s opens differently in the other key store", id)
+		}
+	}
+	var one string
+	for id := range seen {
+		one = id
+		break
+	}
+	if err := a.Destroy(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Key(ctx, one); !errors.Is(err, eventstore.ErrNoKey) {
+		t.Fatalf("a destroyed key: %v", err)
+	}
+	exp, err := s.ExportKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Wrapped) < n || exp.Wrapped[one] != nil {
+		t.Fatalf("export holds %d keys (want at least %d), the destroyed one: %v", len(exp.Wrapped), n, exp.Wrapped[one] != nil)
+	}
+}

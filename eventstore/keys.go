@@ -3,6 +3,8 @@ package eventstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/introreg/nir/internal/sealing"
 )
@@ -83,7 +86,25 @@ type KeyStore struct {
 	live int
 	// unwatched is set when the watch ended before Close: keys is then empty and stays so.
 	unwatched bool
+
+	// poolMu guards pool and filling; pool holds keys made ahead for Take.
+	poolMu  sync.Mutex
+	pool    []pooled
+	filling bool
 }
+
+// pooled is a data key made ahead and stored, not given to any event yet.
+type pooled struct {
+	id  string
+	key *sealing.Key
+}
+
+// Pool sizes of Take: a batch of keys made at once, and the stock below which the next
+// batch is made in the background.
+const (
+	poolBatch = 256
+	poolLow   = 64
+)
 
 // keySlot is a person's entry in KeyBucket as last seen.
 type keySlot struct {
@@ -120,9 +141,11 @@ func keyStreamConfig(replicas int) jetstream.StreamConfig {
 		Duplicates:        2 * time.Minute,
 		AllowRollup:       true,
 		AllowDirect:       true,
-		DenyDelete:        false,
-		DenyPurge:         false,
-		Discard:           jetstream.DiscardNew,
+		// Keys are made ahead, many in one atomic batch (Take).
+		AllowAtomicPublish: true,
+		DenyDelete:         false,
+		DenyPurge:          false,
+		Discard:            jetstream.DiscardNew,
 	}
 }
 
@@ -223,13 +246,16 @@ func (s *Store) keyStream(ctx context.Context) (jetstream.Stream, error) {
 	if !have.AllowRollup {
 		wrong = append(wrong, "allow_rollup")
 	}
+	if !have.AllowAtomicPublish {
+		wrong = append(wrong, "allow_atomic")
+	}
 	if len(wrong) == 0 {
 		return stream, nil
 	}
 	// Destroy needs all three: a message delete (SecureDeleteMsg) and a purge marker (a
 	// rollup, which a stream denying purges refuses).
 	fixed := have
-	fixed.DenyDelete, fixed.DenyPurge, fixed.AllowRollup = false, false, true
+	fixed.DenyDelete, fixed.DenyPurge, fixed.AllowRollup, fixed.AllowAtomicPublish = false, false, true, true
 	stream, err = s.js.UpdateStream(ctx, fixed)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: key bucket %s has %s set wrong (a destroyed data key would stay on disk, or the person could get a new one), and the server refuses to change it: %w; "+
@@ -488,6 +514,101 @@ func (k *KeyStore) Ensure(ctx context.Context, personKey string) (*sealing.Key, 
 		// Emptied in between (a Destroy between its overwrite and its marker): look again.
 	}
 	return nil, fmt.Errorf("eventstore: store the data key of person %s: the entry kept changing under %d attempts", personKey, keyAttempts)
+}
+
+// Take returns a new data key, stored in the bucket before it is returned, and its id (the
+// entry's name, a random 128-bit id), for an event about to be sealed (DOMAIN.md Product
+// decisions 15). Keys are made ahead, poolBatch in one atomic batch, so the append path
+// waits for no write of its own: a key costs what one message of a batch costs. A key taken
+// and then not used (the append failed) stays in the bucket, sealing nothing.
+func (k *KeyStore) Take(ctx context.Context) (string, *sealing.Key, error) {
+	select {
+	case <-k.closed:
+		return "", nil, ErrClosed
+	default:
+	}
+	k.poolMu.Lock()
+	if len(k.pool) == 0 {
+		// None ahead: make a batch now, holding the pool so others wait for it.
+		batch, err := k.makeKeys(ctx, poolBatch)
+		if err != nil {
+			k.poolMu.Unlock()
+			return "", nil, err
+		}
+		k.pool = batch
+	}
+	p := k.pool[len(k.pool)-1]
+	k.pool = k.pool[:len(k.pool)-1]
+	refill := len(k.pool) < poolLow && !k.filling
+	if refill {
+		k.filling = true
+	}
+	k.poolMu.Unlock()
+	if refill {
+		go k.refill()
+	}
+	return p.id, p.key, nil
+}
+
+// refill makes the next batch of keys in the background.
+func (k *KeyStore) refill() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-k.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	batch, err := k.makeKeys(ctx, poolBatch)
+	k.poolMu.Lock()
+	k.filling = false
+	if err == nil {
+		k.pool = append(batch, k.pool...)
+	}
+	k.poolMu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		k.s.log.Warn("making data keys ahead failed; the next Take makes them", "bucket", KeyBucket, "err", err)
+	}
+}
+
+// makeKeys makes n data keys and stores them in one atomic batch, each into an empty entry of
+// a fresh random id.
+func (k *KeyStore) makeKeys(ctx context.Context, n int) ([]pooled, error) {
+	out := make([]pooled, 0, n)
+	msgs := make([]*nats.Msg, 0, n)
+	for range n {
+		var idb [16]byte
+		if _, err := rand.Read(idb[:]); err != nil {
+			return nil, fmt.Errorf("eventstore: data key id: %w", err)
+		}
+		id := "k" + hex.EncodeToString(idb[:])
+		key, raw, err := sealing.NewDataKey()
+		if err != nil {
+			return nil, err
+		}
+		m := nats.NewMsg(keySubjectPrefix + id)
+		m.Data = k.master.Wrap(id, raw)
+		clear(raw)
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msgs = append(msgs, m)
+		out = append(out, pooled{id: id, key: key})
+	}
+	bctx, cancel := k.s.withTimeout(ctx)
+	defer cancel()
+	ack, err := jetstreamext.PublishMsgBatch(bctx, k.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+	if err != nil {
+		return nil, k.s.wrap(fmt.Errorf("eventstore: make %d data keys: %w", n, err))
+	}
+	first, err := firstOfBatch(ack, n)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range out {
+		k.apply(p.id, keySlot{wrapped: msgs[i].Data, rev: first + uint64(i)})
+	}
+	return out, nil
 }
 
 // Destroy destroys the person's data key for good. The key's message is deleted with

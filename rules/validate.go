@@ -248,6 +248,11 @@ func (v *validator) ulid(field, s string, required bool) {
 }
 
 func (v *validator) envelope(ev *nirv1.Event) {
+	if ev.GetDataKeyId() != "" {
+		// Product decisions 15: a key of the client's choosing could be another person's, whom
+		// this person's erasure would then erase too.
+		v.add("event.data_key_id", CodeNotAllowed, "is set by nird when it seals the event; leave it empty")
+	}
 	if k := ev.GetPersonKey(); k != "" {
 		if len(k) > maxIDTextLen || !isPrintableASCII(k) {
 			v.add("event.person_key", CodeInvalidText, "person_key must be printable ASCII of at most %d bytes", maxIDTextLen)

@@ -394,6 +394,8 @@ func TestValidateEvent_Invalid(t *testing.T) {
 		{"erasure naming its keys", mutate("person_erased", func(e *nirv1.Event) {
 			e.GetPersonErased().DestroyedKeys = []string{strings.Repeat("ab", 32)}
 		}), []want{{"event.person_erased.destroyed_keys", CodeNotAllowed}}},
+		{"event naming a data key", mutate("person_registered", func(e *nirv1.Event) { e.DataKeyId = "k00" }),
+			[]want{{"event.data_key_id", CodeNotAllowed}}},
 		{"erasure without reason", mutate("person_erased", func(e *nirv1.Event) { e.GetPersonErased().Reason = "" }),
 			[]want{{"event.person_erased.reason", CodeRequired}}},
 		{"registration sealed by the client", mutate("person_registered", func(e *nirv1.Event) {

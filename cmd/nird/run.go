@@ -29,6 +29,7 @@ import (
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -115,12 +116,34 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer ingressConn.Close()
-	keyStore, sealer, err := openSealing(ctx, cfg, store)
-	if err != nil {
+	// The person key is checked first (a second nird of a cluster with its own data directory
+	// is told about that key); the data keys are opened only if that check must read
+	// registrations, whose ids are sealed.
+	var keyStore *eventstore.KeyStore
+	var sealer sealing.Events
+	openKeys := func() error {
+		if keyStore != nil {
+			return nil
+		}
+		var err error
+		keyStore, sealer, err = openSealing(ctx, cfg, store, log)
 		return err
 	}
-	defer keyStore.Close()
-	if err := checkPersonKey(ctx, store, keys, keyFile, freshKey, sealer.Opener(), log); err != nil {
+	defer func() {
+		if keyStore != nil {
+			keyStore.Close()
+		}
+	}()
+	open := func(ev *nirv1.Event) error {
+		if err := openKeys(); err != nil {
+			return err
+		}
+		return sealer.Opener()(ev)
+	}
+	if err := checkPersonKey(ctx, store, keys, keyFile, freshKey, open, log); err != nil {
+		return err
+	}
+	if err := openKeys(); err != nil {
 		return err
 	}
 

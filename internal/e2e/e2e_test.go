@@ -137,7 +137,7 @@ func checkHistory(t *testing.T, p demoPerson, got []*nirv1.StoredEvent) {
 // stripEnvelope returns ev without what nird sets (person key, actor, recorded time, chain).
 func stripEnvelope(ev *nirv1.Event) *nirv1.Event {
 	c := proto.Clone(ev).(*nirv1.Event)
-	c.PersonKey, c.Actor, c.RecordedAt, c.PrevHash = "", nil, nil, nil // set by nird
+	c.PersonKey, c.Actor, c.RecordedAt, c.PrevHash, c.DataKeyId = "", nil, nil, nil, "" // set by nird
 	return c
 }
 

@@ -50,10 +50,14 @@ func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppen
 		out[i].Events = make([]*nirv1.Event, len(a.Events))
 		for j, ev := range a.Events {
 			if ev.GetPersonRegistered() != nil || ev.GetIdentifierAdded() != nil || ev.GetPersonsMerged() != nil {
-				ev = proto.Clone(ev).(*nirv1.Event)
-				if err := s.sealer.Seal(ctx, ev); err != nil {
+				sealed := proto.Clone(ev).(*nirv1.Event)
+				if err := s.sealer.Seal(ctx, sealed); err != nil {
 					return nil, err
 				}
+				// The clear event, which the history cache keeps, names its key as the stored
+				// one does: an erasure collects the keys from the history.
+				keyIDs(ev, sealed)
+				ev = sealed
 			}
 			out[i].Events[j] = ev
 		}
@@ -61,25 +65,41 @@ func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppen
 	return s.Store.Append(ctx, out...)
 }
 
-// erasedKeys are the persons whose data keys an erasure of the person folded in st destroys:
-// its own, and those of every person merged into it (their events, copied into the merge,
-// are sealed with their own keys), nested merges included.
+// keyIDs copies the data key ids of sealed, and of the events a merge copied into it, onto
+// clear, the same event before it was sealed.
+func keyIDs(clear, sealed *nirv1.Event) {
+	clear.DataKeyId = sealed.GetDataKeyId()
+	cs, ss := clear.GetPersonsMerged().GetAbsorbedEvents(), sealed.GetPersonsMerged().GetAbsorbedEvents()
+	for i := range min(len(cs), len(ss)) {
+		keyIDs(cs[i], ss[i])
+	}
+}
+
+// erasedKeys are the data keys an erasure of the person folded in st destroys: every key
+// that sealed an event on the person's subject, retracted ones included (their sealed bytes
+// stay in the stream), and those of the events merges in force copied into it, nested merges
+// included (the same human's ids, sealed with the absorbed person's keys). A retracted
+// merge's copies are left: the absorbed person is its own again.
 func erasedKeys(st *rules.State) []string {
-	keys := []string{st.PersonKey}
-	seen := map[string]bool{st.PersonKey: true}
-	var walk func(ev *nirv1.Event)
-	walk = func(ev *nirv1.Event) {
+	var keys []string
+	seen := map[string]bool{}
+	add := func(ev *nirv1.Event) {
+		if id := ev.GetDataKeyId(); id != "" && !seen[id] {
+			seen[id] = true
+			keys = append(keys, id)
+		}
+	}
+	var copies func(ev *nirv1.Event)
+	copies = func(ev *nirv1.Event) {
 		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
-			if k := c.GetPersonKey(); k != "" && !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-			walk(c)
+			add(c)
+			copies(c)
 		}
 	}
 	for _, le := range st.Log() {
+		add(le.Event)
 		if le.Event.GetPersonsMerged() != nil && !st.Retracted[le.Event.GetId()] {
-			walk(le.Event)
+			copies(le.Event)
 		}
 	}
 	return keys

@@ -16,13 +16,13 @@ import (
 // by an erasure. An event sealed with such a key opens as «slettet» (rules.ErasedText).
 var ErrNoKey = errors.New("sealing: the person has no data key")
 
-// Keys gives persons' data keys (eventstore.KeyStore). Key returns ErrNoKey (or an error
-// wrapping it) for a person without one; Ensure makes one when the person has none yet;
-// Destroy destroys a person's key for good.
+// Keys gives data keys by id (eventstore.KeyStore). Key returns ErrNoKey (or an error
+// wrapping it) for an id without a key (destroyed); Take returns a new stored key and its
+// id; Destroy destroys a key for good.
 type Keys interface {
-	Key(ctx context.Context, personKey string) (*Key, error)
-	Ensure(ctx context.Context, personKey string) (*Key, error)
-	Destroy(ctx context.Context, personKey string) error
+	Key(ctx context.Context, id string) (*Key, error)
+	Take(ctx context.Context) (string, *Key, error)
+	Destroy(ctx context.Context, id string) error
 }
 
 // Events seals and opens the identifying fields of events (DOMAIN.md Product decisions 15):
@@ -34,9 +34,11 @@ type Events struct {
 	Keys Keys
 }
 
-// Seal seals the identifying fields of ev in place, with the data key of the event's person
-// (made if the person has none), and of every event a merge copied into it, each with its
-// own person's key. An event without identifying fields is left as it is.
+// Seal seals the identifying fields of ev in place, and of every event a merge copied into
+// it: each with the data key its data_key_id names (an event opened from the store keeps
+// it), or with a new key (Take) whose id it records. The person key is the additional data,
+// so a value sealed for one person opens for no other. An event without identifying fields
+// is left as it is.
 func (e Events) Seal(ctx context.Context, ev *nirv1.Event) error {
 	switch {
 	case ev.GetPersonRegistered() != nil:
@@ -45,7 +47,7 @@ func (e Events) Seal(ctx context.Context, ev *nirv1.Event) error {
 			return nil
 		}
 		id := &nirv1.SealedIdentity{Fodselsnummer: p.GetFodselsnummer(), DNummer: p.GetDNummer(), DufNummer: p.GetDufNummer(), BirthDate: p.GetBirthDate()}
-		sealed, err := e.seal(ctx, ev.GetPersonKey(), id)
+		sealed, err := e.seal(ctx, ev, id)
 		if err != nil {
 			return err
 		}
@@ -62,7 +64,7 @@ func (e Events) Seal(ctx context.Context, ev *nirv1.Event) error {
 		if a.GetNationalId() == "" {
 			return nil
 		}
-		sealed, err := e.seal(ctx, ev.GetPersonKey(), &nirv1.SealedIdentity{NationalId: a.GetNationalId()})
+		sealed, err := e.seal(ctx, ev, &nirv1.SealedIdentity{NationalId: a.GetNationalId()})
 		if err != nil {
 			return err
 		}
@@ -77,16 +79,22 @@ func (e Events) Seal(ctx context.Context, ev *nirv1.Event) error {
 	return nil
 }
 
-func (e Events) seal(ctx context.Context, personKey string, id *nirv1.SealedIdentity) ([]byte, error) {
-	k, err := e.Keys.Ensure(ctx, personKey)
+func (e Events) seal(ctx context.Context, ev *nirv1.Event, id *nirv1.SealedIdentity) ([]byte, error) {
+	var k *Key
+	var err error
+	if ev.GetDataKeyId() != "" {
+		k, err = e.Keys.Key(ctx, ev.GetDataKeyId())
+	} else {
+		ev.DataKeyId, k, err = e.Keys.Take(ctx)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("sealing: data key of person %s: %w", personKey, err)
+		return nil, fmt.Errorf("sealing: data key of an event of person %s: %w", ev.GetPersonKey(), err)
 	}
 	plain, err := proto.Marshal(id)
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
-	return k.Seal(personKey, plain), nil
+	return k.Seal(ev.GetPersonKey(), plain), nil
 }
 
 // Open restores the identifying fields of ev in place, as the client sent them, and of every
@@ -99,7 +107,7 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 	switch {
 	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
 		p := ev.GetPersonRegistered()
-		id, err := e.open(ctx, ev.GetPersonKey(), p.GetSealedIdentity())
+		id, err := e.open(ctx, ev, p.GetSealedIdentity())
 		if err != nil {
 			return err
 		}
@@ -111,7 +119,7 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate = id.GetFodselsnummer(), id.GetDNummer(), id.GetDufNummer(), id.GetBirthDate()
 	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
 		a := ev.GetIdentifierAdded()
-		id, err := e.open(ctx, ev.GetPersonKey(), a.GetSealedNationalId())
+		id, err := e.open(ctx, ev, a.GetSealedNationalId())
 		if err != nil {
 			return err
 		}
@@ -129,14 +137,19 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 	return nil
 }
 
-// open returns the identity sealed for the person, or nil when it cannot be read any more.
-func (e Events) open(ctx context.Context, personKey string, sealed []byte) (*nirv1.SealedIdentity, error) {
-	k, err := e.Keys.Key(ctx, personKey)
+// open returns the identity sealed in ev, or nil when it cannot be read any more. The event
+// keeps its data_key_id (a merge copies it, an erasure collects it).
+func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (*nirv1.SealedIdentity, error) {
+	personKey := ev.GetPersonKey()
+	if ev.GetDataKeyId() == "" {
+		return nil, nil // sealed, but no key named: nothing opens it
+	}
+	k, err := e.Keys.Key(ctx, ev.GetDataKeyId())
 	if errors.Is(err, ErrNoKey) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sealing: data key of person %s: %w", personKey, err)
+		return nil, fmt.Errorf("sealing: data key of an event of person %s: %w", personKey, err)
 	}
 	plain, err := k.Open(personKey, sealed)
 	if err != nil {
@@ -149,10 +162,10 @@ func (e Events) open(ctx context.Context, personKey string, sealed []byte) (*nir
 	return id, nil
 }
 
-// Destroy destroys the person's data key: everything sealed with it reads as «slettet» from
-// then on, wherever it is stored.
-func (e Events) Destroy(ctx context.Context, personKey string) error {
-	return e.Keys.Destroy(ctx, personKey)
+// Destroy destroys a data key: everything sealed with it reads as «slettet» from then on,
+// wherever it is stored.
+func (e Events) Destroy(ctx context.Context, id string) error {
+	return e.Keys.Destroy(ctx, id)
 }
 
 // OpenTimeout bounds how long Opener waits for a data key the key store must fetch.

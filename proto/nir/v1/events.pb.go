@@ -50,6 +50,10 @@ type Event struct {
 	// the chain existed. Changing, removing or inserting an event breaks the chain at the
 	// next one (nirctl verify). Set by nird; a client's value is replaced.
 	PrevHash []byte `protobuf:"bytes,8,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// data_key_id names the data key in the bucket NIR_KEYS that seals this event's identifying
+	// fields (DOMAIN.md Product decisions 15); empty for an event without any. Set by nird; a
+	// client's value is refused.
+	DataKeyId string `protobuf:"bytes,9,opt,name=data_key_id,json=dataKeyId,proto3" json:"data_key_id,omitempty"`
 	// payload is the fact itself. Exactly one must be set.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -168,6 +172,13 @@ func (x *Event) GetPrevHash() []byte {
 		return x.PrevHash
 	}
 	return nil
+}
+
+func (x *Event) GetDataKeyId() string {
+	if x != nil {
+		return x.DataKeyId
+	}
+	return ""
 }
 
 func (x *Event) GetPayload() isEvent_Payload {
@@ -2540,8 +2551,8 @@ type PersonErased struct {
 	// reason for the erasure, e.g. the retention rule or the legal basis (free text, no
 	// personal data).
 	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
-	// destroyed_keys are the person keys whose data keys nird destroys: the person's own and
-	// those of persons merged into it. Set by nird; a client's value is refused.
+	// destroyed_keys are the ids of the data keys nird destroys: every key that sealed an event
+	// of the person's, and of persons merged into it. Set by nird; a client's value is refused.
 	DestroyedKeys []string `protobuf:"bytes,2,rep,name=destroyed_keys,json=destroyedKeys,proto3" json:"destroyed_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2595,7 +2606,7 @@ var File_nir_v1_events_proto protoreflect.FileDescriptor
 
 const file_nir_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\xe5\x12\n" +
+	"\x13nir/v1/events.proto\x12\x06nir.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12nir/v1/codes.proto\"\x85\x13\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2606,7 +2617,8 @@ const file_nir_v1_events_proto_rawDesc = "" +
 	"recordedAt\x12%\n" +
 	"\x0ecorrelation_id\x18\x06 \x01(\tR\rcorrelationId\x12!\n" +
 	"\fcausation_id\x18\a \x01(\tR\vcausationId\x12\x1b\n" +
-	"\tprev_hash\x18\b \x01(\fR\bprevHash\x12G\n" +
+	"\tprev_hash\x18\b \x01(\fR\bprevHash\x12\x1e\n" +
+	"\vdata_key_id\x18\t \x01(\tR\tdataKeyId\x12G\n" +
 	"\x11person_registered\x18\x14 \x01(\v2\x18.nir.v1.PersonRegisteredH\x00R\x10personRegistered\x128\n" +
 	"\fperson_moved\x18\x15 \x01(\v2\x13.nir.v1.PersonMovedH\x00R\vpersonMoved\x12G\n" +
 	"\x11demand_registered\x18\x16 \x01(\v2\x18.nir.v1.DemandRegisteredH\x00R\x10demandRegistered\x12D\n" +
