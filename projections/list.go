@@ -624,7 +624,11 @@ func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {
 	b = append(b, ',')
 	b = appendField(b, r.Kommune)
 	b = append(b, ',')
-	b = appendDate(b, r.BirthDate)
+	if r.NationalID == rules.ErasedText {
+		b = append(b, rules.ErasedText...) // an erased person's birth date (Product decisions 15)
+	} else {
+		b = appendDate(b, r.BirthDate)
+	}
 	b = append(b, ',')
 	b = append(b, enumName(r.Sex.String(), "SEX_")...)
 	b = append(b, ',')

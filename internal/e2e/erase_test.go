@@ -16,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -187,6 +188,19 @@ func TestErase(t *testing.T) {
 		}
 	}
 	check("after the erasure", "", seq)
+	// The CSV export: the erased person's row reads «slettet», id and birth date alike.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL()+api.ExportPersonsPath+"?kommune=0301", nil)
+	req.Header.Set("Authorization", "Bearer "+oslo)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || bytes.Contains(csv, []byte(fnr)) || bytes.Contains(csv, []byte(dnr)) ||
+		!bytes.Contains(csv, []byte(key+",slettet,0301,slettet,")) || !bytes.Contains(csv, []byte(other)) {
+		t.Fatalf("the CSV export (%d):\n%s\nwant the erased person «slettet», the other with its id", resp.StatusCode, csv)
+	}
 	hist, err := reg(oslo).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
 	if err != nil {
 		t.Fatal(err)
