@@ -195,10 +195,14 @@ func (c *Console) personData(r *http.Request, key string, row *nirv1.PersonRow, 
 	if ex.Status.LawVersion != "" {
 		lawFact.Rule = ex.Status.LawVersion
 	}
+	birth := rdateText(st.Person.BirthDate)
+	if st.Erased {
+		birth = rules.ErasedText // DOMAIN.md Product decisions 15
+	}
 	d.Facts = []fact{
 		{Label: "Fødselsnummer / D-nummer", Value: d.Ident},
 		{Label: "Personnøkkel", Value: key},
-		{Label: "Fødselsdato", Value: rdateText(st.Person.BirthDate)},
+		{Label: "Fødselsdato", Value: birth},
 		{Label: "Kjønn", Value: label(sexLabels, st.Person.Sex)},
 		lawFact,
 		{Label: "Oppholdsgrunnlag", Value: label(permitLabels, st.Person.PermitBasis)},
