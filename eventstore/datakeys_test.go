@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/sealing"
+	"github.com/introreg/nir/sealing"
 )
 
 func masterForExport(t *testing.T) *sealing.Key {

@@ -17,12 +17,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
-	"github.com/introreg/nir/internal/sealing"
+	"github.com/introreg/nir/sealing"
 )
 
 // KeyBucket is the JetStream key-value bucket of the persons' data keys (DOMAIN.md Product
 // decisions 15): one entry per person key, holding the person's data key wrapped with the
-// master key (internal/sealing). Destroying an entry erases the person: what was sealed with
+// master key (package sealing). Destroying an entry erases the person: what was sealed with
 // the key cannot be read any more, in the stream or in any copy of it.
 const KeyBucket = "NIR_KEYS"
 

@@ -13,9 +13,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/sealing"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/internal/sealing"
+	"github.com/introreg/nir/sealing"
 )
 
 // checked is what preflight found, for run to go on with.

@@ -29,11 +29,11 @@ import (
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
-	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/sealing"
 )
 
 // run starts everything, serves until ctx is cancelled, then shuts down in order: stop

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/sealing"
+	"github.com/introreg/nir/sealing"
 )
 
 // masterKeyFileName is the master key's file in the data directory, unless --master-key-file

@@ -28,10 +28,10 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // IngestOptions configures an ingest benchmark. Zero values mean the defaults.

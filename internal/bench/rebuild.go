@@ -32,11 +32,11 @@ import (
 	"github.com/introreg/nir/internal/demo"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/internal/sealing"
 	streamcheck "github.com/introreg/nir/internal/verify"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // Defaults of RebuildOptions.

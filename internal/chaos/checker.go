@@ -10,10 +10,10 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/feed"
-	"github.com/introreg/nir/internal/sealing"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // Anomaly is one thing the checker found wrong.

@@ -26,7 +26,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/internal/sealing"
+	"github.com/introreg/nir/sealing"
 )
 
 // Binaries are the programs a cluster runs: the NATS server of the version go.mod pins, and

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/sealing"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // TestEvents_SealOpen: what nird stores of a registration, an added id and a merge holds no
