@@ -379,8 +379,9 @@ type populationMarker struct {
 	Now     string  `json:"now"`
 	Kommune string  `json:"kommune"`
 	Share   float64 `json:"kommune_share"`
-	// Sealed: the identities were sealed at load, as nird stores them (issue 12).
-	Sealed bool   `json:"sealed"`
+	// Sealed says how the identities were sealed at load, as nird stores them (issue 12):
+	// "data_key_id", each sealed event naming its key.
+	Sealed string `json:"sealed"`
 	Events uint64 `json:"events"`
 	Moved  int    `json:"moved_to_kommune"`
 }
@@ -653,7 +654,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 // loadPopulation fills the stream with the population, or checks that a kept directory
 // already holds it.
 func loadPopulation(ctx context.Context, store *eventstore.Store, sealer sealing.Events, dir string, opt RebuildOptions, progress func(string)) (*Population, error) {
-	want := populationMarker{Persons: opt.Persons, Seed: opt.Seed, Now: opt.Now.String(), Kommune: opt.Kommune, Share: opt.KommuneShare, Sealed: true}
+	want := populationMarker{Persons: opt.Persons, Seed: opt.Seed, Now: opt.Now.String(), Kommune: opt.Kommune, Share: opt.KommuneShare, Sealed: "data_key_id"}
 	last, err := store.LastSeq(ctx)
 	if err != nil {
 		return nil, err
