@@ -50,7 +50,7 @@ var (
 	ErrNoKey = fmt.Errorf("eventstore: %w", sealing.ErrNoKey)
 	// ErrKeyDestroyed is returned when the person's data key was destroyed (an erasure). It
 	// wraps ErrNoKey. The person never gets another key: Ensure refuses.
-	ErrKeyDestroyed = fmt.Errorf("%w: destroyed", ErrNoKey)
+	ErrKeyDestroyed = fmt.Errorf("%w: %w", ErrNoKey, sealing.ErrKeyDestroyed)
 	// ErrMasterKey is returned when the master key does not open a data key in KeyBucket. At
 	// OpenKeyStore it means nird was given another master key than the register's, and must
 	// not start: it would read every person as erased.
@@ -444,6 +444,12 @@ func (k *KeyStore) check(personKey string) error {
 // stored key does not open with the master key, ErrInvalid for a malformed person key, and
 // the server's errors.
 func (k *KeyStore) Key(ctx context.Context, personKey string) (*sealing.Key, error) {
+	return k.lookup(ctx, personKey, true)
+}
+
+// lookup is Key; patient asks the leader again before it answers ErrNoKey (Key: an entry an
+// event names exists), impatient does not (Ensure: a new person has none).
+func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (*sealing.Key, error) {
 	if err := k.check(personKey); err != nil {
 		return nil, err
 	}
@@ -451,9 +457,28 @@ func (k *KeyStore) Key(ctx context.Context, personKey string) (*sealing.Key, err
 	slot, ok := k.keys[personKey]
 	k.mu.RUnlock()
 	if !ok {
-		var err error
-		if slot, ok, err = k.fetch(ctx, personKey); err != nil {
-			return nil, err
+		// An entry an event names is stored before the event: "none" from the leader is
+		// asked again a little later, for a leader cut off by a partition answers until it
+		// steps down.
+		waits := []time.Duration{0}
+		if patient {
+			waits = append(waits, 250*time.Millisecond, time.Second)
+		}
+		for i, wait := range waits {
+			if i > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(wait):
+				}
+			}
+			var err error
+			if slot, ok, err = k.fetch(ctx, personKey); err != nil {
+				return nil, err
+			}
+			if ok {
+				break
+			}
 		}
 		if !ok {
 			return nil, ErrNoKey
@@ -482,7 +507,7 @@ func (k *KeyStore) unwrap(personKey string, slot keySlot) (*sealing.Key, error) 
 // ErrKeyDestroyed. Other errors as Key's.
 func (k *KeyStore) Ensure(ctx context.Context, personKey string) (*sealing.Key, error) {
 	for range keyAttempts {
-		key, err := k.Key(ctx, personKey)
+		key, err := k.lookup(ctx, personKey, false)
 		if !errors.Is(err, ErrNoKey) || errors.Is(err, ErrKeyDestroyed) {
 			return key, err
 		}

@@ -16,6 +16,10 @@ import (
 // by an erasure. An event sealed with such a key opens as «slettet» (rules.ErasedText).
 var ErrNoKey = errors.New("sealing: the person has no data key")
 
+// ErrKeyDestroyed is returned by a Keys for a key an erasure destroyed (it wraps ErrNoKey in
+// eventstore's errors): the one case a strict Events reads as «slettet».
+var ErrKeyDestroyed = errors.New("sealing: the data key was destroyed")
+
 // Keys gives data keys by id (eventstore.KeyStore). Key returns ErrNoKey (or an error
 // wrapping it) for an id without a key (destroyed); Take returns a new stored key and its
 // id; Destroy destroys a key for good.
@@ -32,6 +36,12 @@ type Keys interface {
 // the age on the permit date, which nird computes before it seals the birth date).
 type Events struct {
 	Keys Keys
+	// Strict reads a sealed field as «slettet» only when its key was destroyed
+	// (ErrKeyDestroyed); a key that is merely not found is an error, for the caller to try
+	// again. The append path is strict: it compares a retried event with the stored one, and
+	// must not take an unreadable copy for other content. Readers that must never stop (the
+	// read models) are not: they read a missing key as «slettet».
+	Strict bool
 }
 
 // Seal seals the identifying fields of ev in place, and of every event a merge copied into
@@ -145,7 +155,7 @@ func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (*nirv
 		return nil, nil // sealed, but no key named: nothing opens it
 	}
 	k, err := e.Keys.Key(ctx, ev.GetDataKeyId())
-	if errors.Is(err, ErrNoKey) {
+	if errors.Is(err, ErrNoKey) && (!e.Strict || errors.Is(err, ErrKeyDestroyed)) {
 		return nil, nil
 	}
 	if err != nil {

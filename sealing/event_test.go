@@ -3,6 +3,7 @@ package sealing_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -93,8 +94,23 @@ func TestEvents_SealOpen(t *testing.T) {
 	if err := ev.Seal(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
+	// A key an event names that the store does not find (not destroyed: a stale read, a
+	// damaged bucket) is an error for a strict reader, the append path, which must not take
+	// the unreadable copy for other content; a lenient reader reads «slettet».
+	missing := proto.Clone(stored).(*nirv1.Event)
+	missing.DataKeyId = "k" + strings.Repeat("0", 32)
+	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrNoKey) {
+		t.Fatalf("a strict reader, a key not found: %v, want ErrNoKey", err)
+	}
+	if err := ev.Open(ctx, missing); err != nil || missing.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
+		t.Fatalf("a lenient reader, a key not found: %v, %v", err, missing.GetPersonRegistered())
+	}
 	if err := ev.Destroy(ctx, stored.GetDataKeyId()); err != nil {
 		t.Fatal(err)
+	}
+	strictly := proto.Clone(stored).(*nirv1.Event)
+	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, strictly); err != nil || strictly.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
+		t.Fatalf("a strict reader, a destroyed key: %v, %v; want «slettet»", err, strictly.GetPersonRegistered())
 	}
 	if err := ev.Open(ctx, stored); err != nil {
 		t.Fatal(err)

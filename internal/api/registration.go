@@ -22,6 +22,7 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // Registration serves nir.v1.RegistrationService.
@@ -129,6 +130,11 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return fieldError(code, idErr.Field, idErr.Reason)
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
+	case errors.Is(err, sealing.ErrNoKey):
+		// The append path is strict (sealing.Events.Strict): a data key an event names and the
+		// key store could not find yet, as a cluster's bucket elects a leader.
+		log.WarnContext(ctx, "a data key could not be read", "op", op, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("a stored event's data key cannot be read yet; retry shortly"))
 	case errors.As(err, &deny):
 		if deny.Field == "" {
 			return connect.NewError(connect.CodePermissionDenied, errors.New(deny.Reason))
