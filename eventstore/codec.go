@@ -176,6 +176,20 @@ func SameEvent(a, b *nirv1.Event) bool {
 	x.Actor, y.Actor = nil, nil
 	x.PrevHash, y.PrevHash = nil, nil // where it was appended, not what it says
 	x.DataKeyId, y.DataKeyId = "", "" // which key sealed it (DOMAIN.md Product decisions 15)
+	// Sealed identities differ in every sealing (a fresh nonce, a fresh key): two sealed
+	// copies are compared on what they hold in clear, the age on the permit date among it. The
+	// append path compares retries opened, in clear, first; this is for a retry the stream's
+	// dedupe window answers before the append path saw the stored copy.
+	unseal := func(e *nirv1.Event) {
+		if p := e.GetPersonRegistered(); p != nil {
+			p.SealedIdentity = nil
+		}
+		if a := e.GetIdentifierAdded(); a != nil {
+			a.SealedNationalId = nil
+		}
+	}
+	unseal(x)
+	unseal(y)
 	// What nird copied into a merge at append time (the absorbed person's events).
 	if m := x.GetPersonsMerged(); m != nil {
 		m.AbsorbedEvents = nil
