@@ -100,7 +100,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	storeCfg.Users = access.users
-	store, err := eventstore.Open(ctx, storeCfg)
+	var store *eventstore.Store
+	err = startRetry(ctx, log, "open the event store", cfg.NATSURL != "", func() error {
+		var err error
+		store, err = eventstore.Open(ctx, storeCfg)
+		return err
+	})
 	if err != nil {
 		if freshKey {
 			os.Remove(keyFile)
@@ -174,7 +179,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("read-model snapshots: %w", err)
 	}
 	// Read models of another stream (re-created, rolled back) are not served, but rebuilt.
-	if err := proj.Check(ctx); err != nil {
+	if err := startRetry(ctx, log, "check the read models against the stream", cfg.NATSURL != "", func() error { return proj.Check(ctx) }); err != nil {
 		return fmt.Errorf("read models: %w", err)
 	}
 	// The regelmotor runs on one nird at a time: the holder of this lease.

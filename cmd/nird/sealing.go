@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/sealing"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // masterKeyFileName is the master key's file in the data directory, unless --master-key-file
@@ -49,6 +52,43 @@ func openSealing(ctx context.Context, cfg Config, store *eventstore.Store, log *
 		return nil, sealing.Events{}, fmt.Errorf("data keys: %w", err)
 	}
 	return keys, sealing.Events{Keys: keys}, nil
+}
+
+// startRetry runs a step of the start until it succeeds, with a cluster (external NATS)
+// trying it again while the cluster is not ready: servers just restarted, a stream still
+// electing its leader ("JetStream system temporarily unavailable", a request that timed out).
+// An error waiting does not mend (a refused login, a bad configuration, a wrong key) ends it
+// at once; so does ctx, or keyStoreWait. Without a cluster (the embedded server) step runs
+// once. The fault-injection suite saw nird exit at a restart while a node was down, leaving
+// nobody to take the regelmotor's lease.
+func startRetry(ctx context.Context, log *slog.Logger, what string, cluster bool, step func() error) error {
+	deadline := time.Now().Add(keyStoreWait)
+	for {
+		err := step()
+		if err == nil || !cluster || !transientStart(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("the cluster is not ready; trying again", "step", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// transientStart reports whether a start-up step failed because the cluster was not ready.
+func transientStart(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled:
+		return false
+	case errors.As(err, &apiErr):
+		return apiErr.Code == 503 // JetStream system temporarily unavailable (10008)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return true
+	}
+	return strings.Contains(err.Error(), "temporarily unavailable")
 }
 
 // keyStoreWait bounds how long nird waits at start for the data-key bucket of a cluster whose
