@@ -1,11 +1,8 @@
 package eventstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,15 +11,6 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/sealing"
 )
-
-func masterForExport(t *testing.T) *sealing.Key {
-	t.Helper()
-	k, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestKeyStore: the persons' data keys (DOMAIN.md Product decisions 15) on a real embedded
 // JetStream server. A key is made once, also by two key stores at once; a second key store
@@ -38,7 +26,7 @@ func TestKeyStore_ExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	master := masterForExport(t)
+	master := newMaster(t)
 	a, err := s.OpenKeyStore(ctx, master)
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +87,10 @@ func TestKeyStore_ExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close()
-	if _, err := empty.OpenKeyStore(ctx, masterForExport(t)); !errors.Is(err, eventstore.ErrMasterKey) {
+	if _, err := empty.OpenKeyStore(ctx, newMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
 		t.Fatalf("another master key on an empty bucket: %v, want ErrMasterKey", err)
 	}
-	if _, err := s.OpenKeyStore(ctx, masterForExport(t)); !errors.Is(err, eventstore.ErrMasterKey) {
+	if _, err := s.OpenKeyStore(ctx, newMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
 		t.Fatalf("another master key: %v, want ErrMasterKey", err)
 	}
 
@@ -111,7 +99,7 @@ func TestKeyStore_ExportImport(t *testing.T) {
 		t.Fatalf("export: %+v, %v; want the person's key and the master check", exp, err)
 	}
 	wrapped := exp.Wrapped[pk]
-	if !exportFilesHold(t, dir, wrapped) {
+	if len(filesHolding(t, dir, wrapped)) == 0 {
 		t.Fatal("the scan does not find the wrapped key in the store's files")
 	}
 
@@ -137,7 +125,7 @@ func TestKeyStore_ExportImport(t *testing.T) {
 	if _, err := c.Key(ctx, pk); !errors.Is(err, eventstore.ErrNoKey) {
 		t.Fatalf("Key on the other key store after Destroy: %v", err)
 	}
-	if exportFilesHold(t, dir, wrapped) {
+	if len(filesHolding(t, dir, wrapped)) > 0 {
 		t.Fatal("the destroyed key's bytes are still in the store's files")
 	}
 
@@ -175,27 +163,6 @@ func TestKeyStore_ExportImport(t *testing.T) {
 	}
 }
 
-// filesHold reports whether any file under dir holds b.
-func exportFilesHold(t *testing.T, dir string, b []byte) bool {
-	t.Helper()
-	found := false
-	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
-		if err != nil || e.IsDir() || found {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		found = bytes.Contains(data, b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
-
 // TestKeyStore_Take: keys are made ahead in batches and stored before they are given out, each
 // id once; another key store opens them; a destroyed one is gone for both.
 func TestKeyStore_Take(t *testing.T) {
@@ -206,7 +173,7 @@ func TestKeyStore_Take(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	master := masterForExport(t)
+	master := newMaster(t)
 	a, err := s.OpenKeyStore(ctx, master)
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,12 @@ func openSealing(ctx context.Context, cfg Config, store *eventstore.Store, log *
 	if err != nil {
 		return nil, sealing.Events{}, fmt.Errorf("--master-key-file: %w", err)
 	}
-	keys, err := openKeyStore(ctx, store, master, log)
+	var keys *eventstore.KeyStore
+	err = startRetry(ctx, log, "open the data keys", cfg.NATSURL != "", func() error {
+		var err error
+		keys, err = store.OpenKeyStore(ctx, master)
+		return err
+	})
 	if err != nil {
 		if fresh {
 			os.Remove(path)
@@ -58,11 +63,11 @@ func openSealing(ctx context.Context, cfg Config, store *eventstore.Store, log *
 // trying it again while the cluster is not ready: servers just restarted, a stream still
 // electing its leader ("JetStream system temporarily unavailable", a request that timed out).
 // An error waiting does not mend (a refused login, a bad configuration, a wrong key) ends it
-// at once; so does ctx, or keyStoreWait. Without a cluster (the embedded server) step runs
+// at once; so does ctx, or startWait. Without a cluster (the embedded server) step runs
 // once. The fault-injection suite saw nird exit at a restart while a node was down, leaving
 // nobody to take the regelmotor's lease.
 func startRetry(ctx context.Context, log *slog.Logger, what string, cluster bool, step func() error) error {
-	deadline := time.Now().Add(keyStoreWait)
+	deadline := time.Now().Add(startWait)
 	for {
 		err := step()
 		if err == nil || !cluster || !transientStart(err) || ctx.Err() != nil || time.Now().After(deadline) {
@@ -91,25 +96,6 @@ func transientStart(err error) bool {
 	return strings.Contains(err.Error(), "temporarily unavailable")
 }
 
-// keyStoreWait bounds how long nird waits at start for the data-key bucket of a cluster whose
-// servers are still electing its leader (a bucket just made by another nird, servers just
-// started): each attempt is bounded by the store's request timeout.
-const keyStoreWait = 2 * time.Minute
-
-// openKeyStore opens the data keys, trying again while the cluster is not ready. A wrong
-// master key or a bucket that cannot be used is not retried.
-func openKeyStore(ctx context.Context, store *eventstore.Store, master *sealing.Key, log *slog.Logger) (*eventstore.KeyStore, error) {
-	deadline := time.Now().Add(keyStoreWait)
-	for {
-		keys, err := store.OpenKeyStore(ctx, master)
-		if err == nil || errors.Is(err, eventstore.ErrMasterKey) || errors.Is(err, eventstore.ErrInvalid) || ctx.Err() != nil || time.Now().After(deadline) {
-			return keys, err
-		}
-		log.Warn("the data-key bucket is not available yet; trying again", "bucket", eventstore.KeyBucket, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
+// startWait bounds how long a start-up step waits for a cluster whose servers are still
+// electing a stream's leader: each attempt is bounded by the store's request timeout.
+const startWait = 2 * time.Minute
