@@ -106,9 +106,10 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.BoolVar(&opt.GroupCommit.SendWhole, "group-send-whole", false, "group commit: send a batch's messages only once it is complete (for comparison)")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent, bare-coalesced")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (server and nir in one process)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file (server and nir in one process)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirbench ingest [--events N] [--batch B] [--clients C] [--scenarios S,...] [--cpuprofile F] [--json]")
+		fmt.Fprintln(stderr, "usage: nirbench ingest [--events N] [--batch B] [--clients C] [--scenarios S,...] [--cpuprofile F] [--memprofile F] [--json]")
 		fmt.Fprintln(stderr, "Runs in-process against an embedded JetStream server with nird's durability; needs no nird.")
 		fs.PrintDefaults()
 	}
@@ -133,6 +134,11 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		return writeJSON(stdout, rep)
 	}
@@ -151,6 +157,20 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%d-byte events; %s; %d CPUs, %s\n", rep.EventBytes, rep.Durability, rep.Machine.CPUs, rep.Machine.Go)
 	return nil
+}
+
+// writeHeapProfile writes the allocations sampled since the start (go tool pprof
+// -sample_index=alloc_space shows where the run allocated).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeJSON prints v as indented JSON, the --json output of the bench commands.
