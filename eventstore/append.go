@@ -48,7 +48,6 @@ type personReq struct {
 	key     string
 	subject string
 	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
-	ids     map[string]int
 	events  []encodedEvent
 	first   int // index of the person's first event in the positions slice
 }
@@ -172,8 +171,14 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 	}
 	reqs := make([]*personReq, 0, len(batch))
 	positions := make([]Position, 0, total)
-	seenKey := make(map[string]bool, len(batch))
-	seenID := make(map[string]bool, total)
+	// Duplicates are looked for only where there can be any (most appends are one event).
+	var seenKey, seenID map[string]bool
+	if len(batch) > 1 {
+		seenKey = make(map[string]bool, len(batch))
+	}
+	if total > 1 {
+		seenID = make(map[string]bool, total)
+	}
 	for i, pa := range batch {
 		subject, err := Subject(pa.PersonKey)
 		if err != nil {
@@ -182,11 +187,13 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 		if seenKey[pa.PersonKey] {
 			return nil, nil, fmt.Errorf("%w: append: person %d appears twice in one call", ErrInvalid, i)
 		}
-		seenKey[pa.PersonKey] = true
+		if seenKey != nil {
+			seenKey[pa.PersonKey] = true
+		}
 		if len(pa.Events) == 0 {
 			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
 		}
-		r := &personReq{key: pa.PersonKey, subject: subject, ids: make(map[string]int, len(pa.Events)), first: len(positions)}
+		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions)}
 		if pa.ExpectedLastSeq != nil {
 			r.expect = Expect(*pa.ExpectedLastSeq)
 		}
@@ -207,7 +214,9 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 			if seenID[ev.GetId()] {
 				return nil, nil, fmt.Errorf("%w: append: event id %s appears twice in one call", ErrInvalid, ev.GetId())
 			}
-			seenID[ev.GetId()] = true
+			if seenID != nil {
+				seenID[ev.GetId()] = true
+			}
 			// Headers (id, batch, check) take well under 512 bytes.
 			if int64(len(data))+512 > s.maxPayload {
 				return nil, nil, fmt.Errorf("%w: append: event %s is %d bytes, the server accepts %d", ErrTooLarge, ev.GetId(), len(data), s.maxPayload)
@@ -215,7 +224,6 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 			if pa.ExpectedLastSeq != nil {
 				prev = HashOf(data)
 			}
-			r.ids[ev.GetId()] = len(r.events)
 			r.events = append(r.events, encodedEvent{id: ev.GetId(), ev: ev, data: data})
 			positions = append(positions, Position{EventID: ev.GetId(), PersonKey: pa.PersonKey})
 		}
@@ -287,6 +295,10 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 func (s *Store) markStored(ctx context.Context, r *personReq, positions []Position) (bool, error) {
 	var last uint64
 	found, foreign := false, false
+	ids := make(map[string]int, len(r.events)) // made here, not per append: re-reads are rare
+	for i, e := range r.events {
+		ids[e.id] = i
+	}
 	err := s.scan(ctx, r.subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
 		last = m.Sequence
 		// The event's own id, not the message's Nats-Msg-Id header: a message stored
@@ -295,7 +307,7 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 		if ev, err := decodeOn(m.Sequence, m.Subject, m.Data); err != nil || ev.GetId() != id {
 			id = ""
 		}
-		if i, ok := r.ids[id]; ok && id != "" {
+		if i, ok := ids[id]; ok && id != "" {
 			if !r.events[i].stored {
 				if err := r.events[i].same(m.Sequence, m.Data); err != nil {
 					return false, err

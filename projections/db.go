@@ -215,7 +215,13 @@ func (db *DB) initTx(tx *bolt.Tx) error {
 // readMeta reads a model's checkpoint and schema version. A file of a schema before 14 has
 // no checksums: its 12-byte entries are read as they are, so that Open resets it.
 func readMeta(tx *bolt.Tx, model string) (ckpt uint64, version uint32, ok bool) {
-	b := tx.Bucket(bucketMeta)
+	return readMetaIn(tx.Bucket(bucketMeta), model)
+}
+
+// readMetaIn is readMeta on the meta bucket already opened (nil: none). Opening it is not
+// free in a read transaction: bbolt copies a small (inline) bucket on every open, and the
+// append path asks for the checkpoint on every append (Projector.EventPersons).
+func readMetaIn(b *bolt.Bucket, model string) (ckpt uint64, version uint32, ok bool) {
 	if b == nil {
 		return 0, 0, false
 	}
@@ -384,8 +390,9 @@ func (db *DB) Checkpoint() (uint64, error) {
 
 func checkpointTx(tx *bolt.Tx) uint64 {
 	var c uint64
+	meta := tx.Bucket(bucketMeta)
 	for i, m := range Models {
-		v, _, _ := readMeta(tx, m)
+		v, _, _ := readMetaIn(meta, m)
 		if i == 0 || v < c {
 			c = v
 		}

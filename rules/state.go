@@ -308,7 +308,8 @@ type Training struct {
 	UtdanningsbakgrunnDate Date
 	Norskmal               *Norskmal
 	// Hours per type and month. A later registration for the same type and month replaces
-	// the earlier one (a re-sent monthly total), so nothing is counted twice.
+	// the earlier one (a re-sent monthly total), so nothing is counted twice. Nil (with
+	// AbsenceHours) until the first hours registration.
 	Hours map[HoursKey]float64
 	// AbsenceHours per type and month, replaced like Hours.
 	AbsenceHours           map[HoursKey]float64
@@ -362,8 +363,6 @@ func (s *State) reset() {
 	if s.Retracted == nil {
 		s.Retracted = map[string]bool{}
 	}
-	s.Training.Hours = map[HoursKey]float64{}
-	s.Training.AbsenceHours = map[HoursKey]float64{}
 }
 
 // Apply applies one event at stream sequence seq. It is incremental and deterministic: applying
@@ -714,6 +713,11 @@ func (s *State) applyOne(le LoggedEvent) {
 	case ev.GetTrainingHoursRegistered() != nil:
 		h := ev.GetTrainingHoursRegistered()
 		k := HoursKey{Type: h.GetType(), Year: int(h.GetMonth().GetYear()), Month: time.Month(h.GetMonth().GetMonth())}
+		if s.Training.Hours == nil {
+			// Made on the first hours event, not by reset: most states folded on the
+			// append path have none, and the maps would be two allocations per fold.
+			s.Training.Hours, s.Training.AbsenceHours = map[HoursKey]float64{}, map[HoursKey]float64{}
+		}
 		s.Training.Hours[k] = h.GetHours()
 		s.Training.AbsenceHours[k] = h.GetAbsenceHours()
 
