@@ -4,7 +4,6 @@ package projections
 // fold each person once, on all CPUs.
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -183,49 +182,30 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	}); err != nil {
 		return err
 	}
-	var next []byte
 	var done uint64
-	// At most one entry per stored sequence: allocated once, not doubled as it grows.
-	ids := idCollector{ulids: make([]ulidEntry, 0, at)}
+	var ids idCollector
 	db.newQuarantined = 0
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
-	for finished := false; !finished; {
+	// The next chunk is folded while this one is written: folding runs on every CPU but
+	// writing on one, and one after the other left a CPU idle for half the pass.
+	chunks, stop := db.foldChunks()
+	defer stop()
+	for ch := range chunks {
+		if ch.err != nil {
+			return ch.err
+		}
+		ids.add(ch.ulids, ch.other)
 		err := db.update(func(tx *bolt.Tx) error {
-			c := bucket(tx, bucketPEvents).Cursor()
-			k, _ := c.First()
-			if next != nil {
-				k, _ = c.Seek(next)
-			}
-			// Read the chunk's events, fold and derive the persons on every CPU, then write
-			// them in person-key order. The events are read in place: nothing is written in
-			// this transaction until every fold is done, and bbolt remaps the file only when
-			// it allocates pages, at commit.
-			var jobs []foldJob
-			for n := 0; n < foldPersonsPerTx && k != nil; n++ {
-				j := foldJob{pk: string(k)}
-				var err error
-				if j.seqs, j.raws, err = personRawView(tx, j.pk); err != nil {
-					return err
-				}
-				jobs = append(jobs, j)
-				k, _ = c.Next()
-			}
-			next = append(next[:0], k...)
-			finished = k == nil
-			if err := foldJobs(jobs, db.open); err != nil {
-				return err
-			}
 			sd := statDeltas{}
 			empty := &derived{}
-			for i := range jobs {
-				ids.add(&jobs[i].ids)
-				if len(jobs[i].bad) > 0 {
+			for i := range ch.jobs {
+				if len(ch.jobs[i].bad) > 0 {
 					// As if catching up had never stored them (it does not).
-					if err := db.dropStored(tx, jobs[i].pk, jobs[i].bad); err != nil {
+					if err := db.dropStored(tx, ch.jobs[i].pk, ch.jobs[i].bad); err != nil {
 						return err
 					}
 				}
-				if err := writeDiff(tx, jobs[i].pk, empty, jobs[i].der, sd); err != nil {
+				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}
 				done++
@@ -238,7 +218,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		if err != nil {
 			return err
 		}
-		if progress != nil && !finished {
+		if progress != nil && !ch.last {
 			progress(done, total)
 		}
 	}
@@ -262,10 +242,79 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	return nil
 }
 
+// foldChunk is one chunk of persons folded by foldChunks, or the error that ended them.
+type foldChunk struct {
+	jobs  []foldJob
+	ulids []ulidEntry // the jobs' event-id index entries with ULID ids, sorted
+	other []idEntry   // and the others
+	last  bool
+	err   error
+}
+
+// foldChunks folds the stored persons, foldPersonsPerTx at a time in person-key order, each
+// chunk in a read transaction of its own, and sends them on the channel, which it closes
+// after the last chunk or an error. The events are read in place: each chunk's transaction
+// ends once its folds are done, before the chunk is sent, so the writer's commit never
+// waits for more than one chunk's folding when bbolt remaps the file. Chunks written
+// meanwhile (derived models, a quarantined event dropped) touch only persons folded
+// before, so a fold that reads the file as it was when its chunk began reads what it would
+// read after. stop ends the folding early and waits for it.
+func (db *DB) foldChunks() (<-chan foldChunk, func()) {
+	out := make(chan foldChunk, 1)
+	quit := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer close(out)
+		var next []byte
+		for finished := false; !finished; {
+			var jobs []foldJob
+			err := db.view(func(tx *bolt.Tx) error {
+				c := bucket(tx, bucketPEvents).Cursor()
+				k, _ := c.First()
+				if next != nil {
+					k, _ = c.Seek(next)
+				}
+				for n := 0; n < foldPersonsPerTx && k != nil; n++ {
+					j := foldJob{pk: string(k)}
+					var err error
+					if j.seqs, j.raws, err = personRawView(tx, j.pk); err != nil {
+						return err
+					}
+					jobs = append(jobs, j)
+					k, _ = c.Next()
+				}
+				next = append(next[:0], k...)
+				finished = k == nil
+				return foldJobs(jobs, db.open)
+			})
+			ch := foldChunk{jobs: jobs, last: finished, err: err}
+			if err == nil {
+				ch.ulids, ch.other = sortedIDs(jobs)
+			}
+			select {
+			case out <- ch:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() { close(quit) })
+		<-ended
+	}
+}
+
 // idCollector gathers the event-id index entries of a whole fold, compactly (24 bytes an
-// event for ULID ids), to write them sorted at the end.
+// event for ULID ids), to write them sorted at the end. Each chunk's entries come sorted
+// (sortedIDs, by the folding goroutine while the chunk before is written); write merges the
+// runs.
 type idCollector struct {
-	ulids []ulidEntry
+	runs  [][]ulidEntry
 	other []idEntry
 }
 
@@ -273,6 +322,18 @@ type idCollector struct {
 type ulidEntry struct {
 	key [16]byte
 	seq uint64
+}
+
+// compareULIDEntries orders entries by key, then sequence (as bytes.Compare on the keys
+// would, in two integer comparisons).
+func compareULIDEntries(a, b ulidEntry) int {
+	if x := cmp.Compare(binary.BigEndian.Uint64(a.key[:8]), binary.BigEndian.Uint64(b.key[:8])); x != 0 {
+		return x
+	}
+	if x := cmp.Compare(binary.BigEndian.Uint64(a.key[8:]), binary.BigEndian.Uint64(b.key[8:])); x != 0 {
+		return x
+	}
+	return cmp.Compare(a.seq, b.seq)
 }
 
 // foldIDs are one person's index entries, as foldJobs collects them.
@@ -289,10 +350,28 @@ func (f *foldIDs) add(id string, seq uint64) {
 	f.other = append(f.other, idEntry{key: idKey(id), seq: seq})
 }
 
-func (c *idCollector) add(f *foldIDs) {
-	c.ulids = append(c.ulids, f.ulids...)
-	c.other = append(c.other, f.other...)
-	*f = foldIDs{}
+// sortedIDs takes the index entries of a chunk's jobs, the ULID ones sorted.
+func sortedIDs(jobs []foldJob) ([]ulidEntry, []idEntry) {
+	n := 0
+	for i := range jobs {
+		n += len(jobs[i].ids.ulids)
+	}
+	run := make([]ulidEntry, 0, n)
+	var other []idEntry
+	for i := range jobs {
+		run = append(run, jobs[i].ids.ulids...)
+		other = append(other, jobs[i].ids.other...)
+		jobs[i].ids = foldIDs{}
+	}
+	slices.SortFunc(run, compareULIDEntries)
+	return run, other
+}
+
+func (c *idCollector) add(run []ulidEntry, other []idEntry) {
+	if len(run) > 0 {
+		c.runs = append(c.runs, run)
+	}
+	c.other = append(c.other, other...)
 }
 
 // idsPerTx is how many event-id index entries idCollector.write puts per transaction: bbolt
@@ -303,28 +382,24 @@ const idsPerTx = 100000
 // others, which begin with 0xff), each page written once. An id stored twice keeps its
 // lowest sequence, as putIDs does.
 func (c *idCollector) write(db *DB) error {
-	slices.SortFunc(c.ulids, func(a, b ulidEntry) int {
-		if x := bytes.Compare(a.key[:], b.key[:]); x != 0 {
-			return x
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	for i := 0; i < len(c.ulids); {
-		chunk := c.ulids[i:min(i+idsPerTx, len(c.ulids))]
-		first := i
-		i += len(chunk)
+	m := newRunMerge(c.runs)
+	var prev ulidEntry
+	started := false
+	for !m.done() {
 		if err := db.update(func(tx *bolt.Tx) error {
 			b := bucket(tx, bucketIDs)
 			b.setFillPercent(1.0)
 			// The values, in one allocation: bbolt keeps them until commit.
-			vals := make([]byte, 0, len(chunk)*binary.MaxVarintLen64)
-			for x, e := range chunk {
-				if first+x > 0 && e.key == c.ulids[first+x-1].key {
-					continue // sorted: the lowest sequence of the key came first
+			vals := make([]byte, 0, idsPerTx*binary.MaxVarintLen64)
+			for n := 0; n < idsPerTx && !m.done(); n++ {
+				e := m.next()
+				if started && e.key == prev.key {
+					continue // in order: the lowest sequence of the key came first
 				}
-				n := len(vals)
+				prev, started = e, true
+				at := len(vals)
 				vals = binary.AppendUvarint(vals, e.seq)
-				if err := b.Put(e.key[:], vals[n:len(vals):len(vals)]); err != nil {
+				if err := b.Put(e.key[:], vals[at:len(vals):len(vals)]); err != nil {
 					return err
 				}
 			}
@@ -333,7 +408,7 @@ func (c *idCollector) write(db *DB) error {
 			return err
 		}
 	}
-	c.ulids = nil
+	c.runs = nil
 	if len(c.other) > 0 {
 		if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
 			return err
@@ -341,6 +416,58 @@ func (c *idCollector) write(db *DB) error {
 	}
 	c.other = nil
 	return nil
+}
+
+// runMerge yields the entries of sorted runs in order (a binary heap of the runs by their
+// first entry).
+type runMerge struct {
+	heap [][]ulidEntry
+}
+
+func newRunMerge(runs [][]ulidEntry) *runMerge {
+	m := &runMerge{}
+	for _, r := range runs {
+		if len(r) > 0 {
+			m.heap = append(m.heap, r)
+		}
+	}
+	for i := len(m.heap)/2 - 1; i >= 0; i-- {
+		m.down(i)
+	}
+	return m
+}
+
+func (m *runMerge) done() bool { return len(m.heap) == 0 }
+
+// next returns the smallest entry left; the merge must not be done.
+func (m *runMerge) next() ulidEntry {
+	e := m.heap[0][0]
+	if m.heap[0] = m.heap[0][1:]; len(m.heap[0]) == 0 {
+		last := len(m.heap) - 1
+		m.heap[0] = m.heap[last]
+		m.heap = m.heap[:last]
+	}
+	if len(m.heap) > 0 {
+		m.down(0)
+	}
+	return e
+}
+
+func (m *runMerge) down(i int) {
+	for {
+		l, small := 2*i+1, i
+		if l < len(m.heap) && compareULIDEntries(m.heap[l][0], m.heap[small][0]) < 0 {
+			small = l
+		}
+		if r := l + 1; r < len(m.heap) && compareULIDEntries(m.heap[r][0], m.heap[small][0]) < 0 {
+			small = r
+		}
+		if small == i {
+			return
+		}
+		m.heap[i], m.heap[small] = m.heap[small], m.heap[i]
+		i = small
+	}
 }
 
 // foldJob is one person of a foldAll chunk.
