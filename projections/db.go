@@ -99,6 +99,9 @@ type DB struct {
 	// them once, in key order (see bulkStore).
 	bulkLast uint64
 	bulkSeqs map[string]*seqList
+	// lastDrop is when a rebuild last dropped the file's mapped pages (dropMappedPages;
+	// guarded by mu).
+	lastDrop time.Time
 
 	// quarantined counts the quarantine bucket's entries as committed; newQuarantined
 	// those of the transaction in progress (guarded by mu).
@@ -107,6 +110,20 @@ type DB struct {
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
+}
+
+// dropMappedEvery bounds how often a rebuild drops the file's mapped pages: each drop walks
+// the page tables of the whole mapping.
+const dropMappedEvery = 250 * time.Millisecond
+
+// dropMappedPages drops the file's mapped pages from the process's resident set
+// (dropMapped), at most every dropMappedEvery. Must hold mu.
+func (db *DB) dropMappedPages() {
+	if time.Since(db.lastDrop) < dropMappedEvery {
+		return
+	}
+	db.lastDrop = time.Now()
+	dropMapped(db.bolt)
 }
 
 // cached is a person's folded state with what was derived from it.

@@ -93,6 +93,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	// Committed: only now do the sequences count as stored.
 	db.bulkLast = last
 	db.quarantined.Add(db.newQuarantined)
+	db.dropMappedPages() // the commits read the bucket's pages through the mapping
 	for _, a := range adds {
 		l := db.bulkSeqs[a.pk]
 		if l == nil {
@@ -218,6 +219,9 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		if err != nil {
 			return err
 		}
+		// Each chunk's events were read through the file's mapping: a rebuild reads every
+		// stored event once, and its resident set would grow by the file's size.
+		db.dropMappedPages()
 		if progress != nil && !ch.last {
 			progress(done, total)
 		}
