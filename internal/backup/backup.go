@@ -215,8 +215,8 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
-	for _, c := range cps {
-		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() >= m.FirstSeq && c.Checkpoint.GetStreamSeq() <= last {
+	for _, c := range cps[carriedBefore(cps, opt.After):] {
+		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() <= last {
 			m.Checkpoints = append(m.Checkpoints, base64.StdEncoding.EncodeToString(c.Data))
 		}
 	}
@@ -512,14 +512,18 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	}
 	total := bs[len(bs)-1].Manifest.LastSeq
 	var digest eventstore.Digest
-	var cps [][]byte // the backups' checkpoints
+	var cps [][]byte // the backups' checkpoints, each once (a backup may repeat an earlier one's)
+	seenCP := map[string]bool{}
 	for _, b := range bs {
 		for i, c := range b.Manifest.Checkpoints {
 			d, err := base64.StdEncoding.DecodeString(c)
 			if err != nil {
 				return 0, fmt.Errorf("backup %s: checkpoint %d of the manifest is not base64", b.Dir, i+1)
 			}
-			cps = append(cps, d)
+			if !seenCP[c] {
+				seenCP[c] = true
+				cps = append(cps, d)
+			}
 		}
 	}
 	msgs := func(yield func(eventstore.RawMessage, error) bool) {
@@ -582,6 +586,26 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return stored, fmt.Errorf("backup: the events are restored, their checkpoints not: %w", err)
 	}
 	return stored, nil
+}
+
+// carriedBefore returns how many of the stream's checkpoints (cps, in their stream's order)
+// the earlier backup already carries: those up to the last one it holds. A backup carries
+// the checkpoints after those, through its last sequence. Not the checkpoints of its own
+// sequences only: nird checkpoints while a backup runs, so a checkpoint of a sequence the
+// earlier backup holds may have been made after that backup listed the checkpoints, and
+// without it the restored chain has a gap. When the earlier backup carries none (or one the
+// stream no longer holds), every checkpoint is carried again; Restore drops the repeats.
+func carriedBefore(cps []eventstore.StoredCheckpoint, after *Manifest) int {
+	if after == nil || len(after.Checkpoints) == 0 {
+		return 0
+	}
+	last := after.Checkpoints[len(after.Checkpoints)-1]
+	for i, c := range cps {
+		if base64.StdEncoding.EncodeToString(c.Data) == last {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // withErasures passes msgs through, noting the data keys each erasure among them destroyed
