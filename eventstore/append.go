@@ -49,7 +49,8 @@ type personReq struct {
 	subject string
 	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
 	events  []encodedEvent
-	first   int // index of the person's first event in the positions slice
+	first   int    // index of the person's first event in the positions slice
+	tip     []byte // chain hash of the last event (with an expectation; nil without)
 }
 
 type encodedEvent struct {
@@ -113,7 +114,7 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 	for _, r := range reqs {
 		// The person's new last message: the next append to the person links to it.
 		if last := len(r.events) - 1; r.expect != nil && !positions[r.first+last].Duplicate {
-			s.hashes.put(positions[r.first+last].Seq, HashOf(r.events[last].data))
+			s.hashes.put(positions[r.first+last].Seq, r.tip)
 		}
 	}
 	if stored {
@@ -223,6 +224,7 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 			}
 			if pa.ExpectedLastSeq != nil {
 				prev = HashOf(data)
+				r.tip = prev
 			}
 			r.events = append(r.events, encodedEvent{id: ev.GetId(), ev: ev, data: data})
 			positions = append(positions, Position{EventID: ev.GetId(), PersonKey: pa.PersonKey})

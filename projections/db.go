@@ -99,6 +99,10 @@ type DB struct {
 	// them once, in key order (see bulkStore).
 	bulkLast uint64
 	bulkSeqs map[string]*seqList
+	// readCkpt caches checkpointTx for the committed state a read transaction sees (bbolt's
+	// transaction id): the append path asks for the checkpoint on every append
+	// (EventPersons), and most appends between two commits see the same state.
+	readCkpt atomic.Pointer[txCheckpoint]
 	// lastDrop is when a rebuild last dropped the file's mapped pages (dropMappedPages;
 	// guarded by mu).
 	lastDrop time.Time
@@ -403,6 +407,22 @@ func (db *DB) Checkpoint() (uint64, error) {
 		return nil
 	})
 	return c, err
+}
+
+// txCheckpoint is checkpointTx's answer for the committed state with transaction id txid.
+type txCheckpoint struct {
+	txid int
+	ckpt uint64
+}
+
+// readCheckpoint is checkpointTx in a read transaction, cached per committed state.
+func (db *DB) readCheckpoint(tx *bolt.Tx) uint64 {
+	if c := db.readCkpt.Load(); c != nil && c.txid == tx.ID() {
+		return c.ckpt
+	}
+	c := &txCheckpoint{txid: tx.ID(), ckpt: checkpointTx(tx)}
+	db.readCkpt.Store(c)
+	return c.ckpt
 }
 
 func checkpointTx(tx *bolt.Tx) uint64 {

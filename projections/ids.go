@@ -82,7 +82,7 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 	out := map[string]string{}
 	var ckpt uint64
 	err := db.view(func(tx *bolt.Tx) error {
-		ckpt = checkpointTx(tx)
+		ckpt = db.readCheckpoint(tx)
 		b, events := bucket(tx, bucketIDs), bucket(tx, bucketEvents)
 		for _, id := range ids {
 			v := b.Get(idKey(id))
