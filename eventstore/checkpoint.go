@@ -289,15 +289,44 @@ func (c *checkpointer) load(ctx context.Context) error {
 	if err != nil {
 		return c.s.wrap(err)
 	}
-	cp := new(nirv1.Checkpoint)
-	if err := proto.Unmarshal(msg.Data, cp); err != nil || len(cp.GetDigest()) != sha256.Size {
-		return fmt.Errorf("%w: the last checkpoint (sequence %d of %s) does not decode: run nirctl verify", ErrInvalid, msg.Sequence, CheckpointStreamName)
+	c.lastSeq, c.prev = msg.Sequence, HashOf(msg.Data)
+	cp, ok := decodeCheckpoint(msg.Data)
+	if !ok {
+		// A damaged last checkpoint must not end the checkpoints (threat model: any byte on
+		// disk may be damaged). The digest goes on from the last checkpoint that decodes
+		// (from the stream's start if none does); the next checkpoint names the damaged one
+		// as its previous, so that the chain stays whole and verify reports the damage
+		// where it is.
+		c.log.Warn("checkpoints: the last checkpoint does not decode; the digest goes on from an earlier one (run nirctl verify)", "checkpoint_seq", msg.Sequence)
+	}
+	for seq := msg.Sequence; !ok; {
+		if seq <= 1 {
+			c.digest, c.since = Digest{}, time.Now()
+			return nil
+		}
+		seq--
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return c.s.wrap(err)
+		}
+		cp, ok = decodeCheckpoint(m.Data)
 	}
 	c.digest.Seq = cp.GetStreamSeq()
 	copy(c.digest.Sum[:], cp.GetDigest())
-	c.lastSeq, c.prev = msg.Sequence, HashOf(msg.Data)
 	c.since = cp.GetCreatedAt().AsTime()
 	return nil
+}
+
+// decodeCheckpoint decodes a stored checkpoint; ok is false for one that is not usable.
+func decodeCheckpoint(data []byte) (*nirv1.Checkpoint, bool) {
+	cp := new(nirv1.Checkpoint)
+	if err := proto.Unmarshal(data, cp); err != nil || len(cp.GetDigest()) != sha256.Size {
+		return nil, false
+	}
+	return cp, true
 }
 
 // step makes a checkpoint if one is due.

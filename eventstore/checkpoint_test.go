@@ -12,6 +12,8 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // digestThrough computes the checkpoint digest of the stream through seq from its messages,
@@ -132,5 +134,63 @@ func TestCheckpoints_Interval(t *testing.T) {
 	case cp := <-made:
 		t.Fatalf("a second checkpoint through %d without new events", cp.GetStreamSeq())
 	case <-time.After(time.Second):
+	}
+}
+
+// TestCheckpoints_DamagedLast: a last checkpoint that does not decode (damaged on disk, or
+// published by something that is not nird) does not stop the checkpoints. The next one
+// continues the digest from the last checkpoint that decodes, commits to the whole stream,
+// and names the damaged one as its previous, so that the chain stays whole and nirctl verify
+// reports the damage where it is.
+func TestCheckpoints_DamagedLast(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, srv := openStore(t, nil)
+	k := personKey("damaged")
+	run := func(through uint64) *nirv1.Checkpoint {
+		t.Helper()
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		made := make(chan *nirv1.Checkpoint, 10)
+		go s.RunCheckpoints(rctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond,
+			Made: func(cp *nirv1.Checkpoint) { made <- cp }})
+		for {
+			select {
+			case cp := <-made:
+				if cp.GetStreamSeq() >= through {
+					return cp
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no checkpoint through %d", through)
+			}
+		}
+	}
+	evs := events(k, 10)
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: k, Events: evs[:5]}); err != nil {
+		t.Fatal(err)
+	}
+	run(5)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := []byte("\xff\xff not a checkpoint")
+	if _, err := js.Publish(ctx, eventstore.CheckpointSubject, damaged); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: k, Events: evs[5:]}); err != nil {
+		t.Fatal(err)
+	}
+	cp := run(10)
+	if want := digestThrough(t, s, cp.GetStreamSeq()); !bytes.Equal(cp.GetDigest(), want) {
+		t.Errorf("checkpoint after the damaged one: digest %x, want %x", cp.GetDigest(), want)
+	}
+	if !bytes.Equal(cp.GetPrevious(), eventstore.HashOf(damaged)) {
+		t.Errorf("checkpoint after the damaged one names previous %x, want the damaged one's %x", cp.GetPrevious(), eventstore.HashOf(damaged))
 	}
 }
