@@ -277,14 +277,7 @@ func TestBackup_UntilAndIncremental(t *testing.T) {
 	if err != nil || im.FirstSeq != 41 || im.LastSeq != 47 || im.After != fm.Events.SHA256 {
 		t.Fatalf("incremental backup: %+v, %v", im, err)
 	}
-	fb, err := backup.Open(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ib, err := backup.Open(incr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb, ib := openBackup(t, full), openBackup(t, incr)
 
 	for _, c := range []struct {
 		name  string
@@ -398,14 +391,7 @@ func TestBackup_Checkpoints(t *testing.T) {
 	if im.Digest != hex.EncodeToString(d.Sum[:]) || len(im.Checkpoints) != 0 {
 		t.Errorf("incremental manifest: digest %s (want %x), %d checkpoints (want 0)", im.Digest, d.Sum, len(im.Checkpoints))
 	}
-	fb, err := backup.Open(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ib, err := backup.Open(incr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb, ib := openBackup(t, full), openBackup(t, incr)
 
 	for _, c := range []struct {
 		name  string
@@ -471,14 +457,7 @@ func TestBackup_CheckpointMadeAfterTheBackup(t *testing.T) {
 	if len(im.Checkpoints) != 2 {
 		t.Errorf("the incremental backup carries %d checkpoints; want 2 (through 20, made after the full backup, and through 25)", len(im.Checkpoints))
 	}
-	fb, err := backup.Open(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ib, err := backup.Open(incr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb, ib := openBackup(t, full), openBackup(t, incr)
 	dst := openStore(t)
 	if _, err := backup.Restore(ctx, dst, []*backup.Backup{fb, ib}, backup.Until{}, nil); err != nil {
 		t.Fatal(err)
@@ -492,4 +471,14 @@ func TestBackup_CheckpointMadeAfterTheBackup(t *testing.T) {
 			t.Errorf("checkpoint %d restored differently", i+1)
 		}
 	}
+}
+
+// openBackup opens the backup in dir.
+func openBackup(t *testing.T, dir string) *backup.Backup {
+	t.Helper()
+	b, err := backup.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
