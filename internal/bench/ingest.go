@@ -515,7 +515,10 @@ func (g *generator) person(i int, _ int) []*nirv1.Registration {
 		regs[0].GetEvent().GetPersonRegistered().DNummer = rules.SyntheticDNummer(birth, i)
 	}
 	for m := 0; len(regs) < g.perPerson; m++ {
-		month := 3 + m
+		// Months from March 2024; past 30 of them (--events-per-person over 32) the totals
+		// are sent again, as a kommune re-sends a corrected month (the later replaces the
+		// earlier), so that long histories stay in the past.
+		month := 3 + m%30
 		regs = append(regs, &nirv1.Registration{Person: ref, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 			Payload: &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: &nirv1.TrainingHoursRegistered{
 				Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: int32(2024 + (month-1)/12), Month: int32(1 + (month-1)%12)},

@@ -36,7 +36,7 @@ const MaxHops = 4
 // merged into, as far as MaxHops subjects (DOMAIN.md Product decisions 15). A person reached
 // is put in the history cache.
 func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *rules.State, error) {
-	st := foldHistory(key, history)
+	st := s.fold(key, history)
 	for hops := 0; st.Successor() != ""; hops++ {
 		if hops == MaxHops {
 			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
@@ -47,7 +47,7 @@ func (s *Service) follow(ctx context.Context, key string, history []eventstore.S
 			return key, nil, 0, nil, fmt.Errorf("read person: %w", err)
 		}
 		s.cache.put(key, history, last)
-		st = foldHistory(key, history)
+		st = s.fold(key, history)
 	}
 	return key, history, last, st, nil
 }

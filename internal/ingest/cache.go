@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/rules"
 )
 
 // DefaultHistoryCache is how many persons' histories the append path keeps by default.
@@ -34,6 +35,13 @@ type cacheEntry struct {
 	key     string
 	history []eventstore.Stored // never changed in place: replaced whole
 	last    uint64
+
+	// state is the regelmotor's fold of the first stateN events of a history of key, the
+	// last of them at stateSeq (Service.fold): a prefix of every later history of key, since
+	// a subject's messages only ever grow. Never changed: callers get copies.
+	state    *rules.State
+	stateN   int
+	stateSeq uint64
 }
 
 func newHistoryCache(max int) *historyCache {
@@ -80,6 +88,48 @@ func (c *historyCache) put(key string, history []eventstore.Stored, last uint64)
 		old := c.order.Back()
 		c.order.Remove(old)
 		delete(c.entries, old.Value.(*cacheEntry).key)
+	}
+}
+
+// folded returns the state cached for key, how many events of its history it folds and the
+// sequence of the last of them; nil if none. The state must not be changed.
+func (c *historyCache) folded(key string) (*rules.State, int, uint64) {
+	if c == nil {
+		return nil, 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, 0, 0
+	}
+	e := el.Value.(*cacheEntry)
+	return e.state, e.stateN, e.stateSeq
+}
+
+// holds reports whether key is cached.
+func (c *historyCache) holds(key string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[key]
+	return ok
+}
+
+// putFolded caches st, which nobody changes afterwards, as the fold of the first n events of
+// key's history, the last at seq, if key is cached and no longer fold is.
+func (c *historyCache) putFolded(key string, st *rules.State, n int, seq uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		if e := el.Value.(*cacheEntry); n > e.stateN {
+			e.state, e.stateN, e.stateSeq = st, n, seq
+		}
 	}
 }
 

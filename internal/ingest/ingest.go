@@ -446,10 +446,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			// person exists.
 			return access.ErrNotFound
 		}
-		stored := make(map[string]eventstore.Stored, len(history))
-		for _, h := range history {
-			stored[h.Event.GetId()] = h
-		}
 		var fresh []*nirv1.Event
 		var freshRegs []*pending
 		for _, p := range b.regs {
@@ -459,7 +455,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				at = p.recorded
 			}
 			ev := s.stamp(p.reg.GetEvent(), b.key, scope.Actor(), at)
-			if h, ok := stored[id]; ok {
+			if h, ok := storedByID(st, history, id); ok {
 				// A retry is the same event again; other content under a stored id is a
 				// new event that needs an id of its own, never a duplicate.
 				if !eventstore.SameEvent(h.Event, ev) {
@@ -624,6 +620,22 @@ func (s *Service) destroyAll(ctx context.Context, erasures []*nirv1.Event) error
 	return nil
 }
 
+// storedByID returns the entry of history, the person's own messages, that holds the event
+// id; st is the fold of history. The fold knows every id the history holds (and those merges
+// copied in, which are not the person's own), so the history is searched only for a retry,
+// instead of indexing it whole on every append.
+func storedByID(st *rules.State, history []eventstore.Stored, id string) (eventstore.Stored, bool) {
+	if _, ok := st.Events[id]; !ok {
+		return eventstore.Stored{}, false
+	}
+	for i := len(history) - 1; i >= 0; i-- {
+		if history[i].Event.GetId() == id {
+			return history[i], true
+		}
+	}
+	return eventstore.Stored{}, false
+}
+
 // stamp returns a copy of ev with the fields nird owns set: person key, actor, recorded time.
 func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now time.Time) *nirv1.Event {
 	out := proto.Clone(ev).(*nirv1.Event)
@@ -632,6 +644,29 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	out.RecordedAt = timestamppb.New(now)
 	out.PrevHash = nil // eventstore links the event to the person's last at append time
 	return out
+}
+
+// fold returns the regelmotor's state of the person key with history, the caller's own to
+// change: a copy of the state the cache keeps for a prefix of the history, with the rest
+// applied, or else a fold of the whole. Folding the whole history on every append cost time
+// in proportion to it (a person with 300 events: single appends at 0.66 of the bare engine,
+// against 0.86 with 10).
+func (s *Service) fold(key string, history []eventstore.Stored) *rules.State {
+	base, n, seq := s.cache.folded(key)
+	if base == nil || n > len(history) || (n > 0 && history[n-1].Seq != seq) {
+		base, n = nil, 0
+	}
+	st := rules.NewState(key)
+	if base != nil {
+		st = base.Copy()
+	}
+	for _, h := range history[n:] {
+		st.Apply(h.Seq, h.Event)
+	}
+	if n < len(history) && s.cache.holds(key) {
+		s.cache.putFolded(key, st.Copy(), len(history), history[len(history)-1].Seq)
+	}
+	return st
 }
 
 // foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.

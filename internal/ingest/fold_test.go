@@ -1,0 +1,56 @@
+package ingest
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/rules"
+)
+
+// TestService_FoldFromCache: the state the append path checks against, built from the
+// cached fold of a prefix of the history, is the fold of the whole history, whatever the
+// cache holds: a shorter history, a history read again with more events, or a history whose
+// events differ from the cached prefix's (another writer's, after a conflict). Changing the
+// state handed out changes nothing cached.
+func TestService_FoldFromCache(t *testing.T) {
+	s := &Service{cache: newHistoryCache(10)}
+	p := 0
+	for evs := range demo.Generate(5, 12, rules.Today(time.Now())) {
+		p++
+		key := fmt.Sprintf("person-%d", p) // a subject: its messages' sequences are its own
+		var history []eventstore.Stored
+		for i, ev := range evs {
+			history = append(history, eventstore.Stored{Seq: uint64(p*10000 + 10*(i+1)), Event: ev})
+		}
+		check := func(h []eventstore.Stored) {
+			t.Helper()
+			s.cache.put(key, h, h[len(h)-1].Seq)
+			got := s.fold(key, h)
+			if want := foldHistory(key, h); !reflect.DeepEqual(got, want) {
+				t.Fatalf("person %s, %d events: the state from the cache differs from the fold", key, len(h))
+			}
+			extra := proto.Clone(evs[len(evs)-1]).(*nirv1.Event)
+			extra.Id = "extra"
+			got.Apply(got.LastSeq+1, extra) // the checks change the state they get
+		}
+		for k := 1; k <= len(history); k++ {
+			check(history[:k])
+			check(history[:k]) // the whole history folded already: the cached state itself
+		}
+		check(history[:len(history)/2+1]) // shorter than the cached fold: folded again
+		// The same length, but another event at the prefix's end (as another writer's would
+		// be): the cached fold does not match it.
+		other := append([]eventstore.Stored(nil), history...)
+		other[len(other)-1].Seq++
+		s.cache.drop(key)
+		check(history)
+		check(other)
+	}
+}
