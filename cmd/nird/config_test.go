@@ -44,6 +44,17 @@ func TestParseConfig(t *testing.T) {
 		{name: "NegativeBytes", args: []string{"--group-max-bytes", "-5"}, wantErr: "--group-max-bytes"},
 		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
 		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
+		{name: "HistoryCache", args: []string{"--history-cache", "500"}, check: func(t *testing.T, c Config) {
+			if c.HistoryCache != 500 {
+				t.Errorf("history cache = %d, want 500", c.HistoryCache)
+			}
+		}},
+		{name: "HistoryCacheDefault", check: func(t *testing.T, c Config) {
+			if c.HistoryCache != 10000 {
+				t.Errorf("history cache = %d, want the default 10000", c.HistoryCache)
+			}
+		}},
+		{name: "HistoryCacheNegative", args: []string{"--history-cache", "-1"}, wantErr: "--history-cache"},
 		{name: "ClusterDefaults", check: func(t *testing.T, c Config) {
 			if c.Cluster.LeaseTTL != 15*time.Second || c.Cluster.RegelmotorInterval != time.Minute || c.Cluster.MinSequenceWait != 10*time.Second || c.Cluster.ClockOffset != 0 {
 				t.Errorf("cluster = %+v", c.Cluster)
