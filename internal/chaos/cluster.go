@@ -460,23 +460,16 @@ func (c *Cluster) Start(ctx context.Context) error {
 		urls = append(urls, n.ClientURL())
 	}
 	// The harness's own connection: straight to the nodes, as nird, for stream state and
-	// the checker's replay.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var err error
-		c.admin, err = eventstore.Open(octx, eventstore.Config{
-			URL: strings.Join(urls, ","), Replicas: min(3, len(c.Nodes)), RequestTimeout: 3 * time.Second,
-			NATSOptions: []nats.Option{nats.UserInfo("nird", c.pass["nird"]), nats.Name("chaos-admin")},
-		})
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("chaos: the cluster's JetStream did not come up: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	// the checker's replay. It reads only: the stream is created by the nird, as in a real
+	// deployment (with the person key's fingerprint in its metadata, by whichever of them
+	// comes first). Until then a read-only open that finds no stream says JetStream is up.
+	cfg := eventstore.Config{
+		URL: strings.Join(urls, ","), Replicas: min(3, len(c.Nodes)), RequestTimeout: 3 * time.Second,
+		NATSOptions: []nats.Option{nats.UserInfo("nird", c.pass["nird"]), nats.Name("chaos-admin")},
+		ReadOnly:    true,
+	}
+	if err := c.openAdmin(ctx, cfg, true); err != nil {
+		return err
 	}
 	for k := range c.Nirds {
 		if err := c.StartNird(k); err != nil {
@@ -488,10 +481,38 @@ func (c *Cluster) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.admin == nil {
+		// A cluster without nird (the replica tests) gets its stream from the harness.
+		cfg.ReadOnly = len(c.Nirds) > 0
+		return c.openAdmin(ctx, cfg, false)
+	}
 	return nil
 }
 
-// Admin is the harness's event store connection (straight to the nodes, as nird).
+// openAdmin opens the harness's read-only store, trying for a minute while the cluster's
+// JetStream comes up. With upOnly, a stream that does not exist yet (ErrInvalid from a
+// read-only open) ends the wait too, with c.admin left nil.
+func (c *Cluster) openAdmin(ctx context.Context, cfg eventstore.Config, upOnly bool) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := eventstore.Open(octx, cfg)
+		cancel()
+		if err == nil {
+			c.admin = st
+			return nil
+		}
+		if upOnly && errors.Is(err, eventstore.ErrInvalid) {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("chaos: the cluster's JetStream did not come up: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Admin is the harness's store on the cluster: read-only when nird run on it.
 func (c *Cluster) Admin() *eventstore.Store { return c.admin }
 
 // StartNode starts node i (again, after a kill).
