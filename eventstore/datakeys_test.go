@@ -12,7 +12,7 @@ import (
 	"github.com/introreg/nir/sealing"
 )
 
-// TestKeyStore: the persons' data keys (DOMAIN.md Product decisions 15) on a real embedded
+// TestKeyStore_ExportImport: the persons' data keys (DOMAIN.md Product decisions 15) on a real embedded
 // JetStream server. A key is made once, also by two key stores at once; a second key store
 // sees the first's keys and its destructions; a destroyed key is gone from the store's files
 // (overwritten, not just unlinked), never made again, and its sealed values do not open; a
@@ -27,16 +27,7 @@ func TestKeyStore_ExportImport(t *testing.T) {
 	}
 	defer s.Close()
 	master := newMaster(t)
-	a, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	pk := strings.Repeat("ab", 32)
 
 	if _, err := a.Key(ctx, pk); !errors.Is(err, eventstore.ErrNoKey) || !errors.Is(err, sealing.ErrNoKey) {
@@ -168,22 +159,9 @@ func TestKeyStore_ExportImport(t *testing.T) {
 func TestKeyStore_Take(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openStore(t, nil)
 	master := newMaster(t)
-	a, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	seen := map[string]bool{}
 	const n = 600 // more than two batches: the refill runs
 	for range n {

@@ -150,9 +150,6 @@ func Codes() []Refusal {
 	return out
 }
 
-// clone returns an independent copy of s (Copy; until 2026-12-04 a replay of its log).
-func (s *State) clone() *State { return s.Copy() }
-
 // Check decides whether events may be appended to the person with state s at date now, and
 // returns the refusals (none: accepted). The events are checked in order, each against the
 // state with the events before it applied (refused or not, so one mistake gives one refusal
@@ -165,7 +162,7 @@ func (s *State) clone() *State { return s.Copy() }
 // an undeleted computed one (Product decisions 5); dates plausible and hours non-negative and
 // plausible for the period; retractions and deletions name a known event.
 func Check(s *State, events []*nirv1.Event, now Date) []Refusal {
-	return CheckApply(s.clone(), events, now)
+	return CheckApply(s.Copy(), events, now)
 }
 
 // CheckApply is Check on a state the caller does not need afterwards: it applies the events
@@ -652,7 +649,7 @@ func checkTrainingVedtak(s *State, ev *nirv1.Event, now Date) []Refusal {
 // would run past its latest end date: a planned end or extension beyond the sluttmål's maximum
 // plus the registered extension (DOMAIN.md 2.2, Product decisions 4).
 func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
-	after := s.clone()
+	after := s.Copy()
 	after.Apply(after.LastSeq+1, ev)
 	var p *Programme
 	if sm := ev.GetSluttmalRegistered(); sm != nil {

@@ -656,9 +656,11 @@ func (s *Service) fold(key string, history []eventstore.Stored) *rules.State {
 	if base == nil || n > len(history) || (n > 0 && history[n-1].Seq != seq) {
 		base, n = nil, 0
 	}
-	st := rules.NewState(key)
+	var st *rules.State
 	if base != nil {
 		st = base.Copy()
+	} else {
+		st = rules.NewState(key)
 	}
 	for _, h := range history[n:] {
 		st.Apply(h.Seq, h.Event)
