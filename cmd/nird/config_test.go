@@ -55,6 +55,17 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "HistoryCacheNegative", args: []string{"--history-cache", "-1"}, wantErr: "--history-cache"},
+		{name: "HistoryCacheEvents", args: []string{"--history-cache-events", "2000"}, check: func(t *testing.T, c Config) {
+			if c.HistoryEvents != 2000 {
+				t.Errorf("history cache events = %d, want 2000", c.HistoryEvents)
+			}
+		}},
+		{name: "HistoryCacheEventsDefault", check: func(t *testing.T, c Config) {
+			if c.HistoryEvents != 500_000 {
+				t.Errorf("history cache events = %d, want the default 500000", c.HistoryEvents)
+			}
+		}},
+		{name: "HistoryCacheEventsZero", args: []string{"--history-cache-events", "0"}, wantErr: "--history-cache-events"},
 		{name: "ClusterDefaults", check: func(t *testing.T, c Config) {
 			if c.Cluster.LeaseTTL != 15*time.Second || c.Cluster.RegelmotorInterval != time.Minute || c.Cluster.MinSequenceWait != 10*time.Second || c.Cluster.ClockOffset != 0 {
 				t.Errorf("cluster = %+v", c.Cluster)

@@ -94,6 +94,7 @@ type Config struct {
 	StatsMinCount  int                    // statistics disclosure control: counts of 1 to this-1 are suppressed (Product decisions 14)
 	RetentionYears int                    // retention rule: persons due for erasure this many years after their last activity; 0 = none (Product decisions 15)
 	HistoryCache   int                    // persons whose histories and folded states the append path keeps; 0 = none
+	HistoryEvents  int                    // events those histories hold together at most
 	Group          eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	Cluster        ClusterConfig          // several nird on one stream (cluster.go)
 	Checkpoint     CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
@@ -128,6 +129,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--stats-min-count: %d is not between 1 (nothing suppressed) and 100", c.StatsMinCount)
 	case c.HistoryCache < 0 || c.HistoryCache > 10_000_000:
 		return fmt.Errorf("--history-cache: %d is not between 0 (none) and 10000000", c.HistoryCache)
+	case c.HistoryEvents < 1 || c.HistoryEvents > 100_000_000:
+		return fmt.Errorf("--history-cache-events: %d is not between 1 and 100000000", c.HistoryEvents)
 	case c.RetentionYears < 0 || c.RetentionYears > 100:
 		return fmt.Errorf("--retention-years: %d is not between 0 (no rule) and 100", c.RetentionYears)
 	case c.Demo < 0 || c.Demo > 1_000_000:
@@ -252,7 +255,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
 	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	num(&c.RetentionYears, "retention-years", 0, "retention rule: a person is due for erasure this many years after the last day it took part in anything (nirctl person erase --due lists them); 0 = no rule. A product decision for IMDi to confirm")
-	num(&c.HistoryCache, "history-cache", ingest.DefaultHistoryCache, "persons whose histories and folded states the append path keeps, so that the next append for them reads and folds nothing (about 220 bytes an event each); 0 = none")
+	num(&c.HistoryCache, "history-cache", ingest.DefaultHistoryCache, "persons whose histories and folded states the append path keeps, so that the next append for them reads and folds nothing; 0 = none")
+	num(&c.HistoryEvents, "history-cache-events", ingest.DefaultHistoryCacheEvents, "events the kept histories hold together at most (about 650 bytes of memory each, with their folded states); the least recently appended persons are forgotten first")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))

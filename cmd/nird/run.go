@@ -207,7 +207,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if historyCache == 0 {
 		historyCache = -1 // ingest.Config: negative = none
 	}
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, HistoryCacheEvents: cfg.HistoryEvents, Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
 	reg := api.NewRegistration(svc, log)
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount)})

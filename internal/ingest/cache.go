@@ -12,6 +12,13 @@ import (
 // DefaultHistoryCache is how many persons' histories the append path keeps by default.
 const DefaultHistoryCache = 10000
 
+// DefaultHistoryCacheEvents is how many events the kept histories may hold together by
+// default. A cached event costs about 650 bytes of heap with its share of the folded state
+// (BenchmarkHistoryCacheMemory, at 10 to 300 events a person), so the default bounds the
+// cache near 300 MiB. A bound in persons alone did not bound memory: 10 000 persons with
+// 300 events each (monthly hours for years) held some 1.9 GiB.
+const DefaultHistoryCacheEvents = 500_000
+
 // historyCache keeps the histories of the persons appended to most recently, so that the
 // next append for one of them need not read the person back from the stream first.
 //
@@ -23,12 +30,14 @@ const DefaultHistoryCache = 10000
 // stream's before it is returned (the fault-injection suite found valid registrations
 // refused on another nird's stale cache).
 type historyCache struct {
-	max int
+	max       int // persons
+	maxEvents int // events of all histories together
 
-	// mu guards order and entries.
+	// mu guards order, entries and events.
 	mu      sync.Mutex
 	order   *list.List // of *cacheEntry, most recent first
 	entries map[string]*list.Element
+	events  int // events of all cached histories
 }
 
 type cacheEntry struct {
@@ -44,11 +53,13 @@ type cacheEntry struct {
 	stateSeq uint64
 }
 
-func newHistoryCache(max int) *historyCache {
-	if max <= 0 {
+// newHistoryCache returns a cache of at most max persons' histories holding at most maxEvents
+// events together; nil (no cache) when either is not positive.
+func newHistoryCache(max, maxEvents int) *historyCache {
+	if max <= 0 || maxEvents <= 0 {
 		return nil
 	}
-	return &historyCache{max: max, order: list.New(), entries: map[string]*list.Element{}}
+	return &historyCache{max: max, maxEvents: maxEvents, order: list.New(), entries: map[string]*list.Element{}}
 }
 
 // get returns the cached history of key. The slice must not be changed.
@@ -75,20 +86,36 @@ func (c *historyCache) put(key string, history []eventstore.Stored, last uint64)
 	history = slices.Clip(history)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(history) > c.maxEvents {
+		// Longer than the whole bound: keeping it would push out every other person.
+		if el, ok := c.entries[key]; ok {
+			c.removeLocked(el)
+		}
+		return
+	}
 	if el, ok := c.entries[key]; ok {
 		e := el.Value.(*cacheEntry)
 		if last >= e.last {
+			c.events += len(history) - len(e.history)
 			e.history, e.last = history, last
 		}
 		c.order.MoveToFront(el)
-		return
+	} else {
+		c.entries[key] = c.order.PushFront(&cacheEntry{key: key, history: history, last: last})
+		c.events += len(history)
 	}
-	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, history: history, last: last})
-	for c.order.Len() > c.max {
-		old := c.order.Back()
-		c.order.Remove(old)
-		delete(c.entries, old.Value.(*cacheEntry).key)
+	// The least recently used go first.
+	for c.order.Len() > c.max || c.events > c.maxEvents {
+		c.removeLocked(c.order.Back())
 	}
+}
+
+// removeLocked forgets the entry el. c.mu must be held.
+func (c *historyCache) removeLocked(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.order.Remove(el)
+	delete(c.entries, e.key)
+	c.events -= len(e.history)
 }
 
 // folded returns the state cached for key, how many events of its history it folds and the
@@ -141,7 +168,6 @@ func (c *historyCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {
-		c.order.Remove(el)
-		delete(c.entries, key)
+		c.removeLocked(el)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // events differ from the cached prefix's (another writer's, after a conflict). Changing the
 // state handed out changes nothing cached.
 func TestService_FoldFromCache(t *testing.T) {
-	s := &Service{cache: newHistoryCache(10)}
+	s := &Service{cache: newHistoryCache(10, 1000)}
 	p := 0
 	for evs := range demo.Generate(5, 12, rules.Today(time.Now())) {
 		p++

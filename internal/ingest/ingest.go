@@ -80,6 +80,9 @@ type Config struct {
 	// append (0 = DefaultHistoryCache, negative = none). See historyCache for why a stale
 	// entry is harmless.
 	HistoryCache int
+	// HistoryCacheEvents bounds the events the kept histories hold together (0 =
+	// DefaultHistoryCacheEvents): the least recently appended persons are forgotten first.
+	HistoryCacheEvents int
 	// IDs is the event-id index that finds an id stored for another person once the
 	// stream's dedupe window has forgotten it (see checkIDs). nil leaves the check to the
 	// dedupe window alone: only for tests and tools that run no read models.
@@ -146,12 +149,14 @@ func New(cfg Config) *Service {
 	if s.window <= 0 {
 		s.window = eventstore.DefaultDuplicateWindow
 	}
-	switch {
-	case cfg.HistoryCache == 0:
-		s.cache = newHistoryCache(DefaultHistoryCache)
-	case cfg.HistoryCache > 0:
-		s.cache = newHistoryCache(cfg.HistoryCache)
+	persons, events := cfg.HistoryCache, cfg.HistoryCacheEvents
+	if persons == 0 {
+		persons = DefaultHistoryCache
 	}
+	if events == 0 {
+		events = DefaultHistoryCacheEvents
+	}
+	s.cache = newHistoryCache(persons, events)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

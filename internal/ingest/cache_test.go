@@ -1,0 +1,77 @@
+package ingest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+func storedN(n int) []eventstore.Stored {
+	out := make([]eventstore.Stored, n)
+	for i := range out {
+		out[i].Seq = uint64(i + 1)
+	}
+	return out
+}
+
+// TestHistoryCache_EventBound: the cache holds at most maxEvents events, forgetting the least
+// recently used persons first, and never keeps a history longer than the whole bound (which
+// would push out everyone else). Before the bound, 10 000 persons of 300 events each held
+// some 1.9 GiB.
+func TestHistoryCache_EventBound(t *testing.T) {
+	c := newHistoryCache(10, 100)
+	for _, k := range []string{"a", "b", "c"} {
+		c.put(k, storedN(30), 30)
+	}
+	c.put("d", storedN(30), 30) // 120 events: a, the least recent, goes
+	if c.holds("a") || !c.holds("b") || !c.holds("d") || c.events != 90 {
+		t.Fatalf("after d: a %v, b %v, d %v, %d events; want a gone, 90 events", c.holds("a"), c.holds("b"), c.holds("d"), c.events)
+	}
+	c.get("b")                  // b is now more recent than c
+	c.put("e", storedN(30), 30) // c goes
+	if c.holds("c") || !c.holds("b") || c.events != 90 {
+		t.Fatalf("after e: c %v, b %v, %d events; want c gone, b kept, 90 events", c.holds("c"), c.holds("b"), c.events)
+	}
+	c.put("b", storedN(40), 40) // b grows by 10: still within the bound
+	if !c.holds("b") || c.events != 100 {
+		t.Fatalf("after b grew: b %v, %d events; want b kept, 100 events", c.holds("b"), c.events)
+	}
+	c.put("f", storedN(101), 101) // longer than the bound: not kept, nobody pushed out
+	if c.holds("f") || !c.holds("b") || !c.holds("d") || !c.holds("e") || c.events != 100 {
+		t.Fatalf("after f: f %v, b %v, d %v, e %v, %d events", c.holds("f"), c.holds("b"), c.holds("d"), c.holds("e"), c.events)
+	}
+	c.put("b", storedN(101), 101) // b itself grows past the bound: forgotten
+	if c.holds("b") || c.events != 60 {
+		t.Fatalf("after b outgrew the bound: b %v, %d events; want b gone, 60", c.holds("b"), c.events)
+	}
+	c.drop("d")
+	if c.holds("d") || c.events != 30 {
+		t.Fatalf("after drop: d %v, %d events; want d gone, 30", c.holds("d"), c.events)
+	}
+}
+
+// TestHistoryCache_CountsEvents: under random puts, stale puts and drops, the cache's event
+// count is the sum of its histories' lengths, and both bounds hold.
+func TestHistoryCache_CountsEvents(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	c := newHistoryCache(20, 500)
+	for range 5000 {
+		k := fmt.Sprint(r.IntN(40))
+		switch r.IntN(4) {
+		case 0:
+			c.drop(k)
+		default:
+			n := r.IntN(120)
+			c.put(k, storedN(n), uint64(r.IntN(200)))
+		}
+		sum := 0
+		for el := c.order.Front(); el != nil; el = el.Next() {
+			sum += len(el.Value.(*cacheEntry).history)
+		}
+		if sum != c.events || c.events > 500 || c.order.Len() > 20 || len(c.entries) != c.order.Len() {
+			t.Fatalf("cache counts %d events of %d persons (%d entries), holds %d events", c.events, c.order.Len(), len(c.entries), sum)
+		}
+	}
+}
