@@ -31,7 +31,7 @@ func read(t *testing.T, path string) []byte {
 	return b
 }
 
-// natsVersion is the nats-server version go.mod pins, e.g. "2.15.2".
+// natsVersion is the nats-server version go.mod pins, e.g. "2.15.3".
 func natsVersion(t *testing.T) string {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^\s*github\.com/nats-io/nats-server/v2 v([0-9.]+)`).FindSubmatch(read(t, "../go.mod"))

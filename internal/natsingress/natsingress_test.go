@@ -405,8 +405,12 @@ func TestIngress_ReplySubject(t *testing.T) {
 	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
 		t.Fatalf("request after the dropped ones: %s %s", code, reply.Header.Get(micro.ErrorHeader))
 	}
-	if got := in.Dropped(); got != 5 {
-		t.Errorf("Dropped() = %d, want 5", got)
+	// The one with a JetStream API reply never reaches the ingress: since nats-server
+	// 2.15.3 the server refuses a publish whose reply is a JetStream subject the client
+	// may not publish to (a permissions violation). ReplyAllowed still refuses it
+	// (TestReplyAllowed), for a server that lets it through.
+	if got := in.Dropped(); got != 4 {
+		t.Errorf("Dropped() = %d, want 4", got)
 	}
 	after, err := e.store.LastSeq(ctx)
 	if err != nil {
