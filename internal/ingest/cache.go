@@ -47,7 +47,8 @@ type cacheEntry struct {
 
 	// state is the regelmotor's fold of the first stateN events of a history of key, the
 	// last of them at stateSeq (Service.fold): a prefix of every later history of key, since
-	// a subject's messages only ever grow. Never changed: callers get copies.
+	// a subject's messages only ever grow. Never changed while it is here: a fold takes it
+	// out (takeFolded), advances it and puts it back, and callers get copies.
 	state    *rules.State
 	stateN   int
 	stateSeq uint64
@@ -118,9 +119,10 @@ func (c *historyCache) removeLocked(el *list.Element) {
 	c.events -= len(e.history)
 }
 
-// folded returns the state cached for key, how many events of its history it folds and the
-// sequence of the last of them; nil if none. The state must not be changed.
-func (c *historyCache) folded(key string) (*rules.State, int, uint64) {
+// takeFolded hands the state cached for key to the caller, who may change it: how many
+// events of key's history it folds and the sequence of the last of them; nil if none. Until
+// it is put back (putFolded) the entry has no state, and other folds of key fold the whole.
+func (c *historyCache) takeFolded(key string) (*rules.State, int, uint64) {
 	if c == nil {
 		return nil, 0, 0
 	}
@@ -131,7 +133,9 @@ func (c *historyCache) folded(key string) (*rules.State, int, uint64) {
 		return nil, 0, 0
 	}
 	e := el.Value.(*cacheEntry)
-	return e.state, e.stateN, e.stateSeq
+	st, n, seq := e.state, e.stateN, e.stateSeq
+	e.state, e.stateN, e.stateSeq = nil, 0, 0
+	return st, n, seq
 }
 
 // holds reports whether key is cached.

@@ -54,3 +54,45 @@ func TestService_FoldFromCache(t *testing.T) {
 		check(other)
 	}
 }
+
+// TestService_FoldConcurrent: folds of one person at once (an append beside History reads,
+// which hold no person lock) each get the whole history's fold, while the cached state is
+// taken out, advanced and put back. Run with -race: a state advanced while another fold
+// copies it is a race.
+func TestService_FoldConcurrent(t *testing.T) {
+	s := &Service{cache: newHistoryCache(10, 1000)}
+	var evs []*nirv1.Event
+	for e := range demo.Generate(1, 30, rules.Today(time.Now())) {
+		evs = e
+	}
+	const key = "person"
+	var history []eventstore.Stored
+	for i, ev := range evs {
+		history = append(history, eventstore.Stored{Seq: uint64(10 * (i + 1)), Event: ev})
+	}
+	wants := make([]*rules.State, len(history)+1)
+	for k := 1; k <= len(history); k++ {
+		wants[k] = foldHistory(key, history[:k])
+	}
+	s.cache.put(key, history[:1], history[0].Seq)
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for k := 1; k <= len(history); k++ {
+				h := history[:max(1, k-g)] // the goroutines lag each other: shorter and longer
+				got := s.fold(key, h)
+				if !reflect.DeepEqual(got, wants[len(h)]) {
+					errs <- fmt.Errorf("goroutine %d, %d events: the state differs from the fold", g, len(h))
+					return
+				}
+				got.Apply(got.LastSeq+1, evs[0]) // the checks change the state they get
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
