@@ -76,7 +76,9 @@ func (c *historyCache) get(key string) ([]eventstore.Stored, uint64, bool) {
 	}
 	c.order.MoveToFront(el)
 	e := el.Value.(*cacheEntry)
-	return e.history, e.last, true
+	// Clipped: the entry's spare capacity is extend's, and a caller's append must not
+	// write into it.
+	return slices.Clip(e.history), e.last, true
 }
 
 // put records history (ending at last) for key, unless a newer one is cached already.
@@ -84,9 +86,13 @@ func (c *historyCache) put(key string, history []eventstore.Stored, last uint64)
 	if c == nil {
 		return
 	}
-	history = slices.Clip(history)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.putLocked(key, slices.Clip(history), last)
+}
+
+// putLocked is put with c.mu held; history's spare capacity becomes the entry's.
+func (c *historyCache) putLocked(key string, history []eventstore.Stored, last uint64) {
 	if len(history) > c.maxEvents {
 		// Longer than the whole bound: keeping it would push out every other person.
 		if el, ok := c.entries[key]; ok {
@@ -105,10 +111,43 @@ func (c *historyCache) put(key string, history []eventstore.Stored, last uint64)
 		c.entries[key] = c.order.PushFront(&cacheEntry{key: key, history: history, last: last})
 		c.events += len(history)
 	}
-	// The least recently used go first.
+	c.evictLocked()
+}
+
+// evictLocked forgets the least recently used persons until both bounds hold. c.mu must be
+// held.
+func (c *historyCache) evictLocked() {
 	for c.order.Len() > c.max || c.events > c.maxEvents {
 		c.removeLocked(c.order.Back())
 	}
+}
+
+// extend records key's history as base followed by add (ending at last). When base is the
+// history cached for key, add is written into the entry's spare capacity: no slice handed
+// out covers it (get clips), and writers of key are serialised here by c.mu and by the
+// length check. Otherwise a copy with room to grow replaces the entry. Either way a
+// person's appends cost no copy of the whole history each (they did, in proportion to it).
+func (c *historyCache) extend(key string, base, add []eventstore.Stored, last uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		e := el.Value.(*cacheEntry)
+		h := e.history
+		if len(h) == len(base) && cap(h)-len(h) >= len(add) && (len(h) == 0 || &h[0] == &base[0]) && last >= e.last {
+			e.history, e.last = append(h, add...), last
+			c.events += len(add)
+			c.order.MoveToFront(el)
+			c.evictLocked()
+			return
+		}
+	}
+	n := len(base) + len(add)
+	h := make([]eventstore.Stored, 0, n+n/4+4)
+	h = append(append(h, base...), add...)
+	c.putLocked(key, h, last)
 }
 
 // removeLocked forgets the entry el. c.mu must be held.

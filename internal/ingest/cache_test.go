@@ -75,3 +75,40 @@ func TestHistoryCache_CountsEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryCache_Extend: a person's appends extend the cached history in its spare
+// capacity, without copying it, and without changing any history handed out before: a
+// caller that appends to a history it got writes into a copy, and an extend from a history
+// that is no longer the cached one replaces it with a copy.
+func TestHistoryCache_Extend(t *testing.T) {
+	c := newHistoryCache(10, 1000)
+	c.put("p", storedN(3), 3)
+	h, _, _ := c.get("p")
+	c.extend("p", h, []eventstore.Stored{{Seq: 4}}, 4) // a copy with room to grow
+	h1, last, _ := c.get("p")
+	c.extend("p", h1, []eventstore.Stored{{Seq: 5}}, 5) // in place
+	h2, _, _ := c.get("p")
+	if len(h1) != 4 || len(h2) != 5 || last != 4 || &h1[0] != &h2[0] || h2[4].Seq != 5 {
+		t.Fatalf("extend: got %d then %d events (shared %v), want 4 then 5 in one array", len(h1), len(h2), &h1[0] == &h2[0])
+	}
+	if c.events != 5 {
+		t.Fatalf("cache counts %d events, want 5", c.events)
+	}
+	// A caller appending to the history it got must not write into the entry.
+	mine := append(h1, eventstore.Stored{Seq: 99})
+	if h2[4].Seq != 5 || &mine[0] == &h1[0] {
+		t.Fatalf("a caller's append wrote into the cached history: %d", h2[4].Seq)
+	}
+	// Extending the older history h1 (another request's): a copy replaces the entry, and
+	// the history handed out as h2 is unchanged.
+	c.extend("p", h1, []eventstore.Stored{{Seq: 6}}, 6)
+	h3, _, _ := c.get("p")
+	if len(h3) != 5 || h3[4].Seq != 6 || &h3[0] == &h2[0] || h2[4].Seq != 5 || c.events != 5 {
+		t.Fatalf("extend of an older history: got %v events %d, h2[4] %d", h3, c.events, h2[4].Seq)
+	}
+	// Nothing cached: extend caches base and add.
+	c.extend("q", storedN(2), []eventstore.Stored{{Seq: 3}}, 3)
+	if q, last, ok := c.get("q"); !ok || len(q) != 3 || last != 3 || c.events != 8 {
+		t.Fatalf("extend of an uncached person: %v %d %v, %d events", q, last, ok, c.events)
+	}
+}

@@ -777,25 +777,25 @@ func (s *Service) remember(appends []eventstore.PersonAppend, histories map[stri
 			continue
 		}
 		history := histories[a.PersonKey]
-		out := make([]eventstore.Stored, len(history), len(history)+len(a.Events))
-		copy(out, history)
 		var last uint64
 		if len(history) > 0 {
 			last = history[len(history)-1].Seq
 		}
+		add := make([]eventstore.Stored, 0, len(a.Events))
 		for _, ev := range a.Events {
 			seq, ok := seqs[ev.GetId()]
 			if !ok {
-				s.cache.drop(a.PersonKey)
-				out = nil
+				add = nil
 				break
 			}
-			out = append(out, eventstore.Stored{Seq: seq, Time: now, Event: ev})
+			add = append(add, eventstore.Stored{Seq: seq, Time: now, Event: ev})
 			last = max(last, seq)
 		}
-		if out != nil {
-			s.cache.put(a.PersonKey, out, last)
+		if add == nil {
+			s.cache.drop(a.PersonKey)
+			continue
 		}
+		s.cache.extend(a.PersonKey, history, add, last)
 	}
 }
 
