@@ -587,6 +587,35 @@ func (s *Store) staleMembers(ctx context.Context, batch []*member) (map[int]bool
 			subjects = append(subjects, r.subject)
 		}
 	}
+	var (
+		last map[string]uint64
+		err  error
+	)
+	for waited := time.Duration(0); ; {
+		last, err = s.lastOf(ctx, subjects)
+		if !s.unanswered(err, &waited) {
+			break
+		}
+		if err := pause(ctx, noResponderPause); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	stale := map[int]bool{}
+	for i, m := range batch {
+		for _, r := range m.reqs {
+			if r.expect != nil && *r.expect != last[r.subject] {
+				stale[i] = true
+			}
+		}
+	}
+	return stale, nil
+}
+
+// lastOf returns the last sequence of each subject that has messages, in one request.
+func (s *Store) lastOf(ctx context.Context, subjects []string) (map[string]uint64, error) {
 	last := make(map[string]uint64, len(subjects))
 	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, StreamName, subjects)
 	if err != nil {
@@ -601,13 +630,5 @@ func (s *Store) staleMembers(ctx context.Context, batch []*member) (map[int]bool
 		}
 		last[m.Subject] = m.Sequence
 	}
-	stale := map[int]bool{}
-	for i, m := range batch {
-		for _, r := range m.reqs {
-			if r.expect != nil && *r.expect != last[r.subject] {
-				stale[i] = true
-			}
-		}
-	}
-	return stale, nil
+	return last, nil
 }

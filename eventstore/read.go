@@ -422,21 +422,33 @@ func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
 // an empty response that is not "no messages" is an error.
 func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*jetstream.RawStreamMsg) (bool, error)) error {
 	seq := from
+	var unanswered time.Duration // waited so far for a replica to answer direct gets
 	for {
 		opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(seq)}
 		if subject != "" {
 			opts = append(opts, jetstreamext.GetBatchSubject(subject))
 		}
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, getBatchSize, opts...)
+		if s.unanswered(err, &unanswered) {
+			if err := pause(ctx, noResponderPause); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		got := 0
 		pending := uint64(0)
 		end := false
+		retry := false
 		for m, err := range msgs {
 			if errors.Is(err, jetstreamext.ErrNoMessages) {
 				end = true
+				break
+			}
+			if got == 0 && s.unanswered(err, &unanswered) {
+				retry = true
 				break
 			}
 			if err != nil {
@@ -451,6 +463,12 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 			if err != nil || !more {
 				return err
 			}
+		}
+		if retry {
+			if err := pause(ctx, noResponderPause); err != nil {
+				return err
+			}
+			continue
 		}
 		if got == 0 && !end {
 			if err := ctx.Err(); err != nil {
@@ -467,6 +485,24 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 			}
 		}
 	}
+}
+
+// noResponderPause is the wait before a direct get that found no responders is sent again.
+const noResponderPause = 50 * time.Millisecond
+
+// unanswered reports whether err says that no server answers direct gets on a replicated
+// stream, and the wait so far (counted in *waited) leaves room for another attempt within
+// the request timeout. On a cluster that happens for a moment while the stream's leader
+// changes or its replicas catch up: a replica answers direct gets only once it is current.
+// Under load the moment lasted long enough for appends to fail their re-read of a person
+// (TestReplicas in a CI run); a read waits it out instead. On one server the stream itself
+// answers, and no responders means it is gone: that error is returned at once.
+func (s *Store) unanswered(err error, waited *time.Duration) bool {
+	if err == nil || !s.replicated || !errors.Is(err, nats.ErrNoResponders) || *waited >= s.cfg.RequestTimeout {
+		return false
+	}
+	*waited += noResponderPause
+	return true
 }
 
 // wrap turns errors caused by a concurrent Close into ErrClosed.
