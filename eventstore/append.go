@@ -452,7 +452,7 @@ func firstOfBatch(ack *jetstreamext.BatchAck, n int) (uint64, error) {
 func (s *Store) msgAt(ctx context.Context, seq uint64) (string, []byte, error) {
 	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
 	msg.Data = []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
-	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+	resp, err := s.direct(ctx, msg)
 	if err != nil {
 		return "", nil, fmt.Errorf("eventstore: get seq %d: %w", seq, err)
 	}

@@ -87,7 +87,7 @@ func (s *Store) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
 	defer cancel()
 	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
 	msg.Data = []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
-	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+	resp, err := s.direct(ctx, msg)
 	if err != nil {
 		return nil, s.wrap(fmt.Errorf("eventstore: get seq %d: %w", seq, err))
 	}

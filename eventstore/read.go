@@ -111,7 +111,7 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	defer cancel()
 	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
 	msg.Data = []byte(`{"last_by_subj":"` + streamSubjects + `"}`)
-	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+	resp, err := s.direct(ctx, msg)
 	if err != nil {
 		return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
 	}
@@ -503,6 +503,21 @@ func (s *Store) unanswered(err error, waited *time.Duration) bool {
 	}
 	*waited += noResponderPause
 	return true
+}
+
+// direct sends the direct get request msg, waiting out a moment with no replica answering
+// (unanswered).
+func (s *Store) direct(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
+	var waited time.Duration
+	for {
+		resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+		if !s.unanswered(err, &waited) {
+			return resp, err
+		}
+		if err := pause(ctx, noResponderPause); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // wrap turns errors caused by a concurrent Close into ErrClosed.
