@@ -86,7 +86,7 @@ func (s *Store) ensureCheckpointStream(ctx context.Context) error {
 	if errStreamNotFound(err) {
 		_, err = s.js.CreateStream(ctx, checkpointStreamConfig(s.cfg.Replicas))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil
+			_, err = s.createdStream(ctx, CheckpointStreamName)
 		}
 	}
 	if err != nil {

@@ -225,7 +225,7 @@ func (s *Store) keyStream(ctx context.Context) (jetstream.Stream, error) {
 		stream, err = s.js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another nird made it meanwhile.
-			stream, err = s.js.Stream(ctx, keyStream)
+			stream, err = s.createdStream(ctx, keyStream)
 		}
 	}
 	if err != nil {

@@ -270,7 +270,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("eventstore: create stream %s: %w", StreamName, cerr)
 		}
 		// Another nird created it meanwhile (with its own id): use theirs.
-		info, err = s.js.Stream(ctx, StreamName)
+		info, err = s.createdStream(ctx, StreamName)
 	}
 	if err != nil {
 		return fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
@@ -290,6 +290,23 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 			"stream", StreamName, "mismatches", mismatchList(mm))
 	}
 	return nil
+}
+
+// createdStream returns the stream name, which another process has just created (our
+// create failed with the name in use). On a cluster the stream can answer "not found" for a
+// moment after that, until its replicas are placed: three nird starting together on a fresh
+// cluster saw it, and one stopped (TestChaos in a CI run). It asks again, every
+// noResponderPause, until ctx ends.
+func (s *Store) createdStream(ctx context.Context, name string) (jetstream.Stream, error) {
+	for {
+		st, err := s.js.Stream(ctx, name)
+		if !errStreamNotFound(err) {
+			return st, err
+		}
+		if err := pause(ctx, noResponderPause); err != nil {
+			return nil, fmt.Errorf("%w (created by another process, never found)", err)
+		}
+	}
 }
 
 // streamConfig is the one definition of the stream. History is immutable: deletes and
