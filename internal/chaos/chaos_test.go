@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +69,7 @@ func TestChaos(t *testing.T) {
 	t.Log("\n" + v.Summary())
 	if !v.Valid {
 		t.Errorf("the checker found %d anomalies (history in %s)", len(v.Anomalies), dir)
+		logTails(t, dir)
 	}
 	// Every kind is tried in the first minute; one the cluster's state prevents (no stream
 	// leader to kill during an election) is logged, more than two is a broken nemesis.
@@ -93,4 +96,24 @@ type tlog struct{ t *testing.T }
 func (l tlog) Write(b []byte) (int, error) {
 	l.t.Log(string(b[:len(b)-1]))
 	return len(b), nil
+}
+
+// logTails logs each nird's last warnings and errors, and what its regelmotor did: the
+// directory is a temporary one, gone when CI reports the failure.
+func logTails(t *testing.T, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "nird-*", "log"))
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var keep []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "regelmotor") {
+				keep = append(keep, line)
+			}
+		}
+		t.Logf("%s, last %d of %d warnings, errors and regelmotor lines:\n%s", f, min(40, len(keep)), len(keep), strings.Join(keep[max(0, len(keep)-40):], "\n"))
+	}
 }
