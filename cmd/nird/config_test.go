@@ -44,27 +44,17 @@ func TestParseConfig(t *testing.T) {
 		{name: "NegativeBytes", args: []string{"--group-max-bytes", "-5"}, wantErr: "--group-max-bytes"},
 		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
 		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
-		{name: "HistoryCache", args: []string{"--history-cache", "500"}, check: func(t *testing.T, c Config) {
-			if c.HistoryCache != 500 {
-				t.Errorf("history cache = %d, want 500", c.HistoryCache)
+		{name: "HistoryCache", args: []string{"--history-cache", "500", "--history-cache-events", "2000"}, check: func(t *testing.T, c Config) {
+			if c.HistoryCache != 500 || c.HistoryEvents != 2000 {
+				t.Errorf("history cache = %d persons, %d events; want 500, 2000", c.HistoryCache, c.HistoryEvents)
 			}
 		}},
 		{name: "HistoryCacheDefault", check: func(t *testing.T, c Config) {
-			if c.HistoryCache != 10000 {
-				t.Errorf("history cache = %d, want the default 10000", c.HistoryCache)
+			if c.HistoryCache != 10000 || c.HistoryEvents != 500_000 {
+				t.Errorf("history cache = %d persons, %d events; want the defaults 10000, 500000", c.HistoryCache, c.HistoryEvents)
 			}
 		}},
 		{name: "HistoryCacheNegative", args: []string{"--history-cache", "-1"}, wantErr: "--history-cache"},
-		{name: "HistoryCacheEvents", args: []string{"--history-cache-events", "2000"}, check: func(t *testing.T, c Config) {
-			if c.HistoryEvents != 2000 {
-				t.Errorf("history cache events = %d, want 2000", c.HistoryEvents)
-			}
-		}},
-		{name: "HistoryCacheEventsDefault", check: func(t *testing.T, c Config) {
-			if c.HistoryEvents != 500_000 {
-				t.Errorf("history cache events = %d, want the default 500000", c.HistoryEvents)
-			}
-		}},
 		{name: "HistoryCacheEventsZero", args: []string{"--history-cache-events", "0"}, wantErr: "--history-cache-events"},
 		{name: "ClusterDefaults", check: func(t *testing.T, c Config) {
 			if c.Cluster.LeaseTTL != 15*time.Second || c.Cluster.RegelmotorInterval != time.Minute || c.Cluster.MinSequenceWait != 10*time.Second || c.Cluster.ClockOffset != 0 {
