@@ -81,6 +81,9 @@ func (p *Projector) RunRegelmotor(ctx context.Context, app Appender, opt Regelmo
 	for {
 		today := rules.DateFromTime(opt.Clock().In(opt.Location))
 		n, err := p.RegelmotorPass(ctx, app, today)
+		if ctx.Err() == nil {
+			p.countPass(n, err)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -97,6 +100,18 @@ func (p *Projector) RunRegelmotor(ctx context.Context, app Appender, opt Regelmo
 		case <-t.C:
 		}
 	}
+}
+
+// countPass records a finished pass of the worker in the Stats: operators see that the
+// regelmotor runs and succeeds (nird's nir_regelmotor_* metrics), not only that a nird holds
+// its lease.
+func (p *Projector) countPass(n int, err error) {
+	p.stats.passes.Add(1)
+	if err != nil {
+		p.stats.failedPasses.Add(1)
+	}
+	p.stats.terminations.Add(uint64(n))
+	p.stats.lastPassNanos.Store(uint64(time.Now().UnixNano()))
 }
 
 // RegelmotorPass runs one pass of the regelmotor worker for the date now and returns how many

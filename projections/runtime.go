@@ -89,6 +89,10 @@ type handle struct {
 type statsCounters struct {
 	lastSeq, checkpoint, applied, batches, applyNanos, lastApplyNanos atomic.Uint64
 	progress                                                          atomic.Pointer[Progress]
+
+	// The regelmotor worker's passes (RunRegelmotor): completed, failed, the terminations
+	// appended, and when the last pass ended (Unix nanoseconds).
+	passes, failedPasses, terminations, lastPassNanos atomic.Uint64
 }
 
 // New opens (or creates) the live read models in opt.Dir. A leftover rebuild file from an
@@ -283,6 +287,19 @@ type Stats struct {
 	// Quarantined is the number of stream messages the live models skipped as not usable
 	// events.
 	Quarantined uint64
+	// Regelmotor is what this process's regelmotor worker has done since start.
+	Regelmotor RegelmotorStats
+}
+
+// RegelmotorStats counts the regelmotor worker's passes (RunRegelmotor). A pass that
+// appended some terminations and failed others counts as failed.
+type RegelmotorStats struct {
+	Passes, FailedPasses uint64
+	// Terminations is how many computed terminations the passes that did not fail handed to
+	// the appender (one already stored counts again until the models have applied it).
+	Terminations uint64
+	// LastPass is when the last pass ended; zero before the first.
+	LastPass time.Time
 }
 
 // Stats returns the current counters.
@@ -296,6 +313,14 @@ func (p *Projector) Stats() Stats {
 		LastApply:     time.Duration(p.stats.lastApplyNanos.Load()),
 		Rebuilding:    p.rebuilding.Load(),
 		Progress:      p.stats.progress.Load(),
+		Regelmotor: RegelmotorStats{
+			Passes:       p.stats.passes.Load(),
+			FailedPasses: p.stats.failedPasses.Load(),
+			Terminations: p.stats.terminations.Load(),
+		},
+	}
+	if ns := p.stats.lastPassNanos.Load(); ns != 0 {
+		s.Regelmotor.LastPass = time.Unix(0, int64(ns))
 	}
 	if h, err := p.acquire(""); err == nil {
 		s.Quarantined = h.db.QuarantinedCount()

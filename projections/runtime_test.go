@@ -283,12 +283,16 @@ type appendFeed struct {
 	feed  *SliceFeed
 	ids   map[string]bool
 	calls int
+	fail  error // returned instead of appending, when set
 }
 
 func (a *appendFeed) AppendComputed(ctx context.Context, evs []*nirv1.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls++
+	if a.fail != nil {
+		return a.fail
+	}
 	last, _ := a.feed.LastSeq(ctx)
 	for _, ev := range evs {
 		if a.ids[ev.GetId()] {
@@ -351,16 +355,33 @@ func TestProjector_Regelmotor(t *testing.T) {
 		}
 		return nil
 	})
+	// The running worker, with its clock on 2024-06-10, first fails to append w3's termination
+	// (due on 2024-06-02), then appends it. Its passes show in the Stats, which nird exports
+	// as nir_regelmotor_* metrics.
+	if rm := p.Stats().Regelmotor; rm != (RegelmotorStats{}) {
+		t.Fatalf("regelmotor stats before the worker ran: %+v", rm)
+	}
+	app.mu.Lock()
+	app.fail = errors.New("the stream is unreachable")
+	app.mu.Unlock()
 	ctx, cancel := context.WithCancel(bg)
 	done := make(chan error, 1)
 	go func() {
 		done <- p.RunRegelmotor(ctx, app, RegelmotorOptions{Interval: time.Millisecond, Clock: func() time.Time { return rules.MustDate(2024, 6, 10).Time() }, Location: time.UTC})
 	}()
-	// The running worker picks up w3, due on 2024-06-02, with its clock on 2024-06-10.
+	waitFor(t, "a failed pass", func() bool { return p.Stats().Regelmotor.FailedPasses >= 2 })
+	app.mu.Lock()
+	app.fail = nil
+	app.mu.Unlock()
 	waitFor(t, "the worker's append", func() bool { last, _ := feed.LastSeq(bg); return last == uint64(len(s.recs)+2) })
+	waitFor(t, "the pass counted", func() bool { return p.Stats().Regelmotor.Terminations >= 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	rm := p.Stats().Regelmotor
+	if rm.Passes <= rm.FailedPasses || rm.LastPass.IsZero() || time.Since(rm.LastPass) > time.Minute {
+		t.Errorf("regelmotor stats after the worker ran: %+v", rm)
 	}
 }
 

@@ -46,6 +46,8 @@ type projectionCollector struct {
 	p                                   *projections.Projector
 	lag, checkpoint, applied, applySecs *prometheus.Desc
 	rebuilding, quarantined             *prometheus.Desc
+	passes, failedPasses, terminations  *prometheus.Desc
+	lastPass                            *prometheus.Desc
 }
 
 func newProjectionCollector(p *projections.Projector) *projectionCollector {
@@ -58,6 +60,10 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		rebuilding: prometheus.NewDesc("nir_projection_rebuilding", "1 while a rebuild runs.", nil, nil),
 		quarantined: prometheus.NewDesc("nir_projection_quarantined_total",
 			"Stream messages the read models skip because they are not usable events (listed by nirctl projections status).", nil, nil),
+		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
+		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
+		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),
+		lastPass:     prometheus.NewDesc("nir_regelmotor_last_pass_timestamp_seconds", "When this nird's regelmotor worker last ended a pass (Unix time; 0 before the first).", nil, nil),
 	}
 }
 
@@ -68,6 +74,10 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.applySecs
 	ch <- c.rebuilding
 	ch <- c.quarantined
+	ch <- c.passes
+	ch <- c.failedPasses
+	ch <- c.terminations
+	ch <- c.lastPass
 }
 
 func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -82,4 +92,13 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
 	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.CounterValue, float64(s.Quarantined))
+	rm := s.Regelmotor
+	ch <- prometheus.MustNewConstMetric(c.passes, prometheus.CounterValue, float64(rm.Passes))
+	ch <- prometheus.MustNewConstMetric(c.failedPasses, prometheus.CounterValue, float64(rm.FailedPasses))
+	ch <- prometheus.MustNewConstMetric(c.terminations, prometheus.CounterValue, float64(rm.Terminations))
+	last := 0.0
+	if !rm.LastPass.IsZero() {
+		last = float64(rm.LastPass.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(c.lastPass, prometheus.GaugeValue, last)
 }
