@@ -229,19 +229,37 @@ func Run(ctx context.Context, opt Options) (*Verdict, error) {
 	return v, nil
 }
 
-var checkpointRE = regexp.MustCompile(`(?m)^nir_projection_checkpoint (\S+)$`)
+var (
+	checkpointRE   = regexp.MustCompile(`(?m)^nir_projection_checkpoint (\S+)$`)
+	passesRE       = regexp.MustCompile(`(?m)^nir_regelmotor_passes_total (\S+)$`)
+	failedPassesRE = regexp.MustCompile(`(?m)^nir_regelmotor_failed_passes_total (\S+)$`)
+)
+
+// metricValue is the value regexp re finds in m, 0 if none.
+func metricValue(re *regexp.Regexp, m string) float64 {
+	sub := re.FindStringSubmatch(m)
+	if sub == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(sub[1], 64)
+	return v
+}
 
 // converge waits until the stream has stopped growing (the regelmotor has appended what is
 // due) and every nird's read models have applied all of it; it returns when that was first
-// seen.
+// seen. A quiet stream alone does not show that the regelmotor has nothing left (a pass
+// can stall, or fail on every try): the nird's regelmotor metrics must also show two passes
+// ended since the stream went quiet, none of them failed.
 func converge(ctx context.Context, c *Cluster, bound time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(bound)
 	var stableSince time.Time
 	var lastSeen uint64
+	var passesAt, failedAt float64 // the nird's regelmotor passes when the stream went quiet
 	for {
 		last, err := c.Admin().LastSeq(ctx)
 		all := err == nil
 		var behind []string
+		var passes, failed float64
 		for k, n := range c.Nirds {
 			m, merr := c.Metrics(ctx, k)
 			sub := checkpointRE.FindStringSubmatch(m)
@@ -254,18 +272,23 @@ func converge(ctx context.Context, c *Cluster, bound time.Duration) (time.Time, 
 				all = false
 				behind = append(behind, fmt.Sprintf("%s at %d", n.Name, uint64(ck)))
 			}
+			passes += metricValue(passesRE, m)
+			failed += metricValue(failedPassesRE, m)
 		}
 		switch {
 		case !all:
 			stableSince = time.Time{}
-		case last != lastSeen || stableSince.IsZero():
-			stableSince, lastSeen = time.Now(), last
-		case time.Since(stableSince) > 4*time.Second:
-			// Four regelmotor passes without anything new: all that is due is stored.
+		case last != lastSeen || stableSince.IsZero() || passes < passesAt || failed != failedAt:
+			// Quiet from now on, counting passes from here (a failed pass, or a nird
+			// restarted, counts again from its end).
+			stableSince, lastSeen, passesAt, failedAt = time.Now(), last, passes, failed
+		case time.Since(stableSince) > 4*time.Second && passes-passesAt >= 2:
+			// Two regelmotor passes, none failed, and nothing new: all that is due is stored.
 			return stableSince, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return time.Time{}, fmt.Errorf("stream at %d (%v), read models: %s", last, err, strings.Join(behind, ", "))
+			return time.Time{}, fmt.Errorf("stream at %d (%v), read models: %s; regelmotor passes %.0f (%.0f failed), %.0f since the stream went quiet",
+				last, err, strings.Join(behind, ", "), passes, failed, passes-passesAt)
 		}
 		sleep(ctx, 250*time.Millisecond)
 	}
