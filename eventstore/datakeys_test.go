@@ -200,3 +200,50 @@ func TestKeyStore_Take(t *testing.T) {
 		t.Fatalf("export holds %d keys (want at least %d), the destroyed one: %v", len(exp.Wrapped), n, exp.Wrapped[one] != nil)
 	}
 }
+
+// TestKeyStore_CloseDeletesUnusedKeys: the keys Take made ahead and never handed out are
+// deleted when the key store closes; the keys handed out stay. Before, every stop left up to
+// a pool's worth (256) in the bucket, and every backup carried them.
+func TestKeyStore_CloseDeletesUnusedKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, _ := openStore(t, nil)
+	a := openKeys(t, s, newMaster(t))
+	before, err := s.ExportKeys(ctx) // the master key's check entry
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := map[string]bool{}
+	for range 5 {
+		id, _, err := a.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken[id] = true
+	}
+	ahead, err := s.ExportKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ahead.Wrapped) < len(before.Wrapped)+100 {
+		t.Fatalf("%d keys in the bucket after 5 takes: the pool was not made ahead, the test proves nothing", len(ahead.Wrapped))
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.ExportKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range taken {
+		if after.Wrapped[id] == nil {
+			t.Errorf("taken key %s deleted at close", id)
+		}
+	}
+	if got, want := len(after.Wrapped), len(before.Wrapped)+len(taken); got != want {
+		t.Errorf("%d keys in the bucket after close, want %d (those before, and the 5 taken)", got, want)
+	}
+	if _, _, err := a.Take(ctx); !errors.Is(err, eventstore.ErrClosed) {
+		t.Errorf("Take after Close = %v, want ErrClosed", err)
+	}
+}

@@ -405,10 +405,45 @@ func (k *KeyStore) checkMaster(ctx context.Context, create bool) error {
 func (k *KeyStore) Close() error {
 	k.closeOnce.Do(func() {
 		close(k.closed)
+		k.returnPool()
 		k.stopWatch()
 		<-k.watchDone
 	})
 	return nil
+}
+
+// returnPool deletes the keys made ahead and never taken. They seal nothing, and every nird
+// that stopped left up to poolBatch of them in the bucket (a chaos run with about 15
+// restarts ended with 4 864 keys for 2 744 persons), all carried by every backup. A crash,
+// or a refill still on its way, leaves its keys: they seal nothing either.
+func (k *KeyStore) returnPool() {
+	k.poolMu.Lock()
+	pool := k.pool
+	k.pool = nil
+	k.poolMu.Unlock()
+	k.deleteUnused(pool)
+}
+
+// deleteUnused deletes keys that were never handed out, overwriting their bytes as Destroy
+// does; a failure is logged, and the keys stay, sealing nothing.
+func (k *KeyStore) deleteUnused(pool []pooled) {
+	if len(pool) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), k.s.cfg.RequestTimeout)
+	defer cancel()
+	for i, p := range pool {
+		k.mu.RLock()
+		slot, ok := k.keys[p.id]
+		k.mu.RUnlock()
+		if !ok || slot.gone {
+			continue
+		}
+		if err := k.stream.SecureDeleteMsg(ctx, slot.rev); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			k.s.log.Warn("data keys made ahead and never used were not all deleted; they seal nothing", "bucket", KeyBucket, "left", len(pool)-i, "err", err)
+			return
+		}
+	}
 }
 
 // Len returns how many persons' wrapped keys are held in memory.
@@ -553,6 +588,13 @@ func (k *KeyStore) Take(ctx context.Context) (string, *sealing.Key, error) {
 	default:
 	}
 	k.poolMu.Lock()
+	select {
+	case <-k.closed:
+		// Closed while waiting for the pool: Close has returned what was in it.
+		k.poolMu.Unlock()
+		return "", nil, ErrClosed
+	default:
+	}
 	if len(k.pool) == 0 {
 		// None ahead: make a batch now, holding the pool so others wait for it.
 		batch, err := k.makeKeys(ctx, poolBatch)
@@ -589,10 +631,20 @@ func (k *KeyStore) refill() {
 	batch, err := k.makeKeys(ctx, poolBatch)
 	k.poolMu.Lock()
 	k.filling = false
-	if err == nil {
-		k.pool = append(batch, k.pool...)
+	closed := false
+	select {
+	case <-k.closed:
+		closed = true
+	default:
+		if err == nil {
+			k.pool = append(batch, k.pool...)
+		}
 	}
 	k.poolMu.Unlock()
+	if closed && err == nil {
+		k.deleteUnused(batch) // made while Close returned the pool
+		return
+	}
 	if err != nil && ctx.Err() == nil {
 		k.s.log.Warn("making data keys ahead failed; the next Take makes them", "bucket", KeyBucket, "err", err)
 	}
