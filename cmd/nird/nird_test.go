@@ -131,6 +131,11 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	}
 
 	n = startNird(t, data)
+	// The data keys nird made ahead and never used were deleted when it stopped: the bucket
+	// holds the five persons' keys, not a pool's worth.
+	if logs := strings.Join(n.Logs(), "\n"); !strings.Contains(logs, `msg="data keys loaded" component=eventstore bucket=NIR_KEYS keys=5`) {
+		t.Errorf("after the restart, nird does not load exactly the five persons' data keys:\n%s", regexp.MustCompile(`.*data keys loaded.*`).FindString(logs))
+	}
 	got := map[string]uint64{}
 	for _, id := range ids {
 		res, err := regClient(n).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: id}}))

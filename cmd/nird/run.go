@@ -295,6 +295,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		err = cerr
 	}
 	_ = events.Close()
+	if keyStore != nil {
+		// Before the store: it deletes the data keys made ahead and never used.
+		_ = keyStore.Close()
+	}
 	if cerr := store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
