@@ -422,14 +422,14 @@ func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
 // an empty response that is not "no messages" is an error.
 func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*jetstream.RawStreamMsg) (bool, error)) error {
 	seq := from
-	var unanswered time.Duration // waited so far for a replica to answer direct gets
+	var waited time.Duration // so far, for a replica to answer direct gets
 	for {
 		opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(seq)}
 		if subject != "" {
 			opts = append(opts, jetstreamext.GetBatchSubject(subject))
 		}
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, getBatchSize, opts...)
-		if s.unanswered(err, &unanswered) {
+		if s.unanswered(err, &waited) {
 			if err := pause(ctx, noResponderPause); err != nil {
 				return err
 			}
@@ -447,7 +447,7 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 				end = true
 				break
 			}
-			if got == 0 && s.unanswered(err, &unanswered) {
+			if got == 0 && s.unanswered(err, &waited) {
 				retry = true
 				break
 			}
