@@ -34,7 +34,7 @@ func TestUnanswered(t *testing.T) {
 			t.Fatal("no responders waited out for ever")
 		}
 	}
-	if want := int(time.Second / noResponderPause); tries != want {
+	if want := int(time.Second / retryPause); tries != want {
 		t.Errorf("no responders asked again %d times, want %d (the request timeout's worth of pauses)", tries, want)
 	}
 }

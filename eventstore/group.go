@@ -587,19 +587,7 @@ func (s *Store) staleMembers(ctx context.Context, batch []*member) (map[int]bool
 			subjects = append(subjects, r.subject)
 		}
 	}
-	var (
-		last map[string]uint64
-		err  error
-	)
-	for waited := time.Duration(0); ; {
-		last, err = s.lastOf(ctx, subjects)
-		if !s.unanswered(err, &waited) {
-			break
-		}
-		if err := pause(ctx, noResponderPause); err != nil {
-			return nil, err
-		}
-	}
+	last, err := untilAnswered(ctx, s, func() (map[string]uint64, error) { return s.lastOf(ctx, subjects) })
 	if err != nil {
 		return nil, err
 	}

@@ -430,7 +430,7 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 		}
 		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, getBatchSize, opts...)
 		if s.unanswered(err, &waited) {
-			if err := pause(ctx, noResponderPause); err != nil {
+			if err := pause(ctx, retryPause); err != nil {
 				return err
 			}
 			continue
@@ -465,7 +465,7 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 			}
 		}
 		if retry {
-			if err := pause(ctx, noResponderPause); err != nil {
+			if err := pause(ctx, retryPause); err != nil {
 				return err
 			}
 			continue
@@ -487,8 +487,9 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 	}
 }
 
-// noResponderPause is the wait before a direct get that found no responders is sent again.
-const noResponderPause = 50 * time.Millisecond
+// retryPause is the wait before a request that found the cluster not ready (no replica
+// answering, a stream not placed yet) is sent again.
+const retryPause = 50 * time.Millisecond
 
 // unanswered reports whether err says that no server answers direct gets on a replicated
 // stream, and the wait so far (counted in *waited) leaves room for another attempt within
@@ -501,21 +502,26 @@ func (s *Store) unanswered(err error, waited *time.Duration) bool {
 	if err == nil || !s.replicated || !errors.Is(err, nats.ErrNoResponders) || *waited >= s.cfg.RequestTimeout {
 		return false
 	}
-	*waited += noResponderPause
+	*waited += retryPause
 	return true
 }
 
-// direct sends the direct get request msg, waiting out a moment with no replica answering
-// (unanswered).
+// direct sends the direct get request msg, waiting out a moment with no replica answering.
 func (s *Store) direct(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
+	return untilAnswered(ctx, s, func() (*nats.Msg, error) { return s.nc.RequestMsgWithContext(ctx, msg) })
+}
+
+// untilAnswered calls ask, and again after a pause as long as no replica answers it
+// (unanswered).
+func untilAnswered[T any](ctx context.Context, s *Store, ask func() (T, error)) (T, error) {
 	var waited time.Duration
 	for {
-		resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+		v, err := ask()
 		if !s.unanswered(err, &waited) {
-			return resp, err
+			return v, err
 		}
-		if err := pause(ctx, noResponderPause); err != nil {
-			return nil, err
+		if err := pause(ctx, retryPause); err != nil {
+			return v, err
 		}
 	}
 }

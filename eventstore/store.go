@@ -296,14 +296,14 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 // create failed with the name in use). On a cluster the stream can answer "not found" for a
 // moment after that, until its replicas are placed: three nird starting together on a fresh
 // cluster saw it, and one stopped (TestChaos in a CI run). It asks again, every
-// noResponderPause, until ctx ends.
+// retryPause, until ctx ends.
 func (s *Store) createdStream(ctx context.Context, name string) (jetstream.Stream, error) {
 	for {
 		st, err := s.js.Stream(ctx, name)
 		if !errStreamNotFound(err) {
 			return st, err
 		}
-		if err := pause(ctx, noResponderPause); err != nil {
+		if err := pause(ctx, retryPause); err != nil {
 			return nil, fmt.Errorf("%w (created by another process, never found)", err)
 		}
 	}

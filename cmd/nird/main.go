@@ -256,7 +256,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	num(&c.RetentionYears, "retention-years", 0, "retention rule: a person is due for erasure this many years after the last day it took part in anything (nirctl person erase --due lists them); 0 = no rule. A product decision for IMDi to confirm")
 	num(&c.HistoryCache, "history-cache", ingest.DefaultHistoryCache, "persons whose histories and folded states the append path keeps, so that the next append for them reads and folds nothing; 0 = none")
-	num(&c.HistoryEvents, "history-cache-events", ingest.DefaultHistoryCacheEvents, "events the kept histories hold together at most (about 650 bytes of memory each, with their folded states); the least recently appended persons are forgotten first")
+	num(&c.HistoryEvents, "history-cache-events", ingest.DefaultHistoryCacheEvents, "events the kept histories hold together at most (620–640 bytes of memory each, with their folded states); the least recently appended persons are forgotten first")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))
 	dur(&c.Group.MaxWait, "group-max-wait", 0, fmt.Sprintf("group commit: longest a batch waits for more concurrent appends (0 = %v); a lone caller never waits", eventstore.DefaultGroupMaxWait))

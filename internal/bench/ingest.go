@@ -278,25 +278,32 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil
 	}
 
-	// nirSingles appends n registrations one per Append, persons one after another. The
-	// registrations are made before the clock starts: they are the case system's work.
-	nirSingles := func(n int) func() ([]time.Duration, error) {
-		regs := make([]*nirv1.Registration, 0, n)
-		for len(regs) < n {
-			p := gen.person(gen.next(), 0)
-			regs = append(regs, p[:min(len(p), n-len(regs))]...)
-		}
+	// appends is the timed run of the nir scenarios: one Append per request, made before
+	// the clock starts (building them is the case system's work).
+	appends := func(requests [][]*nirv1.Registration) func() ([]time.Duration, error) {
 		return func() ([]time.Duration, error) {
-			lat := make([]time.Duration, 0, n)
-			for _, reg := range regs {
+			lat := make([]time.Duration, 0, len(requests))
+			for _, regs := range requests {
 				t0 := time.Now()
-				if _, err := svc.Append(ctx, scope, []*nirv1.Registration{reg}); err != nil {
+				if _, err := svc.Append(ctx, scope, regs); err != nil {
 					return nil, err
 				}
 				lat = append(lat, time.Since(t0))
 			}
 			return lat, nil
 		}
+	}
+	// nirSingles appends n registrations one per Append, persons one after another.
+	nirSingles := func(n int) func() ([]time.Duration, error) {
+		requests := make([][]*nirv1.Registration, 0, n)
+		for len(requests) < n {
+			for _, reg := range gen.person(gen.next(), 0) {
+				if len(requests) < n {
+					requests = append(requests, []*nirv1.Registration{reg})
+				}
+			}
+		}
+		return appends(requests)
 	}
 	// bareSingles publishes n messages one synchronous publish at a time, EventsPerPerson per
 	// subject, each checking the subject's last sequence as nir does.
@@ -320,8 +327,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return lat, nil
 	}
 
-	// nirBatches appends n registrations, Batch per Append, whole persons per batch (made
-	// before the clock starts, as nirSingles's).
+	// nirBatches appends n registrations, Batch per Append, whole persons per batch.
 	nirBatches := func(n int) func() ([]time.Duration, error) {
 		var batches [][]*nirv1.Registration
 		for i := 0; i < n; {
@@ -335,17 +341,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 			batches = append(batches, regs)
 			i += len(regs)
 		}
-		return func() ([]time.Duration, error) {
-			var lat []time.Duration
-			for _, regs := range batches {
-				t0 := time.Now()
-				if _, err := svc.Append(ctx, scope, regs); err != nil {
-					return nil, err
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			return lat, nil
-		}
+		return appends(batches)
 	}
 
 	// bareBatches publishes n messages in atomic batches of size, same size and headers as

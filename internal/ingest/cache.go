@@ -13,10 +13,10 @@ import (
 const DefaultHistoryCache = 10000
 
 // DefaultHistoryCacheEvents is how many events the kept histories may hold together by
-// default. A cached event costs about 650 bytes of heap with its share of the folded state
+// default. A cached event costs 620–640 bytes of heap with its share of the folded state
 // (BenchmarkHistoryCacheMemory, at 10 to 300 events a person), so the default bounds the
 // cache near 300 MiB. A bound in persons alone did not bound memory: 10 000 persons with
-// 300 events each (monthly hours for years) held some 1.9 GiB.
+// 300 events each (monthly hours for years) would hold about 1.8 GiB.
 const DefaultHistoryCacheEvents = 500_000
 
 // historyCache keeps the histories of the persons appended to most recently, so that the

@@ -18,8 +18,8 @@ func storedN(n int) []eventstore.Stored {
 
 // TestHistoryCache_EventBound: the cache holds at most maxEvents events, forgetting the least
 // recently used persons first, and never keeps a history longer than the whole bound (which
-// would push out everyone else). Before the bound, 10 000 persons of 300 events each held
-// some 1.9 GiB.
+// would push out everyone else). Before the bound, 10 000 persons of 300 events each would
+// hold about 1.8 GiB (an estimate from the measured bytes an event).
 func TestHistoryCache_EventBound(t *testing.T) {
 	c := newHistoryCache(10, 100)
 	for _, k := range []string{"a", "b", "c"} {
