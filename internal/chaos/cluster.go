@@ -482,7 +482,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 	}
 	if c.admin == nil {
-		// A cluster without nird (the replica tests) gets its stream from the harness.
+		// The nird have made the stream by now, and the harness opens it read-only; a
+		// cluster without nird (the replica tests) gets its stream from the harness.
 		cfg.ReadOnly = len(c.Nirds) > 0
 		return c.openAdmin(ctx, cfg, false)
 	}
