@@ -31,15 +31,22 @@ func personRawView(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {
 	evb := bucket(tx, bucketEvents)
 	var key [8]byte
-	var block []byte
+	var block, rest []byte // rest: the block after the last entry found in it
 	blockNo := ^uint64(0)
 	for _, seq := range seqs {
 		if seq/eventsPerBlock != blockNo {
 			blockNo = seq / eventsPerBlock
 			binary.BigEndian.PutUint64(key[:], blockNo)
 			block = evb.getBlock(key[:])
+			rest = block
 		}
-		v := findInBlock(block, seq)
+		// A block's entries and a person's sequences both ascend, so the next entry is
+		// looked for after the last one found, not from the block's start again.
+		v, after := findInBlock(rest, seq)
+		if v == nil {
+			v, after = findInBlock(block, seq)
+		}
+		rest = after
 		if v == nil {
 			return fmt.Errorf("%w: event at seq %d of a person is missing", ErrCorrupt, seq)
 		}
@@ -94,25 +101,25 @@ const eventsPerBlock = 64
 // its checksum (appendEntry; len counts both).
 
 // findInBlock returns the entry of seq in a block (the encoded event and its checksum: see
-// entryData), nil if absent.
-func findInBlock(b []byte, seq uint64) []byte {
+// entryData), nil if absent, and the block after it.
+func findInBlock(b []byte, seq uint64) (entry, rest []byte) {
 	for len(b) > 0 {
 		s, n := binary.Uvarint(b)
 		if n <= 0 {
-			return nil
+			return nil, nil
 		}
 		b = b[n:]
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
-			return nil
+			return nil, nil
 		}
 		b = b[n:]
 		if s == seq {
-			return b[:l]
+			return b[:l], b[l:]
 		}
 		b = b[l:]
 	}
-	return nil
+	return nil, nil
 }
 
 // eventBlockWriter appends events, in increasing sequence order, to the blocks of the events

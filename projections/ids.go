@@ -95,7 +95,7 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 			}
 			var key [8]byte
 			binary.BigEndian.PutUint64(key[:], seq/eventsPerBlock)
-			data := findInBlock(events.getBlock(key[:]), seq)
+			data, _ := findInBlock(events.getBlock(key[:]), seq)
 			if data != nil {
 				data = entryData(seq, data)
 			}
