@@ -50,39 +50,26 @@ func (s *Store) Export(ctx context.Context, from, through uint64, fn func(RawMes
 	if from > through {
 		return from - 1, nil
 	}
-	cctx, cancel := s.withTimeout(ctx)
-	cons, err := s.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: 30 * time.Second,
-	})
-	cancel()
-	if err != nil {
-		return 0, s.wrap(fmt.Errorf("eventstore: export: %w", err))
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(replayDirectMax))
-	if err != nil {
-		return 0, s.wrap(fmt.Errorf("eventstore: export: %w", err))
-	}
-	defer it.Stop()
 	next := from
-	for next <= through {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return next - 1, s.wrap(fmt.Errorf("eventstore: export at sequence %d: %w", next, err))
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return next - 1, fmt.Errorf("eventstore: export at sequence %d: %w", next, err)
-		}
-		seq := md.Sequence.Stream
+	var stop error // the export's own reason to stop, returned as it is
+	err := s.ordered(ctx, from, func(m orderedMsg) (bool, error) {
+		seq := m.md.Sequence.Stream
 		if seq != next {
-			return next - 1, fmt.Errorf("eventstore: export: sequence %d missing (the next message read is %d); a replica may lag: run it again", next, seq)
+			stop = fmt.Errorf("eventstore: export: sequence %d missing (the next message read is %d); a replica may lag: run it again", next, seq)
+			return false, nil
 		}
-		if err := fn(RawMessage{Seq: seq, Time: md.Timestamp, Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}); err != nil {
-			return next - 1, err
+		if err := fn(RawMessage{Seq: seq, Time: m.md.Timestamp, Subject: m.msg.Subject(), Header: m.msg.Headers(), Data: m.msg.Data()}); err != nil {
+			stop = err
+			return false, nil
 		}
 		next++
+		return next <= through, nil
+	})
+	if err != nil {
+		return next - 1, s.wrap(fmt.Errorf("eventstore: export at sequence %d: %w", next, err))
+	}
+	if stop != nil {
+		return next - 1, stop
 	}
 	return through, nil
 }

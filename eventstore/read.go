@@ -266,39 +266,17 @@ const replayDirectMax = 2000
 
 // replayConsumer streams [from, to] through an ephemeral ordered consumer.
 func (s *Store) replayConsumer(ctx context.Context, from, to uint64, deliver func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error)) (bool, error) {
-	cctx, cancel := s.withTimeout(ctx)
-	cons, err := s.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: 30 * time.Second,
-	})
-	cancel()
-	if err != nil {
-		return false, err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(replayDirectMax))
-	if err != nil {
-		return false, err
-	}
-	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return false, err
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return false, err
-		}
-		seq := md.Sequence.Stream
+	var stopped bool
+	err := s.ordered(ctx, from, func(m orderedMsg) (bool, error) {
+		seq := m.md.Sequence.Stream
 		if seq > to {
 			return false, nil
 		}
-		more, stopped, err := deliver(seq, md.Timestamp, msg.Subject(), msg.Data())
-		if err != nil || !more {
-			return stopped, err
-		}
-	}
+		more, stop, err := deliver(seq, m.md.Timestamp, m.msg.Subject(), m.msg.Data())
+		stopped = stop
+		return more, err
+	})
+	return stopped, err
 }
 
 // replayBounds resolves From, To and the RecordedUntil cut-off to a sequence range.

@@ -488,3 +488,63 @@ func TestStore_LastSeq_BatchBoundary(t *testing.T) {
 		t.Fatalf("LastSeq = %d after %d polls, want %d", got, polls, size*batches)
 	}
 }
+
+// TestStore_Replay_Stops: a long replay (the ordered consumer's path) that its caller leaves
+// early ends there, and one whose store closes under it ends with an error instead of
+// waiting for messages that will not come.
+func TestStore_Replay_Stops(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ctx := context.Background()
+	for i := range 20 {
+		key := personKey(fmt.Sprintf("stops-%d", i))
+		if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 300)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 700 {
+			break
+		}
+	}
+	if n != 700 {
+		t.Fatalf("read %d events before leaving, want 700", n)
+	}
+	// The next replay reads everything: leaving the first one left nothing behind it.
+	n = 0
+	for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 6000 {
+		t.Fatalf("second replay read %d events, want 6000", n)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		n := 0
+		for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
+			if err != nil {
+				done <- err
+				return
+			}
+			if n++; n == 500 {
+				_ = s.Close()
+			}
+		}
+		done <- fmt.Errorf("replay read all %d events after the store closed", n)
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("replay after Close: err = %v, want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("replay still running 20 s after its store closed")
+	}
+}
