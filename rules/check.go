@@ -180,6 +180,16 @@ func CheckApply(s *State, events []*nirv1.Event, now Date) []Refusal {
 	return out
 }
 
+// CheckNext judges one event against s as Check does, without applying it: s is left as it
+// was, so a state shared with others may be checked against (the append path checks a
+// person's cached state so, when a request brings one event for the person).
+func CheckNext(s *State, ev *nirv1.Event, now Date) []Refusal {
+	if ev == nil {
+		return nil
+	}
+	return checkOne(s, ev, now)
+}
+
 // retractsErasure reports whether ev retracts the person's erasure (refused by NIR-R056, not
 // NIR-R055, so that the refusal says why).
 func retractsErasure(s *State, ev *nirv1.Event) bool {

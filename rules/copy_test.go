@@ -62,3 +62,30 @@ func TestProperty_Copy(t *testing.T) {
 		}
 	}
 }
+
+// TestProperty_CheckNext: judging an event without applying it leaves the state exactly as it
+// was (the append path checks the cached state itself, which later appends fold on), and
+// refuses what Check refuses. Generated persons and garbage sequences, every prefix.
+func TestProperty_CheckNext(t *testing.T) {
+	t.Parallel()
+	g := &gen{r: rand.New(rand.NewSource(propertySeed + 11))}
+	for i := 0; i < 200; i++ {
+		evs := g.person()
+		for range 10 {
+			evs = append(evs, g.garbage(evs))
+		}
+		for k := 0; k < len(evs); k++ {
+			st := Fold("pk", evs[:k])
+			want := Fold("pk", evs[:k])
+			for _, now := range propertyNows {
+				got := CheckNext(st, evs[k], now)
+				if !reflect.DeepEqual(st, want) {
+					t.Fatalf("seed %d case %d: checking event %d changed the state", propertySeed+11, i, k+1)
+				}
+				if ref := Check(st, evs[k:k+1], now); !reflect.DeepEqual(got, ref) {
+					t.Fatalf("seed %d case %d, event %d: CheckNext refuses %v, Check %v", propertySeed+11, i, k+1, got, ref)
+				}
+			}
+		}
+	}
+}

@@ -34,22 +34,25 @@ const MaxHops = 4
 // follow returns the person the subject key leads to, with its history (history, last are
 // key's own) and folded state: key itself, or the person an id's claim names or a person was
 // merged into, as far as MaxHops subjects (DOMAIN.md Product decisions 15). A person reached
-// is put in the history cache.
-func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *rules.State, error) {
-	st := s.fold(key, history)
+// is put in the history cache. The state is read only, and release called when done with it
+// (see fold); on an error there is nothing to release.
+func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *rules.State, func(), error) {
+	st, release := s.fold(key, history)
 	for hops := 0; st.Successor() != ""; hops++ {
+		next := st.Successor()
+		release()
 		if hops == MaxHops {
-			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
+			return key, nil, 0, nil, nil, ErrNotFound // a longer chain than nird writes
 		}
-		key = st.Successor()
+		key = next
 		var err error
 		if history, last, err = s.store.Read(ctx, key); err != nil {
-			return key, nil, 0, nil, fmt.Errorf("read person: %w", err)
+			return key, nil, 0, nil, nil, fmt.Errorf("read person: %w", err)
 		}
 		s.cache.put(key, history, last)
-		st = s.fold(key, history)
+		st, release = s.fold(key, history)
 	}
-	return key, history, last, st, nil
+	return key, history, last, st, release, nil
 }
 
 // ErrIDTaken is returned when a registration names a national id that another person holds.

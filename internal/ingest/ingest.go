@@ -205,10 +205,11 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	key, events, _, st, err := s.follow(ctx, key, events, 0)
+	key, events, _, st, release, err := s.follow(ctx, key, events, 0)
 	if err != nil {
 		return key, nil, err
 	}
+	defer release()
 	if len(events) == 0 || (st.Erased && ref.GetPersonKey() == "") {
 		// An erased person is not found by its national ids (Product decisions 15).
 		return key, nil, ErrNotFound
@@ -431,10 +432,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// The subject may lead to another person (an id's claim, a merge): the
 		// registrations go to that person, now and in every later attempt. The folded
 		// state is this attempt's own, so the checks may advance it.
-		key, history, last, st, err := s.follow(ctx, b.key, history, last)
+		key, history, last, st, release, err := s.follow(ctx, b.key, history, last)
 		if err != nil {
 			return err
 		}
+		defer release() // st is read until the loop ends
 		if key != b.key {
 			for j, o := range batches {
 				if j != i && o.key == key {
@@ -497,7 +499,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			return ErrNotFound
 		}
 		// Each event is judged, by the access rules and by the regelmotor, against the
-		// history with the request's earlier events applied.
+		// history with the request's earlier events applied: on a copy of the state, which
+		// is the cache's, when there are several; the last is never applied.
+		if len(fresh) > 1 {
+			st = st.Copy()
+		}
 		for j, ev := range fresh {
 			field := fmt.Sprintf("registrations[%d].event", freshRegs[j].index)
 			if err := scope.CheckEvent(st, ev, field); err != nil {
@@ -512,7 +518,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				histories[c.append.PersonKey] = c.history
 			}
 			refusals = append(refusals, rs...)
-			refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
+			if j < len(fresh)-1 {
+				refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
+			} else {
+				refusals = append(refusals, rules.CheckNext(st, ev, today)...)
+			}
 			claims = append(claims, s.claimsOf(ev, b.key, freshRegs[j].index)...)
 		}
 		expected := last
@@ -651,14 +661,18 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	return out
 }
 
-// fold returns the regelmotor's state of the person key with history, the caller's own to
-// change: a copy of the state the cache keeps for a prefix of the history, advanced by the
-// rest, or else a fold of the whole. Folding the whole history on every append cost time in
-// proportion to it (a person with 300 events: single appends at 0.66 of the bare engine,
-// against 0.86 with 10). The cached state is advanced in place while it is taken out of the
-// cache, copied, and put back: one copy an append, not one before and one after (the two
-// copies were a fifth of the append path's allocated bytes).
-func (s *Service) fold(key string, history []eventstore.Stored) *rules.State {
+// fold returns the regelmotor's state of the person key with history, and release, which
+// the caller calls once it is done with the state. The state is the one the cache keeps for a
+// prefix of the history, taken out of the cache and advanced by the rest, or else a fold of
+// the whole; release puts it back for the next fold. The caller only reads it (Copy first to
+// change it), and not after release: once back, another fold may take it and advance it.
+// Until then other folds of key fold the whole history.
+//
+// Folding the whole history on every append cost time in proportion to it (a person with 300
+// events: single appends at 0.66 of the bare engine, against 0.86 with 10); a copy of the
+// cached state for every append was a third of the append path's allocated bytes, and an
+// append of one event checks it without changing the state (rules.CheckNext).
+func (s *Service) fold(key string, history []eventstore.Stored) (st *rules.State, release func()) {
 	st, n, seq := s.cache.takeFolded(key)
 	if st != nil && (n > len(history) || (n > 0 && history[n-1].Seq != seq)) {
 		// The fold of another history of key (a longer one, or another writer's): left for
@@ -672,13 +686,12 @@ func (s *Service) fold(key string, history []eventstore.Stored) *rules.State {
 	for _, h := range history[n:] {
 		st.Apply(h.Seq, h.Event)
 	}
-	if len(history) == 0 || !s.cache.holds(key) {
-		return st
+	if len(history) == 0 {
+		return st, func() {}
 	}
-	// Copied before it is put back: once back, another fold may take it and advance it.
-	out := st.Copy()
-	s.cache.putFolded(key, st, len(history), history[len(history)-1].Seq)
-	return out
+	n, seq = len(history), history[len(history)-1].Seq
+	var once sync.Once
+	return st, func() { once.Do(func() { s.cache.putFolded(key, st, n, seq) }) }
 }
 
 // foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.
