@@ -441,16 +441,7 @@ func TestStore_Replay_Long(t *testing.T) {
 		}
 	}
 	t.Run("StopEarly", func(t *testing.T) {
-		n := 0
-		for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n++; n == 2500 {
-				break
-			}
-		}
-		if n != 2500 {
+		if n := countReplay(t, s, 2500); n != 2500 {
 			t.Fatalf("got %d", n)
 		}
 	})
@@ -501,27 +492,11 @@ func TestStore_Replay_Stops(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := 0
-	for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n++; n == 700 {
-			break
-		}
-	}
-	if n != 700 {
+	if n := countReplay(t, s, 700); n != 700 {
 		t.Fatalf("read %d events before leaving, want 700", n)
 	}
 	// The next replay reads everything: leaving the first one left nothing behind it.
-	n = 0
-	for _, err := range s.Replay(ctx, eventstore.ReplayOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	if n != 6000 {
+	if n := countReplay(t, s, 0); n != 6000 {
 		t.Fatalf("second replay read %d events, want 6000", n)
 	}
 
@@ -547,4 +522,20 @@ func TestStore_Replay_Stops(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("replay still running 20 s after its store closed")
 	}
+}
+
+// countReplay replays the whole stream, leaving after limit events (0: none), and returns how
+// many it read.
+func countReplay(t *testing.T, s *eventstore.Store, limit int) int {
+	t.Helper()
+	n := 0
+	for _, err := range s.Replay(context.Background(), eventstore.ReplayOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == limit {
+			break
+		}
+	}
+	return n
 }
