@@ -48,7 +48,7 @@ type cacheEntry struct {
 	// state is the regelmotor's fold of the first stateN events of a history of key, the
 	// last of them at stateSeq (Service.fold): a prefix of every later history of key, since
 	// a subject's messages only ever grow. Never changed while it is here: a fold takes it
-	// out (takeFolded), advances it and puts it back, and callers get copies.
+	// out (takeFolded), advances it, lends it to its caller to read and puts it back.
 	state    *rules.State
 	stateN   int
 	stateSeq uint64
@@ -177,18 +177,7 @@ func (c *historyCache) takeFolded(key string) (*rules.State, int, uint64) {
 	return st, n, seq
 }
 
-// holds reports whether key is cached.
-func (c *historyCache) holds(key string) bool {
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.entries[key]
-	return ok
-}
-
-// putFolded caches st, which nobody changes afterwards, as the fold of the first n events of
+// putFolded caches st, which nobody changes while it is here, as the fold of the first n events of
 // key's history, the last at seq, if key is cached and no longer fold is.
 func (c *historyCache) putFolded(key string, st *rules.State, n int, seq uint64) {
 	if c == nil {

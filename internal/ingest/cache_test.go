@@ -112,3 +112,11 @@ func TestHistoryCache_Extend(t *testing.T) {
 		t.Fatalf("extend of an uncached person: %v %d %v, %d events", q, last, ok, c.events)
 	}
 }
+
+// holds reports whether key is cached.
+func (c *historyCache) holds(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[key]
+	return ok
+}

@@ -431,7 +431,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		history, last := reads[i].history, reads[i].last
 		// The subject may lead to another person (an id's claim, a merge): the
 		// registrations go to that person, now and in every later attempt. The folded
-		// state is this attempt's own, so the checks may advance it.
+		// state is lent by the cache until release: read, or copied before it changes.
 		key, history, last, st, release, err := s.follow(ctx, b.key, history, last)
 		if err != nil {
 			return err
