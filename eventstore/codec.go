@@ -41,6 +41,10 @@ const (
 	ReasonNoID        = "event has no id"
 	ReasonBadKey      = "envelope person key is not a safe subject token"
 	ReasonOtherPerson = "envelope names another person than its subject"
+	// ReasonMissing is a sequence the stream does not hold any more (it never deletes: its
+	// store lost the message). A Replay delivers it as quarantined rather than skip it
+	// unseen (Store.gap).
+	ReasonMissing = "missing from the stream"
 )
 
 // Decode unmarshals the message stored at stream sequence seq. It is the one place events

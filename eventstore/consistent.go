@@ -3,10 +3,12 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // On a replicated stream every replica answers direct gets, and a follower that lags (it is
@@ -17,17 +19,27 @@ import (
 // early, which a projection took for the end of the range and skipped the rest: found by the
 // fault-injection suite (internal/chaos). So a Replay walks on until it has delivered its
 // upper bound (which exists: it was the last sequence), walks again over a sequence a replica
-// skipped (the stream has no holes; the suite saw one event of an R3 stream skipped by a
-// live projection with no fault near), and a Read that reaches the end of a
-// person asks the stream leader, which has stored every acknowledged event, whether there
-// is more; if there is, it walks on (any replica may answer the next request) until it has
-// seen what the leader has, or ctx ends.
+// skipped (the stream has no holes), and a Read that reaches the end of a person asks the
+// stream leader, which has stored every acknowledged event, whether there is more; if there
+// is, it walks on (any replica may answer the next request) until it has seen what the
+// leader has, or ctx ends.
+//
+// When a few walks in a row do not bring the next sequence, a Replay takes it from the
+// stream leader (Store.gap); the ordered consumer of a long Replay does the same for a stream
+// sequence it skips (it checks only its own sequence). The leader's answers are checked too:
+// a node cut off from the others, or paused, goes on answering as leader until it learns it
+// was deposed, with a store that ends early. Only JetStream's "no message found" counts as
+// none (a meta leader's "stream not found" is a 404 too), and a sequence counts as missing
+// only when the leader says so for missingConfirm while holding later ones; it is then
+// delivered as quarantined (ReasonMissing), never skipped unseen. The walk used to skip a
+// sequence on the leader's first 404: the suite found live read models without an event
+// every clean build had, and the regelmotor, running on them, missed a termination.
 
 // behindPause is the wait before walking on after a lagging replica's answer.
 const behindPause = 20 * time.Millisecond
 
-// gapRetries is how many walks a Replay makes over a missing sequence before it asks the
-// leader whether the message exists at all.
+// gapRetries is how many walks in a row a Replay makes without the next sequence before it
+// takes that sequence from the stream leader.
 const gapRetries = 5
 
 // behindLeader reports whether the stream leader has a message on subject at sequence next
@@ -84,9 +96,28 @@ func (s *Store) notBehind(ctx context.Context, seq uint64) (uint64, error) {
 	}
 }
 
-// leaderRaw returns the data of the message at seq as the stream leader has it, or
-// ErrNoMessage.
-func (s *Store) leaderRaw(ctx context.Context, seq uint64) ([]byte, error) {
+// apiError is the error of a JetStream API answer.
+type apiError struct {
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+// errCodeNoMessage is JetStream's "no message found" (JSNoMessageFoundErr, 10037), the
+// only answer that says a message is not there. Other answers share its status 404 (a meta
+// leader without the stream's assignment answers "stream not found", 10059): they say
+// nothing about the message, and a reader that took them for "none" skipped events.
+const errCodeNoMessage = 10037
+
+// noMessage reports whether e says that the message asked for does not exist.
+func (e *apiError) noMessage() bool {
+	return e != nil && e.Code == 404 && e.ErrCode == errCodeNoMessage
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%s (%d)", e.Description, e.ErrCode) }
+
+// leaderMsg returns the message at seq as the stream leader has it, or ErrNoMessage.
+func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
 	req, err := json.Marshal(map[string]uint64{"seq": seq})
 	if err != nil {
 		return nil, err
@@ -99,57 +130,81 @@ func (s *Store) leaderRaw(ctx context.Context, seq uint64) ([]byte, error) {
 	}
 	var r struct {
 		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
 		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
+		Error *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
 	}
 	switch {
-	case r.Error != nil && r.Error.Code == 404:
+	case r.Error.noMessage():
 		return nil, ErrNoMessage
 	case r.Error != nil:
-		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %s", seq, r.Error.Description)
+		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, r.Error)
 	case r.Message == nil || r.Message.Seq != seq:
 		return nil, fmt.Errorf("eventstore: message %d from the stream leader: no such message in the answer", seq)
 	}
-	return r.Message.Data, nil
+	return &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: seq, Data: r.Message.Data, Time: r.Message.Time}, nil
 }
 
-// leaderHas reports whether the stream leader has a message at sequence seq.
-func (s *Store) leaderHas(ctx context.Context, seq uint64) (bool, error) {
-	req, err := json.Marshal(map[string]uint64{"seq": seq})
+// fromLeader returns the message at seq, which a replica's answers have skipped, as the
+// stream leader has it. The stream never deletes (DenyDelete, DenyPurge, no limits), so a
+// leader without it that has later messages has lost it from its store: missing is true.
+// A leader without it and without later ones is behind itself (elected and still applying,
+// or cut off and not yet told it was deposed): nil, false, nil, and the caller asks again.
+func (s *Store) fromLeader(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg, missing bool, err error) {
+	m, err = s.leaderMsg(ctx, seq)
+	if !errors.Is(err, ErrNoMessage) {
+		return m, false, err
+	}
+	last, err := s.leaderLast(ctx, "")
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + StreamName, Data: req})
-	if err != nil {
-		return false, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
-	}
-	var r struct {
-		Message *struct{} `json:"message"`
-		Error   *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return false, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
-	}
+	return nil, last > seq, nil
+}
+
+// missingConfirm is how long the stream leader must keep saying that its store lost a
+// sequence before a Replay delivers it as missing.
+const missingConfirm = time.Second
+
+// gapState is what Store.gap remembers between its asks about one sequence.
+type gapState struct {
+	seq   uint64
+	since time.Time // when the leader first said seq is missing
+}
+
+// gap returns the message at seq, which walks over the replicas did not bring, from the
+// stream leader. missing is true once the leader has said for missingConfirm that its
+// store lacks seq while it has later ones (fromLeader); nil, false, nil means: ask again
+// after a pause.
+func (s *Store) gap(ctx context.Context, seq uint64, g *gapState) (m *jetstream.RawStreamMsg, missing bool, err error) {
+	m, missing, err = s.fromLeader(ctx, seq)
 	switch {
-	case r.Error != nil && r.Error.Code == 404:
-		return false, nil
-	case r.Error != nil:
-		return false, fmt.Errorf("eventstore: message %d from the stream leader: %s", seq, r.Error.Description)
+	case err != nil:
+		return nil, false, err
+	case m != nil:
+		s.stats.leaderFills.Add(1)
+		s.log.Debug("a replica skipped a stream sequence or lags; taken from the stream leader", "stream_seq", seq)
+		*g = gapState{}
+		return m, false, nil
+	case !missing:
+		*g = gapState{}
+		return nil, false, nil
+	case g.seq != seq || g.since.IsZero():
+		*g = gapState{seq: seq, since: time.Now()}
 	}
-	return r.Message != nil, nil
+	if time.Since(g.since) < missingConfirm {
+		return nil, false, nil
+	}
+	*g = gapState{}
+	s.stats.missing.Add(1)
+	s.log.Error("a stream sequence is missing from the stream leader's store, which holds later ones; delivered as quarantined", "stream_seq", seq)
+	return nil, true, nil
 }
 
 // leaderLast returns the sequence of the last message on subject ("" = the whole stream),
@@ -173,20 +228,16 @@ func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) 
 		Message *struct {
 			Seq uint64 `json:"seq"`
 		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
+		Error *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
 	}
 	switch {
-	case r.Error != nil && r.Error.Code == 404:
+	case r.Error.noMessage():
 		return 0, nil
 	case r.Error != nil:
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %s (%d)", r.Error.Description, r.Error.ErrCode)
+		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", r.Error)
 	case r.Message == nil:
 		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: empty answer")
 	}

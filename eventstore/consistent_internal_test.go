@@ -2,6 +2,9 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,8 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // TestUnanswered: on a replicated stream, no responders to a direct get is waited out, up to
@@ -69,5 +75,136 @@ func TestCreatedStream(t *testing.T) {
 	defer cancelShort()
 	if _, err := s.createdStream(short, "NIR_NEVER"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a stream that never comes: %v, want the deadline", err)
+	}
+}
+
+// TestReplay_SequenceMissing: a sequence the replicas' answers skip is never skipped unseen.
+// With a real hole in the stream (made here by deleting a message, which nird's stream
+// denies: only damage to a store makes one) and the store reading as on a replicated
+// stream, a Replay delivers the hole as quarantined (ReasonMissing) once the leader has said
+// for missingConfirm that it lacks it while holding later ones, and every other sequence as
+// stored: over the direct walk of a short range and over the ordered consumer of a long one.
+// Before, the walk asked the leader whether it had the message and skipped it on any 404,
+// and the ordered consumer checked no stream sequence at all: a live projection that met a
+// replica skipping a sequence (a deposed leader answering, found by internal/chaos) lost
+// the event for good.
+func TestReplay_SequenceMissing(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	ctx := context.Background()
+	// The stream as nird makes it, but deletes allowed, for the test to make a hole.
+	js, err := jetstream.New(natstest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := streamConfig(Config{Replicas: 1, DuplicateWindow: 2 * time.Minute})
+	cfg.DenyDelete = false
+	stream, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := sha256.Sum256([]byte("missing"))
+	key := hex.EncodeToString(h[:])
+	const n = replayDirectMax + 100
+	for sent := 0; sent < n; {
+		batch := make([]*nirv1.Event, min(100, n-sent))
+		for i := range batch {
+			batch[i] = &nirv1.Event{Id: ulid.Make().String(), PersonKey: key, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
+				RecordedAt: timestamppb.Now(), Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
+		}
+		if _, err := s.Append(ctx, PersonAppend{PersonKey: key, Events: batch}); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(batch)
+	}
+	// Damage: a message gone from the middle of the stream.
+	const hole = 1500
+	if err := stream.DeleteMsg(ctx, hole); err != nil {
+		t.Fatal(err)
+	}
+	s.replicated = true // read as on a cluster, where a replica may skip a sequence
+
+	// The leader's answers: the message it has, none past its end, a hole it lacks.
+	if m, missing, err := s.fromLeader(ctx, hole+1); err != nil || missing || m == nil || m.Sequence != hole+1 || m.Subject == "" || len(m.Data) == 0 || m.Time.IsZero() {
+		t.Errorf("fromLeader(%d) = %+v, %v, %v; want the stored message", hole+1, m, missing, err)
+	}
+	if m, missing, err := s.fromLeader(ctx, n+1); err != nil || missing || m != nil {
+		t.Errorf("fromLeader(past the end) = %v, %v, %v; want nothing and not missing: a leader behind is asked again", m, missing, err)
+	}
+	if m, missing, err := s.fromLeader(ctx, hole); err != nil || !missing || m != nil {
+		t.Errorf("fromLeader(hole) = %v, %v, %v; want missing", m, missing, err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		from, to uint64
+	}{
+		{"direct walk", hole - 100, hole + 100},
+		{"ordered consumer", 1, n},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.Stats().Missing
+			next := tc.from
+			for st, err := range s.Replay(ctx, ReplayOptions{From: tc.from, To: tc.to}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Seq != next {
+					t.Fatalf("delivered seq %d, want %d: a sequence was skipped", st.Seq, next)
+				}
+				switch {
+				case st.Seq == hole && (st.Quarantine == nil || st.Quarantine.Reason != ReasonMissing):
+					t.Errorf("the hole delivered as %+v, want quarantined as %q", st, ReasonMissing)
+				case st.Seq != hole && (st.Quarantine != nil || st.Event.GetPersonKey() != key):
+					t.Errorf("seq %d delivered as %+v, want the stored event", st.Seq, st)
+				}
+				next++
+			}
+			if next != tc.to+1 {
+				t.Errorf("replay ended before seq %d, want after %d", next, tc.to)
+			}
+			if got := s.Stats().Missing - before; got != 1 {
+				t.Errorf("Stats.Missing grew by %d, want 1", got)
+			}
+		})
+	}
+}
+
+// TestAPIError_NoMessage: only JetStream's "no message found" says a message is not there;
+// the server's "stream not found", also a 404, is not taken for it (a reader that did read a
+// stored data key or a stream's last sequence as none).
+func TestAPIError_NoMessage(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	ctx := context.Background()
+	s, err := Open(ctx, Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ask := func(stream string) *apiError {
+		resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, []byte(`{"seq":7}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Error *apiError `json:"error"`
+		}
+		if err := json.Unmarshal(resp.Data, &r); err != nil || r.Error == nil {
+			t.Fatalf("answer %s: %v", resp.Data, err)
+		}
+		return r.Error
+	}
+	if e := ask(StreamName); !e.noMessage() {
+		t.Errorf("no message at seq 7 of an empty stream: %+v not taken for none", e)
+	}
+	if e := ask("NIR_NO_SUCH_STREAM"); e.Code != 404 || e.noMessage() {
+		t.Errorf("stream not found: %+v, want a 404 not taken for none", e)
+	}
+	if last, err := s.leaderLast(ctx, ""); err != nil || last != 0 {
+		t.Errorf("leaderLast of an empty stream = %d, %v; want 0", last, err)
 	}
 }

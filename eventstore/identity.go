@@ -94,7 +94,11 @@ func (s *Store) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
 	if st := resp.Header.Get("Status"); st == "404" {
 		if s.replicated {
 			// A lagging replica may not have it yet: the leader says.
-			return s.leaderRaw(ctx, seq)
+			m, err := s.leaderMsg(ctx, seq)
+			if err != nil {
+				return nil, err
+			}
+			return m.Data, nil
 		}
 		return nil, ErrNoMessage
 	} else if st != "" {

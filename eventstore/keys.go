@@ -785,20 +785,18 @@ func (k *KeyStore) fetch(ctx context.Context, personKey string) (keySlot, bool, 
 			Hdrs []byte `json:"hdrs"`
 			Data []byte `json:"data"`
 		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
+		Error *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the server's answer does not decode: %w", personKey, err)
 	}
 	switch {
-	case r.Error != nil && r.Error.Code == 404:
+	case r.Error.noMessage():
+		// Only "no message" says the entry is empty: a "stream not found" (also a 404)
+		// read as empty would read a stored key as none.
 		return keySlot{}, false, nil
 	case r.Error != nil:
-		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %s (%d)", personKey, r.Error.Description, r.Error.ErrCode)
+		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %w", personKey, r.Error)
 	case r.Message == nil:
 		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: empty answer", personKey)
 	}

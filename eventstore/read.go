@@ -212,46 +212,68 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 			}
 			return seq < to, false, nil
 		}
+		// fromGap delivers the message at a sequence the replicas' answers skipped, taken
+		// from the stream leader (Store.gap); false when the leader cannot say yet.
+		var gap gapState
+		fromGap := func(seq uint64) (ok, more, stopped bool, err error) {
+			m, missing, err := s.gap(ctx, seq, &gap)
+			switch {
+			case err != nil || (m == nil && !missing):
+				return false, false, false, err
+			case m != nil:
+				more, stopped, err = deliver(m.Sequence, m.Time, m.Subject, m.Data)
+				return true, more, stopped, err
+			}
+			if !yield(Stored{Seq: seq, Quarantine: &DecodeError{Seq: seq, Reason: ReasonMissing}}, nil) {
+				return true, false, true, nil
+			}
+			return true, seq < to, false, nil
+		}
 		var stopped bool
 		if to-from+1 <= replayDirectMax {
 			// to exists (it was the last sequence), so a walk that ends before it ended on a
-			// replica that lags: walk on from where it stopped (see consistent.go).
-			gaps := 0 // consecutive walks that found the same sequence missing
+			// replica that lags, and one that skips a sequence read a replica that has not
+			// made it visible yet: walk again from the first sequence not delivered (see
+			// consistent.go); when a few walks in a row do not bring it, take it from the
+			// stream leader.
+			stuck := 0 // consecutive walks that did not deliver next
 			for next := from; next <= to && err == nil && !stopped; {
-				gap := false
+				before := next
+				more := true
 				err = s.scan(ctx, "", next, func(m *jetstream.RawStreamMsg) (bool, error) {
 					if m.Sequence > to {
 						return false, nil
 					}
 					if m.Sequence > next && s.replicated {
-						// The stream never has holes (no deletes, purges or limits), so a
-						// replica that skips a sequence has not made it visible yet: walk
-						// again from it, unless it stays missing and the leader has no such
-						// message either (a hole after all).
-						if gaps < gapRetries {
-							gap = true
-							return false, nil
-						}
-						if has, err := s.leaderHas(ctx, next); err != nil || has {
-							gap = true
-							return false, err
-						}
+						// The stream never has holes (no deletes, purges or limits).
+						return false, nil
 					}
-					gaps = 0
 					next = m.Sequence + 1
-					more, stop, err := deliver(m.Sequence, m.Time, m.Subject, m.Data)
-					stopped = stop
+					var err error
+					more, stopped, err = deliver(m.Sequence, m.Time, m.Subject, m.Data)
 					return more, err
 				})
-				if gap {
-					gaps++
+				if err != nil || stopped || !more || next > to {
+					break
 				}
-				if err == nil && !stopped && next <= to {
+				if next > before {
+					stuck = 0
+				} else if stuck++; stuck >= gapRetries {
+					var ok bool
+					if ok, more, stopped, err = fromGap(next); ok {
+						stuck, next = 0, next+1
+						if !more {
+							break
+						}
+						continue
+					}
+				}
+				if err == nil && !stopped {
 					err = pause(ctx, behindPause)
 				}
 			}
 		} else {
-			stopped, err = s.replayConsumer(ctx, from, to, deliver)
+			stopped, err = s.replayConsumer(ctx, from, to, deliver, fromGap)
 		}
 		if err != nil && !stopped {
 			yield(Stored{}, s.wrap(fmt.Errorf("eventstore: replay: %w", err)))
@@ -264,14 +286,35 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 // consumer creation.
 const replayDirectMax = 2000
 
-// replayConsumer streams [from, to] through an ephemeral ordered consumer.
-func (s *Store) replayConsumer(ctx context.Context, from, to uint64, deliver func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error)) (bool, error) {
+// replayConsumer streams [from, to] through an ephemeral ordered consumer. The consumer
+// notices a gap in its own sequence, not in the stream's: a sequence its replica skipped is
+// taken from the stream leader (fromGap), as the direct walk does.
+func (s *Store) replayConsumer(ctx context.Context, from, to uint64,
+	deliver func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error),
+	fromGap func(seq uint64) (ok, more, stopped bool, err error)) (bool, error) {
 	var stopped bool
+	next := max(from, 1)
 	err := s.ordered(ctx, from, func(m orderedMsg) (bool, error) {
 		seq := m.md.Sequence.Stream
+		for ; next < seq && next <= to; next++ {
+			for {
+				ok, more, stop, err := fromGap(next)
+				if err != nil || stop || (ok && !more) {
+					stopped = stop
+					return false, err
+				}
+				if ok {
+					break
+				}
+				if err := pause(ctx, behindPause); err != nil {
+					return false, err
+				}
+			}
+		}
 		if seq > to {
 			return false, nil
 		}
+		next = seq + 1
 		more, stop, err := deliver(seq, m.md.Timestamp, m.msg.Subject(), m.msg.Data())
 		stopped = stop
 		return more, err

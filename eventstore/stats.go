@@ -30,6 +30,12 @@ type Stats struct {
 	// Quarantined is the number of messages Read left out of a person's history because
 	// they are not usable events (each time it read them).
 	Quarantined uint64
+	// LeaderFills is the number of sequences a Replay took from the stream leader because
+	// the replicas answering it skipped them or lagged (consistent.go).
+	LeaderFills uint64
+	// Missing is the number of sequences a Replay delivered as missing: the stream leader
+	// lost them from its store (ReasonMissing). Anything but 0 is damage to look into.
+	Missing uint64
 }
 
 // BatchSizeBuckets is the number of Stats.BatchSizes buckets (1, 2, 4, ..., 1024).
@@ -39,6 +45,7 @@ type stats struct {
 	appends, events, duplicates, conflicts atomic.Uint64
 	batches, batchEvents, plain, republish atomic.Uint64
 	streamed, quarantined                  atomic.Uint64
+	leaderFills, missing                   atomic.Uint64
 	sizes                                  [BatchSizeBuckets]atomic.Uint64
 }
 
@@ -65,6 +72,8 @@ func (s *Store) Stats() Stats {
 		Republishes:    s.stats.republish.Load(),
 		Streamed:       s.stats.streamed.Load(),
 		Quarantined:    s.stats.quarantined.Load(),
+		LeaderFills:    s.stats.leaderFills.Load(),
+		Missing:        s.stats.missing.Load(),
 	}
 	for i := range st.BatchSizes {
 		st.BatchSizes[i] = s.stats.sizes[i].Load()

@@ -36,6 +36,7 @@ const (
 	QuarantineNoID        = "event has no id"
 	QuarantineBadKey      = "envelope person key is not a safe subject token"
 	QuarantineOtherPerson = "envelope names another person than its subject"
+	QuarantineMissing     = "missing from the stream"
 )
 
 // ReplayOptions bounds a replay of the stream.

@@ -131,6 +131,7 @@ type storeCollector struct {
 	s                                                          *eventstore.Store
 	appends, events, duplicates, conflicts, plain, republished *prometheus.Desc
 	streamed, batchSize, quarantined                           *prometheus.Desc
+	leaderFills, missing                                       *prometheus.Desc
 }
 
 func newStoreCollector(s *eventstore.Store) *storeCollector {
@@ -146,11 +147,13 @@ func newStoreCollector(s *eventstore.Store) *storeCollector {
 		streamed:    d("nir_store_streamed_events_total", "Events sent to the server while their batch was still forming."),
 		batchSize:   d("nir_store_batch_events", "Events per committed atomic batch (group commit)."),
 		quarantined: d("nir_store_quarantined_reads_total", "Quarantined messages (not usable events) left out of a person's history when it was read."),
+		leaderFills: d("nir_store_replay_leader_fills_total", "Stream sequences a replay took from the stream leader because the replicas answering it skipped them or lagged."),
+		missing:     d("nir_store_replay_missing_total", "Stream sequences a replay found missing from the stream leader's store and delivered as quarantined: damage to look into."),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize, c.quarantined} {
+	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize, c.quarantined, c.leaderFills, c.missing} {
 		ch <- d
 	}
 }
@@ -160,7 +163,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v uint64
-	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}, {c.quarantined, st.Quarantined}} {
+	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}, {c.quarantined, st.Quarantined}, {c.leaderFills, st.LeaderFills}, {c.missing, st.Missing}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
 	}
 	// BatchSizes bucket i holds sizes in (2^(i-1), 2^i]; the last one everything larger.

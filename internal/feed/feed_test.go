@@ -82,6 +82,7 @@ func TestReasons(t *testing.T) {
 		{eventstore.ReasonNoID, projections.QuarantineNoID},
 		{eventstore.ReasonBadKey, projections.QuarantineBadKey},
 		{eventstore.ReasonOtherPerson, projections.QuarantineOtherPerson},
+		{eventstore.ReasonMissing, projections.QuarantineMissing},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
