@@ -243,3 +243,64 @@ func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) 
 	}
 	return r.Message.Seq, nil
 }
+
+// ErrUnconfirmed is returned by ConfirmLeader when the stream leader cannot be shown to have
+// led its replicas after a read began: the read may have been answered by a node cut off from
+// the others (or paused) that still takes itself for the leader. The caller tries again.
+var ErrUnconfirmed = errors.New("eventstore: the stream leader could not be confirmed")
+
+// confirmWait bounds how long ConfirmLeader waits to hear that the leader's replicas
+// answered it; the leader sends them a heartbeat every second when nothing else.
+const confirmWait = 3 * time.Second
+
+// ConfirmLeader returns nil once the stream leader reports that a quorum of the stream's
+// replicas (itself counted) answered it after since: a read begun at since and answered by
+// that leader missed nothing acknowledged before it began. A node cut off from the others by
+// a partition, or paused, answers as leader from a store that ends early until it learns it
+// was deposed (up to ten seconds), but it hears from no replica in that time: a replica that
+// answered it later was in its term, and no other leader can commit without such a replica.
+// ErrUnconfirmed after confirmWait without it; nil at once on one server.
+//
+// A read that ends in a refusal is confirmed this way (the ingest service): refusing a valid
+// registration on a deposed leader's short history is an answer, where a failed append is
+// only a retry.
+func (s *Store) ConfirmLeader(ctx context.Context, since time.Time) error {
+	if !s.replicated {
+		return nil
+	}
+	deadline := time.Now().Add(confirmWait)
+	for {
+		heard, need, err := s.leaderHeard(ctx, time.Since(since))
+		if err != nil || heard >= need {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of the %d replicas needed answered it within %v", ErrUnconfirmed, heard, need, confirmWait)
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// leaderHeard returns how many of the stream's replicas, the leader counted, the stream
+// leader has heard from within age, and how many make a quorum.
+func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need int, err error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, 0, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
+	}
+	ci := st.CachedInfo().Cluster
+	if ci == nil || ci.Leader == "" {
+		return 0, 1, nil // no leader now: not confirmed
+	}
+	heard = 1
+	for _, r := range ci.Replicas {
+		if r.Current && !r.Offline && r.Active < age {
+			heard++
+		}
+	}
+	return heard, (len(ci.Replicas)+1)/2 + 1, nil
+}

@@ -193,6 +193,10 @@ func (m *memStore) LastSeq(context.Context) (uint64, error) {
 	return m.last, nil
 }
 
+// ConfirmLeader implements ingest.Store: the preview's history is in this process, there is
+// no leader to confirm.
+func (m *memStore) ConfirmLeader(context.Context, time.Time) error { return nil }
+
 // Append implements ingest.Store: all persons' events or none.
 func (m *memStore) Append(_ context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
 	m.mu.Lock()

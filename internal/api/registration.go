@@ -130,6 +130,8 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return fieldError(code, idErr.Field, idErr.Reason)
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
+	case errors.Is(err, ingest.ErrUnconfirmed):
+		return connect.NewError(connect.CodeUnavailable, errors.New("the person's history cannot be confirmed with the stream's leader now (a NATS node may be cut off from the others); retry shortly"))
 	case errors.Is(err, sealing.ErrNoKey):
 		// The append path is strict (sealing.Events.Strict): a data key an event names and the
 		// key store could not find yet, as a cluster's bucket elects a leader.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -1067,5 +1068,15 @@ func TestAppend_ResentCorrections(t *testing.T) {
 	}
 	if got, want := f.lastSeq(t), stored+2; got != want {
 		t.Errorf("last sequence %d, want %d (the batch once, then the missing half)", got, want)
+	}
+}
+
+// TestError_Unconfirmed: a refusal withheld because the stream leader was not confirmed
+// reaches the case system as Unavailable (retry), never as a refusal or an internal error.
+func TestError_Unconfirmed(t *testing.T) {
+	err := fmt.Errorf("append: %w", fmt.Errorf("%w: 1 of the 2 replicas needed answered it", ingest.ErrUnconfirmed))
+	got := api.Error(context.Background(), slog.New(slog.DiscardHandler), "append", err)
+	if connect.CodeOf(got) != connect.CodeUnavailable || !strings.Contains(got.Error(), "retry") {
+		t.Errorf("api.Error(ErrUnconfirmed) = %v (%v), want Unavailable asking to retry", got, connect.CodeOf(got))
 	}
 }

@@ -31,6 +31,10 @@ import (
 //   - ReadOnCutOffFollower: a Read through a follower cut off from the leader fails rather
 //     than answer without the newest events (which refused valid registrations), and reads
 //     everything once the partition heals.
+//   - CutOffLeaderUnconfirmed: the stream leader cut off from its followers answers as
+//     leader for seconds, from a store without what the new leader acknowledged meanwhile;
+//     ConfirmLeader, which the append path asks before it refuses on a read of the stream,
+//     does not confirm it, and confirms a leader in touch with its followers.
 func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three nats-server processes; run without -short")
@@ -186,5 +190,73 @@ func TestReplicas(t *testing.T) {
 		}
 		c.Heal()
 		waitRead(2)
+	})
+	t.Run("CutOffLeaderUnconfirmed", func(t *testing.T) {
+		check, err := c.Admin().CheckStream(ctx)
+		if err != nil || check.Leader == "" {
+			t.Fatalf("stream leader: %+v, %v", check, err)
+		}
+		leader, other := -1, -1
+		for i, n := range c.Nodes {
+			if n.Name == check.Leader {
+				leader = i
+			} else if other < 0 {
+				other = i
+			}
+		}
+		viaLeader := open(c.Nodes[leader].ClientURL())
+		viaOther := open(c.Nodes[other].ClientURL())
+		key := strings.Repeat("ef", 32)
+		if _, err := viaLeader.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{event(key)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := viaLeader.ConfirmLeader(ctx, time.Now()); err != nil {
+			t.Fatalf("a leader in touch with its followers not confirmed: %v", err)
+		}
+		c.IsolateNode(leader, false)
+		defer c.Heal()
+		began := time.Now()
+		err = viaLeader.ConfirmLeader(ctx, began)
+		if err == nil {
+			t.Fatal("the stream leader cut off from its followers was confirmed")
+		}
+		if time.Since(began) < 8*time.Second && !errors.Is(err, eventstore.ErrUnconfirmed) {
+			t.Errorf("the cut-off leader, still answering as leader: %v, want ErrUnconfirmed", err)
+		}
+		// What it would have been asked to confirm: while it still takes itself for the
+		// leader, a read through it ends before an event the new leader acknowledged.
+		second := event(key)
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := viaOther.Append(actx, eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{second}})
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("append through the majority: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		readBegan := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		evs, _, err := viaLeader.Read(rctx, key)
+		cancel()
+		if err == nil && len(evs) == 1 {
+			t.Logf("the cut-off leader answered a read with 1 of 2 events, %v after it was cut off", readBegan.Sub(began).Round(time.Millisecond))
+			if err := viaLeader.ConfirmLeader(ctx, readBegan); !errors.Is(err, eventstore.ErrUnconfirmed) {
+				t.Errorf("a read the cut-off leader answered short confirmed: %v", err)
+			}
+		}
+		c.Heal()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			err := viaOther.ConfirmLeader(ctx, time.Now())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the partition healed, the leader not confirmed: %v", err)
+			}
+		}
 	})
 }

@@ -43,6 +43,12 @@ var (
 	// event-id index is further behind the stream than the dedupe window covers, and did
 	// not catch up within the request's time. Retrying later succeeds.
 	ErrUnavailable = errors.New("the event-id index is catching up with the stream")
+
+	// ErrUnconfirmed is returned instead of a refusal judged on the stream's history when
+	// the stream leader that answered the read cannot be shown to have led its replicas
+	// then (a NATS node cut off from the others answers from a store that ends early).
+	// Retrying later gets the answer. It wraps eventstore.ErrUnconfirmed.
+	ErrUnconfirmed = eventstore.ErrUnconfirmed
 )
 
 // IDError names the registration whose event id is already stored: for another person

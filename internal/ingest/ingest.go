@@ -49,6 +49,9 @@ type Store interface {
 	Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error)
 	Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error)
 	LastSeq(ctx context.Context) (uint64, error)
+	// ConfirmLeader returns nil once the stream leader has led its replicas since the
+	// time given (eventstore.Store.ConfirmLeader).
+	ConfirmLeader(ctx context.Context, since time.Time) error
 }
 
 // IDIndex tells for which person an event id is stored, as far as it has read the stream;
@@ -301,6 +304,7 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 		giveUp = d
 	}
 	for attempt := 0; ; attempt++ {
+		began := time.Now()
 		err := s.try(ctx, scope, batches, attempt == 0)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
@@ -309,11 +313,22 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			}
 			return out, nil
 		}
-		if attempt == 0 && judgedOnCache(err) {
-			// The cache may be behind another nird's appends (it is only checked by the
-			// append, which a refusal never reaches): judge once more on the stream's
-			// history before refusing.
-			continue
+		if judgedOnCache(err) {
+			if attempt == 0 {
+				// The cache may be behind another nird's appends (it is only checked by
+				// the append, which a refusal never reaches): judge once more on the
+				// stream's history before refusing.
+				continue
+			}
+			// Judged on the stream's history: refuse only if the stream leader that said
+			// where the history ends led its replicas when the read began. A NATS node
+			// cut off from the others answers as leader for seconds with a store that
+			// ends early, and the refusal of a valid registration would be an answer.
+			if cerr := s.store.ConfirmLeader(ctx, began); cerr != nil {
+				s.log.WarnContext(ctx, "a refusal judged on the stream's history is not given: the stream leader is not confirmed", "err", cerr)
+				return nil, cerr
+			}
+			return nil, err
 		}
 		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) {
 			return nil, err

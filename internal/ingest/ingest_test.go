@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -445,5 +446,42 @@ func TestService_StaleCacheNeverRefuses(t *testing.T) {
 	_, again := person(11, false)
 	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{again}); !errors.Is(err, ingest.ErrRefused) {
 		t.Fatalf("registering the person again = %v, want ErrRefused", err)
+	}
+}
+
+// unconfirmedStore is the real event store, its stream leader never confirmed: as through a
+// NATS node cut off from the others that still answers as leader (internal/chaos's
+// TestReplicas shows such a node).
+type unconfirmedStore struct{ *eventstore.Store }
+
+func (unconfirmedStore) ConfirmLeader(context.Context, time.Time) error {
+	return fmt.Errorf("%w: test", eventstore.ErrUnconfirmed)
+}
+
+// TestService_RefusalNeedsConfirmedLeader: a refusal judged on the stream's history is given
+// only when the stream leader that answered the read is confirmed; otherwise the caller gets
+// ErrUnconfirmed (Unavailable: retry) instead of a refusal of what may be valid. An append
+// that is accepted does not ask: the stream's own sequence check is its confirmation.
+func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	keys, err := personkey.New([]byte("test secret for the ingest tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ingest.New(ingest.Config{Store: unconfirmedStore{store}, Keys: keys, Now: func() time.Time { return fixedNow }})
+	id, reg := person(12, true)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatalf("a valid registration: %v", err)
+	}
+	// DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
+	sluttmal := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
+	_, err = svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
+	if !errors.Is(err, ingest.ErrUnconfirmed) || errors.Is(err, ingest.ErrRefused) {
+		t.Fatalf("a registration refused on an unconfirmed leader's history = %v, want ErrUnconfirmed and no refusal", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil {
+		t.Fatalf("a valid registration after it: %v", err)
 	}
 }
