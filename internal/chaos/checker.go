@@ -42,6 +42,7 @@ const (
 	NotRecovered      = "cluster-not-recovered"       // after the faults healed, nird never became ready again
 	ClaimMissing      = "id-claim-missing"            // a registration's further id stored without its claim
 	ClaimOrphaned     = "id-claim-orphaned"           // a claim whose event is not stored on the person it names
+	SequenceMissing   = "stream-sequence-missing"     // a replay found a sequence the stream leader lost
 )
 
 // Verdict is the checker's result with the counts it rests on.
@@ -67,6 +68,8 @@ type Verdict struct {
 	Takeovers          []string          `json:"lease_takeovers"`
 	Convergence        string            `json:"read_model_convergence"`
 	Digests            map[string]string `json:"read_model_digests"`
+	LeaderFills        int               `json:"replay_leader_fills"`
+	Missing            int               `json:"replay_missing"`
 
 	Anomalies []Anomaly `json:"anomalies"`
 }

@@ -199,6 +199,20 @@ func Run(ctx context.Context, opt Options) (*Verdict, error) {
 		}
 	}
 
+	// What the replays met: sequences the replicas did not give, taken from the stream
+	// leader, and any the leader lost (counted since each nird's last start).
+	for k, n := range c.Nirds {
+		m, err := c.Metrics(ctx, k)
+		if err != nil {
+			continue
+		}
+		v.LeaderFills += int(metricValue(leaderFillsRE, m))
+		if missing := int(metricValue(missingRE, m)); missing > 0 {
+			v.Missing += missing
+			v.add(SequenceMissing, "%s: %d stream sequence(s) missing from the stream leader's store (its log names them)", n.Name, missing)
+		}
+	}
+
 	// Every nird's read models, and a clean build from the stream, hold the same.
 	if convErr == nil {
 		clean, err := cleanDigest(ctx, c.Admin(), filepath.Join(opt.Dir, "clean"), c.MasterKeyFile())
@@ -233,6 +247,8 @@ var (
 	checkpointRE   = regexp.MustCompile(`(?m)^nir_projection_checkpoint (\S+)$`)
 	passesRE       = regexp.MustCompile(`(?m)^nir_regelmotor_passes_total (\S+)$`)
 	failedPassesRE = regexp.MustCompile(`(?m)^nir_regelmotor_failed_passes_total (\S+)$`)
+	leaderFillsRE  = regexp.MustCompile(`(?m)^nir_store_replay_leader_fills_total (\S+)$`)
+	missingRE      = regexp.MustCompile(`(?m)^nir_store_replay_missing_total (\S+)$`)
 )
 
 // metricValue is the value regexp re finds in m, 0 if none.
@@ -372,6 +388,7 @@ func (v *Verdict) Summary() string {
 	}
 	fmt.Fprintf(&b, "read-your-writes probes: %s\n", strings.Join(ps, ", "))
 	fmt.Fprintf(&b, "regelmotor lease takeovers: %s\n", strings.Join(v.Takeovers, ", "))
+	fmt.Fprintf(&b, "replays: %d sequences taken from the stream leader, %d missing there (since each nird's last start)\n", v.LeaderFills, v.Missing)
 	fmt.Fprintf(&b, "read models converged %s after the workload; %d digests (nird and clean build) ", v.Convergence, len(v.Digests))
 	seen := map[string]bool{}
 	for _, d := range v.Digests {
