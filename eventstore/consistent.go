@@ -250,8 +250,9 @@ func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) 
 var ErrUnconfirmed = errors.New("eventstore: the stream leader could not be confirmed")
 
 // confirmWait bounds how long ConfirmLeader waits to hear that the leader's replicas
-// answered it; the leader sends them a heartbeat every second when nothing else.
-const confirmWait = 3 * time.Second
+// answered it. The leader hears from them with each append and, on an idle cluster, with
+// its heartbeats: 0.1–1.9 s in TestReplicas; the rest is room for a loaded machine.
+const confirmWait = 5 * time.Second
 
 // ConfirmLeader returns nil once the stream leader reports that a quorum of the stream's
 // replicas (itself counted) answered it after since: a read begun at since and answered by
