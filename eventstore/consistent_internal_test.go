@@ -80,10 +80,11 @@ func TestCreatedStream(t *testing.T) {
 
 // TestReplay_SequenceMissing: a sequence the replicas' answers skip is never skipped unseen.
 // With a real hole in the stream (made here by deleting a message, which nird's stream
-// denies: only damage to a store makes one) and the store reading as on a replicated
-// stream, a Replay delivers the hole as quarantined (ReasonMissing) once the leader has said
-// for missingConfirm that it lacks it while holding later ones, and every other sequence as
-// stored: over the direct walk of a short range and over the ordered consumer of a long one.
+// denies: only damage to a store makes one), a Replay delivers the hole as quarantined
+// (ReasonMissing) once the leader has said for missingConfirm that it lacks it while holding
+// later ones, and every other sequence as stored: over the direct walk of a short range and
+// over the ordered consumer of a long one, on one server and read as on a replicated stream
+// (so a rebuild and a catch-up record the same).
 // Before, the walk asked the leader whether it had the message and skipped it on any 404,
 // and the ordered consumer checked no stream sequence at all: a live projection that met a
 // replica skipping a sequence (a deposed leader answering, found by internal/chaos) lost
@@ -126,8 +127,6 @@ func TestReplay_SequenceMissing(t *testing.T) {
 	if err := stream.DeleteMsg(ctx, hole); err != nil {
 		t.Fatal(err)
 	}
-	s.replicated = true // read as on a cluster, where a replica may skip a sequence
-
 	// The leader's answers: the message it has, none past its end, a hole it lacks.
 	if m, missing, err := s.fromLeader(ctx, hole+1); err != nil || missing || m == nil || m.Sequence != hole+1 || m.Subject == "" || len(m.Data) == 0 || m.Time.IsZero() {
 		t.Errorf("fromLeader(%d) = %+v, %v, %v; want the stored message", hole+1, m, missing, err)
@@ -140,13 +139,17 @@ func TestReplay_SequenceMissing(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name     string
-		from, to uint64
+		name       string
+		from, to   uint64
+		replicated bool // read as on a cluster, where a replica may skip a sequence
 	}{
-		{"direct walk", hole - 100, hole + 100},
-		{"ordered consumer", 1, n},
+		{"direct walk", hole - 100, hole + 100, false},
+		{"ordered consumer", 1, n, false},
+		{"direct walk, replicated", hole - 100, hole + 100, true},
+		{"ordered consumer, replicated", 1, n, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			s.replicated = tc.replicated
 			before := s.Stats().Missing
 			next := tc.from
 			for st, err := range s.Replay(ctx, ReplayOptions{From: tc.from, To: tc.to}) {

@@ -244,8 +244,9 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 					if m.Sequence > to {
 						return false, nil
 					}
-					if m.Sequence > next && s.replicated {
-						// The stream never has holes (no deletes, purges or limits).
+					if m.Sequence > next {
+						// The stream never has holes (no deletes, purges or limits): a
+						// replica has not made next visible yet, or a store lost it.
 						return false, nil
 					}
 					next = m.Sequence + 1
