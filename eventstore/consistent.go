@@ -299,7 +299,10 @@ func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need
 	}
 	heard = 1
 	for _, r := range ci.Replicas {
-		if r.Current && !r.Offline && r.Active < age {
+		// Answered within age, in the leader's term (an answer from a later term deposes
+		// it). Whether the replica has caught up does not matter here. A replica never
+		// heard from has Active 0.
+		if !r.Offline && r.Active > 0 && r.Active < age {
 			heard++
 		}
 	}
