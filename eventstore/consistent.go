@@ -154,8 +154,9 @@ func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStream
 // fromLeader returns the message at seq, which a replica's answers have skipped, as the
 // stream leader has it. The stream never deletes (DenyDelete, DenyPurge, no limits), so a
 // leader without it that has later messages has lost it from its store: missing is true.
-// A leader without it and without later ones is behind itself (elected and still applying,
-// or cut off and not yet told it was deposed): nil, false, nil, and the caller asks again.
+// A leader without it and without later ones is behind (a node cut off or paused that has
+// not yet learnt it was deposed; nats-server makes a new leader answer only once it has
+// applied its log): nil, false, nil, and the caller asks again.
 func (s *Store) fromLeader(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg, missing bool, err error) {
 	m, err = s.leaderMsg(ctx, seq)
 	if !errors.Is(err, ErrNoMessage) {

@@ -64,6 +64,41 @@ func TestReplicas(t *testing.T) {
 			Payload: &nirv1.Event_DemandRegistered{DemandRegistered: &nirv1.DemandRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: &nirv1.Date{Year: 2024, Month: 1, Day: 2}}}}
 	}
 
+	// leaderAndOther returns the stream leader's node and another node.
+	leaderAndOther := func(t *testing.T) (leader, other int) {
+		t.Helper()
+		check, err := c.Admin().CheckStream(ctx)
+		if err != nil || check.Leader == "" {
+			t.Fatalf("stream leader: %+v, %v", check, err)
+		}
+		leader, other = -1, -1
+		for i, n := range c.Nodes {
+			if n.Name == check.Leader {
+				leader = i
+			} else if other < 0 {
+				other = i
+			}
+		}
+		return leader, other
+	}
+	// appendUntilStored appends ev again (idempotent) until the majority has stored it:
+	// cutting a node off may move the leadership meanwhile.
+	appendUntilStored := func(t *testing.T, s *eventstore.Store, ev *nirv1.Event, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := s.Append(actx, eventstore.PersonAppend{PersonKey: ev.GetPersonKey(), Events: []*nirv1.Event{ev}})
+			cancel()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
 	t.Run("LiveReadModels", func(t *testing.T) {
 		reader := open(c.Nodes[1].ClientURL())
 		f, err := feed.New(reader)
@@ -123,18 +158,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("ReadOnCutOffFollower", func(t *testing.T) {
-		check, err := c.Admin().CheckStream(ctx)
-		if err != nil || check.Leader == "" {
-			t.Fatalf("stream leader: %+v, %v", check, err)
-		}
-		follower, leader := -1, -1
-		for i, n := range c.Nodes {
-			if n.Name == check.Leader {
-				leader = i
-			} else if follower < 0 {
-				follower = i
-			}
-		}
+		leader, follower := leaderAndOther(t)
 		viaFollower := open(c.Nodes[follower].ClientURL())
 		viaLeader := open(c.Nodes[leader].ClientURL())
 		key := strings.Repeat("cd", 32)
@@ -160,21 +184,7 @@ func TestReplicas(t *testing.T) {
 		waitRead(1)
 		c.IsolateNode(follower, false)
 		defer c.Heal()
-		// Cutting a node off may move the leadership meanwhile: retry the same event
-		// (idempotent) until the majority has stored it.
-		second := event(key)
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := viaLeader.Append(actx, eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{second}})
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("append with one follower cut off: %v", err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		appendUntilStored(t, viaLeader, event(key), "append with one follower cut off")
 		for range 5 {
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
 			evs, _, err := viaFollower.Read(rctx, key)
@@ -191,19 +201,9 @@ func TestReplicas(t *testing.T) {
 		c.Heal()
 		waitRead(2)
 	})
+
 	t.Run("CutOffLeaderUnconfirmed", func(t *testing.T) {
-		check, err := c.Admin().CheckStream(ctx)
-		if err != nil || check.Leader == "" {
-			t.Fatalf("stream leader: %+v, %v", check, err)
-		}
-		leader, other := -1, -1
-		for i, n := range c.Nodes {
-			if n.Name == check.Leader {
-				leader = i
-			} else if other < 0 {
-				other = i
-			}
-		}
+		leader, other := leaderAndOther(t)
 		viaLeader := open(c.Nodes[leader].ClientURL())
 		viaOther := open(c.Nodes[other].ClientURL())
 		key := strings.Repeat("ef", 32)
@@ -229,19 +229,7 @@ func TestReplicas(t *testing.T) {
 		}
 		// What it would have been asked to confirm: while it still takes itself for the
 		// leader, a read through it ends before an event the new leader acknowledged.
-		second := event(key)
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := viaOther.Append(actx, eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{second}})
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("append through the majority: %v", err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		appendUntilStored(t, viaOther, event(key), "append through the majority")
 		readBegan := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		evs, _, err := viaLeader.Read(rctx, key)

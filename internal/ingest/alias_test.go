@@ -145,11 +145,7 @@ func TestService_IdentifierAdded(t *testing.T) {
 func TestService_IdentifierClaimedOnce(t *testing.T) {
 	ctx := context.Background()
 	svcA, store := newService(t)
-	keys, err := personkey.New([]byte("test secret for the ingest tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcB := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+	svcB := serviceOn(t, store)
 	for round := range 10 {
 		dA, fnr, regA := dnrPerson(100 + 2*round)
 		dB, _, regB := dnrPerson(101 + 2*round)

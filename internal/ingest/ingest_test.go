@@ -34,11 +34,18 @@ func newService(t *testing.T) (*ingest.Service, *eventstore.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return serviceOn(t, store), store
+}
+
+// serviceOn is another append path on store, with its own empty history cache: as another
+// nird process on the same stream.
+func serviceOn(t *testing.T, store ingest.Store) *ingest.Service {
+	t.Helper()
 	keys, err := personkey.New([]byte("test secret for the ingest tests"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}), store
+	return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
 }
 
 func d(y, m, day int) *nirv1.Date {
@@ -256,10 +263,9 @@ func TestService_ConcurrentWriters(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			svc, store := newService(t)
-			keys, _ := personkey.New([]byte("test secret for the ingest tests"))
 			paths := []*ingest.Service{svc}
 			for len(paths) < c.processes {
-				paths = append(paths, ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}))
+				paths = append(paths, serviceOn(t, store))
 			}
 			id, reg := person(7, false)
 			pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
@@ -315,8 +321,7 @@ func TestService_ConcurrentWriters(t *testing.T) {
 func TestService_HistoryCache(t *testing.T) {
 	ctx := context.Background()
 	a, store := newService(t)
-	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
-	b := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+	b := serviceOn(t, store)
 
 	id, reg := person(10, false)
 	first, err := a.Append(ctx, oslo, []*nirv1.Registration{reg}) // a caches the person
@@ -382,8 +387,7 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
-	fresh := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}) // empty cache
+	fresh := serviceOn(t, store) // empty cache
 
 	// The same event again, through a path that has never seen the person: a duplicate.
 	again, err := fresh.Append(ctx, oslo, []*nirv1.Registration{reg})
@@ -403,7 +407,7 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 	_, mine := person(11, false)
 	mine.Event.Kommune = "4601"
 	mine.Event.GetPersonRegistered().SettlementKommune = "4601"
-	if _, err := ingest.New(ingest.Config{Store: store, Keys: keys}).Append(ctx, bergen, []*nirv1.Registration{mine}); !errors.Is(err, access.ErrNotFound) {
+	if _, err := serviceOn(t, store).Append(ctx, bergen, []*nirv1.Registration{mine}); !errors.Is(err, access.ErrNotFound) {
 		t.Errorf("another kommune registering an existing person: %v, want access.ErrNotFound", err)
 	}
 	events, _, _ := store.Read(ctx, first[0].PersonKey)
@@ -418,8 +422,7 @@ func TestService_RegisterExistingPerson(t *testing.T) {
 func TestService_StaleCacheNeverRefuses(t *testing.T) {
 	ctx := context.Background()
 	a, store := newService(t)
-	keys, _ := personkey.New([]byte("test secret for the ingest tests"))
-	b := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+	b := serviceOn(t, store)
 	id, reg := person(11, false)
 	if _, err := a.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil { // a caches the person
 		t.Fatal(err)
@@ -465,11 +468,7 @@ func (unconfirmedStore) ConfirmLeader(context.Context, time.Time) error {
 func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	ctx := context.Background()
 	_, store := newService(t)
-	keys, err := personkey.New([]byte("test secret for the ingest tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := ingest.New(ingest.Config{Store: unconfirmedStore{store}, Keys: keys, Now: func() time.Time { return fixedNow }})
+	svc := serviceOn(t, unconfirmedStore{store})
 	id, reg := person(12, true)
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
 		t.Fatalf("a valid registration: %v", err)
@@ -477,7 +476,7 @@ func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	// DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
 	sluttmal := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
-	_, err = svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
 	if !errors.Is(err, ingest.ErrUnconfirmed) || errors.Is(err, ingest.ErrRefused) {
 		t.Fatalf("a registration refused on an unconfirmed leader's history = %v, want ErrUnconfirmed and no refusal", err)
 	}
