@@ -228,6 +228,11 @@ func (n *Nemesis) inject(ctx context.Context, kind string) Fault {
 			return fail(err)
 		}
 	case KillLeaseHolder, PauseNird:
+		// The bound is the lease's on a cluster that works: wait until the previous fault's
+		// aftermath is over (a reset node re-syncing left the lease's bucket without a
+		// quorum for seconds, and a takeover took 9 s with nothing to take over on).
+		n.settle(ctx)
+		f.Start = time.Now()
 		holder, err := n.holder(ctx, -1)
 		if err != nil {
 			return fail(err)
@@ -304,6 +309,33 @@ func (n *Nemesis) leader(ctx context.Context) (int, error) {
 var leaseHeldRE = regexp.MustCompile(`(?m)^nir_regelmotor_lease_held 1$`)
 
 // holder returns the nird holding the regelmotor lease (not except), waiting for one.
+// settle waits, at most settleMax, until the event stream has a leader with every replica
+// current and one nird has held the regelmotor's lease for a whole term (so its renewals,
+// and the lease bucket, work).
+func (n *Nemesis) settle(ctx context.Context) {
+	deadline := time.Now().Add(settleMax)
+	holder, since := -1, time.Time{}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		h, err := n.holderWithin(ctx, -1, 0)
+		if err != nil || h != holder {
+			holder, since = h, time.Now()
+			if err != nil {
+				holder = -1
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		check, err := n.c.Admin().CheckStream(cctx)
+		cancel()
+		if holder >= 0 && time.Since(since) >= n.c.opt.LeaseTTL && err == nil && check.Leader != "" && check.CurrentReplicas == check.Replicas {
+			return
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// settleMax bounds settle.
+const settleMax = 20 * time.Second
+
 func (n *Nemesis) holder(ctx context.Context, except int) (int, error) {
 	return n.holderWithin(ctx, except, 20*time.Second)
 }
