@@ -27,6 +27,7 @@ type metrics struct {
 	duplicates *prometheus.CounterVec   // transport, role
 	conflicts  *prometheus.CounterVec   // transport, role
 	refusals   *prometheus.CounterVec   // rule code, transport, role
+	withheld   *prometheus.CounterVec   // transport, role
 }
 
 func newMetrics() *metrics {
@@ -51,6 +52,9 @@ func newMetrics() *metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code, transport and role.",
 		}, []string{"rule", "transport", "role"}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_refusals_unconfirmed_total", Help: "Refusals judged on the stream's history not given, because the stream leader could not be confirmed (answered Unavailable), by transport and role.",
+		}, []string{"transport", "role"}),
 	}
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -58,7 +62,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, build,
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,8 +85,9 @@ func (m *metrics) interceptor() connect.UnaryInterceptorFunc {
 	}
 }
 
-// Appended, Refused and Conflict implement ingest.Observer: appends are counted on the
-// append path itself, whichever way they came (API, NATS ingress, console, regelmotor).
+// Appended, Refused, Conflict and Unconfirmed implement ingest.Observer: appends are counted
+// on the append path itself, whichever way they came (API, NATS ingress, console,
+// regelmotor).
 func (m *metrics) Appended(t ingest.Transport, role string, stored, duplicates int) {
 	m.appended.WithLabelValues(string(t), role).Add(float64(stored))
 	m.duplicates.WithLabelValues(string(t), role).Add(float64(duplicates))
@@ -94,6 +99,10 @@ func (m *metrics) Refused(t ingest.Transport, role, rule string) {
 
 func (m *metrics) Conflict(t ingest.Transport, role string) {
 	m.conflicts.WithLabelValues(string(t), role).Inc()
+}
+
+func (m *metrics) Unconfirmed(t ingest.Transport, role string) {
+	m.withheld.WithLabelValues(string(t), role).Inc()
 }
 
 // adminHandler serves /metrics, /healthz, /readyz and, with withPprof (nird gives it on a

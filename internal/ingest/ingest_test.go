@@ -39,13 +39,17 @@ func newService(t *testing.T) (*ingest.Service, *eventstore.Store) {
 
 // serviceOn is another append path on store, with its own empty history cache: as another
 // nird process on the same stream.
-func serviceOn(t *testing.T, store ingest.Store) *ingest.Service {
+func serviceOn(t *testing.T, store ingest.Store, mods ...func(*ingest.Config)) *ingest.Service {
 	t.Helper()
 	keys, err := personkey.New([]byte("test secret for the ingest tests"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
+	cfg := ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	return ingest.New(cfg)
 }
 
 func d(y, m, day int) *nirv1.Date {
@@ -468,7 +472,8 @@ func (unconfirmedStore) ConfirmLeader(context.Context, time.Time) error {
 func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	ctx := context.Background()
 	_, store := newService(t)
-	svc := serviceOn(t, unconfirmedStore{store})
+	rec := &recorder{}
+	svc := serviceOn(t, unconfirmedStore{store}, func(c *ingest.Config) { c.Observer = rec })
 	id, reg := person(12, true)
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
 		t.Fatalf("a valid registration: %v", err)
@@ -479,6 +484,14 @@ func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
 	if !errors.Is(err, ingest.ErrUnconfirmed) || errors.Is(err, ingest.ErrRefused) {
 		t.Fatalf("a registration refused on an unconfirmed leader's history = %v, want ErrUnconfirmed and no refusal", err)
+	}
+	if rec.counts["unconfirmed internal kommune"] != 1 || rec.counts["stored internal kommune"] != 1 {
+		t.Errorf("observer counts %v, want the stored registration and 1 unconfirmed", rec.counts)
+	}
+	for k := range rec.counts {
+		if strings.HasPrefix(k, "refused") {
+			t.Errorf("observer counted a refusal that was not given: %v", rec.counts)
+		}
 	}
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil {
 		t.Fatalf("a valid registration after it: %v", err)

@@ -47,6 +47,9 @@ type Observer interface {
 	// Conflict: a request's expectation of the person's last sequence failed
 	// (or the person kept changing past the patience), the client must read again.
 	Conflict(t Transport, role string)
+	// Unconfirmed: a refusal judged on the stream's history was not given, because the
+	// stream leader could not be confirmed (ErrUnconfirmed); the client retries.
+	Unconfirmed(t Transport, role string)
 }
 
 func (s *Service) observe(ctx context.Context, scope access.Scope, positions []*nirv1.Position, err error) {
@@ -75,5 +78,7 @@ func (s *Service) observe(ctx context.Context, scope access.Scope, positions []*
 		}
 	case errors.Is(err, eventstore.ErrConflict):
 		s.obs.Conflict(t, role)
+	case errors.Is(err, ErrUnconfirmed):
+		s.obs.Unconfirmed(t, role)
 	}
 }

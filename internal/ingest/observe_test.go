@@ -39,6 +39,9 @@ func (r *recorder) Refused(t ingest.Transport, role, rule string) {
 func (r *recorder) Conflict(t ingest.Transport, role string) {
 	r.add(fmt.Sprintf("conflict %s %s", t, role), 1)
 }
+func (r *recorder) Unconfirmed(t ingest.Transport, role string) {
+	r.add(fmt.Sprintf("unconfirmed %s %s", t, role), 1)
+}
 
 // TestService_Observer: the append path counts every outcome, by the transport the entry
 // point named and the scope's role, so that appends over NATS, from the console and by nird
