@@ -30,7 +30,7 @@ import (
 // a node cut off from the others, or paused, goes on answering as leader until it learns it
 // was deposed, with a store that ends early. Only JetStream's "no message found" counts as
 // none (a meta leader's "stream not found" is a 404 too), and a sequence counts as missing
-// only when the leader says so for missingConfirm while holding later ones; it is then
+// only when the leader says so twice, missingConfirm apart, while holding later ones; it is then
 // delivered as quarantined (ReasonMissing), never skipped unseen. The walk used to skip a
 // sequence on the leader's first 404: the suite found live read models without an event
 // every clean build had, and the regelmotor, running on them, missed a termination.
@@ -116,39 +116,59 @@ func (e *apiError) noMessage() bool {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%s (%d)", e.Description, e.ErrCode) }
 
-// leaderMsg returns the message at seq as the stream leader has it, or ErrNoMessage.
-func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
-	req, err := json.Marshal(map[string]uint64{"seq": seq})
+// storedMsg is the message of a STREAM.MSG.GET answer.
+type storedMsg struct {
+	Subject string    `json:"subject"`
+	Seq     uint64    `json:"seq"`
+	Hdrs    []byte    `json:"hdrs"`
+	Data    []byte    `json:"data"`
+	Time    time.Time `json:"time"`
+}
+
+// leaderGet asks the leader of stream for one message with STREAM.MSG.GET, which the leader
+// alone answers, unlike a direct get: req is {"seq": n} or {"last_by_subj": subject}.
+// ErrNoMessage when the leader says there is none (only that answer: apiError.noMessage).
+func (s *Store) leaderGet(ctx context.Context, stream string, req any) (*storedMsg, error) {
+	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + StreamName, Data: req})
+	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + stream, Data: data})
 	if err != nil {
-		return nil, s.wrap(fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err))
+		return nil, s.wrap(err)
 	}
 	var r struct {
-		Message *struct {
-			Subject string    `json:"subject"`
-			Seq     uint64    `json:"seq"`
-			Data    []byte    `json:"data"`
-			Time    time.Time `json:"time"`
-		} `json:"message"`
-		Error *apiError `json:"error"`
+		Message *storedMsg `json:"message"`
+		Error   *apiError  `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
+		return nil, fmt.Errorf("the server's answer does not decode: %w", err)
 	}
 	switch {
 	case r.Error.noMessage():
 		return nil, ErrNoMessage
 	case r.Error != nil:
-		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, r.Error)
-	case r.Message == nil || r.Message.Seq != seq:
+		return nil, r.Error
+	case r.Message == nil:
+		return nil, errors.New("empty answer")
+	}
+	return r.Message, nil
+}
+
+// leaderMsg returns the message at seq as the stream leader has it, or ErrNoMessage.
+func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	m, err := s.leaderGet(ctx, StreamName, map[string]uint64{"seq": seq})
+	switch {
+	case errors.Is(err, ErrNoMessage):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("eventstore: message %d from the stream leader: %w", seq, err)
+	case m.Seq != seq:
 		return nil, fmt.Errorf("eventstore: message %d from the stream leader: no such message in the answer", seq)
 	}
-	return &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: seq, Data: r.Message.Data, Time: r.Message.Time}, nil
+	return &jetstream.RawStreamMsg{Subject: m.Subject, Sequence: seq, Data: m.Data, Time: m.Time}, nil
 }
 
 // fromLeader returns the message at seq, which a replica's answers have skipped, as the
@@ -170,42 +190,32 @@ func (s *Store) fromLeader(ctx context.Context, seq uint64) (m *jetstream.RawStr
 }
 
 // missingConfirm is how long the stream leader must keep saying that its store lost a
-// sequence before a Replay delivers it as missing.
+// sequence before a Replay delivers it as missing: gap asks it again after that long.
 const missingConfirm = time.Second
 
-// gapState is what Store.gap remembers between its asks about one sequence.
-type gapState struct {
-	seq   uint64
-	since time.Time // when the leader first said seq is missing
-}
-
 // gap returns the message at seq, which walks over the replicas did not bring, from the
-// stream leader. missing is true once the leader has said for missingConfirm that its
-// store lacks seq while it has later ones (fromLeader); nil, false, nil means: ask again
+// stream leader. missing is true when the leader has said twice, missingConfirm apart, that
+// its store lacks seq while it has later ones (fromLeader); nil, false, nil means: ask again
 // after a pause.
-func (s *Store) gap(ctx context.Context, seq uint64, g *gapState) (m *jetstream.RawStreamMsg, missing bool, err error) {
+func (s *Store) gap(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg, missing bool, err error) {
 	m, missing, err = s.fromLeader(ctx, seq)
+	if err == nil && missing {
+		if err := pause(ctx, missingConfirm); err != nil {
+			return nil, false, err
+		}
+		m, missing, err = s.fromLeader(ctx, seq)
+	}
 	switch {
 	case err != nil:
 		return nil, false, err
 	case m != nil:
 		s.stats.leaderFills.Add(1)
 		s.log.Debug("a replica skipped a stream sequence or lags; taken from the stream leader", "stream_seq", seq)
-		*g = gapState{}
-		return m, false, nil
-	case !missing:
-		*g = gapState{}
-		return nil, false, nil
-	case g.seq != seq || g.since.IsZero():
-		*g = gapState{seq: seq, since: time.Now()}
+	case missing:
+		s.stats.missing.Add(1)
+		s.log.Error("a stream sequence is missing from the stream leader's store, which holds later ones; delivered as quarantined", "stream_seq", seq)
 	}
-	if time.Since(g.since) < missingConfirm {
-		return nil, false, nil
-	}
-	*g = gapState{}
-	s.stats.missing.Add(1)
-	s.log.Error("a stream sequence is missing from the stream leader's store, which holds later ones; delivered as quarantined", "stream_seq", seq)
-	return nil, true, nil
+	return m, missing, nil
 }
 
 // leaderLast returns the sequence of the last message on subject ("" = the whole stream),
@@ -215,34 +225,14 @@ func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) 
 	if subject == "" {
 		subject = streamSubjects
 	}
-	req, err := json.Marshal(map[string]string{"last_by_subj": subject})
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + StreamName, Data: req})
-	if err != nil {
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
-	}
-	var r struct {
-		Message *struct {
-			Seq uint64 `json:"seq"`
-		} `json:"message"`
-		Error *apiError `json:"error"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
-	}
+	m, err := s.leaderGet(ctx, StreamName, map[string]string{"last_by_subj": subject})
 	switch {
-	case r.Error.noMessage():
+	case errors.Is(err, ErrNoMessage):
 		return 0, nil
-	case r.Error != nil:
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", r.Error)
-	case r.Message == nil:
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: empty answer")
+	case err != nil:
+		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
 	}
-	return r.Message.Seq, nil
+	return m.Seq, nil
 }
 
 // ErrUnconfirmed is returned by ConfirmLeader when the stream leader cannot be shown to have

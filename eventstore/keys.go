@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -769,40 +768,18 @@ func wrongLastSeq(err error) bool {
 // because a lagging follower would answer "no key" for a key another nird just made, and
 // Ensure would then try to make one, or "a live key" for one just destroyed.
 func (k *KeyStore) fetch(ctx context.Context, personKey string) (keySlot, bool, error) {
-	ctx, cancel := k.s.withTimeout(ctx)
-	defer cancel()
-	req, err := json.Marshal(map[string]string{"last_by_subj": keySubjectPrefix + personKey})
-	if err != nil {
-		return keySlot{}, false, err
-	}
-	resp, err := k.s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + keyStream, Data: req})
-	if err != nil {
-		return keySlot{}, false, k.s.wrap(fmt.Errorf("eventstore: data key of person %s: %w", personKey, err))
-	}
-	var r struct {
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Hdrs []byte `json:"hdrs"`
-			Data []byte `json:"data"`
-		} `json:"message"`
-		Error *apiError `json:"error"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the server's answer does not decode: %w", personKey, err)
-	}
+	m, err := k.s.leaderGet(ctx, keyStream, map[string]string{"last_by_subj": keySubjectPrefix + personKey})
 	switch {
-	case r.Error.noMessage():
+	case errors.Is(err, ErrNoMessage):
 		// Only "no message" says the entry is empty: a "stream not found" (also a 404)
 		// read as empty would read a stored key as none.
 		return keySlot{}, false, nil
-	case r.Error != nil:
-		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %w", personKey, r.Error)
-	case r.Message == nil:
-		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: empty answer", personKey)
+	case err != nil:
+		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %w", personKey, err)
 	}
-	slot := keySlot{wrapped: r.Message.Data, rev: r.Message.Seq}
-	if len(r.Message.Hdrs) > 0 {
-		h, err := nats.DecodeHeadersMsg(r.Message.Hdrs)
+	slot := keySlot{wrapped: m.Data, rev: m.Seq}
+	if len(m.Hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(m.Hdrs)
 		if err != nil {
 			return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the entry's headers do not decode: %w", personKey, err)
 		}

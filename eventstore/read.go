@@ -214,9 +214,8 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 		}
 		// fromGap delivers the message at a sequence the replicas' answers skipped, taken
 		// from the stream leader (Store.gap); false when the leader cannot say yet.
-		var gap gapState
 		fromGap := func(seq uint64) (ok, more, stopped bool, err error) {
-			m, missing, err := s.gap(ctx, seq, &gap)
+			m, missing, err := s.gap(ctx, seq)
 			switch {
 			case err != nil || (m == nil && !missing):
 				return false, false, false, err
