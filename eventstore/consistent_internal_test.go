@@ -81,7 +81,7 @@ func TestCreatedStream(t *testing.T) {
 // TestReplay_SequenceMissing: a sequence the replicas' answers skip is never skipped unseen.
 // With a real hole in the stream (made here by deleting a message, which nird's stream
 // denies: only damage to a store makes one), a Replay delivers the hole as quarantined
-// (ReasonMissing) once the leader has said for missingConfirm that it lacks it while holding
+// (ReasonMissing) once the leader has said twice, missingConfirm apart, that it lacks it while holding
 // later ones, and every other sequence as stored: over the direct walk of a short range and
 // over the ordered consumer of a long one, on one server and read as on a replicated stream
 // (so a rebuild and a catch-up record the same).
