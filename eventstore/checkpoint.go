@@ -41,13 +41,25 @@ type Digest struct {
 // data (HashOf, the chain's hash, so that a walk hashes each message once). Sequences must
 // increase.
 func (d *Digest) Add(seq uint64, subject string, dataHash []byte) {
+	d.add(seq, "", subject, dataHash)
+}
+
+// AddEvent is Add for the message at seq on a person's subject (Subject(personKey)), without
+// building the subject: what a copy of the stream that keeps events by person key adds.
+func (d *Digest) AddEvent(seq uint64, personKey string, dataHash []byte) {
+	d.add(seq, subjectPrefix, personKey, dataHash)
+}
+
+// add extends the digest with the message at seq on subject prefix+rest.
+func (d *Digest) add(seq uint64, prefix, rest string, dataHash []byte) {
 	var buf [8 + 4]byte
 	binary.BigEndian.PutUint64(buf[:8], seq)
-	binary.BigEndian.PutUint32(buf[8:], uint32(len(subject)))
+	binary.BigEndian.PutUint32(buf[8:], uint32(len(prefix)+len(rest)))
 	h := sha256.New()
 	h.Write(d.Sum[:])
 	h.Write(buf[:])
-	h.Write([]byte(subject))
+	h.Write([]byte(prefix))
+	h.Write([]byte(rest))
 	h.Write(dataHash)
 	h.Sum(d.Sum[:0])
 	d.Seq = seq

@@ -74,14 +74,22 @@ func (s *Store) CurrentIdentity(ctx context.Context) (Identity, error) {
 	return identityOf(st.CachedInfo(), false), nil
 }
 
-// ErrNoMessage is returned by RawAt when the stream holds no message at the sequence.
+// ErrNoMessage is returned by RawAt and MsgAt when the stream holds no message at the
+// sequence.
 var ErrNoMessage = fmt.Errorf("%w: no message at that sequence", ErrInvalid)
 
 // RawAt returns the data of the message stored at seq, as stored (not decoded, not
 // checked), with a direct get; ErrNoMessage when there is none.
 func (s *Store) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
+	_, data, err := s.MsgAt(ctx, seq)
+	return data, err
+}
+
+// MsgAt returns the subject and data of the message stored at seq, as stored (not decoded,
+// not checked), with a direct get; ErrNoMessage when there is none.
+func (s *Store) MsgAt(ctx context.Context, seq uint64) (subject string, data []byte, err error) {
 	if err := s.checkOpen(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -89,23 +97,23 @@ func (s *Store) RawAt(ctx context.Context, seq uint64) ([]byte, error) {
 	msg.Data = []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
 	resp, err := s.direct(ctx, msg)
 	if err != nil {
-		return nil, s.wrap(fmt.Errorf("eventstore: get seq %d: %w", seq, err))
+		return "", nil, s.wrap(fmt.Errorf("eventstore: get seq %d: %w", seq, err))
 	}
 	if st := resp.Header.Get("Status"); st == "404" {
 		if s.replicated {
 			// A lagging replica may not have it yet: the leader says.
 			m, err := s.leaderMsg(ctx, seq)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
-			return m.Data, nil
+			return m.Subject, m.Data, nil
 		}
-		return nil, ErrNoMessage
+		return "", nil, ErrNoMessage
 	} else if st != "" {
-		return nil, fmt.Errorf("eventstore: get seq %d: status %s %s", seq, st, resp.Header.Get("Description"))
+		return "", nil, fmt.Errorf("eventstore: get seq %d: status %s %s", seq, st, resp.Header.Get("Description"))
 	}
 	if got, _ := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64); got != seq {
-		return nil, fmt.Errorf("eventstore: get seq %d: the server answered seq %d", seq, got)
+		return "", nil, fmt.Errorf("eventstore: get seq %d: the server answered seq %d", seq, got)
 	}
-	return resp.Data, nil
+	return resp.Header.Get(jetstream.SubjectHeader), resp.Data, nil
 }

@@ -146,6 +146,16 @@ type ReplayOptions struct {
 	Undecoded bool
 }
 
+// Undecoded is the message at seq as Replay delivers it with ReplayOptions.Undecoded: the
+// person key from its subject and its data, or quarantined for a subject that names none.
+func Undecoded(seq uint64, t time.Time, subject string, data []byte) Stored {
+	key, err := subjectKey(seq, subject)
+	if err != nil {
+		return Stored{Seq: seq, Time: t, Quarantine: err.(*DecodeError)}
+	}
+	return Stored{Seq: seq, Time: t, Raw: data, PersonKey: key}
+}
+
 // Replay delivers the stream's events in sequence order, from opt.From up to a bound fixed
 // when it starts. Short ranges (catching up a live projection) are read with batched
 // direct gets, long ones (a rebuild) stream through an ephemeral ordered consumer. The
@@ -185,12 +195,7 @@ func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored,
 		deliver := func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error) {
 			var st Stored
 			if opt.Undecoded {
-				key, err := subjectKey(seq, subject)
-				if err != nil {
-					st = Stored{Seq: seq, Time: t, Quarantine: err.(*DecodeError)}
-				} else {
-					st = Stored{Seq: seq, Time: t, Raw: data, PersonKey: key}
-				}
+				st = Undecoded(seq, t, subject, data)
 			} else {
 				ev, err := decodeOn(seq, subject, data)
 				var de *DecodeError
