@@ -97,7 +97,7 @@ func (p *Projector) CompareFold(ctx context.Context) (FoldCheck, error) {
 			_, err = db.Advance(0)
 		}
 	} else {
-		db, err = p.build(ctx, filepath.Join(dir, "fold.db"), ReplayOptions{From: 1, To: fc.Checkpoint}, nil)
+		db, err = p.build(ctx, filepath.Join(dir, "fold.db"), ReplayOptions{From: 1, To: fc.Checkpoint}, nil, nil)
 	}
 	if err != nil {
 		return fc, fmt.Errorf("projections: fresh fold: %w", err)

@@ -29,17 +29,21 @@ type Progress struct {
 	Rate    float64
 	ETA     time.Duration
 	Elapsed time.Duration
+	// FromFile is the last sequence whose events a rebuild took from the live file, checked
+	// against the stream's checkpoint through it (Rebuild); 0 while none is, and when the
+	// whole stream is read.
+	FromFile uint64
 }
 
 // rebuildBatch is the transaction size of rebuilds and replays: large, since nothing waits.
 const rebuildBatch = 20000
 
 // build folds the feed into a new file at path (removed first) with large transactions and no
-// fsync until the end, reporting progress after each transaction.
-func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, progress func(Progress)) (*DB, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("projections: %w", err)
-	}
+// fsync until the end, reporting progress after each transaction. With src (a live file of
+// the same stream), the events src holds through the stream's last checkpoint it covers are
+// taken from it once they match the checkpoint (copyAttested), and the stream is read after
+// that checkpoint only.
+func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, src *DB, progress func(Progress)) (*DB, error) {
 	// The stream's identity before its first event is read: the new file belongs to it.
 	var sid string
 	if idf, ok := p.feed.(Identifier); ok {
@@ -48,23 +52,34 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 			return nil, fmt.Errorf("projections: stream identity: %w", err)
 		}
 	}
-	db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open})
+	create := func() (*DB, error) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("projections: %w", err)
+		}
+		db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open})
+		if err != nil {
+			return nil, err
+		}
+		if sid != "" {
+			if err := db.setStreamID(sid); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
+		return db, nil
+	}
+	db, err := create()
 	if err != nil {
 		return nil, err
 	}
-	if sid != "" {
-		if err := db.setStreamID(sid); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
 	total := opt.To
 	t0 := time.Now()
+	var fromFile uint64
 	report := func(phase string, done, total, from uint64, start time.Time) {
 		if progress == nil {
 			return
 		}
-		pr := Progress{Phase: phase, Done: done, Total: total, Elapsed: time.Since(t0)}
+		pr := Progress{Phase: phase, Done: done, Total: total, Elapsed: time.Since(t0), FromFile: fromFile}
 		if s := time.Since(start).Seconds(); s > 0 && done >= from {
 			pr.Rate = float64(done-from+1) / s
 		}
@@ -78,14 +93,41 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 	var last uint64
 	store := opt
 	store.Undecoded = opt.RecordedUntil.IsZero() // the fold decodes each event once
-	err = applyRange(ctx, p.feed, store, rebuildBatch, func(batch []Record) error {
-		var err error
-		if last, err = db.bulkStore(batch); err != nil {
-			return err
+	if att, ok := p.feed.(Attester); ok && src != nil && sid != "" && opt.From <= 1 && opt.RecordedUntil.IsZero() {
+		if srcID, err := src.StreamID(); err == nil && srcID == sid {
+			last, err = copyAttested(ctx, att, src, db, opt.To, func(done, total uint64) { report(PhaseStore, done, total, 1, t0) })
+			switch {
+			case ctx.Err() != nil:
+				err = ctx.Err()
+			case err != nil:
+				p.logger.Warn("rebuild: the live file's events are not used; the whole stream is read", "err", err)
+				db.Close()
+				last, err = 0, nil
+				db, err = create()
+			case last > 0:
+				fromFile = last
+				p.logger.Info("rebuild: events taken from the live file, checked against the stream's checkpoint", "through_seq", last, "took", time.Since(t0).Round(time.Millisecond))
+			}
+			if err != nil {
+				if db != nil {
+					db.Close()
+				}
+				os.Remove(path)
+				return nil, err
+			}
 		}
-		report(PhaseStore, last, total, max(opt.From, 1), t0)
-		return nil
-	})
+	}
+	store.From = max(store.From, last+1)
+	if store.To == 0 || store.From <= store.To {
+		err = applyRange(ctx, p.feed, store, rebuildBatch, func(batch []Record) error {
+			var err error
+			if last, err = db.bulkStore(batch); err != nil {
+				return err
+			}
+			report(PhaseStore, last, total, max(opt.From, 1), t0)
+			return nil
+		})
+	}
 	if err == nil {
 		t1 := time.Now()
 		err = db.foldAll(last, func(done, persons uint64) { report(PhaseFold, done, persons, 1, t1) })
@@ -111,7 +153,21 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, p
 //
 // If the process dies during a rebuild, the live file is untouched and the half-built file is
 // removed by the next New: a rebuild always starts again from sequence 1.
+//
+// The events the live file holds are taken from it when they match the stream's last signed
+// checkpoint they cover (the feed is an Attester), and the stream is read after that
+// checkpoint only; otherwise, and while the live file awaits a repair, the whole stream is
+// read. Both give the same file. RebuildFromStream always reads the whole stream.
 func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error {
+	return p.rebuild(ctx, false, progress)
+}
+
+// RebuildFromStream is Rebuild reading the whole stream, never the live file's events.
+func (p *Projector) RebuildFromStream(ctx context.Context, progress func(Progress)) error {
+	return p.rebuild(ctx, true, progress)
+}
+
+func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(Progress)) error {
 	if !p.rebuilding.CompareAndSwap(false, true) {
 		return ErrRebuildRunning
 	}
@@ -132,7 +188,20 @@ func (p *Projector) Rebuild(ctx context.Context, progress func(Progress)) error 
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
 	path := filepath.Join(p.opt.Dir, rebuildFile)
-	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, report)
+	var src *handle
+	if !fromStream && repair == nil {
+		if h, err := p.acquire(""); err == nil {
+			src = h
+		}
+	}
+	var srcDB *DB
+	if src != nil {
+		srcDB = src.db
+	}
+	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, srcDB, report)
+	if src != nil {
+		src.refs.Done() // before the swap, which waits for the old file's users
+	}
 	if err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}

@@ -61,7 +61,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	}
 	tmp := f.Name()
 	f.Close()
-	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, opt.Progress)
+	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, nil, opt.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}

@@ -176,11 +176,12 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 	fs := flag.NewFlagSet("projections rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	model := fs.String("model", "", "model to rebuild (all models share one file and are rebuilt together)")
+	fromStream := fs.Bool("from-stream", false, "read the whole stream, not the live file's events that the stream's last signed checkpoint vouches for")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
 		return badArgs(fs, err)
 	}
 	t0 := time.Now()
-	stream, err := adminClient(ctx, true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model}))
+	stream, err := adminClient(ctx, true).Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{Model: *model, FromStream: *fromStream}))
 	if err != nil {
 		return callErr("projections rebuild", err)
 	}
@@ -192,6 +193,11 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 			bar.finish()
 			fmt.Fprintf(stdout, "rebuilt and swapped in at checkpoint %d in %s (%s)\n", m.GetCheckpoint(),
 				time.Since(t0).Round(time.Millisecond), progressText(m.GetProgress()))
+			if through := m.GetProgress().GetFromFileThrough(); through > 0 {
+				fmt.Fprintf(stdout, "events through seq %d taken from the live file, checked against the stream's signed checkpoint; the stream read after it\n", through)
+			} else {
+				fmt.Fprintln(stdout, "the whole stream read")
+			}
 			return nil
 		}
 		pr := m.GetProgress()

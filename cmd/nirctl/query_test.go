@@ -124,7 +124,7 @@ func TestQueryCommands(t *testing.T) {
 		{"ProjectionsStatus", "tok-operator", []string{"projections", "status"}, []string{"statistics", "lag 0"}, nil, ""},
 		{"ProjectionsVerify", "tok-operator", []string{"projections", "verify"}, []string{"values and their checksums", "ok"}, []string{"PROBLEM"}, ""},
 		{"ProjectionsVerifyFold", "tok-operator", []string{"projections", "verify", "--fold"}, []string{"at sequence 5: equal to a fresh fold of the stream", "ok"}, []string{"PROBLEM"}, ""},
-		{"ProjectionsRebuild", "tok-operator", []string{"projections", "rebuild"}, []string{"rebuilt and swapped in at checkpoint 5"}, nil, ""},
+		{"ProjectionsRebuild", "tok-operator", []string{"projections", "rebuild"}, []string{"rebuilt and swapped in at checkpoint 5", "the whole stream read"}, nil, ""},
 		{"SnapshotCreate", "tok-operator", []string{"projections", "snapshot", "create", "2022@2023-02-28", "--cutoff", "2023-02-28"}, []string{"snapshot 2022@2023-02-28 kept"}, nil, ""},
 		{"ReportInSnapshot", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--snapshot", "2022@2023-02-28"}, []string{"0 terminated"}, nil, ""},
 		{"Snapshots", "tok-operator", []string{"projections", "snapshots"}, []string{"2022@2023-02-28", "2023-02-28 23:59:59 CET"}, nil, ""},

@@ -165,11 +165,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	m := newMetrics()
 
+	cpKey, err := loadCheckpointKey(checkpointKeyPath(cfg), true)
+	if err != nil {
+		return err
+	}
 	events, err := feed.New(store)
 	if err != nil {
 		return fmt.Errorf("event feed: %w", err)
 	}
 	defer events.Close()
+	// The checkpoints this nird signs vouch for the live file's events in a rebuild.
+	events.TrustCheckpoints(cpKey.Public().(ed25519.PublicKey))
 	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log, VerifyAtStart: true, Open: sealer.Opener()})
 	if err != nil {
 		return fmt.Errorf("read models: %w", err)
@@ -185,10 +191,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The regelmotor runs on one nird at a time: the holder of this lease.
 	lease := store.NewLease(eventstore.LeaseOptions{Name: "regelmotor", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
 	// So do the checkpoints, under a lease of their own.
-	cpKey, err := loadCheckpointKey(checkpointKeyPath(cfg), true)
-	if err != nil {
-		return err
-	}
 	cpLease := store.NewLease(eventstore.LeaseOptions{Name: "checkpoints", Holder: leaseHolder(), TTL: cfg.Cluster.LeaseTTL, Logger: log.With("component", "lease")})
 	log.Info("checkpoints are signed", "public_key", hex.EncodeToString(cpKey.Public().(ed25519.PublicKey)), "every_events", cfg.Checkpoint.Every, "interval", cfg.Checkpoint.Interval)
 	var cpSeq, cpTime atomic.Uint64

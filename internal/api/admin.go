@@ -28,6 +28,8 @@ type AdminSource interface {
 	// Rebuild refolds the models from sequence 1 and swaps them in, calling progress after
 	// each transaction; projections.ErrRebuildRunning when one already runs.
 	Rebuild(ctx context.Context, progress func(projections.Progress)) error
+	// RebuildFromStream is Rebuild reading the whole stream, never the live file's events.
+	RebuildFromStream(ctx context.Context, progress func(projections.Progress)) error
 	// AsOf replays as of a recorded-time cut-off; with Keep set the result is kept as a
 	// named snapshot. The caller closes the returned DB.
 	AsOf(ctx context.Context, opt projections.AsOfOptions) (*projections.DB, error)
@@ -121,7 +123,7 @@ func operator(ctx context.Context) (auth.Principal, error) {
 
 func progressMsg(pr projections.Progress) *nirv1.Progress {
 	return &nirv1.Progress{Done: pr.Done, Total: pr.Total, EventsPerSecond: pr.Rate,
-		EtaSeconds: pr.ETA.Seconds(), ElapsedSeconds: pr.Elapsed.Seconds()}
+		EtaSeconds: pr.ETA.Seconds(), ElapsedSeconds: pr.Elapsed.Seconds(), FromFileThrough: pr.FromFile}
 }
 
 // ProjectionStatus implements AdminService.ProjectionStatus.
@@ -203,8 +205,12 @@ func (h *Admin) RebuildAs(ctx context.Context, req *nirv1.RebuildRequest, progre
 	if m := req.GetModel(); m != "" && !slices.Contains(projections.Models, m) {
 		return 0, fieldError(connect.CodeInvalidArgument, "model", "unknown model (one of history, persons, deadlines, statistics, terminated)")
 	}
-	h.log.InfoContext(ctx, "rebuild requested", "principal", p.String(), "model", req.GetModel())
-	if err := h.src.Rebuild(ctx, progress); err != nil {
+	h.log.InfoContext(ctx, "rebuild requested", "principal", p.String(), "model", req.GetModel(), "from_stream", req.GetFromStream())
+	rebuild := h.src.Rebuild
+	if req.GetFromStream() {
+		rebuild = h.src.RebuildFromStream
+	}
+	if err := rebuild(ctx, progress); err != nil {
 		return 0, readError(ctx, h.log, "rebuild", err)
 	}
 	return h.src.Stats().Checkpoint, nil

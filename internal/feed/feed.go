@@ -3,7 +3,10 @@
 package feed
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"iter"
@@ -23,6 +26,7 @@ const pollInterval = time.Second
 type Feed struct {
 	store *eventstore.Store
 	stop  func() error
+	trust ed25519.PublicKey // TrustCheckpoints
 
 	// mu guards grown.
 	mu    sync.Mutex
@@ -33,6 +37,7 @@ var (
 	_ projections.Feed       = (*Feed)(nil)
 	_ projections.Waiter     = (*Feed)(nil)
 	_ projections.Identifier = (*Feed)(nil)
+	_ projections.Attester   = (*Feed)(nil)
 )
 
 // New returns a feed over store. It listens to the stream's subjects on the store's
@@ -72,16 +77,99 @@ func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.S
 				yield(projections.Record{}, err)
 				return
 			}
-			rec := projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw, PersonKey: s.PersonKey}
-			if s.Quarantine != nil {
-				// The reasons are the same words in both packages (TestReasons).
-				rec = projections.Record{Seq: s.Seq, Quarantine: s.Quarantine.Reason}
-			}
-			if !yield(rec, nil) {
+			if !yield(record(s), nil) {
 				return
 			}
 		}
 	}
+}
+
+// record is a stored message as the projections take it.
+func record(s eventstore.Stored) projections.Record {
+	if s.Quarantine != nil {
+		// The reasons are the same words in both packages (TestReasons).
+		return projections.Record{Seq: s.Seq, Quarantine: s.Quarantine.Reason}
+	}
+	return projections.Record{Seq: s.Seq, Event: s.Event, Raw: s.Raw, PersonKey: s.PersonKey}
+}
+
+// TrustCheckpoints makes the feed a projections.Attester: the stream's checkpoints signed by
+// key (nird's checkpoint key) vouch for a copy of its messages, so that a rebuild may take
+// the events the live read-model file holds instead of reading them again. Call it before
+// the feed is used.
+func (f *Feed) TrustCheckpoints(key ed25519.PublicKey) { f.trust = key }
+
+// Attest implements projections.Attester: the last checkpoint at or below atMost that
+// decodes, names this stream and is signed by the trusted key; nil without one (or without
+// a trusted key).
+func (f *Feed) Attest(ctx context.Context, atMost uint64) (projections.Attestation, error) {
+	if len(f.trust) == 0 {
+		return nil, nil
+	}
+	id, err := f.store.CurrentIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := f.store.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(cps) - 1; i >= 0; i-- {
+		cp := cps[i].Checkpoint
+		if cp == nil || cp.GetStreamSeq() == 0 || cp.GetStreamSeq() > atMost || cp.GetStreamId() != id.String() || len(cp.GetDigest()) != sha256.Size {
+			continue
+		}
+		if eventstore.CheckSignature(cp, f.trust) != nil {
+			continue
+		}
+		return &attestation{f: f, seq: cp.GetStreamSeq(), want: cp.GetDigest()}, nil
+	}
+	return nil, nil
+}
+
+// attestation is a projections.Attestation: the checkpoint's digest computed again over the
+// copy's messages.
+type attestation struct {
+	f    *Feed
+	seq  uint64
+	want []byte
+	d    eventstore.Digest
+}
+
+func (a *attestation) Seq() uint64 { return a.seq }
+
+func (a *attestation) next(seq uint64) error {
+	if seq != a.d.Seq+1 || seq > a.seq {
+		return fmt.Errorf("%w: seq %d given after seq %d (the checkpoint covers %d)", projections.ErrNotAttested, seq, a.d.Seq, a.seq)
+	}
+	return nil
+}
+
+func (a *attestation) Add(seq uint64, personKey string, data []byte) error {
+	if err := a.next(seq); err != nil {
+		return err
+	}
+	a.d.AddEvent(seq, personKey, eventstore.HashOf(data))
+	return nil
+}
+
+func (a *attestation) Fetch(ctx context.Context, seq uint64) (projections.Record, error) {
+	if err := a.next(seq); err != nil {
+		return projections.Record{}, err
+	}
+	subject, data, err := a.f.store.MsgAt(ctx, seq)
+	if err != nil {
+		return projections.Record{}, err
+	}
+	a.d.Add(seq, subject, eventstore.HashOf(data))
+	return record(eventstore.Undecoded(seq, time.Time{}, subject, data)), nil
+}
+
+func (a *attestation) Check() error {
+	if a.d.Seq != a.seq || !bytes.Equal(a.d.Sum[:], a.want) {
+		return fmt.Errorf("%w: the digest through seq %d differs from checkpoint's through seq %d", projections.ErrNotAttested, a.d.Seq, a.seq)
+	}
+	return nil
 }
 
 // StreamID implements projections.Identifier: the stream's identity as it is now.

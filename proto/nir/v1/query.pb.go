@@ -2758,8 +2758,12 @@ type Progress struct {
 	EtaSeconds float64 `protobuf:"fixed64,4,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
 	// elapsed_seconds since the start.
 	ElapsedSeconds float64 `protobuf:"fixed64,5,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// from_file_through is the last stream sequence whose events a rebuild took from the live
+	// read-model file, after checking them against the stream's signed checkpoint through it;
+	// the rest of the stream was read. 0 while none is, and when the whole stream is read.
+	FromFileThrough uint64 `protobuf:"varint,6,opt,name=from_file_through,json=fromFileThrough,proto3" json:"from_file_through,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
@@ -2823,6 +2827,13 @@ func (x *Progress) GetEtaSeconds() float64 {
 func (x *Progress) GetElapsedSeconds() float64 {
 	if x != nil {
 		return x.ElapsedSeconds
+	}
+	return 0
+}
+
+func (x *Progress) GetFromFileThrough() uint64 {
+	if x != nil {
+		return x.FromFileThrough
 	}
 	return 0
 }
@@ -3035,7 +3046,11 @@ type RebuildRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// model names the model to rebuild (empty = all). Every model lives in the same file and
 	// is rebuilt with it, so a name only checks that the model exists.
-	Model         string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// from_stream reads the whole stream. By default the events the live file holds through
+	// the stream's last signed checkpoint are taken from it once they match the checkpoint,
+	// and only the rest of the stream is read; both give the same file.
+	FromStream    bool `protobuf:"varint,2,opt,name=from_stream,json=fromStream,proto3" json:"from_stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3075,6 +3090,13 @@ func (x *RebuildRequest) GetModel() string {
 		return x.Model
 	}
 	return ""
+}
+
+func (x *RebuildRequest) GetFromStream() bool {
+	if x != nil {
+		return x.FromStream
+	}
+	return false
 }
 
 // RebuildResponse is a progress report of a rebuild.
@@ -3902,14 +3924,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"checkpoint\x18\x02 \x01(\x04R\n" +
 	"checkpoint\x12\x1b\n" +
 	"\tfile_size\x18\x03 \x01(\x03R\bfileSize\x12A\n" +
-	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\"\xaa\x01\n" +
+	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\"\xd6\x01\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x04R\x05total\x12*\n" +
 	"\x11events_per_second\x18\x03 \x01(\x01R\x0feventsPerSecond\x12\x1f\n" +
 	"\veta_seconds\x18\x04 \x01(\x01R\n" +
 	"etaSeconds\x12'\n" +
-	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\"\x81\x04\n" +
+	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\x12*\n" +
+	"\x11from_file_through\x18\x06 \x01(\x04R\x0ffromFileThrough\"\x81\x04\n" +
 	"\x18ProjectionStatusResponse\x12+\n" +
 	"\x06models\x18\x01 \x03(\v2\x13.nir.v1.ModelStatusR\x06models\x12#\n" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12\x10\n" +
@@ -3928,9 +3951,11 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\trepairing\x18\f \x01(\tR\trepairing\"H\n" +
 	"\x12QuarantinedMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"&\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
 	"\x0eRebuildRequest\x12\x14\n" +
-	"\x05model\x18\x01 \x01(\tR\x05model\"{\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x1f\n" +
+	"\vfrom_stream\x18\x02 \x01(\bR\n" +
+	"fromStream\"{\n" +
 	"\x0fRebuildResponse\x12,\n" +
 	"\bprogress\x18\x01 \x01(\v2\x10.nir.v1.ProgressR\bprogress\x12\x1a\n" +
 	"\bfinished\x18\x02 \x01(\bR\bfinished\x12\x1e\n" +

@@ -305,7 +305,7 @@ type AdminServiceClient interface {
 	// snapshots and the progress of a running rebuild.
 	ProjectionStatus(context.Context, *connect.Request[v1.ProjectionStatusRequest]) (*connect.Response[v1.ProjectionStatusResponse], error)
 	// Rebuild folds the read models again from sequence 1 into a new file and swaps it in,
-	// streaming progress; the last message has finished set. Queries are served from the old
+	// streaming progress (see RebuildRequest.from_stream for where the events are read); the last message has finished set. Queries are served from the old
 	// file meanwhile. Cancelling the call cancels the rebuild (the live file stays). A second
 	// rebuild while one runs is FailedPrecondition.
 	Rebuild(context.Context, *connect.Request[v1.RebuildRequest]) (*connect.ServerStreamForClient[v1.RebuildResponse], error)
@@ -440,7 +440,7 @@ type AdminServiceHandler interface {
 	// snapshots and the progress of a running rebuild.
 	ProjectionStatus(context.Context, *connect.Request[v1.ProjectionStatusRequest]) (*connect.Response[v1.ProjectionStatusResponse], error)
 	// Rebuild folds the read models again from sequence 1 into a new file and swaps it in,
-	// streaming progress; the last message has finished set. Queries are served from the old
+	// streaming progress (see RebuildRequest.from_stream for where the events are read); the last message has finished set. Queries are served from the old
 	// file meanwhile. Cancelling the call cancels the rebuild (the live file stays). A second
 	// rebuild while one runs is FailedPrecondition.
 	Rebuild(context.Context, *connect.Request[v1.RebuildRequest], *connect.ServerStream[v1.RebuildResponse]) error
