@@ -52,6 +52,11 @@ const attestedFetchMax = 10000
 // checked against it. It returns the last sequence stored: 0 when there is no checkpoint to
 // check against (nothing is stored). Any error leaves db unusable: the caller starts a new
 // file and reads the stream from its start.
+//
+// One goroutine walks src's events in sequence order and gives each to the attestation
+// (which hashes it); another writes them into db meanwhile. A block of src whose events
+// are all kept is written whole, as it is stored: the block a rebuild would write holds the
+// same entries, in the same order, with the same checksums.
 func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, report func(done, total uint64)) (uint64, error) {
 	srcLast, err := src.Checkpoint()
 	if err != nil || srcLast == 0 {
@@ -67,37 +72,6 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 	through := a.Seq()
 	if through == 0 || through > srcLast {
 		return 0, fmt.Errorf("%w: the checkpoint covers seq %d, the file %d", ErrNotAttested, through, srcLast)
-	}
-	fetched := 0
-	batch := make([]Record, 0, rebuildBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		last, err := db.bulkStore(batch)
-		batch = batch[:0]
-		if err == nil {
-			report(last, through)
-		}
-		return err
-	}
-	// fetch takes the messages from..to, which the file does not hold, from the stream.
-	fetch := func(from, to uint64) error {
-		for seq := from; seq <= to; seq++ {
-			if fetched++; fetched > attestedFetchMax {
-				return fmt.Errorf("%w: the file lacks more than %d of the messages through seq %d", ErrNotAttested, attestedFetchMax, through)
-			}
-			rec, err := a.Fetch(ctx, seq)
-			if err != nil {
-				return err
-			}
-			if batch = append(batch, rec); len(batch) >= rebuildBatch {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
 	}
 	err = src.view(func(tx *bolt.Tx) error {
 		// Whose event each sequence is: the person bucket lists every person's sequences.
@@ -118,62 +92,272 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 		}); err != nil {
 			return err
 		}
-		next := uint64(1) // the first sequence not yet given to the attestation
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, block := c.First(); k != nil && next <= through; k, block = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			for len(block) > 0 && next <= through {
-				seq, n := binary.Uvarint(block)
-				if n <= 0 {
-					return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
-				}
-				block = block[n:]
-				l, n := binary.Uvarint(block)
-				if n <= 0 || uint64(len(block)-n) < l {
-					return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
-				}
-				entry := block[n : n+int(l)]
-				block = block[n+int(l):]
-				if seq > through {
-					break
-				}
-				if seq < next {
-					return fmt.Errorf("%w: seq %d is stored out of order", ErrNotAttested, seq)
-				}
-				if err := fetch(next, seq-1); err != nil {
-					return err
-				}
-				data := entryData(seq, entry) // its checksum is checked
-				o := owner[seq]
-				if o == 0 {
-					return fmt.Errorf("%w: the event at seq %d belongs to no person", ErrNotAttested, seq)
-				}
-				pk := persons[o-1]
-				if err := a.Add(seq, pk, data); err != nil {
-					return err
-				}
-				// data points into src's pages, which stay mapped until the view ends;
-				// bulkStore copies it.
-				if batch = append(batch, Record{Seq: seq, Raw: data, PersonKey: pk}); len(batch) >= rebuildBatch {
-					if err := flush(); err != nil {
-						return err
+		// The writer stores what the walk sends, in order, while the walk goes on. What it
+		// is sent points into src's pages, valid until this view ends: after the writer.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		work := make(chan copyBatch, 2)
+		written := make(chan error, 1)
+		go func() {
+			var err error
+			for b := range work {
+				if err == nil {
+					if err = db.storeCopied(b); err != nil {
+						cancel()
+					} else {
+						report(b.last, through)
 					}
 				}
-				next = seq + 1
 			}
+			written <- err
+		}()
+		w := &copyWalk{ctx: ctx, a: a, through: through, owner: owner, persons: persons, work: work}
+		err := w.walk(tx)
+		if err == nil {
+			err = a.Check()
 		}
-		if err := fetch(next, through); err != nil {
-			return err
+		if err == nil {
+			err = w.send()
 		}
-		if err := a.Check(); err != nil {
-			return err
-		}
-		return flush()
+		close(work)
+		return errors.Join(err, <-written)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return through, nil
+}
+
+// copyBatch is what copyAttested's walk sends its writer: events to store one by one
+// (recs, with the messages read from the stream) and whole blocks, in sequence order
+// (recs first), through last.
+type copyBatch struct {
+	recs   []Record
+	blocks []copiedBlock
+	adds   []added // the blocks' events
+	last   uint64
+}
+
+// copiedBlock is a block of the events bucket as src stores it.
+type copiedBlock struct {
+	key  []byte
+	data []byte
+}
+
+// added is an event stored for a person.
+type added struct {
+	pk  string
+	seq uint64
+}
+
+// copyBatchEvents is about how many events a copyBatch carries.
+const copyBatchEvents = rebuildBatch
+
+// storeCopied writes a batch of copyAttested's walk: the records as bulkStore stores them,
+// then the blocks as they are.
+func (db *DB) storeCopied(b copyBatch) error {
+	if len(b.recs) > 0 {
+		if _, err := db.bulkStore(b.recs); err != nil {
+			return err
+		}
+	}
+	if len(b.blocks) == 0 {
+		return nil
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.bolt == nil {
+		return ErrClosed
+	}
+	if db.bulkSeqs == nil {
+		db.bulkSeqs = map[string]*seqList{}
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		evb := bucket(tx, bucketEvents)
+		evb.setFillPercent(1.0)
+		for _, bl := range b.blocks {
+			if err := evb.putBlock(bl.key, bl.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	db.bulkLast = max(db.bulkLast, b.last)
+	db.dropMappedPages()
+	db.addBulkSeqs(b.adds)
+	return nil
+}
+
+// copyWalk is copyAttested's walk over src's events.
+type copyWalk struct {
+	ctx     context.Context
+	a       Attestation
+	through uint64
+	owner   []uint32
+	persons []string
+	work    chan<- copyBatch
+
+	next    uint64 // the first sequence not yet given to the attestation
+	fetched int
+	batch   copyBatch
+	events  int // in batch
+}
+
+// send hands the batch to the writer.
+func (w *copyWalk) send() error {
+	if w.events == 0 {
+		return nil
+	}
+	select {
+	case w.work <- w.batch:
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+	w.batch, w.events = copyBatch{}, 0
+	return nil
+}
+
+// addRec queues a record to be stored one by one. A batch holds its records before its
+// blocks, so a record after a block starts a new batch.
+func (w *copyWalk) addRec(rec Record) error {
+	if len(w.batch.blocks) > 0 || w.events >= copyBatchEvents {
+		if err := w.send(); err != nil {
+			return err
+		}
+	}
+	w.batch.recs = append(w.batch.recs, rec)
+	w.batch.last = rec.Seq
+	w.events++
+	return nil
+}
+
+// fetch reads the messages next..to, which src does not hold, from the stream.
+func (w *copyWalk) fetch(to uint64) ([]Record, error) {
+	var out []Record
+	for ; w.next <= to; w.next++ {
+		if w.fetched++; w.fetched > attestedFetchMax {
+			return nil, fmt.Errorf("%w: the file lacks more than %d of the messages through seq %d", ErrNotAttested, attestedFetchMax, w.through)
+		}
+		rec, err := w.a.Fetch(w.ctx, w.next)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// walk gives every message through w.through to the attestation and queues it for the
+// writer.
+func (w *copyWalk) walk(tx *bolt.Tx) error {
+	w.next = 1
+	type entry struct {
+		seq  uint64
+		data []byte
+	}
+	var entries []entry
+	var recs []Record
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, block := c.First(); k != nil && w.next <= w.through; k, block = c.Next() {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		raw := block
+		entries, recs = entries[:0], recs[:0]
+		whole := true // every entry of the block is kept, with no message fetched among them
+		blockStart := binary.BigEndian.Uint64(k) * eventsPerBlock
+		for len(block) > 0 {
+			seq, n := binary.Uvarint(block)
+			if n <= 0 {
+				return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
+			}
+			block = block[n:]
+			l, n := binary.Uvarint(block)
+			if n <= 0 || uint64(len(block)-n) < l {
+				return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
+			}
+			e := block[n : n+int(l)]
+			block = block[n+int(l):]
+			if seq > w.through {
+				whole = false
+				break
+			}
+			if seq < w.next || seq/eventsPerBlock != blockStart/eventsPerBlock {
+				return fmt.Errorf("%w: seq %d is stored out of order", ErrNotAttested, seq)
+			}
+			got, err := w.fetch(seq - 1)
+			if err != nil {
+				return err
+			}
+			for _, r := range got {
+				if r.Seq >= blockStart {
+					whole = false
+				}
+				recs = append(recs, r)
+			}
+			data := entryData(seq, e) // its checksum is checked
+			o := w.owner[seq]
+			if o == 0 {
+				return fmt.Errorf("%w: the event at seq %d belongs to no person", ErrNotAttested, seq)
+			}
+			if err := w.a.Add(seq, w.persons[o-1], data); err != nil {
+				return err
+			}
+			w.next = seq + 1
+			entries = append(entries, entry{seq, data})
+			// Fetched messages before the block's range are stored before it.
+			if whole && len(recs) > 0 && recs[len(recs)-1].Seq < blockStart {
+				for _, r := range recs {
+					if err := w.addRec(r); err != nil {
+						return err
+					}
+				}
+				recs = recs[:0]
+			}
+		}
+		if whole {
+			if w.events >= copyBatchEvents {
+				if err := w.send(); err != nil {
+					return err
+				}
+			}
+			w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: raw})
+			for _, e := range entries {
+				w.batch.adds = append(w.batch.adds, added{w.persons[w.owner[e.seq]-1], e.seq})
+			}
+			w.batch.last = entries[len(entries)-1].seq
+			w.events += len(entries)
+			continue
+		}
+		// The block's entries, with the messages fetched among them, one by one.
+		i := 0
+		for _, e := range entries {
+			for ; i < len(recs) && recs[i].Seq < e.seq; i++ {
+				if err := w.addRec(recs[i]); err != nil {
+					return err
+				}
+			}
+			if err := w.addRec(Record{Seq: e.seq, Raw: e.data, PersonKey: w.persons[w.owner[e.seq]-1]}); err != nil {
+				return err
+			}
+		}
+		for ; i < len(recs); i++ {
+			if err := w.addRec(recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	got, err := w.fetch(w.through)
+	if err != nil {
+		return err
+	}
+	for _, r := range got {
+		if err := w.addRec(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -41,10 +41,6 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	}
 	db.newQuarantined = 0
 	last := db.bulkLast
-	type added struct {
-		pk  string
-		seq uint64
-	}
 	var adds []added
 	err := db.update(func(tx *bolt.Tx) error {
 		evb := bucket(tx, bucketEvents)
@@ -94,6 +90,12 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	db.bulkLast = last
 	db.quarantined.Add(db.newQuarantined)
 	db.dropMappedPages() // the commits read the bucket's pages through the mapping
+	db.addBulkSeqs(adds)
+	return last, nil
+}
+
+// addBulkSeqs adds stored events to their persons' sequence lists (db.mu held).
+func (db *DB) addBulkSeqs(adds []added) {
 	for _, a := range adds {
 		l := db.bulkSeqs[a.pk]
 		if l == nil {
@@ -102,7 +104,6 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 		}
 		l.add(a.seq)
 	}
-	return last, nil
 }
 
 // seqList is a person's stored sequences, encoded as the person bucket stores them (uvarint
