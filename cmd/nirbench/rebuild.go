@@ -51,7 +51,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&opt.StateCache, "state-cache", 0, "person states the rebuild keeps between transactions (0: the projections default, as nird runs it)")
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
 	scale := fs.String("scale", "", "comma-separated population sizes to measure in turn, instead of --persons (e.g. 4000,40000,120000)")
-	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE` (go tool pprof)")
+	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE`, and the rebuild from the live file's to FILE.from-file (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchRebuildUsage)

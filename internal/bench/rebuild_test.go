@@ -83,8 +83,13 @@ func TestRebuild(t *testing.T) {
 			if rep.Verified == nil || !*rep.Verified {
 				t.Errorf("rebuilt models differ from a catch-up of the same stream (verified = %v)", rep.Verified)
 			}
-			if len(rep.Goals) != 5 {
-				t.Errorf("%d goals, want 5", len(rep.Goals))
+			if len(rep.Goals) != 7 {
+				t.Errorf("%d goals, want 7", len(rep.Goals))
+			}
+			// The rebuild from the live file took every event from it (the stage fails
+			// otherwise), and the models verified above are its.
+			if ff := rep.FromFile; ff.Name != "rebuild-from-file" || uint64(ff.Events) != p.Events || ff.EventsPerSec <= 0 || rep.BareInTurns.EventsPerSec <= 0 || rep.RatioFromFile <= 0 || rep.MemoryFromFile.PeakRSSBytes == 0 {
+				t.Errorf("rebuild from the live file = %+v, bare in turns %+v, ratio %v", ff, rep.BareInTurns, rep.RatioFromFile)
 			}
 			if rep.RatioSealing <= 0 {
 				t.Errorf("ratio of the rebuild to the one without opening: %v", rep.RatioSealing)
@@ -93,7 +98,7 @@ func TestRebuild(t *testing.T) {
 			if err := WriteRebuildText(&text, rep); err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range []string{"bare-replay", "rebuild", "ratio", "goals:", "person list", "CSV export"} {
+			for _, s := range []string{"bare-replay", "rebuild", "ratio", "goals:", "person list", "CSV export", "rebuild from the live file"} {
 				if !strings.Contains(text.String(), s) {
 					t.Errorf("text report lacks %q:\n%s", s, text.String())
 				}
