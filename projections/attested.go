@@ -6,6 +6,7 @@ package projections
 // a rebuild from the stream, so both give the same file.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -73,11 +74,12 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 	if through == 0 || through > srcLast {
 		return 0, fmt.Errorf("%w: the checkpoint covers seq %d, the file %d", ErrNotAttested, through, srcLast)
 	}
+	// Whose event each sequence is: the person bucket lists every person's sequences, and
+	// no list changes through the checkpoint (the live file only adds later sequences).
+	owner := make([]uint32, through+1)
+	var persons []string
 	err = src.view(func(tx *bolt.Tx) error {
-		// Whose event each sequence is: the person bucket lists every person's sequences.
-		owner := make([]uint32, through+1)
-		var persons []string
-		if err := bucket(tx, bucketPEvents).ForEach(func(k, v []byte) error {
+		return bucket(tx, bucketPEvents).ForEach(func(k, v []byte) error {
 			persons = append(persons, string(k))
 			for _, seq := range personSeqs(v) {
 				if seq > through {
@@ -89,40 +91,39 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 				owner[seq] = uint32(len(persons))
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		// The writer stores what the walk sends, in order, while the walk goes on. What it
-		// is sent points into src's pages, valid until this view ends: after the writer.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		work := make(chan copyBatch, 2)
-		written := make(chan error, 1)
-		go func() {
-			var err error
-			for b := range work {
-				if err == nil {
-					if err = db.storeCopied(b); err != nil {
-						cancel()
-					} else {
-						report(b.last, through)
-					}
-				}
-			}
-			written <- err
-		}()
-		w := &copyWalk{ctx: ctx, a: a, through: through, owner: owner, persons: persons, work: work}
-		err := w.walk(tx)
-		if err == nil {
-			err = a.Check()
-		}
-		if err == nil {
-			err = w.send()
-		}
-		close(work)
-		return errors.Join(err, <-written)
+		})
 	})
 	if err != nil {
+		return 0, err
+	}
+	// The writer stores what the walk sends, in order, while the walk goes on.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan copyBatch, 2)
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range work {
+			if err == nil {
+				if err = db.storeCopied(b); err != nil {
+					cancel()
+				} else {
+					report(b.last, through)
+				}
+			}
+		}
+		written <- err
+	}()
+	w := &copyWalk{ctx: ctx, a: a, through: through, owner: owner, persons: persons, work: work}
+	err = w.walk(src)
+	if err == nil {
+		err = a.Check()
+	}
+	if err == nil {
+		err = w.send()
+	}
+	close(work)
+	if err = errors.Join(err, <-written); err != nil {
 		return 0, err
 	}
 	return through, nil
@@ -250,104 +251,44 @@ func (w *copyWalk) fetch(to uint64) ([]Record, error) {
 	return out, nil
 }
 
+// copyViewBlocks is how many blocks the walk reads in one read transaction of the live
+// file: a long one would hold up the live writer when it must grow the file's mapping
+// (bbolt remaps only once no read transaction is open), and queries behind it.
+const copyViewBlocks = 16
+
 // walk gives every message through w.through to the attestation and queues it for the
-// writer.
-func (w *copyWalk) walk(tx *bolt.Tx) error {
+// writer. It reads src in short read transactions and copies each block out of src's
+// pages, so that what it queues stays valid after them.
+func (w *copyWalk) walk(src *DB) error {
 	w.next = 1
-	type entry struct {
-		seq  uint64
-		data []byte
-	}
-	var entries []entry
-	var recs []Record
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, block := c.First(); k != nil && w.next <= w.through; k, block = c.Next() {
-		if err := w.ctx.Err(); err != nil {
+	var after []byte // the last block walked
+	for w.next <= w.through {
+		n := 0
+		err := src.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketEvents).Cursor()
+			var k, v []byte
+			if after == nil {
+				k, v = c.First()
+			} else if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for ; k != nil && n < copyViewBlocks && w.next <= w.through; k, v = c.Next() {
+				if err := w.ctx.Err(); err != nil {
+					return err
+				}
+				after = bytes.Clone(k)
+				if err := w.block(after, bytes.Clone(v)); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		raw := block
-		entries, recs = entries[:0], recs[:0]
-		whole := true // every entry of the block is kept, with no message fetched among them
-		blockStart := binary.BigEndian.Uint64(k) * eventsPerBlock
-		for len(block) > 0 {
-			seq, n := binary.Uvarint(block)
-			if n <= 0 {
-				return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
-			}
-			block = block[n:]
-			l, n := binary.Uvarint(block)
-			if n <= 0 || uint64(len(block)-n) < l {
-				return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
-			}
-			e := block[n : n+int(l)]
-			block = block[n+int(l):]
-			if seq > w.through {
-				whole = false
-				break
-			}
-			if seq < w.next || seq/eventsPerBlock != blockStart/eventsPerBlock {
-				return fmt.Errorf("%w: seq %d is stored out of order", ErrNotAttested, seq)
-			}
-			got, err := w.fetch(seq - 1)
-			if err != nil {
-				return err
-			}
-			for _, r := range got {
-				if r.Seq >= blockStart {
-					whole = false
-				}
-				recs = append(recs, r)
-			}
-			data := entryData(seq, e) // its checksum is checked
-			o := w.owner[seq]
-			if o == 0 {
-				return fmt.Errorf("%w: the event at seq %d belongs to no person", ErrNotAttested, seq)
-			}
-			if err := w.a.Add(seq, w.persons[o-1], data); err != nil {
-				return err
-			}
-			w.next = seq + 1
-			entries = append(entries, entry{seq, data})
-			// Fetched messages before the block's range are stored before it.
-			if whole && len(recs) > 0 && recs[len(recs)-1].Seq < blockStart {
-				for _, r := range recs {
-					if err := w.addRec(r); err != nil {
-						return err
-					}
-				}
-				recs = recs[:0]
-			}
-		}
-		if whole {
-			if w.events >= copyBatchEvents {
-				if err := w.send(); err != nil {
-					return err
-				}
-			}
-			w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: raw})
-			for _, e := range entries {
-				w.batch.adds = append(w.batch.adds, added{w.persons[w.owner[e.seq]-1], e.seq})
-			}
-			w.batch.last = entries[len(entries)-1].seq
-			w.events += len(entries)
-			continue
-		}
-		// The block's entries, with the messages fetched among them, one by one.
-		i := 0
-		for _, e := range entries {
-			for ; i < len(recs) && recs[i].Seq < e.seq; i++ {
-				if err := w.addRec(recs[i]); err != nil {
-					return err
-				}
-			}
-			if err := w.addRec(Record{Seq: e.seq, Raw: e.data, PersonKey: w.persons[w.owner[e.seq]-1]}); err != nil {
-				return err
-			}
-		}
-		for ; i < len(recs); i++ {
-			if err := w.addRec(recs[i]); err != nil {
-				return err
-			}
+		if n == 0 {
+			break // no more blocks
 		}
 	}
 	got, err := w.fetch(w.through)
@@ -356,6 +297,100 @@ func (w *copyWalk) walk(tx *bolt.Tx) error {
 	}
 	for _, r := range got {
 		if err := w.addRec(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// block walks one block of the events bucket (k its key, block its value, both owned).
+func (w *copyWalk) block(k, block []byte) error {
+	type entry struct {
+		seq  uint64
+		data []byte
+	}
+	var entries []entry
+	var recs []Record // fetched from the stream
+	raw := block
+	whole := true // every entry of the block is kept, with no message fetched among them
+	blockStart := binary.BigEndian.Uint64(k) * eventsPerBlock
+	for len(block) > 0 {
+		seq, n := binary.Uvarint(block)
+		if n <= 0 {
+			return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
+		}
+		block = block[n:]
+		l, n := binary.Uvarint(block)
+		if n <= 0 || uint64(len(block)-n) < l {
+			return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
+		}
+		e := block[n : n+int(l)]
+		block = block[n+int(l):]
+		if seq > w.through {
+			whole = false
+			break
+		}
+		if seq < w.next || seq/eventsPerBlock != blockStart/eventsPerBlock {
+			return fmt.Errorf("%w: seq %d is stored out of order", ErrNotAttested, seq)
+		}
+		got, err := w.fetch(seq - 1)
+		if err != nil {
+			return err
+		}
+		for _, r := range got {
+			if r.Seq >= blockStart {
+				whole = false
+			}
+			recs = append(recs, r)
+		}
+		data := entryData(seq, e) // its checksum is checked
+		o := w.owner[seq]
+		if o == 0 {
+			return fmt.Errorf("%w: the event at seq %d belongs to no person", ErrNotAttested, seq)
+		}
+		if err := w.a.Add(seq, w.persons[o-1], data); err != nil {
+			return err
+		}
+		w.next = seq + 1
+		entries = append(entries, entry{seq, data})
+		// Fetched messages before the block's range are stored before it.
+		if whole && len(recs) > 0 && recs[len(recs)-1].Seq < blockStart {
+			for _, r := range recs {
+				if err := w.addRec(r); err != nil {
+					return err
+				}
+			}
+			recs = recs[:0]
+		}
+	}
+	if whole && len(entries) > 0 {
+		if w.events >= copyBatchEvents {
+			if err := w.send(); err != nil {
+				return err
+			}
+		}
+		w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: raw})
+		for _, e := range entries {
+			w.batch.adds = append(w.batch.adds, added{w.persons[w.owner[e.seq]-1], e.seq})
+		}
+		w.batch.last = entries[len(entries)-1].seq
+		w.events += len(entries)
+		return nil
+	}
+	// The block's entries, with the messages fetched among them, one by one.
+	i := 0
+	for _, e := range entries {
+		for ; i < len(recs) && recs[i].Seq < e.seq; i++ {
+			if err := w.addRec(recs[i]); err != nil {
+				return err
+			}
+		}
+		if err := w.addRec(Record{Seq: e.seq, Raw: e.data, PersonKey: w.persons[w.owner[e.seq]-1]}); err != nil {
+			return err
+		}
+	}
+	for ; i < len(recs); i++ {
+		if err := w.addRec(recs[i]); err != nil {
 			return err
 		}
 	}
