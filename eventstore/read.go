@@ -348,19 +348,38 @@ func (s *Store) replayBounds(ctx context.Context, opt ReplayOptions) (from, to u
 		to = min(opt.To, max(to, l))
 	}
 	if !opt.RecordedUntil.IsZero() {
-		bound, err := s.seqBefore(ctx, opt.RecordedUntil.Add(max(opt.ClockSkew, 0)))
+		bound, err := s.cutOffBound(ctx, opt.RecordedUntil, opt.ClockSkew)
 		if err != nil {
 			return 0, 0, err
 		}
-		// Events appended with a recorded time earlier than their append (MarkBackdated)
-		// were received after any cut-off they fall before: never cut below them.
-		backdated, err := s.backdatedThrough(ctx)
-		if err != nil {
-			return 0, 0, err
-		}
-		to = min(to, max(bound, backdated))
+		to = min(to, bound)
 	}
 	return from, to, nil
+}
+
+// CutOffBound returns the sequence bound Replay resolves a recorded-time cut-off to
+// (ReplayOptions.RecordedUntil and ClockSkew): no event after it was recorded by the cut-off.
+// It may lie beyond the stream's last sequence.
+func (s *Store) CutOffBound(ctx context.Context, recordedUntil time.Time, clockSkew time.Duration) (uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	b, err := s.cutOffBound(ctx, recordedUntil, clockSkew)
+	return b, s.wrap(err)
+}
+
+func (s *Store) cutOffBound(ctx context.Context, recordedUntil time.Time, clockSkew time.Duration) (uint64, error) {
+	bound, err := s.seqBefore(ctx, recordedUntil.Add(max(clockSkew, 0)))
+	if err != nil {
+		return 0, err
+	}
+	// Events appended with a recorded time earlier than their append (MarkBackdated)
+	// were received after any cut-off they fall before: never cut below them.
+	backdated, err := s.backdatedThrough(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return max(bound, backdated), nil
 }
 
 // MetaBackdatedThrough is the stream metadata entry MarkBackdated keeps.

@@ -11,8 +11,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Attester is implemented by feeds that can vouch for a copy of the stream's messages: the
@@ -22,6 +24,9 @@ type Attester interface {
 	// Attest returns the last trusted checkpoint at or below seq as an Attestation, nil
 	// when there is none.
 	Attest(ctx context.Context, atMost uint64) (Attestation, error)
+	// CutOff returns the sequence bound the feed's Replay resolves a recorded-time cut-off
+	// to (ReplayOptions.RecordedUntil): no later message is delivered.
+	CutOff(ctx context.Context, recordedUntil time.Time) (uint64, error)
 }
 
 // Attestation checks a copy of the stream's messages 1..Seq() against a checkpoint's digest.
@@ -50,29 +55,38 @@ const attestedFetchMax = 10000
 
 // copyAttested stores into db (a new, empty file) the events src holds through the last
 // checkpoint at or below src's own checkpoint and to that att attests, once every one of them is
-// checked against it. It returns the last sequence stored: 0 when there is no checkpoint to
-// check against (nothing is stored). Any error leaves db unusable: the caller starts a new
-// file and reads the stream from its start.
+// checked against it. With cut (an as-of replay) it stores only what a replay with that
+// RecordedUntil delivers. It returns the last sequence the checkpoint covers and the last
+// sequence stored: 0, 0 when there is no checkpoint to check against (nothing is stored).
+// Any error leaves db unusable: the caller starts a new file and reads the stream from its
+// start.
 //
 // One goroutine walks src's events in sequence order and gives each to the attestation
 // (which hashes it); another writes them into db meanwhile. A block of src whose events
 // are all kept is written whole, as it is stored: the block a rebuild would write holds the
 // same entries, in the same order, with the same checksums.
-func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, report func(done, total uint64)) (uint64, error) {
+func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, cut time.Time, report func(done, total uint64)) (through, stored uint64, err error) {
 	srcLast, err := src.Checkpoint()
 	if err != nil || srcLast == 0 {
-		return 0, err
+		return 0, 0, err
 	}
 	if to > 0 {
 		srcLast = min(srcLast, to)
 	}
+	if !cut.IsZero() {
+		bound, err := att.CutOff(ctx, cut)
+		if err != nil {
+			return 0, 0, err
+		}
+		srcLast = min(srcLast, bound)
+	}
 	a, err := att.Attest(ctx, srcLast)
 	if err != nil || a == nil {
-		return 0, err
+		return 0, 0, err
 	}
-	through := a.Seq()
+	through = a.Seq()
 	if through == 0 || through > srcLast {
-		return 0, fmt.Errorf("%w: the checkpoint covers seq %d, the file %d", ErrNotAttested, through, srcLast)
+		return 0, 0, fmt.Errorf("%w: the checkpoint covers seq %d, the file %d", ErrNotAttested, through, srcLast)
 	}
 	// Whose event each sequence is: the person bucket lists every person's sequences, and
 	// no list changes through the checkpoint (the live file only adds later sequences).
@@ -94,7 +108,7 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 		})
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The writer stores what the walk sends, in order, while the walk goes on.
 	ctx, cancel := context.WithCancel(ctx)
@@ -114,7 +128,7 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 		}
 		written <- err
 	}()
-	w := &copyWalk{ctx: ctx, a: a, through: through, owner: owner, persons: persons, work: work}
+	w := &copyWalk{ctx: ctx, a: a, through: through, cut: cut, owner: owner, persons: persons, work: work}
 	err = w.walk(src)
 	if err == nil {
 		err = a.Check()
@@ -124,9 +138,9 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, rep
 	}
 	close(work)
 	if err = errors.Join(err, <-written); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return through, nil
+	return through, w.stored, nil
 }
 
 // copyBatch is what copyAttested's walk sends its writer: events to store one by one
@@ -197,11 +211,13 @@ type copyWalk struct {
 	ctx     context.Context
 	a       Attestation
 	through uint64
+	cut     time.Time // an as-of replay's RecordedUntil; zero for a rebuild
 	owner   []uint32
 	persons []string
 	work    chan<- copyBatch
 
 	next    uint64 // the first sequence not yet given to the attestation
+	stored  uint64 // the last sequence queued to be stored
 	fetched int
 	batch   copyBatch
 	events  int // in batch
@@ -230,7 +246,7 @@ func (w *copyWalk) addRec(rec Record) error {
 		}
 	}
 	w.batch.recs = append(w.batch.recs, rec)
-	w.batch.last = rec.Seq
+	w.batch.last, w.stored = rec.Seq, rec.Seq
 	w.events++
 	return nil
 }
@@ -245,6 +261,13 @@ func (w *copyWalk) fetch(to uint64) ([]Record, error) {
 		rec, err := w.a.Fetch(w.ctx, w.next)
 		if err != nil {
 			return nil, err
+		}
+		if !w.cut.IsZero() && rec.Quarantine == "" {
+			// As an as-of replay decides: a message that is not a usable event is kept
+			// (and quarantined), an event recorded after the cut-off left out.
+			if ev, reason := checkStored(rec.Raw, rec.PersonKey); reason == "" && ev.GetRecordedAt().AsTime().After(w.cut) {
+				continue
+			}
 		}
 		out = append(out, rec)
 	}
@@ -352,6 +375,10 @@ func (w *copyWalk) block(k, block []byte) error {
 			return err
 		}
 		w.next = seq + 1
+		if !w.cut.IsZero() && recordedAfter(data, w.cut) {
+			whole = false // left out of an as-of replay
+			continue
+		}
 		entries = append(entries, entry{seq, data})
 		// Fetched messages before the block's range are stored before it.
 		if whole && len(recs) > 0 && recs[len(recs)-1].Seq < blockStart {
@@ -374,6 +401,7 @@ func (w *copyWalk) block(k, block []byte) error {
 			w.batch.adds = append(w.batch.adds, added{w.persons[w.owner[e.seq]-1], e.seq})
 		}
 		w.batch.last = entries[len(entries)-1].seq
+		w.stored = w.batch.last
 		w.events += len(entries)
 		return nil
 	}
@@ -396,3 +424,58 @@ func (w *copyWalk) block(k, block []byte) error {
 	}
 	return nil
 }
+
+// recordedAfter reports whether the event encoded in data (one the live file stores, so one
+// that decodes) was recorded after cut, reading only its recorded_at (field 5, a Timestamp)
+// as proto.Unmarshal would: a field given more than once is merged, the later values of its
+// own fields winning.
+func recordedAfter(data []byte, cut time.Time) bool {
+	var secs, nanos int64
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return false
+		}
+		data = data[n:]
+		if num != recordedAtField || typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, data); n < 0 {
+				return false
+			}
+			data = data[n:]
+			continue
+		}
+		ts, n := protowire.ConsumeBytes(data)
+		if n < 0 {
+			return false
+		}
+		data = data[n:]
+		for len(ts) > 0 {
+			tn, tt, m := protowire.ConsumeTag(ts)
+			if m < 0 {
+				return false
+			}
+			ts = ts[m:]
+			if tt == protowire.VarintType && (tn == 1 || tn == 2) {
+				v, m := protowire.ConsumeVarint(ts)
+				if m < 0 {
+					return false
+				}
+				ts = ts[m:]
+				if tn == 1 {
+					secs = int64(v)
+				} else {
+					nanos = int64(int32(v))
+				}
+				continue
+			}
+			if m = protowire.ConsumeFieldValue(tn, tt, ts); m < 0 {
+				return false
+			}
+			ts = ts[m:]
+		}
+	}
+	return time.Unix(secs, nanos).After(cut)
+}
+
+// recordedAtField is nirv1.Event's recorded_at.
+const recordedAtField = 5

@@ -40,9 +40,9 @@ const rebuildBatch = 20000
 
 // build folds the feed into a new file at path (removed first) with large transactions and no
 // fsync until the end, reporting progress after each transaction. With src (a live file of
-// the same stream), the events src holds through the stream's last checkpoint it covers are
-// taken from it once they match the checkpoint (copyAttested), and the stream is read after
-// that checkpoint only.
+// the same stream), the events src holds through the stream's last checkpoint it covers (and
+// the cut-off's bound, in an as-of replay) are taken from it once they match the checkpoint
+// (copyAttested), and the stream is read after that checkpoint only.
 func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, src *DB, progress func(Progress)) (*DB, error) {
 	// The stream's identity before its first event is read: the new file belongs to it.
 	var sid string
@@ -93,20 +93,27 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 	var last uint64
 	store := opt
 	store.Undecoded = opt.RecordedUntil.IsZero() // the fold decodes each event once
-	if att, ok := p.feed.(Attester); ok && src != nil && sid != "" && opt.From <= 1 && opt.RecordedUntil.IsZero() {
+	// from is the first sequence to read from the stream: after what the copy covers.
+	var from uint64
+	if att, ok := p.feed.(Attester); ok && src != nil && sid != "" && opt.From <= 1 {
 		if srcID, err := src.StreamID(); err == nil && srcID == sid {
-			last, err = copyAttested(ctx, att, src, db, opt.To, func(done, total uint64) { report(PhaseStore, done, total, 1, t0) })
+			what := "rebuild"
+			if !opt.RecordedUntil.IsZero() {
+				what = "as-of replay"
+			}
+			var through uint64
+			through, last, err = copyAttested(ctx, att, src, db, opt.To, opt.RecordedUntil, func(done, total uint64) { report(PhaseStore, done, total, 1, t0) })
 			switch {
 			case ctx.Err() != nil:
 				err = ctx.Err()
 			case err != nil:
-				p.logger.Warn("rebuild: the live file's events are not used; the whole stream is read", "err", err)
+				p.logger.Warn(what+": the live file's events are not used; the whole stream is read", "err", err)
 				db.Close()
 				last, err = 0, nil
 				db, err = create()
-			case last > 0:
-				fromFile = last
-				p.logger.Info("rebuild: events taken from the live file, checked against the stream's checkpoint", "through_seq", last, "took", time.Since(t0).Round(time.Millisecond))
+			case through > 0:
+				fromFile, from = through, through+1
+				p.logger.Info(what+": events taken from the live file, checked against the stream's checkpoint", "through_seq", through, "took", time.Since(t0).Round(time.Millisecond))
 			}
 			if err != nil {
 				if db != nil {
@@ -117,7 +124,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 			}
 		}
 	}
-	store.From = max(store.From, last+1)
+	store.From = max(store.From, from)
 	if store.To == 0 || store.From <= store.To {
 		err = applyRange(ctx, p.feed, store, rebuildBatch, func(batch []Record) error {
 			var err error
@@ -188,20 +195,9 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
 	path := filepath.Join(p.opt.Dir, rebuildFile)
-	var src *handle
-	if !fromStream && repair == nil {
-		if h, err := p.acquire(""); err == nil {
-			src = h
-		}
-	}
-	var srcDB *DB
-	if src != nil {
-		srcDB = src.db
-	}
-	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, srcDB, report)
-	if src != nil {
-		src.refs.Done() // before the swap, which waits for the old file's users
-	}
+	src, release := p.liveSource(fromStream || repair != nil)
+	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, src, report)
+	release() // before the swap, which waits for the old file's users
 	if err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
@@ -269,6 +265,20 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	}
 	p.logger.Info("rebuild swapped in", "stream_seq", last)
 	return nil
+}
+
+// liveSource returns the live file for build to take events from, held open until release
+// is called; nil (and a release that does nothing) with fromStream, or while the live file
+// awaits a repair.
+func (p *Projector) liveSource(fromStream bool) (src *DB, release func()) {
+	if fromStream || p.repair.Load() != nil {
+		return nil, func() {}
+	}
+	h, err := p.acquire("")
+	if err != nil {
+		return nil, func() {}
+	}
+	return h.db, h.refs.Done
 }
 
 func syncDir(dir string) {

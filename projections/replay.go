@@ -34,6 +34,10 @@ type AsOfOptions struct {
 	Replace bool
 	// Progress is called after each transaction (may be nil).
 	Progress func(Progress)
+	// FromStream reads the whole stream. By default the events the live file holds through
+	// the stream's last signed checkpoint before the cut-off's bound are taken from it once
+	// they match the checkpoint (as Rebuild does); both give the same file.
+	FromStream bool
 }
 
 // AsOf replays the stream up to its current end, leaving out every event recorded after the
@@ -61,7 +65,9 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	}
 	tmp := f.Name()
 	f.Close()
-	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, nil, opt.Progress)
+	src, release := p.liveSource(opt.FromStream)
+	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, src, opt.Progress)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}

@@ -32,9 +32,9 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: nirctl projections status [--json]")
 		fmt.Fprintln(stderr, "       nirctl projections verify [--fold] [--json]")
-		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME]")
+		fmt.Fprintln(stderr, "       nirctl projections rebuild [--model NAME] [--from-stream]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshots")
-		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
+		fmt.Fprintln(stderr, "       nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace] [--from-stream]")
 		fmt.Fprintln(stderr, "       nirctl projections snapshot delete NAME")
 	}
 	if len(args) == 0 {
@@ -193,11 +193,7 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 			bar.finish()
 			fmt.Fprintf(stdout, "rebuilt and swapped in at checkpoint %d in %s (%s)\n", m.GetCheckpoint(),
 				time.Since(t0).Round(time.Millisecond), progressText(m.GetProgress()))
-			if through := m.GetProgress().GetFromFileThrough(); through > 0 {
-				fmt.Fprintf(stdout, "events through seq %d taken from the live file, checked against the stream's signed checkpoint; the stream read after it\n", through)
-			} else {
-				fmt.Fprintln(stdout, "the whole stream read")
-			}
+			fmt.Fprintln(stdout, readFrom(m.GetProgress().GetFromFileThrough()))
 			return nil
 		}
 		pr := m.GetProgress()
@@ -210,21 +206,30 @@ func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io
 	return fmt.Errorf("projections rebuild: the stream ended before the rebuild finished")
 }
 
+// readFrom says where a rebuild or an as-of replay read its events.
+func readFrom(fromFileThrough uint64) string {
+	if fromFileThrough == 0 {
+		return "the whole stream read"
+	}
+	return fmt.Sprintf("events through seq %d taken from the live file, checked against the stream's signed checkpoint; the stream read after it", fromFileThrough)
+}
+
 func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("projections snapshot create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cutoff := fs.String("cutoff", "", "keep events recorded up to the end of this day in Oslo (YYYY-MM-DD), e.g. the last day of February")
 	until := fs.String("recorded-until", "", "exact cut-off instead of --cutoff (RFC 3339)")
 	replace := fs.Bool("replace", false, "replace a snapshot of the same name (without it, an existing name is refused)")
+	fromStream := fs.Bool("from-stream", false, "read the stream up to the cut-off, not the live file's events that the stream's last signed checkpoint before it vouches for")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace]")
+		fmt.Fprintln(stderr, "usage: nirctl projections snapshot create NAME (--cutoff YYYY-MM-DD | --recorded-until RFC3339) [--replace] [--from-stream]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil || len(pos) != 1 {
 		return badArgs(fs, err)
 	}
-	req := &nirv1.CreateSnapshotRequest{Name: pos[0], Replace: *replace}
+	req := &nirv1.CreateSnapshotRequest{Name: pos[0], Replace: *replace, FromStream: *fromStream}
 	if req.CutoffDate, err = parseDateFlag("cutoff", *cutoff); err != nil {
 		return err
 	}
@@ -241,12 +246,15 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	defer stream.Close()
 	bar := newProgress(stderr, "replay", "events", 0)
+	var fromFile uint64
 	for stream.Receive() {
 		m := stream.Msg()
+		fromFile = max(fromFile, m.GetProgress().GetFromFileThrough())
 		if m.GetFinished() {
 			bar.finish()
 			snap := m.GetSnapshot()
 			fmt.Fprintf(stdout, "snapshot %s kept: events recorded until %s, checkpoint %d (%s)\n", snap.GetName(), cutoffText(snap), snap.GetCheckpoint(), byteSize(snap.GetFileSize()))
+			fmt.Fprintln(stdout, readFrom(fromFile))
 			if snap.GetCheckpoint() == 0 {
 				fmt.Fprintln(stderr, "nirctl: warning: the snapshot keeps no event: every event in the register was recorded after its cut-off, so all its figures are zero")
 			}

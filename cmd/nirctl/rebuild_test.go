@@ -21,7 +21,8 @@ import (
 // TestProjectionsRebuild_FromLiveFile: with nird as a process, `nirctl projections rebuild`
 // takes the events its live file holds through the stream's last signed checkpoint (nird
 // signs them with its own key) and reads the rest of the stream; `--from-stream` reads the
-// whole stream; both serve the same person list as before.
+// whole stream; both serve the same person list as before. A snapshot is made either way
+// too, with the same statistics.
 func TestProjectionsRebuild_FromLiveFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs nird as a process")
@@ -79,5 +80,22 @@ func TestProjectionsRebuild_FromLiveFile(t *testing.T) {
 	}
 	if got := list(); got != before {
 		t.Errorf("the person list after the rebuild from the stream differs")
+	}
+
+	// A snapshot as of now takes the live file's events the same way, and equals one that
+	// reads the stream.
+	cut := time.Now().UTC().Format(time.RFC3339Nano)
+	if out := nirctl("operator", "projections", "snapshot", "create", "file", "--recorded-until", cut); !strings.Contains(out, "taken from the live file") {
+		t.Fatalf("snapshot create:\n%s", out)
+	}
+	if out := nirctl("operator", "projections", "snapshot", "create", "stream", "--recorded-until", cut, "--from-stream"); !strings.Contains(out, "the whole stream read") {
+		t.Fatalf("snapshot create --from-stream:\n%s", out)
+	}
+	for _, year := range []string{"2024", "2025"} {
+		a := nirctl("analyst", "stats", "--year", year, "--level", "kommune", "--snapshot", "file", "--json")
+		b := nirctl("analyst", "stats", "--year", year, "--level", "kommune", "--snapshot", "stream", "--json")
+		if a != b || !strings.Contains(a, "0301") {
+			t.Errorf("statistics of %s in the two snapshots:\n%s\n%s", year, a, b)
+		}
 	}
 }

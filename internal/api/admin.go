@@ -277,8 +277,8 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 	default:
 		return nil, fieldError(connect.CodeInvalidArgument, "cutoff_date", "cutoff_date or recorded_until is required")
 	}
-	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until, "replace", m.GetReplace())
-	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Replace: m.GetReplace(), Progress: progress})
+	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until, "replace", m.GetReplace(), "from_stream", m.GetFromStream())
+	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Replace: m.GetReplace(), Progress: progress, FromStream: m.GetFromStream()})
 	if err != nil {
 		return nil, readError(ctx, h.log, "create snapshot", err)
 	}

@@ -72,12 +72,13 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	}
 	var poison []uint64
 	i := 0
+	stamp := timestamppb.Now // the events' recorded_at
 	add := func(persons int) {
 		for evs := range demo.Generate(int64(i+1), persons, rules.Date{Y: 2024, M: 6, D: 1}) {
 			h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
 			key := hex.EncodeToString(h[:])
 			for _, ev := range evs {
-				ev.PersonKey, ev.RecordedAt = key, timestamppb.Now()
+				ev.PersonKey, ev.RecordedAt = key, stamp()
 			}
 			if _, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: evs}); err != nil {
 				t.Fatal(err)
@@ -145,20 +146,28 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	}
 
 	// A checkpoint through the stream's end, then more events after it.
-	last, err := store.LastSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	go store.RunCheckpoints(cctx, eventstore.CheckpointOptions{Every: 1, Poll: 20 * time.Millisecond, Key: key, Made: func(cp *nirv1.Checkpoint) {
-		if cp.GetStreamSeq() >= last {
-			cancel()
+	checkpoint := func() uint64 {
+		t.Helper()
+		last, err := store.LastSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}})
-	<-cctx.Done()
-	if !errors.Is(cctx.Err(), context.Canceled) {
-		t.Fatal("no checkpoint through the stream's end within a minute")
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		go store.RunCheckpoints(cctx, eventstore.CheckpointOptions{Every: 1, Poll: 20 * time.Millisecond, Key: key, Made: func(cp *nirv1.Checkpoint) {
+			if cp.GetStreamSeq() >= last {
+				cancel()
+			}
+		}})
+		<-cctx.Done()
+		if !errors.Is(cctx.Err(), context.Canceled) {
+			t.Fatal("no checkpoint through the stream's end within a minute")
+		}
+		return last
 	}
+	last := checkpoint()
+	time.Sleep(10 * time.Millisecond)
+	between := time.Now() // after the checkpoint's events, before the next ones
+	time.Sleep(10 * time.Millisecond)
 	add(20)
 	if _, err := p.CatchUp(ctx); err != nil {
 		t.Fatal(err)
@@ -182,6 +191,48 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	if len(q) != len(poison) {
 		t.Fatalf("quarantined after the rebuild from the file: %v, want %v", q, poison)
 	}
+
+	// As-of replays take the file's events too, through the last checkpoint before the
+	// cut-off's bound, leaving out what was recorded after the cut-off, and equal the same
+	// replay from the stream. Events stamped an hour ahead lie inside the copied range and
+	// are left out by their recorded time alone.
+	stamp = func() *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(time.Hour)) }
+	add(10)
+	stamp = timestamppb.Now
+	add(5)
+	checkpoint()
+	if _, err := p.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	asOf := func(cut time.Time, fromStream bool) (string, string) {
+		t.Helper()
+		logs.take()
+		db, err := p.AsOf(ctx, projections.AsOfOptions{RecordedUntil: cut, FromStream: fromStream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var b strings.Builder
+		if err := db.Dump(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String(), logs.take()
+	}
+	everything, _ := asOf(time.Now().Add(2*time.Hour), true)
+	for _, cut := range []time.Time{between, time.Now().Add(30 * time.Minute)} {
+		wantAsOf, _ := asOf(cut, true)
+		got, l := asOf(cut, false)
+		if !strings.Contains(l, "as-of replay: "+tookFromFile) {
+			t.Fatalf("the as-of replay to %v did not take the file's events:\n%s", cut, l)
+		}
+		if got != wantAsOf {
+			t.Fatalf("the as-of replay to %v from the file differs from the one from the stream", cut)
+		}
+		if got == everything {
+			t.Fatalf("the as-of replay to %v left nothing out", cut)
+		}
+	}
+	want = func() string { rebuild(true); return dump() }()
 
 	// Another key's checkpoints vouch for nothing.
 	other, err := New(store)

@@ -127,6 +127,11 @@ func (f *Feed) Attest(ctx context.Context, atMost uint64) (projections.Attestati
 	return nil, nil
 }
 
+// CutOff implements projections.Attester: the bound Replay applies to the cut-off.
+func (f *Feed) CutOff(ctx context.Context, recordedUntil time.Time) (uint64, error) {
+	return f.store.CutOffBound(ctx, recordedUntil, 0)
+}
+
 // attestation is a projections.Attestation: the checkpoint's digest computed again over the
 // copy's messages.
 type attestation struct {

@@ -3258,7 +3258,11 @@ type CreateSnapshotRequest struct {
 	RecordedUntil *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=recorded_until,json=recordedUntil,proto3" json:"recorded_until,omitempty"`
 	// replace lets the snapshot replace one of the same name; without it that is
 	// AlreadyExists, so a typo never overwrites official figures.
-	Replace       bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	Replace bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	// from_stream reads the stream up to the cut-off. By default the events the live file
+	// holds through the stream's last signed checkpoint before the cut-off are taken from it
+	// once they match the checkpoint, as a rebuild does; both give the same snapshot.
+	FromStream    bool `protobuf:"varint,5,opt,name=from_stream,json=fromStream,proto3" json:"from_stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3317,6 +3321,13 @@ func (x *CreateSnapshotRequest) GetRecordedUntil() *timestamppb.Timestamp {
 func (x *CreateSnapshotRequest) GetReplace() bool {
 	if x != nil {
 		return x.Replace
+	}
+	return false
+}
+
+func (x *CreateSnapshotRequest) GetFromStream() bool {
+	if x != nil {
+		return x.FromStream
 	}
 	return false
 }
@@ -3964,13 +3975,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"checkpoint\"\x16\n" +
 	"\x14ListSnapshotsRequest\"K\n" +
 	"\x15ListSnapshotsResponse\x122\n" +
-	"\tsnapshots\x18\x01 \x03(\v2\x14.nir.v1.SnapshotInfoR\tsnapshots\"\xb7\x01\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x14.nir.v1.SnapshotInfoR\tsnapshots\"\xd8\x01\n" +
 	"\x15CreateSnapshotRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\vcutoff_date\x18\x02 \x01(\v2\f.nir.v1.DateR\n" +
 	"cutoffDate\x12A\n" +
 	"\x0erecorded_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\x12\x18\n" +
-	"\areplace\x18\x04 \x01(\bR\areplace\"\x94\x01\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\x12\x1f\n" +
+	"\vfrom_stream\x18\x05 \x01(\bR\n" +
+	"fromStream\"\x94\x01\n" +
 	"\x16CreateSnapshotResponse\x12,\n" +
 	"\bprogress\x18\x01 \x01(\v2\x10.nir.v1.ProgressR\bprogress\x12\x1a\n" +
 	"\bfinished\x18\x02 \x01(\bR\bfinished\x120\n" +
