@@ -172,7 +172,7 @@ func (s *Store) OpenKeyStore(ctx context.Context, master *sealing.Key) (*KeyStor
 	if err != nil {
 		return nil, err
 	}
-	kv, err := s.js.KeyValue(rctx, KeyBucket)
+	kv, err := s.keyValue(rctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: key bucket %s: %w", KeyBucket, err)
 	}
@@ -209,6 +209,22 @@ func (s *Store) OpenKeyStore(ctx context.Context, master *sealing.Key) (*KeyStor
 	}
 	s.log.Info("data keys loaded", "bucket", KeyBucket, "keys", k.Len())
 	return k, nil
+}
+
+// keyValue binds to KeyBucket, whose stream keyStream has found or made. On a fresh cluster
+// the stream another nird has just made can be found and then, for a moment, be missing to
+// the bucket's own look-up (a nird stopped at start-up with "bucket not found" in a chaos
+// run): that is waited out, as createdStream waits out the stream's.
+func (s *Store) keyValue(ctx context.Context) (jetstream.KeyValue, error) {
+	for {
+		kv, err := s.js.KeyValue(ctx, KeyBucket)
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return kv, err
+		}
+		if err := pause(ctx, retryPause); err != nil {
+			return nil, fmt.Errorf("%w (its stream exists, the bucket was never found)", err)
+		}
+	}
 }
 
 // keyStream returns KeyBucket's stream, made if missing and changed if it denies what
