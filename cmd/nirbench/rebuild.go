@@ -20,8 +20,11 @@ const benchRebuildUsage = `usage: nirbench rebuild [--persons P] [--json] [--kee
 Generates a synthetic population (internal/demo: all three laws, moves, corrections; about
 25 events per person), loads it into an embedded JetStream server with nird's durability,
 then measures in one run: the bare ordered-consumer replay of the stream, the rebuild of
-all read models (events/s and the ratio to the bare replay), peak memory during the
-rebuild, person-list query latency and CSV export on the largest kommune. It prints the
+all read models from the stream (events/s and the ratio to the bare replay), peak memory
+during the rebuild, the rebuild and an as-of replay that take the live file's events the
+stream's signed checkpoint vouches for (each in turns with a bare replay; the checkpoints
+are made first, as nird makes them), person-list query latency and CSV export on the largest
+kommune. It prints the
 register's performance goals (rebuild ratio, peak memory, query p99, CSV rows/s)
 with pass or fail. Runs in-process; needs no nird.
 
