@@ -8,14 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
@@ -55,15 +53,7 @@ const tookFromFile = "events taken from the live file"
 // events do not match the checkpoint is TestDamage_ModelFileEventForged's (adversarial).
 func TestRebuild_FromAttestedFile(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, js := openStore(t)
 	var poison []uint64
 	i := 0
 	stamp := timestamppb.Now // the events' recorded_at

@@ -91,20 +91,28 @@ func TestReasons(t *testing.T) {
 	}
 }
 
+// openStore opens an event store on an embedded server of its own, closed when the test ends,
+// and a JetStream client on its connection (to publish what nird never would).
+func openStore(t *testing.T) (*eventstore.Store, jetstream.JetStream) {
+	t.Helper()
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, js
+}
+
 // TestFeed_Quarantine: with messages on the stream that are not usable events, the read
 // models caught up from the event store and rebuilt from it are the same file, and both list
 // the same quarantined sequences.
 func TestFeed_Quarantine(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, js := openStore(t)
 	var poison []uint64
 	publish := func(subject string, data []byte) {
 		ack, err := js.Publish(ctx, subject, data)
