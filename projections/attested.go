@@ -308,6 +308,14 @@ func (w *copyWalk) walk(src *DB) error {
 				if err := w.ctx.Err(); err != nil {
 					return err
 				}
+				if len(k) != 8 {
+					return fmt.Errorf("%w: a key of the events bucket is not a block number", ErrCorrupt)
+				}
+				if binary.BigEndian.Uint64(k)*eventsPerBlock > w.through {
+					// Past the checkpoint (an as-of replay's may lie far back): the rest
+					// comes from the stream.
+					break
+				}
 				after = bytes.Clone(k)
 				if err := w.block(after, bytes.Clone(v)); err != nil {
 					return err
@@ -320,7 +328,7 @@ func (w *copyWalk) walk(src *DB) error {
 			return err
 		}
 		if n == 0 {
-			break // no more blocks
+			break // no more blocks through the checkpoint
 		}
 	}
 	got, err := w.fetch(w.through)
