@@ -111,6 +111,8 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 				db.Close()
 				last, err = 0, nil
 				db, err = create()
+			case through == 0:
+				p.logger.Info(what + ": no checkpoint signed by this nird's key covers the live file's events; the whole stream is read")
 			case through > 0:
 				fromFile, from = through, through+1
 				p.logger.Info(what+": events taken from the live file, checked against the stream's checkpoint", "through_seq", through, "took", time.Since(t0).Round(time.Millisecond))
