@@ -34,8 +34,9 @@ handed over within its bound, and every nird's read models equal to a clean buil
 history (history.jsonl), the verdict (verdict.json) and a summary (summary.txt) go to --out;
 the exit status is 1 when the checker found anything. Run from the source tree.
 
-Faults: ` + "kill-node kill-leader kill-nird kill-lease-holder pause-node pause-nird partition-node reset-node isolate-nird reset-nird clock-skew" + `,
-and with --sync default also power-loss (a node killed and its store files cut back to their
+Faults: ` + "kill-node kill-leader kill-nird kill-lease-holder pause-node pause-nird partition-node reset-node isolate-nird reset-nird clock-skew rebuild-nird" + `
+(an operator's rebuild of one nird's read models while registrations go on), and with
+--sync default also power-loss (a node killed and its store files cut back to their
 sizes of 1-10 seconds before: the writes JetStream's default had not yet fsynced) and
 power-loss-all (every node at once, each losing its own seconds).
 `

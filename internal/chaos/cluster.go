@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,11 +22,14 @@ import (
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -95,6 +99,8 @@ type Cluster struct {
 	env   []string          // the NATS password variables, for the servers
 	pass  map[string]string // NATS user → password
 	Token string            // the case systems' bearer token (kommune 0301)
+	// OperatorToken is an operator's bearer token (the rebuild-nird fault).
+	OperatorToken string
 	// CaseSystemUser is the NATS user case systems connect as; CaseSystemInbox its inbox
 	// prefix ("" = the default).
 	CaseSystemUser, CaseSystemInbox string
@@ -156,7 +162,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{opt: opt, log: log, pass: map[string]string{}, Token: "nir_chaos-" + randomHex(16)}
+	c := &Cluster{opt: opt, log: log, pass: map[string]string{}, Token: "nir_chaos-" + randomHex(16), OperatorToken: "nir_chaos-" + randomHex(16)}
 	// The processes' ports are held until Start, so that no proxy listens on one meanwhile.
 	var held []net.Listener
 	defer func() {
@@ -220,8 +226,22 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	// And its checkpoint key (README: several nird on one stream share it), which a rebuild
+	// needs to take the live file's events.
+	cpKeyFile := filepath.Join(opt.Dir, "checkpoint.key")
+	_, cpKey, err := ed25519.GenerateKey(nil)
+	if err == nil {
+		err = os.WriteFile(cpKeyFile, []byte(hex.EncodeToString(cpKey.Seed())+"\n"), 0o600)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	tokens := filepath.Join(opt.Dir, "tokens.json")
-	if err := auth.WriteEntries(tokens, []auth.Entry{{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)}}); err != nil {
+	if err := auth.WriteEntries(tokens, []auth.Entry{
+		{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)},
+		{Name: "chaos-operator", Role: auth.RoleOperator, TokenSHA256: auth.HashToken(c.OperatorToken)},
+	}); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -268,6 +288,9 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 			"--lease-ttl", opt.LeaseTTL.String(), "--regelmotor-interval", opt.RegelmotorInterval.String(),
 			// The clients stand for many case systems but share one token: no per-token limit.
 			"--rate-limit", "0",
+			// Checkpoints often enough that a rebuild (rebuild-nird) takes the live file's
+			// events through one.
+			"--checkpoint-every", "200", "--checkpoint-interval", "2s", "--checkpoint-key", cpKeyFile,
 		}, opt.NirdArgs...)
 		if pw, ok := c.pass["ingress"]; ok {
 			// The NATS ingress answers case systems on a connection of its own.
@@ -703,6 +726,31 @@ func get(ctx context.Context, url string, body *[]byte) error {
 		*body = b
 	}
 	return nil
+}
+
+// Rebuild has an operator rebuild nird k's read models (AdminService.Rebuild) within timeout,
+// and returns through which sequence the rebuild took the live file's events (0: it read the
+// whole stream).
+func (c *Cluster) Rebuild(ctx context.Context, k int, timeout time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, c.Nirds[k].URL(), connect.WithInterceptors(auth.BearerInterceptor(c.OperatorToken)))
+	stream, err := admin.Rebuild(ctx, connect.NewRequest(&nirv1.RebuildRequest{}))
+	if err != nil {
+		return 0, err
+	}
+	defer stream.Close()
+	var through uint64
+	for stream.Receive() {
+		through = max(through, stream.Msg().GetProgress().GetFromFileThrough())
+		if stream.Msg().GetFinished() {
+			return through, nil
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("the rebuild's stream ended before it finished")
 }
 
 // MasterKeyFile is the master key every nird of the cluster is given.

@@ -28,10 +28,11 @@ const (
 	IsolateNird     = "isolate-nird"      // hold every connection of one nird to NATS
 	ResetNird       = "reset-nird"        // close them and refuse new ones
 	ClockSkew       = "clock-skew"        // restart a nird with its wall clock shifted
+	RebuildNird     = "rebuild-nird"      // an operator rebuilds a nird's read models
 )
 
 // AllFaults are every kind, in the order a short run goes through them.
-var AllFaults = []string{KillLeader, PartitionNode, KillLeaseHolder, IsolateNird, PauseNode, KillNird, ClockSkew, ResetNode, PauseNird, KillNode, ResetNird}
+var AllFaults = []string{KillLeader, PartitionNode, KillLeaseHolder, IsolateNird, PauseNode, KillNird, ClockSkew, RebuildNird, ResetNode, PauseNird, KillNode, ResetNird}
 
 // Fault is one injected fault in the history.
 type Fault struct {
@@ -277,6 +278,20 @@ func (n *Nemesis) inject(ctx context.Context, kind string) Fault {
 			return fail(err)
 		}
 		sleep(ctx, n.hold()/2)
+	case RebuildNird:
+		// Not a fault of the machine but an operator's act while registrations go on: the
+		// rebuild takes the live file's events through the last checkpoint and swaps the new
+		// file in under the live runner; the run's end compares every nird's models with a
+		// clean build.
+		f.Target = n.c.Nirds[nird].Name
+		through, err := n.c.Rebuild(ctx, nird, 4*n.Hold)
+		if err != nil {
+			return fail(err)
+		}
+		f.Note = "the whole stream read"
+		if through > 0 {
+			f.Note = fmt.Sprintf("events through seq %d from the live file", through)
+		}
 	default:
 		return fail(fmt.Errorf("unknown fault %q", kind))
 	}
