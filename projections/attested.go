@@ -184,9 +184,6 @@ func (db *DB) storeCopied(b copyBatch) error {
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	if db.bulkSeqs == nil {
-		db.bulkSeqs = map[string]*seqList{}
-	}
 	err := db.update(func(tx *bolt.Tx) error {
 		evb := bucket(tx, bucketEvents)
 		evb.setFillPercent(1.0)
@@ -331,7 +328,13 @@ func (w *copyWalk) walk(src *DB) error {
 			break // no more blocks through the checkpoint
 		}
 	}
-	got, err := w.fetch(w.through)
+	return w.fetchAndQueue(w.through)
+}
+
+// fetchAndQueue reads the messages from w.next to to, which the file lacks, from the stream
+// and queues them to be stored one by one.
+func (w *copyWalk) fetchAndQueue(to uint64) error {
+	got, err := w.fetch(to)
 	if err != nil {
 		return err
 	}
@@ -343,29 +346,27 @@ func (w *copyWalk) walk(src *DB) error {
 	return nil
 }
 
-// block walks one block of the events bucket (k its key, block its value, both owned).
+// block walks one block of the events bucket (k its key, block its value, both owned). A
+// block whose entries are all kept, with no message the file lacks among them, is queued
+// whole, as stored; any other is queued event by event.
 func (w *copyWalk) block(k, block []byte) error {
-	type entry struct {
-		seq  uint64
-		data []byte
-	}
-	var entries []entry
-	var recs []Record // fetched from the stream
-	raw := block
-	whole := true // every entry of the block is kept, with no message fetched among them
 	blockStart := binary.BigEndian.Uint64(k) * eventsPerBlock
-	for len(block) > 0 {
-		seq, n := binary.Uvarint(block)
-		if n <= 0 {
+	// Messages the file lacks before the block's range belong to earlier blocks: stored
+	// first, one by one (the block they fall in is continued).
+	if blockStart > 0 {
+		if err := w.fetchAndQueue(min(blockStart-1, w.through)); err != nil {
+			return err
+		}
+	}
+	var kept []Record // the block's events to store, with the messages fetched among them
+	whole := true     // every entry kept, nothing fetched among them
+	entries := 0      // in kept that the block holds
+	for rest := block; len(rest) > 0; {
+		seq, e, r, ok := nextEntry(rest)
+		if !ok {
 			return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
 		}
-		block = block[n:]
-		l, n := binary.Uvarint(block)
-		if n <= 0 || uint64(len(block)-n) < l {
-			return fmt.Errorf("%w: a block of the events bucket does not decode", ErrCorrupt)
-		}
-		e := block[n : n+int(l)]
-		block = block[n+int(l):]
+		rest = r
 		if seq > w.through {
 			whole = false
 			break
@@ -377,11 +378,9 @@ func (w *copyWalk) block(k, block []byte) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range got {
-			if r.Seq >= blockStart {
-				whole = false
-			}
-			recs = append(recs, r)
+		if len(got) > 0 {
+			whole = false
+			kept = append(kept, got...)
 		}
 		data := entryData(seq, e) // its checksum is checked
 		o := w.owner[seq]
@@ -396,46 +395,26 @@ func (w *copyWalk) block(k, block []byte) error {
 			whole = false // left out of an as-of replay
 			continue
 		}
-		entries = append(entries, entry{seq, data})
-		// Fetched messages before the block's range are stored before it.
-		if whole && len(recs) > 0 && recs[len(recs)-1].Seq < blockStart {
-			for _, r := range recs {
-				if err := w.addRec(r); err != nil {
-					return err
-				}
-			}
-			recs = recs[:0]
-		}
+		kept = append(kept, Record{Seq: seq, Raw: data, PersonKey: w.persons[o-1]})
+		entries++
 	}
-	if whole && len(entries) > 0 {
+	if whole && entries > 0 {
 		if w.events >= copyBatchEvents {
 			if err := w.send(); err != nil {
 				return err
 			}
 		}
-		w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: raw})
-		for _, e := range entries {
-			w.batch.adds = append(w.batch.adds, added{w.persons[w.owner[e.seq]-1], e.seq})
+		w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: block})
+		for _, r := range kept {
+			w.batch.adds = append(w.batch.adds, added{r.PersonKey, r.Seq})
 		}
-		w.batch.last = entries[len(entries)-1].seq
+		w.batch.last = kept[len(kept)-1].Seq
 		w.stored = w.batch.last
-		w.events += len(entries)
+		w.events += len(kept)
 		return nil
 	}
-	// The block's entries, with the messages fetched among them, one by one.
-	i := 0
-	for _, e := range entries {
-		for ; i < len(recs) && recs[i].Seq < e.seq; i++ {
-			if err := w.addRec(recs[i]); err != nil {
-				return err
-			}
-		}
-		if err := w.addRec(Record{Seq: e.seq, Raw: e.data, PersonKey: w.persons[w.owner[e.seq]-1]}); err != nil {
-			return err
-		}
-	}
-	for ; i < len(recs); i++ {
-		if err := w.addRec(recs[i]); err != nil {
+	for _, r := range kept {
+		if err := w.addRec(r); err != nil {
 			return err
 		}
 	}

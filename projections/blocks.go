@@ -100,24 +100,34 @@ const eventsPerBlock = 64
 // A block is a series of entries: uvarint(seq), uvarint(len), the encoded event followed by
 // its checksum (appendEntry; len counts both).
 
+// nextEntry splits the first entry off a block: its sequence, the entry (the encoded event
+// and its checksum: see entryData) and the rest of the block; ok is false at the block's end
+// or where the block does not decode.
+func nextEntry(b []byte) (seq uint64, entry, rest []byte, ok bool) {
+	seq, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, nil, nil, false
+	}
+	b = b[n:]
+	l, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < l {
+		return 0, nil, nil, false
+	}
+	return seq, b[n : n+int(l)], b[n+int(l):], true
+}
+
 // findInBlock returns the entry of seq in a block (the encoded event and its checksum: see
 // entryData), nil if absent, and the block after it.
 func findInBlock(b []byte, seq uint64) (entry, rest []byte) {
 	for len(b) > 0 {
-		s, n := binary.Uvarint(b)
-		if n <= 0 {
+		s, e, r, ok := nextEntry(b)
+		if !ok {
 			return nil, nil
 		}
-		b = b[n:]
-		l, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
-			return nil, nil
-		}
-		b = b[n:]
 		if s == seq {
-			return b[:l], b[l:]
+			return e, r
 		}
-		b = b[l:]
+		b = r
 	}
 	return nil, nil
 }

@@ -36,9 +36,6 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	if db.bolt == nil {
 		return 0, ErrClosed
 	}
-	if db.bulkSeqs == nil {
-		db.bulkSeqs = map[string]*seqList{}
-	}
 	db.newQuarantined = 0
 	last := db.bulkLast
 	var adds []added
@@ -96,6 +93,9 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 
 // addBulkSeqs adds stored events to their persons' sequence lists (db.mu held).
 func (db *DB) addBulkSeqs(adds []added) {
+	if db.bulkSeqs == nil {
+		db.bulkSeqs = map[string]*seqList{}
+	}
 	for _, a := range adds {
 		l := db.bulkSeqs[a.pk]
 		if l == nil {
@@ -590,19 +590,14 @@ func (db *DB) dropStored(tx *bolt.Tx, pk string, bad []Quarantine) error {
 func withoutInBlock(b []byte, seq uint64) []byte {
 	out := make([]byte, 0, len(b))
 	for len(b) > 0 {
-		s, n := binary.Uvarint(b)
-		if n <= 0 {
+		s, _, rest, ok := nextEntry(b)
+		if !ok {
 			break
 		}
-		l, m := binary.Uvarint(b[n:])
-		if m <= 0 || uint64(len(b)-n-m) < l {
-			break
-		}
-		end := n + m + int(l)
 		if s != seq {
-			out = append(out, b[:end]...)
+			out = append(out, b[:len(b)-len(rest)]...)
 		}
-		b = b[end:]
+		b = rest
 	}
 	return out
 }

@@ -646,7 +646,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	// The rebuild as nird runs it: the live file's events through the stream's last signed
 	// checkpoint are taken from the file, in turns with a bare replay.
 	progress("checkpoints over the stream (setup, as nird makes them)")
-	cpKey, err := checkpointKey(filepath.Join(dir, "checkpoint.key"))
+	cpKey, err := eventstore.LoadCheckpointKey(filepath.Join(dir, "checkpoint.key"), true)
 	if err != nil {
 		return nil, err
 	}
@@ -739,25 +739,6 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	}
 	rep.Goals = goals(rep)
 	return rep, nil
-}
-
-// checkpointKey reads the checkpoint signing key kept at path (its seed in hex), or makes
-// one there.
-func checkpointKey(path string) (ed25519.PrivateKey, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(seed) != ed25519.SeedSize {
-			return nil, fmt.Errorf("%s: not an ed25519 seed in hex", path)
-		}
-		return ed25519.NewKeyFromSeed(seed), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return nil, err
-	}
-	return key, os.WriteFile(path, []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
 }
 
 // checkpointThrough makes signed checkpoints, as nird's checkpointer does, until one covers

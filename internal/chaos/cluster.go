@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -229,11 +228,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 	// And its checkpoint key (README: several nird on one stream share it), which a rebuild
 	// needs to take the live file's events.
 	cpKeyFile := filepath.Join(opt.Dir, "checkpoint.key")
-	_, cpKey, err := ed25519.GenerateKey(nil)
-	if err == nil {
-		err = os.WriteFile(cpKeyFile, []byte(hex.EncodeToString(cpKey.Seed())+"\n"), 0o600)
-	}
-	if err != nil {
+	if _, err := eventstore.LoadCheckpointKey(cpKeyFile, true); err != nil {
 		c.Close()
 		return nil, err
 	}
