@@ -16,10 +16,11 @@ import (
 
 // personRawView returns a person's stored sequences and encoded events. The encodings point
 // into tx's pages: valid until tx writes (a write may remap the file) or ends.
-func personRawView(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
+// With blocks (blockTable, may be nil), the events' blocks are taken from it.
+func personRawView(tx *bolt.Tx, blocks blockTable, pk string) ([]uint64, [][]byte, error) {
 	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
 	raws := make([][]byte, 0, len(seqs))
-	err := personStored(tx, seqs, func(_ uint64, v []byte) error {
+	err := personStored(tx, blocks, seqs, func(_ uint64, v []byte) error {
 		raws = append(raws, v)
 		return nil
 	})
@@ -27,8 +28,9 @@ func personRawView(tx *bolt.Tx, pk string) ([]uint64, [][]byte, error) {
 }
 
 // personStored calls fn with each stored event at seqs (a person's, in stream order): its
-// sequence and its encoding, valid only during the call (it points into tx's pages).
-func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) error) error {
+// sequence and its encoding, valid only during the call (it points into tx's pages). With
+// blocks (may be nil), the blocks are taken from it instead of looked up in the bucket.
+func personStored(tx *bolt.Tx, blocks blockTable, seqs []uint64, fn func(seq uint64, v []byte) error) error {
 	evb := bucket(tx, bucketEvents)
 	var key [8]byte
 	var block, rest []byte // rest: the block after the last entry found in it
@@ -36,8 +38,12 @@ func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) erro
 	for _, seq := range seqs {
 		if seq/eventsPerBlock != blockNo {
 			blockNo = seq / eventsPerBlock
-			binary.BigEndian.PutUint64(key[:], blockNo)
-			block = evb.getBlock(key[:])
+			if blocks != nil {
+				block = blocks.get(blockNo)
+			} else {
+				binary.BigEndian.PutUint64(key[:], blockNo)
+				block = evb.getBlock(key[:])
+			}
 			rest = block
 		}
 		// A block's entries and a person's sequences both ascend, so the next entry is
@@ -53,6 +59,44 @@ func personStored(tx *bolt.Tx, seqs []uint64, fn func(seq uint64, v []byte) erro
 		if err := fn(seq, entryData(seq, v)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// blockTable holds every block of the events bucket by its number, as a read transaction
+// sees them: a fold that reads many persons' events looks each block up once, not once for
+// every event (a search from the bucket's root, 0.9 of 13 CPU-seconds of a rebuild).
+type blockTable [][]byte
+
+// blocksOf returns the events bucket's blocks as tx sees them; nil when a key is not a
+// block number or skips more than blockTableGap blocks (a damaged key, or a stream with a
+// long run of unstored messages): the caller then looks blocks up one by one.
+func blocksOf(tx *bolt.Tx) blockTable {
+	var t blockTable
+	c := bucket(tx, bucketEvents).b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return nil
+		}
+		no := binary.BigEndian.Uint64(k)
+		if no < uint64(len(t)) || no-uint64(len(t)) > blockTableGap {
+			return nil
+		}
+		for uint64(len(t)) < no {
+			t = append(t, nil)
+		}
+		t = append(t, v)
+	}
+	return t
+}
+
+// blockTableGap bounds the run of absent blocks a blockTable holds as nil.
+const blockTableGap = 4096
+
+// get returns block no, nil if there is none.
+func (t blockTable) get(no uint64) []byte {
+	if no < uint64(len(t)) {
+		return t[no]
 	}
 	return nil
 }
@@ -83,7 +127,7 @@ func (db *DB) openEvent(ev *nirv1.Event) error {
 
 // personEvents calls fn for each stored event of a person in stream order.
 func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
-	return personStored(tx, personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
+	return personStored(tx, nil, personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
 		ev := new(nirv1.Event)
 		if err := proto.Unmarshal(v, ev); err != nil {
 			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)

@@ -57,11 +57,11 @@ func TestPersonStored_ReadsEachPersonsEvents(t *testing.T) {
 		}
 		return out
 	}
-	err = db.View(func(tx *bolt.Tx) error {
+	read := func(tx *bolt.Tx, blocks blockTable) error {
 		for _, person := range []string{"a", "b", "c"} {
 			want := seqsOf(person)
 			var got []uint64
-			err := personStored(tx, want, func(seq uint64, v []byte) error {
+			err := personStored(tx, blocks, want, func(seq uint64, v []byte) error {
 				if string(v) != string(data(seq)) {
 					return fmt.Errorf("person %s, seq %d: got %q", person, seq, v)
 				}
@@ -77,12 +77,35 @@ func TestPersonStored_ReadsEachPersonsEvents(t *testing.T) {
 		}
 		// A sequence beyond the blocks, after ones found in the same block.
 		missing := []uint64{3, 6, 3*eventsPerBlock + 1}
-		if err := personStored(tx, missing, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		if err := personStored(tx, blocks, missing, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
 			return fmt.Errorf("missing seq: err = %v, want ErrCorrupt", err)
 		}
 		return nil
+	}
+	// Each block looked up in the bucket, and all taken from a table of the blocks (a fold's).
+	err = db.View(func(tx *bolt.Tx) error {
+		blocks := blocksOf(tx)
+		if len(blocks) != 4 || blocks[0] == nil || blocks[3] == nil {
+			return fmt.Errorf("block table has %d blocks, want 4 (0-3)", len(blocks))
+		}
+		return errors.Join(read(tx, nil), read(tx, blocks))
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A block number far past the others (a damaged key) gives no table.
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEvents).Put([]byte{0, 0, 1, 0, 0, 0, 0, 0}, []byte("x"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		if blocks := blocksOf(tx); blocks != nil {
+			return fmt.Errorf("block table of %d blocks with a damaged key, want none", len(blocks))
+		}
+		return read(tx, nil)
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
