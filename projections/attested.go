@@ -150,6 +150,7 @@ type copyBatch struct {
 	recs   []Record
 	blocks []copiedBlock
 	adds   []added // the blocks' events
+	ids    idBatch // and their event-id index entries
 	last   uint64
 }
 
@@ -200,6 +201,7 @@ func (db *DB) storeCopied(b copyBatch) error {
 	db.bulkLast = max(db.bulkLast, b.last)
 	db.dropMappedPages()
 	db.addBulkSeqs(b.adds)
+	db.bulkIDs.add(b.ids)
 	return nil
 }
 
@@ -407,6 +409,7 @@ func (w *copyWalk) block(k, block []byte) error {
 		w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: block})
 		for _, r := range kept {
 			w.batch.adds = append(w.batch.adds, added{r.PersonKey, r.Seq})
+			w.batch.ids.add(r.Raw, r.Seq)
 		}
 		w.batch.last = kept[len(kept)-1].Seq
 		w.stored = w.batch.last

@@ -99,6 +99,9 @@ type DB struct {
 	// them once, in key order (see bulkStore).
 	bulkLast uint64
 	bulkSeqs map[string]*seqList
+	// bulkIDs are the event-id index entries of the events bulkStore and storeCopied stored,
+	// for foldAll to write (guarded by mu).
+	bulkIDs idCollector
 	// readCkpt caches checkpointTx for the committed state a read transaction sees (bbolt's
 	// transaction id): the append path asks for the checkpoint on every append
 	// (EventPersons), and most appends between two commits see the same state.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -22,6 +23,35 @@ import (
 // together, so the keys of a batch land on few pages), or 0xff and the id for anything that
 // does not parse as one (a ULID's first byte is below 0x80 until the year 10889). The value
 // is the sequence as a uvarint.
+
+// storedID returns the id of the event encoded in data as proto.Unmarshal reads it: field 1
+// (id) of the bytes wire type, the last one given winning (one of another wire type is an
+// unknown field to it). nil when there is none, or when the encoding's top level does not
+// parse: such an event does not decode, and the fold quarantines it.
+func storedID(data []byte) []byte {
+	var id []byte
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil
+		}
+		data = data[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(data)
+			if m < 0 {
+				return nil
+			}
+			id, data = v, data[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return nil
+		}
+		data = data[m:]
+	}
+	return id
+}
 
 // idKey is the index key of an event id.
 func idKey(id string) []byte {

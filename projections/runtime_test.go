@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -794,6 +795,11 @@ func poisoned(t *testing.T, recs []Record) (*streamFeed, []Quarantine) {
 		switch i % 17 {
 		case 3:
 			add(pk, []byte{0xff, 0xff, 0xff, 0x07}, QuarantineUndecodable)
+		case 5:
+			// The event's own id at its top level, with a payload that does not decode: its
+			// id is not indexed, and the event after it (the same id) is.
+			bad := protowire.AppendTag(slices.Clone(raw), 20, protowire.BytesType)
+			add(pk, protowire.AppendBytes(bad, []byte{0xff, 0xff}), QuarantineUndecodable)
 		case 7:
 			other := proto.Clone(r.Event).(*nirv1.Event)
 			other.PersonKey = strings.Repeat("cd", 32)
