@@ -91,7 +91,7 @@ func TestRebuild(t *testing.T) {
 			if ff := rep.FromFile; ff.Name != "rebuild-from-file" || uint64(ff.Events) != p.Events || ff.EventsPerSec <= 0 || rep.BareInTurns.EventsPerSec <= 0 || rep.RatioFromFile <= 0 || rep.MemoryFromFile.PeakRSSBytes == 0 {
 				t.Errorf("rebuild from the live file = %+v, bare in turns %+v, ratio %v", ff, rep.BareInTurns, rep.RatioFromFile)
 			}
-			if af := rep.AsOfFromFile; af.Name != "as-of-from-file" || uint64(af.Events) != p.Events || af.EventsPerSec <= 0 || rep.RatioAsOfFromFile <= 0 {
+			if af := rep.AsOfFromFile; af.Name != "as-of-from-file" || uint64(af.Events) != p.Events || af.EventsPerSec <= 0 || rep.RatioAsOfFromFile <= 0 || rep.AsOfBareInTurns.EventsPerSec <= 0 {
 				t.Errorf("as-of replay from the live file = %+v, ratio %v", af, rep.RatioAsOfFromFile)
 			}
 			if rep.RatioSealing <= 0 {
