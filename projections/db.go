@@ -123,6 +123,13 @@ type DB struct {
 // the page tables of the whole mapping.
 const dropMappedEvery = 250 * time.Millisecond
 
+// dropMappedAbove is the file size above which a rebuild drops the mapped pages of its files
+// (the new file, and the live file it copies from): a smaller file's pages add no more than
+// this to the resident set, and the fold reads most of them again in every chunk, so each
+// drop cost page faults for nothing. Measured at 1.1 M events (a 327 MiB file): 0.7-1.3
+// CPU-seconds more, 8.51-10.47 against 9.82-11.51, peak RSS 552-556 MiB against 526-541.
+const dropMappedAbove = 512 << 20
+
 // dropMappedPages drops the file's mapped pages from the process's resident set
 // (dropMapped), at most every dropMappedEvery. Must hold mu.
 func (db *DB) dropMappedPages() {
@@ -130,7 +137,7 @@ func (db *DB) dropMappedPages() {
 		return
 	}
 	db.lastDrop = time.Now()
-	dropMapped(db.bolt)
+	dropMapped(db.bolt, dropMappedAbove)
 }
 
 // cached is a person's folded state with what was derived from it.

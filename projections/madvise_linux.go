@@ -12,10 +12,11 @@ import (
 // pwrite, so the mapping holds no change of its own and nothing is lost. A rebuild reads
 // every stored event once through the mapping; without this its RSS grew by the file's size
 // (issue 17: peak RSS < 1 GiB). The read transaction holds bbolt's mapping in place
-// (a remap waits for it), so the range is the mapping's.
-func dropMapped(b *bolt.DB) {
+// (a remap waits for it), so the range is the mapping's. A file of no more than above bytes
+// keeps its pages.
+func dropMapped(b *bolt.DB, above int64) {
 	_ = b.View(func(tx *bolt.Tx) error {
-		if size := tx.Size(); size > 0 {
+		if size := tx.Size(); size > 0 && size > above {
 			_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, b.Info().Data, uintptr(size), syscall.MADV_DONTNEED)
 		}
 		return nil

@@ -81,7 +81,11 @@ func TestDropMapped(t *testing.T) {
 	if before < 8000 {
 		t.Fatalf("the file's mapping holds %d kB after reading 16 MB through it; the test measures nothing", before)
 	}
-	dropMapped(b)
+	dropMapped(b, 64<<20) // a file of no more than 64 MiB keeps its pages
+	if kept := mappedRSS(t, path); kept < before*3/4 {
+		t.Fatalf("dropMapped above 64 MiB dropped the pages of a 16 MB file: %d kB of %d left", kept, before)
+	}
+	dropMapped(b, 1<<20)
 	after := mappedRSS(t, path)
 	if after > before/4 {
 		t.Fatalf("after dropMapped the mapping still holds %d kB (before: %d kB)", after, before)

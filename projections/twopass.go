@@ -200,6 +200,9 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	// writing on one, and one after the other left a CPU idle for half the pass.
 	chunks, stop := db.foldChunks()
 	defer stop()
+	if progress != nil {
+		progress(0, total) // the fold has begun: the index is part of it
+	}
 	if err := ids.write(db); err != nil {
 		return err
 	}
