@@ -288,10 +288,10 @@ func (w *copyWalk) walk(src *DB) error {
 	// resident set as it goes (as a rebuild does with its own file), or the rebuild's RSS
 	// grows by the live file's size (1.9 GiB peak at 3.3 M events before this).
 	dropped := time.Now()
-	defer dropMapped(src.bolt, dropMappedAbove)
+	defer dropMapped(src.bolt, 0)
 	for w.next <= w.through {
 		if time.Since(dropped) >= dropMappedEvery {
-			dropMapped(src.bolt, dropMappedAbove)
+			dropMapped(src.bolt, 0)
 			dropped = time.Now()
 		}
 		n := 0

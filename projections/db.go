@@ -123,12 +123,14 @@ type DB struct {
 // the page tables of the whole mapping.
 const dropMappedEvery = 250 * time.Millisecond
 
-// dropMappedAbove is the file size above which a rebuild drops the mapped pages of its files
-// (the new file, and the live file it copies from): a smaller file's pages add no more than
-// this to the resident set, and the fold reads most of them again in every chunk, so each
-// drop cost page faults for nothing. Measured at 1.1 M events (a 327 MiB file): 0.7-1.3
-// CPU-seconds more, 8.51-10.47 against 9.82-11.51, peak RSS 552-556 MiB against 526-541.
-const dropMappedAbove = 512 << 20
+// dropMappedAbove is the size above which a rebuild's new file has its mapped pages dropped
+// as it is built: a smaller file's pages add no more than this to the resident set, and the
+// fold reads most of them again in every chunk, so each drop cost page faults for nothing.
+// Measured at 1.1 M events (a 327 MiB file): 0.7-1.3 CPU-seconds more with the drops, 8.51-
+// 10.47 against 9.82-11.51. The finished file's pages are dropped once (build), and the live
+// file's as a rebuild copies from it (copyWalk), whatever their size, so that no more than
+// one file's worth stays resident beside the heap.
+const dropMappedAbove = 384 << 20
 
 // dropMappedPages drops the file's mapped pages from the process's resident set
 // (dropMapped), at most every dropMappedEvery. Must hold mu.

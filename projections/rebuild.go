@@ -152,6 +152,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 		os.Remove(path)
 		return nil, err
 	}
+	dropMapped(db.bolt, 0) // the fold read them: as the live file, it starts from what queries read
 	return db, nil
 }
 
