@@ -17,7 +17,7 @@ import (
 // personRawView returns a person's stored sequences and encoded events. The encodings point
 // into tx's pages: valid until tx writes (a write may remap the file) or ends.
 // With blocks (blockTable, may be nil), the events' blocks are taken from it.
-func personRawView(tx *bolt.Tx, blocks blockTable, pk string) ([]uint64, [][]byte, error) {
+func personRawView(tx *bolt.Tx, blocks *blockTable, pk string) ([]uint64, [][]byte, error) {
 	seqs := personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk)))
 	raws := make([][]byte, 0, len(seqs))
 	err := personStored(tx, blocks, seqs, func(_ uint64, v []byte) error {
@@ -30,7 +30,7 @@ func personRawView(tx *bolt.Tx, blocks blockTable, pk string) ([]uint64, [][]byt
 // personStored calls fn with each stored event at seqs (a person's, in stream order): its
 // sequence and its encoding, valid only during the call (it points into tx's pages). With
 // blocks (may be nil), the blocks are taken from it instead of looked up in the bucket.
-func personStored(tx *bolt.Tx, blocks blockTable, seqs []uint64, fn func(seq uint64, v []byte) error) error {
+func personStored(tx *bolt.Tx, blocks *blockTable, seqs []uint64, fn func(seq uint64, v []byte) error) error {
 	evb := bucket(tx, bucketEvents)
 	var key [8]byte
 	var block, rest []byte // rest: the block after the last entry found in it
@@ -63,42 +63,47 @@ func personStored(tx *bolt.Tx, blocks blockTable, seqs []uint64, fn func(seq uin
 	return nil
 }
 
-// blockTable holds every block of the events bucket by its number, as a read transaction
-// sees them: a fold that reads many persons' events looks each block up once, not once for
-// every event (a search from the bucket's root, 0.9 of 13 CPU-seconds of a rebuild).
-type blockTable [][]byte
-
-// blocksOf returns the events bucket's blocks as tx sees them; nil when a key is not a
-// block number or skips more than blockTableGap blocks (a damaged key, or a stream with a
-// long run of unstored messages): the caller then looks blocks up one by one.
-func blocksOf(tx *bolt.Tx) blockTable {
-	var t blockTable
-	c := bucket(tx, bucketEvents).b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 8 {
-			return nil
-		}
-		no := binary.BigEndian.Uint64(k)
-		if no < uint64(len(t)) || no-uint64(len(t)) > blockTableGap {
-			return nil
-		}
-		for uint64(len(t)) < no {
-			t = append(t, nil)
-		}
-		t = append(t, v)
-	}
-	return t
+// blockTable keeps the blocks of the events bucket a read transaction has looked up, by
+// number: a fold that reads many persons' events looks each block up once, not once for
+// every event (a search from the bucket's root, 0.9 of 13 CPU-seconds of a rebuild). A
+// block is looked up when first asked for: walking the whole bucket for every chunk of a
+// fold touched every block's pages (and, with the kernel's fault-around, most of the file)
+// at 3.3 M events.
+type blockTable struct {
+	evb    bkt
+	blocks [][]byte // nil: not looked up; empty: absent
 }
 
-// blockTableGap bounds the run of absent blocks a blockTable holds as nil.
-const blockTableGap = 4096
+// blocksOf returns an empty table of the events bucket's blocks as tx sees them; nil when
+// the bucket's last key is not a block number, or lies more than blockTableMax blocks on (a
+// damaged key): the caller then looks blocks up one by one.
+func blocksOf(tx *bolt.Tx) *blockTable {
+	evb := bucket(tx, bucketEvents)
+	k, _ := evb.b.Cursor().Last()
+	if len(k) != 8 || binary.BigEndian.Uint64(k) >= blockTableMax {
+		return nil
+	}
+	return &blockTable{evb: evb, blocks: make([][]byte, binary.BigEndian.Uint64(k)+1)}
+}
+
+// blockTableMax bounds the blocks a blockTable holds (a stream of up to 64 * 2^24 events).
+const blockTableMax = 1 << 24
 
 // get returns block no, nil if there is none.
-func (t blockTable) get(no uint64) []byte {
-	if no < uint64(len(t)) {
-		return t[no]
+func (t *blockTable) get(no uint64) []byte {
+	if no >= uint64(len(t.blocks)) {
+		return nil
 	}
-	return nil
+	if t.blocks[no] == nil {
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], no)
+		b := t.evb.getBlock(key[:])
+		if b == nil {
+			b = []byte{}
+		}
+		t.blocks[no] = b
+	}
+	return t.blocks[no]
 }
 
 // foldStored folds a person's stored events with the regelmotor, opened (DBOptions.Open).

@@ -57,7 +57,7 @@ func TestPersonStored_ReadsEachPersonsEvents(t *testing.T) {
 		}
 		return out
 	}
-	read := func(tx *bolt.Tx, blocks blockTable) error {
+	read := func(tx *bolt.Tx, blocks *blockTable) error {
 		for _, person := range []string{"a", "b", "c"} {
 			want := seqsOf(person)
 			var got []uint64
@@ -85,8 +85,8 @@ func TestPersonStored_ReadsEachPersonsEvents(t *testing.T) {
 	// Each block looked up in the bucket, and all taken from a table of the blocks (a fold's).
 	err = db.View(func(tx *bolt.Tx) error {
 		blocks := blocksOf(tx)
-		if len(blocks) != 4 || blocks[0] == nil || blocks[3] == nil {
-			return fmt.Errorf("block table has %d blocks, want 4 (0-3)", len(blocks))
+		if blocks == nil || len(blocks.blocks) != 4 {
+			return fmt.Errorf("block table = %+v, want room for blocks 0-3", blocks)
 		}
 		return errors.Join(read(tx, nil), read(tx, blocks))
 	})
@@ -102,7 +102,7 @@ func TestPersonStored_ReadsEachPersonsEvents(t *testing.T) {
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
 		if blocks := blocksOf(tx); blocks != nil {
-			return fmt.Errorf("block table of %d blocks with a damaged key, want none", len(blocks))
+			return fmt.Errorf("block table of %d blocks with a damaged key, want none", len(blocks.blocks))
 		}
 		return read(tx, nil)
 	}); err != nil {

@@ -142,6 +142,30 @@ func (db *DB) dropMappedPages() {
 	dropMapped(db.bolt, dropMappedAbove)
 }
 
+// dropMappedMeanwhile drops the file's mapped pages (above dropMappedAbove) every
+// dropMappedEvery until the returned function is called, which waits for the last drop.
+func (db *DB) dropMappedMeanwhile() (stop func()) {
+	b := db.bolt
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(dropMappedEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				dropMapped(b, dropMappedAbove)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
 // cached is a person's folded state with what was derived from it.
 type cached struct {
 	st  *rules.State

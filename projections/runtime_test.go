@@ -866,6 +866,34 @@ func TestProjector_Quarantine(t *testing.T) {
 	}
 }
 
+// TestProjector_RebuildInChunks: a rebuild folds its persons in chunks, ahead of the writer,
+// which writes the event-id index first and takes out the entries of the events the fold
+// quarantines: in chunks bounded by persons, or by events, the rebuilt file equals catching
+// up over the same poisoned stream.
+func TestProjector_RebuildInChunks(t *testing.T) {
+	feed, _ := poisoned(t, population(9, 300, testKommuner))
+	p, err := New(feed, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	caught := liveDump(t, p)
+	persons, events := foldPersonsPerTx, foldEventsPerTx
+	defer func() { foldPersonsPerTx, foldEventsPerTx = persons, events }()
+	for _, bound := range [][2]int{{7, 1 << 30}, {1 << 30, 40}, {1, 1}} {
+		foldPersonsPerTx, foldEventsPerTx = bound[0], bound[1]
+		if err := p.Rebuild(bg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rebuilt := liveDump(t, p); rebuilt != caught {
+			t.Fatalf("folded in chunks of %d persons or %d events, the rebuild differs from catching up", bound[0], bound[1])
+		}
+	}
+}
+
 // TestProjector_WaitFor: a reader waiting for its own append's sequence is woken when the
 // live models have applied it, not before; a wait that ctx bounds ends with ctx's error.
 func TestProjector_WaitFor(t *testing.T) {
