@@ -163,8 +163,8 @@ func (db *DB) flushBulkSeqs() error {
 
 // foldPersonsPerTx and foldEventsPerTx bound the persons, and their events, the second pass
 // of a rebuild folds per transaction (a chunk). Each chunk reads its persons' events from all
-// over the events bucket (blocksOf walks it whole); 2 000 persons a chunk made 60 such walks
-// at 3.3 M events. (Variables for the tests, which fold in small chunks.)
+// over the events bucket, looking each block up once (blockTable): fewer, larger chunks look
+// fewer blocks up again. (Variables for the tests, which fold in small chunks.)
 var (
 	foldPersonsPerTx = 10000
 	foldEventsPerTx  = 100000
@@ -206,8 +206,9 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	// writing on one, and one after the other left a CPU idle for half the pass.
 	chunks, stop := db.foldChunks()
 	defer stop()
-	// The fold reads the file through its mapping all the while, the writer commits only
-	// between chunks: the pages are dropped on a clock of their own.
+	// The fold reads every stored event through the file's mapping, and the resident set
+	// would grow by the file's size: its pages are dropped on a clock of their own (above
+	// dropMappedAbove), since the writer commits only between chunks.
 	defer db.dropMappedMeanwhile()()
 	if progress != nil {
 		progress(0, total) // the fold has begun: the index is part of it
@@ -244,9 +245,6 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		if err != nil {
 			return err
 		}
-		// Each chunk's events were read through the file's mapping: a rebuild reads every
-		// stored event once, and its resident set would grow by the file's size.
-		db.dropMappedPages()
 		if progress != nil && !ch.last {
 			progress(done, total)
 		}
@@ -282,15 +280,15 @@ type foldChunk struct {
 // is written (about a second for 1.1 M events), the CPUs the writer does not use fold.
 const foldAhead = 2
 
-// foldChunks folds the stored persons, up to foldPersonsPerTx (and foldEventsPerTx events) at
-// a time in person-key order, each
-// chunk in a read transaction of its own, and sends them on the channel, which it closes
-// after the last chunk or an error. The events are read in place: each chunk's transaction
-// ends once its folds are done, before the chunk is sent, so the writer's commit never
-// waits for more than one chunk's folding when bbolt remaps the file. Chunks written
-// meanwhile (derived models, a quarantined event dropped) touch only persons folded
-// before, so a fold that reads the file as it was when its chunk began reads what it would
-// read after. stop ends the folding early and waits for it.
+// foldChunks folds the stored persons in chunks of up to foldPersonsPerTx persons (and
+// foldEventsPerTx events) in person-key order, each chunk in a read transaction of its own,
+// and sends them on the channel, which it closes after the last chunk or an error. The
+// events are read in place: each chunk's transaction ends once its folds are done, before
+// the chunk is sent, so the writer's commit never waits for more than one chunk's folding
+// when bbolt remaps the file. Chunks written meanwhile (derived models, a quarantined event
+// dropped) touch only persons folded before, so a fold that reads the file as it was when
+// its chunk began reads what it would read after. stop ends the folding early and waits for
+// it.
 func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 	out := make(chan foldChunk, foldAhead)
 	quit := make(chan struct{})
@@ -442,9 +440,7 @@ func (c *idCollector) write(db *DB) error {
 		}); err != nil {
 			return err
 		}
-		// The fold reads the file meanwhile (foldAll): its pages are dropped as between
-		// chunks.
-		db.dropMappedPages()
+
 	}
 	if len(c.other) > 0 {
 		if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
