@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/freeport"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -171,7 +171,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		}
 	}()
 	freePort := func() (int, error) {
-		l, err := listenOutsideEphemeral()
+		l, err := freeport.Listen()
 		if err != nil {
 			return 0, err
 		}
@@ -786,40 +786,9 @@ func (c *Cluster) Close() {
 	c.route, c.client = nil, nil
 }
 
-func freePort() (int, error) {
-	l, err := listenOutsideEphemeral()
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// listenOutsideEphemeral listens on a free port of 127.0.0.1 below the kernel's ephemeral
-// range. A port the kernel picks (":0") is from that range, and once closed any outgoing
-// connection may take it before the process it was picked for binds it: a CI run saw
-// nird-2 stop with "--admin: bind: address already in use" six seconds after its ports were
-// picked, while other packages' tests ran. A restarted process binds its ports again too.
-func listenOutsideEphemeral() (net.Listener, error) {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 2048 {
-				low = v
-			}
-		}
-	}
-	from := max(1024, low-12000)
-	var last error
-	for range 200 {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(from+mrand.IntN(low-from)))
-		if err == nil {
-			return l, nil
-		}
-		last = err
-	}
-	return nil, fmt.Errorf("chaos: no free port below %d: %w", low, last)
-}
+// freePort returns a port for a process started later (freeport: below the kernel's
+// ephemeral range, which outgoing connections take ports from meanwhile).
+func freePort() (int, error) { return freeport.Port() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/freeport"
 	"github.com/introreg/nir/internal/natsauth"
 )
 
@@ -212,14 +213,14 @@ func URLWithUser(s *server.Server, user, password string) string {
 	return u.String()
 }
 
-// freePort returns a loopback TCP port that was free a moment ago. A route port must be known
-// before any server starts, because each node's routes name the others.
+// freePort returns a loopback TCP port that was free a moment ago, below the kernel's
+// ephemeral range (freeport). A route port must be known before any server starts, because
+// each node's routes name the others.
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
