@@ -347,6 +347,9 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 type idCollector struct {
 	runs  [][]ulidEntry
 	other []idEntry
+	// dups are, once write has merged the runs (and let them go), the entries of every ULID
+	// key given more than once, in order: what unindex needs of them.
+	dups []ulidEntry
 }
 
 // ulidEntry is an index entry whose key is a ULID's 16 bytes.
@@ -427,7 +430,12 @@ func (c *idCollector) write(db *DB) error {
 			for n := 0; n < idsPerTx && !m.done(); n++ {
 				e := m.next()
 				if started && e.key == prev.key {
-					continue // in order: the lowest sequence of the key came first
+					// In order: the lowest sequence of the key came first, and is written.
+					if len(c.dups) == 0 || c.dups[len(c.dups)-1].key != e.key {
+						c.dups = append(c.dups, prev)
+					}
+					c.dups = append(c.dups, e)
+					continue
 				}
 				prev, started = e, true
 				at := len(vals)
@@ -440,8 +448,8 @@ func (c *idCollector) write(db *DB) error {
 		}); err != nil {
 			return err
 		}
-
 	}
+	c.runs = nil // 24 bytes an event: 79 MB at 3.3 M events, not kept through the fold
 	if len(c.other) > 0 {
 		if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
 			return err
@@ -489,16 +497,15 @@ func (c *idCollector) unindex(db *DB, bad []idEntry) error {
 	})
 }
 
-// seqsOf returns the sequences of the entries with key.
+// seqsOf returns the sequences of the entries with key, once write has run; nil for a ULID
+// key given once (that entry is the one unindex takes out).
 func (c *idCollector) seqsOf(key []byte) []uint64 {
 	var seqs []uint64
 	if len(key) == 16 && key[0] != 0xff {
 		k := ulidEntry{key: [16]byte(key)}
-		for _, run := range c.runs {
-			i, _ := slices.BinarySearchFunc(run, k, compareULIDEntries) // seq 0 sorts first
-			for ; i < len(run) && run[i].key == k.key; i++ {
-				seqs = append(seqs, run[i].seq)
-			}
+		i, _ := slices.BinarySearchFunc(c.dups, k, compareULIDEntries) // seq 0 sorts first
+		for ; i < len(c.dups) && c.dups[i].key == k.key; i++ {
+			seqs = append(seqs, c.dups[i].seq)
 		}
 	}
 	for _, o := range c.other {
