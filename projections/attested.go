@@ -199,7 +199,6 @@ func (db *DB) storeCopied(b copyBatch) error {
 		return err
 	}
 	db.bulkLast = max(db.bulkLast, b.last)
-	db.dropMappedPages()
 	db.addBulkSeqs(b.adds)
 	db.bulkIDs.add(b.ids)
 	return nil
@@ -287,13 +286,9 @@ func (w *copyWalk) walk(src *DB) error {
 	// The walk reads every page of src's events through its mapping: drop them from the
 	// resident set as it goes (as a rebuild does with its own file), or the rebuild's RSS
 	// grows by the live file's size (1.9 GiB peak at 3.3 M events before this).
-	dropped := time.Now()
 	defer dropMapped(src.bolt, 0)
+	defer dropMappedMeanwhile(src.bolt, 0)()
 	for w.next <= w.through {
-		if time.Since(dropped) >= dropMappedEvery {
-			dropMapped(src.bolt, 0)
-			dropped = time.Now()
-		}
 		n := 0
 		err := src.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketEvents).Cursor()

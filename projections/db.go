@@ -106,9 +106,6 @@ type DB struct {
 	// transaction id): the append path asks for the checkpoint on every append
 	// (EventPersons), and most appends between two commits see the same state.
 	readCkpt atomic.Pointer[txCheckpoint]
-	// lastDrop is when a rebuild last dropped the file's mapped pages (dropMappedPages;
-	// guarded by mu).
-	lastDrop time.Time
 
 	// quarantined counts the quarantine bucket's entries as committed; newQuarantined
 	// those of the transaction in progress (guarded by mu).
@@ -132,20 +129,10 @@ const dropMappedEvery = 250 * time.Millisecond
 // one file's worth stays resident beside the heap.
 const dropMappedAbove = 384 << 20
 
-// dropMappedPages drops the file's mapped pages from the process's resident set
-// (dropMapped), at most every dropMappedEvery. Must hold mu.
-func (db *DB) dropMappedPages() {
-	if time.Since(db.lastDrop) < dropMappedEvery {
-		return
-	}
-	db.lastDrop = time.Now()
-	dropMapped(db.bolt, dropMappedAbove)
-}
-
-// dropMappedMeanwhile drops the file's mapped pages (above dropMappedAbove) every
-// dropMappedEvery until the returned function is called, which waits for the last drop.
-func (db *DB) dropMappedMeanwhile() (stop func()) {
-	b := db.bolt
+// dropMappedMeanwhile drops the mapped pages of b's file (dropMapped, if larger than above)
+// every dropMappedEvery until stop is called; stop waits for a drop under way, and may be
+// called again.
+func dropMappedMeanwhile(b *bolt.DB, above int64) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -154,14 +141,15 @@ func (db *DB) dropMappedMeanwhile() (stop func()) {
 		for {
 			select {
 			case <-t.C:
-				dropMapped(b, dropMappedAbove)
+				dropMapped(b, above)
 			case <-quit:
 				return
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(quit)
+		once.Do(func() { close(quit) })
 		<-done
 	}
 }

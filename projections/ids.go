@@ -53,6 +53,18 @@ func storedID(data []byte) []byte {
 	return id
 }
 
+// storedIDKey is the index key of the event encoded in data (storedID), nil when it has no
+// id.
+func storedIDKey(data []byte) []byte {
+	if id := storedID(data); len(id) > 0 {
+		return idKey(string(id))
+	}
+	return nil
+}
+
+// isULIDKey reports whether an index key is a ULID's 16 bytes (idKey), not 0xff and an id.
+func isULIDKey(key []byte) bool { return len(key) == 16 && key[0] != 0xff }
+
 // idKey is the index key of an event id.
 func idKey(id string) []byte {
 	if u, err := ulid.ParseStrict(id); err == nil {

@@ -72,6 +72,11 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 	if err != nil {
 		return nil, err
 	}
+	// The passes read the file's pages through its mapping (the commits, the fold): they
+	// are dropped from the resident set on a clock, if the file is larger than
+	// dropMappedAbove (the writer commits seldom while the fold reads), and all once built.
+	stopDrops := dropMappedMeanwhile(db.bolt, dropMappedAbove)
+	defer func() { stopDrops() }()
 	total := opt.To
 	t0 := time.Now()
 	var fromFile uint64
@@ -108,9 +113,12 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 				err = ctx.Err()
 			case err != nil:
 				p.logger.Warn(what+": the live file's events are not used; the whole stream is read", "err", err)
+				stopDrops()
 				db.Close()
 				last, err = 0, nil
-				db, err = create()
+				if db, err = create(); err == nil {
+					stopDrops = dropMappedMeanwhile(db.bolt, dropMappedAbove)
+				}
 			case through == 0:
 				p.logger.Info(what + ": no checkpoint signed by this nird's key covers the live file's events; the whole stream is read")
 			case through > 0:
@@ -152,6 +160,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 		os.Remove(path)
 		return nil, err
 	}
+	stopDrops()
 	dropMapped(db.bolt, 0) // the fold read them: as the live file, it starts from what queries read
 	return db, nil
 }

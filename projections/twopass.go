@@ -17,8 +17,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/oklog/ulid/v2"
-
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -89,7 +87,6 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	// Committed: only now do the sequences count as stored.
 	db.bulkLast = last
 	db.quarantined.Add(db.newQuarantined)
-	db.dropMappedPages() // the commits read the bucket's pages through the mapping
 	db.addBulkSeqs(adds)
 	db.bulkIDs.add(ids)
 	return last, nil
@@ -199,17 +196,13 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	var done uint64
 	ids := db.bulkIDs
 	db.bulkIDs = idCollector{}
-	var unindex idBatch // the entries of the events quarantined
+	var unindex []idEntry // the entries of the events quarantined
 	db.newQuarantined = 0
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
 	// The next chunks are folded while this one is written: folding runs on every CPU but
 	// writing on one, and one after the other left a CPU idle for half the pass.
 	chunks, stop := db.foldChunks()
 	defer stop()
-	// The fold reads every stored event through the file's mapping, and the resident set
-	// would grow by the file's size: its pages are dropped on a clock of their own (above
-	// dropMappedAbove), since the writer commits only between chunks.
-	defer db.dropMappedMeanwhile()()
 	if progress != nil {
 		progress(0, total) // the fold has begun: the index is part of it
 	}
@@ -229,8 +222,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 					if err := db.dropStored(tx, ch.jobs[i].pk, ch.jobs[i].bad); err != nil {
 						return err
 					}
-					unindex.ulids = append(unindex.ulids, ch.jobs[i].unindex.ulids...)
-					unindex.other = append(unindex.other, ch.jobs[i].unindex.other...)
+					unindex = append(unindex, ch.jobs[i].unindex...)
 				}
 				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
@@ -250,7 +242,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		}
 	}
 	// The event-id index holds the events folded, as catching up indexes them.
-	if err := ids.unindex(db, unindex.entries()); err != nil {
+	if err := ids.unindex(db, unindex); err != nil {
 		return err
 	}
 	if err := db.update(func(tx *bolt.Tx) error {
@@ -377,26 +369,17 @@ type idBatch struct {
 	other []idEntry
 }
 
-// entries returns the batch's entries, all as idEntry.
-func (b *idBatch) entries() []idEntry {
-	out := b.other
-	for _, u := range b.ulids {
-		out = append(out, idEntry{key: bytes.Clone(u.key[:]), seq: u.seq})
-	}
-	return out
-}
-
 // add adds the entry of the event stored at seq with encoding data; none when it has no id.
 func (b *idBatch) add(data []byte, seq uint64) {
-	id := storedID(data)
-	if len(id) == 0 {
-		return // the fold quarantines it (QuarantineNoID, or one that does not decode)
+	key := storedIDKey(data)
+	switch {
+	case key == nil:
+		// the fold quarantines it (QuarantineNoID, or one that does not decode)
+	case isULIDKey(key):
+		b.ulids = append(b.ulids, ulidEntry{key: [16]byte(key), seq: seq})
+	default:
+		b.other = append(b.other, idEntry{key: key, seq: seq})
 	}
-	if u, err := ulid.ParseStrict(string(id)); err == nil {
-		b.ulids = append(b.ulids, ulidEntry{key: u, seq: seq})
-		return
-	}
-	b.other = append(b.other, idEntry{key: idKey(string(id)), seq: seq})
 }
 
 // add takes a batch's entries, the ULID ones as a run of their own, sorted.
@@ -501,7 +484,7 @@ func (c *idCollector) unindex(db *DB, bad []idEntry) error {
 // key given once (that entry is the one unindex takes out).
 func (c *idCollector) seqsOf(key []byte) []uint64 {
 	var seqs []uint64
-	if len(key) == 16 && key[0] != 0xff {
+	if isULIDKey(key) {
 		k := ulidEntry{key: [16]byte(key)}
 		i, _ := slices.BinarySearchFunc(c.dups, k, compareULIDEntries) // seq 0 sorts first
 		for ; i < len(c.dups) && c.dups[i].key == k.key; i++ {
@@ -575,9 +558,9 @@ type foldJob struct {
 	raws [][]byte
 	der  *derived
 	// bad are the person's stored events that checkStored quarantined; unindex their
-	// event-id index entries, as idBatch made them.
+	// event-id index entries, as the store pass made them (storedIDKey).
 	bad     []Quarantine
-	unindex idBatch
+	unindex []idEntry
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -600,7 +583,9 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 					ev, reason := checkStored(raw, j.pk)
 					if reason != "" {
 						j.bad = append(j.bad, Quarantine{Seq: j.seqs[x], Reason: reason})
-						j.unindex.add(raw, j.seqs[x])
+						if key := storedIDKey(raw); key != nil {
+							j.unindex = append(j.unindex, idEntry{key: key, seq: j.seqs[x]})
+						}
 						continue
 					}
 					if open != nil {
