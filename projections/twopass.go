@@ -173,10 +173,11 @@ var (
 // since every model is derived from the person's final state alone and the statistics are
 // integer sums. progress (may be nil) gets persons done and the total.
 //
-// The event-id index is written first, sorted, from the entries collected as the events were
-// stored (idCollector), while the first chunks are folded: its keys (ids) follow no order of
-// persons, so writing each chunk's ids would rewrite most of its pages every time. The
-// entries of events the fold quarantines are taken out at the end.
+// The event-id index is written sorted, from the entries collected as the events were stored
+// (idCollector), a transaction at a time whenever no folded chunk waits to be written: its
+// keys (ids) follow no order of persons, so writing each chunk's ids would rewrite most of its
+// pages every time, and writing it all before the first chunk held the fold up once it was
+// foldAhead chunks ahead. The entries of events the fold quarantines are taken out at the end.
 func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	if err := db.flushBulkSeqs(); err != nil {
 		return err
@@ -206,10 +207,27 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	if progress != nil {
 		progress(0, total) // the fold has begun: the index is part of it
 	}
-	if err := ids.write(db); err != nil {
-		return err
-	}
-	for ch := range chunks {
+	// One writer: a chunk folded is written first, so that the fold is never held up, and the
+	// index a transaction at a time while none is ready.
+	for indexing := true; ; {
+		var ch foldChunk
+		var ok bool
+		if indexing {
+			select {
+			case ch, ok = <-chunks:
+			default:
+				var err error
+				if indexing, err = ids.writeStep(db); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			ch, ok = <-chunks
+		}
+		if !ok {
+			break
+		}
 		if ch.err != nil {
 			return ch.err
 		}
@@ -239,6 +257,12 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		}
 		if progress != nil && !ch.last {
 			progress(done, total)
+		}
+	}
+	for more := true; more; {
+		var err error
+		if more, err = ids.writeStep(db); err != nil {
+			return err
 		}
 	}
 	// The event-id index holds the events folded, as catching up indexes them.
@@ -339,9 +363,15 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 type idCollector struct {
 	runs  [][]ulidEntry
 	other []idEntry
-	// dups are, once write has merged the runs (and let them go), the entries of every ULID
-	// key given more than once, in order: what unindex needs of them.
+	// dups are, once writeStep has merged the runs (and let them go), the entries of every
+	// ULID key given more than once, in order: what unindex needs of them.
 	dups []ulidEntry
+
+	// writeStep's place: the merge of the runs, the last entry written.
+	merge        *runMerge
+	prev         ulidEntry
+	started      bool
+	otherWritten bool
 }
 
 // ulidEntry is an index entry whose key is a ULID's 16 bytes.
@@ -391,54 +421,57 @@ func (c *idCollector) add(b idBatch) {
 	c.other = append(c.other, b.other...)
 }
 
-// idsPerTx is how many event-id index entries idCollector.write puts per transaction: bbolt
-// holds a transaction's new entries of a page in one growing slice until commit, which
+// idsPerTx is how many event-id index entries idCollector.writeStep puts per transaction:
+// bbolt holds a transaction's new entries of a page in one growing slice until commit, which
 // splits it. Writing 557 000 ids took 0.45-0.51 s at 100 000 a transaction, 0.33-0.37 s at
 // 5 000 to 20 000.
 const idsPerTx = 20000
 
-// write puts the entries into the index in key order (every ULID key sorts before the
-// others, which begin with 0xff), each page written once. An id stored twice keeps its
-// lowest sequence, as putIDs does.
-func (c *idCollector) write(db *DB) error {
-	m := newRunMerge(c.runs)
-	var prev ulidEntry
-	started := false
-	for !m.done() {
-		if err := db.update(func(tx *bolt.Tx) error {
-			b := bucket(tx, bucketIDs)
-			b.setFillPercent(1.0)
-			// The values, in one allocation: bbolt keeps them until commit.
-			vals := make([]byte, 0, idsPerTx*binary.MaxVarintLen64)
-			for n := 0; n < idsPerTx && !m.done(); n++ {
-				e := m.next()
-				if started && e.key == prev.key {
-					// In order: the lowest sequence of the key came first, and is written.
-					if len(c.dups) == 0 || c.dups[len(c.dups)-1].key != e.key {
-						c.dups = append(c.dups, prev)
-					}
-					c.dups = append(c.dups, e)
-					continue
-				}
-				prev, started = e, true
-				at := len(vals)
-				vals = binary.AppendUvarint(vals, e.seq)
-				if err := b.Put(e.key[:], vals[at:len(vals):len(vals)]); err != nil {
-					return err
-				}
+// writeStep puts the next idsPerTx entries into the index, in key order (every ULID key
+// sorts before the others, which begin with 0xff), each page written once, and reports
+// whether any are left. An id stored twice keeps its lowest sequence, as putIDs does. The
+// fold calls it between its chunks' writes, so the index is written while the chunks after
+// them are folded.
+func (c *idCollector) writeStep(db *DB) (more bool, err error) {
+	if c.merge == nil {
+		c.merge = newRunMerge(c.runs)
+		c.runs = nil // let each run go once merged: 24 bytes an event, 79 MB at 3.3 M events
+	}
+	m := c.merge
+	if m.done() {
+		if len(c.other) > 0 && !c.otherWritten {
+			c.otherWritten = true
+			if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
+				return false, err
 			}
-			return nil
-		}); err != nil {
-			return err
 		}
+		return false, nil
 	}
-	c.runs = nil // 24 bytes an event: 79 MB at 3.3 M events, not kept through the fold
-	if len(c.other) > 0 {
-		if err := db.update(func(tx *bolt.Tx) error { return putIDs(tx, c.other) }); err != nil {
-			return err
+	err = db.update(func(tx *bolt.Tx) error {
+		b := bucket(tx, bucketIDs)
+		b.setFillPercent(1.0)
+		// The values, in one allocation: bbolt keeps them until commit.
+		vals := make([]byte, 0, idsPerTx*binary.MaxVarintLen64)
+		for n := 0; n < idsPerTx && !m.done(); n++ {
+			e := m.next()
+			if c.started && e.key == c.prev.key {
+				// In order: the lowest sequence of the key came first, and is written.
+				if len(c.dups) == 0 || c.dups[len(c.dups)-1].key != e.key {
+					c.dups = append(c.dups, c.prev)
+				}
+				c.dups = append(c.dups, e)
+				continue
+			}
+			c.prev, c.started = e, true
+			at := len(vals)
+			vals = binary.AppendUvarint(vals, e.seq)
+			if err := b.Put(e.key[:], vals[at:len(vals):len(vals)]); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
+	return err == nil, err
 }
 
 // unindex takes out of the index, once written, the entries of the events the fold
