@@ -1,9 +1,13 @@
 package projections
 
 import (
+	"encoding/binary"
+	"errors"
 	"math"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -67,5 +71,56 @@ func TestRecordedAfter(t *testing.T) {
 		if got := recordedAfter(b, cut); got != want {
 			t.Errorf("%s: recordedAfter = %v, decoding says %v (recorded_at %v)", name, got, want, ev.GetRecordedAt().AsTime())
 		}
+	}
+}
+
+// TestCopyAttested_DamagedBlock: a rebuild's copy reads the live file's blocks on a goroutine
+// of its own, checking and hashing each event ahead of the walk that gives them to the
+// attestation. Damage it meets in a block past its first read transactions (copyViewBlocks
+// blocks each) still ends the copy with ErrCorrupt (on which a rebuild reads the whole
+// stream), and nothing from that block on is stored.
+func TestCopyAttested_DamagedBlock(t *testing.T) {
+	recs := population(9, 300, testKommuner)
+	const damagedBlock = 2*copyViewBlocks + 3
+	if n := uint64(len(recs)); n < (damagedBlock+2)*eventsPerBlock {
+		t.Fatalf("the population has %d events: too few for block %d", n, damagedBlock)
+	}
+	for _, damage := range []struct {
+		name string
+		f    func(block []byte) []byte
+	}{
+		// The first entry's first byte of data, its checksum left as it was.
+		{"checksum", func(b []byte) []byte {
+			_, n := binary.Uvarint(b)
+			_, m := binary.Uvarint(b[n:])
+			b[n+m] ^= 0x5a
+			return b
+		}},
+		// A length that runs past the block's end.
+		{"undecodable", func(b []byte) []byte {
+			return append(binary.AppendUvarint(nil, damagedBlock*eventsPerBlock), 0xff, 0x7f)
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			src := openTestDB(t, DBOptions{})
+			applyAll(t, src, recs, 500)
+			var key [8]byte
+			binary.BigEndian.PutUint64(key[:], damagedBlock)
+			if err := src.bolt.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketEvents)
+				return b.Put(key[:], damage.f(append([]byte(nil), b.Get(key[:])...)))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			dst := openTestDB(t, DBOptions{})
+			var reported uint64
+			_, _, err := copyAttested(bg, newTrustingFeed(recs), src, dst, 0, time.Time{}, func(done, _ uint64) { reported = max(reported, done) })
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("copy over a damaged block: %v, want ErrCorrupt", err)
+			}
+			if reported >= damagedBlock*eventsPerBlock {
+				t.Errorf("the copy stored events through seq %d, at or past the damaged block's first (%d)", reported, damagedBlock*eventsPerBlock)
+			}
+		})
 	}
 }

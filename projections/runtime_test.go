@@ -867,11 +867,18 @@ func TestProjector_Quarantine(t *testing.T) {
 }
 
 // TestProjector_RebuildInChunks: a rebuild folds its persons in chunks, ahead of the writer,
-// which writes the event-id index first and takes out the entries of the events the fold
-// quarantines: in chunks bounded by persons, or by events, the rebuilt file equals catching
-// up over the same poisoned stream.
+// which writes the event-id index a transaction at a time between the chunks and takes out
+// the entries of the events the fold quarantines: in chunks bounded by persons, or by events,
+// and with the index in steps of a few entries, the rebuilt file equals catching up over the
+// same poisoned stream.
 func TestProjector_RebuildInChunks(t *testing.T) {
 	feed, _ := poisoned(t, population(9, 300, testKommuner))
+	// Events stored twice (the same id, later on the stream): the index keeps each id's
+	// lowest sequence, also when the two entries fall in different steps of its writing.
+	for _, m := range slices.Clone(feed.msgs[len(feed.msgs)-40:]) {
+		m.seq = uint64(len(feed.msgs)) + 1
+		feed.msgs = append(feed.msgs, m)
+	}
 	p, err := New(feed, Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -881,15 +888,15 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	caught := liveDump(t, p)
-	persons, events := foldPersonsPerTx, foldEventsPerTx
-	defer func() { foldPersonsPerTx, foldEventsPerTx = persons, events }()
-	for _, bound := range [][2]int{{7, 1 << 30}, {1 << 30, 40}, {1, 1}} {
-		foldPersonsPerTx, foldEventsPerTx = bound[0], bound[1]
+	persons, events, ids := foldPersonsPerTx, foldEventsPerTx, idsPerTx
+	defer func() { foldPersonsPerTx, foldEventsPerTx, idsPerTx = persons, events, ids }()
+	for _, bound := range [][3]int{{7, 1 << 30, ids}, {1 << 30, 40, 13}, {1, 1, 1}} {
+		foldPersonsPerTx, foldEventsPerTx, idsPerTx = bound[0], bound[1], bound[2]
 		if err := p.Rebuild(bg, nil); err != nil {
 			t.Fatal(err)
 		}
 		if rebuilt := liveDump(t, p); rebuilt != caught {
-			t.Fatalf("folded in chunks of %d persons or %d events, the rebuild differs from catching up", bound[0], bound[1])
+			t.Fatalf("folded in chunks of %d persons or %d events, the index in steps of %d, the rebuild differs from catching up", bound[0], bound[1], bound[2])
 		}
 	}
 }

@@ -424,8 +424,8 @@ func (c *idCollector) add(b idBatch) {
 // idsPerTx is how many event-id index entries idCollector.writeStep puts per transaction:
 // bbolt holds a transaction's new entries of a page in one growing slice until commit, which
 // splits it. Writing 557 000 ids took 0.45-0.51 s at 100 000 a transaction, 0.33-0.37 s at
-// 5 000 to 20 000.
-const idsPerTx = 20000
+// 5 000 to 20 000. (A variable for the tests, which write it in small steps.)
+var idsPerTx = 20000
 
 // writeStep puts the next idsPerTx entries into the index, in key order (every ULID key
 // sorts before the others, which begin with 0xff), each page written once, and reports
