@@ -107,6 +107,10 @@ type RebuildOptions struct {
 	Verify bool `json:"verify"`
 	// CPUProfile, when set, is the file the rebuild's CPU profile (its last run) is written to.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// MemProfile, when set, is the file the allocations of the rebuild from the live file
+	// (its last run) are written to, those before it to MemProfile.base: go tool pprof
+	// -sample_index=alloc_space -base FILE.base FILE.
+	MemProfile string `json:"mem_profile,omitempty"`
 }
 
 func (o *RebuildOptions) defaults() error {
@@ -678,7 +682,15 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 			}
 			defer stop()
 		}
+		if opt.MemProfile != "" {
+			if err := writeAllocs(opt.MemProfile + ".base"); err != nil {
+				return 0, err
+			}
+		}
 		n, err := timed("rebuild from the live file", proj.Rebuild, &ffPasses, &rep.MemoryFromFile, &fromFile)
+		if err == nil && opt.MemProfile != "" {
+			err = writeAllocs(opt.MemProfile)
+		}
 		if err == nil && fromFile != last {
 			err = fmt.Errorf("the rebuild took the live file's events through seq %d, not %d: the checkpoints do not cover the stream", fromFile, last)
 		}
@@ -1432,6 +1444,19 @@ func WriteRebuildText(w io.Writer, rep *RebuildReport) error {
 	}
 	_, err := fmt.Fprintf(w, "%d CPUs, %s, %s/%s\n", rep.Machine.CPUs, rep.Machine.Go, rep.Machine.GOOS, rep.Machine.GOARCH)
 	return err
+}
+
+// writeAllocs writes the allocations made so far (pprof's allocs profile) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return f.Close()
 }
 
 // startCPUProfile writes a CPU profile to path until the returned function is called.
