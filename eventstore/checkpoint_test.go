@@ -5,7 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +32,34 @@ func digestThrough(t *testing.T, s *eventstore.Store, seq uint64) []byte {
 		t.Fatal(err)
 	}
 	return d.Sum[:]
+}
+
+// TestDigest_Format: the digest extends the sum with SHA-256(sum, seq as 8 bytes big-endian,
+// the subject's length as 4, the subject, the data's hash), as the checkpoints already on
+// streams were made; AddEvent is Add on the person's subject.
+func TestDigest_Format(t *testing.T) {
+	var d, e eventstore.Digest
+	var want [sha256.Size]byte
+	for i, subject := range []string{"nir.ev." + strings.Repeat("ab", 32), "nir.ev." + strings.Repeat("7f", 32), "nir.claim.x"} {
+		seq := uint64(1)<<40 + uint64(i)
+		data := []byte(fmt.Sprintf("message %d", i))
+		h := sha256.New()
+		h.Write(want[:])
+		h.Write(binary.BigEndian.AppendUint64(nil, seq))
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(subject))))
+		h.Write([]byte(subject))
+		h.Write(eventstore.HashOf(data))
+		h.Sum(want[:0])
+		d.Add(seq, subject, eventstore.HashOf(data))
+		if pk, ok := strings.CutPrefix(subject, "nir.ev."); ok {
+			e.AddEvent(seq, pk, eventstore.HashOf(data))
+		} else {
+			e.Add(seq, subject, eventstore.HashOf(data))
+		}
+		if d.Sum != want || e.Sum != want || d.Seq != seq || e.Seq != seq {
+			t.Fatalf("message %d: Add gives %x (seq %d), AddEvent %x (seq %d), want %x", i, d.Sum, d.Seq, e.Sum, e.Seq, want)
+		}
+	}
 }
 
 // TestCheckpoints: two checkpointers run at once (as two nird would if the lease failed);
