@@ -220,7 +220,17 @@ func lastSeq(v []byte) uint64 {
 
 // personSeqs decodes a person's event list.
 func personSeqs(v []byte) []uint64 {
-	var out []uint64
+	// As many as the varints' last bytes: one allocation, not one for every doubling.
+	n := 0
+	for _, b := range v {
+		if b < 0x80 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, n)
 	var s uint64
 	for len(v) > 0 {
 		d, n := binary.Uvarint(v)
