@@ -74,11 +74,10 @@ func TestRecordedAfter(t *testing.T) {
 	}
 }
 
-// TestCopyAttested_DamagedBlock: a rebuild's copy reads the live file's blocks on a goroutine
-// of its own, checking and hashing each event ahead of the walk that gives them to the
-// attestation. Damage it meets in a block past its first read transactions (copyViewBlocks
-// blocks each) still ends the copy with ErrCorrupt (on which a rebuild reads the whole
-// stream), and nothing from that block on is stored.
+// TestCopyAttested_DamagedBlock: a rebuild's copy reads the live file's blocks in short read
+// transactions (copyViewBlocks blocks each) while its writer stores what it has read. Damage
+// it meets in a block past its first transactions ends the copy with ErrCorrupt (on which a
+// rebuild reads the whole stream), and nothing from that block on is stored.
 func TestCopyAttested_DamagedBlock(t *testing.T) {
 	recs := population(9, 300, testKommuner)
 	const damagedBlock = 2*copyViewBlocks + 3
