@@ -55,6 +55,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
 	scale := fs.String("scale", "", "comma-separated population sizes to measure in turn, instead of --persons (e.g. 4000,40000,120000)")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE`, and the rebuild from the live file's to FILE.from-file (go tool pprof)")
+	fs.BoolVar(&opt.FromFileOnly, "from-file-only", false, "measure only the rebuild and the as-of replay from the live file, each in turns with a bare replay (to compare builds: about half the time)")
 	fs.StringVar(&opt.MemProfile, "memprofile", "", "write the allocations of the rebuild from the live file to `FILE`, and those before it to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {

@@ -109,6 +109,41 @@ func TestRebuild(t *testing.T) {
 		})
 	}
 
+	// Only what comparing builds of the rebuild from the live file needs: the bare replay, the
+	// live models' one rebuild from the stream, and the stages from the live file in turns.
+	t.Run("FromFileOnly", func(t *testing.T) {
+		only := opt
+		only.Verify, only.FromFileOnly, only.Runs = false, true, 2
+		rep, err := Rebuild(context.Background(), only, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, r := range rep.Results {
+			names = append(names, r.Name)
+		}
+		if strings.Join(names, ",") != "bare-replay,rebuild" {
+			t.Errorf("results %v, want the bare replay and the rebuild only", names)
+		}
+		if ff := rep.FromFile; uint64(ff.Events) != rep.Population.Events || rep.RatioFromFile <= 0 || rep.RatioAsOfFromFile <= 0 {
+			t.Errorf("rebuild from the live file = %+v, ratio %v, as-of ratio %v", ff, rep.RatioFromFile, rep.RatioAsOfFromFile)
+		}
+		if rep.Query.Queries != 0 || rep.CSV.Rows != 0 || rep.Verified != nil || len(rep.Goals) != 2 {
+			t.Errorf("measured more than the from-file stages: %d queries, %d CSV rows, verified %v, %d goals", rep.Query.Queries, rep.CSV.Rows, rep.Verified, len(rep.Goals))
+		}
+		var text strings.Builder
+		if err := WriteRebuildText(&text, rep); err != nil {
+			t.Fatal(err)
+		}
+		if s := text.String(); !strings.Contains(s, "rebuild from the live file") || strings.Contains(s, "person list") || strings.Contains(s, "decryption adds") {
+			t.Errorf("text report:\n%s", s)
+		}
+		only.Verify = true
+		if _, err := Rebuild(context.Background(), only, nil); err == nil {
+			t.Error("verify with from-file-only was accepted")
+		}
+	})
+
 	t.Run("OtherPopulationRefused", func(t *testing.T) {
 		other := opt
 		other.Seed = 2
