@@ -292,8 +292,8 @@ type foldChunk struct {
 	err  error
 }
 
-// foldAhead is how many chunks foldChunks folds ahead of the writer: while the event-id index
-// is written (about a second for 1.1 M events), the CPUs the writer does not use fold.
+// foldAhead is how many chunks foldChunks folds ahead of the writer, so that the CPUs the
+// writer does not use keep folding while it writes a chunk or a step of the event-id index.
 const foldAhead = 2
 
 // foldChunks folds the stored persons in chunks of up to foldPersonsPerTx persons (and
@@ -356,10 +356,10 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 
 // idCollector gathers the event-id index entries of a rebuild's stored events, compactly (24
 // bytes an event for ULID ids), as the events are stored: a run for each batch, sorted. The
-// fold writes them (write merges the runs) while its first chunks are folded, and then takes
-// out the entries of the events it quarantined (unindex). Taken from the stored encodings,
-// they were written after the fold, which had to decode each event first, and alone on one
-// CPU: 1.4 of 8.2 seconds of a rebuild from the live file of 1.1 M events.
+// fold writes them (writeStep merges the runs) between its chunks' writes, and then takes
+// out the entries of the events it quarantined (unindex). Before they were taken from the
+// stored encodings, they were written after the fold, which had to decode each event first,
+// and alone on one CPU: 1.4 of 8.2 seconds of a rebuild from the live file of 1.1 M events.
 type idCollector struct {
 	runs  [][]ulidEntry
 	other []idEntry
@@ -513,7 +513,7 @@ func (c *idCollector) unindex(db *DB, bad []idEntry) error {
 	})
 }
 
-// seqsOf returns the sequences of the entries with key, once write has run; nil for a ULID
+// seqsOf returns the sequences of the entries with key, once writeStep has written them all; nil for a ULID
 // key given once (that entry is the one unindex takes out).
 func (c *idCollector) seqsOf(key []byte) []uint64 {
 	var seqs []uint64

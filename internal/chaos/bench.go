@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/freeport"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -157,11 +158,11 @@ func startSetup(ctx context.Context, setup, dir string, opt BenchOptions) ([]str
 	if _, err := personkey.LoadOrCreate(filepath.Join(dir, personkey.FileName)); err != nil {
 		return nil, "", nil, err
 	}
-	hp, err := freePort()
+	hp, err := freeport.Port()
 	if err != nil {
 		return nil, "", nil, err
 	}
-	ap, err := freePort()
+	ap, err := freeport.Port()
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -247,12 +247,12 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		if k < len(opt.ClockOffsets) {
 			n.ClockOffset = opt.ClockOffsets[k]
 		}
-		hp, err := freePort()
+		hp, err := freeport.Port()
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		ap, err := freePort()
+		ap, err := freeport.Port()
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -785,10 +785,6 @@ func (c *Cluster) Close() {
 	}
 	c.route, c.client = nil, nil
 }
-
-// freePort returns a port for a process started later (freeport: below the kernel's
-// ephemeral range, which outgoing connections take ports from meanwhile).
-func freePort() (int, error) { return freeport.Port() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -17,14 +17,7 @@ import (
 // stop with "--admin: bind: address already in use" six seconds after its ports were picked,
 // while other packages' tests ran. A process restarted on the same port is safe the same way.
 func Listen() (net.Listener, error) {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 2048 {
-				low = v
-			}
-		}
-	}
+	low := ephemeralLow()
 	from := max(1024, low-12000)
 	var last error
 	for range 200 {
@@ -35,6 +28,19 @@ func Listen() (net.Listener, error) {
 		last = err
 	}
 	return nil, fmt.Errorf("freeport: no free port below %d: %w", low, last)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's default where it
+// cannot be read).
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 2048 {
+				return v
+			}
+		}
+	}
+	return 32768
 }
 
 // Port returns a port that Listen found free, closed again for the caller's process to bind.

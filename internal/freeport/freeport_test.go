@@ -2,19 +2,14 @@ package freeport
 
 import (
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 )
 
 // Ports come from below the kernel's ephemeral range, are free (Listen holds them, Port's
 // can be bound again) and differ.
 func TestListen_BelowTheEphemeralRange(t *testing.T) {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		low, _ = strconv.Atoi(strings.Fields(string(b))[0])
-	}
+	low := ephemeralLow()
 	seen := map[int]bool{}
 	for range 20 {
 		l, err := Listen()
