@@ -180,3 +180,62 @@ func TestProjector_DamagedWhileServed(t *testing.T) {
 		})
 	}
 }
+
+// TestProjector_DamagedIDBlock: a byte flipped in an entry of a block of the event-id index
+// (ids.go) is found by the block's checksum when the append path looks an id up: the look-up
+// answers as an index that has read nothing (checkpoint 0), never with another sequence or
+// person, and the file is rebuilt, after which the id is found again.
+func TestProjector_DamagedIDBlock(t *testing.T) {
+	t.Parallel()
+	recs := population(23, 30, testKommuner)
+	dir := t.TempDir()
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, liveFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An id inside a block, not its first (whose bytes are the block's key too).
+	var rec Record
+	at := -1
+	for _, r := range recs {
+		k := idKey(r.Event.GetId())
+		if i := bytes.Index(b, k); i >= 0 && bytes.Count(b, k) == 1 && isULIDKey(k) {
+			rec, at = r, i
+			break
+		}
+	}
+	if at < 0 {
+		t.Fatal("no event id found once in the file")
+	}
+	id, pk := rec.Event.GetId(), rec.Event.GetPersonKey()
+	if got, ckpt, err := p.EventPersons([]string{id}); err != nil || got[id] != pk || ckpt == 0 {
+		t.Fatalf("EventPersons before the damage = %v, %d, %v", got, ckpt, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{b[at+9] ^ 0x10}, int64(at+9)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got, ckpt, err := p.EventPersons([]string{id})
+	if err != nil || len(got) != 0 || ckpt != 0 {
+		t.Fatalf("EventPersons over a damaged block = %v, checkpoint %d, %v; want nothing known", got, ckpt, err)
+	}
+	if !strings.Contains(p.Repairing(), "damaged") {
+		t.Fatalf("repairing = %q", p.Repairing())
+	}
+	rebuiltLike(t, p, recs, "")
+	if got, _, err := p.EventPersons([]string{id}); err != nil || got[id] != pk {
+		t.Fatalf("EventPersons after the rebuild = %v, %v", got, err)
+	}
+}

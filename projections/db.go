@@ -21,7 +21,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 14 // 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
+const SchemaVersion = 15 // 15: the event-id index in blocks; 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (
@@ -45,7 +45,7 @@ var (
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
 	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
 	bucketQuarantine = []byte("quarantine") // seq(8) → reason: stream messages that are not usable events
-	bucketIDs        = []byte("ids")        // event id (see idKey) → stream sequence (uvarint)
+	bucketIDs        = []byte("ids")        // a block's first ULID → the block's entries; 0xff id → stream sequence (see ids.go)
 	allBuckets       = [][]byte{bucketMeta, bucketEvents, bucketPEvents, bucketPersons, bucketList, bucketStats, bucketTerminated, bucketDue, bucketQuarantine, bucketIDs}
 )
 

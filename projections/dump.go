@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -39,6 +40,12 @@ func (db *DB) DumpAt(w io.Writer) (uint64, error) {
 			if _, err := fmt.Fprintf(w, "bucket %s\n", name); err != nil {
 				return err
 			}
+			if bytes.Equal(name, bucketIDs) {
+				if err := dumpIDs(w, b); err != nil {
+					return err
+				}
+				continue
+			}
 			err := b.ForEach(func(k, v []byte) error {
 				if bytes.Equal(name, bucketMeta) && (bytes.Equal(k, asOfKey) || bytes.Equal(k, metaStream)) {
 					return nil // when a snapshot was replayed to, and which stream the models come from, are not part of its models
@@ -53,6 +60,27 @@ func (db *DB) DumpAt(w io.Writer) (uint64, error) {
 		return nil
 	})
 	return at, err
+}
+
+// dumpIDs writes the event-id index entry by entry, each as it would be under a key of its
+// own (the key, the sequence as a uvarint and their checksum), not block by block: where
+// blocks split depends on the order the ids came in, which a rebuild and catching up do not
+// share. A block that is not a list of entries is written as it is stored.
+func dumpIDs(w io.Writer, b *bolt.Bucket) error {
+	return b.ForEach(func(k, v []byte) error {
+		blk := idBlock(v[:max(len(v)-crcSize, 0)])
+		if !isULIDKey(k) || len(v) < crcSize || len(blk)%idEntrySize != 0 {
+			_, err := fmt.Fprintf(w, "%x %x\n", k, v)
+			return err
+		}
+		for i := range blk.len() {
+			seq := binary.AppendUvarint(nil, blk.seq(i))
+			if _, err := fmt.Fprintf(w, "%x %x\n", blk.key(i), sealed(blk.key(i), seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // FoldCheck is the live read models compared with a fresh fold of the stream.

@@ -11,10 +11,12 @@ import (
 // merge, and folds to byte-identical read models. The digest was computed with the same
 // population and batches at 91f1d80, the commit before issue 12's changes. If it changes, the
 // read models of every existing stream change: that needs a new schema version (which makes
-// nird refold them) and a new digest, never just a new digest.
+// nird refold them) and a new digest, never just a new digest. Schema 15 (the event-id index
+// in blocks) changed only the version in the meta bucket: with it set back to 14 the digest
+// was still the one of 91f1d80, ec3167d7….
 func TestModels_StreamBeforeIdentity(t *testing.T) {
 	t.Parallel()
-	const want = "ec3167d705724d806abe8298af2731f6c7914cb3a9f2991c0d931aa3355c1ce6"
+	const want = "a1d8f4f7878f1c107c8acd074d9b8dfa2e0d23929164a4bbb6a9d7548095658e"
 	recs := population(11, 400, testKommuner)
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, recs, 97)

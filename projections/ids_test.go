@@ -1,10 +1,15 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -148,4 +153,146 @@ func FuzzStoredID(f *testing.F) {
 	}
 	f.Add([]byte{0x0a, 0x01, 'x', 0x08, 0x01, 0x0a, 0x01, 'y'})
 	f.Fuzz(func(t *testing.T, data []byte) { storedIDAgrees(t, data) })
+}
+
+// TestIDBlocks: the event-id index in blocks (ids.go) answers as a map from each id to its
+// lowest sequence would, whatever order the ids come in: in batches and one by one, earlier
+// than every id before and between two blocks, given twice, changed and taken out (as
+// unindex does), in blocks of 1, 2, 3 and the default entries. Every block holds sorted
+// entries of its own range, at most idsPerBlock, under its first key; and the dump equals
+// that of the same entries written in one go, and written by a rebuild (idCollector).
+func TestIDBlocks(t *testing.T) {
+	defer func(n int) { idsPerBlock = n }(idsPerBlock)
+	for _, per := range []int{1, 2, 3, 80} {
+		idsPerBlock = per
+		r := rand.New(rand.NewPCG(uint64(per), 5))
+		db := openTestDB(t, DBOptions{NoSync: true})
+		want := map[string]uint64{} // idKey → sequence
+		var known []string
+		newKey := func() []byte {
+			if r.IntN(20) == 0 {
+				return idKey(fmt.Sprintf("not-a-ulid-%d", r.Uint64()))
+			}
+			var k [16]byte
+			// a few milliseconds' ids, so that many share their first bytes
+			binary.BigEndian.PutUint64(k[:8], uint64(1_700_000_000_000+r.IntN(40))<<16|uint64(r.IntN(1<<16)))
+			binary.BigEndian.PutUint64(k[8:], r.Uint64())
+			return k[:]
+		}
+		update := func(fn func(tx *bolt.Tx) error) {
+			t.Helper()
+			if err := db.update(fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := range 400 {
+			switch op := r.IntN(10); {
+			case op < 6 || len(known) == 0:
+				var batch []idEntry
+				for range 1 + r.IntN(3*per+2) {
+					e := idEntry{key: newKey(), seq: 1 + r.Uint64N(1e6)}
+					if len(known) > 0 && r.IntN(4) == 0 {
+						e.key = []byte(known[r.IntN(len(known))]) // given again
+					}
+					batch = append(batch, e)
+					if s, ok := want[string(e.key)]; !ok || e.seq < s {
+						if !ok {
+							known = append(known, string(e.key))
+						}
+						want[string(e.key)] = e.seq
+					}
+				}
+				update(func(tx *bolt.Tx) error { return putIDs(tx, batch) })
+			case op < 8:
+				i := r.IntN(len(known))
+				k := known[i]
+				known = slices.Delete(known, i, i+1)
+				delete(want, k)
+				update(func(tx *bolt.Tx) error { return setID(bucket(tx, bucketIDs), []byte(k), 0, true) })
+			default:
+				k := known[r.IntN(len(known))]
+				want[k] = 1 + r.Uint64N(1e6)
+				update(func(tx *bolt.Tx) error { return setID(bucket(tx, bucketIDs), []byte(k), want[k], false) })
+			}
+			if round%25 != 24 {
+				continue
+			}
+			if err := db.view(func(tx *bolt.Tx) error {
+				b := bucket(tx, bucketIDs)
+				for k, s := range want {
+					if got, ok := lookupID(b, []byte(k)); !ok || got != s {
+						t.Fatalf("blocks of %d, round %d: id %x at %d (found %v), want %d", per, round, k, got, ok, s)
+					}
+				}
+				for range 50 {
+					if k := newKey(); want[string(k)] == 0 {
+						if got, ok := lookupID(b, k); ok {
+							t.Fatalf("blocks of %d: id %x never indexed found at %d", per, k, got)
+						}
+					}
+				}
+				checkIDBlocks(t, b, per)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The same entries in one go, and as a rebuild writes them.
+		var all []idEntry
+		var batch idBatch
+		for k, s := range want {
+			all = append(all, idEntry{key: []byte(k), seq: s})
+			if isULIDKey([]byte(k)) {
+				batch.ulids = append(batch.ulids, ulidEntry{key: [16]byte([]byte(k)), seq: s})
+			} else {
+				batch.other = append(batch.other, idEntry{key: []byte(k), seq: s})
+			}
+		}
+		once := openTestDB(t, DBOptions{NoSync: true})
+		if err := once.update(func(tx *bolt.Tx) error { return putIDs(tx, all) }); err != nil {
+			t.Fatal(err)
+		}
+		rebuilt := openTestDB(t, DBOptions{NoSync: true})
+		var c idCollector
+		c.add(batch)
+		for more := true; more; {
+			var err error
+			if more, err = c.writeStep(rebuilt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := dump(t, db)
+		if !strings.Contains(got, "bucket ids\n") || strings.Count(got, "\n") < len(want) {
+			t.Fatalf("blocks of %d: the dump does not list the %d entries", per, len(want))
+		}
+		if d := dump(t, once); d != got {
+			t.Fatalf("blocks of %d: the index written in rounds dumps otherwise than written in one go", per)
+		}
+		if d := dump(t, rebuilt); d != got {
+			t.Fatalf("blocks of %d: the index written in rounds dumps otherwise than written by a rebuild", per)
+		}
+	}
+}
+
+// checkIDBlocks fails unless every block of the event-id index holds 1 to per entries,
+// sorted, beginning with its key, and after every entry of the block before it.
+func checkIDBlocks(t *testing.T, b bkt, per int) {
+	t.Helper()
+	var last []byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && isULIDKey(k); k, v = c.Next() {
+		blk := idBlock(v)
+		if len(v)%idEntrySize != 0 || blk.len() < 1 || blk.len() > per {
+			t.Fatalf("block %x of %d bytes (at most %d entries of %d)", k, len(v), per, idEntrySize)
+		}
+		if !bytes.Equal(blk.key(0), k) {
+			t.Fatalf("block %x begins with %x", k, blk.key(0))
+		}
+		for i := range blk.len() {
+			if last != nil && bytes.Compare(last, blk.key(i)) >= 0 {
+				t.Fatalf("block %x: entry %x after %x", k, blk.key(i), last)
+			}
+			last = blk.key(i)
+		}
+	}
 }

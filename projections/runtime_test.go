@@ -879,6 +879,9 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 		m.seq = uint64(len(feed.msgs)) + 1
 		feed.msgs = append(feed.msgs, m)
 	}
+	// Blocks of the event-id index of 3 entries, split as catching up adds to them.
+	defer func(n int) { idsPerBlock = n }(idsPerBlock)
+	idsPerBlock = 3
 	p, err := New(feed, Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -421,14 +421,15 @@ func (c *idCollector) add(b idBatch) {
 	c.other = append(c.other, b.other...)
 }
 
-// idsPerTx is how many event-id index entries idCollector.writeStep puts per transaction:
-// bbolt holds a transaction's new entries of a page in one growing slice until commit, which
-// splits it. Writing 557 000 ids took 0.45-0.51 s at 100 000 a transaction, 0.33-0.37 s at
-// 5 000 to 20 000. (A variable for the tests, which write it in small steps.)
+// idsPerTx is how many event-id index entries idCollector.writeStep puts per transaction,
+// in blocks of idsPerBlock: 250 Puts of about 2 KB, short enough that a chunk folded
+// meanwhile waits little for the writer. (When each entry had a key of its own, 20 000 a
+// transaction was also the fastest: bbolt holds a transaction's new entries of a page in one
+// growing slice until commit. A variable for the tests, which write it in small steps.)
 var idsPerTx = 20000
 
-// writeStep puts the next idsPerTx entries into the index, in key order (every ULID key
-// sorts before the others, which begin with 0xff), each page written once, and reports
+// writeStep puts the next idsPerTx entries into the index, in full blocks in key order (every
+// ULID key sorts before the others, which begin with 0xff), each page written once, and reports
 // whether any are left. An id stored twice keeps its lowest sequence, as putIDs does. The
 // fold calls it between its chunks' writes, so the index is written while the chunks after
 // them are folded.
@@ -450,8 +451,17 @@ func (c *idCollector) writeStep(db *DB) (more bool, err error) {
 	err = db.update(func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketIDs)
 		b.setFillPercent(1.0)
-		// The values, in one allocation: bbolt keeps them until commit.
-		vals := make([]byte, 0, idsPerTx*binary.MaxVarintLen64)
+		// Full blocks in key order, into an empty bucket (a new file): each page is written
+		// once. bkt.Put copies the value, so one buffer serves every block.
+		blk := make(idBlock, 0, idsPerBlock*idEntrySize)
+		put := func() error {
+			if len(blk) == 0 {
+				return nil
+			}
+			err := b.Put(slices.Clone(blk.key(0)), blk)
+			blk = blk[:0]
+			return err
+		}
 		for n := 0; n < idsPerTx && !m.done(); n++ {
 			e := m.next()
 			if c.started && e.key == c.prev.key {
@@ -463,13 +473,13 @@ func (c *idCollector) writeStep(db *DB) (more bool, err error) {
 				continue
 			}
 			c.prev, c.started = e, true
-			at := len(vals)
-			vals = binary.AppendUvarint(vals, e.seq)
-			if err := b.Put(e.key[:], vals[at:len(vals):len(vals)]); err != nil {
-				return err
+			if blk = appendIDEntry(blk, e); blk.len() == idsPerBlock {
+				if err := put(); err != nil {
+					return err
+				}
 			}
 		}
-		return nil
+		return put()
 	})
 	return err == nil, err
 }
@@ -487,10 +497,8 @@ func (c *idCollector) unindex(db *DB, bad []idEntry) error {
 	}
 	return db.update(func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketIDs)
-		var buf [binary.MaxVarintLen64]byte
 		for _, e := range bad {
-			v := b.Get(e.key)
-			if seq, n := binary.Uvarint(v); v == nil || n <= 0 || seq != e.seq {
+			if seq, ok := lookupID(b, e.key); !ok || seq != e.seq {
 				continue // a lower sequence holds the id
 			}
 			var keep uint64
@@ -499,13 +507,7 @@ func (c *idCollector) unindex(db *DB, bad []idEntry) error {
 					keep = seq
 				}
 			}
-			var err error
-			if keep == 0 {
-				err = b.Delete(e.key)
-			} else {
-				err = b.Put(e.key, append([]byte(nil), buf[:binary.PutUvarint(buf[:], keep)]...))
-			}
-			if err != nil {
+			if err := setID(b, e.key, keep, keep == 0); err != nil {
 				return err
 			}
 		}
