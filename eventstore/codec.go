@@ -52,8 +52,8 @@ const (
 // A payload of a type this binary does not know decodes without error (its oneof is nil
 // and the bytes are kept as unknown fields), so newer events do not stop older readers.
 func Decode(seq uint64, data []byte) (*nirv1.Event, error) {
-	ev := &nirv1.Event{}
-	if err := proto.Unmarshal(data, ev); err != nil {
+	ev, err := nirv1.UnmarshalEvent(data)
+	if err != nil {
 		return nil, &DecodeError{Seq: seq, Reason: ReasonUndecodable, Err: err}
 	}
 	if ev.GetId() == "" {
@@ -87,8 +87,8 @@ func decodeOn(seq uint64, subject string, data []byte) (*nirv1.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &nirv1.Event{}
-	if err := proto.Unmarshal(data, ev); err != nil {
+	ev, err := nirv1.UnmarshalEvent(data)
+	if err != nil {
 		return nil, &DecodeError{Seq: seq, Reason: ReasonUndecodable, Err: err}
 	}
 	if ev.GetId() == "" {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -133,8 +132,8 @@ func (db *DB) openEvent(ev *nirv1.Event) error {
 // personEvents calls fn for each stored event of a person in stream order.
 func personEvents(tx *bolt.Tx, pk string, fn func(seq uint64, ev *nirv1.Event) error) error {
 	return personStored(tx, nil, personSeqs(bucket(tx, bucketPEvents).Get([]byte(pk))), func(seq uint64, v []byte) error {
-		ev := new(nirv1.Event)
-		if err := proto.Unmarshal(v, ev); err != nil {
+		ev, err := nirv1.UnmarshalEvent(v)
+		if err != nil {
 			return fmt.Errorf("%w: event of person at seq %d: %v", ErrCorrupt, seq, err)
 		}
 		return fn(seq, ev)

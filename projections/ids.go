@@ -11,7 +11,6 @@ import (
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -346,8 +345,11 @@ func (db *DB) EventPersons(ids []string) (map[string]string, uint64, error) {
 			if data != nil {
 				data = entryData(seq, data)
 			}
-			ev := &nirv1.Event{}
-			if data == nil || proto.Unmarshal(data, ev) != nil || ev.GetId() != id {
+			var ev *nirv1.Event
+			if data != nil {
+				ev, _ = nirv1.UnmarshalEvent(data)
+			}
+			if ev == nil || ev.GetId() != id {
 				return fmt.Errorf("%w: event-id index points %s at seq %d, which does not hold it", ErrCorrupt, id, seq)
 			}
 			out[id] = ev.GetPersonKey()

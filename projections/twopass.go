@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -648,8 +647,8 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 // store's checks after the subject's, in its order: the data is an event, it has an id, its
 // envelope names pk. It returns the event, or the Quarantine reason.
 func checkStored(raw []byte, pk string) (*nirv1.Event, string) {
-	ev := new(nirv1.Event)
-	if err := proto.Unmarshal(raw, ev); err != nil {
+	ev, err := nirv1.UnmarshalEvent(raw)
+	if err != nil {
 		return nil, QuarantineUndecodable
 	}
 	if ev.GetId() == "" {
