@@ -31,6 +31,21 @@ func builtFile(t *testing.T, dir string, recs []Record) []byte {
 	return b
 }
 
+// caughtUp returns a projector whose live models in dir have caught up with recs; it is
+// closed when the test ends.
+func caughtUp(t *testing.T, dir string, recs []Record) *Projector {
+	t.Helper()
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // flip flips n bytes of b at random places (seeded).
 func flip(b []byte, n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, seed))
@@ -111,14 +126,7 @@ func TestProjector_DamagedWhileServed(t *testing.T) {
 	for _, how := range []string{"Query", "Verify"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
-			p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			if _, err := p.CatchUp(bg); err != nil {
-				t.Fatal(err)
-			}
+			p := caughtUp(t, dir, recs)
 			rep, err := p.Verify(bg)
 			if err != nil || len(rep.Problems) != 0 || rep.Values == 0 {
 				t.Fatalf("Verify of a sound file = %+v, %v", rep, err)
@@ -189,14 +197,7 @@ func TestProjector_DamagedIDBlock(t *testing.T) {
 	t.Parallel()
 	recs := population(23, 30, testKommuner)
 	dir := t.TempDir()
-	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
+	p := caughtUp(t, dir, recs)
 	path := filepath.Join(dir, liveFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
