@@ -111,6 +111,16 @@ func TestUnmarshalEvent(t *testing.T) {
 		"payload of the wrong wire type":   {protowire.AppendVarint(protowire.AppendTag(slices.Clone(base), payloadField(ev), protowire.VarintType), 1), true},
 		"not UTF-8 given as an unknown id": {protowire.AppendFixed32(protowire.AppendTag(slices.Clone(badDeep), 1, protowire.Fixed32Type), 1), false},
 	}
+	// Events nested in PersonsMerged's absorbed events: past the fast path's depth, and past
+	// proto.Unmarshal's limit of 10 000 levels, which it refuses.
+	cases["nested 40 deep"] = struct {
+		data    []byte
+		decodes bool
+	}{nested(40), true}
+	cases["nested 10 001 deep"] = struct {
+		data    []byte
+		decodes bool
+	}{nested(10001), false}
 	for name, c := range cases {
 		if got := sameAsProto(t, c.data); got != c.decodes {
 			t.Errorf("%s: decodes %v, want %v", name, got, c.decodes)
@@ -144,6 +154,19 @@ func appendOther(b []byte) []byte {
 		panic(fmt.Sprintf("%x, %v", other, err))
 	}
 	return append(b, other...)
+}
+
+// nested returns an event whose PersonsMerged payload absorbs an event that absorbs one, and
+// so on, depth events in all.
+func nested(depth int) []byte {
+	payload := (&nirv1.Event{}).ProtoReflect().Descriptor().Fields().ByName("persons_merged").Number()
+	absorbed := (&nirv1.PersonsMerged{}).ProtoReflect().Descriptor().Fields().ByName("absorbed_events").Number()
+	ev := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "01J0000000000000000000000Z")
+	for range depth - 1 {
+		merged := protowire.AppendBytes(protowire.AppendTag(nil, absorbed, protowire.BytesType), ev)
+		ev = protowire.AppendBytes(protowire.AppendTag(nil, payload, protowire.BytesType), merged)
+	}
+	return ev
 }
 
 // FuzzUnmarshalEvent: UnmarshalEvent and proto.Unmarshal agree on any bytes.
