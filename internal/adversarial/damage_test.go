@@ -27,6 +27,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/natstest"
@@ -280,6 +281,12 @@ func TestDamage_PoisonMessages(t *testing.T) {
 	}
 	noID, _ := proto.Marshal(&nirv1.Event{PersonKey: persons[2].key, Kommune: kommune,
 		Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date(2024, 5, 1)}}})
+	// Events that would decode but for what proto.Unmarshal refuses (nirv1.UnmarshalEvent
+	// must refuse them too): nested past its 10 000 levels (before the walk came first, the
+	// generated decoder took it), and a string that is not UTF-8.
+	deep := deepEvent(t, persons[3].key, 10001)
+	notUTF8, _ := proto.Marshal(&nirv1.Event{Id: ulid.Make().String(), PersonKey: persons[4].key, Kommune: "0000"})
+	notUTF8 = bytes.Replace(notUTF8, []byte("0000"), []byte("00\xc3\x00"), 1)
 	stranger := randomKey()
 	var poison []uint64
 	withStore(t, data, func(js jetstream.JetStream) {
@@ -288,6 +295,8 @@ func TestDamage_PoisonMessages(t *testing.T) {
 			publish(t, js, "nir.ev."+persons[0].key, forged),                         // another person's envelope
 			publish(t, js, "nir.ev."+persons[2].key, noID),                           // no event id
 			publish(t, js, "nir.ev."+stranger, []byte("national id 01010112345 in clear")),
+			publish(t, js, "nir.ev."+persons[3].key, deep),
+			publish(t, js, "nir.ev."+persons[4].key, notUTF8),
 		)
 	})
 
@@ -373,6 +382,24 @@ func TestDamage_PoisonMessages(t *testing.T) {
 		}
 		ss.Close()
 	})
+}
+
+// deepEvent returns an event for person key pk, with an id, whose PersonsMerged payload
+// absorbs an event that absorbs one, and so on, depth levels in all.
+func deepEvent(t *testing.T, pk string, depth int) []byte {
+	t.Helper()
+	top, err := proto.Marshal(&nirv1.Event{Id: ulid.Make().String(), PersonKey: pk, Kommune: kommune})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := (&nirv1.Event{}).ProtoReflect().Descriptor().Fields().ByName("persons_merged").Number()
+	absorbed := (&nirv1.PersonsMerged{}).ProtoReflect().Descriptor().Fields().ByName("absorbed_events").Number()
+	var ev []byte
+	for range depth - 1 {
+		merged := protowire.AppendBytes(protowire.AppendTag(nil, absorbed, protowire.BytesType), ev)
+		ev = protowire.AppendBytes(protowire.AppendTag(nil, payload, protowire.BytesType), merged)
+	}
+	return append(top, ev...)
 }
 
 // startFails runs nird with args and returns what it wrote, failing the test unless it exits
