@@ -366,7 +366,8 @@ type idCollector struct {
 	// ULID key given more than once, in order: what unindex needs of them.
 	dups []ulidEntry
 
-	// writeStep's place: the merge of the runs, the last entry written.
+	// writeStep's place: the merge of the runs, the last entry written; and its buffer.
+	step         []ulidEntry
 	merge        *runMerge
 	prev         ulidEntry
 	started      bool
@@ -427,8 +428,8 @@ func (c *idCollector) add(b idBatch) {
 // growing slice until commit. A variable for the tests, which write it in small steps.)
 var idsPerTx = 20000
 
-// writeStep puts the next idsPerTx entries into the index, in full blocks in key order (every
-// ULID key sorts before the others, which begin with 0xff), each page written once, and reports
+// writeStep puts the next idsPerTx entries into the index, in key order (every ULID key sorts
+// before the others, which begin with 0xff), in full blocks, each page written once, and reports
 // whether any are left. An id stored twice keeps its lowest sequence, as putIDs does. The
 // fold calls it between its chunks' writes, so the index is written while the chunks after
 // them are folded.
@@ -447,38 +448,27 @@ func (c *idCollector) writeStep(db *DB) (more bool, err error) {
 		}
 		return false, nil
 	}
+	// The step's entries, each key once: putULIDs cuts them into full blocks after the last
+	// block written (the index holds nothing later: a new file), as catching up would.
+	step := c.step[:0]
+	for n := 0; n < idsPerTx && !m.done(); n++ {
+		e := m.next()
+		if c.started && e.key == c.prev.key {
+			// In order: the lowest sequence of the key came first, and is written.
+			if len(c.dups) == 0 || c.dups[len(c.dups)-1].key != e.key {
+				c.dups = append(c.dups, c.prev)
+			}
+			c.dups = append(c.dups, e)
+			continue
+		}
+		c.prev, c.started = e, true
+		step = append(step, e)
+	}
+	c.step = step
 	err = db.update(func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketIDs)
 		b.setFillPercent(1.0)
-		// Full blocks in key order, into an empty bucket (a new file): each page is written
-		// once. bkt.Put copies the value, so one buffer serves every block.
-		blk := make(idBlock, 0, idsPerBlock*idEntrySize)
-		put := func() error {
-			if len(blk) == 0 {
-				return nil
-			}
-			err := b.Put(slices.Clone(blk.key(0)), blk)
-			blk = blk[:0]
-			return err
-		}
-		for n := 0; n < idsPerTx && !m.done(); n++ {
-			e := m.next()
-			if c.started && e.key == c.prev.key {
-				// In order: the lowest sequence of the key came first, and is written.
-				if len(c.dups) == 0 || c.dups[len(c.dups)-1].key != e.key {
-					c.dups = append(c.dups, c.prev)
-				}
-				c.dups = append(c.dups, e)
-				continue
-			}
-			c.prev, c.started = e, true
-			if blk = appendIDEntry(blk, e); blk.len() == idsPerBlock {
-				if err := put(); err != nil {
-					return err
-				}
-			}
-		}
-		return put()
+		return putULIDs(b, step)
 	})
 	return err == nil, err
 }

@@ -634,7 +634,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	if st, ok := rep.result("bare-replay-decode"); ok {
 		rep.RatioDecode = rebuild.EventsPerSec / st.EventsPerSec
 	}
-	if st, ok := rep.result(fmt.Sprintf("bare-replay-parallel-%d", max(2, runtime.NumCPU()))); ok {
+	if st, ok := rep.result(parallelReplayName()); ok {
 		rep.RatioParallel = rebuild.EventsPerSec / st.EventsPerSec
 	}
 	if bare.EventsPerCPUSec > 0 {
@@ -765,13 +765,21 @@ func (rep *RebuildReport) result(name string) (Stage, bool) {
 	return Stage{}, false
 }
 
+// parallelReaders is how many ordered consumers the best bare read found uses: one per CPU.
+func parallelReaders() int { return max(2, runtime.NumCPU()) }
+
+// parallelReplayName is the name of that read's stage.
+func parallelReplayName() string {
+	return fmt.Sprintf("bare-replay-parallel-%d", parallelReaders())
+}
+
 // otherReplays measures the replays besides the bare one: the best bare read found (one
 // ordered consumer per CPU), the store's replay, and verify.
 func otherReplays(ctx context.Context, rep *RebuildReport, store *eventstore.Store, js jetstream.JetStream, last uint64, opt RebuildOptions, progress func(string)) error {
 	// The best bare figure found: the stream read by one ordered consumer per CPU, each
 	// over its own range of sequences (issue 17 asks for it beside the single consumer).
-	readers := max(2, runtime.NumCPU())
-	name := fmt.Sprintf("bare-replay-parallel-%d", readers)
+	readers := parallelReaders()
+	name := parallelReplayName()
 	progress(name)
 	pst, err := bestStage(opt.Runs, name, func() (int, error) { return bareReplayParallel(ctx, js, last, readers) })
 	if err != nil {
