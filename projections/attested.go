@@ -160,10 +160,11 @@ type copiedBlock struct {
 	data []byte
 }
 
-// added is an event stored for a person.
+// added is an event stored for a person, and its encoding.
 type added struct {
 	pk  string
 	seq uint64
+	raw []byte
 }
 
 // copyBatchEvents is about how many events a copyBatch carries.
@@ -415,7 +416,7 @@ func (w *copyWalk) block(k, block []byte) error {
 		w.growBatch()
 		w.batch.blocks = append(w.batch.blocks, copiedBlock{key: k, data: block})
 		for _, r := range kept {
-			w.batch.adds = append(w.batch.adds, added{r.PersonKey, r.Seq})
+			w.batch.adds = append(w.batch.adds, added{r.PersonKey, r.Seq, r.Raw})
 			w.batch.ids.add(r.Raw, r.Seq)
 		}
 		w.batch.last = kept[len(kept)-1].Seq

@@ -102,6 +102,9 @@ type DB struct {
 	// bulkIDs are the event-id index entries of the events bulkStore and storeCopied stored,
 	// for foldAll to write (guarded by mu).
 	bulkIDs idCollector
+	// spill, when set, gets every event bulkStore and storeCopied store, for foldAll to read
+	// by ranges of persons (guarded by mu).
+	spill *spill
 	// readCkpt caches checkpointTx for the committed state a read transaction sees (bbolt's
 	// transaction id): the append path asks for the checkpoint on every append
 	// (EventPersons), and most appends between two commits see the same state.
@@ -379,6 +382,10 @@ func (db *DB) Close() error {
 	err := db.bolt.Close()
 	db.bolt = nil
 	db.cache = nil
+	if db.spill != nil {
+		db.spill.close()
+		db.spill = nil
+	}
 	if db.removeOnClose {
 		if rerr := os.Remove(db.path); rerr != nil && err == nil {
 			err = rerr

@@ -3,6 +3,8 @@ package projections
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -117,6 +120,20 @@ func (s *scenario) computed(pk, k, date, start, rec string) string {
 // kommuner, under all three laws, with programmes, training, hours, terminations (registered,
 // computed, reasons added later, deleted), moves and retractions; events of different persons
 // are interleaved by recorded time as in a real stream.
+// spreadKeys gives recs' persons keys spread over the key space as personkey's digests are
+// (population's share their first 48 hex digits): the spill's ranges of keys then each get
+// some of them.
+func spreadKeys(recs []Record) []Record {
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		sum := sha256.Sum256([]byte(r.Event.GetPersonKey()))
+		ev := proto.Clone(r.Event).(*nirv1.Event)
+		ev.PersonKey = hex.EncodeToString(sum[:])
+		out[i] = Record{Seq: r.Seq, Event: ev}
+	}
+	return out
+}
+
 func population(seed uint64, n int, kommuner []string) []Record {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	type item struct {

@@ -66,6 +66,11 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 				return nil, err
 			}
 		}
+		// The store pass spills each event for the fold to read by ranges of persons; without
+		// a spill the fold reads the events from the file.
+		if db.spill, err = newSpill(filepath.Dir(path), opt.To); err != nil {
+			p.logger.Warn("rebuild: no spill files: the fold reads the events from the new file", "err", err)
+		}
 		return db, nil
 	}
 	db, err := create()

@@ -121,6 +121,7 @@ func New(feed Feed, opt Options) (*Projector, error) {
 			return nil, fmt.Errorf("projections: remove an interrupted rebuild or verify: %w", err)
 		}
 	}
+	removeStaleSpills(opt.Dir)
 	// Unkept as-of replays of a process that died are of no use to anyone.
 	if stale, err := filepath.Glob(filepath.Join(opt.Dir, "asof-*.db")); err == nil {
 		for _, f := range stale {

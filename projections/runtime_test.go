@@ -592,6 +592,15 @@ func killDuringRebuild(t *testing.T, mode string) {
 	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); err != nil {
 		t.Fatalf("the killed rebuild left no half-built file to test with: %v", err)
 	}
+	// Its spill files were unlinked as they were made; one of a process killed in between
+	// is removed by New.
+	if left, _ := filepath.Glob(filepath.Join(dir, spillPrefix+"*")); len(left) > 0 {
+		t.Errorf("the killed rebuild left spill files behind: %v", left)
+	}
+	stale := filepath.Join(dir, spillPrefix+"123")
+	if err := os.WriteFile(stale, []byte("spilled"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p, err = New(newFeed(), Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -599,6 +608,9 @@ func killDuringRebuild(t *testing.T, mode string) {
 	defer p.Close()
 	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("half-built file not removed: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a spill file left by a killed process not removed: %v", err)
 	}
 	if liveDump(t, p) != live {
 		t.Error("the live file changed during the killed rebuild")
@@ -872,7 +884,7 @@ func TestProjector_Quarantine(t *testing.T) {
 // and with the index in steps of a few entries, the rebuilt file equals catching up over the
 // same poisoned stream.
 func TestProjector_RebuildInChunks(t *testing.T) {
-	feed, _ := poisoned(t, population(9, 300, testKommuner))
+	feed, _ := poisoned(t, spreadKeys(population(9, 300, testKommuner)))
 	// Events stored twice (the same id, later on the stream): the index keeps each id's
 	// lowest sequence, also when the two entries fall in different steps of its writing.
 	for _, m := range slices.Clone(feed.msgs[len(feed.msgs)-40:]) {
@@ -891,15 +903,101 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	caught := liveDump(t, p)
-	persons, events, ids := foldPersonsPerTx, foldEventsPerTx, idsPerTx
-	defer func() { foldPersonsPerTx, foldEventsPerTx, idsPerTx = persons, events, ids }()
-	for _, bound := range [][3]int{{7, 1 << 30, ids}, {1 << 30, 40, 13}, {1, 1, 1}} {
-		foldPersonsPerTx, foldEventsPerTx, idsPerTx = bound[0], bound[1], bound[2]
+	persons, events, ids, spilled := foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents
+	defer func() { foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents = persons, events, ids, spilled }()
+	var sp *spill
+	spillHook = func(s *spill) { sp = s }
+	defer func() { spillHook = nil }()
+	for _, bound := range [][4]int{{7, 1 << 30, ids, 1 << 30}, {1 << 30, 40, 13, 500}, {1, 1, 1, 1}, {50, 200, ids, 120}} {
+		foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents = bound[0], bound[1], bound[2], bound[3]
 		if err := p.Rebuild(bg, nil); err != nil {
 			t.Fatal(err)
 		}
 		if rebuilt := liveDump(t, p); rebuilt != caught {
-			t.Fatalf("folded in chunks of %d persons or %d events, the index in steps of %d, the rebuild differs from catching up", bound[0], bound[1], bound[2])
+			t.Fatalf("folded in chunks of %d persons or %d events, the index in steps of %d, spilled in ranges of %d events, the rebuild differs from catching up", bound[0], bound[1], bound[2], bound[3])
+		}
+		if sp == nil || sp.spilled != len(sp.files) || sp.unusable != 0 {
+			t.Fatalf("spilled in ranges of %d events: the fold read %+v", bound[3], sp)
+		}
+	}
+}
+
+// TestProjector_RebuildSpillDamaged: a rebuild's fold reads each range of persons from its
+// spill file, and from the new file any range whose spill file does not hold what was
+// written (a byte flipped, cut short, a write that failed): the rebuild still equals
+// catching up.
+func TestProjector_RebuildSpillDamaged(t *testing.T) {
+	feed, _ := poisoned(t, spreadKeys(population(9, 300, testKommuner)))
+	p, err := New(feed, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	caught := liveDump(t, p)
+	defer func(n int) { spillEvents = n }(spillEvents)
+	spillEvents = 200
+	defer func() { spillHook = nil }()
+	defer func(n int64) { spillMaxRead = n }(spillMaxRead)
+	// Each case damages the spill and returns how many of its ranges the fold must read
+	// from the new file.
+	for _, c := range []struct {
+		name   string
+		damage func(s *spill) (int, error)
+	}{
+		{"a byte flipped in range 0, range 2 cut short", func(s *spill) (int, error) {
+			var b [1]byte
+			at := s.size[0] / 2
+			if _, err := s.files[0].ReadAt(b[:], at); err != nil {
+				return 0, err
+			}
+			b[0] ^= 0x10
+			if _, err := s.files[0].WriteAt(b[:], at); err != nil {
+				return 0, err
+			}
+			return 2, s.files[2].Truncate(s.size[2] - 3)
+		}},
+		{"the last record of range 1 lost", func(s *spill) (int, error) {
+			s.records[1]++ // as if the file had lost a whole record at its end
+			return 1, nil
+		}},
+		{"a write failed", func(s *spill) (int, error) {
+			s.err = errors.New("disk full")
+			return len(s.files), nil
+		}},
+		{"ranges larger than the fold reads whole", func(s *spill) (int, error) {
+			spillMaxRead = s.size[1] - 1
+			n := 0
+			for _, size := range s.size {
+				if size > spillMaxRead {
+					n++
+				}
+			}
+			return n, nil
+		}},
+	} {
+		var sp *spill
+		var unusable int
+		var damaged error
+		spillHook = func(s *spill) {
+			sp = s
+			if len(s.files) < 3 || s.records[2] == 0 {
+				damaged = fmt.Errorf("%d spill ranges, range 2 with %d events; want 3 or more, each with some", len(s.files), s.records[min(2, len(s.records)-1)])
+				return
+			}
+			unusable, damaged = c.damage(s)
+		}
+		if err := p.Rebuild(bg, nil); err != nil || damaged != nil {
+			t.Fatal(err, damaged)
+		}
+		spillMaxRead = 256 << 20
+		if rebuilt := liveDump(t, p); rebuilt != caught {
+			t.Fatalf("%s: the rebuild differs from catching up", c.name)
+		}
+		if unusable == 0 || sp.unusable != unusable || sp.spilled != len(sp.files)-unusable {
+			t.Fatalf("%s: %d ranges read from the spill, %d from the file; want %d from the file", c.name, sp.spilled, sp.unusable, unusable)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -75,7 +76,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 			if err := eb.add(rec.Seq, data); err != nil {
 				return err
 			}
-			adds = append(adds, added{pk, rec.Seq})
+			adds = append(adds, added{pk, rec.Seq, data})
 			ids.add(data, rec.Seq)
 		}
 		return eb.flush()
@@ -91,10 +92,14 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	return last, nil
 }
 
-// addBulkSeqs adds stored events to their persons' sequence lists (db.mu held).
+// addBulkSeqs adds stored events to their persons' sequence lists, and to the spill if there
+// is one (db.mu held).
 func (db *DB) addBulkSeqs(adds []added) {
 	if db.bulkSeqs == nil {
 		db.bulkSeqs = map[string]*seqList{}
+	}
+	if db.spill != nil {
+		db.spill.send(adds)
 	}
 	for _, a := range adds {
 		l := db.bulkSeqs[a.pk]
@@ -196,6 +201,16 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	var done uint64
 	ids := db.bulkIDs
 	db.bulkIDs = idCollector{}
+	if db.spill != nil {
+		db.spill.finish()
+		if spillHook != nil {
+			spillHook(db.spill)
+		}
+		defer func() {
+			db.spill.close()
+			db.spill = nil
+		}()
+	}
 	var unindex []idEntry // the entries of the events quarantined
 	db.newQuarantined = 0
 	defer func() { db.quarantined.Add(db.newQuarantined) }()
@@ -296,52 +311,59 @@ type foldChunk struct {
 const foldAhead = 2
 
 // foldChunks folds the stored persons in chunks of up to foldPersonsPerTx persons (and
-// foldEventsPerTx events) in person-key order, each chunk in a read transaction of its own,
-// and sends them on the channel, which it closes after the last chunk or an error. The
-// events are read in place: each chunk's transaction ends once its folds are done, before
-// the chunk is sent, so the writer's commit never waits for more than one chunk's folding
-// when bbolt remaps the file. Chunks written meanwhile (derived models, a quarantined event
-// dropped) touch only persons folded before, so a fold that reads the file as it was when
-// its chunk began reads what it would read after. stop ends the folding early and waits for
-// it.
+// foldEventsPerTx events) in person-key order, and sends them on the channel, which it closes
+// after the last chunk or an error. With a spill (db.spill), each of its ranges of person
+// keys is folded from its spill file, read whole, or from the file when the spill file is not
+// usable (foldStoredRange); without one, the whole file is one range. stop ends the folding
+// early and waits for it.
 func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 	out := make(chan foldChunk, foldAhead)
 	quit := make(chan struct{})
 	ended := make(chan struct{})
+	sp := db.spill
 	go func() {
 		defer close(ended)
 		defer close(out)
-		var next []byte
-		for finished := false; !finished; {
-			var jobs []foldJob
-			err := db.view(func(tx *bolt.Tx) error {
-				c := bucket(tx, bucketPEvents).Cursor()
-				blocks := blocksOf(tx)
-				k, _ := c.First()
-				if next != nil {
-					k, _ = c.Seek(next)
-				}
-				for n, events := 0, 0; n < foldPersonsPerTx && events < foldEventsPerTx && k != nil; n++ {
-					j := foldJob{pk: string(k)}
-					var err error
-					if j.seqs, j.raws, err = personRawView(tx, blocks, j.pk); err != nil {
-						return err
-					}
-					jobs = append(jobs, j)
-					events += len(j.seqs)
-					k, _ = c.Next()
-				}
-				next = append(next[:0], k...)
-				finished = k == nil
-				return foldJobs(jobs, db.open)
-			})
-			ch := foldChunk{jobs: jobs, last: finished, err: err}
+		send := func(ch foldChunk) bool {
 			select {
 			case out <- ch:
+				return ch.err == nil
 			case <-quit:
-				return
+				return false
 			}
-			if err != nil {
+		}
+		ranges := 1
+		if sp != nil {
+			ranges = len(sp.files)
+		}
+		var buf []byte
+		for r := range ranges {
+			var lo, hi string // the range's keys: from lo, below hi ("": no bound)
+			last := r == ranges-1
+			if sp != nil {
+				if r > 0 {
+					lo = sp.bounds[r-1]
+				}
+				if !last {
+					hi = sp.bounds[r]
+				}
+				var persons []spillPerson
+				var err error
+				if persons, buf, err = sp.read(r, buf); err == nil {
+					sp.spilled++
+					if !db.foldSpilled(persons, last, send) {
+						return
+					}
+					continue
+				}
+				sp.unusable++
+				if errors.Is(err, errSpillTooLarge) {
+					db.logger.Info("rebuild: a range of persons is folded from the new file", "err", err, "bytes", sp.size[r])
+				} else {
+					db.logger.Warn("rebuild: a spill file is not usable: its persons' events are read from the new file", "err", err)
+				}
+			}
+			if !db.foldStoredRange(lo, hi, last, send) {
 				return
 			}
 		}
@@ -351,6 +373,71 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 		once.Do(func() { close(quit) })
 		<-ended
 	}
+}
+
+// foldSpilled folds a spill range's persons (in key order) in chunks and sends them; the
+// range's last chunk is the fold's last if last. It reports whether to go on.
+func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk) bool) bool {
+	for first := true; first || len(persons) > 0; first = false {
+		n, events := 0, 0
+		for n < len(persons) && n < foldPersonsPerTx && events < foldEventsPerTx {
+			events += len(persons[n].seqs)
+			n++
+		}
+		if n == 0 && !last {
+			return true // an empty range; the fold's last chunk is sent even if empty
+		}
+		jobs := make([]foldJob, n)
+		for i, p := range persons[:n] {
+			jobs[i] = foldJob{pk: p.pk, seqs: p.seqs, raws: p.raws}
+		}
+		persons = persons[n:]
+		err := foldJobs(jobs, db.open)
+		if !send(foldChunk{jobs: jobs, last: last && len(persons) == 0, err: err}) {
+			return false
+		}
+	}
+	return true
+}
+
+// foldStoredRange folds the stored persons with keys from lo and below hi ("": no bound),
+// reading their events from the file, in chunks, and sends them; the range's last chunk is
+// the fold's last if last. It reports whether to go on. Each chunk is read in a read
+// transaction of its own, which ends once its folds are done, before the chunk is sent, so
+// the writer's commit never waits for more than one chunk's folding when bbolt remaps the
+// file. Chunks written meanwhile (derived models, a quarantined event dropped) touch only
+// persons folded before, so a fold that reads the file as it was when its chunk began reads
+// what it would read after.
+func (db *DB) foldStoredRange(lo, hi string, last bool, send func(foldChunk) bool) bool {
+	next := []byte(lo)
+	for finished := false; !finished; {
+		var jobs []foldJob
+		err := db.view(func(tx *bolt.Tx) error {
+			c := bucket(tx, bucketPEvents).Cursor()
+			blocks := blocksOf(tx)
+			k, _ := c.Seek(next)
+			for n, events := 0, 0; n < foldPersonsPerTx && events < foldEventsPerTx && k != nil && (hi == "" || string(k) < hi); n++ {
+				j := foldJob{pk: string(k)}
+				var err error
+				if j.seqs, j.raws, err = personRawView(tx, blocks, j.pk); err != nil {
+					return err
+				}
+				jobs = append(jobs, j)
+				events += len(j.seqs)
+				k, _ = c.Next()
+			}
+			next = append(next[:0], k...)
+			finished = k == nil || (hi != "" && string(k) >= hi)
+			return foldJobs(jobs, db.open)
+		})
+		if len(jobs) == 0 && finished && !last && err == nil {
+			return true
+		}
+		if !send(foldChunk{jobs: jobs, last: last && finished, err: err}) {
+			return false
+		}
+	}
+	return true
 }
 
 // idCollector gathers the event-id index entries of a rebuild's stored events, compactly (24
