@@ -295,6 +295,44 @@ func (s *spill) read(i int, buf []byte) ([]spillPerson, []byte, error) {
 	return persons, buf, nil
 }
 
+// spillRange is a range read by readAhead: its persons (spill.read's), the buffer they point
+// into, or the error that makes it unusable.
+type spillRange struct {
+	persons []spillPerson
+	buf     []byte
+	err     error
+}
+
+// readAhead reads the ranges in order on a goroutine of its own and sends them on ready, one
+// ahead of the fold: the reading and sorting of the next range overlaps the folding of this
+// one. Each range read is handed back with reuse once folded, its buffer to read another
+// into; there are two. The reader stops at quit, and closes done when it has stopped.
+func (s *spill) readAhead(quit <-chan struct{}) (ready <-chan spillRange, reuse func([]byte), done <-chan struct{}) {
+	out := make(chan spillRange)
+	free := make(chan []byte, 2)
+	free <- nil
+	free <- nil
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for r := range s.files {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			persons, buf, err := s.read(r, buf)
+			select {
+			case out <- spillRange{persons, buf, err}:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return out, func(buf []byte) { free <- buf }, stopped
+}
+
 // removeStaleSpills removes spill files a process left in dir when it died between creating
 // and unlinking one.
 func removeStaleSpills(dir string) {

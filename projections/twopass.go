@@ -333,10 +333,14 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 			}
 		}
 		ranges := 1
+		var ready <-chan spillRange
+		var reuse func([]byte)
 		if sp != nil {
 			ranges = len(sp.files)
+			var readerDone <-chan struct{}
+			ready, reuse, readerDone = sp.readAhead(quit)
+			defer func() { <-readerDone }()
 		}
-		var buf []byte
 		for r := range ranges {
 			var lo, hi string // the range's keys: from lo, below hi ("": no bound)
 			last := r == ranges-1
@@ -347,15 +351,23 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 				if !last {
 					hi = sp.bounds[r]
 				}
-				var persons []spillPerson
-				var err error
-				if persons, buf, err = sp.read(r, buf); err == nil {
+				var got spillRange
+				select {
+				case got = <-ready:
+				case <-quit:
+					return
+				}
+				if got.err == nil {
 					sp.spilled++
-					if !db.foldSpilled(persons, last, send) {
+					ok := db.foldSpilled(got.persons, last, send)
+					reuse(got.buf)
+					if !ok {
 						return
 					}
 					continue
 				}
+				reuse(got.buf)
+				err := got.err
 				sp.unusable++
 				if errors.Is(err, errSpillTooLarge) {
 					db.logger.Info("rebuild: a range of persons is folded from the new file", "err", err, "bytes", sp.size[r])
@@ -378,9 +390,17 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 // foldSpilled folds a spill range's persons (in key order) in chunks and sends them; the
 // range's last chunk is the fold's last if last. It reports whether to go on.
 func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk) bool) bool {
+	// Chunks of even size within the bounds, not full ones and a small rest: the CPUs wait
+	// for a chunk's last fold before the next chunk begins.
+	events := 0
+	for _, p := range persons {
+		events += len(p.seqs)
+	}
+	chunks := max(1, ceilDiv(events, foldEventsPerTx), ceilDiv(len(persons), foldPersonsPerTx))
+	perEvents, perPersons := ceilDiv(events, chunks), ceilDiv(len(persons), chunks)
 	for first := true; first || len(persons) > 0; first = false {
 		n, events := 0, 0
-		for n < len(persons) && n < foldPersonsPerTx && events < foldEventsPerTx {
+		for n < len(persons) && n < perPersons && events < perEvents {
 			events += len(persons[n].seqs)
 			n++
 		}
@@ -399,6 +419,8 @@ func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk)
 	}
 	return true
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / max(b, 1) }
 
 // foldStoredRange folds the stored persons with keys from lo and below hi ("": no bound),
 // reading their events from the file, in chunks, and sends them; the range's last chunk is
