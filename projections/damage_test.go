@@ -35,7 +35,14 @@ func builtFile(t *testing.T, dir string, recs []Record) []byte {
 // closed when the test ends.
 func caughtUp(t *testing.T, dir string, recs []Record) *Projector {
 	t.Helper()
-	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
+	return caughtUpOn(t, NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64})
+}
+
+// caughtUpOn returns a projector over feed with opt whose live models have caught up with
+// the stream's end; it is closed when the test ends.
+func caughtUpOn(t *testing.T, feed Feed, opt Options) *Projector {
+	t.Helper()
+	p, err := New(feed, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -894,7 +894,8 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 	// Blocks of the event-id index of 3 entries, split as catching up adds to them.
 	defer func(n int) { idsPerBlock = n }(idsPerBlock)
 	idsPerBlock = 3
-	p, caught := caughtUpDump(t, feed)
+	p := caughtUpOn(t, feed, Options{Dir: t.TempDir()})
+	caught := liveDump(t, p)
 	persons, events, ids, spilled := foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents
 	defer func() { foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents = persons, events, ids, spilled }()
 	var sp *spill
@@ -914,28 +915,14 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 	}
 }
 
-// caughtUpDump returns a Projector over feed in a new directory, caught up to the stream's
-// end (closed when the test ends), and the dump of its live file.
-func caughtUpDump(t *testing.T, feed Feed) (*Projector, string) {
-	t.Helper()
-	p, err := New(feed, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
-	return p, liveDump(t, p)
-}
-
 // TestProjector_RebuildSpillDamaged: a rebuild's fold reads each range of persons from its
 // spill file, and from the new file any range whose spill file does not hold what was
 // written (a byte flipped, cut short, a write that failed): the rebuild still equals
 // catching up.
 func TestProjector_RebuildSpillDamaged(t *testing.T) {
 	feed, _ := poisoned(t, spreadKeys(population(9, 300, testKommuner)))
-	p, caught := caughtUpDump(t, feed)
+	p := caughtUpOn(t, feed, Options{Dir: t.TempDir()})
+	caught := liveDump(t, p)
 	defer func(n int) { spillEvents = n }(spillEvents)
 	spillEvents = 200
 	defer func() { spillHook = nil }()

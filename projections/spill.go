@@ -3,7 +3,7 @@ package projections
 // A rebuild's spill: as the store pass stores each event into the new file, it also appends
 // it to the spill file of its person's key range, so that the fold reads each range's events
 // with one sequential read instead of looking them up all over the new file. At 3.3 M events
-// (a 1.3 GB file, more than the rebuild may keep resident) those look-ups faulted most of the
+// (a file larger than the rebuild may keep resident) those look-ups faulted most of the
 // file's pages in again for every chunk of the fold: 6.2 of 38 CPU-seconds in the look-ups
 // and about 3 more in decoding what they returned (issue 17).
 //
@@ -29,7 +29,7 @@ import (
 )
 
 // spillEvents is about how many events a spill range holds: the fold reads a range whole
-// into memory (about 40 MB at the bench's event sizes). (A variable for the tests.)
+// into memory (at most 23 MB of the 730 MB spilled at the bench's 3.3 M events). (A variable for the tests.)
 var spillEvents = 100000
 
 // spillMaxRanges bounds the spill's files: a larger stream has larger ranges.

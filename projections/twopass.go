@@ -269,7 +269,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 		if err != nil {
 			return err
 		}
-		if progress != nil && !ch.last {
+		if progress != nil && done < total { // the last chunk's is reported once all is written
 			progress(done, total)
 		}
 	}
@@ -302,7 +302,6 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 // foldChunk is one chunk of persons folded by foldChunks, or the error that ended them.
 type foldChunk struct {
 	jobs []foldJob
-	last bool
 	err  error
 }
 
@@ -343,12 +342,11 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 		}
 		for r := range ranges {
 			var lo, hi string // the range's keys: from lo, below hi ("": no bound)
-			last := r == ranges-1
 			if sp != nil {
 				if r > 0 {
 					lo = sp.bounds[r-1]
 				}
-				if !last {
+				if r < len(sp.bounds) {
 					hi = sp.bounds[r]
 				}
 				var got spillRange
@@ -359,7 +357,7 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 				}
 				if got.err == nil {
 					sp.spilled++
-					ok := db.foldSpilled(got.persons, last, send)
+					ok := db.foldSpilled(got.persons, send)
 					reuse(got.buf)
 					if !ok {
 						return
@@ -375,7 +373,7 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 					db.logger.Warn("rebuild: a spill file is not usable: its persons' events are read from the new file", "err", err)
 				}
 			}
-			if !db.foldStoredRange(lo, hi, last, send) {
+			if !db.foldStoredRange(lo, hi, send) {
 				return
 			}
 		}
@@ -387,9 +385,9 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 	}
 }
 
-// foldSpilled folds a spill range's persons (in key order) in chunks and sends them; the
-// range's last chunk is the fold's last if last. It reports whether to go on.
-func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk) bool) bool {
+// foldSpilled folds a spill range's persons (in key order) in chunks and sends them. It
+// reports whether to go on.
+func (db *DB) foldSpilled(persons []spillPerson, send func(foldChunk) bool) bool {
 	// Chunks of even size within the bounds, not full ones and a small rest: the CPUs wait
 	// for a chunk's last fold before the next chunk begins.
 	events := 0
@@ -398,14 +396,11 @@ func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk)
 	}
 	chunks := max(1, ceilDiv(events, foldEventsPerTx), ceilDiv(len(persons), foldPersonsPerTx))
 	perEvents, perPersons := ceilDiv(events, chunks), ceilDiv(len(persons), chunks)
-	for first := true; first || len(persons) > 0; first = false {
+	for len(persons) > 0 {
 		n, events := 0, 0
 		for n < len(persons) && n < perPersons && events < perEvents {
 			events += len(persons[n].seqs)
 			n++
-		}
-		if n == 0 && !last {
-			return true // an empty range; the fold's last chunk is sent even if empty
 		}
 		jobs := make([]foldJob, n)
 		for i, p := range persons[:n] {
@@ -413,7 +408,7 @@ func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk)
 		}
 		persons = persons[n:]
 		err := foldJobs(jobs, db.open)
-		if !send(foldChunk{jobs: jobs, last: last && len(persons) == 0, err: err}) {
+		if !send(foldChunk{jobs: jobs, err: err}) {
 			return false
 		}
 	}
@@ -423,14 +418,14 @@ func (db *DB) foldSpilled(persons []spillPerson, last bool, send func(foldChunk)
 func ceilDiv(a, b int) int { return (a + b - 1) / max(b, 1) }
 
 // foldStoredRange folds the stored persons with keys from lo and below hi ("": no bound),
-// reading their events from the file, in chunks, and sends them; the range's last chunk is
-// the fold's last if last. It reports whether to go on. Each chunk is read in a read
+// reading their events from the file, in chunks, and sends them. It reports whether to go
+// on. Each chunk is read in a read
 // transaction of its own, which ends once its folds are done, before the chunk is sent, so
 // the writer's commit never waits for more than one chunk's folding when bbolt remaps the
 // file. Chunks written meanwhile (derived models, a quarantined event dropped) touch only
 // persons folded before, so a fold that reads the file as it was when its chunk began reads
 // what it would read after.
-func (db *DB) foldStoredRange(lo, hi string, last bool, send func(foldChunk) bool) bool {
+func (db *DB) foldStoredRange(lo, hi string, send func(foldChunk) bool) bool {
 	next := []byte(lo)
 	for finished := false; !finished; {
 		var jobs []foldJob
@@ -452,10 +447,10 @@ func (db *DB) foldStoredRange(lo, hi string, last bool, send func(foldChunk) boo
 			finished = k == nil || (hi != "" && string(k) >= hi)
 			return foldJobs(jobs, db.open)
 		})
-		if len(jobs) == 0 && finished && !last && err == nil {
-			return true
+		if len(jobs) == 0 && err == nil {
+			return true // nothing (more) in the range
 		}
-		if !send(foldChunk{jobs: jobs, last: last && finished, err: err}) {
+		if !send(foldChunk{jobs: jobs, err: err}) {
 			return false
 		}
 	}
