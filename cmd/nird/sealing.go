@@ -88,6 +88,11 @@ func transientStart(err error) bool {
 	switch {
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled:
 		return false
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNoPeers:
+		// A cluster still forming: its meta leader does not know enough servers yet to
+		// place a replicated stream. (Too many replicas for the cluster fails the same way,
+		// after startWait.)
+		return true
 	case errors.As(err, &apiErr):
 		return apiErr.Code == 503 // JetStream system temporarily unavailable (10008)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
@@ -95,6 +100,10 @@ func transientStart(err error) bool {
 	}
 	return strings.Contains(err.Error(), "temporarily unavailable")
 }
+
+// jsClusterNoPeers is nats-server's JSClusterNoPeersErr, "no suitable peers for placement"
+// (nats.go names no constant for it).
+const jsClusterNoPeers jetstream.ErrorCode = 10005
 
 // startWait bounds how long a start-up step waits for a cluster whose servers are still
 // electing a stream's leader: each attempt is bounded by the store's request timeout.
