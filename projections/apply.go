@@ -174,7 +174,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 		if nd.row != nil && (old == nil || old.Kommune != nd.row.Kommune || !bytes.Equal(c.der.rowEnc, nd.rowEnc)) {
 			changed[nd.row.Kommune] = append(changed[nd.row.Kommune], rowChange{pk: pk, row: nd.row})
 		}
-		if err := writeDiff(tx, pk, c.der, nd, sd); err != nil {
+		if err := writeDiff(tx, pk, c.der, nd, sd, nil); err != nil {
 			return 0, nil, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
 		}
 		c.der = nd

@@ -179,7 +179,16 @@ func (sd statDeltas) flush(tx *bolt.Tx) error {
 
 // writeDiff replaces a person's old derived values by the new ones in every model bucket
 // (statistics through sd, flushed at the end of the transaction).
-func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
+func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas, later *sortedPuts) error {
+	// put puts into the bucket, or for a rebuild's fold (later set, old empty) into later
+	// the entries of the buckets it reaches in no order.
+	put := func(b bkt, k, v []byte) error {
+		if later != nil && later.holds(b.name) {
+			later.put(b.name, k, v)
+			return nil
+		}
+		return b.Put(k, v)
+	}
 	// Person list and the person → kommune index.
 	lb, pb := bucket(tx, bucketList), bucket(tx, bucketPersons)
 	if old.row != nil && (nw.row == nil || nw.row.Kommune != old.row.Kommune) {
@@ -189,7 +198,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 	}
 	if nw.row != nil {
 		if old.row == nil || old.row.Kommune != nw.row.Kommune || !bytes.Equal(old.rowEnc, nw.rowEnc) {
-			if err := lb.Put(listKey(nw.row.Kommune, pk), nw.rowEnc); err != nil {
+			if err := put(lb, listKey(nw.row.Kommune, pk), nw.rowEnc); err != nil {
 				return err
 			}
 		}
@@ -218,7 +227,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 			}
 		}
 		for i := range nw.terms {
-			if err := tb.Put(termKey(&nw.terms[i], i), nw.terms[i].encode(nil)); err != nil {
+			if err := put(tb, termKey(&nw.terms[i], i), nw.terms[i].encode(nil)); err != nil {
 				return err
 			}
 		}
@@ -233,7 +242,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas) error {
 			}
 		}
 		if !nw.due.IsZero() {
-			if err := db.Put(dueKey(nw.due, pk), nil); err != nil {
+			if err := put(db, dueKey(nw.due, pk), nil); err != nil {
 				return err
 			}
 		}

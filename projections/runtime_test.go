@@ -896,18 +896,27 @@ func TestProjector_RebuildInChunks(t *testing.T) {
 	idsPerBlock = 3
 	p := caughtUpOn(t, feed, Options{Dir: t.TempDir()})
 	caught := liveDump(t, p)
-	persons, events, ids, spilled := foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents
-	defer func() { foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents = persons, events, ids, spilled }()
+	persons, events, ids, spilled, sorted, sortedTx := foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents, sortedPutsMax, sortedPutsPerTx
+	defer func() {
+		foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents, sortedPutsMax, sortedPutsPerTx = persons, events, ids, spilled, sorted, sortedTx
+	}()
 	var sp *spill
 	spillHook = func(s *spill) { sp = s }
 	defer func() { spillHook = nil }()
-	for _, bound := range [][4]int{{7, 1 << 30, ids, 1 << 30}, {1 << 30, 40, 13, 500}, {1, 1, 1, 1}, {50, 200, ids, 120}} {
-		foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents = bound[0], bound[1], bound[2], bound[3]
+	// Persons and events per chunk, index entries per step, events per spill range, bytes
+	// of sorted model entries held and written per transaction (sortedPuts).
+	for _, bound := range [][6]int{
+		{7, 1 << 30, ids, 1 << 30, sorted, sortedTx},
+		{1 << 30, 40, 13, 500, 3000, 7},
+		{1, 1, 1, 1, 1, 1},
+		{50, 200, ids, 120, 1 << 30, sortedTx},
+	} {
+		foldPersonsPerTx, foldEventsPerTx, idsPerTx, spillEvents, sortedPutsMax, sortedPutsPerTx = bound[0], bound[1], bound[2], bound[3], bound[4], bound[5]
 		if err := p.Rebuild(bg, nil); err != nil {
 			t.Fatal(err)
 		}
 		if rebuilt := liveDump(t, p); rebuilt != caught {
-			t.Fatalf("folded in chunks of %d persons or %d events, the index in steps of %d, spilled in ranges of %d events, the rebuild differs from catching up", bound[0], bound[1], bound[2], bound[3])
+			t.Fatalf("folded in chunks of %d persons or %d events, the index in steps of %d, spilled in ranges of %d events, models sorted %d bytes at a time, %d a transaction: the rebuild differs from catching up", bound[0], bound[1], bound[2], bound[3], bound[4], bound[5])
 		}
 		if sp == nil || sp.spilled != len(sp.files) || sp.unusable != 0 {
 			t.Fatalf("spilled in ranges of %d events: the fold read %+v", bound[3], sp)
