@@ -71,6 +71,12 @@ type DBOptions struct {
 	// folded (sealing.Events.Open; DOMAIN.md Product decisions 15). Events are stored in the
 	// file as they came, sealed; only the derived person rows hold what the fold shows.
 	Open func(ev *nirv1.Event) error
+	// MapSize is the size of the file's memory mapping to begin with (bbolt's
+	// InitialMmapSize; 0: bbolt's default). bbolt remaps the file each time it outgrows the
+	// mapping (doubling it up to 1 GiB), and every remap copies each node of the open write
+	// transaction out of the old mapping: a new file that will grow to a known size is
+	// spared that by a mapping of that size. Address space only; no memory or disk is taken.
+	MapSize int
 }
 
 // DB is one bbolt file holding the whole read-model set (every model in Models) with each
@@ -176,7 +182,7 @@ func Open(path string, opt DBOptions) (*DB, error) {
 		}
 	}
 	bopt := &bolt.Options{Timeout: 5 * time.Second, ReadOnly: opt.ReadOnly, NoFreelistSync: true,
-		FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync}
+		FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync, InitialMmapSize: opt.MapSize}
 	var bdb *bolt.DB
 	err := guard(func() error {
 		var err error

@@ -38,6 +38,10 @@ type Progress struct {
 // rebuildBatch is the transaction size of rebuilds and replays: large, since nothing waits.
 const rebuildBatch = 20000
 
+// maxMapSize bounds the mapping a rebuild sizes its new file's for at the start
+// (DBOptions.MapSize): a live file larger than it maps as bbolt grows it.
+const maxMapSize = 64 << 30
+
 // build folds the feed into a new file at path (removed first) with large transactions and no
 // fsync until the end, reporting progress after each transaction. With src (a live file of
 // the same stream), the events src holds through the stream's last checkpoint it covers (and
@@ -56,7 +60,14 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("projections: %w", err)
 		}
-		db, err := Open(path, DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open})
+		dopt := DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open}
+		if src != nil {
+			// The new file grows to about the live file's size (less for an early cut-off).
+			if fi, err := os.Stat(src.path); err == nil && fi.Size() < maxMapSize {
+				dopt.MapSize = int(fi.Size())
+			}
+		}
+		db, err := Open(path, dopt)
 		if err != nil {
 			return nil, err
 		}
