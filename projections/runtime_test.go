@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -993,6 +994,79 @@ func TestProjector_RebuildSpillDamaged(t *testing.T) {
 		}
 		if unusable == 0 || sp.unusable != unusable || sp.spilled != len(sp.files)-unusable {
 			t.Fatalf("%s: %d ranges read from the spill, %d from the file; want %d from the file", c.name, sp.spilled, sp.unusable, unusable)
+		}
+	}
+}
+
+// TestProjector_RebuildSpillDiskLow: the spill gives way to a disk that is nearly full: not
+// begun when the disk has too little room at the start, stopped (its space given back at
+// once) when it fills up meanwhile. The fold then reads every range from the new file, and
+// the rebuild still equals catching up.
+func TestProjector_RebuildSpillDiskLow(t *testing.T) {
+	if free, size, ok := diskFree(t.TempDir()); runtime.GOOS == "linux" && (!ok || size <= 0 || free > size) {
+		t.Fatalf("diskFree = %d free of %d (%v); want the filesystem's figures", free, size, ok)
+	}
+	feed, _ := poisoned(t, spreadKeys(population(9, 300, testKommuner)))
+	p := caughtUpOn(t, feed, Options{Dir: t.TempDir()})
+	caught := liveDump(t, p)
+	defer func(n int) { spillEvents = n }(spillEvents)
+	spillEvents = 200
+	defer func(n int64) { spillCheckBytes = n }(spillCheckBytes)
+	spillCheckBytes = 4000
+	defer func(n int) { spillBuffer = n }(spillBuffer)
+	spillBuffer = 256 // the files hold most of what was written when the spill stops
+	defer func() { spillDiskFree, spillHook = diskFree, nil }()
+	const gib = 1 << 30
+	for _, c := range []struct {
+		name   string
+		frees  []int64 // free bytes at each look, the last repeated; the filesystem has 100 GiB
+		stops  bool    // the spill stops midway (else: it is never begun)
+		looked int     // at least
+	}{
+		{"too little room at the start", []int64{4*gib + gib/2}, false, 1},
+		{"filling up meanwhile", append(slices.Repeat([]int64{40 * gib}, 60), 5*gib), true, 61},
+	} {
+		looked := 0
+		spillDiskFree = func(string) (int64, int64, bool) {
+			free := c.frees[min(looked, len(c.frees)-1)]
+			looked++
+			return free, 100 * gib, true
+		}
+		var sp *spill
+		var held []int64 // each file's size on disk once the store pass is over
+		spillHook = func(s *spill) {
+			sp = s
+			for _, f := range s.files {
+				fi, err := f.Stat()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				held = append(held, fi.Size())
+			}
+		}
+		if err := p.Rebuild(bg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rebuilt := liveDump(t, p); rebuilt != caught {
+			t.Fatalf("%s: the rebuild differs from catching up", c.name)
+		}
+		if looked < c.looked {
+			t.Fatalf("%s: the disk was looked at %d times, want %d or more", c.name, looked, c.looked)
+		}
+		if !c.stops {
+			if sp != nil {
+				t.Fatalf("%s: a spill was begun with 4.5 GiB free of 100 GiB", c.name)
+			}
+			continue
+		}
+		if sp == nil || !errors.Is(sp.err, errSpillDiskLow) || sp.spilled != 0 || sp.unusable != len(sp.files) {
+			t.Fatalf("%s: spill %v, error %v, %d ranges read from it and %d from the file; want it stopped, every range read from the file", c.name, sp != nil, sp.err, sp.spilled, sp.unusable)
+		}
+		for i, n := range held {
+			if n != 0 {
+				t.Fatalf("%s: range %d's file holds %d bytes once the spill stopped; want none", c.name, i, n)
+			}
 		}
 	}
 }

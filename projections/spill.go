@@ -43,8 +43,24 @@ var spillMaxRead int64 = 256 << 20
 // errSpillTooLarge is returned by read for a range larger than spillMaxRead.
 var errSpillTooLarge = errors.New("projections: spill range too large to read whole")
 
-// spillBuffer is each range's write buffer.
-const spillBuffer = 64 << 10
+// The spill is the rebuild's only optional use of disk. It gives way before it takes the
+// last of its filesystem, which the new file, the live file and, on a single machine,
+// JetStream's store need: the writer stops, and the fold reads every range from the new
+// file, when the free space would fall below spillKeepFree bytes or spillKeepFreeShare of
+// the filesystem, whichever is more. It looks every spillCheckBytes it writes. (Variables
+// for the tests, as is spillDiskFree.)
+var (
+	spillKeepFree      int64 = 1 << 30
+	spillKeepFreeShare       = 0.05
+	spillCheckBytes    int64 = 64 << 20
+	spillDiskFree            = diskFree
+)
+
+// errSpillDiskLow is the spill's error once it stopped to leave its disk the space above.
+var errSpillDiskLow = errors.New("projections: spill stopped: its disk is nearly full")
+
+// spillBuffer is each range's write buffer (a variable for the tests).
+var spillBuffer = 64 << 10
 
 // spillPrefix names the spill files next to the new file; New removes any left by a
 // process that died before it unlinked them.
@@ -66,6 +82,9 @@ type spill struct {
 	head []byte // add's buffers
 	sum  [4]byte
 
+	dir       string // where the files are, for spillDiskFree
+	unchecked int64  // bytes written since the disk's free space was last looked at
+
 	// The ranges the fold read from their spill files, and those it read from the file.
 	spilled, unusable int
 
@@ -84,8 +103,12 @@ var spillHook func(*spill)
 // once, so that nothing is left behind whatever happens to the process (the name lives for
 // an instant; New removes it if the process dies in it).
 func newSpill(dir string, expected uint64) (*spill, error) {
+	if err := spillRoom(dir, 0); err != nil {
+		return nil, err
+	}
 	n := min(max(1, int((expected+uint64(spillEvents)-1)/uint64(max(spillEvents, 1)))), spillMaxRanges)
 	s := &spill{
+		dir:     dir,
 		bounds:  spillBounds(n),
 		files:   make([]*os.File, n),
 		w:       make([]*bufio.Writer, n),
@@ -115,6 +138,20 @@ func newSpill(dir string, expected uint64) (*spill, error) {
 		s.flush()
 	}()
 	return s, nil
+}
+
+// spillRoom returns errSpillDiskLow (with the figures) when writing more bytes to dir would
+// leave less free than the spill must leave; nil also when the free space is not known.
+func spillRoom(dir string, more int64) error {
+	free, size, ok := spillDiskFree(dir)
+	if !ok {
+		return nil
+	}
+	keep := max(spillKeepFree, int64(spillKeepFreeShare*float64(size)))
+	if free-more < keep {
+		return fmt.Errorf("%w: %d bytes free of %d, the spill leaves %d", errSpillDiskLow, free, size, keep)
+	}
+	return nil
 }
 
 // spillQueue is how many batches of stored events the spill's writer may lag behind.
@@ -183,12 +220,33 @@ func (s *spill) add(pk string, seq uint64, data []byte) {
 		s.err = err
 		return
 	}
-	s.size[i] += int64(len(h) + len(data) + 4)
+	n := int64(len(h) + len(data) + 4)
+	s.size[i] += n
 	s.records[i]++
+	if s.unchecked += n; s.unchecked >= spillCheckBytes {
+		// The next spillCheckBytes must fit too: the check is ahead of the writes.
+		s.unchecked = 0
+		if err := spillRoom(s.dir, spillCheckBytes); err != nil {
+			s.stop(err)
+		}
+	}
+}
+
+// stop ends the writing with err (the writer's): nothing more is written, and the space
+// written is given back at once.
+func (s *spill) stop(err error) {
+	s.err = err
+	for i, f := range s.files {
+		s.w[i].Reset(f)
+		f.Truncate(0)
+	}
 }
 
 // flush writes what the buffers hold; the spill is not used if it fails (the writer's).
 func (s *spill) flush() {
+	if s.err != nil {
+		return
+	}
 	for _, w := range s.w {
 		if err := w.Flush(); err != nil && s.err == nil {
 			s.err = err

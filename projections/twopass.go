@@ -427,6 +427,9 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 		var ready <-chan spillRange
 		var reuse func([]byte)
 		if sp != nil {
+			if sp.err != nil {
+				db.logger.Warn("rebuild: the spill is not used: every range's events are read from the new file", "err", sp.err)
+			}
 			ranges = len(sp.files)
 			var readerDone <-chan struct{}
 			ready, reuse, readerDone = sp.readAhead(quit)
@@ -459,9 +462,11 @@ func (db *DB) foldChunks() (<-chan foldChunk, func()) {
 				reuse(got.buf)
 				err := got.err
 				sp.unusable++
-				if errors.Is(err, errSpillTooLarge) {
+				switch {
+				case sp.err != nil: // every range's: said once, before the first
+				case errors.Is(err, errSpillTooLarge):
 					db.logger.Info("rebuild: a range of persons is folded from the new file", "err", err, "bytes", sp.size[r])
-				} else {
+				default:
 					db.logger.Warn("rebuild: a spill file is not usable: its persons' events are read from the new file", "err", err)
 				}
 			}
