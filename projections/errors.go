@@ -19,6 +19,9 @@ var ErrSchema = errors.New("projections: read-model schema version mismatch")
 // ErrRebuildRunning is returned when a rebuild is asked for while one is running.
 var ErrRebuildRunning = errors.New("projections: a rebuild is already running")
 
+// ErrReplayRunning is returned when an as-of replay is asked for while one is running.
+var ErrReplayRunning = errors.New("projections: an as-of replay is already running")
+
 // ErrCorrupt is returned when a stored value cannot be decoded; the wrapped message names the
 // bucket and key (never a national id: keys are person keys).
 var ErrCorrupt = errors.New("projections: corrupt read-model value")

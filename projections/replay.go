@@ -45,6 +45,10 @@ type AsOfOptions struct {
 // models. The caller gets the result open and must Close it; unless kept as a snapshot, the
 // file is removed on Close. A kept snapshot stays open in the Projector (the returned DB is a
 // separate read-only handle).
+//
+// One as-of replay runs at a time (ErrReplayRunning): each builds a file as large as the live
+// one, with a spill beside it, and takes a rebuild's memory, so that requests made at once
+// would otherwise exhaust both. A rebuild may run beside it.
 func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if opt.RecordedUntil.IsZero() {
 		return nil, fmt.Errorf("%w: recorded_until is required", ErrInvalidArgument)
@@ -55,6 +59,10 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if opt.Keep != "" && !opt.Replace && p.hasSnapshot(opt.Keep) {
 		return nil, fmt.Errorf("%w: snapshot %q (replace it, or choose another name)", ErrExists, opt.Keep)
 	}
+	if !p.replaying.CompareAndSwap(false, true) {
+		return nil, ErrReplayRunning
+	}
+	defer p.replaying.Store(false)
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)

@@ -63,6 +63,7 @@ type Projector struct {
 	writeMu sync.Mutex
 
 	rebuilding atomic.Bool
+	replaying  atomic.Bool // an as-of replay runs (AsOf)
 	comparing  atomic.Bool // CompareFold runs
 	stats      statsCounters
 

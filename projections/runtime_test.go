@@ -279,6 +279,46 @@ func TestProjector_AsOf(t *testing.T) {
 	}
 }
 
+// TestProjector_AsOfOneAtATime: an as-of replay asked for while one runs is refused with
+// ErrReplayRunning (each takes a rebuild's memory and a file's disk); once it has ended, the
+// next one runs.
+func TestProjector_AsOfOneAtATime(t *testing.T) {
+	t.Parallel()
+	p := newTestProjector(t, NewSliceFeed(population(4, 300, testKommuner)))
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := time.Date(2022, 6, 30, 23, 59, 59, 0, time.UTC)
+	running, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	first := make(chan error, 1)
+	go func() {
+		db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff, Progress: func(Progress) {
+			once.Do(func() {
+				close(running)
+				<-resume
+			})
+		}})
+		if err == nil {
+			err = db.Close()
+		}
+		first <- err
+	}()
+	<-running
+	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff}); !errors.Is(err, ErrReplayRunning) {
+		t.Errorf("an as-of replay while one runs: %v, want ErrReplayRunning", err)
+	}
+	close(resume)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff})
+	if err != nil {
+		t.Fatalf("an as-of replay after the first ended: %v", err)
+	}
+	db.Close()
+}
+
 // appendFeed is an Appender that appends to a SliceFeed like the registration path: an event id
 // already stored is a no-op.
 type appendFeed struct {

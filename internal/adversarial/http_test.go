@@ -645,3 +645,74 @@ func TestHTTP_BusyNATSPort(t *testing.T) {
 		t.Errorf("nird took %v to give up on a busy port", took)
 	}
 }
+
+// TestHTTP_SnapshotFlood: an operator's token that asks for many snapshots at once (a
+// script gone wrong, or a stolen token) does not start as many as-of replays. Each builds a
+// file as large as the live one with a spill beside it and takes a rebuild's memory (700 MiB
+// at 3.3 M events), so 64 at once (the per-principal share of requests) would exhaust memory
+// and disk. One runs at a time; the others are refused with FailedPrecondition, and nird
+// goes on serving.
+func TestHTTP_SnapshotFlood(t *testing.T) {
+	n, toks := edgeStart(t, "--demo", "2000")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(toks.operator)))
+	const asks = 16
+	var (
+		made, refused atomic.Int64
+		others        sync.Map // unexpected errors
+		start         = make(chan struct{})
+		wg            sync.WaitGroup
+	)
+	for i := range asks {
+		wg.Go(func() {
+			<-start
+			s, err := admin.CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{
+				Name: fmt.Sprintf("flood-%d", i), CutoffDate: &nirv1.Date{Year: 2099, Month: 1, Day: 1}}))
+			if err == nil {
+				finished := false
+				for s.Receive() {
+					finished = finished || s.Msg().GetFinished()
+				}
+				if err = s.Err(); err == nil && !finished {
+					err = errors.New("the stream ended without a finished snapshot")
+				}
+				s.Close()
+			}
+			switch {
+			case err == nil:
+				made.Add(1)
+			case connect.CodeOf(err) == connect.CodeFailedPrecondition && strings.Contains(err.Error(), "as-of replay is already running"):
+				refused.Add(1)
+			default:
+				others.Store(i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	others.Range(func(k, v any) bool {
+		t.Errorf("snapshot %d: %v", k, v)
+		return true
+	})
+	if made.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("%d snapshots asked for at once: %d made, %d refused; want one replay at a time, the rest refused", asks, made.Load(), refused.Load())
+	}
+	if err := edgeListPersons(ctx, n, toks.oslo, "0301"); err != nil {
+		t.Fatalf("nird after the flood of snapshots: %v", err)
+	}
+	// Made one after the other, they all succeed.
+	for i := range 2 {
+		s, err := admin.CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{
+			Name: fmt.Sprintf("after-%d", i), CutoffDate: &nirv1.Date{Year: 2099, Month: 1, Day: 1}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s.Receive() {
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("snapshot %d after the flood: %v", i, err)
+		}
+		s.Close()
+	}
+}

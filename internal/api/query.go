@@ -208,6 +208,8 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeAlreadyExists, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
 	case errors.Is(err, projections.ErrRebuildRunning):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running"))
+	case errors.Is(err, projections.ErrReplayRunning):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("an as-of replay is already running; ask again once it has ended"))
 	case errors.Is(err, projections.ErrSchema):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
 	case errors.Is(err, projections.ErrUnavailable):
