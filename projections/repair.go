@@ -201,6 +201,10 @@ type VerifyReport struct {
 	Repairing string
 }
 
+// verifyPattern names Verify's copies of the live file (os.CreateTemp); New removes any a
+// process left.
+const verifyPattern = liveFile + ".verify-*"
+
 // Verify checks the live read models thoroughly, while they are served: a consistent copy
 // of the file (bbolt's Tx.CopyFile, in a read transaction) is checked page by page
 // (checkFile, every value's checksum), then with bbolt's own consistency check (Tx.Check,
@@ -209,11 +213,26 @@ type VerifyReport struct {
 // rebuilt from the stream (the damaged file is kept). The copy needs as much free space as
 // the file; it is removed afterwards.
 func (p *Projector) Verify(ctx context.Context) (VerifyReport, error) {
-	t0 := time.Now()
 	var rep VerifyReport
-	tmp := filepath.Join(p.opt.Dir, liveFile+".verify")
+	// One at a time: each copies the whole file, and the ones asked for meanwhile find what
+	// it finds. Each copy is a file of its own: when two verifications wrote one copy file,
+	// one truncated the copy another had mapped, and nird died of SIGBUS (adversarial
+	// TestHTTP_VerifyFlood).
+	select {
+	case p.verifyTurn <- struct{}{}:
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	}
+	defer func() { <-p.verifyTurn }()
+	t0 := time.Now()
+	f, err := os.CreateTemp(p.opt.Dir, verifyPattern)
+	if err != nil {
+		return rep, fmt.Errorf("projections: verify: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
 	defer os.Remove(tmp)
-	err := p.use("", func(db *DB) error {
+	err = p.use("", func(db *DB) error {
 		rep.Size = db.Size()
 		return db.view(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
 	})

@@ -63,8 +63,9 @@ type Projector struct {
 	writeMu sync.Mutex
 
 	rebuilding atomic.Bool
-	replaying  atomic.Bool // an as-of replay runs (AsOf)
-	comparing  atomic.Bool // CompareFold runs
+	replaying  atomic.Bool   // an as-of replay runs (AsOf)
+	verifyTurn chan struct{} // buffered 1: held by the Verify that runs
+	comparing  atomic.Bool   // CompareFold runs
 	stats      statsCounters
 
 	// repair is set while the live models must be rebuilt before they are served again
@@ -123,10 +124,13 @@ func New(feed Feed, opt Options) (*Projector, error) {
 		}
 	}
 	removeStaleSpills(opt.Dir)
-	// Unkept as-of replays of a process that died are of no use to anyone.
-	if stale, err := filepath.Glob(filepath.Join(opt.Dir, "asof-*.db")); err == nil {
-		for _, f := range stale {
-			os.Remove(f)
+	// Unkept as-of replays and the copies of verifications of a process that died are of no
+	// use to anyone.
+	for _, pattern := range []string{"asof-*.db", verifyPattern} {
+		if stale, err := filepath.Glob(filepath.Join(opt.Dir, pattern)); err == nil {
+			for _, f := range stale {
+				os.Remove(f)
+			}
 		}
 	}
 	live := filepath.Join(opt.Dir, liveFile)
@@ -149,7 +153,7 @@ func New(feed Feed, opt Options) (*Projector, error) {
 		return nil, err
 	}
 	logger.Info("read-model file checked", "path", live, "bytes", db.Size(), "values_verified", opt.VerifyAtStart, "seconds", time.Since(t0).Seconds())
-	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{}),
+	p := &Projector{feed: feed, opt: opt, logger: logger, cur: &handle{db: db}, snaps: map[string]*handle{}, advanced: make(chan struct{}), verifyTurn: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1)}
 	if damage != nil {
 		p.requestRepair("the read-model file was damaged: "+damage.Error(), false)

@@ -642,6 +642,11 @@ func killDuringRebuild(t *testing.T, mode string) {
 	if err := os.WriteFile(stale, []byte("spilled"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// And the copy of a verification of a process that died.
+	staleCopy := filepath.Join(dir, strings.Replace(verifyPattern, "*", "123", 1))
+	if err := os.WriteFile(staleCopy, []byte("copied"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p, err = New(newFeed(), Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -652,6 +657,9 @@ func killDuringRebuild(t *testing.T, mode string) {
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a spill file left by a killed process not removed: %v", err)
+	}
+	if _, err := os.Stat(staleCopy); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a verification's copy left by a killed process not removed: %v", err)
 	}
 	if liveDump(t, p) != live {
 		t.Error("the live file changed during the killed rebuild")

@@ -716,3 +716,44 @@ func TestHTTP_SnapshotFlood(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestHTTP_VerifyFlood: verifications of the read models asked for at once (two operators,
+// a monitoring script) must not take each other's work for damage. Each copies the live
+// file and checks the copy; when they wrote one copy file at once, a copy could be found
+// damaged, and the sound live file taken out of service for a rebuild. Those asked for
+// while one runs wait for it; every one finds the file sound, and nothing is repaired.
+func TestHTTP_VerifyFlood(t *testing.T) {
+	n, toks := edgeStart(t, "--demo", "2000")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(toks.operator)))
+	const asks, rounds = 8, 8
+	for round := range rounds {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range asks {
+			wg.Go(func() {
+				<-start
+				res, err := admin.VerifyProjections(ctx, connect.NewRequest(&nirv1.VerifyProjectionsRequest{}))
+				switch {
+				case err != nil:
+					t.Errorf("round %d, verify %d: %v", round, i, err)
+				case len(res.Msg.GetProblems()) > 0 || res.Msg.GetRepairing() != "":
+					t.Errorf("round %d, verify %d of %d at once: problems %q, repairing %q; want a sound file", round, i, asks, res.Msg.GetProblems(), res.Msg.GetRepairing())
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	st, err := admin.ProjectionStatus(ctx, connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Msg.GetRepairing(); r != "" {
+		t.Fatalf("after %d verifications at once, %d times, the read models are being repaired: %s", asks, rounds, r)
+	}
+	if err := edgeListPersons(ctx, n, toks.oslo, "0301"); err != nil {
+		t.Fatalf("nird after the verifications: %v", err)
+	}
+}
