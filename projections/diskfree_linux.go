@@ -9,5 +9,5 @@ func diskFree(dir string) (free, size int64, ok bool) {
 	if err := syscall.Statfs(dir, &fs); err != nil {
 		return 0, 0, false
 	}
-	return int64(fs.Bavail) * fs.Bsize, int64(fs.Blocks) * fs.Bsize, true
+	return int64(fs.Bavail) * int64(fs.Bsize), int64(fs.Blocks) * int64(fs.Bsize), true
 }

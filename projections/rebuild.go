@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,7 +64,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 		dopt := DBOptions{NoSync: true, StateCache: p.opt.StateCache, Logger: p.logger, Open: p.opt.Open}
 		if src != nil {
 			// The new file grows to about the live file's size (less for an early cut-off).
-			if fi, err := os.Stat(src.path); err == nil && fi.Size() < maxMapSize {
+			if fi, err := os.Stat(src.path); err == nil && fi.Size() <= min(maxMapSize, math.MaxInt) {
 				dopt.MapSize = int(fi.Size())
 			}
 		}

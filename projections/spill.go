@@ -217,7 +217,7 @@ func (s *spill) add(pk string, seq uint64, data []byte) {
 	w.Write(h)
 	w.Write(data)
 	if _, err := w.Write(binary.BigEndian.AppendUint32(s.sum[:0], crc)); err != nil {
-		s.err = err
+		s.stop(err) // a full disk, most likely: give back what was written
 		return
 	}
 	n := int64(len(h) + len(data) + 4)
@@ -248,8 +248,9 @@ func (s *spill) flush() {
 		return
 	}
 	for _, w := range s.w {
-		if err := w.Flush(); err != nil && s.err == nil {
-			s.err = err
+		if err := w.Flush(); err != nil {
+			s.stop(err)
+			return
 		}
 	}
 }
