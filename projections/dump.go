@@ -93,6 +93,9 @@ type FoldCheck struct {
 	Seconds     float64
 }
 
+// foldPattern names CompareFold's directories (os.MkdirTemp); New removes any a process left.
+const foldPattern = "fold-*"
+
 // CompareFold folds the stream afresh, up to the live models' checkpoint, into a temporary
 // file beside them and compares the two dumps: equal models mean the live file holds what
 // the stream says, nothing more and nothing less. The live models stay in service
@@ -112,7 +115,7 @@ func (p *Projector) CompareFold(ctx context.Context) (FoldCheck, error) {
 		return fc, err
 	}
 	fc.Live = hex.EncodeToString(h.Sum(nil))
-	dir, err := os.MkdirTemp(p.opt.Dir, "fold-")
+	dir, err := os.MkdirTemp(p.opt.Dir, foldPattern)
 	if err != nil {
 		return fc, fmt.Errorf("projections: %w", err)
 	}

@@ -124,12 +124,12 @@ func New(feed Feed, opt Options) (*Projector, error) {
 		}
 	}
 	removeStaleSpills(opt.Dir)
-	// Unkept as-of replays and the copies of verifications of a process that died are of no
-	// use to anyone.
-	for _, pattern := range []string{"asof-*.db", verifyPattern} {
+	// Unkept as-of replays, the copies of verifications and the fresh folds of comparisons of
+	// a process that died are of no use to anyone.
+	for _, pattern := range []string{"asof-*.db", verifyPattern, foldPattern} {
 		if stale, err := filepath.Glob(filepath.Join(opt.Dir, pattern)); err == nil {
 			for _, f := range stale {
-				os.Remove(f)
+				os.RemoveAll(f)
 			}
 		}
 	}

@@ -647,6 +647,14 @@ func killDuringRebuild(t *testing.T, mode string) {
 	if err := os.WriteFile(staleCopy, []byte("copied"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// And the fresh fold of a comparison.
+	staleFold := filepath.Join(dir, strings.Replace(foldPattern, "*", "123", 1))
+	if err := os.Mkdir(staleFold, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staleFold, "fold.db"), []byte("folded"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p, err = New(newFeed(), Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -660,6 +668,9 @@ func killDuringRebuild(t *testing.T, mode string) {
 	}
 	if _, err := os.Stat(staleCopy); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a verification's copy left by a killed process not removed: %v", err)
+	}
+	if _, err := os.Stat(staleFold); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a comparison's fold left by a killed process not removed: %v", err)
 	}
 	if liveDump(t, p) != live {
 		t.Error("the live file changed during the killed rebuild")
