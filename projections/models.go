@@ -183,8 +183,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas, later *s
 	// put puts into the bucket, or for a rebuild's fold (later set, old empty) into later
 	// the entries of the buckets it reaches in no order.
 	put := func(b bkt, k, v []byte) error {
-		if later != nil && later.holds(b.name) {
-			later.put(b.name, k, v)
+		if later != nil && later.put(b.name, k, v) {
 			return nil
 		}
 		return b.Put(k, v)

@@ -304,7 +304,11 @@ func TestProjector_AsOfOneAtATime(t *testing.T) {
 		}
 		first <- err
 	}()
-	<-running
+	select {
+	case <-running:
+	case err := <-first:
+		t.Fatalf("the first as-of replay ended before its first transaction: %v", err)
+	}
 	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff}); !errors.Is(err, ErrReplayRunning) {
 		t.Errorf("an as-of replay while one runs: %v, want ErrReplayRunning", err)
 	}
@@ -1119,8 +1123,11 @@ func TestProjector_RebuildSpillDiskLow(t *testing.T) {
 			}
 			continue
 		}
-		if sp == nil || !errors.Is(sp.err, errSpillDiskLow) || sp.spilled != 0 || sp.unusable != len(sp.files) {
-			t.Fatalf("%s: spill %v, error %v, %d ranges read from it and %d from the file; want it stopped, every range read from the file", c.name, sp != nil, sp.err, sp.spilled, sp.unusable)
+		if sp == nil {
+			t.Fatalf("%s: no spill was begun with 40 GiB free of 100 GiB", c.name)
+		}
+		if !errors.Is(sp.err, errSpillDiskLow) || sp.spilled != 0 || sp.unusable != len(sp.files) {
+			t.Fatalf("%s: spill error %v, %d ranges read from it and %d from the file; want it stopped, every range read from the file", c.name, sp.err, sp.spilled, sp.unusable)
 		}
 		for i, n := range held {
 			if n != 0 {

@@ -188,22 +188,17 @@ var sortedPutsMax = 64 << 20
 // sortedPutsPerTx bounds the entries written in one transaction (a variable for the tests).
 var sortedPutsPerTx = 100000
 
-func (s *sortedPuts) holds(bucket []byte) bool { return s.index(bucket) >= 0 }
-
-func (s *sortedPuts) index(bucket []byte) int {
+// put holds an entry of bucket, and reports whether it did: false for a bucket that is not
+// one of sortedBuckets. k and v must not change after.
+func (s *sortedPuts) put(bucket, k, v []byte) bool {
 	for i, b := range sortedBuckets {
 		if bytes.Equal(b, bucket) {
-			return i
+			s.puts[i] = append(s.puts[i], keyValue{k, v})
+			s.bytes += len(k) + len(v) + 64 // the slices' headers, and bbolt's node entry later
+			return true
 		}
 	}
-	return -1
-}
-
-// put holds an entry of bucket (one of sortedBuckets); k and v must not change after.
-func (s *sortedPuts) put(bucket, k, v []byte) {
-	i := s.index(bucket)
-	s.puts[i] = append(s.puts[i], keyValue{k, v})
-	s.bytes += len(k) + len(v) + 64 // the slices' headers, and bbolt's node entry later
+	return false
 }
 
 // full reports whether the entries held have reached sortedPutsMax bytes.

@@ -718,10 +718,11 @@ func TestHTTP_SnapshotFlood(t *testing.T) {
 }
 
 // TestHTTP_VerifyFlood: verifications of the read models asked for at once (two operators,
-// a monitoring script) must not take each other's work for damage. Each copies the live
-// file and checks the copy; when they wrote one copy file at once, a copy could be found
-// damaged, and the sound live file taken out of service for a rebuild. Those asked for
-// while one runs wait for it; every one finds the file sound, and nothing is repaired.
+// a monitoring script) must neither stop nird nor take each other's work for damage. Each
+// copies the live file and checks the copy through bbolt's mapping; when they wrote one copy
+// file, one truncated the copy another had mapped and nird died of SIGBUS (a damaged copy
+// would also have taken the sound live file out of service). Those asked for while one runs
+// wait for it; every one finds the file sound, nothing is repaired, and nird serves on.
 func TestHTTP_VerifyFlood(t *testing.T) {
 	n, toks := edgeStart(t, "--demo", "2000")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
