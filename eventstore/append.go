@@ -500,5 +500,8 @@ func mapPublishError(err error) error {
 	case errKindTooLarge:
 		return fmt.Errorf("%w: %v", ErrTooLarge, err)
 	}
+	if noRoom(err) {
+		return fmt.Errorf("%w: %v", ErrNoRoom, err)
+	}
 	return fmt.Errorf("eventstore: append: %w", err)
 }

@@ -266,6 +266,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			})
 		}},
 		{"stream-watch", watch.Run},
+		{"event-store", store.WatchWrites},
 		{"checkpoints", func(ctx context.Context) error {
 			every := uint64(cfg.Checkpoint.Every)
 			if every == 0 {
@@ -330,6 +331,10 @@ func runAll(ctx context.Context, actors []actor, log *slog.Logger) error {
 				err = fmt.Errorf("%s stopped", a.name)
 			} else {
 				err = nil
+			}
+			if err != nil {
+				// Said at once: the shutdown it starts may take a while.
+				log.Error("nird stops: a part of it ended", "err", err)
 			}
 			errc <- err
 			cancel()

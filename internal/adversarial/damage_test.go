@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -59,31 +60,40 @@ type person struct{ id, key string }
 // first, and returns them.
 func registerPersons(t *testing.T, nd *nirdtest.Nird, first, n int) []person {
 	t.Helper()
-	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
 	var out []person
 	for i := first; i < first+n; i++ {
-		birth := rules.Date{Y: 1980 + i%20, M: time.Month(1 + i%12), D: 1 + i%28}
-		id := rules.SyntheticFodselsnummer(birth, i)
-		reg := &nirv1.Registration{Event: &nirv1.Event{
-			Id: ulid.Make().String(), Kommune: kommune,
-			Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
-				Fodselsnummer: id, BirthDate: date(birth.Y, int(birth.M), birth.D), Sex: nirv1.Sex_SEX_FEMALE,
-				PermitDate: date(2024, 2, 1), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
-				ArrivalDate: date(2023, 11, 1), SettlementDate: date(2024, 3, 1), SettlementKommune: kommune,
-				SettledByAgreement: true,
-			}},
-		}}
-		res, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}))
+		p, err := registerPerson(context.Background(), nd, i)
 		if err != nil {
-			t.Fatalf("register person %d: %v", i, err)
-		}
-		p := person{id: id, key: res.Msg.GetPositions()[0].GetPersonKey()}
-		if _, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(p)}})); err != nil {
-			t.Fatalf("offer for person %d: %v", i, err)
+			t.Fatal(err)
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// registerPerson registers person number i in kommune 0301, with an offer.
+func registerPerson(ctx context.Context, nd *nirdtest.Nird, i int) (person, error) {
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
+	birth := rules.Date{Y: 1980 + i%20, M: time.Month(1 + i%12), D: 1 + i%28}
+	id := rules.SyntheticFodselsnummer(birth, i)
+	reg := &nirv1.Registration{Event: &nirv1.Event{
+		Id: ulid.Make().String(), Kommune: kommune,
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: date(birth.Y, int(birth.M), birth.D), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: date(2024, 2, 1), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+			ArrivalDate: date(2023, 11, 1), SettlementDate: date(2024, 3, 1), SettlementKommune: kommune,
+			SettledByAgreement: true,
+		}},
+	}}
+	res, err := client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}))
+	if err != nil {
+		return person{id: id}, fmt.Errorf("register person %d: %w", i, err)
+	}
+	p := person{id: id, key: res.Msg.GetPositions()[0].GetPersonKey()}
+	if _, err := client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(p)}})); err != nil {
+		return p, fmt.Errorf("offer for person %d: %w", i, err)
+	}
+	return p, nil
 }
 
 func offer(p person) *nirv1.Registration {
@@ -817,4 +827,148 @@ func flipper(seed uint64) func([]byte) []byte {
 		}
 		return b
 	}
+}
+
+// TestDamage_DiskFull: a local process fills the event store's disk while a case system
+// appends. The embedded server keeps a failed write's error and stores nothing more until it
+// restarts, even once the disk has room again. Before the fix nird went on serving and
+// saying it was ready while every append waited 10 s for an answer that never came, until
+// somebody restarted it by hand; and a restart on the still full disk answered appends with
+// Internal. Now nird stops at once with the reason (its supervisor starts it again), a
+// restart on the full disk serves queries and answers appends with Unavailable, and once
+// there is room again every acknowledged registration is there, once.
+//
+// The disk is a tmpfs of its own under the data directory's jetstream/, so that only the
+// event store's disk fills (mounting needs root; the test is skipped without).
+func TestDamage_DiskFull(t *testing.T) {
+	data := t.TempDir()
+	jsDir := filepath.Join(data, "jetstream")
+	if err := os.MkdirAll(jsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", jsDir).CombinedOutput(); err != nil {
+		t.Skipf("a disk of its own to fill needs mount (root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", jsDir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", jsDir, err, out)
+		}
+	})
+	var logs []string
+	nd := startNird(t, data)
+	acked := map[string]int{} // person key: events acknowledged (registration, offer)
+	var ids []string
+	for i := range 20 {
+		p, err := registerPerson(context.Background(), nd, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked[p.key] = 2
+		ids = append(ids, p.id)
+	}
+
+	// The attack: a file that takes every byte left.
+	filler := filepath.Join(jsDir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, zeros{}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v", err)
+	}
+	f.Close()
+
+	// Appends go on until one fails; nird must then stop by itself.
+	failed := false
+	for i := 20; i < 60 && !failed; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		p, err := registerPerson(ctx, nd, i)
+		cancel()
+		ids = append(ids, p.id)
+		switch {
+		case err == nil:
+			acked[p.key] = 2
+		case p.key != "":
+			acked[p.key] = 1 // registered, the offer failed
+			failed = true
+		default:
+			failed = true
+		}
+	}
+	if !failed {
+		t.Fatal("40 appends on a full disk were all acknowledged")
+	}
+	select {
+	case <-nd.Done:
+	case <-time.After(30 * time.Second):
+		st, _ := call(nd, "operator", nirv1connect.AdminServiceProjectionStatusProcedure, map[string]any{})
+		t.Fatalf("nird went on for 30 s after its event store failed a write (status %v): every later append would wait for an answer that never comes", st)
+	}
+	logs = append(logs, nd.Logs()...)
+	if code := nd.Cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("nird stopped with exit code 0 after a failed write; its supervisor restarts it only on failure")
+	}
+	if !slices.ContainsFunc(nd.Logs(), func(l string) bool {
+		return strings.Contains(l, "nird stops") && strings.Contains(l, "failed to write to its disk")
+	}) {
+		t.Errorf("nird's log does not say why it stopped")
+	}
+
+	// Restarted on the full disk: queries are served, appends refused with Unavailable.
+	nd = startNird(t, data)
+	if _, err := answers(nd); err != nil {
+		t.Fatalf("queries on a full disk: %v", err)
+	}
+	_, err = registerPerson(context.Background(), nd, 100)
+	ids = append(ids, rules.SyntheticFodselsnummer(rules.Date{Y: 1980, M: time.Month(5), D: 17}, 100))
+	if code := connect.CodeOf(err); code != connect.CodeUnavailable || !strings.Contains(err.Error(), "no room") {
+		t.Errorf("an append on a full disk: %v (code %v), want Unavailable saying there is no room", err, code)
+	}
+	nd.Stop(t, syscall.SIGTERM)
+	logs = append(logs, nd.Logs()...)
+
+	// Room again, and a restart: nothing acknowledged is lost, nothing is stored twice.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	nd = startNird(t, data)
+	if _, err := registerPerson(context.Background(), nd, 200); err != nil {
+		t.Fatalf("an append once there is room again: %v", err)
+	}
+	settledAnswers(t, nd)
+	reg := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
+	for key, n := range acked {
+		hr := connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}})
+		hr.Header().Set("Authorization", "Bearer kommune:"+kommune)
+		res, err := reg.History(context.Background(), hr)
+		if err != nil {
+			t.Fatalf("history of an acknowledged person: %v", err)
+		}
+		seen := map[string]bool{}
+		for _, e := range res.Msg.GetEvents() {
+			if seen[e.GetEvent().GetId()] {
+				t.Errorf("person %s: event %s stored twice", key, e.GetEvent().GetId())
+			}
+			seen[e.GetEvent().GetId()] = true
+		}
+		if len(seen) < n {
+			t.Errorf("person %s: %d events stored, %d acknowledged", key, len(seen), n)
+		}
+	}
+	logs = append(logs, nd.Logs()...)
+	for _, l := range logs {
+		for _, id := range ids {
+			if id != "" && strings.Contains(l, id) {
+				t.Fatalf("a national id in nird's log: %q", l)
+			}
+		}
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -132,6 +132,10 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
 	case errors.Is(err, ingest.ErrUnconfirmed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the person's history cannot be confirmed with the stream's leader now (a NATS node may be cut off from the others); retry shortly"))
+	case errors.Is(err, ingest.ErrNoRoom):
+		// The operator's to fix (the alert NirDataDiskFull); the caller's to retry.
+		log.ErrorContext(ctx, "the event store has no room: nothing stored", "op", op, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("the register's event store has no room for more events (its disk is full); nothing was stored; retry later"))
 	case errors.Is(err, sealing.ErrNoKey):
 		// The append path is strict (sealing.Events.Strict): a data key an event names and the
 		// key store could not find yet, as a cluster's bucket elects a leader.

@@ -49,6 +49,11 @@ var (
 	// then (a NATS node cut off from the others answers from a store that ends early).
 	// Retrying later gets the answer. It wraps eventstore.ErrUnconfirmed.
 	ErrUnconfirmed = eventstore.ErrUnconfirmed
+
+	// ErrNoRoom is returned when the event store refused to store for want of room: its
+	// disk, or the storage JetStream allows itself, is full. Nothing was stored; retrying
+	// once the operator has made room succeeds.
+	ErrNoRoom = eventstore.ErrNoRoom
 )
 
 // IDError names the registration whose event id is already stored: for another person
