@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -455,13 +456,38 @@ func (p *Projector) Run(ctx context.Context) error {
 			return true
 		}
 	}
+	// full waits after a write that found no room on the models' disk and says whether to
+	// go on: a full disk is the operator's to fix, and nird goes on serving the models as
+	// they are, and taking appends, meanwhile. A failed write commits nothing (Apply drops
+	// what it had cached), so the next attempt starts again from the checkpoint.
+	var fullSince time.Time
+	full := func(err error) bool {
+		if fullSince.IsZero() {
+			fullSince = time.Now()
+		}
+		backoff = min(max(2*backoff, time.Second), 30*time.Second)
+		p.logger.Error("the read models' disk is full: they stay as they are, and are served, until there is room", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
 	var fe *feedError
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		if p.repair.Load() != nil {
-			if err := p.runRepair(ctx); err != nil {
+			if err := p.runRepair(ctx); diskFull(err) {
+				if !full(err) {
+					return nil
+				}
+				continue
+			} else if err != nil {
 				return stopped(err)
 			}
 			continue
@@ -484,8 +510,17 @@ func (p *Projector) Run(ctx context.Context) error {
 				return nil
 			}
 			continue
+		case diskFull(err):
+			if !full(err) {
+				return nil
+			}
+			continue
 		case err != nil:
 			return stopped(err)
+		}
+		if !fullSince.IsZero() {
+			p.logger.Info("the read models' disk has room again; the models are advanced", "checkpoint", ckpt, "paused_seconds", time.Since(fullSince).Seconds())
+			fullSince = time.Time{}
 		}
 		backoff = 0
 		if last > ckpt {
@@ -601,6 +636,9 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 	}
 	return ckpt, last, err
 }
+
+// diskFull reports whether err is a write that found no room on the disk.
+func diskFull(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
 // feedError is a failure to read the feed (not to apply): Run waits and tries again.
 type feedError struct{ err error }

@@ -843,17 +843,7 @@ func flipper(seed uint64) func([]byte) []byte {
 func TestDamage_DiskFull(t *testing.T) {
 	data := t.TempDir()
 	jsDir := filepath.Join(data, "jetstream")
-	if err := os.MkdirAll(jsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", jsDir).CombinedOutput(); err != nil {
-		t.Skipf("a disk of its own to fill needs mount (root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", jsDir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", jsDir, err, out)
-		}
-	})
+	mountDisk(t, jsDir, "48m")
 	var logs []string
 	nd := startNird(t, data)
 	acked := map[string]int{} // person key: events acknowledged (registration, offer)
@@ -868,15 +858,7 @@ func TestDamage_DiskFull(t *testing.T) {
 	}
 
 	// The attack: a file that takes every byte left.
-	filler := filepath.Join(jsDir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(f, zeros{}); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("filling the disk: %v", err)
-	}
-	f.Close()
+	filler := fillDisk(t, jsDir)
 
 	// Appends go on until one fails; nird must then stop by itself.
 	failed := false
@@ -919,7 +901,7 @@ func TestDamage_DiskFull(t *testing.T) {
 	if _, err := answers(nd); err != nil {
 		t.Fatalf("queries on a full disk: %v", err)
 	}
-	_, err = registerPerson(context.Background(), nd, 100)
+	_, err := registerPerson(context.Background(), nd, 100)
 	ids = append(ids, rules.SyntheticFodselsnummer(rules.Date{Y: 1980, M: time.Month(5), D: 17}, 100))
 	if code := connect.CodeOf(err); code != connect.CodeUnavailable || !strings.Contains(err.Error(), "no room") {
 		t.Errorf("an append on a full disk: %v (code %v), want Unavailable saying there is no room", err, code)
@@ -963,6 +945,89 @@ func TestDamage_DiskFull(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDamage_ModelDiskFull: a local process fills the read models' disk (data/projections;
+// on Kubernetes nird's volume, apart from the NATS nodes'). Before the fix the projections'
+// failed write ended nird: no queries, no appends, and a restart on the still full disk
+// ended the same way as soon as there was an event to fold. Now the models stay as they
+// are and are served, appends go on, and once there is room the models catch up and equal a
+// fold from scratch.
+func TestDamage_ModelDiskFull(t *testing.T) {
+	data := t.TempDir()
+	models := filepath.Join(data, "projections")
+	mountDisk(t, models, "16m")
+	nd := startNird(t, data)
+	registerPersons(t, nd, 0, 10)
+	settledAnswers(t, nd)
+	filler := fillDisk(t, models)
+	for i := 10; i < 30; i++ {
+		if _, err := registerPerson(context.Background(), nd, i); err != nil {
+			t.Fatalf("an append while the read models' disk is full: %v", err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.ContainsFunc(nd.Logs(), func(l string) bool { return strings.Contains(l, "the read models' disk is full") }) {
+		select {
+		case <-nd.Done:
+			t.Fatal("nird stopped when its read models' disk filled")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nird does not say that the read models' disk is full")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if a, err := answers(nd); err != nil || personCount(a) < 10 {
+		t.Fatalf("queries while the read models' disk is full: %v (%d persons listed)", err, personCount(a))
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	got := settledAnswers(t, nd)
+	if personCount(got) != 30 {
+		t.Fatalf("%d persons listed once there is room, want 30", personCount(got))
+	}
+	nd.Stop(t, syscall.SIGTERM)
+	if err := os.Remove(filepath.Join(models, "models.db")); err != nil {
+		t.Fatal(err)
+	}
+	nd = startNird(t, data)
+	if want := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+		t.Fatal("the models that waited for room differ from a fold from scratch")
+	}
+}
+
+// mountDisk mounts a tmpfs of size at dir, a disk of its own to fill, until the test ends.
+// Mounting needs root; the test is skipped without.
+func mountDisk(t *testing.T, dir, size string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("a disk of its own to fill needs mount (root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+}
+
+// fillDisk writes a file into dir that takes every byte left on its disk, and returns it.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, zeros{}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v", err)
+	}
+	f.Close()
+	return filler
 }
 
 // zeros is an endless reader of zero bytes.
