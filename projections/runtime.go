@@ -459,13 +459,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	// full waits after a write that found no room on the models' disk and says whether to
 	// go on: a full disk is the operator's to fix, and nird goes on serving the models as
 	// they are, and taking appends, meanwhile. A failed write commits nothing (Apply drops
-	// what it had cached), so the next attempt starts again from the checkpoint.
+	// what it had cached), so the next attempt starts again from the checkpoint. A repair
+	// (a whole rebuild each time) is tried again less often than a catch-up.
 	var fullSince time.Time
-	full := func(err error) bool {
+	full := func(err error, most time.Duration) bool {
 		if fullSince.IsZero() {
 			fullSince = time.Now()
 		}
-		backoff = min(max(2*backoff, time.Second), 30*time.Second)
+		backoff = min(max(2*backoff, time.Second), most)
 		p.logger.Error("the read models' disk is full: they stay as they are, and are served, until there is room", "err", err, "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		defer t.Stop()
@@ -483,7 +484,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		if p.repair.Load() != nil {
 			if err := p.runRepair(ctx); diskFull(err) {
-				if !full(err) {
+				if !full(err, 5*time.Minute) {
 					return nil
 				}
 				continue
@@ -511,7 +512,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			continue
 		case diskFull(err):
-			if !full(err) {
+			if !full(err, 30*time.Second) {
 				return nil
 			}
 			continue
