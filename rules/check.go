@@ -72,6 +72,8 @@ var (
 		Version: checkVersion("programhendelse-krever-vedtak", "DOMAIN.md 2.1")}
 	rSluttmalGroup = checkRule{Code: "NIR-R026", NB: "sluttmålet hører til en annen deltakergruppe enn den registrerte utdanningsbakgrunnen", EN: "the sluttmål belongs to another deltakergruppe than the registered utdanningsbakgrunn",
 		Version: sluttmalGroupVersion}
+	rComputedNotDue = checkRule{Code: "NIR-R027", NB: "avslutningen regelmotoren beregnet, gjelder ikke for personens registreringer slik de er lagret (de er endret siden den ble beregnet)", EN: "the termination the regelmotor computed is not due on the person's registrations as stored (they changed since it was computed)",
+		Version: checkVersion("beregnet-avslutning-gjelder", "DOMAIN.md Product decisions 5")}
 	rReasonReserved = checkRule{Code: "NIR-R025", NB: "«Avslutningsårsak ikke registrert» settes bare av regelmotoren", EN: "«Avslutningsårsak ikke registrert» is set only by the regelmotor",
 		Version: checkVersion("ikke-registrert-kun-regelmotor", "DOMAIN.md Product decisions 5a, 2.5")}
 
@@ -107,7 +109,7 @@ func checkVersion(rule, section string) Version {
 var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
-	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup,
+	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup, rComputedNotDue,
 	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
 	rErased, rErasurePermanent,
 }
@@ -246,6 +248,11 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 	case ev.GetIdentifierAdded() != nil:
 		if Holds(HeldIDs(s), ev.GetIdentifierAdded().GetNationalId()) {
 			add(refuse(rIDHeld, Version{}, ev, "", ""))
+		}
+
+	case ev.GetTerminationComputed() != nil:
+		if !ComputedIsDue(s, ev, now) {
+			add(refuse(rComputedNotDue, Version{}, ev, "", ""))
 		}
 
 	case ev.GetComputedTerminationDeleted() != nil:

@@ -111,6 +111,11 @@ func TestCheck_Matrix(t *testing.T) {
 			VedtakDate: dpb("2024-01-01"), FromDate: dpb("2024-03-01"), ExtensionMonths: 13})},
 		{"NIR-R023", "Product decisions 5", []*nirv1.Event{introl, prog, computed}, term(nirv1.TerminationReason_TERMINATION_REASON_ARBEID)},
 		{"NIR-R024", "2.1", []*nirv1.Event{il}, term(nirv1.TerminationReason_TERMINATION_REASON_ARBEID)},
+		// Computed from a state the person's history has moved past: the kommune registered
+		// the actual reason first.
+		{"NIR-R027", "Product decisions 5", []*nirv1.Event{introl, prog, withPayload("h6", k, &nirv1.TerminationRegistered{
+			Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: dpb("2024-02-01")})},
+			dueOn(Fold("pk", []*nirv1.Event{introl, prog}), md(now), "n1")},
 		{"NIR-R025", "Product decisions 5a", []*nirv1.Event{il, prog}, term(nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT)},
 		{"NIR-R026", "Product decisions 10", []*nirv1.Event{il, prog, withPayload("h6", k, &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: dpb("2022-02-01")})},
 			withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, Date: dpb("2022-03-01")})},
@@ -181,10 +186,19 @@ func TestCheck_Matrix(t *testing.T) {
 		{"hours inside the training vedtak (3.1)", []*nirv1.Event{il, training}, withPayload("n1", k, &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1,
 			Month: &nirv1.YearMonth{Year: 2023, Month: 2}, Hours: 20})},
 		{"retraction of a known event (5)", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},
+		{"a computed termination due (Product decisions 5)", []*nirv1.Event{introl, prog}, DueTerminations(Fold("pk", []*nirv1.Event{introl, prog}), md(now))[0]},
 	}
 	for _, tt := range ok {
 		if rs := Check(Fold("pk", tt.history), []*nirv1.Event{tt.ev}, md(now)); len(rs) != 0 {
 			t.Errorf("%s: refused %v", tt.name, rs)
 		}
 	}
+}
+
+// dueOn is the termination due for s on now, under the event id id (the matrix names the
+// refused event n1; the refusal is for content the rules no longer compute, whatever its id).
+func dueOn(s *State, now Date, id string) *nirv1.Event {
+	ev := DueTerminations(s, now)[0]
+	ev.Id = id
+	return ev
 }

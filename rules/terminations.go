@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"sort"
 
+	"google.golang.org/protobuf/proto"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -188,6 +190,36 @@ func DueTerminations(s *State, now Date) []*nirv1.Event {
 		}
 	}
 	return out
+}
+
+// ComputedIsDue reports whether ev, a TerminationComputed, is one the rules compute for s on
+// now: the same id, kommune and payload as a termination due then for one of the person's
+// programmes (any of them due, not only the one DueTerminations picks, so that a day's
+// difference between the regelmotor's clock and the checker's does not matter). The
+// regelmotor computes from the read models, which may lag the stream; the append path
+// judges the event again on the person's history as stored (DOMAIN.md Product decisions 5).
+func ComputedIsDue(s *State, ev *nirv1.Event, now Date) bool {
+	want := ev.GetTerminationComputed()
+	if want == nil {
+		return false
+	}
+	if !s.lastRegValid {
+		// The candidates keep LastRegistration in the state; a check leaves s as it was
+		// (the append path checks states its cache lends).
+		s = s.Copy()
+	}
+	for _, p := range s.Programmes {
+		for _, c := range s.candidates(p, now) {
+			if c.dueDate().After(now) {
+				continue
+			}
+			got := s.terminationEvent(p, c)
+			if got.GetId() == ev.GetId() && got.GetKommune() == ev.GetKommune() && proto.Equal(got.GetTerminationComputed(), want) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NextDue returns the earliest date at which a computed termination becomes due for the person

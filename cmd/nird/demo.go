@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/demo"
@@ -94,12 +97,20 @@ func loadDemo(ctx context.Context, store *eventstore.Store, svc *ingest.Service,
 // terminations due today, each recorded the night after it fell due.
 func loadDemoPerson(ctx context.Context, svc *ingest.Service, evs []*nirv1.Event, now time.Time, today rules.Date) (events, computed int, err error) {
 	regs := demo.Registrations(evs)
-	pos, err := svc.AppendAt(ctx, access.System(demoActor(evs)), regs, demo.RecordedTimes(evs, now))
+	times := demo.RecordedTimes(evs, now)
+	pos, err := svc.AppendAt(ctx, access.System(demoActor(evs)), regs, times)
 	if err != nil {
 		return 0, 0, err
 	}
 	key := pos[0].GetPersonKey()
-	st := rules.Fold(key, evs)
+	// Folded as stored, with their recorded times: the inactivity rule counts from the last
+	// registration, and the append path judges a computed termination on the stored history.
+	stored := make([]*nirv1.Event, len(evs))
+	for i, ev := range evs {
+		stored[i] = proto.CloneOf(ev)
+		stored[i].RecordedAt = timestamppb.New(times[i])
+	}
+	st := rules.Fold(key, stored)
 	due := rules.DueTerminations(st, today)
 	if len(due) == 0 {
 		return len(regs), 0, nil

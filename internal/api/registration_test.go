@@ -934,14 +934,25 @@ func TestAppend_ResentCorrections(t *testing.T) {
 
 	// The regelmotor has computed a termination for the introduksjonsloven person, which the
 	// kommune deletes (DOMAIN.md "Product decisions" 5).
-	computed := onPerson(f.introl, "0301", &nirv1.Event{Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{
-		Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT,
-		Date: d(2024, 5, 1), ProgrammeStart: d(2021, 5, 1), RuleVersion: "frist-utlopt/test"}}})
 	introlVedtak := onPerson(f.introl, "0301", &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
 		Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 4, 20), FromDate: d(2021, 5, 1), ToDate: d(2023, 4, 30)}}})
 	if _, err := f.client(tokOslo).Append(ctx, connect.NewRequest(one(introlVedtak))); err != nil {
 		t.Fatalf("programme vedtak: %v", err)
 	}
+	hist, err := f.client(tokSystem).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: f.introl}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rules.NewState(hist.Msg.GetPersonKey())
+	for _, e := range hist.Msg.GetEvents() {
+		st.Apply(e.GetSequence(), e.GetEvent())
+	}
+	due := rules.DueTerminations(st, rules.DateFromTime(fixedNow))
+	if len(due) != 1 {
+		t.Fatalf("%d computed terminations due, want 1", len(due))
+	}
+	due[0].Actor = nil
+	computed := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: f.introl}, Event: due[0]}
 	if _, err := f.client(tokSystem).Append(ctx, connect.NewRequest(one(computed))); err != nil {
 		t.Fatalf("computed termination: %v", err)
 	}

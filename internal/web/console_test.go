@@ -475,9 +475,14 @@ func TestConsole_ComputedTermination(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := pos[0].GetPersonKey()
+		// Folded as stored (recorded now), as the regelmotor folds it.
+		_, stored, err := w.svc.History(ctx, &nirv1.PersonRef{PersonKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var evs []*nirv1.Event
-		for _, r := range regs {
-			evs = append(evs, r.GetEvent())
+		for _, e := range stored {
+			evs = append(evs, e.Event)
 		}
 		due := rules.DueTerminations(rules.Fold(key, evs), today)
 		if len(due) != 1 {

@@ -1,0 +1,118 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/ingest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// regelmotor is the system principal the regelmotor worker appends as.
+var regelmotor = access.System(&nirv1.Actor{Subject: rules.RegelmotorSubject, Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+
+func on(id string, p any) *nirv1.Registration {
+	ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301"}
+	switch p := p.(type) {
+	case *nirv1.ProgrammeVedtakRegistered:
+		ev.Payload = &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: p}
+	case *nirv1.SluttmalRegistered:
+		ev.Payload = &nirv1.Event_SluttmalRegistered{SluttmalRegistered: p}
+	case *nirv1.TiltakRegistered:
+		ev.Payload = &nirv1.Event_TiltakRegistered{TiltakRegistered: p}
+	case *nirv1.TerminationRegistered:
+		ev.Payload = &nirv1.Event_TerminationRegistered{TerminationRegistered: p}
+	}
+	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
+}
+
+// TestService_ComputedTerminationJudgedOnTheStream: the regelmotor computes terminations
+// from the read models, which may lag the stream (a catch-up after a restart, a full disk,
+// another nird's lease). A termination computed from a state the stream has moved past is
+// refused on the person's history as the append path reads it, and nothing is stored.
+// DOMAIN.md Product decisions 5.
+func TestService_ComputedTerminationJudgedOnTheStream(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	id, reg := person(7, true)
+	regs := []*nirv1.Registration{reg,
+		on(id, &nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 3, 1), FromDate: d(2021, 3, 1)}),
+		on(id, &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: d(2021, 3, 2), ToDate: d(2023, 2, 28)}),
+	}
+	pos, err := svc.Append(ctx, oslo, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].PersonKey
+	stale := fold(t, ctx, store, key)
+	today := rules.DateFromTime(fixedNow)
+	due := rules.DueTerminations(stale, today)
+	if len(due) != 1 {
+		t.Fatalf("%d terminations due on the scenario, want 1", len(due))
+	}
+
+	// The kommune registers the actual reason before the regelmotor's models have seen it.
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{on(id, &nirv1.TerminationRegistered{
+		Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: d(2023, 2, 20)})}); err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := store.Read(ctx, key)
+	_, err = svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
+	var refused *ingest.RefusedError
+	if !errors.As(err, &refused) {
+		t.Fatalf("a termination computed from a stale state: err = %v, want a refusal", err)
+	}
+	if _, after, _ := store.Read(ctx, key); after != before {
+		t.Errorf("the stale termination was stored (person at seq %d, was %d)", after, before)
+	}
+
+	// A termination still due is stored, once; one with other content than the rules
+	// compute is refused.
+	id2, reg2 := person(8, true)
+	regs[0] = reg2
+	for i := 1; i < len(regs); i++ {
+		regs[i].Person.NationalId = id2
+		regs[i].Event.Id = ulid.Make().String()
+	}
+	pos, err = svc.Append(ctx, oslo, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key2 := pos[0].PersonKey
+	due = rules.DueTerminations(fold(t, ctx, store, key2), today)
+	if len(due) != 1 {
+		t.Fatalf("%d terminations due, want 1", len(due))
+	}
+	forged := due[0]
+	forged = cloneEvent(forged)
+	forged.GetTerminationComputed().Date = d(2022, 1, 1)
+	if _, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key2}, Event: forged}}); !errors.As(err, &refused) {
+		t.Errorf("a computed termination the rules do not compute: err = %v, want a refusal", err)
+	}
+	if _, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key2}, Event: due[0]}}); err != nil {
+		t.Fatalf("a due termination: %v", err)
+	}
+}
+
+// fold is the person's state folded from the stream.
+func fold(t *testing.T, ctx context.Context, store *eventstore.Store, key string) *rules.State {
+	t.Helper()
+	history, _, err := store.Read(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rules.NewState(key)
+	for _, e := range history {
+		st.Apply(e.Seq, e.Event)
+	}
+	return st
+}
+
+func cloneEvent(ev *nirv1.Event) *nirv1.Event { return proto.Clone(ev).(*nirv1.Event) }
