@@ -99,10 +99,11 @@ const foldPattern = "fold-*"
 // CompareFold folds the stream afresh, up to the live models' checkpoint, into a temporary
 // file beside them and compares the two dumps: equal models mean the live file holds what
 // the stream says, nothing more and nothing less. The live models stay in service
-// meanwhile. Only one runs at a time, and none during a rebuild (ErrRebuildRunning).
+// meanwhile. Only one runs at a time, and none during a rebuild or an as-of replay
+// (ErrRebuildRunning).
 func (p *Projector) CompareFold(ctx context.Context) (FoldCheck, error) {
 	var fc FoldCheck
-	if p.rebuilding.Load() || !p.comparing.CompareAndSwap(false, true) {
+	if p.rebuilding.Load() || p.replaying.Load() || !p.comparing.CompareAndSwap(false, true) {
 		return fc, ErrRebuildRunning
 	}
 	defer p.comparing.Store(false)

@@ -185,7 +185,8 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 // Rebuild folds the whole stream from sequence 1 into a new file with large transactions,
 // fsyncs it once, and swaps it in atomically for the live file; queries keep being served from
 // the old file meanwhile, and those in flight at the swap finish on it. progress (may be nil)
-// is called after each transaction. Only one rebuild runs at a time (ErrRebuildRunning).
+// is called after each transaction. Only one rebuild runs at a time (ErrRebuildRunning), and
+// none during an as-of replay (ErrReplayRunning).
 //
 // If the process dies during a rebuild, the live file is untouched and the half-built file is
 // removed by the next New: a rebuild always starts again from sequence 1.
@@ -206,6 +207,13 @@ func (p *Projector) RebuildFromStream(ctx context.Context, progress func(Progres
 func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(Progress)) error {
 	if !p.rebuilding.CompareAndSwap(false, true) {
 		return ErrRebuildRunning
+	}
+	if p.replaying.Load() {
+		// Not both at once: each takes a file as large as the live one and a rebuild's
+		// memory. (AsOf looks the other way round, after its own flag: one of two started
+		// at once may be refused, never both let through.)
+		p.rebuilding.Store(false)
+		return ErrReplayRunning
 	}
 	defer func() {
 		p.rebuilding.Store(false)

@@ -160,6 +160,9 @@ func (p *Projector) foreignReason(ctx context.Context) (string, error) {
 // beside the new one (models.db.damaged-TIME) for forensics.
 func (p *Projector) runRepair(ctx context.Context) error {
 	r := p.repair.Load()
+	if p.replaying.Load() {
+		return ErrReplayRunning // Run waits for it (rebuild looks again)
+	}
 	p.logger.Warn("rebuilding the read models from the stream", "reason", r.reason)
 	t0 := time.Now()
 	if err := p.Rebuild(ctx, nil); err != nil {

@@ -48,7 +48,8 @@ type AsOfOptions struct {
 //
 // One as-of replay runs at a time (ErrReplayRunning): each builds a file as large as the live
 // one, with a spill beside it, and takes a rebuild's memory, so that requests made at once
-// would otherwise exhaust both. A rebuild may run beside it.
+// would otherwise exhaust both. For the same reason none runs during a rebuild
+// (ErrRebuildRunning), nor a rebuild during it (a repair waits for it to end).
 func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if opt.RecordedUntil.IsZero() {
 		return nil, fmt.Errorf("%w: recorded_until is required", ErrInvalidArgument)
@@ -63,6 +64,9 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		return nil, ErrReplayRunning
 	}
 	defer p.replaying.Store(false)
+	if p.rebuilding.Load() {
+		return nil, ErrRebuildRunning
+	}
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)

@@ -478,12 +478,23 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 	}
 	var fe *feedError
+	waited := false // a repair waited for an as-of replay, and said so
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		if p.repair.Load() != nil {
-			if err := p.runRepair(ctx); diskFull(err) {
+			if err := p.runRepair(ctx); errors.Is(err, ErrReplayRunning) {
+				// The operator's as-of replay ends first (one of the two at a time).
+				if !waited {
+					p.logger.Warn("a repair of the read models waits for the as-of replay that runs to end")
+					waited = true
+				}
+				if !sleep(ctx, time.Second) {
+					return nil
+				}
+				continue
+			} else if diskFull(err) {
 				if !full(err, 5*time.Minute) {
 					return nil
 				}
@@ -636,6 +647,18 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 		p.setCheckpoint(ckpt)
 	}
 	return ckpt, last, err
+}
+
+// sleep waits d, or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // diskFull reports whether err is a write that found no room on the disk.

@@ -312,8 +312,56 @@ func TestProjector_AsOfOneAtATime(t *testing.T) {
 	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff}); !errors.Is(err, ErrReplayRunning) {
 		t.Errorf("an as-of replay while one runs: %v, want ErrReplayRunning", err)
 	}
+	// Nor a rebuild or a fold comparison beside it: each takes as much again. A repair the
+	// running models ask for waits for the replay to end, and nird goes on.
+	if err := p.Rebuild(bg, nil); !errors.Is(err, ErrReplayRunning) {
+		t.Errorf("a rebuild while an as-of replay runs: %v, want ErrReplayRunning", err)
+	}
+	if _, err := p.CompareFold(bg); !errors.Is(err, ErrRebuildRunning) {
+		t.Errorf("a fold comparison while an as-of replay runs: %v, want ErrRebuildRunning", err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(ctx) }()
+	p.requestRepair("a test asks for a repair", false)
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-ran:
+		t.Fatalf("the projector stopped when a repair met the as-of replay: %v", err)
+	default:
+	}
 	close(resume)
 	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the repair after the as-of replay", func() bool { return p.repair.Load() == nil })
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+
+	// The other way round: no as-of replay while a rebuild runs.
+	rebuilding, resumeRebuild := make(chan struct{}), make(chan struct{})
+	var onceRebuild sync.Once
+	rebuilt := make(chan error, 1)
+	go func() {
+		rebuilt <- p.Rebuild(bg, func(Progress) {
+			onceRebuild.Do(func() {
+				close(rebuilding)
+				<-resumeRebuild
+			})
+		})
+	}()
+	select {
+	case <-rebuilding:
+	case err := <-rebuilt:
+		t.Fatalf("the rebuild ended before its first transaction: %v", err)
+	}
+	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff}); !errors.Is(err, ErrRebuildRunning) {
+		t.Errorf("an as-of replay while a rebuild runs: %v, want ErrRebuildRunning", err)
+	}
+	close(resumeRebuild)
+	if err := <-rebuilt; err != nil {
 		t.Fatal(err)
 	}
 	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff})

@@ -338,7 +338,7 @@ func (h *Admin) VerifyProjections(ctx context.Context, req *connect.Request[nirv
 	if req.Msg.GetCompareFold() && len(rep.Problems) == 0 && rep.Repairing == "" {
 		fc, err := h.src.CompareFold(ctx)
 		if errors.Is(err, projections.ErrRebuildRunning) {
-			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild or another fold comparison is running; try again when it is done"))
+			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild, an as-of replay or another fold comparison is running; try again when it is done"))
 		}
 		if err != nil {
 			return nil, readError(ctx, h.log, "fold the stream afresh", err)

@@ -207,7 +207,7 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 	case errors.Is(err, projections.ErrExists):
 		return connect.NewError(connect.CodeAlreadyExists, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
 	case errors.Is(err, projections.ErrRebuildRunning):
-		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running"))
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running; ask again once it has ended"))
 	case errors.Is(err, projections.ErrReplayRunning):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("an as-of replay is already running; ask again once it has ended"))
 	case errors.Is(err, projections.ErrSchema):
