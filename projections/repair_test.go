@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"iter"
@@ -75,7 +76,14 @@ func rebuiltLike(t *testing.T, p *Projector, recs []Record, allowed string) {
 	}()
 	waitFor(t, "the rebuilt models", func() bool {
 		var got string
-		err := p.Use("", func(db *DB) error { got = dump(t, db); return nil })
+		var at uint64
+		err := p.Use("", func(db *DB) error {
+			var b bytes.Buffer
+			var err error
+			at, err = db.DumpAt(&b)
+			got = b.String()
+			return err
+		})
 		if errors.Is(err, ErrUnavailable) {
 			return false
 		}
@@ -86,7 +94,14 @@ func rebuiltLike(t *testing.T, p *Projector, recs []Record, allowed string) {
 			return false
 		}
 		if got != want {
-			t.Fatalf("served models differ from a clean build of the stream")
+			// An earlier transaction's models are the models as of its checkpoint, served
+			// while the runner catches up: bbolt opens the previous meta page when the
+			// newest is damaged, as after a crash before the last commit. Anything else
+			// served is garbage.
+			if at < uint64(len(recs)) && got == cleanDump(t, recs[:at]) {
+				return false
+			}
+			t.Fatalf("served models (checkpoint %d) differ from a clean build of the stream up to there", at)
 		}
 		return true
 	})
