@@ -447,14 +447,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	retry := func(err error) bool {
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 		p.logger.Warn("the event stream is not reachable; retrying", "err", err, "in", backoff)
-		t := time.NewTimer(backoff)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
+		return sleep(ctx, backoff)
 	}
 	// full waits after a write that found no room on the models' disk and says whether to
 	// go on: a full disk is the operator's to fix, and nird goes on serving the models as
@@ -468,14 +461,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		backoff = min(max(2*backoff, time.Second), most)
 		p.logger.Error("the read models' disk is full: they stay as they are, and are served, until there is room", "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
+		return sleep(ctx, backoff)
 	}
 	var fe *feedError
 	waited := false // a repair waited for an as-of replay, and said so
