@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -249,4 +251,67 @@ func TestProjector_DamagedIDBlock(t *testing.T) {
 	if got, _, err := p.EventPersons([]string{id}); err != nil || got[id] != pk {
 		t.Fatalf("EventPersons after the rebuild = %v, %v", got, err)
 	}
+}
+
+// TestProjector_NewestMetaDamaged: a file whose newest meta page is damaged opens at the
+// previous transaction, as bbolt does: the models of an earlier checkpoint, whole, which Run
+// brings up to date. nird says so in its log (before, it said nothing).
+func TestProjector_NewestMetaDamaged(t *testing.T) {
+	t.Parallel()
+	recs := population(23, 20, testKommuner)
+	want := cleanDump(t, recs)
+	good := builtFile(t, t.TempDir(), recs)
+	m0 := readBoltMeta(good)
+	m1 := readBoltMeta(good[m0.pageSize:])
+	if !m0.valid || !m1.valid || m0.txid == m1.txid {
+		t.Fatalf("a built file's meta pages: %+v %+v", m0, m1)
+	}
+	newest := 0
+	if m1.txid > m0.txid {
+		newest = int(m0.pageSize)
+	}
+	bad := bytes.Clone(good)
+	bad[newest+pageHeaderSize+48] ^= 0xff // the txid: the checksum no longer matches
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, liveFile), bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuf
+	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64, VerifyAtStart: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Repairing() != "" {
+		t.Fatalf("a file with one sound meta page is repaired: %s", p.Repairing())
+	}
+	var at uint64
+	if err := p.Use("", func(db *DB) error { at, err = db.Checkpoint(); return err }); err != nil || at >= uint64(len(recs)) {
+		t.Fatalf("opened at checkpoint %d of %d (%v), want the previous transaction's", at, len(recs), err)
+	}
+	if !strings.Contains(log.String(), "meta pages is damaged") {
+		t.Errorf("nothing said of the damaged meta page: %s", log.String())
+	}
+	rebuiltLike(t, p, recs, "")
+	if got := liveDump(t, p); got != want {
+		t.Fatal("the models caught up differ from a clean build")
+	}
+}
+
+// syncBuf is a bytes.Buffer a logger may write to from several goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -176,8 +176,9 @@ type cached struct {
 // Open fails with ErrSchema. A damaged file (checkFile, bbolt's own checks) fails with an
 // error wrapping ErrCorrupt before bbolt uses any of its pages, never a crash.
 func Open(path string, opt DBOptions) (*DB, error) {
+	var fc FileCheck
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if _, err := checkFile(path, opt.VerifyValues); err != nil {
+		if fc, err = checkFile(path, opt.VerifyValues); err != nil {
 			return nil, err
 		}
 	}
@@ -198,6 +199,9 @@ func Open(path string, opt DBOptions) (*DB, error) {
 	logger := opt.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if fc.MetaDamaged {
+		logger.Warn("one of the read-model file's two meta pages is damaged: bbolt opened the other, which may hold an earlier transaction's models (they are caught up from the stream); the next commit writes the damaged page again", "path", path)
 	}
 	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache, open: opt.Open}
 	if db.cacheMax == 0 {

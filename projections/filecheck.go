@@ -43,6 +43,11 @@ type FileCheck struct {
 	// Values is how many values had their checksum verified (0 when values were not
 	// checked).
 	Values uint64
+	// MetaDamaged says that one of bbolt's two meta pages is damaged. The file is usable:
+	// bbolt opens the other, which is the previous transaction's when the newest was
+	// damaged (the models of an earlier checkpoint, as after a crash before the last
+	// commit), and the next commit writes the damaged page again.
+	MetaDamaged bool
 }
 
 // CheckFile is checkFile, for tools that measure it (nirbench rebuild).
@@ -80,7 +85,7 @@ func checkFile(path string, values bool) (fc FileCheck, err error) {
 	if err := c.run(); err != nil {
 		return fc, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
-	fc.Pages, fc.Values = c.hwm, c.nvalues
+	fc.Pages, fc.Values, fc.MetaDamaged = c.hwm, c.nvalues, c.metaDamaged
 	return fc, nil
 }
 
@@ -91,6 +96,8 @@ type fileChecker struct {
 	seen    []uint64
 	values  bool
 	nvalues uint64
+	// metaDamaged: one of the two meta pages is not valid.
+	metaDamaged bool
 	// bucketNames are the top-level buckets found.
 	bucketNames map[string]bool
 }
@@ -148,6 +155,7 @@ func (c *fileChecker) run() error {
 	if !m.valid {
 		return errors.New("no valid meta page (not a bbolt file, or both meta pages damaged)")
 	}
+	c.metaDamaged = !a.valid || !b.valid
 	ps := uint64(m.pageSize)
 	if ps < 512 || ps > 1<<16 || ps&(ps-1) != 0 {
 		return fmt.Errorf("page size %d", ps)
