@@ -161,7 +161,8 @@ func Codes() []Refusal {
 // secondary (1.4); 6A takes no utdanningsbakgrunn except for utvidet opplæring (3.2); no tiltak
 // or hours outside a vedtak period (2.1, 3.1); the programme within its sluttmål's maximum plus
 // registered extension (2.2, Product decisions 4); under introduksjonsloven no termination over
-// an undeleted computed one (Product decisions 5); dates plausible and hours non-negative and
+// an undeleted computed one, and under any law a computed termination only as the rules
+// compute it on the history (Product decisions 5); dates plausible and hours non-negative and
 // plausible for the period; retractions and deletions name a known event.
 func Check(s *State, events []*nirv1.Event, now Date) []Refusal {
 	return CheckApply(s.Copy(), events, now)
