@@ -75,6 +75,8 @@ type KeyStore struct {
 	closed    chan struct{}
 	// seen counts the watch's entries, for awaitLoad to tell a long load from a stalled one.
 	seen atomic.Uint64
+	// unreadable holds the ids of the entries that did not open, each said once in the log.
+	unreadable sync.Map
 
 	// mu guards keys and live.
 	mu sync.RWMutex
@@ -545,7 +547,12 @@ func (k *KeyStore) unwrap(personKey string, slot keySlot) (*sealing.Key, error) 
 	}
 	key, err := k.master.Unwrap(personKey, slot.wrapped)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the data key of person %s does not open: %w", ErrMasterKey, personKey, err)
+		// The master key opened the bucket's check at start: this entry is damaged.
+		if _, said := k.unreadable.LoadOrStore(personKey, true); !said {
+			k.s.log.Error("a data key in the key bucket does not open with the master key: the entry is damaged; the read models read what it sealed as unreadable until it is restored (from a backup) and the models rebuilt",
+				"bucket", KeyBucket, "key_id", personKey, "revision", slot.rev)
+		}
+		return nil, fmt.Errorf("%w: %w: the data key %s does not open: %w", ErrMasterKey, sealing.ErrKeyUnreadable, personKey, err)
 	}
 	return key, nil
 }

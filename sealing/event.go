@@ -20,6 +20,13 @@ var ErrNoKey = errors.New("sealing: the person has no data key")
 // eventstore's errors): the one case a strict Events reads as «slettet».
 var ErrKeyDestroyed = errors.New("sealing: the data key was destroyed")
 
+// ErrKeyUnreadable is returned by a Keys for a stored data key that does not open with the
+// master key that opens the others: the entry is damaged (in eventstore's errors it also
+// wraps eventstore.ErrMasterKey). A reader that is not Strict reads what it sealed as
+// unreadable, as it reads a destroyed key's; restoring the entry (from a backup) and
+// rebuilding brings it back.
+var ErrKeyUnreadable = errors.New("sealing: the stored data key does not open (damaged)")
+
 // Keys gives data keys by id (eventstore.KeyStore). Key returns ErrNoKey (or an error
 // wrapping it) for an id without a key (destroyed); Take returns a new stored key and its
 // id; Destroy destroys a key for good.
@@ -156,6 +163,11 @@ func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (*nirv
 	}
 	k, err := e.Keys.Key(ctx, ev.GetDataKeyId())
 	if errors.Is(err, ErrNoKey) && (!e.Strict || errors.Is(err, ErrKeyDestroyed)) {
+		return nil, nil
+	}
+	if errors.Is(err, ErrKeyUnreadable) && !e.Strict {
+		// A damaged key entry must not stop the readers that must never stop (the read
+		// models): its fields read as unreadable, and the key store says so.
 		return nil, nil
 	}
 	if err != nil {

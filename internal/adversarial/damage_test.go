@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -1036,4 +1037,65 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestDamage_DataKeys: entries of the data-key bucket (KV_NIR_KEYS) replaced by bytes that
+// do not open. Before the fix nird stopped at every start that folded the models from the
+// stream: they stopped at the first event sealed with such a key. Now nird serves; what the
+// damaged keys sealed reads as unreadable, the log names the entries (never a national id),
+// and every person is listed.
+func TestDamage_DataKeys(t *testing.T) {
+	data := t.TempDir()
+	nd := startNird(t, data)
+	persons := registerPersons(t, nd, 0, 6)
+	want := settledAnswers(t, nd)
+	nd.Stop(t, syscall.SIGTERM)
+	withStore(t, data, func(js jetstream.JetStream) {
+		kv, err := js.KeyValue(context.Background(), eventstore.KeyBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := kv.ListKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var damaged []string
+		for k := range keys.Keys() {
+			if k != "_master" && len(damaged) < 2 {
+				damaged = append(damaged, k)
+			}
+		}
+		if len(damaged) < 2 {
+			t.Fatal("fewer than two data keys in the bucket")
+		}
+		publish(t, js, "$KV."+eventstore.KeyBucket+"."+damaged[0], bytes.Repeat([]byte{0x5a}, 60))
+		publish(t, js, "$KV."+eventstore.KeyBucket+"."+damaged[1], []byte("x"))
+	})
+	// The models are folded from the stream again: every sealed field is opened.
+	if err := os.Remove(filepath.Join(data, "projections", "models.db")); err != nil {
+		t.Fatal(err)
+	}
+	nd = startNird(t, data)
+	got := settledAnswers(t, nd)
+	if personCount(got) != personCount(want) {
+		t.Errorf("%d persons listed, want %d", personCount(got), personCount(want))
+	}
+	if _, err := registerPerson(context.Background(), nd, 40); err != nil {
+		t.Errorf("an append beside the damaged keys: %v", err)
+	}
+	if !slices.ContainsFunc(nd.Logs(), func(l string) bool { return strings.Contains(l, "the entry is damaged") }) {
+		t.Error("nird does not say that a data key entry is damaged")
+	}
+	for _, l := range nd.Logs() {
+		for _, p := range persons {
+			if strings.Contains(l, p.id) {
+				t.Fatalf("a national id in nird's log: %q", l)
+			}
+		}
+	}
+	select {
+	case <-nd.Done:
+		t.Fatal("nird stopped")
+	default:
+	}
 }
