@@ -248,9 +248,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// before its log-in or CSRF token is looked at.
 	mux.Handle("/", http.MaxBytesHandler(console.Handler(), consoleMaxBytes))
 
+	// The NATS ingress shares the API's limits: a case system's requests count against its
+	// rate and share of requests in flight whichever way they come.
+	ingress := natsingress.New(ingressConn, guard, reg, log)
+	ingress.Admit = front.Admit
 	actors := []actor{
 		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},
-		{"nats-ingress", natsingress.New(ingressConn, guard, reg, log).Run},
+		{"nats-ingress", ingress.Run},
 		{"projections", proj.Run},
 		{"web", console.Run},
 		{"token-reload", func(ctx context.Context) error {

@@ -682,3 +682,85 @@ func TestNATS_Deploy(t *testing.T) {
 	}
 	natsAlive(t, n)
 }
+
+// floodTokens writes a token file with one kommune token for Oslo and one for Bergen.
+func floodTokens(t *testing.T) (file, oslo, bergen string) {
+	t.Helper()
+	oslo, eo, err := auth.GenerateToken(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bergen, eb, err := auth.GenerateToken(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(file, []auth.Entry{eo, eb}); err != nil {
+		t.Fatal(err)
+	}
+	return file, oslo, bergen
+}
+
+// floodEvents is one request of k valid events for the person key.
+func floodEvents(key string, k int) *nirv1.AppendRequest {
+	r := &nirv1.AppendRequest{}
+	for i := range k {
+		r.Registrations = append(r.Registrations, &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: &nirv1.Event{
+			Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_UtdanningsbakgrunnRegistered{UtdanningsbakgrunnRegistered: &nirv1.UtdanningsbakgrunnRegistered{
+				UpperSecondaryCompleted: i%2 == 0, Date: &nirv1.Date{Year: 2024, Month: 5, Day: 1}}}}})
+	}
+	return r
+}
+
+// bergenRegistration registers a new person in kommune 4601.
+func bergenRegistration(i int) *nirv1.AppendRequest {
+	r := natsRegistration(i)
+	e := r.Registrations[0].Event
+	e.Kommune = "4601"
+	p := e.GetPersonRegistered()
+	p.SettlementKommune = "4601"
+	p.Fodselsnummer = rules.SyntheticFodselsnummer(rules.Date{Y: 1986, M: 4, D: 1 + i%28}, 8000+i)
+	p.BirthDate = &nirv1.Date{Year: 1986, Month: 4, Day: int32(1 + i%28)}
+	return r
+}
+
+// TestNATS_FloodFromOneCaseSystem: one case system (Oslo) publishes a burst of valid append
+// requests on nir.cmd.append without waiting for the replies; another case system (Bergen)
+// then sends one small request. Before the fix the ingress served requests one at a time in
+// the order they came, with no limit per case system, and Bergen's request timed out behind
+// Oslo's 200 (of 1000 events each; over HTTP it was answered in 34 ms meanwhile). Now the
+// ingress admits requests with the API's limits (Oslo's rate and share of requests in
+// flight) and serves them beside each other. Found by a helper probing the write side.
+func TestNATS_FloodFromOneCaseSystem(t *testing.T) {
+	tokens, tokOslo, tokBergen := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo,bergen")
+	oslo := natsAs(t, n, "oslo")
+	bergen := natsAs(t, n, "bergen")
+	key := natsAppendOK(t, oslo, tokOslo, natsRegistration(0)).GetPersonKey()
+	natsAppendOK(t, bergen, tokBergen, bergenRegistration(0))
+
+	// Oslo's burst: 200 requests of 1000 events each, replies to an inbox nobody reads.
+	inbox := oslo.nc.NewRespInbox()
+	for range 200 {
+		m := natsAppendRequest(t, tokOslo, floodEvents(key, 1000))
+		m.Reply = inbox
+		if err := oslo.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := oslo.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	reply, err := bergen.nc.RequestMsgWithContext(natsCtx(t, 5*time.Second), natsAppendRequest(t, tokBergen, bergenRegistration(1)))
+	if err != nil {
+		t.Fatalf("Bergen's append behind Oslo's burst: %v after %v", err, time.Since(t0).Round(time.Millisecond))
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("Bergen's append behind Oslo's burst: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	t.Logf("Bergen answered after %v", time.Since(t0).Round(time.Millisecond))
+	natsAlive(t, n)
+}

@@ -256,6 +256,14 @@ func httpStatus(c connect.Code) int {
 	return http.StatusInternalServerError
 }
 
+// Admit applies the limits of Wrap, but for the body's, to one request of p that comes by
+// another transport (the NATS ingress), so that a principal's requests share them whichever
+// way they come. It returns the function that ends the request, or a Connect error
+// (ResourceExhausted) to answer with.
+func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
+	return e.admit(p, procedure)
+}
+
 // admit applies the rate and the in-flight limits to one request of p (the zero Principal
 // for a public procedure) and returns the function that ends it.
 func (e *Edge) admit(p auth.Principal, procedure string) (func(), error) {

@@ -19,6 +19,15 @@
 // system receives its replies under its own prefix _INBOX.<its NATS user>, which is all
 // it may subscribe to (deploy/nats/accounts.conf); nird's own inbox is elsewhere
 // (eventstore.InboxPrefix).
+//
+// # One case system does not hold up another
+//
+// The subscription's callback only checks a request (its reply subject, size and token) and
+// admits it; the append runs in a goroutine of its own. Admission is the HTTP API's
+// ([Ingress.Admit]: the principal's rate, its requests in flight, nird's), so a case system
+// that floods the subject gets ResourceExhausted at once, and the others are served beside
+// it. Before, requests were served one at a time in the order they came, and one case
+// system's burst kept every other waiting behind it.
 package natsingress
 
 import (
@@ -107,6 +116,14 @@ type Ingress struct {
 	log     *slog.Logger
 	timeout time.Duration
 
+	// Admit admits one request of a principal and returns the function that ends it, or a
+	// Connect error (ResourceExhausted) to answer with: the HTTP API's limits (edge.Edge.Admit),
+	// shared with it. Nil admits every request up to DefaultMaxInflight at once.
+	Admit func(p auth.Principal, procedure string) (func(), error)
+
+	slots   chan struct{}  // requests in flight without Admit
+	running sync.WaitGroup // the requests being served
+
 	dropped atomic.Uint64 // requests dropped for their reply subject
 	// logMu guards lastLog and logged: a dropped request is logged at most once a
 	// minute, with the count since, so that a flood cannot fill the log.
@@ -121,8 +138,12 @@ func New(nc *nats.Conn, guard *auth.Guard, app Appender, log *slog.Logger) *Ingr
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ingress{nc: nc, guard: guard, app: app, log: log.With("component", "natsingress"), timeout: 30 * time.Second}
+	return &Ingress{nc: nc, guard: guard, app: app, log: log.With("component", "natsingress"), timeout: 30 * time.Second,
+		slots: make(chan struct{}, DefaultMaxInflight)}
 }
+
+// DefaultMaxInflight bounds the requests served at once when the ingress has no Admit.
+const DefaultMaxInflight = 64
 
 // Run serves until ctx is cancelled, then stops the service (in-flight requests finish).
 func (in *Ingress) Run(ctx context.Context) error {
@@ -140,7 +161,22 @@ func (in *Ingress) Run(ctx context.Context) error {
 		return err
 	}
 	<-ctx.Done()
-	return svc.Stop()
+	err = svc.Stop()
+	in.running.Wait()
+	return err
+}
+
+// admit is Admit, or the ingress's own bound on requests in flight.
+func (in *Ingress) admit(p auth.Principal) (func(), error) {
+	if in.Admit != nil {
+		return in.Admit(p, nirv1connect.RegistrationServiceAppendProcedure)
+	}
+	select {
+	case in.slots <- struct{}{}:
+		return func() { <-in.slots }, nil
+	default:
+		return nil, connect.NewError(connect.CodeResourceExhausted, errors.New("nird is serving its most requests at once; retry later"))
+	}
 }
 
 // Dropped returns how many requests were dropped unprocessed because their reply subject
@@ -160,14 +196,13 @@ func (in *Ingress) drop() {
 	in.lastLog, in.logged = time.Now(), n
 }
 
+// handle runs in the subscription's callback, one request after another: it checks and
+// admits the request, and serves it in a goroutine of its own.
 func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 	if !ReplyAllowed(req.Reply()) {
 		in.drop()
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, in.timeout)
-	defer cancel()
-	json := req.Headers().Get("Content-Type") == "application/json"
 	if len(req.Data()) > MaxRequestBytes {
 		in.fail(req, connect.NewError(connect.CodeResourceExhausted, errors.New("request larger than 4 MiB")))
 		return
@@ -181,6 +216,23 @@ func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 		in.fail(req, connect.NewError(code, err))
 		return
 	}
+	release, err := in.admit(p)
+	if err != nil {
+		in.fail(req, err)
+		return
+	}
+	in.running.Go(func() {
+		defer release()
+		in.serve(ctx, req, p)
+	})
+}
+
+// serve decodes and appends one admitted request and answers it.
+func (in *Ingress) serve(ctx context.Context, req micro.Request, p auth.Principal) {
+	ctx, cancel := context.WithTimeout(ctx, in.timeout)
+	defer cancel()
+	json := req.Headers().Get("Content-Type") == "application/json"
+	var err error
 	msg := &nirv1.AppendRequest{}
 	if json {
 		err = protojson.Unmarshal(req.Data(), msg)
