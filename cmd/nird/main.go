@@ -95,6 +95,7 @@ type Config struct {
 	RetentionYears int                    // retention rule: persons due for erasure this many years after their last activity; 0 = none (Product decisions 15)
 	HistoryCache   int                    // persons whose histories and folded states the append path keeps; 0 = none
 	HistoryEvents  int                    // events those histories hold together at most
+	PersonEvents   int                    // the most events one person may have (0: no bound)
 	Group          eventstore.GroupCommit // group commit bounds; zero fields = the store's defaults
 	Cluster        ClusterConfig          // several nird on one stream (cluster.go)
 	Checkpoint     CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
@@ -131,6 +132,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--history-cache: %d is not between 0 (none) and 10000000", c.HistoryCache)
 	case c.HistoryEvents < 1 || c.HistoryEvents > 100_000_000:
 		return fmt.Errorf("--history-cache-events: %d is not between 1 and 100000000", c.HistoryEvents)
+	case c.PersonEvents < 0:
+		return fmt.Errorf("--max-person-events: %d is negative (0 = no bound)", c.PersonEvents)
 	case c.RetentionYears < 0 || c.RetentionYears > 100:
 		return fmt.Errorf("--retention-years: %d is not between 0 (no rule) and 100", c.RetentionYears)
 	case c.Demo < 0 || c.Demo > 1_000_000:
@@ -256,6 +259,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	num(&c.RetentionYears, "retention-years", 0, "retention rule: a person is due for erasure this many years after the last day it took part in anything (nirctl person erase --due lists them); 0 = no rule. A product decision for IMDi to confirm")
 	num(&c.HistoryCache, "history-cache", ingest.DefaultHistoryCache, "persons whose histories and folded states the append path keeps, so that the next append for them reads and folds nothing; 0 = none")
+	num(&c.PersonEvents, "max-person-events", ingest.DefaultMaxPersonEvents, "the most events one person may have; a request that would take a person past it is refused with ResourceExhausted (the regelmotor and nird's own loads are not bound); 0 = no bound")
 	num(&c.HistoryEvents, "history-cache-events", ingest.DefaultHistoryCacheEvents, "events the kept histories hold together at most (620–640 bytes of memory each, with their folded states); the least recently appended persons are forgotten first")
 	num(&c.Group.MaxEvents, "group-max-events", 0, fmt.Sprintf("group commit: most events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxEvents))
 	num(&c.Group.MaxBytes, "group-max-bytes", 0, fmt.Sprintf("group commit: most bytes of events in one coalesced batch (0 = %d)", eventstore.DefaultGroupMaxBytes))

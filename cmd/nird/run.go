@@ -209,7 +209,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if historyCache == 0 {
 		historyCache = -1 // ingest.Config: negative = none
 	}
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, HistoryCacheEvents: cfg.HistoryEvents, Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, HistoryCacheEvents: cfg.HistoryEvents, MaxPersonEvents: personEvents(cfg.PersonEvents), Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
 	reg := api.NewRegistration(svc, log)
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount)})
@@ -386,4 +386,13 @@ func natsOptions(cfg Config) ([]nats.Option, error) {
 		return nil, err
 	}
 	return opts, nil
+}
+
+// personEvents is --max-person-events for ingest.Config: 0 there is the default, and no
+// bound is negative.
+func personEvents(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -163,6 +164,8 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return connect.NewError(connect.CodeAborted, errors.New("conflict: the person changed since the expected sequence; read the history and try again"))
 	case errors.Is(err, ingest.ErrNotFound), errors.Is(err, access.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("person not found"))
+	case errors.Is(err, ingest.ErrPersonFull):
+		return connect.NewError(connect.CodeResourceExhausted, errors.New(strings.TrimPrefix(err.Error(), ingest.ErrPersonFull.Error()+": ")+"; ask the register's operators if a real person needs more"))
 	case errors.Is(err, ingest.ErrTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, context.Canceled):

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
@@ -116,3 +117,33 @@ func fold(t *testing.T, ctx context.Context, store *eventstore.Store, key string
 }
 
 func cloneEvent(ev *nirv1.Event) *nirv1.Event { return proto.Clone(ev).(*nirv1.Event) }
+
+// TestService_MaxPersonEvents: a request that would take a person past the most events one
+// person may have is refused whole, naming the field and no id; nird's own writers are not
+// bound. Without a bound, a client could grow one person without end, and every append for
+// it that misses the history cache reads all of it (a helper's probe: 9 s an append at
+// 500 000 events).
+func TestService_MaxPersonEvents(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	svc := serviceOn(t, store, func(c *ingest.Config) { c.MaxPersonEvents = 3 })
+	id, reg := person(9, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id), offer(id)}); !errors.Is(err, ingest.ErrPersonFull) ||
+		!strings.Contains(err.Error(), "registrations[0]") || strings.Contains(err.Error(), id) {
+		t.Fatalf("two more events on a person with two, at most three: %v, want ErrPersonFull naming registrations[0] and no id", err)
+	}
+	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)})
+	if err != nil {
+		t.Fatalf("the third event: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); !errors.Is(err, ingest.ErrPersonFull) {
+		t.Fatalf("a fourth event: %v, want ErrPersonFull", err)
+	}
+	system := access.System(&nirv1.Actor{Subject: "demo", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+	if _, err := svc.Append(ctx, system, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: pos[0].PersonKey}, Event: offer(id).Event}}); err != nil {
+		t.Fatalf("nird's own writer past the bound: %v", err)
+	}
+}

@@ -54,6 +54,10 @@ var (
 	// disk, or the storage JetStream allows itself, is full. Nothing was stored; retrying
 	// once the operator has made room succeeds.
 	ErrNoRoom = eventstore.ErrNoRoom
+
+	// ErrPersonFull is returned when a request would take a person past the most events one
+	// person may have (Config.MaxPersonEvents). Nothing is stored.
+	ErrPersonFull = errors.New("the person has the most events one person may have")
 )
 
 // IDError names the registration whose event id is already stored: for another person

@@ -39,6 +39,10 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxRegistrations = 1000
+	// DefaultMaxPersonEvents bounds the events one person may have (Config.MaxPersonEvents):
+	// a person of the register has some hundreds over the years (hours a month, absence,
+	// tiltak), and every append that misses the history cache reads all of them.
+	DefaultMaxPersonEvents = 10000
 	// DefaultConflictTimeout bounds how long a request without an expectation of its own is
 	// re-read and re-checked while other processes keep changing its persons.
 	DefaultConflictTimeout = 10 * time.Second
@@ -75,6 +79,10 @@ type Config struct {
 	Location *time.Location
 	// MaxRegistrations bounds one request.
 	MaxRegistrations int
+	// MaxPersonEvents bounds the events one person may have: a request that would take a
+	// person past it is refused with ErrPersonFull (0 = DefaultMaxPersonEvents, negative =
+	// no bound). nird's own writers (the system scope: the regelmotor, loads) are not bound.
+	MaxPersonEvents int
 	// ConflictTimeout bounds how long a request without the caller's own expectation is
 	// re-read and re-checked after losing races (also bounded by the request's deadline);
 	// 0 = DefaultConflictTimeout.
@@ -103,20 +111,21 @@ type Config struct {
 
 // Service is the append path. It is safe for concurrent use.
 type Service struct {
-	store    Store
-	keys     *personkey.Keyer
-	now      func() time.Time
-	loc      *time.Location
-	max      int
-	patience time.Duration
-	cache    *historyCache
-	locks    personLocks
-	ids      IDIndex
-	window   time.Duration
-	tips     tipLog
-	log      *slog.Logger
-	obs      Observer
-	sealer   Sealer
+	store     Store
+	keys      *personkey.Keyer
+	now       func() time.Time
+	loc       *time.Location
+	max       int
+	perPerson int // MaxPersonEvents; 0 = none
+	patience  time.Duration
+	cache     *historyCache
+	locks     personLocks
+	ids       IDIndex
+	window    time.Duration
+	tips      tipLog
+	log       *slog.Logger
+	obs       Observer
+	sealer    Sealer
 }
 
 // New returns a Service.
@@ -145,6 +154,12 @@ func New(cfg Config) *Service {
 	}
 	if s.max <= 0 {
 		s.max = DefaultMaxRegistrations
+	}
+	switch {
+	case cfg.MaxPersonEvents == 0:
+		s.perPerson = DefaultMaxPersonEvents
+	case cfg.MaxPersonEvents > 0:
+		s.perPerson = cfg.MaxPersonEvents
 	}
 	if s.patience <= 0 {
 		s.patience = DefaultConflictTimeout
@@ -506,6 +521,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		if len(fresh) == 0 {
 			continue
+		}
+		if s.perPerson > 0 && len(history)+len(fresh) > s.perPerson && !scope.IsSystem() {
+			// No id in the message: the field and the counts say which and why.
+			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
+				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
 		}
 		if b.expected != nil && *b.expected != last {
 			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)
