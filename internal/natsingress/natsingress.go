@@ -221,23 +221,49 @@ func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 		in.fail(req, err)
 		return
 	}
+	// micro's request is not to be used once this callback returns (micro reads what it
+	// answered, for its stats): the goroutine answers on the reply subject itself.
+	data, json := req.Data(), req.Headers().Get("Content-Type") == "application/json"
+	reply := asyncReply{nc: in.nc, subject: req.Reply()}
 	in.running.Go(func() {
 		defer release()
-		in.serve(ctx, req, p)
+		in.serve(ctx, reply, data, json, p)
 	})
 }
 
+// replier answers one request: micro.Request in the subscription's callback, asyncReply
+// after it.
+type replier interface {
+	Respond(data []byte, opts ...micro.RespondOpt) error
+	Error(code, description string, data []byte, opts ...micro.RespondOpt) error
+}
+
+// asyncReply answers a request on its reply subject as micro.Request does, from a
+// goroutine of the ingress's own.
+type asyncReply struct {
+	nc      *nats.Conn
+	subject string
+}
+
+func (r asyncReply) Respond(data []byte, _ ...micro.RespondOpt) error {
+	return r.nc.PublishMsg(&nats.Msg{Subject: r.subject, Data: data})
+}
+
+func (r asyncReply) Error(code, description string, data []byte, _ ...micro.RespondOpt) error {
+	return r.nc.PublishMsg(&nats.Msg{Subject: r.subject, Data: data, Header: nats.Header{
+		micro.ErrorHeader: []string{description}, micro.ErrorCodeHeader: []string{code}}})
+}
+
 // serve decodes and appends one admitted request and answers it.
-func (in *Ingress) serve(ctx context.Context, req micro.Request, p auth.Principal) {
+func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json bool, p auth.Principal) {
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
-	json := req.Headers().Get("Content-Type") == "application/json"
 	var err error
 	msg := &nirv1.AppendRequest{}
 	if json {
-		err = protojson.Unmarshal(req.Data(), msg)
+		err = protojson.Unmarshal(data, msg)
 	} else {
-		err = proto.Unmarshal(req.Data(), msg)
+		err = proto.Unmarshal(data, msg)
 	}
 	if err != nil {
 		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+err.Error())))
@@ -265,7 +291,7 @@ func (in *Ingress) serve(ctx context.Context, req micro.Request, p auth.Principa
 }
 
 // fail replies with the Connect code and message of err.
-func (in *Ingress) fail(req micro.Request, err error) {
+func (in *Ingress) fail(req replier, err error) {
 	code := connect.CodeOf(err)
 	msg := err.Error()
 	var ce *connect.Error
