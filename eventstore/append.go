@@ -470,6 +470,7 @@ const (
 	errKindConflict
 	errKindDuplicateID
 	errKindTooLarge
+	errKindNoRoom // the server's refusal for want of storage (see ErrNoRoom)
 )
 
 func classify(err error) errKind {
@@ -487,6 +488,8 @@ func classify(err error) errKind {
 		return errKindDuplicateID
 	case jetstream.JSErrCodeStreamMessageExceedsMaximum, jetstreamext.JSErrCodeBatchPublishExceedsLimit:
 		return errKindTooLarge
+	case jsErrInsufficientResources, jsErrStorageResourcesExceeded, jsErrAccountResourcesExceeded:
+		return errKindNoRoom
 	}
 	return errKindOther
 }
@@ -499,8 +502,7 @@ func mapPublishError(err error) error {
 		return ErrConflict
 	case errKindTooLarge:
 		return fmt.Errorf("%w: %v", ErrTooLarge, err)
-	}
-	if noRoom(err) {
+	case errKindNoRoom:
 		return fmt.Errorf("%w: %v", ErrNoRoom, err)
 	}
 	return fmt.Errorf("eventstore: append: %w", err)

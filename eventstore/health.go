@@ -61,21 +61,9 @@ func (s *Store) writeError() error {
 	return nil
 }
 
-// noRoom reports whether err is the server's refusal for want of storage.
-func noRoom(err error) bool {
-	var ae *jetstream.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode {
-	case jsErrInsufficientResources, jsErrStorageResourcesExceeded, jsErrAccountResourcesExceeded:
-		return true
-	}
-	return false
-}
-
-// The server's codes for a refusal for want of storage (nats-server's errors.json): when
-// the disk is full at its start, JetStream allows itself no more than 75 % of what was free.
+// The server's codes for a refusal for want of storage (nats-server's errors.json), which
+// classify makes errKindNoRoom: when the disk is full at its start, JetStream allows itself
+// no more than 75 % of what was free.
 const (
 	jsErrAccountResourcesExceeded jetstream.ErrorCode = 10002
 	jsErrInsufficientResources    jetstream.ErrorCode = 10023

@@ -698,7 +698,7 @@ func (k *KeyStore) makeKeys(ctx context.Context, n int) ([]pooled, error) {
 	defer cancel()
 	ack, err := jetstreamext.PublishMsgBatch(bctx, k.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {
-		if noRoom(err) {
+		if classify(err) == errKindNoRoom {
 			err = fmt.Errorf("%w: %v", ErrNoRoom, err)
 		}
 		return nil, k.s.wrap(fmt.Errorf("eventstore: make %d data keys: %w", n, err))

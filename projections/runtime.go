@@ -470,7 +470,9 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		}
 		if p.repair.Load() != nil {
-			if err := p.runRepair(ctx); errors.Is(err, ErrReplayRunning) {
+			err := p.runRepair(ctx)
+			switch {
+			case errors.Is(err, ErrReplayRunning):
 				// The operator's as-of replay ends first (one of the two at a time).
 				if !waited {
 					p.logger.Warn("a repair of the read models waits for the as-of replay that runs to end")
@@ -479,14 +481,14 @@ func (p *Projector) Run(ctx context.Context) error {
 				if !sleep(ctx, time.Second) {
 					return nil
 				}
-				continue
-			} else if diskFull(err) {
+			case diskFull(err):
 				if !full(err, 5*time.Minute) {
 					return nil
 				}
-				continue
-			} else if err != nil {
+			case err != nil:
 				return stopped(err)
+			default:
+				waited = false
 			}
 			continue
 		}

@@ -794,5 +794,5 @@ func TestAppend_OnePersonWithoutBound(t *testing.T) {
 	}
 	natsAppendOK(t, oslo, tokOslo, natsRegistration(1))
 	natsAlive(t, n)
-	natsNoNationalIDInLog(t, n)
+	noIDInLog(t, n.Logs(), fnr)
 }

@@ -181,7 +181,7 @@ func (e *Edge) Wrap(h http.Handler) http.Handler {
 			e.refuse(w, r, auth.ConnectError(err))
 			return
 		}
-		release, err := e.admit(p, r.URL.Path)
+		release, err := e.Admit(p, r.URL.Path)
 		if err != nil {
 			e.refuse(w, r, err)
 			return
@@ -208,7 +208,7 @@ func (e *Edge) Wrap(h http.Handler) http.Handler {
 func (e *Edge) Limit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := auth.FromContext(r.Context())
-		release, err := e.admit(p, r.URL.Path)
+		release, err := e.Admit(p, r.URL.Path)
 		if err != nil {
 			e.refuse(w, r, err)
 			return
@@ -256,17 +256,11 @@ func httpStatus(c connect.Code) int {
 	return http.StatusInternalServerError
 }
 
-// Admit applies the limits of Wrap, but for the body's, to one request of p that comes by
-// another transport (the NATS ingress), so that a principal's requests share them whichever
-// way they come. It returns the function that ends the request, or a Connect error
-// (ResourceExhausted) to answer with.
+// Admit applies the rate and the in-flight limits to one request of p (the zero Principal
+// for a public procedure) and returns the function that ends it, or a Connect error
+// (ResourceExhausted) to answer with. Wrap and Limit use it; so does the NATS ingress, so that
+// a principal's requests share the limits whichever way they come.
 func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
-	return e.admit(p, procedure)
-}
-
-// admit applies the rate and the in-flight limits to one request of p (the zero Principal
-// for a public procedure) and returns the function that ends it.
-func (e *Edge) admit(p auth.Principal, procedure string) (func(), error) {
 	var st *principal
 	if p != (auth.Principal{}) {
 		key := p.String()

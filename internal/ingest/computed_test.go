@@ -91,8 +91,7 @@ func TestService_ComputedTerminationJudgedOnTheStream(t *testing.T) {
 	if len(due) != 1 {
 		t.Fatalf("%d terminations due, want 1", len(due))
 	}
-	forged := due[0]
-	forged = cloneEvent(forged)
+	forged := proto.CloneOf(due[0])
 	forged.GetTerminationComputed().Date = d(2022, 1, 1)
 	if _, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key2}, Event: forged}}); !errors.As(err, &refused) {
 		t.Errorf("a computed termination the rules do not compute: err = %v, want a refusal", err)
@@ -115,8 +114,6 @@ func fold(t *testing.T, ctx context.Context, store *eventstore.Store, key string
 	}
 	return st
 }
-
-func cloneEvent(ev *nirv1.Event) *nirv1.Event { return proto.Clone(ev).(*nirv1.Event) }
 
 // TestService_MaxPersonEvents: a request that would take a person past the most events one
 // person may have is refused whole, naming the field and no id; nird's own writers are not
