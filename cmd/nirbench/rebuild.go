@@ -54,6 +54,7 @@ func runBenchRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&opt.StateCache, "state-cache", 0, "person states the rebuild keeps between transactions (0: the projections default, as nird runs it)")
 	fs.BoolVar(&opt.Verify, "verify", false, "also catch the models up in a second directory and check they equal the rebuilt ones")
 	scale := fs.String("scale", "", "comma-separated population sizes to measure in turn, instead of --persons (e.g. 4000,40000,120000)")
+	fs.StringVar(&opt.Trace, "trace", "", "write an execution trace of the rebuild from the live file to `FILE` (go tool trace)")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the rebuild's CPU profile to `FILE`, and the rebuild from the live file's to FILE.from-file (go tool pprof)")
 	fs.BoolVar(&opt.FromFileOnly, "from-file-only", false, "measure only the rebuild and the as-of replay from the live file, each in turns with a bare replay (to compare builds: about half the time)")
 	fs.StringVar(&opt.MemProfile, "memprofile", "", "write the allocations of the rebuild from the live file to `FILE`, and those before it to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")

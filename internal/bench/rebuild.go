@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,6 +108,10 @@ type RebuildOptions struct {
 	Verify bool `json:"verify"`
 	// CPUProfile, when set, is the file the rebuild's CPU profile (its last run) is written to.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// Trace, when set, is the file an execution trace of the rebuild from the live file
+	// (its last run) is written to: go tool trace FILE shows which goroutines kept the
+	// cores busy and where they waited.
+	Trace string `json:"trace,omitempty"`
 	// MemProfile, when set, is the file the allocations of the rebuild from the live file
 	// (its last run) are written to, those before it to MemProfile.base: go tool pprof
 	// -sample_index=alloc_space -base FILE.base FILE.
@@ -669,6 +674,13 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		fromFile = 0
 		if opt.CPUProfile != "" {
 			stop, err := startCPUProfile(opt.CPUProfile + ".from-file")
+			if err != nil {
+				return 0, err
+			}
+			defer stop()
+		}
+		if opt.Trace != "" {
+			stop, err := startTrace(opt.Trace)
 			if err != nil {
 				return 0, err
 			}
@@ -1544,6 +1556,19 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startTrace writes an execution trace to path until the returned function is called.
+func startTrace(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // WriteScaleText prints the scale curve of several rebuild reports: per population, the
