@@ -430,24 +430,14 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int, 
 	if open == nil && len(batch) <= plainMax && allSingle(batch) {
 		// A small group of lone events: concurrent plain publishes beat the fixed cost of
 		// an atomic batch, and each member's outcome is its own.
-		if len(batch) == 1 {
-			batch[0].complete(s.appendReqs(ctx, batch[0].reqs, batch[0].positions))
-			return
-		}
-		var wg sync.WaitGroup
-		for _, m := range batch {
-			wg.Go(func() { m.complete(s.appendReqs(ctx, m.reqs, m.positions)) })
-		}
-		wg.Wait()
+		s.eachAlone(ctx, batch)
 		return
 	}
 	for attempt := 1; len(batch) > 0; attempt++ {
 		if (len(batch) == 1 && open == nil) || attempt > maxAppendAttempts {
 			// One member (or a batch that keeps failing): its own path re-reads and
 			// retries until it succeeds, is a duplicate, or is a real conflict.
-			for _, m := range batch {
-				m.complete(s.appendReqs(ctx, m.reqs, m.positions))
-			}
+			s.eachAlone(ctx, batch)
 			return
 		}
 		var (
@@ -496,6 +486,7 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int, 
 			}
 			return
 		}
+		s.stats.refused.Add(1)
 		// Find the members the server refused: a stale check (one request for the last
 		// sequence of every person) or, for a duplicate id, an event already stored.
 		// They are resolved by re-reading their persons; the rest go again.
@@ -521,9 +512,33 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member, plainMax int, 
 			}
 			rest = append(rest, m)
 		}
+		if kind == errKindDuplicateID && len(rest) == len(batch) {
+			// No member's id is in its own person's history: an id is in the dedupe window
+			// for another person, or two members carry it. The server does not say which,
+			// so the batch would be refused again: each member goes alone, and only that
+			// one is refused (ErrIDInUse). Retrying the batch made every caller in it pay
+			// maxAppendAttempts refusals for one caller's reused id.
+			s.eachAlone(ctx, rest)
+			return
+		}
 		batch = rest
 		s.stats.republish.Add(1)
 	}
+}
+
+// eachAlone stores each member on its own path (a plain publish for one event, an atomic
+// batch of its own for more), concurrently: their persons differ, and each gets its own
+// outcome.
+func (s *Store) eachAlone(ctx context.Context, batch []*member) {
+	if len(batch) == 1 {
+		batch[0].complete(s.appendReqs(ctx, batch[0].reqs, batch[0].positions))
+		return
+	}
+	var wg sync.WaitGroup
+	for _, m := range batch {
+		wg.Go(func() { m.complete(s.appendReqs(ctx, m.reqs, m.positions)) })
+	}
+	wg.Wait()
 }
 
 // resolve re-reads the persons of a member the server refused. It reports done with

@@ -287,6 +287,66 @@ func TestStore_GroupCommit_DuplicateInBatch(t *testing.T) {
 	}
 }
 
+// TestStore_GroupCommit_ReusedIDGoesAlone: an event id that another person holds, or that
+// two concurrent callers both use, is refused to its caller only (ErrIDInUse), and costs
+// the others in its batch at most one refused batch. The server refuses an atomic batch
+// holding such an id whole without saying which; the batch was retried until
+// maxAppendAttempts, so one case system reusing ids made every batch it joined fail four
+// times (adversarial: one client slowing every other).
+func TestStore_GroupCommit_ReusedIDGoesAlone(t *testing.T) {
+	s, _ := openStore(t, func(c *eventstore.Config) { c.GroupCommit = eventstore.GroupCommit{PlainMax: -1} })
+	ctx := context.Background()
+	const n, rounds = 16, 6
+	for round := range rounds {
+		before, refused := mustLastSeq(t, s), s.Stats().RefusedBatches
+		// Even rounds: member 0 reuses the id of an event just stored for another person
+		// (in the server's dedupe window). Odd rounds: members 0 and 1 use one new id.
+		var reused string
+		if round%2 == 0 {
+			other := personKey(fmt.Sprintf("reuse-other-%d", round))
+			ev := events(other, 1)
+			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: other, ExpectedLastSeq: eventstore.Expect(0), Events: ev}); err != nil {
+				t.Fatal(err)
+			}
+			before++
+			reused = ev[0].GetId()
+		} else {
+			reused = events(personKey("reuse-new"), 1)[0].GetId()
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			key := personKey(fmt.Sprintf("reuse-%d-%d", round, i))
+			ev := events(key, 1)
+			if i == 0 || (i == 1 && round%2 == 1) {
+				ev[0].Id = reused
+			}
+			wg.Go(func() {
+				_, errs[i] = s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: ev})
+			})
+		}
+		wg.Wait()
+		inUse := 0
+		for i, err := range errs {
+			switch {
+			case errors.Is(err, eventstore.ErrIDInUse) && (i == 0 || (i == 1 && round%2 == 1)):
+				inUse++
+			case err != nil:
+				t.Fatalf("round %d append %d: %v", round, i, err)
+			}
+		}
+		if inUse != 1 {
+			t.Fatalf("round %d: %d appends refused with ErrIDInUse, want 1", round, inUse)
+		}
+		if got := mustLastSeq(t, s) - before; got != n-1 {
+			t.Fatalf("round %d: stream grew by %d, want %d", round, got, n-1)
+		}
+		if r := s.Stats().RefusedBatches - refused; r > 1 {
+			t.Fatalf("round %d: %d batches refused for one reused id, want at most 1", round, r)
+		}
+	}
+}
+
 // TestStore_GroupCommit_LoneCaller: an append on an idle store is sent at once as a plain
 // publish, not held back to wait for company.
 func TestStore_GroupCommit_LoneCaller(t *testing.T) {

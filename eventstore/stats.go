@@ -24,6 +24,9 @@ type Stats struct {
 	PlainPublishes uint64
 	// Republishes is the number of batches sent again without a conflicting member.
 	Republishes uint64
+	// RefusedBatches is the number of coalesced batches the server refused whole: for a
+	// member's stale check, or for an event id it already holds.
+	RefusedBatches uint64
 	// Streamed is the number of events sent to the server while their batch was still
 	// forming (staged there while the committer waited for more appends).
 	Streamed uint64
@@ -44,6 +47,7 @@ const BatchSizeBuckets = 11
 type stats struct {
 	appends, events, duplicates, conflicts atomic.Uint64
 	batches, batchEvents, plain, republish atomic.Uint64
+	refused                                atomic.Uint64
 	streamed, quarantined                  atomic.Uint64
 	leaderFills, missing                   atomic.Uint64
 	sizes                                  [BatchSizeBuckets]atomic.Uint64
@@ -70,6 +74,7 @@ func (s *Store) Stats() Stats {
 		BatchEvents:    s.stats.batchEvents.Load(),
 		PlainPublishes: s.stats.plain.Load(),
 		Republishes:    s.stats.republish.Load(),
+		RefusedBatches: s.stats.refused.Load(),
 		Streamed:       s.stats.streamed.Load(),
 		Quarantined:    s.stats.quarantined.Load(),
 		LeaderFills:    s.stats.leaderFills.Load(),

@@ -139,6 +139,7 @@ func adminHandler(m *metrics, ready func(ctx context.Context) error, withPprof b
 type storeCollector struct {
 	s                                                          *eventstore.Store
 	appends, events, duplicates, conflicts, plain, republished *prometheus.Desc
+	refused                                                    *prometheus.Desc
 	streamed, batchSize, quarantined                           *prometheus.Desc
 	leaderFills, missing                                       *prometheus.Desc
 }
@@ -153,6 +154,7 @@ func newStoreCollector(s *eventstore.Store) *storeCollector {
 		conflicts:   d("nir_store_conflicts_total", "Append calls refused because a person's last sequence was not the expected one."),
 		plain:       d("nir_store_plain_publishes_total", "Events stored by a plain publish instead of an atomic batch."),
 		republished: d("nir_store_batches_resent_total", "Atomic batches sent again without a member whose check failed."),
+		refused:     d("nir_store_batches_refused_total", "Coalesced atomic batches the server refused whole: a member's check failed, or it held one of their event ids."),
 		streamed:    d("nir_store_streamed_events_total", "Events sent to the server while their batch was still forming."),
 		batchSize:   d("nir_store_batch_events", "Events per committed atomic batch (group commit)."),
 		quarantined: d("nir_store_quarantined_reads_total", "Quarantined messages (not usable events) left out of a person's history when it was read."),
@@ -162,7 +164,7 @@ func newStoreCollector(s *eventstore.Store) *storeCollector {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.streamed, c.batchSize, c.quarantined, c.leaderFills, c.missing} {
+	for _, d := range []*prometheus.Desc{c.appends, c.events, c.duplicates, c.conflicts, c.plain, c.republished, c.refused, c.streamed, c.batchSize, c.quarantined, c.leaderFills, c.missing} {
 		ch <- d
 	}
 }
@@ -172,7 +174,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v uint64
-	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.streamed, st.Streamed}, {c.quarantined, st.Quarantined}, {c.leaderFills, st.LeaderFills}, {c.missing, st.Missing}} {
+	}{{c.appends, st.Appends}, {c.events, st.Events}, {c.duplicates, st.Duplicates}, {c.conflicts, st.Conflicts}, {c.plain, st.PlainPublishes}, {c.republished, st.Republishes}, {c.refused, st.RefusedBatches}, {c.streamed, st.Streamed}, {c.quarantined, st.Quarantined}, {c.leaderFills, st.LeaderFills}, {c.missing, st.Missing}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
 	}
 	// BatchSizes bucket i holds sizes in (2^(i-1), 2^i]; the last one everything larger.

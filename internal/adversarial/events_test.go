@@ -9,12 +9,15 @@ package adversarial
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -95,6 +98,76 @@ func TestEventAttacks(t *testing.T) {
 
 	// Inside JetStream's dedupe window (nird's default, two minutes).
 	t.Run("InsideDedupeWindow", func(t *testing.T) { idReuseAttacks(t, w) })
+
+	// One caller sends two registrations with one new id for two persons at once, while
+	// others append: the id beats the read models' event-id index, so JetStream's dedupe
+	// window is what catches it, and it refuses a coalesced batch holding it whole
+	// without saying which id. One of the two must be stored and the other refused, and
+	// nobody else in their batches may pay for it: the batch was sent again until
+	// maxAppendAttempts (three resends each), so one case system made every batch it
+	// joined fail four times.
+	t.Run("ReusedIDCostsOthersNothing", func(t *testing.T) {
+		const others, pairs = 24, 12
+		keys := make([]string, others+2*pairs)
+		for i := range keys {
+			keys[i], _, _ = w.osloPerson(t)
+		}
+		resent := metric(t, w.n, "nir_store_batches_resent_total")
+		if resent < 0 {
+			t.Fatal("nird exports no nir_store_batches_resent_total")
+		}
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			failed = map[connect.Code]int{}
+			stop   = make(chan struct{})
+			count  atomic.Int64
+		)
+		for i := range others {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, err := w.reg(kbOslo).Append(context.Background(), connect.NewRequest(evRegs(kbOn(keys[i], "0301", kbOffer(kbDate(2024, 3, 1))))))
+					count.Add(1)
+					if err != nil {
+						mu.Lock()
+						failed[connect.CodeOf(err)]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for p := range pairs {
+			id := ulid.Make().String()
+			var codes [2]connect.Code
+			var pw sync.WaitGroup
+			for j := range 2 {
+				pw.Go(func() {
+					key := keys[others+2*p+j]
+					_, err := w.reg(kbOslo).Append(context.Background(), connect.NewRequest(evRegs(evReuse(key, "0301", id, kbOffer(kbDate(2024, 3, 1))))))
+					if err != nil {
+						codes[j] = connect.CodeOf(err)
+					}
+				})
+			}
+			pw.Wait()
+			if slices.Sort(codes[:]); codes != [2]connect.Code{0, connect.CodeAlreadyExists} {
+				t.Errorf("pair %d: one id for two persons answered %v, want one stored and one AlreadyExists", p, codes)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		if len(failed) > 0 {
+			t.Errorf("the other appends failed: %v", failed)
+		}
+		if got := metric(t, w.n, "nir_store_batches_resent_total") - resent; got != 0 {
+			t.Errorf("%v coalesced batches were sent again for %d reused ids (%d other appends)", got, pairs, count.Load())
+		}
+	})
 
 	// Many writers on one person, none with an expectation of its own: the README promises
 	// that a lost race is re-read and re-checked, so none may get Aborted.
