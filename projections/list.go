@@ -505,9 +505,10 @@ type CSVOptions struct {
 	IncludeNationalID bool
 }
 
-// ExportCSV streams the rows of the query (all pages, ignoring PageSize and PageToken) as CSV
-// with a header of CSVColumns. Unsorted queries stream straight from the file; sorted ones
-// are sorted in memory first. It returns the number of rows written.
+// ExportCSV writes the rows of the query (all pages, ignoring PageSize and PageToken) as CSV
+// with a header of CSVColumns, from one read transaction that ends before the first row is
+// written to w: unsorted, the rows are made in memory as the file holds them; sorted, they
+// are read and sorted first. It returns the number of rows written.
 func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) {
 	q.PageSize, q.PageToken = 0, ""
 	if err := q.validate(); err != nil {
@@ -538,14 +539,24 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 	}
 	var err error
 	if q.Sort == "" || q.Sort == SortPersonKey && !q.Desc {
+		// The rows are made in memory and written after the read transaction: a reader that
+		// stops reading must not hold it open. bbolt remaps a growing file only once every
+		// read transaction has ended and holds new ones off meanwhile, so the fold, every
+		// query and the append path's id look-up would wait for the export's client.
+		var out []byte
 		err = db.view(func(tx *bolt.Tx) error {
 			return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
 				if !q.match(r) {
 					return nil
 				}
-				return write(r)
+				out = appendCSVRow(out, r, opt.IncludeNationalID)
+				n++
+				return nil
 			})
 		})
+		if err == nil {
+			_, err = bw.Write(out)
+		}
 	} else {
 		// Filter and sort once, then stream (paging through ListPersons would sort per page).
 		var all []PersonRow
