@@ -248,7 +248,6 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	// Final stretch: with the live writer held off, bring the new file up to the stream's end,
 	// then swap. The live runner continues from the new checkpoint afterwards.
 	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
 	swapErr := func() error {
 		now, err := p.feed.LastSeq(ctx)
 		if err != nil {
@@ -280,6 +279,7 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		return nil
 	}()
 	if swapErr != nil {
+		p.writeMu.Unlock()
 		db.Close()
 		os.Remove(path)
 		return fmt.Errorf("projections: rebuild swap: %w", swapErr)
@@ -287,6 +287,7 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		p.writeMu.Unlock()
 		return errors.Join(ErrClosed, db.Close())
 	}
 	old := p.cur
@@ -296,6 +297,9 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
 	}
+	// The live fold goes on in the new file while the old one's last readers finish: a
+	// reader may be as slow as its client (a CSV export writes to it under Use).
+	p.writeMu.Unlock()
 	old.refs.Wait()
 	if err := old.db.Close(); err != nil {
 		p.logger.Warn("closing the replaced read-model file", "err", err)

@@ -778,6 +778,50 @@ func TestProjector_RebuildWhileLive(t *testing.T) {
 	}
 }
 
+// TestProjector_RebuildSwapDoesNotWaitForReaders: once a rebuild has swapped its file in,
+// the live fold goes on while the replaced file's last readers finish. The swap waited for
+// them with the fold held off, so a reader as slow as its client (a CSV export streams to
+// it under Use) stopped the fold after every rebuild for as long as the client took.
+func TestProjector_RebuildSwapDoesNotWaitForReaders(t *testing.T) {
+	t.Parallel()
+	recs := population(12, 200, testKommuner)
+	half := len(recs) / 2
+	feed := NewSliceFeed(append([]Record(nil), recs[:half]...))
+	p := newTestProjector(t, feed)
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "catch-up", func() bool { return p.Stats().Checkpoint == uint64(half) })
+
+	reading, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the projector's Close, which waits for readers
+	go p.Use("", func(*DB) error { close(reading); <-release; return nil })
+	<-reading
+	p.mu.Lock()
+	old := p.cur.db
+	p.mu.Unlock()
+	rebuilt := make(chan error, 1)
+	go func() { rebuilt <- p.Rebuild(bg, nil) }()
+	waitFor(t, "the swap", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.cur.db != old })
+	for _, r := range recs[half:] {
+		feed.Add(r)
+	}
+	waitFor(t, "the live fold while a reader holds the replaced file", func() bool { return p.Stats().Checkpoint == uint64(len(recs)) })
+	free()
+	if err := <-rebuilt; err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if liveDump(t, p) != cleanDump(t, recs) {
+		t.Error("models differ from a clean build")
+	}
+}
+
 // TestProjector_LiveLatency checks that a live event is applied promptly after it arrives
 // (the feed's Wait wakes the runner; no polling delay).
 func TestProjector_LiveLatency(t *testing.T) {
