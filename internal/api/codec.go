@@ -9,6 +9,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/internal/ingest"
 )
 
 // StrictJSON makes a Connect handler refuse JSON requests that hold fields the schema does
@@ -45,7 +47,9 @@ func (c strictJSON) Unmarshal(data []byte, m any) error {
 		return errors.New("zero-length payload is not a valid JSON object")
 	}
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, pm); err != nil {
-		return fmt.Errorf("request: %w", err)
+		// protojson quotes the value it could not use: a national id sent as a number, or
+		// as a field's name, must not come back in the error.
+		return errors.New("request: " + ingest.RedactIDs(err.Error()))
 	}
 	return nil
 }

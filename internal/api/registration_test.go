@@ -443,6 +443,24 @@ func badCases() []badCase {
 			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%q},"event":{"id":%q,"kommune":"0301","gjelder":%q,"offerRegistered":{"programme":"PROGRAMME_INTRO","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID(), f.bergen)
 			return natsRequest(t, f.server, tokOslo, "application/json", []byte(body))
 		}},
+		// A case system that sends the national id as a JSON number (or any value of the
+		// wrong type) must not have it echoed: the decoder's message quotes the value.
+		{name: "national id as a JSON number over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%s},"event":{"id":%q,"kommune":"0301","offerRegistered":{"programme":"PROGRAMME_INTRO","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID())
+			return postRaw(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		{name: "national id as a JSON number over NATS", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"person":{"nationalId":%s},"event":{"id":%q,"kommune":"0301","offerRegistered":{"programme":"PROGRAMME_INTRO","date":{"year":2024,"month":3,"day":2}}}}]}`, f.oslo, newID())
+			return natsRequest(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		{name: "national id as a JSON field name over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"person":{%q:"x"}}]}`, f.oslo)
+			return postRaw(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
+		{name: "national id in a bad enum value over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
+			body := fmt.Sprintf(`{"registrations":[{"event":{"offerRegistered":{"programme":%q}}}]}`, f.oslo)
+			return postRaw(t, f.server, tokOslo, "application/json", []byte(body))
+		}},
 		{name: "malformed protobuf over HTTP", want: connect.CodeInvalidArgument, raw: func(t *testing.T, f *fixture) result {
 			return postRaw(t, f.server, tokOslo, "application/proto", []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01})
 		}},

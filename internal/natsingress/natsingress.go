@@ -266,7 +266,8 @@ func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json boo
 		err = proto.Unmarshal(data, msg)
 	}
 	if err != nil {
-		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+err.Error())))
+		// protojson quotes the value it could not use (a national id sent as a number).
+		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+ingest.RedactIDs(err.Error()))))
 		return
 	}
 	positions, err := in.app.AppendAs(ingest.WithTransport(auth.NewContext(ctx, p), ingest.TransportNATS), msg)
