@@ -1109,3 +1109,52 @@ func TestError_Unconfirmed(t *testing.T) {
 		t.Errorf("api.Error(ErrUnconfirmed) = %v (%v), want Unavailable asking to retry", got, connect.CodeOf(got))
 	}
 }
+
+// TestAppend_NoExistenceOracle checks that a kommune cannot tell another kommune's person from
+// a person nobody registered by what an append answers, whatever the request holds: the same
+// request for either gets the same code and message, and stores nothing.
+func TestAppend_NoExistenceOracle(t *testing.T) {
+	f := newFixture(t)
+	unknown := rules.SyntheticFodselsnummer(rules.MustDate(1991, time.May, 3), 7)
+	expect := func(seq uint64) *uint64 { return &seq }
+	for _, c := range []struct {
+		name  string
+		build func(fnr string) *nirv1.Registration
+	}{
+		{"Offer", func(fnr string) *nirv1.Registration { return onPerson(fnr, "4601", offerEv(d(2024, 3, 2))) }},
+		{"OfferWithExpectedSequence", func(fnr string) *nirv1.Registration {
+			r := onPerson(fnr, "4601", offerEv(d(2024, 3, 2)))
+			r.ExpectedLastSequence = expect(7)
+			return r
+		}},
+		{"RegistrationWithExpectedSequence", func(fnr string) *nirv1.Registration {
+			r := personReg(fnr, "4601", false)
+			r.ExpectedLastSequence = expect(7)
+			return r
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := f.lastSeq(t)
+			var got []result
+			for _, fnr := range []string{f.oslo, unknown} {
+				for _, tr := range transports {
+					got = append(got, tr.send(t, f.server, tokBergen, one(c.build(fnr))))
+				}
+			}
+			n := len(transports)
+			for i := range n {
+				other, none := got[i], got[n+i]
+				if other.raw != nil || none.raw != nil {
+					t.Fatalf("%s: transport error: %v, %v", transports[i].name, other.raw, none.raw)
+				}
+				if other.code != none.code || other.msg != none.msg {
+					t.Errorf("%s: Oslo's person: %v %q; a person nobody registered: %v %q; want the same answer",
+						transports[i].name, other.code, other.msg, none.code, none.msg)
+				}
+			}
+			if after := f.lastSeq(t); after != before {
+				t.Errorf("stream went from %d to %d: something was stored", before, after)
+			}
+		})
+	}
+}

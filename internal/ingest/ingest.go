@@ -527,11 +527,14 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
 				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
 		}
+		// A person nobody registered is not found before any expectation is judged: the
+		// answer for another kommune's person (above) is NotFound too, so neither an event
+		// for the person nor an expected sequence tells a kommune which of the two it named.
+		if len(history) == 0 && (fresh[0].GetPersonRegistered() == nil || b.expected != nil && *b.expected != 0) {
+			return ErrNotFound
+		}
 		if b.expected != nil && *b.expected != last {
 			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)
-		}
-		if len(history) == 0 && fresh[0].GetPersonRegistered() == nil {
-			return ErrNotFound
 		}
 		// Each event is judged, by the access rules and by the regelmotor, against the
 		// history with the request's earlier events applied: on a copy of the state, which
