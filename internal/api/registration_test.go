@@ -1132,6 +1132,11 @@ func TestAppend_NoExistenceOracle(t *testing.T) {
 			r.ExpectedLastSequence = expect(7)
 			return r
 		}},
+		{"RegistrationRefusedByARule", func(fnr string) *nirv1.Registration {
+			r := personReg(fnr, "4601", false)
+			r.Event.GetPersonRegistered().SettlementDate = d(2030, 1, 1) // NIR-R030: after today
+			return r
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := f.lastSeq(t)

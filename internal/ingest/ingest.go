@@ -457,6 +457,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	var claims []claim                       // the ids the new events bring, to be claimed with them
 	var erasures []*nirv1.Event              // erasures whose data keys are destroyed once stored
 	var companions []eventstore.PersonAppend // merges' closings and their retractions
+	hidden := false                          // a batch registers a person out of the scope's reach
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
 		// The subject may lead to another person (an id's claim, a merge): the
@@ -481,7 +482,15 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if len(history) > 0 && !scope.Reaches(st) {
 			// Not even a retry of an event stored for the person tells a kommune that the
 			// person exists.
-			return access.ErrNotFound
+			if b.regs[0].reg.GetEvent().GetPersonRegistered() == nil {
+				return access.ErrNotFound
+			}
+			// A registration of the person is judged as one of a person nobody registered,
+			// and then not found: a registration the rules refuse (a date in the future)
+			// would otherwise be refused for a new person and not found for another
+			// kommune's, telling which without storing anything.
+			hidden = true
+			history, last, st = nil, 0, rules.NewState(b.key)
 		}
 		var fresh []*nirv1.Event
 		var freshRegs []*pending
@@ -571,6 +580,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	}
 	if len(refusals) > 0 {
 		return &RefusedError{Refusals: refusals}
+	}
+	if hidden {
+		return access.ErrNotFound
 	}
 	if len(appends) == 0 {
 		return s.destroyAll(ctx, erasures)
