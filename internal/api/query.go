@@ -196,16 +196,19 @@ func (h *Query) use(ctx context.Context, op, snapshot string, fn func(db *projec
 // readError classifies an error of a read for the caller; what the caller cannot act on is
 // logged once here.
 func readError(ctx context.Context, log *slog.Logger, op string, err error) error {
+	// The read models' messages quote the caller's values (a snapshot's name): any
+	// national id among them is masked.
+	msg := func() error { return errors.New(ingest.RedactIDs(strings.TrimPrefix(err.Error(), "projections: "))) }
 	var ce *connect.Error
 	switch {
 	case errors.As(err, &ce):
 		return ce
 	case errors.Is(err, projections.ErrInvalidArgument):
-		return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+		return connect.NewError(connect.CodeInvalidArgument, msg())
 	case errors.Is(err, projections.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+		return connect.NewError(connect.CodeNotFound, msg())
 	case errors.Is(err, projections.ErrExists):
-		return connect.NewError(connect.CodeAlreadyExists, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+		return connect.NewError(connect.CodeAlreadyExists, msg())
 	case errors.Is(err, projections.ErrRebuildRunning):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running; ask again once it has ended"))
 	case errors.Is(err, projections.ErrReplayRunning):
@@ -213,7 +216,7 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 	case errors.Is(err, projections.ErrSchema):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
 	case errors.Is(err, projections.ErrUnavailable):
-		return connect.NewError(connect.CodeUnavailable, errors.New(strings.TrimPrefix(err.Error(), "projections: ")))
+		return connect.NewError(connect.CodeUnavailable, msg())
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
 	}

@@ -817,6 +817,35 @@ func TestQuery_InvalidArgument(t *testing.T) {
 	}
 }
 
+// TestQuery_ErrorsHoldNoNationalID checks that what a caller sends where a national id does
+// not belong (a parameter's name, a snapshot's name) does not come back in the error.
+func TestQuery_ErrorsHoldNoNationalID(t *testing.T) {
+	w := startQuery(t)
+	fnr := w.people["p1"].fnr
+	for _, tc := range []struct {
+		name   string
+		params url.Values
+		status int
+	}{
+		{"ParameterName", url.Values{fnr: {""}}, http.StatusBadRequest},
+		{"ParameterNameWithValue", url.Values{"kommune": {oslo}, fnr: {"with"}}, http.StatusBadRequest},
+		{"Snapshot", url.Values{"snapshot": {fnr}}, http.StatusNotFound},
+	} {
+		t.Run("CSV"+tc.name, func(t *testing.T) {
+			status, body := w.csv(t, qtOslo, http.MethodGet, tc.params)
+			if status != tc.status || strings.Contains(body, fnr) {
+				t.Errorf("status %d body %q, want %d without the national id", status, body, tc.status)
+			}
+		})
+	}
+	t.Run("ListSnapshot", func(t *testing.T) {
+		_, err := w.query(qtOslo).ListPersons(context.Background(), connect.NewRequest(&nirv1.ListPersonsRequest{Snapshot: fnr}))
+		if codeOf(err) != connect.CodeNotFound || strings.Contains(err.Error(), fnr) {
+			t.Errorf("err = %v, want NotFound without the national id", err)
+		}
+	})
+}
+
 // TestQuery_ListPersons covers filters, order and paging of the person list.
 func TestQuery_ListPersons(t *testing.T) {
 	w := startQuery(t)
