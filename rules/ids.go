@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -457,4 +458,15 @@ func KeyingID(pr *nirv1.PersonRegistered) string {
 		return pr.GetDNummer()
 	}
 	return pr.GetDufNummer()
+}
+
+// nationalIDRun is a run of digits as long as a national id (fødselsnummer, D-nummer: 11;
+// DUF-nummer: 12) or longer, wherever it stands (also inside a longer token).
+var nationalIDRun = regexp.MustCompile(`[0-9]{11,}`)
+
+// RedactIDs masks every run of 11 or more digits in s, for a message or a log line that
+// quotes what a client sent: a decoder's error ("invalid value for string field nationalId:
+// 12345678901"), a query parameter's name, a URL path.
+func RedactIDs(s string) string {
+	return nationalIDRun.ReplaceAllString(s, "<redacted>")
 }

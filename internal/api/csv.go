@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/introreg/nir/internal/auth"
-	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -182,7 +181,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	for name, vs := range vals {
 		if !csvParams[name] {
 			// The name is the caller's too: a national id pasted into the URL is one.
-			return p, fieldError(connect.CodeInvalidArgument, ingest.RedactIDs(name), "unknown parameter")
+			return p, fieldError(connect.CodeInvalidArgument, rules.RedactIDs(name), "unknown parameter")
 		}
 		if len(vs) != 1 {
 			return p, fieldError(connect.CodeInvalidArgument, name, "give it once")

@@ -198,7 +198,7 @@ func (h *Query) use(ctx context.Context, op, snapshot string, fn func(db *projec
 func readError(ctx context.Context, log *slog.Logger, op string, err error) error {
 	// The read models' messages quote the caller's values (a snapshot's name): any
 	// national id among them is masked.
-	msg := func() error { return errors.New(ingest.RedactIDs(strings.TrimPrefix(err.Error(), "projections: "))) }
+	msg := func() error { return errors.New(rules.RedactIDs(strings.TrimPrefix(err.Error(), "projections: "))) }
 	var ce *connect.Error
 	switch {
 	case errors.As(err, &ce):

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/rules"
 )
 
 // Guard applies an [Authenticator] and a [Policy] at each of nird's entrances: a check of an
@@ -73,12 +75,13 @@ func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error
 	if err != nil {
 		g.unauthenticated.Add(1)
 		// The error never holds the token: "no bearer token", "unknown token", ...
-		g.log.Info("unauthenticated request refused", "procedure", procedure, "err", err)
+		// The procedure is the URL path any client chooses: a national id in it is masked.
+		g.log.Info("unauthenticated request refused", "procedure", rules.RedactIDs(procedure), "err", err)
 		return Principal{}, err
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {
 		g.denied.Add(1)
-		g.log.Info("request refused", "procedure", procedure, "principal", p.String(), "role", string(p.Role))
+		g.log.Info("request refused", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "role", string(p.Role))
 		return Principal{}, err
 	}
 	g.allowed.Add(1)

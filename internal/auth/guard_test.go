@@ -319,6 +319,33 @@ func TestGuard_Check(t *testing.T) {
 	}
 }
 
+// TestGuard_LogsNoNationalID: the procedure is the request's URL path, which any client
+// chooses; a refusal's log line must not carry a national id written into it.
+func TestGuard_LogsNoNationalID(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	guard := NewGuard(authn, DefaultPolicy(), slog.New(slog.NewTextHandler(logs, nil)))
+	const fnr = "12849000452"
+	for _, tt := range []struct {
+		name   string
+		header map[string][]string
+		path   string
+	}{
+		{"Unauthenticated", nil, "/nir.v1.QueryService/" + fnr},
+		{"UnauthenticatedInAToken", nil, "/nir.v1.QueryService/GetPerson/x" + fnr + "x"},
+		{"Denied", map[string][]string{"Authorization": {"Bearer " + tokens["ssb"]}}, "/nir.v1.AdminService/" + fnr},
+		{"Unknown", map[string][]string{"Authorization": {"Bearer " + tokens["oslo-fagsystem"]}}, "/" + fnr},
+	} {
+		if _, err := guard.Check(tt.header, tt.path); err == nil {
+			t.Fatalf("%s: %s let through", tt.name, tt.path)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, fnr) || !strings.Contains(out, "/nir.v1.QueryService/") {
+		t.Errorf("log holds the national id, or lost the service:\n%s", out)
+	}
+}
+
 // TestGuard_CheckHTTP: the edge's check before the body is read puts the principal in the
 // context, and the interceptor then lets the same procedure through without checking it a
 // second time; a request checked for another path is checked again.

@@ -60,6 +60,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/rules"
 )
 
 // FreeBodyBytes is the part of each request's body that does not count toward
@@ -290,7 +291,7 @@ func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
 		if m := e.cfg.MaxInflightPerPrincipal; m > 0 && st.inflight >= m {
 			e.mu.Unlock()
 			e.refusedPrincipal.Add(1)
-			e.log.Debug("principal at its requests in flight", "principal", key, "procedure", procedure, "max", m)
+			e.log.Debug("principal at its requests in flight", "principal", key, "procedure", rules.RedactIDs(procedure), "max", m)
 			return nil, busy(fmt.Sprintf("%s has %d requests in flight, its most; retry when one is answered", key, m))
 		}
 		st.inflight++
@@ -302,7 +303,7 @@ func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
 		default:
 			e.refusedInflight.Add(1)
 			e.done(st)
-			e.log.Debug("nird at its requests in flight", "procedure", procedure, "max", e.cfg.MaxInflight)
+			e.log.Debug("nird at its requests in flight", "procedure", rules.RedactIDs(procedure), "max", e.cfg.MaxInflight)
 			return nil, busy(fmt.Sprintf("nird is serving %d requests, its most; retry later", e.cfg.MaxInflight))
 		}
 	}

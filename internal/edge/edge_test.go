@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -415,5 +416,36 @@ func TestEdge_Limit(t *testing.T) {
 		if code := serve(auth.Principal{}); code != http.StatusOK {
 			t.Errorf("a request without a principal is rate limited: %d", code)
 		}
+	}
+}
+
+// TestEdge_LogsNoNationalID: a refusal's log line names the procedure, the URL path a client
+// chose (a console page, /personer/12849000452); a national id written into it is masked.
+func TestEdge_LogsNoNationalID(t *testing.T) {
+	authn, err := auth.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	e, err := New(auth.NewGuard(authn, auth.DefaultPolicy(), nil), Config{MaxInflight: 1, MaxInflightPerPrincipal: 1,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fnr = "12849000452"
+	oslo := auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"}
+	release, err := e.Admit(oslo, "/personer/"+fnr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := e.Admit(oslo, "/personer/"+fnr); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("over the principal's requests in flight: %v", err)
+	}
+	if _, err := e.Admit(auth.Principal{}, "/logg-inn/"+fnr); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("over nird's requests in flight: %v", err)
+	}
+	if out := logs.String(); strings.Contains(out, fnr) || !strings.Contains(out, "/personer/") {
+		t.Errorf("log holds the national id, or lost the path:\n%s", out)
 	}
 }

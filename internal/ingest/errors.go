@@ -3,7 +3,6 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/introreg/nir/eventstore"
@@ -109,15 +108,3 @@ func (e *RefusedError) Error() string {
 
 // Is reports that a *RefusedError is ErrRefused.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
-
-// nationalIDRun is a run of digits as long as a national id (fødselsnummer, D-nummer: 11;
-// DUF-nummer: 12) or longer, wherever it stands (also inside a longer token).
-var nationalIDRun = regexp.MustCompile(`[0-9]{11,}`)
-
-// RedactIDs masks every run of 11 or more digits in s. A decoder's message quotes the value
-// it could not use (protojson: "invalid value for string field nationalId: 12345678901",
-// "unknown field \"12345678901\""), and a case system that sends a national id as a JSON
-// number, or as a field's name, would get it back in the error and in any log of it.
-func RedactIDs(s string) string {
-	return nationalIDRun.ReplaceAllString(s, "<redacted>")
-}

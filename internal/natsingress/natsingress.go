@@ -50,6 +50,7 @@ import (
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // AppendSubject is the subject of the append endpoint.
@@ -267,7 +268,7 @@ func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json boo
 	}
 	if err != nil {
 		// protojson quotes the value it could not use (a national id sent as a number).
-		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+ingest.RedactIDs(err.Error()))))
+		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+rules.RedactIDs(err.Error()))))
 		return
 	}
 	positions, err := in.app.AppendAs(ingest.WithTransport(auth.NewContext(ctx, p), ingest.TransportNATS), msg)

@@ -234,7 +234,7 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 		if r.Method == http.MethodPost {
 			ss, _ := r.Context().Value(sessionKey{}).(*session)
 			if ss == nil || !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
-				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", principal(r).String(), "path", r.URL.Path)
+				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", principal(r).String(), "path", rules.RedactIDs(r.URL.Path))
 				c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes",
 					"Skjemaet var for gammelt eller kom fra et annet nettsted. Last siden på nytt og prøv igjen.")
 				return
@@ -416,7 +416,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 func (c *Console) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status, title, msg := describe(err)
 	if status >= 500 {
-		c.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+		c.log.ErrorContext(r.Context(), "page failed", "path", rules.RedactIDs(r.URL.Path), "err", err)
 	}
 	c.errorPage(w, r, status, title, msg)
 }

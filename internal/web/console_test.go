@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,8 +50,21 @@ type world struct {
 	persons   map[string][]string // kommune → person keys
 	ids       map[string]string   // person key → national id
 
-	mu      sync.Mutex // guards limited
-	limited []string   // the principal each request had when nird's limits applied
+	mu      sync.Mutex    // guards limited and logs
+	limited []string      // the principal each request had when nird's limits applied
+	logs    *bytes.Buffer // the console's log
+}
+
+func (w *world) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.logs.Write(p)
+}
+
+func (w *world) logged() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.logs.String()
 }
 
 type clock struct {
@@ -85,7 +100,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { cancel(); <-done; proj.Close(); fd.Close(); store.Close() })
 
 	w := &world{svc: svc, proj: proj, tokens: map[string]string{}, persons: map[string][]string{}, ids: map[string]string{},
-		clock: &clock{t: time.Now()}}
+		clock: &clock{t: time.Now()}, logs: &bytes.Buffer{}}
 	// A small demo population, in Oslo and Bergen among others.
 	var last uint64
 	for evs := range demo.Generate(2, 120, rules.DateFromTime(time.Now())) {
@@ -124,7 +139,7 @@ func newWorld(t *testing.T) *world {
 	c, err := web.New(web.Config{
 		Query: w.query, Registration: api.NewRegistration(svc, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
 		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second)},
-		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour,
+		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour, Logger: slog.New(slog.NewTextHandler(w, nil)),
 		Limit: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				p, _ := auth.FromContext(r.Context())
@@ -322,6 +337,20 @@ func TestConsole_Session(t *testing.T) {
 	form = url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["regelmotor"]}}
 	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden {
 		t.Errorf("system token log-in: %d, want 403", r.code)
+	}
+}
+
+// TestConsole_LogsNoNationalID: a form refused for its CSRF token is logged with its path,
+// which the browser chose; a national id written into it is masked.
+func TestConsole_LogsNoNationalID(t *testing.T) {
+	w := newWorld(t)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	fnr := w.ids[w.persons["0301"][0]]
+	if r := w.do(http.MethodPost, "/personer/"+fnr, url.Values{"handling": {"tiltak"}}, nil, oslo); r.code != http.StatusForbidden {
+		t.Fatalf("form without CSRF token: %d, want 403", r.code)
+	}
+	if out := w.logged(); strings.Contains(out, fnr) || !strings.Contains(out, "form refused") {
+		t.Errorf("log holds the national id, or no refusal:\n%s", out)
 	}
 }
 
