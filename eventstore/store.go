@@ -550,9 +550,9 @@ var (
 	// quotedSubjectRE is a subject the server quotes in a log line, as in its permission
 	// violations: Subject "x", Reply "x", Queue: "x", Publish to "x", Subscription to "x".
 	quotedSubjectRE = regexp.MustCompile(`(Subject|Reply|Queue:|Publish to|Subscription to) "((?:[^"\\]|\\.)*)"`)
-	// nationalIDRE is a run of digits of a national id's length (fødselsnummer, D-nummer:
-	// 11; DUF-nummer: 12).
-	nationalIDRE = regexp.MustCompile(`\b[0-9]{11,12}\b`)
+	// nationalIDRE is a run of digits as long as a national id (fødselsnummer, D-nummer:
+	// 11; DUF-nummer: 12) or longer, also inside a longer token (as rules.RedactIDs).
+	nationalIDRE = regexp.MustCompile(`[0-9]{11,}`)
 )
 
 // redactServerLine formats one line of the embedded server's log. A client chooses the

@@ -758,3 +758,56 @@ func TestHTTP_VerifyFlood(t *testing.T) {
 		t.Fatalf("nird after the verifications: %v", err)
 	}
 }
+
+// TestHTTP_NationalIDNeverEchoed: a client puts a national id where nird quotes what it
+// was sent (a JSON number where a string belongs, a query parameter's name, a snapshot's
+// name, a URL path) and must find it neither in the answer nor in nird's log. Each of these
+// echoed the id until it was masked.
+func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
+	w := kbStart(t)
+	fnr := kbPerson()
+	do := func(t *testing.T, method, path, token, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, w.n.URL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			auth.SetBearer(req.Header, token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, c := range []struct{ name, method, path, token, body string }{
+		{"JSONNumber", http.MethodPost, "/nir.v1.RegistrationService/Append", kbOslo,
+			`{"registrations":[{"person":{"nationalId":` + fnr + `}}]}`},
+		{"JSONFieldName", http.MethodPost, "/nir.v1.RegistrationService/Append", kbOslo,
+			`{"registrations":[{"person":{"` + fnr + `":"x"}}]}`},
+		{"CSVParameterName", http.MethodGet, "/export/persons.csv?kommune=0301&" + fnr, kbOslo, ""},
+		{"CSVSnapshot", http.MethodGet, "/export/persons.csv?kommune=0301&snapshot=" + fnr, kbOslo, ""},
+		{"ListSnapshot", http.MethodPost, "/nir.v1.QueryService/ListPersons", kbOslo,
+			`{"kommune":"0301","snapshot":"` + fnr + `"}`},
+		{"UnauthenticatedPath", http.MethodPost, "/nir.v1.QueryService/" + fnr, "", `{}`},
+		{"DeniedPath", http.MethodPost, "/nir.v1.AdminService/" + fnr, kbOslo, `{}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := do(t, c.method, c.path, c.token, c.body)
+			if status < 400 {
+				t.Fatalf("answered %d: %s", status, body)
+			}
+			if strings.Contains(body, fnr) {
+				t.Errorf("the answer (%d) holds the national id: %s", status, body)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
+	noIDInLog(t, w.n.Logs(), fnr)
+}

@@ -431,6 +431,52 @@ func TestKommuneAttacks(t *testing.T) {
 
 	// The attacks above must not have cost the register anything: every kommune still
 	// reaches its own persons (and the system principal everybody).
+	// Bergen names a national id and learns from the answer whether another kommune has
+	// the person, without storing anything: the answer for Oslo's person must equal the
+	// answer for a person nobody registered. Two such oracles were found (an expected
+	// sequence was judged before the person's reach; a registration the rules refuse was
+	// refused for a new person and not found for Oslo's).
+	t.Run("ExistenceOracle", func(t *testing.T) {
+		oslo := kbPerson()
+		w.mustAppend(t, kbOslo, kbRegister(oslo, "0301", "0301"))
+		probes := map[string]func(fnr string) *nirv1.Registration{
+			"OfferWithExpectedSequence": func(fnr string) *nirv1.Registration {
+				r := kbOn("", "4601", kbOffer(kbDate(2024, 3, 2)))
+				r.Person = &nirv1.PersonRef{NationalId: fnr}
+				r.ExpectedLastSequence = proto.Uint64(7)
+				return r
+			},
+			"RegistrationWithExpectedSequence": func(fnr string) *nirv1.Registration {
+				r := kbRegister(fnr, "4601", "4601")
+				r.ExpectedLastSequence = proto.Uint64(7)
+				return r
+			},
+			"RegistrationRefusedByARule": func(fnr string) *nirv1.Registration {
+				r := kbRegister(fnr, "4601", "4601")
+				r.Event.GetPersonRegistered().SettlementDate = kbDate(2030, 1, 1) // NIR-R030: after today
+				return r
+			},
+		}
+		for name, probe := range probes {
+			for _, tr := range kbTransports {
+				t.Run(name+"/"+tr, func(t *testing.T) {
+					before := w.lastSeq(t)
+					other := w.appendVia(t, tr, kbBergen, evRegs(probe(oslo)))
+					none := w.appendVia(t, tr, kbBergen, evRegs(probe(kbPerson())))
+					if other.code != none.code || other.msg != none.msg {
+						t.Errorf("Oslo's person: %v %q; a person nobody registered: %v %q; want the same answer", other.code, other.msg, none.code, none.msg)
+					}
+					if other.code == 0 {
+						t.Errorf("the probe was stored")
+					}
+					if after := w.lastSeq(t); after != before {
+						t.Errorf("stream went from %d to %d: something was stored", before, after)
+					}
+				})
+			}
+		}
+	})
+
 	t.Run("OwnPersonsStillReachable", func(t *testing.T) {
 		key, _, _ := w.osloPerson(t)
 		if _, code := w.history(kbOslo, key); code != 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // Public in a [Policy] entry lets anyone call the procedure, without a token (health checks).
@@ -106,7 +107,8 @@ func (p Policy) Authorize(pr Principal, procedure string) error {
 	if p.Allows(pr.Role, procedure) {
 		return nil
 	}
-	return fmt.Errorf("%w: role %s may not call %s", ErrPermissionDenied, pr.Role, procedure)
+	// The procedure is the URL path the client chose: a national id in it is not echoed.
+	return fmt.Errorf("%w: role %s may not call %s", ErrPermissionDenied, pr.Role, rules.RedactIDs(procedure))
 }
 
 // Validate checks that every key is a procedure name ("/service/method" or "/service/*") and
