@@ -127,6 +127,10 @@ func appendRefusal(err error) (int, []string) {
 		return http.StatusForbidden, []string{"Ingen tilgang: en kommune registrerer bare for personer den har, og retter bare sine egne registreringer."}
 	case connect.CodeAborted:
 		return http.StatusConflict, []string{"Personen ble endret samtidig. Last siden på nytt og prøv igjen."}
+	case connect.CodeAlreadyExists:
+		// The form's event id is another event's (a user editing the hidden field): the
+		// user's doing, not a failure to log at error level.
+		return http.StatusConflict, []string{"Skjemaets hendelses-id er allerede brukt. Last siden på nytt og prøv igjen."}
 	case connect.CodeResourceExhausted:
 		return http.StatusRequestEntityTooLarge, []string{"Registreringen er for stor."}
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:

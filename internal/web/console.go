@@ -442,6 +442,15 @@ func describe(err error) (int, string, string) {
 		return http.StatusConflict, "Kan ikke utføres nå", ce.Message()
 	case connect.CodeCanceled, connect.CodeDeadlineExceeded:
 		return http.StatusServiceUnavailable, "Tidsavbrudd", "Forespørselen tok for lang tid. Prøv igjen."
+	// What a user's own request causes is answered as such, not as nird's fault: a 500
+	// is logged at error level, and a user sending forms with a reused id, or too fast,
+	// would fill the error log.
+	case connect.CodeAlreadyExists:
+		return http.StatusConflict, "Finnes allerede", "Registreringen bruker en id som allerede er brukt. Last siden på nytt og prøv igjen."
+	case connect.CodeAborted:
+		return http.StatusConflict, "Endret i mellomtiden", "Personen ble endret mens du fylte ut skjemaet. Last siden på nytt og prøv igjen."
+	case connect.CodeResourceExhausted:
+		return http.StatusTooManyRequests, "For mange forespørsler", "Du har sendt for mange forespørsler. Vent litt og prøv igjen."
 	}
 	return http.StatusInternalServerError, "Noe gikk galt", "Noe gikk galt. Feilen er logget."
 }

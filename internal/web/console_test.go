@@ -354,6 +354,25 @@ func TestConsole_LogsNoNationalID(t *testing.T) {
 	}
 }
 
+// TestConsole_TitleHoldsNoNationalID: the person page shows the national id to its kommune,
+// but its title does not hold it: browsers keep titles in their history, tabs and window
+// lists, beyond the session. The title was «Person <fødselsnummer>».
+func TestConsole_TitleHoldsNoNationalID(t *testing.T) {
+	w := newWorld(t)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	key := w.persons["0301"][0]
+	fnr := w.ids[key]
+	r := w.do(http.MethodGet, "/personer/"+key, nil, nil, oslo)
+	if r.code != http.StatusOK || !strings.Contains(r.body, fnr) {
+		t.Fatalf("the person page: %d, shows the national id: %v", r.code, strings.Contains(r.body, fnr))
+	}
+	_, rest, _ := strings.Cut(r.body, "<title>")
+	title, _, _ := strings.Cut(rest, "</title>")
+	if title == "" || strings.Contains(title, fnr) {
+		t.Errorf("title %q: empty, or holds the national id", title)
+	}
+}
+
 // TestConsole_Access checks that every page goes through the API's authorization: a kommune
 // cannot open, or register for, another kommune's person by URL, an analyst sees no person
 // and no national id, and an operator no person data.
@@ -465,6 +484,27 @@ func TestConsole_Registration(t *testing.T) {
 	}
 	if n := history(); n != before+1 {
 		t.Errorf("norskmål sent twice stored %d events, want 1", n-before)
+	}
+	// The same form's id for another person (a user editing the hidden field): AlreadyExists
+	// is the user's doing, answered as a conflict, not as nird's fault (a 500, logged at
+	// error level, which a user could repeat to fill the log).
+	all, err := w.query.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{PageSize: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := all.Msg.GetRows(); len(rows) > 1 {
+		other := rows[0].GetPersonKey()
+		if other == key {
+			other = rows[1].GetPersonKey()
+		}
+		page := w.do(http.MethodGet, "/personer/"+other, nil, nil, oslo)
+		form.Set("csrf", csrfOf(t, page.body))
+		r = w.do(http.MethodPost, "/personer/"+other, form, nil, oslo)
+		if r.code != http.StatusConflict && r.code != http.StatusUnprocessableEntity {
+			t.Errorf("an id of another person's event: %d, want 409 or 422", r.code)
+		}
+	} else {
+		t.Error("the world has one person in 0301; the test needs two")
 	}
 }
 

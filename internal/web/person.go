@@ -153,10 +153,9 @@ func (c *Console) showPerson(w http.ResponseWriter, r *http.Request, status int,
 	}
 	d := c.personData(r, key, row.GetPerson(), hist, current, failed)
 	d.Done = done
-	title := "Person"
-	if d.Ident != "" {
-		title = "Person " + d.Ident
-	}
+	// The title names the person by the start of the key, never by the national id: the
+	// browser keeps titles in its history and shows them in tabs and window lists.
+	title := "Person " + key[:min(len(key), 8)]
 	c.render(w, r, status, "person", c.view(r, title, d))
 }
 
