@@ -507,8 +507,7 @@ type CSVOptions struct {
 
 // ExportCSV writes the rows of the query (all pages, ignoring PageSize and PageToken) as CSV
 // with a header of CSVColumns, from one read transaction that ends before the first row is
-// written to w: unsorted, the rows are made in memory as the file holds them; sorted, they
-// are read and sorted first. It returns the number of rows written.
+// written to w. It returns the number of rows written.
 func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) {
 	q.PageSize, q.PageToken = 0, ""
 	if err := q.validate(); err != nil {
@@ -537,41 +536,26 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 		_, err := bw.Write(line)
 		return err
 	}
-	var err error
-	if q.Sort == "" || q.Sort == SortPersonKey && !q.Desc {
-		// The rows are made in memory and written after the read transaction: a reader that
-		// stops reading must not hold it open. bbolt remaps a growing file only once every
-		// read transaction has ended and holds new ones off meanwhile, so the fold, every
-		// query and the append path's id look-up would wait for the export's client.
-		var out []byte
-		err = db.view(func(tx *bolt.Tx) error {
-			return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
-				if !q.match(r) {
-					return nil
-				}
-				out = appendCSVRow(out, r, opt.IncludeNationalID)
-				n++
-				return nil
-			})
-		})
-		if err == nil {
-			_, err = bw.Write(out)
-		}
-	} else {
-		// Filter and sort once, then stream (paging through ListPersons would sort per page).
-		var all []PersonRow
-		if all, err = db.kommuneRows(q.Kommune); err == nil {
-			idx := make([]int32, 0, len(all))
-			for i := range all {
-				if q.match(&all[i]) {
-					idx = append(idx, int32(i))
-				}
+	// The kommune's rows are read in one read transaction, which ends before the first row
+	// is written to w: a reader that stops reading must not hold it open. bbolt remaps a
+	// growing file only once every read transaction has ended and holds new ones off
+	// meanwhile, so the fold, every query and the append path's id look-up would wait for
+	// the export's client. The rows are the person list's cached ones (in person-key order,
+	// shared, never modified), so an export allocates no copy of them.
+	all, err := db.kommuneRows(q.Kommune)
+	if err == nil {
+		idx := make([]int32, 0, len(all))
+		for i := range all {
+			if q.match(&all[i]) {
+				idx = append(idx, int32(i))
 			}
+		}
+		if q.Sort != "" && (q.Sort != SortPersonKey || q.Desc) {
 			sortRows(all, idx, q.Sort, q.Desc)
-			for _, i := range idx {
-				if err = write(&all[i]); err != nil {
-					break
-				}
+		}
+		for _, i := range idx {
+			if err = write(&all[i]); err != nil {
+				break
 			}
 		}
 	}
