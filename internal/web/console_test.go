@@ -327,7 +327,7 @@ func TestConsole_Session(t *testing.T) {
 
 	// After log-in the browser goes only to a page of this site.
 	page = w.do(http.MethodGet, "/logg-inn", nil, nil)
-	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example"} {
+	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "/%2F%2Fevil.example/{"} {
 		form := url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["bergen"]}, "neste": {next}}
 		if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.location != "/" {
 			t.Errorf("neste=%s sent the browser to %q, want /", next, r.location)

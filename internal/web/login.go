@@ -92,5 +92,10 @@ func safeNext(s string) string {
 	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/logg-") {
 		return "/"
 	}
-	return u.RequestURI()
+	// A path that decodes to two slashes comes back from RequestURI as "///host/…", which
+	// a browser takes for another site; only http.Redirect's cleaning made it safe.
+	if next := u.RequestURI(); !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+		return next
+	}
+	return "/"
 }
