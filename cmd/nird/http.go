@@ -189,3 +189,18 @@ func longRunning(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// postOnly refuses Connect's GET form of the services' calls (connect-go serves it for the
+// calls marked NO_SIDE_EFFECTS): it carries the request message in the URL, which proxies,
+// load balancers and browsers log and keep, and a person is named by national id in
+// GetPerson, History, PersonDeadlines and AuditHistory. Every client of nird posts.
+func postOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "use POST: a request in the URL would name its person in every log on the way", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -223,10 +223,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
 	mux := http.NewServeMux()
 	handle := func(path string, h http.Handler) { mux.Handle(path, front.Wrap(h)) }
-	handle(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
-	handle(nirv1connect.NewQueryServiceHandler(query, interceptors))
+	service := func(path string, h http.Handler) { handle(path, postOnly(h)) }
+	service(nirv1connect.NewRegistrationServiceHandler(reg, interceptors))
+	service(nirv1connect.NewQueryServiceHandler(query, interceptors))
 	path, h := nirv1connect.NewAdminServiceHandler(admin, interceptors)
-	handle(path, longRunning(h))
+	service(path, longRunning(h))
 	handle(api.ExportPersonsPath, query.ExportHandler())
 	services := []string{nirv1connect.RegistrationServiceName, nirv1connect.QueryServiceName, nirv1connect.AdminServiceName}
 	handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...), connect.WithReadMaxBytes(healthMaxBytes)))

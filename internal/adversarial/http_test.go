@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -766,6 +767,7 @@ func TestHTTP_VerifyFlood(t *testing.T) {
 func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
 	w := kbStart(t)
 	fnr := kbPerson()
+	w.mustAppend(t, kbOslo, kbRegister(fnr, "0301", "0301")) // Oslo's own: a GET would show it
 	do := func(t *testing.T, method, path, token, body string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, w.n.URL()+path, strings.NewReader(body))
@@ -797,6 +799,9 @@ func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
 			`{"kommune":"0301","snapshot":"` + fnr + `"}`},
 		{"UnauthenticatedPath", http.MethodPost, "/nir.v1.QueryService/" + fnr, "", `{}`},
 		{"DeniedPath", http.MethodPost, "/nir.v1.AdminService/" + fnr, kbOslo, `{}`},
+		// Connect's GET form puts the request in the URL, where every proxy logs it.
+		{"GETWithTheIDInTheURL", http.MethodGet, "/nir.v1.QueryService/GetPerson?encoding=json&message=" +
+			url.QueryEscape(`{"person":{"nationalId":"`+fnr+`"}}`), kbOslo, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, body := do(t, c.method, c.path, c.token, c.body)
