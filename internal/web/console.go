@@ -550,6 +550,9 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, id Identi
 		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen kan ikke brukes i konsollet (systemets egen nøkkel).")
 		return
 	}
+	// A session this browser already had ends: its cookie is about to be replaced, and
+	// whoever had copied it must not keep it until it times out.
+	c.sess.end(r)
 	if err := c.sess.start(w, r, id); err != nil {
 		c.log.WarnContext(r.Context(), "console log-in refused", "err", err)
 		c.loginFailed(w, r, http.StatusServiceUnavailable, "For mange innloggede akkurat nå. Prøv igjen senere.")

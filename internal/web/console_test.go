@@ -354,6 +354,32 @@ func TestConsole_LogsNoNationalID(t *testing.T) {
 	}
 }
 
+// TestConsole_LogInAgainEndsTheOldSession: logging in again in the same browser replaces
+// the session cookie, and the session it replaced ends on the server too; it stayed valid
+// until its idle timeout for anyone who had copied it.
+func TestConsole_LogInAgainEndsTheOldSession(t *testing.T) {
+	w := newWorld(t)
+	first := login(t, w.h, w.tokens["oslo"])
+	page := w.do(http.MethodGet, "/logg-inn", nil, nil, first)
+	form := url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["oslo"]}}
+	r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, append(page.cookies, first)...)
+	var second *http.Cookie
+	for _, ck := range r.cookies {
+		if ck.Name == first.Name && ck.Value != "" {
+			second = ck
+		}
+	}
+	if r.code != http.StatusSeeOther || second == nil || second.Value == first.Value {
+		t.Fatalf("log-in again: %d, new session cookie %v", r.code, second)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, second); r.code != http.StatusOK {
+		t.Errorf("the new session: %d", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, first); r.code != http.StatusSeeOther {
+		t.Errorf("the replaced session: %d, want the log-in page", r.code)
+	}
+}
+
 // TestConsole_TitleHoldsNoNationalID: the person page shows the national id to its kommune,
 // but its title does not hold it: browsers keep titles in their history, tabs and window
 // lists, beyond the session. The title was «Person <fødselsnummer>».
