@@ -768,26 +768,6 @@ func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
 	w := kbStart(t)
 	fnr := kbPerson()
 	w.mustAppend(t, kbOslo, kbRegister(fnr, "0301", "0301")) // Oslo's own: a GET would show it
-	do := func(t *testing.T, method, path, token, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, w.n.URL()+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if token != "" {
-			auth.SetBearer(req.Header, token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
 	for _, c := range []struct{ name, method, path, token, body string }{
 		{"JSONNumber", http.MethodPost, "/nir.v1.RegistrationService/Append", kbOslo,
 			`{"registrations":[{"person":{"nationalId":` + fnr + `}}]}`},
@@ -797,14 +777,16 @@ func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
 		{"CSVSnapshot", http.MethodGet, "/export/persons.csv?kommune=0301&snapshot=" + fnr, kbOslo, ""},
 		{"ListSnapshot", http.MethodPost, "/nir.v1.QueryService/ListPersons", kbOslo,
 			`{"kommune":"0301","snapshot":"` + fnr + `"}`},
-		{"UnauthenticatedPath", http.MethodPost, "/nir.v1.QueryService/" + fnr, "", `{}`},
+		// Without a token development mode's caller is the system principal: refused for a
+		// procedure no role may call, with the path in the refusal and the guard's log line.
+		{"UnknownProcedurePath", http.MethodPost, "/nir.v1.QueryService/" + fnr, "", `{}`},
 		{"DeniedPath", http.MethodPost, "/nir.v1.AdminService/" + fnr, kbOslo, `{}`},
 		// Connect's GET form puts the request in the URL, where every proxy logs it.
 		{"GETWithTheIDInTheURL", http.MethodGet, "/nir.v1.QueryService/GetPerson?encoding=json&message=" +
 			url.QueryEscape(`{"person":{"nationalId":"`+fnr+`"}}`), kbOslo, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := do(t, c.method, c.path, c.token, c.body)
+			status, body := w.http(t, c.method, c.path, c.token, c.body)
 			if status < 400 {
 				t.Fatalf("answered %d: %s", status, body)
 			}

@@ -179,18 +179,30 @@ func (w *kbNird) caughtUp(t *testing.T) {
 // csv fetches the person list export of kommune as token; it returns the status and body.
 func (w *kbNird) csv(t *testing.T, token, kommune string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, w.n.URL()+"/export/persons.csv?"+url.Values{"kommune": {kommune}}.Encode(), nil)
+	return w.http(t, http.MethodGet, "/export/persons.csv?"+url.Values{"kommune": {kommune}}.Encode(), token, "")
+}
+
+// http sends a plain HTTP request to nird's API address, as token (none if empty), with a
+// JSON body if one is given, and returns the status and the body.
+func (w *kbNird) http(t *testing.T, method, path, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, w.n.URL()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth.SetBearer(req.Header, token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		auth.SetBearer(req.Header, token)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 func kbDate(y, m, d int) *nirv1.Date {
