@@ -115,6 +115,24 @@ func (n *Nemesis) Run(ctx context.Context) {
 	n.HealAll()
 }
 
+// Covered tells whether every kind has been injected at least once without an error.
+func (n *Nemesis) Covered() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	done := map[string]bool{}
+	for _, f := range n.faults {
+		if f.Err == "" {
+			done[f.Kind] = true
+		}
+	}
+	for _, k := range n.kinds {
+		if !done[k] {
+			return false
+		}
+	}
+	return true
+}
+
 // HealAll restores links, continues paused processes and restarts dead ones.
 func (n *Nemesis) HealAll() {
 	n.c.Heal()
@@ -370,7 +388,10 @@ func (n *Nemesis) holderWithin(ctx context.Context, except int, bound time.Durat
 		if len(held) > 0 {
 			return held[0], nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("the fault phase ended before a nird held the regelmotor lease")
+		}
+		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("no nird took the regelmotor lease within %v", bound)
 		}
 		time.Sleep(50 * time.Millisecond)

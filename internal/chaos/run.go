@@ -37,7 +37,8 @@ type Options struct {
 	Nirds int
 	// DefaultSync runs the nodes at JetStream's default sync_interval instead of always.
 	DefaultSync bool
-	// Duration is the fault phase.
+	// Duration is the fault phase's shortest length; it goes on until every kind of fault
+	// has been injected once, up to three times Duration.
 	Duration time.Duration
 	// Clients append concurrently (default 6), pausing Think between requests.
 	Clients int
@@ -107,9 +108,29 @@ func Run(ctx context.Context, opt Options) (*Verdict, error) {
 	}
 	nem.log = func(msg string, args ...any) { log.Info(msg, args...) }
 	log.Info("fault phase", "duration", opt.Duration, "faults", strings.Join(opt.Faults, ","))
-	nctx, cancel := context.WithTimeout(ctx, opt.Duration)
+	// The phase lasts Duration, and on (up to three times as long) until every kind has been
+	// injected once: under CI's load (the race detector, other packages' tests) the faults
+	// and the settling between them take longer, and a minute once covered 9 of 12 kinds.
+	started := time.Now()
+	nctx, cancel := context.WithCancel(ctx)
+	go func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-nctx.Done():
+				return
+			case <-tick.C:
+				if el := time.Since(started); el >= 3*opt.Duration || el >= opt.Duration && nem.Covered() {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	nem.Run(nctx)
 	cancel()
+	v.FaultTime = time.Since(started).Round(time.Second).String()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
