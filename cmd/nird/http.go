@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // The API's and the admin address's defaults. With them, what unauthenticated clients can
@@ -158,6 +161,7 @@ func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxCo
 			WriteTimeout:      e.WriteTimeout,
 			IdleTimeout:       e.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          httpErrorLog(log),
 		}
 		log.Info("serving", name, ln.Addr().String(), "max_conns", maxConns)
 		errc := make(chan error, 1)
@@ -175,6 +179,21 @@ func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxCo
 		}
 		return err
 	}
+}
+
+// httpErrorLog takes net/http's own log (a panic in a handler outside Connect's Recover,
+// such as the console's or the CSV export's, and connection errors) into log at warn level
+// with national ids masked: a panic's value may quote a request, and the default went to
+// stderr as it was.
+func httpErrorLog(log *slog.Logger) *stdlog.Logger {
+	return stdlog.New(redactingWriter{log}, "", 0)
+}
+
+type redactingWriter struct{ log *slog.Logger }
+
+func (w redactingWriter) Write(p []byte) (int, error) {
+	w.log.Warn("http server", "msg", rules.RedactIDs(strings.TrimSpace(string(p))))
+	return len(p), nil
 }
 
 // longRunning lifts the write timeout for AdminService's streaming calls, a rebuild and a

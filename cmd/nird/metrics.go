@@ -28,6 +28,7 @@ type metrics struct {
 	conflicts  *prometheus.CounterVec   // transport, role
 	refusals   *prometheus.CounterVec   // rule code, transport, role
 	withheld   *prometheus.CounterVec   // transport, role
+	panics     *prometheus.CounterVec   // transport
 }
 
 func newMetrics() *metrics {
@@ -55,6 +56,9 @@ func newMetrics() *metrics {
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_refusals_unconfirmed_total", Help: "Refusals judged on the stream's history not given, because the stream leader could not be confirmed (answered Unavailable), by transport and role.",
 		}, []string{"transport", "role"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_panics_recovered_total", Help: "Requests whose serving panicked (a bug), each answered Internal while nird went on, by transport (http, nats).",
+		}, []string{"transport"}),
 	}
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -62,7 +66,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, build,
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, m.panics, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

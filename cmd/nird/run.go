@@ -220,7 +220,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// NATS ingress's bound; larger is ResourceExhausted. Every service route is behind the
 	// edge (front.Wrap), which refuses a request before its body is read.
 	minSeq := api.MinSequence(proj, cfg.Cluster.MinSequenceWait)
-	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON())
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON(),
+		api.Recover(log, m.panics.WithLabelValues("http").Inc))
 	mux := http.NewServeMux()
 	handle := func(path string, h http.Handler) { mux.Handle(path, front.Wrap(h)) }
 	service := func(path string, h http.Handler) { handle(path, postOnly(h)) }
@@ -253,6 +254,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// rate and share of requests in flight whichever way they come.
 	ingress := natsingress.New(ingressConn, guard, reg, log)
 	ingress.Admit = front.Admit
+	ingress.Panicked = m.panics.WithLabelValues("nats").Inc
 	actors := []actor{
 		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},
 		{"nats-ingress", ingress.Run},

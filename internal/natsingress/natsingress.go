@@ -33,7 +33,9 @@ package natsingress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,11 +123,14 @@ type Ingress struct {
 	// Connect error (ResourceExhausted) to answer with: the HTTP API's limits (edge.Edge.Admit),
 	// shared with it. Nil admits every request up to DefaultMaxInflight at once.
 	Admit func(p auth.Principal, procedure string) (func(), error)
+	// Panicked, when not nil, is called for each request whose serving panicked.
+	Panicked func()
 
 	slots   chan struct{}  // requests in flight without Admit
 	running sync.WaitGroup // the requests being served
 
 	dropped atomic.Uint64 // requests dropped for their reply subject
+	panics  atomic.Uint64 // requests whose serving panicked
 	// logMu guards lastLog and logged: a dropped request is logged at most once a
 	// minute, with the count since, so that a flood cannot fill the log.
 	logMu   sync.Mutex
@@ -179,6 +184,9 @@ func (in *Ingress) admit(p auth.Principal) (func(), error) {
 		return nil, connect.NewError(connect.CodeResourceExhausted, errors.New("nird is serving its most requests at once; retry later"))
 	}
 }
+
+// Panics returns how many requests panicked while being served (each answered Internal).
+func (in *Ingress) Panics() uint64 { return in.panics.Load() }
 
 // Dropped returns how many requests were dropped unprocessed because their reply subject
 // was not an inbox under ReplyPrefix.
@@ -257,6 +265,19 @@ func (r asyncReply) Error(code, description string, data []byte, _ ...micro.Resp
 
 // serve decodes and appends one admitted request and answers it.
 func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json bool, p auth.Principal) {
+	// A panic in the append path must not stop nird: net/http recovers a handler's panic,
+	// and this goroutine is the ingress's own. The request gets Internal; the panic's value
+	// may quote the request, so its national ids are masked in the log.
+	defer func() {
+		if r := recover(); r != nil {
+			in.panics.Add(1)
+			if in.Panicked != nil {
+				in.Panicked()
+			}
+			in.log.Error("panic serving a request", "principal", p.String(), "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))
+			in.fail(req, connect.NewError(connect.CodeInternal, errors.New("internal error")))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 	var err error

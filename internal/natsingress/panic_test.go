@@ -1,0 +1,104 @@
+package natsingress_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/internal/natsingress"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// panicky is an append path with a bug: it panics on its first call, quoting the request,
+// and appends through the real one after.
+type panicky struct {
+	once sync.Once
+	next natsingress.Appender
+}
+
+func (a *panicky) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv1.Position, error) {
+	var boom bool
+	a.once.Do(func() { boom = true })
+	if boom {
+		panic("bug with " + req.GetRegistrations()[0].GetEvent().GetPersonRegistered().GetFodselsnummer())
+	}
+	return a.next.AppendAs(ctx, req)
+}
+
+// syncBuffer is a log destination the ingress's goroutines may write at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A panic while serving one request is that request's Internal error: nird goes on serving
+// (before, the ingress's goroutine had no recover and the panic ended the process), and the
+// log line holds no national id.
+func TestIngress_PanicIsOneRequestsError(t *testing.T) {
+	e := newEnv(t)
+	conn, err := e.store.Connect(e.ingress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var logs syncBuffer
+	in := natsingress.New(conn, e.guard, &panicky{next: e.reg}, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ingress not up within 60s")
+		}
+	}
+
+	first := registerPerson(1)
+	data, _ := proto.Marshal(first)
+	reply := request(t, e.nc, tokOslo, "", data)
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "internal" {
+		t.Fatalf("the panicking request: error code %q (%s), want internal", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	data, _ = proto.Marshal(registerPerson(2))
+	reply = request(t, e.nc, tokOslo, "", data)
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("the next request: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	var res nirv1.AppendResponse
+	if err := proto.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) != 1 {
+		t.Fatalf("the next request: %v, %d positions", err, len(res.GetPositions()))
+	}
+	if in.Panics() != 1 {
+		t.Errorf("Panics() = %d, want 1", in.Panics())
+	}
+	id := first.GetRegistrations()[0].GetEvent().GetPersonRegistered().GetFodselsnummer()
+	if !strings.Contains(logs.String(), "panic serving a request") {
+		t.Errorf("the panic was not logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), id) {
+		t.Errorf("the log holds the national id:\n%s", logs.String())
+	}
+}
