@@ -507,6 +507,10 @@ type CSVOptions struct {
 	IncludeNationalID bool
 }
 
+// exportPattern names ExportCSV's temporary files (os.CreateTemp); New removes any a
+// process left.
+const exportPattern = "export-*.csv"
+
 // ExportCSV writes the rows of the query (all pages, ignoring PageSize and PageToken) as CSV
 // with a header of CSVColumns, as one read transaction saw them. It returns the number of
 // rows written.
@@ -523,7 +527,7 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 	if err := q.validate(); err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(db.path), "export-*.csv")
+	f, err := os.CreateTemp(filepath.Dir(db.path), exportPattern)
 	if err != nil {
 		return 0, fmt.Errorf("csv export: %w", err)
 	}

@@ -126,8 +126,10 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	}
 	removeStaleSpills(opt.Dir)
 	// Unkept as-of replays, the copies of verifications and the fresh folds of comparisons of
-	// a process that died are of no use to anyone.
-	for _, pattern := range []string{"asof-*.db", verifyPattern, foldPattern} {
+	// a process that died are of no use to anyone; nor is a CSV export's temporary file, left
+	// only by a process that died between creating and unlinking it (beside the live file or
+	// a snapshot, whichever it was made from).
+	for _, pattern := range []string{"asof-*.db", verifyPattern, foldPattern, exportPattern, filepath.Join(snapshotDir, exportPattern)} {
 		if stale, err := filepath.Glob(filepath.Join(opt.Dir, pattern)); err == nil {
 			for _, f := range stale {
 				os.RemoveAll(f)

@@ -707,11 +707,26 @@ func killDuringRebuild(t *testing.T, mode string) {
 	if err := os.WriteFile(filepath.Join(staleFold, "fold.db"), []byte("folded"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// And CSV exports' files, beside the live file and a snapshot, of a process that died
+	// between creating and unlinking them.
+	var staleExports []string
+	for _, d := range []string{dir, filepath.Join(dir, snapshotDir)} {
+		f := filepath.Join(d, strings.Replace(exportPattern, "*", "123", 1))
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		staleExports = append(staleExports, f)
+	}
 	p, err = New(newFeed(), Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	for _, f := range staleExports {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a CSV export's file left by a killed process not removed: %v", err)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("half-built file not removed: %v", err)
 	}
