@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/introreg/nir/internal/syncbuf"
 )
 
 // builtFile builds the live models of recs in dir and returns the file's bytes.
@@ -276,7 +277,7 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, liveFile), bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuf
+	var log syncbuf.Buffer
 	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64, VerifyAtStart: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -296,22 +297,4 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 	if got := liveDump(t, p); got != want {
 		t.Fatal("the models caught up differ from a clean build")
 	}
-}
-
-// syncBuf is a bytes.Buffer a logger may write to from several goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

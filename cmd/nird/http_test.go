@@ -1,33 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/introreg/nir/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // net/http's own log (here a handler's panic outside Connect) goes to nird's log with
 // national ids masked; before, it went to stderr as it was.
@@ -37,7 +20,7 @@ func TestServeHTTP_ServerLogMasksNationalIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("bug with " + id) })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,10 +10,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -70,28 +70,10 @@ func newTestServer(tb testing.TB, authn *Authenticator, logs io.Writer) *httptes
 	return srv
 }
 
-// lockedWriter is a log sink that handlers write to concurrently.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
-}
-
 func TestGuard_Connect(t *testing.T) {
 	t.Parallel()
 	tokens, _, authn := testTokens(t)
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &syncbuf.Buffer{}
 	srv := newTestServer(t, authn, logs)
 
 	tests := []struct {
@@ -324,7 +306,7 @@ func TestGuard_Check(t *testing.T) {
 func TestGuard_LogsNoNationalID(t *testing.T) {
 	t.Parallel()
 	tokens, _, authn := testTokens(t)
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &syncbuf.Buffer{}
 	guard := NewGuard(authn, DefaultPolicy(), slog.New(slog.NewTextHandler(logs, nil)))
 	const fnr = "12849000452"
 	for _, tt := range []struct {

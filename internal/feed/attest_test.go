@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,31 +16,11 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/syncbuf"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
-
-// logBuffer collects a projector's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// take returns the lines logged since the last take.
-func (l *logBuffer) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	l.b.Reset()
-	return s
-}
 
 const tookFromFile = "events taken from the live file"
 
@@ -104,7 +82,7 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	}
 	defer f.Close()
 	f.TrustCheckpoints(pub)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	dir := t.TempDir()
 	open := func(f *Feed) *projections.Projector {
 		p, err := projections.New(f, projections.Options{Dir: dir, BatchSize: 50, Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -127,7 +105,7 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	}
 	rebuild := func(fromStream bool) string {
 		t.Helper()
-		logs.take()
+		logs.Take()
 		rb := p.Rebuild
 		if fromStream {
 			rb = p.RebuildFromStream
@@ -135,7 +113,7 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 		if err := rb(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
-		return logs.take()
+		return logs.Take()
 	}
 
 	// No checkpoint yet: the whole stream is read.
@@ -204,7 +182,7 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 	}
 	asOf := func(cut time.Time, fromStream bool) (string, string) {
 		t.Helper()
-		logs.take()
+		logs.Take()
 		db, err := p.AsOf(ctx, projections.AsOfOptions{RecordedUntil: cut, FromStream: fromStream})
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +192,7 @@ func TestRebuild_FromAttestedFile(t *testing.T) {
 		if err := db.Dump(&b); err != nil {
 			t.Fatal(err)
 		}
-		return b.String(), logs.take()
+		return b.String(), logs.Take()
 	}
 	everything, _ := asOf(time.Now().Add(2*time.Hour), true)
 	for _, cut := range []time.Time{between, time.Now().Add(30 * time.Minute)} {

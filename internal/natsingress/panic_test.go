@@ -1,7 +1,6 @@
 package natsingress_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -33,24 +33,6 @@ func (a *panicky) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*ni
 	return a.next.AppendAs(ctx, req)
 }
 
-// syncBuffer is a log destination the ingress's goroutines may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A panic while serving one request is that request's Internal error: nird goes on serving
 // (before, the ingress's goroutine had no recover and the panic ended the process), and the
 // log line holds no national id.
@@ -61,7 +43,7 @@ func TestIngress_PanicIsOneRequestsError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	in := natsingress.New(conn, e.guard, &panicky{next: e.reg}, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
