@@ -119,3 +119,30 @@ func FuzzSpillRead(f *testing.F) {
 		}
 	})
 }
+
+// TestSpill_Ranges: a stream is spread over a range per spillEvents events, and a small one
+// over at least spillMinRanges, so that the fold does not wait for half the stream's read
+// before it starts (at 0.1 M events it was two ranges); at most spillMaxRanges.
+func TestSpill_Ranges(t *testing.T) {
+	for _, c := range []struct {
+		expected uint64
+		want     int
+	}{
+		{0, 1},
+		{1000, 1},
+		{spillMinEvents * 2, 2},
+		{109130, spillMinRanges},
+		{1_100_000, 11},
+		{3_300_000, 33},
+		{1 << 40, spillMaxRanges},
+	} {
+		s, err := newSpill(t.TempDir(), c.expected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(s.files); got != c.want {
+			t.Errorf("a spill of %d events: %d ranges, want %d", c.expected, got, c.want)
+		}
+		s.close()
+	}
+}
