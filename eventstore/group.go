@@ -86,6 +86,55 @@ type member struct {
 	bytes     int
 	ctx       context.Context
 	done      chan error // buffered 1; written once by the committer
+	// alone: an event id of the member is one another member of a batch carries, or one a
+	// batch stored lately. In a batch it would have the server refuse the whole batch (the
+	// dedupe window knows the id), without saying for which member: it goes alone, once
+	// the batch holding the id has ended.
+	alone bool
+}
+
+// ids calls f with each of the member's event ids.
+func (m *member) ids(f func(id string)) {
+	for _, r := range m.reqs {
+		for _, e := range r.events {
+			if e.id != "" {
+				f(e.id)
+			}
+		}
+	}
+}
+
+// recentIDs remembers the event ids of the last recentIDsMax events the committer's batches
+// stored: the server's dedupe window knows them, while the read models' event-id index,
+// which the append path checks before the store, may not have them yet.
+type recentIDs struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+// recentIDsMax bounds recentIDs: about 4 MB, a few seconds of appends at full speed, which
+// is the read models' lag under load.
+const recentIDsMax = 1 << 16
+
+func (r *recentIDs) add(id string) {
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	if r.set == nil {
+		r.set, r.ring = map[string]struct{}{}, make([]string, recentIDsMax)
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = id
+	r.set[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
+}
+
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
 }
 
 func (m *member) complete(err error) { m.done <- err }
@@ -152,6 +201,8 @@ type committer struct {
 	mu          sync.Mutex
 	queue       []*member
 	busy        map[string]bool // person keys in the open batch or in flight
+	busyIDs     map[string]bool // event ids in the open batch or in flight
+	recent      recentIDs       // event ids of the batches that ended lately
 	inflight    int
 	stopping    bool
 	open        *openBatch // being formed, its messages sent as they come; nil = none
@@ -164,7 +215,7 @@ type committer struct {
 }
 
 func newCommitter(s *Store, cfg GroupCommit) *committer {
-	c := &committer{s: s, cfg: cfg.withDefaults(), busy: map[string]bool{}, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c := &committer{s: s, cfg: cfg.withDefaults(), busy: map[string]bool{}, busyIDs: map[string]bool{}, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -188,9 +239,7 @@ func (c *committer) submit(m *member) error {
 		return ErrClosed
 	}
 	if len(c.queue) == 0 && c.inflight == 0 && c.open == nil && !c.expectingLocked() {
-		for _, r := range m.reqs {
-			c.busy[r.key] = true
-		}
+		c.markBusyLocked(m)
 		c.inflight++
 		c.wg.Add(1)
 		c.mu.Unlock()
@@ -224,6 +273,14 @@ func (c *committer) stop() {
 	c.wg.Wait()
 }
 
+// markBusyLocked marks the persons and event ids of m busy. Must hold mu.
+func (c *committer) markBusyLocked(m *member) {
+	for _, r := range m.reqs {
+		c.busy[r.key] = true
+	}
+	m.ids(func(id string) { c.busyIDs[id] = true })
+}
+
 // step is what the loop does next, decided by take under mu and carried out outside it.
 type step struct {
 	send     []*member  // members to add to target's messages on the server
@@ -231,6 +288,7 @@ type step struct {
 	commit   []*member  // a batch to commit now (nil = none)
 	open     *openBatch // commit's streamed batch, if it was formed open
 	waitMore bool       // wait up to MaxWait for more appends before committing
+	alone    []*member  // members to store alone now (member.alone)
 }
 
 func (c *committer) loop() {
@@ -260,6 +318,10 @@ func (c *committer) loop() {
 		for {
 			waited := !deadline.IsZero() && !time.Now().Before(deadline)
 			st := c.take(waited)
+			for _, m := range st.alone {
+				c.wg.Add(1)
+				go c.flushAlone(m)
+			}
 			if len(st.send) > 0 {
 				st.target.send(c.s, st.send)
 			}
@@ -328,11 +390,11 @@ func (c *committer) take(waited bool) step {
 			c.open = &openBatch{}
 		}
 		st.target = c.open
-		st.send = c.fill(&c.open.members, &c.open.events, &c.open.bytes)
+		st.send, st.alone = c.fill(&c.open.members, &c.open.events, &c.open.bytes)
 		if len(c.open.members) == 0 {
 			// Every queued call waits for a person in flight: nothing to form yet.
 			c.open = nil
-			return step{}
+			return step{alone: st.alone}
 		}
 		full := c.open.events >= c.cfg.MaxEvents
 		if canCommit && (!wait || full) {
@@ -349,7 +411,7 @@ func (c *committer) take(waited bool) step {
 		return st
 	}
 	var events, bytes int
-	st.commit = c.fill(&st.commit, &events, &bytes)
+	st.commit, st.alone = c.fill(&st.commit, &events, &bytes)
 	if len(st.commit) > 0 {
 		c.inflight++
 	} else {
@@ -359,16 +421,27 @@ func (c *committer) take(waited bool) step {
 }
 
 // fill moves the queued members that fit (by events and bytes) and whose persons are free
-// into *members, marking their persons busy, and returns the ones it moved. A member whose
-// person is busy waits for the batch holding the person, so its check sees that batch's
-// outcome; this keeps each person's order. Must hold mu.
-func (c *committer) fill(members *[]*member, events, bytes *int) []*member {
-	var moved []*member
-	taken := map[string]bool{}
+// into *members, marking their persons and event ids busy, and returns the ones it moved.
+// A member whose person is busy waits for the batch holding the person, so its check sees
+// that batch's outcome; this keeps each person's order. A member with an event id that a
+// batch holds or stored lately goes alone (member.alone), after the batch holding the id:
+// the ones free to go now are returned as alone. Must hold mu.
+func (c *committer) fill(members *[]*member, events, bytes *int) (moved, alone []*member) {
+	taken := map[string]bool{}    // persons of members passed over, and of those moved
+	takenIDs := map[string]bool{} // their event ids
 	rest := c.queue[:0]
 	for _, m := range c.queue {
-		fits := *events+m.events <= c.cfg.MaxEvents && (*bytes+m.bytes <= c.cfg.MaxBytes || *events == 0)
-		free := true
+		idBusy := false
+		m.ids(func(id string) {
+			if c.busyIDs[id] || takenIDs[id] {
+				idBusy = true
+			} else if !m.alone && c.recent.has(id) {
+				m.alone = true
+			}
+		})
+		m.alone = m.alone || idBusy
+		fits := m.alone || (*events+m.events <= c.cfg.MaxEvents && (*bytes+m.bytes <= c.cfg.MaxBytes || *events == 0))
+		free := !idBusy
 		for _, r := range m.reqs {
 			if c.busy[r.key] || taken[r.key] {
 				free = false
@@ -379,6 +452,7 @@ func (c *committer) fill(members *[]*member, events, bytes *int) []*member {
 			for _, r := range m.reqs {
 				taken[r.key] = true
 			}
+			m.ids(func(id string) { takenIDs[id] = true })
 			rest = append(rest, m)
 			continue
 		}
@@ -388,7 +462,12 @@ func (c *committer) fill(members *[]*member, events, bytes *int) []*member {
 		}
 		for _, r := range m.reqs {
 			taken[r.key] = true
-			c.busy[r.key] = true
+		}
+		m.ids(func(id string) { takenIDs[id] = true })
+		c.markBusyLocked(m)
+		if m.alone {
+			alone = append(alone, m)
+			continue
 		}
 		*members = append(*members, m)
 		moved = append(moved, m)
@@ -397,7 +476,21 @@ func (c *committer) fill(members *[]*member, events, bytes *int) []*member {
 	}
 	clear(c.queue[len(rest):])
 	c.queue = rest
-	return moved
+	return moved, alone
+}
+
+// releaseLocked frees the persons and event ids of the members of a batch that ended, and
+// remembers the ids as stored lately. Must hold mu.
+func (c *committer) releaseLocked(batch []*member) {
+	for _, m := range batch {
+		for _, r := range m.reqs {
+			delete(c.busy, r.key)
+		}
+		m.ids(func(id string) {
+			delete(c.busyIDs, id)
+			c.recent.add(id)
+		})
+	}
 }
 
 // flush commits one batch and completes its members, then frees their persons.
@@ -413,11 +506,20 @@ func (c *committer) flush(batch []*member, open *openBatch) {
 	c.mu.Lock()
 	c.inflight--
 	c.lastSize, c.lastMembers, c.lastEnd = events, len(batch), time.Now()
-	for _, m := range batch {
-		for _, r := range m.reqs {
-			delete(c.busy, r.key)
-		}
-	}
+	c.releaseLocked(batch)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// flushAlone stores a member alone (member.alone), outside the batches: it counts neither
+// as a batch in flight nor as the last batch, whose callers the committer waits for.
+func (c *committer) flushAlone(m *member) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
+	defer cancel()
+	c.s.eachAlone(ctx, []*member{m})
+	c.mu.Lock()
+	c.releaseLocked([]*member{m})
 	c.mu.Unlock()
 	c.signal()
 }

@@ -116,6 +116,7 @@ func TestEventAttacks(t *testing.T) {
 		if resent < 0 {
 			t.Fatal("nird exports no nir_store_batches_resent_total")
 		}
+		refused := metric(t, w.n, "nir_store_batches_refused_total")
 		var (
 			wg     sync.WaitGroup
 			mu     sync.Mutex
@@ -166,6 +167,11 @@ func TestEventAttacks(t *testing.T) {
 		}
 		if got := metric(t, w.n, "nir_store_batches_resent_total") - resent; got != 0 {
 			t.Errorf("%v coalesced batches were sent again for %d reused ids (%d other appends)", got, pairs, count.Load())
+		}
+		// The reuser's append goes alone: nird knows the ids of its batches in flight and
+		// of those stored lately, so no batch of others is refused for it.
+		if got := metric(t, w.n, "nir_store_batches_refused_total") - refused; got != 0 {
+			t.Errorf("%v coalesced batches were refused for %d reused ids (%d other appends)", got, pairs, count.Load())
 		}
 	})
 
