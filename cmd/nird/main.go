@@ -224,7 +224,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.NATSNKey, "nats-nkey", "", "nkey seed file for the external NATS server")
 	str(&c.NATSCA, "nats-ca", "", "CA certificate file for TLS to the external NATS server")
 	var caseSystems string
-	str(&caseSystems, "nats-case-systems", "", "comma-separated names of case systems that get a NATS user on the embedded listener (requests on nir.cmd.append, replies on _INBOX.<name>)")
+	str(&caseSystems, "nats-case-systems", "", "comma-separated names of case systems that get a NATS user on the embedded listener (requests on nir.cmd.append.<name>, replies on _INBOX.<name>)")
 	str(&c.NATSIngressCreds, "nats-ingress-creds", "", "credentials file of the NATS ingress's own user on the external server")
 	str(&c.NATSIngressUser, "nats-ingress-user", "", "the NATS ingress's own user on the external server (deploy/nats/accounts.conf: ingress)")
 	str(&c.NATSIngressPassword, "nats-ingress-password", "", "password of the NATS ingress's user")

@@ -99,7 +99,7 @@ func (w *kbNird) appendVia(t *testing.T, transport, token string, req *nirv1.App
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg := nats.NewMsg(natsingress.RequestSubject("fagsystem"))
 	msg.Data = data
 	msg.Header.Set("Authorization", "Bearer "+token)
 	reply, err := w.nc.RequestMsg(msg, 30*time.Second)

@@ -29,8 +29,9 @@ import (
 )
 
 // The NATS surface: nobody but nird writes or manages the stream, nobody but an operator's
-// read-only user reads it, a case system reaches nothing but nir.cmd.append and its own
-// replies, and no request can make nird publish where it must not.
+// read-only user reads it, a case system reaches nothing but its own request subject
+// nir.cmd.append.<user> and its own replies, and no request can make nird publish where it
+// must not, nor answer one case system's request in another's inbox.
 
 // natsCtx is a context for one attack: short, because a refused JetStream request is never
 // answered and must time out.
@@ -46,6 +47,7 @@ type natsConn struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	errs chan error
+	user string // the NATS user, "" if anonymous
 }
 
 // natsDial connects to url with opts and records the connection's asynchronous errors.
@@ -164,10 +166,11 @@ func natsAppendHTTP(t *testing.T, n *nirdtest.Nird, token string, req *nirv1.App
 	return res.Msg.GetPositions()[0]
 }
 
-// natsAppendRequest is an append request message on nir.cmd.append with a bearer token.
-func natsAppendRequest(t *testing.T, token string, req *nirv1.AppendRequest) *nats.Msg {
+// natsAppendRequest is an append request message of case system c, on its request subject
+// nir.cmd.append.<user>, with a bearer token.
+func natsAppendRequest(t *testing.T, c *natsConn, token string, req *nirv1.AppendRequest) *nats.Msg {
 	t.Helper()
-	m := nats.NewMsg(natsingress.AppendSubject)
+	m := nats.NewMsg(natsingress.RequestSubject(c.user))
 	var err error
 	if m.Data, err = proto.Marshal(req); err != nil {
 		t.Fatal(err)
@@ -181,7 +184,7 @@ func natsAppendRequest(t *testing.T, token string, req *nirv1.AppendRequest) *na
 // natsAppendOK sends req as case system c and expects it stored.
 func natsAppendOK(t *testing.T, c *natsConn, token string, req *nirv1.AppendRequest) *nirv1.Position {
 	t.Helper()
-	reply, err := c.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, token, req))
+	reply, err := c.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, c, token, req))
 	if err != nil {
 		t.Fatalf("append over NATS: %v", err)
 	}
@@ -254,6 +257,7 @@ func natsAs(t *testing.T, n *nirdtest.Nird, user string) *natsConn {
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
+	c.user = user
 	return c
 }
 
@@ -295,7 +299,7 @@ func TestNATS_Embedded(t *testing.T) {
 		if c == nil {
 			return
 		}
-		sub, _ := c.nc.SubscribeSync(natsingress.AppendSubject)
+		sub, _ := c.nc.SubscribeSync(natsingress.EndpointSubject)
 		_ = c.nc.Flush()
 		natsAppendOK(t, osloNATS, tokOslo, natsRegistration(2))
 		if m, err := sub.NextMsg(2 * time.Second); err == nil && m.Header.Get("Authorization") != "" {
@@ -387,8 +391,9 @@ func TestNATS_Embedded(t *testing.T) {
 	t.Run("Reader/DeleteDataKeyStream", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.DELETE."+keysStream) })
 	t.Run("Reader/DeleteDataKeyMessage", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE."+keysStream) })
 	t.Run("Reader/PurgeDataKeys", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.PURGE."+keysStream) })
-	t.Run("Reader/SendAppendRequest", func(t *testing.T) { reader.refusedPublish(t, natsingress.AppendSubject) })
-	t.Run("Reader/SniffAppendRequests", func(t *testing.T) { reader.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("Reader/SendAppendRequest", func(t *testing.T) { reader.refusedPublish(t, natsingress.RequestSubject("oslo")) })
+	t.Run("Reader/SendAppendRequestAsReader", func(t *testing.T) { reader.refusedPublish(t, natsingress.RequestSubject("reader")) })
+	t.Run("Reader/SniffAppendRequests", func(t *testing.T) { reader.refusedSubscribe(t, natsingress.EndpointSubject) })
 	t.Run("Reader/SniffCaseSystemReplies", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo.>") })
 	t.Run("Reader/SniffAllInboxes", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.>") })
 	t.Run("Reader/SniffNirdInbox", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
@@ -434,7 +439,7 @@ func TestNATS_Embedded(t *testing.T) {
 		was := natsStream(t, reader).State
 		for _, ack := range []jetstream.AckPolicy{jetstream.AckNonePolicy, jetstream.AckExplicitPolicy} {
 			if _, err := reader.js.CreateOrUpdatePushConsumer(natsCtx(t, 3*time.Second), eventstore.StreamName, jetstream.ConsumerConfig{
-				DeliverSubject: natsingress.AppendSubject, AckPolicy: ack, InactiveThreshold: 5 * time.Second}); err != nil {
+				DeliverSubject: natsingress.RequestSubject("oslo"), AckPolicy: ack, InactiveThreshold: 5 * time.Second}); err != nil {
 				t.Logf("push consumer refused: %v", err)
 			}
 		}
@@ -446,7 +451,8 @@ func TestNATS_Embedded(t *testing.T) {
 		}
 	})
 
-	// A case system sends requests on nir.cmd.append and gets its own replies, no more.
+	// A case system sends requests on its own nir.cmd.append.<user> and gets its own
+	// replies, no more.
 	t.Run("CaseSystem/Appends", func(t *testing.T) { natsAppendOK(t, osloNATS, tokOslo, natsRegistration(3)) })
 	t.Run("CaseSystem/ReadEvents", func(t *testing.T) { osloNATS.refusedSubscribe(t, "nir.ev.>") })
 	t.Run("CaseSystem/StreamInfo", func(t *testing.T) {
@@ -460,7 +466,15 @@ func TestNATS_Embedded(t *testing.T) {
 	t.Run("CaseSystem/DeleteStream", func(t *testing.T) {
 		osloNATS.refusedPublish(t, "$JS.API.STREAM.DELETE."+eventstore.StreamName)
 	})
-	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { osloNATS.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { osloNATS.refusedSubscribe(t, natsingress.EndpointSubject) })
+	t.Run("CaseSystem/SniffOtherCaseSystemRequests", func(t *testing.T) {
+		osloNATS.refusedSubscribe(t, natsingress.RequestSubject("bergen"))
+	})
+	t.Run("CaseSystem/SendAsOtherCaseSystem", func(t *testing.T) { osloNATS.refusedPublish(t, natsingress.RequestSubject("bergen")) })
+	t.Run("CaseSystem/SendOnBareSubject", func(t *testing.T) { osloNATS.refusedPublish(t, "nir.cmd.append") })
+	t.Run("CaseSystem/SendBelowOwnSubject", func(t *testing.T) {
+		osloNATS.refusedPublish(t, natsingress.RequestSubject("oslo")+".x")
+	})
 	t.Run("CaseSystem/SniffOtherCaseSystemReplies", func(t *testing.T) { osloNATS.refusedSubscribe(t, "_INBOX.bergen.>") })
 	t.Run("CaseSystem/SniffAllInboxes", func(t *testing.T) { osloNATS.refusedSubscribe(t, "_INBOX.>") })
 	t.Run("CaseSystem/SniffNirdInbox", func(t *testing.T) { osloNATS.refusedSubscribe(t, eventstore.InboxPrefix+".>") })
@@ -483,7 +497,7 @@ func TestNATS_Embedded(t *testing.T) {
 				r := natsAs(t, nd, "reader")
 				was := natsStream(t, r).State
 				// A valid request: only its reply subject is wrong.
-				m := natsAppendRequest(t, tokOslo, natsRegistration(person))
+				m := natsAppendRequest(t, c, tokOslo, natsRegistration(person))
 				m.Reply = reply
 				if err := c.nc.PublishMsg(m); err != nil {
 					t.Fatal(err)
@@ -510,6 +524,64 @@ func TestNATS_Embedded(t *testing.T) {
 	}
 	natsAlive(t, n)
 	natsAlive(t, dev)
+}
+
+// TestNATS_ReplyIntoOtherCaseSystemsInbox: case system Oslo, with its own valid token, sends
+// a valid append request whose reply subject is in case system Bergen's inbox. NATS lets it
+// (any _INBOX. subject may be a reply subject), and before the fix nird's ingress checked
+// only the _INBOX. prefix: it stored Oslo's request and published the answer ("stored", with
+// positions, or an error) into Bergen's inbox. A Bergen client listening on a fixed reply
+// subject would take it for the answer to a request of its own, and lose or double accepted
+// data. Now each case system sends on its own subject nir.cmd.append.<user> (NATS lets it
+// publish to no other), and the ingress answers only under _INBOX.<user>.: the request is
+// dropped unprocessed, Bergen receives nothing, and Oslo's requests on its own inbox are
+// served as before. Found by a helper probing the NATS ingress.
+func TestNATS_ReplyIntoOtherCaseSystemsInbox(t *testing.T) {
+	tokens, tokOslo, _ := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo,bergen")
+	natsReplyIntoOtherInbox(t, natsAs(t, n, "oslo"), natsAs(t, n, "bergen"), natsAs(t, n, "reader"), n, tokOslo, 0)
+}
+
+// natsReplyIntoOtherInbox is the attack of TestNATS_ReplyIntoOtherCaseSystemsInbox: oslo
+// sends valid requests (persons person…) with reply subjects in bergen's inbox, then one
+// on its own; bergen, listening on all of its inbox, must get nothing, and the stream must
+// hold only oslo's own request.
+func natsReplyIntoOtherInbox(t *testing.T, oslo, bergen, reader *natsConn, n *nirdtest.Nird, tokOslo string, person int) {
+	t.Helper()
+	bergenInbox := natsingress.Inbox(bergen.user)
+	sub, err := bergen.nc.SubscribeSync(bergenInbox + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := bergen.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	was := natsStream(t, reader).State
+	for i, reply := range []string{
+		bergenInbox + ".fixed",                               // a client's fixed reply subject
+		bergen.nc.NewRespInbox(),                             // one of Bergen's own inboxes
+		bergenInbox + "." + natsNationalID,                   // not to be logged
+		natsingress.Inbox(bergen.user+"x") + ".fixed",        // no one's inbox, Bergen's prefix
+		natsingress.Inbox(oslo.user) + "x." + natsNationalID, // Oslo's prefix, not its inbox
+	} {
+		m := natsAppendRequest(t, oslo, tokOslo, natsRegistration(person+i))
+		m.Reply = reply
+		if err := oslo.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Oslo's own request after them is answered, so those before have been handled.
+	natsAppendOK(t, oslo, tokOslo, natsRegistration(person+10))
+	if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
+		t.Errorf("Bergen received an answer to Oslo's request on %s: %d bytes, error %q %q", m.Subject, len(m.Data),
+			m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader))
+	}
+	if now := natsStream(t, reader).State; now.Msgs != was.Msgs+1 {
+		t.Errorf("stream went from %d to %d messages; want only Oslo's answered request's one", was.Msgs, now.Msgs)
+	}
+	natsAlive(t, n)
+	natsNoNationalIDInLog(t, n)
 }
 
 // natsPoll calls f until it returns nil, each attempt with a short deadline (a JetStream
@@ -544,6 +616,7 @@ func natsDeployUser(t *testing.T, urls string, creds deploytest.Credentials, use
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
+	c.user = user
 	return c
 }
 
@@ -570,7 +643,7 @@ func TestNATS_Deploy(t *testing.T) {
 	reader := natsDeployUser(t, urls, creds, "reader")
 	var key string
 	natsPoll(t, 20*time.Second, "the ingress answers", func(ctx context.Context) error {
-		reply, err := oslo.nc.RequestMsgWithContext(ctx, natsAppendRequest(t, tokOslo, natsRegistration(0)))
+		reply, err := oslo.nc.RequestMsgWithContext(ctx, natsAppendRequest(t, oslo, tokOslo, natsRegistration(0)))
 		if err != nil {
 			return err
 		}
@@ -598,7 +671,15 @@ func TestNATS_Deploy(t *testing.T) {
 	t.Run("CaseSystem/UpdateStream", func(t *testing.T) {
 		oslo.refusedPublish(t, "$JS.API.STREAM.UPDATE."+eventstore.StreamName)
 	})
-	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { oslo.refusedSubscribe(t, natsingress.AppendSubject) })
+	t.Run("CaseSystem/SniffAppendRequests", func(t *testing.T) { oslo.refusedSubscribe(t, natsingress.EndpointSubject) })
+	t.Run("CaseSystem/SendAsOtherCaseSystem", func(t *testing.T) {
+		oslo.refusedPublish(t, natsingress.RequestSubject("bergen-fagsystem"))
+	})
+	t.Run("CaseSystem/SendOnBareSubject", func(t *testing.T) { oslo.refusedPublish(t, "nir.cmd.append") })
+	// Oslo, with its own valid token, names Bergen's inbox as reply subject.
+	t.Run("CaseSystem/ReplySubjectIntoOtherCaseSystemInbox", func(t *testing.T) {
+		natsReplyIntoOtherInbox(t, oslo, bergen, reader, n, tokOslo, 300)
+	})
 	t.Run("CaseSystem/SniffOtherCaseSystemReplies", func(t *testing.T) {
 		oslo.refusedSubscribe(t, natsingress.ReplyPrefix+"bergen-fagsystem.>")
 	})
@@ -666,7 +747,7 @@ func TestNATS_Deploy(t *testing.T) {
 	} {
 		t.Run("CaseSystem/"+tt.name, func(t *testing.T) {
 			was := natsStream(t, reader).State
-			m := natsAppendRequest(t, tt.token, natsRegistration(person))
+			m := natsAppendRequest(t, oslo, tt.token, natsRegistration(person))
 			m.Reply = tt.reply
 			if err := oslo.nc.PublishMsg(m); err != nil {
 				t.Fatal(err)
@@ -726,7 +807,7 @@ func bergenRegistration(i int) *nirv1.AppendRequest {
 }
 
 // TestNATS_FloodFromOneCaseSystem: one case system (Oslo) publishes a burst of valid append
-// requests on nir.cmd.append without waiting for the replies; another case system (Bergen)
+// requests on nir.cmd.append.oslo without waiting for the replies; another case system (Bergen)
 // then sends one small request. Before the fix the ingress served requests one at a time in
 // the order they came, with no limit per case system, and Bergen's request timed out behind
 // Oslo's 200 (of 1000 events each; over HTTP it was answered in 34 ms meanwhile). Now the
@@ -743,7 +824,7 @@ func TestNATS_FloodFromOneCaseSystem(t *testing.T) {
 	// Oslo's burst: 200 requests of 1000 events each, replies to an inbox nobody reads.
 	inbox := oslo.nc.NewRespInbox()
 	for range 200 {
-		m := natsAppendRequest(t, tokOslo, floodEvents(key, 1000))
+		m := natsAppendRequest(t, oslo, tokOslo, floodEvents(key, 1000))
 		m.Reply = inbox
 		if err := oslo.nc.PublishMsg(m); err != nil {
 			t.Fatal(err)
@@ -754,7 +835,7 @@ func TestNATS_FloodFromOneCaseSystem(t *testing.T) {
 	}
 
 	t0 := time.Now()
-	reply, err := bergen.nc.RequestMsgWithContext(natsCtx(t, 5*time.Second), natsAppendRequest(t, tokBergen, bergenRegistration(1)))
+	reply, err := bergen.nc.RequestMsgWithContext(natsCtx(t, 5*time.Second), natsAppendRequest(t, bergen, tokBergen, bergenRegistration(1)))
 	if err != nil {
 		t.Fatalf("Bergen's append behind Oslo's burst: %v after %v", err, time.Since(t0).Round(time.Millisecond))
 	}
@@ -785,7 +866,7 @@ func TestAppend_OnePersonWithoutBound(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "registrations[0]") || strings.Contains(err.Error(), fnr) {
 		t.Fatalf("an event past --max-person-events over HTTP: %v, want ResourceExhausted naming registrations[0] and no id", err)
 	}
-	reply, err := oslo.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, tokOslo, floodEvents(key, 1)))
+	reply, err := oslo.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, oslo, tokOslo, floodEvents(key, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

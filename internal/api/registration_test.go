@@ -40,8 +40,8 @@ import (
 
 // These tests drive the registration API from outside, as case systems do: over HTTP with a
 // real Connect client (and raw HTTP for bodies a client cannot produce), and over NATS with
-// requests to nir.cmd.append, both served by the same handler on one embedded JetStream
-// server with the production guard and policy.
+// requests to nir.cmd.append.<case system>, both served by the same handler on one embedded
+// JetStream server with the production guard and policy.
 
 // fixedNow is the register's clock in these tests: mid 2024, integreringsloven time.
 var fixedNow = time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
@@ -137,9 +137,12 @@ func startServer(t *testing.T) *server {
 	return s
 }
 
+// natsCaseSystem is the NATS user of the case system in these tests.
+const natsCaseSystem = "test"
+
 // natsUsers are the users of the embedded server in these tests, as nird has them: the
 // NATS ingress, with its own permissions, and a case system that may only send requests
-// and read its own replies. It returns the options each connects with (Store.Connect).
+// on its own subject and read its own replies. It returns the options each connects with (Store.Connect).
 func natsUsers(t *testing.T) (users []*natsserver.NkeyUser, ingress nats.Option, caseSystem []nats.Option) {
 	t.Helper()
 	ingressUser, ingressAuth, err := eventstore.InProcessUser(natsingress.Permissions())
@@ -147,21 +150,21 @@ func natsUsers(t *testing.T) (users []*natsserver.NkeyUser, ingress nats.Option,
 		t.Fatal(err)
 	}
 	caseUser, caseAuth, err := eventstore.InProcessUser(&natsserver.Permissions{
-		Publish:   &natsserver.SubjectPermission{Allow: []string{natsingress.AppendSubject}},
-		Subscribe: &natsserver.SubjectPermission{Allow: []string{natsingress.ReplyPrefix + "test.>"}},
+		Publish:   &natsserver.SubjectPermission{Allow: []string{natsingress.RequestSubject(natsCaseSystem)}},
+		Subscribe: &natsserver.SubjectPermission{Allow: []string{natsingress.Inbox(natsCaseSystem) + ".>"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []*natsserver.NkeyUser{ingressUser, caseUser}, ingressAuth, []nats.Option{caseAuth, nats.CustomInboxPrefix(natsingress.ReplyPrefix + "test")}
+	return []*natsserver.NkeyUser{ingressUser, caseUser}, ingressAuth, []nats.Option{caseAuth, nats.CustomInboxPrefix(natsingress.Inbox(natsCaseSystem))}
 }
 
-// waitForIngress polls until the micro service answers on nir.cmd.append.
+// waitForIngress polls until the micro service answers on the case system's subject.
 func waitForIngress(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		_, err := nc.Request(natsingress.AppendSubject, nil, time.Second)
+		_, err := nc.Request(natsingress.RequestSubject(natsCaseSystem), nil, time.Second)
 		if err == nil {
 			return
 		}
@@ -243,11 +246,11 @@ func connectResult(err error) result {
 	return r
 }
 
-// natsRequest sends data to nir.cmd.append as a case system would and decodes the reply: a
-// micro error (code and description headers) or an AppendResponse.
+// natsRequest sends data to nir.cmd.append.<case system> as a case system would and decodes
+// the reply: a micro error (code and description headers) or an AppendResponse.
 func natsRequest(t *testing.T, s *server, token, contentType string, data []byte) result {
 	t.Helper()
-	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg := nats.NewMsg(natsingress.RequestSubject(natsCaseSystem))
 	msg.Data = data
 	if token != "" {
 		msg.Header.Set("Authorization", "Bearer "+token)
@@ -995,10 +998,10 @@ func TestAppend_ResentCorrections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost := nats.NewMsg(natsingress.AppendSubject)
+	lost := nats.NewMsg(natsingress.RequestSubject(natsCaseSystem))
 	lost.Data = data
 	lost.Header.Set("Authorization", "Bearer "+tokOslo)
-	lost.Reply = nats.NewInbox()
+	lost.Reply = f.nc.NewRespInbox()
 	if err := f.nc.PublishMsg(lost); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/freeport"
+	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -102,7 +103,7 @@ type Cluster struct {
 	// OperatorToken is an operator's bearer token (the rebuild-nird fault).
 	OperatorToken string
 	// CaseSystemUser is the NATS user case systems connect as; CaseSystemInbox its inbox
-	// prefix ("" = the default).
+	// prefix, the only one the ingress answers its requests in.
 	CaseSystemUser, CaseSystemInbox string
 
 	Nodes []*Node
@@ -334,17 +335,10 @@ func (c *Cluster) credentials() error {
 	if c.pass["nird"] == "" {
 		return errors.New("chaos: accounts.conf has no user nird with a password")
 	}
-	// A case system: the shared user of old, or a named one with its own inbox.
+	// A case system: a named one, with its own request subject and inbox.
 	for user := range c.pass {
-		if user == "fagsystem" {
-			c.CaseSystemUser = user
-		}
-	}
-	if c.CaseSystemUser == "" {
-		for user := range c.pass {
-			if strings.HasSuffix(user, "-fagsystem") && (c.CaseSystemUser == "" || user < c.CaseSystemUser) {
-				c.CaseSystemUser, c.CaseSystemInbox = user, "_INBOX."+user
-			}
+		if strings.HasSuffix(user, "-fagsystem") && (c.CaseSystemUser == "" || user < c.CaseSystemUser) {
+			c.CaseSystemUser, c.CaseSystemInbox = user, natsingress.Inbox(user)
 		}
 	}
 	if c.CaseSystemUser == "" {

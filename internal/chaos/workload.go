@@ -196,9 +196,7 @@ func (w *Workload) Run(ctx context.Context) error {
 	for i := range w.clients {
 		opts := []nats.Option{nats.UserInfo(w.c.CaseSystemUser, w.c.Password(w.c.CaseSystemUser)), nats.Name(fmt.Sprintf("chaos-client-%d", i)),
 			nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond), nats.RetryOnFailedConnect(true)}
-		if w.c.CaseSystemInbox != "" {
-			opts = append(opts, nats.CustomInboxPrefix(w.c.CaseSystemInbox))
-		}
+		opts = append(opts, nats.CustomInboxPrefix(w.c.CaseSystemInbox))
 		nc, err := nats.Connect(urls, opts...)
 		if err != nil {
 			return fmt.Errorf("chaos: client %d: connect: %w", i, err)
@@ -383,13 +381,13 @@ type natsCodeError struct {
 
 func (e *natsCodeError) Error() string { return e.code.String() + ": " + e.msg }
 
-// appendNATS sends req to nir.cmd.append as a case system does.
+// appendNATS sends req to the case system's request subject as a case system does.
 func (w *Workload) appendNATS(ctx context.Context, nc *nats.Conn, req *nirv1.AppendRequest) (*nirv1.AppendResponse, error) {
 	body, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	m := nats.NewMsg(natsingress.AppendSubject)
+	m := nats.NewMsg(natsingress.RequestSubject(w.c.CaseSystemUser))
 	m.Data = body
 	m.Header.Set("Authorization", "Bearer "+w.c.Token)
 	reply, err := nc.RequestMsgWithContext(ctx, m)

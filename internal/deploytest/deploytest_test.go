@@ -117,10 +117,11 @@ func (c *client) refusedSubscribe(tb testing.TB, subject string) {
 	c.violation(tb, `subscription to "`+subject+`"`)
 }
 
-// serveIngress answers nir.cmd.append as nird's ingress does (queue group "nir"), with "ok".
+// serveIngress answers nir.cmd.append.* as nird's ingress does (queue group "nir"), with
+// "ok".
 func serveIngress(tb testing.TB, ingress *client) {
 	tb.Helper()
-	sub, err := ingress.nc.QueueSubscribe("nir.cmd.append", "nir", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	sub, err := ingress.nc.QueueSubscribe(natsingress.EndpointSubject, "nir", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func ctxT(tb testing.TB) context.Context {
 }
 
 // TestSingle_Permissions loads deploy/nats/single.conf (and so accounts.conf) and proves what
-// each user may do: only nird publishes events, case systems only request nir.cmd.append, the
-// reader only reads.
+// each user may do: only nird publishes events, case systems only request on their own
+// nir.cmd.append.<user>, the reader only reads.
 func TestSingle_Permissions(t *testing.T) {
 	creds := SetCredentials(t)
 	opts := Options(t, "single.conf")
@@ -188,7 +189,7 @@ func TestSingle_Permissions(t *testing.T) {
 		{"nird/DeleteMsgRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.STREAM.MSG.DELETE.NIR_EVENTS") }},
 		{"nird/AccountPurgeRefused", func(t *testing.T) { nird.refusedPublish(t, "$JS.API.ACCOUNT.PURGE.NIR") }},
 		{"nird/ReplyToCaseSystemRefused", func(t *testing.T) { nird.refusedPublish(t, "_INBOX.oslo-fagsystem.x") }},
-		{"nird/SubscribeCommandsRefused", func(t *testing.T) { nird.refusedSubscribe(t, "nir.cmd.append") }},
+		{"nird/SubscribeCommandsRefused", func(t *testing.T) { nird.refusedSubscribe(t, natsingress.EndpointSubject) }},
 
 		{"ingress/ReplyToInbox", func(t *testing.T) {
 			sub, err := fag.nc.SubscribeSync("_INBOX.oslo-fagsystem.direct")
@@ -211,16 +212,28 @@ func TestSingle_Permissions(t *testing.T) {
 		{"ingress/SnoopInboxesRefused", func(t *testing.T) { ingress.refusedSubscribe(t, "_INBOX.>") }},
 
 		{"fagsystem/RequestAppend", func(t *testing.T) {
-			m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
+			m, err := fag.nc.RequestWithContext(ctx, natsingress.RequestSubject("oslo-fagsystem"), []byte("AppendRequest"))
 			if err != nil || string(m.Data) != "ok" {
 				t.Fatalf("request = %v, %v", m, err)
 			}
+		}},
+		// The request subject names the sender to nird, which answers only in its inbox:
+		// another case system's subject, or one that names nobody, is not the case system's.
+		{"fagsystem/RequestAsOtherCaseSystemRefused", func(t *testing.T) {
+			fag.refusedPublish(t, natsingress.RequestSubject("bergen-fagsystem"))
+		}},
+		{"fagsystem/RequestOnBareSubjectRefused", func(t *testing.T) { fag.refusedPublish(t, "nir.cmd.append") }},
+		{"fagsystem/RequestBelowOwnSubjectRefused", func(t *testing.T) {
+			fag.refusedPublish(t, natsingress.RequestSubject("oslo-fagsystem")+".x")
 		}},
 		{"fagsystem/PublishEventRefused", func(t *testing.T) { fag.refusedPublish(t, "nir.ev.k1") }},
 		{"fagsystem/PublishOtherCommandRefused", func(t *testing.T) { fag.refusedPublish(t, "nir.cmd.rebuild") }},
 		{"fagsystem/JetStreamAPIRefused", func(t *testing.T) { fag.refusedPublish(t, "$JS.API.INFO") }},
 		{"fagsystem/SubscribeEventsRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.ev.>") }},
-		{"fagsystem/SnoopIngressRefused", func(t *testing.T) { fag.refusedSubscribe(t, "nir.cmd.append") }},
+		{"fagsystem/SnoopIngressRefused", func(t *testing.T) { fag.refusedSubscribe(t, natsingress.EndpointSubject) }},
+		{"fagsystem/SnoopOtherCaseSystemRequestsRefused", func(t *testing.T) {
+			fag.refusedSubscribe(t, natsingress.RequestSubject("bergen-fagsystem"))
+		}},
 		{"fagsystem/SnoopOtherCaseSystemRefused", func(t *testing.T) { fag.refusedSubscribe(t, "_INBOX.bergen-fagsystem.>") }},
 		{"fagsystem/SnoopAllInboxesRefused", func(t *testing.T) { fag.refusedSubscribe(t, "_INBOX.>") }},
 		{"fagsystem/SnoopNirdInboxRefused", func(t *testing.T) { fag.refusedSubscribe(t, eventstore.InboxPrefix+".>") }},
@@ -275,7 +288,8 @@ func TestSingle_Permissions(t *testing.T) {
 		{"reader/UpdateStreamRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.UPDATE.NIR_EVENTS") }},
 		{"reader/DeleteStreamRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.STREAM.DELETE.NIR_EVENTS") }},
 		{"reader/DeleteConsumerRefused", func(t *testing.T) { reader.refusedPublish(t, "$JS.API.CONSUMER.DELETE.NIR_EVENTS.projections") }},
-		{"reader/AppendRefused", func(t *testing.T) { reader.refusedPublish(t, "nir.cmd.append") }},
+		{"reader/AppendRefused", func(t *testing.T) { reader.refusedPublish(t, natsingress.RequestSubject("oslo-fagsystem")) }},
+		{"reader/AppendAsReaderRefused", func(t *testing.T) { reader.refusedPublish(t, natsingress.RequestSubject("reader")) }},
 		{"reader/SnoopCaseSystemRefused", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo-fagsystem.>") }},
 		{"reader/SnoopNirdInboxRefused", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") }},
 
@@ -486,7 +500,7 @@ func TestCluster_R3(t *testing.T) {
 	}
 	fag := dial(t, other.ClientURL(), "oslo-fagsystem", creds.Password("oslo-fagsystem"))
 	poll(t, ctx, "request across routes", func(ctx context.Context) error {
-		m, err := fag.nc.RequestWithContext(ctx, "nir.cmd.append", []byte("AppendRequest"))
+		m, err := fag.nc.RequestWithContext(ctx, natsingress.RequestSubject("oslo-fagsystem"), []byte("AppendRequest"))
 		if err == nil && string(m.Data) != "ok" {
 			err = errors.New("unexpected reply " + string(m.Data))
 		}
@@ -564,7 +578,7 @@ func (recorder) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv
 	return []*nirv1.Position{{PersonKey: p.String(), Sequence: uint64(len(req.GetRegistrations()))}}, nil
 }
 
-// TestSingle_NATSIngress runs nird's NATS ingress (a micro service on nir.cmd.append) as the
+// TestSingle_NATSIngress runs nird's NATS ingress (a micro service on nir.cmd.append.*) as the
 // ingress user and calls it as a case system's user: the NATS permissions let the request through,
 // and the bearer token in its header decides the principal (internal/auth).
 func TestSingle_NATSIngress(t *testing.T) {
@@ -596,7 +610,7 @@ func TestSingle_NATSIngress(t *testing.T) {
 		t.Fatal(err)
 	}
 	request := func(ctx context.Context, token string) (*nats.Msg, error) {
-		m := nats.NewMsg(natsingress.AppendSubject)
+		m := nats.NewMsg(natsingress.RequestSubject("oslo-fagsystem"))
 		m.Data = body
 		if token != "" {
 			m.Header.Set("Authorization", "Bearer "+token)
@@ -641,7 +655,33 @@ func TestSingle_NATSIngress(t *testing.T) {
 	if m, err := reader.nc.RequestWithContext(ctx, "$SRV.PING.nir", nil); err != nil || !strings.Contains(string(m.Data), `"name":"nir"`) {
 		t.Fatalf("$SRV.PING.nir = %v, %v", m, err)
 	}
-	reader.refusedPublish(t, natsingress.AppendSubject)
+	reader.refusedPublish(t, natsingress.RequestSubject("oslo-fagsystem"))
+
+	// Oslo names Bergen's inbox as reply subject: the ingress drops the request unanswered
+	// and unprocessed, and Bergen's inbox gets nothing.
+	bergen := dial(t, s.ClientURL(), "bergen-fagsystem", creds.Password("bergen-fagsystem"))
+	sub, err := bergen.nc.SubscribeSync(natsingress.Inbox("bergen-fagsystem") + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bergen.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(natsingress.RequestSubject("oslo-fagsystem"))
+	m.Data, m.Reply = body, natsingress.Inbox("bergen-fagsystem")+".fixed"
+	m.Header.Set("Authorization", "Bearer "+oslo)
+	if err := fag.nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := request(ctx, oslo); err != nil {
+		t.Fatalf("Oslo's own request after it: %v", err)
+	}
+	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("Bergen received %q (error %q) on %s", m.Data, m.Header.Get(micro.ErrorHeader), m.Subject)
+	}
+	if got := in.Dropped(); got != 1 {
+		t.Fatalf("Dropped() = %d, want 1", got)
+	}
 }
 
 // TestAccounts_SameModelAsNird: the permissions of accounts.conf's users are exactly the

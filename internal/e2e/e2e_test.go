@@ -22,6 +22,7 @@ import (
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/demo"
+	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -357,7 +358,7 @@ func TestEndToEnd(t *testing.T) {
 		nc := nird.ConnectNATS(t, "oslo-fagsystem")
 		var err error
 		send := func(req *nirv1.AppendRequest) (*nats.Msg, error) {
-			msg := nats.NewMsg("nir.cmd.append")
+			msg := nats.NewMsg(natsingress.RequestSubject("oslo-fagsystem"))
 			msg.Data, err = protojson.Marshal(req)
 			if err != nil {
 				t.Fatal(err)

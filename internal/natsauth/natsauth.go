@@ -6,11 +6,13 @@
 //
 //   - nird's event store: publishes events and manages the stream, deletes and purges
 //     denied (eventstore.StorePermissions); replies to it come to eventstore.InboxPrefix.
-//   - nird's NATS ingress: receives requests on nir.cmd.append and answers under _INBOX.
+//   - nird's NATS ingress: receives requests on nir.cmd.append.* and answers under _INBOX.
 //     only (natsingress.Permissions).
 //   - reader: the nats CLI and other operators' tools, read-only ([ReaderPermissions]).
-//   - one user per case system: requests on nir.cmd.append, replies on its own inbox
-//     _INBOX.<name> and nothing else ([CaseSystemPermissions]).
+//   - one user per case system: requests on its own subject nir.cmd.append.<name>, replies
+//     on its own inbox _INBOX.<name> and nothing else ([CaseSystemPermissions]). The
+//     ingress answers a request on nir.cmd.append.<name> only under _INBOX.<name>., so
+//     one case system cannot have its answers sent to another's inbox.
 //
 // On the embedded server nird's own two users have keys that exist only in nird's memory
 // and connect in-process only. The TCP users (reader and the case systems) get an nkey
@@ -62,7 +64,7 @@ func CheckCaseSystem(name string) error {
 
 // InboxPrefix is the inbox prefix of user name (nats.CustomInboxPrefix): its replies
 // come under it, and it may subscribe to nothing else of the kind.
-func InboxPrefix(name string) string { return natsingress.ReplyPrefix + name }
+func InboxPrefix(name string) string { return natsingress.Inbox(name) }
 
 // ReaderPermissions are the read-only user's: stream and consumer info, message gets
 // (direct too), ordered consumers (creating an ephemeral consumer cannot change the
@@ -91,12 +93,13 @@ func ReaderPermissions() *server.Permissions {
 	}
 }
 
-// CaseSystemPermissions are case system name's: requests on nir.cmd.append and their
-// replies on its own inbox. It cannot see events, the JetStream API, other case systems'
-// requests or replies, or nird's inbox.
+// CaseSystemPermissions are case system name's: requests on its own request subject
+// (natsingress.RequestSubject) and their replies on its own inbox. It cannot see events,
+// the JetStream API, other case systems' requests or replies, or nird's inbox, and cannot
+// send a request on another case system's subject.
 func CaseSystemPermissions(name string) *server.Permissions {
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: []string{natsingress.AppendSubject}},
+		Publish:   &server.SubjectPermission{Allow: []string{natsingress.RequestSubject(name)}},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(name) + ".>"}},
 	}
 }
@@ -247,7 +250,7 @@ func WriteContexts(users []User, url string) error {
 		if err != nil {
 			return fmt.Errorf("nats credentials: %w", err)
 		}
-		desc := "nird's embedded NATS server as case system " + u.Name + " (requests on nir.cmd.append only)"
+		desc := "nird's embedded NATS server as case system " + u.Name + " (requests on " + natsingress.RequestSubject(u.Name) + " only)"
 		if u.Name == Reader {
 			desc = "nird's embedded NATS server, read-only (events hold national ids)"
 		}

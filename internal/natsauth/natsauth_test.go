@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/introreg/nir/internal/natsauth"
+	"github.com/introreg/nir/internal/natsingress"
 )
 
 func mode(t *testing.T, path string) os.FileMode {
@@ -49,12 +50,41 @@ func TestLoadOrCreate(t *testing.T) {
 	if got := users[1].Server.Permissions.Subscribe.Allow; len(got) != 1 || got[0] != "_INBOX.oslo.>" {
 		t.Errorf("oslo may subscribe to %q, want only its inbox", got)
 	}
+	// Each case system may send requests on its own subject only: the subject names the
+	// sender to the ingress, which answers it in that sender's inbox alone.
+	for _, u := range users[1:] {
+		if got := u.Server.Permissions.Publish.Allow; len(got) != 1 || got[0] != "nir.cmd.append."+u.Name || u.Server.Permissions.Publish.Deny != nil {
+			t.Errorf("%s may publish to %q, want only nir.cmd.append.%s", u.Name, got, u.Name)
+		}
+		if user, ok := natsingress.Sender(natsingress.RequestSubject(u.Name)); !ok || user != u.Name {
+			t.Errorf("the ingress reads %s's request subject as from %q (%v)", u.Name, user, ok)
+		}
+	}
 	again, err := natsauth.LoadOrCreate(dir, []string{"oslo"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(again) != 2 || again[0].Server.Nkey != users[0].Server.Nkey || again[1].Server.Nkey != users[1].Server.Nkey {
 		t.Fatal("keys changed on the second start")
+	}
+}
+
+// TestCheckCaseSystem_IngressAccepts: every name a case system may take is one the
+// ingress reads from its request subject and answers in its inbox.
+func TestCheckCaseSystem_IngressAccepts(t *testing.T) {
+	for _, name := range []string{"a", "oslo", "visma-flyt", "0301-fag", strings.Repeat("z", 32)} {
+		if err := natsauth.CheckCaseSystem(name); err != nil {
+			t.Fatalf("CheckCaseSystem(%q) = %v", name, err)
+		}
+		if user, ok := natsingress.Sender(natsingress.RequestSubject(name)); !ok || user != name {
+			t.Errorf("Sender(RequestSubject(%q)) = %q, %v", name, user, ok)
+		}
+		if !natsingress.ReplyAllowed(name, natsauth.InboxPrefix(name)+".x") {
+			t.Errorf("the ingress would not answer %s in its inbox %s", name, natsauth.InboxPrefix(name))
+		}
+	}
+	if natsauth.CheckCaseSystem(strings.Repeat("z", 33)) == nil {
+		t.Error("a 33-byte name accepted")
 	}
 }
 

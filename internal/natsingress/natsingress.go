@@ -1,31 +1,42 @@
 // Package natsingress serves the registration API to case systems that speak NATS: a NATS
-// micro service whose endpoint on nir.cmd.append runs the same handler as the HTTP API, with
-// the same authentication (an Authorization: Bearer header on the request message) and the
-// same errors.
+// micro service whose endpoint on nir.cmd.append.* runs the same handler as the HTTP API,
+// with the same authentication (an Authorization: Bearer header on the request message) and
+// the same errors.
 //
 // A request is a nir.v1.AppendRequest, in binary protobuf, or in protojson when the message
 // has the header Content-Type: application/json. The reply is a nir.v1.AppendResponse in the
 // same encoding, or a micro error whose code is the Connect error code ("invalid_argument",
 // "failed_precondition", "aborted", …) and whose description is the Connect message.
 //
+// # Where requests come from
+//
+// Each case system sends its requests to a subject of its own, nir.cmd.append.<its NATS
+// user> ([RequestSubject]), and NATS lets it publish to no other (deploy/nats/accounts.conf,
+// internal/natsauth). So the subject a request came on names the NATS user that sent it,
+// as NATS authenticated it: the caller chooses the reply subject, but not this.
+//
 // # Where replies go
 //
 // The caller chooses a request's reply subject, so the ingress must never answer over a
 // connection that may publish events: it runs on a connection of its own whose NATS user
 // has [Permissions] (may only publish under _INBOX.), never on the event store's. And it
-// only acts on a request whose reply subject is an inbox under [ReplyPrefix] (see
-// [ReplyAllowed]); any other request, including one without a reply subject, is dropped
-// unprocessed, counted ([Ingress.Dropped]) and logged without its subject. Each case
-// system receives its replies under its own prefix _INBOX.<its NATS user>, which is all
-// it may subscribe to (deploy/nats/accounts.conf); nird's own inbox is elsewhere
-// (eventstore.InboxPrefix).
+// only acts on a request whose reply subject is an inbox of the user its subject names,
+// under _INBOX.<user>. (see [ReplyAllowed]); any other request, including one without a
+// reply subject or one naming another case system's inbox, is dropped unprocessed,
+// counted ([Ingress.Dropped]) and logged without its subjects. Each case system receives
+// its replies under its own prefix _INBOX.<its NATS user>, which is all it may subscribe
+// to (deploy/nats/accounts.conf); nird's own inbox is elsewhere (eventstore.InboxPrefix).
+// Before, any _INBOX. subject would do, and one case system could have nird answer its
+// requests into another's inbox: a client that listens on a predictable reply subject
+// could be told that a request of its own was stored when it was not, or refused when it
+// was stored.
 //
 // # One case system does not hold up another
 //
-// The subscription's callback only checks a request (its reply subject, size and token) and
+// The subscription's callback only checks a request (its subjects, size and token) and
 // admits it; the append runs in a goroutine of its own. Admission is the HTTP API's
 // ([Ingress.Admit]: the principal's rate, its requests in flight, nird's), so a case system
-// that floods the subject gets ResourceExhausted at once, and the others are served beside
+// that floods its subject gets ResourceExhausted at once, and the others are served beside
 // it. Before, requests were served one at a time in the order they came, and one case
 // system's burst kept every other waiting behind it.
 package natsingress
@@ -55,24 +66,68 @@ import (
 	"github.com/introreg/nir/rules"
 )
 
-// AppendSubject is the subject of the append endpoint.
-const AppendSubject = "nir.cmd.append"
+// RequestSubjectPrefix begins every append request's subject: the rest is the NATS user
+// of the case system that sends it ([RequestSubject]).
+const RequestSubjectPrefix = "nir.cmd.append."
+
+// EndpointSubject is the subject the append endpoint serves: every case system's request
+// subject. The bare nir.cmd.append is not served (it names no sender).
+const EndpointSubject = RequestSubjectPrefix + "*"
+
+// RequestSubject is the subject case system user sends its append requests to, the only
+// one its NATS user may publish to.
+func RequestSubject(user string) string { return RequestSubjectPrefix + user }
+
+// MaxUserLen bounds a case system's NATS user as the ingress accepts it in a subject.
+const MaxUserLen = 64
+
+// Sender returns the NATS user whose request subject is subject (see [RequestSubject]):
+// one token of printable ASCII, without wildcards, of at most MaxUserLen bytes. ok is false
+// for any other subject.
+func Sender(subject string) (user string, ok bool) {
+	user, ok = strings.CutPrefix(subject, RequestSubjectPrefix)
+	if !ok || !validUser(user) {
+		return "", false
+	}
+	return user, true
+}
+
+// validUser reports whether user can be a case system's token in a request subject and
+// its inbox prefix.
+func validUser(user string) bool {
+	if user == "" || len(user) > MaxUserLen {
+		return false
+	}
+	for i := 0; i < len(user); i++ {
+		if c := user[i]; c <= ' ' || c >= 0x7f || c == '.' || c == '*' || c == '>' {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxRequestBytes bounds one request message.
 const MaxRequestBytes = 4 << 20
 
-// ReplyPrefix is where every reply goes: a request's reply subject must begin with it.
-// Case systems use _INBOX.<their NATS user> as their inbox prefix
-// (nats.CustomInboxPrefix), the nats CLI _INBOX.reader.
+// ReplyPrefix begins every reply subject: a case system's replies come under
+// ReplyPrefix + its NATS user ([Inbox]), the nats CLI's under _INBOX.reader.
 const ReplyPrefix = "_INBOX."
+
+// Inbox is the inbox prefix of NATS user user (nats.CustomInboxPrefix): the ingress
+// answers user's requests only under it.
+func Inbox(user string) string { return ReplyPrefix + user }
 
 // maxReplyLen bounds a reply subject (nats.go's inboxes are about 50 bytes).
 const maxReplyLen = 256
 
-// ReplyAllowed reports whether the ingress may answer on reply: a literal subject under
-// ReplyPrefix with at least one token after it, of printable ASCII without wildcards.
-func ReplyAllowed(reply string) bool {
-	rest, ok := strings.CutPrefix(reply, ReplyPrefix)
+// ReplyAllowed reports whether the ingress may answer a request of user (see [Sender]) on
+// reply: a literal subject under Inbox(user) with at least one token after it, of
+// printable ASCII without wildcards.
+func ReplyAllowed(user, reply string) bool {
+	if !validUser(user) {
+		return false
+	}
+	rest, ok := strings.CutPrefix(reply, Inbox(user)+".")
 	if !ok || rest == "" || len(reply) > maxReplyLen {
 		return false
 	}
@@ -90,7 +145,7 @@ func ReplyAllowed(reply string) bool {
 }
 
 // Permissions are what the ingress's own NATS connection needs and no more: receive
-// requests on AppendSubject and the micro service's discovery requests ($SRV.>), and
+// requests on EndpointSubject and the micro service's discovery requests ($SRV.>), and
 // publish replies under ReplyPrefix. Events, commands and the JetStream API are denied
 // outright, so that no allow added later can open them. They are the ingress's
 // permissions on the embedded server and the ingress user's in deploy/nats/accounts.conf
@@ -101,7 +156,7 @@ func Permissions() *server.Permissions {
 			Allow: []string{ReplyPrefix + ">"},
 			Deny:  []string{"nir.>", "$JS.>", "$KV.>", "$O.>"},
 		},
-		Subscribe: &server.SubjectPermission{Allow: []string{AppendSubject, "$SRV.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{EndpointSubject, "$SRV.>"}},
 	}
 }
 
@@ -162,7 +217,7 @@ func (in *Ingress) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := svc.AddEndpoint("append", micro.ContextHandler(ctx, in.handle), micro.WithEndpointSubject(AppendSubject)); err != nil {
+	if err := svc.AddEndpoint("append", micro.ContextHandler(ctx, in.handle), micro.WithEndpointSubject(EndpointSubject)); err != nil {
 		_ = svc.Stop()
 		return err
 	}
@@ -188,12 +243,13 @@ func (in *Ingress) admit(p auth.Principal) (func(), error) {
 // Panics returns how many requests panicked while being served (each answered Internal).
 func (in *Ingress) Panics() uint64 { return in.panics.Load() }
 
-// Dropped returns how many requests were dropped unprocessed because their reply subject
-// was not an inbox under ReplyPrefix.
+// Dropped returns how many requests were dropped unprocessed because their subject named
+// no case system or their reply subject was not an inbox of the one it named.
 func (in *Ingress) Dropped() uint64 { return in.dropped.Load() }
 
-// drop counts a request whose reply subject is not allowed and logs it at most once a
-// minute. The subject is never logged: the caller chose it, and it may hold anything.
+// drop counts a request whose subject or reply subject is not allowed and logs it at most
+// once a minute. Neither subject is logged: the caller chose them, and they may hold
+// anything.
 func (in *Ingress) drop() {
 	n := in.dropped.Add(1)
 	in.logMu.Lock()
@@ -201,14 +257,14 @@ func (in *Ingress) drop() {
 	if time.Since(in.lastLog) < time.Minute {
 		return
 	}
-	in.log.Warn("request dropped: its reply subject is not an inbox under "+ReplyPrefix, "dropped_since_last_log", n-in.logged, "dropped_total", n)
+	in.log.Warn("request dropped: its reply subject is not an inbox under "+ReplyPrefix+"<the NATS user its subject names>", "dropped_since_last_log", n-in.logged, "dropped_total", n)
 	in.lastLog, in.logged = time.Now(), n
 }
 
 // handle runs in the subscription's callback, one request after another: it checks and
 // admits the request, and serves it in a goroutine of its own.
 func (in *Ingress) handle(ctx context.Context, req micro.Request) {
-	if !ReplyAllowed(req.Reply()) {
+	if user, ok := Sender(req.Subject()); !ok || !ReplyAllowed(user, req.Reply()) {
 		in.drop()
 		return
 	}

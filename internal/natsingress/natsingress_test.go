@@ -40,11 +40,19 @@ type env struct {
 	reg     *api.Registration
 	guard   *auth.Guard
 	nc      *nats.Conn  // the case system's connection
+	other   *nats.Conn  // another case system's connection
+	rogue   *nats.Conn  // a client whose NATS permissions are too wide: any request subject, any inbox
 	ingress nats.Option // authenticates as the ingress's user
 }
 
+// caseSystem is the test case system's NATS user, otherCaseSystem another's.
+const (
+	caseSystem      = "test"
+	otherCaseSystem = "other"
+)
+
 // caseSystemInbox is the test case system's inbox prefix.
-const caseSystemInbox = natsingress.ReplyPrefix + "test"
+var caseSystemInbox = natsingress.Inbox(caseSystem)
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -52,15 +60,32 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The case system: requests and service discovery, replies on its own inbox.
+	// The case systems: requests on their own subject and service discovery, replies on
+	// their own inbox.
 	caseUser, caseAuth, err := eventstore.InProcessUser(&server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: []string{natsingress.AppendSubject, "$SRV.>"}},
+		Publish:   &server.SubjectPermission{Allow: []string{natsingress.RequestSubject(caseSystem), "$SRV.>"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{caseSystemInbox + ".>"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), Users: []*server.NkeyUser{ingressUser, caseUser}})
+	otherUser, otherAuth, err := eventstore.InProcessUser(&server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{natsingress.RequestSubject(otherCaseSystem)}},
+		Subscribe: &server.SubjectPermission{Allow: []string{natsingress.Inbox(otherCaseSystem) + ".>"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the ingress itself must refuse, whatever NATS lets through.
+	rogueUser, rogueAuth, err := eventstore.InProcessUser(&server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"nir.cmd.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{natsingress.ReplyPrefix + ">"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"),
+		Users: []*server.NkeyUser{ingressUser, caseUser, otherUser, rogueUser}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +103,19 @@ func newEnv(t *testing.T) *env {
 	}
 	now := time.Date(2024, 6, 3, 10, 0, 0, 0, time.UTC)
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return now }})
-	nc, err := store.Connect(caseAuth, nats.CustomInboxPrefix(caseSystemInbox))
-	if err != nil {
-		t.Fatal(err)
+	conns := make([]*nats.Conn, 3)
+	for i, opts := range [][]nats.Option{
+		{caseAuth, nats.CustomInboxPrefix(caseSystemInbox)},
+		{otherAuth, nats.CustomInboxPrefix(natsingress.Inbox(otherCaseSystem))},
+		{rogueAuth},
+	} {
+		if conns[i], err = store.Connect(opts...); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(conns[i].Close)
 	}
-	t.Cleanup(nc.Close)
-	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil), nc: nc, ingress: ingressAuth}
+	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil),
+		nc: conns[0], other: conns[1], rogue: conns[2], ingress: ingressAuth}
 }
 
 // start runs an ingress on its own connection until the returned stop is called (or the
@@ -146,7 +178,7 @@ func registerPerson(i int) *nirv1.AppendRequest {
 
 func request(t *testing.T, nc *nats.Conn, token, contentType string, data []byte) *nats.Msg {
 	t.Helper()
-	msg := nats.NewMsg(natsingress.AppendSubject)
+	msg := nats.NewMsg(natsingress.RequestSubject(caseSystem))
 	msg.Data = data
 	if token != "" {
 		msg.Header.Set("Authorization", "Bearer "+token)
@@ -267,7 +299,7 @@ func TestIngress_Service(t *testing.T) {
 	if err := json.Unmarshal(reply.Data, &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "nir" || len(info.Endpoints) != 1 || info.Endpoints[0].Subject != natsingress.AppendSubject || info.Endpoints[0].QueueGroup != "nir" {
+	if info.Name != "nir" || len(info.Endpoints) != 1 || info.Endpoints[0].Subject != natsingress.EndpointSubject || info.Endpoints[0].QueueGroup != "nir" {
 		t.Fatalf("service info = %+v", info)
 	}
 }
@@ -288,7 +320,7 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 	}
 	const n = 20
 	for i := range n {
-		msg := nats.NewMsg(natsingress.AppendSubject)
+		msg := nats.NewMsg(natsingress.RequestSubject(caseSystem))
 		msg.Data = mustMarshal(registerPerson(100 + i))
 		msg.Header.Set("Authorization", "Bearer "+tokOslo)
 		msg.Reply = inbox
@@ -323,7 +355,7 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
 		for i := 0; ; i++ {
-			msg := nats.NewMsg(natsingress.AppendSubject)
+			msg := nats.NewMsg(natsingress.RequestSubject(caseSystem))
 			msg.Data = mustMarshal(registerPerson(300 + i))
 			msg.Header.Set("Authorization", "Bearer "+tokOslo)
 			reply, err := e.nc.RequestMsg(msg, time.Second)
@@ -349,33 +381,164 @@ func TestIngress_QueueGroupAndStop(t *testing.T) {
 	})
 }
 
+func TestSender(t *testing.T) {
+	for _, tt := range []struct {
+		subject, user string
+		ok            bool
+	}{
+		{"nir.cmd.append.oslo", "oslo", true},
+		{"nir.cmd.append.oslo-fagsystem", "oslo-fagsystem", true},
+		{"nir.cmd.append.Visma_Flyt", "Visma_Flyt", true},
+		{natsingress.RequestSubject("bergen"), "bergen", true},
+		{"nir.cmd.append." + strings.Repeat("a", natsingress.MaxUserLen), strings.Repeat("a", natsingress.MaxUserLen), true},
+		{"nir.cmd.append." + strings.Repeat("a", natsingress.MaxUserLen+1), "", false},
+		{"nir.cmd.append", "", false},
+		{"nir.cmd.append.", "", false},
+		{"nir.cmd.append.*", "", false},
+		{"nir.cmd.append.>", "", false},
+		{"nir.cmd.append.oslo.x", "", false},
+		{"nir.cmd.append.oslo.", "", false},
+		{"nir.cmd.append.os lo", "", false},
+		{"nir.cmd.append.oslo\n", "", false},
+		{"nir.cmd.append.\x00", "", false},
+		{"nir.cmd.append.æ", "", false},
+		{"nir.cmd.appendoslo", "", false},
+		{"nir.cmd.other.oslo", "", false},
+		{"_INBOX.oslo.x", "", false},
+		{"", "", false},
+	} {
+		if user, ok := natsingress.Sender(tt.subject); user != tt.user || ok != tt.ok {
+			t.Errorf("Sender(%q) = %q, %v; want %q, %v", tt.subject, user, ok, tt.user, tt.ok)
+		}
+	}
+	// What a case system sends to is what the ingress reads back.
+	for _, user := range []string{"oslo", "bergen-fagsystem", "visma-flyt"} {
+		if got, ok := natsingress.Sender(natsingress.RequestSubject(user)); !ok || got != user {
+			t.Errorf("Sender(RequestSubject(%q)) = %q, %v", user, got, ok)
+		}
+	}
+}
+
 func TestReplyAllowed(t *testing.T) {
 	for _, tt := range []struct {
-		reply string
-		ok    bool
+		user, reply string
+		ok          bool
 	}{
-		{"_INBOX.abc", true},
-		{"_INBOX.oslo.Xyz123.7", true},
-		{"", false},
-		{"_INBOX.", false},
-		{"_INBOX", false},
-		{"_INBOX..x", false},
-		{"_INBOX.x.", false},
-		{"_INBOX.*", false},
-		{"_INBOX.x.>", false},
-		{"_INBOX.x y", false},
-		{"_INBOX.x\n", false},
-		{"_INBOX.æ", false},
-		{"_INBOX_oslo.x", false},
-		{eventstore.InboxPrefix + ".x", false},
-		{"nir.ev.abc", false},
-		{"nir.cmd.append", false},
-		{"$JS.API.STREAM.DELETE.NIR_EVENTS", false},
-		{"_INBOX." + string(make([]byte, 300)), false},
+		{"oslo", "_INBOX.oslo.abc", true},
+		{"oslo", "_INBOX.oslo.Xyz123.7", true},
+		{"oslo-fagsystem", "_INBOX.oslo-fagsystem.Xyz123.7", true},
+		// Another case system's inbox, or no case system's.
+		{"oslo", "_INBOX.bergen.abc", false},
+		{"oslo", "_INBOX.bergen-fagsystem.Xyz123.7", false},
+		{"oslo", "_INBOX.oslo-fagsystem.abc", false},
+		{"oslo-fagsystem", "_INBOX.oslo.abc", false},
+		{"oslo", "_INBOX.osloabc", false},
+		{"oslo", "_INBOX.reader.abc", false},
+		{"oslo", "_INBOX.abc", false},
+		{"oslo", "_INBOX.oslo", false},
+		{"oslo", "_INBOX.oslo.", false},
+		// No user.
+		{"", "_INBOX..abc", false},
+		{"", "_INBOX.abc", false},
+		{"*", "_INBOX.*.abc", false},
+		{">", "_INBOX.>.abc", false},
+		{"os.lo", "_INBOX.os.lo.abc", false},
+		// The user's inbox, but not a literal inbox subject.
+		{"oslo", "", false},
+		{"oslo", "_INBOX.oslo..x", false},
+		{"oslo", "_INBOX.oslo.x.", false},
+		{"oslo", "_INBOX.oslo.*", false},
+		{"oslo", "_INBOX.oslo.x.>", false},
+		{"oslo", "_INBOX.oslo.>", false},
+		{"oslo", "_INBOX.oslo.x y", false},
+		{"oslo", "_INBOX.oslo.x\n", false},
+		{"oslo", "_INBOX.oslo.æ", false},
+		{"oslo", "_INBOX.oslo." + string(make([]byte, 300)), false},
+		// Not an inbox at all.
+		{"oslo", "_INBOX_oslo.x", false},
+		{"oslo", eventstore.InboxPrefix + ".oslo.x", false},
+		{"oslo", "nir.ev.abc", false},
+		{"oslo", natsingress.RequestSubject("oslo"), false},
+		{"oslo", "$JS.API.STREAM.DELETE.NIR_EVENTS", false},
 	} {
-		if got := natsingress.ReplyAllowed(tt.reply); got != tt.ok {
-			t.Errorf("ReplyAllowed(%q) = %v, want %v", tt.reply, got, tt.ok)
+		if got := natsingress.ReplyAllowed(tt.user, tt.reply); got != tt.ok {
+			t.Errorf("ReplyAllowed(%q, %q) = %v, want %v", tt.user, tt.reply, got, tt.ok)
 		}
+	}
+}
+
+// TestIngress_ReplyIntoAnotherInbox: a case system, with its own valid token, names another
+// case system's inbox as reply subject. Before the fix nird stored the request and sent the
+// other case system the answer; now the request is dropped unprocessed, and the other case
+// system's inbox gets nothing. The same for a request on another case system's request
+// subject (which NATS refuses to a case system; here a client with permissions too wide
+// sends it), and for one on the bare nir.cmd.append, which nobody serves.
+func TestIngress_ReplyIntoAnotherInbox(t *testing.T) {
+	e := newEnv(t)
+	in, _ := e.startIngress(t)
+	ctx := context.Background()
+	otherInbox, err := e.other.SubscribeSync(natsingress.Inbox(otherCaseSystem) + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.other.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rogueInbox := e.rogue.NewRespInbox()
+	rogueReplies, err := e.rogue.SubscribeSync(rogueInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rogue.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(c *nats.Conn, subject, reply string, i int) {
+		t.Helper()
+		msg := nats.NewMsg(subject)
+		msg.Data = mustMarshal(registerPerson(700 + i)) // a valid request: only where it goes is wrong
+		msg.Header.Set("Authorization", "Bearer "+tokOslo)
+		msg.Reply = reply
+		if err := c.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The case system names the other's inbox.
+	send(e.nc, natsingress.RequestSubject(caseSystem), natsingress.Inbox(otherCaseSystem)+".x", 0)
+	send(e.nc, natsingress.RequestSubject(caseSystem), natsingress.Inbox(otherCaseSystem)+"."+nats.NewInbox()[len("_INBOX."):], 1)
+	// A client sends on the other's request subject, with a reply in either inbox.
+	send(e.rogue, natsingress.RequestSubject(otherCaseSystem), rogueInbox, 2)
+	send(e.rogue, natsingress.RequestSubject(caseSystem), natsingress.Inbox(otherCaseSystem)+".y", 3)
+	// Subjects that name no case system: the ingress's wildcard does not match them.
+	send(e.rogue, "nir.cmd.append", natsingress.Inbox(caseSystem)+".z", 4)
+	send(e.rogue, "nir.cmd.append.test.x", natsingress.Inbox(caseSystem)+".z", 5)
+
+	// Served after them: the earlier ones have been handled (one handler goroutine).
+	reply := request(t, e.nc, tokOslo, "", mustMarshal(registerPerson(720)))
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("the case system's own request: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	if m, err := otherInbox.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("the other case system received %q (error %q) on %s", m.Data, m.Header.Get(micro.ErrorHeader), m.Subject)
+	}
+	if m, err := rogueReplies.NextMsg(10 * time.Millisecond); err == nil {
+		t.Errorf("the request on another's subject was answered: %q %q", m.Data, m.Header.Get(micro.ErrorHeader))
+	}
+	if got := in.Dropped(); got != 4 {
+		t.Errorf("Dropped() = %d, want 4 (the bare and the two-token subject reach no ingress)", got)
+	}
+	if after, err := e.store.LastSeq(ctx); err != nil || after != before+1 {
+		t.Fatalf("stream moved from %d to %d (%v); want only the answered request stored", before, after, err)
+	}
+	// Nobody answers the bare subject.
+	if _, err := e.rogue.Request("nir.cmd.append", nil, 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("a request on nir.cmd.append: %v, want no responders", err)
 	}
 }
 
@@ -392,7 +555,7 @@ func TestIngress_ReplySubject(t *testing.T) {
 	}
 	key := strings.Repeat("ab", 32)
 	for i, reply := range []string{"nir.ev." + key, "", eventstore.InboxPrefix + ".x.1", "$JS.API.STREAM.DELETE." + eventstore.StreamName, "_INBOX"} {
-		msg := nats.NewMsg(natsingress.AppendSubject)
+		msg := nats.NewMsg(natsingress.RequestSubject(caseSystem))
 		msg.Data = mustMarshal(registerPerson(500 + i)) // a valid request: only the reply is wrong
 		msg.Header.Set("Authorization", "Bearer "+tokOslo)
 		msg.Reply = reply
