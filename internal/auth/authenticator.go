@@ -179,7 +179,8 @@ func match(hashes [][sha256.Size]byte, sum [sha256.Size]byte) int {
 
 // AuthenticateHeader authenticates the "Authorization: Bearer <token>" entry of h. It takes
 // the header as a plain map so that both http.Header and nats.Header (a NATS request on
-// nir.cmd.append) can be passed; the key is looked up as given, canonical, and lowercase.
+// nir.cmd.append.<case system>) can be passed; the key is looked up as given, canonical,
+// and lowercase.
 func (a *Authenticator) AuthenticateHeader(h map[string][]string) (Principal, error) {
 	var v string
 	for _, k := range [...]string{"Authorization", "authorization", "AUTHORIZATION"} {

@@ -3,13 +3,13 @@
 // # Model
 //
 // A caller presents a bearer token (the HTTP "Authorization: Bearer <token>" header for Connect
-// and plain HTTP routes, the same header on a NATS request to nir.cmd.append). The token maps to
-// a [Principal]: a name, a [Role] and, for the kommune role, a kommunenummer. Which roles may call
-// which procedure is data, a [Policy] table keyed by Connect procedure name ("/pkg.Service/Method",
-// also usable for plain HTTP paths). Which persons and kommuner a principal may see and write
-// once its role may call a procedure is decided by package internal/access, from the person's
-// history, at every edge; this package only says who the caller is and which procedures its
-// role may call.
+// and plain HTTP routes, the same header on a NATS request to nir.cmd.append.<case system>).
+// The token maps to a [Principal]: a name, a [Role] and, for the kommune role, a kommunenummer.
+// Which roles may call which procedure is data, a [Policy] table keyed by Connect procedure
+// name ("/pkg.Service/Method", also usable for plain HTTP paths). Which persons and kommuner a
+// principal may see and write once its role may call a procedure is decided by package
+// internal/access, from the person's history, at every edge; this package only says who the
+// caller is and which procedures its role may call.
 //
 // The roles follow DESIGN.md "Services and security":
 //

@@ -65,7 +65,7 @@ func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 // principal, or an error matching [ErrUnauthenticated] or [ErrPermissionDenied]. For a public
 // procedure it returns the zero Principal and nil. The NATS ingress calls it with the request
 // message's header and the procedure it maps the subject to
-// (nirv1connect.RegistrationServiceAppendProcedure for nir.cmd.append).
+// (nirv1connect.RegistrationServiceAppendProcedure for nir.cmd.append.<case system>).
 func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error) {
 	if g.policy.IsPublic(procedure) {
 		g.allowed.Add(1)

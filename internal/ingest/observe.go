@@ -15,7 +15,7 @@ type Transport string
 // The transports. An append whose context names none is TransportInternal.
 const (
 	TransportHTTP     Transport = "http"     // the Connect API (HTTP/1.1, HTTP/2, gRPC)
-	TransportNATS     Transport = "nats"     // the NATS ingress (nir.cmd.append)
+	TransportNATS     Transport = "nats"     // the NATS ingress (nir.cmd.append.<case system>)
 	TransportConsole  Transport = "console"  // a form in the web console
 	TransportInternal Transport = "internal" // nird itself: the regelmotor, a history load
 )
