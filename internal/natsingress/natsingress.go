@@ -268,6 +268,9 @@ func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 		in.drop()
 		return
 	}
+	// This runs on nats.go's subscription goroutine, which has no recover: a panic in the
+	// checks below would end nird.
+	defer in.recoverPanic(req, "")
 	if len(req.Data()) > MaxRequestBytes {
 		in.fail(req, connect.NewError(connect.CodeResourceExhausted, errors.New("request larger than 4 MiB")))
 		return
@@ -319,21 +322,27 @@ func (r asyncReply) Error(code, description string, data []byte, _ ...micro.Resp
 		micro.ErrorHeader: []string{description}, micro.ErrorCodeHeader: []string{code}}})
 }
 
+// recoverPanic, deferred, answers a request whose serving panicked with Internal and logs
+// the panic with its stack; the panic's value may quote the request, so national ids are
+// masked. principal is the request's, once known.
+func (in *Ingress) recoverPanic(req replier, principal string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	in.panics.Add(1)
+	if in.Panicked != nil {
+		in.Panicked()
+	}
+	in.log.Error("panic serving a request", "principal", principal, "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))
+	in.fail(req, connect.NewError(connect.CodeInternal, errors.New("internal error")))
+}
+
 // serve decodes and appends one admitted request and answers it.
 func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json bool, p auth.Principal) {
 	// A panic in the append path must not stop nird: net/http recovers a handler's panic,
-	// and this goroutine is the ingress's own. The request gets Internal; the panic's value
-	// may quote the request, so its national ids are masked in the log.
-	defer func() {
-		if r := recover(); r != nil {
-			in.panics.Add(1)
-			if in.Panicked != nil {
-				in.Panicked()
-			}
-			in.log.Error("panic serving a request", "principal", p.String(), "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))
-			in.fail(req, connect.NewError(connect.CodeInternal, errors.New("internal error")))
-		}
-	}()
+	// and this goroutine is the ingress's own.
+	defer in.recoverPanic(req, p.String())
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
 	var err error

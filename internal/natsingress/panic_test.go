@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -34,53 +35,69 @@ func (a *panicky) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*ni
 }
 
 // A panic while serving one request is that request's Internal error: nird goes on serving
-// (before, the ingress's goroutine had no recover and the panic ended the process), and the
-// log line holds no national id.
+// (before, the ingress's goroutines had no recover and the panic ended the process), and the
+// log line holds no national id. The panic comes in the append path (the goroutine serving
+// the request) or in the checks before it (nats.go's subscription goroutine).
 func TestIngress_PanicIsOneRequestsError(t *testing.T) {
 	e := newEnv(t)
-	conn, err := e.store.Connect(e.ingress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var logs syncbuf.Buffer
-	in := natsingress.New(conn, e.guard, &panicky{next: e.reg}, slog.New(slog.NewTextHandler(&logs, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ingress not up within 60s")
-		}
-	}
+	for i, where := range []string{"append", "admission"} {
+		t.Run(where, func(t *testing.T) {
+			conn, err := e.store.Connect(e.ingress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var logs syncbuf.Buffer
+			var app natsingress.Appender = e.reg
+			if where == "append" {
+				app = &panicky{next: e.reg}
+			}
+			in := natsingress.New(conn, e.guard, app, slog.New(slog.NewTextHandler(&logs, nil)))
+			if where == "admission" {
+				var once sync.Once
+				in.Admit = func(p auth.Principal, _ string) (func(), error) {
+					once.Do(func() { panic("bug admitting " + p.String()) })
+					return func() {}, nil
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- in.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("ingress not up within 60s")
+				}
+			}
 
-	first := registerPerson(1)
-	data, _ := proto.Marshal(first)
-	reply := request(t, e.nc, tokOslo, "", data)
-	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "internal" {
-		t.Fatalf("the panicking request: error code %q (%s), want internal", code, reply.Header.Get(micro.ErrorHeader))
-	}
-	data, _ = proto.Marshal(registerPerson(2))
-	reply = request(t, e.nc, tokOslo, "", data)
-	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
-		t.Fatalf("the next request: %s %s", code, reply.Header.Get(micro.ErrorHeader))
-	}
-	var res nirv1.AppendResponse
-	if err := proto.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) != 1 {
-		t.Fatalf("the next request: %v, %d positions", err, len(res.GetPositions()))
-	}
-	if in.Panics() != 1 {
-		t.Errorf("Panics() = %d, want 1", in.Panics())
-	}
-	id := first.GetRegistrations()[0].GetEvent().GetPersonRegistered().GetFodselsnummer()
-	if !strings.Contains(logs.String(), "panic serving a request") {
-		t.Errorf("the panic was not logged:\n%s", logs.String())
-	}
-	if strings.Contains(logs.String(), id) {
-		t.Errorf("the log holds the national id:\n%s", logs.String())
+			first := registerPerson(10*i + 1)
+			data, _ := proto.Marshal(first)
+			reply := request(t, e.nc, tokOslo, "", data)
+			if code := reply.Header.Get(micro.ErrorCodeHeader); code != "internal" {
+				t.Fatalf("the panicking request: error code %q (%s), want internal", code, reply.Header.Get(micro.ErrorHeader))
+			}
+			data, _ = proto.Marshal(registerPerson(10*i + 2))
+			reply = request(t, e.nc, tokOslo, "", data)
+			if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+				t.Fatalf("the next request: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+			}
+			var res nirv1.AppendResponse
+			if err := proto.Unmarshal(reply.Data, &res); err != nil || len(res.GetPositions()) != 1 {
+				t.Fatalf("the next request: %v, %d positions", err, len(res.GetPositions()))
+			}
+			if in.Panics() != 1 {
+				t.Errorf("Panics() = %d, want 1", in.Panics())
+			}
+			id := first.GetRegistrations()[0].GetEvent().GetPersonRegistered().GetFodselsnummer()
+			if !strings.Contains(logs.String(), "panic serving a request") {
+				t.Errorf("the panic was not logged:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), id) {
+				t.Errorf("the log holds the national id:\n%s", logs.String())
+			}
+		})
 	}
 }
