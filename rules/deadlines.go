@@ -205,9 +205,16 @@ func hasExemption(s *State, t nirv1.ExemptionType) (Exemption, bool) {
 //   - 6A rett: start of the first 6A training vedtak + 12 months + leave, plus 6 months per
 //     utvidet vedtak (at most 1 with vgo, 4 without).
 //   - IntroL and plikt without rett: no deadline (not applicable).
+//
+// An open-ended leave counts up to now; with a zero now (the read models, which compute
+// without a clock) it makes the deadline CANNOT_COMPUTE («permisjon uten sluttdato»), as it
+// makes the programme end (ProgrammeLatestEnd).
 func NorskDeadline(s *State, now Date) (Deadline, bool) {
 	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_NORSK}
 	ts := TrainingScheme(s.Person, s.Law)
+	// openLeave: approved leave without an end date has begun (by now, or at all when now is
+	// zero).
+	openLeave := false
 	switch {
 	case s.Law == nirv1.Law_LAW_IL && ts.Scheme == nirv1.Scheme_SCHEME_RETT_OG_PLIKT:
 		arose := roseDate(s.Person)
@@ -232,7 +239,8 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 		if *s.Training.Utdanningsbakgrunn {
 			months = v.MonthsVgo
 		}
-		leave, _ := leaveDays(s.Training.Leave, d.Start, now)
+		leave, open := leaveDays(s.Training.Leave, d.Start, now)
+		openLeave = open
 		d.Date = d.Start.AddMonths(months).AddDays(leave)
 		if leave > 0 {
 			d.ReasonNB = fmt.Sprintf("%d måneder fra %s, forlenget med %d dager permisjon", months, d.Start, leave)
@@ -259,7 +267,8 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 			return d.cannot("mangler vedtak om opplæring (Rett til norsk)", "no training vedtak under chapter 6A (Rett til norsk) registered"), true
 		}
 		d.Start = first.Start
-		leave, _ := leaveDays(s.Training.Leave, d.Start, now)
+		leave, open := leaveDays(s.Training.Leave, d.Start, now)
+		openLeave = open
 		d.Date = d.Start.AddMonths(v.Months).AddDays(leave)
 		n, months, uv, uvOn := utvidet6A(s)
 		if n > 0 {
@@ -275,6 +284,13 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 	d.DaysLeft = now.DaysUntil(d.Date)
 	if x, ok := hasExemption(s, nirv1.ExemptionType_EXEMPTION_TYPE_OPPLAERING); ok {
 		return d.completed(fmt.Sprintf("fritak fra opplæringen %s", x.Date), fmt.Sprintf("exempted from training %s", x.Date)), true
+	}
+	if openLeave && now.IsZero() {
+		// DOMAIN.md 3.2: approved leave is added to the deadline. Without a date to count an
+		// open-ended leave to (the read models compute without a clock), the deadline is not
+		// known: the date without the leave would show a person on leave as overdue. As for
+		// the programme end (ProgrammeLatestEnd).
+		return d.cannot("permisjon uten sluttdato", "open-ended leave"), true
 	}
 	reason, reasonEN := d.ReasonNB, d.ReasonEN
 	d.classify(now)
