@@ -408,3 +408,33 @@ func TestAudit_HoursGoals(t *testing.T) {
 		}
 	}
 }
+
+// TestAudit_IntroLPliktBefore2017: DOMAIN.md 1.4, «Opplæring: 16–55 rett og plikt; 55–67 rett
+// (before 2017); from 1 Jan 2017 plikt extended to 55–67» (S53). Before 2017 the plikt ended at
+// 55 for everyone, so a labour immigrant (plikt, no rett, 1.3) aged 55–67 at the permit date
+// had neither; from 2017 the plikt reaches 67. The rett og plikt groups keep their rett.
+func TestAudit_IntroLPliktBefore2017(t *testing.T) {
+	t.Parallel()
+	arbeid, asyl := nirv1.PermitBasis_PERMIT_BASIS_ARBEID, nirv1.PermitBasis_PERMIT_BASIS_ASYL_28
+	tests := []struct {
+		name, birth, permit string
+		basis               nirv1.PermitBasis
+		want                nirv1.Scheme
+	}{
+		{"labour, 55 in 2015: plikt", "1960-06-01", "2015-06-01", arbeid, nirv1.Scheme_SCHEME_PLIKT},
+		{"labour, 56 in 2015: neither", "1959-06-01", "2015-06-01", arbeid, nirv1.Scheme_SCHEME_NONE},
+		{"labour family, 60 in 2016-12-31: neither", "1956-12-31", "2016-12-31", nirv1.PermitBasis_PERMIT_BASIS_FAMILIE_ARBEID, nirv1.Scheme_SCHEME_NONE},
+		{"labour, 60 in 2017-01-01: plikt", "1957-01-01", "2017-01-01", arbeid, nirv1.Scheme_SCHEME_PLIKT},
+		{"labour, 67 in 2018: plikt", "1951-06-01", "2018-06-01", arbeid, nirv1.Scheme_SCHEME_PLIKT},
+		{"asylum, 60 in 2015: rett", "1955-06-01", "2015-06-01", asyl, nirv1.Scheme_SCHEME_RETT},
+		{"IL labour, 60 in 2022: plikt", "1962-06-01", "2022-06-01", arbeid, nirv1.Scheme_SCHEME_PLIKT},
+	}
+	for _, tt := range tests {
+		p := Person{BirthDate: md(tt.birth), PermitDate: md(tt.permit), ArrivalDate: md(tt.permit), PermitBasis: tt.basis}
+		law, _ := LawOf(p)
+		r := TrainingScheme(p, law)
+		if r.Scheme != tt.want || r.ReasonNB == "" {
+			t.Errorf("%s: %v (%s), want %v", tt.name, r.Scheme, r.ReasonNB, tt.want)
+		}
+	}
+}

@@ -143,7 +143,8 @@ func introScheme(p Person, law nirv1.Law) SchemeResult {
 
 // TrainingScheme decides the person's scheme for opplæring i norsk og samfunnskunnskap
 // (DOMAIN.md 1.3, 1.4, 1.5): age at the permit date decides; IL 18–67, IntroL 16–67 (55–67
-// only rett before 2017); § 28 permits give plikt only; 6A gives rett only.
+// only rett before 2017, so nothing for plikt-only permits); § 28 permits give plikt only; 6A
+// gives rett only.
 func TrainingScheme(p Person, law nirv1.Law) SchemeResult {
 	r := trainingScheme(p, law)
 	r.noteCoverage(pick(trainingSchemeVersions, p.PermitDate).Version, p.PermitDate)
@@ -177,6 +178,11 @@ func trainingScheme(p Person, law nirv1.Law) SchemeResult {
 		r.Scheme, r.Kategori = nirv1.Scheme_SCHEME_RETT, "Rett til norsk"
 		r.ReasonNB = "kollektiv beskyttelse etter kapittel 6A: rett, men ikke plikt (IL § 37 d); ordning «Norsk rett/norskmål»"
 		r.ReasonEN = "collective protection under chapter 6A: right, no duty (IL § 37 d)"
+	case law == nirv1.Law_LAW_INTROL && age > v.IntroLPliktMaxAge && pliktOnlyBasis(p.PermitBasis):
+		// DOMAIN.md 1.4: before 2017 the plikt ended at 55 («from 1 Jan 2017 plikt extended to
+		// 55–67»); above it only the rett remained, and a labour immigrant has no rett.
+		return none(fmt.Sprintf("arbeidsinnvandrer %d–%d år ved vedtak om oppholdstillatelse før 2017: verken rett eller plikt", v.IntroLPliktMaxAge, maxAge),
+			fmt.Sprintf("labour immigrant %d–%d at a permit date before 2017: neither right nor duty", v.IntroLPliktMaxAge, maxAge))
 	case pliktOnlyBasis(p.PermitBasis):
 		r.Scheme, r.Kategori = nirv1.Scheme_SCHEME_PLIKT, "Plikt til opplæring i norsk og samfunnskunnskap"
 		r.ReasonNB = "arbeidsinnvandrer utenfor EØS/EFTA eller familie: plikt, ikke rett"

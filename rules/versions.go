@@ -146,7 +146,7 @@ type trainingSchemeVersion struct {
 // to 55–67 (DOMAIN.md 1.4).
 var trainingSchemeVersions = []trainingSchemeVersion{
 	{Version: Version{ID: RuleTrainingScheme + "/2005-09-01", Rule: RuleTrainingScheme, Section: "DOMAIN.md 1.3, 1.4",
-		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2017, 1, 1), Summary: "IntroL 16–55 rett og plikt, 55–67 rett; IL 18–67"},
+		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2017, 1, 1), Summary: "IntroL 16–55 rett og plikt (plikt only: 16–55), 55–67 rett; IL 18–67"},
 		IntroLMinAge: 16, IntroLPliktMaxAge: 55, IntroLMaxAge: 67, ILMinAge: 18, ILMaxAge: 67},
 	{Version: Version{ID: RuleTrainingScheme + "/2017-01-01", Rule: RuleTrainingScheme, Section: "DOMAIN.md 1.3, 1.4",
 		ValidFrom: ymd(2017, 1, 1), Summary: "IntroL 16–67 rett og plikt; IL 18–67"},
