@@ -13,10 +13,12 @@ import (
 // read models of every existing stream change: that needs a new schema version (which makes
 // nird refold them) and a new digest, never just a new digest. Schema 15 (the event-id index
 // in blocks) changed only the version in the meta bucket: with it set back to 14 the digest
-// was still the one of 91f1d80, ec3167d7….
+// was still the one of 91f1d80, ec3167d7…. Schema 16 (the norsk deadline on open-ended leave,
+// IntroL labour immigrants 55–67 before 2017) changes no row of this population: with it set
+// back to 15 the digest was still a1d8f4f7….
 func TestModels_StreamBeforeIdentity(t *testing.T) {
 	t.Parallel()
-	const want = "a1d8f4f7878f1c107c8acd074d9b8dfa2e0d23929164a4bbb6a9d7548095658e"
+	const want = "984e110e4cab7fee03bf654516c3e1d0bffa443dd76cab31aec378a0afeccd28"
 	recs := population(11, 400, testKommuner)
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, recs, 97)
