@@ -8,8 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/introreg/nir/internal/syncbuf"
 )
@@ -296,5 +299,105 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 	rebuiltLike(t, p, recs, "")
 	if got := liveDump(t, p); got != want {
 		t.Fatal("the models caught up differ from a clean build")
+	}
+}
+
+// TestProjector_SnapshotFilesDamaged: what lies in the snapshots' directory in place of a
+// snapshot (a file truncated to nothing or to a page, flipped bytes, garbage, a directory, a
+// FIFO, a dangling link) never stops OpenSnapshots, which nird runs at every start, and is
+// never served: damage is moved aside, the rest skipped, both logged; the sound snapshot is
+// served as before. Before, an empty file, a directory or a dangling link made OpenSnapshots
+// fail (nird refused to start: "write …: bad file descriptor", "no such device"), and a
+// FIFO made it wait for ever (nird hung at start).
+func TestProjector_SnapshotFilesDamaged(t *testing.T) {
+	t.Parallel()
+	recs := population(24, 30, testKommuner)
+	dir := t.TempDir()
+	p := caughtUp(t, dir, recs)
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, db)
+	db.Close()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snaps := filepath.Join(dir, snapshotDir)
+	good, err := os.ReadFile(filepath.Join(snaps, "good.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := map[string]func(path string) error{
+		"empty":     func(p string) error { return os.WriteFile(p, nil, 0o600) },
+		"one-page":  func(p string) error { return os.WriteFile(p, good[:4096], 0o600) },
+		"half":      func(p string) error { return os.WriteFile(p, good[:len(good)/2], 0o600) },
+		"flipped":   func(p string) error { return os.WriteFile(p, flip(bytes.Clone(good), 200, 7), 0o600) },
+		"garbage":   func(p string) error { return os.WriteFile(p, []byte("not a snapshot"), 0o600) },
+		"directory": func(p string) error { return os.Mkdir(p, 0o700) },
+		"fifo":      func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"dangling":  func(p string) error { return os.Symlink(filepath.Join(snaps, "gone.db"), p) },
+	}
+	for name, mk := range junk {
+		if err := mk(filepath.Join(snaps, name+".db")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log syncbuf.Buffer
+	p2, err := New(NewSliceFeed(recs), Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	done := make(chan error, 1)
+	go func() { done <- p2.OpenSnapshots() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("OpenSnapshots with junk beside a snapshot: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("OpenSnapshots hangs")
+	}
+	served := p2.Snapshots()
+	if !slices.Contains(served, "good") {
+		t.Fatalf("the sound snapshot is not served: %v", served)
+	}
+	for _, n := range served {
+		if n == "good" {
+			continue
+		}
+		// Flips may hit only bytes nothing uses; what is served must be the sound models.
+		if err := p2.Use(n, func(db *DB) error {
+			if dump(t, db) != want {
+				t.Errorf("snapshot %s is served with models that differ from the sound one", n)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("snapshot %s: %v", n, err)
+		}
+	}
+	if err := p2.Use("good", func(db *DB) error {
+		if dump(t, db) != want {
+			t.Error("the sound snapshot's models changed")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// (A file cut in half may have lost only free pages at its end.)
+	for _, n := range []string{"empty", "one-page", "garbage", "directory", "fifo", "dangling"} {
+		if slices.Contains(served, n) {
+			t.Errorf("junk %q is served as a snapshot", n)
+		}
+		if !strings.Contains(log.String(), "snapshot="+n) {
+			t.Errorf("nothing logged of junk %q", n)
+		}
+		if n == "dangling" {
+			continue
+		}
+		if aside, _ := filepath.Glob(filepath.Join(snaps, n+".db.damaged-*")); len(aside) != 1 {
+			t.Errorf("damaged snapshot %q not moved aside: %v", n, aside)
+		}
 	}
 }

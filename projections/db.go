@@ -177,9 +177,20 @@ type cached struct {
 // error wrapping ErrCorrupt before bbolt uses any of its pages, never a crash.
 func Open(path string, opt DBOptions) (*DB, error) {
 	var fc FileCheck
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if fc, err = checkFile(path, opt.VerifyValues); err != nil {
-			return nil, err
+	if fi, err := os.Stat(path); err == nil {
+		switch {
+		case !fi.Mode().IsRegular():
+			// A directory, a FIFO (opening one waits for a writer, for ever) or a device
+			// where the file belongs is no read-model file.
+			return nil, fmt.Errorf("projections: open %s: %w: not a regular file (%v)", path, ErrCorrupt, fi.Mode().Type())
+		case fi.Size() == 0 && opt.ReadOnly:
+			// bbolt would write the first pages of a new file, and fail on a read-only one
+			// with an error that names no damage; a file to read is never empty.
+			return nil, fmt.Errorf("projections: open %s: %w: the file is empty", path, ErrCorrupt)
+		case fi.Size() > 0:
+			if fc, err = checkFile(path, opt.VerifyValues); err != nil {
+				return nil, err
+			}
 		}
 	}
 	bopt := &bolt.Options{Timeout: 5 * time.Second, ReadOnly: opt.ReadOnly, NoFreelistSync: true,

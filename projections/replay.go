@@ -137,7 +137,10 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 }
 
 // OpenSnapshots opens the named snapshots kept in Dir (after a restart). A snapshot written by
-// another SchemaVersion cannot be read; it is skipped with a warning (replay it again).
+// another SchemaVersion cannot be read; it is skipped with a warning (replay it again). No
+// single snapshot file stops it: a damaged one (also an empty file, or a directory or FIFO
+// in its place) is moved aside and one that cannot be opened is skipped, each logged and not
+// served; it fails only when the snapshots' directory cannot be read.
 func (p *Projector) OpenSnapshots() error {
 	entries, err := os.ReadDir(filepath.Join(p.opt.Dir, snapshotDir))
 	if err != nil {
@@ -167,7 +170,10 @@ func (p *Projector) OpenSnapshots() error {
 			continue
 		}
 		if err != nil {
-			return err
+			// Not served, but no reason to keep the register down (a dangling link, a
+			// file nird may not read).
+			p.logger.Error("snapshot file cannot be opened; not served", "snapshot", name, "path", path, "err", err)
+			continue
 		}
 		p.mu.Lock()
 		p.snaps[name] = &handle{db: db}
