@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -399,5 +400,104 @@ func TestProjector_SnapshotFilesDamaged(t *testing.T) {
 		if aside, _ := filepath.Glob(filepath.Join(snaps, n+".db.damaged-*")); len(aside) != 1 {
 			t.Errorf("damaged snapshot %q not moved aside: %v", n, aside)
 		}
+	}
+}
+
+// TestProjector_SnapshotDamagedWhileServed: a snapshot cut short or with flipped bytes while
+// it is served (a local process, a disk going bad) is found by the read that meets the
+// damage: that read fails with ErrCorrupt naming the snapshot, the snapshot is taken out of
+// service and its file moved aside, and one of the same name can be made again; the live
+// models are not affected. Before, every such read failed with the checksum's or the fault's
+// error (an Internal error for the client) and the snapshot stayed listed and served.
+func TestProjector_SnapshotDamagedWhileServed(t *testing.T) {
+	t.Parallel()
+	recs := population(25, 60, testKommuner)
+	for _, how := range []string{"Truncated", "Flipped"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			p := caughtUp(t, dir, recs)
+			live := liveDump(t, p)
+			db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := dump(t, db)
+			db.Close()
+			path := filepath.Join(dir, snapshotDir, "s.db")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipped := 0
+			switch how {
+			case "Truncated":
+				err = os.Truncate(path, 2*4096)
+			case "Flipped":
+				// The byte after each copy of a person's key: the first of its value, or
+				// one of an event's data, which the checksums cover.
+				f, ferr := os.OpenFile(path, os.O_RDWR, 0)
+				if ferr != nil {
+					t.Fatal(ferr)
+				}
+				for _, r := range recs[:10] {
+					k := []byte(r.Event.GetPersonKey())
+					for i := 0; ; i++ {
+						j := bytes.Index(b[i:], k)
+						if j < 0 {
+							break
+						}
+						i += j
+						at := i + len(k)
+						if _, err = f.WriteAt([]byte{b[at] ^ 0x20}, int64(at)); err != nil {
+							break
+						}
+						flipped++
+					}
+				}
+				f.Close()
+				if flipped == 0 {
+					t.Fatal("no person key found in the snapshot")
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Use("s", func(db *DB) error {
+				for _, r := range recs[:10] {
+					if _, err := db.History(r.Event.GetPersonKey()); err != nil {
+						return err
+					}
+				}
+				return db.Dump(io.Discard)
+			})
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `snapshot "s" is damaged`) {
+				t.Fatalf("a read of the damaged snapshot: %v; want ErrCorrupt naming it", err)
+			}
+			if got := p.Snapshots(); len(got) != 0 {
+				t.Errorf("the damaged snapshot is still served: %v", got)
+			}
+			if err := p.Use("s", func(*DB) error { return nil }); !errors.Is(err, ErrNotFound) {
+				t.Errorf("a later read of the damaged snapshot: %v, want ErrNotFound", err)
+			}
+			if aside, _ := filepath.Glob(path + ".damaged-*"); len(aside) != 1 {
+				t.Errorf("the damaged snapshot was not kept aside: %v", aside)
+			}
+			if got := liveDump(t, p); got != live {
+				t.Error("the live models changed")
+			}
+			db, err = p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s"})
+			if err != nil {
+				t.Fatalf("making the snapshot again: %v", err)
+			}
+			db.Close()
+			if err := p.Use("s", func(db *DB) error {
+				if dump(t, db) != want {
+					t.Error("the snapshot made again differs")
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -226,17 +226,56 @@ func (p *Projector) acquire(snapshot string) (*handle, error) {
 // until fn returns, even if a rebuild swaps a new live file in meanwhile. fn must not keep the
 // DB after it returns. While the live models are being rebuilt because they do not belong to
 // the stream or are damaged (Repairing), Use("") fails with ErrUnavailable.
+//
+// A snapshot found damaged (a checksum that fails, a fault on a file cut short) is taken out
+// of service and moved aside, as at start: the call fails with an error wrapping ErrCorrupt
+// that names the snapshot and says to create it again, and later calls find no snapshot of
+// that name.
 func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 	if r := p.repair.Load(); r != nil && snapshot == "" {
 		return fmt.Errorf("%w: the read models are being rebuilt from the stream (%s)", ErrUnavailable, r.reason)
 	}
+	if snapshot != "" {
+		h, err := p.acquire(snapshot)
+		if err != nil {
+			return err
+		}
+		err = fn(h.db)
+		h.refs.Done()
+		if errors.Is(err, ErrCorrupt) {
+			p.retireSnapshot(snapshot, h, err)
+			return fmt.Errorf("%w: snapshot %q is damaged; it is no longer served (create it again)", ErrCorrupt, snapshot)
+		}
+		return err
+	}
 	err := p.use(snapshot, fn)
-	if snapshot == "" && errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, ErrCorrupt) {
 		// What was read is not served; the file is rebuilt.
 		p.requestRepair("the read-model file is damaged: "+err.Error(), true)
 		return fmt.Errorf("%w: the read models are being rebuilt from the stream (the file is damaged)", ErrUnavailable)
 	}
 	return err
+}
+
+// retireSnapshot takes the damaged snapshot h out of service under name, unless it is no
+// longer served (deleted or replaced meanwhile, or retired by another query), moves its file
+// aside for forensics and closes it once its queries are done.
+func (p *Projector) retireSnapshot(name string, h *handle, cause error) {
+	p.mu.Lock()
+	if p.closed || p.snaps[name] != h {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.snaps, name)
+	// Under the lock, so that a replay keeping a new snapshot of the name (which takes the
+	// old one out under it first) never has its file moved instead.
+	aside, merr := moveAside(filepath.Join(p.opt.Dir, snapshotDir, name+".db"))
+	p.mu.Unlock()
+	p.logger.Error("snapshot file damaged while served; moved aside, not served (create it again)", "snapshot", name, "path", aside, "err", errors.Join(cause, merr))
+	go func() {
+		h.refs.Wait()
+		h.db.Close()
+	}()
 }
 
 // use is Use also while a repair is pending: the runtime's own access.

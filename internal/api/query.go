@@ -217,6 +217,11 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
 	case errors.Is(err, projections.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, msg())
+	case errors.Is(err, projections.ErrCorrupt):
+		// A damaged snapshot, taken out of service (the live models' damage is Unavailable
+		// above, while they are rebuilt): the operator's to create again.
+		log.ErrorContext(ctx, "read failed: damaged read models", "op", op, "err", err)
+		return connect.NewError(connect.CodeDataLoss, msg())
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
 	}

@@ -1189,6 +1189,7 @@ func TestReadError(t *testing.T) {
 		{fmt.Errorf("%w: page_token", projections.ErrInvalidArgument), connect.CodeInvalidArgument},
 		{projections.ErrClosed, connect.CodeUnavailable},
 		{projections.ErrSchema, connect.CodeFailedPrecondition},
+		{fmt.Errorf("%w: snapshot %q is damaged", projections.ErrCorrupt, "s"), connect.CodeDataLoss},
 		{context.Canceled, connect.CodeCanceled},
 		{errors.New("disk on fire"), connect.CodeInternal},
 		{connect.NewError(connect.CodeNotFound, errors.New("person not found")), connect.CodeNotFound},
