@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/introreg/nir/internal/smallfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -185,7 +186,8 @@ func SignCheckpoint(cp *nirv1.Checkpoint, key ed25519.PrivateKey) error {
 // so that every checkpoint verifies against one public key, and a rebuild on each may take
 // its live file's events.
 func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	// Never more than a line; a FIFO or a device in its place is refused, not waited on.
+	b, err := smallfile.Read(path, 4096)
 	if errors.Is(err, os.ErrNotExist) && create {
 		seed := make([]byte, ed25519.SeedSize)
 		if _, err := rand.Read(seed); err != nil {

@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/introreg/nir/internal/smallfile"
 )
 
 // KeySize is the size of master and data keys: AES-256.
@@ -114,7 +116,8 @@ func LoadMaster(path string, create bool) (*Key, error) {
 	if v, ok := os.LookupEnv(MasterKeyEnv); ok {
 		return parseMaster(v, MasterKeyEnv)
 	}
-	b, err := os.ReadFile(path)
+	// Never more than a line; a FIFO or a device in its place is refused, not waited on.
+	b, err := smallfile.Read(path, 4096)
 	if errors.Is(err, os.ErrNotExist) && create {
 		k := make([]byte, KeySize)
 		if _, err := rand.Read(k); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -93,7 +94,7 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 // checkCreds reads a NATS credentials file as the client will when it connects: a user JWT
 // and the user's nkey seed.
 func checkCreds(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, 64<<10)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/rules"
 )
 
@@ -159,9 +160,14 @@ func ParseEntries(data []byte) ([]Entry, error) {
 	return entries, nil
 }
 
+// MaxTokenFileSize is the largest token file ReadEntries reads (an entry takes a few hundred
+// bytes): a larger one is damage, not read into memory.
+const MaxTokenFileSize = 64 << 20
+
 // ReadEntries reads and validates the token file at path.
 func ReadEntries(path string) ([]Entry, error) {
-	data, err := os.ReadFile(path)
+	// A FIFO or a device in its place is refused, not waited on.
+	data, err := smallfile.Read(path, MaxTokenFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read token file %s: %w", path, err)
 	}

@@ -39,6 +39,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/smallfile"
 )
 
 // Reader is the read-only user's name.
@@ -153,7 +154,8 @@ func LoadOrCreate(dir string, caseSystems []string) ([]User, error) {
 // loadOrCreateSeed returns the public key of the user seed in file, making the file if
 // there is none.
 func loadOrCreateSeed(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	// A FIFO or a device in its place is refused, not waited on.
+	b, err := smallfile.Read(file, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		kp, err := nkeys.CreateUser()
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/rules"
 )
 
@@ -121,15 +122,12 @@ func IsKey(s string) bool { return rules.IsPersonKey(s) }
 // one provisioned for nird by another owner (a mounted secret, root:nird 0640) may be
 // readable by a group nird is in, never by others (ErrInsecureFile).
 func Load(path string) (*Keyer, error) {
-	f, err := os.Open(path)
+	// A FIFO in its place would make Open wait for ever, a device never end.
+	f, fi, err := smallfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("personkey: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("personkey: %w", err)
-	}
 	note, err := checkMode(f, fi, path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,61 @@
+// Package smallfile reads the small files nird reads at start (its keys, the token file, NATS
+// seeds) so that whatever lies in their place cannot stop it unseen: opening a FIFO waits
+// for a writer for ever, and reading a device such as /dev/zero never ends. Open and Read
+// refuse anything but a regular file, without blocking, and Read refuses a file larger than
+// it expects without reading it.
+package smallfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// ErrNotRegular is returned for a path that is not a regular file (after symbolic links).
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrTooLarge is returned by Read for a file larger than its limit.
+var ErrTooLarge = errors.New("file too large")
+
+// Open opens the regular file at path for reading, without waiting for a writer when it is
+// a FIFO, and returns it with its FileInfo. A path that does not exist is an error wrapping
+// os.ErrNotExist; one that is not a regular file wraps ErrNotRegular and names the path.
+func Open(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w (%v)", path, ErrNotRegular, fi.Mode().Type())
+	}
+	return f, fi, nil
+}
+
+// Read returns the content of the regular file at path (Open), refusing one larger than
+// limit bytes with ErrTooLarge, also when it grows while read.
+func Read(path string, limit int64) ([]byte, error) {
+	f, fi, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %w (%d bytes, at most %d expected)", path, ErrTooLarge, fi.Size(), limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, limit)
+	}
+	return b, nil
+}
