@@ -26,10 +26,10 @@
 // An incremental backup (Options.After) holds the messages after an earlier backup's last
 // sequence and names that backup's SHA-256, so that a restore applies a chain in order.
 //
-// Restore reads the whole file and checks its SHA-256 and every record's CRC before it
-// stores anything, and then stores each message at its own sequence (eventstore.Import):
-// a damaged or truncated backup is refused with the record it fails at, and the target is
-// left untouched.
+// Restore reads the whole file and checks its SHA-256, every record's CRC and the chain's
+// digest before it stores anything, and then stores each message at its own sequence
+// (eventstore.Import): a damaged or truncated backup is refused with the record it fails at,
+// and the target is left untouched.
 package backup
 
 import (
@@ -511,7 +511,21 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return 0, fmt.Errorf("%w: the target stream holds %d messages; restore only into an empty data directory or cluster", eventstore.ErrNotEmpty, last)
 	}
 	total := bs[len(bs)-1].Manifest.LastSeq
+	// Every backup's digest is checked before anything is stored: a mismatch found while
+	// importing would leave the target holding the events without their data keys and
+	// checkpoints, and refuse a second restore as not empty.
 	var digest eventstore.Digest
+	for _, b := range bs {
+		for r, err := range b.records() {
+			if err != nil {
+				return 0, err
+			}
+			digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
+		}
+		if m := b.Manifest; m.Digest != "" && m.Digest != hex.EncodeToString(digest.Sum[:]) {
+			return 0, fmt.Errorf("backup %s: the messages do not have the manifest's digest: the backup is damaged or not the stream it says; nothing was restored", b.Dir)
+		}
+	}
 	var cps [][]byte // the backups' checkpoints, each once (a backup may repeat an earlier one's)
 	seenCP := map[string]bool{}
 	for _, b := range bs {
@@ -536,18 +550,12 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 				if !until.keeps(r) {
 					return
 				}
-				digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
 				if progress != nil && r.Seq%10000 == 0 {
 					progress(r.Seq, total)
 				}
 				if !yield(r, nil) {
 					return
 				}
-			}
-			// The whole backup was read: its digest must be the manifest's.
-			if m := b.Manifest; m.Digest != "" && m.Digest != hex.EncodeToString(digest.Sum[:]) {
-				yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: the messages do not have the manifest's digest: the backup is not the stream it says", b.Dir))
-				return
 			}
 		}
 	}
