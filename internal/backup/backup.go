@@ -20,8 +20,9 @@
 //     ids and birth dates cannot be read.
 //   - manifest.json (Manifest): the sequence range, times, the stream's identity and
 //     metadata (which name the person key's fingerprint, never the key), the nir version,
-//     and the size and SHA-256 of events.nirbak. It is written last: a directory without it
-//     is an unfinished backup.
+//     the size and SHA-256 of events.nirbak, and the SHA-256 of the manifest itself
+//     (Manifest.ManifestSHA256). It is written last: a directory without it is an
+//     unfinished backup.
 //
 // An incremental backup (Options.After) holds the messages after an earlier backup's last
 // sequence and names that backup's SHA-256, so that a restore applies a chain in order.
@@ -102,6 +103,22 @@ type Manifest struct {
 	// Checkpoints are the encodings (base64, as stored) of the stream's checkpoints that
 	// cover sequences FirstSeq to LastSeq, in order; Restore stores them again.
 	Checkpoints []string `json:"checkpoints,omitempty"`
+	// ManifestSHA256 is the SHA-256 (hex) of the manifest's own JSON encoding (json.Marshal)
+	// with this field empty, so that damage anywhere in it (the stream's metadata with the
+	// person key's fingerprint, a checkpoint) is found when the backup is opened, not by a
+	// restored register. Empty in backups made before it; Open checks it when present.
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+}
+
+// selfSum is the SHA-256 (hex) that ManifestSHA256 holds.
+func (m Manifest) selfSum() (string, error) {
+	m.ManifestSHA256 = ""
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:]), nil
 }
 
 // FileSum is a file's size and SHA-256 (hex).
@@ -244,6 +261,9 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	}
 	ks := sha256.Sum256(kb)
 	m.Keys = &FileSum{Name: KeysFile, Bytes: int64(len(kb)), SHA256: hex.EncodeToString(ks[:])}
+	if m.ManifestSHA256, err = m.selfSum(); err != nil {
+		return Manifest{}, err
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return Manifest{}, err
@@ -320,6 +340,11 @@ func Open(dir string) (*Backup, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("backup %s: %s is damaged: %v", dir, ManifestFile, err)
+	}
+	if m.ManifestSHA256 != "" {
+		if sum, err := m.selfSum(); err != nil || sum != m.ManifestSHA256 {
+			return nil, fmt.Errorf("backup %s: %s is damaged (it does not match its own SHA-256); this backup cannot be restored", dir, ManifestFile)
+		}
 	}
 	if m.Format != FormatVersion {
 		return nil, fmt.Errorf("backup %s: format %d, this nirctl reads format %d", dir, m.Format, FormatVersion)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,7 +209,8 @@ func TestBackup_Damaged(t *testing.T) {
 			}
 		})
 	}
-	// A record damaged with a manifest to match (someone recomputed the file's hash): the
+	// A record damaged with a manifest to match (someone recomputed the file's hash, and
+	// dropped the manifest's own checksum, as a backup made before it has none): the
 	// record's own checksum still catches it.
 	t.Run("RecordChecksum", func(t *testing.T) {
 		d := filepath.Join(t.TempDir(), "copy")
@@ -217,7 +219,9 @@ func TestBackup_Damaged(t *testing.T) {
 		bad[len(bad)-10] ^= 0x01
 		os.WriteFile(filepath.Join(d, backup.EventsFile), bad, 0o600)
 		sum := sha256.Sum256(bad)
-		os.WriteFile(filepath.Join(d, backup.ManifestFile), bytes.Replace(manifest, []byte(hex.EncodeToString(sha256Of(good))), []byte(hex.EncodeToString(sum[:])), 1), 0o600)
+		forged := bytes.Replace(manifest, []byte(hex.EncodeToString(sha256Of(good))), []byte(hex.EncodeToString(sum[:])), 1)
+		forged = regexp.MustCompile(`,?\s*"manifest_sha256": "[0-9a-f]+"`).ReplaceAll(forged, nil)
+		os.WriteFile(filepath.Join(d, backup.ManifestFile), forged, 0o600)
 		if _, err := backup.Open(d); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 			t.Errorf("Open = %v, want a record checksum mismatch", err)
 		}
@@ -561,4 +565,67 @@ func TestBackup_ManifestDigestDamaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackup_ManifestDamaged: damage in the manifest that the files' checksums and the
+// records do not show (the stream's metadata, which holds the person key's fingerprint; the
+// times) makes Open refuse the backup, naming the manifest. Before, Open took it, and the
+// restored stream carried the damaged fingerprint: nird then refused to start saying its
+// person key was not the register's. A manifest without its own checksum (a backup made
+// before it) still opens.
+func TestBackup_ManifestDamaged(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	appendN(t, src, 1, 3)
+	dir := filepath.Join(t.TempDir(), "b")
+	m, err := backup.Write(ctx, src, dir, backup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, backup.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyWith := func(t *testing.T, manifest []byte) string {
+		d := filepath.Join(t.TempDir(), "copy")
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{backup.EventsFile, backup.KeysFile} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, backup.ManifestFile), manifest, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, c := range []struct{ name, old, new string }{
+		{"Fingerprint", "test-fingerprint", "test-fingerprinT"},
+		{"Created", `"created": "` + m.Created.Format("2006"), `"created": "` + fmt.Sprint(m.Created.Year()-1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := bytes.Replace(good, []byte(c.old), []byte(c.new), 1)
+			if bytes.Equal(bad, good) {
+				t.Fatalf("%q not in the manifest", c.old)
+			}
+			if _, err := backup.Open(copyWith(t, bad)); err == nil || !strings.Contains(err.Error(), backup.ManifestFile+" is damaged") {
+				t.Errorf("Open = %v, want %s refused as damaged", err, backup.ManifestFile)
+			}
+		})
+	}
+	t.Run("WithoutItsChecksum", func(t *testing.T) {
+		old := regexp.MustCompile(`,?\s*"manifest_sha256": "[0-9a-f]+"`).ReplaceAll(good, nil)
+		if bytes.Equal(old, good) {
+			t.Fatal("the manifest holds no checksum of its own")
+		}
+		if _, err := backup.Open(copyWith(t, old)); err != nil {
+			t.Errorf("a manifest of an older backup: %v", err)
+		}
+	})
 }
