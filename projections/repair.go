@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,7 +94,38 @@ func (p *Projector) Check(ctx context.Context) error {
 	if reason != "" {
 		p.requestRepair(reason, false)
 	}
+	p.checkSnapshots(ctx)
 	return nil
+}
+
+// checkSnapshots takes the snapshots built from another instance of the stream out of
+// service (a file of another register's put in the snapshots' directory, or snapshots of a
+// stream deleted and re-created): their figures are not this register's. Unlike the live
+// models they are not rebuilt, since their cut-off is an operator's choice. A stream whose
+// identity cannot be read now leaves them as they are (Check says why).
+func (p *Projector) checkSnapshots(ctx context.Context) {
+	idf, ok := p.feed.(Identifier)
+	if !ok {
+		return
+	}
+	sid, err := idf.StreamID(ctx)
+	if err != nil || sid == "" {
+		return
+	}
+	p.mu.RLock()
+	snaps := maps.Clone(p.snaps)
+	p.mu.RUnlock()
+	for name, h := range snaps {
+		var have string
+		err := p.Use(name, func(db *DB) error {
+			var err error
+			have, err = db.StreamID()
+			return err
+		})
+		if err == nil && have != "" && have != sid {
+			p.retireSnapshot(name, h, fmt.Sprintf("it was built from another instance of the stream (%s; the stream is now %s): the stream was deleted and re-created, or the file is another register's", have, sid))
+		}
+	}
 }
 
 func (p *Projector) foreignReason(ctx context.Context) (string, error) {

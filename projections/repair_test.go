@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // switchFeed is a feed whose stream can be replaced under the projector, with an identity.
@@ -206,4 +209,60 @@ func renumber(recs []Record, first uint64) []Record {
 		out[i] = r
 	}
 	return out
+}
+
+// TestProjector_ForeignSnapshot: a snapshot built from another instance of the stream (a
+// file of another register's put among the snapshots, or one of a stream deleted and
+// re-created) is taken out of service by Check and moved aside, as foreign live models are
+// not served; a snapshot of the same stream stays. Before, Check looked at the live models
+// only, and the other register's figures were served under the snapshot's name.
+func TestProjector_ForeignSnapshot(t *testing.T) {
+	t.Parallel()
+	recs := population(13, 30, testKommuner)
+	for _, tt := range []struct {
+		name, id string
+		kept     bool
+	}{{"SameStream", "A", true}, {"AnotherInstance", "B", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := &switchFeed{}
+			f.set("A", recs)
+			p, err := New(f, Options{Dir: dir, BatchSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.CatchUp(bg); err != nil {
+				t.Fatal(err)
+			}
+			db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			p.Close()
+
+			f.set(tt.id, recs)
+			p, err = New(f, Options{Dir: dir, BatchSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.OpenSnapshots(); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Check(bg); err != nil {
+				t.Fatal(err)
+			}
+			served := slices.Contains(p.Snapshots(), "s")
+			aside, _ := filepath.Glob(filepath.Join(dir, snapshotDir, "s.db.damaged-*"))
+			if served != tt.kept || (len(aside) == 1) == tt.kept {
+				t.Fatalf("snapshot of stream A on stream %s: served %v, moved aside %v; want served %v", tt.id, served, aside, tt.kept)
+			}
+			if !tt.kept {
+				if err := p.Use("s", func(*DB) error { return nil }); !errors.Is(err, ErrNotFound) {
+					t.Errorf("a query on the foreign snapshot: %v, want ErrNotFound", err)
+				}
+			}
+		})
+	}
 }

@@ -243,7 +243,7 @@ func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 		err = fn(h.db)
 		h.refs.Done()
 		if errors.Is(err, ErrCorrupt) {
-			p.retireSnapshot(snapshot, h, err)
+			p.retireSnapshot(snapshot, h, "its file is damaged: "+err.Error())
 			return fmt.Errorf("%w: snapshot %q is damaged; it is no longer served (create it again)", ErrCorrupt, snapshot)
 		}
 		return err
@@ -257,10 +257,11 @@ func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 	return err
 }
 
-// retireSnapshot takes the damaged snapshot h out of service under name, unless it is no
-// longer served (deleted or replaced meanwhile, or retired by another query), moves its file
-// aside for forensics and closes it once its queries are done.
-func (p *Projector) retireSnapshot(name string, h *handle, cause error) {
+// retireSnapshot takes the snapshot h, damaged or foreign for reason, out of service under
+// name, unless it is no longer served (deleted or replaced meanwhile, or retired by another
+// query), moves its file aside (name.db.damaged-TIME, for forensics) and closes it once its
+// queries are done.
+func (p *Projector) retireSnapshot(name string, h *handle, reason string) {
 	p.mu.Lock()
 	if p.closed || p.snaps[name] != h {
 		p.mu.Unlock()
@@ -271,7 +272,7 @@ func (p *Projector) retireSnapshot(name string, h *handle, cause error) {
 	// old one out under it first) never has its file moved instead.
 	aside, merr := moveAside(filepath.Join(p.opt.Dir, snapshotDir, name+".db"))
 	p.mu.Unlock()
-	p.logger.Error("snapshot file damaged while served; moved aside, not served (create it again)", "snapshot", name, "path", aside, "err", errors.Join(cause, merr))
+	p.logger.Error("snapshot taken out of service and moved aside (create it again)", "snapshot", name, "reason", reason, "path", aside, "err", merr)
 	go func() {
 		h.refs.Wait()
 		h.db.Close()
