@@ -21,6 +21,12 @@ import (
 // snapshotName is what a snapshot may be called, e.g. "2022@2023-02-28".
 var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
 
+// validSnapshotName reports whether name may be a snapshot's: snapshotName, without a run of
+// digits as long as a national id (snapshots are logged by name; national ids never are).
+func validSnapshotName(name string) bool {
+	return snapshotName.MatchString(name) && rules.RedactIDs(name) == name
+}
+
 // AsOfOptions configure AsOf.
 type AsOfOptions struct {
 	// RecordedUntil is the cut-off: events recorded after it are left out (the feed applies
@@ -54,8 +60,8 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if opt.RecordedUntil.IsZero() {
 		return nil, fmt.Errorf("%w: recorded_until is required", ErrInvalidArgument)
 	}
-	if opt.Keep != "" && !snapshotName.MatchString(opt.Keep) {
-		return nil, fmt.Errorf("%w: snapshot name %q (letters, digits, @ . _ -)", ErrInvalidArgument, opt.Keep)
+	if opt.Keep != "" && !validSnapshotName(opt.Keep) {
+		return nil, fmt.Errorf("%w: not a snapshot name (letters, digits, @ . _ -; no run of 11 digits)", ErrInvalidArgument)
 	}
 	if opt.Keep != "" && !opt.Replace && p.hasSnapshot(opt.Keep) {
 		return nil, fmt.Errorf("%w: snapshot %q (replace it, or choose another name)", ErrExists, opt.Keep)
@@ -148,7 +154,7 @@ func (p *Projector) OpenSnapshots() error {
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".db")
-		if !ok || !snapshotName.MatchString(name) {
+		if !ok || !validSnapshotName(name) {
 			continue
 		}
 		p.mu.RLock()

@@ -256,6 +256,10 @@ func TestProjector_AsOf(t *testing.T) {
 	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff, Keep: "../evil"}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("bad snapshot name: %v", err)
 	}
+	// Snapshots are logged by name: none may look like a national id.
+	if _, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff, Keep: "s12345678901"}); !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), "12345678901") {
+		t.Errorf("a snapshot name with a national id's digits: %v, want ErrInvalidArgument without them", err)
+	}
 	// An unkept replay removes its file on Close.
 	tmp, err := p.AsOf(bg, AsOfOptions{RecordedUntil: cutoff})
 	if err != nil {

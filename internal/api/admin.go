@@ -259,6 +259,11 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 	if err := checkSnapshot("name", m.GetName()); err != nil {
 		return nil, err
 	}
+	// Nor may it hold a run of digits as long as a national id: nird logs snapshots by name,
+	// and national ids never go into its log.
+	if rules.RedactIDs(m.GetName()) != m.GetName() {
+		return nil, fieldError(connect.CodeInvalidArgument, "name", "not a snapshot name (no run of 11 digits, a national id's length)")
+	}
 	var until time.Time
 	switch {
 	case m.GetCutoffDate() != nil && m.GetRecordedUntil() != nil:

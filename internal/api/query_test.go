@@ -777,6 +777,15 @@ func TestQuery_InvalidArgument(t *testing.T) {
 			_, err = drain(s)
 			return err
 		}, "name"},
+		// Snapshots are logged by name: one that looks like a national id would put it there.
+		{"SnapshotNameNationalID", func() error {
+			s, err := w.admin(qtOperator).CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: w.people["p1"].fnr, CutoffDate: qd("2023-02-28")}))
+			if err != nil {
+				return err
+			}
+			_, err = drain(s)
+			return err
+		}, "name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
