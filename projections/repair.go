@@ -91,8 +91,12 @@ func (p *Projector) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projections: check the read models against the stream: %w", err)
 	}
-	if reason != "" {
-		p.requestRepair(reason, false)
+	if reason != "" && p.repair.Load() == nil {
+		// The file may hold the only copy of acknowledged events the stream no longer has (a
+		// damaged message block makes the store drop it and every message after it, with a
+		// warning of the NATS server's only): the rebuild keeps it aside, as a damaged one.
+		p.logger.Error("the stream does not hold what the read models were built from; they are rebuilt from the stream as it is, and the file is kept aside: it holds every event they applied, byte for byte", "reason", reason)
+		p.requestRepair(reason, true)
 	}
 	p.checkSnapshots(ctx)
 	return nil

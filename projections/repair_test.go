@@ -166,6 +166,20 @@ func TestProjector_ForeignModels(t *testing.T) {
 				t.Fatalf("Status while repairing = %+v, %v", st, err)
 			}
 			rebuiltLike(t, p, tt.then, "")
+			// The replaced file is kept: it may hold the only copy of events the stream lost
+			// (a damaged message block; before, it was deleted by the swap).
+			kept, _ := filepath.Glob(filepath.Join(dir, liveFile+".damaged-*"))
+			if len(kept) != 1 {
+				t.Fatalf("the replaced read-model file was not kept: %v", kept)
+			}
+			old, err := Open(kept[0], DBOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer old.Close()
+			if dump(t, old) != cleanDump(t, recs) {
+				t.Error("the kept file does not hold the models of the stream as it was")
+			}
 		})
 	}
 	t.Run("SameStream", func(t *testing.T) {
