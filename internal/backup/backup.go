@@ -58,6 +58,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/buildinfo"
+	"github.com/introreg/nir/internal/smallfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -352,7 +353,12 @@ func Open(dir string) (*Backup, error) {
 	if m.Events.Name != EventsFile || m.Stream != eventstore.StreamName {
 		return nil, fmt.Errorf("backup %s: the manifest names %q of stream %q, want %q of %q", dir, m.Events.Name, m.Stream, EventsFile, eventstore.StreamName)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, EventsFile))
+	// Never more than the manifest says: a larger file (or a FIFO, a device) in its place is
+	// refused without being read into memory.
+	data, err := smallfile.Read(filepath.Join(dir, EventsFile), m.Events.Bytes)
+	if errors.Is(err, smallfile.ErrTooLarge) || errors.Is(err, smallfile.ErrNotRegular) {
+		return nil, fmt.Errorf("backup %s: %w: not the file the manifest describes (%d bytes); this backup cannot be restored", dir, err, m.Events.Bytes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", dir, err)
 	}
@@ -377,7 +383,10 @@ func Open(dir string) (*Backup, error) {
 		return nil, fmt.Errorf("backup %s: %d records, the manifest says %d (sequences %d to %d)", dir, n, m.Count, m.FirstSeq, m.LastSeq)
 	}
 	if m.Keys != nil {
-		kb, err := os.ReadFile(filepath.Join(dir, KeysFile))
+		kb, err := smallfile.Read(filepath.Join(dir, KeysFile), m.Keys.Bytes)
+		if errors.Is(err, smallfile.ErrTooLarge) || errors.Is(err, smallfile.ErrNotRegular) {
+			return nil, fmt.Errorf("backup %s: %s does not match the manifest (%w): the file is damaged; this backup cannot be restored", dir, KeysFile, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", dir, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -628,4 +629,71 @@ func TestBackup_ManifestDamaged(t *testing.T) {
 			t.Errorf("a manifest of an older backup: %v", err)
 		}
 	})
+}
+
+// TestBackup_EventsFileReplaced: an events file larger than the manifest says, or a FIFO in
+// its place, is refused by Open at once, without being read. Before, Open read the whole of
+// whatever was there into memory before it compared the size (a link to /dev/zero: until
+// memory ran out), and waited for ever on a FIFO.
+func TestBackup_EventsFileReplaced(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	appendN(t, src, 1, 3)
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		replace func(path string) error
+	}{
+		{"Larger", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, append(b, make([]byte, 1000)...), 0o600)
+		}},
+		{"FIFO", func(p string) error {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return syscall.Mkfifo(p, 0o600)
+		}},
+		{"DevZero", func(p string) error {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return os.Symlink("/dev/zero", p)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "copy")
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{backup.EventsFile, backup.KeysFile, backup.ManifestFile} {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.replace(filepath.Join(d, backup.EventsFile)); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := backup.Open(d); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "cannot be restored") {
+					t.Errorf("Open = %v, want the backup refused", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Open does not return")
+			}
+		})
+	}
 }
