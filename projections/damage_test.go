@@ -544,3 +544,30 @@ func TestProjector_PageLoop(t *testing.T) {
 		t.Fatal("models after the repair differ from a clean build")
 	}
 }
+
+// TestProjector_SnapshotUsePanics: a panic in a function given to Use on a snapshot (a bug
+// serving one request, which nird recovers) still releases the snapshot, so that deleting it
+// and closing the Projector do not wait for ever.
+func TestProjector_SnapshotUsePanics(t *testing.T) {
+	t.Parallel()
+	p := caughtUp(t, t.TempDir(), population(27, 10, testKommuner))
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	func() {
+		defer func() { _ = recover() }()
+		_ = p.Use("s", func(*DB) error { panic("a bug") })
+	}()
+	done := make(chan error, 1)
+	go func() { done <- p.DeleteSnapshot("s") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DeleteSnapshot waits for ever for a query that panicked")
+	}
+}

@@ -240,8 +240,10 @@ func (p *Projector) Use(snapshot string, fn func(db *DB) error) error {
 		if err != nil {
 			return err
 		}
-		err = fn(h.db)
-		h.refs.Done()
+		err = func() error {
+			defer h.refs.Done() // also if fn panics (a request's panic is recovered)
+			return fn(h.db)
+		}()
 		if errors.Is(err, ErrCorrupt) {
 			p.retireSnapshot(snapshot, h, "its file is damaged: "+err.Error())
 			return fmt.Errorf("%w: snapshot %q is damaged; it is no longer served (create it again)", ErrCorrupt, snapshot)
