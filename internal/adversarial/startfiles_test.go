@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/internal/nirdtest"
+	"github.com/introreg/nir/internal/syncbuf"
 	"github.com/introreg/nir/rules"
 )
 
@@ -99,7 +100,7 @@ func startRefused(t *testing.T, args ...string) (string, bool) {
 	t.Helper()
 	args = append([]string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", ""}, args...)
 	cmd := exec.Command(nirdtest.Build(t, nirdtest.NirdPackage), args...)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
