@@ -435,14 +435,16 @@ func startFails(t *testing.T, args ...string) string {
 			}
 			return out.String()
 		case <-deadline:
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("nird neither served nor exited within 60s, want a refusal:\n%s", out.String())
 		case <-time.After(20 * time.Millisecond):
-			if !strings.Contains(out.String(), "msg=serving") {
-				continue
+			if strings.Contains(out.String(), "msg=serving") {
+				_ = cmd.Process.Kill()
+				<-done
+				t.Fatalf("nird started and served, want a refusal:\n%s", out.String())
 			}
 		}
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("nird started and served, want a refusal:\n%s", out.String())
 	}
 }
 
