@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/introreg/nir/internal/smallfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/smallfile"
 )
 
 // Checkpoints commit to the whole event stream, across persons, up to a sequence: the

@@ -24,7 +24,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/introreg/nir/internal/smallfile"
+	"github.com/introreg/nir/smallfile"
 )
 
 // KeySize is the size of master and data keys: AES-256.

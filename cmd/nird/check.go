@@ -12,8 +12,8 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/sealing"
+	"github.com/introreg/nir/smallfile"
 )
 
 // checked is what preflight found, for run to go on with.

@@ -14,8 +14,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/smallfile"
 )
 
 // TokenPrefix starts every token that [GenerateToken] makes, so that secret scanners and

@@ -58,8 +58,8 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/buildinfo"
-	"github.com/introreg/nir/internal/smallfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/smallfile"
 )
 
 // The files of a backup directory.

@@ -39,7 +39,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natsingress"
-	"github.com/introreg/nir/internal/smallfile"
+	"github.com/introreg/nir/smallfile"
 )
 
 // Reader is the read-only user's name.

@@ -21,8 +21,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/introreg/nir/internal/smallfile"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/smallfile"
 )
 
 // SecretSize is the size in bytes of a generated secret.
