@@ -392,7 +392,9 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("eventstore: embedded server not ready within %s", readyTimeout)
+		// The server restores JetStream's store before it takes connections; a damaged
+		// message block has made it hang there (the adversarial suite's block damage).
+		return nil, fmt.Errorf("eventstore: embedded server not ready within %s: it restores the JetStream store in %s first, and damage there can hold it up (see the nats-server log lines before this)", readyTimeout, cfg.Dir)
 	}
 	if cfg.Listen != "" && srv.Addr() == nil {
 		// The listener failed (the port is taken, perhaps by another nird on this data
