@@ -104,6 +104,8 @@ func (m *member) ids(f func(id string)) {
 	}
 }
 
+func (m *member) complete(err error) { m.done <- err }
+
 // recentIDs remembers the event ids of the last recentIDsMax events the committer's batches
 // stored: the server's dedupe window knows them, while the read models' event-id index,
 // which the append path checks before the store, may not have them yet.
@@ -113,8 +115,8 @@ type recentIDs struct {
 	next int
 }
 
-// recentIDsMax bounds recentIDs: about 4 MB, a few seconds of appends at full speed, which
-// is the read models' lag under load.
+// recentIDsMax bounds recentIDs: more than the events stored while the read models lag
+// behind the store by a few seconds at full speed.
 const recentIDsMax = 1 << 16
 
 func (r *recentIDs) add(id string) {
@@ -136,8 +138,6 @@ func (r *recentIDs) has(id string) bool {
 	_, ok := r.set[id]
 	return ok
 }
-
-func (m *member) complete(err error) { m.done <- err }
 
 // openBatch is an atomic batch whose messages are sent to the server while it is still
 // being formed: while the committer waits for more appends, the server already stages the
@@ -431,15 +431,12 @@ func (c *committer) fill(members *[]*member, events, bytes *int) (moved, alone [
 	takenIDs := map[string]bool{} // their event ids
 	rest := c.queue[:0]
 	for _, m := range c.queue {
-		idBusy := false
+		idBusy, idRecent := false, false
 		m.ids(func(id string) {
-			if c.busyIDs[id] || takenIDs[id] {
-				idBusy = true
-			} else if !m.alone && c.recent.has(id) {
-				m.alone = true
-			}
+			idBusy = idBusy || c.busyIDs[id] || takenIDs[id]
+			idRecent = idRecent || c.recent.has(id)
 		})
-		m.alone = m.alone || idBusy
+		m.alone = m.alone || idBusy || idRecent
 		fits := m.alone || (*events+m.events <= c.cfg.MaxEvents && (*bytes+m.bytes <= c.cfg.MaxBytes || *events == 0))
 		free := !idBusy
 		for _, r := range m.reqs {

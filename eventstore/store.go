@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/introreg/nir/rules"
 )
 
 const (
@@ -552,9 +554,6 @@ var (
 	// quotedSubjectRE is a subject the server quotes in a log line, as in its permission
 	// violations: Subject "x", Reply "x", Queue: "x", Publish to "x", Subscription to "x".
 	quotedSubjectRE = regexp.MustCompile(`(Subject|Reply|Queue:|Publish to|Subscription to) "((?:[^"\\]|\\.)*)"`)
-	// nationalIDRE is a run of digits as long as a national id (fødselsnummer, D-nummer:
-	// 11; DUF-nummer: 12) or longer, also inside a longer token (as rules.RedactIDs).
-	nationalIDRE = regexp.MustCompile(`[0-9]{11,}`)
 )
 
 // redactServerLine formats one line of the embedded server's log. A client chooses the
@@ -571,5 +570,5 @@ func redactServerLine(format string, v []any) string {
 		}
 		return sm[1] + ` "` + first + `"`
 	})
-	return nationalIDRE.ReplaceAllString(line, "<redacted>")
+	return rules.RedactIDs(line)
 }

@@ -26,7 +26,15 @@ func Recover(log *slog.Logger, panicked func()) connect.HandlerOption {
 		if panicked != nil {
 			panicked()
 		}
-		log.Error("panic serving a call", "procedure", spec.Procedure, "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		return PanicError(log, "panic serving a call", r, "procedure", spec.Procedure)
 	})
+}
+
+// PanicError logs the recovered panic r as msg at error level with attrs and its stack,
+// national ids masked in both (a panic's value may quote the request), and returns the
+// Internal error the request is answered with: for Recover, and for the NATS ingress's own
+// goroutines.
+func PanicError(log *slog.Logger, msg string, r any, attrs ...any) *connect.Error {
+	log.Error(msg, append(attrs, "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))...)
+	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 }

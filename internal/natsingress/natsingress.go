@@ -44,9 +44,7 @@ package natsingress
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +57,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -334,8 +333,7 @@ func (in *Ingress) recoverPanic(req replier, principal string) {
 	if in.Panicked != nil {
 		in.Panicked()
 	}
-	in.log.Error("panic serving a request", "principal", principal, "panic", rules.RedactIDs(fmt.Sprint(r)), "stack", rules.RedactIDs(string(debug.Stack())))
-	in.fail(req, connect.NewError(connect.CodeInternal, errors.New("internal error")))
+	in.fail(req, api.PanicError(in.log, "panic serving a request", r, "principal", principal))
 }
 
 // serve decodes and appends one admitted request and answers it.
