@@ -799,8 +799,8 @@ func TestProjector_RebuildWhileLive(t *testing.T) {
 
 // TestProjector_RebuildSwapDoesNotWaitForReaders: once a rebuild has swapped its file in,
 // the live fold goes on while the replaced file's last readers finish. The swap waited for
-// them with the fold held off, so a reader as slow as its client (a CSV export streams to
-// it under Use) stopped the fold after every rebuild for as long as the client took.
+// them with the fold held off, so a reader as slow as its client (as a CSV export was while
+// it streamed under Use) stopped the fold after every rebuild for as long as the client took.
 func TestProjector_RebuildSwapDoesNotWaitForReaders(t *testing.T) {
 	t.Parallel()
 	recs := population(12, 200, testKommuner)
