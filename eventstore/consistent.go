@@ -222,17 +222,21 @@ func (s *Store) gap(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg,
 // 0 when there is none, as the stream leader has it: STREAM.MSG.GET is answered by the
 // leader only, unlike a direct get.
 func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) {
+	subjects := []string{subject}
 	if subject == "" {
-		subject = streamSubjects
+		subjects = lastSubjects
 	}
-	m, err := s.leaderGet(ctx, StreamName, map[string]string{"last_by_subj": subject})
-	switch {
-	case errors.Is(err, ErrNoMessage):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
+	for _, subject := range subjects {
+		m, err := s.leaderGet(ctx, StreamName, map[string]string{"last_by_subj": subject})
+		switch {
+		case errors.Is(err, ErrNoMessage):
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
+		}
+		return m.Seq, nil
 	}
-	return m.Seq, nil
+	return 0, nil
 }
 
 // ErrUnconfirmed is returned by ConfirmLeader when the stream leader cannot be shown to have

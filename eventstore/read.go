@@ -109,21 +109,32 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
-	msg.Data = []byte(`{"last_by_subj":"` + streamSubjects + `"}`)
-	resp, err := s.direct(ctx, msg)
-	if err != nil {
-		return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
+	for _, subject := range lastSubjects {
+		msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
+		msg.Data = []byte(`{"last_by_subj":"` + subject + `"}`)
+		resp, err := s.direct(ctx, msg)
+		if err != nil {
+			return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
+		}
+		if resp.Header.Get("Status") == "404" {
+			continue
+		}
+		seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: last sequence: bad direct get response (status %q)", resp.Header.Get("Status"))
+		}
+		return s.notBehind(ctx, seq)
 	}
-	if resp.Header.Get("Status") == "404" {
-		return s.notBehind(ctx, 0)
-	}
-	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("eventstore: last sequence: bad direct get response (status %q)", resp.Header.Get("Status"))
-	}
-	return s.notBehind(ctx, seq)
+	return s.notBehind(ctx, 0)
 }
+
+// lastSubjects are the filters LastSeq asks for the last message by, in turn. ">" is the
+// stream's last sequence, which the server looks up without a search; its message is gone
+// only when it was deleted, and then the last message on the stream's subjects is found
+// by searching the last blocks' subjects (a file store walks every subject of a block:
+// about 0.2 ms of the server's time, under the store's lock, at 4 000 persons in the last
+// block, against none; BenchmarkLastSeq).
+var lastSubjects = []string{">", streamSubjects}
 
 // ReplayOptions bound a replay.
 type ReplayOptions struct {
