@@ -314,13 +314,17 @@ func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
 // asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds).
 var asOfKey = []byte("asof")
 
-// setAsOf records the recorded-time cut-off the file was replayed to, and syncs it.
-func (db *DB) setAsOf(t time.Time) error {
+// setAsOf records the recorded-time cut-off the file was replayed to, and syncs the file
+// when it is kept (a snapshot); a replay's file removed on close needs no fsync.
+func (db *DB) setAsOf(t time.Time, keep bool) error {
 	err := db.update(func(tx *bolt.Tx) error {
 		return bucket(tx, bucketMeta).Put(asOfKey, u64(uint64(t.UnixNano())))
 	})
 	if err != nil {
 		return fmt.Errorf("projections: record cut-off: %w", err)
+	}
+	if !keep {
+		return nil
 	}
 	return db.Sync()
 }

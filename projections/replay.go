@@ -89,7 +89,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
-	if err := db.setAsOf(opt.RecordedUntil); err != nil {
+	if err := db.setAsOf(opt.RecordedUntil, opt.Keep != ""); err != nil {
 		db.Close()
 		os.Remove(tmp)
 		return nil, err

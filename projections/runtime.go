@@ -62,6 +62,8 @@ type Projector struct {
 
 	// writeMu serialises applying to the live file with the swap at the end of a rebuild.
 	writeMu sync.Mutex
+	// retired counts the files a rebuild replaced that are not closed yet (Close waits).
+	retired sync.WaitGroup
 
 	rebuilding atomic.Bool
 	replaying  atomic.Bool   // an as-of replay runs (AsOf)
@@ -201,6 +203,7 @@ func (p *Projector) Close() error {
 		h.refs.Wait()
 		errs = append(errs, h.db.Close())
 	}
+	p.retired.Wait()
 	return errors.Join(errs...)
 }
 

@@ -800,7 +800,8 @@ func TestProjector_RebuildWhileLive(t *testing.T) {
 // TestProjector_RebuildSwapDoesNotWaitForReaders: once a rebuild has swapped its file in,
 // the live fold goes on while the replaced file's last readers finish. The swap waited for
 // them with the fold held off, so a reader as slow as its client (as a CSV export was while
-// it streamed under Use) stopped the fold after every rebuild for as long as the client took.
+// it streamed under Use) stopped the fold after every rebuild for as long as the client took;
+// and Rebuild returned only after them.
 func TestProjector_RebuildSwapDoesNotWaitForReaders(t *testing.T) {
 	t.Parallel()
 	recs := population(12, 200, testKommuner)
@@ -828,10 +829,22 @@ func TestProjector_RebuildSwapDoesNotWaitForReaders(t *testing.T) {
 		feed.Add(r)
 	}
 	waitFor(t, "the live fold while a reader holds the replaced file", func() bool { return p.Stats().Checkpoint == uint64(len(recs)) })
-	free()
-	if err := <-rebuilt; err != nil {
-		t.Fatal(err)
+	// Nor does the rebuild's caller wait for them: the replaced file is closed after they
+	// finish, and Close waits for that.
+	select {
+	case err := <-rebuilt:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Rebuild did not return while a reader held the replaced file")
 	}
+	closed := func() bool { old.mu.Lock(); defer old.mu.Unlock(); return old.bolt == nil }
+	if closed() {
+		t.Fatal("the replaced file was closed under its reader")
+	}
+	free()
+	waitFor(t, "the replaced file closed after its reader", closed)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
