@@ -18,13 +18,18 @@ import (
 	"github.com/introreg/nir/rules"
 )
 
-// snapshotName is what a snapshot may be called, e.g. "2022@2023-02-28".
+// snapshotName is the shape of a snapshot's name, e.g. "2022@2023-02-28".
 var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
 
-// validSnapshotName reports whether name may be a snapshot's: snapshotName, without a run of
+// WellFormedSnapshotName reports whether name has a snapshot name's shape: 1 to 64 letters,
+// digits, @ . _ -, the first a letter or digit. The API checks names with it before they
+// reach the models.
+func WellFormedSnapshotName(name string) bool { return snapshotName.MatchString(name) }
+
+// validSnapshotName reports whether name may be a snapshot's: well formed, without a run of
 // digits as long as a national id (snapshots are logged by name; national ids never are).
 func validSnapshotName(name string) bool {
-	return snapshotName.MatchString(name) && rules.RedactIDs(name) == name
+	return WellFormedSnapshotName(name) && rules.RedactIDs(name) == name
 }
 
 // AsOfOptions configure AsOf.

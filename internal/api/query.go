@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,11 +162,8 @@ func isDigits(s string, n int) bool {
 	return true
 }
 
-// snapshotName is what a snapshot may be called (as projections checks when keeping one).
-var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
-
 func checkSnapshot(field, name string) error {
-	if name != "" && !snapshotName.MatchString(name) {
+	if name != "" && !projections.WellFormedSnapshotName(name) {
 		return fieldError(connect.CodeInvalidArgument, field, "not a snapshot name (letters, digits, @ . _ -)")
 	}
 	return nil
