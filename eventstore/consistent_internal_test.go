@@ -90,24 +90,8 @@ func TestCreatedStream(t *testing.T) {
 // replica skipping a sequence (a deposed leader answering, found by internal/chaos) lost
 // the event for good.
 func TestReplay_SequenceMissing(t *testing.T) {
-	srv := natstest.RunServer(t, natstest.Options{})
 	ctx := context.Background()
-	// The stream as nird makes it, but deletes allowed, for the test to make a hole.
-	js, err := jetstream.New(natstest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := streamConfig(Config{Replicas: 1, DuplicateWindow: 2 * time.Minute})
-	cfg.DenyDelete = false
-	stream, err := js.CreateStream(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, Config{URL: srv.ClientURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, stream := openDeletable(t)
 	h := sha256.Sum256([]byte("missing"))
 	key := hex.EncodeToString(h[:])
 	const n = replayDirectMax + 100
