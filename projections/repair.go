@@ -221,6 +221,7 @@ func (p *Projector) keepDamaged() {
 		p.logger.Warn("could not keep the damaged read-model file", "err", err)
 		return
 	}
+	p.stats.keptAside.Add(1)
 	p.logger.Warn("damaged read-model file kept for forensics", "path", aside)
 }
 

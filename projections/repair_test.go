@@ -165,7 +165,13 @@ func TestProjector_ForeignModels(t *testing.T) {
 			if st, err := p.Status(bg); err != nil || st.Repairing == "" {
 				t.Fatalf("Status while repairing = %+v, %v", st, err)
 			}
+			if st := p.Stats(); !st.Unserved || st.KeptAside != 0 {
+				t.Fatalf("Stats while repairing: unserved %v, kept aside %d; want true, 0", st.Unserved, st.KeptAside)
+			}
 			rebuiltLike(t, p, tt.then, "")
+			if st := p.Stats(); st.Unserved || st.KeptAside != 1 {
+				t.Fatalf("Stats after the repair: unserved %v, kept aside %d; want false, 1", st.Unserved, st.KeptAside)
+			}
 			// The replaced file is kept: it may hold the only copy of events the stream lost
 			// (a damaged message block; before, it was deleted by the swap).
 			kept, _ := filepath.Glob(filepath.Join(dir, liveFile+".damaged-*"))

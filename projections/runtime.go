@@ -93,6 +93,7 @@ type handle struct {
 
 type statsCounters struct {
 	lastSeq, checkpoint, applied, batches, applyNanos, lastApplyNanos atomic.Uint64
+	keptAside                                                         atomic.Uint64
 	progress                                                          atomic.Pointer[Progress]
 
 	// The regelmotor worker's passes (RunRegelmotor): completed, failed, the terminations
@@ -341,6 +342,12 @@ type Stats struct {
 	// Quarantined is the number of stream messages the live models skipped as not usable
 	// events.
 	Quarantined uint64
+	// Unserved is true while the live models are not served until a rebuild from the stream
+	// ends (Repairing says why).
+	Unserved bool
+	// KeptAside counts the live files kept aside (models.db.damaged-*) since start: damaged,
+	// or built from events the stream no longer holds.
+	KeptAside uint64
 	// Regelmotor is what this process's regelmotor worker has done since start.
 	Regelmotor RegelmotorStats
 }
@@ -367,6 +374,8 @@ func (p *Projector) Stats() Stats {
 		LastApply:     time.Duration(p.stats.lastApplyNanos.Load()),
 		Rebuilding:    p.rebuilding.Load(),
 		Progress:      p.stats.progress.Load(),
+		Unserved:      p.repair.Load() != nil,
+		KeptAside:     p.stats.keptAside.Load(),
 		Regelmotor: RegelmotorStats{
 			Passes:       p.stats.passes.Load(),
 			FailedPasses: p.stats.failedPasses.Load(),

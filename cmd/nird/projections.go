@@ -46,6 +46,7 @@ type projectionCollector struct {
 	p                                   *projections.Projector
 	lag, checkpoint, applied, applySecs *prometheus.Desc
 	rebuilding, quarantined             *prometheus.Desc
+	unserved, keptAside                 *prometheus.Desc
 	passes, failedPasses, terminations  *prometheus.Desc
 	lastPass                            *prometheus.Desc
 }
@@ -58,6 +59,10 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		applied:    prometheus.NewDesc("nir_projection_applied_events_total", "Events applied to the read models.", nil, nil),
 		applySecs:  prometheus.NewDesc("nir_projection_apply_seconds_total", "Time spent applying events to the read models.", nil, nil),
 		rebuilding: prometheus.NewDesc("nir_projection_rebuilding", "1 while a rebuild runs.", nil, nil),
+		unserved: prometheus.NewDesc("nir_projection_unserved",
+			"1 while the live read models are not served (queries answer Unavailable) until a rebuild from the stream ends: they are damaged, or of another stream, or the stream no longer holds what they were built from.", nil, nil),
+		keptAside: prometheus.NewDesc("nir_projection_files_kept_aside_total",
+			"Live read-model files kept aside as models.db.damaged-* before a rebuild replaced them: damaged, or holding events the stream no longer has.", nil, nil),
 		quarantined: prometheus.NewDesc("nir_projection_quarantined_total",
 			"Stream messages the read models skip because they are not usable events (listed by nirctl projections status).", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
@@ -74,6 +79,8 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.applySecs
 	ch <- c.rebuilding
 	ch <- c.quarantined
+	ch <- c.unserved
+	ch <- c.keptAside
 	ch <- c.passes
 	ch <- c.failedPasses
 	ch <- c.terminations
@@ -92,6 +99,12 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
 	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.CounterValue, float64(s.Quarantined))
+	u := 0.0
+	if s.Unserved {
+		u = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.unserved, prometheus.GaugeValue, u)
+	ch <- prometheus.MustNewConstMetric(c.keptAside, prometheus.CounterValue, float64(s.KeptAside))
 	rm := s.Regelmotor
 	ch <- prometheus.MustNewConstMetric(c.passes, prometheus.CounterValue, float64(rm.Passes))
 	ch <- prometheus.MustNewConstMetric(c.failedPasses, prometheus.CounterValue, float64(rm.FailedPasses))
