@@ -504,9 +504,17 @@ func (c *committer) flush(batch []*member, open *openBatch) {
 	c.inflight--
 	c.lastSize, c.lastMembers, c.lastEnd = events, len(batch), time.Now()
 	c.releaseLocked(batch)
+	wake := c.pendingLocked()
 	c.mu.Unlock()
-	c.signal()
+	if wake {
+		c.signal()
+	}
 }
+
+// pendingLocked reports whether the loop has anything to do: calls queued, or a batch being
+// formed. A batch that ends with neither (a lone caller's, most of the time) does not wake it:
+// the wake-up costs both goroutines a few microseconds for nothing. Must hold mu.
+func (c *committer) pendingLocked() bool { return len(c.queue) > 0 || c.open != nil }
 
 // flushAlone stores a member alone (member.alone), outside the batches: it counts neither
 // as a batch in flight nor as the last batch, whose callers the committer waits for.
@@ -517,8 +525,11 @@ func (c *committer) flushAlone(m *member) {
 	c.s.eachAlone(ctx, []*member{m})
 	c.mu.Lock()
 	c.releaseLocked([]*member{m})
+	wake := c.pendingLocked()
 	c.mu.Unlock()
-	c.signal()
+	if wake {
+		c.signal()
+	}
 }
 
 // commitGroup stores the members of one batch, each getting its own result: a member
