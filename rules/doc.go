@@ -25,6 +25,12 @@
 //     refusals, statuses and computed events (with the same ids), on any machine, at replay.
 //   - Apply never panics, whatever the sequence of events: unknown or empty payloads, missing
 //     dates, retractions of unknown events, effective dates out of order.
+//   - Should a bug in the rules panic on an event all the same, Apply contains it (defence in
+//     depth, so that one stored event cannot stop nird): the event is treated as quarantined,
+//     kept in the log and the id set but left out of the derived state, which is re-derived
+//     without it, and recorded in State.Faults. Which events fault depends only on the events
+//     and their order, so Fold, Apply one by one, Copy and a rebuild agree. SetFaultForTest
+//     lets tests make the fold panic; nird never calls it.
 //   - EventRetracted removes the retracted event's effect by re-folding the person without
 //     it; retracting a retraction restores the original event.
 //   - A computed termination that the kommune deleted is never computed again for the same

@@ -163,6 +163,16 @@ func (e *Explanation) Text() string {
 		}
 		fmt.Fprintf(&b, "retracted: %s\n", strings.Join(ids, ", "))
 	}
+	if len(s.Faults) > 0 {
+		var ids []string
+		for _, f := range s.Faults {
+			ids = append(ids, f.EventID)
+		}
+		fmt.Fprintf(&b, "left out, the rules failed on them: %s\n", strings.Join(ids, ", "))
+	}
+	if s.Broken {
+		b.WriteString("the rules failed on this person: nothing derived\n")
+	}
 	for _, d := range e.Status.Deadlines {
 		b.WriteString(DeadlineText(d))
 		b.WriteString("\n")

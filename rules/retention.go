@@ -13,7 +13,7 @@ func LastActivity(s *State) (last Date, open bool) {
 		}
 	}
 	for id, le := range s.Events {
-		if s.Retracted[id] {
+		if s.Retracted[id] || s.Faulted(id) {
 			continue
 		}
 		for _, f := range payloadDates(le.Event) {

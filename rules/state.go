@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
@@ -71,6 +73,15 @@ type State struct {
 	// person's identifying fields read as «slettet» (ErasedText) and lookups by its ids find
 	// nothing; everything else counts as before. An erasure is never retracted (NIR-R056).
 	Erased bool
+	// Faults are the events whose fold panicked, in the order found: a bug in the rules,
+	// never something an input may cause. Such an event is treated as quarantined: it stays
+	// in the log and in Events (a redelivery is still ignored), but the derived state is
+	// re-derived without it, as without a retracted event, and it stays left out (README,
+	// Guarantees: a product decision of this register, not of the law).
+	Faults []Fault
+	// Broken is true when even the state without every event could not be derived (a panic
+	// on no event at all): the derived state is left empty, and later events are only logged.
+	Broken bool
 
 	log []LoggedEvent
 	// lastReg caches LastRegistration until the next Apply.
@@ -353,10 +364,10 @@ func Fold(personKey string, events []*nirv1.Event) *State {
 	return s
 }
 
-// reset clears everything derived from events, keeping the log.
+// reset clears everything derived from events, keeping the log and the faults.
 func (s *State) reset() {
-	log, events, retracted, last := s.log, s.Events, s.Retracted, s.LastSeq
-	*s = State{PersonKey: s.PersonKey, log: log, Events: events, Retracted: retracted, LastSeq: last}
+	log, events, retracted, last, faults, broken := s.log, s.Events, s.Retracted, s.LastSeq, s.Faults, s.Broken
+	*s = State{PersonKey: s.PersonKey, log: log, Events: events, Retracted: retracted, LastSeq: last, Faults: faults, Broken: broken}
 	if s.Events == nil {
 		s.Events = map[string]LoggedEvent{}
 	}
@@ -370,6 +381,11 @@ func (s *State) reset() {
 // ignored (redelivery). An EventRetracted re-folds the person without the retracted event
 // (and a retracted retraction restores its target). Apply never panics on any sequence of
 // events, however odd (unknown payloads, missing dates, effective dates out of order).
+//
+// Should a bug in the rules still panic while an event is folded, Apply contains it: the
+// event is recorded in Faults and left out of the derived state from then on, which is
+// re-derived without it (see Faults; Broken if even that fails). So one stored event can
+// never stop a reader of the stream, and every reader leaves out the same events.
 func (s *State) Apply(seq uint64, ev *nirv1.Event) {
 	if ev == nil {
 		return
@@ -392,25 +408,121 @@ func (s *State) Apply(seq uint64, ev *nirv1.Event) {
 	if seq > s.LastSeq {
 		s.LastSeq = seq
 	}
+	if s.Broken {
+		return
+	}
 	if ev.GetEventRetracted() != nil {
 		s.refold()
 		return
 	}
+	if r := s.applyLast(le); r != nil {
+		s.addFault(len(s.log)-1, r)
+		s.refold()
+	}
+}
+
+// applyLast applies le, the last event of the log, and returns what it panicked with (nil
+// if it did not).
+func (s *State) applyLast(le LoggedEvent) (panicked any) {
+	defer func() { panicked = recover() }()
 	s.applyOne(le)
 	s.finish()
+	return nil
+}
+
+// FaultReason is why a Fault's event is left out of the derived state.
+const FaultReason = "the rules panicked folding the event"
+
+// Fault is an event whose fold panicked (State.Faults).
+type Fault struct {
+	// Seq and EventID are the event's stream sequence and id.
+	Seq     uint64
+	EventID string
+	// Panic says what the fold panicked with: a runtime error's text (it holds no data), else
+	// only the panic value's type, as the value could hold a national id.
+	Panic string
+	// at is the event's index in the log.
+	at int
+}
+
+// addFault records the event at index i of the log as faulted by the panic value r.
+func (s *State) addFault(i int, r any) {
+	le := s.log[i]
+	s.Faults = append(s.Faults, Fault{Seq: le.Seq, EventID: le.Event.GetId(), Panic: panicText(r), at: i})
+}
+
+// panicText describes a panic value without its content, unless the runtime made it.
+func panicText(r any) string {
+	if e, ok := r.(runtime.Error); ok {
+		return RedactIDs(e.Error())
+	}
+	return fmt.Sprintf("panic(%T)", r)
+}
+
+// faulted reports whether the event at index i of the log is in Faults.
+func (s *State) faulted(i int) bool {
+	for _, f := range s.Faults {
+		if f.at == i {
+			return true
+		}
+	}
+	return false
+}
+
+// Faulted reports whether the event with id is in Faults: in the log, but left out of the
+// derived state.
+func (s *State) Faulted(id string) bool {
+	for _, f := range s.Faults {
+		if f.EventID == id && id != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Log returns the applied events in stream order, retracted ones included.
 func (s *State) Log() []LoggedEvent { return append([]LoggedEvent(nil), s.log...) }
 
-// refold recomputes the retracted set and rebuilds the derived state from the log.
+// refold recomputes the retracted set and rebuilds the derived state from the log, leaving
+// out the faulted events. A panic while an event is applied faults that event, and a panic
+// in finish the last event applied; then it starts over without it. A panic with no event
+// left to blame leaves the derived state empty and the state Broken.
 func (s *State) refold() {
+	for {
+		blame, r := s.tryRefold()
+		if r == nil {
+			return
+		}
+		if blame < 0 {
+			s.Broken = true
+			s.clear()
+			return
+		}
+		s.addFault(blame, r)
+	}
+}
+
+// clear empties the derived state of a Broken state; it cannot panic (reset would, only if
+// memory ran out).
+func (s *State) clear() {
+	s.Retracted = map[string]bool{}
+	s.reset()
+}
+
+// tryRefold is one attempt of refold. It returns what it panicked with (nil if it did not)
+// and the log index of the event to blame for it (-1 for none).
+func (s *State) tryRefold() (blame int, panicked any) {
+	blame = -1
+	defer func() { panicked = recover() }()
 	retracted := map[string]bool{}
 	// A retraction always targets an earlier event, so walking backwards settles each
 	// retraction before its target is looked at.
 	for i := len(s.log) - 1; i >= 0; i-- {
 		ev := s.log[i].Event
 		if retracted[ev.GetId()] && ev.GetId() != "" {
+			continue
+		}
+		if len(s.Faults) > 0 && s.faulted(i) {
 			continue
 		}
 		if r := ev.GetEventRetracted(); r != nil && r.GetEventId() != "" && r.GetEventId() != ev.GetId() {
@@ -422,13 +534,20 @@ func (s *State) refold() {
 	s.Retracted = retracted
 	log := s.log
 	s.reset()
-	for _, le := range log {
+	last := -1
+	for i, le := range log {
 		if id := le.Event.GetId(); id != "" && retracted[id] {
 			continue
 		}
+		if len(s.Faults) > 0 && s.faulted(i) {
+			continue
+		}
+		blame, last = i, i
 		s.applyOne(le)
 	}
+	blame = last
 	s.finish()
+	return -1, nil
 }
 
 // finish recomputes the values derived from the whole state.
@@ -529,6 +648,7 @@ func dateOf(p *nirv1.Date) Date {
 
 func (s *State) applyOne(le LoggedEvent) {
 	ev := le.Event
+	faultForTest(ev)
 	id := ev.GetId()
 	switch {
 	case ev.GetPersonRegistered() != nil:
@@ -752,9 +872,9 @@ func (s *State) LastRegistration() Date {
 	var maxSec int64
 	haveSec := false
 	var last Date
-	for _, le := range s.log {
+	for i, le := range s.log {
 		ev := le.Event
-		if s.Retracted[ev.GetId()] || ev.GetTerminationComputed() != nil || ev.GetActor().GetSubject() == RegelmotorSubject {
+		if s.Retracted[ev.GetId()] || (len(s.Faults) > 0 && s.faulted(i)) || ev.GetTerminationComputed() != nil || ev.GetActor().GetSubject() == RegelmotorSubject {
 			continue
 		}
 		if ts := ev.GetRecordedAt(); ts != nil && ts.IsValid() {
