@@ -144,7 +144,11 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 		if err := db.openEvent(rec.Event); err != nil {
 			return 0, nil, nil, err
 		}
+		nf := len(c.st.Faults)
 		c.st.Apply(rec.Seq, rec.Event)
+		if err := db.quarantineFaults(tx, c.st.Faults[nf:]); err != nil {
+			return 0, nil, nil, err
+		}
 		if id := rec.Event.GetId(); id != "" {
 			ids = append(ids, idEntry{key: idKey(id), seq: rec.Seq})
 		}
@@ -252,6 +256,10 @@ func (db *DB) load(tx *bolt.Tx, pk string) (*cached, error) {
 	}
 	st, err := db.foldStored(tx, pk)
 	if err != nil {
+		return nil, err
+	}
+	// Recorded when they were first folded; again in case that was by a reader (State).
+	if err := db.quarantineFaults(tx, st.Faults); err != nil {
 		return nil, err
 	}
 	return &cached{st: st, der: derive(st)}, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // Record is one event at its position in the event stream.
@@ -37,6 +38,10 @@ const (
 	QuarantineBadKey      = "envelope person key is not a safe subject token"
 	QuarantineOtherPerson = "envelope names another person than its subject"
 	QuarantineMissing     = "missing from the stream"
+	// QuarantineFoldFault is the fold's alone (the event store never gives it): the rules
+	// panicked folding the event, a bug in them (rules.State.Faults). The event stays stored
+	// and in its person's history, and every fold leaves it out of the person's state.
+	QuarantineFoldFault = rules.FaultReason
 )
 
 // ReplayOptions bounds a replay of the stream.

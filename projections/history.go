@@ -30,8 +30,9 @@ type HistoryEntry struct {
 	Kind string
 	// CorrectedBy lists the later events that corrected this one, in stream order.
 	CorrectedBy []Correction
-	// Effective is false when the event no longer counts in the read models (retracted, or a
-	// deleted or superseded computed termination).
+	// Effective is false when the event no longer counts in the read models (retracted, left
+	// out because the rules failed on it (QuarantineFoldFault), or a deleted or superseded
+	// computed termination).
 	Effective bool
 }
 
@@ -49,7 +50,7 @@ func (db *DB) History(pk string) ([]HistoryEntry, error) {
 		}
 		idx := map[string]int{}
 		for _, le := range st.Log() {
-			e := HistoryEntry{Seq: le.Seq, Event: le.Event, Kind: payloadKind(le.Event), Effective: !st.Retracted[le.Event.GetId()]}
+			e := HistoryEntry{Seq: le.Seq, Event: le.Event, Kind: payloadKind(le.Event), Effective: !st.Retracted[le.Event.GetId()] && !st.Faulted(le.Event.GetId())}
 			if id := le.Event.GetId(); id != "" {
 				idx[id] = len(out)
 			}

@@ -4,6 +4,8 @@ package projections
 
 import (
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/introreg/nir/rules"
 )
 
 // quarantine records that the stream message at seq is not a usable event, and logs it by
@@ -16,6 +18,18 @@ func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
 	db.logger.Warn("quarantined stream message skipped by the read models: not a usable event", "stream_seq", seq, "reason", reason)
 	db.newQuarantined++
 	return b.Put(u64(seq), []byte(reason))
+}
+
+// quarantineFaults quarantines the events whose fold panicked (rules.State.Faults) as
+// QuarantineFoldFault. They stay stored: every fold of the person meets them, and leaves them
+// out, again.
+func (db *DB) quarantineFaults(tx *bolt.Tx, faults []rules.Fault) error {
+	for _, f := range faults {
+		if err := db.quarantine(tx, f.Seq, QuarantineFoldFault); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Quarantine is a stream message the read models skipped because it is not a usable event.

@@ -335,6 +335,9 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 					}
 					unindex = append(unindex, ch.jobs[i].unindex...)
 				}
+				if err := db.quarantineFaults(tx, ch.jobs[i].faults); err != nil {
+					return err
+				}
 				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd, &later); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}
@@ -781,6 +784,9 @@ type foldJob struct {
 	// event-id index entries, as the store pass made them (storedIDKey).
 	bad     []Quarantine
 	unindex []idEntry
+	// faults are the person's events whose fold panicked (rules.State.Faults): quarantined,
+	// but kept stored, as catching up does.
+	faults []rules.Fault
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -818,6 +824,7 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 					st.Apply(j.seqs[x], ev)
 				}
 				j.raws = nil
+				j.faults = st.Faults
 				j.der = derive(st)
 			}
 		})

@@ -88,6 +88,10 @@ func TestReasons(t *testing.T) {
 		if p[0] != p[1] {
 			t.Errorf("eventstore reason %q differs from projections' %q", p[0], p[1])
 		}
+		// The fold's own reason (the rules failed on the event) is never the store's.
+		if p[0] == projections.QuarantineFoldFault {
+			t.Errorf("the fold fault's reason %q is also an event store reason", p[0])
+		}
 	}
 }
 
