@@ -176,12 +176,38 @@ func TestApply_FaultInRefold(t *testing.T) {
 		t.Fatalf("programmes = %+v, want one with tiltak g-4 alone", p)
 	}
 
-	t.Run("Everything", func(t *testing.T) {
-		restore := SetFaultForTest(func(*nirv1.Event) bool { return true })
+	t.Run("EveryEvent", func(t *testing.T) {
+		restore := SetFaultForTest(func(ev *nirv1.Event) bool { return ev != nil })
 		defer restore()
 		s := Fold("pk", append(evs, withPayload("g-5", "0301", &nirv1.EventRetracted{EventId: "g-4"})))
 		if len(s.Faults) != 5 || s.Broken || s.Registered || len(s.Programmes) != 0 || len(s.Retracted) != 0 {
 			t.Fatalf("faults %d, broken %v, registered %v, programmes %d, retracted %v", len(s.Faults), s.Broken, s.Registered, len(s.Programmes), s.Retracted)
+		}
+	})
+
+	// A panic no event is to blame for (settling the state) once every event is left out:
+	// the state is Broken, with nothing derived, and later events are only logged.
+	t.Run("Broken", func(t *testing.T) {
+		var onFinish atomic.Bool
+		restore := SetFaultForTest(func(ev *nirv1.Event) bool { return ev == nil && onFinish.Load() })
+		defer restore()
+		s := Fold("pk", evs)
+		onFinish.Store(true)
+		s.Apply(5, withPayload("g-5", "0301", &nirv1.EventRetracted{EventId: "g-4"}))
+		if !s.Broken || len(s.Faults) != 5 || s.Registered || len(s.Programmes) != 0 || len(s.Retracted) != 0 || s.LastSeq != 5 {
+			t.Fatalf("broken %v, faults %d, registered %v, programmes %d, retracted %v, last seq %d", s.Broken, len(s.Faults), s.Registered, len(s.Programmes), s.Retracted, s.LastSeq)
+		}
+		onFinish.Store(false)
+		s.Apply(6, evProgramme("g-6", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2023-03-01"))
+		if !s.Broken || len(s.Programmes) != 0 || len(s.Log()) != 6 || s.LastSeq != 6 {
+			t.Fatalf("after Broken: broken %v, programmes %d, %d logged, last seq %d", s.Broken, len(s.Programmes), len(s.Log()), s.LastSeq)
+		}
+		if c := s.Copy(); !reflect.DeepEqual(c, s) {
+			t.Fatal("a copy of a broken state differs")
+		}
+		s.Apply(7, evs[0]) // a redelivery
+		if len(s.Log()) != 6 {
+			t.Fatal("a redelivery was logged")
 		}
 	})
 }

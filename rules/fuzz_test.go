@@ -12,7 +12,8 @@ import (
 
 // FuzzFold feeds arbitrary wire-format events to the regelmotor: Fold, Check, Evaluate,
 // DueTerminations, NextDue and Explain must never panic (issue 3: "Fold must not panic on any
-// event sequence"), and folding must stay deterministic. Run longer with
+// event sequence"), nor the fold panic inside Apply, which contains it (State.Faults), and
+// folding must stay deterministic. Run longer with
 // `go test ./rules -run XXX -fuzz FuzzFold -fuzztime 1m`.
 func FuzzFold(f *testing.F) {
 	for _, data := range wireSeeds(8) {
@@ -38,6 +39,9 @@ func wireBody(t testing.TB, data []byte, year, month int32) {
 	}
 	now := Date{Y: 2000 + int(uint32(year)%40), M: 1 + time.Month(uint32(month)%12), D: 1 + int(uint32(year)%28)}
 	s := Fold("pk", evs)
+	if len(s.Faults) > 0 || s.Broken {
+		t.Fatalf("the fold panicked on events it contained: %+v (broken %v)", s.Faults, s.Broken)
+	}
 	_ = Evaluate(s, now)
 	_ = DueTerminations(s, now)
 	_, _ = NextDue(s)
@@ -47,6 +51,9 @@ func wireBody(t testing.TB, data []byte, year, month int32) {
 	a, b := Explain(evs, now), Explain(evs, now)
 	if a.Text() != b.Text() {
 		t.Fatalf("explain not deterministic")
+	}
+	if len(a.State.Faults) > 0 || a.State.Broken {
+		t.Fatalf("explain's fold panicked on events it contained: %+v", a.State.Faults)
 	}
 }
 

@@ -202,6 +202,10 @@ func TestProperty_ApplyNeverPanics(t *testing.T) {
 				}
 			}()
 			s := Fold("pk", evs)
+			if len(s.Faults) > 0 || s.Broken {
+				// Apply contains a panic (State.Faults), so look for one there.
+				t.Fatalf("seed %d case %d: the fold panicked: %+v", propertySeed+1, i, s.Faults)
+			}
 			for _, now := range propertyNows {
 				_ = snapshot(s, now)
 				_ = Check(s, evs[len(evs)-3:], now)

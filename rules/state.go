@@ -552,6 +552,7 @@ func (s *State) tryRefold() (blame int, panicked any) {
 
 // finish recomputes the values derived from the whole state.
 func (s *State) finish() {
+	faultForTest(nil)
 	s.Law, s.LawVersion = LawOf(s.Person)
 	s.Kommune = s.KommuneOn(Date{})
 	s.Unattached = s.Unattached[:0]
