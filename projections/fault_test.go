@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -85,7 +87,8 @@ func TestProjector_FoldFault(t *testing.T) {
 	wantModels := modelDump(t, ref)
 
 	for _, batch := range []int{1, 7, 5000} {
-		p, err := New(NewSliceFeed(recs), Options{Dir: t.TempDir(), BatchSize: batch})
+		var log syncbuf.Buffer
+		p, err := New(NewSliceFeed(recs), Options{Dir: t.TempDir(), BatchSize: batch, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,6 +105,10 @@ func TestProjector_FoldFault(t *testing.T) {
 		}
 		if st.Lag != 0 {
 			t.Fatalf("batch %d: lag %d after catch-up", batch, st.Lag)
+		}
+		// Each fault is logged once, by sequence and the panic's type.
+		if n := strings.Count(log.String(), `panic=panic(rules.errFaultForTest)`); n != len(want) {
+			t.Fatalf("batch %d: %d fold faults logged, want %d:\n%s", batch, n, len(want), log.String())
 		}
 		if err := p.Use("", func(db *DB) error {
 			if got := modelDump(t, db); got != wantModels {

@@ -25,8 +25,13 @@ func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
 // out, again.
 func (db *DB) quarantineFaults(tx *bolt.Tx, faults []rules.Fault) error {
 	for _, f := range faults {
+		n := db.newQuarantined
 		if err := db.quarantine(tx, f.Seq, QuarantineFoldFault); err != nil {
 			return err
+		}
+		if db.newQuarantined > n {
+			// The panic's type, or a runtime error's own text: never the value's content.
+			db.logger.Error("the rules panicked folding an event, a bug in nird: the event is left out of its person's state", "stream_seq", f.Seq, "panic", f.Panic)
 		}
 	}
 	return nil
