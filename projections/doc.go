@@ -40,6 +40,10 @@
 //     the quarantine bucket in the same transaction as the checkpoint and logged (never its
 //     content). Catching up, a rebuild and an as-of replay quarantine the same messages and
 //     build the same file (DB.Quarantined, Status, Stats).
+//   - An event the rules panic on (a bug; rules.State.Faults) is quarantined the same way, as
+//     QuarantineFoldFault, but stays stored and in its person's history: the fold leaves it
+//     out of the person's state each time it meets it, so catching up, a rebuild and an
+//     as-of replay agree here too, and one such event stops neither the worker nor others.
 //   - The live models are served only while they belong to the stream (Check): the file
 //     records the identity of the stream it was built from (Identifier), its checkpoint must
 //     lie within the stream, and the last event it stored must still be the stream's message
