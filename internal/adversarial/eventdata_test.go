@@ -1,0 +1,201 @@
+package adversarial
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/nirdtest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// TestDamage_EventDataFlipped: one byte inside an event's data flipped in the stream's message
+// block while nird is stopped (a failing disk), with nird's signed checkpoints covering every
+// event. The flip turns the event into another valid one (its envelope's kommune 0301 becomes
+// 0302); the NATS server never delivers it. Each record of a block carries a checksum
+// (highwayhash) of its subject, headers and data, which the server checks when it first reads
+// the record from disk: a record that fails is answered as no message, to a consumer and to a
+// direct get alike. So the damaged event is missing, not changed: eventstore's replay, whose
+// leader then says "no message" while it holds later ones, delivers it as quarantined
+// ("missing from the stream"), logs an error and counts it (nir_store_replay_missing_total,
+// alert NirStreamSequenceMissing).
+//
+// What this pins, step by step:
+//   - At start nothing notices: the live models keep serving what they folded from the
+//     event when it was whole. The person's history read before an append lacks the event,
+//     with no log line: an append for the person is refused by the rules (the person must
+//     be registered first).
+//   - A rebuild from the live file takes the events from it through the signed checkpoint
+//     (the file's copy of the event matches it): the models stay right.
+//   - A rebuild from the stream (nirctl projections rebuild --from-stream) succeeds without
+//     the event and swaps its models in: the person whose registration it was is no longer
+//     listed, and the live file that still held the event is replaced. The error log, the
+//     metric and the status's quarantine list say so; the figures served are a fold without
+//     the event until the stream is restored from a backup.
+//   - Once that file is gone, no rebuild brings the event back.
+//   - A repair (the live file damaged too) rebuilds from the stream the same way: the models
+//     are served again, without the event, and the damaged file is kept aside.
+func TestDamage_EventDataFlipped(t *testing.T) {
+	data := t.TempDir()
+	nd := startNird(t, data, "--checkpoint-every", "10", "--checkpoint-interval", "1s")
+	persons := registerPersons(t, nd, 0, 20) // seq 2i+1 registers person i, 2i+2 is their offer
+	want := settledAnswers(t, nd)
+	awaitLog(t, nd, func(l string) bool {
+		return strings.Contains(l, `msg="checkpoint made"`) && strings.Contains(l, " stream_seq=40 ")
+	})
+	nd.Stop(t, syscall.SIGTERM)
+
+	const seq = 3 // person 1's registration
+	var raw []byte
+	withStore(t, data, func(js jetstream.JetStream) {
+		st, err := js.Stream(context.Background(), eventstore.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = m.Data
+	})
+	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "msgs", "1.blk")
+	b, err := os.ReadFile(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, k := bytes.Index(b, raw), bytes.Index(raw, []byte(kommune))
+	if at < 0 || k < 0 || bytes.Contains(b[at+1:], raw) {
+		t.Fatalf("the event at seq %d is not found once in the block (%d), or holds no kommune (%d)", seq, at, k)
+	}
+	b[at+k+3] = '2' // 0301 → 0302: still a valid event
+	if err := os.WriteFile(blk, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repairData := t.TempDir()
+	copyDir(t, data, repairData)
+
+	nd = startNird(t, data)
+	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+		t.Fatalf("at start the answers changed (%d persons, want %d): nird did not notice the damage before, and was not expected to", personCount(got), personCount(want))
+	}
+	// The person's history as read before an append lacks the registration, unseen: an
+	// append for them is refused by the rules.
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
+	_, err = client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[1])}}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("an append for the person whose registration is missing: %v, want FailedPrecondition (the rules' refusal)", err)
+	}
+	if through := rebuildModels(t, nd, false); through != 40 {
+		t.Errorf("the rebuild from the live file took its events through seq %d, want 40 (the checkpoint)", through)
+	}
+	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a rebuild from the live file the answers changed (%d persons, want %d)", personCount(got), personCount(want))
+	}
+
+	rebuildModels(t, nd, true)
+	got := settledAnswers(t, nd)
+	if personCount(got) != personCount(want)-1 {
+		t.Errorf("after a rebuild from the stream %d persons are listed, want %d (all but the one whose registration is missing)", personCount(got), personCount(want)-1)
+	}
+	if q := quarantinedSeqs(status(t, nd)); !slices.Equal(q, []uint64{seq}) {
+		t.Errorf("quarantined %v, want [%d]", q, seq)
+	}
+	if m := metric(t, nd, "nir_store_replay_missing_total"); m < 1 {
+		t.Errorf("nir_store_replay_missing_total %v, want at least 1", m)
+	}
+	missingLogged := func(nd *nirdtest.Nird) bool {
+		return slices.ContainsFunc(nd.Logs(), func(l string) bool {
+			return strings.Contains(l, "level=ERROR") && strings.Contains(l, "missing from the stream leader's store") && strings.Contains(l, " stream_seq=3")
+		})
+	}
+	if !missingLogged(nd) {
+		t.Error("the missing sequence was not logged as an error")
+	}
+	if through := rebuildModels(t, nd, false); through != 0 {
+		t.Errorf("a rebuild from a live file that lacks seq %d took its events through %d", seq, through)
+	}
+	if got := settledAnswers(t, nd); personCount(got) != personCount(want)-1 {
+		t.Errorf("a rebuild after the one from the stream lists %d persons, want %d", personCount(got), personCount(want)-1)
+	}
+	nd.Stop(t, syscall.SIGTERM)
+
+	// The repair: the live file damaged as well.
+	models := filepath.Join(repairData, "projections", "models.db")
+	mb, err := os.ReadFile(models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(models, mb[:len(mb)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nd = startNird(t, repairData)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := answers(nd)
+		if err == nil {
+			if personCount(got) != personCount(want)-1 {
+				t.Errorf("after the repair %d persons are listed, want %d", personCount(got), personCount(want)-1)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the repaired models gave no answer within 60s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !missingLogged(nd) {
+		t.Error("the repair's missing sequence was not logged as an error")
+	}
+	if kept, _ := filepath.Glob(models + ".damaged-*"); len(kept) != 1 {
+		t.Errorf("the damaged live file was not kept aside: %v", kept)
+	}
+	nd.Stop(t, syscall.SIGTERM)
+}
+
+// rebuildModels has nird rebuild its read models (from the stream alone with fromStream)
+// and returns the last sequence whose events it took from the live file.
+func rebuildModels(t *testing.T, nd *nirdtest.Nird, fromStream bool) (fromFile uint64) {
+	t.Helper()
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, nd.URL())
+	req := connect.NewRequest(&nirv1.RebuildRequest{FromStream: fromStream})
+	req.Header().Set("Authorization", "Bearer operator")
+	ss, err := admin.Rebuild(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	finished := false
+	for ss.Receive() {
+		finished = finished || ss.Msg().GetFinished()
+		fromFile = max(fromFile, ss.Msg().GetProgress().GetFromFileThrough())
+	}
+	if err := ss.Err(); err != nil || !finished {
+		t.Fatalf("rebuild (from the stream: %v): finished %v, %v", fromStream, finished, err)
+	}
+	return fromFile
+}
+
+// awaitLog waits until one of nird's log lines satisfies match.
+func awaitLog(t *testing.T, nd *nirdtest.Nird, match func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.ContainsFunc(nd.Logs(), match) {
+		if time.Now().After(deadline) {
+			t.Fatal("the log line awaited did not come within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
