@@ -15,6 +15,14 @@ import (
 // to the reader at a time.
 const orderedBatch = 256
 
+// orderedIdle is how long the ordered read waits for a batch before it looks at what the
+// subscription's goroutine holds. That goroutine hands fewer messages than a batch over only
+// with the stream's last message (NumPending 0), and the server's NumPending goes on counting a
+// message its store cannot read back (a record whose checksum fails, a damaged disk): after
+// one it never reaches 0, and a read waited forever for the stream's last messages (a
+// rebuild from the stream hung at its end; nirctl verify and backup hung).
+const orderedIdle = 250 * time.Millisecond
+
 // orderedMsg is one message of an ordered read with its metadata.
 type orderedMsg struct {
 	msg jetstream.Msg
@@ -31,6 +39,9 @@ type orderedMsg struct {
 // channel hand-off and a select per message (`nirbench rebuild --persons 40000`, 2026-12-04).
 // The ordered consumer recovers by itself from what it can (missed heartbeats, a consumer
 // lost with its server, a gap); what it cannot recover from ends the read with an error.
+//
+// When no batch has come for orderedIdle, the read takes the messages the subscription's
+// goroutine holds, fewer than a batch.
 func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (bool, error)) error {
 	cctx, cancel := s.withTimeout(ctx)
 	cons, err := s.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
@@ -96,12 +107,45 @@ func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (b
 		close(done)
 		cc.Stop()
 	}()
+	// take returns the messages the handler holds, none while it is at work (it may hold mu
+	// while it waits to hand a batch over) or while a batch waits (its messages come first).
+	take := func() []orderedMsg {
+		if !mu.TryLock() {
+			return nil
+		}
+		defer mu.Unlock()
+		if len(batches) > 0 || len(batch) == 0 {
+			return nil
+		}
+		b := batch
+		batch = make([]orderedMsg, 0, orderedBatch)
+		return b
+	}
+	run := func(b []orderedMsg) (more bool, err error) {
+		for _, m := range b {
+			if more, err = fn(m); err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	tick := time.NewTicker(orderedIdle)
+	defer tick.Stop()
+	brought := false // a batch since the last tick
 	for {
 		select {
 		case b := <-batches:
-			for _, m := range b {
-				more, err := fn(m)
-				if err != nil || !more {
+			brought = true
+			if more, err := run(b); !more {
+				return err
+			}
+		case <-tick.C:
+			if brought {
+				brought = false
+				continue
+			}
+			if b := take(); len(b) > 0 {
+				if more, err := run(b); !more {
 					return err
 				}
 			}

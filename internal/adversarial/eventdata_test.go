@@ -18,6 +18,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/nirdtest"
+	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -34,6 +35,8 @@ import (
 // alert NirStreamSequenceMissing).
 //
 // What this pins, step by step:
+//   - nirctl verify's walk (eventstore's Export) stops at the missing sequence with an error
+//     that names it; it does not get as far as its checkpoint-mismatch report.
 //   - At start nothing notices: the live models keep serving what they folded from the
 //     event when it was whole. The person's history read before an append lacks the event,
 //     with no log line: an append for the person is refused by the rules (the person must
@@ -86,6 +89,20 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 	}
 	repairData := t.TempDir()
 	copyDir(t, data, repairData)
+
+	// nirctl verify's walk stops at the damaged message with an error that names it (it
+	// used to wait forever for the stream's last messages: TestStore_DamagedRecord).
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(data, "jetstream"), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err = verify.Stream(vctx, store, verify.Options{})
+	cancel()
+	store.Close()
+	if err == nil || !strings.Contains(err.Error(), "sequence 3 missing") {
+		t.Errorf("verify: %v; want an error naming sequence 3", err)
+	}
 
 	nd = startNird(t, data)
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {

@@ -1,0 +1,105 @@
+package eventstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+// TestStore_DamagedRecord: a byte of one message's data flipped in the stream's block file
+// while the store is closed (a failing disk). The server checks each record's checksum when
+// it reads it from disk and answers a damaged one as no message, so a Replay delivers it as
+// missing and goes on, and an Export stops with an error naming it. Before, an ordered
+// consumer's read (a Replay of more than replayDirectMax messages, every Export) waited
+// forever: the server's NumPending goes on counting the message it cannot read, never
+// reaching 0, and the read handed its last messages over only then (a rebuild of the read
+// models from the stream, or their repair, hung at its end; nirctl verify and backup hung).
+func TestStore_DamagedRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		events, seq   uint64
+		wantExportErr string
+	}{
+		{"LongReplay", 3000, 5, "sequence 5 missing"},
+		{"ShortReplay", 100, 5, "sequence 5 missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "js")
+			s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := uint64(0); i < tc.events; i += 100 {
+				key := personKey(fmt.Sprint(i))
+				if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, int(min(100, tc.events-i)))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, raw, err := s.MsgAt(ctx, tc.seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			blk := filepath.Join(dir, "jetstream", "$G", "streams", eventstore.StreamName, "msgs", "1.blk")
+			b, err := os.ReadFile(blk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := bytes.Index(b, raw)
+			if at < 0 {
+				t.Fatalf("the message at seq %d is not in the block", tc.seq)
+			}
+			b[at+len(raw)/2] ^= 0x01
+			if err := os.WriteFile(blk, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			var n uint64
+			var missing []uint64
+			for st, err := range s.Replay(rctx, eventstore.ReplayOptions{Undecoded: true}) {
+				if err != nil {
+					t.Fatalf("replay after %d messages: %v", n, err)
+				}
+				if n++; st.Seq != n {
+					t.Fatalf("replay delivered seq %d as message %d", st.Seq, n)
+				}
+				if st.Quarantine != nil {
+					missing = append(missing, st.Seq)
+					if st.Quarantine.Reason != eventstore.ReasonMissing {
+						t.Errorf("seq %d quarantined as %q", st.Seq, st.Quarantine.Reason)
+					}
+				}
+			}
+			if n != tc.events || !slices.Equal(missing, []uint64{tc.seq}) {
+				t.Errorf("replay delivered %d messages, %v missing; want %d, [%d]", n, missing, tc.events, tc.seq)
+			}
+
+			ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			last, err := s.Export(ectx, 1, 0, func(eventstore.RawMessage) error { return nil })
+			if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), tc.wantExportErr) {
+				t.Errorf("export: %v; want an error saying %q", err, tc.wantExportErr)
+			}
+			if last != tc.seq-1 {
+				t.Errorf("export delivered through seq %d, want %d", last, tc.seq-1)
+			}
+		})
+	}
+}
