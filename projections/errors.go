@@ -19,6 +19,12 @@ var ErrSchema = errors.New("projections: read-model schema version mismatch")
 // ErrRebuildRunning is returned when a rebuild is asked for while one is running.
 var ErrRebuildRunning = errors.New("projections: a rebuild is already running")
 
+// ErrStreamLost is returned by a rebuild that found events missing from the stream (a record
+// its store cannot read back) which the live read models hold: swapping it in would drop
+// them, and the live file is then the only copy outside a backup. It is not swapped in; the
+// wrapped message names the first such sequence.
+var ErrStreamLost = errors.New("projections: the stream lacks events the live read models hold")
+
 // ErrReplayRunning is returned when an as-of replay is asked for while one is running.
 var ErrReplayRunning = errors.New("projections: an as-of replay is already running")
 

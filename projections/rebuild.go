@@ -235,6 +235,16 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	if err != nil {
 		return fmt.Errorf("projections: rebuild: %w", err)
 	}
+	if repair == nil {
+		// A repair replaces a file that is not served anyway (and keeps it aside); a rebuild
+		// replaces models that are right, and must not drop what only they still hold.
+		if err := p.checkLost(db); err != nil {
+			db.Close()
+			os.Remove(path)
+			p.logger.Error("rebuild not swapped in: the stream lacks events the live read models hold; restore the stream from a backup (nirctl verify names the sequences)", "err", err)
+			return fmt.Errorf("projections: rebuild: %w", err)
+		}
+	}
 	if last == 0 {
 		if _, err := db.Advance(0); err != nil {
 			db.Close()
@@ -334,4 +344,35 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// checkLost returns ErrStreamLost when the new file found a sequence missing from the stream
+// (QuarantineMissing) at which the live file holds an event: applied it (its checkpoint is at
+// or past it) and did not quarantine it.
+func (p *Projector) checkLost(db *DB) error {
+	missing, err := db.quarantinedWith(QuarantineMissing)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return p.use("", func(live *DB) error {
+		ckpt, err := live.Checkpoint()
+		if err != nil {
+			return err
+		}
+		var lost []uint64
+		for _, seq := range missing {
+			if seq > ckpt {
+				break
+			}
+			if _, q, err := live.quarantinedAt(seq); err != nil {
+				return err
+			} else if !q {
+				lost = append(lost, seq)
+			}
+		}
+		if len(lost) > 0 {
+			return fmt.Errorf("%w: %d event(s), the first at stream sequence %d", ErrStreamLost, len(lost), lost[0])
+		}
+		return nil
+	})
 }

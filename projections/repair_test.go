@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -284,5 +286,54 @@ func TestProjector_ForeignSnapshot(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProjector_RebuildStreamLost: a rebuild that finds an event missing from the stream (a
+// record its store can no longer read back, JetStream answering no message) which the live
+// models hold is not swapped in: the live file is then the only copy of that event outside a
+// backup (TestDamage_EventDataFlipped, adversarial). Before, the rebuild went on without the
+// event and replaced the file. A sequence the live models never had either, and a repair
+// (whose file is not served anyway), go through.
+func TestProjector_RebuildStreamLost(t *testing.T) {
+	t.Parallel()
+	recs := population(13, 40, testKommuner)
+	const k = 17
+	lost := append([]Record(nil), recs...)
+	lost[k] = Record{Seq: recs[k].Seq, Quarantine: QuarantineMissing}
+
+	f := &switchFeed{}
+	f.set("A", recs)
+	p, err := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	before := liveDump(t, p)
+	f.set("A", lost)
+	for _, fromStream := range []bool{true, false} {
+		rebuild := p.Rebuild
+		if fromStream {
+			rebuild = p.RebuildFromStream
+		}
+		err := rebuild(bg, nil)
+		if !errors.Is(err, ErrStreamLost) || !strings.Contains(err.Error(), fmt.Sprintf("stream sequence %d", recs[k].Seq)) {
+			t.Fatalf("rebuild (from the stream %v) of a stream that lost an event the models hold: %v, want ErrStreamLost naming seq %d", fromStream, err, recs[k].Seq)
+		}
+		if liveDump(t, p) != before {
+			t.Fatalf("rebuild (from the stream %v) swapped in models without the lost event", fromStream)
+		}
+	}
+
+	// A repair goes through, without the event.
+	p.requestRepair("test: the live file is damaged", true)
+	rebuiltLike(t, p, lost, before)
+
+	// Now the live models lack it too: a rebuild has nothing to lose.
+	if err := p.RebuildFromStream(bg, nil); err != nil {
+		t.Fatalf("rebuild of models that lack the event as the stream does: %v", err)
 	}
 }

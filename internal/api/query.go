@@ -209,6 +209,8 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild is already running; ask again once it has ended"))
 	case errors.Is(err, projections.ErrReplayRunning):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("an as-of replay is already running; ask again once it has ended"))
+	case errors.Is(err, projections.ErrStreamLost):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New(msg().Error()+"; the rebuild was not swapped in: restore the stream from a backup (nirctl verify names the sequences)"))
 	case errors.Is(err, projections.ErrSchema):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
 	case errors.Is(err, projections.ErrUnavailable):
