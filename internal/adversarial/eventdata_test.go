@@ -101,7 +101,7 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 	// A rebuild from the stream finds the sequence missing and is not swapped in: the live
 	// file is the only copy of the event outside a backup (before, the rebuild went on
 	// without it and replaced the file, and no later rebuild brought it back).
-	err = rebuildErr(t, nd, true)
+	err = rebuildErr(nd, true)
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "stream sequence 3") {
 		t.Errorf("rebuild from the stream: %v; want FailedPrecondition naming stream sequence 3", err)
 	}
@@ -169,39 +169,34 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 // and returns the last sequence whose events it took from the live file.
 func rebuildModels(t *testing.T, nd *nirdtest.Nird, fromStream bool) (fromFile uint64) {
 	t.Helper()
-	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, nd.URL())
-	req := connect.NewRequest(&nirv1.RebuildRequest{FromStream: fromStream})
-	req.Header().Set("Authorization", "Bearer operator")
-	ss, err := admin.Rebuild(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	finished := false
-	for ss.Receive() {
-		finished = finished || ss.Msg().GetFinished()
-		fromFile = max(fromFile, ss.Msg().GetProgress().GetFromFileThrough())
-	}
-	if err := ss.Err(); err != nil || !finished {
+	fromFile, finished, err := rebuild(nd, fromStream)
+	if err != nil || !finished {
 		t.Fatalf("rebuild (from the stream: %v): finished %v, %v", fromStream, finished, err)
 	}
 	return fromFile
 }
 
 // rebuildErr asks nird for a rebuild, as rebuildModels does, and returns its error.
-func rebuildErr(t *testing.T, nd *nirdtest.Nird, fromStream bool) error {
-	t.Helper()
+func rebuildErr(nd *nirdtest.Nird, fromStream bool) error {
+	_, _, err := rebuild(nd, fromStream)
+	return err
+}
+
+// rebuild asks nird for a rebuild as the operator and follows its progress to the end.
+func rebuild(nd *nirdtest.Nird, fromStream bool) (fromFile uint64, finished bool, err error) {
 	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, nd.URL())
 	req := connect.NewRequest(&nirv1.RebuildRequest{FromStream: fromStream})
 	req.Header().Set("Authorization", "Bearer operator")
 	ss, err := admin.Rebuild(context.Background(), req)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	defer ss.Close()
 	for ss.Receive() {
+		finished = finished || ss.Msg().GetFinished()
+		fromFile = max(fromFile, ss.Msg().GetProgress().GetFromFileThrough())
 	}
-	return ss.Err()
+	return fromFile, finished, ss.Err()
 }
 
 // awaitLog waits until one of nird's log lines satisfies match.
