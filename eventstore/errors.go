@@ -36,6 +36,13 @@ var (
 	// person with other content: not a retry, but a new event under a used id. The error is
 	// an *IDError. Nothing of the caller's request is stored.
 	ErrIDReused = errors.New("eventstore: event id already stored with other content")
+
+	// ErrHistoryBroken is returned by Read when a person's events on the stream do not chain
+	// (Event.prev_hash): an event links to a message that is not there. The store cannot read
+	// one of the person's messages back (a damaged record, which JetStream answers as no
+	// message), or a replica skipped it; an append on such a history would be checked
+	// against the wrong events. The wrapped message names the sequence.
+	ErrHistoryBroken = errors.New("eventstore: the person's history on the stream has a hole")
 )
 
 // IDError names the event id of an ErrIDInUse or ErrIDReused. EventID is empty when the

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,10 @@ type Stored struct {
 // counts for lastSeq, which is what the server checks an append against. So a poisoned
 // subject never stops appends to the person.
 //
+// Every event that carries a link of the chain (prev_hash) must link to the message before
+// it on the subject: one that does not means a message of the person is missing from what
+// the store gave back, and Read fails with ErrHistoryBroken, logged as an error by sequence.
+//
 // With replicas > 1 a direct get may be answered by a follower that lags a little behind;
 // an append based on such a read fails with ErrConflict and is simply retried.
 func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, lastSeq uint64, err error) {
@@ -61,17 +66,25 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	var prev []byte // the chain hash of the subject's message before m
 	err = s.scan(ctx, subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
+		before := lastSeq
 		lastSeq = m.Sequence
 		ev, err := decodeOn(m.Sequence, m.Subject, m.Data)
 		var de *DecodeError
 		if errors.As(err, &de) {
 			s.quarantined(de)
+			prev = HashOf(m.Data)
 			return true, nil
 		}
 		if err != nil {
 			return false, err
 		}
+		if link := ev.GetPrevHash(); len(link) > 0 && !bytes.Equal(link, prev) {
+			s.log.Error("a person's history on the stream has a hole: an event links to a message the store did not give back (a damaged record, or a replica that skipped it); appends to the person are refused", "stream_seq", m.Sequence, "previous_seq", before)
+			return false, fmt.Errorf("%w: the event at stream sequence %d links to a message before it that cannot be read (the previous one read is at %d)", ErrHistoryBroken, m.Sequence, before)
+		}
+		prev = HashOf(m.Data)
 		events = append(events, Stored{Seq: m.Sequence, Time: m.Time, Event: ev})
 		return true, nil
 	})

@@ -39,8 +39,8 @@ import (
 //     that names it; it does not get as far as its checkpoint-mismatch report.
 //   - At start nothing notices: the live models keep serving what they folded from the
 //     event when it was whole. The person's history read before an append lacks the event,
-//     with no log line: an append for the person is refused by the rules (the person must
-//     be registered first).
+//     and the event after it links to a message that is not there: an append for the person
+//     is refused with DataLoss and logged (eventstore.ErrHistoryBroken).
 //   - A rebuild from the live file takes the events from it through the signed checkpoint
 //     (the file's copy of the event matches it): the models stay right.
 //   - A rebuild from the stream (nirctl projections rebuild --from-stream) finds the event
@@ -84,12 +84,20 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
 		t.Fatalf("at start the answers changed (%d persons, want %d): nird did not notice the damage before, and was not expected to", personCount(got), personCount(want))
 	}
-	// The person's history as read before an append lacks the registration, unseen: an
-	// append for them is refused by the rules.
+	// The person's history as read before an append lacks the registration: the offer after
+	// it links to a message that is not there (the chain), so an append for the person is
+	// refused with DataLoss and logged. Before, the history lacked it unseen and the rules
+	// refused the append (the person must be registered first): a case worker told so might
+	// have registered the person a second time.
 	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
 	_, err = client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[1])}}))
-	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
-		t.Errorf("an append for the person whose registration is missing: %v, want FailedPrecondition (the rules' refusal)", err)
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Errorf("an append for the person whose registration is missing: %v, want DataLoss (the history has a hole)", err)
+	}
+	if !slices.ContainsFunc(nd.Logs(), func(l string) bool {
+		return strings.Contains(l, "level=ERROR") && strings.Contains(l, "history on the stream has a hole") && strings.Contains(l, "stream_seq=4")
+	}) {
+		t.Error("the hole in the person's history was not logged as an error naming the sequence after it")
 	}
 	if through := rebuildModels(t, nd, false); through != 40 {
 		t.Errorf("the rebuild from the live file took its events through seq %d, want 40 (the checkpoint)", through)

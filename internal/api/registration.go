@@ -131,6 +131,10 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return fieldError(code, idErr.Field, idErr.Reason)
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
+	case errors.Is(err, ingest.ErrHistoryBroken):
+		// The operator's to repair (restore the stream from a backup); never the caller's.
+		log.ErrorContext(ctx, "a person's history on the stream has a hole: nothing stored", "op", op, "err", err)
+		return connect.NewError(connect.CodeDataLoss, errors.New("the person's history in the register's event stream cannot be read whole (a damaged record, or a replica that skipped it); nothing was stored; retry later, and tell the register's operator if it persists"))
 	case errors.Is(err, ingest.ErrUnconfirmed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the person's history cannot be confirmed with the stream's leader now (a NATS node may be cut off from the others); retry shortly"))
 	case errors.Is(err, ingest.ErrNoRoom):

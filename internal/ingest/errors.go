@@ -55,6 +55,11 @@ var (
 	// once the operator has made room succeeds.
 	ErrNoRoom = eventstore.ErrNoRoom
 
+	// ErrHistoryBroken is returned when a person's events read from the stream do not chain:
+	// one of them cannot be read back (a damaged record) or a replica skipped it, so the
+	// request cannot be judged on the person's history. Nothing is stored.
+	ErrHistoryBroken = eventstore.ErrHistoryBroken
+
 	// ErrPersonFull is returned when a request would take a person past the most events one
 	// person may have (Config.MaxPersonEvents). Nothing is stored.
 	ErrPersonFull = errors.New("the person has the most events one person may have")
