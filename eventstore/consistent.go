@@ -173,10 +173,13 @@ func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStream
 
 // fromLeader returns the message at seq, which a replica's answers have skipped, as the
 // stream leader has it. The stream never deletes (DenyDelete, DenyPurge, no limits), so a
-// leader without it that has later messages has lost it from its store: missing is true.
-// A leader without it and without later ones is behind (a node cut off or paused that has
-// not yet learnt it was deposed; nats-server makes a new leader answer only once it has
-// applied its log): nil, false, nil, and the caller asks again.
+// leader without it that has later messages, or whose stream state counts it (its last
+// sequence is seq or later), has lost it from its store: missing is true. The second covers
+// a damaged last message, which the server's state counts while it answers no message for
+// it, and no later message exists to tell. A leader without it whose state ends before it
+// is behind (a node cut off or paused that has not yet learnt it was deposed; nats-server
+// makes a new leader answer only once it has applied its log): nil, false, nil, and the
+// caller asks again.
 func (s *Store) fromLeader(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg, missing bool, err error) {
 	m, err = s.leaderMsg(ctx, seq)
 	if !errors.Is(err, ErrNoMessage) {
@@ -186,7 +189,30 @@ func (s *Store) fromLeader(ctx context.Context, seq uint64) (m *jetstream.RawStr
 	if err != nil {
 		return nil, false, err
 	}
-	return nil, last > seq, nil
+	if last > seq {
+		return nil, true, nil
+	}
+	st, led, err := s.leaderState(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	// A member of a group without a leader answers stream info with its own state: that
+	// is no leader's word.
+	return nil, led && st.LastSeq >= seq, nil
+}
+
+// leaderState returns the stream's state (STREAM.INFO, which the stream leader answers; led
+// is false when the answer says the stream has no leader now, as a member answers then, or
+// on one server always true).
+func (s *Store) leaderState(ctx context.Context) (st jetstream.StreamState, led bool, err error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	str, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return st, false, s.wrap(fmt.Errorf("eventstore: stream state: %w", err))
+	}
+	info := str.CachedInfo()
+	return info.State, info.Cluster == nil || info.Cluster.Leader != "" || !s.replicated, nil
 }
 
 // missingConfirm is how long the stream leader must keep saying that its store lost a
@@ -220,23 +246,35 @@ func (s *Store) gap(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg,
 
 // leaderLast returns the sequence of the last message on subject ("" = the whole stream),
 // 0 when there is none, as the stream leader has it: STREAM.MSG.GET is answered by the
-// leader only, unlike a direct get.
+// leader only, unlike a direct get. For the whole stream, a last message the leader's store
+// cannot read back is resolved through the leader's stream state, as LastSeq does
+// (lastFromState).
 func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) {
 	subjects := []string{subject}
 	if subject == "" {
 		subjects = lastSubjects
 	}
-	for _, subject := range subjects {
-		m, err := s.leaderGet(ctx, StreamName, map[string]string{"last_by_subj": subject})
-		switch {
-		case errors.Is(err, ErrNoMessage):
-			continue
-		case err != nil:
-			return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
+	ask := func(ctx context.Context) (uint64, bool, error) {
+		for _, subject := range subjects {
+			m, err := s.leaderGet(ctx, StreamName, map[string]string{"last_by_subj": subject})
+			switch {
+			case errors.Is(err, ErrNoMessage):
+				continue
+			case err != nil:
+				return 0, false, err
+			}
+			return m.Seq, true, nil
 		}
-		return m.Seq, nil
+		return 0, false, nil
 	}
-	return 0, nil
+	seq, found, err := ask(ctx)
+	if err == nil && !found && subject == "" {
+		seq, err = s.lastFromState(ctx, ask)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: last sequence from the stream leader: %w", err)
+	}
+	return seq, nil
 }
 
 // ErrUnconfirmed is returned by ConfirmLeader when the stream leader cannot be shown to have

@@ -5,15 +5,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
+
+// lockedBuffer is a log destination that goroutines may write while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
 
 // TestStore_DamagedRecord: a byte of one message's data flipped in the stream's block file
 // while the store is closed (a failing disk). The server checks each record's checksum when
@@ -23,6 +44,13 @@ import (
 // forever: the server's NumPending goes on counting the message it cannot read, never
 // reaching 0, and the read handed its last messages over only then (a rebuild of the read
 // models from the stream, or their repair, hung at its end; nirctl verify and backup hung).
+//
+// The Last cases damage the stream's last message, which no later message follows: LastSeq
+// still gives its sequence (from the stream's state; it said 0 before, and nird took the
+// stream for one rolled back) and logs it by that sequence, a Replay delivers it as missing and
+// ends, on both paths, and an Export ends with an error naming it (both waited forever
+// before); the checkpoint writer, which reads with Export, makes no checkpoint over it and
+// says why.
 func TestStore_DamagedRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -31,6 +59,8 @@ func TestStore_DamagedRecord(t *testing.T) {
 	}{
 		{"LongReplay", 3000, 5, "sequence 5 missing"},
 		{"ShortReplay", 100, 5, "sequence 5 missing"},
+		{"LongReplayLast", 3000, 3000, "sequence 3000 missing"},
+		{"ShortReplayLast", 100, 100, "sequence 100 missing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -63,12 +93,16 @@ func TestStore_DamagedRecord(t *testing.T) {
 			if err := os.WriteFile(blk, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir})
+			var logs lockedBuffer
+			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
 
+			if last, err := s.LastSeq(ctx); err != nil || last != tc.events {
+				t.Fatalf("LastSeq = %d, %v; want %d", last, err, tc.events)
+			}
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			var n uint64
@@ -99,6 +133,37 @@ func TestStore_DamagedRecord(t *testing.T) {
 			}
 			if last != tc.seq-1 {
 				t.Errorf("export delivered through seq %d, want %d", last, tc.seq-1)
+			}
+			if tc.seq != tc.events {
+				return
+			}
+			if l := logs.String(); !strings.Contains(l, "last message cannot be read back") || !strings.Contains(l, fmt.Sprintf(" stream_seq=%d", tc.seq)) {
+				t.Errorf("the unreadable last message was not logged by its sequence:\n%s", l)
+			}
+			// The checkpoint writer reads the stream with Export: it makes no checkpoint over
+			// the message it cannot read, says so, and tries again.
+			cctx, stop := context.WithCancel(ctx)
+			made := make(chan *nirv1.Checkpoint, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- s.RunCheckpoints(cctx, eventstore.CheckpointOptions{Every: 1, Poll: 10 * time.Millisecond,
+					Made: func(cp *nirv1.Checkpoint) { made <- cp }})
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(logs.String(), "checkpoint not made") || strings.Count(logs.String(), tc.wantExportErr) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the checkpoint writer did not report the missing sequence twice within 30s:\n%s", logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("RunCheckpoints: %v", err)
+			}
+			select {
+			case cp := <-made:
+				t.Errorf("a checkpoint was made through seq %d over the unreadable message", cp.GetStreamSeq())
+			default:
 			}
 		})
 	}

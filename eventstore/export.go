@@ -64,6 +64,19 @@ func (s *Store) Export(ctx context.Context, from, through uint64, fn func(RawMes
 		}
 		next++
 		return next <= through, nil
+	}, func() (bool, error) {
+		// Nothing has come for a while: a sequence the stream leader holds but cannot read
+		// back (its last message damaged on disk) is never delivered; one it lacks while it
+		// holds later ones is lost from its store. Otherwise the consumer lags: wait on.
+		if next > through {
+			return false, nil
+		}
+		_, missing, err := s.fromLeader(ctx, next)
+		if err == nil && missing {
+			stop = fmt.Errorf("eventstore: export: sequence %d missing (the stream leader cannot read it back)", next)
+			return false, nil
+		}
+		return err == nil, err
 	})
 	if err != nil {
 		return next - 1, s.wrap(fmt.Errorf("eventstore: export at sequence %d: %w", next, err))

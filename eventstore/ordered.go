@@ -41,8 +41,12 @@ type orderedMsg struct {
 // lost with its server, a gap); what it cannot recover from ends the read with an error.
 //
 // When no batch has come for orderedIdle, the read takes the messages the subscription's
-// goroutine holds, fewer than a batch.
-func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (bool, error)) error {
+// goroutine holds, fewer than a batch; when it holds none either, the read calls idle (if not
+// nil), on the caller's goroutine too, and ends when idle returns false or an error. The
+// server never delivers a message its store cannot read back, and a read bounded beyond the
+// last one it can (a stream whose last message is damaged on disk) would otherwise wait for it
+// forever: idle is where the caller finds out (replayConsumer, Export).
+func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (bool, error), idle func() (bool, error)) error {
 	cctx, cancel := s.withTimeout(ctx)
 	cons, err := s.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -108,18 +112,19 @@ func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (b
 		cc.Stop()
 	}()
 	// take returns the messages the handler holds, none while it is at work (it may hold mu
-	// while it waits to hand a batch over) or while a batch waits (its messages come first).
-	take := func() []orderedMsg {
+	// while it waits to hand a batch over) or while a batch waits (its messages come first);
+	// empty is true when it holds none, is not at work and no batch waits.
+	take := func() (b []orderedMsg, empty bool) {
 		if !mu.TryLock() {
-			return nil
+			return nil, false
 		}
 		defer mu.Unlock()
 		if len(batches) > 0 || len(batch) == 0 {
-			return nil
+			return nil, len(batches) == 0
 		}
-		b := batch
+		b = batch
 		batch = make([]orderedMsg, 0, orderedBatch)
-		return b
+		return b, false
 	}
 	run := func(b []orderedMsg) (more bool, err error) {
 		for _, m := range b {
@@ -144,8 +149,13 @@ func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (b
 				brought = false
 				continue
 			}
-			if b := take(); len(b) > 0 {
+			b, empty := take()
+			if len(b) > 0 {
 				if more, err := run(b); !more {
+					return err
+				}
+			} else if empty && idle != nil {
+				if more, err := idle(); err != nil || !more {
 					return err
 				}
 			}

@@ -116,29 +116,74 @@ func (s *Store) quarantined(de *DecodeError) {
 // LastSeq returns the stream's last sequence (0 when the stream is empty). It is read
 // with a direct get of the last message, which the server isolates from a batch being
 // committed, so a Replay bounded by it never ends inside an atomic batch.
+//
+// When no last message comes back, the stream's state decides (lastFromState): a stream
+// whose last message its store cannot read back (a record damaged on disk, answered as no
+// message) still ends at that message's sequence, and is not taken for an empty one.
 func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	seq, found, err := s.directLast(ctx)
+	if err == nil && !found {
+		seq, err = s.lastFromState(ctx, s.directLast)
+	}
+	if err != nil {
+		return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
+	}
+	return s.notBehind(ctx, seq)
+}
+
+// directLast asks for the last message by each of lastSubjects in turn with a direct get;
+// found is false when every one answers no message.
+func (s *Store) directLast(ctx context.Context) (seq uint64, found bool, err error) {
 	for _, subject := range lastSubjects {
 		msg := nats.NewMsg("$JS.API.DIRECT.GET." + StreamName)
 		msg.Data = []byte(`{"last_by_subj":"` + subject + `"}`)
 		resp, err := s.direct(ctx, msg)
 		if err != nil {
-			return 0, s.wrap(fmt.Errorf("eventstore: last sequence: %w", err))
+			return 0, false, err
 		}
 		if resp.Header.Get("Status") == "404" {
 			continue
 		}
 		seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("eventstore: last sequence: bad direct get response (status %q)", resp.Header.Get("Status"))
+			return 0, false, fmt.Errorf("bad direct get response (status %q)", resp.Header.Get("Status"))
 		}
-		return s.notBehind(ctx, seq)
+		return seq, true, nil
 	}
-	return s.notBehind(ctx, 0)
+	return 0, false, nil
+}
+
+// lastFromState returns the stream's last sequence when its last message did not come back
+// (neither of lastSubjects found one): 0 when the stream's state holds no message. A state
+// that holds messages comes either from a first atomic batch being committed (stream info,
+// unlike a get, is not isolated from it) or from a last message the store counts but cannot
+// read back: the server checks a record's checksum when it reads it from disk and answers a
+// damaged one as no message, while its state (LastSeq, Msgs, NumPending) still counts it.
+// So ask is asked once more after a pause; if it still finds nothing, the last message is
+// there but unreadable, and the state's last sequence is returned (logged once per sequence).
+// Before, LastSeq said 0 then: nird took the stream for one rolled back and served read
+// models rebuilt from nothing (TestDamage_LastEventDataFlipped).
+func (s *Store) lastFromState(ctx context.Context, ask func(context.Context) (uint64, bool, error)) (uint64, error) {
+	st, _, err := s.leaderState(ctx)
+	if err != nil || st.LastSeq == 0 || st.Msgs == 0 {
+		return 0, err
+	}
+	if err := pause(ctx, behindPause); err != nil {
+		return 0, err
+	}
+	seq, found, err := ask(ctx)
+	if err != nil || found {
+		return seq, err
+	}
+	if s.unreadableLast.Swap(st.LastSeq) != st.LastSeq {
+		s.log.Warn("the stream's last message cannot be read back (damaged on disk?); the stream's state gives its sequence", "stream_seq", st.LastSeq)
+	}
+	return st.LastSeq, nil
 }
 
 // lastSubjects are the filters LastSeq asks for the last message by, in turn. ">" is the
@@ -317,7 +362,12 @@ const replayDirectMax = 2000
 
 // replayConsumer streams [from, to] through an ephemeral ordered consumer. The consumer
 // notices a gap in its own sequence, not in the stream's: a sequence its replica skipped is
-// taken from the stream leader (fromGap), as the direct walk does.
+// taken from the stream leader (fromGap), as the direct walk does. So is the next sequence
+// when nothing has come for a while (the ordered read's idle tick): the server never delivers
+// a message its store cannot read back, so a range whose last sequences are such messages
+// (a stream whose last message is damaged on disk) has them delivered as missing and ends at
+// to, where it waited forever before. A message the consumer delivers after the leader gave
+// it is not delivered again.
 func (s *Store) replayConsumer(ctx context.Context, from, to uint64,
 	deliver func(seq uint64, t time.Time, subject string, data []byte) (more, stopped bool, err error),
 	fromGap func(seq uint64) (ok, more, stopped bool, err error)) (bool, error) {
@@ -325,6 +375,9 @@ func (s *Store) replayConsumer(ctx context.Context, from, to uint64,
 	next := max(from, 1)
 	err := s.ordered(ctx, from, func(m orderedMsg) (bool, error) {
 		seq := m.md.Sequence.Stream
+		if seq < next {
+			return true, nil // taken from the leader on an idle tick
+		}
 		for ; next < seq && next <= to; next++ {
 			for {
 				ok, more, stop, err := fromGap(next)
@@ -347,6 +400,20 @@ func (s *Store) replayConsumer(ctx context.Context, from, to uint64,
 		more, stop, err := deliver(seq, m.md.Timestamp, m.msg.Subject(), m.msg.Data())
 		stopped = stop
 		return more, err
+	}, func() (bool, error) {
+		if next > to {
+			return false, nil
+		}
+		// One sequence per idle tick: when the consumer only lags, it takes over again.
+		ok, more, stop, err := fromGap(next)
+		if err != nil || stop || (ok && !more) {
+			stopped = stop
+			return false, err
+		}
+		if ok {
+			next++
+		}
+		return true, nil
 	})
 	return stopped, err
 }

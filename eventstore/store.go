@@ -102,6 +102,9 @@ type Store struct {
 	// lastSeen is the highest last sequence LastSeq has returned: an answer below it comes
 	// from a lagging replica, or from a stream that lost events, which the leader tells.
 	lastSeen atomic.Uint64
+	// unreadableLast is the last sequence lastFromState last warned of: a stream's last
+	// message that cannot be read back is logged once, not on every LastSeq.
+	unreadableLast atomic.Uint64
 
 	gc     *committer
 	stats  stats
