@@ -49,6 +49,8 @@
 //     lie within the stream, and the last event it stored must still be the stream's message
 //     at that sequence. Otherwise (the stream deleted and re-created, rolled back, another
 //     register's file) Run rebuilds them, and until then Use("") fails with ErrUnavailable.
+//     A last event the stream counts but cannot read back (damaged on disk) is not compared:
+//     the models are kept, with a warning.
 //   - No damaged byte of a read-model file is served, and none crashes the process: every
 //     value carries a CRC-32C of its key and value (crc.go; each event of a block its own),
 //     checked on every read inside a guarded transaction (a failed check, bbolt's assertions

@@ -76,8 +76,8 @@ func (p *Projector) Repairing() string {
 // Check tells whether the live read models belong to the stream as it is now: built from
 // this instance of it (the feed's StreamID, recorded in the file), with a checkpoint within
 // it, and with the last event they stored still the stream's message at that sequence (a
-// stream rolled back to a backup and written again has other events there). When they do
-// not, it asks for a rebuild, which Run performs; until it is done the live models are not
+// stream rolled back to a backup and written again has other events there; one the stream
+// counts but cannot read back, damaged on disk, is not compared). When they do not, it asks for a rebuild, which Run performs; until it is done the live models are not
 // served (ErrUnavailable), and the reason is logged and shown in Status. Run calls it when it
 // starts and every IdentityCheckInterval; nird calls it before it serves. Without an
 // Identifier feed only the checkpoint is checked.
@@ -176,7 +176,15 @@ func (p *Projector) foreignReason(ctx context.Context) (string, error) {
 			got, err := idf.RawAt(ctx, seq)
 			switch {
 			case errors.Is(err, ErrNotFound):
-				return fmt.Sprintf("the stream has no message at seq %d, the last event the read models applied", seq), nil
+				// seq lies within the stream (ckpt <= last), which never deletes: its store
+				// counts the message but cannot read it back (a record damaged on disk, which
+				// the server answers as no message). That says nothing against the models,
+				// which hold the event as it was: they are kept, as after damage to any
+				// earlier message, where a rebuild from the stream would lose the event.
+				// They used to be rebuilt from the stream here.
+				if p.unreadableWarned.Swap(seq) != seq {
+					p.logger.Warn("the last event the read models applied cannot be read back from the stream (damaged on disk?); it is not compared, and the models are kept", "stream_seq", seq)
+				}
 			case err != nil:
 				return "", &feedError{err}
 			case !bytes.Equal(got, raw):

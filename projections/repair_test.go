@@ -16,10 +16,13 @@ import (
 
 // switchFeed is a feed whose stream can be replaced under the projector, with an identity.
 type switchFeed struct {
-	mu   sync.Mutex // guards cur and id
+	mu   sync.Mutex // guards cur, id, gets and unreadable
 	cur  *SliceFeed
 	id   string
 	gets int // RawAt calls
+	// unreadable is a sequence the stream counts but whose message RawAt cannot give (a
+	// record damaged on disk).
+	unreadable uint64
 }
 
 func (f *switchFeed) set(id string, recs []Record) {
@@ -49,8 +52,11 @@ func (f *switchFeed) StreamID(context.Context) (string, error) {
 func (f *switchFeed) RawAt(_ context.Context, seq uint64) ([]byte, error) {
 	f.mu.Lock()
 	f.gets++
-	recs := f.cur.records
+	recs, unreadable := f.cur.records, f.unreadable
 	f.mu.Unlock()
+	if seq == unreadable {
+		return nil, ErrNotFound
+	}
 	for _, r := range recs {
 		if r.Seq == seq {
 			if r.Raw != nil {
@@ -207,6 +213,31 @@ func TestProjector_ForeignModels(t *testing.T) {
 		}
 		if liveDump(t, p) != before || f.gets == 0 {
 			t.Errorf("models changed, or the last event was not read back (%d reads)", f.gets)
+		}
+	})
+	// The stream counts the last event the models applied but cannot read it back (damaged
+	// on disk): nothing says the models are another stream's, and they hold the event as it
+	// was. They are kept; they used to be rebuilt from the stream, without the event.
+	t.Run("LastEventUnreadable", func(t *testing.T) {
+		dir := t.TempDir()
+		f := &switchFeed{}
+		f.set("A", recs)
+		p, _ := New(f, Options{Dir: dir})
+		if _, err := p.CatchUp(bg); err != nil {
+			t.Fatal(err)
+		}
+		before := liveDump(t, p)
+		p.Close()
+		f.mu.Lock()
+		f.unreadable = recs[len(recs)-1].Seq
+		f.mu.Unlock()
+		p, _ = New(f, Options{Dir: dir})
+		defer p.Close()
+		if err := p.Check(bg); err != nil || p.Repairing() != "" {
+			t.Fatalf("Check of models whose last event the stream cannot read back: %v, repairing %q", err, p.Repairing())
+		}
+		if liveDump(t, p) != before {
+			t.Error("models changed")
 		}
 	})
 	t.Run("StreamRecreatedWhileRunning", func(t *testing.T) {

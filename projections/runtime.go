@@ -77,6 +77,8 @@ type Projector struct {
 	wake   chan struct{}
 	// checked is set once Check has run.
 	checked atomic.Bool
+	// unreadableWarned is the sequence Check last warned that it could not read back.
+	unreadableWarned atomic.Uint64
 
 	// advMu guards advanced, which is closed and replaced whenever the live checkpoint is
 	// set (WaitFor).
