@@ -30,7 +30,8 @@ import (
 // a node cut off from the others, or paused, goes on answering as leader until it learns it
 // was deposed, with a store that ends early. Only JetStream's "no message found" counts as
 // none (a meta leader's "stream not found" is a 404 too), and a sequence counts as missing
-// only when the leader says so twice, missingConfirm apart, while holding later ones; it is then
+// only when the leader says so twice, missingConfirm apart, while holding later ones or while
+// its stream state counts it (a last message its store cannot read back); it is then
 // delivered as quarantined (ReasonMissing), never skipped unseen. The walk used to skip a
 // sequence on the leader's first 404: the suite found live read models without an event
 // every clean build had, and the regelmotor, running on them, missed a termination.
@@ -221,8 +222,8 @@ const missingConfirm = time.Second
 
 // gap returns the message at seq, which walks over the replicas did not bring, from the
 // stream leader. missing is true when the leader has said twice, missingConfirm apart, that
-// its store lacks seq while it has later ones (fromLeader); nil, false, nil means: ask again
-// after a pause.
+// its store lacks seq while it has later ones or its state counts seq (fromLeader); nil,
+// false, nil means: ask again after a pause.
 func (s *Store) gap(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg, missing bool, err error) {
 	m, missing, err = s.fromLeader(ctx, seq)
 	if err == nil && missing {
@@ -239,7 +240,7 @@ func (s *Store) gap(ctx context.Context, seq uint64) (m *jetstream.RawStreamMsg,
 		s.log.Debug("a replica skipped a stream sequence or lags; taken from the stream leader", "stream_seq", seq)
 	case missing:
 		s.stats.missing.Add(1)
-		s.log.Error("a stream sequence is missing from the stream leader's store, which holds later ones; delivered as quarantined", "stream_seq", seq)
+		s.log.Error("a stream sequence is missing from the stream leader's store, which counts it (it holds later ones, or its state ends at or after it); delivered as quarantined", "stream_seq", seq)
 	}
 	return m, missing, nil
 }
