@@ -77,8 +77,9 @@ func (p *Projector) Repairing() string {
 // this instance of it (the feed's StreamID, recorded in the file), with a checkpoint within
 // it, and with the last event they stored still the stream's message at that sequence (a
 // stream rolled back to a backup and written again has other events there; one the stream
-// counts but cannot read back, damaged on disk, is not compared). When they do not, it asks for a rebuild, which Run performs; until it is done the live models are not
-// served (ErrUnavailable), and the reason is logged and shown in Status. Run calls it when it
+// counts but cannot read back, damaged on disk, is not compared). When they do not, it asks
+// for a rebuild, which Run performs; until it is done the live models are not served
+// (ErrUnavailable), and the reason is logged and shown in Status. Run calls it when it
 // starts and every IdentityCheckInterval; nird calls it before it serves. Without an
 // Identifier feed only the checkpoint is checked.
 func (p *Projector) Check(ctx context.Context) error {
