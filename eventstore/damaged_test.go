@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,19 +79,7 @@ func TestStore_DamagedRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			blk := filepath.Join(dir, "jetstream", "$G", "streams", eventstore.StreamName, "msgs", "1.blk")
-			b, err := os.ReadFile(blk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			at := bytes.Index(b, raw)
-			if at < 0 {
-				t.Fatalf("the message at seq %d is not in the block", tc.seq)
-			}
-			b[at+len(raw)/2] ^= 0x01
-			if err := os.WriteFile(blk, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			flipInBlock(t, dir, raw)
 			var logs lockedBuffer
 			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {

@@ -3,6 +3,7 @@ package adversarial
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -68,17 +69,7 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 
 	// nirctl verify's walk stops at the damaged message with an error that names it (it
 	// used to wait forever for the stream's last messages: TestStore_DamagedRecord).
-	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(data, "jetstream"), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	_, err = verify.Stream(vctx, store, verify.Options{})
-	cancel()
-	store.Close()
-	if err == nil || !strings.Contains(err.Error(), "sequence 3 missing") {
-		t.Errorf("verify: %v; want an error naming sequence 3", err)
-	}
+	verifyStopsAt(t, data, seq)
 
 	nd = startNird(t, data)
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
@@ -90,7 +81,7 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 	// refused the append (the person must be registered first): a case worker told so might
 	// have registered the person a second time.
 	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
-	_, err = client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[1])}}))
+	_, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[1])}}))
 	if connect.CodeOf(err) != connect.CodeDataLoss {
 		t.Errorf("an append for the person whose registration is missing: %v, want DataLoss (the history has a hole)", err)
 	}
@@ -169,6 +160,22 @@ func TestDamage_EventDataFlipped(t *testing.T) {
 		t.Errorf("the damaged live file was not kept aside: %v", kept)
 	}
 	nd.Stop(t, syscall.SIGTERM)
+}
+
+// verifyStopsAt checks that nirctl verify's walk of the stream in data (nird stopped) ends
+// with an error naming seq as missing.
+func verifyStopsAt(t *testing.T, data string, seq uint64) {
+	t.Helper()
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(data, "jetstream"), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := verify.Stream(ctx, store, verify.Options{}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("sequence %d missing", seq)) {
+		t.Errorf("verify: %v; want an error naming sequence %d as missing", err, seq)
+	}
 }
 
 // rebuildModels has nird rebuild its read models (from the stream alone with fromStream)
@@ -280,17 +287,7 @@ func TestDamage_LastEventDataFlipped(t *testing.T) {
 	const seq = 40
 	flipKommune(t, data, seq)
 
-	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(data, "jetstream"), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	_, err = verify.Stream(vctx, store, verify.Options{})
-	cancel()
-	store.Close()
-	if err == nil || !strings.Contains(err.Error(), "sequence 40 missing") {
-		t.Errorf("verify: %v; want an error naming sequence 40", err)
-	}
+	verifyStopsAt(t, data, seq)
 
 	nd = startNird(t, data)
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
