@@ -55,7 +55,11 @@ func (s *Store) Export(ctx context.Context, from, through uint64, fn func(RawMes
 	err := s.ordered(ctx, from, func(m orderedMsg) (bool, error) {
 		seq := m.md.Sequence.Stream
 		if seq != next {
-			stop = fmt.Errorf("eventstore: export: sequence %d missing (the next message read is %d); a replica may lag: run it again", next, seq)
+			why := "the store cannot read it back (damaged on disk?): restore the stream from a backup"
+			if s.replicated {
+				why = "a replica may lag: run it again; if it stays missing, the stream leader's store lost it"
+			}
+			stop = fmt.Errorf("eventstore: export: sequence %d missing (the next message read is %d); %s", next, seq, why)
 			return false, nil
 		}
 		if err := fn(RawMessage{Seq: seq, Time: m.md.Timestamp, Subject: m.msg.Subject(), Header: m.msg.Headers(), Data: m.msg.Data()}); err != nil {
