@@ -103,6 +103,7 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 		return nil, s.wrap(err)
 	}
 	stored := false
+	var top uint64
 	for _, p := range positions {
 		if p.Duplicate {
 			s.stats.duplicates.Add(1)
@@ -110,6 +111,11 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 			s.stats.events.Add(1)
 			stored = true
 		}
+		top = max(top, p.Seq)
+	}
+	// LastSeq is never behind what this store stored itself: a lagging replica's answer
+	// below it is checked with the leader (notBehind).
+	for seen := s.lastSeen.Load(); top > seen && !s.lastSeen.CompareAndSwap(seen, top); seen = s.lastSeen.Load() {
 	}
 	for _, r := range reqs {
 		// The person's new last message: the next append to the person links to it.

@@ -99,8 +99,9 @@ type Store struct {
 	// replicated is set by Open when the stream has more than one replica: reads then
 	// check a lagging follower's answers with the leader (consistent.go).
 	replicated bool
-	// lastSeen is the highest last sequence LastSeq has returned: an answer below it comes
-	// from a lagging replica, or from a stream that lost events, which the leader tells.
+	// lastSeen is the highest last sequence LastSeq has returned or Append has stored at: an
+	// answer below it comes from a lagging replica, or from a stream that lost events, which
+	// the leader tells.
 	lastSeen atomic.Uint64
 	// unreadableLast is the last sequence lastFromState last warned of: a stream's last
 	// message that cannot be read back is logged once, not on every LastSeq.

@@ -137,10 +137,13 @@ func TestReplicas(t *testing.T) {
 		}
 		wg.Wait()
 		// The stream's last sequence: a store's LastSeq is never behind what it appended
-		// itself, but may be behind another store's last append (its server lags), so
+		// itself (Append records it, and a lagging replica's answer below it is checked with
+		// the leader), but may be behind another store's last append (its server lags), so
 		// the largest answer is the stream's end. The clean build reads through the store
-		// that gave it: one that stopped short of the live models failed this test once in
-		// CI ("of 599 events").
+		// that gave it. This failed in CI twice ("of 599 events" of 600): once before the
+		// largest answer was taken, once (2026-12-05) while only LastSeq's own answers, not
+		// the store's appends, kept it from going back, and all three stores were answered
+		// by replicas that had not applied the last append yet.
 		var last uint64
 		lastWriter := writers[0]
 		for _, w := range writers {
