@@ -338,11 +338,31 @@ func (k *KeyStore) awaitLoad(ctx context.Context, loaded chan struct{}) error {
 		case <-stall.C:
 			n := k.seen.Load()
 			if n == last {
-				return fmt.Errorf("no entry came for %s (%d loaded)", k.s.cfg.RequestTimeout, n)
+				return k.stalled(ctx, n)
 			}
 			last = n
 		}
 	}
+}
+
+// stalled decides a load during which no entry came for a request timeout, n entries in.
+// The watch's marker of the initial values comes with the entry after which the server
+// counts none pending, and the server goes on counting an entry its store cannot read back
+// (a record whose checksum fails, a damaged disk) while it never delivers it: after one
+// damaged entry anywhere in the bucket the marker never came, and nird did not start. When
+// the bucket's stream still answers, the load ends here, with the entries that came, and
+// the error log says how many the stream counts besides: a key missing from memory is
+// fetched on use (lookup), which tells a damaged entry from an absent one.
+func (k *KeyStore) stalled(ctx context.Context, n uint64) error {
+	rctx, cancel := k.s.withTimeout(ctx)
+	defer cancel()
+	info, err := k.stream.Info(rctx)
+	if err != nil {
+		return fmt.Errorf("no entry came for %s (%d loaded), and the bucket's stream does not answer: %w", k.s.cfg.RequestTimeout, n, err)
+	}
+	k.s.log.Error("the key bucket's watch brought fewer entries than its stream counts and then none for a request timeout: the others may be damaged on disk (the server counts them but cannot read them back); they are fetched on use, and what a damaged one sealed reads as unreadable until it is restored from a backup",
+		"bucket", KeyBucket, "loaded", n, "stream_msgs", info.State.Msgs)
+	return nil
 }
 
 // apply records slot as the person's entry unless a newer one is known.
@@ -533,11 +553,53 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 			}
 		}
 		if !ok {
+			var err error
+			if slot, ok, err = k.absent(ctx, personKey); err != nil {
+				return nil, err
+			}
+		}
+		if !ok {
 			return nil, ErrNoKey
 		}
 		k.apply(personKey, slot)
 	}
 	return k.unwrap(personKey, slot)
+}
+
+// absent looks again at an entry the stream leader answered as empty, for the stream may
+// still count a message on its subject: the entry is then stored and damaged (the server
+// answers a record whose checksum fails as no message and goes on counting it), and absent
+// logs it once and returns an error wrapping sealing.ErrKeyUnreadable, as for a stored key
+// that does not open. Before, it was ErrNoKey, which the read models read as an erasure
+// («slettet») without a word in the log, and the append path as a key not found yet, to
+// retry forever. The count is asked before and after a second get, so that an entry written
+// in between (another nird's key or purge marker) is returned (ok) rather than taken for a
+// damaged one; ok false is an empty entry.
+func (k *KeyStore) absent(ctx context.Context, personKey string) (keySlot, bool, error) {
+	subject := keySubjectPrefix + personKey
+	counted := func() (bool, error) {
+		rctx, cancel := k.s.withTimeout(ctx)
+		defer cancel()
+		info, err := k.stream.Info(rctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			return false, k.s.wrap(fmt.Errorf("eventstore: data key %s: the leader has none, and the stream's count of it does not come: %w", personKey, err))
+		}
+		return info.State.Subjects[subject] > 0, nil
+	}
+	if c, err := counted(); err != nil || !c {
+		return keySlot{}, false, err
+	}
+	if slot, ok, err := k.fetch(ctx, personKey); err != nil || ok {
+		return slot, ok, err
+	}
+	if c, err := counted(); err != nil || !c {
+		return keySlot{}, false, err
+	}
+	if _, said := k.unreadable.LoadOrStore(personKey, true); !said {
+		k.s.log.Error("a data key in the key bucket is counted by its stream but cannot be read back: the entry is damaged on disk; the read models read what it sealed as unreadable until it is restored (from a backup) and the models rebuilt",
+			"bucket", KeyBucket, "key_id", personKey)
+	}
+	return keySlot{}, false, fmt.Errorf("eventstore: %w: the data key %s is stored but cannot be read back (damaged on disk)", sealing.ErrKeyUnreadable, personKey)
 }
 
 // unwrap opens the person's slot.
