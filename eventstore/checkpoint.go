@@ -117,7 +117,11 @@ func (s *Store) ensureCheckpointStream(ctx context.Context) error {
 
 // Checkpoints returns every checkpoint in the order they were published. A stream without the
 // checkpoint stream (written before checkpoints existed, or read by a tool with no access to
-// it) has none. A message that does not decode is returned with a nil Checkpoint.
+// it) has none. A message that does not decode is returned with a nil Checkpoint. One the
+// server cannot read back (a record whose checksum fails, a damaged disk) is never delivered,
+// and is left out with an error log naming its sequence: the read used to wait for the
+// stream's last message until ctx ended (forever without a deadline) when that one was
+// damaged.
 func (s *Store) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -147,8 +151,19 @@ func (s *Store) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 	}
 	defer it.Stop()
 	var out []StoredCheckpoint
+	var got uint64 // the last sequence delivered
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		nctx, ncancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		msg, err := it.Next(jetstream.NextContext(nctx))
+		ncancel()
+		if err != nil && ctx.Err() == nil && nctx.Err() != nil {
+			// None for a request timeout: the rest may be messages the server cannot read.
+			done, err := s.unreadableCheckpoints(ctx, got+1, last)
+			if err != nil || done {
+				return out, err
+			}
+			continue
+		}
 		if err != nil {
 			return out, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
 		}
@@ -156,6 +171,7 @@ func (s *Store) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 		if err != nil {
 			return out, fmt.Errorf("eventstore: checkpoints: %w", err)
 		}
+		got = md.Sequence.Stream
 		sc := StoredCheckpoint{Seq: md.Sequence.Stream, Data: msg.Data()}
 		cp := new(nirv1.Checkpoint)
 		if proto.Unmarshal(sc.Data, cp) == nil {
@@ -166,6 +182,30 @@ func (s *Store) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 			return out, nil
 		}
 	}
+}
+
+// unreadableCheckpoints asks the checkpoint stream's leader for each message from from
+// through last that Checkpoints has waited for in vain. done is true when it has none of
+// them (each damaged on disk, or deleted): those are logged as an error. When it has one,
+// the read waits on.
+func (s *Store) unreadableCheckpoints(ctx context.Context, from, last uint64) (done bool, err error) {
+	var missing []uint64
+	for seq := from; seq <= last; seq++ {
+		_, err := s.leaderGet(ctx, CheckpointStreamName, map[string]uint64{"seq": seq})
+		switch {
+		case errors.Is(err, ErrNoMessage):
+			missing = append(missing, seq)
+		case err != nil:
+			return false, fmt.Errorf("eventstore: checkpoints: message %d from the stream leader: %w", seq, err)
+		default:
+			return false, nil
+		}
+	}
+	if len(missing) > 0 {
+		s.log.Error("checkpoints the checkpoint stream counts cannot be read back (damaged on disk, or deleted); they are left out (run nirctl verify)",
+			"stream", CheckpointStreamName, "checkpoint_seqs", fmt.Sprint(missing))
+	}
+	return true, nil
 }
 
 // SignCheckpoint sets cp's public key and signature with key (ed25519).
@@ -345,24 +385,41 @@ func (c *checkpointer) load(ctx context.Context) error {
 		return c.s.wrap(err)
 	}
 	msg, err := st.GetLastMsgForSubject(ctx, CheckpointSubject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		c.digest, c.lastSeq, c.prev = Digest{}, 0, nil
-		return nil
-	}
-	if err != nil {
+	var (
+		cp   *nirv1.Checkpoint
+		ok   bool
+		from uint64 // where the walk back to a checkpoint that decodes starts
+	)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		last := st.CachedInfo().State.LastSeq
+		if last == 0 {
+			c.digest, c.lastSeq, c.prev = Digest{}, 0, nil
+			return nil
+		}
+		// The stream holds a last message the server cannot read back (a record whose
+		// checksum fails is answered as none, and still counted). Before, this read as no
+		// checkpoint at all: each round then digested the whole stream and published
+		// expecting an empty checkpoint stream, which the server refused, and no checkpoint
+		// was made again. The next one follows the stream's last sequence and names no
+		// previous (its hash cannot be read), and the digest goes on from an earlier one.
+		c.lastSeq, c.prev, from = last, nil, last
+		c.log.Error("checkpoints: the last checkpoint cannot be read back (damaged on disk); the digest goes on from an earlier one, and the next checkpoint names no previous (run nirctl verify)", "checkpoint_seq", last)
+	case err != nil:
 		return c.s.wrap(err)
+	default:
+		c.lastSeq, c.prev, from = msg.Sequence, HashOf(msg.Data), msg.Sequence
+		cp, ok = decodeCheckpoint(msg.Data)
+		if !ok {
+			// A damaged last checkpoint must not end the checkpoints (threat model: any
+			// byte on disk may be damaged). The digest goes on from the last checkpoint
+			// that decodes (from the stream's start if none does); the next checkpoint
+			// names the damaged one as its previous, so that the chain stays whole and
+			// verify reports the damage where it is.
+			c.log.Warn("checkpoints: the last checkpoint does not decode; the digest goes on from an earlier one (run nirctl verify)", "checkpoint_seq", msg.Sequence)
+		}
 	}
-	c.lastSeq, c.prev = msg.Sequence, HashOf(msg.Data)
-	cp, ok := decodeCheckpoint(msg.Data)
-	if !ok {
-		// A damaged last checkpoint must not end the checkpoints (threat model: any byte on
-		// disk may be damaged). The digest goes on from the last checkpoint that decodes
-		// (from the stream's start if none does); the next checkpoint names the damaged one
-		// as its previous, so that the chain stays whole and verify reports the damage
-		// where it is.
-		c.log.Warn("checkpoints: the last checkpoint does not decode; the digest goes on from an earlier one (run nirctl verify)", "checkpoint_seq", msg.Sequence)
-	}
-	for seq := msg.Sequence; !ok; {
+	for seq := from; !ok; {
 		if seq <= 1 {
 			c.digest, c.since = Digest{}, time.Now()
 			return nil
