@@ -85,9 +85,9 @@ func flipDataKey(t *testing.T, data string, seq uint64) string {
 //     entry as pending), and says so in an error log. Before, the load failed and nird did not
 //     start at all.
 //   - At start the live models keep serving what they folded when the key was whole.
-//   - The person's history (which opens the sealed fields strictly) fails with Internal, and
+//   - The person's history (which opens the sealed fields strictly) fails with DataLoss, and
 //     the log names the damaged key's id as damaged on disk; so does an append for the
-//     person (Internal, nothing stored). Before, the key read as not found yet: an append got
+//     person (DataLoss, nothing stored). Before, the key read as not found yet: an append got
 //     Unavailable, "retry shortly", for ever. Appends for other persons are stored.
 //   - A rebuild from the stream still finishes and is swapped in, and then shows the person's
 //     national id as «slettet» with no birth date (and without the deadlines computed from
@@ -123,15 +123,15 @@ func TestDamage_DataKeyFlipped(t *testing.T) {
 	}
 	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
 	_, err := client.History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{NationalId: persons[0].id}}))
-	if connect.CodeOf(err) != connect.CodeInternal {
-		t.Errorf("history of the person whose key is damaged: %v; pinned: Internal", err)
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Errorf("history of the person whose key is damaged: %v; want DataLoss", err)
 	}
 	if !logged("level=ERROR", "the entry is damaged on disk", "key_id="+id) {
 		t.Error("the damaged key was not logged by its id")
 	}
 	_, err = client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[0])}}))
-	if connect.CodeOf(err) != connect.CodeInternal {
-		t.Errorf("an append for the person whose key is damaged: %v; pinned: Internal", err)
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Errorf("an append for the person whose key is damaged: %v; want DataLoss", err)
 	}
 	if _, err := client.Append(context.Background(), connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(persons[1])}})); err != nil {
 		t.Errorf("an append for another person: %v", err)

@@ -141,6 +141,11 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		// The operator's to fix (the alert NirDataDiskFull); the caller's to retry.
 		log.ErrorContext(ctx, "the event store has no room: nothing stored", "op", op, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("the register's event store has no room for more events (its disk is full, or the storage its NATS server allows itself); nothing was stored; retry later"))
+	case errors.Is(err, sealing.ErrKeyUnreadable):
+		// A data key stored and damaged (on disk, or it does not open): the operator's to
+		// restore from a backup; retrying does not help.
+		log.ErrorContext(ctx, "a stored event's data key is damaged: nothing done", "op", op, "err", err)
+		return connect.NewError(connect.CodeDataLoss, errors.New("a stored event's data key cannot be read (damaged); nothing was stored; tell the register's operator"))
 	case errors.Is(err, sealing.ErrNoKey):
 		// The append path is strict (sealing.Events.Strict): a data key an event names and the
 		// key store could not find yet, as a cluster's bucket elects a leader.
