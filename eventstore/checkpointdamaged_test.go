@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,25 +13,6 @@ import (
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
-
-// flipCheckpointInBlock flips a byte in the middle of data, a stored checkpoint, in the
-// checkpoint stream's first block file of the store in dir (closed): a failing disk.
-func flipCheckpointInBlock(t *testing.T, dir string, data []byte) {
-	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", eventstore.CheckpointStreamName, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, data)
-	if at < 0 || bytes.Contains(b[at+1:], data) {
-		t.Fatal("the checkpoint is not in the block once")
-	}
-	b[at+len(data)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // runCheckpointsThrough runs the checkpointer on s until it has made a checkpoint through
 // seq, or wait has passed (nil).
@@ -102,7 +82,7 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 			}
 			whole := cps
 			s.Close()
-			flipCheckpointInBlock(t, dir, whole[tc.damaged-1].Data)
+			flipInBlock(t, dir, eventstore.CheckpointStreamName, whole[tc.damaged-1].Data)
 
 			var logs lockedBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

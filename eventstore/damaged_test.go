@@ -79,7 +79,7 @@ func TestStore_DamagedRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			flipInBlock(t, dir, raw)
+			flipInBlock(t, dir, eventstore.StreamName, raw)
 			var logs lockedBuffer
 			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {

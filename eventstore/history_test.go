@@ -12,18 +12,18 @@ import (
 	"github.com/introreg/nir/eventstore"
 )
 
-// flipInBlock flips a byte in the middle of raw, a message's data, in the stream's first
-// block file of the store in dir (closed): a failing disk.
-func flipInBlock(t *testing.T, dir string, raw []byte) {
+// flipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
+// block file of stream in the store in dir (closed): a failing disk.
+func flipInBlock(t *testing.T, dir, stream string, raw []byte) {
 	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", eventstore.StreamName, "msgs", "1.blk")
+	blk := filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
 	b, err := os.ReadFile(blk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := bytes.Index(b, raw)
-	if at < 0 {
-		t.Fatal("the message is not in the block")
+	if at < 0 || bytes.Contains(b[at+1:], raw) {
+		t.Fatalf("the message is not in %s's block once", stream)
 	}
 	b[at+len(raw)/2] ^= 0x01
 	if err := os.WriteFile(blk, b, 0o600); err != nil {
@@ -61,7 +61,7 @@ func TestStore_Read_HistoryBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	flipInBlock(t, dir, raw)
+	flipInBlock(t, dir, eventstore.StreamName, raw)
 	s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

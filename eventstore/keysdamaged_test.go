@@ -1,11 +1,9 @@
 package eventstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,25 +12,6 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/sealing"
 )
-
-// flipKeyInBlock flips a byte in the middle of wrapped, a data key's entry as stored, in the
-// key bucket's first block file of the store in dir (closed): a failing disk.
-func flipKeyInBlock(t *testing.T, dir string, wrapped []byte) {
-	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", "KV_"+eventstore.KeyBucket, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, wrapped)
-	if at < 0 || bytes.Contains(b[at+1:], wrapped) {
-		t.Fatal("the data key is not in the block once")
-	}
-	b[at+len(wrapped)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestKeyStore_DamagedEntry: a byte of one data key's entry flipped in the key bucket's block
 // file while the store is closed (a failing disk), in the middle of the bucket and as its last
@@ -78,7 +57,7 @@ func TestKeyStore_DamagedEntry(t *testing.T) {
 			wrapped := wrappedKey(t, s, persons[tc.damaged])
 			_ = ks.Close()
 			s.Close()
-			flipKeyInBlock(t, dir, wrapped)
+			flipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
 
 			var logs lockedBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -1,10 +1,7 @@
 package adversarial
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -33,19 +30,7 @@ func flipLastCheckpoint(t *testing.T, data string) {
 		}
 		raw = m.Data
 	})
-	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", eventstore.CheckpointStreamName, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, raw)
-	if at < 0 || bytes.Contains(b[at+1:], raw) {
-		t.Fatal("the last checkpoint is not in the block once")
-	}
-	b[at+len(raw)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipInBlock(t, data, eventstore.CheckpointStreamName, raw)
 }
 
 // TestDamage_LastCheckpointFlipped: one byte of nird's last signed checkpoint (through the

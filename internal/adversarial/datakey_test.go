@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -58,19 +56,7 @@ func flipDataKey(t *testing.T, data string, seq uint64) string {
 		}
 		wrapped = e.Value()
 	})
-	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", "KV_"+eventstore.KeyBucket, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, wrapped)
-	if at < 0 || bytes.Contains(b[at+1:], wrapped) {
-		t.Fatal("the data key is not in the block once")
-	}
-	b[at+len(wrapped)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipInBlock(t, data, "KV_"+eventstore.KeyBucket, wrapped)
 	return id
 }
 
