@@ -44,10 +44,10 @@ const rebuildBatch = 20000
 const maxMapSize = 64 << 30
 
 // build folds the feed into a new file at path (removed first) with large transactions and no
-// fsync, reporting progress after each transaction; a caller that keeps the file syncs it. With src (a live file of
-// the same stream), the events src holds through the stream's last checkpoint it covers (and
-// the cut-off's bound, in an as-of replay) are taken from it once they match the checkpoint
-// (copyAttested), and the stream is read after that checkpoint only.
+// fsync, reporting progress after each transaction; a caller that keeps the file syncs it.
+// With src (a live file of the same stream), the events src holds through the stream's last
+// checkpoint it covers (and the cut-off's bound, in an as-of replay) are taken from it once
+// they match the checkpoint (copyAttested), and the stream is read after that checkpoint only.
 func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, src *DB, progress func(Progress)) (*DB, error) {
 	// The stream's identity before its first event is read: the new file belongs to it.
 	var sid string
@@ -309,19 +309,22 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
 	}
+	// The replaced file is closed once its last readers are done, without the caller waiting:
+	// closing it frees its blocks on disk, as long again as the fsync at 0.1 M events. Close
+	// waits for it; it is counted before writeMu is let go, which Close takes first, so that
+	// Close never waits before it is counted.
+	p.retired.Add(1)
 	// The live fold goes on in the new file while the old one's last readers finish: a
 	// reader may be as slow as its client (a CSV export writes to it under Use).
 	p.writeMu.Unlock()
 	p.logger.Info("rebuild swapped in", "stream_seq", last)
-	// The replaced file is closed once its last readers are done, without the caller waiting:
-	// closing it frees its blocks on disk, as long again as the fsync at 0.1 M events. Close
-	// waits for it.
-	p.retired.Go(func() {
+	go func() {
+		defer p.retired.Done()
 		old.refs.Wait()
 		if err := old.db.Close(); err != nil {
 			p.logger.Warn("closing the replaced read-model file", "err", err)
 		}
-	})
+	}()
 	return nil
 }
 
