@@ -115,8 +115,7 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 	}
 	// LastSeq is never behind what this store stored itself: a lagging replica's answer
 	// below it is checked with the leader (notBehind).
-	for seen := s.lastSeen.Load(); top > seen && !s.lastSeen.CompareAndSwap(seen, top); seen = s.lastSeen.Load() {
-	}
+	s.raiseSeen(top)
 	for _, r := range reqs {
 		// The person's new last message: the next append to the person links to it.
 		if last := len(r.events) - 1; r.expect != nil && !positions[r.first+last].Duplicate {

@@ -89,11 +89,13 @@ func (s *Store) notBehind(ctx context.Context, seq uint64) (uint64, error) {
 		}
 		seq = l
 	}
-	for {
-		seen := s.lastSeen.Load()
-		if seq <= seen || s.lastSeen.CompareAndSwap(seen, seq) {
-			return seq, nil
-		}
+	s.raiseSeen(seq)
+	return seq, nil
+}
+
+// raiseSeen raises lastSeen to seq, if it is lower.
+func (s *Store) raiseSeen(seq uint64) {
+	for seen := s.lastSeen.Load(); seq > seen && !s.lastSeen.CompareAndSwap(seen, seq); seen = s.lastSeen.Load() {
 	}
 }
 

@@ -62,20 +62,6 @@ func (db *DB) Quarantined(limit int) ([]Quarantine, error) {
 	return out, err
 }
 
-// quarantinedWith returns the sequences quarantined for reason, in stream order.
-func (db *DB) quarantinedWith(reason string) ([]uint64, error) {
-	var out []uint64
-	err := db.view(func(tx *bolt.Tx) error {
-		return bucket(tx, bucketQuarantine).ForEach(func(k, v []byte) error {
-			if string(v) == reason {
-				out = append(out, btou64(k))
-			}
-			return nil
-		})
-	})
-	return out, err
-}
-
 // quarantinedAt returns the reason the message at seq was quarantined for; false when it was
 // not.
 func (db *DB) quarantinedAt(seq uint64) (reason string, ok bool, err error) {

@@ -353,9 +353,18 @@ func syncDir(dir string) {
 // (QuarantineMissing) at which the live file holds an event: applied it (its checkpoint is at
 // or past it) and did not quarantine it.
 func (p *Projector) checkLost(db *DB) error {
-	missing, err := db.quarantinedWith(QuarantineMissing)
-	if err != nil || len(missing) == 0 {
+	quarantined, err := db.Quarantined(0)
+	if err != nil {
 		return err
+	}
+	var missing []uint64
+	for _, q := range quarantined {
+		if q.Reason == QuarantineMissing {
+			missing = append(missing, q.Seq)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
 	}
 	return p.use("", func(live *DB) error {
 		ckpt, err := live.Checkpoint()
