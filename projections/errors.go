@@ -22,7 +22,8 @@ var ErrRebuildRunning = errors.New("projections: a rebuild is already running")
 // ErrStreamLost is returned by a rebuild that found events missing from the stream (a record
 // its store cannot read back) which the live read models hold: swapping it in would drop
 // them, and the live file is then the only copy outside a backup. It is not swapped in; the
-// wrapped message names the first such sequence.
+// wrapped message names the first such sequence. An as-of replay that found such a gap is
+// refused likewise: its figures would lack an event that was known.
 var ErrStreamLost = errors.New("projections: the stream lacks events the live read models hold")
 
 // ErrReplayRunning is returned when an as-of replay is asked for while one is running.

@@ -368,3 +368,52 @@ func TestProjector_RebuildStreamLost(t *testing.T) {
 		t.Fatalf("rebuild of models that lack the event as the stream does: %v", err)
 	}
 }
+
+// TestProjector_AsOfStreamLost: an as-of replay that finds an event missing from the stream
+// which the live models hold is refused (ErrStreamLost naming the sequence) and keeps no
+// snapshot, as a rebuild is not swapped in (TestProjector_RebuildStreamLost). Before, the
+// replay went on without the event: an analyst's figures "as known then" lacked a known
+// event, and only the snapshot's quarantine list told.
+func TestProjector_AsOfStreamLost(t *testing.T) {
+	t.Parallel()
+	recs := population(13, 40, testKommuner)
+	const k = 17
+	lost := append([]Record(nil), recs...)
+	lost[k] = Record{Seq: recs[k].Seq, Quarantine: QuarantineMissing}
+
+	f := &switchFeed{}
+	f.set("A", recs)
+	p, err := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	f.set("A", lost)
+	for _, fromStream := range []bool{true, false} {
+		db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s", FromStream: fromStream})
+		if err == nil {
+			db.Close()
+		}
+		if !errors.Is(err, ErrStreamLost) || !strings.Contains(err.Error(), fmt.Sprintf("stream sequence %d", recs[k].Seq)) {
+			t.Fatalf("as-of replay (from the stream %v) of a stream that lost an event the models hold: %v, want ErrStreamLost naming seq %d", fromStream, err, recs[k].Seq)
+		}
+		if slices.Contains(p.Snapshots(), "s") {
+			t.Fatalf("as-of replay (from the stream %v) kept a snapshot without the lost event", fromStream)
+		}
+	}
+
+	// Once the live models lack it too (after a repair), there is nothing to lose.
+	p.requestRepair("test: the live file is damaged", true)
+	rebuiltLike(t, p, lost, "")
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now()})
+	if err != nil {
+		t.Fatalf("as-of replay of a stream that lacks an event the models lack too: %v", err)
+	}
+	if n := db.QuarantinedCount(); n != 1 {
+		t.Errorf("the replay's quarantine: %d messages, want the missing one", n)
+	}
+	db.Close()
+}

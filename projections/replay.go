@@ -94,6 +94,16 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
+	if p.repair.Load() == nil {
+		// As a rebuild: figures as known then must not lack an event the live models hold
+		// because its record can no longer be read from the stream.
+		if err := p.checkLost(db); err != nil {
+			db.Close()
+			os.Remove(tmp)
+			p.logger.Error("as-of replay refused: the stream lacks events the live read models hold; restore the stream from a backup (nirctl verify names the sequences)", "err", err)
+			return nil, fmt.Errorf("projections: as-of replay: %w", err)
+		}
+	}
 	if err := db.setAsOf(opt.RecordedUntil, opt.Keep != ""); err != nil {
 		db.Close()
 		os.Remove(tmp)
