@@ -320,6 +320,28 @@ func TestProjector_ForeignSnapshot(t *testing.T) {
 	}
 }
 
+// streamLost returns a projector whose live models hold recs, on a stream that has since lost
+// recs[k] (its record answered as no message: lost), and is closed at the test's end.
+func streamLost(t *testing.T) (p *Projector, recs, lost []Record, k int) {
+	t.Helper()
+	recs = population(13, 40, testKommuner)
+	k = 17
+	lost = append([]Record(nil), recs...)
+	lost[k] = Record{Seq: recs[k].Seq, Quarantine: QuarantineMissing}
+	f := &switchFeed{}
+	f.set("A", recs)
+	p, err := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	f.set("A", lost)
+	return p, recs, lost, k
+}
+
 // TestProjector_RebuildStreamLost: a rebuild that finds an event missing from the stream (a
 // record its store can no longer read back, JetStream answering no message) which the live
 // models hold is not swapped in: the live file is then the only copy of that event outside a
@@ -328,23 +350,8 @@ func TestProjector_ForeignSnapshot(t *testing.T) {
 // (whose file is not served anyway), go through.
 func TestProjector_RebuildStreamLost(t *testing.T) {
 	t.Parallel()
-	recs := population(13, 40, testKommuner)
-	const k = 17
-	lost := append([]Record(nil), recs...)
-	lost[k] = Record{Seq: recs[k].Seq, Quarantine: QuarantineMissing}
-
-	f := &switchFeed{}
-	f.set("A", recs)
-	p, err := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
+	p, recs, lost, k := streamLost(t)
 	before := liveDump(t, p)
-	f.set("A", lost)
 	for _, fromStream := range []bool{true, false} {
 		rebuild := p.Rebuild
 		if fromStream {
@@ -376,22 +383,7 @@ func TestProjector_RebuildStreamLost(t *testing.T) {
 // event, and only the snapshot's quarantine list told.
 func TestProjector_AsOfStreamLost(t *testing.T) {
 	t.Parallel()
-	recs := population(13, 40, testKommuner)
-	const k = 17
-	lost := append([]Record(nil), recs...)
-	lost[k] = Record{Seq: recs[k].Seq, Quarantine: QuarantineMissing}
-
-	f := &switchFeed{}
-	f.set("A", recs)
-	p, err := New(f, Options{Dir: t.TempDir(), BatchSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
-	f.set("A", lost)
+	p, recs, lost, k := streamLost(t)
 	for _, fromStream := range []bool{true, false} {
 		db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "s", FromStream: fromStream})
 		if err == nil {
