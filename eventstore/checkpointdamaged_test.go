@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -82,7 +83,7 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 			}
 			whole := cps
 			s.Close()
-			flipInBlock(t, dir, eventstore.CheckpointStreamName, whole[tc.damaged-1].Data)
+			natstest.FlipInBlock(t, dir, eventstore.CheckpointStreamName, whole[tc.damaged-1].Data)
 
 			var logs lockedBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -79,7 +80,7 @@ func TestStore_DamagedRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			flipInBlock(t, dir, eventstore.StreamName, raw)
+			natstest.FlipInBlock(t, dir, eventstore.StreamName, raw)
 			var logs lockedBuffer
 			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {

@@ -1,35 +1,15 @@
 package eventstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 )
-
-// flipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
-// block file of stream in the store in dir (closed): a failing disk.
-func flipInBlock(t *testing.T, dir, stream string, raw []byte) {
-	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, raw)
-	if at < 0 || bytes.Contains(b[at+1:], raw) {
-		t.Fatalf("the message is not in %s's block once", stream)
-	}
-	b[at+len(raw)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestStore_Read_HistoryBroken: one of a person's events damaged on disk is answered by the
 // server as no message, so Read gets the person's history without it. The event after it
@@ -61,7 +41,7 @@ func TestStore_Read_HistoryBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	flipInBlock(t, dir, eventstore.StreamName, raw)
+	natstest.FlipInBlock(t, dir, eventstore.StreamName, raw)
 	s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -57,7 +58,7 @@ func TestKeyStore_DamagedEntry(t *testing.T) {
 			wrapped := wrappedKey(t, s, persons[tc.damaged])
 			_ = ks.Close()
 			s.Close()
-			flipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
+			natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
 
 			var logs lockedBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))

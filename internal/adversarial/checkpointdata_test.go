@@ -2,6 +2,7 @@ package adversarial
 
 import (
 	"context"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 )
 
 // flipLastCheckpoint flips one byte of the checkpoint stream's last message in its message
@@ -30,7 +32,7 @@ func flipLastCheckpoint(t *testing.T, data string) {
 		}
 		raw = m.Data
 	})
-	flipInBlock(t, data, eventstore.CheckpointStreamName, raw)
+	natstest.FlipInBlock(t, filepath.Join(data, "jetstream"), eventstore.CheckpointStreamName, raw)
 }
 
 // TestDamage_LastCheckpointFlipped: one byte of nird's last signed checkpoint (through the

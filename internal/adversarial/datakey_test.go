@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -56,7 +58,7 @@ func flipDataKey(t *testing.T, data string, seq uint64) string {
 		}
 		wrapped = e.Value()
 	})
-	flipInBlock(t, data, "KV_"+eventstore.KeyBucket, wrapped)
+	natstest.FlipInBlock(t, filepath.Join(data, "jetstream"), "KV_"+eventstore.KeyBucket, wrapped)
 	return id
 }
 

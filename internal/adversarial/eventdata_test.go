@@ -291,25 +291,6 @@ func flipKommune(t *testing.T, data string, seq uint64) {
 	}
 }
 
-// flipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
-// block file of stream in nird's data directory (nird stopped): a failing disk.
-func flipInBlock(t *testing.T, data, stream string, raw []byte) {
-	t.Helper()
-	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", stream, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, raw)
-	if at < 0 || bytes.Contains(b[at+1:], raw) {
-		t.Fatalf("the message is not in %s's block once", stream)
-	}
-	b[at+len(raw)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDamage_LastEventDataFlipped: the flip of TestDamage_EventDataFlipped in the stream's
 // last message, which no later message follows. The server answers no message for the
 // stream's last sequence, by ">" and by the stream's subjects, while its state still counts

@@ -7,6 +7,9 @@
 package natstest
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,4 +70,24 @@ func Connect(tb testing.TB, srv *server.Server, opts ...nats.Option) *nats.Conn 
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// FlipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
+// block file of stream in the JetStream store directory storeDir (the server stopped): a
+// failing disk. The server then answers the record as no message (its checksum fails).
+func FlipInBlock(tb testing.TB, storeDir, stream string, raw []byte) {
+	tb.Helper()
+	blk := filepath.Join(storeDir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
+	b, err := os.ReadFile(blk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	at := bytes.Index(b, raw)
+	if at < 0 || bytes.Contains(b[at+1:], raw) {
+		tb.Fatalf("the message is not in %s's block once", stream)
+	}
+	b[at+len(raw)/2] ^= 0x01
+	if err := os.WriteFile(blk, b, 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }
