@@ -15,7 +15,9 @@ import (
 
 // MetaStreamID is the stream metadata key under which Open records a random id when it
 // creates the stream, so that a stream deleted and re-created (by anyone) is told from the
-// one the read models were built from.
+// one the read models were built from. A stream the server did not load (its metadata file
+// damaged) and Open re-created over its message blocks gets back the id its last checkpoint
+// names (adoptBlocks).
 const MetaStreamID = "nir_stream_id"
 
 // Identity tells one instance of the stream from another: a stream deleted and re-created
@@ -27,7 +29,8 @@ type Identity struct {
 	Created time.Time
 	// Metadata is the stream's metadata as found (Config.Metadata when Open created it).
 	Metadata map[string]string
-	// New is true when this Open created the stream.
+	// New is true when this Open created the stream (not when it re-created one over the
+	// message blocks the server had not loaded: that stream holds events already).
 	New bool
 }
 

@@ -3,13 +3,18 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
+	"github.com/introreg/nir/internal/syncbuf"
 )
 
 // TestStore_Identity: Open records a random id and the caller's metadata when it creates the
@@ -100,5 +105,68 @@ func TestStore_ReadOnly(t *testing.T) {
 	}
 	if r.Identity().String() != w.Identity().String() {
 		t.Errorf("identity strings differ")
+	}
+}
+
+// TestStore_StreamMetadataDamaged: the stream's metadata file in the embedded store damaged
+// (or removed): the NATS server does not load the stream, and Open's create makes it anew
+// over the message blocks left in its directory, so every message is still there. Before,
+// the re-created stream got a new id and the caller's metadata as if new: the read models
+// and every snapshot looked built from another stream (rebuilt, taken out of service), and
+// the person key's fingerprint vouched for whatever key nird was started with. Now the
+// stream gets back the id the last checkpoint names (a new one without checkpoints), the
+// caller's metadata is not written, the identity is not New, and an error is logged.
+func TestStore_StreamMetadataDamaged(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		checkpoint  bool
+		damage      func(path string) error
+		wantKeepsID bool
+	}{
+		{"Flipped", true, natstest.FlipMiddle, true},
+		{"Removed", true, os.Remove, true},
+		{"NoCheckpoint", false, natstest.FlipMiddle, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "js")
+			s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, Metadata: map[string]string{"nir_test": "v"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := personKey("meta")
+			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, 5)}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.checkpoint && runCheckpointsThrough(ctx, s, 5, 10*time.Second) == nil {
+				t.Fatal("no checkpoint through seq 5")
+			}
+			before := s.Identity()
+			s.Close()
+			if err := tc.damage(filepath.Join(dir, "jetstream", "$G", "streams", eventstore.StreamName, "meta.inf")); err != nil {
+				t.Fatal(err)
+			}
+
+			var logs syncbuf.Buffer
+			s, err = eventstore.Open(ctx, eventstore.Config{Dir: dir, Metadata: map[string]string{"nir_test": "other"},
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if hist, last := mustRead(t, s, key); len(hist) != 5 || last != 5 {
+				t.Fatalf("after the re-creation the person has %d events through seq %d, want 5 through 5", len(hist), last)
+			}
+			id := s.Identity()
+			if id.New || id.Metadata["nir_test"] != "" || len(id.ID) != 32 || (id.ID == before.ID) != tc.wantKeepsID {
+				t.Errorf("identity after the re-creation = %+v; want not new, without the caller's metadata, id kept %v (was %s)", id, tc.wantKeepsID, before.ID)
+			}
+			if now, err := s.CurrentIdentity(ctx); err != nil || now.ID != id.ID {
+				t.Errorf("the stream's id now: %+v, %v; want %s", now, err, id.ID)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "re-created it over its message blocks") || !strings.Contains(l, "messages=5") {
+				t.Errorf("the re-creation was not logged as an error:\n%s", l)
+			}
+		})
 	}
 }

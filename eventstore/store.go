@@ -268,8 +268,11 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 		want.Metadata[MetaStreamID] = newStreamID()
 		created, cerr := s.js.CreateStream(ctx, want)
 		if cerr == nil {
-			s.identity = identityOf(created.CachedInfo(), true)
 			s.replicated = want.Replicas > 1
+			if st := created.CachedInfo().State; st.Msgs > 0 || st.LastSeq > 0 {
+				return s.adoptBlocks(ctx, created)
+			}
+			s.identity = identityOf(created.CachedInfo(), true)
 			return nil
 		}
 		if !errors.Is(cerr, jetstream.ErrStreamNameAlreadyInUse) {
@@ -295,6 +298,47 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 		s.log.Error("stream settings differ from what the register depends on; run nird --repair-stream to put them back",
 			"stream", StreamName, "mismatches", mismatchList(mm))
 	}
+	return nil
+}
+
+// adoptBlocks handles a stream that Open's create found holding messages: the server had not
+// loaded it (its metadata file in the store directory damaged or missing; the server's
+// warning names the file) and made it anew over the message blocks left in its directory.
+// The messages are all there, but the metadata the create wrote is not the stream's: the
+// caller's (the person key's fingerprint) would vouch for a key nobody checked against these
+// events, and a new id would make the read models and every snapshot look built from another
+// stream (rebuilt, and taken out of service). So the caller's metadata is taken off again,
+// and the stream gets back its id from the last checkpoint that names one and is within the
+// stream (a new id if none does). The identity is not New: nird checks its person key
+// against the stream's registrations as for a stream that names no key.
+func (s *Store) adoptBlocks(ctx context.Context, st jetstream.Stream) error {
+	info := st.CachedInfo()
+	id, source := "", "the last checkpoint"
+	cps, err := s.Checkpoints(ctx)
+	if err != nil {
+		s.log.Warn("the checkpoints cannot be read for the stream's id", "err", err)
+	}
+	for i := len(cps) - 1; i >= 0 && id == ""; i-- {
+		if cp := cps[i].Checkpoint; cp != nil && cp.GetStreamId() != "" && cp.GetStreamSeq() <= info.State.LastSeq {
+			id = cp.GetStreamId()
+		}
+	}
+	if id == "" {
+		id, source = newStreamID(), "none (no checkpoint names one): a new one"
+	}
+	cfg := info.Config
+	cfg.Metadata = maps.Clone(cfg.Metadata)
+	for k := range s.cfg.Metadata {
+		delete(cfg.Metadata, k)
+	}
+	cfg.Metadata[MetaStreamID] = id
+	up, err := s.js.UpdateStream(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("eventstore: stream %s was re-created over its message blocks; setting its id: %w", StreamName, err)
+	}
+	s.identity = identityOf(up.CachedInfo(), false)
+	s.log.Error("the NATS server had not loaded the stream (its metadata file is damaged or missing: see the server's warning before this) and re-created it over its message blocks; its messages are kept, its id is taken back; back up the data directory and run nirctl verify",
+		"stream", StreamName, "messages", info.State.Msgs, "last_seq", info.State.LastSeq, "id_from", source)
 	return nil
 }
 

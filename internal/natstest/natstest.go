@@ -91,3 +91,17 @@ func FlipInBlock(tb testing.TB, storeDir, stream string, raw []byte) {
 		tb.Fatal(err)
 	}
 }
+
+// FlipMiddle flips a bit of the byte in the middle of the file at path (a store's metadata
+// file, say): a failing disk. It returns the error of reading or writing the file.
+func FlipMiddle(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if len(b) == 0 {
+		return os.ErrInvalid
+	}
+	b[len(b)/2] ^= 0x20
+	return os.WriteFile(path, b, 0o600)
+}

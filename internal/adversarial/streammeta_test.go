@@ -1,0 +1,88 @@
+package adversarial
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+)
+
+// TestDamage_StreamMetadata: the metadata file of the event stream in nird's JetStream store
+// (meta.inf) damaged. The NATS server does not load the stream (a warning of its own), and
+// nird's start creates it anew over the message blocks left in its directory: every event is
+// still there. Before, the re-created stream got a new id and the metadata of a new one, so
+//   - the live models looked built from another stream: not served until rebuilt, and the
+//     file kept aside; every analyst's snapshot was taken out of service for good;
+//   - the person key's fingerprint was written for whatever key nird was started with: a
+//     swapped personkey.secret went unnoticed, and every national id was keyed anew.
+//
+// Now the stream gets back the id the last checkpoint names and no fingerprint, an error is
+// logged, the models and snapshots stay served, and the key is checked against the
+// stream's registrations (as for a stream that names no key). The key bucket's and the
+// checkpoint stream's metadata damaged the same way are re-created over their blocks by
+// the server's client as well, without anything to take back: the answers stay the same.
+func TestDamage_StreamMetadata(t *testing.T) {
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	nd := startNird(t, data, "--checkpoint-every", "10", "--checkpoint-interval", "1s")
+	registerPersons(t, nd, 0, 20)
+	want := settledAnswers(t, nd)
+	awaitLog(t, nd, func(l string) bool {
+		return strings.Contains(l, `msg="checkpoint made"`) && strings.Contains(l, " stream_seq=40 ")
+	})
+	createSnapshot(t, nd, "kept")
+	nd.Stop(t, syscall.SIGTERM)
+
+	for _, stream := range []string{eventstore.StreamName, "KV_" + eventstore.KeyBucket, eventstore.CheckpointStreamName} {
+		t.Run(stream, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			copyDir(t, data, dir)
+			if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", stream, "meta.inf")); err != nil {
+				t.Fatal(err)
+			}
+			nd := startNird(t, dir)
+			if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+				t.Errorf("after the re-creation the answers changed (%d persons, want %d)", personCount(got), personCount(want))
+			}
+			if !slices.Contains(snapshotNames(t, nd), "kept") {
+				t.Error("the analyst's snapshot was taken out of service")
+			}
+			if kept, _ := filepath.Glob(filepath.Join(dir, "projections", "models.db.damaged-*")); len(kept) != 0 {
+				t.Errorf("the live models were rebuilt and kept aside: %v", kept)
+			}
+			if stream == eventstore.StreamName && !slices.ContainsFunc(nd.Logs(), func(l string) bool {
+				return strings.Contains(l, "level=ERROR") && strings.Contains(l, "re-created it over its message blocks") && strings.Contains(l, `id_from="the last checkpoint"`)
+			}) {
+				t.Error("the re-creation was not logged as an error")
+			}
+			if _, err := registerPerson(t.Context(), nd, 100); err != nil {
+				t.Errorf("an append after the re-creation: %v", err)
+			}
+			nd.Stop(t, syscall.SIGTERM)
+		})
+	}
+
+	t.Run("PersonKeySwapped", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		copyDir(t, data, dir)
+		if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "meta.inf")); err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(dir, "personkey.secret")
+		if err := os.WriteFile(keyFile, []byte(randomKey()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", dir)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "registrations") {
+			t.Errorf("refusal does not name the key file and the registrations it was checked against:\n%s", out)
+		}
+	})
+}
