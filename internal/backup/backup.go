@@ -17,7 +17,8 @@
 //     the master key alone opens, and the persons whose keys were destroyed (erased). Every
 //     backup, full or incremental, holds the whole bucket as it was after its events were
 //     copied. Without the master key (kept apart, like the person key) the backup's national
-//     ids and birth dates cannot be read.
+//     ids and birth dates cannot be read. It names (damaged) the data keys the bucket counts
+//     but could not read back, when the backup was made accepting them (below).
 //   - manifest.json (Manifest): the sequence range, times, the stream's identity and
 //     metadata (which name the person key's fingerprint, never the key), the nir version,
 //     the size and SHA-256 of events.nirbak, and the SHA-256 of the manifest itself
@@ -26,6 +27,21 @@
 //
 // An incremental backup (Options.After) holds the messages after an earlier backup's last
 // sequence and names that backup's SHA-256, so that a restore applies a chain in order.
+//
+// # Damaged data keys and checkpoints
+//
+// The server answers a record of the key bucket or the checkpoint stream whose checksum
+// fails as no message, and goes on counting it. A backup never goes without such a record
+// unsaid: Write fails with ErrDamaged naming each (a data key by its id, a checkpoint by its
+// sequence in the checkpoint stream) and writes nothing, unless the caller accepts exactly
+// those (Options.AcceptDamagedKeys, AcceptUnreadableCheckpoints, or recorded by the earlier
+// backup of an incremental one); then the manifest records them. Failing is the default
+// because a backup without a data key restores a register that reads what the key sealed
+// (national ids, birth dates) as erased, and because only the earlier backups still hold
+// the key: a backup job that goes on succeeding lets them be rotated away unnoticed. Restore
+// takes a damaged key from an earlier backup of its chain that holds it whole, and stores
+// any other as an entry no master key opens, which the restored register reads as damaged
+// (DataLoss), as the register backed up did, never as an erasure (LostKeys names them).
 //
 // Restore reads the whole file and checks its SHA-256, every record's CRC and the chain's
 // digest before it stores anything, and then stores each message at its own sequence
@@ -48,9 +64,12 @@ import (
 	"io"
 	"iter"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -104,6 +123,16 @@ type Manifest struct {
 	// Checkpoints are the encodings (base64, as stored) of the stream's checkpoints that
 	// cover sequences FirstSeq to LastSeq, in order; Restore stores them again.
 	Checkpoints []string `json:"checkpoints,omitempty"`
+	// DamagedKeys are the ids of the data keys the register's bucket counts but could not
+	// read back (damaged on disk) when the backup was made, which keys.json therefore lacks:
+	// the backup was made with them accepted (Options.AcceptDamagedKeys). A restore takes
+	// each from an earlier backup of its chain that holds it, and otherwise stores an entry
+	// that reads as damaged, never as an erasure.
+	DamagedKeys []string `json:"damaged_keys,omitempty"`
+	// UnreadableCheckpoints are the sequences in the checkpoint stream of the checkpoints
+	// this backup should carry but could not read back (damaged on disk), accepted
+	// (Options.AcceptUnreadableCheckpoints): Checkpoints lacks them.
+	UnreadableCheckpoints []uint64 `json:"unreadable_checkpoints,omitempty"`
 	// ManifestSHA256 is the SHA-256 (hex) of the manifest's own JSON encoding (json.Marshal)
 	// with this field empty, so that damage anywhere in it (the stream's metadata with the
 	// person key's fingerprint, a checkpoint) is found when the backup is opened, not by a
@@ -138,7 +167,19 @@ type Options struct {
 	Through uint64
 	// Progress, when set, is called now and then with the last sequence copied and the last.
 	Progress func(done, total uint64)
+	// AcceptDamagedKeys and AcceptUnreadableCheckpoints name the data keys (by id) and the
+	// checkpoints (by their sequence in the checkpoint stream) the register cannot read back
+	// that the backup may go without, recording them in its manifest. Any other such one
+	// fails the backup (ErrDamaged). Those an incremental backup's earlier one (After)
+	// recorded are accepted too.
+	AcceptDamagedKeys           []string
+	AcceptUnreadableCheckpoints []uint64
 }
+
+// ErrDamaged is the error of a backup that would hold less than the register: a data key or
+// a checkpoint the register holds cannot be read back (damaged on disk). The error names
+// them (data keys by id, never a person's national id) and the way on.
+var ErrDamaged = errors.New("backup: the register holds data it cannot read back")
 
 // Write copies the stream into dir, which must not exist or be empty, and returns its
 // manifest. The copy is the stream as it stood at one sequence (the last when Write starts,
@@ -229,14 +270,40 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if digestOK {
 		m.Digest = hex.EncodeToString(digest.Sum[:])
 	}
-	cps, err := store.Checkpoints(ctx)
+	cps, unreadable, err := store.ReadCheckpoints(ctx)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
-	for _, c := range cps[carriedBefore(cps, opt.After):] {
+	carried := carriedBefore(cps, opt.After)
+	for _, c := range cps[carried:] {
 		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() <= last {
 			m.Checkpoints = append(m.Checkpoints, base64.StdEncoding.EncodeToString(c.Data))
 		}
+	}
+	// The unreadable checkpoints this backup would carry: after the last one the earlier
+	// backup carries, and before the first made after this backup's last sequence.
+	from, beyond := carriedThrough(cps, unreadable, carried, opt.After), uint64(math.MaxUint64)
+	for _, c := range cps {
+		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() > last {
+			beyond = c.Seq
+			break
+		}
+	}
+	for _, q := range unreadable {
+		if q > from && q < beyond {
+			m.UnreadableCheckpoints = append(m.UnreadableCheckpoints, q)
+		}
+	}
+	// The data keys after the events: every key of a person the events hold is there (nird
+	// stores the key before the person's first sealed event), and a key destroyed meanwhile
+	// stays destroyed.
+	keys, err := store.ExportKeys(ctx)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("backup: the persons' data keys (the connection must be allowed to read the bucket %s): %w", eventstore.KeyBucket, err)
+	}
+	m.DamagedKeys = keys.Damaged
+	if err := accepted(m, opt); err != nil {
+		return Manifest{}, err
 	}
 	fi, err := os.Stat(tmp.Name())
 	if err != nil {
@@ -246,14 +313,7 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, EventsFile)); err != nil {
 		return Manifest{}, err
 	}
-	// The data keys after the events: every key of a person the events hold is there (nird
-	// stores the key before the person's first sealed event), and a key destroyed meanwhile
-	// stays destroyed.
-	keys, err := store.ExportKeys(ctx)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("backup: the persons' data keys (the connection must be allowed to read the bucket %s): %w", eventstore.KeyBucket, err)
-	}
-	kb, err := json.Marshal(keyFile{Wrapped: keys.Wrapped, Destroyed: keys.Destroyed})
+	kb, err := json.Marshal(keyFile{Wrapped: keys.Wrapped, Destroyed: keys.Destroyed, Damaged: keys.Damaged})
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -279,6 +339,62 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 		opt.Progress(last, through)
 	}
 	return m, nil
+}
+
+// accepted returns ErrDamaged, naming them and the way on, unless every data key and
+// checkpoint m records as damaged is one opt accepts or the earlier backup recorded.
+func accepted(m Manifest, opt Options) error {
+	okKeys := map[string]bool{}
+	okCPs := map[uint64]bool{}
+	for _, k := range opt.AcceptDamagedKeys {
+		okKeys[k] = true
+	}
+	for _, q := range opt.AcceptUnreadableCheckpoints {
+		okCPs[q] = true
+	}
+	if a := opt.After; a != nil {
+		for _, k := range a.DamagedKeys {
+			okKeys[k] = true
+		}
+		for _, q := range a.UnreadableCheckpoints {
+			okCPs[q] = true
+		}
+	}
+	var keys []string
+	var cps []uint64
+	for _, k := range m.DamagedKeys {
+		if !okKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	for _, q := range m.UnreadableCheckpoints {
+		if !okCPs[q] {
+			cps = append(cps, q)
+		}
+	}
+	if len(keys) == 0 && len(cps) == 0 {
+		return nil
+	}
+	var what, accept []string
+	if len(keys) > 0 {
+		what = append(what, fmt.Sprintf("the data key(s) %s in %s (a restore without them reads what they sealed, the persons' national ids and birth dates, as erased)",
+			strings.Join(keys, ", "), eventstore.KeyBucket))
+		for _, k := range keys {
+			accept = append(accept, "key:"+k)
+		}
+	}
+	if len(cps) > 0 {
+		var ns []string
+		for _, q := range cps {
+			ns = append(ns, fmt.Sprint("checkpoint ", q))
+			accept = append(accept, fmt.Sprint("checkpoint:", q))
+		}
+		what = append(what, fmt.Sprintf("%s of %s", strings.Join(ns, ", "), eventstore.CheckpointStreamName))
+	}
+	return fmt.Errorf("%w: %s cannot be read back (damaged on disk), so this backup would hold less than the register and nothing was written. "+
+		"Keep the earlier backups that hold them (do not let them be rotated away): a restore of those into a new data directory gets them back (deploy/README.md, \"When data is damaged\"). "+
+		"To back up the rest now, recording them in the manifest as damaged, accept them: --accept-damaged %s",
+		ErrDamaged, strings.Join(what, "; and "), strings.Join(accept, ","))
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -322,6 +438,7 @@ type Backup struct {
 type keyFile struct {
 	Wrapped   map[string][]byte `json:"wrapped"`
 	Destroyed []string          `json:"destroyed,omitempty"`
+	Damaged   []string          `json:"damaged,omitempty"`
 }
 
 // Open reads a backup directory and checks it whole: the manifest, the events file's size
@@ -397,7 +514,10 @@ func Open(dir string) (*Backup, error) {
 		if err := json.Unmarshal(kb, &kf); err != nil {
 			return nil, fmt.Errorf("backup %s: %s is damaged: %v", dir, KeysFile, err)
 		}
-		b.keys = &eventstore.KeyExport{Wrapped: kf.Wrapped, Destroyed: kf.Destroyed}
+		if !slices.Equal(kf.Damaged, m.DamagedKeys) {
+			return nil, fmt.Errorf("backup %s: %s and the manifest name different damaged data keys: this backup cannot be restored", dir, KeysFile)
+		}
+		b.keys = &eventstore.KeyExport{Wrapped: kf.Wrapped, Destroyed: kf.Destroyed, Damaged: kf.Damaged}
 	}
 	return b, nil
 }
@@ -603,13 +723,9 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return stored, err
 	}
 	// The data keys of the newest backup that holds them, less those of every erasure the
-	// restored stream holds.
-	var keys eventstore.KeyExport
-	for _, b := range bs {
-		if b.keys != nil {
-			keys = *b.keys
-		}
-	}
+	// restored stream holds; a key that backup could not read (damaged in the register) is
+	// taken from the newest earlier backup that holds it whole.
+	keys := chainKeys(bs)
 	keys.Destroyed = append(keys.Destroyed, erased...)
 	if err := store.ImportKeys(ctx, keys); err != nil {
 		return stored, fmt.Errorf("backup: the events are restored, the data keys not: %w", err)
@@ -630,6 +746,48 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	return stored, nil
 }
 
+// chainKeys returns the data keys a restore of bs stores: those of the newest backup that
+// holds keys, and for each key it records as damaged, the key from the newest earlier backup
+// that holds it whole (made before the damage). The keys no backup of bs holds whole stay in
+// Damaged.
+func chainKeys(bs []*Backup) eventstore.KeyExport {
+	var keys eventstore.KeyExport
+	newest := -1
+	for i, b := range bs {
+		if b.keys != nil {
+			keys, newest = *b.keys, i
+		}
+	}
+	if len(keys.Damaged) == 0 {
+		return keys
+	}
+	keys.Wrapped = maps.Clone(keys.Wrapped)
+	var lost []string
+	for _, id := range keys.Damaged {
+		found := false
+		for i := newest - 1; i >= 0 && !found; i-- {
+			if k := bs[i].keys; k != nil {
+				if w, ok := k.Wrapped[id]; ok {
+					keys.Wrapped[id], found = w, true
+				}
+			}
+		}
+		if !found {
+			lost = append(lost, id)
+		}
+	}
+	keys.Damaged = lost
+	return keys
+}
+
+// LostKeys returns the ids of the data keys a restore of bs cannot put back: damaged in the
+// register when its newest backup was made, and whole in none of the earlier ones given. The
+// restored register reads what they sealed as unreadable (DataLoss), as the register backed
+// up did; a restore that also gives an earlier backup holding them (its chain) gets them back.
+func LostKeys(bs []*Backup) []string {
+	return chainKeys(bs).Damaged
+}
+
 // carriedBefore returns how many of the stream's checkpoints (cps, in their stream's order)
 // the earlier backup already carries: those up to the last one it holds. A backup carries
 // the checkpoints after those, through its last sequence. Not the checkpoints of its own
@@ -648,6 +806,37 @@ func carriedBefore(cps []eventstore.StoredCheckpoint, after *Manifest) int {
 		}
 	}
 	return 0
+}
+
+// carriedThrough returns the sequence in the checkpoint stream through which the earlier
+// backup carries the checkpoints (0: none), carried being carriedBefore's count. When the
+// last one it carries is not among those read (cps), it is taken for the first unreadable
+// one after the last read one that covers less of the event stream: it was read whole
+// when the earlier backup was made, and is damaged now.
+func carriedThrough(cps []eventstore.StoredCheckpoint, unreadable []uint64, carried int, after *Manifest) uint64 {
+	if carried > 0 {
+		return cps[carried-1].Seq
+	}
+	if after == nil || len(after.Checkpoints) == 0 {
+		return 0
+	}
+	d, err := base64.StdEncoding.DecodeString(after.Checkpoints[len(after.Checkpoints)-1])
+	cp := new(nirv1.Checkpoint)
+	if err != nil || proto.Unmarshal(d, cp) != nil {
+		return 0
+	}
+	var before uint64 // the last read one that covers less than it
+	for _, c := range cps {
+		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() < cp.GetStreamSeq() {
+			before = c.Seq
+		}
+	}
+	for _, q := range unreadable {
+		if q > before {
+			return q
+		}
+	}
+	return before
 }
 
 // withErasures passes msgs through, noting the data keys each erasure among them destroyed
