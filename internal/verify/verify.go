@@ -12,6 +12,11 @@
 // their running digest and compares it at every checkpoint's sequence, so any change at or
 // before the last checkpoint is found, between the last checkpoint that matched and the
 // first that does not.
+//
+// Beside the stream, the walk reads the checkpoint stream and the data-key bucket whole and
+// reports a checkpoint or a data key the server counts but cannot read back (damaged on
+// disk), by its sequence in the checkpoint stream or by the key's id: what a backup would
+// go without (internal/backup refuses to, unless told).
 package verify
 
 import (
@@ -53,17 +58,31 @@ const (
 	// (or is not by the key given), or that does not name the checkpoint before it: the
 	// checkpoint stream itself was changed.
 	KindCheckpointBad = "checkpoint-bad"
+	// KindCheckpointUnreadable: a checkpoint the checkpoint stream counts but cannot read
+	// back (damaged on disk; the stream denies deletes): Problem.Checkpoint names it. A
+	// backup that would go without it is refused unless it is accepted.
+	KindCheckpointUnreadable = "checkpoint-unreadable"
+	// KindKeyDamaged: a data key the key bucket counts but cannot read back (damaged on
+	// disk): what it sealed (national ids, birth dates) reads as unreadable, and only a
+	// backup made before the damage holds it. Problem.KeyID names it.
+	KindKeyDamaged = "data-key-damaged"
 )
 
 // Problem is one finding, at a stream sequence. PersonKey is the subject's key (never a
 // national id); Previous, for a chain problem, is the sequence of the person's previous
 // message that the event does not match (0 if there is none).
+//
+// A problem outside the event stream has Seq 0 and names what it is about: Checkpoint, a
+// sequence in the checkpoint stream, or KeyID, a data key's id in the key bucket (a random
+// id, never a national id).
 type Problem struct {
-	Seq       uint64 `json:"seq"`
-	PersonKey string `json:"person_key,omitempty"`
-	Kind      string `json:"kind"`
-	Previous  uint64 `json:"previous,omitempty"`
-	Detail    string `json:"detail"`
+	Seq        uint64 `json:"seq"`
+	PersonKey  string `json:"person_key,omitempty"`
+	Kind       string `json:"kind"`
+	Previous   uint64 `json:"previous,omitempty"`
+	Checkpoint uint64 `json:"checkpoint,omitempty"`
+	KeyID      string `json:"key_id,omitempty"`
+	Detail     string `json:"detail"`
 }
 
 // Report is the result of a walk.
@@ -78,10 +97,12 @@ type Report struct {
 	BrokenPersons int `json:"broken_persons"`
 	// Checkpoints is how many checkpoints were compared with the stream, and
 	// CheckpointThrough the highest sequence one of them covered and matched (0: none).
-	Checkpoints       int     `json:"checkpoints"`
-	CheckpointThrough uint64  `json:"checkpoint_through"`
-	Seconds           float64 `json:"seconds"`
-	EventsPerSec      float64 `json:"events_per_sec"`
+	Checkpoints       int    `json:"checkpoints"`
+	CheckpointThrough uint64 `json:"checkpoint_through"`
+	// DataKeys is how many entries of the data-key bucket were read (live and destroyed).
+	DataKeys     int     `json:"data_keys"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
 }
 
 // OK reports whether the walk found nothing wrong.
@@ -142,6 +163,9 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 	}
 	cps, err := checkpoints(ctx, store, opt, &rep)
 	if err != nil {
+		return rep, err
+	}
+	if err := dataKeys(ctx, store, &rep); err != nil {
 		return rep, err
 	}
 	for len(cps) > 0 && cps[0].GetStreamSeq() <= digest.Seq {
@@ -253,13 +277,24 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 // stream's (each checked for its encoding, its signature and its link to the one before) and
 // opt's. Problems with the checkpoints themselves go into rep.
 func checkpoints(ctx context.Context, store *eventstore.Store, opt Options, rep *Report) ([]*nirv1.Checkpoint, error) {
-	stored, err := store.Checkpoints(ctx)
+	stored, unreadable, err := store.ReadCheckpoints(ctx)
 	if err != nil {
 		return nil, err
+	}
+	lost := map[uint64]bool{}
+	for _, q := range unreadable {
+		lost[q] = true
+		rep.Problems = append(rep.Problems, Problem{Kind: KindCheckpointUnreadable, Checkpoint: q,
+			Detail: fmt.Sprintf("checkpoint %d of %s is counted by the stream but cannot be read back: damaged on disk; backups made before the damage carry it", q, eventstore.CheckpointStreamName)})
 	}
 	var out []*nirv1.Checkpoint
 	var prev []byte
 	for _, sc := range stored {
+		if lost[sc.Seq-1] {
+			// The one before cannot be read: what this one names as its previous cannot be
+			// compared (that one is reported).
+			prev = sc.Checkpoint.GetPrevious()
+		}
 		cp := sc.Checkpoint
 		bad := func(detail string) {
 			rep.Problems = append(rep.Problems, Problem{Seq: cp.GetStreamSeq(), Kind: KindCheckpointBad,
@@ -291,6 +326,21 @@ func checkpoints(ctx context.Context, store *eventstore.Store, opt Options, rep 
 	}
 	slices.SortStableFunc(out, func(a, b *nirv1.Checkpoint) int { return cmp.Compare(a.GetStreamSeq(), b.GetStreamSeq()) })
 	return out, nil
+}
+
+// dataKeys reads the data-key bucket and reports each entry it counts but cannot read back.
+// A register without the bucket (identities stored before they were sealed) has none.
+func dataKeys(ctx context.Context, store *eventstore.Store, rep *Report) error {
+	keys, err := store.ExportKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: the data keys (the connection must be allowed to read the bucket %s, as nird's reader is): %w", eventstore.KeyBucket, err)
+	}
+	rep.DataKeys = len(keys.Wrapped) + len(keys.Destroyed)
+	for _, id := range keys.Damaged {
+		rep.Problems = append(rep.Problems, Problem{Kind: KindKeyDamaged, KeyID: id,
+			Detail: fmt.Sprintf("the data key %s is counted by the bucket %s but cannot be read back: damaged on disk; what it sealed reads as unreadable, and only a backup made before the damage holds it", id, eventstore.KeyBucket)})
+	}
+	return nil
 }
 
 func short(h []byte) string {
