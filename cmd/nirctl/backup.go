@@ -9,6 +9,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +69,14 @@ keys as stored (wrapped with the master key, which the backup never holds), and 
 (sequence range, times, the stream's identity, the person key's fingerprint, never the key,
 and the SHA-256 of the events file). Keep the person key (personkey.secret) in the secret
 store it came from: without it the restored register cannot find persons by national id.
+
+A data key or checkpoint the register holds but cannot read back (damaged on disk) fails the
+backup, naming it (a key by its id) and writing nothing: a backup without it would hold less
+than the register, and a restore of it would read what the key sealed as erased. Keep the
+earlier backups, which hold it. --accept-damaged key:ID,checkpoint:N backs up the rest,
+recording those named as damaged in the manifest (a restore takes such a key from an earlier
+backup of its chain, or stores it as damaged); an incremental backup accepts what its earlier
+one recorded.
 `
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,6 +86,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	after := fs.String("after", "", "an earlier backup directory: copy only what came after it")
 	through := fs.Uint64("through", 0, "copy up to this stream sequence (default the last)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	var accept acceptList
+	fs.Var(&accept, "accept-damaged", "back up without these damaged data keys and checkpoints, recording them: `key:ID,checkpoint:N,…` as a refused backup names them (repeatable)")
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || src.given() == (*src.store != "") {
 		return badArgs(fs, err)
@@ -90,6 +102,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		opt.After = &prev.Manifest
 	}
 	opt.Through = *through
+	opt.AcceptDamagedKeys, opt.AcceptUnreadableCheckpoints = accept.keys, accept.checkpoints
 	url, natsOpts, err := src.options()
 	if err != nil {
 		return err
@@ -125,6 +138,37 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "%s: sequences %d to %d (%d events, %d bytes), stream %s, received %s to %s\nsha256 %s\n",
 		dir, m.FirstSeq, m.LastSeq, m.Count, m.Events.Bytes, m.StreamID,
 		m.FirstTime.Format(time.RFC3339), m.LastTime.Format(time.RFC3339), m.Events.SHA256)
+	if len(m.DamagedKeys) > 0 || len(m.UnreadableCheckpoints) > 0 {
+		fmt.Fprintf(stderr, "WARNING: this backup holds less than the register: damaged on disk and left out (recorded in its manifest): data keys %v, checkpoints %v of %s; keep the earlier backups that hold them\n",
+			m.DamagedKeys, m.UnreadableCheckpoints, eventstore.CheckpointStreamName)
+	}
+	return nil
+}
+
+// acceptList is --accept-damaged: key:ID and checkpoint:N, comma-separated, repeatable.
+type acceptList struct {
+	keys        []string
+	checkpoints []uint64
+}
+
+func (a *acceptList) String() string { return "" }
+
+func (a *acceptList) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		kind, val, _ := strings.Cut(strings.TrimSpace(item), ":")
+		switch {
+		case kind == "key" && val != "":
+			a.keys = append(a.keys, val)
+		case kind == "checkpoint":
+			n, err := strconv.ParseUint(val, 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("%q: a checkpoint is named by its sequence in %s, a number from 1", item, eventstore.CheckpointStreamName)
+			}
+			a.checkpoints = append(a.checkpoints, n)
+		default:
+			return fmt.Errorf("%q: want key:ID or checkpoint:N", item)
+		}
+	}
 	return nil
 }
 
@@ -234,6 +278,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "; the register's person key has fingerprint %s", fp)
 	}
 	fmt.Fprintln(stdout)
+	if lost := backup.LostKeys(chain); len(lost) > 0 {
+		fmt.Fprintf(stderr, "WARNING: the data keys %v were damaged in the register when the backup was made, and no backup given holds them whole: they are stored as damaged, and what they sealed reads as unreadable; restore again giving an earlier backup chain that holds them to get them back\n", lost)
+	}
+	for _, b := range chain {
+		if cps := b.Manifest.UnreadableCheckpoints; len(cps) > 0 {
+			fmt.Fprintf(stderr, "WARNING: %s lacks the checkpoints %v of %s (damaged in the register when it was made): nirctl verify reports the next one as not naming its predecessor\n", b.Dir, cps, eventstore.CheckpointStreamName)
+		}
+	}
 	if *data != "" {
 		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file) and the master key at %s (or give nird --master-key-file), then: nird --data %s\n",
 			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), *data)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -39,6 +40,11 @@ checkpoint and kept elsewhere), so a message changed, removed or inserted at or 
 checkpoint's sequence is found. --public-key pins the key every checkpoint must be signed
 with (nird logs it at start). --from-checkpoint walks only what came after a checkpoint
 (a daily check of the day's events): what lies before it is taken on its signature.
+
+A checkpoint or a persons' data key (the bucket NIR_KEYS) that the server counts but cannot
+read back, damaged on disk, is a problem too (checkpoint-unreadable with its sequence in
+NIR_CHECKPOINTS, data-key-damaged with the key's id): a backup refuses to go without it
+unless told to (nirctl backup --accept-damaged).
 
 Works against a running nird (its
 reader credentials) and a stopped one's data directory (--store). The read models are
@@ -195,12 +201,20 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		default:
 			fmt.Fprintf(stdout, "checkpoints: %d compared; none matched\n", rep.Checkpoints)
 		}
+		if rep.DataKeys > 0 {
+			fmt.Fprintf(stdout, "data keys: %d read\n", rep.DataKeys)
+		}
 		for _, p := range rep.Problems {
-			who := ""
-			if p.PersonKey != "" {
-				who = " person " + p.PersonKey
+			where := fmt.Sprintf("seq %d", p.Seq)
+			switch {
+			case p.KeyID != "":
+				where = "data key " + p.KeyID
+			case p.Checkpoint != 0:
+				where = fmt.Sprintf("checkpoint %d", p.Checkpoint)
+			case p.PersonKey != "":
+				where += " person " + p.PersonKey
 			}
-			fmt.Fprintf(stdout, "PROBLEM seq %d%s: %s: %s\n", p.Seq, who, p.Kind, p.Detail)
+			fmt.Fprintf(stdout, "PROBLEM %s: %s: %s\n", where, p.Kind, p.Detail)
 		}
 		switch {
 		case models == nil:
