@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,7 +97,7 @@ func TestDamage_DataKeyFlipped(t *testing.T) {
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
 		t.Errorf("at start the answers changed (%d persons, want %d)", personCount(got), personCount(want))
 	}
-	logged := func(parts ...string) bool {
+	inLog := func(parts ...string) bool {
 		return slices.ContainsFunc(nd.Logs(), func(l string) bool {
 			for _, p := range parts {
 				if !strings.Contains(l, p) {
@@ -105,6 +106,16 @@ func TestDamage_DataKeyFlipped(t *testing.T) {
 			}
 			return true
 		})
+	}
+	// nird's log reaches the test through a pipe, possibly after the answer the line was
+	// written before: a line is waited for, up to 5 s.
+	logged := func(parts ...string) bool {
+		for deadline := time.Now().Add(5 * time.Second); !inLog(parts...); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+		return true
 	}
 	if !logged("level=ERROR", "fewer entries than its stream counts") {
 		t.Error("the key load that ended at a stall was not logged as an error")
@@ -140,7 +151,7 @@ func TestDamage_DataKeyFlipped(t *testing.T) {
 		}
 	}
 	for _, p := range persons {
-		if logged(p.id) {
+		if inLog(p.id) {
 			t.Errorf("a log line holds a national id")
 		}
 	}
