@@ -17,6 +17,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -67,26 +68,6 @@ func storedKey(t *testing.T, s *eventstore.Store, id string) []byte {
 	return bytes.Clone(e.Value())
 }
 
-// flipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
-// block file of stream in the store in dir (closed): a failing disk. The server answers the
-// record as no message and goes on counting it.
-func flipInBlock(t *testing.T, dir, stream string, raw []byte) {
-	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, raw)
-	if at < 0 || bytes.Contains(b[at+1:], raw) {
-		t.Fatalf("the message is not in %s's block once", stream)
-	}
-	b[at+len(raw)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // keyIDs are the data keys the damage tests store, after the bucket's master check.
 var keyIDs = []string{personKey(101), personKey(102), personKey(103)}
 
@@ -119,7 +100,7 @@ func damagedKeyStore(t *testing.T, dir, before string, damaged int) (*eventstore
 	raw := storedKey(t, s, keyIDs[damaged])
 	_ = ks.Close()
 	s.Close()
-	flipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
+	natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
 	return openAt(t, dir), master, fm
 }
 
@@ -254,7 +235,7 @@ func damagedCheckpointStore(t *testing.T, dir, before string, damaged uint64) (*
 	}
 	appendN(t, s, 5, 2)
 	s.Close()
-	flipInBlock(t, dir, eventstore.CheckpointStreamName, cps[damaged-1].Data)
+	natstest.FlipInBlock(t, dir, eventstore.CheckpointStreamName, cps[damaged-1].Data)
 	return openAt(t, dir), fm, cps
 }
 

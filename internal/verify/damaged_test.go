@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/sealing"
@@ -31,26 +31,6 @@ func openAt(t *testing.T, dir string) *eventstore.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// flipInBlock flips a byte in the middle of raw, a message's data as stored, in the first
-// block file of stream in the store in dir (closed): a failing disk. The server answers the
-// record as no message and goes on counting it.
-func flipInBlock(t *testing.T, dir, stream string, raw []byte) {
-	t.Helper()
-	blk := filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(b, raw)
-	if at < 0 || bytes.Contains(b[at+1:], raw) {
-		t.Fatalf("the message is not in %s's block once", stream)
-	}
-	b[at+len(raw)/2] ^= 0x01
-	if err := os.WriteFile(blk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // appendPersons appends n events for each of persons 0-2, chained.
@@ -141,7 +121,7 @@ func TestStream_DamagedKey(t *testing.T) {
 			raw := bytes.Clone(e.Value())
 			_ = ks.Close()
 			s.Close()
-			flipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
+			natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
 
 			rep := walk(t, openAt(t, dir))
 			if rep.OK() || len(problemSaying(rep, ids[tc.damaged])) != 1 {
@@ -190,7 +170,7 @@ func TestStream_DamagedCheckpoint(t *testing.T) {
 				t.Fatalf("%d checkpoints, %v; want 3", len(cps), err)
 			}
 			s.Close()
-			flipInBlock(t, dir, eventstore.CheckpointStreamName, cps[tc.damaged-1].Data)
+			natstest.FlipInBlock(t, dir, eventstore.CheckpointStreamName, cps[tc.damaged-1].Data)
 
 			rep := walk(t, openAt(t, dir))
 			name := fmt.Sprintf("checkpoint %d of %s", tc.damaged, eventstore.CheckpointStreamName)
