@@ -28,6 +28,7 @@ type metrics struct {
 	conflicts  *prometheus.CounterVec   // transport, role
 	refusals   *prometheus.CounterVec   // rule code, transport, role
 	withheld   *prometheus.CounterVec   // transport, role
+	foldFaults *prometheus.CounterVec   // transport, role
 	panics     *prometheus.CounterVec   // transport
 }
 
@@ -56,6 +57,9 @@ func newMetrics() *metrics {
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_refusals_unconfirmed_total", Help: "Refusals judged on the stream's history not given, because the stream leader could not be confirmed (answered Unavailable), by transport and role.",
 		}, []string{"transport", "role"}),
+		foldFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_append_fold_faults_total", Help: "Requests not stored because the rules panicked folding one of their events (a bug in nird, answered Internal), by transport and role.",
+		}, []string{"transport", "role"}),
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_panics_recovered_total", Help: "Requests whose serving panicked (a bug), each answered Internal while nird went on, by transport (http, nats).",
 		}, []string{"transport"}),
@@ -66,7 +70,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, m.panics, build,
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, m.foldFaults, m.panics, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,7 +93,7 @@ func (m *metrics) interceptor() connect.UnaryInterceptorFunc {
 	}
 }
 
-// Appended, Refused, Conflict and Unconfirmed implement ingest.Observer: appends are counted
+// Appended, Refused, Conflict, Unconfirmed and FoldFault implement ingest.Observer: appends are counted
 // on the append path itself, whichever way they came (API, NATS ingress, console,
 // regelmotor).
 func (m *metrics) Appended(t ingest.Transport, role string, stored, duplicates int) {
@@ -107,6 +111,10 @@ func (m *metrics) Conflict(t ingest.Transport, role string) {
 
 func (m *metrics) Unconfirmed(t ingest.Transport, role string) {
 	m.withheld.WithLabelValues(string(t), role).Inc()
+}
+
+func (m *metrics) FoldFault(t ingest.Transport, role string) {
+	m.foldFaults.WithLabelValues(string(t), role).Inc()
 }
 
 // adminHandler serves /metrics, /healthz, /readyz and, with withPprof (nird gives it on a

@@ -119,6 +119,7 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		refused *ingest.RefusedError
 		deny    *access.DeniedError
 		idErr   *ingest.IDError
+		fault   *ingest.FoldFaultError
 	)
 	switch {
 	case errors.As(err, &invalid):
@@ -129,6 +130,12 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 			code = connect.CodeFailedPrecondition // the same person's id with other content
 		}
 		return fieldError(code, idErr.Field, idErr.Reason)
+	case errors.As(err, &fault):
+		// nird's bug, not the caller's: Internal, naming the registration; the same request
+		// succeeds once nird is fixed. Logged by event id and panic type only.
+		log.ErrorContext(ctx, "the rules failed folding a registration's event: nothing stored", "op", op,
+			"event_id", fault.EventID, "registration", fault.Index, "panic", fault.Panic)
+		return fieldError(connect.CodeInternal, fault.Field, "the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed")
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
 	case errors.Is(err, ingest.ErrHistoryBroken):

@@ -1113,6 +1113,23 @@ func TestError_Unconfirmed(t *testing.T) {
 	}
 }
 
+// TestError_FoldFault: a registration the rules failed folding (nird's bug) is Internal,
+// naming the registration and saying that nothing was stored and it may be sent again, and
+// is logged by event id and panic type only.
+func TestError_FoldFault(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	err := fmt.Errorf("append: %w", &ingest.FoldFaultError{Index: 2, Field: "registrations[2].event", EventID: "01JTESTEVENT", Panic: "panic(main.secret)"})
+	got := api.Error(context.Background(), log, "append", err)
+	if connect.CodeOf(got) != connect.CodeInternal || !strings.Contains(got.Error(), "registrations[2].event") ||
+		!strings.Contains(got.Error(), "nothing was stored") || strings.Contains(got.Error(), "panic(") {
+		t.Errorf("api.Error(FoldFaultError) = %v (%v), want Internal naming the registration, nothing stored, no panic", got, connect.CodeOf(got))
+	}
+	if !strings.Contains(buf.String(), "event_id=01JTESTEVENT") || !strings.Contains(buf.String(), "panic(main.secret)") {
+		t.Errorf("log %q: want the event id and the panic's type", buf.String())
+	}
+}
+
 // TestAppend_NoExistenceOracle checks that a kommune cannot tell another kommune's person from
 // a person nobody registered by what an append answers, whatever the request holds: the same
 // request for either gets the same code and message, and stores nothing.

@@ -32,27 +32,28 @@ import (
 const MaxHops = 4
 
 // follow returns the person the subject key leads to, with its history (history, last are
-// key's own) and folded state: key itself, or the person an id's claim names or a person was
-// merged into, as far as MaxHops subjects (DOMAIN.md Product decisions 15). A person reached
-// is put in the history cache. The state is read only, and release called when done with it
-// (see fold); on an error there is nothing to release.
-func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *rules.State, func(), error) {
-	st, release := s.fold(key, history)
-	for hops := 0; st.Successor() != ""; hops++ {
-		next := st.Successor()
-		release()
+// key's own) and folded state, lent by the lease: key itself, or the person an id's claim
+// names or a person was merged into, as far as MaxHops subjects (DOMAIN.md Product decisions
+// 15). A person reached is put in the history cache. The state is read only (but see
+// lease.applyNew), and the lease released when done with it (see fold); on an error there is
+// nothing to release.
+func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *lease, error) {
+	l := s.fold(key, history)
+	for hops := 0; l.st.Successor() != ""; hops++ {
+		next := l.st.Successor()
+		l.release()
 		if hops == MaxHops {
-			return key, nil, 0, nil, nil, ErrNotFound // a longer chain than nird writes
+			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
 		}
 		key = next
 		var err error
 		if history, last, err = s.store.Read(ctx, key); err != nil {
-			return key, nil, 0, nil, nil, fmt.Errorf("read person: %w", err)
+			return key, nil, 0, nil, fmt.Errorf("read person: %w", err)
 		}
 		s.cache.put(key, history, last)
-		st, release = s.fold(key, history)
+		l = s.fold(key, history)
 	}
-	return key, history, last, st, release, nil
+	return key, history, last, l, nil
 }
 
 // ErrIDTaken is returned when a registration names a national id that another person holds.

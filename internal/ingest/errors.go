@@ -63,7 +63,30 @@ var (
 	// ErrPersonFull is returned when a request would take a person past the most events one
 	// person may have (Config.MaxPersonEvents). Nothing is stored.
 	ErrPersonFull = errors.New("the person has the most events one person may have")
+
+	// ErrFoldFault is returned when the rules panic folding a registration's event (a bug in
+	// nird, not in the registration; rules.State.Faults): stored, the event would be left out
+	// of the person's state and every read model, so nothing is stored. The error is a
+	// *FoldFaultError naming the registration. The same request succeeds once nird is fixed.
+	ErrFoldFault = errors.New("the rules failed folding the event")
 )
+
+// FoldFaultError names the registration whose event the rules panicked folding
+// (ErrFoldFault). Its message never holds a national id, nor what the rules panicked with.
+type FoldFaultError struct {
+	Index   int    // registration index in the request
+	Field   string // e.g. "registrations[2].event"
+	EventID string
+	// Panic says what the fold panicked with (rules.Fault.Panic): for nird's log only.
+	Panic string
+}
+
+func (e *FoldFaultError) Error() string {
+	return e.Field + ": the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed"
+}
+
+// Is reports that a *FoldFaultError is ErrFoldFault.
+func (e *FoldFaultError) Is(target error) bool { return target == ErrFoldFault }
 
 // IDError names the registration whose event id is already stored: for another person
 // (ErrIDInUse) or with other content (ErrIDReused). Its message never holds a national id.

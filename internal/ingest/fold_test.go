@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/demo"
@@ -32,7 +33,8 @@ func TestService_FoldFromCache(t *testing.T) {
 		check := func(h []eventstore.Stored, reused bool) {
 			t.Helper()
 			s.cache.put(key, h, h[len(h)-1].Seq)
-			got, release := s.fold(key, h)
+			l := s.fold(key, h)
+			got := l.st
 			if want := foldHistory(key, h); !reflect.DeepEqual(got, want) {
 				t.Fatalf("person %s, %d events: the state from the cache differs from the fold", key, len(h))
 			}
@@ -40,12 +42,12 @@ func TestService_FoldFromCache(t *testing.T) {
 			extra := proto.Clone(evs[len(evs)-1]).(*nirv1.Event)
 			extra.Id = "extra"
 			got.Copy().Apply(got.LastSeq+1, extra)
-			release()
-			again, release := s.fold(key, h)
-			if reused && again != got {
+			l.release()
+			again := s.fold(key, h)
+			if reused && again.st != got {
 				t.Fatalf("person %s, %d events: the state put back was not handed out again", key, len(h))
 			}
-			release()
+			again.release()
 		}
 		for k := 1; k <= len(history); k++ {
 			check(history[:k], true)
@@ -87,12 +89,12 @@ func TestService_FoldConcurrent(t *testing.T) {
 		go func() {
 			for k := 1; k <= len(history); k++ {
 				h := history[:max(1, k-g)] // the goroutines lag each other: shorter and longer
-				got, release := s.fold(key, h)
-				if !reflect.DeepEqual(got, wants[len(h)]) {
+				l := s.fold(key, h)
+				if !reflect.DeepEqual(l.st, wants[len(h)]) {
 					errs <- fmt.Errorf("goroutine %d, %d events: the state differs from the fold", g, len(h))
 					return
 				}
-				release()
+				l.release()
 			}
 			errs <- nil
 		}()
@@ -100,6 +102,52 @@ func TestService_FoldConcurrent(t *testing.T) {
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestService_FoldNewEvent: the state that folded a request's new event before it was stored
+// (lease.applyNew) is kept once the event is stored, at the sequence the stream gave it, and
+// is then the fold of the history with the event, handed out by the next fold itself; a
+// state that folded an event not stored is never handed out.
+func TestService_FoldNewEvent(t *testing.T) {
+	s := &Service{cache: newHistoryCache(10, 1000)}
+	p := 0
+	for evs := range demo.Generate(7, 12, rules.Today(time.Now())) {
+		p++
+		key := fmt.Sprintf("person-%d", p)
+		var history []eventstore.Stored
+		for i, ev := range evs {
+			history = append(history, eventstore.Stored{Seq: uint64(p*10000 + 10*(i+1)), Event: ev})
+		}
+		s.cache.put(key, history[:1], history[0].Seq)
+		s.fold(key, history[:1]).release()
+		for k := 1; k < len(history); k++ {
+			// Not stored: the state is dropped, and the next fold folds the history whole.
+			l := s.fold(key, history[:k])
+			if _, faulted := l.applyNew(history[k].Event); faulted {
+				t.Fatalf("person %s, event %d: a fault with no fault hook", key, k)
+			}
+			l.release()
+			if again := s.fold(key, history[:k]); again.st == l.st || !reflect.DeepEqual(again.st, foldHistory(key, history[:k])) {
+				t.Fatalf("person %s, %d events: a state holding an event not stored was handed out", key, k)
+			} else {
+				again.release()
+			}
+			// Stored: the state is the fold with the event at its sequence.
+			l = s.fold(key, history[:k])
+			l.applyNew(history[k].Event)
+			s.cache.extend(key, history[:k], history[k:k+1], history[k].Seq)
+			l.storedAt([]eventstore.Position{{EventID: history[k].Event.GetId(), PersonKey: key, Seq: history[k].Seq}})
+			l.release()
+			next := s.fold(key, history[:k+1])
+			if next.st != l.st {
+				t.Fatalf("person %s, %d events: the state that folded the stored event was not handed out", key, k+1)
+			}
+			if want := foldHistory(key, history[:k+1]); !reflect.DeepEqual(next.st, want) {
+				t.Fatalf("person %s, %d events: the state that folded the new event differs from the fold", key, k+1)
+			}
+			next.release()
 		}
 	}
 }

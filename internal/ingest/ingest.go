@@ -223,11 +223,12 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	key, events, _, st, release, err := s.follow(ctx, key, events, 0)
+	key, events, _, l, err := s.follow(ctx, key, events, 0)
 	if err != nil {
 		return key, nil, err
 	}
-	defer release()
+	defer l.release()
+	st := l.st
 	if len(events) == 0 || (st.Erased && ref.GetPersonKey() == "") {
 		// An erased person is not found by its national ids (Product decisions 15).
 		return key, nil, ErrNotFound
@@ -365,9 +366,10 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 }
 
 // judgedOnCache reports whether err is an answer about the person's history that a stale
-// cached history could have caused: a rule refusal, or a person not found or out of reach.
+// cached history could have caused: a rule refusal, a fold that failed, or a person not
+// found or out of reach.
 func judgedOnCache(err error) bool {
-	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound)
+	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound) || errors.Is(err, ErrFoldFault)
 }
 
 func hasExpectation(batches []*personBatch) bool {
@@ -457,17 +459,21 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	var claims []claim                       // the ids the new events bring, to be claimed with them
 	var erasures []*nirv1.Event              // erasures whose data keys are destroyed once stored
 	var companions []eventstore.PersonAppend // merges' closings and their retractions
+	var advanced []*lease                    // states that folded their request's one new event
+	var fault *FoldFaultError                // the first new event the rules failed on
 	hidden := false                          // a batch registers a person out of the scope's reach
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
 		// The subject may lead to another person (an id's claim, a merge): the
 		// registrations go to that person, now and in every later attempt. The folded
-		// state is lent by the cache until release: read, or copied before it changes.
-		key, history, last, st, release, err := s.follow(ctx, b.key, history, last)
+		// state is lent by the cache until release: read, or copied before it changes
+		// (but for the fold of a new event, lease.applyNew).
+		key, history, last, l, err := s.follow(ctx, b.key, history, last)
 		if err != nil {
 			return err
 		}
-		defer release() // st is read until the loop ends
+		defer l.release() // st is read until the loop ends
+		st := l.st
 		if key != b.key {
 			for j, o := range batches {
 				if j != i && o.key == key {
@@ -547,7 +553,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		// Each event is judged, by the access rules and by the regelmotor, against the
 		// history with the request's earlier events applied: on a copy of the state, which
-		// is the cache's, when there are several; the last is never applied.
+		// is the cache's, when there are several. Each is then folded before anything is
+		// stored, and one the rules fail on (a bug in nird) is refused: stored, it would be
+		// left out of the person's state and every read model (README, Guarantees). One
+		// new event is folded into the cache's state itself, which the cache keeps once the
+		// event is stored: the fold the next append would do, done before the append.
 		if len(fresh) > 1 {
 			st = st.Copy()
 		}
@@ -565,12 +575,23 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				histories[c.append.PersonKey] = c.history
 			}
 			refusals = append(refusals, rs...)
-			if j < len(fresh)-1 {
-				refusals = append(refusals, rules.CheckApply(st, fresh[j:j+1], today)...)
-			} else {
-				refusals = append(refusals, rules.CheckNext(st, ev, today)...)
-			}
+			refusals = append(refusals, rules.CheckNext(st, ev, today)...)
 			claims = append(claims, s.claimsOf(ev, b.key, freshRegs[j].index)...)
+			var f rules.Fault
+			faulted := false
+			switch {
+			case st != l.st:
+				// A copy, or a hidden person's empty state: the later events are judged
+				// with this one applied, refused or not (one mistake, one refusal).
+				f, faulted = st.ApplyNew(st.LastSeq+1, ev)
+			case len(refusals) == 0:
+				// A refused request stores nothing: the cache's state is left as it is.
+				f, faulted = l.applyNew(ev)
+				advanced = append(advanced, l)
+			}
+			if faulted && fault == nil {
+				fault = &FoldFaultError{Index: freshRegs[j].index, Field: field, EventID: ev.GetId(), Panic: f.Panic}
+			}
 		}
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
@@ -583,6 +604,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	}
 	if hidden {
 		return access.ErrNotFound
+	}
+	if fault != nil {
+		s.log.ErrorContext(ctx, "the rules panicked folding a new event, a bug in nird: the request is refused, nothing stored",
+			"event_id", fault.EventID, "registration", fault.Index, "panic", fault.Panic)
+		return fault
 	}
 	if len(appends) == 0 {
 		return s.destroyAll(ctx, erasures)
@@ -654,6 +680,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 	}
 	s.remember(appends, histories, positions, now)
+	for _, l := range advanced {
+		l.storedAt(positions)
+	}
 	byID := make(map[string]eventstore.Position, len(positions))
 	for _, pos := range positions {
 		byID[pos.EventID] = pos
@@ -711,18 +740,19 @@ func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now tim
 	return out
 }
 
-// fold returns the regelmotor's state of the person key with history, and release, which
-// the caller calls once it is done with the state. The state is the one the cache keeps for a
-// prefix of the history, taken out of the cache and advanced by the rest, or else a fold of
-// the whole; release puts it back for the next fold. The caller only reads it (Copy first to
-// change it), and not after release: once back, another fold may take it and advance it.
-// Until then other folds of key fold the whole history.
+// fold returns the regelmotor's state of the person key with history, lent by a lease whose
+// release the caller calls once it is done with the state. The state is the one the cache
+// keeps for a prefix of the history, taken out of the cache and advanced by the rest, or else a
+// fold of the whole; release puts it back for the next fold. The caller only reads it (Copy
+// first to change it), and not after release: once back, another fold may take it and advance
+// it. Until then other folds of key fold the whole history. The one change allowed is the
+// append path's fold of a new event before it is stored (lease.applyNew).
 //
 // Folding the whole history on every append cost time in proportion to it (a person with 300
 // events: single appends at 0.66 of the bare engine, against 0.86 with 10); a copy of the
 // cached state for every append was a third of the append path's allocated bytes, and an
 // append of one event checks it without changing the state (rules.CheckNext).
-func (s *Service) fold(key string, history []eventstore.Stored) (st *rules.State, release func()) {
+func (s *Service) fold(key string, history []eventstore.Stored) *lease {
 	st, n, seq := s.cache.takeFolded(key)
 	if st != nil && (n > len(history) || (n > 0 && history[n-1].Seq != seq)) {
 		// The fold of another history of key (a longer one, or another writer's): left for
@@ -736,12 +766,62 @@ func (s *Service) fold(key string, history []eventstore.Stored) (st *rules.State
 	for _, h := range history[n:] {
 		st.Apply(h.Seq, h.Event)
 	}
-	if len(history) == 0 {
-		return st, func() {}
+	l := &lease{cache: s.cache, key: key, st: st, n: len(history)}
+	if len(history) > 0 {
+		l.seq = history[len(history)-1].Seq
 	}
-	n, seq = len(history), history[len(history)-1].Seq
-	var once sync.Once
-	return st, func() { once.Do(func() { s.cache.putFolded(key, st, n, seq) }) }
+	return l
+}
+
+// lease is a folded state of a person lent by the history cache (fold).
+type lease struct {
+	cache *historyCache
+	key   string
+	st    *rules.State
+	// n and seq are how many events of the person's history st folds, and the last one's
+	// sequence.
+	n    int
+	seq  uint64
+	once sync.Once
+	// provisional is the sequence at which st folded a new event before it was stored
+	// (applyNew), 0 if none; stored is the sequence the stream gave it, 0 until it is stored.
+	provisional, stored uint64
+	newID               string
+}
+
+// applyNew folds ev, the one new event of a request for the person, into the lent state
+// before ev is stored, and returns the fault if the rules failed on it. Once the append has
+// stored ev (storedAt), release keeps the state as the fold of the history with ev: the fold
+// the next append would otherwise do. Otherwise release drops the state.
+func (l *lease) applyNew(ev *nirv1.Event) (rules.Fault, bool) {
+	l.provisional, l.newID = l.st.LastSeq+1, ev.GetId()
+	return l.st.ApplyNew(l.provisional, ev)
+}
+
+// storedAt records where the append stored the new event applyNew folded.
+func (l *lease) storedAt(positions []eventstore.Position) {
+	for _, p := range positions {
+		if p.EventID == l.newID && !p.Duplicate && p.PersonKey == l.key {
+			l.stored = p.Seq
+		}
+	}
+}
+
+// release gives the state back to the cache: as the fold of the history it was lent for, or
+// with the new event applyNew folded once it is stored; a state holding an event that was
+// not stored is dropped.
+func (l *lease) release() {
+	l.once.Do(func() {
+		switch {
+		case l.provisional == 0:
+			if l.n > 0 {
+				l.cache.putFolded(l.key, l.st, l.n, l.seq)
+			}
+		case l.stored != 0:
+			l.st.Resequence(l.provisional, l.stored)
+			l.cache.putFolded(l.key, l.st, l.n+1, l.stored)
+		}
+	})
 }
 
 // foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.

@@ -50,6 +50,9 @@ type Observer interface {
 	// Unconfirmed: a refusal judged on the stream's history was not given, because the
 	// stream leader could not be confirmed (ErrUnconfirmed); the client retries.
 	Unconfirmed(t Transport, role string)
+	// FoldFault: a request was not stored because the rules panicked folding one of its
+	// events (ErrFoldFault), a bug in nird.
+	FoldFault(t Transport, role string)
 }
 
 func (s *Service) observe(ctx context.Context, scope access.Scope, positions []*nirv1.Position, err error) {
@@ -80,5 +83,7 @@ func (s *Service) observe(ctx context.Context, scope access.Scope, positions []*
 		s.obs.Conflict(t, role)
 	case errors.Is(err, ErrUnconfirmed):
 		s.obs.Unconfirmed(t, role)
+	case errors.Is(err, ErrFoldFault):
+		s.obs.FoldFault(t, role)
 	}
 }

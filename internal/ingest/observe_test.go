@@ -42,6 +42,9 @@ func (r *recorder) Conflict(t ingest.Transport, role string) {
 func (r *recorder) Unconfirmed(t ingest.Transport, role string) {
 	r.add(fmt.Sprintf("unconfirmed %s %s", t, role), 1)
 }
+func (r *recorder) FoldFault(t ingest.Transport, role string) {
+	r.add(fmt.Sprintf("foldfault %s %s", t, role), 1)
+}
 
 // TestService_Observer: the append path counts every outcome, by the transport the entry
 // point named and the scope's role, so that appends over NATS, from the console and by nird
