@@ -299,7 +299,7 @@ func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, f
 			// would, by retracting it, take the person from the kommune that has it now.
 			return denied(field, "the registration is corrected by the kommune the person lives in, or by the population register")
 		}
-		if ev.GetPersonMoved() != nil && !st.Retracted[id] {
+		if ev.GetPersonMoved() != nil && !st.Retracted[id] && !st.Faulted(id) {
 			date := dateOf(ev.GetPersonMoved().GetDate())
 			for _, m := range st.Moves {
 				if m.EventID != id && (m.Date.After(date) || (m.Date == date && m.Seq > target.Seq)) {

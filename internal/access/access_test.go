@@ -177,6 +177,26 @@ func TestScope_CheckEvent(t *testing.T) {
 	}
 }
 
+// TestScope_CheckEvent_FaultedMove: a move the fold left out (rules.State.Faults: the rules
+// panicked on it, a bug in nird) counts as no move, as a retracted one does: its writer may
+// retract it though a later move follows, since no period of the person's depends on it.
+// Not parallel: the fault hook is the rules package's, for every fold in the process.
+func TestScope_CheckEvent_FaultedMove(t *testing.T) {
+	// 0301 → (4601, faulted, 2024-06-01) → 5001 (2024-09-01), both by 0301.
+	var h history
+	h.register("0301", "0301", "2024-02-01")
+	faulted := h.move("0301", "4601", "2024-06-01")
+	h.move("0301", "5001", "2024-09-01")
+	t.Cleanup(rules.SetFaultForTest(func(ev *nirv1.Event) bool { return ev.GetId() == faulted }))
+	st := h.state()
+	if !st.Faulted(faulted) || len(Periods(st)) != 2 {
+		t.Fatalf("faults %+v, periods %+v; want the first move left out", st.Faults, Periods(st))
+	}
+	if err := kommune("0301").CheckEvent(st, retraction(faulted), "registrations[0].event"); err != nil {
+		t.Fatalf("the writer retracting a move the fold left out: %v, want allowed", err)
+	}
+}
+
 func TestScope_CheckRegistration(t *testing.T) {
 	oslo := kommune("0301")
 	reg := &nirv1.Event{Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{SettlementKommune: "4601"}}}

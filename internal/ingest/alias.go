@@ -175,6 +175,9 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 	case ev.GetEventRetracted() != nil:
 		id := ev.GetEventRetracted().GetEventId()
 		t, ok := st.Events[id]
+		// A merge the fold left out (rules.State.Faults) is retracted with its closing, as one
+		// in force: the absorbed person's own history still holds the closing, which would
+		// otherwise lead it for ever to a person that never took its events.
 		if !ok || t.Event.GetPersonsMerged() == nil || st.Retracted[id] {
 			return nil, nil, nil // not a merge in force: the rules judge the retraction
 		}
@@ -219,14 +222,15 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 }
 
 // effectiveEvents are what a merge copies of the absorbed person: its events in stream order,
-// without the retracted ones, the retractions and what nird wrote about ids and merges on the
-// subject itself.
+// without the retracted ones, those the fold left out (rules.State.Faults: copied, they would
+// fault the merge), the retractions and what nird wrote about ids and merges on the subject
+// itself.
 func effectiveEvents(st *rules.State) []*nirv1.Event {
 	var out []*nirv1.Event
 	for _, le := range st.Log() {
 		e := le.Event
 		switch {
-		case st.Retracted[e.GetId()], e.GetEventRetracted() != nil, e.GetPersonMergedInto() != nil, e.GetIdentifierClaimed() != nil:
+		case st.Retracted[e.GetId()], st.Faulted(e.GetId()), e.GetEventRetracted() != nil, e.GetPersonMergedInto() != nil, e.GetIdentifierClaimed() != nil:
 			continue
 		}
 		out = append(out, e)

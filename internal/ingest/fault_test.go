@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -132,5 +136,76 @@ func TestService_FoldFaultRefused(t *testing.T) {
 	st := fold(t, ctx, store, pos[0].PersonKey)
 	if len(st.Faults) != 0 || len(st.Offers) != 2 || st.Faulted(bad.GetEvent().GetId()) {
 		t.Fatalf("faults %+v, %d offers; want the two offers stored and no fault", st.Faults, len(st.Offers))
+	}
+}
+
+// TestService_MergeLeavesFaultedOut: a merge copies what the fold of the absorbed person
+// counts, not an event of it the fold leaves out (rules.State.Faults): copied, that event
+// would fault the merge itself, and the merge could never be stored.
+// Not parallel: the fault hook is the rules package's, for every fold in the process.
+func TestService_MergeLeavesFaultedOut(t *testing.T) {
+	ctx := context.Background()
+	before, store := newService(t)
+	dnr, fnr, regS := dnrPerson(61)
+	_, regA := person(61, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, good := offer(fnr), offer(fnr)
+	if _, err := before.Append(ctx, oslo, []*nirv1.Registration{bad, good}); err != nil {
+		t.Fatal(err)
+	}
+	faultOn(t, bad.GetEvent().GetId())
+	svc := serviceOn(t, store) // a nird with the bug
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, pos[1].PersonKey)}); err != nil {
+		t.Fatalf("merging a person with an event the fold leaves out: %v", err)
+	}
+	st := fold(t, ctx, store, pos[0].PersonKey)
+	merge := st.Log()[len(st.Log())-1].Event.GetPersonsMerged()
+	var copied []string
+	for _, e := range merge.GetAbsorbedEvents() {
+		copied = append(copied, e.GetId())
+	}
+	if len(copied) != 2 || copied[1] != good.GetEvent().GetId() || len(st.Faults) != 0 || len(st.Offers) != 1 {
+		t.Fatalf("the merge copied %v (faults %+v, %d offers); want the registration and the good offer", copied, st.Faults, len(st.Offers))
+	}
+}
+
+// TestService_ErasureAfterFaultedErasure: a stored erasure the fold leaves out
+// (rules.State.Faults) did not erase the person, so another erasure is stored and erases,
+// instead of being answered as the first one's duplicate while the person stays unerased.
+// Not parallel: the fault hook is the rules package's, for every fold in the process.
+func TestService_ErasureAfterFaultedErasure(t *testing.T) {
+	ctx := context.Background()
+	before, store := newService(t)
+	id, reg := person(62, false)
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].PersonKey
+	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+	erase := func() *nirv1.Registration {
+		return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "ønsket slettet"}}}}
+	}
+	first := erase()
+	if _, err := before.Append(ctx, operator, []*nirv1.Registration{first}); err != nil {
+		t.Fatal(err)
+	}
+	faultOn(t, first.GetEvent().GetId())
+	if st := fold(t, ctx, store, key); st.Erased || !st.Faulted(first.GetEvent().GetId()) {
+		t.Fatalf("erased %v, faults %+v; want the erasure left out", st.Erased, st.Faults)
+	}
+	second := erase()
+	p, err := serviceOn(t, store).Append(ctx, operator, []*nirv1.Registration{second})
+	if err != nil || p[0].Duplicate || p[0].EventId != second.GetEvent().GetId() {
+		t.Fatalf("erasure after a faulted one = %v, %v; want it stored", p, err)
+	}
+	if st := fold(t, ctx, store, key); !st.Erased {
+		t.Fatal("the person is not erased")
 	}
 }

@@ -79,7 +79,9 @@ func keyIDs(clear, sealed *nirv1.Event) {
 // that sealed an event on the person's subject, retracted ones included (their sealed bytes
 // stay in the stream), and those of the events merges in force copied into it, nested merges
 // included (the same human's ids, sealed with the absorbed person's keys). A retracted
-// merge's copies are left: the absorbed person is its own again.
+// merge's copies are left: the absorbed person is its own again. A merge the fold left out
+// (rules.State.Faults) is not retracted: its absorbed person is still closed into this one,
+// so its copies' keys are destroyed too.
 func erasedKeys(st *rules.State) []string {
 	var keys []string
 	seen := map[string]bool{}
@@ -127,10 +129,11 @@ func (s *Service) destroy(ctx context.Context, erasure *nirv1.Event) error {
 	return nil
 }
 
-// storedErasure returns the person's erasure in force, if any.
+// storedErasure returns the person's erasure in force, if any: not one the fold left out
+// (rules.State.Faults), which did not erase the person.
 func storedErasure(st *rules.State) *nirv1.Event {
 	for _, le := range st.Log() {
-		if le.Event.GetPersonErased() != nil {
+		if le.Event.GetPersonErased() != nil && !st.Faulted(le.Event.GetId()) {
 			return le.Event
 		}
 	}
