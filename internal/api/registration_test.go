@@ -1130,6 +1130,37 @@ func TestError_FoldFault(t *testing.T) {
 	}
 }
 
+// TestAppend_FoldFault: a case system that sends an event the rules panic on (a bug in nird;
+// rules.SetFaultForTest stands in for the input that would hit it) gets Internal over every
+// transport, naming the registration and saying that nothing was stored, and nothing is:
+// stored, the event would be left out of the person's state and every read model. The same
+// request is stored once the rules take it.
+// Not parallel: the fault hook is the rules package's, for every fold in the process.
+func TestAppend_FoldFault(t *testing.T) {
+	f := newFixture(t)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			bad := onPerson(f.oslo, "0301", offerEv(d(2024, 3, 4)))
+			req := &nirv1.AppendRequest{Registrations: []*nirv1.Registration{onPerson(f.oslo, "0301", offerEv(d(2024, 3, 5))), bad}}
+			restore := rules.SetFaultForTest(func(ev *nirv1.Event) bool { return ev.GetId() == bad.GetEvent().GetId() })
+			defer restore()
+			before := f.lastSeq(t)
+			res := tr.send(t, f.server, tokOslo, req)
+			if res.code != connect.CodeInternal || !strings.Contains(res.msg, "registrations[1].event") || !strings.Contains(res.msg, "nothing was stored") ||
+				nationalIDRun.MatchString(res.msg) {
+				t.Fatalf("append = %v %q; want Internal naming registrations[1].event, nothing stored, no national id", res.code, res.msg)
+			}
+			if after := f.lastSeq(t); after != before {
+				t.Fatalf("the stream went from %d to %d; nothing may be stored", before, after)
+			}
+			restore()
+			if res := tr.send(t, f.server, tokOslo, req); res.code != 0 || len(res.positions) != 2 {
+				t.Fatalf("the same request once the rules take it = %v %q", res.code, res.msg)
+			}
+		})
+	}
+}
+
 // TestAppend_NoExistenceOracle checks that a kommune cannot tell another kommune's person from
 // a person nobody registered by what an append answers, whatever the request holds: the same
 // request for either gets the same code and message, and stores nothing.
