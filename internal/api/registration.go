@@ -132,9 +132,7 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return fieldError(code, idErr.Field, idErr.Reason)
 	case errors.As(err, &fault):
 		// nird's bug, not the caller's: Internal, naming the registration; the same request
-		// succeeds once nird is fixed. Logged by event id and panic type only.
-		log.ErrorContext(ctx, "the rules failed folding a registration's event: nothing stored", "op", op,
-			"event_id", fault.EventID, "registration", fault.Index, "panic", fault.Panic)
+		// succeeds once nird is fixed. The append path logged it (event id, panic type).
 		return fieldError(connect.CodeInternal, fault.Field, "the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed")
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))

@@ -1114,19 +1114,15 @@ func TestError_Unconfirmed(t *testing.T) {
 }
 
 // TestError_FoldFault: a registration the rules failed folding (nird's bug) is Internal,
-// naming the registration and saying that nothing was stored and it may be sent again, and
-// is logged by event id and panic type only.
+// naming the registration and saying that nothing was stored and it may be sent again, but
+// not what the rules panicked with.
 func TestError_FoldFault(t *testing.T) {
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log := slog.New(slog.DiscardHandler)
 	err := fmt.Errorf("append: %w", &ingest.FoldFaultError{Index: 2, Field: "registrations[2].event", EventID: "01JTESTEVENT", Panic: "panic(main.secret)"})
 	got := api.Error(context.Background(), log, "append", err)
 	if connect.CodeOf(got) != connect.CodeInternal || !strings.Contains(got.Error(), "registrations[2].event") ||
 		!strings.Contains(got.Error(), "nothing was stored") || strings.Contains(got.Error(), "panic(") {
 		t.Errorf("api.Error(FoldFaultError) = %v (%v), want Internal naming the registration, nothing stored, no panic", got, connect.CodeOf(got))
-	}
-	if !strings.Contains(buf.String(), "event_id=01JTESTEVENT") || !strings.Contains(buf.String(), "panic(main.secret)") {
-		t.Errorf("log %q: want the event id and the panic's type", buf.String())
 	}
 }
 

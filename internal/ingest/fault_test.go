@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -124,14 +125,21 @@ func TestService_FoldFaultRefused(t *testing.T) {
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{good}); err != nil {
 		t.Fatalf("the person's next append: %v", err)
 	}
-	// Another nird (no cached state) refuses it too, and counts it.
+	// Another nird (no cached state) refuses it too, counts it and logs it by event id and
+	// the panic's type.
 	rec := &recorder{}
-	other := serviceOn(t, store, func(c *ingest.Config) { c.Observer = rec })
+	var logged strings.Builder
+	other := serviceOn(t, store, func(c *ingest.Config) {
+		c.Observer, c.Logger = rec, slog.New(slog.NewTextHandler(&logged, nil))
+	})
 	if _, err := other.Append(ingest.WithTransport(ctx, ingest.TransportNATS), oslo, []*nirv1.Registration{bad}); !errors.Is(err, ingest.ErrFoldFault) {
 		t.Fatalf("append by another nird = %v; want ErrFoldFault", err)
 	}
 	if n := rec.counts["foldfault nats kommune"]; n != 1 {
 		t.Fatalf("fold faults counted %d times (all: %v); want 1", n, rec.counts)
+	}
+	if l := logged.String(); !strings.Contains(l, "event_id="+bad.GetEvent().GetId()) || !strings.Contains(l, "panic=panic(rules.errFaultForTest)") || strings.Contains(l, id) {
+		t.Fatalf("log %q: want the event id and the panic's type, no national id", l)
 	}
 	st := fold(t, ctx, store, pos[0].PersonKey)
 	if len(st.Faults) != 0 || len(st.Offers) != 2 || st.Faulted(bad.GetEvent().GetId()) {
