@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/ingest"
@@ -63,6 +64,13 @@ func newMetrics() *metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_panics_recovered_total", Help: "Requests whose serving panicked (a bug), each answered Internal while nird went on, by transport (http, nats).",
 		}, []string{"transport"}),
+	}
+	// Every series of the fold faults exists from the start, at 0, so that the alert on
+	// them (NirAppendFoldFaults) sees the first one: a bug may never happen twice.
+	for _, t := range []ingest.Transport{ingest.TransportHTTP, ingest.TransportNATS, ingest.TransportConsole, ingest.TransportInternal} {
+		for _, role := range []auth.Role{auth.RoleKommune, auth.RoleOperator, auth.RoleSystem} {
+			m.foldFaults.WithLabelValues(string(t), string(role))
+		}
 	}
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
