@@ -96,7 +96,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&opt.Batch, "batch", 100, "registrations per batched append")
 	fs.IntVar(&opt.Clients, "clients", 0, "concurrent single-event clients (0 skips the concurrency scenarios)")
 	fs.IntVar(&opt.EventsPerPerson, "events-per-person", 10, "events per synthetic person")
-	fs.IntVar(&opt.Rounds, "rounds", 5, "slices each compared scenario runs in, taking turns (nir and bare see the same disk)")
+	fs.IntVar(&opt.Rounds, "rounds", 6, "slices each compared scenario runs in, taking turns, in the reverse order every other round (nir and bare see the same disk; even counts give each scenario each slot equally often)")
 	fs.BoolVar(&opt.NewIDs, "new-ids", false, "register each person with a D-nummer beside its fødselsnummer: every registration claims a further id (one more message per person)")
 	fs.StringVar(&opt.Dir, "dir", "", "scratch directory for the embedded server (default: a temporary directory)")
 	fs.IntVar(&opt.GroupCommit.MaxEvents, "group-max-events", 0, "group commit: events per coalesced batch (0 = nird's default)")
