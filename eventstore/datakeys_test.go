@@ -30,8 +30,8 @@ func TestKeyStore_ExportImport(t *testing.T) {
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	pk := strings.Repeat("ab", 32)
 
-	if _, err := a.Key(ctx, pk); !errors.Is(err, eventstore.ErrNoKey) || !errors.Is(err, sealing.ErrNoKey) {
-		t.Fatalf("Key of a person without one: %v, want ErrNoKey", err)
+	if _, err := a.Key(ctx, pk); !errors.Is(err, eventstore.ErrKeyLost) {
+		t.Fatalf("Key of a person without one (one replica: lost): %v, want ErrKeyLost", err)
 	}
 	// Two key stores make the person's key at once: one key.
 	var wg sync.WaitGroup

@@ -54,6 +54,17 @@ var (
 	// OpenKeyStore it means nird was given another master key than the register's, and must
 	// not start: it would read every person as erased.
 	ErrMasterKey = errors.New("eventstore: the master key does not open the data keys in " + KeyBucket)
+	// ErrKeyLost is returned by Key, on a register whose bucket has one replica, for an entry
+	// that is neither stored nor destroyed: a key a stored event names is stored before the
+	// event and a destroyed one leaves its purge marker, so its entry was lost on disk (a
+	// block of the bucket's store cut short, which the NATS server drops at start with a
+	// warning of its own). It wraps sealing.ErrKeyUnreadable, as a damaged entry does: the
+	// read models read what it sealed as unreadable (with an error in the log), an append
+	// for the person is refused with DataLoss. Before, it was ErrNoKey: read as an erasure
+	// without a word, and an append answered "retry shortly" for ever. On a replicated
+	// bucket the answer stays ErrNoKey: a leader cut off by a partition answers "none" for
+	// a key made on the other side until it steps down.
+	ErrKeyLost = fmt.Errorf("eventstore: %w: a data key a stored event names is missing from %s (lost on disk)", sealing.ErrKeyUnreadable, KeyBucket)
 )
 
 // KeyStore holds the persons' data keys in KeyBucket. Every wrapped key (about 60 bytes) is
@@ -77,6 +88,9 @@ type KeyStore struct {
 	seen atomic.Uint64
 	// unreadable holds the ids of the entries that did not open, each said once in the log.
 	unreadable sync.Map
+	// lost holds the ids of the entries Key found lost (ErrKeyLost), so that later lookups
+	// answer at once instead of asking the server again (a rebuild asks once per event).
+	lost sync.Map
 
 	// mu guards keys and live.
 	mu sync.RWMutex
@@ -529,6 +543,9 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 	slot, ok := k.keys[personKey]
 	k.mu.RUnlock()
 	if !ok {
+		if _, gone := k.lost.Load(personKey); gone && patient {
+			return nil, k.lostErr(personKey)
+		}
 		// An entry an event names is stored before the event: "none" from the leader is
 		// asked again a little later, for a leader cut off by a partition answers until it
 		// steps down.
@@ -558,12 +575,25 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 				return nil, err
 			}
 		}
+		if !ok && patient && !k.s.replicated {
+			k.lost.Store(personKey, true)
+			if _, said := k.unreadable.LoadOrStore(personKey, true); !said {
+				k.s.log.Error("a data key a stored event names is neither in the key bucket nor destroyed: its entry was lost on disk (see the NATS server's warnings at start); the read models read what it sealed as unreadable until the bucket is restored (from a backup) and the models rebuilt",
+					"bucket", KeyBucket, "key_id", personKey)
+			}
+			return nil, k.lostErr(personKey)
+		}
 		if !ok {
 			return nil, ErrNoKey
 		}
 		k.apply(personKey, slot)
 	}
 	return k.unwrap(personKey, slot)
+}
+
+// lostErr is ErrKeyLost naming the key.
+func (k *KeyStore) lostErr(personKey string) error {
+	return fmt.Errorf("%w: key %s", ErrKeyLost, personKey)
 }
 
 // absent looks again at an entry the stream leader answered as empty, for the stream may

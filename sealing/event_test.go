@@ -94,13 +94,14 @@ func TestEvents_SealOpen(t *testing.T) {
 	if err := ev.Seal(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	// A key an event names that the store does not find (not destroyed: a stale read, a
-	// damaged bucket) is an error for a strict reader, the append path, which must not take
-	// the unreadable copy for other content; a lenient reader reads «slettet».
+	// A key an event names that the store does not find (not destroyed: on this store of
+	// one replica, an entry lost on disk, eventstore.ErrKeyLost) is an error for a strict
+	// reader, the append path, which must not take the unreadable copy for other content; a
+	// lenient reader reads the fields as unreadable («slettet»).
 	missing := proto.Clone(stored).(*nirv1.Event)
 	missing.DataKeyId = "k" + strings.Repeat("0", 32)
-	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrNoKey) {
-		t.Fatalf("a strict reader, a key not found: %v, want ErrNoKey", err)
+	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Fatalf("a strict reader, a key not found: %v, want ErrKeyUnreadable (lost)", err)
 	}
 	if err := ev.Open(ctx, missing); err != nil || missing.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
 		t.Fatalf("a lenient reader, a key not found: %v, %v", err, missing.GetPersonRegistered())

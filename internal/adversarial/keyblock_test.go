@@ -1,0 +1,63 @@
+package adversarial
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// TestDamage_KeyBlockCut: the data-key bucket's message block cut short (a torn write). The
+// NATS server drops the entries it lost at start, with a warning of its own, and counts them
+// no more: the persons whose keys they held have, to the bucket, never had one. A key a
+// stored event names is stored before the event, and a destroyed one leaves its purge
+// marker, so such an entry was lost. Before, a lookup answered "no key": an append for the
+// person was answered Unavailable, "retry shortly", for ever, and the read models read the
+// person as erased without a word. Now the append is refused with DataLoss, nothing
+// stored, and the loss is logged as an error naming the key; the live models keep serving
+// what they folded.
+func TestDamage_KeyBlockCut(t *testing.T) {
+	data := t.TempDir()
+	nd := startNird(t, data)
+	ps := registerPersons(t, nd, 0, 20)
+	want := settledAnswers(t, nd)
+	nd.Stop(t, syscall.SIGTERM)
+	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", "KV_"+eventstore.KeyBucket, "msgs", "1.blk")
+	b, err := os.ReadFile(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blk, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	nd = startNird(t, data)
+	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
+		t.Errorf("at start the answers changed (%d persons, want %d)", personCount(got), personCount(want))
+	}
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(ps[len(ps)-1])}}))
+	if connect.CodeOf(err) != connect.CodeDataLoss {
+		t.Errorf("an append for a person whose data key was lost: %v, want DataLoss", err)
+	}
+	if !slices.ContainsFunc(nd.Logs(), func(l string) bool {
+		return strings.Contains(l, "level=ERROR") && strings.Contains(l, "neither in the key bucket nor destroyed") && strings.Contains(l, "key_id=")
+	}) {
+		t.Error("the lost key was not logged as an error")
+	}
+	nd.Stop(t, syscall.SIGTERM)
+}
