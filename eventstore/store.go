@@ -328,6 +328,9 @@ func (s *Store) adoptBlocks(ctx context.Context, st jetstream.Stream) error {
 	}
 	cfg := info.Config
 	cfg.Metadata = maps.Clone(cfg.Metadata)
+	if cfg.Metadata == nil {
+		cfg.Metadata = map[string]string{}
+	}
 	for k := range s.cfg.Metadata {
 		delete(cfg.Metadata, k)
 	}
