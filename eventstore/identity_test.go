@@ -127,6 +127,12 @@ func TestStore_StreamMetadataDamaged(t *testing.T) {
 		{"Flipped", true, natstest.FlipMiddle, true},
 		{"Removed", true, os.Remove, true},
 		{"NoCheckpoint", false, natstest.FlipMiddle, false},
+		{"BothStreams", true, func(path string) error {
+			// The checkpoint stream's metadata damaged as well: its re-creation brings
+			// the checkpoints back first.
+			other := filepath.Join(filepath.Dir(filepath.Dir(path)), eventstore.CheckpointStreamName, "meta.inf")
+			return errors.Join(natstest.FlipMiddle(path), natstest.FlipMiddle(other))
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "js")

@@ -314,6 +314,11 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 func (s *Store) adoptBlocks(ctx context.Context, st jetstream.Stream) error {
 	info := st.CachedInfo()
 	id, source := "", "the last checkpoint"
+	// The checkpoint stream first: its metadata may be damaged too, and its re-creation
+	// over its own blocks brings the checkpoints back.
+	if err := s.ensureCheckpointStream(ctx); err != nil {
+		s.log.Warn("the checkpoint stream cannot be opened for the stream's id", "err", err)
+	}
 	cps, err := s.Checkpoints(ctx)
 	if err != nil {
 		s.log.Warn("the checkpoints cannot be read for the stream's id", "err", err)
