@@ -88,9 +88,11 @@ type KeyStore struct {
 	seen atomic.Uint64
 	// unreadable holds the ids of the entries that did not open, each said once in the log.
 	unreadable sync.Map
-	// lost holds the ids of the entries Key found lost (ErrKeyLost), so that later lookups
-	// answer at once instead of asking the server again (a rebuild asks once per event).
-	lost sync.Map
+	// failed holds, on a bucket of one replica, the error Key answered for an entry it found
+	// damaged or lost (both sealing.ErrKeyUnreadable), so that later lookups answer at once
+	// instead of waiting on the server again (a rebuild asks once per event). An entry
+	// written again reaches keys through the watch, which lookup reads first.
+	failed sync.Map
 
 	// mu guards keys and live.
 	mu sync.RWMutex
@@ -543,8 +545,8 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 	slot, ok := k.keys[personKey]
 	k.mu.RUnlock()
 	if !ok {
-		if _, gone := k.lost.Load(personKey); gone && patient {
-			return nil, k.lostErr(personKey)
+		if err, bad := k.failed.Load(personKey); bad && patient {
+			return nil, err.(error)
 		}
 		// An entry an event names is stored before the event: "none" from the leader is
 		// asked again a little later, for a leader cut off by a partition answers until it
@@ -569,19 +571,24 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 				break
 			}
 		}
+		final := patient && !k.s.replicated // a single replica's answer does not change
 		if !ok {
 			var err error
 			if slot, ok, err = k.absent(ctx, personKey); err != nil {
+				if final && errors.Is(err, sealing.ErrKeyUnreadable) {
+					k.failed.Store(personKey, err)
+				}
 				return nil, err
 			}
 		}
-		if !ok && patient && !k.s.replicated {
-			k.lost.Store(personKey, true)
+		if !ok && final {
 			if _, said := k.unreadable.LoadOrStore(personKey, true); !said {
 				k.s.log.Error("a data key a stored event names is neither in the key bucket nor destroyed: its entry was lost on disk (see the NATS server's warnings at start); the read models read what it sealed as unreadable until the bucket is restored (from a backup) and the models rebuilt",
 					"bucket", KeyBucket, "key_id", personKey)
 			}
-			return nil, k.lostErr(personKey)
+			err := fmt.Errorf("%w: key %s", ErrKeyLost, personKey)
+			k.failed.Store(personKey, err)
+			return nil, err
 		}
 		if !ok {
 			return nil, ErrNoKey
@@ -589,11 +596,6 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 		k.apply(personKey, slot)
 	}
 	return k.unwrap(personKey, slot)
-}
-
-// lostErr is ErrKeyLost naming the key.
-func (k *KeyStore) lostErr(personKey string) error {
-	return fmt.Errorf("%w: key %s", ErrKeyLost, personKey)
 }
 
 // absent looks again at an entry the stream leader answered as empty, for the stream may

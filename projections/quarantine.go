@@ -62,14 +62,11 @@ func (db *DB) Quarantined(limit int) ([]Quarantine, error) {
 	return out, err
 }
 
-// quarantinedAt returns the reason the message at seq was quarantined for; false when it was
-// not.
-func (db *DB) quarantinedAt(seq uint64) (reason string, ok bool, err error) {
+// quarantinedAt reports whether the message at seq was quarantined.
+func (db *DB) quarantinedAt(seq uint64) (ok bool, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
-		if v := bucket(tx, bucketQuarantine).Get(u64(seq)); v != nil {
-			reason, ok = string(v), true
-		}
+		ok = bucket(tx, bucketQuarantine).Get(u64(seq)) != nil
 		return nil
 	})
-	return reason, ok, err
+	return ok, err
 }

@@ -376,7 +376,7 @@ func (p *Projector) checkLost(db *DB) error {
 			if seq > ckpt {
 				break
 			}
-			if _, q, err := live.quarantinedAt(seq); err != nil {
+			if q, err := live.quarantinedAt(seq); err != nil {
 				return err
 			} else if !q {
 				lost = append(lost, seq)

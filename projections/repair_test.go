@@ -196,50 +196,39 @@ func TestProjector_ForeignModels(t *testing.T) {
 			}
 		})
 	}
-	t.Run("SameStream", func(t *testing.T) {
-		dir := t.TempDir()
-		f := &switchFeed{}
-		f.set("A", recs)
-		p, _ := New(f, Options{Dir: dir})
-		if _, err := p.CatchUp(bg); err != nil {
-			t.Fatal(err)
-		}
-		before := liveDump(t, p)
-		p.Close()
-		p, _ = New(f, Options{Dir: dir})
-		defer p.Close()
-		if err := p.Check(bg); err != nil || p.Repairing() != "" {
-			t.Fatalf("Check of the same stream's models: %v, repairing %q", err, p.Repairing())
-		}
-		if liveDump(t, p) != before || f.gets == 0 {
-			t.Errorf("models changed, or the last event was not read back (%d reads)", f.gets)
-		}
-	})
-	// The stream counts the last event the models applied but cannot read it back (damaged
+	// SameStream: the models are checked by reading their last event back. LastEventUnreadable:
+	// the stream counts the last event the models applied but cannot read it back (damaged
 	// on disk): nothing says the models are another stream's, and they hold the event as it
 	// was. They are kept; they used to be rebuilt from the stream, without the event.
-	t.Run("LastEventUnreadable", func(t *testing.T) {
-		dir := t.TempDir()
-		f := &switchFeed{}
-		f.set("A", recs)
-		p, _ := New(f, Options{Dir: dir})
-		if _, err := p.CatchUp(bg); err != nil {
-			t.Fatal(err)
-		}
-		before := liveDump(t, p)
-		p.Close()
-		f.mu.Lock()
-		f.unreadable = recs[len(recs)-1].Seq
-		f.mu.Unlock()
-		p, _ = New(f, Options{Dir: dir})
-		defer p.Close()
-		if err := p.Check(bg); err != nil || p.Repairing() != "" {
-			t.Fatalf("Check of models whose last event the stream cannot read back: %v, repairing %q", err, p.Repairing())
-		}
-		if liveDump(t, p) != before {
-			t.Error("models changed")
-		}
-	})
+	for _, tc := range []struct {
+		name       string
+		unreadable bool
+	}{{"SameStream", false}, {"LastEventUnreadable", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := &switchFeed{}
+			f.set("A", recs)
+			p, _ := New(f, Options{Dir: dir})
+			if _, err := p.CatchUp(bg); err != nil {
+				t.Fatal(err)
+			}
+			before := liveDump(t, p)
+			p.Close()
+			if tc.unreadable {
+				f.mu.Lock()
+				f.unreadable = recs[len(recs)-1].Seq
+				f.mu.Unlock()
+			}
+			p, _ = New(f, Options{Dir: dir})
+			defer p.Close()
+			if err := p.Check(bg); err != nil || p.Repairing() != "" {
+				t.Fatalf("Check (last event unreadable: %v): %v, repairing %q", tc.unreadable, err, p.Repairing())
+			}
+			if liveDump(t, p) != before || f.gets == 0 {
+				t.Errorf("models changed, or the last event was not asked for (%d reads)", f.gets)
+			}
+		})
+	}
 	t.Run("StreamRecreatedWhileRunning", func(t *testing.T) {
 		f := &switchFeed{}
 		f.set("A", recs)

@@ -3,7 +3,6 @@ package adversarial
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -33,14 +33,7 @@ func TestDamage_KeyBlockCut(t *testing.T) {
 	ps := registerPersons(t, nd, 0, 20)
 	want := settledAnswers(t, nd)
 	nd.Stop(t, syscall.SIGTERM)
-	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", "KV_"+eventstore.KeyBucket, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(blk, b[:len(b)/2], 0o600); err != nil {
-		t.Fatal(err)
-	}
+	natstest.CutBlock(t, filepath.Join(data, "jetstream"), "KV_"+eventstore.KeyBucket)
 
 	nd = startNird(t, data)
 	if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
@@ -49,7 +42,7 @@ func TestDamage_KeyBlockCut(t *testing.T) {
 	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, nd.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(ps[len(ps)-1])}}))
+	_, err := client.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{offer(ps[len(ps)-1])}}))
 	if connect.CodeOf(err) != connect.CodeDataLoss {
 		t.Errorf("an append for a person whose data key was lost: %v, want DataLoss", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/nirdtest"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -164,18 +165,11 @@ func TestDamage_EventBlockCut(t *testing.T) {
 	registerPersons(t, nd, 0, 20)
 	settledAnswers(t, nd)
 	nd.Stop(t, syscall.SIGTERM)
-	blk := filepath.Join(data, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "msgs", "1.blk")
-	b, err := os.ReadFile(blk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The block cut in half (a torn write): the server drops what it lost at start. A byte
 	// flipped in a record's framing does the same with the record and every one after it,
 	// but may also make the server hang restoring the stream (nird stops after 30 s,
 	// "embedded server not ready"); one flipped in an event's data goes unseen by it.
-	if err := os.WriteFile(blk, b[:len(b)/2], 0o600); err != nil {
-		t.Fatal(err)
-	}
+	natstest.CutBlock(t, filepath.Join(data, "jetstream"), eventstore.StreamName)
 	nd = startNird(t, data)
 	settledAnswers(t, nd)
 	models := filepath.Join(data, "projections", "models.db")

@@ -133,7 +133,7 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 	case errors.As(err, &fault):
 		// nird's bug, not the caller's: Internal, naming the registration; the same request
 		// succeeds once nird is fixed. The append path logged it (event id, panic type).
-		return fieldError(connect.CodeInternal, fault.Field, "the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed")
+		return fieldError(connect.CodeInternal, fault.Field, ingest.FoldFaultReason)
 	case errors.Is(err, ingest.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
 	case errors.Is(err, ingest.ErrHistoryBroken):

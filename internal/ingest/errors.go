@@ -81,9 +81,10 @@ type FoldFaultError struct {
 	Panic string
 }
 
-func (e *FoldFaultError) Error() string {
-	return e.Field + ": the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed"
-}
+// FoldFaultReason is what a FoldFaultError says of its registration.
+const FoldFaultReason = "the register's rules failed folding the event (a bug in nird, not in the registration); nothing was stored; it may be sent again once nird is fixed"
+
+func (e *FoldFaultError) Error() string { return e.Field + ": " + FoldFaultReason }
 
 // Is reports that a *FoldFaultError is ErrFoldFault.
 func (e *FoldFaultError) Is(target error) bool { return target == ErrFoldFault }

@@ -92,6 +92,21 @@ func FlipInBlock(tb testing.TB, storeDir, stream string, raw []byte) {
 	}
 }
 
+// CutBlock cuts the first block file of stream in the JetStream store directory storeDir (the
+// server stopped) to half its length: a torn write. The server drops what it lost at start,
+// with a warning of its own, and counts it no more.
+func CutBlock(tb testing.TB, storeDir, stream string) {
+	tb.Helper()
+	blk := filepath.Join(storeDir, "jetstream", "$G", "streams", stream, "msgs", "1.blk")
+	b, err := os.ReadFile(blk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(blk, b[:len(b)/2], 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // FlipMiddle flips a bit of the byte in the middle of the file at path (a store's metadata
 // file, say): a failing disk. It returns the error of reading or writing the file.
 func FlipMiddle(path string) error {
