@@ -18,7 +18,8 @@ const InboxPrefix = "_NIRD_INBOX"
 // leases (LeaseBucket) and the persons' data keys (KeyBucket), use the JetStream API except
 // deleting or purging streams and deleting messages of the event, checkpoint and lease
 // streams (events are immutable; those streams also deny deletes and purges), answer flow
-// control, and receive replies on InboxPrefix. The one message delete it may make is in
+// control, receive replies on InboxPrefix, and serve the readers' consumer creations
+// (ReaderConsumerCreate, answered on the server's service replies). The one message delete it may make is in
 // KeyBucket's stream: KeyStore.Destroy overwrites a destroyed data key (SecureDeleteMsg).
 // The server's deny list overrides its allow list, so the streams whose messages it may
 // not delete are named one by one.
@@ -30,6 +31,8 @@ func StorePermissions() *server.Permissions {
 			Allow: []string{
 				subjectPrefix + ">", CheckpointSubject, "$KV." + LeaseBucket + ".>", "$KV." + KeyBucket + ".>",
 				"$JS.API.>", "$JS.FC.>",
+				// Answers to the readers' consumer creations (ServeReaderConsumers).
+				serviceReplyPrefix + ">",
 			},
 			Deny: []string{
 				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>",
@@ -38,7 +41,7 @@ func StorePermissions() *server.Permissions {
 				"$JS.API.ACCOUNT.PURGE.>",
 			},
 		},
-		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix + ".>", ReaderConsumerCreate + ".>"}},
 	}
 }
 

@@ -18,6 +18,9 @@ const (
 	maxIDLen = 64
 )
 
+// EventSubjects are the stream's subjects, nir.ev.<person key>.
+const EventSubjects = subjectPrefix + ">"
+
 // Encode marshals an event for the stream. It refuses an event without id, person key or
 // payload (ErrInvalid), so that nothing undecodable or unaddressable is ever written.
 func Encode(ev *nirv1.Event) ([]byte, error) {

@@ -61,6 +61,12 @@ type Config struct {
 	// case systems, and in-process users for Store.Connect (see InProcessUser). No other
 	// client gets in: there is no anonymous user. Only with the embedded server.
 	Users []*server.NkeyUser
+	// Accounts are the embedded server's accounts besides the global one, where the stream
+	// and nird's own users are; a user of Users names one with its Account. Setup, if set,
+	// is called with the server before it starts, to add the accounts' exports and imports
+	// (internal/natsauth's readers' account). Only with the embedded server.
+	Accounts []*server.Account
+	Setup    func(*server.Server) error
 	// Replicas is the stream's replica count; 0 = 1. Use 3 on a cluster.
 	Replicas int
 	// DuplicateWindow is JetStream's dedupe window; 0 = DefaultDuplicateWindow. Idempotency
@@ -238,8 +244,8 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.URL != "" && len(c.Users) > 0 {
-		return fmt.Errorf("%w: config: Users are for the embedded server; an external server has its own", ErrInvalid)
+	if c.URL != "" && (len(c.Users) > 0 || len(c.Accounts) > 0 || c.Setup != nil) {
+		return fmt.Errorf("%w: config: Users, Accounts and Setup are for the embedded server; an external server has its own", ErrInvalid)
 	}
 	for i, u := range c.Users {
 		if u == nil || !nkeys.IsValidPublicUserKey(u.Nkey) {
@@ -431,6 +437,7 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 		// Every client authenticates with an nkey; there is no anonymous user. The users
 		// are in the global account, where the stream has always been.
 		Nkeys:      users,
+		Accounts:   cfg.Accounts,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		SyncAlways: true,
@@ -444,6 +451,11 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
+	}
+	if cfg.Setup != nil {
+		if err := cfg.Setup(srv); err != nil {
+			return nil, fmt.Errorf("eventstore: embedded server: %w", err)
+		}
 	}
 	srv.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, false, false, false)
 	go srv.Start()

@@ -25,6 +25,7 @@ type natsAccess struct {
 	dir      string             // <data>/nats (embedded server)
 	tcp      []natsauth.User    // reader and case systems (embedded, with a listener)
 	users    []*server.NkeyUser // every user of the embedded server but the store's own
+	accounts []*server.Account  // the embedded server's accounts (with a listener)
 	ingress  []nats.Option      // how the ingress connects
 	log      *slog.Logger
 }
@@ -57,7 +58,15 @@ func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
 	if a.tcp, err = natsauth.LoadOrCreate(a.dir, cfg.NATSCaseSystems); err != nil {
 		return nil, err
 	}
+	global, reader, err := natsauth.EmbeddedAccounts()
+	if err != nil {
+		return nil, err
+	}
+	a.accounts = []*server.Account{global, reader}
 	for _, u := range a.tcp {
+		if u.Name == natsauth.Reader {
+			u.Server.Account = reader
+		}
 		a.users = append(a.users, u.Server)
 	}
 	return a, nil

@@ -99,7 +99,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	storeCfg.Users = access.users
+	storeCfg.Users, storeCfg.Accounts = access.users, access.accounts
 	var store *eventstore.Store
 	err = startRetry(ctx, log, "open the event store", cfg.NATSURL != "", func() error {
 		var err error
@@ -274,6 +274,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}},
 		{"stream-watch", watch.Run},
 		{"event-store", store.WatchWrites},
+		{"reader-consumers", store.ServeReaderConsumers},
 		{"checkpoints", func(ctx context.Context) error {
 			every := uint64(cfg.Checkpoint.Every)
 			if every == 0 {

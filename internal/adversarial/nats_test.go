@@ -3,6 +3,7 @@ package adversarial
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -451,6 +452,8 @@ func TestNATS_Embedded(t *testing.T) {
 		}
 	})
 
+	natsReaderWritesNothing(t, reader, n, key)
+
 	// A case system sends requests on its own nir.cmd.append.<user> and gets its own
 	// replies, no more.
 	t.Run("CaseSystem/Appends", func(t *testing.T) { natsAppendOK(t, osloNATS, tokOslo, natsRegistration(3)) })
@@ -735,6 +738,8 @@ func TestNATS_Deploy(t *testing.T) {
 		natsNoNationalIDInLog(t, n)
 	})
 
+	natsReaderWritesNothing(t, reader, n, key)
+
 	// The attack of the issue: the least-privileged case system, without a token even,
 	// names the event subjects as reply subject.
 	person := 100
@@ -876,4 +881,96 @@ func TestAppend_OnePersonWithoutBound(t *testing.T) {
 	natsAppendOK(t, oslo, tokOslo, natsRegistration(1))
 	natsAlive(t, n)
 	noIDInLog(t, n.Logs(), fnr)
+}
+
+// natsStreamsWritten reports the messages of the streams the reader may look at: the
+// events, the checkpoints and the data keys.
+func natsStreamsWritten(t *testing.T, reader *natsConn) map[string]uint64 {
+	t.Helper()
+	got := map[string]uint64{}
+	for _, name := range []string{eventstore.StreamName, eventstore.CheckpointStreamName, "KV_" + eventstore.KeyBucket} {
+		st, err := reader.js.Stream(natsCtx(t, 5*time.Second), name)
+		if err != nil {
+			t.Fatalf("stream %s as reader: %v", name, err)
+		}
+		got[name] = st.CachedInfo().State.Msgs
+	}
+	return got
+}
+
+// natsReaderWritesNothing is the read-only user trying to write through the server: the
+// JetStream API answers any reply subject a request names, and a push consumer delivers to
+// whatever subject its creator names, both as the server, past the user's permissions. A
+// reply or a delivery onto nir.ev.<key>, nir.checkpoint or $KV.NIR_KEYS.<id> would be
+// stored there: a forged event in a person's history, a forged checkpoint, a data key
+// overwritten (the person's data lost). Found by probing each API the reader may use;
+// before the reader had an account of its own, each of these was stored.
+func natsReaderWritesNothing(t *testing.T, reader *natsConn, n *nirdtest.Nird, key string) {
+	targets := []string{"nir.ev." + key, eventstore.CheckpointSubject, "$KV." + eventstore.KeyBucket + "." + strings.Repeat("ab", 16), "$KV." + eventstore.LeaseBucket + ".regelmotor"}
+	t.Run("Reader/APIReplyIntoStores", func(t *testing.T) {
+		was := natsStreamsWritten(t, reader)
+		for _, api := range []struct{ subject, body string }{
+			{"$JS.API.INFO", ""},
+			{"$JS.API.STREAM.INFO." + eventstore.StreamName, ""},
+			{"$JS.API.STREAM.NAMES", ""},
+			{"$JS.API.STREAM.MSG.GET." + eventstore.StreamName, `{"seq":1}`},
+			{"$JS.API.DIRECT.GET." + eventstore.StreamName, `{"seq":1}`},
+			{"$JS.API.CONSUMER.CREATE." + eventstore.StreamName, `{"stream_name":"` + eventstore.StreamName + `","config":{"ack_policy":"none"}}`},
+		} {
+			for _, reply := range targets {
+				// A refused publish is the server's answer too; the count below decides.
+				_ = reader.nc.PublishRequest(api.subject, reply, []byte(api.body))
+			}
+		}
+		if err := reader.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		natsAlive(t, n)
+		if now := natsStreamsWritten(t, reader); !maps.Equal(now, was) {
+			t.Fatalf("messages went from %v to %v", was, now)
+		}
+	})
+	t.Run("Reader/PushConsumerIntoStores", func(t *testing.T) {
+		was := natsStreamsWritten(t, reader)
+		for _, stream := range []string{eventstore.StreamName, eventstore.CheckpointStreamName, "KV_" + eventstore.KeyBucket} {
+			for _, deliver := range targets {
+				if _, err := reader.js.CreateOrUpdatePushConsumer(natsCtx(t, 3*time.Second), stream, jetstream.ConsumerConfig{
+					DeliverSubject: deliver, AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 5 * time.Second}); err == nil {
+					t.Errorf("push consumer on %s delivering to %s created", stream, deliver)
+				}
+			}
+		}
+		time.Sleep(time.Second)
+		natsAlive(t, n)
+		if now := natsStreamsWritten(t, reader); !maps.Equal(now, was) {
+			t.Fatalf("messages went from %v to %v", was, now)
+		}
+	})
+	// A consumer's name is no key to it: creation never updates an existing consumer (one
+	// of nird's, say, whose filter a reader could otherwise narrow).
+	t.Run("Reader/UpdateExistingConsumer", func(t *testing.T) {
+		ctx := natsCtx(t, 5*time.Second)
+		cfg := jetstream.ConsumerConfig{Name: "taken", AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 5 * time.Second}
+		if _, err := reader.js.CreateConsumer(ctx, eventstore.StreamName, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg.FilterSubject = "nir.ev." + key
+		if _, err := reader.js.CreateOrUpdateConsumer(ctx, eventstore.StreamName, cfg); err == nil {
+			t.Fatal("the reader changed an existing consumer's filter")
+		}
+	})
+	// The reader still reads all of it with an ordered consumer, as nirctl does.
+	t.Run("Reader/OrderedConsumer", func(t *testing.T) {
+		want := natsStreamsWritten(t, reader)[eventstore.StreamName]
+		c, err := reader.js.OrderedConsumer(natsCtx(t, 5*time.Second), eventstore.StreamName, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(0); i < want; i++ {
+			if _, err := c.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+				t.Fatalf("event %d of %d: %v", i+1, want, err)
+			}
+		}
+	})
 }

@@ -117,6 +117,10 @@ func TestCluster_BackupRestore(t *testing.T) {
 		return err
 	})
 	t.Cleanup(func() { cluster.Close() })
+	// nird creates the reader's consumers (the readers' account may not).
+	gctx, stopGuard := context.WithCancel(ctx)
+	defer stopGuard()
+	go func() { _ = cluster.ServeReaderConsumers(gctx) }()
 	if last, err := backup.Restore(ctx, cluster, []*backup.Backup{b1}, backup.Until{}, nil); err != nil || last != uint64(len(want)) {
 		t.Fatalf("restore into the cluster: last %d, %v; want %d", last, err, len(want))
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +161,9 @@ func TestSingle_Permissions(t *testing.T) {
 		t.Fatalf("nird creates NIR_EVENTS: %v", err)
 	}
 	serveIngress(t, ingress)
+	guardCtx, stopGuard := context.WithCancel(context.Background())
+	t.Cleanup(stopGuard)
+	go func() { _ = eventstore.ServeReaderConsumersOn(guardCtx, nird.nc, slog.Default()) }()
 	stored := 0 // events nird stored; a refused publish must not change it
 
 	tests := []struct {
@@ -292,6 +297,26 @@ func TestSingle_Permissions(t *testing.T) {
 		{"reader/AppendAsReaderRefused", func(t *testing.T) { reader.refusedPublish(t, natsingress.RequestSubject("reader")) }},
 		{"reader/SnoopCaseSystemRefused", func(t *testing.T) { reader.refusedSubscribe(t, "_INBOX.oslo-fagsystem.>") }},
 		{"reader/SnoopNirdInboxRefused", func(t *testing.T) { reader.refusedSubscribe(t, eventstore.InboxPrefix+".>") }},
+		// From its own account, the reader's requests are answered back into it, and its
+		// consumers are pull consumers: nothing it sends is stored (internal/adversarial's
+		// natsReaderWritesNothing has the whole attack).
+		{"reader/ReplyIntoStreamStoresNothing", func(t *testing.T) {
+			if err := reader.nc.PublishRequest("$JS.API.STREAM.INFO.NIR_EVENTS", "nir.ev.k1", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reader.nc.Request("$JS.API.STREAM.INFO.NIR_EVENTS", nil, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if info, err := stream.Info(ctx); err != nil || info.State.Msgs != uint64(stored) {
+				t.Fatalf("stream info = %+v, %v; want %d messages", info, err, stored)
+			}
+		}},
+		{"reader/PushConsumerRefused", func(t *testing.T) {
+			_, err := reader.js.CreateOrUpdatePushConsumer(ctx, "NIR_EVENTS", jetstream.ConsumerConfig{DeliverSubject: "nir.checkpoint"})
+			if err == nil || !strings.Contains(err.Error(), "deliver_subject") {
+				t.Fatalf("push consumer = %v, want refused naming deliver_subject", err)
+			}
+		}},
 
 		{"anonymous/Refused", func(t *testing.T) {
 			if nc, err := nats.Connect(url); err == nil {
@@ -700,8 +725,12 @@ func TestAccounts_SameModelAsNird(t *testing.T) {
 	}
 	got := map[string]*server.Permissions{}
 	for _, u := range opts.Users {
-		if u.Account == nil || u.Account.Name != "NIR" {
-			t.Errorf("user %s is not in account NIR", u.Username)
+		account := natsauth.RegisterAccount
+		if u.Username == natsauth.Reader {
+			account = natsauth.ReaderAccount
+		}
+		if u.Account == nil || u.Account.Name != account {
+			t.Errorf("user %s is not in account %s", u.Username, account)
 		}
 		got[u.Username] = u.Permissions
 	}
@@ -737,4 +766,73 @@ func TestAccounts_SameModelAsNird(t *testing.T) {
 	for user := range got {
 		t.Errorf("accounts.conf has user %s, unknown to the tests (add it to CaseSystems)", user)
 	}
+}
+
+// TestAccounts_SameReaderImports: the readers' account of accounts.conf imports exactly
+// what nird's embedded server gives it (natsauth.EmbeddedAccounts), and the register's
+// account exports nothing else, as the running servers report them.
+func TestAccounts_SameReaderImports(t *testing.T) {
+	SetCredentials(t)
+	deployed := RunServer(t, Options(t, "single.conf"))
+	global, reader, err := natsauth.EmbeddedAccounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded := RunServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), Accounts: []*server.Account{global, reader}, NoSigs: true})
+	want := map[string]bool{}
+	for _, im := range natsauth.ReaderImports() {
+		kind := "service"
+		if im.Stream {
+			kind = "stream"
+		}
+		want[fmt.Sprintf("%s %s <- %s", kind, im.Subject, im.Remote())] = true
+	}
+	for name, c := range map[string]struct {
+		srv              *server.Server
+		register, reader string
+	}{
+		"accounts.conf": {deployed, natsauth.RegisterAccount, natsauth.ReaderAccount},
+		"embedded":      {embedded, "$G", natsauth.ReaderAccount},
+	} {
+		imports := accountInfo(t, c.srv, c.reader).Imports
+		got := map[string]bool{}
+		for _, im := range imports {
+			if im.Account != c.register {
+				// The server's own imports ($JS.API.INFO's "not enabled" answer and the
+				// system account's), not one of ours.
+				continue
+			}
+			local := string(im.LocalSubject)
+			if local == "" {
+				local = string(im.Subject)
+			}
+			got[fmt.Sprintf("%s %s <- %s", im.Type, local, im.Subject)] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: the readers' account imports\n %v\nwant\n %v", name, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		exports := map[string]bool{}
+		for _, ex := range accountInfo(t, c.srv, c.register).Exports {
+			exports[string(ex.Subject)] = true
+		}
+		for _, im := range natsauth.ReaderImports() {
+			delete(exports, im.Remote())
+		}
+		for subj := range exports {
+			if strings.HasPrefix(subj, "$JS.API") || strings.HasPrefix(subj, "nir.") {
+				t.Errorf("%s: the register's account exports %s, which the readers do not import", name, subj)
+			}
+		}
+	}
+}
+
+// accountInfo is what srv reports of account name.
+func accountInfo(t *testing.T, srv *server.Server, name string) *server.AccountInfo {
+	t.Helper()
+	z, err := srv.Accountz(&server.AccountzOptions{Account: name})
+	if err != nil || z.Account == nil {
+		t.Fatalf("account %s: %v", name, err)
+	}
+	return z.Account
 }

@@ -8,7 +8,9 @@
 //     denied (eventstore.StorePermissions); replies to it come to eventstore.InboxPrefix.
 //   - nird's NATS ingress: receives requests on nir.cmd.append.* and answers under _INBOX.
 //     only (natsingress.Permissions).
-//   - reader: the nats CLI and other operators' tools, read-only ([ReaderPermissions]).
+//   - reader: the nats CLI and other operators' tools, read-only ([ReaderPermissions]), in
+//     an account of its own that reaches the register's only through [ReaderImports]
+//     (accounts.go says why).
 //   - one user per case system: requests on its own subject nir.cmd.append.<name>, replies
 //     on its own inbox _INBOX.<name> and nothing else ([CaseSystemPermissions]). The
 //     ingress answers a request on nir.cmd.append.<name> only under _INBOX.<name>., so
@@ -67,30 +69,24 @@ func CheckCaseSystem(name string) error {
 // come under it, and it may subscribe to nothing else of the kind.
 func InboxPrefix(name string) string { return natsingress.Inbox(name) }
 
-// ReaderPermissions are the read-only user's: stream and consumer info, message gets
-// (direct too), ordered consumers (creating an ephemeral consumer cannot change the
-// stream; deleting one is refused, so nird's are safe), live events, and the micro
-// service's discovery. It cannot publish events or commands, update, delete or purge.
-// Events hold national ids, sealed: this user is for operators, not analysts. It reads the
-// persons' data keys as stored, wrapped with the master key (nirctl backup copies them), and
-// can neither write nor destroy one (DOMAIN.md Product decisions 15).
+// ReaderPermissions are the read-only user's, in the readers' account (ReaderImports):
+// stream and consumer info, message gets (direct too), ordered consumers (pull consumers,
+// created through nird), live events, and the micro service's discovery. It cannot
+// publish events or commands, update, delete or purge. Events hold national ids, sealed:
+// this user is for operators, not analysts. It reads the persons' data keys as stored,
+// wrapped with the master key (nirctl backup copies them), and can neither write nor
+// destroy one (DOMAIN.md Product decisions 15). The account alone would keep it from
+// anything but the imports; the permissions say the same once more.
 func ReaderPermissions() *server.Permissions {
-	allow := []string{"$JS.API.INFO", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES", "$JS.FC.>", "$SRV.>"}
-	// The events, the checkpoints that commit to them, and the data keys.
-	for _, s := range []string{eventstore.StreamName, eventstore.CheckpointStreamName, "KV_" + eventstore.KeyBucket} {
-		allow = append(allow,
-			"$JS.API.STREAM.INFO."+s,
-			"$JS.API.STREAM.MSG.GET."+s,
-			"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
-			"$JS.API.CONSUMER.LIST."+s, "$JS.API.CONSUMER.NAMES."+s,
-			"$JS.API.CONSUMER.INFO."+s+".*",
-			"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
-			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
-		)
+	var allow []string
+	for _, im := range ReaderImports() {
+		if !im.Stream {
+			allow = append(allow, im.Subject)
+		}
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow},
-		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(Reader) + ".>", "nir.ev.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(Reader) + ".>", eventstore.EventSubjects}},
 	}
 }
 

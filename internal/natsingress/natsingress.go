@@ -152,7 +152,9 @@ func ReplyAllowed(user, reply string) bool {
 func Permissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
-			Allow: []string{ReplyPrefix + ">"},
+			// _R_.> : the server's reply subjects for requests through an import (the
+			// readers' account's service discovery); no client can name one.
+			Allow: []string{ReplyPrefix + ">", "_R_.>"},
 			Deny:  []string{"nir.>", "$JS.>", "$KV.>", "$O.>"},
 		},
 		Subscribe: &server.SubjectPermission{Allow: []string{EndpointSubject, "$SRV.>"}},

@@ -1,0 +1,136 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// ReaderConsumerCreate is where the readers' account sends its consumer creations
+// ($JS.API.CONSUMER.CREATE.> there, mapped to ReaderConsumerCreate.> in the register's
+// account by the import of internal/natsauth and deploy/nats/accounts.conf). nird answers
+// them (ServeReaderConsumers), not the JetStream API.
+//
+// Why: a consumer lives in its stream's account, and a push consumer delivers to whatever
+// subject its creator names, as the server, past every user permission. A reader's push
+// consumer delivering onto nir.checkpoint or $KV.NIR_KEYS.<id> had its messages stored
+// there: forged checkpoints, a data key overwritten. So a reader may create only what
+// ordered consumers are: ephemeral pull consumers (internal/adversarial's
+// natsReaderWritesNothing).
+const ReaderConsumerCreate = "nir.reader.consumer.create"
+
+// ReaderStreams are the streams the readers' account may read: the events, the checkpoints
+// that commit to them, and the data keys, stored wrapped with the master key.
+var ReaderStreams = []string{StreamName, CheckpointStreamName, "KV_" + KeyBucket}
+
+// serviceReplyPrefix starts the reply subjects the server makes for a request that came
+// through an account's service import; nird answers no other reply subject here, so no
+// request can name where the answer goes.
+const serviceReplyPrefix = "_R_."
+
+// readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
+const readerGuardQueue = "nird-reader-consumers"
+
+// ServeReaderConsumers answers the readers' consumer creations until ctx ends (see
+// ServeReaderConsumersOn), on the store's connection.
+func (s *Store) ServeReaderConsumers(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	return ServeReaderConsumersOn(ctx, s.nc, s.log)
+}
+
+// ServeReaderConsumersOn answers the readers' consumer creations on nc, a connection of
+// nird's user, until ctx ends: an ephemeral pull consumer on one of ReaderStreams is
+// created as asked (with action create, so it can never change an existing consumer, such
+// as one of nird's), anything else is refused with a JetStream API error naming the field.
+// Run it on every nird; on a server without a readers' account it receives nothing.
+func ServeReaderConsumersOn(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+	sub, err := nc.QueueSubscribe(ReaderConsumerCreate+".>", readerGuardQueue, func(m *nats.Msg) {
+		if !strings.HasPrefix(m.Reply, serviceReplyPrefix) {
+			return
+		}
+		resp := readerConsumer(ctx, nc, m)
+		if err := nc.Publish(m.Reply, resp); err != nil {
+			log.Warn("reader consumer: answer", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("eventstore: reader consumers: %w", err)
+	}
+	// A hostile reader's flood fills this subscription's buffer and is dropped there, not
+	// in the store's other subscriptions.
+	if err := sub.SetPendingLimits(256, 16<<20); err != nil {
+		return fmt.Errorf("eventstore: reader consumers: %w", err)
+	}
+	<-ctx.Done()
+	_ = sub.Unsubscribe()
+	return nil
+}
+
+// readerConsumer checks one creation and forwards it, returning the answer.
+func readerConsumer(ctx context.Context, nc *nats.Conn, m *nats.Msg) []byte {
+	rest := strings.TrimPrefix(m.Subject, ReaderConsumerCreate+".")
+	stream, _, _ := strings.Cut(rest, ".")
+	req, err := CheckReaderConsumer(stream, m.Data)
+	if err != nil {
+		return consumerRefusal(err)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return consumerRefusal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := nc.RequestWithContext(rctx, "$JS.API.CONSUMER.CREATE."+rest, body)
+	if err != nil {
+		return consumerRefusal(fmt.Errorf("the register's server did not answer: %w", err))
+	}
+	return resp.Data
+}
+
+// ErrReaderConsumer is a reader's consumer creation refused.
+var ErrReaderConsumer = errors.New("a reader may create only ephemeral pull consumers on " + strings.Join(ReaderStreams, ", "))
+
+// CheckReaderConsumer parses a reader's consumer creation for stream and returns it as it
+// will be sent, or why it is refused.
+func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequest, error) {
+	if !slices.Contains(ReaderStreams, stream) {
+		return nil, fmt.Errorf("%w: stream %q", ErrReaderConsumer, stream)
+	}
+	var req server.CreateConsumerRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, fmt.Errorf("%w: not a consumer creation: %v", ErrReaderConsumer, err)
+	}
+	c := &req.Config
+	switch {
+	case req.Stream != stream:
+		return nil, fmt.Errorf("%w: stream_name %q is not the subject's %q", ErrReaderConsumer, req.Stream, stream)
+	case c.DeliverSubject != "":
+		return nil, fmt.Errorf("%w: deliver_subject: push consumers deliver into the register's account", ErrReaderConsumer)
+	case c.DeliverGroup != "":
+		return nil, fmt.Errorf("%w: deliver_group is for push consumers", ErrReaderConsumer)
+	case c.Durable != "":
+		return nil, fmt.Errorf("%w: durable_name: no durable consumers", ErrReaderConsumer)
+	}
+	// Never an update: a name a reader learns must not let it change another's consumer.
+	req.Action = server.ActionCreate
+	return &req, nil
+}
+
+// consumerRefusal is a JetStream API error answer, as the server gives one.
+func consumerRefusal(err error) []byte {
+	b, _ := json.Marshal(server.JSApiConsumerCreateResponse{ApiResponse: server.ApiResponse{
+		Type:  server.JSApiConsumerCreateResponseType,
+		Error: &server.ApiError{Code: 403, Description: err.Error()},
+	}})
+	return b
+}

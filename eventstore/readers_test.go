@@ -1,0 +1,47 @@
+package eventstore_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+// TestCheckReaderConsumer: a reader gets ephemeral pull consumers on the streams it may
+// read, always created anew; anything that would deliver into the register's account, last,
+// or read another stream is refused naming why.
+func TestCheckReaderConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream, body, want string
+	}{
+		{"OrderedConsumer", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"name":"x_1","ack_policy":"none","filter_subject":"nir.ev.>"}}`, ""},
+		{"Checkpoints", eventstore.CheckpointStreamName, `{"stream_name":"NIR_CHECKPOINTS","config":{"ack_policy":"none"}}`, ""},
+		{"DataKeys", "KV_" + eventstore.KeyBucket, `{"stream_name":"KV_NIR_KEYS","config":{"ack_policy":"none"}}`, ""},
+		{"UpdateBecomesCreate", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"name":"nird_1"},"action":"update"}`, ""},
+		{"PushConsumer", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"deliver_subject":"nir.checkpoint"}}`, "deliver_subject"},
+		{"DeliverGroup", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"deliver_group":"g"}}`, "deliver_group"},
+		{"Durable", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"durable_name":"d"}}`, "durable_name"},
+		{"LeaseBucket", "KV_" + eventstore.LeaseBucket, `{"stream_name":"KV_NIR_LEASES","config":{}}`, `stream "KV_NIR_LEASES"`},
+		{"StreamNameDiffers", eventstore.StreamName, `{"stream_name":"KV_NIR_LEASES","config":{}}`, "stream_name"},
+		{"NotJSON", eventstore.StreamName, `{`, "not a consumer creation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := eventstore.CheckReaderConsumer(tc.stream, []byte(tc.body))
+			if tc.want != "" {
+				if !errors.Is(err, eventstore.ErrReaderConsumer) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want ErrReaderConsumer naming %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Action != server.ActionCreate {
+				t.Fatalf("action = %v, want create (never an update of an existing consumer)", req.Action)
+			}
+		})
+	}
+}

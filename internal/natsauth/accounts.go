@@ -1,0 +1,146 @@
+package natsauth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/introreg/nir/eventstore"
+)
+
+// The accounts. The register's holds the streams and nird's users (and the case systems'):
+// NIR in deploy/nats/accounts.conf, the global account on the embedded server, where the
+// stream has always been. The readers' account holds the read-only user and nothing else.
+//
+// Why the reader has an account of its own: the server answers a JetStream API request on
+// whatever reply subject it names, and a push consumer delivers wherever its creator says,
+// both as the server, past the user's permissions. In the register's account the reader
+// so wrote into the streams: a stream info answer stored as an event on nir.ev.<key>, as a
+// checkpoint, or over a data key on $KV.NIR_KEYS.<id>. From its own account, its requests
+// reach the register's only through the imports below, and the server answers them on
+// reply subjects of its own making, delivered back into the readers' account; its consumer
+// creations go to nird (eventstore.ServeReaderConsumers), which creates pull consumers only.
+const (
+	RegisterAccount = "NIR"
+	ReaderAccount   = "READER"
+	// globalAccount is the server's name of the global account.
+	globalAccount = "$G"
+)
+
+// Import is one subject of the register's account that the readers' account imports.
+type Import struct {
+	// Subject is the subject in the readers' account; To the one in the register's ("" =
+	// the same).
+	Subject, To string
+	// Streamed: a service whose answer is more than one message (a batch of direct gets,
+	// a pull request's messages, the micro service's discovery).
+	Streamed bool
+	// Stream: a stream import (the live events), not a service.
+	Stream bool
+}
+
+// Remote is the import's subject in the register's account.
+func (im Import) Remote() string {
+	if im.To != "" {
+		return im.To
+	}
+	return im.Subject
+}
+
+// ReaderImports are all the readers' account reaches of the register's: the JetStream API
+// to read the events, the checkpoints and the data keys (eventstore.ReaderStreams: info,
+// gets, direct gets, consumer info and pull requests, and consumer creation through nird),
+// the live events, and the micro service's discovery. Not the consumer lists: with a
+// consumer's name a reader could pull from it, and nird's are named at random.
+func ReaderImports() []Import {
+	ims := []Import{
+		{Subject: "$JS.API.INFO"},
+		{Subject: "$JS.API.STREAM.NAMES"},
+		{Subject: "$JS.API.STREAM.LIST"},
+	}
+	for _, s := range eventstore.ReaderStreams {
+		ims = append(ims,
+			Import{Subject: "$JS.API.STREAM.INFO." + s},
+			Import{Subject: "$JS.API.STREAM.MSG.GET." + s},
+			Import{Subject: "$JS.API.DIRECT.GET." + s, Streamed: true},
+			Import{Subject: "$JS.API.DIRECT.GET." + s + ".>", Streamed: true},
+			Import{Subject: "$JS.API.CONSUMER.INFO." + s + ".*"},
+			Import{Subject: "$JS.API.CONSUMER.MSG.NEXT." + s + ".*", Streamed: true},
+			Import{Subject: "$JS.API.CONSUMER.CREATE." + s, To: eventstore.ReaderConsumerCreate + "." + s},
+			Import{Subject: "$JS.API.CONSUMER.CREATE." + s + ".>", To: eventstore.ReaderConsumerCreate + "." + s + ".>"},
+		)
+	}
+	return append(ims,
+		Import{Subject: "$SRV.>", Streamed: true},
+		Import{Subject: eventstore.EventSubjects, Stream: true},
+	)
+}
+
+// AccountsConfig is the accounts block of a NATS server configuration for the register's
+// account named register (with JetStream, its users left to the caller) and the readers'
+// account: the exports and imports of ReaderImports. deploy/nats/accounts.conf has the
+// same, with the users; internal/deploytest checks that they agree.
+func AccountsConfig(register string) string {
+	var exp, imp strings.Builder
+	for _, im := range ReaderImports() {
+		q := strconv.Quote
+		if im.Stream {
+			fmt.Fprintf(&exp, "      { stream: %s, accounts: [%s] }\n", q(im.Remote()), ReaderAccount)
+			fmt.Fprintf(&imp, "      { stream: { account: %s, subject: %s } }\n", register, q(im.Remote()))
+			continue
+		}
+		resp := "singleton"
+		if im.Streamed {
+			resp = "stream"
+		}
+		fmt.Fprintf(&exp, "      { service: %s, response: %s, accounts: [%s] }\n", q(im.Remote()), resp, ReaderAccount)
+		to := ""
+		if im.To != "" {
+			to = ", to: " + q(im.Subject)
+		}
+		fmt.Fprintf(&imp, "      { service: { account: %s, subject: %s }%s }\n", register, q(im.Remote()), to)
+	}
+	return fmt.Sprintf("accounts {\n  %s {\n    jetstream: enabled\n    exports: [\n%s    ]\n  }\n  %s {\n    imports: [\n%s    ]\n  }\n}\n",
+		register, exp.String(), ReaderAccount, imp.String())
+}
+
+// EmbeddedAccounts returns the embedded server's accounts (eventstore.Config.Accounts): the
+// global account, with JetStream and the exports to the readers, and the readers' account.
+// Give the reader's user the second. They are parsed from AccountsConfig, as the server
+// parses its configuration file: a Go program cannot otherwise give an account JetStream
+// before the server starts, and without it the global account would lose its streams once
+// another account exists.
+func EmbeddedAccounts() (global, reader *server.Account, err error) {
+	dir, err := os.MkdirTemp("", "nird-accounts-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats accounts: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "accounts.conf")
+	if err := os.WriteFile(file, []byte(AccountsConfig(RegisterAccount)), 0o600); err != nil {
+		return nil, nil, fmt.Errorf("nats accounts: %w", err)
+	}
+	opts, err := server.ProcessConfigFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats accounts: %w", err)
+	}
+	for _, a := range opts.Accounts {
+		switch a.Name {
+		case RegisterAccount:
+			global = a
+		case ReaderAccount:
+			reader = a
+		}
+	}
+	if global == nil || reader == nil {
+		return nil, nil, fmt.Errorf("nats accounts: parsed %d accounts, not %s and %s", len(opts.Accounts), RegisterAccount, ReaderAccount)
+	}
+	// The configuration may not name the global account; the server takes an account of
+	// that name as the global account's settings, and the imports follow the name.
+	global.Name = globalAccount
+	return global, reader, nil
+}
