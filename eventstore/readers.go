@@ -36,6 +36,14 @@ var ReaderStreams = []string{StreamName, CheckpointStreamName, "KV_" + KeyBucket
 // request can name where the answer goes.
 const serviceReplyPrefix = "_R_."
 
+// A reader's consumer is removed after it has been idle for its inactive threshold: at most
+// maxReaderInactive, defaultReaderInactive if it names none (nats.go's ordered consumers'
+// default).
+const (
+	maxReaderInactive     = time.Hour
+	defaultReaderInactive = 5 * time.Minute
+)
+
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
 
@@ -120,6 +128,11 @@ func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequ
 		return nil, fmt.Errorf("%w: deliver_group is for push consumers", ErrReaderConsumer)
 	case c.Durable != "":
 		return nil, fmt.Errorf("%w: durable_name: no durable consumers", ErrReaderConsumer)
+	case c.InactiveThreshold < 0 || c.InactiveThreshold > maxReaderInactive:
+		return nil, fmt.Errorf("%w: inactive_threshold: at most %s, so a reader's consumers go away", ErrReaderConsumer, maxReaderInactive)
+	}
+	if c.InactiveThreshold == 0 {
+		c.InactiveThreshold = defaultReaderInactive
 	}
 	// Never an update: a name a reader learns must not let it change another's consumer.
 	req.Action = server.ActionCreate

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -26,6 +27,7 @@ func TestCheckReaderConsumer(t *testing.T) {
 		{"Durable", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"durable_name":"d"}}`, "durable_name"},
 		{"LeaseBucket", "KV_" + eventstore.LeaseBucket, `{"stream_name":"KV_NIR_LEASES","config":{}}`, `stream "KV_NIR_LEASES"`},
 		{"StreamNameDiffers", eventstore.StreamName, `{"stream_name":"KV_NIR_LEASES","config":{}}`, "stream_name"},
+		{"LongLived", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"inactive_threshold":86400000000000}}`, "inactive_threshold"},
 		{"NotJSON", eventstore.StreamName, `{`, "not a consumer creation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,6 +43,9 @@ func TestCheckReaderConsumer(t *testing.T) {
 			}
 			if req.Action != server.ActionCreate {
 				t.Fatalf("action = %v, want create (never an update of an existing consumer)", req.Action)
+			}
+			if d := req.Config.InactiveThreshold; d <= 0 || d > time.Hour {
+				t.Fatalf("inactive threshold %s: the consumer would stay", d)
 			}
 		})
 	}
