@@ -361,18 +361,21 @@ func (s *Store) RunCheckpoints(ctx context.Context, opt CheckpointOptions) error
 	}
 	c := &checkpointer{s: s, opt: opt, log: log.With("component", "checkpoints"), since: time.Now()}
 	loaded := false
+	var failing repeatedWarning
 	for {
 		if !loaded {
 			if err := c.load(ctx); err != nil {
-				log.Warn("checkpoints: reading the last checkpoint", "err", err)
+				failing.warn(log, "checkpoints: reading the last checkpoint", err)
 			} else {
 				loaded = true
 			}
 		}
 		if loaded {
 			if err := c.step(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("checkpoint not made; trying again", "err", err)
+				failing.warn(log, "checkpoint not made; trying again", err)
 				loaded = false // another may have published one: read it again
+			} else if err == nil {
+				failing.clear()
 			}
 		}
 		if !sleep(ctx, opt.Poll) {
@@ -380,6 +383,35 @@ func (s *Store) RunCheckpoints(ctx context.Context, opt CheckpointOptions) error
 		}
 	}
 }
+
+// repeatedWarning logs a failure that repeats with the same text once every
+// repeatedWarningEvery, with how often it happened meanwhile: a checkpoint that cannot be
+// made while an event is unreadable fails at every poll, and one line each time buried
+// the log.
+type repeatedWarning struct {
+	text   string
+	at     time.Time
+	missed int
+}
+
+const repeatedWarningEvery = 10 * time.Minute
+
+func (r *repeatedWarning) warn(log *slog.Logger, msg string, err error) {
+	text := msg + ": " + err.Error()
+	if text == r.text && time.Since(r.at) < repeatedWarningEvery {
+		r.missed++
+		return
+	}
+	if text == r.text {
+		log.Warn(msg, "err", err, "repeated", r.missed+1, "since", r.at.UTC().Format(time.RFC3339))
+	} else {
+		log.Warn(msg, "err", err)
+	}
+	r.text, r.at, r.missed = text, time.Now(), 0
+}
+
+// clear forgets the failure once the work succeeds.
+func (r *repeatedWarning) clear() { *r = repeatedWarning{} }
 
 // checkpointer is RunCheckpoints' state: the last checkpoint and the digest through it.
 type checkpointer struct {

@@ -126,6 +126,8 @@ func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequ
 		return nil, fmt.Errorf("%w: deliver_subject: push consumers deliver into the register's account", ErrReaderConsumer)
 	case c.DeliverGroup != "":
 		return nil, fmt.Errorf("%w: deliver_group is for push consumers", ErrReaderConsumer)
+	case c.Direct:
+		return nil, fmt.Errorf("%w: direct: that is for a mirror's or source's consumer", ErrReaderConsumer)
 	case c.Durable != "":
 		return nil, fmt.Errorf("%w: durable_name: no durable consumers", ErrReaderConsumer)
 	case c.InactiveThreshold < 0 || c.InactiveThreshold > maxReaderInactive:

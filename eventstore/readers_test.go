@@ -27,6 +27,7 @@ func TestCheckReaderConsumer(t *testing.T) {
 		{"Durable", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"durable_name":"d"}}`, "durable_name"},
 		{"LeaseBucket", "KV_" + eventstore.LeaseBucket, `{"stream_name":"KV_NIR_LEASES","config":{}}`, `stream "KV_NIR_LEASES"`},
 		{"StreamNameDiffers", eventstore.StreamName, `{"stream_name":"KV_NIR_LEASES","config":{}}`, "stream_name"},
+		{"Direct", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"direct":true}}`, "direct"},
 		{"LongLived", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"inactive_threshold":86400000000000}}`, "inactive_threshold"},
 		{"NotJSON", eventstore.StreamName, `{`, "not a consumer creation"},
 	} {
