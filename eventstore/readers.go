@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 )
 
 // ReaderConsumerCreate is where the readers' account sends its consumer creations
@@ -40,9 +41,20 @@ const serviceReplyPrefix = "_R_."
 // maxReaderInactive, defaultReaderInactive if it names none (nats.go's ordered consumers'
 // default).
 const (
-	maxReaderInactive     = time.Hour
+	maxReaderInactive     = 10 * time.Minute
 	defaultReaderInactive = 5 * time.Minute
 )
+
+// The readers' consumer creations a nird answers: each is a consumer on the server, living
+// up to maxReaderInactive, so a reader's flood of them is refused past this rate. An
+// ordered consumer makes one at its start and one at each reset.
+const (
+	readerConsumerRate  = rate.Limit(20)
+	readerConsumerBurst = 100
+)
+
+// ErrReaderConsumerRate is a reader's consumer creation refused for the rate.
+var ErrReaderConsumerRate = errors.New("too many consumer creations by readers")
 
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
@@ -62,11 +74,17 @@ func (s *Store) ServeReaderConsumers(ctx context.Context) error {
 // as one of nird's), anything else is refused with a JetStream API error naming the field.
 // Run it on every nird; on a server without a readers' account it receives nothing.
 func ServeReaderConsumersOn(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+	limit := rate.NewLimiter(readerConsumerRate, readerConsumerBurst)
 	sub, err := nc.QueueSubscribe(ReaderConsumerCreate+".>", readerGuardQueue, func(m *nats.Msg) {
 		if !strings.HasPrefix(m.Reply, serviceReplyPrefix) {
 			return
 		}
-		resp := readerConsumer(ctx, nc, m)
+		var resp []byte
+		if limit.Allow() {
+			resp = readerConsumer(ctx, nc, m)
+		} else {
+			resp = consumerRefusal(fmt.Errorf("%w: more than %v a second; try again", ErrReaderConsumerRate, float64(readerConsumerRate)))
+		}
 		if err := nc.Publish(m.Reply, resp); err != nil {
 			log.Warn("reader consumer: answer", "err", err)
 		}

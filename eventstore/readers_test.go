@@ -45,7 +45,7 @@ func TestCheckReaderConsumer(t *testing.T) {
 			if req.Action != server.ActionCreate {
 				t.Fatalf("action = %v, want create (never an update of an existing consumer)", req.Action)
 			}
-			if d := req.Config.InactiveThreshold; d <= 0 || d > time.Hour {
+			if d := req.Config.InactiveThreshold; d <= 0 || d > 10*time.Minute {
 				t.Fatalf("inactive threshold %s: the consumer would stay", d)
 			}
 		})

@@ -3,6 +3,7 @@ package adversarial
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"path/filepath"
@@ -959,6 +960,45 @@ func natsReaderWritesNothing(t *testing.T, reader *natsConn, n *nirdtest.Nird, k
 		if _, err := reader.js.CreateOrUpdateConsumer(ctx, eventstore.StreamName, cfg); err == nil {
 			t.Fatal("the reader changed an existing consumer's filter")
 		}
+	})
+	// Each creation is a consumer on the server: a flood of them is refused past a rate,
+	// and the register goes on.
+	t.Run("Reader/ConsumerCreationFlood", func(t *testing.T) {
+		const flood = 400
+		body := []byte(`{"stream_name":"` + eventstore.StreamName + `","config":{"ack_policy":"none","inactive_threshold":5000000000}}`)
+		inbox := nats.NewInbox()
+		inbox = natsauth.InboxPrefix(natsauth.Reader) + inbox[strings.Index(inbox, "."):]
+		replies, err := reader.nc.SubscribeSync(inbox + ".*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = replies.Unsubscribe() }()
+		start := time.Now()
+		for i := range flood {
+			if err := reader.nc.PublishRequest("$JS.API.CONSUMER.CREATE."+eventstore.StreamName, fmt.Sprintf("%s.%d", inbox, i), body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		created, refused, last := 0, 0, start
+		for created+refused < flood {
+			m, err := replies.NextMsg(3 * time.Second)
+			if err != nil {
+				// The rest were dropped unanswered: nird's subscription holds 256 at most.
+				break
+			}
+			last = time.Now()
+			if strings.Contains(string(m.Data), `"error"`) {
+				refused++
+			} else {
+				created++
+			}
+		}
+		elapsed := last.Sub(start)
+		t.Logf("%d creations in %s: %d created, %d refused, %d unanswered", flood, elapsed, created, refused, flood-created-refused)
+		if most := 100 + int(20*elapsed.Seconds()) + 5; created > most {
+			t.Errorf("%d consumers created, want at most %d", created, most)
+		}
+		natsAlive(t, n)
 	})
 	// The reader still reads all of it with an ordered consumer, as nirctl does.
 	t.Run("Reader/OrderedConsumer", func(t *testing.T) {
