@@ -2,11 +2,13 @@ package eventstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,7 +223,10 @@ func (s *Store) OpenKeyStore(ctx context.Context, master *sealing.Key) (*KeyStor
 		_ = k.Close()
 		return nil, fmt.Errorf("eventstore: load key bucket %s: %w", KeyBucket, context.Cause(ctx))
 	}
-	if err := k.checkMaster(rctx, !s.cfg.ReadOnly); err != nil {
+	// A fresh timeout: the load may have spent rctx's waiting out a stall on a damaged entry.
+	cctx, ccancel := s.withTimeout(ctx)
+	defer ccancel()
+	if err := k.checkMaster(cctx, !s.cfg.ReadOnly); err != nil {
 		_ = k.Close()
 		return nil, err
 	}
@@ -408,48 +413,106 @@ func (k *KeyStore) apply(personKey string, slot keySlot) {
 // different master keys would otherwise each seal persons the other cannot read.
 const masterCheck = "_master"
 
-// checkMaster opens the bucket's master check with the master key, storing it first when it
-// is missing and create is set, and then the first person's key the bucket holds (the
-// oldest), for a bucket made before the check existed. ErrMasterKey when either does not open.
+// masterWitnesses is how many of the bucket's oldest data keys checkMaster opens.
+const masterWitnesses = 3
+
+// checkMaster decides whether the master key is the one that wraps the bucket's keys, and
+// stores the bucket's master check when it is missing and create is set.
+//
+// The bucket's oldest data keys decide where there are any: the wrapping authenticates, so
+// a key that opens proves the master key, and none opening means another master key (or
+// every one of them damaged; the error says both). The check decides for a bucket without
+// data keys. Before, the check and the oldest key both had to open, so one damaged entry
+// stopped nird from starting: the check damaged on disk (its write then waited for a
+// revision the damaged record held, and the start failed on a timeout), or a check a nird
+// with another master key had stored when the check was missing, before the oldest key
+// refused it. Now a check that does not open while data keys do is logged as an error, and
+// a check is stored only once the data keys have vouched for the master key.
 func (k *KeyStore) checkMaster(ctx context.Context, create bool) error {
+	type witness struct {
+		name string
+		slot keySlot
+	}
+	var oldest []witness
 	k.mu.RLock()
-	check, ok := k.keys[masterCheck]
+	check, checkOK := k.keys[masterCheck]
+	for pk, s := range k.keys {
+		if pk == masterCheck || s.gone {
+			continue
+		}
+		oldest = append(oldest, witness{pk, s})
+		slices.SortFunc(oldest, func(a, b witness) int { return cmp.Compare(a.slot.rev, b.slot.rev) })
+		if len(oldest) > masterWitnesses {
+			oldest = oldest[:masterWitnesses]
+		}
+	}
 	k.mu.RUnlock()
-	if (!ok || check.gone) && create {
+	opened := 0
+	var shut []string
+	for _, w := range oldest {
+		if _, err := k.master.Unwrap(w.name, w.slot.wrapped); err == nil {
+			opened++
+		} else {
+			shut = append(shut, w.name)
+		}
+	}
+	if len(oldest) > 0 && opened == 0 {
+		return fmt.Errorf("%w: none of the bucket's %d oldest data keys opens (%s): the master key is not the one that sealed the persons' data, or those entries are damaged (nirctl verify tells)",
+			ErrMasterKey, len(oldest), strings.Join(shut, ", "))
+	}
+	for _, pk := range shut {
+		// Logged and remembered as damaged, as on any use.
+		k.mu.RLock()
+		slot := k.keys[pk]
+		k.mu.RUnlock()
+		_, _ = k.unwrap(pk, slot)
+	}
+
+	present := checkOK && !check.gone
+	if !present {
+		// Empty, or stored and damaged on disk: the server counts the record but cannot
+		// give it back, and a write expecting the entry empty waits on it.
+		slot, ok, err := k.absent(ctx, masterCheck)
+		switch {
+		case errors.Is(err, sealing.ErrKeyUnreadable):
+			if opened == 0 {
+				return fmt.Errorf("%w: the bucket's master check is damaged on disk and no data key can vouch for the master key: restore %s from a backup", ErrMasterKey, KeyBucket)
+			}
+			k.s.log.Error("the key bucket's master check is damaged on disk; the bucket's oldest data keys open with the master key, so it is the right one", "bucket", KeyBucket)
+			return nil
+		case err != nil:
+			return err
+		case ok:
+			check, present = slot, !slot.gone
+		}
+	}
+	if !present && create {
 		mine := k.master.Wrap(masterCheck, make([]byte, sealing.KeySize))
 		rev, err := k.kv.Update(ctx, masterCheck, mine, 0)
 		switch {
 		case err == nil:
-			check, ok = keySlot{wrapped: mine, rev: rev}, true
+			check, present = keySlot{wrapped: mine, rev: rev}, true
 			k.apply(masterCheck, check)
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || wrongLastSeq(err):
 			// Another nird stored its check first: it must open with this master key too.
+			var ok bool
 			if check, ok, err = k.fetch(ctx, masterCheck); err != nil {
 				return err
 			}
+			present = ok && !check.gone
 		default:
 			return k.s.wrap(fmt.Errorf("eventstore: key bucket %s: store the master key's check: %w", KeyBucket, err))
 		}
 	}
-	if ok && !check.gone {
-		if _, err := k.master.Unwrap(masterCheck, check.wrapped); err != nil {
-			return fmt.Errorf("%w: the bucket's master key check does not open", ErrMasterKey)
-		}
-	}
-	k.mu.RLock()
-	var first string
-	var slot keySlot
-	for pk, s := range k.keys {
-		if pk != masterCheck && !s.gone && (first == "" || s.rev < slot.rev) {
-			first, slot = pk, s
-		}
-	}
-	k.mu.RUnlock()
-	if first == "" {
+	if !present {
 		return nil
 	}
-	if _, err := k.master.Unwrap(first, slot.wrapped); err != nil {
-		return fmt.Errorf("%w: the data key of person %s (the bucket's oldest) does not open: %w", ErrMasterKey, first, err)
+	if _, err := k.master.Unwrap(masterCheck, check.wrapped); err != nil {
+		if opened == 0 {
+			return fmt.Errorf("%w: the bucket's master key check does not open", ErrMasterKey)
+		}
+		k.s.log.Error("the key bucket's master check does not open, though its oldest data keys do: the check is damaged, or was stored by a nird started with another master key; the data keys decide",
+			"bucket", KeyBucket, "revision", check.rev)
 	}
 	return nil
 }
