@@ -55,7 +55,8 @@ func sameKey(tb testing.TB, person string, a, b *sealing.Key) {
 }
 
 // wrappedKey reads the person's entry in the bucket as stored.
-func wrappedKey(tb testing.TB, s *eventstore.Store, person string) []byte {
+// keyBucket is the data-key bucket of s, as a client of the store's server sees it.
+func keyBucket(tb testing.TB, s *eventstore.Store) jetstream.KeyValue {
 	tb.Helper()
 	js, err := jetstream.New(s.Conn())
 	if err != nil {
@@ -65,7 +66,12 @@ func wrappedKey(tb testing.TB, s *eventstore.Store, person string) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := kv.Get(context.Background(), person)
+	return kv
+}
+
+func wrappedKey(tb testing.TB, s *eventstore.Store, person string) []byte {
+	tb.Helper()
+	e, err := keyBucket(tb, s).Get(context.Background(), person)
 	if err != nil {
 		tb.Fatalf("get %s: %v", person, err)
 	}
@@ -365,14 +371,7 @@ func TestKeyStore_DestroyOverDeleteMarker(t *testing.T) {
 	if _, err := ks.Ensure(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	js, err := jetstream.New(s.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, eventstore.KeyBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := keyBucket(t, s)
 	if err := kv.Delete(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -396,14 +395,7 @@ func TestKeyStore_DestroyRacesEnsure(t *testing.T) {
 	master := newMaster(t)
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	ctx := context.Background()
-	js, err := jetstream.New(s.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, eventstore.KeyBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := keyBucket(t, s)
 	const persons = 20
 	var wg sync.WaitGroup
 	for i := range persons {

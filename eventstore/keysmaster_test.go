@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/sealing"
@@ -57,15 +55,7 @@ func TestKeyStore_MasterWitnessDamaged(t *testing.T) {
 			}
 			persons := []string{personKey("a"), personKey("b"), personKey("c")}
 			if tc.name == "OldestUnopenable" {
-				js, err := jetstream.New(s.Conn())
-				if err != nil {
-					t.Fatal(err)
-				}
-				kv, err := js.KeyValue(ctx, eventstore.KeyBucket)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := kv.Create(ctx, persons[0], []byte("not a wrapped key")); err != nil {
+				if _, err := keyBucket(t, s).Create(ctx, persons[0], []byte("not a wrapped key")); err != nil {
 					t.Fatal(err)
 				}
 			}
