@@ -16,13 +16,16 @@ const InboxPrefix = "_NIRD_INBOX"
 
 // StorePermissions are what the store's connection needs and no more: publish events,
 // leases (LeaseBucket) and the persons' data keys (KeyBucket), use the JetStream API except
-// deleting or purging streams and deleting messages of the event, checkpoint and lease
-// streams (events are immutable; those streams also deny deletes and purges), answer flow
-// control, receive replies on InboxPrefix, and serve the readers' consumer creations
-// (ReaderConsumerCreate, answered on the server's service replies). The one message delete it may make is in
-// KeyBucket's stream: KeyStore.Destroy overwrites a destroyed data key (SecureDeleteMsg).
-// The server's deny list overrides its allow list, so the streams whose messages it may
-// not delete are named one by one.
+// purging streams, deleting the event, checkpoint and key streams, and deleting messages of
+// the event, checkpoint and lease streams (events are immutable; those streams also deny
+// deletes and purges), answer flow control, receive replies on InboxPrefix, and serve the
+// readers' consumer creations (ReaderConsumerCreate, answered on the server's service
+// replies). The one message delete it may make is in KeyBucket's stream: KeyStore.Destroy
+// overwrites a destroyed data key (SecureDeleteMsg). The one stream it may delete is the
+// lease bucket's, which holds nothing but leases: a lease whose record is damaged on disk
+// can be taken by nobody, and the bucket is made again (Lease.Run). The server's deny list
+// overrides its allow list, so the streams nird may not delete, and those whose messages it
+// may not delete, are named one by one.
 // They are nird's permissions on the embedded server and the nird user's in
 // deploy/nats/accounts.conf (internal/deploytest checks that both agree).
 func StorePermissions() *server.Permissions {
@@ -35,7 +38,8 @@ func StorePermissions() *server.Permissions {
 				serviceReplyPrefix + ">",
 			},
 			Deny: []string{
-				"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>",
+				"$JS.API.STREAM.DELETE." + StreamName, "$JS.API.STREAM.DELETE." + CheckpointStreamName,
+				"$JS.API.STREAM.DELETE.KV_" + KeyBucket, "$JS.API.STREAM.PURGE.>",
 				"$JS.API.STREAM.MSG.DELETE." + StreamName, "$JS.API.STREAM.MSG.DELETE." + CheckpointStreamName,
 				"$JS.API.STREAM.MSG.DELETE.KV_" + LeaseBucket,
 				"$JS.API.ACCOUNT.PURGE.>",

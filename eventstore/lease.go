@@ -40,9 +40,9 @@ type Lease struct {
 	opt LeaseOptions
 	log *slog.Logger
 
-	held           atomic.Bool
-	acquired, lost atomic.Uint64
-	ttlNanos       atomic.Int64
+	held                   atomic.Bool
+	acquired, lost, remade atomic.Uint64
+	ttlNanos               atomic.Int64
 }
 
 // LeaseStats are a lease's counters, for metrics.
@@ -50,8 +50,9 @@ type LeaseStats struct {
 	// Held is true while this process holds the lease.
 	Held bool
 	// Acquired counts the times it took the lease, Lost the times it lost it without
-	// giving it up (a renewal refused or not answered within the term).
-	Acquired, Lost uint64
+	// giving it up (a renewal refused or not answered within the term), Remade the times
+	// it found the lease's record damaged and made the lease bucket again.
+	Acquired, Lost, Remade uint64
 	// TTL is the term in force (the bucket's).
 	TTL time.Duration
 }
@@ -72,7 +73,7 @@ func (s *Store) NewLease(opt LeaseOptions) *Lease {
 
 // Stats returns the lease's counters.
 func (l *Lease) Stats() LeaseStats {
-	return LeaseStats{Held: l.held.Load(), Acquired: l.acquired.Load(), Lost: l.lost.Load(), TTL: time.Duration(l.ttlNanos.Load())}
+	return LeaseStats{Held: l.held.Load(), Acquired: l.acquired.Load(), Lost: l.lost.Load(), Remade: l.remade.Load(), TTL: time.Duration(l.ttlNanos.Load())}
 }
 
 // Run takes the lease whenever it is free and runs fn while holding it, until ctx is done;
@@ -113,7 +114,16 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, jetstream.ErrKeyExists):
-			// Held by another (or by this process's previous term, until it expires).
+			// Held by another (or by this process's previous term, until it expires), or
+			// the record is damaged on disk: then nobody can ever take it.
+			if l.stuck(ctx, kv) {
+				if nkv, err := l.remake(ctx); err != nil {
+					l.log.Error("the lease bucket could not be made again; the lease stays out of reach", "err", err)
+				} else {
+					kv = nkv
+					continue
+				}
+			}
 		case err != nil:
 			l.log.Debug("lease not taken", "err", err)
 		default:
@@ -127,6 +137,54 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 			return nil
 		}
 	}
+}
+
+// stuck reports whether the lease's record is damaged on disk: the server refuses to create
+// the lease (its stream counts a message on the lease's subject) but gives no message for it,
+// and still so a poll later. The server answers a record whose checksum fails as no message,
+// never expires it by the bucket's max age, and cannot write after it (a delete or purge of
+// the key waits and fails): nobody could take the lease again, and the regelmotor and the
+// checkpoint writer stopped for good without a word above debug level.
+func (l *Lease) stuck(ctx context.Context, kv jetstream.KeyValue) bool {
+	unreadable := func() bool {
+		gctx, cancel := l.s.withTimeout(ctx)
+		defer cancel()
+		_, err := kv.Get(gctx, l.opt.Name)
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false // held (readable), deleted (a marker anyone may write over), or unknown
+		}
+		st, err := l.s.js.Stream(gctx, "KV_"+LeaseBucket)
+		if err != nil {
+			return false
+		}
+		subject := "$KV." + LeaseBucket + "." + l.opt.Name
+		info, err := st.Info(gctx, jetstream.WithSubjectFilter(subject))
+		return err == nil && info.State.Subjects[subject] > 0
+	}
+	if !unreadable() || !sleep(ctx, time.Duration(l.ttlNanos.Load())/4) {
+		return false
+	}
+	if _, err := kv.Create(ctx, l.opt.Name, []byte(l.opt.Holder)); !errors.Is(err, jetstream.ErrKeyExists) {
+		return false // taken meanwhile, or free now: the next round decides
+	}
+	return unreadable()
+}
+
+// remake deletes the lease bucket and makes it again. The bucket holds only the leases, which
+// their holders renew every fifth of a term: a holder of another lease loses it at its next
+// renewal and takes it again, and two holders may overlap for up to a term, as after a
+// holder's pause (see Run).
+func (l *Lease) remake(ctx context.Context) (jetstream.KeyValue, error) {
+	l.log.Error("the lease's record in the lease bucket is counted by its stream but cannot be read back (damaged on disk): nobody could take the lease again; the lease bucket is deleted and made again",
+		"bucket", LeaseBucket)
+	dctx, cancel := l.s.withTimeout(ctx)
+	err := l.s.js.DeleteKeyValue(dctx, LeaseBucket)
+	cancel()
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("eventstore: delete lease bucket %s: %w", LeaseBucket, err)
+	}
+	l.remade.Add(1)
+	return l.bucket(ctx)
 }
 
 // hold runs fn and renews the lease until ctx is done or the lease is lost.

@@ -130,7 +130,7 @@ type clusterCollector struct {
 	data  string
 
 	mismatch, messages, bytes, replicas, current, checkOK *prometheus.Desc
-	held, acquired, lost, ttl                             *prometheus.Desc
+	held, acquired, lost, remade, ttl                     *prometheus.Desc
 	free, size                                            *prometheus.Desc
 }
 
@@ -149,6 +149,7 @@ func newClusterCollector(w *streamWatch, l *eventstore.Lease, dataDir string) *c
 		held:     d("nir_regelmotor_lease_held", "1 while this nird holds the regelmotor's lease and runs it."),
 		acquired: d("nir_regelmotor_lease_acquired_total", "Times this nird took the regelmotor's lease."),
 		lost:     d("nir_regelmotor_lease_lost_total", "Times this nird lost the regelmotor's lease without giving it up."),
+		remade:   d("nir_regelmotor_lease_bucket_remade_total", "Times this nird found the regelmotor lease's record damaged on disk and made the lease bucket again."),
 		ttl:      d("nir_regelmotor_lease_ttl_seconds", "The regelmotor lease's term."),
 		free:     d("nir_data_free_bytes", "Bytes free to nird on its data directory's file system."),
 		size:     d("nir_data_capacity_bytes", "Size of nird's data directory's file system."),
@@ -156,7 +157,7 @@ func newClusterCollector(w *streamWatch, l *eventstore.Lease, dataDir string) *c
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.mismatch, c.messages, c.bytes, c.replicas, c.current, c.checkOK, c.held, c.acquired, c.lost, c.ttl, c.free, c.size} {
+	for _, d := range []*prometheus.Desc{c.mismatch, c.messages, c.bytes, c.replicas, c.current, c.checkOK, c.held, c.acquired, c.lost, c.remade, c.ttl, c.free, c.size} {
 		ch <- d
 	}
 }
@@ -190,6 +191,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.held, b(ls.Held))
 	ch <- prometheus.MustNewConstMetric(c.acquired, prometheus.CounterValue, float64(ls.Acquired))
 	ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(ls.Lost))
+	ch <- prometheus.MustNewConstMetric(c.remade, prometheus.CounterValue, float64(ls.Remade))
 	gauge(c.ttl, ls.TTL.Seconds())
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(c.data, &fs); err == nil {
