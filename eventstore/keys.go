@@ -917,6 +917,14 @@ func (k *KeyStore) Destroy(ctx context.Context, personKey string) error {
 		if !wrongLastSeq(err) {
 			return k.s.wrap(fmt.Errorf("eventstore: mark the data key of person %s destroyed: %w", personKey, err))
 		}
+		if !ok {
+			// Empty to a get, yet the stream has a message on the subject: another nird
+			// wrote meanwhile, or the entry is damaged on disk (absent tells them apart).
+			if _, _, aerr := k.absent(ctx, personKey); errors.Is(aerr, sealing.ErrKeyUnreadable) {
+				return fmt.Errorf("%w: the data key of person %s is damaged on disk and cannot be overwritten: what it sealed is unreadable here; the erasure stands in the stream, and a restore destroys the key in every backup it takes keys from",
+					aerr, personKey)
+			}
+		}
 		// The entry changed since it was read: another nird made a key or destroyed it.
 	}
 	return fmt.Errorf("eventstore: destroy the data key of person %s: the entry kept changing under %d attempts; call Destroy again", personKey, keyAttempts)

@@ -113,3 +113,48 @@ func TestKeyStore_DamagedEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyStore_DestroyDamaged: erasing a person whose data key's entry is damaged on disk
+// cannot overwrite it (the server refuses to delete the record, and a marker after it is not
+// acknowledged). Destroy says so, wrapping sealing.ErrKeyUnreadable, at once. Before, it tried
+// five times and said "the entry kept changing under 5 attempts; call Destroy again", and
+// the erasure's caller was told to send it again, for ever.
+func TestKeyStore_DestroyDamaged(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "js")
+	cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
+	s, err := eventstore.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := newMaster(t)
+	ks, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persons := []string{personKey("a"), personKey("b"), personKey("c")}
+	for _, p := range persons {
+		if _, err := ks.Ensure(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrapped := wrappedKey(t, s, persons[1])
+	_ = ks.Close()
+	s.Close()
+	natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
+	if s, err = eventstore.Open(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ks, err = s.OpenKeyStore(ctx, master); err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	err = ks.Destroy(ctx, persons[1])
+	if !errors.Is(err, sealing.ErrKeyUnreadable) || !strings.Contains(err.Error(), "damaged on disk and cannot be overwritten") {
+		t.Fatalf("Destroy of the damaged entry: %v; want ErrKeyUnreadable saying it cannot be overwritten", err)
+	}
+	if err := ks.Destroy(ctx, persons[2]); err != nil {
+		t.Fatalf("Destroy of a whole entry: %v", err)
+	}
+}

@@ -146,6 +146,14 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		// The operator's to fix (the alert NirDataDiskFull); the caller's to retry.
 		log.ErrorContext(ctx, "the event store has no room: nothing stored", "op", op, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("the register's event store has no room for more events (its disk is full, or the storage its NATS server allows itself); nothing was stored; retry later"))
+	case errors.Is(err, ingest.ErrKeysNotDestroyed) && errors.Is(err, sealing.ErrKeyUnreadable):
+		// The erasure is stored; a key it destroys is damaged on disk and cannot be
+		// overwritten (what it sealed is unreadable already). The operator's, not the caller's.
+		log.ErrorContext(ctx, "an erasure is recorded, but a data key it destroys is damaged on disk and cannot be overwritten", "op", op, "err", err)
+		return connect.NewError(connect.CodeDataLoss, errors.New("the erasure is recorded, but a data key it destroys is damaged on disk and cannot be overwritten (what it sealed cannot be read); sending it again does not help; tell the register's operator"))
+	case errors.Is(err, ingest.ErrKeysNotDestroyed):
+		log.WarnContext(ctx, "an erasure is recorded, but not every data key it destroys was destroyed yet", "op", op, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("the erasure is recorded, but not every data key it destroys was destroyed yet; send the erasure again"))
 	case errors.Is(err, sealing.ErrKeyUnreadable):
 		// A data key stored and damaged (on disk, or it does not open): the operator's to
 		// restore from a backup; retrying does not help.

@@ -108,7 +108,9 @@ func erasedKeys(st *rules.State) []string {
 }
 
 // ErrKeysNotDestroyed is returned when an erasure is stored but a data key it names could not
-// be destroyed yet: the same request again (or any erasure of the person) destroys it.
+// be destroyed yet: the same request again (or any erasure of the person) destroys it. It
+// wraps the key store's errors: sealing.ErrKeyUnreadable for a key damaged on disk, which no
+// retry destroys.
 var ErrKeysNotDestroyed = errors.New("the erasure is recorded, but not every data key was destroyed yet; send the erasure again")
 
 // destroy destroys the data keys an erasure names.
@@ -124,7 +126,7 @@ func (s *Service) destroy(ctx context.Context, erasure *nirv1.Event) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		s.log.Error("destroying the data keys of an erasure failed", "event_id", erasure.GetId(), "err", err)
-		return fmt.Errorf("%w: %v", ErrKeysNotDestroyed, err)
+		return fmt.Errorf("%w: %w", ErrKeysNotDestroyed, err)
 	}
 	return nil
 }
