@@ -2,8 +2,6 @@ package natsauth
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -115,17 +113,8 @@ func AccountsConfig(register string) string {
 // before the server starts, and without it the global account would lose its streams once
 // another account exists.
 func EmbeddedAccounts() (global, reader *server.Account, err error) {
-	dir, err := os.MkdirTemp("", "nird-accounts-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("nats accounts: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "accounts.conf")
-	if err := os.WriteFile(file, []byte(AccountsConfig(RegisterAccount)), 0o600); err != nil {
-		return nil, nil, fmt.Errorf("nats accounts: %w", err)
-	}
-	opts, err := server.ProcessConfigFile(file)
-	if err != nil {
+	opts := &server.Options{}
+	if err := opts.ProcessConfigString(AccountsConfig(RegisterAccount)); err != nil {
 		return nil, nil, fmt.Errorf("nats accounts: %w", err)
 	}
 	for _, a := range opts.Accounts {
