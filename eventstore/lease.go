@@ -146,26 +146,37 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 // the key waits and fails): nobody could take the lease again, and the regelmotor and the
 // checkpoint writer stopped for good without a word above debug level.
 func (l *Lease) stuck(ctx context.Context, kv jetstream.KeyValue) bool {
+	subject := "$KV." + LeaseBucket + "." + l.opt.Name
 	unreadable := func() bool {
+		// Asked of the stream's leader: a follower's direct get may not have the record yet.
+		if _, err := l.s.leaderGet(ctx, "KV_"+LeaseBucket, map[string]string{"last_by_subj": subject}); !errors.Is(err, ErrNoMessage) {
+			return false // held (readable), or unknown
+		}
 		gctx, cancel := l.s.withTimeout(ctx)
 		defer cancel()
-		_, err := kv.Get(gctx, l.opt.Name)
-		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false // held (readable), deleted (a marker anyone may write over), or unknown
-		}
 		st, err := l.s.js.Stream(gctx, "KV_"+LeaseBucket)
 		if err != nil {
 			return false
 		}
-		subject := "$KV." + LeaseBucket + "." + l.opt.Name
 		info, err := st.Info(gctx, jetstream.WithSubjectFilter(subject))
 		return err == nil && info.State.Subjects[subject] > 0
 	}
 	if !unreadable() || !sleep(ctx, time.Duration(l.ttlNanos.Load())/4) {
 		return false
 	}
-	if _, err := kv.Create(ctx, l.opt.Name, []byte(l.opt.Holder)); !errors.Is(err, jetstream.ErrKeyExists) {
-		return false // taken meanwhile, or free now: the next round decides
+	cctx, cancel := l.s.withTimeout(ctx)
+	rev, err := kv.Create(cctx, l.opt.Name, []byte(l.opt.Holder))
+	cancel()
+	if err == nil {
+		// Free after all (the record expired meanwhile): give it back; the next round takes
+		// it as usual.
+		dctx, cancel := l.s.withTimeout(ctx)
+		_ = kv.Delete(dctx, l.opt.Name, jetstream.LastRevision(rev))
+		cancel()
+		return false
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false
 	}
 	return unreadable()
 }
