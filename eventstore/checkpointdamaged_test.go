@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,13 +87,7 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 			s.Close()
 			natstest.FlipInBlock(t, dir, eventstore.CheckpointStreamName, whole[tc.damaged-1].Data)
 
-			var logs lockedBuffer
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			s, err = eventstore.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, logs := openLogged(t, cfg)
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			cps, err = s.Checkpoints(cctx)
 			cancel()

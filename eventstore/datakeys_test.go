@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -26,7 +27,7 @@ func TestKeyStore_ExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	pk := strings.Repeat("ab", 32)
 
@@ -78,10 +79,10 @@ func TestKeyStore_ExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close()
-	if _, err := empty.OpenKeyStore(ctx, newMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
+	if _, err := empty.OpenKeyStore(ctx, storetest.NewMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
 		t.Fatalf("another master key on an empty bucket: %v, want ErrMasterKey", err)
 	}
-	if _, err := s.OpenKeyStore(ctx, newMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
+	if _, err := s.OpenKeyStore(ctx, storetest.NewMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
 		t.Fatalf("another master key: %v, want ErrMasterKey", err)
 	}
 
@@ -160,7 +161,7 @@ func TestKeyStore_Take(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, _ := openStore(t, nil)
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	seen := map[string]bool{}
 	const n = 600 // more than two batches: the refill runs
@@ -208,7 +209,7 @@ func TestKeyStore_CloseDeletesUnusedKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, _ := openStore(t, nil)
-	a := openKeys(t, s, newMaster(t))
+	a := openKeys(t, s, storetest.NewMaster(t))
 	before, err := s.ExportKeys(ctx) // the master key's check entry
 	if err != nil {
 		t.Fatal(err)

@@ -4,15 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/oklog/ulid/v2"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // openStore opens a store on a fresh embedded test server (natstest) and closes it when
@@ -102,4 +104,18 @@ func eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// openLogged opens a store with cfg, logging into the buffer it returns, and closes it when
+// the test ends.
+func openLogged(t *testing.T, cfg eventstore.Config) (*eventstore.Store, *lockedBuffer) {
+	t.Helper()
+	logs := new(lockedBuffer)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s, err := eventstore.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, logs
 }

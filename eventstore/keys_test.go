@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,22 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/sealing"
 )
-
-// newMaster makes a random master key.
-func newMaster(tb testing.TB) *sealing.Key {
-	tb.Helper()
-	b := make([]byte, sealing.KeySize)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	k, err := sealing.NewKey(b)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
 
 // openKeys opens a key store of s and closes it when the test ends.
 func openKeys(tb testing.TB, s *eventstore.Store, master *sealing.Key) *eventstore.KeyStore {
@@ -52,30 +38,6 @@ func sameKey(tb testing.TB, person string, a, b *sealing.Key) {
 	if got, err := b.Open(person, sealed); err != nil || string(got) != "01017012345" {
 		tb.Fatalf("person %s: the two keys differ (open: %v)", person, err)
 	}
-}
-
-// wrappedKey reads the person's entry in the bucket as stored.
-// keyBucket is the data-key bucket of s, as a client of the store's server sees it.
-func keyBucket(tb testing.TB, s *eventstore.Store) jetstream.KeyValue {
-	tb.Helper()
-	js, err := jetstream.New(s.Conn())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), eventstore.KeyBucket)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kv
-}
-
-func wrappedKey(tb testing.TB, s *eventstore.Store, person string) []byte {
-	tb.Helper()
-	e, err := keyBucket(tb, s).Get(context.Background(), person)
-	if err != nil {
-		tb.Fatalf("get %s: %v", person, err)
-	}
-	return bytes.Clone(e.Value())
 }
 
 // filesHolding returns the files under dir that contain b.
@@ -106,7 +68,7 @@ func filesHolding(tb testing.TB, dir string, b []byte) []string {
 
 func TestKeyStore_EnsureThenKey(t *testing.T) {
 	s, _ := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	ctx := context.Background()
 	p := personKey("ensure")
 
@@ -150,7 +112,7 @@ func TestKeyStore_EnsureThenKey(t *testing.T) {
 // person, still finds none.
 func TestKeyStore_KeyUnknown(t *testing.T) {
 	s, _ := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	for range 2 { // the second answer comes from memory
 		_, err := ks.Key(context.Background(), personKey("nobody"))
 		if !errors.Is(err, eventstore.ErrKeyLost) || !errors.Is(err, sealing.ErrKeyUnreadable) || errors.Is(err, sealing.ErrNoKey) {
@@ -173,7 +135,7 @@ func TestKeyStore_KeyUnknown(t *testing.T) {
 
 func TestKeyStore_Destroy(t *testing.T) {
 	s, _ := openStore(t, nil)
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	ks := openKeys(t, s, master)
 	ctx := context.Background()
 	p, keep := personKey("erased"), personKey("kept")
@@ -235,7 +197,7 @@ func TestKeyStore_Destroy(t *testing.T) {
 // one key per person.
 func TestKeyStore_EnsureConcurrent(t *testing.T) {
 	s, _ := openStore(t, nil)
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	ctx := context.Background()
 	const persons = 30
@@ -275,7 +237,7 @@ func TestKeyStore_EnsureConcurrent(t *testing.T) {
 // brought yet.
 func TestKeyStore_SecondStoreSeesFirst(t *testing.T) {
 	s, _ := openStore(t, nil)
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	first := openKeys(t, s, master)
 	ctx := context.Background()
 	const persons = 20
@@ -333,7 +295,7 @@ func TestKeyStore_SecondStoreSeesFirst(t *testing.T) {
 // store before and nowhere in it after (SecureDeleteMsg), while another person's stay.
 func TestKeyStore_DestroyErasesBytesOnDisk(t *testing.T) {
 	s, srv := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	ctx := context.Background()
 	p, keep := personKey("shredded"), personKey("kept")
 	for _, person := range []string{p, keep} {
@@ -341,7 +303,7 @@ func TestKeyStore_DestroyErasesBytesOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wrapped, kept := wrappedKey(t, s, p), wrappedKey(t, s, keep)
+	wrapped, kept := storetest.StoredKey(t, s, p), storetest.StoredKey(t, s, keep)
 	if len(wrapped) < 40 || len(kept) < 40 {
 		t.Fatalf("wrapped keys of %d and %d bytes; too short to search for", len(wrapped), len(kept))
 	}
@@ -365,13 +327,13 @@ func TestKeyStore_DestroyErasesBytesOnDisk(t *testing.T) {
 // purge marker, and the person gets no new key.
 func TestKeyStore_DestroyOverDeleteMarker(t *testing.T) {
 	s, _ := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	ctx := context.Background()
 	p := personKey("deleted")
 	if _, err := ks.Ensure(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	kv := keyBucket(t, s)
+	kv := storetest.KeyBucket(t, s)
 	if err := kv.Delete(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -392,10 +354,10 @@ func TestKeyStore_DestroyOverDeleteMarker(t *testing.T) {
 // person ends with a purge marker and no key, on the server and in both key stores.
 func TestKeyStore_DestroyRacesEnsure(t *testing.T) {
 	s, _ := openStore(t, nil)
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	a, b := openKeys(t, s, master), openKeys(t, s, master)
 	ctx := context.Background()
-	kv := keyBucket(t, s)
+	kv := storetest.KeyBucket(t, s)
 	const persons = 20
 	var wg sync.WaitGroup
 	for i := range persons {
@@ -431,11 +393,11 @@ func TestKeyStore_DestroyRacesEnsure(t *testing.T) {
 func TestKeyStore_WrongMaster(t *testing.T) {
 	s, _ := openStore(t, nil)
 	// An empty bucket opens with any master key.
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	if _, err := ks.Ensure(context.Background(), personKey("a")); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.OpenKeyStore(context.Background(), newMaster(t))
+	k, err := s.OpenKeyStore(context.Background(), storetest.NewMaster(t))
 	if !errors.Is(err, eventstore.ErrMasterKey) {
 		if k != nil {
 			_ = k.Close()
@@ -446,7 +408,7 @@ func TestKeyStore_WrongMaster(t *testing.T) {
 
 func TestKeyStore_BucketConfig(t *testing.T) {
 	s, _ := openStore(t, nil)
-	openKeys(t, s, newMaster(t))
+	openKeys(t, s, storetest.NewMaster(t))
 	js, err := jetstream.New(s.Conn())
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +449,7 @@ func TestKeyStore_RefusesDenyDeleteBucket(t *testing.T) {
 	if _, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: eventstore.KeyBucket}); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.OpenKeyStore(context.Background(), newMaster(t))
+	k, err := s.OpenKeyStore(context.Background(), storetest.NewMaster(t))
 	if err == nil {
 		_ = k.Close()
 		t.Fatal("OpenKeyStore accepted a bucket that denies message deletes")
@@ -505,7 +467,7 @@ func TestKeyStore_EmbeddedPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	ks := openKeys(t, s, master)
 	ctx := context.Background()
 	p := personKey("embedded")
@@ -526,7 +488,7 @@ func TestKeyStore_EmbeddedPermissions(t *testing.T) {
 // Many readers at once while keys are made and destroyed (run with -race).
 func TestKeyStore_ConcurrentUse(t *testing.T) {
 	s, _ := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	ctx := context.Background()
 	const persons = 10
 	for i := range persons {
@@ -559,7 +521,7 @@ func TestKeyStore_ConcurrentUse(t *testing.T) {
 
 func TestKeyStore_Close(t *testing.T) {
 	s, _ := openStore(t, nil)
-	ks := openKeys(t, s, newMaster(t))
+	ks := openKeys(t, s, storetest.NewMaster(t))
 	if err := ks.Close(); err != nil {
 		t.Fatal(err)
 	}

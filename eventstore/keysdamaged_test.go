@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -40,36 +40,9 @@ func TestKeyStore_DamagedEntry(t *testing.T) {
 	}{{"Middle", 1}, {"Last", 2}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := filepath.Join(t.TempDir(), "js")
-			cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
-			s, err := eventstore.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			master := newMaster(t)
-			ks, err := s.OpenKeyStore(ctx, master)
-			if err != nil {
-				t.Fatal(err)
-			}
 			persons := []string{personKey("a"), personKey("b"), personKey("c")} // seqs 2-4, after the master check
-			for _, p := range persons {
-				if _, err := ks.Ensure(ctx, p); err != nil {
-					t.Fatal(err)
-				}
-			}
-			wrapped := wrappedKey(t, s, persons[tc.damaged])
-			_ = ks.Close()
-			s.Close()
-			natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
-
-			var logs lockedBuffer
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			s, err = eventstore.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ks, err = s.OpenKeyStore(ctx, master)
+			s, cfg, master, logs := damagedKeys(t, persons, persons[tc.damaged], nil)
+			ks, err := s.OpenKeyStore(ctx, master)
 			if err != nil {
 				t.Fatalf("OpenKeyStore with one damaged entry: %v", err)
 			}
@@ -121,32 +94,10 @@ func TestKeyStore_DamagedEntry(t *testing.T) {
 // the erasure's caller was told to send it again, for ever.
 func TestKeyStore_DestroyDamaged(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "js")
-	cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
-	s, err := eventstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master := newMaster(t)
+	persons := []string{personKey("a"), personKey("b"), personKey("c")}
+	s, _, master, _ := damagedKeys(t, persons, persons[1], nil)
 	ks, err := s.OpenKeyStore(ctx, master)
 	if err != nil {
-		t.Fatal(err)
-	}
-	persons := []string{personKey("a"), personKey("b"), personKey("c")}
-	for _, p := range persons {
-		if _, err := ks.Ensure(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wrapped := wrappedKey(t, s, persons[1])
-	_ = ks.Close()
-	s.Close()
-	natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
-	if s, err = eventstore.Open(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if ks, err = s.OpenKeyStore(ctx, master); err != nil {
 		t.Fatal(err)
 	}
 	defer ks.Close()
@@ -157,4 +108,43 @@ func TestKeyStore_DestroyDamaged(t *testing.T) {
 	if err := ks.Destroy(ctx, persons[2]); err != nil {
 		t.Fatalf("Destroy of a whole entry: %v", err)
 	}
+}
+
+// damagedKeys makes a store in a new directory (request timeout 1 s) and a key store with a
+// data key for each of persons, after prepare (if not nil) has had the store; flips a byte
+// of the bucket's entry damaged on disk (none if ""); and opens the store again, logging into logs. The
+// store is closed when the test ends.
+func damagedKeys(t *testing.T, persons []string, damaged string, prepare func(*eventstore.Store)) (s *eventstore.Store, cfg eventstore.Config, master *sealing.Key, logs *lockedBuffer) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "js")
+	cfg = eventstore.Config{Dir: dir, RequestTimeout: time.Second}
+	s, err := eventstore.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master = storetest.NewMaster(t)
+	ks, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(s)
+	}
+	for _, p := range persons {
+		if _, err := ks.Ensure(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wrapped []byte
+	if damaged != "" {
+		wrapped = storetest.StoredKey(t, s, damaged)
+	}
+	_ = ks.Close()
+	s.Close()
+	if damaged != "" {
+		natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
+	}
+	s, logs = openLogged(t, cfg)
+	return s, cfg, master, logs
 }

@@ -3,14 +3,11 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -24,72 +21,40 @@ import (
 //     key a backup held damaged). Before, ErrMasterKey: "the data key of person ... (the
 //     bucket's oldest) does not open", and nird refused to start.
 func TestKeyStore_MasterWitnessDamaged(t *testing.T) {
+	persons := []string{personKey("a"), personKey("b"), personKey("c")}
 	for _, tc := range []struct {
-		name   string
-		damage func(t *testing.T, dir string, s *eventstore.Store, persons []string)
-		// unreadable is the person whose key reads as damaged, -1 none.
-		unreadable int
-		logged     string
+		name     string
+		persons  []string // given keys by Ensure
+		damaged  string   // the entry flipped on disk
+		prepare  func(t *testing.T, s *eventstore.Store)
+		unopened int // the person whose key reads as damaged, -1 none
+		logged   string
 	}{
-		{"CheckFlipped", func(t *testing.T, dir string, s *eventstore.Store, _ []string) {
-			wrapped := wrappedKey(t, s, "_master")
-			s.Close()
-			natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, wrapped)
-		}, -1, "master check is damaged on disk"},
-		{"OldestUnopenable", func(t *testing.T, dir string, s *eventstore.Store, _ []string) {
-			s.Close()
+		{"CheckFlipped", persons, "_master", nil, -1, "master check is damaged on disk"},
+		{"OldestUnopenable", persons[1:], "", func(t *testing.T, s *eventstore.Store) {
+			if _, err := storetest.KeyBucket(t, s).Create(context.Background(), persons[0], []byte("not a wrapped key")); err != nil {
+				t.Fatal(err)
+			}
 		}, 0, "does not open with the master key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := filepath.Join(t.TempDir(), "js")
-			cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
-			s, err := eventstore.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
+			var prepare func(*eventstore.Store)
+			if tc.prepare != nil {
+				prepare = func(s *eventstore.Store) { tc.prepare(t, s) }
 			}
-			master := newMaster(t)
-			ks, err := s.OpenKeyStore(ctx, master)
-			if err != nil {
-				t.Fatal(err)
-			}
-			persons := []string{personKey("a"), personKey("b"), personKey("c")}
-			if tc.name == "OldestUnopenable" {
-				if _, err := keyBucket(t, s).Create(ctx, persons[0], []byte("not a wrapped key")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, p := range persons[1:] {
-				if _, err := ks.Ensure(ctx, p); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if tc.name == "CheckFlipped" {
-				if _, err := ks.Ensure(ctx, persons[0]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_ = ks.Close()
-			tc.damage(t, dir, s, persons)
-
-			var logs lockedBuffer
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			s, err = eventstore.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.OpenKeyStore(ctx, newMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
+			s, _, master, logs := damagedKeys(t, tc.persons, tc.damaged, prepare)
+			if _, err := s.OpenKeyStore(ctx, storetest.NewMaster(t)); !errors.Is(err, eventstore.ErrMasterKey) {
 				t.Errorf("OpenKeyStore with another master key: %v, want ErrMasterKey", err)
 			}
-			ks, err = s.OpenKeyStore(ctx, master)
+			ks, err := s.OpenKeyStore(ctx, master)
 			if err != nil {
 				t.Fatalf("OpenKeyStore with the right master key: %v", err)
 			}
 			defer ks.Close()
 			for i, p := range persons {
 				_, err := ks.Key(ctx, p)
-				if i == tc.unreadable {
+				if i == tc.unopened {
 					if !errors.Is(err, sealing.ErrKeyUnreadable) {
 						t.Errorf("Key of the damaged person: %v, want ErrKeyUnreadable", err)
 					}

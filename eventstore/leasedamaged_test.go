@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,13 +39,7 @@ func TestLease_RecordDamaged(t *testing.T) {
 	stop()
 	natstest.FlipInBlock(t, dir, "KV_"+eventstore.LeaseBucket, []byte(holder))
 
-	var logs lockedBuffer
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	s, err = eventstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, logs := openLogged(t, cfg)
 	lctx, stop = context.WithCancel(ctx)
 	defer stop()
 	other := s.NewLease(eventstore.LeaseOptions{Name: "checkpoints", Holder: "next", TTL: ttl})

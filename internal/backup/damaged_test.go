@@ -3,7 +3,6 @@ package backup_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -13,60 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
 	"github.com/introreg/nir/internal/natstest"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/sealing"
 )
 
 // damageTimeout is the request timeout of the stores the damage tests open: a read that
 // waits for a record the server cannot read back ends after about one of them.
 const damageTimeout = time.Second
-
-// openAt opens a store in dir with a short request timeout.
-func openAt(t *testing.T, dir string) *eventstore.Store {
-	t.Helper()
-	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: dir, RequestTimeout: damageTimeout,
-		Metadata: map[string]string{"nir_person_key_fingerprint": "test-fingerprint"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func newMaster(t *testing.T) *sealing.Key {
-	t.Helper()
-	b := make([]byte, sealing.KeySize)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	k, err := sealing.NewKey(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// storedKey reads a data key's entry in the bucket as stored.
-func storedKey(t *testing.T, s *eventstore.Store, id string) []byte {
-	t.Helper()
-	js, err := jetstream.New(s.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), eventstore.KeyBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := kv.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("get %s: %v", id, err)
-	}
-	return bytes.Clone(e.Value())
-}
 
 // keyIDs are the data keys the damage tests store, after the bucket's master check.
 var keyIDs = []string{personKey(101), personKey(102), personKey(103)}
@@ -82,7 +37,7 @@ func damagedKeyStore(t *testing.T, dir, before string, damaged int) (*eventstore
 	for i := range 3 {
 		appendN(t, s, i, 4)
 	}
-	master := newMaster(t)
+	master := storetest.NewMaster(t)
 	ks, err := s.OpenKeyStore(ctx, master)
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +52,16 @@ func damagedKeyStore(t *testing.T, dir, before string, damaged int) (*eventstore
 		t.Fatal(err)
 	}
 	appendN(t, s, 5, 3)
-	raw := storedKey(t, s, keyIDs[damaged])
+	raw := storetest.StoredKey(t, s, keyIDs[damaged])
 	_ = ks.Close()
 	s.Close()
 	natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
 	return openAt(t, dir), master, fm
+}
+
+// openAt opens a store in dir with a short request timeout.
+func openAt(t *testing.T, dir string) *eventstore.Store {
+	return storetest.OpenAt(t, dir, damageTimeout, map[string]string{"nir_person_key_fingerprint": "test-fingerprint"})
 }
 
 // restoredKeys restores bs into a new store and opens its key store with master.

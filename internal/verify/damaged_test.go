@@ -15,23 +15,13 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/introreg/nir/sealing"
 )
 
 // damageTimeout is the request timeout of the stores the damage tests open.
 const damageTimeout = time.Second
-
-func openAt(t *testing.T, dir string) *eventstore.Store {
-	t.Helper()
-	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: dir, RequestTimeout: damageTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // appendPersons appends n events for each of persons 0-2, chained.
 func appendPersons(t *testing.T, s *eventstore.Store, n int, last map[int]uint64) {
@@ -89,15 +79,9 @@ func TestStream_DamagedKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := filepath.Join(t.TempDir(), "js")
-			s := openAt(t, dir)
+			s := storetest.OpenAt(t, dir, damageTimeout, nil)
 			appendPersons(t, s, 2, map[int]uint64{})
-			b := make([]byte, sealing.KeySize)
-			rand.Read(b)
-			master, err := sealing.NewKey(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ks, err := s.OpenKeyStore(ctx, master)
+			ks, err := s.OpenKeyStore(ctx, storetest.NewMaster(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +107,7 @@ func TestStream_DamagedKey(t *testing.T) {
 			s.Close()
 			natstest.FlipInBlock(t, dir, "KV_"+eventstore.KeyBucket, raw)
 
-			rep := walk(t, openAt(t, dir))
+			rep := walk(t, storetest.OpenAt(t, dir, damageTimeout, nil))
 			if rep.OK() || len(problemSaying(rep, ids[tc.damaged])) != 1 {
 				t.Errorf("verify with the data key %s damaged: problems %+v; want one naming it", ids[tc.damaged], rep.Problems)
 			}
@@ -155,7 +139,7 @@ func TestStream_DamagedCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := filepath.Join(t.TempDir(), "js")
-			s := openAt(t, dir)
+			s := storetest.OpenAt(t, dir, damageTimeout, nil)
 			_, priv, err := ed25519.GenerateKey(rand.Reader)
 			if err != nil {
 				t.Fatal(err)
@@ -172,7 +156,7 @@ func TestStream_DamagedCheckpoint(t *testing.T) {
 			s.Close()
 			natstest.FlipInBlock(t, dir, eventstore.CheckpointStreamName, cps[tc.damaged-1].Data)
 
-			rep := walk(t, openAt(t, dir))
+			rep := walk(t, storetest.OpenAt(t, dir, damageTimeout, nil))
 			name := fmt.Sprintf("checkpoint %d of %s", tc.damaged, eventstore.CheckpointStreamName)
 			if rep.OK() || len(problemSaying(rep, name)) != 1 {
 				t.Errorf("verify with checkpoint %d damaged: problems %+v; want one naming %q", tc.damaged, rep.Problems, name)
