@@ -156,7 +156,7 @@ func (s *Store) ReadCheckpoints(ctx context.Context) ([]StoredCheckpoint, []uint
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, nil, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
+		return nil, nil, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", consumerError(err)))
 	}
 	defer it.Stop()
 	var out []StoredCheckpoint

@@ -92,7 +92,7 @@ func (s *Store) ExportKeys(ctx context.Context) (KeyExport, error) {
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return out, s.wrap(fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, err))
+		return out, s.wrap(fmt.Errorf("eventstore: read data-key bucket %s: %w", KeyBucket, consumerError(err)))
 	}
 	defer it.Stop()
 	for {

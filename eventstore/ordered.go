@@ -55,7 +55,7 @@ func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (b
 	})
 	cancel()
 	if err != nil {
-		return err
+		return consumerError(err)
 	}
 	var (
 		batches = make(chan []orderedMsg, 4)
@@ -105,7 +105,7 @@ func (s *Store) ordered(ctx context.Context, from uint64, fn func(orderedMsg) (b
 			}
 		}))
 	if err != nil {
-		return err
+		return consumerError(err)
 	}
 	defer func() {
 		close(done)

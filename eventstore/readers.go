@@ -159,6 +159,15 @@ func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequ
 	return &req, nil
 }
 
+// consumerError explains a consumer creation that nobody answered: where the caller is a
+// reader (the readers' account), a nird creates its consumers, and none runs.
+func consumerError(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w (a read-only reader's consumers are created by nird: is a nird running?)", err)
+	}
+	return err
+}
+
 // consumerRefusal is a JetStream API error answer, as the server gives one.
 func consumerRefusal(err error) []byte {
 	b, _ := json.Marshal(server.JSApiConsumerCreateResponse{ApiResponse: server.ApiResponse{
