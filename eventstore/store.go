@@ -61,12 +61,11 @@ type Config struct {
 	// case systems, and in-process users for Store.Connect (see InProcessUser). No other
 	// client gets in: there is no anonymous user. Only with the embedded server.
 	Users []*server.NkeyUser
-	// Accounts are the embedded server's accounts besides the global one, where the stream
-	// and nird's own users are; a user of Users names one with its Account. Setup, if set,
-	// is called with the server before it starts, to add the accounts' exports and imports
-	// (internal/natsauth's readers' account). Only with the embedded server.
+	// Accounts configure the embedded server's accounts (internal/natsauth.EmbeddedAccounts):
+	// one named $G is the global account's settings (where the stream and nird's own users
+	// are), the others are accounts of their own, which a user of Users names with its
+	// Account (the readers'). Only with the embedded server.
 	Accounts []*server.Account
-	Setup    func(*server.Server) error
 	// Replicas is the stream's replica count; 0 = 1. Use 3 on a cluster.
 	Replicas int
 	// DuplicateWindow is JetStream's dedupe window; 0 = DefaultDuplicateWindow. Idempotency
@@ -244,8 +243,8 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.URL != "" && (len(c.Users) > 0 || len(c.Accounts) > 0 || c.Setup != nil) {
-		return fmt.Errorf("%w: config: Users, Accounts and Setup are for the embedded server; an external server has its own", ErrInvalid)
+	if c.URL != "" && (len(c.Users) > 0 || len(c.Accounts) > 0) {
+		return fmt.Errorf("%w: config: Users and Accounts are for the embedded server; an external server has its own", ErrInvalid)
 	}
 	for i, u := range c.Users {
 		if u == nil || !nkeys.IsValidPublicUserKey(u.Nkey) {
@@ -434,8 +433,9 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 		Host:       host,
 		Port:       port,
 		DontListen: cfg.Listen == "",
-		// Every client authenticates with an nkey; there is no anonymous user. The users
-		// are in the global account, where the stream has always been.
+		// Every client authenticates with an nkey; there is no anonymous user. nird's users
+		// are in the global account, where the stream has always been; the reader, with a
+		// listener, in an account of its own (Accounts).
 		Nkeys:      users,
 		Accounts:   cfg.Accounts,
 		JetStream:  true,
@@ -451,11 +451,6 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
-	}
-	if cfg.Setup != nil {
-		if err := cfg.Setup(srv); err != nil {
-			return nil, fmt.Errorf("eventstore: embedded server: %w", err)
-		}
 	}
 	srv.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, false, false, false)
 	go srv.Start()
