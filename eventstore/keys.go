@@ -423,8 +423,9 @@ const masterWitnesses = 3
 // a key that opens proves the master key, and none opening means another master key (or
 // every one of them damaged; the error says both). The check decides for a bucket without
 // data keys. Before, the check and the oldest key both had to open, so one damaged entry
-// stopped nird from starting: the check damaged on disk (its write then waited for a
-// revision the damaged record held, and the start failed on a timeout), or a check a nird
+// stopped nird from starting: the check damaged on disk (the key load's wait for it spent
+// the request timeout the check then needed, and the start failed on a timeout; the check
+// now has a timeout of its own), or a check a nird
 // with another master key had stored when the check was missing, before the oldest key
 // refused it. Now a check that does not open while data keys do is logged as an error, and
 // a check is stored only once the data keys have vouched for the master key.
