@@ -422,9 +422,10 @@ func TestNATS_Embedded(t *testing.T) {
 		natsNoNationalIDInLog(t, n)
 	})
 
-	// The reader may create consumers (ordered consumers need it), and a push consumer
-	// delivers wherever its creator says: not into the stream (the server refuses a cycle),
-	// and into the ingress only as messages without an inbox to answer, which nird drops.
+	// The reader may create pull consumers only (through nird; natsReaderWritesNothing has
+	// the rest). Before, a push consumer delivered wherever its creator said: not into its
+	// own stream (the server refuses a cycle), and into the ingress as messages without an
+	// inbox to answer, which nird dropped.
 	t.Run("Reader/ConsumerDeliversIntoStream", func(t *testing.T) {
 		was := natsStream(t, reader).State
 		_, err := reader.js.CreateOrUpdatePushConsumer(natsCtx(t, 3*time.Second), eventstore.StreamName, jetstream.ConsumerConfig{
