@@ -59,21 +59,23 @@ var ErrReaderConsumerRate = errors.New("too many consumer creations by readers")
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
 
-// ServeReaderConsumers answers the readers' consumer creations until ctx ends (see
-// ServeReaderConsumersOn), on the store's connection.
-func (s *Store) ServeReaderConsumers(ctx context.Context) error {
+// ServeReaderConsumers answers the readers' consumer creations on the store's connection
+// (see ServeReaderConsumersOn) until stop is called or the store closes.
+func (s *Store) ServeReaderConsumers() (stop func(), err error) {
 	if err := s.checkOpen(); err != nil {
-		return err
+		return nil, err
 	}
-	return ServeReaderConsumersOn(ctx, s.nc, s.log)
+	return ServeReaderConsumersOn(s.nc, s.log)
 }
 
 // ServeReaderConsumersOn answers the readers' consumer creations on nc, a connection of
-// nird's user, until ctx ends: an ephemeral pull consumer on one of ReaderStreams is
+// nird's user, until stop is called: an ephemeral pull consumer on one of ReaderStreams is
 // created as asked (with action create, so it can never change an existing consumer, such
 // as one of nird's), anything else is refused with a JetStream API error naming the field.
-// Run it on every nird; on a server without a readers' account it receives nothing.
-func ServeReaderConsumersOn(ctx context.Context, nc *nats.Conn, log *slog.Logger) error {
+// Run it on every nird, before readers are let in: the subscription is in place on the
+// server when it returns. On a server without a readers' account it receives nothing.
+func ServeReaderConsumersOn(nc *nats.Conn, log *slog.Logger) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
 	limit := rate.NewLimiter(readerConsumerRate, readerConsumerBurst)
 	sub, err := nc.QueueSubscribe(ReaderConsumerCreate+".>", readerGuardQueue, func(m *nats.Msg) {
 		if !strings.HasPrefix(m.Reply, serviceReplyPrefix) {
@@ -90,16 +92,25 @@ func ServeReaderConsumersOn(ctx context.Context, nc *nats.Conn, log *slog.Logger
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("eventstore: reader consumers: %w", err)
+		cancel()
+		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
+	}
+	stop = func() {
+		cancel()
+		_ = sub.Unsubscribe()
 	}
 	// A hostile reader's flood fills this subscription's buffer and is dropped there, not
 	// in the store's other subscriptions.
 	if err := sub.SetPendingLimits(256, 16<<20); err != nil {
-		return fmt.Errorf("eventstore: reader consumers: %w", err)
+		stop()
+		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
 	}
-	<-ctx.Done()
-	_ = sub.Unsubscribe()
-	return nil
+	// The server has the subscription once it answers a ping sent after it.
+	if err := nc.Flush(); err != nil {
+		stop()
+		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
+	}
+	return stop, nil
 }
 
 // readerConsumer checks one creation and forwards it, returning the answer.

@@ -113,6 +113,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer store.Close()
+	// Before the readers' contexts are written: their consumers are created here.
+	stopReaders, err := store.ServeReaderConsumers()
+	if err != nil {
+		return err
+	}
+	defer stopReaders()
 	if err := access.started(store); err != nil {
 		return err
 	}
@@ -274,7 +280,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}},
 		{"stream-watch", watch.Run},
 		{"event-store", store.WatchWrites},
-		{"reader-consumers", store.ServeReaderConsumers},
 		{"checkpoints", func(ctx context.Context) error {
 			every := uint64(cfg.Checkpoint.Every)
 			if every == 0 {

@@ -118,9 +118,11 @@ func TestCluster_BackupRestore(t *testing.T) {
 	})
 	t.Cleanup(func() { cluster.Close() })
 	// nird creates the reader's consumers (the readers' account may not).
-	gctx, stopGuard := context.WithCancel(ctx)
+	stopGuard, err := cluster.ServeReaderConsumers()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer stopGuard()
-	go func() { _ = cluster.ServeReaderConsumers(gctx) }()
 	if last, err := backup.Restore(ctx, cluster, []*backup.Backup{b1}, backup.Until{}, nil); err != nil || last != uint64(len(want)) {
 		t.Fatalf("restore into the cluster: last %d, %v; want %d", last, err, len(want))
 	}

@@ -161,9 +161,11 @@ func TestSingle_Permissions(t *testing.T) {
 		t.Fatalf("nird creates NIR_EVENTS: %v", err)
 	}
 	serveIngress(t, ingress)
-	guardCtx, stopGuard := context.WithCancel(context.Background())
+	stopGuard, err := eventstore.ServeReaderConsumersOn(nird.nc, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(stopGuard)
-	go func() { _ = eventstore.ServeReaderConsumersOn(guardCtx, nird.nc, slog.Default()) }()
 	stored := 0 // events nird stored; a refused publish must not change it
 
 	tests := []struct {
