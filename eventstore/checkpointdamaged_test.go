@@ -12,29 +12,8 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/internal/storetest"
 )
-
-// runCheckpointsThrough runs the checkpointer on s until it has made a checkpoint through
-// seq, or wait has passed (nil).
-func runCheckpointsThrough(ctx context.Context, s *eventstore.Store, through uint64, wait time.Duration) *nirv1.Checkpoint {
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	made := make(chan *nirv1.Checkpoint, 100)
-	go s.RunCheckpoints(rctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond,
-		Made: func(cp *nirv1.Checkpoint) { made <- cp }})
-	deadline := time.After(wait)
-	for {
-		select {
-		case cp := <-made:
-			if cp.GetStreamSeq() >= through {
-				return cp
-			}
-		case <-deadline:
-			return nil
-		}
-	}
-}
 
 // TestCheckpoints_DamagedRecord: a byte of one stored checkpoint flipped in the checkpoint
 // stream's block file while the store is closed (a failing disk), in the middle of the stream
@@ -75,9 +54,7 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 				if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: k, Events: evs[5*i : 5*i+5]}); err != nil {
 					t.Fatal(err)
 				}
-				if runCheckpointsThrough(ctx, s, uint64(5*i+5), 10*time.Second) == nil {
-					t.Fatalf("no checkpoint through %d", 5*i+5)
-				}
+				storetest.CheckpointThrough(t, s, uint64(5*i+5), nil)
 			}
 			cps, err := s.Checkpoints(ctx)
 			if err != nil || len(cps) != 3 {
@@ -112,10 +89,7 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 			if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: k, Events: evs[15:]}); err != nil {
 				t.Fatal(err)
 			}
-			cp := runCheckpointsThrough(ctx, s, 20, 10*time.Second)
-			if cp == nil {
-				t.Fatal("no checkpoint after the damaged one")
-			}
+			cp := storetest.CheckpointThrough(t, s, 20, nil)
 			if !bytes.Equal(cp.GetDigest(), digestThrough(t, s, 20)) {
 				t.Error("the checkpoint after the damaged one does not commit to the stream")
 			}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/storetest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -339,28 +340,6 @@ func TestBackup_UntilAndIncremental(t *testing.T) {
 	}
 }
 
-// checkpointThrough runs the store's checkpointer until a checkpoint covers seq.
-func checkpointThrough(t *testing.T, s *eventstore.Store, seq uint64) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	made := make(chan struct{}, 1)
-	go s.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond,
-		Made: func(cp *nirv1.Checkpoint) {
-			if cp.GetStreamSeq() >= seq {
-				select {
-				case made <- struct{}{}:
-				default:
-				}
-			}
-		}})
-	select {
-	case <-made:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no checkpoint through %d", seq)
-	}
-}
-
 // TestBackup_Checkpoints: a backup carries the stream's digest and its checkpoints; a
 // restore puts the checkpoints back (only those of what it restores), the restored stream
 // matches them, and a manifest whose digest is not the messages' is refused.
@@ -368,9 +347,9 @@ func TestBackup_Checkpoints(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t)
 	appendN(t, src, 1, 10)
-	checkpointThrough(t, src, 10)
+	storetest.CheckpointThrough(t, src, 10, nil)
 	appendN(t, src, 2, 10)
-	checkpointThrough(t, src, 20)
+	storetest.CheckpointThrough(t, src, 20, nil)
 	full := filepath.Join(t.TempDir(), "full")
 	fm, err := backup.Write(ctx, src, full, backup.Options{})
 	if err != nil {
@@ -437,7 +416,7 @@ func TestBackup_CheckpointMadeAfterTheBackup(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t)
 	appendN(t, src, 1, 10)
-	checkpointThrough(t, src, 10)
+	storetest.CheckpointThrough(t, src, 10, nil)
 	appendN(t, src, 2, 10)
 	full := filepath.Join(t.TempDir(), "full")
 	fm, err := backup.Write(ctx, src, full, backup.Options{})
@@ -447,9 +426,9 @@ func TestBackup_CheckpointMadeAfterTheBackup(t *testing.T) {
 	if fm.LastSeq != 20 || len(fm.Checkpoints) != 1 {
 		t.Fatalf("full backup through %d with %d checkpoints; want 20 and 1", fm.LastSeq, len(fm.Checkpoints))
 	}
-	checkpointThrough(t, src, 20) // of a sequence the full backup holds, made after it
+	storetest.CheckpointThrough(t, src, 20, nil) // of a sequence the full backup holds, made after it
 	appendN(t, src, 3, 5)
-	checkpointThrough(t, src, 25)
+	storetest.CheckpointThrough(t, src, 25, nil)
 	incr := filepath.Join(t.TempDir(), "incr")
 	im, err := backup.Write(ctx, src, incr, backup.Options{After: &fm})
 	if err != nil {

@@ -183,7 +183,7 @@ func damagedCheckpointStore(t *testing.T, dir, before string, damaged uint64) (*
 	s := openAt(t, dir)
 	for i := range 3 {
 		appendN(t, s, i, 5)
-		checkpointThrough(t, s, uint64(5*i+5))
+		storetest.CheckpointThrough(t, s, uint64(5*i+5), nil)
 	}
 	cps, err := s.Checkpoints(ctx)
 	if err != nil || len(cps) != 3 {

@@ -1,12 +1,13 @@
-// Package storetest holds test helpers for the event store's data keys, shared by the tests
-// of eventstore, internal/backup and internal/verify: a store in a directory with a short
-// request timeout (the damage tests' waits end after about one), a random master key, and
-// the data-key bucket as a client of the store's server sees it.
+// Package storetest holds test helpers for the event store, shared by the tests of
+// eventstore, internal/backup and internal/verify: a store in a directory with a short
+// request timeout (the damage tests' waits end after about one), a random master key, the
+// data-key bucket as a client of the store's server sees it, and checkpoints made on demand.
 package storetest
 
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -65,4 +67,30 @@ func StoredKey(tb testing.TB, s *eventstore.Store, id string) []byte {
 		tb.Fatalf("get %s: %v", id, err)
 	}
 	return bytes.Clone(e.Value())
+}
+
+// CheckpointThrough runs the checkpointer on s (signing with key, if not nil) until it has
+// made a checkpoint through stream sequence through, and returns that checkpoint; none within
+// 30 seconds fails the test.
+func CheckpointThrough(tb testing.TB, s *eventstore.Store, through uint64, key ed25519.PrivateKey) *nirv1.Checkpoint {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	made := make(chan *nirv1.Checkpoint, 1)
+	go s.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond, Key: key,
+		Made: func(cp *nirv1.Checkpoint) {
+			if cp.GetStreamSeq() >= through {
+				select {
+				case made <- cp:
+				default:
+				}
+			}
+		}})
+	select {
+	case cp := <-made:
+		return cp
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("no checkpoint through sequence %d within 30s", through)
+		return nil
+	}
 }

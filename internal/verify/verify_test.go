@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/storetest"
 	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -217,32 +218,6 @@ func TestStream_Tampered(t *testing.T) {
 	})
 }
 
-// checkpointed makes the source stream's checkpoints, signed, until one covers its last
-// message, and returns the last.
-func checkpointed(t *testing.T, s *eventstore.Store, key ed25519.PrivateKey) *nirv1.Checkpoint {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	last, err := s.LastSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	made := make(chan *nirv1.Checkpoint, 1)
-	go s.RunCheckpoints(ctx, eventstore.CheckpointOptions{Every: 1, Poll: 5 * time.Millisecond, Key: key,
-		Made: func(cp *nirv1.Checkpoint) {
-			if cp.GetStreamSeq() == last {
-				made <- cp
-			}
-		}})
-	select {
-	case cp := <-made:
-		return cp
-	case <-time.After(30 * time.Second):
-		t.Fatal("no checkpoint")
-		return nil
-	}
-}
-
 // TestStream_Checkpoints: the checkpoints cover what the chain cannot (a person's last
 // event, the stream's end), and a changed checkpoint stream is reported.
 func TestStream_Checkpoints(t *testing.T) {
@@ -332,4 +307,14 @@ func TestStream_Checkpoints(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+}
+
+// checkpointed makes a checkpoint, signed with key, through the stream's last sequence.
+func checkpointed(t *testing.T, s *eventstore.Store, key ed25519.PrivateKey) *nirv1.Checkpoint {
+	t.Helper()
+	last, err := s.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storetest.CheckpointThrough(t, s, last, key)
 }
