@@ -160,6 +160,39 @@ func (s *Store) leaderGet(ctx context.Context, stream string, req any) (*storedM
 	return r.Message, nil
 }
 
+// lastOrDamaged asks the leader of st for its last message on subject. A message is returned
+// as it is. None, while the stream's state still counts one on the subject, is damaged on
+// disk (the server answers a record whose checksum fails as no message and goes on counting
+// it): damaged, unless a message came meanwhile, for which the leader is asked once more
+// after the count. None and none counted is an empty subject. The key store's lookup, the
+// export of the data keys and the lease tell a damaged entry from an absent one with it.
+func (s *Store) lastOrDamaged(ctx context.Context, st jetstream.Stream, subject string) (m *storedMsg, damaged bool, err error) {
+	name := st.CachedInfo().Config.Name
+	get := func() (*storedMsg, error) {
+		m, err := s.leaderGet(ctx, name, map[string]string{"last_by_subj": subject})
+		if errors.Is(err, ErrNoMessage) {
+			return nil, nil
+		}
+		return m, err
+	}
+	if m, err := get(); err != nil || m != nil {
+		return m, false, err
+	}
+	cctx, cancel := s.withTimeout(ctx)
+	info, err := st.Info(cctx, jetstream.WithSubjectFilter(subject))
+	cancel()
+	if err != nil {
+		return nil, false, s.wrap(fmt.Errorf("the count of %s in %s: %w", subject, name, err))
+	}
+	if info.State.Subjects[subject] == 0 {
+		return nil, false, nil
+	}
+	if m, err := get(); err != nil || m != nil {
+		return m, false, err
+	}
+	return nil, true, nil
+}
+
 // leaderMsg returns the message at seq as the stream leader has it, or ErrNoMessage.
 func (s *Store) leaderMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
 	m, err := s.leaderGet(ctx, StreamName, map[string]uint64{"seq": seq})

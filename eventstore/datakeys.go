@@ -124,51 +124,27 @@ func (s *Store) ExportKeys(ctx context.Context) (KeyExport, error) {
 	// message is gone, the newer one is after through), deleted (a pooled key never used),
 	// or damaged. The leader tells them apart as KeyStore's lookup does: a message on the
 	// subject is taken, none with the subject still counted is a damaged entry.
-	get := func(subject string) (bool, error) {
-		m, err := s.leaderGet(ctx, keyStream, map[string]string{"last_by_subj": subject})
-		if errors.Is(err, ErrNoMessage) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("eventstore: data-key bucket %s: the entry %s from the stream leader: %w", KeyBucket, strings.TrimPrefix(subject, keySubjectPrefix), err)
-		}
-		var hdr nats.Header
-		if len(m.Hdrs) > 0 {
-			if hdr, err = nats.DecodeHeadersMsg(m.Hdrs); err != nil {
-				return false, fmt.Errorf("eventstore: data-key bucket %s: the entry %s's headers do not decode: %w", KeyBucket, strings.TrimPrefix(subject, keySubjectPrefix), err)
-			}
-		}
-		take(subject, hdr, m.Data)
-		return true, nil
-	}
 	for subject := range counted {
 		if seen[subject] {
 			continue
 		}
-		if ok, err := get(subject); err != nil || ok {
-			if err != nil {
-				return out, err
+		m, damaged, err := s.lastOrDamaged(ctx, stream, subject)
+		pk := strings.TrimPrefix(subject, keySubjectPrefix)
+		switch {
+		case err != nil:
+			return out, fmt.Errorf("eventstore: data-key bucket %s: the entry %s: %w", KeyBucket, pk, err)
+		case m != nil:
+			var hdr nats.Header
+			if len(m.Hdrs) > 0 {
+				if hdr, err = nats.DecodeHeadersMsg(m.Hdrs); err != nil {
+					return out, fmt.Errorf("eventstore: data-key bucket %s: the entry %s's headers do not decode: %w", KeyBucket, pk, err)
+				}
 			}
-			continue
+			take(subject, hdr, m.Data)
+		case damaged:
+			out.Damaged = append(out.Damaged, pk)
 		}
-		cctx, cancel := s.withTimeout(ctx)
-		info, err := stream.Info(cctx, jetstream.WithSubjectFilter(subject))
-		cancel()
-		if err != nil {
-			return out, s.wrap(fmt.Errorf("eventstore: data-key bucket %s: the count of the entry %s: %w", KeyBucket, strings.TrimPrefix(subject, keySubjectPrefix), err))
-		}
-		if info.State.Subjects[subject] == 0 {
-			continue // deleted meanwhile (a pooled key never used)
-		}
-		// Counted and not given: damaged, unless it was written between the get and the
-		// count (asked again).
-		if ok, err := get(subject); err != nil || ok {
-			if err != nil {
-				return out, err
-			}
-			continue
-		}
-		out.Damaged = append(out.Damaged, strings.TrimPrefix(subject, keySubjectPrefix))
+		// Neither: deleted meanwhile (a pooled key never used).
 	}
 	sort.Strings(out.Damaged)
 	if len(out.Damaged) > 0 {

@@ -668,28 +668,19 @@ func (k *KeyStore) lookup(ctx context.Context, personKey string, patient bool) (
 // logs it once and returns an error wrapping sealing.ErrKeyUnreadable, as for a stored key
 // that does not open. Before, it was ErrNoKey, which the read models read as an erasure
 // («slettet») without a word in the log, and the append path as a key not found yet, to
-// retry forever. The count is asked before and after a second get, so that an entry written
-// in between (another nird's key or purge marker) is returned (ok) rather than taken for a
-// damaged one; ok false is an empty entry.
+// retry forever. An entry written in between (another nird's key or purge marker) is
+// returned (ok) rather than taken for a damaged one (Store.lastOrDamaged); ok false is an
+// empty entry.
 func (k *KeyStore) absent(ctx context.Context, personKey string) (keySlot, bool, error) {
-	subject := keySubjectPrefix + personKey
-	counted := func() (bool, error) {
-		rctx, cancel := k.s.withTimeout(ctx)
-		defer cancel()
-		info, err := k.stream.Info(rctx, jetstream.WithSubjectFilter(subject))
-		if err != nil {
-			return false, k.s.wrap(fmt.Errorf("eventstore: data key %s: the leader has none, and the stream's count of it does not come: %w", personKey, err))
-		}
-		return info.State.Subjects[subject] > 0, nil
-	}
-	if c, err := counted(); err != nil || !c {
-		return keySlot{}, false, err
-	}
-	if slot, ok, err := k.fetch(ctx, personKey); err != nil || ok {
-		return slot, ok, err
-	}
-	if c, err := counted(); err != nil || !c {
-		return keySlot{}, false, err
+	m, damaged, err := k.s.lastOrDamaged(ctx, k.stream, keySubjectPrefix+personKey)
+	switch {
+	case err != nil:
+		return keySlot{}, false, fmt.Errorf("eventstore: data key %s: %w", personKey, err)
+	case m != nil:
+		slot, err := slotOf(personKey, m)
+		return slot, err == nil, err
+	case !damaged:
+		return keySlot{}, false, nil
 	}
 	if _, said := k.unreadable.LoadOrStore(personKey, true); !said {
 		k.s.log.Error("a data key in the key bucket is counted by its stream but cannot be read back: the entry is damaged on disk; the read models read what it sealed as unreadable until it is restored (from a backup) and the models rebuilt",
@@ -969,13 +960,19 @@ func (k *KeyStore) fetch(ctx context.Context, personKey string) (keySlot, bool, 
 	case err != nil:
 		return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: %w", personKey, err)
 	}
+	slot, err := slotOf(personKey, m)
+	return slot, err == nil, err
+}
+
+// slotOf reads the entry m of the person's data key, as the client library reads an entry:
+// an operation header or a server's marker makes it gone.
+func slotOf(personKey string, m *storedMsg) (keySlot, error) {
 	slot := keySlot{wrapped: m.Data, rev: m.Seq}
 	if len(m.Hdrs) > 0 {
 		h, err := nats.DecodeHeadersMsg(m.Hdrs)
 		if err != nil {
-			return keySlot{}, false, fmt.Errorf("eventstore: data key of person %s: the entry's headers do not decode: %w", personKey, err)
+			return keySlot{}, fmt.Errorf("eventstore: data key of person %s: the entry's headers do not decode: %w", personKey, err)
 		}
-		// As the client library reads an entry: an operation header, or a server's marker.
 		switch op := h.Get(kvOperation); {
 		case op == kvPurge:
 			slot.gone, slot.purged = true, true
@@ -988,5 +985,5 @@ func (k *KeyStore) fetch(ctx context.Context, personKey string) (keySlot, bool, 
 	if slot.gone {
 		slot.wrapped = nil
 	}
-	return slot, true, nil
+	return slot, nil
 }

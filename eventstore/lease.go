@@ -146,20 +146,16 @@ func (l *Lease) Run(ctx context.Context, fn func(ctx context.Context) error) err
 // the key waits and fails): nobody could take the lease again, and the regelmotor and the
 // checkpoint writer stopped for good without a word above debug level.
 func (l *Lease) stuck(ctx context.Context, kv jetstream.KeyValue) bool {
-	subject := "$KV." + LeaseBucket + "." + l.opt.Name
 	unreadable := func() bool {
-		// Asked of the stream's leader: a follower's direct get may not have the record yet.
-		if _, err := l.s.leaderGet(ctx, "KV_"+LeaseBucket, map[string]string{"last_by_subj": subject}); !errors.Is(err, ErrNoMessage) {
-			return false // held (readable), or unknown
-		}
 		gctx, cancel := l.s.withTimeout(ctx)
-		defer cancel()
 		st, err := l.s.js.Stream(gctx, "KV_"+LeaseBucket)
+		cancel()
 		if err != nil {
 			return false
 		}
-		info, err := st.Info(gctx, jetstream.WithSubjectFilter(subject))
-		return err == nil && info.State.Subjects[subject] > 0
+		// Asked of the stream's leader: a follower's direct get may not have the record yet.
+		m, damaged, err := l.s.lastOrDamaged(ctx, st, "$KV."+LeaseBucket+"."+l.opt.Name)
+		return err == nil && m == nil && damaged
 	}
 	if !unreadable() || !sleep(ctx, time.Duration(l.ttlNanos.Load())/4) {
 		return false
