@@ -56,6 +56,20 @@ const (
 // ErrReaderConsumerRate is a reader's consumer creation refused for the rate.
 var ErrReaderConsumerRate = errors.New("too many consumer creations by readers")
 
+// ReaderConsumerMax bounds the consumers a stream may hold for a reader's creation to be
+// served. The server holds at most 1 000 a stream (nats-server's default_max_consumers),
+// nird's own among them: its projections follow the events with one, a rebuild or a
+// restart reads with one, the key store watches its bucket with one. Readers at the
+// allowed rate, each consumer idle up to its inactive threshold, held every slot within a
+// minute, and nird could create none (internal/adversarial's natsReaderWritesNothing).
+// Readers now fill only the first ReaderConsumerMax; an ordered consumer needs one at a
+// time.
+const ReaderConsumerMax = 128
+
+// ErrReaderConsumersHeld is a reader's consumer creation refused because the stream holds
+// ReaderConsumerMax consumers.
+var ErrReaderConsumersHeld = errors.New("the stream holds as many consumers as readers may fill")
+
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
 
@@ -127,11 +141,37 @@ func readerConsumer(ctx context.Context, nc *nats.Conn, m *nats.Msg) []byte {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := readerConsumerRoom(rctx, nc, stream); err != nil {
+		return consumerRefusal(err)
+	}
 	resp, err := nc.RequestWithContext(rctx, "$JS.API.CONSUMER.CREATE."+rest, body)
 	if err != nil {
 		return consumerRefusal(fmt.Errorf("the register's server did not answer: %w", err))
 	}
 	return resp.Data
+}
+
+// readerConsumerRoom refuses a reader's creation on stream while the stream holds
+// ReaderConsumerMax consumers. The creations one nird serves are answered one at a time,
+// so only several nird at once may each let one more in.
+func readerConsumerRoom(ctx context.Context, nc *nats.Conn, stream string) error {
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
+	if err != nil {
+		return fmt.Errorf("the register's server did not answer: %w", err)
+	}
+	var info server.JSApiStreamInfoResponse
+	switch err := json.Unmarshal(resp.Data, &info); {
+	case err != nil:
+		return fmt.Errorf("the register's server answered the stream's info with %d bytes that are not one: %w", len(resp.Data), err)
+	case info.Error != nil:
+		return fmt.Errorf("the stream's info: %s", info.Error.Description)
+	case info.StreamInfo == nil:
+		return errors.New("the stream's info: empty")
+	}
+	if held := info.State.Consumers; held >= ReaderConsumerMax {
+		return fmt.Errorf("%w: %s holds %d, and a reader may create one only while it holds fewer than %d; an idle consumer is removed after its inactive_threshold", ErrReaderConsumersHeld, stream, held, ReaderConsumerMax)
+	}
+	return nil
 }
 
 // ErrReaderConsumer is a reader's consumer creation refused.

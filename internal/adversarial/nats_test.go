@@ -1015,3 +1015,74 @@ func natsReaderWritesNothing(t *testing.T, reader *natsConn, n *nirdtest.Nird, k
 		}
 	})
 }
+
+// TestNATS_ReaderHoldsTheConsumerSlots: a stream holds at most 1 000 consumers
+// (nats-server's default), nird's own among them: a rebuild or an as-of replay reads with
+// one, a projection that falls behind or loses its consumer to a leader change catches up
+// with one, the key store watches its bucket with one. The read-only reader, creating
+// consumers at the rate nird allows, each idle up to the longest inactive threshold, held
+// all 1 000 within 45 s, and nird's rebuild failed ("maximum consumers limit reached").
+// Readers now fill only the first eventstore.ReaderConsumerMax.
+func TestNATS_ReaderHoldsTheConsumerSlots(t *testing.T) {
+	tokOslo, oslo, err := auth.GenerateToken(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokOperator, operator, err := auth.GenerateToken(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(tokens, []auth.Entry{oslo, operator}); err != nil {
+		t.Fatal(err)
+	}
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo")
+	reader := natsAs(t, n, "reader")
+	// Long enough that a rebuild reads with a consumer, not with direct gets.
+	key := natsAppendHTTP(t, n, tokOslo, natsRegistration(0)).GetPersonKey()
+	for range 5 {
+		natsAppendHTTP(t, n, tokOslo, floodEvents(key, 500))
+	}
+
+	ctx := natsCtx(t, 90*time.Second)
+	cfg := jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 10 * time.Minute}
+	var refusal error
+	created := 0
+	for created < 1000 && refusal == nil && ctx.Err() == nil {
+		_, err := reader.js.CreateConsumer(ctx, eventstore.StreamName, cfg)
+		switch {
+		case err == nil:
+			created++
+		case strings.Contains(err.Error(), eventstore.ErrReaderConsumerRate.Error()):
+			time.Sleep(50 * time.Millisecond)
+		default:
+			refusal = err
+		}
+	}
+	held := natsStream(t, reader).State.Consumers
+	t.Logf("the reader created %d, the stream holds %d consumers; refused with: %v", created, held, refusal)
+	if held > eventstore.ReaderConsumerMax {
+		t.Errorf("the reader left the stream holding %d consumers, want at most %d", held, eventstore.ReaderConsumerMax)
+	}
+	if refusal == nil || !strings.Contains(refusal.Error(), eventstore.ErrReaderConsumersHeld.Error()) {
+		t.Errorf("refused with %v, want %q", refusal, eventstore.ErrReaderConsumersHeld)
+	}
+
+	admin := nirv1connect.NewAdminServiceClient(http.DefaultClient, n.URL())
+	req := connect.NewRequest(&nirv1.RebuildRequest{FromStream: true})
+	req.Header().Set("Authorization", "Bearer "+tokOperator)
+	rebuild, err := admin.Rebuild(natsCtx(t, 30*time.Second), req)
+	if err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	finished := false
+	for rebuild.Receive() {
+		finished = finished || rebuild.Msg().GetFinished()
+	}
+	if err := rebuild.Err(); err != nil || !finished {
+		t.Fatalf("rebuild from the stream with the reader's consumers held: finished %v, %v", finished, err)
+	}
+	rebuild.Close()
+	natsAppendHTTP(t, n, tokOslo, natsRegistration(1))
+	natsAlive(t, n)
+}
