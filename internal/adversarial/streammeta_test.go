@@ -24,9 +24,10 @@ import (
 //
 // Now the stream gets back the id the last checkpoint names and no fingerprint, an error is
 // logged, the models and snapshots stay served, and the key is checked against the
-// stream's registrations (as for a stream that names no key). The key bucket's and the
-// checkpoint stream's metadata damaged the same way are re-created over their blocks by
-// the server's client as well, without anything to take back: the answers stay the same.
+// stream's registrations (as for a stream that names no key). The key bucket's, the
+// checkpoint stream's and the lease bucket's metadata damaged the same way are re-created
+// over their blocks by the server's client as well, without anything to take back: the
+// answers stay the same.
 func TestDamage_StreamMetadata(t *testing.T) {
 	base := t.TempDir()
 	data := filepath.Join(base, "data")
@@ -39,7 +40,7 @@ func TestDamage_StreamMetadata(t *testing.T) {
 	createSnapshot(t, nd, "kept")
 	nd.Stop(t, syscall.SIGTERM)
 
-	for _, stream := range []string{eventstore.StreamName, "KV_" + eventstore.KeyBucket, eventstore.CheckpointStreamName} {
+	for _, stream := range []string{eventstore.StreamName, "KV_" + eventstore.KeyBucket, eventstore.CheckpointStreamName, "KV_" + eventstore.LeaseBucket} {
 		t.Run(stream, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
