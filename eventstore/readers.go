@@ -45,6 +45,20 @@ const (
 	defaultReaderInactive = 5 * time.Minute
 )
 
+// ReaderMaxWaiting is the most pull requests a reader's consumer holds waiting (an ordered
+// consumer has one, and a second while the first runs out).
+//
+// Why: the server sends a waiting pull request's idle heartbeats as often as the request
+// names, nothing bounds that from below, and a reader's pull requests go to the server
+// directly (they cannot pass through nird: the server refuses a client's publish whose reply
+// is one of its service replies, _R_.). Eight consumers with 600 pull requests each, every
+// one asking for a heartbeat a nanosecond apart, had the server send 6.6 million heartbeats
+// in 3 s, on both cores of nird's process: every append timed out
+// (internal/adversarial's TestNATS_ReaderPullHeartbeats). With at most two waiting a
+// consumer, and readers' consumers at most ReaderConsumerMax, the same attack took nird's
+// appends from 5 ms to about 20 ms, none failing.
+const ReaderMaxWaiting = 2
+
 // The readers' consumer creations a nird answers: each is a consumer on the server, living
 // up to maxReaderInactive, so a reader's flood of them is refused past this rate. An
 // ordered consumer makes one at its start and one at each reset.
@@ -56,19 +70,19 @@ const (
 // ErrReaderConsumerRate is a reader's consumer creation refused for the rate.
 var ErrReaderConsumerRate = errors.New("too many consumer creations by readers")
 
-// ReaderConsumerMax bounds the consumers a stream may hold for a reader's creation to be
-// served. The server holds at most 1 000 a stream (nats-server's default_max_consumers),
-// nird's own among them: its projections follow the events with one, a rebuild or a
-// restart reads with one, the key store watches its bucket with one. Readers at the
-// allowed rate, each consumer idle up to its inactive threshold, held every slot within a
-// minute, and nird could create none (internal/adversarial's natsReaderWritesNothing).
-// Readers now fill only the first ReaderConsumerMax; an ordered consumer needs one at a
-// time.
+// ReaderConsumerMax bounds the consumers ReaderStreams may hold together for a reader's
+// creation to be served. The server holds at most 1 000 a stream (nats-server's
+// default_max_consumers), nird's own among them: its projections follow the events with
+// one, a rebuild or a restart reads with one, the key store watches its bucket with one.
+// Readers at the allowed rate, each consumer idle up to its inactive threshold, held every
+// slot within a minute, and nird could create none (internal/adversarial's
+// TestNATS_ReaderHoldsTheConsumerSlots). Each consumer may also hold ReaderMaxWaiting pull
+// requests. Readers now fill only ReaderConsumerMax; an ordered consumer needs one at a time.
 const ReaderConsumerMax = 128
 
-// ErrReaderConsumersHeld is a reader's consumer creation refused because the stream holds
-// ReaderConsumerMax consumers.
-var ErrReaderConsumersHeld = errors.New("the stream holds as many consumers as readers may fill")
+// ErrReaderConsumersHeld is a reader's consumer creation refused because the readers'
+// streams hold ReaderConsumerMax consumers.
+var ErrReaderConsumersHeld = errors.New("the readers' streams hold as many consumers as readers may fill")
 
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
@@ -141,7 +155,7 @@ func readerConsumer(ctx context.Context, nc *nats.Conn, m *nats.Msg) []byte {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := readerConsumerRoom(rctx, nc, stream); err != nil {
+	if err := readerConsumerRoom(rctx, nc); err != nil {
 		return consumerRefusal(err)
 	}
 	resp, err := nc.RequestWithContext(rctx, "$JS.API.CONSUMER.CREATE."+rest, body)
@@ -151,25 +165,31 @@ func readerConsumer(ctx context.Context, nc *nats.Conn, m *nats.Msg) []byte {
 	return resp.Data
 }
 
-// readerConsumerRoom refuses a reader's creation on stream while the stream holds
+// readerConsumerRoom refuses a reader's creation while ReaderStreams together hold
 // ReaderConsumerMax consumers. The creations one nird serves are answered one at a time,
 // so only several nird at once may each let one more in.
-func readerConsumerRoom(ctx context.Context, nc *nats.Conn, stream string) error {
-	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
-	if err != nil {
-		return fmt.Errorf("the register's server did not answer: %w", err)
+func readerConsumerRoom(ctx context.Context, nc *nats.Conn) error {
+	held := 0
+	for _, stream := range ReaderStreams {
+		resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
+		if err != nil {
+			return fmt.Errorf("the register's server did not answer: %w", err)
+		}
+		var info server.JSApiStreamInfoResponse
+		switch err := json.Unmarshal(resp.Data, &info); {
+		case err != nil:
+			return fmt.Errorf("the register's server answered %s's info with %d bytes that are not one: %w", stream, len(resp.Data), err)
+		case info.Error != nil && info.Error.ErrCode == uint16(server.JSStreamNotFoundErr):
+			continue // holds none (a server nird has not set up in full)
+		case info.Error != nil:
+			return fmt.Errorf("%s's info: %s", stream, info.Error.Description)
+		case info.StreamInfo == nil:
+			return fmt.Errorf("%s's info: empty", stream)
+		}
+		held += info.State.Consumers
 	}
-	var info server.JSApiStreamInfoResponse
-	switch err := json.Unmarshal(resp.Data, &info); {
-	case err != nil:
-		return fmt.Errorf("the register's server answered the stream's info with %d bytes that are not one: %w", len(resp.Data), err)
-	case info.Error != nil:
-		return fmt.Errorf("the stream's info: %s", info.Error.Description)
-	case info.StreamInfo == nil:
-		return errors.New("the stream's info: empty")
-	}
-	if held := info.State.Consumers; held >= ReaderConsumerMax {
-		return fmt.Errorf("%w: %s holds %d, and a reader may create one only while it holds fewer than %d; an idle consumer is removed after its inactive_threshold", ErrReaderConsumersHeld, stream, held, ReaderConsumerMax)
+	if held >= ReaderConsumerMax {
+		return fmt.Errorf("%w: %s hold %d, and a reader may create one only while they hold fewer than %d; an idle consumer is removed after its inactive_threshold", ErrReaderConsumersHeld, strings.Join(ReaderStreams, ", "), held, ReaderConsumerMax)
 	}
 	return nil
 }
@@ -204,6 +224,9 @@ func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequ
 	}
 	if c.InactiveThreshold == 0 {
 		c.InactiveThreshold = defaultReaderInactive
+	}
+	if c.MaxWaiting <= 0 || c.MaxWaiting > ReaderMaxWaiting {
+		c.MaxWaiting = ReaderMaxWaiting
 	}
 	// Never an update: a name a reader learns must not let it change another's consumer.
 	req.Action = server.ActionCreate

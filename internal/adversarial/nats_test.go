@@ -1000,6 +1000,18 @@ func natsReaderWritesNothing(t *testing.T, reader *natsConn, n *nirdtest.Nird, k
 			t.Errorf("%d consumers created, want at most %d", created, most)
 		}
 		natsAlive(t, n)
+		// Until the flood's idle consumers go (5 s), they hold the readers' slots
+		// (eventstore.ReaderConsumerMax), and the next reader's creation is refused.
+		natsPoll(t, 30*time.Second, "the flood's consumers removed", func(ctx context.Context) error {
+			info, err := reader.js.Stream(ctx, eventstore.StreamName)
+			if err != nil {
+				return err
+			}
+			if c := info.CachedInfo().State.Consumers; c > 20 {
+				return fmt.Errorf("%d consumers", c)
+			}
+			return nil
+		})
 	})
 	// The reader still reads all of it with an ordered consumer, as nirctl does.
 	t.Run("Reader/OrderedConsumer", func(t *testing.T) {
@@ -1084,5 +1096,64 @@ func TestNATS_ReaderHoldsTheConsumerSlots(t *testing.T) {
 	}
 	rebuild.Close()
 	natsAppendHTTP(t, n, tokOslo, natsRegistration(1))
+	natsAlive(t, n)
+}
+
+// TestNATS_ReaderPullHeartbeats: the server sends a waiting pull request's idle heartbeats
+// as often as the request names, and nothing bounds that from below. The read-only reader,
+// with eight consumers and 600 pull requests on each, every one asking for a heartbeat a
+// nanosecond apart, had the server send 6.6 million heartbeats in 3 s on both cores of nird's
+// process, and every append timed out. A reader's consumer now holds at most
+// eventstore.ReaderMaxWaiting pull requests (the server refuses the rest).
+func TestNATS_ReaderPullHeartbeats(t *testing.T) {
+	tokens, tokOslo := natsTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	reader := natsAs(t, n, "reader")
+	natsAppendHTTP(t, n, tokOslo, natsRegistration(0))
+
+	inbox := nats.NewInbox()
+	inbox = natsauth.InboxPrefix(natsauth.Reader) + inbox[strings.Index(inbox, "."):]
+	sub, err := reader.nc.Subscribe(inbox+".>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	_ = sub.SetPendingLimits(-1, -1)
+	const consumers, pulls = 8, 600
+	var names []string
+	for range consumers {
+		// A filter no event matches: the pull requests wait.
+		c, err := reader.js.CreateConsumer(natsCtx(t, 5*time.Second), eventstore.StreamName, jetstream.ConsumerConfig{
+			AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute, FilterSubject: "nir.ev." + strings.Repeat("0", 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, c.CachedInfo().Name)
+		for i := range pulls {
+			if err := reader.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+eventstore.StreamName+"."+c.CachedInfo().Name,
+				fmt.Sprintf("%s.%s.%d", inbox, c.CachedInfo().Name, i), []byte(`{"batch":1,"expires":600000000000,"idle_heartbeat":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := reader.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for _, name := range names {
+		c, err := reader.js.Consumer(natsCtx(t, 5*time.Second), eventstore.StreamName, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := c.CachedInfo().NumWaiting; w > eventstore.ReaderMaxWaiting {
+			t.Errorf("consumer %s holds %d pull requests waiting, want at most %d", name, w, eventstore.ReaderMaxWaiting)
+		}
+	}
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+	for i := 1; i <= 10; i++ {
+		if _, err := client.Append(natsCtx(t, 5*time.Second), connect.NewRequest(natsRegistration(i))); err != nil {
+			t.Fatalf("append %d while the reader's pull requests wait: %v", i, err)
+		}
+	}
 	natsAlive(t, n)
 }
