@@ -59,7 +59,7 @@ func newPreview(cfg previewConfig) (*preview, error) {
 	at := time.Date(cfg.Now.Y, cfg.Now.M, cfg.Now.D, 12, 0, 0, 0, oslo)
 	store := newMemStore()
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return at }, Location: oslo, HistoryCache: -1})
-	return &preview{store: store, reg: api.NewRegistration(svc, nil), ctx: auth.NewContext(context.Background(), cfg.Principal)}, nil
+	return &preview{store: store, reg: api.NewRegistration(svc, nil, nil), ctx: auth.NewContext(context.Background(), cfg.Principal)}, nil
 }
 
 // seed stores a history event (from `nirctl history`) as nird stored it, unchecked.

@@ -216,9 +216,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		historyCache = -1 // ingest.Config: negative = none
 	}
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, HistoryCacheEvents: cfg.HistoryEvents, MaxPersonEvents: personEvents(cfg.PersonEvents), Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
-	reg := api.NewRegistration(svc, log)
+	// History and AuditHistory each decode a whole person (up to --max-person-events): they
+	// take turns, a few at a time over all callers.
+	reads := api.NewPersonReads(0, 0)
+	reg := api.NewRegistration(svc, log, reads)
 
-	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount)})
+	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads})
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
 

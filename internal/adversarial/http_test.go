@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -797,4 +798,114 @@ func TestHTTP_NationalIDNeverEchoed(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
 	noIDInLog(t, w.n.Logs(), fnr)
+}
+
+// TestHTTP_HistoryOfItsOwnBigPerson: Oslo grows one of its own persons to the bound of
+// --max-person-events (10 000 events) and then asks for the person's history over and over,
+// 64 requests in flight (its share of nird's requests), within its rate, while Bergen
+// appends. Each History read, unsealed and folded the whole person from the stream, and
+// each AuditHistory decoded it from the read models, all 64 at once: Bergen's appends went
+// from 3 ms to a 256 ms median and 10 s at most, some failing deadline_exceeded, most of
+// Oslo's own calls failed "read person: context deadline exceeded", and nird lost the
+// regelmotor's and the checkpoint's leases ("lease renewal failed", "lease lost"); with
+// AuditHistory Bergen's appends took 852 ms at the median and 2 s at most, and nird's
+// memory peaked at 1 GB. Whole-person reads now take turns, a few at a time: Bergen's
+// appends stay fast, no lease is lost, and Oslo's reads go on.
+func TestHTTP_HistoryOfItsOwnBigPerson(t *testing.T) {
+	tokens, tokOslo, tokBergen := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	key := natsAppendHTTP(t, n, tokOslo, natsRegistration(0)).GetPersonKey()
+	for range 19 {
+		natsAppendHTTP(t, n, tokOslo, floodEvents(key, 500))
+	}
+	natsAppendHTTP(t, n, tokOslo, floodEvents(key, 499)) // 10 000 events with the registration
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	oslo := nirv1connect.NewRegistrationServiceClient(client, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+	osloQ := nirv1connect.NewQueryServiceClient(client, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+	bergen := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokBergen)))
+	ref := &nirv1.PersonRef{PersonKey: key}
+	i := 0
+	for _, tt := range []struct {
+		name string
+		read func(context.Context) error
+	}{
+		{"AuditHistory", func(ctx context.Context) error {
+			_, err := osloQ.AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: ref}))
+			return err
+		}},
+		{"History", func(ctx context.Context) error {
+			_, err := oslo.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: ref}))
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logsBefore := len(n.Logs())
+			ctx, cancel := context.WithCancel(context.Background())
+			var (
+				wg    sync.WaitGroup
+				mu    sync.Mutex
+				ok    int
+				codes = map[connect.Code]int{} // of the failed calls
+				last  = map[connect.Code]string{}
+			)
+			for range 64 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						err := tt.read(ctx)
+						if ctx.Err() != nil {
+							return
+						}
+						mu.Lock()
+						if err == nil {
+							ok++
+						} else {
+							codes[connect.CodeOf(err)]++
+							last[connect.CodeOf(err)] = err.Error()
+						}
+						mu.Unlock()
+						if connect.CodeOf(err) == connect.CodeResourceExhausted {
+							time.Sleep(10 * time.Millisecond)
+						}
+					}
+				})
+			}
+			time.Sleep(time.Second)
+			// Bergen appends one person after another while Oslo reads.
+			var during []time.Duration
+			failed := 0
+			for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+				i++
+				actx, acancel := context.WithTimeout(context.Background(), 20*time.Second)
+				t0 := time.Now()
+				if _, err := bergen.Append(actx, connect.NewRequest(bergenRegistration(i))); err != nil {
+					failed++
+					t.Logf("bergen's append after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+				}
+				acancel()
+				during = append(during, time.Since(t0))
+			}
+			_, hwm := edgeMemory(t, n)
+			cancel()
+			wg.Wait()
+			slices.Sort(during)
+			var leases []string
+			for _, l := range n.Logs()[logsBefore:] {
+				if strings.Contains(l, "lease lost") || strings.Contains(l, "lease renewal failed") {
+					leases = append(leases, l)
+				}
+			}
+			t.Logf("oslo's calls: %d answered, failed %v; errors: %q", ok, codes, last)
+			t.Logf("bergen's appends: %d, %d failed, median %v, max %v; nird's peak RSS %d MiB",
+				len(during), failed, during[len(during)/2].Round(time.Millisecond), during[len(during)-1].Round(time.Millisecond), hwm>>20)
+			if failed > 0 || during[len(during)-1] > 2*time.Second {
+				t.Errorf("while oslo read its big person: %d of bergen's %d appends failed, the slowest took %v (want none failed, all within 2s)", failed, len(during), during[len(during)-1])
+			}
+			if len(leases) > 0 {
+				t.Errorf("nird's leases suffered while oslo read its big person:\n%s", strings.Join(leases, "\n"))
+			}
+			if ok == 0 {
+				t.Errorf("none of oslo's reads of its own person was answered: %v", codes)
+			}
+		})
+	}
 }

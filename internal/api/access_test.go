@@ -119,7 +119,7 @@ func startAccess(t *testing.T) *accessWorld {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return accessNow }
-	reg := api.NewRegistration(ingest.New(ingest.Config{Store: store, Keys: keys, Now: now}), nil)
+	reg := api.NewRegistration(ingest.New(ingest.Config{Store: store, Keys: keys, Now: now}), nil, nil)
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now})
 	guard := auth.NewGuard(authn, api.Policy(), nil)
 	opts := connect.WithHandlerOptions(connect.WithInterceptors(guard))

@@ -56,6 +56,9 @@ type QueryConfig struct {
 	// decisions 14): counts of 1 to StatsMinCount-1 are suppressed, and what would reveal
 	// them. 0 means rules.DefaultMinCount (5); 1 suppresses nothing.
 	StatsMinCount int64
+	// PersonReads bounds the AuditHistory reads running at once, shared with the
+	// registration service's History; nil is a bound of its own (NewPersonReads(0, 0)).
+	PersonReads *PersonReads
 }
 
 // Query serves nir.v1.QueryService and the CSV export of the person list over the read
@@ -63,11 +66,12 @@ type QueryConfig struct {
 // list with national ids and the persons whose bostedskommune history includes it; an
 // analyst every kommune's rows and statistics without national ids.
 type Query struct {
-	src  QuerySource
-	keys *personkey.Keyer
-	now  func() time.Time
-	loc  *time.Location
-	log  *slog.Logger
+	src   QuerySource
+	reads *PersonReads
+	keys  *personkey.Keyer
+	now   func() time.Time
+	loc   *time.Location
+	log   *slog.Logger
 	// minCount is the statistics' disclosure control threshold.
 	minCount int64
 }
@@ -76,7 +80,10 @@ var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
 
 // NewQuery returns the query service.
 func NewQuery(cfg QueryConfig) *Query {
-	q := &Query{src: cfg.Source, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount}
+	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount}
+	if q.reads == nil {
+		q.reads = NewPersonReads(0, 0)
+	}
 	if q.minCount == 0 {
 		q.minCount = rules.DefaultMinCount
 	}
@@ -890,6 +897,12 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	if err != nil {
 		return nil, err
 	}
+	// Taken before the read models' transaction, which waiting reads would hold open.
+	done, err := h.reads.acquire(ctx, v.String())
+	if err != nil {
+		return nil, readError(ctx, h.log, "audit history", err)
+	}
+	defer done()
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
 	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
 		pk, err := follow(db, pk, req.Msg.GetPerson())

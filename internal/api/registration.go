@@ -29,18 +29,23 @@ import (
 // Registration serves nir.v1.RegistrationService.
 type Registration struct {
 	ingest *ingest.Service
+	reads  *PersonReads
 	log    *slog.Logger
 }
 
 var _ nirv1connect.RegistrationServiceHandler = (*Registration)(nil)
 
-// NewRegistration returns the registration service over the append path. A nil logger
-// discards.
-func NewRegistration(svc *ingest.Service, log *slog.Logger) *Registration {
+// NewRegistration returns the registration service over the append path. History takes
+// its turn in reads (shared with the query service's AuditHistory); nil is a bound of its
+// own (NewPersonReads(0, 0)). A nil logger discards.
+func NewRegistration(svc *ingest.Service, log *slog.Logger, reads *PersonReads) *Registration {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Registration{ingest: svc, log: log.With("component", "api")}
+	if reads == nil {
+		reads = NewPersonReads(0, 0)
+	}
+	return &Registration{ingest: svc, reads: reads, log: log.With("component", "api")}
 }
 
 // Append implements RegistrationService.Append.
@@ -81,6 +86,11 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 	if err := scope.CanReadHistory(); err != nil {
 		return nil, Error(ctx, h.log, "history", err)
 	}
+	done, err := h.reads.acquire(ctx, scope.String())
+	if err != nil {
+		return nil, Error(ctx, h.log, "history", err)
+	}
+	defer done()
 	key, events, err := h.ingest.History(ctx, req.Msg.GetPerson())
 	if err != nil {
 		return nil, Error(ctx, h.log, "history", err)

@@ -102,7 +102,7 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow }})
-	reg := api.NewRegistration(svc, nil)
+	reg := api.NewRegistration(svc, nil, nil)
 	guard := auth.NewGuard(authn, auth.DefaultPolicy(), nil)
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON()))

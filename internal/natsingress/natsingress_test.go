@@ -114,7 +114,7 @@ func newEnv(t *testing.T) *env {
 		}
 		t.Cleanup(conns[i].Close)
 	}
-	return &env{store: store, reg: api.NewRegistration(svc, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil),
+	return &env{store: store, reg: api.NewRegistration(svc, nil, nil), guard: auth.NewGuard(authn, auth.DefaultPolicy(), nil),
 		nc: conns[0], other: conns[1], rogue: conns[2], ingress: ingressAuth}
 }
 

@@ -77,7 +77,7 @@ func benchConsole(b *testing.B, persons int) (http.Handler, *http.Cookie) {
 	}
 	now := func() time.Time { return today.Time().Add(12 * time.Hour) }
 	c, err := web.New(web.Config{
-		Query: api.NewQuery(api.QueryConfig{Source: proj, Now: now}), Registration: api.NewRegistration(nil, nil),
+		Query: api.NewQuery(api.QueryConfig{Source: proj, Now: now}), Registration: api.NewRegistration(nil, nil, nil),
 		Admin: api.NewAdmin(proj, nil), Policy: api.Policy(), Providers: []web.Provider{web.TokenLogin(authn)}, Now: now,
 	})
 	if err != nil {

@@ -137,7 +137,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.query = api.NewQuery(api.QueryConfig{Source: proj, Keys: keys})
 	c, err := web.New(web.Config{
-		Query: w.query, Registration: api.NewRegistration(svc, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
+		Query: w.query, Registration: api.NewRegistration(svc, nil, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
 		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second)},
 		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour, Logger: slog.New(slog.NewTextHandler(w, nil)),
 		Limit: func(h http.Handler) http.Handler {
@@ -667,7 +667,7 @@ func TestConsole_Provider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := web.New(web.Config{Query: api.NewQuery(api.QueryConfig{Source: proj}), Registration: api.NewRegistration(nil, nil),
+	c, err := web.New(web.Config{Query: api.NewQuery(api.QueryConfig{Source: proj}), Registration: api.NewRegistration(nil, nil, nil),
 		Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
 		Providers: []web.Provider{web.TokenLogin(authn), fakeIDP{auth.Principal{Name: "kari", Role: auth.RoleKommune, Kommune: "0301"}}}})
 	if err != nil {

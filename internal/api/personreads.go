@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"runtime"
+	"sync"
+)
+
+// PersonReads bounds the reads of a person's whole history (History from the stream,
+// AuditHistory from the read models) that run at once: a person may have up to
+// --max-person-events events (10 000), and each such read decodes all of them. Without the
+// bound one kommune asking for its own big person 64 times at once (its share of requests
+// in flight) flooded nird's NATS connection and its memory: other kommuner's appends took
+// seconds or failed, and nird lost its leases (TestHTTP_HistoryOfItsOwnBigPerson).
+//
+// A read waits for its turn under its request's context. At most Max run at once over all
+// callers, and at most PerPrincipal of them for one principal, so that a principal reading
+// at its most leaves room for the others. It is safe for concurrent use; the zero value is
+// not usable: use NewPersonReads.
+type PersonReads struct {
+	all chan struct{} // a slot per read running
+	per int
+
+	// mu guards principals.
+	mu         sync.Mutex
+	principals map[string]*principalReads
+}
+
+// principalReads is one principal's reads: slots for those running, users for those
+// running or waiting (the entry is forgotten when it falls to 0).
+type principalReads struct {
+	slots chan struct{}
+	users int
+}
+
+// NewPersonReads returns a bound of total whole-person reads at once, perPrincipal of them
+// for one principal; 0 for total is the number of CPUs (at least 2), 0 for perPrincipal half of total
+// (at least 1).
+func NewPersonReads(total, perPrincipal int) *PersonReads {
+	if total <= 0 {
+		total = DefaultPersonReads()
+	}
+	if perPrincipal <= 0 {
+		perPrincipal = max(1, total/2)
+	}
+	perPrincipal = min(perPrincipal, total)
+	return &PersonReads{all: make(chan struct{}, total), per: perPrincipal, principals: map[string]*principalReads{}}
+}
+
+// DefaultPersonReads is the number of whole-person reads NewPersonReads lets run at once by
+// default: the CPUs nird may use, at least 2.
+func DefaultPersonReads() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// acquire waits until principal may read a whole person and returns the function that ends
+// the read; or ctx's error, if ctx ends first.
+func (r *PersonReads) acquire(ctx context.Context, principal string) (func(), error) {
+	r.mu.Lock()
+	p := r.principals[principal]
+	if p == nil {
+		p = &principalReads{slots: make(chan struct{}, r.per)}
+		r.principals[principal] = p
+	}
+	p.users++
+	r.mu.Unlock()
+	leave := func() {
+		r.mu.Lock()
+		if p.users--; p.users == 0 {
+			delete(r.principals, principal)
+		}
+		r.mu.Unlock()
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
+	select {
+	case r.all <- struct{}{}:
+	case <-ctx.Done():
+		<-p.slots
+		leave()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-r.all
+		<-p.slots
+		leave()
+	}, nil
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestPersonReads(t *testing.T) {
+	// blocked reports whether principal's read waits (for 50 ms) with the reads held.
+	blocked := func(t *testing.T, r *PersonReads, principal string) bool {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done, err := r.acquire(ctx, principal)
+		if err == nil {
+			done()
+			return false
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("acquire: %v, want the context's error", err)
+		}
+		return true
+	}
+	t.Run("PerPrincipal", func(t *testing.T) {
+		r := NewPersonReads(4, 2)
+		var dones []func()
+		for range 2 {
+			done, err := r.acquire(context.Background(), "oslo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dones = append(dones, done)
+		}
+		if !blocked(t, r, "oslo") {
+			t.Errorf("oslo's third read ran with two of its own running, want it to wait")
+		}
+		if blocked(t, r, "bergen") {
+			t.Errorf("bergen's read waited for oslo's")
+		}
+		dones[0]()
+		if blocked(t, r, "oslo") {
+			t.Errorf("oslo's read waited with one of its own running")
+		}
+		dones[1]()
+		if n := len(r.principals); n != 0 {
+			t.Errorf("%d principals remembered with no reads, want none", n)
+		}
+	})
+	t.Run("Total", func(t *testing.T) {
+		r := NewPersonReads(2, 0) // one a principal
+		a, err := r.acquire(context.Background(), "oslo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := r.acquire(context.Background(), "bergen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !blocked(t, r, "tromso") {
+			t.Errorf("a third principal's read ran with two running at most, want it to wait")
+		}
+		// The waiting read that gave up holds no slot.
+		a()
+		if blocked(t, r, "tromso") {
+			t.Errorf("tromso's read waited with one running")
+		}
+		b()
+		if len(r.all) != 0 || len(r.principals) != 0 {
+			t.Errorf("%d slots held and %d principals remembered with no reads, want none", len(r.all), len(r.principals))
+		}
+	})
+	t.Run("WaitsForItsTurn", func(t *testing.T) {
+		r := NewPersonReads(1, 1)
+		done, err := r.acquire(context.Background(), "oslo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d, err := r.acquire(ctx, "bergen")
+			if err == nil {
+				d()
+			}
+			got <- err
+		}()
+		for waiting := false; !waiting; { // until bergen waits
+			r.mu.Lock()
+			waiting = r.principals["bergen"] != nil
+			r.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+		done()
+		if err := <-got; err != nil {
+			t.Errorf("bergen's read, once oslo's ended: %v", err)
+		}
+	})
+}
