@@ -26,8 +26,9 @@ var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
 // reach the models.
 func WellFormedSnapshotName(name string) bool { return snapshotName.MatchString(name) }
 
-// validSnapshotName reports whether name may be a snapshot's: well formed, without a run of
-// digits as long as a national id (snapshots are logged by name; national ids never are).
+// validSnapshotName reports whether name may be a snapshot's: well formed, without anything
+// shaped like a national id, which rules.RedactIDs would mask (snapshots are logged by name;
+// national ids never are).
 func validSnapshotName(name string) bool {
 	return WellFormedSnapshotName(name) && rules.RedactIDs(name) == name
 }

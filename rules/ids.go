@@ -461,12 +461,15 @@ func KeyingID(pr *nirv1.PersonRegistered) string {
 }
 
 // nationalIDRun is a run of digits as long as a national id (fødselsnummer, D-nummer: 11;
-// DUF-nummer: 12) or longer, wherever it stands (also inside a longer token).
-var nationalIDRun = regexp.MustCompile(`[0-9]{11,}`)
+// DUF-nummer: 12) or longer, wherever it stands (also inside a longer token), or a
+// fødselsnummer the way people write it: the birth date, one separator (-, space, dot, or
+// the + and %20 a URL puts for a space) and the personnummer ("010190-12345").
+var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +]|%20)[0-9]{5,}`)
 
-// RedactIDs masks every run of 11 or more digits in s, for a message or a log line that
-// quotes what a client sent: a decoder's error ("invalid value for string field nationalId:
-// 12345678901"), a query parameter's name, a URL path.
+// RedactIDs masks every run of 11 or more digits in s, and every 6 digits, a separator and 5
+// digits (a formatted fødselsnummer), for a message or a log line that quotes what a client
+// sent: a decoder's error ("invalid value for string field nationalId: 12345678901"), a
+// query parameter's name, a URL path.
 func RedactIDs(s string) string {
 	return nationalIDRun.ReplaceAllString(s, "<redacted>")
 }

@@ -517,3 +517,28 @@ func ExampleParseNationalID() {
 	// fødselsnummer(redacted) true classic 1990-05-17
 	// invalid fødselsnummer: check digit 1 is wrong true
 }
+
+// TestRedactIDs checks that a national id is masked however it is written, and that what
+// merely has digits is left alone.
+func TestRedactIDs(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"/nir.v1.QueryService/01019012345", "/nir.v1.QueryService/<redacted>"},
+		{"duf 201212345678", "duf <redacted>"},
+		{"/nir.v1.QueryService/010190-12345", "/nir.v1.QueryService/<redacted>"},
+		{"snapshot \"010190 12345\"", "snapshot \"<redacted>\""},
+		{"010190.12345: unknown parameter", "<redacted>: unknown parameter"},
+		{"?q=010190+12345", "?q=<redacted>"},
+		{"/personer/010190%2012345", "/personer/<redacted>"},
+		{"x010190-12345y", "x<redacted>y"},
+		{"2022@2023-02-28", "2022@2023-02-28"},
+		{"seconds=0.005151462 bytes=32768", "seconds=0.005151462 bytes=32768"},
+		{"010190-1234", "010190-1234"},
+		{"01019-12345", "01019-12345"},
+		{"010190--12345", "010190--12345"},
+		{"1234567890", "1234567890"},
+	} {
+		if got := RedactIDs(tt.in); got != tt.want {
+			t.Errorf("RedactIDs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

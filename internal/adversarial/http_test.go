@@ -909,3 +909,36 @@ func TestHTTP_HistoryOfItsOwnBigPerson(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTP_FormattedNationalIDNeverLogged: a national id written the way people write it
+// (ddmmyy-nnnnn, ddmmyy nnnnn, ddmmyy.nnnnn) has no run of 11 digits, which was all
+// rules.RedactIDs masked. Sent in a URL path nird refuses, the guard logged it in full
+// ("request refused ... procedure=/nir.v1.QueryService/018190-33346"), for each of the three
+// forms; it must reach neither the answer nor the log.
+func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
+	w := kbStart(t)
+	fnr := kbPerson()
+	forms := []string{fnr[:6] + "-" + fnr[6:], fnr[:6] + " " + fnr[6:], fnr[:6] + "." + fnr[6:]}
+	for _, f := range forms {
+		for _, c := range []struct{ name, method, path, token, body string }{
+			{"CSVParameterName", http.MethodGet, "/export/persons.csv?kommune=0301&" + url.Values{f: {"1"}}.Encode(), kbOslo, ""},
+			{"CSVSnapshot", http.MethodGet, "/export/persons.csv?kommune=0301&" + url.Values{"snapshot": {f}}.Encode(), kbOslo, ""},
+			{"ListSnapshot", http.MethodPost, "/nir.v1.QueryService/ListPersons", kbOslo, `{"kommune":"0301","snapshot":"` + f + `"}`},
+			{"JSONFieldName", http.MethodPost, "/nir.v1.QueryService/ListPersons", kbOslo, `{"` + f + `":1}`},
+			{"UnknownProcedurePath", http.MethodPost, "/nir.v1.QueryService/" + url.PathEscape(f), "", `{}`},
+			{"DeniedPath", http.MethodPost, "/nir.v1.AdminService/" + url.PathEscape(f), kbOslo, `{}`},
+			{"UnknownToken", http.MethodPost, "/nir.v1.QueryService/" + url.PathEscape(f), "not-a-token", `{}`},
+			// The log only: the log-in page keeps the URL its caller asked for, to go on to it.
+			{"ConsolePath", http.MethodGet, "/personer/" + url.PathEscape(f), "", ""},
+		} {
+			t.Run(c.name+"/"+strings.ReplaceAll(f, " ", "_"), func(t *testing.T) {
+				status, body := w.http(t, c.method, c.path, c.token, c.body)
+				if c.name != "ConsolePath" && strings.Contains(body, f) {
+					t.Errorf("the answer (%d) holds the national id: %s", status, body)
+				}
+			})
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
+	noIDInLog(t, w.n.Logs(), forms...)
+}
