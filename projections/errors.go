@@ -41,3 +41,7 @@ var ErrExists = errors.New("projections: already exists")
 // because they do not belong to the stream or were found damaged (Projector.Repairing): they
 // are not served until then. Snapshots stay available.
 var ErrUnavailable = errors.New("projections: read models unavailable")
+
+// ErrExportDisk is returned by ExportCSV when its temporary file would take the exports
+// sharing its ExportDisk beyond their bytes; nothing has been written to its writer then.
+var ErrExportDisk = errors.New("projections: the CSV exports' disk budget is spent")

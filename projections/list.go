@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -505,6 +506,52 @@ var CSVColumns = []string{
 type CSVOptions struct {
 	// IncludeNationalID adds the national_id column (the kommune's own view only).
 	IncludeNationalID bool
+	// Disk, if not nil, bounds the bytes of the temporary files of every export sharing it.
+	Disk *ExportDisk
+}
+
+// ExportDisk is a budget of bytes for ExportCSV's temporary files, shared by the exports
+// given it: a file holds its bytes until its client has read the whole CSV (or went away),
+// so without a bound clients that open exports and read none of them make nird hold a
+// copy of their lists each on disk. It is safe for concurrent use.
+type ExportDisk struct {
+	max  int64
+	used atomic.Int64
+}
+
+// NewExportDisk returns a budget of max bytes.
+func NewExportDisk(max int64) *ExportDisk { return &ExportDisk{max: max} }
+
+// Used returns the bytes the exports' temporary files hold now.
+func (d *ExportDisk) Used() int64 { return d.used.Load() }
+
+// Max returns the budget's bytes.
+func (d *ExportDisk) Max() int64 { return d.max }
+
+// diskFile is an export's temporary file that draws what it writes from an ExportDisk.
+type diskFile struct {
+	f    *os.File
+	disk *ExportDisk // nil: no budget
+	held int64
+}
+
+func (d *diskFile) Write(p []byte) (int, error) {
+	if d.disk != nil {
+		if d.disk.used.Add(int64(len(p))) > d.disk.max {
+			d.disk.used.Add(-int64(len(p)))
+			return 0, fmt.Errorf("%w (%d MiB)", ErrExportDisk, d.disk.max>>20)
+		}
+		d.held += int64(len(p))
+	}
+	return d.f.Write(p)
+}
+
+// release gives the file's bytes back, once it is closed.
+func (d *diskFile) release() {
+	if d.disk != nil {
+		d.disk.used.Add(-d.held)
+		d.held = 0
+	}
 }
 
 // exportPattern names ExportCSV's temporary files (os.CreateTemp); New removes any a
@@ -521,7 +568,9 @@ const exportPattern = "export-*.csv"
 // read transaction has ended and holds new ones off meanwhile, so an export writing to its
 // client inside one stalled the fold, every query and the append path's id look-up for as
 // long as the client took; made in memory instead, each export held its whole CSV (or the
-// kommune's rows, 50 MB for 20 000 persons) while its client read.
+// kommune's rows, 50 MB for 20 000 persons) while its client read. The file draws its bytes
+// from opt.Disk until the copy to w has ended; when it is spent, ExportCSV fails with
+// ErrExportDisk before it writes to w.
 func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) {
 	q.PageSize, q.PageToken = 0, ""
 	if err := q.validate(); err != nil {
@@ -532,8 +581,10 @@ func (db *DB) ExportCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error)
 		return 0, fmt.Errorf("csv export: %w", err)
 	}
 	os.Remove(f.Name())
+	df := &diskFile{f: f, disk: opt.Disk}
+	defer df.release()
 	defer f.Close()
-	n, err := db.writeCSV(f, q, opt)
+	n, err := db.writeCSV(df, q, opt)
 	if err != nil {
 		return 0, err
 	}

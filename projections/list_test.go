@@ -412,3 +412,49 @@ func TestDB_ExportCSVSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestDB_ExportCSVDisk checks that an export's temporary file draws its bytes from the
+// ExportDisk until its client has them, and that an export over the budget fails before it
+// writes a byte.
+func TestDB_ExportCSVDisk(t *testing.T) {
+	t.Parallel()
+	s := listScenario()
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	q := PersonQuery{Kommune: "0301"}
+
+	t.Run("Held", func(t *testing.T) {
+		disk := NewExportDisk(1 << 20)
+		var held int64
+		w := writerFunc(func(p []byte) (int, error) {
+			if held == 0 {
+				held = disk.Used()
+			}
+			return len(p), nil
+		})
+		if _, err := db.ExportCSV(w, q, CSVOptions{Disk: disk}); err != nil {
+			t.Fatal(err)
+		}
+		if held < 100 {
+			t.Errorf("while the CSV went to its client the budget held %d bytes, want its size", held)
+		}
+		if u := disk.Used(); u != 0 {
+			t.Errorf("after the export the budget holds %d bytes, want 0", u)
+		}
+	})
+	t.Run("ErrExportDisk", func(t *testing.T) {
+		disk := NewExportDisk(100)
+		var b bytes.Buffer
+		_, err := db.ExportCSV(&b, q, CSVOptions{Disk: disk})
+		if !errors.Is(err, ErrExportDisk) {
+			t.Fatalf("err = %v, want ErrExportDisk", err)
+		}
+		if b.Len() != 0 || disk.Used() != 0 {
+			t.Errorf("%d bytes written, %d held after a refused export; want none", b.Len(), disk.Used())
+		}
+	})
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -52,6 +52,9 @@ type EdgeConfig struct {
 	RateLimit                                      float64
 	RateBurst                                      int
 	BodyMemory                                     int
+	// MaxExportsPerPrincipal and ExportDisk bound the CSV exports: each holds a temporary
+	// file of its whole list until its client has read it (api.QueryConfig).
+	MaxExportsPerPrincipal, ExportDisk int
 }
 
 func (e EdgeConfig) validate() error {
@@ -78,6 +81,10 @@ func (e EdgeConfig) validate() error {
 		return fmt.Errorf("--rate-burst: %d; with --rate-limit it must be at least 1", e.RateBurst)
 	case e.BodyMemory < 4<<20:
 		return fmt.Errorf("--max-body-memory: %d is less than one largest request (4 MiB)", e.BodyMemory)
+	case e.MaxExportsPerPrincipal < 1:
+		return fmt.Errorf("--max-exports-per-principal: %d is not at least 1", e.MaxExportsPerPrincipal)
+	case e.ExportDisk < 1<<20:
+		return fmt.Errorf("--max-export-disk: %d is less than 1 MiB, a small kommune's export", e.ExportDisk)
 	}
 	return nil
 }

@@ -221,7 +221,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reads := api.NewPersonReads(0, 0)
 	reg := api.NewRegistration(svc, log, reads)
 
-	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads})
+	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads,
+		MaxExportsPerPrincipal: cfg.Edge.MaxExportsPerPrincipal, ExportDiskBytes: int64(cfg.Edge.ExportDisk)})
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
 

@@ -30,6 +30,7 @@ import (
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // The HTTP edge and nird's configuration: what an unauthenticated client, a hostile case
@@ -941,4 +942,145 @@ func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
 	noIDInLog(t, w.n.Logs(), forms...)
+}
+
+// TestHTTP_UnreadCSVExportsHoldDisk: a CSV export is written whole into a temporary file
+// beside the read models (unlinked) and then copied to its client, which holds the file
+// until the client has read it all or --write-timeout (2 minutes) cut it off. Before the
+// fix a kommune opened 64 exports (its share of requests in flight) and read none: nird
+// held 64 files, 283 MiB for a kommune of 20 000 persons, for two minutes, and could be
+// made to again. Now a principal has at most --max-exports-per-principal (2) in flight, and
+// the files of all exports together draw from --max-export-disk; more are refused with
+// ResourceExhausted naming the limit. Here, with 2 000 persons (an export of about 460 KB),
+// Oslo opens 8 exports over HTTP/2 with a 1 KiB window and reads none, then an analyst 2
+// with --max-export-disk at 1 MiB; before the fix nird held all 10 files (4.5 MB).
+func TestHTTP_UnreadCSVExportsHoldDisk(t *testing.T) {
+	// By environment, which a nird without the flag ignores: the attack still runs there.
+	t.Setenv("NIR_MAX_EXPORT_DISK", strconv.Itoa(1<<20))
+	w := kbStart(t)
+	size := csvLoad(t, w, 2000)
+
+	oslo, stopOslo := csvUnread(t, w, kbOslo, 8)
+	files, bytes := csvHeld(t, w.n)
+	t.Logf("one export %d KiB; Oslo's 8 unread exports answered %v; nird holds %d export files, %d KiB", size>>10, oslo, files, bytes>>10)
+	if files > 2 {
+		t.Errorf("Oslo's 8 unread exports hold %d files, %d KiB; want at most 2", files, bytes>>10)
+	}
+	if n := csvCount(oslo, "429 kommune:dev-kommune@0301 has 2 CSV exports in flight, its most"); n != 6 {
+		t.Errorf("%d of Oslo's 8 unread exports refused for its 2 in flight; want 6", n)
+	}
+
+	analyst, stopAnalyst := csvUnread(t, w, "analyst", 2)
+	defer stopAnalyst()
+	files, bytes = csvHeld(t, w.n)
+	t.Logf("the analyst's 2 unread exports answered %v; nird holds %d export files, %d KiB", analyst, files, bytes>>10)
+	if bytes > 1<<20 {
+		t.Errorf("unread exports hold %d KiB, more than --max-export-disk's 1024", bytes>>10)
+	}
+	if n := csvCount(analyst, "429 the CSV exports' disk budget is spent (1 MiB)"); n != 2 {
+		t.Errorf("%d of the analyst's 2 exports refused for the disk budget; want 2", n)
+	}
+
+	// Once Oslo's clients go away, their exports end and Oslo may export again.
+	stopOslo()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body := w.csv(t, kbOslo, "0301")
+		if status == http.StatusOK && int64(len(body)) == size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Oslo's export after its clients went away: %d %.200s", status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	natsAlive(t, w.n)
+}
+
+// csvLoad registers n persons in Oslo and returns the size of Oslo's CSV export once the
+// read models hold them all.
+func csvLoad(t *testing.T, w *kbNird, n int) int64 {
+	t.Helper()
+	var regs []*nirv1.Registration
+	for i := range n {
+		birth := rules.Date{Y: 1980 + i/300, M: time.January, D: 1}
+		r := kbRegister(rules.SyntheticFodselsnummer(birth, i%300), "0301", "0301")
+		r.Event.GetPersonRegistered().BirthDate = birth.Proto()
+		if regs = append(regs, r); len(regs) == 1000 || i == n-1 {
+			w.mustAppend(t, kbOslo, regs...)
+			regs = nil
+		}
+	}
+	w.caughtUp(t)
+	status, body := w.csv(t, kbOslo, "0301")
+	if status != http.StatusOK || strings.Count(body, "\n") != n+1 {
+		t.Fatalf("export: %d, %d lines; want 200 and %d", status, strings.Count(body, "\n"), n+1)
+	}
+	return int64(len(body))
+}
+
+// csvUnread asks for Oslo's CSV export count times as token, over one HTTP/2 connection
+// whose streams take 1 KiB before the client reads, and reads none of the exports. It
+// returns each answer's status, with the text of a refusal, and the function that closes
+// the streams.
+func csvUnread(t *testing.T, w *kbNird, token string, count int) ([]string, func()) {
+	t.Helper()
+	tr := h2cTransport()
+	tr.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: 1 << 10}
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := func() { cancel(); tr.CloseIdleConnections() }
+	t.Cleanup(stop)
+	var out []string
+	for range count {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.n.URL()+"/export/persons.csv?kommune=0301", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth.SetBearer(req.Header, token)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("export as %s: %v", token, err)
+		}
+		s := strconv.Itoa(res.StatusCode)
+		if res.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			s += " " + strings.TrimSpace(string(b))
+		}
+		out = append(out, s)
+	}
+	return out, stop
+}
+
+// csvCount counts the answers that start with prefix.
+func csvCount(answers []string, prefix string) int {
+	n := 0
+	for _, a := range answers {
+		if strings.HasPrefix(a, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// csvHeld counts the CSV exports' temporary files nird holds open, and their bytes.
+func csvHeld(t *testing.T, n *nirdtest.Nird) (files int, bytes int64) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", n.Cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.Contains(filepath.Base(target), "export-") {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err == nil {
+			files++
+			bytes += fi.Size()
+		}
+	}
+	return files, bytes
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -72,6 +73,12 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, err)
 		return
 	}
+	done, err := h.startExport(v.String())
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	defer done()
 	kommune, err := kommuneFor(v, "kommune", params.kommune, true)
 	if err != nil {
 		writeHTTPError(w, err)
@@ -94,7 +101,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	var rows int
 	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
 		var err error
-		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs()})
+		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk})
 		return err
 	})
 	if err != nil {
@@ -115,6 +122,25 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		lw.start()
 	}
 	h.log.DebugContext(ctx, "csv export", "kommune", kommune, "rows", rows, "principal", v.String())
+}
+
+// startExport counts one more CSV export of principal in flight and returns the function
+// that ends it, or ResourceExhausted when the principal has its most: each export holds a
+// temporary file of the whole list until its client has read it.
+func (h *Query) startExport(principal string) (func(), error) {
+	h.exportsMu.Lock()
+	defer h.exportsMu.Unlock()
+	if h.exports[principal] >= h.maxExports {
+		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%s has %d CSV exports in flight, its most; retry when one has been read", principal, h.maxExports))
+	}
+	h.exports[principal]++
+	return func() {
+		h.exportsMu.Lock()
+		defer h.exportsMu.Unlock()
+		if h.exports[principal]--; h.exports[principal] == 0 {
+			delete(h.exports, principal)
+		}
+	}, nil
 }
 
 // lazyCSV sets the CSV headers and the 200 status on the first write, so that an error found
@@ -324,6 +350,7 @@ var httpStatus = map[connect.Code]int{
 	connect.CodeNotFound:           http.StatusNotFound,
 	connect.CodeFailedPrecondition: http.StatusPreconditionFailed,
 	connect.CodeUnavailable:        http.StatusServiceUnavailable,
+	connect.CodeResourceExhausted:  http.StatusTooManyRequests,
 	connect.CodeCanceled:           499,
 	connect.CodeDeadlineExceeded:   http.StatusGatewayTimeout,
 	connect.CodeUnimplemented:      http.StatusNotImplemented,

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -39,6 +40,18 @@ var _ QuerySource = (*projections.Projector)(nil)
 // DefaultWithinDays is the warning period of deadlines (DUE_SOON) when a request gives none.
 const DefaultWithinDays = 30
 
+// The CSV export's defaults. An export is written whole into a temporary file before its
+// first byte goes out, and the file is kept until the client has read it all (or
+// --write-timeout cut it off): a client that opens exports and reads none holds a copy of
+// the list on disk for each.
+const (
+	// DefaultMaxExportsPerPrincipal is how many CSV exports one principal may have in flight.
+	DefaultMaxExportsPerPrincipal = 2
+	// DefaultExportDiskBytes bounds the exports' temporary files over every principal: some
+	// 50 of the largest kommune's (4.6 MB for 20 000 persons).
+	DefaultExportDiskBytes = 256 << 20
+)
+
 // QueryConfig configures a Query. Source and Keys are required; zero values of the others
 // mean their defaults.
 type QueryConfig struct {
@@ -59,6 +72,13 @@ type QueryConfig struct {
 	// PersonReads bounds the AuditHistory reads running at once, shared with the
 	// registration service's History; nil is a bound of its own (NewPersonReads(0, 0)).
 	PersonReads *PersonReads
+	// MaxExportsPerPrincipal is how many CSV exports one principal may have in flight; more
+	// are refused with ResourceExhausted. 0 means DefaultMaxExportsPerPrincipal.
+	MaxExportsPerPrincipal int
+	// ExportDiskBytes bounds the bytes of the CSV exports' temporary files, over every
+	// export (projections.ExportDisk); an export beyond it is refused with
+	// ResourceExhausted. 0 means DefaultExportDiskBytes.
+	ExportDiskBytes int64
 }
 
 // Query serves nir.v1.QueryService and the CSV export of the person list over the read
@@ -74,13 +94,20 @@ type Query struct {
 	log   *slog.Logger
 	// minCount is the statistics' disclosure control threshold.
 	minCount int64
+
+	maxExports int                     // CSV exports in flight per principal
+	exportDisk *projections.ExportDisk // the exports' temporary files, over every principal
+	exportsMu  sync.Mutex              // guards exports
+	exports    map[string]int          // CSV exports in flight, by principal
 }
 
 var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
 
 // NewQuery returns the query service.
 func NewQuery(cfg QueryConfig) *Query {
-	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount}
+	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount,
+		maxExports: cmp.Or(cfg.MaxExportsPerPrincipal, DefaultMaxExportsPerPrincipal), exports: map[string]int{},
+		exportDisk: projections.NewExportDisk(cmp.Or(cfg.ExportDiskBytes, DefaultExportDiskBytes))}
 	if q.reads == nil {
 		q.reads = NewPersonReads(0, 0)
 	}
@@ -229,6 +256,8 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeDataLoss, msg())
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
+	case errors.Is(err, projections.ErrExportDisk):
+		return connect.NewError(connect.CodeResourceExhausted, errors.New(msg().Error()+": other CSV exports are being sent; retry later"))
 	}
 	// The rest (context errors, internal errors logged once) as for registrations.
 	return Error(ctx, log, op, err)

@@ -1159,6 +1159,39 @@ func TestQuery_ExportCSV(t *testing.T) {
 	}
 }
 
+// TestQuery_ExportsPerPrincipal checks that a principal's CSV exports in flight are bounded
+// (each holds a temporary file of the whole list until its client has read it), that the
+// refusal names the limit, and that other principals are not held up by it.
+func TestQuery_ExportsPerPrincipal(t *testing.T) {
+	q := NewQuery(QueryConfig{MaxExportsPerPrincipal: 2})
+	var dones []func()
+	for range 2 {
+		done, err := q.startExport("kommune:oslo@0301")
+		if err != nil {
+			t.Fatalf("export within the limit: %v", err)
+		}
+		dones = append(dones, done)
+	}
+	_, err := q.startExport("kommune:oslo@0301")
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "2 CSV exports in flight") {
+		t.Fatalf("third export: %v, want ResourceExhausted naming the limit of 2", err)
+	}
+	done, err := q.startExport("kommune:bergen@4601")
+	if err != nil {
+		t.Fatalf("another principal's export: %v", err)
+	}
+	done()
+	dones[0]()
+	if done, err = q.startExport("kommune:oslo@0301"); err != nil {
+		t.Fatalf("export after one ended: %v", err)
+	}
+	done()
+	dones[1]()
+	if len(q.exports) != 0 {
+		t.Errorf("exports in flight after every one ended: %v", q.exports)
+	}
+}
+
 // busyProjector is the projector with a rebuild always running: the consumer-declared seam
 // lets the test reach the refusal without racing a real rebuild.
 type busyProjector struct{ *projections.Projector }
@@ -1202,6 +1235,7 @@ func TestReadError(t *testing.T) {
 		{context.Canceled, connect.CodeCanceled},
 		{errors.New("disk on fire"), connect.CodeInternal},
 		{connect.NewError(connect.CodeNotFound, errors.New("person not found")), connect.CodeNotFound},
+		{fmt.Errorf("%w (256 MiB)", projections.ErrExportDisk), connect.CodeResourceExhausted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {
