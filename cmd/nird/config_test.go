@@ -100,7 +100,7 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "EdgeDefaults", check: func(t *testing.T, c Config) {
 			e := c.Edge
-			if e.ReadTimeout != DefaultReadTimeout || e.WriteTimeout != DefaultWriteTimeout || e.MaxConns != DefaultMaxConns || e.RateLimit != DefaultRateLimit || e.BodyMemory != DefaultBodyMemory {
+			if e.ReadTimeout != DefaultReadTimeout || e.WriteTimeout != DefaultWriteTimeout || e.MaxConns != DefaultMaxConns || e.MaxInflightPublic != DefaultMaxInflightPublic || e.RateLimit != DefaultRateLimit || e.BodyMemory != DefaultBodyMemory {
 				t.Errorf("edge defaults = %+v", e)
 			}
 		}},
@@ -114,6 +114,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "HeaderTimeoutOverReadTimeout", args: []string{"--read-header-timeout", "1m", "--read-timeout", "10s"}, wantErr: "--read-header-timeout"},
 		{name: "NoConns", args: []string{"--max-conns", "0"}, wantErr: "--max-conns"},
 		{name: "PrincipalOverTotal", args: []string{"--max-inflight", "4", "--max-inflight-per-principal", "8"}, wantErr: "--max-inflight-per-principal"},
+		{name: "NoPublicSlots", args: []string{"--max-inflight-public", "0"}, wantErr: "--max-inflight-public"},
 		{name: "NegativeRate", args: []string{"--rate-limit", "-1"}, wantErr: "--rate-limit"},
 		{name: "RateWithoutBurst", args: []string{"--rate-burst", "0"}, wantErr: "--rate-burst"},
 		{name: "NoRateNoBurst", args: []string{"--rate-limit", "0", "--rate-burst", "0"}, check: func(t *testing.T, c Config) {}},

@@ -19,9 +19,10 @@ import (
 )
 
 // The API's and the admin address's defaults. With them, what unauthenticated clients can
-// make nird hold is a few KiB per open connection (at most --max-conns), and what
-// authenticated ones can make it read at once is bounded by --max-inflight × 64 KiB plus
-// --max-body-memory.
+// make nird hold is a few KiB per open connection (at most --max-conns) and
+// --max-inflight-public requests of small bodies for at most publicReadTimeout each, and
+// what authenticated ones can make it read at once is bounded by --max-inflight × 64 KiB
+// plus --max-body-memory.
 const (
 	DefaultReadHeaderTimeout       = 10 * time.Second
 	DefaultReadTimeout             = 30 * time.Second // a 4 MiB body at 140 KB/s
@@ -30,12 +31,17 @@ const (
 	DefaultMaxConns                = 1024
 	DefaultMaxInflight             = 256
 	DefaultMaxInflightPerPrincipal = 64
+	DefaultMaxInflightPublic       = 32
 	DefaultRateLimit               = 100.0 // per principal, per second
 	DefaultRateBurst               = 200
 	DefaultBodyMemory              = 32 << 20
 
 	// adminMaxConns caps the admin address's connections: a scraper and an operator.
 	adminMaxConns = 32
+	// publicReadTimeout bounds the reading of a request without a token (a health check, the
+	// console's log-in), from its headers on: its body is at most a few KiB, and the slots
+	// for such requests (--max-inflight-public) are held by anyone who sends one slowly.
+	publicReadTimeout = 5 * time.Second
 	// healthMaxBytes bounds a gRPC health check's request, which needs no token.
 	healthMaxBytes = 1 << 10
 	// consoleMaxBytes bounds a request body of the web console (its log-in and forms),
@@ -48,10 +54,10 @@ const (
 type EdgeConfig struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
-	MaxConns, MaxInflight, MaxInflightPerPrincipal int
-	RateLimit                                      float64
-	RateBurst                                      int
-	BodyMemory                                     int
+	MaxConns, MaxInflight, MaxInflightPerPrincipal, MaxInflightPublic int
+	RateLimit                                                         float64
+	RateBurst                                                         int
+	BodyMemory                                                        int
 	// MaxExportsPerPrincipal and ExportDisk bound the CSV exports: each holds a temporary
 	// file of its whole list until its client has read it (api.QueryConfig).
 	MaxExportsPerPrincipal, ExportDisk int
@@ -75,6 +81,8 @@ func (e EdgeConfig) validate() error {
 		return fmt.Errorf("--max-inflight: %d is not at least 1", e.MaxInflight)
 	case e.MaxInflightPerPrincipal < 0 || e.MaxInflightPerPrincipal > e.MaxInflight:
 		return fmt.Errorf("--max-inflight-per-principal: %d is not between 0 and --max-inflight %d", e.MaxInflightPerPrincipal, e.MaxInflight)
+	case e.MaxInflightPublic < 1:
+		return fmt.Errorf("--max-inflight-public: %d is not at least 1", e.MaxInflightPublic)
 	case e.RateLimit < 0:
 		return fmt.Errorf("--rate-limit: %v is negative (0 = no limit)", e.RateLimit)
 	case e.RateLimit > 0 && e.RateBurst < 1:
@@ -93,6 +101,7 @@ func (e EdgeConfig) validate() error {
 func (e EdgeConfig) edgeConfig(log *slog.Logger) edge.Config {
 	return edge.Config{
 		MaxInflight: e.MaxInflight, MaxInflightPerPrincipal: e.MaxInflightPerPrincipal,
+		MaxPublicInflight: e.MaxInflightPublic, PublicReadTimeout: min(publicReadTimeout, e.ReadTimeout),
 		Rate: e.RateLimit, Burst: e.RateBurst, BodyMemory: int64(e.BodyMemory), Logger: log,
 		MaxBodyBytes: natsingress.MaxRequestBytes,
 	}

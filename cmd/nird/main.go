@@ -296,6 +296,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&e.MaxConns, "max-conns", DefaultMaxConns, fmt.Sprintf("API: most client connections open at once; more wait to be accepted (the admin address takes %d)", adminMaxConns))
 	num(&e.MaxInflight, "max-inflight", DefaultMaxInflight, "API: most requests served at once; more are refused with ResourceExhausted")
 	num(&e.MaxInflightPerPrincipal, "max-inflight-per-principal", DefaultMaxInflightPerPrincipal, "API: most requests one principal (token) may have served at once; 0 = only --max-inflight")
+	num(&e.MaxInflightPublic, "max-inflight-public", DefaultMaxInflightPublic, fmt.Sprintf("API: most requests without a token (health checks, the web console's log-in) served at once, apart from --max-inflight; more are refused with ResourceExhausted, and each body must come within %v", publicReadTimeout))
 	flt(&e.RateLimit, "rate-limit", DefaultRateLimit, "API: requests per second one principal (token) may make on average; more are refused with ResourceExhausted (HTTP 429); 0 = no limit")
 	num(&e.RateBurst, "rate-burst", DefaultRateBurst, "API: requests one principal may make at once above --rate-limit")
 	num(&e.BodyMemory, "max-body-memory", DefaultBodyMemory, fmt.Sprintf("API: bytes of request bodies read at once, over every request, beyond the first %d KiB of each; a large body beyond it is refused with ResourceExhausted", edge.FreeBodyBytes>>10))

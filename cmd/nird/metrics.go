@@ -216,8 +216,8 @@ type edgeCollector struct {
 func newEdgeCollector(e *edge.Edge) *edgeCollector {
 	return &edgeCollector{
 		e:          e,
-		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit before their body was read: rate (a principal's --rate-limit), principal_inflight, inflight, body_memory.", []string{"limit"}, nil),
-		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served.", nil, nil),
+		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit before their body was read: rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory.", []string{"limit"}, nil),
+		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served, with and without a token.", nil, nil),
 		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies drawn from --max-body-memory.", nil, nil),
 	}
 }
@@ -230,7 +230,7 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.e.Stats()
-	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "body_memory": st.RefusedBodyMemory} {
+	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "public_inflight": st.RefusedPublicInflight, "body_memory": st.RefusedBodyMemory} {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(v), limit)
 	}
 	ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(st.Inflight))

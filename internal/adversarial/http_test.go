@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/nirdtest"
@@ -1083,4 +1084,110 @@ func csvHeld(t *testing.T, n *nirdtest.Nird) (files int, bytes int64) {
 		}
 	}
 	return files, bytes
+}
+
+// edgeScrapeSum is the sum of the samples named in names on nird's /metrics (each a name
+// with its labels, as the exposition writes it; an absent one counts 0).
+func edgeScrapeSum(t *testing.T, n *nirdtest.Nird, names ...string) float64 {
+	t.Helper()
+	var sum float64
+	for _, name := range names {
+		sum += max(0, metric(t, n, name))
+	}
+	return sum
+}
+
+// edgeHealthCheck asks the public gRPC health check, without a token, over a new
+// connection, and returns the HTTP status (0 when the request failed).
+func edgeHealthCheck(n *nirdtest.Nird) int {
+	c := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	res, err := c.Post(n.URL()+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+// TestHTTP_SlowRequestsWithoutAToken: an attacker without any token opens 300 connections,
+// each posting a request nird serves without a principal (the web console's log-in form,
+// the public gRPC health check) and stalling after a few bytes of its body, while a
+// kommune's case system asks for its person list over HTTP and appends over NATS.
+//
+// Before the fix such requests counted toward --max-inflight (256) only and nird waited for
+// each body up to --read-timeout (30 s): the attacker held every slot, and all 10 of the
+// case system's requests were refused with ResourceExhausted ("nird is serving 256
+// requests, its most"), as was its append over NATS. Now requests without a principal have
+// a pool of their own (--max-inflight-public) and their bodies a short deadline: the case
+// system is served, and the public slots are back within seconds.
+func TestHTTP_SlowRequestsWithoutAToken(t *testing.T) {
+	tokens, tokOslo, _ := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo")
+	oslo := natsAs(t, n, "oslo")
+	refused := []string{`nir_api_refused_total{limit="inflight"}`, `nir_api_refused_total{limit="public_inflight"}`}
+	for i, attack := range []struct{ name, head string }{
+		{"LoginForm", "POST /logg-inn/nokkel/ HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nCookie: nir_innlogging=x\r\nContent-Length: 1000\r\n\r\ncsrf="},
+		{"HealthCheck", "POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"},
+	} {
+		t.Run(attack.name, func(t *testing.T) {
+			if err := edgeListPersons(context.Background(), n, tokOslo, "0301"); err != nil {
+				t.Fatalf("before the attack: %v", err)
+			}
+			if code := edgeHealthCheck(n); code != http.StatusOK {
+				t.Fatalf("health check before the attack: HTTP %d", code)
+			}
+			refusedBefore := edgeScrapeSum(t, n, refused...)
+			const conns = 300
+			var open []net.Conn
+			defer func() {
+				for _, c := range open {
+					c.Close()
+				}
+			}()
+			for range conns {
+				c, err := net.Dial("tcp", n.Addr)
+				if err != nil {
+					t.Fatalf("dial after %d connections: %v", len(open), err)
+				}
+				open = append(open, c)
+				fmt.Fprintf(c, attack.head, n.Addr)
+			}
+			// Every stalled request is admitted or refused: at least conns - 256 refused.
+			attackAt := time.Now()
+			for edgeScrapeSum(t, n, refused...)-refusedBefore < conns-256 {
+				if time.Since(attackAt) > 10*time.Second {
+					t.Fatalf("the %d stalled requests were not admitted or refused within 10s", conns)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var errs []error
+			for range 10 {
+				if err := edgeListPersons(context.Background(), n, tokOslo, "0301"); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			reply, err := oslo.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, oslo, tokOslo, natsRegistration(i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("a kommune's 10 requests while %d stalled requests without a token wait: %d refused; its append over NATS: %q %s",
+				conns, len(errs), reply.Header.Get(micro.ErrorCodeHeader), reply.Header.Get(micro.ErrorHeader))
+			if len(errs) > 0 {
+				t.Fatalf("an attacker without a token shuts the case system out over HTTP: %v", errs[0])
+			}
+			if c := reply.Header.Get(micro.ErrorCodeHeader); c != "" {
+				t.Fatalf("an attacker without a token shuts the case system out over NATS: %s %s", c, reply.Header.Get(micro.ErrorHeader))
+			}
+			// The stalled requests' bodies have a short deadline: the public slots come back
+			// long before --read-timeout (30 s), though the attacker keeps its connections.
+			for edgeHealthCheck(n) != http.StatusOK {
+				if time.Since(attackAt) > 15*time.Second {
+					t.Fatalf("the public health check still refused %v after the attack began", time.Since(attackAt).Round(time.Second))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("the public health check answered again %v after the attack began", time.Since(attackAt).Round(100*time.Millisecond))
+		})
+	}
 }

@@ -13,7 +13,12 @@
 //     golang.org/x/time/rate). Over it, ResourceExhausted (HTTP 429, Retry-After).
 //  3. The principal's share of requests in flight ([Config.MaxInflightPerPrincipal]), then
 //     nird's total ([Config.MaxInflight]). Over either, ResourceExhausted at once: a request
-//     never waits at the edge, so nothing queues in memory behind a slow caller.
+//     never waits at the edge, so nothing queues in memory behind a slow caller. A request
+//     without a principal (a public procedure, the web console's log-in) has neither: it
+//     takes one of the slots kept for such requests ([Config.MaxPublicInflight]), never one
+//     of MaxInflight's, and its body is read under a short deadline
+//     ([Config.PublicReadTimeout]). Anyone can send one, so nobody without a token can hold
+//     the slots of the callers who have one.
 //  4. The body: one that says it is larger than any handler reads ([Config.MaxBodyBytes]) is
 //     refused at once. The first [FreeBodyBytes] of every body are free; the rest is drawn
 //     from one budget shared by every request ([Config.BodyMemory]) in one go, and given back
@@ -29,11 +34,12 @@
 //
 // # Guarantees
 //
-//   - Memory for request bodies is bounded: at most MaxInflight × FreeBodyBytes plus
-//     BodyMemory bytes are read and held at once (Connect's buffers may double that, and the
-//     garbage collector lets the heap grow to about twice what is live).
+//   - Memory for request bodies is bounded: at most (MaxInflight + MaxPublicInflight) ×
+//     FreeBodyBytes plus BodyMemory bytes are read and held at once (Connect's buffers may
+//     double that, and the garbage collector lets the heap grow to about twice what is live).
 //   - Public procedures (gRPC health) need no token and are not rate limited; they count
-//     toward MaxInflight and their bodies toward the budget like any other.
+//     toward MaxPublicInflight and their bodies toward the budget. However many of them
+//     stall, a caller with a token finds MaxInflight's slots as its peers left them.
 //   - Refusals are answered in the caller's protocol (Connect, gRPC, gRPC-Web) with a message
 //     saying which limit was hit; they name the principal, never a token.
 //
@@ -73,6 +79,12 @@ type Config struct {
 	MaxInflight int
 	// MaxInflightPerPrincipal is how many of them one principal may have.
 	MaxInflightPerPrincipal int
+	// MaxPublicInflight is how many requests without a principal nird serves at once, in
+	// slots of their own: they never count toward MaxInflight.
+	MaxPublicInflight int
+	// PublicReadTimeout bounds the reading of a request without a principal from when its
+	// headers are read: such bodies are small, and anyone can send one slowly.
+	PublicReadTimeout time.Duration
 	// Rate is the requests per second one principal may make on average, Burst how many it
 	// may make at once. Rate 0 is no limit; with a Rate, Burst must be at least 1.
 	Rate  float64
@@ -95,6 +107,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("edge: MaxInflight %d is negative", c.MaxInflight)
 	case c.MaxInflightPerPrincipal < 0:
 		return fmt.Errorf("edge: MaxInflightPerPrincipal %d is negative", c.MaxInflightPerPrincipal)
+	case c.MaxPublicInflight < 0:
+		return fmt.Errorf("edge: MaxPublicInflight %d is negative", c.MaxPublicInflight)
+	case c.PublicReadTimeout < 0:
+		return fmt.Errorf("edge: PublicReadTimeout %v is negative", c.PublicReadTimeout)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return fmt.Errorf("edge: Rate %v is not a number of requests per second", c.Rate)
 	case c.Rate > 0 && c.Burst < 1:
@@ -119,12 +135,13 @@ type Edge struct {
 	errw  *connect.ErrorWriter
 
 	inflight   chan struct{} // a slot per request in flight; nil without MaxInflight
+	public     chan struct{} // a slot per request without a principal; nil without MaxPublicInflight
 	bodyMemory atomic.Int64  // bytes drawn from cfg.BodyMemory
 
 	mu         sync.Mutex // guards principals
 	principals map[string]*principal
 
-	refusedRate, refusedPrincipal, refusedInflight, refusedBody atomic.Uint64
+	refusedRate, refusedPrincipal, refusedInflight, refusedPublic, refusedBody atomic.Uint64
 }
 
 // principal is one principal's rate and requests in flight.
@@ -147,6 +164,9 @@ func New(guard *auth.Guard, cfg Config) (*Edge, error) {
 	if cfg.MaxInflight > 0 {
 		e.inflight = make(chan struct{}, cfg.MaxInflight)
 	}
+	if cfg.MaxPublicInflight > 0 {
+		e.public = make(chan struct{}, cfg.MaxPublicInflight)
+	}
 	return e, nil
 }
 
@@ -157,10 +177,13 @@ type Stats struct {
 	// RefusedPrincipalInflight counts requests over their principal's share of requests in
 	// flight, RefusedInflight those over nird's total.
 	RefusedPrincipalInflight, RefusedInflight uint64
+	// RefusedPublicInflight counts requests without a principal over MaxPublicInflight.
+	RefusedPublicInflight uint64
 	// RefusedBodyMemory counts requests whose body did not fit in the body budget.
 	RefusedBodyMemory uint64
-	// Inflight is the number of requests being served now.
-	Inflight int
+	// Inflight is the number of requests being served now, PublicInflight the number of
+	// them without a principal.
+	Inflight, PublicInflight int
 	// BodyMemory is the bytes drawn from the body budget now.
 	BodyMemory int64
 }
@@ -169,8 +192,9 @@ type Stats struct {
 func (e *Edge) Stats() Stats {
 	return Stats{
 		RefusedRate: e.refusedRate.Load(), RefusedPrincipalInflight: e.refusedPrincipal.Load(),
-		RefusedInflight: e.refusedInflight.Load(), RefusedBodyMemory: e.refusedBody.Load(),
-		Inflight: len(e.inflight), BodyMemory: e.bodyMemory.Load(),
+		RefusedInflight: e.refusedInflight.Load(), RefusedPublicInflight: e.refusedPublic.Load(),
+		RefusedBodyMemory: e.refusedBody.Load(), BodyMemory: e.bodyMemory.Load(),
+		Inflight: len(e.inflight) + len(e.public), PublicInflight: len(e.public),
 	}
 }
 
@@ -182,22 +206,7 @@ func (e *Edge) Wrap(h http.Handler) http.Handler {
 			e.refuse(w, r, auth.ConnectError(err))
 			return
 		}
-		release, err := e.Admit(p, r.URL.Path)
-		if err != nil {
-			e.refuse(w, r, err)
-			return
-		}
-		defer release()
-		if r.Body != nil && r.Body != http.NoBody {
-			b, err := e.budget(r)
-			if err != nil {
-				e.refuse(w, r, err)
-				return
-			}
-			defer b.release()
-			r.Body = b
-		}
-		h.ServeHTTP(w, r)
+		e.serve(w, r, p, h)
 	})
 }
 
@@ -205,27 +214,38 @@ func (e *Edge) Wrap(h http.Handler) http.Handler {
 // callers themselves (the web console, whose session puts the principal in the request's
 // context with auth.NewContext before calling h): the principal's rate and requests in
 // flight, nird's requests in flight and the body budget. A request without a principal (a
-// log-in form) counts toward nird's limits only.
+// log-in form) takes a public slot, as a public procedure does.
 func (e *Edge) Limit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := auth.FromContext(r.Context())
-		release, err := e.Admit(p, r.URL.Path)
+		e.serve(w, r, p, h)
+	})
+}
+
+// serve admits r of p (the zero Principal for a request without one), draws its body from
+// the budget and calls h.
+func (e *Edge) serve(w http.ResponseWriter, r *http.Request, p auth.Principal, h http.Handler) {
+	release, err := e.Admit(p, r.URL.Path)
+	if err != nil {
+		e.refuse(w, r, err)
+		return
+	}
+	defer release()
+	if d := e.cfg.PublicReadTimeout; d > 0 && p == (auth.Principal{}) {
+		// The server's --read-timeout is for large bodies of callers with a token; this
+		// one holds a public slot only as long as a small body takes.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := e.budget(r)
 		if err != nil {
 			e.refuse(w, r, err)
 			return
 		}
-		defer release()
-		if r.Body != nil && r.Body != http.NoBody {
-			b, err := e.budget(r)
-			if err != nil {
-				e.refuse(w, r, err)
-				return
-			}
-			defer b.release()
-			r.Body = b
-		}
-		h.ServeHTTP(w, r)
-	})
+		defer b.release()
+		r.Body = b
+	}
+	h.ServeHTTP(w, r)
 }
 
 // refuse answers err in the request's protocol: Connect, gRPC or gRPC-Web, or plain text for
@@ -258,45 +278,46 @@ func httpStatus(c connect.Code) int {
 }
 
 // Admit applies the rate and the in-flight limits to one request of p (the zero Principal
-// for a public procedure) and returns the function that ends it, or a Connect error
-// (ResourceExhausted) to answer with. Wrap and Limit use it; so does the NATS ingress, so that
-// a principal's requests share the limits whichever way they come.
+// for a public procedure, which takes a public slot instead) and returns the function that
+// ends it, or a Connect error (ResourceExhausted) to answer with. Wrap and Limit use it; so
+// does the NATS ingress, so that a principal's requests share the limits whichever way they
+// come.
 func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
-	var st *principal
-	if p != (auth.Principal{}) {
-		key := p.String()
-		e.mu.Lock()
-		st = e.principals[key]
-		if st == nil {
-			st = &principal{}
-			if e.cfg.Rate > 0 {
-				st.limiter = rate.NewLimiter(rate.Limit(e.cfg.Rate), e.cfg.Burst)
-			}
-			e.principals[key] = st
-		}
-		if st.limiter != nil && !st.limiter.Allow() {
-			warn := time.Since(st.warned) > time.Minute
-			if warn {
-				st.warned = time.Now()
-			}
-			e.mu.Unlock()
-			e.refusedRate.Add(1)
-			if warn {
-				e.log.Warn("principal over its rate limit; refusing its requests with ResourceExhausted", "principal", key, "rate", e.cfg.Rate, "burst", e.cfg.Burst)
-			}
-			ce := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate limit: %s may make %v requests per second (bursts of %d); retry later", key, e.cfg.Rate, e.cfg.Burst))
-			ce.Meta().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(1/e.cfg.Rate)))))
-			return nil, ce
-		}
-		if m := e.cfg.MaxInflightPerPrincipal; m > 0 && st.inflight >= m {
-			e.mu.Unlock()
-			e.refusedPrincipal.Add(1)
-			e.log.Debug("principal at its requests in flight", "principal", key, "procedure", rules.RedactIDs(procedure), "max", m)
-			return nil, busy(fmt.Sprintf("%s has %d requests in flight, its most; retry when one is answered", key, m))
-		}
-		st.inflight++
-		e.mu.Unlock()
+	if p == (auth.Principal{}) {
+		return e.admitPublic(procedure)
 	}
+	key := p.String()
+	e.mu.Lock()
+	st := e.principals[key]
+	if st == nil {
+		st = &principal{}
+		if e.cfg.Rate > 0 {
+			st.limiter = rate.NewLimiter(rate.Limit(e.cfg.Rate), e.cfg.Burst)
+		}
+		e.principals[key] = st
+	}
+	if st.limiter != nil && !st.limiter.Allow() {
+		warn := time.Since(st.warned) > time.Minute
+		if warn {
+			st.warned = time.Now()
+		}
+		e.mu.Unlock()
+		e.refusedRate.Add(1)
+		if warn {
+			e.log.Warn("principal over its rate limit; refusing its requests with ResourceExhausted", "principal", key, "rate", e.cfg.Rate, "burst", e.cfg.Burst)
+		}
+		ce := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate limit: %s may make %v requests per second (bursts of %d); retry later", key, e.cfg.Rate, e.cfg.Burst))
+		ce.Meta().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(1/e.cfg.Rate)))))
+		return nil, ce
+	}
+	if m := e.cfg.MaxInflightPerPrincipal; m > 0 && st.inflight >= m {
+		e.mu.Unlock()
+		e.refusedPrincipal.Add(1)
+		e.log.Debug("principal at its requests in flight", "principal", key, "procedure", rules.RedactIDs(procedure), "max", m)
+		return nil, busy(fmt.Sprintf("%s has %d requests in flight, its most; retry when one is answered", key, m))
+	}
+	st.inflight++
+	e.mu.Unlock()
 	if e.inflight != nil {
 		select {
 		case e.inflight <- struct{}{}:
@@ -315,10 +336,22 @@ func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
 	}, nil
 }
 
-func (e *Edge) done(st *principal) {
-	if st == nil {
-		return
+// admitPublic takes a public slot for a request without a principal.
+func (e *Edge) admitPublic(procedure string) (func(), error) {
+	if e.public == nil {
+		return func() {}, nil
 	}
+	select {
+	case e.public <- struct{}{}:
+		return func() { <-e.public }, nil
+	default:
+		e.refusedPublic.Add(1)
+		e.log.Debug("nird at its requests in flight without a principal", "procedure", rules.RedactIDs(procedure), "max", e.cfg.MaxPublicInflight)
+		return nil, busy(fmt.Sprintf("nird is serving %d requests without a token, its most; retry later", e.cfg.MaxPublicInflight))
+	}
+}
+
+func (e *Edge) done(st *principal) {
 	e.mu.Lock()
 	st.inflight--
 	e.mu.Unlock()

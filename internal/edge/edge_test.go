@@ -202,13 +202,15 @@ func TestEdge_RateLimit(t *testing.T) {
 }
 
 func TestEdge_Inflight(t *testing.T) {
-	f := newFixture(t, Config{MaxInflight: 2, MaxInflightPerPrincipal: 1})
-	async := func(token string) chan *http.Response {
+	f := newFixture(t, Config{MaxInflight: 3, MaxInflightPerPrincipal: 2, MaxPublicInflight: 1})
+	async := func(path, token string) chan *http.Response {
 		c := make(chan *http.Response, 1)
 		go func() {
-			req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader("{}"))
+			req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+token)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
 			req.Header.Set("X-Hold", "1")
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -219,32 +221,75 @@ func TestEdge_Inflight(t *testing.T) {
 			res.Body.Close()
 			c <- res
 		}()
+		<-f.entered
 		return c
 	}
-	first := async(f.oslo)
-	<-f.entered
-	res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false)
-	if res.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("oslo's second request in flight: HTTP %d, want 429", res.StatusCode)
-	} else if got := connectCode(t, res); !strings.Contains(got, "kommune:oslo@0301 has 1 requests in flight") {
-		t.Errorf("refusal %q does not say the principal's requests in flight", got)
+	refused := func(path, token, want string) {
+		t.Helper()
+		res := f.call(t, path, token, strings.NewReader("{}"), 2, false)
+		if res.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s: HTTP %d, want 429 (%s)", path, res.StatusCode, want)
+		} else if got := connectCode(t, res); !strings.Contains(got, want) {
+			t.Errorf("refusal %q does not say %q", got, want)
+		}
 	}
-	second := async(f.bergen)
-	<-f.entered
-	if res := f.call(t, healthCheck, "", strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("a third request with 2 in flight: HTTP %d, want 429", res.StatusCode)
-	}
-	if st := f.edge.Stats(); st.Inflight != 2 || st.RefusedInflight != 1 || st.RefusedPrincipalInflight != 1 {
-		t.Errorf("stats = %+v", st)
+	held := []chan *http.Response{async(listPersons, f.oslo), async(listPersons, f.oslo)}
+	refused(listPersons, f.oslo, "kommune:oslo@0301 has 2 requests in flight")
+	held = append(held, async(listPersons, f.bergen))
+	refused(listPersons, f.bergen, "nird is serving 3 requests")
+	// A request without a principal has a slot of its own while nird's are taken, and
+	// takes none of theirs.
+	held = append(held, async(healthCheck, ""))
+	refused(healthCheck, "", "nird is serving 1 requests without a token")
+	want := Stats{Inflight: 4, PublicInflight: 1, RefusedInflight: 1, RefusedPrincipalInflight: 1, RefusedPublicInflight: 1}
+	if st := f.edge.Stats(); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
 	}
 	close(f.hold)
-	for _, c := range []chan *http.Response{first, second} {
+	for _, c := range held {
 		if res := <-c; res == nil || res.StatusCode != http.StatusOK {
 			t.Errorf("held request: %v", res)
 		}
 	}
 	if res := f.call(t, listPersons, f.oslo, strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
 		t.Errorf("after the others finished: HTTP %d", res.StatusCode)
+	}
+}
+
+// TestEdge_PublicReadTimeout: a request without a principal that stalls in its body is cut
+// off after PublicReadTimeout, giving its slot back; one with a token is not.
+func TestEdge_PublicReadTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	f := newFixture(t, Config{MaxPublicInflight: 1, PublicReadTimeout: timeout})
+	stall := func(path, token string) net.Conn {
+		c, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		auth := ""
+		if token != "" {
+			auth = "Authorization: Bearer " + token + "\r\n"
+		}
+		if _, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\n"+auth+"Content-Length: 1000\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	answered := func(c net.Conn, within time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(within))
+		_, err := c.Read(make([]byte, 1))
+		return err == nil
+	}
+	public, withToken := stall(healthCheck, ""), stall(listPersons, f.oslo)
+	if !answered(public, 10*timeout) {
+		t.Errorf("a stalled request without a token was not cut off within %v", 10*timeout)
+	}
+	if answered(withToken, 5*timeout) {
+		t.Errorf("a stalled request with a token was cut off by PublicReadTimeout")
+	}
+	if res := f.call(t, healthCheck, "", strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK {
+		t.Errorf("health check after the stalled one was cut off: HTTP %d", res.StatusCode)
 	}
 }
 
@@ -323,6 +368,8 @@ func TestConfig_Validate(t *testing.T) {
 	for _, c := range []Config{
 		{MaxInflight: -1},
 		{MaxInflightPerPrincipal: -1},
+		{MaxPublicInflight: -1},
+		{PublicReadTimeout: -time.Second},
 		{Rate: -1},
 		{Rate: 5},
 		{BodyMemory: 1 << 20},
@@ -427,7 +474,7 @@ func TestEdge_LogsNoNationalID(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	e, err := New(auth.NewGuard(authn, auth.DefaultPolicy(), nil), Config{MaxInflight: 1, MaxInflightPerPrincipal: 1,
+	e, err := New(auth.NewGuard(authn, auth.DefaultPolicy(), nil), Config{MaxInflight: 1, MaxInflightPerPrincipal: 1, MaxPublicInflight: 1,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -442,8 +489,13 @@ func TestEdge_LogsNoNationalID(t *testing.T) {
 	if _, err := e.Admit(oslo, "/personer/"+fnr); connect.CodeOf(err) != connect.CodeResourceExhausted {
 		t.Fatalf("over the principal's requests in flight: %v", err)
 	}
+	releasePublic, err := e.Admit(auth.Principal{}, "/logg-inn/"+fnr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releasePublic()
 	if _, err := e.Admit(auth.Principal{}, "/logg-inn/"+fnr); connect.CodeOf(err) != connect.CodeResourceExhausted {
-		t.Fatalf("over nird's requests in flight: %v", err)
+		t.Fatalf("over nird's requests in flight without a principal: %v", err)
 	}
 	if out := logs.String(); strings.Contains(out, fnr) || !strings.Contains(out, "/personer/") {
 		t.Errorf("log holds the national id, or lost the path:\n%s", out)
