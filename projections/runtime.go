@@ -325,6 +325,16 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	}
 }
 
+// StreamLastSeq asks the stream for its last sequence now; Stats' LastSeq is the one the
+// live models last saw, which may be older.
+func (p *Projector) StreamLastSeq(ctx context.Context) (uint64, error) {
+	last, err := p.feed.LastSeq(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("projections: last sequence: %w", err)
+	}
+	return last, nil
+}
+
 // Stats is the runtime's counters, for metrics (no global registration).
 type Stats struct {
 	// LastSeq is the stream's last sequence as last seen.

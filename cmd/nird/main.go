@@ -270,7 +270,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.Checkpoint.KeyFile, "checkpoint-key", "", "ed25519 key (seed in hex) that signs the stream's checkpoints; default <data>/checkpoint.key, created on first start. Several nird on one stream should share one key")
 	num(&c.Checkpoint.Every, "checkpoint-every", eventstore.DefaultCheckpointEvery, "a checkpoint of the whole stream after this many new events (0: by time only)")
 	dur(&c.Checkpoint.Interval, "checkpoint-interval", eventstore.DefaultCheckpointInterval, "the longest new events wait for a checkpoint")
-	dur(&c.Cluster.MinSequenceWait, "min-sequence-wait", api.DefaultMinSequenceWait, "longest a query with min_sequence waits for the read models to reach it (read-your-writes)")
+	dur(&c.Cluster.MinSequenceWait, "min-sequence-wait", api.DefaultMinSequenceWait, fmt.Sprintf("longest a query with min_sequence waits for the read models to reach it (read-your-writes); a principal may have %d waiting at once", api.MaxMinSequenceWaiting))
 	if v := getenv(envClockOffset); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil && envErr == nil {

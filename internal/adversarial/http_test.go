@@ -1191,3 +1191,101 @@ func TestHTTP_SlowRequestsWithoutAToken(t *testing.T) {
 		})
 	}
 }
+
+// edgeKommuneTokens writes a token file with a kommune principal for each of kommuner and an
+// operator, and returns its path, the kommuner's tokens in order and the operator's.
+func edgeKommuneTokens(t *testing.T, kommuner ...string) (string, []string, string) {
+	t.Helper()
+	var entries []auth.Entry
+	var toks []string
+	for _, p := range append([]auth.Principal{{Name: "drift", Role: auth.RoleOperator}}, func() (ps []auth.Principal) {
+		for _, k := range kommuner {
+			ps = append(ps, auth.Principal{Name: "fagsystem-" + k, Role: auth.RoleKommune, Kommune: k})
+		}
+		return ps
+	}()...) {
+		tok, e, err := auth.GenerateToken(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+		entries = append(entries, e)
+	}
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(path, entries); err != nil {
+		t.Fatal(err)
+	}
+	return path, toks[1:], toks[0]
+}
+
+// TestHTTP_FewKommunerWaitOnMinSequence: four hostile kommuner, each within its own rate
+// and its share of requests in flight (--max-inflight-per-principal 64), send 64 queries
+// each with a min_sequence the read models have not reached: far beyond the stream (1<<62),
+// or just ahead of it. A fifth kommune then asks for its person list.
+//
+// Before the fix each such query was held for --min-sequence-wait before it was answered
+// Unavailable, so the 4 × 64 held all of nird's --max-inflight (256) slots, and the fifth
+// kommune was refused with ResourceExhausted ("nird is serving 256 requests, its most").
+// Now a min_sequence beyond the stream is answered OutOfRange at once, and a principal may
+// have only a few queries waiting for the read models.
+func TestHTTP_FewKommunerWaitOnMinSequence(t *testing.T) {
+	tokens, toks, operator := edgeKommuneTokens(t, "1101", "1103", "1106", "1108", "4601")
+	attackers, victim := toks[:4], toks[4]
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--min-sequence-wait", "5s")
+	st, err := nirv1connect.NewAdminServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(operator))).
+		ProjectionStatus(context.Background(), connect.NewRequest(&nirv1.ProjectionStatusRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := st.Msg.GetLastSequence()
+	for _, attack := range []struct {
+		name   string
+		minSeq uint64
+	}{
+		{"BeyondTheStream", 1 << 62},
+		{"JustAhead", last + 100},
+	} {
+		t.Run(attack.name, func(t *testing.T) {
+			if err := edgeListPersons(context.Background(), n, victim, "4601"); err != nil {
+				t.Fatalf("the fifth kommune before the attack: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var answered atomic.Int64
+			codes := map[connect.Code]int{}
+			const perAttacker = 64
+			attackAt := time.Now()
+			for _, tok := range attackers {
+				c := nirv1connect.NewQueryServiceClient(&http.Client{Transport: &http.Transport{}}, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tok)))
+				for range perAttacker {
+					wg.Go(func() {
+						_, err := c.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{PageSize: 1, MinSequence: attack.minSeq}))
+						mu.Lock()
+						codes[connect.CodeOf(err)]++
+						mu.Unlock()
+						answered.Add(1)
+					})
+				}
+			}
+			// Every attacker's query is answered or being served.
+			for float64(answered.Load())+max(0, metric(t, n, "nir_api_inflight_requests")) < 4*perAttacker {
+				if time.Since(attackAt) > 10*time.Second {
+					t.Fatalf("the attackers' %d queries were neither answered nor served within 10s", 4*perAttacker)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			err := edgeListPersons(context.Background(), n, victim, "4601")
+			wg.Wait()
+			t.Logf("the attackers' %d queries (min_sequence %d) were answered %v after %v; the fifth kommune's ListPersons meanwhile: %v",
+				4*perAttacker, attack.minSeq, codes, time.Since(attackAt).Round(time.Millisecond), err)
+			if err != nil {
+				t.Fatalf("4 kommuner, each within its own limits, shut the fifth out: %v", err)
+			}
+			if attack.minSeq == 1<<62 && codes[connect.CodeOutOfRange] != 4*perAttacker {
+				t.Errorf("a min_sequence beyond the stream: answered %v, want OutOfRange at once for all %d", codes, 4*perAttacker)
+			}
+		})
+	}
+}
