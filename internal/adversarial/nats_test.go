@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1156,4 +1158,71 @@ func TestNATS_ReaderPullHeartbeats(t *testing.T) {
 		}
 	}
 	natsAlive(t, n)
+}
+
+// TestNATS_ReaderLimits: the reader's consumer creations are served on nird's event store
+// connection. Sent 8 MiB each from four connections, the server held more than 64 MiB for
+// that connection and cut it as a slow consumer, again and again: appends took 10 s at the
+// median and failed deadline_exceeded. The readers' account now takes messages of at most
+// natsauth.ReaderMaxPayload and natsauth.ReaderMaxConnections connections (each of which
+// the server may hold 64 MiB for).
+func TestNATS_ReaderLimits(t *testing.T) {
+	tokens, tokOslo := natsTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+	natsAppendHTTP(t, n, tokOslo, natsRegistration(0))
+
+	t.Run("LargeConsumerCreations", func(t *testing.T) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var sent atomic.Int64
+		payload := make([]byte, 8<<20-4096)
+		for range 4 {
+			c := natsAs(t, n, "reader")
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := c.nc.PublishRequest("$JS.API.CONSUMER.CREATE."+eventstore.StreamName, c.nc.NewRespInbox(), payload); err != nil {
+						return // refused: larger than the account's most
+					}
+					sent.Add(1)
+				}
+			})
+		}
+		defer func() { close(stop); wg.Wait() }()
+		var most time.Duration
+		for i := 1; i <= 10; i++ {
+			start := time.Now()
+			if _, err := client.Append(natsCtx(t, 5*time.Second), connect.NewRequest(natsRegistration(i))); err != nil {
+				t.Fatalf("append %d beside the reader's large consumer creations (%d sent): %v", i, sent.Load(), err)
+			}
+			most = max(most, time.Since(start))
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Logf("%d creations of 8 MiB sent; the slowest of 10 appends took %v", sent.Load(), most)
+		natsAlive(t, n)
+	})
+	t.Run("Connections", func(t *testing.T) {
+		url, opts, err := natsauth.ReadContext(n.NATSContext("reader"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refused error
+		for i := 0; i < natsauth.ReaderMaxConnections+4 && refused == nil; i++ {
+			nc, err := nats.Connect(url, append(opts, nats.MaxReconnects(0))...)
+			if err != nil {
+				refused = err
+				break
+			}
+			t.Cleanup(nc.Close)
+		}
+		if refused == nil {
+			t.Fatalf("%d reader connections admitted, want at most %d", natsauth.ReaderMaxConnections+4, natsauth.ReaderMaxConnections)
+		}
+		t.Logf("refused: %v", refused)
+	})
 }

@@ -78,9 +78,26 @@ func ReaderImports() []Import {
 	)
 }
 
+// The readers' account's limits: its connections, the subscriptions of each, and the
+// largest message it may publish. What a reader sends is small (JetStream API requests,
+// consumer creations); what the server holds for it is bounded per connection (its pending
+// messages, 64 MiB by default) and so by the connections.
+//
+// Why: the reader's consumer creations of 8 MiB each, from four connections, reach nird's
+// event store connection (eventstore.ServeReaderConsumers); the server held more than 64 MiB
+// for it and cut it as a slow consumer, again and again, and appends stopped (10 s medians,
+// deadline errors; internal/adversarial's TestNATS_ReaderLimits). Readers' connections that
+// subscribe to the live events and stop reading cost up to 64 MiB each, without a bound on
+// how many there are.
+const (
+	ReaderMaxConnections   = 16
+	ReaderMaxSubscriptions = 1000
+	ReaderMaxPayload       = 64 << 10
+)
+
 // AccountsConfig is the accounts block of a NATS server configuration for the register's
 // account named register (with JetStream, its users left to the caller) and the readers'
-// account: the exports and imports of ReaderImports. deploy/nats/accounts.conf has the
+// account: the exports and imports of ReaderImports, and the readers' limits. deploy/nats/accounts.conf has the
 // same, with the users; internal/deploytest checks that they agree.
 func AccountsConfig(register string) string {
 	var exp, imp strings.Builder
@@ -102,8 +119,8 @@ func AccountsConfig(register string) string {
 		}
 		fmt.Fprintf(&imp, "      { service: { account: %s, subject: %s }%s }\n", register, q(im.Remote()), to)
 	}
-	return fmt.Sprintf("accounts {\n  %s {\n    jetstream: enabled\n    exports: [\n%s    ]\n  }\n  %s {\n    imports: [\n%s    ]\n  }\n}\n",
-		register, exp.String(), ReaderAccount, imp.String())
+	return fmt.Sprintf("accounts {\n  %s {\n    jetstream: enabled\n    exports: [\n%s    ]\n  }\n  %s {\n    limits: { max_connections: %d, max_subscriptions: %d, max_payload: %d }\n    imports: [\n%s    ]\n  }\n}\n",
+		register, exp.String(), ReaderAccount, ReaderMaxConnections, ReaderMaxSubscriptions, ReaderMaxPayload, imp.String())
 }
 
 // EmbeddedAccounts returns the embedded server's accounts (eventstore.Config.Accounts): the
