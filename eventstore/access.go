@@ -19,8 +19,8 @@ const InboxPrefix = "_NIRD_INBOX"
 // purging streams, deleting the event, checkpoint and key streams, and deleting messages of
 // the event, checkpoint and lease streams (events are immutable; those streams also deny
 // deletes and purges), answer flow control, receive replies on InboxPrefix, and serve the
-// readers' consumer creations (ReaderConsumerCreate, answered on the server's service
-// replies). The one message delete it may make is in KeyBucket's stream: KeyStore.Destroy
+// readers' consumer creations and direct gets (ReaderConsumerCreate, ReaderDirectGet,
+// answered on the server's service replies). The one message delete it may make is in KeyBucket's stream: KeyStore.Destroy
 // overwrites a destroyed data key (SecureDeleteMsg). The one stream it may delete is the
 // lease bucket's, which holds nothing but leases: a lease whose record is damaged on disk
 // can be taken by nobody, and the bucket is made again (Lease.Run). The server's deny list
@@ -34,7 +34,8 @@ func StorePermissions() *server.Permissions {
 			Allow: []string{
 				subjectPrefix + ">", CheckpointSubject, "$KV." + LeaseBucket + ".>", "$KV." + KeyBucket + ".>",
 				"$JS.API.>", "$JS.FC.>",
-				// Answers to the readers' consumer creations (ServeReaderConsumers).
+				// Answers to the readers' consumer creations and direct gets
+				// (ServeReaderConsumers).
 				serviceReplyPrefix + ">",
 			},
 			Deny: []string{
@@ -45,7 +46,7 @@ func StorePermissions() *server.Permissions {
 				"$JS.API.ACCOUNT.PURGE.>",
 			},
 		},
-		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix + ".>", ReaderConsumerCreate + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix + ".>", ReaderConsumerCreate + ".>", ReaderDirectGet + ".>"}},
 	}
 }
 

@@ -572,7 +572,7 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 			continue
 		}
 		if err != nil {
-			return err
+			return consumerError(err)
 		}
 		got := 0
 		pending := uint64(0)
@@ -644,7 +644,8 @@ func (s *Store) unanswered(err error, waited *time.Duration) bool {
 
 // direct sends the direct get request msg, waiting out a moment with no replica answering.
 func (s *Store) direct(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
-	return untilAnswered(ctx, s, func() (*nats.Msg, error) { return s.nc.RequestMsgWithContext(ctx, msg) })
+	m, err := untilAnswered(ctx, s, func() (*nats.Msg, error) { return s.nc.RequestMsgWithContext(ctx, msg) })
+	return m, consumerError(err)
 }
 
 // untilAnswered calls ask, and again after a pause as long as no replica answers it

@@ -93,8 +93,8 @@ var ErrReaderConsumersHeld = errors.New("the readers' streams hold as many consu
 // readerGuardQueue spreads the readers' consumer creations over the nird that serve them.
 const readerGuardQueue = "nird-reader-consumers"
 
-// ServeReaderConsumers answers the readers' consumer creations on the store's connection
-// (see ServeReaderConsumersOn) until stop is called or the store closes.
+// ServeReaderConsumers answers the readers' consumer creations and direct gets on the
+// store's connection (see ServeReaderConsumersOn) until stop is called or the store closes.
 func (s *Store) ServeReaderConsumers() (stop func(), err error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -102,49 +102,173 @@ func (s *Store) ServeReaderConsumers() (stop func(), err error) {
 	return ServeReaderConsumersOn(s.nc, s.log)
 }
 
-// ServeReaderConsumersOn answers the readers' consumer creations on nc, a connection of
-// nird's user, until stop is called: an ephemeral pull consumer on one of ReaderStreams is
-// created as asked (with action create, so it can never change an existing consumer, such
-// as one of nird's), anything else is refused with a JetStream API error naming the field.
-// Run it on every nird, before readers are let in: the subscription is in place on the
-// server when it returns. On a server without a readers' account it receives nothing.
+// ServeReaderConsumersOn answers the readers' consumer creations and direct gets on nc, a
+// connection of nird's user, until stop is called. An ephemeral pull consumer on one of
+// ReaderStreams is created as asked (with action create, so it can never change an
+// existing consumer, such as one of nird's); a direct get is made as asked if it asks for
+// no more than ReaderMaxBatch messages (CheckReaderDirectGet), its answers passed on. Anything
+// else is refused naming the field. Run it on every nird, before readers are let in: the
+// subscriptions are in place on the server when it returns. On a server without a readers'
+// account it receives nothing.
 func ServeReaderConsumersOn(nc *nats.Conn, log *slog.Logger) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	limit := rate.NewLimiter(readerConsumerRate, readerConsumerBurst)
-	sub, err := nc.QueueSubscribe(ReaderConsumerCreate+".>", readerGuardQueue, func(m *nats.Msg) {
-		if !strings.HasPrefix(m.Reply, serviceReplyPrefix) {
-			return
-		}
-		var resp []byte
-		if limit.Allow() {
-			resp = readerConsumer(ctx, nc, m)
-		} else {
-			resp = consumerRefusal(fmt.Errorf("%w: more than %v a second; try again", ErrReaderConsumerRate, float64(readerConsumerRate)))
-		}
-		if err := nc.Publish(m.Reply, resp); err != nil {
-			log.Warn("reader consumer: answer", "err", err)
-		}
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
-	}
+	var subs []*nats.Subscription
 	stop = func() {
 		cancel()
-		_ = sub.Unsubscribe()
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
 	}
-	// A hostile reader's flood fills this subscription's buffer and is dropped there, not
-	// in the store's other subscriptions.
-	if err := sub.SetPendingLimits(256, 16<<20); err != nil {
-		stop()
-		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
+	for _, serve := range []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{ReaderConsumerCreate, func(m *nats.Msg) {
+			var resp []byte
+			if limit.Allow() {
+				resp = readerConsumer(ctx, nc, m)
+			} else {
+				resp = consumerRefusal(fmt.Errorf("%w: more than %v a second; try again", ErrReaderConsumerRate, float64(readerConsumerRate)))
+			}
+			if err := nc.Publish(m.Reply, resp); err != nil {
+				log.Warn("reader consumer: answer", "err", err)
+			}
+		}},
+		{ReaderDirectGet, func(m *nats.Msg) { readerDirectGet(ctx, nc, m, log) }},
+	} {
+		// One at a time on each nird: a reader's flood of them waits here, and its
+		// overflow is dropped here, not in the store's other subscriptions.
+		sub, err := nc.QueueSubscribe(serve.subject+".>", readerGuardQueue, func(m *nats.Msg) {
+			if strings.HasPrefix(m.Reply, serviceReplyPrefix) {
+				serve.handle(m)
+			}
+		})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
+		}
+		subs = append(subs, sub)
+		if err := sub.SetPendingLimits(256, 16<<20); err != nil {
+			stop()
+			return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
+		}
 	}
-	// The server has the subscription once it answers a ping sent after it.
+	// The server has the subscriptions once it answers a ping sent after them.
 	if err := nc.Flush(); err != nil {
 		stop()
 		return nil, fmt.Errorf("eventstore: reader consumers: %w", err)
 	}
 	return stop, nil
+}
+
+// ReaderDirectGet is where the readers' account sends its direct gets by request
+// ($JS.API.DIRECT.GET.<stream> there, mapped to ReaderDirectGet.<stream>; the direct gets of
+// a subject's last message, $JS.API.DIRECT.GET.<stream>.<subject>, go to the server). nird
+// makes each one it lets through (CheckReaderDirectGet) and passes its answers on.
+//
+// Why: the server copies a direct get's whole answer into the stream's send queue while it
+// holds the lock every append takes. The reader's direct gets of the whole stream (a batch
+// and max_bytes as large as JSON allows), from four connections, held appends for 5 s at the
+// median on a stream of 99 000 events, and longer on a longer stream
+// (internal/adversarial's TestNATS_ReaderDirectGetWholeStream). They cannot be checked and
+// sent on with the reader's reply subject: the server refuses a client's publish whose reply
+// is one of its service replies (_R_.).
+const ReaderDirectGet = "nir.reader.direct.get"
+
+// readerDirectMaxBytes bounds the bytes of one reader's direct get.
+const readerDirectMaxBytes = 16 << 20
+
+// ErrReaderDirectGet is a reader's direct get refused.
+var ErrReaderDirectGet = errors.New("a reader's direct get refused")
+
+// CheckReaderDirectGet parses a reader's direct get on stream and returns it as it will be
+// sent, or why it is refused: more than ReaderMaxBatch messages or readerDirectMaxBytes
+// bytes, or the last messages of many subjects at once (multi_last).
+func CheckReaderDirectGet(stream string, data []byte) (*server.JSApiMsgGetRequest, error) {
+	if !slices.Contains(ReaderStreams, stream) {
+		return nil, fmt.Errorf("%w: stream %q", ErrReaderDirectGet, stream)
+	}
+	var req server.JSApiMsgGetRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, fmt.Errorf("%w: not a direct get: %v", ErrReaderDirectGet, err)
+	}
+	switch {
+	case len(req.MultiLastFor) > 0:
+		return nil, fmt.Errorf("%w: multi_last: not for readers", ErrReaderDirectGet)
+	case req.Batch < 0 || req.Batch > ReaderMaxBatch:
+		return nil, fmt.Errorf("%w: batch: at most %d", ErrReaderDirectGet, ReaderMaxBatch)
+	case req.MaxBytes < 0 || req.MaxBytes > readerDirectMaxBytes:
+		return nil, fmt.Errorf("%w: max_bytes: at most %d", ErrReaderDirectGet, readerDirectMaxBytes)
+	}
+	if req.Batch > 0 && req.MaxBytes == 0 {
+		req.MaxBytes = readerDirectMaxBytes
+	}
+	return &req, nil
+}
+
+// readerDirectGet makes a reader's direct get and passes each answer on to its reply
+// subject: one, or for a batch each message and the closing status.
+func readerDirectGet(ctx context.Context, nc *nats.Conn, m *nats.Msg, log *slog.Logger) {
+	pass := func(a *nats.Msg) {
+		if err := nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: a.Header, Data: a.Data}); err != nil {
+			log.Warn("reader direct get: answer", "err", err)
+		}
+	}
+	status := func(code, description string) {
+		a := nats.NewMsg(m.Reply)
+		a.Header.Set("Status", code)
+		a.Header.Set("Description", description)
+		pass(a)
+	}
+	stream := strings.TrimPrefix(m.Subject, ReaderDirectGet+".")
+	req, err := CheckReaderDirectGet(stream, m.Data)
+	if err != nil {
+		status("400", err.Error())
+		return
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		status("400", err.Error())
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	subject := "$JS.API.DIRECT.GET." + stream
+	if req.Batch == 0 {
+		a, err := nc.RequestWithContext(rctx, subject, body)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			status("503", "no responders")
+		case err != nil:
+			log.Warn("reader direct get", "err", err)
+		default:
+			pass(a)
+		}
+		return
+	}
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		log.Warn("reader direct get", "err", err)
+		return
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest(subject, inbox, body); err != nil {
+		log.Warn("reader direct get", "err", err)
+		return
+	}
+	for range req.Batch + 1 { // the messages, then the status that ends them
+		a, err := sub.NextMsgWithContext(rctx)
+		if err != nil {
+			log.Warn("reader direct get", "err", err)
+			return
+		}
+		pass(a)
+		if a.Header.Get("Status") != "" {
+			return
+		}
+	}
 }
 
 // readerConsumer checks one creation and forwards it, returning the answer.
@@ -242,11 +366,11 @@ func CheckReaderConsumer(stream string, data []byte) (*server.CreateConsumerRequ
 	return &req, nil
 }
 
-// consumerError explains a consumer creation that nobody answered: where the caller is a
-// reader (the readers' account), a nird creates its consumers, and none runs.
+// consumerError explains a consumer creation or a direct get that nobody answered: where
+// the caller is a reader (the readers' account), a nird serves them, and none runs.
 func consumerError(err error) error {
 	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("%w (a read-only reader's consumers are created by nird: is a nird running?)", err)
+		return fmt.Errorf("%w (a read-only reader's consumers and direct gets are served by nird: is a nird running?)", err)
 	}
 	return err
 }

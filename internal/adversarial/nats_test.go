@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 	"github.com/oklog/ulid/v2"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
@@ -1225,4 +1226,78 @@ func TestNATS_ReaderLimits(t *testing.T) {
 		}
 		t.Logf("refused: %v", refused)
 	})
+}
+
+// TestNATS_ReaderDirectGetWholeStream: the server copies a direct get's whole answer into
+// the stream's send queue while it holds the lock every append takes. The reader's direct
+// gets of the whole stream (batch and max_bytes as large as JSON allows), from four
+// connections in a loop, held appends for 5 s at the median on a stream of 99 000 events
+// (a helper's probe), and longer the longer the stream. nird now makes the readers' direct
+// gets by request itself, at most eventstore.ReaderMaxBatch messages each, one at a time.
+func TestNATS_ReaderDirectGetWholeStream(t *testing.T) {
+	tokens, tokOslo := natsTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
+	client := nirv1connect.NewRegistrationServiceClient(http.DefaultClient, n.URL(), connect.WithInterceptors(auth.BearerInterceptor(tokOslo)))
+	for i := range 10 {
+		key := natsAppendHTTP(t, n, tokOslo, natsRegistration(i)).GetPersonKey()
+		natsAppendHTTP(t, n, tokOslo, floodEvents(key, 1000))
+	}
+	whole := []byte(`{"seq":1,"batch":2000000000,"max_bytes":2000000000}`)
+	reader := natsAs(t, n, "reader")
+	answer, err := reader.nc.Request("$JS.API.DIRECT.GET."+eventstore.StreamName, whole, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.Header.Get("Status") != "400" || !strings.Contains(answer.Header.Get("Description"), "batch") {
+		t.Errorf("a direct get of the whole stream answered %q %q (%d bytes), want refused naming batch", answer.Header.Get("Status"), answer.Header.Get("Description"), len(answer.Data))
+	}
+	// The reader's batched direct gets within the bound still work (nirctl replay's).
+	msgs, err := jetstreamext.GetBatch(natsCtx(t, 10*time.Second), reader.js, eventstore.StreamName, 500, jetstreamext.GetBatchSeq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for _, err := range msgs {
+		if err != nil {
+			t.Fatalf("batched direct get after %d messages: %v", got, err)
+		}
+		got++
+	}
+	if got != 500 {
+		t.Errorf("batched direct get of 500: %d messages", got)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		c := natsAs(t, n, "reader")
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+eventstore.StreamName, c.nc.NewRespInbox(), whole); err != nil {
+					return
+				}
+				_ = c.nc.Flush()
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	var most time.Duration
+	for i := 100; i < 110; i++ {
+		start := time.Now()
+		if _, err := client.Append(natsCtx(t, 5*time.Second), connect.NewRequest(natsRegistration(i))); err != nil {
+			t.Fatalf("append beside the reader's whole-stream direct gets: %v", err)
+		}
+		most = max(most, time.Since(start))
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Logf("the slowest of 10 appends beside the reader's whole-stream direct gets: %v", most)
+	if most > 2*time.Second {
+		t.Errorf("an append beside the reader's whole-stream direct gets took %v", most)
+	}
+	natsAlive(t, n)
 }

@@ -64,7 +64,7 @@ func ReaderImports() []Import {
 		ims = append(ims,
 			Import{Subject: "$JS.API.STREAM.INFO." + s},
 			Import{Subject: "$JS.API.STREAM.MSG.GET." + s},
-			Import{Subject: "$JS.API.DIRECT.GET." + s, Streamed: true},
+			Import{Subject: "$JS.API.DIRECT.GET." + s, To: eventstore.ReaderDirectGet + "." + s, Streamed: true},
 			Import{Subject: "$JS.API.DIRECT.GET." + s + ".>", Streamed: true},
 			Import{Subject: "$JS.API.CONSUMER.INFO." + s + ".*"},
 			Import{Subject: "$JS.API.CONSUMER.MSG.NEXT." + s + ".*", Streamed: true},
