@@ -1174,37 +1174,19 @@ func TestNATS_ReaderLimits(t *testing.T) {
 	natsAppendHTTP(t, n, tokOslo, natsRegistration(0))
 
 	t.Run("LargeConsumerCreations", func(t *testing.T) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var sent atomic.Int64
 		payload := make([]byte, 8<<20-4096)
-		for range 4 {
-			c := natsAs(t, n, "reader")
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if err := c.nc.PublishRequest("$JS.API.CONSUMER.CREATE."+eventstore.StreamName, c.nc.NewRespInbox(), payload); err != nil {
-						return // refused: larger than the account's most
-					}
-					sent.Add(1)
-				}
-			})
-		}
-		defer func() { close(stop); wg.Wait() }()
+		stop := natsReaderFlood(t, n, "$JS.API.CONSUMER.CREATE."+eventstore.StreamName, payload)
+		defer stop()
 		var most time.Duration
 		for i := 1; i <= 10; i++ {
 			start := time.Now()
 			if _, err := client.Append(natsCtx(t, 5*time.Second), connect.NewRequest(natsRegistration(i))); err != nil {
-				t.Fatalf("append %d beside the reader's large consumer creations (%d sent): %v", i, sent.Load(), err)
+				t.Fatalf("append %d beside the reader's large consumer creations: %v", i, err)
 			}
 			most = max(most, time.Since(start))
 			time.Sleep(500 * time.Millisecond)
 		}
-		t.Logf("%d creations of 8 MiB sent; the slowest of 10 appends took %v", sent.Load(), most)
+		t.Logf("%d creations of 8 MiB sent; the slowest of 10 appends took %v", stop(), most)
 		natsAlive(t, n)
 	})
 	t.Run("Connections", func(t *testing.T) {
@@ -1267,25 +1249,7 @@ func TestNATS_ReaderDirectGetWholeStream(t *testing.T) {
 		t.Errorf("batched direct get of 500: %d messages", got)
 	}
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		c := natsAs(t, n, "reader")
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+eventstore.StreamName, c.nc.NewRespInbox(), whole); err != nil {
-					return
-				}
-				_ = c.nc.Flush()
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	defer natsReaderFlood(t, n, "$JS.API.DIRECT.GET."+eventstore.StreamName, whole)()
 	var most time.Duration
 	for i := 100; i < 110; i++ {
 		start := time.Now()
@@ -1300,4 +1264,36 @@ func TestNATS_ReaderDirectGetWholeStream(t *testing.T) {
 		t.Errorf("an append beside the reader's whole-stream direct gets took %v", most)
 	}
 	natsAlive(t, n)
+}
+
+// natsReaderFlood sends body to subject as requests from four reader connections, as fast
+// as they take them, until the function it returns is called; that returns how many were
+// sent (and may be called again). A connection stops at its first refused publish.
+func natsReaderFlood(t *testing.T, n *nirdtest.Nird, subject string, body []byte) (stop func() int64) {
+	t.Helper()
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 4 {
+		c := natsAs(t, n, "reader")
+		wg.Go(func() {
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if err := c.nc.PublishRequest(subject, c.nc.NewRespInbox(), body); err != nil {
+					return // refused (larger than the account's most, say)
+				}
+				sent.Add(1)
+				_ = c.nc.Flush()
+			}
+		})
+	}
+	var once sync.Once
+	return func() int64 {
+		once.Do(func() { close(quit); wg.Wait() })
+		return sent.Load()
+	}
 }

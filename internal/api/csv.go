@@ -128,19 +128,11 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 // that ends it, or ResourceExhausted when the principal has its most: each export holds a
 // temporary file of the whole list until its client has read it.
 func (h *Query) startExport(principal string) (func(), error) {
-	h.exportsMu.Lock()
-	defer h.exportsMu.Unlock()
-	if h.exports[principal] >= h.maxExports {
+	done, ok := h.exports.take(principal, h.maxExports)
+	if !ok {
 		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%s has %d CSV exports in flight, its most; retry when one has been read", principal, h.maxExports))
 	}
-	h.exports[principal]++
-	return func() {
-		h.exportsMu.Lock()
-		defer h.exportsMu.Unlock()
-		if h.exports[principal]--; h.exports[principal] == 0 {
-			delete(h.exports, principal)
-		}
-	}, nil
+	return done, nil
 }
 
 // lazyCSV sets the CSV headers and the 200 status on the first write, so that an error found

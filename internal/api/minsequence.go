@@ -57,7 +57,7 @@ func MinSequence(w SequenceWaiter, maxWait time.Duration) connect.UnaryIntercept
 	if maxWait <= 0 {
 		maxWait = DefaultMinSequenceWait
 	}
-	waiting := &waiters{n: map[string]int{}}
+	waiting := &perPrincipal{}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			m, ok := req.Any().(interface{ GetMinSequence() uint64 })
@@ -82,7 +82,7 @@ func MinSequence(w SequenceWaiter, maxWait time.Duration) connect.UnaryIntercept
 				}
 			}
 			p, _ := auth.FromContext(ctx)
-			release, ok := waiting.take(p.String())
+			release, ok := waiting.take(p.String(), MaxMinSequenceWaiting)
 			if !ok {
 				ce := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("min_sequence: %s has %d queries waiting for this nird's read models (at sequence %d), its most; retry when one is answered",
 					p, MaxMinSequenceWaiting, st.Checkpoint))
@@ -105,26 +105,29 @@ func MinSequence(w SequenceWaiter, maxWait time.Duration) connect.UnaryIntercept
 	}
 }
 
-// waiters counts each principal's queries waiting for the read models.
-type waiters struct {
+// perPrincipal counts each principal's calls of one kind in flight (queries waiting for
+// the read models, CSV exports), so that a principal may have at most a few.
+type perPrincipal struct {
 	mu sync.Mutex // guards n
 	n  map[string]int
 }
 
-// take counts one more waiting query of principal, unless it has MaxMinSequenceWaiting;
-// release ends it.
-func (ws *waiters) take(principal string) (release func(), ok bool) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.n[principal] >= MaxMinSequenceWaiting {
+// take counts one more call of principal, unless it has most; release ends it.
+func (pp *perPrincipal) take(principal string, most int) (release func(), ok bool) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pp.n == nil {
+		pp.n = map[string]int{}
+	}
+	if pp.n[principal] >= most {
 		return nil, false
 	}
-	ws.n[principal]++
+	pp.n[principal]++
 	return func() {
-		ws.mu.Lock()
-		defer ws.mu.Unlock()
-		if ws.n[principal]--; ws.n[principal] == 0 {
-			delete(ws.n, principal)
+		pp.mu.Lock()
+		defer pp.mu.Unlock()
+		if pp.n[principal]--; pp.n[principal] == 0 {
+			delete(pp.n, principal)
 		}
 	}, true
 }

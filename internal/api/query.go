@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -97,8 +96,7 @@ type Query struct {
 
 	maxExports int                     // CSV exports in flight per principal
 	exportDisk *projections.ExportDisk // the exports' temporary files, over every principal
-	exportsMu  sync.Mutex              // guards exports
-	exports    map[string]int          // CSV exports in flight, by principal
+	exports    perPrincipal            // CSV exports in flight
 }
 
 var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
@@ -106,7 +104,7 @@ var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
 // NewQuery returns the query service.
 func NewQuery(cfg QueryConfig) *Query {
 	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount,
-		maxExports: cmp.Or(cfg.MaxExportsPerPrincipal, DefaultMaxExportsPerPrincipal), exports: map[string]int{},
+		maxExports: cmp.Or(cfg.MaxExportsPerPrincipal, DefaultMaxExportsPerPrincipal),
 		exportDisk: projections.NewExportDisk(cmp.Or(cfg.ExportDiskBytes, DefaultExportDiskBytes))}
 	if q.reads == nil {
 		q.reads = NewPersonReads(0, 0)

@@ -1187,8 +1187,8 @@ func TestQuery_ExportsPerPrincipal(t *testing.T) {
 	}
 	done()
 	dones[1]()
-	if len(q.exports) != 0 {
-		t.Errorf("exports in flight after every one ended: %v", q.exports)
+	if len(q.exports.n) != 0 {
+		t.Errorf("exports in flight after every one ended: %v", q.exports.n)
 	}
 }
 
