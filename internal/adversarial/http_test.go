@@ -885,8 +885,19 @@ func TestHTTP_HistoryOfItsOwnBigPerson(t *testing.T) {
 				}
 				acancel()
 				during = append(during, time.Since(t0))
+				time.Sleep(20 * time.Millisecond) // within Bergen's rate
 			}
 			_, hwm := edgeMemory(t, n)
+			// Oslo's reads go on, one at a time for it: under load (CI's race detector)
+			// one read of 10 000 events may outlast the window above.
+			for wait := time.Now().Add(60 * time.Second); time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+				mu.Lock()
+				answered := ok > 0
+				mu.Unlock()
+				if answered {
+					break
+				}
+			}
 			cancel()
 			wg.Wait()
 			slices.Sort(during)
@@ -899,11 +910,17 @@ func TestHTTP_HistoryOfItsOwnBigPerson(t *testing.T) {
 			t.Logf("oslo's calls: %d answered, failed %v; errors: %q", ok, codes, last)
 			t.Logf("bergen's appends: %d, %d failed, median %v, max %v; nird's peak RSS %d MiB",
 				len(during), failed, during[len(during)/2].Round(time.Millisecond), during[len(during)-1].Round(time.Millisecond), hwm>>20)
-			if failed > 0 || during[len(during)-1] > 2*time.Second {
-				t.Errorf("while oslo read its big person: %d of bergen's %d appends failed, the slowest took %v (want none failed, all within 2s)", failed, len(during), during[len(during)-1])
+			// Before: a median of 4 to 8.5 s, some failing after 10 s. The bounds leave room
+			// for a loaded machine (CI measured a median of 0.5 s, 1.2 s at most).
+			if median, most := during[len(during)/2], during[len(during)-1]; failed > 0 || median > 1500*time.Millisecond || most > 5*time.Second {
+				t.Errorf("while oslo read its big person: %d of bergen's %d appends failed, median %v, the slowest %v (want none failed, median within 1.5s, all within 5s)", failed, len(during), median, most)
 			}
 			if len(leases) > 0 {
 				t.Errorf("nird's leases suffered while oslo read its big person:\n%s", strings.Join(leases, "\n"))
+			}
+			// Before: about 1 GB, the 64 reads decoding the person at once (160 MiB now).
+			if hwm > 512<<20 {
+				t.Errorf("nird's memory peaked at %d MiB while oslo read its big person", hwm>>20)
 			}
 			if ok == 0 {
 				t.Errorf("none of oslo's reads of its own person was answered: %v", codes)
