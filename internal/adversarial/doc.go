@@ -8,4 +8,7 @@
 // poison and damaged data (damage_test.go), kommune boundaries (kommune_test.go), the HTTP
 // edge and configuration (http_test.go), event identity (events_test.go). Helpers a file
 // needs for itself stay in that file.
+//
+// A hole found and not yet closed is written down as a test too, skipped unless
+// NIR_KNOWN_HOLES=1 (knownHole): it fails until the fix, which then removes the skip.
 package adversarial

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -1295,5 +1296,101 @@ func natsReaderFlood(t *testing.T, n *nirdtest.Nird, subject string, body []byte
 	return func() int64 {
 		once.Do(func() { close(quit); wg.Wait() })
 		return sent.Load()
+	}
+}
+
+// knownHole skips a test of a hole found and not yet closed, unless NIR_KNOWN_HOLES=1: the
+// attack stays written down, ready to fail until the fix, without failing every CI run.
+func knownHole(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("NIR_KNOWN_HOLES") != "1" {
+		t.Skip("known hole, not yet closed (NIR_KNOWN_HOLES=1 runs it): " + why)
+	}
+}
+
+// TestNATS_CaseSystemLargeRequestsCutTheIngress: one case system (Oslo) sends requests of
+// the largest payload the server takes (8 MiB) on its own subject as fast as four
+// connections go. The server holds more than 64 MiB for nird's one ingress connection and
+// cuts it as a slow consumer, again and again: Bergen got 1 to 3 answers of 15 ("no
+// responders"), embedded and on deploy/'s cluster (helper-32's probe, 2026-12-06). A fix
+// needs the case systems apart (an account or a connection each); nird does not know their
+// names on an external server, and max_payload cannot go below the 4 MiB a request needs.
+func TestNATS_CaseSystemLargeRequestsCutTheIngress(t *testing.T) {
+	knownHole(t, "a case system's large requests cut the ingress connection all case systems share")
+	tokens, tokOslo, tokBergen := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo,bergen")
+	bergen := natsAs(t, n, "bergen")
+	natsAppendOK(t, bergen, tokBergen, bergenRegistration(0))
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	payload := make([]byte, 8<<20-4096)
+	for range 4 {
+		oslo := natsAs(t, n, "oslo")
+		wg.Go(func() {
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				m := nats.NewMsg(natsingress.RequestSubject("oslo"))
+				m.Data = payload
+				m.Header.Set("Authorization", "Bearer "+tokOslo)
+				m.Reply = oslo.nc.NewRespInbox()
+				if err := oslo.nc.PublishMsg(m); err != nil {
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(quit); wg.Wait() }()
+	answered := 0
+	var failures []string
+	for i := range 15 {
+		reply, err := bergen.nc.RequestMsgWithContext(natsCtx(t, 5*time.Second), natsAppendRequest(t, bergen, tokBergen, bergenRegistration(10+i)))
+		switch {
+		case err != nil:
+			failures = append(failures, err.Error())
+		case reply.Header.Get(micro.ErrorCodeHeader) != "":
+			failures = append(failures, reply.Header.Get(micro.ErrorHeader))
+		default:
+			answered++
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	natsAlive(t, n)
+	if answered < 15 {
+		t.Errorf("beside Oslo's 8 MiB requests Bergen got %d answers of 15; failures %q", answered, failures[:min(3, len(failures))])
+	}
+}
+
+// TestNATS_CaseSystemSubscriptions: one case system holds a million subscriptions in its
+// own inbox from four connections, and nird's process (which embeds the server) grew by
+// about 1 GB (helper-32's probe). The case systems share the register's account with nird,
+// so an account limit would bound nird too, and a limit a connection does not bound the
+// connections.
+func TestNATS_CaseSystemSubscriptions(t *testing.T) {
+	knownHole(t, "a case system's subscriptions are bounded by nothing")
+	tokens, _, _ := floodTokens(t)
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo,bergen")
+	_, before := edgeMemory(t, n)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		c := natsAs(t, n, "oslo")
+		wg.Go(func() {
+			for k := range 250_000 {
+				if _, err := c.nc.Subscribe(fmt.Sprintf("_INBOX.oslo.%d.%s.%d", i, strings.Repeat("x", 100), k), func(*nats.Msg) {}); err != nil {
+					return
+				}
+			}
+			_ = c.nc.Flush()
+		})
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	_, after := edgeMemory(t, n)
+	natsAlive(t, n)
+	if grew := (after - before) >> 20; grew > 256 {
+		t.Errorf("nird grew by %d MiB for one case system's subscriptions", grew)
 	}
 }
