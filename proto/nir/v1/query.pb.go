@@ -521,7 +521,9 @@ type ListPersonsRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1036,7 +1038,9 @@ type GetPersonRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1155,7 +1159,9 @@ type PersonDeadlinesRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1307,7 +1313,9 @@ type StatisticsRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	// current_structure reports the rows on today's kommune structure instead of the data
@@ -1846,7 +1854,9 @@ type TerminatedReportRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2127,7 +2137,9 @@ type AuditHistoryRequest struct {
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
 	// --min-sequence-wait, 10s by default, or the request's deadline), and fails with
-	// Unavailable if they have not, so the client retries (here or on another nird). Not
+	// Unavailable if they have not, so the client retries (here or on another nird). A
+	// sequence far beyond the stream's last (no Append returned it) fails at once with
+	// OutOfRange; a principal with 4 queries already waiting gets ResourceExhausted. Not
 	// with a snapshot.
 	MinSequence   uint64 `protobuf:"varint,50,opt,name=min_sequence,json=minSequence,proto3" json:"min_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
