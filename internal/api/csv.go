@@ -130,7 +130,9 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 func (h *Query) startExport(principal string) (func(), error) {
 	done, ok := h.exports.take(principal, h.maxExports)
 	if !ok {
-		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%s has %d CSV exports in flight, its most; retry when one has been read", principal, h.maxExports))
+		ce := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%s has %d CSV exports in flight, its most; retry when one has been read", principal, h.maxExports))
+		ce.Meta().Set("Retry-After", "1")
+		return nil, ce
 	}
 	return done, nil
 }
@@ -359,6 +361,9 @@ func writeHTTPError(w http.ResponseWriter, err error) {
 			status = s
 		}
 		msg = ce.Message()
+		if ra := ce.Meta().Get("Retry-After"); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, msg, status)

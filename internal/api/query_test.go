@@ -1176,6 +1176,11 @@ func TestQuery_ExportsPerPrincipal(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "2 CSV exports in flight") {
 		t.Fatalf("third export: %v, want ResourceExhausted naming the limit of 2", err)
 	}
+	rec := httptest.NewRecorder()
+	writeHTTPError(rec, err)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("third export answered %d, Retry-After %q; want 429 with a Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
 	done, err := q.startExport("kommune:bergen@4601")
 	if err != nil {
 		t.Fatalf("another principal's export: %v", err)
