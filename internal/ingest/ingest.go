@@ -731,12 +731,44 @@ func storedByID(st *rules.State, history []eventstore.Stored, id string) (events
 }
 
 // stamp returns a copy of ev with the fields nird owns set: person key, actor, recorded time.
+//
+// The copy is shallow: it shares the payload's messages with ev, which nothing changes (the
+// append path sets only the event's own fields: the chain's link, the data key's id), except
+// a merge's absorbed events, which sealing names the data keys of (keyIDs), so a merge is
+// copied deeply. A deep copy (proto.Clone) of every event was about a tenth of the append
+// path's CPU (5 µs of 48 for a single append, 2 of 16 an event in a batch of 100).
 func (s *Service) stamp(ev *nirv1.Event, key string, actor *nirv1.Actor, now time.Time) *nirv1.Event {
-	out := proto.Clone(ev).(*nirv1.Event)
+	var out *nirv1.Event
+	if ev.GetPersonsMerged() != nil {
+		out = proto.Clone(ev).(*nirv1.Event)
+	} else {
+		out = shallowEvent(ev)
+	}
 	out.PersonKey = key
 	out.Actor = actor
 	out.RecordedAt = timestamppb.New(now)
 	out.PrevHash = nil // eventstore links the event to the person's last at append time
+	return out
+}
+
+// shallowEvent copies ev's fields, sharing their messages. Every field of Event is copied
+// here; TestShallowEventCopiesEveryField fails when one is added to events.proto and not here.
+func shallowEvent(ev *nirv1.Event) *nirv1.Event {
+	out := &nirv1.Event{
+		Id:            ev.Id,
+		PersonKey:     ev.PersonKey,
+		Kommune:       ev.Kommune,
+		Actor:         ev.Actor,
+		RecordedAt:    ev.RecordedAt,
+		CorrelationId: ev.CorrelationId,
+		CausationId:   ev.CausationId,
+		PrevHash:      ev.PrevHash,
+		DataKeyId:     ev.DataKeyId,
+		Payload:       ev.Payload,
+	}
+	if u := ev.ProtoReflect().GetUnknown(); len(u) > 0 {
+		out.ProtoReflect().SetUnknown(u)
+	}
 	return out
 }
 
