@@ -378,18 +378,23 @@ type msgOwner struct {
 // refuses a check on a later message of the same subject in one batch. Every message
 // carries Nats-Msg-Id = event id.
 func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
-	var msgs []*nats.Msg
-	var owners []msgOwner
+	n := 0
+	for _, r := range reqs {
+		n += len(r.events)
+	}
+	msgs := make([]*nats.Msg, 0, n)
+	owners := make([]msgOwner, 0, n)
 	for _, r := range reqs {
 		firstOfPerson := true
 		for i, e := range r.events {
 			if e.stored {
 				continue
 			}
-			h := nats.Header{}
-			h.Set(nats.MsgIdHdr, e.id)
+			// The header's keys as nats.Header.Set would write them (NATS keeps them as
+			// given), without its map growing.
+			h := nats.Header{nats.MsgIdHdr: {e.id}}
 			if firstOfPerson && r.expect != nil {
-				h.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*r.expect, 10))
+				h[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(*r.expect, 10)}
 			}
 			firstOfPerson = false
 			msgs = append(msgs, &nats.Msg{Subject: r.subject, Header: h, Data: e.data})

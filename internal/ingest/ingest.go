@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -388,9 +389,10 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		batches []*personBatch
 		all     = make([]*pending, len(regs))
 		ids     = make(map[string]int, len(regs))
+		keyed   = map[string]string{} // national id → person key
 	)
 	for i, reg := range regs {
-		field := fmt.Sprintf("registrations[%d]", i)
+		field := "registrations[" + strconv.Itoa(i) + "]"
 		ev := reg.GetEvent()
 		if ev == nil {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event", Reason: "is required"}
@@ -413,13 +415,21 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 				ref = &nirv1.PersonRef{NationalId: rules.KeyingID(pr)}
 			}
 		}
-		key, err := s.PersonKey(ref, field+".person")
-		if err != nil {
-			var ie *InvalidError
-			if errors.As(err, &ie) {
-				ie.Index = i
+		// A request's registrations for one person name it alike: its key is made once.
+		nid := ref.GetNationalId()
+		key, known := keyed[nid]
+		if !known || nid == "" || ref.GetPersonKey() != "" {
+			var err error
+			if key, err = s.PersonKey(ref, field+".person"); err != nil {
+				var ie *InvalidError
+				if errors.As(err, &ie) {
+					ie.Index = i
+				}
+				return nil, nil, err
 			}
-			return nil, nil, err
+			if nid != "" {
+				keyed[nid] = key
+			}
 		}
 		if ev.GetPersonKey() != "" && ev.GetPersonKey() != key {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.person_key", Reason: "does not match the person; leave it empty"}
@@ -562,7 +572,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			st = st.Copy()
 		}
 		for j, ev := range fresh {
-			field := fmt.Sprintf("registrations[%d].event", freshRegs[j].index)
+			field := "registrations[" + strconv.Itoa(freshRegs[j].index) + "].event"
 			if err := scope.CheckEvent(st, ev, field); err != nil {
 				return err
 			}
