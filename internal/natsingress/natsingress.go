@@ -19,17 +19,36 @@
 //
 // The caller chooses a request's reply subject, so the ingress must never answer over a
 // connection that may publish events: it runs on a connection of its own whose NATS user
-// has [Permissions] (may only publish under _INBOX.), never on the event store's. And it
-// only acts on a request whose reply subject is an inbox of the user its subject names,
-// under _INBOX.<user>. (see [ReplyAllowed]); any other request, including one without a
-// reply subject or one naming another case system's inbox, is dropped unprocessed,
-// counted ([Ingress.Dropped]) and logged without its subjects. Each case system receives
-// its replies under its own prefix _INBOX.<its NATS user>, which is all it may subscribe
-// to (deploy/nats/accounts.conf); nird's own inbox is elsewhere (eventstore.InboxPrefix).
+// has [Permissions] (may only publish under _INBOX. and the server's service replies
+// _R_.), never on the event store's. And it only acts on a request whose reply subject is
+// an inbox of the user its subject names, under _INBOX.<user>., or a reply subject the
+// server made for a request through a service import, under [ServiceReplyPrefix] (see
+// [ReplyAllowed]); any other request, including one without a reply subject or one of a
+// case system in the ingress's account naming another case system's inbox, is dropped
+// unprocessed, counted ([Ingress.Dropped]) and logged without its subjects. A case system
+// in an account of its own (deploy/nats/accounts.conf, internal/natsauth) always reaches
+// the ingress through such an import: whatever reply subject it names, the answer goes
+// back into its own account. Each case system receives its replies under its own prefix
+// _INBOX.<its NATS user>, which is all it may subscribe to; nird's own inbox is elsewhere
+// (eventstore.InboxPrefix).
 // Before, any _INBOX. subject would do, and one case system could have nird answer its
 // requests into another's inbox: a client that listens on a predictable reply subject
 // could be told that a request of its own was stored when it was not, or refused when it
 // was stored.
+//
+// # One case system does not cut another off
+//
+// Each case system can be given a connection of the ingress's own ([Ingress.AddCaseSystem]),
+// subscribed to its request subject alone: the server holds what it has not yet written
+// to a connection up to a bound (64 MiB by default) and cuts a connection past it as a
+// slow consumer. One case system sending requests of the largest size the server takes,
+// as fast as it can, so had the one connection all case systems shared cut again and
+// again, and the others got "no responders"; now only its own connection is cut. Without
+// case systems named, the ingress serves them all on its one connection, as before. A
+// case system in an account of its own (internal/natsauth) reaches its request subject
+// through a service import: the server then delivers the request with a reply subject of
+// its own making under [ServiceReplyPrefix], and delivers the answer back into the case
+// system's account alone, onto the reply subject the case system named.
 //
 // # One case system does not hold up another
 //
@@ -44,6 +63,7 @@ package natsingress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -116,17 +136,29 @@ const ReplyPrefix = "_INBOX."
 // answers user's requests only under it.
 func Inbox(user string) string { return ReplyPrefix + user }
 
+// ServiceReplyPrefix begins the reply subjects the server makes for a request that came
+// through a service import: a case system in an account of its own. The server delivers
+// an answer on one only into the account that sent the request, onto the reply subject
+// that account's client named, and refuses a client's publish that names one as its reply
+// (nats-server's isReservedReply), so no case system can have its requests answered in
+// another's account.
+const ServiceReplyPrefix = "_R_."
+
 // maxReplyLen bounds a reply subject (nats.go's inboxes are about 50 bytes).
 const maxReplyLen = 256
 
 // ReplyAllowed reports whether the ingress may answer a request of user (see [Sender]) on
-// reply: a literal subject under Inbox(user) with at least one token after it, of
-// printable ASCII without wildcards.
+// reply: a literal subject under Inbox(user) (a case system in the ingress's account) or
+// under ServiceReplyPrefix (one in an account of its own) with at least one token after
+// it, of printable ASCII without wildcards.
 func ReplyAllowed(user, reply string) bool {
 	if !validUser(user) {
 		return false
 	}
 	rest, ok := strings.CutPrefix(reply, Inbox(user)+".")
+	if !ok {
+		rest, ok = strings.CutPrefix(reply, ServiceReplyPrefix)
+	}
 	if !ok || rest == "" || len(reply) > maxReplyLen {
 		return false
 	}
@@ -161,6 +193,19 @@ func Permissions() *server.Permissions {
 	}
 }
 
+// CaseSystemPermissions are the embedded server's ingress connection for case system
+// user's alone ([Ingress.AddCaseSystem]): its requests in, and answers on the server's
+// service replies out (the case system is in an account of its own), nothing else.
+func CaseSystemPermissions(user string) *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{ServiceReplyPrefix + ">"},
+			Deny:  []string{"nir.>", "$JS.>", "$KV.>", "$O.>"},
+		},
+		Subscribe: &server.SubjectPermission{Allow: []string{RequestSubject(user)}},
+	}
+}
+
 // Appender is the registration handler shared with the HTTP API; *api.Registration
 // satisfies it. It returns Connect errors.
 type Appender interface {
@@ -182,7 +227,13 @@ type Ingress struct {
 	// Panicked, when not nil, is called for each request whose serving panicked.
 	Panicked func()
 
-	slots   chan struct{}  // requests in flight without Admit
+	slots chan struct{} // requests in flight without Admit
+	lanes []lane        // the case systems served on connections of their own
+
+	// runMu guards stopped and the Add of running: once Run stops, no request is started,
+	// and running.Wait waits for every one that was.
+	runMu   sync.Mutex
+	stopped bool
 	running sync.WaitGroup // the requests being served
 
 	dropped atomic.Uint64 // requests dropped for their reply subject
@@ -207,25 +258,102 @@ func New(nc *nats.Conn, guard *auth.Guard, app Appender, log *slog.Logger) *Ingr
 // DefaultMaxInflight bounds the requests served at once when the ingress has no Admit.
 const DefaultMaxInflight = 64
 
+// QueueGroup is the queue group of the ingress's subscriptions: several nird on one NATS
+// share each request subject, and each request goes to one of them.
+const QueueGroup = "nir"
+
+// lane is a case system served on a connection of its own.
+type lane struct {
+	user string
+	nc   *nats.Conn
+}
+
+// AddCaseSystem serves case system user's requests (on RequestSubject(user)) on nc, a
+// connection of the ingress's own for this case system alone, so that the server cutting
+// it as a slow consumer (the case system sends more than nird reads) cuts off no other
+// case system. nc must be able to do no more than CaseSystemPermissions (or Permissions)
+// allow. Once a case system is added, the connection given to New serves only the
+// service's discovery: a case system not added gets no answer. Call it before Run.
+func (in *Ingress) AddCaseSystem(user string, nc *nats.Conn) {
+	in.lanes = append(in.lanes, lane{user: user, nc: nc})
+}
+
 // Run serves until ctx is cancelled, then stops the service (in-flight requests finish).
 func (in *Ingress) Run(ctx context.Context) error {
 	svc, err := micro.AddService(in.nc, micro.Config{
 		Name:        "nir",
 		Version:     "1.0.0",
 		Description: "nir registration ingress",
-		QueueGroup:  "nir",
+		QueueGroup:  QueueGroup,
 	})
 	if err != nil {
 		return err
 	}
-	if err := svc.AddEndpoint("append", micro.ContextHandler(ctx, in.handle), micro.WithEndpointSubject(EndpointSubject)); err != nil {
-		_ = svc.Stop()
-		return err
+	var subs []*nats.Subscription
+	stop := func() error {
+		var errs []error
+		for _, sub := range subs {
+			if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, svc.Stop())
+		in.runMu.Lock()
+		in.stopped = true
+		in.runMu.Unlock()
+		in.running.Wait()
+		return errors.Join(errs...)
+	}
+	if len(in.lanes) == 0 {
+		err = svc.AddEndpoint("append", micro.ContextHandler(ctx, func(ctx context.Context, req micro.Request) {
+			in.handle(ctx, req, in.nc)
+		}), micro.WithEndpointSubject(EndpointSubject))
+		if err != nil {
+			_ = stop()
+			return err
+		}
+	}
+	for _, l := range in.lanes {
+		sub, err := l.nc.QueueSubscribe(RequestSubject(l.user), QueueGroup, func(m *nats.Msg) {
+			in.handle(ctx, msgRequest{m: m, nc: l.nc}, l.nc)
+		})
+		if err != nil {
+			_ = stop()
+			return fmt.Errorf("NATS ingress: case system %s: %w", l.user, err)
+		}
+		subs = append(subs, sub)
 	}
 	<-ctx.Done()
-	err = svc.Stop()
-	in.running.Wait()
-	return err
+	return stop()
+}
+
+// request is a request as handle reads it: micro.Request on the service's endpoint, or
+// msgRequest on a case system's own connection.
+type request interface {
+	Subject() string
+	Reply() string
+	Data() []byte
+	Headers() micro.Headers
+	replier
+}
+
+// msgRequest is a request that came on a case system's own connection nc.
+type msgRequest struct {
+	m  *nats.Msg
+	nc *nats.Conn
+}
+
+func (r msgRequest) Subject() string        { return r.m.Subject }
+func (r msgRequest) Reply() string          { return r.m.Reply }
+func (r msgRequest) Data() []byte           { return r.m.Data }
+func (r msgRequest) Headers() micro.Headers { return micro.Headers(r.m.Header) }
+
+func (r msgRequest) Respond(data []byte, opts ...micro.RespondOpt) error {
+	return asyncReply{nc: r.nc, subject: r.m.Reply}.Respond(data, opts...)
+}
+
+func (r msgRequest) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	return asyncReply{nc: r.nc, subject: r.m.Reply}.Error(code, description, data, opts...)
 }
 
 // admit is Admit, or the ingress's own bound on requests in flight.
@@ -263,8 +391,9 @@ func (in *Ingress) drop() {
 }
 
 // handle runs in the subscription's callback, one request after another: it checks and
-// admits the request, and serves it in a goroutine of its own.
-func (in *Ingress) handle(ctx context.Context, req micro.Request) {
+// admits the request, and serves it in a goroutine of its own, answering over nc, the
+// connection the request came on.
+func (in *Ingress) handle(ctx context.Context, req request, nc *nats.Conn) {
 	if user, ok := Sender(req.Subject()); !ok || !ReplyAllowed(user, req.Reply()) {
 		in.drop()
 		return
@@ -293,7 +422,13 @@ func (in *Ingress) handle(ctx context.Context, req micro.Request) {
 	// micro's request is not to be used once this callback returns (micro reads what it
 	// answered, for its stats): the goroutine answers on the reply subject itself.
 	data, json := req.Data(), req.Headers().Get("Content-Type") == "application/json"
-	reply := asyncReply{nc: in.nc, subject: req.Reply()}
+	reply := asyncReply{nc: nc, subject: req.Reply()}
+	in.runMu.Lock()
+	defer in.runMu.Unlock()
+	if in.stopped {
+		release()
+		return
+	}
 	in.running.Go(func() {
 		defer release()
 		in.serve(ctx, reply, data, json, p)

@@ -460,6 +460,19 @@ func TestReplyAllowed(t *testing.T) {
 		{"oslo", "nir.ev.abc", false},
 		{"oslo", natsingress.RequestSubject("oslo"), false},
 		{"oslo", "$JS.API.STREAM.DELETE.NIR_EVENTS", false},
+		// The server's reply subject for a request through a service import (a case
+		// system in an account of its own): the server delivers the answer back into the
+		// requester's account alone.
+		{"oslo", "_R_.abc.xyz", true},
+		{"oslo", "_R_.abc", true},
+		{"", "_R_.abc", false},
+		{"oslo", "_R_.", false},
+		{"oslo", "_R_", false},
+		{"oslo", "_R_.abc.*", false},
+		{"oslo", "_R_.abc.>", false},
+		{"oslo", "_R_..abc", false},
+		{"oslo", "_R_.a b", false},
+		{"oslo", "_R_." + string(make([]byte, 300)), false},
 	} {
 		if got := natsingress.ReplyAllowed(tt.user, tt.reply); got != tt.ok {
 			t.Errorf("ReplyAllowed(%q, %q) = %v, want %v", tt.user, tt.reply, got, tt.ok)
