@@ -87,6 +87,12 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "NATSCaseSystemsNeedListener", args: []string{"--nats-case-systems", "oslo"}, wantErr: "--nats-case-systems"},
+		// On an external server, the case systems the ingress serves each on a connection of its own.
+		{name: "NATSCaseSystemsExternal", args: []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-case-systems", "oslo-fagsystem"}, check: func(t *testing.T, c Config) {
+			if len(c.NATSCaseSystems) != 1 || c.NATSCaseSystems[0] != "oslo-fagsystem" {
+				t.Errorf("case systems = %q", c.NATSCaseSystems)
+			}
+		}},
 		{name: "NATSCaseSystemBadName", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-case-systems", "Oslo.kommune"}, wantErr: "--nats-case-systems"},
 		{name: "NATSCaseSystemReserved", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-case-systems", "reader"}, wantErr: "--nats-case-systems"},
 		{name: "NATSIngressUserRequired", args: []string{"--nats-url", "nats://127.0.0.1:4222", "--nats-user", "nird", "--nats-password", "x"}, wantErr: "--nats-ingress-user"},

@@ -108,8 +108,10 @@ type Config struct {
 	ShowVersion     bool
 	RepairStream    bool
 
-	// NATSCaseSystems are the case systems that get a NATS user on the embedded server's
-	// listener; NATSIngress* are the NATS ingress's own credentials on an external server.
+	// NATSCaseSystems are the case systems that get a NATS user and account on the embedded
+	// server's listener, or that the ingress serves on an external server; either way each
+	// is served on a connection of its own. NATSIngress* are the NATS ingress's own
+	// credentials on an external server.
 	NATSCaseSystems     []string
 	NATSIngressCreds    string
 	NATSIngressUser     string
@@ -169,8 +171,8 @@ func (c Config) Validate() error {
 		return errors.New("--nats-ingress-user (or --nats-ingress-nkey, --nats-ingress-creds): the NATS ingress needs a NATS user of its own, which may not publish events (deploy/nats/accounts.conf, user ingress); nird's own user may, and a request chooses where its reply goes")
 	case c.NATSURL != "" && c.NATSIngressUser != "" && c.NATSIngressUser == c.NATSUser:
 		return errors.New("--nats-ingress-user: must not be nird's own --nats-user")
-	case len(c.NATSCaseSystems) > 0 && (c.NATSURL != "" || c.NATSListen == ""):
-		return errors.New("--nats-case-systems: only for the embedded server with --nats-listen (on an external server the case systems are users in its configuration)")
+	case len(c.NATSCaseSystems) > 0 && c.NATSURL == "" && c.NATSListen == "":
+		return errors.New("--nats-case-systems: only with --nats-listen (the embedded server's listener) or --nats-url (an external server, whose configuration holds the case systems' users and accounts)")
 	}
 	for _, n := range c.NATSCaseSystems {
 		if err := natsauth.CheckCaseSystem(n); err != nil {
@@ -224,7 +226,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.NATSNKey, "nats-nkey", "", "nkey seed file for the external NATS server")
 	str(&c.NATSCA, "nats-ca", "", "CA certificate file for TLS to the external NATS server")
 	var caseSystems string
-	str(&caseSystems, "nats-case-systems", "", "comma-separated names of case systems that get a NATS user on the embedded listener (requests on nir.cmd.append.<name>, replies on _INBOX.<name>)")
+	str(&caseSystems, "nats-case-systems", "", "comma-separated names of case systems, each served on a NATS connection of its own; on the embedded listener each gets a NATS user in an account of its own (requests on nir.cmd.append.<name>, replies on _INBOX.<name>); with --nats-url, name every case system of the server's configuration")
 	str(&c.NATSIngressCreds, "nats-ingress-creds", "", "credentials file of the NATS ingress's own user on the external server")
 	str(&c.NATSIngressUser, "nats-ingress-user", "", "the NATS ingress's own user on the external server (deploy/nats/accounts.conf: ingress)")
 	str(&c.NATSIngressPassword, "nats-ingress-password", "", "password of the NATS ingress's user")

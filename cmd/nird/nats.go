@@ -18,7 +18,7 @@ import (
 )
 
 // natsAccess is who may use nird's NATS: on the embedded server, nird's in-process
-// ingress user and the TCP users whose keys nird keeps in <data>/nats; on an external
+// ingress users and the TCP users whose keys nird keeps in <data>/nats; on an external
 // server, the ingress's own credentials (deploy/nats/accounts.conf's user "ingress").
 type natsAccess struct {
 	embedded bool
@@ -27,7 +27,16 @@ type natsAccess struct {
 	users    []*server.NkeyUser // every user of the embedded server but the store's own
 	accounts []*server.Account  // the embedded server's accounts (with a listener)
 	ingress  []nats.Option      // how the ingress connects
-	log      *slog.Logger
+	// lanes are the case systems the ingress serves on connections of their own, and how
+	// each connects (natsingress.Ingress.AddCaseSystem).
+	lanes []ingressLane
+	log   *slog.Logger
+}
+
+// ingressLane is a case system's own ingress connection: its name and how it connects.
+type ingressLane struct {
+	name string
+	opts []nats.Option
 }
 
 // prepareNATS makes (or loads) the credentials of the embedded server's users, or the
@@ -42,6 +51,14 @@ func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
 		a.ingress = opts
 		if cfg.NATSIngressCreds == "" && cfg.NATSIngressUser == "" && cfg.NATSIngressNKey == "" {
 			log.Warn("the external NATS server gets no credentials from nird: only a development server without authentication works so, and there any client may write the stream")
+		}
+		// The case systems of --nats-case-systems are served as the ingress's user too,
+		// each on a connection of its own.
+		for _, n := range cfg.NATSCaseSystems {
+			a.lanes = append(a.lanes, ingressLane{name: n, opts: opts})
+		}
+		if len(a.lanes) == 0 {
+			log.Warn("no --nats-case-systems: the NATS ingress serves every case system on one connection, which one case system's flood of large requests can have the server cut (deploy/README.md)")
 		}
 		return a, nil
 	}
@@ -58,14 +75,27 @@ func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
 	if a.tcp, err = natsauth.LoadOrCreate(a.dir, cfg.NATSCaseSystems); err != nil {
 		return nil, err
 	}
-	global, reader, err := natsauth.EmbeddedAccounts()
+	global, reader, cases, err := natsauth.EmbeddedAccounts(cfg.NATSCaseSystems)
 	if err != nil {
 		return nil, err
 	}
 	a.accounts = []*server.Account{global, reader}
+	for _, n := range cfg.NATSCaseSystems {
+		a.accounts = append(a.accounts, cases[n])
+		// The ingress's connection for this case system alone: its requests in, answers
+		// out on the server's service replies.
+		user, auth, err := eventstore.InProcessUser(natsingress.CaseSystemPermissions(n))
+		if err != nil {
+			return nil, err
+		}
+		a.users = append(a.users, user)
+		a.lanes = append(a.lanes, ingressLane{name: n, opts: []nats.Option{auth}})
+	}
 	for _, u := range a.tcp {
 		if u.Name == natsauth.Reader {
 			u.Server.Account = reader
+		} else {
+			u.Server.Account = cases[u.Name]
 		}
 		a.users = append(a.users, u.Server)
 	}
@@ -93,10 +123,36 @@ func (a *natsAccess) started(store *eventstore.Store) error {
 	return nil
 }
 
-// ingressConn opens the NATS ingress's own connection: in-process as the ingress user on
-// the embedded server, or with the ingress's credentials to an external one. It is never
-// the store's connection, which may publish events (see package natsingress).
-func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store) (*nats.Conn, error) {
+// ingressConns opens the NATS ingress's own connection and one for each case system
+// (lanes, by name). Close them all (closeConns) when the ingress has stopped.
+func (a *natsAccess) ingressConns(cfg Config, store *eventstore.Store) (main *nats.Conn, lanes map[string]*nats.Conn, err error) {
+	if main, err = a.ingressConn(cfg, store, "nir-ingress", a.ingress); err != nil {
+		return nil, nil, err
+	}
+	lanes = map[string]*nats.Conn{}
+	for _, l := range a.lanes {
+		nc, err := a.ingressConn(cfg, store, "nir-ingress-"+l.name, l.opts)
+		if err != nil {
+			main.Close()
+			closeConns(lanes)
+			return nil, nil, err
+		}
+		lanes[l.name] = nc
+	}
+	return main, lanes, nil
+}
+
+// closeConns closes every connection of conns.
+func closeConns(conns map[string]*nats.Conn) {
+	for _, nc := range conns {
+		nc.Close()
+	}
+}
+
+// ingressConn opens a connection of the NATS ingress's named name with credentials creds:
+// in-process on the embedded server, or to an external one. It is never the store's
+// connection, which may publish events (see package natsingress).
+func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name string, creds []nats.Option) (*nats.Conn, error) {
 	var refused violationLog
 	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
@@ -106,15 +162,17 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store) (*nats.Con
 			refused.note(a.log)
 			return
 		}
-		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "err", err)
+		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "connection", name, "err", err)
 	})
-	opts := append([]nats.Option{nats.Name("nir-ingress"), logErr}, a.ingress...)
+	// A case system's connection the server cut as a slow consumer (its own flood)
+	// connects again, however often.
+	opts := append([]nats.Option{nats.Name(name), logErr, nats.MaxReconnects(-1)}, creds...)
 	if cfg.NATSURL == "" {
 		return store.Connect(opts...)
 	}
-	nc, err := nats.Connect(cfg.NATSURL, append(opts, nats.MaxReconnects(-1))...)
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("NATS ingress: connect: %w", err)
+		return nil, fmt.Errorf("NATS ingress: connect %s: %w", name, err)
 	}
 	return nc, nil
 }

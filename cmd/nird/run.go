@@ -122,11 +122,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := access.started(store); err != nil {
 		return err
 	}
-	ingressConn, err := access.ingressConn(cfg, store)
+	ingressConn, laneConns, err := access.ingressConns(cfg, store)
 	if err != nil {
 		return err
 	}
 	defer ingressConn.Close()
+	defer closeConns(laneConns)
 	// The person key is checked first (a second nird of a cluster with its own data directory
 	// is told about that key); the data keys are opened only if that check must read
 	// registrations, whose ids are sealed.
@@ -264,6 +265,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// rate and share of requests in flight whichever way they come.
 	ingress := natsingress.New(ingressConn, guard, reg, log)
 	ingress.Admit = front.Admit
+	for _, l := range access.lanes {
+		ingress.AddCaseSystem(l.name, laneConns[l.name])
+	}
 	ingress.Panicked = m.panics.WithLabelValues("nats").Inc
 	actors := []actor{
 		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,6 +293,15 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		if pw, ok := c.pass["ingress"]; ok {
 			// The NATS ingress answers case systems on a connection of its own.
 			n.args = append(n.args, "--nats-ingress-user", "ingress", "--nats-ingress-password", pw)
+			// And each case system of accounts.conf on one of its own.
+			var cases []string
+			for user := range c.pass {
+				if strings.HasSuffix(user, "-fagsystem") {
+					cases = append(cases, user)
+				}
+			}
+			slices.Sort(cases)
+			n.args = append(n.args, "--nats-case-systems", strings.Join(cases, ","))
 		}
 		c.Nirds = append(c.Nirds, n)
 	}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/conf"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -198,7 +200,9 @@ func TestSingle_Permissions(t *testing.T) {
 		{"nird/ReplyToCaseSystemRefused", func(t *testing.T) { nird.refusedPublish(t, "_INBOX.oslo-fagsystem.x") }},
 		{"nird/SubscribeCommandsRefused", func(t *testing.T) { nird.refusedSubscribe(t, natsingress.EndpointSubject) }},
 
-		{"ingress/ReplyToInbox", func(t *testing.T) {
+		// The case system is in an account of its own: its inbox is not NIR's, and the
+		// ingress reaches it only by answering a request through the import.
+		{"ingress/CaseSystemInboxOutOfReach", func(t *testing.T) {
 			sub, err := fag.nc.SubscribeSync("_INBOX.oslo-fagsystem.direct")
 			if err != nil {
 				t.Fatal(err)
@@ -208,8 +212,8 @@ func TestSingle_Permissions(t *testing.T) {
 			if err := ingress.nc.Publish("_INBOX.oslo-fagsystem.direct", []byte("reply")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sub.NextMsg(5 * time.Second); err != nil {
-				t.Fatalf("reply not delivered: %v", err)
+			if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+				t.Fatalf("the ingress published into the case system's account: %q", m.Data)
 			}
 		}},
 		{"ingress/PublishEventRefused", func(t *testing.T) { ingress.refusedPublish(t, "nir.ev.k1") }},
@@ -684,8 +688,9 @@ func TestSingle_NATSIngress(t *testing.T) {
 	}
 	reader.refusedPublish(t, natsingress.RequestSubject("oslo-fagsystem"))
 
-	// Oslo names Bergen's inbox as reply subject: the ingress drops the request unanswered
-	// and unprocessed, and Bergen's inbox gets nothing.
+	// Oslo names Bergen's inbox as reply subject: the server answers it back into Oslo's
+	// account (each case system is in an account of its own), and Bergen's inbox gets
+	// nothing.
 	bergen := dial(t, s.ClientURL(), "bergen-fagsystem", creds.Password("bergen-fagsystem"))
 	sub, err := bergen.nc.SubscribeSync(natsingress.Inbox("bergen-fagsystem") + ".>")
 	if err != nil {
@@ -706,8 +711,8 @@ func TestSingle_NATSIngress(t *testing.T) {
 	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
 		t.Fatalf("Bergen received %q (error %q) on %s", m.Data, m.Header.Get(micro.ErrorHeader), m.Subject)
 	}
-	if got := in.Dropped(); got != 1 {
-		t.Fatalf("Dropped() = %d, want 1", got)
+	if got := in.Dropped(); got != 0 {
+		t.Fatalf("Dropped() = %d, want 0: the server made every reply subject", got)
 	}
 }
 
@@ -730,6 +735,9 @@ func TestAccounts_SameModelAsNird(t *testing.T) {
 		account := natsauth.RegisterAccount
 		if u.Username == natsauth.Reader {
 			account = natsauth.ReaderAccount
+		}
+		if _, ok := CaseSystems[u.Username]; ok {
+			account = natsauth.CaseSystemAccount(u.Username)
 		}
 		if u.Account == nil || u.Account.Name != account {
 			t.Errorf("user %s is not in account %s", u.Username, account)
@@ -776,7 +784,7 @@ func TestAccounts_SameModelAsNird(t *testing.T) {
 func TestAccounts_SameReaderImports(t *testing.T) {
 	SetCredentials(t)
 	deployed := RunServer(t, Options(t, "single.conf"))
-	global, reader, err := natsauth.EmbeddedAccounts()
+	global, reader, _, err := natsauth.EmbeddedAccounts(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -821,6 +829,9 @@ func TestAccounts_SameReaderImports(t *testing.T) {
 		for _, im := range natsauth.ReaderImports() {
 			delete(exports, im.Remote())
 		}
+		for user := range CaseSystems {
+			delete(exports, natsingress.RequestSubject(user)) // TestAccounts_SameCaseSystemAccounts
+		}
 		for subj := range exports {
 			if strings.HasPrefix(subj, "$JS.API") || strings.HasPrefix(subj, "nir.") {
 				t.Errorf("%s: the register's account exports %s, which the readers do not import", name, subj)
@@ -837,4 +848,119 @@ func accountInfo(t *testing.T, srv *server.Server, name string) *server.AccountI
 		t.Fatalf("account %s: %v", name, err)
 	}
 	return z.Account
+}
+
+// TestAccounts_SameCaseSystemAccounts: each case system of accounts.conf is alone in an
+// account of its own with the limits nird's embedded server gives it
+// (natsauth.AccountsConfig), importing its own request subject and nothing else, which the
+// register's account exports to it alone; and the register's account exports no other
+// request subject.
+func TestAccounts_SameCaseSystemAccounts(t *testing.T) {
+	SetCredentials(t)
+	deployed, err := conf.ParseFile(filepath.Join(Dir(), "single.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := slices.Sorted(maps.Keys(CaseSystems))
+	embedded, err := conf.Parse(natsauth.AccountsConfig(natsauth.RegisterAccount, names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// model is what a configuration says of the case systems: each one's limits and
+	// imports, and the register's exports of request subjects.
+	model := func(m map[string]any) map[string]string {
+		accounts, _ := m["accounts"].(map[string]any)
+		out := map[string]string{}
+		for _, name := range names {
+			acc, _ := accounts[natsauth.CaseSystemAccount(name)].(map[string]any)
+			if acc == nil {
+				out[name] = "no account"
+				continue
+			}
+			out[name+" limits"] = fmt.Sprint(acc["limits"])
+			out[name+" imports"] = fmt.Sprint(acc["imports"])
+			var users []string
+			list, _ := acc["users"].([]any)
+			for _, u := range list {
+				m, _ := u.(map[string]any)
+				users = append(users, fmt.Sprint(m["user"]))
+			}
+			out[name+" users"] = fmt.Sprint(users)
+		}
+		register, _ := accounts[natsauth.RegisterAccount].(map[string]any)
+		exports, _ := register["exports"].([]any)
+		for _, ex := range exports {
+			e, _ := ex.(map[string]any)
+			if subj, _ := e["service"].(string); strings.HasPrefix(subj, natsingress.RequestSubjectPrefix) {
+				out["export "+subj] = fmt.Sprint(e)
+			}
+		}
+		return out
+	}
+	got, want := model(deployed), model(embedded)
+	for _, name := range names {
+		// nird's embedded server gives a case system's account its user itself.
+		want[name+" users"] = fmt.Sprint([]string{name})
+	}
+	if !maps.Equal(got, want) {
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if got[k] != want[k] {
+				t.Errorf("%s:\n accounts.conf %s\n nird's code   %s", k, got[k], want[k])
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("accounts.conf has %s: %s, which nird's code does not", k, got[k])
+			}
+		}
+	}
+}
+
+// TestSingle_CaseSystemLimits: a case system's account takes its limits' connections and
+// no more, and no message larger than its most, which still holds the largest request.
+func TestSingle_CaseSystemLimits(t *testing.T) {
+	creds := SetCredentials(t)
+	s := RunServer(t, Options(t, "single.conf"))
+	ingress := dial(t, s.ClientURL(), "ingress", creds.Ingress)
+	serveIngress(t, ingress)
+	var conns []*client
+	for range natsauth.CaseSystemMaxConnections {
+		conns = append(conns, dial(t, s.ClientURL(), "oslo-fagsystem", creds.Password("oslo-fagsystem")))
+	}
+	if nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("oslo-fagsystem", creds.Password("oslo-fagsystem")), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Errorf("connection %d of one case system admitted, want at most %d", natsauth.CaseSystemMaxConnections+1, natsauth.CaseSystemMaxConnections)
+	}
+	// Another case system's connections are its own.
+	dial(t, s.ClientURL(), "bergen-fagsystem", creds.Password("bergen-fagsystem"))
+
+	ctx := ctxT(t)
+	m := nats.NewMsg(natsingress.RequestSubject("oslo-fagsystem"))
+	m.Header.Set("Authorization", "Bearer nir_"+strings.Repeat("x", 43))
+	m.Data = make([]byte, natsingress.MaxRequestBytes)
+	if r, err := conns[0].nc.RequestMsgWithContext(ctx, m); err != nil || string(r.Data) != "ok" {
+		t.Fatalf("a request of the largest size the ingress takes: %v, %v", r, err)
+	}
+	// The server tells the client the account's most, and the client refuses to send more.
+	if got := conns[1].nc.MaxPayload(); got != natsauth.CaseSystemMaxPayload {
+		t.Errorf("the case system's connection takes messages of %d bytes, want %d", got, natsauth.CaseSystemMaxPayload)
+	}
+	m.Data = make([]byte, natsauth.CaseSystemMaxPayload)
+	if err := conns[1].nc.PublishMsg(m); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Errorf("a message larger than the account's most: %v, want %v", err, nats.ErrMaxPayload)
+	}
+	for i := 0; i < natsauth.CaseSystemMaxSubscriptions+1; i++ {
+		if _, err := conns[2].nc.SubscribeSync(fmt.Sprintf("_INBOX.oslo-fagsystem.%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conns[2].nc.Flush()
+	select {
+	case err := <-conns[2].errs:
+		if !strings.Contains(strings.ToLower(err.Error()), "maximum subscriptions") {
+			t.Errorf("subscription %d: %v", natsauth.CaseSystemMaxSubscriptions+1, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("subscription %d of a connection taken, want at most %d", natsauth.CaseSystemMaxSubscriptions+1, natsauth.CaseSystemMaxSubscriptions)
+	}
 }

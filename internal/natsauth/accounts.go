@@ -8,11 +8,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natsingress"
 )
 
-// The accounts. The register's holds the streams and nird's users (and the case systems'):
+// The accounts. The register's holds the streams and nird's users:
 // NIR in deploy/nats/accounts.conf, the global account on the embedded server, where the
-// stream has always been. The readers' account holds the read-only user and nothing else.
+// stream has always been. The readers' account holds the read-only user and nothing else,
+// and each case system has an account of its own (CaseSystemAccount, below).
 //
 // Why the reader has an account of its own: the server answers a JetStream API request on
 // whatever reply subject it names, and a push consumer delivers wherever its creator says,
@@ -95,12 +97,40 @@ const (
 	ReaderMaxPayload       = 64 << 10
 )
 
+// A case system's account. Each case system is alone in an account of its own, named as
+// its user (CaseSystemAccount), which reaches the register's account through one import:
+// its own request subject (natsingress.RequestSubject), a service whose answer the server
+// delivers back into the case system's account alone. Its limits bound what it can make
+// the server hold: the connections, the subscriptions of each, and the largest message.
+//
+// Why: in the register's account, beside nird, no account limit could bound a case system
+// without bounding nird, and one case system held a million subscriptions in its inbox,
+// about 1 GB of the server's (nird's) memory (internal/adversarial's
+// TestNATS_CaseSystemSubscriptions). The largest message must still hold the largest
+// request the ingress takes (natsingress.MaxRequestBytes) with its headers.
+const (
+	CaseSystemMaxConnections   = 8
+	CaseSystemMaxSubscriptions = 1000
+	CaseSystemMaxPayload       = natsingress.MaxRequestBytes + 64<<10
+)
+
+// CaseSystemAccount is the account of case system name: its name.
+func CaseSystemAccount(name string) string { return name }
+
 // AccountsConfig is the accounts block of a NATS server configuration for the register's
-// account named register (with JetStream, its users left to the caller) and the readers'
-// account: the exports and imports of ReaderImports, and the readers' limits. deploy/nats/accounts.conf has the
-// same, with the users; internal/deploytest checks that they agree.
-func AccountsConfig(register string) string {
-	var exp, imp strings.Builder
+// account named register (with JetStream, its users left to the caller), the readers'
+// account (the exports and imports of ReaderImports, and the readers' limits) and one
+// account per case system of caseSystems (its request subject exported to it alone and
+// imported, and the case systems' limits). deploy/nats/accounts.conf has the same, with
+// the users; internal/deploytest checks that they agree.
+func AccountsConfig(register string, caseSystems []string) string {
+	var exp, imp, cs strings.Builder
+	for _, name := range caseSystems {
+		q, subj, acc := strconv.Quote, strconv.Quote(natsingress.RequestSubject(name)), strconv.Quote(CaseSystemAccount(name))
+		fmt.Fprintf(&exp, "      { service: %s, response: singleton, accounts: [%s] }\n", subj, acc)
+		fmt.Fprintf(&cs, "  %s {\n    limits: { max_connections: %d, max_subscriptions: %d, max_payload: %d }\n    imports: [\n      { service: { account: %s, subject: %s } }\n    ]\n  }\n",
+			acc, CaseSystemMaxConnections, CaseSystemMaxSubscriptions, CaseSystemMaxPayload, q(register), subj)
+	}
 	for _, im := range ReaderImports() {
 		q := strconv.Quote
 		if im.Stream {
@@ -119,21 +149,23 @@ func AccountsConfig(register string) string {
 		}
 		fmt.Fprintf(&imp, "      { service: { account: %s, subject: %s }%s }\n", register, q(im.Remote()), to)
 	}
-	return fmt.Sprintf("accounts {\n  %s {\n    jetstream: enabled\n    exports: [\n%s    ]\n  }\n  %s {\n    limits: { max_connections: %d, max_subscriptions: %d, max_payload: %d }\n    imports: [\n%s    ]\n  }\n}\n",
-		register, exp.String(), ReaderAccount, ReaderMaxConnections, ReaderMaxSubscriptions, ReaderMaxPayload, imp.String())
+	return fmt.Sprintf("accounts {\n  %s {\n    jetstream: enabled\n    exports: [\n%s    ]\n  }\n  %s {\n    limits: { max_connections: %d, max_subscriptions: %d, max_payload: %d }\n    imports: [\n%s    ]\n  }\n%s}\n",
+		register, exp.String(), ReaderAccount, ReaderMaxConnections, ReaderMaxSubscriptions, ReaderMaxPayload, imp.String(), cs.String())
 }
 
 // EmbeddedAccounts returns the embedded server's accounts (eventstore.Config.Accounts): the
-// global account, with JetStream and the exports to the readers, and the readers' account.
-// Give the reader's user the second. They are parsed from AccountsConfig, as the server
-// parses its configuration file: a Go program cannot otherwise give an account JetStream
-// before the server starts, and without it the global account would lose its streams once
-// another account exists.
-func EmbeddedAccounts() (global, reader *server.Account, err error) {
+// global account, with JetStream and the exports to the readers and the case systems, the
+// readers' account, and each case system's of caseSystems by name. Give the reader's user
+// the second, each case system's user its own. They are parsed from AccountsConfig, as the
+// server parses its configuration file: a Go program cannot otherwise give an account
+// JetStream before the server starts, and without it the global account would lose its
+// streams once another account exists.
+func EmbeddedAccounts(caseSystems []string) (global, reader *server.Account, cases map[string]*server.Account, err error) {
 	opts := &server.Options{}
-	if err := opts.ProcessConfigString(AccountsConfig(RegisterAccount)); err != nil {
-		return nil, nil, fmt.Errorf("nats accounts: %w", err)
+	if err := opts.ProcessConfigString(AccountsConfig(RegisterAccount, caseSystems)); err != nil {
+		return nil, nil, nil, fmt.Errorf("nats accounts: %w", err)
 	}
+	cases = map[string]*server.Account{}
 	for _, a := range opts.Accounts {
 		switch a.Name {
 		case RegisterAccount:
@@ -141,12 +173,17 @@ func EmbeddedAccounts() (global, reader *server.Account, err error) {
 		case ReaderAccount:
 			reader = a
 		}
+		for _, n := range caseSystems {
+			if a.Name == CaseSystemAccount(n) {
+				cases[n] = a
+			}
+		}
 	}
-	if global == nil || reader == nil {
-		return nil, nil, fmt.Errorf("nats accounts: parsed %d accounts, not %s and %s", len(opts.Accounts), RegisterAccount, ReaderAccount)
+	if global == nil || reader == nil || len(cases) != len(caseSystems) {
+		return nil, nil, nil, fmt.Errorf("nats accounts: parsed %d accounts, not %s, %s and %d case systems'", len(opts.Accounts), RegisterAccount, ReaderAccount, len(caseSystems))
 	}
 	// The configuration may not name the global account; the server takes an account of
 	// that name as the global account's settings, and the imports follow the name.
 	global.Name = globalAccount
-	return global, reader, nil
+	return global, reader, cases, nil
 }

@@ -11,10 +11,15 @@
 //   - reader: the nats CLI and other operators' tools, read-only ([ReaderPermissions]), in
 //     an account of its own that reaches the register's only through [ReaderImports]
 //     (accounts.go says why).
-//   - one user per case system: requests on its own subject nir.cmd.append.<name>, replies
-//     on its own inbox _INBOX.<name> and nothing else ([CaseSystemPermissions]). The
-//     ingress answers a request on nir.cmd.append.<name> only under _INBOX.<name>., so
-//     one case system cannot have its answers sent to another's inbox.
+//   - one user per case system, alone in an account of its own ([CaseSystemAccount]) that
+//     imports its own request subject nir.cmd.append.<name> from the register's account
+//     and nothing else, with limits ([CaseSystemMaxConnections], …): requests on that
+//     subject, replies on its own inbox _INBOX.<name> and nothing else
+//     ([CaseSystemPermissions]). The server delivers the ingress's answer back into the
+//     requester's account alone, so one case system cannot have its answers sent to
+//     another's inbox; nird serves each case system on a connection of its own
+//     (natsingress.Ingress.AddCaseSystem), so that one case system's flood has only its
+//     own connection cut as a slow consumer.
 //
 // On the embedded server nird's own two users have keys that exist only in nird's memory
 // and connect in-process only. The TCP users (reader and the case systems) get an nkey

@@ -172,3 +172,25 @@ func TestContexts(t *testing.T) {
 		t.Errorf("RemoveContexts removed the seed: %v", err)
 	}
 }
+
+// TestEmbeddedAccounts: each case system gets an account of its own, named as it, apart
+// from the register's and the readers'.
+func TestEmbeddedAccounts(t *testing.T) {
+	global, reader, cases, err := natsauth.EmbeddedAccounts([]string{"oslo", "visma-flyt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if global.Name != "$G" || reader.Name != natsauth.ReaderAccount {
+		t.Errorf("accounts %s and %s, want $G and %s", global.Name, reader.Name, natsauth.ReaderAccount)
+	}
+	if len(cases) != 2 || cases["oslo"].Name != natsauth.CaseSystemAccount("oslo") || cases["visma-flyt"].Name != natsauth.CaseSystemAccount("visma-flyt") || cases["oslo"] == cases["visma-flyt"] {
+		t.Errorf("case systems' accounts %v", cases)
+	}
+	if _, _, none, err := natsauth.EmbeddedAccounts(nil); err != nil || len(none) != 0 {
+		t.Errorf("without case systems: %v, %v", none, err)
+	}
+	// The largest request the ingress takes fits, with room for its headers.
+	if natsauth.CaseSystemMaxPayload < natsingress.MaxRequestBytes+4<<10 {
+		t.Errorf("a case system's messages hold %d bytes, less than a request of %d with its headers", natsauth.CaseSystemMaxPayload, natsingress.MaxRequestBytes)
+	}
+}
