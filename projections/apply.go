@@ -102,6 +102,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 	touched := make(map[string]*cached)
 	var order []string
 	var ids []idEntry
+	var erased map[string]bool // persons an erasure of recs applies to
 	eb := eventBlockWriter{b: evb}
 	for _, rec := range recs {
 		if rec.Seq <= ckpt {
@@ -144,6 +145,12 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 		if err := db.openEvent(rec.Event); err != nil {
 			return 0, nil, nil, err
 		}
+		if rec.Event.GetPersonErased() != nil {
+			if erased == nil {
+				erased = map[string]bool{}
+			}
+			erased[pk] = true
+		}
 		nf := len(c.st.Faults)
 		c.st.Apply(rec.Seq, rec.Event)
 		if err := db.quarantineFaults(tx, c.st.Faults[nf:]); err != nil {
@@ -171,14 +178,24 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 		}
 		c.seqs = nil
 		nd := derive(c.st)
-		old := c.der.row
+		was := c.der
+		if erased[pk] {
+			// An erasure's row is written whatever the fold before it derived: the file
+			// may hold a row folded while a data key still opened (the national id and
+			// birth date), which a fold now, that cannot open the key (damaged on disk),
+			// derives as unreadable: the same bytes as the erased row.
+			w := *was
+			w.rowEnc = nil
+			was = &w
+		}
+		old := was.row
 		if old != nil && (nd.row == nil || nd.row.Kommune != old.Kommune) {
 			changed[old.Kommune] = append(changed[old.Kommune], rowChange{pk: pk})
 		}
-		if nd.row != nil && (old == nil || old.Kommune != nd.row.Kommune || !bytes.Equal(c.der.rowEnc, nd.rowEnc)) {
+		if nd.row != nil && (old == nil || old.Kommune != nd.row.Kommune || !bytes.Equal(was.rowEnc, nd.rowEnc)) {
 			changed[nd.row.Kommune] = append(changed[nd.row.Kommune], rowChange{pk: pk, row: nd.row})
 		}
-		if err := writeDiff(tx, pk, c.der, nd, sd, nil); err != nil {
+		if err := writeDiff(tx, pk, was, nd, sd, nil); err != nil {
 			return 0, nil, nil, fmt.Errorf("projections: person models at seq %d: %w", ckpt, err)
 		}
 		c.der = nd

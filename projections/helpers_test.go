@@ -85,6 +85,8 @@ func setPayload(ev *nirv1.Event, p any) {
 		ev.Payload = &nirv1.Event_ExemptionRegistered{ExemptionRegistered: v}
 	case *nirv1.EventRetracted:
 		ev.Payload = &nirv1.Event_EventRetracted{EventRetracted: v}
+	case *nirv1.PersonErased:
+		ev.Payload = &nirv1.Event_PersonErased{PersonErased: v}
 	default:
 		panic(fmt.Sprintf("setPayload: %T", p))
 	}
