@@ -154,6 +154,25 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 	return nil
 }
 
+// Unreadable reads the fields of ev that are still sealed, and of every event a merge copied
+// into it, as unreadable, as Open reads those of a key that is gone: the registration's
+// fødselsnummer and the added id as rules.ErasedText, with no birth date. Fields opened
+// already are left as they are. It is for a reader that may do without what a damaged data
+// key sealed (the append path judging an erasure): ev keeps its data_key_id.
+func Unreadable(ev *nirv1.Event) {
+	switch {
+	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
+		ev.GetPersonRegistered().AgeAtPermitDate = nil // as Open leaves it
+		rules.RedactIdentity(ev)
+	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
+		rules.RedactIdentity(ev)
+	case ev.GetPersonsMerged() != nil:
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			Unreadable(c)
+		}
+	}
+}
+
 // open returns the identity sealed in ev, or nil when it cannot be read any more. The event
 // keeps its data_key_id (a merge copies it, an erasure collects it).
 func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (*nirv1.SealedIdentity, error) {

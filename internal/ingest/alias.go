@@ -36,9 +36,18 @@ const MaxHops = 4
 // names or a person was merged into, as far as MaxHops subjects (DOMAIN.md Product decisions
 // 15). A person reached is put in the history cache. The state is read only (but see
 // lease.applyNew), and the lease released when done with it (see fold); on an error there is
-// nothing to release.
-func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64) (string, []eventstore.Stored, uint64, *lease, error) {
-	l := s.fold(key, history)
+// nothing to release. erasing reads the subjects it follows as readStored does.
+func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64, erasing bool) (string, []eventstore.Stored, uint64, *lease, error) {
+	fold := func(key string, history []eventstore.Stored) *lease {
+		l := s.fold(key, history)
+		if erasing {
+			// The history may have been read with fields unreadable (readStored): its
+			// state is not given back to the cache, for other requests to be judged on.
+			l.cache = nil
+		}
+		return l
+	}
+	l := fold(key, history)
 	for hops := 0; l.st.Successor() != ""; hops++ {
 		next := l.st.Successor()
 		l.release()
@@ -46,12 +55,15 @@ func (s *Service) follow(ctx context.Context, key string, history []eventstore.S
 			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
 		}
 		key = next
+		var whole bool
 		var err error
-		if history, last, err = s.store.Read(ctx, key); err != nil {
-			return key, nil, 0, nil, fmt.Errorf("read person: %w", err)
+		if history, last, whole, err = s.readStored(ctx, key, erasing); err != nil {
+			return key, nil, 0, nil, err
 		}
-		s.cache.put(key, history, last)
-		l = s.fold(key, history)
+		if whole {
+			s.cache.put(key, history, last)
+		}
+		l = fold(key, history)
 	}
 	return key, history, last, l, nil
 }

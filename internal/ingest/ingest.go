@@ -224,7 +224,7 @@ func (s *Service) History(ctx context.Context, ref *nirv1.PersonRef) (string, []
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	key, events, _, l, err := s.follow(ctx, key, events, 0)
+	key, events, _, l, err := s.follow(ctx, key, events, 0, false)
 	if err != nil {
 		return key, nil, err
 	}
@@ -298,6 +298,7 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	if err != nil {
 		return nil, err
 	}
+	erasing := erasesOnly(all)
 	if recorded != nil {
 		now := s.now()
 		for i, p := range all {
@@ -322,7 +323,7 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	}
 	for attempt := 0; ; attempt++ {
 		began := time.Now()
-		err := s.try(ctx, scope, batches, attempt == 0)
+		err := s.try(ctx, scope, batches, attempt == 0, erasing)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
 			for i, p := range all {
@@ -380,6 +381,20 @@ func hasExpectation(batches []*personBatch) bool {
 		}
 	}
 	return false
+}
+
+// erasesOnly reports whether every registration of a request is an erasure (PersonErased).
+// Such a request is judged on a history whose sealed fields do not all open, for a data key
+// damaged or lost, with those fields unreadable (readStored): the right to erasure must not
+// depend on a key that is unreadable already (DOMAIN.md Product decisions 15). Any other
+// request for such a person is refused with the key store's error (DataLoss), nothing stored.
+func erasesOnly(all []*pending) bool {
+	for _, p := range all {
+		if p.reg.GetEvent().GetPersonErased() == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // prepare validates every registration and groups them by person, keeping request order.
@@ -454,14 +469,15 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 	return batches, all, nil
 }
 
-// try makes one attempt: read every person, resolve duplicates, check, append.
-func (s *Service) try(ctx context.Context, scope access.Scope, batches []*personBatch, useCache bool) error {
+// try makes one attempt: read every person, resolve duplicates, check, append. erasing is
+// erasesOnly of the request.
+func (s *Service) try(ctx context.Context, scope access.Scope, batches []*personBatch, useCache, erasing bool) error {
 	now := s.now()
 	today := s.Today()
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
 	var refusals []rules.Refusal
 	var checks []idCheck // the new events' ids
-	reads, err := s.readAll(ctx, batches, useCache)
+	reads, err := s.readAll(ctx, batches, useCache, erasing)
 	if err != nil {
 		return err
 	}
@@ -478,7 +494,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// registrations go to that person, now and in every later attempt. The folded
 		// state is lent by the cache until release: read, or copied before it changes
 		// (but for the fold of a new event, lease.applyNew).
-		key, history, last, l, err := s.follow(ctx, b.key, history, last)
+		key, history, last, l, err := s.follow(ctx, b.key, history, last, erasing)
 		if err != nil {
 			return err
 		}
@@ -679,9 +695,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		for _, p := range positions {
 			if p.Duplicate && !checked[p.PersonKey] && !claimKeys[p.PersonKey] {
 				checked[p.PersonKey] = true
-				history, _, err := s.store.Read(ctx, p.PersonKey)
+				history, _, _, err := s.readStored(ctx, p.PersonKey, erasing)
 				if err != nil {
-					return fmt.Errorf("read person: %w", err)
+					return err
 				}
 				if !scope.Reaches(foldHistory(p.PersonKey, history)) {
 					return access.ErrNotFound
@@ -887,10 +903,10 @@ const maxParallelReads = 16
 // readAll reads the histories of every person in the request, the ones not in the cache
 // concurrently: a batch of many new persons would otherwise wait for one round trip per
 // person.
-func (s *Service) readAll(ctx context.Context, batches []*personBatch, useCache bool) ([]personRead, error) {
+func (s *Service) readAll(ctx context.Context, batches []*personBatch, useCache, erasing bool) ([]personRead, error) {
 	out := make([]personRead, len(batches))
 	if len(batches) == 1 {
-		h, last, err := s.read(ctx, batches[0], useCache)
+		h, last, err := s.read(ctx, batches[0], useCache, erasing)
 		out[0] = personRead{h, last}
 		return out, err
 	}
@@ -903,7 +919,7 @@ func (s *Service) readAll(ctx context.Context, batches []*personBatch, useCache 
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			h, last, err := s.read(ctx, b, useCache)
+			h, last, err := s.read(ctx, b, useCache, erasing)
 			out[i], errs[i] = personRead{h, last}, err
 		})
 	}
@@ -912,9 +928,10 @@ func (s *Service) readAll(ctx context.Context, batches []*personBatch, useCache 
 }
 
 // read returns the person's history: from the cache when allowed and present, else from the
-// stream. A cached history that contradicts the caller's own expectation is read again, so
-// that a stale cache never turns into a conflict the caller did not cause.
-func (s *Service) read(ctx context.Context, b *personBatch, useCache bool) ([]eventstore.Stored, uint64, error) {
+// stream (readStored, erasing as there). A cached history that contradicts the caller's own
+// expectation is read again, so that a stale cache never turns into a conflict the caller did
+// not cause.
+func (s *Service) read(ctx context.Context, b *personBatch, useCache, erasing bool) ([]eventstore.Stored, uint64, error) {
 	if useCache {
 		if history, last, ok := s.cache.get(b.key); ok && (b.expected == nil || *b.expected == last) {
 			return history, last, nil
@@ -927,12 +944,31 @@ func (s *Service) read(ctx context.Context, b *personBatch, useCache bool) ([]ev
 		// person.
 		return nil, 0, nil
 	}
-	history, last, err := s.store.Read(ctx, b.key)
+	history, last, whole, err := s.readStored(ctx, b.key, erasing)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read person: %w", err)
+		return nil, 0, err
 	}
-	s.cache.put(b.key, history, last)
+	if whole {
+		s.cache.put(b.key, history, last)
+	}
 	return history, last, nil
+}
+
+// readStored reads the person's history from the store. With erasing (a request of erasures
+// only, erasesOnly), a history whose sealed fields do not all open, for a data key damaged
+// or lost, is returned with those fields unreadable and whole false (unreadableError); the
+// caller must not cache it, so that no other request is judged on it. Otherwise that is the
+// key store's error (DataLoss).
+func (s *Service) readStored(ctx context.Context, key string, erasing bool) (history []eventstore.Stored, last uint64, whole bool, err error) {
+	history, last, err = s.store.Read(ctx, key)
+	var ue *unreadableError
+	if erasing && errors.As(err, &ue) {
+		return ue.history, ue.last, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("read person: %w", err)
+	}
+	return history, last, true, nil
 }
 
 // registersNew reports whether b starts by registering the person, with no expectation of

@@ -10,6 +10,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // Sealer seals the identifying fields of events before they are stored, opens them when they
@@ -30,18 +31,83 @@ type sealedStore struct {
 	sealer Sealer
 }
 
+// Read returns the person's history opened. A sealed field whose data key is damaged or
+// lost (sealing.ErrKeyUnreadable) fails the read with an *unreadableError, which still holds
+// the history with those fields unreadable, for the one use that needs none of them: a
+// request of erasures (Service.readStored). A key that an erasure of the person names among
+// the keys it destroys is read as destroyed, «slettet», without an error: the erasure is
+// recorded, and only the damage kept the key store from overwriting the key.
 func (s sealedStore) Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error) {
 	history, last, err := s.Store.Read(ctx, personKey)
 	if err != nil {
 		return nil, 0, err
 	}
+	var bad []unopened
 	for _, h := range history {
-		if err := s.sealer.Open(ctx, h.Event); err != nil {
+		if err := s.open(ctx, h.Event, &bad); err != nil {
 			return nil, 0, err
+		}
+	}
+	if len(bad) == 0 {
+		return history, last, nil
+	}
+	destroyed := map[string]bool{}
+	for _, h := range history {
+		for _, k := range h.Event.GetPersonErased().GetDestroyedKeys() {
+			destroyed[k] = true
+		}
+	}
+	for _, u := range bad {
+		if !destroyed[u.keyID] {
+			return nil, 0, &unreadableError{history: history, last: last, err: u.err}
 		}
 	}
 	return history, last, nil
 }
+
+// unopened is a data key that did not open for a sealed field (sealing.ErrKeyUnreadable).
+type unopened struct {
+	keyID string
+	err   error
+}
+
+// open opens the sealed fields of ev in place. A field whose data key is damaged or lost is
+// read as unreadable (sealing.Unreadable), and the key added to bad, so that the other
+// fields, and the other events a merge copied, are still opened. Other errors are returned.
+func (s sealedStore) open(ctx context.Context, ev *nirv1.Event, bad *[]unopened) error {
+	err := s.sealer.Open(ctx, ev)
+	if err == nil || !errors.Is(err, sealing.ErrKeyUnreadable) {
+		return err
+	}
+	if m := ev.GetPersonsMerged(); m != nil {
+		// Open stopped at the copy whose key does not open: each copy on its own (an
+		// opened one has nothing sealed left).
+		for _, c := range m.GetAbsorbedEvents() {
+			if err := s.open(ctx, c, bad); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sealing.Unreadable(ev)
+	*bad = append(*bad, unopened{keyID: ev.GetDataKeyId(), err: err})
+	return nil
+}
+
+// unreadableError is sealedStore.Read's error for a history with a sealed field whose data
+// key is damaged or lost: it wraps the key store's error (sealing.ErrKeyUnreadable: DataLoss
+// for the caller), and holds the history read with those fields unreadable («slettet», no
+// birth date), every other field as stored, data key ids included. The regelmotor and the
+// access rules need none of the sealed fields to judge an erasure, and its keys are the
+// events' data key ids; nothing else is judged on such a history (Service.readStored).
+type unreadableError struct {
+	history []eventstore.Stored
+	last    uint64
+	err     error
+}
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+func (e *unreadableError) Unwrap() error { return e.err }
 
 func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
 	out := make([]eventstore.PersonAppend, len(batch))
