@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -152,7 +153,13 @@ func eraseDue(ctx context.Context, now string, dry bool, reason string, stdout i
 		r, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
 			Registrations: []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: p.GetPersonKey()}, Event: ev}}}))
 		if err != nil {
-			fmt.Fprintf(stdout, "not erased %s: %v\n", p.GetPersonKey(), err)
+			if recordedErasure(err) {
+				// Stored all the same (a data key it destroys is damaged, or not destroyed
+				// yet): the message says what is left for the operator.
+				fmt.Fprintf(stdout, "erased %s, but: %v\n", p.GetPersonKey(), err)
+			} else {
+				fmt.Fprintf(stdout, "not erased %s: %v\n", p.GetPersonKey(), err)
+			}
 			if first == nil {
 				first = callErr("person erase --due", err)
 			}
@@ -161,6 +168,15 @@ func eraseDue(ctx context.Context, now string, dry bool, reason string, stdout i
 		fmt.Fprintf(stdout, "erased %s: event %s at sequence %d\n", p.GetPersonKey(), r.Msg.GetPositions()[0].GetEventId(), r.Msg.GetPositions()[0].GetSequence())
 	}
 	return first
+}
+
+// recordedErasure reports whether err answers an erasure that nird stored although not every
+// data key it names was destroyed (DataLoss for a key damaged on disk, Unavailable for one to
+// destroy by sending the erasure again): nird's message for both begins so.
+func recordedErasure(err error) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && (ce.Code() == connect.CodeDataLoss || ce.Code() == connect.CodeUnavailable) &&
+		strings.HasPrefix(ce.Message(), "the erasure is recorded")
 }
 
 func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) error {
