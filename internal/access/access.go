@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -103,6 +104,49 @@ func (r Relation) String() string {
 // Relation returns how the scope stands to the person folded in st. Analysts and operators
 // have None: they never reach a person's identifying data.
 func (s Scope) Relation(st *rules.State) Relation {
+	return s.RelationTo(ReachOf(st))
+}
+
+// Reach is which kommuner reach a person, as its folded state says: the kommuner it lives in
+// now and those it lived in before (DOMAIN.md Product decisions 8 and 16). It is all a
+// kommune's Relation to the person depends on, small enough to be kept per person (the read
+// models' persons bucket), so that a kommune out of reach is answered before the person's
+// history is read and folded: in the time an unknown person takes (Scope.Hidden).
+type Reach struct {
+	// Current are the kommuner the person lives in: the last period's, or, for a person not
+	// registered (any more), every kommune that wrote a registration of it.
+	Current []string
+	// Former are the kommuner of the person's earlier periods, not current ones.
+	Former []string
+}
+
+// ReachOf returns the kommuner that reach the person folded in st.
+func ReachOf(st *rules.State) Reach {
+	periods := Periods(st)
+	if periods == nil {
+		// Not registered (any more): the kommune that wrote a registration may register the
+		// person again, having retracted the first one to correct it.
+		var r Reach
+		for _, le := range st.Log() {
+			if le.Event.GetPersonRegistered() != nil && !slices.Contains(r.Current, le.Event.GetKommune()) {
+				r.Current = append(r.Current, le.Event.GetKommune())
+			}
+		}
+		return r
+	}
+	cur := periods[len(periods)-1].Kommune
+	r := Reach{Current: []string{cur}}
+	for _, p := range periods {
+		if p.Kommune != cur && !slices.Contains(r.Former, p.Kommune) {
+			r.Former = append(r.Former, p.Kommune)
+		}
+	}
+	return r
+}
+
+// RelationTo returns how the scope stands to a person the kommuner of r reach (ReachOf).
+// Analysts and operators have None: they never reach a person's identifying data.
+func (s Scope) RelationTo(r Reach) Relation {
 	switch s.role {
 	case auth.RoleSystem:
 		return All
@@ -110,24 +154,21 @@ func (s Scope) Relation(st *rules.State) Relation {
 	default:
 		return None
 	}
-	periods := Periods(st)
-	if periods == nil {
-		// Not registered (any more): the kommune that wrote a registration may register the
-		// person again, having retracted the first one to correct it.
-		for _, le := range st.Log() {
-			if le.Event.GetPersonRegistered() != nil && le.Event.GetKommune() == s.kommune {
-				return Current
-			}
-		}
-		return None
-	}
-	if periods[len(periods)-1].Kommune == s.kommune {
+	switch {
+	case slices.Contains(r.Current, s.kommune):
 		return Current
-	}
-	if hadPeriod(periods, s.kommune) {
+	case slices.Contains(r.Former, s.kommune):
 		return Former
 	}
 	return None
+}
+
+// Hidden reports whether the person the kommuner of r reach is hidden from the scope: a
+// kommune scope without a relation to it, which every call answers as it answers a person
+// nobody registered. Other roles are never hidden here: their calls are refused, or reach
+// every person, by role.
+func (s Scope) Hidden(r Reach) bool {
+	return s.role == auth.RoleKommune && s.RelationTo(r) == None
 }
 
 // Reaches reports whether the scope may append to the person folded in st at all: a person
@@ -389,11 +430,16 @@ func (s Scope) CanReadHistory() error {
 // It returns ErrNotFound for a person the kommune does not have now, and a *DeniedError for
 // roles that read no person data.
 func (s Scope) CheckStatus(st *rules.State) error {
+	return s.CheckStatusOf(ReachOf(st))
+}
+
+// CheckStatusOf is CheckStatus for the person the kommuner of r reach (ReachOf).
+func (s Scope) CheckStatusOf(r Reach) error {
 	switch s.role {
 	case auth.RoleSystem, auth.RoleAnalyst:
 		return nil
 	case auth.RoleKommune:
-		if s.Relation(st) == Current {
+		if s.RelationTo(r) == Current {
 			return nil
 		}
 		return ErrNotFound

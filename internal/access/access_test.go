@@ -120,6 +120,50 @@ func TestScope_Relation(t *testing.T) {
 	}
 }
 
+// TestReachOf: the kommuner that reach a person, kept per person by the read models to decide
+// before a history is read (Scope.Hidden), give every scope the relation its fold gives.
+func TestReachOf(t *testing.T) {
+	var moved history
+	moved.register("0301", "0301", "2024-02-01")
+	moved.move("0301", "4601", "2024-06-01")
+	late := moved.move("4601", "5001", "2024-09-01")
+	moved.move("5001", "0301", "2024-11-01") // back to Oslo
+	var retracted history
+	retracted.retract("0301", retracted.register("0301", "0301", "2024-02-01"))
+	movedBack := moved.state()
+	moved.retract("5001", late) // Trondheim never had the person, Oslo still has it
+	for _, c := range []struct {
+		name string
+		st   *rules.State
+		want Reach
+	}{
+		{"moved back", movedBack, Reach{Current: []string{"0301"}, Former: []string{"4601", "5001"}}},
+		{"a move retracted", moved.state(), Reach{Current: []string{"0301"}, Former: []string{"4601"}}},
+		{"registration retracted", retracted.state(), Reach{Current: []string{"0301"}}},
+		{"no events", rules.NewState("pk"), Reach{}},
+	} {
+		r := ReachOf(c.st)
+		if fmt.Sprint(r) != fmt.Sprint(c.want) {
+			t.Errorf("%s: ReachOf = %+v, want %+v", c.name, r, c.want)
+		}
+		for _, k := range []string{"0301", "4601", "5001", "1103"} {
+			s := kommune(k)
+			if got, want := s.RelationTo(r), s.Relation(c.st); got != want {
+				t.Errorf("%s: %s's relation from the reach %v, from the fold %v", c.name, k, got, want)
+			}
+			if got, want := s.Hidden(r), s.Relation(c.st) == None; got != want {
+				t.Errorf("%s: %s hidden %v, want %v", c.name, k, got, want)
+			}
+		}
+	}
+	// Other roles are never hidden by the reach: they are refused, or reach everyone, by role.
+	for _, s := range []Scope{System(&nirv1.Actor{Subject: "regelmotor"}), For(auth.Principal{Role: auth.RoleAnalyst}), For(auth.Principal{Role: auth.RoleOperator})} {
+		if s.Hidden(Reach{}) {
+			t.Errorf("%s is hidden by an empty reach", s)
+		}
+	}
+}
+
 func TestScope_CheckEvent(t *testing.T) {
 	// 0301 → 4601 (2024-06-01, by 0301) → 5001 (2024-09-01, by 4601).
 	var h history

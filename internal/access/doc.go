@@ -21,7 +21,10 @@
 //     own period (DOMAIN.md Product decisions 16).
 //   - None: the kommune never had the person. The person is hidden: every answer is NotFound,
 //     the same as for a person nobody registered, so a kommune cannot learn whether another
-//     kommune's person exists.
+//     kommune's person exists. Nor from the time the answer takes: the relation depends only
+//     on the person's [Reach] (the kommuner it lives and lived in, [ReachOf] its fold), which
+//     the read models keep per person, so that the edges and the append path tell a hidden
+//     person ([Scope.Hidden]) before they read and fold its history.
 //
 // # Rules (DOMAIN.md Product decisions 8 and 16, 7.4)
 //

@@ -55,16 +55,6 @@ func lived(periods []Period, kommune string, d rules.Date) bool {
 	return false
 }
 
-// hadPeriod reports whether kommune appears in periods.
-func hadPeriod(periods []Period, kommune string) bool {
-	for _, p := range periods {
-		if p.Kommune == kommune {
-			return true
-		}
-	}
-	return false
-}
-
 // effectiveDate is the date from which an event takes effect (DOMAIN.md 8: the effective date
 // inside the payload, as opposed to the recorded time): the start of a period, or the date of
 // a fact; false for events without one (corrections).
