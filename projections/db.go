@@ -21,7 +21,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 16 // 16: the norsk deadline not computable on open-ended leave, IntroL labour immigrants 55–67 before 2017 outside the training target group (DOMAIN.md 3.2, 1.4); 15: the event-id index in blocks; 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
+const SchemaVersion = 17 // 17: the persons bucket holds every subject's access record (PersonAccess); 16: the norsk deadline not computable on open-ended leave, IntroL labour immigrants 55–67 before 2017 outside the training target group (DOMAIN.md 3.2, 1.4); 15: the event-id index in blocks; 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (
@@ -39,7 +39,7 @@ var (
 	bucketMeta       = []byte("meta")       // model name → checkpoint(8) schema(4)
 	bucketEvents     = []byte("events")     // block(8) → events of seqs block*64.. (see eventBlock)
 	bucketPEvents    = []byte("pevents")    // person key → the person's seqs (uvarint deltas)
-	bucketPersons    = []byte("persons")    // person key → bostedskommune
+	bucketPersons    = []byte("persons")    // person key → PersonAccess (bostedskommune, who reaches the person, last sequence)
 	bucketList       = []byte("list")       // kommune 0x00 person key → PersonRow
 	bucketStats      = []byte("stats")      // year(2) kommune → counters
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow

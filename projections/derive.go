@@ -11,6 +11,13 @@ import (
 // deterministic and reads no clock: the same state always gives the same values, which is
 // what makes incremental, rebuilt and replayed models equal.
 func derive(st *rules.State) *derived {
+	d := deriveModels(st)
+	d.access = encodeAccess(st, d.row)
+	return d
+}
+
+// deriveModels is derive but for the access record, which needs the row.
+func deriveModels(st *rules.State) *derived {
 	d := &derived{}
 	if !st.Registered || st.MergedInto != "" {
 		// Not a person (an id's claim), or merged into another: counted there (DOMAIN.md

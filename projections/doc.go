@@ -80,7 +80,7 @@
 //
 // Buckets: meta (checkpoint and schema per model), events (64 consecutive stream sequences per
 // value, appended in order), pevents (person key → the person's sequences), persons (person key →
-// bostedskommune), list (kommune, person key → PersonRow), stats (year, kommune → Counters),
+// PersonAccess: bostedskommune, who reaches the person, last sequence), list (kommune, person key → PersonRow), stats (year, kommune → Counters),
 // terminated (year, kommune, person key → TerminatedRow), due (date, person key: the
 // regelmotor worker's schedule) and quarantine (sequence → reason). Events are keyed by
 // sequence rather than by person because random-key inserts into one large bucket make big

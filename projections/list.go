@@ -449,11 +449,14 @@ func patchRows(rows []PersonRow, chs []rowChange) []PersonRow {
 func (db *DB) Person(pk string) (*PersonRow, error) {
 	var row *PersonRow
 	err := db.view(func(tx *bolt.Tx) error {
-		k := bucket(tx, bucketPersons).Get([]byte(pk))
-		if k == nil {
+		a, ok, err := personAccess(tx, pk)
+		if err != nil {
+			return err
+		}
+		if !ok || a.Kommune == "" {
 			return ErrNotFound
 		}
-		v := bucket(tx, bucketList).Get(listKey(string(k), pk))
+		v := bucket(tx, bucketList).Get(listKey(a.Kommune, pk))
 		if v == nil {
 			return ErrNotFound
 		}

@@ -20,6 +20,7 @@ type derived struct {
 	stats  []contribution
 	terms  []TerminatedRow
 	due    rules.Date // next date the regelmotor must look at the person; zero: none
+	access []byte     // the persons bucket's value (PersonAccess); nil: no event folded
 }
 
 // contribution is what one person adds to the statistics of one data year and kommune.
@@ -188,7 +189,7 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas, later *s
 		}
 		return b.Put(k, v)
 	}
-	// Person list and the person → kommune index.
+	// Person list.
 	lb, pb := bucket(tx, bucketList), bucket(tx, bucketPersons)
 	if old.row != nil && (nw.row == nil || nw.row.Kommune != old.row.Kommune) {
 		if err := lb.Delete(listKey(old.row.Kommune, pk)); err != nil {
@@ -201,13 +202,15 @@ func writeDiff(tx *bolt.Tx, pk string, old, nw *derived, sd statDeltas, later *s
 				return err
 			}
 		}
-		if old.row == nil || old.row.Kommune != nw.row.Kommune {
-			if err := pb.Put([]byte(pk), []byte(nw.row.Kommune)); err != nil {
-				return err
-			}
-		}
-	} else if old.row != nil {
+	}
+	// The person's access record, for every subject (PersonAccess).
+	switch {
+	case nw.access == nil && old.access != nil:
 		if err := pb.Delete([]byte(pk)); err != nil {
+			return err
+		}
+	case nw.access != nil && !bytes.Equal(old.access, nw.access):
+		if err := pb.Put([]byte(pk), nw.access); err != nil {
 			return err
 		}
 	}

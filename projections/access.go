@@ -1,0 +1,174 @@
+package projections
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/rules"
+)
+
+// PersonAccess is what the read models keep of one subject (a person, an id's claim, a
+// person merged into another) for the access decisions made before its history is read: the
+// persons bucket's value, derived from the subject's folded state like every model. A
+// kommune's answer for another kommune's person is NotFound, the answer for a person nobody
+// registered, and it must not take longer either: reading and folding the history first
+// told the two apart by time (README "Kommune boundaries"). The value is small and of the
+// same few fields for every person, so looking it up takes the time of a miss.
+type PersonAccess struct {
+	// LastSeq is the stream sequence of the subject's last event the models folded
+	// (rules.State.LastSeq). A stream whose last message on the subject is another one
+	// holds what the models have not folded yet (or a quarantined message): then the
+	// record is stale for a decision on the stream's history.
+	LastSeq uint64
+	// Successor is the person a lookup of the subject leads to (rules.State.Successor).
+	Successor string
+	// Erased is rules.State.Erased.
+	Erased bool
+	// Kommune is the bostedskommune of the person's row in the person list, "" when it has
+	// none (not registered, merged into another).
+	Kommune string
+	// Reach is who reaches the person (access.ReachOf).
+	Reach access.Reach
+}
+
+// encodeAccess is the persons bucket's value for the subject folded in st; nil for a state
+// that folded no event.
+func encodeAccess(st *rules.State, row *PersonRow) []byte {
+	if st.LastSeq == 0 {
+		return nil
+	}
+	a := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: access.ReachOf(st)}
+	if row != nil {
+		a.Kommune = row.Kommune
+	}
+	return a.encode()
+}
+
+// encode: uvarint last sequence, flags (1: erased), then successor, kommune, and the current
+// and former kommuner, each string with a uvarint length and each list with a uvarint count.
+func (a *PersonAccess) encode() []byte {
+	b := binary.AppendUvarint(nil, a.LastSeq)
+	var flags byte
+	if a.Erased {
+		flags |= 1
+	}
+	b = append(b, flags)
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	str(a.Successor)
+	str(a.Kommune)
+	for _, l := range [][]string{a.Reach.Current, a.Reach.Former} {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			str(s)
+		}
+	}
+	return b
+}
+
+func (a *PersonAccess) decode(b []byte) error {
+	bad := fmt.Errorf("%w: a person's access record does not decode", ErrCorrupt)
+	num := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	str := func() (string, bool) {
+		n, ok := num()
+		if !ok || n > uint64(len(b)) {
+			return "", false
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s, true
+	}
+	var ok bool
+	if a.LastSeq, ok = num(); !ok || len(b) == 0 {
+		return bad
+	}
+	a.Erased, b = b[0]&1 != 0, b[1:]
+	if a.Successor, ok = str(); !ok {
+		return bad
+	}
+	if a.Kommune, ok = str(); !ok {
+		return bad
+	}
+	for _, l := range []*[]string{&a.Reach.Current, &a.Reach.Former} {
+		n, ok := num()
+		if !ok || n > uint64(len(b)) {
+			return bad
+		}
+		*l = nil
+		for range n {
+			s, ok := str()
+			if !ok {
+				return bad
+			}
+			*l = append(*l, s)
+		}
+	}
+	if len(b) != 0 {
+		return bad
+	}
+	return nil
+}
+
+// personAccess reads the access record of subject pk in tx; false when the models hold none.
+func personAccess(tx *bolt.Tx, pk string) (PersonAccess, bool, error) {
+	v := bucket(tx, bucketPersons).Get([]byte(pk))
+	if v == nil {
+		return PersonAccess{}, false, nil
+	}
+	var a PersonAccess
+	if err := a.decode(v); err != nil {
+		return PersonAccess{}, false, err
+	}
+	return a, true, nil
+}
+
+// SubjectAccess is the access record of one subject a lookup walks (AccessChain).
+type SubjectAccess struct {
+	// Key is the subject's person key.
+	Key string
+	// Found is false when the models hold no record of the subject (no event of it, or
+	// not folded yet); the record is then the zero value.
+	Found bool
+	PersonAccess
+}
+
+// AccessChain returns the access records of the subjects a lookup of pk walks, from one read
+// transaction: pk's own, then its successor's, and so on, at most hops+1 of them. The chain
+// ends at a subject without a successor or one the models do not hold (Found false).
+func (db *DB) AccessChain(pk string, hops int) ([]SubjectAccess, error) {
+	var out []SubjectAccess
+	err := db.view(func(tx *bolt.Tx) error {
+		for range hops + 1 {
+			a, ok, err := personAccess(tx, pk)
+			if err != nil {
+				return err
+			}
+			out = append(out, SubjectAccess{Key: pk, Found: ok, PersonAccess: a})
+			if !ok || a.Successor == "" {
+				return nil
+			}
+			pk = a.Successor
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AccessChain is DB.AccessChain on the live read models; ErrUnavailable (matching) while
+// they are not served.
+func (p *Projector) AccessChain(pk string, hops int) (chain []SubjectAccess, err error) {
+	err = p.Use("", func(db *DB) error {
+		chain, err = db.AccessChain(pk, hops)
+		return err
+	})
+	return chain, err
+}
