@@ -290,44 +290,50 @@ func (h *Query) personKey(scope access.Scope, ref *nirv1.PersonRef, field string
 // national id claimed by a person (an id added to the person or a further id of its
 // registration) or of a person merged into another (DOMAIN.md Product decisions 15), that
 // person's key. A snapshot taken before the claim or the merge does not follow it: then the
-// id was not known to be the person's.
+// id was not known to be the person's. It also returns the person's access record (found
+// false for a person the models do not hold).
 //
 // An erased person is not found by any of its national ids (DOMAIN.md Product decisions 15):
 // then follow returns errPersonNotFound; by its person key it is found, «slettet».
-func follow(db *projections.DB, pk string, ref *nirv1.PersonRef) (string, error) {
-	for range ingest.MaxHops {
-		st, err := db.State(pk)
-		if err != nil {
-			return pk, nil
-		}
-		if st.Successor() == "" {
-			if st.Erased && ref.GetPersonKey() == "" {
-				return pk, errPersonNotFound()
-			}
-			return pk, nil
-		}
-		pk = st.Successor()
-	}
-	return pk, nil
-}
-
-// personState folds person pk as the read models hold it; an unknown person is NotFound.
-func personState(db *projections.DB, pk string) (*rules.State, error) {
-	st, err := db.State(pk)
-	if errors.Is(err, projections.ErrNotFound) {
-		return nil, errPersonNotFound()
-	}
-	return st, err
-}
-
-// canSeeStatus checks that scope may read the current status of person pk in db
-// (access.Scope.CheckStatus); a person it may not see is NotFound.
-func canSeeStatus(scope access.Scope, db *projections.DB, pk string) error {
-	st, err := personState(db, pk)
+//
+// follow reads the subjects' access records (projections.PersonAccess) and folds no
+// history, so that whatever comes of it takes the same few lookups for every person.
+func follow(db *projections.DB, pk string, ref *nirv1.PersonRef) (string, projections.PersonAccess, bool, error) {
+	chain, err := db.AccessChain(pk, ingest.MaxHops)
 	if err != nil {
-		return err
+		return pk, projections.PersonAccess{}, false, err
 	}
-	return accessError(scope.CheckStatus(st))
+	last := chain[len(chain)-1]
+	if !last.Found || last.Successor != "" {
+		// Not held, or a longer chain than nird writes: not found.
+		return last.Key, projections.PersonAccess{}, false, nil
+	}
+	if last.Erased && ref.GetPersonKey() == "" {
+		return last.Key, last.PersonAccess, true, errPersonNotFound()
+	}
+	return last.Key, last.PersonAccess, true, nil
+}
+
+// hiddenFrom returns errPersonNotFound when the person of the access record a (found false:
+// none) is hidden from scope, a kommune without a relation to it (access.Scope.Hidden),
+// decided before the person's history is read, so that the answer takes the time an
+// unknown person's does.
+func hiddenFrom(scope access.Scope, a projections.PersonAccess, found bool) error {
+	if !found || scope.Hidden(a.Reach) {
+		return errPersonNotFound()
+	}
+	return nil
+}
+
+// canSeeStatus checks that scope may read the current status of the person with the access
+// record a (access.Scope.CheckStatusOf; found false: a person the models do not hold); a
+// person it may not see is NotFound. The record is derived from the person's fold in the
+// same file as the rows read after it, so the decision is the fold's.
+func canSeeStatus(scope access.Scope, a projections.PersonAccess, found bool) error {
+	if !found {
+		return errPersonNotFound()
+	}
+	return accessError(scope.CheckStatusOf(a.Reach))
 }
 
 // ListPersons implements QueryService.ListPersons.
@@ -565,11 +571,11 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, err := follow(db, pk, req.Msg.GetPerson())
+		pk, a, found, err := follow(db, pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
 		}
-		if err := canSeeStatus(v, db, pk); err != nil {
+		if err := canSeeStatus(v, a, found); err != nil {
 			return err
 		}
 		row, err := db.Person(pk)
@@ -608,12 +614,12 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, err := follow(db, pk, m.GetPerson())
+		pk, a, found, err := follow(db, pk, m.GetPerson())
 		if err != nil {
 			return err
 		}
 		out.PersonKey = pk
-		if err := canSeeStatus(v, db, pk); err != nil {
+		if err := canSeeStatus(v, a, found); err != nil {
 			return err
 		}
 		row, err := db.Person(pk)
@@ -932,11 +938,16 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	defer done()
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
 	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, err := follow(db, pk, req.Msg.GetPerson())
+		pk, a, found, err := follow(db, pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
 		}
 		out.PersonKey = pk
+		// Decided before the history is read and folded (access.Scope.Visible decides
+		// again on the fold below, and narrows a former kommune's view).
+		if err := hiddenFrom(v, a, found); err != nil {
+			return err
+		}
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
 			return errPersonNotFound()
