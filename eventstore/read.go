@@ -9,10 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // getBatchSize is how many messages one direct-get request asks for. The server also
@@ -92,6 +93,35 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 		return nil, 0, s.wrap(fmt.Errorf("eventstore: read person: %w", err))
 	}
 	return events, lastSeq, nil
+}
+
+// LastSeqs returns the sequence of the last message on each person's subject that has one,
+// by person key, in one request (a direct get of the subjects' last messages): what Read
+// would return as lastSeq, without reading the histories. A person without messages is not
+// in the map. Like Read, it may be answered by a replica that lags a little behind.
+func (s *Store) LastSeqs(ctx context.Context, personKeys []string) (map[string]uint64, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	subjects := make([]string, len(personKeys))
+	for i, k := range personKeys {
+		subj, err := Subject(k)
+		if err != nil {
+			return nil, err
+		}
+		subjects[i] = subj
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	last, err := s.lastOf(ctx, subjects)
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: last sequences of persons: %w", err))
+	}
+	out := make(map[string]uint64, len(last))
+	for subj, seq := range last {
+		out[subj[len(subjectPrefix):]] = seq
+	}
+	return out, nil
 }
 
 // quarantineLogMax bounds the sequences whose quarantine Read remembers having logged.

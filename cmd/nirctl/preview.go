@@ -193,6 +193,19 @@ func (m *memStore) LastSeq(context.Context) (uint64, error) {
 	return m.last, nil
 }
 
+// LastSeqs implements ingest.Store.
+func (m *memStore) LastSeqs(_ context.Context, keys []string) (map[string]uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]uint64{}
+	for _, k := range keys {
+		if h := m.byKey[k]; len(h) > 0 {
+			out[k] = h[len(h)-1].Seq
+		}
+	}
+	return out, nil
+}
+
 // ConfirmLeader implements ingest.Store: the preview's history is in this process, there is
 // no leader to confirm.
 func (m *memStore) ConfirmLeader(context.Context, time.Time) error { return nil }

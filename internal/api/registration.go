@@ -91,7 +91,7 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 		return nil, Error(ctx, h.log, "history", err)
 	}
 	defer done()
-	key, events, err := h.ingest.History(ctx, req.Msg.GetPerson())
+	key, events, err := h.ingest.History(ctx, scope, req.Msg.GetPerson())
 	if err != nil {
 		return nil, Error(ctx, h.log, "history", err)
 	}

@@ -50,7 +50,7 @@ func TestService_IdentifierAdded(t *testing.T) {
 	}
 	owner := pos[0].PersonKey
 	// Before the id is added it names nobody.
-	if _, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr}); !errors.Is(err, ingest.ErrNotFound) {
+	if _, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: fnr}); !errors.Is(err, ingest.ErrNotFound) {
 		t.Fatalf("history by a fødselsnummer not yet added: %v, want ErrNotFound", err)
 	}
 	added, err := svc.Append(ctx, oslo, []*nirv1.Registration{addID(dnr, fnr, fnrType)})
@@ -76,7 +76,7 @@ func TestService_IdentifierAdded(t *testing.T) {
 		t.Fatalf("offer by the added id: %v, %v; want person %s", p2, err, owner)
 	}
 	for _, id := range []string{dnr, fnr} {
-		key, hist, err := svc.History(ctx, &nirv1.PersonRef{NationalId: id})
+		key, hist, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: id})
 		if err != nil || key != owner || len(hist) != 3 {
 			t.Fatalf("history: key %s, %d events, %v; want the person with 3 events", key, len(hist), err)
 		}
@@ -122,7 +122,7 @@ func TestService_IdentifierAdded(t *testing.T) {
 	if !errors.As(err, &ie) || !errors.Is(err, ingest.ErrIDTaken) || ie.Field != "registrations[0].event.person_registered.d_nummer" {
 		t.Fatalf("registering with another person's D-nummer: %v, want ErrIDTaken naming the field", err)
 	}
-	if _, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnrC}); !errors.Is(err, ingest.ErrNotFound) {
+	if _, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: fnrC}); !errors.Is(err, ingest.ErrNotFound) {
 		t.Fatalf("the refused registration was stored: %v", err)
 	}
 	// An added id cannot be retracted (its claim is permanent).
@@ -233,7 +233,7 @@ func TestService_Merge(t *testing.T) {
 	if again, err := svc.Append(ctx, operator, []*nirv1.Registration{mreg}); err != nil || !again[0].Duplicate || again[0].Sequence != merged[0].Sequence {
 		t.Fatalf("the merge retried: %v, %v; want the original position", again, err)
 	}
-	_, hist, err := svc.History(ctx, &nirv1.PersonRef{PersonKey: survivor})
+	_, hist, err := svc.History(ctx, historyReader, &nirv1.PersonRef{PersonKey: survivor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestService_Merge(t *testing.T) {
 		t.Fatalf("the merge copied %d events, want the absorbed registration and offer", len(copied))
 	}
 	// The absorbed person's id leads to the survivor, for reads and appends.
-	key, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr})
+	key, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: fnr})
 	if err != nil || key != survivor {
 		t.Fatalf("history by the absorbed person's id: %s, %v; want the survivor", key, err)
 	}
@@ -259,7 +259,7 @@ func TestService_Merge(t *testing.T) {
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{unmerge}); err != nil {
 		t.Fatal(err)
 	}
-	key, ahist, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr})
+	key, ahist, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: fnr})
 	if err != nil || key != absorbed {
 		t.Fatalf("history by the absorbed id after the un-merge: %s, %v; want the absorbed person again", key, err)
 	}
@@ -275,7 +275,7 @@ func TestService_Merge(t *testing.T) {
 	if p, err := svc.Append(ctx, operator, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil || p[0].Duplicate {
 		t.Fatalf("merging again after the un-merge: %v, %v", p, err)
 	}
-	if key, _, err := svc.History(ctx, &nirv1.PersonRef{NationalId: fnr}); err != nil || key != survivor {
+	if key, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: fnr}); err != nil || key != survivor {
 		t.Fatalf("history by the absorbed id after merging again: %s, %v", key, err)
 	}
 	_ = store
@@ -300,3 +300,7 @@ func TestService_MergeWithItsAbsorbedInOneRequest(t *testing.T) {
 		t.Fatalf("a merge with a registration for the absorbed person: %v, want invalid", err)
 	}
 }
+
+// historyReader reads histories in these tests: the system principal, which reaches every
+// person.
+var historyReader = access.System(&nirv1.Actor{Subject: "test", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})

@@ -183,7 +183,7 @@ func TestService_EraseUnreadableKey(t *testing.T) {
 		t.Errorf("the key after the erasure: %v; want destroyed", err)
 	}
 	for name, s := range map[string]*ingest.Service{"the service": svc, "another service": serviceOn(t, store, sealed(ks2))} {
-		_, events, err := s.History(ctx, &nirv1.PersonRef{PersonKey: key})
+		_, events, err := s.History(ctx, operator, &nirv1.PersonRef{PersonKey: key})
 		if err != nil || len(events) == 0 || events[0].Event.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText || events[len(events)-1].Event.GetPersonErased() == nil {
 			t.Errorf("%s: the history after the erasure: %v, %v; want the registration «slettet» and the erasure", name, events, err)
 		}

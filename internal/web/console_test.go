@@ -571,7 +571,7 @@ func TestConsole_ComputedTermination(t *testing.T) {
 		}
 		key := pos[0].GetPersonKey()
 		// Folded as stored (recorded now), as the regelmotor folds it.
-		_, stored, err := w.svc.History(ctx, &nirv1.PersonRef{PersonKey: key})
+		_, stored, err := w.svc.History(ctx, system, &nirv1.PersonRef{PersonKey: key})
 		if err != nil {
 			t.Fatal(err)
 		}
