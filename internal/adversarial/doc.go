@@ -5,9 +5,9 @@
 // attack it is.
 //
 // The tests are grouped by surface, one file each: the NATS server and stream (nats_test.go),
-// poison and damaged data (damage_test.go), kommune boundaries (kommune_test.go), the HTTP
-// edge and configuration (http_test.go), event identity (events_test.go). Helpers a file
-// needs for itself stay in that file.
+// poison and damaged data (damage_test.go), kommune boundaries (kommune_test.go, and the time
+// their answers take: timing_test.go), the HTTP edge and configuration (http_test.go), event
+// identity (events_test.go). Helpers a file needs for itself stay in that file.
 //
 // A hole found and not yet closed is written down as a test too, skipped unless
 // NIR_KNOWN_HOLES=1: it fails until the fix, which then removes the skip. None is open now

@@ -1,0 +1,137 @@
+package adversarial
+
+// A timing side channel across kommuner (README "Kommune boundaries"): the answer to a
+// kommune that names another kommune's person is NotFound, the same as for a national id
+// nobody registered, but it must not take longer either. Before, every call that takes a
+// national id read and folded the person's whole history before the access check, so the
+// answer for another kommune's big person took tens of milliseconds against a fraction of
+// one for an unknown id: the time alone told the kommune that the person is in the register
+// (a refugee or an immigrant) and roughly how long the history is.
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/oklog/ulid/v2"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// timingEvents is the size of the other kommune's person: a person of some years' monthly
+// hours, absence and tiltak has some hundreds; thousands make the difference plain.
+const timingEvents = 3000
+
+// TestKommuneAttacks_TimingOracle: Oslo has a person with 3 000 events; Bergen asks for that
+// person's national id with every call that takes one, interleaved with the same calls for
+// national ids nobody registered, and compares the medians. Before the fix, on an idle 2-core
+// machine, Bergen's History of Oslo's person took 45–77 ms against 0.8 ms for an unknown id,
+// its appends 47–131 ms against 1 ms (each read the person from the stream and folded it), and
+// AuditHistory, GetPerson and PersonDeadlines 7–11 ms against 0.4–0.7 ms (the read models
+// folded the person before the check). Now 0.2–0.6 ms for both kinds.
+func TestKommuneAttacks_TimingOracle(t *testing.T) {
+	w := kbStart(t, "--rate-limit", "0")
+	fnr := kbPerson()
+	key := w.mustAppend(t, kbOslo, kbRegister(fnr, "0301", "0301"))[0].GetPersonKey()
+	for left := timingEvents - 1; left > 0; left -= 500 {
+		req := floodEvents(key, min(500, left))
+		if _, err := w.reg(kbOslo).Append(context.Background(), connect.NewRequest(req)); err != nil {
+			t.Fatalf("oslo's events: %v", err)
+		}
+	}
+	w.caughtUp(t)
+	ctx := context.Background()
+	bergen, bergenQ := w.reg(kbBergen), w.query(kbBergen)
+	byID := func(id string) *nirv1.PersonRef { return &nirv1.PersonRef{NationalId: id} }
+	calls := []struct {
+		name string
+		want connect.Code // the answer for both kinds of national id
+		call func(id string) error
+	}{
+		{"History", connect.CodeNotFound, func(id string) error {
+			_, err := bergen.History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: byID(id)}))
+			return err
+		}},
+		{"AuditHistory", connect.CodeNotFound, func(id string) error {
+			_, err := bergenQ.AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: byID(id)}))
+			return err
+		}},
+		{"GetPerson", connect.CodeNotFound, func(id string) error {
+			_, err := bergenQ.GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: byID(id)}))
+			return err
+		}},
+		{"PersonDeadlines", connect.CodeNotFound, func(id string) error {
+			_, err := bergenQ.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: byID(id)}))
+			return err
+		}},
+		{"AppendEvent", connect.CodeNotFound, func(id string) error {
+			reg := &nirv1.Registration{Person: byID(id), Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "4601",
+				Payload: kbOffer(kbDate(2024, 3, 1)).Payload}}
+			_, err := bergen.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}))
+			return err
+		}},
+		{"AppendEventExpectingSequence", connect.CodeNotFound, func(id string) error {
+			reg := &nirv1.Registration{Person: byID(id), ExpectedLastSequence: new(uint64(7)), Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "4601",
+				Payload: kbOffer(kbDate(2024, 3, 1)).Payload}}
+			_, err := bergen.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}))
+			return err
+		}},
+		{"AppendRefusedRegistration", connect.CodeFailedPrecondition, func(id string) error {
+			// Settled in 2099: refused by the rules for a person nobody registered, and so
+			// for another kommune's person too; nothing is stored either way.
+			reg := kbRegister(id, "4601", "4601")
+			reg.Event.GetPersonRegistered().SettlementDate = kbDate(2099, 1, 1)
+			_, err := bergen.Append(ctx, connect.NewRequest(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}))
+			return err
+		}},
+	}
+	before := w.lastSeq(t)
+	const tries = 15
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			timed := func(id string) time.Duration {
+				t0 := time.Now()
+				err := c.call(id)
+				d := time.Since(t0)
+				if code := connect.CodeOf(err); err == nil || code != c.want {
+					t.Fatalf("bergen's %s was answered %v (%v); want %v", c.name, code, err, c.want)
+				}
+				return d
+			}
+			timed(fnr) // warm both paths once, unmeasured
+			timed(kbPerson())
+			var other, unknown []time.Duration
+			for i := range tries {
+				// Interleaved, in turns of which goes first, so that load on the machine
+				// falls on both kinds alike.
+				if i%2 == 0 {
+					other = append(other, timed(fnr))
+					unknown = append(unknown, timed(kbPerson()))
+				} else {
+					unknown = append(unknown, timed(kbPerson()))
+					other = append(other, timed(fnr))
+				}
+			}
+			mo, mu := median(other), median(unknown)
+			t.Logf("%s: other kommune's person median %v (max %v), unknown national id median %v (max %v)",
+				c.name, mo.Round(10*time.Microsecond), slices.Max(other).Round(10*time.Microsecond),
+				mu.Round(10*time.Microsecond), slices.Max(unknown).Round(10*time.Microsecond))
+			// A loaded machine slows both kinds alike; a read and fold of 3 000 events
+			// takes several ms even on an idle one.
+			if limit := mu + max(3*time.Millisecond, mu); mo > limit {
+				t.Errorf("%s: bergen's answer for oslo's person took a median %v, for unknown national ids %v (want within %v): the time tells that the person exists", c.name, mo, mu, limit)
+			}
+		})
+	}
+	if after := w.lastSeq(t); after != before {
+		t.Errorf("bergen's calls changed the stream: last sequence %d → %d", before, after)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
