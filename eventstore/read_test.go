@@ -63,6 +63,18 @@ func TestStore_Read(t *testing.T) {
 	if evs, _ := mustRead(t, s, a); !slices.Equal(ids(evs), wantA) {
 		t.Fatal("person a's events are not the appended ones in order")
 	}
+	// LastSeqs gives what Read gives as last, for several persons in one request, and
+	// leaves out a person without messages.
+	last, err := s.LastSeqs(ctx, []string{a, b, personKey("nobody")})
+	if err != nil || len(last) != 2 || last[a] != 1212-1 || last[b] != 1212 {
+		t.Fatalf("LastSeqs = %v, %v; want a at 1211, b at 1212", last, err)
+	}
+	if last, err := s.LastSeqs(ctx, []string{personKey("nobody")}); err != nil || len(last) != 0 {
+		t.Fatalf("LastSeqs of a person without messages = %v, %v; want none", last, err)
+	}
+	if _, err := s.LastSeqs(ctx, []string{"not.a.token"}); !errors.Is(err, eventstore.ErrInvalid) {
+		t.Fatalf("LastSeqs of a malformed key: %v, want ErrInvalid", err)
+	}
 }
 
 // TestStore_ReplayBackdated checks that events appended with a recorded time long before
