@@ -115,7 +115,7 @@ type Config struct {
 	// dedupe window alone: only for tests and tools that run no read models.
 	IDs IDIndex
 	// Access is the index that tells a kommune's request for a person out of its reach
-	// before the person's history is read (see hidden). nil reads and folds every person
+	// before the person's history is read (see gate). nil reads and folds every person
 	// before deciding: only for tests and tools that run no read models.
 	Access AccessIndex
 	// DedupeWindow is the stream's dedupe window (eventstore.Config.DuplicateWindow); 0 =
@@ -237,15 +237,18 @@ func PersonKeyOf(keys *personkey.Keyer, ref *nirv1.PersonRef, field string) (str
 
 // History returns a person's events in stream order, for scope to read. A person hidden from
 // scope (a kommune without a relation to it) is access.ErrNotFound, told from the read
-// models' access records before the history is read where they are up to date (hidden); the
+// models' access records before the history is read where they are up to date (gate); the
 // caller still decides on the fold (access.Scope.Visible).
 func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.PersonRef) (string, []eventstore.Stored, error) {
 	key, err := s.PersonKey(ref, "person")
 	if err != nil {
 		return "", nil, err
 	}
-	if s.hidden(ctx, scope, key, false) == hiddenYes {
+	switch g := s.gate(scope, key); {
+	case g.hides && s.fresh(ctx, g.chain):
 		return key, nil, access.ErrNotFound
+	case g.unknown && s.empty(ctx, key):
+		return key, nil, ErrNotFound
 	}
 	events, _, err := s.store.Read(ctx, key)
 	if err != nil {
@@ -923,7 +926,7 @@ func foldHistory(key string, history []eventstore.Stored) *rules.State {
 }
 
 // personRead is one person's history as read for an attempt; hidden: not read, the person
-// is out of the scope's reach (Service.hidden).
+// is out of the scope's reach (Service.gate).
 type personRead struct {
 	history []eventstore.Stored
 	last    uint64
@@ -961,21 +964,25 @@ func (s *Service) readAll(ctx context.Context, scope access.Scope, batches []*pe
 
 // read returns the person's history: from the cache when allowed and present, else from the
 // stream (readStored, erasing as there). A cached history that contradicts the caller's own
-// expectation is read again, so that a stale cache never turns into a conflict the caller did not cause.
+// expectation is read again, so that a stale cache never turns into a conflict the caller did
+// not cause.
 //
-// A person hidden from the scope (hidden) is not read at all, nor looked for in the cache:
+// A person hidden from the scope (gate) is not read at all, nor looked for in the cache:
 // either would take longer for another kommune's person than for one nobody registered.
 func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, useCache, erasing bool) (personRead, error) {
 	// A new person's registration is checked by the append itself: "no events yet" is its
 	// expected last sequence, so a person that exists after all fails with a conflict and
 	// the retry reads the stream. That spares the read for every new person.
 	assumeNew := useCache && registersNew(b)
-	switch s.hidden(ctx, scope, b.key, assumeNew) {
-	case hiddenYes:
-		return personRead{hidden: true}, nil
-	case hiddenMaybe:
-		// Assumed new, as a person nobody registered is, without asking the stream.
-		return personRead{}, nil
+	g := s.gate(scope, b.key)
+	if g.hides {
+		if assumeNew {
+			// As for a person nobody registered: nothing asked of the stream.
+			return personRead{}, nil
+		}
+		if s.fresh(ctx, g.chain) {
+			return personRead{hidden: true}, nil
+		}
 	}
 	if useCache {
 		if history, last, ok := s.cache.get(b.key); ok && (b.expected == nil || *b.expected == last) {
@@ -983,6 +990,9 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 		}
 	}
 	if assumeNew {
+		return personRead{}, nil
+	}
+	if g.unknown && s.empty(ctx, b.key) {
 		return personRead{}, nil
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
@@ -995,63 +1005,73 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	return personRead{history: history, last: last}, nil
 }
 
-// hiddenAnswer is what the access index tells of a person before it is read (Service.hidden).
-type hiddenAnswer int
+// gated is what the access index tells of a subject before it is read (Service.gate).
+type gated struct {
+	// chain is the records of the subjects a lookup of the subject walks.
+	chain []projections.SubjectAccess
+	// hides: the records say the person is hidden from the scope; they hold the stream's
+	// history of the person only if fresh says so.
+	hides bool
+	// unknown: the index holds no record of the subject (nobody wrote it, or the index has
+	// not folded it yet); empty tells which.
+	unknown bool
+}
 
-const (
-	// hiddenNo: not known to be hidden; read the person and decide on its fold.
-	hiddenNo hiddenAnswer = iota
-	// hiddenYes: hidden from the scope, by an index up to date with the stream.
-	hiddenYes
-	// hiddenMaybe: hidden by the index, not asked whether it is up to date (noAsk).
-	hiddenMaybe
-)
-
-// hidden tells whether the person the subject key leads to is hidden from scope, a kommune
-// without a relation to it, from the read models' access records (Config.Access) and the
-// subjects' last sequences on the stream, before the person's history is read and folded.
-// Reading and folding a big person first made another kommune's NotFound take tens of
-// milliseconds, against a fraction of one for a person nobody registered: the time told the
-// kommune that the person is in the register (README "Kommune boundaries").
+// gate reads the access index's records of the subjects a lookup of key walks (Config.Access)
+// for a kommune's request, before the person's history is read and folded. Reading and folding
+// a big person first made another kommune's NotFound take tens of milliseconds, against a
+// fraction of one for a person nobody registered: the time told the kommune that the person
+// is in the register (README "Kommune boundaries").
 //
-// The answer is hiddenYes only when the records of every subject the lookup walks (an id's
-// claim, merges) hold the stream's last sequence of the subject: the models then folded the
-// history the stream holds, and the record's reach is what access.Scope.Relation decides on
-// that fold. Otherwise (no index, the models not served or behind for these subjects, a
-// subject they do not hold, a quarantined last message) it is hiddenNo and the person is read
-// and folded as before: correct, and slower for another kommune's person, for as long as the
-// models lag behind its last event. With noAsk the stream is not asked (a new person's
-// registration, which reads nothing): hiddenMaybe when the records hide the person.
-// Other scopes than a kommune's are never hidden here.
-func (s *Service) hidden(ctx context.Context, scope access.Scope, key string, noAsk bool) hiddenAnswer {
+// A person the records hide is answered as hidden only when they hold the stream's last
+// sequence of every subject the lookup walks (fresh, one request to the stream): the index
+// then folded the history the stream holds, and the records' reach is what
+// access.Scope.Relation decides on that fold. Otherwise (the index behind for these subjects,
+// a quarantined last message) the person is read and folded as before, so the decision is
+// always the fold's, only slower for another kommune's person while the index lags. A subject
+// the index does not hold costs the same one request (empty) before it is read, so that an
+// unknown person's answer takes what a hidden one's does. Other scopes than a kommune's, and a
+// service without an index (or one not served), get the zero gated: read as before.
+func (s *Service) gate(scope access.Scope, key string) gated {
 	if s.index == nil || scope.OwnKommune() == "" {
-		return hiddenNo
+		return gated{}
 	}
 	chain, err := s.index.AccessChain(key, MaxHops)
 	if err != nil || len(chain) == 0 {
-		return hiddenNo
+		return gated{}
 	}
 	end := chain[len(chain)-1]
-	if !end.Found || end.Successor != "" || !scope.Hidden(end.Reach) {
-		return hiddenNo
+	return gated{
+		chain:   chain,
+		hides:   end.Found && end.Successor == "" && scope.Hidden(end.Reach),
+		unknown: !chain[0].Found,
 	}
-	if noAsk {
-		return hiddenMaybe
-	}
+}
+
+// fresh reports whether the stream's last sequence of every subject in chain is the one its
+// record folded.
+func (s *Service) fresh(ctx context.Context, chain []projections.SubjectAccess) bool {
 	keys := make([]string, len(chain))
 	for i, c := range chain {
 		keys[i] = c.Key
 	}
 	last, err := s.store.LastSeqs(ctx, keys)
 	if err != nil {
-		return hiddenNo
+		return false
 	}
 	for _, c := range chain {
 		if last[c.Key] != c.LastSeq {
-			return hiddenNo
+			return false
 		}
 	}
-	return hiddenYes
+	return true
+}
+
+// empty reports whether the stream holds no message on key's subject, asked as fresh asks:
+// false when it does, or cannot tell.
+func (s *Service) empty(ctx context.Context, key string) bool {
+	last, err := s.store.LastSeqs(ctx, []string{key})
+	return err == nil && last[key] == 0
 }
 
 // readStored reads the person's history from the store. With erasing (a request of erasures
