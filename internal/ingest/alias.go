@@ -199,7 +199,17 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 		return nil, nil, nil
 	}
 	// A registration of the request for the absorbed person is refused with the request,
-	// where try meets its append beside this companion.
+	// where try meets its append beside this companion. A merge of a person the scope does
+	// not reach, or of nobody, is not found before the person is read (Service.gate), as
+	// scope.CheckMerge and the empty history below would find it after the read.
+	if targetMerge == "" {
+		switch g := s.gate(scope, absorbed, 0); {
+		case g.hides && s.fresh(ctx, g.chain):
+			return nil, nil, access.ErrNotFound
+		case g.unknown && s.empty(ctx, absorbed):
+			return nil, nil, ErrNotFound
+		}
+	}
 	history, last, err := s.store.Read(ctx, absorbed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read person: %w", err)

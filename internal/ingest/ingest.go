@@ -244,7 +244,7 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	if err != nil {
 		return "", nil, err
 	}
-	switch g := s.gate(scope, key); {
+	switch g := s.gate(scope, key, MaxHops); {
 	case g.hides && s.fresh(ctx, g.chain):
 		return key, nil, access.ErrNotFound
 	case g.unknown && s.empty(ctx, key):
@@ -974,7 +974,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	// expected last sequence, so a person that exists after all fails with a conflict and
 	// the retry reads the stream. That spares the read for every new person.
 	assumeNew := useCache && registersNew(b)
-	g := s.gate(scope, b.key)
+	g := s.gate(scope, b.key, MaxHops)
 	if g.hides {
 		if assumeNew {
 			// As for a person nobody registered: nothing asked of the stream.
@@ -1031,12 +1031,14 @@ type gated struct {
 // always the fold's, only slower for another kommune's person while the index lags. A subject
 // the index does not hold costs the same one request (empty) before it is read, so that an
 // unknown person's answer takes what a hidden one's does. Other scopes than a kommune's, and a
-// service without an index (or one not served), get the zero gated: read as before.
-func (s *Service) gate(scope access.Scope, key string) gated {
+// service without an index (or one not served), get the zero gated: read as before. hops is
+// how far the lookup follows claims and merges: MaxHops for a person named by a request, 0
+// for a subject taken as it is (a merge's absorbed person).
+func (s *Service) gate(scope access.Scope, key string, hops int) gated {
 	if s.index == nil || scope.OwnKommune() == "" {
 		return gated{}
 	}
-	chain, err := s.index.AccessChain(key, MaxHops)
+	chain, err := s.index.AccessChain(key, hops)
 	if err != nil || len(chain) == 0 {
 		return gated{}
 	}
