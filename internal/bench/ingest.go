@@ -168,8 +168,8 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	if err != nil {
 		return nil, err
 	}
-	// The append path asks the read models' event-id index about every new event's id, as
-	// in nird. The index here is a real one over an empty feed: the look-up costs what it
+	// The append path asks the read models' event-id index about every new event's id, and
+	// their access records about every person, as in nird. The index here is a real one over an empty feed: the look-up costs what it
 	// costs in nird (a bbolt read, a miss for a new id), without charging the projections'
 	// own work, which nird does beside the append path, to the nir scenarios.
 	idx, err := projections.New(projections.NewSliceFeed(nil), projections.Options{Dir: filepath.Join(dir, "projections")})
@@ -188,7 +188,9 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return nil, err
 	}
 	defer dataKeys.Close()
-	svc := ingest.New(ingest.Config{Store: store, Keys: keys, IDs: idx, Sealer: sealing.Events{Keys: dataKeys}})
+	// The same read models are the access index a kommune's append asks before it reads the
+	// person (ingest.Config.Access), as in nird: a bbolt read a person.
+	svc := ingest.New(ingest.Config{Store: store, Keys: keys, IDs: idx, Access: idx, Sealer: sealing.Events{Keys: dataKeys}})
 	js, err := jetstream.New(bare)
 	if err != nil {
 		return nil, err
