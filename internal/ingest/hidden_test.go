@@ -120,3 +120,41 @@ func TestService_HiddenBeforeRead(t *testing.T) {
 		t.Errorf("the system principal's history: %d events, %v, read %v", n, err, read)
 	}
 }
+
+// TestService_TwoIdsOfHiddenPerson: Bergen names two national ids in one request: a D-nummer
+// and the fødselsnummer later added to Oslo's person. With the access records behind (or no
+// index) the append path followed the claim before it decided access, and answered
+// InvalidArgument "names, by another id, the person registrations[1] names": Bergen learned
+// that both ids are in the register and are one person (helper-40's review, 2026-12-06).
+// Whether the scope reaches the person now comes first: NotFound, index behind or fresh.
+func TestService_TwoIdsOfHiddenPerson(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, false)
+	svc := ingest.New(ingest.Config{Store: w.store, Keys: w.keys, Access: w.proj, HistoryCache: -1, Now: func() time.Time { return fixedNow }})
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	dnr, fnr, reg := dnrPerson(7)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{addID(dnr, fnr, fnrType)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id string) *nirv1.Registration {
+		return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "4601",
+			Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: d(2024, 6, 3)}}}}
+	}
+	probe := func(when string) {
+		_, err := svc.Append(ctx, bergen, []*nirv1.Registration{ev(fnr), ev(dnr)})
+		var ie *ingest.InvalidError
+		if errors.As(err, &ie) {
+			t.Errorf("%s: Bergen's request naming two ids of Oslo's person: InvalidError %q: tells Bergen both exist and are one person", when, ie.Reason)
+		} else if !errors.Is(err, access.ErrNotFound) && !errors.Is(err, ingest.ErrNotFound) {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	probe("index behind (models not caught up)")
+	if _, err := w.proj.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	probe("index fresh")
+}

@@ -534,6 +534,21 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		defer l.release() // st is read until the loop ends
 		st := l.st
+		// Whether the scope reaches the person comes first: nothing else about a person out
+		// of reach may shape the answer, not even that two ids of the request lead to it.
+		if reads[i].hidden || len(history) > 0 && !scope.Reaches(st) {
+			// Not even a retry of an event stored for the person tells a kommune that the
+			// person exists.
+			if b.regs[0].reg.GetEvent().GetPersonRegistered() == nil {
+				return access.ErrNotFound
+			}
+			// A registration of the person is judged as one of a person nobody registered,
+			// under the key its id gives, and then not found: a registration the rules
+			// refuse (a date in the future) would otherwise be refused for a new person and
+			// not found for another kommune's, telling which without storing anything.
+			hidden = true
+			key, history, last, st = b.key, nil, 0, rules.NewState(b.key)
+		}
 		if key != b.key {
 			for j, o := range batches {
 				if j != i && o.key == key {
@@ -545,19 +560,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			b.key = key
 		}
 		histories[b.key] = history
-		if reads[i].hidden || len(history) > 0 && !scope.Reaches(st) {
-			// Not even a retry of an event stored for the person tells a kommune that the
-			// person exists.
-			if b.regs[0].reg.GetEvent().GetPersonRegistered() == nil {
-				return access.ErrNotFound
-			}
-			// A registration of the person is judged as one of a person nobody registered,
-			// and then not found: a registration the rules refuse (a date in the future)
-			// would otherwise be refused for a new person and not found for another
-			// kommune's, telling which without storing anything.
-			hidden = true
-			history, last, st = nil, 0, rules.NewState(b.key)
-		}
 		var fresh []*nirv1.Event
 		var freshRegs []*pending
 		for _, p := range b.regs {
