@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -108,10 +109,19 @@ const (
 // about 1 GB of the server's (nird's) memory (internal/adversarial's
 // TestNATS_CaseSystemSubscriptions). The largest message must still hold the largest
 // request the ingress takes (natsingress.MaxRequestBytes) with its headers.
+//
+// The server keeps a mapping for every request that came through the import until it is
+// answered or its response threshold passes (2 min by default): requests nird never
+// answers (those nats.go drops past the lane's pending limit, or the server's cut of a
+// flooded lane) held about 350 bytes each for 2 min, 200 000 of them after a few seconds
+// of one connection's flood (helper-40's probe, 2026-12-06). CaseSystemResponseThreshold
+// is the ingress's own bound on a request (natsingress.ServeTimeout) and a margin, so that
+// no answer nird gives is lost and no mapping lives longer than it could be used.
 const (
-	CaseSystemMaxConnections   = 8
-	CaseSystemMaxSubscriptions = 1000
-	CaseSystemMaxPayload       = natsingress.MaxRequestBytes + 64<<10
+	CaseSystemMaxConnections    = 8
+	CaseSystemMaxSubscriptions  = 1000
+	CaseSystemMaxPayload        = natsingress.MaxRequestBytes + 64<<10
+	CaseSystemResponseThreshold = natsingress.ServeTimeout + 5*time.Second
 )
 
 // CaseSystemAccount is the account of case system name: its name.
@@ -127,7 +137,7 @@ func AccountsConfig(register string, caseSystems []string) string {
 	var exp, imp, cs strings.Builder
 	for _, name := range caseSystems {
 		q, subj, acc := strconv.Quote, strconv.Quote(natsingress.RequestSubject(name)), strconv.Quote(CaseSystemAccount(name))
-		fmt.Fprintf(&exp, "      { service: %s, response: singleton, accounts: [%s] }\n", subj, acc)
+		fmt.Fprintf(&exp, "      { service: %s, response: singleton, threshold: %q, accounts: [%s] }\n", subj, CaseSystemResponseThreshold.String(), acc)
 		fmt.Fprintf(&cs, "  %s {\n    limits: { max_connections: %d, max_subscriptions: %d, max_payload: %d }\n    imports: [\n      { service: { account: %s, subject: %s } }\n    ]\n  }\n",
 			acc, CaseSystemMaxConnections, CaseSystemMaxSubscriptions, CaseSystemMaxPayload, q(register), subj)
 	}

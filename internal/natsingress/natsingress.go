@@ -251,9 +251,12 @@ func New(nc *nats.Conn, guard *auth.Guard, app Appender, log *slog.Logger) *Ingr
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ingress{nc: nc, guard: guard, app: app, log: log.With("component", "natsingress"), timeout: 30 * time.Second,
+	return &Ingress{nc: nc, guard: guard, app: app, log: log.With("component", "natsingress"), timeout: ServeTimeout,
 		slots: make(chan struct{}, DefaultMaxInflight)}
 }
+
+// ServeTimeout bounds the serving of one request: it is answered within it, stored or not.
+const ServeTimeout = 30 * time.Second
 
 // DefaultMaxInflight bounds the requests served at once when the ingress has no Admit.
 const DefaultMaxInflight = 64
