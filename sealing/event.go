@@ -116,8 +116,8 @@ func (e Events) seal(ctx context.Context, ev *nirv1.Event, id *nirv1.SealedIdent
 
 // Open restores the identifying fields of ev in place, as the client sent them, and of every
 // event a merge copied into it. The fields of a person without a data key (erased) read as
-// rules.ErasedText: the registration's fødselsnummer and the added id, with no birth date.
-// A sealed value that does not open (damaged, or sealed for another person) reads so too:
+// rules.ErasedText: the registration's fødselsnummer and the added id, with no birth date
+// (the age on the permit date, kept in clear, stays). A sealed value that does not open (damaged, or sealed for another person) reads so too:
 // it is never guessed at. Other errors (the key store unreachable) are returned, and ev may
 // then be partly opened. An event stored in clear (before sealing) is left as it is.
 func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
@@ -128,11 +128,16 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 		if err != nil {
 			return err
 		}
-		p.SealedIdentity, p.AgeAtPermitDate = nil, nil
+		p.SealedIdentity = nil
 		if id == nil {
+			// The age on the permit date, kept in clear when the birth date was sealed,
+			// stays: the law and the schemes follow it for an erased person
+			// (rules.Person.KeptAge; DOMAIN.md Product decisions 15: an erasure changes no
+			// statistic). Dropped here, a rebuild gave every erased person no age.
 			rules.RedactIdentity(ev)
 			return nil
 		}
+		p.AgeAtPermitDate = nil // the birth date it was computed from is back
 		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate = id.GetFodselsnummer(), id.GetDNummer(), id.GetDufNummer(), id.GetBirthDate()
 	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
 		a := ev.GetIdentifierAdded()
@@ -162,8 +167,7 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 func Unreadable(ev *nirv1.Event) {
 	switch {
 	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
-		ev.GetPersonRegistered().AgeAtPermitDate = nil // as Open leaves it
-		rules.RedactIdentity(ev)
+		rules.RedactIdentity(ev) // the age on the permit date stays, as Open leaves it
 	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
 		rules.RedactIdentity(ev)
 	case ev.GetPersonsMerged() != nil:

@@ -127,3 +127,54 @@ func TestEvents_SealOpen(t *testing.T) {
 		t.Fatal("an event was sealed with a destroyed key")
 	}
 }
+
+// TestEvents_ErasedKeepsAge: rules.Person.KeptAge is the age kept in clear at sealing, used
+// "when the birth date cannot be read (an erased person), so the law and schemes do not
+// change with an erasure" (DOMAIN.md Product decisions 15). Open dropped age_at_permit_date
+// even when the key was gone, so a rebuild gave every erased person no age, and the
+// introduction scheme went from KAN_TILBYS to none (helper-40's review, 2026-12-06). So
+// did Unreadable, for a damaged key.
+func TestEvents_ErasedKeepsAge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	master, _, _ := sealing.NewDataKey()
+	keys, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	ev := sealing.Events{Keys: keys}
+	birth := rules.MustDate(1985, 7, 14)
+	pk := strings.Repeat("1a", 32)
+	reg := &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8S9", PersonKey: pk, Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+		Fodselsnummer: rules.SyntheticFodselsnummer(birth, 7), BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
+		PermitDate: rules.MustDate(2023, 7, 13).Proto(), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28,
+		ArrivalDate: rules.MustDate(2023, 6, 1).Proto(), SettlementDate: rules.MustDate(2023, 9, 1).Proto(), SettlementKommune: "0301"}}}
+	if err := ev.Seal(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	sealedCopy := proto.Clone(reg)
+	if err := ev.Destroy(ctx, reg.GetDataKeyId()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Open(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	st := rules.NewState(pk)
+	st.Apply(1, reg)
+	if st.Person.AgeAtPermit() != 37 || reg.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
+		t.Errorf("an erased person: age on the permit date %d, id %q; want 37 (kept in clear when sealed), «slettet»", st.Person.AgeAtPermit(), reg.GetPersonRegistered().GetFodselsnummer())
+	}
+	unreadable := proto.Clone(sealedCopy).(*nirv1.Event)
+	sealing.Unreadable(unreadable)
+	st = rules.NewState(pk)
+	st.Apply(1, unreadable)
+	if st.Person.AgeAtPermit() != 37 {
+		t.Errorf("a registration read as unreadable (a damaged key): age on the permit date %d, want 37", st.Person.AgeAtPermit())
+	}
+}
