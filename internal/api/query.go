@@ -336,6 +336,34 @@ func canSeeStatus(scope access.Scope, a projections.PersonAccess, found bool) er
 	return accessError(scope.CheckStatusOf(a.Reach))
 }
 
+// seenPerson returns the key of the person ref leads to from pk (follow) and the person's row,
+// once scope may read the person's current status (canSeeStatus). The decision and the row
+// are two read transactions: a row of another kommune than the one the decision's record
+// names is the person's after a move in between, which would hand a former kommune the new
+// kommune's row (review, 2026-12-06), so the person is decided again.
+func seenPerson(db *projections.DB, scope access.Scope, pk string, ref *nirv1.PersonRef) (string, *projections.PersonRow, error) {
+	for range 3 {
+		key, a, found, err := follow(db, pk, ref)
+		if err != nil {
+			return key, nil, err
+		}
+		if err := canSeeStatus(scope, a, found); err != nil {
+			return key, nil, err
+		}
+		row, err := db.Person(key)
+		if errors.Is(err, projections.ErrNotFound) {
+			return key, nil, errPersonNotFound()
+		}
+		if err != nil {
+			return key, nil, err
+		}
+		if row.Kommune == a.Kommune {
+			return key, row, nil
+		}
+	}
+	return pk, nil, connect.NewError(connect.CodeUnavailable, errors.New("the person changed while it was read; retry"))
+}
+
 // ListPersons implements QueryService.ListPersons.
 func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.ListPersonsRequest]) (*connect.Response[nirv1.ListPersonsResponse], error) {
 	v, err := scopeOf(ctx)
@@ -571,17 +599,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, a, found, err := follow(db, pk, req.Msg.GetPerson())
-		if err != nil {
-			return err
-		}
-		if err := canSeeStatus(v, a, found); err != nil {
-			return err
-		}
-		row, err := db.Person(pk)
-		if errors.Is(err, projections.ErrNotFound) {
-			return errPersonNotFound()
-		}
+		_, row, err := seenPerson(db, v, pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
 		}
@@ -614,18 +632,8 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, a, found, err := follow(db, pk, m.GetPerson())
-		if err != nil {
-			return err
-		}
+		pk, row, err := seenPerson(db, v, pk, m.GetPerson())
 		out.PersonKey = pk
-		if err := canSeeStatus(v, a, found); err != nil {
-			return err
-		}
-		row, err := db.Person(pk)
-		if errors.Is(err, projections.ErrNotFound) {
-			return errPersonNotFound()
-		}
 		if err != nil {
 			return err
 		}
