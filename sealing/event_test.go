@@ -22,23 +22,7 @@ import (
 // «slettet» once it is destroyed; a value sealed for one person does not open for another.
 // The keys are a real key store on an embedded JetStream server.
 func TestEvents_SealOpen(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
-	ev := sealing.Events{Keys: keys}
+	ctx, ev := sealer(t)
 
 	birth := rules.MustDate(1985, 7, 14)
 	fnr, dnr := rules.SyntheticFodselsnummer(birth, 7), rules.SyntheticDNummer(birth, 7)
@@ -100,7 +84,7 @@ func TestEvents_SealOpen(t *testing.T) {
 	// lenient reader reads the fields as unreadable («slettet»).
 	missing := proto.Clone(stored).(*nirv1.Event)
 	missing.DataKeyId = "k" + strings.Repeat("0", 32)
-	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrKeyUnreadable) {
+	if err := (sealing.Events{Keys: ev.Keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Fatalf("a strict reader, a key not found: %v, want ErrKeyUnreadable (lost)", err)
 	}
 	if err := ev.Open(ctx, missing); err != nil || missing.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
@@ -110,7 +94,7 @@ func TestEvents_SealOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	strictly := proto.Clone(stored).(*nirv1.Event)
-	if err := (sealing.Events{Keys: keys, Strict: true}).Open(ctx, strictly); err != nil || strictly.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
+	if err := (sealing.Events{Keys: ev.Keys, Strict: true}).Open(ctx, strictly); err != nil || strictly.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
 		t.Fatalf("a strict reader, a destroyed key: %v, %v; want «slettet»", err, strictly.GetPersonRegistered())
 	}
 	if err := ev.Open(ctx, stored); err != nil {
@@ -135,20 +119,7 @@ func TestEvents_SealOpen(t *testing.T) {
 // introduction scheme went from KAN_TILBYS to none (helper-40's review, 2026-12-06). So
 // did Unreadable, for a damaged key.
 func TestEvents_ErasedKeepsAge(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	master, _, _ := sealing.NewDataKey()
-	keys, err := s.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
-	ev := sealing.Events{Keys: keys}
+	ctx, ev := sealer(t)
 	birth := rules.MustDate(1985, 7, 14)
 	pk := strings.Repeat("1a", 32)
 	reg := &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8S9", PersonKey: pk, Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
@@ -177,4 +148,27 @@ func TestEvents_ErasedKeepsAge(t *testing.T) {
 	if st.Person.AgeAtPermit() != 37 {
 		t.Errorf("a registration read as unreadable (a damaged key): age on the permit date %d, want 37", st.Person.AgeAtPermit())
 	}
+}
+
+// sealer seals and opens with a real key store on an embedded JetStream server in a new
+// directory; both are closed when the test ends.
+func sealer(t *testing.T) (context.Context, sealing.Events) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	s, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	return ctx, sealing.Events{Keys: keys}
 }
