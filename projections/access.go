@@ -6,7 +6,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/rules"
 )
 
@@ -30,8 +29,8 @@ type PersonAccess struct {
 	// Kommune is the bostedskommune of the person's row in the person list, "" when it has
 	// none (not registered, merged into another).
 	Kommune string
-	// Reach is who reaches the person (access.ReachOf).
-	Reach access.Reach
+	// Reach is who reaches the person (rules.ReachOf).
+	Reach rules.Reach
 }
 
 // encodeAccess is the persons bucket's value for the subject folded in st; nil for a state
@@ -40,7 +39,7 @@ func encodeAccess(st *rules.State, row *PersonRow) []byte {
 	if st.LastSeq == 0 {
 		return nil
 	}
-	a := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: access.ReachOf(st)}
+	a := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: rules.ReachOf(st)}
 	if row != nil {
 		a.Kommune = row.Kommune
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/rules"
 )
 
@@ -32,7 +31,7 @@ func TestDB_AccessRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := chain[0]
-			want := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: access.ReachOf(st)}
+			want := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: rules.ReachOf(st)}
 			if st.Registered && st.MergedInto == "" {
 				want.Kommune = rules.KommuneNow(st.Kommune)
 			}
@@ -54,7 +53,7 @@ func TestDB_AccessRecords(t *testing.T) {
 		t.Fatal("the population moves nobody: the former kommuner are not tested")
 	}
 	// The encoding keeps every field, and a value cut short does not decode.
-	a := PersonAccess{LastSeq: 1 << 40, Successor: "ab", Erased: true, Kommune: "0301", Reach: access.Reach{Current: []string{"0301"}, Former: []string{"4601", "5001"}}}
+	a := PersonAccess{LastSeq: 1 << 40, Successor: "ab", Erased: true, Kommune: "0301", Reach: rules.Reach{Current: []string{"0301"}, Former: []string{"4601", "5001"}}}
 	var b PersonAccess
 	enc := a.encode()
 	if err := b.decode(enc); err != nil || fmt.Sprint(a) != fmt.Sprint(b) {

@@ -19,7 +19,7 @@ import (
 // the stored events, their index or the quarantine. Of the access records (persons) only the
 // person list's kommune counts here: the rest follows the person's log, not its effective
 // events: the last sequence is where the stored events end, faulted ones included, and the
-// reach counts the registrations the log holds, a faulted one too (access.ReachOf, as
+// reach counts the registrations the log holds, a faulted one too (rules.ReachOf, as
 // access.Scope.Relation: the kommune that wrote a registration may write it again), so a
 // subject whose every event faulted has a record.
 func modelDump(t *testing.T, db *DB) string {

@@ -107,42 +107,14 @@ func (s Scope) Relation(st *rules.State) Relation {
 	return s.RelationTo(ReachOf(st))
 }
 
-// Reach is which kommuner reach a person, as its folded state says: the kommuner it lives in
-// now and those it lived in before (DOMAIN.md Product decisions 8 and 16). It is all a
-// kommune's Relation to the person depends on, small enough to be kept per person (the read
-// models' persons bucket), so that a kommune out of reach is answered before the person's
-// history is read and folded: in the time an unknown person takes (Scope.Hidden).
-type Reach struct {
-	// Current are the kommuner the person lives in: the last period's, or, for a person not
-	// registered (any more), every kommune that wrote a registration of it.
-	Current []string
-	// Former are the kommuner of the person's earlier periods, not current ones.
-	Former []string
-}
+// Reach is rules.Reach: which kommuner reach a person. It is all a kommune's Relation to the
+// person depends on, small enough to be kept per person (the read models' persons bucket),
+// so that a kommune out of reach is answered before the person's history is read and folded
+// (Scope.Hidden). It lives in package rules, which the read models may import.
+type Reach = rules.Reach
 
-// ReachOf returns the kommuner that reach the person folded in st.
-func ReachOf(st *rules.State) Reach {
-	periods := Periods(st)
-	if periods == nil {
-		// Not registered (any more): the kommune that wrote a registration may register the
-		// person again, having retracted the first one to correct it.
-		var r Reach
-		for _, le := range st.Log() {
-			if le.Event.GetPersonRegistered() != nil && !slices.Contains(r.Current, le.Event.GetKommune()) {
-				r.Current = append(r.Current, le.Event.GetKommune())
-			}
-		}
-		return r
-	}
-	cur := periods[len(periods)-1].Kommune
-	r := Reach{Current: []string{cur}}
-	for _, p := range periods {
-		if p.Kommune != cur && !slices.Contains(r.Former, p.Kommune) {
-			r.Former = append(r.Former, p.Kommune)
-		}
-	}
-	return r
-}
+// ReachOf returns the kommuner that reach the person folded in st (rules.ReachOf).
+func ReachOf(st *rules.State) Reach { return rules.ReachOf(st) }
 
 // RelationTo returns how the scope stands to a person the kommuner of r reach (ReachOf).
 // Analysts and operators have None: they never reach a person's identifying data.

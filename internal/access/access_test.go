@@ -68,10 +68,10 @@ func TestPeriods(t *testing.T) {
 	h.move("5001", "0301", "2024-11-01")
 	got := Periods(h.state())
 	want := []Period{
-		{"0301", rules.MustParseDate("2024-02-01"), rules.MustParseDate("2024-06-01")},
-		{"4601", rules.MustParseDate("2024-06-01"), rules.MustParseDate("2024-09-01")},
-		{"5001", rules.MustParseDate("2024-09-01"), rules.MustParseDate("2024-11-01")},
-		{"0301", rules.MustParseDate("2024-11-01"), rules.Date{}},
+		{Kommune: "0301", From: rules.MustParseDate("2024-02-01"), To: rules.MustParseDate("2024-06-01")},
+		{Kommune: "4601", From: rules.MustParseDate("2024-06-01"), To: rules.MustParseDate("2024-09-01")},
+		{Kommune: "5001", From: rules.MustParseDate("2024-09-01"), To: rules.MustParseDate("2024-11-01")},
+		{Kommune: "0301", From: rules.MustParseDate("2024-11-01"), To: rules.Date{}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Periods = %v\nwant %v", got, want)

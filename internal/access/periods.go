@@ -5,39 +5,11 @@ import (
 	"github.com/introreg/nir/rules"
 )
 
-// Period is a stint of a person's bostedskommune history: the person lived in Kommune from
-// From until To, the date of the move away (zero To: still there). The first period starts at
-// the settlement date.
-type Period struct {
-	Kommune string
-	From    rules.Date
-	To      rules.Date
-}
+// Period is rules.Residence: a stint of a person's bostedskommune history.
+type Period = rules.Residence
 
-// Periods returns the person's bostedskommune history, folded by the regelmotor: the
-// settlement kommune from the settlement date, then each move in the order of its date
-// (rules.State.Moves, retracted moves left out). The last period is the current one
-// (st.Kommune). A person who is not registered (or whose registration was retracted) has
-// none. Kommuner are named by their number in the newest structure (rules.KommuneNow), so a
-// kommune renumbered at a reform (3001 → 3101 Halden) has its persons under the number its
-// principal holds, and a renumbering recorded as a move changes nothing (DOMAIN.md Product
-// decisions 13).
-func Periods(st *rules.State) []Period {
-	if st == nil || !st.Registered {
-		return nil
-	}
-	out := []Period{{Kommune: rules.KommuneNow(st.Person.SettlementKommune), From: st.Person.SettlementDate}}
-	for _, m := range st.Moves {
-		last := &out[len(out)-1]
-		to := rules.KommuneNow(m.To)
-		if to == last.Kommune {
-			continue // a move to where the person lives already changes nothing
-		}
-		last.To = m.Date
-		out = append(out, Period{Kommune: to, From: m.Date})
-	}
-	return out
-}
+// Periods is rules.Residences: the person's bostedskommune history.
+func Periods(st *rules.State) []Period { return rules.Residences(st) }
 
 // lived reports whether the person lived in kommune on date d: d lies within one of the
 // kommune's periods, both ends included (the move date belongs to the kommune left as much as
