@@ -206,7 +206,7 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 		switch g := s.gate(scope, absorbed, 0); {
 		case g.hides && s.fresh(ctx, g.chain):
 			return nil, nil, access.ErrNotFound
-		case g.unknown && s.empty(ctx, absorbed):
+		case g.unknown && s.fresh(ctx, g.chain):
 			return nil, nil, ErrNotFound
 		}
 	}

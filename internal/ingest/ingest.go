@@ -247,7 +247,7 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	switch g := s.gate(scope, key, MaxHops); {
 	case g.hides && s.fresh(ctx, g.chain):
 		return key, nil, access.ErrNotFound
-	case g.unknown && s.empty(ctx, key):
+	case g.unknown && s.fresh(ctx, g.chain):
 		return key, nil, ErrNotFound
 	}
 	events, _, err := s.store.Read(ctx, key)
@@ -994,7 +994,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	if assumeNew {
 		return personRead{}, nil
 	}
-	if g.unknown && s.empty(ctx, b.key) {
+	if g.unknown && s.fresh(ctx, g.chain) {
 		return personRead{}, nil
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
@@ -1015,7 +1015,7 @@ type gated struct {
 	// history of the person only if fresh says so.
 	hides bool
 	// unknown: the index holds no record of the subject (nobody wrote it, or the index has
-	// not folded it yet); empty tells which.
+	// not folded it yet); fresh tells which.
 	unknown bool
 }
 
@@ -1031,7 +1031,7 @@ type gated struct {
 // access.Scope.Relation decides on that fold. Otherwise (the index behind for these subjects,
 // a quarantined last message) the person is read and folded as before, so the decision is
 // always the fold's, only slower for another kommune's person while the index lags. A subject
-// the index does not hold costs the same one request (empty) before it is read, so that an
+// the index does not hold costs the same one request (fresh) before it is read, so that an
 // unknown person's answer takes what a hidden one's does. Other scopes than a kommune's, and a
 // service without an index (or one not served), get the zero gated: read as before. hops is
 // how far the lookup follows claims and merges: MaxHops for a person named by a request, 0
@@ -1053,7 +1053,8 @@ func (s *Service) gate(scope access.Scope, key string, hops int) gated {
 }
 
 // fresh reports whether the stream's last sequence of every subject in chain is the one its
-// record folded.
+// record folded, in one request to the stream. For an unknown subject (a chain of one record
+// not found, last sequence 0) that is whether the stream holds no message on it either.
 func (s *Service) fresh(ctx context.Context, chain []projections.SubjectAccess) bool {
 	keys := make([]string, len(chain))
 	for i, c := range chain {
@@ -1069,13 +1070,6 @@ func (s *Service) fresh(ctx context.Context, chain []projections.SubjectAccess) 
 		}
 	}
 	return true
-}
-
-// empty reports whether the stream holds no message on key's subject, asked as fresh asks:
-// false when it does, or cannot tell.
-func (s *Service) empty(ctx context.Context, key string) bool {
-	last, err := s.store.LastSeqs(ctx, []string{key})
-	return err == nil && last[key] == 0
 }
 
 // readStored reads the person's history from the store. With erasing (a request of erasures
