@@ -145,21 +145,62 @@ type SubjectAccess struct {
 // ends at a subject without a successor or one the models do not hold (Found false).
 func (db *DB) AccessChain(pk string, hops int) ([]SubjectAccess, error) {
 	var out []SubjectAccess
-	err := db.view(func(tx *bolt.Tx) error {
-		for range hops + 1 {
-			a, ok, err := personAccess(tx, pk)
-			if err != nil {
-				return err
-			}
-			out = append(out, SubjectAccess{Key: pk, Found: ok, PersonAccess: a})
-			if !ok || a.Successor == "" {
-				return nil
-			}
-			pk = a.Successor
-		}
-		return nil
+	err := db.view(func(tx *bolt.Tx) (err error) {
+		out, err = accessChain(tx, pk, hops)
+		return err
 	})
 	return out, err
+}
+
+// AccessChainRow is AccessChain and the person-list row of the subject the chain ends at (nil:
+// none), from one read transaction: a decision on the records and the row it hands out are
+// of one state of the person. Read in two, a move applied between them handed a former
+// kommune the new kommune's row (review, 2026-12-06).
+func (db *DB) AccessChainRow(pk string, hops int) ([]SubjectAccess, *PersonRow, error) {
+	var (
+		out []SubjectAccess
+		row *PersonRow
+	)
+	err := db.view(func(tx *bolt.Tx) (err error) {
+		if out, err = accessChain(tx, pk, hops); err != nil {
+			return err
+		}
+		if end := out[len(out)-1]; end.Found && end.Successor == "" {
+			row, err = listRow(tx, end.Key, end.PersonAccess)
+		}
+		return err
+	})
+	return out, row, err
+}
+
+func accessChain(tx *bolt.Tx, pk string, hops int) ([]SubjectAccess, error) {
+	var out []SubjectAccess
+	for range hops + 1 {
+		a, ok, err := personAccess(tx, pk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, SubjectAccess{Key: pk, Found: ok, PersonAccess: a})
+		if !ok || a.Successor == "" {
+			break
+		}
+		pk = a.Successor
+	}
+	return out, nil
+}
+
+// listRow reads the person-list row of person pk with the access record a in tx; nil when it
+// has none.
+func listRow(tx *bolt.Tx, pk string, a PersonAccess) (*PersonRow, error) {
+	if a.Kommune == "" {
+		return nil, nil
+	}
+	v := bucket(tx, bucketList).Get(listKey(a.Kommune, pk))
+	if v == nil {
+		return nil, nil
+	}
+	row := new(PersonRow)
+	return row, row.decode(v)
 }
 
 // AccessChain is DB.AccessChain on the live read models; ErrUnavailable (matching) while

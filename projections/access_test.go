@@ -44,6 +44,13 @@ func TestDB_AccessRecords(t *testing.T) {
 			if row, err := db.Person(pk); (err == nil) != (want.Kommune != "") || err == nil && row.Kommune != want.Kommune {
 				t.Fatalf("batch %d: the row of %s: %v, %v; want kommune %q", batch, pk, row, err, want.Kommune)
 			}
+			// The chain and the row of the person it leads to, from one transaction.
+			chain, row, err := db.AccessChainRow(pk, 4)
+			end := chain[len(chain)-1]
+			wantRow := end.Found && end.Successor == "" && end.Kommune != ""
+			if err != nil || chain[0].Key != pk || (row != nil) != wantRow || row != nil && row.Kommune != end.Kommune {
+				t.Fatalf("batch %d: AccessChainRow of %s: %+v, row %v, %v; want a row of the chain's end's kommune: %v", batch, pk, chain, row, err, wantRow)
+			}
 		}
 		if chain, err := db.AccessChain("0000000000000000000000000000000000000000000000000000000000000000", 4); err != nil || len(chain) != 1 || chain[0].Found {
 			t.Fatalf("the access chain of a subject nobody wrote: %+v, %v", chain, err)

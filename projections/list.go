@@ -450,18 +450,13 @@ func (db *DB) Person(pk string) (*PersonRow, error) {
 	var row *PersonRow
 	err := db.view(func(tx *bolt.Tx) error {
 		a, ok, err := personAccess(tx, pk)
-		if err != nil {
-			return err
+		if err != nil || !ok {
+			return cmp.Or(err, ErrNotFound)
 		}
-		if !ok || a.Kommune == "" {
+		if row, err = listRow(tx, pk, a); err == nil && row == nil {
 			return ErrNotFound
 		}
-		v := bucket(tx, bucketList).Get(listKey(a.Kommune, pk))
-		if v == nil {
-			return ErrNotFound
-		}
-		row = new(PersonRow)
-		return row.decode(v)
+		return err
 	})
 	return row, err
 }

@@ -303,6 +303,11 @@ func follow(db *projections.DB, pk string, ref *nirv1.PersonRef) (string, projec
 	if err != nil {
 		return pk, projections.PersonAccess{}, false, err
 	}
+	return followChain(chain, ref)
+}
+
+// followChain is follow on the access records a lookup walked (projections.DB.AccessChain).
+func followChain(chain []projections.SubjectAccess, ref *nirv1.PersonRef) (string, projections.PersonAccess, bool, error) {
 	last := chain[len(chain)-1]
 	if !last.Found || last.Successor != "" {
 		// Not held, or a longer chain than nird writes: not found.
@@ -337,31 +342,24 @@ func canSeeStatus(scope access.Scope, a projections.PersonAccess, found bool) er
 }
 
 // seenPerson returns the key of the person ref leads to from pk (follow) and the person's row,
-// once scope may read the person's current status (canSeeStatus). The decision and the row
-// are two read transactions: a row of another kommune than the one the decision's record
-// names is the person's after a move in between, which would hand a former kommune the new
-// kommune's row (review, 2026-12-06), so the person is decided again.
+// once scope may read the person's current status (canSeeStatus): the decision and the row
+// from one read transaction (projections.DB.AccessChainRow).
 func seenPerson(db *projections.DB, scope access.Scope, pk string, ref *nirv1.PersonRef) (string, *projections.PersonRow, error) {
-	for range 3 {
-		key, a, found, err := follow(db, pk, ref)
-		if err != nil {
-			return key, nil, err
-		}
-		if err := canSeeStatus(scope, a, found); err != nil {
-			return key, nil, err
-		}
-		row, err := db.Person(key)
-		if errors.Is(err, projections.ErrNotFound) {
-			return key, nil, errPersonNotFound()
-		}
-		if err != nil {
-			return key, nil, err
-		}
-		if row.Kommune == a.Kommune {
-			return key, row, nil
-		}
+	chain, row, err := db.AccessChainRow(pk, ingest.MaxHops)
+	if err != nil {
+		return pk, nil, err
 	}
-	return pk, nil, connect.NewError(connect.CodeUnavailable, errors.New("the person changed while it was read; retry"))
+	key, a, found, err := followChain(chain, ref)
+	if err != nil {
+		return key, nil, err
+	}
+	if err := canSeeStatus(scope, a, found); err != nil {
+		return key, nil, err
+	}
+	if row == nil {
+		return key, nil, errPersonNotFound()
+	}
+	return key, row, nil
 }
 
 // ListPersons implements QueryService.ListPersons.
