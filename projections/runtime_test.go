@@ -570,18 +570,16 @@ func runChild(mode, dir string) int {
 			})
 			time.Sleep(2 * time.Millisecond)
 		}
-	case "rebuild":
+	case "rebuild", "rebuild-from-file":
+		// The first checkpoint is reported (in rebuild-from-file once the rebuild has taken
+		// the live file's events), and the rebuild then waits in it to be killed: a rebuild
+		// that went on would finish and swap its file in before a parent slowed by a loaded
+		// machine killed it, and leave no half-built file to test with.
 		p.Rebuild(context.Background(), func(pr Progress) {
-			fmt.Println("checkpoint", pr.Done)
-			time.Sleep(20 * time.Millisecond)
-		})
-	case "rebuild-from-file":
-		// Reported only once the rebuild has taken the live file's events.
-		p.Rebuild(context.Background(), func(pr Progress) {
-			if pr.FromFile > 0 {
+			if mode == "rebuild" || pr.FromFile > 0 {
 				fmt.Println("checkpoint", pr.Done)
+				time.Sleep(time.Hour)
 			}
-			time.Sleep(20 * time.Millisecond)
 		})
 	}
 	fmt.Println("finished")
@@ -685,7 +683,7 @@ func killDuringRebuild(t *testing.T, mode string) {
 	live := liveDump(t, p)
 	p.Close()
 
-	killChildAt(t, mode, dir, 1)
+	killChildAt(t, mode, dir, 0) // at its first report, in which the child waits
 	if _, err := os.Stat(filepath.Join(dir, rebuildFile)); err != nil {
 		t.Fatalf("the killed rebuild left no half-built file to test with: %v", err)
 	}
