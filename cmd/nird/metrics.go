@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
@@ -207,16 +208,19 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(c.batchSize, st.Batches, float64(st.BatchEvents), buckets)
 }
 
-// edgeCollector exports the API edge's refusals and load when scraped.
+// edgeCollector exports the API edge's refusals and load, and the CSV exports refused for
+// their own limits, when scraped.
 type edgeCollector struct {
 	e                             *edge.Edge
+	q                             *api.Query
 	refused, inflight, bodyMemory *prometheus.Desc
 }
 
-func newEdgeCollector(e *edge.Edge) *edgeCollector {
+func newEdgeCollector(e *edge.Edge, q *api.Query) *edgeCollector {
 	return &edgeCollector{
 		e:          e,
-		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit before their body was read: rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory.", []string{"limit"}, nil),
+		q:          q,
+		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit: before their body was read, rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory; CSV exports, exports_per_principal (--max-exports-per-principal) and export_disk (--max-export-disk).", []string{"limit"}, nil),
 		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served, with and without a token.", nil, nil),
 		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies drawn from --max-body-memory.", nil, nil),
 	}
@@ -229,8 +233,9 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.e.Stats()
-	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "public_inflight": st.RefusedPublicInflight, "body_memory": st.RefusedBodyMemory} {
+	st, ex := c.e.Stats(), c.q.ExportStats()
+	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "public_inflight": st.RefusedPublicInflight, "body_memory": st.RefusedBodyMemory,
+		"exports_per_principal": ex.RefusedPrincipal, "export_disk": ex.RefusedDisk} {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(v), limit)
 	}
 	ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(st.Inflight))

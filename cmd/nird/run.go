@@ -208,7 +208,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			func() float64 { return float64(cpTime.Load()) }),
 	)
 	watch := &streamWatch{store: store, log: log.With("component", "stream-watch")}
-	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data), newEdgeCollector(front))
+	m.reg.MustRegister(newProjectionCollector(proj), newStoreCollector(store), newClusterCollector(watch, lease, cfg.Data))
 
 	// The append path finds an event id stored for another person in the read models'
 	// event-id index once the stream's dedupe window has forgotten it.
@@ -224,6 +224,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads,
 		MaxExportsPerPrincipal: cfg.Edge.MaxExportsPerPrincipal, ExportDiskBytes: int64(cfg.Edge.ExportDisk)})
+	m.reg.MustRegister(newEdgeCollector(front, query))
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
 

@@ -998,6 +998,12 @@ func TestHTTP_UnreadCSVExportsHoldDisk(t *testing.T) {
 	if n := csvCount(analyst, "429 the CSV exports' disk budget is spent (1 MiB)"); n != 2 {
 		t.Errorf("%d of the analyst's 2 exports refused for the disk budget; want 2", n)
 	}
+	// The operator sees the refusals (they were not counted anywhere before).
+	for limit, want := range map[string]float64{"exports_per_principal": 6, "export_disk": 2} {
+		if got := metric(t, w.n, `nir_api_refused_total{limit="`+limit+`"}`); got != want {
+			t.Errorf("nir_api_refused_total{limit=%q} = %v, want %v", limit, got, want)
+		}
+	}
 
 	// Once Oslo's clients go away, their exports end and Oslo may export again.
 	stopOslo()

@@ -75,6 +75,8 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := h.startExport(v.String())
 	if err != nil {
+		h.refusedExports.Add(1)
+		h.log.DebugContext(ctx, "csv export refused: the principal has its most in flight", "principal", v.String(), "max", h.maxExports)
 		writeHTTPError(w, err)
 		return
 	}
@@ -114,6 +116,10 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 				h.log.ErrorContext(ctx, "csv export failed after the first bytes", "kommune", kommune, "err", err)
 			}
 			panic(http.ErrAbortHandler)
+		}
+		if errors.Is(err, projections.ErrExportDisk) {
+			h.refusedExportDisk.Add(1)
+			h.log.DebugContext(ctx, "csv export refused: the exports' disk budget is spent", "principal", v.String())
 		}
 		writeHTTPError(w, readError(ctx, h.log, "csv export", err))
 		return

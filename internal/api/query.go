@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -97,6 +98,20 @@ type Query struct {
 	maxExports int                     // CSV exports in flight per principal
 	exportDisk *projections.ExportDisk // the exports' temporary files, over every principal
 	exports    perPrincipal            // CSV exports in flight
+
+	refusedExports, refusedExportDisk atomic.Uint64 // ExportStats
+}
+
+// ExportStats counts the CSV exports refused for a limit since nird started.
+type ExportStats struct {
+	// RefusedPrincipal were over --max-exports-per-principal, RefusedDisk over
+	// --max-export-disk.
+	RefusedPrincipal, RefusedDisk uint64
+}
+
+// ExportStats returns the counts of CSV exports refused for a limit.
+func (h *Query) ExportStats() ExportStats {
+	return ExportStats{RefusedPrincipal: h.refusedExports.Load(), RefusedDisk: h.refusedExportDisk.Load()}
 }
 
 var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
