@@ -206,6 +206,24 @@ func TestReplicas(t *testing.T) {
 		c.IsolateNode(follower, false)
 		defer c.Heal()
 		appendUntilStored(t, viaLeader, event(key), "append with one follower cut off")
+		// A person registered while the follower is cut off, and where the first person's
+		// history ends: LastSeqs through the follower fails, or answers as the leader does.
+		// It answered from the follower, without the new person and with the first one's
+		// old end, and the ingest service refused valid events as "person not found".
+		newKey := strings.Repeat("c1", 32)
+		appendUntilStored(t, viaLeader, event(newKey), "register a person with one follower cut off")
+		want, err := viaLeader.LastSeqs(ctx, []string{key, newKey})
+		if err != nil || len(want) != 2 {
+			t.Fatalf("LastSeqs through the leader: %v, %v; want both persons", want, err)
+		}
+		for range 3 {
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			got, err := viaFollower.LastSeqs(rctx, []string{key, newKey})
+			cancel()
+			if err == nil && (got[key] != want[key] || got[newKey] != want[newKey]) {
+				t.Fatalf("LastSeqs through a follower cut off from the leader: %v, want %v (or an error)", got, want)
+			}
+		}
 		for range 5 {
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
 			evs, _, err := viaFollower.Read(rctx, key)
