@@ -18,9 +18,10 @@ import (
 // same few fields for every person, so looking it up takes the time of a miss.
 type PersonAccess struct {
 	// LastSeq is the stream sequence of the subject's last event the models folded
-	// (rules.State.LastSeq). A stream whose last message on the subject is another one
-	// holds what the models have not folded yet (or a quarantined message): then the
-	// record is stale for a decision on the stream's history.
+	// (rules.State.LastSeq). A stream with a message on the subject after the models'
+	// checkpoint holds what the models have not folded yet, and a server whose last
+	// sequence is below LastSeq lacks what they folded: then the record is stale for a
+	// decision on that stream's history (ingest's freshness check).
 	LastSeq uint64
 	// Successor is the person a lookup of the subject leads to (rules.State.Successor).
 	Successor string
@@ -138,6 +139,11 @@ type SubjectAccess struct {
 	// not folded yet); the record is then the zero value.
 	Found bool
 	PersonAccess
+	// Checkpoint is the stream sequence the models had applied in the read transaction the
+	// record was read in (DB.Checkpoint): the record folded every event of the subject up to
+	// it, so a stream without messages on the subject after it holds what the record folded.
+	// Not stored with the record.
+	Checkpoint uint64
 }
 
 // AccessChain returns the access records of the subjects a lookup of pk walks, from one read
@@ -146,7 +152,7 @@ type SubjectAccess struct {
 func (db *DB) AccessChain(pk string, hops int) ([]SubjectAccess, error) {
 	var out []SubjectAccess
 	err := db.view(func(tx *bolt.Tx) (err error) {
-		out, err = accessChain(tx, pk, hops)
+		out, err = accessChain(tx, pk, hops, db.readCheckpoint(tx))
 		return err
 	})
 	return out, err
@@ -162,7 +168,7 @@ func (db *DB) AccessChainRow(pk string, hops int) ([]SubjectAccess, *PersonRow, 
 		row *PersonRow
 	)
 	err := db.view(func(tx *bolt.Tx) (err error) {
-		if out, err = accessChain(tx, pk, hops); err != nil {
+		if out, err = accessChain(tx, pk, hops, db.readCheckpoint(tx)); err != nil {
 			return err
 		}
 		if end := out[len(out)-1]; end.Found && end.Successor == "" {
@@ -173,14 +179,14 @@ func (db *DB) AccessChainRow(pk string, hops int) ([]SubjectAccess, *PersonRow, 
 	return out, row, err
 }
 
-func accessChain(tx *bolt.Tx, pk string, hops int) ([]SubjectAccess, error) {
+func accessChain(tx *bolt.Tx, pk string, hops int, ckpt uint64) ([]SubjectAccess, error) {
 	var out []SubjectAccess
 	for range hops + 1 {
 		a, ok, err := personAccess(tx, pk)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, SubjectAccess{Key: pk, Found: ok, PersonAccess: a})
+		out = append(out, SubjectAccess{Key: pk, Found: ok, PersonAccess: a, Checkpoint: ckpt})
 		if !ok || a.Successor == "" {
 			break
 		}

@@ -31,6 +31,9 @@ func TestDB_AccessRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := chain[0]
+			if ckpt := recs[len(recs)-1].Seq; got.Checkpoint != ckpt {
+				t.Fatalf("batch %d: the access record of %s read at checkpoint %d, want %d (every event applied)", batch, pk, got.Checkpoint, ckpt)
+			}
 			want := PersonAccess{LastSeq: st.LastSeq, Successor: st.Successor(), Erased: st.Erased, Reach: rules.ReachOf(st)}
 			if st.Registered && st.MergedInto == "" {
 				want.Kommune = rules.KommuneNow(st.Kommune)
@@ -70,5 +73,25 @@ func TestDB_AccessRecords(t *testing.T) {
 		if err := b.decode(enc[:n]); err == nil {
 			t.Fatalf("an access record cut to %d of %d bytes decodes", n, len(enc))
 		}
+	}
+}
+
+// BenchmarkAccessChain measures the lookup of a subject's access record before an append or
+// a History of a kommune: with the models' checkpoint read in the same transaction
+// (SubjectAccess.Checkpoint), for the freshness check.
+func BenchmarkAccessChain(b *testing.B) {
+	recs := population(5, 120, testKommuner)
+	db := openTestDB(b, DBOptions{})
+	applyAll(b, db, recs, len(recs))
+	var keys []string
+	for _, r := range recs {
+		keys = append(keys, r.Event.GetPersonKey())
+	}
+	i := 0
+	for b.Loop() {
+		if _, err := db.AccessChain(keys[i%len(keys)], 4); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
