@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func TestStore_Read(t *testing.T) {
@@ -63,17 +64,29 @@ func TestStore_Read(t *testing.T) {
 	if evs, _ := mustRead(t, s, a); !slices.Equal(ids(evs), wantA) {
 		t.Fatal("person a's events are not the appended ones in order")
 	}
-	// LastSeqs gives what Read gives as last, for several persons in one request, and
-	// leaves out a person without messages.
-	last, err := s.LastSeqs(ctx, []string{a, b, personKey("nobody")})
-	if err != nil || len(last) != 2 || last[a] != 1212-1 || last[b] != 1212 {
-		t.Fatalf("LastSeqs = %v, %v; want a at 1211, b at 1212", last, err)
+	// After tells whether persons' subjects hold a message after a sequence, without
+	// sending back the ones before: a held subject's answer against the server's last
+	// sequence, a subject without messages' answer empty.
+	nobody := personKey("nobody")
+	for _, tt := range []struct {
+		name string
+		keys []string
+		seq  uint64
+		want eventstore.After
+	}{
+		{"AllFolded", []string{a, b, nobody}, 1212, eventstore.After{Held: true, Last: 1212}},
+		{"OneFolded", []string{a}, 1211, eventstore.After{Held: true, Last: 1212}},
+		{"OneNewer", []string{a, b}, 1211, eventstore.After{Newer: true}},
+		{"Newer", []string{a}, 1210, eventstore.After{Newer: true}},
+		{"Nobody", []string{nobody}, 1212, eventstore.After{}},
+		{"NobodyFromStart", []string{nobody}, 0, eventstore.After{}},
+	} {
+		if got, err := s.After(ctx, tt.keys, tt.seq); err != nil || got != tt.want {
+			t.Errorf("After/%s = %+v, %v; want %+v", tt.name, got, err, tt.want)
+		}
 	}
-	if last, err := s.LastSeqs(ctx, []string{personKey("nobody")}); err != nil || len(last) != 0 {
-		t.Fatalf("LastSeqs of a person without messages = %v, %v; want none", last, err)
-	}
-	if _, err := s.LastSeqs(ctx, []string{"not.a.token"}); !errors.Is(err, eventstore.ErrInvalid) {
-		t.Fatalf("LastSeqs of a malformed key: %v, want ErrInvalid", err)
+	if _, err := s.After(ctx, []string{"not.a.token"}, 0); !errors.Is(err, eventstore.ErrInvalid) {
+		t.Fatalf("After of a malformed key: %v, want ErrInvalid", err)
 	}
 }
 

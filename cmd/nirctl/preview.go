@@ -193,17 +193,20 @@ func (m *memStore) LastSeq(context.Context) (uint64, error) {
 	return m.last, nil
 }
 
-// LastSeqs implements ingest.Store.
-func (m *memStore) LastSeqs(_ context.Context, keys []string) (map[string]uint64, error) {
+// After implements ingest.Store.
+func (m *memStore) After(_ context.Context, keys []string, seq uint64) (eventstore.After, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[string]uint64{}
+	var a eventstore.After
 	for _, k := range keys {
 		if h := m.byKey[k]; len(h) > 0 {
-			out[k] = h[len(h)-1].Seq
+			if h[len(h)-1].Seq > seq {
+				return eventstore.After{Newer: true}, nil
+			}
+			a = eventstore.After{Held: true, Last: m.last}
 		}
 	}
-	return out, nil
+	return a, nil
 }
 
 // ConfirmLeader implements ingest.Store: the preview's history is in this process, there is

@@ -3,10 +3,12 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
@@ -157,4 +159,73 @@ func TestService_TwoIdsOfHiddenPerson(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe("index fresh")
+}
+
+// TestService_HiddenStreamBehindRecords: the access records are used only when the stream
+// answering the freshness check holds what they folded. Here the records were folded from a
+// stream that holds a person's registration and an offer, and the service reads a stream
+// that holds the registration alone: as a replica that lags behind the read models. The
+// person is then read from the stream and the fold decides. Likewise for a subject the
+// records do not know but the stream holds a message on (one the models quarantined).
+func TestService_HiddenStreamBehindRecords(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, false)
+	full := ingest.New(ingest.Config{Store: w.store, Keys: w.keys, HistoryCache: -1, Now: func() time.Time { return fixedNow }})
+	id, reg := person(42, false)
+	if _, err := full.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id)}); err != nil {
+		t.Fatal(err)
+	}
+	// A message on another id's subject that is no event: the models quarantine it and keep
+	// no record of the subject.
+	junk, _ := person(43, false)
+	subject, err := eventstore.Subject(w.keys.Key(junk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(w.store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, subject, []byte("no event")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.proj.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	behind, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { behind.Close() })
+	if _, err := serviceOn(t, behind).Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatal(err)
+	}
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	for _, c := range []struct {
+		name   string
+		store  *eventstore.Store
+		id     string
+		events int // oslo's history
+	}{
+		{"the person on a stream behind the records", behind, id, 1},
+		{"the person on the records' stream", w.store, id, 2},
+		{"a subject the records do not know", w.store, junk, 0},
+	} {
+		store := &readCounter{Store: c.store}
+		svc := ingest.New(ingest.Config{Store: store, Keys: w.keys, Access: w.proj, HistoryCache: -1, Now: func() time.Time { return fixedNow }})
+		// On the records, access.ErrNotFound; on the stream, the history for the caller's
+		// fold to hide (TestService_HiddenBeforeRead), or nothing at all.
+		_, _, err := svc.History(ctx, bergen, &nirv1.PersonRef{NationalId: c.id})
+		fresh := c.store == w.store && c.events > 0
+		if fresh && !errors.Is(err, access.ErrNotFound) || !fresh && err != nil && !errors.Is(err, ingest.ErrNotFound) {
+			t.Errorf("bergen's history of %s: %v", c.name, err)
+		}
+		if fresh != (store.reads.Load() == 0) {
+			t.Errorf("bergen's history of %s: %d reads; want the records' decision only when the stream holds what they folded", c.name, store.reads.Load())
+		}
+		if _, evs, err := svc.History(ctx, oslo, &nirv1.PersonRef{NationalId: c.id}); c.events > 0 && (err != nil || len(evs) != c.events) {
+			t.Errorf("oslo's history of %s: %d events, %v; want %d", c.name, len(evs), err, c.events)
+		}
+	}
 }
