@@ -120,6 +120,11 @@ type PersonQuery struct {
 	// NextPageToken of the previous page.
 	PageSize  int
 	PageToken string
+
+	// Keep, if not nil, keeps only the rows of the persons it returns true for, before the
+	// other filters, the total and the pages. A kommune's read of a snapshot keeps the
+	// persons in its list today (internal/api, README "Kommune boundaries").
+	Keep func(personKey string) bool
 }
 
 // PersonPage is one page of the person list.
@@ -156,6 +161,9 @@ func (q *PersonQuery) validate() error {
 }
 
 func (q *PersonQuery) match(r *PersonRow) bool {
+	if q.Keep != nil && !q.Keep(r.PersonKey) {
+		return false
+	}
 	if q.Law != nirv1.Law_LAW_UNSPECIFIED && r.Law != q.Law {
 		return false
 	}
@@ -445,6 +453,31 @@ func patchRows(rows []PersonRow, chs []rowChange) []PersonRow {
 	return append(out, add[i:]...)
 }
 
+// KommunePersons returns the persons of a kommune's person list, as one read saw it (the
+// persons the kommune has), each with whether the person is erased (its row reads «slettet»).
+func (db *DB) KommunePersons(kommune string) (map[string]bool, error) {
+	if len(kommune) != 4 {
+		return nil, fmt.Errorf("%w: kommune must be a 4-digit kommunenummer", ErrInvalidArgument)
+	}
+	rows, err := db.kommuneRows(kommune)
+	if err != nil {
+		return nil, err
+	}
+	persons := make(map[string]bool, len(rows))
+	for i := range rows {
+		persons[rows[i].PersonKey] = rows[i].NationalID == rules.ErasedText
+	}
+	return persons, nil
+}
+
+// Erased returns a copy of r with the identity of an erased person: national id and birth date
+// «slettet» (Product decisions 15).
+func (r *PersonRow) Erased() *PersonRow {
+	c := *r
+	c.NationalID, c.BirthDate = rules.ErasedText, rules.Date{}
+	return &c
+}
+
 // Person returns one person's row in the person list; ErrNotFound if the person has none.
 func (db *DB) Person(pk string) (*PersonRow, error) {
 	var row *PersonRow
@@ -506,6 +539,9 @@ type CSVOptions struct {
 	IncludeNationalID bool
 	// Disk, if not nil, bounds the bytes of the temporary files of every export sharing it.
 	Disk *ExportDisk
+	// Erased, if not nil, names persons erased since the models were made (a snapshot's):
+	// their rows are written with the identity «slettet» (PersonRow.Erased).
+	Erased func(personKey string) bool
 }
 
 // ExportDisk is a budget of bytes for ExportCSV's temporary files, shared by the exports
@@ -616,6 +652,9 @@ func (db *DB) writeCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) 
 	}
 	n := 0
 	write := func(r *PersonRow) error {
+		if opt.Erased != nil && opt.Erased(r.PersonKey) {
+			r = r.Erased()
+		}
 		line = appendCSVRow(line[:0], r, opt.IncludeNationalID)
 		n++
 		_, err := bw.Write(line)
