@@ -99,11 +99,17 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, err)
 		return
 	}
+	// From a snapshot, a kommune exports the persons it has today only, as ListPersons lists.
+	var erasedToday func(string) bool
+	if q.Keep, erasedToday, err = h.listToday(ctx, "csv export", v, params.snapshot, kommune); err != nil {
+		writeHTTPError(w, err)
+		return
+	}
 	lw := &lazyCSV{w: w, filename: "persons-" + kommune + ".csv", head: r.Method == http.MethodHead}
 	var rows int
 	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
 		var err error
-		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk})
+		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk, Erased: erasedToday})
 		return err
 	})
 	if err != nil {

@@ -358,8 +358,9 @@ func canSeeStatus(scope access.Scope, a projections.PersonAccess, found bool) er
 
 // seenPerson returns the key of the person ref leads to from pk (follow) and the person's row,
 // once scope may read the person's current status (canSeeStatus): the decision and the row
-// from one read transaction (projections.DB.AccessChainRow).
-func seenPerson(db *projections.DB, scope access.Scope, pk string, ref *nirv1.PersonRef) (string, *projections.PersonRow, error) {
+// from one read transaction (projections.DB.AccessChainRow). From a snapshot, a kommune must
+// also have the person today (readsToday).
+func (h *Query) seenPerson(db *projections.DB, scope access.Scope, snapshot, pk string, ref *nirv1.PersonRef) (string, *projections.PersonRow, error) {
 	chain, row, err := db.AccessChainRow(pk, ingest.MaxHops)
 	if err != nil {
 		return pk, nil, err
@@ -374,7 +375,113 @@ func seenPerson(db *projections.DB, scope access.Scope, pk string, ref *nirv1.Pe
 	if row == nil {
 		return key, nil, errPersonNotFound()
 	}
+	if readsToday(scope, snapshot) {
+		a, found, err := h.accessToday(key, ref)
+		if err != nil {
+			return key, nil, err
+		}
+		if err := canSeeStatus(scope, a, found); err != nil {
+			return key, nil, err
+		}
+		if a.Erased {
+			// A snapshot made before the erasure holds the ids (README "Erasure by
+			// crypto-shredding, and retention").
+			row = row.Erased()
+		}
+	}
 	return key, row, nil
+}
+
+// readsToday reports whether scope's read of snapshot is also decided on the live models: a
+// kommune reads a person from a snapshot only as far as it may both at the snapshot's
+// cut-off and today (README "Kommune boundaries"). A snapshot's access records are the
+// cut-off's: decided on them alone, a kommune the person has since left was the person's
+// current kommune again (its row, its national id, the other kommuner's period of its
+// history), against DOMAIN.md Product decisions 16. Analysts and the system principal read
+// snapshots as they were.
+func readsToday(scope access.Scope, snapshot string) bool {
+	return snapshot != "" && scope.OwnKommune() != ""
+}
+
+// accessToday returns the live access record of the person the key pk leads to today (follow,
+// with the request's ref: an erased person is not found by its ids); found false when the
+// live models hold none.
+func (h *Query) accessToday(pk string, ref *nirv1.PersonRef) (projections.PersonAccess, bool, error) {
+	var (
+		a     projections.PersonAccess
+		found bool
+	)
+	err := h.src.Use("", func(live *projections.DB) error {
+		var err error
+		_, a, found, err = follow(live, pk, ref)
+		return err
+	})
+	return a, found, err
+}
+
+// visibleToday returns which events of the person the key pk leads to scope may read in its
+// history today (access.Scope.Visible on the live models), and whether the person is erased
+// today; errPersonNotFound for a person hidden from scope today.
+func (h *Query) visibleToday(scope access.Scope, pk string, ref *nirv1.PersonRef) (func(*nirv1.Event) bool, bool, error) {
+	var (
+		visible func(*nirv1.Event) bool
+		erased  bool
+	)
+	err := h.src.Use("", func(live *projections.DB) error {
+		key, a, found, err := follow(live, pk, ref)
+		if err != nil {
+			return err
+		}
+		if err := hiddenFrom(scope, a, found); err != nil {
+			return err
+		}
+		erased = a.Erased
+		if scope.RelationTo(a.Reach) == access.Current {
+			visible = func(*nirv1.Event) bool { return true }
+			return nil
+		}
+		hist, err := live.History(key)
+		if errors.Is(err, projections.ErrNotFound) {
+			return errPersonNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		st := rules.NewState(key)
+		for _, e := range hist {
+			st.Apply(e.Seq, e.Event)
+		}
+		erased = erased || st.Erased
+		if visible, err = scope.Visible(st); err != nil {
+			return accessError(err)
+		}
+		return nil
+	})
+	return visible, erased, err
+}
+
+// listToday returns, for a kommune's read of a snapshot's person list (readsToday), the
+// persons in the kommune's live list and which of them are erased: the snapshot's list keeps
+// those only, as the live one holds no person the kommune no longer has, and shows the erased
+// ones «slettet», as the live one does. nil, nil (keep all, as they are) for every other read.
+func (h *Query) listToday(ctx context.Context, op string, scope access.Scope, snapshot, kommune string) (keep, erased func(string) bool, err error) {
+	if !readsToday(scope, snapshot) {
+		return nil, nil, nil
+	}
+	var persons map[string]bool
+	err = h.use(ctx, op, "", func(live *projections.DB) error {
+		var err error
+		persons, err = live.KommunePersons(kommune)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	keep = func(pk string) bool {
+		_, ok := persons[pk]
+		return ok
+	}
+	return keep, func(pk string) bool { return persons[pk] }, nil
 }
 
 // ListPersons implements QueryService.ListPersons.
@@ -406,6 +513,13 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		}
 		q.PageToken = t
 	}
+	if err := checkSnapshot("snapshot", m.GetSnapshot()); err != nil {
+		return nil, err
+	}
+	var erasedToday func(string) bool
+	if q.Keep, erasedToday, err = h.listToday(ctx, "list persons", v, m.GetSnapshot(), kommune); err != nil {
+		return nil, err
+	}
 	out := &nirv1.ListPersonsResponse{}
 	return respond(ctx, h, "list persons", m.GetSnapshot(), out, func(db *projections.DB) error {
 		page, err := db.ListPersons(q)
@@ -416,7 +530,11 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		out.NextPageToken = page.NextPageToken
 		out.Rows = make([]*nirv1.PersonRow, len(page.Rows))
 		for i := range page.Rows {
-			out.Rows[i] = personRow(&page.Rows[i], v.SeesNationalIDs())
+			r := &page.Rows[i]
+			if erasedToday != nil && erasedToday(r.PersonKey) {
+				r = r.Erased()
+			}
+			out.Rows[i] = personRow(r, v.SeesNationalIDs())
 		}
 		return nil
 	})
@@ -612,7 +730,7 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		_, row, err := seenPerson(db, v, pk, req.Msg.GetPerson())
+		_, row, err := h.seenPerson(db, v, req.Msg.GetSnapshot(), pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
 		}
@@ -645,7 +763,7 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 	}
 	out := &nirv1.PersonDeadlinesResponse{PersonKey: pk, Now: now.Proto()}
 	return respond(ctx, h, "person deadlines", m.GetSnapshot(), out, func(db *projections.DB) error {
-		pk, row, err := seenPerson(db, v, pk, m.GetPerson())
+		pk, row, err := h.seenPerson(db, v, m.GetSnapshot(), pk, m.GetPerson())
 		out.PersonKey = pk
 		if err != nil {
 			return err
@@ -969,6 +1087,14 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		if err := hiddenFrom(v, a, found); err != nil {
 			return err
 		}
+		// From a snapshot, a kommune reads what it may read of the person today as well
+		// (readsToday): a kommune the person has left since, its own period only.
+		today, erasedToday := func(*nirv1.Event) bool { return true }, false
+		if readsToday(v, req.Msg.GetSnapshot()) {
+			if today, erasedToday, err = h.visibleToday(v, pk, req.Msg.GetPerson()); err != nil {
+				return err
+			}
+		}
 		hist, err := db.History(pk)
 		if errors.Is(err, projections.ErrNotFound) {
 			return errPersonNotFound()
@@ -980,15 +1106,16 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		for _, e := range hist {
 			st.Apply(e.Seq, e.Event)
 		}
-		visible, err := v.Visible(st)
+		then, err := v.Visible(st)
 		if err != nil {
 			return accessError(err)
 		}
+		visible := func(ev *nirv1.Event) bool { return then(ev) && today(ev) }
 		for _, e := range hist {
 			if !visible(e.Event) {
 				continue
 			}
-			if st.Erased {
+			if st.Erased || erasedToday {
 				rules.RedactIdentity(e.Event)
 			}
 			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: e.Event, Kind: e.Kind, Effective: e.Effective}

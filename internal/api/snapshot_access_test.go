@@ -1,0 +1,209 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/projections"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// TestQuery_SnapshotNeverMoreThanLive: a kommune reads a person from an as-of snapshot only as
+// far as it may both at the snapshot's cut-off and today (README "Kommune boundaries", Product
+// decision 16). Person p is registered in Oslo, moves to Bergen in 2021 and on to Trondheim
+// (5001) in 2022; person q stays in Bergen. The snapshot is cut off on 2021-12-31, when Bergen
+// had p. Before, Bergen read the snapshot as p's current kommune: Oslo's vedtak in the audit
+// history, p's row with the national id from GetPerson and PersonDeadlines, and p in its person
+// list and CSV, none of which it gets live (review 2, probe
+// TestProbe_SnapshotGivesAFormerKommuneTheCurrentView). Analysts read the snapshot as before.
+func TestQuery_SnapshotNeverMoreThanLive(t *testing.T) {
+	const trondheim, snap = "5001", "2021@2021-12-31"
+	keys, err := personkey.New([]byte("snapshot test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &qBuilder{keys: keys, people: map[string]qPerson{}}
+	b.person("p", oslo, "2021-01-04", 9)
+	b.programme("p", oslo, "2021-02-01")
+	b.add("p", oslo, "2021-06-03", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: bergen, Date: qd("2021-06-01")}}
+	})
+	b.add("p", bergen, "2021-08-02", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{
+			Sluttmal: nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, Date: qd("2021-08-02")}}
+	})
+	b.add("p", bergen, "2022-03-03", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: trondheim, Date: qd("2022-03-01")}}
+	})
+	b.person("q", bergen, "2021-02-01", 10)
+	b.programme("q", bergen, "2021-03-01")
+	// r, Bergen's too, is erased after the cut-off.
+	b.person("r", bergen, "2021-03-01", 11)
+	b.add("r", "", "2023-01-10", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "test"}}
+	})
+	proj, err := projections.New(projections.NewSliceFeed(b.recs), projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proj.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := proj.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	op := auth.NewContext(ctx, auth.Principal{Name: "op", Role: auth.RoleOperator})
+	if _, err := NewAdmin(proj, nil).CreateSnapshotAs(op, &nirv1.CreateSnapshotRequest{Name: snap, CutoffDate: qd("2021-12-31")}, func(projections.Progress) {}); err != nil {
+		t.Fatal(err)
+	}
+	q := NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
+	kommune := func(k string) context.Context {
+		return auth.NewContext(ctx, auth.Principal{Name: "fagsystem-" + k, Role: auth.RoleKommune, Kommune: k})
+	}
+	p, qq := b.people["p"], b.people["q"]
+	byID := func(who qPerson) *nirv1.PersonRef { return &nirv1.PersonRef{NationalId: who.fnr} }
+
+	// view is what one kommune reads of p (and q) from the live models or the snapshot.
+	type view struct {
+		audit        string // the audit history's events: kommune/kind, in order; or the error code
+		row, dl      connect.Code
+		listP, listQ bool   // p, q in the kommune's person list
+		csvP, csvQ   bool   // p's, q's national id in the kommune's CSV export
+		rowQ         string // q's national id from GetPerson
+	}
+	read := func(k, snapshot string) view {
+		t.Helper()
+		kctx := kommune(k)
+		var v view
+		h, err := q.AuditHistory(kctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: byID(p), Snapshot: snapshot}))
+		if err != nil {
+			v.audit = connect.CodeOf(err).String()
+		} else {
+			var kinds []string
+			for _, e := range h.Msg.GetEntries() {
+				kinds = append(kinds, e.GetEvent().GetKommune()+"/"+e.GetKind())
+			}
+			v.audit = strings.Join(kinds, " ")
+		}
+		_, err = q.GetPerson(kctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: byID(p), Snapshot: snapshot}))
+		v.row = codeOf(err)
+		_, err = q.PersonDeadlines(kctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: byID(p), Snapshot: snapshot}))
+		v.dl = codeOf(err)
+		if r, err := q.GetPerson(kctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: byID(qq), Snapshot: snapshot})); err == nil {
+			v.rowQ = r.Msg.GetPerson().GetNationalId()
+		}
+		list, err := q.ListPersons(kctx, connect.NewRequest(&nirv1.ListPersonsRequest{Snapshot: snapshot}))
+		if err != nil {
+			t.Fatalf("%s lists its persons (snapshot %q): %v", k, snapshot, err)
+		}
+		for _, r := range list.Msg.GetRows() {
+			v.listP = v.listP || r.GetPersonKey() == p.key
+			v.listQ = v.listQ || r.GetPersonKey() == qq.key
+		}
+		if int(list.Msg.GetTotal()) != len(list.Msg.GetRows()) {
+			t.Errorf("%s's list (snapshot %q): total %d, %d rows", k, snapshot, list.Msg.GetTotal(), len(list.Msg.GetRows()))
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequestWithContext(kctx, http.MethodGet, ExportPersonsPath+"?snapshot="+snapshot, nil)
+		q.ExportHandler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s's CSV export (snapshot %q): %d %s", k, snapshot, rec.Code, rec.Body)
+		}
+		v.csvP, v.csvQ = strings.Contains(rec.Body.String(), p.fnr), strings.Contains(rec.Body.String(), qq.fnr)
+		return v
+	}
+
+	for _, c := range []struct {
+		kommune  string
+		live     view // what the kommune reads live (checked, so that the test's premise holds)
+		snapshot view // what it reads from the snapshot
+	}{
+		// Bergen had p at the cut-off and has it no more: its own period of the history, as
+		// live, and none of p's status; q, which it has then and now, in full.
+		{bergen,
+			view{audit: "0301/person_registered 0301/person_moved 4601/sluttmal_registered 4601/person_moved", row: connect.CodeNotFound, dl: connect.CodeNotFound, listQ: true, csvQ: true, rowQ: qq.fnr},
+			view{audit: "0301/person_registered 0301/person_moved 4601/sluttmal_registered", row: connect.CodeNotFound, dl: connect.CodeNotFound, listQ: true, csvQ: true, rowQ: qq.fnr}},
+		// Oslo had p before the cut-off: its own period, then and now.
+		{oslo,
+			view{audit: "0301/person_registered 0301/programme_vedtak_registered 0301/person_moved", row: connect.CodeNotFound, dl: connect.CodeNotFound},
+			view{audit: "0301/person_registered 0301/programme_vedtak_registered 0301/person_moved", row: connect.CodeNotFound, dl: connect.CodeNotFound}},
+		// Trondheim has p now, but did not at the cut-off: it reads p live; from the
+		// snapshot, which held p as Bergen's, it reads nothing of p.
+		{trondheim,
+			view{audit: "0301/person_registered 0301/programme_vedtak_registered 0301/person_moved 4601/sluttmal_registered 4601/person_moved", listP: true, csvP: true},
+			view{audit: connect.CodeNotFound.String(), row: connect.CodeNotFound, dl: connect.CodeNotFound}},
+	} {
+		t.Run(c.kommune, func(t *testing.T) {
+			if got := read(c.kommune, ""); got != c.live {
+				t.Errorf("live:\n got %+v\nwant %+v", got, c.live)
+			}
+			if got := read(c.kommune, snap); got != c.snapshot {
+				t.Errorf("snapshot %s:\n got %+v\nwant %+v", snap, got, c.snapshot)
+			}
+		})
+	}
+
+	// The erased person: not found by its id in the snapshot (as live), its identity «slettet»
+	// in the snapshot's audit history (as live).
+	r := b.people["r"]
+	bctx := kommune(bergen)
+	for _, snapshot := range []string{"", snap} {
+		if _, err := q.GetPerson(bctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: byID(r), Snapshot: snapshot})); codeOf(err) != connect.CodeNotFound {
+			t.Errorf("Bergen reads the erased person by its id (snapshot %q): %v, want NotFound", snapshot, err)
+		}
+		h, err := q.AuditHistory(bctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: r.key}, Snapshot: snapshot}))
+		if err != nil {
+			t.Fatalf("Bergen reads the erased person's audit history (snapshot %q): %v", snapshot, err)
+		}
+		if got := h.Msg.GetEntries()[0].GetEvent().GetPersonRegistered().GetFodselsnummer(); got != rules.ErasedText {
+			t.Errorf("the erased person's registration in the audit history (snapshot %q) reads %q, want %q", snapshot, got, rules.ErasedText)
+		}
+		// The rows of this test's events hold the ids in clear, as a snapshot file made
+		// before the erasure does.
+		row, err := q.GetPerson(bctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: r.key}, Snapshot: snapshot}))
+		if err != nil || row.Msg.GetPerson().GetNationalId() != rules.ErasedText || row.Msg.GetPerson().GetBirthDate() != nil {
+			t.Errorf("Bergen reads the erased person by its key (snapshot %q): %v, %v; want «slettet»", snapshot, row, err)
+		}
+		list, err := q.ListPersons(bctx, connect.NewRequest(&nirv1.ListPersonsRequest{Snapshot: snapshot}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := false
+		for _, row := range list.Msg.GetRows() {
+			if row.GetPersonKey() == r.key {
+				listed = true
+				if row.GetNationalId() != rules.ErasedText || row.GetBirthDate() != nil {
+					t.Errorf("the erased person in Bergen's list (snapshot %q): %v, want «slettet»", snapshot, row)
+				}
+			}
+		}
+		if !listed {
+			t.Errorf("the erased person is not in Bergen's list (snapshot %q)", snapshot)
+		}
+		rec := httptest.NewRecorder()
+		q.ExportHandler().ServeHTTP(rec, httptest.NewRequestWithContext(bctx, http.MethodGet, ExportPersonsPath+"?snapshot="+snapshot, nil))
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), r.fnr) || !strings.Contains(rec.Body.String(), r.key+",slettet,4601,slettet,") {
+			t.Errorf("Bergen's CSV export (snapshot %q): %d\n%s\nwant the erased person «slettet»", snapshot, rec.Code, rec.Body)
+		}
+	}
+
+	// Analysts read the snapshot as it was: p in Bergen's list, p's row by person key.
+	an := auth.NewContext(ctx, auth.Principal{Name: "analyst", Role: auth.RoleAnalyst})
+	list, err := q.ListPersons(an, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: bergen, Snapshot: snap}))
+	if err != nil || list.Msg.GetTotal() != 3 {
+		t.Fatalf("an analyst lists Bergen in the snapshot: %v, %v; want p, q and r", list, err)
+	}
+	row, err := q.GetPerson(an, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: p.key}, Snapshot: snap}))
+	if err != nil || row.Msg.GetPerson().GetKommune() != bergen || row.Msg.GetPerson().GetNationalId() != "" {
+		t.Fatalf("an analyst reads p in the snapshot: %v, %v; want Bergen's row without the national id", row, err)
+	}
+}
