@@ -163,12 +163,15 @@ func probeFree(flag, addr string) error {
 // serveHTTP serves h on ln until ctx is cancelled, then gives in-flight requests grace to
 // finish. It allows HTTP/1.1 and unencrypted HTTP/2, so gRPC works without TLS; the
 // timeouts hold for every request (for HTTP/2 per stream), and at most maxConns
-// connections are open at once.
+// connections are open at once: when they are, a new client is admitted by closing the
+// longest-idle connection, else the one that has waited longest to send its request
+// (edge.Listener), so that connections carrying no request never keep it out.
 func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxConns int, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		protocols := new(http.Protocols)
 		protocols.SetHTTP1(true)
 		protocols.SetUnencryptedHTTP2(true)
+		lim := edge.LimitListener(ln, maxConns)
 		srv := &http.Server{
 			Handler:           h,
 			Protocols:         protocols,
@@ -178,10 +181,11 @@ func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxCo
 			IdleTimeout:       e.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          httpErrorLog(log),
+			ConnState:         lim.ConnState,
 		}
 		log.Info("serving", name, ln.Addr().String(), "max_conns", maxConns)
 		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(edge.LimitListener(ln, maxConns)) }()
+		go func() { errc <- srv.Serve(lim) }()
 		select {
 		case err := <-errc:
 			return err

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestHTTP_IdleConnectionsHoldEveryConnSlot: a client without a token fills an address's
+// connection cap with keep-alive connections, each after one cheap request (a 404 on the
+// API, /healthz on the admin address), and keeps them open and idle. Another client
+// (a case system; the kubelet's probe) must still be answered: the listener closes the
+// longest-idle connection to admit it. Before, the listener accepted nothing while the cap
+// was reached, so the other client waited in the kernel's backlog for --idle-timeout (2
+// min); 1024 requests per 2 min kept the API closed, 32 the admin address and its probes.
+// The server's timeouts are the defaults.
+func TestHTTP_IdleConnectionsHoldEveryConnSlot(t *testing.T) {
+	e := EdgeConfig{ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout}
+	notFound := http.HandlerFunc(http.NotFound)
+	admin := adminHandler(newMetrics(), func(context.Context) error { return nil }, false)
+	for _, tc := range []struct {
+		name     string
+		h        http.Handler
+		maxConns int
+		path     string
+	}{
+		{"api", notFound, 16, "/nothing"},
+		{"admin", admin, adminMaxConns, "/healthz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- serveHTTP(tc.name, ln, tc.h, e, tc.maxConns, time.Second, slog.New(slog.DiscardHandler))(ctx)
+			}()
+			defer func() { cancel(); <-done }()
+			addr := ln.Addr().String()
+			idle := make([]net.Conn, tc.maxConns)
+			for i := range idle {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if _, err := c.Write([]byte("GET " + tc.path + " HTTP/1.1\r\nHost: nird\r\n\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				res, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				idle[i] = c
+			}
+			// Generous: the answer comes at once now, and never before the idle timeout
+			// before.
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			start := time.Now()
+			res, err := client.Get("http://" + addr + "/healthz")
+			if err != nil {
+				t.Fatalf("another client is not served while %d idle connections of one client are open: %v after %v", tc.maxConns, err, time.Since(start))
+			}
+			res.Body.Close()
+			// The connection closed for it was the longest idle: the first.
+			_ = idle[0].SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := idle[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Errorf("the longest-idle connection: read %v, want EOF (closed by nird)", err)
+			}
+		})
+	}
+}

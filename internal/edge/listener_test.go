@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// connServer serves on a Listener with cap n, as nird does (HTTP/1.1 and h2c, the
+// listener's ConnState). GET /block waits for release; every other path answers "ok".
+type connServer struct {
+	l       *Listener
+	addr    string
+	entered chan struct{}
+	release chan struct{}
+
+	mu     sync.Mutex
+	closed map[string]bool // remote address → the server saw it closed
+}
+
+func newConnServer(t *testing.T, n int) *connServer {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &connServer{l: LimitListener(inner, n), addr: inner.Addr().String(), entered: make(chan struct{}, 16), release: make(chan struct{}), closed: map[string]bool{}}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Protocols:         protocols,
+		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/block" {
+				s.entered <- struct{}{}
+				<-s.release
+			}
+			_, _ = io.WriteString(w, "ok")
+		}),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.l.ConnState(c, st)
+			if st == http.StateClosed {
+				s.mu.Lock()
+				s.closed[c.RemoteAddr().String()] = true
+				s.mu.Unlock()
+			}
+		},
+	}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(s.l); close(done) }()
+	t.Cleanup(func() {
+		close(s.release)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return s
+}
+
+// until waits for cond on the listener's state, under its lock.
+func (s *connServer) until(t *testing.T, what string, cond func(l *Listener) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.l.mu.Lock()
+		ok := cond(s.l)
+		s.l.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+	}
+}
+
+func (s *connServer) serverClosed(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed[c.LocalAddr().String()]
+}
+
+// dial opens a connection and, unless path is empty, sends one HTTP/1.1 request on it.
+func (s *connServer) dial(t *testing.T, path string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if path != "" {
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: nird\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, bufio.NewReader(c)
+}
+
+// get reads one "ok" response from r, within 10s.
+func get(t *testing.T, c net.Conn, r *bufio.Reader, what string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || string(b) != "ok" {
+		t.Fatalf("%s: %q, %v", what, b, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+}
+
+// closedByServer checks that c reads EOF: nird closed it.
+func closedByServer(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("%s: read %v, want EOF (closed by nird)", what, err)
+	}
+}
+
+// TestLimitListener_IdleMakesRoom: at the cap, a new client is admitted by closing the
+// connection idle longest, an HTTP/1.1 keep-alive connection or an h2c connection without a
+// stream alike; a connection serving a request is never closed for it, and when all are,
+// the new client waits for a slot. The open connections never exceed the cap.
+func TestLimitListener_IdleMakesRoom(t *testing.T) {
+	s := newConnServer(t, 3)
+
+	// 1: HTTP/1.1, idle after one request.
+	c1, r1 := s.dial(t, "/x")
+	get(t, c1, r1, "the first connection")
+	s.until(t, "the first connection idle", func(l *Listener) bool { return l.idle.Len() == 1 })
+
+	// 2: h2c (gRPC's transport), idle after one request: no stream open.
+	var h2 net.Conn
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: protocols, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		h2 = c
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + s.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Fatalf("the h2c client spoke %s", res.Proto)
+	}
+	s.until(t, "the h2c connection idle", func(l *Listener) bool { return l.idle.Len() == 2 })
+
+	// 3: a request in a handler.
+	c3, r3 := s.dial(t, "/block")
+	<-s.entered
+	if s.l.Open() != 3 {
+		t.Fatalf("Open = %d, want 3", s.l.Open())
+	}
+
+	// 4 is served: the HTTP/1.1 connection, idle longest, is closed for it.
+	c4, r4 := s.dial(t, "/x")
+	get(t, c4, r4, "a client at the cap")
+	closedByServer(t, c1, "the longest-idle connection")
+	if s.serverClosed(h2) {
+		t.Error("the h2c connection was closed, though it went idle after the first")
+	}
+	// 4 is idle now, the h2c connection longer: 5 is served by closing that.
+	s.until(t, "the fourth connection idle", func(l *Listener) bool { return l.idle.Len() == 2 })
+	c5, r5 := s.dial(t, "/block")
+	<-s.entered
+	s.until(t, "a second connection closed for another", func(l *Listener) bool { return l.evicted == 2 })
+	for deadline := time.Now().Add(10 * time.Second); !s.serverClosed(h2); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle h2c connection was not closed for the fifth")
+		}
+	}
+	if s.serverClosed(c3) {
+		t.Error("the connection serving a request was closed for another")
+	}
+
+	// 4 idle, 3 and 5 in handlers: 6 takes 4's place and blocks too. Now every connection
+	// serves a request: 7 waits, unaccepted, until one is done.
+	c6, r6 := s.dial(t, "/block")
+	<-s.entered
+	closedByServer(t, c4, "the idle fourth connection")
+	c7, r7 := s.dial(t, "/x")
+	time.Sleep(100 * time.Millisecond)
+	if n := s.l.Open(); n != 3 {
+		t.Fatalf("Open = %d while every connection serves a request, want 3", n)
+	}
+	s.mu.Lock()
+	for _, c := range []net.Conn{c3, c5, c6} {
+		if s.closed[c.LocalAddr().String()] {
+			t.Errorf("a connection serving a request was closed for another")
+		}
+	}
+	s.mu.Unlock()
+	s.release <- struct{}{}
+	// One handler ends; its connection goes idle and is closed for 7.
+	get(t, c7, r7, "the client that waited for a slot")
+	if got := s.l.Evicted(); got != 4 {
+		t.Errorf("Evicted = %d, want 4", got)
+	}
+	s.release <- struct{}{}
+	s.release <- struct{}{}
+	for _, x := range []struct {
+		c net.Conn
+		r *bufio.Reader
+	}{{c3, r3}, {c5, r5}, {c6, r6}} {
+		get(t, x.c, x.r, "a blocked request")
+	}
+	if got := s.l.Evicted(); got != 4 {
+		t.Errorf("Evicted = %d, want 4", got)
+	}
+}
+
+// TestLimitListener_SilentMakesRoom: at the cap with no connection idle, a new client is
+// admitted by closing the connection that has waited longest without sending its request
+// (else a client could keep the cap with connections that send nothing, reopened every
+// --read-header-timeout).
+func TestLimitListener_SilentMakesRoom(t *testing.T) {
+	s := newConnServer(t, 2)
+	s1, _ := s.dial(t, "")
+	s.until(t, "one silent connection", func(l *Listener) bool { return l.fresh.Len() == 1 })
+	s2, _ := s.dial(t, "")
+	s.until(t, "two silent connections", func(l *Listener) bool { return l.fresh.Len() == 2 })
+	c, r := s.dial(t, "/x")
+	get(t, c, r, "a client at the cap")
+	closedByServer(t, s1, "the oldest silent connection")
+	if s.serverClosed(s2) {
+		t.Error("the younger silent connection was closed too")
+	}
+	if n := s.l.Open(); n > 2 {
+		t.Errorf("Open = %d, want at most 2", n)
+	}
+}
