@@ -295,7 +295,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	dur(&e.ReadTimeout, "read-timeout", DefaultReadTimeout, "API and admin: longest a client may take to send a whole request, body included")
 	dur(&e.WriteTimeout, "write-timeout", DefaultWriteTimeout, "API and admin: longest an answer may take to be written (a slow reader is cut off); not for AdminService's streaming rebuild and snapshot")
 	dur(&e.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "API and admin: longest an idle keep-alive connection is kept open")
-	num(&e.MaxConns, "max-conns", DefaultMaxConns, fmt.Sprintf("API: most client connections open at once; more wait to be accepted (the admin address takes %d)", adminMaxConns))
+	num(&e.MaxConns, "max-conns", DefaultMaxConns, fmt.Sprintf("API: most client connections open at once; at the cap a new client takes the place of an idle one (else of one that has not sent its request), and waits to be accepted while every one serves a request (the admin address takes %d)", adminMaxConns))
 	num(&e.MaxInflight, "max-inflight", DefaultMaxInflight, "API: most requests served at once; more are refused with ResourceExhausted")
 	num(&e.MaxInflightPerPrincipal, "max-inflight-per-principal", DefaultMaxInflightPerPrincipal, "API: most requests one principal (token) may have served at once; 0 = only --max-inflight")
 	num(&e.MaxInflightPublic, "max-inflight-public", DefaultMaxInflightPublic, fmt.Sprintf("API: most requests without a token (health checks, the web console's log-in) served at once, apart from --max-inflight; more are refused with ResourceExhausted, and each body must come within %v", publicReadTimeout))

@@ -30,7 +30,13 @@
 //     crowd of slow uploads from each growing a buffer only to be refused.
 //
 // The listener ([LimitListener]) caps the connections nird holds open, and the HTTP server's
-// timeouts (cmd/nird) bound how long any of them may take to send its request.
+// timeouts (cmd/nird) bound how long any of them may take to send its request. At the cap, a
+// new client is admitted in place of the connection idle longest (HTTP/1.1 keep-alive, or
+// HTTP/2 with no stream open, as http.Server.ConnState reports them), else of the one that
+// has waited longest to send its request; while every connection serves a request, new
+// clients wait in the kernel's backlog. So connections that carry no request never keep a
+// client out, and the open connections stay at most the cap (one more is held while Accept
+// waits for a slot after a race).
 //
 // # Guarantees
 //
@@ -45,6 +51,10 @@
 //
 // # Caveats
 //
+//   - A connection closed to admit another loses a request that crosses the close (an idle
+//     one's next, or a request not yet read off a new one); clients retry idempotent ones on a
+//     fresh connection, as after the server's idle timeout. Only at the cap is anything
+//     closed, and only connections serving no request.
 //   - The limits are per nird process; behind a load balancer each node counts its own.
 //   - A principal is the token file's entry: every case system sharing one token shares its
 //     rate and its share of requests in flight.

@@ -17,7 +17,9 @@ import (
 // that has waited longest for its first request (accepted, its request not yet read); with
 // neither, Accept waits while the cap is reached, so further clients wait in the kernel's
 // backlog (and time out there) instead of each costing nird a goroutine and buffers. A
-// connection serving a request is never closed for another.
+// connection serving a request is never closed for another. At most the cap are open, and
+// one more accepted connection is held unserved when every idle or new one became active
+// between Accept's check and the kernel's answer (then it waits for a slot).
 //
 // HTTP lets a server close an idle keep-alive connection at any time (RFC 9112 section
 // 9.5): a client sends its next request on a fresh connection, and retries an idempotent
