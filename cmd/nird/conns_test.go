@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,8 +41,9 @@ func TestHTTP_IdleConnectionsHoldEveryConnSlot(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			var evicted atomic.Int64
 			go func() {
-				done <- serveHTTP(tc.name, ln, tc.h, e, tc.maxConns, time.Second, slog.New(slog.DiscardHandler))(ctx)
+				done <- serveHTTP(tc.name, ln, tc.h, e, tc.maxConns, func() { evicted.Add(1) }, time.Second, slog.New(slog.DiscardHandler))(ctx)
 			}()
 			defer func() { cancel(); <-done }()
 			addr := ln.Addr().String()
@@ -76,6 +78,9 @@ func TestHTTP_IdleConnectionsHoldEveryConnSlot(t *testing.T) {
 			_ = idle[0].SetReadDeadline(time.Now().Add(20 * time.Second))
 			if _, err := idle[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 				t.Errorf("the longest-idle connection: read %v, want EOF (closed by nird)", err)
+			}
+			if n := evicted.Load(); n != 1 {
+				t.Errorf("%d connections counted closed to admit another, want 1", n)
 			}
 		})
 	}

@@ -165,13 +165,15 @@ func probeFree(flag, addr string) error {
 // timeouts hold for every request (for HTTP/2 per stream), and at most maxConns
 // connections are open at once: when they are, a new client is admitted by closing the
 // longest-idle connection, else the one that has waited longest to send its request
-// (edge.Listener), so that connections carrying no request never keep it out.
-func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxConns int, grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
+// (edge.Listener), so that connections carrying no request never keep it out; evicted (if
+// not nil) is called for each connection closed so.
+func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxConns int, evicted func(), grace time.Duration, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		protocols := new(http.Protocols)
 		protocols.SetHTTP1(true)
 		protocols.SetUnencryptedHTTP2(true)
 		lim := edge.LimitListener(ln, maxConns)
+		lim.OnEvict = evicted
 		srv := &http.Server{
 			Handler:           h,
 			Protocols:         protocols,

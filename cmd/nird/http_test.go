@@ -26,7 +26,7 @@ func TestServeHTTP_ServerLogMasksNationalIDs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serveHTTP("http", ln, h, EdgeConfig{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second}, 8, time.Second, log)(ctx)
+		done <- serveHTTP("http", ln, h, EdgeConfig{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second}, 8, nil, time.Second, log)(ctx)
 	}()
 	defer func() { cancel(); <-done }()
 	if res, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {

@@ -32,6 +32,8 @@ type metrics struct {
 	withheld   *prometheus.CounterVec   // transport, role
 	foldFaults *prometheus.CounterVec   // transport, role
 	panics     *prometheus.CounterVec   // transport
+	// connsEvicted counts connections closed at a listener's cap to admit a new client.
+	connsEvicted *prometheus.CounterVec // address
 }
 
 func newMetrics() *metrics {
@@ -65,7 +67,12 @@ func newMetrics() *metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_panics_recovered_total", Help: "Requests whose serving panicked (a bug), each answered Internal while nird went on, by transport (http, nats).",
 		}, []string{"transport"}),
+		connsEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nir_conns_closed_at_cap_total", Help: "Connections carrying no request (idle, or yet to send one) closed to admit a new client while the address held its most connections, by address (http: --max-conns; admin).",
+		}, []string{"address"}),
 	}
+	m.connsEvicted.WithLabelValues("http")
+	m.connsEvicted.WithLabelValues("admin")
 	// Every series of the fold faults exists from the start, at 0, so that the alert on
 	// them (NirAppendFoldFaults) sees the first one: a bug may never happen twice.
 	for _, t := range []ingest.Transport{ingest.TransportHTTP, ingest.TransportNATS, ingest.TransportConsole, ingest.TransportInternal} {
@@ -79,7 +86,7 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, m.foldFaults, m.panics, build,
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.conflicts, m.refusals, m.withheld, m.foldFaults, m.panics, m.connsEvicted, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -271,7 +271,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ingress.Panicked = m.panics.WithLabelValues("nats").Inc
 	actors := []actor{
-		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, cfg.Shutdown, log)},
+		{"http", serveHTTP("http", apiLn, mux, cfg.Edge, cfg.Edge.MaxConns, m.connsEvicted.WithLabelValues("http").Inc, cfg.Shutdown, log)},
 		{"nats-ingress", ingress.Run},
 		{"projections", proj.Run},
 		{"web", console.Run},
@@ -307,7 +307,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ready := &readiness{connected: func() bool { return store.Connected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
 		// pprof only where no other machine can reach it: a profile shows what nird holds.
 		host, _, _ := net.SplitHostPort(cfg.Admin)
-		actors = append(actors, actor{"admin", serveHTTP("admin", adminLn, adminHandler(m, ready.check, isLoopback(host)), cfg.Edge, adminMaxConns, cfg.Shutdown, log)})
+		actors = append(actors, actor{"admin", serveHTTP("admin", adminLn, adminHandler(m, ready.check, isLoopback(host)), cfg.Edge, adminMaxConns, m.connsEvicted.WithLabelValues("admin").Inc, cfg.Shutdown, log)})
 	}
 	if cfg.Demo > 0 {
 		if err := loadDemo(ctx, store, svc, cfg.Demo, log.With("component", "demo")); err != nil {

@@ -31,7 +31,10 @@ import (
 // metrics.
 type Listener struct {
 	net.Listener
-	max int // no cap when < 1
+	// OnEvict, when set before the first Accept, is called each time a connection is closed
+	// to admit another (nird counts them in a metric).
+	OnEvict func()
+	max     int // no cap when < 1
 
 	mu      sync.Mutex
 	open    int
@@ -75,6 +78,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.evicted++
 			l.mu.Unlock()
 			v.Conn.Close()
+			if l.OnEvict != nil {
+				l.OnEvict()
+			}
 			return lc, nil
 		}
 		// Between wait and here every idle or new connection became active (or none is
