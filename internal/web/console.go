@@ -55,6 +55,11 @@ type Config struct {
 	Interceptors []connect.UnaryInterceptorFunc
 	// IdleTimeout and MaxAge bound a session (zero: DefaultIdleTimeout, DefaultMaxAge).
 	IdleTimeout, MaxAge time.Duration
+	// MaxSessionsPerPrincipal bounds one principal's sessions: its log-in beyond them ends
+	// its least recently used session (zero: DefaultMaxSessionsPerPrincipal). MaxSessions
+	// bounds the sessions of all principals together: a log-in beyond it is refused (zero:
+	// DefaultMaxSessions).
+	MaxSessionsPerPrincipal, MaxSessions int
 	// SecureCookies marks cookies Secure even on plain HTTP requests (nird behind a TLS
 	// proxy). Cookies of TLS requests are always Secure.
 	SecureCookies bool
@@ -124,7 +129,23 @@ func New(cfg Config) (*Console, error) {
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
 	}
-	c.sess = newSessions(idle, maxAge, cfg.SecureCookies, c.now)
+	perPrincipal, total := cfg.MaxSessionsPerPrincipal, cfg.MaxSessions
+	switch {
+	case perPrincipal < 0:
+		return nil, fmt.Errorf("web: MaxSessionsPerPrincipal: %d is negative (0 = %d)", perPrincipal, DefaultMaxSessionsPerPrincipal)
+	case total < 0:
+		return nil, fmt.Errorf("web: MaxSessions: %d is negative (0 = %d)", total, DefaultMaxSessions)
+	}
+	if perPrincipal == 0 {
+		perPrincipal = DefaultMaxSessionsPerPrincipal
+	}
+	if total == 0 {
+		total = DefaultMaxSessions
+	}
+	if total < perPrincipal {
+		return nil, fmt.Errorf("web: MaxSessions: %d is below MaxSessionsPerPrincipal (%d): one principal could fill the table", total, perPrincipal)
+	}
+	c.sess = newSessions(idle, maxAge, perPrincipal, total, cfg.SecureCookies, c.now)
 	seen := map[string]bool{}
 	for _, p := range cfg.Providers {
 		n := p.Name()
@@ -146,10 +167,14 @@ func New(cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// Run owns the console's background work (rebuilds and snapshots an operator started):
-// it returns when ctx is done, after cancelling that work and waiting for it.
+// Run owns the console's background work (rebuilds and snapshots an operator started, and
+// the sweep of expired and revoked sessions): it returns when ctx is done, after cancelling
+// that work and waiting for it.
 func (c *Console) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); c.sess.run(ctx) }()
 	c.jobs.run(ctx)
+	<-done
 	return nil
 }
 

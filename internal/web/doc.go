@@ -38,7 +38,10 @@
 // serves its own routes under /logg-inn/<name>/ and calls Kit.Start with the principal, and
 // no page changes. The session cookie is a random id (HttpOnly, SameSite=Strict, Secure
 // over TLS); the session lives in nird's memory with an idle timeout and a maximum age, and
-// a token removed from the token file ends its sessions at their next request. Every form
+// a token removed from the token file ends its sessions at their next request (and the sweep
+// of the table, once a minute, drops them). One principal holds at most
+// Config.MaxSessionsPerPrincipal sessions: its log-in beyond them ends its least recently
+// used session, so no principal can fill the table for the others. Every form
 // carries the session's CSRF token and must come from this site (Origin, Sec-Fetch-Site);
 // the log-in form has its own CSRF token in a cookie. The system principal cannot log in.
 // A restart of nird logs everyone out, and on several nird behind a load balancer a session
