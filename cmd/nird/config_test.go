@@ -131,6 +131,38 @@ func TestParseConfig(t *testing.T) {
 		{name: "DevModeAdminOnNetwork", args: []string{"--admin", "[::]:8081"}, wantErr: "--admin"},
 		{name: "DevModeOnLoopback", args: []string{"--http", "[::1]:8080", "--admin", "localhost:8081"}, check: func(t *testing.T, c Config) {}},
 		{name: "TokensOnNetwork", args: []string{"--http", "0.0.0.0:8080", "--admin", "0.0.0.0:8081", "--tokens", "tokens.json"}, check: func(t *testing.T, c Config) {}},
+		{name: "SecureCookiesDevDefault", check: func(t *testing.T, c Config) {
+			if c.SecureCookies {
+				t.Error("development mode: SecureCookies on by default, want off (the console over http://127.0.0.1)")
+			}
+		}},
+		{name: "SecureCookiesTokensDefault", args: []string{"--tokens", "tokens.json"}, check: func(t *testing.T, c Config) {
+			if !c.SecureCookies {
+				t.Error("with --tokens: SecureCookies off by default, want on")
+			}
+		}},
+		{name: "SecureCookiesOff", args: []string{"--tokens", "tokens.json", "--secure-cookies=false"}, check: func(t *testing.T, c Config) {
+			if c.SecureCookies {
+				t.Error("--secure-cookies=false: SecureCookies on")
+			}
+		}},
+		{name: "SecureCookiesOnInDev", args: []string{"--secure-cookies"}, check: func(t *testing.T, c Config) {
+			if !c.SecureCookies {
+				t.Error("--secure-cookies: SecureCookies off")
+			}
+		}},
+		{name: "SecureCookiesEnv", args: []string{"--tokens", "tokens.json"}, env: map[string]string{"NIR_SECURE_COOKIES": "false"}, check: func(t *testing.T, c Config) {
+			if c.SecureCookies {
+				t.Error("NIR_SECURE_COOKIES=false: SecureCookies on")
+			}
+		}},
+		{name: "SecureCookiesFlagBeatsEnv", env: map[string]string{"NIR_SECURE_COOKIES": "false"}, args: []string{"--secure-cookies"}, check: func(t *testing.T, c Config) {
+			if !c.SecureCookies {
+				t.Error("--secure-cookies over NIR_SECURE_COOKIES=false: SecureCookies off")
+			}
+		}},
+		{name: "SecureCookiesBadEnv", env: map[string]string{"NIR_SECURE_COOKIES": "ja"}, wantErr: "NIR_SECURE_COOKIES"},
+		{name: "SecureCookiesBadFlag", args: []string{"--secure-cookies=kanskje"}, wantErr: "secure-cookies"},
 		{name: "AdminOff", args: []string{"--admin", ""}, check: func(t *testing.T, c Config) {}},
 		{name: "BadPort", args: []string{"--http", "127.0.0.1:http"}, wantErr: "--http"},
 		{name: "NoPort", args: []string{"--admin", "127.0.0.1"}, wantErr: "--admin"},

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -107,6 +108,10 @@ type Config struct {
 	CheckOnly       bool
 	ShowVersion     bool
 	RepairStream    bool
+	// SecureCookies marks the web console's cookies Secure and sends Strict-Transport-Security
+	// (the console is served over HTTPS by a TLS proxy). --secure-cookies; by default on
+	// with a token file and off in development mode (no --tokens, loopback only).
+	SecureCookies bool
 
 	// NATSCaseSystems are the case systems that get a NATS user and account on the embedded
 	// server's listener, or that the ingress serves on an external server; either way each
@@ -312,8 +317,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store or binding a port, and exit")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print nird's version and exit")
 	fs.BoolVar(&c.RepairStream, "repair-stream", false, "put back the settings of the stream NIR_EVENTS that differ from what the register depends on (nird reports them on /metrics and in its log, and never changes them itself), print them and exit")
+	// optBool is a boolean flag whose default is decided after parsing, from other flags.
+	optBool := func(p *optionalBool, name, usage string) {
+		env := envName(name)
+		if v := getenv(env); v != "" && p.Set(v) != nil && envErr == nil {
+			envErr = fmt.Errorf("%s: %q is not true or false", env, v)
+		}
+		fs.Var(p, name, usage+" (env "+env+")")
+	}
+	var secure optionalBool
+	optBool(&secure, "secure-cookies", "web console: mark the session and log-in cookies Secure and send Strict-Transport-Security, for a console served over HTTPS by a TLS proxy (nird itself serves plain HTTP); default true with --tokens, false in development mode (without --tokens, on loopback); --secure-cookies=false to use the console over plain HTTP")
+	if envErr != nil {
+		return c, envErr
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.SecureCookies = c.TokenFile != ""
+	if secure.set {
+		c.SecureCookies = secure.v
 	}
 	if c.ShowVersion {
 		return c, nil // whatever else the configuration says
@@ -330,6 +352,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 }
 
 // envName is the environment variable of a flag: NIR_ and the name in capitals, - as _.
+// optionalBool is a boolean flag that knows whether it was given (or its environment
+// variable), so that its default may depend on other flags.
+type optionalBool struct{ set, v bool }
+
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not true or false")
+	}
+	b.set, b.v = true, v
+	return nil
+}
+
+func (b *optionalBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optionalBool) IsBoolFlag() bool { return true }
+
 func envName(flag string) string {
 	return "NIR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }

@@ -254,9 +254,14 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	_, dev := authn.Dev()
 	console, err := web.New(web.Config{Query: query, Registration: reg, Admin: admin, Policy: policy,
 		Providers: []web.Provider{web.TokenLogin(authn)}, Interceptors: []connect.UnaryInterceptorFunc{minSeq}, Limit: front.Limit,
-		DevHint: dev, Logger: log})
+		DevHint: dev, SecureCookies: cfg.SecureCookies, Logger: log})
 	if err != nil {
 		return err
+	}
+	if cfg.SecureCookies {
+		log.Info("web console: cookies Secure and Strict-Transport-Security sent; serve it over HTTPS (a TLS proxy), or give --secure-cookies=false")
+	} else {
+		log.Info("web console: cookies not Secure (--secure-cookies=false, or development mode)")
 	}
 	// The console's forms are small; without a bound, net/http parses up to 10 MB of one,
 	// before its log-in or CSRF token is looked at.

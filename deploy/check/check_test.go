@@ -77,7 +77,7 @@ func nirdEnv(t *testing.T) map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range regexp.MustCompile(`\b(?:str|num|dur|flt)\(&[^,]+,\s*"([a-z0-9-]+)"`).FindAllSubmatch(b, -1) {
+		for _, m := range regexp.MustCompile(`\b(?:str|num|dur|flt|optBool)\(&[^,]+,\s*"([a-z0-9-]+)"`).FindAllSubmatch(b, -1) {
 			out["NIR_"+strings.ToUpper(strings.ReplaceAll(string(m[1]), "-", "_"))] = true
 		}
 	}

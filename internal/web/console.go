@@ -60,8 +60,9 @@ type Config struct {
 	// bounds the sessions of all principals together: a log-in beyond it is refused (zero:
 	// DefaultMaxSessions).
 	MaxSessionsPerPrincipal, MaxSessions int
-	// SecureCookies marks cookies Secure even on plain HTTP requests (nird behind a TLS
-	// proxy). Cookies of TLS requests are always Secure.
+	// SecureCookies marks the session and log-in cookies Secure even on plain HTTP requests
+	// (nird behind a TLS proxy), and sends Strict-Transport-Security on every console
+	// response. Cookies and responses of TLS requests are always so.
 	SecureCookies bool
 	// DevHint is shown on the log-in page: nird runs without a token file, and a role name
 	// is a token ("kommune:0301", "analyst", "operator").
@@ -214,14 +215,23 @@ func (c *Console) Handler() http.Handler {
 	page("POST /drift/snapshot/slett", c.adminSnapshotDelete)
 	page("GET /drift/jobb", c.adminJob)
 	mux.HandleFunc("/", c.notFound)
-	return securityHeaders(mux)
+	return securityHeaders(mux, c.sess.secure)
 }
 
+// hsts is the Strict-Transport-Security of a console served over HTTPS: a year, this host
+// only (the register's other hosts are not nird's to decide).
+const hsts = "max-age=31536000"
+
 // securityHeaders sets what every console response carries: no framing, no inline script,
-// no sniffing, and no caching of pages that hold person data.
-func securityHeaders(next http.Handler) http.Handler {
+// no sniffing, no caching of pages that hold person data, and HTTPS only from then on when
+// the console is served over HTTPS (secure: behind a TLS proxy; or the request's own TLS).
+// A browser ignores Strict-Transport-Security over plain HTTP.
+func securityHeaders(next http.Handler, secure bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if secure || r.TLS != nil {
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")

@@ -37,7 +37,7 @@
 // bearer token in a form. An OpenID Connect log-in (ID-porten) is another Provider: it
 // serves its own routes under /logg-inn/<name>/ and calls Kit.Start with the principal, and
 // no page changes. The session cookie is a random id (HttpOnly, SameSite=Strict, Secure
-// over TLS); the session lives in nird's memory with an idle timeout and a maximum age, and
+// over TLS or with Config.SecureCookies, which also sends Strict-Transport-Security); the session lives in nird's memory with an idle timeout and a maximum age, and
 // a token removed from the token file ends its sessions at their next request (and the sweep
 // of the table, once a minute, drops them). One principal holds at most
 // Config.MaxSessionsPerPrincipal sessions: its log-in beyond them ends its least recently

@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,68 @@ func TestConsole_SweepDropsRevokedAndExpiredSessions(t *testing.T) {
 	logIn("bergen", 1)
 	if n := web.SessionCount(sc.c); n != 2 {
 		t.Errorf("%d sessions held after oslo's token was revoked, want bergen's 2", n)
+	}
+}
+
+// TestConsole_SecureCookies: with SecureCookies (behind a TLS proxy) or over TLS, the log-in
+// and session cookies are Secure and every console response, a page, a static file or a
+// 404, sends Strict-Transport-Security; over plain HTTP without it, neither.
+func TestConsole_SecureCookies(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		secureCookies bool
+		tls           bool
+		want          bool
+	}{
+		{"PlainHTTP", false, false, false},
+		{"BehindTLSProxy", true, false, true},
+		{"TLS", false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newSmallConsole(t, web.Config{SecureCookies: tc.secureCookies})
+			do := func(req *http.Request) *httptest.ResponseRecorder {
+				if tc.tls {
+					req.TLS = &tls.ConnectionState{}
+				}
+				rec := httptest.NewRecorder()
+				sc.h.ServeHTTP(rec, req)
+				return rec
+			}
+			check := func(what string, rec *httptest.ResponseRecorder, cookies ...string) {
+				t.Helper()
+				if got := rec.Header().Get("Strict-Transport-Security"); (got != "") != tc.want {
+					t.Errorf("%s: Strict-Transport-Security %q, want it sent %v", what, got, tc.want)
+				}
+				for _, name := range cookies {
+					var ck *http.Cookie
+					for _, c := range rec.Result().Cookies() {
+						if c.Name == name {
+							ck = c
+						}
+					}
+					if ck == nil {
+						t.Errorf("%s: no cookie %s", what, name)
+					} else if ck.Secure != tc.want {
+						t.Errorf("%s: cookie %s Secure %v, want %v", what, name, ck.Secure, tc.want)
+					}
+				}
+			}
+			page := do(httptest.NewRequest(http.MethodGet, "/logg-inn", nil))
+			check("log-in page", page, "nir_innlogging")
+			m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page.Body.String())
+			if m == nil {
+				t.Fatal("no CSRF field on the log-in page")
+			}
+			req := httptest.NewRequest(http.MethodPost, "/logg-inn/nokkel/", strings.NewReader(url.Values{"csrf": {m[1]}, "nokkel": {sc.tokens["oslo"]}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(&http.Cookie{Name: "nir_innlogging", Value: m[1]})
+			rec := do(req)
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("log-in: status %d", rec.Code)
+			}
+			check("log-in", rec, "nir_okt", "nir_innlogging")
+			check("static file", do(httptest.NewRequest(http.MethodGet, "/static/console.css", nil)))
+			check("404", do(httptest.NewRequest(http.MethodGet, "/finnes-ikke", nil)))
+		})
 	}
 }
