@@ -163,6 +163,18 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "SecureCookiesBadEnv", env: map[string]string{"NIR_SECURE_COOKIES": "ja"}, wantErr: "NIR_SECURE_COOKIES"},
 		{name: "SecureCookiesBadFlag", args: []string{"--secure-cookies=kanskje"}, wantErr: "secure-cookies"},
+		{name: "ConsoleSessionsDefault", check: func(t *testing.T, c Config) {
+			if c.ConsoleSessionsPerPrincipal != 16 {
+				t.Errorf("console sessions per principal = %d, want 16", c.ConsoleSessionsPerPrincipal)
+			}
+		}},
+		{name: "ConsoleSessionsEnv", env: map[string]string{"NIR_CONSOLE_SESSIONS_PER_PRINCIPAL": "200"}, check: func(t *testing.T, c Config) {
+			if c.ConsoleSessionsPerPrincipal != 200 {
+				t.Errorf("console sessions per principal = %d, want 200", c.ConsoleSessionsPerPrincipal)
+			}
+		}},
+		{name: "ConsoleSessionsZero", args: []string{"--console-sessions-per-principal", "0"}, wantErr: "--console-sessions-per-principal"},
+		{name: "ConsoleSessionsTooMany", args: []string{"--console-sessions-per-principal", "501"}, wantErr: "--console-sessions-per-principal"},
 		{name: "AdminOff", args: []string{"--admin", ""}, check: func(t *testing.T, c Config) {}},
 		{name: "BadPort", args: []string{"--http", "127.0.0.1:http"}, wantErr: "--http"},
 		{name: "NoPort", args: []string{"--admin", "127.0.0.1"}, wantErr: "--admin"},

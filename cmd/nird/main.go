@@ -33,6 +33,7 @@ import (
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsauth"
+	"github.com/introreg/nir/internal/web"
 	"github.com/introreg/nir/rules"
 )
 
@@ -112,6 +113,9 @@ type Config struct {
 	// (the console is served over HTTPS by a TLS proxy). --secure-cookies; by default on
 	// with a token file and off in development mode (no --tokens, loopback only).
 	SecureCookies bool
+	// ConsoleSessionsPerPrincipal bounds the web console's sessions of one principal (token):
+	// its log-in beyond them ends its least recently used session.
+	ConsoleSessionsPerPrincipal int
 
 	// NATSCaseSystems are the case systems that get a NATS user and account on the embedded
 	// server's listener, or that the ingress serves on an external server; either way each
@@ -133,6 +137,8 @@ func (c Config) Validate() error {
 		return errors.New("--http: a listen address is required")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
+	case c.ConsoleSessionsPerPrincipal < 1 || c.ConsoleSessionsPerPrincipal > web.DefaultMaxSessions/100:
+		return fmt.Errorf("--console-sessions-per-principal: %d is not between 1 and %d", c.ConsoleSessionsPerPrincipal, web.DefaultMaxSessions/100)
 	case c.StatsMinCount < 1 || c.StatsMinCount > 100:
 		return fmt.Errorf("--stats-min-count: %d is not between 1 (nothing suppressed) and 100", c.StatsMinCount)
 	case c.HistoryCache < 0 || c.HistoryCache > 10_000_000:
@@ -263,6 +269,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		fs.DurationVar(p, name, def, usage+" (env "+env+")")
 	}
 	num(&c.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 on a cluster")
+	num(&c.ConsoleSessionsPerPrincipal, "console-sessions-per-principal", web.DefaultMaxSessionsPerPrincipal, fmt.Sprintf("web console: most sessions (browsers logged in) one principal (token) may have; its log-in beyond them ends its least recently used session, so that no principal can fill the table of %d for the others", web.DefaultMaxSessions))
 	num(&c.StatsMinCount, "stats-min-count", rules.DefaultMinCount, "statistics served to analysts suppress counts of 1 to this minus 1, shown as «:», and what would reveal them (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	num(&c.RetentionYears, "retention-years", 0, "retention rule: a person is due for erasure this many years after the last day it took part in anything (nirctl person erase --due lists them); 0 = no rule. A product decision for IMDi to confirm")
 	num(&c.HistoryCache, "history-cache", ingest.DefaultHistoryCache, "persons whose histories and folded states the append path keeps, so that the next append for them reads and folds nothing; 0 = none")

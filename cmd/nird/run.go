@@ -254,7 +254,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	_, dev := authn.Dev()
 	console, err := web.New(web.Config{Query: query, Registration: reg, Admin: admin, Policy: policy,
 		Providers: []web.Provider{web.TokenLogin(authn)}, Interceptors: []connect.UnaryInterceptorFunc{minSeq}, Limit: front.Limit,
-		DevHint: dev, SecureCookies: cfg.SecureCookies, Logger: log})
+		DevHint: dev, SecureCookies: cfg.SecureCookies, MaxSessionsPerPrincipal: cfg.ConsoleSessionsPerPrincipal, Logger: log})
 	if err != nil {
 		return err
 	}
