@@ -164,8 +164,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "SecureCookiesBadEnv", env: map[string]string{"NIR_SECURE_COOKIES": "ja"}, wantErr: "NIR_SECURE_COOKIES"},
 		{name: "SecureCookiesBadFlag", args: []string{"--secure-cookies=kanskje"}, wantErr: "secure-cookies"},
 		{name: "ConsoleSessionsDefault", check: func(t *testing.T, c Config) {
-			if c.ConsoleSessionsPerPrincipal != 16 {
-				t.Errorf("console sessions per principal = %d, want 16", c.ConsoleSessionsPerPrincipal)
+			if c.ConsoleSessionsPerPrincipal != 200 {
+				t.Errorf("console sessions per principal = %d, want 200", c.ConsoleSessionsPerPrincipal)
 			}
 		}},
 		{name: "ConsoleSessionsEnv", env: map[string]string{"NIR_CONSOLE_SESSIONS_PER_PRINCIPAL": "200"}, check: func(t *testing.T, c Config) {

@@ -40,8 +40,10 @@ const (
 	DefaultMaxAge      = 8 * time.Hour
 	// DefaultMaxSessionsPerPrincipal bounds the sessions of one principal (one token): a
 	// log-in beyond it ends that principal's least recently used session, so a principal
-	// that logs in again is never refused, and no principal can hold more of the table.
-	DefaultMaxSessionsPerPrincipal = 16
+	// that logs in again is never refused, and no principal can hold more of the table. A
+	// kommune's caseworkers may share its token, so the bound leaves room for a large
+	// kommune's office; 250 principals at their bound fill the table.
+	DefaultMaxSessionsPerPrincipal = 200
 	// DefaultMaxSessions bounds the sessions held in memory over all principals; a log-in
 	// beyond it is refused until some expire. With every principal bounded it is reached
 	// only by more than DefaultMaxSessions/DefaultMaxSessionsPerPrincipal principals at once.

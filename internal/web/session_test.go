@@ -89,7 +89,7 @@ func TestConsole_SessionBoundsChecked(t *testing.T) {
 	}{
 		{web.Config{MaxSessionsPerPrincipal: -1}, "MaxSessionsPerPrincipal: -1 is negative"},
 		{web.Config{MaxSessions: -1}, "MaxSessions: -1 is negative"},
-		{web.Config{MaxSessions: 8}, "MaxSessions: 8 is below MaxSessionsPerPrincipal (16)"},
+		{web.Config{MaxSessions: 8}, "MaxSessions: 8 is below MaxSessionsPerPrincipal (200)"},
 		{web.Config{MaxSessions: 8, MaxSessionsPerPrincipal: 9}, "MaxSessions: 8 is below MaxSessionsPerPrincipal (9)"},
 	} {
 		if _, err := web.New(sc.fill(tc.cfg)); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -137,7 +137,7 @@ func getWith(h http.Handler, path string, session *http.Cookie) (int, string) {
 // its log-in beyond them ends its least recently used one, and others still log in. The
 // table is 64 here, the attacker's log-ins 1 000, so the test runs in well under a second.
 func TestConsole_OneKommuneCannotFillTheSessionTable(t *testing.T) {
-	sc := newSmallConsole(t, web.Config{MaxSessions: 64})
+	sc := newSmallConsole(t, web.Config{MaxSessions: 64, MaxSessionsPerPrincipal: 16})
 	refused := 0
 	for range 1000 {
 		if code, _ := scriptLogIn(sc.h, sc.tokens["oslo"]); code != http.StatusSeeOther {
@@ -150,8 +150,8 @@ func TestConsole_OneKommuneCannotFillTheSessionTable(t *testing.T) {
 	if code, ck := scriptLogIn(sc.h, sc.tokens["bergen"]); code != http.StatusSeeOther || ck == nil {
 		t.Fatalf("bergen's log-in after oslo's 1 000: status %d, want 303 (one kommune closed the console to everyone)", code)
 	}
-	if n := web.SessionCount(sc.c); n != web.DefaultMaxSessionsPerPrincipal+1 {
-		t.Errorf("%d sessions held, want oslo's %d and bergen's one", n, web.DefaultMaxSessionsPerPrincipal)
+	if n := web.SessionCount(sc.c); n != 16+1 {
+		t.Errorf("%d sessions held, want oslo's 16 and bergen's one", n)
 	}
 }
 
