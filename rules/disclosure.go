@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -54,6 +55,14 @@ const DefaultMinCount = 5
 // Suppress returns the cells to suppress ([area][counter]) with threshold minCount (counts
 // of 1 to minCount-1 are primary; minCount ≤ 1 suppresses nothing). It is deterministic.
 func Suppress(t *DisclosureTable, minCount int64) [][]bool {
+	out, _ := SuppressContext(context.Background(), t, minCount)
+	return out
+}
+
+// SuppressContext is Suppress that stops when ctx is done (a national table takes about a
+// second of CPU): it then returns ctx's error and no cells. The context is checked before
+// each area's primary cells, so it stops within one area's work.
+func SuppressContext(ctx context.Context, t *DisclosureTable, minCount int64) ([][]bool, error) {
 	nA := len(t.Values)
 	out := make([][]bool, nA)
 	nC := 0
@@ -64,7 +73,7 @@ func Suppress(t *DisclosureTable, minCount int64) [][]bool {
 		out[a] = make([]bool, nC)
 	}
 	if minCount <= 1 || nA == 0 {
-		return out
+		return out, nil
 	}
 	primary := func(a, c int) bool {
 		v := t.Values[a][c]
@@ -91,13 +100,16 @@ func Suppress(t *DisclosureTable, minCount int64) [][]bool {
 	}
 	sort.SliceStable(order, func(i, j int) bool { return s.depth(order[i]) < s.depth(order[j]) })
 	for _, a := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		for c := 0; c < nC; c++ {
 			if primary(a, c) {
 				s.protect(a, c)
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // blockCache keeps the blocks of each table shape (counters and relations), which depend on
