@@ -111,6 +111,9 @@ type DB struct {
 	// spill, when set, gets every event bulkStore and storeCopied store, for foldAll to read
 	// by ranges of persons (guarded by mu).
 	spill *spill
+	// published keeps the published tables' suppressions (PublishedStatisticsContext).
+	published publishedCache
+
 	// readCkpt caches checkpointTx for the committed state a read transaction sees (bbolt's
 	// transaction id): the append path asks for the checkpoint on every append
 	// (EventPersons), and most appends between two commits see the same state.

@@ -1,6 +1,9 @@
 package projections
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"sort"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -48,8 +51,15 @@ func isMagnitude(c Counter) bool { return c == CNorskHours || c == CSamfunnHours
 // data year's own; see StatisticsOn), with StatRow.Suppressed set by disclosure control with
 // threshold minCount (counts of 1 to minCount-1; minCount ≤ 1 suppresses nothing). Every
 // caller gets the same suppression for the same year, structure and threshold, whichever
-// level or area it reads.
+// level or area it reads. The rows are the caller's to modify.
 func (db *DB) PublishedStatistics(year int, structure rules.Date, minCount int64) ([]StatRow, []KommuneMapping, error) {
+	return db.PublishedStatisticsContext(context.Background(), year, structure, minCount)
+}
+
+// PublishedStatisticsContext is PublishedStatistics that gives up when ctx is done. The
+// suppression is computed once per table and kept (see publishedCache): a call on a table
+// already published costs a read of the year's statistics, not a suppression.
+func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structure rules.Date, minCount int64) ([]StatRow, []KommuneMapping, error) {
 	kommuner, mappings, err := db.StatisticsOn(year, LevelKommune, "", structure)
 	if err != nil {
 		return nil, nil, err
@@ -94,9 +104,16 @@ func (db *DB) PublishedStatistics(year int, structure rules.Date, minCount int64
 		t.Counts[c] = !isMagnitude(Counter(c))
 	}
 	for i := range rows {
-		t.Values[i] = rows[i].Counters[:]
+		// A copy: the computation may outlive this call (another caller waits for it).
+		t.Values[i] = slices.Clone(rows[i].Counters[:])
 	}
-	sup := rules.Suppress(t, minCount)
+	sup, err := db.published.suppress(ctx, tableKey(year, minCount, kommuner), t, minCount)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(sup) != len(rows) {
+		return nil, nil, fmt.Errorf("projections: disclosure control returned %d rows for a table of %d", len(sup), len(rows))
+	}
 	for i := range rows {
 		for c, s := range sup[i] {
 			if s {
