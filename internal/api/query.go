@@ -895,7 +895,7 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 	}
 	out := &nirv1.StatisticsResponse{Structure: structure.Proto(), MinCount: int32(max(minCount, 0))}
 	return respond(ctx, h, "statistics", m.GetSnapshot(), out, func(db *projections.DB) error {
-		rows, mappings, err := db.PublishedStatistics(int(m.GetYear()), structure, minCount)
+		rows, mappings, err := db.PublishedStatisticsContext(ctx, int(m.GetYear()), structure, minCount)
 		if err != nil {
 			return err
 		}
