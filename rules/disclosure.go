@@ -147,10 +147,11 @@ func (s *suppressor) protect(a, c int) {
 	var best []balancing
 	bestCost := -1
 	for _, blk := range blocks {
-		cands := s.balancings(a, blk)
-		chosen := cands[:1]
-		for _, b := range cands[1:] {
-			if disjointLeaves(s, cands[0], b, a) {
+		bs := s.balancings(a, blk)
+		first := bs.at(0)
+		chosen := []balancing{first}
+		for i := 1; i < bs.len(); i++ {
+			if b := bs.at(i); disjointLeaves(s, first, b, a) {
 				chosen = append(chosen, b)
 				break
 			}
@@ -243,31 +244,12 @@ func (s *suppressor) under(x, a int) bool {
 // balancings returns the ways of balancing a change of block blk at area a, cheapest first:
 // for a itself or an ancestor u (not a root), each sibling v of u moving the other way, with
 // a path down to a leaf under a (when a is not a leaf) and under v; and the chain from a leaf
-// under a up to the root. Every such set of signed areas keeps every tree sum.
-func (s *suppressor) balancings(a int, blk []int) []balancing {
-	type down struct {
-		cost int
-		path []int // the leaf path below the node, the node excluded
-	}
-	memo := map[int]down{}
-	var best func(x int) down
-	best = func(x int) down {
-		if d, ok := memo[x]; ok {
-			return d
-		}
-		var d down
-		for i, ch := range s.children[x] {
-			sub := best(ch)
-			cost := s.cellCost(ch, blk) + sub.cost
-			if i == 0 || cost < d.cost {
-				d = down{cost: cost, path: append([]int{ch}, sub.path...)}
-			}
-		}
-		memo[x] = d
-		return d
-	}
-	below := best(a)
-	var out []balancing
+// under a up to the root. Every such set of signed areas keeps every tree sum. The areas of
+// each way are built only when asked for (balancingSet.at): protect reads the first few.
+func (s *suppressor) balancings(a int, blk []int) *balancingSet {
+	bs := &balancingSet{s: s, blk: blk, memo: make([]down, len(s.t.Parent)), cands: make([]balancingCand, 0, len(s.t.Parent))}
+	below := bs.best(a)
+	bs.below = bs.downPath(a)
 	path := []int{a}
 	pathCost := s.cellCost(a, blk) + below.cost
 	for u := a; s.t.Parent[u] >= 0; u = s.t.Parent[u] {
@@ -278,23 +260,132 @@ func (s *suppressor) balancings(a int, blk []int) []balancing {
 			}
 			// Every child of v opens another way down, so that a second balancing need not
 			// share the first's kommune.
-			areas := append(append(append([]int{}, path...), below.path...), v)
+			vCost := pathCost + s.cellCost(v, blk)
 			if len(s.children[v]) == 0 {
-				out = append(out, balancing{areas: areas, cost: pathCost + s.cellCost(v, blk)})
+				bs.add(balancingCand{cost: vCost, k: len(path), v: v, w: -1})
 			}
 			for _, w := range s.children[v] {
-				bw := best(w)
-				out = append(out, balancing{areas: append(append(slices.Clone(areas), w), bw.path...),
-					cost: pathCost + s.cellCost(v, blk) + s.cellCost(w, blk) + bw.cost})
+				bw := bs.best(w)
+				bs.add(balancingCand{cost: vCost + s.cellCost(w, blk) + bw.cost, k: len(path), v: v, w: w})
 			}
 		}
 		path = append(path, p)
 		pathCost += s.cellCost(p, blk)
 	}
 	// The chain to the root: every ancestor moves too (path now ends at the root).
-	out = append(out, balancing{areas: append(append([]int{}, path...), below.path...), cost: pathCost})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].cost < out[j].cost })
+	bs.add(balancingCand{cost: pathCost, k: len(path), v: -1, w: -1})
+	bs.path = path
+	// A heap of the ways by (cost, order found): at takes them cheapest first, as a stable
+	// sort by cost would give them, and protect seldom needs more than a few.
+	bs.n = len(bs.cands)
+	for i := len(bs.cands)/2 - 1; i >= 0; i-- {
+		bs.siftDown(i)
+	}
+	return bs
+}
+
+// balancingSet is the ways of balancing one change (balancings), cheapest first.
+type balancingSet struct {
+	s     *suppressor
+	blk   []int
+	memo  []down          // by area: the cheapest way down to a leaf below it
+	path  []int           // a, then its ancestors up to the root
+	below []int           // the leaf path below a
+	cands []balancingCand // a heap of the ways not yet taken
+	n     int             // the number of ways
+	taken []balancingCand // the ways taken from the heap, cheapest first
+}
+
+// balancingCand is one way: path[:k], then below, then v (≥ 0) and w (≥ 0) with the leaf
+// path below w; idx is the order it was found in.
+type balancingCand struct {
+	cost, idx, k, v, w int
+}
+
+func (bs *balancingSet) add(c balancingCand) {
+	c.idx = len(bs.cands)
+	bs.cands = append(bs.cands, c)
+}
+
+func (bs *balancingSet) len() int { return bs.n }
+
+func (bs *balancingSet) less(i, j int) bool {
+	x, y := &bs.cands[i], &bs.cands[j]
+	return x.cost < y.cost || x.cost == y.cost && x.idx < y.idx
+}
+
+func (bs *balancingSet) siftDown(i int) {
+	for {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < len(bs.cands) && bs.less(l, m) {
+			m = l
+		}
+		if r < len(bs.cands) && bs.less(r, m) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		bs.cands[i], bs.cands[m] = bs.cands[m], bs.cands[i]
+		i = m
+	}
+}
+
+// sorted returns the i-th cheapest way (0 ≤ i < len).
+func (bs *balancingSet) sorted(i int) balancingCand {
+	for len(bs.taken) <= i {
+		bs.taken = append(bs.taken, bs.cands[0])
+		last := len(bs.cands) - 1
+		bs.cands[0] = bs.cands[last]
+		bs.cands = bs.cands[:last]
+		bs.siftDown(0)
+	}
+	return bs.taken[i]
+}
+
+// down is the cheapest way from a node down to a leaf: its cost (the cells below the node)
+// and the node's child it takes (-1 at a leaf).
+type down struct {
+	cost, next int
+	done       bool
+}
+
+func (bs *balancingSet) best(x int) down {
+	if d := bs.memo[x]; d.done {
+		return d
+	}
+	d := down{next: -1, done: true}
+	for i, ch := range bs.s.children[x] {
+		sub := bs.best(ch)
+		cost := bs.s.cellCost(ch, bs.blk) + sub.cost
+		if i == 0 || cost < d.cost {
+			d.cost, d.next = cost, ch
+		}
+	}
+	bs.memo[x] = d
+	return d
+}
+
+// downPath is the leaf path below x, x excluded.
+func (bs *balancingSet) downPath(x int) []int {
+	var out []int
+	for n := bs.best(x).next; n >= 0; n = bs.best(n).next {
+		out = append(out, n)
+	}
 	return out
+}
+
+// at returns the i-th way with its areas.
+func (bs *balancingSet) at(i int) balancing {
+	c := bs.sorted(i)
+	areas := append(append([]int{}, bs.path[:c.k]...), bs.below...)
+	if c.v >= 0 {
+		areas = append(areas, c.v)
+	}
+	if c.w >= 0 {
+		areas = append(append(areas, c.w), bs.downPath(c.w)...)
+	}
+	return balancing{areas: areas, cost: c.cost}
 }
 
 // blockFor returns the supports of the smallest changes of one area's counters that move

@@ -103,7 +103,7 @@ var (
 // half of the first (CPU, not wall time: a loaded machine does not change the ratio).
 func TestQuery_StatisticsPublishedOnce(t *testing.T) {
 	keys, _ := personkey.New([]byte("statistics test secret, not a real one"))
-	_, _, q := statsWorld(t, demoRecords(keys, 5, 1500, statsToday, statsAt, "", 1))
+	_, _, q := statsWorld(t, demoRecords(keys, 5, 3000, statsToday, statsAt, "", 1))
 	level := func(l nirv1.StatisticsLevel, area string) *nirv1.StatisticsRequest {
 		return &nirv1.StatisticsRequest{Year: 2024, Level: l, Area: area}
 	}
