@@ -440,16 +440,9 @@ func (h *Query) visibleToday(scope access.Scope, pk string, ref *nirv1.PersonRef
 			visible = func(*nirv1.Event) bool { return true }
 			return nil
 		}
-		hist, err := live.History(key)
-		if errors.Is(err, projections.ErrNotFound) {
-			return errPersonNotFound()
-		}
+		_, st, err := foldedHistory(live, key)
 		if err != nil {
 			return err
-		}
-		st := rules.NewState(key)
-		for _, e := range hist {
-			st.Apply(e.Seq, e.Event)
 		}
 		erased = erased || st.Erased
 		if visible, err = scope.Visible(st); err != nil {
@@ -458,6 +451,23 @@ func (h *Query) visibleToday(scope access.Scope, pk string, ref *nirv1.PersonRef
 		return nil
 	})
 	return visible, erased, err
+}
+
+// foldedHistory returns the person pk's audit history in db and its fold; errPersonNotFound
+// when db holds no history of pk.
+func foldedHistory(db *projections.DB, pk string) ([]projections.HistoryEntry, *rules.State, error) {
+	hist, err := db.History(pk)
+	if errors.Is(err, projections.ErrNotFound) {
+		return nil, nil, errPersonNotFound()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	st := rules.NewState(pk)
+	for _, e := range hist {
+		st.Apply(e.Seq, e.Event)
+	}
+	return hist, st, nil
 }
 
 // listToday returns, for a kommune's read of a snapshot's person list (readsToday), the
@@ -1118,16 +1128,9 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 				return err
 			}
 		}
-		hist, err := db.History(pk)
-		if errors.Is(err, projections.ErrNotFound) {
-			return errPersonNotFound()
-		}
+		hist, st, err := foldedHistory(db, pk)
 		if err != nil {
 			return err
-		}
-		st := rules.NewState(pk)
-		for _, e := range hist {
-			st.Apply(e.Seq, e.Event)
 		}
 		then, err := v.Visible(st)
 		if err != nil {

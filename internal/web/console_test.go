@@ -295,22 +295,7 @@ func TestConsole_Session(t *testing.T) {
 
 	// A token removed from the token file ends its sessions at the next request.
 	session2 := login(t, w.h, w.tokens["oslo"])
-	entries, err := auth.ReadEntries(w.tokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []auth.Entry
-	for _, e := range entries {
-		if e.Name != "oslo" {
-			kept = append(kept, e)
-		}
-	}
-	if err := auth.WriteEntries(w.tokenFile, kept); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.authn.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	revokeToken(t, w.tokenFile, w.authn, "oslo")
 	if r := w.do(http.MethodGet, "/personer", nil, nil, session2); r.code != http.StatusSeeOther || !strings.Contains(r.location, "grunn=tilbakekalt") {
 		t.Errorf("after the token was revoked: %d %s", r.code, r.location)
 	}
@@ -690,5 +675,27 @@ func TestConsole_Provider(t *testing.T) {
 	}
 	if list := w.do(http.MethodGet, "/personer", nil, nil, session); list.code != http.StatusOK || !strings.Contains(list.body, "kari") {
 		t.Errorf("the provider's session on the person list: %d", list.code)
+	}
+}
+
+// revokeToken removes principal name from the token file and reloads authn, as an operator
+// revokes a token.
+func revokeToken(t *testing.T, tokenFile string, authn *auth.Authenticator, name string) {
+	t.Helper()
+	entries, err := auth.ReadEntries(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []auth.Entry
+	for _, e := range entries {
+		if e.Name != name {
+			kept = append(kept, e)
+		}
+	}
+	if err := auth.WriteEntries(tokenFile, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := authn.Reload(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -216,22 +216,7 @@ func TestConsole_SweepDropsRevokedAndExpiredSessions(t *testing.T) {
 	// Oslo's token is removed from the token file; bergen's log-in a sweep interval later
 	// drops oslo's sessions.
 	logIn("oslo", 2)
-	entries, err := auth.ReadEntries(sc.tokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []auth.Entry
-	for _, e := range entries {
-		if e.Name != "oslo" {
-			kept = append(kept, e)
-		}
-	}
-	if err := auth.WriteEntries(sc.tokenFile, kept); err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.authn.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	revokeToken(t, sc.tokenFile, sc.authn, "oslo")
 	if n := web.SessionCount(sc.c); n != 3 {
 		t.Fatalf("%d sessions held before the sweep, want 3", n)
 	}
