@@ -227,7 +227,7 @@ func newEdgeCollector(e *edge.Edge, q *api.Query) *edgeCollector {
 	return &edgeCollector{
 		e:          e,
 		q:          q,
-		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit: before their body was read, rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory; CSV exports, exports_per_principal (--max-exports-per-principal) and export_disk (--max-export-disk).", []string{"limit"}, nil),
+		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit: before their body was read, rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory; CSV exports, exports_per_principal (--max-exports-per-principal) and export_disk (--max-export-disk); statistics_per_principal (a principal's Statistics calls in flight).", []string{"limit"}, nil),
 		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served, with and without a token.", nil, nil),
 		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies drawn from --max-body-memory.", nil, nil),
 	}
@@ -240,9 +240,9 @@ func (c *edgeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *edgeCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ex := c.e.Stats(), c.q.ExportStats()
+	st, ex := c.e.Stats(), c.q.Refusals()
 	for limit, v := range map[string]uint64{"rate": st.RefusedRate, "principal_inflight": st.RefusedPrincipalInflight, "inflight": st.RefusedInflight, "public_inflight": st.RefusedPublicInflight, "body_memory": st.RefusedBodyMemory,
-		"exports_per_principal": ex.RefusedPrincipal, "export_disk": ex.RefusedDisk} {
+		"exports_per_principal": ex.ExportsPerPrincipal, "export_disk": ex.ExportDisk, "statistics_per_principal": ex.StatisticsPerPrincipal} {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(v), limit)
 	}
 	ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(st.Inflight))

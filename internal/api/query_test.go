@@ -1197,6 +1197,40 @@ func TestQuery_ExportsPerPrincipal(t *testing.T) {
 	}
 }
 
+// TestQuery_StatisticsPerPrincipal: a principal has at most MaxStatisticsPerPrincipal
+// Statistics calls in flight, so that it cannot queue the one suppression slot's
+// computations in front of everyone else's; the refusal names the limit, is counted, and
+// other principals are not held up by it.
+func TestQuery_StatisticsPerPrincipal(t *testing.T) {
+	q := NewQuery(QueryConfig{})
+	var dones []func()
+	for range MaxStatisticsPerPrincipal {
+		done, err := q.startStatistics("kommune:oslo@0301")
+		if err != nil {
+			t.Fatalf("a call within the limit: %v", err)
+		}
+		dones = append(dones, done)
+	}
+	_, err := q.startStatistics("kommune:oslo@0301")
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "statistics calls in flight") {
+		t.Fatalf("a call beyond the limit: %v, want ResourceExhausted naming the limit", err)
+	}
+	if got := q.Refusals().StatisticsPerPrincipal; got != 1 {
+		t.Errorf("refusals counted: %d, want 1", got)
+	}
+	done, err := q.startStatistics("kommune:bergen@4601")
+	if err != nil {
+		t.Fatalf("another principal's call: %v", err)
+	}
+	done()
+	for _, d := range dones {
+		d()
+	}
+	if len(q.statistics.n) != 0 {
+		t.Errorf("calls in flight after every one ended: %v", q.statistics.n)
+	}
+}
+
 // busyProjector is the projector with a rebuild always running: the consumer-declared seam
 // lets the test reach the refusal without racing a real rebuild.
 type busyProjector struct{ *projections.Projector }
