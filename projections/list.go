@@ -125,6 +125,26 @@ type PersonQuery struct {
 	// other filters, the total and the pages. A kommune's read of a snapshot keeps the
 	// persons in its list today (internal/api, README "Kommune boundaries").
 	Keep func(personKey string) bool
+	// Erased, if not nil, names persons erased since the models were made (a snapshot's):
+	// their rows are read with the identity «slettet» (PersonRow.Erased) before the filters,
+	// the order and the output, as the live models hold them. Blanked only at the output, a
+	// list sorted by birth date placed an erased person by the birth date it no longer has.
+	Erased func(personKey string) bool
+}
+
+// erasedRows returns all with the rows of the persons q.Erased names replaced by their
+// erased form, in a copy (all may be the decoded list cache's); all itself without Erased.
+func (q *PersonQuery) erasedRows(all []PersonRow) []PersonRow {
+	if q.Erased == nil {
+		return all
+	}
+	out := slices.Clone(all)
+	for i := range out {
+		if q.Erased(out[i].PersonKey) {
+			out[i] = *out[i].Erased()
+		}
+	}
+	return out
 }
 
 // PersonPage is one page of the person list.
@@ -317,6 +337,7 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	all = q.erasedRows(all)
 	idx := make([]int32, 0, len(all))
 	for i := range all {
 		if q.match(&all[i]) {
@@ -539,9 +560,6 @@ type CSVOptions struct {
 	IncludeNationalID bool
 	// Disk, if not nil, bounds the bytes of the temporary files of every export sharing it.
 	Disk *ExportDisk
-	// Erased, if not nil, names persons erased since the models were made (a snapshot's):
-	// their rows are written with the identity «slettet» (PersonRow.Erased).
-	Erased func(personKey string) bool
 }
 
 // ExportDisk is a budget of bytes for ExportCSV's temporary files, shared by the exports
@@ -652,9 +670,6 @@ func (db *DB) writeCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) 
 	}
 	n := 0
 	write := func(r *PersonRow) error {
-		if opt.Erased != nil && opt.Erased(r.PersonKey) {
-			r = r.Erased()
-		}
 		line = appendCSVRow(line[:0], r, opt.IncludeNationalID)
 		n++
 		_, err := bw.Write(line)
@@ -664,6 +679,9 @@ func (db *DB) writeCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) 
 	if q.Sort == "" || q.Sort == SortPersonKey && !q.Desc {
 		err = db.view(func(tx *bolt.Tx) error {
 			return scanKommune(tx, q.Kommune, func(r *PersonRow) error {
+				if q.Erased != nil && q.Erased(r.PersonKey) {
+					r = r.Erased()
+				}
 				if !q.match(r) {
 					return nil
 				}
@@ -674,6 +692,7 @@ func (db *DB) writeCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) 
 		// Filter and sort once, then write (paging through ListPersons would sort per page).
 		var all []PersonRow
 		if all, err = db.kommuneRows(q.Kommune); err == nil {
+			all = q.erasedRows(all)
 			idx := make([]int32, 0, len(all))
 			for i := range all {
 				if q.match(&all[i]) {

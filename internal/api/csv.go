@@ -100,8 +100,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// From a snapshot, a kommune exports the persons it has today only, as ListPersons lists.
-	var erasedToday func(string) bool
-	if q.Keep, erasedToday, err = h.listToday(ctx, "csv export", v, params.snapshot, kommune); err != nil {
+	if q.Keep, q.Erased, err = h.listToday(ctx, "csv export", v, params.snapshot, kommune); err != nil {
 		writeHTTPError(w, err)
 		return
 	}
@@ -109,7 +108,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	var rows int
 	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
 		var err error
-		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk, Erased: erasedToday})
+		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk})
 		return err
 	})
 	if err != nil {

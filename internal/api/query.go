@@ -550,8 +550,7 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 	if err := checkSnapshot("snapshot", m.GetSnapshot()); err != nil {
 		return nil, err
 	}
-	var erasedToday func(string) bool
-	if q.Keep, erasedToday, err = h.listToday(ctx, "list persons", v, m.GetSnapshot(), kommune); err != nil {
+	if q.Keep, q.Erased, err = h.listToday(ctx, "list persons", v, m.GetSnapshot(), kommune); err != nil {
 		return nil, err
 	}
 	out := &nirv1.ListPersonsResponse{}
@@ -564,11 +563,7 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 		out.NextPageToken = page.NextPageToken
 		out.Rows = make([]*nirv1.PersonRow, len(page.Rows))
 		for i := range page.Rows {
-			r := &page.Rows[i]
-			if erasedToday != nil && erasedToday(r.PersonKey) {
-				r = r.Erased()
-			}
-			out.Rows[i] = personRow(r, v.SeesNationalIDs())
+			out.Rows[i] = personRow(&page.Rows[i], v.SeesNationalIDs())
 		}
 		return nil
 	})
