@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -185,23 +187,35 @@ func (s *Store) After(ctx context.Context, personKeys []string, seq uint64) (Aft
 }
 
 // leaderNewer asks the stream leader (STREAM.MSG.GET, which only the leader answers) whether
-// any of subjects holds a message at sequence from or later, one request per subject. When
+// any of subjects holds a message at sequence from or later, one request per subject, sent
+// at once: the answer takes one round trip however many subjects a lookup walks (asked one
+// after the other, a person named by an id a claim leads on from took two or three round
+// trips to an unknown id's one, a difference in time another kommune could measure). When
 // none does the leader answers "no message" alone, whatever the subjects hold before from.
 func (s *Store) leaderNewer(ctx context.Context, subjects []string, from uint64) (bool, error) {
-	for _, subj := range subjects {
-		_, err := s.leaderGet(ctx, StreamName, struct {
-			Seq  uint64 `json:"seq"`
-			Next string `json:"next_by_subj"`
-		}{from, subj})
-		switch {
-		case errors.Is(err, ErrNoMessage):
-		case err != nil:
-			return false, err
-		default:
-			return true, nil
-		}
+	newer := make([]bool, len(subjects))
+	errs := make([]error, len(subjects))
+	var wg sync.WaitGroup
+	for i, subj := range subjects {
+		wg.Go(func() {
+			_, err := s.leaderGet(ctx, StreamName, struct {
+				Seq  uint64 `json:"seq"`
+				Next string `json:"next_by_subj"`
+			}{from, subj})
+			switch {
+			case errors.Is(err, ErrNoMessage):
+			case err != nil:
+				errs[i] = err
+			default:
+				newer[i] = true
+			}
+		})
 	}
-	return false, nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return false, err
+	}
+	return slices.Contains(newer, true), nil
 }
 
 // upToHeader is the header of a multi-last direct get's end of batch with the sequence the
