@@ -51,21 +51,9 @@ func TestQuery_SnapshotNeverMoreThanLive(t *testing.T) {
 	b.add("r", "", "2023-01-10", func(ev *nirv1.Event) {
 		ev.Payload = &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "test"}}
 	})
-	proj, err := projections.New(projections.NewSliceFeed(b.recs), projections.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proj.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := proj.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	op := auth.NewContext(ctx, auth.Principal{Name: "op", Role: auth.RoleOperator})
-	if _, err := NewAdmin(proj, nil).CreateSnapshotAs(op, &nirv1.CreateSnapshotRequest{Name: snap, CutoffDate: qd("2021-12-31")}, func(projections.Progress) {}); err != nil {
-		t.Fatal(err)
-	}
-	q := NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
+	q := snapshotQuery(ctx, t, b, keys, snap)
 	kommune := func(k string) context.Context {
 		return auth.NewContext(ctx, auth.Principal{Name: "fagsystem-" + k, Role: auth.RoleKommune, Kommune: k})
 	}
@@ -240,21 +228,9 @@ func TestQuery_SnapshotSortedAsLive(t *testing.T) {
 	b.add("r", "", "2023-01-10", func(ev *nirv1.Event) {
 		ev.Payload = &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "test"}}
 	})
-	proj, err := projections.New(projections.NewSliceFeed(b.recs), projections.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proj.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := proj.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	op := auth.NewContext(ctx, auth.Principal{Name: "op", Role: auth.RoleOperator})
-	if _, err := NewAdmin(proj, nil).CreateSnapshotAs(op, &nirv1.CreateSnapshotRequest{Name: snap, CutoffDate: qd("2021-12-31")}, func(projections.Progress) {}); err != nil {
-		t.Fatal(err)
-	}
-	q := NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
+	q := snapshotQuery(ctx, t, b, keys, snap)
 	bctx := auth.NewContext(ctx, auth.Principal{Name: "fagsystem-" + bergen, Role: auth.RoleKommune, Kommune: bergen})
 	names := map[string]string{}
 	for n, p := range b.people {
@@ -303,4 +279,23 @@ func TestQuery_SnapshotSortedAsLive(t *testing.T) {
 			t.Errorf("the CSV sorted by birth date (desc %v): live %q, snapshot %q", desc, live, fromSnap)
 		}
 	}
+}
+
+// snapshotQuery folds b's events into read models, makes the snapshot snap cut off on
+// 2021-12-31, and returns the query service over them.
+func snapshotQuery(ctx context.Context, t *testing.T, b *qBuilder, keys *personkey.Keyer, snap string) *Query {
+	t.Helper()
+	proj, err := projections.New(projections.NewSliceFeed(b.recs), projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proj.Close() })
+	if _, err := proj.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	op := auth.NewContext(ctx, auth.Principal{Name: "op", Role: auth.RoleOperator})
+	if _, err := NewAdmin(proj, nil).CreateSnapshotAs(op, &nirv1.CreateSnapshotRequest{Name: snap, CutoffDate: qd("2021-12-31")}, func(projections.Progress) {}); err != nil {
+		t.Fatal(err)
+	}
+	return NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
 }

@@ -113,28 +113,13 @@ func newWorld(t *testing.T) *world {
 	if err := waitFor(ctx, proj, last); err != nil {
 		t.Fatal(err)
 	}
-	var entries []auth.Entry
-	for _, p := range []auth.Principal{
+	w.tokens, w.tokenFile, w.authn = writeTokens(t, []auth.Principal{
 		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"},
 		{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"},
 		{Name: "analytiker", Role: auth.RoleAnalyst},
 		{Name: "drift", Role: auth.RoleOperator},
 		{Name: "regelmotor", Role: auth.RoleSystem},
-	} {
-		token, e, err := auth.GenerateToken(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.tokens[p.Name] = token
-		entries = append(entries, e)
-	}
-	w.tokenFile = filepath.Join(t.TempDir(), "tokens.json")
-	if err := auth.WriteEntries(w.tokenFile, entries); err != nil {
-		t.Fatal(err)
-	}
-	if w.authn, err = auth.LoadFile(w.tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	}...)
 	w.query = api.NewQuery(api.QueryConfig{Source: proj, Keys: keys})
 	c, err := web.New(web.Config{
 		Query: w.query, Registration: api.NewRegistration(svc, nil, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
@@ -698,4 +683,29 @@ func revokeToken(t *testing.T, tokenFile string, authn *auth.Authenticator, name
 	if err := authn.Reload(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeTokens makes a token for each principal, writes the token file, and returns the
+// tokens by principal name, the file and its authenticator.
+func writeTokens(t *testing.T, principals ...auth.Principal) (map[string]string, string, *auth.Authenticator) {
+	t.Helper()
+	tokens := map[string]string{}
+	var entries []auth.Entry
+	for _, p := range principals {
+		token, e, err := auth.GenerateToken(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[p.Name] = token
+		entries = append(entries, e)
+	}
+	file := filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(file, entries); err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens, file, authn
 }

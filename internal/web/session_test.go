@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -44,25 +43,9 @@ func newSmallConsole(t *testing.T, cfg web.Config) *smallConsole {
 		t.Fatal(err)
 	}
 	sc := &smallConsole{tokens: map[string]string{}, clock: &clock{t: rules.MustDate(2025, 11, 20).Time().Add(12 * time.Hour)}}
-	var entries []auth.Entry
-	for _, p := range []auth.Principal{
-		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"},
-		{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"},
-	} {
-		token, e, err := auth.GenerateToken(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc.tokens[p.Name] = token
-		entries = append(entries, e)
-	}
-	sc.tokenFile = filepath.Join(t.TempDir(), "tokens.json")
-	if err := auth.WriteEntries(sc.tokenFile, entries); err != nil {
-		t.Fatal(err)
-	}
-	if sc.authn, err = auth.LoadFile(sc.tokenFile); err != nil {
-		t.Fatal(err)
-	}
+	sc.tokens, sc.tokenFile, sc.authn = writeTokens(t,
+		auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"},
+		auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
 	sc.fill = func(cfg web.Config) web.Config {
 		cfg.Query = api.NewQuery(api.QueryConfig{Source: proj, Now: sc.clock.now})
 		cfg.Registration = api.NewRegistration(nil, nil, nil)
