@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"slices"
@@ -247,7 +248,7 @@ func (s *suppressor) under(x, a int) bool {
 // under a up to the root. Every such set of signed areas keeps every tree sum. The areas of
 // each way are built only when asked for (balancingSet.at): protect reads the first few.
 func (s *suppressor) balancings(a int, blk []int) *balancingSet {
-	bs := &balancingSet{s: s, blk: blk, memo: make([]down, len(s.t.Parent)), cands: make([]balancingCand, 0, len(s.t.Parent))}
+	bs := &balancingSet{s: s, blk: blk, memo: make([]down, len(s.t.Parent)), cands: make(candHeap, 0, len(s.t.Parent))}
 	below := bs.best(a)
 	bs.below = bs.downPath(a)
 	path := []int{a}
@@ -278,9 +279,7 @@ func (s *suppressor) balancings(a int, blk []int) *balancingSet {
 	// A heap of the ways by (cost, order found): at takes them cheapest first, as a stable
 	// sort by cost would give them, and protect seldom needs more than a few.
 	bs.n = len(bs.cands)
-	for i := len(bs.cands)/2 - 1; i >= 0; i-- {
-		bs.siftDown(i)
-	}
+	heap.Init(&bs.cands)
 	return bs
 }
 
@@ -291,7 +290,7 @@ type balancingSet struct {
 	memo  []down          // by area: the cheapest way down to a leaf below it
 	path  []int           // a, then its ancestors up to the root
 	below []int           // the leaf path below a
-	cands []balancingCand // a heap of the ways not yet taken
+	cands candHeap        // the ways not yet taken
 	n     int             // the number of ways
 	taken []balancingCand // the ways taken from the heap, cheapest first
 }
@@ -309,36 +308,27 @@ func (bs *balancingSet) add(c balancingCand) {
 
 func (bs *balancingSet) len() int { return bs.n }
 
-func (bs *balancingSet) less(i, j int) bool {
-	x, y := &bs.cands[i], &bs.cands[j]
-	return x.cost < y.cost || x.cost == y.cost && x.idx < y.idx
-}
+// candHeap orders the ways by (cost, order found): taken from it cheapest first, they come
+// as a stable sort by cost would give them.
+type candHeap []balancingCand
 
-func (bs *balancingSet) siftDown(i int) {
-	for {
-		m, l, r := i, 2*i+1, 2*i+2
-		if l < len(bs.cands) && bs.less(l, m) {
-			m = l
-		}
-		if r < len(bs.cands) && bs.less(r, m) {
-			m = r
-		}
-		if m == i {
-			return
-		}
-		bs.cands[i], bs.cands[m] = bs.cands[m], bs.cands[i]
-		i = m
-	}
+func (h candHeap) Len() int { return len(h) }
+func (h candHeap) Less(i, j int) bool {
+	return h[i].cost < h[j].cost || h[i].cost == h[j].cost && h[i].idx < h[j].idx
+}
+func (h candHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *candHeap) Push(x any)   { *h = append(*h, x.(balancingCand)) }
+func (h *candHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // sorted returns the i-th cheapest way (0 ≤ i < len).
 func (bs *balancingSet) sorted(i int) balancingCand {
 	for len(bs.taken) <= i {
-		bs.taken = append(bs.taken, bs.cands[0])
-		last := len(bs.cands) - 1
-		bs.cands[0] = bs.cands[last]
-		bs.cands = bs.cands[:last]
-		bs.siftDown(0)
+		bs.taken = append(bs.taken, heap.Pop(&bs.cands).(balancingCand))
 	}
 	return bs.taken[i]
 }
