@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +280,104 @@ func TestQuery_SnapshotSortedAsLive(t *testing.T) {
 		if live, fromSnap := csvOrder("", desc), csvOrder(snap, desc); live != fromSnap {
 			t.Errorf("the CSV sorted by birth date (desc %v): live %q, snapshot %q", desc, live, fromSnap)
 		}
+	}
+}
+
+// TestQuery_SnapshotTerminatedReportAsLive: the report of terminated participants (DOMAIN.md
+// 6.2) is a kommune's own programmes, pseudonymous (person keys), live and from a snapshot: the
+// kommune a person has left keeps its own period (Product decision 16), so the report is not
+// cut down to the kommune's live person list as ListPersons and the CSV are. Bergen terminated
+// the programmes of m, e and k in 2021; after the 2021-12-31 cut-off m moved to Oslo and e was
+// erased. Bergen's report for 2021 from the snapshot holds the rows its live report holds, m's
+// and e's included; Oslo, which has m now, gets Bergen's programme neither live nor from the
+// snapshot; an analyst reads the snapshot as it was.
+func TestQuery_SnapshotTerminatedReportAsLive(t *testing.T) {
+	const snap = "2021@2021-12-31"
+	keys, err := personkey.New([]byte("snapshot test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &qBuilder{keys: keys, people: map[string]qPerson{}}
+	for i, name := range []string{"m", "e", "k"} {
+		b.person(name, bergen, "2021-01-04", 20+i)
+		b.programme(name, bergen, "2021-02-01")
+		b.add(name, bergen, "2021-10-05", func(ev *nirv1.Event) {
+			ev.Payload = &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
+				Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: qd("2021-10-01")}}
+		})
+	}
+	b.add("m", bergen, "2022-03-03", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: oslo, Date: qd("2022-03-01")}}
+	})
+	b.add("e", "", "2023-01-10", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "test"}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := snapshotQuery(ctx, t, b, keys, snap)
+	names := map[string]string{}
+	for n, p := range b.people {
+		names[p.key] = n
+	}
+	// report is one principal's 2021 report: its rows (person/kommune/reason, by person key)
+	// and its counts.
+	report := func(pctx context.Context, snapshot string) string {
+		t.Helper()
+		res, err := q.TerminatedReport(pctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2021, Snapshot: snapshot}))
+		if err != nil {
+			t.Fatalf("terminated report (snapshot %q): %v", snapshot, err)
+		}
+		var rows []string
+		for _, r := range res.Msg.GetRows() {
+			n := names[r.GetPersonKey()]
+			if n == "" {
+				n = "?"
+			}
+			rows = append(rows, n+"/"+r.GetKommune()+"/"+r.GetReason().String())
+		}
+		slices.Sort(rows)
+		var by []string
+		for _, rc := range res.Msg.GetByReason() {
+			by = append(by, fmt.Sprintf("%s:%d", rc.GetReason(), rc.GetCount()))
+		}
+		return fmt.Sprintf("%s with=%d without=%d by_reason=%s", strings.Join(rows, " "),
+			res.Msg.GetWithReason(), res.Msg.GetWithoutReason(), strings.Join(by, ","))
+	}
+	const reason = "TERMINATION_REASON_ARBEID"
+	all := "e/4601/" + reason + " k/4601/" + reason + " m/4601/" + reason + " with=3 without=0 by_reason=" + reason + ":3"
+	kommune := func(k string) context.Context {
+		return auth.NewContext(ctx, auth.Principal{Name: "fagsystem-" + k, Role: auth.RoleKommune, Kommune: k})
+	}
+	for _, c := range []struct {
+		who  string
+		pctx context.Context
+		want string
+	}{
+		{"Bergen", kommune(bergen), all},
+		{"Oslo", kommune(oslo), " with=0 without=0 by_reason="},
+		{"an analyst", auth.NewContext(ctx, auth.Principal{Name: "analyst", Role: auth.RoleAnalyst}), all},
+	} {
+		for _, snapshot := range []string{"", snap} {
+			if got := report(c.pctx, snapshot); got != c.want {
+				t.Errorf("%s's report for 2021 (snapshot %q):\n got %s\nwant %s", c.who, snapshot, got, c.want)
+			}
+		}
+	}
+	// The premise: Bergen has m no more (not in its live list) but may read its own period of
+	// m today, and the snapshot's list, cut down to the live one, no longer holds m.
+	for _, snapshot := range []string{"", snap} {
+		list, err := q.ListPersons(kommune(bergen), connect.NewRequest(&nirv1.ListPersonsRequest{Snapshot: snapshot}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range list.Msg.GetRows() {
+			if names[r.GetPersonKey()] == "m" {
+				t.Errorf("m, gone to Oslo, is in Bergen's list (snapshot %q)", snapshot)
+			}
+		}
+	}
+	if _, err := q.AuditHistory(kommune(bergen), connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: b.people["m"].key}})); err != nil {
+		t.Errorf("Bergen reads its own period of m live: %v", err)
 	}
 }
 
