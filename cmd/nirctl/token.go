@@ -21,8 +21,9 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	role := fs.String("role", "", "kommune, analyst, operator or system (create)")
 	kommune := fs.String("kommune", "", "kommunenummer of a kommune principal")
 	system := fs.String("system", "", "name of the case system (fagsystem), recorded in events")
+	natsUser := fs.String("nats-user", "", "bind the token to this case system's NATS user (nird --nats-case-systems): accepted only in its requests over NATS")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl token create --name NAME --role ROLE [--kommune NNNN] [--system NAME] [--file tokens.json]")
+		fmt.Fprintln(stderr, "usage: nirctl token create --name NAME --role ROLE [--kommune NNNN] [--system NAME] [--nats-user USER] [--file tokens.json]")
 		fmt.Fprintln(stderr, "       nirctl token revoke --name NAME [--file tokens.json]")
 		fmt.Fprintln(stderr, "create prints the token once; the file keeps only its SHA-256. Send SIGHUP to nird to reload.")
 		fs.PrintDefaults()
@@ -36,7 +37,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	switch args[0] {
 	case "create":
-		token, err := auth.AddToken(*file, auth.Principal{Name: *name, Role: auth.Role(*role), Kommune: *kommune, System: *system})
+		token, err := auth.AddToken(*file, auth.Principal{Name: *name, Role: auth.Role(*role), Kommune: *kommune, System: *system, NATSUser: *natsUser})
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -67,6 +68,23 @@ func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 // message's header and the procedure it maps the subject to
 // (nirv1connect.RegistrationServiceAppendProcedure for nir.cmd.append.<case system>).
 func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error) {
+	return g.check(h, procedure, "")
+}
+
+// CheckNATS is [Guard.Check] for a request the NATS ingress received from a case system's
+// NATS user (the one its subject names, nir.cmd.append.<user>). A token bound to a NATS user
+// ([Principal.NATSUser]) passes only here, and only in that user's requests: [Guard.Check]
+// refuses it everywhere else (HTTP, the CSV route), with ErrPermissionDenied.
+func (g *Guard) CheckNATS(h map[string][]string, procedure, user string) (Principal, error) {
+	return g.check(h, procedure, user)
+}
+
+// errBoundToNATS refuses a token bound to a NATS user where it came otherwise. It names
+// neither the user nor the token: a caller holding a leaked token learns nothing from it.
+var errBoundToNATS = fmt.Errorf("%w: this token is bound to a case system's NATS user and is accepted only in that user's requests over NATS", ErrPermissionDenied)
+
+// check is Check for a request from natsUser ("": not over NATS).
+func (g *Guard) check(h map[string][]string, procedure, natsUser string) (Principal, error) {
 	if g.policy.IsPublic(procedure) {
 		g.allowed.Add(1)
 		return Principal{}, nil
@@ -78,6 +96,11 @@ func (g *Guard) Check(h map[string][]string, procedure string) (Principal, error
 		// The procedure is the URL path any client chooses: a national id in it is masked.
 		g.log.Info("unauthenticated request refused", "procedure", rules.RedactIDs(procedure), "err", err)
 		return Principal{}, err
+	}
+	if p.NATSUser != "" && p.NATSUser != natsUser {
+		g.denied.Add(1)
+		g.log.Info("request refused: the token is bound to another way in", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
+		return Principal{}, errBoundToNATS
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {
 		g.denied.Add(1)

@@ -301,6 +301,67 @@ func TestGuard_Check(t *testing.T) {
 	}
 }
 
+// TestGuard_TokenBoundToNATSUser: a token bound to a case system's NATS user passes only in
+// that user's requests over NATS; over HTTP (Check, CheckHTTP, the CSV route) and from
+// another NATS user it is refused as PermissionDenied, with a message that names neither
+// the user nor the token. An unbound token passes from any NATS user, as before.
+func TestGuard_TokenBoundToNATSUser(t *testing.T) {
+	t.Parallel()
+	var entries []Entry
+	tokens := map[string]string{}
+	for _, p := range []Principal{
+		{Name: "oslo-nats", Role: RoleKommune, Kommune: "0301", NATSUser: "oslo-visma"},
+		{Name: "oslo-any", Role: RoleKommune, Kommune: "0301"},
+	} {
+		token, e, err := GenerateToken(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[p.Name], entries = token, append(entries, e)
+	}
+	authn, err := New(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	guard := NewGuard(authn, DefaultPolicy(), slog.New(slog.NewTextHandler(&logs, nil)))
+	bearer := func(name string) map[string][]string {
+		return map[string][]string{"Authorization": {"Bearer " + tokens[name]}}
+	}
+	procedure := nirv1connect.RegistrationServiceAppendProcedure
+	if p, err := guard.CheckNATS(bearer("oslo-nats"), procedure, "oslo-visma"); err != nil || p.Name != "oslo-nats" || p.NATSUser != "oslo-visma" {
+		t.Fatalf("bound token from its own NATS user: %+v, %v", p, err)
+	}
+	for _, via := range []string{"", "bergen-visma"} {
+		p, err := guard.CheckNATS(bearer("oslo-nats"), procedure, via)
+		if !errors.Is(err, ErrPermissionDenied) || p != (Principal{}) {
+			t.Fatalf("bound token from NATS user %q: %+v, %v; want PermissionDenied", via, p, err)
+		}
+		if strings.Contains(err.Error(), "oslo-visma") || strings.Contains(err.Error(), tokens["oslo-nats"]) {
+			t.Fatalf("the refusal names the bound user or the token: %v", err)
+		}
+	}
+	if _, err := guard.Check(bearer("oslo-nats"), procedure); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("bound token over HTTP: %v, want PermissionDenied", err)
+	}
+	req := httptest.NewRequest(http.MethodPost, procedure, nil)
+	req.Header.Set("Authorization", "Bearer "+tokens["oslo-nats"])
+	if _, _, err := guard.CheckHTTP(req); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("bound token at the edge: %v, want PermissionDenied", err)
+	}
+	for _, via := range []string{"", "oslo-visma", "bergen-visma"} {
+		if p, err := guard.CheckNATS(bearer("oslo-any"), procedure, via); err != nil || p.Name != "oslo-any" {
+			t.Fatalf("unbound token from %q: %+v, %v", via, p, err)
+		}
+	}
+	if got, want := guard.Stats(), (GuardStats{Allowed: 4, Denied: 4}); got != want {
+		t.Fatalf("Stats = %+v, want %+v", got, want)
+	}
+	if !strings.Contains(logs.String(), "bound to another way in") || strings.Contains(logs.String(), tokens["oslo-nats"]) {
+		t.Fatalf("log: want the refusals without the token:\n%s", logs.String())
+	}
+}
+
 // TestGuard_LogsNoNationalID: the procedure is the request's URL path, which any client
 // chooses; a refusal's log line must not carry a national id written into it.
 func TestGuard_LogsNoNationalID(t *testing.T) {

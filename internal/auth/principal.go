@@ -63,6 +63,11 @@ type Principal struct {
 	Kommune string
 	// System names the case system (fagsystem) behind the token, when the token file says.
 	System string
+	// NATSUser, when set, binds the token to one case system's NATS user: it is accepted only
+	// on requests that NATS user sent (nir.cmd.append.<NATSUser>), never over HTTP, in the
+	// web console or from another NATS user ([Guard.CheckNATS]). A token that leaks is then
+	// of no use without that user's NATS key too.
+	NATSUser string
 }
 
 // Actor returns the actor that nird writes into the events p records.

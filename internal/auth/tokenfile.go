@@ -42,13 +42,18 @@ type Entry struct {
 	Kommune string `json:"kommune,omitempty"`
 	// System optionally names the case system (fagsystem) that uses the token.
 	System string `json:"system,omitempty"`
+	// NATSUser optionally binds the token to one case system's NATS user (a name of
+	// nird --nats-case-systems): the token is then accepted only in requests that user
+	// sends on nir.cmd.append.<user>, and refused over HTTP and in the console
+	// ([Principal.NATSUser]). Only for roles kommune and system, the roles that append.
+	NATSUser string `json:"nats_user,omitempty"`
 	// TokenSHA256 is the lowercase hex SHA-256 of the token; unique in the file.
 	TokenSHA256 string `json:"token_sha256"`
 }
 
 // Principal returns the principal the entry authenticates as.
 func (e Entry) Principal() Principal {
-	return Principal{Name: e.Name, Role: e.Role, Kommune: e.Kommune, System: e.System}
+	return Principal{Name: e.Name, Role: e.Role, Kommune: e.Kommune, System: e.System, NATSUser: e.NATSUser}
 }
 
 // HashToken returns the lowercase hex SHA-256 of token, the form stored in the token file.
@@ -65,7 +70,7 @@ func GenerateToken(p Principal) (token string, entry Entry, err error) {
 		return "", Entry{}, fmt.Errorf("generate token: %w", err)
 	}
 	token = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	entry = Entry{Name: p.Name, Role: p.Role, Kommune: p.Kommune, System: p.System, TokenSHA256: HashToken(token)}
+	entry = Entry{Name: p.Name, Role: p.Role, Kommune: p.Kommune, System: p.System, NATSUser: p.NATSUser, TokenSHA256: HashToken(token)}
 	return token, entry, nil
 }
 
@@ -73,7 +78,18 @@ var (
 	nameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	kommuneRe = regexp.MustCompile(`^[0-9]{4}$`)
 	hashRe    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	natsRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 )
+
+// CheckNATSUser reports why name cannot be a case system's NATS user, or nil: it becomes a
+// subject token and a file name (internal/natsauth), so 1 to 32 lower-case letters, digits
+// or '-', starting with a letter or digit.
+func CheckNATSUser(name string) error {
+	if !natsRe.MatchString(name) {
+		return fmt.Errorf("case system %q: use 1 to 32 lower-case letters, digits or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
 
 // Validate checks the entries: each field's form, that a kommune principal's kommunenummer is
 // a kommune today (in Europe/Oslo), and that names and token hashes are unique. The returned
@@ -125,6 +141,13 @@ func validate(entries []Entry, today rules.Date) error {
 			}
 		case e.Role != RoleKommune && e.Kommune != "":
 			bad(i, e, "kommune", "is only allowed for role kommune")
+		}
+		switch {
+		case e.NATSUser == "":
+		case e.Role != RoleKommune && e.Role != RoleSystem:
+			bad(i, e, "nats_user", "is only allowed for roles kommune and system, the roles that append")
+		case CheckNATSUser(e.NATSUser) != nil:
+			bad(i, e, "nats_user", "must be a case system's NATS user: 1 to 32 lower-case letters, digits or '-', starting with a letter or digit")
 		}
 		switch {
 		case e.TokenSHA256 == "":

@@ -89,6 +89,10 @@ func TestValidate(t *testing.T) {
 		{"UppercaseHash", []Entry{{Name: "a", Role: RoleOperator, TokenSHA256: strings.ToUpper(good.TokenSHA256)}}, []string{`field "token_sha256": must be 64 lowercase hex`}},
 		{"PlainTokenInsteadOfHash", []Entry{{Name: "a", Role: RoleOperator, TokenSHA256: "nir_secret"}}, []string{`field "token_sha256"`}},
 		{"DuplicateHash", []Entry{good, {Name: "b", Role: RoleAnalyst, TokenSHA256: good.TokenSHA256}}, []string{`entry 1 ("b"): field "token_sha256": duplicates entry 0`}},
+		{"NATSUser", []Entry{withNATSUser(good, "oslo-visma"), withNATSUser(validEntry("regelmotor", RoleSystem, ""), "regelmotor-1")}, nil},
+		{"NATSUserOnAnalyst", []Entry{withNATSUser(validEntry("ssb", RoleAnalyst, ""), "ssb")}, []string{`entry 0 ("ssb"): field "nats_user": is only allowed for roles kommune and system`}},
+		{"NATSUserMalformed", []Entry{withNATSUser(good, "Oslo.Visma")}, []string{`field "nats_user": must be a case system's NATS user`}},
+		{"NATSUserWildcard", []Entry{withNATSUser(good, "*")}, []string{`field "nats_user"`}},
 		{"AllProblemsReported", []Entry{{Name: "x y", Role: "boss", Kommune: "1", TokenSHA256: "zz"}}, []string{`field "name"`, `field "role"`, `field "kommune"`, `field "token_sha256"`}},
 	}
 	for _, tt := range tests {
@@ -248,4 +252,9 @@ func TestAddToken_RemoveToken(t *testing.T) {
 	if _, err := RemoveToken(filepath.Join(t.TempDir(), "missing.json"), "x"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("RemoveToken(missing file) = %v", err)
 	}
+}
+
+func withNATSUser(e Entry, user string) Entry {
+	e.NATSUser = user
+	return e
 }

@@ -36,7 +36,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -45,6 +44,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/smallfile"
 )
@@ -56,13 +56,10 @@ const Reader = "reader"
 // the users of deploy/nats/accounts.conf).
 var reserved = []string{Reader, "nird", "ingress"}
 
-// nameRE is a case system's name: it becomes a subject token and a file name.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-
 // CheckCaseSystem reports why name cannot be a case system's NATS user, or nil.
 func CheckCaseSystem(name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("case system %q: use 1 to 32 lower-case letters, digits or '-', starting with a letter or digit", name)
+	if err := auth.CheckNATSUser(name); err != nil {
+		return err
 	}
 	if slices.Contains(reserved, name) {
 		return fmt.Errorf("case system %q: the name is taken by another NATS user", name)

@@ -73,7 +73,12 @@ func TestIngress_CaseSystemConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := auth.New([]auth.Entry{{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(tokOslo)}})
+	// tokBound is Oslo's too, bound to the test case system's NATS user.
+	const tokBound = "tok-oslo-bound"
+	authn, err := auth.New([]auth.Entry{
+		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(tokOslo)},
+		{Name: "oslo-bound", Role: auth.RoleKommune, Kommune: "0301", NATSUser: caseSystem, TokenSHA256: auth.HashToken(tokBound)},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +112,13 @@ func TestIngress_CaseSystemConnections(t *testing.T) {
 		}
 	})
 
-	send := func(n string, i int) (*nats.Msg, error) {
+	sendAs := func(n string, i int, token string) (*nats.Msg, error) {
 		msg := nats.NewMsg(natsingress.RequestSubject(n))
 		msg.Data = mustMarshal(registerPerson(900 + i))
-		msg.Header.Set("Authorization", "Bearer "+tokOslo)
+		msg.Header.Set("Authorization", "Bearer "+token)
 		return clients[n].RequestMsg(msg, 5*time.Second)
 	}
+	send := func(n string, i int) (*nats.Msg, error) { return sendAs(n, i, tokOslo) }
 	answered := func(n string, i int) {
 		t.Helper()
 		var reply *nats.Msg
@@ -132,6 +138,22 @@ func TestIngress_CaseSystemConnections(t *testing.T) {
 	}
 	answered(caseSystem, 0)
 	answered(otherCaseSystem, 1)
+
+	// A token bound to the test case system's NATS user is refused in the other's requests
+	// (a leaked token is of no use without that user's key), and stored in its own.
+	reply, err := sendAs(otherCaseSystem, 5, tokBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "permission_denied" {
+		t.Errorf("bound token in the other case system's request: code %q (%s), want permission_denied", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	if reply, err = sendAs(caseSystem, 5, tokBound); err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Errorf("bound token in its own case system's request: %s %s", code, reply.Header.Get(micro.ErrorHeader))
+	}
 
 	// The test case system names the other's inbox: the answer goes back into its own
 	// account, and the other's inbox gets nothing.

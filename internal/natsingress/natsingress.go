@@ -397,7 +397,8 @@ func (in *Ingress) drop() {
 // admits the request, and serves it in a goroutine of its own, answering over nc, the
 // connection the request came on.
 func (in *Ingress) handle(ctx context.Context, req request, nc *nats.Conn) {
-	if user, ok := Sender(req.Subject()); !ok || !ReplyAllowed(user, req.Reply()) {
+	user, ok := Sender(req.Subject())
+	if !ok || !ReplyAllowed(user, req.Reply()) {
 		in.drop()
 		return
 	}
@@ -408,7 +409,7 @@ func (in *Ingress) handle(ctx context.Context, req request, nc *nats.Conn) {
 		in.fail(req, connect.NewError(connect.CodeResourceExhausted, errors.New("request larger than 4 MiB")))
 		return
 	}
-	p, err := in.guard.Check(map[string][]string(req.Headers()), nirv1connect.RegistrationServiceAppendProcedure)
+	p, err := in.guard.CheckNATS(map[string][]string(req.Headers()), nirv1connect.RegistrationServiceAppendProcedure, user)
 	if err != nil {
 		code := connect.CodeUnauthenticated
 		if errors.Is(err, auth.ErrPermissionDenied) {

@@ -585,6 +585,11 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, id Identi
 		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen kan ikke brukes i konsollet (systemets egen nøkkel).")
 		return
 	}
+	if id.Principal.NATSUser != "" {
+		c.log.InfoContext(r.Context(), "console log-in refused", "principal", id.Principal.String(), "err", errBoundLogin)
+		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen er bundet til et fagsystem over NATS og kan ikke brukes i konsollet.")
+		return
+	}
 	// A session this browser already had ends: its cookie is about to be replaced, and
 	// whoever had copied it must not keep it until it times out.
 	c.sess.end(r)

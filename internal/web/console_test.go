@@ -119,6 +119,7 @@ func newWorld(t *testing.T) *world {
 		{Name: "analytiker", Role: auth.RoleAnalyst},
 		{Name: "drift", Role: auth.RoleOperator},
 		{Name: "regelmotor", Role: auth.RoleSystem},
+		{Name: "oslo-nats", Role: auth.RoleKommune, Kommune: "0301", NATSUser: "oslo-visma"},
 	}...)
 	w.query = api.NewQuery(api.QueryConfig{Source: proj, Keys: keys})
 	c, err := web.New(web.Config{
@@ -307,6 +308,11 @@ func TestConsole_Session(t *testing.T) {
 	form = url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["regelmotor"]}}
 	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden {
 		t.Errorf("system token log-in: %d, want 403", r.code)
+	}
+	// Nor does a case system's token bound to its NATS user: it is accepted only there.
+	form = url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["oslo-nats"]}}
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden || !strings.Contains(r.body, "bundet til et fagsystem") {
+		t.Errorf("log-in with a token bound to a NATS user: %d, want 403 saying why", r.code)
 	}
 }
 

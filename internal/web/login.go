@@ -82,6 +82,10 @@ func (t tokenLogin) Handler(kit Kit) http.Handler {
 // errSystemLogin refuses the system principal (the regelmotor): the console is for people.
 var errSystemLogin = errors.New("the system principal cannot log in to the console")
 
+// errBoundLogin refuses a token bound to a case system's NATS user (auth.Principal.NATSUser):
+// it is accepted only in that user's requests over NATS.
+var errBoundLogin = errors.New("a token bound to a NATS user cannot log in to the console")
+
 // safeNext returns a local path to go to after log-in: only a path on this site, never
 // another host (an open redirect would let a link log a person in and send them away).
 func safeNext(s string) string {
