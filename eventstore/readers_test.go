@@ -21,6 +21,7 @@ func TestCheckReaderConsumer(t *testing.T) {
 		{"OrderedConsumer", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"name":"x_1","ack_policy":"none","filter_subject":"nir.ev.>"}}`, ""},
 		{"Checkpoints", eventstore.CheckpointStreamName, `{"stream_name":"NIR_CHECKPOINTS","config":{"ack_policy":"none"}}`, ""},
 		{"DataKeys", "KV_" + eventstore.KeyBucket, `{"stream_name":"KV_NIR_KEYS","config":{"ack_policy":"none"}}`, ""},
+		{"ExplicitAcksBecomeNone", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"ack_policy":"explicit","max_ack_pending":-1,"ack_wait":600000000000}}`, ""},
 		{"UpdateBecomesCreate", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"name":"nird_1"},"action":"update"}`, ""},
 		{"PushConsumer", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"deliver_subject":"nir.checkpoint"}}`, "deliver_subject"},
 		{"DeliverGroup", eventstore.StreamName, `{"stream_name":"NIR_EVENTS","config":{"deliver_group":"g"}}`, "deliver_group"},
@@ -47,6 +48,9 @@ func TestCheckReaderConsumer(t *testing.T) {
 			}
 			if d := req.Config.InactiveThreshold; d <= 0 || d > 10*time.Minute {
 				t.Fatalf("inactive threshold %s: the consumer would stay", d)
+			}
+			if req.Config.AckPolicy != server.AckNone || req.Config.MaxAckPending != 0 {
+				t.Fatalf("ack policy %v, max ack pending %d: the server would keep an entry per message delivered", req.Config.AckPolicy, req.Config.MaxAckPending)
 			}
 		})
 	}
