@@ -17,6 +17,7 @@ import (
 	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 // httpClient is the HTTP client for nird's API, with the global token (auth.BearerTransport).
@@ -53,7 +54,7 @@ func readRegistrations(r io.Reader, yield func(line int, reg *nirv1.Registration
 		}
 		reg := &nirv1.Registration{}
 		if err := protojson.Unmarshal([]byte(line), reg); err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %s", n, rules.RedactIDs(err.Error()))
 		}
 		if reg.GetEvent() != nil && reg.GetEvent().GetId() == "" {
 			reg.Event.Id = ulid.Make().String()

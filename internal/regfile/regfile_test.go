@@ -81,6 +81,9 @@ func TestReadCSV_Errors(t *testing.T) {
 		{"MissingNationalID", "type,national_id,kommune\nperson_registered,,0301\n", "line 2: national_id: is required"},
 		{"MissingNewID", "type,national_id,kommune,new_id\nidentifier_added," + fnr + ",0301,\n", "line 2: new_id: is required"},
 		{"BadNewID", "type,national_id,kommune,new_id\nidentifier_added," + fnr + ",0301," + bad + "\n", "line 2: new_id: "},
+		// A national id in another column (columns swapped, a row one cell short) is quoted
+		// by that column's error: redacted. Before, "birth_date: \"<the id>\" is not a date".
+		{"IDInDateColumn", "type,kommune,birth_date,national_id\nperson_registered,0301," + fnr + ",1990-05-17\n", "line 2: birth_date: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := readCSV(t, c.csv)
@@ -88,6 +91,26 @@ func TestReadCSV_Errors(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, c.want)
 			}
 			if strings.Contains(err.Error(), fnr) || strings.Contains(err.Error(), bad) {
+				t.Errorf("the error repeats the national id: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadJSONL_ErrorsHoldNoNationalID: protojson quotes what it refuses; a national id
+// written as a number, or as a field's name, was echoed in the error nirctl import prints.
+func TestReadJSONL_ErrorsHoldNoNationalID(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	for name, line := range map[string]string{
+		"IDAsANumber":    `{"person":{"nationalId":` + fnr + `},"event":{"id":"01HZX3J5Q8RBN0M9T7W2K4C6D2","kommune":"0301"}}`,
+		"IDAsAFieldName": `{"person":{"nationalId":"x"},"` + fnr + `":1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := regfile.ReadJSONL([]byte(line+"\n"), func(regfile.Line) error { return nil })
+			if err == nil || !strings.Contains(err.Error(), "line 1: not a nir.v1.Registration") {
+				t.Fatalf("err = %v, want line 1 refused", err)
+			}
+			if strings.Contains(err.Error(), fnr) {
 				t.Errorf("the error repeats the national id: %v", err)
 			}
 		})
