@@ -46,8 +46,8 @@ const keyAttempts = 5
 
 var (
 	// ErrNoKey is returned for a person without a data key: never made, or destroyed. It
-	// wraps sealing.ErrNoKey, so that sealing.Events reads the person's sealed fields as
-	// erased rather than failing.
+	// wraps sealing.ErrNoKey, so that a lenient sealing.Events reads the person's sealed
+	// fields as unreadable rather than failing; only ErrKeyDestroyed reads them as erased.
 	ErrNoKey = fmt.Errorf("eventstore: %w", sealing.ErrNoKey)
 	// ErrKeyDestroyed is returned when the person's data key was destroyed (an erasure). It
 	// wraps ErrNoKey. The person never gets another key: Ensure refuses.

@@ -12,15 +12,16 @@ import (
 // TestApply_ErasureOfUnreadablePerson: a person folded into the file while its data key
 // opened (the row holds the national id and birth date), whose key is damaged on disk by the
 // time the file is opened again: a fold now reads the sealed fields as unreadable (DBOptions.
-// Open), and derives the same row as the erased one. The erasure must still write the row:
-// before, Apply compared the new row with that refold, found no change and left the national
-// id and birth date in the live person list (they went only at a rebuild).
+// Open). The erasure must still write the row: before, such a fold read them «slettet» and
+// derived the same row as the erased one, Apply compared the new row with that refold, found
+// no change and left the national id and birth date in the live person list (they went only
+// at a rebuild).
 func TestApply_ErasureOfUnreadablePerson(t *testing.T) {
 	t.Parallel()
 	var damaged atomic.Bool
 	opt := DBOptions{Open: func(ev *nirv1.Event) error {
 		if damaged.Load() {
-			rules.RedactIdentity(ev) // as sealing reads a field whose key does not open
+			rules.UnreadableIdentity(ev) // as sealing reads a field whose key does not open
 		}
 		return nil
 	}}

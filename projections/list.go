@@ -499,6 +499,12 @@ func (r *PersonRow) Erased() *PersonRow {
 	return &c
 }
 
+// Unreadable reports whether r's identity could not be read when the person was folded: a
+// data key damaged or lost on disk, its national id rules.UnreadableText and no birth date.
+// The person is not erased, and everything else in the row stands; a read of the identity
+// answers DataLoss (the API's GetPerson), as the person's history does.
+func (r *PersonRow) Unreadable() bool { return r.NationalID == rules.UnreadableText }
+
 // Person returns one person's row in the person list; ErrNotFound if the person has none.
 func (db *DB) Person(pk string) (*PersonRow, error) {
 	var row *PersonRow
@@ -767,8 +773,10 @@ func appendCSVRow(b []byte, r *PersonRow, withID bool) []byte {
 	b = append(b, ',')
 	b = appendField(b, r.Kommune)
 	b = append(b, ',')
-	if r.NationalID == rules.ErasedText {
-		b = append(b, rules.ErasedText...) // an erased person's birth date (Product decisions 15)
+	if r.NationalID == rules.ErasedText || r.Unreadable() {
+		// An erased person's birth date (Product decisions 15), or one that cannot be read
+		// (a damaged data key): not merely unknown.
+		b = append(b, r.NationalID...)
 	} else {
 		b = appendDate(b, r.BirthDate)
 	}

@@ -1078,20 +1078,36 @@ func (s *State) indexAbsorbed(seq uint64, ev *nirv1.Event) {
 // decisions 15): in lists, CSV, histories and the web console.
 const ErasedText = "slettet"
 
+// UnreadableText is what a person's identifying fields read as where the data key that sealed
+// them is damaged or lost on disk (sealing.ErrKeyUnreadable), in the read models: the person
+// is not erased, and keeps everything that does not need those fields (the age on the permit
+// date is kept in clear), but its national id and birth date cannot be read until the key is
+// restored from a backup. A read of that identity through the API answers DataLoss. It is no
+// national id (none validates), so it is never taken for one.
+const UnreadableText = "uleselig"
+
 // RedactIdentity replaces the identifying fields of ev, and of every event a merge copied into
 // it, with ErasedText (DOMAIN.md Product decisions 15): what an erased person's history shows,
 // whether or not the reader could still open its sealed fields.
-func RedactIdentity(ev *nirv1.Event) {
+func RedactIdentity(ev *nirv1.Event) { replaceIdentity(ev, ErasedText) }
+
+// UnreadableIdentity replaces the identifying fields of ev, and of every event a merge copied
+// into it, with UnreadableText, with no birth date: what a reader that must not stop reads
+// where the data key that sealed them does not open (damaged or lost, not destroyed by an
+// erasure). The age on the permit date, kept in clear, stays, as RedactIdentity leaves it.
+func UnreadableIdentity(ev *nirv1.Event) { replaceIdentity(ev, UnreadableText) }
+
+func replaceIdentity(ev *nirv1.Event, text string) {
 	switch {
 	case ev.GetPersonRegistered() != nil:
 		p := ev.GetPersonRegistered()
-		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate, p.SealedIdentity = ErasedText, "", "", nil, nil
+		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate, p.SealedIdentity = text, "", "", nil, nil
 	case ev.GetIdentifierAdded() != nil:
 		a := ev.GetIdentifierAdded()
-		a.NationalId, a.SealedNationalId = ErasedText, nil
+		a.NationalId, a.SealedNationalId = text, nil
 	case ev.GetPersonsMerged() != nil:
 		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
-			RedactIdentity(c)
+			replaceIdentity(c, text)
 		}
 	}
 }

@@ -13,7 +13,10 @@ import (
 )
 
 // ErrNoKey is returned by a Keys for a person without a data key: never made, or destroyed
-// by an erasure. An event sealed with such a key opens as «slettet» (rules.ErasedText).
+// by an erasure. An event sealed with a destroyed key (ErrKeyDestroyed) opens as «slettet»
+// (rules.ErasedText); one whose key is merely not found opens, for a reader that is not
+// Strict, as unreadable (rules.UnreadableText): a key an event names is stored before the
+// event, and only an erasure destroys one.
 var ErrNoKey = errors.New("sealing: the person has no data key")
 
 // ErrKeyDestroyed is returned by a Keys for a key an erasure destroyed (it wraps ErrNoKey in
@@ -23,13 +26,14 @@ var ErrKeyDestroyed = errors.New("sealing: the data key was destroyed")
 // ErrKeyUnreadable is returned by a Keys for a stored data key that does not open with the
 // master key that opens the others: the entry is damaged (in eventstore's errors it also
 // wraps eventstore.ErrMasterKey). A reader that is not Strict reads what it sealed as
-// unreadable, as it reads a destroyed key's; restoring the entry (from a backup) and
+// unreadable (rules.UnreadableText), never as erased; restoring the entry (from a backup) and
 // rebuilding brings it back.
 var ErrKeyUnreadable = errors.New("sealing: the stored data key does not open (damaged)")
 
 // Keys gives data keys by id (eventstore.KeyStore). Key returns ErrNoKey (or an error
-// wrapping it) for an id without a key (destroyed); Take returns a new stored key and its
-// id; Destroy destroys a key for good.
+// wrapping it) for an id without a key, ErrKeyDestroyed (wrapped) for one an erasure
+// destroyed, and ErrKeyUnreadable (wrapped) for one stored and damaged or lost; Take returns
+// a new stored key and its id; Destroy destroys a key for good.
 type Keys interface {
 	Key(ctx context.Context, id string) (*Key, error)
 	Take(ctx context.Context) (string, *Key, error)
@@ -43,11 +47,12 @@ type Keys interface {
 // the age on the permit date, which nird computes before it seals the birth date).
 type Events struct {
 	Keys Keys
-	// Strict reads a sealed field as «slettet» only when its key was destroyed
-	// (ErrKeyDestroyed); a key that is merely not found is an error, for the caller to try
-	// again. The append path is strict: it compares a retried event with the stored one, and
-	// must not take an unreadable copy for other content. Readers that must never stop (the
-	// read models) are not: they read a missing key as «slettet».
+	// Strict makes a key that is not found, or damaged (ErrKeyUnreadable), an error, for the
+	// caller to try again or refuse. The append path is strict: it compares a retried event
+	// with the stored one, and must not take an unreadable copy for other content. Readers
+	// that must never stop (the read models) are not: they read such a key's fields as
+	// unreadable (rules.UnreadableText). Either reads a field as «slettet» only when its key
+	// was destroyed (ErrKeyDestroyed): an erasure.
 	Strict bool
 }
 
@@ -115,16 +120,21 @@ func (e Events) seal(ctx context.Context, ev *nirv1.Event, id *nirv1.SealedIdent
 }
 
 // Open restores the identifying fields of ev in place, as the client sent them, and of every
-// event a merge copied into it. The fields of a person without a data key (erased) read as
+// event a merge copied into it. The fields sealed with a key an erasure destroyed read as
 // rules.ErasedText: the registration's fødselsnummer and the added id, with no birth date
-// (the age on the permit date, kept in clear, stays). A sealed value that does not open (damaged, or sealed for another person) reads so too:
-// it is never guessed at. Other errors (the key store unreachable) are returned, and ev may
-// then be partly opened. An event stored in clear (before sealing) is left as it is.
+// (the age on the permit date, kept in clear, stays). Those that cannot be read otherwise
+// read so as rules.UnreadableText: a key damaged or lost on disk (for a reader that is not
+// Strict), a sealed value that does not open with its key (damaged, or sealed for another
+// person), a sealed value naming no key. Such a person is not erased, and is never read as
+// one (before 2026-12-06 every such field read «slettet», and a rebuild from the stream showed
+// a person whose key was damaged as erased). A value that does not open is never guessed at.
+// Other errors (the key store unreachable) are returned, and ev may then be partly opened. An
+// event stored in clear (before sealing) is left as it is.
 func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 	switch {
 	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
 		p := ev.GetPersonRegistered()
-		id, err := e.open(ctx, ev, p.GetSealedIdentity())
+		id, erased, err := e.open(ctx, ev, p.GetSealedIdentity())
 		if err != nil {
 			return err
 		}
@@ -133,21 +143,30 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 			// The age on the permit date, kept in clear when the birth date was sealed,
 			// stays: the law and the schemes follow it for an erased person
 			// (rules.Person.KeptAge; DOMAIN.md Product decisions 15: an erasure changes no
-			// statistic). Dropped here, a rebuild gave every erased person no age.
-			rules.RedactIdentity(ev)
+			// statistic), and for one whose key is damaged. Dropped here, a rebuild gave
+			// every erased person no age.
+			if erased {
+				rules.RedactIdentity(ev)
+			} else {
+				rules.UnreadableIdentity(ev)
+			}
 			return nil
 		}
 		p.AgeAtPermitDate = nil // the birth date it was computed from is back
 		p.Fodselsnummer, p.DNummer, p.DufNummer, p.BirthDate = id.GetFodselsnummer(), id.GetDNummer(), id.GetDufNummer(), id.GetBirthDate()
 	case len(ev.GetIdentifierAdded().GetSealedNationalId()) > 0:
 		a := ev.GetIdentifierAdded()
-		id, err := e.open(ctx, ev, a.GetSealedNationalId())
+		id, erased, err := e.open(ctx, ev, a.GetSealedNationalId())
 		if err != nil {
 			return err
 		}
-		a.SealedNationalId, a.NationalId = nil, rules.ErasedText
-		if id != nil {
-			a.NationalId = id.GetNationalId()
+		switch {
+		case id != nil:
+			a.SealedNationalId, a.NationalId = nil, id.GetNationalId()
+		case erased:
+			rules.RedactIdentity(ev)
+		default:
+			rules.UnreadableIdentity(ev)
 		}
 	case ev.GetPersonsMerged() != nil:
 		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
@@ -160,10 +179,12 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 }
 
 // Unreadable reads the fields of ev that are still sealed, and of every event a merge copied
-// into it, as unreadable, as Open reads those of a key that is gone: the registration's
+// into it, as gone, as Open reads those of a key an erasure destroyed: the registration's
 // fødselsnummer and the added id as rules.ErasedText, with no birth date. Fields opened
-// already are left as they are. It is for a reader that may do without what a damaged data
-// key sealed (the append path judging an erasure): ev keeps its data_key_id.
+// already are left as they are. It is for the append path, whose one use of a history with a
+// damaged data key is an erasure (judged on it, or stored already and naming the key), after
+// which the person is erased: ev keeps its data_key_id. The read models read such fields as
+// rules.UnreadableText (Open), until an erasure is folded.
 func Unreadable(ev *nirv1.Event) {
 	switch {
 	case len(ev.GetPersonRegistered().GetSealedIdentity()) > 0:
@@ -177,34 +198,36 @@ func Unreadable(ev *nirv1.Event) {
 	}
 }
 
-// open returns the identity sealed in ev, or nil when it cannot be read any more. The event
-// keeps its data_key_id (a merge copies it, an erasure collects it).
-func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (*nirv1.SealedIdentity, error) {
+// open returns the identity sealed in ev, or nil when it cannot be read, with erased true
+// when that is because an erasure destroyed its key (the one case read as «slettet»), false
+// when it is unreadable otherwise. The event keeps its data_key_id (a merge copies it, an
+// erasure collects it).
+func (e Events) open(ctx context.Context, ev *nirv1.Event, sealed []byte) (id *nirv1.SealedIdentity, erased bool, err error) {
 	personKey := ev.GetPersonKey()
 	if ev.GetDataKeyId() == "" {
-		return nil, nil // sealed, but no key named: nothing opens it
+		return nil, false, nil // sealed, but no key named: nothing opens it
 	}
 	k, err := e.Keys.Key(ctx, ev.GetDataKeyId())
-	if errors.Is(err, ErrNoKey) && (!e.Strict || errors.Is(err, ErrKeyDestroyed)) {
-		return nil, nil
-	}
-	if errors.Is(err, ErrKeyUnreadable) && !e.Strict {
-		// A damaged key entry must not stop the readers that must never stop (the read
-		// models): its fields read as unreadable, and the key store says so.
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sealing: data key of an event of person %s: %w", personKey, err)
+	switch {
+	case errors.Is(err, ErrKeyDestroyed):
+		return nil, true, nil
+	case !e.Strict && (errors.Is(err, ErrKeyUnreadable) || errors.Is(err, ErrNoKey)):
+		// A damaged or lost key entry must not stop the readers that must never stop (the
+		// read models): its fields read as unreadable, and the key store says so in its
+		// log. Not as erased: the person was not.
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("sealing: data key of an event of person %s: %w", personKey, err)
 	}
 	plain, err := k.Open(personKey, sealed)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	id := &nirv1.SealedIdentity{}
+	id = &nirv1.SealedIdentity{}
 	if proto.Unmarshal(plain, id) != nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	return id, nil
+	return id, false, nil
 }
 
 // Destroy destroys a data key: everything sealed with it reads as «slettet» from then on,

@@ -19,7 +19,8 @@ import (
 // TestEvents_SealOpen: what nird stores of a registration, an added id and a merge holds no
 // national id and no birth date (DOMAIN.md Product decisions 15), keeps the age on the permit
 // date in clear, opens to exactly what the client sent while the key exists, and reads
-// «slettet» once it is destroyed; a value sealed for one person does not open for another.
+// «slettet» once it is destroyed; a value sealed for one person does not open for another
+// (it reads as unreadable: the other person was not erased).
 // The keys are a real key store on an embedded JetStream server.
 func TestEvents_SealOpen(t *testing.T) {
 	ctx, ev := sealer(t)
@@ -63,14 +64,18 @@ func TestEvents_SealOpen(t *testing.T) {
 		if stored.GetDataKeyId() == "" && stored.GetPersonsMerged() == nil {
 			t.Fatalf("stored %v names no data key", stored)
 		}
-		// Copied onto another person, a sealed value does not open, though its key exists.
+		// Copied onto another person, a sealed value does not open, though its key exists:
+		// unreadable, not erased.
 		moved := proto.Clone(stored).(*nirv1.Event)
 		moved.PersonKey = strings.Repeat("3c", 32)
 		if err := ev.Open(ctx, moved); err != nil {
 			t.Fatal(err)
 		}
-		if p := moved.GetPersonRegistered(); p != nil && p.GetFodselsnummer() != rules.ErasedText {
+		if p := moved.GetPersonRegistered(); p != nil && (p.GetFodselsnummer() != rules.UnreadableText || p.GetBirthDate() != nil) {
 			t.Fatalf("a registration sealed for another person opened: %v", p)
+		}
+		if a := moved.GetIdentifierAdded(); a != nil && a.GetNationalId() != rules.UnreadableText {
+			t.Fatalf("an added id sealed for another person opened: %v", a)
 		}
 	}
 
@@ -81,13 +86,14 @@ func TestEvents_SealOpen(t *testing.T) {
 	// A key an event names that the store does not find (not destroyed: on this store of
 	// one replica, an entry lost on disk, eventstore.ErrKeyLost) is an error for a strict
 	// reader, the append path, which must not take the unreadable copy for other content; a
-	// lenient reader reads the fields as unreadable («slettet»).
+	// lenient reader reads the fields as unreadable, not as erased: before 2026-12-06 it read
+	// them «slettet», and a rebuild showed the person erased.
 	missing := proto.Clone(stored).(*nirv1.Event)
 	missing.DataKeyId = "k" + strings.Repeat("0", 32)
 	if err := (sealing.Events{Keys: ev.Keys, Strict: true}).Open(ctx, proto.Clone(missing).(*nirv1.Event)); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Fatalf("a strict reader, a key not found: %v, want ErrKeyUnreadable (lost)", err)
 	}
-	if err := ev.Open(ctx, missing); err != nil || missing.GetPersonRegistered().GetFodselsnummer() != rules.ErasedText {
+	if err := ev.Open(ctx, missing); err != nil || missing.GetPersonRegistered().GetFodselsnummer() != rules.UnreadableText || missing.GetPersonRegistered().GetAgeAtPermitDate() != 37 {
 		t.Fatalf("a lenient reader, a key not found: %v, %v", err, missing.GetPersonRegistered())
 	}
 	if err := ev.Destroy(ctx, stored.GetDataKeyId()); err != nil {

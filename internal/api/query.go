@@ -23,6 +23,7 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
 )
 
 // QuerySource gives the query handlers the read models: the live ones (snapshot "") or a
@@ -759,9 +760,16 @@ func (h *Query) GetPerson(ctx context.Context, req *connect.Request[nirv1.GetPer
 	}
 	out := &nirv1.GetPersonResponse{}
 	return respond(ctx, h, "get person", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
-		_, row, err := h.seenPerson(db, v, req.Msg.GetSnapshot(), pk, req.Msg.GetPerson())
+		key, row, err := h.seenPerson(db, v, req.Msg.GetSnapshot(), pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
+		}
+		if row.Unreadable() {
+			// Folded while a data key of the person's was damaged or lost on disk: the
+			// identity cannot be read, and is shown neither as unknown nor as erased.
+			// DataLoss, as for the person's history (Error); the deadlines and the list
+			// row, which need none of it, are served.
+			return fmt.Errorf("api: the identity of person %s cannot be read: %w", key, sealing.ErrKeyUnreadable)
 		}
 		out.Person = personRow(row, v.SeesNationalIDs())
 		return nil
