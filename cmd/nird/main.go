@@ -313,7 +313,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&e.MaxInflightPublic, "max-inflight-public", DefaultMaxInflightPublic, fmt.Sprintf("API: most requests without a token (health checks, the web console's log-in) served at once, apart from --max-inflight; more are refused with ResourceExhausted, and each body must come within %v", publicReadTimeout))
 	flt(&e.RateLimit, "rate-limit", DefaultRateLimit, "API: requests per second one principal (token) may make on average; more are refused with ResourceExhausted (HTTP 429); 0 = no limit")
 	num(&e.RateBurst, "rate-burst", DefaultRateBurst, "API: requests one principal may make at once above --rate-limit")
-	num(&e.BodyMemory, "max-body-memory", DefaultBodyMemory, fmt.Sprintf("API: bytes of request bodies read at once, over every request, beyond the first %d KiB of each; a large body beyond it is refused with ResourceExhausted", edge.FreeBodyBytes>>10))
+	num(&e.BodyMemory, "max-body-memory", DefaultBodyMemory, fmt.Sprintf("API and NATS ingress: bytes of request bodies read at once, over every request, beyond the first %d KiB of each; a large body beyond it is refused with ResourceExhausted", edge.FreeBodyBytes>>10))
 	num(&e.MaxExportsPerPrincipal, "max-exports-per-principal", api.DefaultMaxExportsPerPrincipal, "API: most CSV exports one principal (token) may have in flight; more are refused with ResourceExhausted (each holds a temporary file of its list until its client has read it)")
 	num(&e.ExportDisk, "max-export-disk", api.DefaultExportDiskBytes, "API: bytes of the CSV exports' temporary files held at once, over every export; an export beyond it is refused with ResourceExhausted")
 	if envErr != nil {

@@ -227,9 +227,9 @@ func newEdgeCollector(e *edge.Edge, q *api.Query) *edgeCollector {
 	return &edgeCollector{
 		e:          e,
 		q:          q,
-		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit: before their body was read, rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory; CSV exports, exports_per_principal (--max-exports-per-principal) and export_disk (--max-export-disk); statistics_per_principal (a principal's Statistics calls in flight).", []string{"limit"}, nil),
+		refused:    prometheus.NewDesc("nir_api_refused_total", "API requests refused by a limit: before their body was read, rate (a principal's --rate-limit), principal_inflight, inflight, public_inflight (requests without a token), body_memory (--max-body-memory, HTTP and NATS bodies alike); CSV exports, exports_per_principal (--max-exports-per-principal) and export_disk (--max-export-disk); statistics_per_principal (a principal's Statistics calls in flight).", []string{"limit"}, nil),
 		inflight:   prometheus.NewDesc("nir_api_inflight_requests", "API requests being served, with and without a token.", nil, nil),
-		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies drawn from --max-body-memory.", nil, nil),
+		bodyMemory: prometheus.NewDesc("nir_api_body_memory_bytes", "Bytes of large request bodies (HTTP and NATS) drawn from --max-body-memory.", nil, nil),
 	}
 }
 

@@ -153,13 +153,19 @@ func closeConns(conns map[string]*nats.Conn) {
 // in-process on the embedded server, or to an external one. It is never the store's
 // connection, which may publish events (see package natsingress).
 func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name string, creds []nats.Option) (*nats.Conn, error) {
-	var refused violationLog
+	refused := violationLog{msg: "NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)"}
+	// nats.go reports a slow consumer each time a subscription starts dropping again.
+	dropped := violationLog{msg: "NATS ingress dropped requests unanswered: more than natsingress.PendingBytes of them received and not yet looked at (a case system sending faster than nird takes them)"}
 	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
 			// A reply the server refused: the micro service's discovery answers any reply
 			// subject, which the requester chose, so the subject is not logged, and a
 			// flood of them makes one line a minute.
 			refused.note(a.log)
+			return
+		}
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			dropped.note(a.log, "connection", name)
 			return
 		}
 		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "connection", name, "err", err)
@@ -177,24 +183,24 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name strin
 	return nc, nil
 }
 
-// violationLog counts the permissions violations of the ingress's connection and logs
-// them at most once a minute.
+// violationLog counts the permissions violations (or the slow-consumer reports) of the
+// ingress's connection and logs them, as msg, at most once a minute.
 type violationLog struct {
+	msg    string
 	mu     sync.Mutex
 	n      uint64
 	logged uint64
 	last   time.Time
 }
 
-func (v *violationLog) note(log *slog.Logger) {
+func (v *violationLog) note(log *slog.Logger, attrs ...any) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.n++
 	if time.Since(v.last) < time.Minute {
 		return
 	}
-	log.Warn("NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)",
-		"component", "natsingress", "refused_since_last_log", v.n-v.logged, "refused_total", v.n)
+	log.Warn(v.msg, append([]any{"component", "natsingress", "since_last_log", v.n - v.logged, "total", v.n}, attrs...)...)
 	v.last, v.logged = time.Now(), v.n
 }
 

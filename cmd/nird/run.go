@@ -268,9 +268,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux.Handle("/", http.MaxBytesHandler(console.Handler(), consoleMaxBytes))
 
 	// The NATS ingress shares the API's limits: a case system's requests count against its
-	// rate and share of requests in flight whichever way they come.
+	// rate and share of requests in flight whichever way they come, and their bodies against
+	// the one --max-body-memory.
 	ingress := natsingress.New(ingressConn, guard, reg, log)
 	ingress.Admit = front.Admit
+	ingress.Body = front.DrawBody
 	for _, l := range access.lanes {
 		ingress.AddCaseSystem(l.name, laneConns[l.name])
 	}

@@ -43,6 +43,8 @@
 //   - Memory for request bodies is bounded: at most (MaxInflight + MaxPublicInflight) ×
 //     FreeBodyBytes plus BodyMemory bytes are read and held at once (Connect's buffers may
 //     double that, and the garbage collector lets the heap grow to about twice what is live).
+//     The NATS ingress's requests draw from the same budget ([Edge.DrawBody]): one budget
+//     bounds the bodies served whichever way they came.
 //   - Public procedures (gRPC health) need no token and are not rate limited; they count
 //     toward MaxPublicInflight and their bodies toward the budget. However many of them
 //     stall, a caller with a token finds MaxInflight's slots as its peers left them.
@@ -378,9 +380,8 @@ func busy(msg string) *connect.Error {
 func (e *Edge) budget(r *http.Request) (*budgetBody, error) {
 	b := &budgetBody{rc: r.Body, e: e, free: FreeBodyBytes}
 	n := r.ContentLength
-	if m := e.cfg.MaxBodyBytes; m > 0 && n > m {
-		e.refusedBody.Add(1)
-		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("request body of %d bytes is larger than the %d nird reads", n, m))
+	if err := e.tooLarge(n); err != nil {
+		return nil, err
 	}
 	if n > FreeBodyBytes {
 		if err := b.draw(n - FreeBodyBytes); err != nil {
@@ -390,8 +391,54 @@ func (e *Edge) budget(r *http.Request) (*budgetBody, error) {
 	return b, nil
 }
 
+// DrawBody draws a body of n bytes that came whole with its request (a NATS request's)
+// from the budget the API's bodies draw from ([Config.BodyMemory]), as Wrap draws a body
+// whose length the request says: its first FreeBodyBytes are free, the rest is drawn in one
+// go, and given back by release (which may be called more than once) when the request has
+// been served. A body larger than MaxBodyBytes, or one that does not fit in what is left of
+// the budget, is refused with ResourceExhausted and counted as an HTTP body is
+// ([Stats.RefusedBodyMemory]). The NATS ingress calls it before it decodes a request, so
+// that one budget bounds the bodies being decoded and served whichever way they came.
+func (e *Edge) DrawBody(n int64) (release func(), err error) {
+	if err := e.tooLarge(n); err != nil {
+		return nil, err
+	}
+	if n <= FreeBodyBytes {
+		return func() {}, nil
+	}
+	held, err := e.draw(n - FreeBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { e.bodyMemory.Add(-held) }) }, nil
+}
+
+// tooLarge refuses a body of n bytes larger than MaxBodyBytes, counted.
+func (e *Edge) tooLarge(n int64) error {
+	if m := e.cfg.MaxBodyBytes; m > 0 && n > m {
+		e.refusedBody.Add(1)
+		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("request body of %d bytes is larger than the %d nird reads", n, m))
+	}
+	return nil
+}
+
+// draw takes n bytes from the body budget and returns what it took (0 without a budget),
+// or counts a refusal and returns ResourceExhausted when they do not fit.
+func (e *Edge) draw(n int64) (held int64, err error) {
+	if e.cfg.BodyMemory == 0 {
+		return 0, nil
+	}
+	if e.bodyMemory.Add(n) > e.cfg.BodyMemory {
+		e.bodyMemory.Add(-n)
+		e.refusedBody.Add(1)
+		return 0, e.budgetSpent()
+	}
+	return n, nil
+}
+
 func (e *Edge) budgetSpent() *connect.Error {
-	return busy(fmt.Sprintf("nird is reading %d MiB of large request bodies, its most; retry later or send smaller requests", e.cfg.BodyMemory>>20))
+	return busy(fmt.Sprintf("body memory limit: nird is reading %d MiB of large request bodies, its most; retry later or send smaller requests", e.cfg.BodyMemory>>20))
 }
 
 // budgetBody is a request body that reads free bytes, then draws from the edge's body budget
@@ -409,16 +456,9 @@ type budgetBody struct {
 // ResourceExhausted.
 func (b *budgetBody) draw(n int64) error {
 	b.drawn = true
-	if b.e.cfg.BodyMemory == 0 {
-		return nil
-	}
-	if b.e.bodyMemory.Add(n) > b.e.cfg.BodyMemory {
-		b.e.bodyMemory.Add(-n)
-		b.e.refusedBody.Add(1)
-		return b.e.budgetSpent()
-	}
-	b.held = n
-	return nil
+	held, err := b.e.draw(n)
+	b.held = held
+	return err
 }
 
 func (b *budgetBody) Read(p []byte) (int, error) {

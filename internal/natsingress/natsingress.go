@@ -58,6 +58,18 @@
 // that floods its subject gets ResourceExhausted at once, and the others are served beside
 // it. Before, requests were served one at a time in the order they came, and one case
 // system's burst kept every other waiting behind it.
+//
+// # What a case system's requests can hold
+//
+// An admitted request's body is drawn from the HTTP API's body budget ([Ingress.Body]:
+// --max-body-memory, beyond the first 64 KiB of each) before it is decoded, and given back
+// once it is served; one that does not fit is answered ResourceExhausted at once. Before,
+// only the requests in flight bounded them (64 a principal, 256 in all, 4 MiB each, held
+// and decoded), and nird's peak grew with each case system flooding its subject. What a
+// connection has received and the ingress has not yet looked at is at most [PendingBytes]
+// a subscription (nats.go's default is 64 MiB); what the server holds for the connection
+// is at most its max_pending (64 MiB by default), past which it cuts the connection as a
+// slow consumer.
 package natsingress
 
 import (
@@ -224,6 +236,12 @@ type Ingress struct {
 	// Connect error (ResourceExhausted) to answer with: the HTTP API's limits (edge.Edge.Admit),
 	// shared with it. Nil admits every request up to DefaultMaxInflight at once.
 	Admit func(p auth.Principal, procedure string) (func(), error)
+	// Body draws an admitted request's body of n bytes from the budget the HTTP API's
+	// bodies draw from (edge.Edge.DrawBody), before the request is decoded, and returns the
+	// function that gives it back once the request is served, or a Connect error
+	// (ResourceExhausted) to answer with at once. Nil draws from no budget: only the
+	// requests in flight bound what the ingress holds.
+	Body func(n int64) (func(), error)
 	// Panicked, when not nil, is called for each request whose serving panicked.
 	Panicked func()
 
@@ -260,6 +278,17 @@ const ServeTimeout = 30 * time.Second
 
 // DefaultMaxInflight bounds the requests served at once when the ingress has no Admit.
 const DefaultMaxInflight = 64
+
+// PendingBytes bounds what the ingress holds of one subscription's requests received and
+// not yet looked at (nats.go's pending limits; its default is 64 MiB and 512 Ki messages):
+// two of the largest requests with their headers. Past it nats.go drops a request
+// unanswered (its sender times out, as when the server cuts a slow consumer) and reports
+// a slow consumer; the ingress looks at each request at once, so only a flood that
+// outruns it is dropped. PendingMsgs bounds them in number.
+const (
+	PendingBytes = 2 * (MaxRequestBytes + 64<<10)
+	PendingMsgs  = 1024
+)
 
 // QueueGroup is the queue group of the ingress's subscriptions: several nird on one NATS
 // share each request subject, and each request goes to one of them.
@@ -310,7 +339,7 @@ func (in *Ingress) Run(ctx context.Context) error {
 	if len(in.lanes) == 0 {
 		err = svc.AddEndpoint("append", micro.ContextHandler(ctx, func(ctx context.Context, req micro.Request) {
 			in.handle(ctx, req, in.nc)
-		}), micro.WithEndpointSubject(EndpointSubject))
+		}), micro.WithEndpointSubject(EndpointSubject), micro.WithEndpointPendingLimits(PendingMsgs, PendingBytes))
 		if err != nil {
 			_ = stop()
 			return err
@@ -325,6 +354,10 @@ func (in *Ingress) Run(ctx context.Context) error {
 			return fmt.Errorf("NATS ingress: case system %s: %w", l.user, err)
 		}
 		subs = append(subs, sub)
+		if err := sub.SetPendingLimits(PendingMsgs, PendingBytes); err != nil {
+			_ = stop()
+			return fmt.Errorf("NATS ingress: case system %s: %w", l.user, err)
+		}
 	}
 	<-ctx.Done()
 	return stop()
@@ -370,6 +403,14 @@ func (in *Ingress) admit(p auth.Principal) (func(), error) {
 	default:
 		return nil, connect.NewError(connect.CodeResourceExhausted, errors.New("nird is serving its most requests at once; retry later"))
 	}
+}
+
+// drawBody is Body, or no budget.
+func (in *Ingress) drawBody(n int) (func(), error) {
+	if in.Body == nil {
+		return func() {}, nil
+	}
+	return in.Body(int64(n))
 }
 
 // Panics returns how many requests panicked while being served (each answered Internal).
@@ -418,11 +459,18 @@ func (in *Ingress) handle(ctx context.Context, req request, nc *nats.Conn) {
 		in.fail(req, connect.NewError(code, err))
 		return
 	}
-	release, err := in.admit(p)
+	admitted, err := in.admit(p)
 	if err != nil {
 		in.fail(req, err)
 		return
 	}
+	drawn, err := in.drawBody(len(req.Data()))
+	if err != nil {
+		admitted()
+		in.fail(req, err)
+		return
+	}
+	release := func() { drawn(); admitted() }
 	// micro's request is not to be used once this callback returns (micro reads what it
 	// answered, for its stats): the goroutine answers on the reply subject itself.
 	data, json := req.Data(), req.Headers().Get("Content-Type") == "application/json"

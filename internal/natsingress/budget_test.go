@@ -1,0 +1,133 @@
+package natsingress_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/introreg/nir/internal/edge"
+	"github.com/introreg/nir/internal/natsingress"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// holding is an append path that holds every request until release is closed, and says on
+// started when it has one.
+type holding struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (a *holding) AppendAs(ctx context.Context, _ *nirv1.AppendRequest) ([]*nirv1.Position, error) {
+	a.started <- struct{}{}
+	select {
+	case <-a.release:
+	case <-ctx.Done():
+	}
+	return nil, ctx.Err()
+}
+
+// A request's body is drawn from the API's body budget (edge.Edge.DrawBody) before it is
+// decoded and given back when it is served: with a budget of 8 MiB, two requests of 3 MiB
+// being served hold about 6 MiB of it, and a third is answered ResourceExhausted at once,
+// counted as an HTTP body's refusal, without reaching the append path; a small request (its
+// body within the free 64 KiB) is still served. Before, only the requests in flight bounded
+// what the ingress held (64 a principal), whatever the budget.
+func TestIngress_BodiesDrawFromTheBodyBudget(t *testing.T) {
+	e := newEnv(t)
+	conn, err := e.store.Connect(e.ingress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ed, err := edge.New(e.guard, edge.Config{BodyMemory: 8 << 20, MaxBodyBytes: natsingress.MaxRequestBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &holding{started: make(chan struct{}, 8), release: make(chan struct{})}
+	in := natsingress.New(conn, e.guard, app, nil)
+	in.Admit, in.Body = ed.Admit, ed.DrawBody
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ingress not up within 60s")
+		}
+	}
+
+	replies := make(chan *nats.Msg, 8)
+	inbox := caseSystemInbox + ".budget"
+	sub, err := e.nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	send := func(data []byte) {
+		t.Helper()
+		m := nats.NewMsg(natsingress.RequestSubject(caseSystem))
+		m.Data, m.Reply = data, inbox
+		m.Header.Set("Authorization", "Bearer "+tokOslo)
+		if err := e.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := func(what string) {
+		t.Helper()
+		select {
+		case <-app.started:
+		case m := <-replies:
+			t.Fatalf("%s answered %s %s, want it held in the append path", what, m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not reach the append path in 30s", what)
+		}
+	}
+	large := mustMarshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Event: &nirv1.Event{CorrelationId: strings.Repeat("x", 3<<20)}}}})
+	drawn := int64(len(large) - edge.FreeBodyBytes)
+	send(large)
+	started("the first large request")
+	send(large)
+	started("the second large request")
+	if got := ed.Stats().BodyMemory; got != 2*drawn {
+		t.Errorf("two large requests being served hold %d bytes of the budget, want %d", got, 2*drawn)
+	}
+	send(large)
+	select {
+	case m := <-replies:
+		if code, msg := m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader); code != "resource_exhausted" || !strings.Contains(msg, "body memory limit") {
+			t.Errorf("the third large request: %q %q, want resource_exhausted naming the body memory limit", code, msg)
+		}
+	case <-app.started:
+		t.Error("the third large request reached the append path: its body is not drawn from the budget")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the third large request: no answer in 30s")
+	}
+	if st := ed.Stats(); st.RefusedBodyMemory != 1 || st.BodyMemory != 2*drawn {
+		t.Errorf("after the third: %d refused for the body budget, %d bytes held; want 1 and %d", st.RefusedBodyMemory, st.BodyMemory, 2*drawn)
+	}
+	send(mustMarshal(registerPerson(1)))
+	started("a small request while the budget is spent")
+
+	close(app.release)
+	for range 3 {
+		select {
+		case <-replies:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the held requests: no answer in 30s")
+		}
+	}
+	// The answer is sent before the request's body is given back.
+	for deadline := time.Now().Add(10 * time.Second); ed.Stats().BodyMemory != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := ed.Stats().BodyMemory; got != 0 {
+		t.Errorf("%d bytes of the budget held once every request was served", got)
+	}
+}
