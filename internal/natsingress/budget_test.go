@@ -2,6 +2,7 @@ package natsingress_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsingress"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -129,5 +131,100 @@ func TestIngress_BodiesDrawFromTheBodyBudget(t *testing.T) {
 	}
 	if got := ed.Stats().BodyMemory; got != 0 {
 		t.Errorf("%d bytes of the budget held once every request was served", got)
+	}
+}
+
+// A case system's connection holds at most PendingBytes of its requests received and not yet
+// through the ingress's checks (nats.go counts the one being checked until it is through):
+// with the ingress stuck on a request of 3 MiB, the next one waits, the one after is dropped
+// unanswered (nats.go reports a slow consumer), and a request after it is served once the
+// ingress goes on. Before, nats.go held up to 64 MiB a subscription.
+func TestIngress_PendingBytes(t *testing.T) {
+	if 3*(3<<20) <= natsingress.PendingBytes || 2*(3<<20+4<<10) > natsingress.PendingBytes {
+		t.Fatalf("PendingBytes %d: the test's three requests of 3 MiB must not fit, two must", natsingress.PendingBytes)
+	}
+	e := newEnv(t)
+	main, err := e.store.Connect(e.ingress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	slow := make(chan struct{}, 1)
+	lane, err := e.store.Connect(e.ingress, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			select {
+			case slow <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lane.Close()
+	in := natsingress.New(main, e.guard, e.reg, nil)
+	in.AddCaseSystem(caseSystem, lane)
+	entered, unblock := make(chan struct{}, 8), make(chan struct{})
+	in.Admit = func(auth.Principal, string) (func(), error) {
+		entered <- struct{}{}
+		<-unblock
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ingress not up within 60s")
+		}
+	}
+	replies := make(chan *nats.Msg, 8)
+	inbox := caseSystemInbox + ".pending"
+	sub, err := e.nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	send := func(data []byte) {
+		t.Helper()
+		m := nats.NewMsg(natsingress.RequestSubject(caseSystem))
+		m.Data, m.Reply = data, inbox
+		m.Header.Set("Authorization", "Bearer "+tokOslo)
+		if err := e.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	large := mustMarshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Event: &nirv1.Event{CorrelationId: strings.Repeat("x", 3<<20)}}}})
+	send(large)
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first request did not reach admission in 30s")
+	}
+	send(large)
+	send(large)
+	select {
+	case <-slow:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no slow consumer in 30s: the connection holds three requests of 3 MiB not yet through the checks")
+	}
+	close(unblock)
+	send(mustMarshal(registerPerson(1)))
+	for stored := false; !stored; {
+		select {
+		case m := <-replies:
+			stored = m.Header.Get(micro.ErrorCodeHeader) == "" // the small one's; the large are invalid
+		case <-time.After(30 * time.Second):
+			t.Fatal("the small request: no answer in 30s")
+		}
+	}
+	// The small request came after the dropped one: had that one been kept, it would have
+	// been admitted before the small one (one at a time, in order).
+	if got := 1 + len(entered); got != 3 {
+		t.Errorf("%d requests admitted, want 3: the first, the one that waited and the small one", got)
 	}
 }

@@ -280,11 +280,13 @@ const ServeTimeout = 30 * time.Second
 const DefaultMaxInflight = 64
 
 // PendingBytes bounds what the ingress holds of one subscription's requests received and
-// not yet looked at (nats.go's pending limits; its default is 64 MiB and 512 Ki messages):
-// two of the largest requests with their headers. Past it nats.go drops a request
-// unanswered (its sender times out, as when the server cuts a slow consumer) and reports
-// a slow consumer; the ingress looks at each request at once, so only a flood that
-// outruns it is dropped. PendingMsgs bounds them in number.
+// not yet through its checks (nats.go's pending limits, which count the request being
+// checked until it is through; nats.go's default is 64 MiB and 512 Ki messages): two of
+// the largest requests with their headers, the one being checked and one waiting. Past it
+// nats.go drops a request unanswered (its sender times out, as when the server cuts a slow
+// consumer) and reports a slow consumer; the checks take no time to speak of (the append
+// runs in a goroutine of its own), so only a flood that outruns them is dropped.
+// PendingMsgs bounds them in number.
 const (
 	PendingBytes = 2 * (MaxRequestBytes + 64<<10)
 	PendingMsgs  = 1024
