@@ -364,6 +364,64 @@ func TestEdge_BodyBudget(t *testing.T) {
 	})
 }
 
+// DrawBody (the NATS ingress's bodies) draws from the one budget HTTP's bodies draw from: a
+// large HTTP body being read leaves no room for a large NATS body, which is refused, counted
+// as an HTTP body's refusal, while a small one goes through; once the HTTP body is done, the
+// NATS body draws the rest of it beyond the free part and gives it back, once however often
+// its release is called.
+func TestEdge_DrawBody(t *testing.T) {
+	const maxBody = 1 << 20
+	large := int64(maxBody - 10)
+	f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+	held := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(large))))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.oslo)
+		req.Header.Set("X-Hold", "1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(held)
+			return
+		}
+		res.Body.Close()
+		held <- res
+	}()
+	<-f.entered
+	if _, err := f.edge.DrawBody(large); connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "body memory limit") {
+		t.Errorf("a large NATS body while HTTP's holds the budget: %v, want ResourceExhausted naming the body memory limit", err)
+	}
+	if _, err := f.edge.DrawBody(2 * maxBody); connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("a NATS body larger than any handler reads: %v", err)
+	}
+	if got := f.edge.Stats().RefusedBodyMemory; got != 2 {
+		t.Errorf("RefusedBodyMemory = %d, want 2", got)
+	}
+	release, err := f.edge.DrawBody(FreeBodyBytes)
+	if err != nil {
+		t.Errorf("a small NATS body while the budget is spent: %v", err)
+	} else {
+		release()
+	}
+	close(f.hold)
+	if res := <-held; res == nil || res.StatusCode != http.StatusOK {
+		t.Errorf("the held large request: %v", res)
+	}
+	release, err = f.edge.DrawBody(large)
+	if err != nil {
+		t.Fatalf("a large NATS body once the budget is free: %v", err)
+	}
+	if got := f.edge.Stats().BodyMemory; got != large-FreeBodyBytes {
+		t.Errorf("budget drawn = %d, want %d", got, large-FreeBodyBytes)
+	}
+	release()
+	release()
+	if got := f.edge.Stats().BodyMemory; got != 0 {
+		t.Errorf("budget drawn after release = %d, want 0", got)
+	}
+}
+
 func TestConfig_Validate(t *testing.T) {
 	for _, c := range []Config{
 		{MaxInflight: -1},
