@@ -35,7 +35,7 @@ import (
 // requests refused for the budget, answered and counted (30 of 531 in 4 s); before, none
 // ever was (0 of 611; now the flood stops at the first counted, or after 20 s). The memory subtests log nird's peak under the reviewer's flood, by
 // one and by two case systems, and assert nothing: it barely moved (one 256 -> 240-284 MiB,
-// two 415 -> 389-403), for these requests are refused by validation at once and most never
+// two 415 -> 347-403), for these requests are refused by validation at once and most never
 // reach the ingress, whose connection the server cuts as a slow consumer; what grows with
 // each case system is the embedded server's max_pending (64 MiB) for that connection and
 // its reading of the 4 MiB messages (README, "Each case system apart").
