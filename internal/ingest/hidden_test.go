@@ -229,3 +229,84 @@ func TestService_HiddenStreamBehindRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestService_MergedFormerOnRecords: the access records (Config.Access) and the fold agree on
+// a merged person: the kommune that had the absorbed person keeps its own period of the
+// merged person, decided before the history is read as after it; a kommune that never had
+// either is not found without a read; and after the merge is retracted the kommune that had
+// the absorbed person no longer reaches the survivor (README "Kommune boundaries").
+func TestService_MergedFormerOnRecords(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, false)
+	store := &readCounter{Store: w.store}
+	svc := ingest.New(ingest.Config{Store: store, Keys: w.keys, Access: w.proj, HistoryCache: -1, Now: func() time.Time { return fixedNow }})
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	trondheim := access.For(auth.Principal{Name: "trondheim-fagsystem", Role: auth.RoleKommune, Kommune: "5001"})
+	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+	catchUp := func() {
+		t.Helper()
+		if _, err := w.proj.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A: Bergen's person (settled 2020-06-01); S: Oslo's, of the same birth date and sex.
+	idA, regA := person(50, true)
+	regA.GetEvent().Kommune = "4601"
+	regA.GetEvent().GetPersonRegistered().SettlementKommune = "4601"
+	regA.GetEvent().GetPersonRegistered().SettlementDate = d(2020, 6, 1)
+	idS, regS := person(50+84, false)
+	posA, err := svc.Append(ctx, bergen, []*nirv1.Registration{regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, offer(idS)}); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := svc.Append(ctx, operator, []*nirv1.Registration{mergeReg(idS, posA[0].PersonKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &nirv1.PersonRef{NationalId: idA}
+	offerBy := func(kommune string, date *nirv1.Date) *nirv1.Registration {
+		return &nirv1.Registration{Person: ref, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: kommune,
+			Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date}}}}
+	}
+	bergenOffer := func(date *nirv1.Date) *nirv1.Registration { return offerBy("4601", date) }
+	appendAs := func(scope access.Scope, r *nirv1.Registration) (error, bool) {
+		t.Helper()
+		before := store.reads.Load()
+		_, err := svc.Append(ctx, scope, []*nirv1.Registration{r})
+		return err, store.reads.Load() != before
+	}
+	catchUp()
+	if err, read := appendAs(bergen, bergenOffer(d(2020, 3, 2))); err != nil || !read {
+		t.Errorf("Bergen's offer in its own period of the merged person: %v, read %v; want it stored, on the person's history", err, read)
+	}
+	var de *access.DeniedError
+	if err, _ := appendAs(bergen, bergenOffer(d(2024, 6, 2))); !errors.As(err, &de) {
+		t.Errorf("Bergen's offer dated after the person came to Oslo: %v, want denied (its period ended when the person came to Oslo, 2024-06-01)", err)
+	}
+	catchUp()
+	if err, read := appendAs(trondheim, offerBy("5001", d(2020, 3, 2))); !errors.Is(err, access.ErrNotFound) || read {
+		t.Errorf("Trondheim's offer for the merged person: %v, read %v; want access.ErrNotFound without a read", err, read)
+	}
+	if _, events, err := svc.History(ctx, bergen, ref); err != nil || len(events) == 0 {
+		t.Errorf("Bergen's history of the merged person: %d events, %v", len(events), err)
+	}
+
+	// Un-merged: Bergen is back to its own person only.
+	unmerge := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: idS}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: merged[0].EventId, Reason: "ikke samme person"}}}}
+	if _, err := svc.Append(ctx, operator, []*nirv1.Registration{unmerge}); err != nil {
+		t.Fatal(err)
+	}
+	catchUp()
+	onS := bergenOffer(d(2020, 3, 2))
+	onS.Person = &nirv1.PersonRef{NationalId: idS}
+	if err, read := appendAs(bergen, onS); !errors.Is(err, access.ErrNotFound) || read {
+		t.Errorf("Bergen's offer for Oslo's person after the un-merge: %v, read %v; want access.ErrNotFound without a read", err, read)
+	}
+	if err, _ := appendAs(bergen, bergenOffer(d(2024, 6, 2))); err != nil {
+		t.Errorf("Bergen's offer for its own person after the un-merge: %v", err)
+	}
+}
