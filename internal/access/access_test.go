@@ -321,3 +321,67 @@ func TestScope_Kommune(t *testing.T) {
 		t.Errorf("operator: %v", err)
 	}
 }
+
+// TestScope_VisibleMerged: a kommune that had a person merged into another reads its own
+// period of the merged person: its events and the registration it made, inside the merge,
+// which Narrow cuts down to them; not the survivor's registration, nor another kommune's
+// events, copied or not. Its own period ends where the survivor's history has the person
+// arrive.
+func TestScope_VisibleMerged(t *testing.T) {
+	var a history
+	regA := a.register("4601", "4601", "2020-06-01")
+	bergenOffer := a.offer("4601", "2020-08-01")
+	foreign := a.offer("5001", "2020-09-01") // an old system principal's, for Trondheim
+	var s history
+	apart := func(string) string { // the survivor's ids apart from a's
+		ev := s.events[len(s.events)-1]
+		ev.Id = "S" + ev.Id[1:]
+		return ev.Id
+	}
+	regS := apart(s.register("0301", "0301", "2022-01-10"))
+	osloOffer := apart(s.offer("0301", "2022-03-01"))
+	merge := apart(s.add("0301", &nirv1.Event{Payload: &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{
+		AbsorbedPersonKey: "pa", AbsorbedEvents: a.events}}}))
+	st := s.state()
+
+	visible, err := kommune("4601").Visible(st)
+	if err != nil {
+		t.Fatalf("Bergen: %v", err)
+	}
+	var mergeEv *nirv1.Event
+	for _, ev := range s.events {
+		if ev.GetId() == merge {
+			mergeEv = ev
+		}
+	}
+	for id, want := range map[string]bool{regA: true, bergenOffer: true, foreign: false, regS: false, osloOffer: false, merge: true} {
+		ev := st.Events[id].Event
+		if got := visible(ev); got != want {
+			t.Errorf("Bergen sees %s (%v): %v, want %v", id, ev.GetPayload(), got, want)
+		}
+	}
+	narrowed := Narrow(mergeEv, visible)
+	var kept []string
+	for _, c := range narrowed.GetPersonsMerged().GetAbsorbedEvents() {
+		kept = append(kept, c.GetId())
+	}
+	if fmt.Sprint(kept) != fmt.Sprint([]string{regA, bergenOffer}) {
+		t.Errorf("Bergen's merge holds %v, want its registration and offer", kept)
+	}
+	if len(mergeEv.GetPersonsMerged().GetAbsorbedEvents()) != 3 {
+		t.Error("Narrow changed the stored merge")
+	}
+	if all, _ := kommune("0301").Visible(st); Narrow(mergeEv, all) != mergeEv {
+		t.Error("Oslo's merge is not the stored one")
+	}
+	// Appends: within Bergen's period (to the survivor's settlement), not after it.
+	for on, want := range map[string]bool{"2021-05-01": true, "2022-01-10": true, "2022-01-11": false} {
+		err := kommune("4601").CheckEvent(st, offer(on), "e")
+		if (err == nil) != want {
+			t.Errorf("Bergen's offer dated %s: %v, want allowed %v", on, err, want)
+		}
+	}
+	if _, err := kommune("5001").Visible(st); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Trondheim, which only wrote an event: %v, want ErrNotFound", err)
+	}
+}
