@@ -82,7 +82,8 @@ type Relation int
 const (
 	// None: the kommune never had the person; the person is hidden from it.
 	None Relation = iota
-	// Former: the person lived in the kommune and moved on; it keeps its own period.
+	// Former: the person lived in the kommune and moved on, or a person merged into it lived
+	// there (rules.State.Merges); it keeps its own period.
 	Former
 	// Current: the person lives in the kommune (or the kommune registered a person whose
 	// registration is now retracted, so that it can register the person again).
