@@ -24,7 +24,6 @@ func (s *State) Copy() *State {
 	c.Retracted = maps.Clone(s.Retracted)
 	c.IDEvents = slices.Clone(s.IDEvents)
 	c.Absorbed = slices.Clone(s.Absorbed)
-	c.Merges = slices.Clone(s.Merges)
 	c.mergedRegs = slices.Clone(s.mergedRegs)
 	c.log = slices.Clone(s.log)
 	c.pending = slices.Clone(s.pending)

@@ -67,14 +67,8 @@ type State struct {
 	MergedInto string
 	// Absorbed are the keys of the persons merged into this one (PersonsMerged not retracted).
 	Absorbed []string
-	// Merges are the persons merged into this one (PersonsMerged not retracted, those a
-	// merged person had absorbed included), with the bostedskommune history each had.
-	Merges []Merged
 	// mergedRegs are the ids of the absorbed persons' registrations (for HeldIDs).
 	mergedRegs []string
-	// mergeHost is, while a merge's copied events are applied, the bostedskommune history of
-	// the person they were merged into (the absorbed person's, for a merge among them).
-	mergeHost []Residence
 	// Erased is true once a PersonErased was applied (DOMAIN.md Product decisions 15): the
 	// person's identifying fields read as «slettet» (ErasedText) and lookups by its ids find
 	// nothing; everything else counts as before. An erasure is never retracted (NIR-R056).
@@ -701,19 +695,6 @@ func (s *State) applyOne(le LoggedEvent) {
 		// surviving registration decides law and schemes).
 		m := ev.GetPersonsMerged()
 		s.Absorbed = append(s.Absorbed, m.GetAbsorbedPersonKey())
-		host := s.mergeHost
-		if host == nil {
-			host = Residences(s)
-		}
-		var day Date
-		if at := ev.GetRecordedAt(); at != nil {
-			day = utcDate(at.GetSeconds())
-		}
-		chain := mergedResidences(m.GetAbsorbedEvents(), s.Retracted, host, day)
-		s.Merges = append(s.Merges, Merged{EventID: id, PersonKey: m.GetAbsorbedPersonKey(), Residences: chain})
-		outer := s.mergeHost
-		s.mergeHost = chain
-		defer func() { s.mergeHost = outer }()
 		for _, e := range m.GetAbsorbedEvents() {
 			switch {
 			case e == nil, e.GetId() != "" && s.Retracted[e.GetId()]:

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -82,8 +80,7 @@ type Relation int
 const (
 	// None: the kommune never had the person; the person is hidden from it.
 	None Relation = iota
-	// Former: the person lived in the kommune and moved on, or a person merged into it lived
-	// there (rules.State.Merges); it keeps its own period.
+	// Former: the person lived in the kommune and moved on; it keeps its own period.
 	Former
 	// Current: the person lives in the kommune (or the kommune registered a person whose
 	// registration is now retracted, so that it can register the person again).
@@ -288,22 +285,22 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 		}
 		return nil
 	case ev.GetEventRetracted() != nil:
-		return s.mayCorrect(st, rel, ev.GetEventRetracted().GetEventId(), field+".event_retracted.event_id")
+		return s.mayCorrect(st, periods, rel, ev.GetEventRetracted().GetEventId(), field+".event_retracted.event_id")
 	case ev.GetComputedTerminationDeleted() != nil:
-		return s.mayCorrect(st, rel, ev.GetComputedTerminationDeleted().GetComputedEventId(), field+".computed_termination_deleted.computed_event_id")
+		return s.mayCorrect(st, periods, rel, ev.GetComputedTerminationDeleted().GetComputedEventId(), field+".computed_termination_deleted.computed_event_id")
 	}
 	if rel == Current {
 		return nil
 	}
-	// A former kommune keeps its own period (of a person merged into this one too).
-	if d, ok := effectiveDate(ev); ok && lived(stints(st), s.kommune, d) {
+	// A former kommune keeps its own period.
+	if d, ok := effectiveDate(ev); ok && lived(periods, s.kommune, d) {
 		return nil
 	}
 	return denied(field, "the person has moved away from "+s.kommune+": a former kommune registers only what took effect while the person lived there")
 }
 
 // mayCorrect decides whether the scope may retract, or delete, the event with id.
-func (s Scope) mayCorrect(st *rules.State, rel Relation, id, field string) error {
+func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, field string) error {
 	target, ok := st.Events[id]
 	if !ok {
 		return nil // not the person's event: the rules refuse it (NIR-R003, NIR-R004)
@@ -329,7 +326,7 @@ func (s Scope) mayCorrect(st *rules.State, rel Relation, id, field string) error
 		switch {
 		case ev.GetPersonRegistered() != nil, ev.GetPersonMoved() != nil, ev.GetEventRetracted() != nil, ev.GetComputedTerminationDeleted() != nil:
 		default:
-			if d, ok := effectiveDate(ev); ok && lived(stints(st), s.kommune, d) && !lived(stints(st), ev.GetKommune(), d) {
+			if d, ok := effectiveDate(ev); ok && lived(periods, s.kommune, d) && !lived(periods, ev.GetKommune(), d) {
 				return nil
 			}
 		}
@@ -346,12 +343,6 @@ func dateOf(p *nirv1.Date) rules.Date {
 // (History, AuditHistory): every one for the Current kommune and the system principal, the
 // own period for a Former kommune (see the package doc). It returns ErrNotFound for a
 // person hidden from a kommune, and a *DeniedError for roles that never read identifying data.
-//
-// A Former kommune's own period is: the events registered for it; the registration of the
-// person if the kommune is in the person's own bostedskommune history, and that of a person
-// merged into it if the kommune is in that person's (the identity it knew); the moves into
-// and out of it; the corrections of those events; and a merge of persons that copied any of
-// them, which the edges show with those copied events only (Narrow).
 func (s Scope) Visible(st *rules.State) (func(ev *nirv1.Event) bool, error) {
 	if err := s.CanReadHistory(); err != nil {
 		return nil, err
@@ -369,73 +360,28 @@ func (s Scope) Visible(st *rules.State) (func(ev *nirv1.Event) bool, error) {
 	for _, m := range st.Moves {
 		from[m.EventID] = m.From
 	}
-	had := func(ps []Period) bool {
-		return slices.ContainsFunc(ps, func(p Period) bool { return p.Kommune == s.kommune })
-	}
-	knew := map[string]bool{"": had(Periods(st))} // merge event id ("": none) → the kommune knew its registration
-	for _, m := range st.Merges {
-		knew[m.EventID] = had(m.Residences)
-	}
-	shown := map[string]bool{}
-	// The log holds a correction after what it corrects, and a merge the events it copied.
-	var walk func(evs []*nirv1.Event, merge string)
-	walk = func(evs []*nirv1.Event, merge string) {
-		for _, ev := range evs {
-			var v bool
-			switch {
-			case ev.GetPersonsMerged() != nil:
-				walk(ev.GetPersonsMerged().GetAbsorbedEvents(), ev.GetId())
-				v = slices.ContainsFunc(ev.GetPersonsMerged().GetAbsorbedEvents(), func(c *nirv1.Event) bool { return shown[c.GetId()] })
-			case ev.GetKommune() == s.kommune:
-				v = true
-			case ev.GetPersonRegistered() != nil:
-				v = knew[merge]
-			case ev.GetPersonMoved() != nil:
-				v = ev.GetPersonMoved().GetToKommune() == s.kommune || from[ev.GetId()] == s.kommune
-			case ev.GetEventRetracted() != nil:
-				v = shown[ev.GetEventRetracted().GetEventId()]
-			case ev.GetComputedTerminationDeleted() != nil:
-				v = shown[ev.GetComputedTerminationDeleted().GetComputedEventId()]
-			}
-			if id := ev.GetId(); id != "" && v {
-				shown[id] = true
-			}
+	var visible func(ev *nirv1.Event, depth int) bool
+	visible = func(ev *nirv1.Event, depth int) bool {
+		switch {
+		case ev.GetKommune() == s.kommune, ev.GetPersonRegistered() != nil:
+			return true
+		case ev.GetPersonMoved() != nil:
+			return ev.GetPersonMoved().GetToKommune() == s.kommune || from[ev.GetId()] == s.kommune
 		}
-	}
-	log := st.Log()
-	evs := make([]*nirv1.Event, len(log))
-	for i, le := range log {
-		evs[i] = le.Event
-	}
-	walk(evs, "")
-	return func(ev *nirv1.Event) bool { return shown[ev.GetId()] }, nil
-}
-
-// Narrow returns ev as a reader that may read the events visible says it may (Visible) is
-// shown it: ev itself, or, for a merge of persons that copied events the reader may not
-// read, a copy of the merge without them (at every depth). ev is never changed.
-func Narrow(ev *nirv1.Event, visible func(*nirv1.Event) bool) *nirv1.Event {
-	m := ev.GetPersonsMerged()
-	if m == nil {
-		return ev
-	}
-	var kept []*nirv1.Event
-	changed := false
-	for _, c := range m.GetAbsorbedEvents() {
-		if !visible(c) {
-			changed = true
-			continue
+		// A correction made by another kommune is visible when what it corrects is.
+		var target string
+		switch {
+		case ev.GetEventRetracted() != nil:
+			target = ev.GetEventRetracted().GetEventId()
+		case ev.GetComputedTerminationDeleted() != nil:
+			target = ev.GetComputedTerminationDeleted().GetComputedEventId()
+		default:
+			return false
 		}
-		n := Narrow(c, visible)
-		changed = changed || n != c
-		kept = append(kept, n)
+		t, ok := st.Events[target]
+		return ok && depth < 8 && visible(t.Event, depth+1)
 	}
-	if !changed {
-		return ev
-	}
-	out := proto.Clone(ev).(*nirv1.Event)
-	out.GetPersonsMerged().AbsorbedEvents = kept
-	return out
+	return func(ev *nirv1.Event) bool { return visible(ev, 0) }, nil
 }
 
 func all(*nirv1.Event) bool { return true }

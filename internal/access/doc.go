@@ -17,9 +17,8 @@
 //
 //   - Current: the person lives in the kommune: the settlement kommune, or the destination of
 //     the latest move (the kommune of the person's row in the person list).
-//   - Former: the person lived in the kommune earlier and has moved on, or a person that lived
-//     in it was merged into this one (rules.State.Merges). The kommune keeps its own period
-//     (DOMAIN.md Product decisions 16; for a merge a product decision taken here).
+//   - Former: the person lived in the kommune earlier and has moved on. The kommune keeps its
+//     own period (DOMAIN.md Product decisions 16).
 //   - None: the kommune never had the person. The person is hidden: every answer is NotFound,
 //     the same as for a person nobody registered, so a kommune cannot learn whether another
 //     kommune's person exists. Nor from the time the answer takes: the relation depends only
@@ -46,19 +45,15 @@
 //     is retracted only while no later move follows it, and a registration only while the
 //     person lives in the kommune that wrote it (else the population register corrects it).
 //   - After a move, the former kommune registers only within its own period: each event's
-//     effective date (DOMAIN.md 8) lies on or before the date the person left. After a merge,
-//     the kommune that had the absorbed person likewise, the absorbed person's last period
-//     ending as rules.Merged.Residences says.
+//     effective date (DOMAIN.md 8) lies on or before the date the person left.
 //   - Computed terminations are recorded by the regelmotor only.
 //
 // Reading:
 //
 //   - History and AuditHistory hold national ids: a Current kommune and the system principal
 //     see every event; a Former kommune sees its own period: the events registered for it,
-//     the person's registration (the identity it knew: for a kommune that had only a person
-//     merged into this one, that person's registration, not the survivor's), the moves into
-//     and out of it, the corrections of those events, and a merge that copied any of them,
-//     with those only ([Narrow]).
+//     the person's registration (the identity it knew), the moves into and out of it, and the
+//     corrections of those events.
 //   - The person's status (GetPerson, PersonDeadlines) is the person as of now: for the
 //     Current kommune, for analysts without national ids, and for the system principal.
 //   - The person list, its CSV export, the report and the statistics of a kommune are the

@@ -11,32 +11,17 @@ type Period = rules.Residence
 // Periods is rules.Residences: the person's bostedskommune history.
 func Periods(st *rules.State) []Period { return rules.Residences(st) }
 
-// stints are the bostedskommune histories a kommune's own period of the person folded in st
-// is judged on: the person's own (Periods), then that of each person merged into it, as the
-// merge left it (rules.Merged.Residences): the kommune that had a merged person keeps its
-// own period of it, as after a move.
-func stints(st *rules.State) [][]Period {
-	out := [][]Period{Periods(st)}
-	for _, m := range st.Merges {
-		out = append(out, m.Residences)
-	}
-	return out
-}
-
-// lived reports whether the person lived in kommune on date d by one of the histories: d lies
-// within one of the kommune's periods, both ends included (the move date belongs to the
-// kommune left as much as to the one arrived at: a programme ends on it). A history's first
-// period is open towards the past, since what happened before the settlement (reception,
-// permit) is the settlement kommune's.
-func lived(histories [][]Period, kommune string, d rules.Date) bool {
-	for _, periods := range histories {
-		for i, p := range periods {
-			if p.Kommune != kommune {
-				continue
-			}
-			if (i == 0 || !d.Before(p.From)) && (p.To.IsZero() || !d.After(p.To)) {
-				return true
-			}
+// lived reports whether the person lived in kommune on date d: d lies within one of the
+// kommune's periods, both ends included (the move date belongs to the kommune left as much as
+// to the one arrived at: a programme ends on it). The first period is open towards the past,
+// since what happened before the settlement (reception, permit) is the settlement kommune's.
+func lived(periods []Period, kommune string, d rules.Date) bool {
+	for i, p := range periods {
+		if p.Kommune != kommune {
+			continue
+		}
+		if (i == 0 || !d.Before(p.From)) && (p.To.IsZero() || !d.After(p.To)) {
+			return true
 		}
 	}
 	return false

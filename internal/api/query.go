@@ -1173,12 +1173,10 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 			if !visible(e.Event) {
 				continue
 			}
-			// A former kommune's merge holds the copied events of its own period only.
-			ev := access.Narrow(e.Event, visible)
 			if st.Erased || erasedToday {
-				rules.RedactIdentity(ev)
+				rules.RedactIdentity(e.Event)
 			}
-			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: ev, Kind: e.Kind, Effective: e.Effective}
+			ae := &nirv1.AuditEntry{Sequence: e.Seq, Event: e.Event, Kind: e.Kind, Effective: e.Effective}
 			for _, c := range e.CorrectedBy {
 				if by, ok := st.Events[c.EventID]; ok && !visible(by.Event) {
 					continue

@@ -110,8 +110,7 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 		if !visible(e.Event) {
 			continue
 		}
-		// A former kommune's merge holds the copied events of its own period only.
-		ev := access.Narrow(e.Event, visible)
+		ev := e.Event
 		if st.Erased {
 			// A copy: the append path's history cache holds the event.
 			ev = proto.Clone(ev).(*nirv1.Event)
