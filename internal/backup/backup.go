@@ -657,12 +657,10 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	if len(bs) == 0 {
 		return 0, errors.New("backup: nothing to restore")
 	}
-	last, err := store.LastSeq(ctx)
-	if err != nil {
+	// Everything restore writes is looked at before the first write: the event stream, the
+	// checkpoints and the data keys.
+	if err := store.RestoreTarget(ctx); err != nil {
 		return 0, err
-	}
-	if last != 0 {
-		return 0, fmt.Errorf("%w: the target stream holds %d messages; restore only into an empty data directory or cluster", eventstore.ErrNotEmpty, last)
 	}
 	total := bs[len(bs)-1].Manifest.LastSeq
 	// Every backup's digest is checked before anything is stored: a mismatch found while
