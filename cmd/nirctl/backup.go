@@ -271,6 +271,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if errors.Is(err, eventstore.ErrNotEmpty) {
 			return fmt.Errorf("%w (nothing was restored)", err)
 		}
+		if errors.Is(err, backup.ErrUntilBackdated) {
+			return err
+		}
 		return fmt.Errorf("restore stopped after sequence %d: %w", last, err)
 	}
 	fmt.Fprintf(stdout, "restored sequences 1 to %d of %d", last, chain[len(chain)-1].Manifest.LastSeq)

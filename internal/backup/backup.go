@@ -69,6 +69,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -630,6 +631,14 @@ func (u Until) keeps(r eventstore.RawMessage) bool {
 	return (u.Seq == 0 || r.Seq <= u.Seq) && (u.Time.IsZero() || !r.Time.After(u.Time))
 }
 
+// ErrUntilBackdated is the error of a restore whose Until.Time falls among the messages the
+// backed-up register holds with receive times not their own: those it received in a restore
+// (eventstore.Import) or a history load, marked backdated (eventstore.MetaBackdatedThrough).
+// A register restored once holds its whole earlier history with the restore's receive time,
+// so a time before it would restore nothing, and a time after it everything. Until.Seq says
+// where to stop instead.
+var ErrUntilBackdated = errors.New("backup: the restore's --until time cannot be resolved")
+
 // Chain checks that backups follow each other (each incremental one continues the one
 // before it, the first is full) and are of one stream.
 func Chain(bs []*Backup) error {
@@ -666,17 +675,33 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	// Every backup's digest is checked before anything is stored: a mismatch found while
 	// importing would leave the target holding the events without their data keys and
 	// checkpoints, and refuse a second restore as not empty.
+	// The sequences a restore or a history load stored with receive times that are not when
+	// the register received them (MarkBackdated): an --until time must not cut among them.
+	var backdated uint64
+	for _, b := range bs {
+		if n, err := strconv.ParseUint(b.Manifest.Metadata[eventstore.MetaBackdatedThrough], 10, 64); err == nil {
+			backdated = max(backdated, n)
+		}
+	}
 	var digest eventstore.Digest
+	var backdatedTime time.Time // the receive time of the last backdated message
 	for _, b := range bs {
 		for r, err := range b.records() {
 			if err != nil {
 				return 0, err
 			}
 			digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
+			if r.Seq <= backdated {
+				backdatedTime = r.Time
+			}
 		}
 		if m := b.Manifest; m.Digest != "" && m.Digest != hex.EncodeToString(digest.Sum[:]) {
 			return 0, fmt.Errorf("backup %s: the messages do not have the manifest's digest: the backup is damaged or not the stream it says; nothing was restored", b.Dir)
 		}
+	}
+	if !until.Time.IsZero() && backdated > 0 && until.Time.Before(backdatedTime) {
+		return 0, fmt.Errorf("%w: --until %s falls among sequences 1 to %d, which the register received in a restore or a history load (at %s): their receive times are not when they were stored first, so a time cannot say where to stop among them; nothing was restored. Give --to-seq N instead (the last sequence to keep), or a time after %s",
+			ErrUntilBackdated, until.Time.Format(time.RFC3339Nano), backdated, backdatedTime.Format(time.RFC3339Nano), backdatedTime.Format(time.RFC3339Nano))
 	}
 	var cps [][]byte // the backups' checkpoints, each once (a backup may repeat an earlier one's)
 	seenCP := map[string]bool{}
