@@ -84,7 +84,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	src := addNATSSource(fs, "data directory of a stopped nird, instead of --nats")
 	after := fs.String("after", "", "an earlier backup directory: copy only what came after it")
-	through := fs.Uint64("through", 0, "copy up to this stream sequence (default the last)")
+	through := fs.Uint64("through", 0, "copy up to this stream sequence, at most the last (default the last)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	var accept acceptList
 	fs.Var(&accept, "accept-damaged", "back up without these damaged data keys and checkpoints, recording them: `key:ID,checkpoint:N,…` as a refused backup names them (repeatable)")

@@ -182,6 +182,10 @@ type Options struct {
 // them (data keys by id, never a person's national id) and the way on.
 var ErrDamaged = errors.New("backup: the register holds data it cannot read back")
 
+// ErrThroughBeyondEnd is the error of a backup bounded (Options.Through) beyond the stream's
+// last sequence.
+var ErrThroughBeyondEnd = errors.New("backup: the bound is beyond the stream's end")
+
 // Write copies the stream into dir, which must not exist or be empty, and returns its
 // manifest. The copy is the stream as it stood at one sequence (the last when Write starts,
 // or Options.Through): appends that arrive meanwhile are left for the next backup.
@@ -199,11 +203,17 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err != nil {
 		return Manifest{}, err
 	}
-	through := opt.Through
-	if through == 0 {
-		if through, err = store.LastSeq(ctx); err != nil {
-			return Manifest{}, err
-		}
+	through, err := store.LastSeq(ctx)
+	if err != nil {
+		return Manifest{}, err
+	}
+	// A bound beyond the stream's end (a typo, another register's sequence) is refused at
+	// once: the copy would otherwise wait for sequences that may never come.
+	if opt.Through > through {
+		return Manifest{}, fmt.Errorf("%w: --through %d is beyond the stream's last sequence %d: give a sequence the register holds, or leave --through out to copy through the last", ErrThroughBeyondEnd, opt.Through, through)
+	}
+	if opt.Through != 0 {
+		through = opt.Through
 	}
 	m := Manifest{Format: FormatVersion, NirVersion: buildinfo.Read().Version, Created: time.Now().UTC(),
 		Stream: eventstore.StreamName, StreamID: id.String(), Metadata: maps.Clone(id.Metadata), FirstSeq: 1}
