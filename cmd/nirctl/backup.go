@@ -182,7 +182,11 @@ written. Each event is stored at the sequence it had, so the restored register i
 register: nird rebuilds its read models from it.
 
 --to-seq and --until restore the register as it stood at an earlier point (a bad import
-to undo): the events up to that sequence, or received by the stream by that time.
+to undo): the events up to that sequence, or received by the stream by that time. A time
+among the sequences the register received in an earlier restore is refused: give --to-seq.
+
+A restore stopped half-way leaves a register nird refuses to start on; run the same restore
+--data again into it and it starts over.
 
 Before starting nird, put the register's person key at DIR/personkey.secret (or give
 --person-key-file): nird refuses a key whose fingerprint is not the backup's. Put its master
@@ -229,20 +233,25 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	md := maps.Clone(chain[0].Manifest.Metadata)
 	delete(md, eventstore.MetaStreamID)         // the restored stream is a new instance
 	delete(md, eventstore.MetaBackdatedThrough) // Import marks what it restores
+	delete(md, eventstore.MetaRestoreUnfinished)
 	cfg := eventstore.Config{Metadata: md}
 	if *data != "" {
-		if err := emptyDataDir(*data); err != nil {
-			return err
-		}
+		notEmpty := emptyDataDir(*data)
 		if err := os.MkdirAll(*data, 0o700); err != nil {
 			return err
 		}
 		unlock, err := datadir.Lock(*data)
 		if err != nil {
-			return fmt.Errorf("--data: %w", err)
+			return errors.Join(notEmpty, fmt.Errorf("--data: %w", err))
 		}
 		defer unlock()
 		cfg.Dir = filepath.Join(*data, "jetstream")
+		if notEmpty != nil {
+			// Only what a restore stopped half-way left is started over.
+			if err := startOver(ctx, cfg, stderr); err != nil {
+				return errors.Join(notEmpty, err)
+			}
+		}
 	} else {
 		url, opts, err := src.options()
 		if err != nil {
@@ -268,11 +277,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		bar.finish()
 	}
 	if err != nil {
+		if errors.Is(err, eventstore.ErrRestoreUnfinished) || errors.Is(err, backup.ErrUntilBackdated) {
+			return err
+		}
 		if errors.Is(err, eventstore.ErrNotEmpty) {
 			return fmt.Errorf("%w (nothing was restored)", err)
-		}
-		if errors.Is(err, backup.ErrUntilBackdated) {
-			return err
 		}
 		return fmt.Errorf("restore stopped after sequence %d: %w", last, err)
 	}
@@ -294,6 +303,28 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), *data)
 	}
 	return nil
+}
+
+// startOver removes the store directory of a data directory that holds only what a restore
+// stopped half-way stored (eventstore.MetaRestoreUnfinished), so that the restore starts
+// over; any other store there is a register, which is left as it is (an error).
+func startOver(ctx context.Context, cfg eventstore.Config, stderr io.Writer) error {
+	if _, err := os.Stat(cfg.Dir); err != nil {
+		return errors.New("it holds no store of an unfinished restore")
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: cfg.Dir})
+	if err != nil {
+		return fmt.Errorf("its store: %w", err)
+	}
+	uerr := store.UnfinishedRestore(ctx)
+	if err := store.Close(); err != nil {
+		return err
+	}
+	if !errors.Is(uerr, eventstore.ErrRestoreUnfinished) {
+		return errors.Join(errors.New("it holds a register, not an unfinished restore"), uerr)
+	}
+	fmt.Fprintf(stderr, "%s holds a restore that did not finish: removing it, to start over\n", cfg.Dir)
+	return os.RemoveAll(cfg.Dir)
 }
 
 // emptyDataDir refuses a data directory that holds anything but nothing: a restore never

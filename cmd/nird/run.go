@@ -113,6 +113,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("event store: %w", err)
 	}
 	defer store.Close()
+	// A restore that did not finish left part of a backup: never served as the register.
+	if err := store.UnfinishedRestore(ctx); err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
 	// Before the readers' contexts are written: their consumers are created here.
 	stopReaders, err := store.ServeReaderConsumers()
 	if err != nil {

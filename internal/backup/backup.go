@@ -748,9 +748,18 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	}
 	var erased []string // the keys the restored erasures destroyed
 	msgs = withErasures(msgs, &erased)
+	// Marked before the first write and unmarked after the last: a restore stopped between
+	// (killed, a NATS timeout) leaves a register nird refuses to start on, and that a
+	// restore again starts over (eventstore.RestoreTarget).
+	if err := store.BeginRestore(ctx); err != nil {
+		return 0, err
+	}
 	stored, err := store.Import(ctx, msgs)
 	if progress != nil {
 		progress(stored, total)
+	}
+	if err == nil && failAfter != nil {
+		err = failAfter("events")
 	}
 	if err != nil {
 		return stored, err
@@ -776,8 +785,15 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	if _, err := store.ImportCheckpoints(ctx, keep); err != nil {
 		return stored, fmt.Errorf("backup: the events are restored, their checkpoints not: %w", err)
 	}
+	if err := store.FinishRestore(ctx); err != nil {
+		return stored, fmt.Errorf("backup: everything is restored, but the mark that the restore is unfinished could not be removed (restore again): %w", err)
+	}
 	return stored, nil
 }
+
+// failAfter, set by tests, fails a restore after the step it names ("events": after
+// storing them, before the data keys), as a restore killed there would stop.
+var failAfter func(step string) error
 
 // chainKeys returns the data keys a restore of bs stores: those of the newest backup that
 // holds keys, and for each key it records as damaged, the key from the newest earlier backup
