@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strconv"
 
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // PersonAppend is one person's part of an Append.

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 func TestStore_Append(t *testing.T) {

@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // BenchmarkAppend measures Append on a sync-always server: one event per call, and 100

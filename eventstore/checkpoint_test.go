@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // digestThrough computes the checkpoint digest of the stream through seq from its messages,

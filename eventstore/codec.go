@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"google.golang.org/protobuf/proto"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 const (

@@ -8,10 +8,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // exampleStore opens a store with an embedded server in a temporary directory.

@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/natstest"
 )
 
 func TestOpen_Config(t *testing.T) {

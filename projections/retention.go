@@ -1,9 +1,10 @@
 package projections
 
 import (
+	bolt "go.etcd.io/bbolt"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Due is a person the retention rule makes due for erasure (rules.ErasureDue).

@@ -23,9 +23,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"google.golang.org/protobuf/proto"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	"google.golang.org/protobuf/proto"
 )
 
 // cleanDump builds the models of recs in one go in a fresh file and returns the dump.

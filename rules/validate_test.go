@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 const testULID = "01HGW2N7EHJ2K3M4N5P6Q7R8S9"

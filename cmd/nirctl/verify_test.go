@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/oklog/ulid/v2"
 )
 
 // TestVerify_Store: nirctl verify on a stopped store: a stream with one event changed is

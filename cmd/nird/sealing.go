@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/sealing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/sealing"
 )
 
 // masterKeyFileName is the master key's file in the data directory, unless --master-key-file

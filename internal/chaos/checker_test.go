@@ -12,10 +12,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	"github.com/oklog/ulid/v2"
 )
 
 // TestCheckStream plants one of each anomaly in a real stream and a made-up history, and

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	"google.golang.org/protobuf/proto"
 )
 
 var testNow = rules.MustDate(2025, time.November, 20)
