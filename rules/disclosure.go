@@ -25,9 +25,12 @@ import (
 // move with it), and two disjoint ways of balancing it in the tree (a sibling area or an
 // area in a sibling subtree moving the other way, or a chain to the root); every cell these
 // touch is suppressed. The primary cell and every secondary cell then move under a change
-// that no published value rules out, and, with two disjoint balancings, still do when one
-// kommune knows its own true figures (a kommune sees its own unsuppressed; the difference of
-// the two changes avoids it).
+// that no published value rules out, and, with two balancings that share no kommune (but the
+// primary cell's own), still do when one kommune knows its own true figures (a kommune sees
+// its own unsuppressed; the difference of the two changes avoids it). That holds for a
+// fylke's or the nation's small count too: its two balancings go down to different kommuner
+// under it, so that neither of them, knowing its own figures and the published table,
+// recovers the count, and with it the small count of the other kommuner under it.
 
 // DisclosureTable is a table to publish: a tree of areas by counters.
 type DisclosureTable struct {
@@ -148,13 +151,24 @@ func (s *suppressor) protect(a, c int) {
 	var best []balancing
 	bestCost := -1
 	for _, blk := range blocks {
-		bs := s.balancings(a, blk)
+		bs := s.balancings(a, blk, -1)
 		first := bs.at(0)
 		chosen := []balancing{first}
 		for i := 1; i < bs.len(); i++ {
 			if b := bs.at(i); disjointLeaves(s, first, b, a) {
 				chosen = append(chosen, b)
 				break
+			}
+		}
+		if len(chosen) < 2 && len(bs.below) > 0 {
+			// Above a kommune every way goes down through the same kommune (bs.below): the
+			// second way goes down through another, where there is one.
+			bs2 := s.balancings(a, blk, bs.below[len(bs.below)-1])
+			for i := 0; i < bs2.len(); i++ {
+				if b := bs2.at(i); disjointLeaves(s, first, b, a) {
+					chosen = append(chosen, b)
+					break
+				}
 			}
 		}
 		cost := 0
@@ -220,39 +234,33 @@ type balancing struct {
 	cost  int
 }
 
-// disjointLeaves reports whether balancings x and y share no leaf area outside a's subtree
-// (a kommune under a knows its own part of a anyway; any other kommune may know its own
-// figures, and must not find both balancings blocked).
+// disjointLeaves reports whether balancings x and y share no leaf area but a itself: any
+// kommune may know its own figures, and must not find both balancings blocked. A kommune
+// under a (a fylke) is no exception: knowing its own part of a, it would recover a from
+// the published values and its own where both balancings go through it, and so the small
+// count of the other kommuner under a (before, such leaves were exempt:
+// TestProperty_SuppressionRecoversNothing, TestQuery_StatisticsOwnRowRevealsNoOtherSmallCount).
 func disjointLeaves(s *suppressor, x, y balancing, a int) bool {
 	for _, area := range x.areas {
-		if len(s.children[area]) == 0 && !s.under(area, a) && slices.Contains(y.areas, area) {
+		if len(s.children[area]) == 0 && area != a && slices.Contains(y.areas, area) {
 			return false
 		}
 	}
 	return true
 }
 
-// under reports whether area x is a or below it.
-func (s *suppressor) under(x, a int) bool {
-	for ; x >= 0; x = s.t.Parent[x] {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
-// balancings returns the ways of balancing a change of block blk at area a, cheapest first:
+// balancings returns the ways of balancing a change of block blk at area a, cheapest first,
+// that avoid leaf area avoid where they can (-1: none; its cells cost more than all others):
 // for a itself or an ancestor u (not a root), each sibling v of u moving the other way, with
 // a path down to a leaf under a (when a is not a leaf) and under v; and the chain from a leaf
 // under a up to the root. Every such set of signed areas keeps every tree sum. The areas of
 // each way are built only when asked for (balancingSet.at): protect reads the first few.
-func (s *suppressor) balancings(a int, blk []int) *balancingSet {
-	bs := &balancingSet{s: s, blk: blk, memo: make([]down, len(s.t.Parent)), cands: make(candHeap, 0, len(s.t.Parent))}
+func (s *suppressor) balancings(a int, blk []int, avoid int) *balancingSet {
+	bs := &balancingSet{s: s, blk: blk, avoid: avoid, memo: make([]down, len(s.t.Parent)), cands: make(candHeap, 0, len(s.t.Parent))}
 	below := bs.best(a)
 	bs.below = bs.downPath(a)
 	path := []int{a}
-	pathCost := s.cellCost(a, blk) + below.cost
+	pathCost := bs.cellCost(a) + below.cost
 	for u := a; s.t.Parent[u] >= 0; u = s.t.Parent[u] {
 		p := s.t.Parent[u]
 		for _, v := range s.children[p] {
@@ -261,17 +269,17 @@ func (s *suppressor) balancings(a int, blk []int) *balancingSet {
 			}
 			// Every child of v opens another way down, so that a second balancing need not
 			// share the first's kommune.
-			vCost := pathCost + s.cellCost(v, blk)
+			vCost := pathCost + bs.cellCost(v)
 			if len(s.children[v]) == 0 {
 				bs.add(balancingCand{cost: vCost, k: len(path), v: v, w: -1})
 			}
 			for _, w := range s.children[v] {
 				bw := bs.best(w)
-				bs.add(balancingCand{cost: vCost + s.cellCost(w, blk) + bw.cost, k: len(path), v: v, w: w})
+				bs.add(balancingCand{cost: vCost + bs.cellCost(w) + bw.cost, k: len(path), v: v, w: w})
 			}
 		}
 		path = append(path, p)
-		pathCost += s.cellCost(p, blk)
+		pathCost += bs.cellCost(p)
 	}
 	// The chain to the root: every ancestor moves too (path now ends at the root).
 	bs.add(balancingCand{cost: pathCost, k: len(path), v: -1, w: -1})
@@ -287,6 +295,7 @@ func (s *suppressor) balancings(a int, blk []int) *balancingSet {
 type balancingSet struct {
 	s     *suppressor
 	blk   []int
+	avoid int             // a leaf area the ways avoid where they can, or -1
 	memo  []down          // by area: the cheapest way down to a leaf below it
 	path  []int           // a, then its ancestors up to the root
 	below []int           // the leaf path below a
@@ -299,6 +308,19 @@ type balancingSet struct {
 // path below w; idx is the order it was found in.
 type balancingCand struct {
 	cost, idx, k, v, w int
+}
+
+// avoidCost is the cost of a cell of the area a balancingSet avoids: more than the cells of
+// any way together (a few areas of at most 10⁴ each), and small enough for a 32-bit int with
+// them.
+const avoidCost = 1 << 30
+
+// cellCost is the suppressor's, but the area avoided costs avoidCost.
+func (bs *balancingSet) cellCost(area int) int {
+	if area == bs.avoid {
+		return avoidCost
+	}
+	return bs.s.cellCost(area, bs.blk)
 }
 
 func (bs *balancingSet) add(c balancingCand) {
@@ -347,7 +369,7 @@ func (bs *balancingSet) best(x int) down {
 	d := down{next: -1, done: true}
 	for i, ch := range bs.s.children[x] {
 		sub := bs.best(ch)
-		cost := bs.s.cellCost(ch, bs.blk) + sub.cost
+		cost := bs.cellCost(ch) + sub.cost
 		if i == 0 || cost < d.cost {
 			d.cost, d.next = cost, ch
 		}

@@ -228,8 +228,10 @@ func determined(t *DisclosureTable, sup [][]bool, known func(a, c int) bool) [][
 // TestProperty_SuppressionRecoversNothing: on random published tables (a nation, fylker and
 // kommuner by the statistics' counters, with their sums and relations), every count of 1–4 is
 // suppressed, no suppressed value can be recovered from the published values and totals, and
-// none of another kommune's can be recovered by a kommune that knows its own figures
-// (DOMAIN.md Product decisions 14).
+// none of another kommune's, nor a fylke's or the nation's small count that other kommuner
+// have a part of, can be recovered by a kommune that knows its own figures (DOMAIN.md Product
+// decisions 14; before, a fylke's or the nation's small count could be: its balancings all
+// went down through one kommune under it).
 func TestProperty_SuppressionRecoversNothing(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewSource(propertySeed))
@@ -268,6 +270,17 @@ func TestProperty_SuppressionRecoversNothing(t *testing.T) {
 			for _, cell := range got {
 				if len(childrenOf(tab, cell[0])) == 0 {
 					t.Fatalf("table %d: kommune %d knowing its own figures recovers kommune %d's counter %d", i, b, cell[0], cell[1])
+				}
+				// A fylke's or the nation's small count, less b's own part, is the small count
+				// of other kommuner.
+				v, others := tab.Values[cell[0]][cell[1]], tab.Values[cell[0]][cell[1]]
+				for x := b; x >= 0; x = tab.Parent[x] {
+					if x == cell[0] {
+						others -= tab.Values[b][cell[1]]
+					}
+				}
+				if tab.Counts[cell[1]] && v >= 1 && v <= 4 && others > 0 {
+					t.Fatalf("table %d: kommune %d knowing its own figures recovers area %d's counter %d = %d, %d of it other kommuner's", i, b, cell[0], cell[1], v, others)
 				}
 			}
 		}
