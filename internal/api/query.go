@@ -1018,13 +1018,20 @@ func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.Statist
 			zero[statFields[c]]()
 		}
 	}
+	// A reason is named suppressed whatever its count: by_reason lists the reasons with a
+	// count only, so that a suppressed 0 left out unnamed would read as a published 0, and
+	// disclosure control chooses 0 cells as complements (they cost least).
+	for r := range projections.NumReasons {
+		reason := nirv1.TerminationReason(r)
+		if s.IsSuppressed(projections.CReasonBase + projections.Counter(r)) {
+			out.Suppressed = append(out.Suppressed, "by_reason."+strings.TrimPrefix(reason.String(), "TERMINATION_REASON_"))
+		}
+	}
 	var reasons []*nirv1.ReasonCount
 	for _, rc := range out.ByReason {
-		if s.IsSuppressed(projections.CReasonBase + projections.Counter(rc.GetReason())) {
-			out.Suppressed = append(out.Suppressed, "by_reason."+strings.TrimPrefix(rc.GetReason().String(), "TERMINATION_REASON_"))
-			continue
+		if !s.IsSuppressed(projections.CReasonBase + projections.Counter(rc.GetReason())) {
+			reasons = append(reasons, rc)
 		}
-		reasons = append(reasons, rc)
 	}
 	out.ByReason = reasons
 	if s.ShareDirectSuppressed() {
