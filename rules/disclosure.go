@@ -154,21 +154,16 @@ func (s *suppressor) protect(a, c int) {
 		bs := s.balancings(a, blk, -1)
 		first := bs.at(0)
 		chosen := []balancing{first}
-		for i := 1; i < bs.len(); i++ {
-			if b := bs.at(i); disjointLeaves(s, first, b, a) {
+		// The second way: another of bs; above a kommune, where every way of bs goes down
+		// through the same kommune (bs.below), one going down through another, if any.
+		second, from := bs, 1
+		if len(bs.below) > 0 {
+			second, from = s.balancings(a, blk, bs.below[len(bs.below)-1]), 0
+		}
+		for i := from; i < second.len(); i++ {
+			if b := second.at(i); disjointLeaves(s, first, b, a) {
 				chosen = append(chosen, b)
 				break
-			}
-		}
-		if len(chosen) < 2 && len(bs.below) > 0 {
-			// Above a kommune every way goes down through the same kommune (bs.below): the
-			// second way goes down through another, where there is one.
-			bs2 := s.balancings(a, blk, bs.below[len(bs.below)-1])
-			for i := 0; i < bs2.len(); i++ {
-				if b := bs2.at(i); disjointLeaves(s, first, b, a) {
-					chosen = append(chosen, b)
-					break
-				}
 			}
 		}
 		cost := 0
