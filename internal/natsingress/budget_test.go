@@ -52,35 +52,9 @@ func TestIngress_BodiesDrawFromTheBodyBudget(t *testing.T) {
 	app := &holding{started: make(chan struct{}, 8), release: make(chan struct{})}
 	in := natsingress.New(conn, e.guard, app, nil)
 	in.Admit, in.Body = ed.Admit, ed.DrawBody
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ingress not up within 60s")
-		}
-	}
+	e.run(t, in)
 
-	replies := make(chan *nats.Msg, 8)
-	inbox := caseSystemInbox + ".budget"
-	sub, err := e.nc.ChanSubscribe(inbox, replies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	send := func(data []byte) {
-		t.Helper()
-		m := nats.NewMsg(natsingress.RequestSubject(caseSystem))
-		m.Data, m.Reply = data, inbox
-		m.Header.Set("Authorization", "Bearer "+tokOslo)
-		if err := e.nc.PublishMsg(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	replies, send := e.replies(t, "budget")
 	started := func(what string) {
 		t.Helper()
 		select {
@@ -170,34 +144,8 @@ func TestIngress_PendingBytes(t *testing.T) {
 		<-unblock
 		return func() {}, nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ingress not up within 60s")
-		}
-	}
-	replies := make(chan *nats.Msg, 8)
-	inbox := caseSystemInbox + ".pending"
-	sub, err := e.nc.ChanSubscribe(inbox, replies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	send := func(data []byte) {
-		t.Helper()
-		m := nats.NewMsg(natsingress.RequestSubject(caseSystem))
-		m.Data, m.Reply = data, inbox
-		m.Header.Set("Authorization", "Bearer "+tokOslo)
-		if err := e.nc.PublishMsg(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.run(t, in)
+	replies, send := e.replies(t, "pending")
 	large := mustMarshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{{Event: &nirv1.Event{CorrelationId: strings.Repeat("x", 3<<20)}}}})
 	send(large)
 	select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,19 +134,25 @@ func (e *env) startIngress(t *testing.T) (in *natsingress.Ingress, stop func() e
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(conn.Close)
+	in = natsingress.New(conn, e.guard, e.reg, nil)
+	return in, e.run(t, in)
+}
+
+// run runs in until the returned stop is called (or the test ends), and waits until it
+// answers.
+func (e *env) run(t *testing.T, in *natsingress.Ingress) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	in = natsingress.New(conn, e.guard, e.reg, nil)
 	go func() { done <- in.Run(ctx) }()
-	var once bool
+	var once sync.Once
 	var runErr error
 	stop = func() error {
-		if !once {
-			once = true
+		once.Do(func() {
 			cancel()
 			runErr = <-done
-			conn.Close()
-		}
+		})
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
@@ -153,12 +160,34 @@ func (e *env) startIngress(t *testing.T) (in *natsingress.Ingress, stop func() e
 	for {
 		// Ping the service through the micro discovery subject until it is there.
 		if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-			return in, stop
+			return stop
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("ingress not up within 10s")
+			t.Fatal("ingress not up within 60s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replies subscribes to the case system's inbox under name and returns the replies that
+// come there and a send of a request (as Oslo's case system) with that inbox as its reply.
+func (e *env) replies(t *testing.T, name string) (<-chan *nats.Msg, func(data []byte)) {
+	t.Helper()
+	replies := make(chan *nats.Msg, 8)
+	inbox := caseSystemInbox + "." + name
+	sub, err := e.nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return replies, func(data []byte) {
+		t.Helper()
+		m := nats.NewMsg(natsingress.RequestSubject(caseSystem))
+		m.Data, m.Reply = data, inbox
+		m.Header.Set("Authorization", "Bearer "+tokOslo)
+		if err := e.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

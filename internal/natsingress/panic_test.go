@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -60,18 +59,7 @@ func TestIngress_PanicIsOneRequestsError(t *testing.T) {
 					return func() {}, nil
 				}
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- in.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				if _, err := e.nc.Request("$SRV.PING.nir", nil, time.Second); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("ingress not up within 60s")
-				}
-			}
+			e.run(t, in)
 
 			first := registerPerson(10*i + 1)
 			data, _ := proto.Marshal(first)
