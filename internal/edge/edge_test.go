@@ -307,23 +307,7 @@ func TestEdge_BodyBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
 			// One large body holds the whole budget while its handler waits.
-			held := make(chan *http.Response, 1)
-			go func() {
-				req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(large))))
-				req.ContentLength = tt.contentLength(large)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+f.oslo)
-				req.Header.Set("X-Hold", "1")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					close(held)
-					return
-				}
-				res.Body.Close()
-				held <- res
-			}()
-			<-f.entered
+			held := f.holdBody(t, large, tt.contentLength(large))
 			if got := f.edge.Stats().BodyMemory; got != tt.drawn {
 				t.Errorf("budget drawn = %d, want %d", got, tt.drawn)
 			}
@@ -368,14 +352,17 @@ func TestEdge_BodyBudget(t *testing.T) {
 // large HTTP body being read leaves no room for a large NATS body, which is refused, counted
 // as an HTTP body's refusal, while a small one goes through; once the HTTP body is done, the
 // NATS body draws the rest of it beyond the free part and gives it back, once however often
-// its release is called.
-func TestEdge_DrawBody(t *testing.T) {
-	const maxBody = 1 << 20
-	large := int64(maxBody - 10)
-	f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+
+// holdBody sends Oslo a request with a body of size bytes (ContentLength contentLength, -1:
+// chunked) whose handler waits until f.hold is closed, and returns once the handler has
+// begun: the body's draw from the budget is then held. The response comes on the channel
+// (closed without one if the request failed).
+func (f *fixture) holdBody(t *testing.T, size, contentLength int64) <-chan *http.Response {
+	t.Helper()
 	held := make(chan *http.Response, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(large))))
+		req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(size))))
+		req.ContentLength = contentLength
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+f.oslo)
 		req.Header.Set("X-Hold", "1")
@@ -389,6 +376,15 @@ func TestEdge_DrawBody(t *testing.T) {
 		held <- res
 	}()
 	<-f.entered
+	return held
+}
+
+// its release is called.
+func TestEdge_DrawBody(t *testing.T) {
+	const maxBody = 1 << 20
+	large := int64(maxBody - 10)
+	f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+	held := f.holdBody(t, large, large)
 	if _, err := f.edge.DrawBody(large); connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "body memory limit") {
 		t.Errorf("a large NATS body while HTTP's holds the budget: %v, want ResourceExhausted naming the body memory limit", err)
 	}
