@@ -99,7 +99,7 @@ func (g *Guard) check(h map[string][]string, procedure, natsUser string) (Princi
 	}
 	if p.NATSUser != "" && p.NATSUser != natsUser {
 		g.denied.Add(1)
-		g.log.Info("request refused: the token is bound to another way in", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
+		g.log.Info("request refused: the token is bound to another NATS user", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
 		return Principal{}, errBoundToNATS
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {

@@ -357,7 +357,7 @@ func TestGuard_TokenBoundToNATSUser(t *testing.T) {
 	if got, want := guard.Stats(), (GuardStats{Allowed: 4, Denied: 4}); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
-	if !strings.Contains(logs.String(), "bound to another way in") || strings.Contains(logs.String(), tokens["oslo-nats"]) {
+	if !strings.Contains(logs.String(), "bound to another NATS user") || strings.Contains(logs.String(), tokens["oslo-nats"]) {
 		t.Fatalf("log: want the refusals without the token:\n%s", logs.String())
 	}
 }
