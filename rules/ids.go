@@ -473,3 +473,28 @@ var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +]|%20)[0-9]{5
 func RedactIDs(s string) string {
 	return nationalIDRun.ReplaceAllString(s, "<redacted>")
 }
+
+// numberRun is a number as a client may write one: digits, and the '.', 'e', '+' and '-' of
+// a decimal, an exponent or a date between them.
+var numberRun = regexp.MustCompile(`[0-9][0-9.eE+-]*[0-9]`)
+
+// RedactInput is RedactIDs for a message that quotes a value a client sent (a decoder's
+// error, a refused CSV cell), where a national id may also come as a number: its leading
+// zero dropped by a spreadsheet or a serializer that typed it as a number (10 digits, a
+// third of fødselsnumre start with 0), or as a decimal or an exponent ("0483900097.4",
+// "0.4839000974e10"). Every such number of 10 digits or more is masked as well. Not for log
+// lines of nird's own figures (durations of 10 digits after the point would be masked).
+func RedactInput(s string) string {
+	return RedactIDs(numberRun.ReplaceAllStringFunc(s, func(n string) string {
+		digits := 0
+		for _, r := range n {
+			if r >= '0' && r <= '9' {
+				digits++
+			}
+		}
+		if digits >= 10 {
+			return "<redacted>"
+		}
+		return n
+	}))
+}

@@ -520,6 +520,27 @@ func ExampleParseNationalID() {
 
 // TestRedactIDs checks that a national id is masked however it is written, and that what
 // merely has digits is left alone.
+// TestRedactInput: a value a client sent may hold a national id as a number: its leading
+// zero dropped, or as a decimal or an exponent; RedactIDs left those whole (a reviewer's
+// probe, 2026-12-06).
+func TestRedactInput(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"invalid value 04839000974", "invalid value <redacted>"},
+		{`birth_date: "4839000974" is not a date`, `birth_date: "<redacted>" is not a date`},
+		{"invalid value 0483900097.4", "invalid value <redacted>"},
+		{"invalid value 0.4839000974e10", "invalid value <redacted>"},
+		{"invalid value -04839000974.0", "invalid value -<redacted>"},
+		{"010190-12345", "<redacted>"},
+		{`month: "2025-13" is not a month`, `month: "2025-13" is not a month`},
+		{`birth_date: "1990-02-30" is not a date`, `birth_date: "1990-02-30" is not a date`},
+		{"line 12: hours: \"123456789\" is not a number", "line 12: hours: \"123456789\" is not a number"},
+	} {
+		if got := RedactInput(tt.in); got != tt.want {
+			t.Errorf("RedactInput(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestRedactIDs(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"/nir.v1.QueryService/01019012345", "/nir.v1.QueryService/<redacted>"},

@@ -54,7 +54,7 @@ func readRegistrations(r io.Reader, yield func(line int, reg *nirv1.Registration
 		}
 		reg := &nirv1.Registration{}
 		if err := protojson.Unmarshal([]byte(line), reg); err != nil {
-			return fmt.Errorf("line %d: %s", n, rules.RedactIDs(err.Error()))
+			return fmt.Errorf("line %d: %s", n, rules.RedactInput(err.Error()))
 		}
 		if reg.GetEvent() != nil && reg.GetEvent().GetId() == "" {
 			reg.Event.Id = ulid.Make().String()

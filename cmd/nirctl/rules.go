@@ -126,7 +126,7 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		if l.err != nil {
 			outcomes = append(outcomes, &nirv1.RegistrationOutcome{Line: int32(l.line), Code: connect.CodeInvalidArgument.String(),
 				// protojson varies its messages' spaces on purpose; keep the words.
-				Message: "not a nir.v1.Registration: " + rules.RedactIDs(strings.Join(strings.Fields(l.err.Error()), " "))})
+				Message: "not a nir.v1.Registration: " + rules.RedactInput(strings.Join(strings.Fields(l.err.Error()), " "))})
 			continue
 		}
 		outcomes = append(outcomes, pv.send(l.line, l.reg))
@@ -201,7 +201,7 @@ func readExplainInput(r io.Reader) (*explainInput, error) {
 				if err == nil {
 					err = errors.New("no event")
 				}
-				return nil, fmt.Errorf("line %d: not a StoredEvent: %s", n, rules.RedactIDs(err.Error()))
+				return nil, fmt.Errorf("line %d: not a StoredEvent: %s", n, rules.RedactInput(err.Error()))
 			}
 			in.history = append(in.history, ev.GetEvent())
 			continue

@@ -49,7 +49,7 @@ func (c strictJSON) Unmarshal(data []byte, m any) error {
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, pm); err != nil {
 		// protojson quotes the value it could not use: a national id sent as a number, or
 		// as a field's name, must not come back in the error.
-		return errors.New("request: " + rules.RedactIDs(err.Error()))
+		return errors.New("request: " + rules.RedactInput(err.Error()))
 	}
 	return nil
 }

@@ -212,7 +212,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	for name, vs := range vals {
 		if !csvParams[name] {
 			// The name is the caller's too: a national id pasted into the URL is one.
-			return p, fieldError(connect.CodeInvalidArgument, rules.RedactIDs(name), "unknown parameter")
+			return p, fieldError(connect.CodeInvalidArgument, rules.RedactInput(name), "unknown parameter")
 		}
 		if len(vs) != 1 {
 			return p, fieldError(connect.CodeInvalidArgument, name, "give it once")

@@ -543,7 +543,7 @@ func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json boo
 	}
 	if err != nil {
 		// protojson quotes the value it could not use (a national id sent as a number).
-		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+rules.RedactIDs(err.Error()))))
+		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+rules.RedactInput(err.Error()))))
 		return
 	}
 	positions, err := in.app.AppendAs(ingest.WithTransport(auth.NewContext(ctx, p), ingest.TransportNATS), msg)

@@ -67,7 +67,7 @@ func ReadJSONL(data []byte, yield func(Line) error) error {
 		if err := protojson.Unmarshal(line, reg); err != nil {
 			// protojson quotes what it refused: a national id written as a number, or as a
 			// field's name, would be echoed.
-			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactIDs(err.Error()))
+			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactInput(err.Error()))
 		}
 		if err := yield(Line{Number: n, End: min(off, int64(len(data))), Registration: reg}); err != nil {
 			return err
@@ -149,7 +149,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		// A cell is quoted, and a national id can be in any column (columns swapped, a row
 		// one cell short): the message is redacted.
 		bad = func(col, format string, args ...any) {
-			errs = append(errs, errors.New(col+": "+rules.RedactIDs(fmt.Sprintf(format, args...))))
+			errs = append(errs, errors.New(col+": "+rules.RedactInput(fmt.Sprintf(format, args...))))
 		}
 	)
 	date := func(col string) *nirv1.Date {
