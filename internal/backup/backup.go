@@ -37,7 +37,7 @@
 // those (Options.AcceptDamagedKeys, AcceptUnreadableCheckpoints, or recorded by the earlier
 // backup of an incremental one); then the manifest records them. Failing is the default
 // because a backup without a data key restores a register that reads what the key sealed
-// (national ids, birth dates) as erased, and because only the earlier backups still hold
+// (national ids, birth dates) as unreadable («uleselig»), and because only the earlier backups still hold
 // the key: a backup job that goes on succeeding lets them be rotated away unnoticed. Restore
 // takes a damaged key from an earlier backup of its chain that holds it whole, and stores
 // any other as an entry no master key opens, which the restored register reads as damaged
@@ -202,6 +202,12 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	id, err := store.CurrentIdentity(ctx)
 	if err != nil {
 		return Manifest{}, err
+	}
+	// A register a restore did not finish lacks what the restore had yet to write (data
+	// keys, checkpoints): a backup of it would hand that loss on as a whole register, whose
+	// restore then finishes without a word.
+	if err := store.UnfinishedRestore(ctx); err != nil {
+		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
 	through, err := store.LastSeq(ctx)
 	if err != nil {
@@ -388,7 +394,7 @@ func accepted(m Manifest, opt Options) error {
 	}
 	var what, accept []string
 	if len(keys) > 0 {
-		what = append(what, fmt.Sprintf("the data key(s) %s in %s (a restore without them reads what they sealed, the persons' national ids and birth dates, as erased)",
+		what = append(what, fmt.Sprintf("the data key(s) %s in %s (a restore without them reads what they sealed, the persons' national ids and birth dates, as unreadable)",
 			strings.Join(keys, ", "), eventstore.KeyBucket))
 		for _, k := range keys {
 			accept = append(accept, "key:"+k)

@@ -18,7 +18,7 @@ import (
 // without a word (every person's data key then read as lost on disk) and that a second
 // restore refused as not empty. Now the event stream is marked before the first write and
 // unmarked after the last: the register is reported unfinished (what nird checks at start,
-// naming the way on), also to a restore again into it.
+// naming the way on), also to a restore again into it and to a backup of it.
 func TestRestoreStoppedHalfWay(t *testing.T) {
 	ctx := context.Background()
 	src := openAt(t, filepath.Join(t.TempDir(), "src"))
@@ -66,6 +66,11 @@ func TestRestoreStoppedHalfWay(t *testing.T) {
 	// cmd/nirctl TestRestoreStartsOverAnUnfinishedOne), and writes nothing.
 	if _, err := backup.Restore(ctx, dst, []*backup.Backup{openBackup(t, dir)}, backup.Until{}, nil); !errors.Is(err, eventstore.ErrRestoreUnfinished) {
 		t.Errorf("restore again into the half-restored register: %v; want ErrRestoreUnfinished", err)
+	}
+	// Nor is it backed up: the backup would hand the missing keys on as a whole register,
+	// and its restore finished without a word (a reviewer's probe, 2026-12-06).
+	if _, err := backup.Write(ctx, dst, filepath.Join(t.TempDir(), "of-the-half"), backup.Options{}); !errors.Is(err, eventstore.ErrRestoreUnfinished) {
+		t.Errorf("backup of the half-restored register: %v; want ErrRestoreUnfinished", err)
 	}
 	// A restore that finishes leaves no mark.
 	whole := openAt(t, filepath.Join(t.TempDir(), "whole"))
