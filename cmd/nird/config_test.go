@@ -76,6 +76,22 @@ func TestParseConfig(t *testing.T) {
 		{name: "LeaseTTLTooShort", args: []string{"--lease-ttl", "100ms"}, wantErr: "--lease-ttl"},
 		{name: "BadClockOffset", env: map[string]string{"NIR_TEST_CLOCK_OFFSET": "later"}, wantErr: "NIR_TEST_CLOCK_OFFSET"},
 		{name: "MinSequenceWaitZero", args: []string{"--min-sequence-wait", "0s"}, wantErr: "--min-sequence-wait"},
+		{name: "NATSBoundTokens", args: []string{"--tokens", "tokens.json", "--nats-bound-tokens"}, check: func(t *testing.T, c Config) {
+			if !c.NATSBoundTokens {
+				t.Error("--nats-bound-tokens not set")
+			}
+		}},
+		{name: "NATSBoundTokensEnv", args: []string{"--tokens", "tokens.json"}, env: map[string]string{"NIR_NATS_BOUND_TOKENS": "true"}, check: func(t *testing.T, c Config) {
+			if !c.NATSBoundTokens {
+				t.Error("NIR_NATS_BOUND_TOKENS not taken")
+			}
+		}},
+		{name: "NATSBoundTokensOffByDefault", check: func(t *testing.T, c Config) {
+			if c.NATSBoundTokens {
+				t.Error("--nats-bound-tokens on by default")
+			}
+		}},
+		{name: "NATSBoundTokensWithoutTokens", args: []string{"--nats-bound-tokens"}, wantErr: "--nats-bound-tokens"},
 		{name: "NATSInProcessByDefault", check: func(t *testing.T, c Config) {
 			if c.NATSListen != "" || c.NATSURL != "" || len(c.NATSCaseSystems) != 0 {
 				t.Errorf("nats = listen %q, url %q, case systems %v; want the embedded server without a listener", c.NATSListen, c.NATSURL, c.NATSCaseSystems)

@@ -121,7 +121,10 @@ type Config struct {
 	// server's listener, or that the ingress serves on an external server; either way each
 	// is served on a connection of its own. NATSIngress* are the NATS ingress's own
 	// credentials on an external server.
-	NATSCaseSystems     []string
+	NATSCaseSystems []string
+	// NATSBoundTokens accepts over NATS only tokens bound to the sending case system's NATS
+	// user (the token file's nats_user; auth.Guard.RequireBoundOverNATS). --nats-bound-tokens.
+	NATSBoundTokens     bool
 	NATSIngressCreds    string
 	NATSIngressUser     string
 	NATSIngressPassword string
@@ -133,6 +136,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Data == "":
 		return errors.New("--data: a data directory is required")
+	case c.NATSBoundTokens && c.TokenFile == "":
+		return errors.New("--nats-bound-tokens: only with --tokens (in development mode no token is bound to a NATS user)")
 	case c.HTTP == "":
 		return errors.New("--http: a listen address is required")
 	case c.Replicas < 1 || c.Replicas > 5:
@@ -332,6 +337,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		fs.Var(p, name, usage+" (env "+env+")")
 	}
+	var boundTokens optionalBool
+	optBool(&boundTokens, "nats-bound-tokens", "accept over NATS only tokens bound to the sending case system's NATS user (the token file's nats_user): a token that leaks is then of no use without that user's NATS key; HTTP is not affected")
 	var secure optionalBool
 	optBool(&secure, "secure-cookies", "web console: mark the session and log-in cookies Secure and send Strict-Transport-Security, for a console served over HTTPS by a TLS proxy (nird itself serves plain HTTP); default true with --tokens, false in development mode (without --tokens, on loopback); --secure-cookies=false to use the console over plain HTTP")
 	if envErr != nil {
@@ -341,6 +348,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, err
 	}
 	c.SecureCookies = c.TokenFile != ""
+	c.NATSBoundTokens = boundTokens.set && boundTokens.v
 	if secure.set {
 		c.SecureCookies = secure.v
 	}

@@ -169,6 +169,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	policy := api.Policy()
 	guard := auth.NewGuard(authn, policy, log)
+	if cfg.NATSBoundTokens {
+		guard.RequireBoundOverNATS()
+	}
 	// The edge checks the token and the limits before a request's body is read.
 	front, err := edge.New(guard, cfg.Edge.edgeConfig(log))
 	if err != nil {

@@ -32,7 +32,17 @@ type Guard struct {
 	log    *slog.Logger
 
 	allowed, unauthenticated, denied atomic.Uint64
+	// boundOnly refuses over NATS every token not bound to a NATS user (RequireBoundOverNATS).
+	boundOnly atomic.Bool
 }
+
+// RequireBoundOverNATS makes [Guard.CheckNATS] refuse, as PermissionDenied, a token that is
+// bound to no NATS user ([Principal.NATSUser]): over NATS only a token bound to the sending
+// case system's user is then accepted (nird --nats-bound-tokens). HTTP is not affected.
+func (g *Guard) RequireBoundOverNATS() { g.boundOnly.Store(true) }
+
+// errNotBound refuses, under RequireBoundOverNATS, a token bound to no NATS user.
+var errNotBound = fmt.Errorf("%w: nird accepts over NATS only tokens bound to the sending case system's NATS user (the token file's nats_user); this one is bound to none", ErrPermissionDenied)
 
 // GuardStats counts the guard's decisions since it was made, for cmd/nird to export as
 // metrics (for example nir_auth_requests_total{result="denied"}).
@@ -101,6 +111,11 @@ func (g *Guard) check(h map[string][]string, procedure, natsUser string) (Princi
 		g.denied.Add(1)
 		g.log.Info("request refused: the token is bound to another NATS user", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
 		return Principal{}, errBoundToNATS
+	}
+	if natsUser != "" && p.NATSUser == "" && g.boundOnly.Load() {
+		g.denied.Add(1)
+		g.log.Info("request refused: over NATS only tokens bound to a NATS user are accepted", "procedure", rules.RedactIDs(procedure), "principal", p.String())
+		return Principal{}, errNotBound
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {
 		g.denied.Add(1)

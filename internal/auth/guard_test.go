@@ -357,6 +357,17 @@ func TestGuard_TokenBoundToNATSUser(t *testing.T) {
 	if got, want := guard.Stats(), (GuardStats{Allowed: 4, Denied: 4}); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
+	// --nats-bound-tokens: over NATS only bound tokens; HTTP as before.
+	guard.RequireBoundOverNATS()
+	if _, err := guard.CheckNATS(bearer("oslo-any"), procedure, "oslo-visma"); !errors.Is(err, ErrPermissionDenied) || !strings.Contains(err.Error(), "nats_user") {
+		t.Fatalf("unbound token over NATS when bound ones are required: %v, want PermissionDenied naming nats_user", err)
+	}
+	if p, err := guard.CheckNATS(bearer("oslo-nats"), procedure, "oslo-visma"); err != nil || p.Name != "oslo-nats" {
+		t.Fatalf("bound token from its own user when bound ones are required: %+v, %v", p, err)
+	}
+	if p, err := guard.Check(bearer("oslo-any"), procedure); err != nil || p.Name != "oslo-any" {
+		t.Fatalf("unbound token over HTTP when bound ones are required over NATS: %+v, %v", p, err)
+	}
 	if !strings.Contains(logs.String(), "bound to another NATS user") || strings.Contains(logs.String(), tokens["oslo-nats"]) {
 		t.Fatalf("log: want the refusals without the token:\n%s", logs.String())
 	}

@@ -93,7 +93,8 @@ func TestIngress_CaseSystemConnections(t *testing.T) {
 		return nc
 	}
 	main := connect(ingressAuth)
-	in := natsingress.New(main, auth.NewGuard(authn, auth.DefaultPolicy(), nil), api.NewRegistration(svc, nil, nil), nil)
+	guard := auth.NewGuard(authn, auth.DefaultPolicy(), nil)
+	in := natsingress.New(main, guard, api.NewRegistration(svc, nil, nil), nil)
 	lanes := map[string]*nats.Conn{}
 	clients := map[string]*nats.Conn{}
 	for _, n := range names {
@@ -189,6 +190,15 @@ func TestIngress_CaseSystemConnections(t *testing.T) {
 		t.Errorf("a request without its case system's connection was answered: %q %q", m.Data, m.Header.Get(micro.ErrorHeader))
 	}
 	answered(otherCaseSystem, 4)
+	// nird --nats-bound-tokens: an unbound token is refused over NATS.
+	guard.RequireBoundOverNATS()
+	reply, err = sendAs(otherCaseSystem, 6, tokOslo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "permission_denied" {
+		t.Errorf("an unbound token when bound ones are required: code %q (%s), want permission_denied", code, reply.Header.Get(micro.ErrorHeader))
+	}
 	if got := in.Dropped(); got != 0 {
 		t.Errorf("Dropped() = %d, want 0: the server made every reply subject", got)
 	}
