@@ -610,42 +610,17 @@ const MetaBackdatedThrough = "nir_backdated_through_seq"
 // resolved through the stream's receive times, which would cut such events off; it never
 // cuts below this sequence. The mark only grows.
 func (s *Store) MarkBackdated(ctx context.Context, seq uint64) error {
-	if err := s.checkOpen(); err != nil {
-		return err
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	st, err := s.js.Stream(ctx, StreamName)
-	if err != nil {
-		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
-	}
-	cfg := st.CachedInfo().Config
-	if cur, _ := strconv.ParseUint(cfg.Metadata[MetaBackdatedThrough], 10, 64); cur >= seq {
-		return nil
-	}
-	md := make(map[string]string, len(cfg.Metadata)+1)
-	for k, v := range cfg.Metadata {
-		md[k] = v
-	}
-	md[MetaBackdatedThrough] = strconv.FormatUint(seq, 10)
-	cfg.Metadata = md
-	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
-		return s.wrap(fmt.Errorf("eventstore: mark backdated: %w", err))
-	}
-	return nil
+	return s.updateMeta(ctx, MetaBackdatedThrough, func(cur string) (string, bool) {
+		n, _ := strconv.ParseUint(cur, 10, 64)
+		return strconv.FormatUint(seq, 10), n < seq
+	})
 }
 
 // backdatedThrough returns the sequence MarkBackdated recorded, 0 if none.
 func (s *Store) backdatedThrough(ctx context.Context) (uint64, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	st, err := s.js.Stream(ctx, StreamName)
-	if err != nil {
-		return 0, fmt.Errorf("eventstore: stream info: %w", err)
-	}
-	v := st.CachedInfo().Config.Metadata[MetaBackdatedThrough]
-	if v == "" {
-		return 0, nil
+	v, err := s.streamMeta(ctx, MetaBackdatedThrough)
+	if err != nil || v == "" {
+		return 0, err
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {

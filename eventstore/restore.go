@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 )
@@ -90,42 +89,11 @@ func (s *Store) UnfinishedRestore(ctx context.Context) error {
 }
 
 func (s *Store) restoreMark(ctx context.Context) (string, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	st, err := s.js.Stream(ctx, StreamName)
-	if err != nil {
-		return "", s.wrap(fmt.Errorf("eventstore: stream info: %w", err))
-	}
-	return st.CachedInfo().Config.Metadata[MetaRestoreUnfinished], nil
+	v, err := s.streamMeta(ctx, MetaRestoreUnfinished)
+	return v, s.wrap(err)
 }
 
 // setMeta sets (v == "": removes) the event stream's metadata entry k.
 func (s *Store) setMeta(ctx context.Context, k, v string) error {
-	if err := s.checkOpen(); err != nil {
-		return err
-	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	st, err := s.js.Stream(ctx, StreamName)
-	if err != nil {
-		return s.wrap(fmt.Errorf("eventstore: stream metadata %s: %w", k, err))
-	}
-	cfg := st.CachedInfo().Config
-	if cfg.Metadata[k] == v {
-		return nil
-	}
-	md := maps.Clone(cfg.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	if v == "" {
-		delete(md, k)
-	} else {
-		md[k] = v
-	}
-	cfg.Metadata = md
-	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
-		return s.wrap(fmt.Errorf("eventstore: stream metadata %s: %w", k, err))
-	}
-	return nil
+	return s.updateMeta(ctx, k, func(cur string) (string, bool) { return v, cur != v })
 }

@@ -145,11 +145,7 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 			// (rules.Person.KeptAge; DOMAIN.md Product decisions 15: an erasure changes no
 			// statistic), and for one whose key is damaged. Dropped here, a rebuild gave
 			// every erased person no age.
-			if erased {
-				rules.RedactIdentity(ev)
-			} else {
-				rules.UnreadableIdentity(ev)
-			}
+			unopened(ev, erased)
 			return nil
 		}
 		p.AgeAtPermitDate = nil // the birth date it was computed from is back
@@ -160,14 +156,11 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case id != nil:
-			a.SealedNationalId, a.NationalId = nil, id.GetNationalId()
-		case erased:
-			rules.RedactIdentity(ev)
-		default:
-			rules.UnreadableIdentity(ev)
+		if id == nil {
+			unopened(ev, erased)
+			return nil
 		}
+		a.SealedNationalId, a.NationalId = nil, id.GetNationalId()
 	case ev.GetPersonsMerged() != nil:
 		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
 			if err := e.Open(ctx, c); err != nil {
@@ -176,6 +169,16 @@ func (e Events) Open(ctx context.Context, ev *nirv1.Event) error {
 		}
 	}
 	return nil
+}
+
+// unopened reads ev's identifying fields, which its key did not open, as «slettet» when an
+// erasure destroyed the key, and as unreadable otherwise.
+func unopened(ev *nirv1.Event, erased bool) {
+	if erased {
+		rules.RedactIdentity(ev)
+	} else {
+		rules.UnreadableIdentity(ev)
+	}
 }
 
 // Unreadable reads the fields of ev that are still sealed, and of every event a merge copied

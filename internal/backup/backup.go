@@ -688,9 +688,6 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return 0, err
 	}
 	total := bs[len(bs)-1].Manifest.LastSeq
-	// Every backup's digest is checked before anything is stored: a mismatch found while
-	// importing would leave the target holding the events without their data keys and
-	// checkpoints, and refuse a second restore as not empty.
 	// The sequences a restore or a history load stored with receive times that are not when
 	// the register received them (MarkBackdated): an --until time must not cut among them.
 	var backdated uint64
@@ -699,6 +696,9 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 			backdated = max(backdated, n)
 		}
 	}
+	// Every backup's digest is checked before anything is stored: a mismatch found while
+	// importing would leave the target holding the events without their data keys and
+	// checkpoints, and refuse a second restore as not empty.
 	var digest eventstore.Digest
 	var backdatedTime time.Time // the receive time of the last backdated message
 	for _, b := range bs {
