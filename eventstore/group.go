@@ -729,19 +729,31 @@ func (s *Store) staleMembers(ctx context.Context, batch []*member) (map[int]bool
 
 // lastOf returns the last sequence of each subject that has messages, in one request.
 func (s *Store) lastOf(ctx context.Context, subjects []string) (map[string]uint64, error) {
-	last := make(map[string]uint64, len(subjects))
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, StreamName, subjects)
-	if err != nil {
-		return nil, err
-	}
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
-		}
+	t := s.tries()
+	defer t.end()
+	for {
+		t.end()
+		tctx := t.next(ctx)
+		last := make(map[string]uint64, len(subjects))
+		msgs, err := jetstreamext.GetLastMsgsFor(tctx, s.js, StreamName, subjects)
 		if err != nil {
 			return nil, err
 		}
-		last[m.Subject] = m.Sequence
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil && t.lost(ctx, tctx) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			t.answered()
+			last[m.Subject] = m.Sequence
+		}
+		if !t.lost(ctx, tctx) {
+			return last, nil
+		}
 	}
-	return last, nil
 }

@@ -635,23 +635,35 @@ func (s *Store) backdatedThrough(ctx context.Context) (uint64, error) {
 func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, 1, jetstreamext.GetBatchStartTime(t.Add(time.Nanosecond)))
-	if err != nil {
-		return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
-	}
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
-		}
+	tr := s.tries()
+	defer tr.end()
+	for {
+		tr.end()
+		tctx := tr.next(ctx)
+		msgs, err := jetstreamext.GetBatch(tctx, s.js, StreamName, 1, jetstreamext.GetBatchStartTime(t.Add(time.Nanosecond)))
 		if err != nil {
 			return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
 		}
-		return m.Sequence - 1, nil
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil && tr.lost(ctx, tctx) {
+				break
+			}
+			if err != nil {
+				return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
+			}
+			return m.Sequence - 1, nil
+		}
+		if tr.lost(ctx, tctx) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
+		}
+		return s.LastSeq(ctx)
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("eventstore: resolve cut-off: %w", err)
-	}
-	return s.LastSeq(ctx)
 }
 
 // scan walks the messages of subject ("" = all) from sequence from on, in order, with
@@ -662,12 +674,16 @@ func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
 func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*jetstream.RawStreamMsg) (bool, error)) error {
 	seq := from
 	var waited time.Duration // so far, for a replica to answer direct gets
+	t := s.tries()
+	defer t.end()
 	for {
 		opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(seq)}
 		if subject != "" {
 			opts = append(opts, jetstreamext.GetBatchSubject(subject))
 		}
-		msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, getBatchSize, opts...)
+		t.end()
+		tctx := t.next(ctx)
+		msgs, err := jetstreamext.GetBatch(tctx, s.js, StreamName, getBatchSize, opts...)
 		if s.unanswered(err, &waited) {
 			if err := pause(ctx, retryPause); err != nil {
 				return err
@@ -690,9 +706,13 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 				retry = true
 				break
 			}
+			if err != nil && t.lost(ctx, tctx) {
+				break
+			}
 			if err != nil {
 				return err
 			}
+			t.answered()
 			got++
 			seq = m.Sequence + 1
 			if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
@@ -708,6 +728,9 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 				return err
 			}
 			continue
+		}
+		if t.lost(ctx, tctx) {
+			continue // sent again from the first sequence not delivered
 		}
 		if got == 0 && !end {
 			if err := ctx.Err(); err != nil {
@@ -745,10 +768,87 @@ func (s *Store) unanswered(err error, waited *time.Duration) bool {
 	return true
 }
 
-// direct sends the direct get request msg, waiting out a moment with no replica answering.
+// direct sends the direct get request msg, waiting out a moment with no replica answering,
+// and sending it again when it is lost (tries).
 func (s *Store) direct(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
-	m, err := untilAnswered(ctx, s, func() (*nats.Msg, error) { return s.nc.RequestMsgWithContext(ctx, msg) })
+	m, err := untilAnswered(ctx, s, func() (*nats.Msg, error) {
+		t := s.tries()
+		for {
+			tctx := t.next(ctx)
+			m, err := s.nc.RequestMsgWithContext(tctx, msg)
+			lost := err != nil && t.lost(ctx, tctx)
+			t.end()
+			if !lost {
+				return m, err
+			}
+		}
+	})
 	return m, consumerError(err)
+}
+
+// A direct get goes to one of the stream's replicas, which the server picks at random for
+// a request from a client, among them a node cut off from the cluster until the route to it
+// is found dead (minutes, with the server's default pings): a request sent there is never
+// answered. So on a replicated stream a direct get not answered within a try's wait is sent
+// again, to a replica picked anew, each wait twice the last (a loaded replica is slow, not
+// lost), until the caller's deadline. Before, every third read through a node whose stream
+// leader was cut off waited out its whole deadline, and TestReplicas/CutOffLeaderUnconfirmed
+// failed in CI after six appends in a row (5 s each) did so in their re-read of the person.
+const (
+	firstTryWait = 100 * time.Millisecond
+	maxTryWait   = 2 * time.Second
+)
+
+// errNoAnswerYet is the cause with which a try's context is cancelled when no answer began
+// within its wait.
+var errNoAnswerYet = errors.New("eventstore: direct get: no answer within the try's wait")
+
+// tries paces the direct gets of one read (see firstTryWait). Its zero value, for a stream on
+// one server, leaves each request the caller's whole deadline.
+type tries struct {
+	replicated bool
+	wait       time.Duration
+	timer      *time.Timer
+	cancel     context.CancelCauseFunc
+}
+
+func (s *Store) tries() tries { return tries{replicated: s.replicated} }
+
+// next returns the context for the next request: on a replicated stream it is cancelled
+// with errNoAnswerYet unless answered is called within the try's wait.
+func (t *tries) next(ctx context.Context) context.Context {
+	if !t.replicated {
+		return ctx
+	}
+	t.wait = min(max(2*t.wait, firstTryWait), maxTryWait)
+	tctx, cancel := context.WithCancelCause(ctx)
+	t.cancel = cancel
+	t.timer = time.AfterFunc(t.wait, func() { cancel(errNoAnswerYet) })
+	return tctx
+}
+
+// answered keeps the request's context as long as the caller's: its answer began. The next
+// request starts with the first wait again.
+func (t *tries) answered() {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.wait = 0
+}
+
+// lost reports whether the request with context tctx was given up for want of an answer
+// while the caller's ctx still runs: it is to be sent again.
+func (t *tries) lost(ctx, tctx context.Context) bool {
+	return ctx.Err() == nil && errors.Is(context.Cause(tctx), errNoAnswerYet)
+}
+
+// end releases the request's context.
+func (t *tries) end() {
+	if t.cancel != nil {
+		t.timer.Stop()
+		t.cancel(nil)
+		t.cancel = nil
+	}
 }
 
 // untilAnswered calls ask, and again after a pause as long as no replica answers it
