@@ -105,6 +105,18 @@ func idInUse(c idCheck) error {
 		Reason: "is already stored for another person; every event needs an id of its own", Err: ErrIDInUse}
 }
 
+// idAhead reports whether id is a ULID whose time lies more than a quarter of the dedupe
+// window ahead of now (this machine's clock, as allRecent's, not the business clock). Such ids are refused from clients: allRecent takes an id whose time
+// lies within the last half window for one not stored before the window began, and an id
+// stamped ahead of its time would pass for recent after the window forgot it, so that while
+// the event-id index lags (a repair of the read models, a catch-up) it was stored again for
+// another person (TestService_FutureULIDRefused). The regelmotor's computed terminations
+// (ULID time: the termination's date) and nird's loads are nird's own and are not checked.
+func idAhead(id string, now time.Time, window time.Duration) bool {
+	u, err := ulid.ParseStrict(id)
+	return err == nil && ulid.Time(u.Time()).After(now.Add(window/4))
+}
+
 // allRecent reports whether every id is a ULID whose time lies within the last half dedupe
 // window (by this machine's clock, which is the stream servers' within NTP's error): such an
 // id was not stored before the window began, unless a client stamped it ahead of its time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,4 +230,53 @@ func TestService_EventIDInsideWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestService_FutureULIDRefused: allRecent trusts a ULID's time (an id whose time lies
+// within the last half dedupe window is new unless the window knows it), and a case system
+// chooses its ids' times. An id stored for person A stamped ahead of the clock became
+// "recent" once the window had forgotten it, and while the event-id index lagged (a repair
+// of the read models reports nothing known, at checkpoint 0) it was stored again for person
+// B. Now an id more than a quarter window ahead is refused when it is first sent, naming
+// the field; one a little ahead (a case system's clock off by less) is still taken.
+func TestService_FutureULIDRefused(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true)
+	svc := w.service(w.proj)
+	a, regA := person(31, false)
+	b, regB := person(32, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(3 * time.Second) // the window is 1 s
+	id := ulid.MustNew(ulid.Timestamp(ahead), ulid.DefaultEntropy()).String()
+	first := offer(a)
+	first.Event.Id = id
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{first})
+	var inv *ingest.InvalidError
+	if !errors.As(err, &inv) || inv.Field != "registrations[0].event.id" || !strings.Contains(inv.Reason, "ahead of the register's clock") {
+		t.Fatalf("an id stamped 3 s ahead with a 1 s window: err = %v, want an InvalidError naming registrations[0].event.id", err)
+	}
+	// Nothing was stored under it: once its time has come the id is anybody's.
+	w.forget(t)
+	time.Sleep(time.Until(ahead) + 100*time.Millisecond)
+	lagging := w.service(repairingIndex{})
+	reuse := offer(b)
+	reuse.Event.Id = id
+	if _, err := lagging.Append(ctx, oslo, []*nirv1.Registration{reuse}); err != nil {
+		t.Fatalf("the id, refused before and now in the past, for another person: %v", err)
+	}
+	near := offer(a)
+	near.Event.Id = ulid.MustNew(ulid.Timestamp(time.Now().Add(100*time.Millisecond)), ulid.DefaultEntropy()).String()
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{near}); err != nil {
+		t.Fatalf("an id 100 ms ahead (within a quarter window): %v", err)
+	}
+}
+
+// repairingIndex is the event-id index as Projector.EventPersons gives it while the live
+// models are repaired (rebuilt from the stream, not served): nothing known, checkpoint 0.
+type repairingIndex struct{}
+
+func (repairingIndex) EventPersons([]string) (map[string]string, uint64, error) {
+	return map[string]string{}, 0, nil
 }

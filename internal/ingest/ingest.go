@@ -454,6 +454,10 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		if j, dup := ids[ev.GetId()]; dup {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id", Reason: fmt.Sprintf("repeats the id of registrations[%d]", j)}
 		}
+		if !scope.IsSystem() && idAhead(ev.GetId(), time.Now(), s.window) {
+			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
+				Reason: fmt.Sprintf("its ULID time lies more than %v ahead of the register's clock; an event's id is made when the event is", s.window/4)}
+		}
 		ids[ev.GetId()] = i
 		ref := reg.GetPerson()
 		if ref.GetNationalId() == "" && ref.GetPersonKey() == "" {
