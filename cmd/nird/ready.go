@@ -18,17 +18,24 @@ const (
 	staleLag = 50000
 )
 
-// readiness is /readyz: connected to NATS, and the read models caught up.
+// readiness is /readyz: connected to NATS, and the read models served and caught up.
 type readiness struct {
 	connected  func() bool
 	lastSeq    func(ctx context.Context) (uint64, error)
 	checkpoint func() uint64
-	caughtUp   atomic.Bool
+	// unserved reports that the live models are rebuilt from the stream and not served
+	// (a foreign or damaged file): the old checkpoint stays meanwhile, so the lag alone said
+	// ready while every read was refused as Unavailable.
+	unserved func() bool
+	caughtUp atomic.Bool
 }
 
 func (r *readiness) check(ctx context.Context) error {
 	if !r.connected() {
 		return errors.New("not connected to NATS")
+	}
+	if r.unserved() {
+		return errors.New("read models rebuilt from the stream, not served until done")
 	}
 	last, err := r.lastSeq(ctx)
 	if err != nil {

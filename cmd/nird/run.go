@@ -318,7 +318,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}},
 	}
 	if cfg.Admin != "" {
-		ready := &readiness{connected: func() bool { return store.Connected() && ingressConn.IsConnected() }, lastSeq: store.LastSeq, checkpoint: func() uint64 { return proj.Stats().Checkpoint }}
+		ready := &readiness{
+			connected:  func() bool { return store.Connected() && ingressConn.IsConnected() },
+			lastSeq:    store.LastSeq,
+			checkpoint: func() uint64 { return proj.Stats().Checkpoint },
+			unserved:   func() bool { return proj.Stats().Unserved },
+		}
 		// pprof only where no other machine can reach it: a profile shows what nird holds.
 		host, _, _ := net.SplitHostPort(cfg.Admin)
 		actors = append(actors, actor{"admin", serveHTTP("admin", adminLn, adminHandler(m, ready.check, isLoopback(host)), cfg.Edge, adminMaxConns, m.connsEvicted.WithLabelValues("admin").Inc, cfg.Shutdown, log)})

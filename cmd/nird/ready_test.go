@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestReadiness: /readyz says ready once the models are within readyLag of the stream, stays
+// ready within staleLag, and is not ready while the live models are rebuilt from the stream
+// and not served: the old checkpoint stays meanwhile, so the lag alone said ready (found by a
+// review on 2026-12-06) while every read was refused as Unavailable.
+func TestReadiness(t *testing.T) {
+	var last, ckpt uint64
+	unserved := false
+	r := &readiness{
+		connected:  func() bool { return true },
+		lastSeq:    func(context.Context) (uint64, error) { return last, nil },
+		checkpoint: func() uint64 { return ckpt },
+		unserved:   func() bool { return unserved },
+	}
+	ctx := context.Background()
+	last, ckpt = 1000, 1000-readyLag-1
+	if err := r.check(ctx); err == nil || !strings.Contains(err.Error(), "catching up") {
+		t.Fatalf("%d events behind at start: %v, want catching up", readyLag+1, err)
+	}
+	ckpt = 1000 - readyLag
+	if err := r.check(ctx); err != nil {
+		t.Fatalf("%d events behind: %v, want ready", readyLag, err)
+	}
+	last = ckpt + staleLag
+	if err := r.check(ctx); err != nil {
+		t.Fatalf("%d events behind once ready: %v, want ready", staleLag, err)
+	}
+	last, ckpt = 1000, 1000
+	unserved = true
+	if err := r.check(ctx); err == nil || !strings.Contains(err.Error(), "not served") {
+		t.Fatalf("models not served, none behind: %v, want not ready", err)
+	}
+	unserved = false
+	if err := r.check(ctx); err != nil {
+		t.Fatalf("models served again: %v", err)
+	}
+}
