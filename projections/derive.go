@@ -134,7 +134,10 @@ func sortedHoursKeys(m map[rules.HoursKey]float64) []rules.HoursKey {
 		if a.Month != b.Month {
 			return a.Month < b.Month
 		}
-		return a.Type < b.Type
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Kommune < b.Kommune
 	})
 	return keys
 }
@@ -256,8 +259,9 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 	}
 
-	// Hours by the month they were given, in the bostedskommune of that month, and the persons
-	// they are given to (once per year and kommune).
+	// Hours by the month they were given, in the kommune that gave them (a person who moves
+	// mid-month has hours from both), and the persons they are given to (once per year and
+	// kommune).
 	hoursSeen := map[ck]bool{}
 	for _, k := range hkeys {
 		h := int64(HoursOf(st.Training.Hours[k]))
@@ -268,7 +272,10 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		if !ok {
 			continue
 		}
-		kom := st.KommuneOn(on)
+		kom := k.Kommune
+		if kom == "" {
+			kom = st.KommuneOn(on)
+		}
 		c := get(k.Year, kom)
 		if key := (ck{itoa4(k.Year), kom}); !hoursSeen[key] {
 			hoursSeen[key] = true

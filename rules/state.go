@@ -286,11 +286,15 @@ type TrainingVedtak struct {
 	End        Date
 }
 
-// HoursKey is a type of training hours in one calendar month.
+// HoursKey is a type of training hours in one calendar month given by one kommune. A person
+// who moves mid-month is given hours for that month by both kommuner, and both count
+// (DOMAIN.md 3.1, 6.5: hours are part of the grant basis).
 type HoursKey struct {
 	Type  nirv1.HoursType
 	Year  int
 	Month time.Month
+	// Kommune registered the hours, by its number valid in the month (hoursKommune).
+	Kommune string
 }
 
 // Norskmal is the registered norskmål (DOMAIN.md 3.3).
@@ -318,8 +322,9 @@ type Training struct {
 	Utdanningsbakgrunn     *bool
 	UtdanningsbakgrunnDate Date
 	Norskmal               *Norskmal
-	// Hours per type and month. A later registration for the same type and month replaces
-	// the earlier one (a re-sent monthly total), so nothing is counted twice. Nil (with
+	// Hours per type, month and kommune. A later registration by the same kommune for the same
+	// type and month replaces the earlier one (a re-sent monthly total), so nothing is counted
+	// twice; another kommune's hours for the month are its own. Nil (with
 	// AbsenceHours) until the first hours registration.
 	Hours map[HoursKey]float64
 	// AbsenceHours per type and month, replaced like Hours.
@@ -620,6 +625,22 @@ func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
 	return s.KommuneOn(d)
 }
 
+// hoursKommune is the kommune that gives a month's training hours: the event's kommune (else
+// the bostedskommune on the month's first day), named by its number valid in the month, so
+// that a kommune re-sending a month under its number from after a reform (Product decisions
+// 13) replaces its own figure.
+func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
+	first, ok := NewDate(y, m, 1)
+	if !ok {
+		return ev.GetKommune()
+	}
+	k := s.eventKommune(ev, first)
+	if v, err := KommuneValidAs(k, first); err == nil {
+		return v.Nr
+	}
+	return k
+}
+
 // programmeFor returns the programme in kommune k that an event with effective date d belongs
 // to: the latest one started on or before d, else the latest one in k; nil if k has none.
 func (s *State) programmeFor(k string, d Date) *Programme {
@@ -834,6 +855,7 @@ func (s *State) applyOne(le LoggedEvent) {
 	case ev.GetTrainingHoursRegistered() != nil:
 		h := ev.GetTrainingHoursRegistered()
 		k := HoursKey{Type: h.GetType(), Year: int(h.GetMonth().GetYear()), Month: time.Month(h.GetMonth().GetMonth())}
+		k.Kommune = s.hoursKommune(ev, k.Year, k.Month)
 		if s.Training.Hours == nil {
 			// Made on the first hours event, not by reset: most states folded on the
 			// append path have none, and the maps would be two allocations per fold.

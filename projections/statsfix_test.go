@@ -1,0 +1,73 @@
+package projections
+
+import (
+	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// kommuneCount returns counter c of kommune k's row for the year, or -1 without a row.
+func kommuneCount(t *testing.T, db *DB, year int, k string, c Counter) int64 {
+	t.Helper()
+	rows, err := db.Statistics(year, LevelKommune, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		return -1
+	}
+	return rows[0].Get(c)
+}
+
+// nationCount returns counter c of the nation's row for the year.
+func nationCount(t *testing.T, db *DB, year int, c Counter) int64 {
+	t.Helper()
+	rows, err := db.Statistics(year, LevelNation, "")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("nation rows %v %v", rows, err)
+	}
+	return rows[0].Get(c)
+}
+
+// TestStatistics_HoursOfTwoKommunerInOneMonth: a person who moves mid-month is given hours for
+// that month by both kommuner (DOMAIN.md 3.1, 6.5: hours are part of the grant basis). Each
+// kommune's hours count, in that kommune; a kommune re-sending its month replaces its own
+// figure and leaves the other kommune's alone.
+func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
+	s := &scenario{}
+	s.person("pkH", "0301", "2022-10-01", asyl, 1)
+	s.add("pkH", "0301", "2023-01-02", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-01-02"), StartDate: pd("2023-01-02")})
+	s.add("pkH", "0301", "2023-05-15", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2023-05-15")})
+	s.add("pkH", "4601", "2023-05-20", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-05-16"), StartDate: pd("2023-05-16")})
+	may := &nirv1.YearMonth{Year: 2023, Month: 5}
+	s.add("pkH", "0301", "2023-06-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: may, Hours: 40})
+	s.add("pkH", "4601", "2023-06-03", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: may, Hours: 30})
+
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	want := map[string]int64{"0301": 4000, "4601": 3000} // hundredths of an hour
+	check := func(when string) {
+		t.Helper()
+		if got := nationCount(t, db, 2023, CNorskHours); got != want["0301"]+want["4601"] {
+			t.Errorf("%s: nation 2023 norsk hours: got %d hundredths, want %d", when, got, want["0301"]+want["4601"])
+		}
+		for k, w := range want {
+			if got := kommuneCount(t, db, 2023, k, CNorskHours); got != w {
+				t.Errorf("%s: %s 2023 norsk hours: got %d hundredths, want %d", when, k, got, w)
+			}
+			if got := kommuneCount(t, db, 2023, k, CHoursPersons); got != 1 {
+				t.Errorf("%s: %s 2023 persons with hours: got %d, want 1", when, k, got)
+			}
+		}
+	}
+	check("both kommuner reported")
+
+	// 0301 corrects its May: the new total replaces its old one (a re-sent monthly total is
+	// not added), 4601's stays.
+	s.add("pkH", "0301", "2023-06-10", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: may, Hours: 35})
+	applyAll(t, db, s.recs[len(s.recs)-1:], 100)
+	want["0301"] = 3500
+	check("0301 corrected its month")
+}
