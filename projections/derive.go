@@ -230,32 +230,23 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 	}
 
-	// Persons with a training vedtak running in the year, once per year and kommune.
+	// Persons with a training vedtak running in the year, once per year and kommune. Each
+	// tildeling runs until its end date or the first stans from its start on
+	// (rules.TrainingPeriods, the periods the append check judges hours by); an open one is
+	// counted for at most 4 years.
 	seen := map[ck]bool{}
-	stop := rules.Date{}
-	for _, v := range st.Training.Vedtak {
-		if v.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS && !v.Start.IsZero() {
-			stop = v.Start
+	for _, p := range rules.TrainingPeriods(st) {
+		last := p.From.Y + 3
+		if !p.To.IsZero() {
+			last = p.To.Y
 		}
-	}
-	for _, v := range st.Training.Vedtak {
-		if v.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || v.Start.IsZero() {
-			continue
-		}
-		last := v.Start.Y + 3
-		if !v.End.IsZero() {
-			last = v.End.Y
-		}
-		if !stop.IsZero() && !stop.Before(v.Start) && stop.Y < last {
-			last = stop.Y
-		}
-		for _, y := range yearsOf(v.Start.Y, last) {
-			key := ck{itoa4(y), v.Kommune}
+		for _, y := range yearsOf(p.From.Y, last) {
+			key := ck{itoa4(y), p.Kommune}
 			if seen[key] {
 				continue
 			}
 			seen[key] = true
-			get(y, v.Kommune)[CTrainingVedtak]++
+			get(y, p.Kommune)[CTrainingVedtak]++
 		}
 	}
 

@@ -71,3 +71,35 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 	want["0301"] = 3500
 	check("0301 corrected its month")
 }
+
+// TestStatistics_TrainingVedtakEndsAtItsOwnStans: each training tildeling runs until the stans
+// that stops it (rules.TrainingPeriods), not until the person's last stans: a tildeling in
+// 0301 stopped in 2021 counts in no later year, although a later tildeling in 4601 runs into
+// 2023.
+func TestStatistics_TrainingVedtakEndsAtItsOwnStans(t *testing.T) {
+	s := &scenario{}
+	tv := func(k string, typ nirv1.TrainingVedtakType, start string) {
+		s.add("pkT", k, start, &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+			Type: typ, VedtakDate: pd(start), StartDate: pd(start)})
+	}
+	tildeling, stans := nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS
+	s.person("pkT", "0301", "2020-11-01", asyl, 1)
+	tv("0301", tildeling, "2021-02-01")
+	tv("0301", stans, "2021-06-01")
+	s.add("pkT", "0301", "2021-12-01", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2021-12-01")})
+	tv("4601", tildeling, "2022-01-10")
+	tv("4601", stans, "2023-03-01")
+
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	for _, c := range []struct {
+		year    int
+		kommune string
+		want    int64
+	}{{2021, "0301", 1}, {2022, "0301", 0}, {2023, "0301", 0}, {2022, "4601", 1}, {2023, "4601", 1}, {2024, "4601", 0}} {
+		got := max(kommuneCount(t, db, c.year, c.kommune, CTrainingVedtak), 0)
+		if got != c.want {
+			t.Errorf("%s %d persons with a running training vedtak: got %d, want %d", c.kommune, c.year, got, c.want)
+		}
+	}
+}

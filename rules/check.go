@@ -563,14 +563,35 @@ func checkTiltakPeriod(s *State, ev *nirv1.Event, per Period, now Date) []Refusa
 // trainingPeriods returns the periods covered by training tildeling vedtak, each ended by its
 // end date or by a later stans vedtak.
 func trainingPeriods(s *State) []Period {
+	var out []Period
+	eachTrainingPeriod(s, func(_ *TrainingVedtak, p Period) { out = append(out, p) })
+	return out
+}
+
+// TrainingPeriod is the period a training tildeling covers and the kommune that decided it.
+type TrainingPeriod struct {
+	Kommune string
+	Period
+}
+
+// TrainingPeriods returns the periods covered by training tildeling vedtak, in stream order,
+// each ended by its end date or by the first stans vedtak on or after its start: the periods
+// the append check judges hours by, with their kommune, for the read models.
+func TrainingPeriods(s *State) []TrainingPeriod {
+	var out []TrainingPeriod
+	eachTrainingPeriod(s, func(tv *TrainingVedtak, p Period) { out = append(out, TrainingPeriod{Kommune: tv.Kommune, Period: p}) })
+	return out
+}
+
+func eachTrainingPeriod(s *State, f func(*TrainingVedtak, Period)) {
 	var stops []Date
 	for _, tv := range s.Training.Vedtak {
 		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS && !tv.Start.IsZero() {
 			stops = append(stops, tv.Start)
 		}
 	}
-	var out []Period
-	for _, tv := range s.Training.Vedtak {
+	for i := range s.Training.Vedtak {
+		tv := &s.Training.Vedtak[i]
 		if tv.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || tv.Start.IsZero() {
 			continue
 		}
@@ -580,9 +601,8 @@ func trainingPeriods(s *State) []Period {
 				p.To = st
 			}
 		}
-		out = append(out, p)
+		f(tv, p)
 	}
-	return out
 }
 
 func checkHours(s *State, ev *nirv1.Event) []Refusal {
