@@ -53,6 +53,12 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 		if got := nationCount(t, db, 2023, CNorskHours); got != want["0301"]+want["4601"] {
 			t.Errorf("%s: nation 2023 norsk hours: got %d hundredths, want %d", when, got, want["0301"]+want["4601"])
 		}
+		// One person: once in the nation however many kommuner gave hours or training vedtak.
+		for _, c := range []Counter{CHoursPersons, CTrainingVedtak} {
+			if got := nationCount(t, db, 2023, c); got != 1 {
+				t.Errorf("%s: nation 2023 counter %d (persons): got %d, want 1", when, c, got)
+			}
+		}
 		for k, w := range want {
 			if got := kommuneCount(t, db, 2023, k, CNorskHours); got != w {
 				t.Errorf("%s: %s 2023 norsk hours: got %d hundredths, want %d", when, k, got, w)
@@ -70,6 +76,56 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 	applyAll(t, db, s.recs[len(s.recs)-1:], 100)
 	want["0301"] = 3500
 	check("0301 corrected its month")
+}
+
+// TestStatistics_ParticipantsArePersons: CParticipants counts persons (DOMAIN.md 8, SSB),
+// not programmes: a person with two stints in one kommune counts once there, and a person who
+// moves counts in each kommune where they took part but once in the fylke and the nation.
+func TestStatistics_ParticipantsArePersons(t *testing.T) {
+	s := &scenario{}
+	// A: two programme stints in 0301 in 2023 (terminated, then a new tildeling).
+	s.person("pkA", "0301", "2022-10-01", asyl, 1)
+	s.tildeling("pkA", "0301", "2023-01-10")
+	s.terminate("pkA", "0301", "2023-04-30", "2023-05-02", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM)
+	s.tildeling("pkA", "0301", "2023-09-01")
+	// B: moves 0301 -> 4601 in 2023 (the old kommune registers the end).
+	s.person("pkB", "0301", "2022-10-01", asyl, 2)
+	s.tildeling("pkB", "0301", "2023-02-01")
+	s.terminate("pkB", "0301", "2023-05-31", "2023-06-01", nirv1.TerminationReason_TERMINATION_REASON_FLYTTET)
+	s.add("pkB", "0301", "2023-06-01", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2023-06-01")})
+	s.tildeling("pkB", "4601", "2023-06-15")
+
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+
+	for k, w := range map[string]int64{"0301": 2, "4601": 1} {
+		if got := kommuneCount(t, db, 2023, k, CParticipants); got != w {
+			t.Errorf("%s 2023 participants: got %d persons, want %d", k, got, w)
+		}
+	}
+	if got := nationCount(t, db, 2023, CParticipants); got != 2 {
+		t.Errorf("nation 2023 participants: got %d persons, want 2", got)
+	}
+	// The overlap rows behind it are replaced like any contribution: one event at a time
+	// gives the same models as one batch.
+	one := openTestDB(t, DBOptions{})
+	applyAll(t, one, s.recs, 1)
+	if dump(t, one) != dump(t, db) {
+		t.Error("the models applied one event at a time differ from the models applied in one batch")
+	}
+	for _, f := range []string{"03", "46"} {
+		rows, err := db.Statistics(2023, LevelFylke, f)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("fylke %s rows %v %v", f, rows, err)
+		}
+		want := int64(1) // 46: B
+		if f == "03" {   // 03: A and B
+			want = 2
+		}
+		if got := rows[0].Get(CParticipants); got != want {
+			t.Errorf("fylke %s 2023 participants: got %d persons, want %d", f, got, want)
+		}
+	}
 }
 
 // TestStatistics_TrainingVedtakEndsAtItsOwnStans: each training tildeling runs until the stans
