@@ -286,8 +286,11 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 	}
 
-	// Training start within 3 months (Product decisions 6).
-	if f := row.TrainingFirst; !f.IsZero() {
+	// Training start within 3 months (Product decisions 6), of the persons the rule applies
+	// to: the opplæring target group (DOMAIN.md 3.5; the deadline status shows the rule for
+	// them only). A start outside it could never be in time, and counted in the share's
+	// denominator only.
+	if f := row.TrainingFirst; !f.IsZero() && row.OpplaeringScheme != nirv1.Scheme_SCHEME_NONE {
 		c := get(f.Y, st.KommuneOn(f))
 		c[CTrainingStarted]++
 		if !row.StartDeadline.IsZero() && !f.After(row.StartDeadline) {

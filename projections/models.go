@@ -60,7 +60,8 @@ const (
 	CNorskHours
 	// CSamfunnHours: hours of samfunnskunnskap given in the year, in hundredths.
 	CSamfunnHours
-	// CTrainingStarted: persons whose training started in the year.
+	// CTrainingStarted: persons in the opplæring target group (whom the 3-month rule applies
+	// to) whose training started in the year.
 	CTrainingStarted
 	// CTrainingStartedWithin3m: of those, started within 3 months (Product decisions 6).
 	CTrainingStartedWithin3m

@@ -54,9 +54,9 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 			t.Errorf("%s: nation 2023 norsk hours: got %d hundredths, want %d", when, got, want["0301"]+want["4601"])
 		}
 		// One person: once in the nation however many kommuner gave hours or training vedtak.
-		for _, c := range []Counter{CHoursPersons, CTrainingVedtak} {
+		for c, name := range map[Counter]string{CHoursPersons: "persons with hours", CTrainingVedtak: "persons with a training vedtak"} {
 			if got := nationCount(t, db, 2023, c); got != 1 {
-				t.Errorf("%s: nation 2023 counter %d (persons): got %d, want 1", when, c, got)
+				t.Errorf("%s: nation 2023 %s: got %d, want 1", when, name, got)
 			}
 		}
 		for k, w := range want {
@@ -157,5 +157,29 @@ func TestStatistics_TrainingVedtakEndsAtItsOwnStans(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s %d persons with a running training vedtak: got %d, want %d", c.kommune, c.year, got, c.want)
 		}
+	}
+}
+
+// TestStatistics_StartWithin3mOnlyForTargetGroup: the share «oppstart innen 3 måneder»
+// (DOMAIN.md 3.5, Product decisions 6) is of the persons the 3-month rule applies to, the
+// opplæring target group (the deadline status shows the rule for them only). A person outside
+// it (17 at the permit date; IL 18–67) whose training starts could never count as started in
+// time, so he counted in the denominator only; he now counts in neither.
+func TestStatistics_StartWithin3mOnlyForTargetGroup(t *testing.T) {
+	s := &scenario{}
+	s.add("pkY", "0301", "2022-10-01", &nirv1.PersonRegistered{
+		BirthDate: pd("2005-06-01"), Sex: nirv1.Sex_SEX_MALE, PermitDate: pd("2022-10-01"), PermitBasis: asyl,
+		ArrivalDate: pd("2022-09-01"), SettlementDate: pd("2022-11-01"), SettlementKommune: "0301", SettledByAgreement: true})
+	s.person("pkZ", "0301", "2022-10-01", asyl, 2) // 32 at the permit date, settled 2022-11-01
+	for _, pk := range []string{"pkY", "pkZ"} {
+		s.add(pk, "0301", "2022-12-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+			Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2022-12-01"), StartDate: pd("2022-12-01")})
+	}
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	st, w := kommuneCount(t, db, 2022, "0301", CTrainingStarted), kommuneCount(t, db, 2022, "0301", CTrainingStartedWithin3m)
+	if st != 1 || w != 1 {
+		t.Errorf("0301 2022: started %d, started within 3 months %d; want 1 and 1 (the person in the target group, "+
+			"who started a month after settlement; not the 17-year-old outside it)", st, w)
 	}
 }
