@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // kommuneCount returns counter c of kommune k's row for the year, or -1 without a row.
@@ -181,5 +182,39 @@ func TestStatistics_StartWithin3mOnlyForTargetGroup(t *testing.T) {
 	if st != 1 || w != 1 {
 		t.Errorf("0301 2022: started %d, started within 3 months %d; want 1 and 1 (the person in the target group, "+
 			"who started a month after settlement; not the 17-year-old outside it)", st, w)
+	}
+}
+
+// TestStatistics_MergedKommunerCountAPersonOnce: a person who took part in two kommuner that
+// later merged (0220 Asker and 0627 Røyken, 3025 Asker from 2020, 3203 from 2024) counts in
+// each on the data year's structure, and once in the merged kommune on today's (Product
+// decisions 13), where the rows of both numbers are added.
+func TestStatistics_MergedKommunerCountAPersonOnce(t *testing.T) {
+	s := &scenario{}
+	s.person("pkM", "0220", "2018-06-01", asyl, 1)
+	s.tildeling("pkM", "0220", "2019-01-15")
+	s.terminate("pkM", "0220", "2019-05-31", "2019-06-01", nirv1.TerminationReason_TERMINATION_REASON_FLYTTET)
+	s.add("pkM", "0220", "2019-06-01", &nirv1.PersonMoved{ToKommune: "0627", Date: pd("2019-06-01")})
+	s.tildeling("pkM", "0627", "2019-06-15")
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+
+	then, _, err := db.StatisticsOn(2019, LevelKommune, "", rules.Date{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range then {
+		got[r.Area] = r.Get(CParticipants)
+	}
+	if got["0220"] != 1 || got["0627"] != 1 || len(got) != 2 {
+		t.Errorf("2019 on 2019's structure: participants %v, want 0220 and 0627 1 each", got)
+	}
+	now, _, err := db.StatisticsOn(2019, LevelKommune, "", rules.MustDate(2025, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(now) != 1 || now[0].Area != "3203" || now[0].Get(CParticipants) != 1 || now[0].Get(CNew) != 2 {
+		t.Errorf("2019 on 2025's structure: %+v, want one row 3203 with 1 participant and 2 programmes started", now)
 	}
 }
