@@ -333,6 +333,20 @@ const overlapPrefix = "+"
 // (fylke, nation, or a kommune of another structure) once for every kommune of the set it
 // holds beyond the first, so the area counts the person once (overlapCorrection).
 func addOverlaps(acc map[[2]string]*Counters) {
+	// Most persons count in one kommune: no overlap, and no map to find it.
+	first, many := "", false
+	for key := range acc {
+		switch k := key[1]; {
+		case k == "" || k == first:
+		case first == "":
+			first = k
+		default:
+			many = true
+		}
+	}
+	if !many {
+		return
+	}
 	type yearCounter struct {
 		year string
 		c    Counter
