@@ -628,7 +628,8 @@ func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
 // hoursKommune is the kommune that gives a month's training hours: the event's kommune (else
 // the bostedskommune on the month's first day), named by its number valid in the month, so
 // that a kommune re-sending a month under its number from after a reform (Product decisions
-// 13) replaces its own figure.
+// 13) replaces its own figure. A kommune merged from several has no one number then; it is
+// the person's bostedskommune of the month when that is one of them (3025 Asker for 0220).
 func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 	first, ok := NewDate(y, m, 1)
 	if !ok {
@@ -637,6 +638,9 @@ func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 	k := s.eventKommune(ev, first)
 	if v, err := KommuneValidAs(k, first); err == nil {
 		return v.Nr
+	}
+	if b := s.KommuneOn(first); SameKommune(b, k) {
+		return b
 	}
 	return k
 }

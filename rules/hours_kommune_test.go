@@ -1,0 +1,44 @@
+package rules
+
+import (
+	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+func evHours(id, kommune string, y, m int32, hours float64) *nirv1.Event {
+	e := newEv(id, kommune)
+	e.Payload = &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: &nirv1.TrainingHoursRegistered{
+		Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: y, Month: m}, Hours: hours}}
+	return e
+}
+
+// TestFold_HoursPerKommune: a month's hours are kept per kommune that registered them (a person
+// who moves mid-month has hours from both, DOMAIN.md 3.1, 6.5); a kommune re-sending a month
+// replaces its own figure, also under its number from after a reform (Product decisions 13):
+// 3101 Halden for 0101 Halden, and 3025 Asker, merged in 2020 from 0220 Asker, 0627 Røyken and
+// 0628 Hurum, for the person's Asker of December 2019.
+func TestFold_HoursPerKommune(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ before, after, want string }{{"0101", "3101", "0101"}, {"0220", "3025", "0220"}} {
+		s := Fold("pk", []*nirv1.Event{
+			evPerson("01", c.before, "1990-05-01", "2018-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+			evHours("02", c.before, 2019, 12, 40),
+			evHours("03", "0301", 2019, 12, 10), // another kommune's hours for the month stay
+			evHours("04", c.after, 2019, 12, 35),
+		})
+		want := map[HoursKey]float64{
+			{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Year: 2019, Month: 12, Kommune: c.want}: 35,
+			{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Year: 2019, Month: 12, Kommune: "0301"}: 10,
+		}
+		if len(s.Training.Hours) != len(want) {
+			t.Errorf("%s then %s: hours %v, want %v", c.before, c.after, s.Training.Hours, want)
+			continue
+		}
+		for k, v := range want {
+			if s.Training.Hours[k] != v {
+				t.Errorf("%s then %s: hours %v, want %v", c.before, c.after, s.Training.Hours, want)
+			}
+		}
+	}
+}
