@@ -331,7 +331,7 @@ const overlapPrefix = "+"
 // that set of kommuner with the counter 1. Summed over persons, an overlap row holds how many
 // persons count in exactly that set; Statistics subtracts each such person from an area
 // (fylke, nation, or a kommune of another structure) once for every kommune of the set it
-// holds beyond the first, so the area counts the person once (overlapCorrection).
+// holds beyond the first, so the area counts the person once (statTable.rows).
 func addOverlaps(acc map[[2]string]*Counters) {
 	// Most persons count in one kommune: no overlap, and no map to find it.
 	first, many := "", false
