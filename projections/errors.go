@@ -45,3 +45,9 @@ var ErrUnavailable = errors.New("projections: read models unavailable")
 // ErrExportDisk is returned by ExportCSV when its temporary file would take the exports
 // sharing its ExportDisk beyond their bytes; nothing has been written to its writer then.
 var ErrExportDisk = errors.New("projections: the CSV exports' disk budget is spent")
+
+// ErrShortReplay is returned when the stream's replay ended without an error before the
+// last sequence it was asked for (a node cut off by a partition answering from a store that
+// ends early). Nothing is taken as applied past the last record delivered: a catch-up keeps
+// its checkpoint there (Run tries again after a pause), a rebuild is not swapped in.
+var ErrShortReplay = errors.New("projections: the stream's replay ended before its last sequence")

@@ -166,9 +166,9 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 		t1 := time.Now()
 		err = db.foldAll(last, func(done, persons uint64) { report(PhaseFold, done, persons, 1, t1) })
 	}
-	if err == nil && opt.RecordedUntil.IsZero() {
-		_, err = db.Advance(opt.To)
-	}
+	// The checkpoint is the last record stored (foldAll's), never opt.To: a replay that
+	// ended short of it is not taken as having delivered the rest (Rebuild's final stretch
+	// replays from the checkpoint).
 	if err != nil {
 		db.Close()
 		os.Remove(path)
@@ -265,20 +265,34 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		if err = errors.Join(err, <-synced); err != nil {
 			return err
 		}
-		if now > last {
-			err = applyRange(ctx, p.feed, ReplayOptions{From: last + 1, To: now}, rebuildBatch, func(b []Record) error {
-				_, err := db.Apply(b)
+		ckpt, err := db.Checkpoint()
+		if err != nil {
+			return err
+		}
+		if now > ckpt {
+			// From the new file's checkpoint, the last record the first pass stored: the
+			// replay to last may have ended short of it.
+			err = applyRange(ctx, p.feed, ReplayOptions{From: ckpt + 1, To: now}, rebuildBatch, func(b []Record) error {
+				c, err := db.Apply(b)
+				ckpt = c
 				return err
 			})
-			if err == nil {
-				_, err = db.Advance(now)
-			}
 			if err != nil {
 				return err
+			}
+			if ckpt < now {
+				// Swapped in, the file would lack the events after ckpt (the live runner
+				// would go on after them), or take the live file back to ckpt.
+				return fmt.Errorf("%w: the replay of seq %d..%d ended after seq %d; the live models stay as they are (rebuild again)", ErrShortReplay, last+1, now, ckpt)
 			}
 			if err := db.Sync(); err != nil {
 				return err
 			}
+		}
+		// A rebuild stopped meanwhile (nird's shutdown, the operator's client gone) swaps
+		// nothing in.
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		db.bolt.NoSync = false
 		live := filepath.Join(p.opt.Dir, liveFile)

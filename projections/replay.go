@@ -92,6 +92,13 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	src, release := p.liveSource(opt.FromStream)
 	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, src, opt.Progress)
 	release()
+	if err == nil && ctx.Err() != nil {
+		// Stopped after the replay (its fold does not look at ctx): a replay asked to stop
+		// keeps nothing, as one stopped earlier.
+		db.Close()
+		os.Remove(tmp)
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
@@ -125,6 +132,12 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		p.mu.Unlock()
 		os.Remove(tmp)
 		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		// The last moment a stop keeps the name as it was.
+		p.mu.Unlock()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
 	old := p.snaps[opt.Keep]
 	if old != nil && !opt.Replace {

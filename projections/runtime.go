@@ -669,7 +669,8 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 	if last <= ckpt || p.repair.Load() != nil {
 		return ckpt, last, nil
 	}
-	err = applyRange(ctx, p.feed, ReplayOptions{From: ckpt + 1, To: last}, p.opt.BatchSize, func(batch []Record) error {
+	from := ckpt + 1
+	err = applyRange(ctx, p.feed, ReplayOptions{From: from, To: last}, p.opt.BatchSize, func(batch []Record) error {
 		p.writeMu.Lock()
 		defer p.writeMu.Unlock()
 		h, err := p.acquire("")
@@ -692,15 +693,12 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 		return nil
 	})
 	if err == nil && ckpt < last {
-		// The replay delivered everything up to last; the rest are gaps (purged messages).
-		p.writeMu.Lock()
-		err = p.use("", func(db *DB) error {
-			c, err := db.Advance(last)
-			ckpt = c
-			return err
-		})
-		p.writeMu.Unlock()
-		p.setCheckpoint(ckpt)
+		// The replay ended without an error before last: a store that ends early (a node
+		// cut off by a partition that answers as the stream's leader). The checkpoint stays
+		// at the last record applied, and the next round (Run, after a pause) replays the
+		// rest. It never moves to a bound the replay did not reach: the event store delivers
+		// every sequence up to it, a real hole as a "missing" record.
+		err = &feedError{fmt.Errorf("%w: the replay of seq %d..%d ended after seq %d", ErrShortReplay, from, last, ckpt)}
 	}
 	return ckpt, last, err
 }
@@ -729,11 +727,19 @@ func (e *feedError) Unwrap() error { return e.err }
 // applyRange replays opt from the feed and hands the records to apply in batches. The replay
 // (decoding, and encoding for storage) runs in its own goroutine, so that it overlaps with
 // applying the previous batch.
+//
+// It returns nil only when the replay ran to its end: when ctx ends first it returns ctx's
+// error (also when the reader stopped while it waited to hand a batch over), so that no
+// caller takes the range as applied. A replay may still end before opt.To without an error
+// (a store that ends early): callers move a checkpoint only to the last record applied,
+// never to opt.To.
 func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int, apply func([]Record) error) error {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []Record, 2)
 	var replayErr error
+	var cut bool // the reader stopped before the replay's end
 	go func() {
 		defer close(batches)
 		batch := make([]Record, 0, batchSize)
@@ -743,6 +749,7 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 				batch = make([]Record, 0, batchSize)
 				return true
 			case <-ctx.Done():
+				cut = true
 				return false
 			}
 		}
@@ -774,10 +781,22 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 			cancel()
 		}
 	}
-	if applyErr != nil {
+	// replayErr and cut were written before batches was closed.
+	switch {
+	case applyErr != nil:
 		return applyErr
+	case parent.Err() != nil:
+		// Stopped (the reader, or a feed that ends its replay quietly when ctx ends), not
+		// failed: the caller sees why, and takes nothing as applied beyond what apply got.
+		return parent.Err()
+	case replayErr != nil:
+		return replayErr
+	case cut:
+		// Not reached (only ctx stops the reader), kept so that a later change cannot
+		// turn a stopped reader into a complete range.
+		return fmt.Errorf("projections: replay from seq %d stopped before its end", opt.From)
 	}
-	return replayErr // written before batches was closed
+	return nil
 }
 
 func sortStrings(s []string) {
