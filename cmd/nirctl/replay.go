@@ -155,6 +155,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if kept == 0 {
 		fmt.Fprintf(stderr, "nirctl: warning: the cut-off %s keeps no event: every event in the stream was recorded after it, so every figure is zero\n", recordedUntil.Format(time.RFC3339))
 	}
+	if err := ctx.Err(); err != nil {
+		// Stopped (Ctrl-C, SIGTERM) once the replay was done: no report files either, and
+		// the exit status says the replay did not finish.
+		db.Close()
+		return fmt.Errorf("replay stopped before the report was written: %w", err)
+	}
 	files, werr := db.WriteReport(*out, *year, statusDay, *minCount)
 	cerr := db.Close()
 	if err := errors.Join(werr, cerr); err != nil {
