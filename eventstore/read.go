@@ -332,8 +332,10 @@ type ReplayOptions struct {
 	// RecordedUntil, when not zero, is an as-of cut-off: only events whose envelope
 	// recorded_at is at or before it are delivered.
 	RecordedUntil time.Time
-	// ClockSkew is how far nird's clock (which sets recorded_at) may be ahead of the
-	// stream's clock; it widens the sequence bound the cut-off is resolved to.
+	// ClockSkew is how long after an event's recorded_at the stream may have received it
+	// (the append's own delay, retries across an election, nird's clock behind the
+	// stream's); it widens the sequence bound the cut-off is resolved to. An event received
+	// later than that after its recorded_at is left out even if recorded before the cut-off.
 	ClockSkew time.Duration
 	// Undecoded delivers Stored without Event: only Seq, Time, PersonKey (from the
 	// subject) and Raw, for a consumer that stores events and decodes them later (a
@@ -362,11 +364,14 @@ func Undecoded(seq uint64, t time.Time, subject string, data []byte) Stored {
 // decodes). Stopping the range loop stops the replay.
 //
 // With RecordedUntil set, the cut-off is resolved once into a stream sequence bound: the
-// last message the stream received before RecordedUntil+ClockSkew. Between From and that
-// bound, events whose recorded_at is after RecordedUntil are skipped. The result is
-// exactly the events recorded up to the cut-off, provided nird stamps recorded_at no more
-// than ClockSkew ahead of the stream's receive time and never after it (it stamps before
-// appending, so recorded_at <= stream time + skew always holds in practice).
+// last message the stream received by RecordedUntil+ClockSkew. Between From and that bound,
+// events whose recorded_at is after RecordedUntil are skipped. The result is exactly the
+// events recorded up to the cut-off, provided the stream received each event no more than
+// ClockSkew after its recorded_at (stream time <= recorded_at + skew). nird stamps
+// recorded_at before it appends, so the stream receives an event after its recorded_at
+// (by the append's delay, and by how far nird's clock is behind the stream's); a nird clock
+// ahead of the stream's needs no skew (such events are received earlier, and their
+// recorded_at is compared).
 func (s *Store) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Stored, error] {
 	return func(yield func(Stored, error) bool) {
 		if err := s.checkOpen(); err != nil {

@@ -40,6 +40,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats", os.Getenv("NIR_NATS_URL"), "NATS URL of the event stream (env NIR_NATS_URL)")
 	natsContext := fs.String("nats-context", os.Getenv("NIR_NATS_CONTEXT"), "nats CLI context file with the URL and credentials, e.g. the reader's that nird writes to <data>/nats/reader.json (env NIR_NATS_CONTEXT)")
 	storeDir := fs.String("store", "", "data directory (or its jetstream directory) of a stopped nird, instead of --nats")
+	skew := fs.Duration("clock-skew", feed.DefaultClockSkew, "how long after an event's recorded_at the stream may have received it (as nird's --as-of-clock-skew): the replay reads the stream this far past the cut-off and keeps the events recorded at or before it")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	minCount := fs.Int64("min-count", rules.DefaultMinCount, "statistics: counts of 1 to this minus 1, and what would reveal them, are written as «:» (DOMAIN.md Product decisions 14); 1 suppresses nothing")
 	fs.Usage = func() {
@@ -48,6 +49,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "" && *natsContext == "") == (*storeDir == "") {
 		return badArgs(fs, err)
+	}
+	if *skew < 0 || *skew > feed.MaxClockSkew {
+		return fmt.Errorf("--clock-skew: %v is not between 0 and %v", *skew, feed.MaxClockSkew)
 	}
 	var natsOpts []nats.Option
 	if *natsContext != "" {
@@ -101,6 +105,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer f.Close()
+	if err := f.SetClockSkew(*skew); err != nil {
+		return fmt.Errorf("--clock-skew: %w", err)
+	}
 	tmp, err := os.MkdirTemp("", "nirctl-replay-")
 	if err != nil {
 		return err

@@ -62,7 +62,9 @@ func TestReplay(t *testing.T) {
 
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err = runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", out, "--recorded-until", cutoff.Format(time.RFC3339Nano), "--quiet"}, &stdout, &stderr)
+	// No clock skew: the store received the later half within the default skew of the
+	// cut-off, and the replay is to show that it reads only to the cut-off's bound.
+	err = runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", out, "--recorded-until", cutoff.Format(time.RFC3339Nano), "--clock-skew", "0s", "--quiet"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, stderr.String())
 	}
@@ -114,6 +116,21 @@ func TestReplay(t *testing.T) {
 	}
 	if !bytes.Contains(stderr.Bytes(), []byte("keeps no event")) {
 		t.Errorf("a replay that keeps nothing did not say so: %q", stderr.String())
+	}
+	// With the default skew it reads the later half too, and keeps the same persons.
+	out2 := t.TempDir()
+	if err := runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", out2, "--recorded-until", cutoff.Format(time.RFC3339Nano), "--quiet"}, &stdout, &stderr); err != nil {
+		t.Fatalf("replay with the default clock skew: %v", err)
+	}
+	for _, name := range []string{"persons.csv", "statistics.csv", "terminated.csv"} {
+		a, _ := os.ReadFile(filepath.Join(out, name))
+		b, err := os.ReadFile(filepath.Join(out2, name))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs with the default clock skew (%v)", name, err)
+		}
+	}
+	if err := runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", t.TempDir(), "--clock-skew", "-1s"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--clock-skew") {
+		t.Errorf("negative --clock-skew: %v, want an error naming the flag", err)
 	}
 	if err := runReplay(ctx, []string{"--year", "2022"}, &stdout, &stderr); err != errUsage {
 		t.Errorf("missing flags: %v, want usage error", err)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/introreg/nir/internal/feed"
 )
 
 // TestParseConfig: flags, NIR_* environment defaults, and errors that name the flag or
@@ -76,6 +78,17 @@ func TestParseConfig(t *testing.T) {
 		{name: "LeaseTTLTooShort", args: []string{"--lease-ttl", "100ms"}, wantErr: "--lease-ttl"},
 		{name: "BadClockOffset", env: map[string]string{"NIR_TEST_CLOCK_OFFSET": "later"}, wantErr: "NIR_TEST_CLOCK_OFFSET"},
 		{name: "MinSequenceWaitZero", args: []string{"--min-sequence-wait", "0s"}, wantErr: "--min-sequence-wait"},
+		{name: "AsOfClockSkewDefault", check: func(t *testing.T, c Config) {
+			if c.AsOfClockSkew != feed.DefaultClockSkew {
+				t.Errorf("as-of clock skew = %v, want %v", c.AsOfClockSkew, feed.DefaultClockSkew)
+			}
+		}},
+		{name: "AsOfClockSkew", args: []string{"--as-of-clock-skew", "30m"}, check: func(t *testing.T, c Config) {
+			if c.AsOfClockSkew != 30*time.Minute {
+				t.Errorf("as-of clock skew = %v, want 30m", c.AsOfClockSkew)
+			}
+		}},
+		{name: "AsOfClockSkewNegative", args: []string{"--as-of-clock-skew", "-1s"}, wantErr: "--as-of-clock-skew"},
 		{name: "NATSBoundTokens", args: []string{"--tokens", "tokens.json", "--nats-bound-tokens"}, check: func(t *testing.T, c Config) {
 			if !c.NATSBoundTokens {
 				t.Error("--nats-bound-tokens not set")

@@ -31,6 +31,7 @@ import (
 	"github.com/introreg/nir/internal/api"
 	"github.com/introreg/nir/internal/buildinfo"
 	"github.com/introreg/nir/internal/edge"
+	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/web"
@@ -103,12 +104,15 @@ type Config struct {
 	Checkpoint     CheckpointConfig       // the stream's signed checkpoints (checkpoints.go)
 	// DuplicateWindow is the stream's dedupe window; 0 = eventstore.DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
-	Edge            EdgeConfig // the API's timeouts and limits (http.go)
-	LogLevel        string
-	LogFormat       string
-	CheckOnly       bool
-	ShowVersion     bool
-	RepairStream    bool
+	// AsOfClockSkew is how long after an event's recorded_at the stream may have received it
+	// that an as-of cut-off allows for (feed.DefaultClockSkew).
+	AsOfClockSkew time.Duration
+	Edge          EdgeConfig // the API's timeouts and limits (http.go)
+	LogLevel      string
+	LogFormat     string
+	CheckOnly     bool
+	ShowVersion   bool
+	RepairStream  bool
 	// SecureCookies marks the web console's cookies Secure and sends Strict-Transport-Security
 	// (the console is served over HTTPS by a TLS proxy). --secure-cookies; by default on
 	// with a token file and off in development mode (no --tokens, loopback only).
@@ -166,6 +170,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--group-max-wait: %v is not between 0 and 1s (0 = default)", c.Group.MaxWait)
 	case c.DuplicateWindow != 0 && (c.DuplicateWindow < 100*time.Millisecond || c.DuplicateWindow > time.Hour):
 		return fmt.Errorf("--duplicate-window: %v is not between 100ms and 1h (0 = default)", c.DuplicateWindow)
+	case c.AsOfClockSkew < 0 || c.AsOfClockSkew > feed.MaxClockSkew:
+		return fmt.Errorf("--as-of-clock-skew: %v is not between 0 and %v", c.AsOfClockSkew, feed.MaxClockSkew)
 	case c.Group.MaxInflight < 0 || c.Group.MaxInflight > 16:
 		return fmt.Errorf("--group-inflight: %d is not between 1 and 16 (0 = default)", c.Group.MaxInflight)
 	case c.Cluster.LeaseTTL < time.Second || c.Cluster.LeaseTTL > 10*time.Minute:
@@ -297,6 +303,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		c.Cluster.ClockOffset = d
 	}
+	dur(&c.AsOfClockSkew, "as-of-clock-skew", feed.DefaultClockSkew, "snapshots: how long after an event's recorded_at the stream may have received it (the append's delay, retries across an election, nird's clock behind the NATS servers'); an as-of replay reads the stream this far past its cut-off and keeps the events recorded at or before it")
 	dur(&c.DuplicateWindow, "duplicate-window", 0, fmt.Sprintf("the stream's dedupe window: how long JetStream remembers event ids (0 = %v); older ids are checked in the read models' event-id index", eventstore.DefaultDuplicateWindow))
 	flt := func(p *float64, name string, def float64, usage string) {
 		env := envName(name)

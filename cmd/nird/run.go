@@ -188,6 +188,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("event feed: %w", err)
 	}
 	defer events.Close()
+	if err := events.SetClockSkew(cfg.AsOfClockSkew); err != nil {
+		return fmt.Errorf("--as-of-clock-skew: %w", err)
+	}
 	// The checkpoints this nird signs vouch for the live file's events in a rebuild.
 	events.TrustCheckpoints(cpKey.Public().(ed25519.PublicKey))
 	proj, err := projections.New(events, projections.Options{Dir: filepath.Join(cfg.Data, "projections"), Logger: log, VerifyAtStart: true, Open: sealer.Opener()})

@@ -22,11 +22,24 @@ import (
 // subjects), so Wait looks at the stream's last sequence at least this often.
 const pollInterval = time.Second
 
+// DefaultClockSkew is how long after an event's recorded_at the stream may have received it
+// that an as-of cut-off allows for by default (SetClockSkew): nird stamps recorded_at before
+// the append reaches the stream, which may take a group commit's wait, retries across a leader
+// election, a request's whole deadline (the API's is at most 2 minutes), and nird's clock may
+// be behind the NATS servers'. A wider skew only reads more of the stream after the cut-off
+// (every event there recorded after it is left out); one too narrow leaves out events recorded
+// before it.
+const DefaultClockSkew = 10 * time.Minute
+
+// MaxClockSkew bounds SetClockSkew.
+const MaxClockSkew = 24 * time.Hour
+
 // Feed is a projections.Feed and projections.Waiter over an *eventstore.Store.
 type Feed struct {
 	store *eventstore.Store
 	stop  func() error
 	trust ed25519.PublicKey // TrustCheckpoints
+	skew  time.Duration     // SetClockSkew
 
 	// mu guards grown.
 	mu    sync.Mutex
@@ -43,7 +56,7 @@ var (
 // New returns a feed over store. It listens to the stream's subjects on the store's
 // connection to wake waiting projections at once; Close stops that.
 func New(store *eventstore.Store) (*Feed, error) {
-	f := &Feed{store: store, grown: make(chan struct{})}
+	f := &Feed{store: store, grown: make(chan struct{}), skew: DefaultClockSkew}
 	stop, err := store.Notify(f.signal)
 	if err != nil {
 		return nil, err
@@ -62,6 +75,19 @@ func (f *Feed) Close() error {
 	return err
 }
 
+// SetClockSkew sets how long after an event's recorded_at the stream may have received it
+// that an as-of cut-off still allows for (DefaultClockSkew; 0 to MaxClockSkew): Replay and
+// CutOff resolve a cut-off to the last message the stream received by cut-off + skew, and
+// keep among them exactly the events recorded at or before the cut-off. Call it before the
+// feed is used.
+func (f *Feed) SetClockSkew(d time.Duration) error {
+	if d < 0 || d > MaxClockSkew {
+		return fmt.Errorf("feed: clock skew %v is not between 0 and %v", d, MaxClockSkew)
+	}
+	f.skew = d
+	return nil
+}
+
 func (f *Feed) signal() {
 	f.mu.Lock()
 	close(f.grown)
@@ -72,7 +98,7 @@ func (f *Feed) signal() {
 // Replay implements projections.Feed.
 func (f *Feed) Replay(ctx context.Context, opt projections.ReplayOptions) iter.Seq2[projections.Record, error] {
 	return func(yield func(projections.Record, error) bool) {
-		for s, err := range f.store.Replay(ctx, eventstore.ReplayOptions{From: opt.From, To: opt.To, RecordedUntil: opt.RecordedUntil, Undecoded: opt.Undecoded}) {
+		for s, err := range f.store.Replay(ctx, eventstore.ReplayOptions{From: opt.From, To: opt.To, RecordedUntil: opt.RecordedUntil, ClockSkew: f.skew, Undecoded: opt.Undecoded}) {
 			if err != nil {
 				yield(projections.Record{}, err)
 				return
@@ -129,7 +155,7 @@ func (f *Feed) Attest(ctx context.Context, atMost uint64) (projections.Attestati
 
 // CutOff implements projections.Attester: the bound Replay applies to the cut-off.
 func (f *Feed) CutOff(ctx context.Context, recordedUntil time.Time) (uint64, error) {
-	return f.store.CutOffBound(ctx, recordedUntil, 0)
+	return f.store.CutOffBound(ctx, recordedUntil, f.skew)
 }
 
 // attestation is a projections.Attestation: the checkpoint's digest computed again over the
