@@ -200,12 +200,20 @@ func TestRun_StopDuringCatchUpKeepsAccessRight(t *testing.T) {
 // store that ends early (replayBounds clamps to its last sequence).
 type shortFeed struct {
 	*SliceFeed
-	upTo uint64
+	upTo    atomic.Uint64
+	replays atomic.Int64
+}
+
+func newShortFeed(recs []Record, upTo uint64) *shortFeed {
+	f := &shortFeed{SliceFeed: NewSliceFeed(recs)}
+	f.upTo.Store(upTo)
+	return f
 }
 
 func (f *shortFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Record, error] {
-	if opt.To == 0 || opt.To > f.upTo {
-		opt.To = f.upTo
+	f.replays.Add(1)
+	if upTo := f.upTo.Load(); opt.To == 0 || opt.To > upTo {
+		opt.To = upTo
 	}
 	return f.SliceFeed.Replay(ctx, opt)
 }
@@ -217,7 +225,7 @@ func (f *shortFeed) Replay(ctx context.Context, opt ReplayOptions) iter.Seq2[Rec
 func TestRun_ShortReplayDoesNotAdvancePastIt(t *testing.T) {
 	recs := population(3, 20, testKommuner)
 	half := uint64(len(recs) / 2)
-	f := &shortFeed{NewSliceFeed(recs), half}
+	f := newShortFeed(recs, half)
 	p, err := New(f, Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +239,7 @@ func TestRun_ShortReplayDoesNotAdvancePastIt(t *testing.T) {
 		t.Errorf("applied %d, want %d", applied, half)
 	}
 	// The partition heals: the next round applies the rest.
-	f.upTo = uint64(len(recs))
+	f.upTo.Store(uint64(len(recs)))
 	if ckpt, err = p.CatchUp(context.Background()); err != nil || ckpt != uint64(len(recs)) {
 		t.Fatalf("after the heal: checkpoint %d, %v; want %d", ckpt, err, len(recs))
 	}
@@ -245,7 +253,7 @@ func TestRun_ShortReplayDoesNotAdvancePastIt(t *testing.T) {
 // rebuild fails and the live file stays.
 func TestRebuild_ShortReplayNotSwappedIn(t *testing.T) {
 	recs := population(3, 20, testKommuner)
-	f := &shortFeed{NewSliceFeed(recs), uint64(len(recs))}
+	f := newShortFeed(recs, uint64(len(recs)))
 	p, err := New(f, Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +263,7 @@ func TestRebuild_ShortReplayNotSwappedIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := modelsDigest(t, p)
-	f.upTo = uint64(len(recs) / 2)
+	f.upTo.Store(uint64(len(recs) / 2))
 	err = p.RebuildFromStream(context.Background(), nil)
 	if err == nil {
 		t.Error("a rebuild whose replay ended short succeeded")
@@ -264,6 +272,50 @@ func TestRebuild_ShortReplayNotSwappedIn(t *testing.T) {
 	p.use("", func(db *DB) error { c, _ = db.Checkpoint(); return nil })
 	if after := modelsDigest(t, p); c != uint64(len(recs)) || after != before {
 		t.Fatalf("after the short rebuild: checkpoint %d (want %d), models changed: %v", c, len(recs), after != before)
+	}
+}
+
+// A repair (a rebuild Run does itself) whose replay ends short is tried again after a pause,
+// as a catch-up that cannot read the stream is: nird does not stop, and the repair is done
+// once the stream is whole again.
+func TestRun_RepairRetriesShortReplay(t *testing.T) {
+	recs := population(3, 20, testKommuner)
+	f := newShortFeed(recs, uint64(len(recs)))
+	p, err := New(f, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.upTo.Store(uint64(len(recs) / 2))
+	p.requestRepair("a test", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// Two repairs tried: the store pass and the final stretch each, twice.
+	n := f.replays.Load()
+	waitFor(t, "two repairs tried", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v on a short replay in a repair", err)
+		default:
+		}
+		return f.replays.Load() >= n+4
+	})
+	if p.Repairing() == "" {
+		t.Fatal("the repair is taken as done while the replay ends short")
+	}
+	f.upTo.Store(uint64(len(recs)))
+	waitFor(t, "the repair", func() bool { return p.Repairing() == "" })
+	if c := p.Stats().Checkpoint; c != uint64(len(recs)) {
+		t.Errorf("checkpoint after the repair = %d, want %d", c, len(recs))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
 	}
 }
 

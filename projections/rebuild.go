@@ -272,7 +272,8 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		if now > ckpt {
 			// From the new file's checkpoint, the last record the first pass stored: the
 			// replay to last may have ended short of it.
-			err = applyRange(ctx, p.feed, ReplayOptions{From: ckpt + 1, To: now}, rebuildBatch, func(b []Record) error {
+			from := ckpt + 1
+			err = applyRange(ctx, p.feed, ReplayOptions{From: from, To: now}, rebuildBatch, func(b []Record) error {
 				c, err := db.Apply(b)
 				ckpt = c
 				return err
@@ -283,7 +284,7 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 			if ckpt < now {
 				// Swapped in, the file would lack the events after ckpt (the live runner
 				// would go on after them), or take the live file back to ckpt.
-				return fmt.Errorf("%w: the replay of seq %d..%d ended after seq %d; the live models stay as they are (rebuild again)", ErrShortReplay, last+1, now, ckpt)
+				return &feedError{fmt.Errorf("%w: the replay of seq %d..%d ended after seq %d; the live models stay as they are (rebuild again)", ErrShortReplay, from, now, ckpt)}
 			}
 			if err := db.Sync(); err != nil {
 				return err

@@ -553,6 +553,12 @@ func (p *Projector) Run(ctx context.Context) error {
 				if !full(err, 5*time.Minute) {
 					return nil
 				}
+			case errors.As(err, &fe):
+				// The stream could not be read (or its replay ended early: a partition);
+				// the repair is tried again.
+				if !retry(err) {
+					return nil
+				}
 			case err != nil:
 				return stopped(err)
 			default:
