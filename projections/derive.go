@@ -2,7 +2,6 @@ package projections
 
 import (
 	"sort"
-	"strings"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -183,10 +182,7 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		return c
 	}
 
-	// Introduction programme participants, by the programme's kommune: the person once per
-	// year and kommune however many programmes (stints) it had there (DOMAIN.md 8); new,
-	// ongoing and terminated count programmes.
-	partSeen := map[ck]bool{}
+	// Introduction programme participants, by the programme's kommune.
 	for _, p := range st.Programmes {
 		if p.Start.IsZero() {
 			continue
@@ -206,10 +202,7 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 		for _, y := range yearsOf(p.Start.Y, last) {
 			c := get(y, p.Kommune)
-			if key := (ck{itoa4(y), p.Kommune}); !partSeen[key] {
-				partSeen[key] = true
-				c[CParticipants]++
-			}
+			c[CParticipants]++
 			if p.Start.Y == y {
 				c[CNew]++
 			}
@@ -298,8 +291,6 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		}
 	}
 
-	addOverlaps(acc)
-
 	out := make([]contribution, 0, len(acc))
 	for key, c := range acc {
 		if c.zero() || key[1] == "" {
@@ -314,68 +305,6 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		return out[i].kommune < out[j].kommune
 	})
 	return out
-}
-
-// personCounters are the counters that count a person once per year and kommune. A person
-// counted in more than one kommune in a year (a mover) is counted once in a fylke or the
-// nation: see addOverlaps.
-var personCounters = [...]Counter{CParticipants, CTrainingVedtak, CHoursPersons}
-
-// overlapPrefix begins the kommune part of an overlap row's key: "+" and the kommunenummer,
-// sorted and comma-separated, of the kommuner one person counts in (a kommunenummer is
-// digits, so an overlap key never reads as a kommune's).
-const overlapPrefix = "+"
-
-// addOverlaps adds to acc (year, kommune → counters of one person) the person's overlap rows:
-// for each year and person counter the person counts in two or more kommuner, a row keyed by
-// that set of kommuner with the counter 1. Summed over persons, an overlap row holds how many
-// persons count in exactly that set; Statistics subtracts each such person from an area
-// (fylke, nation, or a kommune of another structure) once for every kommune of the set it
-// holds beyond the first, so the area counts the person once (statTable.rows).
-func addOverlaps(acc map[[2]string]*Counters) {
-	// Most persons count in one kommune: no overlap, and no map to find it.
-	first, many := "", false
-	for key := range acc {
-		switch k := key[1]; {
-		case k == "" || k == first:
-		case first == "":
-			first = k
-		default:
-			many = true
-		}
-	}
-	if !many {
-		return
-	}
-	type yearCounter struct {
-		year string
-		c    Counter
-	}
-	sets := map[yearCounter][]string{} // the kommuner the person counts in
-	for key, c := range acc {
-		if key[1] == "" || strings.HasPrefix(key[1], overlapPrefix) {
-			continue
-		}
-		for _, pc := range personCounters {
-			if c[pc] > 0 {
-				yc := yearCounter{key[0], pc}
-				sets[yc] = append(sets[yc], key[1])
-			}
-		}
-	}
-	for yc, ks := range sets {
-		if len(ks) < 2 {
-			continue
-		}
-		sort.Strings(ks)
-		key := [2]string{yc.year, overlapPrefix + strings.Join(ks, ",")}
-		c := acc[key]
-		if c == nil {
-			c = new(Counters)
-			acc[key] = c
-		}
-		c[yc.c] = 1
-	}
 }
 
 func itoa4(y int) string { return string([]byte{byte(y >> 8), byte(y)}) }

@@ -64,9 +64,9 @@
 //
 //   - The person list shows a person in their current bostedskommune only (after the latest
 //     move, by effective date); the statistics count a programme in its own kommune and hours in
-//     the kommune that registered them for the month. A person counts once per kommune, and
-//     once in a fylke or the nation however many of its kommuner counted it (overlap rows,
-//     addOverlaps).
+//     the kommune that registered them for the month. A person in the programme in two of
+//     a fylke's kommuner in one year counts in each, and twice in the fylke and the nation
+//     (participants count programmes; see README "Statistics: what is counted").
 //   - Statistics count an open programme up to the year of its latest end date (the regelmotor
 //     terminates it then), at most 10 years.
 //   - The start-within-3-months deadline (DOMAIN.md 3.5, Product decisions 6) is computed here

@@ -35,9 +35,7 @@ type Counter int
 
 // The statistics counters (DOMAIN.md 6.2, 2.5, 3.4, 3.5; Product decisions 6, 7).
 const (
-	// CParticipants: persons in the introduction programme at some time in the year, once per
-	// kommune however many programmes they had there; a person in two kommuner counts in
-	// both, and once in their fylke and the nation (personCounters).
+	// CParticipants: persons in the introduction programme at some time in the year.
 	CParticipants Counter = iota
 	// CNew: programmes started in the year.
 	CNew
@@ -53,8 +51,7 @@ const (
 	CReasonNotRegistered
 	// CDirectWorkOrEducation: terminations going directly to work or education (DOMAIN.md 2.5).
 	CDirectWorkOrEducation
-	// CTrainingVedtak: persons with a training vedtak (tildeling) running in the year (once in
-	// a fylke and the nation, like CParticipants).
+	// CTrainingVedtak: persons with a training vedtak (tildeling) running in the year.
 	CTrainingVedtak
 	// CNorskHours: hours of norsk given in the year, in hundredths.
 	CNorskHours
@@ -66,8 +63,7 @@ const (
 	// CTrainingStartedWithin3m: of those, started within 3 months (Product decisions 6).
 	CTrainingStartedWithin3m
 	// CHoursPersons: persons with training hours given in the year, the count behind the hours
-	// (disclosure control, Product decisions 14); once in a fylke and the nation, like
-	// CParticipants.
+	// (disclosure control, Product decisions 14).
 	CHoursPersons
 	// CReasonBase + reason: terminations in the year by avslutningsårsak (enum value).
 	CReasonBase

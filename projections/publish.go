@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -23,16 +24,6 @@ const Footnote = ": Prikket (vises ikke) for å hindre at opplysninger om enkelt
 // 31 December or terminated in the year; every termination is registered or computed, and
 // has one avslutningsårsak; «ikke registrert» is reasons UNSPECIFIED and IKKE_REGISTRERT;
 // direct to work or education is the sum of those reasons.
-//
-// Participants count persons, ongoing and terminated programmes, so participants are at most
-// ongoing + terminated (less by the persons with two programmes in the year); likewise a fylke's
-// or the nation's count of persons is at most the sum of its kommuner's (less by the persons
-// counted in two of them, statTable.rows). The suppression is still computed as if both were
-// equations. That protects as well as it did: every change of the suppressed cells that
-// rules.Suppress builds keeps each of its equations, so it keeps each difference above too
-// (sum less total), and a reader who knows the inequalities, or even the differences, cannot
-// tell the true suppressed values from the changed ones. A total that is no longer a sum
-// tells a reader less about its parts than a sum did, never more.
 func counterRelations() []rules.CounterRelation {
 	reasons := make([]int, NumReasons)
 	var work []int
@@ -69,23 +60,31 @@ func (db *DB) PublishedStatistics(year int, structure rules.Date, minCount int64
 // suppression is computed once per table and kept (see publishedCache): a call on a table
 // already published costs a read of the year's statistics, not a suppression.
 func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structure rules.Date, minCount int64) ([]StatRow, []KommuneMapping, error) {
-	st, err := db.readStatTable(year, structure)
+	kommuner, mappings, err := db.StatisticsOn(year, LevelKommune, "", structure)
 	if err != nil {
 		return nil, nil, err
 	}
-	mappings := st.mappings
-	// Fylke and nation rows count a person who counted in two of their kommuner once
-	// (statTable.rows): for the counters of persons they are at most the sum of their
-	// kommuner, not always equal to it (see counterRelations).
-	kommuner := st.rows(LevelKommune, "")
-	rows := st.rows(LevelNation, "")
-	if len(rows) == 0 {
-		rows = []StatRow{{Year: year, Level: LevelNation}}
+	nation := StatRow{Year: year, Level: LevelNation}
+	fylker := map[string]*StatRow{}
+	for i := range kommuner {
+		k := &kommuner[i]
+		f := k.Area[:min(2, len(k.Area))]
+		if fylker[f] == nil {
+			fylker[f] = &StatRow{Year: year, Level: LevelFylke, Area: f}
+		}
+		fylker[f].Counters.add(&k.Counters, 1)
+		nation.Counters.add(&k.Counters, 1)
 	}
+	rows := []StatRow{nation}
+	fs := make([]string, 0, len(fylker))
+	for f := range fylker {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
 	fylkeIndex := map[string]int{}
-	for _, f := range st.rows(LevelFylke, "") {
-		fylkeIndex[f.Area] = len(rows)
-		rows = append(rows, f)
+	for _, f := range fs {
+		fylkeIndex[f] = len(rows)
+		rows = append(rows, *fylker[f])
 	}
 	parent := make([]int, len(rows), len(rows)+len(kommuner))
 	parent[0] = -1
@@ -93,7 +92,7 @@ func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structur
 		parent[i] = 0
 	}
 	for _, k := range kommuner {
-		parent = append(parent, fylkeIndex[areaOf(LevelFylke, k.Area)])
+		parent = append(parent, fylkeIndex[k.Area[:min(2, len(k.Area))]])
 		rows = append(rows, k)
 	}
 	if minCount <= 1 {
@@ -108,7 +107,7 @@ func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structur
 		// A copy: the computation may outlive this call (another caller waits for it).
 		t.Values[i] = slices.Clone(rows[i].Counters[:])
 	}
-	sup, err := db.published.suppress(ctx, tableKey(year, minCount, rows), t, minCount)
+	sup, err := db.published.suppress(ctx, tableKey(year, minCount, kommuner), t, minCount)
 	if err != nil {
 		return nil, nil, err
 	}

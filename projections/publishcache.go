@@ -13,10 +13,8 @@ import (
 // The published table's suppression (rules.Suppress over the whole national table) costs
 // about a second of CPU on a national population, and every Statistics call, whatever level
 // or area it reads, needs it. DB.published keeps the result, keyed by the table itself: the
-// data year, the threshold and every row's area and counters as read from the statistics
-// bucket (after mapping to the structure asked for): the nation's, the fylker's and the
-// kommuner's, since a person counted in two kommuner makes the totals more than sums of
-// kommune rows (overlap rows, statTable.rows). Suppress is deterministic and
+// data year, the threshold and every kommune row's area and counters as read from the
+// statistics bucket (after mapping to the structure asked for). Suppress is deterministic and
 // depends on nothing else, so a cached result is served only for the very table it was
 // computed from: an event that changes a counter changes the key, and a snapshot (another
 // DB) has its own cache. Reading and hashing the rows costs well under a millisecond.
@@ -55,14 +53,14 @@ type suppressFlight struct {
 }
 
 // tableKey identifies a published table by its content (see above).
-func tableKey(year int, minCount int64, rows []StatRow) publishedKey {
+func tableKey(year int, minCount int64, kommuner []StatRow) publishedKey {
 	h := sha256.New()
 	var b []byte
 	b = binary.AppendVarint(b, int64(year))
 	b = binary.AppendVarint(b, minCount)
-	b = binary.AppendUvarint(b, uint64(len(rows)))
-	for i := range rows {
-		k := &rows[i]
+	b = binary.AppendUvarint(b, uint64(len(kommuner)))
+	for i := range kommuner {
+		k := &kommuner[i]
 		b = binary.AppendUvarint(b, uint64(len(k.Area)))
 		b = append(b, k.Area...)
 		for _, v := range k.Counters {

@@ -3,7 +3,6 @@ package projections
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -86,148 +85,75 @@ type KommuneMapping struct {
 // decisions 7, 13). The models count under the numbers events were registered with; each is
 // mapped to the structure (rules.KommuneIn), and the mappings applied are returned. With area
 // set, only that area (a kommunenummer or fylkesnummer of the structure; a kommunenummer of
-// another structure is mapped first) is returned. A kommune counts in the fylke of its first
-// two digits in the structure. Fylke and nation rows are sums of the kommune rows, except for
-// the counters of persons (personCounters): a person counted in two kommuner of one area in
-// the year (a mover) counts once in the area (statTable.rows).
+// another structure is mapped first) is returned. Fylke and nation rows are sums of the
+// kommune rows; a kommune counts in the fylke of its first two digits in the structure.
 func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.Date) ([]StatRow, []KommuneMapping, error) {
+	if year < 1900 || year > 9999 {
+		return nil, nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, year)
+	}
 	switch level {
 	case LevelKommune, LevelFylke, LevelNation:
 	default:
 		return nil, nil, fmt.Errorf("%w: level %q", ErrInvalidArgument, level)
 	}
-	t, err := db.readStatTable(year, structure)
-	if err != nil {
-		return nil, nil, err
-	}
-	if level == LevelKommune && len(area) == 4 {
-		if a, _, ok := rules.KommuneIn(area, t.structure); ok {
-			area = a
-		}
-	}
-	return t.rows(level, area), t.mappings, nil
-}
-
-// statTable is a data year's statistics as stored, read in one transaction and mapped to one
-// kommune structure.
-type statTable struct {
-	year      int
-	structure rules.Date
-	// kommuner are the kommune rows by their number in the structure (the rows of the numbers
-	// mapped to one number summed).
-	kommuner map[string]*Counters
-	// overlaps are the overlap rows (addOverlaps), their kommuner mapped to the structure.
-	overlaps []overlapRow
-	mappings []KommuneMapping
-}
-
-// overlapRow is how many persons count in each of kommuner (person counters only).
-type overlapRow struct {
-	kommuner []string
-	c        Counters
-}
-
-// readStatTable reads a data year's statistics on the structure of date structure (zero: the
-// data year's own).
-func (db *DB) readStatTable(year int, structure rules.Date) (*statTable, error) {
-	if year < 1900 || year > 9999 {
-		return nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, year)
-	}
 	if structure.IsZero() {
 		structure = rules.Date{Y: year, M: time.January, D: 1}
 	}
-	t := &statTable{year: year, structure: structure, kommuner: map[string]*Counters{}}
-	mapped := map[string]KommuneMapping{}
-	in := func(kommune string) string {
-		to, cands, ok := rules.KommuneIn(kommune, structure)
-		if to != kommune || !ok {
-			mapped[kommune] = KommuneMapping{From: kommune, To: to, Candidates: cands}
+	if level == LevelKommune && len(area) == 4 {
+		if a, _, ok := rules.KommuneIn(area, structure); ok {
+			area = a
 		}
-		return to
 	}
+	acc := map[string]*StatRow{}
+	mapped := map[string]KommuneMapping{}
 	err := db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(year, "")
 		c := bucket(tx, bucketStats).Cursor()
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
-			var cs Counters
-			if err := cs.decode(v); err != nil {
-				return fmt.Errorf("stats %d/%s: %w", year, k[2:], err)
+			kommune := string(k[2:])
+			to, cands, ok := rules.KommuneIn(kommune, structure)
+			if to != kommune || !ok {
+				mapped[kommune] = KommuneMapping{From: kommune, To: to, Candidates: cands}
 			}
-			if rest, ok := strings.CutPrefix(string(k[2:]), overlapPrefix); ok {
-				o := overlapRow{kommuner: strings.Split(rest, ","), c: cs}
-				for i, kommune := range o.kommuner {
-					o.kommuner[i] = in(kommune)
+			var key string
+			switch level {
+			case LevelKommune:
+				key = to
+			case LevelFylke:
+				if len(to) >= 2 {
+					key = to[:2]
 				}
-				t.overlaps = append(t.overlaps, o)
+			}
+			if area != "" && key != area {
 				continue
 			}
-			to := in(string(k[2:]))
-			r := t.kommuner[to]
-			if r == nil {
-				r = new(Counters)
-				t.kommuner[to] = r
+			var cs Counters
+			if err := cs.decode(v); err != nil {
+				return fmt.Errorf("stats %d/%s: %w", year, kommune, err)
 			}
-			r.add(&cs, 1)
+			r := acc[key]
+			if r == nil {
+				r = &StatRow{Year: year, Level: level, Area: key}
+				acc[key] = r
+			}
+			r.Counters.add(&cs, 1)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	t.mappings = make([]KommuneMapping, 0, len(mapped))
-	for _, m := range mapped {
-		t.mappings = append(t.mappings, m)
-	}
-	sort.Slice(t.mappings, func(i, j int) bool { return t.mappings[i].From < t.mappings[j].From })
-	return t, nil
-}
-
-// areaOf is the area a kommune of the structure counts in at a level.
-func areaOf(level Level, kommune string) string {
-	switch level {
-	case LevelKommune:
-		return kommune
-	case LevelFylke:
-		return kommune[:min(2, len(kommune))]
-	}
-	return ""
-}
-
-// rows returns the table's rows at a level, in area order; with area set, only that area's. An
-// area's counters are the sum of its kommuner's, less, for each overlap row, its persons once
-// for every kommune of theirs in the area beyond the first: a person counts once in an area
-// however many of its kommuner counted the person.
-func (t *statTable) rows(level Level, area string) []StatRow {
-	acc := map[string]*StatRow{}
-	for k, c := range t.kommuner {
-		key := areaOf(level, k)
-		if area != "" && key != area {
-			continue
-		}
-		r := acc[key]
-		if r == nil {
-			r = &StatRow{Year: t.year, Level: level, Area: key}
-			acc[key] = r
-		}
-		r.Counters.add(c, 1)
-	}
-	for _, o := range t.overlaps {
-		n := map[string]int64{}
-		for _, k := range o.kommuner {
-			n[areaOf(level, k)]++
-		}
-		for key, m := range n {
-			if r := acc[key]; r != nil && m > 1 {
-				r.Counters.add(&o.c, -(m - 1))
-			}
-		}
+		return nil, nil, err
 	}
 	out := make([]StatRow, 0, len(acc))
 	for _, r := range acc {
 		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Area < out[j].Area })
-	return out
+	ms := make([]KommuneMapping, 0, len(mapped))
+	for _, m := range mapped {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].From < ms[j].From })
+	return out, ms, nil
 }
 
 // ReportQuery selects the report of terminated participants (DOMAIN.md 6.2).

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/introreg/nir/rules"
 )
 
 // kommuneCount returns counter c of kommune k's row for the year, or -1 without a row.
@@ -54,12 +53,6 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 		if got := nationCount(t, db, 2023, CNorskHours); got != want["0301"]+want["4601"] {
 			t.Errorf("%s: nation 2023 norsk hours: got %d hundredths, want %d", when, got, want["0301"]+want["4601"])
 		}
-		// One person: once in the nation however many kommuner gave hours or training vedtak.
-		for c, name := range map[Counter]string{CHoursPersons: "persons with hours", CTrainingVedtak: "persons with a training vedtak"} {
-			if got := nationCount(t, db, 2023, c); got != 1 {
-				t.Errorf("%s: nation 2023 %s: got %d, want 1", when, name, got)
-			}
-		}
 		for k, w := range want {
 			if got := kommuneCount(t, db, 2023, k, CNorskHours); got != w {
 				t.Errorf("%s: %s 2023 norsk hours: got %d hundredths, want %d", when, k, got, w)
@@ -77,56 +70,6 @@ func TestStatistics_HoursOfTwoKommunerInOneMonth(t *testing.T) {
 	applyAll(t, db, s.recs[len(s.recs)-1:], 100)
 	want["0301"] = 3500
 	check("0301 corrected its month")
-}
-
-// TestStatistics_ParticipantsArePersons: CParticipants counts persons (DOMAIN.md 8, SSB),
-// not programmes: a person with two stints in one kommune counts once there, and a person who
-// moves counts in each kommune where they took part but once in the fylke and the nation.
-func TestStatistics_ParticipantsArePersons(t *testing.T) {
-	s := &scenario{}
-	// A: two programme stints in 0301 in 2023 (terminated, then a new tildeling).
-	s.person("pkA", "0301", "2022-10-01", asyl, 1)
-	s.tildeling("pkA", "0301", "2023-01-10")
-	s.terminate("pkA", "0301", "2023-04-30", "2023-05-02", nirv1.TerminationReason_TERMINATION_REASON_SYKDOM)
-	s.tildeling("pkA", "0301", "2023-09-01")
-	// B: moves 0301 -> 4601 in 2023 (the old kommune registers the end).
-	s.person("pkB", "0301", "2022-10-01", asyl, 2)
-	s.tildeling("pkB", "0301", "2023-02-01")
-	s.terminate("pkB", "0301", "2023-05-31", "2023-06-01", nirv1.TerminationReason_TERMINATION_REASON_FLYTTET)
-	s.add("pkB", "0301", "2023-06-01", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2023-06-01")})
-	s.tildeling("pkB", "4601", "2023-06-15")
-
-	db := openTestDB(t, DBOptions{})
-	applyAll(t, db, s.recs, 100)
-
-	for k, w := range map[string]int64{"0301": 2, "4601": 1} {
-		if got := kommuneCount(t, db, 2023, k, CParticipants); got != w {
-			t.Errorf("%s 2023 participants: got %d persons, want %d", k, got, w)
-		}
-	}
-	if got := nationCount(t, db, 2023, CParticipants); got != 2 {
-		t.Errorf("nation 2023 participants: got %d persons, want 2", got)
-	}
-	// The overlap rows behind it are replaced like any contribution: one event at a time
-	// gives the same models as one batch.
-	one := openTestDB(t, DBOptions{})
-	applyAll(t, one, s.recs, 1)
-	if dump(t, one) != dump(t, db) {
-		t.Error("the models applied one event at a time differ from the models applied in one batch")
-	}
-	for _, f := range []string{"03", "46"} {
-		rows, err := db.Statistics(2023, LevelFylke, f)
-		if err != nil || len(rows) != 1 {
-			t.Fatalf("fylke %s rows %v %v", f, rows, err)
-		}
-		want := int64(1) // 46: B
-		if f == "03" {   // 03: A and B
-			want = 2
-		}
-		if got := rows[0].Get(CParticipants); got != want {
-			t.Errorf("fylke %s 2023 participants: got %d persons, want %d", f, got, want)
-		}
-	}
 }
 
 // TestStatistics_TrainingVedtakEndsAtItsOwnStans: each training tildeling runs until the stans
@@ -182,39 +125,5 @@ func TestStatistics_StartWithin3mOnlyForTargetGroup(t *testing.T) {
 	if st != 1 || w != 1 {
 		t.Errorf("0301 2022: started %d, started within 3 months %d; want 1 and 1 (the person in the target group, "+
 			"who started a month after settlement; not the 17-year-old outside it)", st, w)
-	}
-}
-
-// TestStatistics_MergedKommunerCountAPersonOnce: a person who took part in two kommuner that
-// later merged (0220 Asker and 0627 Røyken, 3025 Asker from 2020, 3203 from 2024) counts in
-// each on the data year's structure, and once in the merged kommune on today's (Product
-// decisions 13), where the rows of both numbers are added.
-func TestStatistics_MergedKommunerCountAPersonOnce(t *testing.T) {
-	s := &scenario{}
-	s.person("pkM", "0220", "2018-06-01", asyl, 1)
-	s.tildeling("pkM", "0220", "2019-01-15")
-	s.terminate("pkM", "0220", "2019-05-31", "2019-06-01", nirv1.TerminationReason_TERMINATION_REASON_FLYTTET)
-	s.add("pkM", "0220", "2019-06-01", &nirv1.PersonMoved{ToKommune: "0627", Date: pd("2019-06-01")})
-	s.tildeling("pkM", "0627", "2019-06-15")
-	db := openTestDB(t, DBOptions{})
-	applyAll(t, db, s.recs, 100)
-
-	then, _, err := db.StatisticsOn(2019, LevelKommune, "", rules.Date{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, r := range then {
-		got[r.Area] = r.Get(CParticipants)
-	}
-	if got["0220"] != 1 || got["0627"] != 1 || len(got) != 2 {
-		t.Errorf("2019 on 2019's structure: participants %v, want 0220 and 0627 1 each", got)
-	}
-	now, _, err := db.StatisticsOn(2019, LevelKommune, "", rules.MustDate(2025, 1, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(now) != 1 || now[0].Area != "3203" || now[0].Get(CParticipants) != 1 || now[0].Get(CNew) != 2 {
-		t.Errorf("2019 on 2025's structure: %+v, want one row 3203 with 1 participant and 2 programmes started", now)
 	}
 }
