@@ -918,7 +918,7 @@ func (s *State) LastRegistration() Date {
 		}
 	}
 	if haveSec {
-		if d := utcDate(maxSec); d.After(last) {
+		if d := osloDate(maxSec); d.After(last) {
 			last = d
 		}
 	}
@@ -926,17 +926,10 @@ func (s *State) LastRegistration() Date {
 	return last
 }
 
-// unixEpochDays is 1970-01-01 as a day number (Date.days).
-var unixEpochDays = MustDate(1970, time.January, 1).days()
-
-// utcDate is the UTC calendar date of a Unix time in seconds.
-func utcDate(sec int64) Date {
-	days := sec / 86400
-	if sec < 0 && sec%86400 != 0 {
-		days--
-	}
-	return dateFromDays(unixEpochDays + days)
-}
+// osloDate is the calendar date in Norway (Europe/Oslo, DOMAIN.md 0, calendar.go) of a Unix
+// time in seconds: the register's dates are Norwegian dates, so a registration recorded at
+// 00:30 in Oslo on 1 January counts on 1 January, not on 31 December as its UTC date would.
+func osloDate(sec int64) Date { return Today(time.Unix(sec, 0)) }
 
 // periodEnd is the end of the period an event registers (a tiltak, an absence or leave, a
 // permisjon vedtak), zero for other events.
@@ -954,7 +947,7 @@ func periodEnd(ev *nirv1.Event) Date {
 
 // RegistrationDate is the date event ev shows the person active in the register, for the
 // inactivity rule (DOMAIN.md Product decisions 5c: «nothing registered for a long time»): the
-// later of the day it was recorded (recorded_at, as a UTC date) and the end of the period it
+// later of the day it was recorded (recorded_at, as a date in Norway) and the end of the period it
 // registers (a tiltak, an absence or leave), else its effective date when it carries no
 // recorded time (an event explained offline). A registration made today about last year thus
 // counts today, and a tiltak registered ahead counts until it ends. The regelmotor's own
@@ -965,7 +958,7 @@ func RegistrationDate(ev *nirv1.Event) Date {
 	}
 	var d Date
 	if ts := ev.GetRecordedAt(); ts != nil && ts.IsValid() {
-		d = utcDate(ts.GetSeconds())
+		d = osloDate(ts.GetSeconds())
 	} else if eff, ok := EffectiveDate(ev); ok {
 		d = eff
 	}

@@ -62,8 +62,9 @@ func evTermination(id, kommune string, reason nirv1.TerminationReason, date stri
 	return e
 }
 
-// TestRegistrationDate: the UTC date of recorded_at, or a registered period's end when later,
-// or the effective date without a recorded time; the regelmotor's events count for nothing.
+// TestRegistrationDate: the date in Norway (Europe/Oslo, DOMAIN.md 0) of recorded_at, or a
+// registered period's end when later, or the effective date without a recorded time; the
+// regelmotor's events count for nothing (DOMAIN.md Product decisions 5c).
 func TestRegistrationDate(t *testing.T) {
 	t.Parallel()
 	at := func(s string) *timestamppb.Timestamp {
@@ -79,12 +80,17 @@ func TestRegistrationDate(t *testing.T) {
 		FromDate: &nirv1.Date{Year: 1969, Month: 12, Day: 1}, ToDate: &nirv1.Date{Year: 1970, Month: 6, Day: 30}}}}
 	offline := &nirv1.Event{Id: "c", Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Date: &nirv1.Date{Year: 2022, Month: 5, Day: 5}}}}
 	computed := &nirv1.Event{Id: "d", RecordedAt: at("2024-03-01T10:00:00Z"), Payload: &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{}}}
-	for ev, want := range map[*nirv1.Event]Date{tiltak: md("2024-03-01"), ahead: md("1970-06-30"), offline: md("2022-05-05"), computed: {}} {
+	// 23:30 UTC is 00:30 the next day in Oslo in winter (CET), 22:30 UTC is 00:30 in summer (CEST).
+	summer := &nirv1.Event{Id: "e", RecordedAt: at("2024-06-30T22:30:00Z"), Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Date: &nirv1.Date{Year: 2024, Month: 6, Day: 1}}}}
+	for ev, want := range map[*nirv1.Event]Date{tiltak: md("2024-03-02"), ahead: md("1970-06-30"), offline: md("2022-05-05"), computed: {}, summer: md("2024-07-01")} {
 		if got := RegistrationDate(ev); got != want {
 			t.Errorf("RegistrationDate(%s) = %s, want %s", ev.GetId(), got, want)
 		}
 	}
-	if got := RegistrationDate(&nirv1.Event{RecordedAt: at("1969-12-31T23:59:59Z")}); got != md("1969-12-31") {
+	if got := RegistrationDate(&nirv1.Event{RecordedAt: at("1969-12-31T22:59:59Z")}); got != md("1969-12-31") {
 		t.Errorf("before the epoch: %s", got)
+	}
+	if got := RegistrationDate(&nirv1.Event{RecordedAt: at("1969-12-31T23:59:59Z")}); got != md("1970-01-01") {
+		t.Errorf("before the epoch in UTC, after it in Oslo: %s", got)
 	}
 }
