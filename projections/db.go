@@ -21,7 +21,7 @@ import (
 // SchemaVersion is the version of the read-model layout and derivation. A file written by
 // another version is reset by Open and refolded from sequence 1. Bump it whenever what a
 // model stores for the same events changes.
-const SchemaVersion = 18 // 18: statistics: hours per kommune that gave them (a move mid-month), each training tildeling ended by its own stans, training starts of the opplæring target group only; 17: the persons bucket holds every subject's access record (PersonAccess); 16: the norsk deadline not computable on open-ended leave, IntroL labour immigrants 55–67 before 2017 outside the training target group (DOMAIN.md 3.2, 1.4); 15: the event-id index in blocks; 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
+const SchemaVersion = 18 // 18: statistics: hours per kommune that gave them (a move mid-month), each training tildeling ended by its own stans, training starts of the opplæring target group only; rule-engine corrections (README "Rule engine corrections": a computed termination whose trigger no longer holds ends nothing, a deletion holds on every re-fold, inactivity on Norwegian dates, leave after a deadline); 17: the persons bucket holds every subject's access record (PersonAccess); 16: the norsk deadline not computable on open-ended leave, IntroL labour immigrants 55–67 before 2017 outside the training target group (DOMAIN.md 3.2, 1.4); 15: the event-id index in blocks; 14: a checksum at the end of every value; 13: persons with training hours, for disclosure control (Product decisions 14)
 
 // Model names, as they appear in Status and in the meta bucket.
 const (

@@ -19,10 +19,13 @@ import (
 // person: it holds each subject's access record (PersonAccess), where it held the
 // bostedskommune only (the digest before was 984e110e…). Schema 18 changes the statistics of
 // movers (hours count in the kommune that gave them) and leaves out of the training starts
-// the persons outside the opplæring target group (the digest before was 2bc60756…).
+// the persons outside the opplæring target group (the digest then was 0938697c…), and (README
+// "Rule engine corrections") lapses this population's FRIST_UTLOPT computed terminations,
+// which its generator dates before the programme's real latest end (the regelmotor never
+// computes such a date; the digest before both was 2bc60756…).
 func TestModels_StreamBeforeIdentity(t *testing.T) {
 	t.Parallel()
-	const want = "0938697c7ad74816c6d7838efa52be07087a3c3af648aab5ae4608428c6e0aa6"
+	const want = "ac5d3a8d2b2c800a2bb1aa7bd950470c89b637ff90e3b498b4ba9107a8ac6f3f"
 	recs := population(11, 400, testKommuner)
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, recs, 97)

@@ -385,7 +385,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 			add(refuse(rPeriodOrder, Version{}, ev, fmt.Sprintf("avslutning %s før programstart %s", d, p.Start),
 				fmt.Sprintf("termination %s before the programme start %s", d, p.Start)))
 		}
-		if cs := p.UndeletedComputed(); introL && len(cs) > 0 {
+		if cs := p.EffectiveComputed(); introL && len(cs) > 0 {
 			add(refuse(rOverComputed, Version{}, ev,
 				fmt.Sprintf("beregnet avslutning %s (%s) er ikke slettet", cs[0].EventID, reasonName(cs[0].Reason)),
 				fmt.Sprintf("computed termination %s (%s) is not deleted", cs[0].EventID, reasonName(cs[0].Reason))))

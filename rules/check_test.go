@@ -72,7 +72,7 @@ func TestCheck_Matrix(t *testing.T) {
 	training := withPayload("h4", k, &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
 		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: dpb("2022-03-01"), StartDate: dpb("2022-03-01")})
 	computed := withPayload("h5", k, &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT,
-		Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: dpb("2022-03-01"), ProgrammeStart: dpb("2022-03-01")})
+		Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: dpb("2024-03-01"), ProgrammeStart: dpb("2022-03-01")})
 	term := func(reason nirv1.TerminationReason) *nirv1.Event {
 		return withPayload("n1", k, &nirv1.TerminationRegistered{Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT, Reason: reason, Date: dpb("2024-02-01")})
 	}

@@ -145,6 +145,8 @@ func (e *Explanation) Text() string {
 			switch {
 			case t.Deleted:
 				fmt.Fprintf(&b, ", deleted computed %s %s", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"))
+			case t.Lapsed:
+				fmt.Fprintf(&b, ", lapsed computed %s %s (its basis no longer holds)", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"))
 			case t != p.Termination:
 				fmt.Fprintf(&b, ", computed %s %s kept in history", t.Date, trimEnum(t.Reason.String(), "TERMINATION_REASON_"))
 			}

@@ -217,6 +217,13 @@ type Termination struct {
 	ProgrammeStart Date
 	// Deleted is true when a ComputedTerminationDeleted removed this computed termination.
 	Deleted bool
+	// Lapsed is true when the trigger this computed termination rested on no longer holds on
+	// the history as it stands: the stans or the move it followed was retracted or re-dated,
+	// or a registered extension (or another correction) moved the programme's latest end
+	// (DOMAIN.md Product decisions 5, 11; DESIGN.md: a retraction removes the retracted
+	// event's effect). A lapsed termination stays in history but ends nothing; should its
+	// trigger hold again on the same date, it applies again. See State.computedHolds.
+	Lapsed bool
 }
 
 // Programme is one introduction programme stint in one kommune.
@@ -244,8 +251,8 @@ type Programme struct {
 	// included, in stream order.
 	ComputedTerminations []*Termination
 	// Termination is the effective one: the latest registered termination, else the latest
-	// undeleted computed one, else nil. A registered termination wins over a computed one
-	// (IL "Legg til", DOMAIN.md Product decisions 5).
+	// computed one neither deleted nor lapsed, else nil. A registered termination wins over a
+	// computed one (IL "Legg til", DOMAIN.md Product decisions 5).
 	Termination *Termination
 }
 
@@ -264,11 +271,12 @@ func (p *Programme) Active(d Date) bool {
 	return true
 }
 
-// UndeletedComputed returns the computed terminations that are not deleted.
-func (p *Programme) UndeletedComputed() []*Termination {
+// EffectiveComputed returns the computed terminations that are in effect: neither deleted by
+// the kommune nor lapsed (their trigger no longer holds, Termination.Lapsed).
+func (p *Programme) EffectiveComputed() []*Termination {
 	var out []*Termination
 	for _, t := range p.ComputedTerminations {
-		if !t.Deleted {
+		if !t.Deleted && !t.Lapsed {
 			out = append(out, t)
 		}
 	}
@@ -565,8 +573,39 @@ func (s *State) finish() {
 		s.Unattached = append(s.Unattached, le.Event.GetId())
 	}
 	for _, p := range s.Programmes {
+		for _, t := range p.ComputedTerminations {
+			t.Lapsed = !s.computedHolds(p, t)
+		}
 		p.settleTermination()
 	}
+}
+
+// computedHolds reports whether the trigger computed termination t of programme p rested on
+// still holds on the history as it stands (DOMAIN.md Product decisions 5, 11): for STANS, the
+// programme is stopped by a stans on t's date; for FLYTTET, the person moved out of the
+// programme's kommune on t's date (as an IntroL participant, when the rule version asks it);
+// for FRIST_UTLOPT, the programme's latest end is not after t's date (an extension, leave or
+// a corrected start or sluttmål registered after it moves the end past it; a new one is
+// computed when the new end has passed). While the end cannot be computed (a sluttmål
+// contradicted, Product decisions 10) nothing shows the programme runs on, so it holds. An INAKTIV
+// termination rests on the registrations recorded before it, which a later registration does
+// not undo: it holds. It reads only the folded state (no clock), so every reader agrees.
+func (s *State) computedHolds(p *Programme, t *Termination) bool {
+	switch t.Rule {
+	case nirv1.TerminationRule_TERMINATION_RULE_STANS:
+		return p.Stopped == t.Date
+	case nirv1.TerminationRule_TERMINATION_RULE_FLYTTET:
+		for _, m := range s.Moves {
+			if m.Date == t.Date && SameKommune(m.From, p.Kommune) && !SameKommune(m.To, p.Kommune) {
+				return !pick(terminationMovedVersions, m.Date).IntroLOnly || s.Law == nirv1.Law_LAW_INTROL
+			}
+		}
+		return false
+	case nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT:
+		end, _, _, _, ok := programmeLatestEnd(s, p, Date{})
+		return !ok || !end.After(t.Date)
+	}
+	return true
 }
 
 // SettledIn returns when the person came to kommune k: the date of the latest move into it,
@@ -603,7 +642,7 @@ func (p *Programme) settleTermination() {
 		return
 	}
 	for i := len(p.ComputedTerminations) - 1; i >= 0; i-- {
-		if !p.ComputedTerminations[i].Deleted {
+		if t := p.ComputedTerminations[i]; !t.Deleted && !t.Lapsed {
 			p.Termination = p.ComputedTerminations[i]
 			return
 		}

@@ -3,6 +3,7 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -25,17 +26,25 @@ type candidate struct {
 }
 
 // alreadyComputed reports whether the person's history holds a computed termination for the
-// programme and rule: present, deleted by the kommune or retracted. Such a termination is
+// programme and rule: in effect, deleted by the kommune or retracted. Such a termination is
 // never computed again (DOMAIN.md Product decisions 5), even when its date would now differ.
+// One that lapsed undeleted (its trigger no longer holds, Termination.Lapsed) does not count:
+// a later trigger computes a new one, with its own date and so its own id.
 func (s *State) alreadyComputed(p *Programme, rule nirv1.TerminationRule) bool {
+	var lapsed []string
 	for _, t := range p.ComputedTerminations {
-		if t.Rule == rule {
-			return true
+		if t.Rule != rule {
+			continue
 		}
+		if t.Lapsed && !t.Deleted {
+			lapsed = append(lapsed, t.EventID)
+			continue
+		}
+		return true
 	}
 	for _, le := range s.log {
 		tc := le.Event.GetTerminationComputed()
-		if tc == nil || tc.GetRule() != rule || dateOf(tc.GetProgrammeStart()) != p.Start {
+		if tc == nil || tc.GetRule() != rule || dateOf(tc.GetProgrammeStart()) != p.Start || slices.Contains(lapsed, le.Event.GetId()) {
 			continue
 		}
 		if SameKommune(le.Event.GetKommune(), p.Kommune) {
@@ -49,7 +58,7 @@ func (s *State) alreadyComputed(p *Programme, rule nirv1.TerminationRule) bool {
 // ignoring whether they are due yet. A zero now means "any time": an open-ended leave then
 // makes the latest end unknown.
 func (s *State) candidates(p *Programme, now Date) []candidate {
-	if len(p.RegisteredTerminations) > 0 || len(p.UndeletedComputed()) > 0 || p.Start.IsZero() {
+	if len(p.RegisteredTerminations) > 0 || len(p.EffectiveComputed()) > 0 || p.Start.IsZero() {
 		return nil
 	}
 	end, endV, _, _, endKnown := ProgrammeLatestEnd(s, p, now)

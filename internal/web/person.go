@@ -335,6 +335,8 @@ func programmeOf(st *rules.State, pg *rules.Programme, i int, law, own string, t
 		switch {
 		case ct.Deleted:
 			v.Computed = append(v.Computed, fmt.Sprintf("Beregnet avslutning %s (%s) slettet av kommunen", rdateText(ct.Date), label(reasonLabels, ct.Reason)))
+		case ct.Lapsed:
+			v.Computed = append(v.Computed, fmt.Sprintf("Beregnet avslutning %s (%s) står i historikken, men gjelder ikke lenger: grunnlaget for den er endret", rdateText(ct.Date), label(reasonLabels, ct.Reason)))
 		case ct != pg.Termination:
 			v.Computed = append(v.Computed, fmt.Sprintf("Beregnet avslutning %s (%s) står i historikken; kommunens årsak gjelder", rdateText(ct.Date), label(reasonLabels, ct.Reason)))
 		}
