@@ -90,6 +90,11 @@ type State struct {
 	// pending are programme events that found no programme yet; each new programme retries
 	// them, so a programme event folded before its tildeling still counts.
 	pending []LoggedEvent
+	// deletedComputed are the ids of the computed terminations a ComputedTerminationDeleted
+	// named, whether or not the termination had found its programme then: one that waits in
+	// pending (its tildeling corrected by retract and register again) is attached deleted
+	// (DOMAIN.md Product decisions 5: a deletion holds on every re-fold).
+	deletedComputed map[string]bool
 }
 
 // LoggedEvent is an applied event with its stream sequence.
@@ -851,11 +856,16 @@ func (s *State) applyOne(le LoggedEvent) {
 		p.ComputedTerminations = append(p.ComputedTerminations, &Termination{
 			EventID: id, Seq: le.Seq, Computed: true, Reason: t.GetReason(), Date: d,
 			Rule: t.GetRule(), RuleVersion: t.GetRuleVersion(), ProgrammeStart: start,
+			Deleted: s.deletedComputed[id],
 		})
 		p.settleTermination()
 
 	case ev.GetComputedTerminationDeleted() != nil:
 		target := ev.GetComputedTerminationDeleted().GetComputedEventId()
+		if s.deletedComputed == nil {
+			s.deletedComputed = map[string]bool{}
+		}
+		s.deletedComputed[target] = true
 		for _, p := range s.Programmes {
 			for _, t := range p.ComputedTerminations {
 				if t.EventID == target {
