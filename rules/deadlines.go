@@ -113,19 +113,27 @@ func (d *Deadline) setVersion(v Version, on Date) {
 	d.CoverageNB, d.CoverageEN = coverage(v, on)
 }
 
-// leaveDays returns the number of days of approved leave on or after from, overlapping
-// periods counted once. An open-ended leave counts up to now (it keeps extending the deadline
-// while it lasts); with a zero now it counts nothing and open is true.
-func leaveDays(leaves []Leave, from, now Date) (days int, open bool) {
+// leaveDays returns the number of days of approved leave on or after from that extend a
+// deadline of base, overlapping periods counted once. Leave extends a deadline that is still
+// running (DOMAIN.md 3.2: approved leave is added to the deadline): a leave counts when it
+// begins on or before the deadline as extended by the leave before it, and a leave that
+// begins after the deadline has passed revives nothing. A zero base puts no such limit. An
+// open-ended leave counts up to now (it keeps extending the deadline while it lasts); with a
+// zero now it counts nothing and open is true, when it began in time.
+func leaveDays(leaves []Leave, from, base, now Date) (days int, open bool) {
 	var ps []Period
+	var opens []Date
 	for _, l := range leaves {
 		p := l.Period
 		if p.From.IsZero() {
 			continue
 		}
 		if p.To.IsZero() {
-			open = true
-			if now.IsZero() || now.Before(p.From) {
+			if now.IsZero() {
+				opens = append(opens, p.From)
+				continue
+			}
+			if now.Before(p.From) {
 				continue
 			}
 			p.To = now
@@ -142,22 +150,28 @@ func leaveDays(leaves []Leave, from, now Date) (days int, open bool) {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].From.Before(ps[j].From) })
-	var cur Period
-	for i, p := range ps {
-		switch {
-		case i == 0:
-			cur = p
-		case !p.From.After(cur.To.AddDays(1)):
-			if p.To.After(cur.To) {
-				cur.To = p.To
+	// Merge overlapping and adjacent periods, then count them in order while they begin on
+	// or before the deadline as extended so far.
+	var merged []Period
+	for _, p := range ps {
+		if n := len(merged); n > 0 && !p.From.After(merged[n-1].To.AddDays(1)) {
+			if p.To.After(merged[n-1].To) {
+				merged[n-1].To = p.To
 			}
-		default:
-			days += cur.Days()
-			cur = p
+			continue
 		}
+		merged = append(merged, p)
 	}
-	if len(ps) > 0 {
-		days += cur.Days()
+	for _, p := range merged {
+		if !base.IsZero() && p.From.After(base.AddDays(days)) {
+			break
+		}
+		days += p.Days()
+	}
+	for _, f := range opens {
+		if base.IsZero() || !f.After(base.AddDays(days)) {
+			open = true
+		}
 	}
 	return days, open
 }
@@ -239,7 +253,7 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 		if *s.Training.Utdanningsbakgrunn {
 			months = v.MonthsVgo
 		}
-		leave, open := leaveDays(s.Training.Leave, d.Start, now)
+		leave, open := leaveDays(s.Training.Leave, d.Start, d.Start.AddMonths(months), now)
 		openLeave = open
 		d.Date = d.Start.AddMonths(months).AddDays(leave)
 		if leave > 0 {
@@ -267,10 +281,11 @@ func NorskDeadline(s *State, now Date) (Deadline, bool) {
 			return d.cannot("mangler vedtak om opplæring (Rett til norsk)", "no training vedtak under chapter 6A (Rett til norsk) registered"), true
 		}
 		d.Start = first.Start
-		leave, open := leaveDays(s.Training.Leave, d.Start, now)
+		n, months, uv, uvOn := utvidet6A(s)
+		// Leave during an utvidet vedtak's months extends the deadline too: it still runs.
+		leave, open := leaveDays(s.Training.Leave, d.Start, d.Start.AddMonths(v.Months+months), now)
 		openLeave = open
 		d.Date = d.Start.AddMonths(v.Months).AddDays(leave)
-		n, months, uv, uvOn := utvidet6A(s)
 		if n > 0 {
 			d.Date = d.Date.AddMonths(months)
 			d.setVersion(uv, uvOn)
@@ -382,7 +397,7 @@ func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 	}
 	end = p.Start.AddMonths(months)
 	if pv.LeaveExtends {
-		leave, open := leaveDays(p.Leave, p.Start, now)
+		leave, open := leaveDays(p.Leave, p.Start, end, now)
 		if open && now.IsZero() {
 			return Date{}, v, "permisjon uten sluttdato", "open-ended leave", false
 		}

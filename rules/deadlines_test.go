@@ -111,3 +111,43 @@ func TestNorskDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaveDays_AfterDeadline: approved leave is added to a deadline that is still running
+// (DOMAIN.md 3.2); leave that begins after the deadline has passed revives nothing, while
+// leave that begins before it, or within the days earlier leave added, counts.
+func TestLeaveDays_AfterDeadline(t *testing.T) {
+	t.Parallel()
+	leave := func(from, to string) Leave {
+		l := Leave{Period: Period{From: md(from)}}
+		if to != "" {
+			l.To = md(to)
+		}
+		return l
+	}
+	start, base := md("2022-01-10"), md("2023-07-10")
+	tests := []struct {
+		name     string
+		leaves   []Leave
+		now      Date
+		wantDays int
+		wantOpen bool
+	}{
+		{"after the deadline", []Leave{leave("2024-01-01", "2024-03-31")}, Date{}, 0, false},
+		{"begins on the deadline", []Leave{leave("2023-07-10", "2023-07-19")}, Date{}, 10, false},
+		{"begins the day after", []Leave{leave("2023-07-11", "2023-07-20")}, Date{}, 0, false},
+		{"within the days earlier leave added", []Leave{leave("2023-06-01", "2023-06-30"), leave("2023-08-01", "2023-08-05")}, Date{}, 35, false},
+		{"overlapping, counted once", []Leave{leave("2023-01-01", "2023-01-31"), leave("2023-01-15", "2023-02-14")}, Date{}, 45, false},
+		{"open-ended, begun in time", []Leave{leave("2023-07-01", "")}, Date{}, 0, true},
+		{"open-ended, begun after the deadline", []Leave{leave("2023-09-01", "")}, Date{}, 0, false},
+		{"open-ended to now", []Leave{leave("2023-07-01", "")}, md("2023-07-20"), 20, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			days, open := leaveDays(tt.leaves, start, base, tt.now)
+			if days != tt.wantDays || open != tt.wantOpen {
+				t.Errorf("leaveDays = %d, %v; want %d, %v", days, open, tt.wantDays, tt.wantOpen)
+			}
+		})
+	}
+}
