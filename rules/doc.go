@@ -35,7 +35,11 @@
 //     it; retracting a retraction restores the original event.
 //   - A computed termination that the kommune deleted is never computed again for the same
 //     programme and rule, even when its date would now differ: the deleted event stays in
-//     the State's log.
+//     the State's log, and the deletion holds on every re-fold.
+//   - A computed termination ends its programme only while the trigger it rested on holds
+//     on the history as it stands (Termination.Lapsed): a retracted stans or move, or a
+//     correction that moved the latest end, leaves it in history without effect, and a
+//     later trigger computes a new one.
 //   - No national id ever appears in a refusal, a status or a computed event.
 //
 // # Fold details
@@ -51,7 +55,8 @@
 //   - Hours: a later registration for the same type and month replaces the earlier one (a
 //     re-sent monthly total), so nothing is counted twice.
 //   - Terminations: the latest registered termination is the effective one; otherwise the
-//     latest undeleted computed one. A stans vedtak ends the programme on its date (Product
+//     earliest-dated computed one neither deleted nor lapsed (a programme ends once). A
+//     stans vedtak ends the programme on its date (Product
 //     decisions 11). The first PersonRegistered wins; a second is refused by
 //     Check, and the way to correct a registration is to retract it and register again.
 //

@@ -591,7 +591,9 @@ func (s *State) finish() {
 // programme's kommune on t's date (as an IntroL participant, when the rule version asks it);
 // for FRIST_UTLOPT, the programme's latest end is not after t's date (an extension, leave or
 // a corrected start or sluttmål registered after it moves the end past it; a new one is
-// computed when the new end has passed). While the end cannot be computed (a sluttmål
+// computed when the new end has passed, and the old one holds again if a retraction brings
+// its end back: then both hold, and the earliest ends the programme, settleTermination).
+// While the end cannot be computed (a sluttmål
 // contradicted, Product decisions 10) nothing shows the programme runs on, so it holds. An INAKTIV
 // termination rests on the registrations recorded before it, which a later registration does
 // not undo: it holds. It reads only the folded state (no clock), so every reader agrees.
@@ -646,10 +648,14 @@ func (p *Programme) settleTermination() {
 		p.Termination = p.RegisteredTerminations[n-1]
 		return
 	}
-	for i := len(p.ComputedTerminations) - 1; i >= 0; i-- {
-		if t := p.ComputedTerminations[i]; !t.Deleted && !t.Lapsed {
-			p.Termination = p.ComputedTerminations[i]
-			return
+	// A programme ends once: of the computed terminations in effect the earliest-dated one,
+	// the latest recorded among equal dates. Before, the latest recorded won: a second
+	// FRIST_UTLOPT, computed after an extension that was then retracted, ended the programme
+	// a year late (il_extension_retracted_after_second_frist), and one computed while a stans
+	// was retracted outlived the stans registered again (stans_registered_again_after_frist).
+	for _, t := range p.ComputedTerminations {
+		if !t.Deleted && !t.Lapsed && (p.Termination == nil || !t.Date.After(p.Termination.Date)) {
+			p.Termination = t
 		}
 	}
 }
