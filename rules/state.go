@@ -679,7 +679,10 @@ func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
 // the bostedskommune on the month's first day), named by its number valid in the month, so
 // that a kommune re-sending a month under its number from after a reform (Product decisions
 // 13) replaces its own figure. A kommune merged from several has no one number then; it is
-// the person's bostedskommune of the month when that is one of them (3025 Asker for 0220).
+// the person's bostedskommune of the month when that is one of them (3025 Asker for 0220):
+// the one at the month's end, else at its start. Before, only the month's first day was
+// asked, so a re-send by 3025 for a person who moved into 0627 Røyken on 10 December 2019 was
+// kept beside 0627's own figure and the month counted twice (TestFold_HoursPerKommune).
 func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 	first, ok := NewDate(y, m, 1)
 	if !ok {
@@ -689,8 +692,10 @@ func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 	if v, err := KommuneValidAs(k, first); err == nil {
 		return v.Nr
 	}
-	if b := s.KommuneOn(first); SameKommune(b, k) {
-		return b
+	for _, d := range []Date{first.AddMonths(1).AddDays(-1), first} {
+		if b := s.KommuneOn(d); SameKommune(b, k) {
+			return b
+		}
 	}
 	return k
 }
