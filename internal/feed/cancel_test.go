@@ -48,16 +48,7 @@ func (g *gatedFeed) Replay(ctx context.Context, opt projections.ReplayOptions) i
 func TestRun_StopDuringCatchUpLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(dir, "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	f, err := New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	store, f := openFeed(t)
 	const n = 40
 	for i := range n {
 		key := strings.Repeat(fmt.Sprintf("%02x", i), 32)

@@ -25,16 +25,7 @@ import (
 
 func TestFeed(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	f, err := New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	store, f := openFeed(t)
 
 	waited := make(chan error, 1)
 	go func() {
@@ -109,6 +100,19 @@ func openStore(t *testing.T) (*eventstore.Store, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	return store, js
+}
+
+// openFeed opens an event store as openStore does and a feed over it, both closed when the
+// test ends.
+func openFeed(t *testing.T) (*eventstore.Store, *Feed) {
+	t.Helper()
+	store, _ := openStore(t)
+	f, err := New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return store, f
 }
 
 // TestFeed_Quarantine: with messages on the stream that are not usable events, the read

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +22,7 @@ import (
 // received within the skew after it but recorded after it is left out.
 func TestReplay_CutOffKeepsEventReceivedAfterIt(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	f, err := New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	store, f := openFeed(t)
 	appendAt := func(key string, recorded time.Time) {
 		t.Helper()
 		ev := &nirv1.Event{Id: ulid.Make().String(), PersonKey: key, Kommune: "0301", RecordedAt: timestamppb.New(recorded),
