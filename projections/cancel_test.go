@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"path/filepath"
 	"sync"
@@ -451,5 +452,108 @@ func TestRebuild_CancelledInFinalStretchNotSwappedIn(t *testing.T) {
 	// The live runner brings the models to the stream's end.
 	if ckpt, err = p.CatchUp(context.Background()); err != nil || ckpt != last+80002 {
 		t.Fatalf("catch-up after the cancelled rebuild = %d, %v; want %d", ckpt, err, last+80002)
+	}
+}
+
+// flakyLastFeed is a SliceFeed whose LastSeq fails while down is set: the stream not
+// reachable for a while (a partition, a leader election).
+type flakyLastFeed struct {
+	*SliceFeed
+	down atomic.Bool
+}
+
+func (f *flakyLastFeed) LastSeq(ctx context.Context) (uint64, error) {
+	if f.down.Load() {
+		return 0, errors.New("nats: timeout")
+	}
+	return f.SliceFeed.LastSeq(ctx)
+}
+
+// Found by a review on 2026-12-06: a repair that could not read the stream's last sequence
+// for a moment (at its start or in its final stretch) returned a plain error, and Run, which
+// retries only failures to read the feed, stopped: nird ended on a NATS timeout during a
+// repair. Now the repair is tried again until the stream answers.
+func TestRun_RepairRetriesStreamOutage(t *testing.T) {
+	recs := population(3, 20, testKommuner)
+	f := &flakyLastFeed{SliceFeed: NewSliceFeed(recs)}
+	p, err := New(f, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(bg); err != nil {
+		t.Fatal(err)
+	}
+	p.requestRepair("a test", false)
+	f.down.Store(true)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	go func() { time.Sleep(500 * time.Millisecond); f.down.Store(false) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended on a moment's stream outage during a repair: %v", err)
+	case <-time.After(3 * time.Second):
+	}
+	waitFor(t, "the repair", func() bool { return p.Repairing() == "" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped by its context = %v, want nil", err)
+	}
+}
+
+// Found by a review on 2026-12-06: a repair asked for while an operator's rebuild ran made
+// Run call Rebuild, which answered ErrRebuildRunning, and Run stopped (nird ended). Now the
+// repair waits for the operator's rebuild, as it waits for an as-of replay.
+func TestRun_RepairDuringOperatorRebuildWaits(t *testing.T) {
+	recs := population(3, 20, testKommuner)
+	p, err := New(NewSliceFeed(recs), Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(bg); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var once atomic.Bool
+	rebuilt := make(chan error, 1)
+	go func() {
+		rebuilt <- p.Rebuild(bg, func(Progress) {
+			if once.CompareAndSwap(false, true) {
+				close(started)
+				<-release
+			}
+		})
+	}()
+	<-started
+	p.requestRepair("damage found by a catch-up meanwhile", true)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		close(release)
+		<-rebuilt
+		t.Fatalf("Run ended while an operator's rebuild ran and a repair was pending: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	close(release)
+	if err := <-rebuilt; err != nil {
+		t.Fatalf("the operator's rebuild: %v", err)
+	}
+	waitFor(t, "the repair", func() bool { return p.Repairing() == "" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped by its context = %v, want nil", err)
 	}
 }

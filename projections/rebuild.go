@@ -54,7 +54,7 @@ func (p *Projector) build(ctx context.Context, path string, opt ReplayOptions, s
 	if idf, ok := p.feed.(Identifier); ok {
 		var err error
 		if sid, err = idf.StreamID(ctx); err != nil {
-			return nil, fmt.Errorf("projections: stream identity: %w", err)
+			return nil, &feedError{fmt.Errorf("projections: stream identity: %w", err)}
 		}
 	}
 	create := func() (*DB, error) {
@@ -226,7 +226,8 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	repair := p.repair.Load()
 	last, err := p.feed.LastSeq(ctx)
 	if err != nil {
-		return fmt.Errorf("projections: rebuild: %w", err)
+		// The stream not reachable for a moment: a repair Run does is tried again.
+		return &feedError{fmt.Errorf("projections: rebuild: %w", err)}
 	}
 	path := filepath.Join(p.opt.Dir, rebuildFile)
 	src, release := p.liveSource(fromStream || repair != nil)
@@ -261,9 +262,12 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		// at 0.1 M events).
 		synced := make(chan error, 1)
 		go func() { synced <- db.Sync() }()
-		now, err := p.feed.LastSeq(ctx)
-		if err = errors.Join(err, <-synced); err != nil {
+		now, lastErr := p.feed.LastSeq(ctx)
+		if err := <-synced; err != nil {
 			return err
+		}
+		if lastErr != nil {
+			return &feedError{fmt.Errorf("projections: rebuild: %w", lastErr)}
 		}
 		ckpt, err := db.Checkpoint()
 		if err != nil {

@@ -540,10 +540,12 @@ func (p *Projector) Run(ctx context.Context) error {
 		if p.repair.Load() != nil {
 			err := p.runRepair(ctx)
 			switch {
-			case errors.Is(err, ErrReplayRunning):
-				// The operator's as-of replay ends first (one of the two at a time).
+			case errors.Is(err, ErrReplayRunning), errors.Is(err, ErrRebuildRunning):
+				// The operator's as-of replay or rebuild ends first (one at a time). Before,
+				// a repair asked for during an operator's rebuild stopped nird (found by a
+				// review on 2026-12-06, TestRun_RepairDuringOperatorRebuildWaits).
 				if !waited {
-					p.logger.Warn("a repair of the read models waits for the as-of replay that runs to end")
+					p.logger.Warn("a repair of the read models waits for the operator's as-of replay or rebuild that runs to end")
 					waited = true
 				}
 				if !sleep(ctx, time.Second) {
