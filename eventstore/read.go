@@ -593,7 +593,17 @@ func (s *Store) CutOffBound(ctx context.Context, recordedUntil time.Time, clockS
 }
 
 func (s *Store) cutOffBound(ctx context.Context, recordedUntil time.Time, clockSkew time.Duration) (uint64, error) {
-	bound, err := s.seqBefore(ctx, recordedUntil.Add(max(clockSkew, 0)))
+	var bound uint64
+	var err error
+	if at := recordedUntil.Add(max(clockSkew, 0)); at.Before(latestStartTime) {
+		bound, err = s.seqBefore(ctx, at)
+	} else {
+		// Later than any message can have been received: the stream's end. A direct get's
+		// start time goes as JSON (years up to 9999) and the server counts it in int64
+		// nanoseconds (up to 2262): asked with a later one it answered from the first
+		// message, and the replay held nothing (TestStore_Replay/RecordedUntil/Year9999).
+		bound, err = s.LastSeq(ctx)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -605,6 +615,10 @@ func (s *Store) cutOffBound(ctx context.Context, recordedUntil time.Time, clockS
 	}
 	return max(bound, backdated), nil
 }
+
+// latestStartTime is the latest receive time a cut-off is resolved by (cutOffBound): the
+// server counts a start time in int64 nanoseconds since 1970.
+var latestStartTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // MetaBackdatedThrough is the stream metadata entry MarkBackdated keeps.
 const MetaBackdatedThrough = "nir_backdated_through_seq"

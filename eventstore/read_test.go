@@ -182,6 +182,10 @@ func TestStore_Replay(t *testing.T) {
 		{"RecordedUntil/BeforeAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(-time.Hour)}, nil},
 		{"RecordedUntil/AfterAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(2 * time.Hour)}, idsOf(all...)},
 		{"RecordedUntil/WithTo", eventstore.ReplayOptions{RecordedUntil: cut, To: 1}, idsOf(before[0])},
+		// Within the skew of the last time a direct get's start time can carry (JSON's year
+		// 9999): the bound is the stream's end, not "year outside of range" (found by a
+		// review on 2026-12-06).
+		{"RecordedUntil/Year9999", eventstore.ReplayOptions{RecordedUntil: time.Date(9999, 12, 31, 23, 55, 0, 0, time.UTC), ClockSkew: 10 * time.Minute}, idsOf(all...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
