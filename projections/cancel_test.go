@@ -255,17 +255,10 @@ func TestRun_ShortReplayDoesNotAdvancePastIt(t *testing.T) {
 func TestRebuild_ShortReplayNotSwappedIn(t *testing.T) {
 	recs := population(3, 20, testKommuner)
 	f := newShortFeed(recs, uint64(len(recs)))
-	p, err := New(f, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p := caughtUpOn(t, f, Options{Dir: t.TempDir()})
 	before := modelsDigest(t, p)
 	f.upTo.Store(uint64(len(recs) / 2))
-	err = p.RebuildFromStream(context.Background(), nil)
+	err := p.RebuildFromStream(context.Background(), nil)
 	if err == nil {
 		t.Error("a rebuild whose replay ended short succeeded")
 	}
@@ -282,14 +275,7 @@ func TestRebuild_ShortReplayNotSwappedIn(t *testing.T) {
 func TestRun_RepairRetriesShortReplay(t *testing.T) {
 	recs := population(3, 20, testKommuner)
 	f := newShortFeed(recs, uint64(len(recs)))
-	p, err := New(f, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p := caughtUpOn(t, f, Options{Dir: t.TempDir()})
 	f.upTo.Store(uint64(len(recs) / 2))
 	p.requestRepair("a test", false)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -476,14 +462,7 @@ func (f *flakyLastFeed) LastSeq(ctx context.Context) (uint64, error) {
 func TestRun_RepairRetriesStreamOutage(t *testing.T) {
 	recs := population(3, 20, testKommuner)
 	f := &flakyLastFeed{SliceFeed: NewSliceFeed(recs)}
-	p, err := New(f, Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
+	p := caughtUpOn(t, f, Options{Dir: t.TempDir()})
 	if err := p.Check(bg); err != nil {
 		t.Fatal(err)
 	}
@@ -511,14 +490,7 @@ func TestRun_RepairRetriesStreamOutage(t *testing.T) {
 // repair waits for the operator's rebuild, as it waits for an as-of replay.
 func TestRun_RepairDuringOperatorRebuildWaits(t *testing.T) {
 	recs := population(3, 20, testKommuner)
-	p, err := New(NewSliceFeed(recs), Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if _, err := p.CatchUp(bg); err != nil {
-		t.Fatal(err)
-	}
+	p := caughtUpOn(t, NewSliceFeed(recs), Options{Dir: t.TempDir()})
 	if err := p.Check(bg); err != nil {
 		t.Fatal(err)
 	}
