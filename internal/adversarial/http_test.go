@@ -231,12 +231,25 @@ func (a edgeAttack) run(t *testing.T, count int) (answered map[int]int, stop fun
 			answer <- code
 		})
 		done.Go(func() {
-			select {
-			case <-body.sent:
-			case code := <-answer:
+			record := func(code int) {
 				mu.Lock()
 				answered[code]++
 				mu.Unlock()
+			}
+			select {
+			case <-body.sent:
+				// Written is not read: the 4 MiB fit in the loopback socket's buffers, and
+				// on a loaded machine the client wrote them before nird's refusal came
+				// (78 of 160 refused "before the body" in one CI run). A refusal soon
+				// after still came without nird reading the body; what nird did read
+				// shows in its memory, which edgeMemoryBound bounds.
+				select {
+				case code := <-answer:
+					record(code)
+				case <-time.After(2 * time.Second):
+				}
+			case code := <-answer:
+				record(code)
 			case <-time.After(60 * time.Second):
 				t.Errorf("an attacker neither sent its body nor got an answer within 60s")
 			}
@@ -280,7 +293,7 @@ func edgeMemoryBound(t *testing.T, n *nirdtest.Nird, attack edgeAttack, other st
 			break
 		}
 	}
-	t.Logf("%d attackers, answered before sending their body: %v; nird's memory: %d MiB before, %d MiB now, peak %d MiB (bound: +%d MiB)",
+	t.Logf("%d attackers, answered before their body was read: %v; nird's memory: %d MiB before, %d MiB now, peak %d MiB (bound: +%d MiB)",
 		edgeAttackers, answered, rss0>>20, rss>>20, hwm>>20, bound>>20)
 	if hwm-rss0 > bound {
 		t.Errorf("nird's peak memory grew by %d MiB under %d slow oversized requests, more than %d MiB", (hwm-rss0)>>20, edgeAttackers, bound>>20)
@@ -288,8 +301,10 @@ func edgeMemoryBound(t *testing.T, n *nirdtest.Nird, attack edgeAttack, other st
 	return answered
 }
 
-// edgeRefusedEarly checks that attackers were answered want before they could send their
-// body (a few instead see the connection closed under their upload: -1), and nothing else.
+// edgeRefusedEarly checks that attackers were answered want before their body was read
+// (before it was written, or within moments after: it may sit unread in the socket's
+// buffers; a few instead see the connection closed under their upload: -1), and nothing
+// else.
 func edgeRefusedEarly(t *testing.T, answered map[int]int, want int) {
 	t.Helper()
 	for code, k := range answered {
@@ -298,7 +313,7 @@ func edgeRefusedEarly(t *testing.T, answered map[int]int, want int) {
 		}
 	}
 	if answered[want] < edgeAttackers/2 {
-		t.Errorf("answers before the body was sent: %v, want most of the %d attackers refused with %d", answered, edgeAttackers, want)
+		t.Errorf("answers before the body was read: %v, want most of the %d attackers refused with %d", answered, edgeAttackers, want)
 	}
 }
 
