@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(nirdtest.Main(m))
 }
 
 // nirctlCommand returns a command that runs nirctl with args in a child process.

@@ -59,6 +59,23 @@ func Build(tb testing.TB, pkg string) string {
 	return bin
 }
 
+// Main runs the tests of a package that starts nird or other commands through Build, then
+// removes the binaries Build compiled, and returns the exit code; call it from the
+// package's TestMain: os.Exit(nirdtest.Main(m)). Without it each test binary left about
+// 100 MB in the temporary directory, every run (352 directories, 18 GB, on the project's
+// machine on 2026-12-06).
+func Main(m *testing.M) int {
+	code := m.Run()
+	binMu.Lock()
+	dir := binDir
+	binDir, bins = "", map[string]string{}
+	binMu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	return code
+}
+
 var (
 	servingRE  = regexp.MustCompile(`msg=serving http=(\S+)`)
 	adminRE    = regexp.MustCompile(`msg=serving admin=(\S+)`)
