@@ -732,7 +732,6 @@ func (s *Store) lastOf(ctx context.Context, subjects []string) (map[string]uint6
 	t := s.tries()
 	defer t.end()
 	for {
-		t.end()
 		tctx := t.next(ctx)
 		last := make(map[string]uint64, len(subjects))
 		msgs, err := jetstreamext.GetLastMsgsFor(tctx, s.js, StreamName, subjects)

@@ -657,7 +657,6 @@ func (s *Store) seqBefore(ctx context.Context, t time.Time) (uint64, error) {
 	tr := s.tries()
 	defer tr.end()
 	for {
-		tr.end()
 		tctx := tr.next(ctx)
 		msgs, err := jetstreamext.GetBatch(tctx, s.js, StreamName, 1, jetstreamext.GetBatchStartTime(t.Add(time.Nanosecond)))
 		if err != nil {
@@ -700,7 +699,6 @@ func (s *Store) scan(ctx context.Context, subject string, from uint64, fn func(*
 		if subject != "" {
 			opts = append(opts, jetstreamext.GetBatchSubject(subject))
 		}
-		t.end()
 		tctx := t.next(ctx)
 		msgs, err := jetstreamext.GetBatch(tctx, s.js, StreamName, getBatchSize, opts...)
 		if s.unanswered(err, &waited) {
@@ -792,12 +790,11 @@ func (s *Store) unanswered(err error, waited *time.Duration) bool {
 func (s *Store) direct(ctx context.Context, msg *nats.Msg) (*nats.Msg, error) {
 	m, err := untilAnswered(ctx, s, func() (*nats.Msg, error) {
 		t := s.tries()
+		defer t.end()
 		for {
 			tctx := t.next(ctx)
 			m, err := s.nc.RequestMsgWithContext(tctx, msg)
-			lost := err != nil && t.lost(ctx, tctx)
-			t.end()
-			if !lost {
+			if err == nil || !t.lost(ctx, tctx) {
 				return m, err
 			}
 		}
@@ -833,9 +830,11 @@ type tries struct {
 
 func (s *Store) tries() tries { return tries{replicated: s.replicated} }
 
-// next returns the context for the next request: on a replicated stream it is cancelled
-// with errNoAnswerYet unless answered is called within the try's wait.
+// next releases the previous request's context and returns the context for the next
+// request: on a replicated stream it is cancelled with errNoAnswerYet unless answered is
+// called within the try's wait.
 func (t *tries) next(ctx context.Context) context.Context {
+	t.end()
 	if !t.replicated {
 		return ctx
 	}
@@ -861,7 +860,7 @@ func (t *tries) lost(ctx, tctx context.Context) bool {
 	return ctx.Err() == nil && errors.Is(context.Cause(tctx), errNoAnswerYet)
 }
 
-// end releases the request's context.
+// end releases the last request's context.
 func (t *tries) end() {
 	if t.cancel != nil {
 		t.timer.Stop()

@@ -747,7 +747,6 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 	defer cancel()
 	batches := make(chan []Record, 2)
 	var replayErr error
-	var cut bool // the reader stopped before the replay's end
 	go func() {
 		defer close(batches)
 		batch := make([]Record, 0, batchSize)
@@ -757,7 +756,6 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 				batch = make([]Record, 0, batchSize)
 				return true
 			case <-ctx.Done():
-				cut = true
 				return false
 			}
 		}
@@ -789,7 +787,8 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 			cancel()
 		}
 	}
-	// replayErr and cut were written before batches was closed.
+	// replayErr was written before batches was closed. The reader stops before the replay's
+	// end only when ctx ends: by applyErr's cancel, or by parent's.
 	switch {
 	case applyErr != nil:
 		return applyErr
@@ -797,14 +796,8 @@ func applyRange(ctx context.Context, feed Feed, opt ReplayOptions, batchSize int
 		// Stopped (the reader, or a feed that ends its replay quietly when ctx ends), not
 		// failed: the caller sees why, and takes nothing as applied beyond what apply got.
 		return parent.Err()
-	case replayErr != nil:
-		return replayErr
-	case cut:
-		// Not reached (only ctx stops the reader), kept so that a later change cannot
-		// turn a stopped reader into a complete range.
-		return fmt.Errorf("projections: replay from seq %d stopped before its end", opt.From)
 	}
-	return nil
+	return replayErr
 }
 
 func sortStrings(s []string) {

@@ -276,12 +276,15 @@ func (p *Programme) Active(d Date) bool {
 	return true
 }
 
+// inEffect reports whether computed termination t is neither deleted nor lapsed.
+func (t *Termination) inEffect() bool { return !t.Deleted && !t.Lapsed }
+
 // EffectiveComputed returns the computed terminations that are in effect: neither deleted by
 // the kommune nor lapsed (their trigger no longer holds, Termination.Lapsed).
 func (p *Programme) EffectiveComputed() []*Termination {
 	var out []*Termination
 	for _, t := range p.ComputedTerminations {
-		if !t.Deleted && !t.Lapsed {
+		if t.inEffect() {
 			out = append(out, t)
 		}
 	}
@@ -593,10 +596,10 @@ func (s *State) finish() {
 // a corrected start or sluttmål registered after it moves the end past it; a new one is
 // computed when the new end has passed, and the old one holds again if a retraction brings
 // its end back: then both hold, and the earliest ends the programme, settleTermination).
-// While the end cannot be computed (a sluttmål
-// contradicted, Product decisions 10) nothing shows the programme runs on, so it holds. An INAKTIV
-// termination rests on the registrations recorded before it, which a later registration does
-// not undo: it holds. It reads only the folded state (no clock), so every reader agrees.
+// While the end cannot be computed (a sluttmål contradicted, Product decisions 10) nothing
+// shows the programme runs on, so it holds. An INAKTIV termination rests on the
+// registrations recorded before it, which a later registration does not undo: it holds. It
+// reads only the folded state (no clock), so every reader agrees.
 func (s *State) computedHolds(p *Programme, t *Termination) bool {
 	switch t.Rule {
 	case nirv1.TerminationRule_TERMINATION_RULE_STANS:
@@ -654,7 +657,7 @@ func (p *Programme) settleTermination() {
 	// a year late (il_extension_retracted_after_second_frist), and one computed while a stans
 	// was retracted outlived the stans registered again (stans_registered_again_after_frist).
 	for _, t := range p.ComputedTerminations {
-		if !t.Deleted && !t.Lapsed && (p.Termination == nil || !t.Date.After(p.Termination.Date)) {
+		if t.inEffect() && (p.Termination == nil || !t.Date.After(p.Termination.Date)) {
 			p.Termination = t
 		}
 	}
@@ -682,7 +685,8 @@ func (s *State) eventKommune(ev *nirv1.Event, d Date) string {
 // the person's bostedskommune of the month when that is one of them (3025 Asker for 0220):
 // the one at the month's end, else at its start. Before, only the month's first day was
 // asked, so a re-send by 3025 for a person who moved into 0627 Røyken on 10 December 2019 was
-// kept beside 0627's own figure and the month counted twice (TestFold_HoursPerKommune).
+// kept beside 0627's own figure and the month counted twice
+// (TestFold_HoursResentAfterMidMonthMove).
 func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 	first, ok := NewDate(y, m, 1)
 	if !ok {
