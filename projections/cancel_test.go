@@ -529,3 +529,50 @@ func TestRun_RepairDuringOperatorRebuildWaits(t *testing.T) {
 		t.Errorf("Run stopped by its context = %v, want nil", err)
 	}
 }
+
+// Found on 2026-12-06 (review of the runtime fixes): an as-of replay whose replay ended early
+// without an error (a node cut off by a partition answering as the stream's leader from a
+// store that ends early) was kept as a complete snapshot: the replay delivers nothing for the
+// events after the cut-off, so its end told nothing of where it stopped. Now the sequences
+// after the last one stored are read again, and unless each is an event recorded after the
+// cut-off the replay fails and keeps nothing.
+func TestAsOf_ShortReplayKeepsNothing(t *testing.T) {
+	recs := population(3, 40, testKommuner)
+	// The cut-off halfway: the first half was recorded by it, the rest after.
+	half := len(recs) / 2
+	cut := recs[half-1].Event.GetRecordedAt().AsTime()
+	for recs[half].Event.GetRecordedAt().AsTime().Equal(cut) {
+		half++
+	}
+	f := newShortFeed(recs, uint64(len(recs)))
+	p := caughtUpOn(t, f, Options{Dir: t.TempDir()})
+
+	// Whole: the events after the cut-off are read again and found recorded after it.
+	db, err := p.AsOf(context.Background(), AsOfOptions{RecordedUntil: cut})
+	if err != nil {
+		t.Fatalf("whole replay: %v", err)
+	}
+	c, _ := db.Checkpoint()
+	db.Close()
+	if c != uint64(half) {
+		t.Fatalf("whole replay stored through seq %d, want %d", c, half)
+	}
+
+	// Short: the replay ends a quarter of the way, before the cut-off.
+	f.upTo.Store(uint64(half / 2))
+	db, err = p.AsOf(context.Background(), AsOfOptions{RecordedUntil: cut, Keep: "2022@2023-02-28"})
+	if err == nil {
+		c, _ := db.Checkpoint()
+		db.Close()
+		t.Fatalf("an as-of replay that ended short succeeded, through seq %d of %d", c, half)
+	}
+	if !errors.Is(err, ErrShortReplay) {
+		t.Errorf("short replay: %v, want ErrShortReplay", err)
+	}
+	if err := p.Use("2022@2023-02-28", func(*DB) error { return nil }); err == nil {
+		t.Error("the short replay's snapshot is served")
+	}
+	if left, _ := filepath.Glob(filepath.Join(p.opt.Dir, "asof-*")); len(left) != 0 {
+		t.Errorf("files left by the short replay: %v", left)
+	}
+}

@@ -79,7 +79,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if p.rebuilding.Load() {
 		return nil, ErrRebuildRunning
 	}
-	last, err := p.feed.LastSeq(ctx)
+	to, err := p.cutOffBound(ctx, opt.RecordedUntil)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
@@ -90,8 +90,14 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	tmp := f.Name()
 	f.Close()
 	src, release := p.liveSource(opt.FromStream)
-	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: last, RecordedUntil: opt.RecordedUntil}, src, opt.Progress)
+	db, err := p.build(ctx, tmp, ReplayOptions{From: 1, To: to, RecordedUntil: opt.RecordedUntil}, src, opt.Progress)
 	release()
+	if err == nil {
+		if err = p.reachedCutOff(ctx, db, to, opt.RecordedUntil); err != nil {
+			db.Close()
+			os.Remove(tmp)
+		}
+	}
 	if err == nil && ctx.Err() != nil {
 		// Stopped after the replay (its fold does not look at ctx): a replay asked to stop
 		// keeps nothing, as one stopped earlier.
@@ -169,6 +175,51 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	p.snaps[opt.Keep] = &handle{db: sdb}
 	p.mu.Unlock()
 	return Open(final, DBOptions{ReadOnly: true, Logger: p.logger, Open: p.opt.Open})
+}
+
+// cutOffBound returns the last sequence an as-of replay to recordedUntil reads: the stream's
+// last, or below it the bound the feed resolves the cut-off to (Attester.CutOff).
+func (p *Projector) cutOffBound(ctx context.Context, recordedUntil time.Time) (uint64, error) {
+	last, err := p.feed.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if att, ok := p.feed.(Attester); ok {
+		bound, err := att.CutOff(ctx, recordedUntil)
+		if err != nil {
+			return 0, err
+		}
+		last = min(last, bound)
+	}
+	return last, nil
+}
+
+// reachedCutOff checks that an as-of replay into db read through to, the cut-off's bound:
+// every sequence after the last one stored must be an event recorded after the cut-off. The
+// replay delivers nothing for those, so one that ended early without an error (a node cut off
+// by a partition answering as the stream's leader from a store that ends early) looked like
+// one that left them out, and was kept as complete (TestAsOf_ShortReplayKeepsNothing). The
+// sequences read again are those after the last event recorded by the cut-off: about the
+// clock skew's worth of events (more only after a backdated load).
+func (p *Projector) reachedCutOff(ctx context.Context, db *DB, to uint64, cut time.Time) error {
+	ckpt, err := db.Checkpoint()
+	if err != nil || ckpt >= to {
+		return err
+	}
+	next := ckpt + 1
+	for r, err := range p.feed.Replay(ctx, ReplayOptions{From: next, To: to}) {
+		if err != nil {
+			return &feedError{fmt.Errorf("projections: as-of replay: check seq %d..%d: %w", ckpt+1, to, err)}
+		}
+		if r.Seq != next || r.Quarantine != "" || !r.Event.GetRecordedAt().AsTime().After(cut) {
+			break
+		}
+		next++
+	}
+	if next <= to {
+		return &feedError{fmt.Errorf("%w: the as-of replay to seq %d stored through seq %d, and seq %d was not left out by the cut-off (replay again)", ErrShortReplay, to, ckpt, next)}
+	}
+	return nil
 }
 
 // OpenSnapshots opens the named snapshots kept in Dir (after a restart). A snapshot written by

@@ -272,7 +272,7 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New(msg().Error()+"; the rebuild was not swapped in: restore the stream from a backup (nirctl verify names the sequences)"))
 	case errors.Is(err, projections.ErrSchema):
 		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the read models were written by another schema version; rebuild them or recreate the snapshot"))
-	case errors.Is(err, projections.ErrUnavailable):
+	case errors.Is(err, projections.ErrUnavailable), errors.Is(err, projections.ErrShortReplay):
 		return connect.NewError(connect.CodeUnavailable, msg())
 	case errors.Is(err, projections.ErrCorrupt):
 		// A damaged snapshot, taken out of service (the live models' damage is Unavailable

@@ -1275,6 +1275,8 @@ func TestReadError(t *testing.T) {
 		{errors.New("disk on fire"), connect.CodeInternal},
 		{connect.NewError(connect.CodeNotFound, errors.New("person not found")), connect.CodeNotFound},
 		{fmt.Errorf("%w (256 MiB)", projections.ErrExportDisk), connect.CodeResourceExhausted},
+		// A replay that ended early (a partition): asking again once the stream is whole works.
+		{fmt.Errorf("%w: seq 3", projections.ErrShortReplay), connect.CodeUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {
