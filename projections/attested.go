@@ -25,8 +25,11 @@ type Attester interface {
 	// when there is none.
 	Attest(ctx context.Context, atMost uint64) (Attestation, error)
 	// CutOff returns the sequence bound the feed's Replay resolves a recorded-time cut-off
-	// to (ReplayOptions.RecordedUntil): no later message is delivered.
-	CutOff(ctx context.Context, recordedUntil time.Time) (uint64, error)
+	// to (ReplayOptions.RecordedUntil): no later message is delivered. settled is the
+	// instant from which the bound no longer moves (the cut-off plus the clock skew the feed
+	// allows for between an event's recorded_at and the stream receiving it): resolved
+	// before it, an event recorded by the cut-off may still reach the stream after the bound.
+	CutOff(ctx context.Context, recordedUntil time.Time) (bound uint64, settled time.Time, err error)
 }
 
 // Attestation checks a copy of the stream's messages 1..Seq() against a checkpoint's digest.
@@ -74,7 +77,7 @@ func copyAttested(ctx context.Context, att Attester, src, db *DB, to uint64, cut
 		srcLast = min(srcLast, to)
 	}
 	if !cut.IsZero() {
-		bound, err := att.CutOff(ctx, cut)
+		bound, _, err := att.CutOff(ctx, cut)
 		if err != nil {
 			return 0, 0, err
 		}

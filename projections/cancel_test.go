@@ -576,3 +576,43 @@ func TestAsOf_ShortReplayKeepsNothing(t *testing.T) {
 		t.Errorf("files left by the short replay: %v", left)
 	}
 }
+
+// Found on 2026-12-06 (review of the as-of clock skew): a snapshot of a cut-off less than the
+// clock skew ago may lack an event recorded by the cut-off that reaches the stream later,
+// and nothing said so. Now a replay made before its cut-off settled (the feed's cut-off plus
+// its skew, Attester.CutOff) records until when it is provisional, and the status shows it;
+// one made after says nothing.
+func TestAsOf_ProvisionalUntilCutOffSettles(t *testing.T) {
+	p := caughtUpOn(t, newTrustingFeed(population(3, 10, testKommuner)), Options{Dir: t.TempDir()})
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		cut  time.Time
+		want time.Time // zero: final
+	}{
+		{"fresh", now, now.Add(10 * time.Minute)},
+		{"settled", now.Add(-11 * time.Minute), time.Time{}},
+	} {
+		db, err := p.AsOf(context.Background(), AsOfOptions{RecordedUntil: tc.cut, Keep: tc.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := db.Provisional()
+		db.Close()
+		if ok != !tc.want.IsZero() || !got.Equal(tc.want) {
+			t.Errorf("%s: provisional until %v (%v), want %v", tc.name, got, ok, tc.want)
+		}
+	}
+	st, err := p.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Snapshots {
+		if provisional := !s.ProvisionalUntil.IsZero(); provisional != (s.Name == "fresh") {
+			t.Errorf("status of snapshot %s: provisional until %v", s.Name, s.ProvisionalUntil)
+		}
+	}
+	if len(st.Snapshots) != 2 {
+		t.Errorf("status lists %d snapshots, want 2", len(st.Snapshots))
+	}
+}

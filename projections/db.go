@@ -314,13 +314,23 @@ func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
 	return bucket(tx, bucketMeta).Put([]byte(model), v)
 }
 
-// asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds).
-var asOfKey = []byte("asof")
+// asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds), and
+// asOfProvisionalKey the instant its bound settled, when the replay was made before it.
+var (
+	asOfKey            = []byte("asof")
+	asOfProvisionalKey = []byte("asof-provisional-until")
+)
 
-// setAsOf records the recorded-time cut-off the file was replayed to, and syncs the file
-// when it is kept (a snapshot); a replay's file removed on close needs no fsync.
-func (db *DB) setAsOf(t time.Time, keep bool) error {
+// setAsOf records the recorded-time cut-off the file was replayed to and, when not zero, the
+// instant before which it was provisional (Provisional), and syncs the file when it is kept (a
+// snapshot); a replay's file removed on close needs no fsync.
+func (db *DB) setAsOf(t, provisionalUntil time.Time, keep bool) error {
 	err := db.update(func(tx *bolt.Tx) error {
+		if !provisionalUntil.IsZero() {
+			if err := bucket(tx, bucketMeta).Put(asOfProvisionalKey, u64(uint64(provisionalUntil.UnixNano()))); err != nil {
+				return err
+			}
+		}
 		return bucket(tx, bucketMeta).Put(asOfKey, u64(uint64(t.UnixNano())))
 	})
 	if err != nil {
@@ -338,6 +348,22 @@ func (db *DB) AsOf() (time.Time, bool) {
 	var t time.Time
 	_ = db.view(func(tx *bolt.Tx) error {
 		if v := bucket(tx, bucketMeta).Get(asOfKey); len(v) == 8 {
+			t = time.Unix(0, int64(btou64(v))).UTC()
+		}
+		return nil
+	})
+	return t, !t.IsZero()
+}
+
+// Provisional reports whether an as-of replay was made before its cut-off had settled, and
+// until when: an event recorded by the cut-off may have reached the stream after the replay
+// read it (the clock skew the feed allows for, Attester.CutOff). A replay made after that
+// instant holds the final figures. False for the live models, for a replay made after its
+// cut-off settled, and for snapshots kept before nird recorded this.
+func (db *DB) Provisional() (time.Time, bool) {
+	var t time.Time
+	_ = db.view(func(tx *bolt.Tx) error {
+		if v := bucket(tx, bucketMeta).Get(asOfProvisionalKey); len(v) == 8 {
 			t = time.Unix(0, int64(btou64(v))).UTC()
 		}
 		return nil

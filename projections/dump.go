@@ -47,8 +47,8 @@ func (db *DB) DumpAt(w io.Writer) (uint64, error) {
 				continue
 			}
 			err := b.ForEach(func(k, v []byte) error {
-				if bytes.Equal(name, bucketMeta) && (bytes.Equal(k, asOfKey) || bytes.Equal(k, metaStream)) {
-					return nil // when a snapshot was replayed to, and which stream the models come from, are not part of its models
+				if bytes.Equal(name, bucketMeta) && (bytes.Equal(k, asOfKey) || bytes.Equal(k, asOfProvisionalKey) || bytes.Equal(k, metaStream)) {
+					return nil // when a snapshot was replayed to and whether it had settled, and which stream the models come from, are not part of its models
 				}
 				_, err := fmt.Fprintf(w, "%x %x\n", k, v)
 				return err

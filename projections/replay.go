@@ -79,7 +79,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 	if p.rebuilding.Load() {
 		return nil, ErrRebuildRunning
 	}
-	to, err := p.cutOffBound(ctx, opt.RecordedUntil)
+	to, provisional, err := p.cutOffBound(ctx, opt.RecordedUntil)
 	if err != nil {
 		return nil, fmt.Errorf("projections: as-of replay: %w", err)
 	}
@@ -118,7 +118,10 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 			return nil, fmt.Errorf("projections: as-of replay: %w", err)
 		}
 	}
-	if err := db.setAsOf(opt.RecordedUntil, opt.Keep != ""); err != nil {
+	if !provisional.IsZero() {
+		p.logger.Warn("as-of replay made before its cut-off had settled: an event recorded by the cut-off may still reach the stream; replay again after settled_at for final figures", "recorded_until", opt.RecordedUntil, "settled_at", provisional, "snapshot", opt.Keep)
+	}
+	if err := db.setAsOf(opt.RecordedUntil, provisional, opt.Keep != ""); err != nil {
 		db.Close()
 		os.Remove(tmp)
 		return nil, err
@@ -178,20 +181,25 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 }
 
 // cutOffBound returns the last sequence an as-of replay to recordedUntil reads: the stream's
-// last, or below it the bound the feed resolves the cut-off to (Attester.CutOff).
-func (p *Projector) cutOffBound(ctx context.Context, recordedUntil time.Time) (uint64, error) {
-	last, err := p.feed.LastSeq(ctx)
-	if err != nil {
-		return 0, err
+// last, or below it the bound the feed resolves the cut-off to (Attester.CutOff). When it
+// is resolved before the bound has settled, provisionalUntil is the instant it settles;
+// zero otherwise.
+func (p *Projector) cutOffBound(ctx context.Context, recordedUntil time.Time) (last uint64, provisionalUntil time.Time, err error) {
+	asked := time.Now()
+	if last, err = p.feed.LastSeq(ctx); err != nil {
+		return 0, time.Time{}, err
 	}
 	if att, ok := p.feed.(Attester); ok {
-		bound, err := att.CutOff(ctx, recordedUntil)
+		bound, settled, err := att.CutOff(ctx, recordedUntil)
 		if err != nil {
-			return 0, err
+			return 0, time.Time{}, err
 		}
 		last = min(last, bound)
+		if asked.Before(settled) {
+			provisionalUntil = settled
+		}
 	}
-	return last, nil
+	return last, provisionalUntil, nil
 }
 
 // reachedCutOff checks that an as-of replay into db read through to, the cut-off's bound:

@@ -436,6 +436,9 @@ type SnapshotInfo struct {
 	// RecordedUntil is the cut-off: the snapshot holds the events recorded up to it (zero
 	// for a snapshot kept before the cut-off was recorded).
 	RecordedUntil time.Time
+	// ProvisionalUntil, when not zero, says the snapshot was made before its cut-off had
+	// settled (DB.Provisional): replay it again after this instant for the final figures.
+	ProvisionalUntil time.Time
 }
 
 // Status returns each model's checkpoint, the lag behind the stream and the file sizes.
@@ -481,7 +484,8 @@ func (p *Projector) Status(ctx context.Context) (*Status, error) {
 		_ = p.Use(n, func(db *DB) error {
 			c, _ := db.Checkpoint()
 			asof, _ := db.AsOf()
-			st.Snapshots = append(st.Snapshots, SnapshotInfo{Name: n, Checkpoint: c, FileSize: db.Size(), RecordedUntil: asof})
+			prov, _ := db.Provisional()
+			st.Snapshots = append(st.Snapshots, SnapshotInfo{Name: n, Checkpoint: c, FileSize: db.Size(), RecordedUntil: asof, ProvisionalUntil: prov})
 			return nil
 		})
 	}

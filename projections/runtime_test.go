@@ -529,7 +529,9 @@ func (f trustingFeed) Attest(_ context.Context, atMost uint64) (Attestation, err
 	return &trusting{f: f, seq: atMost}, nil
 }
 
-func (f trustingFeed) CutOff(context.Context, time.Time) (uint64, error) { return math.MaxUint64, nil }
+func (f trustingFeed) CutOff(_ context.Context, t time.Time) (uint64, time.Time, error) {
+	return math.MaxUint64, t.Add(10 * time.Minute), nil
+}
 
 type trusting struct {
 	f   trustingFeed

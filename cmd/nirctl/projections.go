@@ -72,9 +72,9 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func printSnapshots(w io.Writer, snaps []*nirv1.SnapshotInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SNAPSHOT\tRECORDED UNTIL\tCHECKPOINT\tSIZE")
+	fmt.Fprintln(tw, "SNAPSHOT\tRECORDED UNTIL\tCHECKPOINT\tSIZE\tFINAL")
 	for _, s := range snaps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), cutoffText(s), checkpointText(s.GetCheckpoint()), byteSize(s.GetFileSize()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.GetName(), cutoffText(s), checkpointText(s.GetCheckpoint()), byteSize(s.GetFileSize()), finalText(s))
 	}
 	return tw.Flush()
 }
@@ -85,6 +85,15 @@ func cutoffText(s *nirv1.SnapshotInfo) string {
 		return "(not recorded)"
 	}
 	return s.GetRecordedUntil().AsTime().In(osloZone()).Format("2006-01-02 15:04:05 MST")
+}
+
+// finalText says whether a snapshot holds its cut-off's final figures: one made before its
+// cut-off had settled says until when it is provisional.
+func finalText(s *nirv1.SnapshotInfo) string {
+	if s.GetProvisionalUntil() == nil {
+		return "yes"
+	}
+	return "no: make it again after " + s.GetProvisionalUntil().AsTime().In(osloZone()).Format("2006-01-02 15:04:05 MST")
 }
 
 func checkpointText(c uint64) string {

@@ -159,6 +159,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		db.Close()
 		return kerr
 	}
+	if t, ok := db.Provisional(); ok {
+		fmt.Fprintf(stderr, "nirctl: warning: the cut-off %s had not settled: an event recorded by it may still reach the stream until %s (the clock skew allowed for); these figures are provisional, replay again after that for the final ones\n", recordedUntil.Format(time.RFC3339), t.Format(time.RFC3339))
+	}
 	if kept == 0 {
 		fmt.Fprintf(stderr, "nirctl: warning: the cut-off %s keeps no event: every event in the stream was recorded after it, so every figure is zero\n", recordedUntil.Format(time.RFC3339))
 	}

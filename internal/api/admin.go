@@ -160,6 +160,9 @@ func snapshotInfos(in []projections.SnapshotInfo) []*nirv1.SnapshotInfo {
 		if !s.RecordedUntil.IsZero() {
 			info.RecordedUntil = timestamppb.New(s.RecordedUntil)
 		}
+		if !s.ProvisionalUntil.IsZero() {
+			info.ProvisionalUntil = timestamppb.New(s.ProvisionalUntil)
+		}
 		out = append(out, info)
 	}
 	return out
@@ -288,6 +291,9 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 		return nil, readError(ctx, h.log, "create snapshot", err)
 	}
 	info := &nirv1.SnapshotInfo{Name: m.GetName(), FileSize: db.Size(), RecordedUntil: timestamppb.New(until)}
+	if t, ok := db.Provisional(); ok {
+		info.ProvisionalUntil = timestamppb.New(t)
+	}
 	info.Checkpoint, err = db.Checkpoint()
 	if cerr := db.Close(); err == nil {
 		err = cerr

@@ -1042,6 +1042,9 @@ func TestQuery_ReportAndSnapshot(t *testing.T) {
 	if got := list.Msg.GetSnapshots()[0].GetRecordedUntil(); got == nil || !got.AsTime().Equal(wantCut) {
 		t.Errorf("snapshot cut-off = %v, want %v", got, wantCut)
 	}
+	if got := list.Msg.GetSnapshots()[0].GetProvisionalUntil(); got != nil {
+		t.Errorf("a snapshot of a cut-off long past is provisional until %v", got.AsTime())
+	}
 	// The same name again is AlreadyExists, unless the request says replace; a cut-off
 	// before every event keeps nothing and says so with checkpoint 0.
 	again, err := w.admin(qtOperator).CreateSnapshot(ctx, connect.NewRequest(&nirv1.CreateSnapshotRequest{Name: "2022@2023-02-28", CutoffDate: qd("2023-03-31")}))
@@ -1288,6 +1291,19 @@ func TestReadError(t *testing.T) {
 				t.Errorf("internal detail leaked to the caller: %v", err)
 			}
 		})
+	}
+}
+
+// A snapshot made before its cut-off settled says until when it is provisional
+// (projections' TestAsOf_ProvisionalUntilCutOffSettles makes one); a final one says nothing.
+func TestSnapshotInfos_Provisional(t *testing.T) {
+	until := time.Date(2024, 3, 1, 0, 10, 0, 0, time.UTC)
+	got := snapshotInfos([]projections.SnapshotInfo{{Name: "ny", ProvisionalUntil: until}, {Name: "endelig"}})
+	if p := got[0].GetProvisionalUntil(); p == nil || !p.AsTime().Equal(until) {
+		t.Errorf("provisional snapshot: provisional_until %v, want %v", p, until)
+	}
+	if p := got[1].GetProvisionalUntil(); p != nil {
+		t.Errorf("final snapshot: provisional_until %v, want unset", p.AsTime())
 	}
 }
 

@@ -153,9 +153,11 @@ func (f *Feed) Attest(ctx context.Context, atMost uint64) (projections.Attestati
 	return nil, nil
 }
 
-// CutOff implements projections.Attester: the bound Replay applies to the cut-off.
-func (f *Feed) CutOff(ctx context.Context, recordedUntil time.Time) (uint64, error) {
-	return f.store.CutOffBound(ctx, recordedUntil, f.skew)
+// CutOff implements projections.Attester: the bound Replay applies to the cut-off, settled
+// once the clock skew has passed after it.
+func (f *Feed) CutOff(ctx context.Context, recordedUntil time.Time) (uint64, time.Time, error) {
+	bound, err := f.store.CutOffBound(ctx, recordedUntil, f.skew)
+	return bound, recordedUntil.Add(f.skew), err
 }
 
 // attestation is a projections.Attestation: the checkpoint's digest computed again over the

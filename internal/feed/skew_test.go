@@ -50,11 +50,15 @@ func TestReplay_CutOffKeepsEventReceivedAfterIt(t *testing.T) {
 		return keys
 	}
 	if got := replay(); len(got) != 1 || got[0] != before {
-		bound, _ := f.CutOff(ctx, cut)
+		bound, _, _ := f.CutOff(ctx, cut)
 		t.Fatalf("replay as of %s = %v (bound %d); want only the event recorded at %s", cut.Format(time.RFC3339Nano), got, bound, stamped.Format(time.RFC3339Nano))
 	}
-	if bound, err := f.CutOff(ctx, cut); err != nil || bound != 2 {
+	bound, settled, err := f.CutOff(ctx, cut)
+	if err != nil || bound != 2 {
 		t.Errorf("cut-off bound = %d, %v; want 2 (what the stream received by cut-off + skew)", bound, err)
+	}
+	if want := cut.Add(DefaultClockSkew); !settled.Equal(want) {
+		t.Errorf("cut-off settles at %s, want %s (cut-off + skew)", settled, want)
 	}
 	// Without the skew the event is left out, as before.
 	if err := f.SetClockSkew(0); err != nil {

@@ -42,6 +42,9 @@ type adminData struct {
 type snapshotView struct {
 	Name, Cutoff, Checkpoint, Size string
 	Empty                          bool
+	// ProvisionalUntil, when set, is when a snapshot made before its cut-off had settled
+	// could be made again with the final figures.
+	ProvisionalUntil string
 }
 
 type jobView struct {
@@ -87,6 +90,9 @@ func (c *Console) adminPage(w http.ResponseWriter, r *http.Request) {
 			v.Cutoff = t.AsTime().In(c.loc).Format("02.01.2006 kl. 15:04:05")
 		} else {
 			v.Cutoff = "ikke registrert"
+		}
+		if t := s.GetProvisionalUntil(); t != nil {
+			v.ProvisionalUntil = t.AsTime().In(c.loc).Format("02.01.2006 kl. 15:04:05")
 		}
 		d.Snapshots = append(d.Snapshots, v)
 	}

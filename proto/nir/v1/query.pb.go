@@ -2695,8 +2695,15 @@ type SnapshotInfo struct {
 	// recorded_until is the cut-off: the snapshot holds the events recorded up to it (unset
 	// for a snapshot kept before nird recorded cut-offs).
 	RecordedUntil *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=recorded_until,json=recordedUntil,proto3" json:"recorded_until,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// provisional_until is set when the snapshot was made before its cut-off had settled:
+	// before recorded_until plus the clock skew nird allows for between an event's
+	// recorded_at and the stream receiving it (nird --as-of-clock-skew), an event recorded by
+	// the cut-off may still have reached the stream after the snapshot was made. Make it
+	// again after this instant for the final figures. Unset for a final snapshot, and for one
+	// kept before nird recorded this.
+	ProvisionalUntil *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=provisional_until,json=provisionalUntil,proto3" json:"provisional_until,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SnapshotInfo) Reset() {
@@ -2753,6 +2760,13 @@ func (x *SnapshotInfo) GetFileSize() int64 {
 func (x *SnapshotInfo) GetRecordedUntil() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RecordedUntil
+	}
+	return nil
+}
+
+func (x *SnapshotInfo) GetProvisionalUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProvisionalUntil
 	}
 	return nil
 }
@@ -3940,14 +3954,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\x04R\n" +
 	"checkpoint\x12%\n" +
-	"\x0eschema_version\x18\x03 \x01(\rR\rschemaVersion\"\xa2\x01\n" +
+	"\x0eschema_version\x18\x03 \x01(\rR\rschemaVersion\"\xeb\x01\n" +
 	"\fSnapshotInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\x04R\n" +
 	"checkpoint\x12\x1b\n" +
 	"\tfile_size\x18\x03 \x01(\x03R\bfileSize\x12A\n" +
-	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\"\xd6\x01\n" +
+	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\x12G\n" +
+	"\x11provisional_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10provisionalUntil\"\xd6\x01\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x04R\x05total\x12*\n" +
@@ -4201,48 +4216,49 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	26, // 64: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
 	47, // 65: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
 	54, // 66: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	28, // 67: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	29, // 68: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	30, // 69: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	32, // 70: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	30, // 71: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	29, // 72: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	47, // 73: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	54, // 74: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	30, // 75: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	29, // 76: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	42, // 77: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
-	5,  // 78: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 79: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 80: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 81: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 82: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 83: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	27, // 84: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	33, // 85: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	35, // 86: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	37, // 87: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	39, // 88: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	41, // 89: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	24, // 90: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
-	7,  // 91: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 92: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 93: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 94: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 95: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 96: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	31, // 97: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	34, // 98: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	36, // 99: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	38, // 100: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	40, // 101: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	43, // 102: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	25, // 103: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
-	91, // [91:104] is the sub-list for method output_type
-	78, // [78:91] is the sub-list for method input_type
-	78, // [78:78] is the sub-list for extension type_name
-	78, // [78:78] is the sub-list for extension extendee
-	0,  // [0:78] is the sub-list for field type_name
+	54, // 67: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
+	28, // 68: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	29, // 69: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	30, // 70: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	32, // 71: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	30, // 72: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	29, // 73: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	47, // 74: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	54, // 75: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	30, // 76: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	29, // 77: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	42, // 78: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	5,  // 79: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 80: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 81: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 82: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 83: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 84: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	27, // 85: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	33, // 86: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	35, // 87: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	37, // 88: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	39, // 89: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	41, // 90: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	24, // 91: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
+	7,  // 92: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 93: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 94: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 95: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 96: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 97: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	31, // 98: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	34, // 99: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	36, // 100: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	38, // 101: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	40, // 102: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	43, // 103: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	25, // 104: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
+	92, // [92:105] is the sub-list for method output_type
+	79, // [79:92] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
