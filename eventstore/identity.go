@@ -50,6 +50,13 @@ func newStreamID() string {
 }
 
 // identityOf reads a stream's identity from its info.
+// setStream takes the stream's identity and dedupe window from its info, as Open found or
+// made it.
+func (s *Store) setStream(info *jetstream.StreamInfo, created bool) {
+	s.identity = identityOf(info, created)
+	s.window.Store(int64(info.Config.Duplicates))
+}
+
 func identityOf(info *jetstream.StreamInfo, created bool) Identity {
 	return Identity{ID: info.Config.Metadata[MetaStreamID], Created: info.Created,
 		Metadata: maps.Clone(info.Config.Metadata), New: created}

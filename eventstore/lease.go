@@ -84,10 +84,14 @@ func (l *Lease) Stats() LeaseStats {
 //
 // The lease is a key in LeaseBucket, created only if absent (a compare-and-set on the
 // stream leader) and renewed every TTL/5 with the revision it holds. It expires by the
-// bucket's max age, on the server's clock, so neither a holder's wall clock nor a skewed one
-// decides who holds it; a holder measures its own term on its monotonic clock from the last
-// renewal the server acknowledged, and gives up before the server would let another take
-// it. A holder that dies is replaced within TTL plus one poll (TTL/4), plus one request. A holder that was
+// bucket's max age, on the NATS servers' clocks, so no holder's wall clock decides who holds
+// it; a holder measures its own term on its monotonic clock from the last renewal the server
+// acknowledged, and gives up before the server would let another take it. The servers'
+// clocks must agree within TTL/5: a renewal is stamped with the bucket leader's clock and
+// each replica expires it by its own, so a leader moving to a node whose clock is further
+// ahead expires the key before the holder gives up, and another takes it while the holder
+// still runs (a review of 2026-12-06; NTP keeps a cluster's clocks far closer). A second
+// holder for that moment writes nothing twice, as below. A holder that dies is replaced within TTL plus one poll (TTL/4), plus one request. A holder that was
 // paused (SIGSTOP) past its term may run on for a moment after waking until it notices, so
 // fn must tolerate a second instance briefly: the regelmotor appends with deterministic
 // event ids, which the store never stores twice.

@@ -264,6 +264,34 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return s.notBehind(ctx, seq)
 }
 
+// LeaderLastSeq is LastSeq answered by the stream's leader on a replicated stream, which
+// has every acknowledged event: a replica may answer LastSeq from behind (nats-server lets
+// a follower catching up after a restart serve direct gets once it has applied 90 % of its
+// log), and this process's own view corrects only answers below what it has seen. Every
+// event acknowledged before the call lies at or below the answer. On one server it is
+// LastSeq.
+func (s *Store) LeaderLastSeq(ctx context.Context) (uint64, error) {
+	if !s.replicated {
+		return s.LastSeq(ctx)
+	}
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	seq, err := s.leaderLast(ctx, "")
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return s.notBehind(ctx, seq)
+}
+
+// DuplicateWindow returns the stream's dedupe window as last read: by Open, CheckStream and
+// RepairStream. The stream keeps the window it was created with, which may differ from
+// Config.DuplicateWindow (another nird, or a restore, created it; Open only reports the
+// difference), and the server forgets ids by the stream's window.
+func (s *Store) DuplicateWindow() time.Duration { return time.Duration(s.window.Load()) }
+
 // directLast asks for the last message by each of lastSubjects in turn with a direct get;
 // found is false when every one answers no message.
 func (s *Store) directLast(ctx context.Context) (seq uint64, found bool, err error) {

@@ -108,6 +108,8 @@ type Store struct {
 	// answer below it comes from a lagging replica, or from a stream that lost events, which
 	// the leader tells.
 	lastSeen atomic.Uint64
+	// window is the stream's dedupe window as last read (DuplicateWindow), in nanoseconds.
+	window atomic.Int64
 	// unreadableLast is the last sequence lastFromState last warned of: a stream's last
 	// message that cannot be read back is logged once, not on every LastSeq.
 	unreadableLast atomic.Uint64
@@ -207,7 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		} else if err != nil {
 			err = fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
 		} else {
-			s.identity = identityOf(st.CachedInfo(), false)
+			s.setStream(st.CachedInfo(), false)
 		}
 	} else if err = s.ensureStream(ctx, cfg); err == nil {
 		err = s.ensureCheckpointStream(ctx)
@@ -277,7 +279,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 			if st := created.CachedInfo().State; st.Msgs > 0 || st.LastSeq > 0 {
 				return s.adoptBlocks(ctx, created)
 			}
-			s.identity = identityOf(created.CachedInfo(), true)
+			s.setStream(created.CachedInfo(), true)
 			return nil
 		}
 		if !errors.Is(cerr, jetstream.ErrStreamNameAlreadyInUse) {
@@ -289,7 +291,7 @@ func (s *Store) ensureStream(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("eventstore: stream %s: %w", StreamName, err)
 	}
-	s.identity = identityOf(info.CachedInfo(), false)
+	s.setStream(info.CachedInfo(), false)
 	have := info.CachedInfo().Config
 	s.replicated = have.Replicas > 1
 	mm, _, err := streamVerdict(have, want)
@@ -349,7 +351,7 @@ func (s *Store) adoptBlocks(ctx context.Context, st jetstream.Stream) error {
 	if err != nil {
 		return fmt.Errorf("eventstore: stream %s was re-created over its message blocks; setting its id: %w", StreamName, err)
 	}
-	s.identity = identityOf(up.CachedInfo(), false)
+	s.setStream(up.CachedInfo(), false)
 	s.log.Error("the NATS server had not loaded the stream (its metadata file is damaged or missing: see the server's warning before this) and re-created it over its message blocks; its messages are kept, its id is taken back; back up the data directory and run nirctl verify",
 		"stream", StreamName, "messages", info.State.Msgs, "last_seq", info.State.LastSeq, "id_from", source)
 	return nil

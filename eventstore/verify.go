@@ -97,6 +97,7 @@ func (s *Store) CheckStream(ctx context.Context) (StreamCheck, error) {
 		return StreamCheck{}, s.wrap(fmt.Errorf("eventstore: stream %s: %w", StreamName, err))
 	}
 	info := st.CachedInfo()
+	s.window.Store(int64(info.Config.Duplicates))
 	mm, _, err := streamVerdict(info.Config, streamConfig(s.cfg))
 	if err != nil {
 		return StreamCheck{}, err
@@ -137,13 +138,15 @@ func (s *Store) RepairStream(ctx context.Context) ([]Mismatch, error) {
 	if err != nil || len(mm) == 0 {
 		return nil, err
 	}
-	if _, err := s.js.UpdateStream(ctx, repaired); err != nil {
+	up, err := s.js.UpdateStream(ctx, repaired)
+	if err != nil {
 		names := make([]string, len(mm))
 		for i, m := range mm {
 			names[i] = m.Setting
 		}
 		return nil, s.wrap(fmt.Errorf("eventstore: repair stream %s (%s): %w", StreamName, strings.Join(names, ", "), err))
 	}
+	s.window.Store(int64(up.CachedInfo().Config.Duplicates))
 	s.log.Warn("stream settings put back by the operator's repair", "stream", StreamName, "settings", mismatchList(mm))
 	return mm, nil
 }

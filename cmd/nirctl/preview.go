@@ -213,6 +213,13 @@ func (m *memStore) After(_ context.Context, keys []string, seq uint64) (eventsto
 // no leader to confirm.
 func (m *memStore) ConfirmLeader(context.Context, time.Time) error { return nil }
 
+// LeaderLastSeq implements ingest.Store: the preview is its own leader.
+func (m *memStore) LeaderLastSeq(ctx context.Context) (uint64, error) { return m.LastSeq(ctx) }
+
+// DuplicateWindow implements ingest.Store: the preview has no dedupe window of its own
+// (the configured one counts).
+func (m *memStore) DuplicateWindow() time.Duration { return 0 }
+
 // Append implements ingest.Store: all persons' events or none.
 func (m *memStore) Append(_ context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
 	m.mu.Lock()

@@ -69,11 +69,12 @@ func (s *Service) checkIDs(ctx context.Context, checks []idCheck) error {
 				return fmt.Errorf("%w: event %s is stored for the person after the history read", ErrConflict, c.id)
 			}
 		}
-		need, err := s.tips.bound(ctx, s.store, s.window)
+		window := s.dedupeWindow()
+		need, err := s.tips.bound(ctx, s.store, window)
 		if err != nil {
 			return err
 		}
-		if checkpoint >= need || allRecent(ids, s.window) {
+		if checkpoint >= need || allRecent(ids, window) {
 			return nil
 		}
 		// The index has not read everything the dedupe window has forgotten: wait for it.
@@ -98,6 +99,30 @@ func (s *Service) checkIDs(ctx context.Context, checks []idCheck) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// dedupeWindow is the window the id checks reason with: nird's configured one, or the
+// stream's own when that is shorter. The server forgets ids by the stream's window, which is
+// the one it was created with (by another nird, or by a restore with the default): reasoning
+// with a wider one took ids the server had forgotten for new while the event-id index lagged,
+// and stored them again for another person (TestService_StreamWindowShorterThanConfigured).
+func (s *Service) dedupeWindow() time.Duration {
+	if w := s.store.DuplicateWindow(); w > 0 && w < s.window {
+		return w
+	}
+	return s.window
+}
+
+// idReserved reports whether id is a ULID whose time is exactly midnight UTC: the
+// regelmotor's computed terminations take such ids (rules.TerminationID, the termination's
+// date), made from values a kommune knows. A client that stored an event under one first,
+// between the termination's date and the day it falls due, made the regelmotor's append
+// fail on every pass, and the programme was never terminated
+// (TestService_ComputedTerminationIDReserved). A client's ULID made at random lands on that
+// millisecond once in 86.4 million; it is refused by name, and a new id goes through.
+func idReserved(id string) bool {
+	u, err := ulid.ParseStrict(id)
+	return err == nil && u.Time()%uint64(24*time.Hour/time.Millisecond) == 0
 }
 
 func idInUse(c idCheck) error {
@@ -207,7 +232,9 @@ func (l *tipLog) bound(ctx context.Context, store Store, window time.Duration) (
 		return seq, nil
 	}
 	l.mu.Unlock()
-	seq, err := store.LastSeq(ctx)
+	// From the stream leader: a replica catching up may answer from far behind, and the
+	// index would then count as complete without the events it lacks.
+	seq, err := store.LeaderLastSeq(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("stream's last sequence: %w", err)
 	}

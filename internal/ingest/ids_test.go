@@ -18,6 +18,7 @@ import (
 	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // idWorld is a store with a one-second dedupe window and read models following it, as
@@ -282,4 +283,128 @@ type repairingIndex struct{}
 
 func (repairingIndex) EventPersons([]string) (map[string]string, uint64, error) {
 	return map[string]string{}, 0, nil
+}
+
+// Found on 2026-12-06 (review of the cluster paths): the stream keeps the dedupe window it
+// was created with (by another nird, or by nirctl restore with the default), and nird only
+// logs a difference, but ingest reasoned with its own configured window: an id whose ULID
+// time lay within half of that window was taken as new unless the server knew it. With the
+// stream's window shorter, an id stored for person A that the server had forgotten was
+// stored again for person B while the event-id index lagged. Now the shorter of the two
+// counts, and the append waits for the index (Unavailable) as it does with matching windows.
+func TestService_StreamWindowShorterThanConfigured(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true) // the stream's window: 1 s
+	if got := w.store.DuplicateWindow(); got != time.Second {
+		t.Fatalf("the store reads the stream's window as %v, want 1s", got)
+	}
+	svc := w.service(w.proj)
+	a, regA := person(41, false)
+	b, regB := person(42, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	stored := offer(a)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored}); err != nil {
+		t.Fatal(err)
+	}
+	w.forget(t)
+	// A nird configured with a 10 s window on that stream, its event-id index being repaired.
+	wide := ingest.New(ingest.Config{Store: w.store, Keys: w.keys, IDs: repairingIndex{}, DedupeWindow: 10 * time.Second,
+		ConflictTimeout: 300 * time.Millisecond, Now: func() time.Time { return fixedNow }})
+	reuse := offer(b)
+	reuse.Event.Id = stored.Event.Id
+	_, err := wide.Append(ctx, oslo, []*nirv1.Registration{reuse})
+	if err == nil {
+		t.Fatal("an event id stored for person A was stored again for person B (nird's window 10 s, the stream's 1 s, the index lagging)")
+	}
+	if !errors.Is(err, ingest.ErrUnavailable) {
+		t.Errorf("the append while the index lags: %v, want Unavailable (wait for the index)", err)
+	}
+}
+
+// laggingReplica answers LastSeq as a replica catching up after a restart does (nats-server
+// lets a follower serve direct gets once it has applied 90 % of its log): from behind, below
+// anything this process has seen. LeaderLastSeq goes to the stream itself.
+type laggingReplica struct {
+	ingest.Store
+	last uint64
+}
+
+func (s laggingReplica) LastSeq(context.Context) (uint64, error) { return s.last, nil }
+
+// indexAt is an event-id index that has read the stream through checkpoint and holds none
+// of the ids asked for.
+type indexAt struct{ checkpoint uint64 }
+
+func (i indexAt) EventPersons([]string) (map[string]string, uint64, error) {
+	return map[string]string{}, i.checkpoint, nil
+}
+
+// Found on 2026-12-06 (review of the cluster paths): the append path's id check took "the
+// stream's last sequence" from LastSeq, which a replica catching up may answer from far
+// behind, and counted the event-id index complete once it had read that far: an id stored
+// after the replica's end, forgotten by the dedupe window, was stored again for another
+// person. Now the sample comes from the stream leader (LeaderLastSeq), and the append waits
+// for the index.
+func TestService_TipFromTheLeader(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true) // the window: 1 s
+	svc := w.service(w.proj)
+	a, regA := person(51, false)
+	b, regB := person(52, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	behind, err := w.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := offer(a) // after the lagging replica's end
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored}); err != nil {
+		t.Fatal(err)
+	}
+	w.forget(t)
+	time.Sleep(600 * time.Millisecond) // the id older than half the window
+	other := ingest.New(ingest.Config{Store: laggingReplica{Store: w.store, last: behind}, Keys: w.keys, IDs: indexAt{behind},
+		DedupeWindow: time.Second, ConflictTimeout: 300 * time.Millisecond, Now: func() time.Time { return fixedNow }})
+	reuse := offer(b)
+	reuse.Event.Id = stored.Event.Id
+	if _, err := other.Append(ctx, oslo, []*nirv1.Registration{reuse}); err == nil {
+		t.Fatalf("an event id stored for person A (after seq %d) was stored again for person B: the index counted as complete at a lagging replica's last sequence", behind)
+	} else if !errors.Is(err, ingest.ErrUnavailable) {
+		t.Errorf("the append while the index lags the leader: %v, want Unavailable", err)
+	}
+}
+
+// Found on 2026-12-06 (review of the write path): a computed termination's id is a ULID at
+// midnight UTC of its date with entropy from values a kommune knows (rules.TerminationID),
+// and between that date and the day it falls due a kommune could store any event under it:
+// the regelmotor's append then failed on every pass and the programme was never terminated.
+// Now a client's id at exactly midnight UTC is refused by name; nird's own append of the
+// termination goes through.
+func TestService_ComputedTerminationIDReserved(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true)
+	svc := w.service(w.proj)
+	a, regA := person(61, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA}); err != nil {
+		t.Fatal(err)
+	}
+	squat := offer(a)
+	squat.Event.Id = rules.TerminationID(strings.Repeat("ab", 32), "0301", rules.MustDate(2024, 1, 2), nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT, rules.MustDate(2025, 7, 1))
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{squat})
+	var inv *ingest.InvalidError
+	if !errors.As(err, &inv) || inv.Field != "registrations[0].event.id" || !strings.Contains(inv.Reason, "midnight UTC") {
+		t.Fatalf("a kommune's event under a computed termination's id: %v, want an InvalidError naming registrations[0].event.id", err)
+	}
+	// A millisecond later is an ordinary id.
+	u := ulid.MustParse(squat.Event.Id)
+	if err := u.SetTime(u.Time() + 1); err != nil {
+		t.Fatal(err)
+	}
+	squat.Event.Id = u.String()
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{squat}); err != nil {
+		t.Errorf("an id one millisecond after midnight UTC: %v", err)
+	}
 }

@@ -62,6 +62,12 @@ type Store interface {
 	// request whose cost depends neither on whether they hold messages nor on their size
 	// (eventstore.Store.After).
 	After(ctx context.Context, personKeys []string, seq uint64) (eventstore.After, error)
+	// LeaderLastSeq is LastSeq with every acknowledged event at or below it, also on a
+	// replicated stream (eventstore.Store.LeaderLastSeq).
+	LeaderLastSeq(ctx context.Context) (uint64, error)
+	// DuplicateWindow returns the stream's own dedupe window as last read, 0 if unknown
+	// (eventstore.Store.DuplicateWindow).
+	DuplicateWindow() time.Duration
 }
 
 // IDIndex tells for which person an event id is stored, as far as it has read the stream;
@@ -119,7 +125,9 @@ type Config struct {
 	// before the person's history is read (see gate). nil reads and folds every person
 	// before deciding: only for tests and tools that run no read models.
 	Access AccessIndex
-	// DedupeWindow is the stream's dedupe window (eventstore.Config.DuplicateWindow); 0 =
+	// DedupeWindow is the dedupe window nird is configured with
+	// (eventstore.Config.DuplicateWindow); the stream's own, when shorter, counts instead
+	// (Store.DuplicateWindow); 0 =
 	// eventstore.DefaultDuplicateWindow.
 	DedupeWindow time.Duration
 	Logger       *slog.Logger
@@ -454,9 +462,15 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		if j, dup := ids[ev.GetId()]; dup {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id", Reason: fmt.Sprintf("repeats the id of registrations[%d]", j)}
 		}
-		if !scope.IsSystem() && idAhead(ev.GetId(), time.Now(), s.window) {
-			return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
-				Reason: fmt.Sprintf("its ULID time lies more than %v ahead of the register's clock; an event's id is made when the event is", s.window/4)}
+		if !scope.IsSystem() {
+			if w := s.dedupeWindow(); idAhead(ev.GetId(), time.Now(), w) {
+				return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
+					Reason: fmt.Sprintf("its ULID time lies more than %v ahead of the register's clock; an event's id is made when the event is", w/4)}
+			}
+			if idReserved(ev.GetId()) {
+				return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
+					Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}
+			}
 		}
 		ids[ev.GetId()] = i
 		ref := reg.GetPerson()
