@@ -1098,7 +1098,10 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	if !ok {
 		return nil, fieldError(connect.CodeInvalidArgument, "registered_reason", "unknown presence filter (WITH or WITHOUT)")
 	}
-	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Registered: reg}
+	if !knownEnum(m.GetProgrammeCategory()) {
+		return nil, fieldError(connect.CodeInvalidArgument, "programme_category", "unknown kategori (scheme)")
+	}
+	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg}
 	out := &nirv1.TerminatedReportResponse{}
 	return respond(ctx, h, "terminated report", m.GetSnapshot(), out, func(db *projections.DB) error {
 		rep, err := db.Terminated(q)

@@ -1005,6 +1005,17 @@ func TestQuery_ReportAndSnapshot(t *testing.T) {
 	if res.Msg.GetWithReason() != 1 || res.Msg.GetWithoutReason() != 1 {
 		t.Errorf("live report: with %d without %d, want 1 and 1", res.Msg.GetWithReason(), res.Msg.GetWithoutReason())
 	}
+	// The kategori filter of DOMAIN.md 6.2: both programmes are «rett og plikt» (asylum,
+	// aged 18–55), none «kan tilbys»; the request names a kategori it does not know.
+	for scheme, want := range map[nirv1.Scheme]int{nirv1.Scheme_SCHEME_RETT_OG_PLIKT: 2, nirv1.Scheme_SCHEME_KAN_TILBYS: 0} {
+		res, err := an.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, Kommune: oslo, ProgrammeCategory: scheme}))
+		if err != nil || len(res.Msg.GetRows()) != want || int(res.Msg.GetWithReason()+res.Msg.GetWithoutReason()) != want {
+			t.Errorf("report of kategori %v: %v, %v; want %d rows", scheme, res.Msg.GetRows(), err, want)
+		}
+	}
+	if _, err := an.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, ProgrammeCategory: 99})); codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "programme_category") {
+		t.Errorf("unknown kategori: %v, want InvalidArgument naming programme_category", err)
+	}
 	without, err := an.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, RegisteredReason: nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT}))
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -571,6 +572,22 @@ func TestConsole_ComputedTermination(t *testing.T) {
 	}
 	introl := person(1, rules.MustDate(2019, 5, 2))
 	il := person(2, rules.MustDate(2021, 6, 1))
+
+	// The report of terminated participants filters by kategori (DOMAIN.md 6.2): both are
+	// «rett og plikt» (asylum, adults), neither «kan tilbys».
+	rows := map[string]int{}
+	for y := today.Y - 7; y <= today.Y; y++ {
+		for _, k := range []string{"rett_og_plikt", "kan_tilbys"} {
+			p := w.do(http.MethodGet, fmt.Sprintf("/avsluttede?ar=%d&kategori=%s", y, k), nil, nil, oslo)
+			if p.code != http.StatusOK || !strings.Contains(p.body, `value="`+strings.ToUpper(k)+`" selected`) {
+				t.Fatalf("/avsluttede?ar=%d&kategori=%s: %d, the kategori not selected", y, k, p.code)
+			}
+			rows[k] += strings.Count(p.body, `<tr class="ikke-registrert">`)
+		}
+	}
+	if rows["rett_og_plikt"] != 2 || rows["kan_tilbys"] != 0 {
+		t.Errorf("terminated rows by kategori = %v, want rett_og_plikt 2, kan_tilbys 0", rows)
+	}
 
 	page := w.do(http.MethodGet, "/personer/"+introl, nil, nil, oslo)
 	if !strings.Contains(page.body, "Slett beregnet avslutning og registrer faktisk årsak") || strings.Contains(page.body, `value="legg-til-arsak"`) {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/introreg/nir/internal/api"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -124,6 +125,8 @@ type terminatedData struct {
 	Law        string
 	Laws       []option
 	Registered string
+	Category   string
+	Categories []option
 	Rows       []terminatedRow
 	With       int
 	Without    int
@@ -144,13 +147,17 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	today := c.today()
 	q := r.URL.Query()
 	year, ok := yearParam(r, reportingYear(today))
-	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak")}
+	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak"),
+		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_")}
 	for y := today.Y; y >= today.Y-7; y-- {
 		d.Years = append(d.Years, y)
 	}
 	req := &nirv1.TerminatedReportRequest{Year: int32(year), MinSequence: minSeq(r)}
 	if n, ok := enumValue(nirv1.Law(0).Descriptor(), "LAW_", d.Law); ok {
 		req.Law = nirv1.Law(n)
+	}
+	if n, ok := enumValue(nirv1.Scheme(0).Descriptor(), "SCHEME_", d.Category); ok {
+		req.ProgrammeCategory = nirv1.Scheme(n)
 	}
 	switch d.Registered {
 	case "med":

@@ -1850,6 +1850,10 @@ type TerminatedReportRequest struct {
 	RegisteredReason PresenceFilter `protobuf:"varint,4,opt,name=registered_reason,json=registeredReason,proto3,enum=nir.v1.PresenceFilter" json:"registered_reason,omitempty"`
 	// snapshot names an as-of snapshot, e.g. "2022@2023-02-28".
 	Snapshot string `protobuf:"bytes,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// programme_category keeps the programmes of one kategori: «rett og plikt
+	// introduksjonsprogram», «kan tilbys introduksjonsprogram», ... (DOMAIN.md 6.2); unset
+	// keeps all.
+	ProgrammeCategory Scheme `protobuf:"varint,6,opt,name=programme_category,json=programmeCategory,proto3,enum=nir.v1.Scheme" json:"programme_category,omitempty"`
 	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
@@ -1926,6 +1930,13 @@ func (x *TerminatedReportRequest) GetSnapshot() string {
 		return x.Snapshot
 	}
 	return ""
+}
+
+func (x *TerminatedReportRequest) GetProgrammeCategory() Scheme {
+	if x != nil {
+		return x.ProgrammeCategory
+	}
+	return Scheme_SCHEME_UNSPECIFIED
 }
 
 func (x *TerminatedReportRequest) GetMinSequence() uint64 {
@@ -3888,13 +3899,14 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tstructure\x18\x02 \x01(\v2\f.nir.v1.DateR\tstructure\x122\n" +
 	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\x12\x1b\n" +
 	"\tmin_count\x18\x04 \x01(\x05R\bminCount\x12\x1a\n" +
-	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\xea\x01\n" +
+	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\xa9\x02\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +
 	"\x03law\x18\x03 \x01(\x0e2\v.nir.v1.LawR\x03law\x12C\n" +
 	"\x11registered_reason\x18\x04 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x10registeredReason\x12\x1a\n" +
-	"\bsnapshot\x18\x05 \x01(\tR\bsnapshot\x12!\n" +
+	"\bsnapshot\x18\x05 \x01(\tR\bsnapshot\x12=\n" +
+	"\x12programme_category\x18\x06 \x01(\x0e2\x0e.nir.v1.SchemeR\x11programmeCategory\x12!\n" +
 	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\xf6\x02\n" +
 	"\x15TerminatedParticipant\x12\x1d\n" +
 	"\n" +
@@ -4201,64 +4213,65 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
 	44, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	44, // 52: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	47, // 53: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	47, // 54: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	45, // 55: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	18, // 56: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	14, // 57: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	51, // 58: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	53, // 59: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	21, // 60: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	22, // 61: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	47, // 62: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
-	47, // 63: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
-	26, // 64: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
-	47, // 65: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
-	54, // 66: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	54, // 67: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
-	28, // 68: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	29, // 69: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	30, // 70: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	32, // 71: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	30, // 72: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	29, // 73: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	47, // 74: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	54, // 75: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	30, // 76: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	29, // 77: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	42, // 78: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
-	5,  // 79: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 80: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 81: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 82: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 83: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 84: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	27, // 85: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	33, // 86: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	35, // 87: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	37, // 88: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	39, // 89: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	41, // 90: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	24, // 91: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
-	7,  // 92: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 93: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 94: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 95: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 96: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 97: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	31, // 98: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	34, // 99: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	36, // 100: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	38, // 101: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	40, // 102: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	43, // 103: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	25, // 104: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
-	92, // [92:105] is the sub-list for method output_type
-	79, // [79:92] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	46, // 52: nir.v1.TerminatedReportRequest.programme_category:type_name -> nir.v1.Scheme
+	44, // 53: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	47, // 54: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	47, // 55: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	45, // 56: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	18, // 57: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	14, // 58: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	51, // 59: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	53, // 60: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	21, // 61: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	22, // 62: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	47, // 63: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
+	47, // 64: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
+	26, // 65: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
+	47, // 66: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
+	54, // 67: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	54, // 68: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
+	28, // 69: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	29, // 70: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	30, // 71: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	32, // 72: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	30, // 73: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	29, // 74: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	47, // 75: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	54, // 76: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	30, // 77: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	29, // 78: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	42, // 79: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	5,  // 80: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 81: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 82: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 83: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 84: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 85: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	27, // 86: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	33, // 87: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	35, // 88: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	37, // 89: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	39, // 90: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	41, // 91: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	24, // 92: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
+	7,  // 93: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 94: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 95: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 96: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 97: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 98: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	31, // 99: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	34, // 100: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	36, // 101: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	38, // 102: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	40, // 103: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	43, // 104: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	25, // 105: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
+	93, // [93:106] is the sub-list for method output_type
+	80, // [80:93] is the sub-list for method input_type
+	80, // [80:80] is the sub-list for extension type_name
+	80, // [80:80] is the sub-list for extension extendee
+	0,  // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }

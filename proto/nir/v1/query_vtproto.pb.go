@@ -3638,6 +3638,25 @@ func (m *TerminatedReportRequest) UnmarshalVT(dAtA []byte) error {
 			}
 			m.Snapshot = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ProgrammeCategory", wireType)
+			}
+			m.ProgrammeCategory = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ProgrammeCategory |= Scheme(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		case 50:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MinSequence", wireType)
