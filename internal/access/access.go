@@ -127,12 +127,23 @@ func (s Scope) RelationTo(r Reach) Relation {
 		return None
 	}
 	switch {
-	case slices.Contains(r.Current, s.kommune):
+	case slices.ContainsFunc(r.Current, s.own):
 		return Current
-	case slices.Contains(r.Former, s.kommune):
+	case slices.ContainsFunc(r.Former, s.own):
 		return Former
 	}
 	return None
+}
+
+// own reports whether kommunenummer k names the scope's kommune: its number, or a number it
+// had before a reform (3001 for 3101 Halden; 0627 Røyken, 0220 and 3025 Asker for 3203 Asker),
+// compared in the newest structure (rules.KommuneNow), as the fold names a person's kommuner
+// (rules.Residences; DOMAIN.md Product decisions 13). A split kommune's number is the part's
+// that continues it (1507 Ålesund is 1508 Ålesund's, never 1580 Haram's), since the fold gives
+// a person settled under it to that part; rules.SameKommune, which counts 1507 as Haram's too,
+// would let Haram write for Ålesund's persons.
+func (s Scope) own(k string) bool {
+	return k != "" && s.kommune != "" && rules.KommuneNow(k) == rules.KommuneNow(s.kommune)
 }
 
 // Hidden reports whether the person the kommuner of r reach is hidden from the scope: a
@@ -215,10 +226,10 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 	if s.role == auth.RoleSystem {
 		return nil
 	}
-	if k := ev.GetKommune(); k != "" && k != s.kommune {
-		return denied(field+".kommune", "a kommune may only register for its own kommune ("+s.kommune+")")
+	if k := ev.GetKommune(); k != "" && !s.own(k) {
+		return denied(field+".kommune", "a kommune may only register for its own kommune ("+s.kommune+", or the number it had before a reform)")
 	}
-	if pr := ev.GetPersonRegistered(); pr != nil && pr.GetSettlementKommune() != "" && pr.GetSettlementKommune() != s.kommune {
+	if pr := ev.GetPersonRegistered(); pr != nil && pr.GetSettlementKommune() != "" && !s.own(pr.GetSettlementKommune()) {
 		return denied(field+".person_registered.settlement_kommune",
 			"a kommune registers only persons settled in itself ("+s.kommune+"); a person settled elsewhere is registered by that kommune")
 	}
@@ -264,7 +275,7 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 		if rel != Current {
 			return denied(field+".person_moved", "a move is recorded by the kommune the person lives in, or by the population register; never by another kommune")
 		}
-		if m.GetToKommune() == s.kommune {
+		if s.own(m.GetToKommune()) {
 			return denied(field+".person_moved.to_kommune", "the person lives in "+s.kommune+" already")
 		}
 		if len(periods) > 0 {
@@ -306,7 +317,7 @@ func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, f
 		return nil // not the person's event: the rules refuse it (NIR-R003, NIR-R004)
 	}
 	ev := target.Event
-	if ev.GetKommune() == s.kommune {
+	if s.own(ev.GetKommune()) {
 		if ev.GetPersonRegistered() != nil && rel != Current {
 			// The registration is the person's identity: a kommune the person has left
 			// would, by retracting it, take the person from the kommune that has it now.

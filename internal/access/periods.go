@@ -15,7 +15,10 @@ func Periods(st *rules.State) []Period { return rules.Residences(st) }
 // kommune's periods, both ends included (the move date belongs to the kommune left as much as
 // to the one arrived at: a programme ends on it). The first period is open towards the past,
 // since what happened before the settlement (reception, permit) is the settlement kommune's.
+// The periods name kommuner in the newest structure (rules.Residences), so kommune is too
+// (3001 Halden lived in 3101's periods).
 func lived(periods []Period, kommune string, d rules.Date) bool {
+	kommune = rules.KommuneNow(kommune)
 	for i, p := range periods {
 		if p.Kommune != kommune {
 			continue
