@@ -395,10 +395,10 @@ func (s Scope) Visible(st *rules.State) (func(ev *nirv1.Event) bool, error) {
 	var visible func(ev *nirv1.Event, depth int) bool
 	visible = func(ev *nirv1.Event, depth int) bool {
 		switch {
-		case ev.GetKommune() == s.kommune, ev.GetPersonRegistered() != nil:
+		case s.own(ev.GetKommune()), ev.GetPersonRegistered() != nil:
 			return true
 		case ev.GetPersonMoved() != nil:
-			return ev.GetPersonMoved().GetToKommune() == s.kommune || from[ev.GetId()] == s.kommune
+			return s.own(ev.GetPersonMoved().GetToKommune()) || s.own(from[ev.GetId()])
 		}
 		// A correction made by another kommune is visible when what it corrects is.
 		var target string

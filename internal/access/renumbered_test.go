@@ -105,6 +105,16 @@ func TestScope_RenumberedKommune(t *testing.T) {
 		if err := halden.CheckEvent(st, retraction(onMove), field); err != nil {
 			t.Errorf("Halden retracts its own event: %v", err)
 		}
+		// Halden reads its own period, written as 3001, and so finds what it corrects.
+		visible, err := halden.Visible(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range h.events {
+			if !visible(ev) {
+				t.Errorf("Halden does not see its own event %T %s (kommune %s) in the history", ev.GetPayload(), ev.GetId(), ev.GetKommune())
+			}
+		}
 		// The move date is Halden's as much as Oslo's: Oslo does not retract Halden's event on it.
 		if err := kommune("0301").CheckEvent(st, retraction(onMove), field); !errors.Is(err, ErrDenied) {
 			t.Errorf("Oslo retracts Halden's (3001) event dated on the move: %v, want denied", err)
