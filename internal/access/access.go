@@ -335,12 +335,14 @@ func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, f
 	}
 	if rel == Current {
 		switch {
-		case personWide(ev):
+		case personWide(ev) && len(periods) > 0:
 			// The fold keeps the fact for the whole person, not for a kommune's period (the
 			// last utdanningsbakgrunn or norskmål registered wins; an exemption counts in every
 			// kommune): the kommune that has the person now corrects it, whoever wrote it and
 			// whatever its date, or a former kommune's backdated fact would set the current
-			// kommune's deadlines with nothing it could do.
+			// kommune's deadlines with nothing it could do. A person not registered (any more)
+			// lives nowhere: each kommune that wrote a registration of it is Current, and
+			// corrects only its own.
 			return nil
 		case ev.GetPersonRegistered() != nil, ev.GetPersonMoved() != nil, ev.GetEventRetracted() != nil, ev.GetComputedTerminationDeleted() != nil:
 		default:

@@ -59,6 +59,19 @@ func TestScope_CheckEvent_PersonWideFacts(t *testing.T) {
 	if err := bergen.CheckEvent(st, retraction(osloOffer), field); !errors.Is(err, ErrDenied) {
 		t.Errorf("Bergen retracts Oslo's offer of Oslo's period: %v, want denied, as before", err)
 	}
+	// A person whose registrations are retracted lives nowhere: of the kommuner that wrote one,
+	// none corrects another's facts.
+	var u history
+	osloReg := u.register("0301", "0301", "2024-02-01")
+	bergenReg := u.register("4601", "4601", "2024-02-01")
+	osloUtd := u.add("0301", utdanning(false, "2024-03-01"))
+	u.retract("0301", osloReg)
+	u.retract("4601", bergenReg)
+	if ust := u.state(); bergen.Relation(ust) != Current || oslo.Relation(ust) != Current {
+		t.Errorf("relations to a person no longer registered: Bergen %s, Oslo %s; want both current", bergen.Relation(ust), oslo.Relation(ust))
+	} else if err := bergen.CheckEvent(ust, retraction(osloUtd), field); !errors.Is(err, ErrDenied) {
+		t.Errorf("Bergen retracts Oslo's utdanningsbakgrunn of a person no longer registered: %v, want denied", err)
+	}
 	// A former kommune registers such facts within its period, as before, and not after it.
 	if err := oslo.CheckEvent(st, utdanning(false, "2024-03-01"), field); err != nil {
 		t.Errorf("Oslo registers utdanningsbakgrunn dated in its period: %v", err)
