@@ -31,7 +31,9 @@ var update = flag.Bool("update", false, "rewrite the expected output of rules/te
 //	append now=DATE     check the input events as one batch; append them if none is refused
 //	explain now=DATE    the person's law, schemes, programmes, deadlines, refusals and due terminations
 //	deadlines now=DATE  the deadlines only
-//	due now=DATE [append]  the computed terminations due; with append, store them (the worker)
+//	due now=DATE [append]  the computed terminations due; with append, store them as the worker
+//	                    does, through nird's static validation (ValidateEvent): one it refuses is
+//	                    not stored and the field errors follow it
 //	nextdue             the earliest date a computed termination becomes due
 //	validate            nird's static validation of the input events (ValidateEvent): the
 //	                    field errors, or "valid"
@@ -272,9 +274,20 @@ func runBlock(t *testing.T, path string, b *block, key string, history *[]*nirv1
 		var out []string
 		for _, ev := range due {
 			out = append(out, TerminationText(ev))
-		}
-		if b.flags["append"] {
-			*history = append(*history, due...)
+			if !b.flags["append"] {
+				continue
+			}
+			if err := ValidateEvent(ev); err != nil {
+				var fes FieldErrors
+				if !errors.As(err, &fes) {
+					t.Fatalf("%s:%d: %v", path, b.line, err)
+				}
+				for _, fe := range fes {
+					out = append(out, fmt.Sprintf("  refused by nird's validation: %s %s: %s", fe.Field, fe.Code, fe.Msg))
+				}
+				continue
+			}
+			*history = append(*history, ev)
 		}
 		return out
 	case "validate":

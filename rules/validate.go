@@ -161,7 +161,9 @@ func (v *validator) addErr(field, code string, err error) {
 // permit date), the start of a period (tiltak, absence, vedtak from or start
 // date, else the vedtak date), the first day of a month of hours, or the
 // payload's date. It reports false for events without one (EventRetracted,
-// ComputedTerminationDeleted) and when the date is missing or invalid.
+// ComputedTerminationDeleted) and when the date is missing or invalid. A
+// TerminationComputed's kommune is the exception: it is checked on the
+// programme's start (see envelope).
 func EffectiveDate(ev *nirv1.Event) (Date, bool) {
 	first := func(ps ...*nirv1.Date) (Date, bool) {
 		for _, p := range ps {
@@ -259,6 +261,14 @@ func (v *validator) envelope(ev *nirv1.Event) {
 		}
 	}
 	on, _ := EffectiveDate(ev)
+	tc := ev.GetTerminationComputed()
+	if tc != nil {
+		// The regelmotor files a computed termination under the number its programme began
+		// under (Programme.Kommune), and a number and its successors are one kommune for a
+		// programme (DOMAIN.md Product decisions 13): the number is checked on the programme's
+		// start, not on the termination date, which may lie after a split or a second reform.
+		on, _ = DateOf(tc.GetProgrammeStart())
+	}
 	if k := ev.GetKommune(); !on.IsZero() && k != "" {
 		if _, err := LookupKommune(k, on); errors.Is(err, ErrKommuneNotValid) {
 			if s, ok := KommuneSuccessor(k); ok && s.ValidOn(on) {
@@ -266,7 +276,11 @@ func (v *validator) envelope(ev *nirv1.Event) {
 			}
 		}
 	}
+	n := len(v.errs)
 	v.kommune("event.kommune", ev.GetKommune(), on, true)
+	if tc != nil && len(v.errs) > n && errors.Is(v.errs[n].Err, ErrKommuneNotValid) {
+		v.errs[n].Msg += "; a computed termination names the kommune its programme began under, valid on termination_computed.programme_start"
+	}
 	if ts := ev.GetRecordedAt(); ts != nil && !ts.IsValid() {
 		v.add("event.recorded_at", CodeInvalidDate, "not a valid timestamp")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
@@ -142,5 +143,68 @@ func TestService_MaxPersonEvents(t *testing.T) {
 	system := access.System(&nirv1.Actor{Subject: "demo", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
 	if _, err := svc.Append(ctx, system, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: pos[0].PersonKey}, Event: offer(id).Event}}); err != nil {
 		t.Fatalf("nird's own writer past the bound: %v", err)
+	}
+}
+
+// TestService_ComputedTerminationOfSplitKommuneStored: an IntroL participant of 1850 Tysfjord,
+// split on 2020-01-01 into 1806 Narvik and 1875 Hamarøy (neither named Tysfjord), whose
+// programme began in 2019. The regelmotor files its FRIST_UTLOPT, dated 2021-06-01, under the
+// programme's own number 1850 (DOMAIN.md Product decisions 13: a number and its successors are
+// one kommune for a programme).
+//
+// Found on 2026-12-06 (review of the regelmotor and read models): before, the append path's
+// static validation checked 1850 on the termination date and refused the regelmotor's own
+// termination on every pass (a failed pass each minute, the «ikke registrert» never stored);
+// now a computed termination's kommune is checked on its programme_start, and it is stored.
+func TestService_ComputedTerminationOfSplitKommuneStored(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	loader := access.System(&nirv1.Actor{Subject: "load", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+	id := rules.SyntheticFodselsnummer(rules.Date{Y: 1988, M: time.March, D: 3}, 91)
+	reg := &nirv1.Registration{Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "1850",
+		Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: id, BirthDate: d(1988, 3, 3), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: d(2018, 5, 1), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: d(2018, 1, 1),
+			SettlementDate: d(2019, 3, 1), SettlementKommune: "1850", SettledByAgreement: true,
+		}}}}
+	vedtak := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "1850",
+		Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2019, 5, 20), FromDate: d(2019, 6, 1)}}}}
+	pos, err := svc.Append(ctx, loader, []*nirv1.Registration{reg, vedtak})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	key := pos[0].PersonKey
+	due := rules.DueTerminations(fold(t, ctx, store, key), rules.DateFromTime(fixedNow))
+	if len(due) != 1 {
+		t.Fatalf("%d terminations due, want 1", len(due))
+	}
+	if k := due[0].GetKommune(); k != "1850" {
+		t.Fatalf("the computed termination names kommune %s, want the programme's 1850", k)
+	}
+	if _, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}}); err != nil {
+		t.Fatalf("the regelmotor's own due termination is refused (retried every pass, never stored): %v", err)
+	}
+	st := fold(t, ctx, store, key)
+	if n := len(st.Programmes); n != 1 {
+		t.Fatalf("%d programmes, want 1", n)
+	}
+	term := st.Programmes[0].Termination
+	if term == nil || term.EventID != due[0].GetId() {
+		t.Fatalf("the programme's termination is %+v, want the stored computed %s", term, due[0].GetId())
+	}
+	if again := rules.DueTerminations(st, rules.DateFromTime(fixedNow)); len(again) != 0 {
+		t.Errorf("still %d terminations due after the append", len(again))
+	}
+
+	// A computed termination under a number that did not exist when the programme began is
+	// still refused, naming the field.
+	forged := proto.CloneOf(due[0])
+	forged.Kommune = "1806"
+	forged.Id = rules.TerminationID(key, "1806", rules.MustDate(2019, 6, 1), forged.GetTerminationComputed().GetRule(), rules.MustDate(2021, 6, 1))
+	_, err = svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: forged}})
+	var invalid *ingest.InvalidError
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "event.kommune") || !strings.Contains(err.Error(), "programme_start") {
+		t.Errorf("a computed termination under 1806 (from 2020) for a programme begun in 2019: err = %v, want invalid event.kommune naming programme_start", err)
 	}
 }
