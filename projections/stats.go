@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"time"
@@ -169,6 +170,9 @@ type ReportQuery struct {
 	Scheme nirv1.Scheme
 	// Registered filters «med registrert årsak» (With) or «ikke registrert» (Without).
 	Registered Filter
+	// Today is the date of today's kommune structure, which says what a past number has
+	// become (OwnKommuneRow); zero means the newest structure of the table.
+	Today rules.Date
 }
 
 // Report is the report of terminated participants of a year.
@@ -185,35 +189,63 @@ type Report struct {
 // the effective termination of each: a reason the kommune registers later replaces
 // «Avslutningsårsak ikke registrert», a deleted computed termination is gone, and a retracted
 // termination is gone.
+//
+// Rows are filed under the number the programme began under. The report for a kommune holds
+// the rows under its own number and those the statistics of the year count in its own row
+// (Product decisions 13, 14: the rows of the kommune's number in the year's structure,
+// OwnKommuneRow, reached from the filed number by rules.KommuneIn as StatisticsOn maps it).
+// 3101 Halden's report for 2024 thus holds a programme begun under 3001 in 2022; a split
+// kommune's number has no one number after the split, so 1508 Ålesund's report for 2024
+// holds none of 1507's rows, which are 1580 Haram's as much as its own.
 func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 	if q.Year < 1900 || q.Year > 9999 {
 		return nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, q.Year)
 	}
+	structure := rules.Date{Y: q.Year, M: time.January, D: 1}
+	today := q.Today
+	if today.IsZero() {
+		today = newestStructure
+	}
+	own := ""
+	if q.Kommune != "" {
+		own = OwnKommuneRow(q.Kommune, structure, today)
+	}
+	reported := func(filed string) bool {
+		if q.Kommune == "" || filed == q.Kommune {
+			return true
+		}
+		to, _, ok := rules.KommuneIn(filed, structure)
+		return ok && own != "" && to == own
+	}
 	rep := &Report{ByReason: map[nirv1.TerminationReason]int{}}
 	err := db.view(func(tx *bolt.Tx) error {
-		prefix := statKey(q.Year, q.Kommune)
+		prefix := statKey(q.Year, "")
 		c := bucket(tx, bucketTerminated).Cursor()
-		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		k, v := c.Seek(prefix)
+		for k != nil && hasPrefix(k, prefix) {
+			// year(2) kommune 0x00 person key …: a filed number not reported is skipped whole.
+			filed := k[len(prefix):]
+			if i := bytes.IndexByte(filed, 0); i >= 0 {
+				filed = filed[:i]
+			}
+			if !reported(string(filed)) {
+				k, v = c.Seek(append(statKey(q.Year, string(filed)), 1))
+				continue
+			}
 			var t TerminatedRow
 			if err := t.decode(v); err != nil {
 				return fmt.Errorf("terminated %d: %w", q.Year, err)
 			}
-			if q.Law != nirv1.Law_LAW_UNSPECIFIED && t.Law != q.Law {
-				continue
+			if q.matches(&t) {
+				rep.Rows = append(rep.Rows, t)
+				if t.ReasonRegistered() {
+					rep.WithReason++
+				} else {
+					rep.WithoutReason++
+				}
+				rep.ByReason[t.Reason]++
 			}
-			if q.Scheme != nirv1.Scheme_SCHEME_UNSPECIFIED && t.Scheme != q.Scheme {
-				continue
-			}
-			if !q.Registered.match(t.ReasonRegistered()) {
-				continue
-			}
-			rep.Rows = append(rep.Rows, t)
-			if t.ReasonRegistered() {
-				rep.WithReason++
-			} else {
-				rep.WithoutReason++
-			}
-			rep.ByReason[t.Reason]++
+			k, v = c.Next()
 		}
 		return nil
 	})
@@ -221,6 +253,43 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// matches applies the report's law, scheme and reason filters to a row.
+func (q *ReportQuery) matches(t *TerminatedRow) bool {
+	return (q.Law == nirv1.Law_LAW_UNSPECIFIED || t.Law == q.Law) &&
+		(q.Scheme == nirv1.Scheme_SCHEME_UNSPECIFIED || t.Scheme == q.Scheme) &&
+		q.Registered.match(t.ReasonRegistered())
+}
+
+// newestStructure stands for the newest kommune structure of the table: a date after every
+// change it holds (the numbers valid today are valid to an open end).
+var newestStructure = rules.Date{Y: 9999, M: time.December, D: 31}
+
+// OwnKommuneRow returns the kommune row of structure that holds kommune k's figures and no
+// other kommune's, which k sees unsuppressed in the statistics (DOMAIN.md Product decisions
+// 14: "a kommune sees its own figures unsuppressed") and whose terminated participants are in
+// k's report, or "" when there is none. That is k itself when k is valid in the structure, or
+// the one number k had then when that number became k alone (Product decisions 13: 3001
+// Halden is 3101 Halden). A kommune split off another is not the other's row: 1580 Haram and
+// 1508 Ålesund in 2023 both map to 1507 Ålesund, whose row holds both successors' persons, so
+// neither sees it unsuppressed; nor does a kommune merged from others see a predecessor's row
+// (KommuneIn finds no one number). today is the date of today's structure.
+func OwnKommuneRow(k string, structure, today rules.Date) string {
+	if k == "" {
+		return ""
+	}
+	if _, err := rules.LookupKommune(k, structure); err == nil {
+		return k
+	}
+	then, _, ok := rules.KommuneIn(k, structure)
+	if !ok {
+		return ""
+	}
+	if now, _, ok := rules.KommuneIn(then, today); !ok || now != k {
+		return ""
+	}
+	return then
 }
 
 func hasPrefix(k, p []byte) bool {

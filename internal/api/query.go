@@ -916,13 +916,13 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 	}
 	// Disclosure control (Product decisions 14): the published table, the same for every
 	// reader, with counts of 1 to minCount-1 and what would reveal them suppressed; a
-	// kommune's own row unsuppressed (a row of its alone: ownStatisticsRow); nird's own system
-	// principal unsuppressed.
+	// kommune's own row unsuppressed (a row of its alone: projections.OwnKommuneRow); nird's
+	// own system principal unsuppressed.
 	minCount := h.minCount
 	if v.IsSystem() {
 		minCount = 0
 	}
-	own := ownStatisticsRow(v.OwnKommune(), structure, h.today())
+	own := projections.OwnKommuneRow(v.OwnKommune(), structure, h.today())
 	if level == projections.LevelKommune && len(area) == 4 {
 		if a, _, ok := rules.KommuneIn(area, structure); ok {
 			area = a
@@ -958,31 +958,6 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		}
 		return nil
 	})
-}
-
-// ownStatisticsRow returns the kommune row of structure that holds kommune k's figures and
-// no other kommune's, which k sees unsuppressed (DOMAIN.md Product decisions 14: "a kommune
-// sees its own figures unsuppressed"), or "" when there is none. That is k itself when k is
-// valid in the structure, or the one number k had then when that number became k alone
-// (Product decisions 13: 3001 Halden is 3101 Halden). A kommune split off another is not
-// the other's row: 1580 Haram and 1508 Ålesund in 2023 both map to 1507 Ålesund, whose row
-// holds both successors' persons, so neither sees it unsuppressed; nor does a kommune merged
-// from others see a predecessor's row (KommuneIn finds no one number).
-func ownStatisticsRow(k string, structure, today rules.Date) string {
-	if k == "" {
-		return ""
-	}
-	if _, err := rules.LookupKommune(k, structure); err == nil {
-		return k
-	}
-	then, _, ok := rules.KommuneIn(k, structure)
-	if !ok {
-		return ""
-	}
-	if now, _, ok := rules.KommuneIn(then, today); !ok || now != k {
-		return ""
-	}
-	return then
 }
 
 // statFields names the counters by their StatisticsRow field, for StatisticsRow.suppressed.
@@ -1101,7 +1076,7 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	if !knownEnum(m.GetProgrammeCategory()) {
 		return nil, fieldError(connect.CodeInvalidArgument, "programme_category", "unknown kategori (scheme)")
 	}
-	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg}
+	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg, Today: h.today()}
 	out := &nirv1.TerminatedReportResponse{}
 	return respond(ctx, h, "terminated report", m.GetSnapshot(), out, func(db *projections.DB) error {
 		rep, err := db.Terminated(q)

@@ -117,6 +117,7 @@ func newWorld(t *testing.T) *world {
 	w.tokens, w.tokenFile, w.authn = writeTokens(t, []auth.Principal{
 		{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"},
 		{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"},
+		{Name: "halden", Role: auth.RoleKommune, Kommune: "3101"},
 		{Name: "analytiker", Role: auth.RoleAnalyst},
 		{Name: "drift", Role: auth.RoleOperator},
 		{Name: "regelmotor", Role: auth.RoleSystem},
