@@ -267,7 +267,13 @@ func (v *validator) envelope(ev *nirv1.Event) {
 		// under (Programme.Kommune), and a number and its successors are one kommune for a
 		// programme (DOMAIN.md Product decisions 13): the number is checked on the programme's
 		// start, not on the termination date, which may lie after a split or a second reform.
+		// A tildeling under an older number of the same kommune may have moved the start to
+		// before the number's first day (3101 Halden, started under 3001 in 2023): the
+		// number's one kommune valid then suffices (KommuneValidAs).
 		on, _ = DateOf(tc.GetProgrammeStart())
+		if _, err := KommuneValidAs(ev.GetKommune(), on); !on.IsZero() && err == nil {
+			on = Date{}
+		}
 	}
 	if k := ev.GetKommune(); !on.IsZero() && k != "" {
 		if _, err := LookupKommune(k, on); errors.Is(err, ErrKommuneNotValid) {
