@@ -1,6 +1,7 @@
 package projections
 
 import (
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
@@ -21,6 +22,9 @@ const (
 	DeadlineProgrammeEnd  = "programme_end"  // the programme's latest end date (Product decisions 4)
 	DeadlineNorsk         = "norsk"          // gjennomføringsfrist for norsk (DOMAIN.md 3.2)
 	DeadlineTrainingStart = "training_start" // oppstart innen 3 måneder (DOMAIN.md 3.5)
+	// DeadlineProgrammeStart: the programme starts within 3 months of settlement or krav
+	// (DOMAIN.md 1.2).
+	DeadlineProgrammeStart = "programme_start"
 )
 
 // DeadlineState is one deadline of a person and its status on a date.
@@ -29,21 +33,25 @@ type DeadlineState struct {
 	Date   rules.Date
 	Status DeadlineStatus
 	// Note says why a deadline cannot be computed (e.g. "mangler utdanningsbakgrunn") or how
-	// a start deadline was met ("innen fristen", "etter fristen").
+	// a start deadline was met ("innen fristen", "etter fristen": a start after the deadline
+	// is overdue, as on the person's page).
 	Note string
 }
 
 // Deadlines returns the person's deadlines and their status on now: overdue when the date has
 // passed (before now) and the deadline is not met, due soon when it falls within withinDays
 // of now (now included). Statuses are computed here, at query time, from the dates the models
-// store, so the models themselves never depend on a clock.
+// store, so the models themselves never depend on a clock. They are the deadlines and states
+// rules.Evaluate gives the person's page (PersonStatus), the programme end of the row's
+// programme only: a start within 3 months (DOMAIN.md 1.2, 3.5) is judged by rules.StartState,
+// so a late start is overdue in both.
 func (r *PersonRow) Deadlines(now rules.Date, withinDays int) []DeadlineState {
 	arr, n := r.deadlines(now, withinDays)
 	return append([]DeadlineState(nil), arr[:n]...)
 }
 
 // deadlines is Deadlines without allocation, for filtering whole lists.
-func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [3]DeadlineState, n int) {
+func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [4]DeadlineState, n int) {
 	out := arr[:0]
 	status := func(d rules.Date) DeadlineStatus {
 		switch {
@@ -80,20 +88,23 @@ func (r *PersonRow) deadlines(now rules.Date, withinDays int) (arr [3]DeadlineSt
 		}
 		out = append(out, s)
 	}
-	if !r.StartDeadline.IsZero() {
-		s := DeadlineState{Name: DeadlineTrainingStart, Date: r.StartDeadline}
-		switch {
-		case !r.TrainingFirst.IsZero():
-			s.Status = StatusCompleted
-			s.Note = "innen fristen"
-			if r.TrainingFirst.After(r.StartDeadline) {
-				s.Note = "etter fristen"
-			}
+	start := func(name string, due, started rules.Date) {
+		if due.IsZero() {
+			return
+		}
+		s := DeadlineState{Name: name, Date: due}
+		switch rules.StartState(due, started) {
+		case nirv1.DeadlineState_DEADLINE_STATE_COMPLETED:
+			s.Status, s.Note = StatusCompleted, "innen fristen"
+		case nirv1.DeadlineState_DEADLINE_STATE_OVERDUE:
+			s.Status, s.Note = StatusOverdue, "etter fristen"
 		default:
-			s.Status = status(r.StartDeadline)
+			s.Status = status(due)
 		}
 		out = append(out, s)
 	}
+	start(DeadlineTrainingStart, r.StartDeadline, r.TrainingFirst)
+	start(DeadlineProgrammeStart, r.ProgrammeStartDeadline, r.ProgrammeFirst)
 	return arr, len(out)
 }
 

@@ -45,9 +45,7 @@ func deriveModels(st *rules.State) *derived {
 	row.OpplaeringScheme = rules.TrainingScheme(st.Person, st.Law).Scheme
 	defer func() { d.rowEnc = row.encode(nil) }()
 
-	// The latest programme is the one the person list shows.
-	if n := len(st.Programmes); n > 0 {
-		p := st.Programmes[n-1]
+	if p := rowProgramme(st, row.Kommune); p != nil {
 		row.ProgrammeVedtak = !p.Start.IsZero()
 		row.ProgrammeKommune = p.Kommune
 		row.ProgrammeStart = p.Start
@@ -105,6 +103,10 @@ func deriveModels(st *rules.State) *derived {
 	if row.OpplaeringScheme != nirv1.Scheme_SCHEME_NONE {
 		row.StartDeadline = due
 	}
+	if due, first, applies := rules.ProgrammeStartDue(st); applies {
+		row.ProgrammeStartDeadline, row.ProgrammeFirst = due, first
+	}
+	row.Years, row.Terminations = rowYears(st, row.Kommune)
 
 	d.stats = contributions(st, row, hkeys)
 	for _, p := range st.Programmes {
@@ -184,23 +186,13 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 
 	// Introduction programme participants, by the programme's kommune.
 	for _, p := range st.Programmes {
-		if p.Start.IsZero() {
+		first, last, endY, ok := programmeYears(st, p)
+		if !ok {
 			continue
 		}
 		t := p.Termination
-		ended := t != nil && !t.Date.IsZero()
-		last := p.Start.Y + 4
-		if end := programmeEnd(st, p); !end.IsZero() {
-			last = end.Y
-		}
-		endY := 0
-		if ended {
-			// A termination dated before the start counts in the start year, so that every
-			// participant of a year is either ongoing on 31 December or terminated in it.
-			endY = max(t.Date.Y, p.Start.Y)
-			last = endY
-		}
-		for _, y := range yearsOf(p.Start.Y, last) {
+		ended := endY != 0
+		for _, y := range yearsOf(first, last) {
 			c := get(y, p.Kommune)
 			c[CParticipants]++
 			if p.Start.Y == y {
@@ -236,11 +228,8 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 	// counted for at most 4 years.
 	seen := map[ck]bool{}
 	for _, p := range rules.TrainingPeriods(st) {
-		last := p.From.Y + 3
-		if !p.To.IsZero() {
-			last = p.To.Y
-		}
-		for _, y := range yearsOf(p.From.Y, last) {
+		first, last := trainingYears(p)
+		for _, y := range yearsOf(first, last) {
 			key := ck{itoa4(y), p.Kommune}
 			if seen[key] {
 				continue
@@ -305,6 +294,97 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		return out[i].kommune < out[j].kommune
 	})
 	return out
+}
+
+// programmeYears returns the data years a programme ran in, the years the statistics count
+// it among the participants (DOMAIN.md 8, participants of the year; Product decisions 7, by
+// effective dates): from its start year to the year it terminated, else to the year of its
+// latest end date, else 4 years on, at most 10 years (yearsOf). endY is the termination's
+// year (0 while not terminated): a termination dated before the start counts in the start
+// year, so that every participant of a year is either ongoing on 31 December or terminated in
+// it. ok is false for a programme without a start, which ran in no year.
+func programmeYears(st *rules.State, p *rules.Programme) (first, last, endY int, ok bool) {
+	if p.Start.IsZero() {
+		return 0, 0, 0, false
+	}
+	first, last = p.Start.Y, p.Start.Y+4
+	if end := programmeEnd(st, p); !end.IsZero() {
+		last = end.Y
+	}
+	if t := p.Termination; t != nil && !t.Date.IsZero() {
+		endY = max(t.Date.Y, p.Start.Y)
+		last = endY
+	}
+	return first, min(max(last, first), first+9), endY, true
+}
+
+// trainingYears returns the data years a training tildeling ran in, the years the statistics
+// count the person among those with a running training vedtak: from its start to its end (or
+// its stans, rules.TrainingPeriods), an open one at most 4 years, at most 10 years (yearsOf).
+func trainingYears(p rules.TrainingPeriod) (first, last int) {
+	first, last = p.From.Y, p.From.Y+3
+	if !p.To.IsZero() {
+		last = p.To.Y
+	}
+	return first, min(max(last, first), first+9)
+}
+
+// rowYears returns the data years the person's programmes and training ran in, as the
+// statistics count them (programmeYears, trainingYears), merged and in order, and the
+// effective terminations of the programmes of kommune (the person's kommune now, by its
+// newest number: Product decisions 13), the rows the report of terminated participants holds
+// for it. The person list's year filter is «ran in the data year» by them (PersonQuery.Year).
+func rowYears(st *rules.State, kommune string) ([]YearSpan, []RowTermination) {
+	var spans []YearSpan
+	var terms []RowTermination
+	for _, p := range st.Programmes {
+		if first, last, _, ok := programmeYears(st, p); ok {
+			spans = append(spans, YearSpan{From: first, To: last})
+		}
+		if t := p.Termination; t != nil && !t.Date.IsZero() && rules.KommuneNow(p.Kommune) == kommune {
+			terms = append(terms, RowTermination{Date: t.Date, Reason: t.Reason, Computed: t.Computed})
+		}
+	}
+	for _, p := range rules.TrainingPeriods(st) {
+		if p.From.IsZero() {
+			continue
+		}
+		first, last := trainingYears(p)
+		spans = append(spans, YearSpan{From: first, To: last})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].From < spans[j].From })
+	merged := spans[:0]
+	for _, sp := range spans {
+		if n := len(merged); n > 0 && sp.From <= merged[n-1].To+1 {
+			merged[n-1].To = max(merged[n-1].To, sp.To)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	sort.Slice(terms, func(i, j int) bool { return terms[i].Date.Before(terms[j].Date) })
+	return merged, terms
+}
+
+// rowProgramme is the programme the person list row shows: that of the kommune the person
+// belongs to now (DOMAIN.md Product decisions 16: after a move the new kommune sees the
+// person; a number and its successors are one kommune, Product decisions 13), the latest by
+// start date among that kommune's (stream order breaks ties; one without a start, its
+// tildeling retracted, only when none has one); the last created of any kommune when the
+// kommune has none, as before. Nil without programmes.
+func rowProgramme(st *rules.State, kommune string) *rules.Programme {
+	var best *rules.Programme
+	for _, p := range st.Programmes {
+		if rules.KommuneNow(p.Kommune) != kommune {
+			continue
+		}
+		if best == nil || best.Start.IsZero() || !p.Start.IsZero() && !p.Start.Before(best.Start) {
+			best = p
+		}
+	}
+	if best == nil && len(st.Programmes) > 0 {
+		best = st.Programmes[len(st.Programmes)-1]
+	}
+	return best
 }
 
 func itoa4(y int) string { return string([]byte{byte(y >> 8), byte(y)}) }

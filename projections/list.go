@@ -102,12 +102,17 @@ type PersonQuery struct {
 	// the others (Without): an open programme and nothing registered for the inactivity
 	// threshold (DOMAIN.md Product decisions 5c). It needs Now.
 	Inactive Filter
-	// Year keeps persons whose programme or training ran in the data year: started on or
-	// before 31 December, the programme not terminated before 1 January (0 = any year).
+	// Year keeps persons one of whose programmes or training vedtak ran in the data year, as
+	// the statistics count them (DOMAIN.md 8, Product decisions 7: from the start to the
+	// termination or end; PersonRow.Years); 0 = any year. With a year, the filters on the
+	// termination (Terminated, TerminationReason, ReasonRegistered, TerminationComputed)
+	// judge the terminations dated in the year of the kommune's programmes, those the
+	// report of terminated participants of the year holds, not the row's programme.
 	Year int
 
-	// Deadline filters by deadline state at Now, counting the programme's latest end date, the
-	// norsk deadline and the start-within-3-months deadline.
+	// Deadline filters by deadline state at Now, counting the deadlines the person's page
+	// shows (rules.Evaluate): the programme's latest end date, the norsk deadline, and the
+	// training and programme starts within 3 months (a late start stays overdue).
 	Deadline   DeadlineFilter
 	WithinDays int
 	// Now is the date deadline states are computed for (required with Deadline).
@@ -195,29 +200,21 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 		!q.Tiltak.match(r.Tiltak) || !q.Sluttmal.match(r.Sluttmal != nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED) ||
 		!q.Integreringskontrakt.match(r.Integreringskontrakt) || !q.Norskmal.match(r.Norskmal) ||
 		!q.Utdanningsbakgrunn.match(r.Utdanningsbakgrunn != Unknown) ||
-		!q.Terminated.match(!r.TerminationDate.IsZero()) || !q.Inactive.match(r.Inactive(q.Now)) {
+		!q.Inactive.match(r.Inactive(q.Now)) {
 		return false
 	}
-	if q.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED && r.TerminationReason != q.TerminationReason {
-		return false
-	}
-	if q.ReasonRegistered != Any {
-		if r.TerminationDate.IsZero() {
+	if q.Year != 0 {
+		if !ranInYear(r, q.Year) || !q.matchTerminationsOf(r, q.Year) {
 			return false
 		}
-		registered := r.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
-			r.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED
-		if !q.ReasonRegistered.match(registered) {
+	} else {
+		t := RowTermination{Date: r.TerminationDate, Reason: r.TerminationReason, Computed: r.TerminationComputed}
+		if !q.Terminated.match(!t.Date.IsZero()) || !t.Date.IsZero() && !q.matchTermination(t) ||
+			t.Date.IsZero() && q.needsTermination() {
 			return false
 		}
-	}
-	if q.TerminationComputed != Any && (r.TerminationDate.IsZero() || !q.TerminationComputed.match(r.TerminationComputed)) {
-		return false
 	}
 	if !q.NorskHours.match(r.NorskHours > 0) {
-		return false
-	}
-	if q.Year != 0 && !ranInYear(r, q.Year) {
 		return false
 	}
 	if q.MinNorskHours > 0 && r.NorskHours < HoursOf(q.MinNorskHours) {
@@ -247,13 +244,53 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 	return true
 }
 
-// ranInYear reports whether r's introduction programme or training ran in data year y:
-// started on or before 31 December, and a programme not terminated before 1 January.
+// ranInYear reports whether one of r's introduction programmes or training vedtak ran in data
+// year y, as the statistics count participants and persons with a training vedtak (DOMAIN.md
+// 8, Product decisions 7; programmeYears, trainingYears): from its start to its termination
+// or end, whichever programme or kommune it was.
 func ranInYear(r *PersonRow, y int) bool {
-	if !r.ProgrammeStart.IsZero() && r.ProgrammeStart.Y <= y && (r.TerminationDate.IsZero() || r.TerminationDate.Y >= y) {
-		return true
+	for _, sp := range r.Years {
+		if sp.From <= y && y <= sp.To {
+			return true
+		}
 	}
-	return !r.TrainingStart.IsZero() && r.TrainingStart.Y <= y
+	return false
+}
+
+// needsTermination reports whether a filter of q keeps terminated persons only.
+func (q *PersonQuery) needsTermination() bool {
+	return q.TerminationReason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED ||
+		q.ReasonRegistered != Any || q.TerminationComputed != Any
+}
+
+// matchTermination reports whether termination t passes q's filters on the avslutningsårsak
+// and on who terminated.
+func (q *PersonQuery) matchTermination(t RowTermination) bool {
+	return (q.TerminationReason == nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED || t.Reason == q.TerminationReason) &&
+		q.ReasonRegistered.match(t.registered()) && q.TerminationComputed.match(t.Computed)
+}
+
+// matchTerminationsOf applies q's termination filters for data year y to the terminations of
+// the year, as the report of terminated participants of y holds them (the kommune's
+// programmes, the year of the effective date): Terminated With keeps a person with one,
+// Without one with none, and the filters on the avslutningsårsak and on who terminated keep a
+// person with one that passes them all. So the årsrapportering's gaps count what the report
+// of the year shows, also for a person who has started a new programme since.
+func (q *PersonQuery) matchTerminationsOf(r *PersonRow, y int) bool {
+	found, kept := false, false
+	for _, t := range r.Terminations {
+		if t.Date.Y != y {
+			continue
+		}
+		found = true
+		if q.matchTermination(t) {
+			kept = true
+		}
+	}
+	if !q.Terminated.match(found) {
+		return false
+	}
+	return kept || !found && !q.needsTermination()
 }
 
 // sortRows orders idx (indexes into rows, which are in person-key order) by key, ties by
@@ -722,7 +759,7 @@ func (db *DB) writeCSV(w io.Writer, q PersonQuery, opt CSVOptions) (int, error) 
 // StatusColumns are the deadline-status columns WriteReport adds to persons.csv: each
 // deadline's status on the report's date (ok, due_soon, overdue, completed, not_computable;
 // empty when the deadline does not apply), due soon meaning within rules.DueSoonDays.
-var StatusColumns = []string{"programme_end_status", "norsk_deadline_status", "training_start_status"}
+var StatusColumns = []string{"programme_end_status", "norsk_deadline_status", "training_start_status", "programme_start_status"}
 
 // exportAllCSV writes every person list row of every kommune (analyst view), in kommune and
 // person-key order, with the CSV header, and the StatusColumns on now.
@@ -744,7 +781,7 @@ func (db *DB) exportAllCSV(w io.Writer, now rules.Date) (int, error) {
 			line = appendCSVRow(line[:0], &r, false)
 			line = line[:len(line)-1]
 			arr, nd := r.deadlines(now, rules.DueSoonDays)
-			for _, name := range []string{DeadlineProgrammeEnd, DeadlineNorsk, DeadlineTrainingStart} {
+			for _, name := range []string{DeadlineProgrammeEnd, DeadlineNorsk, DeadlineTrainingStart, DeadlineProgrammeStart} {
 				line = append(line, ',')
 				for _, d := range arr[:nd] {
 					if d.Name == name {

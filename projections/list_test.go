@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -368,7 +369,7 @@ func TestDB_ListPersonsCache(t *testing.T) {
 			t.Fatalf("%s: cached %d rows, file %d", k, len(e.rows), len(fresh))
 		}
 		for i := range fresh {
-			if fresh[i] != e.rows[i] {
+			if !reflect.DeepEqual(fresh[i], e.rows[i]) {
 				t.Errorf("%s row %d: cached %+v, file %+v", k, i, e.rows[i], fresh[i])
 			}
 		}

@@ -265,7 +265,7 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("persons.csv must be the analyst view with 9 persons:\n%s", p)
 	}
 	// pkE's programme (IL, no sluttmål) has no computable end; pkA's is terminated.
-	for _, want := range []string{",training_start_status\n", "pkA,", ",completed,"} {
+	for _, want := range []string{",training_start_status,programme_start_status\n", "pkA,", ",completed,"} {
 		if !strings.Contains(string(p), want) {
 			t.Errorf("persons.csv lacks %q:\n%s", want, p)
 		}

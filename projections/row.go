@@ -66,6 +66,36 @@ type PersonRow struct {
 	// threshold after the person's last registration (rules.InactiveFrom, DOMAIN.md Product
 	// decisions 5c). Zero when the programme is not open.
 	InactiveFrom rules.Date
+	// ProgrammeStartDeadline is the date the introduction programme must have started by
+	// (DOMAIN.md 1.2, rules.ProgrammeStartDue), for the persons the rule applies to (zero for
+	// the others, and when neither settlement nor krav is known); ProgrammeFirst the first
+	// start of any of the person's programmes.
+	ProgrammeStartDeadline rules.Date
+	ProgrammeFirst         rules.Date
+	// Years are the data years the person's programmes and training ran in, as the
+	// statistics count them (merged, in order); Terminations the effective terminations of
+	// the person's programmes in the row's kommune, by date: the report of terminated
+	// participants' rows. The year filter reads them (PersonQuery.Year). Shared between
+	// copies of the row: never modified.
+	Years        []YearSpan
+	Terminations []RowTermination
+}
+
+// YearSpan is a run of data years, From to To inclusive.
+type YearSpan struct{ From, To int }
+
+// RowTermination is one effective termination of a programme (TerminatedRow, without what
+// the row holds already).
+type RowTermination struct {
+	Date     rules.Date
+	Reason   nirv1.TerminationReason
+	Computed bool
+}
+
+// registered reports whether the termination has a registered avslutningsårsak (DOMAIN.md 2.5),
+// as TerminatedRow.ReasonRegistered.
+func (t RowTermination) registered() bool {
+	return reasonRegistered(t.Reason)
 }
 
 // Inactive reports whether the person is under «ingen registreringer siste 12 måneder» on now.
@@ -144,6 +174,19 @@ func (r *PersonRow) encode(dst []byte) []byte {
 	e.uvarint(uint64(r.OpplaeringScheme))
 	e.str(r.ProgrammeEndNote)
 	e.date(r.InactiveFrom)
+	e.date(r.ProgrammeStartDeadline)
+	e.date(r.ProgrammeFirst)
+	e.uvarint(uint64(len(r.Years)))
+	for _, y := range r.Years {
+		e.uvarint(uint64(y.From))
+		e.uvarint(uint64(y.To))
+	}
+	e.uvarint(uint64(len(r.Terminations)))
+	for _, t := range r.Terminations {
+		e.date(t.Date)
+		e.uvarint(uint64(t.Reason))
+		e.bool(t.Computed)
+	}
 	return e.b
 }
 
@@ -184,6 +227,17 @@ func (r *PersonRow) decode(b []byte) error {
 	r.OpplaeringScheme = nirv1.Scheme(d.uvarint())
 	r.ProgrammeEndNote = d.str()
 	r.InactiveFrom = d.date()
+	r.ProgrammeStartDeadline = d.date()
+	r.ProgrammeFirst = d.date()
+	// Fresh slices for every row: a decoded row is copied into the list cache while the
+	// decoder's row is reused.
+	r.Years, r.Terminations = nil, nil
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		r.Years = append(r.Years, YearSpan{From: int(d.uvarint()), To: int(d.uvarint())})
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		r.Terminations = append(r.Terminations, RowTermination{Date: d.date(), Reason: nirv1.TerminationReason(d.uvarint()), Computed: d.bool()})
+	}
 	return d.err
 }
 
@@ -209,8 +263,12 @@ type TerminatedRow struct {
 // ReasonRegistered reports whether the row has a registered avslutningsårsak; «Avslutningsårsak
 // ikke registrert» (and a missing reason) count as not registered (DOMAIN.md 2.5).
 func (t *TerminatedRow) ReasonRegistered() bool {
-	return t.Reason != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
-		t.Reason != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED
+	return reasonRegistered(t.Reason)
+}
+
+func reasonRegistered(r nirv1.TerminationReason) bool {
+	return r != nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT &&
+		r != nirv1.TerminationReason_TERMINATION_REASON_UNSPECIFIED
 }
 
 func (t *TerminatedRow) encode(dst []byte) []byte {

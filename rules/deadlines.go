@@ -60,7 +60,7 @@ func Evaluate(s *State, now Date) Status {
 		if training.Scheme != nirv1.Scheme_SCHEME_NONE {
 			st.Deadlines = append(st.Deadlines, trainingStartDeadline(s, now))
 		}
-		if intro.Scheme == nirv1.Scheme_SCHEME_RETT_OG_PLIKT || intro.Scheme == nirv1.Scheme_SCHEME_RETT {
+		if programmeStartApplies(intro.Scheme) {
 			st.Deadlines = append(st.Deadlines, programmeStartDeadline(s, now))
 		}
 		for _, p := range s.Programmes {
@@ -489,17 +489,33 @@ func startDeadline(d Deadline, table []startVersion, settled, demand, started Da
 	}
 	d.Start, d.Date = base, base.AddMonths(v.Months)
 	d.DaysLeft = now.DaysUntil(d.Date)
-	if !started.IsZero() {
-		if started.After(d.Date) {
-			d.State = nirv1.DeadlineState_DEADLINE_STATE_OVERDUE
-			d.ReasonNB = fmt.Sprintf("startet %s, etter fristen %s", started, d.Date)
-			d.ReasonEN = fmt.Sprintf("started %s, after the deadline %s", started, d.Date)
-			return d
-		}
+	switch StartState(d.Date, started) {
+	case nirv1.DeadlineState_DEADLINE_STATE_OVERDUE:
+		d.State = nirv1.DeadlineState_DEADLINE_STATE_OVERDUE
+		d.ReasonNB = fmt.Sprintf("startet %s, etter fristen %s", started, d.Date)
+		d.ReasonEN = fmt.Sprintf("started %s, after the deadline %s", started, d.Date)
+		return d
+	case nirv1.DeadlineState_DEADLINE_STATE_COMPLETED:
 		return d.completed(fmt.Sprintf("startet %s, innen fristen", started), fmt.Sprintf("started %s, in time", started))
 	}
 	d.classify(now)
 	return d
+}
+
+// StartState is the state of a "start within N months" deadline due on due whose first start
+// is started (zero while not started), as far as it does not depend on the date it is read on:
+// COMPLETED when started on or before due, OVERDUE when started after it (the start was late,
+// DOMAIN.md 1.2, 3.5: it stays overdue), and UNSPECIFIED while not started, when the state is
+// the date's (OK, DUE_SOON or OVERDUE on the date read). Evaluate and the read models (the
+// person list, its filters and CSV) both take it from here.
+func StartState(due, started Date) nirv1.DeadlineState {
+	switch {
+	case started.IsZero():
+		return nirv1.DeadlineState_DEADLINE_STATE_UNSPECIFIED
+	case started.After(due):
+		return nirv1.DeadlineState_DEADLINE_STATE_OVERDUE
+	}
+	return nirv1.DeadlineState_DEADLINE_STATE_COMPLETED
 }
 
 // trainingStartDeadline: the first registered training hours or training vedtak start on or
@@ -550,14 +566,43 @@ func trainingStartBase(s *State) (settled, demand, started Date) {
 // programmeStartDeadline: the programme starts no later than 3 months after settlement or krav
 // (DOMAIN.md 1.2).
 func programmeStartDeadline(s *State, now Date) Deadline {
+	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_START}
+	return startDeadline(d, programmeStartVersions, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_INTRO), programmeFirstStart(s), now)
+}
+
+// programmeStartApplies reports whether the programme start deadline applies to a person of
+// the intro kategori (DOMAIN.md 1.2: rett og plikt, or rett).
+func programmeStartApplies(intro nirv1.Scheme) bool {
+	return intro == nirv1.Scheme_SCHEME_RETT_OG_PLIKT || intro == nirv1.Scheme_SCHEME_RETT
+}
+
+// programmeFirstStart is the earliest start of the person's programmes (zero when none has
+// started).
+func programmeFirstStart(s *State) Date {
 	var started Date
 	for _, p := range s.Programmes {
 		if !p.Start.IsZero() && (started.IsZero() || p.Start.Before(started)) {
 			started = p.Start
 		}
 	}
-	d := Deadline{Kind: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_START}
-	return startDeadline(d, programmeStartVersions, s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_INTRO), started, now)
+	return started
+}
+
+// ProgrammeStartDue returns, for a person the programme start deadline applies to (DOMAIN.md
+// 1.2: intro kategori rett og plikt or rett), the date the programme must have started by
+// (zero when neither a settlement date nor a krav is known) and its first start (zero while
+// no programme has started); applies is false for the others. It is the deadline Evaluate
+// shows (DEADLINE_KIND_PROGRAMME_START), without a clock, for the read models.
+func ProgrammeStartDue(s *State) (due, started Date, applies bool) {
+	if !s.Registered || !programmeStartApplies(IntroScheme(s.Person, s.Law).Scheme) {
+		return Date{}, Date{}, false
+	}
+	started = programmeFirstStart(s)
+	base := startBase(s.Person.SettlementDate, firstOf(s.Demands, nirv1.Programme_PROGRAMME_INTRO))
+	if base.IsZero() {
+		return Date{}, started, true
+	}
+	return base.AddMonths(pick(programmeStartVersions, base).Months), started, true
 }
 
 // ReportingDeadline returns the ajourføring deadline of data year y (DOMAIN.md 6.3, Product

@@ -813,9 +813,10 @@ func (h *Query) PersonDeadlines(ctx context.Context, req *connect.Request[nirv1.
 }
 
 var deadlineKinds = map[string]nirv1.DeadlineKind{
-	projections.DeadlineProgrammeEnd:  nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END,
-	projections.DeadlineNorsk:         nirv1.DeadlineKind_DEADLINE_KIND_NORSK,
-	projections.DeadlineTrainingStart: nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START,
+	projections.DeadlineProgrammeEnd:   nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_END,
+	projections.DeadlineNorsk:          nirv1.DeadlineKind_DEADLINE_KIND_NORSK,
+	projections.DeadlineTrainingStart:  nirv1.DeadlineKind_DEADLINE_KIND_TRAINING_START,
+	projections.DeadlineProgrammeStart: nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_START,
 }
 
 var deadlineStates = map[projections.DeadlineStatus]nirv1.DeadlineState{
