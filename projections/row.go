@@ -28,7 +28,8 @@ type PersonRow struct {
 	IntroScheme      nirv1.Scheme
 	OpplaeringScheme nirv1.Scheme
 
-	// Introduksjonsprogram (the latest programme of the person).
+	// Introduksjonsprogram: the latest (by start date) of the programmes of the kommune the
+	// person belongs to now, else the last registered (rowProgramme).
 	ProgrammeVedtak  bool // a tildeling vedtak exists
 	ProgrammeKommune string
 	ProgrammeStart   rules.Date
