@@ -583,11 +583,25 @@ func TestQuery_AnalystNeverSeesNationalIDs(t *testing.T) {
 		}
 		answers = append(answers, body)
 	}
+	programmeStarts := 0
 	for name := range w.people {
 		res, err := an.GetPerson(ctx, connect.NewRequest(&nirv1.GetPersonRequest{Person: w.key(name)}))
 		add(res.Msg, err)
 		dl, err := an.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: w.key(name)}))
 		add(dl.Msg, err)
+		for _, d := range dl.Msg.GetDeadlines() {
+			// Every deadline of the read model has its kind (the programme start's was added
+			// on 2026-12-06, review of the read models).
+			if d.GetKind() == nirv1.DeadlineKind_DEADLINE_KIND_UNSPECIFIED {
+				t.Errorf("PersonDeadlines of %s: a deadline without a kind: %v", name, d)
+			}
+			if d.GetKind() == nirv1.DeadlineKind_DEADLINE_KIND_PROGRAMME_START {
+				programmeStarts++
+			}
+		}
+	}
+	if programmeStarts == 0 {
+		t.Errorf("no PersonDeadlines answer has the programme start deadline (DOMAIN.md 1.2)")
 	}
 	for _, lv := range []nirv1.StatisticsLevel{nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE, nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, nirv1.StatisticsLevel_STATISTICS_LEVEL_NATION} {
 		res, err := an.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2022, Level: lv}))
