@@ -294,9 +294,11 @@ type PersonFilter struct {
 	// on the request's now, before the regelmotor terminates the programme (DOMAIN.md
 	// "Product decisions" 5c).
 	Inactive PresenceFilter `protobuf:"varint,15,opt,name=inactive,proto3,enum=nir.v1.PresenceFilter" json:"inactive,omitempty"`
-	// year keeps persons whose introduction programme or training ran in this data year:
-	// started on or before 31 December and the programme not terminated before 1 January
-	// (0 = no year). The årsrapportering of a year (DOMAIN.md 6.3) counts with it.
+	// year keeps persons one of whose introduction programmes or training vedtak ran in this
+	// data year, as the statistics count them: from its start to its termination or end (0 =
+	// no year). With a year, the filters on the termination look at the terminations dated in
+	// that year of the kommune's programmes, those the report of terminated participants of
+	// the year holds. The årsrapportering of a year (DOMAIN.md 6.3) counts with it.
 	Year int32 `protobuf:"varint,16,opt,name=year,proto3" json:"year,omitempty"`
 	// registered_reason: WITH keeps terminated persons with a registered avslutningsårsak,
 	// WITHOUT those with «Avslutningsårsak ikke registrert» (DOMAIN.md 2.5, 6.2). Persons not
@@ -645,9 +647,10 @@ type PersonRow struct {
 	SettlementDate *Date `protobuf:"bytes,8,opt,name=settlement_date,json=settlementDate,proto3" json:"settlement_date,omitempty"`
 	// programme_vedtak is true when a vedtak om introduksjonsprogram (tildeling) exists.
 	ProgrammeVedtak bool `protobuf:"varint,9,opt,name=programme_vedtak,json=programmeVedtak,proto3" json:"programme_vedtak,omitempty"`
-	// programme_kommune is the kommune of the latest programme.
+	// programme_kommune is the kommune of the programme the row shows: the latest by start
+	// date of the kommune the person belongs to now (else the last registered).
 	ProgrammeKommune string `protobuf:"bytes,10,opt,name=programme_kommune,json=programmeKommune,proto3" json:"programme_kommune,omitempty"`
-	// programme_start is the start of the latest programme.
+	// programme_start is the start of that programme.
 	ProgrammeStart *Date `protobuf:"bytes,11,opt,name=programme_start,json=programmeStart,proto3" json:"programme_start,omitempty"`
 	// programme_end is the programme's latest end date (frist).
 	ProgrammeEnd *Date `protobuf:"bytes,12,opt,name=programme_end,json=programmeEnd,proto3" json:"programme_end,omitempty"`
