@@ -25,10 +25,13 @@ import (
 // computes such a date; the digest before both was 2bc60756…). Schema 19 changes every
 // person list row (the programme start deadline, the data years and terminations the year
 // filter reads, the current kommune's programme; the digest before was ac5d3a8d…, and with
-// only the row's new fields left out it still was: the statistics did not change).
+// only the row's new fields left out it still was: the statistics did not change). Schema 20
+// (a person registered before settlement is reached by the kommune that registered it)
+// changes no row of this population, whose persons are all settled: with it set back to 19
+// the digest was still 79679802….
 func TestModels_StreamBeforeIdentity(t *testing.T) {
 	t.Parallel()
-	const want = "79679802c3c004eaec56b0ead17aa99ba3b8a43ee0a6a4898bbdb7d17aff1e98"
+	const want = "4e94ececde2b0c39aa41e51a1653df96e7e5d5392b320b27fd3ce96c77378c39"
 	recs := population(11, 400, testKommuner)
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, recs, 97)

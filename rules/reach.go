@@ -4,7 +4,8 @@ import "slices"
 
 // Residence is a stint of a person's bostedskommune history: the person lived in Kommune from
 // From until To, the date of the move away (zero To: still there). The first period starts at
-// the settlement date.
+// the settlement date (for a person registered before settlement, in mottak: the registering
+// kommune's, from the start).
 type Residence struct {
 	Kommune string
 	From    Date
@@ -12,7 +13,8 @@ type Residence struct {
 }
 
 // Residences returns the person's bostedskommune history, folded by the regelmotor: the
-// settlement kommune from the settlement date, then each move in the order of its date
+// settlement kommune from the settlement date (none yet: the kommune that registered the
+// person), then each move in the order of its date
 // (State.Moves, retracted moves left out). The last period is the current one
 // (st.Kommune). A person who is not registered (or whose registration was retracted) has
 // none. Kommuner are named by their number in the newest structure (KommuneNow), so a
@@ -23,7 +25,16 @@ func Residences(st *State) []Residence {
 	if st == nil || !st.Registered {
 		return nil
 	}
-	out := []Residence{{Kommune: KommuneNow(st.Person.SettlementKommune), From: st.Person.SettlementDate}}
+	k := st.Person.SettlementKommune
+	if k == "" {
+		// A person in mottak is registered before settlement (DOMAIN.md 4: opplæring and
+		// kvalifisering i mottak are registered in NIR; 6.5: persons in reception belong to
+		// their vertskommune): the kommune that registered the person has it until a
+		// settlement says otherwise (a move, or the registration corrected). Without this,
+		// no kommune reached such a person, not even to retry or retract its registration.
+		k = st.Events[st.Person.EventID].Event.GetKommune()
+	}
+	out := []Residence{{Kommune: KommuneNow(k), From: st.Person.SettlementDate}}
 	for _, m := range st.Moves {
 		last := &out[len(out)-1]
 		to := KommuneNow(m.To)
