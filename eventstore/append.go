@@ -25,6 +25,12 @@ type PersonAppend struct {
 	// Events are the person's new events in order, envelope complete (id, person_key equal
 	// to PersonKey, recorded_at, payload).
 	Events []*nirv1.Event
+	// Unread is set when the caller did not read the person but took it for new
+	// (ExpectedLastSeq 0). An event of the person found stored, a retry of the caller's own
+	// included, is then ErrNotNew instead of a Duplicate position, and nothing of the call is
+	// stored: a caller that judges a retry on the person's history (who may write to it)
+	// must see that history before any other person's events of the call are stored.
+	Unread bool
 }
 
 // Expect returns a pointer to seq, for PersonAppend.ExpectedLastSeq.
@@ -49,6 +55,7 @@ type personReq struct {
 	key     string
 	subject string
 	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
+	unread  bool    // PersonAppend.Unread: an event found stored is ErrNotNew
 	events  []encodedEvent
 	first   int    // index of the person's first event in the positions slice
 	tip     []byte // chain hash of the last event (with an expectation; nil without)
@@ -200,7 +207,7 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 		if len(pa.Events) == 0 {
 			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
 		}
-		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions)}
+		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), unread: pa.Unread}
 		if pa.ExpectedLastSeq != nil {
 			r.expect = Expect(*pa.ExpectedLastSeq)
 		}
@@ -252,6 +259,14 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 			return nil
 		}
 		seqs, dups, err := s.publish(ctx, msgs, owners)
+		if err == nil && dups {
+			for _, o := range owners {
+				if o.req.unread {
+					// The dedupe window knew the message: the person has it already.
+					return ErrNotNew
+				}
+			}
+		}
 		if err == nil {
 			for i, o := range owners {
 				p := &positions[o.req.first+o.idx]
@@ -336,6 +351,9 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 	}
 	if err != nil {
 		return false, fmt.Errorf("eventstore: append: re-read person: %w", err)
+	}
+	if r.unread && found {
+		return found, ErrNotNew
 	}
 	if r.expect == nil || r.allStored() {
 		return found, nil

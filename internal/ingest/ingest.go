@@ -387,7 +387,14 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			}
 			return nil, err
 		}
-		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) {
+		notNew := errors.Is(err, eventstore.ErrNotNew)
+		if notNew && attempt == 0 {
+			// A person taken for new has events: a retry of its registration, judged on
+			// the person's history once it is read. Nothing was stored, and the conflict is
+			// not the caller's, whatever sequence it expected.
+			continue
+		}
+		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) && !notNew {
 			return nil, err
 		}
 		// Another process got there first. Read again and check again, after a short
@@ -675,7 +682,8 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			}
 		}
 		expected := last
-		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh})
+		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh,
+			Unread: reads[i].unread && len(history) == 0})
 		for _, p := range freshRegs {
 			checks = append(checks, idCheck{id: p.reg.GetEvent().GetId(), key: b.key, index: p.index})
 		}
@@ -743,23 +751,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		return err
 	}
-	// A retried registration of a person whose history was assumed empty comes back as
-	// duplicates without a read; the scope must still be one that reaches the person.
-	if !scope.IsSystem() {
-		checked := map[string]bool{}
-		for _, p := range positions {
-			if p.Duplicate && !checked[p.PersonKey] && !claimKeys[p.PersonKey] {
-				checked[p.PersonKey] = true
-				history, _, _, err := s.readStored(ctx, p.PersonKey, erasing)
-				if err != nil {
-					return err
-				}
-				if !scope.Reaches(foldHistory(p.PersonKey, history)) {
-					return access.ErrNotFound
-				}
-			}
-		}
-	}
+	// Nothing is checked once the append has stored: the atomic append stored the whole
+	// request, and an error now would tell the caller that nothing was. A retried
+	// registration of a person taken for new without a read (Unread) is not answered as a
+	// duplicate by the store but with eventstore.ErrNotNew, nothing stored, and the next
+	// attempt reads the person and judges the retry (who reaches the person) on its history.
 	s.remember(appends, histories, positions, now)
 	for _, l := range advanced {
 		l.storedAt(positions)
@@ -952,6 +948,10 @@ type personRead struct {
 	history []eventstore.Stored
 	last    uint64
 	hidden  bool
+	// unread: the person was taken for new without reading the stream; its append is
+	// eventstore.PersonAppend.Unread, so that a person that has events after all (a retry
+	// of its registration) is read before anything of the request is stored.
+	unread bool
 }
 
 // maxParallelReads bounds the persons of one request read from the stream at once.
@@ -999,7 +999,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	if g.hides {
 		if assumeNew {
 			// As for a person nobody registered: nothing asked of the stream.
-			return personRead{}, nil
+			return personRead{unread: true}, nil
 		}
 		if s.fresh(ctx, g.chain) {
 			return personRead{hidden: true}, nil
@@ -1011,10 +1011,10 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 		}
 	}
 	if assumeNew {
-		return personRead{}, nil
+		return personRead{unread: true}, nil
 	}
 	if g.unknown && s.fresh(ctx, g.chain) {
-		return personRead{}, nil
+		return personRead{unread: true}, nil
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
 	if err != nil {
