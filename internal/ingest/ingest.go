@@ -608,6 +608,21 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: h.Seq, Duplicate: true}
 				continue
 			}
+			// An event of a person merged into this one, retried after the merge: the
+			// same event again, answered with its original position (README Idempotent),
+			// never stored a second time under the survivor.
+			if from, h, ok, err := s.storedInMerged(ctx, st, history, id, erasing); err != nil {
+				return err
+			} else if ok {
+				orig := shallowEvent(ev)
+				orig.PersonKey = from
+				if !eventstore.SameEvent(h.Event, orig) {
+					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
+						Reason: "is already stored, for a person merged into this one, with other content; a new event needs a new id", Err: ErrIDReused}
+				}
+				p.position = &nirv1.Position{EventId: id, PersonKey: from, Sequence: h.Seq, Duplicate: true}
+				continue
+			}
 			if ev.GetPersonErased() != nil {
 				if done := storedErasure(st); done != nil {
 					// The person is erased already: another erasure completes the first one's
@@ -805,6 +820,58 @@ func storedByID(st *rules.State, history []eventstore.Stored, id string) (events
 		}
 	}
 	return eventstore.Stored{}, false
+}
+
+// storedInMerged finds the event id among the events merges copied into the person folded in
+// st from history, its own messages: the key of the merged person whose own stream holds the
+// event, and that stored entry. Only merges in effect count (not retracted, nor any merge
+// that copied them, for a nested one). The absorbed person's stream is read only when the
+// fold knows the id and the person's own history does not hold it: for a retry after a merge.
+func (s *Service) storedInMerged(ctx context.Context, st *rules.State, history []eventstore.Stored, id string, erasing bool) (string, eventstore.Stored, bool, error) {
+	if _, ok := st.Events[id]; !ok {
+		return "", eventstore.Stored{}, false, nil
+	}
+	for i := len(history) - 1; i >= 0; i-- {
+		ev := history[i].Event
+		if ev.GetPersonsMerged() == nil {
+			continue
+		}
+		from, ok := absorberOf(st, ev, id)
+		if !ok {
+			continue
+		}
+		stored, _, _, err := s.readStored(ctx, from, erasing)
+		if err != nil {
+			return "", eventstore.Stored{}, false, err
+		}
+		for j := len(stored) - 1; j >= 0; j-- {
+			if stored[j].Event.GetId() == id {
+				return from, stored[j], true, nil
+			}
+		}
+		return "", eventstore.Stored{}, false, nil
+	}
+	return "", eventstore.Stored{}, false, nil
+}
+
+// absorberOf returns the key of the person whose events the merge ev (or a merge it copied)
+// copied, the event id among them, if no merge on the way is retracted in st.
+func absorberOf(st *rules.State, ev *nirv1.Event, id string) (string, bool) {
+	m := ev.GetPersonsMerged()
+	if m == nil || st.Retracted[ev.GetId()] {
+		return "", false
+	}
+	for _, e := range m.GetAbsorbedEvents() {
+		if e.GetId() == id {
+			return m.GetAbsorbedPersonKey(), true
+		}
+	}
+	for _, e := range m.GetAbsorbedEvents() {
+		if k, ok := absorberOf(st, e, id); ok {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // stamp returns a copy of ev with the fields nird owns set: person key, actor, recorded time.
