@@ -502,6 +502,12 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 				keyed[nid] = key
 			}
 		}
+		if pr := ev.GetPersonRegistered(); pr != nil && reg.GetPerson() != nil && !s.holdsKey(pr, key) {
+			// The registration is the person's identity: filed under an id it does not
+			// hold, it would take that id (and whoever holds it) for another person.
+			return nil, nil, &InvalidError{Index: i, Field: field + ".person",
+				Reason: "names the person by an id the registration does not hold; a person_registered is filed under one of its own ids (fodselsnummer, d_nummer, duf_nummer): leave person empty"}
+		}
 		if ev.GetPersonKey() != "" && ev.GetPersonKey() != key {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.person_key", Reason: "does not match the person; leave it empty"}
 		}
@@ -523,6 +529,16 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		b.regs = append(b.regs, p)
 	}
 	return batches, all, nil
+}
+
+// holdsKey reports whether key is the person key of one of the national ids pr holds.
+func (s *Service) holdsKey(pr *nirv1.PersonRegistered, key string) bool {
+	for _, id := range []string{pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer()} {
+		if id != "" && s.keys.Key(id) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // try makes one attempt: read every person, resolve duplicates, check, append. erasing is
