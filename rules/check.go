@@ -79,6 +79,8 @@ var (
 
 	rDateRange = checkRule{Code: "NIR-R030", NB: "datoen er ikke gyldig eller ligger utenfor et rimelig tidsrom", EN: "the date is invalid or outside a plausible range",
 		Version: checkVersion("rimelig-dato", "DOMAIN.md 2.1")}
+	rBeforeBirth = checkRule{Code: "NIR-R032", NB: "datoen ligger før personens fødselsdato", EN: "the date is before the person's birth date",
+		Version: checkVersion("etter-fodsel", "DOMAIN.md 2.1, 1.2")}
 	rPeriodOrder = checkRule{Code: "NIR-R031", NB: "sluttdatoen ligger før startdatoen", EN: "the end date is before the start date",
 		Version: checkVersion("periode-rekkefolge", "DOMAIN.md 2.1")}
 	rHours = checkRule{Code: "NIR-R040", NB: "timetallet er negativt eller urimelig høyt for perioden (over 8 timer per dag eller 40 timer per uke)", EN: "the hours are negative or implausibly many for the period (over 8 hours a day or 40 hours a week)",
@@ -110,7 +112,7 @@ var checkRules = []checkRule{
 	rPersonFirst, rPersonTwice, rRetractUnknown, rDeleteUnknown, rRetractTwice,
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup, rComputedNotDue,
-	rDateRange, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
+	rDateRange, rBeforeBirth, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
 	rErased, rErasurePermanent,
 }
 
@@ -225,6 +227,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		add(refuse(rPersonFirst, Version{}, ev, "", ""))
 		return out
 	}
+	out = append(out, checkAfterBirth(s, ev)...)
 	law := s.Law
 	introL := law == nirv1.Law_LAW_INTROL
 
@@ -340,7 +343,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		a := ev.GetAbsenceRegistered()
 		per := Period{From: dateOf(a.GetFromDate()), To: dateOf(a.GetToDate())}
 		out = append(out, checkOrder(ev, per.From, per.To)...)
-		out = append(out, checkPeriodHours(ev, a.GetHours(), per)...)
+		out = append(out, checkPeriodHours(ev, a.GetHours(), per, now)...)
 		if a.GetProgramme() != nirv1.Programme_PROGRAMME_OPPLAERING {
 			out = append(out, needProgramme(s, ev, per.From)...)
 		}
@@ -349,7 +352,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		r := ev.GetReceptionParticipationRegistered()
 		per := Period{From: dateOf(r.GetFromDate()), To: dateOf(r.GetToDate())}
 		out = append(out, checkOrder(ev, per.From, per.To)...)
-		out = append(out, checkPeriodHours(ev, r.GetHours(), per)...)
+		out = append(out, checkPeriodHours(ev, r.GetHours(), per, now)...)
 
 	case ev.GetProgrammeVedtakRegistered() != nil:
 		v := ev.GetProgrammeVedtakRegistered()
@@ -412,9 +415,24 @@ func checkOrder(ev *nirv1.Event, from, to Date) []Refusal {
 // maxHoursPerDay bounds plausible hours: full time is 37.5 hours a week (DOMAIN.md 2.3).
 const maxHoursPerDay = 8
 
-func checkPeriodHours(ev *nirv1.Event, hours float64, per Period) []Refusal {
+// checkPeriodHours refuses hours that are negative or more than maxHoursPerDay a day of the
+// period. An open-ended period (no end date) is bounded by the days it has run by now, the
+// first day counted (at least one day): the hours registered are hours given (DOMAIN.md 2.6,
+// 3.4, 4), not planned, and before, an open-ended period took any number (1e300 hours in
+// mottak, 744 hours of absence from today).
+func checkPeriodHours(ev *nirv1.Event, hours float64, per Period, now Date) []Refusal {
+	if per.To.IsZero() && !per.From.IsZero() && !now.IsZero() {
+		per.To = now
+		if per.To.Before(per.From) {
+			per.To = per.From
+		}
+	}
 	if hours < 0 || (per.Days() > 0 && hours > float64(maxHoursPerDay*per.Days())) {
-		return []Refusal{refuse(rHours, Version{}, ev, fmt.Sprintf("%.1f timer på %d dager", hours, per.Days()), fmt.Sprintf("%.1f hours in %d days", hours, per.Days()))}
+		h := fmt.Sprintf("%.1f", hours)
+		if hours >= 1e6 {
+			h = fmt.Sprintf("%.3g", hours) // not 300 digits for a typo
+		}
+		return []Refusal{refuse(rHours, Version{}, ev, fmt.Sprintf("%s timer på %d dager", h, per.Days()), fmt.Sprintf("%s hours in %d days", h, per.Days()))}
 	}
 	return nil
 }
@@ -496,6 +514,36 @@ func payloadDates(ev *nirv1.Event) []dateField {
 		return []dateField{{name: "date", p: ev.GetIdentifierAdded().GetDate(), ahead: past, oldest: oldestBirth}}
 	}
 	return nil
+}
+
+// checkAfterBirth refuses a new event with a date before the person's birth date: every
+// dated field of the payload (an offer, a demand, a vedtak, a period, a month of hours, a
+// move). What the kommune registers are facts about the person (DOMAIN.md 2.1, 3.1) and the
+// person's age decides the target groups (1.2, 1.3); a date before the birth is a typing
+// error that, stored, moves a programme's start back by decades and ends it at once
+// (FRIST_UTLOPT). Only appends are checked: stored events fold as they were. The birth date
+// is not quoted (an identifying field, sealed at rest: Product decisions 15); the regelmotor's
+// computed terminations are its own.
+func checkAfterBirth(s *State, ev *nirv1.Event) []Refusal {
+	birth := s.Person.BirthDate
+	if birth.IsZero() || ev.GetTerminationComputed() != nil {
+		return nil
+	}
+	var out []Refusal
+	for _, f := range payloadDates(ev) {
+		d, ok := DateOf(f.p)
+		if !ok || d.IsZero() {
+			continue // no date, or one NIR-R030 refuses
+		}
+		first := birth
+		if f.name == "month" {
+			first = Date{Y: birth.Y, M: birth.M, D: 1} // the month the person was born in counts
+		}
+		if d.Before(first) {
+			out = append(out, refuse(rBeforeBirth, Version{}, ev, fmt.Sprintf("%s %s", f.name, d), fmt.Sprintf("%s %s", f.name, d)))
+		}
+	}
+	return out
 }
 
 func checkDates(ev *nirv1.Event, now Date) []Refusal {

@@ -120,6 +120,9 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R026", "Product decisions 10", []*nirv1.Event{il, prog, withPayload("h6", k, &nirv1.UtdanningsbakgrunnRegistered{UpperSecondaryCompleted: true, Date: dpb("2022-02-01")})},
 			withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, Date: dpb("2022-03-01")})},
 		{"NIR-R030", "2.1", []*nirv1.Event{il, prog, sluttmal}, withPayload("n1", k, &nirv1.IntegreringskontraktRegistered{Date: dpb("2030-01-01")})},
+		// Found on 2026-12-06 (review of the write path): before, an offer dated thirty years
+		// before the person was born was accepted; now NIR-R032 refuses it.
+		{"NIR-R032", "2.1", []*nirv1.Event{il}, withPayload("n1", k, &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: dpb("1960-03-01")})},
 		{"NIR-R031", "2.1", []*nirv1.Event{il, prog, sluttmal}, withPayload("n1", k, &nirv1.AbsenceRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO,
 			Type: nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_GYLDIG, FromDate: dpb("2023-03-10"), ToDate: dpb("2023-03-01")})},
 		{"NIR-R040", "3.4", []*nirv1.Event{il, training}, withPayload("n1", k, &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK,

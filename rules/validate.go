@@ -577,7 +577,9 @@ func (v *validator) payload(ev *nirv1.Event) {
 		from := v.date(f+"from_date", m.GetFromDate(), true)
 		to := v.date(f+"to_date", m.GetToDate(), false)
 		v.order(f+"from_date", from, f+"to_date", to)
-		// Training in mottak can run for years: only sign and finiteness are checked.
+		// Training in mottak can run for years: only sign and finiteness are checked here;
+		// the rules bound the hours by the days of the period (NIR-R040), an open-ended one's
+		// by the days it has run.
 		v.number(f+"hours", m.GetHours(), math.Inf(1))
 	case *nirv1.Event_IdentifierAdded:
 		const f = e + "identifier_added."

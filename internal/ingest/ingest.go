@@ -531,6 +531,23 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 	return batches, all, nil
 }
 
+// registeredLater returns, for a person's registrations of a request whose first does not
+// register the person, an *InvalidError naming the first and saying that a later one
+// registers the person (NIR-R001: the person is registered before any other event; a
+// request's events are judged in order, each on the ones before it); nil if none does. It is
+// the answer for a person nobody registered and for another kommune's person alike, so it
+// tells a kommune nothing about who exists.
+func registeredLater(regs []*pending) error {
+	for _, p := range regs[1:] {
+		if p.reg.GetEvent().GetPersonRegistered() != nil {
+			first := regs[0].index
+			return &InvalidError{Index: first, Field: fmt.Sprintf("registrations[%d].event", first),
+				Reason: fmt.Sprintf("NIR-R001: the person must be registered before any other event; registrations[%d] registers the person: send it first (a request's events are judged in order)", p.index)}
+		}
+	}
+	return nil
+}
+
 // holdsKey reports whether key is the person key of one of the national ids pr holds.
 func (s *Service) holdsKey(pr *nirv1.PersonRegistered, key string) bool {
 	for _, id := range []string{pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer()} {
@@ -582,6 +599,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			// Not even a retry of an event stored for the person tells a kommune that the
 			// person exists.
 			if b.regs[0].reg.GetEvent().GetPersonRegistered() == nil {
+				if err := registeredLater(b.regs); err != nil {
+					return err // as for a person nobody registered (below)
+				}
 				return access.ErrNotFound
 			}
 			// A registration of the person is judged as one of a person nobody registered,
@@ -665,6 +685,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// answer for another kommune's person (above) is NotFound too, so neither an event
 		// for the person nor an expected sequence tells a kommune which of the two it named.
 		if len(history) == 0 && (fresh[0].GetPersonRegistered() == nil || b.expected != nil && *b.expected != 0) {
+			if err := registeredLater(freshRegs); err != nil && fresh[0].GetPersonRegistered() == nil {
+				return err
+			}
 			return ErrNotFound
 		}
 		if b.expected != nil && *b.expected != last {
