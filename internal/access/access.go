@@ -335,15 +335,6 @@ func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, f
 	}
 	if rel == Current {
 		switch {
-		case personWide(ev) && len(periods) > 0:
-			// The fold keeps the fact for the whole person, not for a kommune's period (the
-			// last utdanningsbakgrunn or norskmål registered wins; an exemption counts in every
-			// kommune): the kommune that has the person now corrects it, whoever wrote it and
-			// whatever its date, or a former kommune's backdated fact would set the current
-			// kommune's deadlines with nothing it could do. A person not registered (any more)
-			// lives nowhere: each kommune that wrote a registration of it is Current, and
-			// corrects only its own.
-			return nil
 		case ev.GetPersonRegistered() != nil, ev.GetPersonMoved() != nil, ev.GetEventRetracted() != nil, ev.GetComputedTerminationDeleted() != nil:
 		default:
 			if d, ok := effectiveDate(ev); ok && lived(periods, s.kommune, d) && !lived(periods, ev.GetKommune(), d) {
@@ -352,20 +343,6 @@ func (s Scope) mayCorrect(st *rules.State, periods []Period, rel Relation, id, f
 		}
 	}
 	return denied(field, "an event is retracted by the kommune that wrote it; after a move, the kommune that has the person corrects only what was registered for its own period")
-}
-
-// personWide reports whether ev registers a fact the fold keeps for the whole person rather
-// than for the kommune or period it was registered in (rules.State.Training: utdanningsbakgrunn
-// and norskmål, last registered wins; exemptions, full-time upper secondary; reception
-// participation, rules.State.Reception).
-func personWide(ev *nirv1.Event) bool {
-	switch {
-	case ev.GetUtdanningsbakgrunnRegistered() != nil, ev.GetNorskmalRegistered() != nil,
-		ev.GetExemptionRegistered() != nil, ev.GetFullTimeUpperSecondaryRegistered() != nil,
-		ev.GetReceptionParticipationRegistered() != nil:
-		return true
-	}
-	return false
 }
 
 func dateOf(p *nirv1.Date) rules.Date {
