@@ -146,6 +146,20 @@ func (s Scope) own(k string) bool {
 	return k != "" && s.kommune != "" && rules.KommuneNow(k) == rules.KommuneNow(s.kommune)
 }
 
+// inItsTime reports whether kommunenummer k may be written for an event dated d: the scope's
+// own number always, a number it had before a reform (own) only while that number was valid.
+// After a split the old number names both parts to the fold (rules.SameKommune: 1507 is 1508
+// Ålesund's and 1580 Haram's), so an event under it dated after the split landed on the other
+// part's programme: Ålesund, a former kommune of a person now in Haram, ended Haram's programme
+// with a termination written as 1507 (found by a review after merging; TestScope_OldNumberOnlyInItsTime).
+func (s Scope) inItsTime(k string, d rules.Date) bool {
+	if k == "" || k == s.kommune {
+		return true
+	}
+	_, err := rules.LookupKommune(k, d)
+	return err == nil
+}
+
 // Hidden reports whether the person the kommuner of r reach is hidden from the scope: a
 // kommune scope without a relation to it, which every call answers as it answers a person
 // nobody registered. Other roles are never hidden here: their calls are refused, or reach
@@ -228,10 +242,15 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 	}
 	if k := ev.GetKommune(); k != "" && !s.own(k) {
 		return denied(field+".kommune", "a kommune may only register for its own kommune ("+s.kommune+", or the number it had before a reform)")
+	} else if d, ok := rules.EffectiveDate(ev); ok && !s.inItsTime(k, d) {
+		return denied(field+".kommune", "kommunenummer "+k+", which the kommune had before a reform, is written only for events dated while it was valid; use "+s.kommune)
 	}
 	if pr := ev.GetPersonRegistered(); pr != nil && pr.GetSettlementKommune() != "" && !s.own(pr.GetSettlementKommune()) {
 		return denied(field+".person_registered.settlement_kommune",
 			"a kommune registers only persons settled in itself ("+s.kommune+"); a person settled elsewhere is registered by that kommune")
+	} else if d, ok := rules.DateOf(pr.GetSettlementDate()); pr != nil && ok && !s.inItsTime(pr.GetSettlementKommune(), d) {
+		return denied(field+".person_registered.settlement_kommune",
+			"kommunenummer "+pr.GetSettlementKommune()+", which the kommune had before a reform, is written only for a settlement dated while it was valid; use "+s.kommune)
 	}
 	if ev.GetTerminationComputed() != nil {
 		return denied(field+".termination_computed", "only the regelmotor records computed terminations")

@@ -143,3 +143,73 @@ func TestScope_RenumberedKommune(t *testing.T) {
 		}
 	})
 }
+
+// TestScope_OldNumberOnlyInItsTime: a number the kommune had before a reform is written only
+// for events dated while it was valid.
+//
+// Found on 2026-12-06 (review after merging the renumbering fix): after a split the old
+// number names both parts to the fold (rules.SameKommune: 1507 is 1508 Ålesund's and 1580
+// Haram's), and the validator accepts it after the split (its same-named successor is
+// valid). Ålesund, a former kommune of a person now in Haram, wrote a termination as 1507
+// dated on the move, in its own period: it ended Haram's programme, and Haram could not
+// retract it. Written as 1508 it finds no programme. Now 1507 is Ålesund's only for events
+// dated before 2024.
+func TestScope_OldNumberOnlyInItsTime(t *testing.T) {
+	field := "registrations[0].event"
+	termination := func(k, d string) *nirv1.Event {
+		return &nirv1.Event{Id: "01HZX3J5Q8RBN0M9T7W2K4CZZZ", Kommune: k, PersonKey: "pk",
+			Payload: &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
+				Kind: nirv1.TerminationKind_TERMINATION_KIND_AVBRUTT, Reason: nirv1.TerminationReason_TERMINATION_REASON_FLYTTET, Date: date(d)}}}
+	}
+	for _, c := range []struct {
+		token, kommune, date string
+		want                 bool
+	}{
+		{"1508", "1507", "2023-06-01", true},
+		{"1508", "1507", "2024-06-01", false}, // after the split 1507 is Haram's too
+		{"1508", "1508", "2024-06-01", true},
+		{"3101", "3001", "2023-07-01", true},
+		{"3101", "3001", "2024-02-01", false},
+	} {
+		err := kommune(c.token).CheckRegistration(termination(c.kommune, c.date), field)
+		var de *DeniedError
+		switch {
+		case c.want && err != nil:
+			t.Errorf("%s writes under %s on %s: %v, want allowed", c.token, c.kommune, c.date, err)
+		case !c.want && (!errors.As(err, &de) || de.Field != field+".kommune"):
+			t.Errorf("%s writes under %s on %s: %v, want denied on %s.kommune", c.token, c.kommune, c.date, err, field)
+		}
+	}
+	// A settlement under the old number, dated after the reform.
+	reg := &nirv1.Event{Kommune: "3101", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+		SettlementKommune: "3001", SettlementDate: date("2024-03-01")}}}
+	var de *DeniedError
+	if err := kommune("3101").CheckRegistration(reg, field); !errors.As(err, &de) || de.Field != field+".person_registered.settlement_kommune" {
+		t.Errorf("a settlement under 3001 dated 2024: %v, want denied on settlement_kommune", err)
+	}
+
+	// The review's scenario: Ålesund's termination written as 1507 never reaches Haram's
+	// programme; as 1508 it finds none.
+	for _, k := range []string{"1507", "1508"} {
+		var h history
+		h.register("1508", "1508", "2024-01-15")
+		h.move("1508", "1580", "2024-06-01")
+		h.add("1580", &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: date("2024-05-20"), FromDate: date("2024-06-01")}}})
+		st := h.state()
+		alesund := kommune("1508")
+		if r := alesund.Relation(st); r != Former {
+			t.Fatalf("Ålesund's relation: %s, want former", r)
+		}
+		ev := termination(k, "2024-06-01")
+		if alesund.CheckRegistration(ev, field) != nil || alesund.CheckEvent(st, ev, field) != nil {
+			continue // refused
+		}
+		h.add(k, ev)
+		for _, p := range h.state().Programmes {
+			if p.Kommune == "1580" && p.Termination != nil {
+				t.Errorf("Ålesund, a former kommune, writing as %s, ended Haram's programme (%v on %s)", k, p.Termination.Reason, p.Termination.Date)
+			}
+		}
+	}
+}
