@@ -119,7 +119,9 @@ func (s *Service) dedupeWindow() time.Duration {
 // between the termination's date and the day it falls due, made the regelmotor's append
 // fail on every pass, and the programme was never terminated
 // (TestService_ComputedTerminationIDReserved). A client's ULID made at random lands on that
-// millisecond once in 86.4 million; it is refused by name, and a new id goes through.
+// millisecond once in 86.4 million; it is refused by name, and a new id goes through. Only a
+// new event is refused: a re-send of one stored before (a load of history, whose ids carry the
+// events' dates) is its duplicate.
 func idReserved(id string) bool {
 	u, err := ulid.ParseStrict(id)
 	return err == nil && u.Time()%uint64(24*time.Hour/time.Millisecond) == 0

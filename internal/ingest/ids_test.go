@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/feed"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/personkey"
@@ -406,5 +407,16 @@ func TestService_ComputedTerminationIDReserved(t *testing.T) {
 	squat.Event.Id = u.String()
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{squat}); err != nil {
 		t.Errorf("an id one millisecond after midnight UTC: %v", err)
+	}
+	// An event stored under such an id before (a load of history, whose ids carry the
+	// events' dates) is answered as the duplicate it is when a case system re-sends it.
+	loaded := offer(a)
+	loaded.Event.Id = ulid.MustNew(uint64(rules.MustDate(2024, 3, 1).Time().UnixMilli()), ulid.DefaultEntropy()).String()
+	if _, err := svc.Append(ctx, access.System(&nirv1.Actor{Subject: "load", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}), []*nirv1.Registration{loaded}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := svc.Append(ctx, oslo, []*nirv1.Registration{loaded})
+	if err != nil || !again[0].GetDuplicate() {
+		t.Errorf("a case system re-sends a loaded event with a midnight id: %v, %v; want its duplicate", again, err)
 	}
 }

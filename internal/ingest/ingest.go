@@ -474,10 +474,6 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 				return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
 					Reason: fmt.Sprintf("its ULID time lies more than %v ahead of the register's clock; an event's id is made when the event is", w/4)}
 			}
-			if idReserved(ev.GetId()) {
-				return nil, nil, &InvalidError{Index: i, Field: field + ".event.id",
-					Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}
-			}
 		}
 		ids[ev.GetId()] = i
 		ref := reg.GetPerson()
@@ -668,6 +664,12 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 					continue
 				}
 				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
+			}
+			if !scope.IsSystem() && idReserved(id) {
+				// Only a new event: a retry of one stored before (a load, a migration, or
+				// before ids were checked) is answered as the duplicate it is.
+				return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
+					Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}
 			}
 			p.position = nil
 			fresh = append(fresh, ev)
