@@ -25,12 +25,13 @@ type PersonAppend struct {
 	// Events are the person's new events in order, envelope complete (id, person_key equal
 	// to PersonKey, recorded_at, payload).
 	Events []*nirv1.Event
-	// Unread is set when the caller did not read the person but took it for new
-	// (ExpectedLastSeq 0). An event of the person found stored, a retry of the caller's own
-	// included, is then ErrNotNew instead of a Duplicate position, and nothing of the call is
-	// stored: a caller that judges a retry on the person's history (who may write to it)
-	// must see that history before any other person's events of the call are stored.
-	Unread bool
+	// NoDuplicates is set by a caller that answers retries itself, from the person's history
+	// (ingest, which judges who may write to the person on it): an event of the person found
+	// stored, a retry of the caller's own included, is then ErrNotNew instead of a Duplicate
+	// position, and nothing of the call is stored. The caller's history was behind the stream
+	// (a cache, a replica, a person taken for new without a read); it reads the person again
+	// and judges the retry before anything of the call is stored.
+	NoDuplicates bool
 }
 
 // Expect returns a pointer to seq, for PersonAppend.ExpectedLastSeq.
@@ -55,7 +56,7 @@ type personReq struct {
 	key     string
 	subject string
 	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
-	unread  bool    // PersonAppend.Unread: an event found stored is ErrNotNew
+	noDups  bool    // PersonAppend.NoDuplicates: an event found stored is ErrNotNew
 	events  []encodedEvent
 	first   int    // index of the person's first event in the positions slice
 	tip     []byte // chain hash of the last event (with an expectation; nil without)
@@ -207,7 +208,7 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 		if len(pa.Events) == 0 {
 			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
 		}
-		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), unread: pa.Unread}
+		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), noDups: pa.NoDuplicates}
 		if pa.ExpectedLastSeq != nil {
 			r.expect = Expect(*pa.ExpectedLastSeq)
 		}
@@ -261,7 +262,7 @@ func (s *Store) appendReqs(ctx context.Context, reqs []*personReq, positions []P
 		seqs, dups, err := s.publish(ctx, msgs, owners)
 		if err == nil && dups {
 			for _, o := range owners {
-				if o.req.unread {
+				if o.req.noDups {
 					// The dedupe window knew the message: the person has it already.
 					return ErrNotNew
 				}
@@ -352,7 +353,7 @@ func (s *Store) markStored(ctx context.Context, r *personReq, positions []Positi
 	if err != nil {
 		return false, fmt.Errorf("eventstore: append: re-read person: %w", err)
 	}
-	if r.unread && found {
+	if r.noDups && found {
 		return found, ErrNotNew
 	}
 	if r.expect == nil || r.allStored() {

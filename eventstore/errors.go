@@ -13,11 +13,12 @@ var (
 	// replicated streams) become ErrConflict.
 	ErrConflict = errors.New("eventstore: conflict: the person has events the caller has not seen")
 
-	// ErrNotNew is returned by Append (wrapping ErrConflict) when a person the caller took
-	// for new without reading it (PersonAppend.Unread) has events, a retry of the caller's
-	// own among them. Nothing of the batch is stored: the caller reads the person and judges
-	// the retry on its history before anything of the request is stored.
-	ErrNotNew = fmt.Errorf("%w: the person taken for new has events", ErrConflict)
+	// ErrNotNew is returned by Append (wrapping ErrConflict) when an event of a person
+	// appended with PersonAppend.NoDuplicates is found stored already, a retry of the caller's
+	// own among them: the history the caller judged on was behind the stream. Nothing of the
+	// batch is stored: the caller reads the person and judges the retry on its history before
+	// anything of the request is stored.
+	ErrNotNew = fmt.Errorf("%w: an event of the person is stored already", ErrConflict)
 
 	// ErrTooLarge is returned by Append when an event is larger than the server accepts in
 	// one message, or when one request holds more events than fit in one atomic batch

@@ -9,7 +9,7 @@ import (
 )
 
 // TestStore_Append_Unread: a person the caller took for new without reading it
-// (PersonAppend.Unread) that has events, a retry of the caller's own among them, is
+// (PersonAppend.NoDuplicates) that has events, a retry of the caller's own among them, is
 // ErrNotNew (an ErrConflict), and nothing of the call is stored: not the retry's position as
 // a duplicate, with the other persons of the call stored, as for a caller that read the
 // person. The caller (ingest) judges such a retry on the person's history, who may write to it,
@@ -31,10 +31,10 @@ func TestStore_Append_Unread(t *testing.T) {
 	stored := mustLastSeq(t, s)
 
 	cases := map[string][]eventstore.PersonAppend{
-		"alone": {{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), Unread: true, Events: first}},
+		"alone": {{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: first}},
 		"with a new person": {
-			{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), Unread: true, Events: first},
-			{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), Unread: true, Events: events(b, 1)},
+			{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: first},
+			{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: events(b, 1)},
 		},
 	}
 	for name, batch := range cases {
@@ -49,6 +49,6 @@ func TestStore_Append_Unread(t *testing.T) {
 	// Read, the same retry is a duplicate, as ever.
 	got, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), Events: first})
 	if err != nil || !got[0].Duplicate || got[0].Seq != pos[0].Seq {
-		t.Errorf("the retry without Unread: %v, %v; want a duplicate at %d", got, err, pos[0].Seq)
+		t.Errorf("the retry without NoDuplicates: %v, %v; want a duplicate at %d", got, err, pos[0].Seq)
 	}
 }

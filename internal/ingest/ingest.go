@@ -389,9 +389,9 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 		}
 		notNew := errors.Is(err, eventstore.ErrNotNew)
 		if notNew && attempt == 0 {
-			// A person taken for new has events: a retry of its registration, judged on
-			// the person's history once it is read. Nothing was stored, and the conflict is
-			// not the caller's, whatever sequence it expected.
+			// An event of the request is stored already (a retry) where the history judged
+			// on had none: judged again on the person's history once it is read. Nothing was
+			// stored, and the conflict is not the caller's, whatever sequence it expected.
 			continue
 		}
 		if !errors.Is(err, eventstore.ErrConflict) || hasExpectation(batches) && !notNew {
@@ -498,12 +498,6 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 				keyed[nid] = key
 			}
 		}
-		if pr := ev.GetPersonRegistered(); pr != nil && reg.GetPerson() != nil && !s.holdsKey(pr, key) {
-			// The registration is the person's identity: filed under an id it does not
-			// hold, it would take that id (and whoever holds it) for another person.
-			return nil, nil, &InvalidError{Index: i, Field: field + ".person",
-				Reason: "names the person by an id the registration does not hold; a person_registered is filed under one of its own ids (fodselsnummer, d_nummer, duf_nummer): leave person empty"}
-		}
 		if ev.GetPersonKey() != "" && ev.GetPersonKey() != key {
 			return nil, nil, &InvalidError{Index: i, Field: field + ".event.person_key", Reason: "does not match the person; leave it empty"}
 		}
@@ -567,12 +561,13 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return err
 	}
 	histories := make(map[string][]eventstore.Stored, len(batches))
-	var claims []claim                       // the ids the new events bring, to be claimed with them
-	var erasures []*nirv1.Event              // erasures whose data keys are destroyed once stored
-	var companions []eventstore.PersonAppend // merges' closings and their retractions
-	var advanced []*lease                    // states that folded their request's one new event
-	var fault *FoldFaultError                // the first new event the rules failed on
-	hidden := false                          // a batch registers a person out of the scope's reach
+	absorbed := map[string][]eventstore.Stored{} // merged persons' streams read by storedInMerged
+	var claims []claim                           // the ids the new events bring, to be claimed with them
+	var erasures []*nirv1.Event                  // erasures whose data keys are destroyed once stored
+	var companions []eventstore.PersonAppend     // merges' closings and their retractions
+	var advanced []*lease                        // states that folded their request's one new event
+	var fault *FoldFaultError                    // the first new event the rules failed on
+	hidden := false                              // a batch registers a person out of the scope's reach
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
 		// The subject may lead to another person (an id's claim, a merge): the
@@ -643,7 +638,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			// An event of a person merged into this one, retried after the merge: the
 			// same event again, answered with its original position (README Idempotent),
 			// never stored a second time under the survivor.
-			if from, h, ok, err := s.storedInMerged(ctx, st, history, id, erasing); err != nil {
+			if from, h, ok, err := s.storedInMerged(ctx, st, history, id, erasing, absorbed); err != nil {
 				return err
 			} else if ok {
 				orig := shallowEvent(ev)
@@ -664,6 +659,14 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 					continue
 				}
 				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
+			}
+			if pr := ev.GetPersonRegistered(); pr != nil && p.reg.GetPerson() != nil && len(history) == 0 && !s.holdsKey(pr, b.key) {
+				// A new person's registration is the person's identity: filed under an id it
+				// does not hold, it would take that id (and whoever holds it) for another
+				// person. A re-send named by an id the person holds now (added later, or the
+				// survivor's after a merge) is answered above as the duplicate it is.
+				return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].person", p.index),
+					Reason: "names the person by an id the registration does not hold; a person_registered is filed under one of its own ids (fodselsnummer, d_nummer, duf_nummer): leave person empty"}
 			}
 			if !scope.IsSystem() && idReserved(id) {
 				// Only a new event: a retry of one stored before (a load, a migration, or
@@ -739,7 +742,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		expected := last
 		appends = append(appends, eventstore.PersonAppend{PersonKey: b.key, ExpectedLastSeq: &expected, Events: fresh,
-			Unread: reads[i].unread && len(history) == 0})
+			NoDuplicates: true})
 		for _, p := range freshRegs {
 			checks = append(checks, idCheck{id: p.reg.GetEvent().GetId(), key: b.key, index: p.index})
 		}
@@ -808,8 +811,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return err
 	}
 	// Nothing is checked once the append has stored: the atomic append stored the whole
-	// request, and an error now would tell the caller that nothing was. A retried
-	// registration of a person taken for new without a read (Unread) is not answered as a
+	// request, and an error now would tell the caller that nothing was. Every person is
+	// appended with NoDuplicates: an event found stored already (the history judged on was a
+	// stale cache, a replica behind, or none, the person taken for new) is not answered as a
 	// duplicate by the store but with eventstore.ErrNotNew, nothing stored, and the next
 	// attempt reads the person and judges the retry (who reaches the person) on its history.
 	s.remember(appends, histories, positions, now)
@@ -867,8 +871,9 @@ func storedByID(st *rules.State, history []eventstore.Stored, id string) (events
 // st from history, its own messages: the key of the merged person whose own stream holds the
 // event, and that stored entry. Only merges in effect count (not retracted, nor any merge
 // that copied them, for a nested one). The absorbed person's stream is read only when the
-// fold knows the id and the person's own history does not hold it: for a retry after a merge.
-func (s *Service) storedInMerged(ctx context.Context, st *rules.State, history []eventstore.Stored, id string, erasing bool) (string, eventstore.Stored, bool, error) {
+// fold knows the id and the person's own history does not hold it: for a retry after a merge;
+// and once per attempt (read keeps what it read), however many re-sends a request holds.
+func (s *Service) storedInMerged(ctx context.Context, st *rules.State, history []eventstore.Stored, id string, erasing bool, read map[string][]eventstore.Stored) (string, eventstore.Stored, bool, error) {
 	if _, ok := st.Events[id]; !ok {
 		return "", eventstore.Stored{}, false, nil
 	}
@@ -881,9 +886,13 @@ func (s *Service) storedInMerged(ctx context.Context, st *rules.State, history [
 		if !ok {
 			continue
 		}
-		stored, _, _, err := s.readStored(ctx, from, erasing)
-		if err != nil {
-			return "", eventstore.Stored{}, false, err
+		stored, ok := read[from]
+		if !ok {
+			var err error
+			if stored, _, _, err = s.readStored(ctx, from, erasing); err != nil {
+				return "", eventstore.Stored{}, false, err
+			}
+			read[from] = stored
 		}
 		for j := len(stored) - 1; j >= 0; j-- {
 			if stored[j].Event.GetId() == id {
@@ -1056,10 +1065,6 @@ type personRead struct {
 	history []eventstore.Stored
 	last    uint64
 	hidden  bool
-	// unread: the person was taken for new without reading the stream; its append is
-	// eventstore.PersonAppend.Unread, so that a person that has events after all (a retry
-	// of its registration) is read before anything of the request is stored.
-	unread bool
 }
 
 // maxParallelReads bounds the persons of one request read from the stream at once.
@@ -1107,7 +1112,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	if g.hides {
 		if assumeNew {
 			// As for a person nobody registered: nothing asked of the stream.
-			return personRead{unread: true}, nil
+			return personRead{}, nil
 		}
 		if s.fresh(ctx, g.chain) {
 			return personRead{hidden: true}, nil
@@ -1119,10 +1124,10 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 		}
 	}
 	if assumeNew {
-		return personRead{unread: true}, nil
+		return personRead{}, nil
 	}
 	if g.unknown && s.fresh(ctx, g.chain) {
-		return personRead{unread: true}, nil
+		return personRead{}, nil
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
 	if err != nil {
