@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -588,6 +589,38 @@ func TestConsole_ComputedTermination(t *testing.T) {
 	}
 	if rows["rett_og_plikt"] != 2 || rows["kan_tilbys"] != 0 {
 		t.Errorf("terminated rows by kategori = %v, want rett_og_plikt 2, kan_tilbys 0", rows)
+	}
+
+	// A third, whose programme ended the same way, has moved to Bergen since. Oslo's
+	// Årsrapportering counts the gap «Avsluttet uten registrert avslutningsårsak» as the report
+	// of terminated participants does, movers included. Found on 2026-12-06 (review after
+	// merging): the gap counted Oslo's person list, which holds Oslo's persons now.
+	mover := person(3, rules.MustDate(2021, 6, 1))
+	moved, err := w.svc.Append(ctx, kommune, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: mover}, Event: &nirv1.Event{
+		Id: ulid.Make().String(), Kommune: "0301", Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: today.Proto()}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, w.proj, moved[0].GetSequence()); err != nil {
+		t.Fatal(err)
+	}
+	gapRe := regexp.MustCompile(`Avsluttet uten registrert avslutningsårsak</th><td class="tall"><a href="[^"]*" data-teller="(\d+)"`)
+	withoutRe := regexp.MustCompile(`<strong class="varsel">(\d+)</strong> med «Avslutningsårsak ikke registrert»`)
+	total := 0
+	for y := today.Y - 7; y <= today.Y; y++ {
+		g := gapRe.FindStringSubmatch(w.do(http.MethodGet, fmt.Sprintf("/arsrapportering?ar=%d", y), nil, nil, oslo).body)
+		rep := withoutRe.FindStringSubmatch(w.do(http.MethodGet, fmt.Sprintf("/avsluttede?ar=%d", y), nil, nil, oslo).body)
+		if g == nil || rep == nil {
+			t.Fatalf("%d: no gap count (%v) or no report count (%v)", y, g, rep)
+		}
+		if g[1] != rep[1] {
+			t.Errorf("%d: Årsrapportering counts %s without a registered reason, the report %s", y, g[1], rep[1])
+		}
+		n, _ := strconv.Atoi(g[1])
+		total += n
+	}
+	if total != 3 {
+		t.Errorf("Oslo's gaps «uten registrert avslutningsårsak» over the years hold %d, want 3 (the mover too)", total)
 	}
 
 	page := w.do(http.MethodGet, "/personer/"+introl, nil, nil, oslo)

@@ -54,30 +54,38 @@ type reportingData struct {
 
 // reportingGaps are what the IMDi page asks each kommune to check before the deadline
 // (DOMAIN.md 2.1, 2.5, 3.3, 6.3, Product decisions 3 and 5), each as person list parameters.
-// The year filter keeps the persons whose programme or training ran in the data year.
+// The year filter keeps the persons whose programme or training ran in the data year. The
+// gaps on terminations (Report set) are counted in the report of terminated participants of
+// the year, which holds the kommune's programmes also of persons who have moved away since,
+// and under its numbers before a reform; the person list holds the kommune's persons now.
 var reportingGaps = []struct {
 	Label, Hint string
 	Params      url.Values
+	// Report counts the gap in the year's report of terminated participants instead:
+	// "uten" the rows without a registered avslutningsårsak, "beregnet" those whose
+	// termination is the regelmotor's.
+	Report string
 }{
 	{"Vedtak om introduksjonsprogram uten sluttmål", "Integreringsloven: sluttmålet skal registreres (DOMAIN.md 2.1, 2.2).",
-		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "sluttmal": {"without"}}},
+		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "sluttmal": {"without"}}, ""},
 	{"Vedtak om introduksjonsprogram uten tiltak", "Integreringsloven: innholdet i programmet skal registreres (DOMAIN.md 2.1, 2.4).",
-		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "tiltak": {"without"}}},
+		url.Values{"law": {"IL"}, "programme_vedtak": {"with"}, "tiltak": {"without"}}, ""},
 	{"Vedtak om opplæring uten norskmål", "Integreringsloven: norskmålet skal registreres (DOMAIN.md 3.3).",
-		url.Values{"law": {"IL"}, "training_vedtak": {"with"}, "norskmal": {"without"}}},
+		url.Values{"law": {"IL"}, "training_vedtak": {"with"}, "norskmal": {"without"}}, ""},
 	{"Vedtak om opplæring uten registrerte timer", "Timene i opplæringen er grunnlag for norsktilskuddet (DOMAIN.md 3.4, 6.5).",
-		url.Values{"training_vedtak": {"with"}, "norsk_hours": {"without"}}},
+		url.Values{"training_vedtak": {"with"}, "norsk_hours": {"without"}}, ""},
 	{"Avsluttet uten registrert avslutningsårsak", "«Avslutningsårsak ikke registrert» teller som ikke måloppnåelse (DOMAIN.md 2.5).",
-		url.Values{"registered_reason": {"without"}}},
+		url.Values{"registered_reason": {"without"}}, "uten"},
 	{"Beregnede avslutninger som venter på årsak", "Legg til årsaken (integreringsloven), eller slett og registrer den (introduksjonsloven) (DOMAIN.md Product decisions 5).",
-		url.Values{"termination_computed": {"with"}}},
+		url.Values{"termination_computed": {"with"}}, "beregnet"},
 	{"Rett og plikt uten utdanningsbakgrunn", "Norskfristen kan ikke beregnes uten utdanningsbakgrunn (DOMAIN.md Product decisions 3).",
-		url.Values{"law": {"IL"}, "training_category": {"RETT_OG_PLIKT"}, "utdanningsbakgrunn": {"without"}}},
+		url.Values{"law": {"IL"}, "training_category": {"RETT_OG_PLIKT"}, "utdanningsbakgrunn": {"without"}}, ""},
 }
 
 // reportingPage is «Årsrapportering for år Y»: for each gap the number of persons in the
 // kommune's person list under its filter, counted by QueryService.ListPersons exactly as the
-// linked list counts them, and the days left to the deadline.
+// linked list counts them (the termination gaps: rows of the year's report of terminated
+// participants, QueryService.TerminatedReport), and the days left to the deadline.
 func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 	today := c.today()
 	year, ok := yearParam(r, reportingYear(today))
@@ -101,7 +109,30 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 		d.DaysLeft = fmt.Sprintf("%d dager igjen.", left)
 	}
 	d.Terminated = href("/avsluttede", url.Values{"ar": {strconv.Itoa(year)}})
+	var report *nirv1.TerminatedReportResponse
 	for _, g := range reportingGaps {
+		if g.Report != "" {
+			if report == nil {
+				var err error
+				report, err = call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport,
+					&nirv1.TerminatedReportRequest{Year: int32(year), MinSequence: minSeq(r)})
+				if err != nil {
+					c.apiError(w, r, err)
+					return
+				}
+			}
+			n, link := int(report.GetWithoutReason()), url.Values{"ar": {strconv.Itoa(year)}, "arsak": {"uten"}}
+			if g.Report == "beregnet" {
+				n, link = 0, url.Values{"ar": {strconv.Itoa(year)}, "beregnet": {"med"}}
+				for _, row := range report.GetRows() {
+					if row.GetComputed() {
+						n++
+					}
+				}
+			}
+			d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/avsluttede", link), Count: n})
+			continue
+		}
 		params := with(g.Params, "year", strconv.Itoa(year))
 		req, err := api.PersonListRequest(params)
 		if err != nil {
@@ -127,11 +158,14 @@ type terminatedData struct {
 	Registered string
 	Category   string
 	Categories []option
-	Rows       []terminatedRow
-	With       int
-	Without    int
-	ByReason   []fact
-	Error      string
+	// Computed keeps only the rows whose termination is the regelmotor's («beregnet=med»),
+	// the Årsrapportering's gap «Beregnede avslutninger som venter på årsak».
+	Computed bool
+	Rows     []terminatedRow
+	With     int
+	Without  int
+	ByReason []fact
+	Error    string
 }
 
 type terminatedRow struct {
@@ -148,7 +182,7 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	year, ok := yearParam(r, reportingYear(today))
 	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak"),
-		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_")}
+		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_"), Computed: q.Get("beregnet") == "med"}
 	for y := today.Y; y >= today.Y-7; y-- {
 		d.Years = append(d.Years, y)
 	}
@@ -178,6 +212,9 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	ids := c.nationalIDs(r)
 	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
 	for _, t := range res.GetRows() {
+		if d.Computed && !t.GetComputed() {
+			continue
+		}
 		row := terminatedRow{Ident: t.GetPersonKey(), Law: lawShort[t.GetLaw()], Start: dateText(t.GetProgrammeStart()),
 			Date: dateText(t.GetTerminationDate()), Reason: label(reasonLabels, t.GetReason()), Kommune: t.GetKommune(),
 			NotReg: !t.GetReasonRegistered(), Computed: t.GetComputed()}
