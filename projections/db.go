@@ -344,10 +344,14 @@ func (db *DB) setAsOf(t, provisionalUntil time.Time, keep bool) error {
 
 // AsOf returns the recorded-time cut-off of an as-of replay (a snapshot); false for the live
 // models and for snapshots kept before the cut-off was recorded.
-func (db *DB) AsOf() (time.Time, bool) {
+func (db *DB) AsOf() (time.Time, bool) { return db.metaTime(asOfKey) }
+
+// metaTime reads an instant the meta bucket keeps under key (Unix nanoseconds); false when
+// there is none.
+func (db *DB) metaTime(key []byte) (time.Time, bool) {
 	var t time.Time
 	_ = db.view(func(tx *bolt.Tx) error {
-		if v := bucket(tx, bucketMeta).Get(asOfKey); len(v) == 8 {
+		if v := bucket(tx, bucketMeta).Get(key); len(v) == 8 {
 			t = time.Unix(0, int64(btou64(v))).UTC()
 		}
 		return nil
@@ -360,16 +364,7 @@ func (db *DB) AsOf() (time.Time, bool) {
 // read it (the clock skew the feed allows for, Attester.CutOff). A replay made after that
 // instant holds the final figures. False for the live models, for a replay made after its
 // cut-off settled, and for snapshots kept before nird recorded this.
-func (db *DB) Provisional() (time.Time, bool) {
-	var t time.Time
-	_ = db.view(func(tx *bolt.Tx) error {
-		if v := bucket(tx, bucketMeta).Get(asOfProvisionalKey); len(v) == 8 {
-			t = time.Unix(0, int64(btou64(v))).UTC()
-		}
-		return nil
-	})
-	return t, !t.IsZero()
-}
+func (db *DB) Provisional() (time.Time, bool) { return db.metaTime(asOfProvisionalKey) }
 
 // metaStream is the meta bucket's key of the stream identity the models were built from.
 var metaStream = []byte("stream")

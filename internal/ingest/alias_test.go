@@ -30,6 +30,22 @@ func dnrPerson(i int) (dnr, fnr string, reg *nirv1.Registration) {
 	return dnr, fnr, reg
 }
 
+// registeredTwice registers person i with Oslo twice: by D-nummer, and again by fødselsnummer
+// (as a case system that did not know the D-nummer would), the pair an operator merges. It
+// returns the second registration and both positions, the D-nummer's first.
+func registeredTwice(t *testing.T, svc *ingest.Service, i int) (dnr, fnr string, regA *nirv1.Registration, pos []*nirv1.Position) {
+	t.Helper()
+	dnr, fnr, regS := dnrPerson(i)
+	_, regA = person(i, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := svc.Append(context.Background(), oslo, []*nirv1.Registration{regS, regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dnr, fnr, regA, pos
+}
+
 func addID(person, id string, typ nirv1.IdentifierType) *nirv1.Registration {
 	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: person}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_IdentifierAdded{IdentifierAdded: &nirv1.IdentifierAdded{Type: typ, NationalId: id, Date: d(2024, 5, 2), Source: "folkeregisteret"}}}}
@@ -187,16 +203,7 @@ func mergeReg(survivor, absorbedKey string) *nirv1.Registration {
 func TestService_Merge(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
-	dnr, fnr, regS := dnrPerson(21)
-	// The same person registered again by fødselsnummer, with a vedtak, by a case system that
-	// did not know the D-nummer.
-	_, regA := person(21, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, fnr, _, pos := registeredTwice(t, svc, 21)
 	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
 	offerA := offer(fnr)
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offerA}); err != nil {

@@ -154,14 +154,7 @@ func TestService_FoldFaultRefused(t *testing.T) {
 func TestService_MergeLeavesFaultedOut(t *testing.T) {
 	ctx := context.Background()
 	before, store := newService(t)
-	dnr, fnr, regS := dnrPerson(61)
-	_, regA := person(61, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, fnr, _, pos := registeredTwice(t, before, 61)
 	bad, good := offer(fnr), offer(fnr)
 	if _, err := before.Append(ctx, oslo, []*nirv1.Registration{bad, good}); err != nil {
 		t.Fatal(err)

@@ -37,14 +37,7 @@ func TestService_RetriesAfterMergeReadTheMergedOnce(t *testing.T) {
 	_, store := newService(t)
 	cs := &countingStore{Store: store, reads: map[string]int{}}
 	svc := serviceOn(t, cs)
-	dnr, fnr, regS := dnrPerson(45)
-	_, regA := person(45, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, fnr, _, pos := registeredTwice(t, svc, 45)
 	absorbed := pos[1].PersonKey
 	const n = 40
 	var sent []*nirv1.Registration

@@ -29,14 +29,7 @@ import (
 func TestService_RetryAfterMerge(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
-	dnr, fnr, regS := dnrPerson(31)
-	_, regA := person(31, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, fnr, _, pos := registeredTwice(t, svc, 31)
 	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
 	rp := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{

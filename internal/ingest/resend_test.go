@@ -41,14 +41,7 @@ func TestService_ResendNamedByHeldID(t *testing.T) {
 func TestService_ResendAbsorbedRegistrationNamedBySurvivor(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newService(t)
-	dnr, fnr, regS := dnrPerson(43)
-	_, regA := person(43, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, _, regA, pos := registeredTwice(t, svc, 43)
 	absorbed := pos[1].PersonKey
 	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
 	if _, err := svc.Append(ctx, operator, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil {

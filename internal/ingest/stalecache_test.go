@@ -8,6 +8,7 @@ import (
 
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -23,8 +24,6 @@ func TestService_StaleEmptyCacheJudgesTheRetry(t *testing.T) {
 	ctx := context.Background()
 	svc2, store := newService(t) // the nird that stores
 	svc1 := serviceOn(t, store)  // another nird, whose cache holds X as empty
-	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
-	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
 
 	xid, regX := person(47, false)
 	// 1. svc1 reads X before anybody registered it (an event for an unknown person): NotFound,
@@ -32,23 +31,13 @@ func TestService_StaleEmptyCacheJudgesTheRetry(t *testing.T) {
 	if _, err := svc1.Append(ctx, oslo, []*nirv1.Registration{offer(xid)}); err == nil {
 		t.Fatal("offer for an unknown person accepted")
 	}
-	// 2. Oslo registers X through svc2; Bergen registers S, the same person by another id.
+	// 2. Oslo registers X through svc2; Bergen registers S, the same person by another id,
+	//    and an operator merges X into S.
 	posX, err := svc2.Append(ctx, oslo, []*nirv1.Registration{regX})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid, regS := person(48, false)
-	prS := regS.GetEvent().GetPersonRegistered()
-	prS.BirthDate = regX.GetEvent().GetPersonRegistered().GetBirthDate()
-	prS.SettlementKommune = "4601"
-	regS.GetEvent().Kommune = "4601"
-	if _, err := svc2.Append(ctx, bergen, []*nirv1.Registration{regS}); err != nil {
-		t.Fatal(err)
-	}
-	// 3. An operator merges X into S.
-	if _, err := svc2.Append(ctx, operator, []*nirv1.Registration{mergeReg(sid, posX[0].PersonKey)}); err != nil {
-		t.Fatal(err)
-	}
+	mergedIntoBergens(t, svc2, 48, regX, posX[0].PersonKey)
 	// Oslo's identical retry of X's registration, on a fresh nird: NotFound.
 	fresh := serviceOn(t, store)
 	_, errFresh := fresh.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(regX).(*nirv1.Registration)})
@@ -70,8 +59,6 @@ func TestService_StaleCacheJudgesTheRetry(t *testing.T) {
 	ctx := context.Background()
 	svc2, store := newService(t)
 	svc1 := serviceOn(t, store)
-	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
-	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
 	xid, regX := person(49, false)
 	posX, err := svc1.Append(ctx, oslo, []*nirv1.Registration{regX})
 	if err != nil {
@@ -81,17 +68,7 @@ func TestService_StaleCacheJudgesTheRetry(t *testing.T) {
 	if _, err := svc2.Append(ctx, oslo, []*nirv1.Registration{e}); err != nil {
 		t.Fatal(err)
 	}
-	sid, regS := person(50, false)
-	prS := regS.GetEvent().GetPersonRegistered()
-	prS.BirthDate = regX.GetEvent().GetPersonRegistered().GetBirthDate()
-	prS.SettlementKommune = "4601"
-	regS.GetEvent().Kommune = "4601"
-	if _, err := svc2.Append(ctx, bergen, []*nirv1.Registration{regS}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc2.Append(ctx, operator, []*nirv1.Registration{mergeReg(sid, posX[0].PersonKey)}); err != nil {
-		t.Fatal(err)
-	}
+	mergedIntoBergens(t, svc2, 50, regX, posX[0].PersonKey)
 	_, errFresh := serviceOn(t, store).Append(ctx, oslo, []*nirv1.Registration{proto.Clone(e).(*nirv1.Registration)})
 	got, errStale := svc1.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(e).(*nirv1.Registration)})
 	t.Logf("fresh nird: %v; stale-cache nird: %v %v", errFresh, got, errStale)
@@ -100,5 +77,26 @@ func TestService_StaleCacheJudgesTheRetry(t *testing.T) {
 	}
 	if (errFresh == nil) != (errStale == nil) {
 		t.Errorf("the same retry answered differently by two nird: fresh %v, stale cache %v (%v)", errFresh, got, errStale)
+	}
+}
+
+// mergedIntoBergens has Bergen register person i, the same person as Oslo's registration regX
+// (by another id, the same birth date), and an operator merge Oslo's person (key) into it:
+// Oslo's person leads to Bergen's, which Oslo does not reach.
+func mergedIntoBergens(t *testing.T, svc *ingest.Service, i int, regX *nirv1.Registration, key string) {
+	t.Helper()
+	ctx := context.Background()
+	sid, regS := person(i, false)
+	prS := regS.GetEvent().GetPersonRegistered()
+	prS.BirthDate = regX.GetEvent().GetPersonRegistered().GetBirthDate()
+	prS.SettlementKommune = "4601"
+	regS.GetEvent().Kommune = "4601"
+	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
+	if _, err := svc.Append(ctx, bergen, []*nirv1.Registration{regS}); err != nil {
+		t.Fatal(err)
+	}
+	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+	if _, err := svc.Append(ctx, operator, []*nirv1.Registration{mergeReg(sid, key)}); err != nil {
+		t.Fatal(err)
 	}
 }

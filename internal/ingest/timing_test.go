@@ -42,14 +42,7 @@ func TestService_HiddenTiming_LastMessageSize(t *testing.T) {
 	// Oslo's person, registered by D-nummer, and the same person registered again by
 	// fødselsnummer with a long history, merged into it: the person's last message carries
 	// the absorbed history.
-	dnr, fnr, regS := dnrPerson(61)
-	_, regA := person(61, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{regS, regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnr, _, _, pos := registeredTwice(t, svc, 61)
 	absorbed := pos[1].PersonKey
 	const events = 3000
 	for left := events; left > 0; left -= 500 {
