@@ -2,9 +2,13 @@ package access
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // TestScope_RenumberedKommune: a kommune renumbered at a reform writes, corrects and reaches
@@ -34,8 +38,8 @@ func TestScope_RenumberedKommune(t *testing.T) {
 			{"3203", "0220", true},  // Asker before 2020
 			{"3201", "0627", false}, // Bærum is not Røyken
 			{"3201", "3025", false},
-			{"1508", "1507", true},  // Ålesund continues 1507 Ålesund
-			{"1580", "1507", false}, // Haram, split from it in 2024, does not
+			{"1508", "1507", false}, // 1507 went to Ålesund and Haram: no one part's to write under
+			{"1580", "1507", false}, // (TestScope_SplitNumberNoOnesToWrite)
 			{"1580", "1508", false},
 			{"1508", "1580", false},
 		}
@@ -144,34 +148,35 @@ func TestScope_RenumberedKommune(t *testing.T) {
 	})
 }
 
-// TestScope_OldNumberOnlyInItsTime: a number the kommune had before a reform is written only
-// for events dated while it was valid.
+// TestScope_OldNumberOnlyInItsTime: a number the kommune had before a reform is written in a new
+// event only for events dated while it was valid (Scope.CheckNewEvent; a re-send of an event
+// stored before is its duplicate).
 //
-// Found on 2026-12-06 (review after merging the renumbering fix): after a split the old
-// number names both parts to the fold (rules.SameKommune: 1507 is 1508 Ålesund's and 1580
-// Haram's), and the validator accepts it after the split (its same-named successor is
-// valid). Ålesund, a former kommune of a person now in Haram, wrote a termination as 1507
-// dated on the move, in its own period: it ended Haram's programme, and Haram could not
-// retract it. Written as 1508 it finds no programme. Now 1507 is Ålesund's only for events
-// dated before 2024.
+// Found on 2026-12-06 (review after merging the renumbering fix): the validator accepts an old
+// number after its reform (its same-named successor is valid), and written so, dated after a
+// split, an event of 1508 Ålesund under 1507 landed on 1580 Haram's programme. Now the old
+// number is for its own time only (and a split number for no one, TestScope_SplitNumberNoOnesToWrite).
 func TestScope_OldNumberOnlyInItsTime(t *testing.T) {
 	field := "registrations[0].event"
-	termination := func(k, d string) *nirv1.Event {
+	offer := func(k, d string) *nirv1.Event {
 		return &nirv1.Event{Id: "01HZX3J5Q8RBN0M9T7W2K4CZZZ", Kommune: k, PersonKey: "pk",
-			Payload: &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
-				Kind: nirv1.TerminationKind_TERMINATION_KIND_AVBRUTT, Reason: nirv1.TerminationReason_TERMINATION_REASON_FLYTTET, Date: date(d)}}}
+			Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date(d)}}}
 	}
 	for _, c := range []struct {
 		token, kommune, date string
 		want                 bool
 	}{
-		{"1508", "1507", "2023-06-01", true},
-		{"1508", "1507", "2024-06-01", false}, // after the split 1507 is Haram's too
-		{"1508", "1508", "2024-06-01", true},
 		{"3101", "3001", "2023-07-01", true},
 		{"3101", "3001", "2024-02-01", false},
+		{"3101", "3101", "2024-02-01", true},
+		{"3203", "3025", "2022-05-01", true},
+		{"3203", "3025", "2024-05-01", false},
 	} {
-		err := kommune(c.token).CheckRegistration(termination(c.kommune, c.date), field)
+		ev := offer(c.kommune, c.date)
+		err := kommune(c.token).CheckRegistration(ev, field)
+		if err == nil {
+			err = kommune(c.token).CheckNewEvent(ev, field)
+		}
 		var de *DeniedError
 		switch {
 		case c.want && err != nil:
@@ -184,31 +189,66 @@ func TestScope_OldNumberOnlyInItsTime(t *testing.T) {
 	reg := &nirv1.Event{Kommune: "3101", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
 		SettlementKommune: "3001", SettlementDate: date("2024-03-01")}}}
 	var de *DeniedError
-	if err := kommune("3101").CheckRegistration(reg, field); !errors.As(err, &de) || de.Field != field+".person_registered.settlement_kommune" {
+	if err := kommune("3101").CheckNewEvent(reg, field); !errors.As(err, &de) || de.Field != field+".person_registered.settlement_kommune" {
 		t.Errorf("a settlement under 3001 dated 2024: %v, want denied on settlement_kommune", err)
 	}
+}
 
-	// The review's scenario: Ålesund's termination written as 1507 never reaches Haram's
-	// programme; as 1508 it finds none.
-	for _, k := range []string{"1507", "1508"} {
+// TestScope_SplitNumberNoOnesToWrite: a number that went to several kommuner at a split (1507
+// Ålesund → 1508 Ålesund and 1580 Haram in 2024; 1534 Haram through it) is no one part's to
+// write under.
+//
+// Found on 2026-12-06 (two reviews after merging the renumbering fix): the fold counts such a
+// number for every part (rules.SameKommune), so events 1508 Ålesund wrote under 1507, in its
+// own period and the number's own time, landed on Haram's programme: a termination, a stans,
+// an extension, a sluttmål, a kontrakt, a tiltak; Haram could not retract them.
+func TestScope_SplitNumberNoOnesToWrite(t *testing.T) {
+	field := "registrations[0].event"
+	for _, c := range []struct{ token, kommune string }{{"1508", "1507"}, {"1580", "1507"}, {"1508", "1534"}, {"1580", "1534"}} {
+		ev := &nirv1.Event{Kommune: c.kommune, Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{
+			Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date("2019-05-01")}}}
+		var de *DeniedError
+		if err := kommune(c.token).CheckRegistration(ev, field); !errors.As(err, &de) || de.Field != field+".kommune" {
+			t.Errorf("%s writes under %s: %v, want denied on %s.kommune", c.token, c.kommune, err, field)
+		}
+	}
+	// The reviews' scenario: a person settled 2023 under 1507 moves 1508 → 1580 in 2024; Haram
+	// grants a programme. Nothing Ålesund writes reaches Haram's programme.
+	base := func() history {
 		var h history
-		h.register("1508", "1508", "2024-01-15")
+		h.add("1507", &nirv1.Event{Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: "x", BirthDate: date("1990-01-01"), SettlementKommune: "1507", SettlementDate: date("2023-03-01"),
+			PermitDate: date("2023-01-10"), ArrivalDate: date("2022-12-01"), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28}}})
 		h.move("1508", "1580", "2024-06-01")
 		h.add("1580", &nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
-			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: date("2024-05-20"), FromDate: date("2024-06-01")}}})
-		st := h.state()
-		alesund := kommune("1508")
-		if r := alesund.Relation(st); r != Former {
-			t.Fatalf("Ålesund's relation: %s, want former", r)
-		}
-		ev := termination(k, "2024-06-01")
-		if alesund.CheckRegistration(ev, field) != nil || alesund.CheckEvent(st, ev, field) != nil {
-			continue // refused
-		}
-		h.add(k, ev)
-		for _, p := range h.state().Programmes {
-			if p.Kommune == "1580" && p.Termination != nil {
-				t.Errorf("Ålesund, a former kommune, writing as %s, ended Haram's programme (%v on %s)", k, p.Termination.Reason, p.Termination.Date)
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: date("2024-06-05"), FromDate: date("2024-06-10")}}})
+		return h
+	}
+	events := map[string]*nirv1.Event{
+		"stans": {Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS, VedtakDate: date("2023-12-01"), FromDate: date("2023-12-01")}}},
+		"utvidelse": {Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE, VedtakDate: date("2023-12-01"), FromDate: date("2023-12-01"), ExtensionMonths: 12}}},
+		"sluttmal": {Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{
+			Sluttmal: nirv1.Sluttmal(1), Date: date("2023-12-01")}}},
+		"kontrakt": {Payload: &nirv1.Event_IntegreringskontraktRegistered{IntegreringskontraktRegistered: &nirv1.IntegreringskontraktRegistered{
+			Date: date("2023-12-01")}}},
+	}
+	for name, ev := range events {
+		for _, k := range []string{"1507", "1508"} {
+			h := base()
+			st := h.state()
+			before := fmt.Sprintf("%+v", *st.Programmes[0])
+			ev := proto.Clone(ev).(*nirv1.Event)
+			ev.Id, ev.Kommune, ev.PersonKey = "01HZX3J5Q8RBN0M9T7W2K4CZZZ", k, "pk"
+			alesund := kommune("1508")
+			if alesund.CheckRegistration(ev, field) != nil || alesund.CheckEvent(st, ev, field) != nil ||
+				alesund.CheckNewEvent(ev, field) != nil || rules.ValidateEvent(ev) != nil || len(rules.CheckNext(st, ev, rules.MustDate(2024, 7, 1))) > 0 {
+				continue // refused
+			}
+			h.events = append(h.events, ev)
+			if after := h.state(); len(after.Programmes) != 1 || fmt.Sprintf("%+v", *after.Programmes[0]) != before {
+				t.Errorf("%s written by Ålesund, a former kommune, as %s: Haram's programme changed", name, k)
 			}
 		}
 	}

@@ -66,7 +66,9 @@ func (s *Service) checkIDs(ctx context.Context, checks []idCheck) error {
 			case pk != c.key:
 				return idInUse(c)
 			default:
-				return fmt.Errorf("%w: event %s is stored for the person after the history read", ErrConflict, c.id)
+				// ErrNotNew, not a plain conflict: read again and answered as the duplicate it
+				// is, also for a request with an expectation (TestService_ResendWithExpectationStaleCache).
+				return fmt.Errorf("%w: event %s is stored for the person after the history read", eventstore.ErrNotNew, c.id)
 			}
 		}
 		window := s.dedupeWindow()

@@ -417,7 +417,9 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 // cached history could have caused: a rule refusal, a fold that failed, or a person not
 // found or out of reach.
 func judgedOnCache(err error) bool {
-	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound) || errors.Is(err, ErrFoldFault)
+	var ne *newEventError
+	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound) || errors.Is(err, ErrFoldFault) ||
+		errors.As(err, &ne)
 }
 
 func hasExpectation(batches []*personBatch) bool {
@@ -537,6 +539,45 @@ func registeredLater(regs []*pending) error {
 	}
 	return nil
 }
+
+// checkNew refuses what may be re-sent once stored but not written anew (regs are the person's
+// new events of the request, evs them stamped; key is the person's, and none is the history
+// empty): a new person's registration filed under an id it does not hold, a client's id at
+// midnight UTC (idReserved), an old kommune number after its time (access.Scope.CheckNewEvent).
+// It runs after the answer for a person nobody registered, which another kommune's person gets
+// too, so that it tells a kommune nothing about who exists. The history may not have been
+// read (a person taken for new, a stale cache): its refusal is a *newEventError, judged once
+// more on the stream's history, where a re-send is found stored and answered as a duplicate.
+func (s *Service) checkNew(scope access.Scope, regs []*pending, evs []*nirv1.Event, key string, none bool) error {
+	for j, p := range regs {
+		ev := evs[j]
+		if pr := ev.GetPersonRegistered(); pr != nil && p.reg.GetPerson() != nil && none && !s.holdsKey(pr, key) {
+			// The registration is the person's identity: filed under an id it does not hold, it
+			// would take that id (and whoever holds it) for another person.
+			return &newEventError{&InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].person", p.index),
+				Reason: "names the person by an id the registration does not hold; a person_registered is filed under one of its own ids (fodselsnummer, d_nummer, duf_nummer): leave person empty"}}
+		}
+		if scope.IsSystem() {
+			continue
+		}
+		if idReserved(ev.GetId()) {
+			return &newEventError{&InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
+				Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}}
+		}
+		if err := scope.CheckNewEvent(ev, "registrations["+strconv.Itoa(p.index)+"].event"); err != nil {
+			return &newEventError{err}
+		}
+	}
+	return nil
+}
+
+// newEventError is a refusal of a new event that a re-send of a stored one would not get
+// (checkNew): judged on a history that may be behind the stream, it is judged again on the
+// stream's.
+type newEventError struct{ err error }
+
+func (e *newEventError) Error() string { return e.err.Error() }
+func (e *newEventError) Unwrap() error { return e.err }
 
 // holdsKey reports whether key is the person key of one of the national ids pr holds.
 func (s *Service) holdsKey(pr *nirv1.PersonRegistered, key string) bool {
@@ -660,20 +701,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				}
 				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
 			}
-			if pr := ev.GetPersonRegistered(); pr != nil && p.reg.GetPerson() != nil && len(history) == 0 && !s.holdsKey(pr, b.key) {
-				// A new person's registration is the person's identity: filed under an id it
-				// does not hold, it would take that id (and whoever holds it) for another
-				// person. A re-send named by an id the person holds now (added later, or the
-				// survivor's after a merge) is answered above as the duplicate it is.
-				return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].person", p.index),
-					Reason: "names the person by an id the registration does not hold; a person_registered is filed under one of its own ids (fodselsnummer, d_nummer, duf_nummer): leave person empty"}
-			}
-			if !scope.IsSystem() && idReserved(id) {
-				// Only a new event: a retry of one stored before (a load, a migration, or
-				// before ids were checked) is answered as the duplicate it is.
-				return &InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
-					Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}
-			}
 			p.position = nil
 			fresh = append(fresh, ev)
 			freshRegs = append(freshRegs, p)
@@ -697,6 +724,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		if b.expected != nil && *b.expected != last {
 			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)
+		}
+		if err := s.checkNew(scope, freshRegs, fresh, b.key, len(history) == 0); err != nil {
+			return err
 		}
 		// Each event is judged, by the access rules and by the regelmotor, against the
 		// history with the request's earlier events applied: on a copy of the state, which

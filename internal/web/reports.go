@@ -38,6 +38,7 @@ func yearParam(r *http.Request, def int) (int, bool) {
 type gap struct {
 	Label, Hint, Href string
 	Count             int
+	Unit              string // what Count counts: «personer», or the report's «program»
 	Law               string
 }
 
@@ -130,7 +131,7 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 					}
 				}
 			}
-			d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/avsluttede", link), Count: n})
+			d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/avsluttede", link), Count: n, Unit: "avsluttede program"})
 			continue
 		}
 		params := with(g.Params, "year", strconv.Itoa(year))
@@ -145,7 +146,7 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 			c.apiError(w, r, err)
 			return
 		}
-		d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/personer", params), Count: int(res.GetTotal())})
+		d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/personer", params), Count: int(res.GetTotal()), Unit: "personer"})
 	}
 	c.render(w, r, http.StatusOK, "reporting", c.view(r, fmt.Sprintf("Årsrapportering for %d", year), d))
 }
@@ -228,7 +229,28 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.SliceStable(d.Rows, func(i, j int) bool { return d.Rows[i].NotReg && !d.Rows[j].NotReg })
 	d.With, d.Without = int(res.GetWithReason()), int(res.GetWithoutReason())
-	for _, rc := range res.GetByReason() {
+	byReason := res.GetByReason()
+	if d.Computed {
+		// The counts of the rows shown, not of the year's report.
+		d.With, d.Without, byReason = 0, 0, nil
+		counts := map[nirv1.TerminationReason]int64{}
+		for _, t := range res.GetRows() {
+			if !t.GetComputed() {
+				continue
+			}
+			if t.GetReasonRegistered() {
+				d.With++
+			} else {
+				d.Without++
+			}
+			counts[t.GetReason()]++
+		}
+		for r, n := range counts {
+			byReason = append(byReason, &nirv1.ReasonCount{Reason: r, Count: n})
+		}
+		sort.Slice(byReason, func(i, j int) bool { return byReason[i].GetReason() < byReason[j].GetReason() })
+	}
+	for _, rc := range byReason {
 		d.ByReason = append(d.ByReason, fact{Label: label(reasonLabels, rc.GetReason()), Value: number(rc.GetCount())})
 	}
 	c.render(w, r, http.StatusOK, "terminated", c.view(r, fmt.Sprintf("Avsluttede deltakere %d", year), d))
