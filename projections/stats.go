@@ -204,7 +204,7 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 	structure := rules.Date{Y: q.Year, M: time.January, D: 1}
 	today := q.Today
 	if today.IsZero() {
-		today = newestStructure
+		today = rules.NewestStructure
 	}
 	own := ""
 	if q.Kommune != "" {
@@ -261,10 +261,6 @@ func (q *ReportQuery) matches(t *TerminatedRow) bool {
 		(q.Scheme == nirv1.Scheme_SCHEME_UNSPECIFIED || t.Scheme == q.Scheme) &&
 		q.Registered.match(t.ReasonRegistered())
 }
-
-// newestStructure stands for the newest kommune structure of the table: a date after every
-// change it holds (the numbers valid today are valid to an open end).
-var newestStructure = rules.Date{Y: 9999, M: time.December, D: 31}
 
 // OwnKommuneRow returns the kommune row of structure that holds kommune k's figures and no
 // other kommune's, which k sees unsuppressed in the statistics (DOMAIN.md Product decisions

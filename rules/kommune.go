@@ -388,6 +388,10 @@ func KommuneValidAs(nr string, on Date) (Kommune, error) {
 	return Kommune{}, err
 }
 
+// NewestStructure is a date after every change the kommune table holds: KommuneIn on it maps
+// a number to today's structure and any later one the table already knows.
+var NewestStructure = Date{Y: 9999, M: time.December, D: 31}
+
 // KommuneIn maps kommunenummer nr to the kommune structure valid on date on (a data year's
 // structure, or today's), for statistics by kommune (Product decisions 13). It returns the
 // number of nr's kommune on that date and true when that is one number: nr itself, a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -181,12 +180,9 @@ func split(k, own string) bool {
 	if k == "" || k == own {
 		return false
 	}
-	_, _, ok := rules.KommuneIn(k, newestStructure)
+	_, _, ok := rules.KommuneIn(k, rules.NewestStructure)
 	return !ok
 }
-
-// newestStructure is a date after every change the kommune table holds.
-var newestStructure = rules.Date{Y: 9999, M: time.December, D: 31}
 
 // inItsTime reports whether kommunenummer k may be written for an event dated d: the scope's
 // own number always, a number it had before a reform (own) only while that number was valid.
