@@ -126,9 +126,8 @@ type Config struct {
 	// before deciding: only for tests and tools that run no read models.
 	Access AccessIndex
 	// DedupeWindow is the dedupe window nird is configured with
-	// (eventstore.Config.DuplicateWindow); the stream's own, when shorter, counts instead
-	// (Store.DuplicateWindow); 0 =
-	// eventstore.DefaultDuplicateWindow.
+	// (eventstore.Config.DuplicateWindow; 0 = eventstore.DefaultDuplicateWindow); the
+	// stream's own, when shorter, counts instead (Store.DuplicateWindow).
 	DedupeWindow time.Duration
 	Logger       *slog.Logger
 	// Observer is told the outcome of every append (nird's metrics); nil tells no one.
@@ -414,8 +413,8 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 }
 
 // judgedOnCache reports whether err is an answer about the person's history that a stale
-// cached history could have caused: a rule refusal, a fold that failed, or a person not
-// found or out of reach.
+// cached history could have caused: a rule refusal, a fold that failed, a person not found
+// or out of reach, or a refusal of a new event that a re-send would not get (newEventError).
 func judgedOnCache(err error) bool {
 	var ne *newEventError
 	return errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) || errors.Is(err, access.ErrNotFound) || errors.Is(err, ErrFoldFault) ||
