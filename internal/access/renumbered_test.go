@@ -46,6 +46,9 @@ func TestScope_RenumberedKommune(t *testing.T) {
 		for _, c := range cases {
 			ev := &nirv1.Event{Kommune: c.kommune, Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{SettlementKommune: c.kommune}}}
 			err := kommune(c.token).CheckRegistration(ev, field)
+			if err == nil { // a new event, as ingest checks it
+				err = kommune(c.token).CheckNewEvent(ev, field)
+			}
 			if c.want && err != nil {
 				t.Errorf("%s registers a person settled in %s: %v, want allowed", c.token, c.kommune, err)
 			}
@@ -208,7 +211,11 @@ func TestScope_SplitNumberNoOnesToWrite(t *testing.T) {
 		ev := &nirv1.Event{Kommune: c.kommune, Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{
 			Programme: nirv1.Programme_PROGRAMME_INTRO, Date: date("2019-05-01")}}}
 		var de *DeniedError
-		if err := kommune(c.token).CheckRegistration(ev, field); !errors.As(err, &de) || de.Field != field+".kommune" {
+		err := kommune(c.token).CheckRegistration(ev, field)
+		if err == nil {
+			err = kommune(c.token).CheckNewEvent(ev, field)
+		}
+		if !errors.As(err, &de) || de.Field != field+".kommune" {
 			t.Errorf("%s writes under %s: %v, want denied on %s.kommune", c.token, c.kommune, err, field)
 		}
 	}

@@ -210,3 +210,38 @@ func TestService_ResendWithExpectationStaleCache(t *testing.T) {
 		t.Errorf("re-send answered %v; want duplicate at %d", got[0], first[0].Sequence)
 	}
 }
+
+// Found on 2026-12-06 (review after merging 044d5ab): the refusal of a split number (1507,
+// which the fold counts for both 1508 Ålesund and 1580 Haram) ran before a stored event was
+// told from a new one, so Ålesund's re-send of a registration stored under 1507 in its time
+// (by its case system before the split) was refused instead of answered as its duplicate.
+// It is a new-event rule now (access.Scope.CheckNewEvent).
+func TestService_ResendUnderSplitNumber(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	before := access.For(auth.Principal{Name: "alesund-fagsystem", Role: auth.RoleKommune, Kommune: "1507"})
+	after := access.For(auth.Principal{Name: "alesund-fagsystem", Role: auth.RoleKommune, Kommune: "1508"})
+	_, reg := person(90, false)
+	reg.Event.Kommune = "1507"
+	pr := reg.Event.GetPersonRegistered()
+	pr.PermitDate, pr.ArrivalDate, pr.SettlementDate, pr.SettlementKommune = d(2023, 1, 10), d(2022, 12, 1), d(2023, 3, 1), "1507"
+	pos, err := svc.Append(ctx, before, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Append(ctx, after, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+	if err != nil {
+		t.Fatalf("identical re-send by Ålesund after the split: %v; want duplicate at %d", err, pos[0].Sequence)
+	}
+	if !got[0].Duplicate || got[0].Sequence != pos[0].Sequence {
+		t.Errorf("re-send answered %v; want duplicate at %d", got[0], pos[0].Sequence)
+	}
+	// A new event under 1507 is still refused, naming the field.
+	off := offer(pr.GetFodselsnummer())
+	off.Event.Kommune = "1507"
+	off.Event.GetOfferRegistered().Date = d(2023, 4, 1)
+	var de *access.DeniedError
+	if _, err := svc.Append(ctx, after, []*nirv1.Registration{off}); !errors.As(err, &de) || de.Field != "registrations[0].event.kommune" {
+		t.Errorf("a new event under 1507 from Ålesund: %v, want denied on registrations[0].event.kommune", err)
+	}
+}
