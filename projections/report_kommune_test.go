@@ -59,9 +59,7 @@ func TestTerminated_RenumberedKommuneHoldsItsProgrammes(t *testing.T) {
 	s.add("pkH22", "3101", "2024-01-10", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: pd("2024-01-08"), ToDate: pd("2024-06-30")})
 	s.terminate("pkH22", "3101", "2024-06-30", "2024-07-05", nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
 	s.person("pkH23", "3001", "2022-06-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 33)
-	s.tildeling("pkH23", "3001", "2022-09-01")
-	s.add("pkH23", "3001", "2022-09-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-09-01")})
-	s.terminate("pkH23", "3001", "2023-05-31", "2023-06-02", nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
+	s.programmeToWork("pkH23", "3001", "2022-09-01", "3001", "2023-05-31", "2023-06-02")
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, s.recs, 5)
 
@@ -103,17 +101,11 @@ func TestTerminated_RenumberedKommuneHoldsItsProgrammes(t *testing.T) {
 func TestTerminated_SplitKommuneGetsNoOtherKommunesRows(t *testing.T) {
 	var s scenario
 	s.person("pkA", "1507", "2022-05-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 34)
-	s.tildeling("pkA", "1507", "2022-08-01")
-	s.add("pkA", "1507", "2022-08-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-08-01")})
-	s.terminate("pkA", "1580", "2024-06-30", "2024-07-05", nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
+	s.programmeToWork("pkA", "1507", "2022-08-01", "1580", "2024-06-30", "2024-07-05")
 	s.person("pkD", "1507", "2022-06-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 35)
-	s.tildeling("pkD", "1507", "2022-09-01")
-	s.add("pkD", "1507", "2022-09-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-09-01")})
-	s.terminate("pkD", "1507", "2023-05-31", "2023-06-02", nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
+	s.programmeToWork("pkD", "1507", "2022-09-01", "1507", "2023-05-31", "2023-06-02")
 	s.person("pkB", "1508", "2024-01-15", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, 36)
-	s.tildeling("pkB", "1508", "2024-03-01")
-	s.add("pkB", "1508", "2024-03-01", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2024-03-01")})
-	s.terminate("pkB", "1508", "2024-09-30", "2024-10-02", nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
+	s.programmeToWork("pkB", "1508", "2024-03-01", "1508", "2024-09-30", "2024-10-02")
 	db := openTestDB(t, DBOptions{})
 	applyAll(t, db, s.recs, 5)
 
@@ -147,4 +139,12 @@ func TestTerminated_SplitKommuneGetsNoOtherKommunesRows(t *testing.T) {
 	if err != nil || len(rep.Rows) != 2 {
 		t.Errorf("national report 2024: %d rows (%v), want 2", len(rep.Rows), err)
 	}
+}
+
+// programmeToWork gives person pk a programme in kommune k from start with the sluttmål
+// «arbeid», ended as reached by kommune by (ended on end, recorded on recorded).
+func (s *scenario) programmeToWork(pk, k, start, by, end, recorded string) {
+	s.tildeling(pk, k, start)
+	s.add(pk, k, start, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd(start)})
+	s.terminate(pk, by, end, recorded, nirv1.TerminationReason_TERMINATION_REASON_ARBEID)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/sealing"
 )
@@ -38,9 +37,6 @@ func TestService_NothingFailsAfterTheStore(t *testing.T) {
 	master, _, err := sealing.NewDataKey()
 	if err != nil {
 		t.Fatal(err)
-	}
-	sealed := func(ks *eventstore.KeyStore) func(*ingest.Config) {
-		return func(c *ingest.Config) { c.Sealer = sealing.Events{Keys: ks, Strict: true} }
 	}
 	ks, err := store.OpenKeyStore(ctx, master)
 	if err != nil {

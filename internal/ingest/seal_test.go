@@ -95,9 +95,6 @@ func TestService_EraseUnreadableKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := func(ks *eventstore.KeyStore) func(*ingest.Config) {
-		return func(c *ingest.Config) { c.Sealer = sealing.Events{Keys: ks, Strict: true} }
-	}
 	ks, err := store.OpenKeyStore(ctx, master)
 	if err != nil {
 		t.Fatal(err)
@@ -202,4 +199,10 @@ func TestService_EraseUnreadableKey(t *testing.T) {
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(other)}); err != nil {
 		t.Errorf("an append for another person: %v", err)
 	}
+}
+
+// sealed configures a service to seal and open events with the data keys of ks, strictly, as
+// nird's append path does.
+func sealed(ks *eventstore.KeyStore) func(*ingest.Config) {
+	return func(c *ingest.Config) { c.Sealer = sealing.Events{Keys: ks, Strict: true} }
 }
