@@ -293,6 +293,26 @@ func (q *PersonQuery) matchTerminationsOf(r *PersonRow, y int) bool {
 	return kept || !found && !q.needsTermination()
 }
 
+// sortValue is the row's value under key packed into an integer; 0 for the person-key
+// order, whose ties the person key breaks.
+func sortValue(r *PersonRow, key SortKey) int64 {
+	switch key {
+	case SortBirthDate:
+		return int64(dateKey(r.BirthDate))
+	case SortProgrammeStart:
+		return int64(dateKey(r.ProgrammeStart))
+	case SortProgrammeEnd:
+		return int64(dateKey(r.ProgrammeEnd))
+	case SortNorskDeadline:
+		return int64(dateKey(r.NorskDeadline))
+	case SortNorskHours:
+		return int64(r.NorskHours)
+	case SortTermination:
+		return int64(dateKey(r.TerminationDate))
+	}
+	return 0
+}
+
 // sortRows orders idx (indexes into rows, which are in person-key order) by key, ties by
 // person key; desc reverses both. Keys are packed into integers first, so the sort compares
 // small structs instead of calling back into rows.
@@ -303,23 +323,7 @@ func sortRows(rows []PersonRow, idx []int32, key SortKey, desc bool) {
 	}
 	ks := make([]sk, len(idx))
 	for n, i := range idx {
-		r := &rows[i]
-		var k int64
-		switch key {
-		case SortBirthDate:
-			k = int64(dateKey(r.BirthDate))
-		case SortProgrammeStart:
-			k = int64(dateKey(r.ProgrammeStart))
-		case SortProgrammeEnd:
-			k = int64(dateKey(r.ProgrammeEnd))
-		case SortNorskDeadline:
-			k = int64(dateKey(r.NorskDeadline))
-		case SortNorskHours:
-			k = int64(r.NorskHours)
-		case SortTermination:
-			k = int64(dateKey(r.TerminationDate))
-		}
-		ks[n] = sk{k, i}
+		ks[n] = sk{sortValue(&rows[i], key), i}
 	}
 	slices.SortFunc(ks, func(a, b sk) int {
 		c := cmp.Compare(a.k, b.k)
@@ -334,6 +338,78 @@ func sortRows(rows []PersonRow, idx []int32, key SortKey, desc bool) {
 	for n := range ks {
 		idx[n] = ks[n].i
 	}
+}
+
+// A pageCursor is where a page ends: the order it was made in, and the last row's sort value
+// and person key. The next page starts at the first row after it in that order, so rows
+// registered or gone between two page reads neither repeat a row nor skip one that stayed
+// in place (a row whose own sort value changed may still move across the cursor).
+type pageCursor struct {
+	sort SortKey
+	desc bool
+	k    int64
+	key  string
+}
+
+// pageTokenPrefix marks a cursor token; a token of digits only is an offset into the list.
+const pageTokenPrefix = "c1."
+
+func (c pageCursor) token() string {
+	dir := "asc"
+	if c.desc {
+		dir = "desc"
+	}
+	return pageTokenPrefix + string(c.sort) + "." + dir + "." + strconv.FormatInt(c.k, 10) + "." + c.key
+}
+
+// parsePageToken reads a page token: a list position from a previous page's
+// NextPageToken, or the decimal offset of a row (to jump to a page). It returns the offset,
+// or the cursor.
+func parsePageToken(t string) (offset int, c *pageCursor, err error) {
+	bad := fmt.Errorf("%w: page_token: not a page token from a previous page", ErrInvalidArgument)
+	if rest, ok := strings.CutPrefix(t, pageTokenPrefix); ok {
+		f := strings.SplitN(rest, ".", 4)
+		if len(f) != 4 || f[3] == "" || f[1] != "asc" && f[1] != "desc" {
+			return 0, nil, bad
+		}
+		k, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			return 0, nil, bad
+		}
+		return 0, &pageCursor{sort: SortKey(f[0]), desc: f[1] == "desc", k: k, key: f[3]}, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 0 {
+		return 0, nil, bad
+	}
+	return n, nil, nil
+}
+
+// CheckPageToken reports whether t is a page token ListPersons accepts (ErrInvalidArgument
+// naming page_token if not); the order it was made in is checked against the query's there.
+func CheckPageToken(t string) error {
+	_, _, err := parsePageToken(t)
+	return err
+}
+
+// after returns the index in idx (ordered by sort and desc, ties by person key) of the first
+// row past the cursor.
+func (c *pageCursor) after(rows []PersonRow, idx []int32) int {
+	n, _ := slices.BinarySearchFunc(idx, c, func(i int32, c *pageCursor) int {
+		r := &rows[i]
+		d := cmp.Compare(sortValue(r, c.sort), c.k)
+		if d == 0 {
+			d = strings.Compare(r.PersonKey, c.key)
+		}
+		if c.desc {
+			d = -d
+		}
+		if d == 0 {
+			return -1 // the cursor's own row: the page starts after it
+		}
+		return d
+	})
+	return n
 }
 
 // scanKommune calls fn for each row of a kommune's person list, in person-key order. The row is
@@ -358,13 +434,22 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
-	offset := 0
+	order := q.Sort
+	if order == "" {
+		order = SortPersonKey
+	}
+	var (
+		offset int
+		cursor *pageCursor
+	)
 	if q.PageToken != "" {
-		n, err := strconv.Atoi(q.PageToken)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: bad page_token", ErrInvalidArgument)
+		var err error
+		if offset, cursor, err = parsePageToken(q.PageToken); err != nil {
+			return nil, err
 		}
-		offset = n
+		if cursor != nil && (cursor.sort != order || cursor.desc != q.Desc) {
+			return nil, fmt.Errorf("%w: page_token: made for another order (sort or desc changed)", ErrInvalidArgument)
+		}
 	}
 	size := q.PageSize
 	if size == 0 {
@@ -384,6 +469,9 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 	if q.Sort != "" && q.Sort != SortPersonKey || q.Desc {
 		sortRows(all, idx, q.Sort, q.Desc)
 	}
+	if cursor != nil {
+		offset = cursor.after(all, idx)
+	}
 	page := &PersonPage{Total: len(idx)}
 	if offset < len(idx) {
 		end := min(offset+size, len(idx))
@@ -392,7 +480,8 @@ func (db *DB) ListPersons(q PersonQuery) (*PersonPage, error) {
 			page.Rows = append(page.Rows, all[i])
 		}
 		if end < len(idx) {
-			page.NextPageToken = strconv.Itoa(end)
+			last := &page.Rows[len(page.Rows)-1]
+			page.NextPageToken = pageCursor{sort: order, desc: q.Desc, k: sortValue(last, order), key: last.PersonKey}.token()
 		}
 	}
 	return page, nil

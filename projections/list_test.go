@@ -120,8 +120,8 @@ func TestDB_ListPersons(t *testing.T) {
 	}
 
 	page, err := db.ListPersons(PersonQuery{Kommune: "0301", PageSize: 2})
-	if err != nil || page.Total != 4 || page.NextPageToken != "2" || keys(page.Rows) != "p1,p2" {
-		t.Errorf("first page = %+v, %v; want p1,p2 of 4 with token 2", page, err)
+	if err != nil || page.Total != 4 || page.NextPageToken != "c1.person_key.asc.0.p2" || keys(page.Rows) != "p1,p2" {
+		t.Errorf("first page = %+v, %v; want p1,p2 of 4 with a token after p2", page, err)
 	}
 	kan, _ := db.ListPersons(PersonQuery{Kommune: "1103", IntroScheme: nirv1.Scheme_SCHEME_KAN_TILBYS})
 	if keys(kan.Rows) != "p7" {
@@ -132,7 +132,12 @@ func TestDB_ListPersons(t *testing.T) {
 		t.Errorf("4601 list = %s, want p4 (moved there)", keys(moved.Rows))
 	}
 	for _, bad := range []PersonQuery{{Kommune: "1"}, {Kommune: "0301", Sort: "name"}, {Kommune: "0301", Deadline: DeadlineOverdue},
-		{Kommune: "0301", PageToken: "x"}, {Kommune: "0301", PageSize: MaxPageSize + 1}} {
+		{Kommune: "0301", PageToken: "x"}, {Kommune: "0301", PageSize: MaxPageSize + 1},
+		{Kommune: "0301", PageToken: "c1.person_key.up.0.p2"}, {Kommune: "0301", PageToken: "c1.person_key.asc.x.p2"},
+		{Kommune: "0301", PageToken: "c1.person_key.asc.0."},
+		// A token of one order used with another.
+		{Kommune: "0301", PageToken: "c1.person_key.asc.0.p2", Desc: true},
+		{Kommune: "0301", PageToken: "c1.person_key.asc.0.p2", Sort: SortBirthDate}} {
 		if _, err := db.ListPersons(bad); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("query %+v: err = %v, want ErrInvalidArgument", bad, err)
 		}
@@ -459,3 +464,55 @@ func TestDB_ExportCSVDisk(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestDB_ListPersons_PagesWhileRowsArrive: a person registered, or one leaving the filter,
+// between two page reads neither repeats a row on the next page nor skips one. With the
+// page's offset as its token, p0 (sorting first) pushed p2 onto the second page again, and
+// p1 leaving the list pulled p3 back onto the first, out of the client's reach.
+func TestDB_ListPersons_PagesWhileRowsArrive(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		between func(s *scenario)
+		q       PersonQuery
+		pages   string
+	}{
+		{"Arrives", func(s *scenario) { s.person("p0", "0301", "2023-01-05", asyl, 18) }, PersonQuery{}, "p1,p2|p3,p5"},
+		{"Leaves", func(s *scenario) {
+			s.add("p1", "0301", "2023-07-01", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2023-07-01")})
+		}, PersonQuery{}, "p1,p2|p3,p5"},
+		{"ArrivesDesc", func(s *scenario) { s.person("p9", "0301", "2023-01-05", asyl, 19) }, PersonQuery{Desc: true}, "p5,p3|p2,p1"},
+		// By hours, most first (p1 100, the rest 0, ties by person key reversed): p8 with 50
+		// hours arrives before the cursor, which carries the sort value as well.
+		{"ArrivesByHoursDesc", func(s *scenario) {
+			s.person("p8", "0301", "2023-02-01", asyl, 18)
+			s.add("p8", "0301", "2023-04-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+				Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-04-01"), StartDate: pd("2023-04-01")})
+			s.add("p8", "0301", "2023-05-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK, Month: &nirv1.YearMonth{Year: 2023, Month: 4}, Hours: 50})
+		}, PersonQuery{Sort: SortNorskHours, Desc: true}, "p1,p5|p3,p2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := listScenario()
+			n := len(s.recs)
+			tt.between(s)
+			db := openTestDB(t, DBOptions{})
+			applyAll(t, db, s.recs[:n], 4)
+			q := tt.q
+			q.Kommune, q.PageSize = "0301", 2
+			first, err := db.ListPersons(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			applyAll(t, db, s.recs[n:], 4)
+			q.PageToken = first.NextPageToken
+			second, err := db.ListPersons(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := keys(first.Rows) + "|" + keys(second.Rows)
+			if got != tt.pages {
+				t.Errorf("pages = %s, want %s", got, tt.pages)
+			}
+		})
+	}
+}

@@ -543,7 +543,7 @@ func (h *Query) ListPersons(ctx context.Context, req *connect.Request[nirv1.List
 	}
 	q.PageSize = int(m.GetPageSize())
 	if t := m.GetPageToken(); t != "" {
-		if n, err := strconv.Atoi(t); err != nil || n < 0 {
+		if err := projections.CheckPageToken(t); err != nil {
 			return nil, fieldError(connect.CodeInvalidArgument, "page_token", "not a page token from a previous page")
 		}
 		q.PageToken = t

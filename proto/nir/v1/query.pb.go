@@ -513,9 +513,10 @@ type ListPersonsRequest struct {
 	Desc bool `protobuf:"varint,5,opt,name=desc,proto3" json:"desc,omitempty"`
 	// page_size is the number of rows per page (0 = 100, at most 1000).
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// page_token is the next_page_token of the previous page. It is the decimal offset of
-	// the page's first row in the filtered, ordered list, so a client may also make one to
-	// jump to a page.
+	// page_token is the next_page_token of the previous page: the place of that page's last
+	// row in the order (sort and desc must stay the same), so persons registered or leaving
+	// the filter between two reads neither repeat a row nor skip one. A decimal offset of a
+	// row in the filtered, ordered list is accepted too, to jump to a page.
 	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// snapshot names an as-of snapshot to read instead of the live models.
 	Snapshot string `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
