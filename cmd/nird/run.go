@@ -232,8 +232,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reads := api.NewPersonReads(0, 0)
 	reg := api.NewRegistration(svc, log, reads)
 
+	// One read-your-writes gate for the query service and the CSV export: a principal's
+	// waiting reads are counted together.
+	gate := api.NewSequenceGate(proj, cfg.Cluster.MinSequenceWait)
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads,
-		MaxExportsPerPrincipal: cfg.Edge.MaxExportsPerPrincipal, ExportDiskBytes: int64(cfg.Edge.ExportDisk)})
+		MaxExportsPerPrincipal: cfg.Edge.MaxExportsPerPrincipal, ExportDiskBytes: int64(cfg.Edge.ExportDisk), Gate: gate})
 	m.reg.MustRegister(newEdgeCollector(front, query))
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
@@ -241,7 +244,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// ReadMaxBytes bounds what one authenticated request makes nird read and decode: the
 	// NATS ingress's bound; larger is ResourceExhausted. Every service route is behind the
 	// edge (front.Wrap), which refuses a request before its body is read.
-	minSeq := api.MinSequence(proj, cfg.Cluster.MinSequenceWait)
+	minSeq := gate.Interceptor()
 	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON(),
 		api.Recover(log, m.panics.WithLabelValues("http").Inc))
 	mux := http.NewServeMux()

@@ -48,7 +48,7 @@ func (h *Query) ExportHandler() http.Handler {
 
 // csvParams are the query parameters ExportHandler takes.
 var csvParams = map[string]bool{
-	"kommune": true, "now": true, "sort": true, "desc": true, "snapshot": true,
+	"kommune": true, "now": true, "sort": true, "desc": true, "snapshot": true, "min_sequence": true,
 	"law": true, "programme_vedtak": true, "training_vedtak": true, "tiltak": true, "sluttmal": true,
 	"integreringskontrakt": true, "norskmal": true, "utdanningsbakgrunn": true, "terminated": true,
 	"termination_reason": true, "min_norsk_hours": true, "max_norsk_hours": true, "deadline": true,
@@ -72,6 +72,17 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeHTTPError(w, err)
 		return
+	}
+	// Read your writes: wait for the read models before taking an export's slot.
+	if params.minSequence != 0 {
+		if h.gate == nil {
+			writeHTTPError(w, fieldError(connect.CodeFailedPrecondition, "min_sequence", "this nird's CSV export does not wait for the read models"))
+			return
+		}
+		if err := h.gate.Wait(ctx, params.minSequence, params.snapshot != ""); err != nil {
+			writeHTTPError(w, err)
+			return
+		}
 	}
 	done, err := h.startExport(v.String())
 	if err != nil {
@@ -184,11 +195,13 @@ type exportParams struct {
 	sort     nirv1.PersonSort
 	desc     bool
 	snapshot string
-	filter   *nirv1.PersonFilter
+	// minSequence is the read-your-writes sequence (QueryConfig.Gate); 0 none.
+	minSequence uint64
+	filter      *nirv1.PersonFilter
 }
 
 // PersonListRequest reads the query parameters of ExportPersonsPath (filter, order, now,
-// kommune and snapshot) into a ListPersonsRequest without paging, so that a page of the
+// kommune, snapshot and min_sequence) into a ListPersonsRequest without paging, so that a page of the
 // person list and its CSV export read one URL the same way (the web console links the one to
 // the other). An unknown parameter is refused; errors name the parameter and never echo its
 // value.
@@ -197,7 +210,7 @@ func PersonListRequest(vals url.Values) (*nirv1.ListPersonsRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := &nirv1.ListPersonsRequest{Kommune: p.kommune, Filter: p.filter, Sort: p.sort, Desc: p.desc, Snapshot: p.snapshot}
+	req := &nirv1.ListPersonsRequest{Kommune: p.kommune, Filter: p.filter, Sort: p.sort, Desc: p.desc, Snapshot: p.snapshot, MinSequence: p.minSequence}
 	if !p.now.IsZero() {
 		req.Now = p.now.Proto()
 	}
@@ -224,6 +237,13 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	}
 	p.kommune = get("kommune")
 	p.snapshot = get("snapshot")
+	if s := get("min_sequence"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return bad("min_sequence", "not a stream sequence (the sequence an Append returned)")
+		}
+		p.minSequence = n
+	}
 	if s := get("now"); s != "" {
 		d, err := rules.ParseDate(s)
 		if err != nil {
@@ -350,6 +370,7 @@ func enumByName(ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.
 // httpStatus maps a Connect code to the HTTP status of the plain routes.
 var httpStatus = map[connect.Code]int{
 	connect.CodeInvalidArgument:    http.StatusBadRequest,
+	connect.CodeOutOfRange:         http.StatusBadRequest,
 	connect.CodeUnauthenticated:    http.StatusUnauthorized,
 	connect.CodePermissionDenied:   http.StatusForbidden,
 	connect.CodeNotFound:           http.StatusNotFound,

@@ -81,6 +81,11 @@ type QueryConfig struct {
 	// export (projections.ExportDisk); an export beyond it is refused with
 	// ResourceExhausted. 0 means DefaultExportDiskBytes.
 	ExportDiskBytes int64
+	// Gate holds a CSV export whose min_sequence is set until the read models have applied
+	// it; the query service's interceptor should be the same gate's. nil: a gate of its own
+	// over Source if Source can wait (a *projections.Projector), else the export refuses
+	// min_sequence.
+	Gate *SequenceGate
 }
 
 // Query serves nir.v1.QueryService and the CSV export of the person list over the read
@@ -97,6 +102,7 @@ type Query struct {
 	// minCount is the statistics' disclosure control threshold.
 	minCount int64
 
+	gate       *SequenceGate           // the CSV export's read-your-writes wait; nil: none
 	maxExports int                     // CSV exports in flight per principal
 	exportDisk *projections.ExportDisk // the exports' temporary files, over every principal
 	exports    perPrincipal            // CSV exports in flight
@@ -130,11 +136,14 @@ var _ nirv1connect.QueryServiceHandler = (*Query)(nil)
 
 // NewQuery returns the query service.
 func NewQuery(cfg QueryConfig) *Query {
-	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount,
+	q := &Query{src: cfg.Source, reads: cfg.PersonReads, keys: cfg.Keys, now: cfg.Now, loc: cfg.Location, log: cfg.Logger, minCount: cfg.StatsMinCount, gate: cfg.Gate,
 		maxExports: cmp.Or(cfg.MaxExportsPerPrincipal, DefaultMaxExportsPerPrincipal),
 		exportDisk: projections.NewExportDisk(cmp.Or(cfg.ExportDiskBytes, DefaultExportDiskBytes))}
 	if q.reads == nil {
 		q.reads = NewPersonReads(0, 0)
+	}
+	if w, ok := cfg.Source.(SequenceWaiter); ok && q.gate == nil {
+		q.gate = NewSequenceGate(w, 0)
 	}
 	if q.minCount == 0 {
 		q.minCount = rules.DefaultMinCount

@@ -172,6 +172,12 @@ func population(tb testing.TB, keys *personkey.Keyer) ([]projections.Record, map
 // startQuery folds the population into a projections directory and serves it.
 func startQuery(t *testing.T) *qWorld {
 	t.Helper()
+	return startQueryConfig(t, QueryConfig{})
+}
+
+// startQueryConfig is startQuery with cfg's fields besides the source, keys and clock.
+func startQueryConfig(t *testing.T, cfg QueryConfig) *qWorld {
+	t.Helper()
 	keys, err := personkey.New([]byte("query test secret, not a real one"))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +211,8 @@ func startQuery(t *testing.T) *qWorld {
 		t.Fatal(err)
 	}
 	guard := auth.NewGuard(authn, Policy(), nil)
-	q := NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
+	cfg.Source, cfg.Keys, cfg.Now = proj, keys, func() time.Time { return qClock }
+	q := NewQuery(cfg)
 	mux := http.NewServeMux()
 	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(guard)))
 	mux.Handle(nirv1connect.NewAdminServiceHandler(NewAdmin(proj, nil), connect.WithInterceptors(guard)))

@@ -397,6 +397,11 @@ func (c *Console) personsCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, _, _, _ := listParams(r.URL.Query())
+	// Read your writes, as the list's page does: the session's last registration.
+	list.Del("min_sequence")
+	if seq := minSeq(r); seq != 0 && list.Get("snapshot") == "" {
+		list.Set("min_sequence", strconv.FormatUint(seq, 10))
+	}
 	r2 := r.Clone(r.Context())
 	r2.URL.RawQuery = list.Encode()
 	// The export sets its own headers; the console's no-store applies too.
