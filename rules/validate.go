@@ -417,8 +417,9 @@ func containsNationalID(s string) bool {
 		switch {
 		case c >= '0' && c <= '9':
 			run = append(run, c)
-		case (c == ' ' || c == '.') && len(run) > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
-			// a separator inside a number: keep collecting
+		case (c == ' ' || c == '.' || c == '-') && len(run) > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			// a separator inside a number: keep collecting (a fødselsnummer written
+			// "010190-12345", as RedactIDs masks it too)
 		default:
 			if flush() {
 				return true

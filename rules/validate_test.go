@@ -634,6 +634,10 @@ func TestContainsNationalID(t *testing.T) {
 		"id " + validFnr + ".": true,
 		"id " + validFnr[:6] + " " + validFnr[6:]: true,
 		"id " + validFnr[:6] + "." + validFnr[6:]: true,
+		// Found on 2026-12-06 (review of the identity lifecycle): the hyphen people write
+		// between the birth date and the personnummer let the id through.
+		"id " + validFnr[:6] + "-" + validFnr[6:]: true,
+		"fra 2023-01-01 til 2023-06-30":           false,
 		"sak 2015123456" + refDUF("2015123456"):   true,
 		"telefon 22 33 44 55":                     false,
 		"1" + validFnr:                            false, // 12 digits, not a valid DUF
