@@ -101,13 +101,17 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl history PERSON   (a national id or a 64-hex person key)")
+		fmt.Fprintln(stderr, "usage: nirctl history PERSON   (a national id or a 64-hex person key; - reads it from stdin)")
 		fmt.Fprintln(stderr, "Prints one protojson nir.v1.StoredEvent per line.")
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		return badArgs(fs, err)
 	}
-	res, err := registrationClient(ctx).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: personRef(fs.Arg(0))}))
+	ref, err := personRef(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	res, err := registrationClient(ctx).History(ctx, connect.NewRequest(&nirv1.HistoryRequest{Person: ref}))
 	if err != nil {
 		return callErr("history", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,12 +33,23 @@ func registrationClient(ctx context.Context) nirv1connect.RegistrationServiceCli
 	return nirv1connect.NewRegistrationServiceClient(httpClient(ctx), serverURL(ctx))
 }
 
-// personRef reads a command-line person argument: a person key, or a national id.
-func personRef(arg string) *nirv1.PersonRef {
-	if personkey.IsKey(arg) {
-		return &nirv1.PersonRef{PersonKey: arg}
+// personRef reads a command-line person argument: a person key, or a national id; "-"
+// reads either from the first line of stdin, so that a national id need not stand in the
+// command line, which any local process reads in /proc and the shell keeps in its history.
+func personRef(ctx context.Context, arg string) (*nirv1.PersonRef, error) {
+	if arg == "-" {
+		line, err := bufio.NewReader(io.LimitReader(stdinOf(ctx), 256)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reading the person from stdin: %w", err)
+		}
+		if arg = strings.TrimSpace(line); arg == "" {
+			return nil, errors.New("PERSON is -, but stdin holds no national id or person key")
+		}
 	}
-	return &nirv1.PersonRef{NationalId: arg}
+	if personkey.IsKey(arg) {
+		return &nirv1.PersonRef{PersonKey: arg}, nil
+	}
+	return &nirv1.PersonRef{NationalId: arg}, nil
 }
 
 // readRegistrations reads protojson Registration lines; blank lines and lines starting with

@@ -49,6 +49,21 @@ type globals struct {
 
 type globalsKey struct{}
 
+type stdinKey struct{}
+
+// withStdin makes commands run under ctx read r as their stdin (tests).
+func withStdin(ctx context.Context, r io.Reader) context.Context {
+	return context.WithValue(ctx, stdinKey{}, r)
+}
+
+// stdinOf is the stdin of the command ctx runs: os.Stdin unless withStdin put another.
+func stdinOf(ctx context.Context) io.Reader {
+	if r, ok := ctx.Value(stdinKey{}).(io.Reader); ok {
+		return r
+	}
+	return os.Stdin
+}
+
 // globalsOf returns the global flags of the command ctx runs (run puts them there, so that
 // commands and their tests share no package state).
 func globalsOf(ctx context.Context) globals {

@@ -58,8 +58,12 @@ func runMerge(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	} else {
 		ev.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: pos[1], Reason: *reason}}
 	}
+	ref, err := personRef(ctx, pos[0])
+	if err != nil {
+		return err
+	}
 	res, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
-		Registrations: []*nirv1.Registration{{Person: personRef(pos[0]), Event: ev}}}))
+		Registrations: []*nirv1.Registration{{Person: ref, Event: ev}}}))
 	if err != nil {
 		return callErr("person "+cmd, err)
 	}
@@ -106,8 +110,12 @@ func runErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: *kommune,
 		Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: *reason}}}
+	ref, err := personRef(ctx, pos[0])
+	if err != nil {
+		return err
+	}
 	res, err := registrationClient(ctx).Append(ctx, connect.NewRequest(&nirv1.AppendRequest{
-		Registrations: []*nirv1.Registration{{Person: personRef(pos[0]), Event: ev}}}))
+		Registrations: []*nirv1.Registration{{Person: ref, Event: ev}}}))
 	if err != nil {
 		return callErr("person erase", err)
 	}
@@ -184,7 +192,7 @@ func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: nirctl person show|deadlines|history PERSON [flags]")
 		fmt.Fprintln(stderr, "       nirctl person merge|unmerge SURVIVOR ABSORBED-KEY|MERGE-EVENT-ID --kommune K [--reason TEXT]")
 		fmt.Fprintln(stderr, "       nirctl person erase PERSON --kommune K --reason TEXT")
-		fmt.Fprintln(stderr, "PERSON is a national id (kommune tokens) or a 64-hex person key.")
+		fmt.Fprintln(stderr, "PERSON is a national id (kommune tokens) or a 64-hex person key; - reads it from stdin (keeps a national id out of the command line).")
 	}
 	if len(args) == 0 {
 		usage()
@@ -211,7 +219,10 @@ func runPerson(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil || len(pos) != 1 {
 		return badArgs(fs, err)
 	}
-	ref := personRef(pos[0])
+	ref, err := personRef(ctx, pos[0])
+	if err != nil {
+		return err
+	}
 	client := queryClient(ctx)
 	switch args[0] {
 	case "show":

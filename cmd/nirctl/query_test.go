@@ -160,6 +160,35 @@ func TestQueryCommands(t *testing.T) {
 	}
 }
 
+// TestPersonFromStdin: PERSON "-" reads the national id from stdin, so that it need not
+// stand in the command line, which any local process reads in /proc/PID/cmdline and the
+// shell keeps in its history (found on 2026-12-06, review of the identity lifecycle).
+func TestPersonFromStdin(t *testing.T) {
+	fx := startQueryServer(t)
+	for _, tc := range []struct {
+		name, stdin, want, wantErr string
+	}{
+		{"NationalID", fx.fnr[0] + "\n", fx.key[0], ""},
+		{"PersonKey", "  " + fx.key[1], fx.key[1], ""},
+		{"Empty", "\n", "", "stdin holds no national id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			ctx := withStdin(context.Background(), strings.NewReader(tc.stdin))
+			err := run(ctx, []string{"--server", fx.url, "--token", "tok-oslo", "person", "show", "-"}, &out, &errOut)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("err %v, output %q; want the person %s", err, out.String(), tc.want)
+			}
+		})
+	}
+}
+
 // TestRun_Help checks that help is no error and prints the usage once, for nirctl and for
 // its commands, however it is asked for, and that --version answers.
 func TestRun_Help(t *testing.T) {
