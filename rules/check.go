@@ -619,6 +619,8 @@ func trainingPeriods(s *State) []Period {
 // TrainingPeriod is the period a training tildeling covers and the kommune that decided it.
 type TrainingPeriod struct {
 	Kommune string
+	// Scheme is the tildeling's ordning (RETT_6A, UTVIDET_6A, …).
+	Scheme nirv1.TrainingScheme
 	Period
 }
 
@@ -627,7 +629,9 @@ type TrainingPeriod struct {
 // the append check judges hours by, with their kommune, for the read models.
 func TrainingPeriods(s *State) []TrainingPeriod {
 	var out []TrainingPeriod
-	eachTrainingPeriod(s, func(tv *TrainingVedtak, p Period) { out = append(out, TrainingPeriod{Kommune: tv.Kommune, Period: p}) })
+	eachTrainingPeriod(s, func(tv *TrainingVedtak, p Period) {
+		out = append(out, TrainingPeriod{Kommune: tv.Kommune, Scheme: tv.Scheme, Period: p})
+	})
 	return out
 }
 
