@@ -41,7 +41,7 @@ var (
 	bucketPEvents    = []byte("pevents")    // person key → the person's seqs (uvarint deltas)
 	bucketPersons    = []byte("persons")    // person key → PersonAccess (bostedskommune, who reaches the person, last sequence)
 	bucketList       = []byte("list")       // kommune 0x00 person key → PersonRow
-	bucketStats      = []byte("stats")      // year(2) kommune → counters
+	bucketStats      = []byte("stats")      // year(2) kommune → counters; year(2) "~" numbers → persons counted under each (personSetKey)
 	bucketTerminated = []byte("terminated") // year(2) kommune 0x00 person key 0x00 n(2) → TerminatedRow
 	bucketDue        = []byte("due")        // date(4) person key → nil (regelmotor worker)
 	bucketQuarantine = []byte("quarantine") // seq(8) → reason: stream messages that are not usable events
