@@ -110,6 +110,7 @@ func deriveModels(st *rules.State) *derived {
 		row.ProgrammeStartDeadline, row.ProgrammeFirst = due, first
 	}
 	row.Years, row.Terminations = rowYears(st, row.Kommune)
+	row.YearHours = rowYearHours(tr.Hours, hkeys)
 
 	d.stats = contributions(st, row, hkeys)
 	for _, p := range st.Programmes {

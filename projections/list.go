@@ -94,9 +94,11 @@ type PersonQuery struct {
 	// TerminationComputed keeps terminated persons whose effective termination is the
 	// regelmotor's (With) or the kommune's (Without); persons not terminated never match it.
 	TerminationComputed Filter
-	// NorskHours keeps persons with (With) or without (Without) registered norsk hours.
+	// NorskHours keeps persons with (With) or without (Without) registered norsk hours: with
+	// a Year, hours registered for the months of that year (PersonRow.YearHours).
 	NorskHours Filter
-	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound).
+	// MinNorskHours and MaxNorskHours bound the registered norsk hours (0 = no bound), of the
+	// Year when one is given.
 	MinNorskHours, MaxNorskHours float64
 	// Inactive keeps persons under «ingen registreringer siste 12 måneder» at Now (With), or
 	// the others (Without): an open programme and nothing registered for the inactivity
@@ -214,13 +216,19 @@ func (q *PersonQuery) match(r *PersonRow) bool {
 			return false
 		}
 	}
-	if !q.NorskHours.match(r.NorskHours > 0) {
+	norsk := r.NorskHours
+	if q.Year != 0 {
+		// A data year's gaps are that year's hours (DOMAIN.md 6.3, 6.5): hours of another
+		// year do not fill them.
+		norsk = r.hoursIn(q.Year).Norsk
+	}
+	if !q.NorskHours.match(norsk > 0) {
 		return false
 	}
-	if q.MinNorskHours > 0 && r.NorskHours < HoursOf(q.MinNorskHours) {
+	if q.MinNorskHours > 0 && norsk < HoursOf(q.MinNorskHours) {
 		return false
 	}
-	if q.MaxNorskHours > 0 && r.NorskHours > HoursOf(q.MaxNorskHours) {
+	if q.MaxNorskHours > 0 && norsk > HoursOf(q.MaxNorskHours) {
 		return false
 	}
 	switch q.Deadline {

@@ -220,3 +220,63 @@ func TestPersonList_RowShowsTheKommunesOwnProgramme(t *testing.T) {
 		t.Errorf("4601's gap «uten sluttmål» counts the person (%d), whose 4601 programme has a sluttmål", gap.Total)
 	}
 }
+
+// TestPersonList_HoursFilterJudgesTheDataYear: Found on 2026-12-06 (review of the published
+// figures): the Årsrapportering's gap «Vedtak om opplæring uten registrerte timer»
+// (internal/web/reports.go: year, training_vedtak=with, norsk_hours=without) judged the
+// person's norsk hours of all years. pkG's training vedtak in 0301 runs from 2023-02-01
+// without end; 40 norsk hours are registered for March 2023 and none for 2024. Data for a year
+// must be complete by the ajourføringsfrist (DOMAIN.md 6.3), and a year's registered norsk
+// hours are part of that year's norsktilskudd basis (DOMAIN.md 3.4, 6.5). Before, pkG was
+// in no year's gap; now it is in 2024's and not in 2023's, and the min/max bounds judge the
+// year's hours too (pkH: 10 hours in 2023, 30 in 2024).
+func TestPersonList_HoursFilterJudgesTheDataYear(t *testing.T) {
+	var s scenario
+	s.person("pkG", "0301", "2022-10-01", asyl, 71)
+	s.add("pkG", "0301", "2023-02-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-02-01"), StartDate: pd("2023-02-01")})
+	s.add("pkG", "0301", "2023-04-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK,
+		Month: &nirv1.YearMonth{Year: 2023, Month: 3}, Hours: 40})
+	s.person("pkH", "0301", "2022-10-01", asyl, 72)
+	s.add("pkH", "0301", "2023-02-01", &nirv1.TrainingVedtakRegistered{Scheme: nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT,
+		Type: nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING, VedtakDate: pd("2023-02-01"), StartDate: pd("2023-02-01")})
+	s.add("pkH", "0301", "2023-04-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK,
+		Month: &nirv1.YearMonth{Year: 2023, Month: 3}, Hours: 10})
+	s.add("pkH", "0301", "2024-04-02", &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_NORSK,
+		Month: &nirv1.YearMonth{Year: 2024, Month: 3}, Hours: 30})
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 2)
+
+	list := func(q PersonQuery) []string {
+		t.Helper()
+		q.Kommune = "0301"
+		page, err := db.ListPersons(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != len(page.Rows) {
+			t.Fatalf("total %d for %d rows", page.Total, len(page.Rows))
+		}
+		return keysOf(page.Rows)
+	}
+	for _, c := range []struct {
+		name string
+		q    PersonQuery
+		want []string
+	}{
+		{"2024 gap «Vedtak om opplæring uten registrerte timer»", PersonQuery{Year: 2024, TrainingVedtak: With, NorskHours: Without}, []string{"pkG"}},
+		{"2023 gap «Vedtak om opplæring uten registrerte timer»", PersonQuery{Year: 2023, TrainingVedtak: With, NorskHours: Without}, nil},
+		{"2024 with norsk hours", PersonQuery{Year: 2024, NorskHours: With}, []string{"pkH"}},
+		{"2023 with norsk hours", PersonQuery{Year: 2023, NorskHours: With}, []string{"pkG", "pkH"}},
+		{"2024 at least 20 norsk hours", PersonQuery{Year: 2024, MinNorskHours: 20}, []string{"pkH"}},
+		{"2023 at least 20 norsk hours", PersonQuery{Year: 2023, MinNorskHours: 20}, []string{"pkG"}},
+		{"2023 at most 20 norsk hours", PersonQuery{Year: 2023, MaxNorskHours: 20}, []string{"pkH"}},
+		// Without a year: the person's hours of all years, as before.
+		{"any year, no norsk hours", PersonQuery{NorskHours: Without}, nil},
+		{"any year, at least 40 norsk hours", PersonQuery{MinNorskHours: 40}, []string{"pkG", "pkH"}},
+	} {
+		if got := list(c.q); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -80,6 +80,45 @@ type PersonRow struct {
 	// copies of the row: never modified.
 	Years        []YearSpan
 	Terminations []RowTermination
+	// YearHours are the person's registered hours per calendar year of the month they were
+	// given in (years with hours only, in order; every kommune's, as NorskHours): the hours
+	// filters judge a data year's hours with PersonQuery.Year (DOMAIN.md 3.4, 6.3, 6.5).
+	// Shared between copies of the row: never modified.
+	YearHours []YearHours
+}
+
+// YearHours are the norsk and samfunnskunnskap hours registered for the months of one year.
+type YearHours struct {
+	Year           int
+	Norsk, Samfunn Hours
+}
+
+// rowYearHours sums the hours per year of the month, keys in the order of sortedHoursKeys
+// (by year first).
+func rowYearHours(hours map[rules.HoursKey]float64, keys []rules.HoursKey) []YearHours {
+	var out []YearHours
+	for _, k := range keys {
+		if len(out) == 0 || out[len(out)-1].Year != k.Year {
+			out = append(out, YearHours{Year: k.Year})
+		}
+		h := HoursOf(hours[k])
+		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
+			out[len(out)-1].Norsk += h
+		} else {
+			out[len(out)-1].Samfunn += h
+		}
+	}
+	return out
+}
+
+// hoursIn returns the person's hours registered for the months of year y.
+func (r *PersonRow) hoursIn(y int) YearHours {
+	for _, yh := range r.YearHours {
+		if yh.Year == y {
+			return yh
+		}
+	}
+	return YearHours{Year: y}
 }
 
 // YearSpan is a run of data years, From to To inclusive.
@@ -188,6 +227,12 @@ func (r *PersonRow) encode(dst []byte) []byte {
 		e.uvarint(uint64(t.Reason))
 		e.bool(t.Computed)
 	}
+	e.uvarint(uint64(len(r.YearHours)))
+	for _, yh := range r.YearHours {
+		e.uvarint(uint64(yh.Year))
+		e.varint(int64(yh.Norsk))
+		e.varint(int64(yh.Samfunn))
+	}
 	return e.b
 }
 
@@ -232,12 +277,15 @@ func (r *PersonRow) decode(b []byte) error {
 	r.ProgrammeFirst = d.date()
 	// Fresh slices for every row: a decoded row is copied into the list cache while the
 	// decoder's row is reused.
-	r.Years, r.Terminations = nil, nil
+	r.Years, r.Terminations, r.YearHours = nil, nil, nil
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		r.Years = append(r.Years, YearSpan{From: int(d.uvarint()), To: int(d.uvarint())})
 	}
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		r.Terminations = append(r.Terminations, RowTermination{Date: d.date(), Reason: nirv1.TerminationReason(d.uvarint()), Computed: d.bool()})
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		r.YearHours = append(r.YearHours, YearHours{Year: int(d.uvarint()), Norsk: Hours(d.varint()), Samfunn: Hours(d.varint())})
 	}
 	return d.err
 }
