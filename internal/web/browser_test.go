@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -428,8 +429,17 @@ func TestConsole_Browser(t *testing.T) {
 		}
 		s.check("statistikk-kommuner")
 		js := eval[[]map[string]any](s, `fetch("/statistikk.json?niva=fylke", {credentials: "same-origin"}).then(r => r.json())`)
-		if len(js) == 0 || js[0]["participants"] == nil {
+		// A suppressed field is null and named in the row's suppressed list (DOMAIN.md Product
+		// decisions 14); any other is a number.
+		if len(js) == 0 {
 			t.Errorf("statistics JSON: %v", js)
+		}
+		for _, row := range js {
+			sup, _ := row["suppressed"].([]any)
+			withheld := slices.Contains(sup, any("participants"))
+			if v, ok := row["participants"]; !ok || (v == nil) != withheld {
+				t.Errorf("statistics JSON row %v: participants %v, suppressed %v", row["area"], v, sup)
+			}
 		}
 		if b, _ := json.Marshal(js); nationalID.Match(b) {
 			t.Error("statistics JSON holds an 11-digit number")

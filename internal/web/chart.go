@@ -15,7 +15,8 @@ import (
 // seriesColours are the series' colours, in order.
 var seriesColours = []string{"#0b4f8a", "#a84f00", "#2b6e31"}
 
-// barRow is one category of a bar chart: its label and a value per series.
+// barRow is one category of a bar chart: its label and a value per series. A NaN value is
+// withheld (a suppressed statistic): it draws no bar, and «:» unless Texts says otherwise.
 type barRow struct {
 	Label  string
 	Values []float64
@@ -37,7 +38,9 @@ func barChart(id, title, desc string, series []string, rows []barRow) template.H
 	maxV := 0.0
 	for _, r := range rows {
 		for _, v := range r.Values {
-			maxV = math.Max(maxV, v)
+			if !math.IsNaN(v) {
+				maxV = math.Max(maxV, v)
+			}
 		}
 	}
 	if maxV == 0 {
@@ -55,9 +58,12 @@ func barChart(id, title, desc string, series []string, rows []barRow) template.H
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" font-size="13" fill="#1b1b1b">%s</text>`, labelW-8, y+barH, esc(clip(r.Label, 26)))
 		for s, v := range r.Values {
 			by := y + s*(barH+gap)
-			bw := int(math.Round(v / maxV * barW))
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"></rect>`, labelW, by, max(bw, 1), barH, seriesColours[s%len(seriesColours)])
-			text := formatValue(v)
+			bw, text := 0, ":"
+			if !math.IsNaN(v) {
+				bw = int(math.Round(v / maxV * barW))
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"></rect>`, labelW, by, max(bw, 1), barH, seriesColours[s%len(seriesColours)])
+				text = formatValue(v)
+			}
 			if s < len(r.Texts) && r.Texts[s] != "" {
 				text = r.Texts[s]
 			}
@@ -69,7 +75,8 @@ func barChart(id, title, desc string, series []string, rows []barRow) template.H
 	return template.HTML(b.String())
 }
 
-// lineSeries is one line of a line chart.
+// lineSeries is one line of a line chart. A NaN value is withheld (a suppressed statistic):
+// the line breaks there and the point reads «:» on the axis.
 type lineSeries struct {
 	Name   string
 	Values []float64
@@ -90,7 +97,9 @@ func lineChart(id, title, desc string, xs []string, series []lineSeries) templat
 	maxV := 0.0
 	for _, s := range series {
 		for _, v := range s.Values {
-			maxV = math.Max(maxV, v)
+			if !math.IsNaN(v) {
+				maxV = math.Max(maxV, v)
+			}
 		}
 	}
 	step := niceStep(maxV / 4)
@@ -123,16 +132,30 @@ func lineChart(id, title, desc string, xs []string, series []lineSeries) templat
 	for si, s := range series {
 		colour := seriesColours[si%len(seriesColours)]
 		var pts []string
+		line := func() {
+			if len(pts) > 0 {
+				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2.5"></polyline>`, strings.Join(pts, " "), colour)
+			}
+			pts = nil
+		}
 		for i, v := range s.Values {
+			if math.IsNaN(v) {
+				line()
+				continue
+			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(v)))
 		}
-		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2.5"></polyline>`, strings.Join(pts, " "), colour)
+		line()
 		for i, v := range s.Values {
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"></circle>`, x(i), y(v), colour)
 			dy := -7.0 // labels of every other series below the point, so they do not collide
 			if si%2 == 1 {
 				dy = 16
 			}
+			if math.IsNaN(v) {
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">:</text>`, x(i), y(0)+dy, colour)
+				continue
+			}
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"></circle>`, x(i), y(v), colour)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">%s</text>`, x(i), y(v)+dy, colour, esc(formatValue(v)))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -74,17 +75,18 @@ func (c *Console) readStatsQuery(r *http.Request) (statsQuery, string) {
 	return q, ""
 }
 
-// statistics calls QueryService.Statistics for one year.
-func (c *Console) statistics(r *http.Request, q statsQuery, year int) ([]*nirv1.StatisticsRow, error) {
+// statistics calls QueryService.Statistics for one year: the rows, and the footnote that
+// explains «:» when a field is suppressed.
+func (c *Console) statistics(r *http.Request, q statsQuery, year int) ([]*nirv1.StatisticsRow, string, error) {
 	req := &nirv1.StatisticsRequest{Year: int32(year), Level: levelParams[q.Level], Area: q.Area, Snapshot: q.Snapshot}
 	if q.Snapshot == "" {
 		req.MinSequence = minSeq(r)
 	}
 	res, err := call(c, r.Context(), nirv1connect.QueryServiceStatisticsProcedure, c.query.Statistics, req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return res.GetRows(), nil
+	return res.GetRows(), res.GetFootnote(), nil
 }
 
 // areaName is an area's name on the data year's last day: "Oslo", "Vestland", "Hele landet".
@@ -105,11 +107,78 @@ func areaName(level nirv1.StatisticsLevel, area string, year int) string {
 	return area
 }
 
+// statsRowView is one row of the statistics tables and charts. A field the API withholds by
+// disclosure control (StatisticsRow.suppressed, DOMAIN.md Product decisions 14) is 0 in
+// the numbers and shown as «:» by Cell, never as 0.
 type statsRowView struct {
 	Area, Name                                                 string
 	Participants, New, Ongoing, Terminated, Registered, NotReg int64
 	Direct, TrainingVedtak, Started, Within3m                  int64
-	ShareDirect, ShareWithin3m, NorskHours                     string
+	ShareDirect, ShareWithin3m, NorskHours                     float64
+	// Suppressed are the fields withheld, by their StatisticsRow name.
+	Suppressed map[string]bool
+}
+
+// shareParts are the counts behind each share: a share is withheld when its numerator or
+// denominator is (the API withholds it with its counts; the console checks both anyway).
+var shareParts = map[string][2]string{
+	"share_direct_work_or_education":         {"direct_work_or_education", "terminated"},
+	"share_training_started_within_3_months": {"training_started_within_3_months", "training_started"},
+}
+
+// withheld reports whether a StatisticsRow field (statsColumns) is suppressed, or a share
+// one of whose counts is.
+func withheld(sup map[string]bool, field string) bool {
+	if sup[field] {
+		return true
+	}
+	p, ok := shareParts[field]
+	return ok && (sup[p[0]] || sup[p[1]])
+}
+
+// Cell is the table's text for a field: «:» when it is withheld.
+func (v statsRowView) Cell(field string) string {
+	if withheld(v.Suppressed, field) {
+		return ":"
+	}
+	switch field {
+	case "participants":
+		return number(v.Participants)
+	case "new_programmes":
+		return number(v.New)
+	case "ongoing":
+		return number(v.Ongoing)
+	case "terminated":
+		return number(v.Terminated)
+	case "terminated_registered":
+		return number(v.Registered)
+	case "reason_not_registered":
+		return number(v.NotReg)
+	case "direct_work_or_education":
+		return number(v.Direct)
+	case "share_direct_work_or_education":
+		return percent(v.ShareDirect)
+	case "training_vedtak":
+		return number(v.TrainingVedtak)
+	case "norsk_hours":
+		return decimal(v.NorskHours)
+	case "training_started":
+		return number(v.Started)
+	case "training_started_within_3_months":
+		return number(v.Within3m)
+	case "share_training_started_within_3_months":
+		return percent(v.ShareWithin3m)
+	}
+	return ""
+}
+
+// chartValue is a field's value for a chart: NaN when it is withheld, which the charts draw
+// as «:».
+func (v statsRowView) chartValue(field string, n float64) float64 {
+	if withheld(v.Suppressed, field) {
+		return math.NaN()
+	}
+	return n
 }
 
 type statsData struct {
@@ -129,6 +198,8 @@ type statsData struct {
 	TrendJSON  string
 	Error      string
 	Kommune    bool
+	// Footnote explains «:» when a table holds a suppressed field (the API's footnote).
+	Footnote string
 }
 
 // statsPage shows a data year's statistics as charts with their tables: participants and
@@ -152,7 +223,7 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "stats", c.view(r, "Statistikk", d))
 		return
 	}
-	rows, err := c.statistics(r, q, q.Year)
+	rows, foot, err := c.statistics(r, q, q.Year)
 	if err != nil {
 		status, _, msg := describe(err)
 		if status >= 500 {
@@ -167,6 +238,7 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	level := levelParams[q.Level]
+	d.Footnote = foot
 	for _, row := range rows {
 		d.Rows = append(d.Rows, statsRowOf(row, level, q.Year))
 	}
@@ -184,10 +256,13 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for y := q.Year - 6; y <= q.Year; y++ {
-		trows, err := c.statistics(r, tq, y)
+		trows, foot, err := c.statistics(r, tq, y)
 		if err != nil {
 			c.apiError(w, r, err)
 			return
+		}
+		if d.Footnote == "" {
+			d.Footnote = foot
 		}
 		d.TrendYears = append(d.TrendYears, y)
 		var v statsRowView
@@ -211,9 +286,21 @@ func statsRowOf(row *nirv1.StatisticsRow, level nirv1.StatisticsLevel, year int)
 		Participants: row.GetParticipants(), New: row.GetNewProgrammes(), Ongoing: row.GetOngoing(), Terminated: row.GetTerminated(),
 		Registered: row.GetTerminatedRegistered(), NotReg: row.GetReasonNotRegistered(), Direct: row.GetDirectWorkOrEducation(),
 		TrainingVedtak: row.GetTrainingVedtak(), Started: row.GetTrainingStarted(), Within3m: row.GetTrainingStartedWithin_3Months(),
-		ShareDirect: percent(row.GetShareDirectWorkOrEducation()), ShareWithin3m: percent(row.GetShareTrainingStartedWithin_3Months()),
-		NorskHours: decimal(row.GetNorskHours()),
+		ShareDirect: row.GetShareDirectWorkOrEducation(), ShareWithin3m: row.GetShareTrainingStartedWithin_3Months(),
+		NorskHours: row.GetNorskHours(), Suppressed: suppressedOf(row),
 	}
+}
+
+// suppressedOf is the set of a row's suppressed fields.
+func suppressedOf(row *nirv1.StatisticsRow) map[string]bool {
+	if len(row.GetSuppressed()) == 0 {
+		return nil
+	}
+	sup := make(map[string]bool, len(row.GetSuppressed()))
+	for _, f := range row.GetSuppressed() {
+		sup[f] = true
+	}
+	return sup
 }
 
 // statsCharts draws the year's bars (the 20 largest areas at kommune level).
@@ -225,13 +312,15 @@ func statsCharts(rows []statsRowView, q statsQuery) (bars, shares template.HTML)
 	}
 	var br, sr []barRow
 	for _, r := range sorted {
-		br = append(br, barRow{Label: r.Name, Values: []float64{float64(r.Participants), float64(r.Terminated)}})
-		share := 0.0
-		if r.Terminated > 0 {
-			share = float64(r.Direct) / float64(r.Terminated) * 100
+		// A withheld value draws no bar and reads «:» (DOMAIN.md Product decisions 14), the
+		// share too when its numerator or denominator is withheld.
+		br = append(br, barRow{Label: r.Name, Values: []float64{r.chartValue("participants", float64(r.Participants)), r.chartValue("terminated", float64(r.Terminated))},
+			Texts: []string{r.Cell("participants"), r.Cell("terminated")}})
+		text := ":"
+		if !withheld(r.Suppressed, "share_direct_work_or_education") {
+			text = fmt.Sprintf("%s (%s av %s)", r.Cell("share_direct_work_or_education"), r.Cell("direct_work_or_education"), r.Cell("terminated"))
 		}
-		sr = append(sr, barRow{Label: r.Name, Values: []float64{share},
-			Texts: []string{fmt.Sprintf("%s (%d av %d)", percent(share/100), r.Direct, r.Terminated)}})
+		sr = append(sr, barRow{Label: r.Name, Values: []float64{r.chartValue("share_direct_work_or_education", r.ShareDirect*100)}, Texts: []string{text}})
 	}
 	what := levelLabels[q.Level]
 	bars = barChart("deltakere", fmt.Sprintf("Deltakere og avsluttede i %d", q.Year),
@@ -248,23 +337,26 @@ func trendChart(rows []statsRowView, name string) template.HTML {
 	series := []lineSeries{{Name: "Deltakere"}, {Name: "Nye programmer"}, {Name: "Avsluttet"}}
 	for i, r := range rows {
 		xs[i] = r.Name
-		series[0].Values = append(series[0].Values, float64(r.Participants))
-		series[1].Values = append(series[1].Values, float64(r.New))
-		series[2].Values = append(series[2].Values, float64(r.Terminated))
+		series[0].Values = append(series[0].Values, r.chartValue("participants", float64(r.Participants)))
+		series[1].Values = append(series[1].Values, r.chartValue("new_programmes", float64(r.New)))
+		series[2].Values = append(series[2].Values, r.chartValue("terminated", float64(r.Terminated)))
 	}
 	return lineChart("utvikling", "Utviklingen over år: "+name,
 		"Linjer over årene for deltakere, nye programmer og avsluttede programmer. Tallene står også i tabellen under.", xs, series)
 }
 
 // statsColumns are the columns of the statistics downloads; JSON uses the same keys, with
-// numbers as numbers (no 64-bit counts as strings).
+// numbers as numbers (no 64-bit counts as strings). A field withheld by disclosure control
+// (DOMAIN.md Product decisions 14) is «:» in the CSV, as the page and `nirctl stats` show it,
+// and null in the JSON, whose rows also carry the API's `suppressed` list: never the API's
+// placeholder 0. A share is withheld with its numerator or denominator.
 var statsColumns = []string{"year", "level", "area", "area_name", "participants", "new_programmes", "ongoing", "terminated",
 	"terminated_registered", "terminated_computed", "reason_not_registered", "direct_work_or_education",
 	"share_direct_work_or_education", "training_vedtak", "norsk_hours", "samfunnskunnskap_hours", "training_started",
 	"training_started_within_3_months", "share_training_started_within_3_months"}
 
 func statsRecord(row *nirv1.StatisticsRow, level string, year int) map[string]any {
-	return map[string]any{
+	rec := map[string]any{
 		"year": year, "level": level, "area": row.GetArea(), "area_name": areaName(levelParams[level], row.GetArea(), year),
 		"participants": row.GetParticipants(), "new_programmes": row.GetNewProgrammes(), "ongoing": row.GetOngoing(),
 		"terminated": row.GetTerminated(), "terminated_registered": row.GetTerminatedRegistered(),
@@ -274,6 +366,14 @@ func statsRecord(row *nirv1.StatisticsRow, level string, year int) map[string]an
 		"training_started": row.GetTrainingStarted(), "training_started_within_3_months": row.GetTrainingStartedWithin_3Months(),
 		"share_training_started_within_3_months": row.GetShareTrainingStartedWithin_3Months(),
 	}
+	sup := suppressedOf(row)
+	for _, col := range statsColumns {
+		if withheld(sup, col) {
+			rec[col] = nil
+		}
+	}
+	rec["suppressed"] = append([]string{}, row.GetSuppressed()...)
+	return rec
 }
 
 // statsRecords are the rows a download holds: the page's year, or (serie=ar) the area's
@@ -292,7 +392,7 @@ func (c *Console) statsRecords(r *http.Request) ([]map[string]any, statsQuery, e
 	}
 	var out []map[string]any
 	for _, y := range years {
-		rows, err := c.statistics(r, q, y)
+		rows, _, err := c.statistics(r, q, y)
 		if err != nil {
 			return nil, q, err
 		}
@@ -345,6 +445,8 @@ func (c *Console) statsCSV(w http.ResponseWriter, r *http.Request) {
 		line := make([]string, len(statsColumns))
 		for i, col := range statsColumns {
 			switch v := rec[col].(type) {
+			case nil:
+				line[i] = ":" // withheld by disclosure control
 			case float64:
 				line[i] = strconv.FormatFloat(v, 'f', -1, 64)
 			default:

@@ -1,0 +1,45 @@
+package web
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestStatsCharts_SuppressedShareIsColon: DOMAIN.md "Product decisions" 14: a suppressed
+// count is shown as «:». Found on 2026-12-06 (review of the published figures): before, the
+// share chart computed direct/terminated itself from the API's zeroed fields, so a kommune
+// whose 1-4 direct transitions were suppressed was drawn with «0 % (0 av 12)»; now a share
+// whose numerator or denominator is withheld reads «:», and a withheld count draws no bar.
+func TestStatsCharts_SuppressedShareIsColon(t *testing.T) {
+	rows := []statsRowView{
+		{Area: "0301", Name: "Oslo", Participants: 40, Terminated: 12, Suppressed: map[string]bool{"direct_work_or_education": true}},
+		{Area: "4601", Name: "Bergen", Participants: 30, Direct: 6, Terminated: 10, ShareDirect: 0.6},
+		{Area: "1103", Name: "Stavanger", Participants: 20, Suppressed: map[string]bool{"terminated": true}},
+	}
+	bars, shares := statsCharts(rows, statsQuery{Year: 2025, Level: "kommune"})
+	if strings.Contains(string(shares), "0 av") || strings.Contains(string(shares), "(0") {
+		t.Errorf("the share chart publishes a suppressed count as 0: %s", shares)
+	}
+	if got := strings.Count(string(shares), ">:</text>"); got != 2 {
+		t.Errorf("the share chart reads «:» %d times, want 2 (Oslo: numerator, Stavanger: denominator withheld)", got)
+	}
+	if !strings.Contains(string(shares), "60\u00a0% (6 av 10)") {
+		t.Errorf("the share chart lost Bergen's published share: %s", shares)
+	}
+	if got := strings.Count(string(bars), ">:</text>"); got != 1 {
+		t.Errorf("the bars read «:» %d times, want 1 (Stavanger's terminated)", got)
+	}
+	for _, r := range rows {
+		for _, f := range []string{"share_direct_work_or_education", "direct_work_or_education", "terminated"} {
+			if w := withheld(r.Suppressed, f); (r.Cell(f) == ":") != w {
+				t.Errorf("%s %s: cell %q, withheld %v", r.Name, f, r.Cell(f), w)
+			}
+		}
+	}
+	if got := rows[0].Cell("share_direct_work_or_education"); got != ":" {
+		t.Errorf("Oslo's share with its numerator withheld: %q, want «:»", got)
+	}
+	if got := rows[2].Cell("share_direct_work_or_education"); got != ":" {
+		t.Errorf("Stavanger's share with its denominator withheld: %q, want «:»", got)
+	}
+}
