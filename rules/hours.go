@@ -106,8 +106,14 @@ func hoursStart(periods []Period, first Date) Date {
 // (DOMAIN.md 3.4, 1.4): samfunnskunnskap 50 hours, 75 in three modules for training started from
 // 2022 (or registered per module); norsk hours only under introduksjonsloven and for plikt
 // without rett. 6A has no samfunnskunnskap scheme (DOMAIN.md 1.5 [I]). The version is selected by
-// the training start, else by now.
+// the training start, else by now. In the 75-hour scheme the samfunnskunnskap an asylum seeker
+// had in reception counts toward the goal after the permit (one scheme, DOMAIN.md 3.4); an
+// asylum seeker (no permit yet) of 18 or more has the reception goal of 25 hours (DOMAIN.md 3.4,
+// 4, 5).
 func HoursGoals(s *State, now Date) []HoursGoal {
+	if s.Person.PermitDate.IsZero() {
+		return receptionGoals(s, now)
+	}
 	ts := TrainingScheme(s.Person, s.Law)
 	if ts.Scheme == nirv1.Scheme_SCHEME_NONE || s.Law == nirv1.Law_LAW_IL_6A {
 		return nil
@@ -141,6 +147,9 @@ func HoursGoals(s *State, now Date) []HoursGoal {
 	if s.Law == nirv1.Law_LAW_INTROL {
 		sv = samfunnskunnskapVersions[0] // IntroL: 50 hours (DOMAIN.md 1.4)
 	}
+	if sv.Reception > 0 {
+		samf += receptionSamfunnskunnskap(s)
+	}
 	svOn := sel
 	if s.Law == nirv1.Law_LAW_INTROL {
 		svOn = s.Person.PermitDate // the IntroL goal of 50 hours (the first version)
@@ -171,4 +180,29 @@ func HoursGoals(s *State, now Date) []HoursGoal {
 		out = append(out, g)
 	}
 	return out
+}
+
+// receptionSamfunnskunnskap sums the samfunnskunnskap hours registered in reception (DOMAIN.md
+// 4: ReceptionParticipationRegistered, RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP).
+func receptionSamfunnskunnskap(s *State) float64 {
+	var h float64
+	for _, r := range s.Reception {
+		if r.Activity == nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP && r.Hours > 0 {
+			h += r.Hours
+		}
+	}
+	return h
+}
+
+// receptionGoals is the goal of an asylum seeker, a person without a permit (in reception,
+// DOMAIN.md 4): samfunnskunnskap starts in reception with 25 hours (DOMAIN.md 3.4, 5), for
+// those of 18 or more (IL § 5) from the 75-hour scheme of 2022-01-01 on; none before, and
+// none without a birth date.
+func receptionGoals(s *State, now Date) []HoursGoal {
+	sv := pick(samfunnskunnskapVersions, now)
+	if sv.Reception == 0 || AgeOn(s.Person.BirthDate, now) < 18 {
+		return nil
+	}
+	return []HoursGoal{{Subject: "samfunnskunnskap", Registered: receptionSamfunnskunnskap(s), Goal: sv.Reception,
+		Rule: sv.Rule, Section: "DOMAIN.md 3.4, 4, 5", Version: sv.ID}}
 }

@@ -334,18 +334,25 @@ type samfunnskunnskapVersion struct {
 	Hours float64
 	// Modules: hours are registered per module (HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1..3).
 	Modules bool
+	// Reception is the goal for an asylum seeker, whose samfunnskunnskap starts in reception
+	// (0: none), and whose reception hours count toward Hours after the permit: one scheme
+	// (DOMAIN.md 3.4, 5).
+	Reception float64
 }
 
 // samfunnskunnskapVersions select by the month of the hours, or the training start: 50 hours
 // from the opplæring chapter of introduksjonsloven (2005-09-01; 250 + 50 hours before 2012,
-// 550 + 50 after, DOMAIN.md 1.4), 75 hours in three modules from 2022-01-01 (DOMAIN.md 3.4).
+// 550 + 50 after, DOMAIN.md 1.4), 75 hours in three modules from 2022-01-01 (DOMAIN.md 3.4),
+// which for an asylum seeker start in reception with a goal of 25 hours and continue after
+// the permit as one scheme (DOMAIN.md 3.4, 5; before, reception had «norsk kultur og norske
+// verdier», no samfunnskunnskap).
 var samfunnskunnskapVersions = []samfunnskunnskapVersion{
 	{Version: Version{ID: RuleSamfunnskunnskap + "/2005-09-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4, 1.4",
 		ValidFrom: ymd(2005, 9, 1), ValidTo: ymd(2022, 1, 1), Summary: "samfunnskunnskap 50 hours"},
 		Hours: 50},
 	{Version: Version{ID: RuleSamfunnskunnskap + "/2022-01-01", Rule: RuleSamfunnskunnskap, Section: "DOMAIN.md 3.4",
 		ValidFrom: ymd(2022, 1, 1), Summary: "samfunnskunnskap 75 hours in 3 modules"},
-		Hours: 75, Modules: true},
+		Hours: 75, Modules: true, Reception: 25},
 }
 
 // terminationVersion holds a computed-termination rule (DOMAIN.md Product decisions 5).

@@ -1,0 +1,77 @@
+package rules
+
+import (
+	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestHoursGoals_ReceptionGoalOnlyWhereItApplies: DOMAIN.md 3.4, 4, 5: the 25-hour
+// samfunnskunnskap goal of an asylum seeker in reception belongs to the 75-hour scheme of
+// 2022 (before, reception had «norsk kultur og norske verdier») and to those of 18 or more
+// (IL § 5). Found on 2026-12-06 (review of the published figures), with
+// testdata/reception_asylum_seeker_goal.txt: before, no person without a permit had a goal;
+// now one of 18 or more has 25 hours from 2022, a 17-year-old and the years before 2022 none,
+// and reception hours count after the permit only in the 75-hour scheme (an IntroL person's
+// 50 hours are of training alone).
+func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
+	seeker := func(birth string) *State {
+		p := newEv("e01", "0301")
+		p.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			BirthDate: dpb(birth), Sex: nirv1.Sex_SEX_FEMALE, ArrivalDate: dpb("2021-06-01")}}
+		r := newEv("e02", "0301")
+		r.Payload = &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{
+			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb("2021-06-07"), ToDate: dpb("2021-07-30"), Hours: 12}}
+		s := NewState("pk")
+		for i, ev := range []*nirv1.Event{p, r} {
+			s.Apply(uint64(i+1), ev)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		name, birth, now string
+		want             float64 // the goal; 0: none shown
+	}{
+		{"adult in 2023", "1990-01-01", "2023-03-01", 25},
+		{"adult in 2021, before the 75-hour scheme", "1990-01-01", "2021-09-01", 0},
+		{"17 years old in 2023", "2005-06-01", "2023-03-01", 0},
+		{"18 on the day", "2005-03-01", "2023-03-01", 25},
+	} {
+		gs := HoursGoals(seeker(c.birth), MustParseDate(c.now))
+		var got float64
+		for _, g := range gs {
+			if g.Subject != "samfunnskunnskap" {
+				t.Errorf("%s: goal for %s, an asylum seeker has samfunnskunnskap only", c.name, g.Subject)
+			}
+			got = g.Goal
+			if g.Registered != 12 {
+				t.Errorf("%s: %v hours registered, want the 12 in reception", c.name, g.Registered)
+			}
+		}
+		if got != c.want || len(gs) > 1 {
+			t.Errorf("%s: goals %+v, want samfunnskunnskap goal %v", c.name, gs, c.want)
+		}
+	}
+
+	// IntroL (permit 2019): 50 hours of training, reception hours do not count.
+	p := evPerson("e01", "0301", "1990-01-01", "2019-06-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	r := newEv("e02", "0301")
+	r.Payload = &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{
+		Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb("2019-01-07"), ToDate: dpb("2019-03-29"), Hours: 20}}
+	s := NewState("pk")
+	for i, ev := range []*nirv1.Event{p, r} {
+		s.Apply(uint64(i+1), ev)
+	}
+	found := false
+	for _, g := range HoursGoals(s, MustParseDate("2019-12-01")) {
+		if g.Subject == "samfunnskunnskap" {
+			found = true
+			if g.Goal != 50 || g.Registered != 0 {
+				t.Errorf("IntroL samfunnskunnskap: %v of %v, want 0 of 50 (reception hours are not the 50-hour scheme's)", g.Registered, g.Goal)
+			}
+		}
+	}
+	if !found {
+		t.Error("IntroL: no samfunnskunnskap goal")
+	}
+}
