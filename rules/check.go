@@ -95,6 +95,8 @@ var (
 		Version: checkVersion("sammenslaing-personer", "DOMAIN.md Product decisions 15")}
 	rMergeRestored = checkRule{Code: "NIR-R054", NB: "en tilbaketrukket sammenslåing gjenopprettes ikke ved å trekke tilbake tilbaketrekkingen; slå personene sammen på nytt", EN: "a retracted merge is not restored by retracting the retraction; merge the persons again",
 		Version: checkVersion("sammenslaing-gjenoppretting", "DOMAIN.md Product decisions 15")}
+	rMergeNested = checkRule{Code: "NIR-R057", NB: "en sammenslåing som fulgte med en senere sammenslåing, trekkes ikke tilbake her: trekk først tilbake den senere sammenslåingen, og så denne på personen den ble registrert for", EN: "a merge that came with a later merge is not retracted here: retract the later merge first, then this one on the person it was recorded for",
+		Version: checkVersion("sammenslaing-nostet", "DOMAIN.md Product decisions 15")}
 	rErased = checkRule{Code: "NIR-R055", NB: "personen er slettet: ingenting mer registreres på henne eller ham", EN: "the person was erased: nothing more is recorded for the person",
 		Version: checkVersion("slettet-person", "DOMAIN.md Product decisions 15")}
 	rErasurePermanent = checkRule{Code: "NIR-R056", NB: "en sletting trekkes ikke tilbake: nøkkelen er ødelagt", EN: "an erasure is not retracted: the key is destroyed",
@@ -113,7 +115,7 @@ var checkRules = []checkRule{
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup, rComputedNotDue,
 	rDateRange, rBeforeBirth, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
-	rErased, rErasurePermanent,
+	rErased, rErasurePermanent, rMergeNested,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -127,7 +129,7 @@ var checkVersions = func() []Version {
 
 // refuse builds a Refusal of rule r for event ev with the version v (r's own when zero) and a
 // detail in each language. Details must never contain a national id: they are built only from
-// dates, codes and counts.
+// dates, codes, counts and event ids.
 func refuse(r checkRule, v Version, ev *nirv1.Event, detailNB, detailEN string) Refusal {
 	if v.ID == "" {
 		v = r.Version
@@ -241,6 +243,12 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		} else if inner, ok := s.Events[t.Event.GetEventRetracted().GetEventId()]; ok && inner.Event.GetPersonsMerged() != nil {
 			// The absorbed person's closing was retracted with the merge and would stay so.
 			add(refuse(rMergeRestored, Version{}, ev, "", ""))
+		} else if t.Event.GetPersonsMerged() != nil && s.CopiedBy(target) != "" {
+			// Product decisions 15: the merge is in force on the person it was recorded for
+			// (and reopens the absorbed person there), whatever this person does with its copy;
+			// undone here, the absorbed person would count on both.
+			outer := s.CopiedBy(target)
+			add(refuse(rMergeNested, Version{}, ev, "den senere sammenslåingen: "+outer, "the later merge: "+outer))
 		} else if t.Event.GetPersonErased() != nil {
 			add(refuse(rErasurePermanent, Version{}, ev, "", ""))
 		} else if t.Event.GetIdentifierAdded() != nil {

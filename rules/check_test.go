@@ -90,6 +90,13 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R051", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
 		{"NIR-R054", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)}),
 			withPayload("h9", k, &nirv1.EventRetracted{EventId: "h8"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h9"})},
+		// Found on 2026-12-06 (review of the identity lifecycle): before, a merge that came
+		// with a later merge (h7, copied by h8) could be retracted on the survivor of the later
+		// one, reopening its absorbed person while the person that recorded it still held its
+		// events; now NIR-R057 refuses it.
+		{"NIR-R057", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("b", 64),
+			AbsorbedEvents: []*nirv1.Event{withPayload("h7", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)})}})},
+			withPayload("n1", k, &nirv1.EventRetracted{EventId: "h7"})},
 		{"NIR-R055", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonErased{Reason: "r"})}, withPayload("n1", k, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID})},
 		{"NIR-R056", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonErased{Reason: "r"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
 		{"NIR-R005", "5", []*nirv1.Event{il, prog, withPayload("h9", k, &nirv1.EventRetracted{EventId: "h2"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},

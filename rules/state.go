@@ -1157,6 +1157,36 @@ func (s *State) indexAbsorbed(seq uint64, ev *nirv1.Event) {
 	}
 }
 
+// CopiedBy returns, for the id of an event a merge copied into this person (nested merges
+// included), the id of the person's own merge event that holds the copy; "" for an event of
+// the person's own stream, or an id the person does not know.
+func (s *State) CopiedBy(id string) string {
+	if _, ok := s.Events[id]; !ok || id == "" {
+		return ""
+	}
+	for _, le := range s.log {
+		if le.Event.GetId() == id {
+			return ""
+		}
+	}
+	for _, le := range s.log {
+		if copies(le.Event, id) {
+			return le.Event.GetId()
+		}
+	}
+	return ""
+}
+
+// copies reports whether the merge ev copied the event id, itself or in a merge it copied.
+func copies(ev *nirv1.Event, id string) bool {
+	for _, e := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+		if e.GetId() == id || copies(e, id) {
+			return true
+		}
+	}
+	return false
+}
+
 // ErasedText is what an erased person's identifying fields read as (DOMAIN.md Product
 // decisions 15): in lists, CSV, histories and the web console.
 const ErasedText = "slettet"

@@ -190,7 +190,9 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 		// A merge the fold left out (rules.State.Faults) is retracted with its closing, as one
 		// in force: the absorbed person's own history still holds the closing, which would
 		// otherwise lead it for ever to a person that never took its events.
-		if !ok || t.Event.GetPersonsMerged() == nil || st.Retracted[id] {
+		// A merge copied with a later merge is undone where it was recorded, once that later
+		// merge is (NIR-R057, which the rules refuse).
+		if !ok || t.Event.GetPersonsMerged() == nil || st.Retracted[id] || st.CopiedBy(id) != "" {
 			return nil, nil, nil // not a merge in force: the rules judge the retraction
 		}
 		absorbed, targetMerge = t.Event.GetPersonsMerged().GetAbsorbedPersonKey(), id

@@ -1,0 +1,130 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/ingest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+)
+
+// The review of the identity lifecycle on 2026-12-06 found three ways merges, retractions and
+// un-merges did not compose (README, "Two persons found to be one: merge and un-merge"). Each
+// test below failed before its fix. The states are folded from the stream with rules.Fold, as
+// a rebuild and an as-of replay fold them.
+
+// streamFold is the person's state folded from its stored stream alone.
+func streamFold(t *testing.T, store *eventstore.Store, key string) *rules.State {
+	t.Helper()
+	hist, _, err := store.Read(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]*nirv1.Event, len(hist))
+	for i, h := range hist {
+		evs[i] = h.Event
+	}
+	return rules.Fold(key, evs)
+}
+
+// retractOn retracts the event id for the person with key personKey, as Oslo.
+func retractOn(personKey, id string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: personKey}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: id, Reason: "ikke samme person"}}}}
+}
+
+// offersOf counts the offers with event id in force on the person with key.
+func offersOf(t *testing.T, store *eventstore.Store, key, id string) int {
+	t.Helper()
+	n := 0
+	for _, o := range streamFold(t, store, key).Offers {
+		if o.EventID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// threePersons registers C and B (the same person twice, registeredTwice) and A, a third
+// registration of that person by another D-nummer with an offer. It returns the keys and the
+// offer's id.
+func threePersons(t *testing.T, svc *ingest.Service, i int) (dnrC, keyC, keyB, keyA, offerA string) {
+	t.Helper()
+	dnrC, _, _, pos := registeredTwice(t, svc, i)
+	keyC, keyB = pos[0].PersonKey, pos[1].PersonKey
+	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
+	dnrA := rules.SyntheticDNummer(birth, i+7)
+	_, _, regA := dnrPerson(i)
+	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
+	pa, err := svc.Append(context.Background(), oslo, []*nirv1.Registration{regA, offer(dnrA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dnrC, keyC, keyB, pa[0].PersonKey, pa[1].EventId
+}
+
+// TestService_UnmergeNestedMergeRefused: a merge copied into a later merge is un-merged only
+// after that later merge, on the person that recorded it (DOMAIN.md Product decisions 15,
+// NIR-R057).
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, after A merged into B (m1)
+// and B into C (m2), m1 could be retracted on C: A was reopened while B's own subject kept m1
+// in force, and retracting m2 then gave A's events to both A and B; now retracting m1 on C is
+// refused with NIR-R057, before and after m2 is retracted, and m1 is retracted on B once B is
+// its own again: A's offer is in force on exactly one person.
+func TestService_UnmergeNestedMergeRefused(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	dnrC, keyC, keyB, keyA, offerA := threePersons(t, svc, 61)
+	m1 := mergeReg("", keyA)
+	m1.Person = &nirv1.PersonRef{PersonKey: keyB}
+	p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
+	if err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
+	if err != nil {
+		t.Fatalf("merge B into C: %v", err)
+	}
+	refusedNested := func(step string) {
+		t.Helper()
+		_, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p1[0].EventId)})
+		if !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R057") || !strings.Contains(err.Error(), p2[0].EventId) {
+			t.Fatalf("%s: retracting A→B on C: %v, want NIR-R057 naming the merge B→C", step, err)
+		}
+		if st := streamFold(t, store, keyA); st.Successor() != keyB {
+			t.Fatalf("%s: A leads to %q after the refusal, want B", step, st.Successor())
+		}
+	}
+	refusedNested("B merged into C")
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p2[0].EventId)}); err != nil {
+		t.Fatalf("un-merge B from C: %v", err)
+	}
+	// The copy on C is no merge in force any more: retracted there, it would reopen A while B
+	// holds its events.
+	refusedNested("B un-merged from C")
+	if n := offersOf(t, store, keyB, offerA); n != 1 {
+		t.Fatalf("B holds A's offer %d times after the un-merge of B, want 1", n)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, p1[0].EventId)}); err != nil {
+		t.Fatalf("un-merge A from B: %v", err)
+	}
+	holders := 0
+	for name, k := range map[string]string{"A": keyA, "B": keyB, "C": keyC} {
+		st := streamFold(t, store, k)
+		if st.Successor() != "" {
+			t.Errorf("%s leads to %q after both un-merges, want a person of its own", name, st.Successor())
+		}
+		holders += offersOf(t, store, k, offerA)
+	}
+	if holders != 1 || offersOf(t, store, keyA, offerA) != 1 {
+		t.Errorf("A's offer is held %d times after both un-merges (%d on A), want once, on A", holders, offersOf(t, store, keyA, offerA))
+	}
+}
