@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
@@ -248,7 +249,8 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 // effectiveEvents are what a merge copies of the absorbed person: its events in stream order,
 // without the retracted ones, those the fold left out (rules.State.Faults: copied, they would
 // fault the merge), the retractions and what nird wrote about ids and merges on the subject
-// itself.
+// itself. A merge of the person's own is copied without the copies retracted on the person
+// (inForce): the retractions are not copied, and the survivor's fold could not honour them.
 func effectiveEvents(st *rules.State) []*nirv1.Event {
 	var out []*nirv1.Event
 	for _, le := range st.Log() {
@@ -257,7 +259,36 @@ func effectiveEvents(st *rules.State) []*nirv1.Event {
 		case st.Retracted[e.GetId()], st.Faulted(e.GetId()), e.GetEventRetracted() != nil, e.GetPersonMergedInto() != nil, e.GetIdentifierClaimed() != nil:
 			continue
 		}
-		out = append(out, e)
+		out = append(out, inForce(st, e))
 	}
+	return out
+}
+
+// inForce is the event e of the person folded in st as it counts there: e itself, or for a
+// merge whose copies (nested merges' included) the person retracted, a copy of the merge
+// without them. e, shared with the person's history, is not changed.
+func inForce(st *rules.State, e *nirv1.Event) *nirv1.Event {
+	m := e.GetPersonsMerged()
+	if m == nil {
+		return e
+	}
+	kept := make([]*nirv1.Event, 0, len(m.GetAbsorbedEvents()))
+	changed := false
+	for _, c := range m.GetAbsorbedEvents() {
+		if id := c.GetId(); id != "" && st.Retracted[id] {
+			changed = true
+			continue
+		}
+		k := inForce(st, c)
+		changed = changed || k != c
+		kept = append(kept, k)
+	}
+	if !changed {
+		return e
+	}
+	out := shallowEvent(e)
+	pm := proto.Clone(m).(*nirv1.PersonsMerged)
+	pm.AbsorbedEvents = kept
+	out.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: pm}
 	return out
 }

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,40 @@ func TestService_UnmergeNestedMergeRefused(t *testing.T) {
 	}
 	if holders != 1 || offersOf(t, store, keyA, offerA) != 1 {
 		t.Errorf("A's offer is held %d times after both un-merges (%d on A), want once, on A", holders, offersOf(t, store, keyA, offerA))
+	}
+}
+
+// TestService_MergeKeepsAbsorbedRetractions: what a merge copies is what was in force on the
+// absorbed person, also of the persons merged into it before (DOMAIN.md Product decisions 15).
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, after X merged into A, Oslo
+// retracted X's offer on A, and merging A into B copied A's merge of X whole but not the
+// retraction: on B the retracted offer was in force again; now the merge copies the earlier
+// merge without the events retracted on A, and the offer is in force on nobody.
+func TestService_MergeKeepsAbsorbedRetractions(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	dnrB, keyB, keyA, keyX, offerX := threePersons(t, svc, 65)
+	mx := mergeReg("", keyX)
+	mx.Person = &nirv1.PersonRef{PersonKey: keyA}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mx}); err != nil {
+		t.Fatalf("merge X into A: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyA, offerX)}); err != nil {
+		t.Fatalf("retract X's offer on A: %v", err)
+	}
+	if n := offersOf(t, store, keyA, offerX); n != 0 {
+		t.Fatalf("A holds the retracted offer %d times before the second merge", n)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrB, keyA)}); err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	if n := offersOf(t, store, keyB, offerX); n != 0 {
+		t.Errorf("after merging A into B, B holds X's offer, retracted on A, %d time(s)", n)
+	}
+	// The person's own events are there, as before.
+	st := streamFold(t, store, keyB)
+	if !st.Registered || !slices.Contains(st.Absorbed, keyA) || !slices.Contains(st.Absorbed, keyX) {
+		t.Errorf("B after the merge: registered %v, %d persons absorbed, want A and X", st.Registered, len(st.Absorbed))
 	}
 }
