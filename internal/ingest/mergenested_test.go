@@ -164,3 +164,73 @@ func TestService_MergeKeepsAbsorbedRetractions(t *testing.T) {
 		t.Errorf("B after the merge: registered %v, %d persons absorbed, want A and X", st.Registered, len(st.Absorbed))
 	}
 }
+
+// TestService_UnmergeKeepsCorrections: a retraction of an absorbed person's event, made on
+// the survivor while merged, follows the person when the merge is retracted (DOMAIN.md
+// Product decisions 15, README "Two persons found to be one").
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, while A was merged into B,
+// Oslo retracted A's wrong offer (on B, where it reads it), and after the un-merge the offer
+// was in force on A again; now the un-merge stores the retraction on A with the reopening, and
+// the offer stays retracted on A, also when the retraction was made on a person B was merged
+// into later and the merges are undone one by one.
+func TestService_UnmergeKeepsCorrections(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	t.Run("one merge", func(t *testing.T) {
+		dnr, fnr, _, pos := registeredTwice(t, svc, 66)
+		keyB, keyA := pos[0].PersonKey, pos[1].PersonKey
+		po, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(fnr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, keyA)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, po[0].EventId)}); err != nil {
+			t.Fatalf("retract A's offer while merged: %v", err)
+		}
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, m[0].EventId)}); err != nil {
+			t.Fatalf("un-merge: %v", err)
+		}
+		st := streamFold(t, store, keyA)
+		if st.Successor() != "" || !st.Retracted[po[0].EventId] {
+			t.Errorf("after the un-merge A leads to %q and its offer retracted is %v, want a person of its own with the offer retracted",
+				st.Successor(), st.Retracted[po[0].EventId])
+		}
+		if n := offersOf(t, store, keyA, po[0].EventId); n != 0 {
+			t.Errorf("after the un-merge A's offer, retracted while merged, is in force %d time(s)", n)
+		}
+	})
+	t.Run("nested", func(t *testing.T) {
+		dnrC, keyC, keyB, keyA, offerA := threePersons(t, svc, 67)
+		m1 := mergeReg("", keyA)
+		m1.Person = &nirv1.PersonRef{PersonKey: keyB}
+		p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
+		if err != nil {
+			t.Fatalf("merge A into B: %v", err)
+		}
+		p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
+		if err != nil {
+			t.Fatalf("merge B into C: %v", err)
+		}
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, offerA)}); err != nil {
+			t.Fatalf("retract A's offer on C: %v", err)
+		}
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p2[0].EventId)}); err != nil {
+			t.Fatalf("un-merge B from C: %v", err)
+		}
+		if n := offersOf(t, store, keyB, offerA); n != 0 {
+			t.Errorf("after the un-merge of B, B holds A's offer, retracted on C, %d time(s)", n)
+		}
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, p1[0].EventId)}); err != nil {
+			t.Fatalf("un-merge A from B: %v", err)
+		}
+		for name, k := range map[string]string{"A": keyA, "B": keyB, "C": keyC} {
+			if n := offersOf(t, store, k, offerA); n != 0 {
+				t.Errorf("after both un-merges %s holds A's offer, retracted on C, %d time(s)", name, n)
+			}
+		}
+	})
+}
