@@ -1,22 +1,29 @@
 package rules
 
+import nirv1 "github.com/introreg/nir/proto/nir/v1"
+
 // LastActivity returns the last day the register knows the person took part in anything
 // (DOMAIN.md Product decisions 15, retention): the latest date of any of the person's effective
-// events, merged persons' included (a vedtak's dates, a period's start and end, a month of
-// hours, a termination; not the birth date), and open reports whether an introduction
-// programme has started and is neither terminated nor stopped. The retention rule counts
-// its years from that day; a person with an open programme is never due.
+// events, those of merges in force included (a vedtak's dates, a period's start and end, a
+// month of hours, a termination; not the birth date), and open reports whether an
+// introduction programme has started and is neither terminated nor stopped. The retention
+// rule counts its years from that day; a person with an open programme is never due.
+//
+// The copies of a merge no longer in force (retracted, at any level of nested merges: an
+// un-merge) are not the person's: before 2026-12-06 they counted, and an un-merged survivor
+// was kept for as long as the other person was active.
 func LastActivity(s *State) (last Date, open bool) {
 	for _, p := range s.Programmes {
 		if !p.Start.IsZero() && p.Termination == nil && p.Stopped.IsZero() {
 			open = true
 		}
 	}
-	for id, le := range s.Events {
-		if s.Retracted[id] || s.Faulted(id) {
-			continue
+	var count func(ev *nirv1.Event)
+	count = func(ev *nirv1.Event) {
+		if ev == nil || ev.GetId() != "" && s.Retracted[ev.GetId()] {
+			return
 		}
-		for _, f := range payloadDates(le.Event) {
+		for _, f := range payloadDates(ev) {
 			if f.name == "birth_date" {
 				continue
 			}
@@ -24,6 +31,15 @@ func LastActivity(s *State) (last Date, open bool) {
 				last = d
 			}
 		}
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			count(c)
+		}
+	}
+	for _, le := range s.log {
+		if s.Faulted(le.Event.GetId()) {
+			continue
+		}
+		count(le.Event)
 	}
 	return last, open
 }

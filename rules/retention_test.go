@@ -66,3 +66,45 @@ func TestAgeAtPermit_Kept(t *testing.T) {
 		t.Fatalf("no birth date and no kept age: %d, want -1", c.Person.AgeAtPermit())
 	}
 }
+
+// TestLastActivity_UnmergedCopiesLeftOut: the retention rule counts a person's own effective
+// events and those of merges in force (DOMAIN.md Product decisions 15, retention, and "Two
+// persons found to be one"); the copies of a merge retracted on the survivor, or of a nested
+// merge whose copy is retracted there, are the other person's again.
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, LastActivity read every event
+// the fold knew, the copies of a retracted merge included, and an un-merged survivor was kept
+// for as long as the other person was active; now only merges in force count, at every level.
+func TestLastActivity_UnmergedCopiesLeftOut(t *testing.T) {
+	const k = "0301"
+	own := evPerson("s1", k, "1980-01-01", "2015-03-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	offerOf := func(id, date string) *nirv1.Event {
+		return withPayload(id, k, &nirv1.OfferRegistered{Programme: nirv1.Programme_PROGRAMME_INTRO, Date: dpb(date)})
+	}
+	regB := evPerson("b1", k, "1980-01-01", "2015-03-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	regA := evPerson("a1", k, "1980-01-01", "2015-03-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	// A merged into B (A's offer in 2023), B merged into the survivor (B's offer in 2019).
+	mergeAB := withPayload("mab", k, &nirv1.PersonsMerged{AbsorbedPersonKey: "pa", AbsorbedEvents: []*nirv1.Event{regA, offerOf("a2", "2023-05-01")}})
+	mergeBS := withPayload("mbs", k, &nirv1.PersonsMerged{AbsorbedPersonKey: "pb", AbsorbedEvents: []*nirv1.Event{regB, offerOf("b2", "2019-05-01"), mergeAB}})
+	ownLast := MustParseDate("2015-03-01") // the dates evPerson gives: permit, arrival, settlement
+	if last, _ := LastActivity(Fold("pk", []*nirv1.Event{own})); last != ownLast {
+		t.Fatalf("the survivor alone: last activity %v, want %v", last, ownLast)
+	}
+	for _, tt := range []struct {
+		name string
+		evs  []*nirv1.Event
+		want string
+	}{
+		{"both merges in force", []*nirv1.Event{own, mergeBS}, "2023-05-01"},
+		{"the nested merge undone", []*nirv1.Event{own, mergeBS, withPayload("r1", k, &nirv1.EventRetracted{EventId: "mab"})}, "2019-05-01"},
+		{"the merge undone", []*nirv1.Event{own, mergeBS, withPayload("r1", k, &nirv1.EventRetracted{EventId: "mbs"})}, "2015-03-01"},
+		{"the undoing retracted", []*nirv1.Event{own, mergeBS, withPayload("r1", k, &nirv1.EventRetracted{EventId: "mbs"}),
+			withPayload("r2", k, &nirv1.EventRetracted{EventId: "r1"})}, "2023-05-01"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if last, _ := LastActivity(Fold("pk", tt.evs)); last != MustParseDate(tt.want) {
+				t.Fatalf("last activity %v, want %s", last, tt.want)
+			}
+		})
+	}
+}
