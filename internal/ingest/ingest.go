@@ -32,6 +32,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -104,7 +105,8 @@ type Config struct {
 	MaxRegistrations int
 	// MaxPersonEvents bounds the events one person may have: a request that would take a
 	// person past it is refused with ErrPersonFull (0 = DefaultMaxPersonEvents, negative =
-	// no bound). nird's own writers (the system scope: the regelmotor, loads) are not bound.
+	// no bound). nird's own writers (the system scope: the regelmotor, loads) are not bound,
+	// nor are an operator's erasure and an un-merge (pastLimit).
 	MaxPersonEvents int
 	// ConflictTimeout bounds how long a request without the caller's own expectation is
 	// re-read and re-checked after losing races (also bounded by the request's deadline);
@@ -604,6 +606,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	absorbed := map[string][]eventstore.Stored{} // merged persons' streams read by storedInMerged
 	var claims []claim                           // the ids the new events bring, to be claimed with them
 	var erasures []*nirv1.Event                  // erasures whose data keys are destroyed once stored
+	var forget []string                          // persons whose cached histories an erasure ends
 	var companions []eventstore.PersonAppend     // merges' closings and their retractions
 	var advanced []*lease                        // states that folded their request's one new event
 	var fault *FoldFaultError                    // the first new event the rules failed on
@@ -671,6 +674,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				}
 				if h.Event.GetPersonErased() != nil {
 					erasures = append(erasures, h.Event)
+					forget = append(forget, erasedPersons(st)...)
 				}
 				p.position = &nirv1.Position{EventId: id, PersonKey: b.key, Sequence: h.Seq, Duplicate: true}
 				continue
@@ -695,10 +699,12 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 					// The person is erased already: another erasure completes the first one's
 					// key destruction (a crash may have stopped it) and stores nothing.
 					erasures = append(erasures, done)
+					forget = append(forget, erasedPersons(st)...)
 					p.position = &nirv1.Position{EventId: done.GetId(), PersonKey: b.key, Sequence: st.Events[done.GetId()].Seq, Duplicate: true}
 					continue
 				}
 				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
+				forget = append(forget, erasedPersons(st)...)
 			}
 			p.position = nil
 			fresh = append(fresh, ev)
@@ -707,7 +713,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if len(fresh) == 0 {
 			continue
 		}
-		if s.perPerson > 0 && len(history)+len(fresh) > s.perPerson && !scope.IsSystem() {
+		if s.perPerson > 0 && len(history)+len(fresh) > s.perPerson && !scope.IsSystem() && !pastLimit(scope, st, fresh) {
 			// No id in the message: the field and the counts say which and why.
 			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
 				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
@@ -788,6 +794,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return fault
 	}
 	if len(appends) == 0 {
+		s.forget(forget)
 		return s.destroyAll(ctx, erasures)
 	}
 	for _, a := range appends {
@@ -849,6 +856,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	for _, l := range advanced {
 		l.storedAt(positions)
 	}
+	s.forget(forget)
 	byID := make(map[string]eventstore.Position, len(positions))
 	for _, pos := range positions {
 		byID[pos.EventID] = pos
@@ -869,6 +877,40 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	// steps leaves a recorded erasure whose keys the next erasure of the person destroys,
 	// never a person without keys whose erasure nobody recorded.
 	return s.destroyAll(ctx, erasures)
+}
+
+// forget drops the cached histories of the persons an erasure stored erases (erasedPersons):
+// they hold the persons' identities in clear, as the client sent them, and the next request
+// reads the stream, where the destroyed keys make them «slettet». Before 2026-12-06 the
+// erasure was added to the cached history, which kept the national ids in clear, and a re-send
+// of the person's registration was answered as a duplicate by the nird that erased it and
+// as an id reused with other content by every other.
+func (s *Service) forget(keys []string) {
+	for _, k := range keys {
+		s.cache.drop(k)
+	}
+}
+
+// pastLimit reports whether the events fresh, for the person folded in st, may take the person
+// past the most events one person may have (Config.MaxPersonEvents): an operator's erasure, the
+// person's last event, and the retraction of a merge in force (an un-merge, nested merges
+// included), which gives the other person back its own. Nothing else does: each of those
+// undoes what a full person holds, and a person filled by a case system (the limit's reason)
+// can still be erased and un-merged. Before 2026-12-06 either was refused with ErrPersonFull.
+func pastLimit(scope access.Scope, st *rules.State, fresh []*nirv1.Event) bool {
+	for _, ev := range fresh {
+		switch {
+		case ev.GetPersonErased() != nil && scope.Role() == auth.RoleOperator:
+		case ev.GetEventRetracted() != nil:
+			id := ev.GetEventRetracted().GetEventId()
+			if t, ok := st.Events[id]; !ok || t.Event.GetPersonsMerged() == nil || st.Retracted[id] {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) destroyAll(ctx context.Context, erasures []*nirv1.Event) error {

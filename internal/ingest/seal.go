@@ -145,9 +145,12 @@ func keyIDs(clear, sealed *nirv1.Event) {
 // that sealed an event on the person's subject, retracted ones included (their sealed bytes
 // stay in the stream), and those of the events merges in force copied into it, nested merges
 // included (the same human's ids, sealed with the absorbed person's keys). A retracted
-// merge's copies are left: the absorbed person is its own again. A merge the fold left out
-// (rules.State.Faults) is not retracted: its absorbed person is still closed into this one,
-// so its copies' keys are destroyed too.
+// merge's copies are left: the absorbed person is its own again. That holds at every level:
+// the copy of a nested merge retracted on this person (an un-merge of a person merged into
+// one merged into this one) leaves that person's keys too (before 2026-12-06 they were
+// destroyed, and the un-merged person, never erased, lost its national id). A merge the fold
+// left out (rules.State.Faults) is not retracted: its absorbed person is still closed into
+// this one, so its copies' keys are destroyed too.
 func erasedKeys(st *rules.State) []string {
 	var keys []string
 	seen := map[string]bool{}
@@ -161,6 +164,9 @@ func erasedKeys(st *rules.State) []string {
 	copies = func(ev *nirv1.Event) {
 		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
 			add(c)
+			if c.GetPersonsMerged() != nil && st.Retracted[c.GetId()] {
+				continue // the nested merge is undone: its absorbed person is its own
+			}
 			copies(c)
 		}
 	}
@@ -171,6 +177,29 @@ func erasedKeys(st *rules.State) []string {
 		}
 	}
 	return keys
+}
+
+// erasedPersons are the persons an erasure of the person folded in st erases the identity of:
+// the person itself and every person merged into it by a merge in force, nested ones included
+// (the persons whose keys erasedKeys destroys). The append path drops their cached histories
+// once the erasure is stored (Service.try).
+func erasedPersons(st *rules.State) []string {
+	out := []string{st.PersonKey}
+	var merged func(ev *nirv1.Event)
+	merged = func(ev *nirv1.Event) {
+		m := ev.GetPersonsMerged()
+		if m == nil || st.Retracted[ev.GetId()] {
+			return
+		}
+		out = append(out, m.GetAbsorbedPersonKey())
+		for _, c := range m.GetAbsorbedEvents() {
+			merged(c)
+		}
+	}
+	for _, le := range st.Log() {
+		merged(le.Event)
+	}
+	return out
 }
 
 // ErrKeysNotDestroyed is returned when an erasure is stored but a data key it names could not

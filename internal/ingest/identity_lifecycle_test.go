@@ -1,0 +1,240 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
+)
+
+// operatorScope is the operator who erases persons (DOMAIN.md Product decisions 15).
+var operatorScope = access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
+
+// sealedStore opens an embedded JetStream with a key store, and returns it with a maker of
+// append paths on it that seal identities (each with its own empty history cache: as another
+// nird on the same stream).
+func sealedStore(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := personkey.New([]byte("test secret for the ingest tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	return store, func() *ingest.Service {
+		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
+			Sealer: sealing.Events{Keys: ks, Strict: true}})
+	}
+}
+
+// erasureOf is an operator's erasure of the person key.
+func erasureOf(key string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "ønsket slettet"}}}}
+}
+
+// retractionOn retracts the event id on the person key (of a merge: an un-merge).
+func retractionOn(key, id string) *nirv1.Registration {
+	return &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: id, Reason: "ikke samme person"}}}}
+}
+
+// TestService_EraseSurvivorKeepsUnmergedNestedKeys: A merged into B, B merged into C, and A
+// un-merged (the copy of the A→B merge retracted on C): A is its own person again, and C's
+// erasure destroys the keys of C and B, never A's (DOMAIN.md Product decisions 15).
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, erasedKeys walked into the
+// nested merge without looking at its retraction, and A, never erased, lost its national id
+// (its registration read «slettet»); now only the keys of persons whose merge into the erased
+// one is in force at every level are destroyed.
+func TestService_EraseSurvivorKeepsUnmergedNestedKeys(t *testing.T) {
+	ctx := context.Background()
+	store, newSvc := sealedStore(t)
+	svc := newSvc()
+	i := 62
+	dnrC, _, _, pos := registeredTwice(t, svc, i)
+	keyC, keyB := pos[0].PersonKey, pos[1].PersonKey
+	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
+	dnrA := rules.SyntheticDNummer(birth, i+7)
+	_, _, regA := dnrPerson(i)
+	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
+	pa, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA := pa[0].PersonKey
+	m1 := mergeReg("", keyA)
+	m1.Person = &nirv1.PersonRef{PersonKey: keyB}
+	p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
+	if err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)}); err != nil {
+		t.Fatalf("merge B into C: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p1[0].EventId)}); err != nil {
+		t.Fatalf("un-merge A: %v", err)
+	}
+	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(keyC)}); err != nil {
+		t.Fatalf("erase C: %v", err)
+	}
+	dataKey := func(key string) string {
+		h, _, err := store.Read(ctx, key)
+		if err != nil || len(h) == 0 {
+			t.Fatalf("read %.8s: %d events, %v", key, len(h), err)
+		}
+		return h[0].Event.GetDataKeyId()
+	}
+	ch, _, err := store.Read(ctx, keyC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	destroyed := map[string]bool{}
+	for _, k := range ch[len(ch)-1].Event.GetPersonErased().GetDestroyedKeys() {
+		destroyed[k] = true
+	}
+	if !destroyed[dataKey(keyC)] || !destroyed[dataKey(keyB)] {
+		t.Errorf("C's erasure does not destroy the keys of C and of B (merged into C, in force): %v", destroyed)
+	}
+	if destroyed[dataKey(keyA)] {
+		t.Errorf("C's erasure destroyed A's data key, and A (un-merged, not erased) is its own person")
+	}
+	for name, s := range map[string]*ingest.Service{"the nird that erased C": svc, "another nird": newSvc()} {
+		k, h, err := s.History(ctx, historyReader, &nirv1.PersonRef{NationalId: dnrA})
+		if err != nil || k != keyA || h[0].Event.GetPersonRegistered().GetDNummer() != dnrA {
+			t.Errorf("%s: A by its D-nummer after C's erasure: %.8s, %v; want A, its D-nummer readable", name, k, err)
+		}
+	}
+}
+
+// TestService_FullPersonErasedAndUnmerged: a person at the most events one person may have
+// (Config.MaxPersonEvents, a case system filled it) can still be un-merged (the retraction
+// of a merge in force) and erased by an operator, and nothing else passes the bound (DOMAIN.md
+// Product decisions 15; README, --max-person-events).
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, the bound exempted only the
+// system scope, and the operator's erasure and the un-merge were ErrPersonFull like any
+// append; now those two pass it.
+func TestService_FullPersonErasedAndUnmerged(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	svc := serviceOn(t, store, func(c *ingest.Config) { c.MaxPersonEvents = 3 })
+	dnr, _, _, pos := registeredTwice(t, svc, 92)
+	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
+	m, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, absorbed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(dnr)}); err != nil {
+		t.Fatal(err) // the third event: the survivor is full
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(dnr)}); !errors.Is(err, ingest.ErrPersonFull) {
+		t.Fatalf("an offer for the full person: %v, want ErrPersonFull", err)
+	}
+	offerID := ""
+	h, _, _ := store.Read(ctx, survivor)
+	for _, e := range h {
+		if e.Event.GetOfferRegistered() != nil {
+			offerID = e.Event.GetId()
+		}
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(survivor, offerID)}); !errors.Is(err, ingest.ErrPersonFull) {
+		t.Fatalf("the retraction of an offer (no merge) for the full person: %v, want ErrPersonFull", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(survivor, m[0].EventId)}); err != nil {
+		t.Fatalf("the un-merge of the full person: %v", err)
+	}
+	if k, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{PersonKey: absorbed}); err != nil || k != absorbed {
+		t.Fatalf("the un-merged person: %.8s, %v; want its own again", k, err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(dnr)}); !errors.Is(err, ingest.ErrPersonFull) {
+		t.Fatalf("an offer for the un-merged full person: %v, want ErrPersonFull", err)
+	}
+	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(survivor)}); err != nil {
+		t.Fatalf("the operator's erasure of the full person: %v", err)
+	}
+	h, _, _ = store.Read(ctx, survivor)
+	if len(h) != 5 || h[4].Event.GetPersonErased() == nil {
+		t.Fatalf("the survivor's stream: %d events, the last %v; want 5, the erasure last", len(h), h[len(h)-1].Event.GetPayload())
+	}
+}
+
+// TestService_ErasureDropsCachedHistory: once an erasure is stored, the nird that stored it
+// keeps no history in clear of the erased person, nor of a person merged into it, and a
+// re-send of either's registration is answered as by a nird that reads the stream (DOMAIN.md
+// Product decisions 15).
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, the erasure was added to
+// the cached history, which kept the fødselsnummer in clear, and the re-send was a duplicate
+// on that nird and an id reused with other content on every other; now the erasure drops the
+// cached histories of every person it erases.
+func TestService_ErasureDropsCachedHistory(t *testing.T) {
+	ctx := context.Background()
+	_, newSvc := sealedStore(t)
+	svc := newSvc()
+	dnr, fnr, regS := dnrPerson(71)
+	_, regA := person(71, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(regS).(*nirv1.Registration), proto.Clone(regA).(*nirv1.Registration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil {
+		t.Fatal(err)
+	}
+	// Both persons' histories are cached by the appends above.
+	for _, k := range []string{survivor, absorbed} {
+		if _, ok := svc.CachedHistoryForTest(k); !ok {
+			t.Fatalf("%.8s is not cached before the erasure: the test shows nothing", k)
+		}
+	}
+	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(survivor)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{survivor, absorbed} {
+		h, ok := svc.CachedHistoryForTest(k)
+		for _, e := range h {
+			if e.Event.GetPersonRegistered().GetFodselsnummer() == fnr || e.Event.GetPersonRegistered().GetDNummer() == dnr {
+				t.Errorf("the cache still holds an erased national id in clear, on %.8s", k)
+			}
+		}
+		if ok {
+			t.Errorf("%.8s (erased) is still cached after the erasure", k)
+		}
+	}
+	for name, reg := range map[string]*nirv1.Registration{"the erased person's": regS, "the merged person's": regA} {
+		a, errA := svc.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+		b, errB := newSvc().Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+		if errA == nil || errB == nil || errA.Error() != errB.Error() {
+			t.Errorf("a re-send of %s registration after the erasure: the nird that erased %v, %v; another %v, %v; want the same refusal", name, a, errA, b, errB)
+		}
+	}
+}
