@@ -101,6 +101,8 @@ var (
 		Version: checkVersion("slettet-person", "DOMAIN.md Product decisions 15")}
 	rErasurePermanent = checkRule{Code: "NIR-R056", NB: "en sletting trekkes ikke tilbake: nøkkelen er ødelagt", EN: "an erasure is not retracted: the key is destroyed",
 		Version: checkVersion("sletting-varig", "DOMAIN.md Product decisions 15")}
+	rIDBirthDate = checkRule{Code: "NIR-R059", NB: "fødselsdatoen i det tilføyde identifikasjonsnummeret er ikke personens fødselsdato", EN: "the birth date the added national id holds is not the person's birth date",
+		Version: checkVersion("identifikator-fodselsdato", "DOMAIN.md Product decisions 15, 7")}
 	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
 		Version: samfunnskunnskapVersions[0].Version}
 )
@@ -115,7 +117,7 @@ var checkRules = []checkRule{
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup, rComputedNotDue,
 	rDateRange, rBeforeBirth, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
-	rErased, rErasurePermanent, rMergeNested,
+	rErased, rErasurePermanent, rMergeNested, rIDBirthDate,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -260,6 +262,10 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 	case ev.GetIdentifierAdded() != nil:
 		if Holds(HeldIDs(s), ev.GetIdentifierAdded().GetNationalId()) {
 			add(refuse(rIDHeld, Version{}, ev, "", ""))
+		} else if !idBornOn(ev.GetIdentifierAdded().GetNationalId(), s.Person.BirthDate) {
+			// As a merge's registrations must agree on the birth date (NIR-R052), so must an
+			// added id and the person; neither the id nor a date is echoed.
+			add(refuse(rIDBirthDate, Version{}, ev, "identifier_added.national_id mot personens birth_date", "identifier_added.national_id against the person's birth_date"))
 		}
 
 	case ev.GetTerminationComputed() != nil:
@@ -807,4 +813,28 @@ func CheckMerge(s, absorbed *State, ev *nirv1.Event) []Refusal {
 		return []Refusal{refuse(rMergeContradicts, Version{}, ev, strings.Join(nb, ", "), strings.Join(en, ", "))}
 	}
 	return nil
+}
+
+// idBornOn reports whether the national id id may be of a person born on birth: a
+// fødselsnummer and a D-nummer (day + 40) hold the birth date (with a synthetic number's month
+// + 80), whole for a number under the classic rule and without its century under the 2032
+// rule; a DUF-nummer holds none. An id that does not parse (the validation refuses it), or a
+// person whose birth date is not known here (sealed, unreadable), is not judged.
+func idBornOn(id string, birth Date) bool {
+	n, err := ParseNationalID(id)
+	if err != nil || birth.IsZero() || n.Type() == nirv1.IdentifierType_IDENTIFIER_TYPE_DUF_NUMMER {
+		return true
+	}
+	if b, ok := n.BirthDate(); ok {
+		return b == birth
+	}
+	d := n.Digits()
+	day, month, yy := int(d[0]-'0')*10+int(d[1]-'0'), int(d[2]-'0')*10+int(d[3]-'0'), int(d[4]-'0')*10+int(d[5]-'0')
+	if day > 40 {
+		day -= 40
+	}
+	if month > 80 {
+		month -= 80
+	}
+	return day == birth.D && time.Month(month) == birth.M && yy == birth.Y%100
 }

@@ -88,6 +88,10 @@ func TestCheck_Matrix(t *testing.T) {
 		{"NIR-R004", "Product decisions 5", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.ComputedTerminationDeleted{ComputedEventId: "h2"})},
 		{"NIR-R050", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, addedFnr)},
 		{"NIR-R051", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, addedFnr)}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h8"})},
+		// Found on 2026-12-06 (review of the identity lifecycle): before, a fødselsnummer of
+		// another birth date than the person's was added; now NIR-R059 refuses it.
+		{"NIR-R059", "Product decisions 15", []*nirv1.Event{il}, withPayload("n1", k, &nirv1.IdentifierAdded{Type: nirv1.IdentifierType_IDENTIFIER_TYPE_FODSELSNUMMER,
+			NationalId: SyntheticFodselsnummer(MustDate(1990, 1, 2), 3), Date: dpb("2023-01-01"), Source: "folkeregisteret"})},
 		{"NIR-R054", "Product decisions 15", []*nirv1.Event{il, withPayload("h8", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)}),
 			withPayload("h9", k, &nirv1.EventRetracted{EventId: "h8"})}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h9"})},
 		// Found on 2026-12-06 (review of the identity lifecycle): before, a merge that came
@@ -196,6 +200,7 @@ func TestCheck_Matrix(t *testing.T) {
 		{"hours inside the training vedtak (3.1)", []*nirv1.Event{il, training}, withPayload("n1", k, &nirv1.TrainingHoursRegistered{Type: nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1,
 			Month: &nirv1.YearMonth{Year: 2023, Month: 2}, Hours: 20})},
 		{"retraction of a known event (5)", []*nirv1.Event{il, prog}, withPayload("n1", k, &nirv1.EventRetracted{EventId: "h2"})},
+		{"a fødselsnummer of the person's birth date (Product decisions 15)", []*nirv1.Event{il}, withPayload("n1", k, addedFnr)},
 		{"a computed termination due (Product decisions 5)", []*nirv1.Event{introl, prog}, DueTerminations(Fold("pk", []*nirv1.Event{introl, prog}), md(now))[0]},
 	}
 	for _, tt := range ok {

@@ -119,11 +119,12 @@ func TestIdentity(t *testing.T) {
 	t.Run("ClaimedOnce", func(t *testing.T) {
 		for round := range 8 {
 			dA, fnr := ids(10 + 2*round)
-			dB, _ := ids(11 + 2*round)
+			// B is born on A's day (an added id of another birth date is NIR-R059).
+			dB := rules.SyntheticDNummer(rules.MustDate(1985, time.Month(1+(10+2*round)%12), 1+(10+2*round)%28), 6000+round)
 			if _, err := appendOn(0, "", registered(10+2*round, "", dA)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := appendOn(1, "", registered(11+2*round, "", dB)); err != nil {
+			if _, err := appendOn(1, "", registered(10+2*round, "", dB)); err != nil {
 				t.Fatal(err)
 			}
 			var wg sync.WaitGroup

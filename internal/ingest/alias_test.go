@@ -46,6 +46,16 @@ func registeredTwice(t *testing.T, svc *ingest.Service, i int) (dnr, fnr string,
 	return dnr, fnr, regA, pos
 }
 
+// sameBirthOther is another person, registered by a D-nummer of sequence seq, born on the day
+// person i of dnrPerson was: one the id of person i may be added to without NIR-R059.
+func sameBirthOther(i, seq int) (dnr, fnr string, reg *nirv1.Registration) {
+	_, fnr, reg = dnrPerson(i)
+	pr := reg.GetEvent().GetPersonRegistered()
+	dnr = rules.SyntheticDNummer(rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}, seq)
+	pr.DNummer = dnr
+	return dnr, fnr, reg
+}
+
 func addID(person, id string, typ nirv1.IdentifierType) *nirv1.Registration {
 	return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: person}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_IdentifierAdded{IdentifierAdded: &nirv1.IdentifierAdded{Type: typ, NationalId: id, Date: d(2024, 5, 2), Source: "folkeregisteret"}}}}
@@ -118,7 +128,8 @@ func TestService_IdentifierAdded(t *testing.T) {
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{addID(dnr, fnr, fnrType)}); !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R050") {
 		t.Fatalf("adding a held id again: %v, want NIR-R050", err)
 	}
-	dnr2, _, regB := dnrPerson(2)
+	// Another person of the same birth date (an id of another birth date is NIR-R059).
+	dnr2, _, regB := sameBirthOther(1, 41)
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regB}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +175,7 @@ func TestService_IdentifierClaimedOnce(t *testing.T) {
 	svcB := serviceOn(t, store)
 	for round := range 10 {
 		dA, fnr, regA := dnrPerson(100 + 2*round)
-		dB, _, regB := dnrPerson(101 + 2*round)
+		dB, _, regB := sameBirthOther(100+2*round, 53+2*round)
 		if _, err := svcA.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
 			t.Fatal(err)
 		}
