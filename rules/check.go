@@ -103,6 +103,8 @@ var (
 		Version: checkVersion("sletting-varig", "DOMAIN.md Product decisions 15")}
 	rIDBirthDate = checkRule{Code: "NIR-R059", NB: "fødselsdatoen i det tilføyde identifikasjonsnummeret er ikke personens fødselsdato", EN: "the birth date the added national id holds is not the person's birth date",
 		Version: checkVersion("identifikator-fodselsdato", "DOMAIN.md Product decisions 15, 7")}
+	rMergeChain = checkRule{Code: "NIR-R058", NB: "sammenslåingen ville gi en lengre kjede av sammenslåtte personer enn et oppslag følger; slå sammen inn i enden av kjeden: personen med flest sammenslåinger inn i seg beholdes", EN: "the merge would make a longer chain of merged persons than a lookup follows; merge into the end of the chain: the person with the most merges into it survives",
+		Version: checkVersion("sammenslaing-kjede", "DOMAIN.md Product decisions 15")}
 	rModules = checkRule{Code: "NIR-R041", NB: "samfunnskunnskap registreres per modul først fra 2022 (75 timer)", EN: "samfunnskunnskap is registered per module only from 2022 (75 hours)",
 		Version: samfunnskunnskapVersions[0].Version}
 )
@@ -117,7 +119,7 @@ var checkRules = []checkRule{
 	rIntroLSluttmal, rIntroLKontrakt, rIntroLUtdanning, rIntroLNorskmal, rIntroLFulltid, r6AUtdanning, rUtvidet6A, rTrainingScheme,
 	rTiltakOutside, rHoursOutside, rProgrammeLength, rOverComputed, rNoProgramme, rReasonReserved, rSluttmalGroup, rComputedNotDue,
 	rDateRange, rBeforeBirth, rPeriodOrder, rHours, rIDHeld, rIDPermanent, rMergeContradicts, rMergeWhom, rMergeRestored,
-	rErased, rErasurePermanent, rMergeNested, rIDBirthDate,
+	rErased, rErasurePermanent, rMergeNested, rIDBirthDate, rMergeChain,
 }
 
 // checkVersions lists the versions of the registration matrix rules (for Versions).
@@ -812,7 +814,48 @@ func CheckMerge(s, absorbed *State, ev *nirv1.Event) []Refusal {
 	if len(nb) > 0 {
 		return []Refusal{refuse(rMergeContradicts, Version{}, ev, strings.Join(nb, ", "), strings.Join(en, ", "))}
 	}
+	// The longest lookup after the merge starts at an id claimed by the person deepest in the
+	// absorbed person's merges: the claim, the merges up to the absorbed person, and this one
+	// (the survivor is merged into nobody: NIR-R053).
+	if d := MergeDepth(absorbed); 1+d+1 > MaxHops {
+		return []Refusal{refuse(rMergeChain, Version{}, ev,
+			fmt.Sprintf("%d sammenslåinger inn i den som slås sammen, og et oppslag følger høyst %d ledd", d, MaxHops),
+			fmt.Sprintf("%d merges into the absorbed person, and a lookup follows at most %d links", d, MaxHops))}
+	}
 	return nil
+}
+
+// MaxHops bounds how many links a lookup follows from the subject of a national id's key: an
+// id's claim leads to a person, which may have been merged into another, which may have been
+// merged again (DOMAIN.md Product decisions 15). CheckMerge refuses a merge that would make a
+// longer chain (NIR-R058), so that every id of a merged person stays found, and a lookup, of
+// any id a hostile client made, costs at most MaxHops+1 reads. Found on 2026-12-06 (review of
+// the identity lifecycle): before, merges were nested without bound, and the ids of a person
+// deep in a chain found nobody.
+const MaxHops = 4
+
+// MergeDepth is the longest chain of merges into the person folded in s: 0 for a person none
+// was merged into, 1 for one whose absorbed persons absorbed nobody, and so on. A merge
+// retracted (an un-merge, also of a nested merge's copy on s) does not count; a merge the
+// fold left out (State.Faults) does, as its absorbed person is still closed into s.
+func MergeDepth(s *State) int {
+	var depth func(ev *nirv1.Event) int
+	depth = func(ev *nirv1.Event) int {
+		m := ev.GetPersonsMerged()
+		if m == nil || ev.GetId() != "" && s.Retracted[ev.GetId()] {
+			return 0
+		}
+		d := 0
+		for _, c := range m.GetAbsorbedEvents() {
+			d = max(d, depth(c))
+		}
+		return 1 + d
+	}
+	out := 0
+	for _, le := range s.log {
+		out = max(out, depth(le.Event))
+	}
+	return out
 }
 
 // idBornOn reports whether the national id id may be of a person born on birth: a

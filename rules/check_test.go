@@ -164,12 +164,23 @@ func TestCheck_Matrix(t *testing.T) {
 	// CheckMerge's rules (DOMAIN.md Product decisions 15), with the absorbed person's history.
 	merge := withPayload("n1", k, &nirv1.PersonsMerged{AbsorbedPersonKey: strings.Repeat("a", 64)})
 	survivor := Fold("pk", []*nirv1.Event{il})
+	// A chain of merges into the absorbed person: x1 into x2 into x3 into it (depth 3).
+	regOf := func(id string) *nirv1.Event {
+		return evPerson(id, k, "1990-01-01", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	}
+	m1 := withPayload("m1", k, &nirv1.PersonsMerged{AbsorbedPersonKey: "p1", AbsorbedEvents: []*nirv1.Event{regOf("x1")}})
+	m2 := withPayload("m2", k, &nirv1.PersonsMerged{AbsorbedPersonKey: "p2", AbsorbedEvents: []*nirv1.Event{regOf("x2"), m1}})
+	m3 := withPayload("m3", k, &nirv1.PersonsMerged{AbsorbedPersonKey: "p3", AbsorbedEvents: []*nirv1.Event{regOf("x3"), m2}})
 	for _, m := range []struct {
 		code, detail string
 		absorbed     *State
 	}{
 		{"NIR-R052", "birth date", Fold("pa", []*nirv1.Event{evPerson("a1", k, "1990-01-02", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)})},
 		{"NIR-R053", "", Fold("pa", nil)},
+		// Found on 2026-12-06 (review of the identity lifecycle): before, merges were nested
+		// without bound, and an id claimed by x1 (claim, x1, x2, x3, absorbed, survivor: five
+		// links) found nobody; now NIR-R058 refuses the merge that makes such a chain.
+		{"NIR-R058", "3 merges into the absorbed person", Fold("pa", []*nirv1.Event{regOf("a1"), m3})},
 		{"NIR-R053", "", Fold("pk", []*nirv1.Event{il})},
 	} {
 		covered[m.code] = true
@@ -180,6 +191,15 @@ func TestCheck_Matrix(t *testing.T) {
 	}
 	if rs := CheckMerge(survivor, Fold("pa", []*nirv1.Event{evPerson("a1", k, "1990-01-01", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}), merge); len(rs) != 0 {
 		t.Errorf("CheckMerge of the same birth date and sex: %v, want accepted", rs)
+	}
+	for name, absorbed := range map[string]*State{
+		"a chain of two merges (four links from x1's claim)": Fold("pa", []*nirv1.Event{regOf("a1"), m2}),
+		"a chain of three with the nested x2 un-merged":      Fold("pa", []*nirv1.Event{regOf("a1"), m3, withPayload("r1", k, &nirv1.EventRetracted{EventId: "m2"})}),
+		"a chain of three un-merged":                         Fold("pa", []*nirv1.Event{regOf("a1"), m3, withPayload("r1", k, &nirv1.EventRetracted{EventId: "m3"})}),
+	} {
+		if rs := CheckMerge(survivor, absorbed, merge); len(rs) != 0 {
+			t.Errorf("CheckMerge of %s: %v, want accepted", name, rs)
+		}
 	}
 	for _, c := range Codes() {
 		if !covered[c.Code] {

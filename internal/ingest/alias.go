@@ -29,8 +29,9 @@ import (
 // the one it names.
 
 // MaxHops bounds how many subjects a lookup follows: an id's claim leads to a person, which may
-// have been merged into another, which may have been merged again.
-const MaxHops = 4
+// have been merged into another, which may have been merged again. It is rules.MaxHops, which
+// bounds the chains a merge may make (NIR-R058).
+const MaxHops = rules.MaxHops
 
 // follow returns the person the subject key leads to, with its history (history, last are
 // key's own) and folded state, lent by the lease: key itself, or the person an id's claim
@@ -53,7 +54,7 @@ func (s *Service) follow(ctx context.Context, key string, history []eventstore.S
 		next := l.st.Successor()
 		l.release()
 		if hops == MaxHops {
-			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes
+			return key, nil, 0, nil, ErrNotFound // a longer chain than nird writes (NIR-R058)
 		}
 		key = next
 		var whole bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,6 +236,66 @@ func TestService_ErasureDropsCachedHistory(t *testing.T) {
 		b, errB := newSvc().Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
 		if errA == nil || errB == nil || errA.Error() != errB.Error() {
 			t.Errorf("a re-send of %s registration after the erasure: the nird that erased %v, %v; another %v, %v; want the same refusal", name, a, errA, b, errB)
+		}
+	}
+}
+
+// TestService_MergeChainBoundedByMaxHops: persons of one human merged one into the next make a
+// chain a lookup follows from any of the first one's ids (its D-nummer's subject, its added
+// fødselsnummer's claim) to the last survivor, at most MaxHops links (DOMAIN.md Product
+// decisions 15). A merge that would make a longer chain is refused by NIR-R058, saying to
+// merge into the end of the chain; merged the other way, every id is still found.
+//
+// Found on 2026-12-06 (review of the identity lifecycle): before, merges were nested without
+// bound, and follow gave up after MaxHops: the first person's D-nummer and added fødselsnummer
+// found nobody, and Oslo could not append by them; now the merge that would make the chain too
+// long is refused, and the chain nird writes is always followed to its end.
+func TestService_MergeChainBoundedByMaxHops(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	i := 63
+	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
+	var keys, dnrs []string
+	for n := 0; n < 6; n++ {
+		_, _, reg := dnrPerson(i)
+		dnr := rules.SyntheticDNummer(birth, i+10*n)
+		reg.GetEvent().GetPersonRegistered().DNummer = dnr
+		p, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, dnrs = append(keys, p[0].PersonKey), append(dnrs, dnr)
+	}
+	fnr := rules.SyntheticFodselsnummer(birth, i+3)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{addID(dnrs[0], fnr, fnrType)}); err != nil {
+		t.Fatal(err)
+	}
+	// 0 into 1 into 2 into 3: from fnr's claim, four links (the bound).
+	for n := 0; n < 3; n++ {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrs[n+1], keys[n])}); err != nil {
+			t.Fatalf("merge %d into %d: %v", n, n+1, err)
+		}
+	}
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrs[4], keys[3])})
+	var re *ingest.RefusedError
+	if !errors.As(err, &re) || len(re.Refusals) != 1 || re.Refusals[0].Code != "NIR-R058" || !strings.Contains(err.Error(), "merge into the end of the chain") {
+		t.Fatalf("merging the end of a chain of three into another: %v, want NIR-R058 saying to merge into the end of the chain", err)
+	}
+	if strings.Contains(err.Error(), dnrs[3]) || strings.Contains(err.Error(), dnrs[4]) {
+		t.Fatalf("the refusal holds a national id: %v", err)
+	}
+	// Into the end of the chain instead: 4 into 3, and 5 into 3.
+	for _, n := range []int{4, 5} {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrs[3], keys[n])}); err != nil {
+			t.Fatalf("merge %d into the end of the chain: %v", n, err)
+		}
+	}
+	for _, id := range append([]string{fnr}, dnrs...) {
+		if k, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{NationalId: id}); err != nil || k != keys[3] {
+			t.Errorf("history by an id of the chain: %.8s, %v; want the end of the chain", k, err)
+		}
+		if p, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil || p[0].PersonKey != keys[3] {
+			t.Errorf("Oslo's append by an id of the chain: %v, %v; want it stored on the end of the chain", p, err)
 		}
 	}
 }
