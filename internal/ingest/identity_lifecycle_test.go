@@ -67,13 +67,15 @@ func retractionOn(key, id string) *nirv1.Registration {
 }
 
 // TestService_EraseSurvivorKeepsUnmergedNestedKeys: A merged into B, B merged into C, and A
-// un-merged (the copy of the A→B merge retracted on C): A is its own person again, and C's
-// erasure destroys the keys of C and B, never A's (DOMAIN.md Product decisions 15).
+// un-merged: A is its own person again, and C's erasure destroys the keys of C and B, never
+// A's (DOMAIN.md Product decisions 15).
 //
-// Found on 2026-12-06 (review of the identity lifecycle): before, erasedKeys walked into the
-// nested merge without looking at its retraction, and A, never erased, lost its national id
-// (its registration read «slettet»); now only the keys of persons whose merge into the erased
-// one is in force at every level are destroyed.
+// Found on 2026-12-06 (review of the identity lifecycle): before, A was un-merged by
+// retracting the copy of the A→B merge on C, erasedKeys walked into the nested merge without
+// looking at its retraction, and A, never erased, lost its national id (its registration read
+// «slettet»); now only the keys of persons whose merge into the erased one is in force at
+// every level are destroyed. Since NIR-R057 (the same review) that retraction on C is refused:
+// the merges come undone in order (B from C, then A from B), and B is merged into C again.
 func TestService_EraseSurvivorKeepsUnmergedNestedKeys(t *testing.T) {
 	ctx := context.Background()
 	store, newSvc := sealedStore(t)
@@ -96,11 +98,21 @@ func TestService_EraseSurvivorKeepsUnmergedNestedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("merge A into B: %v", err)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)}); err != nil {
+	p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
+	if err != nil {
 		t.Fatalf("merge B into C: %v", err)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p1[0].EventId)}); err != nil {
-		t.Fatalf("un-merge A: %v", err)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p1[0].EventId)}); err == nil || !strings.Contains(err.Error(), "NIR-R057") {
+		t.Fatalf("un-merge A on C: %v, want NIR-R057 (the later merge first)", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p2[0].EventId)}); err != nil {
+		t.Fatalf("un-merge B from C: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyB, p1[0].EventId)}); err != nil {
+		t.Fatalf("un-merge A from B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)}); err != nil {
+		t.Fatalf("merge B into C again: %v", err)
 	}
 	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(keyC)}); err != nil {
 		t.Fatalf("erase C: %v", err)
