@@ -166,15 +166,18 @@ func (s *Store) ReadCheckpoints(ctx context.Context) ([]StoredCheckpoint, []uint
 		msg, err := it.Next(jetstream.NextContext(nctx))
 		ncancel()
 		if err != nil && ctx.Err() == nil && nctx.Err() != nil {
-			// None for a request timeout: the rest may be messages the server cannot read.
-			done, err := s.unreadableCheckpoints(ctx, got+1, last)
+			// None for a request timeout: the rest are taken from the stream leader, and
+			// those it has none of are the messages the server cannot read back. The
+			// iterator is not waited on again: its consumer may never deliver (a first pull
+			// answered "no responders" on a cluster is never sent again, and the heartbeat
+			// check, restarted at every Next, does not fire within one), and the read used
+			// to wait on it until ctx ended although the leader had every checkpoint.
+			rest, err := s.leaderCheckpoints(ctx, got+1, last)
+			out = append(out, rest...)
 			if err != nil {
 				return out, nil, err
 			}
-			if done {
-				break
-			}
-			continue
+			break
 		}
 		if err != nil {
 			return out, nil, s.wrap(fmt.Errorf("eventstore: checkpoints: %w", err))
@@ -211,21 +214,29 @@ func (s *Store) ReadCheckpoints(ctx context.Context) ([]StoredCheckpoint, []uint
 	return out, missing, nil
 }
 
-// unreadableCheckpoints asks the checkpoint stream's leader for each message from from
-// through last that ReadCheckpoints has waited for in vain. done is true when it has none of
-// them (each damaged on disk, or deleted). When it has one, the read waits on.
-func (s *Store) unreadableCheckpoints(ctx context.Context, from, last uint64) (done bool, err error) {
+// leaderCheckpoints returns the checkpoints from from through last as the checkpoint
+// stream's leader has them, leaving out those it has none of (each damaged on disk, or
+// deleted): ReadCheckpoints names them as missing.
+func (s *Store) leaderCheckpoints(ctx context.Context, from, last uint64) ([]StoredCheckpoint, error) {
+	var out []StoredCheckpoint
 	for seq := from; seq <= last; seq++ {
-		_, err := s.leaderGet(ctx, CheckpointStreamName, map[string]uint64{"seq": seq})
+		m, err := s.leaderGet(ctx, CheckpointStreamName, map[string]uint64{"seq": seq})
 		switch {
 		case errors.Is(err, ErrNoMessage):
+			continue
 		case err != nil:
-			return false, fmt.Errorf("eventstore: checkpoints: message %d from the stream leader: %w", seq, err)
-		default:
-			return false, nil
+			return out, fmt.Errorf("eventstore: checkpoints: message %d from the stream leader: %w", seq, err)
+		case m.Seq != seq:
+			return out, fmt.Errorf("eventstore: checkpoints: message %d from the stream leader: the answer is message %d", seq, m.Seq)
 		}
+		sc := StoredCheckpoint{Seq: seq, Data: m.Data}
+		cp := new(nirv1.Checkpoint)
+		if proto.Unmarshal(sc.Data, cp) == nil {
+			sc.Checkpoint = cp
+		}
+		out = append(out, sc)
 	}
-	return true, nil
+	return out, nil
 }
 
 // SignCheckpoint sets cp's public key and signature with key (ed25519).

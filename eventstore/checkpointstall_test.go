@@ -1,0 +1,81 @@
+package eventstore_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestCheckpoints_LostPull: Checkpoints returns every checkpoint, well before its context
+// ends, when the pull of its ordered consumer is never answered.
+//
+// Found on 2026-12-06 (review of backup and restore on a cluster): on a cluster the
+// ordered consumer's first pull may be answered 503 "no responders" (the consumer's
+// interest has not reached the client's server yet), and nats.go's Messages iterator then
+// never pulls again. Before, ReadCheckpoints asked the stream leader at each Next timeout
+// whether the checkpoints it waited for existed, found them there, and waited on the dead
+// iterator until ctx ended (180 s in TestCluster_BackupRestore, which failed now and then;
+// nird's and nirctl's reads stalled alike). Now the first timeout takes the rest from the
+// stream leader. Here the pull is lost for certain: the store's user may not send it (the
+// server drops it, as a pull nobody answers), while it may ask the stream leader.
+func TestCheckpoints_LostPull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	noPull, auth := tcpUser(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"},
+			Deny: []string{"$JS.API.CONSUMER.MSG.NEXT." + eventstore.CheckpointStreamName + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	})
+	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noPull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	var want [][]byte
+	for i := range 3 {
+		cp, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: uint64(i), Digest: bytes.Repeat([]byte{byte(i)}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, cp)
+	}
+	if _, err := own.ImportCheckpoints(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := own.Checkpoints(ctx); err != nil || len(got) != len(want) {
+		t.Fatalf("Checkpoints with its pulls answered: %d checkpoints, %v; want %d", len(got), err, len(want))
+	}
+
+	s, err := eventstore.Open(ctx, eventstore.Config{URL: own.ClientURL(), RequestTimeout: 500 * time.Millisecond, NATSOptions: []nats.Option{auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The bound is far above one request timeout (the read's wait now), and far below the
+	// test's: before, the read ended with it.
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer rcancel()
+	got, missing, err := s.ReadCheckpoints(rctx)
+	if err != nil {
+		t.Fatalf("ReadCheckpoints whose pull is lost: %v (%d checkpoints read)", err, len(got))
+	}
+	if len(missing) != 0 {
+		t.Errorf("ReadCheckpoints whose pull is lost reports checkpoints %v as unreadable; the stream leader has them", missing)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ReadCheckpoints whose pull is lost: %d checkpoints, want %d", len(got), len(want))
+	}
+	for i, c := range got {
+		if c.Seq != uint64(i+1) || !bytes.Equal(c.Data, want[i]) || c.Checkpoint == nil || c.Checkpoint.GetStreamSeq() != uint64(i) {
+			t.Errorf("checkpoint %d: seq %d, decoded %v, data as stored %v", i+1, c.Seq, c.Checkpoint != nil, bytes.Equal(c.Data, want[i]))
+		}
+	}
+}
