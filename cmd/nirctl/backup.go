@@ -172,7 +172,7 @@ func (a *acceptList) Set(v string) error {
 	return nil
 }
 
-const restoreUsage = `usage: nirctl restore (--data DIR | --nats URL [--nats-context FILE] [--replicas 3]) [--to-seq N | --until TIME] BACKUP [INCREMENT ...]
+const restoreUsage = `usage: nirctl restore (--data DIR | --nats URL [--nats-context FILE] [--replicas 3]) [--to-seq N | --until TIME] [--public-key HEX] BACKUP [INCREMENT ...]
 
 Restores a backup, and the incremental backups that continue it in order, into an empty
 data directory (then start nird on it) or into an empty cluster (the stream is created with
@@ -180,6 +180,13 @@ data directory (then start nird on it) or into an empty cluster (the stream is c
 (its SHA-256 and each record's checksum); a damaged backup is refused and nothing is
 written. Each event is stored at the sequence it had, so the restored register is the same
 register: nird rebuilds its read models from it.
+
+Each checkpoint the backups carry is compared with the digest of their messages through its
+sequence; one that differs is refused, naming it, and nothing is written. --public-key
+(nird's checkpoint key, which it logs at start) also refuses a checkpoint not signed by that
+key: without it, a backup whose manifest and checkpoints were rewritten together by whoever
+can write the backup is restored (keep a checkpoint elsewhere, nirctl checkpoint, and check
+the restored register with nirctl verify --checkpoint).
 
 --to-seq and --until restore the register as it stood at an earlier point (a bad import
 to undo): the events up to that sequence, or received by the stream by that time. A time
@@ -205,6 +212,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	toSeq := fs.Uint64("to-seq", 0, "restore up to this stream sequence")
 	until := fs.String("until", "", "restore what the stream had received by this time (RFC 3339, e.g. 2026-12-02T18:00:00+01:00)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	pubKey := fs.String("public-key", "", "ed25519 public key (hex) every checkpoint the backups carry must be signed with (nird logs it at start)")
 	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || src.given() == (*data != "") {
 		return badArgs(fs, err)
@@ -229,6 +237,15 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err := backup.Chain(chain); err != nil {
 		return err
+	}
+	if *pubKey != "" {
+		key, err := parsePublicKey(*pubKey)
+		if err != nil {
+			return err
+		}
+		if err := backup.CheckSignatures(chain, key); err != nil {
+			return err
+		}
 	}
 	md := maps.Clone(chain[0].Manifest.Metadata)
 	delete(md, eventstore.MetaStreamID)         // the restored stream is a new instance
@@ -277,7 +294,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		bar.finish()
 	}
 	if err != nil {
-		if errors.Is(err, eventstore.ErrRestoreUnfinished) || errors.Is(err, backup.ErrUntilBackdated) {
+		if errors.Is(err, eventstore.ErrRestoreUnfinished) || errors.Is(err, backup.ErrUntilBackdated) || errors.Is(err, backup.ErrCheckpointMismatch) {
 			return err
 		}
 		if errors.Is(err, eventstore.ErrNotEmpty) {

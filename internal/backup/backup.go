@@ -43,8 +43,9 @@
 // any other as an entry no master key opens, which the restored register reads as damaged
 // (DataLoss), as the register backed up did, never as an erasure (LostKeys names them).
 //
-// Restore reads the whole file and checks its SHA-256, every record's CRC and the chain's
-// digest before it stores anything, and then stores each message at its own sequence
+// Restore reads the whole file and checks its SHA-256, every record's CRC, the chain's
+// digest and each carried checkpoint's digest at its sequence before it stores anything
+// (CheckSignatures checks the checkpoints' signatures against the register's key), and then stores each message at its own sequence
 // (eventstore.Import): a damaged or truncated backup is refused with the record it fails at,
 // and the target is left untouched.
 package backup
@@ -52,7 +53,9 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -696,11 +699,32 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 			backdated = max(backdated, n)
 		}
 	}
+	// The carried checkpoints, each checked against the messages below before anything is
+	// stored: nird continues its checkpoints from the last one and signs them with the
+	// register's key, so a forged one would be vouched for.
+	carried, err := carriedCheckpoints(bs)
+	if err != nil {
+		return 0, err
+	}
 	// Every backup's digest is checked before anything is stored: a mismatch found while
 	// importing would leave the target holding the events without their data keys and
 	// checkpoints, and refuse a second restore as not empty.
 	var digest eventstore.Digest
 	var backdatedTime time.Time // the receive time of the last backdated message
+	check := func() error {
+		for len(carried) > 0 && carried[0].cp.GetStreamSeq() <= digest.Seq {
+			c := carried[0]
+			carried = carried[1:]
+			if c.cp.GetStreamSeq() < digest.Seq || !bytes.Equal(c.cp.GetDigest(), digest.Sum[:]) {
+				return fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints (through stream sequence %d) does not have the digest of the backup's messages through sequence %d: the manifest was edited or the checkpoint forged; nothing was restored",
+					ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), c.cp.GetStreamSeq())
+			}
+		}
+		return nil
+	}
+	if err := check(); err != nil { // a checkpoint of sequence 0: the digest of nothing
+		return 0, err
+	}
 	for _, b := range bs {
 		for r, err := range b.records() {
 			if err != nil {
@@ -709,6 +733,9 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 			digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
 			if r.Seq <= backdated {
 				backdatedTime = r.Time
+			}
+			if err := check(); err != nil {
+				return 0, err
 			}
 		}
 		if m := b.Manifest; m.Digest != "" && m.Digest != hex.EncodeToString(digest.Sum[:]) {
@@ -795,6 +822,59 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return stored, fmt.Errorf("backup: everything is restored, but the mark that the restore is unfinished could not be removed (restore again): %w", err)
 	}
 	return stored, nil
+}
+
+// ErrCheckpointMismatch is the error of a restore whose backups carry a checkpoint that
+// does not hold for their messages: its digest is not theirs through its sequence, or (with
+// CheckSignatures) its signature does not hold, or it is not signed by the key given.
+var ErrCheckpointMismatch = errors.New("backup: a carried checkpoint does not hold")
+
+// carriedCheck is a checkpoint a backup's manifest carries: the index+1'th of dir's.
+type carriedCheck struct {
+	dir   string
+	index int
+	cp    *nirv1.Checkpoint
+}
+
+// carriedCheckpoints decodes the checkpoints bs carry, in order of the sequence they cover.
+// One that does not decode is left out: a backup never carries one (Write), and Restore
+// stores none from it on.
+func carriedCheckpoints(bs []*Backup) ([]carriedCheck, error) {
+	var out []carriedCheck
+	for _, b := range bs {
+		for i, c := range b.Manifest.Checkpoints {
+			d, err := base64.StdEncoding.DecodeString(c)
+			if err != nil {
+				return nil, fmt.Errorf("backup %s: checkpoint %d of the manifest is not base64", b.Dir, i+1)
+			}
+			cp := new(nirv1.Checkpoint)
+			if proto.Unmarshal(d, cp) != nil {
+				continue
+			}
+			out = append(out, carriedCheck{dir: b.Dir, index: i, cp: cp})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b carriedCheck) int { return cmp.Compare(a.cp.GetStreamSeq(), b.cp.GetStreamSeq()) })
+	return out, nil
+}
+
+// CheckSignatures checks, before a restore, that every checkpoint bs carry is signed by key
+// (the register's checkpoint key, which nird logs at start) and that each signature holds
+// (eventstore.CheckSignature). Restore compares the checkpoints with the messages, and the
+// messages with the manifest, but whoever may write the backup can make those agree; only
+// the signature by a key known from elsewhere cannot be forged with them.
+func CheckSignatures(bs []*Backup, key ed25519.PublicKey) error {
+	carried, err := carriedCheckpoints(bs)
+	if err != nil {
+		return err
+	}
+	for _, c := range carried {
+		if err := eventstore.CheckSignature(c.cp, key); err != nil {
+			return fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints (through stream sequence %d): %v; nothing was restored",
+				ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), err)
+		}
+	}
+	return nil
 }
 
 // failAfter, set by tests, fails a restore after the step it names ("events": after
