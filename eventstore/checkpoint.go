@@ -447,19 +447,24 @@ func (c *checkpointer) load(ctx context.Context) error {
 	if err != nil {
 		return c.s.wrap(err)
 	}
-	msg, err := st.GetLastMsgForSubject(ctx, CheckpointSubject)
+	// The stream leader is asked, never a replica by direct get: a replica that lags (after
+	// a restore, or a restart) answers "no message" for a checkpoint the leader has, and the
+	// next checkpoint then named no previous one and its digest went on from an earlier
+	// checkpoint, with a false error in the log.
+	msg, damaged, err := c.s.lastOrDamaged(ctx, st, CheckpointSubject)
 	var (
 		cp   *nirv1.Checkpoint
 		ok   bool
 		from uint64 // where the walk back to a checkpoint that decodes starts
 	)
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return c.s.wrap(err)
+	case msg == nil && !damaged:
+		c.digest, c.lastSeq, c.prev = Digest{}, 0, nil
+		return nil
+	case damaged:
 		last := st.CachedInfo().State.LastSeq
-		if last == 0 {
-			c.digest, c.lastSeq, c.prev = Digest{}, 0, nil
-			return nil
-		}
 		// The stream holds a last message the server cannot read back (a record whose
 		// checksum fails is answered as none, and still counted). Before, this read as no
 		// checkpoint at all: each round then digested the whole stream and published
@@ -468,10 +473,8 @@ func (c *checkpointer) load(ctx context.Context) error {
 		// previous (its hash cannot be read), and the digest goes on from an earlier one.
 		c.lastSeq, c.prev, from = last, nil, last
 		c.log.Error("checkpoints: the last checkpoint cannot be read back (damaged on disk); the digest goes on from an earlier one, and the next checkpoint names no previous (run nirctl verify)", "checkpoint_seq", last)
-	case err != nil:
-		return c.s.wrap(err)
 	default:
-		c.lastSeq, c.prev, from = msg.Sequence, HashOf(msg.Data), msg.Sequence
+		c.lastSeq, c.prev, from = msg.Seq, HashOf(msg.Data), msg.Seq
 		cp, ok = decodeCheckpoint(msg.Data)
 		if !ok {
 			// A damaged last checkpoint must not end the checkpoints (threat model: any
@@ -479,7 +482,7 @@ func (c *checkpointer) load(ctx context.Context) error {
 			// that decodes (from the stream's start if none does); the next checkpoint
 			// names the damaged one as its previous, so that the chain stays whole and
 			// verify reports the damage where it is.
-			c.log.Warn("checkpoints: the last checkpoint does not decode; the digest goes on from an earlier one (run nirctl verify)", "checkpoint_seq", msg.Sequence)
+			c.log.Warn("checkpoints: the last checkpoint does not decode; the digest goes on from an earlier one (run nirctl verify)", "checkpoint_seq", msg.Seq)
 		}
 	}
 	for seq := from; !ok; {
@@ -488,12 +491,12 @@ func (c *checkpointer) load(ctx context.Context) error {
 			return nil
 		}
 		seq--
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		m, err := c.s.leaderGet(ctx, CheckpointStreamName, map[string]uint64{"seq": seq})
+		if errors.Is(err, ErrNoMessage) {
 			continue
 		}
 		if err != nil {
-			return c.s.wrap(err)
+			return c.s.wrap(fmt.Errorf("eventstore: checkpoint %d from the stream leader: %w", seq, err))
 		}
 		cp, ok = decodeCheckpoint(m.Data)
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/storetest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -77,5 +78,66 @@ func TestCheckpoints_LostPull(t *testing.T) {
 		if c.Seq != uint64(i+1) || !bytes.Equal(c.Data, want[i]) || c.Checkpoint == nil || c.Checkpoint.GetStreamSeq() != uint64(i) {
 			t.Errorf("checkpoint %d: seq %d, decoded %v, data as stored %v", i+1, c.Seq, c.Checkpoint != nil, bytes.Equal(c.Data, want[i]))
 		}
+	}
+}
+
+// TestCheckpoints_LoadReadsTheLeader: the checkpoint writer reads the last checkpoint, and
+// walks back past one that does not decode, from the checkpoint stream's leader, never by a
+// direct get, which any replica answers.
+//
+// Found on 2026-12-06 (review of backup and restore on a cluster): before, the writer read
+// the last checkpoint by direct get, and a replica that lags (after a restore) answers "no
+// message" for one the leader has: the writer took it for damaged on disk, logged a false
+// error, went on from an earlier checkpoint and published one naming no predecessor. A
+// lagging replica cannot be made on demand, so here the writer's user may not send direct
+// gets on the checkpoint stream at all: before, it made no checkpoint (each read timed out);
+// now it continues the chain from the leader's answers.
+func TestCheckpoints_LoadReadsTheLeader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	noDirect, auth := tcpUser(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"},
+			Deny: []string{"$JS.API.DIRECT.GET." + eventstore.CheckpointStreamName, "$JS.API.DIRECT.GET." + eventstore.CheckpointStreamName + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	})
+	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noDirect}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	key := personKey("load reads the leader")
+	if _, err := own.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint through 3, then one that does not decode: the writer walks back past it.
+	first, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: 3, Digest: digestThrough(t, own, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := []byte("not a checkpoint")
+	if _, err := own.ImportCheckpoints(ctx, [][]byte{first, damaged}); err != nil {
+		t.Fatal(err)
+	}
+	more := personKey("load reads the leader, later")
+	if _, err := own.Append(ctx, eventstore.PersonAppend{PersonKey: more, Events: events(more, 2)}); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := eventstore.Open(ctx, eventstore.Config{URL: own.ClientURL(), RequestTimeout: 500 * time.Millisecond, NATSOptions: []nats.Option{auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cp := storetest.CheckpointThrough(t, s, 5, nil)
+	if cp.GetStreamSeq() != 5 || !bytes.Equal(cp.GetDigest(), digestThrough(t, own, 5)) {
+		t.Errorf("the checkpoint made: through %d, digest %x; want through 5, digest %x (continued from the checkpoint through 3)",
+			cp.GetStreamSeq(), cp.GetDigest(), digestThrough(t, own, 5))
+	}
+	if !bytes.Equal(cp.GetPrevious(), eventstore.HashOf(damaged)) {
+		t.Errorf("the checkpoint made names previous %x, want the stored last one's hash %x", cp.GetPrevious(), eventstore.HashOf(damaged))
+	}
+	stored, err := own.Checkpoints(ctx)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("%d checkpoints stored (%v), want 3", len(stored), err)
 	}
 }
