@@ -24,7 +24,8 @@ func (s *Store) RestoreTarget(ctx context.Context) error {
 	if err := s.UnfinishedRestore(ctx); err != nil {
 		return err
 	}
-	last, err := s.LastSeq(ctx)
+	// The leader's: a replica that lags may answer an occupied stream as empty.
+	last, err := s.LeaderLastSeq(ctx)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,8 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 	want := id.Metadata[metaPersonKey]
 	restore := fmt.Sprintf("restore the original key file to %s (from a backup, or from another nird of this register) and start again", keyFile)
 	if fresh && !id.New {
-		last, err := store.LastSeq(ctx)
+		// The leader's: a replica that lags may answer a stream with events as empty.
+		last, err := store.LeaderLastSeq(ctx)
 		if err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 //
 // The registrations' ids are sealed (DOMAIN.md Product decisions 15): open opens them.
 func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer, open func(*nirv1.Event) error) (checked, matched int, err error) {
-	last, err := store.LastSeq(ctx)
+	last, err := store.LeaderLastSeq(ctx)
 	if err != nil || last == 0 {
 		return 0, 0, err
 	}

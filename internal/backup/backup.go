@@ -212,7 +212,9 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err := store.UnfinishedRestore(ctx); err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
-	through, err := store.LastSeq(ctx)
+	// The leader's, which has every acknowledged event: a replica that lags answers a
+	// direct get from behind, and the backup ended before events acknowledged before it.
+	through, err := store.LeaderLastSeq(ctx)
 	if err != nil {
 		return Manifest{}, err
 	}
