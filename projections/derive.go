@@ -3,7 +3,6 @@ package projections
 import (
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -231,7 +230,6 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 	// its number at a reform (3025 → 3203 Asker in 2024) counts the person once, under the
 	// first number (Product decisions 13). Each tildeling runs as countedTrainingPeriods says.
 	seen := map[ck]bool{}
-	vedtakIn := map[int][]string{} // year → the numbers the person counts under
 	for _, p := range countedTrainingPeriods(st) {
 		first, last := trainingYears(p)
 		for _, y := range yearsOf(first, last) {
@@ -241,7 +239,6 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 			}
 			seen[key] = true
 			get(y, p.Kommune)[CTrainingVedtak]++
-			vedtakIn[y] = append(vedtakIn[y], p.Kommune)
 		}
 	}
 
@@ -249,7 +246,6 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 	// mid-month has hours from both), and the persons they are given to (once per year and
 	// kommune, as the year's structure names it).
 	hoursSeen := map[ck]bool{}
-	hoursIn := map[int][]string{}
 	for _, k := range hkeys {
 		h := int64(HoursOf(st.Training.Hours[k]))
 		if h == 0 {
@@ -267,27 +263,11 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 		if key := (ck{itoa4(k.Year), yearKommune(kom, k.Year)}); !hoursSeen[key] {
 			hoursSeen[key] = true
 			c[CHoursPersons]++
-			hoursIn[k.Year] = append(hoursIn[k.Year], kom)
 		}
 		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
 			c[CNorskHours] += h
 		} else {
 			c[CSamfunnHours] += h
-		}
-	}
-
-	// A person counted under two or more numbers in a year is one person wherever another
-	// structure makes those numbers one kommune (0627 Røyken and 0220 Asker in 2019 are 3203
-	// Asker today): the set of numbers is kept (personSetKey), so that StatisticsOn counts the
-	// person once in that row (Product decisions 13).
-	for _, in := range []struct {
-		c  Counter
-		by map[int][]string
-	}{{CTrainingVedtak, vedtakIn}, {CHoursPersons, hoursIn}} {
-		for y, nrs := range in.by {
-			if len(nrs) > 1 && !slices.Contains(nrs, "") {
-				get(y, personSetKey(nrs))[in.c]++
-			}
 		}
 	}
 
@@ -354,54 +334,78 @@ func trainingYears(p rules.TrainingPeriod) (first, last int) {
 }
 
 // countedTrainingPeriods are the periods the statistics count a training tildeling as running
-// in its kommune: rules.TrainingPeriods (to its end date or its stans), ended also
-//   - by the person's move away from the tildeling's kommune (DOMAIN.md Product decisions 16:
+// in its kommune: rules.TrainingPeriods (to its end date or its stans), and within that
+//   - only while the person lives in the tildeling's kommune (DOMAIN.md Product decisions 16:
 //     after a move the new kommune sees the person, the old one keeps its own period, which
-//     ends with the move; the new kommune counts from its own vedtak);
-//   - for an open 6A tildeling (no end date, no stans; DOMAIN.md 3.2), RETT_6A at the person's
-//     6A deadline as rules.NorskDeadline computes it (12 months from the first vedtak,
-//     extended by leave and the utvidet vedtak), UTVIDET_6A 6 months from its start («up to 6
-//     months per vedtak»).
+//     ends with the move; the new kommune counts from its own vedtak). A person who moves back
+//     while the tildeling runs is counted again from the move back: one period for each stay;
+//   - for an open 6A tildeling (no end date, no stans; DOMAIN.md 3.2), until RETT_6A's
+//     deadline as rules.NorskDeadline computes it (12 months from the first vedtak, extended
+//     by leave and the utvidet vedtak), UTVIDET_6A 6 months from its start («up to 6 months per
+//     vedtak»).
 //
-// An open tildeling otherwise runs its 4 statistical years (trainingYears). The append check
-// judges hours by rules.TrainingPeriods, not by these.
+// An open tildeling otherwise runs its 4 statistical years from its start (trainingYears), a
+// later stay in them too. The append check judges hours by rules.TrainingPeriods, not by
+// these.
 func countedTrainingPeriods(st *rules.State) []rules.TrainingPeriod {
-	ps := rules.TrainingPeriods(st)
 	var deadline6A rules.Date
 	if d, ok := rules.NorskDeadline(st, rules.Date{}); ok && st.Law == nirv1.Law_LAW_IL_6A &&
 		d.State != nirv1.DeadlineState_DEADLINE_STATE_CANNOT_COMPUTE {
 		deadline6A = d.Date
 	}
-	for i := range ps {
-		p := &ps[i]
-		end := func(d rules.Date) {
-			if d.IsZero() {
-				return
-			}
-			if d.Before(p.From) {
-				d = p.From
-			}
-			if p.To.IsZero() || d.Before(p.To) {
-				p.To = d
-			}
-		}
-		open := p.To.IsZero()
-		for _, m := range st.Moves {
-			if !m.Date.Before(p.From) && rules.SameKommune(m.From, p.Kommune) && !rules.SameKommune(m.To, p.Kommune) {
-				end(m.Date)
-				break
-			}
-		}
-		if open {
+	moves := slices.Clone(st.Moves)
+	slices.SortStableFunc(moves, func(a, b rules.Move) int { return a.Date.Compare(b.Date) })
+	var out []rules.TrainingPeriod
+	for _, p := range rules.TrainingPeriods(st) {
+		if p.To.IsZero() {
 			switch p.Scheme {
 			case nirv1.TrainingScheme_TRAINING_SCHEME_RETT_6A:
-				end(deadline6A)
+				p.To = deadline6A
 			case nirv1.TrainingScheme_TRAINING_SCHEME_UTVIDET_6A:
-				end(p.From.AddMonths(6))
+				p.To = p.From.AddMonths(6)
+			}
+			if !p.To.IsZero() && p.To.Before(p.From) {
+				p.To = p.From
 			}
 		}
+		// stay appends the part of p from from to to (zero: p's end), a later stay of an
+		// open tildeling within its 4 statistical years.
+		stay := func(from, to rules.Date) {
+			q := p
+			q.From, q.To = from, to
+			if to.IsZero() {
+				q.To = p.To
+				if p.To.IsZero() && from != p.From {
+					q.To = rules.Date{Y: p.From.Y + 3, M: time.December, D: 31}
+				}
+			}
+			if !q.To.IsZero() && q.To.Before(from) {
+				return
+			}
+			out = append(out, q)
+		}
+		start, in := p.From, true
+		for _, m := range moves {
+			if m.Date.Before(p.From) {
+				continue
+			}
+			if !p.To.IsZero() && p.To.Before(m.Date) {
+				break
+			}
+			here, there := rules.SameKommune(m.From, p.Kommune), rules.SameKommune(m.To, p.Kommune)
+			switch {
+			case in && here && !there:
+				stay(start, m.Date)
+				in = false
+			case !in && !here && there:
+				start, in = m.Date, true
+			}
+		}
+		if in {
+			stay(start, rules.Date{})
+		}
 	}
-	return ps
+	return out
 }
 
 // yearKommune is kommunenummer k as data year y's structure names it (rules.KommuneIn on 1
@@ -412,33 +416,6 @@ func yearKommune(k string, y int) string {
 		return to
 	}
 	return k
-}
-
-// personSetMark starts the stats key of a set of kommunenumre a person counts under in one
-// year (personSetKey); it sorts after every kommunenummer.
-const personSetMark = "~"
-
-// personSetKey is the stats bucket's kommune part for a set of kommunenumre: the mark and the
-// numbers, sorted and without duplicates, each 4 digits.
-func personSetKey(nrs []string) string {
-	nrs = slices.Clone(nrs)
-	slices.Sort(nrs)
-	return personSetMark + strings.Join(slices.Compact(nrs), "")
-}
-
-// personSetNumbers returns the numbers of a personSetKey's kommune part, and false for a
-// kommunenummer.
-func personSetNumbers(k string) ([]string, bool) {
-	rest, ok := strings.CutPrefix(k, personSetMark)
-	if !ok {
-		return nil, false
-	}
-	var nrs []string
-	for len(rest) >= 4 {
-		nrs = append(nrs, rest[:4])
-		rest = rest[4:]
-	}
-	return nrs, true
 }
 
 // rowYears returns the data years the person's programmes and training ran in, as the

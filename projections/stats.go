@@ -86,9 +86,10 @@ type KommuneMapping struct {
 // decisions 7, 13). The models count under the numbers events were registered with; each is
 // mapped to the structure (rules.KommuneIn), and the mappings applied are returned. With area
 // set, only that area (a kommunenummer or fylkesnummer of the structure; a kommunenummer of
-// another structure is mapped first) is returned. A person counted under several numbers that
-// are one kommune of the structure (0627 Røyken and 0220 Asker in 2019 on today's structure)
-// counts once in its row in the person counters (personCounters); the other counters add up.
+// another structure is mapped first) is returned. Every row is the sum of the stored rows of the
+// numbers it maps (so a person counted under two numbers that are one kommune of the structure,
+// 0627 Røyken and 0220 Asker in 2019 on today's structure, counts in both: a difference
+// between the two structures' tables would publish the count of such persons, however small).
 // Fylke and nation rows are sums of the kommune rows; a kommune counts in the fylke of its
 // first two digits in the structure.
 func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.Date) ([]StatRow, []KommuneMapping, error) {
@@ -110,20 +111,11 @@ func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.D
 	}
 	acc := map[string]*StatRow{}
 	mapped := map[string]KommuneMapping{}
-	var sets []personSet
 	err := db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(year, "")
 		c := bucket(tx, bucketStats).Cursor()
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
 			kommune := string(k[2:])
-			if nrs, ok := personSetNumbers(kommune); ok {
-				var cs Counters
-				if err := cs.decode(v); err != nil {
-					return fmt.Errorf("stats %d/%x: %w", year, kommune, err)
-				}
-				sets = append(sets, personSet{nrs: nrs, c: cs})
-				continue
-			}
 			to, cands, ok := rules.KommuneIn(kommune, structure)
 			if to != kommune || !ok {
 				mapped[kommune] = KommuneMapping{From: kommune, To: to, Candidates: cands}
@@ -142,24 +134,6 @@ func (db *DB) StatisticsOn(year int, level Level, area string, structure rules.D
 				acc[key] = r
 			}
 			r.Counters.add(&cs, 1)
-		}
-		// A person counted under several numbers in the year (a move between kommuner, a
-		// reform) counts once in each row of the structure those numbers map to.
-		for _, set := range sets {
-			n := map[string]int64{}
-			for _, nr := range set.nrs {
-				to, _, _ := rules.KommuneIn(nr, structure)
-				n[to]++
-			}
-			for to, m := range n {
-				key := areaKey(level, to)
-				if m < 2 || area != "" && key != area || acc[key] == nil {
-					continue
-				}
-				for _, pc := range personCounters {
-					acc[key].Counters[pc] -= (m - 1) * set.c[pc]
-				}
-			}
 		}
 		return nil
 	})
@@ -190,19 +164,6 @@ func areaKey(level Level, to string) string {
 		}
 	}
 	return ""
-}
-
-// personCounters are the counters that count persons once per kommune, whose persons counted
-// under several numbers of one kommune of a structure are kept as sets (personSetKey). The
-// other counters count programmes, events or hours and add up (README "Statistics: what is
-// counted").
-var personCounters = []Counter{CTrainingVedtak, CHoursPersons}
-
-// personSet is a set of kommunenumre and, per person counter, how many persons counted under
-// every one of them in the year.
-type personSet struct {
-	nrs []string
-	c   Counters
 }
 
 // ReportQuery selects the report of terminated participants (DOMAIN.md 6.2).
