@@ -398,35 +398,50 @@ func (v *validator) text(field, s string, limit int, required bool) {
 	}
 }
 
-// containsNationalID reports whether s has a run of exactly 11 or 12 digits
-// (spaces or dots between digit groups allowed, as people write them) that
-// is a valid national id.
+// containsNationalID reports whether s has 11 or 12 digits, whole groups of a number as
+// people write one (spaces, dots or hyphens between digit groups), that are a valid national
+// id.
 func containsNationalID(s string) bool {
-	var run []byte
-	flush := func() bool {
-		ok := false
-		if len(run) == 11 || len(run) == 12 {
-			_, err := ParseNationalID(string(run))
-			ok = err == nil
-		}
-		run = run[:0]
-		return ok
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			run = append(run, c)
-		case (c == ' ' || c == '.' || c == '-') && len(run) > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
-			// a separator inside a number: keep collecting (a fødselsnummer written
-			// "010190-12345", as RedactIDs masks it too)
-		default:
-			if flush() {
-				return true
+	// A run is groups of digits with one separator (space, dot, hyphen) between them: a
+	// number as people write one ("010190 12345", "010190-12345", "2024-<id>"). The whole run
+	// is checked, and so is every stretch of its groups: an id written next to another number
+	// ("sak 2024-<id>", "vedlegg 3-178590-00932") is one such stretch.
+	var groups []string
+	found := func() bool {
+		defer func() { groups = groups[:0] }()
+		for i := range groups {
+			n := 0
+			for j := i; j < len(groups) && n < 12; j++ {
+				if n += len(groups[j]); n == 11 || n == 12 {
+					if _, err := ParseNationalID(strings.Join(groups[i:j+1], "")); err == nil {
+						return true
+					}
+				}
 			}
 		}
+		return false
 	}
-	return flush()
+	start := -1 // start of the current group in s
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			groups = append(groups, s[start:i])
+			start = -1
+		}
+		if i < len(s) && (s[i] == ' ' || s[i] == '.' || s[i] == '-') && len(groups) > 0 && i > 0 && s[i-1] >= '0' && s[i-1] <= '9' &&
+			i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			continue // a separator inside a number: the run goes on
+		}
+		if found() {
+			return true
+		}
+	}
+	return false
 }
 
 // kommune checks a kommunenummer field valid on date on (or existing at all

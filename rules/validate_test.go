@@ -638,10 +638,18 @@ func TestContainsNationalID(t *testing.T) {
 		// between the birth date and the personnummer let the id through.
 		"id " + validFnr[:6] + "-" + validFnr[6:]: true,
 		"fra 2023-01-01 til 2023-06-30":           false,
-		"sak 2015123456" + refDUF("2015123456"):   true,
-		"telefon 22 33 44 55":                     false,
-		"1" + validFnr:                            false, // 12 digits, not a valid DUF
-		"IF § 27 første ledd":                     false,
+		// The review of that fix: the hyphen then glued an id to a number beside it, and a
+		// run of 13 or more digits passed; every stretch of whole groups is checked now.
+		"sak 2024-" + validFnr:                                 true,
+		"id " + validFnr + "-2":                                true,
+		"sak 2024 " + validFnr:                                 true,
+		"vedlegg 3-" + validFnr[:6] + "-" + validFnr[6:]:       true,
+		"1" + validFnr + "2":                                   false, // one group of 13 digits
+		"IF § 27 første ledd, 2023-01-01, sak 2023-0042-00017": false,
+		"sak 2015123456" + refDUF("2015123456"):                true,
+		"telefon 22 33 44 55":                                  false,
+		"1" + validFnr:                                         false, // 12 digits, not a valid DUF
+		"IF § 27 første ledd":                                  false,
 	}
 	for s, want := range tests {
 		if got := containsNationalID(s); got != want {
