@@ -183,13 +183,26 @@ func HoursGoals(s *State, now Date) []HoursGoal {
 }
 
 // receptionSamfunnskunnskap sums the samfunnskunnskap hours registered in reception (DOMAIN.md
-// 4: ReceptionParticipationRegistered, RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP).
+// 4: ReceptionParticipationRegistered, RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP) of the scheme that
+// starts there (DOMAIN.md 3.4): periods from its first day (2022-01-01; before, reception
+// taught «norsk kultur og norske verdier») and before the permit (after it, training is
+// registered as training hours, DOMAIN.md 4, and would count twice).
 func receptionSamfunnskunnskap(s *State) float64 {
+	var from Date
+	for _, v := range samfunnskunnskapVersions {
+		if v.Reception > 0 {
+			from = v.ValidFrom
+			break
+		}
+	}
+	permit := s.Person.PermitDate
 	var h float64
 	for _, r := range s.Reception {
-		if r.Activity == nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP && r.Hours > 0 {
-			h += r.Hours
+		if r.Activity != nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP || r.Hours <= 0 ||
+			r.From.Before(from) || !permit.IsZero() && !r.From.Before(permit) {
+			continue
 		}
+		h += r.Hours
 	}
 	return h
 }

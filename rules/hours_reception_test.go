@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -15,13 +16,16 @@ import (
 // and reception hours count after the permit only in the 75-hour scheme (an IntroL person's
 // 50 hours are of training alone).
 func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
-	seeker := func(birth string) *State {
+	seeker := func(birth string, period ...string) *State {
+		if period == nil {
+			period = []string{"2022-06-07", "2022-07-30"}
+		}
 		p := newEv("e01", "0301")
 		p.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
 			BirthDate: dpb(birth), Sex: nirv1.Sex_SEX_FEMALE, ArrivalDate: dpb("2021-06-01")}}
 		r := newEv("e02", "0301")
 		r.Payload = &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{
-			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb("2021-06-07"), ToDate: dpb("2021-07-30"), Hours: 12}}
+			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb(period[0]), ToDate: dpb(period[1]), Hours: 12}}
 		s := NewState("pk")
 		for i, ev := range []*nirv1.Event{p, r} {
 			s.Apply(uint64(i+1), ev)
@@ -53,6 +57,13 @@ func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
 		}
 	}
 
+	// Reception hours of 2021, before the scheme that starts in reception (then «norsk kultur
+	// og norske verdier»), do not count toward its goal. Found on 2026-12-06 (review of the
+	// fixes of the published figures): every reception hour counted, whatever its date.
+	if gs := HoursGoals(seeker("1990-01-01", "2021-06-07", "2021-07-30"), MustParseDate("2023-03-01")); len(gs) != 1 || gs[0].Registered != 0 {
+		t.Errorf("reception hours of 2021: goals %+v, want the 25-hour goal with none of them", gs)
+	}
+
 	// IntroL (permit 2019): 50 hours of training, reception hours do not count.
 	p := evPerson("e01", "0301", "1990-01-01", "2019-06-01", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
 	r := newEv("e02", "0301")
@@ -73,5 +84,30 @@ func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
 	}
 	if !found {
 		t.Error("IntroL: no samfunnskunnskap goal")
+	}
+
+	// IL (permit 2023-01-10): reception hours before the permit count toward the 75 hours,
+	// those of a stay in reception after it do not (training after the permit is registered
+	// as training hours, DOMAIN.md 4, and would count twice).
+	p = evPerson("e01", "0301", "1990-01-01", "2023-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)
+	s = NewState("pk")
+	s.Apply(1, p)
+	for i, from := range []string{"2022-09-05", "2023-02-06"} {
+		r := newEv(fmt.Sprintf("e%02d", i+2), "0301")
+		r.Payload = &nirv1.Event_ReceptionParticipationRegistered{ReceptionParticipationRegistered: &nirv1.ReceptionParticipationRegistered{
+			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb(from), ToDate: dpb(MustParseDate(from).AddDays(20).String()), Hours: 10}}
+		s.Apply(uint64(i+2), r)
+	}
+	found = false
+	for _, g := range HoursGoals(s, MustParseDate("2023-06-01")) {
+		if g.Subject == "samfunnskunnskap" {
+			found = true
+			if g.Registered != 10 || g.Goal != 75 {
+				t.Errorf("IL: %v of %v, want the 10 reception hours before the permit of 75", g.Registered, g.Goal)
+			}
+		}
+	}
+	if !found {
+		t.Error("IL: no samfunnskunnskap goal")
 	}
 }
