@@ -60,12 +60,6 @@ func erasureOf(key string) *nirv1.Registration {
 		Payload: &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "ønsket slettet"}}}}
 }
 
-// retractionOn retracts the event id on the person key (of a merge: an un-merge).
-func retractionOn(key, id string) *nirv1.Registration {
-	return &nirv1.Registration{Person: &nirv1.PersonRef{PersonKey: key}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
-		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: id, Reason: "ikke samme person"}}}}
-}
-
 // TestService_EraseSurvivorKeepsUnmergedNestedKeys: A merged into B, B merged into C, and A
 // un-merged: A is its own person again, and C's erasure destroys the keys of C and B, never
 // A's (DOMAIN.md Product decisions 15).
@@ -92,23 +86,14 @@ func TestService_EraseSurvivorKeepsUnmergedNestedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyA := pa[0].PersonKey
-	m1 := mergeReg("", keyA)
-	m1.Person = &nirv1.PersonRef{PersonKey: keyB}
-	p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
-	if err != nil {
-		t.Fatalf("merge A into B: %v", err)
-	}
-	p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
-	if err != nil {
-		t.Fatalf("merge B into C: %v", err)
-	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p1[0].EventId)}); err == nil || !strings.Contains(err.Error(), "NIR-R057") {
+	m1, m2 := mergeChain(t, svc, keyA, keyB, dnrC)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m1)}); err == nil || !strings.Contains(err.Error(), "NIR-R057") {
 		t.Fatalf("un-merge A on C: %v, want NIR-R057 (the later merge first)", err)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyC, p2[0].EventId)}); err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m2)}); err != nil {
 		t.Fatalf("un-merge B from C: %v", err)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(keyB, p1[0].EventId)}); err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, m1)}); err != nil {
 		t.Fatalf("un-merge A from B: %v", err)
 	}
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)}); err != nil {
@@ -177,10 +162,10 @@ func TestService_FullPersonErasedAndUnmerged(t *testing.T) {
 			offerID = e.Event.GetId()
 		}
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(survivor, offerID)}); !errors.Is(err, ingest.ErrPersonFull) {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(survivor, offerID)}); !errors.Is(err, ingest.ErrPersonFull) {
 		t.Fatalf("the retraction of an offer (no merge) for the full person: %v, want ErrPersonFull", err)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractionOn(survivor, m[0].EventId)}); err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(survivor, m[0].EventId)}); err != nil {
 		t.Fatalf("the un-merge of the full person: %v", err)
 	}
 	if k, _, err := svc.History(ctx, historyReader, &nirv1.PersonRef{PersonKey: absorbed}); err != nil || k != absorbed {

@@ -41,6 +41,24 @@ func retractOn(personKey, id string) *nirv1.Registration {
 		Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: id, Reason: "ikke samme person"}}}}
 }
 
+// mergeChain merges A into B (m1), then B into C, named by its D-nummer (m2), and returns the
+// two merges' event ids.
+func mergeChain(t *testing.T, svc *ingest.Service, keyA, keyB, dnrC string) (m1, m2 string) {
+	t.Helper()
+	ctx := context.Background()
+	r := mergeReg("", keyA)
+	r.Person = &nirv1.PersonRef{PersonKey: keyB}
+	p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{r})
+	if err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
+	if err != nil {
+		t.Fatalf("merge B into C: %v", err)
+	}
+	return p1[0].EventId, p2[0].EventId
+}
+
 // offersOf counts the offers with event id in force on the person with key.
 func offersOf(t *testing.T, store *eventstore.Store, key, id string) int {
 	t.Helper()
@@ -84,20 +102,11 @@ func TestService_UnmergeNestedMergeRefused(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
 	dnrC, keyC, keyB, keyA, offerA := threePersons(t, svc, 61)
-	m1 := mergeReg("", keyA)
-	m1.Person = &nirv1.PersonRef{PersonKey: keyB}
-	p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
-	if err != nil {
-		t.Fatalf("merge A into B: %v", err)
-	}
-	p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
-	if err != nil {
-		t.Fatalf("merge B into C: %v", err)
-	}
+	m1, m2 := mergeChain(t, svc, keyA, keyB, dnrC)
 	refusedNested := func(step string) {
 		t.Helper()
-		_, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p1[0].EventId)})
-		if !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R057") || !strings.Contains(err.Error(), p2[0].EventId) {
+		_, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m1)})
+		if !errors.Is(err, ingest.ErrRefused) || !strings.Contains(err.Error(), "NIR-R057") || !strings.Contains(err.Error(), m2) {
 			t.Fatalf("%s: retracting A→B on C: %v, want NIR-R057 naming the merge B→C", step, err)
 		}
 		if st := streamFold(t, store, keyA); st.Successor() != keyB {
@@ -105,7 +114,7 @@ func TestService_UnmergeNestedMergeRefused(t *testing.T) {
 		}
 	}
 	refusedNested("B merged into C")
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p2[0].EventId)}); err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m2)}); err != nil {
 		t.Fatalf("un-merge B from C: %v", err)
 	}
 	// The copy on C is no merge in force any more: retracted there, it would reopen A while B
@@ -114,7 +123,7 @@ func TestService_UnmergeNestedMergeRefused(t *testing.T) {
 	if n := offersOf(t, store, keyB, offerA); n != 1 {
 		t.Fatalf("B holds A's offer %d times after the un-merge of B, want 1", n)
 	}
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, p1[0].EventId)}); err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, m1)}); err != nil {
 		t.Fatalf("un-merge A from B: %v", err)
 	}
 	holders := 0
@@ -205,26 +214,17 @@ func TestService_UnmergeKeepsCorrections(t *testing.T) {
 	})
 	t.Run("nested", func(t *testing.T) {
 		dnrC, keyC, keyB, keyA, offerA := threePersons(t, svc, 67)
-		m1 := mergeReg("", keyA)
-		m1.Person = &nirv1.PersonRef{PersonKey: keyB}
-		p1, err := svc.Append(ctx, oslo, []*nirv1.Registration{m1})
-		if err != nil {
-			t.Fatalf("merge A into B: %v", err)
-		}
-		p2, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)})
-		if err != nil {
-			t.Fatalf("merge B into C: %v", err)
-		}
+		m1, m2 := mergeChain(t, svc, keyA, keyB, dnrC)
 		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, offerA)}); err != nil {
 			t.Fatalf("retract A's offer on C: %v", err)
 		}
-		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, p2[0].EventId)}); err != nil {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m2)}); err != nil {
 			t.Fatalf("un-merge B from C: %v", err)
 		}
 		if n := offersOf(t, store, keyB, offerA); n != 0 {
 			t.Errorf("after the un-merge of B, B holds A's offer, retracted on C, %d time(s)", n)
 		}
-		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, p1[0].EventId)}); err != nil {
+		if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, m1)}); err != nil {
 			t.Fatalf("un-merge A from B: %v", err)
 		}
 		for name, k := range map[string]string{"A": keyA, "B": keyB, "C": keyC} {
