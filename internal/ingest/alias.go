@@ -132,8 +132,7 @@ func claimEvent(ev *nirv1.Event, key, owner string, typ nirv1.IdentifierType) *n
 }
 
 // derivedID is the id of a message nird adds to a registration (kind: "claim", "merged",
-// "unmerged"; "carried", a retraction an un-merge carries over, with the retracted event's id
-// for key): a ULID with the time of the event id and an entropy drawn from the kind, the
+// "unmerged"): a ULID with the time of the event id and an entropy drawn from the kind, the
 // event id and the other subject's key, so that a retried append derives the same id and
 // JetStream's dedupe window holds it too.
 func derivedID(kind, eventID, key string) string {
@@ -179,9 +178,8 @@ type companion struct {
 // mergeParts completes a merge or its retraction for the person folded in st: for a
 // PersonsMerged it reads the absorbed person, checks that scope may merge it and that the
 // rules allow it, copies its effective events into ev and returns its closing; for the
-// retraction of a merge it returns the retraction of the absorbed person's closing, with the
-// retractions made on the survivor of the events the merge copied (carriedRetractions).
-// Other events need nothing.
+// retraction of a merge it returns the retraction of the absorbed person's closing. Other
+// events need nothing.
 func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.State, ev *nirv1.Event, field string) (*companion, []rules.Refusal, error) {
 	var absorbed, targetMerge string
 	switch {
@@ -229,14 +227,8 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 	if targetMerge != "" {
 		for _, le := range sa.Log() {
 			if c := le.Event.GetPersonMergedInto(); c != nil && c.GetMergeEventId() == targetMerge && !sa.Retracted[le.Event.GetId()] {
-				c := at(&nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{
-					EventId: le.Event.GetId(), Reason: "sammenslåingen er trukket tilbake"}}}, "unmerged")
-				for _, r := range carriedRetractions(st, sa, st.Events[targetMerge].Event) {
-					r.Id = derivedID("carried", ev.GetId(), r.GetEventRetracted().GetEventId())
-					r.PersonKey, r.Kommune, r.Actor, r.RecordedAt, r.CausationId = absorbed, ev.GetKommune(), ev.GetActor(), ev.GetRecordedAt(), ev.GetId()
-					c.append.Events = append(c.append.Events, r)
-				}
-				return c, nil, nil
+				return at(&nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{
+					EventId: le.Event.GetId(), Reason: "sammenslåingen er trukket tilbake"}}}, "unmerged"), nil, nil
 			}
 		}
 		return nil, nil, nil // the closing is gone already: nothing to undo there
@@ -253,38 +245,6 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 	ev.GetPersonsMerged().AbsorbedEvents = effectiveEvents(sa)
 	return at(&nirv1.Event{Payload: &nirv1.Event_PersonMergedInto{PersonMergedInto: &nirv1.PersonMergedInto{
 		SurvivingPersonKey: st.PersonKey, MergeEventId: ev.GetId()}}}, "merged"), nil, nil
-}
-
-// carriedRetractions are the retractions the survivor folded in st holds, in force, of events
-// the merge copied from the absorbed person folded in sa (nested merges' copies included) and
-// in force there: corrections made while the persons were one, which the un-merge stores on
-// the absorbed person with its reopening, in stream order, each with the reason it was made
-// with. Without them the reopened person would count what was retracted on the survivor.
-func carriedRetractions(st, sa *rules.State, merge *nirv1.Event) []*nirv1.Event {
-	copied := map[string]bool{}
-	var walk func(ev *nirv1.Event)
-	walk = func(ev *nirv1.Event) {
-		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
-			copied[c.GetId()] = true
-			walk(c)
-		}
-	}
-	walk(merge)
-	var out []*nirv1.Event
-	for _, le := range st.Log() {
-		r := le.Event.GetEventRetracted()
-		target := r.GetEventId()
-		if r == nil || st.Retracted[le.Event.GetId()] || target == "" || !copied[target] || !st.Retracted[target] || sa.Retracted[target] {
-			continue
-		}
-		if _, known := sa.Events[target]; !known {
-			continue
-		}
-		copied[target] = false // once
-		out = append(out, &nirv1.Event{Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{
-			EventId: target, Reason: r.GetReason()}}})
-	}
-	return out
 }
 
 // effectiveEvents are what a merge copies of the absorbed person: its events in stream order,
