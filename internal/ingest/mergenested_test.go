@@ -11,6 +11,8 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -171,5 +173,67 @@ func TestService_MergeKeepsAbsorbedRetractions(t *testing.T) {
 	st := streamFold(t, store, keyB)
 	if !st.Registered || !slices.Contains(st.Absorbed, keyA) || !slices.Contains(st.Absorbed, keyX) {
 		t.Errorf("B after the merge: registered %v, %d persons absorbed, want A and X", st.Registered, len(st.Absorbed))
+	}
+}
+
+// TestService_UnmergeCarriesNoRetraction: a retraction made on the survivor while merged stays
+// with the survivor (README "Two persons found to be one", Left). Bergen registered A with an
+// offer in its period, A moved to Oslo; Oslo registered B, merged A into B, retracted Bergen's
+// offer on B (B's residences say Oslo always had the person) and un-merged.
+//
+// Found on 2026-12-06 (review of the fixes of the identity lifecycle): a fix of the same day
+// carried such retractions to A on the un-merge, written as Oslo's, and so retracted Bergen's
+// offer on A, which Oslo could not do on A itself, and Bergen could not undo it. The fix was
+// reverted; A's offer is in force on A after the un-merge.
+func TestService_UnmergeCarriesNoRetraction(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	bergen := access.For(auth.Principal{Name: "bergen", Role: auth.RoleKommune, Kommune: "4601"})
+	dnr, fnr, regA := dnrPerson(90)
+	pa := regA.GetEvent().GetPersonRegistered()
+	regA.GetEvent().Kommune = "4601"
+	pa.SettlementKommune = "4601"
+	pa.SettlementDate = d(2024, 2, 1)
+	of := offer(dnr)
+	of.GetEvent().Kommune = "4601"
+	of.GetEvent().GetOfferRegistered().Date = d(2024, 3, 1)
+	mv := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: dnr}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "4601",
+		Payload: &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "0301", Date: d(2024, 5, 1)}}}}
+	posA, err := svc.Append(ctx, bergen, []*nirv1.Registration{regA, of, mv})
+	if err != nil {
+		t.Fatalf("bergen registers A: %v", err)
+	}
+	keyA, offerID := posA[0].PersonKey, posA[1].EventId
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyA, offerID)}); err == nil {
+		t.Fatalf("precondition: Oslo retracted Bergen's offer on A directly")
+	}
+	_, regB := person(90, false)
+	regB.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regB.GetEvent().GetPersonRegistered().BirthDate = pa.GetBirthDate()
+	posB, err := svc.Append(ctx, oslo, []*nirv1.Registration{regB})
+	if err != nil {
+		t.Fatalf("oslo registers B: %v", err)
+	}
+	keyB := posB[0].PersonKey
+	m := mergeReg(fnr, keyA)
+	pm, err := svc.Append(ctx, oslo, []*nirv1.Registration{m})
+	if err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, offerID)}); err != nil {
+		t.Fatalf("retract Bergen's offer on B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, pm[0].EventId)}); err != nil {
+		t.Fatalf("un-merge: %v", err)
+	}
+	st := streamFold(t, store, keyA)
+	if st.Successor() != "" {
+		t.Fatalf("A still merged")
+	}
+	if st.Retracted[offerID] {
+		t.Errorf("after the un-merge Bergen's offer on A is retracted, which Oslo could not do on A")
+	}
+	if n := offersOf(t, store, keyA, offerID); n != 1 {
+		t.Errorf("after the un-merge Bergen's offer is in force on A %d time(s), want 1", n)
 	}
 }
