@@ -296,3 +296,61 @@ func TestService_MergeChainBoundedByMaxHops(t *testing.T) {
 		}
 	}
 }
+
+// TestService_EraseDestroysKeysOfRetractedCopies: A merged into B, A's registration retracted
+// on B (its copy), B merged into C; C's erasure destroys A's data key too, A being closed into
+// B into C by merges in force at every level (DOMAIN.md Product decisions 15).
+//
+// Found on 2026-12-06 (review of the fixes of the identity lifecycle): since a merge copies
+// only what is in force on the absorbed person, C's copy of B held nothing sealed with A's
+// key, and C's erasure left A's D-nummer readable on A's own subject; now the erasure also
+// takes the keys of every event stored on the subjects of the persons merged into C.
+func TestService_EraseDestroysKeysOfRetractedCopies(t *testing.T) {
+	ctx := context.Background()
+	store, newSvc := sealedStore(t)
+	svc := newSvc()
+	i := 63
+	dnrC, _, _, pos := registeredTwice(t, svc, i)
+	keyC, keyB := pos[0].PersonKey, pos[1].PersonKey
+	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
+	dnrA := rules.SyntheticDNummer(birth, i+7)
+	_, _, regA := dnrPerson(i)
+	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
+	pa, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA, regAID := pa[0].PersonKey, pa[0].EventId
+	r := mergeReg("", keyA)
+	r.Person = &nirv1.PersonRef{PersonKey: keyB}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{r}); err != nil {
+		t.Fatalf("merge A into B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyB, regAID)}); err != nil {
+		t.Fatalf("retract A's registration on B: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnrC, keyB)}); err != nil {
+		t.Fatalf("merge B into C: %v", err)
+	}
+	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(keyC)}); err != nil {
+		t.Fatalf("erase C: %v", err)
+	}
+	ha, _, err := store.Read(ctx, keyA)
+	if err != nil || len(ha) == 0 {
+		t.Fatalf("read A: %d events, %v", len(ha), err)
+	}
+	ch, _, err := store.Read(ctx, keyC)
+	if err != nil || len(ch) == 0 {
+		t.Fatalf("read C: %d events, %v", len(ch), err)
+	}
+	destroyed := map[string]bool{}
+	for _, k := range ch[len(ch)-1].Event.GetPersonErased().GetDestroyedKeys() {
+		destroyed[k] = true
+	}
+	if !destroyed[ha[0].Event.GetDataKeyId()] {
+		t.Errorf("C's erasure leaves A's data key, A merged into B into C")
+	}
+	if _, h, err := newSvc().History(ctx, historyReader, &nirv1.PersonRef{NationalId: dnrA}); err == nil && len(h) > 0 && h[0].Event.GetPersonRegistered().GetDNummer() == dnrA {
+		t.Errorf("A's D-nummer is readable after C's erasure")
+	}
+}

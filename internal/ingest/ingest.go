@@ -703,7 +703,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 					p.position = &nirv1.Position{EventId: done.GetId(), PersonKey: b.key, Sequence: st.Events[done.GetId()].Seq, Duplicate: true}
 					continue
 				}
-				ev.GetPersonErased().DestroyedKeys = erasedKeys(st)
+				keys, err := s.erasureKeys(ctx, st)
+				if err != nil {
+					return err
+				}
+				ev.GetPersonErased().DestroyedKeys = keys
 				forget = append(forget, erasedPersons(st)...)
 			}
 			p.position = nil
@@ -794,8 +798,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		return fault
 	}
 	if len(appends) == 0 {
-		s.forget(forget)
-		return s.destroyAll(ctx, erasures)
+		err := s.destroyAll(ctx, erasures)
+		s.forget(forget) // after the keys are gone (see below)
+		return err
 	}
 	for _, a := range appends {
 		for _, ev := range a.Events {
@@ -856,7 +861,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	for _, l := range advanced {
 		l.storedAt(positions)
 	}
-	s.forget(forget)
 	byID := make(map[string]eventstore.Position, len(positions))
 	for _, pos := range positions {
 		byID[pos.EventID] = pos
@@ -875,8 +879,12 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	}
 	// Product decisions 15: the erasure is stored first, so that a crash between the two
 	// steps leaves a recorded erasure whose keys the next erasure of the person destroys,
-	// never a person without keys whose erasure nobody recorded.
-	return s.destroyAll(ctx, erasures)
+	// never a person without keys whose erasure nobody recorded. The cached histories are
+	// dropped after the keys are gone: a request for the person read between the two would
+	// have put the history, opened, back in the cache.
+	derr := s.destroyAll(ctx, erasures)
+	s.forget(forget)
+	return derr
 }
 
 // forget drops the cached histories of the persons an erasure stored erases (erasedPersons):

@@ -179,6 +179,38 @@ func erasedKeys(st *rules.State) []string {
 	return keys
 }
 
+// erasureKeys are the data keys an erasure of the person folded in st destroys: erasedKeys,
+// and every key that sealed an event on the subject of a person merged into this one
+// (erasedPersons), read from the stream. A merge copies only what is in force on the
+// absorbed person, so the copies need not hold every key of its subject: found on 2026-12-06
+// (review of the fixes of the identity lifecycle), A's registration retracted on B, then B
+// merged into C, left A's data key out of C's erasure, and A's D-nummer readable on A's own
+// subject.
+func (s *Service) erasureKeys(ctx context.Context, st *rules.State) ([]string, error) {
+	keys := erasedKeys(st)
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	raw := s.store
+	if ss, ok := raw.(sealedStore); ok {
+		raw = ss.Store // the key ids are in clear; nothing needs opening
+	}
+	for _, pk := range erasedPersons(st)[1:] {
+		h, _, err := raw.Read(ctx, pk)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: erasure: reading a person merged into this one: %w", err)
+		}
+		for _, e := range h {
+			if id := e.Event.GetDataKeyId(); id != "" && !seen[id] {
+				seen[id] = true
+				keys = append(keys, id)
+			}
+		}
+	}
+	return keys, nil
+}
+
 // erasedPersons are the persons an erasure of the person folded in st erases the identity of:
 // the person itself and every person merged into it by a merge in force, nested ones included
 // (the persons whose keys erasedKeys destroys). The append path drops their cached histories
