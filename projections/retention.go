@@ -18,11 +18,31 @@ type Due struct {
 // person-key order, and the checkpoint the file had folded (DOMAIN.md Product decisions 15).
 // It folds every person of the file: a scheduled job's cost, not a query's.
 func (db *DB) ErasureDue(years int, now rules.Date) ([]Due, uint64, error) {
+	return db.erasureDue(years, now, "")
+}
+
+// PersonErasureDue is ErasureDue for the person with key personKey alone: the person, if due,
+// and the checkpoint (a re-check right before an erasure costs one person's fold, not the
+// register's).
+func (db *DB) PersonErasureDue(years int, now rules.Date, personKey string) ([]Due, uint64, error) {
+	return db.erasureDue(years, now, personKey)
+}
+
+func (db *DB) erasureDue(years int, now rules.Date, only string) ([]Due, uint64, error) {
 	var out []Due
 	var ckpt uint64
 	err := db.view(func(tx *bolt.Tx) error {
 		ckpt = checkpointTx(tx)
-		return bucket(tx, bucketPEvents).ForEach(func(k, _ []byte) error {
+		each := bucket(tx, bucketPEvents).ForEach
+		if only != "" {
+			each = func(fn func(k, v []byte) error) error {
+				if v := bucket(tx, bucketPEvents).Get([]byte(only)); v != nil {
+					return fn([]byte(only), v)
+				}
+				return nil
+			}
+		}
+		return each(func(k, _ []byte) error {
 			// Folded sealed: the rule reads no identifying field.
 			st := rules.NewState(string(k))
 			if err := personEvents(tx, string(k), func(seq uint64, ev *nirv1.Event) error {

@@ -69,6 +69,16 @@ func TestPersonEraseDue_ActiveSinceListing(t *testing.T) {
 		t.Fatalf("due for erasure: %v, want %v", got, want)
 	}
 	due(idle, active)
+	// The re-check asks for one person (person_key): that person only, at one fold's cost.
+	// Found on 2026-12-06 (review of the re-check): it listed the whole register again before
+	// each erasure, so N persons due cost N folds of every person.
+	one, err := admin.ListErasureDue(ctx, connect.NewRequest(&nirv1.ListErasureDueRequest{PersonKey: idle}))
+	if err != nil || len(one.Msg.GetPersons()) != 1 || one.Msg.GetPersons()[0].GetPersonKey() != idle {
+		t.Fatalf("ListErasureDue for the idle person alone: %v, %v; want that person", one, err)
+	}
+	if _, err := admin.ListErasureDue(ctx, connect.NewRequest(&nirv1.ListErasureDueRequest{PersonKey: "x"})); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "person_key") {
+		t.Fatalf("ListErasureDue for person_key x: %v, want InvalidArgument naming person_key", err)
+	}
 	// Between the listing and the erasures the active person takes part in something.
 	afterDueListing = func() {
 		ev := &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301", Payload: &nirv1.Event_OfferRegistered{OfferRegistered: &nirv1.OfferRegistered{
@@ -81,7 +91,7 @@ func TestPersonEraseDue_ActiveSinceListing(t *testing.T) {
 	}
 	t.Cleanup(func() { afterDueListing = func() {} })
 	var out, errOut bytes.Buffer
-	err := run(ctx, []string{"--server", n.url, "--token", "operator", "person", "erase", "--due"}, &out, &errOut)
+	err = run(ctx, []string{"--server", n.url, "--token", "operator", "person", "erase", "--due"}, &out, &errOut)
 	if err != nil || !strings.Contains(out.String(), "erased "+idle+": event") || !strings.Contains(out.String(), "not erased "+active+": not due any more") {
 		t.Fatalf("nirctl person erase --due: %v\n%s%s\nwant the idle person erased, the active one not due any more", err, out.String(), errOut.String())
 	}

@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/rules"
@@ -134,8 +135,9 @@ func runErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // first error is returned after all were tried.
 //
 // The list is computed on the read models, which may lag the stream, and erasing many persons
-// takes a while: so right before each erasure the rule is applied again (a new listing, on the
-// read models as they are then), and a person no longer due (active since) is left, reported
+// takes a while: so right before each erasure the rule is applied again to that person (on
+// the read models as they are then; one person's fold, so that N persons due cost N folds,
+// not N listings of the register), and a person no longer due (active since) is left, reported
 // "not due any more", which is no error. Found on 2026-12-06 (review of the identity
 // lifecycle): before, a person who became active after the listing was erased all the same.
 // The window left is the read models' lag at the second listing: the API has no way to make
@@ -150,14 +152,16 @@ func eraseDue(ctx context.Context, now string, dry bool, reason string, stdout i
 		}
 		req.Now = d.Proto()
 	}
-	list := func() (*nirv1.ListErasureDueResponse, error) {
-		res, err := adminClient(ctx, false).ListErasureDue(ctx, connect.NewRequest(req))
+	list := func(personKey string) (*nirv1.ListErasureDueResponse, error) {
+		r := proto.Clone(req).(*nirv1.ListErasureDueRequest)
+		r.PersonKey = personKey
+		res, err := adminClient(ctx, false).ListErasureDue(ctx, connect.NewRequest(r))
 		if err != nil {
 			return nil, err
 		}
 		return res.Msg, nil
 	}
-	m, err := list()
+	m, err := list("")
 	if err != nil {
 		return callErr("person erase --due", err)
 	}
@@ -175,7 +179,7 @@ func eraseDue(ctx context.Context, now string, dry bool, reason string, stdout i
 			fmt.Fprintf(stdout, "due %s kommune %s last activity %s\n", p.GetPersonKey(), p.GetKommune(), dateText(p.GetLastActivity()))
 			continue
 		}
-		again, err := list()
+		again, err := list(p.GetPersonKey())
 		if err != nil {
 			fmt.Fprintf(stdout, "not erased %s: %v\n", p.GetPersonKey(), err)
 			if first == nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/personkey"
 	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -92,9 +93,16 @@ func (h *Admin) ListErasureDue(ctx context.Context, req *connect.Request[nirv1.L
 		}
 		now = d
 	}
+	key := req.Msg.GetPersonKey()
+	if key != "" && !personkey.IsKey(key) {
+		return nil, fieldError(connect.CodeInvalidArgument, "person_key", "is not a person key (64 lowercase hex characters)")
+	}
 	out := &nirv1.ListErasureDueResponse{RetentionYears: int32(h.retention), Now: now.Proto()}
 	err = h.src.Use("", func(db *projections.DB) error {
 		due, ckpt, err := db.ErasureDue(h.retention, now)
+		if key != "" {
+			due, ckpt, err = db.PersonErasureDue(h.retention, now, key)
+		}
 		out.Checkpoint = ckpt
 		for _, d := range due {
 			out.Persons = append(out.Persons, &nirv1.ErasureDue{PersonKey: d.PersonKey, Kommune: d.Kommune, LastActivity: d.LastActivity.Proto()})

@@ -2417,7 +2417,10 @@ func (x *AuditHistoryResponse) GetEntries() []*AuditEntry {
 type ListErasureDueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// now is the date the rule is applied on (default: today in Oslo).
-	Now           *Date `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	Now *Date `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	// person_key, if set, applies the rule to that person only (64 lowercase hex): the check
+	// nirctl person erase --due makes again right before each erasure, at the cost of one person.
+	PersonKey     string `protobuf:"bytes,2,opt,name=person_key,json=personKey,proto3" json:"person_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2457,6 +2460,13 @@ func (x *ListErasureDueRequest) GetNow() *Date {
 		return x.Now
 	}
 	return nil
+}
+
+func (x *ListErasureDueRequest) GetPersonKey() string {
+	if x != nil {
+		return x.PersonKey
+	}
+	return ""
 }
 
 // ListErasureDueResponse lists the persons due for erasure, by person key.
@@ -3948,9 +3958,11 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x14AuditHistoryResponse\x12\x1d\n" +
 	"\n" +
 	"person_key\x18\x01 \x01(\tR\tpersonKey\x12,\n" +
-	"\aentries\x18\x02 \x03(\v2\x12.nir.v1.AuditEntryR\aentries\"7\n" +
+	"\aentries\x18\x02 \x03(\v2\x12.nir.v1.AuditEntryR\aentries\"V\n" +
 	"\x15ListErasureDueRequest\x12\x1e\n" +
-	"\x03now\x18\x01 \x01(\v2\f.nir.v1.DateR\x03now\"\xaf\x01\n" +
+	"\x03now\x18\x01 \x01(\v2\f.nir.v1.DateR\x03now\x12\x1d\n" +
+	"\n" +
+	"person_key\x18\x02 \x01(\tR\tpersonKey\"\xaf\x01\n" +
 	"\x16ListErasureDueResponse\x12'\n" +
 	"\x0fretention_years\x18\x01 \x01(\x05R\x0eretentionYears\x12\x1e\n" +
 	"\x03now\x18\x02 \x01(\v2\f.nir.v1.DateR\x03now\x12,\n" +
