@@ -23,9 +23,10 @@ import (
 // given, and closes it when the test ends.
 func OpenAt(tb testing.TB, dir string, timeout time.Duration, metadata map[string]string) *eventstore.Store {
 	tb.Helper()
-	// The opening (the embedded server's start, the streams' check) has a minute: on a
-	// loaded machine it can take longer than the short timeout the test's reads are given
-	// (a CI run under load failed TestBackup_DamagedKey there, on opening, before the test).
+	// The opening's stream checks have a minute (the embedded server's start has a bound of
+	// its own): on a loaded machine they can take longer than the short timeout the test's
+	// reads are given (a CI run under load failed TestBackup_DamagedKey there, on opening,
+	// before the test).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := eventstore.Open(ctx, eventstore.Config{Dir: dir, RequestTimeout: timeout, Metadata: metadata})
