@@ -44,8 +44,10 @@
 // (DataLoss), as the register backed up did, never as an erasure (LostKeys names them).
 //
 // Restore reads the whole file and checks its SHA-256, every record's CRC, the chain's
-// digest and each carried checkpoint's digest at its sequence before it stores anything
-// (CheckSignatures checks the checkpoints' signatures against the register's key), and then stores each message at its own sequence
+// digest, each carried checkpoint's digest at its sequence, and the checkpoints' order and
+// links (each names the one before it) before it stores anything (Verify, which a caller runs
+// before it opens the target; CheckSignatures checks the checkpoints' signatures against the
+// register's key, and that there is one), and then stores each message at its own sequence
 // (eventstore.Import): a damaged or truncated backup is refused with the record it fails at,
 // and the target is left untouched.
 package backup
@@ -53,7 +55,6 @@ package backup
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -677,22 +678,27 @@ func Chain(bs []*Backup) error {
 	return nil
 }
 
-// Restore stores the messages of a chain of checked backups (Open, Chain) into store, whose
-// stream must be empty, each at its own sequence, up to until. It returns the last sequence
-// stored.
-func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until Until, progress func(done, total uint64)) (uint64, error) {
+// Verify checks a chain of opened backups (Open) before a restore touches its target, and
+// writes nothing: that they follow each other (Chain), that their checkpoints are in order,
+// each covering more of the stream than the one before it and naming it (Previous), that
+// each checkpoint's digest is that of the messages through its sequence, that every
+// backup's messages have its manifest's digest, and that until.Time does not fall among
+// backdated sequences (ErrUntilBackdated). With key, every checkpoint must be signed by it,
+// and the backups must carry at least one (CheckSignatures). It returns the stream sequence
+// of the last checkpoint the backups carry (0: none), through which that checkpoint vouches
+// for the messages.
+func Verify(bs []*Backup, until Until, key ed25519.PublicKey) (uint64, error) {
 	if err := Chain(bs); err != nil {
 		return 0, err
 	}
 	if len(bs) == 0 {
 		return 0, errors.New("backup: nothing to restore")
 	}
-	// Everything restore writes is looked at before the first write: the event stream, the
-	// checkpoints and the data keys.
-	if err := store.RestoreTarget(ctx); err != nil {
-		return 0, err
+	if key != nil {
+		if err := CheckSignatures(bs, key); err != nil {
+			return 0, err
+		}
 	}
-	total := bs[len(bs)-1].Manifest.LastSeq
 	// The sequences a restore or a history load stored with receive times that are not when
 	// the register received them (MarkBackdated): an --until time must not cut among them.
 	var backdated uint64
@@ -707,6 +713,11 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	carried, err := carriedCheckpoints(bs)
 	if err != nil {
 		return 0, err
+	}
+	all := carried
+	var lastCP uint64
+	if len(carried) > 0 {
+		lastCP = carried[len(carried)-1].cp.GetStreamSeq()
 	}
 	// Every backup's digest is checked before anything is stored: a mismatch found while
 	// importing would leave the target holding the events without their data keys and
@@ -744,23 +755,45 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 			return 0, fmt.Errorf("backup %s: the messages do not have the manifest's digest: the backup is damaged or not the stream it says; nothing was restored", b.Dir)
 		}
 	}
+	if len(carried) > 0 {
+		c := carried[0]
+		return 0, fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints covers stream sequence %d, beyond the backups' last message (%d): the manifest was edited or the checkpoint forged; nothing was restored",
+			ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), digest.Seq)
+	}
+	// After the digests: a forged checkpoint is named by its digest, not by the next one's
+	// link to it.
+	if err := linked(bs, all); err != nil {
+		return 0, err
+	}
 	if !until.Time.IsZero() && backdated > 0 && until.Time.Before(backdatedTime) {
 		return 0, fmt.Errorf("%w: --until %s falls among sequences 1 to %d, which the register received in a restore or a history load (at %s): their receive times are not when they were stored first, so a time cannot say where to stop among them; nothing was restored. Give --to-seq N instead (the last sequence to keep), or a time after %s",
 			ErrUntilBackdated, until.Time.Format(time.RFC3339Nano), backdated, backdatedTime.Format(time.RFC3339Nano), backdatedTime.Format(time.RFC3339Nano))
 	}
-	var cps [][]byte // the backups' checkpoints, each once (a backup may repeat an earlier one's)
-	seenCP := map[string]bool{}
-	for _, b := range bs {
-		for i, c := range b.Manifest.Checkpoints {
-			d, err := base64.StdEncoding.DecodeString(c)
-			if err != nil {
-				return 0, fmt.Errorf("backup %s: checkpoint %d of the manifest is not base64", b.Dir, i+1)
-			}
-			if !seenCP[c] {
-				seenCP[c] = true
-				cps = append(cps, d)
-			}
-		}
+	return lastCP, nil
+}
+
+// Restore stores the messages of a chain of checked backups (Open, Verify) into store, whose
+// stream must be empty, each at its own sequence, up to until. It returns the last sequence
+// stored. It verifies the chain again (Verify, without a key) before it writes anything.
+func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until Until, progress func(done, total uint64)) (uint64, error) {
+	if err := Chain(bs); err != nil {
+		return 0, err
+	}
+	if len(bs) == 0 {
+		return 0, errors.New("backup: nothing to restore")
+	}
+	// Everything restore writes is looked at before the first write: the event stream, the
+	// checkpoints and the data keys.
+	if err := store.RestoreTarget(ctx); err != nil {
+		return 0, err
+	}
+	total := bs[len(bs)-1].Manifest.LastSeq
+	if _, err := Verify(bs, until, nil); err != nil {
+		return 0, err
+	}
+	carried, err := carriedCheckpoints(bs)
+	if err != nil {
+		return 0, err
 	}
 	msgs := func(yield func(eventstore.RawMessage, error) bool) {
 		for _, b := range bs {
@@ -810,12 +843,11 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	// The checkpoints of the restored range, and none beyond it (a restore up to an earlier
 	// point leaves out what it does not restore).
 	var keep [][]byte
-	for _, d := range cps {
-		cp := new(nirv1.Checkpoint)
-		if proto.Unmarshal(d, cp) != nil || cp.GetStreamSeq() > stored {
+	for _, c := range carried {
+		if c.cp.GetStreamSeq() > stored {
 			break
 		}
-		keep = append(keep, d)
+		keep = append(keep, c.data)
 	}
 	if _, err := store.ImportCheckpoints(ctx, keep); err != nil {
 		return stored, fmt.Errorf("backup: the events are restored, their checkpoints not: %w", err)
@@ -827,23 +859,33 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 }
 
 // ErrCheckpointMismatch is the error of a restore whose backups carry a checkpoint that
-// does not hold for their messages: its digest is not theirs through its sequence, or (with
-// CheckSignatures) its signature does not hold, or it is not signed by the key given.
+// does not hold for their messages: its digest is not theirs through its sequence, it is out
+// of order or does not name the one before it, or (with CheckSignatures) its signature does
+// not hold, or it is not signed by the key given.
 var ErrCheckpointMismatch = errors.New("backup: a carried checkpoint does not hold")
+
+// ErrNoCheckpoint is the error of a restore with a key (CheckSignatures) of backups that
+// carry no checkpoint: nothing signed vouches for their messages.
+var ErrNoCheckpoint = errors.New("backup: the backups carry no checkpoint")
 
 // carriedCheck is a checkpoint a backup's manifest carries: the index+1'th of dir's.
 type carriedCheck struct {
 	dir   string
 	index int
+	data  []byte // as stored
 	cp    *nirv1.Checkpoint
 }
 
-// carriedCheckpoints decodes the checkpoints bs carry, in order of the sequence they cover.
-// One that does not decode is left out: a backup never carries one (Write), and Restore
-// stores none from it on.
+// carriedCheckpoints decodes the checkpoints bs carry, in the order they are stored: each
+// once (an incremental backup may carry an earlier one's again), each covering more of the
+// stream than the one before it, as nird makes them. One that does not decode, is repeated
+// within a manifest or is out of order is refused (ErrCheckpointMismatch): nird continues
+// its checkpoints from the last one stored. linked checks that each names the one before.
 func carriedCheckpoints(bs []*Backup) ([]carriedCheck, error) {
 	var out []carriedCheck
+	seen := map[string]bool{} // by the decoded bytes: base64 decoding ignores '\n'
 	for _, b := range bs {
+		here := map[string]bool{}
 		for i, c := range b.Manifest.Checkpoints {
 			d, err := base64.StdEncoding.DecodeString(c)
 			if err != nil {
@@ -851,24 +893,71 @@ func carriedCheckpoints(bs []*Backup) ([]carriedCheck, error) {
 			}
 			cp := new(nirv1.Checkpoint)
 			if proto.Unmarshal(d, cp) != nil {
-				continue
+				return nil, fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints does not decode: the manifest was edited or damaged; nothing was restored",
+					ErrCheckpointMismatch, b.Dir, i+1)
 			}
-			out = append(out, carriedCheck{dir: b.Dir, index: i, cp: cp})
+			if here[string(d)] {
+				return nil, fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints (through stream sequence %d) repeats one before it: the manifest was edited; nothing was restored",
+					ErrCheckpointMismatch, b.Dir, i+1, cp.GetStreamSeq())
+			}
+			here[string(d)] = true
+			if seen[string(d)] {
+				continue // carried by an earlier backup of the chain too
+			}
+			seen[string(d)] = true
+			if n := len(out); n > 0 && cp.GetStreamSeq() <= out[n-1].cp.GetStreamSeq() {
+				return nil, fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints (through stream sequence %d) does not cover more than the one before it (through stream sequence %d): the checkpoints were reordered or repeated; nothing was restored",
+					ErrCheckpointMismatch, b.Dir, i+1, cp.GetStreamSeq(), out[n-1].cp.GetStreamSeq())
+			}
+			out = append(out, carriedCheck{dir: b.Dir, index: i, data: d, cp: cp})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b carriedCheck) int { return cmp.Compare(a.cp.GetStreamSeq(), b.cp.GetStreamSeq()) })
 	return out, nil
 }
 
-// CheckSignatures checks, before a restore, that every checkpoint bs carry is signed by key
-// (the register's checkpoint key, which nird logs at start) and that each signature holds
-// (eventstore.CheckSignature). Restore compares the checkpoints with the messages, and the
-// messages with the manifest, but whoever may write the backup can make those agree; only
-// the signature by a key known from elsewhere cannot be forged with them.
+// linked checks that each of the carried checkpoints (carriedCheckpoints) names the one
+// before it (Previous; the first none), as nird makes them and nirctl verify checks them. A
+// link may be broken only where a manifest of bs records a checkpoint it could not read
+// (UnreadableCheckpoints), as often as they record: a checkpoint removed, reordered or
+// inserted is refused (ErrCheckpointMismatch), naming it.
+func linked(bs []*Backup, carried []carriedCheck) error {
+	gaps := 0 // the broken links the manifests account for
+	for _, b := range bs {
+		gaps += len(b.Manifest.UnreadableCheckpoints)
+	}
+	var prev []byte
+	for i, c := range carried {
+		if !bytes.Equal(c.cp.GetPrevious(), prev) {
+			if gaps == 0 {
+				before := "it is the first, and names one"
+				if i > 0 {
+					before = fmt.Sprintf("the one before it covers stream sequence %d", carried[i-1].cp.GetStreamSeq())
+				}
+				return fmt.Errorf("%w: backup %s: checkpoint %d of the manifest's checkpoints (through stream sequence %d) does not name the checkpoint before it (%s): a checkpoint was removed, reordered or inserted; nothing was restored",
+					ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), before)
+			}
+			gaps-- // a checkpoint the register could not read, recorded in a manifest
+		}
+		prev = eventstore.HashOf(c.data)
+	}
+	return nil
+}
+
+// CheckSignatures checks, before a restore, that the backups carry at least one checkpoint
+// (when they hold messages), in order (carriedCheckpoints), and that every one is signed by
+// key (the register's checkpoint key, which nird logs at start) and that each signature
+// holds (eventstore.CheckSignature). Restore compares the checkpoints with the messages,
+// and the messages with the manifest, but whoever may write the backup can make those
+// agree; only the signature by a key known from elsewhere cannot be forged with them, and
+// only over the messages through the last signed checkpoint.
 func CheckSignatures(bs []*Backup, key ed25519.PublicKey) error {
 	carried, err := carriedCheckpoints(bs)
 	if err != nil {
 		return err
+	}
+	if len(carried) == 0 && len(bs) > 0 && bs[len(bs)-1].Manifest.LastSeq > 0 {
+		return fmt.Errorf("%w (through stream sequence %d): nothing signed by the key vouches for their messages, which whoever can write a backup can rewrite; nothing was restored. Restore without --public-key only a backup known sound by other means, and check the restored register with nirctl verify --checkpoint",
+			ErrNoCheckpoint, bs[len(bs)-1].Manifest.LastSeq)
 	}
 	for _, c := range carried {
 		if err := eventstore.CheckSignature(c.cp, key); err != nil {
@@ -876,7 +965,7 @@ func CheckSignatures(bs []*Backup, key ed25519.PublicKey) error {
 				ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), err)
 		}
 	}
-	return nil
+	return linked(bs, carried)
 }
 
 // failAfter, set by tests, fails a restore after the step it names ("events": after

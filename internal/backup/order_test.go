@@ -1,0 +1,122 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/storetest"
+)
+
+// TestRestoreRefusesCheckpointsOutOfOrder: a backup whose manifest carries the register's own
+// signed checkpoints reversed, with one left out, or with one repeated (written another way
+// in base64) is refused by CheckSignatures (nirctl restore --public-key) and by Restore,
+// naming the checkpoint, and nothing is stored; the backup as written restores, its
+// checkpoints a chain each naming the one before it.
+//
+// Found on 2026-12-06 (review of the restore fixes): before, the checkpoints were stored in
+// the manifest's order without a look at their sequences or their Previous links, and
+// repeats were dropped by their base64 string (which ignores '\n'), so each of these passed
+// and left a broken chain whose last checkpoint, which nird continues from, was not the
+// newest. Now each must cover more than the one before it and name it.
+func TestRestoreRefusesCheckpointsOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	src := openStore(t)
+	appendN(t, src, 1, 10)
+	storetest.CheckpointThrough(t, src, 10, key)
+	appendN(t, src, 2, 5)
+	storetest.CheckpointThrough(t, src, 15, key)
+	appendN(t, src, 3, 5)
+	storetest.CheckpointThrough(t, src, 20, key)
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(openBackup(t, dir).Manifest.Checkpoints); n != 3 {
+		t.Fatalf("%d checkpoints carried, want 3", n)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(cps []string) []string
+		want string // in the error
+	}{
+		{"Reversed", func(c []string) []string { return []string{c[2], c[1], c[0]} }, "sequence 20"},
+		{"MiddleLeftOut", func(c []string) []string { return []string{c[0], c[2]} }, "sequence 20"},
+		{"RepeatedWithANewline", func(c []string) []string {
+			return append(append([]string(nil), c...), c[0][:4]+"\n"+c[0][4:])
+		}, "sequence 10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := openBackup(t, dir)
+			b.Manifest.Checkpoints = tc.edit(b.Manifest.Checkpoints)
+			err := backup.CheckSignatures([]*backup.Backup{b}, pub)
+			if !errors.Is(err, backup.ErrCheckpointMismatch) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("CheckSignatures: %v, want ErrCheckpointMismatch naming %q", err, tc.want)
+			}
+			dst := openStore(t)
+			_, err = backup.Restore(ctx, dst, []*backup.Backup{b}, backup.Until{}, nil)
+			if !errors.Is(err, backup.ErrCheckpointMismatch) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Restore: %v, want ErrCheckpointMismatch naming %q", err, tc.want)
+			}
+			if last, err := dst.LastSeq(ctx); err != nil || last != 0 {
+				t.Errorf("the refused restore stored through sequence %d (%v), want nothing", last, err)
+			}
+			if cps, err := dst.Checkpoints(ctx); err != nil || len(cps) != 0 {
+				t.Errorf("the refused restore stored %d checkpoints (%v), want none", len(cps), err)
+			}
+		})
+	}
+
+	// The backup as written restores, its stored checkpoints a chain.
+	dst := openStore(t)
+	if _, err := backup.Restore(ctx, dst, []*backup.Backup{openBackup(t, dir)}, backup.Until{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := dst.Checkpoints(ctx)
+	if err != nil || len(cps) != 3 {
+		t.Fatalf("%d checkpoints restored (%v), want 3", len(cps), err)
+	}
+	var prev []byte
+	for i, c := range cps {
+		if !bytes.Equal(c.Checkpoint.GetPrevious(), prev) {
+			t.Errorf("restored checkpoint %d does not name the one before it", i+1)
+		}
+		prev = eventstore.HashOf(c.Data)
+	}
+}
+
+// TestCheckSignaturesNeedsACheckpoint: CheckSignatures (nirctl restore --public-key)
+// refuses a backup of messages that carries no checkpoint.
+//
+// Found on 2026-12-06 (review of the restore fixes): before, it checked the signatures of the
+// checkpoints there were and passed a backup with every one stripped (its events free to be
+// rewritten and the manifest's digest recomputed), and nird then signed its first checkpoint
+// over the unverified history. Now the backups must carry a checkpoint signed by the key.
+func TestCheckSignaturesNeedsACheckpoint(t *testing.T) {
+	ctx := context.Background()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	src := openStore(t)
+	appendN(t, src, 1, 5)
+	storetest.CheckpointThrough(t, src, 5, key)
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.CheckSignatures([]*backup.Backup{openBackup(t, dir)}, pub); err != nil {
+		t.Fatalf("the backup as written: %v", err)
+	}
+	b := openBackup(t, dir)
+	b.Manifest.Checkpoints = nil
+	if err := backup.CheckSignatures([]*backup.Backup{b}, pub); err == nil || !strings.Contains(err.Error(), "carry no checkpoint") {
+		t.Errorf("a backup through sequence %d carrying no checkpoint: %v, want a refusal saying it carries none", b.Manifest.LastSeq, err)
+	}
+}
