@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -182,9 +183,11 @@ written. Each event is stored at the sequence it had, so the restored register i
 register: nird rebuilds its read models from it.
 
 Each checkpoint the backups carry is compared with the digest of their messages through its
-sequence; one that differs is refused, naming it, and nothing is written. --public-key
-(nird's checkpoint key, which it logs at start) also refuses a checkpoint not signed by that
-key: without it, a backup whose manifest and checkpoints were rewritten together by whoever
+sequence, and must cover more than the one before it and name it; one that does not is
+refused, naming it, and nothing is written. --public-key (nird's checkpoint key, which it
+logs at start) also refuses a checkpoint not signed by that key, and backups that carry no
+checkpoint; it warns of the sequences after the last checkpoint, which nothing signed
+vouches for. Without it, a backup whose manifest and checkpoints were rewritten together by whoever
 can write the backup is restored (keep a checkpoint elsewhere, nirctl checkpoint, and check
 the restored register with nirctl verify --checkpoint).
 
@@ -235,17 +238,20 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		chain = append(chain, b)
 	}
-	if err := backup.Chain(chain); err != nil {
-		return err
-	}
+	var key ed25519.PublicKey
 	if *pubKey != "" {
-		key, err := parsePublicKey(*pubKey)
+		k, err := parsePublicKey(*pubKey)
 		if err != nil {
 			return err
 		}
-		if err := backup.CheckSignatures(chain, key); err != nil {
-			return err
-		}
+		key = k
+	}
+	// Everything a restore refuses is refused here, before --data or the cluster is touched:
+	// opening the store creates the stream with the manifest's metadata, which a refused
+	// restore must not leave behind.
+	lastCP, err := backup.Verify(chain, u, key)
+	if err != nil {
+		return err
 	}
 	md := maps.Clone(chain[0].Manifest.Metadata)
 	delete(md, eventstore.MetaStreamID)         // the restored stream is a new instance
@@ -314,6 +320,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if cps := b.Manifest.UnreadableCheckpoints; len(cps) > 0 {
 			fmt.Fprintf(stderr, "WARNING: %s lacks the checkpoints %v of %s (damaged in the register when it was made): nirctl verify reports the next one as not naming its predecessor\n", b.Dir, cps, eventstore.CheckpointStreamName)
 		}
+	}
+	if key != nil && last > lastCP {
+		fmt.Fprintf(stderr, "WARNING: sequences %d to %d (%d) come after the last signed checkpoint the backups carry (through sequence %d): nothing vouches for them, and nird signs its next checkpoint over them; check them by other means (nirctl verify --checkpoint with a checkpoint kept elsewhere)\n",
+			lastCP+1, last, last-lastCP, lastCP)
 	}
 	if *data != "" {
 		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file) and the master key at %s (or give nird --master-key-file), then: nird --data %s\n",
