@@ -791,6 +791,9 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 	if _, err := Verify(bs, until, nil); err != nil {
 		return 0, err
 	}
+	if err := targetMetadata(ctx, store, bs[0].Manifest.Metadata); err != nil {
+		return 0, err
+	}
 	carried, err := carriedCheckpoints(bs)
 	if err != nil {
 		return 0, err
@@ -856,6 +859,29 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		return stored, fmt.Errorf("backup: everything is restored, but the mark that the restore is unfinished could not be removed (restore again): %w", err)
 	}
 	return stored, nil
+}
+
+// targetMetadata refuses an empty target stream whose metadata names a register (a "nir_"
+// entry: the person key's fingerprint) other than the backup's: a stream's metadata is never
+// changed after it is created, so a stream created for another manifest (a restore refused
+// after its caller opened the target) would keep that one's. The entries the stream sets
+// itself (its id, the backdated and unfinished-restore marks) are not compared, nor ones the
+// backup has and the stream lacks (a target opened without metadata).
+func targetMetadata(ctx context.Context, store *eventstore.Store, want map[string]string) error {
+	id, err := store.CurrentIdentity(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(id.Metadata)) {
+		switch {
+		case !strings.HasPrefix(k, "nir_"), k == eventstore.MetaStreamID, k == eventstore.MetaBackdatedThrough, k == eventstore.MetaRestoreUnfinished:
+			continue
+		case id.Metadata[k] != want[k]:
+			return fmt.Errorf("backup: the target stream %s has the metadata %s=%q, the backup %q: it was created for another backup (a refused restore?); delete the stream and restore again; nothing was restored",
+				eventstore.StreamName, k, id.Metadata[k], want[k])
+		}
+	}
+	return nil
 }
 
 // ErrCheckpointMismatch is the error of a restore whose backups carry a checkpoint that

@@ -13,6 +13,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
 	"github.com/introreg/nir/internal/storetest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // TestRestoreRefusesCheckpointsOutOfOrder: a backup whose manifest carries the register's own
@@ -118,5 +119,55 @@ func TestCheckSignaturesNeedsACheckpoint(t *testing.T) {
 	b.Manifest.Checkpoints = nil
 	if err := backup.CheckSignatures([]*backup.Backup{b}, pub); err == nil || !strings.Contains(err.Error(), "carry no checkpoint") {
 		t.Errorf("a backup through sequence %d carrying no checkpoint: %v, want a refusal saying it carries none", b.Manifest.LastSeq, err)
+	}
+}
+
+// TestRestoreRefusesATargetMadeForAnotherBackup: a target stream created with a forged
+// manifest's metadata (a caller that opened it before a refused restore) is refused by the
+// restore of the sound backup, naming the entry, instead of keeping the forged person key
+// fingerprint.
+//
+// Found on 2026-12-06 (review of the restore fixes): before, a refused restore left the
+// stream its caller created with the forged manifest's metadata, and a later sound restore
+// into it (an empty stream) kept that metadata without a word. Now Restore compares the
+// target's "nir_" metadata with the backup's (and nirctl restore refuses before it creates
+// the stream at all).
+func TestRestoreRefusesATargetMadeForAnotherBackup(t *testing.T) {
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	src := openStore(t)
+	appendN(t, src, 1, 5)
+	storetest.CheckpointThrough(t, src, 5, key)
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := openBackup(t, dir)
+	bad.Manifest.Metadata = map[string]string{"nir_person_key": "forged-fingerprint"}
+	forgeCheckpoint(t, bad, 0, other, func(cp *nirv1.Checkpoint) { cp.Digest = make([]byte, 32) })
+
+	js := filepath.Join(t.TempDir(), "js")
+	dst, err := eventstore.Open(ctx, eventstore.Config{Dir: js, Metadata: bad.Manifest.Metadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(ctx, dst, []*backup.Backup{bad}, backup.Until{}, nil); !errors.Is(err, backup.ErrCheckpointMismatch) {
+		t.Fatalf("forged: %v, want ErrCheckpointMismatch", err)
+	}
+	dst.Close()
+	good := openBackup(t, dir)
+	dst, err = eventstore.Open(ctx, eventstore.Config{Dir: js, Metadata: good.Manifest.Metadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	_, err = backup.Restore(ctx, dst, []*backup.Backup{good}, backup.Until{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "nir_person_key") {
+		id, _ := dst.CurrentIdentity(ctx)
+		t.Errorf("sound restore into the stream made for the forged manifest: %v, want a refusal naming nir_person_key; the stream's nir_person_key is now %q", err, id.Metadata["nir_person_key"])
+	}
+	if last, err := dst.LastSeq(ctx); err != nil || last != 0 {
+		t.Errorf("the target holds sequences through %d (%v), want none", last, err)
 	}
 }
