@@ -74,17 +74,7 @@ func TestService_EraseSurvivorKeepsUnmergedNestedKeys(t *testing.T) {
 	ctx := context.Background()
 	store, newSvc := sealedStore(t)
 	svc := newSvc()
-	i := 62
-	dnrC, _, _, pos := registeredTwice(t, svc, i)
-	keyC, keyB := pos[0].PersonKey, pos[1].PersonKey
-	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
-	dnrA := rules.SyntheticDNummer(birth, i+7)
-	_, _, regA := dnrPerson(i)
-	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
-	pa, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnrC, keyC, keyB, dnrA, pa := personsABC(t, svc, 62, nil)
 	keyA := pa[0].PersonKey
 	m1, m2 := mergeChain(t, svc, keyA, keyB, dnrC)
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{retractOn(keyC, m1)}); err == nil || !strings.Contains(err.Error(), "NIR-R057") {
@@ -309,17 +299,7 @@ func TestService_EraseDestroysKeysOfRetractedCopies(t *testing.T) {
 	ctx := context.Background()
 	store, newSvc := sealedStore(t)
 	svc := newSvc()
-	i := 63
-	dnrC, _, _, pos := registeredTwice(t, svc, i)
-	keyC, keyB := pos[0].PersonKey, pos[1].PersonKey
-	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
-	dnrA := rules.SyntheticDNummer(birth, i+7)
-	_, _, regA := dnrPerson(i)
-	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
-	pa, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dnrC, keyC, keyB, dnrA, pa := personsABC(t, svc, 63, nil)
 	keyA, regAID := pa[0].PersonKey, pa[0].EventId
 	r := mergeReg("", keyA)
 	r.Person = &nirv1.PersonRef{PersonKey: keyB}

@@ -78,17 +78,30 @@ func offersOf(t *testing.T, store *eventstore.Store, key, id string) int {
 // offer's id.
 func threePersons(t *testing.T, svc *ingest.Service, i int) (dnrC, keyC, keyB, keyA, offerA string) {
 	t.Helper()
+	dnrC, keyC, keyB, _, pa := personsABC(t, svc, i, offer)
+	return dnrC, keyC, keyB, pa[0].PersonKey, pa[1].EventId
+}
+
+// personsABC registers C and B, one human under two numbers (registeredTwice), and A, a
+// D-nummer of a birth date of its own, with with(dnrA)'s registrations of A in the same
+// request, and returns C's D-nummer, the keys of C and B, A's D-nummer and A's positions.
+func personsABC(t *testing.T, svc *ingest.Service, i int, with func(dnrA string) *nirv1.Registration) (dnrC, keyC, keyB, dnrA string, posA []*nirv1.Position) {
+	t.Helper()
 	dnrC, _, _, pos := registeredTwice(t, svc, i)
 	keyC, keyB = pos[0].PersonKey, pos[1].PersonKey
 	birth := rules.Date{Y: 1991, M: time.Month(1 + i%12), D: 1 + i%28}
-	dnrA := rules.SyntheticDNummer(birth, i+7)
+	dnrA = rules.SyntheticDNummer(birth, i+7)
 	_, _, regA := dnrPerson(i)
 	regA.GetEvent().GetPersonRegistered().DNummer = dnrA
-	pa, err := svc.Append(context.Background(), oslo, []*nirv1.Registration{regA, offer(dnrA)})
+	regs := []*nirv1.Registration{regA}
+	if with != nil {
+		regs = append(regs, with(dnrA))
+	}
+	pa, err := svc.Append(context.Background(), oslo, regs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dnrC, keyC, keyB, pa[0].PersonKey, pa[1].EventId
+	return dnrC, keyC, keyB, dnrA, pa
 }
 
 // TestService_UnmergeNestedMergeRefused: a merge copied into a later merge is un-merged only
