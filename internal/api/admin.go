@@ -99,10 +99,13 @@ func (h *Admin) ListErasureDue(ctx context.Context, req *connect.Request[nirv1.L
 	}
 	out := &nirv1.ListErasureDueResponse{RetentionYears: int32(h.retention), Now: now.Proto()}
 	err = h.src.Use("", func(db *projections.DB) error {
-		due, ckpt, err := db.ErasureDue(h.retention, now)
+		listing := db.ErasureDue
 		if key != "" {
-			due, ckpt, err = db.PersonErasureDue(h.retention, now, key)
+			listing = func(years int, now rules.Date) ([]projections.Due, uint64, error) {
+				return db.PersonErasureDue(years, now, key)
+			}
 		}
+		due, ckpt, err := listing(h.retention, now)
 		out.Checkpoint = ckpt
 		for _, d := range due {
 			out.Persons = append(out.Persons, &nirv1.ErasureDue{PersonKey: d.PersonKey, Kommune: d.Kommune, LastActivity: d.LastActivity.Proto()})
