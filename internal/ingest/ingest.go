@@ -872,6 +872,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			}
 			pos, ok := byID[p.reg.GetEvent().GetId()]
 			if !ok {
+				s.forget(forget)
 				return fmt.Errorf("ingest: store returned no position for event %s", p.reg.GetEvent().GetId())
 			}
 			p.position = &nirv1.Position{EventId: pos.EventID, PersonKey: pos.PersonKey, Sequence: pos.Seq, Duplicate: pos.Duplicate}
