@@ -183,8 +183,8 @@ written. Each event is stored at the sequence it had, so the restored register i
 register: nird rebuilds its read models from it.
 
 Each checkpoint the backups carry is compared with the digest of their messages through its
-sequence, and must cover more than the one before it and name it; one that does not is
-refused, naming it, and nothing is written. --public-key (nird's checkpoint key, which it
+sequence, and must cover more than the one before it; one that does not is refused,
+naming it, and nothing is written (one that does not name the one before it is a warning). --public-key (nird's checkpoint key, which it
 logs at start) also refuses a checkpoint not signed by that key, and backups that carry no
 checkpoint; it warns of the sequences after the last checkpoint, which nothing signed
 vouches for. Without it, a backup whose manifest and checkpoints were rewritten together by whoever
@@ -252,6 +252,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	lastCP, err := backup.Verify(chain, u, key)
 	if err != nil {
 		return err
+	}
+	if n, err := backup.BrokenLinks(chain); err == nil && n > 0 {
+		fmt.Fprintf(stderr, "WARNING: %d of the checkpoints the backups carry do not name the one before them (a checkpoint left out, or a register restored once with an unreadable checkpoint): each was compared with the digest of the messages it covers; nirctl verify reports the gap after the restore\n", n)
 	}
 	md := maps.Clone(chain[0].Manifest.Metadata)
 	delete(md, eventstore.MetaStreamID)         // the restored stream is a new instance
