@@ -81,41 +81,7 @@ func TestRestoreRefusedWritesNothing(t *testing.T) {
 	}
 	// The hostile copy: manifest.json with checkpoint 1's digest changed, re-signed by another
 	// key, its metadata's fingerprint replaced, manifest_sha256 left out.
-	forged := filepath.Join(t.TempDir(), "forged")
-	if err := os.CopyFS(forged, os.DirFS(full)); err != nil {
-		t.Fatal(err)
-	}
-	mb, err := os.ReadFile(filepath.Join(forged, backup.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(mb, &m); err != nil {
-		t.Fatal(err)
-	}
-	delete(m, "manifest_sha256")
-	md, _ := m["metadata"].(map[string]any)
-	if md == nil {
-		md = map[string]any{}
-		m["metadata"] = md
-	}
-	md["nir_person_key"] = "forged-fingerprint"
-	cps := m["checkpoints"].([]any)
-	raw, _ := base64.StdEncoding.DecodeString(cps[0].(string))
-	cp := new(nirv1.Checkpoint)
-	if err := proto.Unmarshal(raw, cp); err != nil {
-		t.Fatal(err)
-	}
-	cp.Digest = make([]byte, 32)
-	if err := eventstore.SignCheckpoint(cp, other); err != nil {
-		t.Fatal(err)
-	}
-	raw, _ = proto.MarshalOptions{Deterministic: true}.Marshal(cp)
-	cps[0] = base64.StdEncoding.EncodeToString(raw)
-	mb, _ = json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(forged, backup.ManifestFile), mb, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	forged := editedCopy(t, full, func(m map[string]any) { forgeManifest(t, m, other) })
 
 	data := filepath.Join(t.TempDir(), "target")
 	var stdout, stderr bytes.Buffer
@@ -160,28 +126,11 @@ func TestRestorePublicKeyNeedsACheckpoint(t *testing.T) {
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	full := restoreRefusedSource(t, 5, 3, key)
 
-	stripped := filepath.Join(t.TempDir(), "stripped")
-	if err := os.CopyFS(stripped, os.DirFS(full)); err != nil {
-		t.Fatal(err)
-	}
-	mb, err := os.ReadFile(filepath.Join(stripped, backup.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(mb, &m); err != nil {
-		t.Fatal(err)
-	}
-	delete(m, "manifest_sha256")
-	delete(m, "checkpoints")
-	mb, _ = json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(stripped, backup.ManifestFile), mb, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	stripped := editedCopy(t, full, func(m map[string]any) { delete(m, "checkpoints") })
 
 	data := filepath.Join(t.TempDir(), "target")
 	var stdout, stderr bytes.Buffer
-	err = runRestore(ctx, []string{"--data", data, "--quiet", "--public-key", hex.EncodeToString(pub), stripped}, &stdout, &stderr)
+	err := runRestore(ctx, []string{"--data", data, "--quiet", "--public-key", hex.EncodeToString(pub), stripped}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "carry no checkpoint") {
 		t.Fatalf("restore --public-key of a backup without checkpoints: %v, want a refusal saying the backups carry no checkpoint", err)
 	}
@@ -197,4 +146,56 @@ func TestRestorePublicKeyNeedsACheckpoint(t *testing.T) {
 	if want := "sequences 6 to 8 (3)"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr does not warn of the unvouched sequences (%q):\n%s", want, stderr.String())
 	}
+}
+
+// editedCopy copies the backup in dir and rewrites the copy's manifest with edit, the
+// manifest's own checksum left out (as a backup made before it had none): what whoever can
+// write the backup can do. It returns the copy's directory.
+func editedCopy(t *testing.T, dir string, edit func(m map[string]any)) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "edited")
+	if err := os.CopyFS(out, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := os.ReadFile(filepath.Join(out, backup.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(mb, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "manifest_sha256")
+	edit(m)
+	if mb, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, backup.ManifestFile), mb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// forgeManifest replaces m's person-key fingerprint and gives its first checkpoint a zero
+// digest, signed by other.
+func forgeManifest(t *testing.T, m map[string]any, other ed25519.PrivateKey) {
+	t.Helper()
+	md, _ := m["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		m["metadata"] = md
+	}
+	md["nir_person_key"] = "forged-fingerprint"
+	cps := m["checkpoints"].([]any)
+	raw, _ := base64.StdEncoding.DecodeString(cps[0].(string))
+	cp := new(nirv1.Checkpoint)
+	if err := proto.Unmarshal(raw, cp); err != nil {
+		t.Fatal(err)
+	}
+	cp.Digest = make([]byte, 32)
+	if err := eventstore.SignCheckpoint(cp, other); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = proto.MarshalOptions{Deterministic: true}.Marshal(cp)
+	cps[0] = base64.StdEncoding.EncodeToString(raw)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -16,7 +15,6 @@ import (
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
-	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 	"github.com/introreg/nir/sealing"
@@ -28,28 +26,7 @@ import (
 // ids sealed only.
 func TestService_SealedRetry(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	keys, err := personkey.New([]byte("test secret for the ingest tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks.Close()
-	newSvc := func() *ingest.Service {
-		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
-			Sealer: sealing.Events{Keys: ks, Strict: true}})
-	}
+	store, newSvc := sealedStore(t)
 	a, b := newSvc(), newSvc()
 	fnr, reg := person(3, false)
 	reg.GetEvent().GetPersonRegistered().DNummer = rules.SyntheticDNummer(rules.MustDate(1990, 4, 4), 3)
