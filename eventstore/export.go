@@ -101,7 +101,8 @@ const importBatch = 100
 // publish time (expectations, batch markers) are dropped; the rest, and subject and data,
 // are stored as they were. The stream's receive times are the import's; Import marks the
 // imported range backdated (MarkBackdated), so that as-of replays cut it by the recorded
-// times in the events, as they would have cut the original. It returns the last sequence
+// times in the events, as they would have cut the original. Into an empty stream the mark
+// is set to exactly the imported range, replacing any the stream was created with. It returns the last sequence
 // stored; on an error, everything before it is stored and nothing after.
 func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
@@ -164,12 +165,29 @@ func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (
 	if err := flush(); err != nil {
 		return stored, err
 	}
-	if stored > last {
+	switch {
+	case last == 0:
+		// Into an empty stream the mark is exactly what was imported: it describes the
+		// stream's messages, and a mark the empty stream was created with (a copied or
+		// forged configuration) describes none, but would stay (MarkBackdated only rises)
+		// and refuse every later --until restore among sequences never backdated.
+		if err := s.setMeta(ctx, MetaBackdatedThrough, markValue(stored)); err != nil {
+			return stored, err
+		}
+	case stored > last:
 		if err := s.MarkBackdated(ctx, stored); err != nil {
 			return stored, err
 		}
 	}
 	return stored, nil
+}
+
+// markValue is the metadata value of a backdated mark through seq ("" for none: removed).
+func markValue(seq uint64) string {
+	if seq == 0 {
+		return ""
+	}
+	return strconv.FormatUint(seq, 10)
 }
 
 // publishOnlyHeader reports whether the server acts on header k when a message is published
