@@ -3,6 +3,12 @@ package eventstore_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +146,125 @@ func TestCheckpoints_LoadReadsTheLeader(t *testing.T) {
 	if err != nil || len(stored) != 3 {
 		t.Fatalf("%d checkpoints stored (%v), want 3", len(stored), err)
 	}
+}
+
+// TestCheckpoints_LeaderRequestLostOnce: ReadCheckpoints, having taken the rest of the
+// checkpoints from the stream leader (its consumer's pull lost), returns every one when the
+// first request to the leader is never answered, as in an election: it asks again.
+//
+// Found on 2026-12-07 (review of the backup fixes): before, one leader request unanswered
+// (the stream electing a leader answers nothing, or "temporarily unavailable") failed the
+// whole read, after waiting out the caller's deadline. A real election cannot be timed to
+// one request, so the store here reaches the server through a connection that drops the
+// first STREAM.MSG.GET of the checkpoint stream it sends, as a leaderless stream leaves it
+// unanswered (the user may not pull, as in TestCheckpoints_LostPull).
+func TestCheckpoints_LeaderRequestLostOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	noPull, auth := tcpUser(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"},
+			Deny: []string{"$JS.API.CONSUMER.MSG.NEXT." + eventstore.CheckpointStreamName + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	})
+	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noPull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	var want [][]byte
+	for i := range 3 {
+		cp, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: uint64(i), Digest: bytes.Repeat([]byte{byte(i)}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, cp)
+	}
+	if _, err := own.ImportCheckpoints(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+
+	drop := &dropOnce{subject: "$JS.API.STREAM.MSG.GET." + eventstore.CheckpointStreamName}
+	s, err := eventstore.Open(ctx, eventstore.Config{URL: own.ClientURL(), RequestTimeout: 500 * time.Millisecond,
+		NATSOptions: []nats.Option{auth, nats.SetCustomDialer(drop)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+	got, missing, err := s.ReadCheckpoints(rctx)
+	if n := drop.dropped.Load(); n != 1 {
+		t.Fatalf("%d leader requests dropped, want 1: the test does not reach the leader fallback", n)
+	}
+	if err != nil {
+		t.Fatalf("ReadCheckpoints whose first leader request is lost: %v (%d checkpoints read)", err, len(got))
+	}
+	if len(missing) != 0 || len(got) != len(want) {
+		t.Fatalf("ReadCheckpoints whose first leader request is lost: %d checkpoints, %v unreadable; want %d, none", len(got), missing, len(want))
+	}
+	for i, c := range got {
+		if c.Seq != uint64(i+1) || !bytes.Equal(c.Data, want[i]) {
+			t.Errorf("checkpoint %d: seq %d, data as stored %v", i+1, c.Seq, bytes.Equal(c.Data, want[i]))
+		}
+	}
+}
+
+// dropOnce dials the server for a client and drops the first message the client publishes
+// on subject (its PUB or HPUB and payload), passing everything else through: a request the
+// server never answers.
+type dropOnce struct {
+	subject string
+	dropped atomic.Int32
+}
+
+func (d *dropOnce) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &dropConn{Conn: c, d: d}, nil
+}
+
+type dropConn struct {
+	net.Conn
+	d       *dropOnce
+	mu      sync.Mutex
+	pending []byte // client bytes not yet a whole protocol operation
+}
+
+func (c *dropConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, b...)
+	var out []byte
+	for {
+		end := bytes.Index(c.pending, []byte("\r\n"))
+		if end < 0 {
+			break
+		}
+		n := end + 2 // the operation's length
+		f := strings.Fields(string(c.pending[:end]))
+		drop := false
+		if len(f) >= 3 && (f[0] == "PUB" || f[0] == "HPUB") {
+			size, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				return 0, fmt.Errorf("dropConn: %q: %v", c.pending[:end], err)
+			}
+			if len(c.pending) < n+size+2 {
+				break // the payload is still to come
+			}
+			n += size + 2
+			drop = f[1] == c.d.subject && c.d.dropped.CompareAndSwap(0, 1)
+		}
+		if !drop {
+			out = append(out, c.pending[:n]...)
+		}
+		c.pending = c.pending[n:]
+	}
+	if len(out) > 0 {
+		if _, err := c.Conn.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
 }

@@ -160,6 +160,52 @@ func (s *Store) leaderGet(ctx context.Context, stream string, req any) (*storedM
 	return r.Message, nil
 }
 
+// A stream electing a leader answers a leader request with nothing (its members stay
+// silent) or with JetStream's "temporarily unavailable" (a group without a leader), and a
+// server that has not yet taken up JetStream with "no responders", each for a moment. The
+// checkpoint read, once it has turned to the leader (ReadCheckpoints), used to fail on the
+// first such answer, having waited the caller's whole deadline for it.
+const (
+	leaderTries      = 5                      // requests in all
+	leaderFirstPause = 250 * time.Millisecond // before the second; twice as long before each next
+)
+
+// errCodeClusterNotAvail is JetStream's "temporarily unavailable" (JSClusterNotAvailErr),
+// the answer of a stream without a leader.
+const errCodeClusterNotAvail = 10008
+
+// leaderGetAgain is leaderGet with each request bounded by the request timeout (within ctx),
+// sent again after a pause, up to leaderTries requests, while the answer is one an election
+// gives (electionAnswer). A definite answer (the message, "no message", any other error) is
+// returned at once, as is everything once ctx has ended.
+func (s *Store) leaderGetAgain(ctx context.Context, stream string, req any) (*storedMsg, error) {
+	wait := leaderFirstPause
+	for try := 1; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		m, err := s.leaderGet(tctx, stream, req)
+		cancel()
+		if err == nil || ctx.Err() != nil || !electionAnswer(err) {
+			return m, err
+		}
+		if try == leaderTries {
+			return nil, fmt.Errorf("%w (no answer to %d requests to the stream leader: is the cluster electing one, or lacking a majority?)", err, try)
+		}
+		if perr := pause(ctx, wait); perr != nil {
+			return nil, errors.Join(err, perr)
+		}
+		wait *= 2
+	}
+}
+
+// electionAnswer reports whether err, a leader request's, is what a stream without a
+// leader for a moment gives: no answer within the request's time, no responders, or
+// JetStream's "temporarily unavailable".
+func electionAnswer(err error) bool {
+	var api *apiError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.As(err, &api) && api.ErrCode == errCodeClusterNotAvail
+}
+
 // lastOrDamaged asks the leader of st for its last message on subject. A message is returned
 // as it is. None, while the stream's state still counts one on the subject, is damaged on
 // disk (the server answers a record whose checksum fails as no message and goes on counting

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -42,6 +45,81 @@ func TestUnanswered(t *testing.T) {
 	}
 	if want := int(time.Second / retryPause); tries != want {
 		t.Errorf("no responders asked again %d times, want %d (the request timeout's worth of pauses)", tries, want)
+	}
+}
+
+// TestLeaderGetAgain: a leader request is sent again only while its answer is one an
+// election gives, and at most leaderTries times; a definite answer is returned at once.
+// (TestCheckpoints_LeaderRequestLostOnce shows the checkpoint read surviving one lost
+// request.)
+func TestLeaderGetAgain(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		election bool
+	}{
+		{fmt.Errorf("request: %w", context.DeadlineExceeded), true},
+		{nats.ErrTimeout, true},
+		{fmt.Errorf("request: %w", nats.ErrNoResponders), true},
+		{&apiError{Code: 503, ErrCode: errCodeClusterNotAvail, Description: "JetStream system temporarily unavailable"}, true},
+		{ErrNoMessage, false},
+		{&apiError{Code: 404, ErrCode: 10059, Description: "stream not found"}, false},
+		{&apiError{Code: 500, ErrCode: 10009, Description: "JetStream cluster can not handle request"}, false},
+		{context.Canceled, false},
+		{errors.New("the server's answer does not decode"), false},
+	} {
+		if got := electionAnswer(tc.err); got != tc.election {
+			t.Errorf("electionAnswer(%v) = %v, want %v", tc.err, got, tc.election)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A definite answer: a stream the server does not have.
+	srv := natstest.RunServer(t, natstest.Options{})
+	s, err := Open(ctx, Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var api *apiError
+	if _, err := s.leaderGetAgain(ctx, "NIR_NONE", map[string]uint64{"seq": 1}); !errors.As(err, &api) || api.ErrCode != 10059 || strings.Contains(err.Error(), "requests to the stream leader") {
+		t.Errorf("leader request for a stream the server lacks: %v; want its answer, \"stream not found\" (10059), returned at once", err)
+	}
+	// Requests heard and never answered (no JetStream, a subscriber that stays silent, as a
+	// stream's members during an election): each times out, and leaderTries are sent.
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go plain.Start()
+	defer plain.Shutdown()
+	if !plain.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server without JetStream not ready")
+	}
+	nc, err := nats.Connect(plain.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var asked atomic.Int32
+	if _, err := nc.Subscribe("$JS.API.STREAM.MSG.GET.>", func(*nats.Msg) { asked.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lone := &Store{nc: nc, cfg: Config{RequestTimeout: 100 * time.Millisecond}}
+	_, err = lone.leaderGetAgain(ctx, "NIR_X", map[string]uint64{"seq": 1})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), fmt.Sprintf("no answer to %d requests", leaderTries)) {
+		t.Errorf("leader requests nobody answers: %v; want a timeout naming %d requests", err, leaderTries)
+	}
+	// The subscriber's callback runs on its own goroutine: the last request is counted
+	// when it gets to it.
+	for end := time.Now().Add(5 * time.Second); asked.Load() < leaderTries && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := asked.Load(); n != leaderTries {
+		t.Errorf("the leader was asked %d times, want %d", n, leaderTries)
 	}
 }
 
