@@ -190,6 +190,38 @@ var ErrDamaged = errors.New("backup: the register holds data it cannot read back
 // last sequence.
 var ErrThroughBeyondEnd = errors.New("backup: the bound is beyond the stream's end")
 
+// confirmTries is how many times Write reads the stream's end from a leader it cannot
+// confirm (ErrUnconfirmed) before it gives up: a deposed leader learns it within seconds, and
+// the next read goes to the new one.
+const confirmTries = 3
+
+// confirmedLastSeq is the stream leader's last sequence (eventstore.Store.LeaderLastSeq),
+// confirmed as ingest confirms a read it refuses on (eventstore.Store.ConfirmLeader since
+// before the read): a node cut off from the others by a partition answers as leader for
+// seconds from a store that ends early, and a backup bounded by its answer ended before
+// events the new leader had acknowledged. Unconfirmed, it is read again, up to confirmTries
+// times, and then refused with nothing written.
+func confirmedLastSeq(ctx context.Context, store *eventstore.Store) (uint64, error) {
+	for try := 1; ; try++ {
+		began := time.Now()
+		last, err := store.LeaderLastSeq(ctx)
+		if err != nil {
+			return 0, err
+		}
+		err = store.ConfirmLeader(ctx, began)
+		if err == nil {
+			return last, nil
+		}
+		if !errors.Is(err, eventstore.ErrUnconfirmed) {
+			return 0, fmt.Errorf("backup: confirming the stream leader: %w", err)
+		}
+		if try == confirmTries {
+			return 0, fmt.Errorf("backup: the stream's last sequence (%d) was answered by a stream leader that could not be confirmed, %d times (a node cut off from the cluster, or an election): the backup could end before events the cluster acknowledged, so nothing was copied; run it again once the cluster is whole: %w",
+				last, try, err)
+		}
+	}
+}
+
 // Write copies the stream into dir, which must not exist or be empty, and returns its
 // manifest. The copy is the stream as it stood at one sequence (the last when Write starts,
 // or Options.Through): appends that arrive meanwhile are left for the next backup.
@@ -215,7 +247,7 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	}
 	// The leader's, which has every acknowledged event: a replica that lags answers a
 	// direct get from behind, and the backup ended before events acknowledged before it.
-	through, err := store.LeaderLastSeq(ctx)
+	through, err := confirmedLastSeq(ctx, store)
 	if err != nil {
 		return Manifest{}, err
 	}
