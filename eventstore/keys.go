@@ -105,6 +105,8 @@ type KeyStore struct {
 	live int
 	// unwatched is set when the watch ended before Close: keys is then empty and stays so.
 	unwatched bool
+	// destroyed are the functions OnDestroyed was given, called with k.mu held.
+	destroyed []func(id string)
 
 	// poolMu guards pool and filling; pool holds keys made ahead for Take.
 	poolMu  sync.Mutex
@@ -386,7 +388,9 @@ func (k *KeyStore) stalled(ctx context.Context, n uint64) error {
 	return nil
 }
 
-// apply records slot as the person's entry unless a newer one is known.
+// apply records slot as the person's entry unless a newer one is known. A key it records
+// destroyed that was not known destroyed is told to OnDestroyed's functions before anyone
+// can read it gone here.
 func (k *KeyStore) apply(personKey string, slot keySlot) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -405,6 +409,23 @@ func (k *KeyStore) apply(personKey string, slot keySlot) {
 		k.live++
 	}
 	k.keys[personKey] = slot
+	if slot.gone && (!ok || !old.gone) {
+		for _, f := range k.destroyed {
+			f(personKey)
+		}
+	}
+}
+
+// OnDestroyed has f called with the id of every data key destroyed from now on: by this
+// process (Destroy) or by another, as the watch of the bucket brings its purge marker. f is
+// called before a lookup here can find the key gone, so that whatever holds what the key
+// opened (the append path's history cache) can let go of it first; f must be quick and must
+// not call the key store. A watch that ends tells nothing more (the keys are then fetched on
+// use).
+func (k *KeyStore) OnDestroyed(f func(id string)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.destroyed = append(k.destroyed, f)
 }
 
 // masterCheck is the bucket's entry that tells which master key wraps its keys: 32 zero bytes

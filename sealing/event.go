@@ -239,6 +239,17 @@ func (e Events) Destroy(ctx context.Context, id string) error {
 	return e.Keys.Destroy(ctx, id)
 }
 
+// OnDestroyed has f called with the id of every data key destroyed from now on, by this
+// process or another, when e's key store can tell (eventstore.KeyStore does, by its watch of
+// the key bucket), and reports whether it can.
+func (e Events) OnDestroyed(f func(id string)) bool {
+	n, ok := e.Keys.(interface{ OnDestroyed(func(id string)) })
+	if ok {
+		n.OnDestroyed(f)
+	}
+	return ok
+}
+
 // OpenTimeout bounds how long Opener waits for a data key the key store must fetch.
 const OpenTimeout = 10 * time.Second
 
