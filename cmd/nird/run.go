@@ -226,6 +226,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if historyCache == 0 {
 		historyCache = -1 // ingest.Config: negative = none
 	}
+	// The key store's watch tells the append path's history cache of every data key an
+	// erasure destroys, on any nird, so that no nird keeps an erased person's ids in clear
+	// (ingest.New subscribes through the Sealer: sealing.Events.OnDestroyed).
 	svc := ingest.New(ingest.Config{Store: store, Keys: keys, Now: now, IDs: proj, Access: proj, DedupeWindow: cfg.DuplicateWindow, HistoryCache: historyCache, HistoryCacheEvents: cfg.HistoryEvents, MaxPersonEvents: personEvents(cfg.PersonEvents), Logger: log.With("component", "ingest"), Observer: m, Sealer: sealing.Events{Keys: keyStore, Strict: true}})
 	// History and AuditHistory each decode a whole person (up to --max-person-events): they
 	// take turns, a few at a time over all callers.

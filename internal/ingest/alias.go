@@ -38,10 +38,13 @@ const MaxHops = rules.MaxHops
 // names or a person was merged into, as far as MaxHops subjects (DOMAIN.md Product decisions
 // 15). A person reached is put in the history cache. The state is read only (but see
 // lease.applyNew), and the lease released when done with it (see fold); on an error there is
-// nothing to release. erasing reads the subjects it follows as readStored does.
-func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64, erasing bool) (string, []eventstore.Stored, uint64, *lease, error) {
+// nothing to release. erasing reads the subjects it follows as readStored does. epoch is the
+// history cache's (historyCache.now) from before history was read: what follow reads is
+// cached only if no data key was destroyed since (a merged person's opened history, read just
+// before an erasure's keys are destroyed, was kept).
+func (s *Service) follow(ctx context.Context, key string, history []eventstore.Stored, last uint64, erasing bool, epoch uint64) (string, []eventstore.Stored, uint64, *lease, error) {
 	fold := func(key string, history []eventstore.Stored) *lease {
-		l := s.fold(key, history)
+		l := s.fold(key, history, epoch)
 		if erasing {
 			// The history may have been read with fields unreadable (readStored): its
 			// state is not given back to the cache, for other requests to be judged on.
@@ -63,7 +66,7 @@ func (s *Service) follow(ctx context.Context, key string, history []eventstore.S
 			return key, nil, 0, nil, err
 		}
 		if whole {
-			s.cache.put(key, history, last)
+			s.cache.put(key, history, last, epoch)
 		}
 		l = fold(key, history)
 	}
@@ -154,6 +157,7 @@ func derivedID(kind, eventID, key string) string {
 // (or held by the claiming person itself, which a new read of the person shows).
 func (s *Service) takenClaim(ctx context.Context, claims []claim) error {
 	for _, c := range claims {
+		epoch := s.cache.now()
 		history, _, err := s.store.Read(ctx, c.key)
 		if err != nil {
 			return fmt.Errorf("read claimed id: %w", err)
@@ -161,7 +165,7 @@ func (s *Service) takenClaim(ctx context.Context, claims []claim) error {
 		if len(history) == 0 || foldHistory(c.key, history).AliasOf == c.owner {
 			continue
 		}
-		s.cache.put(c.key, history, history[len(history)-1].Seq)
+		s.cache.put(c.key, history, history[len(history)-1].Seq, epoch)
 		return &IDError{Index: c.index, Field: c.field, Reason: "belongs to another person in the register", Err: ErrIDTaken}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
@@ -29,21 +30,35 @@ const DefaultHistoryCacheEvents = 500_000
 // A refusal never reaches the append, so one made on a cached history is made again on the
 // stream's before it is returned (the fault-injection suite found valid registrations
 // refused on another nird's stale cache).
+//
+// A stale entry is not harmless when an erasure made it so: it holds the person's national
+// ids in clear, and a re-send of an event it holds is answered as a duplicate there. So an
+// entry goes as soon as a data key one of its events names is destroyed (dropSealed), by this
+// nird or any other: the key store's watch of the key bucket tells every nird (see New). A
+// history read, or a state folded, before that is not kept after it (epoch).
 type historyCache struct {
 	max       int // persons
 	maxEvents int // events of all histories together
 
-	// mu guards order, entries and events.
+	// mu guards order, entries, events, sealed and epoch.
 	mu      sync.Mutex
 	order   *list.List // of *cacheEntry, most recent first
 	entries map[string]*list.Element
 	events  int // events of all cached histories
+	// sealed holds, for each data key id the cached histories name, the keys of the
+	// persons whose histories name it.
+	sealed map[string]map[string]struct{}
+	// epoch counts the data keys destroyed (dropSealed). A history or state is kept only if
+	// no key was destroyed since it was read: it may hold what the key opened.
+	epoch uint64
 }
 
 type cacheEntry struct {
 	key     string
 	history []eventstore.Stored // never changed in place: replaced whole
 	last    uint64
+	// keys are the data key ids the history's events name (and the events merges copied).
+	keys []string
 
 	// state is the regelmotor's fold of the first stateN events of a history of key, the
 	// last of them at stateSeq (Service.fold): a prefix of every later history of key, since
@@ -60,7 +75,19 @@ func newHistoryCache(max, maxEvents int) *historyCache {
 	if max <= 0 || maxEvents <= 0 {
 		return nil
 	}
-	return &historyCache{max: max, maxEvents: maxEvents, order: list.New(), entries: map[string]*list.Element{}}
+	return &historyCache{max: max, maxEvents: maxEvents, order: list.New(), entries: map[string]*list.Element{},
+		sealed: map[string]map[string]struct{}{}}
+}
+
+// now returns the cache's epoch, to be taken before a history is read: put, extend and
+// putFolded keep what was read after it only if no data key was destroyed since.
+func (c *historyCache) now() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 // get returns the cached history of key. The slice must not be changed.
@@ -81,13 +108,17 @@ func (c *historyCache) get(key string) ([]eventstore.Stored, uint64, bool) {
 	return slices.Clip(e.history), e.last, true
 }
 
-// put records history (ending at last) for key, unless a newer one is cached already.
-func (c *historyCache) put(key string, history []eventstore.Stored, last uint64) {
+// put records history (ending at last) for key, unless a newer one is cached already or a
+// data key was destroyed since epoch (now), before which the history was read.
+func (c *historyCache) put(key string, history []eventstore.Stored, last, epoch uint64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
 	c.putLocked(key, slices.Clip(history), last)
 }
 
@@ -105,13 +136,61 @@ func (c *historyCache) putLocked(key string, history []eventstore.Stored, last u
 		if last >= e.last {
 			c.events += len(history) - len(e.history)
 			e.history, e.last = history, last
+			c.unindexLocked(e)
+			e.keys = dataKeys(e.keys[:0], history)
+			c.indexLocked(e.key, e.keys)
 		}
 		c.order.MoveToFront(el)
 	} else {
-		c.entries[key] = c.order.PushFront(&cacheEntry{key: key, history: history, last: last})
+		e := &cacheEntry{key: key, history: history, last: last, keys: dataKeys(nil, history)}
+		c.entries[key] = c.order.PushFront(e)
 		c.events += len(history)
+		c.indexLocked(e.key, e.keys)
 	}
 	c.evictLocked()
+}
+
+// indexLocked records in c.sealed that key's history names the data keys ids;
+// unindexLocked forgets what it records for the entry e. c.mu must be held.
+func (c *historyCache) indexLocked(key string, ids []string) {
+	for _, id := range ids {
+		m := c.sealed[id]
+		if m == nil {
+			m = map[string]struct{}{}
+			c.sealed[id] = m
+		}
+		m[key] = struct{}{}
+	}
+}
+
+func (c *historyCache) unindexLocked(e *cacheEntry) {
+	for _, id := range e.keys {
+		if m := c.sealed[id]; m != nil {
+			delete(m, e.key)
+			if len(m) == 0 {
+				delete(c.sealed, id)
+			}
+		}
+	}
+}
+
+// dataKeys appends to ids the data key ids that the events of history name, and the events
+// merges copied into them, that ids does not hold yet. A person's history names few: its
+// registrations, added ids and merges.
+func dataKeys(ids []string, history []eventstore.Stored) []string {
+	var add func(ev *nirv1.Event)
+	add = func(ev *nirv1.Event) {
+		if id := ev.GetDataKeyId(); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			add(c)
+		}
+	}
+	for _, h := range history {
+		add(h.Event)
+	}
+	return ids
 }
 
 // evictLocked forgets the least recently used persons until both bounds hold. c.mu must be
@@ -127,18 +206,29 @@ func (c *historyCache) evictLocked() {
 // out covers it (get clips), and writers of key are serialised here by c.mu and by the
 // length check. Otherwise a copy with room to grow replaces the entry. Either way a
 // person's appends cost no copy of the whole history each (they did, in proportion to it).
-func (c *historyCache) extend(key string, base, add []eventstore.Stored, last uint64) {
+// When a data key was destroyed since epoch (now), before which base was read, key is
+// forgotten instead.
+func (c *historyCache) extend(key string, base, add []eventstore.Stored, last, epoch uint64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		if el, ok := c.entries[key]; ok {
+			c.removeLocked(el)
+		}
+		return
+	}
 	if el, ok := c.entries[key]; ok {
 		e := el.Value.(*cacheEntry)
 		h := e.history
 		if len(h) == len(base) && cap(h)-len(h) >= len(add) && (len(h) == 0 || &h[0] == &base[0]) && last >= e.last {
 			e.history, e.last = append(h, add...), last
 			c.events += len(add)
+			n := len(e.keys)
+			e.keys = dataKeys(e.keys, add)
+			c.indexLocked(key, e.keys[n:])
 			c.order.MoveToFront(el)
 			c.evictLocked()
 			return
@@ -156,6 +246,7 @@ func (c *historyCache) removeLocked(el *list.Element) {
 	c.order.Remove(el)
 	delete(c.entries, e.key)
 	c.events -= len(e.history)
+	c.unindexLocked(e)
 }
 
 // takeFolded hands the state cached for key to the caller, who may change it: how many
@@ -178,16 +269,37 @@ func (c *historyCache) takeFolded(key string) (*rules.State, int, uint64) {
 }
 
 // putFolded caches st, which nobody changes while it is here, as the fold of the first n events of
-// key's history, the last at seq, if key is cached and no longer fold is.
-func (c *historyCache) putFolded(key string, st *rules.State, n int, seq uint64) {
+// key's history, the last at seq, if key is cached, no longer fold is, and no data key was
+// destroyed since epoch (now), before which the history st folds was read.
+func (c *historyCache) putFolded(key string, st *rules.State, n int, seq, epoch uint64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
 	if el, ok := c.entries[key]; ok {
 		if e := el.Value.(*cacheEntry); n > e.stateN {
 			e.state, e.stateN, e.stateSeq = st, n, seq
+		}
+	}
+}
+
+// dropSealed forgets every history that names the data key id, destroyed: they may hold
+// what it opened, the national ids of an erased person in clear. No history read, nor state
+// folded, before this call is kept after it (epoch).
+func (c *historyCache) dropSealed(id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for key := range c.sealed[id] {
+		if el, ok := c.entries[key]; ok {
+			c.removeLocked(el)
 		}
 	}
 }

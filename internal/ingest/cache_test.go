@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/introreg/nir/eventstore"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 func storedN(n int) []eventstore.Stored {
@@ -23,26 +25,26 @@ func storedN(n int) []eventstore.Stored {
 func TestHistoryCache_EventBound(t *testing.T) {
 	c := newHistoryCache(10, 100)
 	for _, k := range []string{"a", "b", "c"} {
-		c.put(k, storedN(30), 30)
+		c.put(k, storedN(30), 30, 0)
 	}
-	c.put("d", storedN(30), 30) // 120 events: a, the least recent, goes
+	c.put("d", storedN(30), 30, 0) // 120 events: a, the least recent, goes
 	if c.holds("a") || !c.holds("b") || !c.holds("d") || c.events != 90 {
 		t.Fatalf("after d: a %v, b %v, d %v, %d events; want a gone, 90 events", c.holds("a"), c.holds("b"), c.holds("d"), c.events)
 	}
-	c.get("b")                  // b is now more recent than c
-	c.put("e", storedN(30), 30) // c goes
+	c.get("b")                     // b is now more recent than c
+	c.put("e", storedN(30), 30, 0) // c goes
 	if c.holds("c") || !c.holds("b") || c.events != 90 {
 		t.Fatalf("after e: c %v, b %v, %d events; want c gone, b kept, 90 events", c.holds("c"), c.holds("b"), c.events)
 	}
-	c.put("b", storedN(40), 40) // b grows by 10: still within the bound
+	c.put("b", storedN(40), 40, 0) // b grows by 10: still within the bound
 	if !c.holds("b") || c.events != 100 {
 		t.Fatalf("after b grew: b %v, %d events; want b kept, 100 events", c.holds("b"), c.events)
 	}
-	c.put("f", storedN(101), 101) // longer than the bound: not kept, nobody pushed out
+	c.put("f", storedN(101), 101, 0) // longer than the bound: not kept, nobody pushed out
 	if c.holds("f") || !c.holds("b") || !c.holds("d") || !c.holds("e") || c.events != 100 {
 		t.Fatalf("after f: f %v, b %v, d %v, e %v, %d events", c.holds("f"), c.holds("b"), c.holds("d"), c.holds("e"), c.events)
 	}
-	c.put("b", storedN(101), 101) // b itself grows past the bound: forgotten
+	c.put("b", storedN(101), 101, 0) // b itself grows past the bound: forgotten
 	if c.holds("b") || c.events != 60 {
 		t.Fatalf("after b outgrew the bound: b %v, %d events; want b gone, 60", c.holds("b"), c.events)
 	}
@@ -64,7 +66,7 @@ func TestHistoryCache_CountsEvents(t *testing.T) {
 			c.drop(k)
 		default:
 			n := r.IntN(120)
-			c.put(k, storedN(n), uint64(r.IntN(200)))
+			c.put(k, storedN(n), uint64(r.IntN(200)), 0)
 		}
 		sum := 0
 		for el := c.order.Front(); el != nil; el = el.Next() {
@@ -82,11 +84,11 @@ func TestHistoryCache_CountsEvents(t *testing.T) {
 // that is no longer the cached one replaces it with a copy.
 func TestHistoryCache_Extend(t *testing.T) {
 	c := newHistoryCache(10, 1000)
-	c.put("p", storedN(3), 3)
+	c.put("p", storedN(3), 3, 0)
 	h, _, _ := c.get("p")
-	c.extend("p", h, []eventstore.Stored{{Seq: 4}}, 4) // a copy with room to grow
+	c.extend("p", h, []eventstore.Stored{{Seq: 4}}, 4, 0) // a copy with room to grow
 	h1, last, _ := c.get("p")
-	c.extend("p", h1, []eventstore.Stored{{Seq: 5}}, 5) // in place
+	c.extend("p", h1, []eventstore.Stored{{Seq: 5}}, 5, 0) // in place
 	h2, _, _ := c.get("p")
 	if len(h1) != 4 || len(h2) != 5 || last != 4 || &h1[0] != &h2[0] || h2[4].Seq != 5 {
 		t.Fatalf("extend: got %d then %d events (shared %v), want 4 then 5 in one array", len(h1), len(h2), &h1[0] == &h2[0])
@@ -101,13 +103,13 @@ func TestHistoryCache_Extend(t *testing.T) {
 	}
 	// Extending the older history h1 (another request's): a copy replaces the entry, and
 	// the history handed out as h2 is unchanged.
-	c.extend("p", h1, []eventstore.Stored{{Seq: 6}}, 6)
+	c.extend("p", h1, []eventstore.Stored{{Seq: 6}}, 6, 0)
 	h3, _, _ := c.get("p")
 	if len(h3) != 5 || h3[4].Seq != 6 || &h3[0] == &h2[0] || h2[4].Seq != 5 || c.events != 5 {
 		t.Fatalf("extend of an older history: got %v events %d, h2[4] %d", h3, c.events, h2[4].Seq)
 	}
 	// Nothing cached: extend caches base and add.
-	c.extend("q", storedN(2), []eventstore.Stored{{Seq: 3}}, 3)
+	c.extend("q", storedN(2), []eventstore.Stored{{Seq: 3}}, 3, 0)
 	if q, last, ok := c.get("q"); !ok || len(q) != 3 || last != 3 || c.events != 8 {
 		t.Fatalf("extend of an uncached person: %v %d %v, %d events", q, last, ok, c.events)
 	}
@@ -119,4 +121,74 @@ func (c *historyCache) holds(key string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.entries[key]
 	return ok
+}
+
+// sealedBy returns a history of n events, the first a registration sealed with the data key
+// id, and the second, when merged is set, a merge whose copy of the absorbed person's
+// registration names the data key merged.
+func sealedBy(n int, id, merged string) []eventstore.Stored {
+	h := storedN(n)
+	for i := range h {
+		h[i].Event = &nirv1.Event{}
+	}
+	h[0].Event.DataKeyId = id
+	if merged != "" {
+		h[1].Event.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{
+			AbsorbedEvents: []*nirv1.Event{{DataKeyId: merged}}}}
+	}
+	return h
+}
+
+// TestHistoryCache_DropSealed: a destroyed data key (an erasure's, told by the key store's
+// watch, on every nird) drops every history that names it, by its own events or by a merge's
+// copies, and leaves the others; a history read, or a state folded, before the destruction is
+// not kept after it, so that a request that read the person just before the keys went does
+// not put the opened history back (DOMAIN.md Product decisions 15).
+//
+// Found on 2026-12-07 (review of the erasure): before, the cache was dropped only by the nird
+// that stored the erasure, and only for the persons it named, after the destruction; a
+// request following a chain to a merged person could cache its opened history in between.
+func TestHistoryCache_DropSealed(t *testing.T) {
+	c := newHistoryCache(10, 1000)
+	before := c.now()
+	c.put("survivor", sealedBy(3, "k-s", "k-a"), 3, before)
+	c.put("absorbed", sealedBy(2, "k-a", ""), 2, before)
+	c.put("other", sealedBy(2, "k-o", ""), 2, before)
+	c.dropSealed("k-a")
+	for _, k := range []string{"survivor", "absorbed"} {
+		if _, _, ok := c.get(k); ok {
+			t.Errorf("%s names the destroyed key and is still cached", k)
+		}
+	}
+	if _, _, ok := c.get("other"); !ok {
+		t.Error("other names no destroyed key and was dropped")
+	}
+	// Read before the destruction, kept after it: refused.
+	c.put("absorbed", sealedBy(2, "k-a", ""), 2, before)
+	c.extend("survivor", nil, sealedBy(3, "k-s", "k-a"), 3, before)
+	if _, _, ok := c.get("absorbed"); ok {
+		t.Error("a history read before the destruction was cached after it")
+	}
+	if _, _, ok := c.get("survivor"); ok {
+		t.Error("a history extended from one read before the destruction was cached after it")
+	}
+	// Read after: kept, and its state too; a state folded before is not.
+	after := c.now()
+	c.put("survivor", sealedBy(3, "k-s", "k-a"), 3, after)
+	c.putFolded("survivor", rules.NewState("survivor"), 3, 3, before)
+	if st, _, _ := c.takeFolded("survivor"); st != nil {
+		t.Error("a state folded before the destruction was cached after it")
+	}
+	c.putFolded("survivor", rules.NewState("survivor"), 3, 3, after)
+	if st, _, _ := c.takeFolded("survivor"); st == nil {
+		t.Error("a state folded after the destruction was not cached")
+	}
+	// The index follows the entries: a key dropped by eviction or replaced is not indexed.
+	c.dropSealed("k-s")
+	if _, _, ok := c.get("survivor"); ok {
+		t.Error("survivor, cached again, names the destroyed k-s and is still cached")
+	}
+	if len(c.sealed) != 1 || len(c.sealed["k-o"]) != 1 {
+		t.Errorf("the index holds %v; want only k-o's one person", c.sealed)
+	}
 }

@@ -32,8 +32,8 @@ func TestService_FoldFromCache(t *testing.T) {
 		}
 		check := func(h []eventstore.Stored, reused bool) {
 			t.Helper()
-			s.cache.put(key, h, h[len(h)-1].Seq)
-			l := s.fold(key, h)
+			s.cache.put(key, h, h[len(h)-1].Seq, 0)
+			l := s.fold(key, h, 0)
 			got := l.st
 			if want := foldHistory(key, h); !reflect.DeepEqual(got, want) {
 				t.Fatalf("person %s, %d events: the state from the cache differs from the fold", key, len(h))
@@ -43,7 +43,7 @@ func TestService_FoldFromCache(t *testing.T) {
 			extra.Id = "extra"
 			got.Copy().Apply(got.LastSeq+1, extra)
 			l.release()
-			again := s.fold(key, h)
+			again := s.fold(key, h, 0)
 			if reused && again.st != got {
 				t.Fatalf("person %s, %d events: the state put back was not handed out again", key, len(h))
 			}
@@ -83,13 +83,13 @@ func TestService_FoldConcurrent(t *testing.T) {
 	for k := 1; k <= len(history); k++ {
 		wants[k] = foldHistory(key, history[:k])
 	}
-	s.cache.put(key, history[:1], history[0].Seq)
+	s.cache.put(key, history[:1], history[0].Seq, 0)
 	errs := make(chan error, 4)
 	for g := range 4 {
 		go func() {
 			for k := 1; k <= len(history); k++ {
 				h := history[:max(1, k-g)] // the goroutines lag each other: shorter and longer
-				l := s.fold(key, h)
+				l := s.fold(key, h, 0)
 				if !reflect.DeepEqual(l.st, wants[len(h)]) {
 					errs <- fmt.Errorf("goroutine %d, %d events: the state differs from the fold", g, len(h))
 					return
@@ -120,27 +120,27 @@ func TestService_FoldNewEvent(t *testing.T) {
 		for i, ev := range evs {
 			history = append(history, eventstore.Stored{Seq: uint64(p*10000 + 10*(i+1)), Event: ev})
 		}
-		s.cache.put(key, history[:1], history[0].Seq)
-		s.fold(key, history[:1]).release()
+		s.cache.put(key, history[:1], history[0].Seq, 0)
+		s.fold(key, history[:1], 0).release()
 		for k := 1; k < len(history); k++ {
 			// Not stored: the state is dropped, and the next fold folds the history whole.
-			l := s.fold(key, history[:k])
+			l := s.fold(key, history[:k], 0)
 			if _, faulted := l.applyNew(history[k].Event); faulted {
 				t.Fatalf("person %s, event %d: a fault with no fault hook", key, k)
 			}
 			l.release()
-			if again := s.fold(key, history[:k]); again.st == l.st || !reflect.DeepEqual(again.st, foldHistory(key, history[:k])) {
+			if again := s.fold(key, history[:k], 0); again.st == l.st || !reflect.DeepEqual(again.st, foldHistory(key, history[:k])) {
 				t.Fatalf("person %s, %d events: a state holding an event not stored was handed out", key, k)
 			} else {
 				again.release()
 			}
 			// Stored: the state is the fold with the event at its sequence.
-			l = s.fold(key, history[:k])
+			l = s.fold(key, history[:k], 0)
 			l.applyNew(history[k].Event)
-			s.cache.extend(key, history[:k], history[k:k+1], history[k].Seq)
+			s.cache.extend(key, history[:k], history[k:k+1], history[k].Seq, 0)
 			l.storedAt([]eventstore.Position{{EventID: history[k].Event.GetId(), PersonKey: key, Seq: history[k].Seq}})
 			l.release()
-			next := s.fold(key, history[:k+1])
+			next := s.fold(key, history[:k+1], 0)
 			if next.st != l.st {
 				t.Fatalf("person %s, %d events: the state that folded the stored event was not handed out", key, k+1)
 			}

@@ -114,7 +114,7 @@ type Config struct {
 	ConflictTimeout time.Duration
 	// HistoryCache is how many persons' histories are kept to spare the read before an
 	// append (0 = DefaultHistoryCache, negative = none). See historyCache for why a stale
-	// entry is harmless.
+	// entry is harmless, and how an erased person's is dropped.
 	HistoryCache int
 	// HistoryCacheEvents bounds the events the kept histories hold together (0 =
 	// DefaultHistoryCacheEvents): the least recently appended persons are forgotten first.
@@ -136,6 +136,8 @@ type Config struct {
 	Observer Observer
 	// Sealer, when set, seals identifying fields before they are stored and opens them when
 	// read (DOMAIN.md Product decisions 15); nil stores them in clear (tests and tools only).
+	// A Sealer whose key store tells of destroyed keys (sealing.Events on an
+	// eventstore.KeyStore: OnDestroyed) has the history cache drop the histories they opened.
 	Sealer Sealer
 }
 
@@ -207,6 +209,11 @@ func New(cfg Config) *Service {
 		events = DefaultHistoryCacheEvents
 	}
 	s.cache = newHistoryCache(persons, events)
+	if n, ok := cfg.Sealer.(interface{ OnDestroyed(func(id string)) bool }); ok && s.cache != nil {
+		// Every nird's cache lets go of an erased person's opened history once the
+		// person's keys are destroyed, by whichever nird erased it (historyCache).
+		n.OnDestroyed(s.cache.dropSealed)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -260,11 +267,12 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	case g.unknown && s.fresh(ctx, g.chain):
 		return key, nil, ErrNotFound
 	}
+	epoch := s.cache.now()
 	events, _, err := s.store.Read(ctx, key)
 	if err != nil {
 		return key, nil, fmt.Errorf("read person: %w", err)
 	}
-	key, events, _, l, err := s.follow(ctx, key, events, 0, false)
+	key, events, _, l, err := s.follow(ctx, key, events, 0, false, epoch)
 	if err != nil {
 		return key, nil, err
 	}
@@ -598,7 +606,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	appends := make([]eventstore.PersonAppend, 0, len(batches))
 	var refusals []rules.Refusal
 	var checks []idCheck // the new events' ids
-	reads, err := s.readAll(ctx, scope, batches, useCache, erasing)
+	// What is read from now on is cached only if no data key is destroyed meanwhile.
+	epoch := s.cache.now()
+	reads, err := s.readAll(ctx, scope, batches, useCache, erasing, epoch)
 	if err != nil {
 		return err
 	}
@@ -620,7 +630,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// the scope before it was read is neither read nor followed.
 		key, l := b.key, &lease{key: b.key, st: rules.NewState(b.key)}
 		if !reads[i].hidden {
-			key, history, last, l, err = s.follow(ctx, b.key, history, last, erasing)
+			key, history, last, l, err = s.follow(ctx, b.key, history, last, erasing, epoch)
 			if err != nil {
 				return err
 			}
@@ -857,7 +867,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	// stale cache, a replica behind, or none, the person taken for new) is not answered as a
 	// duplicate by the store but with eventstore.ErrNotNew, nothing stored, and the next
 	// attempt reads the person and judges the retry (who reaches the person) on its history.
-	s.remember(appends, histories, positions, now)
+	s.remember(appends, histories, positions, now, epoch)
 	for _, l := range advanced {
 		l.storedAt(positions)
 	}
@@ -1058,12 +1068,12 @@ func shallowEvent(ev *nirv1.Event) *nirv1.Event {
 // events: single appends at 0.66 of the bare engine, against 0.86 with 10); a copy of the
 // cached state for every append was a third of the append path's allocated bytes, and an
 // append of one event checks it without changing the state (rules.CheckNext).
-func (s *Service) fold(key string, history []eventstore.Stored) *lease {
+func (s *Service) fold(key string, history []eventstore.Stored, epoch uint64) *lease {
 	st, n, seq := s.cache.takeFolded(key)
 	if st != nil && (n > len(history) || (n > 0 && history[n-1].Seq != seq)) {
 		// The fold of another history of key (a longer one, or another writer's): left for
 		// the folds it fits.
-		s.cache.putFolded(key, st, n, seq)
+		s.cache.putFolded(key, st, n, seq, epoch)
 		st = nil
 	}
 	if st == nil {
@@ -1072,7 +1082,7 @@ func (s *Service) fold(key string, history []eventstore.Stored) *lease {
 	for _, h := range history[n:] {
 		st.Apply(h.Seq, h.Event)
 	}
-	l := &lease{cache: s.cache, key: key, st: st, n: len(history)}
+	l := &lease{cache: s.cache, key: key, st: st, n: len(history), epoch: epoch}
 	if len(history) > 0 {
 		l.seq = history[len(history)-1].Seq
 	}
@@ -1086,9 +1096,11 @@ type lease struct {
 	st    *rules.State
 	// n and seq are how many events of the person's history st folds, and the last one's
 	// sequence.
-	n    int
-	seq  uint64
-	once sync.Once
+	n   int
+	seq uint64
+	// epoch is the cache's (historyCache.now) from before the history was read.
+	epoch uint64
+	once  sync.Once
 	// provisional is the sequence at which st folded a new event before it was stored
 	// (applyNew), 0 if none; stored is the sequence the stream gave it, 0 until it is stored.
 	provisional, stored uint64
@@ -1121,11 +1133,11 @@ func (l *lease) release() {
 		switch {
 		case l.provisional == 0:
 			if l.n > 0 {
-				l.cache.putFolded(l.key, l.st, l.n, l.seq)
+				l.cache.putFolded(l.key, l.st, l.n, l.seq, l.epoch)
 			}
 		case l.stored != 0:
 			l.st.Resequence(l.provisional, l.stored)
-			l.cache.putFolded(l.key, l.st, l.n+1, l.stored)
+			l.cache.putFolded(l.key, l.st, l.n+1, l.stored, l.epoch)
 		}
 	})
 }
@@ -1153,11 +1165,11 @@ const maxParallelReads = 16
 // readAll reads the histories of every person in the request, the ones not in the cache
 // concurrently: a batch of many new persons would otherwise wait for one round trip per
 // person.
-func (s *Service) readAll(ctx context.Context, scope access.Scope, batches []*personBatch, useCache, erasing bool) ([]personRead, error) {
+func (s *Service) readAll(ctx context.Context, scope access.Scope, batches []*personBatch, useCache, erasing bool, epoch uint64) ([]personRead, error) {
 	out := make([]personRead, len(batches))
 	if len(batches) == 1 {
 		var err error
-		out[0], err = s.read(ctx, scope, batches[0], useCache, erasing)
+		out[0], err = s.read(ctx, scope, batches[0], useCache, erasing, epoch)
 		return out, err
 	}
 	var (
@@ -1169,7 +1181,7 @@ func (s *Service) readAll(ctx context.Context, scope access.Scope, batches []*pe
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out[i], errs[i] = s.read(ctx, scope, b, useCache, erasing)
+			out[i], errs[i] = s.read(ctx, scope, b, useCache, erasing, epoch)
 		})
 	}
 	wg.Wait()
@@ -1177,13 +1189,14 @@ func (s *Service) readAll(ctx context.Context, scope access.Scope, batches []*pe
 }
 
 // read returns the person's history: from the cache when allowed and present, else from the
-// stream (readStored, erasing as there). A cached history that contradicts the caller's own
+// stream (readStored, erasing as there), cached if no data key was destroyed since epoch
+// (historyCache.now). A cached history that contradicts the caller's own
 // expectation is read again, so that a stale cache never turns into a conflict the caller did
 // not cause.
 //
 // A person hidden from the scope (gate) is not read at all, nor looked for in the cache:
 // either would take longer for another kommune's person than for one nobody registered.
-func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, useCache, erasing bool) (personRead, error) {
+func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, useCache, erasing bool, epoch uint64) (personRead, error) {
 	// A new person's registration is checked by the append itself: "no events yet" is its
 	// expected last sequence, so a person that exists after all fails with a conflict and
 	// the retry reads the stream. That spares the read for every new person.
@@ -1214,7 +1227,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 		return personRead{}, err
 	}
 	if whole {
-		s.cache.put(b.key, history, last)
+		s.cache.put(b.key, history, last, epoch)
 	}
 	return personRead{history: history, last: last}, nil
 }
@@ -1324,8 +1337,9 @@ func registersNew(b *personBatch) bool {
 	return b.regs[0].reg.GetEvent().GetPersonRegistered() != nil && (b.expected == nil || *b.expected == 0)
 }
 
-// remember caches each appended person's history with the events just stored.
-func (s *Service) remember(appends []eventstore.PersonAppend, histories map[string][]eventstore.Stored, positions []eventstore.Position, now time.Time) {
+// remember caches each appended person's history with the events just stored, unless a data
+// key was destroyed since epoch (historyCache.now), before which the histories were read.
+func (s *Service) remember(appends []eventstore.PersonAppend, histories map[string][]eventstore.Stored, positions []eventstore.Position, now time.Time, epoch uint64) {
 	if s.cache == nil {
 		return
 	}
@@ -1363,7 +1377,7 @@ func (s *Service) remember(appends []eventstore.PersonAppend, histories map[stri
 			s.cache.drop(a.PersonKey)
 			continue
 		}
-		s.cache.extend(a.PersonKey, history, add, last)
+		s.cache.extend(a.PersonKey, history, add, last, epoch)
 	}
 }
 

@@ -1,0 +1,117 @@
+package ingest_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/ingest"
+	"github.com/introreg/nir/internal/personkey"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
+	"github.com/introreg/nir/sealing"
+)
+
+// peerStores opens an embedded JetStream and returns makers of append paths on it as nird
+// processes of one cluster have them: each with its own key store (its own watch of the key
+// bucket) and its own history cache.
+func peerStores(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := personkey.New([]byte("test secret for the ingest tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, func() *ingest.Service {
+		ks, err := store.OpenKeyStore(ctx, master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ks.Close() })
+		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
+			Sealer: sealing.Events{Keys: ks, Strict: true}})
+	}
+}
+
+// TestService_ErasureDropsPeersCachedHistory: a nird that cached a person before another nird
+// erased it keeps no history of the person, nor of a person merged into it, once its key
+// store has seen the keys destroyed, and answers a re-send of either's registration as a nird
+// that reads the stream does, not as a duplicate (DOMAIN.md Product decisions 15).
+//
+// Found on 2026-12-07 (review of the erasure): before, only the nird that stored the erasure
+// dropped its cached histories; every other kept them, national ids in clear, until they were
+// evicted, and answered the re-send as a duplicate. Now every nird drops a cached history as
+// its key store's watch of the key bucket sees a data key the history names destroyed.
+func TestService_ErasureDropsPeersCachedHistory(t *testing.T) {
+	ctx := context.Background()
+	_, newSvc := peerStores(t)
+	a, b := newSvc(), newSvc()
+	dnr, fnr, regS := dnrPerson(72)
+	_, regA := person(72, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := a.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(regS).(*nirv1.Registration), proto.Clone(regA).(*nirv1.Registration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
+	// The merge through B caches both persons there.
+	if _, err := b.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{survivor, absorbed} {
+		if _, ok := b.CachedHistoryForTest(k); !ok {
+			t.Fatalf("%.8s is not cached on B before the erasure: the test shows nothing", k)
+		}
+	}
+	if _, err := a.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(survivor)}); err != nil {
+		t.Fatal(err)
+	}
+	// B learns of the erasure by its key store's watch: wait until B reads the survivor's
+	// registration «slettet» from the stream (History reads the stream, not the cache).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, h, err := b.History(ctx, operatorScope, &nirv1.PersonRef{PersonKey: survivor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h[0].Event.GetPersonRegistered().GetFodselsnummer() == rules.ErasedText {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B's key store never saw the erased person's key destroyed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, k := range []string{survivor, absorbed} {
+		h, ok := b.CachedHistoryForTest(k)
+		for _, e := range h {
+			if e.Event.GetPersonRegistered().GetFodselsnummer() == fnr || e.Event.GetPersonRegistered().GetDNummer() == dnr {
+				t.Errorf("B's cache still holds an erased national id in clear, on %.8s", k)
+			}
+		}
+		if ok {
+			t.Errorf("%.8s (erased) is still cached on B after the erasure", k)
+		}
+	}
+	for name, reg := range map[string]*nirv1.Registration{"the erased person's": regS, "the merged person's": regA} {
+		got, errB := b.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+		_, errC := newSvc().Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
+		if errB == nil || errC == nil || errB.Error() != errC.Error() {
+			t.Errorf("a re-send of %s registration to B after the erasure: %v, %v; a nird that reads the stream: %v; want the same refusal", name, got, errB, errC)
+		}
+	}
+}
