@@ -105,8 +105,9 @@ type KeyStore struct {
 	live int
 	// unwatched is set when the watch ended before Close: keys is then empty and stays so.
 	unwatched bool
-	// destroyed are the functions OnDestroyed was given, called with k.mu held.
+	// destroyed and blinded are the functions OnDestroyed was given, called with k.mu held.
 	destroyed []func(id string)
+	blinded   []func()
 
 	// poolMu guards pool and filling; pool holds keys made ahead for Take.
 	poolMu  sync.Mutex
@@ -336,8 +337,11 @@ func (k *KeyStore) watch(w jetstream.KeyWatcher, loaded chan struct{}) {
 		k.mu.Lock()
 		k.unwatched = true
 		k.keys, k.live = map[string]keySlot{}, 0
+		for _, f := range k.blinded {
+			f()
+		}
 		k.mu.Unlock()
-		k.s.log.Error("the key bucket's watch ended; every data key is now fetched on use", "bucket", KeyBucket)
+		k.s.log.Error("the key bucket's watch ended; every data key is now fetched on use, and what kept opened fields (the append path's history cache) keeps none", "bucket", KeyBucket)
 	}
 }
 
@@ -416,16 +420,23 @@ func (k *KeyStore) apply(personKey string, slot keySlot) {
 	}
 }
 
-// OnDestroyed has f called with the id of every data key destroyed from now on: by this
-// process (Destroy) or by another, as the watch of the bucket brings its purge marker. f is
-// called before a lookup here can find the key gone, so that whatever holds what the key
-// opened (the append path's history cache) can let go of it first; f must be quick and must
-// not call the key store. A watch that ends tells nothing more (the keys are then fetched on
-// use).
-func (k *KeyStore) OnDestroyed(f func(id string)) {
+// OnDestroyed has destroyed called with the id of every data key destroyed from now on: by
+// this process (Destroy) or by another, as the watch of the bucket brings its purge marker.
+// It is called before a lookup here can find the key gone, so that whatever holds what the
+// key opened (the append path's history cache) can let go of it first. blind is called once
+// the key store can tell no more (its watch ended; the keys are then fetched on use), at once
+// if that has happened already: whatever holds opened fields must let go of all of them and
+// keep none from then on (review, 2026-12-07: a nird whose watch had ended kept an erased
+// person's cached ids for good). Both must be quick and must not call the key store. There
+// is no way to unsubscribe: one ingest service per key store subscribes.
+func (k *KeyStore) OnDestroyed(destroyed func(id string), blind func()) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.destroyed = append(k.destroyed, f)
+	k.destroyed = append(k.destroyed, destroyed)
+	k.blinded = append(k.blinded, blind)
+	if k.unwatched {
+		blind()
+	}
 }
 
 // masterCheck is the bucket's entry that tells which master key wraps its keys: 32 zero bytes

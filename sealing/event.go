@@ -239,13 +239,16 @@ func (e Events) Destroy(ctx context.Context, id string) error {
 	return e.Keys.Destroy(ctx, id)
 }
 
-// OnDestroyed has f called with the id of every data key destroyed from now on, by this
-// process or another, when e's key store can tell (eventstore.KeyStore does, by its watch of
-// the key bucket), and reports whether it can.
-func (e Events) OnDestroyed(f func(id string)) bool {
-	n, ok := e.Keys.(interface{ OnDestroyed(func(id string)) })
+// OnDestroyed has destroyed called with the id of every data key destroyed from now on, by
+// this process or another, and blind once that can no longer be told, when e's key store can
+// tell (eventstore.KeyStore does, by its watch of the key bucket: KeyStore.OnDestroyed), and
+// reports whether it can.
+func (e Events) OnDestroyed(destroyed func(id string), blind func()) bool {
+	n, ok := e.Keys.(interface {
+		OnDestroyed(func(id string), func())
+	})
 	if ok {
-		n.OnDestroyed(f)
+		n.OnDestroyed(destroyed, blind)
 	}
 	return ok
 }

@@ -40,7 +40,7 @@ type historyCache struct {
 	max       int // persons
 	maxEvents int // events of all histories together
 
-	// mu guards order, entries, events, sealed and epoch.
+	// mu guards order, entries, events, sealed, epoch, recent and off.
 	mu      sync.Mutex
 	order   *list.List // of *cacheEntry, most recent first
 	entries map[string]*list.Element
@@ -48,10 +48,22 @@ type historyCache struct {
 	// sealed holds, for each data key id the cached histories name, the keys of the
 	// persons whose histories name it.
 	sealed map[string]map[string]struct{}
-	// epoch counts the data keys destroyed (dropSealed). A history or state is kept only if
-	// no key was destroyed since it was read: it may hold what the key opened.
-	epoch uint64
+	// epoch counts the data keys destroyed (dropSealed); recent[e%len(recent)] is the id of
+	// the e-th. A history or state read at an earlier epoch is kept only if it names none of
+	// the keys destroyed since (staleLocked): it may hold what such a key opened. Refusing
+	// every history read before any destruction made a run of erasures anywhere in the
+	// cluster empty every nird's cache of the persons being appended to (review,
+	// 2026-12-07).
+	epoch  uint64
+	recent [recentDestroyed]string
+	// off is set once the key store can no longer tell of destroyed keys (blind): the cache
+	// then holds nothing, for the life of the process.
+	off bool
 }
+
+// recentDestroyed is how many of the last destroyed data keys the cache remembers; a
+// history read before more were destroyed than that is not kept.
+const recentDestroyed = 1024
 
 type cacheEntry struct {
 	key     string
@@ -116,10 +128,32 @@ func (c *historyCache) put(key string, history []eventstore.Stored, last, epoch 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if epoch != c.epoch {
+	if c.staleLocked(epoch, func() []string { return dataKeys(nil, history) }) {
 		return
 	}
 	c.putLocked(key, slices.Clip(history), last)
+}
+
+// staleLocked reports whether what was read at epoch (now), naming the data keys ids returns,
+// may hold what a key destroyed since opened: it names one of them, or more were destroyed
+// than recent remembers, or the cache is off. ids is called only when a key was destroyed
+// since epoch. c.mu must be held.
+func (c *historyCache) staleLocked(epoch uint64, ids func() []string) bool {
+	switch {
+	case c.off:
+		return true
+	case epoch == c.epoch:
+		return false
+	case c.epoch-epoch > uint64(len(c.recent)):
+		return true
+	}
+	named := ids()
+	for e := epoch + 1; e <= c.epoch; e++ {
+		if slices.Contains(named, c.recent[e%uint64(len(c.recent))]) {
+			return true
+		}
+	}
+	return false
 }
 
 // putLocked is put with c.mu held; history's spare capacity becomes the entry's.
@@ -214,7 +248,7 @@ func (c *historyCache) extend(key string, base, add []eventstore.Stored, last, e
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if epoch != c.epoch {
+	if c.staleLocked(epoch, func() []string { return dataKeys(dataKeys(nil, base), add) }) {
 		if el, ok := c.entries[key]; ok {
 			c.removeLocked(el)
 		}
@@ -277,19 +311,22 @@ func (c *historyCache) putFolded(key string, st *rules.State, n int, seq, epoch 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if epoch != c.epoch {
+	el, ok := c.entries[key]
+	if !ok {
 		return
 	}
-	if el, ok := c.entries[key]; ok {
-		if e := el.Value.(*cacheEntry); n > e.stateN {
-			e.state, e.stateN, e.stateSeq = st, n, seq
-		}
+	e := el.Value.(*cacheEntry)
+	// After a destruction the entry's keys stand for st's only when st folds no more of
+	// the history than the entry holds.
+	if n <= e.stateN || epoch != c.epoch && n > len(e.history) || c.staleLocked(epoch, func() []string { return e.keys }) {
+		return
 	}
+	e.state, e.stateN, e.stateSeq = st, n, seq
 }
 
 // dropSealed forgets every history that names the data key id, destroyed: they may hold
 // what it opened, the national ids of an erased person in clear. No history read, nor state
-// folded, before this call is kept after it (epoch).
+// folded, before this call that names id is kept after it (epoch, staleLocked).
 func (c *historyCache) dropSealed(id string) {
 	if c == nil {
 		return
@@ -297,10 +334,27 @@ func (c *historyCache) dropSealed(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	c.recent[c.epoch%uint64(len(c.recent))] = id
 	for key := range c.sealed[id] {
 		if el, ok := c.entries[key]; ok {
 			c.removeLocked(el)
 		}
+	}
+}
+
+// blind empties the cache and keeps it empty: the key store can no longer tell of destroyed
+// keys (its watch of the key bucket ended), so a cached history could keep an erased person's
+// ids in clear for good (review, 2026-12-07).
+func (c *historyCache) blind() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off = true
+	c.epoch++
+	for c.order.Len() > 0 {
+		c.removeLocked(c.order.Back())
 	}
 }
 

@@ -192,3 +192,68 @@ func TestHistoryCache_DropSealed(t *testing.T) {
 		t.Errorf("the index holds %v; want only k-o's one person", c.sealed)
 	}
 }
+
+// TestHistoryCache_UnrelatedDestructionKeepsTheCache: a data key destroyed while a history is
+// read or appended to that names no such key does not cost that history its place. Found on
+// 2026-12-07 (review of the erasure's cache drop): any destruction in the cluster made every
+// append in flight remove its person's entry and every read in flight cache nothing, so a
+// run of erasures emptied every nird's cache. A history that names the key is still refused,
+// and so is every history read before more destructions than the cache remembers.
+func TestHistoryCache_UnrelatedDestructionKeepsTheCache(t *testing.T) {
+	c := newHistoryCache(10, 1000)
+	c.put("p", sealedBy(3, "k-p", ""), 3, c.now())
+	// An append of p begins: it takes the epoch and reads p from the cache.
+	epoch := c.now()
+	base, _, ok := c.get("p")
+	if !ok {
+		t.Fatal("p not cached")
+	}
+	c.dropSealed("k-q") // another nird erases q meanwhile
+	c.extend("p", base, storedN(4)[3:], 4, epoch)
+	if h, _, ok := c.get("p"); !ok || len(h) != 4 {
+		t.Errorf("p (naming only k-p) after k-q's destruction during its append: cached %v with %d events; want 4", ok, len(h))
+	}
+	e2 := c.now()
+	c.dropSealed("k-q2")
+	c.put("r", sealedBy(2, "k-r", ""), 2, e2)
+	if !c.holds("r") {
+		t.Error("r (naming only k-r) was not cached after k-q2's destruction during its read")
+	}
+	c.putFolded("r", rules.NewState("r"), 2, 2, e2)
+	if st, _, _ := c.takeFolded("r"); st == nil {
+		t.Error("r's state, folded before k-q2's destruction, was not cached")
+	}
+	// One that names a key destroyed during its read is refused, as before.
+	e3 := c.now()
+	c.dropSealed("k-s")
+	c.put("s", sealedBy(2, "k-s", ""), 2, e3)
+	if c.holds("s") {
+		t.Error("s, naming k-s destroyed during its read, was cached")
+	}
+	// More destructions than the cache remembers: refused whatever it names.
+	e4 := c.now()
+	for i := range recentDestroyed + 1 {
+		c.dropSealed(fmt.Sprintf("k-x%d", i))
+	}
+	c.put("t", sealedBy(2, "k-t", ""), 2, e4)
+	if c.holds("t") {
+		t.Errorf("t, read before %d destructions, was cached", recentDestroyed+1)
+	}
+}
+
+// TestHistoryCache_Blind: once the key store can no longer tell of destroyed keys, the cache
+// lets go of every history and keeps none (review, 2026-12-07).
+func TestHistoryCache_Blind(t *testing.T) {
+	c := newHistoryCache(10, 1000)
+	c.put("p", sealedBy(3, "k-p", ""), 3, c.now())
+	epoch := c.now()
+	c.blind()
+	if c.holds("p") {
+		t.Error("p is still cached after the key store went blind")
+	}
+	c.put("q", sealedBy(2, "k-q", ""), 2, c.now())
+	c.extend("r", nil, sealedBy(2, "k-r", ""), 2, epoch)
+	if c.holds("q") || c.holds("r") {
+		t.Error("the cache kept a history after the key store went blind")
+	}
+}

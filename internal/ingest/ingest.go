@@ -209,10 +209,13 @@ func New(cfg Config) *Service {
 		events = DefaultHistoryCacheEvents
 	}
 	s.cache = newHistoryCache(persons, events)
-	if n, ok := cfg.Sealer.(interface{ OnDestroyed(func(id string)) bool }); ok && s.cache != nil {
+	if n, ok := cfg.Sealer.(interface {
+		OnDestroyed(func(id string), func()) bool
+	}); ok && s.cache != nil {
 		// Every nird's cache lets go of an erased person's opened history once the
-		// person's keys are destroyed, by whichever nird erased it (historyCache).
-		n.OnDestroyed(s.cache.dropSealed)
+		// person's keys are destroyed, by whichever nird erased it, and of everything once
+		// the key store can no longer tell (historyCache).
+		n.OnDestroyed(s.cache.dropSealed, s.cache.blind)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
