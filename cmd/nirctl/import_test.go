@@ -540,3 +540,24 @@ func TestDerivedEventID(t *testing.T) {
 		}
 	}
 }
+
+// TestImport_DerivedIDsAsKommune: a kommune's import of lines without event ids stores them
+// under the ids derived from the file, and a second import finds them stored. Found on
+// 2026-12-07 (a walk through the README): the register keeps ULIDs of exactly midnight UTC
+// for the regelmotor's computed terminations, and the derived ids (time 0, 1970-01-01
+// midnight) were refused for every line ("has a ULID time of exactly midnight UTC"); the
+// other import tests import as the development mode's system principal, which that check
+// does not concern.
+func TestImport_DerivedIDsAsKommune(t *testing.T) {
+	n := startTestNird(t)
+	input, _, regs := writeJSONLInput(t, 6, 7)
+	for i, want := range [][2]int{{regs, 0}, {0, regs}} {
+		out, _, err := n.nirctl(t, "--token", "kommune:0301", "import", input)
+		if err != nil {
+			t.Fatalf("import %d as kommune 0301: %v", i+1, err)
+		}
+		if s, d, k := parseCounts(t, out); s != want[0] || d != want[1] || k != 0 {
+			t.Fatalf("import %d as kommune 0301: stored=%d dup=%d skipped=%d, want %d/%d/0 (%q)", i+1, s, d, k, want[0], want[1], out)
+		}
+	}
+}
