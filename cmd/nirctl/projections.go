@@ -178,7 +178,17 @@ func progressText(p *nirv1.Progress) string {
 		pct = 100 * float64(p.GetDone()) / float64(p.GetTotal())
 	}
 	eta := time.Duration(p.GetEtaSeconds() * float64(time.Second)).Round(time.Second)
-	return fmt.Sprintf("%d/%d events (%.0f%%), %.0f events/s, ETA %s", p.GetDone(), p.GetTotal(), pct, p.GetEventsPerSecond(), eta)
+	// The fold phase counts persons, and its rate is of persons (the web console's text says
+	// so too). Found on 2026-12-07 by a walk through the README: "2073/2073 events" of a
+	// stream of 55 420.
+	what, unit := "events stored", "events"
+	switch p.GetPhase() {
+	case "fold":
+		what, unit = "persons folded", "persons"
+	case "":
+		what = "events" // a nird before the phase was sent
+	}
+	return fmt.Sprintf("%d/%d %s (%.0f%%), %.0f %s/s, ETA %s", p.GetDone(), p.GetTotal(), what, pct, p.GetEventsPerSecond(), unit, eta)
 }
 
 func runProjectionsRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {

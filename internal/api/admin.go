@@ -134,7 +134,7 @@ func operator(ctx context.Context) (auth.Principal, error) {
 
 func progressMsg(pr projections.Progress) *nirv1.Progress {
 	return &nirv1.Progress{Done: pr.Done, Total: pr.Total, EventsPerSecond: pr.Rate,
-		EtaSeconds: pr.ETA.Seconds(), ElapsedSeconds: pr.Elapsed.Seconds(), FromFileThrough: pr.FromFile}
+		EtaSeconds: pr.ETA.Seconds(), ElapsedSeconds: pr.Elapsed.Seconds(), FromFileThrough: pr.FromFile, Phase: pr.Phase}
 }
 
 // ProjectionStatus implements AdminService.ProjectionStatus.

@@ -2799,11 +2799,12 @@ func (x *SnapshotInfo) GetProvisionalUntil() *timestamppb.Timestamp {
 // Progress reports a rebuild or an as-of replay.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// done is the stream sequence applied so far.
+	// done of total: the stream sequence stored so far, of the stream's last sequence when it
+	// started, in phase "store"; the persons folded so far, of all persons, in phase "fold".
 	Done uint64 `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
-	// total is the stream's last sequence when it started.
+	// total: see done.
 	Total uint64 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
-	// events_per_second so far.
+	// events_per_second so far: of events in phase "store", of persons in phase "fold".
 	EventsPerSecond float64 `protobuf:"fixed64,3,opt,name=events_per_second,json=eventsPerSecond,proto3" json:"events_per_second,omitempty"`
 	// eta_seconds is the estimated time left.
 	EtaSeconds float64 `protobuf:"fixed64,4,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
@@ -2813,8 +2814,12 @@ type Progress struct {
 	// read-model file, after checking them against the stream's signed checkpoint through it;
 	// the rest of the stream was read. 0 while none is, and when the whole stream is read.
 	FromFileThrough uint64 `protobuf:"varint,6,opt,name=from_file_through,json=fromFileThrough,proto3" json:"from_file_through,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// phase is "store" (the events are stored) and then "fold" (each person is folded once and
+	// every model written); empty from a nird before 2026-12-07, whose counts are of the phase
+	// it was in.
+	Phase         string `protobuf:"bytes,7,opt,name=phase,proto3" json:"phase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
@@ -2887,6 +2892,13 @@ func (x *Progress) GetFromFileThrough() uint64 {
 		return x.FromFileThrough
 	}
 	return 0
+}
+
+func (x *Progress) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
 }
 
 // ProjectionStatusResponse is the read models' state.
@@ -3990,7 +4002,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"checkpoint\x12\x1b\n" +
 	"\tfile_size\x18\x03 \x01(\x03R\bfileSize\x12A\n" +
 	"\x0erecorded_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrecordedUntil\x12G\n" +
-	"\x11provisional_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10provisionalUntil\"\xd6\x01\n" +
+	"\x11provisional_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10provisionalUntil\"\xec\x01\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x04R\x05total\x12*\n" +
@@ -3998,7 +4010,8 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\veta_seconds\x18\x04 \x01(\x01R\n" +
 	"etaSeconds\x12'\n" +
 	"\x0felapsed_seconds\x18\x05 \x01(\x01R\x0eelapsedSeconds\x12*\n" +
-	"\x11from_file_through\x18\x06 \x01(\x04R\x0ffromFileThrough\"\x81\x04\n" +
+	"\x11from_file_through\x18\x06 \x01(\x04R\x0ffromFileThrough\x12\x14\n" +
+	"\x05phase\x18\a \x01(\tR\x05phase\"\x81\x04\n" +
 	"\x18ProjectionStatusResponse\x12+\n" +
 	"\x06models\x18\x01 \x03(\v2\x13.nir.v1.ModelStatusR\x06models\x12#\n" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12\x10\n" +
