@@ -102,12 +102,17 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: nirctl history PERSON   (a national id or a 64-hex person key; - reads it from stdin)")
-		fmt.Fprintln(stderr, "Prints one protojson nir.v1.StoredEvent per line.")
+		fmt.Fprintln(stderr, "Prints one protojson nir.v1.StoredEvent per line, 64-bit counts as numbers (as --json does elsewhere).")
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	// JSON is history's only output; --json is taken, as the README promises every command
+	// that prints the API's messages does (found on 2026-12-07 by a walk through the README:
+	// "flag provided but not defined: -json").
+	fs.Bool("json", true, "print protojson lines (always)")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 1 {
 		return badArgs(fs, err)
 	}
-	ref, err := personRef(ctx, fs.Arg(0))
+	ref, err := personRef(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -116,11 +121,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return callErr("history", err)
 	}
 	for _, ev := range res.Msg.GetEvents() {
-		b, err := protojson.Marshal(ev)
-		if err != nil {
+		if err := printJSON(stdout, ev); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, string(b))
 	}
 	return nil
 }

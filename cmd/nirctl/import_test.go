@@ -550,7 +550,7 @@ func TestDerivedEventID(t *testing.T) {
 // does not concern.
 func TestImport_DerivedIDsAsKommune(t *testing.T) {
 	n := startTestNird(t)
-	input, _, regs := writeJSONLInput(t, 6, 7)
+	input, persons, regs := writeJSONLInput(t, 6, 7)
 	for i, want := range [][2]int{{regs, 0}, {0, regs}} {
 		out, _, err := n.nirctl(t, "--token", "kommune:0301", "import", input)
 		if err != nil {
@@ -559,5 +559,15 @@ func TestImport_DerivedIDsAsKommune(t *testing.T) {
 		if s, d, k := parseCounts(t, out); s != want[0] || d != want[1] || k != 0 {
 			t.Fatalf("import %d as kommune 0301: stored=%d dup=%d skipped=%d, want %d/%d/0 (%q)", i+1, s, d, k, want[0], want[1], out)
 		}
+	}
+	// history takes --json after the person, and its sequences are numbers. Found on
+	// 2026-12-07 by the same walk: "flag provided but not defined: -json", and
+	// "sequence":"24175" where the README promises numbers.
+	out, _, err := n.nirctl(t, "--token", "kommune:0301", "history", persons[0].id, "--json")
+	if err != nil {
+		t.Fatalf("history --json: %v", err)
+	}
+	if !strings.Contains(out, "personRegistered") || !regexp.MustCompile(`"sequence":[0-9]`).MatchString(out) || strings.Contains(out, `"sequence":"`) {
+		t.Errorf("history --json printed %q; want the person's events with numeric sequences", out)
 	}
 }
