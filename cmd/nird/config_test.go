@@ -29,7 +29,7 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("group = %+v", c.Group)
 			}
 		}},
-		{name: "GroupEnv", env: map[string]string{"NIR_GROUP_MAX_WAIT": "7ms", "NIR_GROUP_INFLIGHT": "3", "NIR_REPLICAS": "3"}, check: func(t *testing.T, c Config) {
+		{name: "GroupEnv", env: map[string]string{"NIR_GROUP_MAX_WAIT": "7ms", "NIR_GROUP_INFLIGHT": "3", "NIR_REPLICAS": "3", "NIR_NATS_URL": "nats://127.0.0.1:4222"}, check: func(t *testing.T, c Config) {
 			if c.Group.MaxWait != 7*time.Millisecond || c.Group.MaxInflight != 3 || c.Replicas != 3 {
 				t.Errorf("config = %+v", c)
 			}
@@ -46,6 +46,16 @@ func TestParseConfig(t *testing.T) {
 		{name: "NegativeBytes", args: []string{"--group-max-bytes", "-5"}, wantErr: "--group-max-bytes"},
 		{name: "NegativeInflight", args: []string{"--group-inflight", "-1"}, wantErr: "--group-inflight"},
 		{name: "Replicas", args: []string{"--replicas", "7"}, wantErr: "--replicas"},
+		// Found on 2026-12-07 by a walk through the README: --check-config passed both, and
+		// the start failed on them.
+		{name: "ReplicasEmbedded", args: []string{"--replicas", "3"}, wantErr: "--replicas: 3 needs a NATS cluster"},
+		{name: "AdminIsHTTP", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9000"}, wantErr: "--admin"},
+		// Every flag of the start has its NIR_ variable; --shutdown-grace had none.
+		{name: "ShutdownGraceEnv", env: map[string]string{"NIR_SHUTDOWN_GRACE": "3s"}, check: func(t *testing.T, c Config) {
+			if c.Shutdown != 3*time.Second {
+				t.Errorf("shutdown grace = %v, want NIR_SHUTDOWN_GRACE's 3s", c.Shutdown)
+			}
+		}},
 		{name: "HistoryCache", args: []string{"--history-cache", "500", "--history-cache-events", "2000"}, check: func(t *testing.T, c Config) {
 			if c.HistoryCache != 500 || c.HistoryEvents != 2000 {
 				t.Errorf("history cache = %d persons, %d events; want 500, 2000", c.HistoryCache, c.HistoryEvents)

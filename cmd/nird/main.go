@@ -146,6 +146,12 @@ func (c Config) Validate() error {
 		return errors.New("--http: a listen address is required")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return fmt.Errorf("--replicas: %d is not between 1 and 5", c.Replicas)
+	case c.Replicas > 1 && c.NATSURL == "":
+		// Found on 2026-12-07 by a walk through the README: --check-config passed it, and
+		// the start failed in the server ("replicas > 1 not supported in non-clustered mode").
+		return fmt.Errorf("--replicas: %d needs a NATS cluster (--nats-url); the embedded server keeps one copy", c.Replicas)
+	case c.Admin != "" && c.Admin == c.HTTP && !strings.HasSuffix(c.Admin, ":0"): // port 0: each its own port
+		return fmt.Errorf("--admin: %q is --http's address too; give each its own", c.Admin)
 	case c.ConsoleSessionsPerPrincipal < 1 || c.ConsoleSessionsPerPrincipal > web.DefaultMaxSessions/100:
 		return fmt.Errorf("--console-sessions-per-principal: %d is not between 1 and %d", c.ConsoleSessionsPerPrincipal, web.DefaultMaxSessions/100)
 	case c.StatsMinCount < 1 || c.StatsMinCount > 100:
@@ -255,7 +261,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	str(&c.NATSIngressNKey, "nats-ingress-nkey", "", "nkey seed file of the NATS ingress's user on the external server")
 	str(&c.PersonKeyFile, "person-key-file", "", "person key secret (hex); default <data>/personkey.secret, created on first start")
 	str(&c.MasterKeyFile, "master-key-file", "", "master key that wraps the persons' data keys (64 hex digits, mode 0600); default <data>/master.key, created on first start; the environment variable NIR_MASTER_KEY, when set, is used instead. Without it nothing identifying can be read")
-	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where every caller is a system principal")
+	str(&c.TokenFile, "tokens", "", "token file (hashed bearer tokens → principals); empty runs in development mode, where a caller acts as the role its token names (kommune:NNNN, analyst, operator, system) and any other token, or none, as a system principal")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
 	var envErr error
@@ -328,10 +334,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	num(&e.BodyMemory, "max-body-memory", DefaultBodyMemory, fmt.Sprintf("API and NATS ingress: bytes of request bodies read at once, over every request, beyond the first %d KiB of each; a large body beyond it is refused with ResourceExhausted", edge.FreeBodyBytes>>10))
 	num(&e.MaxExportsPerPrincipal, "max-exports-per-principal", api.DefaultMaxExportsPerPrincipal, "API: most CSV exports one principal (token) may have in flight; more are refused with ResourceExhausted (each holds a temporary file of its list until its client has read it)")
 	num(&e.ExportDisk, "max-export-disk", api.DefaultExportDiskBytes, "API: bytes of the CSV exports' temporary files held at once, over every export; an export beyond it is refused with ResourceExhausted")
+	dur(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	if envErr != nil {
 		return c, envErr
 	}
-	fs.DurationVar(&c.Shutdown, "shutdown-grace", 10*time.Second, "time in-flight requests get on shutdown")
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
 	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store or binding a port, and exit")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print nird's version and exit")

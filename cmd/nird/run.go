@@ -404,8 +404,8 @@ func runAll(ctx context.Context, actors []actor, log *slog.Logger) error {
 	return first
 }
 
-// authenticator loads the token file, or in development mode (no token file) makes every
-// caller a system principal, and says so loudly.
+// authenticator loads the token file, or in development mode (no token file) makes a caller
+// the role its token names, any other the system principal, and says so loudly.
 func authenticator(cfg Config, log *slog.Logger) (*auth.Authenticator, error) {
 	if cfg.TokenFile != "" {
 		a, err := auth.LoadFile(cfg.TokenFile)
@@ -414,7 +414,7 @@ func authenticator(cfg Config, log *slog.Logger) (*auth.Authenticator, error) {
 		}
 		return a, nil
 	}
-	log.Warn("no --tokens file: development mode, every caller acts as the system principal \"dev\"")
+	log.Warn("no --tokens file: development mode, a caller acts as the role its token names (kommune:NNNN, analyst, operator, system); any other token, or none, as the system principal \"dev\"")
 	return auth.NewDev(auth.Principal{Name: "dev", Role: auth.RoleSystem})
 }
 
