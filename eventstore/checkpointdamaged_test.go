@@ -44,19 +44,21 @@ func TestCheckpoints_DamagedRecord(t *testing.T) {
 			ctx := context.Background()
 			dir := filepath.Join(t.TempDir(), "js")
 			cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
-			s, err := eventstore.Open(ctx, cfg)
+			// What is damaged is written whole, with no short timeout for it.
+			setup := setupCtx(t)
+			s, err := eventstore.Open(setup, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			k := personKey("cp")
 			evs := events(k, 20)
 			for i := range 3 { // checkpoints 1-3, through seqs 5, 10 and 15
-				if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: k, Events: evs[5*i : 5*i+5]}); err != nil {
+				if _, err := s.Append(setup, eventstore.PersonAppend{PersonKey: k, Events: evs[5*i : 5*i+5]}); err != nil {
 					t.Fatal(err)
 				}
 				storetest.CheckpointThrough(t, s, uint64(5*i+5), nil)
 			}
-			cps, err := s.Checkpoints(ctx)
+			cps, err := s.Checkpoints(setup)
 			if err != nil || len(cps) != 3 {
 				t.Fatalf("%d checkpoints, %v", len(cps), err)
 			}

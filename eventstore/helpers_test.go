@@ -106,13 +106,30 @@ func eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 	}
 }
 
+// setupTimeout bounds what a test does to get a store to the state it tests (opening it,
+// the embedded server's start and the streams' check; writing what is later damaged): a
+// loaded CI machine under the race detector can take longer than the short request timeout
+// (1 s) the damage tests give the reads they test, and a store opened with no deadline gets
+// only that request timeout for its opening (storetest.OpenAt failed so in CI, on opening).
+// The reads under test keep the store's own request timeout.
+const setupTimeout = time.Minute
+
+// setupCtx is a context of setupTimeout, cancelled when the test ends.
+func setupCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // openLogged opens a store with cfg, logging into the buffer it returns, and closes it when
-// the test ends.
+// the test ends. The opening has setupTimeout; the store's requests have cfg's timeout.
 func openLogged(t *testing.T, cfg eventstore.Config) (*eventstore.Store, *lockedBuffer) {
 	t.Helper()
 	logs := new(lockedBuffer)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	s, err := eventstore.Open(context.Background(), cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	s, err := eventstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

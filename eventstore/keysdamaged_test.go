@@ -116,7 +116,7 @@ func TestKeyStore_DestroyDamaged(t *testing.T) {
 // store is closed when the test ends.
 func damagedKeys(t *testing.T, persons []string, damaged string, prepare func(*eventstore.Store)) (s *eventstore.Store, cfg eventstore.Config, master *sealing.Key, logs *lockedBuffer) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := setupCtx(t) // what is damaged is written whole: no short timeout for it
 	dir := filepath.Join(t.TempDir(), "js")
 	cfg = eventstore.Config{Dir: dir, RequestTimeout: time.Second}
 	s, err := eventstore.Open(ctx, cfg)

@@ -22,7 +22,7 @@ func TestLease_RecordDamaged(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "js")
 	cfg := eventstore.Config{Dir: dir, RequestTimeout: time.Second}
-	s, err := eventstore.Open(ctx, cfg)
+	s, err := eventstore.Open(setupCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
