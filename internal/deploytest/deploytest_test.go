@@ -135,8 +135,15 @@ func serveIngress(tb testing.TB, ingress *client) {
 	}
 }
 
+// ctxT bounds a whole test against a single server: what is waited for with it must happen,
+// and a hang fails the test instead of blocking it. It is a minute, not the 10 s it was: the
+// bound covers everything a test does (TestSingle_EventStore spends 3 s of it on the three
+// refused opens alone, then opens the store, appends, replays and takes a lease), which on a
+// loaded 2-core CI machine under the race detector can take several times as long as idle.
+// No assertion compares a time with it; a refusal that is waited for has a short deadline of
+// its own.
 func ctxT(tb testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	tb.Cleanup(cancel)
 	return ctx
 }
