@@ -94,6 +94,12 @@ func ids(evs []eventstore.Stored) []string {
 	return out
 }
 
+// eventualTimeout is how long a test waits for what another key store's watch or a
+// notification must bring: such a fact holds within milliseconds on an idle machine, and a
+// watch that never delivers it still fails the test; but a loaded 2-core CI machine under the
+// race detector took longer than 10-20 s for such waits (a7ef0c8), so they get 30 s, not 5.
+const eventualTimeout = 30 * time.Second
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()

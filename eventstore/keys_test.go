@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -228,7 +227,7 @@ func TestKeyStore_EnsureConcurrent(t *testing.T) {
 		sameKey(t, p, keys[1][i], keys[0][i])
 	}
 	for _, ks := range []*eventstore.KeyStore{a, b} {
-		eventually(t, 5*time.Second, "both key stores hold every key", func() bool { return ks.Len() == persons })
+		eventually(t, eventualTimeout, "both key stores hold every key", func() bool { return ks.Len() == persons })
 	}
 }
 
@@ -274,7 +273,7 @@ func TestKeyStore_SecondStoreSeesFirst(t *testing.T) {
 		t.Fatalf("Key of a key made by another key store: %v", err)
 	}
 	sameKey(t, fresh, k, got)
-	eventually(t, 5*time.Second, "the later key store holds the fresh key", func() bool { return later.Len() == persons+1 })
+	eventually(t, eventualTimeout, "the later key store holds the fresh key", func() bool { return later.Len() == persons+1 })
 
 	// A destroy by the first is seen by the later one.
 	var gone string
@@ -285,7 +284,7 @@ func TestKeyStore_SecondStoreSeesFirst(t *testing.T) {
 	if err := first.Destroy(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the later key store drops the destroyed key", func() bool {
+	eventually(t, eventualTimeout, "the later key store drops the destroyed key", func() bool {
 		_, err := later.Key(ctx, gone)
 		return errors.Is(err, eventstore.ErrKeyDestroyed) && later.Len() == persons
 	})
@@ -337,7 +336,7 @@ func TestKeyStore_DestroyOverDeleteMarker(t *testing.T) {
 	if err := kv.Delete(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the watch drops the deleted key", func() bool { return ks.Len() == 0 })
+	eventually(t, eventualTimeout, "the watch drops the deleted key", func() bool { return ks.Len() == 0 })
 	if err := ks.Destroy(ctx, p); err != nil {
 		t.Fatalf("Destroy over a delete marker: %v", err)
 	}
@@ -382,7 +381,7 @@ func TestKeyStore_DestroyRacesEnsure(t *testing.T) {
 			t.Fatalf("person %d: the entry is not one purge marker: %v, %v", i, e, err)
 		}
 		for _, ks := range []*eventstore.KeyStore{a, b} {
-			eventually(t, 5*time.Second, "a destroyed key everywhere", func() bool {
+			eventually(t, eventualTimeout, "a destroyed key everywhere", func() bool {
 				_, err := ks.Key(ctx, p)
 				return errors.Is(err, eventstore.ErrKeyDestroyed)
 			})

@@ -52,7 +52,7 @@ func TestStore_Notify(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("no signal within 10s")
 			}
-			eventually(t, 5*time.Second, "event readable after signal", func() bool {
+			eventually(t, eventualTimeout, "event readable after signal", func() bool {
 				return mustLastSeq(t, reader) >= pos[len(pos)-1].Seq
 			})
 		})
