@@ -93,11 +93,14 @@ type DB struct {
 	cacheMax int
 	skipped  uint64
 
-	// rowsMu guards kommuneGen and rowCache: decoded person lists per kommune, invalidated
-	// by bumping the kommune's generation after a commit that changed its rows.
+	// rowsMu guards kommuneGen, rowCache and changing: decoded person lists per kommune,
+	// invalidated by bumping the kommune's generation after a commit that changed its rows.
+	// changing holds the kommuner whose rows a commit changes, from before it until the
+	// cache follows it (updateRowCache): their cached lists are neither read nor stored then.
 	rowsMu     sync.Mutex
 	kommuneGen map[string]uint64
 	rowCache   map[string]*kommuneRows
+	changing   map[string]bool
 	cachedRows int
 
 	// bulkLast is the last sequence stored by bulkStore (guarded by mu); bulkSeqs the

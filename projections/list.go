@@ -511,7 +511,7 @@ const (
 func (db *DB) kommuneRows(k string) ([]PersonRow, error) {
 	db.rowsMu.Lock()
 	gen := db.kommuneGen[k]
-	if c, ok := db.rowCache[k]; ok && c.gen == gen {
+	if c, ok := db.rowCache[k]; ok && c.gen == gen && !db.changing[k] {
 		db.rowsMu.Unlock()
 		return c.rows, nil
 	}
@@ -527,6 +527,11 @@ func (db *DB) kommuneRows(k string) ([]PersonRow, error) {
 		return nil, err
 	}
 	db.rowsMu.Lock()
+	if db.changing[k] || db.kommuneGen[k] != gen {
+		// Read while a commit changed the kommune's rows: maybe before it. Not kept.
+		db.rowsMu.Unlock()
+		return rows, nil
+	}
 	if db.rowCache == nil || len(db.rowCache) >= maxCachedKommuner || db.cachedRows+len(rows) > maxCachedRows {
 		db.rowCache, db.cachedRows = map[string]*kommuneRows{}, 0
 	}
@@ -550,6 +555,23 @@ type rowChange struct {
 	row *PersonRow
 }
 
+// rowsChanging marks the kommuner whose person lists `changed` holds as being changed by a
+// commit about to happen: until updateRowCache follows it, their cached lists are not served
+// (a reader that has seen the commit's checkpoint would get rows from before it) nor stored.
+func (db *DB) rowsChanging(changed map[string][]rowChange) {
+	if len(changed) == 0 {
+		return
+	}
+	db.rowsMu.Lock()
+	defer db.rowsMu.Unlock()
+	if db.changing == nil {
+		db.changing = map[string]bool{}
+	}
+	for k := range changed {
+		db.changing[k] = true
+	}
+}
+
 // updateRowCache follows a commit that changed the person lists of some kommuner. A cached
 // list that was current before the commit is patched with the changes into a new slice
 // (readers keep the old one), so a busy kommune's list is not decoded again after every
@@ -562,6 +584,7 @@ func (db *DB) updateRowCache(changed map[string][]rowChange, committed bool) {
 		db.kommuneGen = map[string]uint64{}
 	}
 	for k, chs := range changed {
+		delete(db.changing, k)
 		gen := db.kommuneGen[k]
 		db.kommuneGen[k] = gen + 1
 		e := db.rowCache[k]
