@@ -36,27 +36,7 @@ import (
 func TestCheckpoints_LostPull(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	noPull, auth := tcpUser(t, &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{">"},
-			Deny: []string{"$JS.API.CONSUMER.MSG.NEXT." + eventstore.CheckpointStreamName + ".>"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
-	})
-	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noPull}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
-	var want [][]byte
-	for i := range 3 {
-		cp, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: uint64(i), Digest: bytes.Repeat([]byte{byte(i)}, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, cp)
-	}
-	if _, err := own.ImportCheckpoints(ctx, want); err != nil {
-		t.Fatal(err)
-	}
+	own, auth, want := checkpointsWithoutPull(ctx, t)
 	if got, err := own.Checkpoints(ctx); err != nil || len(got) != len(want) {
 		t.Fatalf("Checkpoints with its pulls answered: %d checkpoints, %v; want %d", len(got), err, len(want))
 	}
@@ -161,27 +141,7 @@ func TestCheckpoints_LoadReadsTheLeader(t *testing.T) {
 func TestCheckpoints_LeaderRequestLostOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	noPull, auth := tcpUser(t, &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{">"},
-			Deny: []string{"$JS.API.CONSUMER.MSG.NEXT." + eventstore.CheckpointStreamName + ".>"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
-	})
-	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noPull}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
-	var want [][]byte
-	for i := range 3 {
-		cp, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: uint64(i), Digest: bytes.Repeat([]byte{byte(i)}, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, cp)
-	}
-	if _, err := own.ImportCheckpoints(ctx, want); err != nil {
-		t.Fatal(err)
-	}
+	own, auth, want := checkpointsWithoutPull(ctx, t)
 
 	drop := &dropOnce{subject: "$JS.API.STREAM.MSG.GET." + eventstore.CheckpointStreamName}
 	s, err := eventstore.Open(ctx, eventstore.Config{URL: own.ClientURL(), RequestTimeout: 500 * time.Millisecond,
@@ -267,4 +227,34 @@ func (c *dropConn) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// checkpointsWithoutPull starts a store holding three checkpoints, reachable over TCP by a
+// user (auth) who may do everything but pull from the checkpoint stream's consumers: the
+// server drops such a pull, as a pull nobody answers. It returns the store, the user's
+// option and the checkpoints as stored.
+func checkpointsWithoutPull(ctx context.Context, t *testing.T) (*eventstore.Store, nats.Option, [][]byte) {
+	t.Helper()
+	noPull, auth := tcpUser(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"},
+			Deny: []string{"$JS.API.CONSUMER.MSG.NEXT." + eventstore.CheckpointStreamName + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	})
+	own, err := eventstore.Open(ctx, eventstore.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Users: []*server.NkeyUser{noPull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { own.Close() })
+	var want [][]byte
+	for i := range 3 {
+		cp, err := proto.MarshalOptions{Deterministic: true}.Marshal(&nirv1.Checkpoint{StreamSeq: uint64(i), Digest: bytes.Repeat([]byte{byte(i)}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, cp)
+	}
+	if _, err := own.ImportCheckpoints(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	return own, auth, want
 }

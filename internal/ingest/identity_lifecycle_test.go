@@ -186,39 +186,12 @@ func TestService_ErasureDropsCachedHistory(t *testing.T) {
 	ctx := context.Background()
 	_, newSvc := sealedStore(t)
 	svc := newSvc()
-	dnr, fnr, regS := dnrPerson(71)
-	_, regA := person(71, false)
-	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
-	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(regS).(*nirv1.Registration), proto.Clone(regA).(*nirv1.Registration)})
-	if err != nil {
+	p := cachedMergedPair(t, 71, svc, svc)
+	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(p.survivor)}); err != nil {
 		t.Fatal(err)
 	}
-	survivor, absorbed := pos[0].PersonKey, pos[1].PersonKey
-	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, absorbed)}); err != nil {
-		t.Fatal(err)
-	}
-	// Both persons' histories are cached by the appends above.
-	for _, k := range []string{survivor, absorbed} {
-		if _, ok := svc.CachedHistoryForTest(k); !ok {
-			t.Fatalf("%.8s is not cached before the erasure: the test shows nothing", k)
-		}
-	}
-	if _, err := svc.Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(survivor)}); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{survivor, absorbed} {
-		h, ok := svc.CachedHistoryForTest(k)
-		for _, e := range h {
-			if e.Event.GetPersonRegistered().GetFodselsnummer() == fnr || e.Event.GetPersonRegistered().GetDNummer() == dnr {
-				t.Errorf("the cache still holds an erased national id in clear, on %.8s", k)
-			}
-		}
-		if ok {
-			t.Errorf("%.8s (erased) is still cached after the erasure", k)
-		}
-	}
-	for name, reg := range map[string]*nirv1.Registration{"the erased person's": regS, "the merged person's": regA} {
+	p.notCached(t, svc, "the nird that erased")
+	for name, reg := range map[string]*nirv1.Registration{"the erased person's": p.regS, "the merged person's": p.regA} {
 		a, errA := svc.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
 		b, errB := newSvc().Append(ctx, oslo, []*nirv1.Registration{proto.Clone(reg).(*nirv1.Registration)})
 		if errA == nil || errB == nil || errA.Error() != errB.Error() {
@@ -332,5 +305,55 @@ func TestService_EraseDestroysKeysOfRetractedCopies(t *testing.T) {
 	}
 	if _, h, err := newSvc().History(ctx, historyReader, &nirv1.PersonRef{NationalId: dnrA}); err == nil && len(h) > 0 && h[0].Event.GetPersonRegistered().GetDNummer() == dnrA {
 		t.Errorf("A's D-nummer is readable after C's erasure")
+	}
+}
+
+// mergedPair is a person registered by D-nummer (survivor) and again by fødselsnummer
+// (absorbed), then merged: the erasure tests' persons.
+type mergedPair struct {
+	dnr, fnr           string
+	regS, regA         *nirv1.Registration
+	survivor, absorbed string
+}
+
+// cachedMergedPair registers the pair of persons i through first and merges them through
+// merger, which then holds both histories in its cache.
+func cachedMergedPair(t *testing.T, i int, first, merger *ingest.Service) mergedPair {
+	t.Helper()
+	ctx := context.Background()
+	dnr, fnr, regS := dnrPerson(i)
+	_, regA := person(i, false)
+	regA.GetEvent().GetPersonRegistered().Fodselsnummer = fnr
+	regA.GetEvent().GetPersonRegistered().BirthDate = regS.GetEvent().GetPersonRegistered().GetBirthDate()
+	pos, err := first.Append(ctx, oslo, []*nirv1.Registration{proto.Clone(regS).(*nirv1.Registration), proto.Clone(regA).(*nirv1.Registration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mergedPair{dnr: dnr, fnr: fnr, regS: regS, regA: regA, survivor: pos[0].PersonKey, absorbed: pos[1].PersonKey}
+	if _, err := merger.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, p.absorbed)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{p.survivor, p.absorbed} {
+		if _, ok := merger.CachedHistoryForTest(k); !ok {
+			t.Fatalf("%.8s is not cached before the erasure: the test shows nothing", k)
+		}
+	}
+	return p
+}
+
+// notCached checks that svc (named who) keeps neither person of the pair cached, nor their
+// national ids in clear.
+func (p mergedPair) notCached(t *testing.T, svc *ingest.Service, who string) {
+	t.Helper()
+	for _, k := range []string{p.survivor, p.absorbed} {
+		h, ok := svc.CachedHistoryForTest(k)
+		for _, e := range h {
+			if e.Event.GetPersonRegistered().GetFodselsnummer() == p.fnr || e.Event.GetPersonRegistered().GetDNummer() == p.dnr {
+				t.Errorf("%s: the cache still holds an erased national id in clear, on %.8s", who, k)
+			}
+		}
+		if ok {
+			t.Errorf("%s: %.8s (erased) is still cached after the erasure", who, k)
+		}
 	}
 }
