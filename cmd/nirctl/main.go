@@ -95,6 +95,19 @@ func badArgs(fs *flag.FlagSet, err error) error {
 	return errUsage
 }
 
+// usageError prints fs's usage and returns a usage error (exit status 2) that also names
+// what is missing or wrong (msg names the flag).
+func usageError(fs *flag.FlagSet, msg string) error {
+	fs.Usage()
+	return namedUsage(fs.Name() + ": " + msg)
+}
+
+// namedUsage is errUsage with a message of its own, printed after the usage.
+type namedUsage string
+
+func (e namedUsage) Error() string        { return string(e) }
+func (e namedUsage) Is(target error) bool { return target == errUsage }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -102,6 +115,9 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 	case errors.Is(err, errUsage):
+		if err != errUsage {
+			fmt.Fprintln(os.Stderr, "nirctl:", err)
+		}
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "nirctl:", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -210,8 +211,21 @@ func TestRun_Help(t *testing.T) {
 	if err := run(context.Background(), []string{"--version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "nirctl ") {
 		t.Errorf("--version: %v, %q", err, out.String())
 	}
-	if err := run(context.Background(), []string{"stats"}, &out, &errOut); err != errUsage {
-		t.Errorf("stats without --year: %v, want a usage error (exit 2)", err)
+	// A missing flag is named, not only the usage printed (found on 2026-12-07 by a walk
+	// through the README).
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stats"}, "--year"},
+		{[]string{"replay", "--out", "x"}, "--year"},
+		{[]string{"replay", "--year", "2022"}, "--out"},
+		{[]string{"replay", "--year", "2022", "--out", "x"}, "--nats-context FILE, --nats URL, or --store DIR"},
+	} {
+		err := run(context.Background(), c.args, &out, &errOut)
+		if !errors.Is(err, errUsage) || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("%v: %v, want a usage error (exit 2) naming %s", c.args, err, c.want)
+		}
 	}
 }
 

@@ -47,8 +47,18 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: nirctl replay --year YYYY --out DIR (--nats-context FILE | --nats URL | --store DIR) [--cutoff YYYY-MM-DD | --recorded-until RFC3339] [--now YYYY-MM-DD]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *year < 1900 || *out == "" || (*natsURL == "" && *natsContext == "") == (*storeDir == "") {
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return badArgs(fs, err)
+	}
+	// Each missing flag by name (found on 2026-12-07 by a walk through the README: the usage
+	// alone did not say which was missing).
+	switch {
+	case *year < 1900:
+		return usageError(fs, "--year: the data year is required (e.g. --year 2022)")
+	case *out == "":
+		return usageError(fs, "--out: the directory to write the figures to is required")
+	case (*natsURL == "" && *natsContext == "") == (*storeDir == ""):
+		return usageError(fs, "one source is required: --nats-context FILE, --nats URL, or --store DIR")
 	}
 	if *skew < 0 || *skew > feed.MaxClockSkew {
 		return fmt.Errorf("--clock-skew: %v is not between 0 and %v", *skew, feed.MaxClockSkew)

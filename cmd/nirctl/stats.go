@@ -32,8 +32,11 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "usage: nirctl stats --year YEAR [--level kommune|fylke|nation] [--area AREA] [--snapshot NAME] [--current-structure] [--json]")
 		fs.PrintDefaults()
 	}
-	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 || *year == 0 {
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
 		return badArgs(fs, err)
+	}
+	if *year == 0 {
+		return usageError(fs, "--year: the data year is required (e.g. --year 2023)")
 	}
 	lv, err := enumFlag("level", nirv1.StatisticsLevel(0).Descriptor(), "STATISTICS_LEVEL_", *level)
 	if err != nil {
