@@ -329,8 +329,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			lastCP+1, last, last-lastCP, lastCP)
 	}
 	if *data != "" {
-		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file) and the master key at %s (or give nird --master-key-file), then: nird --data %s\n",
-			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), *data)
+		// The checkpoint key too: without it nird makes a new one, and the checkpoints it
+		// signs then verify against another public key than the register's (found on
+		// 2026-12-07 by a walk through the README).
+		fmt.Fprintf(stdout, "next: put the person key at %s (or give nird --person-key-file), the master key at %s (or give nird --master-key-file) and the checkpoint signing key at %s (or give nird --checkpoint-key; without it nird makes a new one, with another public key), then: nird --data %s\n",
+			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), filepath.Join(*data, "checkpoint.key"), *data)
 	}
 	return nil
 }
