@@ -197,6 +197,11 @@ func TestService_ErasureDropsCachedHistory(t *testing.T) {
 		if errA == nil || errB == nil || errA.Error() != errB.Error() {
 			t.Errorf("a re-send of %s registration after the erasure: the nird that erased %v, %v; another %v, %v; want the same refusal", name, a, errA, b, errB)
 		}
+		// Saying why: "other content" sent case systems after a new id (a walk through the
+		// README, 2026-12-07).
+		if errA == nil || !strings.Contains(errA.Error(), "erased") {
+			t.Errorf("a re-send of %s registration after the erasure: %v; want the refusal to say the person was erased", name, errA)
+		}
 	}
 }
 

@@ -682,8 +682,15 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				// A retry is the same event again; other content under a stored id is a
 				// new event that needs an id of its own, never a duplicate.
 				if !eventstore.SameEvent(h.Event, ev) {
-					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
-						Reason: "is already stored for this person with other content; a new event needs a new id", Err: ErrIDReused}
+					reason := "is already stored for this person with other content; a new event needs a new id"
+					if st.Erased {
+						// Its identifying fields read «slettet» now, so a re-send of it never
+						// matches: "other content" sent case systems after a new id, to be
+						// refused again by NIR-R055 (found on 2026-12-07 by a walk through the
+						// README).
+						reason = "is already stored for this person, whose identity was erased since (it reads «slettet»): nothing more is stored for an erased person"
+					}
+					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index), Reason: reason, Err: ErrIDReused}
 				}
 				if h.Event.GetPersonErased() != nil {
 					erasures = append(erasures, h.Event)
@@ -701,8 +708,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				orig := shallowEvent(ev)
 				orig.PersonKey = from
 				if !eventstore.SameEvent(h.Event, orig) {
-					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
-						Reason: "is already stored, for a person merged into this one, with other content; a new event needs a new id", Err: ErrIDReused}
+					reason := "is already stored, for a person merged into this one, with other content; a new event needs a new id"
+					if st.Erased {
+						reason = "is already stored, for a person merged into this one, whose identity was erased since (it reads «slettet»): nothing more is stored for an erased person"
+					}
+					return &IDError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index), Reason: reason, Err: ErrIDReused}
 				}
 				p.position = &nirv1.Position{EventId: id, PersonKey: from, Sequence: h.Seq, Duplicate: true}
 				continue
