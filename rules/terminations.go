@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -279,12 +280,18 @@ func TerminationID(personKey, kommune string, programmeStart Date, rule nirv1.Te
 	}
 	sum := h.Sum(nil)
 	var id [16]byte
+	// The ULID time is the termination's date at midnight UTC, which the append path keeps
+	// from kommuner (ingest's idReserved). A date before 1970-01-02 (NIR-R030 lets facts from
+	// 1950 through) or none gives 1970-01-02: time 0 is not kept, since nirctl import derives
+	// ids of time 0 (review, 2026-12-07: a programme started in 1955 got a termination id of
+	// time 0, which a kommune could have stored an event under first).
+	const day = int64(24 * time.Hour / time.Millisecond)
 	ms := int64(0)
 	if date.Valid() {
 		ms = date.Time().UnixMilli()
 	}
-	if ms < 0 {
-		ms = 0
+	if ms < day {
+		ms = day
 	}
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(ms)&(1<<48-1))

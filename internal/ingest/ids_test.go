@@ -399,6 +399,14 @@ func TestService_ComputedTerminationIDReserved(t *testing.T) {
 	if !errors.As(err, &inv) || inv.Field != "registrations[0].event.id" || !strings.Contains(inv.Reason, "midnight UTC") {
 		t.Fatalf("a kommune's event under a computed termination's id: %v, want an InvalidError naming registrations[0].event.id", err)
 	}
+	// A termination dated before 1970 (NIR-R030 lets facts from 1950 through) too. Found on
+	// 2026-12-07 (review): its id had time 0, which is not kept (nirctl import's derived
+	// ids), so a kommune could store an event under it first.
+	old := offer(a)
+	old.Event.Id = rules.TerminationID(strings.Repeat("ab", 32), "0301", rules.MustDate(1955, 3, 1), nirv1.TerminationRule_TERMINATION_RULE_INAKTIV, rules.MustDate(1956, 3, 1))
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{old}); !errors.As(err, &inv) || inv.Field != "registrations[0].event.id" {
+		t.Errorf("a kommune's event under the id of a termination dated 1956: %v, want an InvalidError naming registrations[0].event.id", err)
+	}
 	// A millisecond later is an ordinary id.
 	u := ulid.MustParse(squat.Event.Id)
 	if err := u.SetTime(u.Time() + 1); err != nil {
