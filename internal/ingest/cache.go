@@ -303,8 +303,9 @@ func (c *historyCache) takeFolded(key string) (*rules.State, int, uint64) {
 }
 
 // putFolded caches st, which nobody changes while it is here, as the fold of the first n events of
-// key's history, the last at seq, if key is cached, no longer fold is, and no data key was
-// destroyed since epoch (now), before which the history st folds was read.
+// key's history, the last at seq, if key is cached with at least n events, no longer fold is,
+// and no data key its history names was destroyed since epoch (now), before which the history
+// st folds was read.
 func (c *historyCache) putFolded(key string, st *rules.State, n int, seq, epoch uint64) {
 	if c == nil {
 		return
@@ -316,9 +317,11 @@ func (c *historyCache) putFolded(key string, st *rules.State, n int, seq, epoch 
 		return
 	}
 	e := el.Value.(*cacheEntry)
-	// After a destruction the entry's keys stand for st's only when st folds no more of
-	// the history than the entry holds.
-	if n <= e.stateN || epoch != c.epoch && n > len(e.history) || c.staleLocked(epoch, func() []string { return e.keys }) {
+	// The entry's keys stand for st's only when st folds no more of the history than the
+	// entry holds: a state folded further (History folds what it reads from the stream, and
+	// puts no history) named keys the index did not hold, and outlived their destruction
+	// (review, 2026-12-07).
+	if n <= e.stateN || n > len(e.history) || c.staleLocked(epoch, func() []string { return e.keys }) {
 		return
 	}
 	e.state, e.stateN, e.stateSeq = st, n, seq
