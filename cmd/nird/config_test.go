@@ -50,6 +50,9 @@ func TestParseConfig(t *testing.T) {
 		// the start failed on them.
 		{name: "ReplicasEmbedded", args: []string{"--replicas", "3"}, wantErr: "--replicas: 3 needs a NATS cluster"},
 		{name: "AdminIsHTTP", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9000"}, wantErr: "--admin"},
+		{name: "AdminOnEveryAddress", args: []string{"--http", "127.0.0.1:9000", "--admin", ":9000"}, wantErr: "--admin"},
+		{name: "AdminOtherPort", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9001"}, check: func(t *testing.T, c Config) {}},
+		{name: "BothPortZero", args: []string{"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, check: func(t *testing.T, c Config) {}},
 		// Every flag of the start has its NIR_ variable; --shutdown-grace had none.
 		{name: "ShutdownGraceEnv", env: map[string]string{"NIR_SHUTDOWN_GRACE": "3s"}, check: func(t *testing.T, c Config) {
 			if c.Shutdown != 3*time.Second {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -150,8 +151,8 @@ func (c Config) Validate() error {
 		// Found on 2026-12-07 by a walk through the README: --check-config passed it, and
 		// the start failed in the server ("replicas > 1 not supported in non-clustered mode").
 		return fmt.Errorf("--replicas: %d needs a NATS cluster (--nats-url); the embedded server keeps one copy", c.Replicas)
-	case c.Admin != "" && c.Admin == c.HTTP && !strings.HasSuffix(c.Admin, ":0"): // port 0: each its own port
-		return fmt.Errorf("--admin: %q is --http's address too; give each its own", c.Admin)
+	case c.Admin != "" && sameListen(c.Admin, c.HTTP):
+		return fmt.Errorf("--admin: %q takes --http's address (%q) too; give each its own", c.Admin, c.HTTP)
 	case c.ConsoleSessionsPerPrincipal < 1 || c.ConsoleSessionsPerPrincipal > web.DefaultMaxSessions/100:
 		return fmt.Errorf("--console-sessions-per-principal: %d is not between 1 and %d", c.ConsoleSessionsPerPrincipal, web.DefaultMaxSessions/100)
 	case c.StatsMinCount < 1 || c.StatsMinCount > 100:
@@ -414,4 +415,17 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// sameListen reports whether listen addresses a and b would take the same port: the same
+// port (not 0, which the system picks anew for each), on the same host or where either is
+// every address ("", 0.0.0.0, ::).
+func sameListen(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	every := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return pa == pb && pa != "0" && (ha == hb || every(ha) || every(hb))
 }
