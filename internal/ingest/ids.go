@@ -125,11 +125,11 @@ func (s *Service) dedupeWindow() time.Duration {
 // new event is refused: a re-send of one stored before (a load of history, whose ids carry the
 // events' dates) is its duplicate.
 //
-// Time 0 (1970-01-01) is not reserved: the regelmotor terminates programmes, which began long
-// after it, so no computed termination takes such an id, and `nirctl import` gives a line
-// without an id one derived from the file with time 0 (derivedEventID). Found on 2026-12-07
-// (a walk through the README): reserving it refused every such line of a kommune's import
-// (TestImport_DerivedIDsAsKommune).
+// Time 0 (1970-01-01) is not reserved: no computed termination takes such an id
+// (rules.TerminationID gives a date before 1970-01-02, or none, that day's midnight), and
+// `nirctl import` gives a line without an id one derived from the file with time 0
+// (derivedEventID). Found on 2026-12-07 (a walk through the README): reserving it refused
+// every such line of a kommune's import (TestImport_DerivedIDsAsKommune).
 func idReserved(id string) bool {
 	u, err := ulid.ParseStrict(id)
 	return err == nil && u.Time() != 0 && u.Time()%uint64(24*time.Hour/time.Millisecond) == 0
