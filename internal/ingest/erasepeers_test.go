@@ -2,49 +2,14 @@ package ingest_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/ingest"
-	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	"github.com/introreg/nir/sealing"
 )
-
-// peerStores opens an embedded JetStream and returns makers of append paths on it as nird
-// processes of one cluster have them: each with its own key store (its own watch of the key
-// bucket) and its own history cache.
-func peerStores(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
-	t.Helper()
-	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := personkey.New([]byte("test secret for the ingest tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store, func() *ingest.Service {
-		ks, err := store.OpenKeyStore(ctx, master)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ks.Close() })
-		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
-			Sealer: sealing.Events{Keys: ks, Strict: true}})
-	}
-}
 
 // TestService_ErasureDropsPeersCachedHistory: a nird that cached a person before another nird
 // erased it keeps no history of the person, nor of a person merged into it, once its key

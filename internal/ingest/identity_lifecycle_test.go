@@ -28,6 +28,16 @@ var operatorScope = access.For(auth.Principal{Name: "drift", Role: auth.RoleOper
 // append paths on it that seal identities (each with its own empty history cache: as another
 // nird on the same stream).
 func sealedStore(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
+	return sealedStores(t, false)
+}
+
+// peerStores is sealedStore with each append path on a key store of its own (its own watch of
+// the key bucket), as nird processes of one cluster have them.
+func peerStores(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
+	return sealedStores(t, true)
+}
+
+func sealedStores(t *testing.T, keyStoreEach bool) (*eventstore.Store, func() *ingest.Service) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
@@ -43,12 +53,20 @@ func sealedStore(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
+	keyStore := func() *eventstore.KeyStore {
+		ks, err := store.OpenKeyStore(ctx, master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ks.Close() })
+		return ks
 	}
-	t.Cleanup(func() { ks.Close() })
+	shared, made := keyStore(), 0
 	return store, func() *ingest.Service {
+		ks := shared
+		if made++; keyStoreEach && made > 1 {
+			ks = keyStore()
+		}
 		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
 			Sealer: sealing.Events{Keys: ks, Strict: true}})
 	}
