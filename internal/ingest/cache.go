@@ -46,8 +46,9 @@ type historyCache struct {
 	entries map[string]*list.Element
 	events  int // events of all cached histories
 	// sealed holds, for each data key id the cached histories name, the keys of the
-	// persons whose histories name it.
-	sealed map[string]map[string]struct{}
+	// persons whose histories name it (one, or a few where persons were merged: a slice
+	// allocates less than a set for each new person).
+	sealed map[string][]string
 	// epoch counts the data keys destroyed (dropSealed); recent[e%len(recent)] is the id of
 	// the e-th. A history or state read at an earlier epoch is kept only if it names none of
 	// the keys destroyed since (staleLocked): it may hold what such a key opened. Refusing
@@ -88,7 +89,7 @@ func newHistoryCache(max, maxEvents int) *historyCache {
 		return nil
 	}
 	return &historyCache{max: max, maxEvents: maxEvents, order: list.New(), entries: map[string]*list.Element{},
-		sealed: map[string]map[string]struct{}{}}
+		sealed: map[string][]string{}}
 }
 
 // now returns the cache's epoch, to be taken before a history is read: put, extend and
@@ -188,22 +189,19 @@ func (c *historyCache) putLocked(key string, history []eventstore.Stored, last u
 // unindexLocked forgets what it records for the entry e. c.mu must be held.
 func (c *historyCache) indexLocked(key string, ids []string) {
 	for _, id := range ids {
-		m := c.sealed[id]
-		if m == nil {
-			m = map[string]struct{}{}
-			c.sealed[id] = m
+		if persons := c.sealed[id]; !slices.Contains(persons, key) {
+			c.sealed[id] = append(persons, key)
 		}
-		m[key] = struct{}{}
 	}
 }
 
 func (c *historyCache) unindexLocked(e *cacheEntry) {
 	for _, id := range e.keys {
-		if m := c.sealed[id]; m != nil {
-			delete(m, e.key)
-			if len(m) == 0 {
-				delete(c.sealed, id)
-			}
+		persons := slices.DeleteFunc(c.sealed[id], func(k string) bool { return k == e.key })
+		if len(persons) == 0 {
+			delete(c.sealed, id)
+		} else {
+			c.sealed[id] = persons
 		}
 	}
 }
@@ -338,7 +336,8 @@ func (c *historyCache) dropSealed(id string) {
 	defer c.mu.Unlock()
 	c.epoch++
 	c.recent[c.epoch%uint64(len(c.recent))] = id
-	for key := range c.sealed[id] {
+	// removeLocked changes c.sealed[id]: the persons are taken first.
+	for _, key := range slices.Clone(c.sealed[id]) {
 		if el, ok := c.entries[key]; ok {
 			c.removeLocked(el)
 		}
