@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,7 +133,7 @@ func TestReplay(t *testing.T) {
 	if err := runReplay(ctx, []string{"--year", "2022", "--store", storeDir, "--out", t.TempDir(), "--clock-skew", "-1s"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--clock-skew") {
 		t.Errorf("negative --clock-skew: %v, want an error naming the flag", err)
 	}
-	if err := runReplay(ctx, []string{"--year", "2022"}, &stdout, &stderr); err != errUsage {
+	if err := runReplay(ctx, []string{"--year", "2022"}, &stdout, &stderr); !errors.Is(err, errUsage) {
 		t.Errorf("missing flags: %v, want usage error", err)
 	}
 }
