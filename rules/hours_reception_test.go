@@ -73,17 +73,10 @@ func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
 	for i, ev := range []*nirv1.Event{p, r} {
 		s.Apply(uint64(i+1), ev)
 	}
-	found := false
-	for _, g := range HoursGoals(s, MustParseDate("2019-12-01")) {
-		if g.Subject == "samfunnskunnskap" {
-			found = true
-			if g.Goal != 50 || g.Registered != 0 {
-				t.Errorf("IntroL samfunnskunnskap: %v of %v, want 0 of 50 (reception hours are not the 50-hour scheme's)", g.Registered, g.Goal)
-			}
-		}
-	}
-	if !found {
+	if g, ok := samfunnskunnskapGoal(s, MustParseDate("2019-12-01")); !ok {
 		t.Error("IntroL: no samfunnskunnskap goal")
+	} else if g.Goal != 50 || g.Registered != 0 {
+		t.Errorf("IntroL samfunnskunnskap: %v of %v, want 0 of 50 (reception hours are not the 50-hour scheme's)", g.Registered, g.Goal)
 	}
 
 	// IL (permit 2023-01-10): reception hours before the permit count toward the 75 hours,
@@ -98,16 +91,19 @@ func TestHoursGoals_ReceptionGoalOnlyWhereItApplies(t *testing.T) {
 			Activity: nirv1.ReceptionActivity_RECEPTION_ACTIVITY_SAMFUNNSKUNNSKAP, FromDate: dpb(from), ToDate: dpb(MustParseDate(from).AddDays(20).String()), Hours: 10}}
 		s.Apply(uint64(i+2), r)
 	}
-	found = false
-	for _, g := range HoursGoals(s, MustParseDate("2023-06-01")) {
+	if g, ok := samfunnskunnskapGoal(s, MustParseDate("2023-06-01")); !ok {
+		t.Error("IL: no samfunnskunnskap goal")
+	} else if g.Registered != 10 || g.Goal != 75 {
+		t.Errorf("IL: %v of %v, want the 10 reception hours before the permit of 75", g.Registered, g.Goal)
+	}
+}
+
+// samfunnskunnskapGoal is the person's samfunnskunnskap goal at a date, if there is one.
+func samfunnskunnskapGoal(s *State, at Date) (HoursGoal, bool) {
+	for _, g := range HoursGoals(s, at) {
 		if g.Subject == "samfunnskunnskap" {
-			found = true
-			if g.Registered != 10 || g.Goal != 75 {
-				t.Errorf("IL: %v of %v, want the 10 reception hours before the permit of 75", g.Registered, g.Goal)
-			}
+			return g, true
 		}
 	}
-	if !found {
-		t.Error("IL: no samfunnskunnskap goal")
-	}
+	return HoursGoal{}, false
 }

@@ -5,22 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/oklog/ulid/v2"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/introreg/nir/eventstore"
-	"github.com/introreg/nir/internal/backup"
-	"github.com/introreg/nir/internal/storetest"
-	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // TestRestorePublicKey: nirctl restore --public-key HEX refuses a backup whose carried
@@ -34,30 +24,11 @@ func TestRestorePublicKey(t *testing.T) {
 	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
-	src, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	h := sha256.Sum256([]byte("restore public key person"))
-	pk := hex.EncodeToString(h[:])
-	for range 5 {
-		ev := &nirv1.Event{Id: ulid.Make().String(), PersonKey: pk, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
-			RecordedAt: timestamppb.New(time.Now()),
-			Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
-		if _, err := src.Append(ctx, eventstore.PersonAppend{PersonKey: pk, Events: []*nirv1.Event{ev}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	storetest.CheckpointThrough(t, src, 5, key)
-	full := filepath.Join(t.TempDir(), "full")
-	if _, err := backup.Write(ctx, src, full, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	full := restoreRefusedSource(t, 5, 0, key)
 
 	var stdout, stderr bytes.Buffer
 	data := filepath.Join(t.TempDir(), "other")
-	err = runRestore(ctx, []string{"--data", data, "--quiet", "--public-key", hex.EncodeToString(otherPub), full}, &stdout, &stderr)
+	err := runRestore(ctx, []string{"--data", data, "--quiet", "--public-key", hex.EncodeToString(otherPub), full}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "checkpoint 1 of the manifest's checkpoints (through stream sequence 5)") ||
 		!strings.Contains(err.Error(), "signed by another key") {
 		t.Fatalf("restore with another register's public key: %v", err)

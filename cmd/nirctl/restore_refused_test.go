@@ -26,7 +26,7 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
-// restoreRefusedSource writes a register of n events, a checkpoint of them signed by key, and
+// restoreRefusedSource (the restore tests' source) writes a register of n events, a checkpoint of them signed by key, and
 // extra events after it, and a full backup of it; it returns the backup's directory.
 func restoreRefusedSource(t *testing.T, n, extra int, key ed25519.PrivateKey) string {
 	t.Helper()

@@ -49,8 +49,8 @@ func TestParseConfig(t *testing.T) {
 		// Found on 2026-12-07 by a walk through the README: --check-config passed both, and
 		// the start failed on them.
 		{name: "ReplicasEmbedded", args: []string{"--replicas", "3"}, wantErr: "--replicas: 3 needs a NATS cluster"},
-		{name: "AdminIsHTTP", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9000"}, wantErr: "--admin"},
-		{name: "AdminOnEveryAddress", args: []string{"--http", "127.0.0.1:9000", "--admin", ":9000"}, wantErr: "--admin"},
+		{name: "AdminIsHTTP", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9000"}, wantErr: "takes --http's address"},
+		{name: "AdminOnEveryAddress", args: []string{"--http", "127.0.0.1:9000", "--admin", ":9000"}, wantErr: "takes --http's address"},
 		{name: "AdminOtherPort", args: []string{"--http", "127.0.0.1:9000", "--admin", "127.0.0.1:9001"}, check: func(t *testing.T, c Config) {}},
 		{name: "BothPortZero", args: []string{"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, check: func(t *testing.T, c Config) {}},
 		// Every flag of the start has its NIR_ variable; --shutdown-grace had none.

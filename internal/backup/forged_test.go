@@ -42,6 +42,26 @@ func forgeCheckpoint(t *testing.T, b *backup.Backup, i int, key ed25519.PrivateK
 	b.Manifest.Checkpoints[i] = base64.StdEncoding.EncodeToString(forged)
 }
 
+// signedBackup appends batches of events to a new store, the batch i of person i+1 and a
+// checkpoint signed by key after each, and writes a backup of it all into a new directory. It
+// returns the store, the directory and the manifest.
+func signedBackup(t *testing.T, key ed25519.PrivateKey, batches ...int) (*eventstore.Store, string, backup.Manifest) {
+	t.Helper()
+	src := openStore(t)
+	through := 0
+	for i, n := range batches {
+		appendN(t, src, i+1, n)
+		through += n
+		storetest.CheckpointThrough(t, src, uint64(through), key)
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	m, err := backup.Write(context.Background(), src, dir, backup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, dir, m
+}
+
 // TestRestoreRefusesAForgedCheckpoint: a checkpoint a backup carries whose digest is not that
 // of the backup's messages through its sequence is refused, naming it, and nothing is
 // written; also in an incremental backup of the chain.
@@ -57,14 +77,7 @@ func TestRestoreRefusesAForgedCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	src := openStore(t)
-	appendN(t, src, 1, 10)
-	storetest.CheckpointThrough(t, src, 10, key)
-	full := filepath.Join(t.TempDir(), "full")
-	m, err := backup.Write(ctx, src, full, backup.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, full, m := signedBackup(t, key, 10)
 	appendN(t, src, 2, 5)
 	storetest.CheckpointThrough(t, src, 15, key)
 	incr := filepath.Join(t.TempDir(), "incr")
@@ -131,13 +144,7 @@ func TestCheckSignatures(t *testing.T) {
 	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	src := openStore(t)
-	appendN(t, src, 1, 10)
-	storetest.CheckpointThrough(t, src, 10, key)
-	dir := filepath.Join(t.TempDir(), "b")
-	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, dir, _ := signedBackup(t, key, 10)
 	if err := backup.CheckSignatures([]*backup.Backup{openBackup(t, dir)}, pub); err != nil {
 		t.Fatalf("the register's own checkpoints: %v", err)
 	}

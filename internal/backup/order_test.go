@@ -13,7 +13,6 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
-	"github.com/introreg/nir/internal/storetest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -32,17 +31,7 @@ import (
 func TestRestoreRefusesCheckpointsOutOfOrder(t *testing.T) {
 	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	src := openStore(t)
-	appendN(t, src, 1, 10)
-	storetest.CheckpointThrough(t, src, 10, key)
-	appendN(t, src, 2, 5)
-	storetest.CheckpointThrough(t, src, 15, key)
-	appendN(t, src, 3, 5)
-	storetest.CheckpointThrough(t, src, 20, key)
-	dir := filepath.Join(t.TempDir(), "b")
-	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, dir, _ := signedBackup(t, key, 10, 5, 5)
 	if n := len(openBackup(t, dir).Manifest.Checkpoints); n != 3 {
 		t.Fatalf("%d checkpoints carried, want 3", n)
 	}
@@ -104,15 +93,8 @@ func TestRestoreRefusesCheckpointsOutOfOrder(t *testing.T) {
 // rewritten and the manifest's digest recomputed), and nird then signed its first checkpoint
 // over the unverified history. Now the backups must carry a checkpoint signed by the key.
 func TestCheckSignaturesNeedsACheckpoint(t *testing.T) {
-	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	src := openStore(t)
-	appendN(t, src, 1, 5)
-	storetest.CheckpointThrough(t, src, 5, key)
-	dir := filepath.Join(t.TempDir(), "b")
-	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, dir, _ := signedBackup(t, key, 5)
 	if err := backup.CheckSignatures([]*backup.Backup{openBackup(t, dir)}, pub); err != nil {
 		t.Fatalf("the backup as written: %v", err)
 	}
@@ -137,13 +119,7 @@ func TestRestoreRefusesATargetMadeForAnotherBackup(t *testing.T) {
 	ctx := context.Background()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	src := openStore(t)
-	appendN(t, src, 1, 5)
-	storetest.CheckpointThrough(t, src, 5, key)
-	dir := filepath.Join(t.TempDir(), "b")
-	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, dir, _ := signedBackup(t, key, 5)
 	bad := openBackup(t, dir)
 	bad.Manifest.Metadata = map[string]string{"nir_person_key": "forged-fingerprint"}
 	forgeCheckpoint(t, bad, 0, other, func(cp *nirv1.Checkpoint) { cp.Digest = make([]byte, 32) })
