@@ -190,10 +190,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch name {
 	case "help":
 		if len(cmdArgs) > 0 {
-			if c, ok := commands[cmdArgs[0]]; ok {
-				name, cmdArgs = c.name, []string{"--help"}
-				break
+			c, ok := commands[cmdArgs[0]]
+			if !ok {
+				// "help bogus" is a wrong use, not help: exit 2 naming it, as "bogus" alone does.
+				fmt.Fprintf(stderr, "nirctl: unknown command %q\n", cmdArgs[0])
+				usage(stderr, fs)
+				return errUsage
 			}
+			name, cmdArgs = c.name, []string{"--help"}
+			break
 		}
 		usage(stdout, fs)
 		return nil

@@ -208,6 +208,12 @@ func TestRun_Help(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
+	// An unknown command after help is a wrong use (exit 2) naming it, not help (exit 0).
+	if err := run(context.Background(), []string{"help", "bogus"}, &out, &errOut); !errors.Is(err, errUsage) || !strings.Contains(errOut.String(), `unknown command "bogus"`) {
+		t.Errorf("help bogus: %v, %q; want a usage error naming the command", err, errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
 	if err := run(context.Background(), []string{"--version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "nirctl ") {
 		t.Errorf("--version: %v, %q", err, out.String())
 	}
