@@ -122,6 +122,10 @@ func TestQueryCommands(t *testing.T) {
 		// The global flags after the command win over those before it.
 		{"GlobalsAfterCommand", "wrong-token", []string{"stats", "--year", "2023", "--level", "nation", "--token", "tok-analyst"}, []string{"Norge"}, nil, ""},
 		{"ReportTerminated", "tok-analyst", []string{"report", "terminated", "--year", "2023"}, []string{fx.key[0], "1 with a registered reason"}, nil, ""},
+		// The report's kategori filter (found on 2026-12-07: the API had it, nirctl did not).
+		{"ReportTerminatedCategory", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--programme-category", "rett_og_plikt"}, []string{fx.key[0], "1 terminated"}, nil, ""},
+		{"ReportTerminatedOtherCategory", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--programme-category", "kan_tilbys"}, []string{"0 terminated"}, []string{fx.key[0]}, ""},
+		{"ReportTerminatedBadCategory", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--programme-category", "sometimes"}, nil, nil, "--programme-category"},
 		{"ProjectionsStatus", "tok-operator", []string{"projections", "status"}, []string{"statistics", "lag 0"}, nil, ""},
 		{"ProjectionsVerify", "tok-operator", []string{"projections", "verify"}, []string{"values and their checksums", "ok"}, []string{"PROBLEM"}, ""},
 		{"ProjectionsVerifyFold", "tok-operator", []string{"projections", "verify", "--fold"}, []string{"at sequence 5: equal to a fresh fold of the stream", "ok"}, []string{"PROBLEM"}, ""},

@@ -149,10 +149,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	kommune := fs.String("kommune", "", "the programme's kommune (a kommune token gets its own)")
 	law := fs.String("law", "", "INTROL, IL or IL_6A (default both laws)")
 	reason := fs.String("reason", "", "with (a registered avslutningsårsak) or without («Avslutningsårsak ikke registrert»)")
+	category := fs.String("programme-category", "", "kategori for the programme: RETT_OG_PLIKT, PLIKT, RETT, KAN_TILBYS or NONE (default all)")
 	snapshot := fs.String("snapshot", "", `read a named as-of snapshot, e.g. "2022@2023-02-28"`)
 	asJSON := fs.Bool("json", false, "print the report as protojson")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirctl report terminated --year YEAR [--kommune K] [--law L] [--reason with|without] [--snapshot NAME] [--json]")
+		fmt.Fprintln(stderr, "usage: nirctl report terminated --year YEAR [--kommune K] [--law L] [--reason with|without] [--programme-category C] [--snapshot NAME] [--json]")
 		fs.PrintDefaults()
 	}
 	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) != 0 || *year == 0 {
@@ -166,8 +167,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	c, err := enumFlag("programme-category", nirv1.Scheme(0).Descriptor(), "SCHEME_", *category)
+	if err != nil {
+		return err
+	}
 	res, err := queryClient(ctx).TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{
-		Year: int32(*year), Kommune: *kommune, Law: nirv1.Law(l), RegisteredReason: nirv1.PresenceFilter(r), Snapshot: *snapshot}))
+		Year: int32(*year), Kommune: *kommune, Law: nirv1.Law(l), RegisteredReason: nirv1.PresenceFilter(r),
+		ProgrammeCategory: nirv1.Scheme(c), Snapshot: *snapshot}))
 	if err != nil {
 		return callErr("report terminated", err)
 	}
