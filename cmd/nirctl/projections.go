@@ -248,6 +248,10 @@ func runSnapshotCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil || len(pos) != 1 {
 		return badArgs(fs, err)
 	}
+	if (*cutoff == "") == (*until == "") {
+		// Named here by its flags: the server's refusal names its request fields.
+		return usageError(fs, "give one of --cutoff and --recorded-until")
+	}
 	req := &nirv1.CreateSnapshotRequest{Name: pos[0], Replace: *replace, FromStream: *fromStream}
 	if req.CutoffDate, err = parseDateFlag("cutoff", *cutoff); err != nil {
 		return err

@@ -230,6 +230,8 @@ func TestRun_Help(t *testing.T) {
 		{[]string{"stats"}, "--year"},
 		{[]string{"replay", "--out", "x"}, "--year"},
 		{[]string{"replay", "--year", "2022"}, "--out"},
+		{[]string{"projections", "snapshot", "create", "2022@2023-02-28"}, "one of --cutoff and --recorded-until"},
+		{[]string{"projections", "snapshot", "create", "x", "--cutoff", "2023-02-28", "--recorded-until", "2023-02-28T23:00:00Z"}, "one of --cutoff and --recorded-until"},
 		{[]string{"replay", "--year", "2022", "--out", "x"}, "--nats-context FILE, --nats URL, or --store DIR"},
 	} {
 		err := run(context.Background(), c.args, &out, &errOut)
