@@ -430,15 +430,15 @@ func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
 // are the events of msgs: a duplicate is checked to be the same event.
 func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, owners []msgOwner) ([]uint64, bool, error) {
 	if len(msgs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		seq, dup, err := s.publishOne(ctx, msgs[0])
 		if err != nil {
 			return nil, false, err
 		}
-		if ack.Duplicate {
+		if dup {
 			// The dedupe window knows the id, but maybe from another person's subject, or
 			// under other content.
 			id := msgs[0].Header.Get(nats.MsgIdHdr)
-			subj, data, err := s.msgAt(ctx, ack.Sequence)
+			subj, data, err := s.msgAt(ctx, seq)
 			if err != nil {
 				return nil, false, err
 			}
@@ -446,12 +446,12 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg, owners []msgOwner
 				return nil, false, &IDError{EventID: id, Err: ErrIDInUse}
 			}
 			if len(owners) == 1 {
-				if err := owners[0].req.events[owners[0].idx].same(ack.Sequence, data); err != nil {
+				if err := owners[0].req.events[owners[0].idx].same(seq, data); err != nil {
 					return nil, false, err
 				}
 			}
 		}
-		return []uint64{ack.Sequence}, ack.Duplicate, nil
+		return []uint64{seq}, dup, nil
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {
