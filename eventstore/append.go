@@ -56,10 +56,13 @@ type personReq struct {
 	key     string
 	subject string
 	expect  *uint64 // nil = no check; updated when a re-read finds our own earlier write
-	noDups  bool    // PersonAppend.NoDuplicates: an event found stored is ErrNotNew
-	events  []encodedEvent
-	first   int    // index of the person's first event in the positions slice
-	tip     []byte // chain hash of the last event (with an expectation; nil without)
+	// expected holds the caller's expectation, which expect points to at first: one
+	// allocation less an append.
+	expected uint64
+	noDups   bool // PersonAppend.NoDuplicates: an event found stored is ErrNotNew
+	events   []encodedEvent
+	first    int    // index of the person's first event in the positions slice
+	tip      []byte // chain hash of the last event (with an expectation; nil without)
 }
 
 type encodedEvent struct {
@@ -141,7 +144,7 @@ func (s *Store) Append(ctx context.Context, batch ...PersonAppend) ([]Position, 
 func (s *Store) appendGroup(ctx context.Context, reqs []*personReq, positions []Position) error {
 	// Without a check, nothing stops a second copy after the dedupe window but the
 	// person's history, so look first.
-	m := &member{reqs: reqs, positions: positions, ctx: ctx, done: make(chan error, 1)}
+	m := &member{reqs: reqs, positions: positions, ctx: ctx, done: make(chan struct{}, 1)}
 	for _, r := range reqs {
 		if r.expect == nil {
 			if _, err := s.markStored(ctx, r, positions); err != nil {
@@ -162,8 +165,8 @@ func (s *Store) appendGroup(ctx context.Context, reqs []*personReq, positions []
 		return err
 	}
 	select {
-	case err := <-m.done:
-		return err
+	case <-m.done:
+		return m.err
 	case <-ctx.Done():
 		// The batch may still be stored; a retry with the same ids finds out.
 		return fmt.Errorf("eventstore: append: %w", ctx.Err())
@@ -173,7 +176,7 @@ func (s *Store) appendGroup(ctx context.Context, reqs []*personReq, positions []
 // prepare validates and encodes a request, linking each event of a person with an
 // expectation into the chain (links: the hash of the person's last message, chain.go); the
 // events of a person without one carry no link. Nothing is sent.
-func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personReq, []Position, error) {
+func (s *Store) prepare(batch []PersonAppend, links [][]byte) ([]*personReq, []Position, error) {
 	if len(batch) == 0 {
 		return nil, nil, fmt.Errorf("%w: append: no persons", ErrInvalid)
 	}
@@ -208,11 +211,16 @@ func (s *Store) prepare(batch []PersonAppend, links map[int][]byte) ([]*personRe
 		if len(pa.Events) == 0 {
 			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
 		}
-		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), noDups: pa.NoDuplicates}
+		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), noDups: pa.NoDuplicates,
+			events: make([]encodedEvent, 0, len(pa.Events))}
 		if pa.ExpectedLastSeq != nil {
-			r.expect = Expect(*pa.ExpectedLastSeq)
+			r.expected = *pa.ExpectedLastSeq
+			r.expect = &r.expected
 		}
-		prev := links[i]
+		var prev []byte
+		if links != nil {
+			prev = links[i]
+		}
 		for _, ev := range pa.Events {
 			if pa.ExpectedLastSeq != nil {
 				ev.PrevHash = prev
@@ -402,8 +410,33 @@ func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
 	for _, r := range reqs {
 		n += len(r.events)
 	}
-	msgs := make([]*nats.Msg, 0, n)
-	owners := make([]msgOwner, 0, n)
+	// The messages, their slices and their headers' values are made at once: one allocation
+	// for a single event (most appends), four for more, instead of four an event. The
+	// values are full slices (cap = len), so that an Add to a header never writes into
+	// another message's value.
+	var (
+		msgs   []*nats.Msg
+		owners []msgOwner
+		bodies []nats.Msg
+		values []string
+	)
+	if n == 1 {
+		one := new(struct {
+			msgs   [1]*nats.Msg
+			owners [1]msgOwner
+			bodies [1]nats.Msg
+			values [2]string
+		})
+		msgs, owners, bodies, values = one.msgs[:0], one.owners[:0], one.bodies[:], one.values[:]
+	} else {
+		msgs, owners, bodies, values = make([]*nats.Msg, 0, n), make([]msgOwner, 0, n), make([]nats.Msg, n), make([]string, 2*n)
+	}
+	v := 0
+	value := func(s string) []string {
+		values[v] = s
+		v++
+		return values[v-1 : v : v]
+	}
 	for _, r := range reqs {
 		firstOfPerson := true
 		for i, e := range r.events {
@@ -412,12 +445,14 @@ func buildMsgs(reqs []*personReq) ([]*nats.Msg, []msgOwner) {
 			}
 			// The header's keys as nats.Header.Set would write them (NATS keeps them as
 			// given), without its map growing.
-			h := nats.Header{nats.MsgIdHdr: {e.id}}
+			h := nats.Header{nats.MsgIdHdr: value(e.id)}
 			if firstOfPerson && r.expect != nil {
-				h[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(*r.expect, 10)}
+				h[jetstream.ExpectedLastSubjSeqHeader] = value(strconv.FormatUint(*r.expect, 10))
 			}
 			firstOfPerson = false
-			msgs = append(msgs, &nats.Msg{Subject: r.subject, Header: h, Data: e.data})
+			m := &bodies[len(msgs)]
+			m.Subject, m.Header, m.Data = r.subject, h, e.data
+			msgs = append(msgs, m)
 			owners = append(owners, msgOwner{req: r, idx: i})
 		}
 	}

@@ -75,8 +75,8 @@ func (s *Store) hashAt(ctx context.Context, seq uint64) ([]byte, error) {
 
 // links returns, for each person of batch with an expectation, the chain hash its first new
 // event links to: nil for a person with no messages yet.
-func (s *Store) links(ctx context.Context, batch []PersonAppend) (map[int][]byte, error) {
-	var out map[int][]byte
+func (s *Store) links(ctx context.Context, batch []PersonAppend) ([][]byte, error) {
+	var out [][]byte // by batch index; nil when no person links
 	for i, pa := range batch {
 		if pa.ExpectedLastSeq == nil || *pa.ExpectedLastSeq == 0 {
 			continue
@@ -91,7 +91,7 @@ func (s *Store) links(ctx context.Context, batch []PersonAppend) (map[int][]byte
 			return nil, err
 		}
 		if out == nil {
-			out = map[int][]byte{}
+			out = make([][]byte, len(batch))
 		}
 		out[i] = h
 	}

@@ -85,7 +85,8 @@ type member struct {
 	events    int // events still to store
 	bytes     int
 	ctx       context.Context
-	done      chan error // buffered 1; written once by the committer
+	done      chan struct{} // buffered 1; written once by the committer, after err
+	err       error         // the member's outcome, read once done is
 	// alone: an event id of the member is one another member of a batch carries, or one a
 	// batch stored lately. In a batch it would have the server refuse the whole batch (the
 	// dedupe window knows the id), without saying for which member: it goes alone, once
@@ -104,7 +105,10 @@ func (m *member) ids(f func(id string)) {
 	}
 }
 
-func (m *member) complete(err error) { m.done <- err }
+func (m *member) complete(err error) {
+	m.err = err
+	m.done <- struct{}{}
+}
 
 // recentIDs remembers the event ids of the last recentIDsMax events the committer's batches
 // stored: the server's dedupe window knows them, while the read models' event-id index,
