@@ -247,7 +247,7 @@ func (c *committer) submit(m *member) error {
 		c.inflight++
 		c.wg.Add(1)
 		c.mu.Unlock()
-		c.flush([]*member{m}, nil)
+		c.flush([]*member{m}, nil, m.ctx)
 		return nil
 	}
 	c.queue = append(c.queue, m)
@@ -314,7 +314,7 @@ func (c *committer) loop() {
 			c.mu.Unlock()
 			if open != nil {
 				c.wg.Add(1)
-				c.flush(open.members, open)
+				c.flush(open.members, open, nil)
 			}
 			return
 		case <-c.wake:
@@ -345,7 +345,7 @@ func (c *committer) loop() {
 				timer, deadline = nil, time.Time{}
 			}
 			c.wg.Add(1)
-			go c.flush(st.commit, st.open)
+			go c.flush(st.commit, st.open, nil)
 		}
 	}
 }
@@ -495,9 +495,22 @@ func (c *committer) releaseLocked(batch []*member) {
 }
 
 // flush commits one batch and completes its members, then frees their persons.
-func (c *committer) flush(batch []*member, open *openBatch) {
+//
+// A batch is bounded by the request timeout, not by its callers' contexts: one caller giving
+// up must not end the others' append. A lone caller's batch flushed in its own goroutine
+// (submit; lone is its context) is bounded by that context when it ends no later than the
+// timeout would: nobody else is in the batch, and the caller would stop waiting then for a
+// batch the loop flushed (appendGroup), the event stored or not, for a retry to find out. One context and timer
+// less an append (issue 17).
+func (c *committer) flush(batch []*member, open *openBatch, lone context.Context) {
 	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if d, ok := deadlineOf(lone); ok && time.Until(d) <= c.s.cfg.RequestTimeout {
+		ctx, cancel = lone, func() {}
+	} else {
+		ctx, cancel = context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)
+	}
 	defer cancel()
 	c.s.commitGroup(ctx, batch, c.cfg.PlainMax, open)
 	events := 0
@@ -513,6 +526,14 @@ func (c *committer) flush(batch []*member, open *openBatch) {
 	if wake {
 		c.signal()
 	}
+}
+
+// deadlineOf is ctx.Deadline, false for a nil ctx.
+func deadlineOf(ctx context.Context) (time.Time, bool) {
+	if ctx == nil {
+		return time.Time{}, false
+	}
+	return ctx.Deadline()
 }
 
 // pendingLocked reports whether the loop has anything to do: calls queued, or a batch being

@@ -367,6 +367,27 @@ func TestStore_GroupCommit_LoneCaller(t *testing.T) {
 	}
 }
 
+// TestStore_GroupCommit_LoneCallerGivesUp: a lone caller's append is sent in its own
+// goroutine, bounded by its own context (issue 17: no second context an append); a caller
+// whose context has ended gets its context's error, and the same append sent again is stored
+// once.
+func TestStore_GroupCommit_LoneCallerGivesUp(t *testing.T) {
+	s, _ := openStore(t, nil)
+	key := personKey("gives up")
+	evs := events(key, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("append with its context ended: %v; want context.Canceled", err)
+	}
+	if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs}); err != nil {
+		t.Fatalf("the append again: %v", err)
+	}
+	if stored, _ := mustRead(t, s, key); len(stored) != 1 || stored[0].Event.GetId() != evs[0].GetId() {
+		t.Fatalf("stored %v; want the event once", ids(stored))
+	}
+}
+
 // TestStore_CloseDuringAppends closes the store under load: every call returns, with
 // success or ErrClosed, and what was acked is stored.
 func TestStore_CloseDuringAppends(t *testing.T) {
