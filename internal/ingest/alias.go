@@ -89,7 +89,10 @@ type claim struct {
 // claimsOf returns the ids ev brings to the person with key owner that need a claim: every id
 // of a PersonRegistered but the one that keys the person, and the id of an IdentifierAdded.
 func (s *Service) claimsOf(ev *nirv1.Event, owner string, index int) []claim {
-	field := fmt.Sprintf("registrations[%d].event.", index)
+	if ev.GetPersonRegistered() == nil && ev.GetIdentifierAdded() == nil {
+		return nil // most events bring no id
+	}
+	field := fieldsOf(index).event + "."
 	var out []claim
 	add := func(id, f string, typ nirv1.IdentifierType) {
 		if id == "" {

@@ -467,14 +467,15 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		keyed   = map[string]string{} // national id → person key
 	)
 	for i, reg := range regs {
-		field := "registrations[" + strconv.Itoa(i) + "]"
+		fields := fieldsOf(i)
+		field := fields.reg
 		ev := reg.GetEvent()
 		if ev == nil {
-			return nil, nil, &InvalidError{Index: i, Field: field + ".event", Reason: "is required"}
+			return nil, nil, &InvalidError{Index: i, Field: fields.event, Reason: "is required"}
 		}
 		// Who may write what comes before whether it is well-formed: a caller learns nothing
 		// about another kommune's registrations from the validation.
-		if err := scope.CheckRegistration(ev, field+".event"); err != nil {
+		if err := scope.CheckRegistration(ev, fields.event); err != nil {
 			return nil, nil, err
 		}
 		if err := rules.ValidateEvent(ev); err != nil {
@@ -501,7 +502,7 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		key, known := keyed[nid]
 		if !known || nid == "" || ref.GetPersonKey() != "" {
 			var err error
-			if key, err = s.PersonKey(ref, field+".person"); err != nil {
+			if key, err = s.PersonKey(ref, fields.person); err != nil {
 				var ie *InvalidError
 				if errors.As(err, &ie) {
 					ie.Index = i
@@ -533,6 +534,33 @@ func (s *Service) prepare(scope access.Scope, regs []*nirv1.Registration) ([]*pe
 		b.regs = append(b.regs, p)
 	}
 	return batches, all, nil
+}
+
+// regFields are the names of a registration's fields in errors: the request's
+// registrations[i], its event and its person.
+type regFields struct{ reg, event, person string }
+
+// firstFields are the regFields of a request's first registrations, made once: the append
+// path names the fields of every registration it checks (access, rules) before it knows
+// whether there is an error, three strings a registration.
+var firstFields = func() (out [128]regFields) {
+	for i := range out {
+		out[i] = makeFields(i)
+	}
+	return out
+}()
+
+func makeFields(i int) regFields {
+	r := "registrations[" + strconv.Itoa(i) + "]"
+	return regFields{reg: r, event: r + ".event", person: r + ".person"}
+}
+
+// fieldsOf returns the regFields of the request's registration i.
+func fieldsOf(i int) regFields {
+	if i >= 0 && i < len(firstFields) {
+		return firstFields[i]
+	}
+	return makeFields(i)
 }
 
 // registeredLater returns, for a person's registrations of a request whose first does not
@@ -576,7 +604,7 @@ func (s *Service) checkNew(scope access.Scope, regs []*pending, evs []*nirv1.Eve
 			return &newEventError{&InvalidError{Index: p.index, Field: fmt.Sprintf("registrations[%d].event.id", p.index),
 				Reason: "has a ULID time of exactly midnight UTC, which the register keeps for the regelmotor's computed terminations; make a new id"}}
 		}
-		if err := scope.CheckNewEvent(ev, "registrations["+strconv.Itoa(p.index)+"].event"); err != nil {
+		if err := scope.CheckNewEvent(ev, fieldsOf(p.index).event); err != nil {
 			return &newEventError{err}
 		}
 	}
@@ -615,6 +643,15 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	if err != nil {
 		return err
 	}
+	// The persons' folded states, released (given back to the cache) when try returns, the
+	// last first; one deferred call, not one a person (a defer in a loop is allocated).
+	var leaseBuf [1]*lease
+	leases := leaseBuf[:0]
+	defer func() {
+		for i := len(leases) - 1; i >= 0; i-- {
+			leases[i].release()
+		}
+	}()
 	histories := make(map[string][]eventstore.Stored, len(batches))
 	absorbed := map[string][]eventstore.Stored{} // merged persons' streams read by storedInMerged
 	var claims []claim                           // the ids the new events bring, to be claimed with them
@@ -631,14 +668,17 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		// state is lent by the cache until release: read, or copied before it changes
 		// (but for the fold of a new event, lease.applyNew). A person found hidden from
 		// the scope before it was read is neither read nor followed.
-		key, l := b.key, &lease{key: b.key, st: rules.NewState(b.key)}
-		if !reads[i].hidden {
+		var key string
+		var l *lease
+		if reads[i].hidden {
+			key, l = b.key, &lease{key: b.key, st: rules.NewState(b.key)}
+		} else {
 			key, history, last, l, err = s.follow(ctx, b.key, history, last, erasing, epoch)
 			if err != nil {
 				return err
 			}
 		}
-		defer l.release() // st is read until the loop ends
+		leases = append(leases, l) // st is read until the loop ends
 		st := l.st
 		// Whether the scope reaches the person comes first: nothing else about a person out
 		// of reach may shape the answer, not even that two ids of the request lead to it.
@@ -771,7 +811,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			st = st.Copy()
 		}
 		for j, ev := range fresh {
-			field := "registrations[" + strconv.Itoa(freshRegs[j].index) + "].event"
+			field := fieldsOf(freshRegs[j].index).event
 			if err := scope.CheckEvent(st, ev, field); err != nil {
 				return err
 			}
