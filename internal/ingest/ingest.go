@@ -363,11 +363,11 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	for i, b := range batches {
 		keys[i] = b.key
 	}
-	unlock, err := s.locks.lock(ctx, keys)
+	held, err := s.locks.lock(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer held.unlock()
 	giveUp := time.Now().Add(s.patience)
 	if d, ok := ctx.Deadline(); ok && d.Before(giveUp) {
 		giveUp = d
@@ -1439,56 +1439,90 @@ func (s *Service) remember(appends []eventstore.PersonAppend, histories map[stri
 // behind it reads what it stored instead of failing its concurrency check. Writers in other
 // processes are not held; the concurrency check on the stream still decides between them.
 type personLocks struct {
-	// mu guards held.
+	// mu guards held and free.
 	mu   sync.Mutex
 	held map[string]*personLock
+	// free are personLocks no request holds or waits for, kept for the next requests'
+	// persons (at most maxFreeLocks): two allocations less a request.
+	free []*personLock
 }
+
+const maxFreeLocks = 64
 
 type personLock struct {
 	turn chan struct{} // buffered 1: holds a token while a request has the person
 	refs int           // requests holding or waiting (guarded by personLocks.mu)
 }
 
+// heldLocks are the persons a request holds (personLocks.lock); unlock releases them.
+type heldLocks struct {
+	l     *personLocks
+	keys  []string
+	locks []*personLock
+	one   [1]*personLock // locks' array for a request of one person
+}
+
 // lock takes every person of keys, in sorted order (two requests sharing persons never wait
-// for each other in a circle), waiting as long as ctx allows. unlock releases them all.
-func (l *personLocks) lock(ctx context.Context, keys []string) (unlock func(), err error) {
-	keys = slices.Clone(keys)
+// for each other in a circle), waiting as long as ctx allows. keys are sorted in place and
+// kept until unlock: the caller gives them up.
+func (l *personLocks) lock(ctx context.Context, keys []string) (*heldLocks, error) {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
+	h := &heldLocks{l: l, keys: keys}
+	if len(keys) == 1 {
+		h.locks = h.one[:]
+	} else {
+		h.locks = make([]*personLock, len(keys))
+	}
 	l.mu.Lock()
 	if l.held == nil {
 		l.held = map[string]*personLock{}
 	}
-	locks := make([]*personLock, len(keys))
 	for i, k := range keys {
 		pl := l.held[k]
 		if pl == nil {
-			pl = &personLock{turn: make(chan struct{}, 1)}
+			if n := len(l.free); n > 0 {
+				pl, l.free = l.free[n-1], l.free[:n-1]
+			} else {
+				pl = &personLock{turn: make(chan struct{}, 1)}
+			}
 			l.held[k] = pl
 		}
 		pl.refs++
-		locks[i] = pl
+		h.locks[i] = pl
 	}
 	l.mu.Unlock()
-	release := func(taken int) {
-		for i := range taken {
-			<-locks[i].turn
-		}
-		l.mu.Lock()
-		for i, pl := range locks {
-			if pl.refs--; pl.refs == 0 {
-				delete(l.held, keys[i])
-			}
-		}
-		l.mu.Unlock()
-	}
-	for i, pl := range locks {
+	for i, pl := range h.locks {
 		select {
 		case pl.turn <- struct{}{}:
 		case <-ctx.Done():
-			release(i)
+			h.release(i)
 			return nil, ctx.Err()
 		}
 	}
-	return func() { release(len(locks)) }, nil
+	return h, nil
+}
+
+// unlock releases every person of the request.
+func (h *heldLocks) unlock() { h.release(len(h.locks)) }
+
+// release gives back the turns of the first taken persons and ends the request's claim on
+// all of them.
+func (h *heldLocks) release(taken int) {
+	for i := range taken {
+		<-h.locks[i].turn
+	}
+	l := h.l
+	l.mu.Lock()
+	for i, pl := range h.locks {
+		if pl.refs--; pl.refs == 0 {
+			delete(l.held, h.keys[i])
+			// Nobody holds or waits for it, and its turn is free (its token taken back
+			// above, or never given): as good as new.
+			if len(l.free) < maxFreeLocks {
+				l.free = append(l.free, pl)
+			}
+		}
+	}
+	l.mu.Unlock()
 }
