@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -110,12 +111,17 @@ func (e *unreadableError) Error() string { return e.err.Error() }
 func (e *unreadableError) Unwrap() error { return e.err }
 
 func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error) {
+	if !slices.ContainsFunc(batch, func(a eventstore.PersonAppend) bool { return slices.ContainsFunc(a.Events, sealable) }) {
+		// Nothing to seal (most appends): the events go as they are, without copying the
+		// batch.
+		return s.Store.Append(ctx, batch...)
+	}
 	out := make([]eventstore.PersonAppend, len(batch))
 	for i, a := range batch {
 		out[i] = a
 		out[i].Events = make([]*nirv1.Event, len(a.Events))
 		for j, ev := range a.Events {
-			if ev.GetPersonRegistered() != nil || ev.GetIdentifierAdded() != nil || ev.GetPersonsMerged() != nil {
+			if sealable(ev) {
 				sealed := proto.Clone(ev).(*nirv1.Event)
 				if err := s.sealer.Seal(ctx, sealed); err != nil {
 					return nil, err
@@ -129,6 +135,12 @@ func (s sealedStore) Append(ctx context.Context, batch ...eventstore.PersonAppen
 		}
 	}
 	return s.Store.Append(ctx, out...)
+}
+
+// sealable reports whether ev holds what the sealer seals: a person's ids (a registration,
+// an id added) or the events a merge copies.
+func sealable(ev *nirv1.Event) bool {
+	return ev.GetPersonRegistered() != nil || ev.GetIdentifierAdded() != nil || ev.GetPersonsMerged() != nil
 }
 
 // keyIDs copies the data key ids of sealed, and of the events a merge copied into it, onto
