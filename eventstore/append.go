@@ -187,8 +187,25 @@ func (s *Store) prepare(batch []PersonAppend, links [][]byte) ([]*personReq, []P
 	if total > MaxBatchEvents {
 		return nil, nil, fmt.Errorf("%w: append: %d events, at most %d per call", ErrTooLarge, total, MaxBatchEvents)
 	}
-	reqs := make([]*personReq, 0, len(batch))
-	positions := make([]Position, 0, total)
+	// The requests, their events and the positions in one allocation for a single event
+	// (most appends), four for more.
+	var (
+		reqs      []*personReq
+		positions []Position
+		persons   []personReq
+		encoded   []encodedEvent
+	)
+	if len(batch) == 1 && total == 1 {
+		one := new(struct {
+			reqs      [1]*personReq
+			persons   [1]personReq
+			encoded   [1]encodedEvent
+			positions [1]Position
+		})
+		reqs, persons, encoded, positions = one.reqs[:0], one.persons[:], one.encoded[:], one.positions[:0]
+	} else {
+		reqs, persons, encoded, positions = make([]*personReq, 0, len(batch)), make([]personReq, len(batch)), make([]encodedEvent, total), make([]Position, 0, total)
+	}
 	// Duplicates are looked for only where there can be any (most appends are one event).
 	var seenKey, seenID map[string]bool
 	if len(batch) > 1 {
@@ -211,8 +228,12 @@ func (s *Store) prepare(batch []PersonAppend, links [][]byte) ([]*personReq, []P
 		if len(pa.Events) == 0 {
 			return nil, nil, fmt.Errorf("%w: append: person %d has no events", ErrInvalid, i)
 		}
-		r := &personReq{key: pa.PersonKey, subject: subject, first: len(positions), noDups: pa.NoDuplicates,
-			events: make([]encodedEvent, 0, len(pa.Events))}
+		// The person's events in its own part of encoded: appending to them never reaches the
+		// next person's.
+		first := len(positions)
+		r := &persons[i]
+		*r = personReq{key: pa.PersonKey, subject: subject, first: first, noDups: pa.NoDuplicates,
+			events: encoded[first : first : first+len(pa.Events)]}
 		if pa.ExpectedLastSeq != nil {
 			r.expected = *pa.ExpectedLastSeq
 			r.expect = &r.expected
