@@ -72,6 +72,8 @@ func TestNorskDeadline(t *testing.T) {
 		{"IL leave extends (10 days)", personWith("2022-01-10", asyl, vgo(true), leave), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2023-07-20", "norskfrist-il/2021-01-01"},
 		{"IL offered before 2023-08-01: from rett og plikt", personWith("2023-01-10", asyl, vgo(true), offer("2023-07-31")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2024-07-10", "norskfrist-il/2021-01-01"},
 		{"IL offered from 2023-08-01: from the offer", personWith("2023-01-10", asyl, vgo(true), offer("2023-08-01")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2025-02-01", "norskfrist-il/2023-08-01"},
+		// Two offers: the deadline runs from the first, whatever order they were registered in.
+		{"IL two offers: from the first", personWith("2023-01-10", asyl, vgo(true), offer("2023-10-01"), offer("2023-09-01")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2025-03-01", "norskfrist-il/2023-08-01"},
 		{"IL rett arose after the change, no offer", personWith("2023-09-01", asyl, vgo(true)), true, nirv1.DeadlineState_DEADLINE_STATE_CANNOT_COMPUTE, "", "norskfrist-il/2023-08-01"},
 		{"IL fritak completes", personWith("2022-01-10", asyl, vgo(true), &nirv1.ExemptionRegistered{Type: nirv1.ExemptionType_EXEMPTION_TYPE_OPPLAERING, Date: dpb("2022-03-01")}), true, nirv1.DeadlineState_DEADLINE_STATE_COMPLETED, "2023-07-10", "norskfrist-il/2021-01-01"},
 		{"IL plikt only: none", personWith("2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ARBEID, vgo(true)), false, 0, "", ""},
@@ -84,6 +86,10 @@ func TestNorskDeadline(t *testing.T) {
 		{"6A utvidet without vgo: 4 count, not 5", personWith("2022-04-01", k34, tv(rett, tild, "2022-08-01", "2022-09-01", ""), vgo(false),
 			tv(utv, tild, "2023-08-01", "", ""), tv(utv, tild, "2024-02-01", "", ""), tv(utv, tild, "2024-08-01", "", ""),
 			tv(utv, tild, "2025-02-01", "", ""), tv(utv, tild, "2025-08-01", "", "")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2025-09-01", "norskfrist-6a/2023-07-01"},
+		// The kommune registers vgo yes/no first, as it limits the number of utvidet vedtak
+		// (3.2); utvidet vedtak stored without it count up to the smaller limit, 1.
+		{"6A utvidet without utdanningsbakgrunn: 1 counts", personWith("2022-04-01", k34, tv(rett, tild, "2022-08-01", "2022-09-01", ""),
+			tv(utv, tild, "2023-08-01", "", ""), tv(utv, tild, "2024-02-01", "", "")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2024-03-01", "norskfrist-6a/2023-07-01"},
 		{"6A utvidet before 2023-07-01 does not count", personWith("2022-04-01", k34, tv(rett, tild, "2022-08-01", "2022-09-01", ""), vgo(false),
 			tv(utv, tild, "2023-06-30", "", "")), true, nirv1.DeadlineState_DEADLINE_STATE_OK, "2023-09-01", "norskfrist-6a/2022-06-15"},
 	}
@@ -135,6 +141,7 @@ func TestLeaveDays_AfterDeadline(t *testing.T) {
 		{"after the deadline", []Leave{leave("2024-01-01", "2024-03-31")}, Date{}, 0, false},
 		{"begins on the deadline", []Leave{leave("2023-07-10", "2023-07-19")}, Date{}, 10, false},
 		{"begins the day after", []Leave{leave("2023-07-11", "2023-07-20")}, Date{}, 0, false},
+		{"begun before the deadline's start: counted from the start", []Leave{leave("2022-01-01", "2022-01-19")}, Date{}, 10, false},
 		{"within the days earlier leave added", []Leave{leave("2023-06-01", "2023-06-30"), leave("2023-08-01", "2023-08-05")}, Date{}, 35, false},
 		{"overlapping, counted once", []Leave{leave("2023-01-01", "2023-01-31"), leave("2023-01-15", "2023-02-14")}, Date{}, 45, false},
 		{"open-ended, begun in time", []Leave{leave("2023-07-01", "")}, Date{}, 0, true},

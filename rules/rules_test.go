@@ -142,6 +142,7 @@ func TestProgrammeLatestEnd(t *testing.T) {
 		{"IL arbeid (vgo) extension capped at 6", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, []int{12}, nil, "2023-01-03"},
 		{"IL fullført vgo 3 years + 1", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_FULLFORT_VGO, []int{12}, nil, "2026-01-03"},
 		{"IL arbeid 2 years", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_ARBEID, nil, nil, "2024-01-03"},
+		{"IL a negative extension shortens nothing", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_ARBEID, []int{-6, 12}, nil, "2025-01-03"},
 		{"IL grunnskole 2 years + leave 10 days", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_GRUNNSKOLE, nil, []Period{{md("2022-03-01"), md("2022-03-10")}}, "2024-01-13"},
 		{"IL without sluttmål", nirv1.Law_LAW_IL, nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED, nil, nil, ""},
 		{"6A follows the IL table (1.5 [G])", nirv1.Law_LAW_IL_6A, nirv1.Sluttmal_SLUTTMAL_ARBEID, nil, nil, "2024-01-03"},
