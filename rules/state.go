@@ -261,21 +261,6 @@ type Programme struct {
 	Termination *Termination
 }
 
-// Active reports whether the programme has started on or before d and is neither terminated
-// nor stopped before d (a stans ends the programme on its date, Product decisions 11).
-func (p *Programme) Active(d Date) bool {
-	if p.Start.IsZero() || d.Before(p.Start) {
-		return false
-	}
-	if !p.Stopped.IsZero() && p.Stopped.Before(d) {
-		return false
-	}
-	if p.Termination != nil && p.Termination.Date.Before(d) {
-		return false
-	}
-	return true
-}
-
 // inEffect reports whether computed termination t is neither deleted nor lapsed.
 func (t *Termination) inEffect() bool { return !t.Deleted && !t.Lapsed }
 
