@@ -1136,7 +1136,7 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	}
 	defer done()
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}
-	return respond(ctx, h, "audit history", req.Msg.GetSnapshot(), out, func(db *projections.DB) error {
+	err = h.use(ctx, "audit history", req.Msg.GetSnapshot(), func(db *projections.DB) error {
 		pk, a, found, err := follow(db, pk, req.Msg.GetPerson())
 		if err != nil {
 			return err
@@ -1182,4 +1182,9 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Encoded before done releases the slot.
+	return connect.NewResponse(encodedInSlot(req, out)), nil
 }

@@ -118,7 +118,8 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 		}
 		out.Events = append(out.Events, &nirv1.StoredEvent{Sequence: e.Seq, Event: ev})
 	}
-	return connect.NewResponse(out), nil
+	// Encoded before done releases the slot.
+	return connect.NewResponse(encodedInSlot(req, out)), nil
 }
 
 // Error classifies an error for the caller. Errors the caller cannot act on are logged once
