@@ -208,7 +208,9 @@ func confirmedLastSeq(ctx context.Context, store *eventstore.Store) (uint64, err
 		if err != nil {
 			return 0, err
 		}
-		err = store.ConfirmLeader(ctx, began)
+		// Confirmed by the leader's store as well: the leader that confirms may not be the
+		// node that answered last.
+		err = store.ConfirmLeader(ctx, began, eventstore.ReadBound{Seq: last})
 		if err == nil {
 			return last, nil
 		}
