@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -170,6 +171,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// per read) cost about a quarter of the CPU of a busy append path. A read's batch is
 		// at most getBatchSize messages, which this queue holds twice over.
 		nats.SyncQueueLen(2 * getBatchSize),
+		// cfg.NATSOptions may name a handler of its own (nird's logs them).
+		nats.ErrorHandler(s.asyncError(cfg.Logger != nil)),
 	}, cfg.NATSOptions...)
 	url := cfg.URL
 	if url == "" {
@@ -636,4 +639,30 @@ func redactServerLine(format string, v []any) string {
 		return sm[1] + ` "` + first + `"`
 	})
 	return rules.RedactIDs(line)
+}
+
+// consumerDeleteSubject starts the JetStream API subject of a consumer's deletion.
+const consumerDeleteSubject = "$JS.API.CONSUMER.DELETE."
+
+// asyncError is the store's connection's handler of asynchronous errors (nats.ErrorHandler),
+// unless Config.NATSOptions names another. The server's refusal of a consumer's deletion is
+// logged at debug level only: the store deletes no consumer itself, and nats.go, when it
+// replaces an ordered consumer (after missed heartbeats, a reconnect, a consumer lost), asks
+// to delete the one it replaces, which a read-only user (the reader context) may not; that
+// consumer is ephemeral and goes by its inactive threshold. nirctl verify through the reader
+// context printed the refusal before "ok" (nats.go's default handler writes every async
+// error to stderr: TestStore_ReaderConsumerDeleteQuiet). Any other error is logged as a
+// warning, or, with no Logger (nirctl), written to stderr as nats.go would.
+func (s *Store) asyncError(logged bool) nats.ErrHandler {
+	return func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), consumerDeleteSubject) {
+			s.log.Debug("the server refused the deletion of a replaced ordered consumer (a read-only user's); it goes by its inactive threshold", "err", redactServerLine("%s", []any{err.Error()}))
+			return
+		}
+		if logged {
+			s.log.Warn("NATS connection error", "err", redactServerLine("%s", []any{err.Error()}))
+			return
+		}
+		fmt.Fprintln(os.Stderr, err)
+	}
 }
