@@ -107,6 +107,14 @@ func TestQueryCommands(t *testing.T) {
 		{"PersonsListAnalyst", "tok-analyst", []string{"persons", "list", "--kommune", "0301"}, []string{fx.key[0]}, []string{fx.fnr[0], fx.fnr[1]}, ""},
 		{"PersonsListBadFlag", "tok-oslo", []string{"persons", "list", "--law", "XYZ"}, nil, nil, "--law"},
 		{"PersonsListServerRefusal", "tok-oslo", []string{"persons", "list", "--kommune", "4601"}, nil, nil, "permission_denied"},
+		// A number in no period of the kommune table is refused, naming the field and the
+		// number, where an empty list came back (exit 0); a former kommune's (0213 Ski,
+		// 2004–2019) answers (api.TestQuery_KommuneInNoPeriod).
+		{"PersonsListNoSuchKommune", "tok-analyst", []string{"persons", "list", "--kommune", "9999"}, nil, nil, "invalid_argument: kommune: not a kommunenummer: 9999 is in no period"},
+		{"PersonsListFormerKommune", "tok-analyst", []string{"persons", "list", "--kommune", "0213"}, nil, []string{fx.key[0], fx.key[1]}, ""},
+		{"PersonsExportNoSuchKommune", "tok-analyst", []string{"persons", "export", "--kommune", "9999"}, nil, nil, "9999 is in no period"},
+		{"StatsNoSuchKommune", "tok-analyst", []string{"stats", "--year", "2023", "--level", "kommune", "--area", "9999"}, nil, nil, "invalid_argument: area: not a kommunenummer: 9999"},
+		{"ReportNoSuchKommune", "tok-analyst", []string{"report", "terminated", "--year", "2023", "--kommune", "9999"}, nil, nil, "invalid_argument: kommune: not a kommunenummer: 9999"},
 		{"PersonsExport", "tok-oslo", []string{"persons", "export", "--programme-vedtak", "with", "--sort", "person_key"}, []string{"person_key,national_id,", fx.fnr[1]}, nil, ""},
 		{"PersonsExportAnalyst", "tok-analyst", []string{"persons", "export", "--kommune", "0301"}, []string{fx.key[0]}, []string{"national_id", fx.fnr[0]}, ""},
 		{"PersonShow", "tok-oslo", []string{"person", "show", fx.fnr[0]}, []string{"termination_reason:", "ARBEID", fx.key[0]}, nil, ""},

@@ -198,9 +198,13 @@ func accessError(err error) error {
 	return err
 }
 
-// kommuneFor applies the scope to a requested kommune (access.Scope.Kommune) and checks its
-// form: a kommune principal gets its own (empty means its own), others what they asked for
-// (required when required).
+// kommuneFor applies the scope to a requested kommune (access.Scope.Kommune) and checks it:
+// a kommune principal gets its own (empty means its own), others what they asked for
+// (required when required), which must be a kommunenummer in some period of the kommune
+// table, as an append's must (a former kommune's number is one). A number in no period
+// answered an empty list with OK, a typo read as "no persons" (TestQuery_KommuneInNoPeriod).
+// The scope is applied first: a kommune principal asking for another number is denied,
+// known or not.
 func kommuneFor(scope access.Scope, field, requested string, required bool) (string, error) {
 	kommune, err := scope.Kommune(field, requested)
 	if err != nil {
@@ -214,6 +218,9 @@ func kommuneFor(scope access.Scope, field, requested string, required bool) (str
 	}
 	if !isDigits(kommune, 4) {
 		return "", fieldError(connect.CodeInvalidArgument, field, "must be a 4-digit kommunenummer")
+	}
+	if _, err := rules.KommunePeriods(kommune); err != nil {
+		return "", fieldError(connect.CodeInvalidArgument, field, err.Error())
 	}
 	return kommune, nil
 }

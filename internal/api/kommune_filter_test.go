@@ -1,0 +1,70 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+)
+
+// TestQuery_KommuneInNoPeriod: a read for a kommunenummer that is a kommune in no period of
+// the kommune table (DOMAIN.md Product decisions 13: the table's periods from 2004) answered
+// an empty list with OK, where an append refuses the same number naming it: a typo read as
+// "no persons". The person list, the CSV export, the terminated report and the statistics by
+// kommune now refuse it with InvalidArgument naming the field and the number; a former
+// kommune (0213 Ski, 2004–2019) still answers, and a kommune principal still reaches only its
+// own kommune (PermissionDenied for another, known or not).
+func TestQuery_KommuneInNoPeriod(t *testing.T) {
+	w := startQuery(t)
+	ctx := context.Background()
+	an, os := w.query(qtAnalyst), w.query(qtOslo)
+	reads := map[string]func(c nirv1connect.QueryServiceClient, kommune string) error{
+		"ListPersons": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: k}))
+			return err
+		},
+		"TerminatedReport": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, Kommune: k}))
+			return err
+		},
+		"Statistics": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2023, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE, Area: k}))
+			return err
+		},
+	}
+	field := map[string]string{"ListPersons": "kommune", "TerminatedReport": "kommune", "Statistics": "area"}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			err := read(an, "9999")
+			if codeOf(err) != connect.CodeInvalidArgument || fieldOf(err) != field[name] || !strings.Contains(err.Error(), "9999") {
+				t.Errorf("analyst, kommune 9999: %v (field %q), want InvalidArgument naming %s and 9999", err, fieldOf(err), field[name])
+			}
+			if err := read(an, "0213"); err != nil {
+				t.Errorf("analyst, former kommune 0213: %v, want an answer", err)
+			}
+			for _, k := range []string{"9999", "0213"} {
+				if err := read(os, k); codeOf(err) != connect.CodePermissionDenied {
+					t.Errorf("oslo, kommune %s: %v, want PermissionDenied as before", k, err)
+				}
+			}
+		})
+	}
+	t.Run("ExportCSV", func(t *testing.T) {
+		status, body := w.csv(t, qtAnalyst, http.MethodGet, url.Values{"kommune": {"9999"}})
+		if status != http.StatusBadRequest || !strings.Contains(body, "kommune") || !strings.Contains(body, "9999") {
+			t.Errorf("analyst, kommune 9999: %d %s, want 400 naming kommune and 9999", status, body)
+		}
+		if status, body := w.csv(t, qtAnalyst, http.MethodGet, url.Values{"kommune": {"0213"}}); status != http.StatusOK {
+			t.Errorf("analyst, former kommune 0213: %d %s, want 200", status, body)
+		}
+		if status, _ := w.csv(t, qtOslo, http.MethodGet, url.Values{"kommune": {"9999"}}); status != http.StatusForbidden {
+			t.Errorf("oslo, kommune 9999: %d, want 403 as before", status)
+		}
+	})
+}
