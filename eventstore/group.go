@@ -501,12 +501,15 @@ func (c *committer) releaseLocked(batch []*member) {
 // (submit; lone is its context) is bounded by that context when it ends no later than the
 // timeout would: nobody else is in the batch, and the caller would stop waiting then for a
 // batch the loop flushed (appendGroup), the event stored or not, for a retry to find out. One context and timer
-// less an append (issue 17).
+// less an append (issue 17). Only for a single event, a plain publish the server gets whole
+// or not at all: an atomic batch's publish sends its messages without looking at the
+// context, and not the commit once it has ended, which would leave the batch open on the
+// server (at most 50 on a stream) until its batch timeout, refusing everybody's batches.
 func (c *committer) flush(batch []*member, open *openBatch, lone context.Context) {
 	defer c.wg.Done()
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if d, ok := deadlineOf(lone); ok && time.Until(d) <= c.s.cfg.RequestTimeout {
+	if d, ok := deadlineOf(lone); ok && len(batch) == 1 && batch[0].events == 1 && time.Until(d) <= c.s.cfg.RequestTimeout {
 		ctx, cancel = lone, func() {}
 	} else {
 		ctx, cancel = context.WithTimeout(context.Background(), c.s.cfg.RequestTimeout)

@@ -388,6 +388,35 @@ func TestStore_GroupCommit_LoneCallerGivesUp(t *testing.T) {
 	}
 }
 
+// TestStore_GroupCommit_LoneCallersLeaveNoBatches: a lone caller's batch of several events
+// ran on the caller's own context (issue 17), and an atomic batch's publish sends its
+// messages without looking at the context, then not the commit once the context has ended:
+// every such append left a batch open on the server until the server's batch timeout (10 s),
+// and the server keeps at most 50 open on a stream. Callers whose context ended (a hostile
+// client can end its request at will) then had every other caller's batch refused. Found on
+// 2026-12-07: 60 such calls, then an append of two events failed with the server's limit of
+// open batches.
+func TestStore_GroupCommit_LoneCallersLeaveNoBatches(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 60 {
+		key := personKey(fmt.Sprintf("gives up %d", i))
+		// Stored or context.Canceled: the caller stops waiting, a retry would find out.
+		if _, err := s.Append(ended, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: events(key, 2)}); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("append %d with its context ended: %v", i, err)
+		}
+	}
+	key := personKey("after them")
+	evs := events(key, 2)
+	if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs}); err != nil {
+		t.Fatalf("an append of two events after callers gave up: %v", err)
+	}
+	if stored, _ := mustRead(t, s, key); len(stored) != 2 {
+		t.Fatalf("stored %v; want both events", ids(stored))
+	}
+}
+
 // TestStore_CloseDuringAppends closes the store under load: every call returns, with
 // success or ErrClosed, and what was acked is stored.
 func TestStore_CloseDuringAppends(t *testing.T) {

@@ -143,3 +143,38 @@ func TestReadPubAck_ServerAcks(t *testing.T) {
 		t.Fatalf("a wrong last sequence: %d, %v, %v; want the server's conflict", seq, dup, err)
 	}
 }
+
+// FuzzReadPubAck: for any text the server could answer a publish with, readPubAck gives what
+// nats.go's PublishMsg gives (natsGoPubAck): the same sequence, duplicate flag, API error code
+// and ErrInvalidJSAck; the hand reader's fast path never answers where encoding/json would not.
+func FuzzReadPubAck(f *testing.F) {
+	for _, s := range []string{
+		`{"stream":"NIR","seq":1}`,
+		`{"stream":"NIR","seq":42,"duplicate": true}`,
+		`{"stream":"NIR","domain":"hub","seq":7,"duplicate":true}`,
+		`{"stream":"NIR","seq":18446744073709551615}`,
+		`{"stream":"NIR","seq":9999999999999999999}`,
+		`{"stream":"NIR","seq":5,"batch":"b","count":2}`,
+		`{"stream":"NIR","seq":1,"val":"3"}`,
+		`{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"NIR","seq":0}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seq, dup, err := readPubAck(data)
+		wantSeq, wantDup, wantErr := natsGoPubAck(data)
+		if seq != wantSeq || dup != wantDup || (err == nil) != (wantErr == nil) {
+			t.Fatalf("%q: read %d, %v, %v; nats.go reads %d, %v, %v", data, seq, dup, err, wantSeq, wantDup, wantErr)
+		}
+		var ae, wantAE *jetstream.APIError
+		if errors.As(wantErr, &wantAE) && (!errors.As(err, &ae) || ae.ErrorCode != wantAE.ErrorCode || ae.Code != wantAE.Code) {
+			t.Fatalf("%q: error %v; nats.go's is the API error %v", data, err, wantAE)
+		}
+		if errors.Is(wantErr, jetstream.ErrInvalidJSAck) != errors.Is(err, jetstream.ErrInvalidJSAck) {
+			t.Fatalf("%q: error %v; nats.go's is %v", data, err, wantErr)
+		}
+		if s, d, ok := scanPubAck(data); ok && (s != wantSeq || d != wantDup || wantErr != nil) {
+			t.Fatalf("%q: read by hand %d, %v; nats.go reads %d, %v, %v", data, s, d, wantSeq, wantDup, wantErr)
+		}
+	})
+}
