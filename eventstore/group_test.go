@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -414,6 +416,69 @@ func TestStore_GroupCommit_LoneCallersLeaveNoBatches(t *testing.T) {
 	}
 	if stored, _ := mustRead(t, s, key); len(stored) != 2 {
 		t.Fatalf("stored %v; want both events", ids(stored))
+	}
+}
+
+// TestStore_GroupCommit_LoneCallerGivesUpAfterSend: a lone caller's single event runs on the
+// caller's context (issue 17), which here ends as the event reaches the server (another
+// connection sees it and cancels), the ack maybe not yet read. Whatever the caller was told,
+// the same append sent again, alone and then among other callers' batches, stores the event
+// once, and nobody else's append in those batches is refused for it.
+func TestStore_GroupCommit_LoneCallerGivesUpAfterSend(t *testing.T) {
+	s, srv := openStore(t, nil)
+	key := personKey("gives up after send")
+	subject, err := eventstore.Subject(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := nc.Subscribe(subject, func(*nats.Msg) { cancel() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(key, 1)
+	_, err = s.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("append whose context ends as it is sent: %v", err)
+	}
+	t.Logf("the caller was told: %v", err)
+	eventually(t, 10*time.Second, "the event reached the subscriber", func() bool { return ctx.Err() != nil })
+	// It was stored: the retries below are of an event the caller may not know is stored.
+	eventually(t, 10*time.Second, "the event stored", func() bool { stored, _ := mustRead(t, s, key); return len(stored) == 1 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for round := range 2 {
+		wg.Go(func() {
+			if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(0), Events: evs}); err != nil {
+				errs <- fmt.Errorf("round %d: the append again: %w", round, err)
+			}
+		})
+		for i := range 16 {
+			wg.Go(func() {
+				k := personKey(fmt.Sprintf("beside %d %d", round, i))
+				if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: k, ExpectedLastSeq: eventstore.Expect(0), Events: events(k, 1+i%3)}); err != nil {
+					errs <- fmt.Errorf("round %d: another caller's append: %w", round, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if stored, _ := mustRead(t, s, key); len(stored) != 1 || stored[0].Event.GetId() != evs[0].GetId() {
+		t.Fatalf("stored %v; want the event once", ids(stored))
 	}
 }
 
