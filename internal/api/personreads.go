@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -121,8 +122,14 @@ func encodedInSlot[T any, PT interface {
 }
 
 // binaryOverHTTP reports whether req came over HTTP and its answer is encoded with the
-// binary protobuf codec.
+// binary protobuf codec. Only a POST names its codec in Content-Type: a Connect GET names
+// it in the query (encoding=), which a handler cannot see, and a Content-Type header on a
+// GET (a client or proxy that sets one on every request) is ignored by Connect; taking it
+// for binary sent the JSON of an empty message, "{}" (TestAuditHistory_GetWithStrayContentType).
 func binaryOverHTTP(req connect.AnyRequest) bool {
+	if req.HTTPMethod() != http.MethodPost {
+		return false
+	}
 	ct, _, _ := strings.Cut(req.Header().Get("Content-Type"), ";")
 	ct = strings.TrimSpace(strings.ToLower(ct))
 	switch req.Peer().Protocol {

@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/auth"
@@ -111,5 +114,72 @@ func TestAuditHistory_EncodedInItsSlot(t *testing.T) {
 	}
 	if codec.outside != 0 {
 		t.Errorf("%d entries encoded after the whole-person read slot was released, want none", codec.outside)
+	}
+}
+
+// TestAuditHistory_GetWithStrayContentType: a Connect GET names its codec in the query
+// (encoding=json) and has no body, so its Content-Type header means nothing to Connect; a
+// client or proxy that sets "Content-Type: application/proto" on every request still gets
+// JSON. encodedInSlot read the header, took the call for binary and sent the JSON of an
+// empty message: "{}", a valid answer saying the person has no audit entries.
+func TestAuditHistory_GetWithStrayContentType(t *testing.T) {
+	keys, err := personkey.New([]byte("query test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, people := population(t, keys)
+	proj, err := projections.New(projections.NewSliceFeed(recs), projections.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proj.Close() })
+	if _, err := proj.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.New([]auth.Entry{{Name: "oslo", Role: auth.RoleKommune, Kommune: oslo, TokenSHA256: auth.HashToken(qtOslo)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQuery(QueryConfig{Source: proj, Keys: keys, PersonReads: NewPersonReads(2, 1)})
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(auth.NewGuard(authn, Policy(), nil)), StrictJSON()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	msg, err := protojson.Marshal(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: people["p1"].key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range []string{"", "application/proto", "application/grpc", "application/grpc-web+proto"} {
+		t.Run("ContentType="+ct, func(t *testing.T) {
+			u := srv.URL + nirv1connect.QueryServiceAuditHistoryProcedure + "?connect=v1&encoding=json&message=" + url.QueryEscape(string(msg))
+			hr, err := http.NewRequest(http.MethodGet, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hr.Header.Set("Authorization", "Bearer "+qtOslo)
+			if ct != "" {
+				hr.Header.Set("Content-Type", ct)
+			}
+			resp, err := srv.Client().Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var got nirv1.AuditHistoryResponse
+			if err := protojson.Unmarshal(body, &got); err != nil {
+				t.Fatalf("answer %q: %v", body, err)
+			}
+			if n := len(got.GetEntries()); n != 4 {
+				t.Errorf("GET encoding=json with Content-Type %q: %d entries (%q), want p1's 4", ct, n, body)
+			}
+		})
 	}
 }
