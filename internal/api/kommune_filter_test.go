@@ -68,3 +68,36 @@ func TestQuery_KommuneInNoPeriod(t *testing.T) {
 		}
 	})
 }
+
+// TestQuery_FylkeInNoPeriod: the statistics by fylke took any two digits for the area, so
+// fylke 99 (in no period of the kommune table, DOMAIN.md Product decisions 13) answered an
+// empty table with OK, the typo TestQuery_KommuneInNoPeriod fixed for kommuner. It is now
+// refused with InvalidArgument naming the area and the number; a former fylke (30 Viken,
+// 2020–2023) still answers in any structure, and a kommune principal is still denied
+// another fylke, known or not.
+func TestQuery_FylkeInNoPeriod(t *testing.T) {
+	w := startQuery(t)
+	ctx := context.Background()
+	an, os := w.query(qtAnalyst), w.query(qtOslo)
+	read := func(c nirv1connect.QueryServiceClient, year int32, fylke string, current bool) error {
+		_, err := c.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: year, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, Area: fylke, CurrentStructure: current}))
+		return err
+	}
+	err := read(an, 2023, "99", false)
+	if codeOf(err) != connect.CodeInvalidArgument || fieldOf(err) != "area" || !strings.Contains(err.Error(), "99") {
+		t.Errorf("analyst, fylke 99: %v (field %q), want InvalidArgument naming area and 99", err, fieldOf(err))
+	}
+	for _, c := range []struct {
+		year    int32
+		current bool
+	}{{2023, false}, {2024, false}, {2023, true}} {
+		if err := read(an, c.year, "30", c.current); err != nil {
+			t.Errorf("analyst, former fylke 30 (year %d, current structure %v): %v, want an answer", c.year, c.current, err)
+		}
+	}
+	for _, f := range []string{"99", "30"} {
+		if err := read(os, 2023, f, false); codeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("oslo, fylke %s: %v, want PermissionDenied as before", f, err)
+		}
+	}
+}

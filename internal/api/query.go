@@ -920,6 +920,14 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		if area, err = v.Fylke("area", area); err != nil {
 			return nil, accessError(err)
 		}
+		// A fylke in no period answered an empty table with OK, as a kommune in none did
+		// (kommuneFor; TestQuery_FylkeInNoPeriod); a former fylke (30 Viken) answers. The
+		// scope first: a kommune principal asking for another number is denied, known or not.
+		if area != "" {
+			if _, err := rules.LookupFylke(area, structure); errors.Is(err, rules.ErrNotFylkesnummer) {
+				return nil, fieldError(connect.CodeInvalidArgument, "area", err.Error())
+			}
+		}
 		if own := v.OwnKommune(); own != "" {
 			// The kommune's fylke in the structure: Halden (3101) was in 30 Viken in 2023.
 			if k, _, ok := rules.KommuneIn(own, structure); ok {
