@@ -923,8 +923,9 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 		// A fylke in no period answered an empty table with OK, as a kommune in none did
 		// (kommuneFor; TestQuery_FylkeInNoPeriod); a former fylke (30 Viken) answers. The
 		// scope first: a kommune principal asking for another number is denied, known or not.
-		if area != "" {
-			if _, err := rules.LookupFylke(area, structure); errors.Is(err, rules.ErrNotFylkesnummer) {
+		// The number asked is checked, not the fylke a kommune principal is given.
+		if m.GetArea() != "" {
+			if _, err := rules.LookupFylke(m.GetArea(), structure); errors.Is(err, rules.ErrNotFylkesnummer) {
 				return nil, fieldError(connect.CodeInvalidArgument, "area", err.Error())
 			}
 		}
