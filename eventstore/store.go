@@ -652,7 +652,7 @@ const consumerDeleteSubject = "$JS.API.CONSUMER.DELETE."
 // consumer is ephemeral and goes by its inactive threshold. nirctl verify through the reader
 // context printed the refusal before "ok" (nats.go's default handler writes every async
 // error to stderr: TestStore_ReaderConsumerDeleteQuiet). Any other error is logged as a
-// warning, or, with no Logger (nirctl), written to stderr as nats.go would.
+// warning, or, with no Logger (nirctl), written to stderr as nats.go would; both redacted.
 func (s *Store) asyncError(logged bool) nats.ErrHandler {
 	return func(nc *nats.Conn, sub *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), consumerDeleteSubject) {
@@ -663,6 +663,8 @@ func (s *Store) asyncError(logged bool) nats.ErrHandler {
 			s.log.Warn("NATS connection error", "err", redactServerLine("%s", []any{err.Error()}))
 			return
 		}
-		fmt.Fprintln(os.Stderr, err)
+		// Redacted as the logged line is: a refused person subject printed its person key
+		// (TestStore_StderrErrorRedacted).
+		fmt.Fprintln(os.Stderr, redactServerLine("%s", []any{err.Error()}))
 	}
 }
