@@ -369,78 +369,29 @@ var ErrUnconfirmed = errors.New("eventstore: the stream leader could not be conf
 // its heartbeats: 0.1–1.9 s in TestReplicas; the rest is room for a loaded machine.
 const confirmWait = 5 * time.Second
 
-// ReadBound is where a read of the stream ended, for ConfirmLeader: the read saw every
-// message at or before Seq on PersonKey's subject, or on the whole stream when PersonKey is
-// "" (the stream's last sequence a read was answered, LeaderLastSeq). Seq 0: none.
-type ReadBound struct {
-	PersonKey string
-	Seq       uint64
-}
-
-// clockTolerance is how far a NATS server's clock may be behind this process's before
-// ConfirmLeader takes a message stored after a read began for one stored before it: NTP
-// keeps servers within milliseconds; a message the leader stored right after the read,
-// under a steady flow of appends, must not make the read look short.
-const clockTolerance = 500 * time.Millisecond
-
 // ConfirmLeader returns nil once the stream leader reports that a quorum of the stream's
-// replicas (itself counted) answered it after since, and its store shows that the read begun
-// at since and ended at bounds missed nothing acknowledged before it began. ErrUnconfirmed
-// after confirmWait without it, or at once when the leader holds, after a bound, a message
-// stored before since; nil at once on one server.
-//
-// A node cut off from the others by a partition, or paused, answers as leader from a store
-// that ends early until it learns it was deposed (up to ten seconds), but it hears from no
-// replica in that time: a replica that answered it later was in its term, and no other
-// leader can commit without such a replica. That proves the read only if the node that
-// confirms is the one that answered it, and each request goes to whichever node answers as
-// leader first: a read answered short by the cut-off node was confirmed by the new leader,
-// through a node on the majority's side (TestReplicas/CutOffLeaderUnconfirmed). So the
-// confirming leader's own store is asked as well. Every event acknowledged before since
-// is in the store of a leader confirmed after since (it was committed by a quorum, one of
-// which elected that leader or is it), so a read that missed one sees a bound below a
-// message the confirming leader holds with a stored time before since. The confirming
-// leader's stream state (the same answer as the quorum) says whether it holds anything after
-// the whole stream's bound; for the first message after a bound, on its subject, the leader
-// is asked for it (confirmedBound): stored at or after since, it and all after it (the
-// leader stores in sequence order) came after the read began; stored before, the read was
-// answered short. A whole-stream bound below the leader's last sequence whose next message
-// the leader asked does not give is not confirmed yet (another node answered the get).
-//
-// Two limits: the stored times are the NATS servers' clocks and since is this process's, so
-// a message counts as stored before since only when it is more than clockTolerance before
-// it (the first event a short read misses is the new leader's first, an election after the
-// cut: seconds before a read the cut-off node answers, mostly); and for a person's
-// subject a leader asked for the next message that says there is none is believed, as the
-// short node itself may say it (the stream state does not tell a subject's last sequence).
+// replicas (itself counted) answered it after since: a read begun at since and answered by
+// that leader missed nothing acknowledged before it began. A node cut off from the others by
+// a partition, or paused, answers as leader from a store that ends early until it learns it
+// was deposed (up to ten seconds), but it hears from no replica in that time: a replica that
+// answered it later was in its term, and no other leader can commit without such a replica.
+// ErrUnconfirmed after confirmWait without it; nil at once on one server.
 //
 // A read that ends in a refusal is confirmed this way (the ingest service): refusing a valid
 // registration on a deposed leader's short history is an answer, where a failed append is
 // only a retry.
-func (s *Store) ConfirmLeader(ctx context.Context, since time.Time, bounds ...ReadBound) error {
+func (s *Store) ConfirmLeader(ctx context.Context, since time.Time) error {
 	if !s.replicated {
 		return nil
 	}
 	deadline := time.Now().Add(confirmWait)
 	for {
-		heard, need, state, err := s.leaderHeard(ctx, time.Since(since))
-		if err != nil {
+		heard, need, err := s.leaderHeard(ctx, time.Since(since))
+		if err != nil || heard >= need {
 			return err
 		}
-		ok := heard >= need
-		for _, b := range bounds {
-			if !ok {
-				break
-			}
-			if ok, err = s.confirmedBound(ctx, state, since, b); err != nil {
-				return err
-			}
-		}
-		if ok {
-			return nil
-		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d of the %d replicas needed answered it within %v, or its store was not shown to hold nothing before the read's bound", ErrUnconfirmed, heard, need, confirmWait)
+			return fmt.Errorf("%w: %d of the %d replicas needed answered it within %v", ErrUnconfirmed, heard, need, confirmWait)
 		}
 		if err := pause(ctx, 100*time.Millisecond); err != nil {
 			return err
@@ -448,73 +399,19 @@ func (s *Store) ConfirmLeader(ctx context.Context, since time.Time, bounds ...Re
 	}
 }
 
-// confirmedBound reports whether the read begun at since and ended at b missed nothing
-// acknowledged before since, as the store of the leader whose stream state is state shows
-// (ConfirmLeader); an error wrapping ErrUnconfirmed when it missed something.
-func (s *Store) confirmedBound(ctx context.Context, state jetstream.StreamState, since time.Time, b ReadBound) (bool, error) {
-	if state.LastSeq <= b.Seq {
-		return boundVerdict(b, state, since, nil, false)
-	}
-	subject := ">"
-	if b.PersonKey != "" {
-		var err error
-		if subject, err = Subject(b.PersonKey); err != nil {
-			return false, err
-		}
-	}
-	m, err := s.leaderGet(ctx, StreamName, map[string]any{"seq": b.Seq + 1, "next_by_subj": subject})
-	if errors.Is(err, ErrNoMessage) {
-		return boundVerdict(b, state, since, nil, true)
-	}
-	if err != nil {
-		if electionAnswer(err) {
-			return false, nil
-		}
-		return false, err
-	}
-	return boundVerdict(b, state, since, m, true)
-}
-
-// boundVerdict is confirmedBound's decision: state is the confirming leader's stream state;
-// next the first message after b.Seq on b's subject that the leader gave, nil when it gave
-// none (asked reports whether it was asked). ok: the read missed nothing acknowledged before
-// since; an error wrapping ErrUnconfirmed: it did.
-func boundVerdict(b ReadBound, state jetstream.StreamState, since time.Time, next *storedMsg, asked bool) (ok bool, err error) {
-	switch {
-	case state.LastSeq <= b.Seq:
-		return true, nil // nothing after the bound at all
-	case b.PersonKey == "" && !state.LastTime.IsZero() && state.LastTime.Before(since.Add(-clockTolerance)):
-		// Every message the leader holds was stored before the read began, and some lie
-		// beyond its bound.
-		return false, fmt.Errorf("%w: the stream leader holds sequences %d to %d, stored before the read began, which the read (to %d) did not see", ErrUnconfirmed, b.Seq+1, state.LastSeq, b.Seq)
-	case !asked:
-		return false, nil
-	case next == nil:
-		// For the whole stream the leader's state says there is a next message: the get
-		// went to a node without it. For a subject: none after the bound.
-		return b.PersonKey != "", nil
-	case next.Time.Before(since.Add(-clockTolerance)):
-		return false, fmt.Errorf("%w: the stream leader holds sequence %d, stored before the read began, which the read (to %d) did not see", ErrUnconfirmed, next.Seq, b.Seq)
-	}
-	return true, nil
-}
-
 // leaderHeard returns how many of the stream's replicas, the leader counted, the stream
-// leader has heard from within age, and how many make a quorum; and the stream's state in
-// the same leader's answer.
-func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need int, state jetstream.StreamState, err error) {
+// leader has heard from within age, and how many make a quorum.
+func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need int, err error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	st, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
-		return 0, 0, state, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
+		return 0, 0, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
 	}
-	info := st.CachedInfo()
-	ci := info.Cluster
+	ci := st.CachedInfo().Cluster
 	if ci == nil || ci.Leader == "" {
-		return 0, 1, state, nil // no leader now: not confirmed
+		return 0, 1, nil // no leader now: not confirmed
 	}
-	state = info.State
 	heard = 1
 	for _, r := range ci.Replicas {
 		// Answered within age, in the leader's term (an answer from a later term deposes
@@ -524,5 +421,5 @@ func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need
 			heard++
 		}
 	}
-	return heard, (len(ci.Replicas)+1)/2 + 1, state, nil
+	return heard, (len(ci.Replicas)+1)/2 + 1, nil
 }

@@ -208,9 +208,7 @@ func confirmedLastSeq(ctx context.Context, store *eventstore.Store) (uint64, err
 		if err != nil {
 			return 0, err
 		}
-		// Confirmed by the leader's store as well: the leader that confirms may not be the
-		// node that answered last.
-		err = store.ConfirmLeader(ctx, began, eventstore.ReadBound{Seq: last})
+		err = store.ConfirmLeader(ctx, began)
 		if err == nil {
 			return last, nil
 		}

@@ -57,9 +57,8 @@ type Store interface {
 	Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error)
 	LastSeq(ctx context.Context) (uint64, error)
 	// ConfirmLeader returns nil once the stream leader has led its replicas since the
-	// time given and its store holds nothing stored before then after the reads' bounds
-	// (eventstore.Store.ConfirmLeader).
-	ConfirmLeader(ctx context.Context, since time.Time, bounds ...eventstore.ReadBound) error
+	// time given (eventstore.Store.ConfirmLeader).
+	ConfirmLeader(ctx context.Context, since time.Time) error
 	// After tells whether any of the persons' subjects holds a message after seq, in one
 	// request whose cost depends neither on whether they hold messages nor on their size
 	// (eventstore.Store.After).
@@ -304,21 +303,6 @@ type personBatch struct {
 	key      string
 	regs     []*pending
 	expected *uint64 // the caller's own expectation, if any
-	// read is where the last attempt's read of the person's history (the person followed
-	// to) ended; PersonKey "" when it read none.
-	read eventstore.ReadBound
-}
-
-// readBounds returns where the last attempt's reads of the batches' histories ended, for
-// eventstore.Store.ConfirmLeader.
-func readBounds(batches []*personBatch) []eventstore.ReadBound {
-	var out []eventstore.ReadBound
-	for _, b := range batches {
-		if b.read.PersonKey != "" {
-			out = append(out, b.read)
-		}
-	}
-	return out
 }
 
 // Append records the registrations atomically for scope (whose actor is written into the
@@ -409,9 +393,7 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 			// where the history ends led its replicas when the read began. A NATS node
 			// cut off from the others answers as leader for seconds with a store that
 			// ends early, and the refusal of a valid registration would be an answer.
-			// The histories' ends are passed: the leader that confirms may be another node
-			// than the one that said where they end.
-			if cerr := s.store.ConfirmLeader(ctx, began, readBounds(batches)...); cerr != nil {
+			if cerr := s.store.ConfirmLeader(ctx, began); cerr != nil {
 				s.log.WarnContext(ctx, "a refusal judged on the stream's history is not given: the stream leader is not confirmed", "err", cerr)
 				return nil, cerr
 			}
@@ -679,9 +661,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	var advanced []*lease                        // states that folded their request's one new event
 	var fault *FoldFaultError                    // the first new event the rules failed on
 	hidden := false                              // a batch registers a person out of the scope's reach
-	for _, b := range batches {
-		b.read = eventstore.ReadBound{} // set below for each history read
-	}
 	for i, b := range batches {
 		history, last := reads[i].history, reads[i].last
 		// The subject may lead to another person (an id's claim, a merge): the
@@ -698,7 +677,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			if err != nil {
 				return err
 			}
-			b.read = eventstore.ReadBound{PersonKey: key, Seq: last}
 		}
 		leases = append(leases, l) // st is read until the loop ends
 		st := l.st

@@ -459,15 +459,9 @@ func TestService_StaleCacheNeverRefuses(t *testing.T) {
 // unconfirmedStore is the real event store, its stream leader never confirmed: as through a
 // NATS node cut off from the others that still answers as leader (internal/chaos's
 // TestReplicas shows such a node).
-type unconfirmedStore struct {
-	*eventstore.Store
-	bounds *[]eventstore.ReadBound // the last confirmation's
-}
+type unconfirmedStore struct{ *eventstore.Store }
 
-func (s unconfirmedStore) ConfirmLeader(_ context.Context, _ time.Time, bounds ...eventstore.ReadBound) error {
-	if s.bounds != nil {
-		*s.bounds = bounds
-	}
+func (unconfirmedStore) ConfirmLeader(context.Context, time.Time) error {
 	return fmt.Errorf("%w: test", eventstore.ErrUnconfirmed)
 }
 
@@ -479,24 +473,17 @@ func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	ctx := context.Background()
 	_, store := newService(t)
 	rec := &recorder{}
-	var bounds []eventstore.ReadBound
-	svc := serviceOn(t, unconfirmedStore{store, &bounds}, func(c *ingest.Config) { c.Observer = rec })
+	svc := serviceOn(t, unconfirmedStore{store}, func(c *ingest.Config) { c.Observer = rec })
 	id, reg := person(12, true)
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
-	if err != nil {
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
 		t.Fatalf("a valid registration: %v", err)
 	}
 	// DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
 	sluttmal := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
 		Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
-	_, err = svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal})
 	if !errors.Is(err, ingest.ErrUnconfirmed) || errors.Is(err, ingest.ErrRefused) {
 		t.Fatalf("a registration refused on an unconfirmed leader's history = %v, want ErrUnconfirmed and no refusal", err)
-	}
-	// The leader is asked about the read that was answered: the person's history, to the
-	// registration's sequence (eventstore.Store.ConfirmLeader).
-	if want := (eventstore.ReadBound{PersonKey: pos[0].GetPersonKey(), Seq: pos[0].GetSequence()}); len(bounds) != 1 || bounds[0] != want {
-		t.Errorf("confirmation asked for the reads %+v, want %+v", bounds, want)
 	}
 	if rec.counts["unconfirmed internal kommune"] != 1 || rec.counts["stored internal kommune"] != 1 {
 		t.Errorf("observer counts %v, want the stored registration and 1 unconfirmed", rec.counts)
