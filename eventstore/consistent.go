@@ -384,34 +384,62 @@ func (s *Store) ConfirmLeader(ctx context.Context, since time.Time) error {
 	if !s.replicated {
 		return nil
 	}
+	_, err := s.confirmed(ctx, since)
+	return err
+}
+
+// ConfirmedLastSeq returns the last sequence of a stream leader confirmed as ConfirmLeader
+// confirms it since the time given, taken from the same answer that showed its quorum: every
+// event acknowledged before since lies at or below it, whichever node answered any read
+// before. A read's own answer (LeaderLastSeq) may come from a node cut off from the others
+// that still takes itself for the leader, and the leader that confirms may be another node
+// (ConfirmLeader proves a leader, not the read); this bound needs no such tie and compares no
+// clocks. ErrUnconfirmed as ConfirmLeader; on one server, LastSeq.
+func (s *Store) ConfirmedLastSeq(ctx context.Context, since time.Time) (uint64, error) {
+	if !s.replicated {
+		return s.LastSeq(ctx)
+	}
+	return s.confirmed(ctx, since)
+}
+
+// confirmed asks the stream leader until it reports that a quorum of the stream's replicas
+// answered it after since, and returns that answer's last sequence; ErrUnconfirmed after
+// confirmWait.
+func (s *Store) confirmed(ctx context.Context, since time.Time) (uint64, error) {
 	deadline := time.Now().Add(confirmWait)
 	for {
-		heard, need, err := s.leaderHeard(ctx, time.Since(since))
-		if err != nil || heard >= need {
-			return err
+		heard, need, last, err := s.leaderHeard(ctx, time.Since(since))
+		if err != nil {
+			return 0, err
+		}
+		if heard >= need {
+			return last, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d of the %d replicas needed answered it within %v", ErrUnconfirmed, heard, need, confirmWait)
+			return 0, fmt.Errorf("%w: %d of the %d replicas needed answered it within %v", ErrUnconfirmed, heard, need, confirmWait)
 		}
 		if err := pause(ctx, 100*time.Millisecond); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }
 
 // leaderHeard returns how many of the stream's replicas, the leader counted, the stream
-// leader has heard from within age, and how many make a quorum.
-func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need int, err error) {
+// leader has heard from within age, how many make a quorum, and the stream's last sequence
+// in the same answer.
+func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need int, last uint64, err error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	st, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
-		return 0, 0, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
+		return 0, 0, 0, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
 	}
-	ci := st.CachedInfo().Cluster
+	info := st.CachedInfo()
+	ci := info.Cluster
 	if ci == nil || ci.Leader == "" {
-		return 0, 1, nil // no leader now: not confirmed
+		return 0, 1, 0, nil // no leader now: not confirmed
 	}
+	last = info.State.LastSeq
 	heard = 1
 	for _, r := range ci.Replicas {
 		// Answered within age, in the leader's term (an answer from a later term deposes
@@ -421,5 +449,5 @@ func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need
 			heard++
 		}
 	}
-	return heard, (len(ci.Replicas)+1)/2 + 1, nil
+	return heard, (len(ci.Replicas)+1)/2 + 1, last, nil
 }

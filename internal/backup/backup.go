@@ -195,20 +195,16 @@ var ErrThroughBeyondEnd = errors.New("backup: the bound is beyond the stream's e
 // the next read goes to the new one.
 const confirmTries = 3
 
-// confirmedLastSeq is the stream leader's last sequence (eventstore.Store.LeaderLastSeq),
-// confirmed as ingest confirms a read it refuses on (eventstore.Store.ConfirmLeader since
-// before the read): a node cut off from the others by a partition answers as leader for
-// seconds from a store that ends early, and a backup bounded by its answer ended before
-// events the new leader had acknowledged. Unconfirmed, it is read again, up to confirmTries
-// times, and then refused with nothing written.
+// confirmedLastSeq is the last sequence of a stream leader confirmed since before the read
+// (eventstore.Store.ConfirmedLastSeq): a node cut off from the others by a partition answers
+// as leader for seconds from a store that ends early, and a backup bounded by its answer
+// ended before events the new leader had acknowledged. Confirming a leader after reading
+// LeaderLastSeq did not tie the confirmation to the node that answered the read; the bound is
+// now the confirmed leader's own. Unconfirmed, it is asked again, up to confirmTries times,
+// and then refused with nothing written.
 func confirmedLastSeq(ctx context.Context, store *eventstore.Store) (uint64, error) {
 	for try := 1; ; try++ {
-		began := time.Now()
-		last, err := store.LeaderLastSeq(ctx)
-		if err != nil {
-			return 0, err
-		}
-		err = store.ConfirmLeader(ctx, began)
+		last, err := store.ConfirmedLastSeq(ctx, time.Now())
 		if err == nil {
 			return last, nil
 		}
@@ -216,8 +212,8 @@ func confirmedLastSeq(ctx context.Context, store *eventstore.Store) (uint64, err
 			return 0, fmt.Errorf("backup: confirming the stream leader: %w", err)
 		}
 		if try == confirmTries {
-			return 0, fmt.Errorf("backup: the stream's last sequence (%d) was answered by a stream leader that could not be confirmed, %d times (a node cut off from the cluster, or an election): the backup could end before events the cluster acknowledged, so nothing was copied; run it again once the cluster is whole: %w",
-				last, try, err)
+			return 0, fmt.Errorf("backup: the stream leader whose last sequence bounds the backup could not be confirmed, %d times (a node cut off from the cluster, or an election): the backup could end before events the cluster acknowledged, so nothing was copied; run it again once the cluster is whole: %w",
+				try, err)
 		}
 	}
 }
