@@ -496,3 +496,47 @@ func TestStore_Append_IDOtherContent(t *testing.T) {
 		t.Fatalf("identical re-send: %v %+v, want a duplicate", err, pos)
 	}
 }
+
+// TestStore_Append_ForgedMsgIDHeader: a message stored on a person's subject behind nird's
+// back, whose Nats-Msg-Id header names an event id that its data does not hold, is not taken
+// for that event once the dedupe window has forgotten it: the event is appended, not refused
+// as an id reused nor answered as a duplicate. Mutation testing (2026-12-07) found that
+// nothing failed when the history was searched by the header alone.
+func TestStore_Append_ForgedMsgIDHeader(t *testing.T) {
+	const window = time.Second
+	s, srv := openStore(t, func(c *eventstore.Config) { c.DuplicateWindow = window })
+	ctx := context.Background()
+	a := personKey("forged-header")
+	ev, decoy := newEvent(a), newEvent(a)
+	data, err := eventstore.Encode(decoy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := &nats.Msg{Subject: "nir.ev." + a, Header: nats.Header{nats.MsgIdHdr: []string{ev.Id}}, Data: data}
+	ack, err := js.PublishMsg(ctx, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &nats.Msg{Subject: "nir.ev.probe", Header: nats.Header{nats.MsgIdHdr: []string{"probe-forged"}}, Data: []byte{}}
+	if _, err := js.PublishMsg(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*window, "dedupe window expiry", func() bool {
+		probe.Header = nats.Header{nats.MsgIdHdr: []string{"probe-forged"}}
+		ack, err := js.PublishMsg(ctx, probe)
+		return err == nil && !ack.Duplicate
+	})
+	pos, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: a, Events: []*nirv1.Event{ev}})
+	if err != nil || len(pos) != 1 || pos[0].Duplicate || pos[0].Seq == ack.Sequence {
+		t.Fatalf("Append after a forged header = %+v, %v; want stored anew (the forged message is at %d)", pos, err, ack.Sequence)
+	}
+	evs, _ := mustRead(t, s, a)
+	if got := ids(evs); !slices.Equal(got, []string{decoy.Id, ev.Id}) {
+		t.Fatalf("person's events %v, want the decoy then %s", got, ev.Id)
+	}
+}
