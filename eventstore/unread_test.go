@@ -32,6 +32,10 @@ func TestStore_Append_Unread(t *testing.T) {
 
 	cases := map[string][]eventstore.PersonAppend{
 		"alone": {{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: first}},
+		// The check holds (the person's last is the retry itself): the stream's dedupe window
+		// answers it as a duplicate (mutation testing, 2026-12-07: nothing failed when that
+		// answer was taken as a Duplicate position).
+		"checked at its own sequence": {{PersonKey: a, ExpectedLastSeq: eventstore.Expect(pos[0].Seq), NoDuplicates: true, Events: first}},
 		"with a new person": {
 			{PersonKey: a, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: first},
 			{PersonKey: b, ExpectedLastSeq: eventstore.Expect(0), NoDuplicates: true, Events: events(b, 1)},
