@@ -181,6 +181,14 @@ func TestStream_Tampered(t *testing.T) {
 			first := nth(t, msgs, p, 0)
 			return slices.Delete(slices.Clone(msgs), first, first+1)
 		}, uint64(second), verify.KindChainBroken, 0},
+		// Another person's event, copied byte for byte onto p's subject: its envelope does
+		// not belong there (mutation testing, 2026-12-07: nothing failed when the walk took
+		// it for one of p's events).
+		{"AnotherPersonsEvent", func() []eventstore.RawMessage {
+			m := msgs[nth(t, msgs, 3, 0)]
+			m.Subject, m.Header = "nir.ev."+key(p), nats.Header{} // past the dedupe window
+			return slices.Insert(slices.Clone(msgs), second+1, m)
+		}, uint64(second + 2), verify.KindUndecodable, 0},
 		{"Undecodable", func() []eventstore.RawMessage {
 			out := slices.Clone(msgs)
 			out[second].Data = []byte("not an event")
@@ -283,6 +291,17 @@ func TestStream_Checkpoints(t *testing.T) {
 		other, _, _ := ed25519.GenerateKey(rand.Reader)
 		if _, err := verify.Stream(ctx, s, verify.Options{From: cp, PublicKey: other}); err == nil {
 			t.Error("a walk from a checkpoint signed by another key than the one given was started")
+		}
+	})
+	// A checkpoint handed out, changed after it was signed: its signature is checked like
+	// that of a stored one, and it is reported as bad, not compared (mutation testing,
+	// 2026-12-07: nothing failed when the checkpoints given went unchecked).
+	t.Run("GivenChanged", func(t *testing.T) {
+		changed := proto.Clone(cp).(*nirv1.Checkpoint)
+		changed.Digest = bytes.Repeat([]byte{2}, 32)
+		rep, err := verify.Stream(context.Background(), s, verify.Options{Checkpoints: []*nirv1.Checkpoint{changed}})
+		if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != verify.KindCheckpointBad {
+			t.Fatalf("problems %+v, %v: want one bad checkpoint", rep.Problems, err)
 		}
 	})
 	// Someone with write access to the checkpoint stream adds one of their own.
