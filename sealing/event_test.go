@@ -178,3 +178,51 @@ func sealer(t *testing.T) (context.Context, sealing.Events) {
 	t.Cleanup(func() { keys.Close() })
 	return ctx, sealing.Events{Keys: keys}
 }
+
+// TestEvents_UnopenableNotErased: a sealed registration that names no data key, names
+// another live key than the one that sealed it, or whose sealed bytes are damaged reads as
+// unreadable, never as «slettet» (only a key an erasure destroyed reads so: DOMAIN.md Product
+// decisions 15), and never as anything else it might decode to. Mutation testing
+// (2026-12-07) found that nothing failed when a sealed value naming no key read as erased.
+func TestEvents_UnopenableNotErased(t *testing.T) {
+	ctx, ev := sealer(t)
+	birth := rules.MustDate(1985, 7, 14)
+	pk := strings.Repeat("1a", 32)
+	reg := func() *nirv1.Event {
+		return &nirv1.Event{Id: "01HGW2N7EHJ2K3M4N5P6Q7R8S9", PersonKey: pk, Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: rules.SyntheticFodselsnummer(birth, 7), BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
+			PermitDate: rules.MustDate(2023, 7, 13).Proto(), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28}}}
+	}
+	stored, other := reg(), reg()
+	for _, e := range []*nirv1.Event{stored, other} {
+		if err := ev.Seal(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored.GetDataKeyId() == other.GetDataKeyId() {
+		t.Fatalf("two sealings took the same data key %s; the test needs two", stored.GetDataKeyId())
+	}
+	for _, c := range []struct {
+		name   string
+		change func(e *nirv1.Event)
+	}{
+		{"NoKeyID", func(e *nirv1.Event) { e.DataKeyId = "" }},
+		{"AnotherKeysID", func(e *nirv1.Event) { e.DataKeyId = other.GetDataKeyId() }},
+		{"Damaged", func(e *nirv1.Event) {
+			s := e.GetPersonRegistered().GetSealedIdentity()
+			s[len(s)-1] ^= 1
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := proto.Clone(stored).(*nirv1.Event)
+			c.change(e)
+			if err := ev.Open(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			p := e.GetPersonRegistered()
+			if p.GetFodselsnummer() != rules.UnreadableText || p.GetBirthDate() != nil || len(p.GetSealedIdentity()) > 0 || p.GetAgeAtPermitDate() != 37 {
+				t.Fatalf("opened %v; want the id unreadable (%q), no birth date, the age 37 kept", p, rules.UnreadableText)
+			}
+		})
+	}
+}
