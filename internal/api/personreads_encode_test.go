@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/auth"
-	"github.com/introreg/nir/internal/personkey"
-	"github.com/introreg/nir/projections"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
@@ -50,38 +47,17 @@ func (c *slotWatchingCodec) Unmarshal(data []byte, m any) error {
 // TestAuditHistory_EncodedInItsSlot: the handler held its PersonReads slot while it read a
 // person's history, and the response, one entry an event, was encoded after the slot was
 // released, by all the waiting calls at once (about a fifth of the CPU of an AuditHistory of
-// a 10 000-event person). The binary response is now encoded in
-// the slot; the codec sends the bytes as they are. JSON, and the console's in-process
+// a 10 000-event person). The binary response is now encoded in the slot; the codec sends
+// the bytes as they are. JSON, and the console's in-process
 // calls, get the message itself.
 func TestAuditHistory_EncodedInItsSlot(t *testing.T) {
-	keys, err := personkey.New([]byte("query test secret, not a real one"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, people := population(t, keys)
-	proj, err := projections.New(projections.NewSliceFeed(recs), projections.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proj.Close() })
-	if _, err := proj.CatchUp(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	authn, err := auth.New([]auth.Entry{{Name: "oslo", Role: auth.RoleKommune, Kommune: oslo, TokenSHA256: auth.HashToken(qtOslo)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	reads := NewPersonReads(2, 1)
-	q := NewQuery(QueryConfig{Source: proj, Keys: keys, PersonReads: reads})
 	codec := &slotWatchingCodec{reads: reads}
-	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(auth.NewGuard(authn, Policy(), nil)), connect.WithCodec(codec), StrictJSON()))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	w := startQueryConfig(t, QueryConfig{PersonReads: reads}, connect.WithCodec(codec), StrictJSON())
 
-	req := &nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: people["p1"].key}}
+	req := &nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: w.people["p1"].key}}
 	// What the console gets in process: the message itself.
-	inProcess, err := q.AuditHistory(auth.NewContext(context.Background(), auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: oslo}), connect.NewRequest(req))
+	inProcess, err := w.q.AuditHistory(auth.NewContext(context.Background(), auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: oslo}), connect.NewRequest(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +73,7 @@ func TestAuditHistory_EncodedInItsSlot(t *testing.T) {
 		{"JSON", []connect.ClientOption{connect.WithProtoJSON()}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			client := nirv1connect.NewQueryServiceClient(srv.Client(), srv.URL, append(c.opts, connect.WithInterceptors(auth.BearerInterceptor(qtOslo)))...)
+			client := nirv1connect.NewQueryServiceClient(http.DefaultClient, w.url, append(c.opts, connect.WithInterceptors(auth.BearerInterceptor(qtOslo)))...)
 			res, err := client.AuditHistory(context.Background(), connect.NewRequest(req))
 			if err != nil {
 				t.Fatal(err)
@@ -123,36 +99,15 @@ func TestAuditHistory_EncodedInItsSlot(t *testing.T) {
 // JSON. encodedInSlot read the header, took the call for binary and sent the JSON of an
 // empty message: "{}", a valid answer saying the person has no audit entries.
 func TestAuditHistory_GetWithStrayContentType(t *testing.T) {
-	keys, err := personkey.New([]byte("query test secret, not a real one"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, people := population(t, keys)
-	proj, err := projections.New(projections.NewSliceFeed(recs), projections.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proj.Close() })
-	if _, err := proj.CatchUp(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	authn, err := auth.New([]auth.Entry{{Name: "oslo", Role: auth.RoleKommune, Kommune: oslo, TokenSHA256: auth.HashToken(qtOslo)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := NewQuery(QueryConfig{Source: proj, Keys: keys, PersonReads: NewPersonReads(2, 1)})
-	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(auth.NewGuard(authn, Policy(), nil)), StrictJSON()))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	w := startQueryConfig(t, QueryConfig{PersonReads: NewPersonReads(2, 1)}, StrictJSON())
 
-	msg, err := protojson.Marshal(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: people["p1"].key}})
+	msg, err := protojson.Marshal(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: w.people["p1"].key}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, ct := range []string{"", "application/proto", "application/grpc", "application/grpc-web+proto"} {
 		t.Run("ContentType="+ct, func(t *testing.T) {
-			u := srv.URL + nirv1connect.QueryServiceAuditHistoryProcedure + "?connect=v1&encoding=json&message=" + url.QueryEscape(string(msg))
+			u := w.url + nirv1connect.QueryServiceAuditHistoryProcedure + "?connect=v1&encoding=json&message=" + url.QueryEscape(string(msg))
 			hr, err := http.NewRequest(http.MethodGet, u, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -161,7 +116,7 @@ func TestAuditHistory_GetWithStrayContentType(t *testing.T) {
 			if ct != "" {
 				hr.Header.Set("Content-Type", ct)
 			}
-			resp, err := srv.Client().Do(hr)
+			resp, err := http.DefaultClient.Do(hr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,6 +64,7 @@ type qWorld struct {
 	proj   *projections.Projector
 	people map[string]qPerson
 	recs   []projections.Record
+	q      *Query // the service itself, for in-process calls
 }
 
 // qBuilder appends events with sequences and recorded times.
@@ -175,8 +176,9 @@ func startQuery(t *testing.T) *qWorld {
 	return startQueryConfig(t, QueryConfig{})
 }
 
-// startQueryConfig is startQuery with cfg's fields besides the source, keys and clock.
-func startQueryConfig(t *testing.T, cfg QueryConfig) *qWorld {
+// startQueryConfig is startQuery with cfg's fields besides the source, keys and clock, and
+// opts given to the query service's handler after the guard.
+func startQueryConfig(t *testing.T, cfg QueryConfig, opts ...connect.HandlerOption) *qWorld {
 	t.Helper()
 	keys, err := personkey.New([]byte("query test secret, not a real one"))
 	if err != nil {
@@ -214,12 +216,12 @@ func startQueryConfig(t *testing.T, cfg QueryConfig) *qWorld {
 	cfg.Source, cfg.Keys, cfg.Now = proj, keys, func() time.Time { return qClock }
 	q := NewQuery(cfg)
 	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewQueryServiceHandler(q, connect.WithInterceptors(guard)))
+	mux.Handle(nirv1connect.NewQueryServiceHandler(q, append([]connect.HandlerOption{connect.WithInterceptors(guard)}, opts...)...))
 	mux.Handle(nirv1connect.NewAdminServiceHandler(NewAdmin(proj, nil), connect.WithInterceptors(guard)))
 	mux.Handle(ExportPersonsPath, guard.Middleware(q.ExportHandler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &qWorld{url: srv.URL, proj: proj, people: people, recs: recs}
+	return &qWorld{url: srv.URL, proj: proj, people: people, recs: recs, q: q}
 }
 
 func (w *qWorld) query(token string) nirv1connect.QueryServiceClient {
