@@ -1,0 +1,85 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/ingest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/sealing"
+)
+
+// TestService_HiddenDamagedKey: a kommune without a relation to a person whose data key is
+// damaged gets, for the person's history, the answer an unknown person gets (README "Kommune
+// boundaries"), also when the read models cannot decide it first (here: no access records,
+// as while they are behind the stream). Before, the strict read's DataLoss («a stored event's
+// data key cannot be read») came back to the stranger, telling it that the person exists.
+// The owner still gets the key store's error.
+func TestService_HiddenDamagedKey(t *testing.T) {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := serviceOn(t, store, sealed(ks))
+	id, reg := person(9, false)
+	_, otherReg := person(10, false) // a key that opens, so that the key store opens at all
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id), otherReg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].GetPersonKey()
+	stored, _, err := store.Read(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	ks2, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks2.Close()
+	svc := serviceOn(t, store, sealed(ks2))
+
+	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{PersonKey: key}); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Fatalf("the owner's history of the person: %v; want the key unreadable", err)
+	}
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	notFound := func(err error) bool {
+		return errors.Is(err, ingest.ErrNotFound) || errors.Is(err, access.ErrNotFound)
+	}
+	if _, _, err := svc.History(ctx, bergen, &nirv1.PersonRef{PersonKey: strings.Repeat("ab", 32)}); !notFound(err) {
+		t.Fatalf("Bergen's history of an unknown key: %v; want not found", err)
+	}
+	if _, _, err := svc.History(ctx, bergen, &nirv1.PersonRef{PersonKey: key}); !notFound(err) || errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Errorf("Bergen's history of Oslo's person whose key is damaged: %v; want not found, as for an unknown key", err)
+	}
+	if _, _, err := svc.History(ctx, bergen, &nirv1.PersonRef{NationalId: id}); !notFound(err) || errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Errorf("Bergen's history of Oslo's person whose key is damaged, by national id: %v; want not found", err)
+	}
+}
