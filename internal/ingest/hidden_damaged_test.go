@@ -82,4 +82,20 @@ func TestService_HiddenDamagedKey(t *testing.T) {
 	if _, _, err := svc.History(ctx, bergen, &nirv1.PersonRef{NationalId: id}); !notFound(err) || errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Errorf("Bergen's history of Oslo's person whose key is damaged, by national id: %v; want not found", err)
 	}
+	// An append reads the person the same way (found on 2026-12-07 after the History fix):
+	// Bergen's offer for the person is refused as for a national id nobody registered.
+	bergenOffer := func(nid string) error {
+		r := offer(nid)
+		r.Event.Kommune = "4601"
+		_, err := svc.Append(ctx, bergen, []*nirv1.Registration{r})
+		return err
+	}
+	unknownID, _ := person(11, false)
+	errUnknown, errDamaged := bergenOffer(unknownID), bergenOffer(id)
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's offer for Oslo's person whose key is damaged: %v; for an unknown national id: %v; want the same refusal", errDamaged, errUnknown)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Errorf("Oslo's offer for its own person whose key is damaged: %v; want the key unreadable", err)
+	}
 }

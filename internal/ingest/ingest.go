@@ -303,10 +303,7 @@ func hiddenIn(scope access.Scope, key string, history []eventstore.Stored) bool 
 	if scope.OwnKommune() == "" {
 		return false
 	}
-	st := rules.NewState(key)
-	for _, e := range history {
-		st.Apply(e.Seq, e.Event)
-	}
+	st := foldHistory(key, history)
 	return st.MergedInto == "" && scope.Hidden(access.ReachOf(st))
 }
 
@@ -1299,6 +1296,14 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
 	if err != nil {
+		var ue *unreadableError
+		if errors.As(err, &ue) && hiddenIn(scope, b.key, ue.history) {
+			// A data key damaged or lost, the person hidden from the scope on what the
+			// history holds besides its sealed fields: answered as hidden (a person nobody
+			// registered), not with the key store's DataLoss, which told another kommune
+			// that the person exists (TestService_HiddenDamagedKey), as History does.
+			return personRead{hidden: true}, nil
+		}
 		return personRead{}, err
 	}
 	if whole {
