@@ -1,15 +1,10 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/sealing"
 )
@@ -29,43 +24,10 @@ import (
 // (eventstore.ErrNotNew), nothing stored, and X is read and judged before anything is stored.
 func TestService_NothingFailsAfterTheStore(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, regX := person(61, false)
 	_, regY := person(63, false) // a key that still opens, as the key store asks on opening
-	pos, err := serviceOn(t, store, sealed(ks)).Append(ctx, oslo, []*nirv1.Registration{regY, regX})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, _, err := store.Read(ctx, pos[1].GetPersonKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	other := serviceOn(t, store, sealed(ks2))
+	w := withDamagedKey(t, []*nirv1.Registration{regY, regX}, 1)
+	store, other := w.store, w.svc
 
 	was, err := store.LastSeq(ctx)
 	if err != nil {

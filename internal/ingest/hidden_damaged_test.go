@@ -1,16 +1,11 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
@@ -26,45 +21,10 @@ import (
 // The owner still gets the key store's error.
 func TestService_HiddenDamagedKey(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := serviceOn(t, store, sealed(ks))
 	id, reg := person(9, false)
 	_, otherReg := person(10, false) // a key that opens, so that the key store opens at all
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id), otherReg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pos[0].GetPersonKey()
-	stored, _, err := store.Read(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	svc := serviceOn(t, store, sealed(ks2))
+	w := withDamagedKey(t, []*nirv1.Registration{reg, offer(id), otherReg}, 0)
+	key, svc := w.pos[0].GetPersonKey(), w.svc
 
 	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{PersonKey: key}); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Fatalf("the owner's history of the person: %v; want the key unreadable", err)

@@ -63,46 +63,11 @@ func TestService_SealedRetry(t *testing.T) {
 // appended to as before.
 func TestService_EraseUnreadableKey(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := serviceOn(t, store, sealed(ks))
 	id, reg := person(7, false)
 	other, otherReg := person(8, false)
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id), otherReg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, otherKey := pos[0].GetPersonKey(), pos[2].GetPersonKey()
-	stored, _, err := store.Read(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyID := stored[0].Event.GetDataKeyId()
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+keyID, bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	svc := serviceOn(t, store, sealed(ks2))
+	w := withDamagedKey(t, []*nirv1.Registration{reg, offer(id), otherReg}, 0)
+	store, keyID, ks2, svc := w.store, w.keyID, w.keys, w.svc
+	key, otherKey := w.pos[0].GetPersonKey(), w.pos[2].GetPersonKey()
 
 	operator := access.For(auth.Principal{Name: "drift", Role: auth.RoleOperator})
 	erasure := func() *nirv1.Registration {
@@ -176,6 +141,60 @@ func TestService_EraseUnreadableKey(t *testing.T) {
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(other)}); err != nil {
 		t.Errorf("an append for another person: %v", err)
 	}
+}
+
+// damagedKey is a store whose events are sealed, after regs were appended for Oslo through a
+// service on it and the data key of the person at position victim was overwritten with
+// bytes that do not open (a key entry damaged on disk can only be read, this one is
+// rewritten): pos are regs' positions, keyID the damaged key's id, keys a key store opened
+// after the damage and svc a service sealing with it.
+type damagedKey struct {
+	store *eventstore.Store
+	pos   []*nirv1.Position
+	keyID string
+	keys  *eventstore.KeyStore
+	svc   *ingest.Service
+}
+
+func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int) damagedKey {
+	t.Helper()
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := serviceOn(t, store, sealed(ks)).Append(ctx, oslo, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := store.Read(ctx, pos[victim].GetPersonKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := stored[0].Event.GetDataKeyId()
+	ks.Close()
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+keyID, bytes.Repeat([]byte{0x5a}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	ks2, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ks2.Close() })
+	return damagedKey{store: store, pos: pos, keyID: keyID, keys: ks2, svc: serviceOn(t, store, sealed(ks2))}
 }
 
 // sealed configures a service to seal and open events with the data keys of ks, strictly, as
