@@ -14,13 +14,18 @@ import (
 	"github.com/introreg/nir/rules"
 )
 
-// TestScope_Reaches: a kommune appends only to a person it has a relation to, current or
-// former; an operator (merges only) and the system principal to anyone; an analyst to nobody.
-func TestScope_Reaches(t *testing.T) {
+// movedToBergen is a person Oslo registered on 2024-02-01 who moved to Bergen on 2024-06-01.
+func movedToBergen() *rules.State {
 	var h history
 	h.register("0301", "0301", "2024-02-01")
 	h.move("0301", "4601", "2024-06-01")
-	st := h.state()
+	return h.state()
+}
+
+// TestScope_Reaches: a kommune appends only to a person it has a relation to, current or
+// former; an operator (merges only) and the system principal to anyone; an analyst to nobody.
+func TestScope_Reaches(t *testing.T) {
+	st := movedToBergen()
 	for _, c := range []struct {
 		scope Scope
 		want  bool
@@ -45,10 +50,7 @@ func TestScope_Reaches(t *testing.T) {
 // kommune's; the former kommune keeps its own period's history (Visible), not the person's
 // status now (package doc; DOMAIN.md Product decisions 16), and learns the person is not found.
 func TestScope_CheckStatusOf(t *testing.T) {
-	var h history
-	h.register("0301", "0301", "2024-02-01")
-	h.move("0301", "4601", "2024-06-01")
-	st := h.state()
+	st := movedToBergen()
 	for _, c := range []struct {
 		scope Scope
 		want  error // nil, ErrNotFound or ErrDenied
@@ -71,10 +73,7 @@ func TestScope_CheckStatusOf(t *testing.T) {
 // or the system principal; the former kommune is refused naming the field, a stranger learns
 // nothing (ErrNotFound).
 func TestScope_CheckMerge(t *testing.T) {
-	var h history
-	h.register("0301", "0301", "2024-02-01")
-	h.move("0301", "4601", "2024-06-01")
-	st := h.state()
+	st := movedToBergen()
 	for _, c := range []struct {
 		scope Scope
 		want  error
