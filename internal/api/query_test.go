@@ -180,12 +180,12 @@ func startQuery(t *testing.T) *qWorld {
 // opts given to the query service's handler after the guard.
 func startQueryConfig(t *testing.T, cfg QueryConfig, opts ...connect.HandlerOption) *qWorld {
 	t.Helper()
-	return startQueryOpen(t, cfg, nil)
+	return startQueryOpen(t, cfg, nil, opts...)
 }
 
 // startQueryOpen is startQueryConfig with the read models opening events with open
 // (projections.Options.Open; nil: none sealed).
-func startQueryOpen(t *testing.T, cfg QueryConfig, open func(*nirv1.Event) error) *qWorld {
+func startQueryOpen(t *testing.T, cfg QueryConfig, open func(*nirv1.Event) error, opts ...connect.HandlerOption) *qWorld {
 	t.Helper()
 	keys, err := personkey.New([]byte("query test secret, not a real one"))
 	if err != nil {
