@@ -10,6 +10,7 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 	"github.com/introreg/nir/sealing"
 )
 
@@ -57,5 +58,79 @@ func TestService_HiddenDamagedKey(t *testing.T) {
 	}
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Errorf("Oslo's offer for its own person whose key is damaged: %v; want the key unreadable", err)
+	}
+}
+
+// TestService_HiddenDamagedKey_Followed: the same as TestService_HiddenDamagedKey when the
+// damaged person is reached by following a claim: a kommune without a relation names the
+// person by its second national id (a D-nummer claimed on a subject of its own), whose
+// claim reads whole, and the person it leads to does not open. Found on 2026-12-07 in a
+// review of the hiddenIn fix: follow returned the key store's DataLoss, telling Bergen that
+// the D-nummer belongs to a person in the register, for History and for an append.
+func TestService_HiddenDamagedKey_Followed(t *testing.T) {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := serviceOn(t, store, sealed(ks))
+	id, reg := person(12, false)
+	dnr := rules.SyntheticDNummer(rules.Date{Y: 1990, M: 1, D: 13}, 12)
+	reg.Event.GetPersonRegistered().DNummer = dnr
+	_, otherReg := person(13, false) // a key that opens, so that the key store opens at all
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id), otherReg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := store.Read(ctx, pos[0].GetPersonKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	ks2, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks2.Close()
+	svc := serviceOn(t, store, sealed(ks2))
+
+	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{NationalId: dnr}); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Fatalf("the owner's history of the person by its D-nummer: %v; want the key unreadable", err)
+	}
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	unknownID := rules.SyntheticDNummer(rules.Date{Y: 1990, M: 1, D: 14}, 14)
+	_, _, errUnknown := svc.History(ctx, bergen, &nirv1.PersonRef{NationalId: unknownID})
+	_, _, errDamaged := svc.History(ctx, bergen, &nirv1.PersonRef{NationalId: dnr})
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's history of Oslo's person whose key is damaged, by its claimed D-nummer: %v; for an unknown D-nummer: %v; want the same answer", errDamaged, errUnknown)
+	}
+	bergenOffer := func(nid string) error {
+		r := offer(nid)
+		r.Event.Kommune = "4601"
+		_, err := svc.Append(ctx, bergen, []*nirv1.Registration{r})
+		return err
+	}
+	errUnknown, errDamaged = bergenOffer(unknownID), bergenOffer(dnr)
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's offer for Oslo's person whose key is damaged, by its claimed D-nummer: %v; for an unknown D-nummer: %v; want the same refusal", errDamaged, errUnknown)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(dnr)}); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Errorf("Oslo's offer for its own person by its D-nummer: %v; want the key unreadable", err)
 	}
 }

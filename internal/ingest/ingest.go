@@ -285,6 +285,11 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	}
 	key, events, _, l, err := s.follow(ctx, key, events, 0, false, epoch)
 	if err != nil {
+		if hiddenDamaged(scope, key, err) {
+			// The same for a person reached by a claim or a merge
+			// (TestService_HiddenDamagedKey_Followed).
+			return key, nil, access.ErrNotFound
+		}
 		return key, nil, err
 	}
 	defer l.release()
@@ -305,6 +310,14 @@ func hiddenIn(scope access.Scope, key string, history []eventstore.Stored) bool 
 	}
 	st := foldHistory(key, history)
 	return st.MergedInto == "" && scope.Hidden(access.ReachOf(st))
+}
+
+// hiddenDamaged reports whether err is the strict read of the person key failing for a data
+// key damaged or lost (unreadableError) and the history it holds is hidden from scope
+// (hiddenIn): key is the subject read, for follow the one it reached.
+func hiddenDamaged(scope access.Scope, key string, err error) bool {
+	var ue *unreadableError
+	return errors.As(err, &ue) && hiddenIn(scope, key, ue.history)
 }
 
 // pending is one registration on its way to the store.
@@ -693,7 +706,14 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			key, l = b.key, &lease{key: b.key, st: rules.NewState(b.key)}
 		} else {
 			key, history, last, l, err = s.follow(ctx, b.key, history, last, erasing, epoch)
-			if err != nil {
+			switch {
+			case err != nil && hiddenDamaged(scope, key, err):
+				// A claim or a merge led to a person whose data key is damaged or lost
+				// and who is hidden from the scope: read as hidden, as read does for the
+				// subject named (TestService_HiddenDamagedKey_Followed).
+				reads[i].hidden = true
+				key, l = b.key, &lease{key: b.key, st: rules.NewState(b.key)}
+			case err != nil:
 				return err
 			}
 		}
