@@ -134,3 +134,67 @@ func TestService_HiddenDamagedKey_Followed(t *testing.T) {
 		t.Errorf("Oslo's offer for its own person by its D-nummer: %v; want the key unreadable", err)
 	}
 }
+
+// TestService_HiddenDamagedKey_Merged: a kommune that names, as the person a merge absorbs,
+// another kommune's person whose data key is damaged is refused as for a person key nobody
+// registered, not with the key store's DataLoss. Found on 2026-12-07 in a review of the
+// hiddenIn fix: mergeParts read the absorbed person strictly before scope.CheckMerge.
+func TestService_HiddenDamagedKey_Merged(t *testing.T) {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := serviceOn(t, store, sealed(ks))
+	_, reg := person(15, false)
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].GetPersonKey()
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	bergenID, bergenReg := person(16, false)
+	bergenReg.Event.Kommune = "4601"
+	bergenReg.Event.GetPersonRegistered().SettlementKommune = "4601"
+	if _, err := before.Append(ctx, bergen, []*nirv1.Registration{bergenReg}); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := store.Read(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	ks2, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks2.Close()
+	svc := serviceOn(t, store, sealed(ks2))
+
+	bergenMerge := func(absorbed string) error {
+		r := mergeReg(bergenID, absorbed)
+		r.Event.Kommune = "4601"
+		_, err := svc.Append(ctx, bergen, []*nirv1.Registration{r})
+		return err
+	}
+	errUnknown, errDamaged := bergenMerge(strings.Repeat("ab", 32)), bergenMerge(key)
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's merge absorbing Oslo's person whose key is damaged: %v; absorbing an unknown key: %v; want the same refusal", errDamaged, errUnknown)
+	}
+}
