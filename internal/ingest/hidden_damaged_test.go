@@ -198,3 +198,75 @@ func TestService_HiddenDamagedKey_Merged(t *testing.T) {
 		t.Errorf("Bergen's merge absorbing Oslo's person whose key is damaged: %v; absorbing an unknown key: %v; want the same refusal", errDamaged, errUnknown)
 	}
 }
+
+// TestService_HiddenDamagedKey_MergedAway: a kommune naming another kommune's person that was
+// merged into another, whose data key is damaged, gets the answer an unknown key gets. Found
+// on 2026-12-07 in a review of the hiddenIn fix: hiddenIn never hid a person merged into
+// another (the survivor decides), but the survivor was then never judged either, so the
+// stranger got the key store's DataLoss.
+func TestService_HiddenDamagedKey_MergedAway(t *testing.T) {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := serviceOn(t, store, sealed(ks))
+	_, reg := person(17, false)
+	survivorID, survivorReg := person(101, false) // the same birth date (NIR-R052)
+	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, survivorReg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].GetPersonKey()
+	if _, err := before.Append(ctx, oslo, []*nirv1.Registration{mergeReg(survivorID, key)}); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := store.Read(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	js, err := jetstream.New(store.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
+		t.Fatal(err)
+	}
+	ks2, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks2.Close()
+	svc := serviceOn(t, store, sealed(ks2))
+
+	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{PersonKey: key}); !errors.Is(err, sealing.ErrKeyUnreadable) {
+		t.Fatalf("the owner's history of its merged person: %v; want the key unreadable", err)
+	}
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	_, _, errUnknown := svc.History(ctx, bergen, &nirv1.PersonRef{PersonKey: strings.Repeat("ab", 32)})
+	_, _, errDamaged := svc.History(ctx, bergen, &nirv1.PersonRef{PersonKey: key})
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's history of Oslo's merged person whose key is damaged: %v; of an unknown key: %v; want the same answer", errDamaged, errUnknown)
+	}
+	bergenOffer := func(k string) error {
+		r := offer("")
+		r.Person = &nirv1.PersonRef{PersonKey: k}
+		r.Event.Kommune = "4601"
+		_, err := svc.Append(ctx, bergen, []*nirv1.Registration{r})
+		return err
+	}
+	errUnknown, errDamaged = bergenOffer(strings.Repeat("ab", 32)), bergenOffer(key)
+	if errUnknown == nil || errDamaged == nil || errors.Is(errDamaged, sealing.ErrKeyUnreadable) || errDamaged.Error() != errUnknown.Error() {
+		t.Errorf("Bergen's offer for Oslo's merged person whose key is damaged: %v; for an unknown key: %v; want the same refusal", errDamaged, errUnknown)
+	}
+}

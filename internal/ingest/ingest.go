@@ -273,8 +273,7 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	epoch := s.cache.now()
 	events, _, err := s.store.Read(ctx, key)
 	if err != nil {
-		var ue *unreadableError
-		if errors.As(err, &ue) && hiddenIn(scope, key, ue.history) {
+		if s.hiddenDamaged(ctx, scope, key, err) {
 			// A data key damaged or lost: decided on what the history holds besides its
 			// sealed fields, a kommune without a relation to the person gets the answer an
 			// unknown person gets, not DataLoss, which told it that the person exists
@@ -285,7 +284,7 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	}
 	key, events, _, l, err := s.follow(ctx, key, events, 0, false, epoch)
 	if err != nil {
-		if hiddenDamaged(scope, key, err) {
+		if s.hiddenDamaged(ctx, scope, key, err) {
 			// The same for a person reached by a claim or a merge
 			// (TestService_HiddenDamagedKey_Followed).
 			return key, nil, access.ErrNotFound
@@ -301,23 +300,39 @@ func (s *Service) History(ctx context.Context, scope access.Scope, ref *nirv1.Pe
 	return key, events, nil
 }
 
-// hiddenIn reports whether the person key's history (its sealed fields unreadable or not)
-// is hidden from scope: a kommune without a relation to the person, which was not merged
-// into another (a merge's survivor may be the kommune's, and is decided on its own history).
-func hiddenIn(scope access.Scope, key string, history []eventstore.Stored) bool {
-	if scope.OwnKommune() == "" {
+// hiddenDamaged reports whether err is the strict read of the subject key failing for a data
+// key damaged or lost (unreadableError) and the person the subject leads to is hidden from
+// scope, decided on what the histories hold besides their sealed fields: a kommune without a
+// relation to the person. A subject merged into another (or an id's claim) is decided on the
+// person it leads to, read the same way, as far as MaxHops subjects: a chain longer than
+// that is not found either (follow). Before, a merged person was never hidden here, and the
+// survivor never judged (TestService_HiddenDamagedKey_MergedAway).
+func (s *Service) hiddenDamaged(ctx context.Context, scope access.Scope, key string, err error) bool {
+	var ue *unreadableError
+	if scope.OwnKommune() == "" || !errors.As(err, &ue) {
 		return false
 	}
-	st := foldHistory(key, history)
-	return st.MergedInto == "" && scope.Hidden(access.ReachOf(st))
-}
-
-// hiddenDamaged reports whether err is the strict read of the person key failing for a data
-// key damaged or lost (unreadableError) and the history it holds is hidden from scope
-// (hiddenIn): key is the subject read, for follow the one it reached.
-func hiddenDamaged(scope access.Scope, key string, err error) bool {
-	var ue *unreadableError
-	return errors.As(err, &ue) && hiddenIn(scope, key, ue.history)
+	history := ue.history
+	for hops := 0; ; hops++ {
+		st := foldHistory(key, history)
+		next := st.Successor()
+		if next == "" {
+			return scope.Hidden(access.ReachOf(st))
+		}
+		if hops == MaxHops {
+			return true
+		}
+		key = next
+		h, _, err := s.store.Read(ctx, key)
+		switch {
+		case err == nil:
+			history = h
+		case errors.As(err, &ue):
+			history = ue.history
+		default:
+			return false
+		}
+	}
 }
 
 // pending is one registration on its way to the store.
@@ -707,7 +722,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		} else {
 			key, history, last, l, err = s.follow(ctx, b.key, history, last, erasing, epoch)
 			switch {
-			case err != nil && hiddenDamaged(scope, key, err):
+			case err != nil && s.hiddenDamaged(ctx, scope, key, err):
 				// A claim or a merge led to a person whose data key is damaged or lost
 				// and who is hidden from the scope: read as hidden, as read does for the
 				// subject named (TestService_HiddenDamagedKey_Followed).
@@ -1316,8 +1331,7 @@ func (s *Service) read(ctx context.Context, scope access.Scope, b *personBatch, 
 	}
 	history, last, whole, err := s.readStored(ctx, b.key, erasing)
 	if err != nil {
-		var ue *unreadableError
-		if errors.As(err, &ue) && hiddenIn(scope, b.key, ue.history) {
+		if s.hiddenDamaged(ctx, scope, b.key, err) {
 			// A data key damaged or lost, the person hidden from the scope on what the
 			// history holds besides its sealed fields: answered as hidden (a person nobody
 			// registered), not with the key store's DataLoss, which told another kommune
