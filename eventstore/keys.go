@@ -875,7 +875,15 @@ func (k *KeyStore) makeKeys(ctx context.Context, n int) ([]pooled, error) {
 		msgs = append(msgs, m)
 		out = append(out, pooled{id: id, key: key})
 	}
-	bctx, cancel := k.s.withTimeout(ctx)
+	// An atomic batch's publish sends its messages without looking at the context, and then
+	// not the commit once it has ended, leaving the batch open on the server (at most 50 on
+	// a stream) until its batch timeout: a caller whose context ended (Take, a request's)
+	// sends nothing, and the batch runs on a context of its own, bounded by the request
+	// timeout, not by the caller's (TestKeyStore_TakeGiversUpLeaveNoBatches).
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("eventstore: make %d data keys: %w", n, err)
+	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.s.cfg.RequestTimeout)
 	defer cancel()
 	ack, err := jetstreamext.PublishMsgBatch(bctx, k.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {

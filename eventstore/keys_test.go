@@ -534,3 +534,26 @@ func TestKeyStore_Close(t *testing.T) {
 		t.Fatalf("Ensure after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestKeyStore_TakeGiversUpLeaveNoBatches: Take with no key made ahead makes a batch of keys
+// on the caller's context, an atomic batch whose publish sends its messages without looking
+// at the context and then not the commit once the context has ended
+// (TestStore_GroupCommit_LoneCallersLeaveNoBatches): every such Take left a batch open on
+// the key stream until the server's batch timeout, and at most 50 are kept open on a
+// stream, so callers ending their requests had every other caller's keys refused, and no
+// new person could be registered. Found on 2026-12-07 in a review of 7cf0bd4.
+func TestKeyStore_TakeGiversUpLeaveNoBatches(t *testing.T) {
+	s, _ := openStore(t, nil)
+	k := openKeys(t, s, storetest.NewMaster(t))
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 60 {
+		// A key, or the context's error: the caller stopped waiting.
+		if _, _, err := k.Take(ended); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("take %d with its context ended: %v", i, err)
+		}
+	}
+	if _, _, err := k.Take(context.Background()); err != nil {
+		t.Fatalf("a take after callers gave up: %v", err)
+	}
+}
