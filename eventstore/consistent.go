@@ -434,12 +434,27 @@ func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need
 	if err != nil {
 		return 0, 0, 0, s.wrap(fmt.Errorf("eventstore: stream leader: %w", err))
 	}
-	info := st.CachedInfo()
+	heard, need, last = heardIn(st.CachedInfo(), age)
+	return heard, need, last, nil
+}
+
+// heardIn is leaderHeard's count on one stream-info answer. An answer is the leader's own
+// only if the leader it names is not among its replicas: a server lists the others, never
+// itself, and nats-server lets a member that is not the leader answer (the preferred member
+// of a group created less than lostQuorumInterval ago, jsStreamInfoRequest), with its own
+// state, which may end before what the leader acknowledged, and the leader among the
+// replicas it heard from lately. Such an answer is not confirmed
+// (TestHeardIn_NotTheLeadersAnswer).
+func heardIn(info *jetstream.StreamInfo, age time.Duration) (heard, need int, last uint64) {
 	ci := info.Cluster
 	if ci == nil || ci.Leader == "" {
-		return 0, 1, 0, nil // no leader now: not confirmed
+		return 0, 1, 0 // no leader now: not confirmed
 	}
-	last = info.State.LastSeq
+	for _, r := range ci.Replicas {
+		if r.Name == ci.Leader {
+			return 0, 1, 0 // answered by another member than the leader: not confirmed
+		}
+	}
 	heard = 1
 	for _, r := range ci.Replicas {
 		// Answered within age, in the leader's term (an answer from a later term deposes
@@ -449,5 +464,5 @@ func (s *Store) leaderHeard(ctx context.Context, age time.Duration) (heard, need
 			heard++
 		}
 	}
-	return heard, (len(ci.Replicas)+1)/2 + 1, last, nil
+	return heard, (len(ci.Replicas)+1)/2 + 1, info.State.LastSeq
 }

@@ -273,3 +273,33 @@ func TestAPIError_NoMessage(t *testing.T) {
 		t.Errorf("leaderLast of an empty stream = %d, %v; want 0", last, err)
 	}
 }
+
+// TestHeardIn_NotTheLeadersAnswer: nats-server (v2.15.3 jsStreamInfoRequest) lets a member
+// that is not the stream leader answer STREAM.INFO (the preferred member of a group created
+// less than lostQuorumInterval ago) with its own state and cluster view: the leader it knows
+// among the replicas, itself not. Counted as the leader's answer, its last sequence, which
+// may end before events the leader acknowledged, bounded a backup (ConfirmedLastSeq). Found
+// on 2026-12-07 in a review of 153e4f7. The leader's own answer still confirms.
+func TestHeardIn_NotTheLeadersAnswer(t *testing.T) {
+	const age = time.Second
+	follower := &jetstream.StreamInfo{
+		State: jetstream.StreamState{LastSeq: 5},
+		Cluster: &jetstream.ClusterInfo{Leader: "n1", Replicas: []*jetstream.PeerInfo{
+			{Name: "n1", Current: true, Active: 10 * time.Millisecond},
+			{Name: "n3", Current: true, Active: 10 * time.Millisecond},
+		}},
+	}
+	if heard, need, last := heardIn(follower, age); heard >= need {
+		t.Errorf("a follower's answer: %d of %d heard, last %d; want not confirmed", heard, need, last)
+	}
+	leader := &jetstream.StreamInfo{
+		State: jetstream.StreamState{LastSeq: 9},
+		Cluster: &jetstream.ClusterInfo{Leader: "n1", Replicas: []*jetstream.PeerInfo{
+			{Name: "n2", Current: true, Active: 10 * time.Millisecond},
+			{Name: "n3", Current: true, Active: 10 * time.Millisecond},
+		}},
+	}
+	if heard, need, last := heardIn(leader, age); heard < need || last != 9 {
+		t.Errorf("the leader's answer: %d of %d heard, last %d; want confirmed with 9", heard, need, last)
+	}
+}
