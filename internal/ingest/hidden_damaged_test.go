@@ -69,46 +69,11 @@ func TestService_HiddenDamagedKey(t *testing.T) {
 // the D-nummer belongs to a person in the register, for History and for an append.
 func TestService_HiddenDamagedKey_Followed(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := serviceOn(t, store, sealed(ks))
 	id, reg := person(12, false)
 	dnr := rules.SyntheticDNummer(rules.Date{Y: 1990, M: 1, D: 13}, 12)
 	reg.Event.GetPersonRegistered().DNummer = dnr
 	_, otherReg := person(13, false) // a key that opens, so that the key store opens at all
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, offer(id), otherReg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, _, err := store.Read(ctx, pos[0].GetPersonKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	svc := serviceOn(t, store, sealed(ks2))
+	svc := withDamagedKey(t, []*nirv1.Registration{reg, offer(id), otherReg}, 0).svc
 
 	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{NationalId: dnr}); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Fatalf("the owner's history of the person by its D-nummer: %v; want the key unreadable", err)
@@ -141,51 +106,17 @@ func TestService_HiddenDamagedKey_Followed(t *testing.T) {
 // hiddenIn fix: mergeParts read the absorbed person strictly before scope.CheckMerge.
 func TestService_HiddenDamagedKey_Merged(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := serviceOn(t, store, sealed(ks))
 	_, reg := person(15, false)
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pos[0].GetPersonKey()
 	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
 	bergenID, bergenReg := person(16, false)
 	bergenReg.Event.Kommune = "4601"
 	bergenReg.Event.GetPersonRegistered().SettlementKommune = "4601"
-	if _, err := before.Append(ctx, bergen, []*nirv1.Registration{bergenReg}); err != nil {
-		t.Fatal(err)
-	}
-	stored, _, err := store.Read(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	svc := serviceOn(t, store, sealed(ks2))
+	w := withDamagedKey(t, []*nirv1.Registration{reg}, 0, func(before *ingest.Service, _ []*nirv1.Position) {
+		if _, err := before.Append(ctx, bergen, []*nirv1.Registration{bergenReg}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	key, svc := w.pos[0].GetPersonKey(), w.svc
 
 	bergenMerge := func(absorbed string) error {
 		r := mergeReg(bergenID, absorbed)
@@ -206,48 +137,14 @@ func TestService_HiddenDamagedKey_Merged(t *testing.T) {
 // stranger got the key store's DataLoss.
 func TestService_HiddenDamagedKey_MergedAway(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := serviceOn(t, store, sealed(ks))
 	_, reg := person(17, false)
 	survivorID, survivorReg := person(101, false) // the same birth date (NIR-R052)
-	pos, err := before.Append(ctx, oslo, []*nirv1.Registration{reg, survivorReg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pos[0].GetPersonKey()
-	if _, err := before.Append(ctx, oslo, []*nirv1.Registration{mergeReg(survivorID, key)}); err != nil {
-		t.Fatal(err)
-	}
-	stored, _, err := store.Read(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks.Close()
-	js, err := jetstream.New(store.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "$KV."+eventstore.KeyBucket+"."+stored[0].Event.GetDataKeyId(), bytes.Repeat([]byte{0x5a}, 60)); err != nil {
-		t.Fatal(err)
-	}
-	ks2, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ks2.Close()
-	svc := serviceOn(t, store, sealed(ks2))
+	w := withDamagedKey(t, []*nirv1.Registration{reg, survivorReg}, 0, func(before *ingest.Service, pos []*nirv1.Position) {
+		if _, err := before.Append(ctx, oslo, []*nirv1.Registration{mergeReg(survivorID, pos[0].GetPersonKey())}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	key, svc := w.pos[0].GetPersonKey(), w.svc
 
 	if _, _, err := svc.History(ctx, oslo, &nirv1.PersonRef{PersonKey: key}); !errors.Is(err, sealing.ErrKeyUnreadable) {
 		t.Fatalf("the owner's history of its merged person: %v; want the key unreadable", err)

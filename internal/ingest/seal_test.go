@@ -144,10 +144,11 @@ func TestService_EraseUnreadableKey(t *testing.T) {
 }
 
 // damagedKey is a store whose events are sealed, after regs were appended for Oslo through a
-// service on it and the data key of the person at position victim was overwritten with
-// bytes that do not open (a key entry damaged on disk can only be read, this one is
-// rewritten): pos are regs' positions, keyID the damaged key's id, keys a key store opened
-// after the damage and svc a service sealing with it.
+// service on it (and then whatever each of then appends through that service, given regs'
+// positions) and the data key of the person at position victim was overwritten with bytes
+// that do not open (a key entry damaged on disk can only be read, this one is rewritten): pos
+// are regs' positions, keyID the damaged key's id, keys a key store opened after the damage
+// and svc a service sealing with it.
 type damagedKey struct {
 	store *eventstore.Store
 	pos   []*nirv1.Position
@@ -156,7 +157,7 @@ type damagedKey struct {
 	svc   *ingest.Service
 }
 
-func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int) damagedKey {
+func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int, then ...func(*ingest.Service, []*nirv1.Position)) damagedKey {
 	t.Helper()
 	ctx := context.Background()
 	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
@@ -172,9 +173,13 @@ func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int) damage
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := serviceOn(t, store, sealed(ks)).Append(ctx, oslo, regs)
+	before := serviceOn(t, store, sealed(ks))
+	pos, err := before.Append(ctx, oslo, regs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range then {
+		f(before, pos)
 	}
 	stored, _, err := store.Read(ctx, pos[victim].GetPersonKey())
 	if err != nil {
