@@ -503,6 +503,19 @@ type generator struct {
 func (g *generator) next() int { return int(g.n.Add(1)) }
 
 func (g *generator) person(i int, _ int) []*nirv1.Registration {
+	regs := Person(i, g.perPerson)
+	if g.newIDs {
+		pr := regs[0].GetEvent().GetPersonRegistered()
+		birth, _ := rules.DateOf(pr.GetBirthDate())
+		pr.DNummer = rules.SyntheticDNummer(birth, i)
+	}
+	return regs
+}
+
+// Person is the i-th synthetic person's registrations, n in all (at least 2), as the ingest
+// bench sends them: the registration (integreringsloven, a fødselsnummer from i), a training
+// vedtak, then monthly norsk hours from March 2024. BenchmarkServiceAppend sends the same.
+func Person(i, n int) []*nirv1.Registration {
 	birth := rules.Date{Y: 1970 + i%30, M: time.Month(1 + i%12), D: 1 + i%28}
 	id := rules.SyntheticFodselsnummer(birth, i)
 	d := func(y, m, day int) *nirv1.Date { return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(day)} }
@@ -518,10 +531,7 @@ func (g *generator) person(i int, _ int) []*nirv1.Registration {
 			VedtakDate: d(2024, 2, 20), StartDate: d(2024, 3, 1),
 		}}}},
 	}
-	if g.newIDs {
-		regs[0].GetEvent().GetPersonRegistered().DNummer = rules.SyntheticDNummer(birth, i)
-	}
-	for m := 0; len(regs) < g.perPerson; m++ {
+	for m := 0; len(regs) < n; m++ {
 		// Months from March 2024; past 30 of them (--events-per-person over 32) the totals
 		// are sent again, as a kommune re-sends a corrected month (the later replaces the
 		// earlier), so that long histories stay in the past.
