@@ -240,12 +240,38 @@ type Stage struct {
 
 // timeStage runs f and measures its wall and CPU time.
 func timeStage(name string, f func() (int, error)) (Stage, error) {
+	return timePrepared(name, nil, f)
+}
+
+// prepareFunc runs before a stage's clock starts; the finish it returns, when not nil, runs
+// after the clock stops. What a measurement needs and the register does not (returning
+// memory to the OS so that a peak-memory sample starts from the heap in use, starting and
+// stopping a profile, writing an allocation profile) goes there: before 2026-12-07 the
+// rebuilds' debug.FreeOSMemory, a full collection and an madvise of every free page, was
+// inside their clock and not inside the bare replays' (TestTimePrepared_PrepareNotTimed).
+type prepareFunc func() (finish func() error, err error)
+
+// timePrepared is timeStage with prepare, when not nil, run before the clock starts and its
+// finish after it stops.
+func timePrepared(name string, prepare prepareFunc, f func() (int, error)) (Stage, error) {
+	var finish func() error
+	if prepare != nil {
+		var err error
+		if finish, err = prepare(); err != nil {
+			return Stage{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	runtime.GC()
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	n, err := f()
 	d := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	if finish != nil {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}
 	if err != nil {
 		return Stage{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -259,12 +285,13 @@ func timeStage(name string, f func() (int, error)) (Stage, error) {
 // bestStage runs a stage runs times and keeps the fastest run: on a shared machine the
 // slower runs measure the other processes.
 func bestStage(runs int, name string, f func() (int, error)) (Stage, error) {
-	return bestStageInTurns(runs, name, f, nil)
+	return bestStageInTurns(runs, name, nil, f, nil)
 }
 
-// bestStageInTurns is bestStage with turn, when not nil, run before each run of f, untimed:
-// two scenarios measured in turns see the same drift of the disk.
-func bestStageInTurns(runs int, name string, f func() (int, error), turn func() error) (Stage, error) {
+// bestStageInTurns is bestStage with turn, when not nil, run before each run of f, untimed
+// (two scenarios measured in turns see the same drift of the disk), and prepare as
+// timePrepared runs it.
+func bestStageInTurns(runs int, name string, prepare prepareFunc, f func() (int, error), turn func() error) (Stage, error) {
 	var best Stage
 	for i := range runs {
 		if turn != nil {
@@ -272,7 +299,7 @@ func bestStageInTurns(runs int, name string, f func() (int, error), turn func() 
 				return Stage{}, err
 			}
 		}
-		st, err := timeStage(name, f)
+		st, err := timePrepared(name, prepare, f)
 		if err != nil {
 			return Stage{}, err
 		}
@@ -560,8 +587,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		if err != nil {
 			return err
 		}
-		u, err := timeStage("rebuild-unopened", func() (int, error) {
-			debug.FreeOSMemory()
+		u, err := timePrepared("rebuild-unopened", freeOSMemory, func() (int, error) {
 			return int(last), unopened.RebuildFromStream(ctx, func(projections.Progress) {})
 		})
 		if cerr := unopened.Close(); err == nil {
@@ -578,7 +604,6 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	// timed runs one rebuild with rb, keeping the fastest run's passes in best and the
 	// highest peak memory of all runs in mem.
 	timed := func(name string, rb func(context.Context, func(projections.Progress)) error, best *[2]time.Duration, mem *Memory, fromFile *uint64) (int, error) {
-		debug.FreeOSMemory()
 		sampler := startMemSampler()
 		var folding time.Time
 		t0 := time.Now()
@@ -611,14 +636,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		// The live models only: one run, without the turns of the unopened rebuild.
 		runs, turn = 1, func() error { return nil }
 	}
-	rebuild, err := bestStageInTurns(runs, "rebuild", func() (int, error) {
-		if opt.CPUProfile != "" {
-			stop, err := startCPUProfile(opt.CPUProfile)
-			if err != nil {
-				return 0, err
-			}
-			defer stop()
-		}
+	rebuild, err := bestStageInTurns(runs, "rebuild", recording(opt.CPUProfile, "", ""), func() (int, error) {
 		return timed("rebuild", proj.RebuildFromStream, &passes, &rep.Memory, &fromFile)
 	}, turn)
 	if err != nil {
@@ -670,31 +688,13 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 			return err
 		}
 	}
-	rep.FromFile, err = bestStageInTurns(opt.Runs, "rebuild-from-file", func() (int, error) {
+	var cpuFromFile string
+	if opt.CPUProfile != "" {
+		cpuFromFile = opt.CPUProfile + ".from-file"
+	}
+	rep.FromFile, err = bestStageInTurns(opt.Runs, "rebuild-from-file", recording(cpuFromFile, opt.Trace, opt.MemProfile), func() (int, error) {
 		fromFile = 0
-		if opt.CPUProfile != "" {
-			stop, err := startCPUProfile(opt.CPUProfile + ".from-file")
-			if err != nil {
-				return 0, err
-			}
-			defer stop()
-		}
-		if opt.Trace != "" {
-			stop, err := startTrace(opt.Trace)
-			if err != nil {
-				return 0, err
-			}
-			defer stop()
-		}
-		if opt.MemProfile != "" {
-			if err := writeAllocs(opt.MemProfile + ".base"); err != nil {
-				return 0, err
-			}
-		}
 		n, err := timed("rebuild from the live file", proj.Rebuild, &ffPasses, &rep.MemoryFromFile, &fromFile)
-		if err == nil && opt.MemProfile != "" {
-			err = writeAllocs(opt.MemProfile)
-		}
 		if err == nil && fromFile != last {
 			err = fmt.Errorf("the rebuild took the live file's events through seq %d, not %d: the checkpoints do not cover the stream", fromFile, last)
 		}
@@ -708,8 +708,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	// An as-of replay (a snapshot) to now, which keeps every event, the same way, in turns
 	// with a bare replay.
 	progress(fmt.Sprintf("as-of replay from the live file of %d events, in turns with a bare replay", last))
-	rep.AsOfFromFile, err = bestStageInTurns(opt.Runs, "as-of-from-file", func() (int, error) {
-		debug.FreeOSMemory()
+	rep.AsOfFromFile, err = bestStageInTurns(opt.Runs, "as-of-from-file", freeOSMemory, func() (int, error) {
 		var through uint64
 		db, err := proj.AsOf(ctx, projections.AsOfOptions{RecordedUntil: time.Now(), Progress: func(p projections.Progress) { through = max(through, p.FromFile) }})
 		if err == nil {
@@ -1546,6 +1545,55 @@ func writeAllocs(path string) error {
 }
 
 // startCPUProfile writes a CPU profile to path until the returned function is called.
+// freeOSMemory is a prepareFunc: the heap's free pages returned to the OS, so that a peak
+// memory sampled in the stage starts from the heap in use.
+func freeOSMemory() (func() error, error) {
+	debug.FreeOSMemory()
+	return nil, nil
+}
+
+// recording is a prepareFunc that frees memory as freeOSMemory and, for each path not
+// empty, records the stage: a CPU profile to cpu, an execution trace to tr, the allocations
+// to allocs (and those before the stage to allocs+".base"). Each recording is stopped and
+// written after the clock stops.
+func recording(cpu, tr, allocs string) prepareFunc {
+	return func() (func() error, error) {
+		var stops []func()
+		stopAll := func() {
+			for _, stop := range slices.Backward(stops) {
+				stop()
+			}
+		}
+		if allocs != "" {
+			if err := writeAllocs(allocs + ".base"); err != nil {
+				return nil, err
+			}
+		}
+		debug.FreeOSMemory()
+		for _, r := range []struct {
+			path  string
+			start func(string) (func(), error)
+		}{{cpu, startCPUProfile}, {tr, startTrace}} {
+			if r.path == "" {
+				continue
+			}
+			stop, err := r.start(r.path)
+			if err != nil {
+				stopAll()
+				return nil, err
+			}
+			stops = append(stops, stop)
+		}
+		return func() error {
+			stopAll()
+			if allocs != "" {
+				return writeAllocs(allocs)
+			}
+			return nil
+		}, nil
+	}
+}
+
 func startCPUProfile(path string) (func(), error) {
 	return startRecording(path, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }

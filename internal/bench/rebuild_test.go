@@ -155,3 +155,48 @@ func TestRebuild(t *testing.T) {
 		t.Errorf("no population marker in the kept directory: %v", err)
 	}
 }
+
+// TestTimePrepared_PrepareNotTimed: a stage's clock runs from after its prepare to before
+// its finish, so what only the measurement needs (memory returned to the OS before a
+// peak-memory sample, profiles) is not counted against nir where the bare replays it is
+// compared with pay nothing of the kind. Monotonic times, no bound on how long anything takes.
+func TestTimePrepared_PrepareNotTimed(t *testing.T) {
+	var prepared, finishing time.Time
+	var order []string
+	prepare := func() (func() error, error) {
+		order = append(order, "prepare")
+		time.Sleep(50 * time.Millisecond)
+		prepared = time.Now()
+		return func() error {
+			finishing = time.Now()
+			order = append(order, "finish")
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		}, nil
+	}
+	st, err := timePrepared("stage", prepare, func() (int, error) {
+		order = append(order, "run")
+		return 7, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ","); got != "prepare,run,finish" {
+		t.Fatalf("order %s, want prepare,run,finish", got)
+	}
+	if st.Events != 7 {
+		t.Errorf("events %d, want 7", st.Events)
+	}
+	if window := finishing.Sub(prepared); time.Duration(st.Seconds*float64(time.Second)) > window {
+		t.Errorf("stage timed %.4f s, more than the %.4f s between prepare's end and finish's start: prepare or finish is inside the clock", st.Seconds, window.Seconds())
+	}
+
+	failing := func() (func() error, error) { return nil, fmt.Errorf("no profile file") }
+	ran := false
+	if _, err := timePrepared("stage", failing, func() (int, error) { ran = true; return 0, nil }); err == nil || !strings.Contains(err.Error(), "stage: no profile file") {
+		t.Errorf("a failing prepare: err %v, want it named with the stage", err)
+	}
+	if ran {
+		t.Error("the stage ran after its prepare failed")
+	}
+}
