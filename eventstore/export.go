@@ -120,7 +120,14 @@ func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (
 			return nil
 		}
 		batch[0].Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(first-1, 10))
-		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, batch, jetstreamext.BatchFlowControl{AckFirst: false})
+		// An atomic batch's publish sends its messages without looking at the context, and
+		// not the commit once it has ended: on the caller's context, an import whose context
+		// ended left the batch open on the server (at most 50 on a stream) until its batch
+		// timeout, and every batch was refused meanwhile (TestStore_Import_CallersLeaveNoBatches).
+		// A batch is bounded by the request timeout alone, as the group committer's are.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+		ack, err := jetstreamext.PublishMsgBatch(pctx, s.js, batch, jetstreamext.BatchFlowControl{AckFirst: false})
+		cancel()
 		if err != nil {
 			return s.wrap(fmt.Errorf("eventstore: import at sequence %d: %w", first, err))
 		}
