@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -377,9 +380,9 @@ const confirmWait = 5 * time.Second
 // answered it later was in its term, and no other leader can commit without such a replica.
 // ErrUnconfirmed after confirmWait without it; nil at once on one server.
 //
-// A read that ends in a refusal is confirmed this way (the ingest service): refusing a valid
-// registration on a deposed leader's short history is an answer, where a failed append is
-// only a retry.
+// A read that ends in a refusal is confirmed with ConfirmReads (the ingest service), which
+// ties the confirmation to what the read saw: refusing a valid registration on a deposed
+// leader's short history is an answer, where a failed append is only a retry.
 func (s *Store) ConfirmLeader(ctx context.Context, since time.Time) error {
 	if !s.replicated {
 		return nil
@@ -400,6 +403,133 @@ func (s *Store) ConfirmedLastSeq(ctx context.Context, since time.Time) (uint64, 
 		return s.LastSeq(ctx)
 	}
 	return s.confirmed(ctx, since)
+}
+
+// ErrReadShort is returned by ConfirmReads when a confirmed stream leader counts more
+// messages on a subject than a read saw on it (or fewer): the read may have been answered by
+// a node cut off from the others that still takes itself for the leader, from a store that
+// ends early, or the subject got a message since. The caller judges again on a new read. It
+// wraps ErrUnconfirmed.
+var ErrReadShort = fmt.Errorf("%w: a read saw another count of messages than the stream leader holds", ErrUnconfirmed)
+
+// Reads records, per subject, how many messages the reads made with a context from WithReads
+// saw (Read: every message of the subject it walked, those it quarantined too; After: none,
+// when it answers that the subjects hold none), for ConfirmReads. Safe for concurrent reads.
+type Reads struct {
+	mu   sync.Mutex
+	seen map[string]uint64 // subject → the fewest messages a read of it saw
+}
+
+type readsKey struct{}
+
+// WithReads returns a context whose Reads and Afters record in the Reads returned.
+func WithReads(ctx context.Context) (context.Context, *Reads) {
+	r := &Reads{seen: map[string]uint64{}}
+	return context.WithValue(ctx, readsKey{}, r), r
+}
+
+// saw records that a read under ctx saw n messages on subject, if ctx records reads; of two
+// reads of a subject, the one that saw fewer is kept.
+func saw(ctx context.Context, subject string, n uint64) {
+	r, _ := ctx.Value(readsKey{}).(*Reads)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.seen[subject]; !ok || n < m {
+		r.seen[subject] = n
+	}
+}
+
+// ConfirmReads is ConfirmLeader tied to the reads r recorded, without comparing clocks: for
+// each subject read, the stream leader is asked for its count of the subject's messages in the
+// same stream-info answer that shows a quorum of its replicas answered it after since
+// (heardIn), and the reads are confirmed only if every such count equals what the read saw
+// (tiedIn). Every event acknowledged before since is then among the messages the reads saw,
+// whichever node answered them: a server's store is a prefix of what its stream committed, and
+// the stream deletes nothing. ConfirmLeader proves that a leader led its replicas, not that
+// the node that answered the read had everything. ErrReadShort when a count differs,
+// ErrUnconfirmed when no confirmed answer comes within confirmWait; with nothing recorded (or
+// r nil), ConfirmLeader; nil at once on one server.
+func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) error {
+	if !s.replicated {
+		return nil
+	}
+	var seen map[string]uint64
+	if r != nil {
+		r.mu.Lock()
+		seen = maps.Clone(r.seen)
+		r.mu.Unlock()
+	}
+	if len(seen) == 0 {
+		_, err := s.confirmed(ctx, since)
+		return err
+	}
+	// One request a subject, each answer confirmed on its own: a filter covering several
+	// persons' subjects would count every person's, and an answer split in pages is several
+	// answers, perhaps from several leaders.
+	deadline := time.Now().Add(confirmWait)
+	for _, subject := range slices.Sorted(maps.Keys(seen)) {
+		for {
+			info, err := s.subjectInfo(ctx, subject)
+			if err != nil {
+				return err
+			}
+			confirmed, tied, count := tiedIn(info, time.Since(since), subject, seen[subject])
+			if confirmed && !tied {
+				return fmt.Errorf("%w: %d messages read on a subject, %d on the stream leader", ErrReadShort, seen[subject], count)
+			}
+			if confirmed {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%w: no answer within %v shows a quorum of its replicas", ErrUnconfirmed, confirmWait)
+			}
+			if err := pause(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tiedIn is ConfirmReads's judgement of one stream-info answer asked with subject as its
+// subjects filter: confirmed if the answer is a leader's that heard a quorum of its replicas
+// within age (heardIn), tied if, besides, its count of the subject's messages is seen, the
+// count the reads saw (TestTiedIn).
+func tiedIn(info *jetstream.StreamInfo, age time.Duration, subject string, seen uint64) (confirmed, tied bool, count uint64) {
+	if heard, need, _ := heardIn(info, age); heard < need {
+		return false, false, 0
+	}
+	count = info.State.Subjects[subject]
+	return true, count == seen, count
+}
+
+// subjectInfo asks for the stream's info with its count of subject's messages (STREAM.INFO
+// with a subjects filter, which the stream leader answers; heardIn tells whether it did).
+func (s *Store) subjectInfo(ctx context.Context, subject string) (*jetstream.StreamInfo, error) {
+	data, err := json.Marshal(map[string]string{"subjects_filter": subject})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	resp, err := s.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.INFO." + StreamName, Data: data})
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("eventstore: stream leader's count of a subject: %w", err))
+	}
+	var r struct {
+		jetstream.StreamInfo
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("eventstore: stream leader's count of a subject: the server's answer does not decode: %w", err)
+	}
+	if r.Error != nil {
+		return nil, fmt.Errorf("eventstore: stream leader's count of a subject: %w", r.Error)
+	}
+	return &r.StreamInfo, nil
 }
 
 // confirmed asks the stream leader until it reports that a quorum of the stream's replicas

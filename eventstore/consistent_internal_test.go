@@ -303,3 +303,51 @@ func TestHeardIn_NotTheLeadersAnswer(t *testing.T) {
 		t.Errorf("the leader's answer: %d of %d heard, last %d; want confirmed with 9", heard, need, last)
 	}
 }
+
+// TestTiedIn: a refusal's read is confirmed (ConfirmReads) only by a stream-info answer that
+// is the leader's own and heard a quorum (heardIn), and tied only when that answer's count of
+// the subject's messages is what the read saw: a leader cut off by a partition answers a read
+// from a store that ends early, and the confirmed leader, with more messages on the subject,
+// says the read missed some. No clock is compared: the count comes with the quorum.
+func TestTiedIn(t *testing.T) {
+	const (
+		age     = time.Second
+		subject = subjectPrefix + "ab"
+	)
+	answer := func(leader string, count uint64, replicas ...string) *jetstream.StreamInfo {
+		info := &jetstream.StreamInfo{
+			State:   jetstream.StreamState{LastSeq: 9, Subjects: map[string]uint64{subject: count}},
+			Cluster: &jetstream.ClusterInfo{Leader: leader},
+		}
+		for _, r := range replicas {
+			info.Cluster.Replicas = append(info.Cluster.Replicas, &jetstream.PeerInfo{Name: r, Current: true, Active: 10 * time.Millisecond})
+		}
+		return info
+	}
+	for _, c := range []struct {
+		name            string
+		info            *jetstream.StreamInfo
+		seen            uint64
+		confirmed, tied bool
+	}{
+		{"the leader counts more than the read saw", answer("n1", 3, "n2", "n3"), 2, true, false},
+		{"the leader counts what the read saw", answer("n1", 3, "n2", "n3"), 3, true, true},
+		{"the leader counts fewer than the read saw", answer("n1", 2, "n2", "n3"), 3, true, false},
+		{"no message on the subject, none read", answer("n1", 0, "n2", "n3"), 0, true, true},
+		{"a member's answer, not the leader's", answer("n1", 3, "n1", "n3"), 3, false, false},
+		{"no leader", answer("", 3, "n2", "n3"), 3, false, false},
+	} {
+		confirmed, tied, _ := tiedIn(c.info, age, subject, c.seen)
+		if confirmed != c.confirmed || tied != c.tied {
+			t.Errorf("%s: confirmed %v, tied %v; want %v, %v", c.name, confirmed, tied, c.confirmed, c.tied)
+		}
+	}
+	// A leader that heard no replica within age (cut off) confirms nothing, whatever it counts.
+	cutOff := answer("n1", 3, "n2", "n3")
+	for _, r := range cutOff.Cluster.Replicas {
+		r.Active = 5 * time.Second
+	}
+	if confirmed, tied, _ := tiedIn(cutOff, age, subject, 3); confirmed || tied {
+		t.Errorf("a leader that heard no replica within %v: confirmed %v, tied %v; want neither", age, confirmed, tied)
+	}
+}

@@ -70,10 +70,12 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	var prev []byte // the chain hash of the subject's message before m
+	var prev []byte   // the chain hash of the subject's message before m
+	var walked uint64 // messages of the subject, quarantined ones too (for ConfirmReads)
 	err = s.scan(ctx, subject, 1, func(m *jetstream.RawStreamMsg) (bool, error) {
 		before := lastSeq
 		lastSeq = m.Sequence
+		walked++
 		ev, err := decodeOn(m.Sequence, m.Subject, m.Data)
 		var de *DecodeError
 		if errors.As(err, &de) {
@@ -95,6 +97,7 @@ func (s *Store) Read(ctx context.Context, personKey string) (events []Stored, la
 	if err != nil {
 		return nil, 0, s.wrap(fmt.Errorf("eventstore: read person: %w", err))
 	}
+	saw(ctx, subject, walked)
 	return events, lastSeq, nil
 }
 
@@ -181,6 +184,11 @@ func (s *Store) After(ctx context.Context, personKeys []string, seq uint64) (Aft
 		}
 		if newer {
 			return After{Newer: true}, nil
+		}
+	}
+	if !a.Held {
+		for _, subj := range req.MultiLast {
+			saw(ctx, subj, 0) // the answer: no message on any of them (for ConfirmReads)
 		}
 	}
 	return a, nil

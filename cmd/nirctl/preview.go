@@ -209,9 +209,9 @@ func (m *memStore) After(_ context.Context, keys []string, seq uint64) (eventsto
 	return a, nil
 }
 
-// ConfirmLeader implements ingest.Store: the preview's history is in this process, there is
+// ConfirmReads implements ingest.Store: the preview's history is in this process, there is
 // no leader to confirm.
-func (m *memStore) ConfirmLeader(context.Context, time.Time) error { return nil }
+func (m *memStore) ConfirmReads(context.Context, time.Time, *eventstore.Reads) error { return nil }
 
 // LeaderLastSeq implements ingest.Store: the preview is its own leader.
 func (m *memStore) LeaderLastSeq(ctx context.Context) (uint64, error) { return m.LastSeq(ctx) }

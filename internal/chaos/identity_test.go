@@ -24,7 +24,8 @@ import (
 //     nird, a vedtak sent by the fødselsnummer goes to the person, a registration of the
 //     fødselsnummer as a new person is refused, and the statistics count one participant;
 //   - the same fødselsnummer added at once to two persons, one through each nird: exactly
-//     one wins, the other is AlreadyExists naming the field and never the number.
+//     one wins, the other is AlreadyExists naming the field and never the number;
+//   - refusals judged on the stream's history are given on the cluster (ConfirmReads ties).
 func TestIdentity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three nats-server and two nird processes; run without -short")
@@ -98,8 +99,17 @@ func TestIdentity(t *testing.T) {
 		if err != nil || v.GetPersonKey() != owner {
 			t.Fatalf("vedtak by the added fødselsnummer through the other nird: %v, %v; want person %s", v, err, owner)
 		}
+		// Refusals judged on the stream's history (the claim followed, and the person's own
+		// subject): given only once the stream leader, confirmed by a quorum, counts on each
+		// subject read what the read saw (eventstore.Store.ConfirmReads), as it does here;
+		// Unavailable otherwise. A node cut off that answers a read short cannot be had on
+		// demand: TestReplicas/ReadTiedToTheLeader shows the comparison that catches it.
 		if _, err := appendOn(1, "", registered(0, fnr, "")); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "NIR-R002") {
 			t.Fatalf("registering the added fødselsnummer as a new person: %v, want NIR-R002", err)
+		}
+		// DOMAIN.md Product decisions 8: a person is registered once.
+		if _, err := appendOn(1, "", registered(0, "", dnr)); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "NIR-R002") {
+			t.Fatalf("registering the D-nummer again through the other nird: %v, want NIR-R002", err)
 		}
 		for k := range c.Nirds {
 			for _, id := range []string{dnr, fnr} {

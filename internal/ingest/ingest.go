@@ -56,9 +56,11 @@ type Store interface {
 	Read(ctx context.Context, personKey string) ([]eventstore.Stored, uint64, error)
 	Append(ctx context.Context, batch ...eventstore.PersonAppend) ([]eventstore.Position, error)
 	LastSeq(ctx context.Context) (uint64, error)
-	// ConfirmLeader returns nil once the stream leader has led its replicas since the
-	// time given (eventstore.Store.ConfirmLeader).
-	ConfirmLeader(ctx context.Context, since time.Time) error
+	// ConfirmReads returns nil once the stream leader, having led its replicas since the
+	// time given, counts on each subject the reads recorded (eventstore.WithReads) what
+	// they saw; eventstore.ErrReadShort when it counts otherwise
+	// (eventstore.Store.ConfirmReads).
+	ConfirmReads(ctx context.Context, since time.Time, reads *eventstore.Reads) error
 	// After tells whether any of the persons' subjects holds a message after seq, in one
 	// request whose cost depends neither on whether they hold messages nor on their size
 	// (eventstore.Store.After).
@@ -419,9 +421,16 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 	if d, ok := ctx.Deadline(); ok && d.Before(giveUp) {
 		giveUp = d
 	}
+	short := 0 // refusals judged again because a read was short of the stream leader's count
 	for attempt := 0; ; attempt++ {
 		began := time.Now()
-		err := s.try(ctx, scope, batches, attempt == 0, erasing)
+		// What the attempt reads from the stream, and how many messages of each subject it
+		// saw, is recorded for the confirmation of a refusal judged on it (below).
+		actx, reads := ctx, (*eventstore.Reads)(nil)
+		if attempt > 0 {
+			actx, reads = eventstore.WithReads(ctx)
+		}
+		err := s.try(actx, scope, batches, attempt == 0, erasing)
 		if err == nil {
 			out := make([]*nirv1.Position, len(all))
 			for i, p := range all {
@@ -436,11 +445,19 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 				// stream's history before refusing.
 				continue
 			}
-			// Judged on the stream's history: refuse only if the stream leader that said
-			// where the history ends led its replicas when the read began. A NATS node
-			// cut off from the others answers as leader for seconds with a store that
-			// ends early, and the refusal of a valid registration would be an answer.
-			if cerr := s.store.ConfirmLeader(ctx, began); cerr != nil {
+			// Judged on the stream's history: refuse only if a stream leader that led its
+			// replicas after the read began counts, on every subject read, the messages the
+			// read saw, in the same answer. A NATS node cut off from the others answers as
+			// leader for seconds with a store that ends early, and the refusal of a valid
+			// registration would be an answer. A count higher than the read's (a read
+			// short, or an event stored since) is judged again on a new read, a few times.
+			cerr := s.store.ConfirmReads(ctx, began, reads)
+			if errors.Is(cerr, eventstore.ErrReadShort) && short < maxShortReads {
+				short++
+				s.log.DebugContext(ctx, "a refusal judged on a read short of the stream leader's count is judged again", "err", cerr)
+				continue
+			}
+			if cerr != nil {
 				s.log.WarnContext(ctx, "a refusal judged on the stream's history is not given: the stream leader is not confirmed", "err", cerr)
 				return nil, cerr
 			}
@@ -471,6 +488,11 @@ func (s *Service) append(ctx context.Context, scope access.Scope, regs []*nirv1.
 		}
 	}
 }
+
+// maxShortReads bounds how many times one request's refusal is judged again on a new read
+// because a read saw fewer messages of a subject than the confirmed stream leader counts
+// (eventstore.ErrReadShort); then the caller gets it (ErrUnconfirmed: retry).
+const maxShortReads = 3
 
 // judgedOnCache reports whether err is an answer about the person's history that a stale
 // cached history could have caused: a rule refusal, a fold that failed, a person not found

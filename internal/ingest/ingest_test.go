@@ -461,7 +461,7 @@ func TestService_StaleCacheNeverRefuses(t *testing.T) {
 // TestReplicas shows such a node).
 type unconfirmedStore struct{ *eventstore.Store }
 
-func (unconfirmedStore) ConfirmLeader(context.Context, time.Time) error {
+func (unconfirmedStore) ConfirmReads(context.Context, time.Time, *eventstore.Reads) error {
 	return fmt.Errorf("%w: test", eventstore.ErrUnconfirmed)
 }
 
@@ -495,5 +495,75 @@ func TestService_RefusalNeedsConfirmedLeader(t *testing.T) {
 	}
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{offer(id)}); err != nil {
 		t.Fatalf("a valid registration after it: %v", err)
+	}
+}
+
+// shortStore is the real event store whose confirmation of a refusal's reads says, the first
+// short times, that the confirmed stream leader counts more messages on a subject than the
+// read saw (as for a read answered by a NATS node cut off from the others, from a store that
+// ends early: eventstore.Store.ConfirmReads), and after that confirms as the store does. It
+// counts the reads of the person and the confirmations asked.
+type shortStore struct {
+	*eventstore.Store
+	short int
+	mu    sync.Mutex
+	reads int
+	asked int
+}
+
+func (s *shortStore) Read(ctx context.Context, key string) ([]eventstore.Stored, uint64, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.Store.Read(ctx, key)
+}
+
+func (s *shortStore) ConfirmReads(ctx context.Context, since time.Time, r *eventstore.Reads) error {
+	s.mu.Lock()
+	s.asked++
+	short := s.asked <= s.short
+	s.mu.Unlock()
+	if short {
+		return fmt.Errorf("%w: 1 messages read on a subject, 2 on the stream leader", eventstore.ErrReadShort)
+	}
+	return s.Store.ConfirmReads(ctx, since, r)
+}
+
+// TestService_RefusalOnAShortRead: a refusal whose read the stream leader's count shows short
+// is judged again on a new read, each time confirmed anew, and given once a read ties; when
+// none does within the bound the caller gets ErrUnconfirmed (Unavailable: retry), counted as
+// unconfirmed, never the refusal. DOMAIN.md 1.4: no sluttmål under introduksjonsloven.
+func TestService_RefusalOnAShortRead(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	rec := &recorder{}
+	short := &shortStore{Store: store, short: 1}
+	svc := serviceOn(t, short, func(c *ingest.Config) { c.Observer = rec; c.HistoryCache = -1 })
+	id, reg := person(13, true)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatalf("a valid registration: %v", err)
+	}
+	sluttmal := func() *nirv1.Registration {
+		return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: &nirv1.Event{Id: ulid.Make().String(), Kommune: "0301",
+			Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d(2020, 1, 5)}}}}
+	}
+	short.reads, short.asked = 0, 0
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal()}); !errors.Is(err, ingest.ErrRefused) {
+		t.Fatalf("a refusal whose first read was short, its second tied: %v, want ErrRefused", err)
+	}
+	// The first attempt's read, the one confirmed short, and the one that tied.
+	if short.reads != 3 || short.asked != 2 {
+		t.Errorf("%d reads, %d confirmations; want 3 reads (judged again after the short one) and 2 confirmations", short.reads, short.asked)
+	}
+	short.reads, short.asked, short.short = 0, 0, 100
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{sluttmal()})
+	if !errors.Is(err, ingest.ErrUnconfirmed) || errors.Is(err, ingest.ErrRefused) {
+		t.Fatalf("a refusal whose every read was short = %v, want ErrUnconfirmed and no refusal", err)
+	}
+	if short.asked < 2 || short.reads != short.asked+1 {
+		t.Errorf("%d reads, %d confirmations; want a new read before each confirmation after the first", short.reads, short.asked)
+	}
+	if rec.counts["unconfirmed internal kommune"] != 1 || rec.counts["refused internal kommune NIR-R010"] != 1 {
+		t.Errorf("observer counts %v, want 1 refusal given and 1 unconfirmed", rec.counts)
 	}
 }
