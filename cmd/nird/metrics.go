@@ -59,7 +59,7 @@ func newMetrics() *metrics {
 			Name: "nir_rule_refusals_total", Help: "Registrations refused by the regelmotor, by rule code, transport and role.",
 		}, []string{"rule", "transport", "role"}),
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nir_refusals_unconfirmed_total", Help: "Refusals judged on the stream's history not given, because the stream leader could not be confirmed (answered Unavailable), by transport and role.",
+			Name: "nir_refusals_unconfirmed_total", Help: "Refusals judged on the stream's history not given, because the stream leader could not be confirmed, or its counts of the subjects read never matched what the reads saw (answered Unavailable), by transport and role.",
 		}, []string{"transport", "role"}),
 		foldFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nir_append_fold_faults_total", Help: "Requests not stored because the rules panicked folding one of their events (a bug in nird, answered Internal), by transport and role.",

@@ -48,7 +48,8 @@ type Observer interface {
 	// (or the person kept changing past the patience), the client must read again.
 	Conflict(t Transport, role string)
 	// Unconfirmed: a refusal judged on the stream's history was not given, because the
-	// stream leader could not be confirmed (ErrUnconfirmed); the client retries.
+	// stream leader could not be confirmed, or its counts of the subjects read never matched
+	// the reads (ErrUnconfirmed, eventstore.ErrReadShort); the client retries.
 	Unconfirmed(t Transport, role string)
 	// FoldFault: a request was not stored because the rules panicked folding one of its
 	// events (ErrFoldFault), a bug in nird.
