@@ -33,3 +33,25 @@ func TestBackupThroughBeyondTheEnd(t *testing.T) {
 		t.Errorf("backup --through 5 of a stream of 5: last %d, %v; want 5", m.LastSeq, err)
 	}
 }
+
+// TestBackupThroughBelowTheEnd: nirctl backup --through N copies the stream through N and no
+// further, and its restore ends there: every message after N is the next backup's. Found by
+// mutation testing on 2026-12-07: a backup that ignored --through and copied to the stream's
+// end passed every test (TestBackupThroughBeyondTheEnd bounds it at the last sequence).
+func TestBackupThroughBelowTheEnd(t *testing.T) {
+	ctx := context.Background()
+	src := openStore(t)
+	appendN(t, src, 1, 9)
+	dir := filepath.Join(t.TempDir(), "b")
+	m, err := backup.Write(ctx, src, dir, backup.Options{Through: 6})
+	if err != nil || m.FirstSeq != 1 || m.LastSeq != 6 || m.Count != 6 {
+		t.Fatalf("backup --through 6 of a stream of 9: sequences %d to %d (%d), %v; want 1 to 6 (6)", m.FirstSeq, m.LastSeq, m.Count, err)
+	}
+	dst := openStore(t)
+	if last, err := backup.Restore(ctx, dst, []*backup.Backup{openBackup(t, dir)}, backup.Until{}, nil); err != nil || last != 6 {
+		t.Errorf("restore of the backup through 6: through %d, %v; want 6", last, err)
+	}
+	if got := all(t, dst); len(got) != 6 {
+		t.Errorf("the restored stream holds %d messages, want 6", len(got))
+	}
+}
