@@ -182,6 +182,10 @@ func TestStore_Replay(t *testing.T) {
 		{"RecordedUntil/BeforeAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(-time.Hour)}, nil},
 		{"RecordedUntil/AfterAll", eventstore.ReplayOptions{RecordedUntil: cut.Add(2 * time.Hour)}, idsOf(all...)},
 		{"RecordedUntil/WithTo", eventstore.ReplayOptions{RecordedUntil: cut, To: 1}, idsOf(before[0])},
+		// An event recorded at the very instant of the cut-off is kept: "recorded at or
+		// before" (README "Guarantees"; found unpinned here by the mutation round of
+		// 2026-12-07, which caught it only end to end through nirctl replay).
+		{"RecordedUntil/AtTheInstant", eventstore.ReplayOptions{RecordedUntil: late.GetRecordedAt().AsTime(), ClockSkew: time.Minute}, idsOf(before[0], before[1], late)},
 		// Within the skew of the last time a direct get's start time can carry (JSON's year
 		// 9999): the bound is the stream's end, not "year outside of range" (found by a
 		// review on 2026-12-06).
