@@ -119,6 +119,12 @@ func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (
 		if len(batch) == 0 {
 			return nil
 		}
+		// No batch is begun once the caller has stopped (an operator's Ctrl-C): the batch
+		// below does not look at the caller's context, and nothing else here did, so the
+		// whole copy was imported anyway (TestStore_Import_StopsWhenTheCallerStops).
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("eventstore: import at sequence %d: %w", first, err)
+		}
 		batch[0].Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(first-1, 10))
 		// An atomic batch's publish sends its messages without looking at the context, and
 		// not the commit once it has ended: on the caller's context, an import whose context

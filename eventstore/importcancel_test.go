@@ -51,3 +51,41 @@ func TestStore_Import_CallersLeaveNoBatches(t *testing.T) {
 		t.Fatalf("imported through %d, the stream ends at %d; want %d", last, mustLastSeq(t, s), from+2)
 	}
 }
+
+// TestStore_Import_StopsWhenTheCallerStops: since each atomic batch runs on a context of its
+// own (TestStore_Import_CallersLeaveNoBatches), nothing in Import looked at the caller's
+// context any more: an operator who stopped nirctl restore (Ctrl-C, SIGTERM) had the whole
+// backup imported anyway, batch after batch, however long it took, and only then the error.
+// Found on 2026-12-07 in a review of that fix: 1 000 messages were imported after the
+// caller's context ended at the 150th. Now no batch is begun once the context has ended:
+// Import returns the context's error and the last sequence stored, and the stream holds
+// nothing after it (a restore left unfinished, which a restore again starts over).
+func TestStore_Import_StopsWhenTheCallerStops(t *testing.T) {
+	s, _ := openStore(t, nil)
+	key := personKey("imported")
+	subject, err := eventstore.Subject(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, stopAt = 1000, 150
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := func(yield func(eventstore.RawMessage, error) bool) {
+		for i := range n {
+			if i == stopAt {
+				cancel() // the operator stops the restore
+			}
+			data, err := eventstore.Encode(newEvent(key))
+			if !yield(eventstore.RawMessage{Seq: uint64(i) + 1, Subject: subject, Data: data}, err) {
+				return
+			}
+		}
+	}
+	last, err := s.Import(ctx, msgs)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("import whose context ended at message %d: %v; want context.Canceled", stopAt, err)
+	}
+	if got := mustLastSeq(t, s); got != last || got >= n {
+		t.Fatalf("import whose context ended at message %d: returned %d, the stream ends at %d; want both the same and below %d", stopAt, last, got, n)
+	}
+}
