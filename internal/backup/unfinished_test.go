@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
 	"github.com/introreg/nir/internal/storetest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // TestRestoreStoppedHalfWay: restore stores the events, then the data keys, then the
@@ -89,5 +91,49 @@ func TestRestoreStoppedHalfWay(t *testing.T) {
 		if _, err := dks.Key(ctx, id); err != nil {
 			t.Errorf("data key %s of the restored register: %v", id, err)
 		}
+	}
+}
+
+// TestRestoreStoppedByTheOperator: once each atomic batch of the import ran on a context of its
+// own (TestStore_Import_CallersLeaveNoBatches), a restore whose context ended (nirctl restore
+// stopped with Ctrl-C or SIGTERM) went on importing the whole backup and only then failed.
+// Found on 2026-12-07 in a review of that fix: all 10 100 events stored after the context
+// ended at sequence 10 000. Now the restore stops at the next batch, and the register is left
+// unfinished, as for a restore killed (TestRestoreStoppedHalfWay).
+func TestRestoreStoppedByTheOperator(t *testing.T) {
+	ctx := context.Background()
+	src := openAt(t, filepath.Join(t.TempDir(), "src"))
+	const n = 10100 // progress is reported at every 10 000th sequence
+	for i := 0; i < n; i += 100 {
+		batch := make([]eventstore.PersonAppend, 100)
+		for j := range batch {
+			key := personKey(i + j)
+			batch[j] = eventstore.PersonAppend{PersonKey: key, Events: []*nirv1.Event{event(key, time.Now())}}
+		}
+		if _, err := src.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src, dir, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := openAt(t, filepath.Join(t.TempDir(), "dst"))
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	progress := func(done, _ uint64) {
+		if done == 10000 {
+			stop() // the operator stops the restore
+		}
+	}
+	last, err := backup.Restore(rctx, dst, []*backup.Backup{openBackup(t, dir)}, backup.Until{}, progress)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("restore stopped at sequence 10000: %v; want context.Canceled", err)
+	}
+	if got, _ := dst.LastSeq(ctx); got != last || got >= n {
+		t.Fatalf("restore stopped at sequence 10000: returned %d, the stream ends at %d; want both the same and below %d", last, got, n)
+	}
+	if err := dst.UnfinishedRestore(ctx); !errors.Is(err, eventstore.ErrRestoreUnfinished) {
+		t.Errorf("the stopped restore's register: %v; want ErrRestoreUnfinished", err)
 	}
 }
