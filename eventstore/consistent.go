@@ -468,30 +468,78 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 	}
 	// One request a subject, each answer confirmed on its own: a filter covering several
 	// persons' subjects would count every person's, and an answer split in pages is several
-	// answers, perhaps from several leaders.
+	// answers, perhaps from several leaders. A refused request of many persons reads many
+	// subjects (up to 1000 registrations, each with its claims and merges), so the requests
+	// go confirmReadsInFlight at a time; the first subject short or unconfirmed stops the rest.
 	deadline := time.Now().Add(confirmWait)
-	for _, subject := range slices.Sorted(maps.Keys(seen)) {
-		for {
-			info, err := s.subjectInfo(ctx, subject)
-			if err != nil {
-				return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	subjects := slices.Sorted(maps.Keys(seen))
+	errs := make([]error, len(subjects))
+	sem := make(chan struct{}, confirmReadsInFlight)
+	var wg sync.WaitGroup
+	for i, subject := range subjects {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if errs[i] = s.confirmSubject(ctx, since, deadline, subject, seen[subject]); errs[i] != nil {
+				cancel()
 			}
-			confirmed, tied, count := tiedIn(info, time.Since(since), subject, seen[subject])
-			if confirmed && !tied {
-				return fmt.Errorf("%w: %d messages read on a subject, %d on the stream leader", ErrReadShort, seen[subject], count)
-			}
-			if confirmed {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%w: no answer within %v shows a quorum of its replicas", ErrUnconfirmed, confirmWait)
-			}
-			if err := pause(ctx, 100*time.Millisecond); err != nil {
+		})
+	}
+	wg.Wait()
+	// The answer that stopped the others first (they may have only the context's error): a
+	// short read, judged again, before an unconfirmed leader, before anything else.
+	for _, target := range []error{ErrReadShort, ErrUnconfirmed} {
+		for _, err := range errs {
+			if errors.Is(err, target) {
 				return err
 			}
 		}
 	}
-	return nil
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err() // the caller's context ended before every subject was asked
+}
+
+// confirmReadsInFlight bounds ConfirmReads's stream-info requests in flight at once.
+const confirmReadsInFlight = 16
+
+// confirmSubject asks the stream leader for its count of subject's messages until an answer
+// is confirmed (heardIn) and returns nil if that count is seen; ErrReadShort if it is not,
+// ErrUnconfirmed past deadline.
+func (s *Store) confirmSubject(ctx context.Context, since, deadline time.Time, subject string, seen uint64) error {
+	for {
+		info, err := s.subjectInfo(ctx, subject)
+		if err != nil {
+			return err
+		}
+		confirmed, tied, count := tiedIn(info, time.Since(since), subject, seen)
+		if confirmed && !tied {
+			return fmt.Errorf("%w: %d messages read on a subject, %d on the stream leader", ErrReadShort, seen, count)
+		}
+		if confirmed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: no answer within %v shows a quorum of its replicas", ErrUnconfirmed, confirmWait)
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // tiedIn is ConfirmReads's judgement of one stream-info answer asked with subject as its

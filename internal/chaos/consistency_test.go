@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -306,6 +307,28 @@ func TestReplicas(t *testing.T) {
 		appendUntilStored(t, writer, event(empty), "an event on the subject read empty")
 		if err := viaOther.ConfirmReads(ctx, began, reads); !errors.Is(err, eventstore.ErrReadShort) {
 			t.Fatalf("a subject read empty that holds an event now: %v, want ErrReadShort", err)
+		}
+		// Many subjects (a refused request of many persons), more than are asked at once:
+		// every one is confirmed, and one short among them is ErrReadShort, not the
+		// context's error of the requests it stopped.
+		began = time.Now()
+		actx, reads = eventstore.WithReads(ctx)
+		var many []string
+		for i := range 40 {
+			key := fmt.Sprintf("%062x%02x", 0xd3, i)
+			many = append(many, key)
+		}
+		for chunk := range slices.Chunk(many, 10) {
+			if a, err := viaOther.After(actx, chunk, 0); err != nil || a.Held || a.Newer {
+				t.Fatalf("After on subjects nobody wrote: %+v, %v", a, err)
+			}
+		}
+		if err := viaOther.ConfirmReads(ctx, began, reads); err != nil {
+			t.Fatalf("40 subjects read empty: %v, want confirmed", err)
+		}
+		appendUntilStored(t, writer, event(many[27]), "an event on one of 40 subjects read empty")
+		if err := viaOther.ConfirmReads(ctx, began, reads); !errors.Is(err, eventstore.ErrReadShort) {
+			t.Fatalf("one of 40 subjects read empty holds an event now: %v, want ErrReadShort", err)
 		}
 	})
 
