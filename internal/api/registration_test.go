@@ -60,6 +60,7 @@ type server struct {
 	url    string
 	nc     *nats.Conn // a case system's own NATS connection
 	client func(token string) nirv1connect.RegistrationServiceClient
+	reg    *api.Registration // the handler itself, for in-process calls without the guard
 }
 
 func d(y, m, day int) *nirv1.Date {
@@ -130,7 +131,7 @@ func startServer(t *testing.T) *server {
 	}
 	t.Cleanup(nc.Close)
 	waitForIngress(t, nc)
-	s := &server{store: store, url: hs.URL, nc: nc}
+	s := &server{store: store, url: hs.URL, nc: nc, reg: reg}
 	s.client = func(token string) nirv1connect.RegistrationServiceClient {
 		return nirv1connect.NewRegistrationServiceClient(hs.Client(), hs.URL, connect.WithInterceptors(auth.BearerInterceptor(token)))
 	}
