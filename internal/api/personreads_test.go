@@ -81,6 +81,30 @@ func TestPersonReads(t *testing.T) {
 			t.Errorf("%d slots held and %d principals remembered with no reads, want none", len(r.all), len(r.principals))
 		}
 	})
+	// nird takes the default (NewPersonReads(0, 0) in cmd/nird): half the slots a
+	// principal, so that one kommune reading persons as fast as it can leaves the other half
+	// to the rest. Mutation testing (2026-12-07): a default of every slot a principal passed
+	// every test.
+	t.Run("DefaultPerPrincipal", func(t *testing.T) {
+		r := NewPersonReads(4, 0)
+		var dones []func()
+		for range 2 {
+			done, err := r.acquire(context.Background(), "oslo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dones = append(dones, done)
+		}
+		if !blocked(t, r, "oslo", mustWait) {
+			t.Errorf("oslo's third read ran with two of four slots its own, want it to wait (half a principal)")
+		}
+		if blocked(t, r, "bergen", mayRun) {
+			t.Errorf("bergen's read waited for oslo's")
+		}
+		for _, done := range dones {
+			done()
+		}
+	})
 	t.Run("WaitsForItsTurn", func(t *testing.T) {
 		r := NewPersonReads(1, 1)
 		done, err := r.acquire(context.Background(), "oslo")

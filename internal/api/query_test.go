@@ -747,6 +747,10 @@ func TestQuery_InvalidArgument(t *testing.T) {
 			_, err := os.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: w.key("p1"), WithinDays: -3}))
 			return err
 		}, "within_days"},
+		{"DeadlinesWithinTooMany", func() error { // the bound's first refused day (3660 is ten years)
+			_, err := os.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: w.key("p1"), WithinDays: 3661}))
+			return err
+		}, "within_days"},
 		{"DeadlinesNow", func() error {
 			_, err := os.PersonDeadlines(ctx, connect.NewRequest(&nirv1.PersonDeadlinesRequest{Person: w.key("p1"), Now: &nirv1.Date{Year: 2023, Month: 13, Day: 1}}))
 			return err
