@@ -176,3 +176,43 @@ func TestIngress_PendingBytes(t *testing.T) {
 		t.Errorf("%d requests admitted, want 3: the first, the one that waited and the small one", got)
 	}
 }
+
+// Without the API's limits (Admit nil) the ingress bounds the requests it serves at once to
+// DefaultMaxInflight itself: with that many held in the append path, the next is answered
+// ResourceExhausted at once, without reaching it. Mutation testing (2026-12-07): the bound
+// removed passed every test.
+func TestIngress_DefaultInflight(t *testing.T) {
+	e := newEnv(t)
+	conn, err := e.store.Connect(e.ingress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	app := &holding{started: make(chan struct{}, natsingress.DefaultMaxInflight+2), release: make(chan struct{})}
+	in := natsingress.New(conn, e.guard, app, nil)
+	e.run(t, in)
+	replies, send := e.replies(t, "inflight")
+	small := mustMarshal(registerPerson(1))
+	for i := range natsingress.DefaultMaxInflight {
+		send(small)
+		select {
+		case <-app.started:
+		case m := <-replies:
+			t.Fatalf("request %d answered %s %s, want it held in the append path", i, m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("request %d did not reach the append path in 30s", i)
+		}
+	}
+	send(small)
+	select {
+	case m := <-replies:
+		if code, msg := m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader); code != "resource_exhausted" || !strings.Contains(msg, "most requests at once") {
+			t.Errorf("the request over the bound: %q %q, want resource_exhausted", code, msg)
+		}
+	case <-app.started:
+		t.Error("the request over the bound reached the append path")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request over the bound: no answer in 30s")
+	}
+	close(app.release)
+}

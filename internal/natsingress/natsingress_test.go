@@ -280,6 +280,18 @@ func TestIngress_Append(t *testing.T) {
 		{"JSON without the JSON header", tokOslo, "", []byte(`{"registrations":[]}`), connect.CodeInvalidArgument},
 		{"protobuf with the JSON header", tokOslo, "application/json", mustMarshal(registerPerson(3)), connect.CodeInvalidArgument},
 		{"empty request", tokOslo, "", nil, connect.CodeInvalidArgument},
+		// A field the schema does not define is refused, as the HTTP API's strict JSON
+		// refuses it, not dropped (mutation testing, 2026-12-07: protojson's DiscardUnknown
+		// passed every test); the request is valid without it.
+		{"JSON with a field the schema does not define", tokOslo, "application/json", func() []byte {
+			b, _ := protojson.Marshal(registerPerson(4))
+			return append([]byte(`{"smuggled":"x",`), b[1:]...)
+		}(), connect.CodeInvalidArgument},
+		// The size bound on both sides (mutation testing, 2026-12-07: a bound four times
+		// larger passed every test): a request of MaxRequestBytes is decoded (zero bytes are
+		// no AppendRequest), one byte more is refused before it is.
+		{"exactly the size bound", tokOslo, "", make([]byte, natsingress.MaxRequestBytes), connect.CodeInvalidArgument},
+		{"one byte over the size bound", tokOslo, "", make([]byte, natsingress.MaxRequestBytes+1), connect.CodeResourceExhausted},
 		{"another kommune", tokOslo, "", func() []byte {
 			r := registerPerson(3)
 			r.Registrations[0].Event.Kommune = "4601"
