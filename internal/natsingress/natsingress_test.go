@@ -669,3 +669,66 @@ func TestPermissions(t *testing.T) {
 		t.Fatalf("stream at %d (%v), want empty", last, err)
 	}
 }
+
+// TestCaseSystemPermissions: the ingress's connection for one case system
+// (CaseSystemPermissions, Ingress.AddCaseSystem) may receive that case system's requests
+// and no other's, and cannot put anything on the event subjects or call the JetStream API.
+// Mutation testing (2026-12-07): its subscribe permission widened to every case system's
+// subject passed every test (the ingress subscribes to the one subject anyway; the
+// permission is what holds when it does not).
+func TestCaseSystemPermissions(t *testing.T) {
+	user, opt, err := eventstore.InProcessUser(natsingress.CaseSystemPermissions(caseSystem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Dir: filepath.Join(t.TempDir(), "js"), Users: []*server.NkeyUser{user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	conn, err := store.Connect(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	errs := make(chan error, 8)
+	conn.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })
+	refused := func(what string, do func() error) {
+		t.Helper()
+		if err := do(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := conn.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Fatalf("%s: %v, want a permissions violation", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not refused", what)
+		}
+	}
+	for _, subj := range []string{natsingress.RequestSubject(otherCaseSystem), natsingress.EndpointSubject} {
+		refused("subscribe to "+subj, func() error {
+			_, err := conn.SubscribeSync(subj)
+			return err
+		})
+	}
+	for _, subj := range []string{"nir.ev." + strings.Repeat("cd", 32), "$JS.API.STREAM.DELETE." + eventstore.StreamName} {
+		refused("publish to "+subj, func() error { return conn.Publish(subj, []byte("x")) })
+	}
+	// Its own subject is allowed (else the refusals above prove nothing).
+	if _, err := conn.SubscribeSync(natsingress.RequestSubject(caseSystem)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("subscribe to its own request subject: %v", err)
+	default:
+	}
+}
