@@ -227,6 +227,13 @@ func TestConsole_Session(t *testing.T) {
 	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil); r.code != http.StatusForbidden {
 		t.Errorf("log-in without the log-in cookie: %d, want 403", r.code)
 	}
+	// Nor with an empty log-in cookie and an empty token (a cookie tossed from a sibling
+	// host): an empty token matches nothing (mutation testing, 2026-12-07: empty matching
+	// empty passed every test).
+	empty := url.Values{"csrf": {""}, "nokkel": {w.tokens["oslo"]}}
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", empty, nil, &http.Cookie{Name: "nir_innlogging", Value: ""}); r.code != http.StatusForbidden {
+		t.Errorf("log-in with an empty log-in cookie and an empty token: %d, want 403", r.code)
+	}
 	bad := url.Values{"csrf": form["csrf"], "nokkel": {"feil-nokkel"}}
 	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", bad, nil, page.cookies...); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "Ukjent tilgangsnøkkel") {
 		t.Errorf("wrong token: %d", r.code)
@@ -268,6 +275,18 @@ func TestConsole_Session(t *testing.T) {
 	action.Set("csrf", csrf)
 	if r := w.do(http.MethodPost, "/personer/"+key, action, map[string]string{"Origin": "https://evil.example"}, session); r.code != http.StatusForbidden {
 		t.Errorf("form from another origin: %d, want 403", r.code)
+	}
+	// A sibling site (another host under the same registrable domain) is same-site: the
+	// browser sends it the SameSite=Strict cookie, so Sec-Fetch-Site is what refuses it
+	// (mutation testing, 2026-12-07: same-site let through passed every test). The same
+	// form from this origin gets past the check (a control).
+	for _, site := range []string{"same-site", "cross-site"} {
+		if r := w.do(http.MethodPost, "/personer/"+key, action, map[string]string{"Sec-Fetch-Site": site}, session); r.code != http.StatusForbidden {
+			t.Errorf("form with Sec-Fetch-Site %s: %d, want 403", site, r.code)
+		}
+	}
+	if r := w.do(http.MethodPost, "/personer/"+key, action, map[string]string{"Sec-Fetch-Site": "same-origin"}, session); r.code == http.StatusForbidden {
+		t.Errorf("form with Sec-Fetch-Site same-origin and the token: 403, want it past the CSRF check")
 	}
 	if r := w.do(http.MethodPost, "/logg-ut", url.Values{}, nil, session); r.code != http.StatusForbidden {
 		t.Errorf("log-out without CSRF token: %d, want 403", r.code)
@@ -765,4 +784,79 @@ func writeTokens(t *testing.T, principals ...auth.Principal) (map[string]string,
 		t.Fatal(err)
 	}
 	return tokens, file, authn
+}
+
+// TestConsole_SessionMaxAge: a session in use ends at its MaxAge (8 hours here) however
+// often it is used: the idle timeout slides with each request, the maximum does not.
+// Mutation testing (2026-12-07): the maximum ignored passed every test, and a session kept
+// busy (by a person, or by a script with a stolen cookie) lived for ever.
+func TestConsole_SessionMaxAge(t *testing.T) {
+	w := newWorld(t)
+	session := login(t, w.h, w.tokens["oslo"])
+	for i := 1; i <= 24; i++ { // 24 × 20 minutes: 8 hours, each step within the idle timeout
+		w.clock.add(20 * time.Minute)
+		if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusOK {
+			t.Fatalf("after %v in use: %d %s, want the page", time.Duration(i)*20*time.Minute, r.code, r.location)
+		}
+	}
+	w.clock.add(20 * time.Minute)
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusSeeOther || !strings.Contains(r.location, "grunn=utlopt") {
+		t.Errorf("8h20m after log-in, in use all along: %d %s, want the log-in page (expired)", r.code, r.location)
+	}
+}
+
+// TestConsole_FormBodyBound: a form's body is read up to 64 KiB: a log-out form past it,
+// right token and all, is refused (its fields are not read) and the session goes on; the
+// same form within the bound logs out. Mutation testing (2026-12-07): a bound 64 times
+// larger passed every test.
+func TestConsole_FormBodyBound(t *testing.T) {
+	w := newWorld(t)
+	session := login(t, w.h, w.tokens["oslo"])
+	page := w.do(http.MethodGet, "/personer", nil, nil, session)
+	csrf := csrfOf(t, page.body)
+	big := url.Values{"csrf": {csrf}, "fyll": {strings.Repeat("x", 64<<10)}}
+	if r := w.do(http.MethodPost, "/logg-ut", big, nil, session); r.code != http.StatusForbidden {
+		t.Errorf("log-out form of more than 64 KiB: %d, want 403", r.code)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusOK {
+		t.Fatalf("the session after the refused log-out: %d, want the page", r.code)
+	}
+	if r := w.do(http.MethodPost, "/logg-ut", url.Values{"csrf": {csrf}}, nil, session); r.code != http.StatusSeeOther {
+		t.Errorf("log-out form within the bound: %d, want 303", r.code)
+	}
+}
+
+// TestConsole_TokenGivenAnotherKommuneEndsItsSessions: a token the token file now gives to
+// another kommune (the same token, its entry changed) ends the sessions opened with it at
+// their next request, as a removed token does: the session must not go on as the old
+// kommune, nor become the new one without a log-in. Mutation testing (2026-12-07): only a
+// removed token was tested, and a changed principal was kept.
+func TestConsole_TokenGivenAnotherKommuneEndsItsSessions(t *testing.T) {
+	w := newWorld(t)
+	session := login(t, w.h, w.tokens["oslo"])
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusOK {
+		t.Fatalf("the person list before: %d", r.code)
+	}
+	entries, err := auth.ReadEntries(w.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for i := range entries {
+		if entries[i].Name == "oslo" {
+			entries[i].Kommune, moved = "4601", true
+		}
+	}
+	if !moved {
+		t.Fatal("no oslo entry in the token file")
+	}
+	if err := auth.WriteEntries(w.tokenFile, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.authn.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.do(http.MethodGet, "/personer", nil, nil, session); r.code != http.StatusSeeOther || !strings.Contains(r.location, "grunn=tilbakekalt") {
+		t.Errorf("after the token was given to 4601: %d %s, want the log-in page (revoked)", r.code, r.location)
+	}
 }
