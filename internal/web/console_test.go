@@ -642,6 +642,17 @@ func TestConsole_ComputedTermination(t *testing.T) {
 		t.Errorf("Oslo's gaps «uten registrert avslutningsårsak» over the years hold %d, want 3 (the mover too)", total)
 	}
 
+	// Oslo, which the mover has left, sees its own period of the mover's events, not the
+	// person's status today (DOMAIN.md Product decisions 16); its own person's page has it.
+	// Mutation testing (2026-12-07): the page shown as the current kommune's passed every test.
+	if p := w.do(http.MethodGet, "/personer/"+mover, nil, nil, oslo); p.code != http.StatusOK || !strings.Contains(p.body, "Personen bor ikke lenger i kommunen") || strings.Contains(p.body, "Personopplysninger") {
+		t.Errorf("Oslo's page of the person who moved to Bergen: %d, the former kommune's notice %v, the status section %v; want the notice and no status",
+			p.code, strings.Contains(p.body, "Personen bor ikke lenger i kommunen"), strings.Contains(p.body, "Personopplysninger"))
+	}
+	if p := w.do(http.MethodGet, "/personer/"+introl, nil, nil, oslo); !strings.Contains(p.body, "Personopplysninger") {
+		t.Errorf("Oslo's page of its own person has no status section (%d)", p.code)
+	}
+
 	page := w.do(http.MethodGet, "/personer/"+introl, nil, nil, oslo)
 	if !strings.Contains(page.body, "Slett beregnet avslutning og registrer faktisk årsak") || strings.Contains(page.body, `value="legg-til-arsak"`) {
 		t.Fatal("the IntroL person's page does not offer delete-and-register (and only that)")
