@@ -1,0 +1,60 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/introreg/nir/internal/ingest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestService_FutureULIDQuarterWindow: a client's id is refused once its ULID time lies more
+// than a quarter of the dedupe window ahead (idAhead), not only beyond the whole window: an id
+// half a window ahead, stored now, would be taken for recent (allRecent: the last half window)
+// until the moment the window forgets it, with no margin for the clocks. Found by mutation
+// testing (2026-12-07): TestService_FutureULIDRefused sends an id three windows ahead, and a
+// bound of a whole window passed it.
+func TestService_FutureULIDQuarterWindow(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t) // the default window, 2 minutes, on both sides
+	id, reg := person(34, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatal(err)
+	}
+	half := offer(id)
+	half.Event.Id = ulid.MustNew(ulid.Timestamp(time.Now().Add(time.Minute)), ulid.DefaultEntropy()).String()
+	_, err := svc.Append(ctx, oslo, []*nirv1.Registration{half})
+	var inv *ingest.InvalidError
+	if !errors.As(err, &inv) || inv.Field != "registrations[0].event.id" || !strings.Contains(inv.Reason, "ahead of the register's clock") {
+		t.Errorf("an id stamped a minute (half the window) ahead: %v; want an InvalidError naming registrations[0].event.id", err)
+	}
+}
+
+// TestService_ULIDTimeZeroNotReserved: an id with ULID time 0 (1970-01-01, the time `nirctl
+// import` gives the ids it derives for lines without one) is a kommune's to use; only the
+// regelmotor's midnights after it are reserved (idReserved). Found by mutation testing
+// (2026-12-07): only cmd/nirctl's TestImport_DerivedIDsAsKommune held it, not this package.
+func TestService_ULIDTimeZeroNotReserved(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	id, reg := person(35, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatal(err)
+	}
+	zero := offer(id)
+	zero.Event.Id = ulid.MustNew(0, ulid.DefaultEntropy()).String()
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{zero}); err != nil {
+		t.Errorf("an id with ULID time 0 from a kommune: %v; want it stored", err)
+	}
+	midnight := offer(id)
+	midnight.Event.Id = ulid.MustNew(ulid.Timestamp(time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC)), ulid.DefaultEntropy()).String()
+	var inv *ingest.InvalidError
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{midnight}); !errors.As(err, &inv) || !strings.Contains(inv.Reason, "midnight UTC") {
+		t.Errorf("an id at midnight UTC from a kommune: %v; want it refused naming the midnight rule", err)
+	}
+}
