@@ -846,7 +846,12 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				if err != nil {
 					return err
 				}
-				ev.GetPersonErased().DestroyedKeys = keys
+				// On a copy of the payload, which the stamped event shares with the request:
+				// the registration stays as sent, and sent again it is the stored erasure's
+				// duplicate (TestService_ErasureLeavesTheRequestAlone).
+				pe := proto.CloneOf(ev.GetPersonErased())
+				pe.DestroyedKeys = keys
+				ev.Payload = &nirv1.Event_PersonErased{PersonErased: pe}
 				forget = append(forget, erasedPersons(st)...)
 			}
 			p.position = nil
