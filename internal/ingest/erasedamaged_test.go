@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,6 +76,10 @@ func TestService_EraseSurvivorWithBrokenMergedSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("A's subject: %d events before the damage", len(ha))
+	keyIDA := ha[0].Event.GetDataKeyId()
+	if keyIDA == "" {
+		t.Fatal("A's registration names no data key")
+	}
 	_, raw, err := store.MsgAt(ctx, seqA)
 	if err != nil {
 		t.Fatal(err)
@@ -90,5 +95,15 @@ func TestService_EraseSurvivorWithBrokenMergedSubject(t *testing.T) {
 	}
 	if _, err := newSvc().Append(ctx, operatorScope, []*nirv1.Registration{erasureOf(keyB)}); err != nil {
 		t.Errorf("erasure of B (its own subject whole) refused for damage on A's subject: %v", err)
+	}
+	// A's key is still destroyed: the merge copied A's registration into B, naming the key
+	// (erasedKeys), where A's own subject cannot be read. Found by mutation testing
+	// (2026-12-07): leaving the copies' keys out failed no test of the package.
+	hb, _, err := store.Read(ctx, keyB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := hb[len(hb)-1].Event.GetPersonErased(); e == nil || !slices.Contains(e.GetDestroyedKeys(), keyIDA) {
+		t.Errorf("B's last event %v; want the erasure naming A's data key %s, which the merge's copy names", hb[len(hb)-1].Event, keyIDA)
 	}
 }
