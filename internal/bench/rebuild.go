@@ -236,6 +236,9 @@ type Stage struct {
 	Result
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	EventsPerCPUSec float64 `json:"events_per_cpu_sec"`
+	// Memory is the memory sampled while the stage ran (of several runs, the one with the
+	// highest peak RSS): every stage, nir's and the bare ones, is sampled the same way.
+	Memory *Memory `json:"memory,omitempty"`
 }
 
 // timeStage runs f and measures its wall and CPU time.
@@ -244,9 +247,10 @@ func timeStage(name string, f func() (int, error)) (Stage, error) {
 }
 
 // prepareFunc runs before a stage's clock starts; the finish it returns, when not nil, runs
-// after the clock stops. What a measurement needs and the register does not (returning
-// memory to the OS so that a peak-memory sample starts from the heap in use, starting and
-// stopping a profile, writing an allocation profile) goes there: before 2026-12-07 the
+// after the clock stops. What a measurement of one stage needs and the register does not
+// (starting and stopping a profile, writing an allocation profile) goes there; what every
+// stage needs (the memory returned to the OS, the memory sampler) timePrepared does for
+// every stage alike. Before 2026-12-07 the
 // rebuilds' debug.FreeOSMemory, a full collection and an madvise of every free page, was
 // inside their clock and not inside the bare replays' (TestTimePrepared_PrepareNotTimed).
 type prepareFunc func() (finish func() error, err error)
@@ -261,12 +265,20 @@ func timePrepared(name string, prepare prepareFunc, f func() (int, error)) (Stag
 			return Stage{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	runtime.GC()
+	// Every stage, nir's and the bare ones its figures are divided by, is timed the same way
+	// (TestTimePrepared_EveryStageSampled): it starts from a collected heap whose free pages
+	// are returned to the OS, so that its peak memory starts from the heap in use and every
+	// stage grows its heap again alike, and a memory sampler runs through it, started before
+	// its clock and stopped after. Before 2026-12-07 only the rebuilds had either, the
+	// sampler's start and stop inside their clock.
+	debug.FreeOSMemory()
+	sampler := startMemSampler()
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	n, err := f()
 	d := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	mem := sampler.stop()
 	if finish != nil {
 		if ferr := finish(); err == nil {
 			err = ferr
@@ -275,7 +287,7 @@ func timePrepared(name string, prepare prepareFunc, f func() (int, error)) (Stag
 	if err != nil {
 		return Stage{}, fmt.Errorf("%s: %w", name, err)
 	}
-	st := Stage{Result: result(name, n, d, nil), CPUSeconds: cpu.Seconds()}
+	st := Stage{Result: result(name, n, d, nil), CPUSeconds: cpu.Seconds(), Memory: &mem}
 	if cpu > 0 {
 		st.EventsPerCPUSec = float64(n) / cpu.Seconds()
 	}
@@ -293,6 +305,7 @@ func bestStage(runs int, name string, f func() (int, error)) (Stage, error) {
 // timePrepared runs it.
 func bestStageInTurns(runs int, name string, prepare prepareFunc, f func() (int, error), turn func() error) (Stage, error) {
 	var best Stage
+	var peak *Memory
 	for i := range runs {
 		if turn != nil {
 			if err := turn(); err != nil {
@@ -303,10 +316,14 @@ func bestStageInTurns(runs int, name string, prepare prepareFunc, f func() (int,
 		if err != nil {
 			return Stage{}, err
 		}
+		if peak == nil || st.Memory.PeakRSSBytes >= peak.PeakRSSBytes {
+			peak = st.Memory
+		}
 		if i == 0 || st.EventsPerSec > best.EventsPerSec {
 			best = st
 		}
 	}
+	best.Memory = peak
 	return best, nil
 }
 
@@ -587,7 +604,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		if err != nil {
 			return err
 		}
-		u, err := timePrepared("rebuild-unopened", freeOSMemory, func() (int, error) {
+		u, err := timePrepared("rebuild-unopened", nil, func() (int, error) {
 			return int(last), unopened.RebuildFromStream(ctx, func(projections.Progress) {})
 		})
 		if cerr := unopened.Close(); err == nil {
@@ -601,10 +618,9 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		}
 		return err
 	}
-	// timed runs one rebuild with rb, keeping the fastest run's passes in best and the
-	// highest peak memory of all runs in mem.
-	timed := func(name string, rb func(context.Context, func(projections.Progress)) error, best *[2]time.Duration, mem *Memory, fromFile *uint64) (int, error) {
-		sampler := startMemSampler()
+	// timed runs one rebuild with rb, keeping the fastest run's passes in best (its memory is
+	// sampled by timePrepared, as every stage's is).
+	timed := func(name string, rb func(context.Context, func(projections.Progress)) error, best *[2]time.Duration, fromFile *uint64) (int, error) {
 		var folding time.Time
 		t0 := time.Now()
 		err := rb(ctx, func(p projections.Progress) {
@@ -624,9 +640,6 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 				progress(fmt.Sprintf("%s %d/%d events, %.0f events/s, ETA %s", name, p.Done, p.Total, p.Rate, p.ETA.Round(time.Second)))
 			}
 		})
-		if m := sampler.stop(); m.PeakRSSBytes >= mem.PeakRSSBytes {
-			*mem = m
-		}
 		return int(last), err
 	}
 	var passes [2]time.Duration
@@ -637,12 +650,13 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		runs, turn = 1, func() error { return nil }
 	}
 	rebuild, err := bestStageInTurns(runs, "rebuild", recording(opt.CPUProfile, "", ""), func() (int, error) {
-		return timed("rebuild", proj.RebuildFromStream, &passes, &rep.Memory, &fromFile)
+		return timed("rebuild", proj.RebuildFromStream, &passes, &fromFile)
 	}, turn)
 	if err != nil {
 		return nil, err
 	}
 	storeD, foldD = passes[0], passes[1]
+	rep.Memory = *rebuild.Memory
 	rep.Results = append(rep.Results, rebuild)
 	if unopenedBest.Events > 0 {
 		rep.Results = append(rep.Results, unopenedBest)
@@ -694,7 +708,7 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	}
 	rep.FromFile, err = bestStageInTurns(opt.Runs, "rebuild-from-file", recording(cpuFromFile, opt.Trace, opt.MemProfile), func() (int, error) {
 		fromFile = 0
-		n, err := timed("rebuild from the live file", proj.Rebuild, &ffPasses, &rep.MemoryFromFile, &fromFile)
+		n, err := timed("rebuild from the live file", proj.Rebuild, &ffPasses, &fromFile)
 		if err == nil && fromFile != last {
 			err = fmt.Errorf("the rebuild took the live file's events through seq %d, not %d: the checkpoints do not cover the stream", fromFile, last)
 		}
@@ -703,12 +717,13 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	if err != nil {
 		return nil, err
 	}
+	rep.MemoryFromFile = *rep.FromFile.Memory
 	rep.RatioFromFile = rep.FromFile.EventsPerSec / rep.BareInTurns.EventsPerSec
 
 	// An as-of replay (a snapshot) to now, which keeps every event, the same way, in turns
 	// with a bare replay.
 	progress(fmt.Sprintf("as-of replay from the live file of %d events, in turns with a bare replay", last))
-	rep.AsOfFromFile, err = bestStageInTurns(opt.Runs, "as-of-from-file", freeOSMemory, func() (int, error) {
+	rep.AsOfFromFile, err = bestStageInTurns(opt.Runs, "as-of-from-file", nil, func() (int, error) {
 		var through uint64
 		db, err := proj.AsOf(ctx, projections.AsOfOptions{RecordedUntil: time.Now(), Progress: func(p projections.Progress) { through = max(through, p.FromFile) }})
 		if err == nil {
@@ -1544,18 +1559,10 @@ func writeAllocs(path string) error {
 	return f.Close()
 }
 
-// startCPUProfile writes a CPU profile to path until the returned function is called.
-// freeOSMemory is a prepareFunc: the heap's free pages returned to the OS, so that a peak
-// memory sampled in the stage starts from the heap in use.
-func freeOSMemory() (func() error, error) {
-	debug.FreeOSMemory()
-	return nil, nil
-}
-
-// recording is a prepareFunc that frees memory as freeOSMemory and, for each path not
-// empty, records the stage: a CPU profile to cpu, an execution trace to tr, the allocations
-// to allocs (and those before the stage to allocs+".base"). Each recording is stopped and
-// written after the clock stops.
+// recording is a prepareFunc that, for each path not empty, records the stage: a CPU
+// profile to cpu, an execution trace to tr, the allocations to allocs (and those before the
+// stage to allocs+".base", written before timePrepared returns the free memory to the OS).
+// Each recording is stopped and written after the clock stops.
 func recording(cpu, tr, allocs string) prepareFunc {
 	return func() (func() error, error) {
 		var stops []func()
@@ -1569,7 +1576,6 @@ func recording(cpu, tr, allocs string) prepareFunc {
 				return nil, err
 			}
 		}
-		debug.FreeOSMemory()
 		for _, r := range []struct {
 			path  string
 			start func(string) (func(), error)
@@ -1594,6 +1600,7 @@ func recording(cpu, tr, allocs string) prepareFunc {
 	}
 }
 
+// startCPUProfile writes a CPU profile to path until the returned function is called.
 func startCPUProfile(path string) (func(), error) {
 	return startRecording(path, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -198,5 +199,47 @@ func TestTimePrepared_PrepareNotTimed(t *testing.T) {
 	}
 	if ran {
 		t.Error("the stage ran after its prepare failed")
+	}
+}
+
+// TestTimePrepared_EveryStageSampled: the rebuilds from the stream and from the live file
+// ran a memory sampler (a goroutine reading the runtime's metrics and /proc/self/status every
+// 20 ms, a reset of the resident set's high-water mark before, a getrusage after) inside
+// their clock, and the bare replays they are divided by (and the unopened rebuild, for the
+// sealing ratio) ran none; the bare ones did not return the heap's free pages to the OS
+// before their clock either, and so paid no page faults for a heap grown again. Found on
+// 2026-12-07 in a review of TestTimePrepared_PrepareNotTimed. Now every stage is timed the
+// same way: the free pages returned before it, sampled from the heap in use while it runs,
+// its sampler started before and stopped after its clock, and its peak memory is reported
+// with it.
+func TestTimePrepared_EveryStageSampled(t *testing.T) {
+	const held = 32 << 20
+	var keep []byte
+	st, err := timeStage("bare", func() (int, error) {
+		keep = make([]byte, held)
+		for i := range keep {
+			keep[i] = byte(i) // resident, not only reserved
+		}
+		return 1, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(keep)
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Memory *Memory `json:"memory"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Memory == nil {
+		t.Fatalf("a stage timed by timeStage has no memory sample: %s", b)
+	}
+	if got.Memory.PeakHeapBytes < held || got.Memory.PeakRSSBytes < held {
+		t.Errorf("a stage that held %d bytes sampled a peak heap of %d and RSS of %d bytes", held, got.Memory.PeakHeapBytes, got.Memory.PeakRSSBytes)
 	}
 }
