@@ -656,7 +656,9 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 		return nil, err
 	}
 	storeD, foldD = passes[0], passes[1]
-	rep.Memory = *rebuild.Memory
+	if rebuild.Memory != nil { // nil only with no run
+		rep.Memory = *rebuild.Memory
+	}
 	rep.Results = append(rep.Results, rebuild)
 	if unopenedBest.Events > 0 {
 		rep.Results = append(rep.Results, unopenedBest)
@@ -717,7 +719,9 @@ func Rebuild(ctx context.Context, opt RebuildOptions, progress func(string)) (*R
 	if err != nil {
 		return nil, err
 	}
-	rep.MemoryFromFile = *rep.FromFile.Memory
+	if rep.FromFile.Memory != nil {
+		rep.MemoryFromFile = *rep.FromFile.Memory
+	}
 	rep.RatioFromFile = rep.FromFile.EventsPerSec / rep.BareInTurns.EventsPerSec
 
 	// An as-of replay (a snapshot) to now, which keeps every event, the same way, in turns
