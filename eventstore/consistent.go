@@ -478,6 +478,7 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 	errs := make([]error, len(subjects))
 	sem := make(chan struct{}, confirmReadsInFlight)
 	var wg sync.WaitGroup
+	asked := 0
 	for i, subject := range subjects {
 		select {
 		case sem <- struct{}{}:
@@ -486,6 +487,7 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 		if ctx.Err() != nil {
 			break
 		}
+		asked++
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if errs[i] = s.confirmSubject(ctx, since, deadline, subject, seen[subject]); errs[i] != nil {
@@ -511,7 +513,10 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return ctx.Err() // the caller's context ended before every subject was asked
+	if asked < len(subjects) {
+		return ctx.Err() // the caller's context ended before every subject was asked
+	}
+	return nil
 }
 
 // confirmReadsInFlight bounds ConfirmReads's stream-info requests in flight at once.
