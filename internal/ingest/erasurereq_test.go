@@ -2,17 +2,14 @@ package ingest_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/introreg/nir/sealing"
 )
 
 // TestService_ErasureLeavesTheRequestAlone: an erasure's registration is the caller's, as
@@ -24,20 +21,7 @@ import (
 // ("destroyed_keys are set by nird").
 func TestService_ErasureLeavesTheRequestAlone(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ks.Close() })
+	store, ks := storeWithKeys(t)
 	svc := serviceOn(t, store, sealed(ks))
 	_, reg := person(33, false)
 	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,20 +108,7 @@ func (d *destroyOnce) Destroy(ctx context.Context, id string) error {
 // (the erasure answered as done) passed every test of the package.
 func TestService_ErasureKeysNotDestroyedIsSaid(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ks.Close() })
+	store, ks := storeWithKeys(t)
 	sealer := &destroyOnce{Events: sealing.Events{Keys: ks, Strict: true}}
 	svc := serviceOn(t, store, func(c *ingest.Config) { c.Sealer = sealer })
 	id, reg := person(32, false)

@@ -204,6 +204,28 @@ func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int, then .
 
 // sealed configures a service to seal and open events with the data keys of ks, strictly, as
 // nird's append path does.
+// storeWithKeys opens an embedded JetStream on files and a key store on it with a new master
+// key, both closed with the test.
+func storeWithKeys(t *testing.T) (*eventstore.Store, *eventstore.KeyStore) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	master, _, err := sealing.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := store.OpenKeyStore(ctx, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	return store, ks
+}
+
 func sealed(ks *eventstore.KeyStore) func(*ingest.Config) {
 	return func(c *ingest.Config) { c.Sealer = sealing.Events{Keys: ks, Strict: true} }
 }

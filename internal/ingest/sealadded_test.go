@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
@@ -25,20 +23,7 @@ import (
 // failed no test of the package.
 func TestService_AddedIDSealed(t *testing.T) {
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ks.Close() })
+	store, ks := storeWithKeys(t)
 	svc := serviceOn(t, store, sealed(ks))
 	dnr, fnr, reg := dnrPerson(36)
 	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
