@@ -218,6 +218,46 @@ func TestParseConfig(t *testing.T) {
 		{name: "ConsoleSessionsZero", args: []string{"--console-sessions-per-principal", "0"}, wantErr: "--console-sessions-per-principal"},
 		{name: "ConsoleSessionsTooMany", args: []string{"--console-sessions-per-principal", "501"}, wantErr: "--console-sessions-per-principal"},
 		{name: "AdminOff", args: []string{"--admin", ""}, check: func(t *testing.T, c Config) {}},
+		// Found on 2026-12-07 by mutation testing: each bound of Validate could be moved (a
+		// factor of 10, a sign) without a test failing. Each is tried just past its edge, and
+		// the edge itself is accepted.
+		{name: "ReplicasOverFiveOnACluster", args: []string{"--replicas", "6", "--nats-url", "nats://127.0.0.1:4222"}, wantErr: "--replicas: 6 is not between 1 and 5"},
+		{name: "ReplicasFiveOnACluster", args: []string{"--replicas", "5", "--nats-url", "nats://127.0.0.1:4222"}, check: func(t *testing.T, c Config) {}},
+		{name: "ReplicasTwoEmbedded", args: []string{"--replicas", "2"}, wantErr: "--replicas: 2 needs a NATS cluster"},
+		{name: "StatsMinCountOver100", args: []string{"--stats-min-count", "101"}, wantErr: "--stats-min-count"},
+		{name: "StatsMinCountZero", args: []string{"--stats-min-count", "0"}, wantErr: "--stats-min-count"},
+		{name: "StatsMinCountEdges", args: []string{"--stats-min-count", "100"}, check: func(t *testing.T, c Config) {}},
+		{name: "HistoryCacheTooLarge", args: []string{"--history-cache", "10000001"}, wantErr: "--history-cache"},
+		{name: "HistoryCacheEventsTooMany", args: []string{"--history-cache-events", "100000001"}, wantErr: "--history-cache-events"},
+		{name: "HistoryCacheEdges", args: []string{"--history-cache", "10000000", "--history-cache-events", "100000000"}, check: func(t *testing.T, c Config) {}},
+		{name: "MaxPersonEventsNegative", args: []string{"--max-person-events", "-1"}, wantErr: "--max-person-events"},
+		{name: "MaxPersonEventsNone", args: []string{"--max-person-events", "0"}, check: func(t *testing.T, c Config) {
+			if c.PersonEvents != 0 || personEvents(c.PersonEvents) >= 0 {
+				t.Errorf("--max-person-events 0 = %d, for ingest %d; want no bound (negative)", c.PersonEvents, personEvents(c.PersonEvents))
+			}
+		}},
+		{name: "RetentionYearsOver100", args: []string{"--retention-years", "101"}, wantErr: "--retention-years"},
+		{name: "RetentionYearsNegative", args: []string{"--retention-years", "-1"}, wantErr: "--retention-years"},
+		{name: "DemoTooLarge", args: []string{"--demo", "1000001"}, wantErr: "--demo"},
+		{name: "DemoEdge", args: []string{"--demo", "1000000"}, check: func(t *testing.T, c Config) {}},
+		{name: "ShutdownGraceZero", args: []string{"--shutdown-grace", "0s"}, wantErr: "--shutdown-grace"},
+		{name: "DuplicateWindowTooShort", args: []string{"--duplicate-window", "99ms"}, wantErr: "--duplicate-window"},
+		{name: "DuplicateWindowTooLong", args: []string{"--duplicate-window", "61m"}, wantErr: "--duplicate-window"},
+		{name: "DuplicateWindowEdges", args: []string{"--duplicate-window", "100ms"}, check: func(t *testing.T, c Config) {}},
+		{name: "AsOfClockSkewTooLong", args: []string{"--as-of-clock-skew", "24h1s"}, wantErr: "--as-of-clock-skew"},
+		{name: "LeaseTTLTooLong", args: []string{"--lease-ttl", "10m1s"}, wantErr: "--lease-ttl"},
+		{name: "LeaseTTLEdges", args: []string{"--lease-ttl", "1s"}, check: func(t *testing.T, c Config) {}},
+		{name: "RegelmotorIntervalTooShort", args: []string{"--regelmotor-interval", "99ms"}, wantErr: "--regelmotor-interval"},
+		{name: "CheckpointEveryNegative", args: []string{"--checkpoint-every", "-1"}, wantErr: "--checkpoint-every"},
+		{name: "CheckpointIntervalTooShort", args: []string{"--checkpoint-interval", "999ms"}, wantErr: "--checkpoint-interval"},
+		{name: "MinSequenceWaitTooLong", args: []string{"--min-sequence-wait", "1m1s"}, wantErr: "--min-sequence-wait"},
+		{name: "GroupInflightOver16", args: []string{"--group-inflight", "17"}, wantErr: "--group-inflight"},
+		{name: "GroupMaxEventsEdge", args: []string{"--group-max-events", "1000"}, check: func(t *testing.T, c Config) {}},
+		{name: "NATSUserWithoutURL", args: []string{"--nats-user", "nird"}, wantErr: "only with --nats-url"},
+		{name: "PortOver65535", args: []string{"--tokens", "tokens.json", "--http", "0.0.0.0:65536"}, wantErr: "--http"},
+		{name: "UnexpectedArgument", args: []string{"--data", "d", "serve"}, wantErr: `unexpected argument "serve"`},
+		{name: "LogLevelUnknown", args: []string{"--log-level", "trace"}, wantErr: "--log-level"},
+		{name: "LogFormatUnknown", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
 		{name: "BadPort", args: []string{"--http", "127.0.0.1:http"}, wantErr: "--http"},
 		{name: "NoPort", args: []string{"--admin", "127.0.0.1"}, wantErr: "--admin"},
 	}
