@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,22 @@ func TestReadiness(t *testing.T) {
 	unserved = false
 	if err := r.check(ctx); err != nil {
 		t.Fatalf("models served again: %v", err)
+	}
+	// Found on 2026-12-07 by mutation testing: the stale bound and the NATS connection could
+	// be dropped from the check without this test failing.
+	last = ckpt + staleLag + 1
+	if err := r.check(ctx); err == nil || !strings.Contains(err.Error(), "behind the stream") {
+		t.Fatalf("%d events behind once ready: %v, want not ready (stuck)", staleLag+1, err)
+	}
+	last = ckpt
+	connected := false
+	r.connected = func() bool { return connected }
+	if err := r.check(ctx); err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("not connected to NATS: %v, want not ready", err)
+	}
+	connected = true
+	r.lastSeq = func(context.Context) (uint64, error) { return 0, errors.New("no responders") }
+	if err := r.check(ctx); err == nil || !strings.Contains(err.Error(), "no responders") {
+		t.Fatalf("the stream's last sequence unknown: %v, want not ready", err)
 	}
 }
