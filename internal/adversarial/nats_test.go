@@ -1498,3 +1498,42 @@ func TestNATS_CaseSystemSubscriptions(t *testing.T) {
 	}
 	t.Logf("nird grew by %d MiB; %d of 4 connections were refused more subscriptions", (after-before)>>20, refused.Load())
 }
+
+// TestNATS_LeakedUnboundTokenWithBoundTokens: with --nats-bound-tokens a case system's NATS
+// connection that sends a token bound to no NATS user (one leaked from an HTTP client, or a
+// kommune's token copied to another case system) is refused PermissionDenied and stores
+// nothing, while the token bound to that case system's user is served, and the unbound token
+// still works over HTTP. Found on 2026-12-07 by mutation testing: nird could drop the flag
+// (never calling auth.Guard.RequireBoundOverNATS) without a test failing; only the guard was
+// tested, not that nird wires the flag to it.
+func TestNATS_LeakedUnboundTokenWithBoundTokens(t *testing.T) {
+	bound, boundEntry, err := auth.GenerateToken(auth.Principal{Name: "oslo-fagsystem", Role: auth.RoleKommune, Kommune: "0301", NATSUser: "oslo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaked, leakedEntry, err := auth.GenerateToken(auth.Principal{Name: "oslo-http", Role: auth.RoleKommune, Kommune: "0301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	if err := auth.WriteEntries(tokens, []auth.Entry{boundEntry, leakedEntry}); err != nil {
+		t.Fatal(err)
+	}
+	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo", "--nats-bound-tokens")
+	oslo := natsAs(t, n, "oslo")
+	reader := natsAs(t, n, "reader")
+	natsAppendOK(t, oslo, bound, natsRegistration(0))
+	before := natsStream(t, reader).State.Msgs
+	reply, err := oslo.nc.RequestMsgWithContext(natsCtx(t, 20*time.Second), natsAppendRequest(t, oslo, leaked, natsRegistration(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != connect.CodePermissionDenied.String() {
+		t.Errorf("an unbound token over NATS with --nats-bound-tokens: %q %s, want permission_denied", code, reply.Header.Get(micro.ErrorHeader))
+	}
+	if after := natsStream(t, reader).State.Msgs; after != before {
+		t.Errorf("the stream went from %d to %d messages on the refused append", before, after)
+	}
+	natsAppendHTTP(t, n, leaked, natsRegistration(2))
+	natsAlive(t, n)
+}
