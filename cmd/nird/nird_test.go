@@ -96,6 +96,12 @@ func TestNird_RestartKeepsEvents(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^nir_appended_events_total\{role="system",transport="http"\} 10$`).Match(metrics) {
 		t.Errorf("metrics do not count the 10 appended events:\n%s", regexp.MustCompile(`(?m)^nir_.*$`).FindAll(metrics, -1))
 	}
+	// The refusal is counted by its procedure and code: labels are codes, never an error's
+	// words, which may name what a request held (found on 2026-12-07 by mutation testing: the
+	// code label could carry the error's message without a test failing).
+	if !regexp.MustCompile(`(?m)^nir_api_requests_total\{code="invalid_argument",procedure="/nir.v1.RegistrationService/Append"\} 1$`).Match(metrics) {
+		t.Errorf("metrics do not count the refused append by its code:\n%s", regexp.MustCompile(`(?m)^nir_api_requests_total.*$`).FindAll(metrics, -1))
+	}
 	// JSON over HTTP refuses a field the schema does not define, naming it (Connect's own
 	// codec would drop it silently).
 	body := `{"registrations":[{"event":{"id":"01JBZ0000000000000000000AA","kommune":"0301","gjelder":"x"}}]}`
