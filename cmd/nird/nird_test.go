@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -431,5 +434,38 @@ func TestNird_GRPCOverH2C(t *testing.T) {
 	health := grpchealth.NewClient(h2c, n.URL(), connect.WithGRPC())
 	if res, err := health.Check(ctx, &grpchealth.CheckRequest{}); err != nil || res.Status != grpchealth.StatusServing {
 		t.Fatalf("health over gRPC: %v %v", res, err)
+	}
+}
+
+// TestNird_NATSContextNotWritten: nird refuses to start when it cannot write the nats CLI
+// context of its embedded listener (here a directory holds its place), naming the file,
+// rather than serve while the context left there points at a port of an earlier start.
+// Found on 2026-12-07 by mutation testing: the error could be dropped without a test failing.
+func TestNird_NATSContextNotWritten(t *testing.T) {
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "nats", "reader.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nirdtest.Build(t, nirdtest.NirdPackage), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	var lines []string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.Contains(sc.Text(), "msg=starting") {
+			_ = cmd.Process.Kill()
+		}
+	}
+	err = cmd.Wait()
+	out := strings.Join(lines, "\n")
+	if err == nil || !strings.Contains(out, "reader.json") || strings.Contains(out, "msg=starting") {
+		t.Errorf("nird with a directory in place of nats/reader.json: %v; want a refusal naming the file:\n%s", err, out)
 	}
 }
