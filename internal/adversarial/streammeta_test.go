@@ -1,6 +1,7 @@
 package adversarial
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,6 +85,30 @@ func TestDamage_StreamMetadata(t *testing.T) {
 		out := startFails(t, "--data", dir)
 		if !strings.Contains(out, keyFile) || !strings.Contains(out, "registrations") {
 			t.Errorf("refusal does not name the key file and the registrations it was checked against:\n%s", out)
+		}
+	})
+	// The stream re-created without a fingerprint, and the key file lost: nird must not make
+	// a new key for a register that holds events (every national id would be keyed anew, and
+	// each person registered again as a new one). Found on 2026-12-07 by mutation testing:
+	// the check of a fresh key against a stream naming none could be dropped without a test
+	// failing.
+	t.Run("PersonKeyLost", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		copyDir(t, data, dir)
+		if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "meta.inf")); err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(dir, "personkey.secret")
+		if err := os.Remove(keyFile); err != nil {
+			t.Fatal(err)
+		}
+		out := startFails(t, "--data", dir)
+		if !strings.Contains(out, keyFile) || !strings.Contains(out, "is missing") {
+			t.Errorf("refusal does not name the missing key file:\n%s", out)
+		}
+		if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("nird left a new person key in %s (%v)", keyFile, err)
 		}
 	})
 }
