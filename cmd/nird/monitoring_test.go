@@ -113,6 +113,13 @@ func TestNird_MonitoringMetricsExist(t *testing.T) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
+	// The refusal and the conflict are counted, not only named (found on 2026-12-07 by
+	// mutation testing: the refusal counter could stay at 0 without a test failing).
+	for _, re := range []string{`nir_rule_refusals_total\{role="system",rule="[^"]+",transport="http"\} 1`, `nir_append_conflicts_total\{role="system",transport="http"\} 1`} {
+		if !regexp.MustCompile(`(?m)^` + re + `$`).Match(body) {
+			t.Errorf("/metrics has no sample %s:\n%s", re, regexp.MustCompile(`(?m)^nir_(rule_refusals|append_conflicts)_total.*$`).FindAll(body, -1))
+		}
+	}
 	have := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]`).FindAllStringSubmatch(string(body), -1) {
 		have[m[1]] = true
