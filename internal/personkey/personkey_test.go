@@ -153,3 +153,71 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of an all-zero key: %v, want ErrBadSecret naming the file", err)
 	}
 }
+
+// TestNew_Short: a secret of fewer than 16 bytes is refused however varied its bytes; the
+// test above's short secret was also degenerate, so the length check was never the one
+// that refused it.
+func TestNew_Short(t *testing.T) {
+	if _, err := New([]byte("0123456789abcde")); !errors.Is(err, ErrBadSecret) || !strings.Contains(err.Error(), "15 bytes") {
+		t.Errorf("New(15 distinct bytes) error = %v, want ErrBadSecret naming the length", err)
+	}
+	if _, err := New([]byte("0123456789abcdef")); err != nil {
+		t.Errorf("New(16 distinct bytes) = %v", err)
+	}
+}
+
+// TestLoad_OtherOwner: a secret file of another owner (provisioned, e.g. root:nird 0640)
+// is read when only nird's group may read it, and refused when others may, or when its
+// group is not nird's; nird never changes its mode. Needs root to give the file away.
+func TestLoad_OtherOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown the secret file to another user")
+	}
+	path := filepath.Join(t.TempDir(), FileName)
+	k, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	const otherUID, otherGID = 4242, 4343
+	for _, c := range []struct {
+		name string
+		gid  int
+		mode os.FileMode
+		ok   bool
+	}{
+		{"OurGroup0640", os.Getegid(), 0o640, true},
+		{"OurGroup0440", os.Getegid(), 0o440, true},
+		{"OthersMayRead", os.Getegid(), 0o644, false},
+		{"OthersMayReadNoGroup", os.Getegid(), 0o604, false},
+		{"AnotherGroup", otherGID, 0o640, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.Chown(path, otherUID, c.gid); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Load(path)
+			if c.ok {
+				if err != nil {
+					t.Errorf("Load = %v, want the key", err)
+				} else if got.Key("x") != k.Key("x") || got.LoadNote() != "" {
+					t.Errorf("Load gave another key, or the note %q; want the key, no note", got.LoadNote())
+				}
+			} else if !errors.Is(err, ErrInsecureFile) || !strings.Contains(err.Error(), "another owner") {
+				t.Errorf("Load = %v, want ErrInsecureFile saying another owner", err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != c.mode {
+				t.Errorf("mode now %04o, want %04o unchanged (not nird's file)", fi.Mode().Perm(), c.mode)
+			}
+		})
+	}
+}
