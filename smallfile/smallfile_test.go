@@ -50,3 +50,20 @@ func TestRead(t *testing.T) {
 		}
 	}
 }
+
+// TestRead_LargerThanItsSize: a file that holds more than its size says (a /proc file says
+// 0 bytes; a file that grows after Stat) is refused past the limit, not read cut at it as if
+// whole. A mutant reading at most limit bytes passed TestRead, whose files say their size.
+func TestRead_LargerThanItsSize(t *testing.T) {
+	const path = "/proc/self/status"
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+		t.Skipf("no regular %s of size 0 here (%v)", path, err)
+	}
+	if b, err := Read(path, 16); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Read(%s, 16) = %d bytes, %v; want ErrTooLarge", path, len(b), err)
+	}
+	if b, err := Read(path, 1<<20); err != nil || len(b) <= 16 {
+		t.Errorf("Read(%s, 1 MiB) = %d bytes, %v; want all of it", path, len(b), err)
+	}
+}
