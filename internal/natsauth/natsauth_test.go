@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
 )
@@ -117,6 +119,24 @@ func TestLoadOrCreate_Refused(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "not an nkey seed"},
+		// An account's seed is a valid nkey seed but no user's: the server would take its
+		// public key as no user, or as the account's.
+		{"AccountSeed", nil, func(t *testing.T, dir string) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			kp, err := nkeys.CreateAccount()
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed, err := kp.Seed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "reader.nk"), append(seed, '\n'), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a user nkey seed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "nats")
