@@ -171,3 +171,30 @@ func TestReadCSV_IdentifierAdded(t *testing.T) {
 		t.Fatalf("identifier_added = %v", lines)
 	}
 }
+
+// TestReadCSV_PersonRegisteredIDType: person_registered puts national_id in the field of
+// its form (D-nummer, DUF-nummer or fødselsnummer) and in no other, so that the rules
+// judge it by its own kind's checks (DOMAIN.md Product decisions 15). A mutant that filed
+// every id as a fødselsnummer passed the other tests.
+func TestReadCSV_PersonRegisteredIDType(t *testing.T) {
+	birth := rules.MustDate(1990, 3, 4)
+	dnr, fnr, duf := rules.SyntheticDNummer(birth, 7), rules.SyntheticFodselsnummer(birth, 7), "201400012306"
+	csv := "type,national_id,kommune,birth_date\n" +
+		"person_registered," + dnr + ",0301,1990-03-04\n" +
+		"person_registered," + duf + ",0301,1990-03-04\n" +
+		"person_registered," + fnr + ",0301,1990-03-04\n"
+	lines, err := readCSV(t, csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d registrations, want 3", len(lines))
+	}
+	for i, want := range []struct{ fnr, dnr, duf string }{{"", dnr, ""}, {"", "", duf}, {fnr, "", ""}} {
+		pr := lines[i].Registration.GetEvent().GetPersonRegistered()
+		if pr.GetFodselsnummer() != want.fnr || pr.GetDNummer() != want.dnr || pr.GetDufNummer() != want.duf {
+			t.Errorf("line %d: fødselsnummer %q, D-nummer %q, DUF-nummer %q; want %q, %q, %q", lines[i].Number,
+				pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer(), want.fnr, want.dnr, want.duf)
+		}
+	}
+}
