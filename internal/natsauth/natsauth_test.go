@@ -214,3 +214,19 @@ func TestEmbeddedAccounts(t *testing.T) {
 		t.Errorf("a case system's messages hold %d bytes, less than a request of %d with its headers", natsauth.CaseSystemMaxPayload, natsingress.MaxRequestBytes)
 	}
 }
+
+// TestReadContext_Refused: a context file without a url, or not JSON, is refused naming the
+// file, rather than giving nirctl an empty URL to dial (mutation testing: dropping the url
+// check passed).
+func TestReadContext_Refused(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"nourl.json": `{"description": "x", "inbox_prefix": "_INBOX.reader"}`, "garbage.json": "{"} {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if url, _, err := natsauth.ReadContext(file); err == nil || !strings.Contains(err.Error(), file) {
+			t.Errorf("ReadContext(%s) = %q, %v; want an error naming the file", name, url, err)
+		}
+	}
+}
