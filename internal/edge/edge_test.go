@@ -400,6 +400,11 @@ func TestEdge_DrawBody(t *testing.T) {
 	} else {
 		release()
 	}
+	// Past the free part by more than the 10 bytes left: drawn, and so refused (mutation
+	// testing: a free part twice as large passed).
+	if _, err := f.edge.DrawBody(FreeBodyBytes + 11); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Errorf("a NATS body 11 bytes past the free part while 10 are left: %v, want ResourceExhausted", err)
+	}
 	close(f.hold)
 	if res := <-held; res == nil || res.StatusCode != http.StatusOK {
 		t.Errorf("the held large request: %v", res)
