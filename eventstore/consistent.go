@@ -496,8 +496,20 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 		})
 	}
 	wg.Wait()
-	// The answer that stopped the others first (they may have only the context's error): a
-	// short read, judged again, before an unconfirmed leader, before anything else.
+	if err := firstCause(errs); err != nil {
+		return err
+	}
+	if asked < len(subjects) {
+		return ctx.Err() // the caller's context ended before every subject was asked
+	}
+	return nil
+}
+
+// firstCause picks, of the errors of requests made together where the first to fail stopped
+// the rest, the one that stopped them (the others may have only the context's error): a short
+// read, judged again, before an unconfirmed leader, before any other error, before the
+// context's; nil if all are nil.
+func firstCause(errs []error) error {
 	for _, target := range []error{ErrReadShort, ErrUnconfirmed} {
 		for _, err := range errs {
 			if errors.Is(err, target) {
@@ -510,13 +522,7 @@ func (s *Store) ConfirmReads(ctx context.Context, since time.Time, r *Reads) err
 			return err
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if asked < len(subjects) {
-		return ctx.Err() // the caller's context ended before every subject was asked
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // confirmReadsInFlight bounds ConfirmReads's stream-info requests in flight at once.

@@ -351,3 +351,31 @@ func TestTiedIn(t *testing.T) {
 		t.Errorf("a leader that heard no replica within %v: confirmed %v, tied %v; want neither", age, confirmed, tied)
 	}
 }
+
+// TestFirstCause: of ConfirmReads's concurrent requests, the error that stopped the others
+// is reported, not the context error of one it stopped: a short read (judged again) before
+// an unconfirmed leader before any other error before the context's.
+func TestFirstCause(t *testing.T) {
+	short := fmt.Errorf("%w: 1 read, 2 on the leader", ErrReadShort)
+	unconfirmed := fmt.Errorf("%w: no quorum", ErrUnconfirmed)
+	other := errors.New("stream info: timeout")
+	stopped := fmt.Errorf("eventstore: stream leader's count of a subject: %w", context.Canceled)
+	for _, c := range []struct {
+		name string
+		errs []error
+		want error
+	}{
+		{"all confirmed", []error{nil, nil}, nil},
+		{"a short read after a stopped one", []error{stopped, nil, short}, short},
+		{"a short read after an unconfirmed one", []error{unconfirmed, short}, short},
+		{"an unconfirmed one after another error", []error{other, unconfirmed, stopped}, unconfirmed},
+		{"another error after a stopped one", []error{stopped, other}, other},
+	} {
+		if got := firstCause(c.errs); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got := firstCause([]error{nil, stopped}); !errors.Is(got, context.Canceled) {
+		t.Errorf("only stopped requests: %v, want the context's error", got)
+	}
+}
