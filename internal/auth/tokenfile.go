@@ -102,6 +102,9 @@ func Validate(entries []Entry) error {
 // today is the register's calendar date.
 func today() rules.Date { return rules.Today(time.Now()) }
 
+// emptyTokenHash is HashToken(""), which no entry may hold.
+var emptyTokenHash = HashToken("")
+
 func validate(entries []Entry, today rules.Date) error {
 	var errs []error
 	bad := func(i int, e Entry, field, format string, args ...any) {
@@ -154,6 +157,10 @@ func validate(entries []Entry, today rules.Date) error {
 			bad(i, e, "token_sha256", "is required")
 		case !hashRe.MatchString(e.TokenSHA256):
 			bad(i, e, "token_sha256", "must be 64 lowercase hex digits (the SHA-256 of the token, not the token)")
+		case e.TokenSHA256 == emptyTokenHash:
+			// The hash of no token at all: only the bearer parser's refusal of an empty token
+			// kept it from authenticating every request that sends none.
+			bad(i, e, "token_sha256", "is the SHA-256 of an empty token")
 		default:
 			if j, dup := hashes[e.TokenSHA256]; dup {
 				bad(i, e, "token_sha256", "duplicates entry %d", j)

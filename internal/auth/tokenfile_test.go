@@ -89,6 +89,9 @@ func TestValidate(t *testing.T) {
 		{"UppercaseHash", []Entry{{Name: "a", Role: RoleOperator, TokenSHA256: strings.ToUpper(good.TokenSHA256)}}, []string{`field "token_sha256": must be 64 lowercase hex`}},
 		{"PlainTokenInsteadOfHash", []Entry{{Name: "a", Role: RoleOperator, TokenSHA256: "nir_secret"}}, []string{`field "token_sha256"`}},
 		{"DuplicateHash", []Entry{good, {Name: "b", Role: RoleAnalyst, TokenSHA256: good.TokenSHA256}}, []string{`entry 1 ("b"): field "token_sha256": duplicates entry 0`}},
+		// Found on 2026-12-07 (mutation testing): the hash of an empty token was accepted,
+		// and only the bearer parser kept an absent token from matching it.
+		{"EmptyTokenHash", []Entry{{Name: "b", Role: RoleAnalyst, TokenSHA256: HashToken("")}}, []string{`entry 0 ("b"): field "token_sha256": is the SHA-256 of an empty token`}},
 		{"NATSUser", []Entry{withNATSUser(good, "oslo-visma"), withNATSUser(validEntry("regelmotor", RoleSystem, ""), "regelmotor-1")}, nil},
 		{"NATSUserOnAnalyst", []Entry{withNATSUser(validEntry("ssb", RoleAnalyst, ""), "ssb")}, []string{`entry 0 ("ssb"): field "nats_user": is only allowed for roles kommune and system`}},
 		{"NATSUserMalformed", []Entry{withNATSUser(good, "Oslo.Visma")}, []string{`field "nats_user": must be a case system's NATS user`}},
