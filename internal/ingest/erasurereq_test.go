@@ -21,7 +21,7 @@ import (
 // ("destroyed_keys are set by nird").
 func TestService_ErasureLeavesTheRequestAlone(t *testing.T) {
 	ctx := context.Background()
-	store, ks := storeWithKeys(t)
+	store, ks, _ := storeWithKeys(t)
 	svc := serviceOn(t, store, sealed(ks))
 	_, reg := person(33, false)
 	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})

@@ -108,7 +108,7 @@ func (d *destroyOnce) Destroy(ctx context.Context, id string) error {
 // (the erasure answered as done) passed every test of the package.
 func TestService_ErasureKeysNotDestroyedIsSaid(t *testing.T) {
 	ctx := context.Background()
-	store, ks := storeWithKeys(t)
+	store, ks, _ := storeWithKeys(t)
 	sealer := &destroyOnce{Events: sealing.Events{Keys: ks, Strict: true}}
 	svc := serviceOn(t, store, func(c *ingest.Config) { c.Sealer = sealer })
 	id, reg := person(32, false)

@@ -160,19 +160,7 @@ type damagedKey struct {
 func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int, then ...func(*ingest.Service, []*nirv1.Position)) damagedKey {
 	t.Helper()
 	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := store.OpenKeyStore(ctx, master)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, ks, master := storeWithKeys(t)
 	before := serviceOn(t, store, sealed(ks))
 	pos, err := before.Append(ctx, oslo, regs)
 	if err != nil {
@@ -205,8 +193,8 @@ func withDamagedKey(t *testing.T, regs []*nirv1.Registration, victim int, then .
 // sealed configures a service to seal and open events with the data keys of ks, strictly, as
 // nird's append path does.
 // storeWithKeys opens an embedded JetStream on files and a key store on it with a new master
-// key, both closed with the test.
-func storeWithKeys(t *testing.T) (*eventstore.Store, *eventstore.KeyStore) {
+// key, both closed with the test, and returns the master key too (to open another key store).
+func storeWithKeys(t *testing.T) (*eventstore.Store, *eventstore.KeyStore, *sealing.Key) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
@@ -223,7 +211,7 @@ func storeWithKeys(t *testing.T) (*eventstore.Store, *eventstore.KeyStore) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ks.Close() })
-	return store, ks
+	return store, ks, master
 }
 
 func sealed(ks *eventstore.KeyStore) func(*ingest.Config) {

@@ -23,7 +23,7 @@ import (
 // failed no test of the package.
 func TestService_AddedIDSealed(t *testing.T) {
 	ctx := context.Background()
-	store, ks := storeWithKeys(t)
+	store, ks, _ := storeWithKeys(t)
 	svc := serviceOn(t, store, sealed(ks))
 	dnr, fnr, reg := dnrPerson(36)
 	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
