@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -56,5 +57,46 @@ func TestService_ULIDTimeZeroNotReserved(t *testing.T) {
 	var inv *ingest.InvalidError
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{midnight}); !errors.As(err, &inv) || !strings.Contains(inv.Reason, "midnight UTC") {
 		t.Errorf("an id at midnight UTC from a kommune: %v; want it refused naming the midnight rule", err)
+	}
+}
+
+// TestService_FutureIDNotRecent: an id whose ULID time lies ahead of this machine's clock is
+// not taken for recent (allRecent), since it may have been stored any time before: only
+// clients' ids are bounded ahead (idAhead), and the system's are not (a computed termination
+// dated today by Norway's calendar is stamped at midnight UTC, up to two hours ahead). An id
+// the system stored for person A an hour ahead of its time, once the dedupe window has
+// forgotten it, is not stored again for person B while the event-id index lags (a repair of
+// the read models): the append waits for the index and is Unavailable, nothing stored. Found
+// by mutation testing (2026-12-07, M27): allRecent without its bound on future times failed
+// no test of the package.
+func TestService_FutureIDNotRecent(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true) // a window of 1 s
+	system := access.System(&nirv1.Actor{Subject: "load", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+	svc := w.service(w.proj)
+	a, regA := person(36, false)
+	b, regB := person(37, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	stored := offer(a)
+	stored.Event.Id = ulid.MustNew(ulid.Timestamp(time.Now().Add(time.Hour)), ulid.DefaultEntropy()).String()
+	if _, err := svc.Append(ctx, system, []*nirv1.Registration{stored}); err != nil {
+		t.Fatalf("the system stores an event under an id an hour ahead: %v", err)
+	}
+	w.forget(t)
+	lagging := ingest.New(ingest.Config{Store: w.store, Keys: w.keys, IDs: repairingIndex{}, DedupeWindow: time.Second,
+		ConflictTimeout: 200 * time.Millisecond, Now: func() time.Time { return fixedNow }})
+	was, err := w.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reuse := offer(b)
+	reuse.Event.Id = stored.Event.Id
+	if _, err := lagging.Append(ctx, system, []*nirv1.Registration{reuse}); !errors.Is(err, ingest.ErrUnavailable) {
+		t.Errorf("the id an hour ahead, for another person, while the index lags: %v; want ErrUnavailable", err)
+	}
+	if last, err := w.store.LastSeq(ctx); err != nil || last != was {
+		t.Errorf("the stream's last sequence %d (%v); want %d, nothing stored", last, err, was)
 	}
 }

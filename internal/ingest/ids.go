@@ -155,6 +155,11 @@ func idAhead(id string, now time.Time, window time.Duration) bool {
 // allRecent reports whether every id is a ULID whose time lies within the last half dedupe
 // window (by this machine's clock, which is the stream servers' within NTP's error): such an
 // id was not stored before the window began, unless a client stamped it ahead of its time.
+// An id ahead of the clock is not recent: the system's ids are not bounded ahead (idAhead),
+// and a computed termination dated today by Norway's calendar is stamped at midnight UTC, up
+// to two hours ahead, so it may have been stored long before (TestService_FutureIDNotRecent).
+// Once its time has come such an id passes for recent for half a window; no client can reuse
+// one then, since a new event of a client's at midnight UTC is refused (idReserved).
 func allRecent(ids []string, window time.Duration) bool {
 	now := time.Now()
 	for _, id := range ids {
