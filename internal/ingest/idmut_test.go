@@ -100,3 +100,43 @@ func TestService_FutureIDNotRecent(t *testing.T) {
 		t.Errorf("the stream's last sequence %d (%v); want %d, nothing stored", last, err, was)
 	}
 }
+
+// TestService_TipSamplesPruned: the sequence the event-id index must have read is the oldest
+// sample of the stream's tip taken within the last half dedupe window (tipLog.bound), not the
+// oldest ever taken: a nird whose index stopped where its first sample was taken counted as
+// complete for an id stored after that sample and forgotten by the window since, and stored
+// it again for another person. Now the old sample is dropped and the append waits for the
+// index (Unavailable). Found by mutation testing (2026-12-07, M64): a tipLog that kept every
+// sample failed no test of the package.
+func TestService_TipSamplesPruned(t *testing.T) {
+	ctx := context.Background()
+	w := newIDWorld(t, true) // the window: 1 s
+	svc := w.service(w.proj)
+	a, regA := person(53, false)
+	b, regB := person(54, false)
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{regA, regB}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := w.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := ingest.New(ingest.Config{Store: w.store, Keys: w.keys, IDs: indexAt{first}, DedupeWindow: time.Second,
+		ConflictTimeout: 300 * time.Millisecond, Now: func() time.Time { return fixedNow }})
+	if _, err := other.Append(ctx, oslo, []*nirv1.Registration{offer(a)}); err != nil {
+		t.Fatalf("the append that takes the first sample, at %d: %v", first, err)
+	}
+	stored := offer(a) // after the first sample
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{stored}); err != nil {
+		t.Fatal(err)
+	}
+	w.forget(t)
+	time.Sleep(600 * time.Millisecond) // the id and the first sample older than half the window
+	reuse := offer(b)
+	reuse.Event.Id = stored.Event.Id
+	if _, err := other.Append(ctx, oslo, []*nirv1.Registration{reuse}); err == nil {
+		t.Fatalf("an event id stored for person A (after seq %d) was stored again for person B: the index counted as complete at a sample older than half the window", first)
+	} else if !errors.Is(err, ingest.ErrUnavailable) {
+		t.Errorf("the append while the index lags: %v, want Unavailable", err)
+	}
+}
