@@ -2,19 +2,24 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/introreg/nir/eventstore"
+	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // replicaBehind is the real event store where another nird stores first: race runs once,
 // just before the first append, and the read that follows it is answered as by a replica one
-// event behind the stream leader (the newest event of the person left out).
+// event behind the stream leader (the newest event of the person left out); with stuck, every
+// read after it is.
 type replicaBehind struct {
 	*eventstore.Store
-	mu     sync.Mutex
+	stuck  bool
+	mu     sync.Mutex // guards the fields below
 	race   func()
 	behind bool
 }
@@ -35,7 +40,7 @@ func (r *replicaBehind) Read(ctx context.Context, key string) ([]eventstore.Stor
 	history, last, err := r.Store.Read(ctx, key)
 	r.mu.Lock()
 	behind := r.behind
-	r.behind = false
+	r.behind = r.stuck
 	r.mu.Unlock()
 	if err != nil || !behind || len(history) < 2 {
 		return history, last, err
@@ -78,5 +83,37 @@ func TestService_ResendWithExpectationRacedTwice(t *testing.T) {
 	}
 	if last, err := store.LastSeq(ctx); err != nil || last != n+1 {
 		t.Errorf("the stream's last sequence %d (%v); want %d, the offer stored once", last, err, n+1)
+	}
+}
+
+// TestService_NotNewGivesUp: a re-send that the event store finds stored on every attempt
+// (ErrNotNew), each read answered by a replica stuck behind the leader, is read and checked
+// again with a pause that grows, and only for Config.ConflictTimeout: then it is ErrConflict,
+// nothing stored twice, well before the caller's own deadline. Found by mutation testing
+// (2026-12-07, M03): ErrNotNew passed over without pause or bound on every attempt, not
+// only on the first, failed no test; the request then hammered the stream with reads and
+// appends until the caller's deadline.
+func TestService_NotNewGivesUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, store := newService(t)
+	id, reg := person(40, false)
+	if _, err := b.Append(ctx, oslo, []*nirv1.Registration{reg}); err != nil {
+		t.Fatal(err)
+	}
+	e := offer(id)
+	stuck := &replicaBehind{Store: store, stuck: true, race: func() {
+		if _, err := b.Append(ctx, oslo, []*nirv1.Registration{e}); err != nil {
+			t.Errorf("the first send, through another nird: %v", err)
+		}
+	}}
+	a := serviceOn(t, stuck, func(c *ingest.Config) { c.ConflictTimeout = 300 * time.Millisecond })
+	began := time.Now()
+	_, err := a.Append(ctx, oslo, []*nirv1.Registration{e})
+	if took := time.Since(began); !errors.Is(err, ingest.ErrConflict) || took > 5*time.Second {
+		t.Errorf("the re-send, found stored on every attempt: %v after %v; want ErrConflict once ConflictTimeout (300ms) has passed", err, took)
+	}
+	if last, err := store.LastSeq(context.Background()); err != nil || last != 2 {
+		t.Errorf("the stream's last sequence %d (%v); want 2, the offer stored once", last, err)
 	}
 }
