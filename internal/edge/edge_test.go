@@ -90,6 +90,10 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	return f
 }
 
+// client bounds every request of these tests, so that one a mutant leaves unanswered fails
+// its test with a message instead of hanging until the test binary's timeout.
+var client = &http.Client{Timeout: 20 * time.Second}
+
 // call sends a Connect unary JSON request (or gRPC with grpc) to path with token and body;
 // contentLength -1 sends it chunked.
 func (f *fixture) call(t *testing.T, path, token string, body io.Reader, contentLength int64, grpc bool) *http.Response {
@@ -106,7 +110,7 @@ func (f *fixture) call(t *testing.T, path, token string, body io.Reader, content
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,26 +207,9 @@ func TestEdge_RateLimit(t *testing.T) {
 
 func TestEdge_Inflight(t *testing.T) {
 	f := newFixture(t, Config{MaxInflight: 3, MaxInflightPerPrincipal: 2, MaxPublicInflight: 1})
-	async := func(path, token string) chan *http.Response {
-		c := make(chan *http.Response, 1)
-		go func() {
-			req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader("{}"))
-			req.Header.Set("Content-Type", "application/json")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			req.Header.Set("X-Hold", "1")
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				close(c)
-				return
-			}
-			res.Body.Close()
-			c <- res
-		}()
-		<-f.entered
-		return c
+	async := func(path, token string) <-chan *http.Response {
+		t.Helper()
+		return f.held(t, path, token, 2, 2)
 	}
 	refused := func(path, token, want string) {
 		t.Helper()
@@ -233,7 +220,7 @@ func TestEdge_Inflight(t *testing.T) {
 			t.Errorf("refusal %q does not say %q", got, want)
 		}
 	}
-	held := []chan *http.Response{async(listPersons, f.oslo), async(listPersons, f.oslo)}
+	held := []<-chan *http.Response{async(listPersons, f.oslo), async(listPersons, f.oslo)}
 	refused(listPersons, f.oslo, "kommune:oslo@0301 has 2 requests in flight")
 	held = append(held, async(listPersons, f.bergen))
 	refused(listPersons, f.bergen, "nird is serving 3 requests")
@@ -247,7 +234,7 @@ func TestEdge_Inflight(t *testing.T) {
 	}
 	close(f.hold)
 	for _, c := range held {
-		if res := <-c; res == nil || res.StatusCode != http.StatusOK {
+		if res := answer(t, c); res == nil || res.StatusCode != http.StatusOK {
 			t.Errorf("held request: %v", res)
 		}
 	}
@@ -293,6 +280,58 @@ func TestEdge_PublicReadTimeout(t *testing.T) {
 	}
 }
 
+// held sends a request to path with token (none when empty) and a body of size bytes
+// (ContentLength contentLength, -1: chunked) whose handler waits until f.hold is closed,
+// and returns once the handler has begun: its slots and its body's draw from the budget are
+// then held. The response comes on the channel (closed without one if the request failed).
+// A request answered before its handler began (refused), or whose handler has not begun
+// within 10s, fails the test.
+func (f *fixture) held(t *testing.T, path, token string, size, contentLength int64) <-chan *http.Response {
+	t.Helper()
+	res := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(strings.Repeat(" ", int(size))))
+		req.ContentLength = contentLength
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("X-Hold", "1")
+		r, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(res)
+			return
+		}
+		r.Body.Close()
+		res <- r
+	}()
+	select {
+	case <-f.entered:
+	case r, ok := <-res:
+		if ok {
+			t.Fatalf("%s: HTTP %d before its handler began, want it held", path, r.StatusCode)
+		}
+		t.Fatalf("%s failed before its handler began", path)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: its handler did not begin within 10s", path)
+	}
+	return res
+}
+
+// answer returns the response that res brings, nil if its request failed; it fails the
+// test when none comes within 30s (the client gives up after 20).
+func answer(t *testing.T, res <-chan *http.Response) *http.Response {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("a held request was not answered within 30s")
+		return nil
+	}
+}
+
 func TestEdge_BodyBudget(t *testing.T) {
 	const maxBody = 1 << 20
 	large := int64(maxBody - 10)
@@ -307,7 +346,7 @@ func TestEdge_BodyBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
 			// One large body holds the whole budget while its handler waits.
-			held := f.holdBody(t, large, tt.contentLength(large))
+			held := f.held(t, listPersons, f.oslo, large, tt.contentLength(large))
 			if got := f.edge.Stats().BodyMemory; got != tt.drawn {
 				t.Errorf("budget drawn = %d, want %d", got, tt.drawn)
 			}
@@ -326,7 +365,7 @@ func TestEdge_BodyBudget(t *testing.T) {
 				t.Errorf("a small body while the budget is spent: HTTP %d", res.StatusCode)
 			}
 			close(f.hold)
-			if res := <-held; res == nil || res.StatusCode != http.StatusOK {
+			if res := answer(t, held); res == nil || res.StatusCode != http.StatusOK {
 				t.Errorf("the held large request: %v", res)
 			}
 			if got := f.edge.Stats().BodyMemory; got != 0 {
@@ -352,39 +391,12 @@ func TestEdge_BodyBudget(t *testing.T) {
 // large HTTP body being read leaves no room for a large NATS body, which is refused, counted
 // as an HTTP body's refusal, while a small one goes through; once the HTTP body is done, the
 // NATS body draws the rest of it beyond the free part and gives it back, once however often
-
-// holdBody sends Oslo a request with a body of size bytes (ContentLength contentLength, -1:
-// chunked) whose handler waits until f.hold is closed, and returns once the handler has
-// begun: the body's draw from the budget is then held. The response comes on the channel
-// (closed without one if the request failed).
-func (f *fixture) holdBody(t *testing.T, size, contentLength int64) <-chan *http.Response {
-	t.Helper()
-	held := make(chan *http.Response, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader(strings.Repeat(" ", int(size))))
-		req.ContentLength = contentLength
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.oslo)
-		req.Header.Set("X-Hold", "1")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			close(held)
-			return
-		}
-		res.Body.Close()
-		held <- res
-	}()
-	<-f.entered
-	return held
-}
-
 // its release is called.
 func TestEdge_DrawBody(t *testing.T) {
 	const maxBody = 1 << 20
 	large := int64(maxBody - 10)
 	f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
-	held := f.holdBody(t, large, large)
+	held := f.held(t, listPersons, f.oslo, large, large)
 	if _, err := f.edge.DrawBody(large); connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "body memory limit") {
 		t.Errorf("a large NATS body while HTTP's holds the budget: %v, want ResourceExhausted naming the body memory limit", err)
 	}
@@ -406,7 +418,7 @@ func TestEdge_DrawBody(t *testing.T) {
 		t.Errorf("a NATS body 11 bytes past the free part while 10 are left: %v, want ResourceExhausted", err)
 	}
 	close(f.hold)
-	if res := <-held; res == nil || res.StatusCode != http.StatusOK {
+	if res := answer(t, held); res == nil || res.StatusCode != http.StatusOK {
 		t.Errorf("the held large request: %v", res)
 	}
 	release, err = f.edge.DrawBody(large)
@@ -437,53 +449,6 @@ func TestConfig_Validate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: valid, want an error", c)
 		}
-	}
-}
-
-func TestLimitListener(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := LimitListener(inner, 1)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 2)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	for range 2 {
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-	}
-	first := <-accepted
-	select {
-	case <-accepted:
-		t.Fatal("a second connection was accepted while the first was open")
-	case <-time.After(100 * time.Millisecond):
-	}
-	if ln.Open() != 1 {
-		t.Errorf("Open = %d, want 1", ln.Open())
-	}
-	first.Close()
-	select {
-	case c := <-accepted:
-		c.Close()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the second connection was not accepted after the first closed")
-	}
-	ln.Close()
-	if _, ok := <-accepted; ok {
-		t.Error("Accept after Close returned a connection")
 	}
 }
 

@@ -60,25 +60,43 @@ func newConnServer(t *testing.T, n int) *connServer {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		<-done
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return within 10s of Shutdown: the listener's Accept did not end")
+		}
 	})
 	return s
+}
+
+// inHandler waits until a GET /block has entered its handler.
+func (s *connServer) inHandler(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-s.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not within 10s: %s in its handler", what)
+	}
+}
+
+// releaseOne lets one GET /block's handler return.
+func (s *connServer) releaseOne(t *testing.T) {
+	t.Helper()
+	select {
+	case s.release <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not within 10s: a handler waiting for release")
+	}
 }
 
 // until waits for cond on the listener's state, under its lock.
 func (s *connServer) until(t *testing.T, what string, cond func(l *Listener) bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	waitFor(t, what, func() bool {
 		s.l.mu.Lock()
-		ok := cond(s.l)
-		s.l.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: %s", what)
-		}
-	}
+		defer s.l.mu.Unlock()
+		return cond(s.l)
+	})
 }
 
 func (s *connServer) serverClosed(c net.Conn) bool {
@@ -90,7 +108,7 @@ func (s *connServer) serverClosed(c net.Conn) bool {
 // dial opens a connection and, unless path is empty, sends one HTTP/1.1 request on it.
 func (s *connServer) dial(t *testing.T, path string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.Dial("tcp", s.addr)
+	c, err := net.DialTimeout("tcp", s.addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +180,7 @@ func TestLimitListener_IdleMakesRoom(t *testing.T) {
 
 	// 3: a request in a handler.
 	c3, r3 := s.dial(t, "/block")
-	<-s.entered
+	s.inHandler(t, "the third request")
 	if s.l.Open() != 3 {
 		t.Fatalf("Open = %d, want 3", s.l.Open())
 	}
@@ -177,13 +195,9 @@ func TestLimitListener_IdleMakesRoom(t *testing.T) {
 	// 4 is idle now, the h2c connection longer: 5 is served by closing that.
 	s.until(t, "the fourth connection idle", func(l *Listener) bool { return l.idle.Len() == 2 })
 	c5, r5 := s.dial(t, "/block")
-	<-s.entered
+	s.inHandler(t, "the fifth request")
 	s.until(t, "a second connection closed for another", func(l *Listener) bool { return l.evicted == 2 })
-	for deadline := time.Now().Add(10 * time.Second); !s.serverClosed(h2); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle h2c connection was not closed for the fifth")
-		}
-	}
+	waitFor(t, "the idle h2c connection closed for the fifth", func() bool { return s.serverClosed(h2) })
 	if s.serverClosed(c3) {
 		t.Error("the connection serving a request was closed for another")
 	}
@@ -191,7 +205,7 @@ func TestLimitListener_IdleMakesRoom(t *testing.T) {
 	// 4 idle, 3 and 5 in handlers: 6 takes 4's place and blocks too. Now every connection
 	// serves a request: 7 waits, unaccepted, until one is done.
 	c6, r6 := s.dial(t, "/block")
-	<-s.entered
+	s.inHandler(t, "the sixth request")
 	closedByServer(t, c4, "the idle fourth connection")
 	c7, r7 := s.dial(t, "/x")
 	time.Sleep(100 * time.Millisecond)
@@ -205,14 +219,14 @@ func TestLimitListener_IdleMakesRoom(t *testing.T) {
 		}
 	}
 	s.mu.Unlock()
-	s.release <- struct{}{}
+	s.releaseOne(t)
 	// One handler ends; its connection goes idle and is closed for 7.
 	get(t, c7, r7, "the client that waited for a slot")
 	if got := s.l.Evicted(); got != 4 {
 		t.Errorf("Evicted = %d, want 4", got)
 	}
-	s.release <- struct{}{}
-	s.release <- struct{}{}
+	s.releaseOne(t)
+	s.releaseOne(t)
 	for _, x := range []struct {
 		c net.Conn
 		r *bufio.Reader
@@ -242,5 +256,127 @@ func TestLimitListener_SilentMakesRoom(t *testing.T) {
 	}
 	if n := s.l.Open(); n > 2 {
 		t.Errorf("Open = %d, want at most 2", n)
+	}
+}
+
+// acceptLoop accepts on l until Accept fails, sending each connection on the channel it
+// returns, and closing it then. At the test's end it closes l and waits for Accept to end.
+func acceptLoop(t *testing.T, l *Listener) <-chan net.Conn {
+	ch := make(chan net.Conn, 8)
+	go func() {
+		defer close(ch)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			ch <- c
+		}
+	}()
+	t.Cleanup(func() {
+		// The test's connections may have closed first, and Accept returned another.
+		l.Close()
+		drain(t, ch)
+	})
+	return ch
+}
+
+// next returns the next connection of an acceptLoop, within 10s.
+func next(t *testing.T, accepted <-chan net.Conn, what string) net.Conn {
+	t.Helper()
+	select {
+	case c, ok := <-accepted:
+		if !ok {
+			t.Fatalf("%s: Accept failed", what)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not within 10s: %s accepted", what)
+		return nil
+	}
+}
+
+// noneAccepted checks that an acceptLoop brings no connection for a while.
+func noneAccepted(t *testing.T, accepted <-chan net.Conn, what string) {
+	t.Helper()
+	select {
+	case c, ok := <-accepted:
+		if ok {
+			c.Close()
+		}
+		t.Fatalf("%s was accepted (or Accept failed: %v)", what, !ok)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// acceptEnds checks that an acceptLoop's Accept fails within 10s (its listener closed),
+// having returned no further connection.
+func acceptEnds(t *testing.T, accepted <-chan net.Conn) {
+	t.Helper()
+	if n := drain(t, accepted); n > 0 {
+		t.Errorf("Accept returned %d connections after Close", n)
+	}
+}
+
+// drain closes the connections an acceptLoop brings until its Accept fails, and returns
+// how many came; it fails the test when Accept does not fail within 10s.
+func drain(t *testing.T, accepted <-chan net.Conn) int {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for n := 0; ; n++ {
+		select {
+		case c, ok := <-accepted:
+			if !ok {
+				return n
+			}
+			c.Close()
+		case <-timeout:
+			t.Error("Accept did not return within 10s of Close")
+			return n
+		}
+	}
+}
+
+// dialRaw opens a TCP connection to addr, closed at the test's end.
+func dialRaw(t *testing.T, addr net.Addr) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr.String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestLimitListener: at the cap with no connection that may be closed for another (no
+// ConnState reported), the next client waits until a connection closes.
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(inner, 1)
+	accepted := acceptLoop(t, ln)
+	dialRaw(t, inner.Addr())
+	dialRaw(t, inner.Addr())
+	first := next(t, accepted, "the first connection")
+	noneAccepted(t, accepted, "a second connection while the first is open")
+	if ln.Open() != 1 {
+		t.Errorf("Open = %d, want 1", ln.Open())
+	}
+	first.Close()
+	next(t, accepted, "the second connection, after the first closed")
+	ln.Close()
+	acceptEnds(t, accepted)
+}
+
+// waitFor polls cond until it holds, within 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
 	}
 }
