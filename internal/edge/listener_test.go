@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -20,6 +21,8 @@ type connServer struct {
 	entered chan struct{}
 	release chan struct{}
 
+	onEvict atomic.Int64 // calls of the listener's OnEvict
+
 	mu     sync.Mutex
 	closed map[string]bool // remote address → the server saw it closed
 }
@@ -31,6 +34,7 @@ func newConnServer(t *testing.T, n int) *connServer {
 		t.Fatal(err)
 	}
 	s := &connServer{l: LimitListener(inner, n), addr: inner.Addr().String(), entered: make(chan struct{}, 16), release: make(chan struct{}), closed: map[string]bool{}}
+	s.l.OnEvict = func() { s.onEvict.Add(1) }
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -236,6 +240,9 @@ func TestLimitListener_IdleMakesRoom(t *testing.T) {
 	if got := s.l.Evicted(); got != 4 {
 		t.Errorf("Evicted = %d, want 4", got)
 	}
+	if got := s.onEvict.Load(); got != 4 {
+		t.Errorf("OnEvict called %d times, want 4", got)
+	}
 }
 
 // TestLimitListener_SilentMakesRoom: at the cap with no connection idle, a new client is
@@ -257,6 +264,32 @@ func TestLimitListener_SilentMakesRoom(t *testing.T) {
 	if n := s.l.Open(); n > 2 {
 		t.Errorf("Open = %d, want at most 2", n)
 	}
+}
+
+// countingListener is a TCP listener that counts the connections taken from the kernel's
+// backlog, so that a test can tell a client left there from one the Listener took and holds.
+type countingListener struct {
+	net.Listener
+	calls, taken atomic.Int64 // Accept calls begun, and those that returned a connection
+}
+
+func listenCounting(t *testing.T) *countingListener {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close() })
+	return &countingListener{Listener: inner}
+}
+
+func (c *countingListener) Accept() (net.Conn, error) {
+	c.calls.Add(1)
+	conn, err := c.Listener.Accept()
+	if err == nil {
+		c.taken.Add(1)
+	}
+	return conn, err
 }
 
 // acceptLoop accepts on l until Accept fails, sending each connection on the channel it
@@ -350,12 +383,10 @@ func dialRaw(t *testing.T, addr net.Addr) net.Conn {
 }
 
 // TestLimitListener: at the cap with no connection that may be closed for another (no
-// ConnState reported), the next client waits until a connection closes.
+// ConnState reported), the next client waits in the kernel's backlog, not taken from it,
+// until a connection closes; Close ends an Accept waiting so.
 func TestLimitListener(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := listenCounting(t)
 	ln := LimitListener(inner, 1)
 	accepted := acceptLoop(t, ln)
 	dialRaw(t, inner.Addr())
@@ -365,10 +396,96 @@ func TestLimitListener(t *testing.T) {
 	if ln.Open() != 1 {
 		t.Errorf("Open = %d, want 1", ln.Open())
 	}
+	if n := inner.taken.Load(); n != 1 {
+		// Mutation testing: Accept that took the next client at the cap, to hold it, passed.
+		t.Errorf("%d connections taken from the kernel's backlog at a cap of 1, want 1: the second waits there", n)
+	}
 	first.Close()
 	next(t, accepted, "the second connection, after the first closed")
+	dialRaw(t, inner.Addr())
+	noneAccepted(t, accepted, "a third connection while the second is open")
 	ln.Close()
 	acceptEnds(t, accepted)
+	if n := inner.taken.Load(); n != 2 {
+		t.Errorf("%d connections taken from the kernel's backlog, want 2: the third waits there", n)
+	}
+}
+
+// TestLimitListener_CloseWhileHolding: Close ends an Accept that holds a client it took
+// while a connection could be closed for it, and waits for a slot because that connection
+// became active meanwhile (the one connection beyond the cap); the client is closed.
+func TestLimitListener_CloseWhileHolding(t *testing.T) {
+	inner := listenCounting(t)
+	ln := LimitListener(inner, 1)
+	accepted := acceptLoop(t, ln)
+	dialRaw(t, inner.Addr())
+	first := next(t, accepted, "the first connection")
+	ln.ConnState(first, http.StateNew)
+	waitFor(t, "Accept called for a second client, the first connection closable for it", func() bool { return inner.calls.Load() == 2 })
+	ln.ConnState(first, http.StateActive)
+	held := dialRaw(t, inner.Addr())
+	waitFor(t, "the second client taken from the kernel's backlog", func() bool { return inner.taken.Load() == 2 })
+	noneAccepted(t, accepted, "a second connection while the first serves a request")
+	ln.Close()
+	acceptEnds(t, accepted)
+	closedByServer(t, held, "the client Accept held at Close")
+}
+
+// TestLimitListener_IdleBeforeSilent: at the cap, an idle connection is closed for a new
+// client before one that has not yet sent its request, even one that waits longer.
+func TestLimitListener_IdleBeforeSilent(t *testing.T) {
+	s := newConnServer(t, 2)
+	silent, _ := s.dial(t, "")
+	s.until(t, "one silent connection", func(l *Listener) bool { return l.fresh.Len() == 1 })
+	c, r := s.dial(t, "/x")
+	get(t, c, r, "the second connection")
+	s.until(t, "the second connection idle", func(l *Listener) bool { return l.idle.Len() == 1 })
+	c3, r3 := s.dial(t, "/x")
+	get(t, c3, r3, "a client at the cap")
+	closedByServer(t, c, "the idle connection")
+	if s.serverClosed(silent) {
+		t.Error("the silent connection was closed, though an idle one could be")
+	}
+}
+
+// TestLimitListener_NoCap: a cap below 1 is none: every client is served, none closed for
+// another.
+func TestLimitListener_NoCap(t *testing.T) {
+	s := newConnServer(t, 0)
+	for range 3 {
+		s.dial(t, "")
+	}
+	c, r := s.dial(t, "/x")
+	get(t, c, r, "a fourth client")
+	if n := s.l.Open(); n != 4 {
+		t.Errorf("Open = %d, want 4", n)
+	}
+	if n := s.l.Evicted(); n != 0 {
+		t.Errorf("Evicted = %d, want 0", n)
+	}
+}
+
+// TestLimitListener_EvictedOnce: a connection closed for another is never closed for a
+// third, whatever the server reports of it after: HTTP/2 reports StateIdle as it tears down
+// the streams of a closed connection, which may have opened one as it was closed for
+// another. Its slot is passed on once.
+func TestLimitListener_EvictedOnce(t *testing.T) {
+	ln := LimitListener(listenCounting(t), 1)
+	accepted := acceptLoop(t, ln)
+	dialRaw(t, ln.Addr())
+	first := next(t, accepted, "the first connection")
+	ln.ConnState(first, http.StateNew)
+	dialRaw(t, ln.Addr())
+	second := next(t, accepted, "a second client, for which the first is closed")
+	ln.ConnState(first, http.StateActive)
+	ln.ConnState(first, http.StateIdle)
+	ln.ConnState(second, http.StateNew)
+	ln.ConnState(second, http.StateActive)
+	dialRaw(t, ln.Addr())
+	noneAccepted(t, accepted, "a third client while the second serves a request")
+	if n := ln.Evicted(); n != 1 {
+		t.Errorf("Evicted = %d, want 1", n)
+	}
 }
 
 // waitFor polls cond until it holds, within 10s.
