@@ -1,6 +1,7 @@
 package regfile_test
 
 import (
+	"encoding/csv"
 	"errors"
 	"strings"
 	"testing"
@@ -93,6 +94,9 @@ func TestReadCSV_Errors(t *testing.T) {
 		// quoted cell, a slash.
 		{"IDSplitByNewline", "type,national_id,kommune,sex\nperson_registered," + fnr + ",0301,\"" + fnr[:6] + "\n" + fnr[6:] + "\"\n", "line 2: sex: "},
 		{"IDSplitBySlash", "type,national_id,kommune,birth_date\nperson_registered," + fnr + ",0301," + fnr[:6] + "/" + fnr[6:] + "\n", "line 2: birth_date: "},
+		// And split without its leading zero: ten digits (mutation testing: redacting from
+		// eleven passed).
+		{"IDWithoutItsLeadingZeroSplit", "type,national_id,kommune,birth_date\nperson_registered," + fnr + ",0301," + fnr[1:6] + "/" + fnr[6:] + "\n", "line 2: birth_date: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := readCSV(t, c.csv)
@@ -204,4 +208,107 @@ func TestReadCSV_PersonRegisteredIDType(t *testing.T) {
 				pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer(), want.fnr, want.dnr, want.duf)
 		}
 	}
+}
+
+// TestReadCSV_Cells reads each kind of cell as a case system may write it, hostile bytes
+// included: a date, a month, a number, an enum name, a yes or no, the row's type. A cell is
+// accepted with its value, or refused with an error that names the line and the column.
+func TestReadCSV_Cells(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	date := func(e *nirv1.Event) any { d, _ := rules.DateOf(e.GetPersonMoved().GetDate()); return d }
+	month := func(e *nirv1.Event) any {
+		m := e.GetTrainingHoursRegistered().GetMonth()
+		return [2]int32{m.GetYear(), m.GetMonth()}
+	}
+	hours := func(e *nirv1.Event) any { return e.GetTrainingHoursRegistered().GetHours() }
+	sex := func(e *nirv1.Event) any { return e.GetPersonRegistered().GetSex() }
+	scheme := func(e *nirv1.Event) any { return e.GetTrainingVedtakRegistered().GetScheme() }
+	agreed := func(e *nirv1.Event) any { return e.GetPersonRegistered().GetSettledByAgreement() }
+	moved := func(e *nirv1.Event) any { return e.GetPersonMoved() != nil }
+	type cases []struct {
+		cell string
+		want any // nil: refused
+	}
+	for _, c := range []struct {
+		typ, col string
+		value    func(*nirv1.Event) any
+		cases    cases
+	}{
+		{"person_moved", "date", date, cases{
+			{"2024-02-29", rules.MustDate(2024, 2, 29)}, {"0001-01-01", rules.MustDate(1, 1, 1)},
+			{"9999-12-31", rules.MustDate(9999, 12, 31)}, {"2025-01-01 ", rules.MustDate(2025, 1, 1)},
+			{"\u00a02025-01-01\t", rules.MustDate(2025, 1, 1)}, {"", rules.Date{}},
+			{"2025-02-29", nil}, {"1900-02-29", nil}, {"2025-04-31", nil}, {"2025-13-01", nil},
+			{"2025-00-10", nil}, {"2025-01-00", nil}, {"0000-01-01", nil}, {"10000-01-01", nil},
+			{"2025-1-01", nil}, {"+025-01-01", nil}, {"-025-01-01", nil}, {"2025/01/01", nil},
+			{"20250101", nil}, {"2025-01-01T00:00", nil}, {"2025-01-0\x00", nil}, {"２０２５-01-01", nil},
+		}},
+		{"training_hours", "month", month, cases{
+			{"2025-02", [2]int32{2025, 2}}, {"9999-12", [2]int32{9999, 12}}, {"", [2]int32{}},
+			{"2025-2", nil}, {"2025-13", nil}, {"2025-00", nil}, {"25-02", nil}, {"2025-02-01", nil},
+			{"+025-02", nil}, {"2025-+2", nil},
+		}},
+		{"training_hours", "hours", hours, cases{
+			{"12,5", 12.5}, {"12.5", 12.5}, {"007", 7.0}, {"", 0.0},
+			{"1e400", nil}, {"tolv", nil}, {"1.2.3", nil}, {"12,5,0", nil}, {"1 000", nil},
+			{"0x", nil}, {"--1", nil}, {"12h", nil},
+		}},
+		{"person_registered", "sex", sex, cases{
+			{"FEMALE", nirv1.Sex_SEX_FEMALE}, {"Female", nirv1.Sex_SEX_FEMALE},
+			{"sex_female", nirv1.Sex_SEX_FEMALE}, {"SEX_MALE", nirv1.Sex_SEX_MALE}, {"", nirv1.Sex(0)},
+			{"X", nil}, {"1", nil}, {"SEX_", nil}, {"SEX_SEX_FEMALE", nil}, {"FEMALE_", nil},
+			{"FE MALE", nil},
+		}},
+		{"training_vedtak", "scheme", scheme, cases{
+			{"rett_og_plikt", nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT},
+			{"TRAINING_SCHEME_PLIKT", nirv1.TrainingScheme_TRAINING_SCHEME_PLIKT},
+			{"RETT-OG-PLIKT", nil}, {"TRAINING_SCHEME", nil},
+		}},
+		{"person_registered", "settled_by_agreement", agreed, cases{
+			{"true", true}, {"TRUE", true}, {"Ja", true}, {"yes", true}, {"1", true},
+			{"false", false}, {"NEI", false}, {"no", false}, {"0", false}, {"", false},
+			{"maybe", nil}, {"2", nil}, {"y", nil}, {"x", nil},
+		}},
+		{"person_moved", "type", moved, cases{
+			{"PERSON_MOVED", true}, {"Person_Moved ", true},
+			{"person moved", nil}, {"personmoved", nil},
+		}},
+	} {
+		for _, cc := range c.cases {
+			t.Run(c.col+"/"+cc.cell, func(t *testing.T) {
+				lines, err := readCSV(t, cellRow(t, fnr, c.typ, c.col, cc.cell))
+				if cc.want == nil {
+					if want := "line 2: " + c.col + ": "; err == nil || !strings.HasPrefix(err.Error(), want) {
+						t.Errorf("err = %v, want a refusal beginning %q", err, want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if got := c.value(lines[0].Registration.GetEvent()); got != cc.want {
+					t.Errorf("read %v, want %v", got, cc.want)
+				}
+			})
+		}
+	}
+}
+
+// cellRow is a CSV file of one registration of type typ of fnr, its column col holding
+// cell (its type being cell when col is "type").
+func cellRow(t *testing.T, fnr, typ, col, cell string) string {
+	t.Helper()
+	header, row := []string{"type", "national_id", "kommune"}, []string{typ, fnr, "0301"}
+	if col == "type" {
+		row[0] = cell
+	} else {
+		header, row = append(header, col), append(row, cell)
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.WriteAll([][]string{header, row})
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
