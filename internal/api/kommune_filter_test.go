@@ -22,23 +22,8 @@ import (
 // own kommune (PermissionDenied for another, known or not).
 func TestQuery_KommuneInNoPeriod(t *testing.T) {
 	w := startQuery(t)
-	ctx := context.Background()
 	an, os := w.query(qtAnalyst), w.query(qtOslo)
-	reads := map[string]func(c nirv1connect.QueryServiceClient, kommune string) error{
-		"ListPersons": func(c nirv1connect.QueryServiceClient, k string) error {
-			_, err := c.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: k}))
-			return err
-		},
-		"TerminatedReport": func(c nirv1connect.QueryServiceClient, k string) error {
-			_, err := c.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, Kommune: k}))
-			return err
-		},
-		"Statistics": func(c nirv1connect.QueryServiceClient, k string) error {
-			_, err := c.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2023, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE, Area: k}))
-			return err
-		},
-	}
-	field := map[string]string{"ListPersons": "kommune", "TerminatedReport": "kommune", "Statistics": "area"}
+	reads, field := kommuneReads(context.Background())
 	for name, read := range reads {
 		t.Run(name, func(t *testing.T) {
 			err := read(an, "9999")
@@ -65,6 +50,53 @@ func TestQuery_KommuneInNoPeriod(t *testing.T) {
 		}
 		if status, _ := w.csv(t, qtOslo, http.MethodGet, url.Values{"kommune": {"9999"}}); status != http.StatusForbidden {
 			t.Errorf("oslo, kommune 9999: %d, want 403 as before", status)
+		}
+	})
+}
+
+// kommuneReads are the queries that take a kommunenummer, by name, and the field each names
+// in a refusal.
+func kommuneReads(ctx context.Context) (map[string]func(c nirv1connect.QueryServiceClient, kommune string) error, map[string]string) {
+	reads := map[string]func(c nirv1connect.QueryServiceClient, kommune string) error{
+		"ListPersons": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.ListPersons(ctx, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: k}))
+			return err
+		},
+		"TerminatedReport": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: 2023, Kommune: k}))
+			return err
+		},
+		"Statistics": func(c nirv1connect.QueryServiceClient, k string) error {
+			_, err := c.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: 2023, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE, Area: k}))
+			return err
+		},
+	}
+	return reads, map[string]string{"ListPersons": "kommune", "TerminatedReport": "kommune", "Statistics": "area"}
+}
+
+// TestQuery_KommuneMalformed: a kommune principal asking for a malformed kommunenummer («301»
+// without its leading zero, letters, five digits) was denied as for another kommune, so the
+// web console told a caseworker who mistyped the own number «Du har ikke tilgang til dette»
+// on the statistics form. The form of a number is no kommune's secret: it is now refused with
+// InvalidArgument naming the field, for every principal, as the fylke's already was; a
+// well-formed number of another kommune is still denied, known or not.
+func TestQuery_KommuneMalformed(t *testing.T) {
+	w := startQuery(t)
+	reads, field := kommuneReads(context.Background())
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			for _, who := range []string{qtAnalyst, qtOslo} {
+				for _, k := range []string{"301", "abcd", "03011", "+301", " 0301"} {
+					if err := read(w.query(who), k); codeOf(err) != connect.CodeInvalidArgument || fieldOf(err) != field[name] {
+						t.Errorf("%s, kommune %q: %v (field %q), want InvalidArgument naming %s", who, k, err, fieldOf(err), field[name])
+					}
+				}
+			}
+		})
+	}
+	t.Run("ExportCSV", func(t *testing.T) {
+		if status, body := w.csv(t, qtOslo, http.MethodGet, url.Values{"kommune": {"301"}}); status != http.StatusBadRequest || !strings.HasPrefix(body, "kommune:") {
+			t.Errorf("oslo, kommune 301: %d %s, want 400 naming kommune", status, body)
 		}
 	})
 }

@@ -203,9 +203,14 @@ func accessError(err error) error {
 // (required when required), which must be a kommunenummer in some period of the kommune
 // table, as an append's must (a former kommune's number is one). A number in no period
 // answered an empty list with OK, a typo read as "no persons" (TestQuery_KommuneInNoPeriod).
-// The scope is applied first: a kommune principal asking for another number is denied,
-// known or not.
+// The scope is applied before the table: a kommune principal asking for another number is
+// denied, known or not. The form of a number is checked before the scope, as the fylke's
+// is (Statistics): it tells nothing of any kommune, and a kommune mistyping its own number
+// («301») was told it had no access (TestQuery_KommuneMalformed).
 func kommuneFor(scope access.Scope, field, requested string, required bool) (string, error) {
+	if requested != "" && !isDigits(requested, 4) {
+		return "", fieldError(connect.CodeInvalidArgument, field, "must be a 4-digit kommunenummer")
+	}
 	kommune, err := scope.Kommune(field, requested)
 	if err != nil {
 		return "", accessError(err)
@@ -215,9 +220,6 @@ func kommuneFor(scope access.Scope, field, requested string, required bool) (str
 			return "", fieldError(connect.CodeInvalidArgument, field, "required (4-digit kommunenummer)")
 		}
 		return "", nil
-	}
-	if !isDigits(kommune, 4) {
-		return "", fieldError(connect.CodeInvalidArgument, field, "must be a 4-digit kommunenummer")
 	}
 	if _, err := rules.KommunePeriods(kommune); err != nil {
 		return "", fieldError(connect.CodeInvalidArgument, field, err.Error())
