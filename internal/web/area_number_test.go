@@ -182,6 +182,17 @@ func TestConsole_AreaNumbers(t *testing.T) {
 			}
 		}
 	})
+	// A national id typed as a statistics snapshot's name (a well-formed name, and no such
+	// snapshot) is not quoted in the page's refusal; the API masks it in its own message.
+	t.Run("NationalIDAsSnapshot", func(t *testing.T) {
+		fnr := w.ids[w.persons["0301"][0]]
+		r := w.do(http.MethodGet, "/statistikk?"+url.Values{"ar": {"2023"}, "niva": {"nasjon"}, "snapshot": {fnr}}.Encode(), nil, nil, analyst)
+		msg := areaForm{page: true}.message(r.body)
+		if r.code != http.StatusNotFound || strings.Contains(msg, fnr) || !strings.Contains(msg, "Fant ikke øyeblikksbildet") {
+			t.Errorf("statistics of a snapshot named by a national id: %d, the alert quotes it: %v, says no such snapshot: %v; want 404 saying no such snapshot, the name masked",
+				r.code, strings.Contains(msg, fnr), strings.Contains(msg, "Fant ikke øyeblikksbildet"))
+		}
+	})
 	log := w.logged()
 	for key, id := range w.ids {
 		if strings.Contains(log, id) {

@@ -231,7 +231,9 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if status == http.StatusNotFound && q.Snapshot != "" {
-			msg = fmt.Sprintf("Fant ikke øyeblikksbildet «%s». Drift lager det (for eksempel %s for de offisielle tallene for %d).", q.Snapshot, d.Official, q.Year)
+			// The name as typed, but for anything shaped like a national id (as the API's
+			// own message).
+			msg = fmt.Sprintf("Fant ikke øyeblikksbildet «%s». Drift lager det (for eksempel %s for de offisielle tallene for %d).", rules.RedactIDs(q.Snapshot), d.Official, q.Year)
 		}
 		d.Error = msg
 		c.render(w, r, status, "stats", c.view(r, "Statistikk", d))
