@@ -117,6 +117,10 @@ type statsRowView struct {
 	ShareDirect, ShareWithin3m, NorskHours                     float64
 	// Suppressed are the fields withheld, by their StatisticsRow name.
 	Suppressed map[string]bool
+	// None: the API has no row for the area that year (a fylke before it was made or after
+	// it ended, or no figures at all): every cell reads «–», as the downloads leave the
+	// year out, never 0.
+	None bool
 }
 
 // shareParts are the counts behind each share: a share is withheld when its numerator or
@@ -138,6 +142,9 @@ func withheld(sup map[string]bool, field string) bool {
 
 // Cell is the table's text for a field: «:» when it is withheld.
 func (v statsRowView) Cell(field string) string {
+	if v.None {
+		return "–"
+	}
 	if withheld(v.Suppressed, field) {
 		return ":"
 	}
@@ -175,7 +182,7 @@ func (v statsRowView) Cell(field string) string {
 // chartValue is a field's value for a chart: NaN when it is withheld, which the charts draw
 // as «:».
 func (v statsRowView) chartValue(field string, n float64) float64 {
-	if withheld(v.Suppressed, field) {
+	if v.None || withheld(v.Suppressed, field) {
 		return math.NaN()
 	}
 	return n
@@ -267,7 +274,7 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 			d.Footnote = foot
 		}
 		d.TrendYears = append(d.TrendYears, y)
-		var v statsRowView
+		v := statsRowView{None: true}
 		if len(trows) > 0 {
 			v = statsRowOf(trows[0], levelParams[tq.Level], y)
 		}
