@@ -547,8 +547,11 @@ func Open(dir string) (*Backup, error) {
 		}
 		n++
 	}
-	if n != m.Count || (n > 0 && m.FirstSeq+n-1 != m.LastSeq) {
-		return nil, fmt.Errorf("backup %s: %d records, the manifest says %d (sequences %d to %d)", dir, n, m.Count, m.FirstSeq, m.LastSeq)
+	// The sequences too when there is no record: a backup of none runs from FirstSeq to
+	// FirstSeq-1, and a file of none under a manifest of more is truncated or replaced.
+	if n != m.Count || m.FirstSeq+n != m.LastSeq+1 {
+		return nil, fmt.Errorf("backup %s: %s holds %d records, the manifest says %d, sequences %d to %d: truncated or replaced, or the manifest is damaged; this backup cannot be restored",
+			dir, EventsFile, n, m.Count, m.FirstSeq, m.LastSeq)
 	}
 	if m.Keys != nil {
 		kb, err := smallfile.Read(filepath.Join(dir, KeysFile), m.Keys.Bytes)
@@ -578,7 +581,7 @@ func (b *Backup) records() iter.Seq2[eventstore.RawMessage, error] {
 	return func(yield func(eventstore.RawMessage, error) bool) {
 		data := b.events
 		if !bytes.HasPrefix(data, []byte(magic)) {
-			yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s is not a nir backup file", b.Dir, EventsFile))
+			yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s (%d bytes) is not a nir backup file: damaged or replaced; this backup cannot be restored", b.Dir, EventsFile, len(data)))
 			return
 		}
 		off := len(magic)
