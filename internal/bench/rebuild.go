@@ -1566,14 +1566,17 @@ func writeAllocs(path string) error {
 // recording is a prepareFunc that, for each path not empty, records the stage: a CPU
 // profile to cpu, an execution trace to tr, the allocations to allocs (and those before the
 // stage to allocs+".base", written before timePrepared returns the free memory to the OS).
-// Each recording is stopped and written after the clock stops.
+// Each recording is stopped and written after the clock stops; one that could not be
+// written whole fails the stage.
 func recording(cpu, tr, allocs string) prepareFunc {
 	return func() (func() error, error) {
-		var stops []func()
-		stopAll := func() {
+		var stops []func() error
+		stopAll := func() error {
+			var errs []error
 			for _, stop := range slices.Backward(stops) {
-				stop()
+				errs = append(errs, stop())
 			}
+			return errors.Join(errs...)
 		}
 		if allocs != "" {
 			if err := writeAllocs(allocs + ".base"); err != nil {
@@ -1582,50 +1585,85 @@ func recording(cpu, tr, allocs string) prepareFunc {
 		}
 		for _, r := range []struct {
 			path  string
-			start func(string) (func(), error)
+			start func(string) (func() error, error)
 		}{{cpu, startCPUProfile}, {tr, startTrace}} {
 			if r.path == "" {
 				continue
 			}
 			stop, err := r.start(r.path)
 			if err != nil {
-				stopAll()
-				return nil, err
+				return nil, errors.Join(err, stopAll())
 			}
 			stops = append(stops, stop)
 		}
 		return func() error {
-			stopAll()
+			err := stopAll()
 			if allocs != "" {
-				return writeAllocs(allocs)
+				err = errors.Join(err, writeAllocs(allocs))
 			}
-			return nil
+			return err
 		}, nil
 	}
 }
 
 // startCPUProfile writes a CPU profile to path until the returned function is called.
-func startCPUProfile(path string) (func(), error) {
+func startCPUProfile(path string) (func() error, error) {
 	return startRecording(path, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace writes an execution trace to path until the returned function is called.
-func startTrace(path string) (func(), error) {
+func startTrace(path string) (func() error, error) {
 	return startRecording(path, "trace", trace.Start, trace.Stop)
 }
 
 // startRecording creates path, starts a recording into it and returns what stops it and
-// closes the file.
-func startRecording(path, what string, start func(io.Writer) error, stop func()) (func(), error) {
+// closes the file. That returns the first error of the recording's writes or of the close
+// (a full disk), naming the file: the CPU profiler and the tracer write from their own
+// goroutines and drop the errors, which left a truncated profile unsaid.
+func startRecording(path, what string, start func(io.Writer) error, stop func()) (func() error, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := start(f); err != nil {
+	w := &firstErrWriter{w: f}
+	if err := start(w); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return func() { stop(); f.Close() }, nil
+	return func() error {
+		stop() // returns once every write of the recording is done
+		if err := errors.Join(w.Err(), f.Close()); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}, nil
+}
+
+// firstErrWriter writes to w and keeps the first error of its writes.
+type firstErrWriter struct {
+	w io.Writer
+
+	mu  sync.Mutex // guards err: the writes come from the recorder's goroutine
+	err error
+}
+
+func (e *firstErrWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
+	}
+	return n, err
+}
+
+// Err returns the first error of the writes.
+func (e *firstErrWriter) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 // WriteScaleText prints the scale curve of several rebuild reports: per population, the
