@@ -103,7 +103,9 @@ const importBatch = 100
 // imported range backdated (MarkBackdated), so that as-of replays cut it by the recorded
 // times in the events, as they would have cut the original. Into an empty stream the mark
 // is set to exactly the imported range, replacing any the stream was created with. It returns the last sequence
-// stored; on an error, everything before it is stored and nothing after.
+// stored; on an error, everything through it is stored and nothing after it, except the
+// batch whose acknowledgement the error is about (timed out, or unreadable): the server may
+// have committed that batch whole, and the stream then ends past the sequence returned.
 func (s *Store) Import(ctx context.Context, msgs iter.Seq2[RawMessage, error]) (uint64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err

@@ -800,6 +800,9 @@ func Verify(bs []*Backup, until Until, key ed25519.PublicKey) (uint64, error) {
 // Restore stores the messages of a chain of checked backups (Open, Verify) into store, whose
 // stream must be empty, each at its own sequence, up to until. It returns the last sequence
 // stored. It verifies the chain again (Verify, without a key) before it writes anything.
+// On an error the target stays marked unfinished (eventstore.Store.BeginRestore), and the
+// sequence returned may be lower than the target's last: an import batch whose
+// acknowledgement timed out may have been stored (eventstore.Store.Import).
 func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until Until, progress func(done, total uint64)) (uint64, error) {
 	if err := Chain(bs); err != nil {
 		return 0, err
