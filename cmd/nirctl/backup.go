@@ -309,7 +309,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if errors.Is(err, eventstore.ErrNotEmpty) {
 			return fmt.Errorf("%w (nothing was restored)", err)
 		}
-		return fmt.Errorf("restore stopped after sequence %d: %w", last, err)
+		// A batch whose acknowledgement was lost may be stored past last
+		// (eventstore.Store.Import); the target stays unfinished either way.
+		return fmt.Errorf("restore stopped after sequence %d, or a batch later (the target stays unfinished: nird will not start on it; run the restore again): %w", last, err)
 	}
 	fmt.Fprintf(stdout, "restored sequences 1 to %d of %d", last, chain[len(chain)-1].Manifest.LastSeq)
 	if fp := chain[0].Manifest.Metadata["nir_person_key"]; fp != "" { // nird's fingerprint entry
