@@ -274,6 +274,35 @@ func (w *kbNird) refused(t *testing.T, res kbResult, before uint64, want ...conn
 	}
 }
 
+// ownPeriodOnly fails the test unless Oslo, which the person left for Bergen, reads through
+// w its own period's events own in the person's History, and neither there nor in the
+// AuditHistory the event later, which Bergen recorded after the move.
+func (w *kbNird) ownPeriodOnly(t *testing.T, key, later string, own ...string) {
+	t.Helper()
+	events, code := w.history(kbOslo, key)
+	if code != 0 {
+		t.Fatalf("Oslo's history of its former person: %v", code)
+	}
+	if holdsEvent(events, later) {
+		t.Error("History gives Oslo the event Bergen registered after the move")
+	}
+	for _, id := range own {
+		if !holdsEvent(events, id) {
+			t.Errorf("History no longer gives Oslo its own period's event %s", id)
+		}
+	}
+	w.caughtUp(t)
+	res, err := w.query(kbOslo).AuditHistory(context.Background(), connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+	if err != nil {
+		t.Fatalf("Oslo's audit history of its former person: %v", err)
+	}
+	for _, e := range res.Msg.GetEntries() {
+		if e.GetEvent().GetId() == later {
+			t.Error("AuditHistory gives Oslo the event Bergen registered after the move")
+		}
+	}
+}
+
 // holdsEvent reports whether events hold the event with id.
 func holdsEvent(events []*nirv1.Event, id string) bool {
 	for _, e := range events {
@@ -414,28 +443,9 @@ func TestKommuneAttacks(t *testing.T) {
 		key, registered, offer := moved(t)
 		bergenOffer := kbOn(key, "4601", kbOffer(kbDate(2024, 7, 1)))
 		w.mustAppend(t, kbBergen, bergenOffer)
-		events, code := w.history(kbOslo, key)
-		if code != 0 {
-			t.Fatalf("Oslo's history of its former person: %v", code)
-		}
-		if holdsEvent(events, bergenOffer.Event.Id) {
-			t.Error("History gives Oslo the offer Bergen registered after the move")
-		}
-		if !holdsEvent(events, registered) || !holdsEvent(events, offer) {
-			t.Error("History no longer gives Oslo its own period's events")
-		}
-		w.caughtUp(t)
-		res, err := w.query(kbOslo).AuditHistory(ctx, connect.NewRequest(&nirv1.AuditHistoryRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
-		if err != nil {
-			t.Fatalf("Oslo's audit history of its former person: %v", err)
-		}
-		for _, e := range res.Msg.GetEntries() {
-			if e.GetEvent().GetId() == bergenOffer.Event.Id {
-				t.Error("AuditHistory gives Oslo the offer Bergen registered after the move")
-			}
-		}
+		w.ownPeriodOnly(t, key, bergenOffer.Event.Id, registered, offer)
 		// Bergen, which has the person now, sees everything.
-		events, code = w.history(kbBergen, key)
+		events, code := w.history(kbBergen, key)
 		if code != 0 || !holdsEvent(events, registered) || !holdsEvent(events, bergenOffer.Event.Id) {
 			t.Errorf("Bergen's history of the person it has: code %v, %d events", code, len(events))
 		}
