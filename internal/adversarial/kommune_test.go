@@ -26,7 +26,9 @@ import (
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/nirdtest"
+	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
@@ -509,6 +511,98 @@ func TestKommuneAttacks(t *testing.T) {
 		}
 		if res := w.appendVia(t, "nats", kbOslo, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbOn(key, "0301", kbOffer(kbDate(2024, 4, 1)))}}); res.code != 0 {
 			t.Errorf("Oslo's own append over NATS: %v %q", res.code, res.msg)
+		}
+	})
+}
+
+// kbShared runs two nird in development mode on one NATS server of the test's, sharing its
+// stream and the register's keys (README "Several nird, one register"), each with a data
+// directory, read models and history cache of its own. Case systems reach them over HTTP
+// only (appendVia "connect").
+func kbShared(t *testing.T) (a, b *kbNird) {
+	t.Helper()
+	url := natstest.RunServer(t, natstest.Options{}).ClientURL()
+	data := filepath.Join(t.TempDir(), "data")
+	a = &kbNird{n: nirdtest.Start(t, "--data", data, "--nats-url", url)}
+	b = &kbNird{n: nirdtest.Start(t, "--data", filepath.Join(t.TempDir(), "data"), "--nats-url", url,
+		"--person-key-file", filepath.Join(data, personkey.FileName), "--master-key-file", filepath.Join(data, "master.key"),
+		"--checkpoint-key", filepath.Join(data, "checkpoint.key"))}
+	return a, b
+}
+
+// TestKommuneAttacks_StaleCache: Oslo, which a person has left for Bergen, writes through a
+// nird whose history cache still has the person in Oslo. Two nird, A and B, share the
+// stream; each caches the histories it reads and appends itself, and learns of the other's
+// appends only by reading the stream again. Oslo registers the person through A, which
+// caches it, then records the move to Bergen through B, where Bergen registers an offer.
+// Through A, Oslo then does what only the kommune the person lives in may (README "Kommune
+// boundaries"): moves the person on, registers for a date after the move, retracts the
+// person's registration. A's first attempt, judged on its stale cache, passes and loses the
+// race on the person's subject; the retry, on the history read from the stream, must be
+// judged again, and answered as B answers: PermissionDenied naming the field (Oslo keeps its
+// own period, so the person is not hidden from it as from a stranger). Found by mutation
+// testing (2026-12-07): with the kommune check made on the first, cached attempt only, all
+// three were stored through A (the retraction took the person from Bergen, whose History
+// then answered NotFound), which only TestService_KommuneCheckedOnEveryAttempt in
+// internal/ingest caught.
+func TestKommuneAttacks_StaleCache(t *testing.T) {
+	a, b := kbShared(t)
+	// moved is a person Oslo registered through A and Bergen has now: A's cache still has
+	// the person in Oslo. It returns the person key, the ids of Oslo's registration and
+	// offer, and the id of Bergen's offer.
+	moved := func(t *testing.T) (key, registered, offer, bergens string) {
+		t.Helper()
+		key, registered, offer = a.osloPerson(t)
+		b.mustAppend(t, kbOslo, kbOn(key, "0301", kbMove("4601", kbDate(2024, 6, 1))))
+		bergenOffer := kbOn(key, "4601", kbOffer(kbDate(2024, 7, 1)))
+		b.mustAppend(t, kbBergen, bergenOffer)
+		return key, registered, offer, bergenOffer.Event.Id
+	}
+	for _, attack := range []struct {
+		name string
+		ev   func(registered string) *nirv1.Event
+	}{
+		{"MovesPersonOn", func(string) *nirv1.Event { return kbMove("5001", kbDate(2024, 8, 1)) }},
+		{"RegistersAfterMove", func(string) *nirv1.Event { return kbOffer(kbDate(2024, 8, 1)) }},
+		{"RetractsRegistration", kbRetract},
+	} {
+		t.Run(attack.name, func(t *testing.T) {
+			key, registered, _, _ := moved(t)
+			reg := kbOn(key, "0301", attack.ev(registered))
+			req := &nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}
+			before := b.lastSeq(t)
+			// B's cache is current: its answer is the one A must give.
+			want := b.appendVia(t, "connect", kbOslo, req)
+			b.refused(t, want, before, connect.CodePermissionDenied)
+			conflicts := metric(t, a.n, "nir_store_conflicts_total")
+			got := a.appendVia(t, "connect", kbOslo, req)
+			a.refused(t, got, before, connect.CodePermissionDenied)
+			// What this attack is about: A's first attempt, on its stale cache, reached the
+			// stream and lost the race; the answer is the second attempt's.
+			if after := metric(t, a.n, "nir_store_conflicts_total"); after <= conflicts {
+				t.Errorf("nir_store_conflicts_total on A went from %v to %v: the first attempt did not reach the stream, so the attack did not test the retry", conflicts, after)
+			}
+			if got.code != want.code || got.msg != want.msg {
+				t.Errorf("through the nird with the stale cache: %v %q; through the other: %v %q; want the same answer", got.code, got.msg, want.code, want.msg)
+			}
+			events, code := b.history(kbBergen, key)
+			if code != 0 {
+				t.Fatalf("Bergen's history of its person: %v", code)
+			}
+			if holdsEvent(events, reg.Event.Id) {
+				t.Errorf("Bergen's history of its person holds Oslo's %s", attack.name)
+			}
+		})
+	}
+
+	// Oslo reads through A, whose cache still has the person in Oslo and whose read models
+	// are its own, only its own period: not Bergen's offer, nor the person's status now.
+	t.Run("ReadsLaterHistory", func(t *testing.T) {
+		key, registered, offer, bergens := moved(t)
+		a.ownPeriodOnly(t, key, bergens, registered, offer)
+		_, err := a.query(kbOslo).GetPerson(context.Background(), connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: key}}))
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("Oslo reads the status of the person it has left through A: %v, want NotFound", err)
 		}
 	})
 }
