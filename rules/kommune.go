@@ -528,6 +528,17 @@ func LookupFylke(nr string, on Date) (Fylke, error) {
 	return Fylke{}, fmt.Errorf("fylkesnummer %s (%s) on %s: %w", nr, fs[len(fs)-1].Name, on, ErrFylkeNotValid)
 }
 
+// FylkePeriods returns every period of fylkesnummer nr, oldest first, or an error matching
+// ErrNotFylkesnummer.
+func FylkePeriods(nr string) ([]Fylke, error) {
+	fs, ok := kommuner.fylker[nr]
+	if !ok {
+		_, err := LookupFylke(nr, KommuneTableStart) // why nr is no fylkesnummer
+		return nil, err
+	}
+	return slices.Clone(fs), nil
+}
+
 // Fylker returns the fylker valid on date on, sorted by number. Dates before
 // KommuneTableStart use the first period.
 func Fylker(on Date) []Fylke {

@@ -422,3 +422,22 @@ func TestKommuneIn(t *testing.T) {
 		}
 	}
 }
+
+// TestFylkePeriods: every period of a fylkesnummer, oldest first (01 Østfold until 2019 and
+// from 2024 as 31; 30 Viken 2020–2023), or why it is none.
+func TestFylkePeriods(t *testing.T) {
+	t.Parallel()
+	ps, err := FylkePeriods("30")
+	if err != nil || len(ps) != 1 || ps[0].Name != "Viken" {
+		t.Errorf("FylkePeriods(30) = %v, %v; want Viken's one period", ps, err)
+	}
+	ps, err = FylkePeriods("03")
+	if err != nil || len(ps) == 0 || ps[len(ps)-1].Name != "Oslo" {
+		t.Errorf("FylkePeriods(03) = %v, %v; want Oslo's periods", ps, err)
+	}
+	for _, nr := range []string{"13", "99", "3", "ab", ""} {
+		if ps, err := FylkePeriods(nr); !errors.Is(err, ErrNotFylkesnummer) || ps != nil {
+			t.Errorf("FylkePeriods(%q) = %v, %v; want ErrNotFylkesnummer", nr, ps, err)
+		}
+	}
+}

@@ -333,10 +333,14 @@ func kommuneName(nr string, on rules.Date) string {
 	return ""
 }
 
-// fylkeName returns the fylke's name for a fylkesnummer valid on the date, "" when unknown.
+// fylkeName returns the fylke's name for a fylkesnummer valid on the date (its latest name
+// otherwise: 30 is Viken in 2025 too), "" when the table does not know it.
 func fylkeName(nr string, on rules.Date) string {
 	if f, err := rules.LookupFylke(nr, on); err == nil {
 		return f.Name
+	}
+	if ps, err := rules.FylkePeriods(nr); err == nil && len(ps) > 0 {
+		return ps[len(ps)-1].Name
 	}
 	return ""
 }

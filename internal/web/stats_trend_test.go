@@ -19,7 +19,8 @@ var trendRow = regexp.MustCompile(`(?s)<th scope="row">(\d{4})(?: <span[^>]*>[^<
 
 // TestConsole_StatisticsTrendWithoutRow: the table over the years shows «–» in every cell of a
 // year the API has no row for (30 Viken before 2020 and after 2023), as the downloads leave
-// such a year out, and the year's figures where it has one. Found on 2026-12-07 (a walk of the
+// such a year out, and the year's figures where it has one; a former fylke is named by its
+// last name («30» before 2026-12-07). Found on 2026-12-07 (a walk of the
 // console's forms): every cell of such a year read 0, a count of nobody published for a fylke
 // that did not exist.
 func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
@@ -29,6 +30,11 @@ func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
 	r := w.do(http.MethodGet, "/statistikk?ar=2025&niva=fylke&omrade=30", nil, nil, analyst)
 	if r.code != http.StatusOK {
 		t.Fatalf("statistics of fylke 30 in 2025: %d", r.code)
+	}
+	// The table is named by the fylke's last name, not by its bare number, in a year after
+	// its end.
+	if !strings.Contains(r.body, "<caption>Viken per år</caption>") {
+		t.Errorf("the table over the years is not captioned «Viken per år»")
 	}
 	rows := trendRow.FindAllStringSubmatch(r.body, -1)
 	if len(rows) != 7 {
