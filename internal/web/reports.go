@@ -88,6 +88,12 @@ var reportingGaps = []struct {
 // linked list counts them (the termination gaps: rows of the year's report of terminated
 // participants, QueryService.TerminatedReport), and the days left to the deadline.
 func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
+	if principal(r).Kommune == "" {
+		// The menu offers it to kommuner only; an analyst opening it read «Ugyldig verdi:
+		// Kommune» from the person list it asks (TestConsole_ReportingForKommunerOnly).
+		c.errorPage(w, r, http.StatusForbidden, "Ingen tilgang", "Årsrapporteringen viser hva en kommune må rette i sine egne registreringer før fristen; den er for kommunene.")
+		return
+	}
 	today := c.today()
 	year, ok := yearParam(r, reportingYear(today))
 	d := &reportingData{Year: year}
