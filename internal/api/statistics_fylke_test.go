@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
@@ -24,5 +27,21 @@ func TestQuery_StatisticsFylkeOfRenumberedKommune(t *testing.T) {
 	res := statsCall(t, q, halden, &nirv1.StatisticsRequest{Year: 2023, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE})
 	if len(res.GetRows()) != 1 || res.GetRows()[0].GetArea() != "30" {
 		t.Fatalf("3101 Halden's fylke rows for 2023: %v; want the one row of 30 Viken", res.GetRows())
+	}
+	// Asked by its number, that fylke is Halden's own too: before 2026-12-07 (a walk of the
+	// web console) 30 was denied, as not 31, Halden's fylke today, while 31 gave 30's row.
+	asked := statsCall(t, q, halden, &nirv1.StatisticsRequest{Year: 2023, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, Area: "30"})
+	if len(asked.GetRows()) != 1 || asked.GetRows()[0].GetArea() != "30" {
+		t.Errorf("3101 Halden asking for fylke 30 in 2023: %v; want the one row of 30 Viken", asked.GetRows())
+	}
+	ctx := auth.NewContext(context.Background(), halden)
+	for _, c := range []struct {
+		year int32
+		area string
+	}{{2023, "03"}, {2024, "30"}, {2023, "46"}} {
+		_, err := q.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: c.year, Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, Area: c.area}))
+		if connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("3101 Halden asking for fylke %s in %d: %v; want PermissionDenied", c.area, c.year, err)
+		}
 	}
 }
