@@ -189,11 +189,14 @@ func (v statsRowView) chartValue(field string, n float64) float64 {
 }
 
 type statsData struct {
-	Q          statsQuery
-	Years      []int
-	Levels     []option
-	Official   string
-	Rows       []statsRowView
+	Q        statsQuery
+	Years    []int
+	Levels   []option
+	Official string
+	Rows     []statsRowView
+	// AreaNote says why the area asked has no figures, when it is no area of the year's
+	// kommune structure (areaOutside).
+	AreaNote   string
 	Bars       template.HTML
 	Shares     template.HTML
 	Trend      template.HTML
@@ -247,6 +250,9 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	level := levelParams[q.Level]
+	if len(rows) == 0 {
+		d.AreaNote = areaOutside(level, q.Area, rules.MustDate(q.Year, 1, 1))
+	}
 	d.Footnote = foot
 	for _, row := range rows {
 		d.Rows = append(d.Rows, statsRowOf(row, level, q.Year))
@@ -287,6 +293,61 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 	trendQ.Set("serie", "ar")
 	d.TrendCSV, d.TrendJSON = href("/statistikk.csv", trendQ), href("/statistikk.json", trendQ)
 	c.render(w, r, http.StatusOK, "stats", c.view(r, fmt.Sprintf("Statistikk %d", q.Year), d))
+}
+
+// areaOutside says, for an area of the level that is no kommune or fylke of the structure
+// on the date (the one the rows follow, DOMAIN.md Product decisions 13), when it was one:
+// «Viken (30) var et fylke 2020–2023; tallene følger kommunestrukturen per 1. januar 2025.»
+// "" for an area of the structure, or one the table does not know.
+func areaOutside(level nirv1.StatisticsLevel, area string, on rules.Date) string {
+	type period struct {
+		name     string
+		from, to rules.Date
+	}
+	var ps []period
+	var what string
+	switch level {
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:
+		if _, err := rules.LookupFylke(area, on); err == nil {
+			return ""
+		}
+		fs, _ := rules.FylkePeriods(area)
+		for _, f := range fs {
+			ps = append(ps, period{f.Name, f.ValidFrom, f.ValidTo})
+		}
+		what = "et fylke"
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE:
+		if _, err := rules.LookupKommune(area, on); err == nil {
+			return ""
+		}
+		ks, _ := rules.KommunePeriods(area)
+		for _, k := range ks {
+			ps = append(ps, period{k.Name, k.ValidFrom, k.ValidTo})
+		}
+		what = "en kommune"
+	}
+	if len(ps) == 0 {
+		return ""
+	}
+	// The table's periods follow its versions: one that begins the day after the last
+	// ended continues it.
+	joined := []period{ps[0]}
+	for _, p := range ps[1:] {
+		if last := &joined[len(joined)-1]; !last.to.IsZero() && last.to.DaysUntil(p.from) == 1 {
+			last.to = p.to
+			continue
+		}
+		joined = append(joined, p)
+	}
+	spans := make([]string, len(joined))
+	for i, p := range joined {
+		end := "i dag"
+		if !p.to.IsZero() {
+			end = strconv.Itoa(p.to.Y)
+		}
+		spans[i] = fmt.Sprintf("%d–%s", p.from.Y, end)
+	}
+	return fmt.Sprintf("%s (%s) var %s %s; tallene følger kommunestrukturen per %s.", ps[len(ps)-1].name, area, what, strings.Join(spans, " og "), longDate(on))
 }
 
 func statsRowOf(row *nirv1.StatisticsRow, level nirv1.StatisticsLevel, year int) statsRowView {

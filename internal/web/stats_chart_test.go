@@ -3,6 +3,9 @@ package web
 import (
 	"strings"
 	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // TestStatsCharts_SuppressedShareIsColon: DOMAIN.md "Product decisions" 14: a suppressed
@@ -41,5 +44,31 @@ func TestStatsCharts_SuppressedShareIsColon(t *testing.T) {
 	}
 	if got := rows[2].Cell("share_direct_work_or_education"); got != ":" {
 		t.Errorf("Stavanger's share with its denominator withheld: %q, want «:»", got)
+	}
+}
+
+// TestAreaOutside: what the statistics page says of an area asked for a year whose kommune
+// structure does not hold it: when it was a kommune or fylke; nothing for an area of the
+// structure or a number the table does not know.
+func TestAreaOutside(t *testing.T) {
+	fylke, kommune := nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE
+	for _, tt := range []struct {
+		level nirv1.StatisticsLevel
+		area  string
+		year  int
+		want  string
+	}{
+		{fylke, "30", 2025, "Viken (30) var et fylke 2020–2023; tallene følger kommunestrukturen per 1. januar 2025."},
+		{fylke, "30", 2019, "Viken (30) var et fylke 2020–2023; tallene følger kommunestrukturen per 1. januar 2019."},
+		{fylke, "30", 2022, ""},
+		{fylke, "03", 2025, ""},
+		{fylke, "99", 2025, ""},
+		{kommune, "0213", 2025, "Ski (0213) var en kommune 2004–2019; tallene følger kommunestrukturen per 1. januar 2025."},
+		{kommune, "0301", 2025, ""},
+		{kommune, "9999", 2025, ""},
+	} {
+		if got := areaOutside(tt.level, tt.area, rules.MustDate(tt.year, 1, 1)); got != tt.want {
+			t.Errorf("areaOutside(%v, %s, %d) = %q, want %q", tt.level, tt.area, tt.year, got, tt.want)
+		}
 	}
 }

@@ -20,7 +20,7 @@ var trendRow = regexp.MustCompile(`(?s)<th scope="row">(\d{4})(?: <span[^>]*>[^<
 // TestConsole_StatisticsTrendWithoutRow: the table over the years shows «–» in every cell of a
 // year the API has no row for (30 Viken before 2020 and after 2023), as the downloads leave
 // such a year out, and the year's figures where it has one; a former fylke is named by its
-// last name («30» before 2026-12-07). Found on 2026-12-07 (a walk of the
+// last name («30» before 2026-12-07), and a year it was none says so. Found on 2026-12-07 (a walk of the
 // console's forms): every cell of such a year read 0, a count of nobody published for a fylke
 // that did not exist.
 func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
@@ -35,6 +35,13 @@ func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
 	// its end.
 	if !strings.Contains(r.body, "<caption>Viken per år</caption>") {
 		t.Errorf("the table over the years is not captioned «Viken per år»")
+	}
+	// No figures for 2025, and the page says why: Viken was a fylke only 2020-2023.
+	if !strings.Contains(r.body, "Ingen tall for 2025. Viken (30) var et fylke 2020–2023; tallene følger kommunestrukturen per 1. januar 2025.") {
+		t.Errorf("the page of fylke 30 in 2025 does not say it was a fylke 2020–2023 only")
+	}
+	if r := w.do(http.MethodGet, "/statistikk?ar=2025&niva=fylke&omrade=03", nil, nil, analyst); strings.Contains(r.body, "var et fylke") {
+		t.Errorf("the page of fylke 03 in 2025 says it was a fylke once")
 	}
 	rows := trendRow.FindAllStringSubmatch(r.body, -1)
 	if len(rows) != 7 {
