@@ -188,14 +188,7 @@ func TestService_ResendWithExpectationStaleCache(t *testing.T) {
 	ctx := context.Background()
 	w := newIDWorld(t, false)
 	a, b := w.service(w.proj), w.service(w.proj)
-	id, reg := person(48, false)
-	pos, err := b.Append(ctx, oslo, []*nirv1.Registration{reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := pos[0].Sequence
-	e := offer(id)
-	e.ExpectedLastSequence = &n
+	e, _ := offerExpecting(t, b, 48)
 	first, err := a.Append(ctx, oslo, []*nirv1.Registration{e})
 	if err != nil {
 		t.Fatal(err)

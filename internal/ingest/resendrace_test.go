@@ -49,6 +49,21 @@ func (r *replicaBehind) Read(ctx context.Context, key string) ([]eventstore.Stor
 	return history, history[len(history)-1].Seq, nil
 }
 
+// offerExpecting registers person i through svc and returns an offer for the person that
+// expects the registration's sequence, and that sequence.
+func offerExpecting(t *testing.T, svc *ingest.Service, i int) (*nirv1.Registration, uint64) {
+	t.Helper()
+	id, reg := person(i, false)
+	pos, err := svc.Append(context.Background(), oslo, []*nirv1.Registration{reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := pos[0].Sequence
+	e := offer(id)
+	e.ExpectedLastSequence = &n
+	return e, n
+}
+
 // TestService_ResendWithExpectationRacedTwice: a re-send with expected_last_sequence whose
 // first send another nird stores while this one judges it is the duplicate of the stored
 // event, also when the event store finds it stored (ErrNotNew) on an attempt after the first:
@@ -59,15 +74,9 @@ func (r *replicaBehind) Read(ctx context.Context, key string) ([]eventstore.Stor
 func TestService_ResendWithExpectationRacedTwice(t *testing.T) {
 	ctx := context.Background()
 	b, store := newService(t)
-	id, reg := person(39, false)
-	pos, err := b.Append(ctx, oslo, []*nirv1.Registration{reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := pos[0].Sequence
-	e := offer(id)
-	e.ExpectedLastSequence = &n
+	e, n := offerExpecting(t, b, 39)
 	var first []*nirv1.Position
+	var err error
 	raced := &replicaBehind{Store: store, race: func() {
 		if first, err = b.Append(ctx, oslo, []*nirv1.Registration{e}); err != nil {
 			t.Errorf("the first send, through another nird: %v", err)
