@@ -165,14 +165,15 @@ func (w *kbNird) status(t *testing.T) *nirv1.ProjectionStatusResponse {
 // caughtUp waits until the read models hold every event of the stream.
 func (w *kbNird) caughtUp(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	const patience = 60 * time.Second
+	deadline := time.Now().Add(patience)
 	for {
 		st := w.status(t)
 		if st.GetLag() == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("read models still %d behind after 20s", st.GetLag())
+			t.Fatalf("read models still %d behind after %v", st.GetLag(), patience)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
