@@ -300,38 +300,52 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 // «Viken (30) var et fylke 2020–2023; tallene følger kommunestrukturen per 1. januar 2025.»
 // "" for an area of the structure, or one the table does not know.
 func areaOutside(level nirv1.StatisticsLevel, area string, on rules.Date) string {
-	type period struct {
-		name     string
-		from, to rules.Date
-	}
-	var ps []period
-	var what string
-	switch level {
-	case nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:
-		if _, err := rules.LookupFylke(area, on); err == nil {
-			return ""
-		}
-		fs, _ := rules.FylkePeriods(area)
-		for _, f := range fs {
-			ps = append(ps, period{f.Name, f.ValidFrom, f.ValidTo})
-		}
-		what = "et fylke"
-	case nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE:
-		if _, err := rules.LookupKommune(area, on); err == nil {
-			return ""
-		}
-		ks, _ := rules.KommunePeriods(area)
-		for _, k := range ks {
-			ps = append(ps, period{k.Name, k.ValidFrom, k.ValidTo})
-		}
-		what = "en kommune"
-	}
+	ps, what := formerPeriods(level, area, on)
 	if len(ps) == 0 {
 		return ""
 	}
-	// The table's periods follow its versions: one that begins the day after the last
-	// ended continues it.
-	joined := []period{ps[0]}
+	return fmt.Sprintf("%s (%s) var %s %s; tallene følger kommunestrukturen per %s.", ps[len(ps)-1].name, area, what, spans(ps), longDate(on))
+}
+
+// areaPeriod is a period of a kommune or a fylke in the kommune table.
+type areaPeriod struct {
+	name     string
+	from, to rules.Date // to is zero while valid
+}
+
+// formerPeriods returns the periods of area, a kommune or fylke by level, when it is none on
+// the date, and what it was («et fylke», «en kommune»); none for an area valid on the date or
+// one the table does not know.
+func formerPeriods(level nirv1.StatisticsLevel, area string, on rules.Date) ([]areaPeriod, string) {
+	switch level {
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE:
+		if _, err := rules.LookupFylke(area, on); err == nil {
+			return nil, ""
+		}
+		fs, _ := rules.FylkePeriods(area)
+		return periodsOf(fs, func(f rules.Fylke) areaPeriod { return areaPeriod{f.Name, f.ValidFrom, f.ValidTo} }), "et fylke"
+	case nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE:
+		if _, err := rules.LookupKommune(area, on); err == nil {
+			return nil, ""
+		}
+		ks, _ := rules.KommunePeriods(area)
+		return periodsOf(ks, func(k rules.Kommune) areaPeriod { return areaPeriod{k.Name, k.ValidFrom, k.ValidTo} }), "en kommune"
+	}
+	return nil, ""
+}
+
+func periodsOf[T any](ts []T, of func(T) areaPeriod) []areaPeriod {
+	out := make([]areaPeriod, len(ts))
+	for i, t := range ts {
+		out[i] = of(t)
+	}
+	return out
+}
+
+// spans writes the years of the periods, «2004–2019» or «2020–i dag», joining a period that
+// begins the day after the one before it ended (the table's periods follow its versions).
+func spans(ps []areaPeriod) string {
+	joined := []areaPeriod{ps[0]}
 	for _, p := range ps[1:] {
 		if last := &joined[len(joined)-1]; !last.to.IsZero() && last.to.DaysUntil(p.from) == 1 {
 			last.to = p.to
@@ -339,15 +353,15 @@ func areaOutside(level nirv1.StatisticsLevel, area string, on rules.Date) string
 		}
 		joined = append(joined, p)
 	}
-	spans := make([]string, len(joined))
+	out := make([]string, len(joined))
 	for i, p := range joined {
 		end := "i dag"
 		if !p.to.IsZero() {
 			end = strconv.Itoa(p.to.Y)
 		}
-		spans[i] = fmt.Sprintf("%d–%s", p.from.Y, end)
+		out[i] = fmt.Sprintf("%d–%s", p.from.Y, end)
 	}
-	return fmt.Sprintf("%s (%s) var %s %s; tallene følger kommunestrukturen per %s.", ps[len(ps)-1].name, area, what, strings.Join(spans, " og "), longDate(on))
+	return strings.Join(out, " og ")
 }
 
 func statsRowOf(row *nirv1.StatisticsRow, level nirv1.StatisticsLevel, year int) statsRowView {
