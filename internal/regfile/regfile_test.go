@@ -122,14 +122,29 @@ func TestReadJSONL_ErrorsHoldNoNationalID(t *testing.T) {
 		"IDWithoutItsLeadingZero": `{"person":{"nationalId":` + strings.TrimLeft(fnr, "0") + `},"event":{"kommune":"0301"}}`,
 		"IDAsADecimal":            `{"person":{"nationalId":` + fnr[:10] + "." + fnr[10:] + `},"event":{"kommune":"0301"}}`,
 		"IDAsAnExponent":          `{"person":{"nationalId":` + fnr[:1] + "." + fnr[1:] + `e10},"event":{"kommune":"0301"}}`,
+		// Split by what RedactInput does not read as a separator, in a string protojson
+		// quotes as written: JSON's escaped slash (PHP's json_encode writes "/" so), an
+		// escaped line break, a colon, a backslash; or in a bare token (a reviewer's probe,
+		// 2026-12-07: each was printed whole, where a CSV cell's is not).
+		"IDSplitByEscapedSlash":   `{"person":{"nationalId":"x"},"event":{"personRegistered":{"sex":"` + fnr[:6] + `\/` + fnr[6:] + `"}}}`,
+		"IDSplitByEscapedNewline": `{"person":{"nationalId":"x"},"event":{"personRegistered":{"sex":"` + fnr[:6] + `\u000a` + fnr[6:] + `"}}}`,
+		"IDSplitByColon":          `{"person":{"nationalId":"x"},"event":{"personRegistered":{"sex":"` + fnr[:6] + `:` + fnr[6:] + `"}}}`,
+		"IDSplitByBackslash":      `{"person":{"nationalId":"x"},"event":{"personRegistered":{"sex":"` + fnr[:6] + `\\` + fnr[6:] + `"}}}`,
+		"IDSplitInAFieldName":     `{"person":{"nationalId":"x"},"` + fnr[:6] + `:` + fnr[6:] + `":1}`,
+		"IDSplitInABareToken":     `{"person":{"nationalId":` + fnr[:6] + `x` + fnr[6:] + `}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := regfile.ReadJSONL([]byte(line+"\n"), func(regfile.Line) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), "line 1: not a nir.v1.Registration") {
 				t.Fatalf("err = %v, want line 1 refused", err)
 			}
+			// Named with the id's parts masked: a failure prints no national id.
+			shown := strings.NewReplacer(fnr[:6], "<birth date>", fnr[6:], "<personnummer>").Replace(err.Error())
 			if digits := strings.Map(keepDigits, err.Error()); strings.Contains(digits, strings.TrimLeft(fnr, "0")) {
-				t.Errorf("the error repeats the national id's digits: %v", err)
+				t.Errorf("the error repeats the national id's digits: %s", shown)
+			}
+			if strings.Contains(err.Error(), fnr[:6]) && strings.Contains(err.Error(), fnr[6:]) {
+				t.Errorf("the error repeats both parts of the national id: %s", shown)
 			}
 		})
 	}
