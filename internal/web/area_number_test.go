@@ -192,6 +192,14 @@ func TestConsole_AreaNumbers(t *testing.T) {
 			t.Errorf("statistics of a snapshot named by a national id: %d, the alert quotes it: %v, says no such snapshot: %v; want 404 saying no such snapshot, the name masked",
 				r.code, strings.Contains(msg, fnr), strings.Contains(msg, "Fant ikke øyeblikksbildet"))
 		}
+		// Nor anywhere else on the page, but in the form's field as typed: above the alert,
+		// «Tallene er fra øyeblikksbildet «<the id>»» quoted it and said the figures, which
+		// the page does not show, were the snapshot's (a review, 2026-12-07).
+		field := `value="` + fnr + `"`
+		if n := strings.Count(r.body, fnr) - strings.Count(r.body, field); n != 0 || strings.Contains(r.body, "Tallene er fra øyeblikksbildet") {
+			t.Errorf("the page of a snapshot not found quotes its name %d times outside the form's field, and says its figures are the snapshot's: %v; want neither",
+				n, strings.Contains(r.body, "Tallene er fra øyeblikksbildet"))
+		}
 	})
 	log := w.logged()
 	for key, id := range w.ids {
