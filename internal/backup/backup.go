@@ -548,8 +548,10 @@ func Open(dir string) (*Backup, error) {
 		n++
 	}
 	// The sequences too when there is no record: a backup of none runs from FirstSeq to
-	// FirstSeq-1, and a file of none under a manifest of more is truncated or replaced.
-	if n != m.Count || m.FirstSeq+n != m.LastSeq+1 {
+	// FirstSeq-1, and a file of none under a manifest of more is truncated or replaced. No
+	// stream sequence is 0 (0 to MaxUint64 would pass as uint64s), and a full backup starts
+	// at 1 (TestOpen_RefusesAnEmptyRangeThatWraps).
+	if n != m.Count || m.FirstSeq+n != m.LastSeq+1 || m.FirstSeq == 0 || (m.After == "" && m.FirstSeq != 1) {
 		return nil, fmt.Errorf("backup %s: %s holds %d records, the manifest says %d, sequences %d to %d: truncated or replaced, or the manifest is damaged; this backup cannot be restored",
 			dir, EventsFile, n, m.Count, m.FirstSeq, m.LastSeq)
 	}

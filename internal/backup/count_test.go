@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +128,44 @@ func TestOpen_EmptyBackups(t *testing.T) {
 	}
 	if last, err := backup.Restore(ctx, openStore(t), chain, backup.Until{}, nil); err != nil || last != 5 {
 		t.Errorf("restore of a full backup and an empty incremental one: %d, %v; want 5", last, err)
+	}
+}
+
+// TestOpen_RefusesAnEmptyRangeThatWraps: an events file of no record under a manifest of
+// sequences 0 to 18446744073709551615 (count 0, checksums matching, manifest_sha256 and the
+// digest left out) passed Open's check of an empty range, FirstSeq+0 == LastSeq+1 as
+// uint64s, and restored nothing as a finished restore, as the range 1 to 5 did before
+// b2e2e05; so did a full backup of sequences 6 to 5 (a review, 2026-12-07). No stream
+// sequence is 0, and a full backup starts at 1: Open refuses both.
+func TestOpen_RefusesAnEmptyRangeThatWraps(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		first, last uint64
+	}{
+		{"Wraps", 0, math.MaxUint64},
+		{"FullNotFromOne", 6, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeBackup(t, 5)
+			events := "NIRBAK1\n"
+			if err := os.WriteFile(filepath.Join(dir, backup.EventsFile), []byte(events), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			editManifest(t, dir, func(m map[string]any) {
+				s := sha256.Sum256([]byte(events))
+				m["events"] = map[string]any{"name": backup.EventsFile, "bytes": len(events), "sha256": hex.EncodeToString(s[:])}
+				m["count"], m["first_seq"], m["last_seq"] = 0, tc.first, tc.last
+				delete(m, "digest")
+				delete(m, "checkpoints")
+			})
+			b, err := backup.Open(dir)
+			if err == nil {
+				last, rerr := backup.Restore(context.Background(), openStore(t), []*backup.Backup{b}, backup.Until{}, nil)
+				t.Fatalf("Open of no record as sequences %d to %d: opened, and restored through %d (%v); want it refused", tc.first, tc.last, last, rerr)
+			}
+			if want := fmt.Sprintf("sequences %d to %d", tc.first, tc.last); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "cannot be restored") {
+				t.Errorf("Open of no record as sequences %d to %d: %v; want %q, and that it cannot be restored", tc.first, tc.last, err, want)
+			}
+		})
 	}
 }
