@@ -242,7 +242,13 @@ func (p *Projector) OpenSnapshots() error {
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".db")
-		if !ok || !validSnapshotName(name) {
+		if !ok || !WellFormedSnapshotName(name) {
+			continue
+		}
+		if !validSnapshotName(name) {
+			// Valid before RedactIDs masked more separators (an underscore: 20221231_20230228);
+			// said, so that the snapshot is not gone without a word, without its digits.
+			p.logger.Warn("snapshot not served: its name is shaped like a national id, which no log may hold; rename it (no 11 digits, nor 6 digits, a separator and 5)", "snapshot", rules.RedactIDs(name))
 			continue
 		}
 		p.mu.RLock()
