@@ -83,8 +83,9 @@ type lineSeries struct {
 }
 
 // lineChart draws one line per series over the x labels (years), with a marker and the value
-// at each point.
-func lineChart(id, title, desc string, xs []string, series []lineSeries) template.HTML {
+// at each point. Where none is true there are no figures (a fylke before it was made): the
+// lines break there too, and the point reads «–», not «:».
+func lineChart(id, title, desc string, xs []string, none []bool, series []lineSeries) template.HTML {
 	const (
 		left   = 56
 		right  = 24
@@ -152,7 +153,11 @@ func lineChart(id, title, desc string, xs []string, series []lineSeries) templat
 				dy = 16
 			}
 			if math.IsNaN(v) {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">:</text>`, x(i), y(0)+dy, colour)
+				mark := ":"
+				if i < len(none) && none[i] {
+					mark = "–"
+				}
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">%s</text>`, x(i), y(0)+dy, colour, mark)
 				continue
 			}
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"></circle>`, x(i), y(v), colour)

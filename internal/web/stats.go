@@ -180,7 +180,7 @@ func (v statsRowView) Cell(field string) string {
 }
 
 // chartValue is a field's value for a chart: NaN when it is withheld, which the charts draw
-// as «:».
+// as «:», or when there are no figures (None), drawn as «–».
 func (v statsRowView) chartValue(field string, n float64) float64 {
 	if v.None || withheld(v.Suppressed, field) {
 		return math.NaN()
@@ -417,16 +417,16 @@ func statsCharts(rows []statsRowView, q statsQuery) (bars, shares template.HTML)
 }
 
 func trendChart(rows []statsRowView, name string) template.HTML {
-	xs := make([]string, len(rows))
+	xs, none := make([]string, len(rows)), make([]bool, len(rows))
 	series := []lineSeries{{Name: "Deltakere"}, {Name: "Nye programmer"}, {Name: "Avsluttet"}}
 	for i, r := range rows {
-		xs[i] = r.Name
+		xs[i], none[i] = r.Name, r.None
 		series[0].Values = append(series[0].Values, r.chartValue("participants", float64(r.Participants)))
 		series[1].Values = append(series[1].Values, r.chartValue("new_programmes", float64(r.New)))
 		series[2].Values = append(series[2].Values, r.chartValue("terminated", float64(r.Terminated)))
 	}
 	return lineChart("utvikling", "Utviklingen over år: "+name,
-		"Linjer over årene for deltakere, nye programmer og avsluttede programmer. Tallene står også i tabellen under.", xs, series)
+		"Linjer over årene for deltakere, nye programmer og avsluttede programmer. Tallene står også i tabellen under.", xs, none, series)
 }
 
 // statsColumns are the columns of the statistics downloads; JSON uses the same keys, with

@@ -17,6 +17,9 @@ import (
 // trendRow is a row of the statistics page's table over the years: its year and its cells.
 var trendRow = regexp.MustCompile(`(?s)<th scope="row">(\d{4})(?: <span[^>]*>[^<]*</span>)?</th>(.*?)</tr>`)
 
+// trendChartSVG is the statistics page's chart over the years.
+var trendChartSVG = regexp.MustCompile(`(?s)<svg[^>]*aria-labelledby="utvikling-tittel.*?</svg>`)
+
 // TestConsole_StatisticsTrendWithoutRow: the table over the years shows «–» in every cell of a
 // year the API has no row for (30 Viken before 2020 and after 2023), as the downloads leave
 // such a year out, and the year's figures where it has one; a former fylke is named by its
@@ -47,7 +50,7 @@ func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
 	if len(rows) != 7 {
 		t.Fatalf("%d rows over the years; want 7 (2019-2025)", len(rows))
 	}
-	none := 0
+	none, withheld := 0, 0
 	for _, row := range rows {
 		y, _ := strconv.Atoi(row[1])
 		res, err := w.query.Statistics(ctx, connect.NewRequest(&nirv1.StatisticsRequest{Year: int32(y), Level: nirv1.StatisticsLevel_STATISTICS_LEVEL_FYLKE, Area: "30"}))
@@ -63,7 +66,22 @@ func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
 			}
 		} else if dashes != 0 {
 			t.Errorf("%d, a row in the API: %d cells «–»; want its figures", y, dashes)
+		} else {
+			for _, f := range res.Msg.GetRows()[0].GetSuppressed() {
+				if f == "participants" || f == "new_programmes" || f == "terminated" {
+					withheld++
+				}
+			}
 		}
+	}
+	// The chart over the years (its three lines) marks a year without figures «–» as the
+	// table does, not «:», which reads as withheld (a review, 2026-12-07).
+	chart := trendChartSVG.FindString(r.body)
+	if marks := strings.Count(chart, ">–</text>"); marks != 3*none {
+		t.Errorf("the chart over the years marks %d points «–»; want %d (three lines, %d years without a row)", marks, 3*none, none)
+	}
+	if marks := strings.Count(chart, ">:</text>"); marks != withheld {
+		t.Errorf("the chart over the years marks %d points «:»; want %d, the figures withheld", marks, withheld)
 	}
 	if none == 0 || none == len(rows) {
 		t.Fatalf("%d of %d years without a row; the test needs both kinds", none, len(rows))
