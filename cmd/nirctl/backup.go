@@ -309,9 +309,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if errors.Is(err, eventstore.ErrNotEmpty) {
 			return fmt.Errorf("%w (nothing was restored)", err)
 		}
-		// A batch whose acknowledgement was lost may be stored past last
-		// (eventstore.Store.Import); the target stays unfinished either way.
-		return fmt.Errorf("restore stopped after sequence %d, or a batch later (the target stays unfinished: nird will not start on it; run the restore again): %w", last, err)
+		return restoreStopped(ctx, store, last, err)
 	}
 	fmt.Fprintf(stdout, "restored sequences 1 to %d of %d", last, chain[len(chain)-1].Manifest.LastSeq)
 	if fp := chain[0].Manifest.Metadata["nir_person_key"]; fp != "" { // nird's fingerprint entry
@@ -360,6 +358,20 @@ func startOver(ctx context.Context, cfg eventstore.Config, stderr io.Writer) err
 	}
 	fmt.Fprintf(stderr, "%s holds a restore that did not finish: removing it, to start over\n", cfg.Dir)
 	return os.RemoveAll(cfg.Dir)
+}
+
+// restoreStopped is the error of a restore that stopped after sequence last. Whether the
+// target is marked unfinished is asked of it: a refusal before the first write (a target
+// made for another register) leaves it unmarked, nothing restored, and its own advice
+// stands. A batch whose acknowledgement was lost may be stored past last
+// (eventstore.Store.Import); a marked target stays unfinished either way.
+func restoreStopped(ctx context.Context, store *eventstore.Store, last uint64, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if store.UnfinishedRestore(ctx) == nil {
+		return fmt.Errorf("restore stopped after sequence %d, before its first write (the target is not marked unfinished): %w", last, err)
+	}
+	return fmt.Errorf("restore stopped after sequence %d, or a batch later (the target stays unfinished: nird will not start on it; run the restore again): %w", last, err)
 }
 
 // emptyDataDir refuses a data directory that holds anything but nothing: a restore never
