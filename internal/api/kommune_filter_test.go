@@ -133,3 +133,34 @@ func TestQuery_FylkeInNoPeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestQuery_OtherKommuneOneAnswer: a kommune principal asking for a well-formed number not
+// its own gets one and the same refusal, whether the number is another kommune's today
+// (4601 Bergen), a former kommune's (0213 Ski) or in no period (9999), from every read and
+// the CSV export: the refusal tells nothing of which numbers are kommuner. c3c7766 moved
+// the form's check before the scope; the table's must stay after it.
+func TestQuery_OtherKommuneOneAnswer(t *testing.T) {
+	w := startQuery(t)
+	reads, _ := kommuneReads(context.Background())
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			want := read(w.query(qtOslo), "4601")
+			if codeOf(want) != connect.CodePermissionDenied {
+				t.Fatalf("oslo, kommune 4601: %v; want PermissionDenied", want)
+			}
+			for _, k := range []string{"0213", "9999"} {
+				if err := read(w.query(qtOslo), k); err == nil || err.Error() != want.Error() {
+					t.Errorf("oslo, kommune %s: %v; want the answer to 4601: %v", k, err, want)
+				}
+			}
+		})
+	}
+	t.Run("ExportCSV", func(t *testing.T) {
+		status, want := w.csv(t, qtOslo, http.MethodGet, url.Values{"kommune": {"4601"}})
+		for _, k := range []string{"0213", "9999"} {
+			if s, body := w.csv(t, qtOslo, http.MethodGet, url.Values{"kommune": {k}}); s != status || body != want || s != http.StatusForbidden {
+				t.Errorf("oslo, kommune %s: %d %q; want 403 and the answer to 4601 (%d %q)", k, s, body, status, want)
+			}
+		}
+	})
+}
