@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -485,19 +486,35 @@ var numberRun = regexp.MustCompile(`[0-9][0-9.eE+-]*[0-9]`)
 // error, a refused CSV cell), where a national id may also come as a number: its leading
 // zero dropped by a spreadsheet or a serializer that typed it as a number (10 digits, a
 // third of fødselsnumre start with 0), or as a decimal or an exponent ("0483900097.4",
-// "0.4839000974e10"). Every such number of 10 digits or more is masked as well. Not for log
+// "0.4839000974e10"). Every such number of 10 digits or more is masked as well, and so is
+// every quoted string or bare token holding 10 digits or more, whatever separates them
+// ("010190\/12345" as JSON escapes a slash, "010190:12345", 010190x12345). Not for log
 // lines of nird's own figures (durations of 10 digits after the point would be masked).
 func RedactInput(s string) string {
-	return RedactIDs(numberRun.ReplaceAllStringFunc(s, func(n string) string {
-		digits := 0
-		for _, r := range n {
-			if r >= '0' && r <= '9' {
-				digits++
-			}
+	s = numberRun.ReplaceAllStringFunc(s, func(n string) string { return redactTen(n, "<redacted>") })
+	s = inputToken.ReplaceAllStringFunc(s, func(t string) string {
+		if strings.HasPrefix(t, `"`) {
+			return redactTen(t, `"<redacted>"`)
 		}
-		if digits >= 10 {
-			return "<redacted>"
+		return redactTen(t, "<redacted>")
+	})
+	return RedactIDs(s)
+}
+
+// inputToken is a value as a decoder's error quotes it: a string as written, escapes and
+// all, or a bare token.
+var inputToken = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|[^\s"():]+`)
+
+// redactTen returns mask when s holds 10 digits or more, else s.
+func redactTen(s, mask string) string {
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			digits++
 		}
-		return n
-	}))
+	}
+	if digits >= 10 {
+		return mask
+	}
+	return s
 }

@@ -534,6 +534,15 @@ func TestRedactInput(t *testing.T) {
 		{`month: "2025-13" is not a month`, `month: "2025-13" is not a month`},
 		{`birth_date: "1990-02-30" is not a date`, `birth_date: "1990-02-30" is not a date`},
 		{"line 12: hours: \"123456789\" is not a number", "line 12: hours: \"123456789\" is not a number"},
+		// Split by what RedactIDs does not read as a separator, quoted as a decoder writes
+		// it, or bare (a review, 2026-12-07: protojson's errors in nirctl import, the API's
+		// codec and the NATS ingress printed these whole).
+		{`invalid value for enum field sex: "010190\/12345"`, `invalid value for enum field sex: "<redacted>"`},
+		{`invalid value for enum field sex: "010190\u000a12345"`, `invalid value for enum field sex: "<redacted>"`},
+		{`unknown field "010190:12345"`, `unknown field "<redacted>"`},
+		{`(line 1:25): invalid value 010190x12345`, `(line 1:25): invalid value <redacted>`},
+		{`(line 123:4567): unknown field "a"`, `(line 123:4567): unknown field "a"`},
+		{`"2025-13" and "1990-02-30"`, `"2025-13" and "1990-02-30"`},
 	} {
 		if got := RedactInput(tt.in); got != tt.want {
 			t.Errorf("RedactInput(%q) = %q, want %q", tt.in, got, tt.want)

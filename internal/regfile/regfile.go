@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +67,7 @@ func ReadJSONL(data []byte, yield func(Line) error) error {
 		if err := protojson.Unmarshal(line, reg); err != nil {
 			// protojson quotes what it refused: a national id written as a number, or as a
 			// field's name, would be echoed.
-			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactInput(redactTokens(err.Error())))
+			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactInput(err.Error()))
 		}
 		if err := yield(Line{Number: n, End: min(off, int64(len(data))), Registration: reg}); err != nil {
 			return err
@@ -158,18 +157,6 @@ func cell(s string) string {
 		return "<redacted>"
 	}
 	return s
-}
-
-// token is what a protojson error quotes of the line it refused: a JSON string as written
-// (escapes and all), or a bare token.
-var token = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|[^\s"():]+`)
-
-// redactTokens replaces, in a protojson error, every token holding ten digits or more by
-// <redacted> (cell): a national id split by what rules.RedactInput does not read as a
-// separator ("010190\/12345", as PHP's json_encode writes a slash; "010190:12345";
-// 010190x12345) was printed whole, where a CSV cell's is not.
-func redactTokens(s string) string {
-	return token.ReplaceAllStringFunc(s, cell)
 }
 
 // csvRegistration builds one registration from a CSV row. Its errors name the column and
