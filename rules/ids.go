@@ -505,6 +505,12 @@ func RedactInput(s string) string {
 // all, or a bare token.
 var inputToken = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|[^\s"():]+`)
 
+// RedactDigits returns "<redacted>" for a value holding 10 digits or more, whatever stands
+// between them, else the value: for a value quoted whole in a message, such as a CSV cell,
+// where a national id may be split by anything (a line break in a quoted cell, a slash) or
+// have lost its leading zero. A value worth quoting rarely holds so many (a date has eight).
+func RedactDigits(s string) string { return redactTen(s, "<redacted>") }
+
 // redactTen returns mask when s holds 10 digits or more, else s.
 func redactTen(s, mask string) string {
 	digits := 0

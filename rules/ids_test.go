@@ -581,3 +581,20 @@ func TestRedactIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactDigits: a value quoted whole is masked when it holds 10 digits or more, whatever
+// stands between them; a date or a short number is left.
+func TestRedactDigits(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"010190\n12345", "<redacted>"},
+		{"0101/90-123 45", "<redacted>"},
+		{"1019012345", "<redacted>"},
+		{"2024-01-31", "2024-01-31"},
+		{"123456789", "123456789"},
+		{"", ""},
+	} {
+		if got := RedactDigits(tt.in); got != tt.want {
+			t.Errorf("RedactDigits(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 			return fmt.Errorf("line 1: column %q twice", h)
 		}
 		if !csvColumns[h] {
-			return fmt.Errorf("line 1: unknown column %q (see the CSV columns: nirctl import -h)", cell(h))
+			return fmt.Errorf("line 1: unknown column %q (see the CSV columns: nirctl import -h)", rules.RedactDigits(h))
 		}
 		cols[h] = i
 	}
@@ -141,24 +141,6 @@ var csvColumns = map[string]bool{
 	"new_id": true, "source": true,
 }
 
-// cell returns s, a cell to quote in an error, or "<redacted>" when it holds ten digits or
-// more: a national id, whole or without its leading zero, split by any separator (a newline
-// in a quoted cell, a slash) that rules.RedactInput does not read as one. A cell worth
-// quoting rarely holds so many (a date has eight digits), and the error names the line and
-// the column all the same.
-func cell(s string) string {
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		if '0' <= s[i] && s[i] <= '9' {
-			digits++
-		}
-	}
-	if digits >= 10 {
-		return "<redacted>"
-	}
-	return s
-}
-
 // csvRegistration builds one registration from a CSV row. Its errors name the column and
 // never repeat a national id.
 func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
@@ -169,7 +151,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		bad = func(col, format string, args ...any) {
 			for i, a := range args {
 				if s, ok := a.(string); ok {
-					args[i] = cell(s)
+					args[i] = rules.RedactDigits(s)
 				}
 			}
 			errs = append(errs, errors.New(col+": "+rules.RedactInput(fmt.Sprintf(format, args...))))
