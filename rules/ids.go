@@ -465,10 +465,11 @@ func KeyingID(pr *nirv1.PersonRegistered) string {
 // DUF-nummer: 12) or longer, wherever it stands (also inside a longer token), or a
 // fødselsnummer the way people write it: the birth date, one separator (-, space, dot, or
 // the + and %20 a URL puts for a space) and the personnummer ("010190-12345"); or split by
-// what a path, a file name or a quoted string puts between them (/ or %2F, _, a tab or a
-// line break, or one escaped as a quoted string writes it: "/personer/010190/12345",
-// "010190\n12345"; found by mutation testing of regfile on 2026-12-07).
-var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_\t\n]|\r\n?|%20|%2[fF]|\\[ntr])[0-9]{5,}`)
+// what a path, a file name, a list or a quoted string puts between them (/ _ : , ; | \, a
+// tab or a line break, URL-encoded or escaped as a quoted string writes it:
+// "/personer/010190/12345", "010190\n12345", "010190%0A12345"; found by mutation testing of
+// regfile and its review on 2026-12-07).
+var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_:,;|\\\t\n]|\r\n?|%20|%2[fF]|%0[aAdD9]|%5[fF]|%3[aAbB]|%2[cC]|%7[cC]|\\[ntr/])[0-9]{5,}`)
 
 // RedactIDs masks every run of 11 or more digits in s, and every 6 digits, a separator and 5
 // digits (a formatted fødselsnummer), for a message or a log line that quotes what a client
