@@ -910,8 +910,19 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 	if m.GetCurrentStructure() {
 		structure = h.today()
 	}
+	// A kommune's own area is also the one it was in the structure: Halden (3101) asking for
+	// 3001 or for 30 Viken in 2023 (TestQuery_StatisticsOfRenumberedKommune).
+	inStructure := ""
+	if own := v.OwnKommune(); own != "" {
+		if k, _, ok := rules.KommuneIn(own, structure); ok {
+			inStructure = k
+		}
+	}
 	switch level {
 	case projections.LevelKommune:
+		if area != "" && area == inStructure {
+			area = ""
+		}
 		if area, err = kommuneFor(v, "area", area, false); err != nil {
 			return nil, err
 		}
@@ -920,12 +931,8 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 			return nil, fieldError(connect.CodeInvalidArgument, "area", "must be a 2-digit fylkesnummer")
 		}
 		asked := area
-		if own := v.OwnKommune(); own != "" && asked != "" {
-			// A kommune's own fylke is also the one it was in in the structure: Halden
-			// (3101) asking for 30 Viken in 2023 (TestQuery_StatisticsFylkeOfRenumberedKommune).
-			if k, _, ok := rules.KommuneIn(own, structure); ok && asked == k[:2] {
-				asked = ""
-			}
+		if asked != "" && inStructure != "" && asked == inStructure[:2] {
+			asked = ""
 		}
 		if area, err = v.Fylke("area", asked); err != nil {
 			return nil, accessError(err)
@@ -939,11 +946,9 @@ func (h *Query) Statistics(ctx context.Context, req *connect.Request[nirv1.Stati
 				return nil, fieldError(connect.CodeInvalidArgument, "area", err.Error())
 			}
 		}
-		if own := v.OwnKommune(); own != "" {
+		if inStructure != "" {
 			// The kommune's fylke in the structure: Halden (3101) was in 30 Viken in 2023.
-			if k, _, ok := rules.KommuneIn(own, structure); ok {
-				area = k[:2]
-			}
+			area = inStructure[:2]
 		}
 	case projections.LevelNation:
 		if area != "" {
