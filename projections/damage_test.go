@@ -304,6 +304,30 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 	}
 }
 
+// keptSnapshot builds the models of a small population in a new directory with one snapshot
+// kept, "good", and closes them; it returns the directory, the population, the snapshot's
+// dump and its file's bytes, for a test to lay other files beside it and open them again.
+func keptSnapshot(t *testing.T) (dir string, recs []Record, want string, good []byte) {
+	t.Helper()
+	recs = population(24, 30, testKommuner)
+	dir = t.TempDir()
+	p := caughtUp(t, dir, recs)
+	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = dump(t, db)
+	db.Close()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good, err = os.ReadFile(filepath.Join(dir, snapshotDir, "good.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, recs, want, good
+}
+
 // TestProjector_SnapshotFilesDamaged: what lies in the snapshots' directory in place of a
 // snapshot (a file truncated to nothing or to a page, flipped bytes, garbage, a directory, a
 // FIFO, a dangling link) never stops OpenSnapshots, which nird runs at every start, and is
@@ -313,23 +337,8 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 // FIFO made it wait for ever (nird hung at start).
 func TestProjector_SnapshotFilesDamaged(t *testing.T) {
 	t.Parallel()
-	recs := population(24, 30, testKommuner)
-	dir := t.TempDir()
-	p := caughtUp(t, dir, recs)
-	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "good"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := dump(t, db)
-	db.Close()
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, recs, want, good := keptSnapshot(t)
 	snaps := filepath.Join(dir, snapshotDir)
-	good, err := os.ReadFile(filepath.Join(snaps, "good.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	junk := map[string]func(path string) error{
 		"empty":     func(p string) error { return os.WriteFile(p, nil, 0o600) },
 		"one-page":  func(p string) error { return os.WriteFile(p, good[:4096], 0o600) },

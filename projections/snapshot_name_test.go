@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/introreg/nir/internal/syncbuf"
 )
@@ -19,22 +18,8 @@ import (
 // review, 2026-12-07). It is logged, its digits masked, saying to rename it.
 func TestProjector_SnapshotNamedLikeAnIDIsLogged(t *testing.T) {
 	t.Parallel()
-	recs := population(24, 30, testKommuner)
-	dir := t.TempDir()
-	p := caughtUp(t, dir, recs)
-	db, err := p.AsOf(bg, AsOfOptions{RecordedUntil: time.Now(), Keep: "good"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, recs, _, good := keptSnapshot(t)
 	snaps := filepath.Join(dir, snapshotDir)
-	good, err := os.ReadFile(filepath.Join(snaps, "good.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const old = "20221231_20230228"
 	if err := os.WriteFile(filepath.Join(snaps, old+".db"), good, 0o600); err != nil {
 		t.Fatal(err)
