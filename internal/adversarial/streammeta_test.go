@@ -44,11 +44,7 @@ func TestDamage_StreamMetadata(t *testing.T) {
 	for _, stream := range []string{eventstore.StreamName, "KV_" + eventstore.KeyBucket, eventstore.CheckpointStreamName, "KV_" + eventstore.LeaseBucket} {
 		t.Run(stream, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			copyDir(t, data, dir)
-			if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", stream, "meta.inf")); err != nil {
-				t.Fatal(err)
-			}
+			dir := withMetaFlipped(t, data, stream)
 			nd := startNird(t, dir)
 			if got := settledAnswers(t, nd); !reflect.DeepEqual(got, want) {
 				t.Errorf("after the re-creation the answers changed (%d persons, want %d)", personCount(got), personCount(want))
@@ -73,11 +69,7 @@ func TestDamage_StreamMetadata(t *testing.T) {
 
 	t.Run("PersonKeySwapped", func(t *testing.T) {
 		t.Parallel()
-		dir := t.TempDir()
-		copyDir(t, data, dir)
-		if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "meta.inf")); err != nil {
-			t.Fatal(err)
-		}
+		dir := withMetaFlipped(t, data, eventstore.StreamName)
 		keyFile := filepath.Join(dir, "personkey.secret")
 		if err := os.WriteFile(keyFile, []byte(randomKey()+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -94,11 +86,7 @@ func TestDamage_StreamMetadata(t *testing.T) {
 	// failing.
 	t.Run("PersonKeyLost", func(t *testing.T) {
 		t.Parallel()
-		dir := t.TempDir()
-		copyDir(t, data, dir)
-		if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", eventstore.StreamName, "meta.inf")); err != nil {
-			t.Fatal(err)
-		}
+		dir := withMetaFlipped(t, data, eventstore.StreamName)
 		keyFile := filepath.Join(dir, "personkey.secret")
 		if err := os.Remove(keyFile); err != nil {
 			t.Fatal(err)
@@ -111,4 +99,16 @@ func TestDamage_StreamMetadata(t *testing.T) {
 			t.Errorf("nird left a new person key in %s (%v)", keyFile, err)
 		}
 	})
+}
+
+// withMetaFlipped copies the stopped nird's data directory and damages stream's
+// configuration (meta.inf) in the copy, which it returns.
+func withMetaFlipped(t *testing.T, data, stream string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyDir(t, data, dir)
+	if err := natstest.FlipMiddle(filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", stream, "meta.inf")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

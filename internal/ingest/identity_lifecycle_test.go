@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +14,8 @@ import (
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
-	"github.com/introreg/nir/internal/personkey"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
-	"github.com/introreg/nir/sealing"
 )
 
 // operatorScope is the operator who erases persons (DOMAIN.md Product decisions 15).
@@ -39,36 +36,18 @@ func peerStores(t *testing.T) (*eventstore.Store, func() *ingest.Service) {
 
 func sealedStores(t *testing.T, keyStoreEach bool) (*eventstore.Store, func() *ingest.Service) {
 	t.Helper()
-	ctx := context.Background()
-	store, err := eventstore.Open(ctx, eventstore.Config{Dir: filepath.Join(t.TempDir(), "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys, err := personkey.New([]byte("test secret for the ingest tests"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, _, err := sealing.NewDataKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyStore := func() *eventstore.KeyStore {
-		ks, err := store.OpenKeyStore(ctx, master)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ks.Close() })
-		return ks
-	}
-	shared, made := keyStore(), 0
+	store, shared, master := storeWithKeys(t)
+	made := 0
 	return store, func() *ingest.Service {
 		ks := shared
 		if made++; keyStoreEach && made > 1 {
-			ks = keyStore()
+			var err error
+			if ks, err = store.OpenKeyStore(context.Background(), master); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ks.Close() })
 		}
-		return ingest.New(ingest.Config{Store: store, Keys: keys, Now: func() time.Time { return fixedNow },
-			Sealer: sealing.Events{Keys: ks, Strict: true}})
+		return serviceOn(t, store, sealed(ks))
 	}
 }
 
