@@ -36,6 +36,14 @@ func TestQuery_StatisticsOfRenumberedKommune(t *testing.T) {
 	if len(asked.GetRows()) != 1 || asked.GetRows()[0].GetArea() != "30" {
 		t.Errorf("3101 Halden asking for fylke 30 in 2023: %v; want the one row of 30 Viken", asked.GetRows())
 	}
+	// Its fylke today, 31, named: 31 was no fylke in 2023, and Halden gets what an analyst
+	// gets, no row. Before 2026-12-07 it got 30 Viken's row, which the console titled
+	// «Østfold per år».
+	today := statsCall(t, q, halden, &nirv1.StatisticsRequest{Year: 2023, Level: fylke, Area: "31"})
+	analyst := statsCall(t, q, auth.Principal{Name: "analyst", Role: auth.RoleAnalyst}, &nirv1.StatisticsRequest{Year: 2023, Level: fylke, Area: "31"})
+	if len(today.GetRows()) != 0 || len(analyst.GetRows()) != 0 {
+		t.Errorf("fylke 31 in 2023: Halden got %v, an analyst %v; want no row for either", today.GetRows(), analyst.GetRows())
+	}
 	// The same at kommune level: its number in the structure (3001 in 2023) is its own.
 	kommune := nirv1.StatisticsLevel_STATISTICS_LEVEL_KOMMUNE
 	empty := statsCall(t, q, halden, &nirv1.StatisticsRequest{Year: 2023, Level: kommune})
