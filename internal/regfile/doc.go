@@ -18,7 +18,9 @@
 //	training_vedtak: scheme, vedtak_type, vedtak_date, start_date, end_date
 //	training_hours: hours_type, month (YYYY-MM), hours, absence_hours (a decimal comma is read)
 //
-// Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix;
+// Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix,
+// in ASCII case (a look-alike letter such as ſ is refused, not folded into s), and never the
+// *_UNSPECIFIED name (an empty cell is unset); numbers are finite (not NaN or Inf);
 // a leading byte-order mark (as spreadsheet programs write) is ignored. CSVColumnsHelp is the
 // same list as help text. Errors name the line and the column and never repeat a national id.
 package regfile

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -44,7 +45,8 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
                  month (YYYY-MM), hours, absence_hours
   identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
                  person named by national_id), date (assigned), source (e.g. folkeregisteret)
-Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix.
+Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
+in any case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
 `
 
 // ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
@@ -89,12 +91,12 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	}
 	cols := map[string]int{}
 	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		h = foldASCII(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), strings.ToLower)
 		if _, dup := cols[h]; dup {
 			return fmt.Errorf("line 1: column %q twice", h)
 		}
 		if !csvColumns[h] {
-			return fmt.Errorf("line 1: unknown column %q (see the CSV columns: nirctl import -h)", rules.RedactDigits(h))
+			return fmt.Errorf("line 1: unknown column %+q (see the CSV columns: nirctl import -h)", rules.RedactDigits(h))
 		}
 		cols[h] = i
 	}
@@ -174,30 +176,39 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		if s == "" {
 			return 0
 		}
+		// ParseFloat reads "NaN" and "Inf" in any case; a count of hours is finite.
 		x, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", "."), 64)
-		if err != nil {
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
 			bad(col, "%q is not a number", s)
+			return 0
 		}
 		return x
 	}
 	enum := func(col string, desc protoreflect.EnumDescriptor, prefix string) protoreflect.EnumNumber {
-		s := strings.ToUpper(get(col))
+		s := foldASCII(get(col), strings.ToUpper)
 		if s == "" {
 			return 0
 		}
 		for _, name := range []string{s, prefix + s} {
-			if v := desc.Values().ByName(protoreflect.Name(name)); v != nil {
+			switch v := desc.Values().ByName(protoreflect.Name(name)); {
+			case v == nil:
+			case v.Number() == 0:
+				// An explicit «unspecified» is likelier a case system's mapping bug than a
+				// wish to leave the value unset.
+				bad(col, "%q is not allowed: leave the cell empty for unset", s)
+				return 0
+			default:
 				return v.Number()
 			}
 		}
-		bad(col, "%q is not a %s value", s, desc.Name())
+		bad(col, "%+q is not a %s value", s, desc.Name())
 		return 0
 	}
 
 	id := get("national_id")
 	ev := &nirv1.Event{Id: get("event_id"), Kommune: get("kommune"), CorrelationId: get("correlation_id")}
 	reg := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
-	switch t := strings.ToLower(get("type")); t {
+	switch t := foldASCII(get("type"), strings.ToLower); t {
 	case "person_registered":
 		pr := &nirv1.PersonRegistered{
 			BirthDate:          date("birth_date"),
@@ -212,7 +223,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		if pr.SettlementKommune == "" {
 			pr.SettlementKommune = ev.Kommune
 		}
-		switch s := strings.ToLower(get("settled_by_agreement")); s {
+		switch s := foldASCII(get("settled_by_agreement"), strings.ToLower); s {
 		case "", "false", "nei", "no", "0":
 		case "true", "ja", "yes", "1":
 			pr.SettledByAgreement = true
@@ -250,11 +261,11 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 			AbsenceHours: number("absence_hours"),
 		}
 		if m := get("month"); m != "" {
-			t, err := time.Parse("2006-01", m)
-			if err != nil {
+			// Its first day, by the dates' rules: years 1 to 9999 (time.Parse read 0000).
+			if d, err := rules.ParseDate(m + "-01"); err != nil {
 				bad("month", "%q is not a month (YYYY-MM)", m)
 			} else {
-				th.Month = &nirv1.YearMonth{Year: int32(t.Year()), Month: int32(t.Month())}
+				th.Month = &nirv1.YearMonth{Year: int32(d.Y), Month: int32(d.M)}
 			}
 		}
 		ev.Payload = &nirv1.Event_TrainingHoursRegistered{TrainingHoursRegistered: th}
@@ -273,10 +284,23 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 	case "":
 		bad("type", "is required")
 	default:
-		bad("type", "%q is not person_registered, person_moved, training_vedtak, training_hours or identifier_added", t)
+		bad("type", "%+q is not person_registered, person_moved, training_vedtak, training_hours or identifier_added", t)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return reg, nil
+}
+
+// foldASCII is fold(s), strings.ToUpper or strings.ToLower, for ASCII text; other text is
+// returned as it is, to match none of the format's names, which are ASCII: Unicode case
+// mapping turns look-alikes into them (the long s ſ into S, the dotless ı into I, the Kelvin
+// sign into k).
+func foldASCII(s string, fold func(string) string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return s
+		}
+	}
+	return fold(s)
 }

@@ -72,6 +72,8 @@ func TestReadCSV_Errors(t *testing.T) {
 	}{
 		{"UnknownColumn", "type,national_id,kommune,birthdate\n", `line 1: unknown column "birthdate"`},
 		{"ColumnTwice", "type,national_id,kommune,Kommune\n", `line 1: column "kommune" twice`},
+		// The Kelvin sign lowers to k: «\u212aommune» was read as kommune.
+		{"LookAlikeColumn", "type,national_id,\u212aommune\n", `line 1: unknown column "\u212aommune"`},
 		{"RequiredColumnMissing", "type,national_id\n", `line 1: the required column "kommune" is missing`},
 		{"BadDate", "type,national_id,kommune,birth_date\nperson_registered," + fnr + ",0301,1990-02-30\n", `line 2: birth_date: "1990-02-30" is not a date`},
 		{"BadEnum", "type,national_id,kommune,sex\nperson_registered," + fnr + ",0301,x\n", `line 2: sex: "X" is not a Sex value`},
@@ -240,6 +242,9 @@ func TestReadCSV_Cells(t *testing.T) {
 	scheme := func(e *nirv1.Event) any { return e.GetTrainingVedtakRegistered().GetScheme() }
 	agreed := func(e *nirv1.Event) any { return e.GetPersonRegistered().GetSettledByAgreement() }
 	moved := func(e *nirv1.Event) any { return e.GetPersonMoved() != nil }
+	vedtak := func(e *nirv1.Event) any { return e.GetTrainingVedtakRegistered() != nil }
+	absence := func(e *nirv1.Event) any { return e.GetTrainingHoursRegistered().GetAbsenceHours() }
+	hoursType := func(e *nirv1.Event) any { return e.GetTrainingHoursRegistered().GetType() }
 	type cases []struct {
 		cell string
 		want any // nil: refused
@@ -262,22 +267,43 @@ func TestReadCSV_Cells(t *testing.T) {
 			{"2025-02", [2]int32{2025, 2}}, {"9999-12", [2]int32{9999, 12}}, {"", [2]int32{}},
 			{"2025-2", nil}, {"2025-13", nil}, {"2025-00", nil}, {"25-02", nil}, {"2025-02-01", nil},
 			{"+025-02", nil}, {"2025-+2", nil},
+			// Year 0 is in no calendar of the register's (a date's years are 1 to 9999);
+			// time.Parse read it (mutation testing, 2026-12-07).
+			{"0000-01", nil}, {"0000-12", nil}, {"0001-01", [2]int32{1, 1}},
 		}},
 		{"training_hours", "hours", hours, cases{
 			{"12,5", 12.5}, {"12.5", 12.5}, {"007", 7.0}, {"", 0.0},
 			{"1e400", nil}, {"tolv", nil}, {"1.2.3", nil}, {"12,5,0", nil}, {"1 000", nil},
 			{"0x", nil}, {"--1", nil}, {"12h", nil},
+			// strconv.ParseFloat reads these, in any case; the rules refused them only on
+			// the append path (mutation testing, 2026-12-07).
+			{"NaN", nil}, {"nan", nil}, {"Inf", nil}, {"+Inf", nil}, {"-inf", nil},
+			{"INFINITY", nil}, {"-Infinity", nil},
+		}},
+		{"training_hours", "absence_hours", absence, cases{
+			{"1,5", 1.5}, {"NaN", nil}, {"-Inf", nil}, {"infinity", nil},
 		}},
 		{"person_registered", "sex", sex, cases{
 			{"FEMALE", nirv1.Sex_SEX_FEMALE}, {"Female", nirv1.Sex_SEX_FEMALE},
 			{"sex_female", nirv1.Sex_SEX_FEMALE}, {"SEX_MALE", nirv1.Sex_SEX_MALE}, {"", nirv1.Sex(0)},
 			{"X", nil}, {"1", nil}, {"SEX_", nil}, {"SEX_SEX_FEMALE", nil}, {"FEMALE_", nil},
 			{"FE MALE", nil},
+			// Look-alikes that Unicode case mapping turns into the schema's ASCII names: the
+			// long s (ſ to S), the Kelvin sign (to k), the dotless ı (to I, below); only ASCII case
+			// is ignored.
+			{"\u017fex_female", nil}, {"FEMALE\u017f", nil}, {"FEMALE\u212a", nil},
+			// The unset value by name: an explicit «unspecified» is likelier a case system's
+			// mapping bug than a wish to leave the cell unset (which an empty cell says).
+			{"SEX_UNSPECIFIED", nil}, {"unspecified", nil}, {"Sex_Unspecified", nil},
+		}},
+		{"training_hours", "hours_type", hoursType, cases{
+			{"norsk", nirv1.HoursType_HOURS_TYPE_NORSK}, {"HOURS_TYPE_UNSPECIFIED", nil}, {"UNSPECIFIED", nil},
 		}},
 		{"training_vedtak", "scheme", scheme, cases{
 			{"rett_og_plikt", nirv1.TrainingScheme_TRAINING_SCHEME_RETT_OG_PLIKT},
 			{"TRAINING_SCHEME_PLIKT", nirv1.TrainingScheme_TRAINING_SCHEME_PLIKT},
-			{"RETT-OG-PLIKT", nil}, {"TRAINING_SCHEME", nil},
+			{"RETT-OG-PLIKT", nil}, {"TRAINING_SCHEME", nil}, {"rett_og_pl\u0131kt", nil},
+			{"TRAINING_SCHEME_UNSPECIFIED", nil},
 		}},
 		{"person_registered", "settled_by_agreement", agreed, cases{
 			{"true", true}, {"TRUE", true}, {"Ja", true}, {"yes", true}, {"1", true},
@@ -287,6 +313,9 @@ func TestReadCSV_Cells(t *testing.T) {
 		{"person_moved", "type", moved, cases{
 			{"PERSON_MOVED", true}, {"Person_Moved ", true},
 			{"person moved", nil}, {"personmoved", nil},
+		}},
+		{"training_vedtak", "type", vedtak, cases{
+			{"TRAINING_VEDTAK", true}, {"training_vedta\u212a", nil}, {"TRAINING_VEDTA\u212a", nil},
 		}},
 	} {
 		for _, cc := range c.cases {
