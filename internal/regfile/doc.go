@@ -23,4 +23,9 @@
 // *_UNSPECIFIED name (an empty cell is unset); numbers are finite (not NaN or Inf);
 // a leading byte-order mark (as spreadsheet programs write) is ignored. CSVColumnsHelp is the
 // same list as help text. Errors name the line and the column and never repeat a national id.
+//
+// A JSONL line is held to the same values where protojson is laxer: a number must be finite
+// (protojson reads "NaN" and "Infinity"), a date or month of the calendar, an enum number one
+// the schema names. Enum names are protojson's: exact, in upper case; the *_UNSPECIFIED name
+// is read as unset there, since protojson writes it so when emitting defaults.
 package regfile

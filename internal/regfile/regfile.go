@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -71,11 +72,73 @@ func ReadJSONL(data []byte, yield func(Line) error) error {
 			// field's name, would be echoed.
 			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactInput(err.Error()))
 		}
+		if err := checkValues(reg.ProtoReflect(), ""); err != nil {
+			return fmt.Errorf("line %d: %s", n, rules.RedactInput(err.Error()))
+		}
 		if err := yield(Line{Number: n, End: min(off, int64(len(data))), Registration: reg}); err != nil {
 			return err
 		}
 	}
 	return sc.Err()
+}
+
+// checkValues refuses in m what protojson reads and the CSV reader does not: a number that
+// is not finite (protojson reads "NaN", "Infinity", "-Infinity"), a date or a month not of
+// the calendar (years 1 to 9999), an enum number the schema does not name. The rules refuse
+// each on the append path; here a file is refused before any of it is sent. path names m
+// as nird's refusals name fields ("event.person_moved.date"); no value is quoted. The
+// *_UNSPECIFIED name is accepted: protojson writes it for every unset enum when asked to
+// emit defaults, and it cannot be told from an absent value once read.
+func checkValues(m protoreflect.Message, path string) error {
+	switch v := m.Interface().(type) {
+	case *nirv1.Date:
+		if _, ok := rules.DateOf(v); !ok {
+			return fmt.Errorf("%s: not a calendar date (YYYY-MM-DD, years 1 to 9999)", path)
+		}
+	case *nirv1.YearMonth:
+		if _, ok := rules.NewDate(int(v.GetYear()), time.Month(v.GetMonth()), 1); !ok {
+			return fmt.Errorf("%s: not a calendar month (years 1 to 9999, months 1 to 12)", path)
+		}
+	}
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := string(fd.Name())
+		if path != "" {
+			name = path + "." + name
+		}
+		switch {
+		case fd.IsList():
+			for i := 0; i < v.List().Len() && err == nil; i++ {
+				err = checkValue(fd, v.List().Get(i), fmt.Sprintf("%s[%d]", name, i))
+			}
+		case fd.IsMap():
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				err = checkValue(fd.MapValue(), mv, name)
+				return err == nil
+			})
+		default:
+			err = checkValue(fd, v, name)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// checkValue is checkValues for one value of field fd.
+func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name string) error {
+	switch fd.Kind() {
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%s: not a finite number", name)
+		}
+	case protoreflect.EnumKind:
+		if fd.Enum().Values().ByNumber(v.Enum()) == nil {
+			return fmt.Errorf("%s: %d is not a %s value", name, v.Enum(), fd.Enum().Name())
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return checkValues(v.Message(), name)
+	}
+	return nil
 }
 
 // ReadCSV reads a header row, then one registration per row (the columns of

@@ -356,3 +356,58 @@ func cellRow(t *testing.T, fnr, typ, col, cell string) string {
 	}
 	return b.String()
 }
+
+// TestReadJSONL_Values: protojson reads what the CSV reader refuses, and what the rules
+// refused only on the append path: a number that is not finite ("NaN", "Infinity",
+// "-Infinity"), a date or a month of year 0 or of no calendar, an enum number the schema
+// does not name. Each is refused at read time, naming the line and the field as nird's
+// refusals do, and quoting no value. Enum names are protojson's: exact, so a look-alike
+// («ſEX_FEMALE») or another case is refused.
+func TestReadJSONL_Values(t *testing.T) {
+	const ev = `{"person":{"nationalId":"x"},"event":{"kommune":"0301",`
+	hours := func(fields string) string { return ev + `"trainingHoursRegistered":{` + fields + `}}}` }
+	for _, c := range []struct{ name, line, want string }{
+		{"HoursNaN", hours(`"hours":"NaN"`), "event.training_hours_registered.hours: not a finite number"},
+		{"HoursInfinity", hours(`"hours":"Infinity"`), "event.training_hours_registered.hours: not a finite number"},
+		{"AbsenceMinusInfinity", hours(`"absenceHours":"-Infinity"`), "event.training_hours_registered.absence_hours: not a finite number"},
+		{"MonthOfYear0", hours(`"month":{"year":0,"month":1}`), "event.training_hours_registered.month: not a calendar month"},
+		{"Month13", hours(`"month":{"year":2025,"month":13}`), "event.training_hours_registered.month: not a calendar month"},
+		{"MonthEmpty", hours(`"month":{}`), "event.training_hours_registered.month: not a calendar month"},
+		{"DateOfYear0", ev + `"personMoved":{"toKommune":"4601","date":{"year":0,"month":1,"day":1}}}}`, "event.person_moved.date: not a calendar date"},
+		{"BirthDateFeb30", ev + `"personRegistered":{"birthDate":{"year":1990,"month":2,"day":30}}}}`, "event.person_registered.birth_date: not a calendar date"},
+		{"EnumNumberUnnamed", ev + `"personRegistered":{"sex":7}}}`, "event.person_registered.sex: 7 is not a Sex value"},
+		{"EnumLookAlike", ev + `"personRegistered":{"sex":"ſEX_FEMALE"}}}`, "line 1: not a nir.v1.Registration"},
+		{"EnumLowerCase", ev + `"personRegistered":{"sex":"sex_female"}}}`, "line 1: not a nir.v1.Registration"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := regfile.ReadJSONL([]byte("# a comment\n"+c.line+"\n"), func(regfile.Line) error { return nil })
+			want := c.want
+			if !strings.HasPrefix(want, "line ") {
+				want = "line 2: " + want
+			} else {
+				want = strings.Replace(want, "line 1", "line 2", 1)
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("err = %v, want one beginning %q", err, want)
+			}
+		})
+	}
+	// What it accepts: finite numbers (as protojson writes them, or quoted), a month and a
+	// date of the calendar, and the unset value by name: protojson writes it so for every
+	// unset enum when asked to emit defaults (EmitUnpopulated; Java's
+	// includingDefaultValueFields), so in this format it says unset (the CSV reader refuses
+	// it, where a cell is written by hand or by a mapping).
+	for name, line := range map[string]string{
+		"Hours":           hours(`"hours":12.5,"absenceHours":"1e1","month":{"year":1,"month":12}`),
+		"Date":            ev + `"personMoved":{"toKommune":"4601","date":{"year":9999,"month":12,"day":31}}}}`,
+		"SexUnspecified":  ev + `"personRegistered":{"sex":"SEX_UNSPECIFIED","permitBasis":0}}}`,
+		"UnsetDateIsNull": ev + `"personRegistered":{"birthDate":null}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := 0
+			if err := regfile.ReadJSONL([]byte(line+"\n"), func(regfile.Line) error { n++; return nil }); err != nil || n != 1 {
+				t.Errorf("err = %v, %d lines; want the line read", err, n)
+			}
+		})
+	}
+}
