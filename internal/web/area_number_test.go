@@ -28,11 +28,15 @@ func statsURL(path, level string) func(string) string {
 }
 
 // areaForms are every form of the console that takes a kommune or fylke number: the person
-// list and its CSV export (kommune), and the statistics page and downloads by kommune and by
-// fylke (omrade). The reports (/avsluttede, /arsrapportering) take none: they read the
-// principal's own kommune.
+// list and its CSV export (kommune), the report of terminated participants (kommune), and
+// the statistics page and downloads by kommune and by fylke (omrade). /arsrapportering takes
+// none: it reads the principal's own kommune.
 var areaForms = []areaForm{
 	{name: "person list", url: func(nr string) string { return "/personer?" + url.Values{"kommune": {nr}}.Encode() },
+		field: "Kommune", result: `id="treff"`, page: true},
+	// Found on 2026-12-07: the report ignored its kommune; an analyst asking for 0301 got the
+	// nation's report, and a kommune asking for another's got its own, both answered 200.
+	{name: "terminated report", url: func(nr string) string { return "/avsluttede?" + url.Values{"kommune": {nr}}.Encode() },
 		field: "Kommune", result: `id="treff"`, page: true},
 	{name: "person list CSV", url: func(nr string) string { return "/personer.csv?" + url.Values{"kommune": {nr}}.Encode() },
 		field: "kommune", result: "person_key"},

@@ -456,6 +456,18 @@ func (c *Console) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	c.errorPage(w, r, status, title, msg)
 }
 
+// formError is how a form's page answers an API error: one the user's input caused (a
+// status below 500) as the status and message for the page's own alert, above the form
+// where the user corrects it; any other it answers itself with apiError, and ok is false.
+func (c *Console) formError(w http.ResponseWriter, r *http.Request, err error) (status int, msg string, ok bool) {
+	status, _, msg = describe(err)
+	if status >= 500 {
+		c.apiError(w, r, err)
+		return 0, "", false
+	}
+	return status, msg, true
+}
+
 // describe maps an API error to a status, a title and a Norwegian message.
 func describe(err error) (int, string, string) {
 	var ce *connect.Error

@@ -308,13 +308,10 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := call(c, r.Context(), nirv1connect.QueryServiceListPersonsProcedure, c.query.ListPersons, req)
 	if err != nil {
-		status, _, msg := describe(err)
-		if status >= 500 {
-			c.apiError(w, r, err)
-			return
+		if status, msg, ok := c.formError(w, r, err); ok {
+			d.Error = msg
+			c.render(w, r, status, "persons", c.view(r, "Personliste", d))
 		}
-		d.Error = msg
-		c.render(w, r, status, "persons", c.view(r, "Personliste", d))
 		return
 	}
 	d.Total = int(res.GetTotal())

@@ -168,11 +168,14 @@ type terminatedData struct {
 	// Computed keeps only the rows whose termination is the regelmotor's («beregnet=med»),
 	// the Årsrapportering's gap «Beregnede avslutninger som venter på årsak».
 	Computed bool
-	Rows     []terminatedRow
-	With     int
-	Without  int
-	ByReason []fact
-	Error    string
+	// AskKommune: the form offers a kommune (an analyst's; a kommune's report is its own).
+	AskKommune bool
+	Kommune    string
+	Rows       []terminatedRow
+	With       int
+	Without    int
+	ByReason   []fact
+	Error      string
 }
 
 type terminatedRow struct {
@@ -183,17 +186,20 @@ type terminatedRow struct {
 // terminatedPage is the report of terminated participants (DOMAIN.md 6.2) for a year, both
 // laws, with «Avslutningsårsak ikke registrert» marked, through QueryService.TerminatedReport.
 // National ids come from the kommune's own person list (ListPersons); a participant who has
-// moved away is shown by person key.
+// moved away is shown by person key. The kommune parameter is the API's: an analyst's
+// report of one kommune (empty: the nation's), a kommune's own number, or refused as the
+// API refuses it (a malformed number 400, another kommune's 403).
 func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	today := c.today()
 	q := r.URL.Query()
 	year, ok := yearParam(r, reportingYear(today))
 	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak"),
-		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_"), Computed: q.Get("beregnet") == "med"}
+		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_"), Computed: q.Get("beregnet") == "med",
+		AskKommune: principal(r).Kommune == "", Kommune: strings.TrimSpace(q.Get("kommune"))}
 	for y := today.Y; y >= today.Y-7; y-- {
 		d.Years = append(d.Years, y)
 	}
-	req := &nirv1.TerminatedReportRequest{Year: int32(year), MinSequence: minSeq(r)}
+	req := &nirv1.TerminatedReportRequest{Year: int32(year), Kommune: d.Kommune, MinSequence: minSeq(r)}
 	if n, ok := enumValue(nirv1.Law(0).Descriptor(), "LAW_", d.Law); ok {
 		req.Law = nirv1.Law(n)
 	}
@@ -213,7 +219,10 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
 	if err != nil {
-		c.apiError(w, r, err)
+		if status, msg, ok := c.formError(w, r, err); ok {
+			d.Error = msg
+			c.render(w, r, status, "terminated", c.view(r, "Avsluttede deltakere", d))
+		}
 		return
 	}
 	ids := c.nationalIDs(r)

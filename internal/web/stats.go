@@ -235,9 +235,8 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, foot, err := c.statistics(r, q, q.Year)
 	if err != nil {
-		status, _, msg := describe(err)
-		if status >= 500 {
-			c.apiError(w, r, err)
+		status, msg, ok := c.formError(w, r, err)
+		if !ok {
 			return
 		}
 		if status == http.StatusNotFound && q.Snapshot != "" {

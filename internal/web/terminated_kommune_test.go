@@ -24,10 +24,54 @@ import (
 // the page shows the programme, filed under 3001.
 func TestConsole_TerminatedRenumberedKommune(t *testing.T) {
 	w := newWorld(t)
+	key, id := terminatedInHalden(t, w)
+	halden := login(t, w.h, w.tokens["halden"])
+	page := w.do(http.MethodGet, "/avsluttede?ar=2024", nil, nil, halden)
+	if page.code != http.StatusOK {
+		t.Fatalf("/avsluttede?ar=2024 as Halden: %d", page.code)
+	}
+	if !strings.Contains(page.body, key) && !strings.Contains(page.body, id) {
+		t.Errorf("Halden's (3101) page of terminated participants for 2024 does not show the programme begun under 3001 (person %s)", key)
+	}
+	// Bergen's page does not show Halden's participant.
+	bergen := w.do(http.MethodGet, "/avsluttede?ar=2024", nil, nil, login(t, w.h, w.tokens["bergen"]))
+	if bergen.code != http.StatusOK || strings.Contains(bergen.body, key) || strings.Contains(bergen.body, id) {
+		t.Errorf("Bergen's page of terminated participants for 2024 (%d) shows Halden's participant", bergen.code)
+	}
+}
+
+// TestConsole_TerminatedReportKommune: an analyst's report of terminated participants is the
+// nation's, or one kommune's when the URL names it (QueryService.TerminatedReport's kommune),
+// by today's number or by the number the programme was filed under. Found on 2026-12-07:
+// the page ignored its kommune, and an analyst asking for Bergen's report read Halden's
+// participant in the nation's under Bergen's number in the URL.
+func TestConsole_TerminatedReportKommune(t *testing.T) {
+	w := newWorld(t)
+	key, _ := terminatedInHalden(t, w)
+	analyst := login(t, w.h, w.tokens["analytiker"])
+	for kommune, shown := range map[string]bool{"": true, "3101": true, "3001": true, "4601": false} {
+		page := w.do(http.MethodGet, "/avsluttede?ar=2024&kommune="+kommune, nil, nil, analyst)
+		if page.code != http.StatusOK || !strings.Contains(page.body, `id="treff"`) {
+			t.Fatalf("/avsluttede?ar=2024&kommune=%s as an analyst: %d, want the report", kommune, page.code)
+		}
+		if strings.Contains(page.body, key) != shown {
+			t.Errorf("the analyst's report for kommune %q shows Halden's participant: %v, want %v", kommune, !shown, shown)
+		}
+		// The form keeps the kommune asked for, for the next year or filter.
+		if field := `name="kommune" value="` + kommune + `"`; !strings.Contains(page.body, field) {
+			t.Errorf("the analyst's report for kommune %q: the form has no %s", kommune, field)
+		}
+	}
+}
+
+// terminatedInHalden stores a programme begun under Halden's former number 3001 in 2022 and
+// terminated by Halden (3101) on 2024-06-30, and returns the person's key and national id.
+func terminatedInHalden(t *testing.T, w *world) (key, id string) {
+	t.Helper()
 	ctx := context.Background()
 	loader := access.System(&nirv1.Actor{Subject: "load", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
 	d := func(y, m, dd int) *nirv1.Date { return rules.MustDate(y, time.Month(m), dd).Proto() }
-	id := rules.SyntheticFodselsnummer(rules.MustDate(1990, 4, 4), 77)
+	id = rules.SyntheticFodselsnummer(rules.MustDate(1990, 4, 4), 77)
 	ev := func(k string, p any) *nirv1.Registration {
 		e := &nirv1.Event{Id: ulid.Make().String(), Kommune: k}
 		switch p := p.(type) {
@@ -61,18 +105,5 @@ func TestConsole_TerminatedRenumberedKommune(t *testing.T) {
 	if err := waitFor(ctx, w.proj, pos[len(pos)-1].GetSequence()); err != nil {
 		t.Fatal(err)
 	}
-	key := pos[0].GetPersonKey()
-	halden := login(t, w.h, w.tokens["halden"])
-	page := w.do(http.MethodGet, "/avsluttede?ar=2024", nil, nil, halden)
-	if page.code != http.StatusOK {
-		t.Fatalf("/avsluttede?ar=2024 as Halden: %d", page.code)
-	}
-	if !strings.Contains(page.body, key) && !strings.Contains(page.body, id) {
-		t.Errorf("Halden's (3101) page of terminated participants for 2024 does not show the programme begun under 3001 (person %s)", key)
-	}
-	// Bergen's page does not show Halden's participant.
-	bergen := w.do(http.MethodGet, "/avsluttede?ar=2024", nil, nil, login(t, w.h, w.tokens["bergen"]))
-	if bergen.code != http.StatusOK || strings.Contains(bergen.body, key) || strings.Contains(bergen.body, id) {
-		t.Errorf("Bergen's page of terminated participants for 2024 (%d) shows Halden's participant", bergen.code)
-	}
+	return pos[0].GetPersonKey(), id
 }
