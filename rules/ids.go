@@ -260,25 +260,18 @@ func parseFnrOrDnr(s string) (NationalID, error) {
 	for i := range d {
 		d[i] = int(s[i] - '0')
 	}
-	day := d[0]*10 + d[1]
-	month := d[2]*10 + d[3]
 	yy := d[4]*10 + d[5]
-	if d[0] >= 4 {
+	day, month, dnummer, synthetic, hnummer := idDayMonth(d[0]*10+d[1], d[2]*10+d[3])
+	if dnummer {
 		typ = nirv1.IdentifierType_IDENTIFIER_TYPE_D_NUMMER
-		day -= 40
 	}
-	synthetic := false
-	switch {
-	case month >= 81 && month <= 92:
-		synthetic = true
-		month -= 80
-	case month >= 41 && month <= 52:
+	if hnummer {
 		return NationalID{}, &IDError{Type: typ, Reason: ErrHNummer}
 	}
 	// The century is unknown in general (2032-rule numbers), so like
 	// Skatteetaten's validator accept 29 February when yy is divisible by 4
 	// (00 counting as 2000).
-	if month < 1 || month > 12 || day < 1 || day > DaysIn(2000+yy, time.Month(month)) {
+	if !validDayMonth(day, month, 2000+yy) {
 		return NationalID{}, &IDError{Type: typ, Reason: ErrIDDate}
 	}
 
@@ -314,6 +307,27 @@ func parseFnrOrDnr(s string) (NationalID, error) {
 		}
 	}
 	return id, nil
+}
+
+// idDayMonth takes the offsets off the DD and MM of a fødselsnummer: day + 40 for a D-nummer,
+// month + 80 for a synthetic number and month + 40 for an H-nummer.
+func idDayMonth(dd, mm int) (day, month int, dnummer, synthetic, hnummer bool) {
+	day, month = dd, mm
+	if day >= 40 {
+		day, dnummer = day-40, true
+	}
+	switch {
+	case month >= 81 && month <= 92:
+		month, synthetic = month-80, true
+	case month >= 41 && month <= 52:
+		month, hnummer = month-40, true
+	}
+	return day, month, dnummer, synthetic, hnummer
+}
+
+// validDayMonth reports whether day and month (offsets taken off) are a date in year.
+func validDayMonth(day, month, year int) bool {
+	return month >= 1 && month <= 12 && day >= 1 && day <= DaysIn(year, time.Month(month))
 }
 
 // centuryOf returns the birth century of a classic number from its
@@ -475,8 +489,22 @@ var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_:,;|\\\t\n]
 // digits (a formatted fødselsnummer), for a message or a log line that quotes what a client
 // sent: a decoder's error ("invalid value for string field nationalId: 12345678901"), a
 // query parameter's name, a URL path.
+//
+// It masks as well a national id whose digit groups are joined by one to three of the
+// separators above (idLayout): two in a row ("010190 - 12345", "010190--12345",
+// "010190%20%2012345"), grouped digits ("0101 90 123 45", "01 01 90 12345",
+// "010 190 123 45", "0101.90.12345"), a dotted, dashed or slashed date with a two- or
+// four-digit year ("01.01.90 12345", "01/01/90-12345", "01.01.1990 12345"), a grouped
+// DUF-nummer ("2012 345678 90"). Its date must be one (day + 40, month + 40 or + 80
+// allowed) and its groups must fall where people split an id, so that nird's own figures
+// stay: timestamps ("2026-12-07 11:06:45", "11:06:45.816+01:00": no ':' in a date),
+// durations and seconds ("12.345678901s", "1975.30862416": 2 and 9 digits, no '.' in a
+// DUF-nummer), IPv4 addresses ("192.10.12.90:12345", never an id, nor "101.190.123.45"),
+// numbers grouped by thousands, kommune numbers, ULIDs, UUIDs and hashes (a letter joins
+// nothing). An ISO date with a personnummer ("1990-01-01 12345") is not masked: a dated
+// count looks the same.
 func RedactIDs(s string) string {
-	return nationalIDRun.ReplaceAllString(s, "<redacted>")
+	return nationalIDRun.ReplaceAllString(maskGroupedIDs(s, "<redacted>"), "<redacted>")
 }
 
 // numberRun is a number as a client may write one: digits, and the '.', 'e', '+' and '-' of
@@ -514,13 +542,7 @@ func RedactDigits(s string) string { return redactTen(s, "<redacted>") }
 
 // redactTen returns mask when s holds 10 digits or more, else s.
 func redactTen(s, mask string) string {
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		if '0' <= s[i] && s[i] <= '9' {
-			digits++
-		}
-	}
-	if digits >= 10 {
+	if countDigits(s) >= 10 {
 		return mask
 	}
 	return s

@@ -568,7 +568,6 @@ func TestRedactIDs(t *testing.T) {
 		{"010190\t12345", "<redacted>"},
 		{"010190\r\n12345", "<redacted>"},
 		{`invalid value for string field nationalId: "010190\n12345"`, `invalid value for string field nationalId: "<redacted>"`},
-		{"010190\n\n12345", "010190\n\n12345"},
 		{"ids=010190:12345", "ids=<redacted>"},
 		{"010190,12345;010190|12345", "<redacted>;<redacted>"},
 		{`010190\12345`, "<redacted>"},
@@ -586,12 +585,158 @@ func TestRedactIDs(t *testing.T) {
 		{"seconds=0.005151462 bytes=32768", "seconds=0.005151462 bytes=32768"},
 		{"010190-1234", "010190-1234"},
 		{"01019-12345", "01019-12345"},
-		{"010190--12345", "010190--12345"},
 		{"1234567890", "1234567890"},
+		// Two or three separators in a row between the date and the personnummer.
+		{"010190 - 12345", "<redacted>"},
+		{"010190--12345", "<redacted>"},
+		{"010190/ 12345", "<redacted>"},
+		{"/p/010190%20%2012345", "/p/<redacted>"},
+		{"010190\n\n12345", "<redacted>"},
+		{"id \"010190\n\n12345\"", "id \"<redacted>\""},
+		{"010190\r\n12345", "<redacted>"},
+		{"010190%2D%2D12345", "<redacted>"},
+		// Grouped digits.
+		{"0101 90 123 45", "<redacted>"},
+		{"01 01 90 12345", "<redacted>"},
+		{"010 190 123 45", "<redacted>"},
+		{"0101.90.12345", "<redacted>"},
+		{"010190 123 45", "<redacted>"},
+		// A dotted, dashed or slashed date, with a two- or four-digit year.
+		{"01.01.90 12345", "<redacted>"},
+		{"01.01.90-12345", "<redacted>"},
+		{"01/01/90 12345", "<redacted>"},
+		{"01-01-90 12345", "<redacted>"},
+		{"/personer/01%2F01%2F90%2012345", "/personer/<redacted>"},
+		{"01.01.1990 12345", "<redacted>"},
+		{"01011990-12345", "<redacted>"},
+		{"01.01.1990 - 123 45", "<redacted>"},
+		// A D-nummer (day + 40), a synthetic number (month + 80), a DUF-nummer grouped.
+		{"41.01.90 12345", "<redacted>"},
+		{"14 83 91 12345", "<redacted>"},
+		{"duf 2012 345678 90", "duf <redacted>"},
+		{"duf 2012-34567890", "duf <redacted>"},
+		// Behind a kommune number or another figure in the same path.
+		{"/kommune/0301/01 01 90 12345", "/kommune/0301/<redacted>"},
+		{"7 010190 - 12345", "7 <redacted>"},
+		// nird's own figures stay: timestamps, durations, sequences, addresses, sizes,
+		// kommune numbers, ULIDs, UUIDs, hashes, numbers grouped by thousands.
+		{"time=2026-12-07T11:06:45.816Z", "time=2026-12-07T11:06:45.816Z"},
+		{"time=2026-12-07T11:06:45.816+01:00", "time=2026-12-07T11:06:45.816+01:00"},
+		{"2026-12-07 11:06:45", "2026-12-07 11:06:45"},
+		{"2026-12-07 11:06", "2026-12-07 11:06"},
+		{"2026-12-07 11:06:45.816123 +0100 CET", "2026-12-07 11:06:45.816123 +0100 CET"},
+		{"[1234] 2026/12/07 11:06:45.816123 [INF]", "[1234] 2026/12/07 11:06:45.816123 [INF]"},
+		{"took=1.234567s", "took=1.234567s"},
+		{"took=12.345678901s", "took=12.345678901s"},
+		{"seconds=10.123456789", "seconds=10.123456789"},
+		{"stream_seq=10004 checkpoint_seq=1", "stream_seq=10004 checkpoint_seq=1"},
+		{"127.0.0.1:33193", "127.0.0.1:33193"},
+		{"10.0.1.12:54321 - cid:5", "10.0.1.12:54321 - cid:5"},
+		{"192.10.12.90:12345", "192.10.12.90:12345"},
+		{"1.2.101.190:12345", "1.2.101.190:12345"},
+		// A national id dotted as 3, 3, 3 and 2 digits is an address's shape, kept unless
+		// it cannot be one.
+		{"101.190.123.45", "101.190.123.45"},
+		{"010.190.123.45", "<redacted>"},
+		{"10.10.90.123.45", "<redacted>"},
+		{"bytes=32768 size=1.00 GB", "bytes=32768 size=1.00 GB"},
+		{"kommuner 0301, 1103, 4601", "kommuner 0301, 1103, 4601"},
+		{"snapshot 2022@2023-02-28", "snapshot 2022@2023-02-28"},
+		{"2023-01-01_12345", "2023-01-01_12345"},
+		{"event 01JEXA5N8R7Q3Z2M4V6W9Y0B1C", "event 01JEXA5N8R7Q3Z2M4V6W9Y0B1C"},
+		{"123e4567-e89b-12d3-a456-4266141740", "123e4567-e89b-12d3-a456-4266141740"},
+		{"sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{"restored 12,345,678,901 messages", "restored 12,345,678,901 messages"},
+		{"not a date 99.99.99 12345", "not a date 99.99.99 12345"},
+		{"not a DUF year 1234 567890 12", "not a DUF year 1234 567890 12"},
+		{"0301 1234567", "0301 1234567"},
+		{"010190 -- 12345", "010190 -- 12345"},
+		{"10.10.1010 12345", "10.10.1010 12345"},
 	} {
 		if got := RedactIDs(tt.in); got != tt.want {
 			t.Errorf("RedactIDs(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestRedactIDs_GroupedLayouts: a fødselsnummer or D-nummer born on any day from 1900 to 2039,
+// with a real month or a synthetic one (+ 80), is masked whole in every grouping people
+// write and with every run of separators between its groups.
+func TestRedactIDs_GroupedLayouts(t *testing.T) {
+	layouts := [][]int{{6}, {2, 4, 6}, {4, 6}, {4, 6, 9}, {2, 4, 6, 9}, {3, 6, 9}, {6, 9}}
+	seps := []string{" ", "-", ".", "/", " - ", "--", "/ ", "%20%20", `\n`, "\r\n", ", ", "_"}
+	for birth := MustDate(1900, time.January, 1); birth.Y < 2040; birth = birth.AddDays(367) {
+		for _, synth := range []string{SyntheticFodselsnummer(birth, birth.D), SyntheticDNummer(birth, int(birth.M))} {
+			// The same number with its real month (check digits aside, which masking ignores).
+			plain := synth[:2] + fmt.Sprintf("%02d", int(birth.M)) + synth[4:]
+			yyyy := synth[:4] + fmt.Sprint(birth.Y) + synth[6:]
+			for _, id := range []string{synth, plain} {
+				for _, l := range layouts {
+					for _, sep := range seps {
+						if sep == "." && len(l) == 3 && l[0] == 3 && !strings.HasPrefix(id, "0") {
+							continue // an IPv4 address's shape: TestRedactIDs
+						}
+						redactMasks(t, group(id, l, sep))
+					}
+				}
+				for _, sep := range seps {
+					redactMasks(t, group(id[:6], []int{2, 4}, ".")+sep+id[6:])
+				}
+			}
+			for _, sep := range seps {
+				redactMasks(t, group(yyyy, []int{2, 4, 8}, sep))
+				redactMasks(t, group(yyyy, []int{8, 11}, sep))
+			}
+		}
+	}
+}
+
+// TestRedactIDs_KeepsOwnFigures: the timestamps, durations and addresses of nird's and the
+// NATS server's log lines are left as they are, at any time of day and in any zone, for any
+// duration and port.
+func TestRedactIDs_KeepsOwnFigures(t *testing.T) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layouts := []string{time.RFC3339Nano, "2006-01-02T15:04:05.000Z07:00", time.DateTime, "2006-01-02 15:04",
+		"2006/01/02 15:04:05.000000", "2006-01-02 15:04:05.999999999 -0700 MST", time.StampMicro}
+	start := time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 2000 {
+		at := start.Add(time.Duration(i) * 45119 * time.Second).Add(time.Duration(i*7919) * time.Microsecond)
+		for _, tz := range []*time.Location{time.UTC, oslo, time.FixedZone("", -(i%24)*1800)} {
+			for _, l := range layouts {
+				kept(t, "time="+at.In(tz).Format(l)+" msg=x")
+			}
+		}
+		d := time.Duration(i) * 12345678901 % (99999 * time.Second) // 6 digits, a point and 5 are masked
+		kept(t, fmt.Sprintf("took=%s seconds=%v", d, d.Seconds()))
+		kept(t, fmt.Sprintf("[INF] 10.%d.%d.%d:%d - cid:%d", i%256, i/7%256, i/3%256, 1024+i*3, i))
+	}
+}
+
+func kept(t *testing.T, s string) {
+	t.Helper()
+	if got := RedactIDs(s); got != s {
+		t.Fatalf("RedactIDs(%q) = %q, want it kept", s, got)
+	}
+}
+
+// group writes id with sep after each count of digits in at.
+func group(id string, at []int, sep string) string {
+	var b strings.Builder
+	last := 0
+	for _, n := range at {
+		b.WriteString(id[last:n] + sep)
+		last = n
+	}
+	return b.String() + id[last:]
+}
+
+func redactMasks(t *testing.T, id string) {
+	t.Helper()
+	if got, want := RedactIDs("id "+id+" end"), "id <redacted> end"; got != want {
+		t.Fatalf("RedactIDs(%q) = %q, want %q", "id "+id+" end", got, want)
 	}
 }
 

@@ -1,0 +1,246 @@
+package rules
+
+import "strings"
+
+// A national id the way people group its digits ("01.01.90 12345", "0101 90 123 45",
+// "010190 - 12345", "01.01.1990 12345", "2012 345678 90"): digit groups joined by one to
+// three separators, found by a scan in one pass over the line (RedactIDs).
+
+// digitGroup is a maximal run of digits s[start:end] in a line.
+type digitGroup struct {
+	start, end int
+	// joined: the next group follows after one to three separators; colon, dot: one of them
+	// is a ':', a '.'; sep: that separator when it is a single character, else 0.
+	joined, colon, dot bool
+	sep                byte
+	// ip: the group is an octet of an IPv4 address.
+	ip bool
+}
+
+// idSeparators are the characters that may stand between the digit groups of a national id.
+const idSeparators = "-. +/_:,;|\\\t\r\n"
+
+// maskGroupedIDs replaces with mask every national id in s whose digits are grouped by
+// separators (see idLayout), and returns s itself when there is none.
+func maskGroupedIDs(s, mask string) string {
+	if countDigits(s) < 11 {
+		return s
+	}
+	var buf [32]digitGroup
+	gs := markIPv4(s, digitGroups(s, buf[:0]))
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(gs); i++ {
+		j, ok := idWindow(s, gs, i)
+		if !ok {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:gs[i].start])
+		b.WriteString(mask)
+		last, i = gs[j].end, j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// countDigits returns the number of ASCII digits in s.
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digitGroups appends the digit groups of s to gs.
+func digitGroups(s string, gs []digitGroup) []digitGroup {
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		g := digitGroup{start: i}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		g.end = i
+		j := i
+		for k := 0; k < 3 && j < len(s); k++ {
+			n, c := separatorAt(s, j)
+			if n == 0 {
+				break
+			}
+			g.colon = g.colon || c == ':'
+			g.dot = g.dot || c == '.'
+			j += n
+		}
+		if g.joined = j > i && j < len(s) && isDigit(s[j]); g.joined && j == i+1 {
+			g.sep = s[i]
+		}
+		gs = append(gs, g)
+		i = j
+	}
+	return gs
+}
+
+// separatorAt returns the length of the separator at s[i:], 0 if there is none: one of
+// idSeparators, URL-encoded (%20, %2F, %0A …), or escaped as a quoted string writes it
+// (\n, \t, \r, \/), and the character it stands for.
+func separatorAt(s string, i int) (n int, c byte) {
+	c = s[i]
+	switch {
+	case c == '\\' && i+1 < len(s) && strings.IndexByte(`ntr/`, s[i+1]) >= 0:
+		return 2, s[i+1]
+	case c == '%' && i+2 < len(s):
+		hi, ok1 := hexValue(s[i+1])
+		lo, ok2 := hexValue(s[i+2])
+		if d := hi<<4 | lo; ok1 && ok2 && strings.IndexByte(idSeparators, d) >= 0 {
+			return 3, d
+		}
+		return 0, 0
+	case strings.IndexByte(idSeparators, c) >= 0:
+		return 1, c
+	}
+	return 0, 0
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case isDigit(c):
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// markIPv4 marks the groups of every IPv4 address (four octets joined by single dots, as Go
+// writes them: no leading zero, at most 255, and no fifth), which no national id is taken
+// from: "192.10.12.90:12345" holds what could be 10.12.90 12345.
+func markIPv4(s string, gs []digitGroup) []digitGroup {
+	for i := 0; i+3 < len(gs); i++ {
+		if i > 0 && gs[i-1].sep == '.' || gs[i+3].sep == '.' || !ipv4At(s, gs, i) {
+			continue
+		}
+		for k := i; k <= i+3; k++ {
+			gs[k].ip = true
+		}
+		i += 3
+	}
+	return gs
+}
+
+// ipv4At reports whether gs[i:i+4] are four octets joined by single dots.
+func ipv4At(s string, gs []digitGroup, i int) bool {
+	for k := i; k <= i+3; k++ {
+		o := s[gs[k].start:gs[k].end]
+		if len(o) > 3 || len(o) > 1 && o[0] == '0' || digitsValue(o) > 255 || k < i+3 && gs[k].sep != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// digitsValue returns the number that the ASCII digits d write.
+func digitsValue(d string) int {
+	v, _ := atoiDigits(d)
+	return v
+}
+
+// idWindow reports whether the groups gs[i:j+1] write a national id (idLayout), for the
+// largest such j; the octets of an address are never part of one.
+func idWindow(s string, gs []digitGroup, i int) (j int, ok bool) {
+	var d [13]byte
+	var n int
+	var bounds, colons, dots uint16
+	for k := i; k < len(gs) && !gs[k].ip; k++ {
+		g := gs[k]
+		if n+g.end-g.start > len(d) {
+			break
+		}
+		n += copy(d[n:], s[g.start:g.end])
+		if idLayout(string(d[:n]), bounds, colons, dots) {
+			j, ok = k, true
+		}
+		if !g.joined {
+			break
+		}
+		bounds |= 1 << n
+		if g.colon {
+			colons |= 1 << n
+		}
+		if g.dot {
+			dots |= 1 << n
+		}
+	}
+	return j, ok
+}
+
+// Bits of idLayout's bounds: a separator after the digit at that count.
+const (
+	after2 uint16 = 1 << (2 + iota)
+	after3
+	after4
+	_
+	after6
+	_
+	after8
+	after9
+	after10
+	after11
+)
+
+// idLayout reports whether the digits d, with separators after the counts in bounds (colons:
+// and dots: the separators that hold a ':', a '.'), are a national id as people group it:
+//
+//   - 11 digits, DDMMYY and the personnummer: "010190 - 12345", "01.01.90 12345",
+//     "0101 90 123 45", "010 190 123 45". A separator between the date and the
+//     personnummer, the others only where MM (with one where YY begins), YY or the check
+//     digits begin, or after 3 and 6 as a telephone number is grouped; none of a time's
+//     ':' inside the date.
+//   - 13 digits, DDMMYYYY and the personnummer: "01.01.1990 12345", "01011990-123 45".
+//   - 12 digits, a DUF-nummer's year, sequence and check digits: "2012 345678 90"; not
+//     with a '.' (the seconds of a duration: "1975.30862416").
+//
+// DDMMYY must be a date once the D-nummer's, the H-nummer's and the synthetic numbers'
+// offsets are taken off, YYYY a year from 1800 to 2099, and a DUF-nummer's year 1900 to 2099.
+// So a timestamp, a duration, a count grouped by thousands or an address is not one.
+func idLayout(d string, bounds, colons, dots uint16) bool {
+	switch len(d) {
+	case 11:
+		return bounds&after6 != 0 && colons&(after2|after3|after4) == 0 && dayMonthApart(bounds) &&
+			(bounds&^(after2|after4|after6|after9) == 0 || bounds&^(after3|after6|after9) == 0) &&
+			idDate(d[:2], d[2:4], 2000+digitsValue(d[4:6]))
+	case 12:
+		y := digitsValue(d[:4])
+		return bounds&^(after4|after10) == 0 && dots == 0 && y >= 1900 && y <= 2099
+	case 13:
+		y := digitsValue(d[4:8])
+		return bounds&after8 != 0 && colons&(after2|after4) == 0 && dayMonthApart(bounds) &&
+			bounds&^(after2|after4|after8|after11) == 0 && y >= 1800 && y <= 2099 && idDate(d[:2], d[2:4], y)
+	}
+	return false
+}
+
+// dayMonthApart reports whether a separator after DD is one between DD, MM and the year
+// ("01.01.90", not "01.0190").
+func dayMonthApart(bounds uint16) bool { return bounds&after2 == 0 || bounds&after4 != 0 }
+
+// idDate reports whether dd and mm are a day and a month of year once the offsets of a
+// D-nummer, an H-nummer or a synthetic number are taken off.
+func idDate(dd, mm string, year int) bool {
+	day, month, _, _, _ := idDayMonth(digitsValue(dd), digitsValue(mm))
+	return validDayMonth(day, month, year)
+}
