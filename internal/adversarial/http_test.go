@@ -993,11 +993,25 @@ func unreadCall(ctx context.Context, c *http.Client, url, token string, msg prot
 // (ddmmyy-nnnnn, ddmmyy nnnnn, ddmmyy.nnnnn) has no run of 11 digits, which was all
 // rules.RedactIDs masked. Sent in a URL path nird refuses, the guard logged it in full
 // ("request refused ... procedure=/nir.v1.QueryService/018190-33346"), for each of the three
-// forms; it must reach neither the answer nor the log.
+// forms; it must reach neither the answer nor the log. So must the forms RedactIDs let
+// through until its grouped-digit rule: two separators in a row ("018190 - 33346"), grouped
+// digits ("0181 90 333 46"), a dotted, slashed or dashed date ("01.81.90 33346",
+// "01.81.1990 33346"), each in the log as sent or URL-encoded.
 func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 	w := kbStart(t)
 	fnr := kbPerson()
-	forms := []string{fnr[:6] + "-" + fnr[6:], fnr[:6] + " " + fnr[6:], fnr[:6] + "." + fnr[6:]}
+	date, pnr := fnr[:6], fnr[6:]
+	dated := func(sep, year string) string { return fnr[:2] + sep + fnr[2:4] + sep + year + fnr[4:6] }
+	forms := []string{date + "-" + pnr, date + " " + pnr, date + "." + pnr,
+		date + " - " + pnr, date + "--" + pnr, date + "/ " + pnr, date + "  " + pnr,
+		fnr[:4] + " " + fnr[4:6] + " " + fnr[6:9] + " " + fnr[9:], dated(" ", "") + " " + pnr,
+		fnr[:3] + " " + fnr[3:6] + " " + fnr[6:9] + " " + fnr[9:], fnr[:4] + "." + fnr[4:6] + "." + pnr,
+		dated(".", "") + " " + pnr, dated(".", "") + "-" + pnr, dated("/", "") + " " + pnr,
+		dated("-", "") + " " + pnr, dated(".", "19") + " " + pnr}
+	logged := []string{fnr}
+	for _, f := range forms {
+		logged = append(logged, f, url.PathEscape(f), url.QueryEscape(f))
+	}
 	for _, f := range forms {
 		for _, c := range []struct{ name, method, path, token, body string }{
 			{"CSVParameterName", http.MethodGet, "/export/persons.csv?kommune=0301&" + url.Values{f: {"1"}}.Encode(), kbOslo, ""},
@@ -1019,7 +1033,7 @@ func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
-	noIDInLog(t, w.n.Logs(), forms...)
+	noIDInLog(t, w.n.Logs(), logged...)
 }
 
 // TestHTTP_UnreadCSVExportsHoldDisk: a CSV export is written whole into a temporary file
