@@ -1260,7 +1260,9 @@ func TestNATS_ReaderAckPending(t *testing.T) {
 // that connection and cut it as a slow consumer, again and again: appends took 10 s at the
 // median and failed deadline_exceeded. The readers' account now takes messages of at most
 // natsauth.ReaderMaxPayload and natsauth.ReaderMaxConnections connections (each of which
-// the server may hold 64 MiB for).
+// the server may hold 64 MiB for). The 8 MiB creations must be refused, and appends timed
+// beside a flood of creations as large as the account takes (until 2026-12-07 the test timed
+// them beside the refused 8 MiB flood alone, which sent nothing).
 func TestNATS_ReaderLimits(t *testing.T) {
 	tokens, tokOslo := natsTokens(t)
 	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens)
@@ -1268,7 +1270,15 @@ func TestNATS_ReaderLimits(t *testing.T) {
 	natsAppendHTTP(t, n, tokOslo, natsRegistration(0))
 
 	t.Run("LargeConsumerCreations", func(t *testing.T) {
-		payload := make([]byte, 8<<20-4096)
+		// The 8 MiB creations of the attack are refused at once...
+		big := natsReaderFlood(t, n, "$JS.API.CONSUMER.CREATE."+eventstore.StreamName, make([]byte, 8<<20-4096))
+		time.Sleep(200 * time.Millisecond)
+		if sent := big(); sent != 0 {
+			t.Fatalf("%d consumer creations of 8 MiB sent as the reader; want each refused (natsauth.ReaderMaxPayload)", sent)
+		}
+		// ...and creations as large as the readers' account takes, as fast as the server
+		// takes them, leave the appends alone.
+		payload := make([]byte, natsauth.ReaderMaxPayload-4096)
 		stop := natsReaderFlood(t, n, "$JS.API.CONSUMER.CREATE."+eventstore.StreamName, payload)
 		defer stop()
 		var most time.Duration
@@ -1280,7 +1290,11 @@ func TestNATS_ReaderLimits(t *testing.T) {
 			most = max(most, time.Since(start))
 			time.Sleep(500 * time.Millisecond)
 		}
-		t.Logf("%d creations of 8 MiB sent; the slowest of 10 appends took %v", stop(), most)
+		sent := stop()
+		t.Logf("%d creations of %d KiB sent; the slowest of 10 appends took %v", sent, len(payload)>>10, most)
+		if sent == 0 {
+			t.Errorf("no consumer creation of %d KiB sent as the reader: the appends were timed beside no flood", len(payload)>>10)
+		}
 		natsAlive(t, n)
 	})
 	t.Run("Connections", func(t *testing.T) {
