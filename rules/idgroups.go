@@ -26,21 +26,22 @@ func maskGroupedIDs(s, mask string) string {
 	if countDigits(s) < 11 {
 		return s
 	}
-	var buf [32]digitGroup
-	gs := markIPv4(s, digitGroups(s, buf[:0]))
+	sc := groupScanner{s: s}
 	var b strings.Builder
 	last := 0
-	for i := 0; i < len(gs); i++ {
-		j, ok := idWindow(s, gs, i)
+	for gs := sc.window(); len(gs) > 0; gs = sc.window() {
+		j, ok := idWindow(s, gs)
 		if !ok {
+			sc.skip(1)
 			continue
 		}
 		if b.Len() == 0 {
 			b.Grow(len(s))
 		}
-		b.WriteString(s[last:gs[i].start])
+		b.WriteString(s[last:gs[0].start])
 		b.WriteString(mask)
-		last, i = gs[j].end, j
+		last = gs[j].end
+		sc.skip(j + 1)
 	}
 	if last == 0 {
 		return s
@@ -62,35 +63,94 @@ func countDigits(s string) int {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// digitGroups appends the digit groups of s to gs.
-func digitGroups(s string, gs []digitGroup) []digitGroup {
-	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
-			i++
-			continue
-		}
-		g := digitGroup{start: i}
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-		g.end = i
-		j := i
-		for k := 0; k < 3 && j < len(s); k++ {
-			n, c := separatorAt(s, j)
-			if n == 0 {
-				break
-			}
-			g.colon = g.colon || c == ':'
-			g.dot = g.dot || c == '.'
-			j += n
-		}
-		if g.joined = j > i && j < len(s) && isDigit(s[j]); g.joined && j == i+1 {
-			g.sep = s[i]
-		}
-		gs = append(gs, g)
-		i = j
+// groupLookahead is how many groups after the first idWindow may need: as many as a
+// national id has digits, and 3 more that settle whether the last is an IPv4 octet.
+const groupLookahead = 13 + 3
+
+// groupScanner reads the digit groups of a line through a buffer of a few, marking the
+// octets of IPv4 addresses (four octets joined by single dots, as Go writes them: no leading
+// zero, at most 255, and no fifth), which no national id is taken from: "192.10.12.90:12345"
+// holds what could be 10.12.90 12345. A line of a million short groups costs no more memory
+// than one of a few.
+type groupScanner struct {
+	s    string
+	next int // where the next group is looked for
+	buf  [4 * groupLookahead]digitGroup
+	gs   []digitGroup // the groups from the current one on, in buf
+	// dotted: the last group read is joined to the next by a single '.'; chain: the groups
+	// of the run of single dots it is in; octets: how many of them could be an octet.
+	dotted        bool
+	chain, octets int
+}
+
+// window returns the groups from the current one on: more than groupLookahead, or every one
+// left in the line.
+func (sc *groupScanner) window() []digitGroup {
+	if len(sc.gs) > groupLookahead {
+		return sc.gs
 	}
-	return gs
+	sc.gs = sc.buf[:copy(sc.buf[:], sc.gs)]
+	for len(sc.gs) < len(sc.buf) && sc.next < len(sc.s) {
+		g, next, ok := nextGroup(sc.s, sc.next)
+		if !ok {
+			break
+		}
+		sc.next = next
+		sc.add(g)
+	}
+	return sc.gs
+}
+
+// skip passes the first n groups of the window.
+func (sc *groupScanner) skip(n int) { sc.gs = sc.gs[n:] }
+
+// add appends g, and marks the last four groups as an address's when g ends a run of
+// exactly four octets joined by single dots.
+func (sc *groupScanner) add(g digitGroup) {
+	if !sc.dotted {
+		sc.chain, sc.octets = 0, 0
+	}
+	sc.chain++
+	if o := sc.s[g.start:g.end]; len(o) <= 3 && (len(o) == 1 || o[0] != '0') && digitsValue(o) <= 255 {
+		sc.octets++
+	}
+	sc.dotted = g.sep == '.'
+	sc.gs = append(sc.gs, g)
+	if !sc.dotted && sc.chain == 4 && sc.octets == 4 {
+		for k := max(0, len(sc.gs)-4); k < len(sc.gs); k++ {
+			sc.gs[k].ip = true
+		}
+	}
+}
+
+// nextGroup returns the first digit group of s at or after i, and where the next one may
+// begin (after the separators that join it to the next); ok is false when there is none.
+func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
+	for i < len(s) && !isDigit(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return g, i, false
+	}
+	g.start = i
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	g.end = i
+	j := i
+	for k := 0; k < 3 && j < len(s); k++ {
+		n, c := separatorAt(s, j)
+		if n == 0 {
+			break
+		}
+		g.colon = g.colon || c == ':'
+		g.dot = g.dot || c == '.'
+		j += n
+	}
+	if g.joined = j > i && j < len(s) && isDigit(s[j]); g.joined && j == i+1 {
+		g.sep = s[i]
+	}
+	return g, j, true
 }
 
 // separatorAt returns the length of the separator at s[i:], 0 if there is none: one of
@@ -126,46 +186,19 @@ func hexValue(c byte) (byte, bool) {
 	return 0, false
 }
 
-// markIPv4 marks the groups of every IPv4 address (four octets joined by single dots, as Go
-// writes them: no leading zero, at most 255, and no fifth), which no national id is taken
-// from: "192.10.12.90:12345" holds what could be 10.12.90 12345.
-func markIPv4(s string, gs []digitGroup) []digitGroup {
-	for i := 0; i+3 < len(gs); i++ {
-		if i > 0 && gs[i-1].sep == '.' || gs[i+3].sep == '.' || !ipv4At(s, gs, i) {
-			continue
-		}
-		for k := i; k <= i+3; k++ {
-			gs[k].ip = true
-		}
-		i += 3
-	}
-	return gs
-}
-
-// ipv4At reports whether gs[i:i+4] are four octets joined by single dots.
-func ipv4At(s string, gs []digitGroup, i int) bool {
-	for k := i; k <= i+3; k++ {
-		o := s[gs[k].start:gs[k].end]
-		if len(o) > 3 || len(o) > 1 && o[0] == '0' || digitsValue(o) > 255 || k < i+3 && gs[k].sep != '.' {
-			return false
-		}
-	}
-	return true
-}
-
 // digitsValue returns the number that the ASCII digits d write.
 func digitsValue(d string) int {
 	v, _ := atoiDigits(d)
 	return v
 }
 
-// idWindow reports whether the groups gs[i:j+1] write a national id (idLayout), for the
+// idWindow reports whether the groups gs[:j+1] write a national id (idLayout), for the
 // largest such j; the octets of an address are never part of one.
-func idWindow(s string, gs []digitGroup, i int) (j int, ok bool) {
+func idWindow(s string, gs []digitGroup) (j int, ok bool) {
 	var d [13]byte
 	var n int
 	var bounds, colons, dots uint16
-	for k := i; k < len(gs) && !gs[k].ip; k++ {
+	for k := 0; k < len(gs) && !gs[k].ip; k++ {
 		g := gs[k]
 		if n+g.end-g.start > len(d) {
 			break
