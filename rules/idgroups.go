@@ -1,6 +1,9 @@
 package rules
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // A national id the way people group its digits ("01.01.90 12345", "0101 90 123 45",
 // "010190 - 12345", "01.01.1990 12345", "2012 345678 90"): digit groups joined by one to
@@ -154,24 +157,91 @@ func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
 }
 
 // separatorAt returns the length of the separator at s[i:], 0 if there is none: one of
-// idSeparators, URL-encoded (%20, %2F, %0A …), or escaped as a quoted string writes it
-// (\n, \t, \r, \/), and the character it stands for.
+// idSeparators or of the wide ones (wideSeparator), raw, URL-encoded (%20, %2F, %0A,
+// %C2%A0 …), or escaped as a quoted string writes it (\n, \t, \r, \/, \u00a0 …), and the
+// character it stands for.
 func separatorAt(s string, i int) (n int, c byte) {
 	c = s[i]
 	switch {
 	case c == '\\' && i+1 < len(s) && strings.IndexByte(`ntr/`, s[i+1]) >= 0:
 		return 2, s[i+1]
-	case c == '%' && i+2 < len(s):
-		hi, ok1 := hexValue(s[i+1])
-		lo, ok2 := hexValue(s[i+2])
-		if d := hi<<4 | lo; ok1 && ok2 && strings.IndexByte(idSeparators, d) >= 0 {
-			return 3, d
+	case c == '\\' && i+5 < len(s) && s[i+1] == 'u':
+		if r, ok := hexRune(s[i+2 : i+6]); ok {
+			if c := runeSeparator(r); c != 0 {
+				return 6, c
+			}
+		}
+	case c == '%':
+		var b [utf8.UTFMax]byte
+		k := 0
+		for ; k < len(b); k++ {
+			d, ok := percentByte(s, i+3*k)
+			if !ok || k > 0 && d < utf8.RuneSelf {
+				break
+			}
+			if b[k] = d; d < utf8.RuneSelf {
+				k++
+				break
+			}
+		}
+		if r, size := utf8.DecodeRune(b[:k]); size > 0 && (r != utf8.RuneError || size > 1) {
+			if c := runeSeparator(r); c != 0 {
+				return 3 * size, c
+			}
 		}
 		return 0, 0
+	case c >= utf8.RuneSelf:
+		if r, size := utf8.DecodeRuneInString(s[i:]); wideSeparator(r) != 0 {
+			return size, wideSeparator(r)
+		}
 	case strings.IndexByte(idSeparators, c) >= 0:
 		return 1, c
 	}
 	return 0, 0
+}
+
+// runeSeparator returns the separator r is, one of idSeparators or a wide one, or 0.
+func runeSeparator(r rune) byte {
+	if r < utf8.RuneSelf && r > 0 && strings.IndexByte(idSeparators, byte(r)) >= 0 {
+		return byte(r)
+	}
+	return wideSeparator(r)
+}
+
+// wideSeparator returns the separator that r stands for when text copied from a document or
+// a spreadsheet puts it between digits: a space for a no-break, figure, thin or narrow
+// no-break space, a '-' for the hyphens, dashes and minus of a word processor; else 0.
+func wideSeparator(r rune) byte {
+	switch r {
+	case '\u00a0', '\u2007', '\u2009', '\u202f':
+		return ' '
+	case '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2212':
+		return '-'
+	}
+	return 0
+}
+
+// percentByte returns the byte that the URL encoding %XX at s[i:] writes.
+func percentByte(s string, i int) (byte, bool) {
+	if i+2 >= len(s) || s[i] != '%' {
+		return 0, false
+	}
+	hi, ok1 := hexValue(s[i+1])
+	lo, ok2 := hexValue(s[i+2])
+	return hi<<4 | lo, ok1 && ok2
+}
+
+// hexRune returns the rune that the 4 hex digits h write.
+func hexRune(h string) (rune, bool) {
+	var r rune
+	for i := 0; i < len(h); i++ {
+		v, ok := hexValue(h[i])
+		if !ok {
+			return 0, false
+		}
+		r = r<<4 | rune(v)
+	}
+	return r, true
 }
 
 func hexValue(c byte) (byte, bool) {

@@ -26,3 +26,36 @@ func TestMaskGroupedIDs_MemoryOfALongLine(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactIDs_WideSeparators: a national id copied from a document or a spreadsheet has a
+// no-break, thin or figure space or a word processor's dash between its groups ("010190 –
+// 12345", "010190\u00a012345"), raw, URL-encoded or escaped as JSON writes it; before
+// 2026-12-07 these went into nird's log whole. A range of years stays.
+func TestRedactIDs_WideSeparators(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"010190\u00a012345", "<redacted>"},
+		{"010190 \u2013 12345", "<redacted>"},
+		{"010190\u201412345", "<redacted>"},
+		{"010190\u221212345", "<redacted>"},
+		{"010190\u2011\u201112345", "<redacted>"},
+		{"0101\u202f90\u202f123\u202f45", "<redacted>"},
+		{"01.01.90\u200912345", "<redacted>"},
+		{"01.01.1990\u200712345", "<redacted>"},
+		{"/personer/010190%C2%A012345", "/personer/<redacted>"},
+		{"/personer/010190%20%e2%80%93%2012345", "/personer/<redacted>"},
+		{`nationalId: "010190\u00a012345"`, `nationalId: "<redacted>"`},
+		{`nationalId: "010190 \u2013 12345"`, `nationalId: "<redacted>"`},
+		{`"010190\u002012345"`, `"<redacted>"`},
+		// Kept: a range of years, figures grouped by a no-break space, broken encodings.
+		{"2020\u20132024", "2020\u20132024"},
+		{"1\u00a0234\u00a0567\u00a0890 bytes", "1\u00a0234\u00a0567\u00a0890 bytes"},
+		{"010190%E2%8012345", "010190%E2%8012345"},
+		{"010190%C212345", "010190%C212345"},
+		{`010190\u00a12345`, `010190\u00a12345`},
+		{"010190\u00a1" + "12345", "010190\u00a1" + "12345"},
+	} {
+		if got := RedactIDs(tt.in); got != tt.want {
+			t.Errorf("RedactIDs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
