@@ -1001,7 +1001,8 @@ func unreadCall(ctx context.Context, c *http.Client, url, token string, msg prot
 // forms; it must reach neither the answer nor the log. So must the forms RedactIDs let
 // through until its grouped-digit rule: two separators in a row ("018190 - 33346"), grouped
 // digits ("0181 90 333 46"), a dotted, slashed or dashed date ("01.81.90 33346",
-// "01.81.1990 33346"), each in the log as sent or URL-encoded.
+// "01.81.1990 33346"), each in the log as sent or URL-encoded; and since the same day one
+// with a document's en dash or no-break space ("018190 – 33346"), raw or escaped.
 func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 	w := kbStart(t)
 	fnr := kbPerson()
@@ -1012,10 +1013,11 @@ func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 		fnr[:4] + " " + fnr[4:6] + " " + fnr[6:9] + " " + fnr[9:], dated(" ", "") + " " + pnr,
 		fnr[:3] + " " + fnr[3:6] + " " + fnr[6:9] + " " + fnr[9:], fnr[:4] + "." + fnr[4:6] + "." + pnr,
 		dated(".", "") + " " + pnr, dated(".", "") + "-" + pnr, dated("/", "") + " " + pnr,
-		dated("-", "") + " " + pnr, dated(".", "19") + " " + pnr}
+		dated("-", "") + " " + pnr, dated(".", "19") + " " + pnr,
+		date + " \u2013 " + pnr, date + "\u00a0" + pnr, fnr[:4] + "\u202f" + fnr[4:6] + "\u202f" + pnr}
 	logged := []string{fnr}
 	for _, f := range forms {
-		logged = append(logged, f, url.PathEscape(f), url.QueryEscape(f))
+		logged = append(logged, f, url.PathEscape(f), url.QueryEscape(f), strings.Trim(strconv.Quote(f), `"`))
 	}
 	for _, f := range forms {
 		for _, c := range []struct{ name, method, path, token, body string }{
