@@ -208,14 +208,16 @@ func runeSeparator(r rune) byte {
 	return wideSeparator(r)
 }
 
-// wideSeparator returns the separator that r stands for when text copied from a document or
-// a spreadsheet puts it between digits: a space for a no-break, figure, thin or narrow
-// no-break space, a '-' for the hyphens, dashes and minus of a word processor; else 0.
+// wideSeparator returns the separator that r stands for when text copied from a document, a
+// spreadsheet or a web page puts it between digits: a space for the no-break, figure, thin,
+// hair and other typographic spaces and the invisible zero-width space, word joiner and
+// byte-order mark; a '-' for the hyphens, dashes and minus of a word processor and the soft
+// hyphen; else 0.
 func wideSeparator(r rune) byte {
-	switch r {
-	case '\u00a0', '\u2007', '\u2009', '\u202f':
+	switch {
+	case r == '\u00a0' || r >= '\u2000' && r <= '\u200b' || r == '\u202f' || r == '\u205f' || r == '\u2060' || r == '\ufeff':
 		return ' '
-	case '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2212':
+	case r >= '\u2010' && r <= '\u2015' || r == '\u2212' || r == '\u00ad':
 		return '-'
 	}
 	return 0

@@ -41,6 +41,13 @@ func TestRedactIDs_WideSeparators(t *testing.T) {
 		{"0101\u202f90\u202f123\u202f45", "<redacted>"},
 		{"01.01.90\u200912345", "<redacted>"},
 		{"01.01.1990\u200712345", "<redacted>"},
+		// Invisible ones a web page or a word processor leaves: a zero-width space, a soft
+		// hyphen, a byte-order mark, a hair space.
+		{"010190\u200b12345", "<redacted>"},
+		{"010190\u00ad12345", "<redacted>"},
+		{"010190\ufeff12345", "<redacted>"},
+		{"010190\u200a\u200a12345", "<redacted>"},
+		{"010190\u201512345", "<redacted>"},
 		{"/personer/010190%C2%A012345", "/personer/<redacted>"},
 		{"/personer/010190%20%e2%80%93%2012345", "/personer/<redacted>"},
 		{`nationalId: "010190\u00a012345"`, `nationalId: "<redacted>"`},
