@@ -18,7 +18,7 @@ import (
 func TestSingle_ReaderWithoutNird(t *testing.T) {
 	creds := SetCredentials(t)
 	s := RunServer(t, Options(t, "single.conf"))
-	ctx := ctxT(t) // a minute: the store's 2 s request bound is for a lost leader, not a loaded machine
+	ctx := ctxT(t)
 	store, err := openStore(ctx, s.ClientURL(), "nird", creds.Nird, 1)
 	if err != nil {
 		t.Fatal(err)
