@@ -95,10 +95,9 @@ func (sc *groupScanner) window() []digitGroup {
 	sc.gs = sc.buf[:copy(sc.buf[:], sc.gs)]
 	for len(sc.gs) < len(sc.buf) && sc.next < len(sc.s) {
 		g, next, ok := nextGroup(sc.s, sc.next)
-		if !ok {
+		if sc.next = next; !ok {
 			break
 		}
-		sc.next = next
 		sc.add(g)
 	}
 	return sc.gs
