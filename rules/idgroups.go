@@ -13,7 +13,8 @@ import (
 type digitGroup struct {
 	start, end int
 	// joined: the next group follows after one to three separators; colon, dot: one of them
-	// is a ':', a '.'; sep: that separator when it is a single character, else 0.
+	// is a ':', a '.'; sep: that separator when it is a single byte, else 0 (two, or one
+	// URL-encoded, escaped or wide: no IPv4 address's dot).
 	joined, colon, dot bool
 	sep                byte
 	// ip: the group is an octet of an IPv4 address.
