@@ -522,7 +522,7 @@ var numberRun = regexp.MustCompile(`[0-9][0-9.eE+-]*[0-9]`)
 // lines of nird's own figures (durations of 10 digits after the point would be masked).
 func RedactInput(s string) string {
 	s = numberRun.ReplaceAllStringFunc(s, func(n string) string { return redactTen(n, "<redacted>") })
-	s = inputToken.ReplaceAllStringFunc(s, func(t string) string {
+	s = mapInputTokens(s, func(t string) string {
 		if strings.HasPrefix(t, `"`) {
 			return redactTen(t, `"<redacted>"`)
 		}
@@ -531,9 +531,60 @@ func RedactInput(s string) string {
 	return RedactIDs(s)
 }
 
-// inputToken is a value as a decoder's error quotes it: a string as written, escapes and
-// all, or a bare token.
-var inputToken = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|[^\s"():]+`)
+// inputTokenEnds are the characters that end a bare token (white space as a regexp's \s).
+const inputTokenEnds = " \t\n\f\r\"():"
+
+// mapInputTokens replaces with f(t) each value t in s as a decoder's error quotes it: a
+// string as written, escapes and all ("…", a backslash escaping any character but a line
+// break), or else a bare token (a run of anything but white space, '"', '(', ')' and ':').
+// It takes one pass: where a '"' opens no string, neither does any '"' it passes over (each
+// is escaped, and reads the same text after it). A regexp took from each '"' of an unclosed
+// `"\"\"\"…` to the end of the input, quadratic in what a client sent.
+func mapInputTokens(s string, f func(string) string) string {
+	var b strings.Builder
+	last, open := 0, 0 // no '"' before open opens a string
+	for i := 0; i < len(s); {
+		end := i
+		switch {
+		case s[i] == '"' && i >= open:
+			var ok bool
+			if end, ok = quotedEnd(s, i); !ok {
+				open, end = end, i
+			}
+		case strings.IndexByte(inputTokenEnds, s[i]) < 0:
+			for end < len(s) && strings.IndexByte(inputTokenEnds, s[end]) < 0 {
+				end++
+			}
+		}
+		if end == i {
+			i++
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(f(s[i:end]))
+		last, i = end, end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// quotedEnd returns the end of the string the '"' at s[i] opens, after its closing '"'; or,
+// with false, where it stops without one: at a backslash before a line break or the end of
+// s, or at the end.
+func quotedEnd(s string, i int) (int, bool) {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			return j + 1, true
+		case '\\':
+			if j+1 == len(s) || s[j+1] == '\n' {
+				return j, false
+			}
+			j++
+		}
+	}
+	return len(s), false
+}
 
 // RedactDigits returns "<redacted>" for a value holding 10 digits or more, whatever stands
 // between them, else the value: for a value quoted whole in a message, such as a CSV cell,
