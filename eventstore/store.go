@@ -75,7 +75,9 @@ type Config struct {
 	// NATSOptions are extra client options for an external server: credentials, TLS,
 	// user/password, nkey; an option here wins over the store's own (e.g. an inbox prefix).
 	NATSOptions []nats.Option
-	// RequestTimeout bounds each request when ctx has no deadline; 0 = DefaultRequestTimeout.
+	// RequestTimeout bounds a call whose ctx has no deadline, and each request to the server
+	// whatever ctx's deadline: an append's publish (a lone caller's ends at its own deadline
+	// when that is sooner), a direct get, a key's fetch; 0 = DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// GroupCommit tunes how concurrent Append calls are coalesced; zero = defaults.
 	GroupCommit GroupCommit
