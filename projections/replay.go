@@ -248,7 +248,7 @@ func (p *Projector) OpenSnapshots() error {
 		if !validSnapshotName(name) {
 			// Valid before RedactIDs masked more separators (an underscore: 20221231_20230228);
 			// said, so that the snapshot is not gone without a word, without its digits.
-			p.logger.Warn("snapshot not served: its name is shaped like a national id, which no log may hold; rename it (no 11 digits, nor a date and 5 digits joined by separators: 010190-12345, 01.01.90_12345)", "snapshot", rules.RedactIDs(name))
+			p.logger.Warn("snapshot not served: its name is shaped like a national id, which no log may hold; rename it (no 11 digits, nor 6 and 5 digits, or a date and 5, joined by separators: 010190-12345, 01.01.90_12345)", "snapshot", rules.RedactIDs(name))
 			continue
 		}
 		p.mu.RLock()

@@ -47,7 +47,7 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
   identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
                  person named by national_id), date (assigned), source (e.g. folkeregisteret)
 Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
-in any case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
+in any ASCII case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
 `
 
 // ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
