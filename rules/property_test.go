@@ -448,3 +448,25 @@ func BenchmarkCheck(b *testing.B) {
 		_ = Check(it.s, []*nirv1.Event{it.ev}, now)
 	}
 }
+
+// BenchmarkFold_RetractionPairs folds one person of n absences, each retracted by the next
+// event: a history any kommune can store for its own person (helper-121's audit, 2026-12-07).
+// Every EventRetracted re-folds the whole log, so the fold is quadratic in the retractions:
+// expect about four times the time per op for each doubling of n (left for the next stop;
+// `go test -run '^$' -bench BenchmarkFold_RetractionPairs -benchtime 3x ./rules`).
+func BenchmarkFold_RetractionPairs(b *testing.B) {
+	for _, pairs := range []int{625, 1250, 2500} {
+		events := []*nirv1.Event{withPayload("reg", "0301", &nirv1.PersonRegistered{})}
+		for i := range pairs {
+			id := fmt.Sprintf("abs%d", i)
+			events = append(events,
+				withPayload(id, "0301", &nirv1.AbsenceRegistered{Hours: 1}),
+				withPayload(fmt.Sprintf("ret%d", i), "0301", &nirv1.EventRetracted{EventId: id}))
+		}
+		b.Run(fmt.Sprintf("events=%d", len(events)), func(b *testing.B) {
+			for b.Loop() {
+				_ = Fold("pk", events)
+			}
+		})
+	}
+}
