@@ -282,17 +282,13 @@ func TestProjector_NewestMetaDamaged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, liveFile), bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var log syncbuf.Buffer
-	p, err := New(NewSliceFeed(recs), Options{Dir: dir, BatchSize: 64, VerifyAtStart: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, log := newLogged(t, recs, Options{Dir: dir, BatchSize: 64, VerifyAtStart: true})
 	if p.Repairing() != "" {
 		t.Fatalf("a file with one sound meta page is repaired: %s", p.Repairing())
 	}
 	var at uint64
-	if err := p.Use("", func(db *DB) error { at, err = db.Checkpoint(); return err }); err != nil || at >= uint64(len(recs)) {
+	err := p.Use("", func(db *DB) (err error) { at, err = db.Checkpoint(); return err })
+	if err != nil || at >= uint64(len(recs)) {
 		t.Fatalf("opened at checkpoint %d of %d (%v), want the previous transaction's", at, len(recs), err)
 	}
 	if !strings.Contains(log.String(), "meta pages is damaged") {
@@ -328,6 +324,20 @@ func keptSnapshot(t *testing.T) (dir string, recs []Record, want string, good []
 	return dir, recs, want, good
 }
 
+// newLogged is New over recs with opts, its log written into the buffer it returns; the
+// projector is closed when the test ends.
+func newLogged(t *testing.T, recs []Record, opts Options) (*Projector, *syncbuf.Buffer) {
+	t.Helper()
+	var log syncbuf.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	p, err := New(NewSliceFeed(recs), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, &log
+}
+
 // TestProjector_SnapshotFilesDamaged: what lies in the snapshots' directory in place of a
 // snapshot (a file truncated to nothing or to a page, flipped bytes, garbage, a directory, a
 // FIFO, a dangling link) never stops OpenSnapshots, which nird runs at every start, and is
@@ -354,12 +364,7 @@ func TestProjector_SnapshotFilesDamaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var log syncbuf.Buffer
-	p2, err := New(NewSliceFeed(recs), Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
+	p2, log := newLogged(t, recs, Options{Dir: dir})
 	done := make(chan error, 1)
 	go func() { done <- p2.OpenSnapshots() }()
 	select {

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -102,12 +100,7 @@ func TestProjector_FoldFault(t *testing.T) {
 	wantModels := modelDump(t, ref)
 
 	for _, batch := range []int{1, 7, 5000} {
-		var log syncbuf.Buffer
-		p, err := New(NewSliceFeed(recs), Options{Dir: t.TempDir(), BatchSize: batch, Logger: slog.New(slog.NewTextHandler(&log, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p, log := newLogged(t, recs, Options{Dir: t.TempDir(), BatchSize: batch})
 		if _, err := p.CatchUp(bg); err != nil {
 			t.Fatalf("catch-up in batches of %d over a fold fault: %v", batch, err)
 		}

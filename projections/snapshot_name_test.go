@@ -1,14 +1,11 @@
 package projections
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/introreg/nir/internal/syncbuf"
 )
 
 // TestProjector_SnapshotNamedLikeAnIDIsLogged: a snapshot kept under a name that rules.RedactIDs
@@ -24,12 +21,7 @@ func TestProjector_SnapshotNamedLikeAnIDIsLogged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(snaps, old+".db"), good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var log syncbuf.Buffer
-	p2, err := New(NewSliceFeed(recs), Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
+	p2, log := newLogged(t, recs, Options{Dir: dir})
 	if err := p2.OpenSnapshots(); err != nil {
 		t.Fatal(err)
 	}
