@@ -52,7 +52,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 		return err
 	})
 	if err == nil {
-		db.quarantined.Add(db.newQuarantined)
+		db.quarantined.Add(uint64(db.newQuarantined))
 	}
 	if afterApplyCommit != nil {
 		afterApplyCommit()
@@ -170,11 +170,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			}
 			erased[pk] = true
 		}
-		nf := len(c.st.Faults)
-		c.st.Apply(rec.Seq, rec.Event)
-		if err := db.quarantineFaults(tx, c.st.Faults[nf:]); err != nil {
-			return 0, nil, nil, err
-		}
+		c.fresh = append(c.fresh, rules.LoggedEvent{Seq: rec.Seq, Event: rec.Event})
 		if id := rec.Event.GetId(); id != "" {
 			ids = append(ids, idEntry{key: idKey(id), seq: rec.Seq})
 		}
@@ -196,6 +192,9 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			return 0, nil, nil, err
 		}
 		c.seqs = nil
+		if err := db.foldFresh(tx, c); err != nil {
+			return 0, nil, nil, err
+		}
 		nd := derive(c.st)
 		was := c.der
 		if erased[pk] {

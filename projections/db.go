@@ -123,9 +123,9 @@ type DB struct {
 	readCkpt atomic.Pointer[txCheckpoint]
 
 	// quarantined counts the quarantine bucket's entries as committed; newQuarantined
-	// those of the transaction in progress (guarded by mu).
+	// those the transaction in progress adds, less those it removes (guarded by mu).
 	quarantined    atomic.Uint64
-	newQuarantined uint64
+	newQuarantined int64
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
@@ -175,6 +175,9 @@ type cached struct {
 	der *derived
 	// seqs are the person's event sequences added in the current transaction.
 	seqs []uint64
+	// fresh are the person's events of the current transaction, folded together at its
+	// end (rules.State.ApplyAll: one re-fold for all their retractions).
+	fresh []rules.LoggedEvent
 }
 
 // Open opens (creating if needed) the read-model file at path. A file written by another

@@ -37,6 +37,31 @@ func (db *DB) quarantineFaults(tx *bolt.Tx, faults []rules.Fault) error {
 	return nil
 }
 
+// foldFresh folds the person's events of the transaction into its state, and makes the
+// quarantine hold the state's faults: a retraction's re-fold finds them anew
+// (rules.State.Faults), so an event faulted before may count now, and its entry goes, as a
+// rebuild would never have made it.
+func (db *DB) foldFresh(tx *bolt.Tx, c *cached) error {
+	before := c.st.Faults
+	c.st.ApplyAll(c.fresh)
+	c.fresh = nil
+	if err := db.quarantineFaults(tx, c.st.Faults); err != nil {
+		return err
+	}
+	b := bucket(tx, bucketQuarantine)
+	for _, f := range before {
+		if c.st.Faulted(f.EventID) || string(b.Get(u64(f.Seq))) != QuarantineFoldFault {
+			continue
+		}
+		db.logger.Info("a quarantined event is folded again: the rules no longer panic on it where it now stands", "stream_seq", f.Seq)
+		db.newQuarantined--
+		if err := b.Delete(u64(f.Seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Quarantine is a stream message the read models skipped because it is not a usable event.
 type Quarantine struct {
 	// Seq is its stream sequence (nats stream get NIR_EVENTS <seq> shows it).

@@ -9,16 +9,21 @@ const BrokenPanic = "the person's state cannot be derived (State.Broken)"
 // ApplyNew is Apply for an event not yet stored: it applies ev at seq and reports the fault
 // when the fold failed with it, so that the event can be refused instead of stored (an event
 // the rules panic on would be left out of every read model; README, Guarantees). The fault is
-// the first one found while applying it (ev's own, or another event's that the fold with ev
-// panicked on), or BrokenPanic when the state is Broken after it. ev stays applied either
+// the first one found while applying it that was not one before (ev's own, or another
+// event's that the fold with ev panicked on), or BrokenPanic when the state is Broken after it. ev stays applied either
 // way: a state it faulted is not to be kept.
 func (s *State) ApplyNew(seq uint64, ev *nirv1.Event) (Fault, bool) {
-	n := len(s.Faults)
+	before := make(map[int]bool, len(s.Faults))
+	for _, f := range s.Faults {
+		before[f.at] = true
+	}
 	s.Apply(seq, ev)
-	switch {
-	case len(s.Faults) > n:
-		return s.Faults[n], true
-	case s.Broken && ev != nil:
+	for _, f := range s.Faults {
+		if !before[f.at] {
+			return f, true
+		}
+	}
+	if s.Broken && ev != nil {
 		return Fault{Seq: seq, EventID: ev.GetId(), Panic: BrokenPanic}, true
 	}
 	return Fault{}, false

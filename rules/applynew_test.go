@@ -74,8 +74,20 @@ func TestApplyNew_Fault(t *testing.T) {
 		t.Fatal("the event after a faulted one is reported faulted")
 	}
 
+	// A retraction re-folds the person and finds the faults anew: retracting the faulted
+	// event drops its fault, and the re-fold panics on another event (made to, once the
+	// retraction is logged), which is the new fault to report though the count is the same.
+	restore := SetFaultForTest(func(ev *nirv1.Event) bool {
+		return ev.GetId() == "fault-boom" || ev.GetId() == "f-2" && len(s.Events) > 4
+	})
+	f, faulted = s.ApplyNew(5, withPayload("f-5", "0301", &nirv1.EventRetracted{EventId: "fault-boom"}))
+	if !faulted || f.EventID != "f-2" || len(s.Faults) != 1 {
+		t.Fatalf("ApplyNew of a retraction that faults another event = %+v, %v (faults %+v); want f-2's fault", f, faulted, s.Faults)
+	}
+	restore()
+
 	broken := NewState("pk")
-	restore := SetFaultForTest(func(ev *nirv1.Event) bool { return ev == nil }) // finish panics with no event to blame
+	restore = SetFaultForTest(func(ev *nirv1.Event) bool { return ev == nil }) // finish panics with no event to blame
 	defer restore()
 	f, faulted = broken.ApplyNew(1, evs[0])
 	if !faulted || f.EventID != evs[0].GetId() {

@@ -29,10 +29,14 @@
 //     depth, so that one stored event cannot stop nird): the event is treated as quarantined,
 //     kept in the log and the id set but left out of the derived state, which is re-derived
 //     without it, and recorded in State.Faults. Which events fault depends only on the events
-//     and their order, so Fold, Apply one by one, Copy and a rebuild agree. SetFaultForTest
-//     lets tests make the fold panic; nird never calls it.
+//     and their order, so Fold, Apply one by one, ApplyAll, Copy and a rebuild agree: they
+//     are the faults of one fold of the log from its last retraction on, and of one re-fold
+//     of the whole log there. SetFaultForTest lets tests make the fold panic; nird never
+//     calls it.
 //   - EventRetracted removes the retracted event's effect by re-folding the person without
-//     it; retracting a retraction restores the original event.
+//     it; retracting a retraction restores the original event. Apply re-folds at each
+//     retraction; ApplyAll (and Fold) once for all of them, so a history read whole folds
+//     in time linear in its events.
 //   - A computed termination that the kommune deleted is never computed again for the same
 //     programme and rule, even when its date would now differ: the deleted event stays in
 //     the State's log, and the deletion holds on every re-fold.

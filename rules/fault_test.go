@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -106,49 +108,64 @@ func TestApply_Fault(t *testing.T) {
 	}
 }
 
-// TestApply_FaultRetracted: a retraction of a faulted event retracts nothing that counted; the
-// event stays left out when the retraction is retracted, and when other retractions refold.
-// A faulted retraction retracts nothing.
+// foldEachWay folds evs at sequences 1.. with Fold, with Apply one by one (a copy's apply
+// at every step leaving the state as it was) and with ApplyAll in two halves, fails t unless
+// they agree, and returns the fold.
+func foldEachWay(t *testing.T, evs []*nirv1.Event) *State {
+	t.Helper()
+	s := Fold("pk", evs)
+	inc, halves := NewState("pk"), NewState("pk")
+	les := make([]LoggedEvent, len(evs))
+	for i, ev := range evs {
+		inc.Copy().Apply(uint64(i+1), ev)
+		inc.Apply(uint64(i+1), ev)
+		les[i] = LoggedEvent{Seq: uint64(i + 1), Event: ev}
+	}
+	halves.ApplyAll(les[:len(les)/2])
+	halves.ApplyAll(les[len(les)/2:])
+	if !reflect.DeepEqual(inc, s) || !reflect.DeepEqual(halves, s) {
+		t.Fatalf("Apply one by one (same %v) or ApplyAll in halves (same %v) differs from Fold", reflect.DeepEqual(inc, s), reflect.DeepEqual(halves, s))
+	}
+	return s
+}
+
+// TestApply_FaultRetracted: a retracted event is not folded, so it does not fault; it
+// faults again when its retraction is retracted. A faulted retraction retracts nothing.
+// Fold, Apply one by one and ApplyAll agree on each.
 func TestApply_FaultRetracted(t *testing.T) {
 	faultOn(t, "fault-boom", "fault-retraction")
 	evs := append(faultEvents(), withPayload("f-5", "0301", &nirv1.EventRetracted{EventId: "fault-boom"}))
-	s := Fold("pk", evs)
-	if !s.Retracted["fault-boom"] || len(s.Faults) != 1 {
+	s := foldEachWay(t, evs)
+	if !s.Retracted["fault-boom"] || len(s.Faults) != 0 || s.Faulted("fault-boom") {
 		t.Fatalf("retracted = %v, faults = %+v", s.Retracted, s.Faults)
 	}
 	sameDerived(t, "retracted", s, foldSkipping(evs, "fault-boom"))
 
 	evs = append(evs, withPayload("f-6", "0301", &nirv1.EventRetracted{EventId: "f-5"}))
-	s = Fold("pk", evs)
-	if s.Retracted["fault-boom"] || len(s.Faults) != 1 {
+	s = foldEachWay(t, evs)
+	if s.Retracted["fault-boom"] || len(s.Faults) != 1 || s.Faults[0].EventID != "fault-boom" || s.Faults[0].Seq != 3 {
 		t.Fatalf("retraction retracted: retracted = %v, faults = %+v", s.Retracted, s.Faults)
 	}
 	if p := s.Programmes; len(p) != 1 || p[0].Termination != nil {
-		t.Fatalf("the faulted event counts again once its retraction is retracted: %+v", p)
+		t.Fatalf("the faulted event counts once its retraction is retracted: %+v", p)
 	}
 	sameDerived(t, "retraction retracted", s, foldSkipping(evs, "fault-boom", "f-5", "f-6"))
 
 	// A faulted retraction: its target keeps counting.
 	evs = append(faultEvents(), withPayload("fault-retraction", "0301", &nirv1.EventRetracted{EventId: "f-4"}))
-	s = Fold("pk", evs)
+	s = foldEachWay(t, evs)
 	if s.Retracted["f-4"] || len(s.Faults) != 2 || s.Faults[1].EventID != "fault-retraction" || s.Faults[1].Seq != 5 {
 		t.Fatalf("retracted = %v, faults = %+v", s.Retracted, s.Faults)
 	}
 	if p := s.Programmes; len(p) != 1 || len(p[0].Tiltak) != 1 {
 		t.Fatalf("the faulted retraction took effect: %+v", p)
 	}
-	inc := NewState("pk")
-	for i, ev := range evs {
-		inc.Copy().Apply(uint64(i+1), ev) // a copy's apply leaves inc as it was
-		inc.Apply(uint64(i+1), ev)
-	}
-	if !reflect.DeepEqual(inc, s) {
-		t.Fatal("Apply one by one differs from Fold")
-	}
 }
 
 // TestApply_FaultInRefold: an event that folded fine, and panics when a retraction refolds
-// the person, is faulted there and left out; every event faulted leaves the empty state.
+// the person, is faulted there and left out. A later retraction finds the faults anew, as
+// a fold of the whole log would: the event counts again once it folds. Every event faulted
+// leaves the empty state.
 func TestApply_FaultInRefold(t *testing.T) {
 	var armed atomic.Bool
 	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
@@ -169,24 +186,29 @@ func TestApply_FaultInRefold(t *testing.T) {
 	if p := s.Programmes; len(p) != 1 || len(p[0].Tiltak) != 0 {
 		t.Fatalf("programmes = %+v, want one without tiltak", p)
 	}
-	// Later folds leave it out too, whether it would panic or not.
+	// The next retraction re-folds the log, and the event no longer panics.
 	armed.Store(false)
 	s.Apply(6, withPayload("g-6", "0301", &nirv1.EventRetracted{EventId: "g-5"}))
-	if p := s.Programmes; len(p) != 1 || len(p[0].Tiltak) != 1 || p[0].Tiltak[0].EventID != "g-4" {
-		t.Fatalf("programmes = %+v, want one with tiltak g-4 alone", p)
+	if p := s.Programmes; len(s.Faults) != 0 || len(p) != 1 || len(p[0].Tiltak) != 2 {
+		t.Fatalf("faults = %+v, programmes = %+v, want one with both tiltak", s.Faults, p)
+	}
+	all := append(evs, withPayload("g-5", "0301", &nirv1.EventRetracted{EventId: "g-4"}), withPayload("g-6", "0301", &nirv1.EventRetracted{EventId: "g-5"}))
+	if f := Fold("pk", all); !reflect.DeepEqual(f, s) {
+		t.Fatal("the state differs from a fold of its log")
 	}
 
 	t.Run("EveryEvent", func(t *testing.T) {
 		restore := SetFaultForTest(func(ev *nirv1.Event) bool { return ev != nil })
 		defer restore()
-		s := Fold("pk", append(evs, withPayload("g-5", "0301", &nirv1.EventRetracted{EventId: "g-4"})))
+		s := foldEachWay(t, append(evs, withPayload("g-5", "0301", &nirv1.EventRetracted{EventId: "g-4"})))
 		if len(s.Faults) != 5 || s.Broken || s.Registered || len(s.Programmes) != 0 || len(s.Retracted) != 0 {
 			t.Fatalf("faults %d, broken %v, registered %v, programmes %d, retracted %v", len(s.Faults), s.Broken, s.Registered, len(s.Programmes), s.Retracted)
 		}
 	})
 
 	// A panic no event is to blame for (settling the state) once every event is left out:
-	// the state is Broken, with nothing derived, and later events are only logged.
+	// the state is Broken, with nothing derived. A later event is folded into the empty
+	// state, as a fold of the log would: every earlier event stays faulted.
 	t.Run("Broken", func(t *testing.T) {
 		var onFinish atomic.Bool
 		restore := SetFaultForTest(func(ev *nirv1.Event) bool { return ev == nil && onFinish.Load() })
@@ -197,19 +219,101 @@ func TestApply_FaultInRefold(t *testing.T) {
 		if !s.Broken || len(s.Faults) != 5 || s.Registered || len(s.Programmes) != 0 || len(s.Retracted) != 0 || s.LastSeq != 5 {
 			t.Fatalf("broken %v, faults %d, registered %v, programmes %d, retracted %v, last seq %d", s.Broken, len(s.Faults), s.Registered, len(s.Programmes), s.Retracted, s.LastSeq)
 		}
-		onFinish.Store(false)
-		s.Apply(6, evProgramme("g-6", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2023-03-01"))
-		if !s.Broken || len(s.Programmes) != 0 || len(s.Log()) != 6 || s.LastSeq != 6 {
-			t.Fatalf("after Broken: broken %v, programmes %d, %d logged, last seq %d", s.Broken, len(s.Programmes), len(s.Log()), s.LastSeq)
-		}
 		if c := s.Copy(); !reflect.DeepEqual(c, s) {
 			t.Fatal("a copy of a broken state differs")
 		}
-		s.Apply(7, evs[0]) // a redelivery
-		if len(s.Log()) != 6 {
-			t.Fatal("a redelivery was logged")
+		again := s.Copy()
+		again.Apply(7, evs[0]) // a redelivery
+		if !reflect.DeepEqual(again, s) {
+			t.Fatal("a redelivery changed a broken state")
 		}
+		onFinish.Store(false)
+		g6 := evProgramme("g-6", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2023-03-01")
+		s.Apply(6, g6)
+		if s.Broken || len(s.Faults) != 5 || len(s.Programmes) != 1 || len(s.Log()) != 6 || s.LastSeq != 6 {
+			t.Fatalf("after Broken: broken %v, faults %d, programmes %d, %d logged, last seq %d", s.Broken, len(s.Faults), len(s.Programmes), len(s.Log()), s.LastSeq)
+		}
+		alone := NewState("pk")
+		alone.Apply(6, g6)
+		sameDerived(t, "after Broken", s, alone)
 	})
+}
+
+// TestProperty_ApplyAllIsApply: on random histories rich in retractions (of retractions
+// too), with random events made to panic, and the state made to panic when settled after
+// random events, Fold, ApplyAll in random pieces and Apply one by
+// one (through copies) give the same State, and the state after each event is the fold of
+// the log up to it. So the faults are the log's, however it was read: catching up, a
+// rebuild and an as-of replay leave out the same events (README, Guarantees).
+func TestProperty_ApplyAllIsApply(t *testing.T) {
+	// The events in faulty panic when folded; the state cannot be settled (finish) right
+	// after one in unsettled is folded.
+	var faulty, unsettled map[*nirv1.Event]bool
+	var last *nirv1.Event
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
+		if ev == nil {
+			return unsettled[last]
+		}
+		last = ev
+		return faulty[ev]
+	}))
+	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
+	for i := range 300 {
+		evs := g.person()
+		for range g.r.Intn(10) {
+			at := 1 + g.r.Intn(len(evs))
+			e := g.ev("0301")
+			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: evs[g.r.Intn(at)].GetId()}}
+			evs = slices.Insert(evs, at, e)
+		}
+		faulty, unsettled = map[*nirv1.Event]bool{}, map[*nirv1.Event]bool{}
+		for _, ev := range evs {
+			faulty[ev] = g.r.Intn(6) == 0
+			unsettled[ev] = g.r.Intn(12) == 0
+		}
+
+		whole := Fold("pk", evs)
+		inc, pieces := NewState("pk"), NewState("pk")
+		var piece []LoggedEvent
+		for k, ev := range evs {
+			inc = inc.Copy()
+			inc.Apply(uint64(k+1), ev)
+			if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
+				t.Fatalf("seed %d case %d: after event %d, Apply one by one differs from a fold of the log so far (faults %+v, folded %+v)", propertySeed, i, k, inc.Faults, prefix.Faults)
+			}
+			piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
+			if g.r.Intn(4) == 0 || k == len(evs)-1 {
+				pieces.ApplyAll(piece)
+				piece = nil
+			}
+		}
+		if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
+			t.Fatalf("seed %d case %d: Apply one by one (same %v) or ApplyAll in pieces (same %v) differs from Fold", propertySeed, i, reflect.DeepEqual(inc, whole), reflect.DeepEqual(pieces, whole))
+		}
+	}
+}
+
+// TestFold_LinearInRetractions: a fold applies each event of a history a bounded number of
+// times however many retractions it holds (counted through the fault hook, which every
+// event's fold asks), where re-folding the log at every retraction applies the events of
+// retractionPairs(n) about n² times. A kommune could otherwise make every read of its own
+// person slow (helper-121's audit; BenchmarkFold_RetractionPairs times it).
+func TestFold_LinearInRetractions(t *testing.T) {
+	var applied atomic.Int64
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
+		if ev != nil {
+			applied.Add(1)
+		}
+		return false
+	}))
+	events := retractionPairs(2000)
+	s := Fold("pk", events)
+	if n := applied.Load(); n > int64(len(events)) { // 2003: two before the first retraction, one re-fold
+		t.Fatalf("%d events applied %d times", len(events), n)
+	}
+	if len(s.Retracted) != 2000 || len(s.Training.Absence) != 0 {
+		t.Fatalf("%d retracted, %d absences left", len(s.Retracted), len(s.Training.Absence))
+	}
 }
 
 // TestPanicText: a fault records a runtime error's text, else only the panic value's type,

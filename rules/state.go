@@ -76,11 +76,15 @@ type State struct {
 	// Faults are the events whose fold panicked, in the order found: a bug in the rules,
 	// never something an input may cause. Such an event is treated as quarantined: it stays
 	// in the log and in Events (a redelivery is still ignored), but the derived state is
-	// re-derived without it, as without a retracted event, and it stays left out (README,
-	// Guarantees: a product decision of this register, not of the law).
+	// re-derived without it, as without a retracted event (README, Guarantees: a product
+	// decision of this register, not of the law). It stays left out until a retraction
+	// re-folds the person: that finds the faults of the log as it stands, as a fold of the
+	// whole log does, so a faulted event the retraction retracts, or one that no longer
+	// panics after it, is no longer in Faults.
 	Faults []Fault
 	// Broken is true when even the state without every event could not be derived (a panic
-	// on no event at all): the derived state is left empty, and later events are only logged.
+	// on no event at all): the derived state is left empty. A later event is folded into the
+	// empty state, and a retraction re-folds the whole log.
 	Broken bool
 
 	log []LoggedEvent
@@ -364,9 +368,11 @@ func NewState(personKey string) *State {
 // stream sequence i+1 unless the caller uses Apply with real sequences.
 func Fold(personKey string, events []*nirv1.Event) *State {
 	s := NewState(personKey)
+	les := make([]LoggedEvent, len(events))
 	for i, ev := range events {
-		s.Apply(uint64(i+1), ev)
+		les[i] = LoggedEvent{Seq: uint64(i + 1), Event: ev}
 	}
+	s.ApplyAll(les)
 	return s
 }
 
@@ -389,37 +395,76 @@ func (s *State) reset() {
 // events, however odd (unknown payloads, missing dates, effective dates out of order).
 //
 // Should a bug in the rules still panic while an event is folded, Apply contains it: the
-// event is recorded in Faults and left out of the derived state from then on, which is
-// re-derived without it (see Faults; Broken if even that fails). So one stored event can
-// never stop a reader of the stream, and every reader leaves out the same events.
+// event is recorded in Faults and left out of the derived state, which is re-derived
+// without it (see Faults; Broken if even that fails). So one stored event can never stop a
+// reader of the stream, and every reader leaves out the same events.
 func (s *State) Apply(seq uint64, ev *nirv1.Event) {
-	if ev == nil {
+	le := LoggedEvent{Seq: seq, Event: ev}
+	if !s.logEvent(le) {
 		return
+	}
+	if ev.GetEventRetracted() != nil {
+		s.refoldAll()
+		return
+	}
+	s.foldLast(le)
+}
+
+// ApplyAll applies les in order, with the same State as Apply on each, but re-folds the
+// person once for all the retractions among them rather than once for each: the events
+// before the first retraction are folded one by one, and the rest in one re-fold at the
+// end. A history read whole (a rebuild, an as-of replay, a person's history read for the
+// API or the append path) folds in time linear in its events however many retractions it
+// holds, where Apply on each event re-folds the whole log for every retraction (quadratic
+// in them: a kommune could make every read of its own person slow).
+func (s *State) ApplyAll(les []LoggedEvent) {
+	stale := false
+	for _, le := range les {
+		switch {
+		case !s.logEvent(le), stale:
+		case le.Event.GetEventRetracted() != nil:
+			stale = true
+		default:
+			s.foldLast(le)
+		}
+	}
+	if stale {
+		s.refoldAll()
+	}
+}
+
+// logEvent adds le to the log and the id index, and reports whether it did: not for a nil
+// event, nor for a redelivery of an id already applied.
+func (s *State) logEvent(le LoggedEvent) bool {
+	ev := le.Event
+	if ev == nil {
+		return false
 	}
 	if s.Events == nil {
 		s.reset()
 	}
 	if id := ev.GetId(); id != "" {
 		if _, dup := s.Events[id]; dup {
-			return
+			return false
 		}
+		s.Events[id] = le
 	}
-	le := LoggedEvent{Seq: seq, Event: ev}
 	s.log = append(s.log, le)
 	s.lastRegValid = false
-	if ev.GetId() != "" {
-		s.Events[ev.GetId()] = le
+	s.indexAbsorbed(le.Seq, ev)
+	if le.Seq > s.LastSeq {
+		s.LastSeq = le.Seq
 	}
-	s.indexAbsorbed(seq, ev)
-	if seq > s.LastSeq {
-		s.LastSeq = seq
-	}
+	return true
+}
+
+// foldLast folds le, the last event of the log and no retraction, into the derived state of
+// the events before it. On a Broken state every earlier event is faulted, so that state is
+// the empty one. A panic faults le, and the state is derived again without it.
+func (s *State) foldLast(le LoggedEvent) {
 	if s.Broken {
-		return
-	}
-	if ev.GetEventRetracted() != nil {
-		s.refold()
-		return
+		s.reset()
+		s.Broken = false
 	}
 	if r := s.applyLast(le); r != nil {
 		s.addFault(len(s.log)-1, r)
@@ -489,10 +534,20 @@ func (s *State) Faulted(id string) bool {
 // Log returns the applied events in stream order, retracted ones included.
 func (s *State) Log() []LoggedEvent { return append([]LoggedEvent(nil), s.log...) }
 
+// refoldAll derives the state from the whole log, its faults found anew: an event faulted
+// before may count now (a retraction changed what came before it, or retracted it), and
+// another may fault. So the faults are those of one re-fold of the log as it stands, the
+// same whether its events came one by one (Apply) or together (ApplyAll).
+func (s *State) refoldAll() {
+	s.Faults = nil
+	s.Broken = false
+	s.refold()
+}
+
 // refold recomputes the retracted set and rebuilds the derived state from the log, leaving
-// out the faulted events. A panic while an event is applied faults that event, and a panic
-// in finish the last event applied; then it starts over without it. A panic with no event
-// left to blame leaves the derived state empty and the state Broken.
+// out the faulted events. Each event is applied and the state settled after it (finish), as
+// Apply does: a panic in either faults that event, and it starts over without it. A panic
+// settling the state without any event leaves the derived state empty and the state Broken.
 func (s *State) refold() {
 	for {
 		blame, r := s.tryRefold()
@@ -540,7 +595,6 @@ func (s *State) tryRefold() (blame int, panicked any) {
 	s.Retracted = retracted
 	log := s.log
 	s.reset()
-	last := -1
 	for i, le := range log {
 		if id := le.Event.GetId(); id != "" && retracted[id] {
 			continue
@@ -548,11 +602,13 @@ func (s *State) tryRefold() (blame int, panicked any) {
 		if len(s.Faults) > 0 && s.faulted(i) {
 			continue
 		}
-		blame, last = i, i
+		blame = i
 		s.applyOne(le)
+		s.finish()
 	}
-	blame = last
-	s.finish()
+	if blame < 0 {
+		s.finish()
+	}
 	return -1, nil
 }
 
