@@ -107,14 +107,16 @@ func (t *blockTable) get(no uint64) []byte {
 
 // foldStored folds a person's stored events with the regelmotor, opened (DBOptions.Open).
 func (db *DB) foldStored(tx *bolt.Tx, pk string) (*rules.State, error) {
-	st := rules.NewState(pk)
+	var les []rules.LoggedEvent
 	err := personEvents(tx, pk, func(seq uint64, ev *nirv1.Event) error {
 		if err := db.openEvent(ev); err != nil {
 			return err
 		}
-		st.Apply(seq, ev)
+		les = append(les, rules.LoggedEvent{Seq: seq, Event: ev})
 		return nil
 	})
+	st := rules.NewState(pk)
+	st.ApplyAll(les)
 	return st, err
 }
 

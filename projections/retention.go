@@ -44,13 +44,15 @@ func (db *DB) erasureDue(years int, now rules.Date, only string) ([]Due, uint64,
 		}
 		return each(func(k, _ []byte) error {
 			// Folded sealed: the rule reads no identifying field.
-			st := rules.NewState(string(k))
+			var les []rules.LoggedEvent
 			if err := personEvents(tx, string(k), func(seq uint64, ev *nirv1.Event) error {
-				st.Apply(seq, ev)
+				les = append(les, rules.LoggedEvent{Seq: seq, Event: ev})
 				return nil
 			}); err != nil {
 				return err
 			}
+			st := rules.NewState(string(k))
+			st.ApplyAll(les)
 			if last, due := rules.ErasureDue(st, years, now); due {
 				out = append(out, Due{PersonKey: st.PersonKey, Kommune: rules.KommuneNow(st.Kommune), LastActivity: last})
 			}

@@ -86,7 +86,7 @@ func (db *DB) bulkStore(recs []Record) (uint64, error) {
 	}
 	// Committed: only now do the sequences count as stored.
 	db.bulkLast = last
-	db.quarantined.Add(db.newQuarantined)
+	db.quarantined.Add(uint64(db.newQuarantined))
 	db.addBulkSeqs(adds)
 	db.bulkIDs.add(ids)
 	return last, nil
@@ -292,7 +292,7 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 	var unindex []idEntry // the entries of the events quarantined
 	var later sortedPuts  // the models' entries written in key order (sortedPuts)
 	db.newQuarantined = 0
-	defer func() { db.quarantined.Add(db.newQuarantined) }()
+	defer func() { db.quarantined.Add(uint64(db.newQuarantined)) }()
 	// The next chunks are folded while this one is written: folding runs on every CPU but
 	// writing on one, and one after the other left a CPU idle for half the pass.
 	chunks, stop := db.foldChunks()
@@ -802,7 +802,7 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 					return
 				}
 				j := &jobs[i]
-				st := rules.NewState(j.pk)
+				les := make([]rules.LoggedEvent, 0, len(j.raws))
 				for x, raw := range j.raws {
 					// Stored by an undecoded first pass: checked as the event store checks
 					// what it decodes, so a rebuild quarantines what catching up does.
@@ -821,8 +821,10 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 							return
 						}
 					}
-					st.Apply(j.seqs[x], ev)
+					les = append(les, rules.LoggedEvent{Seq: j.seqs[x], Event: ev})
 				}
+				st := rules.NewState(j.pk)
+				st.ApplyAll(les)
 				j.raws = nil
 				j.faults = st.Faults
 				j.der = derive(st)

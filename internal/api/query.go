@@ -493,10 +493,12 @@ func foldedHistory(db *projections.DB, pk string) ([]projections.HistoryEntry, *
 	if err != nil {
 		return nil, nil, err
 	}
-	st := rules.NewState(pk)
-	for _, e := range hist {
-		st.Apply(e.Seq, e.Event)
+	les := make([]rules.LoggedEvent, len(hist))
+	for i, e := range hist {
+		les[i] = rules.LoggedEvent{Seq: e.Seq, Event: e.Event}
 	}
+	st := rules.NewState(pk)
+	st.ApplyAll(les)
 	return hist, st, nil
 }
 

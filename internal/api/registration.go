@@ -97,10 +97,7 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 	}
 	// A person the caller may not see is not found, like an unknown one: a kommune must not
 	// learn whether another kommune's person exists. A former kommune sees its own period.
-	st := rules.NewState(key)
-	for _, e := range events {
-		st.Apply(e.Seq, e.Event)
-	}
+	st := ingest.FoldHistory(key, events)
 	visible, err := scope.Visible(st)
 	if err != nil {
 		return nil, Error(ctx, h.log, "history", err)

@@ -165,7 +165,7 @@ func (s *Service) takenClaim(ctx context.Context, claims []claim) error {
 		if err != nil {
 			return fmt.Errorf("read claimed id: %w", err)
 		}
-		if len(history) == 0 || foldHistory(c.key, history).AliasOf == c.owner {
+		if len(history) == 0 || FoldHistory(c.key, history).AliasOf == c.owner {
 			continue
 		}
 		s.cache.put(c.key, history, history[len(history)-1].Seq, epoch)
@@ -229,13 +229,13 @@ func (s *Service) mergeParts(ctx context.Context, scope access.Scope, st *rules.
 			// on the history besides its sealed fields first, so that a kommune without a
 			// relation gets the answer of a person nobody registered, not DataLoss
 			// (TestService_HiddenDamagedKey_Merged).
-			if err := scope.CheckMerge(foldHistory(absorbed, ue.history), field); errors.Is(err, access.ErrNotFound) {
+			if err := scope.CheckMerge(FoldHistory(absorbed, ue.history), field); errors.Is(err, access.ErrNotFound) {
 				return nil, nil, err
 			}
 		}
 		return nil, nil, fmt.Errorf("read person: %w", err)
 	}
-	sa := foldHistory(absorbed, history)
+	sa := FoldHistory(absorbed, history)
 	at := func(payload *nirv1.Event, kind string) *companion {
 		payload.Id = derivedID(kind, ev.GetId(), absorbed)
 		payload.PersonKey, payload.Kommune, payload.Actor, payload.RecordedAt, payload.CausationId = absorbed, ev.GetKommune(), ev.GetActor(), ev.GetRecordedAt(), ev.GetId()

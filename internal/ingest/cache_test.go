@@ -267,13 +267,13 @@ func TestHistoryCache_FoldedBeyondTheEntry(t *testing.T) {
 	c := newHistoryCache(10, 1000)
 	c.put("p", sealedBy(1, "k-p", ""), 1, c.now())
 	h2 := sealedBy(2, "k-p", "k-q")
-	c.putFolded("p", foldHistory("p", h2), len(h2), h2[1].Seq, c.now())
+	c.putFolded("p", FoldHistory("p", h2), len(h2), h2[1].Seq, c.now())
 	c.dropSealed("k-q")
 	if st, n, _ := c.takeFolded("p"); st != nil {
 		t.Errorf("after k-q's destruction the cache holds p's state folding %d events, the merge copy sealed with k-q among them", n)
 	}
 	// A state of no more than the entry's history is kept.
-	c.putFolded("p", foldHistory("p", h2[:1]), 1, h2[0].Seq, c.now())
+	c.putFolded("p", FoldHistory("p", h2[:1]), 1, h2[0].Seq, c.now())
 	if st, _, _ := c.takeFolded("p"); st == nil {
 		t.Error("a state folding the entry's own history was not kept")
 	}

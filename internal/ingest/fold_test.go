@@ -35,7 +35,7 @@ func TestService_FoldFromCache(t *testing.T) {
 			s.cache.put(key, h, h[len(h)-1].Seq, 0)
 			l := s.fold(key, h, 0)
 			got := l.st
-			if want := foldHistory(key, h); !reflect.DeepEqual(got, want) {
+			if want := FoldHistory(key, h); !reflect.DeepEqual(got, want) {
 				t.Fatalf("person %s, %d events: the state from the cache differs from the fold", key, len(h))
 			}
 			// A request of several events changes a copy.
@@ -81,7 +81,7 @@ func TestService_FoldConcurrent(t *testing.T) {
 	}
 	wants := make([]*rules.State, len(history)+1)
 	for k := 1; k <= len(history); k++ {
-		wants[k] = foldHistory(key, history[:k])
+		wants[k] = FoldHistory(key, history[:k])
 	}
 	s.cache.put(key, history[:1], history[0].Seq, 0)
 	errs := make(chan error, 4)
@@ -129,7 +129,7 @@ func TestService_FoldNewEvent(t *testing.T) {
 				t.Fatalf("person %s, event %d: a fault with no fault hook", key, k)
 			}
 			l.release()
-			if again := s.fold(key, history[:k], 0); again.st == l.st || !reflect.DeepEqual(again.st, foldHistory(key, history[:k])) {
+			if again := s.fold(key, history[:k], 0); again.st == l.st || !reflect.DeepEqual(again.st, FoldHistory(key, history[:k])) {
 				t.Fatalf("person %s, %d events: a state holding an event not stored was handed out", key, k)
 			} else {
 				again.release()
@@ -144,7 +144,7 @@ func TestService_FoldNewEvent(t *testing.T) {
 			if next.st != l.st {
 				t.Fatalf("person %s, %d events: the state that folded the stored event was not handed out", key, k+1)
 			}
-			if want := foldHistory(key, history[:k+1]); !reflect.DeepEqual(next.st, want) {
+			if want := FoldHistory(key, history[:k+1]); !reflect.DeepEqual(next.st, want) {
 				t.Fatalf("person %s, %d events: the state that folded the new event differs from the fold", key, k+1)
 			}
 			next.release()

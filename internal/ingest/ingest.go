@@ -316,7 +316,7 @@ func (s *Service) hiddenDamaged(ctx context.Context, scope access.Scope, key str
 	}
 	history := ue.history
 	for hops := 0; ; hops++ {
-		st := foldHistory(key, history)
+		st := FoldHistory(key, history)
 		next := st.Successor()
 		if next == "" {
 			return scope.Hidden(access.ReachOf(st))
@@ -1213,9 +1213,7 @@ func (s *Service) fold(key string, history []eventstore.Stored, epoch uint64) *l
 	if st == nil {
 		st, n = rules.NewState(key), 0
 	}
-	for _, h := range history[n:] {
-		st.Apply(h.Seq, h.Event)
-	}
+	st.ApplyAll(logged(history[n:]))
 	l := &lease{cache: s.cache, key: key, st: st, n: len(history), epoch: epoch}
 	if len(history) > 0 {
 		l.seq = history[len(history)-1].Seq
@@ -1276,13 +1274,21 @@ func (l *lease) release() {
 	})
 }
 
-// foldHistory folds a person's stored events, at their stream sequences, with the regelmotor.
-func foldHistory(key string, history []eventstore.Stored) *rules.State {
+// FoldHistory folds a person's stored events, at their stream sequences, with the
+// regelmotor (History's events, for one).
+func FoldHistory(key string, history []eventstore.Stored) *rules.State {
 	st := rules.NewState(key)
-	for _, h := range history {
-		st.Apply(h.Seq, h.Event)
-	}
+	st.ApplyAll(logged(history))
 	return st
+}
+
+// logged is history as the regelmotor's log: each event at its stream sequence.
+func logged(history []eventstore.Stored) []rules.LoggedEvent {
+	les := make([]rules.LoggedEvent, len(history))
+	for i, h := range history {
+		les[i] = rules.LoggedEvent{Seq: h.Seq, Event: h.Event}
+	}
+	return les
 }
 
 // personRead is one person's history as read for an attempt; hidden: not read, the person
