@@ -44,6 +44,9 @@
 //     QuarantineFoldFault, but stays stored and in its person's history: the fold leaves it
 //     out of the person's state each time it meets it, so catching up, a rebuild and an
 //     as-of replay agree here too, and one such event stops neither the worker nor others.
+//     The faults are the person's log's (a retraction's re-fold finds them anew), so catching
+//     up removes the entry of an event that counts again (foldFresh), as a rebuild never
+//     makes it.
 //   - The live models are served only while they belong to the stream (Check): the file
 //     records the identity of the stream it was built from (Identifier), its checkpoint must
 //     lie within the stream, and the last event it stored must still be the stream's message
