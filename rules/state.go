@@ -420,8 +420,9 @@ func (s *State) Apply(seq uint64, ev *nirv1.Event) {
 func (s *State) ApplyAll(les []LoggedEvent) {
 	stale := false
 	for _, le := range les {
+		logged := s.logEvent(le)
 		switch {
-		case !s.logEvent(le), stale:
+		case !logged, stale:
 		case le.Event.GetEventRetracted() != nil:
 			stale = true
 		default:
