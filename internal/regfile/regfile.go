@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -154,7 +153,7 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	}
 	cols := map[string]int{}
 	for i, h := range header {
-		h = foldASCII(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), strings.ToLower)
+		h = rules.FoldASCII(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), strings.ToLower)
 		if _, dup := cols[h]; dup {
 			return fmt.Errorf("line 1: column %q twice", h)
 		}
@@ -248,7 +247,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		return x
 	}
 	enum := func(col string, desc protoreflect.EnumDescriptor, prefix string) protoreflect.EnumNumber {
-		s := foldASCII(get(col), strings.ToUpper)
+		s := rules.FoldASCII(get(col), strings.ToUpper)
 		if s == "" {
 			return 0
 		}
@@ -271,7 +270,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 	id := get("national_id")
 	ev := &nirv1.Event{Id: get("event_id"), Kommune: get("kommune"), CorrelationId: get("correlation_id")}
 	reg := &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
-	switch t := foldASCII(get("type"), strings.ToLower); t {
+	switch t := rules.FoldASCII(get("type"), strings.ToLower); t {
 	case "person_registered":
 		pr := &nirv1.PersonRegistered{
 			BirthDate:          date("birth_date"),
@@ -286,7 +285,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		if pr.SettlementKommune == "" {
 			pr.SettlementKommune = ev.Kommune
 		}
-		switch s := foldASCII(get("settled_by_agreement"), strings.ToLower); s {
+		switch s := rules.FoldASCII(get("settled_by_agreement"), strings.ToLower); s {
 		case "", "false", "nei", "no", "0":
 		case "true", "ja", "yes", "1":
 			pr.SettledByAgreement = true
@@ -353,17 +352,4 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		return nil, err
 	}
 	return reg, nil
-}
-
-// foldASCII is fold(s), strings.ToUpper or strings.ToLower, for ASCII text; other text is
-// returned as it is, to match none of the format's names, which are ASCII: Unicode case
-// mapping turns look-alikes into them (the long s ſ into S, the dotless ı into I, the Kelvin
-// sign into k).
-func foldASCII(s string, fold func(string) string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return s
-		}
-	}
-	return fold(s)
 }
