@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/projections"
@@ -254,7 +253,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	if s := get("sort"); s != "" {
 		found := false
 		for k, v := range sortKeys {
-			if v != "" && string(v) == strings.ToLower(s) {
+			if v != "" && string(v) == rules.FoldASCII(s, strings.ToLower) {
 				p.sort, found = k, true
 			}
 		}
@@ -269,13 +268,11 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 		}
 		p.desc = b
 	}
-	if s := get("law"); s != "" {
-		n, ok := enumByName(nirv1.Law(0).Descriptor(), "LAW_", s)
-		if !ok {
-			return bad("law", "unknown law (INTROL, IL or IL_6A)")
-		}
-		f.Law = nirv1.Law(n)
+	n, err := enumParam("law", nirv1.Law_value, "LAW_", get("law"))
+	if err != nil {
+		return p, err
 	}
+	f.Law = nirv1.Law(n)
 	for _, pr := range []struct {
 		name string
 		dst  *nirv1.PresenceFilter
@@ -285,8 +282,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 		{"utdanningsbakgrunn", &f.Utdanningsbakgrunn}, {"terminated", &f.Terminated}, {"inactive", &f.Inactive},
 		{"registered_reason", &f.RegisteredReason}, {"termination_computed", &f.TerminationComputed}, {"norsk_hours", &f.NorskHours},
 	} {
-		s := strings.ToLower(get(pr.name))
-		switch s {
+		switch rules.FoldASCII(get(pr.name), strings.ToLower) {
 		case "":
 		case "with", "med", "ja":
 			*pr.dst = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
@@ -296,13 +292,10 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 			return bad(pr.name, "must be with or without")
 		}
 	}
-	if s := get("termination_reason"); s != "" {
-		n, ok := enumByName(nirv1.TerminationReason(0).Descriptor(), "TERMINATION_REASON_", s)
-		if !ok {
-			return bad("termination_reason", "unknown avslutningsårsak")
-		}
-		f.TerminationReason = nirv1.TerminationReason(n)
+	if n, err = enumParam("termination_reason", nirv1.TerminationReason_value, "TERMINATION_REASON_", get("termination_reason")); err != nil {
+		return p, err
 	}
+	f.TerminationReason = nirv1.TerminationReason(n)
 	for _, hb := range []struct {
 		name string
 		dst  *float64
@@ -315,7 +308,7 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 			*hb.dst = x
 		}
 	}
-	switch strings.ToLower(get("deadline")) {
+	switch rules.FoldASCII(get("deadline"), strings.ToLower) {
 	case "":
 	case "overdue":
 		f.Deadline = nirv1.DeadlineFilter_DEADLINE_FILTER_OVERDUE
@@ -328,13 +321,11 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 		name string
 		dst  *nirv1.Scheme
 	}{{"programme_category", &f.ProgrammeCategory}, {"training_category", &f.TrainingCategory}} {
-		if s := get(c.name); s != "" {
-			n, ok := enumByName(nirv1.Scheme(0).Descriptor(), "SCHEME_", s)
-			if !ok {
-				return bad(c.name, "unknown kategori (RETT_OG_PLIKT, PLIKT, RETT, KAN_TILBYS or NONE)")
-			}
-			*c.dst = nirv1.Scheme(n)
+		n, err := enumParam(c.name, nirv1.Scheme_value, "SCHEME_", get(c.name))
+		if err != nil {
+			return p, err
 		}
+		*c.dst = nirv1.Scheme(n)
 	}
 	if s := get("year"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 32)
@@ -353,18 +344,18 @@ func parseExportParams(vals url.Values) (exportParams, error) {
 	return p, nil
 }
 
-// enumByName finds an enum value by its name with or without prefix, case-insensitively;
-// the _UNSPECIFIED value is not accepted.
-func enumByName(ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.EnumNumber, bool) {
-	s = strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
-	if !strings.HasPrefix(s, prefix) {
-		s = prefix + s
+// enumParam reads the enum filter parameter name by rules.ParseEnum: empty is no filter; an
+// unknown name, a look-alike (ıl, ſykdom) or the UNSPECIFIED name is refused naming the
+// parameter and the names it takes, never echoing the value.
+func enumParam(name string, values map[string]int32, prefix, s string) (int32, error) {
+	n, err := rules.ParseEnum(values, prefix, s)
+	switch {
+	case errors.Is(err, rules.ErrEnumUnspecified):
+		return 0, fieldError(connect.CodeInvalidArgument, name, "UNSPECIFIED is no filter; leave "+name+" out for all")
+	case err != nil:
+		return 0, fieldError(connect.CodeInvalidArgument, name, "unknown value (one of "+strings.Join(rules.EnumNames(values, prefix), ", ")+")")
 	}
-	v := ed.Values().ByName(protoreflect.Name(s))
-	if v == nil || v.Number() == 0 {
-		return 0, false
-	}
-	return v.Number(), true
+	return n, nil
 }
 
 // httpStatus maps a Connect code to the HTTP status of the plain routes.
