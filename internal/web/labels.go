@@ -2,6 +2,8 @@ package web
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,17 +241,50 @@ func options[E interface {
 	return out
 }
 
-// enumValue parses a form value (an enum name without prefix) into the enum's number;
-// 0 and false for an empty, unknown or UNSPECIFIED value.
-func enumValue(ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.EnumNumber, bool) {
-	if s == "" {
-		return 0, false
+// pageFilters reads a page's filter parameters and keeps the first refusal: an unknown
+// value, a look-alike (ıl) or an enum's UNSPECIFIED name is refused naming the field, the
+// parameter and the values it takes; before 2026-12-07 such a value read as no filter (every
+// person). An empty value is no filter.
+type pageFilters struct {
+	q       url.Values
+	refusal string // the page's alert; "" when every value is taken
+}
+
+// enum reads an enum name without its prefix, as the page's options write it, in any ASCII
+// case (rules.ParseEnum), and returns its number and its option value; 0 and "" for none.
+func (f *pageFilters) enum(values map[string]int32, prefix, param, lbl string) (int32, string) {
+	n, err := rules.ParseEnum(values, prefix, strings.TrimSpace(f.q.Get(param)))
+	if err != nil {
+		f.refuse(lbl, param, rules.EnumNames(values, prefix))
+		return 0, ""
 	}
-	v := ed.Values().ByName(protoreflect.Name(prefix + strings.ToUpper(s)))
-	if v == nil || v.Number() == 0 {
-		return 0, false
+	for name, v := range values {
+		if v == n && n != 0 {
+			return n, strings.TrimPrefix(name, prefix)
+		}
 	}
-	return v.Number(), true
+	return 0, ""
+}
+
+// choice reads one of a few lower-case ASCII values, in any ASCII case; "" for none.
+func (f *pageFilters) choice(param, lbl string, choices ...string) string {
+	v := rules.FoldASCII(strings.TrimSpace(f.q.Get(param)), strings.ToLower)
+	if v != "" && !slices.Contains(choices, v) {
+		f.refuse(lbl, param, choices)
+		return ""
+	}
+	return v
+}
+
+func (f *pageFilters) refuse(lbl, param string, values []string) {
+	if f.refusal != "" {
+		return
+	}
+	list := values[len(values)-1]
+	if len(values) > 1 {
+		list = strings.Join(values[:len(values)-1], ", ") + " eller " + list
+	}
+	f.refusal = fmt.Sprintf("Ugyldig verdi: %s. Gyldige verdier for %s: %s; tomt for alle.", lbl, param, list)
 }
 
 // osloLocation is the register's calendar.

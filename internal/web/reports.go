@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -193,19 +194,18 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	today := c.today()
 	q := r.URL.Query()
 	year, ok := yearParam(r, reportingYear(today))
-	d := &terminatedData{Year: year, Law: q.Get("lov"), Laws: options(lawLabels, "LAW_"), Registered: q.Get("arsak"),
-		Category: strings.ToUpper(q.Get("kategori")), Categories: options(categoryLabels, "SCHEME_"), Computed: q.Get("beregnet") == "med",
+	d := &terminatedData{Year: year, Laws: options(lawLabels, "LAW_"), Categories: options(categoryLabels, "SCHEME_"),
 		AskKommune: principal(r).Kommune == "", Kommune: strings.TrimSpace(q.Get("kommune"))}
 	for y := today.Y; y >= today.Y-7; y-- {
 		d.Years = append(d.Years, y)
 	}
 	req := &nirv1.TerminatedReportRequest{Year: int32(year), Kommune: d.Kommune, MinSequence: minSeq(r)}
-	if n, ok := enumValue(nirv1.Law(0).Descriptor(), "LAW_", d.Law); ok {
-		req.Law = nirv1.Law(n)
-	}
-	if n, ok := enumValue(nirv1.Scheme(0).Descriptor(), "SCHEME_", d.Category); ok {
-		req.ProgrammeCategory = nirv1.Scheme(n)
-	}
+	pf := &pageFilters{q: q}
+	law, lawValue := pf.enum(nirv1.Law_value, "LAW_", "lov", "Lov")
+	category, categoryValue := pf.enum(nirv1.Scheme_value, "SCHEME_", "kategori", "Kategori")
+	d.Law, d.Category, req.Law, req.ProgrammeCategory = lawValue, categoryValue, nirv1.Law(law), nirv1.Scheme(category)
+	d.Registered = pf.choice("arsak", "Avslutningsårsak", "med", "uten")
+	d.Computed = pf.choice("beregnet", "Avsluttet av", "med") == "med"
 	switch d.Registered {
 	case "med":
 		req.RegisteredReason = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
@@ -214,6 +214,8 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		d.Error = "Ugyldig år."
+	}
+	if d.Error = cmp.Or(d.Error, pf.refusal); d.Error != "" {
 		c.render(w, r, http.StatusBadRequest, "terminated", c.view(r, "Avsluttede deltakere", d))
 		return
 	}
