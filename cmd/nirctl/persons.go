@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/rules"
 )
 
 func init() {
@@ -55,23 +57,19 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // enumFlag parses an enum flag value given by its name with or without the prefix, in any
-// case ("il_6a", "IL_6A", "LAW_IL_6A").
-func enumFlag(flagName string, ed protoreflect.EnumDescriptor, prefix, s string) (protoreflect.EnumNumber, error) {
-	if s == "" {
-		return 0, nil
+// ASCII case, '-' for '_' ("il_6a", "IL-6A", "LAW_IL_6A"), by rules.ParseEnum; values is the
+// generated map of names (nirv1.Law_value). Empty is unset. A look-alike (ıl, ſ), an unknown
+// name and the UNSPECIFIED name are refused naming the flag; the value is quoted redacted
+// (rules.RedactInput) and escaped, so a national id typed into the flag is not printed.
+func enumFlag(flagName string, values map[string]int32, prefix, s string) (int32, error) {
+	n, err := rules.ParseEnum(values, prefix, s)
+	switch {
+	case errors.Is(err, rules.ErrEnumUnspecified):
+		return 0, fmt.Errorf("--%s: UNSPECIFIED is no value; leave --%s out for all", flagName, flagName)
+	case err != nil:
+		return 0, fmt.Errorf("--%s: unknown value %+q (one of %s)", flagName, rules.RedactInput(s), strings.Join(rules.EnumNames(values, prefix), ", "))
 	}
-	name := strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
-	if !strings.HasPrefix(name, prefix) {
-		name = prefix + name
-	}
-	if v := ed.Values().ByName(protoreflect.Name(name)); v != nil && v.Number() != 0 {
-		return v.Number(), nil
-	}
-	var names []string
-	for i := 1; i < ed.Values().Len(); i++ {
-		names = append(names, strings.TrimPrefix(string(ed.Values().Get(i).Name()), prefix))
-	}
-	return 0, fmt.Errorf("--%s: unknown value %q (one of %s)", flagName, s, strings.Join(names, ", "))
+	return n, nil
 }
 
 // enumText prints an enum value without its prefix; unset prints empty.
@@ -235,23 +233,23 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 		return nil, err
 	}
 	if f.sort != "" {
-		n, err := enumFlag("sort", nirv1.PersonSort(0).Descriptor(), "PERSON_SORT_", f.sort)
+		n, err := enumFlag("sort", nirv1.PersonSort_value, "PERSON_SORT_", f.sort)
 		if err != nil {
 			return nil, err
 		}
 		req.Sort = nirv1.PersonSort(n)
 	}
-	n, err := enumFlag("law", nirv1.Law(0).Descriptor(), "LAW_", f.law)
+	n, err := enumFlag("law", nirv1.Law_value, "LAW_", f.law)
 	if err != nil {
 		return nil, err
 	}
 	req.Filter.Law = nirv1.Law(n)
-	if n, err = enumFlag("termination-reason", nirv1.TerminationReason(0).Descriptor(), "TERMINATION_REASON_", f.reason); err != nil {
+	if n, err = enumFlag("termination-reason", nirv1.TerminationReason_value, "TERMINATION_REASON_", f.reason); err != nil {
 		return nil, err
 	}
 	req.Filter.TerminationReason = nirv1.TerminationReason(n)
 	if f.deadline != "" {
-		if n, err = enumFlag("deadline", nirv1.DeadlineFilter(0).Descriptor(), "DEADLINE_FILTER_", f.deadline); err != nil {
+		if n, err = enumFlag("deadline", nirv1.DeadlineFilter_value, "DEADLINE_FILTER_", f.deadline); err != nil {
 			return nil, err
 		}
 		req.Filter.Deadline = nirv1.DeadlineFilter(n)
@@ -267,7 +265,7 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 		name, v string
 		dst     *nirv1.Scheme
 	}{{"programme-category", f.programmeCat, &req.Filter.ProgrammeCategory}, {"training-category", f.trainingCat, &req.Filter.TrainingCategory}} {
-		n, err := enumFlag(c.name, nirv1.Scheme(0).Descriptor(), "SCHEME_", c.v)
+		n, err := enumFlag(c.name, nirv1.Scheme_value, "SCHEME_", c.v)
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +273,7 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 	}
 	for _, name := range presenceNames {
 		flagName := strings.ReplaceAll(name, "_", "-")
-		n, err := enumFlag(flagName, nirv1.PresenceFilter(0).Descriptor(), "PRESENCE_FILTER_", *f.presence[name])
+		n, err := enumFlag(flagName, nirv1.PresenceFilter_value, "PRESENCE_FILTER_", *f.presence[name])
 		if err != nil {
 			return nil, err
 		}

@@ -38,7 +38,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *year == 0 {
 		return usageError(fs, "--year: the data year is required (e.g. --year 2023)")
 	}
-	lv, err := enumFlag("level", nirv1.StatisticsLevel(0).Descriptor(), "STATISTICS_LEVEL_", *level)
+	lv, err := enumFlag("level", nirv1.StatisticsLevel_value, "STATISTICS_LEVEL_", *level)
 	if err != nil {
 		return err
 	}
@@ -159,15 +159,15 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if pos, err := parseArgs(fs, args[1:]); err != nil || len(pos) != 0 || *year == 0 {
 		return badArgs(fs, err)
 	}
-	l, err := enumFlag("law", nirv1.Law(0).Descriptor(), "LAW_", *law)
+	l, err := enumFlag("law", nirv1.Law_value, "LAW_", *law)
 	if err != nil {
 		return err
 	}
-	r, err := enumFlag("reason", nirv1.PresenceFilter(0).Descriptor(), "PRESENCE_FILTER_", *reason)
+	r, err := enumFlag("reason", nirv1.PresenceFilter_value, "PRESENCE_FILTER_", *reason)
 	if err != nil {
 		return err
 	}
-	c, err := enumFlag("programme-category", nirv1.Scheme(0).Descriptor(), "SCHEME_", *category)
+	c, err := enumFlag("programme-category", nirv1.Scheme_value, "SCHEME_", *category)
 	if err != nil {
 		return err
 	}
