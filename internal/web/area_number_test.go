@@ -29,8 +29,8 @@ func statsURL(path, level string) func(string) string {
 
 // areaForms are every form of the console that takes a kommune or fylke number: the person
 // list and its CSV export (kommune), the report of terminated participants (kommune), and
-// the statistics page and downloads by kommune and by fylke (omrade). /arsrapportering takes
-// none: it reads the principal's own kommune.
+// the statistics page and downloads by kommune and by fylke (omrade). /arsrapportering is
+// for kommuner only and takes the caller's own kommune alone (TestConsole_ReportingKommune).
 var areaForms = []areaForm{
 	{name: "person list", url: func(nr string) string { return "/personer?" + url.Values{"kommune": {nr}}.Encode() },
 		field: "Kommune", result: `id="treff"`, page: true},

@@ -87,7 +87,9 @@ var reportingGaps = []struct {
 // reportingPage is «Årsrapportering for år Y»: for each gap the number of persons in the
 // kommune's person list under its filter, counted by QueryService.ListPersons exactly as the
 // linked list counts them (the termination gaps: rows of the year's report of terminated
-// participants, QueryService.TerminatedReport), and the days left to the deadline.
+// participants, QueryService.TerminatedReport), and the days left to the deadline. It is the
+// caller's own kommune's: a kommune parameter may name it, and is refused as the API refuses
+// it otherwise (a malformed number 400, another kommune's 403), in the page's alert.
 func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 	if principal(r).Kommune == "" {
 		// The menu offers it to kommuner only; an analyst opening it read «Ugyldig verdi:
@@ -117,15 +119,22 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 		d.DaysLeft = fmt.Sprintf("%d dager igjen.", left)
 	}
 	d.Terminated = href("/avsluttede", url.Values{"ar": {strconv.Itoa(year)}})
+	kommune := strings.TrimSpace(r.URL.Query().Get("kommune"))
+	fail := func(err error) {
+		if status, msg, ok := c.formError(w, r, err); ok {
+			d.Error = msg
+			c.render(w, r, status, "reporting", c.view(r, "Årsrapportering", d))
+		}
+	}
 	var report *nirv1.TerminatedReportResponse
 	for _, g := range reportingGaps {
 		if g.Report != "" {
 			if report == nil {
 				var err error
 				report, err = call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport,
-					&nirv1.TerminatedReportRequest{Year: int32(year), MinSequence: minSeq(r)})
+					&nirv1.TerminatedReportRequest{Year: int32(year), Kommune: kommune, MinSequence: minSeq(r)})
 				if err != nil {
-					c.apiError(w, r, err)
+					fail(err)
 					return
 				}
 			}
@@ -147,10 +156,10 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 			c.apiError(w, r, err)
 			return
 		}
-		req.PageSize, req.MinSequence = 1, minSeq(r)
+		req.Kommune, req.PageSize, req.MinSequence = kommune, 1, minSeq(r)
 		res, err := call(c, r.Context(), nirv1connect.QueryServiceListPersonsProcedure, c.query.ListPersons, req)
 		if err != nil {
-			c.apiError(w, r, err)
+			fail(err)
 			return
 		}
 		d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/personer", params), Count: int(res.GetTotal()), Unit: "personer"})
