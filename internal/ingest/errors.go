@@ -28,7 +28,8 @@ var (
 	ErrConflict = eventstore.ErrConflict
 
 	// ErrTooLarge is returned when a request holds more registrations or bytes than one
-	// atomic append may.
+	// atomic append may, or more retractions of one person than the Service re-folds in one
+	// request (Config.MaxRefoldEvents).
 	ErrTooLarge = eventstore.ErrTooLarge
 
 	// ErrIDInUse is returned when an event's id is already stored for another person. The

@@ -1,0 +1,68 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/internal/ingest"
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// TestService_RefoldBound: one request's retractions may re-fold at most
+// Config.MaxRefoldEvents of one person's events (each retraction is judged against the
+// person's history re-folded without its target). A kommune's request past it is refused
+// whole with ErrTooLarge, naming the first retraction that does not fit and how many do, and
+// holding no id; split, the same retractions are stored. nird's own writers are not bound.
+// Found on 2026-12-07 (helper-124): one request of 500 absence and retraction pairs for a
+// kommune's own person of 8 000 events took 3.8 s.
+func TestService_RefoldBound(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	svc := serviceOn(t, store, func(c *ingest.Config) { c.MaxRefoldEvents = 40 })
+	id, reg := person(62, false)
+	regs := []*nirv1.Registration{reg}
+	for range 9 {
+		regs = append(regs, offer(id))
+	}
+	pos, err := svc.Append(ctx, oslo, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].PersonKey
+	retract := func(from, to int) []*nirv1.Registration {
+		var out []*nirv1.Registration
+		for _, p := range pos[from:to] {
+			out = append(out, retractOn(key, p.EventId))
+		}
+		return out
+	}
+
+	// 10 stored and 4 new events: 40/14, so two retractions fit; the third is refused.
+	three := append(retract(1, 4), offer(id))
+	_, err = svc.Append(ctx, oslo, three)
+	if !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "registrations[2]: a retraction of a person of 14 events, and at most 2 fit") {
+		t.Fatalf("three retractions past the bound: %v; want ErrTooLarge naming registrations[2]", err)
+	}
+	if strings.Contains(err.Error(), id) || strings.Contains(err.Error(), key) {
+		t.Fatal("the refusal holds the person's id or key")
+	}
+	if h, _, _ := store.Read(ctx, key); len(h) != 10 {
+		t.Fatalf("%d events stored after the refusal, want the 10 before", len(h))
+	}
+	if _, err := svc.Append(ctx, oslo, three[:2]); err != nil {
+		t.Fatalf("two retractions within the bound: %v", err)
+	}
+	if _, err := svc.Append(ctx, oslo, three[2:]); err != nil {
+		t.Fatalf("the third in its own request: %v", err)
+	}
+	// The system scope (a load, the regelmotor) is not bound.
+	if _, err := svc.Append(ctx, historyReader, retract(4, 9)); err != nil {
+		t.Fatalf("five retractions by nird's own writer: %v", err)
+	}
+	h, _, err := store.Read(ctx, key)
+	if st := ingest.FoldHistory(key, h); err != nil || len(st.Retracted) != 8 {
+		t.Fatalf("%d events retracted (%v), want 8", len(st.Retracted), err)
+	}
+}
