@@ -6,13 +6,13 @@ import (
 )
 
 // A national id the way people group its digits ("01.01.90 12345", "0101 90 123 45",
-// "010190 - 12345", "01.01.1990 12345", "2012 345678 90"): digit groups joined by one to
-// three separators, found by a scan in one pass over the line (RedactIDs).
+// "010190 - 12345", "01.01.1990 12345", "2012 345678 90"): digit groups joined by
+// separators, found by a scan in one pass over the line (RedactIDs).
 
 // digitGroup is a maximal run of digits s[start:end] in a line.
 type digitGroup struct {
 	start, end int
-	// joined: the next group follows after one to three separators; colon, dot: one of them
+	// joined: the next group follows after one or more separators; colon, dot: one of them
 	// is a ':', a '.'; sep: that separator when it is a single byte, else 0 (two, or one
 	// URL-encoded, escaped or wide: no IPv4 address's dot).
 	joined, colon, dot bool
@@ -127,7 +127,8 @@ func (sc *groupScanner) add(g digitGroup) {
 }
 
 // nextGroup returns the first digit group of s at or after i, and where the next one may
-// begin (after the separators that join it to the next); ok is false when there is none.
+// begin (after the separators that join it to the next, as many as there are); ok is false
+// when there is none.
 func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
 	for i < len(s) && !isDigit(s[i]) {
 		i++
@@ -141,7 +142,7 @@ func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
 	}
 	g.end = i
 	j := i
-	for k := 0; k < 3 && j < len(s); k++ {
+	for j < len(s) {
 		n, c := separatorAt(s, j)
 		if n == 0 {
 			break
@@ -158,46 +159,91 @@ func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
 
 // separatorAt returns the length of the separator at s[i:], 0 if there is none: one of
 // idSeparators or of the wide ones (wideSeparator), raw, URL-encoded (%20, %2F, %0A,
-// %C2%A0 …), or escaped as a quoted string writes it (\n, \t, \r, \/, \u00a0 …), and the
-// character it stands for.
+// %C2%A0, %2520 …), or escaped as a quoted string writes it (\n, \t, \r, \/, \u00a0 …), and
+// the character it stands for.
 func separatorAt(s string, i int) (n int, c byte) {
-	c = s[i]
-	switch {
-	case c == '\\' && i+1 < len(s) && strings.IndexByte(`ntr/`, s[i+1]) >= 0:
+	if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(`ntr/`, s[i+1]) >= 0 {
 		return 2, s[i+1]
-	case c == '\\' && i+5 < len(s) && s[i+1] == 'u':
-		if r, ok := hexRune(s[i+2 : i+6]); ok {
-			if c := runeSeparator(r); c != 0 {
-				return 6, c
-			}
-		}
-	case c == '%':
-		var b [utf8.UTFMax]byte
-		k := 0
-		for ; k < len(b); k++ {
-			d, ok := percentByte(s, i+3*k)
-			if !ok || k > 0 && d < utf8.RuneSelf {
-				break
-			}
-			if b[k] = d; d < utf8.RuneSelf {
-				k++
-				break
-			}
-		}
-		if r, size := utf8.DecodeRune(b[:k]); size > 0 && (r != utf8.RuneError || size > 1) {
-			if c := runeSeparator(r); c != 0 {
-				return 3 * size, c
-			}
-		}
-		return 0, 0
-	case c >= utf8.RuneSelf:
-		if r, size := utf8.DecodeRuneInString(s[i:]); wideSeparator(r) != 0 {
-			return size, wideSeparator(r)
-		}
-	case strings.IndexByte(idSeparators, c) >= 0:
-		return 1, c
+	}
+	r, n := runeAt(s, i)
+	if c := runeSeparator(r); c != 0 {
+		return n, c
 	}
 	return 0, 0
+}
+
+// runeAt returns the character at s[i:] and its length: a character URL-encoded once or
+// more ("%2D", "%252D", "%E2%80%93"), escaped as a quoted string writes it ("\u2013"), or
+// else written as it is (a byte that is not UTF-8 is utf8.RuneError).
+func runeAt(s string, i int) (r rune, n int) {
+	switch c := s[i]; {
+	case c == '%':
+		if r, n := percentRune(s, i); n > 0 {
+			return r, n
+		}
+	case c == '\\' && i+5 < len(s) && s[i+1] == 'u':
+		if r, ok := hexRune(s[i+2 : i+6]); ok {
+			return r, 6
+		}
+	case c >= utf8.RuneSelf:
+		return utf8.DecodeRuneInString(s[i:])
+	}
+	return rune(s[i]), 1
+}
+
+// percentRune returns the character that the URL encoding at s[i:] writes, in one byte or
+// in the 2 to 4 of its UTF-8, each encoded once or more (percentByte), and its length; 0
+// if it writes none.
+func percentRune(s string, i int) (r rune, n int) {
+	var b [utf8.UTFMax]byte
+	var ends [utf8.UTFMax]int // where each byte's encoding ends, from i
+	k := 0
+	for j := i; k < len(b); k++ {
+		d, m := percentByte(s, j)
+		if m == 0 || k > 0 && d < utf8.RuneSelf {
+			break
+		}
+		b[k], j = d, j+m
+		ends[k] = j - i
+		if d < utf8.RuneSelf || utf8.FullRune(b[:k+1]) {
+			k++
+			break
+		}
+	}
+	r, size := utf8.DecodeRune(b[:k])
+	if size == 0 || r == utf8.RuneError && size == 1 {
+		return 0, 0
+	}
+	return r, ends[size-1]
+}
+
+// percentByte returns the byte that the URL encoding %XX at s[i:] writes, and its length, 0
+// if there is none. The encoding may be encoded again, its '%' as "%25": "%2520" is a
+// space encoded twice.
+func percentByte(s string, i int) (byte, int) {
+	if i+2 >= len(s) || s[i] != '%' {
+		return 0, 0
+	}
+	b, ok := hexByte(s[i+1], s[i+2])
+	if !ok {
+		return 0, 0
+	}
+	n := 3
+	for b == '%' && i+n+1 < len(s) {
+		d, ok := hexByte(s[i+n], s[i+n+1])
+		if !ok {
+			break
+		}
+		b, n = d, n+2
+	}
+	return b, n
+}
+
+// hexByte returns the byte that the hex digits hi and lo write.
+func hexByte(hi, lo byte) (byte, bool) {
+	h, ok1 := hexValue(hi)
+	l, ok2 := hexValue(lo)
+	return h<<4 | l, ok1 && ok2
 }
 
 // runeSeparator returns the separator r is, one of idSeparators or a wide one, or 0.
@@ -221,16 +267,6 @@ func wideSeparator(r rune) byte {
 		return '-'
 	}
 	return 0
-}
-
-// percentByte returns the byte that the URL encoding %XX at s[i:] writes.
-func percentByte(s string, i int) (byte, bool) {
-	if i+2 >= len(s) || s[i] != '%' {
-		return 0, false
-	}
-	hi, ok1 := hexValue(s[i+1])
-	lo, ok2 := hexValue(s[i+2])
-	return hi<<4 | lo, ok1 && ok2
 }
 
 // hexRune returns the rune that the 4 hex digits h write.

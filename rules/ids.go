@@ -490,10 +490,11 @@ var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_:,;|\\\t\n]
 // sent: a decoder's error ("invalid value for string field nationalId: 12345678901"), a
 // query parameter's name, a URL path.
 //
-// It masks as well a national id whose digit groups are joined by one to three of the
+// It masks as well a national id whose digit groups are joined by any number of the
 // separators above or of the no-break, thin or figure spaces and the dashes a document
-// puts between digits ("010190 – 12345", wideSeparator), in the same forms (idLayout): two
-// in a row ("010190 - 12345", "010190--12345", "010190%20%2012345"), grouped digits ("0101 90 123 45", "01 01 90 12345",
+// puts between digits ("010190 – 12345", wideSeparator), as they are or URL-encoded once or
+// twice ("%2520"), where people split an id (idLayout): several in a row ("010190 - 12345",
+// "010190--12345", "010190    12345"), grouped digits ("0101 90 123 45", "01 01 90 12345",
 // "010 190 123 45", "0101.90.12345"), a dotted, dashed or slashed date with a two- or
 // four-digit year ("01.01.90 12345", "01/01/90-12345", "01.01.1990 12345"), a grouped
 // DUF-nummer ("2012 345678 90"). Its date must be one (day + 40, month + 40 or + 80

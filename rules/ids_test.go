@@ -595,6 +595,16 @@ func TestRedactIDs(t *testing.T) {
 		{"id \"010190\n\n12345\"", "id \"<redacted>\""},
 		{"010190\r\n12345", "<redacted>"},
 		{"010190%2D%2D12345", "<redacted>"},
+		// Four or more, from a column aligned with spaces or a dash set apart twice; and
+		// URL-encoded twice, as a proxy or a client that encodes an encoded URL sends it.
+		{"010190    12345", "<redacted>"},
+		{"010190 - - 12345", "<redacted>"},
+		{"010190 -- 12345", "<redacted>"},
+		{"010190\t\t\t\t\t12345", "<redacted>"},
+		{"/p/010190%252012345", "/p/<redacted>"},
+		{"/p/010190%252D12345", "/p/<redacted>"},
+		{"/p/01%252F01%252F90%2520%252012345", "/p/<redacted>"},
+		{"/p/010190%25252012345", "/p/<redacted>"},
 		// Grouped digits.
 		{"0101 90 123 45", "<redacted>"},
 		{"01 01 90 12345", "<redacted>"},
@@ -650,10 +660,8 @@ func TestRedactIDs(t *testing.T) {
 		{"not a date 99.99.99 12345", "not a date 99.99.99 12345"},
 		{"not a DUF year 1234 567890 12", "not a DUF year 1234 567890 12"},
 		{"0301 1234567", "0301 1234567"},
-		// A known gap, not a wish (README "No national id is echoed"): four separators in a
-		// row join no groups.
-		{"010190 -- 12345", "010190 -- 12345"},
 		{"10.10.1010 12345", "10.10.1010 12345"},
+		{"took 1    2    3    4    5    6    7    8    9    10    11", "took 1    2    3    4    5    6    7    8    9    10    11"},
 	} {
 		if got := RedactIDs(tt.in); got != tt.want {
 			t.Errorf("RedactIDs(%q) = %q, want %q", tt.in, got, tt.want)
@@ -663,10 +671,11 @@ func TestRedactIDs(t *testing.T) {
 
 // TestRedactIDs_GroupedLayouts: a fødselsnummer or D-nummer born on any day from 1900 to 2039,
 // with a real month or a synthetic one (+ 80), is masked whole in every grouping people
-// write and with every run of separators between its groups.
+// write and with every run of separators between its groups, as long as it is.
 func TestRedactIDs_GroupedLayouts(t *testing.T) {
 	layouts := [][]int{{6}, {2, 4, 6}, {4, 6}, {4, 6, 9}, {2, 4, 6, 9}, {3, 6, 9}, {6, 9}}
-	seps := []string{" ", "-", ".", "/", " - ", "--", "/ ", "%20%20", `\n`, "\r\n", ", ", "_"}
+	seps := []string{" ", "-", ".", "/", " - ", "--", "/ ", "%20%20", `\n`, "\r\n", ", ", "_",
+		"    ", " - - ", "\t\t\t\t\t\t", "%2520", "%252D", "%2520-%2520", "+%2B++"}
 	for birth := MustDate(1900, time.January, 1); birth.Y < 2040; birth = birth.AddDays(367) {
 		for _, synth := range []string{SyntheticFodselsnummer(birth, birth.D), SyntheticDNummer(birth, int(birth.M))} {
 			// The same number with its real month (check digits aside, which masking ignores).
