@@ -2,16 +2,24 @@ package rules
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // A national id the way people group its digits ("01.01.90 12345", "0101 90 123 45",
 // "010190 - 12345", "01.01.1990 12345", "2012 345678 90"): digit groups joined by
-// separators, found by a scan in one pass over the line (RedactIDs).
+// separators, found by a scan in one pass over the line (RedactIDs). A digit is an ASCII
+// one or any Unicode decimal digit (full-width "０", Arabic-Indic "٠" …), raw, URL-encoded
+// once or more ("%30", "%2530", "%EF%BC%90") or escaped as a quoted string writes it
+// ("\uff10").
 
 // digitGroup is a maximal run of digits s[start:end] in a line.
 type digitGroup struct {
 	start, end int
+	// n: how many digits it holds (fewer than end-start when one is not an ASCII digit);
+	// d: the first of them as ASCII digits.
+	n int
+	d [13]byte
 	// joined: the next group follows after one or more separators; colon, dot: one of them
 	// is a ':', a '.'; sep: that separator when it is a single byte, else 0 (two, or one
 	// URL-encoded, escaped or wide: no IPv4 address's dot).
@@ -21,20 +29,23 @@ type digitGroup struct {
 	ip bool
 }
 
+// ascii reports whether every digit of g is an ASCII one, written as it is.
+func (g digitGroup) ascii() bool { return g.end-g.start == g.n }
+
 // idSeparators are the characters that may stand between the digit groups of a national id.
 const idSeparators = "-. +/_:,;|\\\t\r\n"
 
 // maskGroupedIDs replaces with mask every national id in s whose digits are grouped by
 // separators (see idLayout), and returns s itself when there is none.
 func maskGroupedIDs(s, mask string) string {
-	if countDigits(s) < 11 {
+	if digitBytes(s) < 11 {
 		return s
 	}
 	sc := groupScanner{s: s}
 	var b strings.Builder
 	last := 0
 	for gs := sc.window(); len(gs) > 0; gs = sc.window() {
-		j, ok := idWindow(s, gs)
+		j, ok := idWindow(gs)
 		if !ok {
 			sc.skip(1)
 			continue
@@ -54,11 +65,34 @@ func maskGroupedIDs(s, mask string) string {
 	return b.String()
 }
 
-// countDigits returns the number of ASCII digits in s.
+// countDigits returns the number of digits in s, ASCII or other Unicode decimal digits as
+// they are written (the two of "%31" count, as the one of "1" and of "１").
 func countDigits(s string) int {
 	n := 0
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			if isDigit(s[i]) {
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if _, ok := digitValue(r); ok {
+			n++
+		}
+		i += size
+	}
+	return n
+}
+
+// digitBytes returns the number of bytes of s that a digit may be written with: ASCII
+// digits, '%', '\' and non-ASCII bytes. Each digit holds one at least (digitAt), so a line
+// with fewer than 11 holds no national id.
+func digitBytes(s string) int {
+	n := 0
 	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
+		if c := s[i]; isDigit(c) || c == '%' || c == '\\' || c >= utf8.RuneSelf {
 			n++
 		}
 	}
@@ -114,7 +148,7 @@ func (sc *groupScanner) add(g digitGroup) {
 		sc.chain, sc.octets = 0, 0
 	}
 	sc.chain++
-	if o := sc.s[g.start:g.end]; len(o) <= 3 && (len(o) == 1 || o[0] != '0') && digitsValue(o) <= 255 {
+	if o := sc.s[g.start:g.end]; g.ascii() && len(o) <= 3 && (len(o) == 1 || o[0] != '0') && digitsValue(o) <= 255 {
 		sc.octets++
 	}
 	sc.dotted = g.sep == '.'
@@ -130,15 +164,22 @@ func (sc *groupScanner) add(g digitGroup) {
 // begin (after the separators that join it to the next, as many as there are); ok is false
 // when there is none.
 func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
-	for i < len(s) && !isDigit(s[i]) {
+	for i < len(s) && digitLen(s, i) == 0 {
 		i++
 	}
 	if i == len(s) {
 		return g, i, false
 	}
 	g.start = i
-	for i < len(s) && isDigit(s[i]) {
-		i++
+	for i < len(s) {
+		k, c := digitAt(s, i)
+		if k == 0 {
+			break
+		}
+		if g.n < len(g.d) {
+			g.d[g.n] = c
+		}
+		g.n, i = g.n+1, i+k
 	}
 	g.end = i
 	j := i
@@ -151,10 +192,33 @@ func nextGroup(s string, i int) (g digitGroup, next int, ok bool) {
 		g.dot = g.dot || c == '.'
 		j += n
 	}
-	if g.joined = j > i && j < len(s) && isDigit(s[j]); g.joined && j == i+1 {
+	if g.joined = j > i && j < len(s) && digitLen(s, j) > 0; g.joined && j == i+1 {
 		g.sep = s[i]
 	}
 	return g, j, true
+}
+
+// digitLen returns the length of the digit at s[i:] (digitAt), 0 if there is none.
+func digitLen(s string, i int) int {
+	n, _ := digitAt(s, i)
+	return n
+}
+
+// digitAt returns the length of the digit at s[i:], 0 if there is none, and the ASCII digit
+// it stands for: an ASCII digit or another Unicode decimal digit, raw, URL-encoded or
+// escaped (runeAt).
+func digitAt(s string, i int) (n int, c byte) {
+	switch c := s[i]; {
+	case isDigit(c):
+		return 1, c
+	case c < utf8.RuneSelf && c != '%' && c != '\\':
+		return 0, 0
+	}
+	r, n := runeAt(s, i)
+	if c, ok := digitValue(r); ok {
+		return n, c
+	}
+	return 0, 0
 }
 
 // separatorAt returns the length of the separator at s[i:], 0 if there is none: one of
@@ -173,8 +237,8 @@ func separatorAt(s string, i int) (n int, c byte) {
 }
 
 // runeAt returns the character at s[i:] and its length: a character URL-encoded once or
-// more ("%2D", "%252D", "%E2%80%93"), escaped as a quoted string writes it ("\u2013"), or
-// else written as it is (a byte that is not UTF-8 is utf8.RuneError).
+// more ("%2D", "%252D", "%E2%80%93"), escaped as a quoted string writes it ("\u2013",
+// "\U0001d7ce"), or else written as it is (a byte that is not UTF-8 is utf8.RuneError).
 func runeAt(s string, i int) (r rune, n int) {
 	switch c := s[i]; {
 	case c == '%':
@@ -184,6 +248,10 @@ func runeAt(s string, i int) (r rune, n int) {
 	case c == '\\' && i+5 < len(s) && s[i+1] == 'u':
 		if r, ok := hexRune(s[i+2 : i+6]); ok {
 			return r, 6
+		}
+	case c == '\\' && i+9 < len(s) && s[i+1] == 'U':
+		if r, ok := hexRune(s[i+2 : i+10]); ok {
+			return r, 10
 		}
 	case c >= utf8.RuneSelf:
 		return utf8.DecodeRuneInString(s[i:])
@@ -246,6 +314,29 @@ func hexByte(hi, lo byte) (byte, bool) {
 	return h<<4 | l, ok1 && ok2
 }
 
+// digitValue returns the ASCII digit that r, a Unicode decimal digit, stands for. Unicode
+// puts each script's decimal digits in a run from 0 to 9 (TestDigitValue), so the place in
+// unicode.Nd's range says which one.
+func digitValue(r rune) (byte, bool) {
+	switch {
+	case r < utf8.RuneSelf || !unicode.IsDigit(r):
+		return byte(r), '0' <= r && r <= '9'
+	case r >= '０' && r <= '９':
+		return byte('0' + r - '０'), true
+	}
+	for _, rg := range unicode.Nd.R16 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return byte('0' + (r-rune(rg.Lo))%10), true
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if rune(rg.Lo) <= r && r <= rune(rg.Hi) {
+			return byte('0' + (r-rune(rg.Lo))%10), true
+		}
+	}
+	return 0, false
+}
+
 // runeSeparator returns the separator r is, one of idSeparators or a wide one, or 0.
 func runeSeparator(r rune) byte {
 	if r < utf8.RuneSelf && r > 0 && strings.IndexByte(idSeparators, byte(r)) >= 0 {
@@ -257,14 +348,17 @@ func runeSeparator(r rune) byte {
 // wideSeparator returns the separator that r stands for when text copied from a document, a
 // spreadsheet or a web page puts it between digits: a space for the no-break, figure, thin,
 // hair and other typographic spaces and the invisible zero-width space, word joiner and
-// byte-order mark; a '-' for the hyphens, dashes and minus of a word processor and the soft
-// hyphen; else 0.
+// byte-order mark and the ideographic space; a '-' for the hyphens, dashes and minus of a
+// word processor and the soft hyphen; the full-width form of a separator ("－", "／", as
+// full-width digits come with) for it; else 0.
 func wideSeparator(r rune) byte {
 	switch {
-	case r == '\u00a0' || r >= '\u2000' && r <= '\u200b' || r == '\u202f' || r == '\u205f' || r == '\u2060' || r == '\ufeff':
+	case r == '\u00a0' || r >= '\u2000' && r <= '\u200b' || r == '\u202f' || r == '\u205f' || r == '\u2060' || r == '\ufeff' || r == '\u3000':
 		return ' '
 	case r >= '\u2010' && r <= '\u2015' || r == '\u2212' || r == '\u00ad':
 		return '-'
+	case r >= '\uff01' && r <= '\uff5e':
+		return runeSeparator(r - 0xfee0)
 	}
 	return 0
 }
@@ -301,17 +395,21 @@ func digitsValue(d string) int {
 }
 
 // idWindow reports whether the groups gs[:j+1] write a national id (idLayout), for the
-// largest such j; the octets of an address are never part of one.
-func idWindow(s string, gs []digitGroup) (j int, ok bool) {
+// largest such j; the octets of an address are never part of one. A run of 11 digits or
+// more not all written as ASCII digits is one too (nationalIDRun takes the ASCII ones).
+func idWindow(gs []digitGroup) (j int, ok bool) {
+	if len(gs) > 0 && gs[0].n >= 11 && !gs[0].ascii() {
+		return 0, true
+	}
 	var d [13]byte
 	var n int
 	var bounds, colons, dots uint16
 	for k := 0; k < len(gs) && !gs[k].ip; k++ {
 		g := gs[k]
-		if n+g.end-g.start > len(d) {
+		if n+g.n > len(d) {
 			break
 		}
-		n += copy(d[n:], s[g.start:g.end])
+		n += copy(d[n:], g.d[:g.n])
 		if idLayout(string(d[:n]), bounds, colons, dots) {
 			j, ok = k, true
 		}

@@ -491,13 +491,16 @@ var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_:,;|\\\t\n]
 // query parameter's name, a URL path.
 //
 // It masks as well a national id whose digit groups are joined by any number of the
-// separators above or of the no-break, thin or figure spaces and the dashes a document
-// puts between digits ("010190 – 12345", wideSeparator), as they are or URL-encoded once or
-// twice ("%2520"), where people split an id (idLayout): several in a row ("010190 - 12345",
-// "010190--12345", "010190    12345"), grouped digits ("0101 90 123 45", "01 01 90 12345",
-// "010 190 123 45", "0101.90.12345"), a dotted, dashed or slashed date with a two- or
-// four-digit year ("01.01.90 12345", "01/01/90-12345", "01.01.1990 12345"), a grouped
-// DUF-nummer ("2012 345678 90"). Its date must be one (day + 40, month + 40 or + 80
+// separators above or of the no-break, thin, figure or ideographic spaces, the dashes and
+// the full-width forms a document puts between digits ("010190 – 12345", wideSeparator),
+// as they are or URL-encoded once or twice ("%2520"), where people split an id (idLayout):
+// several in a row ("010190 - 12345", "010190--12345", "010190    12345"), grouped digits
+// ("0101 90 123 45", "01 01 90 12345", "010 190 123 45", "0101.90.12345"), a dotted,
+// dashed or slashed date with a two- or four-digit year ("01.01.90 12345",
+// "01/01/90-12345", "01.01.1990 12345"), a grouped DUF-nummer ("2012 345678 90"). Its
+// digits may be any Unicode decimal digits (full-width "０", Arabic-Indic "٠"), raw,
+// URL-encoded or escaped ("%EF%BC%90", "\uff10"), or ASCII ones URL-encoded ("%30"); 11 or
+// more such digits in a row are masked too. Its date must be one (day + 40, month + 40 or + 80
 // allowed) and its groups must fall where people split an id, so that nird's own figures
 // stay: timestamps ("2026-12-07 11:06:45", "11:06:45.816+01:00": no ':' in a date),
 // durations and seconds ("12.345678901s", "1975.30862416": 2 and 9 digits, no '.' in a

@@ -542,6 +542,11 @@ func TestRedactInput(t *testing.T) {
 		{`unknown field "010190:12345"`, `unknown field "<redacted>"`},
 		{`(line 1:25): invalid value 010190x12345`, `(line 1:25): invalid value <redacted>`},
 		{`(line 123:4567): unknown field "a"`, `(line 123:4567): unknown field "a"`},
+		// In full-width or Arabic-Indic digits, its leading zero dropped or split by what no
+		// grouping has.
+		{`birth_date: "４８３９０００９７４" is not a date`, `birth_date: "<redacted>" is not a date`},
+		{`unknown field "٠١٠١٩٠x١٢٣٤٥"`, `unknown field "<redacted>"`},
+		{`unknown field "１２３４５６７８９"`, `unknown field "１２３４５６７８９"`},
 		{`"2025-13" and "1990-02-30"`, `"2025-13" and "1990-02-30"`},
 	} {
 		if got := RedactInput(tt.in); got != tt.want {
@@ -586,6 +591,7 @@ func TestRedactIDs(t *testing.T) {
 		{"010190-1234", "010190-1234"},
 		{"01019-12345", "01019-12345"},
 		{"1234567890", "1234567890"},
+		{"010190-123456789012", "<redacted>"},
 		// Two or three separators in a row between the date and the personnummer.
 		{"010190 - 12345", "<redacted>"},
 		{"010190--12345", "<redacted>"},
@@ -649,6 +655,7 @@ func TestRedactIDs(t *testing.T) {
 		{"101.190.123.45", "101.190.123.45"},
 		{"010.190.123.45", "<redacted>"},
 		{"10.10.90.123.45", "<redacted>"},
+		{"１０１.１９０.１２３.４５", "<redacted>"},
 		{"bytes=32768 size=1.00 GB", "bytes=32768 size=1.00 GB"},
 		{"kommuner 0301, 1103, 4601", "kommuner 0301, 1103, 4601"},
 		{"snapshot 2022@2023-02-28", "snapshot 2022@2023-02-28"},
@@ -757,6 +764,7 @@ func TestRedactDigits(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"010190\n12345", "<redacted>"},
 		{"0101/90-123 45", "<redacted>"},
+		{"０１０１９０\n１２３４５", "<redacted>"},
 		{"1019012345", "<redacted>"},
 		{"2024-01-31", "2024-01-31"},
 		{"123456789", "123456789"},
