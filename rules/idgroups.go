@@ -441,6 +441,9 @@ const (
 	after11
 )
 
+// everyDigit11 is idLayout's bounds of 11 digits each on its own.
+const everyDigit11 uint16 = 1<<11 - 1<<1
+
 // idLayout reports whether the digits d, with separators after the counts in bounds (colons:
 // and dots: the separators that hold a ':', a '.'), are a national id as people group it:
 //
@@ -450,21 +453,29 @@ const (
 //     digits begin, or after 3 and 6 as a telephone number is grouped; none of a time's
 //     ':' inside the date.
 //   - 13 digits, DDMMYYYY and the personnummer: "01.01.1990 12345", "01011990-123 45".
-//   - 12 digits, a DUF-nummer's year, sequence and check digits: "2012 345678 90"; not
-//     with a '.' (the seconds of a duration: "1975.30862416").
+//   - 11 digits each on its own ("0 1 0 1 9 0 1 2 3 4 5"), with check digits that hold;
+//     no ':' between them.
+//   - 12 digits, a DUF-nummer's year, sequence and check digits: "2012 345678 90", or in
+//     fours with check digits that hold: "2012 3456 7890"; not with a '.' (the seconds of a
+//     duration: "1975.30862416").
 //
 // DDMMYY must be a date once the D-nummer's, the H-nummer's and the synthetic numbers'
 // offsets are taken off, YYYY a year from 1800 to 2099, and a DUF-nummer's year 1900 to 2099.
-// So a timestamp, a duration, a count grouped by thousands or an address is not one.
+// So a timestamp, a duration, a count grouped by thousands or an address is not one; nor,
+// but for 1 in 30 or 100, a list of small numbers or of sizes ("2048 4096 8192").
 func idLayout(d string, bounds, colons, dots uint16) bool {
 	switch len(d) {
 	case 11:
+		if bounds == everyDigit11 {
+			return colons == 0 && fnrCheckDigitsHold(d)
+		}
 		return bounds&after6 != 0 && colons&(after2|after3|after4) == 0 && dayMonthApart(bounds) &&
 			(bounds&^(after2|after4|after6|after9) == 0 || bounds&^(after3|after6|after9) == 0) &&
 			idDate(d[:2], d[2:4], 2000+digitsValue(d[4:6]))
 	case 12:
 		y := digitsValue(d[:4])
-		return bounds&^(after4|after10) == 0 && dots == 0 && y >= 1900 && y <= 2099
+		return (bounds&^(after4|after10) == 0 || bounds == after4|after8 && dufCheckDigits(d[:10]) == d[10:]) &&
+			dots == 0 && y >= 1900 && y <= 2099
 	case 13:
 		y := digitsValue(d[4:8])
 		return bounds&after8 != 0 && colons&(after2|after4) == 0 && dayMonthApart(bounds) &&
@@ -482,4 +493,15 @@ func dayMonthApart(bounds uint16) bool { return bounds&after2 == 0 || bounds&aft
 func idDate(dd, mm string, year int) bool {
 	day, month, _, _, _ := idDayMonth(digitsValue(dd), digitsValue(mm))
 	return validDayMonth(day, month, year)
+}
+
+// fnrCheckDigitsHold reports whether the 11 ASCII digits d are a fødselsnummer, D-nummer or
+// H-nummer: a date (idDate) and check digits that hold under the classic or the 2032 rule.
+func fnrCheckDigitsHold(d string) bool {
+	var v [11]int
+	for i := range v {
+		v[i] = int(d[i] - '0')
+	}
+	r1, r2 := fnrRemainders(&v)
+	return r1 <= 3 && r2 == 0 && idDate(d[:2], d[2:4], 2000+digitsValue(d[4:6]))
 }

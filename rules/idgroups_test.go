@@ -52,6 +52,7 @@ func TestMaskGroupedIDs_LinearOnEncodedInput(t *testing.T) {
 		long("０ "),
 		long("%EF%BC%91%E3%80%80"),
 		long(`\uff11\u3000`),
+		long("0 1 8 1 9 0 0 0 0 4 9 "), // an id digit by digit, over and over
 	} {
 		start := time.Now()
 		_ = RedactIDs(s)

@@ -275,19 +275,11 @@ func parseFnrOrDnr(s string) (NationalID, error) {
 		return NationalID{}, &IDError{Type: typ, Reason: ErrIDDate}
 	}
 
-	r1 := d[9]
-	for i, w := range fnrWeights1 {
-		r1 += w * d[i]
-	}
-	r1 %= 11
+	r1, r2 := fnrRemainders(&d)
 	if r1 > 3 {
 		return NationalID{}, &IDError{Type: typ, Reason: ErrCheckDigit1}
 	}
-	r2 := d[10]
-	for i, w := range fnrWeights2 {
-		r2 += w * d[i]
-	}
-	if r2%11 != 0 {
+	if r2 != 0 {
 		return NationalID{}, &IDError{Type: typ, Reason: ErrCheckDigit2}
 	}
 
@@ -307,6 +299,20 @@ func parseFnrOrDnr(s string) (NationalID, error) {
 		}
 	}
 	return id, nil
+}
+
+// fnrRemainders returns the remainders mod 11 of the sums of the check digits K1 and K2 of
+// a fødselsnummer or D-nummer: r1 is 0 under the classic rule and 0 to 3 under the 2032
+// rule, r2 is 0 under both.
+func fnrRemainders(d *[11]int) (r1, r2 int) {
+	r1, r2 = d[9], d[10]
+	for i, w := range fnrWeights1 {
+		r1 += w * d[i]
+	}
+	for i, w := range fnrWeights2 {
+		r2 += w * d[i]
+	}
+	return r1 % 11, r2 % 11
 }
 
 // idDayMonth takes the offsets off the DD and MM of a fødselsnummer: day + 40 for a D-nummer,
@@ -497,17 +503,18 @@ var nationalIDRun = regexp.MustCompile(`[0-9]{11,}|[0-9]{6}(?:[-. +/_:,;|\\\t\n]
 // several in a row ("010190 - 12345", "010190--12345", "010190    12345"), grouped digits
 // ("0101 90 123 45", "01 01 90 12345", "010 190 123 45", "0101.90.12345"), a dotted,
 // dashed or slashed date with a two- or four-digit year ("01.01.90 12345",
-// "01/01/90-12345", "01.01.1990 12345"), a grouped DUF-nummer ("2012 345678 90"). Its
-// digits may be any Unicode decimal digits (full-width "０", Arabic-Indic "٠"), raw,
-// URL-encoded or escaped ("%EF%BC%90", "\uff10"), or ASCII ones URL-encoded ("%30"); 11 or
-// more such digits in a row are masked too. Its date must be one (day + 40, month + 40 or + 80
-// allowed) and its groups must fall where people split an id, so that nird's own figures
-// stay: timestamps ("2026-12-07 11:06:45", "11:06:45.816+01:00": no ':' in a date),
-// durations and seconds ("12.345678901s", "1975.30862416": 2 and 9 digits, no '.' in a
-// DUF-nummer), IPv4 addresses ("192.10.12.90:12345", never an id, nor "101.190.123.45"),
-// numbers grouped by thousands, kommune numbers, ULIDs, UUIDs and hashes (a letter joins
-// nothing). An ISO date with a personnummer ("1990-01-01 12345") is not masked: a dated
-// count looks the same.
+// "01/01/90-12345", "01.01.1990 12345"), a grouped DUF-nummer ("2012 345678 90"); and,
+// when their check digits hold, a DUF-nummer in fours ("2012 3456 7802") and a
+// fødselsnummer digit by digit ("0 1 8 1 9 0 0 0 0 4 9"). Its digits may be any Unicode
+// decimal digits (full-width "０", Arabic-Indic "٠"), raw, URL-encoded or escaped
+// ("%EF%BC%90", "\uff10"), or ASCII ones URL-encoded ("%30"); 11 or more such digits in a
+// row are masked too. Its date must be one (day + 40, month + 40 or + 80 allowed) and its
+// groups must fall where people split an id, so that nird's own figures stay: timestamps
+// ("2026-12-07 11:06:45", "11:06:45.816+01:00": no ':' in a date), durations and seconds
+// ("12.345678901s", "1975.30862416": 2 and 9 digits, no '.' in a DUF-nummer), IPv4
+// addresses ("192.10.12.90:12345", never an id, nor "101.190.123.45"), numbers grouped by
+// thousands, kommune numbers, ULIDs, UUIDs and hashes (a letter joins nothing). An ISO date
+// with a personnummer ("1990-01-01 12345") is not masked: a dated count looks the same.
 func RedactIDs(s string) string {
 	return nationalIDRun.ReplaceAllString(maskGroupedIDs(s, "<redacted>"), "<redacted>")
 }

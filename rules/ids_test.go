@@ -631,6 +631,13 @@ func TestRedactIDs(t *testing.T) {
 		{"14 83 91 12345", "<redacted>"},
 		{"duf 2012 345678 90", "duf <redacted>"},
 		{"duf 2012-34567890", "duf <redacted>"},
+		// A DUF-nummer in fours, and a fødselsnummer digit by digit, when their check digits
+		// hold (so that sizes and lists of small numbers stay: below).
+		{"duf 2012 3456 7802", "duf <redacted>"},
+		{"duf 2012-3456-7802", "duf <redacted>"},
+		{"0 1 8 1 9 0 0 0 0 4 9", "<redacted>"},
+		{"1-4-8-3-9-1-0-0-1-0-9", "<redacted>"},
+		{"[7 0 1 8 1 9 0 0 0 2 0 0 7]", "[7 <redacted> 7]"},
 		// Behind a kommune number or another figure in the same path.
 		{"/kommune/0301/01 01 90 12345", "/kommune/0301/<redacted>"},
 		{"7 010190 - 12345", "7 <redacted>"},
@@ -656,6 +663,8 @@ func TestRedactIDs(t *testing.T) {
 		{"010.190.123.45", "<redacted>"},
 		{"10.10.90.123.45", "<redacted>"},
 		{"１０１.１９０.１２３.４５", "<redacted>"},
+		{"1.4.8.3 9 1 0 0 1 0 9", "1.4.8.3 9 1 0 0 1 0 9"},
+		{"%31.4.8.3 9 1 0 0 1 0 9", "<redacted>"},
 		{"bytes=32768 size=1.00 GB", "bytes=32768 size=1.00 GB"},
 		{"kommuner 0301, 1103, 4601", "kommuner 0301, 1103, 4601"},
 		{"snapshot 2022@2023-02-28", "snapshot 2022@2023-02-28"},
@@ -668,6 +677,10 @@ func TestRedactIDs(t *testing.T) {
 		{"not a DUF year 1234 567890 12", "not a DUF year 1234 567890 12"},
 		{"0301 1234567", "0301 1234567"},
 		{"10.10.1010 12345", "10.10.1010 12345"},
+		{"buffers 2048 4096 8192", "buffers 2048 4096 8192"},
+		{"duf 2012 3456 7890", "duf 2012 3456 7890"},
+		{"counts [0 1 0 1 9 0 1 2 3 4 5]", "counts [0 1 0 1 9 0 1 2 3 4 5]"},
+		{"0:1:8:1:9:0:0:0:0:4:9", "0:1:8:1:9:0:0:0:0:4:9"},
 		{"took 1    2    3    4    5    6    7    8    9    10    11", "took 1    2    3    4    5    6    7    8    9    10    11"},
 	} {
 		if got := RedactIDs(tt.in); got != tt.want {
@@ -678,11 +691,13 @@ func TestRedactIDs(t *testing.T) {
 
 // TestRedactIDs_GroupedLayouts: a fødselsnummer or D-nummer born on any day from 1900 to 2039,
 // with a real month or a synthetic one (+ 80), is masked whole in every grouping people
-// write and with every run of separators between its groups, as long as it is.
+// write and with every run of separators between its groups; digit by digit too when its
+// check digits hold. So is a DUF-nummer of any year from 1900 to 2099 in its groupings.
 func TestRedactIDs_GroupedLayouts(t *testing.T) {
 	layouts := [][]int{{6}, {2, 4, 6}, {4, 6}, {4, 6, 9}, {2, 4, 6, 9}, {3, 6, 9}, {6, 9}}
 	seps := []string{" ", "-", ".", "/", " - ", "--", "/ ", "%20%20", `\n`, "\r\n", ", ", "_",
 		"    ", " - - ", "\t\t\t\t\t\t", "%2520", "%252D", "%2520-%2520", "+%2B++"}
+	everyDigit := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	for birth := MustDate(1900, time.January, 1); birth.Y < 2040; birth = birth.AddDays(367) {
 		for _, synth := range []string{SyntheticFodselsnummer(birth, birth.D), SyntheticDNummer(birth, int(birth.M))} {
 			// The same number with its real month (check digits aside, which masking ignores).
@@ -701,9 +716,21 @@ func TestRedactIDs_GroupedLayouts(t *testing.T) {
 					redactMasks(t, group(id[:6], []int{2, 4}, ".")+sep+id[6:])
 				}
 			}
+			for _, sep := range []string{" ", "-", ".", "  ", "%20"} {
+				redactMasks(t, group(synth, everyDigit, sep))
+			}
 			for _, sep := range seps {
 				redactMasks(t, group(yyyy, []int{2, 4, 8}, sep))
 				redactMasks(t, group(yyyy, []int{8, 11}, sep))
+			}
+		}
+	}
+	for y := 1900; y < 2100; y += 7 {
+		first10 := fmt.Sprintf("%d%06d", y, y*7919%1000000)
+		duf := first10 + refDUF(first10)
+		for _, l := range [][]int{{4, 10}, {4}, {4, 8}} {
+			for _, sep := range []string{" ", "-", "/", "  ", " - ", "%20", "%2520"} {
+				redactMasks(t, group(duf, l, sep))
 			}
 		}
 	}
