@@ -1002,7 +1002,10 @@ func unreadCall(ctx context.Context, c *http.Client, url, token string, msg prot
 // through until its grouped-digit rule: two separators in a row ("018190 - 33346"), grouped
 // digits ("0181 90 333 46"), a dotted, slashed or dashed date ("01.81.90 33346",
 // "01.81.1990 33346"), each in the log as sent or URL-encoded; and since the same day one
-// with a document's en dash or no-break space ("018190 – 33346"), raw or escaped.
+// with a document's en dash or no-break space ("018190 – 33346"), raw or escaped. Then one
+// in full-width or Arabic-Indic digits ("０１８１９０-３３３４６", "٠١٨١٩٠-٣٣٣٤٦", as an East Asian or
+// an Arabic keyboard writes them) and one set apart by a column's spaces ("018190    33346"),
+// which went into the log whole until the evening of 2026-12-07.
 func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 	w := kbStart(t)
 	fnr := kbPerson()
@@ -1014,7 +1017,8 @@ func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 		fnr[:3] + " " + fnr[3:6] + " " + fnr[6:9] + " " + fnr[9:], fnr[:4] + "." + fnr[4:6] + "." + pnr,
 		dated(".", "") + " " + pnr, dated(".", "") + "-" + pnr, dated("/", "") + " " + pnr,
 		dated("-", "") + " " + pnr, dated(".", "19") + " " + pnr,
-		date + " \u2013 " + pnr, date + "\u00a0" + pnr, fnr[:4] + "\u202f" + fnr[4:6] + "\u202f" + pnr}
+		date + " \u2013 " + pnr, date + "\u00a0" + pnr, fnr[:4] + "\u202f" + fnr[4:6] + "\u202f" + pnr,
+		inDigits('０', date+"-"+pnr), inDigits('٠', date+"-"+pnr), date + "    " + pnr}
 	logged := []string{fnr}
 	for _, f := range forms {
 		logged = append(logged, f, url.PathEscape(f), url.QueryEscape(f), strings.Trim(strconv.Quote(f), `"`))
@@ -1041,6 +1045,17 @@ func TestHTTP_FormattedNationalIDNeverLogged(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the log lines of the last requests
 	noIDInLog(t, w.n.Logs(), logged...)
+}
+
+// inDigits writes the ASCII digits of s in the decimal digits of another script, whose
+// zero is zero.
+func inDigits(zero rune, s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return zero + r - '0'
+		}
+		return r
+	}, s)
 }
 
 // TestHTTP_UnreadCSVExportsHoldDisk: a CSV export is written whole into a temporary file
