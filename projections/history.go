@@ -4,6 +4,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // Correction kinds in the audit history.
@@ -39,12 +40,21 @@ type HistoryEntry struct {
 // History returns the audit history of a person: every event in stream order. It returns
 // ErrNotFound when the person has no events.
 func (db *DB) History(pk string) ([]HistoryEntry, error) {
+	out, _, err := db.FoldedHistory(pk)
+	return out, err
+}
+
+// FoldedHistory is History with the person's state folded from those events (the fold the
+// history's Effective flags come from), for a caller that needs both without folding twice.
+func (db *DB) FoldedHistory(pk string) ([]HistoryEntry, *rules.State, error) {
 	var out []HistoryEntry
+	var st *rules.State
 	err := db.view(func(tx *bolt.Tx) error {
 		if !hasPerson(tx, pk) {
 			return ErrNotFound
 		}
-		st, err := db.foldStored(tx, pk)
+		var err error
+		st, err = db.foldStored(tx, pk)
 		if err != nil {
 			return err
 		}
@@ -93,7 +103,7 @@ func (db *DB) History(pk string) ([]HistoryEntry, error) {
 		}
 		return nil
 	})
-	return out, err
+	return out, st, err
 }
 
 // payloadKind names the event's payload by its protobuf field name.

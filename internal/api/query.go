@@ -486,20 +486,11 @@ func (h *Query) visibleToday(scope access.Scope, pk string, ref *nirv1.PersonRef
 // foldedHistory returns the person pk's audit history in db and its fold; errPersonNotFound
 // when db holds no history of pk.
 func foldedHistory(db *projections.DB, pk string) ([]projections.HistoryEntry, *rules.State, error) {
-	hist, err := db.History(pk)
+	hist, st, err := db.FoldedHistory(pk)
 	if errors.Is(err, projections.ErrNotFound) {
 		return nil, nil, errPersonNotFound()
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	les := make([]rules.LoggedEvent, len(hist))
-	for i, e := range hist {
-		les[i] = rules.LoggedEvent{Seq: e.Seq, Event: e.Event}
-	}
-	st := rules.NewState(pk)
-	st.ApplyAll(les)
-	return hist, st, nil
+	return hist, st, err
 }
 
 // listToday returns, for a kommune's read of a snapshot's person list (readsToday), the
