@@ -550,8 +550,9 @@ func (s *State) refoldAll() {
 // Apply does: a panic in either faults that event, and it starts over without it. A panic
 // settling the state without any event leaves the derived state empty and the state Broken.
 func (s *State) refold() {
+	knownAt := s.knownAt()
 	for {
-		blame, r := s.tryRefold()
+		blame, r := s.tryRefold(knownAt)
 		if r == nil {
 			return
 		}
@@ -571,9 +572,33 @@ func (s *State) clear() {
 	s.reset()
 }
 
+// knownAt maps each id the person knows (Events) to the index of the log's event that made
+// it known: the event itself, or the merge that copied it.
+func (s *State) knownAt() map[string]int {
+	at := make(map[string]int, len(s.Events))
+	var index func(i int, ev *nirv1.Event)
+	index = func(i int, ev *nirv1.Event) {
+		if id := ev.GetId(); id != "" {
+			if _, ok := at[id]; !ok {
+				at[id] = i
+			}
+		}
+		for _, e := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			index(i, e)
+		}
+	}
+	for i, le := range s.log {
+		index(i, le.Event)
+	}
+	return at
+}
+
 // tryRefold is one attempt of refold. It returns what it panicked with (nil if it did not)
-// and the log index of the event to blame for it (-1 for none).
-func (s *State) tryRefold() (blame int, panicked any) {
+// and the log index of the event to blame for it (-1 for none). A retraction retracts only
+// an event known before it (knownAt), as Check asks: one the stream holds anyway, of an id
+// that comes later, retracts nothing, so that the fold of a log does not depend on whether
+// a retraction after the id re-folded it (Apply) or not (ApplyAll, the log read in pieces).
+func (s *State) tryRefold(knownAt map[string]int) (blame int, panicked any) {
 	blame = -1
 	defer func() { panicked = recover() }()
 	retracted := map[string]bool{}
@@ -588,7 +613,7 @@ func (s *State) tryRefold() (blame int, panicked any) {
 			continue
 		}
 		if r := ev.GetEventRetracted(); r != nil && r.GetEventId() != "" && r.GetEventId() != ev.GetId() {
-			if _, known := s.Events[r.GetEventId()]; known {
+			if at, known := knownAt[r.GetEventId()]; known && at < i {
 				retracted[r.GetEventId()] = true
 			}
 		}

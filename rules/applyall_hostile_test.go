@@ -1,0 +1,100 @@
+package rules
+
+import (
+	"math/rand"
+	"reflect"
+	"slices"
+	"testing"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
+)
+
+// hostileHistory is a person's history with what Check would refuse but a stream may
+// still hold: retractions of ids that come later (an own event or a merge's copy),
+// of themselves, of unknown ids and of nothing; nil events; redeliveries (the same id
+// again, with another payload); events with no id; and merges whose copies are retracted
+// before or after the merge.
+func (g *gen) hostileHistory() []*nirv1.Event {
+	evs := g.person()
+	for range 1 + g.r.Intn(4) { // merges copying fresh events
+		m := g.ev("0301")
+		var copied []*nirv1.Event
+		for range 1 + g.r.Intn(3) {
+			copied = append(copied, g.event("0301", md("2022-01-01"), evs))
+		}
+		m.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: "other", AbsorbedEvents: copied}}
+		evs = slices.Insert(evs, 1+g.r.Intn(len(evs)), m)
+	}
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.GetId())
+		for _, c := range e.GetPersonsMerged().GetAbsorbedEvents() {
+			ids = append(ids, c.GetId())
+		}
+	}
+	for range g.r.Intn(12) {
+		at := 1 + g.r.Intn(len(evs))
+		e := g.ev("0301")
+		switch g.r.Intn(8) {
+		case 0:
+			evs = slices.Insert(evs, at, nil)
+			continue
+		case 1: // a redelivery, or the same id with another payload
+			d := evs[g.r.Intn(len(evs))]
+			if d != nil && g.r.Intn(2) == 0 {
+				d = &nirv1.Event{Id: d.GetId(), PersonKey: "pk", Kommune: "0301", Payload: &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: ids[g.r.Intn(len(ids))]}}}
+			}
+			evs = slices.Insert(evs, at, d)
+			continue
+		case 2:
+			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: e.GetId()}}
+		case 3:
+			e.Id = ""
+			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: ids[g.r.Intn(len(ids))]}}
+		default: // any id of the history, earlier or later, or one never seen
+			target := "never"
+			if g.r.Intn(6) != 0 {
+				target = ids[g.r.Intn(len(ids))]
+			}
+			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: target}}
+		}
+		ids = append(ids, e.GetId())
+		evs = slices.Insert(evs, at, e)
+	}
+	return evs
+}
+
+// TestProperty_ApplyAllIsApplyHostile: on histories a stream may hold though Check refuses
+// them (hostileHistory), Apply one by one, ApplyAll in random pieces and Fold give the same
+// State, with and without faults: so catching up, a rebuild and an as-of replay agree on
+// whatever the stream holds.
+func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
+	var faulty map[*nirv1.Event]bool
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool { return ev != nil && faulty[ev] }))
+	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
+	for i := range 400 {
+		evs := g.hostileHistory()
+		faulty = map[*nirv1.Event]bool{}
+		if i%2 == 1 {
+			for _, ev := range evs {
+				faulty[ev] = g.r.Intn(6) == 0
+			}
+		}
+		whole := Fold("pk", evs)
+		inc, pieces := NewState("pk"), NewState("pk")
+		var piece []LoggedEvent
+		for k, ev := range evs {
+			inc = inc.Copy()
+			inc.Apply(uint64(k+1), ev)
+			piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
+			if g.r.Intn(3) == 0 || k == len(evs)-1 {
+				pieces.ApplyAll(piece)
+				piece = nil
+			}
+		}
+		if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
+			t.Fatalf("case %d: Apply one by one (same %v, retracted %v) or ApplyAll in pieces (same %v, retracted %v) differs from Fold (retracted %v)",
+				i, reflect.DeepEqual(inc, whole), inc.Retracted, reflect.DeepEqual(pieces, whole), pieces.Retracted, whole.Retracted)
+		}
+	}
+}
