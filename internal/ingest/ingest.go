@@ -885,9 +885,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
 				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
 		}
-		if err := s.refoldFits(scope, freshRegs, fresh, len(history)); err != nil {
-			return err
-		}
 		// A person nobody registered is not found before any expectation is judged: the
 		// answer for another kommune's person (above) is NotFound too, so neither an event
 		// for the person nor an expected sequence tells a kommune which of the two it named.
@@ -896,6 +893,11 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				return err
 			}
 			return ErrNotFound
+		}
+		// After the answer for a person nobody registered, as that of another kommune's
+		// person (NotFound, above) comes before it.
+		if err := s.refoldFits(scope, freshRegs, fresh, len(history)); err != nil {
+			return err
 		}
 		if b.expected != nil && *b.expected != last {
 			return fmt.Errorf("%w: person is at sequence %d, caller expected %d", ErrConflict, last, *b.expected)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/introreg/nir/internal/access"
+	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -64,5 +66,36 @@ func TestService_RefoldBound(t *testing.T) {
 	h, _, err := store.Read(ctx, key)
 	if st := ingest.FoldHistory(key, h); err != nil || len(st.Retracted) != 8 {
 		t.Fatalf("%d events retracted (%v), want 8", len(st.Retracted), err)
+	}
+}
+
+// TestService_RefoldBoundHidden: past the bound, retractions for another kommune's person
+// and for a person nobody registered get the same answer, NotFound, so the bound's refusal
+// never tells a kommune which of the two it named.
+func TestService_RefoldBoundHidden(t *testing.T) {
+	ctx := context.Background()
+	_, store := newService(t)
+	svc := serviceOn(t, store, func(c *ingest.Config) { c.MaxRefoldEvents = 2 })
+	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
+	_, reg := person(63, false)
+	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody, _ := person(64, false)
+	refs := map[string]*nirv1.PersonRef{
+		"another kommune's person":   {PersonKey: pos[0].PersonKey},
+		"a person nobody registered": {NationalId: nobody},
+	}
+	for what, ref := range refs {
+		var regs []*nirv1.Registration
+		for range 3 {
+			r := retractOn("", pos[0].EventId)
+			r.Person, r.Event.Kommune = ref, "4601"
+			regs = append(regs, r)
+		}
+		if _, err := svc.Append(ctx, bergen, regs); !errors.Is(err, ingest.ErrNotFound) && !errors.Is(err, access.ErrNotFound) {
+			t.Errorf("three retractions for %s: %v, want NotFound", what, err)
+		}
 	}
 }
