@@ -896,7 +896,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		}
 		// After the answer for a person nobody registered, as that of another kommune's
 		// person (NotFound, above) comes before it.
-		if err := s.refoldFits(scope, freshRegs, fresh, len(history)); err != nil {
+		if err := s.refoldFits(scope, freshRegs, fresh, foldSize(st, history)); err != nil {
 			return err
 		}
 		if b.expected != nil && *b.expected != last {
@@ -1315,10 +1315,16 @@ func logged(history []eventstore.Stored) []rules.LoggedEvent {
 	return les
 }
 
+// foldSize is how many events a fold of the person applies: its stored events and the events
+// its merges copied into it (st.Events knows both by id), which a re-fold applies as well.
+func foldSize(st *rules.State, history []eventstore.Stored) int {
+	return max(len(history), len(st.Events))
+}
+
 // refoldFits refuses a request whose retractions would re-fold more of one person's events
 // than the Service allows (Config.MaxRefoldEvents): fresh are the request's new events for
-// the person (freshRegs their registrations), stored how many it has. No id in the message:
-// the field and the counts say which and why.
+// the person (freshRegs their registrations), stored how many events its fold applies
+// (foldSize). No id in the message: the field and the counts say which and why.
 func (s *Service) refoldFits(scope access.Scope, freshRegs []*pending, fresh []*nirv1.Event, stored int) error {
 	if scope.IsSystem() {
 		return nil

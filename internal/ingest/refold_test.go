@@ -99,3 +99,38 @@ func TestService_RefoldBoundHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestService_RefoldBoundMerged: the bound counts the events a merge copied into the person,
+// which every re-fold applies, and not only the person's own stream: a kommune that merged
+// a person of many events into one of few could otherwise send as many retractions as fit a
+// person of few events, each re-folding the many.
+func TestService_RefoldBoundMerged(t *testing.T) {
+	ctx := context.Background()
+	svc, store := newService(t)
+	dnr, fnr, _, pos := registeredTwice(t, svc, 65)
+	var offers []*nirv1.Registration
+	for range 9 {
+		offers = append(offers, offer(fnr))
+	}
+	op, err := svc.Append(ctx, oslo, offers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{mergeReg(dnr, pos[1].PersonKey)}); err != nil {
+		t.Fatal(err)
+	}
+	// The survivor stores 2 events (its registration and the merge) and folds 12: with 3
+	// new, 40/15 lets two retractions in.
+	bounded := serviceOn(t, store, func(c *ingest.Config) { c.MaxRefoldEvents = 40 })
+	var three []*nirv1.Registration
+	for _, p := range op[:3] {
+		three = append(three, retractOn(pos[0].PersonKey, p.EventId))
+	}
+	_, err = bounded.Append(ctx, oslo, three)
+	if !errors.Is(err, ingest.ErrTooLarge) || !strings.Contains(err.Error(), "registrations[2]: a retraction of a person of 15 events, and at most 2 fit") {
+		t.Fatalf("three retractions of a merged person's copies: %v; want ErrTooLarge naming registrations[2]", err)
+	}
+	if _, err := bounded.Append(ctx, oslo, three[:2]); err != nil {
+		t.Fatalf("two within the bound: %v", err)
+	}
+}
