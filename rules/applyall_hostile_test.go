@@ -66,18 +66,26 @@ func (g *gen) hostileHistory() []*nirv1.Event {
 
 // TestProperty_ApplyAllIsApplyHostile: on histories a stream may hold though Check refuses
 // them (hostileHistory), Apply one by one, ApplyAll in random pieces and Fold give the same
-// State, with and without faults: so catching up, a rebuild and an as-of replay agree on
-// whatever the stream holds.
+// State, with and without faults (and the state after each event is the fold of the log up
+// to it): so catching up, a rebuild and an as-of replay agree on whatever the stream holds.
 func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
-	var faulty map[*nirv1.Event]bool
-	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool { return ev != nil && faulty[ev] }))
+	var faulty, unsettled map[*nirv1.Event]bool
+	var last *nirv1.Event
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
+		if ev == nil {
+			return unsettled[last]
+		}
+		last = ev
+		return faulty[ev]
+	}))
 	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
 	for i := range 400 {
 		evs := g.hostileHistory()
-		faulty = map[*nirv1.Event]bool{}
+		faulty, unsettled, last = map[*nirv1.Event]bool{}, map[*nirv1.Event]bool{}, nil
 		if i%2 == 1 {
 			for _, ev := range evs {
 				faulty[ev] = g.r.Intn(6) == 0
+				unsettled[ev] = g.r.Intn(12) == 0
 			}
 		}
 		whole := Fold("pk", evs)
@@ -86,6 +94,9 @@ func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
 		for k, ev := range evs {
 			inc = inc.Copy()
 			inc.Apply(uint64(k+1), ev)
+			if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
+				t.Fatalf("case %d: after event %d, Apply one by one differs from a fold of the log so far", i, k)
+			}
 			piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
 			if g.r.Intn(3) == 0 || k == len(evs)-1 {
 				pieces.ApplyAll(piece)
