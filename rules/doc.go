@@ -36,7 +36,9 @@
 //   - EventRetracted removes the retracted event's effect by re-folding the person without
 //     it; retracting a retraction restores the original event. Apply re-folds at each
 //     retraction; ApplyAll (and Fold) once for all of them, so a history read whole folds
-//     in time linear in its events.
+//     in time linear in its events. A retraction retracts only an event the log made known
+//     before it (Check refuses any other): one of an id that comes later retracts nothing,
+//     however the log is read.
 //   - A computed termination that the kommune deleted is never computed again for the same
 //     programme and rule, even when its date would now differ: the deleted event stays in
 //     the State's log, and the deletion holds on every re-fold.
