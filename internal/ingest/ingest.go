@@ -880,11 +880,6 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if len(fresh) == 0 {
 			continue
 		}
-		if s.perPerson > 0 && len(history)+len(fresh) > s.perPerson && !scope.IsSystem() && !pastLimit(scope, st, fresh) {
-			// No id in the message: the field and the counts say which and why.
-			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
-				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
-		}
 		// A person nobody registered is not found before any expectation is judged: the
 		// answer for another kommune's person (above) is NotFound too, so neither an event
 		// for the person nor an expected sequence tells a kommune which of the two it named.
@@ -894,8 +889,13 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			}
 			return ErrNotFound
 		}
-		// After the answer for a person nobody registered, as that of another kommune's
-		// person (NotFound, above) comes before it.
+		// The bounds after the answer for a person nobody registered, as that of another
+		// kommune's person (NotFound, above) comes before them.
+		if s.perPerson > 0 && len(history)+len(fresh) > s.perPerson && !scope.IsSystem() && !pastLimit(scope, st, fresh) {
+			// No id in the message: the field and the counts say which and why.
+			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
+				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
+		}
 		if err := s.refoldFits(scope, freshRegs, fresh, foldSize(st, history)); err != nil {
 			return err
 		}

@@ -69,16 +69,15 @@ func TestService_RefoldBound(t *testing.T) {
 	}
 }
 
-// TestService_RefoldBoundHidden: past the bound, retractions for another kommune's person
-// and for a person nobody registered get the same answer, NotFound, so the bound's refusal
-// never tells a kommune which of the two it named.
+// TestService_RefoldBoundHidden: past the refold bound or the bound of one person's events,
+// a request for another kommune's person and one for a person nobody registered get the same
+// answer, NotFound, so neither bound's refusal tells a kommune which of the two it named.
 func TestService_RefoldBoundHidden(t *testing.T) {
 	ctx := context.Background()
 	_, store := newService(t)
-	svc := serviceOn(t, store, func(c *ingest.Config) { c.MaxRefoldEvents = 2 })
 	bergen := access.For(auth.Principal{Name: "bergen-fagsystem", Role: auth.RoleKommune, Kommune: "4601"})
 	_, reg := person(63, false)
-	pos, err := svc.Append(ctx, oslo, []*nirv1.Registration{reg})
+	pos, err := serviceOn(t, store).Append(ctx, oslo, []*nirv1.Registration{reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +86,22 @@ func TestService_RefoldBoundHidden(t *testing.T) {
 		"another kommune's person":   {PersonKey: pos[0].PersonKey},
 		"a person nobody registered": {NationalId: nobody},
 	}
-	for what, ref := range refs {
-		var regs []*nirv1.Registration
-		for range 3 {
-			r := retractOn("", pos[0].EventId)
-			r.Person, r.Event.Kommune = ref, "4601"
-			regs = append(regs, r)
-		}
-		if _, err := svc.Append(ctx, bergen, regs); !errors.Is(err, ingest.ErrNotFound) && !errors.Is(err, access.ErrNotFound) {
-			t.Errorf("three retractions for %s: %v, want NotFound", what, err)
+	bounds := map[string]func(*ingest.Config){
+		"MaxRefoldEvents": func(c *ingest.Config) { c.MaxRefoldEvents = 2 },
+		"MaxPersonEvents": func(c *ingest.Config) { c.MaxPersonEvents = 2 },
+	}
+	for bound, mod := range bounds {
+		svc := serviceOn(t, store, mod)
+		for what, ref := range refs {
+			var regs []*nirv1.Registration
+			for range 3 {
+				r := retractOn("", pos[0].EventId)
+				r.Person, r.Event.Kommune = ref, "4601"
+				regs = append(regs, r)
+			}
+			if _, err := svc.Append(ctx, bergen, regs); !errors.Is(err, ingest.ErrNotFound) && !errors.Is(err, access.ErrNotFound) {
+				t.Errorf("%s: three retractions for %s: %v, want NotFound", bound, what, err)
+			}
 		}
 	}
 }
