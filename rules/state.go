@@ -643,8 +643,14 @@ func (s *State) finish() {
 	faultForTest(nil)
 	s.Law, s.LawVersion = LawOf(s.Person)
 	s.Kommune = s.KommuneOn(Date{})
-	s.Unattached = s.Unattached[:0]
-	for _, le := range s.pending {
+	// Unattached holds the ids of the first of pending (retryPending, which alone takes
+	// events out of it, empties it); pending only grew since, so its tail is what is new. A
+	// re-fold settles the state after every event: rebuilt whole each time, a person of n
+	// events that found no programme re-folded in time n².
+	if len(s.Unattached) > len(s.pending) {
+		s.Unattached = s.Unattached[:0]
+	}
+	for _, le := range s.pending[len(s.Unattached):] {
 		s.Unattached = append(s.Unattached, le.Event.GetId())
 	}
 	for _, p := range s.Programmes {
@@ -1169,7 +1175,7 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 // retryPending applies again, in stream order, the programme events that found no programme.
 func (s *State) retryPending() {
 	pending := s.pending
-	s.pending = nil
+	s.pending, s.Unattached = nil, s.Unattached[:0]
 	for _, le := range pending {
 		s.applyOne(le)
 	}
