@@ -105,6 +105,13 @@ func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
 				piece = nil
 			}
 		}
+		var want []string
+		for _, le := range whole.pending {
+			want = append(want, le.Event.GetId())
+		}
+		if !slices.Equal(whole.Unattached, want) {
+			t.Fatalf("case %d: Unattached %v, want the ids of the events waiting for a programme %v", i, whole.Unattached, want)
+		}
 		if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
 			t.Fatalf("case %d: Apply one by one (same %v, retracted %v) or ApplyAll in pieces (same %v, retracted %v) differs from Fold (retracted %v)",
 				i, reflect.DeepEqual(inc, whole), inc.Retracted, reflect.DeepEqual(pieces, whole), pieces.Retracted, whole.Retracted)
@@ -114,11 +121,13 @@ func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
 
 // TestRefold_LinearInUnattached: a retraction's re-fold of a person of many programme events
 // that found no programme (Unattached; absences a kommune registered before any tildeling)
-// takes time in proportion to them. The re-fold settles the state after every event, and
-// settling rebuilt Unattached whole each time: 60 000 such events took about 4 s for one
-// retraction, where a re-fold that settled once took 40 ms.
+// takes time in proportion to them, as does their fold event by event. Both settle the state
+// after every event, and settling rebuilt Unattached whole each time: 60 000 such events took
+// about 4 s for one retraction, where a re-fold that settled once took 40 ms. The bound is
+// wide, for a loaded machine and the race detector: folding 100 000 and the retraction take
+// about 1.5 s under -race, and took about 29 s without it when settling was quadratic.
 func TestRefold_LinearInUnattached(t *testing.T) {
-	const n = 60000
+	const n = 100000
 	st := NewState("pk")
 	st.Apply(1, evPerson("reg", "0301", "1990-05-01", "2022-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28))
 	les := make([]LoggedEvent, n)
@@ -127,11 +136,11 @@ func TestRefold_LinearInUnattached(t *testing.T) {
 			Programme: nirv1.Programme_PROGRAMME_INTRO, Type: nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_UGYLDIG,
 			FromDate: dpb("2022-04-01"), ToDate: dpb("2022-04-02"), Hours: 1})}
 	}
-	st.ApplyAll(les)
 	start := time.Now()
+	st.ApplyAll(les)
 	st.Apply(n+2, withPayload("ret", "0301", &nirv1.EventRetracted{EventId: "abs0"}))
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("one retraction's re-fold of %d unattached events took %v, want within 3 s", n, d)
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("folding %d unattached events and one retraction's re-fold of them took %v, want within 15 s", n, d)
 	}
 	if len(st.Unattached) != n-1 || st.Unattached[0] != "abs1" || st.Unattached[n-2] != fmt.Sprintf("abs%d", n-1) {
 		t.Fatalf("%d unattached, want %d from abs1", len(st.Unattached), n-1)
