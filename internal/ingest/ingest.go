@@ -896,7 +896,7 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 			return fmt.Errorf("%w: registrations[%d]: the person has %d events stored, and %d more would pass %d, the most one person may have",
 				ErrPersonFull, freshRegs[0].index, len(history), len(fresh), s.perPerson)
 		}
-		if err := s.refoldFits(scope, freshRegs, fresh, foldSize(st, history)); err != nil {
+		if err := s.refoldFits(scope, freshRegs, fresh, foldSize(st, history), len(st.Programmes)); err != nil {
 			return err
 		}
 		if b.expected != nil && *b.expected != last {
@@ -1321,24 +1321,36 @@ func foldSize(st *rules.State, history []eventstore.Stored) int {
 	return max(len(history), len(st.Events))
 }
 
-// refoldFits refuses a request whose retractions would re-fold more of one person's events
-// than the Service allows (Config.MaxRefoldEvents): fresh are the request's new events for
-// the person (freshRegs their registrations), stored how many events its fold applies
-// (foldSize). No id in the message: the field and the counts say which and why.
-func (s *Service) refoldFits(scope access.Scope, freshRegs []*pending, fresh []*nirv1.Event, stored int) error {
+// refoldProgrammes is how many of a person's programmes weigh as much as one more event in
+// a fold: settling the state after each event looks at every programme, and so does finding
+// an event's programme, so a fold's cost per event grows with them. 10 001 events that make
+// 5 000 programmes folded in about 180 ms, 18 µs an event, against under 1 µs in one
+// programme (2026-12-07).
+const refoldProgrammes = 250
+
+// refoldFits refuses a request whose retractions would re-fold more of one person than the
+// Service allows (Config.MaxRefoldEvents): fresh are the request's new events for the person
+// (freshRegs their registrations), stored how many events its fold applies (foldSize) and
+// programmes how many programmes it has, each refoldProgrammes of them weighing one event
+// more. No id in the message: the field and the counts say which and why.
+func (s *Service) refoldFits(scope access.Scope, freshRegs []*pending, fresh []*nirv1.Event, stored, programmes int) error {
 	if scope.IsSystem() {
 		return nil
 	}
 	events := stored + len(fresh)
-	most := max(1, s.maxRefold/events)
+	most := max(1, s.maxRefold/(events*(1+programmes/refoldProgrammes)))
 	r := 0
 	for j, ev := range fresh {
 		if ev.GetEventRetracted() == nil {
 			continue
 		}
 		if r++; r > most {
-			return fmt.Errorf("%w: registrations[%d]: a retraction of a person of %d events, and at most %d fit in one request for this person (each re-folds the person's history): send the rest in another request",
-				ErrTooLarge, freshRegs[j].index, events, most)
+			of := fmt.Sprintf("%d events", events)
+			if programmes >= refoldProgrammes {
+				of += fmt.Sprintf(" and %d programmes", programmes)
+			}
+			return fmt.Errorf("%w: registrations[%d]: a retraction of a person of %s, and at most %d fit in one request for this person (each re-folds the person's history): send the rest in another request",
+				ErrTooLarge, freshRegs[j].index, of, most)
 		}
 	}
 	return nil
