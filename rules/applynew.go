@@ -10,8 +10,8 @@ const BrokenPanic = "the person's state cannot be derived (State.Broken)"
 // when the fold failed with it, so that the event can be refused instead of stored (an event
 // the rules panic on would be left out of every read model; README, Guarantees). The fault is
 // the first one found while applying it that was not one before (ev's own, or another
-// event's that the fold with ev panicked on), or BrokenPanic when the state is Broken after it. ev stays applied either
-// way: a state it faulted is not to be kept.
+// event's that the fold with ev panicked on), or BrokenPanic when the state is Broken after
+// it. ev stays applied either way: a state it faulted is not to be kept.
 func (s *State) ApplyNew(seq uint64, ev *nirv1.Event) (Fault, bool) {
 	before := make(map[int]bool, len(s.Faults))
 	for _, f := range s.Faults {

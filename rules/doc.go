@@ -30,8 +30,8 @@
 //     kept in the log and the id set but left out of the derived state, which is re-derived
 //     without it, and recorded in State.Faults. Which events fault depends only on the events
 //     and their order, so Fold, Apply one by one, ApplyAll, Copy and a rebuild agree: they
-//     are the faults of one fold of the log from its last retraction on, and of one re-fold
-//     of the whole log there. SetFaultForTest lets tests make the fold panic; nird never
+//     are what one re-fold of the whole log at its last retraction finds, and what folding
+//     each later event finds. SetFaultForTest lets tests make the fold panic; nird never
 //     calls it.
 //   - EventRetracted removes the retracted event's effect by re-folding the person without
 //     it; retracting a retraction restores the original event. Apply re-folds at each

@@ -53,7 +53,7 @@ const (
 	// bound, 1 000 retractions of a person of 10 000 events took about 8 s of CPU
 	// (helper-124, 2026-12-07), and any kommune may send that for its own person; a
 	// million events take about a second. It binds only for persons of more than 1 000
-	// events (DefaultMaxRegistrations).
+	// events (DefaultMaxRegistrations), or of hundreds of programmes (refoldProgrammes).
 	DefaultMaxRefoldEvents = 1_000_000
 	// DefaultConflictTimeout bounds how long a request without an expectation of its own is
 	// re-read and re-checked while other processes keep changing its persons.
