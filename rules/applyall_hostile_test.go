@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"math/rand"
-	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -71,51 +70,15 @@ func (g *gen) hostileHistory() []*nirv1.Event {
 // State, with and without faults (and the state after each event is the fold of the log up
 // to it): so catching up, a rebuild and an as-of replay agree on whatever the stream holds.
 func TestProperty_ApplyAllIsApplyHostile(t *testing.T) {
-	var faulty, unsettled map[*nirv1.Event]bool
-	var last *nirv1.Event
-	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
-		if ev == nil {
-			return unsettled[last]
-		}
-		last = ev
-		return faulty[ev]
-	}))
+	faults := foldFaults(t)
 	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
 	for i := range 400 {
 		evs := g.hostileHistory()
-		faulty, unsettled, last = map[*nirv1.Event]bool{}, map[*nirv1.Event]bool{}, nil
+		faults.pick(g, nil) // none
 		if i%2 == 1 {
-			for _, ev := range evs {
-				faulty[ev] = g.r.Intn(6) == 0
-				unsettled[ev] = g.r.Intn(12) == 0
-			}
+			faults.pick(g, evs)
 		}
-		whole := Fold("pk", evs)
-		inc, pieces := NewState("pk"), NewState("pk")
-		var piece []LoggedEvent
-		for k, ev := range evs {
-			inc = inc.Copy()
-			inc.Apply(uint64(k+1), ev)
-			if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
-				t.Fatalf("case %d: after event %d, Apply one by one differs from a fold of the log so far", i, k)
-			}
-			piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
-			if g.r.Intn(3) == 0 || k == len(evs)-1 {
-				pieces.ApplyAll(piece)
-				piece = nil
-			}
-		}
-		var want []string
-		for _, le := range whole.pending {
-			want = append(want, le.Event.GetId())
-		}
-		if !slices.Equal(whole.Unattached, want) {
-			t.Fatalf("case %d: Unattached %v, want the ids of the events waiting for a programme %v", i, whole.Unattached, want)
-		}
-		if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
-			t.Fatalf("case %d: Apply one by one (same %v, retracted %v) or ApplyAll in pieces (same %v, retracted %v) differs from Fold (retracted %v)",
-				i, reflect.DeepEqual(inc, whole), inc.Retracted, reflect.DeepEqual(pieces, whole), pieces.Retracted, whole.Retracted)
-		}
+		sameEachWay(t, fmt.Sprintf("case %d", i), g, evs, i%2 == 0)
 	}
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math/rand"
 	"reflect"
 	"slices"
@@ -246,17 +247,7 @@ func TestApply_FaultInRefold(t *testing.T) {
 // the log up to it. So the faults are the log's, however it was read: catching up, a
 // rebuild and an as-of replay leave out the same events (README, Guarantees).
 func TestProperty_ApplyAllIsApply(t *testing.T) {
-	// The events in faulty panic when folded; the state cannot be settled (finish) right
-	// after one in unsettled is folded.
-	var faulty, unsettled map[*nirv1.Event]bool
-	var last *nirv1.Event
-	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
-		if ev == nil {
-			return unsettled[last]
-		}
-		last = ev
-		return faulty[ev]
-	}))
+	faults := foldFaults(t)
 	g := &gen{r: rand.New(rand.NewSource(propertySeed))}
 	for i := range 300 {
 		evs := g.person()
@@ -266,30 +257,76 @@ func TestProperty_ApplyAllIsApply(t *testing.T) {
 			e.Payload = &nirv1.Event_EventRetracted{EventRetracted: &nirv1.EventRetracted{EventId: evs[g.r.Intn(at)].GetId()}}
 			evs = slices.Insert(evs, at, e)
 		}
-		faulty, unsettled = map[*nirv1.Event]bool{}, map[*nirv1.Event]bool{}
-		for _, ev := range evs {
-			faulty[ev] = g.r.Intn(6) == 0
-			unsettled[ev] = g.r.Intn(12) == 0
-		}
+		faults.pick(g, evs)
+		sameEachWay(t, fmt.Sprintf("seed %d case %d", propertySeed, i), g, evs, false)
+	}
+}
 
-		whole := Fold("pk", evs)
-		inc, pieces := NewState("pk"), NewState("pk")
-		var piece []LoggedEvent
-		for k, ev := range evs {
-			inc = inc.Copy()
-			inc.Apply(uint64(k+1), ev)
-			if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
-				t.Fatalf("seed %d case %d: after event %d, Apply one by one differs from a fold of the log so far (faults %+v, folded %+v)", propertySeed, i, k, inc.Faults, prefix.Faults)
-			}
-			piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
-			if g.r.Intn(4) == 0 || k == len(evs)-1 {
-				pieces.ApplyAll(piece)
-				piece = nil
-			}
+// foldFaultHook makes the fold panic on the events in faulty, and the state panic when it is
+// settled (finish) right after an event in unsettled is folded.
+type foldFaultHook struct {
+	faulty, unsettled map[*nirv1.Event]bool
+	last              *nirv1.Event
+}
+
+// foldFaults installs a foldFaultHook until t ends; the test must not be parallel.
+func foldFaults(t *testing.T) *foldFaultHook {
+	h := &foldFaultHook{}
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool {
+		if ev == nil {
+			return h.unsettled[h.last]
 		}
-		if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
-			t.Fatalf("seed %d case %d: Apply one by one (same %v) or ApplyAll in pieces (same %v) differs from Fold", propertySeed, i, reflect.DeepEqual(inc, whole), reflect.DeepEqual(pieces, whole))
+		h.last = ev
+		return h.faulty[ev]
+	}))
+	return h
+}
+
+// pick chooses at random the events of evs that fault (1 in 6) and after which the state
+// cannot be settled (1 in 12).
+func (h *foldFaultHook) pick(g *gen, evs []*nirv1.Event) {
+	h.faulty, h.unsettled, h.last = map[*nirv1.Event]bool{}, map[*nirv1.Event]bool{}, nil
+	for _, ev := range evs {
+		h.faulty[ev] = g.r.Intn(6) == 0
+		h.unsettled[ev] = g.r.Intn(12) == 0
+	}
+}
+
+// sameEachWay fails t unless Apply one by one (through copies), ApplyAll in random pieces and
+// Fold give the same State for evs at sequences 1.., the state after each event is the fold
+// of the log up to it, and Unattached is the ids of the events waiting for a programme; and,
+// when no fault was asked for (faultFree), unless the fold found none: the paths agreeing
+// on a panic would hide a bug.
+func sameEachWay(t *testing.T, what string, g *gen, evs []*nirv1.Event, faultFree bool) {
+	t.Helper()
+	whole := Fold("pk", evs)
+	if faultFree && (len(whole.Faults) > 0 || whole.Broken) {
+		t.Fatalf("%s: the fold panicked with no fault asked for: %+v", what, whole.Faults)
+	}
+	inc, pieces := NewState("pk"), NewState("pk")
+	var piece []LoggedEvent
+	for k, ev := range evs {
+		inc = inc.Copy()
+		inc.Apply(uint64(k+1), ev)
+		if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
+			t.Fatalf("%s: after event %d, Apply one by one differs from a fold of the log so far (faults %+v, folded %+v)", what, k, inc.Faults, prefix.Faults)
 		}
+		piece = append(piece, LoggedEvent{Seq: uint64(k + 1), Event: ev})
+		if g.r.Intn(3) == 0 || k == len(evs)-1 {
+			pieces.ApplyAll(piece)
+			piece = nil
+		}
+	}
+	var waiting []string
+	for _, le := range whole.pending {
+		waiting = append(waiting, le.Event.GetId())
+	}
+	if !slices.Equal(whole.Unattached, waiting) {
+		t.Fatalf("%s: Unattached %v, want the ids of the events waiting for a programme %v", what, whole.Unattached, waiting)
+	}
+	if !reflect.DeepEqual(inc, whole) || !reflect.DeepEqual(pieces, whole) {
+		t.Fatalf("%s: Apply one by one (same %v, retracted %v) or ApplyAll in pieces (same %v, retracted %v) differs from Fold (retracted %v)",
+			what, reflect.DeepEqual(inc, whole), inc.Retracted, reflect.DeepEqual(pieces, whole), pieces.Retracted, whole.Retracted)
 	}
 }
 
