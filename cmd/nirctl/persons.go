@@ -282,6 +282,24 @@ func (f *personListFlags) request() (*nirv1.ListPersonsRequest, error) {
 	return req, nil
 }
 
+// exportName is the CSV export's name for the enum value s names, as a flag takes it (with or
+// without the prefix, any ASCII case, '-' for '_'; rules.ParseEnum): the value's name without
+// its prefix, in lower case ("PERSON_SORT_NAME" and "Person-Key" are "person_key"); "" for
+// none. A flag the list takes is so taken by the export too, whose sort, deadline and
+// presence parameters want that form.
+func exportName(values map[string]int32, prefix, s string) string {
+	n, err := rules.ParseEnum(values, prefix, s)
+	if err != nil || n == 0 {
+		return s // request refused it already, or it is empty
+	}
+	for name, v := range values {
+		if v == n {
+			return strings.ToLower(strings.TrimPrefix(name, prefix))
+		}
+	}
+	return s
+}
+
 // values builds the CSV export's query parameters from the same flags (checked the same way).
 func (f *personListFlags) values() (url.Values, error) {
 	if _, err := f.request(); err != nil {
@@ -295,14 +313,14 @@ func (f *personListFlags) values() (url.Values, error) {
 	}
 	set("kommune", f.kommune)
 	set("now", f.now)
-	set("sort", strings.ToLower(f.sort))
+	set("sort", exportName(nirv1.PersonSort_value, "PERSON_SORT_", f.sort))
 	if f.desc {
 		v.Set("desc", "true")
 	}
 	set("snapshot", f.snapshot)
 	set("law", f.law)
 	set("termination_reason", f.reason)
-	set("deadline", strings.ToLower(strings.ReplaceAll(f.deadline, "-", "_")))
+	set("deadline", exportName(nirv1.DeadlineFilter_value, "DEADLINE_FILTER_", f.deadline))
 	if f.withinDays != 0 {
 		v.Set("within_days", strconv.Itoa(f.withinDays))
 	}
@@ -313,7 +331,7 @@ func (f *personListFlags) values() (url.Values, error) {
 		v.Set("max_norsk_hours", strconv.FormatFloat(f.maxHours, 'f', -1, 64))
 	}
 	for _, n := range presenceNames {
-		set(n, strings.ToLower(*f.presence[n]))
+		set(n, exportName(nirv1.PresenceFilter_value, "PRESENCE_FILTER_", *f.presence[n]))
 	}
 	if f.year != 0 {
 		v.Set("year", strconv.Itoa(f.year))
