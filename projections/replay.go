@@ -26,6 +26,11 @@ var snapshotName = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z@._-]{0,63}$`)
 // reach the models.
 func WellFormedSnapshotName(name string) bool { return snapshotName.MatchString(name) }
 
+// SnapshotNameIDShapes says, for a refusal, what a snapshot's name may not hold besides being
+// well formed: the shapes of a national id (validSnapshotName; rules.RedactIDs masks more
+// of them, these are the common ones).
+const SnapshotNameIDShapes = "no run of 11 digits, nor 6 and 5 digits, or a date and 5, joined by separators, such as 010190-12345 or 01.01.90_12345: a national id's shape"
+
 // validSnapshotName reports whether name may be a snapshot's: well formed, without anything
 // shaped like a national id, which rules.RedactIDs would mask (snapshots are logged by name;
 // national ids never are).
@@ -67,7 +72,7 @@ func (p *Projector) AsOf(ctx context.Context, opt AsOfOptions) (*DB, error) {
 		return nil, fmt.Errorf("%w: recorded_until is required", ErrInvalidArgument)
 	}
 	if opt.Keep != "" && !validSnapshotName(opt.Keep) {
-		return nil, fmt.Errorf("%w: not a snapshot name (letters, digits, @ . _ -; no run of 11 digits)", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: not a snapshot name (letters, digits, @ . _ -; %s)", ErrInvalidArgument, SnapshotNameIDShapes)
 	}
 	if opt.Keep != "" && !opt.Replace && p.hasSnapshot(opt.Keep) {
 		return nil, fmt.Errorf("%w: snapshot %q (replace it, or choose another name)", ErrExists, opt.Keep)
@@ -248,7 +253,7 @@ func (p *Projector) OpenSnapshots() error {
 		if !validSnapshotName(name) {
 			// Valid before RedactIDs masked more separators (an underscore: 20221231_20230228);
 			// said, so that the snapshot is not gone without a word, without its digits.
-			p.logger.Warn("snapshot not served: its name is shaped like a national id, which no log may hold; rename it (no 11 digits, nor 6 and 5 digits, or a date and 5, joined by separators: 010190-12345, 01.01.90_12345)", "snapshot", rules.RedactIDs(name))
+			p.logger.Warn("snapshot not served: its name is shaped like a national id, which no log may hold; rename it ("+SnapshotNameIDShapes+")", "snapshot", rules.RedactIDs(name))
 			continue
 		}
 		p.mu.RLock()

@@ -109,25 +109,10 @@ func TestApply_Fault(t *testing.T) {
 	}
 }
 
-// foldEachWay folds evs at sequences 1.. with Fold, with Apply one by one (a copy's apply
-// at every step leaving the state as it was) and with ApplyAll in two halves, fails t unless
-// they agree, and returns the fold.
+// foldEachWay is sameEachWay's fold of evs, which fault tests make panic on purpose.
 func foldEachWay(t *testing.T, evs []*nirv1.Event) *State {
 	t.Helper()
-	s := Fold("pk", evs)
-	inc, halves := NewState("pk"), NewState("pk")
-	les := make([]LoggedEvent, len(evs))
-	for i, ev := range evs {
-		inc.Copy().Apply(uint64(i+1), ev)
-		inc.Apply(uint64(i+1), ev)
-		les[i] = LoggedEvent{Seq: uint64(i + 1), Event: ev}
-	}
-	halves.ApplyAll(les[:len(les)/2])
-	halves.ApplyAll(les[len(les)/2:])
-	if !reflect.DeepEqual(inc, s) || !reflect.DeepEqual(halves, s) {
-		t.Fatalf("Apply one by one (same %v) or ApplyAll in halves (same %v) differs from Fold", reflect.DeepEqual(inc, s), reflect.DeepEqual(halves, s))
-	}
-	return s
+	return sameEachWay(t, "fold", &gen{r: rand.New(rand.NewSource(propertySeed))}, evs, false)
 }
 
 // TestApply_FaultRetracted: a retracted event is not folded, so it does not fault; it
@@ -292,12 +277,13 @@ func (h *foldFaultHook) pick(g *gen, evs []*nirv1.Event) {
 	}
 }
 
-// sameEachWay fails t unless Apply one by one (through copies), ApplyAll in random pieces and
-// Fold give the same State for evs at sequences 1.., the state after each event is the fold
-// of the log up to it, and Unattached is the ids of the events waiting for a programme; and,
-// when no fault was asked for (faultFree), unless the fold found none: the paths agreeing
-// on a panic would hide a bug.
-func sameEachWay(t *testing.T, what string, g *gen, evs []*nirv1.Event, faultFree bool) {
+// sameEachWay fails t unless Apply one by one (through copies, a copy's apply leaving the
+// state it was copied from as it was), ApplyAll in random pieces and Fold give the same State
+// for evs at sequences 1.., the state after each event is the fold of the log up to it, and
+// Unattached is the ids of the events waiting for a programme; and, when no fault was asked
+// for (faultFree), unless the fold found none: the paths agreeing on a panic would hide a
+// bug. It returns the fold.
+func sameEachWay(t *testing.T, what string, g *gen, evs []*nirv1.Event, faultFree bool) *State {
 	t.Helper()
 	whole := Fold("pk", evs)
 	if faultFree && (len(whole.Faults) > 0 || whole.Broken) {
@@ -306,6 +292,7 @@ func sameEachWay(t *testing.T, what string, g *gen, evs []*nirv1.Event, faultFre
 	inc, pieces := NewState("pk"), NewState("pk")
 	var piece []LoggedEvent
 	for k, ev := range evs {
+		inc.Copy().Apply(uint64(k+1), ev)
 		inc = inc.Copy()
 		inc.Apply(uint64(k+1), ev)
 		if prefix := Fold("pk", evs[:k+1]); !reflect.DeepEqual(inc, prefix) {
@@ -328,6 +315,7 @@ func sameEachWay(t *testing.T, what string, g *gen, evs []*nirv1.Event, faultFre
 		t.Fatalf("%s: Apply one by one (same %v, retracted %v) or ApplyAll in pieces (same %v, retracted %v) differs from Fold (retracted %v)",
 			what, reflect.DeepEqual(inc, whole), inc.Retracted, reflect.DeepEqual(pieces, whole), pieces.Retracted, whole.Retracted)
 	}
+	return whole
 }
 
 // TestFold_LinearInRetractions: a fold applies each event of a history a bounded number of

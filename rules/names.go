@@ -43,6 +43,17 @@ func ParseEnum(values map[string]int32, prefix, s string) (int32, error) {
 	}
 }
 
+// EnumName is the name of the enum value n without the prefix ("IL_6A" for LAW_IL_6A), as
+// the generated map of names has it; "" for 0 (unset) or a number it does not name.
+func EnumName(values map[string]int32, prefix string, n int32) string {
+	for name, v := range values {
+		if v == n && n != 0 {
+			return strings.TrimPrefix(name, prefix)
+		}
+	}
+	return ""
+}
+
 // EnumNames lists the names ParseEnum accepts, without the prefix, in the order of their
 // numbers: what a refusal offers instead.
 func EnumNames(values map[string]int32, prefix string) []string {

@@ -42,6 +42,12 @@ func TestParseEnum(t *testing.T) {
 	if n, err := rules.ParseEnum(nirv1.TerminationReason_value, "TERMINATION_REASON_", "ſykdom"); n != 0 || !errors.Is(err, rules.ErrEnumUnknown) {
 		t.Errorf("ParseEnum(TerminationReason, ſykdom) = %d, %v; want refused as unknown", n, err)
 	}
+	if got := rules.EnumName(nirv1.Law_value, "LAW_", int32(nirv1.Law_LAW_IL_6A)); got != "IL_6A" {
+		t.Errorf("EnumName(Law, IL_6A) = %q", got)
+	}
+	if got := rules.EnumName(nirv1.Law_value, "LAW_", 0) + rules.EnumName(nirv1.Law_value, "LAW_", 99); got != "" {
+		t.Errorf("EnumName(Law) of 0 and 99 = %q, want none", got)
+	}
 	if got, want := rules.EnumNames(nirv1.Law_value, "LAW_"), []string{"INTROL", "IL", "IL_6A"}; !slices.Equal(got, want) {
 		t.Errorf("EnumNames(Law) = %q, want %q", got, want)
 	}

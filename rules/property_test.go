@@ -476,3 +476,36 @@ func BenchmarkFold_RetractionPairs(b *testing.B) {
 		})
 	}
 }
+
+// programmePairs is a person of n programmes in one kommune, each a tildeling ended by a
+// termination the next day, and a retraction of the first termination: a history any kommune
+// can store for its own person (review, 2026-12-07).
+func programmePairs(n int) []*nirv1.Event {
+	evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
+	d := md("2010-02-01")
+	for i := range n {
+		evs = append(evs, evProgramme(fmt.Sprintf("t%d", i), "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, d.String()),
+			evTermination(fmt.Sprintf("e%d", i), "0301", nirv1.TerminationReason_TERMINATION_REASON_ARBEID, d.AddDays(1).String()))
+		d = d.AddDays(2)
+	}
+	return append(evs, withPayload("ret", "0301", &nirv1.EventRetracted{EventId: "e0"}))
+}
+
+// BenchmarkFold_Programmes folds programmePairs: settling the state after each event looks at
+// every programme, and so does finding an event's programme, so the time per op grows about
+// fourfold for each doubling of n, and ingest's retraction bound weighs programmes
+// (`go test -run '^$' -bench BenchmarkFold_Programmes -benchtime 3x ./rules`; left for
+// planning).
+func BenchmarkFold_Programmes(b *testing.B) {
+	for _, n := range []int{1250, 2500, 5000} {
+		events := programmePairs(n)
+		b.Run(fmt.Sprintf("programmes=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				// The first termination retracted, the second tildeling joins the first.
+				if s := Fold("pk", events); len(s.Programmes) != n-1 {
+					b.Fatalf("%d programmes, want %d", len(s.Programmes), n-1)
+				}
+			}
+		})
+	}
+}

@@ -292,12 +292,7 @@ func exportName(values map[string]int32, prefix, s string) string {
 	if err != nil || n == 0 {
 		return s // request refused it already, or it is empty
 	}
-	for name, v := range values {
-		if v == n {
-			return strings.ToLower(strings.TrimPrefix(name, prefix))
-		}
-	}
-	return s
+	return strings.ToLower(rules.EnumName(values, prefix, n))
 }
 
 // values builds the CSV export's query parameters from the same flags (checked the same way).

@@ -276,7 +276,7 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 	// Nor may it hold a run of digits as long as a national id: nird logs snapshots by name,
 	// and national ids never go into its log.
 	if rules.RedactIDs(m.GetName()) != m.GetName() {
-		return nil, fieldError(connect.CodeInvalidArgument, "name", "not a snapshot name (no run of 11 digits, nor 6 and 5 digits, or a date and 5, joined by separators, such as 010190-12345 or 01.01.90_12345: a national id's shape)")
+		return nil, fieldError(connect.CodeInvalidArgument, "name", "not a snapshot name ("+projections.SnapshotNameIDShapes+")")
 	}
 	var until time.Time
 	switch {

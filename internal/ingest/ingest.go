@@ -1324,8 +1324,9 @@ func foldSize(st *rules.State, history []eventstore.Stored) int {
 // refoldProgrammes is how many of a person's programmes weigh as much as one more event in
 // a fold: settling the state after each event looks at every programme, and so does finding
 // an event's programme, so a fold's cost per event grows with them. 10 001 events that make
-// 5 000 programmes folded in about 180 ms, 18 µs an event, against under 1 µs in one
-// programme (2026-12-07).
+// 5 000 programmes re-fold in about 185 ms, 18 µs an event, against under 1 µs for events
+// of one programme (rules.BenchmarkFold_Programmes, 2026-12-07: 370–375 ms for a fold by
+// event and one re-fold).
 const refoldProgrammes = 250
 
 // refoldFits refuses a request whose retractions would re-fold more of one person than the

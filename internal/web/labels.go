@@ -258,12 +258,7 @@ func (f *pageFilters) enum(values map[string]int32, prefix, param, lbl string) (
 		f.refuse(lbl, param, rules.EnumNames(values, prefix))
 		return 0, ""
 	}
-	for name, v := range values {
-		if v == n && n != 0 {
-			return n, strings.TrimPrefix(name, prefix)
-		}
-	}
-	return 0, ""
+	return n, rules.EnumName(values, prefix, n)
 }
 
 // choice reads one of a few lower-case ASCII values, in any ASCII case; "" for none.
