@@ -29,6 +29,8 @@ func (s *State) Copy() *State {
 	c.pending = slices.Clone(s.pending)
 	c.deletedComputed = maps.Clone(s.deletedComputed)
 	c.Faults = slices.Clone(s.Faults)
+	// touched points into s's programmes; finish leaves it nil, so this is only for safety.
+	c.touched, c.touchedAll = nil, s.touchedAll || s.touched != nil
 	return &c
 }
 
