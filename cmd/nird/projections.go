@@ -63,8 +63,8 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 			"1 while the live read models are not served (queries answer Unavailable) until a rebuild from the stream ends: they are damaged, or of another stream, or the stream no longer holds what they were built from.", nil, nil),
 		keptAside: prometheus.NewDesc("nir_projection_files_kept_aside_total",
 			"Live read-model files kept aside as models.db.damaged-* before a rebuild replaced them: damaged, or holding events the stream no longer has.", nil, nil),
-		quarantined: prometheus.NewDesc("nir_projection_quarantined_total",
-			"Stream messages the read models skip because they are not usable events (listed by nirctl projections status).", nil, nil),
+		quarantined: prometheus.NewDesc("nir_projection_quarantined",
+			"Stream messages the read models skip now because they are not usable events (listed by nirctl projections status); a gauge, as a retraction or a rebuild by a fixed nird can make an event usable again.", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
 		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
 		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),
@@ -98,7 +98,7 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		r = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
-	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.CounterValue, float64(s.Quarantined))
+	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(s.Quarantined))
 	u := 0.0
 	if s.Unserved {
 		u = 1
