@@ -126,14 +126,21 @@ func (g *gen) regelmotorPass(st *State, ev *nirv1.Event) []*nirv1.Event {
 
 // settledAsAll fails unless st equals itself with every programme settled again and every
 // move linked again, its moves are in date order (those of one date in stream order), and
-// its kommune is the one after every move.
+// its kommune on the days around each move is the one after the moves up to that day.
 func settledAsAll(t *testing.T, what string, st *State) {
 	t.Helper()
 	if !slices.IsSortedFunc(st.Moves, func(a, b Move) int { return cmp.Or(a.Date.Compare(b.Date), cmp.Compare(a.Seq, b.Seq)) }) {
 		t.Fatalf("%s: moves out of order: %+v", what, st.Moves)
 	}
-	if k := st.KommuneOn(md("9999-12-31")); st.Kommune != k {
+	if k := kommuneAfterMoves(st, Date{}); st.Kommune != k {
 		t.Fatalf("%s: kommune %s, want %s, the kommune after every move", what, st.Kommune, k)
+	}
+	for _, m := range st.Moves {
+		for _, d := range []Date{m.Date.AddDays(-1), m.Date, m.Date.AddDays(1), {}} {
+			if got, want := st.KommuneOn(d), kommuneAfterMoves(st, d); got != want {
+				t.Fatalf("%s: kommune on %s is %s, want %s", what, d, got, want)
+			}
+		}
 	}
 	all := st.Copy()
 	all.relinkMoves()
@@ -148,6 +155,19 @@ func settledAsAll(t *testing.T, what string, st *State) {
 		}
 		t.Fatalf("%s: state differs from settling every programme", what)
 	}
+}
+
+// kommuneAfterMoves is KommuneOn as a walk through every move: the settlement kommune,
+// replaced by each move dated on or before d (any move, for a zero d).
+func kommuneAfterMoves(st *State, d Date) string {
+	k := st.Person.SettlementKommune
+	for _, m := range st.Moves {
+		if !d.IsZero() && m.Date.After(d) {
+			break
+		}
+		k = m.To
+	}
+	return k
 }
 
 // movePairs is a person who moves n times between two numbers of one kommune (a renumbering
