@@ -156,6 +156,11 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name strin
 	refused := violationLog{msg: "NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)"}
 	// nats.go reports a slow consumer each time a subscription starts dropping again.
 	dropped := violationLog{msg: "NATS ingress dropped requests unanswered: more than natsingress.PendingBytes of them received and not yet looked at (a case system sending faster than nird takes them)"}
+	// nats.go reports each request whose header block does not decode (the server passes
+	// on what the client wrote), then hands it over without headers: it is refused as one
+	// without a token. A case system sends them as fast as any message, so one a line
+	// filled the log.
+	badHeaders := violationLog{msg: "NATS ingress received requests whose headers do not decode; they were refused as requests without a token"}
 	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
 			// A reply the server refused: the micro service's discovery answers any reply
@@ -166,6 +171,10 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name strin
 		}
 		if errors.Is(err, nats.ErrSlowConsumer) {
 			dropped.note(a.log, "connection", name)
+			return
+		}
+		if errors.Is(err, nats.ErrBadHeaderMsg) {
+			badHeaders.note(a.log, "connection", name)
 			return
 		}
 		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "connection", name, "err", err)
@@ -183,8 +192,8 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name strin
 	return nc, nil
 }
 
-// violationLog counts the permissions violations (or the slow-consumer reports) of the
-// ingress's connection and logs them, as msg, at most once a minute.
+// violationLog counts the permissions violations (or the slow-consumer or bad-header
+// reports) of the ingress's connection and logs them, as msg, at most once a minute.
 type violationLog struct {
 	msg    string
 	mu     sync.Mutex
