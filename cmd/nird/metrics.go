@@ -215,6 +215,26 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(c.batchSize, st.Batches, float64(st.BatchEvents), buckets)
 }
 
+// guardCollector exports the guard's decisions, over HTTP and NATS alike: its log holds a
+// bounded share of the refusals (auth.RefusalLogBurst), the metric all of them.
+type guardCollector struct {
+	g *auth.Guard
+	d *prometheus.Desc
+}
+
+func newGuardCollector(g *auth.Guard) *guardCollector {
+	return &guardCollector{g: g, d: prometheus.NewDesc("nir_auth_requests_total", "Requests the guard decided on, over HTTP and NATS: allowed, unauthenticated (no token or an unknown one), denied (the policy or the token's NATS user).", []string{"result"}, nil)}
+}
+
+func (c *guardCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.d }
+
+func (c *guardCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.g.Stats()
+	for result, v := range map[string]uint64{"allowed": st.Allowed, "unauthenticated": st.Unauthenticated, "denied": st.Denied} {
+		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(v), result)
+	}
+}
+
 // edgeCollector exports the API edge's refusals and load, and the CSV exports refused for
 // their own limits, when scraped.
 type edgeCollector struct {

@@ -240,7 +240,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	gate := api.NewSequenceGate(proj, cfg.Cluster.MinSequenceWait)
 	query := api.NewQuery(api.QueryConfig{Source: proj, Keys: keys, Now: now, Logger: log, StatsMinCount: int64(cfg.StatsMinCount), PersonReads: reads,
 		MaxExportsPerPrincipal: cfg.Edge.MaxExportsPerPrincipal, ExportDiskBytes: int64(cfg.Edge.ExportDisk), Gate: gate})
-	m.reg.MustRegister(newEdgeCollector(front, query))
+	m.reg.MustRegister(newEdgeCollector(front, query), newGuardCollector(guard))
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
 

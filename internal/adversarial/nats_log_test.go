@@ -147,6 +147,12 @@ func natsLogLines(n *nirdtest.Nird, want string) int {
 // request, as a Warn ("NATS error on the ingress connection"): 5 000 requests, 5 000
 // lines. Now it is counted and logged at most once a minute, as the connection's refused
 // publishes and slow consumers are.
+//
+// NoToken: requests with a token nird does not know. The guard logged each refusal, at
+// Info ("unauthenticated request refused"), before the principal's rate limit can apply
+// (there is no principal): 5 000 requests, 5 000 lines, and as many over HTTP at its rate.
+// Now the guard logs its refusals in a bucket (auth.RefusalLogBurst, then one a second)
+// and notes how many it left out; the metric counts them all.
 func TestNATS_RequestsFloodTheLog(t *testing.T) {
 	tokens, tokOslo, _ := floodTokens(t)
 	n := nirdtest.Start(t, "--data", t.TempDir(), "--tokens", tokens, "--nats-case-systems", "oslo")
@@ -162,5 +168,17 @@ func TestNATS_RequestsFloodTheLog(t *testing.T) {
 		}
 		natsAlive(t, n)
 		natsNoNationalIDInLog(t, n)
+	})
+	t.Run("NoToken", func(t *testing.T) {
+		was := natsLogLines(n, "component=auth")
+		raw.requests(t, flood, natsingress.RequestSubject("oslo"), reply, "NATS/1.0\r\nAuthorization: Bearer not-a-token\r\n\r\n", "x")
+		natsAppendOK(t, oslo, tokOslo, natsRegistration(1))
+		if lines := natsLogLines(n, "component=auth") - was; lines > 100 {
+			t.Errorf("%d requests without a valid token made %d lines of the guard's in nird's log", flood, lines)
+		}
+		if got := metric(t, n, `nir_auth_requests_total{result="unauthenticated"}`); got < 2*flood {
+			t.Errorf("nir_auth_requests_total{result=\"unauthenticated\"} %v, want the %d refused requests counted", got, 2*flood)
+		}
+		natsAlive(t, n)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
 
 	"github.com/introreg/nir/rules"
 )
@@ -32,6 +33,10 @@ type Guard struct {
 	log    *slog.Logger
 
 	allowed, unauthenticated, denied atomic.Uint64
+	// refusals bounds the refusal lines the guard logs (logRefusal); unlogged counts those
+	// it left out since the last one.
+	refusals *rate.Limiter
+	unlogged atomic.Uint64
 	// boundOnly refuses over NATS every token not bound to a NATS user (RequireBoundOverNATS).
 	boundOnly atomic.Bool
 }
@@ -64,12 +69,37 @@ var _ connect.Interceptor = (*Guard)(nil)
 
 // NewGuard returns a guard that authenticates with authn and authorizes with policy. A nil
 // logger discards. Refusals are logged at Info with the procedure and, once authenticated, the
-// principal; never the token.
+// principal, never the token, and at most RefusalLogBurst at once.
 func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Guard{authn: authn, policy: policy, log: logger.With("component", "auth")}
+	return &Guard{authn: authn, policy: policy, log: logger.With("component", "auth"),
+		refusals: rate.NewLimiter(RefusalLogRate, RefusalLogBurst)}
+}
+
+// RefusalLogBurst and RefusalLogRate bound the refusals the guard logs: the first
+// RefusalLogBurst, then RefusalLogRate a second; each line logged after some were left out
+// says how many (refusals_not_logged), and [Guard.Stats] counts them all. A refused request
+// costs its sender no more than a NATS message, and the guard refuses it before any
+// principal's rate limit can apply (there is no principal): one line each, a case system's
+// flood of requests with an unknown token wrote 5 000 lines for 5 000 requests, at NATS's
+// rate, enough to fill nird's disk (internal/adversarial's TestNATS_RequestsFloodTheLog).
+const (
+	RefusalLogBurst = 20
+	RefusalLogRate  = rate.Limit(1)
+)
+
+// logRefusal logs a refusal at Info, within the guard's bound (RefusalLogBurst).
+func (g *Guard) logRefusal(msg string, args ...any) {
+	if !g.refusals.Allow() {
+		g.unlogged.Add(1)
+		return
+	}
+	if n := g.unlogged.Swap(0); n > 0 {
+		args = append(args, "refusals_not_logged", n)
+	}
+	g.log.Info(msg, args...)
 }
 
 // Check authenticates the Authorization header in h and authorizes procedure. It returns the
@@ -104,22 +134,22 @@ func (g *Guard) check(h map[string][]string, procedure, natsUser string) (Princi
 		g.unauthenticated.Add(1)
 		// The error never holds the token: "no bearer token", "unknown token", ...
 		// The procedure is the URL path any client chooses: a national id in it is masked.
-		g.log.Info("unauthenticated request refused", "procedure", rules.RedactIDs(procedure), "err", err)
+		g.logRefusal("unauthenticated request refused", "procedure", rules.RedactIDs(procedure), "err", err)
 		return Principal{}, err
 	}
 	if p.NATSUser != "" && p.NATSUser != natsUser {
 		g.denied.Add(1)
-		g.log.Info("request refused: the token is bound to another NATS user", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
+		g.logRefusal("request refused: the token is bound to another NATS user", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "over_nats", natsUser != "")
 		return Principal{}, errBoundToNATS
 	}
 	if natsUser != "" && p.NATSUser == "" && g.boundOnly.Load() {
 		g.denied.Add(1)
-		g.log.Info("request refused: over NATS only tokens bound to a NATS user are accepted", "procedure", rules.RedactIDs(procedure), "principal", p.String())
+		g.logRefusal("request refused: over NATS only tokens bound to a NATS user are accepted", "procedure", rules.RedactIDs(procedure), "principal", p.String())
 		return Principal{}, errNotBound
 	}
 	if err := g.policy.Authorize(p, procedure); err != nil {
 		g.denied.Add(1)
-		g.log.Info("request refused", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "role", string(p.Role))
+		g.logRefusal("request refused", "procedure", rules.RedactIDs(procedure), "principal", p.String(), "role", string(p.Role))
 		return Principal{}, err
 	}
 	g.allowed.Add(1)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
 
 	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -440,5 +441,39 @@ func TestGuard_CheckHTTP(t *testing.T) {
 	}
 	if _, err := guard.enter(checked.Context(), procedure, http.Header{}); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("interceptor on a request checked for another procedure: %v, want Unauthenticated", err)
+	}
+}
+
+// TestGuard_RefusalLogBounded: a refused request costs its sender little (a NATS message),
+// and the guard refuses it before any principal's rate limit applies. Its log holds the
+// first RefusalLogBurst refusals, then says how many it left out, while Stats counts all.
+func TestGuard_RefusalLogBounded(t *testing.T) {
+	t.Parallel()
+	tokens, _, authn := testTokens(t)
+	logs := &syncbuf.Buffer{}
+	guard := NewGuard(authn, DefaultPolicy(), slog.New(slog.NewTextHandler(logs, nil)))
+	const flood = 1000
+	for i := range flood {
+		h := map[string][]string{"Authorization": {"Bearer not-a-token"}}
+		if i%2 == 1 {
+			h["Authorization"] = []string{"Bearer " + tokens["ssb"]} // denied
+		}
+		if _, err := guard.CheckNATS(h, "/nir.v1.AdminService/Erase", "oslo"); err == nil {
+			t.Fatal("a refusal let through")
+		}
+	}
+	if st := guard.Stats(); st.Unauthenticated+st.Denied != flood {
+		t.Errorf("stats %+v, want %d refusals", st, flood)
+	}
+	// The bucket refills at RefusalLogRate: a slow run may log a few more.
+	if lines := strings.Count(logs.String(), "\n"); lines < RefusalLogBurst || lines > RefusalLogBurst+5 {
+		t.Errorf("%d refusals logged %d lines, want %d and a few more at most:\n%s", flood, lines, RefusalLogBurst, logs.String())
+	}
+	guard.refusals.SetLimit(rate.Inf) // the next refusal is logged
+	if _, err := guard.Check(nil, "/nir.v1.QueryService/GetPerson"); err == nil {
+		t.Fatal("a request without a token let through")
+	}
+	if last := logs.String()[strings.LastIndex(strings.TrimSuffix(logs.String(), "\n"), "\n")+1:]; !strings.Contains(last, "refusals_not_logged=") {
+		t.Errorf("the line after the left-out refusals does not count them: %s", last)
 	}
 }
