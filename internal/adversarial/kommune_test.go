@@ -47,6 +47,9 @@ const (
 type kbNird struct {
 	n  *nirdtest.Nird
 	nc *nats.Conn
+	// user is the case system's NATS user whose requests nc sends: this nird alone serves
+	// its request subject.
+	user string
 	// afterWindow, when set, is how long an attack waits after its setup, so that the ids
 	// it reuses have left JetStream's dedupe window (events_test.go).
 	afterWindow time.Duration
@@ -62,7 +65,7 @@ func (w *kbNird) waitWindow() {
 func kbStart(t *testing.T, args ...string) *kbNird {
 	t.Helper()
 	n := nirdtest.Start(t, append([]string{"--data", filepath.Join(t.TempDir(), "data"), "--nats-case-systems", "fagsystem"}, args...)...)
-	return &kbNird{n: n, nc: n.ConnectNATS(t, "fagsystem")}
+	return &kbNird{n: n, nc: n.ConnectNATS(t, "fagsystem"), user: "fagsystem"}
 }
 
 func (w *kbNird) reg(token string) nirv1connect.RegistrationServiceClient {
@@ -101,7 +104,7 @@ func (w *kbNird) appendVia(t *testing.T, transport, token string, req *nirv1.App
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := nats.NewMsg(natsingress.RequestSubject("fagsystem"))
+	msg := nats.NewMsg(natsingress.RequestSubject(w.user))
 	msg.Data = data
 	msg.Header.Set("Authorization", "Bearer "+token)
 	reply, err := w.nc.RequestMsg(msg, 30*time.Second)
@@ -519,16 +522,41 @@ func TestKommuneAttacks(t *testing.T) {
 // kbShared runs two nird in development mode on one NATS server of the test's, sharing its
 // stream and the register's keys (README "Several nird, one register"), each with a data
 // directory, read models and history cache of its own. Case systems reach them over HTTP
-// only (appendVia "connect").
-func kbShared(t *testing.T) (a, b *kbNird) {
+// and over NATS: each nird alone serves a case system of its own (fagsystem-a,
+// fagsystem-b; appendVia "nats" goes to that nird), and both serve kbSharedCaseSystem, each
+// request to one of them. It returns the server's URL too.
+func kbShared(t *testing.T) (a, b *kbNird, url string) {
 	t.Helper()
-	url := natstest.RunServer(t, natstest.Options{}).ClientURL()
+	url = natstest.RunServer(t, natstest.Options{}).ClientURL()
 	data := filepath.Join(t.TempDir(), "data")
-	a = &kbNird{n: nirdtest.Start(t, "--data", data, "--nats-url", url)}
-	b = &kbNird{n: nirdtest.Start(t, "--data", filepath.Join(t.TempDir(), "data"), "--nats-url", url,
+	a = kbOnServer(t, url, "fagsystem-a", "--data", data)
+	b = kbOnServer(t, url, "fagsystem-b", "--data", filepath.Join(t.TempDir(), "data"),
 		"--person-key-file", filepath.Join(data, personkey.FileName), "--master-key-file", filepath.Join(data, "master.key"),
-		"--checkpoint-key", filepath.Join(data, "checkpoint.key"))}
-	return a, b
+		"--checkpoint-key", filepath.Join(data, "checkpoint.key"))
+	return a, b, url
+}
+
+// kbSharedCaseSystem is the case system both nird of kbShared serve.
+const kbSharedCaseSystem = "fagsystem"
+
+// kbOnServer runs nird with args on the NATS server at url, serving case systems user and
+// kbSharedCaseSystem, and connects as user (a development server takes anyone).
+func kbOnServer(t *testing.T, url, user string, args ...string) *kbNird {
+	t.Helper()
+	n := nirdtest.Start(t, append(args, "--nats-url", url, "--nats-case-systems", kbSharedCaseSystem+","+user)...)
+	return &kbNird{n: n, nc: kbConnect(t, url, user), user: user}
+}
+
+// kbConnect connects to the NATS server at url as case system user: its replies come to
+// its own inbox.
+func kbConnect(t *testing.T, url, user string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.CustomInboxPrefix(natsingress.Inbox(user)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // TestKommuneAttacks_StaleCache: Oslo, which a person has left for Bergen, writes through a
@@ -545,9 +573,10 @@ func kbShared(t *testing.T) (a, b *kbNird) {
 // testing (2026-12-07): with the kommune check made on the first, cached attempt only, all
 // three were stored through A (the retraction took the person from Bergen, whose History
 // then answered NotFound), which only TestService_KommuneCheckedOnEveryAttempt in
-// internal/ingest caught.
+// internal/ingest caught. Each attack goes over HTTP and over the NATS ingress, to the
+// nird of its case system (only HTTP did before 2026-12-07).
 func TestKommuneAttacks_StaleCache(t *testing.T) {
-	a, b := kbShared(t)
+	a, b, url := kbShared(t)
 	// moved is a person Oslo registered through A and Bergen has now: A's cache still has
 	// the person in Oslo. It returns the person key, the ids of Oslo's registration and
 	// offer, and the id of Bergen's offer.
@@ -567,33 +596,9 @@ func TestKommuneAttacks_StaleCache(t *testing.T) {
 		{"RegistersAfterMove", func(string) *nirv1.Event { return kbOffer(kbDate(2024, 8, 1)) }},
 		{"RetractsRegistration", kbRetract},
 	} {
-		t.Run(attack.name, func(t *testing.T) {
-			key, registered, _, _ := moved(t)
-			reg := kbOn(key, "0301", attack.ev(registered))
-			req := &nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}
-			before := b.lastSeq(t)
-			// B's cache is current: its answer is the one A must give.
-			want := b.appendVia(t, "connect", kbOslo, req)
-			b.refused(t, want, before, connect.CodePermissionDenied)
-			conflicts := metric(t, a.n, "nir_store_conflicts_total")
-			got := a.appendVia(t, "connect", kbOslo, req)
-			a.refused(t, got, before, connect.CodePermissionDenied)
-			// What this attack is about: A's first attempt, on its stale cache, reached the
-			// stream and lost the race; the answer is the second attempt's.
-			if after := metric(t, a.n, "nir_store_conflicts_total"); after <= conflicts {
-				t.Errorf("nir_store_conflicts_total on A went from %v to %v: the first attempt did not reach the stream, so the attack did not test the retry", conflicts, after)
-			}
-			if got.code != want.code || got.msg != want.msg {
-				t.Errorf("through the nird with the stale cache: %v %q; through the other: %v %q; want the same answer", got.code, got.msg, want.code, want.msg)
-			}
-			events, code := b.history(kbBergen, key)
-			if code != 0 {
-				t.Fatalf("Bergen's history of its person: %v", code)
-			}
-			if holdsEvent(events, reg.Event.Id) {
-				t.Errorf("Bergen's history of its person holds Oslo's %s", attack.name)
-			}
-		})
+		for _, tr := range kbTransports {
+			t.Run(attack.name+"/"+tr, func(t *testing.T) { kbStaleAttack(t, a, b, tr, attack.name, attack.ev, moved) })
+		}
 	}
 
 	// Oslo reads through A, whose cache still has the person in Oslo and whose read models
@@ -606,4 +611,75 @@ func TestKommuneAttacks_StaleCache(t *testing.T) {
 			t.Errorf("Oslo reads the status of the person it has left through A: %v, want NotFound", err)
 		}
 	})
+
+	// A case system both nird serve: each of its requests is served by one of them, once,
+	// and answered once.
+	t.Run("SharedCaseSystemServedOnce", func(t *testing.T) {
+		nc := kbConnect(t, url, kbSharedCaseSystem)
+		replies, err := nc.SubscribeSync(natsingress.Inbox(kbSharedCaseSystem) + ".once")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := a.lastSeq(t)
+		const count = 20
+		for range count {
+			m := nats.NewMsg(natsingress.RequestSubject(kbSharedCaseSystem))
+			if m.Data, err = proto.Marshal(&nirv1.AppendRequest{Registrations: []*nirv1.Registration{kbRegister(kbPerson(), "0301", "0301")}}); err != nil {
+				t.Fatal(err)
+			}
+			m.Header.Set("Authorization", "Bearer "+kbOslo)
+			m.Reply = replies.Subject
+			if err := nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range count {
+			m, err := replies.NextMsg(30 * time.Second)
+			if err != nil {
+				t.Fatalf("answer %d of %d: %v", i+1, count, err)
+			}
+			if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
+				t.Fatalf("answer %d: %s %s", i+1, code, m.Header.Get(micro.ErrorHeader))
+			}
+		}
+		if m, err := replies.NextMsg(time.Second); err == nil {
+			t.Errorf("a request answered twice: %d more bytes", len(m.Data))
+		}
+		if after := a.lastSeq(t); after != before+count {
+			t.Errorf("the stream went from %d to %d: want the %d registrations, each once", before, after, count)
+		}
+	})
+}
+
+// kbStaleAttack is one attack of TestKommuneAttacks_StaleCache over transport tr: Oslo
+// sends ev (given the id of the person's registration) for a person moved (see there)
+// through B, whose cache is current, and through A, whose cache is stale; both must
+// refuse it alike and store nothing.
+func kbStaleAttack(t *testing.T, a, b *kbNird, tr, name string, ev func(string) *nirv1.Event, moved func(*testing.T) (key, registered, offer, bergens string)) {
+	t.Helper()
+	key, registered, _, _ := moved(t)
+	reg := kbOn(key, "0301", ev(registered))
+	req := &nirv1.AppendRequest{Registrations: []*nirv1.Registration{reg}}
+	before := b.lastSeq(t)
+	// B's cache is current: its answer is the one A must give.
+	want := b.appendVia(t, tr, kbOslo, req)
+	b.refused(t, want, before, connect.CodePermissionDenied)
+	conflicts := metric(t, a.n, "nir_store_conflicts_total")
+	got := a.appendVia(t, tr, kbOslo, req)
+	a.refused(t, got, before, connect.CodePermissionDenied)
+	// What this attack is about: A's first attempt, on its stale cache, reached the
+	// stream and lost the race; the answer is the second attempt's.
+	if after := metric(t, a.n, "nir_store_conflicts_total"); after <= conflicts {
+		t.Errorf("nir_store_conflicts_total on A went from %v to %v: the first attempt did not reach the stream, so the attack did not test the retry", conflicts, after)
+	}
+	if got.code != want.code || got.msg != want.msg {
+		t.Errorf("through the nird with the stale cache: %v %q; through the other: %v %q; want the same answer", got.code, got.msg, want.code, want.msg)
+	}
+	events, code := b.history(kbBergen, key)
+	if code != 0 {
+		t.Fatalf("Bergen's history of its person: %v", code)
+	}
+	if holdsEvent(events, reg.Event.Id) {
+		t.Errorf("Bergen's history of its person holds Oslo's %s", name)
+	}
 }
