@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/introreg/nir/internal/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -653,12 +654,20 @@ const consumerDeleteSubject = "$JS.API.CONSUMER.DELETE."
 // to delete the one it replaces, which a read-only user (the reader context) may not; that
 // consumer is ephemeral and goes by its inactive threshold. nirctl verify through the reader
 // context printed the refusal before "ok" (nats.go's default handler writes every async
-// error to stderr: TestStore_ReaderConsumerDeleteQuiet). Any other error is logged as a
-// warning, or, with no Logger (nirctl), written to stderr as nats.go would; both redacted.
+// error to stderr: TestStore_ReaderConsumerDeleteQuiet). A message whose header block does
+// not decode is logged at most once a minute: the readers' requests nird serves (consumer
+// creations, direct gets) come to this connection, and a reader's flood of them made a line
+// each (internal/adversarial's TestNATS_RequestsFloodTheLog). Any other error is logged as
+// a warning, or, with no Logger (nirctl), written to stderr as nats.go would; both redacted.
 func (s *Store) asyncError(logged bool) nats.ErrHandler {
+	badHeaders := ratelog.Minute{Msg: "NATS event store connection received messages whose headers do not decode (a reader's requests nird serves, taken as without headers)"}
 	return func(nc *nats.Conn, sub *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), consumerDeleteSubject) {
 			s.log.Debug("the server refused the deletion of a replaced ordered consumer (a read-only user's); it goes by its inactive threshold", "err", redactServerLine("%s", []any{err.Error()}))
+			return
+		}
+		if logged && errors.Is(err, nats.ErrBadHeaderMsg) {
+			badHeaders.Note(s.log)
 			return
 		}
 		if logged {

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -15,6 +13,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/ratelog"
 )
 
 // natsAccess is who may use nird's NATS: on the embedded server, nird's in-process
@@ -153,28 +152,28 @@ func closeConns(conns map[string]*nats.Conn) {
 // in-process on the embedded server, or to an external one. It is never the store's
 // connection, which may publish events (see package natsingress).
 func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name string, creds []nats.Option) (*nats.Conn, error) {
-	refused := violationLog{msg: "NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)"}
+	refused := ratelog.Minute{Msg: "NATS refused a publish of the ingress (a reply subject outside _INBOX., or the ingress user's permissions are too narrow)"}
 	// nats.go reports a slow consumer each time a subscription starts dropping again.
-	dropped := violationLog{msg: "NATS ingress dropped requests unanswered: more than natsingress.PendingBytes of them received and not yet looked at (a case system sending faster than nird takes them)"}
+	dropped := ratelog.Minute{Msg: "NATS ingress dropped requests unanswered: more than natsingress.PendingBytes of them received and not yet looked at (a case system sending faster than nird takes them)"}
 	// nats.go reports each request whose header block does not decode (the server passes
 	// on what the client wrote), then hands it over without headers: it is refused as one
 	// without a token. A case system sends them as fast as any message, so one a line
 	// filled the log.
-	badHeaders := violationLog{msg: "NATS ingress received requests whose headers do not decode; they were refused as requests without a token"}
+	badHeaders := ratelog.Minute{Msg: "NATS ingress received requests whose headers do not decode; they were refused as requests without a token"}
 	logErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
 			// A reply the server refused: the micro service's discovery answers any reply
 			// subject, which the requester chose, so the subject is not logged, and a
 			// flood of them makes one line a minute.
-			refused.note(a.log)
+			refused.Note(a.log, "component", "natsingress")
 			return
 		}
 		if errors.Is(err, nats.ErrSlowConsumer) {
-			dropped.note(a.log, "connection", name)
+			dropped.Note(a.log, "component", "natsingress", "connection", name)
 			return
 		}
 		if errors.Is(err, nats.ErrBadHeaderMsg) {
-			badHeaders.note(a.log, "connection", name)
+			badHeaders.Note(a.log, "component", "natsingress", "connection", name)
 			return
 		}
 		a.log.Warn("NATS error on the ingress connection", "component", "natsingress", "connection", name, "err", err)
@@ -190,27 +189,6 @@ func (a *natsAccess) ingressConn(cfg Config, store *eventstore.Store, name strin
 		return nil, fmt.Errorf("NATS ingress: connect %s: %w", name, err)
 	}
 	return nc, nil
-}
-
-// violationLog counts the permissions violations (or the slow-consumer or bad-header
-// reports) of the ingress's connection and logs them, as msg, at most once a minute.
-type violationLog struct {
-	msg    string
-	mu     sync.Mutex
-	n      uint64
-	logged uint64
-	last   time.Time
-}
-
-func (v *violationLog) note(log *slog.Logger, attrs ...any) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.n++
-	if time.Since(v.last) < time.Minute {
-		return
-	}
-	log.Warn(v.msg, append([]any{"component", "natsingress", "since_last_log", v.n - v.logged, "total", v.n}, attrs...)...)
-	v.last, v.logged = time.Now(), v.n
 }
 
 // clientOptions builds client options from credential flags: a creds file, user and

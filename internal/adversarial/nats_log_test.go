@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/nirdtest"
@@ -113,6 +114,23 @@ func (c *natsRaw) requests(t *testing.T, count int, subject, reply, hdr, payload
 	}
 }
 
+// fire sends count messages on subject as requests does, without waiting for answers (a
+// service may drop them), then waits for the server to have taken them all.
+func (c *natsRaw) fire(t *testing.T, count int, subject, reply, hdr, payload string) {
+	t.Helper()
+	var b strings.Builder
+	for range count {
+		fmt.Fprintf(&b, "HPUB %s %s %d %d\r\n%s%s\r\n", subject, reply, len(hdr), len(hdr)+len(payload), hdr, payload)
+	}
+	b.WriteString("PING\r\n")
+	c.write(t, b.String())
+	for l := c.line(t); !strings.HasPrefix(l, "PONG"); l = c.line(t) {
+		if strings.HasPrefix(l, "-ERR") {
+			t.Fatalf("%s: %s", subject, l)
+		}
+	}
+}
+
 // natsLogLines counts nird's log lines that hold want, polling for 2 s: asynchronous errors
 // are logged after the request is answered.
 func natsLogLines(n *nirdtest.Nird, want string) int {
@@ -148,6 +166,11 @@ func natsLogLines(n *nirdtest.Nird, want string) int {
 // lines. Now it is counted and logged at most once a minute, as the connection's refused
 // publishes and slow consumers are.
 //
+// ReaderMalformedHeaders: the same from the read-only user, whose consumer creations nird
+// serves on its event store's connection (eventstore.ServeReaderConsumers): that
+// connection logged each undecodable header block as a Warn, 5 000 lines for 5 000
+// messages. Now once a minute.
+//
 // NoToken: requests with a token nird does not know. The guard logged each refusal, at
 // Info ("unauthenticated request refused"), before the principal's rate limit can apply
 // (there is no principal): 5 000 requests, 5 000 lines, and as many over HTTP at its rate.
@@ -168,6 +191,19 @@ func TestNATS_RequestsFloodTheLog(t *testing.T) {
 		}
 		natsAlive(t, n)
 		natsNoNationalIDInLog(t, n)
+	})
+	// The reader's consumer creations reach nird's event store connection
+	// (eventstore.ServeReaderConsumers), which logged each undecodable header block too.
+	t.Run("ReaderMalformedHeaders", func(t *testing.T) {
+		reply := natsingress.Inbox(natsauth.Reader) + ".flood"
+		reader := natsRawAs(t, n, natsauth.Reader, reply)
+		was := len(n.Logs())
+		reader.fire(t, flood, "$JS.API.CONSUMER.CREATE."+eventstore.StreamName, reply, "NATS/1.0\r\nno colon\r\n\r\n", "{}")
+		natsAppendOK(t, oslo, tokOslo, natsRegistration(2))
+		if lines := natsLogLines(n, "") - was; lines > 20 {
+			t.Errorf("the reader's %d consumer creations with malformed headers made %d lines in nird's log", flood, lines)
+		}
+		natsAlive(t, n)
 	})
 	t.Run("NoToken", func(t *testing.T) {
 		was := natsLogLines(n, "component=auth")
