@@ -492,17 +492,27 @@ type keyFile struct {
 	Damaged   []string          `json:"damaged,omitempty"`
 }
 
+// maxManifestBytes bounds the manifest Open reads. Its size is that of the checkpoints it
+// carries, each under 300 bytes in base64: 256 MiB holds hourly checkpoints (nird's default
+// interval) for a century, yet refuses an endless file before it fills memory.
+const maxManifestBytes = 256 << 20
+
 // Open reads a backup directory and checks it whole: the manifest, the events file's size
 // and SHA-256, and every record (its CRC, and that the sequences run from FirstSeq to
 // LastSeq without a gap). Nothing of a backup that fails is used. The events file is held in
 // memory (a year of the register is about 1 GB).
 func Open(dir string) (*Backup, error) {
-	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	// Through smallfile, as the other files: a FIFO in its place made Open wait for a writer
+	// for ever, and /dev/zero read until memory ran out (TestOpen_ManifestNotARegularFile).
+	mb, err := smallfile.Read(filepath.Join(dir, ManifestFile), maxManifestBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("backup %s: no %s: not a backup directory, or a backup that did not finish", dir, ManifestFile)
 	}
+	if errors.Is(err, smallfile.ErrTooLarge) || errors.Is(err, smallfile.ErrNotRegular) {
+		return nil, fmt.Errorf("backup %s: %s is not a manifest nirctl wrote (%w); this backup cannot be restored", dir, ManifestFile, err)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("backup %s: %w", dir, err)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(mb))
