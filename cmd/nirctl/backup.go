@@ -319,6 +319,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if lost := backup.LostKeys(chain); len(lost) > 0 {
 		fmt.Fprintf(stderr, "WARNING: the data keys %v were damaged in the register when the backup was made, and no backup given holds them whole: they are stored as damaged, and what they sealed reads as unreadable; restore again giving an earlier backup chain that holds them to get them back\n", lost)
 	}
+	if seqs := backup.RepeatedIDs(chain, u); len(seqs) > 0 {
+		fmt.Fprintf(stderr, "WARNING: %d message(s) repeat the Nats-Msg-Id of an earlier one (an event id stored twice, which nirctl verify reports as duplicate-id): JetStream refuses a repeated id in a restore, so they were restored without that header, their subjects and data as they were; sequences %s\n",
+			len(seqs), firstSeqs(seqs, 20))
+	}
 	for _, b := range chain {
 		if cps := b.Manifest.UnreadableCheckpoints; len(cps) > 0 {
 			fmt.Fprintf(stderr, "WARNING: %s lacks the checkpoints %v of %s (damaged in the register when it was made): nirctl verify reports the next one as not naming its predecessor\n", b.Dir, cps, eventstore.CheckpointStreamName)
@@ -336,6 +340,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			filepath.Join(*data, "personkey.secret"), filepath.Join(*data, "master.key"), filepath.Join(*data, "checkpoint.key"), *data)
 	}
 	return nil
+}
+
+// firstSeqs lists the first n of seqs, and how many more there are.
+func firstSeqs(seqs []uint64, n int) string {
+	if len(seqs) <= n {
+		return fmt.Sprint(seqs)
+	}
+	return fmt.Sprintf("%v and %d more", seqs[:n], len(seqs)-n)
 }
 
 // startOver removes the store directory of a data directory that holds only what a restore

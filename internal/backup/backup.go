@@ -69,6 +69,7 @@ import (
 	"iter"
 	"maps"
 	"math"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -858,7 +859,7 @@ func Restore(ctx context.Context, store *eventstore.Store, bs []*Backup, until U
 		}
 	}
 	var erased []string // the keys the restored erasures destroyed
-	msgs = withErasures(msgs, &erased)
+	msgs = withErasures(withoutRepeatedIDs(msgs), &erased)
 	// Marked before the first write and unmarked after the last: a restore stopped between
 	// (killed, a NATS timeout) leaves a register nird refuses to start on, and that a
 	// restore again starts over (eventstore.RestoreTarget).
@@ -1134,6 +1135,64 @@ func carriedThrough(cps []eventstore.StoredCheckpoint, unreadable []uint64, carr
 		}
 	}
 	return before
+}
+
+// idRepeats returns a function that reports whether a message's Nats-Msg-Id header, as the
+// server reads it (the first value, trimmed), repeats one of a message passed to it before.
+func idRepeats() func(eventstore.RawMessage) bool {
+	seen := map[string]struct{}{}
+	return func(r eventstore.RawMessage) bool {
+		vs := r.Header[nats.MsgIdHdr]
+		if len(vs) == 0 {
+			return false
+		}
+		id := textproto.TrimString(vs[0])
+		if _, ok := seen[id]; ok || id == "" {
+			return ok
+		}
+		seen[id] = struct{}{}
+		return false
+	}
+}
+
+// withoutRepeatedIDs passes msgs through, each whose Nats-Msg-Id repeats an earlier one's
+// without that header. A restore sends every message within the target's dedupe window,
+// and JetStream refuses an atomic batch holding an id stored already or twice (10201): a
+// register that holds an event id twice (stored for a second person after the window,
+// nirctl verify's duplicate-id) could not be restored at all. Its first holder keeps it;
+// RepeatedIDs names the others.
+func withoutRepeatedIDs(msgs iter.Seq2[eventstore.RawMessage, error]) iter.Seq2[eventstore.RawMessage, error] {
+	repeats := idRepeats()
+	return func(yield func(eventstore.RawMessage, error) bool) {
+		for r, err := range msgs {
+			if err == nil && repeats(r) {
+				r.Header = maps.Clone(r.Header)
+				delete(r.Header, nats.MsgIdHdr)
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+	}
+}
+
+// RepeatedIDs returns the sequences, among those a restore of bs up to until stores, of the
+// messages whose Nats-Msg-Id header repeats an earlier message's: Restore stores them
+// without it (withoutRepeatedIDs). Their subjects and data are restored as they were.
+func RepeatedIDs(bs []*Backup, until Until) []uint64 {
+	repeats := idRepeats()
+	var out []uint64
+	for _, b := range bs {
+		for r, err := range b.records() {
+			if err != nil || !until.keeps(r) {
+				return out
+			}
+			if repeats(r) {
+				out = append(out, r.Seq)
+			}
+		}
+	}
+	return out
 }
 
 // withErasures passes msgs through, noting the data keys each erasure among them destroyed
