@@ -160,6 +160,11 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		digest.Seq = f.GetStreamSeq()
 		copy(digest.Sum[:], f.GetDigest())
 		matched, rep.FirstSeq = f.GetStreamSeq(), f.GetStreamSeq()+1
+		// A stream that ends before it lost what it vouches for: the walk after it reads
+		// nothing, and reported the stream intact (TestStream_FromACheckpointBeyondTheEnd).
+		if f.GetStreamSeq() > through {
+			rep.Problems = append(rep.Problems, beyondEnd("the checkpoint to start from", f.GetStreamSeq(), through))
+		}
 	}
 	cps, err := checkpoints(ctx, store, opt, &rep)
 	if err != nil {
@@ -251,11 +256,11 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 	if err != nil {
 		return rep, err
 	}
+	last = min(last, through) // Export's answer for a start beyond through is the start's
 	rep.LastSeq = last
 	for _, cp := range cps {
 		rep.Checkpoints++
-		rep.Problems = append(rep.Problems, Problem{Seq: cp.GetStreamSeq(), Kind: KindCheckpointBeyond, Previous: last,
-			Detail: fmt.Sprintf("a checkpoint covers sequence %d, but the walk ended at %d: messages were removed from the stream's end, or it was rolled back", cp.GetStreamSeq(), last)})
+		rep.Problems = append(rep.Problems, beyondEnd("a checkpoint", cp.GetStreamSeq(), last))
 	}
 	rep.Persons = len(persons)
 	for _, p := range persons {
@@ -271,6 +276,13 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		opt.Progress(last, through)
 	}
 	return rep, nil
+}
+
+// beyondEnd is the problem of a checkpoint (what) that covers sequence seq of a walk that
+// ended at last.
+func beyondEnd(what string, seq, last uint64) Problem {
+	return Problem{Seq: seq, Kind: KindCheckpointBeyond, Previous: last,
+		Detail: fmt.Sprintf("%s covers sequence %d, but the walk ended at %d: messages were removed from the stream's end, or it was rolled back", what, seq, last)}
 }
 
 // checkpoints returns the checkpoints to compare, in order of their sequences: the checkpoint
