@@ -643,6 +643,9 @@ func parseRecord(b []byte) (eventstore.RawMessage, error) {
 	if r.Subject, b, ok = str(b); !ok {
 		return r, errors.New("bad subject")
 	}
+	if !streamSubject(r.Subject) {
+		return r, fmt.Errorf("a subject the stream %s cannot hold (not %s<token>): forged or damaged", eventstore.StreamName, eventPrefix)
+	}
 	var count uint64
 	if count, b, ok = uvarint(b); !ok || count > uint64(len(b)) {
 		return r, errors.New("bad header count")
@@ -655,6 +658,9 @@ func parseRecord(b []byte) (eventstore.RawMessage, error) {
 		if k, b, ok = str(b); !ok {
 			return r, errors.New("bad header name")
 		}
+		if !headerName(k) {
+			return r, errors.New("a header name NATS cannot send: forged or damaged")
+		}
 		if v, b, ok = str(b); !ok {
 			return r, errors.New("bad header value")
 		}
@@ -666,6 +672,29 @@ func parseRecord(b []byte) (eventstore.RawMessage, error) {
 	}
 	r.Data = b
 	return r, nil
+}
+
+// eventPrefix is the prefix of the stream's subjects, each followed by one person's token.
+var eventPrefix = strings.TrimSuffix(eventstore.EventSubjects, ">")
+
+// streamSubject reports whether subject is one the register's stream can hold: its prefix
+// and one token (the stream's filter) without whitespace, which splits a NATS subject.
+// Checked when a backup is opened, so that a forged record is refused before a restore
+// writes anything, rather than published, perhaps to the JetStream API.
+func streamSubject(subject string) bool {
+	token, ok := strings.CutPrefix(subject, eventPrefix)
+	return ok && token != "" && !strings.ContainsAny(token, ". \t\r\n")
+}
+
+// headerName reports whether k is a header name the NATS client (nats.go) sends: printable
+// ASCII but the separators it refuses. Restore could not store a record with another.
+func headerName(k string) bool {
+	for i := range len(k) {
+		if k[i] <= ' ' || k[i] >= 0x7f || strings.IndexByte(`"()/,:;<=>?@[\]{}`, k[i]) >= 0 {
+			return false
+		}
+	}
+	return k != ""
 }
 
 func uvarint(b []byte) (uint64, []byte, bool) {
