@@ -1168,18 +1168,25 @@ func carriedThrough(cps []eventstore.StoredCheckpoint, unreadable []uint64, carr
 
 // idRepeats returns a function that reports whether a message's Nats-Msg-Id header, as the
 // server reads it (the first value, trimmed), repeats one of a message passed to it before.
+// It keeps 16 bytes of each id's SHA-256, not the id: a restore holds the backup in memory
+// already, and a register's ids are millions.
 func idRepeats() func(eventstore.RawMessage) bool {
-	seen := map[string]struct{}{}
+	seen := map[[16]byte]struct{}{}
 	return func(r eventstore.RawMessage) bool {
 		vs := r.Header[nats.MsgIdHdr]
 		if len(vs) == 0 {
 			return false
 		}
 		id := textproto.TrimString(vs[0])
-		if _, ok := seen[id]; ok || id == "" {
-			return ok
+		if id == "" {
+			return false
 		}
-		seen[id] = struct{}{}
+		h := sha256.Sum256([]byte(id))
+		k := [16]byte(h[:16])
+		if _, ok := seen[k]; ok {
+			return true
+		}
+		seen[k] = struct{}{}
 		return false
 	}
 }
