@@ -519,7 +519,7 @@ func Open(dir string) (*Backup, error) {
 	dec := json.NewDecoder(bytes.NewReader(mb))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("backup %s: %s is damaged: %v", dir, ManifestFile, err)
+		return nil, fmt.Errorf("backup %s: %s is damaged: %s", dir, ManifestFile, jsonProblem(err))
 	}
 	if m.ManifestSHA256 != "" {
 		if sum, err := m.selfSum(); err != nil || sum != m.ManifestSHA256 {
@@ -587,6 +587,24 @@ func Open(dir string) (*Backup, error) {
 		b.keys = &eventstore.KeyExport{Wrapped: kf.Wrapped, Destroyed: kf.Destroyed, Damaged: kf.Damaged}
 	}
 	return b, nil
+}
+
+// jsonProblem describes a decoding error of a file that should be a manifest without
+// quoting the file: another file in its place may hold national ids, and the decoder names an
+// unknown field by its text (TestOpen_DamagedManifestNamesNoContent).
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("not JSON (byte %d)", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("the field %s is not a %s (byte %d)", typ.Field, typ.Type, typ.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	default:
+		return "not a manifest (a field a manifest does not have?)"
+	}
 }
 
 // records decodes the events file.
