@@ -242,7 +242,6 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := &personsData{Groups: filterGroups, Values: list, Presence: presence, Page: page, Size: size, Sizes: pageSizes,
 		AskKommune: p.Kommune == "", Kommune: list.Get("kommune"), IDs: access.For(p).SeesNationalIDs()}
-	d.CSV = href("/personer.csv", list)
 	d.Reset = "/personer"
 	if d.AskKommune && d.Kommune != "" {
 		d.Reset = href("/personer", url.Values{"kommune": {d.Kommune}})
@@ -252,10 +251,6 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 			d.Hidden = append(d.Hidden, hiddenField{k, v})
 		}
 	}
-	for k := range list {
-		d.SizeHidden = append(d.SizeHidden, hiddenField{k, list.Get(k)})
-	}
-	sort.Slice(d.SizeHidden, func(i, j int) bool { return d.SizeHidden[i].Name < d.SizeHidden[j].Name })
 	for _, g := range filterGroups {
 		for _, f := range g.Fields {
 			if list.Get(f.Name) != "" {
@@ -264,6 +259,20 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.FiltersOpen = d.Active == 0
+	// The query is checked before any link is built from it: a refused one shows none,
+	// and a request line of thousands of parameters costs no more than its parse.
+	req, err := api.PersonListRequest(list)
+	if err != nil {
+		_, _, msg := describe(err)
+		d.Error, d.FiltersOpen = msg, true
+		c.render(w, r, http.StatusBadRequest, "persons", c.view(r, "Personliste", d))
+		return
+	}
+	d.CSV = href("/personer.csv", list)
+	for k := range list {
+		d.SizeHidden = append(d.SizeHidden, hiddenField{k, list.Get(k)})
+	}
+	sort.Slice(d.SizeHidden, func(i, j int) bool { return d.SizeHidden[i].Name < d.SizeHidden[j].Name })
 	sortKey, desc := list.Get("sort"), list.Get("desc") == "true"
 	first := column{Label: "Fødselsnummer"}
 	if !d.IDs {
@@ -287,13 +296,6 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		d.Columns = append(d.Columns, cv)
 	}
 
-	req, err := api.PersonListRequest(list)
-	if err != nil {
-		_, _, msg := describe(err)
-		d.Error, d.FiltersOpen = msg, true
-		c.render(w, r, http.StatusBadRequest, "persons", c.view(r, "Personliste", d))
-		return
-	}
 	req.PageSize = int32(size)
 	if req.GetSnapshot() == "" {
 		req.MinSequence = minSeq(r)
