@@ -31,7 +31,7 @@ func yearParam(r *http.Request, def int) (int, bool) {
 		return def, true
 	}
 	y, err := strconv.Atoi(s)
-	return y, err == nil && y >= 1900 && y <= 9999
+	return y, err == nil && y >= firstDataYear && y <= 9999
 }
 
 // gap is one row of the årsrapportering page: a count of the person list under a filter, and

@@ -269,7 +269,7 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request) {
 			tq.Level, tq.Area = "kommune", p.Kommune
 		}
 	}
-	for y := q.Year - 6; y <= q.Year; y++ {
+	for _, y := range trendYears(q.Year) {
 		trows, foot, err := c.statistics(r, tq, y)
 		if err != nil {
 			c.apiError(w, r, err)
@@ -459,6 +459,20 @@ func statsRecord(row *nirv1.StatisticsRow, level string, year int) map[string]an
 	return rec
 }
 
+// firstDataYear is the first data year the page takes (yearParam) and the API answers.
+const firstDataYear = 1900
+
+// trendYears are the years of the trend up to year: the seven years ending with it, from
+// firstDataYear on. Before, the page of a year up to 1905 asked the API for a year before
+// 1900 and showed nothing but «Ugyldig verdi».
+func trendYears(year int) []int {
+	var out []int
+	for y := max(year-6, firstDataYear); y <= year; y++ {
+		out = append(out, y)
+	}
+	return out
+}
+
 // statsRecords are the rows a download holds: the page's year, or (serie=ar) the area's
 // years.
 func (c *Console) statsRecords(r *http.Request) ([]map[string]any, statsQuery, error) {
@@ -468,10 +482,7 @@ func (c *Console) statsRecords(r *http.Request) ([]map[string]any, statsQuery, e
 	}
 	years := []int{q.Year}
 	if r.URL.Query().Get("serie") == "ar" {
-		years = nil
-		for y := q.Year - 6; y <= q.Year; y++ {
-			years = append(years, y)
-		}
+		years = trendYears(q.Year)
 	}
 	var out []map[string]any
 	for _, y := range years {

@@ -87,3 +87,24 @@ func TestConsole_StatisticsTrendWithoutRow(t *testing.T) {
 		t.Fatalf("%d of %d years without a row; the test needs both kinds", none, len(rows))
 	}
 }
+
+// TestConsole_StatisticsOfTheFirstYears: the page and the downloads over the years of a data
+// year the console takes (1900 on) answer with the years from 1900, not a refusal. Before,
+// the trend asked the API for the six years before, 1894 for 1900, and the whole page read
+// «Ugyldig verdi: Dataår» (found on 2026-12-07, a walk of the console's parameters).
+func TestConsole_StatisticsOfTheFirstYears(t *testing.T) {
+	w := newWorld(t)
+	for _, who := range []string{"analytiker", "oslo"} {
+		ck := login(t, w.h, w.tokens[who])
+		r := w.do(http.MethodGet, "/statistikk?ar=1902", nil, nil, ck)
+		if r.code != http.StatusOK {
+			t.Errorf("%s: the page of 1902: %d, want 200", who, r.code)
+		}
+		if rows := trendRow.FindAllStringSubmatch(r.body, -1); len(rows) != 3 || rows[0][1] != "1900" {
+			t.Errorf("%s: the page of 1902 has %d rows over the years; want 3, from 1900", who, len(rows))
+		}
+		if r := w.do(http.MethodGet, "/statistikk.csv?ar=1900&serie=ar", nil, nil, ck); r.code != http.StatusOK {
+			t.Errorf("%s: the download over the years to 1900: %d, want 200", who, r.code)
+		}
+	}
+}
