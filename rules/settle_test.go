@@ -71,6 +71,54 @@ func (g *gen) settleEvent(k string, start Date, prior []*nirv1.Event) *nirv1.Eve
 	return e
 }
 
+// lineageKommuner are numbers of the generator's kommuner before a reform (SameKommune):
+// 1201 Bergen, 1601 Trondheim, 0219 and 3024 Bærum, 1141 Finnøy (now Stavanger).
+var lineageKommuner = []string{"1201", "1601", "0219", "3024", "1141"}
+
+// lookupKommune is k, a number of its lineage or another's, or none (the bostedskommune).
+func (g *gen) lookupKommune(k string) string {
+	ks := append([]string{k, k, ""}, append(genKommuner, lineageKommuner...)...)
+	return ks[g.r.Intn(len(ks))]
+}
+
+// lookupEvent is an event whose programme is looked up among several: a computed
+// termination naming any programme start (or none) in any kommune, a stint ended and
+// started again on the first stint's start (programmes of equal starts), or a merge of moves
+// on one date (moves of one sequence, in copy order).
+func (g *gen) lookupEvent(k string, start Date, prior []*nirv1.Event) *nirv1.Event {
+	e := g.ev(g.lookupKommune(k))
+	d := g.date(start, 3*365)
+	switch g.r.Intn(3) {
+	case 0:
+		starts := []Date{start, start.AddDays(1), {}, d}
+		for _, p := range prior {
+			if v := p.GetProgrammeVedtakRegistered(); v.GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING {
+				starts = append(starts, dateOf(v.GetFromDate()))
+			}
+		}
+		e.Payload = &nirv1.Event_TerminationComputed{TerminationComputed: &nirv1.TerminationComputed{
+			Rule: nirv1.TerminationRule(1 + g.r.Intn(4)), Reason: nirv1.TerminationReason_TERMINATION_REASON_ANNET,
+			Date: d.Proto(), ProgrammeStart: starts[g.r.Intn(len(starts))].Proto(), RuleVersion: "gen"}}
+	case 1:
+		end, next := g.ev(e.GetKommune()), g.ev(e.GetKommune())
+		end.Payload = &nirv1.Event_TerminationRegistered{TerminationRegistered: &nirv1.TerminationRegistered{
+			Kind: nirv1.TerminationKind_TERMINATION_KIND_AVBRUTT, Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: d.Proto()}}
+		from := []Date{start, start, {}, start.AddDays(-1)}[g.r.Intn(4)]
+		next.Payload = &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: from.Proto(), FromDate: from.Proto()}}
+		e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: "other", AbsorbedEvents: []*nirv1.Event{end, next}}}
+	default:
+		var moves []*nirv1.Event
+		for range 2 + g.r.Intn(3) {
+			m := g.ev(k)
+			m.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: g.lookupKommune(k), Date: d.Proto()}}
+			moves = append(moves, m)
+		}
+		e.Payload = &nirv1.Event_PersonsMerged{PersonsMerged: &nirv1.PersonsMerged{AbsorbedPersonKey: "other", AbsorbedEvents: moves}}
+	}
+	return e
+}
+
 // TestProperty_SettleTouched: after each event, finish settles only the programmes the event
 // changed (State.touch), and every programme when it changed what all of them read: the
 // law, the moves, the utdanningsbakgrunn, a deletion; and addMove links only the moves it
@@ -79,8 +127,33 @@ func (g *gen) settleEvent(k string, start Date, prior []*nirv1.Event) *nirv1.Eve
 // programme settled and every move linked again.
 func TestProperty_SettleTouched(t *testing.T) {
 	t.Parallel()
-	g := &gen{r: rand.New(rand.NewSource(propertySeed + 7))}
-	var computed, lapsed, several int
+	foldSettled(t, &gen{r: rand.New(rand.NewSource(propertySeed + 7))}, func(g *gen, k string, start Date, prior []*nirv1.Event) *nirv1.Event {
+		return g.settleEvent(k, start, prior)
+	})
+}
+
+// TestProperty_SettleTouchedLookups is TestProperty_SettleTouched with, among its events,
+// events whose programme is looked up among several (lookupEvent): computed terminations
+// naming any start in any kommune of a lineage, programmes of equal starts, and merges of
+// moves of one date, so that programmeFor and lastProgramme, which look from the latest
+// programme back, and the order of moves addMove inserts are checked where they could go
+// wrong.
+func TestProperty_SettleTouchedLookups(t *testing.T) {
+	t.Parallel()
+	foldSettled(t, &gen{r: rand.New(rand.NewSource(propertySeed + 8))}, func(g *gen, k string, start Date, prior []*nirv1.Event) *nirv1.Event {
+		if g.r.Intn(3) == 0 {
+			return g.lookupEvent(k, start, prior)
+		}
+		return g.settleEvent(k, start, prior)
+	})
+}
+
+// foldSettled folds 300 random persons, each event after the generated ones made by next,
+// and fails unless the state after every event is settled as a settling of all would
+// (settledAsAll) and a computed termination goes to the programme it names (computedFound).
+func foldSettled(t *testing.T, g *gen, next func(g *gen, k string, start Date, prior []*nirv1.Event) *nirv1.Event) {
+	t.Helper()
+	var seen settledSeen
 	for i := range 300 {
 		evs := g.person()
 		k, start := evs[0].GetKommune(), dateOf(evs[0].GetPersonRegistered().GetSettlementDate())
@@ -90,27 +163,46 @@ func TestProperty_SettleTouched(t *testing.T) {
 			if j < len(evs) {
 				ev = evs[j]
 			} else {
-				ev = g.settleEvent(k, start, history)
+				ev = next(g, k, start, history)
 			}
 			for _, e := range g.regelmotorPass(st, ev) {
 				history = append(history, e)
 				st.Apply(uint64(len(history)), e)
-				settledAsAll(t, fmt.Sprintf("case %d event %d (%T)", i, len(history), e.GetPayload()), st)
+				what := fmt.Sprintf("case %d event %d (%T)", i, len(history), e.GetPayload())
+				settledAsAll(t, what, st)
+				computedFound(t, what, st, e)
 			}
 		}
-		for _, p := range st.Programmes {
-			for _, c := range p.ComputedTerminations {
-				computed++
-				if c.Lapsed {
-					lapsed++
-				}
+		seen.add(st)
+	}
+	t.Logf("%d computed terminations, %d lapsed; %d persons of several programmes, %d programmes starting with one before them in their kommune; %d moves after one of the same date and sequence",
+		seen.computed, seen.lapsed, seen.several, seen.equalStarts, seen.sameSeqMoves)
+}
+
+// settledSeen counts what the persons foldSettled folded hold, so that its log shows what
+// its checks met.
+type settledSeen struct{ computed, lapsed, several, equalStarts, sameSeqMoves int }
+
+func (c *settledSeen) add(st *State) {
+	for pi, p := range st.Programmes {
+		for _, t := range p.ComputedTerminations {
+			c.computed++
+			if t.Lapsed {
+				c.lapsed++
 			}
 		}
-		if len(st.Programmes) > 1 {
-			several++
+		if slices.ContainsFunc(st.Programmes[:pi], func(q *Programme) bool { return q.Start == p.Start && SameKommune(q.Kommune, p.Kommune) }) {
+			c.equalStarts++
 		}
 	}
-	t.Logf("%d computed terminations, %d lapsed; %d persons of several programmes", computed, lapsed, several)
+	if len(st.Programmes) > 1 {
+		c.several++
+	}
+	for mi := 1; mi < len(st.Moves); mi++ {
+		if st.Moves[mi].Seq == st.Moves[mi-1].Seq && st.Moves[mi].Date == st.Moves[mi-1].Date {
+			c.sameSeqMoves++
+		}
+	}
 }
 
 // regelmotorPass returns ev, and after it, one time in three, the terminations due for st
@@ -125,8 +217,10 @@ func (g *gen) regelmotorPass(st *State, ev *nirv1.Event) []*nirv1.Event {
 }
 
 // settledAsAll fails unless st equals itself with every programme settled again and every
-// move linked again, its moves are in date order (those of one date in stream order), and
-// its kommune on the days around each move is the one after the moves up to that day.
+// move linked again, its moves are in date order (those of one date in stream order, a
+// merge's copies in their order in it), its kommune on the days around each move is the one
+// after the moves up to that day, and its programmes are looked up as a look at every one
+// from the first would find them.
 func settledAsAll(t *testing.T, what string, st *State) {
 	t.Helper()
 	if !slices.IsSortedFunc(st.Moves, func(a, b Move) int { return cmp.Or(a.Date.Compare(b.Date), cmp.Compare(a.Seq, b.Seq)) }) {
@@ -142,6 +236,8 @@ func settledAsAll(t *testing.T, what string, st *State) {
 			}
 		}
 	}
+	movesInStreamOrder(t, what, st)
+	programmesLookedUpAsForward(t, what, st)
 	all := st.Copy()
 	all.relinkMoves()
 	for _, p := range all.Programmes {
@@ -154,6 +250,108 @@ func settledAsAll(t *testing.T, what string, st *State) {
 			}
 		}
 		t.Fatalf("%s: state differs from settling every programme", what)
+	}
+}
+
+// movesInStreamOrder fails unless st's moves of one date are in the order of their events
+// in the stream, a merge's copies in their order in it: a merge gives its copies its own
+// sequence, so sorting by sequence does not tell them apart.
+func movesInStreamOrder(t *testing.T, what string, st *State) {
+	t.Helper()
+	at := map[string]int{}
+	var walk func(ev *nirv1.Event)
+	walk = func(ev *nirv1.Event) {
+		if _, seen := at[ev.GetId()]; !seen {
+			at[ev.GetId()] = len(at)
+		}
+		for _, c := range ev.GetPersonsMerged().GetAbsorbedEvents() {
+			walk(c)
+		}
+	}
+	for _, le := range st.log {
+		walk(le.Event)
+	}
+	for i := 1; i < len(st.Moves); i++ {
+		a, b := st.Moves[i-1], st.Moves[i]
+		if a.Date == b.Date && a.EventID != "" && b.EventID != "" && at[a.EventID] > at[b.EventID] {
+			t.Fatalf("%s: move %s before %s of the same date, which comes before it in the stream: %+v", what, a.EventID, b.EventID, st.Moves)
+		}
+	}
+}
+
+// programmesLookedUpAsForward fails unless programmeFor, and lastProgramme asked for a
+// programme start, which look from the latest programme back, find what a look at every
+// programme from the first finds: the latest one created of those that fit, among kommuner
+// of one lineage (SameKommune), programmes of equal starts and zero dates.
+func programmesLookedUpAsForward(t *testing.T, what string, st *State) {
+	t.Helper()
+	ks := append(slices.Clone(genKommuner), append(lineageKommuner, "")...)
+	ds := []Date{{}}
+	for _, p := range st.Programmes {
+		ks = append(ks, p.Kommune)
+		ds = append(ds, p.Start, p.Start.AddDays(-1), p.Start.AddDays(1))
+	}
+	for _, k := range ks {
+		for _, d := range ds {
+			if got, want := st.programmeFor(k, d), forwardProgrammeFor(st, k, d); got != want {
+				t.Fatalf("%s: programmeFor(%q, %s) is %+v, want %+v", what, k, d, got, want)
+			}
+			if got, want := st.lastProgramme(k, func(p *Programme) bool { return p.Start == d }), forwardStarted(st, k, d); got != want {
+				t.Fatalf("%s: the last programme in %q started %s is %+v, want %+v", what, k, d, got, want)
+			}
+		}
+	}
+}
+
+// forwardProgrammeFor is programmeFor looking at every programme from the first: the latest
+// in k started on or before d, else the latest in k.
+func forwardProgrammeFor(st *State, k string, d Date) *Programme {
+	var latest, started *Programme
+	for _, p := range st.Programmes {
+		if SameKommune(p.Kommune, k) {
+			latest = p
+			if !d.IsZero() && !p.Start.After(d) {
+				started = p
+			}
+		}
+	}
+	return cmp.Or(started, latest)
+}
+
+// forwardStarted is the latest programme in k started on start, looking at every one.
+func forwardStarted(st *State, k string, start Date) *Programme {
+	var found *Programme
+	for _, p := range st.Programmes {
+		if SameKommune(p.Kommune, k) && p.Start == start {
+			found = p
+		}
+	}
+	return found
+}
+
+// computedFound fails unless e, when it is a computed termination st has just applied, went
+// to the latest programme in its kommune with the start it names, else to the programme
+// programmeFor finds on its date, and waits in pending when there is none.
+func computedFound(t *testing.T, what string, st *State, e *nirv1.Event) {
+	t.Helper()
+	c := e.GetTerminationComputed()
+	if le, ok := st.Events[e.GetId()]; c == nil || !ok || le.Event != e {
+		return
+	}
+	d := dateOf(c.GetDate())
+	k := st.eventKommune(e, d)
+	want := cmp.Or(forwardStarted(st, k, dateOf(c.GetProgrammeStart())), forwardProgrammeFor(st, k, d))
+	var got *Programme
+	for _, p := range st.Programmes {
+		if slices.ContainsFunc(p.ComputedTerminations, func(t *Termination) bool { return t.EventID == e.GetId() }) {
+			got = p
+		}
+	}
+	if got != want {
+		t.Fatalf("%s: computed termination for the programme started %s in %q went to %+v, want %+v", what, dateOf(c.GetProgrammeStart()), k, got, want)
+	}
+	if waits := slices.ContainsFunc(st.pending, func(le LoggedEvent) bool { return le.Event == e }); waits != (want == nil) {
+		t.Fatalf("%s: computed termination waiting %v, with a programme %+v", what, waits, want)
 	}
 }
 
