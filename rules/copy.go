@@ -29,8 +29,9 @@ func (s *State) Copy() *State {
 	c.pending = slices.Clone(s.pending)
 	c.deletedComputed = maps.Clone(s.deletedComputed)
 	c.Faults = slices.Clone(s.Faults)
+	c.computedIn = slices.Clone(s.computedIn)
 	// touched points into s's programmes; finish leaves it nil, so this is only for safety.
-	c.touched, c.touchedAll = nil, s.touchedAll || s.touched != nil
+	c.touched, c.touchedAll, c.touchedComputed = nil, s.touchedAll || s.touched != nil, s.touchedComputed
 	return &c
 }
 

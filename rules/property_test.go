@@ -496,9 +496,10 @@ func programmePairs(n int) []*nirv1.Event {
 // 2 500 and 5 000 programmes; settling only what an event touched (State.touch) and looking
 // from the latest programme back, 6, 7–8 and 16–18 ms (`go test -run '^$' -bench
 // 'BenchmarkFold_(Programmes|Moves)' -benchtime 3x ./rules`, the old and new test binaries in
-// turns, 2026-12-07 16:40 UTC). Moves and events dated before every programme's start still
-// look at every programme (BenchmarkFold_ProgrammesThenMoves), so ingest's retraction bound
-// still weighs programmes.
+// turns, 2026-12-07 16:40 UTC). A move still settles every programme with a computed
+// termination, and an event dated before every programme's start looks at every programme
+// (BenchmarkFold_StoppedProgrammesThenMoves), so ingest's retraction bound still weighs
+// programmes.
 func BenchmarkFold_Programmes(b *testing.B) {
 	for _, n := range []int{1250, 2500, 5000} {
 		events := programmePairs(n)

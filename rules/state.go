@@ -100,10 +100,14 @@ type State struct {
 	// (DOMAIN.md Product decisions 5: a deletion holds on every re-fold).
 	deletedComputed map[string]bool
 	// touched is the one programme the events since the last finish changed, and
-	// touchedAll says that they changed several, or something every programme's settling
-	// reads (touch): finish settles only those.
-	touched    *Programme
-	touchedAll bool
+	// touchedAll says that they changed several (touch); touchedComputed says that they
+	// changed what every computed termination rests on (touchComputed). finish settles only
+	// those.
+	touched                     *Programme
+	touchedAll, touchedComputed bool
+	// computedIn are the indexes in Programmes of the programmes that have computed
+	// terminations, in order: those touchComputed settles.
+	computedIn []int
 }
 
 // LoggedEvent is an applied event with its stream sequence.
@@ -658,15 +662,29 @@ func (s *State) finish() {
 	for _, le := range s.pending[len(s.Unattached):] {
 		s.Unattached = append(s.Unattached, le.Event.GetId())
 	}
-	switch {
-	case s.touchedAll:
+	s.settleTouched()
+	s.touched, s.touchedAll, s.touchedComputed = nil, false, false
+}
+
+// settleTouched settles what the events since the last finish touched (touch,
+// touchComputed).
+func (s *State) settleTouched() {
+	if s.touchedAll {
 		for _, p := range s.Programmes {
 			s.settle(p)
 		}
-	case s.touched != nil:
+		return
+	}
+	if s.touchedComputed {
+		for _, i := range s.computedIn {
+			if p := s.Programmes[i]; p != s.touched {
+				s.settle(p)
+			}
+		}
+	}
+	if s.touched != nil {
 		s.settle(s.touched)
 	}
-	s.touched, s.touchedAll = nil, false
 }
 
 // settle decides which of p's computed terminations hold and which termination ends p.
@@ -678,21 +696,26 @@ func (s *State) settle(p *Programme) {
 }
 
 // touch records that an event changed what settling programme p reads (its start,
-// vedtak, sluttmål, leave or terminations), or with a nil p what every programme's settling
-// reads (the person's law, moves or utdanningsbakgrunn: computedHolds, programmeLatestEnd),
-// so that finish settles p, or every programme (TestProperty_SettleTouched). Settling every
-// programme after every event made a fold's cost per event grow with the person's
-// programmes: 320 ms for a fold of 5 000, now 16–18 ms (BenchmarkFold_Programmes).
+// vedtak, sluttmål, leave or terminations), so that finish settles p (every programme, if
+// one event changed several: a merge's copies, pending events attached to a new
+// programme; TestProperty_SettleTouched). Settling every programme after every event made a
+// fold's cost per event grow with the person's programmes: 320 ms for a fold of 5 000, now
+// 16–18 ms (BenchmarkFold_Programmes).
 func (s *State) touch(p *Programme) {
 	switch {
-	case p == nil:
-		s.touchedAll = true
 	case s.touched == nil:
 		s.touched = p
 	case s.touched != p:
 		s.touchedAll = true
 	}
 }
+
+// touchComputed records that an event changed what every computed termination rests on
+// (the person's law, moves or utdanningsbakgrunn: computedHolds, programmeLatestEnd; or
+// whether one is deleted), so that finish settles every programme that has one. A
+// programme without computed terminations ends by its registered ones alone, which no
+// such event changes.
+func (s *State) touchComputed() { s.touchedComputed = true }
 
 // computedHolds reports whether the trigger computed termination t of programme p rested on
 // still holds on the history as it stands (DOMAIN.md Product decisions 5, 11): for STANS, the
@@ -877,7 +900,7 @@ func (s *State) applyOne(le LoggedEvent) {
 			KeptAge:            int(p.GetAgeAtPermitDate()),
 		}
 		s.relinkMoves()
-		s.touch(nil)
+		s.touchComputed()
 
 	case ev.GetIdentifierAdded() != nil:
 		s.IDEvents = append(s.IDEvents, id)
@@ -915,7 +938,7 @@ func (s *State) applyOne(le LoggedEvent) {
 	case ev.GetPersonMoved() != nil:
 		m := ev.GetPersonMoved()
 		s.addMove(Move{EventID: id, Seq: le.Seq, Date: dateOf(m.GetDate()), To: m.GetToKommune()})
-		s.touch(nil)
+		s.touchComputed()
 
 	case ev.GetDemandRegistered() != nil:
 		d := ev.GetDemandRegistered()
@@ -990,6 +1013,9 @@ func (s *State) applyOne(le LoggedEvent) {
 			Rule: t.GetRule(), RuleVersion: t.GetRuleVersion(), ProgrammeStart: start,
 			Deleted: s.deletedComputed[id],
 		})
+		if len(p.ComputedTerminations) == 1 {
+			s.computedIn = append(s.computedIn, slices.Index(s.Programmes, p))
+		}
 		s.touch(p)
 
 	case ev.GetComputedTerminationDeleted() != nil:
@@ -1005,7 +1031,7 @@ func (s *State) applyOne(le LoggedEvent) {
 				}
 			}
 		}
-		s.touch(nil)
+		s.touchComputed()
 
 	case ev.GetTrainingVedtakRegistered() != nil:
 		v := ev.GetTrainingVedtakRegistered()
@@ -1029,7 +1055,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		vgo := u.GetUpperSecondaryCompleted()
 		s.Training.Utdanningsbakgrunn = &vgo
 		s.Training.UtdanningsbakgrunnDate = dateOf(u.GetDate())
-		s.touch(nil)
+		s.touchComputed()
 
 	case ev.GetNorskmalRegistered() != nil:
 		n := ev.GetNorskmalRegistered()
