@@ -110,18 +110,71 @@ func listParams(q url.Values) (list url.Values, page, size int, dirty bool) {
 			list.Add(k, v)
 		}
 	}
+	page, size, bad := pageParams(q)
+	return list, page, size, dirty || bad
+}
+
+// pageParams reads a list's page and page size (side, antall): 1 and the first of pageSizes
+// when absent, and when malformed, which bad reports.
+func pageParams(q url.Values) (page, size int, bad bool) {
 	page, size = 1, pageSizes[0]
 	if n, err := strconv.Atoi(q.Get(paramPage)); err == nil && n >= 1 {
 		page = n
 	} else if q.Get(paramPage) != "" {
-		dirty = true
+		bad = true
 	}
 	if n, err := strconv.Atoi(q.Get(paramSize)); err == nil && n >= 1 && n <= 1000 {
 		size = n
 	} else if q.Get(paramSize) != "" {
-		dirty = true
+		bad = true
 	}
-	return list, page, size, dirty
+	return page, size, bad
+}
+
+// Pager is the paging of a list the console shows a page of («Side 2 av 7»): the links to
+// the other pages and the page size form keep the list's own parameters.
+type Pager struct {
+	Path       string // the list's page, the page size form's action
+	Total      int
+	Page       int
+	Pages      int
+	Size       int
+	Sizes      []int
+	First      int
+	Last       int
+	Prev, Next string
+	FirstHref  string
+	LastHref   string
+	SizeHidden []hiddenField
+}
+
+// newPager pages a list of total rows at path with parameters list; shown is the number of
+// rows of the page shown.
+func newPager(path string, list url.Values, page, size, total, shown int) Pager {
+	g := Pager{Path: path, Total: total, Page: page, Size: size, Sizes: pageSizes,
+		Pages: max(1, (total+size-1)/size), First: (page-1)*size + 1}
+	g.Last = g.First + shown - 1
+	pageHref := func(n int) string {
+		q := list
+		if n > 1 {
+			q = with(list, paramPage, strconv.Itoa(n))
+		}
+		if size != pageSizes[0] {
+			q = with(q, paramSize, strconv.Itoa(size))
+		}
+		return href(path, q)
+	}
+	if page > 1 {
+		g.Prev, g.FirstHref = pageHref(min(page-1, g.Pages)), pageHref(1)
+	}
+	if page < g.Pages {
+		g.Next, g.LastHref = pageHref(page+1), pageHref(g.Pages)
+	}
+	for k := range list {
+		g.SizeHidden = append(g.SizeHidden, hiddenField{k, list.Get(k)})
+	}
+	sort.Slice(g.SizeHidden, func(i, j int) bool { return g.SizeHidden[i].Name < g.SizeHidden[j].Name })
+	return g
 }
 
 // href builds a console URL from a path and parameters, in a stable order.
@@ -158,22 +211,12 @@ type personsData struct {
 	Kommune    string
 	Columns    []columnView
 	Rows       []personRowView
-	Total      int
-	Page       int
-	Pages      int
-	Size       int
-	Sizes      []int
-	First      int
-	Last       int
-	Prev, Next string
-	FirstHref  string
-	LastHref   string
-	CSV        string
-	Reset      string
-	Hidden     []hiddenField
-	SizeHidden []hiddenField
-	Error      string
-	IDs        bool
+	Pager
+	CSV    string
+	Reset  string
+	Hidden []hiddenField
+	Error  string
+	IDs    bool
 	// Active counts the filters in use; FiltersOpen shows the form open (no filter yet, or
 	// a bad one to correct).
 	Active      int
@@ -240,7 +283,7 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, href("/personer", q), http.StatusSeeOther)
 		return
 	}
-	d := &personsData{Groups: filterGroups, Values: list, Presence: presence, Page: page, Size: size, Sizes: pageSizes,
+	d := &personsData{Groups: filterGroups, Values: list, Presence: presence, Pager: Pager{Page: page, Size: size, Sizes: pageSizes},
 		AskKommune: p.Kommune == "", Kommune: list.Get("kommune"), IDs: access.For(p).SeesNationalIDs()}
 	d.Reset = "/personer"
 	if d.AskKommune && d.Kommune != "" {
@@ -269,10 +312,6 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.CSV = href("/personer.csv", list)
-	for k := range list {
-		d.SizeHidden = append(d.SizeHidden, hiddenField{k, list.Get(k)})
-	}
-	sort.Slice(d.SizeHidden, func(i, j int) bool { return d.SizeHidden[i].Name < d.SizeHidden[j].Name })
 	sortKey, desc := list.Get("sort"), list.Get("desc") == "true"
 	first := column{Label: "Fødselsnummer"}
 	if !d.IDs {
@@ -316,26 +355,7 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	d.Total = int(res.GetTotal())
-	d.Pages = max(1, (d.Total+size-1)/size)
-	d.First = (page-1)*size + 1
-	d.Last = d.First + len(res.GetRows()) - 1
-	pageHref := func(n int) string {
-		q := list
-		if n > 1 {
-			q = with(list, paramPage, strconv.Itoa(n))
-		}
-		if size != pageSizes[0] {
-			q = with(q, paramSize, strconv.Itoa(size))
-		}
-		return href("/personer", q)
-	}
-	if page > 1 {
-		d.Prev, d.FirstHref = pageHref(min(page-1, d.Pages)), pageHref(1)
-	}
-	if page < d.Pages {
-		d.Next, d.LastHref = pageHref(page+1), pageHref(d.Pages)
-	}
+	d.Pager = newPager("/personer", list, page, size, int(res.GetTotal()), len(res.GetRows()))
 	canOpen := c.can(p, nirv1connect.QueryServiceAuditHistoryProcedure)
 	for _, row := range res.GetRows() {
 		d.Rows = append(d.Rows, personRowOf(row, canOpen))
