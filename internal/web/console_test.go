@@ -52,9 +52,32 @@ type world struct {
 	persons   map[string][]string // kommune → person keys
 	ids       map[string]string   // person key → national id
 
-	mu      sync.Mutex    // guards limited and logs
+	mu      sync.Mutex    // guards limited, logs and answers
 	limited []string      // the principal each request had when nird's limits applied
 	logs    *bytes.Buffer // the console's log
+	answers []any         // the messages the API's handlers answered the console's calls with
+}
+
+// record is an API interceptor of the console's calls that keeps their answers (answers).
+func (w *world) record(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err == nil {
+			w.mu.Lock()
+			w.answers = append(w.answers, res.Any())
+			w.mu.Unlock()
+		}
+		return res, err
+	}
+}
+
+// answered returns the answers recorded since the last call and forgets them.
+func (w *world) answered() []any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.answers
+	w.answers = nil
+	return out
 }
 
 func (w *world) Write(p []byte) (int, error) {
@@ -127,7 +150,7 @@ func newWorld(t *testing.T) *world {
 	w.query = api.NewQuery(api.QueryConfig{Source: proj, Keys: keys})
 	c, err := web.New(web.Config{
 		Query: w.query, Registration: api.NewRegistration(svc, nil, nil), Admin: api.NewAdmin(proj, nil), Policy: api.Policy(),
-		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second)},
+		Providers: []web.Provider{web.TokenLogin(w.authn)}, Interceptors: []connect.UnaryInterceptorFunc{api.MinSequence(proj, 5*time.Second), w.record},
 		Now: w.clock.now, IdleTimeout: 30 * time.Minute, MaxAge: 8 * time.Hour, Logger: slog.New(slog.NewTextHandler(w, nil)),
 		Limit: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

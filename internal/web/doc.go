@@ -17,7 +17,8 @@
 //   - /arsrapportering: for a data year, the gaps the kommune must close before the
 //     ajourføring deadline, each a count of the person list under a filter, linked to it.
 //   - /avsluttede: the report of terminated participants, the kommune's own, or an analyst's
-//     for the nation or one kommune (kommune).
+//     for the nation or one kommune (kommune), paged as the person list; a kommune sees the
+//     national ids of the page's rows, each looked up by its person key.
 //   - /statistikk (with .csv and .json): figures per year and area, live or from a snapshot,
 //     as server-drawn SVG charts, each beside its table.
 //   - /drift: the read models' state, a rebuild and snapshots, with live progress.

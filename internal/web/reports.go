@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 
+	"connectrpc.com/connect"
+
+	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/api"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -181,24 +184,29 @@ type terminatedData struct {
 	// AskKommune: the form offers a kommune (an analyst's; a kommune's report is its own).
 	AskKommune bool
 	Kommune    string
-	Rows       []terminatedRow
-	With       int
-	Without    int
-	ByReason   []fact
-	Error      string
+	// Rows are the page's rows of the report; Pager pages it as the person list is paged.
+	Rows []terminatedRow
+	Pager
+	With     int
+	Without  int
+	ByReason []fact
+	Error    string
 }
 
 type terminatedRow struct {
 	Href, Ident, Law, Start, Date, Reason, Kommune string
 	NotReg, Computed                               bool
+	// NoID says why a row a kommune sees shows the person key instead of the national id.
+	NoID string
+	key  string
 }
 
 // terminatedPage is the report of terminated participants (DOMAIN.md 6.2) for a year, both
-// laws, with «Avslutningsårsak ikke registrert» marked, through QueryService.TerminatedReport.
-// National ids come from the kommune's own person list (ListPersons); a participant who has
-// moved away is shown by person key. The kommune parameter is the API's: an analyst's
-// report of one kommune (empty: the nation's), a kommune's own number, or refused as the
-// API refuses it (a malformed number 400, another kommune's 403).
+// laws, with «Avslutningsårsak ikke registrert» marked (and first), through
+// QueryService.TerminatedReport, a page at a time as the person list (side, antall). The
+// kommune parameter is the API's: an analyst's report of one kommune (empty: the nation's),
+// a kommune's own number, or refused as the API refuses it (a malformed number 400, another
+// kommune's 403). A kommune sees the national ids of the page's rows (terminatedIDs).
 func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	today := c.today()
 	q := r.URL.Query()
@@ -228,42 +236,95 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "terminated", c.view(r, "Avsluttede deltakere", d))
 		return
 	}
-	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
-	if err != nil {
+	fail := func(err error) {
 		if status, msg, ok := c.formError(w, r, err); ok {
 			d.Error = msg
 			c.render(w, r, status, "terminated", c.view(r, "Avsluttede deltakere", d))
 		}
+	}
+	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
+	if err != nil {
+		fail(err)
 		return
 	}
-	ids := c.nationalIDs(r)
-	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
-	for _, t := range res.GetRows() {
-		if d.Computed && !t.GetComputed() {
-			continue
-		}
-		row := terminatedRow{Ident: t.GetPersonKey(), Law: lawShort[t.GetLaw()], Start: dateText(t.GetProgrammeStart()),
-			Date: dateText(t.GetTerminationDate()), Reason: label(reasonLabels, t.GetReason()), Kommune: t.GetKommune(),
-			NotReg: !t.GetReasonRegistered(), Computed: t.GetComputed()}
-		if id := ids[t.GetPersonKey()]; id != "" {
-			row.Ident = id
-		}
-		if canOpen {
-			row.Href = "/personer/" + url.PathEscape(t.GetPersonKey())
-		}
-		d.Rows = append(d.Rows, row)
+	rows := res.GetRows()
+	if d.Computed {
+		rows = computedRows(rows)
 	}
-	sort.SliceStable(d.Rows, func(i, j int) bool { return d.Rows[i].NotReg && !d.Rows[j].NotReg })
+	// «De uten registrert årsak først», in the report's order otherwise, so the pages of
+	// one report neither repeat nor skip a row.
+	sort.SliceStable(rows, func(i, j int) bool { return !rows[i].GetReasonRegistered() && rows[j].GetReasonRegistered() })
+	page, size, _ := pageParams(q)
+	shown := pageOf(rows, page, size)
+	d.Pager = newPager("/avsluttede", d.params(), page, size, len(rows), len(shown))
+	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
+	for _, t := range shown {
+		d.Rows = append(d.Rows, terminatedRowOf(t, canOpen))
+	}
+	if access.For(principal(r)).SeesNationalIDs() {
+		if err := c.terminatedIDs(r, d.Rows); err != nil {
+			fail(err)
+			return
+		}
+	}
+	d.counts(res, rows)
+	c.render(w, r, http.StatusOK, "terminated", c.view(r, fmt.Sprintf("Avsluttede deltakere %d", year), d))
+}
+
+// params are the report's parameters as its form sends them (empty ones left out), which
+// the links to its other pages keep.
+func (d *terminatedData) params() url.Values {
+	out := url.Values{"ar": {strconv.Itoa(d.Year)}}
+	for k, v := range map[string]string{"kommune": d.Kommune, "lov": d.Law, "kategori": d.Category, "arsak": d.Registered} {
+		if v != "" {
+			out.Set(k, v)
+		}
+	}
+	if d.Computed {
+		out.Set("beregnet", "med")
+	}
+	return out
+}
+
+// computedRows are the rows whose termination is the regelmotor's.
+func computedRows(rows []*nirv1.TerminatedParticipant) []*nirv1.TerminatedParticipant {
+	var out []*nirv1.TerminatedParticipant
+	for _, t := range rows {
+		if t.GetComputed() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// pageOf returns page (from 1) of rows, size rows a page; none past the last.
+func pageOf[T any](rows []T, page, size int) []T {
+	if page-1 > len(rows)/size {
+		return nil
+	}
+	from := min((page-1)*size, len(rows))
+	return rows[from:min(from+size, len(rows))]
+}
+
+func terminatedRowOf(t *nirv1.TerminatedParticipant, link bool) terminatedRow {
+	row := terminatedRow{key: t.GetPersonKey(), Ident: t.GetPersonKey(), Law: lawShort[t.GetLaw()], Start: dateText(t.GetProgrammeStart()),
+		Date: dateText(t.GetTerminationDate()), Reason: label(reasonLabels, t.GetReason()), Kommune: t.GetKommune(),
+		NotReg: !t.GetReasonRegistered(), Computed: t.GetComputed()}
+	if link {
+		row.Href = "/personer/" + url.PathEscape(t.GetPersonKey())
+	}
+	return row
+}
+
+// counts sets the report's counts: the year's report's, or with Computed those of rows, the
+// rows shown over all pages.
+func (d *terminatedData) counts(res *nirv1.TerminatedReportResponse, rows []*nirv1.TerminatedParticipant) {
 	d.With, d.Without = int(res.GetWithReason()), int(res.GetWithoutReason())
 	byReason := res.GetByReason()
 	if d.Computed {
-		// The counts of the rows shown, not of the year's report.
 		d.With, d.Without, byReason = 0, 0, nil
 		counts := map[nirv1.TerminationReason]int64{}
-		for _, t := range res.GetRows() {
-			if !t.GetComputed() {
-				continue
-			}
+		for _, t := range rows {
 			if t.GetReasonRegistered() {
 				d.With++
 			} else {
@@ -279,32 +340,27 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 	for _, rc := range byReason {
 		d.ByReason = append(d.ByReason, fact{Label: label(reasonLabels, rc.GetReason()), Value: number(rc.GetCount())})
 	}
-	c.render(w, r, http.StatusOK, "terminated", c.view(r, fmt.Sprintf("Avsluttede deltakere %d", year), d))
 }
 
-// nationalIDs maps the person keys of the kommune's terminated persons to their national
-// ids, from the kommune's own person list (an analyst gets none).
-func (c *Console) nationalIDs(r *http.Request) map[string]string {
-	out := map[string]string{}
-	if principal(r).Kommune == "" {
-		return out
-	}
-	token := ""
-	for page := 0; page < 50; page++ {
-		req := &nirv1.ListPersonsRequest{Filter: &nirv1.PersonFilter{Terminated: nirv1.PresenceFilter_PRESENCE_FILTER_WITH},
-			PageSize: 1000, PageToken: token, MinSequence: minSeq(r)}
-		res, err := call(c, r.Context(), nirv1connect.QueryServiceListPersonsProcedure, c.query.ListPersons, req)
-		if err != nil {
-			return out
-		}
-		for _, row := range res.GetRows() {
-			if row.GetNationalId() != "" {
-				out[row.GetPersonKey()] = row.GetNationalId()
-			}
-		}
-		if token = res.GetNextPageToken(); token == "" {
-			break
+// terminatedIDs puts the national id in each of a page's rows, by QueryService.GetPerson on
+// its person key, so a page costs its rows whatever the size of the kommune. A row whose
+// person the API does not show the kommune (moved away and out of its reach, or erased) or
+// whose identity cannot be read keeps the person key, and says so (NoID); any other error
+// is the page's.
+func (c *Console) terminatedIDs(r *http.Request, rows []terminatedRow) error {
+	for i := range rows {
+		res, err := call(c, r.Context(), nirv1connect.QueryServiceGetPersonProcedure, c.query.GetPerson,
+			&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: rows[i].key}, MinSequence: minSeq(r)})
+		switch {
+		case err == nil && res.GetPerson().GetNationalId() != "":
+			rows[i].Ident = res.GetPerson().GetNationalId()
+		case err == nil || connect.CodeOf(err) == connect.CodeNotFound:
+			rows[i].NoID = "Fødselsnummer ikke funnet"
+		case connect.CodeOf(err) == connect.CodeDataLoss:
+			rows[i].NoID = "Fødselsnummer kan ikke leses"
+		default:
+			return err
 		}
 	}
-	return out
+	return nil
 }
