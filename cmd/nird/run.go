@@ -244,11 +244,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	admin := api.NewAdmin(proj, log)
 	admin.SetRetentionYears(cfg.RetentionYears)
 
-	// ReadMaxBytes bounds what one authenticated request makes nird read and decode: the
-	// NATS ingress's bound; larger is ResourceExhausted. Every service route is behind the
-	// edge (front.Wrap), which refuses a request before its body is read.
+	// api.Decoding bounds what one authenticated request makes nird read, inflate and
+	// decode: the NATS ingress's bound, larger is ResourceExhausted; more messages than any
+	// valid request holds, InvalidArgument before it is decoded. Every service route is
+	// behind the edge (front.Wrap), which refuses a request before its body is read.
 	minSeq := gate.Interceptor()
-	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON(),
+	interceptors := connect.WithHandlerOptions(connect.WithInterceptors(m.interceptor(), guard, minSeq), api.Decoding(natsingress.MaxRequestBytes),
 		api.Recover(log, m.panics.WithLabelValues("http").Inc))
 	mux := http.NewServeMux()
 	handle := func(path string, h http.Handler) { mux.Handle(path, front.Wrap(h)) }

@@ -3,14 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/introreg/nir/rules"
 )
 
 // StrictJSON makes a Connect handler refuse JSON requests that hold fields the schema does
@@ -18,6 +15,8 @@ import (
 // Connect's own JSON codec drops them silently, so a client on a newer schema would have
 // its new fields ignored without a word: a registration stored without the field it
 // meant, or a query answered without the filter it asked for. The error names the field.
+// It decodes with Unmarshal, so a request is also counted before it is decoded; Decoding
+// holds it with the rest of nird's reading of requests.
 func StrictJSON() connect.HandlerOption {
 	return connect.WithHandlerOptions(
 		connect.WithCodec(strictJSON{name: "json"}),
@@ -25,7 +24,7 @@ func StrictJSON() connect.HandlerOption {
 	)
 }
 
-// strictJSON is Connect's protojson codec without DiscardUnknown.
+// strictJSON is Connect's protojson codec without DiscardUnknown, decoding with Unmarshal.
 type strictJSON struct{ name string }
 
 func (c strictJSON) Name() string { return c.name }
@@ -43,15 +42,7 @@ func (c strictJSON) Unmarshal(data []byte, m any) error {
 	if !ok {
 		return fmt.Errorf("%T is not a protobuf message", m)
 	}
-	if len(data) == 0 {
-		return errors.New("zero-length payload is not a valid JSON object")
-	}
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, pm); err != nil {
-		// protojson quotes the value it could not use: a national id sent as a number, or
-		// as a field's name, must not come back in the error.
-		return errors.New("request: " + rules.RedactInput(err.Error()))
-	}
-	return nil
+	return Unmarshal(data, true, pm)
 }
 
 // MarshalStable and IsBinary serve Connect's GET requests, as its own codec does.

@@ -106,7 +106,7 @@ func startServer(t *testing.T) *server {
 	reg := api.NewRegistration(svc, nil, nil)
 	guard := auth.NewGuard(authn, auth.DefaultPolicy(), nil)
 	mux := http.NewServeMux()
-	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), connect.WithReadMaxBytes(natsingress.MaxRequestBytes), api.StrictJSON()))
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(reg, connect.WithInterceptors(guard), api.Decoding(natsingress.MaxRequestBytes)))
 	hs := httptest.NewServer(mux)
 
 	ingressConn, err := store.Connect(ingressAuth)
@@ -282,9 +282,9 @@ func natsRequest(t *testing.T, s *server, token, contentType string, data []byte
 	return result{positions: res.GetPositions()}
 }
 
-// postRaw POSTs body to the Append procedure with the Connect unary protocol and decodes
-// the Connect error body.
-func postRaw(t *testing.T, s *server, token, contentType string, body []byte) result {
+// postRaw POSTs body to the Append procedure with the Connect unary protocol, with the
+// headers hdr names and values in turn, and decodes the Connect error body.
+func postRaw(t *testing.T, s *server, token, contentType string, body []byte, hdr ...string) result {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.url+nirv1connect.RegistrationServiceAppendProcedure, bytes.NewReader(body))
 	if err != nil {
@@ -293,6 +293,9 @@ func postRaw(t *testing.T, s *server, token, contentType string, body []byte) re
 	req.Header.Set("Content-Type", contentType)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -536,13 +536,10 @@ func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json boo
 	defer cancel()
 	var err error
 	msg := &nirv1.AppendRequest{}
-	if json {
-		err = protojson.Unmarshal(data, msg)
-	} else {
-		err = proto.Unmarshal(data, msg)
-	}
-	if err != nil {
-		// protojson quotes the value it could not use (a national id sent as a number).
+	// Counted before it is decoded, as over HTTP (api.Unmarshal): a body of empty
+	// registrations decoded into 75 times its size.
+	if err = api.Unmarshal(data, json, msg); err != nil {
+		// The errors quote no value (a national id sent as a number).
 		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+rules.RedactInput(err.Error()))))
 		return
 	}
