@@ -28,6 +28,9 @@
 //     body is refused with ResourceExhausted having been read no further than its free part,
 //     while small requests go on. Drawing it whole, rather than as the bytes come, keeps a
 //     crowd of slow uploads from each growing a buffer only to be refused.
+//     A principal's compressed body (Content-Encoding, Connect-Content-Encoding or
+//     Grpc-Encoding other than identity) draws the largest body before the handler runs,
+//     whatever its length: the handler inflates it up to MaxBodyBytes.
 //
 // The listener ([LimitListener]) caps the connections nird holds open, and the HTTP server's
 // timeouts (cmd/nird) bound how long any of them may take to send its request. At the cap, a
@@ -70,6 +73,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,7 +253,7 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request, p auth.Principal, h
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		b, err := e.budget(r)
+		b, err := e.budget(r, p != auth.Principal{})
 		if err != nil {
 			e.refuse(w, r, err)
 			return
@@ -376,19 +380,44 @@ func busy(msg string) *connect.Error {
 }
 
 // budget wraps r's body to draw from the body budget. A body of known length has all of it
-// drawn now, or is refused before a byte is read.
-func (e *Edge) budget(r *http.Request) (*budgetBody, error) {
+// drawn now, or is refused before a byte is read; so has a compressed body of a principal's
+// (inflated) as the largest there may be. A public procedure's handler reads a few KiB at
+// most, inflated or not: its compressed body is not drawn as the largest, which would let
+// callers without a token spend the budget.
+func (e *Edge) budget(r *http.Request, principal bool) (*budgetBody, error) {
 	b := &budgetBody{rc: r.Body, e: e, free: FreeBodyBytes}
 	n := r.ContentLength
 	if err := e.tooLarge(n); err != nil {
 		return nil, err
 	}
-	if n > FreeBodyBytes {
+	switch {
+	case principal && compressed(r.Header):
+		// A body of a few KiB inflates to the largest a handler reads: drawn as that.
+		if err := b.draw(e.cfg.MaxBodyBytes - FreeBodyBytes); err != nil {
+			return nil, err
+		}
+	case n > FreeBodyBytes:
 		if err := b.draw(n - FreeBodyBytes); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
+}
+
+// compressedHeaders say that a request's body, or the messages in it, are compressed:
+// Connect's unary and streaming protocols, and gRPC's and gRPC-Web's.
+var compressedHeaders = []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"}
+
+// compressed reports whether h says its request's body is compressed, so that the handler
+// inflates it (Connect does, up to its ReadMaxBytes): deflate makes a thousand bytes of one
+// byte, so what a handler holds of such a body is not bounded by its length.
+func compressed(h http.Header) bool {
+	for _, name := range compressedHeaders {
+		if v := h.Get(name); v != "" && !strings.EqualFold(v, "identity") {
+			return true
+		}
+	}
+	return false
 }
 
 // DrawBody draws a body of n bytes that came whole with its request (a NATS request's)

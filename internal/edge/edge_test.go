@@ -300,13 +300,14 @@ func TestEdge_PublicReadTimeout(t *testing.T) {
 	}
 }
 
-// held sends a request to path with token (none when empty) and a body of size bytes
-// (ContentLength contentLength, -1: chunked) whose handler waits until f.hold is closed,
+// held sends a request to path with token (none when empty), the headers hdr names and
+// values in turn, and a body of size bytes (ContentLength contentLength, -1: chunked) whose
+// handler waits until f.hold is closed,
 // and returns once the handler has begun: its slots and its body's draw from the budget are
 // then held. The response comes on the channel (closed without one if the request failed).
 // A request answered before its handler began (refused), or whose handler has not begun
 // within 10s, fails the test.
-func (f *fixture) held(t *testing.T, path, token string, size, contentLength int64) <-chan *http.Response {
+func (f *fixture) held(t *testing.T, path, token string, size, contentLength int64, hdr ...string) <-chan *http.Response {
 	t.Helper()
 	res := make(chan *http.Response, 1)
 	go func() {
@@ -317,6 +318,9 @@ func (f *fixture) held(t *testing.T, path, token string, size, contentLength int
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		req.Header.Set("X-Hold", "1")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 		r, err := client.Do(req)
 		if err != nil {
 			t.Error(err)
@@ -404,6 +408,61 @@ func TestEdge_BodyBudget(t *testing.T) {
 		if f.reads.Load() != 0 {
 			t.Errorf("the handler read %d bytes of a body larger than it reads", f.reads.Load())
 		}
+	})
+}
+
+// TestEdge_CompressedBodyDrawsTheLargest: a principal's compressed body of a few bytes
+// draws the largest body from the budget before its handler runs, in each protocol's
+// header, since the handler inflates it to as much as MaxBodyBytes; while it is held, a
+// second one is refused. Before, it drew nothing (its length is within the free part), so
+// each of a principal's 64 requests in flight could inflate 4 KiB to 4 MiB outside the
+// budget. An uncompressed small body, and a public procedure's compressed one (whose
+// handler reads a few KiB), still draw nothing.
+func TestEdge_CompressedBodyDrawsTheLargest(t *testing.T) {
+	const maxBody = 1 << 20
+	for _, name := range []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+			if res := f.call(t, listPersons, f.bergen, strings.NewReader("{}"), 2, false); res.StatusCode != http.StatusOK || f.edge.Stats().RefusedBodyMemory != 0 {
+				t.Fatalf("an uncompressed small body: HTTP %d", res.StatusCode)
+			}
+			<-f.entered // its handler's, not the held one's
+			held := f.held(t, listPersons, f.oslo, 100, 100, name, "gzip")
+			if got := f.edge.Stats().BodyMemory; got != maxBody-FreeBodyBytes {
+				t.Errorf("budget drawn by a compressed body of 100 bytes = %d, want %d", got, maxBody-FreeBodyBytes)
+			}
+			req, err := http.NewRequest(http.MethodPost, f.url+listPersons, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+f.bergen)
+			req.Header.Set(name, "gzip")
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("a second compressed body while the first is held: HTTP %d, want 429", res.StatusCode)
+			}
+			close(f.hold)
+			if res := answer(t, held); res == nil || res.StatusCode != http.StatusOK {
+				t.Errorf("the held compressed request: %v", res)
+			}
+			if got := f.edge.Stats().BodyMemory; got != 0 {
+				t.Errorf("budget drawn after every request ended = %d, want 0", got)
+			}
+		})
+	}
+	t.Run("Public", func(t *testing.T) {
+		f := newFixture(t, Config{BodyMemory: maxBody - FreeBodyBytes, MaxBodyBytes: maxBody})
+		held := f.held(t, healthCheck, "", 100, 100, "Grpc-Encoding", "gzip")
+		if got := f.edge.Stats().BodyMemory; got != 0 {
+			t.Errorf("budget drawn by a public procedure's compressed body = %d, want 0", got)
+		}
+		close(f.hold)
+		answer(t, held)
 	})
 }
 
