@@ -260,7 +260,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	service(path, longRunning(h))
 	handle(api.ExportPersonsPath, query.ExportHandler())
 	services := []string{nirv1connect.RegistrationServiceName, nirv1connect.QueryServiceName, nirv1connect.AdminServiceName}
-	handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...), connect.WithReadMaxBytes(healthMaxBytes)))
+	// Anyone may call it, without a rate limit: its gzip stops inflating at its bound too.
+	handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...), api.Decoding(healthMaxBytes)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	handle(grpcreflect.NewHandlerV1(reflector, interceptors))
 	handle(grpcreflect.NewHandlerV1Alpha(reflector, interceptors))
