@@ -109,15 +109,15 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, err)
 		return
 	}
-	// From a snapshot, a kommune exports the persons it has today only, as ListPersons lists.
-	if q.Keep, q.Erased, err = h.listToday(ctx, "csv export", v, params.snapshot, kommune); err != nil {
-		writeHTTPError(w, err)
-		return
-	}
 	lw := &lazyCSV{w: w, filename: "persons-" + kommune + ".csv", head: r.Method == http.MethodHead}
 	var rows int
 	err = h.src.Use(params.snapshot, func(db *projections.DB) error {
+		// From a snapshot, a kommune exports the persons it has today only, as ListPersons
+		// lists; read once the snapshot is found, as there.
 		var err error
+		if q.Keep, q.Erased, err = h.listToday(ctx, "csv export", v, params.snapshot, kommune); err != nil {
+			return err
+		}
 		rows, err = db.ExportCSV(lw, q, projections.CSVOptions{IncludeNationalID: v.SeesNationalIDs(), Disk: h.exportDisk})
 		return err
 	})
