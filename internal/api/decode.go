@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -165,12 +166,16 @@ func jsonWithin(b []byte, budget int) bool {
 // end of the stream to say how large it was), counted before it is decoded (Unmarshal),
 // and JSON holding a field the schema does not define refused (StrictJSON).
 func Decoding(readMaxBytes int) connect.HandlerOption {
+	inflated := int64(readMaxBytes) + 1
+	if readMaxBytes <= 0 { // no bound, as Connect's ReadMaxBytes
+		inflated = math.MaxInt64
+	}
 	return connect.WithHandlerOptions(
 		connect.WithReadMaxBytes(readMaxBytes),
 		connect.WithCodec(boundedProto{}),
 		StrictJSON(),
 		connect.WithCompression("gzip",
-			func() connect.Decompressor { return &cappedGzip{limit: int64(readMaxBytes) + 1} },
+			func() connect.Decompressor { return &cappedGzip{limit: inflated} },
 			func() connect.Compressor { return gzip.NewWriter(io.Discard) }),
 	)
 }

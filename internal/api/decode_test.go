@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"compress/gzip"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 )
 
 // manyEmpty returns a body of just under n bytes holding as many copies of unit as fit
@@ -202,4 +205,20 @@ func TestUnmarshal_LargestValidRequest(t *testing.T) {
 		t.Errorf("%d registrations: %v", len(req.Registrations), err)
 	}
 	t.Logf("%d messages a registration", per)
+}
+
+// TestDecoding_NoBound: Decoding(0) reads and inflates without a bound, as Connect's
+// ReadMaxBytes 0 does (its gzip is not cut after a byte): a compressed append reaches the
+// handler, which asks for a principal (none here, without the guard).
+func TestDecoding_NoBound(t *testing.T) {
+	s := startServer(t)
+	mux := http.NewServeMux()
+	mux.Handle(nirv1connect.NewRegistrationServiceHandler(s.reg, api.Decoding(0)))
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	unbound := &server{url: hs.URL}
+	r := postRaw(t, unbound, "", "application/proto", gzipped(t, []byte("\x0a\x00")), "Content-Encoding", "gzip")
+	if r.code != connect.CodeUnauthenticated {
+		t.Errorf("answer %v %q, want the handler's Unauthenticated", r.code, r.msg)
+	}
 }
