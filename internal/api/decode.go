@@ -40,8 +40,8 @@ var errTooManyValues = fmt.Errorf("request: holds more messages, list entries or
 	MaxRequestValues, ingest.DefaultMaxRegistrations)
 
 // Unmarshal decodes a request (JSON, or binary protobuf) into m once it holds no more than
-// MaxRequestValues messages and list entries. JSON holding a field the schema does not
-// define is refused naming it; errors never quote a national id. The Connect codecs
+// MaxRequestValues messages and list entries. A request holding a field the schema does not
+// define, in JSON or binary, is refused naming where; errors never quote a national id. The Connect codecs
 // (Decoding) and the NATS ingress decode with it.
 func Unmarshal(data []byte, json bool, m proto.Message) error {
 	if json {
@@ -62,7 +62,15 @@ func Unmarshal(data []byte, json bool, m proto.Message) error {
 	if !binaryWithin(data, m.ProtoReflect().Descriptor(), &budget, 0) {
 		return errTooManyValues
 	}
-	return proto.Unmarshal(data, m)
+	if err := proto.Unmarshal(data, m); err != nil {
+		return err
+	}
+	// Protobuf keeps fields it does not know; a query holding one (a newer client's filter)
+	// was answered without it, wider than asked, though JSON refused it (StrictJSON).
+	if f := unknownFields(m.ProtoReflect(), "request"); f != "" {
+		return fmt.Errorf("%s: holds fields this nird's schema does not define (drop them, or upgrade nird)", f)
+	}
+	return nil
 }
 
 // binaryWithin reports whether the binary message b of type md holds at most *budget

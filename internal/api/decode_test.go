@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -220,5 +222,33 @@ func TestDecoding_NoBound(t *testing.T) {
 	r := postRaw(t, unbound, "", "application/proto", gzipped(t, []byte("\x0a\x00")), "Content-Encoding", "gzip")
 	if r.code != connect.CodeUnauthenticated {
 		t.Errorf("answer %v %q, want the handler's Unauthenticated", r.code, r.msg)
+	}
+}
+
+// TestDecoding_BinaryUnknownFieldRefused: a binary request holding a field the schema does
+// not define is refused naming it, as a JSON one is (StrictJSON). Before, only an append's
+// registrations were checked: a History or a query with a newer client's field (number 111
+// here) was answered without it, wider than asked.
+func TestDecoding_BinaryUnknownFieldRefused(t *testing.T) {
+	s := startServer(t)
+	body, err := proto.Marshal(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: "k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = protowire.AppendVarint(protowire.AppendTag(body, 111, protowire.VarintType), 1)
+	req, err := http.NewRequest(http.MethodPost, s.url+nirv1connect.RegistrationServiceHistoryProcedure, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Authorization", "Bearer "+tokOslo)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "request: holds fields this nird's schema does not define") {
+		t.Errorf("HTTP %d %s, want 400 naming the request's unknown field", resp.StatusCode, msg)
 	}
 }
