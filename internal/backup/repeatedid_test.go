@@ -12,6 +12,7 @@ import (
 
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/verify"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
@@ -85,6 +86,23 @@ func TestRestore_AnEventIDStoredTwice(t *testing.T) {
 	}
 	if got[first-1].Header.Get(nats.MsgIdHdr) != early {
 		t.Errorf("the id's first holder (sequence %d) lost its Nats-Msg-Id", first)
+	}
+	// nirctl verify finds the repeats, and nothing else: a message restored without its
+	// header is not one whose header is not its event's id.
+	rep, err := verify.Stream(ctx, dst, verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dups []uint64
+	for _, p := range rep.Problems {
+		if p.Kind != verify.KindDuplicateID {
+			t.Errorf("verify of the restored stream: %+v", p)
+			continue
+		}
+		dups = append(dups, p.Seq)
+	}
+	if !slices.Equal(dups, []uint64{late, same}) {
+		t.Errorf("verify of the restored stream reports duplicate ids at %v, want %v", dups, []uint64{late, same})
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package verify checks that the event stream is the register nird wrote: every message
-// decodes into an event whose envelope belongs to its subject, no event id is stored twice,
-// and every person's tamper-evident chain (nirv1.Event.prev_hash, eventstore's chain.go) is
-// intact, so that a message changed, removed or slipped in after the fact is found at its
-// person and sequence.
+// decodes into an event whose envelope belongs to its subject (and whose Nats-Msg-Id header,
+// if it has one, is the event's id), no event id is stored twice, and every person's
+// tamper-evident chain (nirv1.Event.prev_hash, eventstore's chain.go) is intact, so that a
+// message changed, removed or slipped in after the fact is found at its person and sequence.
 //
 // What the chain proves: an event that is followed by another of the same person cannot be
 // changed or removed, and nothing can be inserted before a person's last event, without the
@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/introreg/nir/eventstore"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
@@ -47,6 +49,12 @@ const (
 	KindChainMissing = "chain-missing"
 	// KindDuplicateID: an event id stored a second time.
 	KindDuplicateID = "duplicate-id"
+	// KindIDHeaderMismatch: the message's Nats-Msg-Id header is not its event's id (nird
+	// writes every event with its id there): the header was changed or set behind nird's
+	// back. Neither the chain nor the checkpoints cover headers, but the dedupe window and a
+	// restore go by it. A message without the header (a repeated id, restored without it:
+	// internal/backup) is not reported.
+	KindIDHeaderMismatch = "id-header-mismatch"
 	// KindCheckpointMismatch: the stream through a checkpoint's sequence does not have the
 	// checkpoint's digest: a message at or before it (after the last checkpoint that
 	// matched) was changed, removed or inserted, wherever its person's chain may hide it.
@@ -218,6 +226,11 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindUndecodable,
 				Detail: "the event's envelope names another person than its subject"})
 			return nil
+		}
+		if id := m.Header.Get(nats.MsgIdHdr); id != "" && id != ev.GetId() {
+			// The first value, as the server reads it; an empty one is no id to the server.
+			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindIDHeaderMismatch,
+				Detail: fmt.Sprintf("the %s header of the message at sequence %d is not its event's id: it was changed or set behind nird's back, and the dedupe window or a restore would take the message for another event", nats.MsgIdHdr, m.Seq)})
 		}
 		if first, dup := ids[ev.GetId()]; dup {
 			rep.Problems = append(rep.Problems, Problem{Seq: m.Seq, PersonKey: key, Kind: KindDuplicateID, Previous: first,
