@@ -14,6 +14,7 @@ import (
 
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/ratelog"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
 	"github.com/introreg/nir/rules"
 )
@@ -207,14 +208,28 @@ func serveHTTP(name string, ln net.Listener, h http.Handler, e EdgeConfig, maxCo
 // such as the console's or the CSV export's, and connection errors) into log at warn level
 // with national ids masked: a panic's value may quote a request, and the default went to
 // stderr as it was.
+//
+// A panic (a bug) is logged each time; anything else at most once a minute, with the last
+// of them and how many there were: a client makes those as fast as it opens connections.
+// An HTTP/2 frame the protocol forbids, sent in 33 bytes by any client that reaches the
+// port, had net/http log a connection error, one line a connection
+// (TestServeHTTP_ProtocolErrorsFloodTheLog).
 func httpErrorLog(log *slog.Logger) *stdlog.Logger {
-	return stdlog.New(redactingWriter{log}, "", 0)
+	return stdlog.New(&redactingWriter{log: log, others: ratelog.Minute{Msg: "http server: connections or requests net/http refused (a client's, at most one line a minute)"}}, "", 0)
 }
 
-type redactingWriter struct{ log *slog.Logger }
+type redactingWriter struct {
+	log    *slog.Logger
+	others ratelog.Minute
+}
 
-func (w redactingWriter) Write(p []byte) (int, error) {
-	w.log.Warn("http server", "msg", rules.RedactIDs(strings.TrimSpace(string(p))))
+func (w *redactingWriter) Write(p []byte) (int, error) {
+	msg := rules.RedactIDs(strings.TrimSpace(string(p)))
+	if strings.Contains(msg, "panic serving") {
+		w.log.Warn("http server", "msg", msg)
+	} else {
+		w.others.Note(w.log, "last", msg)
+	}
 	return len(p), nil
 }
 
