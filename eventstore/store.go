@@ -602,6 +602,11 @@ func (l *serverLogger) Errorf(format string, v ...any) {
 	l.log.Error(line)
 }
 
+// servesReaders reports whether sub is one of ServeReaderConsumersOn's subscriptions.
+func servesReaders(sub *nats.Subscription) bool {
+	return sub != nil && (strings.HasPrefix(sub.Subject, ReaderConsumerCreate+".") || strings.HasPrefix(sub.Subject, ReaderDirectGet+"."))
+}
+
 // allowViolation reports whether one more permission violation may be logged this minute,
 // and logs how many were left out in the minute before.
 func (l *serverLogger) allowViolation() bool {
@@ -657,10 +662,14 @@ const consumerDeleteSubject = "$JS.API.CONSUMER.DELETE."
 // error to stderr: TestStore_ReaderConsumerDeleteQuiet). A message whose header block does
 // not decode is logged at most once a minute: the readers' requests nird serves (consumer
 // creations, direct gets) come to this connection, and a reader's flood of them made a line
-// each (internal/adversarial's TestNATS_RequestsFloodTheLog). Any other error is logged as
-// a warning, or, with no Logger (nirctl), written to stderr as nats.go would; both redacted.
+// each (internal/adversarial's TestNATS_RequestsFloodTheLog). So is a slow consumer on the
+// subscriptions that serve the readers' requests: nats.go reports one each time such a
+// subscription starts dropping again, which in a reader's flood of direct gets was after
+// nearly every one nird served. Any other error is logged as a warning, or, with no Logger
+// (nirctl), written to stderr as nats.go would; both redacted.
 func (s *Store) asyncError(logged bool) nats.ErrHandler {
 	badHeaders := ratelog.Minute{Msg: "NATS event store connection received messages whose headers do not decode (a reader's requests nird serves, taken as without headers)"}
+	dropped := ratelog.Minute{Msg: "NATS event store connection dropped readers' requests unanswered: more of them waiting than nird holds (a reader sending faster than nird serves them)"}
 	return func(nc *nats.Conn, sub *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), consumerDeleteSubject) {
 			s.log.Debug("the server refused the deletion of a replaced ordered consumer (a read-only user's); it goes by its inactive threshold", "err", redactServerLine("%s", []any{err.Error()}))
@@ -668,6 +677,10 @@ func (s *Store) asyncError(logged bool) nats.ErrHandler {
 		}
 		if logged && errors.Is(err, nats.ErrBadHeaderMsg) {
 			badHeaders.Note(s.log)
+			return
+		}
+		if logged && errors.Is(err, nats.ErrSlowConsumer) && servesReaders(sub) {
+			dropped.Note(s.log, "subscription", sub.Subject)
 			return
 		}
 		if logged {

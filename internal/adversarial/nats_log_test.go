@@ -205,6 +205,25 @@ func TestNATS_RequestsFloodTheLog(t *testing.T) {
 		}
 		natsAlive(t, n)
 	})
+	// The reader's direct gets, as fast as it sends them: nird serves them one at a time,
+	// each a request to the server, and its subscription holds 256 waiting. nats.go
+	// reports a slow consumer each time the subscription starts dropping again, which in a
+	// flood was after nearly every request served: 22 to 36 warnings for 5 000 direct gets
+	// (2026-12-07), more the longer the flood. Now once a minute.
+	t.Run("ReaderDirectGetFlood", func(t *testing.T) {
+		reply := natsingress.Inbox(natsauth.Reader) + ".flood"
+		reader := natsRawAs(t, n, natsauth.Reader, reply)
+		was := natsLogLines(n, "level=WARN")
+		reader.fire(t, flood, "$JS.API.DIRECT.GET."+eventstore.StreamName, reply, "NATS/1.0\r\n\r\n", `{"seq":1}`)
+		natsAppendOK(t, oslo, tokOslo, natsRegistration(3))
+		if lines := natsLogLines(n, "level=WARN") - was; lines > 2 {
+			t.Errorf("the reader's %d direct gets made %d warnings in nird's log", flood, lines)
+		}
+		if natsLogLines(n, "dropped readers' requests") == 0 {
+			t.Errorf("the reader's %d direct gets left no line that nird dropped some: the flood did not fill nird's subscription, and the test shows nothing", flood)
+		}
+		natsAlive(t, n)
+	})
 	t.Run("NoToken", func(t *testing.T) {
 		was := natsLogLines(n, "component=auth")
 		raw.requests(t, flood, natsingress.RequestSubject("oslo"), reply, "NATS/1.0\r\nAuthorization: Bearer not-a-token\r\n\r\n", "x")
