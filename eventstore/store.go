@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
-	"github.com/introreg/nir/internal/ratelog"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 

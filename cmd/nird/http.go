@@ -14,8 +14,8 @@ import (
 
 	"github.com/introreg/nir/internal/edge"
 	"github.com/introreg/nir/internal/natsingress"
-	"github.com/introreg/nir/internal/ratelog"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 

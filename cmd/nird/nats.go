@@ -13,7 +13,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
-	"github.com/introreg/nir/internal/ratelog"
+	"github.com/introreg/nir/ratelog"
 )
 
 // natsAccess is who may use nird's NATS: on the embedded server, nird's in-process
