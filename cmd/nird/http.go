@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,9 +224,13 @@ type redactingWriter struct {
 	others ratelog.Minute
 }
 
+// panicPrefixes begin net/http's lines for a handler's panic (HTTP/1 and HTTP/2); other lines
+// may quote what a client sent (an HTTP/2 preface over TLS), so a panic is told by its start.
+var panicPrefixes = []string{"http: panic serving ", "http2: panic serving "}
+
 func (w *redactingWriter) Write(p []byte) (int, error) {
 	msg := rules.RedactIDs(strings.TrimSpace(string(p)))
-	if strings.Contains(msg, "panic serving") {
+	if slices.ContainsFunc(panicPrefixes, func(pre string) bool { return strings.HasPrefix(msg, pre) }) {
 		w.log.Warn("http server", "msg", msg)
 	} else {
 		w.others.Note(w.log, "last", msg)

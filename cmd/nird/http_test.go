@@ -86,3 +86,24 @@ func TestServeHTTP_ProtocolErrorsFloodTheLog(t *testing.T) {
 		t.Errorf("%d connections with a forbidden HTTP/2 frame made %d warnings (want 1, naming the error):\n%.2000s", conns, lines, out)
 	}
 }
+
+// TestHTTPErrorLog_PanicByItsPrefix: only net/http's own panic lines, which begin "http:
+// panic serving" or "http2: panic serving", escape the once-a-minute bound. A line that
+// quotes a client's bytes (HTTP/2 over TLS logs a wrong preface as `bogus greeting "…"`, 24
+// bytes the client chose) matched "panic serving" anywhere in it, so a client could write
+// one line a connection again.
+func TestHTTPErrorLog_PanicByItsPrefix(t *testing.T) {
+	var logs syncbuf.Buffer
+	l := httpErrorLog(slog.New(slog.NewTextHandler(&logs, nil)))
+	for range 50 {
+		l.Printf("http2: server: error reading preface from client 10.0.0.1:4711: bogus greeting %q", "panic serving 123456789")
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("50 lines quoting a client's \"panic serving\" logged as %d lines, want 1:\n%.1000s", n, logs.String())
+	}
+	l.Printf("http: panic serving 10.0.0.1:4711: bug\ngoroutine 1 [running]:")
+	l.Printf("http2: panic serving 10.0.0.1:4711: bug\ngoroutine 1 [running]:")
+	if n := strings.Count(logs.String(), "panic serving 10.0.0.1"); n != 2 {
+		t.Errorf("net/http's two panics logged %d times, want each:\n%.1000s", n, logs.String())
+	}
+}
