@@ -381,6 +381,13 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err != nil {
 		return Manifest{}, err
 	}
+	// Open reads at most maxManifestBytes: a backup whose manifest is larger could be made
+	// but never restored (checkpoints made every second, --checkpoint-interval 1s, fill it
+	// within days). It is refused here, unfinished, saying why (TestWrite_ManifestOpenCannotRead).
+	if len(b)+1 > maxManifestBytes {
+		return Manifest{}, fmt.Errorf("backup %s: its manifest would be %d MiB with %d checkpoints, more than a restore reads (%d MiB): make an incremental backup (--after, which carries only the checkpoints since the earlier one) more often, or checkpoints less often (--checkpoint-every, --checkpoint-interval)",
+			dir, (len(b)+1)>>20, len(m.Checkpoints), maxManifestBytes>>20)
+	}
 	if err := writeFileSync(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
 		return Manifest{}, err
 	}
@@ -496,7 +503,7 @@ type keyFile struct {
 // maxManifestBytes bounds the manifest Open reads. Its size is that of the checkpoints it
 // carries, each under 300 bytes in base64: 256 MiB holds hourly checkpoints (nird's default
 // interval) for a century, yet refuses an endless file before it fills memory.
-const maxManifestBytes = 256 << 20
+var maxManifestBytes = 256 << 20
 
 // Open reads a backup directory and checks it whole: the manifest, the events file's size
 // and SHA-256, and every record (its CRC, and that the sequences run from FirstSeq to
@@ -505,7 +512,7 @@ const maxManifestBytes = 256 << 20
 func Open(dir string) (*Backup, error) {
 	// Through smallfile, as the other files: a FIFO in its place made Open wait for a writer
 	// for ever, and /dev/zero read until memory ran out (TestOpen_ManifestNotARegularFile).
-	mb, err := smallfile.Read(filepath.Join(dir, ManifestFile), maxManifestBytes)
+	mb, err := smallfile.Read(filepath.Join(dir, ManifestFile), int64(maxManifestBytes))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("backup %s: no %s: not a backup directory, or a backup that did not finish", dir, ManifestFile)
 	}

@@ -52,3 +52,10 @@ func Forge(dir string, edit func(r *eventstore.RawMessage)) error {
 	}
 	return os.WriteFile(filepath.Join(dir, ManifestFile), mb, 0o600)
 }
+
+// SetMaxManifestBytes bounds the manifest Write writes and Open reads, until restored.
+func SetMaxManifestBytes(n int) (restore func()) {
+	old := maxManifestBytes
+	maxManifestBytes = n
+	return func() { maxManifestBytes = old }
+}

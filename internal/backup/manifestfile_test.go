@@ -3,6 +3,7 @@
 package backup_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/introreg/nir/internal/backup"
+	"github.com/introreg/nir/internal/storetest"
 )
 
 // TestOpen_ManifestNotARegularFile: a backup directory whose manifest.json is a FIFO (a
@@ -51,5 +53,28 @@ func TestOpen_ManifestNotARegularFile(t *testing.T) {
 				t.Fatalf("Open with a manifest that is a %s has not returned after 10s", name)
 			}
 		})
+	}
+}
+
+// TestWrite_ManifestOpenCannotRead: a backup whose manifest would be larger than Open reads
+// (here a bound of 1 KiB against the manifest of a backup with checkpoints; 256 MiB in nird,
+// which checkpoints made every second fill within days) is refused by Write, saying why and
+// what to do, and no manifest is written, so it reads as a backup that did not finish.
+// Found on 2026-12-07 (review of the manifest's bound): Write wrote it, and every restore
+// of it was then refused.
+func TestWrite_ManifestOpenCannotRead(t *testing.T) {
+	defer backup.SetMaxManifestBytes(1 << 10)()
+	s := openStore(t)
+	for i := range 8 {
+		appendN(t, s, i+1, 3)
+		storetest.CheckpointThrough(t, s, uint64(3*(i+1)), nil)
+	}
+	dir := filepath.Join(t.TempDir(), "b")
+	_, err := backup.Write(context.Background(), s, dir, backup.Options{})
+	if err == nil || !strings.Contains(err.Error(), "more than a restore reads") || !strings.Contains(err.Error(), "--after") {
+		t.Fatalf("Write of a manifest larger than Open reads: %v; want a refusal saying why", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, backup.ManifestFile)); !os.IsNotExist(err) {
+		t.Errorf("the refused backup's manifest is there: %v", err)
 	}
 }
