@@ -492,11 +492,12 @@ func programmePairs(n int) []*nirv1.Event {
 }
 
 // BenchmarkFold_Programmes folds programmePairs. Settling the state after each event looked
-// at every programme, and so did finding an event's programme: 22, 82 and 320 ms for 1 250,
-// 2 500 and 5 000 programmes; settling only what an event touched (State.touch) and looking
-// from the latest programme back, 6, 7–8 and 16–18 ms (`go test -run '^$' -bench
-// 'BenchmarkFold_(Programmes|Moves)' -benchtime 3x ./rules`, the old and new test binaries in
-// turns, 2026-12-07 16:40 UTC). A move still settles every programme with a computed
+// at every programme, and so did finding an event's programme: 29–31, 84–96 and 327–376 ms
+// for 1 250, 2 500 and 5 000 programmes; settling only what an event touched (State.touch)
+// and looking from the latest programme back, 5.6–9.0, 8.4–11.4 and 18.8–23.3 ms (`go test
+// -run '^$' -bench 'BenchmarkFold_(Programmes|Moves)' -benchtime 3x ./rules`, the test
+// binaries of c6cf971 and of this change in turns, three each, on a quiet machine,
+// 2026-12-07 18:16 UTC). A move still settles every programme with a computed
 // termination, and an event dated before every programme's start looks at every programme
 // (BenchmarkFold_StoppedProgrammesThenMoves), so ingest's retraction bound still weighs
 // programmes.

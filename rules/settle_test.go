@@ -400,8 +400,9 @@ func movePairs(n int) []*nirv1.Event {
 }
 
 // BenchmarkFold_Moves folds movePairs: sorting and linking every move after each one took
-// 9, 30, 120 and 460 ms for 1 250 to 10 000 moves; inserting and linking one, 0.3–1.7,
-// 1.1–2.7, 1.8–4.1 and 9–12 ms (BenchmarkFold_Programmes says how it was measured).
+// 10–16, 34–59, 119–204 and 486–794 ms for 1 250 to 10 000 moves; inserting and linking one,
+// 0.3–0.5, 1.5–1.9, 4.3–5.3 and 4.6–12.6 ms (BenchmarkFold_Programmes says how it was
+// measured).
 func BenchmarkFold_Moves(b *testing.B) {
 	for _, n := range []int{1250, 2500, 5000, 10000} {
 		events := movePairs(n)
@@ -416,7 +417,7 @@ func BenchmarkFold_Moves(b *testing.B) {
 }
 
 // BenchmarkFold_MovesBackwards folds moves each dated a day before the last: every move is
-// inserted first, and the moves after it are moved along (54 ms for 10 000; 1.15 s when
+// inserted first, and the moves after it are moved along (56–61 ms for 10 000; 1.18–1.89 s when
 // every move sorted and relinked them all).
 func BenchmarkFold_MovesBackwards(b *testing.B) {
 	events := movePairs(10000)
@@ -430,8 +431,8 @@ func BenchmarkFold_MovesBackwards(b *testing.B) {
 
 // BenchmarkFold_ProgrammesThenMoves folds 2 500 programmes, then 5 000 moves. Each move
 // settled every programme again until moves settled only the programmes with computed
-// terminations (touchComputed): 52–54 ms on a quiet machine, 61–173 ms under load average 12
-// against 14–18 ms after, in turns.
+// terminations (touchComputed): 210–270 ms before this stop, 52–54 ms with every programme
+// settled on a move, 11.4–14.3 ms now (BenchmarkFold_Programmes says how it was measured).
 func BenchmarkFold_ProgrammesThenMoves(b *testing.B) {
 	events := append(programmePairs(2500)[:5001], movePairs(5000)[1:]...)
 	for b.Loop() {

@@ -699,8 +699,8 @@ func (s *State) settle(p *Programme) {
 // vedtak, sluttmål, leave or terminations), so that finish settles p (every programme, if
 // one event changed several: a merge's copies, pending events attached to a new
 // programme; TestProperty_SettleTouched). Settling every programme after every event made a
-// fold's cost per event grow with the person's programmes: 320 ms for a fold of 5 000, now
-// 16–18 ms (BenchmarkFold_Programmes).
+// fold's cost per event grow with the person's programmes: 327–376 ms for a fold of 5 000, now
+// 18.8–23.3 ms (BenchmarkFold_Programmes).
 func (s *State) touch(p *Programme) {
 	switch {
 	case s.touched == nil:
@@ -1179,7 +1179,7 @@ func RegistrationDate(ev *nirv1.Event) Date {
 // addMove inserts m after the moves dated on or before it (so moves of one date stay in
 // stream order), and links it and the move after it, the only ones whose From it changes.
 // Sorting and linking every move after each one made a person's fold quadratic in its
-// moves (BenchmarkFold_Moves: 460 ms for 10 000, 1.2 s for 10 000 in reverse date order).
+// moves (BenchmarkFold_Moves: 486–794 ms for 10 000, 1.2–1.9 s in reverse date order).
 func (s *State) addMove(m Move) {
 	i := sort.Search(len(s.Moves), func(i int) bool { return s.Moves[i].Date.After(m.Date) })
 	s.Moves = slices.Insert(s.Moves, i, m)

@@ -1326,8 +1326,8 @@ func foldSize(st *rules.State, history []eventstore.Stored) int {
 // programme from the latest back, but a move settles every programme that has a computed
 // termination (a kommune can give each one: a stans, which the regelmotor then ends), and
 // an event dated before every programme's start looks at each: 2 500 programmes so ended,
-// then 2 500 moves, fold in about 90 ms under load (rules.BenchmarkFold_StoppedProgrammesThenMoves,
-// 2026-12-07), some 9 µs an event, against under 1 µs for events of one programme.
+// then 2 500 moves, fold in 73–77 ms (rules.BenchmarkFold_StoppedProgrammesThenMoves,
+// 2026-12-07), some 7 µs an event, against under 1 µs for events of one programme.
 const refoldProgrammes = 250
 
 // refoldFits refuses a request whose retractions would re-fold more of one person than the
