@@ -30,19 +30,28 @@ type strictJSON struct{ name string }
 func (c strictJSON) Name() string { return c.name }
 
 func (c strictJSON) Marshal(m any) ([]byte, error) {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	pm, err := protoMessage(m)
+	if err != nil {
+		return nil, err
 	}
 	return protojson.Marshal(pm)
 }
 
 func (c strictJSON) Unmarshal(data []byte, m any) error {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("%T is not a protobuf message", m)
+	pm, err := protoMessage(m)
+	if err != nil {
+		return err
 	}
 	return Unmarshal(data, true, pm)
+}
+
+// protoMessage is m as the protobuf message a Connect codec is given.
+func protoMessage(m any) (proto.Message, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	}
+	return pm, nil
 }
 
 // MarshalStable and IsBinary serve Connect's GET requests, as its own codec does.

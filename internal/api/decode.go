@@ -194,26 +194,26 @@ type boundedProto struct{}
 func (boundedProto) Name() string { return "proto" }
 
 func (boundedProto) Marshal(m any) ([]byte, error) {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	pm, err := protoMessage(m)
+	if err != nil {
+		return nil, err
 	}
 	return proto.Marshal(pm)
 }
 
 func (boundedProto) Unmarshal(data []byte, m any) error {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("%T is not a protobuf message", m)
+	pm, err := protoMessage(m)
+	if err != nil {
+		return err
 	}
 	return Unmarshal(data, false, pm)
 }
 
 // MarshalStable and IsBinary serve Connect's GET requests, as its own codec does.
 func (boundedProto) MarshalStable(m any) ([]byte, error) {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	pm, err := protoMessage(m)
+	if err != nil {
+		return nil, err
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(pm)
 }
