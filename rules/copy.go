@@ -30,8 +30,13 @@ func (s *State) Copy() *State {
 	c.deletedComputed = maps.Clone(s.deletedComputed)
 	c.Faults = slices.Clone(s.Faults)
 	c.computedIn = slices.Clone(s.computedIn)
+	c.flyttetOn = maps.Clone(s.flyttetOn)
+	for d, on := range c.flyttetOn {
+		c.flyttetOn[d] = slices.Clone(on)
+	}
 	// touched points into s's programmes; finish leaves it nil, so this is only for safety.
 	c.touched, c.touchedAll, c.touchedComputed = nil, s.touchedAll || s.touched != nil, s.touchedComputed
+	c.movedOn = slices.Clone(s.movedOn)
 	return &c
 }
 
