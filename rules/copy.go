@@ -27,6 +27,7 @@ func (s *State) Copy() *State {
 	c.mergedRegs = slices.Clone(s.mergedRegs)
 	c.log = slices.Clone(s.log)
 	c.pending = slices.Clone(s.pending)
+	c.waitingIn = slices.Clone(s.waitingIn)
 	c.deletedComputed = maps.Clone(s.deletedComputed)
 	c.Faults = slices.Clone(s.Faults)
 	c.computedIn = slices.Clone(s.computedIn)

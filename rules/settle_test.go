@@ -277,6 +277,7 @@ func settledAsAll(t *testing.T, what string, st *State) {
 	}
 	movesInStreamOrder(t, what, st)
 	programmesLookedUpAsForward(t, what, st)
+	waitingFindNone(t, what, st)
 	all := st.Copy()
 	all.relinkMoves()
 	for _, p := range all.Programmes {
@@ -563,4 +564,101 @@ func movedProgrammes(n int) []*nirv1.Event {
 		d = d.AddDays(2)
 	}
 	return evs
+}
+
+// BenchmarkFold_PendingThenProgrammes folds n sluttmål of a kommune where the person has
+// no programme, which wait for one (pending), then n/2 programmes, each ended, in another:
+// each new programme applies the waiting events again.
+func BenchmarkFold_PendingThenProgrammes(b *testing.B) {
+	for _, n := range []int{1000, 2000, 4000} {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
+			for i := range n {
+				evs = append(evs, withPayload(fmt.Sprintf("w%d", i), "1103", &nirv1.SluttmalRegistered{
+					Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, Date: dpb("2010-03-01")}))
+			}
+			d := md("2010-02-01")
+			for i := range n / 2 {
+				evs = append(evs, evProgramme(fmt.Sprintf("t%d", i), "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, d.String()),
+					evTermination(fmt.Sprintf("e%d", i), "0301", nirv1.TerminationReason_TERMINATION_REASON_ARBEID, d.AddDays(1).String()))
+				d = d.AddDays(2)
+			}
+			for b.Loop() {
+				if s := Fold("pk", evs); len(s.Programmes) != n/2 || len(s.Unattached) != n {
+					b.Fatalf("%d programmes, %d unattached", len(s.Programmes), len(s.Unattached))
+				}
+			}
+		})
+	}
+}
+
+// waitingFindNone fails unless every waiting event that names its kommune finds no
+// programme there, as applying it again would (retryPending skips those that cannot find
+// the new programme), and waitingIn names the kommuner of the waiting events.
+func waitingFindNone(t *testing.T, what string, st *State) {
+	t.Helper()
+	var in []string
+	for _, le := range st.pending {
+		k := le.Event.GetKommune()
+		if k != "" && st.programmeFor(k, Date{}) != nil {
+			t.Fatalf("%s: event %s waits, but finds a programme of %s", what, le.Event.GetId(), k)
+		}
+		if !slices.Contains(in, k) {
+			in = append(in, k)
+		}
+	}
+	if !reflect.DeepEqual(in, st.waitingIn) {
+		t.Fatalf("%s: waitingIn %q, want %q", what, st.waitingIn, in)
+	}
+}
+
+// TestFold_WaitingFindTheirProgramme: events that wait for a programme find it when one of
+// their kommune comes, however many programmes of other kommuner came first, and an event
+// naming no kommune (the bostedskommune on its date) finds the first of the bostedskommune.
+func TestFold_WaitingFindTheirProgramme(t *testing.T) {
+	sluttmal := func(id, kommune string) *nirv1.Event {
+		return withPayload(id, kommune, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, Date: dpb("2018-03-01")})
+	}
+	evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2018-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+		sluttmal("w-oslo", "0301"), sluttmal("w-none", ""), sluttmal("w-bergen", "4601"),
+		evProgramme("t-tromso", "5501", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"),
+		evProgramme("t-bergen", "1201", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"),
+		evProgramme("t-oslo", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01")}
+	s := Fold("pk", evs)
+	if len(s.Programmes) != 3 || len(s.Unattached) != 0 || len(s.pending) != 0 || len(s.waitingIn) != 0 {
+		t.Fatalf("%d programmes, unattached %v, waiting in %q", len(s.Programmes), s.Unattached, s.waitingIn)
+	}
+	for i, want := range []nirv1.Sluttmal{nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED, nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO} {
+		if p := s.Programmes[i]; p.Sluttmal != want {
+			t.Errorf("programme %d in %s: sluttmål %v, want %v", i, p.Kommune, p.Sluttmal, want)
+		}
+	}
+	if mid := Fold("pk", evs[:6]); !reflect.DeepEqual(mid.Unattached, []string{"w-oslo", "w-none"}) || !reflect.DeepEqual(mid.waitingIn, []string{"0301", ""}) {
+		t.Errorf("before Oslo's programme: unattached %v, waiting in %q; want the two of Oslo", mid.Unattached, mid.waitingIn)
+	}
+}
+
+// TestCopy_WaitingInShared: two copies of a state whose waiting events name three kommuner
+// each get one of a fourth; neither may write over the other's kommuner (Copy clones
+// waitingIn), or a new programme would leave waiting an event that could find it.
+func TestCopy_WaitingInShared(t *testing.T) {
+	sluttmal := func(id, kommune string) *nirv1.Event {
+		return withPayload(id, kommune, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, Date: dpb("2018-03-01")})
+	}
+	base := Fold("pk", []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2018-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+		sluttmal("w0", "0301"), sluttmal("w1", "4601"), sluttmal("w2", "5501")})
+	if len(base.waitingIn) != 3 || cap(base.waitingIn) <= 3 {
+		t.Fatalf("waitingIn %q (cap %d): the test needs 3 and more capacity", base.waitingIn, cap(base.waitingIn))
+	}
+	a, b := base.Copy(), base.Copy()
+	a.Apply(5, sluttmal("a", "1103"))
+	b.Apply(5, sluttmal("b", "3403"))
+	b.Apply(6, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
+	a.Apply(6, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
+	if p := a.Programmes[0]; p.Sluttmal != nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO || !reflect.DeepEqual(a.waitingIn, []string{"0301", "4601", "5501"}) {
+		t.Errorf("the first copy's programme in 1103 took sluttmål %v; waiting in %q", p.Sluttmal, a.waitingIn)
+	}
+	if !reflect.DeepEqual(b.waitingIn, []string{"0301", "4601", "5501", "3403"}) {
+		t.Errorf("the second copy waits in %q", b.waitingIn)
+	}
 }

@@ -94,6 +94,8 @@ type State struct {
 	// pending are programme events that found no programme yet; each new programme retries
 	// them, so a programme event folded before its tildeling still counts.
 	pending []LoggedEvent
+	// waitingIn are the kommuner the events of pending name, each once ("" for none).
+	waitingIn []string
 	// deletedComputed are the ids of the computed terminations a ComputedTerminationDeleted
 	// named, whether or not the termination had found its programme then: one that waits in
 	// pending (its tildeling corrected by retract and register again) is attached deleted
@@ -988,7 +990,7 @@ func (s *State) applyOne(le LoggedEvent) {
 			p.Sluttmal, p.SluttmalDate = m.GetSluttmal(), d
 			s.touch(p)
 		} else {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 		}
 
 	case ev.GetIntegreringskontraktRegistered() != nil:
@@ -996,7 +998,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		if p := s.programmeFor(s.eventKommune(ev, d), d); p != nil {
 			p.Integreringskontrakt = d
 		} else {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 		}
 
 	case ev.GetTiltakRegistered() != nil:
@@ -1005,7 +1007,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		if p := s.programmeFor(s.eventKommune(ev, per.From), per.From); p != nil {
 			p.Tiltak = append(p.Tiltak, Tiltak{EventID: id, Period: per, Code: t.GetCode(), HoursPerWeek: t.GetHoursPerWeek()})
 		} else {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 		}
 
 	case ev.GetAbsenceRegistered() != nil:
@@ -1016,7 +1018,7 @@ func (s *State) applyOne(le LoggedEvent) {
 		d := dateOf(t.GetDate())
 		p := s.programmeFor(s.eventKommune(ev, d), d)
 		if p == nil {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 			return
 		}
 		p.RegisteredTerminations = append(p.RegisteredTerminations, &Termination{
@@ -1033,7 +1035,7 @@ func (s *State) applyOne(le LoggedEvent) {
 			p = s.programmeFor(k, d)
 		}
 		if p == nil {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 			return
 		}
 		p.ComputedTerminations = append(p.ComputedTerminations, &Termination{
@@ -1285,13 +1287,13 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 		p.Vedtak = append(p.Vedtak, pv)
 		s.touch(p)
 		if created {
-			s.retryPending()
+			s.retryPending(p)
 		}
 		return
 	}
 	p := s.programmeFor(pv.Kommune, eff)
 	if p == nil {
-		s.pending = append(s.pending, le)
+		s.wait(le)
 		return
 	}
 	p.Vedtak = append(p.Vedtak, pv)
@@ -1306,12 +1308,41 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 	}
 }
 
-// retryPending applies again, in stream order, the programme events that found no programme.
-func (s *State) retryPending() {
+// retryPending applies again, in stream order, the programme events that found no programme
+// and may find p, the new one (mayFind); the others wait on. Each new programme applied every
+// waiting event again, each looking at every programme: 1 000 events of a kommune where the
+// person had no programme, then 500 programmes in another, folded in 3.2–12.7 s under a load
+// of 10–13, 4 000 then 2 000 in 538 s (BenchmarkFold_PendingThenProgrammes; now 1.5–2.8 ms
+// and about 11 ms).
+func (s *State) retryPending(p *Programme) {
+	if !slices.ContainsFunc(s.waitingIn, func(k string) bool { return mayFind(k, p) }) {
+		return
+	}
 	pending := s.pending
-	s.pending, s.Unattached = nil, s.Unattached[:0]
+	s.pending, s.waitingIn, s.Unattached = nil, nil, s.Unattached[:0]
 	for _, le := range pending {
-		s.applyOne(le)
+		if mayFind(le.Event.GetKommune(), p) {
+			s.applyOne(le)
+		} else {
+			s.wait(le)
+		}
+	}
+}
+
+// mayFind reports whether a waiting event of kommune k may find programme p. An event that
+// names its kommune finds only a programme of that kommune (programmeFor), and it found
+// none when it was last applied; one that names none takes the bostedskommune on its date
+// (eventKommune), which moves since may have changed, so it may find any.
+func mayFind(k string, p *Programme) bool {
+	return k == "" || SameKommune(p.Kommune, k)
+}
+
+// wait keeps le, a programme event that found no programme, until a new programme may take
+// it (retryPending), and its kommune among waitingIn.
+func (s *State) wait(le LoggedEvent) {
+	s.pending = append(s.pending, le)
+	if k := le.Event.GetKommune(); !slices.Contains(s.waitingIn, k) {
+		s.waitingIn = append(s.waitingIn, k)
 	}
 }
 
@@ -1340,7 +1371,7 @@ func (s *State) applyAbsence(le LoggedEvent) {
 	default: // the introduction programme (also when unspecified)
 		p := s.programmeFor(s.eventKommune(ev, per.From), per.From)
 		if p == nil {
-			s.pending = append(s.pending, le)
+			s.wait(le)
 			return
 		}
 		if isLeaveType(a.GetType()) {
