@@ -27,7 +27,7 @@ import (
 )
 
 // restoreRefusedSource (the restore tests' source) writes a register of n events, a checkpoint of them signed by key, and
-// extra events after it, and a full backup of it; it returns the backup's directory.
+// extra events after it, and a full backup of it sealed with key; it returns the backup's directory.
 func restoreRefusedSource(t *testing.T, n, extra int, key ed25519.PrivateKey) string {
 	t.Helper()
 	ctx := context.Background()
@@ -36,25 +36,11 @@ func restoreRefusedSource(t *testing.T, n, extra int, key ed25519.PrivateKey) st
 		t.Fatal(err)
 	}
 	defer src.Close()
-	h := sha256.Sum256([]byte("refused restore person"))
-	pk := hex.EncodeToString(h[:])
-	appendOne := func() {
-		ev := &nirv1.Event{Id: ulid.Make().String(), PersonKey: pk, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
-			RecordedAt: timestamppb.New(time.Now()),
-			Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
-		if _, err := src.Append(ctx, eventstore.PersonAppend{PersonKey: pk, Events: []*nirv1.Event{ev}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range n {
-		appendOne()
-	}
+	appendEvents(t, src, n)
 	storetest.CheckpointThrough(t, src, uint64(n), key)
-	for range extra {
-		appendOne()
-	}
+	appendEvents(t, src, extra)
 	full := filepath.Join(t.TempDir(), "full")
-	if _, err := backup.Write(ctx, src, full, backup.Options{}); err != nil {
+	if _, err := backup.Write(ctx, src, full, backup.Options{Key: key}); err != nil {
 		t.Fatal(err)
 	}
 	return full
@@ -145,6 +131,21 @@ func TestRestorePublicKeyNeedsACheckpoint(t *testing.T) {
 	}
 	if want := "sequences 6 to 8 (3)"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr does not warn of the unvouched sequences (%q):\n%s", want, stderr.String())
+	}
+}
+
+// appendEvents appends n events of one person to s.
+func appendEvents(t *testing.T, s *eventstore.Store, n int) {
+	t.Helper()
+	h := sha256.Sum256([]byte("refused restore person"))
+	pk := hex.EncodeToString(h[:])
+	for range n {
+		ev := &nirv1.Event{Id: ulid.Make().String(), PersonKey: pk, Kommune: "0301", Actor: &nirv1.Actor{Subject: "test"},
+			RecordedAt: timestamppb.New(time.Now()),
+			Payload:    &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}}
+		if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: pk, Events: []*nirv1.Event{ev}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

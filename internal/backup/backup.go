@@ -22,7 +22,9 @@
 //   - manifest.json (Manifest): the sequence range, times, the stream's identity and
 //     metadata (which name the person key's fingerprint, never the key), the nir version,
 //     the size and SHA-256 of events.nirbak, and the SHA-256 of the manifest itself
-//     (Manifest.ManifestSHA256). It is written last: a directory without it is an
+//     (Manifest.ManifestSHA256), and, when made with the register's checkpoint key
+//     (Options.Key), its seal: the key's signature of it, which binds keys.json to the events
+//     and the checkpoints (Seal). It is written last: a directory without it is an
 //     unfinished backup.
 //
 // An incremental backup (Options.After) holds the messages after an earlier backup's last
@@ -144,7 +146,53 @@ type Manifest struct {
 	// person key's fingerprint, a checkpoint) is found when the backup is opened, not by a
 	// restored register. Empty in backups made before it; Open checks it when present.
 	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+	// Seal is the signature of the manifest by the register's checkpoint key
+	// (Options.Key), made when the backup is written; nil when it was made without the key,
+	// or before backups were sealed. See Seal.
+	Seal *Seal `json:"seal,omitempty"`
 }
+
+// Seal signs a manifest with the register's checkpoint key (ed25519), which nird signs its
+// checkpoints with: the signature is over sealPrefix and the manifest's SHA-256 with neither
+// ManifestSHA256 nor Seal (sealMessage). The checkpoints cover the events and not the data
+// keys, which live in a bucket of their own; the manifest holds the keys file's SHA-256
+// beside the events' digest through LastSeq and the checkpoints, so the seal is a signed
+// checkpoint of the backup's last sequence that covers its keys file too: a keys file
+// altered (a key marked destroyed, dropped, added) or taken from another backup, its
+// manifest made to match, no longer holds under the key (CheckSignatures).
+type Seal struct {
+	PublicKey string `json:"public_key"` // hex
+	Signature string `json:"signature"`  // base64
+}
+
+// sealPrefix begins what a Seal signs. No checkpoint's encoding begins with it ('n' is no
+// protobuf field tag), so a seal never passes for a checkpoint, nor a checkpoint for a seal.
+const sealPrefix = "nir backup manifest seal v1\n"
+
+// sealMessage is what m's Seal signs.
+func (m Manifest) sealMessage() ([]byte, error) {
+	m.Seal = nil
+	sum, err := m.selfSum()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(sealPrefix + sum), nil
+}
+
+// seal signs m with key.
+func seal(m Manifest, key ed25519.PrivateKey) (*Seal, error) {
+	msg, err := m.sealMessage()
+	if err != nil {
+		return nil, err
+	}
+	return &Seal{PublicKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)),
+		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))}, nil
+}
+
+// ErrKeysNotCovered is the error of a restore with the register's public key
+// (CheckSignatures) of a backup whose keys file the key does not vouch for: its manifest has
+// no seal, or the seal is another key's or does not hold for the manifest.
+var ErrKeysNotCovered = errors.New("backup: the keys file is not covered by a signature of the key given")
 
 // selfSum is the SHA-256 (hex) that ManifestSHA256 holds.
 func (m Manifest) selfSum() (string, error) {
@@ -180,6 +228,9 @@ type Options struct {
 	// recorded are accepted too.
 	AcceptDamagedKeys           []string
 	AcceptUnreadableCheckpoints []uint64
+	// Key, when set, seals the manifest (Seal): the register's checkpoint key, which nird
+	// signs its checkpoints with. The checkpoints the backup carries must be signed by it.
+	Key ed25519.PrivateKey
 }
 
 // ErrDamaged is the error of a backup that would hold less than the register: a data key or
@@ -329,6 +380,9 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	carried := carriedBefore(cps, opt.After)
 	for _, c := range cps[carried:] {
 		if c.Checkpoint != nil && c.Checkpoint.GetStreamSeq() <= last {
+			if err := signedBy(c.Checkpoint, opt.Key); err != nil {
+				return Manifest{}, err
+			}
 			m.Checkpoints = append(m.Checkpoints, base64.StdEncoding.EncodeToString(c.Data))
 		}
 	}
@@ -374,6 +428,11 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	}
 	ks := sha256.Sum256(kb)
 	m.Keys = &FileSum{Name: KeysFile, Bytes: int64(len(kb)), SHA256: hex.EncodeToString(ks[:])}
+	if opt.Key != nil {
+		if m.Seal, err = seal(m, opt.Key); err != nil {
+			return Manifest{}, err
+		}
+	}
 	if m.ManifestSHA256, err = m.selfSum(); err != nil {
 		return Manifest{}, err
 	}
@@ -398,6 +457,17 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 		opt.Progress(last, through)
 	}
 	return m, nil
+}
+
+// signedBy refuses a checkpoint a backup sealed with key (when set) carries that is not
+// signed with key: a restore with the register's public key would refuse the backup, so it
+// is refused when it is made, naming the checkpoint, not when it is needed.
+func signedBy(cp *nirv1.Checkpoint, key ed25519.PrivateKey) error {
+	if key == nil || bytes.Equal(cp.GetPublicKey(), key.Public().(ed25519.PublicKey)) {
+		return nil
+	}
+	return fmt.Errorf("backup: the key given to seal the backup (--checkpoint-key) is not the key the checkpoint through stream sequence %d is signed with: give the key nird signs its checkpoints with (its --checkpoint-key, data/checkpoint.key); nothing was written",
+		cp.GetStreamSeq())
 }
 
 // accepted returns ErrDamaged, naming them and the way on, unless every data key and
@@ -782,7 +852,8 @@ func Chain(bs []*Backup) error {
 // each checkpoint's digest is that of the messages through its sequence, that every
 // backup's messages have its manifest's digest, and that until.Time does not fall among
 // backdated sequences (ErrUntilBackdated). With key, every checkpoint must be signed by it,
-// and the backups must carry at least one (CheckSignatures). It returns the stream sequence
+// the backups must carry at least one, and every manifest must be sealed by it
+// (CheckSignatures). It returns the stream sequence
 // of the last checkpoint the backups carry (0: none), through which that checkpoint vouches
 // for the messages.
 func Verify(bs []*Backup, until Until, key ed25519.PublicKey) (uint64, error) {
@@ -1072,10 +1143,11 @@ func BrokenLinks(bs []*Backup) (int, error) {
 // CheckSignatures checks, before a restore, that the backups carry at least one checkpoint
 // (when they hold messages), in order (carriedCheckpoints), and that every one is signed by
 // key (the register's checkpoint key, which nird logs at start) and that each signature
-// holds (eventstore.CheckSignature). Restore compares the checkpoints with the messages,
-// and the messages with the manifest, but whoever may write the backup can make those
-// agree; only the signature by a key known from elsewhere cannot be forged with them, and
-// only over the messages through the last signed checkpoint.
+// holds (eventstore.CheckSignature), and that every backup's manifest is sealed by key
+// (Seal; ErrKeysNotCovered). Restore compares the checkpoints with the messages, and the
+// messages and the keys file with the manifest, but whoever may write the backup can make
+// those agree; only the signature by a key known from elsewhere cannot be forged with them:
+// the checkpoints' over the messages through the last one, the seal's over the keys file.
 func CheckSignatures(bs []*Backup, key ed25519.PublicKey) error {
 	carried, err := carriedCheckpoints(bs)
 	if err != nil {
@@ -1091,7 +1163,35 @@ func CheckSignatures(bs []*Backup, key ed25519.PublicKey) error {
 				ErrCheckpointMismatch, c.dir, c.index+1, c.cp.GetStreamSeq(), err)
 		}
 	}
+	for _, b := range bs {
+		if why := sealProblem(b.Manifest, key); why != "" {
+			return fmt.Errorf("%w: backup %s: %s. With --public-key a restore takes the persons' data keys (%s) only from a backup whose manifest, which holds the file's SHA-256, is sealed by that key: whoever can write a backup could otherwise mark data keys destroyed, drop or add them, and the restored register would read those persons as erased or unreadable; nothing was restored. Restore without --public-key only a backup known sound by other means",
+				ErrKeysNotCovered, b.Dir, why, KeysFile)
+		}
+	}
 	return nil
+}
+
+// sealProblem says why m's seal does not vouch for it under key ("" when it does).
+//
+// A backup without a seal (made before backups were sealed, or without --checkpoint-key) is
+// refused, not let through with a warning: whoever alters a keys file can remove the seal
+// as easily, and a warning would leave the key's check to whoever reads stderr.
+func sealProblem(m Manifest, key ed25519.PublicKey) string {
+	s := m.Seal
+	if s == nil {
+		return "the manifest has no seal (a backup made before nirctl sealed backups or without nirctl backup --checkpoint-key, or the seal was removed)"
+	}
+	pk, err := hex.DecodeString(s.PublicKey)
+	if err != nil || !bytes.Equal(pk, key) {
+		return "the manifest is sealed by another key than the one given"
+	}
+	msg, err := m.sealMessage()
+	sig, serr := base64.StdEncoding.DecodeString(s.Signature)
+	if err != nil || serr != nil || !ed25519.Verify(key, msg, sig) {
+		return fmt.Sprintf("the manifest's seal does not hold: %s or the manifest was changed after the backup was made", KeysFile)
+	}
+	return ""
 }
 
 // failAfter, set by tests, fails a restore after the step it names ("events": after

@@ -43,6 +43,13 @@ func Forge(dir string, edit func(r *eventstore.RawMessage)) error {
 	sum := sha256.Sum256(out)
 	m.Events.Bytes, m.Events.SHA256 = int64(len(out)), hex.EncodeToString(sum[:])
 	m.Digest = hex.EncodeToString(digest.Sum[:])
+	return writeManifest(dir, m)
+}
+
+// writeManifest writes m as the manifest of the backup in dir, with its own SHA-256 made to
+// match.
+func writeManifest(dir string, m Manifest) error {
+	var err error
 	if m.ManifestSHA256, err = m.selfSum(); err != nil {
 		return err
 	}
@@ -58,4 +65,40 @@ func SetMaxManifestBytes(n int) (restore func()) {
 	old := maxManifestBytes
 	maxManifestBytes = n
 	return func() { maxManifestBytes = old }
+}
+
+// ForgeKeys rewrites the keys file of the backup in dir as whoever can write it can: its
+// content through edit, and the manifest's size and SHA-256 of it and its own SHA-256 made to
+// match. A seal the manifest has is left as it is: only the register's key can make one.
+func ForgeKeys(dir string, edit func(k *eventstore.KeyExport)) error {
+	b, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	k := eventstore.KeyExport{Wrapped: map[string][]byte{}}
+	if b.keys != nil {
+		k = *b.keys
+	}
+	edit(&k)
+	kb, err := json.Marshal(keyFile{Wrapped: k.Wrapped, Destroyed: k.Destroyed, Damaged: k.Damaged})
+	if err != nil {
+		return err
+	}
+	return ForgeKeysFile(dir, kb)
+}
+
+// ForgeKeysFile puts kb in place of the keys file of the backup in dir, the manifest made to
+// match as ForgeKeys does (a keys file taken from another backup, say).
+func ForgeKeysFile(dir string, kb []byte) error {
+	b, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, KeysFile), kb, 0o600); err != nil {
+		return err
+	}
+	m := b.Manifest
+	sum := sha256.Sum256(kb)
+	m.Keys = &FileSum{Name: KeysFile, Bytes: int64(len(kb)), SHA256: hex.EncodeToString(sum[:])}
+	return writeManifest(dir, m)
 }

@@ -43,8 +43,8 @@ func forgeCheckpoint(t *testing.T, b *backup.Backup, i int, key ed25519.PrivateK
 }
 
 // signedBackup appends batches of events to a new store, the batch i of person i+1 and a
-// checkpoint signed by key after each, and writes a backup of it all into a new directory. It
-// returns the store, the directory and the manifest.
+// checkpoint signed by key after each, and writes a backup of it all, sealed with key, into a
+// new directory. It returns the store, the directory and the manifest.
 func signedBackup(t *testing.T, key ed25519.PrivateKey, batches ...int) (*eventstore.Store, string, backup.Manifest) {
 	t.Helper()
 	src := openStore(t)
@@ -55,7 +55,7 @@ func signedBackup(t *testing.T, key ed25519.PrivateKey, batches ...int) (*events
 		storetest.CheckpointThrough(t, src, uint64(through), key)
 	}
 	dir := filepath.Join(t.TempDir(), "b")
-	m, err := backup.Write(context.Background(), src, dir, backup.Options{})
+	m, err := backup.Write(context.Background(), src, dir, backup.Options{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
