@@ -58,7 +58,7 @@ func (n natsSource) options() (string, []nats.Option, error) {
 	return url, opts, nil
 }
 
-const backupUsage = `usage: nirctl backup (--nats-context FILE | --nats URL | --store DATA) [--after PREVIOUS] DIR
+const backupUsage = `usage: nirctl backup (--nats-context FILE | --nats URL | --store DATA) [--checkpoint-key FILE] [--after PREVIOUS] DIR
 
 Copies the event stream as it stands when the backup starts into DIR, a new directory
 (mode 0700, files 0600: the events hold national ids). Appends that arrive meanwhile go into
@@ -70,6 +70,13 @@ keys as stored (wrapped with the master key, which the backup never holds), and 
 (sequence range, times, the stream's identity, the person key's fingerprint, never the key,
 and the SHA-256 of the events file). Keep the person key (personkey.secret) in the secret
 store it came from: without it the restored register cannot find persons by national id.
+
+--checkpoint-key (nird's checkpoint signing key, data/checkpoint.key) seals the manifest: it
+signs the manifest, which holds the SHA-256 of the events and of the data keys beside the
+checkpoints, so that nirctl restore --public-key can tell a keys file altered or swapped by
+whoever can write the backup (a key marked destroyed or dropped: its person would read as
+erased or unreadable). The checkpoints the backup carries must be signed by that key. A backup
+without the seal is refused by nirctl restore --public-key.
 
 A data key or checkpoint the register holds but cannot read back (damaged on disk) fails the
 backup, naming it (a key by its id) and writing nothing: a backup without it would hold less
@@ -87,6 +94,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	after := fs.String("after", "", "an earlier backup directory: copy only what came after it")
 	through := fs.Uint64("through", 0, "copy up to this stream sequence, at most the last (default the last)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	keyFile := fs.String("checkpoint-key", "", "nird's checkpoint signing key `FILE` (data/checkpoint.key): seals the manifest, data keys included, for nirctl restore --public-key")
 	var accept acceptList
 	fs.Var(&accept, "accept-damaged", "back up without these damaged data keys and checkpoints, recording them: `key:ID,checkpoint:N,…` as a refused backup names them (repeatable)")
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage); fs.PrintDefaults() }
@@ -104,6 +112,13 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	opt.Through = *through
 	opt.AcceptDamagedKeys, opt.AcceptUnreadableCheckpoints = accept.keys, accept.checkpoints
+	if *keyFile != "" {
+		k, err := eventstore.LoadCheckpointKey(*keyFile, false)
+		if err != nil {
+			return fmt.Errorf("--checkpoint-key: %w", err)
+		}
+		opt.Key = k
+	}
 	url, natsOpts, err := src.options()
 	if err != nil {
 		return err
@@ -139,6 +154,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "%s: sequences %d to %d (%d events, %d bytes), stream %s, received %s to %s\nsha256 %s\n",
 		dir, m.FirstSeq, m.LastSeq, m.Count, m.Events.Bytes, m.StreamID,
 		m.FirstTime.Format(time.RFC3339), m.LastTime.Format(time.RFC3339), m.Events.SHA256)
+	if m.Seal == nil {
+		fmt.Fprintf(stderr, "WARNING: this backup is not sealed (no --checkpoint-key): no signature covers its data keys (%s), and nirctl restore --public-key refuses it\n", backup.KeysFile)
+	}
 	if len(m.DamagedKeys) > 0 || len(m.UnreadableCheckpoints) > 0 {
 		fmt.Fprintf(stderr, "WARNING: this backup holds less than the register: damaged on disk and left out (recorded in its manifest): data keys %v, checkpoints %v of %s; keep the earlier backups that hold them\n",
 			m.DamagedKeys, m.UnreadableCheckpoints, eventstore.CheckpointStreamName)
@@ -185,9 +203,11 @@ register: nird rebuilds its read models from it.
 Each checkpoint the backups carry is compared with the digest of their messages through its
 sequence, and must cover more than the one before it; one that does not is refused,
 naming it, and nothing is written (one that does not name the one before it is a warning). --public-key (nird's checkpoint key, which it
-logs at start) also refuses a checkpoint not signed by that key, and backups that carry no
-checkpoint; it warns of the sequences after the last checkpoint, which nothing signed
-vouches for. Without it, a backup whose manifest and checkpoints were rewritten together by whoever
+logs at start) also refuses a checkpoint not signed by that key, backups that carry no
+checkpoint, and a backup whose manifest is not sealed by that key (nirctl backup
+--checkpoint-key): the seal covers the data keys (keys.json), which no checkpoint does, so a
+key marked destroyed, dropped, added or taken from another backup is refused, naming the
+file; it warns of the sequences after the last checkpoint. Without it, a backup whose manifest and checkpoints were rewritten together by whoever
 can write the backup is restored (keep a checkpoint elsewhere, nirctl checkpoint, and check
 the restored register with nirctl verify --checkpoint).
 
