@@ -339,6 +339,9 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	last, err := store.Export(ctx, m.FirstSeq, through, func(r eventstore.RawMessage) error {
 		digest.Add(r.Seq, r.Subject, eventstore.HashOf(r.Data))
 		body = appendRecord(body[:0], r)
+		if len(body) > maxRecordBytes { // a restore would refuse it (readEvents)
+			return fmt.Errorf("the message at sequence %d is %d bytes, more than a restore reads (%d MiB)", r.Seq, len(body), maxRecordBytes>>20)
+		}
 		var frame [4]byte
 		binary.BigEndian.PutUint32(frame[:], uint32(len(body)))
 		w.Write(frame[:])
@@ -578,7 +581,8 @@ var maxManifestBytes = 256 << 20
 // Open reads a backup directory and checks it whole: the manifest, the events file's size
 // and SHA-256, and every record (its CRC, and that the sequences run from FirstSeq to
 // LastSeq without a gap). Nothing of a backup that fails is used. The events file is held in
-// memory (a year of the register is about 1 GB).
+// memory (a year of the register is about 1 GB), read record by record, each checked before
+// the next is read (readEvents).
 func Open(dir string) (*Backup, error) {
 	// Through smallfile, as the other files: a FIFO in its place made Open wait for a writer
 	// for ever, and /dev/zero read until memory ran out (TestOpen_ManifestNotARegularFile).
@@ -609,20 +613,9 @@ func Open(dir string) (*Backup, error) {
 	if m.Events.Name != EventsFile || m.Stream != eventstore.StreamName {
 		return nil, fmt.Errorf("backup %s: the manifest names %q of stream %q, want %q of %q", dir, m.Events.Name, m.Stream, EventsFile, eventstore.StreamName)
 	}
-	// Never more than the manifest says: a larger file (or a FIFO, a device) in its place is
-	// refused without being read into memory.
-	data, err := smallfile.Read(filepath.Join(dir, EventsFile), m.Events.Bytes)
-	if errors.Is(err, smallfile.ErrTooLarge) || errors.Is(err, smallfile.ErrNotRegular) {
-		return nil, fmt.Errorf("backup %s: %w: not the file the manifest describes (%d bytes); this backup cannot be restored", dir, err, m.Events.Bytes)
-	}
+	data, err := readEvents(dir, m)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", dir, err)
-	}
-	if int64(len(data)) != m.Events.Bytes {
-		return nil, fmt.Errorf("backup %s: %s is %d bytes, the manifest says %d: truncated or replaced; this backup cannot be restored", dir, EventsFile, len(data), m.Events.Bytes)
-	}
-	if s := sha256.Sum256(data); hex.EncodeToString(s[:]) != m.Events.SHA256 {
-		return nil, fmt.Errorf("backup %s: %s does not match the manifest's SHA-256: the file is damaged; this backup cannot be restored", dir, EventsFile)
+		return nil, err
 	}
 	b := &Backup{Dir: dir, Manifest: m, events: data}
 	var n uint64
@@ -684,44 +677,121 @@ func jsonProblem(err error) string {
 	}
 }
 
+// maxRecordBytes bounds a record's body in the events file: a message of the stream with
+// its subject and headers, which nir's NATS configurations bound at 8 MiB (max_payload,
+// eventstore.EmbeddedMaxPayload and deploy/nats). Eight times that leaves room for a server
+// configured larger, and refuses a record that claims gigabytes before it is read.
+const maxRecordBytes = 8 * eventstore.EmbeddedMaxPayload
+
+// readEvents reads the events file m describes into memory, as Restore holds it, record by
+// record, each checked (recordAt) before the next is read, and then its SHA-256. Memory grows
+// with records that hold, never with what a forged manifest says: a file larger than its
+// count of records could be is refused unread, and a sparse one of gigabytes of zeros at its
+// first zero record (TestOpen_HugeSparseEventsFile). Before, the whole file was read first,
+// as large as the manifest said. A FIFO or a device in its place is refused unread.
+func readEvents(dir string, m Manifest) ([]byte, error) {
+	cantRestore := func(format string, a ...any) error {
+		return fmt.Errorf("backup %s: %s "+format+"; this backup cannot be restored", append([]any{dir, EventsFile}, a...)...)
+	}
+	if perRecord := uint64(8 + maxRecordBytes); m.Count < (math.MaxInt64-uint64(len(magic)))/perRecord &&
+		m.Events.Bytes > int64(len(magic))+int64(m.Count*perRecord) {
+		return nil, cantRestore("is %d bytes by the manifest, more than %d event(s) can be (each at most %d MiB): the manifest is forged or damaged", m.Events.Bytes, m.Count, maxRecordBytes>>20)
+	}
+	f, fi, err := smallfile.Open(filepath.Join(dir, EventsFile))
+	if errors.Is(err, smallfile.ErrNotRegular) {
+		return nil, fmt.Errorf("backup %s: %w: not the file the manifest describes (%d bytes); this backup cannot be restored", dir, err, m.Events.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", dir, err)
+	}
+	defer f.Close()
+	if fi.Size() != m.Events.Bytes {
+		return nil, cantRestore("is %d bytes, the manifest says %d: truncated or replaced", fi.Size(), m.Events.Bytes)
+	}
+	sum := sha256.New()
+	in := bufio.NewReaderSize(io.TeeReader(io.LimitReader(f, m.Events.Bytes), sum), 1<<20)
+	var data []byte
+	next := func(n int) error { // reads n bytes more into data
+		data = slices.Grow(data, n)
+		if _, err := io.ReadFull(in, data[len(data):len(data)+n]); err != nil {
+			return cantRestore("could not be read whole (changed while read?): %v", err)
+		}
+		data = data[:len(data)+n]
+		return nil
+	}
+	if err := next(min(len(magic), int(m.Events.Bytes))); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(data, []byte(magic)) {
+		return nil, notNirbak(dir, len(data))
+	}
+	for i := 1; int64(len(data)) < m.Events.Bytes; i++ {
+		off, left := len(data), m.Events.Bytes-int64(len(data))
+		if err := next(int(min(left, 4))); err != nil {
+			return nil, err
+		}
+		if n := int64(binary.BigEndian.Uint32(data[off:])); left >= 8 && n <= maxRecordBytes && n+8 <= left {
+			if err := next(int(n) + 4); err != nil {
+				return nil, err
+			}
+		}
+		if _, _, err := recordAt(dir, data, off, i); err != nil {
+			return nil, err
+		}
+	}
+	if hex.EncodeToString(sum.Sum(nil)) != m.Events.SHA256 {
+		return nil, cantRestore("does not match the manifest's SHA-256: the file is damaged")
+	}
+	return data, nil
+}
+
+func notNirbak(dir string, size int) error {
+	return fmt.Errorf("backup %s: %s (%d bytes) is not a nir backup file: damaged or replaced; this backup cannot be restored", dir, EventsFile, size)
+}
+
 // records decodes the events file.
 func (b *Backup) records() iter.Seq2[eventstore.RawMessage, error] {
 	return func(yield func(eventstore.RawMessage, error) bool) {
 		data := b.events
 		if !bytes.HasPrefix(data, []byte(magic)) {
-			yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s (%d bytes) is not a nir backup file: damaged or replaced; this backup cannot be restored", b.Dir, EventsFile, len(data)))
+			yield(eventstore.RawMessage{}, notNirbak(b.Dir, len(data)))
 			return
 		}
-		off := len(magic)
-		for i := 1; off < len(data); i++ {
-			bad := func(why string) {
-				yield(eventstore.RawMessage{}, fmt.Errorf("backup %s: %s, record %d (byte %d): %s", b.Dir, EventsFile, i, off, why))
-			}
-			if len(data)-off < 8 {
-				bad("truncated")
+		for i, off := 1, len(magic); off < len(data); i++ {
+			r, next, err := recordAt(b.Dir, data, off, i)
+			if !yield(r, err) || err != nil {
 				return
 			}
-			n := int(binary.BigEndian.Uint32(data[off:]))
-			if n > len(data)-off-8 {
-				bad("truncated")
-				return
-			}
-			body := data[off+4 : off+4+n]
-			if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[off+4+n:]) {
-				bad("checksum mismatch: the record is damaged")
-				return
-			}
-			r, err := parseRecord(body)
-			if err != nil {
-				bad(err.Error())
-				return
-			}
-			if !yield(r, nil) {
-				return
-			}
-			off += 8 + n
+			off = next
 		}
 	}
+}
+
+// recordAt decodes the i'th record of the events file, at off in data, and returns it and
+// the offset after it.
+func recordAt(dir string, data []byte, off, i int) (eventstore.RawMessage, int, error) {
+	bad := func(why string) (eventstore.RawMessage, int, error) {
+		return eventstore.RawMessage{}, 0, fmt.Errorf("backup %s: %s, record %d (byte %d): %s", dir, EventsFile, i, off, why)
+	}
+	if len(data)-off < 4 {
+		return bad("truncated")
+	}
+	n := int(binary.BigEndian.Uint32(data[off:]))
+	if n > maxRecordBytes {
+		return bad(fmt.Sprintf("%d bytes, more than any message the stream can hold (%d MiB): forged or damaged", n, maxRecordBytes>>20))
+	}
+	if n > len(data)-off-8 {
+		return bad("truncated")
+	}
+	body := data[off+4 : off+4+n]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[off+4+n:]) {
+		return bad("checksum mismatch: the record is damaged")
+	}
+	r, err := parseRecord(body)
+	if err != nil {
+		return bad(err.Error())
+	}
+	return r, off + 8 + n, nil
 }
 
 func parseRecord(b []byte) (eventstore.RawMessage, error) {
