@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -29,8 +31,8 @@ import (
 
 // TestBackupRestore_Nird: the operator's path end to end, with nird as a process. A backup
 // taken over nird's NATS reader credentials while 16 clients register persons, and an
-// incremental one after them; nird stopped; both restored into a new data directory with the
-// person key; nird started on it serves the same register: the same person list and
+// incremental one after them, both sealed with nird's checkpoint key; nird stopped; both
+// restored with its public key into a new data directory with the person key; nird started on it serves the same register: the same person list and
 // statistics as the original, and every acknowledged event once.
 func TestBackupRestore_Nird(t *testing.T) {
 	if testing.Short() {
@@ -79,12 +81,14 @@ func TestBackupRestore_Nird(t *testing.T) {
 	}
 	full := filepath.Join(t.TempDir(), "full")
 	var stdout, stderr bytes.Buffer
-	if err := runBackup(ctx, []string{"--nats-context", n1.NATSContext("reader"), "--quiet", full}, &stdout, &stderr); err != nil {
+	// Sealed with the key nird signs its checkpoints with, for restore --public-key.
+	cpKey := filepath.Join(d1, "checkpoint.key")
+	if err := runBackup(ctx, []string{"--nats-context", n1.NATSContext("reader"), "--checkpoint-key", cpKey, "--quiet", full}, &stdout, &stderr); err != nil {
 		t.Fatalf("backup: %v\n%s", err, stderr.String())
 	}
 	wg.Wait()
 	incr := filepath.Join(t.TempDir(), "incr")
-	if err := runBackup(ctx, []string{"--nats-context", n1.NATSContext("reader"), "--after", full, "--quiet", incr}, &stdout, &stderr); err != nil {
+	if err := runBackup(ctx, []string{"--nats-context", n1.NATSContext("reader"), "--checkpoint-key", cpKey, "--after", full, "--quiet", incr}, &stdout, &stderr); err != nil {
 		t.Fatalf("incremental backup: %v\n%s", err, stderr.String())
 	}
 	t.Logf("backups:\n%s", stdout.String())
@@ -96,7 +100,12 @@ func TestBackupRestore_Nird(t *testing.T) {
 
 	d2 := filepath.Join(t.TempDir(), "restored")
 	stdout.Reset()
-	if err := runRestore(ctx, []string{"--data", d2, "--quiet", full, incr}, &stdout, &stderr); err != nil {
+	sign, err := eventstore.LoadCheckpointKey(cpKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := hex.EncodeToString(sign.Public().(ed25519.PublicKey))
+	if err := runRestore(ctx, []string{"--data", d2, "--quiet", "--public-key", pub, full, incr}, &stdout, &stderr); err != nil {
 		t.Fatalf("restore: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "personkey.secret") {
