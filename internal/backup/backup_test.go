@@ -647,19 +647,7 @@ func TestBackup_EventsFileReplaced(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := filepath.Join(t.TempDir(), "copy")
-			if err := os.MkdirAll(d, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []string{backup.EventsFile, backup.KeysFile, backup.ManifestFile} {
-				b, err := os.ReadFile(filepath.Join(dir, f))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
+			d := copyBackup(t, dir)
 			if err := c.replace(filepath.Join(d, backup.EventsFile)); err != nil {
 				t.Fatal(err)
 			}

@@ -56,17 +56,8 @@ func writeSealed(t *testing.T, s *eventstore.Store, key ed25519.PrivateKey, opt 
 func copyBackup(t *testing.T, dir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "copy")
-	if err := os.Mkdir(out, 0o700); err != nil {
+	if err := os.CopyFS(out, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range []string{backup.EventsFile, backup.KeysFile, backup.ManifestFile} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(out, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return out
 }
