@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -33,10 +34,9 @@ type Guard struct {
 	log    *slog.Logger
 
 	allowed, unauthenticated, denied atomic.Uint64
-	// refusals bounds the refusal lines the guard logs (logRefusal); unlogged counts those
-	// it left out since the last one.
-	refusals *rate.Limiter
-	unlogged atomic.Uint64
+	// refusals bounds the refusal lines the guard logs (logRefusal), and counts those it
+	// left out.
+	refusals *ratelog.Limiter
 	// boundOnly refuses over NATS every token not bound to a NATS user (RequireBoundOverNATS).
 	boundOnly atomic.Bool
 }
@@ -75,11 +75,11 @@ func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Guard{authn: authn, policy: policy, log: logger.With("component", "auth"),
-		refusals: rate.NewLimiter(RefusalLogRate, RefusalLogBurst)}
+		refusals: &ratelog.Limiter{Burst: RefusalLogBurst, Every: RefusalLogEvery, Key: "refusals_not_logged"}}
 }
 
-// RefusalLogBurst and RefusalLogRate bound the refusals the guard logs: the first
-// RefusalLogBurst, then RefusalLogRate a second; each line logged after some were left out
+// RefusalLogBurst and RefusalLogEvery bound the refusals the guard logs: the first
+// RefusalLogBurst, then one each RefusalLogEvery; each line logged after some were left out
 // says how many (refusals_not_logged), and [Guard.Stats] counts them all. A refused request
 // costs its sender no more than a NATS message, and the guard refuses it before any
 // principal's rate limit can apply (there is no principal): one line each, a case system's
@@ -87,19 +87,12 @@ func NewGuard(authn *Authenticator, policy Policy, logger *slog.Logger) *Guard {
 // rate, enough to fill nird's disk (internal/adversarial's TestNATS_RequestsFloodTheLog).
 const (
 	RefusalLogBurst = 20
-	RefusalLogRate  = rate.Limit(1)
+	RefusalLogEvery = time.Second
 )
 
 // logRefusal logs a refusal at Info, within the guard's bound (RefusalLogBurst).
 func (g *Guard) logRefusal(msg string, args ...any) {
-	if !g.refusals.Allow() {
-		g.unlogged.Add(1)
-		return
-	}
-	if n := g.unlogged.Swap(0); n > 0 {
-		args = append(args, "refusals_not_logged", n)
-	}
-	g.log.Info(msg, args...)
+	g.refusals.Log(context.Background(), g.log, slog.LevelInfo, msg, args...)
 }
 
 // Check authenticates the Authorization header in h and authorizes procedure. It returns the

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -11,9 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 
 	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -452,6 +453,8 @@ func TestGuard_RefusalLogBounded(t *testing.T) {
 	tokens, _, authn := testTokens(t)
 	logs := &syncbuf.Buffer{}
 	guard := NewGuard(authn, DefaultPolicy(), slog.New(slog.NewTextHandler(logs, nil)))
+	now := time.Now()
+	guard.refusals.Now = func() time.Time { return now } // the flood within one instant
 	const flood = 1000
 	for i := range flood {
 		h := map[string][]string{"Authorization": {"Bearer not-a-token"}}
@@ -465,15 +468,14 @@ func TestGuard_RefusalLogBounded(t *testing.T) {
 	if st := guard.Stats(); st.Unauthenticated+st.Denied != flood {
 		t.Errorf("stats %+v, want %d refusals", st, flood)
 	}
-	// The bucket refills at RefusalLogRate: a slow run may log a few more.
-	if lines := strings.Count(logs.String(), "\n"); lines < RefusalLogBurst || lines > RefusalLogBurst+5 {
-		t.Errorf("%d refusals logged %d lines, want %d and a few more at most:\n%s", flood, lines, RefusalLogBurst, logs.String())
+	if lines := strings.Count(logs.String(), "\n"); lines != RefusalLogBurst || strings.Count(logs.String(), "level=INFO") != lines {
+		t.Errorf("%d refusals logged %d lines, want %d at Info:\n%s", flood, lines, RefusalLogBurst, logs.String())
 	}
-	guard.refusals.SetLimit(rate.Inf) // the next refusal is logged
+	now = now.Add(RefusalLogEvery) // room for the next refusal's line
 	if _, err := guard.Check(nil, "/nir.v1.QueryService/GetPerson"); err == nil {
 		t.Fatal("a request without a token let through")
 	}
-	if last := logs.String()[strings.LastIndex(strings.TrimSuffix(logs.String(), "\n"), "\n")+1:]; !strings.Contains(last, "refusals_not_logged=") {
+	if last := logs.String()[strings.LastIndex(strings.TrimSuffix(logs.String(), "\n"), "\n")+1:]; !strings.Contains(last, "unauthenticated request refused") || !strings.Contains(last, fmt.Sprintf("refusals_not_logged=%d", flood-RefusalLogBurst)) {
 		t.Errorf("the line after the left-out refusals does not count them: %s", last)
 	}
 }
