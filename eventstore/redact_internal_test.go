@@ -35,10 +35,13 @@ func TestRedactServerLine(t *testing.T) {
 }
 
 // TestServerLogger_ViolationFlood: a client refused with every message it sends does not
-// fill nird's log: at most violationsPerMinute lines a minute, other lines untouched.
+// fill nird's log: violationsPerMinute lines at once, then as many a minute, the first of
+// them saying how many were left out; other lines untouched.
 func TestServerLogger_ViolationFlood(t *testing.T) {
 	var b strings.Builder
-	l := &serverLogger{log: slog.New(slog.NewTextHandler(&b, nil))}
+	now := time.Now()
+	l := &serverLogger{log: slog.New(slog.NewTextHandler(&b, nil)), violations: newViolationBound()}
+	l.violations.Now = func() time.Time { return now }
 	for range 1000 {
 		l.Errorf("%s - Publish Violation - Subject %q", "cid:1", "nir.ev.x")
 	}
@@ -49,9 +52,17 @@ func TestServerLogger_ViolationFlood(t *testing.T) {
 	if !strings.Contains(b.String(), "disk full") {
 		t.Error("another error line was dropped")
 	}
-	l.window = l.window.Add(-time.Minute) // the next minute
-	l.Errorf("Subscription Violation - Subject %q", "nir.ev.>")
-	if !strings.Contains(b.String(), "permission violations not logged") || !strings.Contains(b.String(), "count=980") {
-		t.Errorf("no summary of the 980 left out:\n%s", b.String()[max(0, b.Len()-400):])
+	if strings.Contains(b.String(), "violations_not_logged") {
+		t.Errorf("a line of the burst counts violations left out:\n%s", b.String())
+	}
+	now = now.Add(time.Minute) // the next minute
+	for range 1000 {
+		l.Errorf("Subscription Violation - Subject %q", "nir.ev.>")
+	}
+	if got := strings.Count(b.String(), "Subscription Violation"); got != violationsPerMinute {
+		t.Errorf("%d violation lines logged the next minute, want %d", got, violationsPerMinute)
+	}
+	if !strings.Contains(b.String(), `level=ERROR msg="Subscription Violation - Subject \"nir.…\"" violations_not_logged=980`) {
+		t.Errorf("no count of the 980 left out:\n%s", b.String()[max(0, b.Len()-400):])
 	}
 }

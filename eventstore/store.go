@@ -460,7 +460,7 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
 	}
-	srv.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server"), violations: newViolationBound()}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
@@ -575,18 +575,21 @@ func (s *Store) checkOpen() error {
 }
 
 // serverLogger sends the embedded server's log lines to slog, with client-chosen subjects
-// cut to their first token (see redactServerLine), and at most violationsPerMinute
-// permission violations a minute: a client can cause one with every message it sends.
+// cut to their first token (see redactServerLine), and permission violations bounded by
+// violations: a client can cause one with every message it sends.
 type serverLogger struct {
-	log *slog.Logger
-
-	mu         sync.Mutex
-	window     time.Time // start of the current minute of violations
-	violations int       // logged in the current minute
-	suppressed int       // not logged in the current minute
+	log        *slog.Logger
+	violations *ratelog.Limiter // newViolationBound
 }
 
+// violationsPerMinute bounds the permission violations logged: that many at once, then as
+// many a minute, the first line after a gap saying how many were left out
+// (violations_not_logged).
 const violationsPerMinute = 20
+
+func newViolationBound() *ratelog.Limiter {
+	return &ratelog.Limiter{Burst: violationsPerMinute, Every: time.Minute / violationsPerMinute, Key: "violations_not_logged"}
+}
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.log.Info(redactServerLine(format, v)) }
 func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(redactServerLine(format, v)) }
@@ -596,7 +599,8 @@ func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(redactServ
 
 func (l *serverLogger) Errorf(format string, v ...any) {
 	line := redactServerLine(format, v)
-	if strings.Contains(line, "Violation") && !l.allowViolation() {
+	if strings.Contains(line, "Violation") {
+		l.violations.Log(context.Background(), l.log, slog.LevelError, line)
 		return
 	}
 	l.log.Error(line)
@@ -605,25 +609,6 @@ func (l *serverLogger) Errorf(format string, v ...any) {
 // servesReaders reports whether sub is one of ServeReaderConsumersOn's subscriptions.
 func servesReaders(sub *nats.Subscription) bool {
 	return sub != nil && (strings.HasPrefix(sub.Subject, ReaderConsumerCreate+".") || strings.HasPrefix(sub.Subject, ReaderDirectGet+"."))
-}
-
-// allowViolation reports whether one more permission violation may be logged this minute,
-// and logs how many were left out in the minute before.
-func (l *serverLogger) allowViolation() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := time.Now(); now.Sub(l.window) >= time.Minute {
-		if l.suppressed > 0 {
-			l.log.Error("permission violations not logged", "count", l.suppressed, "since", l.window.Format(time.RFC3339))
-		}
-		l.window, l.violations, l.suppressed = now, 0, 0
-	}
-	if l.violations >= violationsPerMinute {
-		l.suppressed++
-		return false
-	}
-	l.violations++
-	return true
 }
 
 var (
