@@ -82,6 +82,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -164,7 +165,7 @@ type Edge struct {
 type principal struct {
 	limiter  *rate.Limiter // nil without a rate
 	inflight int
-	warned   time.Time // last warning about its rate
+	warnings ratelog.Limiter // the warnings about its rate: one a minute
 }
 
 // New returns an edge that checks requests with guard and applies cfg's limits.
@@ -313,14 +314,10 @@ func (e *Edge) Admit(p auth.Principal, procedure string) (func(), error) {
 		e.principals[key] = st
 	}
 	if st.limiter != nil && !st.limiter.Allow() {
-		warn := time.Since(st.warned) > time.Minute
-		if warn {
-			st.warned = time.Now()
-		}
 		e.mu.Unlock()
 		e.refusedRate.Add(1)
-		if warn {
-			e.log.Warn("principal over its rate limit; refusing its requests with ResourceExhausted", "principal", key, "rate", e.cfg.Rate, "burst", e.cfg.Burst)
+		if leftOut, warn := st.warnings.Allow(); warn {
+			e.log.Warn("principal over its rate limit; refusing its requests with ResourceExhausted", "principal", key, "rate", e.cfg.Rate, "burst", e.cfg.Burst, "refused_since_last_log", leftOut+1)
 		}
 		ce := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate limit: %s may make %v requests per second (bursts of %d); retry later", key, e.cfg.Rate, e.cfg.Burst))
 		ce.Meta().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(1/e.cfg.Rate)))))

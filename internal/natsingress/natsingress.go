@@ -94,6 +94,7 @@ import (
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -256,11 +257,9 @@ type Ingress struct {
 
 	dropped atomic.Uint64 // requests dropped for their reply subject
 	panics  atomic.Uint64 // requests whose serving panicked
-	// logMu guards lastLog and logged: a dropped request is logged at most once a
-	// minute, with the count since, so that a flood cannot fill the log.
-	logMu   sync.Mutex
-	lastLog time.Time
-	logged  uint64
+	// dropLog bounds the lines of dropped requests to one a minute, with the count since,
+	// so that a flood cannot fill the log.
+	dropLog ratelog.Limiter
 }
 
 // New returns an ingress on nc, which must be a connection of its own with Permissions
@@ -427,13 +426,9 @@ func (in *Ingress) Dropped() uint64 { return in.dropped.Load() }
 // anything.
 func (in *Ingress) drop() {
 	n := in.dropped.Add(1)
-	in.logMu.Lock()
-	defer in.logMu.Unlock()
-	if time.Since(in.lastLog) < time.Minute {
-		return
+	if leftOut, ok := in.dropLog.Allow(); ok {
+		in.log.Warn("request dropped: its reply subject is not an inbox under "+ReplyPrefix+"<the NATS user its subject names>", "dropped_since_last_log", leftOut+1, "dropped_total", n)
 	}
-	in.log.Warn("request dropped: its reply subject is not an inbox under "+ReplyPrefix+"<the NATS user its subject names>", "dropped_since_last_log", n-in.logged, "dropped_total", n)
-	in.lastLog, in.logged = time.Now(), n
 }
 
 // handle runs in the subscription's callback, one request after another: it checks and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/internal/natsingress"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -130,12 +132,18 @@ func (e *env) start(t *testing.T) (stop func() error) {
 // startIngress is start, returning the ingress too.
 func (e *env) startIngress(t *testing.T) (in *natsingress.Ingress, stop func() error) {
 	t.Helper()
+	return e.startLogged(t, nil)
+}
+
+// startLogged is startIngress with the ingress logging to log.
+func (e *env) startLogged(t *testing.T, log *slog.Logger) (in *natsingress.Ingress, stop func() error) {
+	t.Helper()
 	conn, err := e.store.Connect(e.ingress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	in = natsingress.New(conn, e.guard, e.reg, nil)
+	in = natsingress.New(conn, e.guard, e.reg, log)
 	return in, e.run(t, in)
 }
 
@@ -601,7 +609,8 @@ func TestIngress_ReplyIntoAnotherInbox(t *testing.T) {
 // the ingress goes on serving.
 func TestIngress_ReplySubject(t *testing.T) {
 	e := newEnv(t)
-	in, _ := e.startIngress(t)
+	var logs syncbuf.Buffer
+	in, _ := e.startLogged(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := context.Background()
 	before, err := e.store.LastSeq(ctx)
 	if err != nil {
@@ -628,6 +637,10 @@ func TestIngress_ReplySubject(t *testing.T) {
 	// (TestReplyAllowed), for a server that lets it through.
 	if got := in.Dropped(); got != 4 {
 		t.Errorf("Dropped() = %d, want 4", got)
+	}
+	// Logged once a minute, without the subjects the sender chose.
+	if n := strings.Count(logs.String(), "request dropped"); n != 1 || !strings.Contains(logs.String(), "dropped_since_last_log=1 dropped_total=1") || strings.Contains(logs.String(), key) {
+		t.Errorf("4 dropped requests logged %d lines:\n%s", n, logs.String())
 	}
 	after, err := e.store.LastSeq(ctx)
 	if err != nil {
