@@ -54,9 +54,10 @@ const progressInterval = 250 * time.Millisecond
 // Admin serves nir.v1.AdminService for operators: status, rebuilds and snapshots. It shows
 // no person data.
 type Admin struct {
-	src AdminSource
-	loc *time.Location
-	log *slog.Logger
+	src   AdminSource
+	loc   *time.Location
+	log   *slog.Logger
+	fails *failures
 	// retention is the retention rule in years (ListErasureDue); 0 = none.
 	retention int
 }
@@ -68,7 +69,8 @@ func NewAdmin(src AdminSource, log *slog.Logger) *Admin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Admin{src: src, loc: osloLocation(), log: log.With("component", "api", "service", "admin")}
+	log = log.With("component", "api", "service", "admin")
+	return &Admin{src: src, loc: osloLocation(), log: log, fails: newFailures(log)}
 }
 
 // SetRetentionYears sets the retention rule ListErasureDue applies: persons are due for
@@ -113,7 +115,7 @@ func (h *Admin) ListErasureDue(ctx context.Context, req *connect.Request[nirv1.L
 		return err
 	})
 	if err != nil {
-		return nil, readError(ctx, h.log, "list persons due for erasure", err)
+		return nil, readError(ctx, h.fails, "list persons due for erasure", err)
 	}
 	h.log.InfoContext(ctx, "persons due for erasure listed", "principal", p.String(), "retention_years", h.retention, "due", len(out.Persons))
 	return connect.NewResponse(out), nil
@@ -144,7 +146,7 @@ func (h *Admin) ProjectionStatus(ctx context.Context, _ *connect.Request[nirv1.P
 	}
 	st, err := h.src.Status(ctx)
 	if err != nil {
-		return nil, readError(ctx, h.log, "projection status", err)
+		return nil, readError(ctx, h.fails, "projection status", err)
 	}
 	stats := h.src.Stats()
 	out := &nirv1.ProjectionStatusResponse{
@@ -225,7 +227,7 @@ func (h *Admin) RebuildAs(ctx context.Context, req *nirv1.RebuildRequest, progre
 		rebuild = h.src.RebuildFromStream
 	}
 	if err := rebuild(ctx, progress); err != nil {
-		return 0, readError(ctx, h.log, "rebuild", err)
+		return 0, readError(ctx, h.fails, "rebuild", err)
 	}
 	return h.src.Stats().Checkpoint, nil
 }
@@ -240,7 +242,7 @@ func (h *Admin) ListSnapshots(ctx context.Context, _ *connect.Request[nirv1.List
 	}
 	st, err := h.src.Status(ctx)
 	if err != nil {
-		return nil, readError(ctx, h.log, "list snapshots", err)
+		return nil, readError(ctx, h.fails, "list snapshots", err)
 	}
 	return connect.NewResponse(&nirv1.ListSnapshotsResponse{Snapshots: snapshotInfos(st.Snapshots)}), nil
 }
@@ -299,7 +301,7 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 	h.log.InfoContext(ctx, "snapshot requested", "principal", p.String(), "snapshot", m.GetName(), "recorded_until", until, "replace", m.GetReplace(), "from_stream", m.GetFromStream())
 	db, err := h.src.AsOf(ctx, projections.AsOfOptions{RecordedUntil: until, Keep: m.GetName(), Replace: m.GetReplace(), Progress: progress, FromStream: m.GetFromStream()})
 	if err != nil {
-		return nil, readError(ctx, h.log, "create snapshot", err)
+		return nil, readError(ctx, h.fails, "create snapshot", err)
 	}
 	info := &nirv1.SnapshotInfo{Name: m.GetName(), FileSize: db.Size(), RecordedUntil: timestamppb.New(until)}
 	if t, ok := db.Provisional(); ok {
@@ -310,7 +312,7 @@ func (h *Admin) CreateSnapshotAs(ctx context.Context, m *nirv1.CreateSnapshotReq
 		err = cerr
 	}
 	if err != nil {
-		return nil, readError(ctx, h.log, "create snapshot", err)
+		return nil, readError(ctx, h.fails, "create snapshot", err)
 	}
 	if info.Checkpoint == 0 {
 		h.log.WarnContext(ctx, "snapshot keeps no event: every event was recorded after its cut-off", "snapshot", m.GetName(), "recorded_until", until)
@@ -338,7 +340,7 @@ func (h *Admin) DeleteSnapshot(ctx context.Context, req *connect.Request[nirv1.D
 		return nil, err
 	}
 	if err := h.src.DeleteSnapshot(name); err != nil {
-		return nil, readError(ctx, h.log, "delete snapshot", err)
+		return nil, readError(ctx, h.fails, "delete snapshot", err)
 	}
 	h.log.InfoContext(ctx, "snapshot deleted", "principal", p.String(), "snapshot", name)
 	return connect.NewResponse(&nirv1.DeleteSnapshotResponse{}), nil
@@ -353,7 +355,7 @@ func (h *Admin) VerifyProjections(ctx context.Context, req *connect.Request[nirv
 	h.log.InfoContext(ctx, "read-model verify requested", "principal", p.String(), "compare_fold", req.Msg.GetCompareFold())
 	rep, err := h.src.Verify(ctx)
 	if err != nil {
-		return nil, readError(ctx, h.log, "verify read models", err)
+		return nil, readError(ctx, h.fails, "verify read models", err)
 	}
 	res := &nirv1.VerifyProjectionsResponse{Problems: rep.Problems, FileSize: rep.Size, Pages: rep.Pages,
 		Values: rep.Values, Seconds: rep.Seconds, Repairing: rep.Repairing}
@@ -363,7 +365,7 @@ func (h *Admin) VerifyProjections(ctx context.Context, req *connect.Request[nirv
 			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("a rebuild, an as-of replay or another fold comparison is running; try again when it is done"))
 		}
 		if err != nil {
-			return nil, readError(ctx, h.log, "fold the stream afresh", err)
+			return nil, readError(ctx, h.fails, "fold the stream afresh", err)
 		}
 		res.Fold = &nirv1.FoldComparison{Checkpoint: fc.Checkpoint, LiveDigest: fc.Live, FreshDigest: fc.Fresh, Equal: fc.Equal, Seconds: fc.Seconds}
 		if !fc.Equal {

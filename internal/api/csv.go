@@ -128,7 +128,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() != nil {
 				h.log.DebugContext(ctx, "csv export abandoned by the client", "kommune", kommune)
 			} else {
-				h.log.ErrorContext(ctx, "csv export failed after the first bytes", "kommune", kommune, "err", err)
+				h.fails.error(ctx, "csv export failed after the first bytes", "csv export", err, "kommune", kommune)
 			}
 			panic(http.ErrAbortHandler)
 		}
@@ -136,7 +136,7 @@ func (h *Query) exportPersons(w http.ResponseWriter, r *http.Request) {
 			h.refusedExportDisk.Add(1)
 			h.log.DebugContext(ctx, "csv export refused: the exports' disk budget is spent", "principal", v.String())
 		}
-		writeHTTPError(w, readError(ctx, h.log, "csv export", err))
+		writeHTTPError(w, readError(ctx, h.fails, "csv export", err))
 		return
 	}
 	if !lw.started { // nothing written at all (cannot happen: there is always a header)

@@ -99,6 +99,7 @@ type Query struct {
 	now   func() time.Time
 	loc   *time.Location
 	log   *slog.Logger
+	fails *failures // the failures logged, bounded by kind
 	// minCount is the statistics' disclosure control threshold.
 	minCount int64
 
@@ -158,6 +159,7 @@ func NewQuery(cfg QueryConfig) *Query {
 		q.log = slog.New(slog.DiscardHandler)
 	}
 	q.log = q.log.With("component", "api", "service", "query")
+	q.fails = newFailures(q.log)
 	return q
 }
 
@@ -261,14 +263,14 @@ func (h *Query) use(ctx context.Context, op, snapshot string, fn func(db *projec
 		return err
 	}
 	if err := h.src.Use(snapshot, fn); err != nil {
-		return readError(ctx, h.log, op, err)
+		return readError(ctx, h.fails, op, err)
 	}
 	return nil
 }
 
 // readError classifies an error of a read for the caller; what the caller cannot act on is
-// logged once here.
-func readError(ctx context.Context, log *slog.Logger, op string, err error) error {
+// logged once here, bounded by fails.
+func readError(ctx context.Context, fails *failures, op string, err error) error {
 	// The read models' messages quote the caller's values (a snapshot's name): any
 	// national id among them is masked.
 	msg := func() error { return errors.New(rules.RedactIDs(strings.TrimPrefix(err.Error(), "projections: "))) }
@@ -295,7 +297,7 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 	case errors.Is(err, projections.ErrCorrupt):
 		// A damaged snapshot, taken out of service (the live models' damage is Unavailable
 		// above, while they are rebuilt): the operator's to create again.
-		log.ErrorContext(ctx, "read failed: damaged read models", "op", op, "err", err)
+		fails.error(ctx, "read failed: damaged read models", op, err)
 		return connect.NewError(connect.CodeDataLoss, msg())
 	case errors.Is(err, projections.ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the read models are closed (shutting down)"))
@@ -303,7 +305,7 @@ func readError(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeResourceExhausted, errors.New(msg().Error()+": other CSV exports are being sent; retry later"))
 	}
 	// The rest (context errors, internal errors logged once) as for registrations.
-	return Error(ctx, log, op, err)
+	return callerError(ctx, fails, op, err)
 }
 
 // errPersonNotFound is the answer for an unknown person and for a person the caller may not
@@ -1159,7 +1161,7 @@ func (h *Query) AuditHistory(ctx context.Context, req *connect.Request[nirv1.Aud
 	// Taken before the read models' transaction, which waiting reads would hold open.
 	done, err := h.reads.acquire(ctx, v.String())
 	if err != nil {
-		return nil, readError(ctx, h.log, "audit history", err)
+		return nil, readError(ctx, h.fails, "audit history", err)
 	}
 	defer done()
 	out := &nirv1.AuditHistoryResponse{PersonKey: pk}

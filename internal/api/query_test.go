@@ -1328,7 +1328,7 @@ func TestReadError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {
-			err := readError(context.Background(), discardLogger(), "op", tc.err)
+			err := readError(context.Background(), newFailures(discardLogger()), "op", tc.err)
 			if got := connect.CodeOf(err); got != tc.want {
 				t.Errorf("code %v, want %v", got, tc.want)
 			}

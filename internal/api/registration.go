@@ -31,6 +31,7 @@ type Registration struct {
 	ingest *ingest.Service
 	reads  *PersonReads
 	log    *slog.Logger
+	fails  *failures
 }
 
 var _ nirv1connect.RegistrationServiceHandler = (*Registration)(nil)
@@ -45,7 +46,8 @@ func NewRegistration(svc *ingest.Service, log *slog.Logger, reads *PersonReads) 
 	if reads == nil {
 		reads = NewPersonReads(0, 0)
 	}
-	return &Registration{ingest: svc, reads: reads, log: log.With("component", "api")}
+	log = log.With("component", "api")
+	return &Registration{ingest: svc, reads: reads, log: log, fails: newFailures(log)}
 }
 
 // Append implements RegistrationService.Append.
@@ -63,7 +65,7 @@ func (h *Registration) Append(ctx context.Context, req *connect.Request[nirv1.Ap
 func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv1.Position, error) {
 	scope, err := access.FromContext(ctx)
 	if err != nil {
-		return nil, Error(ctx, h.log, "append", err)
+		return nil, callerError(ctx, h.fails, "append", err)
 	}
 	for i, reg := range req.GetRegistrations() {
 		if f := unknownFields(reg.ProtoReflect(), fmt.Sprintf("registrations[%d]", i)); f != "" {
@@ -72,7 +74,7 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 	}
 	positions, err := h.ingest.Append(ctx, scope, req.GetRegistrations())
 	if err != nil {
-		return nil, Error(ctx, h.log, "append", err)
+		return nil, callerError(ctx, h.fails, "append", err)
 	}
 	return positions, nil
 }
@@ -81,26 +83,26 @@ func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) (
 func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.HistoryRequest]) (*connect.Response[nirv1.HistoryResponse], error) {
 	scope, err := access.FromContext(ctx)
 	if err != nil {
-		return nil, Error(ctx, h.log, "history", err)
+		return nil, callerError(ctx, h.fails, "history", err)
 	}
 	if err := scope.CanReadHistory(); err != nil {
-		return nil, Error(ctx, h.log, "history", err)
+		return nil, callerError(ctx, h.fails, "history", err)
 	}
 	done, err := h.reads.acquire(ctx, scope.String())
 	if err != nil {
-		return nil, Error(ctx, h.log, "history", err)
+		return nil, callerError(ctx, h.fails, "history", err)
 	}
 	defer done()
 	key, events, err := h.ingest.History(ctx, scope, req.Msg.GetPerson())
 	if err != nil {
-		return nil, Error(ctx, h.log, "history", err)
+		return nil, callerError(ctx, h.fails, "history", err)
 	}
 	// A person the caller may not see is not found, like an unknown one: a kommune must not
 	// learn whether another kommune's person exists. A former kommune sees its own period.
 	st := ingest.FoldHistory(key, events)
 	visible, err := scope.Visible(st)
 	if err != nil {
-		return nil, Error(ctx, h.log, "history", err)
+		return nil, callerError(ctx, h.fails, "history", err)
 	}
 	out := &nirv1.HistoryResponse{PersonKey: key}
 	for _, e := range events {
@@ -119,9 +121,9 @@ func (h *Registration) History(ctx context.Context, req *connect.Request[nirv1.H
 	return connect.NewResponse(encodedInSlot(req, out)), nil
 }
 
-// Error classifies an error for the caller. Errors the caller cannot act on are logged once
-// here and returned as a generic internal error.
-func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
+// callerError classifies an error for the caller. Errors the caller cannot act on are logged
+// once here, bounded by fails, and returned as a generic internal error.
+func callerError(ctx context.Context, fails *failures, op string, err error) error {
 	var (
 		invalid *ingest.InvalidError
 		refused *ingest.RefusedError
@@ -146,31 +148,31 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 		return connect.NewError(connect.CodeUnavailable, errors.New("event ids cannot be checked yet (the read models are catching up with the stream); retry shortly"))
 	case errors.Is(err, ingest.ErrHistoryBroken):
 		// The operator's to repair (restore the stream from a backup); never the caller's.
-		log.ErrorContext(ctx, "a person's history on the stream has a hole: nothing stored", "op", op, "err", err)
+		fails.error(ctx, "a person's history on the stream has a hole: nothing stored", op, err)
 		return connect.NewError(connect.CodeDataLoss, errors.New("the person's history in the register's event stream cannot be read whole (a damaged record, or a replica that skipped it); nothing was stored; retry later, and tell the register's operator if it persists"))
 	case errors.Is(err, ingest.ErrUnconfirmed):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the person's history cannot be confirmed with the stream's leader now (a NATS node may be cut off from the others); retry shortly"))
 	case errors.Is(err, ingest.ErrNoRoom):
 		// The operator's to fix (the alert NirDataDiskFull); the caller's to retry.
-		log.ErrorContext(ctx, "the event store has no room: nothing stored", "op", op, "err", err)
+		fails.error(ctx, "the event store has no room: nothing stored", op, err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("the register's event store has no room for more events (its disk is full, or the storage its NATS server allows itself); nothing was stored; retry later"))
 	case errors.Is(err, ingest.ErrKeysNotDestroyed) && errors.Is(err, sealing.ErrKeyUnreadable):
 		// The erasure is stored; a key it destroys is damaged on disk and cannot be
 		// overwritten (what it sealed is unreadable already). The operator's, not the caller's.
-		log.ErrorContext(ctx, "an erasure is recorded, but a data key it destroys is damaged on disk and cannot be overwritten", "op", op, "err", err)
+		fails.error(ctx, "an erasure is recorded, but a data key it destroys is damaged on disk and cannot be overwritten", op, err)
 		return connect.NewError(connect.CodeDataLoss, errors.New("the erasure is recorded, but a data key it destroys is damaged on disk and cannot be overwritten (what it sealed cannot be read); sending it again does not help; tell the register's operator"))
 	case errors.Is(err, ingest.ErrKeysNotDestroyed):
-		log.WarnContext(ctx, "an erasure is recorded, but not every data key it destroys was destroyed yet", "op", op, "err", err)
+		fails.warn(ctx, "an erasure is recorded, but not every data key it destroys was destroyed yet", op, err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("the erasure is recorded, but not every data key it destroys was destroyed yet; send the erasure again"))
 	case errors.Is(err, sealing.ErrKeyUnreadable):
 		// A data key stored and damaged (on disk, or it does not open): the operator's to
 		// restore from a backup; retrying does not help.
-		log.ErrorContext(ctx, "a stored event's data key is damaged: nothing done", "op", op, "err", err)
+		fails.error(ctx, "a stored event's data key is damaged: nothing done", op, err)
 		return connect.NewError(connect.CodeDataLoss, errors.New("a stored event's data key cannot be read (damaged); nothing was stored; tell the register's operator"))
 	case errors.Is(err, sealing.ErrNoKey):
 		// The append path is strict (sealing.Events.Strict): a data key an event names and the
 		// key store could not find yet, as a cluster's bucket elects a leader.
-		log.WarnContext(ctx, "a data key could not be read", "op", op, "err", err)
+		fails.warn(ctx, "a data key could not be read", op, err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("a stored event's data key cannot be read yet; retry shortly"))
 	case errors.As(err, &deny):
 		if deny.Field == "" {
@@ -203,7 +205,7 @@ func Error(ctx context.Context, log *slog.Logger, op string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	log.ErrorContext(ctx, "request failed", "op", op, "err", err)
+	fails.error(ctx, "request failed", op, err)
 	return connect.NewError(connect.CodeInternal, errors.New(op+" failed; see nird's log"))
 }
 
