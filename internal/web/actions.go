@@ -72,7 +72,7 @@ func (c *Console) personAction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status, msgs := appendRefusal(err)
 		if status >= 500 {
-			c.log.ErrorContext(r.Context(), "registration from the console failed", "principal", p.String(), "err", err)
+			c.failed(r, "registration from the console failed", err, "principal", p.String())
 		}
 		fail(status, msgs...)
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -89,6 +90,7 @@ type Console struct {
 	now       func() time.Time
 	loc       *time.Location
 	log       *slog.Logger
+	fails     *ratelog.Kinds // the failures logged (failed), bounded by kind
 	sess      *sessions
 	pages     map[string]*template.Template
 	jobs      *jobs
@@ -120,6 +122,7 @@ func New(cfg Config) (*Console, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "web")
+	c.fails = &ratelog.Kinds{Now: c.now}
 	if c.limit == nil {
 		c.limit = func(h http.Handler) http.Handler { return h }
 	}
@@ -432,7 +435,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
-		c.log.ErrorContext(r.Context(), "page failed to render", "page", page, "err", err)
+		c.failed(r, "page failed to render", err, "page", page)
 		http.Error(w, "Noe gikk galt. Feilen er logget.", http.StatusInternalServerError)
 		return
 	}
@@ -451,9 +454,18 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 func (c *Console) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status, title, msg := describe(err)
 	if status >= 500 {
-		c.log.ErrorContext(r.Context(), "page failed", "path", rules.RedactIDs(r.URL.Path), "err", err)
+		c.failed(r, "page failed", err, "path", rules.RedactIDs(r.URL.Path))
 	}
 	c.errorPage(w, r, status, title, msg)
+}
+
+// failed logs a request's failure (msg, a constant) at Error, any national id in err's text
+// masked, bounded by kind (ratelog.Kinds): while the register fails (no room on disk, a
+// damaged data key, the read models unavailable) every page fails alike, and an outage was a
+// line per page asked for. Each kind logs its first lines, then one a minute saying how many
+// were left out since (not_logged).
+func (c *Console) failed(r *http.Request, msg string, err error, attrs ...any) {
+	c.fails.Log(r.Context(), c.log, slog.LevelError, msg, append(attrs, "err", rules.RedactIDs(err.Error()))...)
 }
 
 // formError is how a form's page answers an API error: one the user's input caused (a

@@ -508,7 +508,7 @@ func (c *Console) statsDownloadError(w http.ResponseWriter, r *http.Request, err
 	}
 	status, _, msg := describe(err)
 	if status >= 500 {
-		c.log.ErrorContext(r.Context(), "statistics download failed", "err", err)
+		c.failed(r, "statistics download failed", err)
 	}
 	http.Error(w, msg, status)
 }
