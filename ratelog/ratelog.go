@@ -34,7 +34,7 @@ type Limiter struct {
 	Every time.Duration
 	// Key is the attribute of Log's lines that counts those left out (empty: DefaultKey).
 	Key string
-	// Now is the clock (nil: time.Now), for tests.
+	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
 	mu      sync.Mutex
@@ -108,7 +108,7 @@ type Kinds struct {
 	Every time.Duration
 	// Key is the attribute that counts the lines of a kind left out (empty: DefaultKey).
 	Key string
-	// Now is the clock (nil: time.Now), for tests.
+	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
 	mu    sync.Mutex
@@ -152,7 +152,7 @@ func (k *Kinds) limiter(msg string) *Limiter {
 // it is safe for concurrent use.
 type Minute struct {
 	Msg string
-	// Now is the clock (nil: time.Now), for tests.
+	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
 	bound Limiter // the zero Limiter: one line a minute
