@@ -662,3 +662,28 @@ func TestCopy_WaitingInShared(t *testing.T) {
 		t.Errorf("the second copy waits in %q", b.waitingIn)
 	}
 }
+
+// BenchmarkFold_EventsBehindProgrammes folds a programme in one kommune, 2 500 ended in
+// another, then 5 000 absences for the first: each absence looks back past every programme
+// of the other kommune to find its own (programmeFor).
+func BenchmarkFold_EventsBehindProgrammes(b *testing.B) {
+	evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+		evProgramme("first", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2010-01-20")}
+	d := md("2010-02-01")
+	for i := range 2500 {
+		evs = append(evs, evProgramme(fmt.Sprintf("t%d", i), "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, d.String()),
+			evTermination(fmt.Sprintf("e%d", i), "0301", nirv1.TerminationReason_TERMINATION_REASON_ARBEID, d.AddDays(1).String()))
+		d = d.AddDays(2)
+	}
+	for i := range 5000 {
+		a := newEv(fmt.Sprintf("a%d", i), "1103")
+		a.Payload = &nirv1.Event_AbsenceRegistered{AbsenceRegistered: &nirv1.AbsenceRegistered{
+			Type: nirv1.AbsenceType_ABSENCE_TYPE_FRAVAER_UGYLDIG, FromDate: dpb("2010-01-25"), ToDate: dpb("2010-01-25"), Hours: 1}}
+		evs = append(evs, a)
+	}
+	for b.Loop() {
+		if s := Fold("pk", evs); len(s.Programmes[0].Absence) != 5000 {
+			b.Fatalf("%d absences in the first programme", len(s.Programmes[0].Absence))
+		}
+	}
+}
