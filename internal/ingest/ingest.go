@@ -1327,8 +1327,8 @@ func foldSize(st *rules.State, history []eventstore.Stored) int {
 // another kommune, or starting after its date): one programme in a kommune, 2 500 in
 // another, then 5 000 absences for the first, fold in 0.68 s under a load of 12
 // (rules.BenchmarkFold_EventsBehindProgrammes, 2026-12-07), some 90 µs an event, against
-// under 1 µs for events of one programme. The weight is lighter than that case (11 events for
-// 2 500 programmes); a kommune's own persons are what it buys.
+// under 1 µs for events of one programme. The weight counts that case lighter than it costs
+// (11 events for 2 500 programmes, against some 90 under load), a risk the README names.
 const refoldProgrammes = 250
 
 // refoldFits refuses a request whose retractions would re-fold more of one person than the
