@@ -90,7 +90,7 @@ type Console struct {
 	now       func() time.Time
 	loc       *time.Location
 	log       *slog.Logger
-	fails     *ratelog.Kinds // the failures logged (failed), bounded by kind
+	fails     *ratelog.Kinds // the failures (failed) and refused log-ins logged, bounded by kind
 	sess      *sessions
 	pages     map[string]*template.Template
 	jobs      *jobs
@@ -602,15 +602,17 @@ func (c *Console) loginCSRF(r *http.Request) bool {
 	return err == nil && sameOrigin(r) && validCSRF(ck.Value, r.PostFormValue("csrf"))
 }
 
-// startSession is Kit.Start.
+// startSession is Kit.Start. Its refusals are logged bounded (fails): a case system's token
+// bound to its NATS user is refused here as often as it is sent, a line each before
+// (TestConsole_RefusedLoginsLogBounded).
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, id Identity) {
 	if id.Principal.Role == auth.RoleSystem || !id.Principal.Role.Valid() {
-		c.log.InfoContext(r.Context(), "console log-in refused", "principal", id.Principal.String(), "err", errSystemLogin)
+		c.fails.Log(r.Context(), c.log, slog.LevelInfo, "console log-in refused", "principal", id.Principal.String(), "err", errSystemLogin)
 		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen kan ikke brukes i konsollet (systemets egen nøkkel).")
 		return
 	}
 	if id.Principal.NATSUser != "" {
-		c.log.InfoContext(r.Context(), "console log-in refused", "principal", id.Principal.String(), "err", errBoundLogin)
+		c.fails.Log(r.Context(), c.log, slog.LevelInfo, "console log-in refused", "principal", id.Principal.String(), "err", errBoundLogin)
 		c.loginFailed(w, r, http.StatusForbidden, "Denne nøkkelen er bundet til et fagsystem over NATS og kan ikke brukes i konsollet.")
 		return
 	}
@@ -618,7 +620,7 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, id Identi
 	// whoever had copied it must not keep it until it times out.
 	c.sess.end(r)
 	if err := c.sess.start(w, r, id); err != nil {
-		c.log.WarnContext(r.Context(), "console log-in refused", "err", err)
+		c.fails.Log(r.Context(), c.log, slog.LevelWarn, "console log-in refused", "err", err)
 		c.loginFailed(w, r, http.StatusServiceUnavailable, "For mange innloggede akkurat nå. Prøv igjen senere.")
 		return
 	}

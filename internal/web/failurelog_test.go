@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,30 @@ func TestConsole_FailureLogBounded(t *testing.T) {
 	}
 	if strings.Contains(w.logged(), w.ids[person]) {
 		t.Error("the log names the person's national id")
+	}
+}
+
+// TestConsole_RefusedLoginsLogBounded: a case system's token bound to its NATS user is
+// refused by the console's log-in as often as it is sent, and each refusal was a line of
+// nird's log; now the refusals log their first lines, then one a minute with the count.
+func TestConsole_RefusedLoginsLogBounded(t *testing.T) {
+	w := newWorld(t)
+	page := w.do(http.MethodGet, "/logg-inn", nil, nil)
+	form := url.Values{"csrf": {csrfOf(t, page.body)}, "nokkel": {w.tokens["oslo-nats"]}}
+	const logins = 300
+	for range logins {
+		if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden {
+			t.Fatalf("log-in with a token bound to a NATS user: %d, want 403", r.code)
+		}
+	}
+	if n := strings.Count(w.logged(), `msg="console log-in refused"`); n != ratelog.DefaultKindsBurst {
+		t.Fatalf("%d refused log-ins logged %d lines, want %d", logins, n, ratelog.DefaultKindsBurst)
+	}
+	w.clock.add(time.Minute)
+	if r := w.do(http.MethodPost, "/logg-inn/nokkel/", form, nil, page.cookies...); r.code != http.StatusForbidden {
+		t.Fatalf("log-in a minute on: %d, want 403", r.code)
+	}
+	if want := fmt.Sprintf("not_logged=%d", logins-ratelog.DefaultKindsBurst); !strings.Contains(w.logged(), want) {
+		t.Errorf("a minute on, the refusal logged does not say %s:\n%s", want, w.logged())
 	}
 }
