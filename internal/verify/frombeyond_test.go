@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"strings"
 	"testing"
 
 	"github.com/introreg/nir/internal/storetest"
@@ -31,5 +32,18 @@ func TestStream_FromACheckpointBeyondTheEnd(t *testing.T) {
 	}
 	if rep.LastSeq != uint64(kept) {
 		t.Errorf("report's last sequence %d, want the stream's %d", rep.LastSeq, kept)
+	}
+}
+
+// TestStream_ThroughBeforeFrom: a walk told to end before the checkpoint it starts from
+// checks nothing; it is refused as the caller's mistake, not reported as messages removed
+// from the stream, which holds them all.
+func TestStream_ThroughBeforeFrom(t *testing.T) {
+	src, msgs := source(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cp := storetest.CheckpointThrough(t, src, uint64(len(msgs)), priv)
+	rep, err := verify.Stream(context.Background(), src, verify.Options{From: cp, PublicKey: pub, Through: uint64(len(msgs) - 2)})
+	if err == nil || !strings.Contains(err.Error(), "Through") || len(rep.Problems) != 0 {
+		t.Errorf("a walk from a checkpoint through %d told to end at %d: %v, problems %+v; want it refused naming Through", len(msgs), len(msgs)-2, err, rep.Problems)
 	}
 }

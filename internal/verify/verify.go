@@ -168,6 +168,11 @@ func Stream(ctx context.Context, store *eventstore.Store, opt Options) (Report, 
 		digest.Seq = f.GetStreamSeq()
 		copy(digest.Sum[:], f.GetDigest())
 		matched, rep.FirstSeq = f.GetStreamSeq(), f.GetStreamSeq()+1
+		// A walk told to end before it checks nothing: the caller's mistake, not the stream's
+		// (it was reported as messages removed).
+		if opt.Through != 0 && f.GetStreamSeq() > opt.Through {
+			return rep, fmt.Errorf("verify: the walk is to end at sequence %d (Through), before the checkpoint to start from (%d)", opt.Through, f.GetStreamSeq())
+		}
 		// A stream that ends before it lost what it vouches for: the walk after it reads
 		// nothing, and reported the stream intact (TestStream_FromACheckpointBeyondTheEnd).
 		if f.GetStreamSeq() > through {
