@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,5 +46,42 @@ func TestLock(t *testing.T) {
 	again()
 	if _, err := Lock(filepath.Join(dir, "missing")); err == nil || errors.Is(err, ErrInUse) {
 		t.Errorf("Lock of a missing directory = %v, want an error other than ErrInUse", err)
+	}
+}
+
+// TestLock_NotARegularFile: a lock file that another local process replaced by a symbolic
+// link, or by a FIFO, is refused, naming it: through a link, Lock created or opened for
+// writing a file of the link's choosing outside the data directory (with nird's rights), and
+// it opened a FIFO or a device node for writing.
+func TestLock_NotARegularFile(t *testing.T) {
+	for name, plant := range map[string]func(path, outside string) error{
+		"DanglingLink": func(path, outside string) error { return os.Symlink(filepath.Join(outside, "made"), path) },
+		"LinkToAFile": func(path, outside string) error {
+			target := filepath.Join(outside, "theirs")
+			if err := os.WriteFile(target, nil, 0o600); err != nil {
+				return err
+			}
+			return os.Symlink(target, path)
+		},
+		"FIFO": func(path, _ string) error { return syscall.Mkfifo(path, 0o600) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, outside := t.TempDir(), t.TempDir()
+			path := filepath.Join(dir, LockFile)
+			if err := plant(path, outside); err != nil {
+				t.Fatal(err)
+			}
+			unlock, err := Lock(dir)
+			if _, err := os.Lstat(filepath.Join(outside, "made")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Lock made a file outside the data directory through the link (%v)", err)
+			}
+			if err == nil {
+				unlock()
+				t.Fatalf("Lock over a %s = nil, want refused", name)
+			}
+			if errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Lock over a %s = %v, want an error naming %s, not ErrInUse", name, err, path)
+			}
+		})
 	}
 }
