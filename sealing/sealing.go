@@ -117,7 +117,8 @@ func LoadMaster(path string, create bool) (*Key, error) {
 		return parseMaster(v, MasterKeyEnv)
 	}
 	// Never more than a line; a FIFO or a device in its place is refused, not waited on.
-	b, err := smallfile.Read(path, 4096)
+	// The mode checked is the file's read (fi), not the path's at some later moment.
+	b, fi, err := smallfile.ReadStat(path, 4096)
 	if errors.Is(err, os.ErrNotExist) && create {
 		k := make([]byte, KeySize)
 		if _, err := rand.Read(k); err != nil {
@@ -140,10 +141,6 @@ func LoadMaster(path string, create bool) (*Key, error) {
 		}
 		return NewKey(k)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("sealing: master key file: %w", err)
-	}
-	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("sealing: master key file: %w", err)
 	}

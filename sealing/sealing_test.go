@@ -2,11 +2,13 @@ package sealing
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -93,5 +95,60 @@ func TestLoadMaster(t *testing.T) {
 	t.Setenv(MasterKeyEnv, strings.Repeat("ab", KeySize))
 	if _, err := LoadMaster(filepath.Join(dir, "none"), false); err != nil {
 		t.Fatalf("the key from %s: %v", MasterKeyEnv, err)
+	}
+}
+
+// TestLoadMaster_Swapped: the mode LoadMaster checks is that of the file it read. A local
+// process swapping the key file between one open to others (holding a key it chose) and a
+// private one never gets its key taken: LoadMaster read the one file and then looked up
+// the mode of whatever the path named at that moment, and so took the others' key with the
+// private file's mode.
+func TestLoadMaster_Swapped(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "master.key")
+	theirs := bytes.Repeat([]byte{0x5a}, KeySize)
+	planted, err := NewKey(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := planted.Seal("pk", []byte("x"))
+	write := func(name string, key []byte, mode os.FileMode) {
+		tmp := filepath.Join(dir, name)
+		err := os.WriteFile(tmp, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+		if err == nil {
+			err = os.Chmod(tmp, mode) // not by WriteFile, which the umask cuts
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	write("ours", bytes.Repeat([]byte{0xa5}, KeySize), 0o600)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			write("theirs", theirs, 0o666)
+			write("ours", bytes.Repeat([]byte{0xa5}, KeySize), 0o600)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		k, err := LoadMaster(path, false)
+		if err != nil {
+			continue // refused, or the path between two renames
+		}
+		if _, err := k.Open("pk", probe); err == nil {
+			t.Fatalf("load %d took the key of a file open to others", n)
+		}
 	}
 }

@@ -42,20 +42,28 @@ func Open(path string) (*os.File, os.FileInfo, error) {
 // Read returns the content of the regular file at path (Open), refusing one larger than
 // limit bytes with ErrTooLarge, also when it grows while read.
 func Read(path string, limit int64) ([]byte, error) {
+	b, _, err := ReadStat(path, limit)
+	return b, err
+}
+
+// ReadStat is Read, returning also the FileInfo of the file it read: a caller that checks
+// the file's mode or owner must check this one, not look the path up again, which another
+// process may have pointed at another file meanwhile.
+func ReadStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 	f, fi, err := Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %w (%d bytes, at most %d expected)", path, ErrTooLarge, fi.Size(), limit)
+		return nil, nil, fmt.Errorf("%s: %w (%d bytes, at most %d expected)", path, ErrTooLarge, fi.Size(), limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, limit)
+		return nil, nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, limit)
 	}
-	return b, nil
+	return b, fi, nil
 }
