@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/introreg/nir/internal/swaptest"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -104,43 +106,16 @@ func TestLoadMaster(t *testing.T) {
 // the mode of whatever the path named at that moment, and so took the others' key with the
 // private file's mode.
 func TestLoadMaster_Swapped(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "master.key")
+	path := filepath.Join(t.TempDir(), "master.key")
 	theirs := bytes.Repeat([]byte{0x5a}, KeySize)
 	planted, err := NewKey(theirs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probe := planted.Seal("pk", []byte("x"))
-	write := func(name string, key []byte, mode os.FileMode) {
-		tmp := filepath.Join(dir, name)
-		err := os.WriteFile(tmp, []byte(hex.EncodeToString(key)+"\n"), 0o600)
-		if err == nil {
-			err = os.Chmod(tmp, mode) // not by WriteFile, which the umask cuts
-		}
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	write("ours", bytes.Repeat([]byte{0xa5}, KeySize), 0o600)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			write("theirs", theirs, 0o666)
-			write("ours", bytes.Repeat([]byte{0xa5}, KeySize), 0o600)
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	swaptest.Swap(t, path,
+		swaptest.Version{Data: []byte(hex.EncodeToString(bytes.Repeat([]byte{0xa5}, KeySize)) + "\n"), Mode: 0o600},
+		swaptest.Version{Data: []byte(hex.EncodeToString(theirs) + "\n"), Mode: 0o666})
 	deadline := time.Now().Add(2 * time.Second)
 	for n := 0; time.Now().Before(deadline); n++ {
 		k, err := LoadMaster(path, false)
