@@ -260,7 +260,8 @@ func SignCheckpoint(cp *nirv1.Checkpoint, key ed25519.PrivateKey) error {
 // its live file's events.
 func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
 	// Never more than a line; a FIFO or a device in its place is refused, not waited on.
-	b, err := smallfile.Read(path, 4096)
+	// The mode checked is the file's read (fi), not the path's at some later moment.
+	b, fi, err := smallfile.ReadStat(path, 4096)
 	if errors.Is(err, os.ErrNotExist) && create {
 		seed := make([]byte, ed25519.SeedSize)
 		if _, err := rand.Read(seed); err != nil {
@@ -286,7 +287,7 @@ func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s may be read by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
