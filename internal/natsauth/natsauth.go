@@ -153,7 +153,8 @@ func LoadOrCreate(dir string, caseSystems []string) ([]User, error) {
 // there is none.
 func loadOrCreateSeed(file string) (string, error) {
 	// A FIFO or a device in its place is refused, not waited on.
-	b, err := smallfile.Read(file, 64<<10)
+	// The mode checked is the file's read (fi), not the path's at some later moment.
+	b, fi, err := smallfile.ReadStat(file, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		kp, err := nkeys.CreateUser()
 		if err != nil {
@@ -171,7 +172,7 @@ func loadOrCreateSeed(file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("nats credentials: %w", err)
 	}
-	if err := checkPrivate(file); err != nil {
+	if err := checkPrivate(file, fi); err != nil {
 		return "", err
 	}
 	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(b))))
@@ -186,12 +187,9 @@ func loadOrCreateSeed(file string) (string, error) {
 	return pub, nil
 }
 
-// checkPrivate refuses a key file that others than its owner may read or write.
-func checkPrivate(file string) error {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("nats credentials: %w", err)
-	}
+// checkPrivate refuses a key file that others than its owner may read or write: fi is the
+// file as read, never looked up again by its path.
+func checkPrivate(file string, fi os.FileInfo) error {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return fmt.Errorf("nats credentials: %s has mode %04o; it holds a secret key, make it 0600 (chmod 600 %s)", file, fi.Mode().Perm(), file)
 	}

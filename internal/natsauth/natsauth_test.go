@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
 	"github.com/introreg/nir/internal/natsauth"
 	"github.com/introreg/nir/internal/natsingress"
+	"github.com/introreg/nir/internal/swaptest"
 )
 
 func mode(t *testing.T, path string) os.FileMode {
@@ -227,6 +229,38 @@ func TestReadContext_Refused(t *testing.T) {
 		}
 		if url, _, err := natsauth.ReadContext(file); err == nil || !strings.Contains(err.Error(), file) {
 			t.Errorf("ReadContext(%s) = %q, %v; want an error naming the file", name, url, err)
+		}
+	}
+}
+
+// TestLoadOrCreate_Swapped: the mode LoadOrCreate checks is that of the seed file it read. A
+// local process swapping a user's seed file between one others may read (holding a seed it
+// chose) and a private one never gets its seed taken: LoadOrCreate read the one file and
+// then looked up the mode of whatever the path named at that moment, and so let the embedded
+// server take a key that process holds as the user's.
+func TestLoadOrCreate_Swapped(t *testing.T) {
+	dir := t.TempDir()
+	seed := func() (seed []byte, pub string) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ = kp.Seed()
+		pub, _ = kp.PublicKey()
+		return append(seed, '\n'), pub
+	}
+	ours, _ := seed()
+	theirs, theirPub := seed()
+	swaptest.Swap(t, filepath.Join(dir, natsauth.Reader+".nk"),
+		swaptest.Version{Data: ours, Mode: 0o600}, swaptest.Version{Data: theirs, Mode: 0o644})
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		users, err := natsauth.LoadOrCreate(dir, nil)
+		if err != nil {
+			continue // refused, or the path between two renames
+		}
+		if users[0].Server.Nkey == theirPub {
+			t.Fatalf("load %d took the seed of a file others may read", n)
 		}
 	}
 }
