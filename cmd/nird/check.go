@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/nats-io/nkeys"
 
@@ -33,10 +34,8 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 	if err := cfg.Validate(); err != nil {
 		return checked{}, err
 	}
-	if fi, err := os.Stat(cfg.Data); err == nil && !fi.IsDir() {
-		return checked{}, fmt.Errorf("--data: %s is not a directory", cfg.Data)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return checked{}, fmt.Errorf("--data: %w", err)
+	if err := checkDataDir(cfg.Data, log); err != nil {
+		return checked{}, err
 	}
 	authn, err := authenticator(cfg, log)
 	if err != nil {
@@ -89,6 +88,37 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 		return checked{}, fmt.Errorf("%s: %w", flag, err)
 	}
 	return checked{authn: authn, keyFile: keyFile}, nil
+}
+
+// checkDataDir refuses a data directory that is not a directory, and makes one of nird's
+// own that others may write to private to them (chmod o-w), saying so: anyone could put a
+// master key, person key, lock file or NATS seed of their own in it before nird makes one,
+// or replace one, and every key file's mode check was moot (a sticky bit keeps nird's
+// files, not the names it has not made yet). One of another owner is only warned about: a
+// Kubernetes emptyDir is root's, mode 0777, and its others are the pod's own containers. A
+// missing one is made later (mode 0700).
+func checkDataDir(dir string, log *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("--data: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("--data: %s is not a directory", dir)
+	case fi.Mode().Perm()&0o002 == 0:
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+		mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid) &^ 0o002
+		if err := os.Chmod(dir, mode); err != nil {
+			return fmt.Errorf("--data: %s may be written by others (mode %v) and could not be made private to them: %w; chmod o-w %s", dir, fi.Mode(), err, dir)
+		}
+		log.Warn("the data directory was writable by others, who could put keys of their own in it; made it private to them", "dir", dir, "mode", fi.Mode().String(), "now", mode.String())
+		return nil
+	}
+	log.Warn("the data directory may be written by others, who could put keys of their own in it, and is not nird's to change; chmod o-w it unless its others are nird's own (a Kubernetes emptyDir)", "dir", dir, "mode", fi.Mode().String())
+	return nil
 }
 
 // checkCreds reads a NATS credentials file as the client will when it connects: a user JWT

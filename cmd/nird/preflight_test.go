@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"os"
@@ -42,6 +43,60 @@ func TestPreflight_DamagedKeyFiles(t *testing.T) {
 			_, err = preflight(cfg, log)
 			if err == nil || !strings.Contains(err.Error(), tt.flag) || !strings.Contains(err.Error(), path) {
 				t.Errorf("preflight with a damaged %s: %v; want an error naming %s and %s", tt.file, err, tt.flag, path)
+			}
+		})
+	}
+}
+
+// TestPreflight_DataWritableByOthers: a data directory of nird's own that others may write
+// to is made private to them, and nird says so: anyone could put a master key, person key,
+// lock file or NATS seed of their own there before nird makes it, or replace one (every key
+// file's mode check was moot then), a sticky bit notwithstanding. Before, any mode was taken
+// without a word. One its group may write to (a Kubernetes volume with an fsGroup) is left
+// as it is; one of another owner (a Kubernetes emptyDir, root's, mode 0777) is warned about.
+func TestPreflight_DataWritableByOthers(t *testing.T) {
+	for _, c := range []struct {
+		mode, want os.FileMode
+		other      bool // owned by another user (needs root)
+	}{
+		{mode: 0o777, want: 0o775},
+		{mode: 0o777 | os.ModeSticky, want: 0o775 | os.ModeSticky},
+		{mode: 0o703, want: 0o701},
+		{mode: 0o770 | os.ModeSetgid, want: 0o770 | os.ModeSetgid},
+		{mode: 0o700, want: 0o700},
+		{mode: 0o777 | os.ModeSetgid, want: 0o777 | os.ModeSetgid, other: true},
+	} {
+		t.Run(c.mode.String(), func(t *testing.T) {
+			data := t.TempDir()
+			if c.other {
+				if os.Geteuid() != 0 {
+					t.Skip("needs root to give the data directory to another user")
+				}
+				if err := os.Chown(data, 4242, 4343); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(data, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			cfg, err := parseConfig([]string{"--data", data}, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := preflight(cfg, log); err != nil {
+				t.Fatalf("preflight: %v", err)
+			}
+			fi, err := os.Stat(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() &^ os.ModeDir; got != c.want {
+				t.Errorf("the data directory's mode is %v, want %v", got, c.want)
+			}
+			if warned := strings.Contains(logs.String(), "writ") && strings.Contains(logs.String(), data); warned != (c.mode.Perm()&0o002 != 0) {
+				t.Errorf("warned %v about a data directory of mode %v; logs:\n%s", warned, c.mode, logs.String())
 			}
 		})
 	}
