@@ -101,7 +101,8 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 // to keyCheckEvents of them, in the first keyCheckScan messages), and counts those that match
 // the person they are stored for.
 //
-// The registrations' ids are sealed (DOMAIN.md Product decisions 15): open opens them.
+// The registrations' ids are sealed (DOMAIN.md Product decisions 15): open opens them. Those
+// that do not open (erased, or a damaged data key) are not counted.
 func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Keyer, open func(*nirv1.Event) error) (checked, matched int, err error) {
 	last, err := store.LeaderLastSeq(ctx)
 	if err != nil || last == 0 {
@@ -117,6 +118,12 @@ func keyedLike(ctx context.Context, store *eventstore.Store, keys *personkey.Key
 		}
 		if err := open(st.Event); err != nil {
 			return checked, matched, err
+		}
+		if id := rules.KeyingID(pr); id == rules.ErasedText || id == rules.UnreadableText {
+			// Erased, or its data key damaged: its ids tell nothing of the key. Counted as
+			// not matching, a register whose first persons were erased (the retention rule
+			// erases the oldest first) refused its own key.
+			continue
 		}
 		checked++
 		for _, nid := range []string{pr.GetFodselsnummer(), pr.GetDNummer(), pr.GetDufNummer(), rules.KeyingID(pr)} {

@@ -552,18 +552,7 @@ func TestDamage_PersonKey(t *testing.T) {
 	})
 
 	t.Run("personkey.secret swapped on a stream without a key fingerprint is refused", func(t *testing.T) {
-		// A stream made by an older nird, or by hand, names no key: its registrations tell.
-		withStore(t, data, func(js jetstream.JetStream) {
-			st, err := js.Stream(context.Background(), "NIR_EVENTS")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := st.CachedInfo().Config
-			delete(cfg.Metadata, "nir_person_key")
-			if _, err := js.UpdateStream(context.Background(), cfg); err != nil {
-				t.Fatal(err)
-			}
-		})
+		dropKeyFingerprint(t, data)
 		if err := os.WriteFile(keyFile, []byte(randomKey()+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -577,6 +566,23 @@ func TestDamage_PersonKey(t *testing.T) {
 	t.Run("the original key still starts", func(t *testing.T) {
 		nd := startNird(t, data)
 		nd.Stop(t, syscall.SIGTERM)
+	})
+}
+
+// dropKeyFingerprint makes the stream of nird's data directory (nird stopped) one that names
+// no person key, as one made by an older nird, or by hand: its registrations tell the key.
+func dropKeyFingerprint(t *testing.T, data string) {
+	t.Helper()
+	withStore(t, data, func(js jetstream.JetStream) {
+		st, err := js.Stream(context.Background(), "NIR_EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		delete(cfg.Metadata, "nir_person_key")
+		if _, err := js.UpdateStream(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
