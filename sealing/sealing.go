@@ -124,19 +124,7 @@ func LoadMaster(path string, create bool) (*Key, error) {
 		if _, err := rand.Read(k); err != nil {
 			return nil, fmt.Errorf("sealing: new master key: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("sealing: master key file: %w", err)
-		}
-		if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("sealing: master key file: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("sealing: master key file: %w", err)
-		}
-		if err := f.Close(); err != nil {
+		if err := smallfile.WriteNew(path, []byte(hex.EncodeToString(k)+"\n")); err != nil {
 			return nil, fmt.Errorf("sealing: master key file: %w", err)
 		}
 		return NewKey(k)

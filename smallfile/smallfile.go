@@ -2,7 +2,8 @@
 // seeds) so that whatever lies in their place cannot stop it unseen: opening a FIFO waits
 // for a writer for ever, and reading a device such as /dev/zero never ends. Open and Read
 // refuse anything but a regular file, without blocking, and Read refuses a file larger than
-// it expects without reading it.
+// it expects without reading it. WriteNew writes the keys nird makes, durably and whole or
+// not at all.
 package smallfile
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -66,4 +68,32 @@ func ReadStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 		return nil, nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, limit)
 	}
 	return b, fi, nil
+}
+
+// WriteNew writes data to a new file at path, readable and writable by its owner only (mode
+// 0600), for the keys nird makes: the file must not exist yet (nor a link in its place), and
+// is synced, and its directory too (where the file system can), before WriteNew returns, so that a key that sealed or
+// signed anything is not lost with a power cut. A file it could not write whole is removed.
+func WriteNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// Best effort: a file system that cannot sync a directory has the file all the same.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

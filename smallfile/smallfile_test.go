@@ -67,3 +67,33 @@ func TestRead_LargerThanItsSize(t *testing.T) {
 		t.Errorf("Read(%s, 1 MiB) = %d bytes, %v; want all of it", path, len(b), err)
 	}
 }
+
+// TestWriteNew: a new file is written whole, mode 0600 whatever the umask; a file or a link
+// already at the path is refused and left as it was, and nothing is made where a link points.
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := WriteNew(path, []byte("abc\n")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if b, _ := os.ReadFile(path); err != nil || string(b) != "abc\n" || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("WriteNew made %q, %v; want abc, mode 0600", b, fi)
+	}
+	if err := WriteNew(path, []byte("other\n")); err == nil {
+		t.Error("WriteNew over an existing file succeeded")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "abc\n" {
+		t.Errorf("the existing file now holds %q", b)
+	}
+	target, link := filepath.Join(dir, "target"), filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNew(link, []byte("x")); err == nil {
+		t.Error("WriteNew through a dangling link succeeded")
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("WriteNew made the link's target (%v)", err)
+	}
+}
