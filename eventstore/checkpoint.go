@@ -270,16 +270,8 @@ func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		_, err = fmt.Fprintln(f, hex.EncodeToString(seed))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
+		// Synced: left empty by a power cut, the file stopped every start after it.
+		if err := smallfile.WriteNew(path, []byte(hex.EncodeToString(seed)+"\n")); err != nil {
 			return nil, err
 		}
 		return ed25519.NewKeyFromSeed(seed), nil

@@ -194,24 +194,8 @@ func (k *Keyer) Write(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("personkey: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("personkey: create %s: %w", path, err)
-	}
-	_, err = f.WriteString(hex.EncodeToString(k.secret) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("personkey: write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := smallfile.WriteNew(path, []byte(hex.EncodeToString(k.secret)+"\n")); err != nil {
+		return fmt.Errorf("personkey: %w", err)
 	}
 	return nil
 }
