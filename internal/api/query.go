@@ -407,17 +407,20 @@ func (h *Query) seenPerson(db *projections.DB, scope access.Scope, snapshot, pk 
 	if row == nil {
 		return key, nil, errPersonNotFound()
 	}
-	if readsToday(scope, snapshot) {
+	if snapshot != "" {
 		a, found, err := h.accessToday(key, ref)
 		if err != nil {
 			return key, nil, err
 		}
-		if err := canSeeStatus(scope, a, found); err != nil {
-			return key, nil, err
+		if readsToday(scope, snapshot) {
+			if err := canSeeStatus(scope, a, found); err != nil {
+				return key, nil, err
+			}
 		}
 		if a.Erased {
 			// A snapshot made before the erasure holds the ids (README "Erasure by
-			// crypto-shredding, and retention").
+			// crypto-shredding, and retention"), for every reader: an analyst read the
+			// erased person's birth date from it.
 			row = row.Erased()
 		}
 	}
@@ -498,10 +501,16 @@ func foldedHistory(db *projections.DB, pk string) ([]projections.HistoryEntry, *
 // listToday returns, for a kommune's read of a snapshot's person list (readsToday), the
 // persons in the kommune's live list and which of them are erased: the snapshot's list keeps
 // those only, as the live one holds no person the kommune no longer has, and shows the erased
-// ones «slettet», as the live one does. nil, nil (keep all, as they are) for every other read.
+// ones «slettet», as the live one does. Another reader's read of a snapshot keeps every
+// person, and shows those erased today «slettet» (erasedToday). nil, nil (keep all, as they
+// are) for a live read.
 func (h *Query) listToday(ctx context.Context, op string, scope access.Scope, snapshot, kommune string) (keep, erased func(string) bool, err error) {
-	if !readsToday(scope, snapshot) {
+	switch {
+	case snapshot == "":
 		return nil, nil, nil
+	case !readsToday(scope, snapshot):
+		erased, err = h.erasedToday(ctx, op, snapshot, kommune)
+		return nil, erased, err
 	}
 	var persons map[string]bool
 	err = h.use(ctx, op, "", func(live *projections.DB) error {
@@ -517,6 +526,37 @@ func (h *Query) listToday(ctx context.Context, op string, scope access.Scope, sn
 		return ok
 	}
 	return keep, func(pk string) bool { return persons[pk] }, nil
+}
+
+// erasedToday returns which persons of the snapshot's list of kommune are erased in the live
+// models, wherever they live today: a snapshot made before an erasure holds the person's
+// birth date (README "Erasure by crypto-shredding, and retention"), which an analyst read from
+// its list and CSV export after the erasure (found on 2026-12-07 by an adversarial review).
+func (h *Query) erasedToday(ctx context.Context, op, snapshot, kommune string) (func(string) bool, error) {
+	var then map[string]bool
+	err := h.use(ctx, op, snapshot, func(db *projections.DB) error {
+		var err error
+		then, err = db.KommunePersons(kommune)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	erased := map[string]bool{}
+	err = h.use(ctx, op, "", func(live *projections.DB) error {
+		for pk := range then {
+			row, err := live.Person(pk)
+			switch {
+			case errors.Is(err, projections.ErrNotFound):
+			case err != nil:
+				return err
+			case row.NationalID == rules.ErasedText:
+				erased[pk] = true
+			}
+		}
+		return nil
+	})
+	return func(pk string) bool { return erased[pk] }, err
 }
 
 // startStatistics counts one more Statistics call of principal in flight and returns the

@@ -26,7 +26,8 @@ import (
 // had p. Before, Bergen read the snapshot as p's current kommune: Oslo's vedtak in the audit
 // history, p's row with the national id from GetPerson and PersonDeadlines, and p in its person
 // list and CSV, none of which it gets live (review 2, probe
-// TestProbe_SnapshotGivesAFormerKommuneTheCurrentView). Analysts read the snapshot as before.
+// TestProbe_SnapshotGivesAFormerKommuneTheCurrentView). Analysts read the snapshot as before,
+// but for the identity of a person erased since («slettet», as for a kommune).
 func TestQuery_SnapshotNeverMoreThanLive(t *testing.T) {
 	const trondheim, snap = "5001", "2021@2021-12-31"
 	keys, err := personkey.New([]byte("snapshot test secret, not a real one"))
@@ -195,6 +196,22 @@ func TestQuery_SnapshotNeverMoreThanLive(t *testing.T) {
 	row, err := q.GetPerson(an, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: p.key}, Snapshot: snap}))
 	if err != nil || row.Msg.GetPerson().GetKommune() != bergen || row.Msg.GetPerson().GetNationalId() != "" {
 		t.Fatalf("an analyst reads p in the snapshot: %v, %v; want Bergen's row without the national id", row, err)
+	}
+	// But not the identity of r, erased since: no birth date, in its row, the list and the
+	// CSV export, as live. Before, an analyst read it from the snapshot.
+	row, err = q.GetPerson(an, connect.NewRequest(&nirv1.GetPersonRequest{Person: &nirv1.PersonRef{PersonKey: r.key}, Snapshot: snap}))
+	if err != nil || row.Msg.GetPerson().GetBirthDate() != nil {
+		t.Errorf("an analyst reads the erased person in the snapshot: %v, %v; want no birth date", row, err)
+	}
+	for _, row := range list.Msg.GetRows() {
+		if row.GetPersonKey() == r.key && row.GetBirthDate() != nil {
+			t.Errorf("the erased person in an analyst's list of the snapshot: %v, want no birth date", row)
+		}
+	}
+	rec := httptest.NewRecorder()
+	q.ExportHandler().ServeHTTP(rec, httptest.NewRequestWithContext(an, http.MethodGet, ExportPersonsPath+"?kommune="+bergen+"&snapshot="+snap, nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), r.key+","+bergen+",slettet,") {
+		t.Errorf("an analyst's CSV export of the snapshot: %d\n%s\nwant the erased person «slettet»", rec.Code, rec.Body)
 	}
 }
 
