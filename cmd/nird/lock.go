@@ -9,7 +9,8 @@ import (
 
 // lockData takes an exclusive lock on the data directory, so that two nird processes (or
 // nird and nirctl replay --store) never run the embedded JetStream server on the same
-// store. The lock goes with the process, also when it is killed.
+// store, nor share the read-model files. The lock goes with the process, also when it is
+// killed.
 func lockData(dir string) (unlock func(), err error) {
 	unlock, err = datadir.Lock(dir)
 	if errors.Is(err, datadir.ErrInUse) {

@@ -22,6 +22,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/nirdtest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
@@ -297,16 +298,29 @@ func TestNird_KillNineDuringAppends(t *testing.T) {
 }
 
 // TestNird_DataDirectoryLocked: a second nird on the same data directory refuses to start
-// instead of sharing the JetStream store.
+// instead of sharing the JetStream store, or, with an external NATS, the read-model files
+// (before, that one started: its read models could not open the first's file, locked, and it
+// stopped after a timeout that named no cause, having removed the first's temporary files).
 func TestNird_DataDirectoryLocked(t *testing.T) {
-	data := t.TempDir()
-	startNird(t, data)
-	out, err := exec.Command(nirdtest.Build(t, nirdtest.NirdPackage), "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "").CombinedOutput()
-	if err == nil {
-		t.Fatalf("second nird on the same data directory started:\n%s", out)
-	}
-	if !regexp.MustCompile(`in use by another nird`).Match(out) {
-		t.Errorf("second nird failed without saying why:\n%s", out)
+	for name, args := range map[string]func() []string{
+		"Embedded": func() []string { return []string{"--nats-listen", "127.0.0.1:0"} },
+		"ExternalNATS": func() []string {
+			return []string{"--nats-url", natstest.RunServer(t, natstest.Options{}).ClientURL()}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data, nats := t.TempDir(), args()
+			startNird(t, data, nats...)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, nirdtest.Build(t, nirdtest.NirdPackage), append([]string{"--data", data, "--http", "127.0.0.1:0", "--admin", ""}, nats...)...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("second nird on the same data directory started:\n%s", out)
+			}
+			if !regexp.MustCompile(`in use by another nird`).Match(out) {
+				t.Errorf("second nird failed without saying why:\n%s", out)
+			}
+		})
 	}
 }
 

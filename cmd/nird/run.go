@@ -47,13 +47,14 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	if cfg.NATSURL == "" {
-		unlock, err := lockData(cfg.Data)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	// Also with an external NATS server: the read-model files are one nird's (a second
+	// nird on them stopped on a timeout that named no cause, after removing the first's
+	// temporary files).
+	unlock, err := lockData(cfg.Data)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	keyFile := pre.keyFile
 	keys, freshKey, err := loadPersonKey(keyFile, log)
 	if err != nil {
