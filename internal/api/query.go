@@ -544,7 +544,17 @@ func (h *Query) erasedToday(ctx context.Context, op, snapshot, kommune string) (
 	}
 	erased := map[string]bool{}
 	err = h.use(ctx, op, "", func(live *projections.DB) error {
+		// The kommune's live list (cached) answers for those still in it; the others, who
+		// moved away since, are looked up one by one.
+		now, err := live.KommunePersons(kommune)
+		if err != nil {
+			return err
+		}
 		for pk := range then {
+			if e, ok := now[pk]; ok {
+				erased[pk] = e
+				continue
+			}
 			row, err := live.Person(pk)
 			switch {
 			case errors.Is(err, projections.ErrNotFound):

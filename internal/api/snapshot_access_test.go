@@ -416,3 +416,36 @@ func snapshotQuery(ctx context.Context, t *testing.T, b *qBuilder, keys *personk
 	}
 	return NewQuery(QueryConfig{Source: proj, Keys: keys, Now: func() time.Time { return qClock }})
 }
+
+// TestQuery_SnapshotErasedAfterMove: a person in Bergen's list of a snapshot who has moved
+// on since and then been erased is «slettet» (no birth date) in an analyst's read of that
+// list and its CSV export, though Bergen's live list no longer holds the person.
+func TestQuery_SnapshotErasedAfterMove(t *testing.T) {
+	const trondheim, snap = "5001", "2021@2021-12-31"
+	keys, err := personkey.New([]byte("snapshot test secret, not a real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &qBuilder{keys: keys, people: map[string]qPerson{}}
+	b.person("m", bergen, "2021-03-01", 12)
+	b.add("m", bergen, "2022-03-03", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: trondheim, Date: qd("2022-03-01")}}
+	})
+	b.add("m", "", "2023-01-10", func(ev *nirv1.Event) {
+		ev.Payload = &nirv1.Event_PersonErased{PersonErased: &nirv1.PersonErased{Reason: "test"}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := snapshotQuery(ctx, t, b, keys, snap)
+	m := b.people["m"]
+	an := auth.NewContext(ctx, auth.Principal{Name: "analyst", Role: auth.RoleAnalyst})
+	list, err := q.ListPersons(an, connect.NewRequest(&nirv1.ListPersonsRequest{Kommune: bergen, Snapshot: snap}))
+	if err != nil || len(list.Msg.GetRows()) != 1 || list.Msg.GetRows()[0].GetPersonKey() != m.key || list.Msg.GetRows()[0].GetBirthDate() != nil {
+		t.Errorf("an analyst lists Bergen in the snapshot: %v, %v; want m without a birth date", list, err)
+	}
+	rec := httptest.NewRecorder()
+	q.ExportHandler().ServeHTTP(rec, httptest.NewRequestWithContext(an, http.MethodGet, ExportPersonsPath+"?kommune="+bergen+"&snapshot="+snap, nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), m.key+","+bergen+",slettet,") {
+		t.Errorf("an analyst's CSV export of the snapshot: %d\n%s\nwant m «slettet»", rec.Code, rec.Body)
+	}
+}
