@@ -27,5 +27,6 @@
 // A JSONL line is held to the same values where protojson is laxer: a number must be finite
 // (protojson reads "NaN" and "Infinity"), a date or month of the calendar, an enum number one
 // the schema names. Enum names are protojson's: exact, in upper case; the *_UNSPECIFIED name
-// is read as unset there, since protojson writes it so when emitting defaults.
+// is read as unset there, since protojson writes it so when emitting defaults. A leading
+// byte-order mark is skipped, and a line ends at LF (a CR before it is white space).
 package regfile

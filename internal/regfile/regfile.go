@@ -1,7 +1,6 @@
 package regfile
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -49,19 +48,30 @@ Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their 
 in any ASCII case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
 `
 
+// maxJSONLLine is the longest JSONL line read: a registration is a few hundred bytes.
+const maxJSONLLine = 8 << 20
+
+// byteOrderMark is UTF-8's byte-order mark, which spreadsheet programs, Notepad and
+// PowerShell write at the start of a file.
+var byteOrderMark = []byte("\ufeff")
+
 // ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
-// order; blank lines and lines starting with '#' are skipped.
+// order; a leading byte-order mark, blank lines and lines starting with '#' are skipped.
 func ReadJSONL(data []byte, yield func(Line) error) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 8<<20)
-	var (
-		n   int
-		off int64
-	)
-	for sc.Scan() {
-		n++
-		off += int64(len(sc.Bytes())) + 1
-		line := bytes.TrimSpace(sc.Bytes())
+	off := 0
+	if bytes.HasPrefix(data, byteOrderMark) {
+		off = len(byteOrderMark)
+	}
+	for n := 1; off < len(data); n++ {
+		raw, _, found := bytes.Cut(data[off:], []byte("\n"))
+		off += len(raw)
+		if found {
+			off++
+		}
+		if len(raw) > maxJSONLLine {
+			return fmt.Errorf("line %d: longer than %d MiB", n, maxJSONLLine>>20)
+		}
+		line := bytes.TrimSpace(raw)
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
@@ -74,11 +84,11 @@ func ReadJSONL(data []byte, yield func(Line) error) error {
 		if err := checkValues(reg.ProtoReflect(), ""); err != nil {
 			return fmt.Errorf("line %d: %s", n, rules.RedactInput(err.Error()))
 		}
-		if err := yield(Line{Number: n, End: min(off, int64(len(data))), Registration: reg}); err != nil {
+		if err := yield(Line{Number: n, End: int64(off), Registration: reg}); err != nil {
 			return err
 		}
 	}
-	return sc.Err()
+	return nil
 }
 
 // checkValues refuses in m what protojson reads and the CSV reader does not: a number that
