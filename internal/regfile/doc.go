@@ -5,7 +5,8 @@
 // whether a registration may be stored is nird's to say, on the append path.
 //
 // The CSV columns, by header name in any order (empty cells are unset; a column the format
-// does not define is refused, so a misspelt header never drops data silently):
+// does not define is refused, so a misspelt header never drops data silently; so is a row
+// with a value past the header's columns, and a cell that is not UTF-8):
 //
 //	type           person_registered | person_moved | training_vedtak | training_hours (required)
 //	national_id    fødselsnummer, D-nummer or DUF-nummer (required)

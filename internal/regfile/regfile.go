@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -154,7 +155,13 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name stri
 // CSVColumnsHelp), calling yield for each in file order; empty rows are skipped. An error
 // names the line and the column, never a national id.
 func ReadCSV(data []byte, yield func(Line) error) error {
-	r := csv.NewReader(bytes.NewReader(data))
+	// The mark goes before the parser sees it: before a quoted header name, it made the quote
+	// a bare one.
+	bom := int64(0)
+	if bytes.HasPrefix(data, byteOrderMark) {
+		bom = int64(len(byteOrderMark))
+	}
+	r := csv.NewReader(bytes.NewReader(data[bom:]))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
@@ -163,7 +170,8 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	}
 	cols := map[string]int{}
 	for i, h := range header {
-		h = rules.FoldASCII(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), strings.ToLower)
+		h = rules.FoldASCII(strings.TrimSpace(h), strings.ToLower)
+		header[i] = h
 		if _, dup := cols[h]; dup {
 			return fmt.Errorf("line 1: column %q twice", h)
 		}
@@ -195,14 +203,34 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 		if strings.Join(rec, "") == "" {
 			continue
 		}
+		if err := checkCells(header, rec); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
 		reg, err := csvRegistration(get)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
-		if err := yield(Line{Number: line, End: r.InputOffset(), Registration: reg}); err != nil {
+		if err := yield(Line{Number: line, End: bom + r.InputOffset(), Registration: reg}); err != nil {
 			return err
 		}
 	}
+}
+
+// checkCells refuses a row that holds what csvRegistration would not read whole: a value in
+// a cell past the header's columns (an unquoted comma in a free-text cell shifts the row, and
+// what falls off its end was dropped), or a cell that is not UTF-8 (a file saved as
+// Windows-1252: the request that carried it could not be encoded). Empty cells past the
+// header, as spreadsheets write them, are read. No cell is quoted.
+func checkCells(header, rec []string) error {
+	for i, c := range rec {
+		switch {
+		case i >= len(header) && strings.TrimSpace(c) != "":
+			return fmt.Errorf("%d cells, a value beyond the header's %d columns (a comma not in quotes?)", len(rec), len(header))
+		case i < len(header) && !utf8.ValidString(c):
+			return fmt.Errorf("%s: not UTF-8 (save the file as UTF-8)", header[i])
+		}
+	}
+	return nil
 }
 
 var csvColumns = map[string]bool{

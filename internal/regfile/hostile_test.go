@@ -1,0 +1,67 @@
+package regfile_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/introreg/nir/rules"
+)
+
+// TestReadCSV_CellBeyondTheHeader: a row with a value in a cell the header names no column
+// for is refused, naming the line. Before, the cell was dropped: an unquoted comma in a
+// free-text cell, or a row of another file's layout, shifted the row's values, and what
+// fell off its end was lost without a word (a person_moved whose to_kommune and date were
+// never read was sent without them). Empty cells past the header, as spreadsheets write
+// them, stay accepted.
+func TestReadCSV_CellBeyondTheHeader(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	_, err := readCSV(t, "type,national_id,kommune\nperson_moved,"+fnr+",0301\nperson_moved,"+fnr+",0301,4601,2025-01-01\n")
+	if err == nil || !strings.HasPrefix(err.Error(), "line 3: ") || !strings.Contains(err.Error(), "beyond the header's 3 columns") {
+		t.Errorf("err = %v, want line 3 refused for its cells beyond the header", err)
+	}
+	if strings.Contains(strings.Map(keepDigits, errString(err)), fnr) {
+		t.Errorf("the error repeats the national id: %v", err)
+	}
+	lines, err := readCSV(t, "type,national_id,kommune\nperson_moved,"+fnr+",0301,, \n")
+	if err != nil || len(lines) != 1 {
+		t.Errorf("a row with empty cells past the header: %d lines, err %v; want it read", len(lines), err)
+	}
+}
+
+// TestReadCSV_ByteOrderMarkBeforeAQuotedHeader: the byte-order mark a spreadsheet program
+// writes is ignored (doc.go), also before a header whose names are quoted, as R's write.csv
+// and many exports write them. Before, the mark made the first quote a bare quote in an
+// unquoted field, and the whole file was refused as not CSV.
+func TestReadCSV_ByteOrderMarkBeforeAQuotedHeader(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	data := "\ufeff\"type\",\"national_id\",\"kommune\",\"to_kommune\"\n\"person_moved\",\"" + fnr + "\",\"0301\",\"4601\"\n"
+	lines, err := readCSV(t, data)
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("%d lines, err %v; want the row read", len(lines), err)
+	}
+	if got := lines[0].Registration.GetEvent().GetPersonMoved().GetToKommune(); got != "4601" || lines[0].Number != 2 {
+		t.Errorf("line %d, to_kommune %q; want line 2, 4601", lines[0].Number, got)
+	}
+	if lines[0].End != int64(len(data)) {
+		t.Errorf("the last line ends at %d, want %d (the input's length, its mark included)", lines[0].End, len(data))
+	}
+}
+
+// TestReadCSV_InvalidUTF8: a cell that is not UTF-8 (a file saved as Windows-1252, «ø» one
+// byte) is refused, naming the line and the column. Before, it was read; the request that
+// carried it could not be encoded, and the import stopped with an error that named the
+// batch, not the line, after the batches before it were stored.
+func TestReadCSV_InvalidUTF8(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	_, err := readCSV(t, "type,national_id,kommune,correlation_id\nperson_moved,"+fnr+",0301,sak Bj\xf8rvika\n")
+	if err == nil || !strings.HasPrefix(err.Error(), "line 2: correlation_id: ") || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("err = %v, want line 2's correlation_id refused as not UTF-8", err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
