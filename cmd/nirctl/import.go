@@ -44,7 +44,8 @@ func init() {
 
 const importUsage = `usage: nirctl import [--state FILE] [--batch N] [--format auto|jsonl|csv] [--progress] FILE ...
 
-Each FILE ("-" for standard input, read whole first) holds registrations, sent in batches (each batch is atomic) in file order:
+Each FILE ("-" for standard input, read whole first) holds registrations, sent in batches (each batch is atomic) in file order,
+once the whole file has been read and its format checked (a line it refuses stops the import before anything is sent):
 
   jsonl  one nir.v1.Registration in protojson per line (as for nirctl append); blank lines
          and lines starting with '#' are skipped.
@@ -251,6 +252,17 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 		return counts, nil
 	}
 
+	read := regfile.ReadJSONL
+	if format == "csv" {
+		read = regfile.ReadCSV
+	}
+	// The whole file is read before any of it is sent: a line refused half-way left the
+	// batches before it stored, and the corrected file, another hash, derives other ids for
+	// them.
+	if err := read(data, func(regfile.Line) error { return nil }); err != nil {
+		return counts, fmt.Errorf("%s: %w (nothing of the file was sent)", name, err)
+	}
+
 	bar := progressbar.NewOptions64(int64(len(data)),
 		progressbar.OptionSetWriter(im.stderr),
 		progressbar.OptionSetVisibility(im.showBar),
@@ -308,13 +320,7 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 		}
 		return nil
 	}
-	switch format {
-	case "csv":
-		err = regfile.ReadCSV(data, each)
-	default:
-		err = regfile.ReadJSONL(data, each)
-	}
-	if err == nil {
+	if err = read(data, each); err == nil {
 		err = flush()
 	}
 	if err != nil {

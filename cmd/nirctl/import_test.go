@@ -571,3 +571,38 @@ func TestImport_DerivedIDsAsKommune(t *testing.T) {
 		t.Errorf("history --json printed %q; want the person's events with numeric sequences", out)
 	}
 }
+
+// TestImport_FileCheckedBeforeAnythingIsSent: a file with a line the reader refuses is
+// refused whole, before any batch is sent, and the error names the file and the line. Before,
+// the batches before the bad line were stored; the corrected file has another hash, so its
+// derived ids differ, and importing it (without --state, or as a new file) stored those lines
+// a second time.
+func TestImport_FileCheckedBeforeAnythingIsSent(t *testing.T) {
+	n := startTestNird(t)
+	input, persons, regs := writeJSONLInput(t, 5, 2000)
+	data, err := os.ReadFile(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, append(data, `{"event":{"kommune":"0301","trainingHoursRegistered":{"hours":"NaN"}}}`+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badLine := strings.Count(string(data), "\n") + 1
+	_, _, err = n.nirctl(t, "import", "--batch", "2", bad)
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), fmt.Sprintf("line %d:", badLine)) {
+		t.Fatalf("err = %v, want %s line %d named", err, bad, badLine)
+	}
+	if got := storedIDs(t, n, persons); len(got) != 0 {
+		t.Fatalf("%d events of the refused file stored, want none", len(got))
+	}
+	// The corrected file: every line stored once.
+	out, _, err := n.nirctl(t, "import", "--batch", "2", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, d, _ := parseCounts(t, out); s != regs || d != 0 {
+		t.Fatalf("corrected file: stored=%d dup=%d, want %d/0", s, d, regs)
+	}
+	checkStoredOnce(t, n, input, persons)
+}
