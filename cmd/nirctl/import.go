@@ -44,7 +44,7 @@ func init() {
 
 const importUsage = `usage: nirctl import [--state FILE] [--batch N] [--format auto|jsonl|csv] [--progress] FILE ...
 
-Each FILE ("-" for standard input, read whole first) holds registrations, sent in batches (each batch is atomic) in file order,
+Each FILE ("-" for standard input; a file or a pipe of at most 1 GiB, read whole first) holds registrations, sent in batches (each batch is atomic) in file order,
 once the whole file has been read and its format checked (a line it refuses stops the import before anything is sent):
 
   jsonl  one nir.v1.Registration in protojson per line (as for nirctl append); blank lines
@@ -92,14 +92,15 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	im := &importer{
-		client:  registrationClient(ctx),
-		state:   st,
-		path:    *statePath,
-		batch:   *batch,
-		stdin:   os.Stdin,
-		stdout:  stdout,
-		showBar: *progress || isTerminal(stderr),
-		stderr:  stderr,
+		client:   registrationClient(ctx),
+		state:    st,
+		path:     *statePath,
+		batch:    *batch,
+		maxInput: maxImportInput,
+		stdin:    stdinOf(ctx),
+		stdout:   stdout,
+		showBar:  *progress || isTerminal(stderr),
+		stderr:   stderr,
 	}
 	var total importCounts
 	for _, name := range fs.Args() {
@@ -208,13 +209,14 @@ type importer struct {
 	client interface {
 		Append(context.Context, *connect.Request[nirv1.AppendRequest]) (*connect.Response[nirv1.AppendResponse], error)
 	}
-	state   *importState
-	path    string
-	batch   int
-	showBar bool
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	state    *importState
+	path     string
+	batch    int
+	maxInput int64 // bytes, see maxImportInput
+	showBar  bool
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 func (im *importer) importFile(ctx context.Context, name, format string) (importCounts, error) {
@@ -223,12 +225,7 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 		data   []byte
 		err    error
 	)
-	if name == "-" {
-		data, err = io.ReadAll(im.stdin)
-	} else {
-		data, err = os.ReadFile(name)
-	}
-	if err != nil {
+	if data, err = im.readInput(name); err != nil {
 		return counts, err
 	}
 	sum := sha256.Sum256(data)
@@ -333,6 +330,40 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 	_ = bar.Finish()
 	fmt.Fprintf(im.stdout, "%s: %s\n", name, counts)
 	return counts, nil
+}
+
+// maxImportInput is the largest input import reads: it holds the whole of it in memory. A
+// million registrations are some 300 MiB.
+const maxImportInput = 1 << 30
+
+// readInput reads the input name ("-" for standard input) whole, up to im.maxInput bytes. A
+// named input must be a regular file or a pipe (a FIFO, <(…)): a device such as /dev/zero or
+// /dev/urandom never ends, and was read until memory ran out.
+func (im *importer) readInput(name string) ([]byte, error) {
+	r := im.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
+			return nil, fmt.Errorf("%s: not a file or a pipe (%s)", name, fi.Mode().Type())
+		}
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, im.maxInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(data)) > im.maxInput {
+		return nil, fmt.Errorf("%s: more than import reads (%d bytes); split it", name, im.maxInput)
+	}
+	return data, nil
 }
 
 // derivedEventID is the event id of a line without one: a ULID whose 80 random bits are

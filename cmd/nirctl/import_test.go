@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"connectrpc.com/connect"
@@ -605,4 +608,44 @@ func TestImport_FileCheckedBeforeAnythingIsSent(t *testing.T) {
 		t.Fatalf("corrected file: stored=%d dup=%d, want %d/0", s, d, regs)
 	}
 	checkStoredOnce(t, n, input, persons)
+}
+
+// TestImport_InputsThatNeverEnd: import holds its input in memory, so it refuses a device
+// (/dev/zero, read until memory ran out before) and reads a pipe or standard input only up
+// to its limit; a pipe within it (a FIFO, <(…)) is imported as a file is.
+func TestImport_InputsThatNeverEnd(t *testing.T) {
+	cmd := nirctlCommand(t, "--server", "http://127.0.0.1:1", "import", "/dev/zero")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kill := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	kill.Stop()
+	if err == nil || !strings.Contains(out.String(), "/dev/zero: not a file or a pipe") {
+		t.Errorf("import /dev/zero: %v, output %q; want it refused at once", err, out.String())
+	}
+
+	fifo := filepath.Join(t.TempDir(), "input.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			_, _ = f.WriteString("# a pipe of no registrations\n")
+			f.Close()
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"--server", "http://127.0.0.1:1", "import", fifo}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "0 stored") {
+		t.Errorf("import of a FIFO: %v, output %q", err, stdout.String())
+	}
+
+	im := &importer{state: &importState{Files: map[string]*importFileState{}}, batch: 1, maxInput: 1024,
+		stdin:  io.MultiReader(strings.NewReader(strings.Repeat("# endless\n", 1<<16)), iotest.ErrReader(errors.New("read on past the limit"))),
+		stdout: io.Discard, stderr: io.Discard}
+	if _, err := im.importFile(context.Background(), "-", "jsonl"); err == nil || !strings.Contains(err.Error(), "more than import reads (1024 bytes)") {
+		t.Errorf("stdin over the limit: %v", err)
+	}
 }
