@@ -22,7 +22,8 @@
 // Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix,
 // in ASCII case (a look-alike letter such as ſ is refused, not folded into s), and never the
 // *_UNSPECIFIED name (an empty cell is unset); numbers are finite (not NaN or Inf);
-// a leading byte-order mark (as spreadsheet programs write) is ignored. CSVColumnsHelp is the
+// a leading byte-order mark (as spreadsheet programs write) is ignored; a record is at most
+// 64 KiB in at most 1024 cells. CSVColumnsHelp is the
 // same list as help text. Errors name the line and the column and never repeat a national id.
 //
 // A JSONL line is held to the same values where protojson is laxer: a number must be finite

@@ -161,6 +161,9 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	if bytes.HasPrefix(data, byteOrderMark) {
 		bom = int64(len(byteOrderMark))
 	}
+	if err := checkRecordBounds(data[bom:]); err != nil {
+		return err
+	}
 	r := csv.NewReader(bytes.NewReader(data[bom:]))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
@@ -214,6 +217,43 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 			return err
 		}
 	}
+}
+
+// maxCSVRecord and maxCSVCells bound a CSV record. A valid row is a few hundred bytes in at
+// most 26 cells (a text cell is at most 128 bytes on the append path), with the empty cells
+// past the header a spreadsheet may write; the parser holds every cell of a record at once,
+// some 150 bytes a cell (a row of 32 MiB of commas took 5 GB and 35 s).
+const (
+	maxCSVRecord = 64 << 10
+	maxCSVCells  = 1024
+)
+
+// checkRecordBounds refuses a CSV input with a record over maxCSVRecord bytes or
+// maxCSVCells cells, naming the line the record begins on, before the parser reads it. It
+// reads the quotes as the parser does in a valid file (each quote opens or closes a quoted
+// span; a doubled quote in one closes and opens it again), so it refuses no valid file.
+func checkRecordBounds(data []byte) error {
+	line, recLine, start, cells, quoted := 1, 1, 0, 1, false
+	for i, c := range data {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			cells++
+		case c == '\n':
+			line++
+			if !quoted {
+				recLine, start, cells = line, i+1, 1
+			}
+		}
+		switch {
+		case i-start >= maxCSVRecord:
+			return fmt.Errorf("line %d: a record longer than %d KiB (a quote not closed?)", recLine, maxCSVRecord>>10)
+		case cells > maxCSVCells:
+			return fmt.Errorf("line %d: more than %d cells", recLine, maxCSVCells)
+		}
+	}
+	return nil
 }
 
 // checkCells refuses a row that holds what csvRegistration would not read whole: a value in
