@@ -12,13 +12,12 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/regfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/proto/nir/v1/nirv1connect"
-	"github.com/introreg/nir/rules"
 )
 
 // httpClient is the HTTP client for nird's API, with the global token (auth.BearerTransport).
@@ -52,30 +51,15 @@ func personRef(ctx context.Context, arg string) (*nirv1.PersonRef, error) {
 	return &nirv1.PersonRef{NationalId: arg}, nil
 }
 
-// readRegistrations reads protojson Registration lines; blank lines and lines starting with
-// '#' are skipped. An event without an id gets a new ULID.
+// readRegistrations reads protojson Registration lines as nirctl import does
+// (regfile.ScanJSONL); an event without an id gets a new ULID.
 func readRegistrations(r io.Reader, yield func(line int, reg *nirv1.Registration) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 8<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	return regfile.ScanJSONL(r, func(l regfile.Line) error {
+		if ev := l.Registration.GetEvent(); ev != nil && ev.GetId() == "" {
+			ev.Id = ulid.Make().String()
 		}
-		reg := &nirv1.Registration{}
-		if err := protojson.Unmarshal([]byte(line), reg); err != nil {
-			return fmt.Errorf("line %d: %s", n, rules.RedactInput(err.Error()))
-		}
-		if reg.GetEvent() != nil && reg.GetEvent().GetId() == "" {
-			reg.Event.Id = ulid.Make().String()
-		}
-		if err := yield(n, reg); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+		return yield(l.Number, l.Registration)
+	})
 }
 
 // callErr makes a Connect error readable: its code and message.

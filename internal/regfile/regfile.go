@@ -1,6 +1,7 @@
 package regfile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -59,37 +60,68 @@ var byteOrderMark = []byte("\ufeff")
 // ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
 // order; a leading byte-order mark, blank lines and lines starting with '#' are skipped.
 func ReadJSONL(data []byte, yield func(Line) error) error {
-	off := 0
-	if bytes.HasPrefix(data, byteOrderMark) {
-		off = len(byteOrderMark)
+	return ScanJSONL(bytes.NewReader(data), yield)
+}
+
+// ScanJSONL is ReadJSONL for a stream, read as it comes (nirctl append reads a pipe);
+// a Line's End is the offset read so far.
+func ScanJSONL(r io.Reader, yield func(Line) error) error {
+	br := bufio.NewReader(r)
+	var off int64
+	for n := 1; ; n++ {
+		raw, err := readLine(br)
+		off += int64(len(raw))
+		switch {
+		case err != nil && !errors.Is(err, io.EOF):
+			return fmt.Errorf("line %d: %w", n, err)
+		case len(raw) == 0:
+			return nil
+		}
+		if n == 1 {
+			raw = bytes.TrimPrefix(raw, byteOrderMark)
+		}
+		if line := bytes.TrimSpace(raw); len(line) > 0 && line[0] != '#' {
+			reg, err := jsonlRegistration(line)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", n, err)
+			}
+			if err := yield(Line{Number: n, End: off, Registration: reg}); err != nil {
+				return err
+			}
+		}
 	}
-	for n := 1; off < len(data); n++ {
-		raw, _, found := bytes.Cut(data[off:], []byte("\n"))
-		off += len(raw)
-		if found {
-			off++
-		}
-		if len(raw) > maxJSONLLine {
-			return fmt.Errorf("line %d: longer than %d MiB", n, maxJSONLLine>>20)
-		}
-		line := bytes.TrimSpace(raw)
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		reg := &nirv1.Registration{}
-		if err := protojson.Unmarshal(line, reg); err != nil {
-			// protojson quotes what it refused: a national id written as a number, or as a
-			// field's name, would be echoed.
-			return fmt.Errorf("line %d: not a nir.v1.Registration: %s", n, rules.RedactInput(err.Error()))
-		}
-		if err := checkValues(reg.ProtoReflect(), ""); err != nil {
-			return fmt.Errorf("line %d: %s", n, rules.RedactInput(err.Error()))
-		}
-		if err := yield(Line{Number: n, End: int64(off), Registration: reg}); err != nil {
-			return err
+}
+
+var errLineTooLong = fmt.Errorf("longer than %d MiB", maxJSONLLine>>20)
+
+// readLine returns br's next line with its LF, or errLineTooLong once it is longer than
+// maxJSONLLine, without reading the rest of it.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		switch {
+		case len(line) > maxJSONLLine+1:
+			return line, errLineTooLong
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return line, err
 		}
 	}
-	return nil
+}
+
+// jsonlRegistration reads one JSONL line. Its errors quote no value.
+func jsonlRegistration(line []byte) (*nirv1.Registration, error) {
+	reg := &nirv1.Registration{}
+	if err := protojson.Unmarshal(line, reg); err != nil {
+		// protojson quotes what it refused: a national id written as a number, or as a
+		// field's name, would be echoed.
+		return nil, fmt.Errorf("not a nir.v1.Registration: %s", rules.RedactInput(err.Error()))
+	}
+	if err := checkValues(reg.ProtoReflect(), ""); err != nil {
+		return nil, errors.New(rules.RedactInput(err.Error()))
+	}
+	return reg, nil
 }
 
 // checkValues refuses in m what protojson reads and the CSV reader does not: a number that
