@@ -8,7 +8,8 @@
 // does not define is refused, so a misspelt header never drops data silently; so is a row
 // with a value past the header's columns, and a cell that is not UTF-8):
 //
-//	type           person_registered | person_moved | training_vedtak | training_hours (required)
+//	type           person_registered | person_moved | training_vedtak | training_hours |
+//	               identifier_added (required)
 //	national_id    fødselsnummer, D-nummer or DUF-nummer (required)
 //	kommune        kommunenummer registering the event (required)
 //	event_id       ULID; the importer derives one when empty
@@ -18,6 +19,7 @@
 //	person_moved:  to_kommune, date
 //	training_vedtak: scheme, vedtak_type, vedtak_date, start_date, end_date
 //	training_hours: hours_type, month (YYYY-MM), hours, absence_hours (a decimal comma is read)
+//	identifier_added: new_id (a further id of the person), date, source
 //
 // Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix,
 // in ASCII case (a look-alike letter such as ſ is refused, not folded into s), and never the
