@@ -286,7 +286,7 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s: interrupted while lines %d-%d were in flight; acknowledged up to line %d; run again with the same --state to resume: %w", name, first, last, fst.AckedLine, ctx.Err())
 			}
-			return fmt.Errorf("%s: %w", name, batchError(err, pending))
+			return fmt.Errorf("%s: %w; %s", name, batchError(err, pending), storedUpTo(fst.AckedLine))
 		}
 		for _, p := range res.Msg.GetPositions() {
 			if p.GetDuplicate() {
@@ -379,6 +379,17 @@ func derivedEventID(fileSum [sha256.Size]byte, line int) string {
 	var id ulid.ULID
 	copy(id[6:], h.Sum(nil)[:10])
 	return id.String()
+}
+
+// storedUpTo says, of an import stopped by an error, what of the file is stored and how to
+// go on without storing it twice: the file corrected in place derives other ids for every
+// line, and a run without --state stored its stored lines again.
+func storedUpTo(acked int) string {
+	if acked == 0 {
+		return "nothing of the file is stored"
+	}
+	return fmt.Sprintf("the file is stored up to line %d: run it again unchanged to resume, or put the lines after line %d, corrected, in a new file "+
+		"(changed, this file derives other event ids, and its stored lines would be stored again)", acked, acked)
 }
 
 var registrationIndex = regexp.MustCompile(`^registrations\[(\d+)\]`)

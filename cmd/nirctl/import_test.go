@@ -502,7 +502,11 @@ func TestImport_Errors(t *testing.T) {
 		{"unknown CSV type", []string{write("type.csv", "type,national_id,kommune\nvacation,"+id+",0301\n")}, []string{"line 2", "vacation"}, true},
 		{"bad enum", []string{write("enum.csv", "type,national_id,kommune,sex\nperson_registered,"+id+",0301,OTHER\n")}, []string{"line 2", "sex"}, true},
 		{"not protojson", []string{write("x.jsonl", "# fine\n{\"event\": 1}\n")}, []string{"line 2"}, true},
-		{"server refuses a line", []string{"--batch", "100", refused}, []string{"line 9", "failed_precondition", "NIR-R002"}, true},
+		{"server refuses a line", []string{"--batch", "100", refused}, []string{"line 9", "failed_precondition", "NIR-R002", "nothing of the file is stored"}, true},
+		// After batches were stored, the error says up to which line and that the rest goes
+		// in a new file: corrected in place, the file derives other ids, and a run without
+		// --state stored its first lines again (found on 2026-12-07 in a hunt).
+		{"server refuses a line after stored batches", []string{"--batch", "2", refused}, []string{"line 9", "NIR-R002", "stored up to line 8", "the lines after line 8, corrected, in a new file"}, true},
 		{"batch too large", []string{"--batch", "1001", good}, []string{"--batch"}, true},
 	}
 	for _, c := range cases {
