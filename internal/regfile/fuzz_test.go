@@ -62,3 +62,40 @@ func FuzzReadCSV(f *testing.F) {
 		}
 	})
 }
+
+// protojsonPosition is where protojson says an error is, "(line 1:57)": not the input's
+// digits.
+var protojsonPosition = regexp.MustCompile(`\(line [0-9]+:[0-9]+\)`)
+
+// FuzzReadJSONL is FuzzReadCSV for protojson lines: no panic; the registrations come in file
+// order with their ends within the input; an error names its line and holds no ten digits,
+// the digits of a national id, whatever separates them.
+func FuzzReadJSONL(f *testing.F) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	f.Add([]byte("\ufeff# a comment\r\n{\"person\":{\"nationalId\":\"" + fnr + "\"},\"event\":{\"kommune\":\"0301\"}}\r\n"))
+	f.Add([]byte(`{"person":{"nationalId":` + fnr + `},"event":{"kommune":"0301"}}`))
+	f.Add([]byte(`{"event":{"kommune":"0301","trainingHoursRegistered":{"hours":"NaN","month":{"year":0}}}}` + "\n"))
+	f.Add([]byte(`{"event":{"personRegistered":{"sex":` + fnr[1:] + `}}}` + "\n"))
+	f.Add([]byte(`{"event":{"` + fnr[:6] + `\/` + fnr[6:] + `":1}}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var last regfile.Line
+		err := regfile.ReadJSONL(data, func(l regfile.Line) error {
+			if l.Number <= last.Number || l.End <= last.End || l.End > int64(len(data)) {
+				t.Fatalf("line %d ending at %d after line %d ending at %d, in %d bytes", l.Number, l.End, last.Number, last.End, len(data))
+			}
+			last = l
+			return nil
+		})
+		if err == nil {
+			return
+		}
+		if !linePrefix.MatchString(err.Error()) {
+			t.Fatalf("error %q names no line", err)
+		}
+		msg := strings.ReplaceAll(linePrefix.ReplaceAllString(err.Error(), ""), "nir.v1.", "")
+		msg = quoteEscape.ReplaceAllString(protojsonPosition.ReplaceAllString(msg, ""), "")
+		if digits := strings.Map(keepDigits, msg); len(digits) >= 10 {
+			t.Fatalf("error %q holds %d digits", err, len(digits))
+		}
+	})
+}
