@@ -81,13 +81,13 @@ func runAppend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if name != "-" {
 			f, err := os.Open(name)
 			if err != nil {
-				return err
+				return pathError(shownName(name), err)
 			}
 			defer f.Close()
 			r = f
 		}
 		if err := readRegistrations(r, each); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", shownName(name), err)
 		}
 	}
 	if err := flush(); err != nil {

@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"connectrpc.com/connect"
 	"github.com/oklog/ulid/v2"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/introreg/nir/internal/regfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // nirctl import loads files of registrations into the register, resumably.
@@ -219,21 +222,22 @@ type importer struct {
 	stderr   io.Writer
 }
 
-func (im *importer) importFile(ctx context.Context, name, format string) (importCounts, error) {
+func (im *importer) importFile(ctx context.Context, path, format string) (importCounts, error) {
 	var (
 		counts importCounts
 		data   []byte
 		err    error
+		name   = shownName(path)
 	)
-	if data, err = im.readInput(name); err != nil {
+	if data, err = im.readInput(path, name); err != nil {
 		return counts, err
 	}
 	sum := sha256.Sum256(data)
 	// A file is known by its path; standard input by its content, so that the same input
 	// piped again resumes and another input is a new import.
 	abs := "stdin:" + hex.EncodeToString(sum[:])
-	if name != "-" {
-		if abs, err = filepath.Abs(name); err != nil {
+	if path != "-" {
+		if abs, err = filepath.Abs(path); err != nil {
 			return counts, err
 		}
 	}
@@ -263,7 +267,7 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 	bar := progressbar.NewOptions64(int64(len(data)),
 		progressbar.OptionSetWriter(im.stderr),
 		progressbar.OptionSetVisibility(im.showBar),
-		progressbar.OptionSetDescription(filepath.Base(name)),
+		progressbar.OptionSetDescription(shownName(filepath.Base(path))),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
@@ -336,20 +340,20 @@ func (im *importer) importFile(ctx context.Context, name, format string) (import
 // million registrations are some 300 MiB.
 const maxImportInput = 1 << 30
 
-// readInput reads the input name ("-" for standard input) whole, up to im.maxInput bytes. A
-// named input must be a regular file or a pipe (a FIFO, <(…)): a device such as /dev/zero or
-// /dev/urandom never ends, and was read until memory ran out.
-func (im *importer) readInput(name string) ([]byte, error) {
+// readInput reads the input path ("-" for standard input) whole, up to im.maxInput bytes;
+// its errors call it name. A named input must be a regular file or a pipe (a FIFO, <(…)): a
+// device such as /dev/zero or /dev/urandom never ends, and was read until memory ran out.
+func (im *importer) readInput(path, name string) ([]byte, error) {
 	r := im.stdin
-	if name != "-" {
-		f, err := os.Open(name)
+	if path != "-" {
+		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return nil, pathError(name, err)
 		}
 		defer f.Close()
 		fi, err := f.Stat()
 		if err != nil {
-			return nil, err
+			return nil, pathError(name, err)
 		}
 		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
 			return nil, fmt.Errorf("%s: not a file or a pipe (%s)", name, fi.Mode().Type())
@@ -364,6 +368,27 @@ func (im *importer) readInput(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: more than import reads (%d bytes); split it", name, im.maxInput)
 	}
 	return data, nil
+}
+
+// shownName is an input's path as import prints it, in its summary, its progress bar and its
+// errors: with a national id masked (a case system may name a file by its person, and a job
+// log keeps what import prints) and, if it holds any, its control characters escaped (a
+// terminal obeys them; a drop directory's names are the sender's).
+func shownName(path string) string {
+	s := rules.RedactIDs(path)
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		s = strconv.QuoteToGraphic(s)
+	}
+	return s
+}
+
+// pathError is err, of the file shown as name, without the path an *fs.PathError repeats.
+func pathError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %s: %w", name, pe.Op, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // derivedEventID is the event id of a line without one: a ULID whose 80 random bits are

@@ -653,3 +653,45 @@ func TestImport_InputsThatNeverEnd(t *testing.T) {
 		t.Errorf("stdin over the limit: %v", err)
 	}
 }
+
+// TestImport_FileNamesShownWithoutIDs: a case system may name a file by the person it is
+// about, and a drop directory's names are the sender's: import and append print a file's
+// name in their summaries, progress bar and errors (the job log) with a national id masked
+// and control characters escaped (a terminal obeys them). Before, both went out as written,
+// the id also in the path an open error repeats.
+func TestImport_FileNamesShownWithoutIDs(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, path := range []string{
+		write("vedtak_"+fnr+"\x1b[2J.jsonl", "# nothing to send\n"),
+		write("vedtak_"+fnr[:6]+"-"+fnr[6:]+".csv", "type,national_id,kommune\nvacation,x,0301\n"),
+		filepath.Join(dir, "vedtak_"+fnr+"_missing.jsonl"),
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"--server", "http://127.0.0.1:1", "import", "--progress", "--state", filepath.Join(dir, "state"), path}, &stdout, &stderr)
+		all := stdout.String() + stderr.String() + fmt.Sprint(err)
+		if !strings.HasSuffix(path, ".csv") { // append reads protojson lines only
+			err = run(context.Background(), []string{"--server", "http://127.0.0.1:1", "append", path}, &stdout, &stderr)
+			all += stdout.String() + stderr.String() + fmt.Sprint(err)
+		}
+		if !strings.Contains(all, "vedtak_") {
+			t.Errorf("import %q printed %q: the file is not named", filepath.Base(path), all)
+		}
+		digits := strings.Map(func(r rune) rune {
+			if '0' <= r && r <= '9' {
+				return r
+			}
+			return -1
+		}, all)
+		if strings.Contains(digits, fnr) || strings.Contains(all, "\x1b[2J") {
+			t.Errorf("import %q printed %q", filepath.Base(path), all)
+		}
+	}
+}
