@@ -99,3 +99,30 @@ func TestReadCSV_RecordBounds(t *testing.T) {
 		t.Errorf("a row with 1000 empty cells past the header: %d lines, err %v; want it read", len(lines), err)
 	}
 }
+
+// TestErrorsQuoteAShortValue: an error quotes at most the start of a refused value. Before, a
+// field name or an enum value of 8 MiB in a JSONL line, or a cell of 64 KiB, was quoted whole:
+// an error line of megabytes in the case system's job log.
+func TestErrorsQuoteAShortValue(t *testing.T) {
+	long := strings.Repeat("a", 60<<10)
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	for name, read := range map[string]func() error{
+		"JSONLFieldName": func() error {
+			return regfile.ReadJSONL([]byte(`{"`+long+`":1}`+"\n"), func(regfile.Line) error { return nil })
+		},
+		"JSONLEnum": func() error {
+			return regfile.ReadJSONL([]byte(`{"event":{"personRegistered":{"sex":"`+long+`"}}}`+"\n"), func(regfile.Line) error { return nil })
+		},
+		"CSVCell": func() error {
+			_, err := readCSV(t, "type,national_id,kommune,sex\nperson_registered,"+fnr+",0301,"+long+"\n")
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := read()
+			if err == nil || !strings.HasPrefix(err.Error(), "line ") || len(err.Error()) > 512 {
+				t.Errorf("err of %d bytes: %.300v; want one naming its line in at most 512", len(errString(err)), err)
+			}
+		})
+	}
+}

@@ -116,12 +116,25 @@ func jsonlRegistration(line []byte) (*nirv1.Registration, error) {
 	if err := protojson.Unmarshal(line, reg); err != nil {
 		// protojson quotes what it refused: a national id written as a number, or as a
 		// field's name, would be echoed.
-		return nil, fmt.Errorf("not a nir.v1.Registration: %s", rules.RedactInput(err.Error()))
+		return nil, fmt.Errorf("not a nir.v1.Registration: %s", clip(rules.RedactInput(err.Error()), 200))
 	}
 	if err := checkValues(reg.ProtoReflect(), ""); err != nil {
 		return nil, errors.New(rules.RedactInput(err.Error()))
 	}
 	return reg, nil
+}
+
+// clip returns s cut to at most n bytes on a rune boundary, "…" marking the cut: an error
+// quotes a refused value by its start (a field name or a cell of megabytes was quoted whole).
+// Redact s first: a cut would leave too few of an id's digits to be seen as one.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // checkValues refuses in m what protojson reads and the CSV reader does not: a number that
@@ -325,7 +338,7 @@ func csvRegistration(get func(string) string) (*nirv1.Registration, error) {
 		bad = func(col, format string, args ...any) {
 			for i, a := range args {
 				if s, ok := a.(string); ok {
-					args[i] = rules.RedactDigits(s)
+					args[i] = clip(rules.RedactDigits(s), 64)
 				}
 			}
 			errs = append(errs, errors.New(col+": "+rules.RedactInput(fmt.Sprintf(format, args...))))
