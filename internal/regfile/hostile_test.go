@@ -113,6 +113,10 @@ func TestErrorsQuoteAShortValue(t *testing.T) {
 		"JSONLEnum": func() error {
 			return regfile.ReadJSONL([]byte(`{"event":{"personRegistered":{"sex":"`+long+`"}}}`+"\n"), func(regfile.Line) error { return nil })
 		},
+		"CSVHeader": func() error {
+			_, err := readCSV(t, "type,national_id,kommune,"+long+"\n")
+			return err
+		},
 		"CSVCell": func() error {
 			_, err := readCSV(t, "type,national_id,kommune,sex\nperson_registered,"+fnr+",0301,"+long+"\n")
 			return err

@@ -224,7 +224,7 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 			return fmt.Errorf("line 1: column %q twice", h)
 		}
 		if !csvColumns[h] {
-			return fmt.Errorf("line 1: unknown column %+q (see the CSV columns: nirctl import -h)", rules.RedactDigits(h))
+			return fmt.Errorf("line 1: unknown column %+q (see the CSV columns: nirctl import -h)", clip(rules.RedactDigits(h), 64))
 		}
 		cols[h] = i
 	}
