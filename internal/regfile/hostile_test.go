@@ -130,3 +130,17 @@ func TestErrorsQuoteAShortValue(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCSV_HeaderAfterBlankLines: the parser skips blank lines before the header, and a
+// header's error names the line it is on. Before, each said "line 1".
+func TestReadCSV_HeaderAfterBlankLines(t *testing.T) {
+	for data, want := range map[string]string{
+		"\n\ntype,national_id\n":                 `line 3: the required column "kommune" is missing`,
+		"\r\n\r\ntype,national_id,kommune,sko\n": `line 3: unknown column "sko"`,
+		"\n\ntype,national_id,kommune,Type\n":    `line 3: column "type" twice`,
+	} {
+		if _, err := readCSV(t, data); err == nil || err.Error() != want && !strings.HasPrefix(err.Error(), want+" ") {
+			t.Errorf("%q: err = %v, want %q", data, err, want)
+		}
+	}
+}

@@ -212,26 +212,9 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	r := csv.NewReader(bytes.NewReader(data[bom:]))
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
-	header, err := r.Read()
+	header, cols, err := readHeader(r)
 	if err != nil {
-		return fmt.Errorf("line 1: CSV header: %w", err)
-	}
-	cols := map[string]int{}
-	for i, h := range header {
-		h = rules.FoldASCII(strings.TrimSpace(h), strings.ToLower)
-		header[i] = h
-		if _, dup := cols[h]; dup {
-			return fmt.Errorf("line 1: column %q twice", h)
-		}
-		if !csvColumns[h] {
-			return fmt.Errorf("line 1: unknown column %+q (see the CSV columns: nirctl import -h)", clip(rules.RedactDigits(h), 64))
-		}
-		cols[h] = i
-	}
-	for _, req := range []string{"type", "national_id", "kommune"} {
-		if _, ok := cols[req]; !ok {
-			return fmt.Errorf("line 1: the required column %q is missing", req)
-		}
+		return err
 	}
 	for {
 		rec, err := r.Read()
@@ -262,6 +245,34 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 			return err
 		}
 	}
+}
+
+// readHeader reads r's header row: its column names, folded, and each name's index. Its
+// errors name the header's line (blank lines before it are skipped).
+func readHeader(r *csv.Reader) ([]string, map[string]int, error) {
+	header, err := r.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("line 1: CSV header: %w", err)
+	}
+	line, _ := r.FieldPos(0)
+	cols := map[string]int{}
+	for i, h := range header {
+		h = rules.FoldASCII(strings.TrimSpace(h), strings.ToLower)
+		header[i] = h
+		if _, dup := cols[h]; dup {
+			return nil, nil, fmt.Errorf("line %d: column %q twice", line, h)
+		}
+		if !csvColumns[h] {
+			return nil, nil, fmt.Errorf("line %d: unknown column %+q (see the CSV columns: nirctl import -h)", line, clip(rules.RedactDigits(h), 64))
+		}
+		cols[h] = i
+	}
+	for _, req := range []string{"type", "national_id", "kommune"} {
+		if _, ok := cols[req]; !ok {
+			return nil, nil, fmt.Errorf("line %d: the required column %q is missing", line, req)
+		}
+	}
+	return header, cols, nil
 }
 
 // maxCSVRecord and maxCSVCells bound a CSV record. A valid row is a few hundred bytes in at
