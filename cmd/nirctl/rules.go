@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/introreg/nir/internal/auth"
+	"github.com/introreg/nir/internal/regfile"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -178,39 +178,32 @@ type regLine struct {
 // not parse (an unknown field, a wrong type) is kept as an invalid registration, as nird would
 // refuse it; the history must come first and parse.
 func readExplainInput(r io.Reader) (*explainInput, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 8<<20)
 	in := &explainInput{}
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := regfile.ScanLines(r, func(n int, _ int64, line []byte) error {
 		var top map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(line), &top); err != nil {
-			return nil, fmt.Errorf("line %d: not JSON: %w", n, err)
+		if err := json.Unmarshal(line, &top); err != nil {
+			return fmt.Errorf("line %d: not JSON: %w", n, err)
 		}
 		if _, stored := top["sequence"]; stored {
 			if len(in.regs) > 0 {
-				return nil, fmt.Errorf("line %d: a stored event after a registration; give the history first", n)
+				return fmt.Errorf("line %d: a stored event after a registration; give the history first", n)
 			}
 			ev := &nirv1.StoredEvent{}
-			if err := protojson.Unmarshal([]byte(line), ev); err != nil || ev.GetEvent() == nil {
+			if err := protojson.Unmarshal(line, ev); err != nil || ev.GetEvent() == nil {
 				if err == nil {
 					err = errors.New("no event")
 				}
-				return nil, fmt.Errorf("line %d: not a StoredEvent: %s", n, rules.RedactInput(err.Error()))
+				return fmt.Errorf("line %d: not a StoredEvent: %s", n, rules.RedactInput(err.Error()))
 			}
 			in.history = append(in.history, ev.GetEvent())
-			continue
+			return nil
 		}
 		reg := &nirv1.Registration{}
-		err := protojson.Unmarshal([]byte(line), reg)
+		err := protojson.Unmarshal(line, reg)
 		in.regs = append(in.regs, regLine{line: n, reg: reg, err: err})
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	keys := map[string]bool{}

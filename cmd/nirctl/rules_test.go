@@ -142,3 +142,18 @@ func TestRunRules_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadExplainInput_AsImportReadsLines: rules explain reads the lines of the files append
+// and import take as they do: a leading byte-order mark and CRLF line ends (Notepad,
+// PowerShell) are read, and a line too long is refused naming its line. Before, the mark
+// made line 1 "not JSON", and a long line ended the read with "token too long" of no line.
+func TestReadExplainInput_AsImportReadsLines(t *testing.T) {
+	in, err := readExplainInput(strings.NewReader("\ufeff" + strings.ReplaceAll(ruleInput, "\n", "\r\n")))
+	if err != nil || len(in.history) != 3 || len(in.regs) != 1 || in.regs[0].line != 5 || in.regs[0].err != nil {
+		t.Errorf("input with a byte-order mark and CRLF: %+v, err %v; want 3 stored events and the registration of line 5", in, err)
+	}
+	_, err = readExplainInput(strings.NewReader("{}\n{\"event\":{\"correlationId\":\"" + strings.Repeat("x", 9<<20) + "\"}}\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "line 2: ") {
+		t.Errorf("a line of 9 MiB: err = %.100v, want line 2 named", err)
+	}
+}

@@ -66,6 +66,19 @@ func ReadJSONL(data []byte, yield func(Line) error) error {
 // ScanJSONL is ReadJSONL for a stream, read as it comes (nirctl append reads a pipe);
 // a Line's End is the offset read so far.
 func ScanJSONL(r io.Reader, yield func(Line) error) error {
+	return ScanLines(r, func(n int, end int64, line []byte) error {
+		reg, err := jsonlRegistration(line)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		return yield(Line{Number: n, End: end, Registration: reg})
+	})
+}
+
+// ScanLines calls yield with each line of r that is neither blank nor a '#' comment, trimmed
+// of white space (a CR of CRLF among it), with its 1-based number and the offset just after
+// it. A leading byte-order mark is skipped; a line longer than 8 MiB is refused, naming it.
+func ScanLines(r io.Reader, yield func(n int, end int64, line []byte) error) error {
 	br := bufio.NewReader(r)
 	var off int64
 	for n := 1; ; n++ {
@@ -81,11 +94,7 @@ func ScanJSONL(r io.Reader, yield func(Line) error) error {
 			raw = bytes.TrimPrefix(raw, byteOrderMark)
 		}
 		if line := bytes.TrimSpace(raw); len(line) > 0 && line[0] != '#' {
-			reg, err := jsonlRegistration(line)
-			if err != nil {
-				return fmt.Errorf("line %d: %w", n, err)
-			}
-			if err := yield(Line{Number: n, End: off, Registration: reg}); err != nil {
+			if err := yield(n, off, line); err != nil {
 				return err
 			}
 		}
