@@ -119,10 +119,23 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// maxJSONLValues bounds a JSONL line's objects and entries (counted by their braces and
+// commas), and maxJSONLDepth how deep its messages nest: a valid registration holds some ten
+// messages and a few dozen fields, nested 6 deep (nird takes a request 64 deep). protojson
+// and the value checks hold every message at once: a line of 8 MiB of empty absorbed events
+// (which nird sets, and refuses from a client) was 2.8 million messages, 1 GB and 15 s.
+const (
+	maxJSONLValues = 1024
+	maxJSONLDepth  = 32
+)
+
 // jsonlRegistration reads one JSONL line. Its errors quote no value.
 func jsonlRegistration(line []byte) (*nirv1.Registration, error) {
+	if !jsonValuesWithin(line, maxJSONLValues) {
+		return nil, fmt.Errorf("more than %d objects and fields: no registration holds so many", maxJSONLValues)
+	}
 	reg := &nirv1.Registration{}
-	if err := protojson.Unmarshal(line, reg); err != nil {
+	if err := (protojson.UnmarshalOptions{RecursionLimit: maxJSONLDepth}).Unmarshal(line, reg); err != nil {
 		// protojson quotes what it refused: a national id written as a number, or as a
 		// field's name, would be echoed.
 		return nil, fmt.Errorf("not a nir.v1.Registration: %s", clip(rules.RedactInput(err.Error()), 200))
@@ -131,6 +144,29 @@ func jsonlRegistration(line []byte) (*nirv1.Registration, error) {
 		return nil, errors.New(rules.RedactInput(err.Error()))
 	}
 	return reg, nil
+}
+
+// jsonValuesWithin reports whether the JSON b holds at most budget braces and commas
+// outside its strings: its objects, and its fields and list entries after the first of each.
+// It counts without parsing; protojson refuses what is not JSON.
+func jsonValuesWithin(b []byte, budget int) bool {
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == ',':
+			if budget--; budget < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // clip returns s cut to at most n bytes on a rune boundary, "…" marking the cut: an error
