@@ -11,16 +11,18 @@ import (
 )
 
 // StrictJSON makes a Connect handler refuse JSON requests that hold fields the schema does
-// not define, as the binary path (ingest's unknown-field check) and the NATS ingress do.
-// Connect's own JSON codec drops them silently, so a client on a newer schema would have
-// its new fields ignored without a word: a registration stored without the field it
-// meant, or a query answered without the filter it asked for. The error names the field.
-// It decodes with Unmarshal, so a request is also counted before it is decoded; Decoding
-// holds it with the rest of nird's reading of requests.
+// not define, as the binary path (Unmarshal) and the NATS ingress do. Connect's own JSON
+// codec drops them silently, so a client on a newer schema would have its new fields
+// ignored without a word: a registration stored without the field it meant, or a query
+// answered without the filter it asked for. The error is InvalidArgument with a
+// FieldViolation naming where, given by the interceptor (refuseMarked) StrictJSON adds
+// after the handler's others. It decodes with Unmarshal, so a request is also counted
+// before it is decoded; Decoding holds it with the rest of nird's reading of requests.
 func StrictJSON() connect.HandlerOption {
 	return connect.WithHandlerOptions(
 		connect.WithCodec(strictJSON{name: "json"}),
 		connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
+		connect.WithInterceptors(refuseMarked{}),
 	)
 }
 
@@ -42,7 +44,7 @@ func (c strictJSON) Unmarshal(data []byte, m any) error {
 	if err != nil {
 		return err
 	}
-	return Unmarshal(data, true, pm)
+	return markUnknown(pm, Unmarshal(data, true, pm))
 }
 
 // protoMessage is m as the protobuf message a Connect codec is given.

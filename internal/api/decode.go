@@ -41,8 +41,8 @@ var errTooManyValues = fmt.Errorf("request: holds more messages, list entries or
 
 // Unmarshal decodes a request (JSON, or binary protobuf) into m once it holds no more than
 // MaxRequestValues messages and list entries. A request holding a field the schema does not
-// define, in JSON or binary, is refused naming where; errors never quote a national id. The Connect codecs
-// (Decoding) and the NATS ingress decode with it.
+// define, in JSON or binary, is refused with *UnknownFieldsError naming where; errors never
+// quote a national id. The Connect codecs (Decoding) and the NATS ingress decode with it.
 func Unmarshal(data []byte, json bool, m proto.Message) error {
 	if json {
 		if len(data) == 0 {
@@ -52,6 +52,9 @@ func Unmarshal(data []byte, json bool, m proto.Message) error {
 			return errTooManyValues
 		}
 		if err := (protojson.UnmarshalOptions{}).Unmarshal(data, m); err != nil {
+			if f, ok := jsonUnknownField(data, m.ProtoReflect().Descriptor()); ok {
+				return &UnknownFieldsError{Field: f}
+			}
 			// protojson quotes the value it could not use: a national id sent as a
 			// number, or as a field's name, must not come back in the error.
 			return errors.New("request: " + rules.RedactInput(err.Error()))
@@ -67,8 +70,8 @@ func Unmarshal(data []byte, json bool, m proto.Message) error {
 	}
 	// Protobuf keeps fields it does not know; a query holding one (a newer client's filter)
 	// was answered without it, wider than asked, though JSON refused it (StrictJSON).
-	if f := unknownFields(m.ProtoReflect(), "request"); f != "" {
-		return fmt.Errorf("%s: holds fields this nird's schema does not define (drop them, or upgrade nird)", f)
+	if f, ok := unknownField(m.ProtoReflect()); ok {
+		return &UnknownFieldsError{Field: f}
 	}
 	return nil
 }
@@ -172,7 +175,9 @@ func jsonWithin(b []byte, budget int) bool {
 // Decoding is how nird's Connect handlers read requests: at most readMaxBytes of a body,
 // also once decompressed (gzip stops inflating there, where Connect's own went on to the
 // end of the stream to say how large it was), counted before it is decoded (Unmarshal),
-// and JSON holding a field the schema does not define refused (StrictJSON).
+// and a request holding a field the schema does not define refused with a FieldViolation
+// naming where (unknownfield.go), by an interceptor of its own: give it after the
+// interceptors that must run first (the guard's).
 func Decoding(readMaxBytes int) connect.HandlerOption {
 	inflated := int64(readMaxBytes) + 1
 	if readMaxBytes <= 0 { // no bound, as Connect's ReadMaxBytes
@@ -181,7 +186,7 @@ func Decoding(readMaxBytes int) connect.HandlerOption {
 	return connect.WithHandlerOptions(
 		connect.WithReadMaxBytes(readMaxBytes),
 		connect.WithCodec(boundedProto{}),
-		StrictJSON(),
+		StrictJSON(), // and refuseMarked, for both codecs
 		connect.WithCompression("gzip",
 			func() connect.Decompressor { return &cappedGzip{limit: inflated} },
 			func() connect.Compressor { return gzip.NewWriter(io.Discard) }),
@@ -206,7 +211,7 @@ func (boundedProto) Unmarshal(data []byte, m any) error {
 	if err != nil {
 		return err
 	}
-	return Unmarshal(data, false, pm)
+	return markUnknown(pm, Unmarshal(data, false, pm))
 }
 
 // MarshalStable and IsBinary serve Connect's GET requests, as its own codec does.

@@ -3,15 +3,13 @@
 // classified for callers (DESIGN.md "Services and security"): invalid input names the field
 // (InvalidArgument), a rule refusal carries the rule's code (FailedPrecondition), a conflict
 // is Aborted, a forbidden action PermissionDenied. Internal errors are logged here once and
-// the caller gets a generic message. The strict JSON codec (codec.go) and the unknown-field
-// check (unknown.go) keep what the schema does not define out of the register, whichever the
-// wire format.
+// the caller gets a generic message. Requests are decoded with Unmarshal (decode.go), which
+// keeps what the schema does not define out of the register, whichever the wire format.
 package api
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 
@@ -60,17 +58,14 @@ func (h *Registration) Append(ctx context.Context, req *connect.Request[nirv1.Ap
 }
 
 // AppendAs appends a request for the principal in ctx, under its access.Scope (the append
-// path applies the access rules to every event); it is shared by the Connect handler and the
-// NATS ingress, and returns Connect errors.
+// path applies the access rules to every event); it is shared by the Connect handler, the
+// NATS ingress and the console, and returns Connect errors. A request holding fields the
+// schema does not define never reaches it: both transports decode with Unmarshal, which
+// refuses one, and the console builds its requests itself.
 func (h *Registration) AppendAs(ctx context.Context, req *nirv1.AppendRequest) ([]*nirv1.Position, error) {
 	scope, err := access.FromContext(ctx)
 	if err != nil {
 		return nil, callerError(ctx, h.fails, "append", err)
-	}
-	for i, reg := range req.GetRegistrations() {
-		if f := unknownFields(reg.ProtoReflect(), fmt.Sprintf("registrations[%d]", i)); f != "" {
-			return nil, fieldError(connect.CodeInvalidArgument, f, "holds fields this nird's schema does not define; events are stored only as far as they are validated (drop the fields, or upgrade nird)")
-		}
 	}
 	positions, err := h.ingest.Append(ctx, scope, req.GetRegistrations())
 	if err != nil {

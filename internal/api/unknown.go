@@ -1,9 +1,9 @@
 package api
 
-// Unknown fields: the binary counterpart of the strict JSON codec (codec.go). Protobuf keeps
-// fields it does not know through decoding and cloning; the register stores only what it
-// has validated, so a request that holds any is refused, whichever way it came (Connect,
-// the NATS ingress and the console all append through Registration.AppendAs).
+// Unknown fields: protobuf keeps fields it does not know through decoding and cloning, and
+// JSON names them; the register stores and answers only what it has validated, so a request
+// that holds any is refused while it is decoded (Unmarshal), whichever way it came, naming
+// where with a FieldViolation (unknownfield.go). The console builds its requests itself.
 
 import (
 	"fmt"
@@ -12,15 +12,23 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// unknownFields returns the path of the first message in m (m included) that holds fields
-// the schema does not define, or "" if there is none. Binary protobuf keeps unknown fields
-// through decoding and cloning, so without this check a client could store bytes no
-// validation has seen (a national id among them) in the immutable stream.
-func unknownFields(m protoreflect.Message, path string) string {
-	if p, ok := findUnknown(m); ok {
-		return path + p
+// unknownField returns where in m the first message that holds fields the schema does not
+// define is, as unknownFieldsError names it, and whether there is one. Binary protobuf keeps
+// unknown fields through decoding and cloning, so without this check a client could store
+// bytes no validation has seen (a national id among them) in the immutable stream.
+func unknownField(m protoreflect.Message) (string, bool) {
+	p, ok := findUnknown(m)
+	return fieldPath(p), ok
+}
+
+// fieldPath is the path findUnknown returns as a FieldViolation's field: below the request
+// as every field the API names ("registrations[0].event"), or "request" for the request
+// itself.
+func fieldPath(p string) string {
+	if p == "" {
+		return "request"
 	}
-	return ""
+	return p[1:]
 }
 
 // findUnknown reports whether m holds unknown fields, and where below m. The path is built

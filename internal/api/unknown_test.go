@@ -26,21 +26,25 @@ func TestFindUnknown(t *testing.T) {
 		want  string
 	}{
 		{"Clean", func(*nirv1.AppendRequest) {}, ""},
-		{"Top", func(r *nirv1.AppendRequest) { r.ProtoReflect().SetUnknown(unknown) }, "req"},
-		{"ListElement", func(r *nirv1.AppendRequest) { r.Registrations[1].ProtoReflect().SetUnknown(unknown) }, "req.registrations[1]"},
+		{"Top", func(r *nirv1.AppendRequest) { r.ProtoReflect().SetUnknown(unknown) }, "request"},
+		{"ListElement", func(r *nirv1.AppendRequest) { r.Registrations[1].ProtoReflect().SetUnknown(unknown) }, "registrations[1]"},
 		{"Payload", func(r *nirv1.AppendRequest) {
 			r.Registrations[0].Event.GetOfferRegistered().ProtoReflect().SetUnknown(unknown)
-		}, "req.registrations[0].event.offer_registered"},
+		}, "registrations[0].event.offer_registered"},
 		{"DeepDate", func(r *nirv1.AppendRequest) {
 			r.Registrations[1].Event.GetOfferRegistered().GetDate().ProtoReflect().SetUnknown(unknown)
-		}, "req.registrations[1].event.offer_registered.date"},
+		}, "registrations[1].event.offer_registered.date"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := build()
 			tt.plant(r)
-			if got := unknownFields(r.ProtoReflect(), "req"); got != tt.want {
-				t.Errorf("unknownFields = %q, want %q", got, tt.want)
+			got, ok := unknownField(r.ProtoReflect())
+			if !ok {
+				got = ""
+			}
+			if got != tt.want {
+				t.Errorf("unknownField = %q, want %q", got, tt.want)
 			}
 		})
 	}

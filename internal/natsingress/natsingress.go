@@ -534,6 +534,12 @@ func (in *Ingress) serve(ctx context.Context, req replier, data []byte, json boo
 	// Counted before it is decoded, as over HTTP (api.Unmarshal): a body of empty
 	// registrations decoded into 75 times its size.
 	if err = api.Unmarshal(data, json, msg); err != nil {
+		// The FieldViolation over HTTP, here its field and reason in the description.
+		var uf *api.UnknownFieldsError
+		if errors.As(err, &uf) {
+			in.fail(req, uf.ConnectError())
+			return
+		}
 		// The errors quote no value (a national id sent as a number).
 		in.fail(req, connect.NewError(connect.CodeInvalidArgument, errors.New("request is not a nir.v1.AppendRequest: "+rules.RedactInput(err.Error()))))
 		return
