@@ -1215,3 +1215,25 @@ func TestAppend_NoExistenceOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendAs_OversizedCostsNothingPerRegistration: a request over the registrations an
+// append takes is refused before anything is done per registration. Before, AppendAs
+// built an error path for each registration (its unknown-field check) ahead of the count
+// check: 10 000 allocations for a refused request of 10 000.
+func TestAppendAs_OversizedCostsNothingPerRegistration(t *testing.T) {
+	s := startServer(t)
+	ctx := auth.NewContext(context.Background(), auth.Principal{Name: "oslo", Role: auth.RoleKommune, Kommune: "0301"})
+	reg := onPerson(rules.SyntheticFodselsnummer(rules.MustDate(1990, time.April, 12), 1), "0301", offerEv(d(2024, 3, 2)))
+	req := &nirv1.AppendRequest{Registrations: make([]*nirv1.Registration, 10*ingest.DefaultMaxRegistrations)}
+	for i := range req.Registrations {
+		req.Registrations[i] = reg
+	}
+	var err error
+	allocs := testing.AllocsPerRun(5, func() { _, err = s.reg.AppendAs(ctx, req) })
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("AppendAs: %v, want ResourceExhausted", err)
+	}
+	if allocs > 100 {
+		t.Errorf("refusing %d registrations took %.0f allocations, want a few whatever the count", len(req.Registrations), allocs)
+	}
+}
