@@ -1,6 +1,9 @@
 package projections
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrClosed is returned when a DB or Projector is used after Close.
 var ErrClosed = errors.New("projections: closed")
@@ -11,6 +14,10 @@ var ErrNotFound = errors.New("projections: not found")
 // ErrInvalidArgument is returned when a query argument (filter, sort key, page token, year,
 // snapshot name) is not valid; the wrapped message names the argument.
 var ErrInvalidArgument = errors.New("projections: invalid argument")
+
+// ErrReportPageToken is returned when a report's page token is not a place in the query's
+// own report (malformed, or of another year or kommune); it is an ErrInvalidArgument.
+var ErrReportPageToken = fmt.Errorf("%w: page_token: not a page token of this year's report of this kommune", ErrInvalidArgument)
 
 // ErrSchema is returned when a read-model file was written by an incompatible schema version
 // and cannot be used without a rebuild (Open resets such a file; a snapshot cannot be reset).

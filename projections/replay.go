@@ -390,7 +390,7 @@ func (db *DB) WriteReport(dir string, year int, now rules.Date, minCount int64) 
 		return nil, err
 	}
 
-	rep, err := db.Terminated(ReportQuery{Year: year})
+	rep, err := db.Terminated(ReportQuery{Year: year, All: true})
 	if err != nil {
 		return nil, err
 	}

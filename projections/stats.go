@@ -2,8 +2,13 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -179,6 +184,15 @@ type ReportQuery struct {
 	Scheme nirv1.Scheme
 	// Registered filters «med registrert årsak» (With) or «ikke registrert» (Without).
 	Registered Filter
+	// Computed filters the regelmotor's terminations (With) or the kommune's (Without).
+	Computed Filter
+	// PageSize rows per page (0 = DefaultPageSize, at most MaxPageSize); PageToken is the
+	// NextPageToken of the previous page, or the decimal offset of a row.
+	PageSize  int
+	PageToken string
+	// All puts every row on one page, whatever PageSize: for an as-of replay, which writes
+	// the report whole. The API pages.
+	All bool
 	// Today is the date of today's kommune structure, which says what a past number has
 	// become (OwnKommuneRow); zero means the newest structure of the table.
 	Today rules.Date
@@ -186,7 +200,13 @@ type ReportQuery struct {
 
 // Report is the report of terminated participants of a year.
 type Report struct {
+	// Rows are the page's rows, in the order of the bucket's keys: the filed kommune, then
+	// the person key.
 	Rows []TerminatedRow
+	// Total counts the rows matching the query, over all pages; NextPageToken fetches the
+	// page after this one ("" on the last).
+	Total         int
+	NextPageToken string
 	// WithReason and WithoutReason count rows with a registered avslutningsårsak and with
 	// «Avslutningsårsak ikke registrert».
 	WithReason, WithoutReason int
@@ -206,39 +226,33 @@ type Report struct {
 // 3101 Halden's report for 2024 thus holds a programme begun under 3001 in 2022; a split
 // kommune's number has no one number after the split, so 1508 Ålesund's report for 2024
 // holds none of 1507's rows, which are 1580 Haram's as much as its own.
+//
+// The report comes a page at a time (q.PageSize, q.PageToken), with the counts of all its
+// rows on every page. A page token is refused (ErrReportPageToken) unless it is a place in
+// this year's rows of the kommuner the report holds, so no token leads a kommune's pages
+// into another kommune's rows.
 func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 	if q.Year < 1900 || q.Year > 9999 {
 		return nil, fmt.Errorf("%w: year %d", ErrInvalidArgument, q.Year)
 	}
-	structure := rules.Date{Y: q.Year, M: time.January, D: 1}
-	today := q.Today
-	if today.IsZero() {
-		today = rules.NewestStructure
+	if q.PageSize < 0 || q.PageSize > MaxPageSize {
+		return nil, fmt.Errorf("%w: page_size must be 0..%d", ErrInvalidArgument, MaxPageSize)
 	}
-	own := ""
-	if q.Kommune != "" {
-		own = OwnKommuneRow(q.Kommune, structure, today)
-	}
-	reported := func(filed string) bool {
-		if q.Kommune == "" || filed == q.Kommune {
-			return true
-		}
-		to, _, ok := rules.KommuneIn(filed, structure)
-		return ok && own != "" && to == own
+	reported := q.reported()
+	pg, err := q.page(reported)
+	if err != nil {
+		return nil, err
 	}
 	rep := &Report{ByReason: map[nirv1.TerminationReason]int{}}
-	err := db.view(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		prefix := statKey(q.Year, "")
 		c := bucket(tx, bucketTerminated).Cursor()
 		k, v := c.Seek(prefix)
 		for k != nil && hasPrefix(k, prefix) {
 			// year(2) kommune 0x00 person key …: a filed number not reported is skipped whole.
-			filed := k[len(prefix):]
-			if i := bytes.IndexByte(filed, 0); i >= 0 {
-				filed = filed[:i]
-			}
-			if !reported(string(filed)) {
-				k, v = c.Seek(append(statKey(q.Year, string(filed)), 1))
+			filed := filedIn(k[len(prefix):])
+			if !reported(filed) {
+				k, v = c.Seek(append(statKey(q.Year, filed), 1))
 				continue
 			}
 			var t TerminatedRow
@@ -246,13 +260,8 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 				return fmt.Errorf("terminated %d: %w", q.Year, err)
 			}
 			if q.matches(&t) {
-				rep.Rows = append(rep.Rows, t)
-				if t.ReasonRegistered() {
-					rep.WithReason++
-				} else {
-					rep.WithoutReason++
-				}
-				rep.ByReason[t.Reason]++
+				pg.take(rep, k, &t)
+				rep.count(&t)
 			}
 			k, v = c.Next()
 		}
@@ -264,11 +273,107 @@ func (db *DB) Terminated(q ReportQuery) (*Report, error) {
 	return rep, nil
 }
 
-// matches applies the report's law, scheme and reason filters to a row.
+// reported returns whether a row filed under a number is in the query's kommune's report.
+func (q *ReportQuery) reported() func(filed string) bool {
+	structure := rules.Date{Y: q.Year, M: time.January, D: 1}
+	today := q.Today
+	if today.IsZero() {
+		today = rules.NewestStructure
+	}
+	own := ""
+	if q.Kommune != "" {
+		own = OwnKommuneRow(q.Kommune, structure, today)
+	}
+	return func(filed string) bool {
+		if q.Kommune == "" || filed == q.Kommune {
+			return true
+		}
+		to, _, ok := rules.KommuneIn(filed, structure)
+		return ok && own != "" && to == own
+	}
+}
+
+// filedIn returns the kommune a terminated row's key (past its year) is filed under.
+func filedIn(k []byte) string {
+	if i := bytes.IndexByte(k, 0); i >= 0 {
+		k = k[:i]
+	}
+	return string(k)
+}
+
+// count counts a matching row in the report's counts.
+func (rep *Report) count(t *TerminatedRow) {
+	rep.Total++
+	if t.ReasonRegistered() {
+		rep.WithReason++
+	} else {
+		rep.WithoutReason++
+	}
+	rep.ByReason[t.Reason]++
+}
+
+// reportTokenPrefix marks a report's cursor: the hex of the key (year, filed kommune, person
+// key) of the row a page ended at.
+const reportTokenPrefix = "t1."
+
+// reportPage is where a page of the report starts and how many rows it takes.
+type reportPage struct {
+	after  []byte // the key of the previous page's last row, or nil
+	offset int    // matching rows to skip, without after
+	size   int
+	seen   int    // matching rows met so far
+	last   []byte // the key of the page's last row
+}
+
+// page reads the query's page size and token. A cursor must be a place in the query's year
+// and among the kommuner its report holds (reported): a token of another report is refused
+// rather than read as a place in this one.
+func (q *ReportQuery) page(reported func(string) bool) (*reportPage, error) {
+	pg := &reportPage{size: cmp.Or(q.PageSize, DefaultPageSize)}
+	if q.All {
+		pg.size = math.MaxInt
+	}
+	t := q.PageToken
+	if t == "" {
+		return pg, nil
+	}
+	if rest, ok := strings.CutPrefix(t, reportTokenPrefix); ok {
+		k, err := hex.DecodeString(rest)
+		year := statKey(q.Year, "")
+		if err != nil || !bytes.HasPrefix(k, year) || bytes.IndexByte(k[2:], 0) <= 0 || !reported(filedIn(k[2:])) {
+			return nil, ErrReportPageToken
+		}
+		pg.after = k
+		return pg, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 0 {
+		return nil, ErrReportPageToken
+	}
+	pg.offset = n
+	return pg, nil
+}
+
+// take puts the matching row t at key k on the page if it belongs there, and notes that
+// the report goes on past a full page.
+func (pg *reportPage) take(rep *Report, k []byte, t *TerminatedRow) {
+	pg.seen++
+	switch {
+	case pg.after != nil && bytes.Compare(k, pg.after) <= 0, pg.after == nil && pg.seen <= pg.offset:
+		return
+	case len(rep.Rows) < pg.size:
+		rep.Rows = append(rep.Rows, *t)
+		pg.last = append(pg.last[:0], k...) // bbolt's key is valid in the transaction only
+	case rep.NextPageToken == "":
+		rep.NextPageToken = reportTokenPrefix + hex.EncodeToString(pg.last)
+	}
+}
+
+// matches applies the report's law, scheme, reason and computed filters to a row.
 func (q *ReportQuery) matches(t *TerminatedRow) bool {
 	return (q.Law == nirv1.Law_LAW_UNSPECIFIED || t.Law == q.Law) &&
 		(q.Scheme == nirv1.Scheme_SCHEME_UNSPECIFIED || t.Scheme == q.Scheme) &&
-		q.Registered.match(t.ReasonRegistered())
+		q.Registered.match(t.ReasonRegistered()) && q.Computed.match(t.Computed)
 }
 
 // OwnKommuneRow returns the kommune row of structure that holds kommune k's figures and no

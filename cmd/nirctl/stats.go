@@ -171,18 +171,18 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := queryClient(ctx).TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{
+	res, err := wholeTerminatedReport(ctx, &nirv1.TerminatedReportRequest{
 		Year: int32(*year), Kommune: *kommune, Law: nirv1.Law(l), RegisteredReason: nirv1.PresenceFilter(r),
-		ProgrammeCategory: nirv1.Scheme(c), Snapshot: *snapshot}))
+		ProgrammeCategory: nirv1.Scheme(c), Snapshot: *snapshot})
 	if err != nil {
 		return callErr("report terminated", err)
 	}
 	if *asJSON {
-		return printJSON(stdout, res.Msg)
+		return printJSON(stdout, res)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PERSON_KEY\tKOMMUNE\tLAW\tPROGRAMME_START\tTERMINATED\tREASON\tCOMPUTED")
-	for _, t := range res.Msg.GetRows() {
+	for _, t := range res.GetRows() {
 		computed := ""
 		if t.GetComputed() {
 			computed = "regelmotor"
@@ -193,9 +193,31 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%d terminated: %d with a registered reason, %d without\n", len(res.Msg.GetRows()), res.Msg.GetWithReason(), res.Msg.GetWithoutReason())
-	for _, rc := range res.Msg.GetByReason() {
+	fmt.Fprintf(stdout, "\n%d terminated: %d with a registered reason, %d without\n", len(res.GetRows()), res.GetWithReason(), res.GetWithoutReason())
+	for _, rc := range res.GetByReason() {
 		fmt.Fprintf(stdout, "  %-28s %d\n", enumText(rc.GetReason(), "TERMINATION_REASON_"), rc.GetCount())
 	}
 	return nil
+}
+
+// wholeTerminatedReport reads every page of the report req asks for: the first page's
+// counts (the whole report's) with all the rows.
+func wholeTerminatedReport(ctx context.Context, req *nirv1.TerminatedReportRequest) (*nirv1.TerminatedReportResponse, error) {
+	req.PageSize = 1000
+	var whole *nirv1.TerminatedReportResponse
+	for {
+		res, err := queryClient(ctx).TerminatedReport(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		if whole == nil {
+			whole = res.Msg
+		} else {
+			whole.Rows = append(whole.Rows, res.Msg.GetRows()...)
+		}
+		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+			whole.NextPageToken = ""
+			return whole, nil
+		}
+	}
 }

@@ -1140,8 +1140,9 @@ func statRowValues(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.S
 	return out
 }
 
-// TerminatedReport implements QueryService.TerminatedReport (DOMAIN.md 6.2). A kommune
-// principal gets its own kommune's programmes.
+// TerminatedReport implements QueryService.TerminatedReport (DOMAIN.md 6.2), a page at a
+// time with the whole report's counts. A kommune principal gets its own kommune's
+// programmes, and a page token only of its own report.
 func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1.TerminatedReportRequest]) (*connect.Response[nirv1.TerminatedReportResponse], error) {
 	v, err := scopeOf(ctx)
 	if err != nil {
@@ -1165,13 +1166,25 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	if !knownEnum(m.GetProgrammeCategory()) {
 		return nil, fieldError(connect.CodeInvalidArgument, "programme_category", "unknown kategori (scheme)")
 	}
-	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg, Today: h.today()}
+	computed, ok := presence(m.GetComputed())
+	if !ok {
+		return nil, fieldError(connect.CodeInvalidArgument, "computed", "unknown presence filter (WITH or WITHOUT)")
+	}
+	if m.GetPageSize() < 0 || m.GetPageSize() > projections.MaxPageSize {
+		return nil, fieldError(connect.CodeInvalidArgument, "page_size", "must be 0.."+strconv.Itoa(projections.MaxPageSize))
+	}
+	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg,
+		Computed: computed, PageSize: int(m.GetPageSize()), PageToken: m.GetPageToken(), Today: h.today()}
 	out := &nirv1.TerminatedReportResponse{}
 	return respond(ctx, h, "terminated report", m.GetSnapshot(), out, func(db *projections.DB) error {
 		rep, err := db.Terminated(q)
+		if errors.Is(err, projections.ErrReportPageToken) {
+			return fieldError(connect.CodeInvalidArgument, "page_token", "not a page token of this year's report of this kommune (a next_page_token of it, or a row's decimal offset)")
+		}
 		if err != nil {
 			return err
 		}
+		out.Total, out.NextPageToken = int32(rep.Total), rep.NextPageToken
 		out.WithReason, out.WithoutReason = int32(rep.WithReason), int32(rep.WithoutReason)
 		for i := range rep.Rows {
 			t := &rep.Rows[i]

@@ -564,54 +564,10 @@ func TestConsole_ComputedTermination(t *testing.T) {
 	w := newWorld(t)
 	oslo := login(t, w.h, w.tokens["oslo"])
 	ctx := context.Background()
-	system := access.System(&nirv1.Actor{Subject: rules.RegelmotorSubject, Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
 	kommune := access.System(&nirv1.Actor{Subject: "fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE})
 	today := rules.DateFromTime(time.Now())
-	// A person whose programme ran out with nothing registered: permit 2019 (IntroL) or 2021
-	// (IL), a tildeling two and a half years ago, no termination.
 	person := func(i int, permit rules.Date) string {
-		birth := rules.MustDate(1985, 3, 1+i)
-		fnr := rules.SyntheticFodselsnummer(birth, 700+i)
-		start := permit.AddMonths(3)
-		regs := []*nirv1.Registration{
-			{Event: &nirv1.Event{Id: ulidAt(permit, i*10+1), Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
-				Fodselsnummer: fnr, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_MALE, PermitDate: permit.Proto(),
-				PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: permit.AddDays(-30).Proto(),
-				SettlementDate: permit.AddMonths(1).Proto(), SettlementKommune: "0301", SettledByAgreement: true}}}},
-			{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+2), Kommune: "0301",
-				Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
-					Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: start.Proto(), FromDate: start.Proto()}}}},
-		}
-		if !permit.Before(rules.MustDate(2021, 1, 1)) {
-			regs = append(regs, &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+3), Kommune: "0301",
-				Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: start.Proto()}}}})
-		}
-		pos, err := w.svc.Append(ctx, kommune, regs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := pos[0].GetPersonKey()
-		// Folded as stored (recorded now), as the regelmotor folds it.
-		_, stored, err := w.svc.History(ctx, system, &nirv1.PersonRef{PersonKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var evs []*nirv1.Event
-		for _, e := range stored {
-			evs = append(evs, e.Event)
-		}
-		due := rules.DueTerminations(rules.Fold(key, evs), today)
-		if len(due) != 1 {
-			t.Fatalf("person %d: %d computed terminations due, want 1", i, len(due))
-		}
-		due[0].Actor = nil
-		cpos, err := w.svc.Append(ctx, system, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := waitFor(ctx, w.proj, cpos[0].GetSequence()); err != nil {
-			t.Fatal(err)
-		}
+		key, _ := ranOut(t, w, i, permit)
 		return key
 	}
 	introl := person(1, rules.MustDate(2019, 5, 2))
@@ -715,6 +671,61 @@ func TestConsole_ComputedTermination(t *testing.T) {
 }
 
 // ulidAt is a test event id whose time part is the day d.
+// ranOut stores an Oslo person whose programme ran out with nothing registered (permit 2019:
+// IntroL, 2021: IL; no termination), and the regelmotor's computed termination of it, and
+// returns the person key and the termination's date.
+func ranOut(t *testing.T, w *world, i int, permit rules.Date) (string, rules.Date) {
+	t.Helper()
+	ctx := context.Background()
+	system := access.System(&nirv1.Actor{Subject: rules.RegelmotorSubject, Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
+	kommune := access.System(&nirv1.Actor{Subject: "fagsystem", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE})
+	today := rules.DateFromTime(time.Now())
+	birth := rules.MustDate(1985, 3, 1+i)
+	fnr := rules.SyntheticFodselsnummer(birth, 700+i)
+	start := permit.AddMonths(3)
+	regs := []*nirv1.Registration{
+		{Event: &nirv1.Event{Id: ulidAt(permit, i*10+1), Kommune: "0301", Payload: &nirv1.Event_PersonRegistered{PersonRegistered: &nirv1.PersonRegistered{
+			Fodselsnummer: fnr, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_MALE, PermitDate: permit.Proto(),
+			PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: permit.AddDays(-30).Proto(),
+			SettlementDate: permit.AddMonths(1).Proto(), SettlementKommune: "0301", SettledByAgreement: true}}}},
+		{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+2), Kommune: "0301",
+			Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+				Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: start.Proto(), FromDate: start.Proto()}}}},
+	}
+	if !permit.Before(rules.MustDate(2021, 1, 1)) {
+		regs = append(regs, &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: fnr}, Event: &nirv1.Event{Id: ulidAt(start, i*10+3), Kommune: "0301",
+			Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: start.Proto()}}}})
+	}
+	pos, err := w.svc.Append(ctx, kommune, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].GetPersonKey()
+	// Folded as stored (recorded now), as the regelmotor folds it.
+	_, stored, err := w.svc.History(ctx, system, &nirv1.PersonRef{PersonKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*nirv1.Event
+	for _, e := range stored {
+		evs = append(evs, e.Event)
+	}
+	due := rules.DueTerminations(rules.Fold(key, evs), today)
+	if len(due) != 1 {
+		t.Fatalf("person %d: %d computed terminations due, want 1", i, len(due))
+	}
+	due[0].Actor = nil
+	cpos, err := w.svc.Append(ctx, system, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, w.proj, cpos[0].GetSequence()); err != nil {
+		t.Fatal(err)
+	}
+	ended, _ := rules.DateOf(due[0].GetTerminationComputed().GetDate())
+	return key, ended
+}
+
 func ulidAt(d rules.Date, n int) string {
 	return ulid.MustNew(uint64(d.Time().UnixMilli()), strings.NewReader(strings.Repeat(string(rune('a'+n%26)), 16))).String()
 }

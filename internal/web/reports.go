@@ -2,14 +2,18 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/api"
@@ -129,28 +133,21 @@ func (c *Console) reportingPage(w http.ResponseWriter, r *http.Request) {
 			c.render(w, r, status, "reporting", c.view(r, "Årsrapportering", d))
 		}
 	}
-	var report *nirv1.TerminatedReportResponse
 	for _, g := range reportingGaps {
 		if g.Report != "" {
-			if report == nil {
-				var err error
-				report, err = call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport,
-					&nirv1.TerminatedReportRequest{Year: int32(year), Kommune: kommune, MinSequence: minSeq(r)})
-				if err != nil {
-					fail(err)
-					return
-				}
-			}
-			n, link := int(report.GetWithoutReason()), url.Values{"ar": {strconv.Itoa(year)}, "arsak": {"uten"}}
+			// The report's count only: a page of one row carries the whole report's counts.
+			req, link := &nirv1.TerminatedReportRequest{Year: int32(year), Kommune: kommune, PageSize: 1, MinSequence: minSeq(r),
+				RegisteredReason: nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT}, url.Values{"ar": {strconv.Itoa(year)}, "arsak": {"uten"}}
 			if g.Report == "beregnet" {
-				n, link = 0, url.Values{"ar": {strconv.Itoa(year)}, "beregnet": {"med"}}
-				for _, row := range report.GetRows() {
-					if row.GetComputed() {
-						n++
-					}
-				}
+				req.RegisteredReason, req.Computed = nirv1.PresenceFilter_PRESENCE_FILTER_UNSPECIFIED, nirv1.PresenceFilter_PRESENCE_FILTER_WITH
+				link = url.Values{"ar": {strconv.Itoa(year)}, "beregnet": {"med"}}
 			}
-			d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/avsluttede", link), Count: n, Unit: "avsluttede program"})
+			report, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
+			if err != nil {
+				fail(err)
+				return
+			}
+			d.Gaps = append(d.Gaps, gap{Label: g.Label, Hint: g.Hint, Href: href("/avsluttede", link), Count: int(report.GetTotal()), Unit: "avsluttede program"})
 			continue
 		}
 		params := with(g.Params, "year", strconv.Itoa(year))
@@ -242,21 +239,16 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 			c.render(w, r, status, "terminated", c.view(r, "Avsluttede deltakere", d))
 		}
 	}
-	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
+	if d.Computed {
+		req.Computed = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
+	}
+	page, size, _ := pageParams(q)
+	shown, res, err := c.terminatedPageRows(r.Context(), req, page, size)
 	if err != nil {
 		fail(err)
 		return
 	}
-	rows := res.GetRows()
-	if d.Computed {
-		rows = computedRows(rows)
-	}
-	// «De uten registrert årsak først», in the report's order otherwise, so the pages of
-	// one report neither repeat nor skip a row.
-	sort.SliceStable(rows, func(i, j int) bool { return !rows[i].GetReasonRegistered() && rows[j].GetReasonRegistered() })
-	page, size, _ := pageParams(q)
-	shown := pageOf(rows, page, size)
-	d.Pager = newPager("/avsluttede", d.params(), page, size, len(rows), len(shown))
+	d.Pager = newPager("/avsluttede", d.params(), page, size, int(res.GetTotal()), len(shown))
 	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
 	for _, t := range shown {
 		d.Rows = append(d.Rows, terminatedRowOf(t, canOpen))
@@ -267,7 +259,7 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d.counts(res, rows)
+	d.counts(res)
 	c.render(w, r, http.StatusOK, "terminated", c.view(r, fmt.Sprintf("Avsluttede deltakere %d", year), d))
 }
 
@@ -286,24 +278,56 @@ func (d *terminatedData) params() url.Values {
 	return out
 }
 
-// computedRows are the rows whose termination is the regelmotor's.
-func computedRows(rows []*nirv1.TerminatedParticipant) []*nirv1.TerminatedParticipant {
-	var out []*nirv1.TerminatedParticipant
-	for _, t := range rows {
-		if t.GetComputed() {
-			out = append(out, t)
+// terminatedPageRows returns page (from 1) of the report req asks for, size rows a page,
+// fetched a page at a time (QueryService.TerminatedReport's offsets), and the counts of
+// the whole report. Unless req keeps one kind, the rows with «Avslutningsårsak ikke
+// registrert» come first, then the others, each in the report's order, so the pages of
+// one report neither repeat nor skip a row: the page is read from the report of the rows
+// without a registered reason, and the rest of it from the report of those with one.
+func (c *Console) terminatedPageRows(ctx context.Context, req *nirv1.TerminatedReportRequest, page, size int) ([]*nirv1.TerminatedParticipant, *nirv1.TerminatedReportResponse, error) {
+	offset := int64(min(page-1, math.MaxInt32)) * int64(size)
+	read := func(reg nirv1.PresenceFilter, offset int64, size int) (*nirv1.TerminatedReportResponse, error) {
+		part := proto.CloneOf(req)
+		part.RegisteredReason, part.PageSize = reg, int32(size)
+		if offset > 0 {
+			part.PageToken = strconv.FormatInt(offset, 10)
 		}
+		return call(c, ctx, nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, part)
 	}
-	return out
+	if req.GetRegisteredReason() != nirv1.PresenceFilter_PRESENCE_FILTER_UNSPECIFIED {
+		res, err := read(req.GetRegisteredReason(), offset, size)
+		return res.GetRows(), res, err
+	}
+	without, err := read(nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT, offset, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := without.GetRows()
+	// A full page still asks for a row of the others, for their counts.
+	with, err := read(nirv1.PresenceFilter_PRESENCE_FILTER_WITH, max(0, offset-int64(without.GetTotal())), max(1, size-len(rows)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rows) < size {
+		rows = append(rows, with.GetRows()...)
+	}
+	both := &nirv1.TerminatedReportResponse{Total: without.GetTotal() + with.GetTotal(),
+		WithReason: with.GetWithReason(), WithoutReason: without.GetWithoutReason(), ByReason: mergeCounts(without.GetByReason(), with.GetByReason())}
+	return rows, both, nil
 }
 
-// pageOf returns page (from 1) of rows, size rows a page; none past the last.
-func pageOf[T any](rows []T, page, size int) []T {
-	if page-1 > len(rows)/size {
-		return nil
+// mergeCounts adds two reports' counts by avslutningsårsak, ordered by reason.
+func mergeCounts(a, b []*nirv1.ReasonCount) []*nirv1.ReasonCount {
+	sum := map[nirv1.TerminationReason]int64{}
+	for _, rc := range append(slices.Clone(a), b...) {
+		sum[rc.GetReason()] += rc.GetCount()
 	}
-	from := min((page-1)*size, len(rows))
-	return rows[from:min(from+size, len(rows))]
+	out := make([]*nirv1.ReasonCount, 0, len(sum))
+	for r, n := range sum {
+		out = append(out, &nirv1.ReasonCount{Reason: r, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetReason() < out[j].GetReason() })
+	return out
 }
 
 func terminatedRowOf(t *nirv1.TerminatedParticipant, link bool) terminatedRow {
@@ -316,28 +340,10 @@ func terminatedRowOf(t *nirv1.TerminatedParticipant, link bool) terminatedRow {
 	return row
 }
 
-// counts sets the report's counts: the year's report's, or with Computed those of rows, the
-// rows shown over all pages.
-func (d *terminatedData) counts(res *nirv1.TerminatedReportResponse, rows []*nirv1.TerminatedParticipant) {
+// counts sets the report's counts, the whole report's (under its filters) on every page.
+func (d *terminatedData) counts(res *nirv1.TerminatedReportResponse) {
 	d.With, d.Without = int(res.GetWithReason()), int(res.GetWithoutReason())
-	byReason := res.GetByReason()
-	if d.Computed {
-		d.With, d.Without, byReason = 0, 0, nil
-		counts := map[nirv1.TerminationReason]int64{}
-		for _, t := range rows {
-			if t.GetReasonRegistered() {
-				d.With++
-			} else {
-				d.Without++
-			}
-			counts[t.GetReason()]++
-		}
-		for r, n := range counts {
-			byReason = append(byReason, &nirv1.ReasonCount{Reason: r, Count: n})
-		}
-		sort.Slice(byReason, func(i, j int) bool { return byReason[i].GetReason() < byReason[j].GetReason() })
-	}
-	for _, rc := range byReason {
+	for _, rc := range res.GetByReason() {
 		d.ByReason = append(d.ByReason, fact{Label: label(reasonLabels, rc.GetReason()), Value: number(rc.GetCount())})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ var reportRow = regexp.MustCompile(`<th scope="row"><a href="/personer/([^"]+)">
 // asks for pages of 25. Found on 2026-12-07 (review): the page showed every row of the
 // report, and filled in national ids from the kommune's whole list of terminated persons
 // (up to 50 ListPersons calls of 1 000 rows), the work of a CSV export at the page's request
-// rate; now a page shows 25 rows and reads the persons of those 25 only.
+// rate; now a page shows 25 rows and reads the persons of those 25 only, and fetches those
+// rows of the report only.
 func TestConsole_TerminatedPageCostsItsRows(t *testing.T) {
 	w := newWorld(t)
 	ids := terminatedInHaldenMany(t, w, 60)
@@ -37,17 +39,24 @@ func TestConsole_TerminatedPageCostsItsRows(t *testing.T) {
 	if rows := reportRow.FindAllStringSubmatch(page.body, -1); len(rows) != 25 {
 		t.Errorf("the page shows %d rows, want 25", len(rows))
 	}
-	persons := 0 // the person rows the page read through the API
+	persons, reported := 0, 0 // the person rows and report rows the page read through the API
 	for _, a := range w.answered() {
 		switch a := a.(type) {
 		case *nirv1.ListPersonsResponse:
 			persons += len(a.GetRows())
 		case *nirv1.GetPersonResponse:
 			persons++
+		case *nirv1.TerminatedReportResponse:
+			reported += len(a.GetRows())
 		}
 	}
 	if persons > 25 {
 		t.Errorf("a page of 25 rows read %d person rows of the kommune's %d terminated", persons, len(ids))
+	}
+	// The report's rows too (2026-12-07): the page fetched the whole year's report, 60 rows,
+	// to show 25; now its page and at most a row more (the other kind's counts).
+	if reported > 26 {
+		t.Errorf("a page of 25 rows fetched %d rows of the report's %d", reported, len(ids))
 	}
 }
 
@@ -92,9 +101,69 @@ func TestConsole_TerminatedPagesShowTheirIDs(t *testing.T) {
 	}
 }
 
+// TestConsole_TerminatedPagesWithoutReasonFirst: Oslo has 3 programmes the regelmotor ended
+// («Avslutningsårsak ikke registrert») and 5 more ended with a reason in one year (besides
+// the world's own). The report's pages of 2 (the second holds both kinds) show the 3
+// without a reason first, then the others, each once, and every page the whole report's
+// counts, though the console now fetches only a page of the report (from the report of
+// each kind in turn) where it fetched all of it and sorted it.
+func TestConsole_TerminatedPagesWithoutReasonFirst(t *testing.T) {
+	w := newWorld(t)
+	without := map[string]bool{}
+	var year int
+	for i := range 3 {
+		key, ended := ranOut(t, w, i+1, rules.MustDate(2021, 6, 1+i))
+		without[key], year = true, ended.Y
+	}
+	with := terminatedIn(t, w, "0301", year, 5)
+	oslo := login(t, w.h, w.tokens["oslo"])
+	totalRe := regexp.MustCompile(`<h2 id="treff">(\d+) avsluttede program</h2>`)
+	countRe := regexp.MustCompile(`<strong class="varsel">3</strong> med «Avslutningsårsak ikke registrert»`)
+	var order []string
+	total := 0
+	for n := 1; n == 1 || (n-1)*2 < total; n++ {
+		page := w.do(http.MethodGet, fmt.Sprintf("/avsluttede?ar=%d&antall=2&side=%d", year, n), nil, nil, oslo)
+		m := totalRe.FindStringSubmatch(page.body)
+		if page.code != http.StatusOK || m == nil || !countRe.MatchString(page.body) {
+			t.Fatalf("page %d of %d: %d, the total %v, the count of 3 without a reason shown %v", n, year, page.code, m, countRe.MatchString(page.body))
+		}
+		total, _ = strconv.Atoi(m[1])
+		rows := reportRow.FindAllStringSubmatch(page.body, -1)
+		if len(rows) > 2 {
+			t.Errorf("page %d shows %d rows, want at most 2", n, len(rows))
+		}
+		for _, row := range rows {
+			order = append(order, row[1])
+		}
+	}
+	if len(order) != total || total < 8 {
+		t.Fatalf("the pages show %d rows of a total of %d, want all and at least 8: %v", len(order), total, order)
+	}
+	seen := map[string]bool{}
+	for i, key := range order {
+		if seen[key] || without[key] != (i < 3) {
+			t.Errorf("row %d is %s (without a reason %v, seen before %v); want the 3 without a reason first, then the others, each once", i+1, key, without[key], seen[key])
+		}
+		seen[key] = true
+	}
+	for key := range with {
+		if !seen[key] {
+			t.Errorf("%s, terminated with a reason, is on no page", key)
+		}
+	}
+}
+
 // terminatedInHaldenMany stores n persons in Halden (3101) whose programme began in March 2024
 // and was terminated on 2024-06-30, and returns their national ids by person key.
 func terminatedInHaldenMany(t *testing.T, w *world, n int) map[string]string {
+	t.Helper()
+	return terminatedIn(t, w, "3101", 2024, n)
+}
+
+// terminatedIn stores n persons in kommune whose programme began in March of year and was
+// terminated on June 30 with the reason «arbeid», and returns their national ids by person
+// key.
+func terminatedIn(t *testing.T, w *world, kommune string, year, n int) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	loader := access.System(&nirv1.Actor{Subject: "load", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM})
@@ -105,7 +174,7 @@ func terminatedInHaldenMany(t *testing.T, w *world, n int) map[string]string {
 		birth := rules.MustDate(1980+i%20, time.Month(1+i%12), 1+i%28)
 		id := rules.SyntheticFodselsnummer(birth, 100+i)
 		ev := func(p any) *nirv1.Registration {
-			e := &nirv1.Event{Id: ulid.Make().String(), Kommune: "3101"}
+			e := &nirv1.Event{Id: ulid.Make().String(), Kommune: kommune}
 			switch p := p.(type) {
 			case *nirv1.PersonRegistered:
 				e.Payload = &nirv1.Event_PersonRegistered{PersonRegistered: p}
@@ -119,11 +188,11 @@ func terminatedInHaldenMany(t *testing.T, w *world, n int) map[string]string {
 		}
 		pos, err := w.svc.Append(ctx, loader, []*nirv1.Registration{
 			ev(&nirv1.PersonRegistered{Fodselsnummer: id, BirthDate: birth.Proto(), Sex: nirv1.Sex_SEX_FEMALE,
-				PermitDate: d(2024, 1, 10), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: d(2024, 1, 1),
-				SettlementDate: d(2024, 2, 1), SettlementKommune: "3101", SettledByAgreement: true}),
-			ev(&nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2024, 2, 20), FromDate: d(2024, 3, 1)}),
+				PermitDate: d(year, 1, 10), PermitBasis: nirv1.PermitBasis_PERMIT_BASIS_ASYL_28, ArrivalDate: d(year, 1, 1),
+				SettlementDate: d(year, 2, 1), SettlementKommune: kommune, SettledByAgreement: true}),
+			ev(&nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(year, 2, 20), FromDate: d(year, 3, 1)}),
 			ev(&nirv1.TerminationRegistered{Kind: nirv1.TerminationKind_TERMINATION_KIND_FULLFORT,
-				Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: d(2024, 6, 30)}),
+				Reason: nirv1.TerminationReason_TERMINATION_REASON_ARBEID, Date: d(year, 6, 30)}),
 		})
 		if err != nil {
 			t.Fatalf("load: %v", err)

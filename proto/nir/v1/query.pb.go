@@ -1858,6 +1858,18 @@ type TerminatedReportRequest struct {
 	// introduksjonsprogram», «kan tilbys introduksjonsprogram», ... (DOMAIN.md 6.2); unset
 	// keeps all.
 	ProgrammeCategory Scheme `protobuf:"varint,6,opt,name=programme_category,json=programmeCategory,proto3,enum=nir.v1.Scheme" json:"programme_category,omitempty"`
+	// page_size is the number of rows per page (0 = 100, at most 1000). The counts
+	// (total, with_reason, without_reason, by_reason) are the whole report's on every page.
+	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page: the place of that page's last
+	// row in the report's order, so rows stored between two reads neither repeat a row nor
+	// skip one. It holds a place in this year's report of this kommune (of the kommuner a
+	// kommune principal sees) and is refused for another year or kommune. A decimal offset of
+	// a row in the filtered report is accepted too, to jump to a page.
+	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// computed: WITH keeps rows whose effective termination is the regelmotor's, WITHOUT the
+	// kommune's own.
+	Computed PresenceFilter `protobuf:"varint,9,opt,name=computed,proto3,enum=nir.v1.PresenceFilter" json:"computed,omitempty"`
 	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
@@ -1941,6 +1953,27 @@ func (x *TerminatedReportRequest) GetProgrammeCategory() Scheme {
 		return x.ProgrammeCategory
 	}
 	return Scheme_SCHEME_UNSPECIFIED
+}
+
+func (x *TerminatedReportRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *TerminatedReportRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *TerminatedReportRequest) GetComputed() PresenceFilter {
+	if x != nil {
+		return x.Computed
+	}
+	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
 }
 
 func (x *TerminatedReportRequest) GetMinSequence() uint64 {
@@ -2068,7 +2101,7 @@ func (x *TerminatedParticipant) GetEventId() string {
 	return ""
 }
 
-// TerminatedReportResponse is the report.
+// TerminatedReportResponse is one page of the report, with the whole report's counts.
 type TerminatedReportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// rows of the report.
@@ -2078,7 +2111,11 @@ type TerminatedReportResponse struct {
 	// without_reason counts rows with «Avslutningsårsak ikke registrert».
 	WithoutReason int32 `protobuf:"varint,3,opt,name=without_reason,json=withoutReason,proto3" json:"without_reason,omitempty"`
 	// by_reason counts rows by avslutningsårsak.
-	ByReason      []*ReasonCount `protobuf:"bytes,4,rep,name=by_reason,json=byReason,proto3" json:"by_reason,omitempty"`
+	ByReason []*ReasonCount `protobuf:"bytes,4,rep,name=by_reason,json=byReason,proto3" json:"by_reason,omitempty"`
+	// total is the number of rows matching the filters, over all pages.
+	Total int32 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// next_page_token fetches the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,6,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2139,6 +2176,20 @@ func (x *TerminatedReportResponse) GetByReason() []*ReasonCount {
 		return x.ByReason
 	}
 	return nil
+}
+
+func (x *TerminatedReportResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *TerminatedReportResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // AuditHistoryRequest asks for a person's audit history.
@@ -3925,14 +3976,18 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tstructure\x18\x02 \x01(\v2\f.nir.v1.DateR\tstructure\x122\n" +
 	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\x12\x1b\n" +
 	"\tmin_count\x18\x04 \x01(\x05R\bminCount\x12\x1a\n" +
-	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\xa9\x02\n" +
+	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\x99\x03\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +
 	"\x03law\x18\x03 \x01(\x0e2\v.nir.v1.LawR\x03law\x12C\n" +
 	"\x11registered_reason\x18\x04 \x01(\x0e2\x16.nir.v1.PresenceFilterR\x10registeredReason\x12\x1a\n" +
 	"\bsnapshot\x18\x05 \x01(\tR\bsnapshot\x12=\n" +
-	"\x12programme_category\x18\x06 \x01(\x0e2\x0e.nir.v1.SchemeR\x11programmeCategory\x12!\n" +
+	"\x12programme_category\x18\x06 \x01(\x0e2\x0e.nir.v1.SchemeR\x11programmeCategory\x12\x1b\n" +
+	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\x122\n" +
+	"\bcomputed\x18\t \x01(\x0e2\x16.nir.v1.PresenceFilterR\bcomputed\x12!\n" +
 	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\xf6\x02\n" +
 	"\x15TerminatedParticipant\x12\x1d\n" +
 	"\n" +
@@ -3944,13 +3999,15 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x06reason\x18\x06 \x01(\x0e2\x19.nir.v1.TerminationReasonR\x06reason\x12+\n" +
 	"\x11reason_registered\x18\a \x01(\bR\x10reasonRegistered\x12\x1a\n" +
 	"\bcomputed\x18\b \x01(\bR\bcomputed\x12\x19\n" +
-	"\bevent_id\x18\t \x01(\tR\aeventId\"\xc7\x01\n" +
+	"\bevent_id\x18\t \x01(\tR\aeventId\"\x85\x02\n" +
 	"\x18TerminatedReportResponse\x121\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1d.nir.v1.TerminatedParticipantR\x04rows\x12\x1f\n" +
 	"\vwith_reason\x18\x02 \x01(\x05R\n" +
 	"withReason\x12%\n" +
 	"\x0ewithout_reason\x18\x03 \x01(\x05R\rwithoutReason\x120\n" +
-	"\tby_reason\x18\x04 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\"\x7f\n" +
+	"\tby_reason\x18\x04 \x03(\v2\x13.nir.v1.ReasonCountR\bbyReason\x12\x14\n" +
+	"\x05total\x18\x05 \x01(\x05R\x05total\x12&\n" +
+	"\x0fnext_page_token\x18\x06 \x01(\tR\rnextPageToken\"\x7f\n" +
 	"\x13AuditHistoryRequest\x12)\n" +
 	"\x06person\x18\x01 \x01(\v2\x11.nir.v1.PersonRefR\x06person\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12!\n" +
@@ -4243,64 +4300,65 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	44, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
 	46, // 52: nir.v1.TerminatedReportRequest.programme_category:type_name -> nir.v1.Scheme
-	44, // 53: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	47, // 54: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	47, // 55: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	45, // 56: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	18, // 57: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	14, // 58: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	51, // 59: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	53, // 60: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	21, // 61: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	22, // 62: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	47, // 63: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
-	47, // 64: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
-	26, // 65: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
-	47, // 66: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
-	54, // 67: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	54, // 68: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
-	28, // 69: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	29, // 70: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	30, // 71: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	32, // 72: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	30, // 73: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	29, // 74: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	47, // 75: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	54, // 76: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	30, // 77: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	29, // 78: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	42, // 79: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
-	5,  // 80: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 81: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 82: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 83: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 84: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 85: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	27, // 86: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	33, // 87: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	35, // 88: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	37, // 89: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	39, // 90: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	41, // 91: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	24, // 92: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
-	7,  // 93: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 94: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 95: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 96: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 97: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 98: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	31, // 99: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	34, // 100: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	36, // 101: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	38, // 102: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	40, // 103: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	43, // 104: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	25, // 105: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
-	93, // [93:106] is the sub-list for method output_type
-	80, // [80:93] is the sub-list for method input_type
-	80, // [80:80] is the sub-list for extension type_name
-	80, // [80:80] is the sub-list for extension extendee
-	0,  // [0:80] is the sub-list for field type_name
+	0,  // 53: nir.v1.TerminatedReportRequest.computed:type_name -> nir.v1.PresenceFilter
+	44, // 54: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	47, // 55: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	47, // 56: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	45, // 57: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	18, // 58: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	14, // 59: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	51, // 60: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	53, // 61: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	21, // 62: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	22, // 63: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	47, // 64: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
+	47, // 65: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
+	26, // 66: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
+	47, // 67: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
+	54, // 68: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	54, // 69: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
+	28, // 70: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	29, // 71: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	30, // 72: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	32, // 73: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	30, // 74: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	29, // 75: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	47, // 76: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	54, // 77: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	30, // 78: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	29, // 79: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	42, // 80: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	5,  // 81: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	8,  // 82: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	10, // 83: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	12, // 84: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	17, // 85: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	20, // 86: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	27, // 87: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	33, // 88: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	35, // 89: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	37, // 90: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	39, // 91: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	41, // 92: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	24, // 93: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
+	7,  // 94: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	9,  // 95: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	11, // 96: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	16, // 97: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	19, // 98: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	23, // 99: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	31, // 100: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	34, // 101: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	36, // 102: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	38, // 103: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	40, // 104: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	43, // 105: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	25, // 106: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
+	94, // [94:107] is the sub-list for method output_type
+	81, // [81:94] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
