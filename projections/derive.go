@@ -244,8 +244,19 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 
 	// Hours by the month they were given, in the kommune that gave them (a person who moves
 	// mid-month has hours from both), and the persons they are given to (once per year and
-	// kommune, as the year's structure names it).
-	hoursSeen := map[ck]bool{}
+	// kommune, as the year's structure names it): with any hours, and with each kind's, the
+	// persons that kind's hours sum (disclosure control, Product decisions 14).
+	type hoursKey struct {
+		year, kommune string
+		c             Counter
+	}
+	hoursSeen := map[hoursKey]bool{}
+	once := func(c *Counters, y int, kom string, ctr Counter) {
+		if key := (hoursKey{itoa4(y), yearKommune(kom, y), ctr}); !hoursSeen[key] {
+			hoursSeen[key] = true
+			c[ctr]++
+		}
+	}
 	for _, k := range hkeys {
 		h := int64(HoursOf(st.Training.Hours[k]))
 		if h == 0 {
@@ -260,14 +271,13 @@ func contributions(st *rules.State, row *PersonRow, hkeys []rules.HoursKey) []co
 			kom = st.KommuneOn(on)
 		}
 		c := get(k.Year, kom)
-		if key := (ck{itoa4(k.Year), yearKommune(kom, k.Year)}); !hoursSeen[key] {
-			hoursSeen[key] = true
-			c[CHoursPersons]++
-		}
+		once(c, k.Year, kom, CHoursPersons)
 		if k.Type == nirv1.HoursType_HOURS_TYPE_NORSK {
 			c[CNorskHours] += h
+			once(c, k.Year, kom, CNorskHoursPersons)
 		} else {
 			c[CSamfunnHours] += h
+			once(c, k.Year, kom, CSamfunnHoursPersons)
 		}
 	}
 

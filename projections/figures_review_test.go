@@ -1,9 +1,12 @@
 package projections
 
 import (
+	"fmt"
+
 	"testing"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // Hand-computed figures (review of the figures fed to statistics, grants and research, 2026-12-07):
@@ -161,5 +164,80 @@ func TestFigures_ReportKategoriByLaw(t *testing.T) {
 		if len(rep.Rows) != c.want {
 			t.Errorf("%+v: %d rows, want %d", c.q, len(rep.Rows), c.want)
 		}
+	}
+}
+
+// TestPublished_HoursOfFewPersonsSuppressed: a magnitude is suppressed where the persons it
+// sums are 1 to 4 (DOMAIN.md Product decisions 14; DisclosureTable.Contributors). Found on
+// 2026-12-07 (review of the published figures): both hours counters took the persons with any
+// training hours (training_hours_persons) as their contributors, so in 0301 Oslo, where 5
+// persons were given norsk hours in 2024 and one of them alone samfunnskunnskap (75 hours,
+// the three modules), the samfunnskunnskap hours were published: 75 hours of one person. And
+// in 4601 Bergen, 4 persons given samfunnskunnskap only and 1 person norsk (40 hours): the
+// norsk hours of that one person. By hand: Oslo's samfunnskunnskap hours and Bergen's norsk
+// hours are each one person's, and Bergen's samfunnskunnskap hours 4 persons': all three
+// must be «:» (Oslo's norsk hours, 5 persons', may be «:» as a complement).
+func TestPublished_HoursOfFewPersonsSuppressed(t *testing.T) {
+	s := &scenario{}
+	n := 0
+	person := func(k string) string {
+		n++
+		pk := fmt.Sprintf("pkH%02d", n)
+		s.person(pk, k, "2023-06-01", asyl, n)
+		trainingTildeling(s, pk, k, "2023-09-01", "2023-09-01", "")
+		return pk
+	}
+	samfunn := func(pk, k string, typ nirv1.HoursType, m int, h float64) {
+		s.add(pk, k, "2024-12-01", &nirv1.TrainingHoursRegistered{Type: typ,
+			Month: &nirv1.YearMonth{Year: 2024, Month: int32(m)}, Hours: h})
+	}
+	for i := range 5 {
+		pk := person("0301")
+		norskHours(s, pk, "0301", "2024-12-01", 2024, 3, 40)
+		if i == 0 {
+			samfunn(pk, "0301", nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1, 3, 25)
+			samfunn(pk, "0301", nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_2, 4, 25)
+			samfunn(pk, "0301", nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_3, 5, 25)
+		}
+	}
+	for i := range 5 {
+		pk := person("4601")
+		if i == 0 {
+			norskHours(s, pk, "4601", "2024-12-01", 2024, 3, 40)
+			continue
+		}
+		samfunn(pk, "4601", nirv1.HoursType_HOURS_TYPE_SAMFUNNSKUNNSKAP_MODUL_1, 3, 25)
+	}
+	acceptedByRules(t, s, "2024-12-01")
+
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	rows, _, err := db.PublishedStatistics(2024, rules.Date{}, rules.DefaultMinCount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[Counter]bool{
+		"0301": {CSamfunnHours: true},
+		"4601": {CNorskHours: true, CSamfunnHours: true},
+	}
+	found := 0
+	for i := range rows {
+		r := &rows[i]
+		w, ok := want[r.Area]
+		if r.Level != LevelKommune || !ok {
+			continue
+		}
+		found++
+		if r.Get(CHoursPersons) != 5 {
+			t.Errorf("%s persons with hours: %d, want 5", r.Area, r.Get(CHoursPersons))
+		}
+		for c, sup := range w {
+			if r.IsSuppressed(c) != sup {
+				t.Errorf("%s 2024 %s = %d (hundredths): suppressed %v, want %v", r.Area, CounterNames()[c], r.Get(c), r.IsSuppressed(c), sup)
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("kommune rows found: %d, want 2", found)
 	}
 }

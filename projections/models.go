@@ -62,9 +62,15 @@ const (
 	CTrainingStarted
 	// CTrainingStartedWithin3m: of those, started within 3 months (Product decisions 6).
 	CTrainingStartedWithin3m
-	// CHoursPersons: persons with training hours given in the year, the count behind the hours
-	// (disclosure control, Product decisions 14).
+	// CHoursPersons: persons with training hours of any kind given in the year.
 	CHoursPersons
+	// CNorskHoursPersons and CSamfunnHoursPersons: persons given norsk, and samfunnskunnskap,
+	// hours in the year, the persons each hours counter sums (disclosure control, Product
+	// decisions 14: the hours of 1 to 4 persons are suppressed; CHoursPersons counts persons
+	// given either, so 5 given norsk of whom one alone samfunnskunnskap published that one's
+	// hours).
+	CNorskHoursPersons
+	CSamfunnHoursPersons
 	// CReasonBase + reason: terminations in the year by avslutningsårsak (enum value).
 	CReasonBase
 )

@@ -99,7 +99,7 @@ func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structur
 		return rows, mappings, nil
 	}
 	t := &rules.DisclosureTable{Parent: parent, Values: make([][]int64, len(rows)), Relations: counterRelations(),
-		Counts: make([]bool, NumCounters), Contributors: map[int]int{int(CNorskHours): int(CHoursPersons), int(CSamfunnHours): int(CHoursPersons)}}
+		Counts: make([]bool, NumCounters), Contributors: map[int]int{int(CNorskHours): int(CNorskHoursPersons), int(CSamfunnHours): int(CSamfunnHoursPersons)}}
 	for c := range t.Counts {
 		t.Counts[c] = !isMagnitude(Counter(c))
 	}

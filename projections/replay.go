@@ -428,7 +428,8 @@ func (db *DB) WriteReport(dir string, year int, now rules.Date, minCount int64) 
 func CounterNames() []string {
 	names := []string{"participants", "new", "ongoing", "terminated", "terminated_registered",
 		"terminated_computed", "reason_not_registered", "direct_work_or_education", "training_vedtak",
-		"norsk_hours", "samfunnskunnskap_hours", "training_started", "training_started_within_3_months", "training_hours_persons"}
+		"norsk_hours", "samfunnskunnskap_hours", "training_started", "training_started_within_3_months", "training_hours_persons",
+		"norsk_hours_persons", "samfunnskunnskap_hours_persons"}
 	for r := range NumReasons {
 		n := enumName(nirv1.TerminationReason(r).String(), "TERMINATION_REASON_")
 		if n == "" {

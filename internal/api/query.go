@@ -1077,7 +1077,9 @@ func statRow(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.Statist
 		"training_hours_persons":           func() { out.TrainingHoursPersons = 0 },
 	}
 	for c := projections.Counter(0); c < projections.CReasonBase; c++ {
-		if s.IsSuppressed(c) {
+		// A counter the row has no field for (the persons behind each kind of hours) is
+		// not served here; only the exports have it.
+		if _, served := statFields[c]; served && s.IsSuppressed(c) {
 			out.Suppressed = append(out.Suppressed, statFields[c])
 			zero[statFields[c]]()
 		}
