@@ -5,6 +5,8 @@ import (
 
 	"testing"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -240,4 +242,72 @@ func TestPublished_HoursOfFewPersonsSuppressed(t *testing.T) {
 	if found != 2 {
 		t.Fatalf("kommune rows found: %d, want 2", found)
 	}
+}
+
+// TestFigures_IntroLMoveThenErasure: an IntroL participant (permit 2019-06-01, programme in
+// 0301 Oslo from 2020-01-15) moves to 4601 Bergen on 2021-06-15; the regelmotor computes
+// FLYTTET on the move date in Oslo (Product decisions 5b), Bergen offers a programme from
+// 2021-08-01 (DOMAIN.md 7.4: the new kommune may offer one). Then the person is erased.
+//
+// By hand, 2021 (DOMAIN.md 6.2, 7.4, Product decisions 16: the old kommune keeps its own
+// period): Oslo participants 1, ongoing 0, terminated 1 (computed 1, reason FLYTTET 1);
+// Bergen participants 1, new 1, ongoing 1, terminated 0; the nation's terminated 1 (none
+// lost, none twice) and participants 2 (the nation is the sum of its kommuner: see the
+// report). Oslo's 2021 report 1 row, Bergen's none. After the erasure every figure and
+// report row is the same (Product decisions 15: erasure leaves every statistic unchanged).
+func TestFigures_IntroLMoveThenErasure(t *testing.T) {
+	s := &scenario{}
+	s.person("pkL", "0301", "2019-06-01", asyl, 1)
+	s.tildeling("pkL", "0301", "2020-01-15")
+	s.add("pkL", "0301", "2021-06-15", &nirv1.PersonMoved{ToKommune: "4601", Date: pd("2021-06-15")})
+	regelmotor(t, s, "pkL", "2021-06-16", nirv1.TerminationRule_TERMINATION_RULE_FLYTTET)
+	s.tildeling("pkL", "4601", "2021-08-01")
+	acceptedByRules(t, s, "2021-12-01")
+
+	db := openTestDB(t, DBOptions{})
+	applyAll(t, db, s.recs, 100)
+	check := func(when string) {
+		t.Helper()
+		wantCounts(t, db, 2021, "0301", map[Counter]int64{CParticipants: 1, COngoing: 0, CTerminated: 1, CTerminatedComputed: 1,
+			CReasonBase + Counter(nirv1.TerminationReason_TERMINATION_REASON_FLYTTET): 1})
+		wantCounts(t, db, 2021, "4601", map[Counter]int64{CParticipants: 1, CNew: 1, COngoing: 1, CTerminated: 0})
+		wantCounts(t, db, 2021, "", map[Counter]int64{CParticipants: 2, CTerminated: 1})
+		for k, want := range map[string]int{"0301": 1, "4601": 0} {
+			rep, err := db.Terminated(ReportQuery{Year: 2021, Kommune: k})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Rows) != want {
+				t.Errorf("%s: %s's 2021 report %d rows, want %d", when, k, len(rep.Rows), want)
+			}
+		}
+	}
+	check("before the erasure")
+	n := len(s.recs)
+	s.add("pkL", "4601", "2022-01-10", &nirv1.PersonErased{Reason: "test"})
+	if _, err := db.Apply(s.recs[n:]); err != nil {
+		t.Fatal(err)
+	}
+	check("after the erasure")
+}
+
+// regelmotor appends the termination the regelmotor computes for pk on date now, of the rule
+// given, as nird's worker would (rules.DueTerminations on the person's folded stream).
+func regelmotor(t *testing.T, s *scenario, pk, now string, rule nirv1.TerminationRule) {
+	t.Helper()
+	var evs []*nirv1.Event
+	for _, r := range s.recs {
+		if r.Event.GetPersonKey() == pk {
+			evs = append(evs, r.Event)
+		}
+	}
+	for _, ev := range rules.DueTerminations(rules.Fold(pk, evs), rules.MustParseDate(now)) {
+		if ev.GetTerminationComputed().GetRule() == rule {
+			ev.RecordedAt = timestamppb.New(ts(now))
+			s.n++
+			s.recs = append(s.recs, Record{Seq: uint64(len(s.recs) + 1), Event: ev})
+			return
+		}
+	}
+	t.Fatalf("no %s due for %s on %s", rule, pk, now)
 }
