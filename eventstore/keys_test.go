@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -481,6 +482,42 @@ func TestKeyStore_EmbeddedPermissions(t *testing.T) {
 	}
 	if ks2 := openKeys(t, s, master); ks2.Len() != 0 {
 		t.Fatalf("Len = %d, want 0", ks2.Len())
+	}
+}
+
+// nird's own connection on the embedded server may not purge the data keys' stream, whose
+// configuration allows purges (KeyValuePurge): only StorePermissions' deny stops a purge
+// that would destroy every person's data key at once, erasing the register. Found by
+// mutation testing on 2026-12-07: the deny could be dropped without a test failing.
+func TestKeyStore_EmbeddedMayNotPurge(t *testing.T) {
+	s, err := eventstore.Open(context.Background(), eventstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	master := storetest.NewMaster(t)
+	ks := openKeys(t, s, master)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := ks.Ensure(ctx, personKey("kept")); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	js, err := jetstream.New(s.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "KV_"+eventstore.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused, the request is never answered: its wait is the test's.
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	if err := st.Purge(pctx); err == nil {
+		t.Error("the store's own connection purged the data keys' stream")
+	}
+	if n := openKeys(t, s, master).Len(); n != 1 {
+		t.Fatalf("%d data keys after the refused purge, want 1", n)
 	}
 }
 
