@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -651,6 +652,11 @@ func TrainingPeriods(s *State) []TrainingPeriod {
 	return out
 }
 
+// eachTrainingPeriod calls f with each training tildeling and its period: to the first stans
+// on or after its start, when that comes before its end date. The stans dates are sorted once
+// and each tildeling finds its first by binary search: looking at every stans for every
+// tildeling made a person of 4 000 of each cost 80-320 ms on every Evaluate, HoursGoals and
+// derive, and every hours event of an append as much (BenchmarkTrainingPeriods).
 func eachTrainingPeriod(s *State, f func(*TrainingVedtak, Period)) {
 	var stops []Date
 	for _, tv := range s.Training.Vedtak {
@@ -658,16 +664,15 @@ func eachTrainingPeriod(s *State, f func(*TrainingVedtak, Period)) {
 			stops = append(stops, tv.Start)
 		}
 	}
+	slices.SortFunc(stops, Date.Compare)
 	for i := range s.Training.Vedtak {
 		tv := &s.Training.Vedtak[i]
 		if tv.Type != nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING || tv.Start.IsZero() {
 			continue
 		}
 		p := Period{From: tv.Start, To: tv.End}
-		for _, st := range stops {
-			if !st.Before(p.From) && (p.To.IsZero() || st.Before(p.To)) {
-				p.To = st
-			}
+		if j, _ := slices.BinarySearchFunc(stops, p.From, Date.Compare); j < len(stops) && (p.To.IsZero() || stops[j].Before(p.To)) {
+			p.To = stops[j]
 		}
 		f(tv, p)
 	}

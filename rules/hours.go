@@ -58,22 +58,23 @@ func trainingStart(s *State) Date {
 			started = tv.Start
 		}
 	}
-	var periods []Period
+	// A month counts from a day within it, so the earliest month of hours counts from the
+	// earliest day: only its start is looked up (every month's took a person of 4 000
+	// vedtak and 4 000 months 0.2-0.5 s on every Evaluate, BenchmarkTrainingPeriods).
+	var first Date
 	for k, h := range s.Training.Hours {
 		if h <= 0 {
 			continue
 		}
-		m, ok := NewDate(k.Year, k.Month, 1)
-		if !ok {
-			continue
+		if m, ok := NewDate(k.Year, k.Month, 1); ok && (first.IsZero() || m.Before(first)) {
+			first = m
 		}
-		if periods == nil {
-			periods = trainingPeriods(s)
-		}
-		m = hoursStart(periods, m)
-		if started.IsZero() || m.Before(started) {
-			started = m
-		}
+	}
+	if first.IsZero() {
+		return started
+	}
+	if m := hoursStart(trainingPeriods(s), first); started.IsZero() || m.Before(started) {
+		started = m
 	}
 	return started
 }
