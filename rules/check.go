@@ -186,10 +186,28 @@ func CheckApply(s *State, events []*nirv1.Event, now Date) []Refusal {
 		if ev == nil {
 			continue
 		}
-		out = append(out, checkOne(s, ev, now)...)
-		s.Apply(s.LastSeq+1, ev)
+		rs, _, _ := CheckApplyNew(s, ev, now)
+		out = append(out, rs...)
 	}
 	return out
+}
+
+// CheckApplyNew judges ev against s as CheckNext does, and applies it to s at the sequence
+// following s.LastSeq as ApplyNew does, reporting ApplyNew's fault: for a state the caller
+// does not need as it was (the append path's copy, when a request brings several events for
+// the person). The programme length is judged on s with ev applied, which spares
+// CheckNext's copy of s for each sluttmål and programme vedtak: a request of 1 000 of them
+// for a person of 8 000 events took 1.2-4.6 s under load (BenchmarkCheck_ProgrammeLength).
+func CheckApplyNew(s *State, ev *nirv1.Event, now Date) ([]Refusal, Fault, bool) {
+	if ev == nil {
+		return nil, Fault{}, false
+	}
+	out, length := checkEvent(s, ev, now)
+	f, faulted := s.ApplyNew(s.LastSeq+1, ev)
+	if length {
+		out = append(out, programmeLength(s, ev, now)...)
+	}
+	return out, f, faulted
 }
 
 // CheckNext judges one event against s as Check does, without applying it: s is left as it
@@ -210,7 +228,17 @@ func retractsErasure(s *State, ev *nirv1.Event) bool {
 }
 
 func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
-	var out []Refusal
+	out, length := checkEvent(s, ev, now)
+	if length {
+		out = append(out, checkProgrammeLength(s, ev, now)...)
+	}
+	return out
+}
+
+// checkEvent judges ev against s, all but the programme length: length reports that ev
+// passed the rest and is a sluttmål or programme vedtak, whose programme's length is judged
+// on s with ev applied (programmeLength). Its refusals come after the others.
+func checkEvent(s *State, ev *nirv1.Event, now Date) (out []Refusal, length bool) {
 	add := func(r Refusal) { out = append(out, r) }
 	out = append(out, checkDates(ev, now)...)
 
@@ -219,20 +247,20 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 		// registration by the same id (it would read the erased history). The regelmotor's
 		// computed terminations still end a programme the erasure left open.
 		add(refuse(rErased, Version{}, ev, "", ""))
-		return out
+		return out, length
 	}
 	if ev.GetPersonRegistered() != nil {
 		if s.Registered {
 			add(refuse(rPersonTwice, Version{}, ev, "", ""))
 		}
-		return out
+		return out, length
 	}
 	if ev.GetPayload() == nil {
-		return out // no payload: the static validation refuses it
+		return out, length // no payload: the static validation refuses it
 	}
 	if !s.Registered {
 		add(refuse(rPersonFirst, Version{}, ev, "", ""))
-		return out
+		return out, length
 	}
 	out = append(out, checkAfterBirth(s, ev)...)
 	law := s.Law
@@ -300,7 +328,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 			add(refuse(rSluttmalGroup, Version{}, ev, nb, en))
 		}
 		if len(out) == 0 {
-			out = append(out, checkProgrammeLength(s, ev, now)...)
+			length = true
 		}
 
 	case ev.GetIntegreringskontraktRegistered() != nil:
@@ -386,7 +414,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 			add(refuse(rProgrammeLength, Version{}, ev, "forlengelsen må være minst én måned", "the extension must be at least one month"))
 		}
 		if len(out) == 0 {
-			out = append(out, checkProgrammeLength(s, ev, now)...)
+			length = true
 		}
 
 	case ev.GetTerminationRegistered() != nil:
@@ -411,7 +439,7 @@ func checkOne(s *State, ev *nirv1.Event, now Date) []Refusal {
 				fmt.Sprintf("computed termination %s (%s) is not deleted", cs[0].EventID, reasonName(cs[0].Reason))))
 		}
 	}
-	return out
+	return out, length
 }
 
 // needProgramme refuses a programme event that has no programme in its kommune.
@@ -762,6 +790,11 @@ func checkTrainingVedtak(s *State, ev *nirv1.Event, now Date) []Refusal {
 func checkProgrammeLength(s *State, ev *nirv1.Event, now Date) []Refusal {
 	after := s.Copy()
 	after.Apply(after.LastSeq+1, ev)
+	return programmeLength(after, ev, now)
+}
+
+// programmeLength is checkProgrammeLength on after, a state with ev applied last.
+func programmeLength(after *State, ev *nirv1.Event, now Date) []Refusal {
 	var p *Programme
 	if sm := ev.GetSluttmalRegistered(); sm != nil {
 		d := dateOf(sm.GetDate())

@@ -929,19 +929,23 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 				histories[c.append.PersonKey] = c.history
 			}
 			refusals = append(refusals, rs...)
-			refusals = append(refusals, rules.CheckNext(st, ev, today)...)
 			claims = append(claims, s.claimsOf(ev, b.key, freshRegs[j].index)...)
 			var f rules.Fault
 			faulted := false
 			switch {
 			case st != l.st:
 				// A copy, or a hidden person's empty state: the later events are judged
-				// with this one applied, refused or not (one mistake, one refusal).
-				f, faulted = st.ApplyNew(st.LastSeq+1, ev)
-			case len(refusals) == 0:
-				// A refused request stores nothing: the cache's state is left as it is.
-				f, faulted = l.applyNew(ev)
-				advanced = append(advanced, l)
+				// with this one applied, refused or not (one mistake, one refusal); the
+				// programme length on the state with it (no copy of it for each event).
+				rs, f, faulted = rules.CheckApplyNew(st, ev, today)
+				refusals = append(refusals, rs...)
+			default:
+				refusals = append(refusals, rules.CheckNext(st, ev, today)...)
+				if len(refusals) == 0 {
+					// A refused request stores nothing: the cache's state is left as it is.
+					f, faulted = l.applyNew(ev)
+					advanced = append(advanced, l)
+				}
 			}
 			if faulted && fault == nil {
 				fault = &FoldFaultError{Index: freshRegs[j].index, Field: field, EventID: ev.GetId(), Panic: f.Panic}
