@@ -725,16 +725,32 @@ func checkHours(s *State, ev *nirv1.Event) []Refusal {
 			out = append(out, refuse(rModules, v.Version, ev, fmt.Sprintf("måned %d-%02d", first.Y, first.M), fmt.Sprintf("month %d-%02d", first.Y, first.M)))
 		}
 	}
-	overlaps := false
-	for _, p := range trainingPeriods(s) {
-		if !p.From.After(last) && (p.To.IsZero() || !p.To.Before(first)) {
-			overlaps = true
-		}
-	}
-	if !overlaps {
+	if !trainingCovers(s, month) {
 		out = append(out, refuse(rHoursOutside, Version{}, ev, fmt.Sprintf("måned %d-%02d", first.Y, first.M), fmt.Sprintf("month %d-%02d", first.Y, first.M)))
 	}
 	return out
+}
+
+// trainingCovers reports whether a training period (eachTrainingPeriod) overlaps month, as
+// the periods would say, without building them: a tildeling's period reaches into the month
+// when it starts by the month's end, its end date (if any) is not before the month, and no
+// stans lies from its start to before the month. The periods sort every stans, once for
+// each hours event of an append: 0.5-1.1 s for 1 000 hours events on a person of 4 000
+// training vedtak (BenchmarkTrainingPeriods).
+func trainingCovers(s *State, month Period) bool {
+	var stop Date // the latest stans before the month
+	for _, tv := range s.Training.Vedtak {
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_STANS && !tv.Start.IsZero() && tv.Start.Before(month.From) && tv.Start.After(stop) {
+			stop = tv.Start
+		}
+	}
+	for _, tv := range s.Training.Vedtak {
+		if tv.Type == nirv1.TrainingVedtakType_TRAINING_VEDTAK_TYPE_TILDELING && !tv.Start.IsZero() && !tv.Start.After(month.To) &&
+			(tv.End.IsZero() || !tv.End.Before(month.From)) && (stop.IsZero() || stop.Before(tv.Start)) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkTrainingVedtak(s *State, ev *nirv1.Event, now Date) []Refusal {
