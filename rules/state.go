@@ -733,7 +733,7 @@ func (s *State) touchComputed() { s.touchedComputed = true }
 // moved from), so that finish settles the programmes with a FLYTTET termination of that
 // date: computedHolds reads only those moves for it. Each move settled every programme with
 // a computed termination, and each FLYTTET termination then looked at every move: 2 000
-// programmes ended by FLYTTET, each moving out and back, folded in 9.0 s on a quiet machine
+// programmes ended by FLYTTET, each moving out and back, folded in 7.7–7.8 s on a quiet machine
 // (BenchmarkFold_MovedProgrammes).
 func (s *State) touchMoved(d Date) { s.movedOn = append(s.movedOn, d) }
 
@@ -1311,9 +1311,9 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 // retryPending applies again, in stream order, the programme events that found no programme
 // and may find p, the new one (mayFind); the others wait on. Each new programme applied every
 // waiting event again, each looking at every programme: 1 000 events of a kommune where the
-// person had no programme, then 500 programmes in another, folded in 3.2–12.7 s under a load
-// of 10–13, 4 000 then 2 000 in 538 s (BenchmarkFold_PendingThenProgrammes; now 1.5–2.8 ms
-// and about 11 ms).
+// person had no programme, then 500 programmes in another, folded in 1.61–1.64 s on a quiet
+// machine, 4 000 then 2 000 in 538 s under load (BenchmarkFold_PendingThenProgrammes; now
+// 1.9–2.8 ms, and about 11 ms under that load).
 func (s *State) retryPending(p *Programme) {
 	if !slices.ContainsFunc(s.waitingIn, func(k string) bool { return mayFind(k, p) }) {
 		return

@@ -1329,10 +1329,10 @@ func foldSize(st *rules.State, history []eventstore.Stored) int {
 // a fold. The fold settles only the programmes an event touched, but it finds an event's
 // programme from the latest back, so an event looks past the programmes after its own (of
 // another kommune, or starting after its date): one programme in a kommune, 2 500 in
-// another, then 5 000 absences for the first, fold in 0.68 s under a load of 12
-// (rules.BenchmarkFold_EventsBehindProgrammes, 2026-12-07), some 90 µs an event, against
+// another, then 5 000 absences for the first, fold in 178–199 ms on a quiet machine
+// (rules.BenchmarkFold_EventsBehindProgrammes, 2026-12-07), some 25 µs an event, against
 // under 1 µs for events of one programme. The weight counts that case lighter than it costs
-// (11 events for 2 500 programmes, against some 90 under load), a risk the README names.
+// (11 events for 2 500 programmes, against some 25), a risk the README names.
 const refoldProgrammes = 250
 
 // refoldFits refuses a request whose retractions would re-fold more of one person than the
