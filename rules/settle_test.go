@@ -505,7 +505,7 @@ func TestCopy_ComputedInShared(t *testing.T) {
 // BenchmarkFold_StoppedProgrammesThenMoves folds 2 500 programmes, each stopped by a stans
 // and ended by the regelmotor's computed termination, then 2 500 moves: a kommune can make
 // every programme have one. Each move settled them all: 201–231 ms at c6cf971, 78–82 ms at
-// db0ff09^, on a quiet machine; a STANS termination rests on its programme alone, and moves
+// 69704da, on a quiet machine; a STANS termination rests on its programme alone, and moves
 // now settle none of them (restsOnPerson): 10.5–11.0 ms.
 func BenchmarkFold_StoppedProgrammesThenMoves(b *testing.B) {
 	evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
