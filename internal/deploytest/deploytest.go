@@ -216,7 +216,8 @@ func URLWithUser(s *server.Server, user, password string) string {
 // freePort returns a loopback TCP port that was free a moment ago, below the kernel's
 // ephemeral range (freeport). A route port must be known before any server starts, because
 // each node's routes name the others.
-func freePort(tb testing.TB) int {
+// A variable, so that a test can hand out a port that is taken (TestRunProcesses_PortTaken).
+var freePort = func(tb testing.TB) int {
 	tb.Helper()
 	p, err := freeport.Port()
 	if err != nil {

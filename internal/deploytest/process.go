@@ -3,7 +3,6 @@ package deploytest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,10 +60,30 @@ func (p *Process) Write(b []byte) (int, error) {
 // a temporary directory where every loopback port they name (clients, routes, monitoring)
 // is moved to a free one, consistently across the files, and the JetStream store is a
 // temporary directory. The passwords must be in the environment (SetCredentials). It
-// returns once every server accepts TCP connections; a cluster's JetStream may still be
-// electing its leader. The processes are stopped when the test ends, and their logs shown
+// returns once every server says it is ready; a cluster's JetStream may still be electing
+// its leader. A server that cannot bind a port another process took meanwhile is started
+// again with the others on new ports. The processes are stopped when the test ends, and their logs shown
 // if it failed.
 func RunProcesses(tb testing.TB, bin string, files ...string) []*Process {
+	tb.Helper()
+	for attempt := 1; ; attempt++ {
+		procs, err := runProcesses(tb, bin, files)
+		if err == nil {
+			return procs
+		}
+		// A port freePort found may be bound by another package's test before the server
+		// binds it (a CI run: "Error listening on router port ... address already in use");
+		// new ports are as good a test.
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			tb.Fatal(err)
+		}
+		tb.Logf("a port was taken meanwhile; starting the servers again on others (attempt %d)", attempt+1)
+	}
+}
+
+// runProcesses is one attempt of RunProcesses. It stops the servers it started before it
+// returns an error.
+func runProcesses(tb testing.TB, bin string, files []string) ([]*Process, error) {
 	tb.Helper()
 	dir := tb.TempDir()
 	acc, err := os.ReadFile(filepath.Join(Dir(), "accounts.conf"))
@@ -111,9 +130,14 @@ func RunProcesses(tb testing.TB, bin string, files ...string) []*Process {
 		procs[i] = startProcess(tb, bin, conf, client)
 	}
 	for _, p := range procs {
-		waitListening(tb, p)
+		if err := waitListening(p); err != nil {
+			for _, q := range procs {
+				q.stop()
+			}
+			return nil, err
+		}
 	}
-	return procs
+	return procs, nil
 }
 
 func startProcess(tb testing.TB, bin, conf, client string) *Process {
@@ -126,13 +150,7 @@ func startProcess(tb testing.TB, bin, conf, client string) *Process {
 	}
 	go func() { _ = p.Cmd.Wait(); close(p.Done) }()
 	tb.Cleanup(func() {
-		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.Done:
-		case <-time.After(10 * time.Second):
-			_ = p.Cmd.Process.Kill()
-			<-p.Done
-		}
+		p.stop()
 		if tb.Failed() {
 			tb.Logf("nats-server %s:\n%s", filepath.Base(conf), p.Log())
 		}
@@ -140,26 +158,34 @@ func startProcess(tb testing.TB, bin, conf, client string) *Process {
 	return p
 }
 
-func waitListening(tb testing.TB, p *Process) {
-	tb.Helper()
-	addr := strings.TrimPrefix(p.URL, "nats://")
+// stop ends the server: SIGTERM, then a kill after 10 s.
+func (p *Process) stop() {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Done:
+	case <-time.After(10 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-p.Done
+	}
+}
+
+// waitListening waits until p says it is ready (every listener bound: a connection to its
+// client port alone could reach another process that took the port), or says why it never
+// will.
+func waitListening(p *Process) error {
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
+	for !strings.Contains(p.Log(), "Server is ready") {
 		select {
 		case <-p.Done:
-			tb.Fatalf("nats-server exited: %s", p.Log())
+			return fmt.Errorf("nats-server exited: %s", p.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("nats-server not listening on %s within 20s: %s", addr, p.Log())
+			return fmt.Errorf("nats-server at %s not ready within 20s: %s", p.URL, p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
 }
 
 // URLs returns the processes' client URLs, comma-separated.
