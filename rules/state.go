@@ -734,8 +734,13 @@ func (s *State) touchComputed() { s.touchedComputed = true }
 // date: computedHolds reads only those moves for it. Each move settled every programme with
 // a computed termination, and each FLYTTET termination then looked at every move: 2 000
 // programmes ended by FLYTTET, each moving out and back, folded in 7.7–7.8 s on a quiet machine
-// (BenchmarkFold_MovedProgrammes).
-func (s *State) touchMoved(d Date) { s.movedOn = append(s.movedOn, d) }
+// (BenchmarkFold_MovedProgrammes). With no FLYTTET termination there is nothing to settle:
+// one attached later is settled as its programme is touched.
+func (s *State) touchMoved(d Date) {
+	if len(s.flyttetOn) > 0 {
+		s.movedOn = append(s.movedOn, d)
+	}
+}
 
 // restsOnPerson reports whether a computed termination of rule r rests on more than its
 // programme (computedHolds): FLYTTET on the moves and the law, FRIST_UTLOPT on the law and
