@@ -92,6 +92,14 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 		return fmt.Errorf("--person-key-file %s is not the person key the stream %s was written with (none of its first %d registrations has the person key this key gives); %s",
 			keyFile, eventstore.StreamName, checked, restore)
 	}
+	if checked == 0 {
+		// Nothing to check against (the first messages hold no readable registration, e.g.
+		// all erased): accepted, since refusing would stop a sound register, but loudly, as
+		// a wrong key goes unnoticed until lookups find nobody.
+		log.Warn("the stream names no person key fingerprint, and none of its first messages holds a readable registration: the person key was NOT checked; make sure --person-key-file is this register's key",
+			"messages_read", keyCheckScan)
+		return nil
+	}
 	log.Info("the stream names no person key fingerprint (created by an older nird or by hand); the key was checked against its registrations",
 		"registrations_checked", checked, "matched", matched)
 	return nil

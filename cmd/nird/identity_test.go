@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/natstest"
 	"github.com/introreg/nir/internal/personkey"
+	"github.com/introreg/nir/internal/syncbuf"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
@@ -114,5 +118,37 @@ func TestKeyedLike_ScanBound(t *testing.T) {
 	checked, matched, err := keyedLike(context.Background(), s, keys, opened)
 	if err != nil || checked != 1 || matched != 1 {
 		t.Errorf("keyedLike = %d checked, %d matched, %v; want the registration at seq %d alone", checked, matched, err, keyCheckScan)
+	}
+}
+
+// TestCheckPersonKey_NothingToCheckWarns: a stream without a fingerprint whose first
+// keyCheckScan messages hold no registration takes any person key, since none can be
+// checked; nird says so as a warning, not as the Info line of a key that was checked.
+func TestCheckPersonKey_NothingToCheckWarns(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	s, err := eventstore.Open(context.Background(), eventstore.Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := generateKey(t)
+	appendPersons(t, s, keyCheckScan+1, func(i int) *nirv1.Event {
+		return identityEvent(keys.Key(strconv.Itoa(i)), func(ev *nirv1.Event) {
+			ev.Payload = &nirv1.Event_PersonMoved{PersonMoved: &nirv1.PersonMoved{ToKommune: "4601", Date: &nirv1.Date{Year: 2024, Month: 3, Day: 1}}}
+		})
+	})
+	_ = s.Close()
+	// Opened again, the stream is not new: the key is checked against its messages.
+	s, err = eventstore.Open(context.Background(), eventstore.Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var logs syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if err := checkPersonKey(context.Background(), s, generateKey(t), filepath.Join(t.TempDir(), "person.key"), false, opened, log); err != nil {
+		t.Fatalf("checkPersonKey: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "NOT checked") {
+		t.Errorf("log = %q; want a warning that the key was not checked", out)
 	}
 }
