@@ -24,7 +24,9 @@
 // Dates are YYYY-MM-DD; enum values are the schema's names, with or without their prefix,
 // in ASCII case (a look-alike letter such as ſ is refused, not folded into s), and never the
 // *_UNSPECIFIED name (an empty cell is unset); numbers are finite (not NaN or Inf);
-// a leading byte-order mark (as spreadsheet programs write) is ignored; a record is at most
+// a leading byte-order mark (as spreadsheet programs write) is ignored; fields are separated
+// by semicolons when the header row holds a semicolon and no comma (Excel's CSV where the
+// decimal separator is a comma, as in Norwegian), else by commas; a record is at most
 // 64 KiB in at most 1024 cells. CSVColumnsHelp is the
 // same list as help text. Errors name the line and the column and never repeat a national id.
 //
@@ -33,4 +35,6 @@
 // the schema names. Enum names are protojson's: exact, in upper case; the *_UNSPECIFIED name
 // is read as unset there, since protojson writes it so when emitting defaults. A leading
 // byte-order mark is skipped, and a line ends at LF (a CR before it is white space).
+//
+// A file in UTF-16 (its byte-order mark shows it) is refused in both formats, saying so.
 package regfile

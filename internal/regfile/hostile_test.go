@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/introreg/nir/internal/regfile"
 	"github.com/introreg/nir/rules"
 )
@@ -141,6 +143,60 @@ func TestReadCSV_HeaderAfterBlankLines(t *testing.T) {
 	} {
 		if _, err := readCSV(t, data); err == nil || err.Error() != want && !strings.HasPrefix(err.Error(), want+" ") {
 			t.Errorf("%q: err = %v, want %q", data, err, want)
+		}
+	}
+}
+
+// TestReadCSV_Semicolons: a file whose header is separated by semicolons, as Excel saves
+// "CSV" where the decimal separator is a comma (Norwegian), reads as the same file with
+// commas would, a decimal comma in a cell unquoted. Before, its header was one unknown
+// column. A comma file keeps a semicolon in a cell as text, and a record of semicolons is
+// bounded as one of commas.
+func TestReadCSV_Semicolons(t *testing.T) {
+	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
+	rows := []string{
+		"type,national_id,kommune,to_kommune,date,hours_type,month,hours,correlation_id",
+		"person_moved," + fnr + ",0301,4601,2025-01-01,,,,",
+		"training_hours," + fnr + ",4601,,,norsk,2025-02,\"12,5\",sak 7",
+	}
+	commas := strings.Join(rows, "\n") + "\n"
+	semis := strings.NewReplacer("\"12,5\"", "12,5", ",", ";").Replace(commas)
+	want, err := readCSV(t, commas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readCSV(t, semis)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("semicolons: %d lines, err %v; want %d lines", len(got), err, len(want))
+	}
+	for i := range want {
+		if !proto.Equal(got[i].Registration, want[i].Registration) || got[i].Number != want[i].Number {
+			t.Errorf("line %d: %v, want %v", got[i].Number, got[i].Registration, want[i].Registration)
+		}
+	}
+	if got[1].Registration.GetEvent().GetTrainingHoursRegistered().GetHours() != 12.5 {
+		t.Errorf("hours %v, want 12.5", got[1].Registration.GetEvent().GetTrainingHoursRegistered())
+	}
+	lines, err := readCSV(t, strings.Replace(commas, "sak 7", "sak;7", 1))
+	if err != nil || lines[1].Registration.GetEvent().GetCorrelationId() != "sak;7" {
+		t.Errorf("a comma file's cell with a semicolon: err %v; want it read as text", err)
+	}
+	if _, err := readCSV(t, "type;national_id;kommune\n"+strings.Repeat(";", 4<<20)+"\n"); err == nil || !strings.Contains(err.Error(), "line 2: more than 1024 cells") {
+		t.Errorf("a record of semicolons: err %v, want it bounded", err)
+	}
+}
+
+// TestRead_UTF16Refused: a file saved as UTF-16 (Excel's "Unicode text", PowerShell 5's
+// redirection), either byte order, is refused in both formats, saying so. Before, a CSV
+// was refused for an unknown column and a JSONL line as not JSON.
+func TestRead_UTF16Refused(t *testing.T) {
+	for _, bom := range []string{"\xff\xfe", "\xfe\xff"} {
+		data := []byte(bom + "t\x00y\x00p\x00e\x00\n\x00")
+		ignore := func(regfile.Line) error { return nil }
+		for name, err := range map[string]error{"csv": regfile.ReadCSV(data, ignore), "jsonl": regfile.ReadJSONL(data, ignore)} {
+			if err == nil || !strings.Contains(err.Error(), "UTF-16") {
+				t.Errorf("%s with mark %q: err %v, want it refused as UTF-16", name, bom, err)
+			}
 		}
 	}
 }

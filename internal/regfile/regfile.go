@@ -46,7 +46,8 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
                  month (YYYY-MM), hours, absence_hours
   identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
                  person named by national_id), date (assigned), source (e.g. folkeregisteret)
-Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
+Fields are separated by commas, or by semicolons when the header holds no comma (Excel's
+CSV where the decimal separator is a comma). Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
 in any ASCII case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
 `
 
@@ -56,6 +57,16 @@ const maxJSONLLine = 8 << 20
 // byteOrderMark is UTF-8's byte-order mark, which spreadsheet programs, Notepad and
 // PowerShell write at the start of a file.
 var byteOrderMark = []byte("\ufeff")
+
+// errUTF16 refuses a file in UTF-16 (Excel's "Unicode text", PowerShell 5's default for >),
+// recognised by its byte-order mark: read as UTF-8 its first line was an unknown column or
+// not JSON, which named no cause.
+var errUTF16 = errors.New("line 1: the file is UTF-16; save it as UTF-8")
+
+// isUTF16 reports whether data starts with a UTF-16 byte-order mark, little- or big-endian.
+func isUTF16(data []byte) bool {
+	return bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff})
+}
 
 // ReadJSONL reads protojson nir.v1.Registration lines, calling yield for each in file
 // order; a leading byte-order mark, blank lines and lines starting with '#' are skipped.
@@ -91,6 +102,9 @@ func ScanLines(r io.Reader, yield func(n int, end int64, line []byte) error) err
 			return nil
 		}
 		if n == 1 {
+			if isUTF16(raw) {
+				return errUTF16
+			}
 			raw = bytes.TrimPrefix(raw, byteOrderMark)
 		}
 		if line := bytes.TrimSpace(raw); len(line) > 0 && line[0] != '#' {
@@ -247,14 +261,19 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name stri
 func ReadCSV(data []byte, yield func(Line) error) error {
 	// The mark goes before the parser sees it: before a quoted header name, it made the quote
 	// a bare one.
+	if isUTF16(data) {
+		return errUTF16
+	}
 	bom := int64(0)
 	if bytes.HasPrefix(data, byteOrderMark) {
 		bom = int64(len(byteOrderMark))
 	}
-	if err := checkRecordBounds(data[bom:]); err != nil {
+	comma := separator(data[bom:])
+	if err := checkRecordBounds(data[bom:], comma); err != nil {
 		return err
 	}
 	r := csv.NewReader(bytes.NewReader(data[bom:]))
+	r.Comma = rune(comma)
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	header, cols, err := readHeader(r)
@@ -290,6 +309,25 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 			return err
 		}
 	}
+}
+
+// separator returns the field separator of a CSV input, as its header row shows it: a
+// semicolon when the row holds one and no comma, else a comma. Column names hold neither,
+// so the header decides. Where the decimal separator is a comma, as in Norwegian, Excel
+// saves "CSV" with semicolons; such a file was refused as one unknown column.
+func separator(data []byte) byte {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue // the parser skips blank lines before the header too
+		}
+		if bytes.IndexByte(line, ';') >= 0 && bytes.IndexByte(line, ',') < 0 {
+			return ';'
+		}
+		break
+	}
+	return ','
 }
 
 // readHeader reads r's header row: its column names, folded, and each name's index. Its
@@ -329,17 +367,17 @@ const (
 	maxCSVCells  = 1024
 )
 
-// checkRecordBounds refuses a CSV input with a record over maxCSVRecord bytes or
-// maxCSVCells cells, naming the line the record begins on, before the parser reads it. It
+// checkRecordBounds refuses a CSV input whose fields comma separates with a record over
+// maxCSVRecord bytes or maxCSVCells cells, naming the line the record begins on, before the parser reads it. It
 // reads the quotes as the parser does in a valid file (each quote opens or closes a quoted
 // span; a doubled quote in one closes and opens it again), so it refuses no valid file.
-func checkRecordBounds(data []byte) error {
+func checkRecordBounds(data []byte, comma byte) error {
 	line, recLine, start, cells, quoted := 1, 1, 0, 1, false
 	for i, c := range data {
 		switch {
 		case c == '"':
 			quoted = !quoted
-		case c == ',' && !quoted:
+		case c == comma && !quoted:
 			cells++
 		case c == '\n':
 			line++
