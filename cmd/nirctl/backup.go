@@ -269,7 +269,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Everything a restore refuses is refused here, before --data or the cluster is touched:
 	// opening the store creates the stream with the manifest's metadata, which a refused
 	// restore must not leave behind.
-	lastCP, err := backup.Verify(chain, u, key)
+	vouched, err := backup.Verify(chain, u, key)
 	if err != nil {
 		return err
 	}
@@ -348,9 +348,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintf(stderr, "WARNING: %s lacks the checkpoints %v of %s (damaged in the register when it was made): nirctl verify reports the next one as not naming its predecessor\n", b.Dir, cps, eventstore.CheckpointStreamName)
 		}
 	}
-	if key != nil && last > lastCP {
-		fmt.Fprintf(stderr, "WARNING: sequences %d to %d (%d) come after the last signed checkpoint the backups carry (through sequence %d): nothing vouches for them, and nird signs its next checkpoint over them; check them by other means (nirctl verify --checkpoint with a checkpoint kept elsewhere)\n",
-			lastCP+1, last, last-lastCP, lastCP)
+	if key != nil && last > vouched {
+		fmt.Fprintf(stderr, "WARNING: sequences %d to %d (%d) come after the last signed checkpoint the backups carry (through sequence %d), and no seal covers them: nothing vouches for them, and nird signs its next checkpoint over them; check them by other means (nirctl verify --checkpoint with a checkpoint kept elsewhere)\n",
+			vouched+1, last, last-vouched, vouched)
 	}
 	if *data != "" {
 		// The checkpoint key too: without it nird makes a new one, and the checkpoints it

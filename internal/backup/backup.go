@@ -923,9 +923,10 @@ func Chain(bs []*Backup) error {
 // backup's messages have its manifest's digest, and that until.Time does not fall among
 // backdated sequences (ErrUntilBackdated). With key, every checkpoint must be signed by it,
 // the backups must carry at least one, and every manifest must be sealed by it
-// (CheckSignatures). It returns the stream sequence
-// of the last checkpoint the backups carry (0: none), through which that checkpoint vouches
-// for the messages.
+// (CheckSignatures). It returns the last stream sequence through which something signed
+// vouches for the messages (0: nothing): the last checkpoint the backups carry, or, with key,
+// the last backup's last sequence when its manifest holds the digest of the messages through
+// it, since its seal signs that digest.
 func Verify(bs []*Backup, until Until, key ed25519.PublicKey) (uint64, error) {
 	if err := Chain(bs); err != nil {
 		return 0, err
@@ -1001,6 +1002,10 @@ func Verify(bs []*Backup, until Until, key ed25519.PublicKey) (uint64, error) {
 	if !until.Time.IsZero() && backdated > 0 && until.Time.Before(backdatedTime) {
 		return 0, fmt.Errorf("%w: --until %s falls among sequences 1 to %d, which the register received in a restore or a history load (at %s): their receive times are not when they were stored first, so a time cannot say where to stop among them; nothing was restored. Give --to-seq N instead (the last sequence to keep), or a time after %s",
 			ErrUntilBackdated, until.Time.Format(time.RFC3339Nano), backdated, backdatedTime.Format(time.RFC3339Nano), backdatedTime.Format(time.RFC3339Nano))
+	}
+	if m := bs[len(bs)-1].Manifest; key != nil && m.Digest != "" {
+		// Sealed by key (CheckSignatures), and its digest checked against the messages above.
+		return max(lastCP, m.LastSeq), nil
 	}
 	return lastCP, nil
 }

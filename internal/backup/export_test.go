@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -100,5 +101,20 @@ func ForgeKeysFile(dir string, kb []byte) error {
 	m := b.Manifest
 	sum := sha256.Sum256(kb)
 	m.Keys = &FileSum{Name: KeysFile, Bytes: int64(len(kb)), SHA256: hex.EncodeToString(sum[:])}
+	return writeManifest(dir, m)
+}
+
+// Reseal rewrites the manifest of the backup in dir through edit and seals it again with key,
+// as only the register's key can (a backup its own nirctl made that way).
+func Reseal(dir string, key ed25519.PrivateKey, edit func(m *Manifest)) error {
+	b, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	m := b.Manifest
+	edit(&m)
+	if m.Seal, err = seal(m, key); err != nil {
+		return err
+	}
 	return writeManifest(dir, m)
 }

@@ -225,3 +225,32 @@ func TestWrite_RefusesAKeyTheCheckpointsAreNotSignedWith(t *testing.T) {
 		t.Errorf("the refused backup wrote its manifest (%v)", err)
 	}
 }
+
+// TestVerify_SealVouchesThroughTheLastSequence: with the register's public key, what
+// Verify says is vouched for runs through the sealed backup's last sequence, past its last
+// checkpoint, since the seal signs the manifest's digest of the messages through it; without
+// the key, or with a sealed manifest that holds no digest (an incremental backup continuing
+// one made before backups held digests), through the last checkpoint alone. Before, a restore with --public-key warned that
+// the sequences after the last checkpoint had nothing vouching for them, on every sealed
+// backup of a register that had appended since its last checkpoint.
+func TestVerify_SealVouchesThroughTheLastSequence(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	s, _, _ := keyedStore(t, key) // checkpointed through sequence 12
+	appendN(t, s, 3, 4)           // sequences 13 to 16
+	dir := writeSealed(t, s, key, backup.Options{})
+	noDigest := copyBackup(t, dir)
+	if err := backup.Reseal(noDigest, key, func(m *backup.Manifest) { m.Digest = "" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		dir  string
+		key  ed25519.PublicKey
+		want uint64
+	}{{"WithTheKey", dir, pub, 16}, {"WithoutAKey", dir, nil, 12}, {"SealedWithoutADigest", noDigest, pub, 12}} {
+		got, err := backup.Verify([]*backup.Backup{openBackup(t, tc.dir)}, backup.Until{}, tc.key)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Verify = %d, %v; want %d", tc.name, got, err, tc.want)
+		}
+	}
+}
