@@ -40,7 +40,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	var touched map[string]*cached
 	var order []string
 	changed := map[string][]rowChange{}
-	db.newQuarantined = 0
+	db.newQuarantined, db.addedQuarantines = 0, 0
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
@@ -53,6 +53,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	})
 	if err == nil {
 		db.quarantined.Add(uint64(db.newQuarantined))
+		db.quarantinesAdded.Add(db.addedQuarantines)
 	}
 	if afterApplyCommit != nil {
 		afterApplyCommit()

@@ -126,6 +126,11 @@ type DB struct {
 	// those the transaction in progress adds, less those it removes (guarded by mu).
 	quarantined    atomic.Uint64
 	newQuarantined int64
+	// quarantinesAdded counts the quarantine's entries Apply has added since the file was
+	// opened, none taken off for those it removed again; addedQuarantines those the
+	// transaction in progress adds (guarded by mu).
+	quarantinesAdded atomic.Uint64
+	addedQuarantines uint64
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool

@@ -120,6 +120,11 @@ func TestProjector_FoldFault(t *testing.T) {
 		if faults-again != len(want) || batch == 1 && again == 0 {
 			t.Fatalf("batch %d: %d fold faults and %d folded again logged, want %d faults left and some folded again:\n%s", batch, faults, again, len(want), log.String())
 		}
+		// The quarantines added count those released again too: a quarantine and its
+		// release between two scrapes must still show (the alert on the gauge missed them).
+		if got := p.Stats().QuarantinesAdded; got != uint64(faults) {
+			t.Fatalf("batch %d: Stats().QuarantinesAdded = %d, want the %d fold faults logged", batch, got, faults)
+		}
 		if err := p.Use("", func(db *DB) error {
 			if got := modelDump(t, db); got != wantModels {
 				t.Errorf("batch %d: the models differ from folding the stream without the faulted events", batch)

@@ -17,6 +17,7 @@ func (db *DB) quarantine(tx *bolt.Tx, seq uint64, reason string) error {
 	}
 	db.logger.Warn("quarantined stream message skipped by the read models: not a usable event", "stream_seq", seq, "reason", reason)
 	db.newQuarantined++
+	db.addedQuarantines++
 	return b.Put(u64(seq), []byte(reason))
 }
 
@@ -72,6 +73,11 @@ type Quarantine struct {
 
 // QuarantinedCount returns how many stream messages the models have quarantined.
 func (db *DB) QuarantinedCount() uint64 { return db.quarantined.Load() }
+
+// QuarantinesAdded returns how many quarantine entries Apply has added since the file was
+// opened, those removed again (an event folded again after a retraction) included: a
+// quarantine and its release between two looks leave QuarantinedCount as it was.
+func (db *DB) QuarantinesAdded() uint64 { return db.quarantinesAdded.Load() }
 
 // Quarantined returns the first limit quarantined messages in stream order (all when limit
 // is 0 or less).

@@ -354,6 +354,9 @@ type Stats struct {
 	// Quarantined is the number of stream messages the live models skipped as not usable
 	// events.
 	Quarantined uint64
+	// QuarantinesAdded counts the quarantine entries the live models have added since their
+	// file was opened (a rebuild swaps in a file of its own), those removed again included.
+	QuarantinesAdded uint64
 	// Unserved is true while the live models are not served until a rebuild from the stream
 	// ends (Repairing says why).
 	Unserved bool
@@ -399,6 +402,7 @@ func (p *Projector) Stats() Stats {
 	}
 	if h, err := p.acquire(""); err == nil {
 		s.Quarantined = h.db.QuarantinedCount()
+		s.QuarantinesAdded = h.db.QuarantinesAdded()
 		h.refs.Done()
 	}
 	if s.LastSeq > s.Checkpoint {

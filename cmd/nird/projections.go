@@ -43,12 +43,12 @@ func (a computedAppender) AppendComputed(ctx context.Context, events []*nirv1.Ev
 
 // projectionCollector exports the projector's Stats as Prometheus metrics when scraped.
 type projectionCollector struct {
-	p                                   *projections.Projector
-	lag, checkpoint, applied, applySecs *prometheus.Desc
-	rebuilding, quarantined             *prometheus.Desc
-	unserved, keptAside                 *prometheus.Desc
-	passes, failedPasses, terminations  *prometheus.Desc
-	lastPass                            *prometheus.Desc
+	p                                    *projections.Projector
+	lag, checkpoint, applied, applySecs  *prometheus.Desc
+	rebuilding, quarantined, quarantines *prometheus.Desc
+	unserved, keptAside                  *prometheus.Desc
+	passes, failedPasses, terminations   *prometheus.Desc
+	lastPass                             *prometheus.Desc
 }
 
 func newProjectionCollector(p *projections.Projector) *projectionCollector {
@@ -65,6 +65,8 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 			"Live read-model files kept aside as models.db.damaged-* before a rebuild replaced them: damaged, or holding events the stream no longer has.", nil, nil),
 		quarantined: prometheus.NewDesc("nir_projection_quarantined",
 			"Stream messages the read models skip now because they are not usable events (listed by nirctl projections status); a gauge, as a retraction or a rebuild by a fixed nird can make an event usable again.", nil, nil),
+		quarantines: prometheus.NewDesc("nir_projection_quarantines_total",
+			"Stream messages the live read models quarantined since their file was opened, those folded again since included (a quarantine and its release between two scrapes leave nir_projection_quarantined as it was); a rebuild's file starts again from 0.", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
 		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
 		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),
@@ -79,6 +81,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.applySecs
 	ch <- c.rebuilding
 	ch <- c.quarantined
+	ch <- c.quarantines
 	ch <- c.unserved
 	ch <- c.keptAside
 	ch <- c.passes
@@ -99,6 +102,7 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
 	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(s.Quarantined))
+	ch <- prometheus.MustNewConstMetric(c.quarantines, prometheus.CounterValue, float64(s.QuarantinesAdded))
 	u := 0.0
 	if s.Unserved {
 		u = 1
