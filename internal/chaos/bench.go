@@ -158,45 +158,37 @@ func startSetup(ctx context.Context, setup, dir string, opt BenchOptions) ([]str
 	if _, err := personkey.LoadOrCreate(filepath.Join(dir, personkey.FileName)); err != nil {
 		return nil, "", nil, err
 	}
-	hp, err := freeport.Port()
-	if err != nil {
-		return nil, "", nil, err
-	}
-	ap, err := freeport.Port()
-	if err != nil {
-		return nil, "", nil, err
-	}
-	api, admin := "127.0.0.1:"+strconv.Itoa(hp), "127.0.0.1:"+strconv.Itoa(ap)
-	cmd := exec.Command(opt.Bins.Nird, "--data", filepath.Join(dir, "data"), "--http", api, "--admin", admin,
-		"--nats-listen", "127.0.0.1:0", "--tokens", tokens, "--person-key-file", filepath.Join(dir, personkey.FileName),
-		"--rate-limit", "0") // the clients share one token
-	logf, err := os.Create(filepath.Join(dir, "nird.log"))
-	if err != nil {
-		return nil, "", nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, "", nil, err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	stop := func() { _ = cmd.Process.Kill(); <-done }
-	deadline := time.Now().Add(60 * time.Second)
-	for get(ctx, "http://"+admin+"/readyz", nil) != nil {
-		select {
-		case <-done:
-			return nil, "", nil, fmt.Errorf("chaos: bench nird exited (see %s)", filepath.Join(dir, "nird.log"))
-		default:
+	var api string
+	var p *proc
+	// A port found free may be taken before nird binds it: then again on others.
+	err := freeport.Retry(func(int) error {
+		hp, err := freeport.Port()
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, "", nil, fmt.Errorf("chaos: bench nird not ready")
+		ap, err := freeport.Port()
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
+		admin := "127.0.0.1:" + strconv.Itoa(ap)
+		api = "127.0.0.1:" + strconv.Itoa(hp)
+		args := []string{"--data", filepath.Join(dir, "data"), "--http", api, "--admin", admin,
+			"--nats-listen", "127.0.0.1:0", "--tokens", tokens, "--person-key-file", filepath.Join(dir, personkey.FileName),
+			"--rate-limit", "0", // the clients share one token
+		}
+		if p, err = startProc(filepath.Join(dir, "nird.log"), exec.Command(opt.Bins.Nird, slices.Concat(args, nirdLogArgs)...)); err != nil {
+			return err
+		}
+		if err := waitNird(ctx, p, admin, 60*time.Second); err != nil {
+			_ = p.signal(syscall.SIGKILL)
+			return fmt.Errorf("chaos: bench nird %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", nil, err
 	}
-	return []string{"http://" + api}, token, stop, nil
+	return []string{"http://" + api}, token, func() { _ = p.signal(syscall.SIGKILL) }, nil
 }
 
 // waitCaughtUp waits until every nird's read models have the person with national id id.

@@ -144,7 +144,30 @@ func (n *Nird) URL() string { return "http://" + n.HTTP }
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// logPath is the log file, which this start of the process writes from logFrom on.
+	logPath string
+	logFrom int64
 }
+
+// log is what this start of the process wrote so far.
+func (p *proc) log() string {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(f, p.logFrom, 1<<40))
+	return string(b)
+}
+
+// nirdLogArgs give every nird the log that nirdStarted is a line of.
+var nirdLogArgs = []string{"--log-format", "text", "--log-level", "info"}
+
+// nirdStarted is the line nird logs once it has bound its ports, before it serves /readyz.
+const nirdStarted = "msg=starting"
+
+// nodeReady is the line nats-server logs once it has bound its ports.
+const nodeReady = "Server is ready"
 
 // NewCluster writes the configurations and starts the proxies; Start starts the processes.
 func NewCluster(opt ClusterOptions) (*Cluster, error) {
@@ -165,7 +188,50 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{opt: opt, log: log, pass: map[string]string{}, Token: "nir_chaos-" + randomHex(16), OperatorToken: "nir_chaos-" + randomHex(16)}
-	// The processes' ports are held until Start, so that no proxy listens on one meanwhile.
+	if err := c.credentials(); err != nil {
+		return nil, err
+	}
+	if _, err := personkey.LoadOrCreate(filepath.Join(opt.Dir, personkey.FileName)); err != nil {
+		return nil, err
+	}
+	// Every nird of a register shares its master key, as it shares the person key.
+	if _, err := sealing.LoadMaster(c.MasterKeyFile(), true); err != nil {
+		return nil, err
+	}
+	// And its checkpoint key (README: several nird on one stream share it), which a rebuild
+	// needs to take the live file's events.
+	if _, err := eventstore.LoadCheckpointKey(filepath.Join(opt.Dir, checkpointKeyFile), true); err != nil {
+		return nil, err
+	}
+	if err := auth.WriteEntries(filepath.Join(opt.Dir, tokensFile), []auth.Entry{
+		{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)},
+		{Name: "chaos-operator", Role: auth.RoleOperator, TokenSHA256: auth.HashToken(c.OperatorToken)},
+	}); err != nil {
+		return nil, err
+	}
+	if err := c.place(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Files of ClusterOptions.Dir that every nird is given.
+const (
+	tokensFile        = "tokens.json"
+	checkpointKeyFile = "checkpoint.key"
+)
+
+// listenFree finds the processes' ports (a variable, so that a test can hand out a port
+// that is taken: TestCluster_PortTaken).
+var listenFree = freeport.Listen
+
+// place gives every node and nird ports that are free, starts the proxies to them, and
+// writes the nodes' configurations and the nird's flags: a new cluster, or the one whose
+// start found a port taken (Close first).
+func (c *Cluster) place() error {
+	opt := c.opt
+	// The ports are held until all are found, so that none is found twice.
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
@@ -173,16 +239,14 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		}
 	}()
 	freePort := func() (int, error) {
-		l, err := freeport.Listen()
+		l, err := listenFree()
 		if err != nil {
 			return 0, err
 		}
 		held = append(held, l)
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
-	if err := c.credentials(); err != nil {
-		return nil, err
-	}
+	c.Nodes, c.Nirds = nil, nil
 	for i := range opt.Nodes {
 		n := &Node{Name: fmt.Sprintf("nir-%d", i+1)}
 		var err error
@@ -192,7 +256,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 			}
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
@@ -205,43 +269,15 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 			}
 			p, err := NewProxy("127.0.0.1:" + strconv.Itoa(to.ClusterPort))
 			if err != nil {
-				c.Close()
-				return nil, err
+				return err
 			}
 			c.route[i][j] = p
 		}
 	}
 	for i, n := range c.Nodes {
 		if err := c.writeNodeConfig(i, n); err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
-	}
-	keyFile := filepath.Join(opt.Dir, personkey.FileName)
-	if _, err := personkey.LoadOrCreate(keyFile); err != nil {
-		c.Close()
-		return nil, err
-	}
-	// Every nird of a register shares its master key, as it shares the person key.
-	masterFile := c.MasterKeyFile()
-	if _, err := sealing.LoadMaster(masterFile, true); err != nil {
-		c.Close()
-		return nil, err
-	}
-	// And its checkpoint key (README: several nird on one stream share it), which a rebuild
-	// needs to take the live file's events.
-	cpKeyFile := filepath.Join(opt.Dir, "checkpoint.key")
-	if _, err := eventstore.LoadCheckpointKey(cpKeyFile, true); err != nil {
-		c.Close()
-		return nil, err
-	}
-	tokens := filepath.Join(opt.Dir, "tokens.json")
-	if err := auth.WriteEntries(tokens, []auth.Entry{
-		{Name: "chaos-fagsystem", Role: auth.RoleKommune, Kommune: "0301", TokenSHA256: auth.HashToken(c.Token)},
-		{Name: "chaos-operator", Role: auth.RoleOperator, TokenSHA256: auth.HashToken(c.OperatorToken)},
-	}); err != nil {
-		c.Close()
-		return nil, err
 	}
 	c.client = make([][]*Proxy, opt.Nirds)
 	for k := range opt.Nirds {
@@ -249,23 +285,20 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		if k < len(opt.ClockOffsets) {
 			n.ClockOffset = opt.ClockOffsets[k]
 		}
-		hp, err := freeport.Port()
+		hp, err := freePort()
 		if err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
-		ap, err := freeport.Port()
+		ap, err := freePort()
 		if err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
 		n.HTTP, n.Admin = "127.0.0.1:"+strconv.Itoa(hp), "127.0.0.1:"+strconv.Itoa(ap)
 		var urls []string
 		for _, node := range c.Nodes {
 			p, err := NewProxy("127.0.0.1:" + strconv.Itoa(node.ClientPort))
 			if err != nil {
-				c.Close()
-				return nil, err
+				return err
 			}
 			c.client[k] = append(c.client[k], p)
 			if opt.Direct {
@@ -276,20 +309,20 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		}
 		dir := filepath.Join(opt.Dir, n.Name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
-		n.args = append([]string{
+		n.args = slices.Concat([]string{
 			"--data", filepath.Join(dir, "data"), "--http", n.HTTP, "--admin", n.Admin,
 			"--nats-url", strings.Join(urls, ","), "--nats-user", "nird", "--nats-password", c.pass["nird"],
-			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", tokens, "--person-key-file", keyFile, "--master-key-file", masterFile,
+			"--replicas", strconv.Itoa(min(3, opt.Nodes)), "--tokens", filepath.Join(opt.Dir, tokensFile),
+			"--person-key-file", filepath.Join(opt.Dir, personkey.FileName), "--master-key-file", c.MasterKeyFile(),
 			"--lease-ttl", opt.LeaseTTL.String(), "--regelmotor-interval", opt.RegelmotorInterval.String(),
 			// The clients stand for many case systems but share one token: no per-token limit.
 			"--rate-limit", "0",
 			// Checkpoints often enough that a rebuild (rebuild-nird) takes the live file's
 			// events through one.
-			"--checkpoint-every", "200", "--checkpoint-interval", "2s", "--checkpoint-key", cpKeyFile,
-		}, opt.NirdArgs...)
+			"--checkpoint-every", "200", "--checkpoint-interval", "2s", "--checkpoint-key", filepath.Join(opt.Dir, checkpointKeyFile),
+		}, nirdLogArgs, opt.NirdArgs)
 		if pw, ok := c.pass["ingress"]; ok {
 			// The NATS ingress answers case systems on a connection of its own.
 			n.args = append(n.args, "--nats-ingress-user", "ingress", "--nats-ingress-password", pw)
@@ -305,7 +338,7 @@ func NewCluster(opt ClusterOptions) (*Cluster, error) {
 		}
 		c.Nirds = append(c.Nirds, n)
 	}
-	return c, nil
+	return nil
 }
 
 // passwordVar matches the password variables the NATS configurations read.
@@ -471,10 +504,45 @@ func (c *Cluster) natsCmd(ctx context.Context, args ...string) *exec.Cmd {
 }
 
 // Start starts every node, waits for JetStream, then starts every nird and waits until each
-// is ready.
+// is ready. When a process cannot bind a port another process took after NewCluster found
+// it free, it starts the cluster again, on new ports and from empty stores.
 func (c *Cluster) Start(ctx context.Context) error {
+	return freeport.Retry(func(attempt int) error {
+		if attempt > 1 {
+			c.log.Warn("a port was taken meanwhile; starting the cluster again on others", "attempt", attempt)
+			if err := c.place(); err != nil {
+				return err
+			}
+		}
+		err := c.start(ctx)
+		if freeport.Taken(err) {
+			c.discard()
+		}
+		return err
+	})
+}
+
+// discard stops the cluster (Close) and removes the nodes' stores and the nird's data, so
+// that place can place it again.
+func (c *Cluster) discard() {
+	c.Close()
+	for _, n := range c.Nodes {
+		_ = os.RemoveAll(filepath.Join(c.opt.Dir, n.Name, "store"))
+	}
+	for _, n := range c.Nirds {
+		_ = os.RemoveAll(filepath.Join(c.opt.Dir, n.Name, "data"))
+	}
+}
+
+// start is one attempt of Start.
+func (c *Cluster) start(ctx context.Context) error {
 	for i := range c.Nodes {
 		if err := c.StartNode(i); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Nodes {
+		if err := c.waitNode(ctx, n); err != nil {
 			return err
 		}
 	}
@@ -539,13 +607,24 @@ func (c *Cluster) openAdmin(ctx context.Context, cfg eventstore.Config, upOnly b
 // Admin is the harness's store on the cluster: read-only when nird run on it.
 func (c *Cluster) Admin() *eventstore.Store { return c.admin }
 
+// waitNode waits until node n has bound its ports (a connection to its client port alone
+// could reach another process that took the port).
+func (c *Cluster) waitNode(ctx context.Context, n *Node) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := freeport.WaitLog(ctx, n.proc.log, nodeReady, n.proc.done); err != nil {
+		return fmt.Errorf("chaos: %s %w", n.Name, err)
+	}
+	return nil
+}
+
 // StartNode starts node i (again, after a kill).
 func (c *Cluster) StartNode(i int) error {
 	n := c.Nodes[i]
 	if n.proc != nil && !n.proc.exited() {
 		return fmt.Errorf("chaos: %s is running", n.Name)
 	}
-	p, err := c.start(filepath.Join(c.opt.Dir, n.Name, "log"), c.natsCmd(context.Background(), "-c", n.conf))
+	p, err := startProc(filepath.Join(c.opt.Dir, n.Name, "log"), c.natsCmd(context.Background(), "-c", n.conf))
 	if err != nil {
 		return fmt.Errorf("chaos: start %s: %w", n.Name, err)
 	}
@@ -564,7 +643,7 @@ func (c *Cluster) StartNird(k int) error {
 	if n.ClockOffset != 0 {
 		cmd.Env = append(cmd.Env, "NIR_TEST_CLOCK_OFFSET="+n.ClockOffset.String())
 	}
-	p, err := c.start(filepath.Join(c.opt.Dir, n.Name, "log"), cmd)
+	p, err := startProc(filepath.Join(c.opt.Dir, n.Name, "log"), cmd)
 	if err != nil {
 		return fmt.Errorf("chaos: start %s: %w", n.Name, err)
 	}
@@ -572,12 +651,18 @@ func (c *Cluster) StartNird(k int) error {
 	return nil
 }
 
-func (c *Cluster) start(logPath string, cmd *exec.Cmd) (*proc, error) {
+// startProc starts cmd with its output appended to logPath.
+func startProc(logPath string, cmd *exec.Cmd) (*proc, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(f, "==== %s start\n", time.Now().UTC().Format(time.RFC3339Nano))
+	from, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	// The processes die with the harness, even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -585,7 +670,7 @@ func (c *Cluster) start(logPath string, cmd *exec.Cmd) (*proc, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFrom: from}
 	go func() {
 		_ = cmd.Wait()
 		f.Close()
@@ -681,18 +766,32 @@ func (c *Cluster) Heal() {
 // WaitReady waits until nird k answers /readyz.
 func (c *Cluster) WaitReady(ctx context.Context, k int, timeout time.Duration) error {
 	n := c.Nirds[k]
-	deadline := time.Now().Add(timeout)
+	if err := waitNird(ctx, n.proc, n.Admin, timeout); err != nil {
+		return fmt.Errorf("chaos: %s %w", n.Name, err)
+	}
+	return nil
+}
+
+// waitNird waits until the nird p answers /readyz on its admin address, from when it has
+// logged nirdStarted: an answer before could come from another process that took the port.
+func waitNird(ctx context.Context, p *proc, admin string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := freeport.WaitLog(ctx, p.log, nirdStarted, p.done); err != nil {
+		return fmt.Errorf("%w (see %s)", err, p.logPath)
+	}
 	for {
-		if n.proc.exited() {
-			return fmt.Errorf("chaos: %s exited (see %s)%s", n.Name, filepath.Join(c.opt.Dir, n.Name, "log"), logTail(filepath.Join(c.opt.Dir, n.Name, "log")))
+		if p.exited() {
+			return fmt.Errorf("exited (see %s)%s", p.logPath, logTail(p.logPath))
 		}
-		if err := get(ctx, "http://"+n.Admin+"/readyz", nil); err == nil {
+		if err := get(ctx, "http://"+admin+"/readyz", nil); err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("chaos: %s not ready within %v", n.Name, timeout)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready within %v", timeout)
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/introreg/nir/internal/freeport"
 	"github.com/introreg/nir/internal/nirdtest"
 )
 
@@ -66,19 +68,19 @@ func (p *Process) Write(b []byte) (int, error) {
 // if it failed.
 func RunProcesses(tb testing.TB, bin string, files ...string) []*Process {
 	tb.Helper()
-	for attempt := 1; ; attempt++ {
-		procs, err := runProcesses(tb, bin, files)
-		if err == nil {
-			return procs
+	var procs []*Process
+	err := freeport.Retry(func(attempt int) error {
+		if attempt > 1 {
+			tb.Logf("a port was taken meanwhile; starting the servers again on others (attempt %d)", attempt)
 		}
-		// A port freePort found may be bound by another package's test before the server
-		// binds it (a CI run: "Error listening on router port ... address already in use");
-		// new ports are as good a test.
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			tb.Fatal(err)
-		}
-		tb.Logf("a port was taken meanwhile; starting the servers again on others (attempt %d)", attempt+1)
+		var err error
+		procs, err = runProcesses(tb, bin, files)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return procs
 }
 
 // runProcesses is one attempt of RunProcesses. It stops the servers it started before it
@@ -169,21 +171,13 @@ func (p *Process) stop() {
 	}
 }
 
-// waitListening waits until p says it is ready (every listener bound: a connection to its
-// client port alone could reach another process that took the port), or says why it never
+// waitListening waits until p says it is ready (every listener bound), or says why it never
 // will.
 func waitListening(p *Process) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.Log(), "Server is ready") {
-		select {
-		case <-p.Done:
-			return fmt.Errorf("nats-server exited: %s", p.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nats-server at %s not ready within 20s: %s", p.URL, p.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := freeport.WaitLog(ctx, p.Log, "Server is ready", p.Done); err != nil {
+		return fmt.Errorf("nats-server at %s: %w", p.URL, err)
 	}
 	return nil
 }
