@@ -226,3 +226,50 @@ func TestStatistics_MoveAwayAndBackCountsAgain(t *testing.T) {
 		t.Errorf("0301 list, year 2023, training vedtak: %+v, %v; want the person", p, err)
 	}
 }
+
+// TestStatistics_OpenTildelingStayEndedByAMoveIsNotCut pins what the statistics count today
+// for an open training tildeling (no end date, no stans) whose stay in its kommune ends with a
+// move out. OPEN QUESTION for the domain owner: DOMAIN.md does not say how long an open
+// tildeling runs for the statistics. The code gives it 4 statistical years from its start
+// (trainingYears; README: «counts in it again from the move back, within its 4 years»), and
+// cuts the last stay at them, but a stay (or the first part) that a move out ends runs to the
+// move, however late: moving away makes years count that staying would not. Product
+// decisions 16 decides only that the old kommune keeps its own period, ending with the move.
+// Expected counts are by hand from the dates below (0301's «training_vedtak» per year; the
+// window of a tildeling from 2019-05-01 is 2019–2022).
+func TestStatistics_OpenTildelingStayEndedByAMoveIsNotCut(t *testing.T) {
+	type move struct{ by, to, date string }
+	for _, tc := range []struct {
+		name  string
+		moves []move
+		want  map[int]int64 // 0301's count; years not named count 0
+	}{
+		{"no move: the window", nil, map[int]int64{2019: 1, 2020: 1, 2021: 1, 2022: 1}},
+		{"later stay to the end: cut at the window, so not counted",
+			[]move{{"0301", "4601", "2019-12-01"}, {"4601", "0301", "2024-03-01"}},
+			map[int]int64{2019: 1}},
+		{"later stay ended by a move out: counted past the window",
+			[]move{{"0301", "4601", "2019-12-01"}, {"4601", "0301", "2024-03-01"}, {"0301", "4601", "2025-06-01"}},
+			map[int]int64{2019: 1, 2024: 1, 2025: 1}},
+		{"first part ended by a late move out: counted past the window",
+			[]move{{"0301", "4601", "2024-06-01"}},
+			map[int]int64{2019: 1, 2020: 1, 2021: 1, 2022: 1, 2023: 1, 2024: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scenario{}
+			s.person("pkW", "0301", "2019-03-01", asyl, 3)
+			trainingTildeling(s, "pkW", "0301", "2019-05-01", "2019-05-01", "")
+			for _, m := range tc.moves {
+				s.add("pkW", m.by, m.date, &nirv1.PersonMoved{ToKommune: m.to, Date: pd(m.date)})
+			}
+			acceptedByRules(t, s, "2025-12-01")
+			db := openTestDB(t, DBOptions{})
+			applyAll(t, db, s.recs, 100)
+			for y := 2019; y <= 2026; y++ {
+				if got := max(kommuneCount(t, db, y, "0301", CTrainingVedtak), 0); got != tc.want[y] {
+					t.Errorf("0301 %d persons with a running training vedtak: got %d, want %d", y, got, tc.want[y])
+				}
+			}
+		})
+	}
+}
