@@ -84,7 +84,8 @@ type ClusterOptions struct {
 	LeaseTTL, RegelmotorInterval time.Duration
 	// ClockOffsets skews nird i's wall clock by ClockOffsets[i] (NIR_TEST_CLOCK_OFFSET).
 	ClockOffsets []time.Duration
-	// NirdArgs are extra flags for every nird.
+	// NirdArgs are extra flags for every nird (not --log-format or --log-level: the harness
+	// reads the log for nirdStarted).
 	NirdArgs []string
 	// Direct connects the nodes and the nird straight to each other, without the proxies
 	// (for measuring, where no fault is injected and the proxies' copying costs CPU).
