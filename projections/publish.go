@@ -3,8 +3,11 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
@@ -14,7 +17,8 @@ import (
 // exported never reveal individuals. PublishedStatistics builds a data year's whole table (the
 // nation, every fylke and every kommune on one kommune structure) and suppresses, with
 // rules.Suppress, the counts of 1 to minCount-1 and whatever else would let them be recovered
-// from the table's totals and the relations between its counters.
+// from the table's totals, the relations between its counters and the year before's table
+// (counterRelations lists the relations).
 
 // Footnote explains «:» in published statistics, as SSB writes it.
 const Footnote = ": Prikket (vises ikke) for å hindre at opplysninger om enkeltpersoner kan utledes: tall fra 1 til 4, og andre tall som ville avsløre dem / suppressed so that no individual can be identified: counts of 1 to 4, and other figures that would reveal them (DOMAIN.md Product decisions 14)"
@@ -24,6 +28,52 @@ const Footnote = ": Prikket (vises ikke) for å hindre at opplysninger om enkelt
 // 31 December or terminated in the year; every termination is registered or computed, and
 // has one avslutningsårsak; «ikke registrert» is reasons UNSPECIFIED and IKKE_REGISTRERT;
 // direct to work or education is the sum of those reasons.
+//
+// Every linear relation between published cells (DOMAIN.md Product decisions 14) known to
+// this code, and whether a suppressed cell could be recovered from published cells by it:
+//
+//  1. Within a row, counterRelations: participants = ongoing + terminated; terminated =
+//     registered + computed; terminated = Σ reasons; reason_not_registered = UNSPECIFIED +
+//     IKKE_REGISTRERT; direct_work_or_education = Σ its reasons. rules.Suppress moves a
+//     suppressed cell only with a block that keeps them: not recoverable.
+//  2. Across areas, per counter: a fylke is the sum of its kommuner, the nation of its
+//     fylker. Two balancings per cell (rules.Suppress): not recoverable, also by a kommune
+//     that knows its own row.
+//  3. Hours: norsk_hours and samfunnskunnskap_hours sum the hours of norsk_hours_persons and
+//     samfunnskunnskap_hours_persons, and are suppressed with them (Contributors); their
+//     areas as in 2. training_hours_persons is tied to those two by no equation (a person
+//     may have both kinds): max(norsk, samfunn) ≤ it ≤ norsk + samfunn. Not recoverable. The
+//     implied counts norsk + samfunn - it (persons given both kinds) and it - norsk (only
+//     samfunnskunnskap), like training_started - within_3_months (late starts), are no
+//     published cell and may be 1 to 4: not protected (a domain owner decides whether an
+//     implied count is a cell).
+//  4. participants, new and terminated of one year: no equation (new ≤ participants; a
+//     programme may start and end in the year). participants - new is the programmes
+//     carried in from the year before, which is 5.
+//  5. Across years, in every area: participants(Y) = ongoing(Y-1) + new(Y) (a programme
+//     open on 31 December is a participant the next year; it fails only for a programme
+//     past its last statistical year that nobody terminated). Each year suppressed on its
+//     own, it was recoverable three ways: a suppressed new(Y) as participants(Y) -
+//     ongoing(Y-1) (8 - 6 = 2); a suppressed ongoing(Y-1) as participants(Y) - new(Y); and
+//     participants(Y) suppressed as the complement of a small ongoing(Y) as ongoing(Y-1) +
+//     new(Y), and with it ongoing(Y) = participants(Y) - terminated(Y). Closed by
+//     knownDifferences (a year's table keeps participants - new, which the year before
+//     published, under every change it hides a cell with) and by mirrorLastYear (new(Y) is
+//     suppressed wherever the year before's table suppressed ongoing(Y-1)).
+//  6. No other counter carries over between years: training_vedtak, hours, their persons
+//     and training_started are counted per year, a training start once per person.
+//  7. One year on two structures (its own and today's, current_structure): a row a reform
+//     left alone has the same values in both tables, but each table is suppressed on its
+//     own, so a complement suppressed in one may be published in the other (left: a
+//     domain owner must decide whether past years are published on one structure only).
+//  8. Tables of one year from two files: the live models and every as-of snapshot compute
+//     their tables from their own events. 5 is closed within one file (a year and the year
+//     before from the same file). An official snapshot of Y+1 mirrors the suppression of Y
+//     as its own replay computes it, with the corrections to Y recorded after Y's cut-off,
+//     which may differ from the table of Y published from Y's snapshot; and any two files'
+//     tables of one year differ by the persons corrected between them. Closing that needs
+//     a decision: which table of Y is the published one that later tables must respect
+//     (e.g. the official snapshot's suppression kept and read by every later table).
 func counterRelations() []rules.CounterRelation {
 	reasons := make([]int, NumReasons)
 	var work []int
@@ -43,6 +93,15 @@ func counterRelations() []rules.CounterRelation {
 	}
 }
 
+// knownDifferences are the relations a reader of a year's table knows from the year before's
+// table: participants - new is the year before's ongoing (5 above), published there unless
+// suppressed. Taken as known always (whether the year before suppressed it or not), every
+// change disclosure control hides a cell of this year with keeps it: new never moves
+// without participants.
+func knownDifferences() []rules.CounterRelation {
+	return []rules.CounterRelation{{Total: int(CParticipants), Parts: []int{int(CNew)}}}
+}
+
 // isMagnitude reports the counters that sum hours rather than count persons.
 func isMagnitude(c Counter) bool { return c == CNorskHours || c == CSamfunnHours }
 
@@ -59,7 +118,28 @@ func (db *DB) PublishedStatistics(year int, structure rules.Date, minCount int64
 // PublishedStatisticsContext is PublishedStatistics that gives up when ctx is done. The
 // suppression is computed once per table and kept (see publishedCache): a call on a table
 // already published costs a read of the year's statistics, not a suppression.
+//
+// A year's table is the year's own suppression (suppressedTable) and, so that it reveals no
+// ongoing the year before's table suppressed, new wherever that was (mirrorLastYear). The
+// year before's suppression is its own alone: it depends on that year's figures only, not on
+// the years before it, so a year's table depends on two years' figures and no further.
 func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structure rules.Date, minCount int64) ([]StatRow, []KommuneMapping, error) {
+	rows, mappings, err := db.suppressedTable(ctx, year, structure, minCount)
+	if err != nil || minCount <= 1 || year-1 < 1900 {
+		return rows, mappings, err
+	}
+	prevStructure := lastYearsStructure(year, structure)
+	prev, prevMappings, err := db.suppressedTable(ctx, year-1, prevStructure, minCount)
+	if err != nil {
+		return nil, nil, err
+	}
+	mirrorLastYear(rows, prev, prevMappings, effectiveStructure(year, structure), effectiveStructure(year-1, prevStructure))
+	return rows, mappings, nil
+}
+
+// suppressedTable returns a data year's table (the nation, fylker, kommuner) with the year's
+// own suppression (rules.Suppress under counterRelations and knownDifferences) set.
+func (db *DB) suppressedTable(ctx context.Context, year int, structure rules.Date, minCount int64) ([]StatRow, []KommuneMapping, error) {
 	kommuner, mappings, err := db.StatisticsOn(year, LevelKommune, "", structure)
 	if err != nil {
 		return nil, nil, err
@@ -98,7 +178,7 @@ func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structur
 	if minCount <= 1 {
 		return rows, mappings, nil
 	}
-	t := &rules.DisclosureTable{Parent: parent, Values: make([][]int64, len(rows)), Relations: counterRelations(),
+	t := &rules.DisclosureTable{Parent: parent, Values: make([][]int64, len(rows)), Relations: append(counterRelations(), knownDifferences()...),
 		Counts: make([]bool, NumCounters), Contributors: map[int]int{int(CNorskHours): int(CNorskHoursPersons), int(CSamfunnHours): int(CSamfunnHoursPersons)}}
 	for c := range t.Counts {
 		t.Counts[c] = !isMagnitude(Counter(c))
@@ -117,14 +197,124 @@ func (db *DB) PublishedStatisticsContext(ctx context.Context, year int, structur
 	for i := range rows {
 		for c, s := range sup[i] {
 			if s {
-				if rows[i].Suppressed == nil {
-					rows[i].Suppressed = new([NumCounters]bool)
-				}
-				rows[i].Suppressed[c] = true
+				rows[i].suppress(Counter(c))
 			}
 		}
 	}
 	return rows, mappings, nil
+}
+
+// suppress marks counter c of the row suppressed.
+func (s *StatRow) suppress(c Counter) {
+	if s.Suppressed == nil {
+		s.Suppressed = new([NumCounters]bool)
+	}
+	s.Suppressed[c] = true
+}
+
+// lastYearsStructure is the structure the year before year is published on when year is
+// published on structure: its own when structure is year's own (zero, or 1 January of
+// year, as the API asks), else the same (today's).
+func lastYearsStructure(year int, structure rules.Date) rules.Date {
+	if structure.IsZero() || structure == effectiveStructure(year, rules.Date{}) {
+		return rules.Date{}
+	}
+	return structure
+}
+
+// effectiveStructure is the date of the structure a year's table is on (StatisticsOn).
+func effectiveStructure(year int, structure rules.Date) rules.Date {
+	if structure.IsZero() {
+		return rules.Date{Y: year, M: time.January, D: 1}
+	}
+	return structure
+}
+
+// mirrorLastYear suppresses new in each row of cur (year Y) whose participants - new is an
+// ongoing(Y-1) that prev (the year before's table, with its own suppression) suppressed
+// (relation 5 at counterRelations): else participants(Y) - new(Y) published it. The change
+// that hides ongoing(Y-1) in prev, with new(Y) moving the other way in the same areas, keeps
+// every published cell of both tables (participants(Y) stays, and new(Y) sums across areas
+// as ongoing(Y-1) does), so that new(Y) needs no complement of its own.
+//
+// A row's ongoing(Y-1) is that of the kommune rows of prev whose numbers count in it on
+// cur's structure (its sources; curOn and prevOn are the tables' structures): the row of
+// prev with just those kommuner when there is one (a kommune, its fylke or the nation, the
+// structure unchanged), else (a reform between the structures) any of them suppressed
+// suppresses new.
+func mirrorLastYear(cur, prev []StatRow, prevMappings []KommuneMapping, curOn, prevOn rules.Date) {
+	prevRow := map[string]*StatRow{} // by level and area
+	var numbers []string
+	for i := range prev {
+		r := &prev[i]
+		prevRow[string(r.Level)+"/"+r.Area] = r
+		if r.Level == LevelKommune {
+			numbers = append(numbers, r.Area)
+		}
+	}
+	for _, m := range prevMappings {
+		numbers = append(numbers, m.From)
+	}
+	sources := map[string]map[string]bool{} // kommune of cur -> kommuner of prev
+	for _, n := range numbers {
+		from, _, _ := rules.KommuneIn(n, prevOn)
+		to, _, _ := rules.KommuneIn(n, curOn)
+		if prevRow[string(LevelKommune)+"/"+from] == nil {
+			continue
+		}
+		if sources[to] == nil {
+			sources[to] = map[string]bool{}
+		}
+		sources[to][from] = true
+	}
+	// The prev rows by their kommuner: a kommune, a fylke, the nation.
+	byKommuner := map[string]*StatRow{}
+	kommunerOf := func(under func(area string) bool) string {
+		var ks []string
+		for i := range prev {
+			if prev[i].Level == LevelKommune && under(prev[i].Area) {
+				ks = append(ks, prev[i].Area)
+			}
+		}
+		return strings.Join(ks, ",") // prev's kommuner are in area order
+	}
+	for i := range prev {
+		r := &prev[i]
+		switch r.Level {
+		case LevelKommune:
+			byKommuner[r.Area] = r
+		case LevelFylke:
+			byKommuner[kommunerOf(func(a string) bool { return strings.HasPrefix(a, r.Area) })] = r
+		case LevelNation:
+			byKommuner[kommunerOf(func(string) bool { return true })] = r
+		}
+	}
+	for i := range cur {
+		r := &cur[i]
+		srcs := map[string]bool{}
+		for to, from := range sources {
+			if areaKey(r.Level, to) == r.Area {
+				for k := range from {
+					srcs[k] = true
+				}
+			}
+		}
+		if len(srcs) == 0 {
+			continue
+		}
+		ks := slices.Sorted(maps.Keys(srcs))
+		hidden := false
+		if p := byKommuner[strings.Join(ks, ",")]; p != nil {
+			hidden = p.IsSuppressed(COngoing)
+		} else {
+			for _, k := range ks {
+				hidden = hidden || prevRow[string(LevelKommune)+"/"+k].IsSuppressed(COngoing)
+			}
+		}
+		if hidden {
+			r.suppress(CNew)
+		}
+	}
 }
 
 // IsSuppressed reports whether counter c of the row is suppressed by disclosure control.

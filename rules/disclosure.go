@@ -38,7 +38,10 @@ type DisclosureTable struct {
 	Parent []int
 	// Values are [area][counter].
 	Values [][]int64
-	// Relations tie counters within each area: Values[a][Total] = Σ Values[a][Parts].
+	// Relations tie counters within each area: Values[a][Total] = Σ Values[a][Parts], or
+	// Total - Σ Parts is known to the reader from elsewhere (another year's table: the
+	// caller's participants - new). Suppress uses them on changes only (a change keeps
+	// Total - Σ Parts), so both kinds are one to it; the values need not satisfy the second.
 	Relations []CounterRelation
 	// Counts marks the counters that count persons: 1 to Threshold-1 is suppressed.
 	Counts []bool
@@ -47,7 +50,7 @@ type DisclosureTable struct {
 	Contributors map[int]int
 }
 
-// CounterRelation is Total = Σ Parts, for every area.
+// CounterRelation is Total = Σ Parts, or Total - Σ Parts known, for every area.
 type CounterRelation struct {
 	Total int
 	Parts []int
