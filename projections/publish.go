@@ -289,16 +289,20 @@ func mirrorLastYear(cur, prev []StatRow, prevMappings []KommuneMapping, curOn, p
 			byKommuner[kommunerOf(func(string) bool { return true })] = r
 		}
 	}
+	// Each row's sources: those of its kommuner.
+	rowSources := map[string]map[string]bool{} // by level and area of cur
+	for to, from := range sources {
+		for _, level := range []Level{LevelKommune, LevelFylke, LevelNation} {
+			key := string(level) + "/" + areaKey(level, to)
+			if rowSources[key] == nil {
+				rowSources[key] = map[string]bool{}
+			}
+			maps.Copy(rowSources[key], from)
+		}
+	}
 	for i := range cur {
 		r := &cur[i]
-		srcs := map[string]bool{}
-		for to, from := range sources {
-			if areaKey(r.Level, to) == r.Area {
-				for k := range from {
-					srcs[k] = true
-				}
-			}
-		}
+		srcs := rowSources[string(r.Level)+"/"+r.Area]
 		if len(srcs) == 0 {
 			continue
 		}
