@@ -545,7 +545,9 @@ func (h *Query) erasedToday(ctx context.Context, op, snapshot, kommune string) (
 	erased := map[string]bool{}
 	err = h.use(ctx, op, "", func(live *projections.DB) error {
 		// The kommune's live list (cached) answers for those still in it; the others, who
-		// moved away since, are looked up one by one.
+		// moved away or were merged into another person since, are looked up one by one,
+		// through the merges (follow): a survivor's erasure destroys the keys of the
+		// persons merged into it, who have no row of their own to say so.
 		now, err := live.KommunePersons(kommune)
 		if err != nil {
 			return err
@@ -555,14 +557,11 @@ func (h *Query) erasedToday(ctx context.Context, op, snapshot, kommune string) (
 				erased[pk] = e
 				continue
 			}
-			row, err := live.Person(pk)
-			switch {
-			case errors.Is(err, projections.ErrNotFound):
-			case err != nil:
+			_, a, found, err := follow(live, pk, &nirv1.PersonRef{PersonKey: pk})
+			if err != nil {
 				return err
-			case row.NationalID == rules.ErasedText:
-				erased[pk] = true
 			}
+			erased[pk] = found && a.Erased
 		}
 		return nil
 	})
