@@ -41,18 +41,20 @@ type Limiter struct {
 	bucket  *rate.Limiter // made at the first event, from Burst and Every
 	leftOut uint64        // events whose line was left out since the last one allowed
 	total   uint64        // events in all
+	read    time.Time     // the clock's last reading
+	setBack time.Duration // how far the clock was set back in all (steady)
 }
 
 // Allow counts one event and reports whether its line may be logged; if so, leftOut is how
 // many lines were left out since the last one allowed.
 func (l *Limiter) Allow() (leftOut uint64, ok bool) {
-	leftOut, _, ok = l.allow(clock(l.Now))
+	leftOut, _, ok = l.allow(l.Now)
 	return leftOut, ok
 }
 
-// allow is Allow at now, and also returns how many events there were in all, this one
-// included.
-func (l *Limiter) allow(now time.Time) (leftOut, total uint64, ok bool) {
+// allow is Allow on the clock now (nil: time.Now), and also returns how many events there
+// were in all, this one included.
+func (l *Limiter) allow(now func() time.Time) (leftOut, total uint64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.bucket == nil {
@@ -63,12 +65,26 @@ func (l *Limiter) allow(now time.Time) (leftOut, total uint64, ok bool) {
 		l.bucket = rate.NewLimiter(rate.Every(every), max(l.Burst, 1))
 	}
 	l.total++
-	if !l.bucket.AllowN(now, 1) {
+	if !l.bucket.AllowN(l.steady(now), 1) {
 		l.leftOut++
 		return 0, l.total, false
 	}
 	leftOut, l.leftOut = l.leftOut, 0
 	return leftOut, l.total, true
+}
+
+// steady reads the clock now (under l.mu, so that readings come in order) as a clock that
+// never goes back: one set back (a wall clock without a monotonic reading, stepped by NTP or
+// by hand; time.Now's readings never go back) stands still instead. The bucket counts the
+// time since its last line back from the reading, and a clock set back an hour allowed no
+// line for that hour.
+func (l *Limiter) steady(now func() time.Time) time.Time {
+	t := clock(now)
+	if t.Before(l.read) {
+		l.setBack += l.read.Sub(t)
+	}
+	l.read = t
+	return t.Add(l.setBack)
 }
 
 // Log counts one event and, if the bound allows, logs msg at level with attrs, and with how
@@ -162,7 +178,7 @@ type Minute struct {
 // (since_last_log, this one included) and in all (total), unless it logged less than a
 // minute ago.
 func (m *Minute) Note(log *slog.Logger, attrs ...any) {
-	leftOut, total, ok := m.bound.allow(clock(m.Now))
+	leftOut, total, ok := m.bound.allow(m.Now)
 	if !ok {
 		return
 	}

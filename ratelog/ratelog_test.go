@@ -89,8 +89,28 @@ func TestLimiter_BurstThenEvery(t *testing.T) {
 	if ok, left := allowed(l, 10); ok != 5 || left[0] != 99 {
 		t.Fatalf("an hour on: %d allowed (left out before: %v), want the burst of 5 again, the first saying 99 were left out", ok, left)
 	}
-	if _, total, _ := l.allow(c.now()); total != 211 {
+	if _, total, _ := l.allow(c.now); total != 211 {
 		t.Errorf("%d events counted, want 211", total)
+	}
+}
+
+// TestLimiter_ClockSetBack: a clock set back (a wall clock stepped by NTP or by hand; a Now
+// without time.Now's monotonic reading) stands still for the Limiter: its lines come again
+// as the clock goes on from where it was set to. Before, the bucket counted the time since its
+// last line back from the reading, and a clock set back an hour allowed no line for the hour.
+func TestLimiter_ClockSetBack(t *testing.T) {
+	c := newClock()
+	l := &Limiter{Burst: 2, Every: time.Second, Now: c.now}
+	if ok, _ := allowed(l, 10); ok != 2 {
+		t.Fatalf("%d of 10 events allowed at once, want the burst of 2", ok)
+	}
+	c.add(-time.Hour)
+	if ok, _ := allowed(l, 10); ok != 0 {
+		t.Fatalf("%d allowed as the clock was set back, want 0 (no time went by)", ok)
+	}
+	c.add(time.Second)
+	if ok, left := allowed(l, 10); ok != 1 || left[0] != 18 {
+		t.Fatalf("a second after the clock was set back: %d allowed (left out before: %v), want 1 saying 18 were left out", ok, left)
 	}
 }
 
@@ -161,7 +181,7 @@ func TestLimiter_Concurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	left, total, _ := l.allow(c.now().Add(time.Hour)) // the count still left out
+	left, total, _ := l.allow(func() time.Time { return c.now().Add(time.Hour) }) // the count still left out
 	if sum+seen+left != total-1 || total != 8001 {
 		t.Errorf("%d lines reporting %d left out, and %d left out since: %d, want the %d events", seen, sum, left, sum+seen+left, total-1)
 	}
