@@ -84,7 +84,7 @@ func runAppend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return pathError(shownName(name), err)
 			}
 			defer f.Close()
-			r = f
+			r = unnamedReads{f}
 		}
 		if err := readRegistrations(r, each); err != nil {
 			return fmt.Errorf("%s: %w", shownName(name), err)

@@ -358,7 +358,7 @@ func (im *importer) readInput(path, name string) ([]byte, error) {
 		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
 			return nil, fmt.Errorf("%s: not a file or a pipe (%s)", name, fi.Mode().Type())
 		}
-		r = f
+		r = unnamedReads{f}
 	}
 	data, err := io.ReadAll(io.LimitReader(r, im.maxInput+1))
 	if err != nil {
@@ -389,6 +389,20 @@ func pathError(name string, err error) error {
 		return fmt.Errorf("%s: %s: %w", name, pe.Op, pe.Err)
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// unnamedReads is f, whose read errors do not repeat its path as an *fs.PathError does: the
+// caller names the file (shownName). A file that opens and then fails to read (a failing
+// disk) printed its path as written, a national id in it too.
+type unnamedReads struct{ f *os.File }
+
+func (r unnamedReads) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return n, err
 }
 
 // derivedEventID is the event id of a line without one: a ULID whose 80 random bits are

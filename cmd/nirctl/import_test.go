@@ -658,7 +658,8 @@ func TestImport_InputsThatNeverEnd(t *testing.T) {
 // about, and a drop directory's names are the sender's: import and append print a file's
 // name in their summaries, progress bar and errors (the job log) with a national id masked
 // and control characters escaped (a terminal obeys them). Before, both went out as written,
-// the id also in the path an open error repeats.
+// the id also in the path an open error repeats, and until 2026-12-07 in the path a read
+// error repeats (a file that opens and then fails, as on a failing disk).
 func TestImport_FileNamesShownWithoutIDs(t *testing.T) {
 	fnr := rules.SyntheticFodselsnummer(rules.MustDate(1990, 3, 4), 7)
 	dir := t.TempDir()
@@ -669,10 +670,17 @@ func TestImport_FileNamesShownWithoutIDs(t *testing.T) {
 		}
 		return p
 	}
+	// A file that opens and fails when read (/proc/self/mem at offset 0: EIO), whose read
+	// error repeats the path as the open error does.
+	unreadable := filepath.Join(dir, "vedtak_"+fnr+"_unreadable.jsonl")
+	if err := os.Symlink("/proc/self/mem", unreadable); err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range []string{
 		write("vedtak_"+fnr+"\x1b[2J.jsonl", "# nothing to send\n"),
 		write("vedtak_"+fnr[:6]+"-"+fnr[6:]+".csv", "type,national_id,kommune\nvacation,x,0301\n"),
 		filepath.Join(dir, "vedtak_"+fnr+"_missing.jsonl"),
+		unreadable,
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{"--server", "http://127.0.0.1:1", "import", "--progress", "--state", filepath.Join(dir, "state"), path}, &stdout, &stderr)
