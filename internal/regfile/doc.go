@@ -6,7 +6,8 @@
 //
 // The CSV columns, by header name in any order (empty cells are unset; a column the format
 // does not define is refused, so a misspelt header never drops data silently; so is a row
-// with a value past the header's columns, and a cell that is not UTF-8):
+// with a value past the header's columns, and a cell that is not UTF-8; empty cells past the
+// last column, the header's too, are none, as a spreadsheet writes them):
 //
 //	type           person_registered | person_moved | training_vedtak | training_hours |
 //	               identifier_added (required)

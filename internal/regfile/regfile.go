@@ -338,6 +338,11 @@ func readHeader(r *csv.Reader) ([]string, map[string]int, error) {
 		return nil, nil, fmt.Errorf("line 1: CSV header: %w", err)
 	}
 	line, _ := r.FieldPos(0)
+	// Empty names past the last column are no columns: a spreadsheet writes the empty cells
+	// of its used range in every row, the header's too (checkCells refuses a value in one).
+	for len(header) > 0 && strings.TrimSpace(header[len(header)-1]) == "" {
+		header = header[:len(header)-1]
+	}
 	cols := map[string]int{}
 	for i, h := range header {
 		h = rules.FoldASCII(strings.TrimSpace(h), strings.ToLower)
