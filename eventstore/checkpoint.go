@@ -254,10 +254,11 @@ func SignCheckpoint(cp *nirv1.Checkpoint, key ed25519.PrivateKey) error {
 }
 
 // LoadCheckpointKey reads the ed25519 signing key of the checkpoints: the 32-byte seed in
-// hex on one line, in a file nobody else may read. A missing file is made (mode 0600) when
-// create is set. Several nird on one stream should share the key (the same file on each),
-// so that every checkpoint verifies against one public key, and a rebuild on each may take
-// its live file's events.
+// hex on one line, in a file others may not read and only its owner may write; its group may
+// read it, as the master key's (a secret mounted for nird's group: deploy/kubernetes,
+// deploy/compose). A missing file is made (mode 0600) when create is set. Several nird on one
+// stream should share the key (the same file on each), so that every checkpoint verifies
+// against one public key, and a rebuild on each may take its live file's events.
 func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
 	// Never more than a line; a FIFO or a device in its place is refused, not waited on.
 	// The mode checked is the file's read (fi), not the path's at some later moment.
@@ -279,8 +280,12 @@ func LoadCheckpointKey(path string, create bool) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s may be read by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	// Group read is allowed: a cluster's nird share one key, and a container platform mounts
+	// a secret for a group (the file's owner is root). A group-readable one was refused, so
+	// the shipped clusters gave each nird a key of its own, every checkpoint verified against
+	// another, and no backup of them could be sealed (nirctl backup --checkpoint-key).
+	if fi.Mode().Perm()&0o027 != 0 {
+		return nil, fmt.Errorf("%s may be read by others or written by its group (mode %v): chmod 600 it", path, fi.Mode().Perm())
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(seed) != ed25519.SeedSize {

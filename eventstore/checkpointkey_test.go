@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,6 +33,29 @@ func TestLoadCheckpointKey_Swapped(t *testing.T) {
 		}
 		if bytes.Equal(k.Seed(), theirs) {
 			t.Fatalf("load %d took the seed of a file others may read", n)
+		}
+	}
+}
+
+// TestLoadCheckpointKey_GroupReadable: a key file its group may read (a secret a container
+// platform mounts for nird's group, 0440 or 0640, as the master key's) is read; one others may
+// read, or its group write, is refused. Found on 2026-12-07 (review of the sealed backups): a
+// group-readable file was refused, so the shipped clusters (deploy/kubernetes, deploy/compose)
+// could not share one key: each nird signed with its own (in Kubernetes a new one in each
+// pod's emptyDir), and nirctl backup --checkpoint-key refused every backup of them.
+func TestLoadCheckpointKey_GroupReadable(t *testing.T) {
+	seed := bytes.Repeat([]byte{0xa5}, ed25519.SeedSize)
+	for mode, ok := range map[os.FileMode]bool{0o400: true, 0o440: true, 0o640: true, 0o600: true, 0o644: false, 0o604: false, 0o660: false, 0o620: false} {
+		path := filepath.Join(t.TempDir(), "checkpoint.key")
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		k, err := eventstore.LoadCheckpointKey(path, false)
+		if got := err == nil && bytes.Equal(k.Seed(), seed); got != ok {
+			t.Errorf("mode %04o: read %v (%v), want %v", mode, got, err, ok)
 		}
 	}
 }
