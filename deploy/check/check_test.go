@@ -208,7 +208,8 @@ func TestKustomization(t *testing.T) {
 // TestKubernetesManifests decodes every manifest strictly and checks what the register relies
 // on: pods that run as non-root with a read-only root file system and no capabilities, with
 // requests and a memory limit; nird ready on /readyz and live on /healthz of its admin port,
-// configured only by variables nird reads, with the token file and person key from a Secret;
+// configured only by variables nird reads, with the token file, the person key, the master
+// key and the checkpoint key from a Secret;
 // NATS with every password accounts.conf reads, the configuration made from deploy/nats, and
 // the nats-server version go.mod pins; Services and disruption budgets that select pods and
 // name ports that exist.
@@ -307,7 +308,9 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, v := range []string{"NIR_TOKENS", "NIR_PERSON_KEY_FILE"} {
+	// The checkpoint key too: every pod signs checkpoints with the one key (each pod's own,
+	// made in its emptyDir, gave checkpoints no one public key verifies).
+	for _, v := range []string{"NIR_TOKENS", "NIR_PERSON_KEY_FILE", "NIR_MASTER_KEY_FILE", "NIR_CHECKPOINT_KEY"} {
 		if !secretFiles[have[v]] {
 			t.Errorf("nird: %s=%s is not a file of the Secret nird-files", v, have[v])
 		}
@@ -449,8 +452,9 @@ type composeService struct {
 }
 
 // TestCompose: the laptop cluster's file decodes strictly, mounts deploy/nats's files, sets
-// every password accounts.conf reads from the .env that secrets.sh writes, and refers only to
-// services, volumes and secrets it declares.
+// every password accounts.conf reads from the .env that secrets.sh writes, gives every nird
+// the one checkpoint key of a secret, and refers only to services, volumes and secrets it
+// declares.
 func TestCompose(t *testing.T) {
 	var c compose
 	if err := yaml.UnmarshalStrict(read(t, "compose/compose.yaml"), &c); err != nil {
@@ -495,6 +499,13 @@ func TestCompose(t *testing.T) {
 					t.Errorf("%s: %s reads %s, which secrets.sh does not write", name, k, m[1])
 				}
 			}
+		}
+		if strings.HasPrefix(s.Image, "nir:") && !slices.ContainsFunc(s.Secrets, func(sec string) bool {
+			return s.Environment["NIR_CHECKPOINT_KEY"] == "/run/secrets/"+sec
+		}) {
+			// Every nird signs checkpoints with the one key: each one's own, in its volume,
+			// gave checkpoints no one public key verifies, and no backup could be sealed.
+			t.Errorf("%s: NIR_CHECKPOINT_KEY %q is not one of its secrets", name, s.Environment["NIR_CHECKPOINT_KEY"])
 		}
 		if strings.HasPrefix(s.Image, "nats:") {
 			nats++
