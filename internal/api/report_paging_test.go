@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -56,6 +57,39 @@ func TestQuery_TerminatedReportPages(t *testing.T) {
 		}
 		if v, derr := ce.Details()[0].Value(); derr != nil || v.(*nirv1.FieldViolation).GetField() != c.field {
 			t.Errorf("%s: detail %v (%v), want a FieldViolation for %s", c.name, v, derr, c.field)
+		}
+	}
+}
+
+// TestQuery_TerminatedReportTokenSaysNothingOfOthers: a kommune's page token placed at
+// another kommune's row is refused as one placed where that kommune has no row, and one of
+// another year as one of a year without rows: the answer never tells whether the row exists.
+func TestQuery_TerminatedReportTokenSaysNothingOfOthers(t *testing.T) {
+	w := startQuery(t)
+	ctx := context.Background()
+	place := func(year uint16, kommune, pk string) string {
+		return "t1." + hex.EncodeToString(append([]byte{byte(year >> 8), byte(year)}, kommune+"\x00"+pk...))
+	}
+	answer := func(token string, year int32) string {
+		_, err := w.query(qtOslo).TerminatedReport(ctx, connect.NewRequest(&nirv1.TerminatedReportRequest{Year: year, PageToken: token}))
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument {
+			t.Fatalf("token %s: %v, want InvalidArgument", token, err)
+		}
+		out := ce.Message()
+		for _, d := range ce.Details() {
+			v, _ := d.Value()
+			out += fmt.Sprint(" ", v)
+		}
+		return out
+	}
+	for name, pair := range map[string][2]string{
+		"Bergen's row":     {place(2023, "4601", w.people["p3"].key), place(2023, "4601", "ffff")},
+		"another year's":   {place(2022, "0301", w.people["p1"].key), place(2022, "0301", "ffff")},
+		"a kommune's none": {place(2023, "4601", w.people["p3"].key), place(2023, "5001", "ffff")},
+	} {
+		if a, b := answer(pair[0], 2023), answer(pair[1], 2023); a != b {
+			t.Errorf("%s: %q, but %q for a place of no row", name, a, b)
 		}
 	}
 }
