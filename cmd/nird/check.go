@@ -96,7 +96,10 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 // or replace one, and every key file's mode check was moot (a sticky bit keeps nird's
 // files, not the names it has not made yet). One of another owner is only warned about: a
 // Kubernetes emptyDir is root's, mode 0777, and its others are the pod's own containers. A
-// missing one is made later (mode 0700).
+// shared one (sticky and writable by others, as /tmp is) is refused, whoever owns it: others
+// may make any name nird has not made yet in it, and its mode is not nird's to change (nird
+// run as root owns /tmp, and made it o-w for every user of the machine). A missing one is
+// made later (mode 0700).
 func checkDataDir(dir string, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
 	switch {
@@ -108,6 +111,9 @@ func checkDataDir(dir string, log *slog.Logger) error {
 		return fmt.Errorf("--data: %s is not a directory", dir)
 	case fi.Mode().Perm()&0o002 == 0:
 		return nil
+	case fi.Mode()&os.ModeSticky != 0:
+		return fmt.Errorf("--data: %s is a shared directory (mode %v, as /tmp is): anyone may put files of their own in it, a key among them; give nird a directory of its own (e.g. %s)",
+			dir, fi.Mode(), filepath.Join(dir, "nird"))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
 		mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid) &^ 0o002

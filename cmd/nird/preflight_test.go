@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -54,13 +55,17 @@ func TestPreflight_DamagedKeyFiles(t *testing.T) {
 // file's mode check was moot then), a sticky bit notwithstanding. Before, any mode was taken
 // without a word. One its group may write to (a Kubernetes volume with an fsGroup) is left
 // as it is; one of another owner (a Kubernetes emptyDir, root's, mode 0777) is warned about.
+// A shared one (sticky, as /tmp is) is refused: until 2026-12-07 nird made it o-w when it
+// owned it, and run as root with --data /tmp it took /tmp from every user of the machine.
 func TestPreflight_DataWritableByOthers(t *testing.T) {
 	for _, c := range []struct {
 		mode, want os.FileMode
 		other      bool // owned by another user (needs root)
+		refused    bool
 	}{
 		{mode: 0o777, want: 0o775},
-		{mode: 0o777 | os.ModeSticky, want: 0o775 | os.ModeSticky},
+		{mode: 0o777 | os.ModeSticky, want: 0o777 | os.ModeSticky, refused: true},
+		{mode: 0o773 | os.ModeSticky, want: 0o773 | os.ModeSticky, refused: true},
 		{mode: 0o703, want: 0o701},
 		{mode: 0o770 | os.ModeSetgid, want: 0o770 | os.ModeSetgid},
 		{mode: 0o700, want: 0o700},
@@ -85,8 +90,9 @@ func TestPreflight_DataWritableByOthers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := preflight(cfg, log); err != nil {
-				t.Fatalf("preflight: %v", err)
+			_, err = preflight(cfg, log)
+			if c.refused != (err != nil) || c.refused && !strings.Contains(fmt.Sprint(err), "shared directory") {
+				t.Fatalf("preflight: %v; want refused %v", err, c.refused)
 			}
 			fi, err := os.Stat(data)
 			if err != nil {
@@ -95,7 +101,7 @@ func TestPreflight_DataWritableByOthers(t *testing.T) {
 			if got := fi.Mode() &^ os.ModeDir; got != c.want {
 				t.Errorf("the data directory's mode is %v, want %v", got, c.want)
 			}
-			if warned := strings.Contains(logs.String(), "writ") && strings.Contains(logs.String(), data); warned != (c.mode.Perm()&0o002 != 0) {
+			if warned := strings.Contains(logs.String(), "writ") && strings.Contains(logs.String(), data); warned != (c.mode.Perm()&0o002 != 0 && !c.refused) {
 				t.Errorf("warned %v about a data directory of mode %v; logs:\n%s", warned, c.mode, logs.String())
 			}
 		})
