@@ -68,6 +68,7 @@ func copyProgrammes(ps []*Programme) []*Programme {
 		c.Vedtak = slices.Clone(p.Vedtak)
 		c.Extensions = slices.Clone(p.Extensions)
 		c.Leave = slices.Clone(p.Leave)
+		c.leave = p.leave.copy()
 		c.Tiltak = slices.Clone(p.Tiltak)
 		c.Absence = slices.Clone(p.Absence)
 		moved := map[*Termination]*Termination{}

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -121,59 +120,7 @@ func (d *Deadline) setVersion(v Version, on Date) {
 // open-ended leave counts up to now (it keeps extending the deadline while it lasts); with a
 // zero now it counts nothing and open is true, when it began in time.
 func leaveDays(leaves []Leave, from, base, now Date) (days int, open bool) {
-	var ps []Period
-	var opens []Date
-	for _, l := range leaves {
-		p := l.Period
-		if p.From.IsZero() {
-			continue
-		}
-		if p.To.IsZero() {
-			if now.IsZero() {
-				opens = append(opens, p.From)
-				continue
-			}
-			if now.Before(p.From) {
-				continue
-			}
-			p.To = now
-		}
-		if p.To.Before(p.From) {
-			continue
-		}
-		if !from.IsZero() && p.From.Before(from) {
-			p.From = from
-			if p.To.Before(p.From) {
-				continue
-			}
-		}
-		ps = append(ps, p)
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].From.Before(ps[j].From) })
-	// Merge overlapping and adjacent periods, then count them in order while they begin on
-	// or before the deadline as extended so far.
-	var merged []Period
-	for _, p := range ps {
-		if n := len(merged); n > 0 && !p.From.After(merged[n-1].To.AddDays(1)) {
-			if p.To.After(merged[n-1].To) {
-				merged[n-1].To = p.To
-			}
-			continue
-		}
-		merged = append(merged, p)
-	}
-	for _, p := range merged {
-		if !base.IsZero() && p.From.After(base.AddDays(days)) {
-			break
-		}
-		days += p.Days()
-	}
-	for _, f := range opens {
-		if base.IsZero() || !f.After(base.AddDays(days)) {
-			open = true
-		}
-	}
-	return days, open
+	return newLeaveIndex(leaves).days(from, base, now)
 }
 
 // roseDate is when rett og plikt to training arose: the permit date, or the arrival date when
@@ -397,7 +344,7 @@ func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 	}
 	end = p.Start.AddMonths(months)
 	if pv.LeaveExtends {
-		leave, open := leaveDays(p.Leave, p.Start, end, now)
+		leave, open := p.leaveIndex().days(p.Start, end, now)
 		if open && now.IsZero() {
 			return Date{}, v, "permisjon uten sluttdato", "open-ended leave", false
 		}

@@ -278,6 +278,23 @@ type Programme struct {
 	// computed one neither deleted nor lapsed, else nil. A registered termination wins over a
 	// computed one (IL "Legg til", DOMAIN.md Product decisions 5).
 	Termination *Termination
+	// leave indexes Leave for the programme's latest end (leaveIndex), added to with it.
+	leave leaveIndex
+}
+
+// addLeave adds l to the programme's leave and its index.
+func (p *Programme) addLeave(l Leave) {
+	p.Leave = append(p.Leave, l)
+	p.leave.add(l)
+}
+
+// leaveIndex returns the index of the programme's leave: its own, or one made of Leave when
+// Leave was not added to by addLeave (a Programme built by hand).
+func (p *Programme) leaveIndex() *leaveIndex {
+	if p.leave.n == len(p.Leave) {
+		return &p.leave
+	}
+	return newLeaveIndex(p.Leave)
 }
 
 // inEffect reports whether computed termination t is neither deleted nor lapsed.
@@ -1307,7 +1324,7 @@ func (s *State) applyProgrammeVedtak(le LoggedEvent) {
 	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_STANS:
 		p.Stopped = eff
 	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_PERMISJON:
-		p.Leave = append(p.Leave, Leave{EventID: id, Period: Period{From: pv.From, To: pv.To}})
+		p.addLeave(Leave{EventID: id, Period: Period{From: pv.From, To: pv.To}})
 	case nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_UTVIDELSE:
 		p.Extensions = append(p.Extensions, Extension{EventID: id, VedtakDate: pv.VedtakDate, Months: pv.ExtensionMonths})
 	}
@@ -1380,7 +1397,7 @@ func (s *State) applyAbsence(le LoggedEvent) {
 			return
 		}
 		if isLeaveType(a.GetType()) {
-			p.Leave = append(p.Leave, Leave{EventID: id, Period: per, Type: a.GetType()})
+			p.addLeave(Leave{EventID: id, Period: per, Type: a.GetType()})
 		} else {
 			p.Absence = append(p.Absence, Absence{EventID: id, Period: per, Type: a.GetType(), Hours: a.GetHours()})
 		}
