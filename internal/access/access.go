@@ -305,6 +305,24 @@ func (s Scope) CheckRegistration(ev *nirv1.Event, field string) error {
 // person hidden from the scope, a *DeniedError naming the field (under field, the event's path)
 // and the rule, or nil. The rules that need no history are CheckRegistration's.
 func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error {
+	return s.EventChecker().Check(st, ev, field)
+}
+
+// EventChecker is Scope.CheckEvent for the events of one request, each judged on the state
+// with the request's events before it applied: it builds the person's periods and reach
+// again only when an event changed them (rules.ResidenceMemo), where CheckEvent builds them
+// for each event (time linear in the person's moves an event).
+type EventChecker struct {
+	scope Scope
+	memo  rules.ResidenceMemo
+}
+
+// EventChecker returns a checker of the scope's events for one person's state.
+func (s Scope) EventChecker() *EventChecker { return &EventChecker{scope: s} }
+
+// Check is Scope.CheckEvent.
+func (c *EventChecker) Check(st *rules.State, ev *nirv1.Event, field string) error {
+	s := c.scope
 	switch s.role {
 	case auth.RoleSystem:
 		return nil
@@ -319,7 +337,8 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 	default:
 		return s.CanWrite()
 	}
-	rel := s.Relation(st)
+	periods, reach := c.memo.Of(st)
+	rel := s.RelationTo(reach)
 	if ev.GetPersonRegistered() != nil {
 		if rel == None && len(st.Events) > 0 {
 			return ErrNotFound // somebody else's person
@@ -329,7 +348,6 @@ func (s Scope) CheckEvent(st *rules.State, ev *nirv1.Event, field string) error 
 	if rel == None {
 		return ErrNotFound
 	}
-	periods := Periods(st)
 	switch {
 	case ev.GetPersonMoved() != nil:
 		m := ev.GetPersonMoved()

@@ -915,9 +915,10 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if len(fresh) > 1 {
 			st = st.Copy()
 		}
+		checker := scope.EventChecker()
 		for j, ev := range fresh {
 			field := fieldsOf(freshRegs[j].index).event
-			if err := scope.CheckEvent(st, ev, field); err != nil {
+			if err := checker.Check(st, ev, field); err != nil {
 				return err
 			}
 			c, rs, err := s.mergeParts(ctx, scope, st, ev, field)
