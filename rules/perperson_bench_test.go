@@ -130,7 +130,9 @@ func hostileHistories(n int) map[string][]*nirv1.Event {
 // 28-39 ms against 1.0-1.3 s for the build before it, and 59-91 ms against 2.4-3.1 s for 1
 // 000 of none adjoining in reverse date order, leaveVedtakApart, whose fold takes 3-15 ms in
 // either; in turns under a load of 12-13, helper-146) and 1 000 retractions (1.8-2.4 s,
-// bounded by ingest's MaxRefoldEvents); everything else takes under 50 ms at 8 000 events.
+// bounded by ingest's MaxRefoldEvents: each re-folds the person, linear in its events, and
+// nothing in it grows faster, ingest's BenchmarkServiceAppend_Retractions); everything else
+// takes under 50 ms at 8 000 events.
 func BenchmarkPerPerson_Hostile(b *testing.B) {
 	now := md("2030-06-01")
 	for _, n := range benchSizes() {
