@@ -38,6 +38,7 @@ func (s *State) Copy() *State {
 	// touched points into s's programmes; finish leaves it nil, so this is only for safety.
 	c.touched, c.touchedAll, c.touchedComputed = nil, s.touchedAll || s.touched != nil, s.touchedComputed
 	c.movedOn = slices.Clone(s.movedOn)
+	c.earlier = slices.Clone(s.earlier)
 	return &c
 }
 

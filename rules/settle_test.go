@@ -319,24 +319,33 @@ func movesInStreamOrder(t *testing.T, what string, st *State) {
 	}
 }
 
-// programmesLookedUpAsForward fails unless programmeFor, and lastProgramme asked for a
-// programme start, which look from the latest programme back, find what a look at every
-// programme from the first finds: the latest one created of those that fit, among kommuner
-// of one lineage (SameKommune), programmes of equal starts and zero dates.
+// programmesLookedUpAsForward fails unless programmeFor, lastProgramme and startedOn, which
+// look at the latest programme and then search earlier, find what a look at every programme
+// from the first finds, and what the look from the latest programme back that they replace
+// found (scanProgrammeFor, scanLastProgramme): the latest one created of those that fit,
+// among kommuner of one lineage (SameKommune), programmes of equal starts and zero dates.
+// And earlier must be the index of the programmes before the latest, as built anew.
 func programmesLookedUpAsForward(t *testing.T, what string, st *State) {
 	t.Helper()
-	ks := append(slices.Clone(genKommuner), append(lineageKommuner, "")...)
+	if want := earlierBuilt(st); !reflect.DeepEqual(st.earlier, want) {
+		t.Fatalf("%s: earlier is %v, want %v", what, st.earlier, want)
+	}
+	ks := append(slices.Clone(genKommuner), append(lineageKommuner, "", "0220", "3025", "1508", "1507", "1580")...)
 	ds := []Date{{}}
 	for _, p := range st.Programmes {
 		ks = append(ks, p.Kommune)
 		ds = append(ds, p.Start, p.Start.AddDays(-1), p.Start.AddDays(1))
 	}
 	for _, k := range ks {
+		if got, want := st.lastProgramme(k), scanLastProgramme(st, k, nil); got != want || got != forwardProgrammeFor(st, k, Date{}) {
+			t.Fatalf("%s: lastProgramme(%q) is %+v, want %+v", what, k, got, want)
+		}
 		for _, d := range ds {
-			if got, want := st.programmeFor(k, d), forwardProgrammeFor(st, k, d); got != want {
+			if got, want := st.programmeFor(k, d), forwardProgrammeFor(st, k, d); got != want || got != scanProgrammeFor(st, k, d) {
 				t.Fatalf("%s: programmeFor(%q, %s) is %+v, want %+v", what, k, d, got, want)
 			}
-			if got, want := st.lastProgramme(k, func(p *Programme) bool { return p.Start == d }), forwardStarted(st, k, d); got != want {
+			started := func(p *Programme) bool { return p.Start == d }
+			if got, want := st.startedOn(k, d), forwardStarted(st, k, d); got != want || got != scanLastProgramme(st, k, started) {
 				t.Fatalf("%s: the last programme in %q started %s is %+v, want %+v", what, k, d, got, want)
 			}
 		}
