@@ -11,14 +11,14 @@ import (
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
-// TestProperty_ProgrammesLookedUpAsScanned: after every event, programmeFor, lastProgramme
-// and startedOn find what the look from the latest programme back at every programme found
-// before State.earlier indexed them, and earlier is the index built anew
+// TestProperty_ProgrammesLookedUpAsScanned: after every event, programmeFor and latestIn
+// find what the look from the latest programme back at every programme found before
+// State.earlier indexed them, and earlier is the index built anew
 // (programmesLookedUpAsForward), on histories a stream may hold though Check refuses them
 // (hostileHistory), on garbage (no kommune, zero and impossible dates, any vedtak type),
-// and on persons of many programmes in kommuner of one lineage and others, whose tildelinger
-// move the start of programmes before the latest (programmeEvent, lookupEvent). The
-// foldSettled tests check the same after every event of theirs.
+// and on persons of many programmes in kommuner of one lineage and others, whose
+// tildelinger move the start of programmes before the latest (programmeEvent,
+// lookupEvent). The foldSettled tests check the same after every event of theirs.
 func TestProperty_ProgrammesLookedUpAsScanned(t *testing.T) {
 	t.Parallel()
 	g := &gen{r: rand.New(rand.NewSource(propertySeed + 31))}
@@ -59,6 +59,14 @@ func TestProperty_ProgrammesLookedUpAsScanned(t *testing.T) {
 	if moved < 20 {
 		t.Fatalf("%d events moved the start of a programme before the latest: the generator must move them", moved)
 	}
+}
+
+// programmeAtIndex is the programme at index i in st.Programmes, nil for -1.
+func programmeAtIndex(st *State, i int) *Programme {
+	if i < 0 {
+		return nil
+	}
+	return st.Programmes[i]
 }
 
 // startsOf returns the starts of ps.
@@ -131,7 +139,7 @@ func scanProgrammeFor(s *State, k string, d Date) *Programme {
 
 // scanLastProgramme is lastProgramme as it was before State.earlier: the latest programme in
 // kommune k that match accepts (match nil accepts any), looking at every one from the latest
-// back. It is the oracle of the index (lastProgramme, startedOn).
+// back. It is the oracle of the index (latestIn).
 func scanLastProgramme(s *State, k string, match func(*Programme) bool) *Programme {
 	for i := len(s.Programmes) - 1; i >= 0; i-- {
 		if p := s.Programmes[i]; SameKommune(p.Kommune, k) && (match == nil || match(p)) {

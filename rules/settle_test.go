@@ -155,9 +155,9 @@ func TestProperty_SettleTouched(t *testing.T) {
 // TestProperty_SettleTouchedLookups is TestProperty_SettleTouched with, among its events,
 // events whose programme is looked up among several (lookupEvent): computed terminations
 // naming any start in any kommune of a lineage, programmes of equal starts, and merges of
-// moves of one date, so that programmeFor and lastProgramme, which look from the latest
-// programme back, and the order of moves addMove inserts are checked where they could go
-// wrong.
+// moves of one date, so that programmeFor and latestIn, which look at the latest programme
+// and then search the others (State.earlier), and the order of moves addMove inserts are
+// checked where they could go wrong.
 func TestProperty_SettleTouchedLookups(t *testing.T) {
 	t.Parallel()
 	foldSettled(t, &gen{r: rand.New(rand.NewSource(propertySeed + 8))}, func(g *gen, k string, start Date, prior []*nirv1.Event) *nirv1.Event {
@@ -319,8 +319,9 @@ func movesInStreamOrder(t *testing.T, what string, st *State) {
 	}
 }
 
-// programmesLookedUpAsForward fails unless programmeFor, lastProgramme and startedOn, which
-// look at the latest programme and then search earlier, find what a look at every programme
+// programmesLookedUpAsForward fails unless programmeFor, and latestIn for the latest
+// programme and for the latest started on a date, which look at the latest programme and
+// then search earlier, find what a look at every programme
 // from the first finds, and what the look from the latest programme back that they replace
 // found (scanProgrammeFor, scanLastProgramme): the latest one created of those that fit,
 // among kommuner of one lineage (SameKommune), programmes of equal starts and zero dates.
@@ -337,15 +338,15 @@ func programmesLookedUpAsForward(t *testing.T, what string, st *State) {
 		ds = append(ds, p.Start, p.Start.AddDays(-1), p.Start.AddDays(1))
 	}
 	for _, k := range ks {
-		if got, want := st.lastProgramme(k), scanLastProgramme(st, k, nil); got != want || got != forwardProgrammeFor(st, k, Date{}) {
-			t.Fatalf("%s: lastProgramme(%q) is %+v, want %+v", what, k, got, want)
+		if got, want := programmeAtIndex(st, st.latestIn(k, anyStart, Date{})), scanLastProgramme(st, k, nil); got != want || got != forwardProgrammeFor(st, k, Date{}) {
+			t.Fatalf("%s: the last programme in %q is %+v, want %+v", what, k, got, want)
 		}
 		for _, d := range ds {
 			if got, want := st.programmeFor(k, d), forwardProgrammeFor(st, k, d); got != want || got != scanProgrammeFor(st, k, d) {
 				t.Fatalf("%s: programmeFor(%q, %s) is %+v, want %+v", what, k, d, got, want)
 			}
 			started := func(p *Programme) bool { return p.Start == d }
-			if got, want := st.startedOn(k, d), forwardStarted(st, k, d); got != want || got != scanLastProgramme(st, k, started) {
+			if got, want := programmeAtIndex(st, st.latestIn(k, startedAt, d)), forwardStarted(st, k, d); got != want || got != scanLastProgramme(st, k, started) {
 				t.Fatalf("%s: the last programme in %q started %s is %+v, want %+v", what, k, d, got, want)
 			}
 		}

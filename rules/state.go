@@ -903,28 +903,20 @@ func (s *State) hoursKommune(ev *nirv1.Event, y int, m time.Month) string {
 // programmeFor returns the programme in kommune k that an event with effective date d belongs
 // to: the latest one started on or before d, else the latest one in k; nil if k has none.
 func (s *State) programmeFor(k string, d Date) *Programme {
+	if i := s.programmeAt(k, d); i >= 0 {
+		return s.Programmes[i]
+	}
+	return nil
+}
+
+// programmeAt is programmeFor's programme's index in Programmes; -1 if there is none.
+func (s *State) programmeAt(k string, d Date) int {
 	if !d.IsZero() {
 		if i := s.latestIn(k, startedBy, d); i >= 0 {
-			return s.Programmes[i]
+			return i
 		}
 	}
-	return s.lastProgramme(k)
-}
-
-// lastProgramme returns the latest programme in kommune k; nil if there is none.
-func (s *State) lastProgramme(k string) *Programme {
-	if i := s.latestIn(k, anyStart, Date{}); i >= 0 {
-		return s.Programmes[i]
-	}
-	return nil
-}
-
-// startedOn returns the latest programme in kommune k started on start; nil if there is none.
-func (s *State) startedOn(k string, start Date) *Programme {
-	if i := s.latestIn(k, startedAt, start); i >= 0 {
-		return s.Programmes[i]
-	}
-	return nil
+	return s.latestIn(k, anyStart, Date{})
 }
 
 // startBound is what a programme's start must be to fit a lookup (latestIn): any, on or
@@ -1188,20 +1180,21 @@ func (s *State) applyOne(le LoggedEvent) {
 		t := ev.GetTerminationComputed()
 		d, start := dateOf(t.GetDate()), dateOf(t.GetProgrammeStart())
 		k := s.eventKommune(ev, d)
-		p := s.startedOn(k, start)
-		if p == nil {
-			p = s.programmeFor(k, d)
+		i := s.latestIn(k, startedAt, start)
+		if i < 0 {
+			i = s.programmeAt(k, d)
 		}
-		if p == nil {
+		if i < 0 {
 			s.wait(le)
 			return
 		}
+		p := s.Programmes[i]
 		p.ComputedTerminations = append(p.ComputedTerminations, &Termination{
 			EventID: id, Seq: le.Seq, Computed: true, Reason: t.GetReason(), Date: d,
 			Rule: t.GetRule(), RuleVersion: t.GetRuleVersion(), ProgrammeStart: start,
 			Deleted: s.deletedComputed[id],
 		})
-		s.indexComputed(p)
+		s.indexComputed(i)
 		s.touch(p)
 
 	case ev.GetComputedTerminationDeleted() != nil:
@@ -1380,15 +1373,15 @@ func (s *State) addMove(m Move) {
 	}
 }
 
-// indexComputed lists p, whose last computed termination is new, in computedIn and
-// flyttetOn as that termination asks (touchComputed, touchMoved).
-func (s *State) indexComputed(p *Programme) {
-	ts := p.ComputedTerminations
+// indexComputed lists the programme at index i in Programmes, whose last computed
+// termination is new, in computedIn and flyttetOn as that termination asks (touchComputed,
+// touchMoved).
+func (s *State) indexComputed(i int) {
+	ts := s.Programmes[i].ComputedTerminations
 	t := ts[len(ts)-1]
 	if !restsOnPerson(t.Rule) {
 		return
 	}
-	i := slices.Index(s.Programmes, p)
 	if !slices.ContainsFunc(ts[:len(ts)-1], func(t *Termination) bool { return restsOnPerson(t.Rule) }) {
 		s.computedIn = append(s.computedIn, i)
 	}
