@@ -606,7 +606,8 @@ func BenchmarkFold_PendingThenProgrammes(b *testing.B) {
 
 // waitingFindNone fails unless every waiting event that names its kommune finds no
 // programme there, as applying it again would (retryPending skips those that cannot find
-// the new programme), and waitingIn names the kommuner of the waiting events.
+// the new programme), and waitingFirst and waitingIn name the kommuner of the waiting
+// events.
 func waitingFindNone(t *testing.T, what string, st *State) {
 	t.Helper()
 	var in []string
@@ -619,9 +620,18 @@ func waitingFindNone(t *testing.T, what string, st *State) {
 			in = append(in, k)
 		}
 	}
-	if !reflect.DeepEqual(in, st.waitingIn) {
-		t.Fatalf("%s: waitingIn %q, want %q", what, st.waitingIn, in)
+	if got := waitingKommuner(st); !reflect.DeepEqual(in, got) {
+		t.Fatalf("%s: waiting in %q, want %q", what, got, in)
 	}
+}
+
+// waitingKommuner are the kommuner st's waiting events name (State.waitingFirst, waitingIn),
+// nil for none.
+func waitingKommuner(st *State) []string {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	return append([]string{st.waitingFirst}, st.waitingIn...)
 }
 
 // TestFold_WaitingFindTheirProgramme: events that wait for a programme find it when one of
@@ -637,41 +647,41 @@ func TestFold_WaitingFindTheirProgramme(t *testing.T) {
 		evProgramme("t-bergen", "1201", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"),
 		evProgramme("t-oslo", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01")}
 	s := Fold("pk", evs)
-	if len(s.Programmes) != 3 || len(s.Unattached) != 0 || len(s.pending) != 0 || len(s.waitingIn) != 0 {
-		t.Fatalf("%d programmes, unattached %v, waiting in %q", len(s.Programmes), s.Unattached, s.waitingIn)
+	if len(s.Programmes) != 3 || len(s.Unattached) != 0 || len(s.pending) != 0 || s.waitingFirst != "" || len(s.waitingIn) != 0 {
+		t.Fatalf("%d programmes, unattached %v, waiting in %q and %q", len(s.Programmes), s.Unattached, s.waitingFirst, s.waitingIn)
 	}
 	for i, want := range []nirv1.Sluttmal{nirv1.Sluttmal_SLUTTMAL_UNSPECIFIED, nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO} {
 		if p := s.Programmes[i]; p.Sluttmal != want {
 			t.Errorf("programme %d in %s: sluttmål %v, want %v", i, p.Kommune, p.Sluttmal, want)
 		}
 	}
-	if mid := Fold("pk", evs[:6]); !reflect.DeepEqual(mid.Unattached, []string{"w-oslo", "w-none"}) || !reflect.DeepEqual(mid.waitingIn, []string{"0301", ""}) {
-		t.Errorf("before Oslo's programme: unattached %v, waiting in %q; want the two of Oslo", mid.Unattached, mid.waitingIn)
+	if mid := Fold("pk", evs[:6]); !reflect.DeepEqual(mid.Unattached, []string{"w-oslo", "w-none"}) || !reflect.DeepEqual(waitingKommuner(mid), []string{"0301", ""}) {
+		t.Errorf("before Oslo's programme: unattached %v, waiting in %q; want the two of Oslo", mid.Unattached, waitingKommuner(mid))
 	}
 }
 
-// TestCopy_WaitingInShared: two copies of a state whose waiting events name three kommuner
-// each get one of a fourth; neither may write over the other's kommuner (Copy clones
+// TestCopy_WaitingInShared: two copies of a state whose waiting events name four kommuner
+// each get one of a fifth; neither may write over the other's kommuner (Copy clones
 // waitingIn), or a new programme would leave waiting an event that could find it.
 func TestCopy_WaitingInShared(t *testing.T) {
 	sluttmal := func(id, kommune string) *nirv1.Event {
 		return withPayload(id, kommune, &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO, Date: dpb("2018-03-01")})
 	}
 	base := Fold("pk", []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2018-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
-		sluttmal("w0", "0301"), sluttmal("w1", "4601"), sluttmal("w2", "5501")})
+		sluttmal("w0", "0301"), sluttmal("w1", "4601"), sluttmal("w2", "5501"), sluttmal("w3", "1506")})
 	if len(base.waitingIn) != 3 || cap(base.waitingIn) <= 3 {
 		t.Fatalf("waitingIn %q (cap %d): the test needs 3 and more capacity", base.waitingIn, cap(base.waitingIn))
 	}
 	a, b := base.Copy(), base.Copy()
-	a.Apply(5, sluttmal("a", "1103"))
-	b.Apply(5, sluttmal("b", "3403"))
-	b.Apply(6, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
-	a.Apply(6, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
-	if p := a.Programmes[0]; p.Sluttmal != nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO || !reflect.DeepEqual(a.waitingIn, []string{"0301", "4601", "5501"}) {
-		t.Errorf("the first copy's programme in 1103 took sluttmål %v; waiting in %q", p.Sluttmal, a.waitingIn)
+	a.Apply(6, sluttmal("a", "1103"))
+	b.Apply(6, sluttmal("b", "3403"))
+	b.Apply(7, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
+	a.Apply(7, evProgramme("t", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2018-02-01"))
+	if p := a.Programmes[0]; p.Sluttmal != nirv1.Sluttmal_SLUTTMAL_ARBEID_VGO || !reflect.DeepEqual(waitingKommuner(a), []string{"0301", "4601", "5501", "1506"}) {
+		t.Errorf("the first copy's programme in 1103 took sluttmål %v; waiting in %q", p.Sluttmal, waitingKommuner(a))
 	}
-	if !reflect.DeepEqual(b.waitingIn, []string{"0301", "4601", "5501", "3403"}) {
-		t.Errorf("the second copy waits in %q", b.waitingIn)
+	if got := waitingKommuner(b); !reflect.DeepEqual(got, []string{"0301", "4601", "5501", "1506", "3403"}) {
+		t.Errorf("the second copy waits in %q", got)
 	}
 }
 
