@@ -686,8 +686,10 @@ func TestCopy_WaitingInShared(t *testing.T) {
 }
 
 // BenchmarkFold_EventsBehindProgrammes folds a programme in one kommune, 2 500 ended in
-// another, then 5 000 absences for the first: each absence looks back past every programme
-// of the other kommune to find its own (programmeFor): 178–199 ms on a quiet machine.
+// another, then 5 000 absences for the first: each absence looked back past every programme
+// of the other kommune to find its own (programmeFor): 178–199 ms on a quiet machine. Found
+// by binary search in State.earlier: 9.0–32.5 ms, against 170–886 ms for the build before,
+// in turns under a load of 7–9 (latestIn).
 func BenchmarkFold_EventsBehindProgrammes(b *testing.B) {
 	evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
 		evProgramme("first", "1103", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, "2010-01-20")}
