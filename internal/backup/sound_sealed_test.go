@@ -40,24 +40,14 @@ func TestRestore_SoundSealedBackups(t *testing.T) {
 	}
 
 	t.Run("Empty", func(t *testing.T) {
-		s := openAt(t, filepath.Join(t.TempDir(), "js"))
-		master := storetest.NewMaster(t)
-		ks, err := s.OpenKeyStore(ctx, master)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ks, master := emptyRegister(t)
 		_ = ks.Close()
 		dir := writeSealed(t, s, key, backup.Options{})
 		restoredKeys(t, check(t, dir), master)
 	})
 
 	t.Run("EmptyThenIncrement", func(t *testing.T) {
-		s := openAt(t, filepath.Join(t.TempDir(), "js"))
-		master := storetest.NewMaster(t)
-		ks, err := s.OpenKeyStore(ctx, master)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ks, master := emptyRegister(t)
 		_ = ks.Close()
 		full := writeSealed(t, s, key, backup.Options{})
 		appendN(t, s, 1, 3)
@@ -67,12 +57,7 @@ func TestRestore_SoundSealedBackups(t *testing.T) {
 	})
 
 	t.Run("ErasedPerson", func(t *testing.T) {
-		s := openAt(t, filepath.Join(t.TempDir(), "js"))
-		master := storetest.NewMaster(t)
-		ks, err := s.OpenKeyStore(ctx, master)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ks, master := emptyRegister(t)
 		erased, kept := personKey(301), personKey(302)
 		for _, id := range []string{erased, kept} {
 			appendN(t, s, 0, 1)
@@ -112,4 +97,16 @@ func TestRestore_SoundSealedBackups(t *testing.T) {
 		i3 := writeSealed(t, s, key, backup.Options{After: &openBackup(t, i2).Manifest})
 		restoredKeys(t, check(t, full, i1, i2, i3), master)
 	})
+}
+
+// emptyRegister opens a store with nothing in it, and its key store under a new master key.
+func emptyRegister(t *testing.T) (*eventstore.Store, *eventstore.KeyStore, *sealing.Key) {
+	t.Helper()
+	s := openAt(t, filepath.Join(t.TempDir(), "js"))
+	master := storetest.NewMaster(t)
+	ks, err := s.OpenKeyStore(context.Background(), master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ks, master
 }
