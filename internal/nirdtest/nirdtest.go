@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,22 @@ func Build(tb testing.TB, pkg string) string {
 	if bin, ok := bins[pkg]; ok {
 		return bin
 	}
+	name := path.Base(pkg)
+	if versionRE.MatchString(name) { // github.com/nats-io/nats-server/v2 is nats-server
+		name = path.Base(path.Dir(pkg))
+	}
+	bin := filepath.Join(binDirLocked(tb), name)
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	bins[pkg] = bin
+	return bin
+}
+
+// binDirLocked is the directory of the binaries Build compiles, made on first use; binMu is
+// held.
+func binDirLocked(tb testing.TB) string {
+	tb.Helper()
 	if binDir == "" {
 		dir, err := os.MkdirTemp("", "nir-test-bin")
 		if err != nil {
@@ -47,16 +64,54 @@ func Build(tb testing.TB, pkg string) string {
 		}
 		binDir = dir
 	}
-	name := path.Base(pkg)
-	if versionRE.MatchString(name) { // github.com/nats-io/nats-server/v2 is nats-server
-		name = path.Base(path.Dir(pkg))
+	return binDir
+}
+
+// BuildAt compiles the command in package pkg as it was at commit (of this module's git
+// history), once per test binary, and returns its path: tests of an older nird beside the
+// current one (a rolling upgrade). The commit's tree is taken with git archive into a
+// temporary directory, so the repository and its work tree are left as they are. The test
+// is skipped when the history does not hold the commit (a shallow clone, a source archive
+// without .git).
+func BuildAt(tb testing.TB, commit, pkg string) string {
+	tb.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	key := pkg + "@" + commit
+	if bin, ok := bins[key]; ok {
+		return bin
 	}
-	bin := filepath.Join(binDir, name)
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	root := moduleRoot(tb)
+	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
+		tb.Skipf("the git history does not hold commit %s (a shallow clone, or no git?): %v %s", commit, err, out)
 	}
-	bins[pkg] = bin
+	src := tb.TempDir()
+	extract := exec.Command("sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", root, commit, src)
+	if out, err := extract.CombinedOutput(); err != nil {
+		tb.Fatalf("git archive %s: %v\n%s", commit, err, out)
+	}
+	bin := filepath.Join(binDirLocked(tb), path.Base(pkg)+"-"+commit)
+	// -trimpath: the build cache then serves the packages that did not change since
+	// commit from a build of another temporary directory (a second run builds in seconds).
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	build.Dir = src
+	start := time.Now()
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s at %s: %v\n%s", pkg, commit, err, out)
+	}
+	tb.Logf("built %s at %s in %v", pkg, commit, time.Since(start).Round(time.Second))
+	bins[key] = bin
 	return bin
+}
+
+// moduleRoot is the directory of this module's go.mod.
+func moduleRoot(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("nirdtest: cannot locate source file")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // Main runs the tests of a package that starts nird or other commands through Build, then
@@ -120,8 +175,14 @@ const startTimeout = 3 * time.Minute
 // ends, and its log is shown if the test failed.
 func Start(t *testing.T, args ...string) *Nird {
 	t.Helper()
+	return StartBin(t, Build(t, NirdPackage), args...)
+}
+
+// StartBin is Start with the nird binary bin, e.g. an older build from BuildAt.
+func StartBin(t *testing.T, bin string, args ...string) *Nird {
+	t.Helper()
 	args = append([]string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(Build(t, NirdPackage), args...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
