@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,9 +80,15 @@ func BuildAt(tb testing.TB, commit, pkg string) string {
 	if bin, ok := bins[key]; ok {
 		return bin
 	}
-	root := moduleRoot(tb)
+	// The work tree's top, found from the test's directory (a package of this module):
+	// git archive run in a subdirectory would take that subdirectory alone.
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		tb.Skipf("not in a git work tree (a source archive, or no git): %v", err)
+	}
+	root := strings.TrimSpace(string(top))
 	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
-		tb.Skipf("the git history does not hold commit %s (a shallow clone, or no git?): %v %s", commit, err, out)
+		tb.Skipf("the git history does not hold commit %s (a shallow clone?): %v %s", commit, err, out)
 	}
 	src := tb.TempDir()
 	extract := exec.Command("sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", root, commit, src)
@@ -102,16 +107,6 @@ func BuildAt(tb testing.TB, commit, pkg string) string {
 	tb.Logf("built %s at %s in %v", pkg, commit, time.Since(start).Round(time.Second))
 	bins[key] = bin
 	return bin
-}
-
-// moduleRoot is the directory of this module's go.mod.
-func moduleRoot(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		tb.Fatal("nirdtest: cannot locate source file")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // Main runs the tests of a package that starts nird or other commands through Build, then
