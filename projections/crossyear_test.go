@@ -266,15 +266,20 @@ func TestPublished_OngoingNotRecoveredThroughParticipants(t *testing.T) {
 // its own rows of every year (it sees them unsuppressed; kommuner that share a fylke, so
 // that the fylke's sums hold others' figures). Before, both recovered cells: 2023's small
 // ongoing and terminated of 3403 Hamar (seed 13), and hundreds of cells of other kommuner
-// by a kommune's own rows.
+// by a kommune's own rows. And across the 2020 reform (seed 21, kommuner of three fylker
+// merged into Viken), 2020's new of 30 Viken, suppressed alone among the fylker because one
+// of its 2019 kommuner had its ongoing suppressed, read as the nation's less the others' (51).
 func TestPublished_NothingRecoveredAcrossYears(t *testing.T) {
 	t.Parallel()
 	shared := []string{"0301", "4601", "4602", "4611", "5001", "5006", "1103", "1108"}
+	// Kommuner of Akershus, Buskerud and Østfold, all Viken (30) from 2020, and their numbers
+	// after: 0220 Asker, 0627 Røyken and 0628 Hurum are 3025 Asker from 2020.
+	reformed := []string{"0220", "0627", "0628", "0219", "3025", "3024", "0301", "0626", "3201", "3203", "0101", "0104", "3001"}
 	for _, c := range []struct {
 		seed     uint64
 		n        int
 		kommuner []string
-	}{{3, 400, testKommuner}, {13, 400, testKommuner}, {3, 600, shared}, {13, 600, shared}} {
+	}{{3, 400, testKommuner}, {13, 400, testKommuner}, {3, 600, shared}, {13, 600, shared}, {21, 500, reformed}} {
 		db := openTestDB(t, DBOptions{})
 		applyAll(t, db, population(c.seed, c.n, c.kommuner), 200)
 		for _, structure := range []rules.Date{{}, rules.MustParseDate("2026-12-07")} {

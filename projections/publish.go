@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
@@ -59,7 +58,7 @@ const Footnote = ": Prikket (vises ikke) for å hindre at opplysninger om enkelt
 //     new(Y), and with it ongoing(Y) = participants(Y) - terminated(Y). Closed by
 //     knownDifferences (a year's table keeps participants - new, which the year before
 //     published, under every change it hides a cell with) and by mirrorLastYear (new(Y) is
-//     suppressed wherever the year before's table suppressed ongoing(Y-1)).
+//     suppressed wherever the year before's published cells do not give ongoing(Y-1)).
 //  6. No other counter carries over between years: training_vedtak, hours, their persons
 //     and training_started are counted per year, a training start once per person.
 //  7. One year on two structures (its own and today's, current_structure): a row a reform
@@ -238,10 +237,11 @@ func effectiveStructure(year int, structure rules.Date) rules.Date {
 // as ongoing(Y-1) does), so that new(Y) needs no complement of its own.
 //
 // A row's ongoing(Y-1) is that of the kommune rows of prev whose numbers count in it on
-// cur's structure (its sources; curOn and prevOn are the tables' structures): the row of
-// prev with just those kommuner when there is one (a kommune, its fylke or the nation, the
-// structure unchanged), else (a reform between the structures) any of them suppressed
-// suppresses new.
+// cur's structure (its sources; curOn and prevOn are the tables' structures); new is
+// suppressed where prev's published cells do not give that sum (ongoingKnown). Any of the
+// sources suppressed suppressed new before: across a reform (a fylke of kommuner of three
+// fylker before), a row of cur whose sum prev publishes was shown «:» alone among its
+// fylker, and read as the nation's less the others' (a cell shown suppressed that is not).
 func mirrorLastYear(cur, prev []StatRow, prevMappings []KommuneMapping, curOn, prevOn rules.Date) {
 	prevRow := map[string]*StatRow{} // by level and area
 	var numbers []string
@@ -267,28 +267,6 @@ func mirrorLastYear(cur, prev []StatRow, prevMappings []KommuneMapping, curOn, p
 		}
 		sources[to][from] = true
 	}
-	// The prev rows by their kommuner: a kommune, a fylke, the nation.
-	byKommuner := map[string]*StatRow{}
-	kommunerOf := func(under func(area string) bool) string {
-		var ks []string
-		for i := range prev {
-			if prev[i].Level == LevelKommune && under(prev[i].Area) {
-				ks = append(ks, prev[i].Area)
-			}
-		}
-		return strings.Join(ks, ",") // prev's kommuner are in area order
-	}
-	for i := range prev {
-		r := &prev[i]
-		switch r.Level {
-		case LevelKommune:
-			byKommuner[r.Area] = r
-		case LevelFylke:
-			byKommuner[kommunerOf(func(a string) bool { return strings.HasPrefix(a, r.Area) })] = r
-		case LevelNation:
-			byKommuner[kommunerOf(func(string) bool { return true })] = r
-		}
-	}
 	// Each row's sources: those of its kommuner.
 	rowSources := map[string]map[string]bool{} // by level and area of cur
 	for to, from := range sources {
@@ -306,19 +284,63 @@ func mirrorLastYear(cur, prev []StatRow, prevMappings []KommuneMapping, curOn, p
 		if len(srcs) == 0 {
 			continue
 		}
-		ks := slices.Sorted(maps.Keys(srcs))
-		hidden := false
-		if p := byKommuner[strings.Join(ks, ",")]; p != nil {
-			hidden = p.IsSuppressed(COngoing)
-		} else {
-			for _, k := range ks {
-				hidden = hidden || prevRow[string(LevelKommune)+"/"+k].IsSuppressed(COngoing)
-			}
-		}
-		if hidden {
+		if !ongoingKnown(prev, srcs) {
 			r.suppress(CNew)
 		}
 	}
+}
+
+// ongoingKnown reports whether the sum of ongoing over the kommuner ks of table prev (their
+// rows' areas) follows from prev's published cells: a published kommune is known; the
+// suppressed kommuner of a fylke only all together, from the fylke's published cell less its
+// published kommuner; or all together with those of the other fylker whose cell is
+// suppressed, from the nation's cell. Exact: the sum follows from no other combination of
+// those cells (the suppressed kommuner of a fylke occur in its cell and the nation's alone).
+func ongoingKnown(prev []StatRow, ks map[string]bool) bool {
+	type fylke struct{ suppressed, in int }
+	fylker := map[string]*fylke{}
+	nationShown := true
+	for i := range prev {
+		r := &prev[i]
+		if r.Level == LevelNation {
+			nationShown = !r.IsSuppressed(COngoing)
+		}
+		if r.Level != LevelKommune || !r.IsSuppressed(COngoing) {
+			continue
+		}
+		f := fylker[areaKey(LevelFylke, r.Area)]
+		if f == nil {
+			f = &fylke{}
+			fylker[areaKey(LevelFylke, r.Area)] = f
+		}
+		f.suppressed++
+		if ks[r.Area] {
+			f.in++
+		}
+	}
+	fromNation := -1 // whether the nation's cell is taken (1) or not (0) for the suppressed fylker
+	for i := range prev {
+		r := &prev[i]
+		f := fylker[r.Area]
+		if r.Level != LevelFylke || f == nil {
+			continue
+		}
+		if f.in != 0 && f.in != f.suppressed {
+			return false
+		}
+		if !r.IsSuppressed(COngoing) {
+			continue
+		}
+		all := 0
+		if f.in > 0 {
+			all = 1
+		}
+		if fromNation >= 0 && fromNation != all {
+			return false
+		}
+		fromNation = all
+	}
+	return fromNation != 1 || nationShown
 }
 
 // IsSuppressed reports whether counter c of the row is suppressed by disclosure control.
