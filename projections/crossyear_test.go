@@ -319,3 +319,47 @@ func ownRowKnown(rows []StatRow, own string) []StatRow {
 	}
 	return out
 }
+
+// TestOngoingKnown: which sums of the year before's ongoing its published cells give
+// (mirrorLastYear publishes new only where they do). Fylke 03 publishes its cell and hides
+// 0301 and 0302; fylker 46 and 50 hide theirs, with 4601, 4602 and 5001 hidden; 4603 is
+// published.
+func TestOngoingKnown(t *testing.T) {
+	row := func(level Level, area string, hidden bool) StatRow {
+		r := StatRow{Level: level, Area: area}
+		if hidden {
+			r.suppress(COngoing)
+		}
+		return r
+	}
+	build := func(nationHidden bool) []StatRow {
+		return []StatRow{row(LevelNation, "", nationHidden),
+			row(LevelFylke, "03", false), row(LevelFylke, "46", true), row(LevelFylke, "50", true),
+			row(LevelKommune, "0301", true), row(LevelKommune, "0302", true), row(LevelKommune, "0303", false),
+			row(LevelKommune, "4601", true), row(LevelKommune, "4602", true), row(LevelKommune, "4603", false),
+			row(LevelKommune, "5001", true), row(LevelKommune, "5002", false)}
+	}
+	for _, c := range []struct {
+		ks           string
+		nationHidden bool
+		want         bool
+	}{
+		{"0303,4603", false, true},            // published kommuner
+		{"0301", false, false},                // one of 03's hidden
+		{"0301,0302", false, true},            // all of 03's hidden: 03 less 0303
+		{"0301,0302,4603", false, true},       //
+		{"4601,4602", false, false},           // all of 46's hidden, but 46 is hidden too
+		{"4601,4602,5001", false, true},       // all of the hidden fylker's: the nation less the rest
+		{"4601,4602,5001", true, false},       // ... unless the nation is hidden
+		{"4601,4602,5001,0301", false, false}, // and half of 03's
+		{"4601,4602,5001,0301,0302", false, true},
+	} {
+		ks := map[string]bool{}
+		for k := range strings.SplitSeq(c.ks, ",") {
+			ks[k] = true
+		}
+		if got := ongoingKnown(build(c.nationHidden), ks); got != c.want {
+			t.Errorf("ongoingKnown(%s, nation hidden %v) = %v, want %v", c.ks, c.nationHidden, got, c.want)
+		}
+	}
+}
