@@ -171,6 +171,9 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			}
 			erased[pk] = true
 		}
+		if rec.Event.GetPayload() == nil {
+			db.noteUnknownKind(rec.Seq)
+		}
 		c.fresh = append(c.fresh, rules.LoggedEvent{Seq: rec.Seq, Event: rec.Event})
 		if id := rec.Event.GetId(); id != "" {
 			ids = append(ids, idEntry{key: idKey(id), seq: rec.Seq})

@@ -15,6 +15,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/ratelog"
 	"github.com/introreg/nir/rules"
 )
 
@@ -132,6 +133,11 @@ type DB struct {
 	quarantinesAdded atomic.Uint64
 	addedQuarantines uint64
 
+	// unknownKinds counts the events Apply met whose kind this build does not know (no
+	// payload it can read: a newer nird wrote them), and unknownKindLog bounds its lines.
+	unknownKinds   atomic.Uint64
+	unknownKindLog ratelog.Minute
+
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
 }
@@ -228,7 +234,8 @@ func Open(path string, opt DBOptions) (*DB, error) {
 	if fc.MetaDamaged {
 		logger.Warn("one of the read-model file's two meta pages is damaged: bbolt opened the other, which may hold an earlier transaction's models (they are caught up from the stream); the next commit writes the damaged page again", "path", path)
 	}
-	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache, open: opt.Open}
+	db := &DB{path: path, bolt: bdb, logger: logger, cacheMax: opt.StateCache, open: opt.Open,
+		unknownKindLog: ratelog.Minute{Msg: unknownKindMsg}}
 	if db.cacheMax == 0 {
 		db.cacheMax = DefaultStateCache
 	}

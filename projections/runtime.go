@@ -357,6 +357,9 @@ type Stats struct {
 	// QuarantinesAdded counts the quarantine entries the live models have added since their
 	// file was opened (a rebuild swaps in a file of its own), those removed again included.
 	QuarantinesAdded uint64
+	// UnknownKinds counts the events of a kind this build does not know that the live models
+	// have met since their file was opened (a newer nird wrote them).
+	UnknownKinds uint64
 	// Unserved is true while the live models are not served until a rebuild from the stream
 	// ends (Repairing says why).
 	Unserved bool
@@ -403,6 +406,7 @@ func (p *Projector) Stats() Stats {
 	if h, err := p.acquire(""); err == nil {
 		s.Quarantined = h.db.QuarantinedCount()
 		s.QuarantinesAdded = h.db.QuarantinesAdded()
+		s.UnknownKinds = h.db.UnknownKinds()
 		h.refs.Done()
 	}
 	if s.LastSeq > s.Checkpoint {

@@ -46,6 +46,7 @@ type projectionCollector struct {
 	p                                    *projections.Projector
 	lag, checkpoint, applied, applySecs  *prometheus.Desc
 	rebuilding, quarantined, quarantines *prometheus.Desc
+	unknownKinds                         *prometheus.Desc
 	unserved, keptAside                  *prometheus.Desc
 	passes, failedPasses, terminations   *prometheus.Desc
 	lastPass                             *prometheus.Desc
@@ -67,6 +68,8 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 			"Stream messages the read models skip now because they are not usable events (listed by nirctl projections status); a gauge, as a retraction or a rebuild by a fixed nird can make an event usable again.", nil, nil),
 		quarantines: prometheus.NewDesc("nir_projection_quarantines_total",
 			"Stream messages the live read models quarantined since their file was opened, those folded again since included (a quarantine and its release between two scrapes leave nir_projection_quarantined as it was); a rebuild's file starts again from 0.", nil, nil),
+		unknownKinds: prometheus.NewDesc("nir_projection_unknown_kind_events_total",
+			"Events of a kind this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states since their file was opened: upgrade this nird.", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
 		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
 		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),
@@ -82,6 +85,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.rebuilding
 	ch <- c.quarantined
 	ch <- c.quarantines
+	ch <- c.unknownKinds
 	ch <- c.unserved
 	ch <- c.keptAside
 	ch <- c.passes
@@ -103,6 +107,7 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
 	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(s.Quarantined))
 	ch <- prometheus.MustNewConstMetric(c.quarantines, prometheus.CounterValue, float64(s.QuarantinesAdded))
+	ch <- prometheus.MustNewConstMetric(c.unknownKinds, prometheus.CounterValue, float64(s.UnknownKinds))
 	u := 0.0
 	if s.Unserved {
 		u = 1

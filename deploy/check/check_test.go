@@ -566,7 +566,7 @@ func TestAlertRules(t *testing.T) {
 			exprs.WriteString(rule.Expr + "\n")
 		}
 	}
-	for _, m := range []string{"nir_projection_lag_events", "nir_rule_refusals_total", "nir_append_conflicts_total", "nir_data_free_bytes", "nir_regelmotor_lease_held", "nir_regelmotor_lease_lost_total", "nir_regelmotor_last_pass_timestamp_seconds", "nir_regelmotor_failed_passes_total", "nir_stream_config_mismatch", "nir_projection_quarantined", "nir_projection_quarantines_total"} {
+	for _, m := range []string{"nir_projection_lag_events", "nir_rule_refusals_total", "nir_append_conflicts_total", "nir_data_free_bytes", "nir_regelmotor_lease_held", "nir_regelmotor_lease_lost_total", "nir_regelmotor_last_pass_timestamp_seconds", "nir_regelmotor_failed_passes_total", "nir_stream_config_mismatch", "nir_projection_quarantined", "nir_projection_quarantines_total", "nir_projection_unknown_kind_events_total"} {
 		if !strings.Contains(exprs.String(), m) {
 			t.Errorf("no alert on %s", m)
 		}
