@@ -72,28 +72,54 @@ func ReadStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 
 // WriteNew writes data to a new file at path, readable and writable by its owner only (mode
 // 0600), for the keys nird makes: the file must not exist yet (nor a link in its place), and
-// is synced, and its directory too (where the file system can), before WriteNew returns, so that a key that sealed or
-// signed anything is not lost with a power cut. A file it could not write whole is removed.
+// is synced, and its directory too (where the file system can), before WriteNew returns, so
+// that a key that sealed or signed anything is not lost with a power cut. The name holds the
+// whole file or nothing, also after a crash or a full disk: data goes to a temporary file in
+// the same directory, synced, then linked to path (which fails if the name exists, whatever
+// it is, and never replaces it). A partial key at path stopped every start after it. The
+// temporary file is removed, also on error; a crash (kill -9, power cut) may leave one behind,
+// named after path's base with a leading dot and ".tmp", never at path.
 func WriteNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = f.Write(data)
+	defer os.Remove(tmp.Name())
+	err = writeSynced(tmp, data)
+	if err == nil && testHookBeforeLink != nil {
+		testHookBeforeLink()
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	os.Remove(tmp.Name()) // now, before the directory is synced, so that it stays removed
+	// Best effort: a file system that cannot sync a directory has the file all the same.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// testHookBeforeLink, when set (by a test), is called once the temporary file is written and
+// synced, before it is linked to its name: a crash there must leave nothing at the name.
+var testHookBeforeLink func()
+
+// writeSynced writes data to f, made mode 0600 whatever the umask, syncs and closes it.
+func writeSynced(f *os.File, data []byte) error {
+	err := f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// Best effort: a file system that cannot sync a directory has the file all the same.
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return err
 }

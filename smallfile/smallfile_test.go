@@ -3,9 +3,12 @@
 package smallfile
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -96,4 +99,137 @@ func TestWriteNew(t *testing.T) {
 	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WriteNew made the link's target (%v)", err)
 	}
+	toKey := filepath.Join(dir, "tokey")
+	if err := os.Symlink(path, toKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNew(toKey, []byte("x")); err == nil {
+		t.Error("WriteNew through a link to an existing file succeeded")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "abc\n" {
+		t.Errorf("the file a link points to now holds %q", b)
+	}
+	if err := WriteNew(filepath.Join(dir, "missing", "key"), []byte("x")); err == nil {
+		t.Error("WriteNew into a missing directory succeeded")
+	}
+	// Nothing else: no temporary file is left, after a success or a refusal.
+	assertDir(t, dir, "key", "link", "tokey")
+}
+
+// assertDir fails t unless dir holds exactly the names want.
+func assertDir(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("%s holds %q, want %q", dir, names, want)
+	}
+}
+
+// childEnv, set in a child process of a test (the test binary run again), names the file the
+// child writes with WriteNew.
+const childEnv = "SMALLFILE_TEST_CHILD_PATH"
+
+// startChild runs the test named test in a child process that writes path, with extra as its
+// file descriptor 3 (when not nil).
+func startChild(t *testing.T, test, path string, extra *os.File) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+path)
+	if extra != nil {
+		cmd.ExtraFiles = []*os.File{extra}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("child output:\n%s", out.Bytes())
+		}
+	})
+	return cmd
+}
+
+// TestWriteNew_Killed: a process killed (kill -9) while it writes a key leaves nothing at
+// the key's name, and a new start makes the key whole. WriteNew wrote straight to the name,
+// and a crash left part of the key there, which every start after it refused.
+func TestWriteNew_Killed(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	if path := os.Getenv(childEnv); path != "" {
+		ready := os.NewFile(3, "ready")
+		testHookBeforeLink = func() {
+			ready.Write([]byte{1})
+			time.Sleep(time.Hour) // until killed
+		}
+		err := WriteNew(path, data)
+		t.Fatalf("WriteNew returned (%v) without pausing before the link", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := startChild(t, "TestWriteNew_Killed", path, w)
+	w.Close()
+	paused := make(chan error, 1)
+	go func() { _, err := r.Read(make([]byte, 1)); paused <- err }()
+	select {
+	case err = <-paused:
+	case <-time.After(time.Minute):
+		err = errors.New("no sign within a minute")
+	}
+	cmd.Process.Kill() // SIGKILL: no deferred function runs
+	cmd.Wait()
+	if err != nil {
+		t.Fatalf("the child never paused before its link: %v", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		t.Fatalf("after a crash in WriteNew the name holds %d of %d bytes", fi.Size(), len(data))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if err := WriteNew(path, data); err != nil {
+		t.Fatalf("WriteNew after the crash: %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("WriteNew after the crash wrote %d bytes, %v; want %d", len(b), err, len(data))
+	}
+}
+
+// TestWriteNew_WriteFails: a write that fails part way (the file size limit, as a full disk
+// would) is an error and leaves nothing in the directory, neither at the name nor a
+// temporary file; a later WriteNew succeeds.
+func TestWriteNew_WriteFails(t *testing.T) {
+	data := make([]byte, 1<<20)
+	if path := os.Getenv(childEnv); path != "" {
+		// Go ignores SIGXFSZ: a write past the limit fails with EFBIG.
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 64 << 10, Max: 64 << 10}); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteNew(path, data); !errors.Is(err, syscall.EFBIG) {
+			t.Fatalf("WriteNew past the file size limit = %v, want EFBIG", err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := startChild(t, "TestWriteNew_WriteFails", path, nil).Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	assertDir(t, dir)
+	if err := WriteNew(path, data); err != nil {
+		t.Fatalf("WriteNew after a failed one: %v", err)
+	}
+	assertDir(t, dir, "key")
 }
