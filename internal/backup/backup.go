@@ -426,7 +426,7 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := writeFileSync(filepath.Join(dir, KeysFile), kb); err != nil {
+	if err := smallfile.WriteNew(filepath.Join(dir, KeysFile), kb); err != nil {
 		return Manifest{}, err
 	}
 	ks := sha256.Sum256(kb)
@@ -450,7 +450,10 @@ func Write(ctx context.Context, store *eventstore.Store, dir string, opt Options
 		return Manifest{}, fmt.Errorf("backup %s: its manifest would be %d MiB with %d checkpoints, more than a restore reads (%d MiB): make an incremental backup (--after, which carries only the checkpoints since the earlier one) more often, or checkpoints less often (--checkpoint-every, --checkpoint-interval)",
 			dir, (len(b)+1)>>20, len(m.Checkpoints), maxManifestBytes>>20)
 	}
-	if err := writeFileSync(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
+	// Whole or not at all (smallfile.WriteNew): a backup cut short by a crash or a full disk
+	// has no manifest, never part of one. WriteNew syncs the directory where it can; a backup
+	// whose directory cannot be synced is refused, not called made.
+	if err := smallfile.WriteNew(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
 		return Manifest{}, err
 	}
 	if err := syncDir(dir); err != nil {
@@ -1461,22 +1464,6 @@ func emptyDir(dir string) error {
 		return fmt.Errorf("backup: %s is not empty: give a new directory for each backup", dir)
 	}
 	return nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func syncDir(dir string) error {
