@@ -150,24 +150,18 @@ func LoadOrCreate(dir string, caseSystems []string) ([]User, error) {
 }
 
 // loadOrCreateSeed returns the public key of the user seed in file, making the file if
-// there is none.
+// there is none. The file is whole or absent, and never replaced (smallfile.WriteNew): a
+// start that finds it made meanwhile by another reads that one.
 func loadOrCreateSeed(file string) (string, error) {
 	// A FIFO or a device in its place is refused, not waited on.
 	// The mode checked is the file's read (fi), not the path's at some later moment.
 	b, fi, err := smallfile.ReadStat(file, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			return "", fmt.Errorf("nats credentials: %w", err)
+		pub, cerr := createSeed(file)
+		if !errors.Is(cerr, os.ErrExist) {
+			return pub, cerr
 		}
-		seed, err := kp.Seed()
-		if err != nil {
-			return "", fmt.Errorf("nats credentials: %w", err)
-		}
-		if err := writeFile(file, append(seed, '\n')); err != nil {
-			return "", err
-		}
-		return kp.PublicKey()
+		b, fi, err = smallfile.ReadStat(file, 64<<10)
 	}
 	if err != nil {
 		return "", fmt.Errorf("nats credentials: %w", err)
@@ -185,6 +179,23 @@ func loadOrCreateSeed(file string) (string, error) {
 		return "", fmt.Errorf("nats credentials: %s: not a user nkey seed", file)
 	}
 	return pub, nil
+}
+
+// createSeed makes a new user seed in file, which must not exist, and returns its public key.
+func createSeed(file string) (string, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", fmt.Errorf("nats credentials: %w", err)
+	}
+	defer kp.Wipe()
+	seed, err := kp.Seed()
+	if err != nil {
+		return "", fmt.Errorf("nats credentials: %w", err)
+	}
+	if err := smallfile.WriteNew(file, append(seed, '\n')); err != nil {
+		return "", fmt.Errorf("nats credentials: %w", err)
+	}
+	return kp.PublicKey()
 }
 
 // checkPrivate refuses a key file that others than its owner may read or write: fi is the

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,6 +262,53 @@ func TestLoadOrCreate_Swapped(t *testing.T) {
 		}
 		if users[0].Server.Nkey == theirPub {
 			t.Fatalf("load %d took the seed of a file others may read", n)
+		}
+	}
+}
+
+// TestLoadOrCreate_ConcurrentStarts: starts that make the same seed at once never replace one
+// another's seed: each has the key its seed file holds, the losers reading the winner's. The seed was
+// renamed into place, replacing one another start had made and announced to its server, whose
+// clients then could not connect with the file.
+func TestLoadOrCreate_ConcurrentStarts(t *testing.T) {
+	for range 5 {
+		dir := filepath.Join(t.TempDir(), "nats")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		pubs := make(chan string, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if users, err := natsauth.LoadOrCreate(dir, nil); err == nil {
+					pubs <- users[0].Server.Nkey
+				}
+			})
+		}
+		wg.Wait()
+		close(pubs)
+		b, err := os.ReadFile(filepath.Join(dir, natsauth.Reader+".nk"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(b))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := kp.PublicKey()
+		started := 0
+		for pub := range pubs {
+			started++
+			if pub != want {
+				t.Fatalf("a start has key %s, its seed file holds %s", pub, want)
+			}
+		}
+		if started != n {
+			t.Fatalf("%d of %d starts succeeded", started, n)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want its seed only (no temporary file)", dir, len(entries))
 		}
 	}
 }
