@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +58,32 @@ func TestLoadCheckpointKey_GroupReadable(t *testing.T) {
 		k, err := eventstore.LoadCheckpointKey(path, false)
 		if got := err == nil && bytes.Equal(k.Seed(), seed); got != ok {
 			t.Errorf("mode %04o: read %v (%v), want %v", mode, got, err, ok)
+		}
+	}
+}
+
+// TestLoadCheckpointKey_ConcurrentCreate: starts that make the checkpoint key at once each
+// find no file (and make it), or a whole one, or are refused because another made it
+// meanwhile; none reads a seed cut short. The file was written at its name, which another
+// start could read empty before the seed was in it.
+func TestLoadCheckpointKey_ConcurrentCreate(t *testing.T) {
+	for range 200 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "checkpoint.key")
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := eventstore.LoadCheckpointKey(path, true); err != nil && !errors.Is(err, os.ErrExist) {
+					t.Errorf("a concurrent start: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want the key only", dir, len(entries))
 		}
 	}
 }

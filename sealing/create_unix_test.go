@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -35,7 +36,36 @@ func TestLoadMaster_CreateFails(t *testing.T) {
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the master key file cut short was left (%v)", err)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Errorf("the failed write left %s in the directory", entries[0].Name())
+	}
 	if _, err := LoadMaster(path, true); err != nil {
 		t.Errorf("the next start: %v, want a new key", err)
+	}
+}
+
+// TestLoadMaster_ConcurrentCreate: starts that make the master key at once each find no file
+// (and make it), or a whole one, or are refused because another made it meanwhile; none
+// reads a key cut short. WriteNew wrote the file at its name, which another start could read
+// empty before the key was in it ("does not hold 64 hex digits").
+func TestLoadMaster_ConcurrentCreate(t *testing.T) {
+	for range 200 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "master.key")
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := LoadMaster(path, true); err != nil && !errors.Is(err, os.ErrExist) {
+					t.Errorf("a concurrent start: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want the key only", dir, len(entries))
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -219,5 +220,31 @@ func TestLoad_OtherOwner(t *testing.T) {
 				t.Errorf("mode now %04o, want %04o unchanged (not nird's file)", fi.Mode().Perm(), c.mode)
 			}
 		})
+	}
+}
+
+// TestLoadOrCreate_Concurrent: starts that make the secret at once each find no file (and
+// make it), or a whole one, or are refused because another made it meanwhile; none reads a
+// secret cut short. The file was written at its name, which another start could read empty
+// before the secret was in it.
+func TestLoadOrCreate_Concurrent(t *testing.T) {
+	for range 200 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, FileName)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := LoadOrCreate(path); err != nil && !errors.Is(err, os.ErrExist) {
+					t.Errorf("a concurrent start: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want the secret only", dir, len(entries))
+		}
 	}
 }
