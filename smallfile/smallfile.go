@@ -78,7 +78,8 @@ func ReadStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 // the same directory, synced, then linked to path (which fails if the name exists, whatever
 // it is, and never replaces it). A partial key at path stopped every start after it. The
 // temporary file is removed, also on error; a crash (kill -9, power cut) may leave one behind,
-// named after path's base with a leading dot and ".tmp", never at path.
+// named after path's base with a leading dot and ".tmp", never at path. On a file system
+// without hard links the file is written at path (O_EXCL), and removed if not written whole.
 func WriteNew(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -86,12 +87,17 @@ func WriteNew(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	err = writeSynced(tmp, data)
-	if err == nil && testHookBeforeLink != nil {
+	if err := writeSynced(tmp, data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if testHookBeforeLink != nil {
 		testHookBeforeLink()
 	}
-	if err == nil {
-		err = os.Link(tmp.Name(), path)
+	err = link(tmp.Name(), path)
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, errors.ErrUnsupported) {
+		// A file system without hard links (vfat, some network and FUSE ones): the file is
+		// written at its name, as before, whole unless a crash cuts it short.
+		err = writeAt(path, data)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -105,16 +111,30 @@ func WriteNew(path string, data []byte) error {
 	return nil
 }
 
+// link is os.Link; a test makes it fail as on a file system without hard links.
+var link = os.Link
+
+// writeAt writes data to a new file at path (O_EXCL, mode 0600), synced; a file it could not
+// write whole is removed.
+func writeAt(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := writeSynced(f, data); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
 // testHookBeforeLink, when set (by a test), is called once the temporary file is written and
 // synced, before it is linked to its name: a crash there must leave nothing at the name.
 var testHookBeforeLink func()
 
-// writeSynced writes data to f, made mode 0600 whatever the umask, syncs and closes it.
+// writeSynced writes data to f, syncs and closes it.
 func writeSynced(f *os.File, data []byte) error {
-	err := f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -233,3 +233,32 @@ func TestWriteNew_WriteFails(t *testing.T) {
 	}
 	assertDir(t, dir, "key")
 }
+
+// TestWriteNew_NoHardLinks: on a file system without hard links (link fails with EPERM, as
+// on vfat, or is unsupported) WriteNew still writes the file, whole, mode 0600, leaving no
+// temporary file, and still refuses an existing one. Linking alone would have stopped every
+// first start of nird on such a file system.
+func TestWriteNew_NoHardLinks(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EPERM, syscall.EOPNOTSUPP} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			link = func(old, new string) error { return &os.LinkError{Op: "link", Old: old, New: new, Err: errno} }
+			t.Cleanup(func() { link = os.Link })
+			dir := t.TempDir()
+			path := filepath.Join(dir, "key")
+			if err := WriteNew(path, []byte("abc\n")); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if b, _ := os.ReadFile(path); err != nil || string(b) != "abc\n" || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("WriteNew made %q, %v; want abc, mode 0600", b, fi)
+			}
+			if err := WriteNew(path, []byte("other\n")); err == nil {
+				t.Error("WriteNew over an existing file succeeded")
+			}
+			if b, _ := os.ReadFile(path); string(b) != "abc\n" {
+				t.Errorf("the existing file now holds %q", b)
+			}
+			assertDir(t, dir, "key")
+		})
+	}
+}
