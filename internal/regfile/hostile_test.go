@@ -181,6 +181,9 @@ func TestReadCSV_Semicolons(t *testing.T) {
 	if err != nil || lines[1].Registration.GetEvent().GetCorrelationId() != "sak;7" {
 		t.Errorf("a comma file's cell with a semicolon: err %v; want it read as text", err)
 	}
+	if _, err := readCSV(t, "type;national_id;kommune\nperson_moved;"+fnr+";0301;4601\n"); err == nil || !strings.Contains(err.Error(), "a semicolon not in quotes?") {
+		t.Errorf("a semicolon file's value past the header: err %v, want it named as a semicolon's", err)
+	}
 	if _, err := readCSV(t, "type;national_id;kommune\n"+strings.Repeat(";", 4<<20)+"\n"); err == nil || !strings.Contains(err.Error(), "line 2: more than 1024 cells") {
 		t.Errorf("a record of semicolons: err %v, want it bounded", err)
 	}

@@ -298,7 +298,7 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 		if strings.Join(rec, "") == "" {
 			continue
 		}
-		if err := checkCells(header, rec); err != nil {
+		if err := checkCells(header, rec, comma); err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 		reg, err := csvRegistration(get)
@@ -329,6 +329,9 @@ func separator(data []byte) byte {
 	}
 	return ','
 }
+
+// separatorName names a separator in errors.
+var separatorName = map[byte]string{',': "comma", ';': "semicolon"}
 
 // readHeader reads r's header row: its column names, folded, and each name's index. Its
 // errors name the header's line (blank lines before it are skipped).
@@ -405,11 +408,11 @@ func checkRecordBounds(data []byte, comma byte) error {
 // what falls off its end was dropped), or a cell that is not UTF-8 (a file saved as
 // Windows-1252: the request that carried it could not be encoded). Empty cells past the
 // header, as spreadsheets write them, are read. No cell is quoted.
-func checkCells(header, rec []string) error {
+func checkCells(header, rec []string, comma byte) error {
 	for i, c := range rec {
 		switch {
 		case i >= len(header) && strings.TrimSpace(c) != "":
-			return fmt.Errorf("%d cells, a value beyond the header's %d columns (a comma not in quotes?)", len(rec), len(header))
+			return fmt.Errorf("%d cells, a value beyond the header's %d columns (a %s not in quotes?)", len(rec), len(header), separatorName[comma])
 		case i < len(header) && !utf8.ValidString(c):
 			return fmt.Errorf("%s: not UTF-8 (save the file as UTF-8)", header[i])
 		}
