@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,23 +65,8 @@ func TestLoadCheckpointKey_GroupReadable(t *testing.T) {
 // meanwhile; none reads a seed cut short. The file was written at its name, which another
 // start could read empty before the seed was in it.
 func TestLoadCheckpointKey_ConcurrentCreate(t *testing.T) {
-	for range 200 {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "checkpoint.key")
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				if _, err := eventstore.LoadCheckpointKey(path, true); err != nil && !errors.Is(err, os.ErrExist) {
-					t.Errorf("a concurrent start: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if t.Failed() {
-			return
-		}
-		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-			t.Fatalf("%s holds %d files, want the key only", dir, len(entries))
-		}
-	}
+	swaptest.ConcurrentCreate(t, "checkpoint.key", func(path string) error {
+		_, err := eventstore.LoadCheckpointKey(path, true)
+		return err
+	})
 }

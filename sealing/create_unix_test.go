@@ -7,9 +7,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/introreg/nir/internal/swaptest"
 )
 
 // TestLoadMaster_CreateFails: a master key file LoadMaster could not write whole (a full
@@ -49,23 +50,8 @@ func TestLoadMaster_CreateFails(t *testing.T) {
 // reads a key cut short. WriteNew wrote the file at its name, which another start could read
 // empty before the key was in it ("does not hold 64 hex digits").
 func TestLoadMaster_ConcurrentCreate(t *testing.T) {
-	for range 200 {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "master.key")
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				if _, err := LoadMaster(path, true); err != nil && !errors.Is(err, os.ErrExist) {
-					t.Errorf("a concurrent start: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if t.Failed() {
-			return
-		}
-		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-			t.Fatalf("%s holds %d files, want the key only", dir, len(entries))
-		}
-	}
+	swaptest.ConcurrentCreate(t, "master.key", func(path string) error {
+		_, err := LoadMaster(path, true)
+		return err
+	})
 }

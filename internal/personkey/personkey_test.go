@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/introreg/nir/internal/swaptest"
 )
 
 func TestKeyer_Key(t *testing.T) {
@@ -228,23 +229,8 @@ func TestLoad_OtherOwner(t *testing.T) {
 // secret cut short. The file was written at its name, which another start could read empty
 // before the secret was in it.
 func TestLoadOrCreate_Concurrent(t *testing.T) {
-	for range 200 {
-		dir := t.TempDir()
-		path := filepath.Join(dir, FileName)
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				if _, err := LoadOrCreate(path); err != nil && !errors.Is(err, os.ErrExist) {
-					t.Errorf("a concurrent start: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if t.Failed() {
-			return
-		}
-		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-			t.Fatalf("%s holds %d files, want the secret only", dir, len(entries))
-		}
-	}
+	swaptest.ConcurrentCreate(t, FileName, func(path string) error {
+		_, err := LoadOrCreate(path)
+		return err
+	})
 }

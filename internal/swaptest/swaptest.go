@@ -4,8 +4,10 @@
 package swaptest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -50,4 +52,31 @@ func Swap(t testing.TB, path string, versions ...Version) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+}
+
+// ConcurrentCreate runs 200 rounds of 4 starts at once that each load, or make, the key file
+// name in a new directory with load: each must find no file (and make it), or a whole one,
+// or be refused because another made it meanwhile (os.ErrExist), never read a key cut short;
+// and the directory must hold the key alone after.
+func ConcurrentCreate(t *testing.T, name string, load func(path string) error) {
+	t.Helper()
+	for range 200 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, name)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if err := load(path); err != nil && !errors.Is(err, os.ErrExist) {
+					t.Errorf("a concurrent start: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("%s holds %d files, want the key only", dir, len(entries))
+		}
+	}
 }
