@@ -31,12 +31,13 @@ func (s *State) Copy() *State {
 	c.deletedComputed = maps.Clone(s.deletedComputed)
 	c.Faults = slices.Clone(s.Faults)
 	c.computedIn = slices.Clone(s.computedIn)
+	c.computedAt = maps.Clone(s.computedAt)
 	c.flyttetOn = maps.Clone(s.flyttetOn)
 	for d, on := range c.flyttetOn {
 		c.flyttetOn[d] = slices.Clone(on)
 	}
 	// touched points into s's programmes; finish leaves it nil, so this is only for safety.
-	c.touched, c.touchedAll, c.touchedComputed = nil, s.touchedAll || s.touched != nil, s.touchedComputed
+	c.touched, c.touchedAll, c.touchedComputed, c.touchedVgo = nil, s.touchedAll || s.touched != nil, s.touchedComputed, s.touchedVgo
 	c.movedOn = slices.Clone(s.movedOn)
 	c.earlier = slices.Clone(s.earlier)
 	return &c

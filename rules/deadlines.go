@@ -311,6 +311,13 @@ func ProgrammeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 }
 
 func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, nb, en string, ok bool) {
+	return programmeLatestEndBy(s, p, now, true)
+}
+
+// programmeLatestEndBy is programmeLatestEnd, which with vgo false ignores whether the
+// utdanningsbakgrunn contradicts the sluttmål (sluttmalContradiction): what it reads of the
+// utdanningsbakgrunn (computedHolds).
+func programmeLatestEndBy(s *State, p *Programme, now Date, vgo bool) (end Date, v Version, nb, en string, ok bool) {
 	pv := pick(programmeEndVersions, p.Start)
 	v = pv.Version
 	if p.Start.IsZero() {
@@ -332,7 +339,7 @@ func programmeLatestEnd(s *State, p *Programme, now Date) (end Date, v Version, 
 		if !known {
 			return Date{}, v, "mangler sluttmål", "sluttmål not registered", false
 		}
-		if _, _, bad := sluttmalContradiction(s, p.Sluttmal); bad {
+		if _, _, bad := sluttmalContradiction(s, p.Sluttmal); vgo && bad {
 			// Product decisions 10: registered or corrected after the sluttmål, the
 			// utdanningsbakgrunn contradicts it; nothing is computed until one is corrected.
 			m := contradictionText[int32(p.Sluttmal)]

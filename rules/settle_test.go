@@ -713,21 +713,28 @@ func BenchmarkFold_EventsBehindProgrammes(b *testing.B) {
 }
 
 // BenchmarkFold_ComputedThenPersonEvents folds 2 500 programmes in one kommune, each ended
-// by a FRIST_UTLOPT termination the regelmotor computed, then 5 000 events that settle
-// every programme or look at every computed termination: utdanningsbakgrunn
-// (touchComputed), or deletions of computed terminations. The index of programmes
-// (State.earlier) does not help these: 2.5–3.7 s and 0.27–0.51 s under a load of 6–8
-// (2026-12-07), some 250–370 and 54–100 µs an event, where refoldProgrammes in ingest counts
-// 11 events for 2 500 programmes. Left: whether the regelmotor can be brought to compute
-// that many terminations for one person is not looked into.
+// by a FRIST_UTLOPT termination the regelmotor computed, then 5 000 events that settled
+// every programme or looked at every computed termination: utdanningsbakgrunn, alternating
+// (touchVgo), or deletions of computed terminations (deleteComputed). 2.5–3.7 s and
+// 0.27–0.51 s under a load of 6–8 (2026-12-07), some 250–370 and 54–100 µs an event, where
+// refoldProgrammes in ingest counts 11 events for 2 500 programmes. The person is under
+// introduksjonsloven, whose deadline does not read the utdanningsbakgrunn; "utdanningsbakgrunn-il"
+// is one under integreringsloven with a sluttmål for every programme, where each change of
+// the utdanningsbakgrunn still settles every programme with such a termination.
 func BenchmarkFold_ComputedThenPersonEvents(b *testing.B) {
-	for _, kind := range []string{"utdanningsbakgrunn", "deleted"} {
-		evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
-		d := md("2010-02-01")
+	for _, kind := range []string{"utdanningsbakgrunn", "deleted", "utdanningsbakgrunn-il"} {
+		permit, d := "2010-01-10", md("2010-02-01")
+		if kind == "utdanningsbakgrunn-il" {
+			permit, d = "2022-01-10", md("2022-02-01")
+		}
+		evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", permit, nirv1.PermitBasis_PERMIT_BASIS_ASYL_28)}
 		for i := range 2500 {
-			evs = append(evs, evProgramme(fmt.Sprintf("t%d", i), "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, d.String()),
-				withPayload(fmt.Sprintf("c%d", i), "0301", &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT,
-					Reason: nirv1.TerminationReason_TERMINATION_REASON_ANNET, Date: d.AddDays(5 * 365).Proto(), ProgrammeStart: d.Proto()}))
+			evs = append(evs, evProgramme(fmt.Sprintf("t%d", i), "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, d.String()))
+			if kind == "utdanningsbakgrunn-il" {
+				evs = append(evs, withPayload(fmt.Sprintf("s%d", i), "0301", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: d.Proto()}))
+			}
+			evs = append(evs, withPayload(fmt.Sprintf("c%d", i), "0301", &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT,
+				Reason: nirv1.TerminationReason_TERMINATION_REASON_ANNET, Date: d.AddDays(5 * 365).Proto(), ProgrammeStart: d.Proto()}))
 			d = d.AddDays(2)
 		}
 		for i := range 5000 {
@@ -744,5 +751,37 @@ func BenchmarkFold_ComputedThenPersonEvents(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFold_DeletionMarksEveryCopyOfItsTarget: a merge's copy of a computed termination keeps
+// its id, and may name another programme than the person's own termination of that id
+// (here one in Bergen); a deletion of the id marks both deleted and settles both programmes
+// (deleteComputed: computedAt knows the id is in several), as it did when every
+// programme's terminations were looked at.
+func TestFold_DeletionMarksEveryCopyOfItsTarget(t *testing.T) {
+	frist := func(kommune, start string) *nirv1.Event {
+		return withPayload("c", kommune, &nirv1.TerminationComputed{Rule: nirv1.TerminationRule_TERMINATION_RULE_FRIST_UTLOPT,
+			Reason: nirv1.TerminationReason_TERMINATION_REASON_IKKE_REGISTRERT, Date: dpb("2016-01-01"), ProgrammeStart: dpb(start)})
+	}
+	for _, order := range [][2]string{{"0301", "4601"}, {"4601", "0301"}} {
+		starts := map[string]string{"0301": "2010-02-01", "4601": "2010-03-01"}
+		own, copied := order[0], order[1]
+		evs := []*nirv1.Event{evPerson("reg", "0301", "1990-05-01", "2010-01-10", nirv1.PermitBasis_PERMIT_BASIS_ASYL_28),
+			evProgramme("t-oslo", "0301", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, starts["0301"]),
+			evProgramme("t-bergen", "4601", nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, starts["4601"]),
+			frist(own, starts[own]),
+			withPayload("m", "", &nirv1.PersonsMerged{AbsorbedPersonKey: "other", AbsorbedEvents: []*nirv1.Event{frist(copied, starts[copied])}})}
+		for _, p := range Fold("pk", evs).Programmes {
+			if p.Termination == nil {
+				t.Fatalf("own termination in %s: the programme in %s is not ended by its copy; the test needs both ended", own, p.Kommune)
+			}
+		}
+		s := Fold("pk", append(evs, withPayload("x", own, &nirv1.ComputedTerminationDeleted{ComputedEventId: "c"})))
+		for _, p := range s.Programmes {
+			if p.Termination != nil || len(p.ComputedTerminations) != 1 || !p.ComputedTerminations[0].Deleted {
+				t.Errorf("own termination in %s: the programme in %s ended by %+v after the deletion", own, p.Kommune, p.Termination)
+			}
+		}
 	}
 }
