@@ -133,8 +133,9 @@ type DB struct {
 	quarantinesAdded atomic.Uint64
 	addedQuarantines uint64
 
-	// unknownKinds counts the events Apply met whose kind this build does not know (no
-	// payload it can read: a newer nird wrote them), and unknownKindLog bounds its lines.
+	// unknownKinds counts the events a rebuild or Apply met whose kind this build does not
+	// know (no payload it can read: a newer nird wrote them), and unknownKindLog bounds its
+	// lines.
 	unknownKinds   atomic.Uint64
 	unknownKindLog ratelog.Minute
 

@@ -87,8 +87,8 @@ func (db *DB) noteUnknownKind(seq uint64) {
 
 const unknownKindMsg = "an event of a kind this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models and regelmotor miss it; upgrade this nird"
 
-// UnknownKinds returns how many events of a kind this build does not know Apply has met since
-// the file was opened.
+// UnknownKinds returns how many events of a kind this build does not know the file's rebuild
+// and Apply have met since it was built or opened.
 func (db *DB) UnknownKinds() uint64 { return db.unknownKinds.Load() }
 
 // QuarantinesAdded returns how many quarantine entries Apply has added since the file was

@@ -358,7 +358,7 @@ type Stats struct {
 	// file was opened (a rebuild swaps in a file of its own), those removed again included.
 	QuarantinesAdded uint64
 	// UnknownKinds counts the events of a kind this build does not know that the live models
-	// have met since their file was opened (a newer nird wrote them).
+	// have met since their file was built or opened (a newer nird wrote them).
 	UnknownKinds uint64
 	// Unserved is true while the live models are not served until a rebuild from the stream
 	// ends (Repairing says why).

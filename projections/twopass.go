@@ -338,6 +338,9 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 				if err := db.quarantineFaults(tx, ch.jobs[i].faults); err != nil {
 					return err
 				}
+				for _, seq := range ch.jobs[i].unknown {
+					db.noteUnknownKind(seq)
+				}
 				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd, &later); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}
@@ -787,6 +790,9 @@ type foldJob struct {
 	// faults are the person's events whose fold panicked (rules.State.Faults): quarantined,
 	// but kept stored, as catching up does.
 	faults []rules.Fault
+	// unknown are the sequences of the person's events of a kind this build does not know,
+	// counted as catching up counts them (noteUnknownKind).
+	unknown []uint64
 }
 
 // foldJobs folds and derives the jobs' persons on GOMAXPROCS goroutines.
@@ -820,6 +826,9 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 							firstErr.CompareAndSwap(nil, &err)
 							return
 						}
+					}
+					if ev.GetPayload() == nil {
+						j.unknown = append(j.unknown, j.seqs[x])
 					}
 					les = append(les, rules.LoggedEvent{Seq: j.seqs[x], Event: ev})
 				}

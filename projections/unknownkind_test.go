@@ -11,8 +11,8 @@ import (
 
 // TestProjector_UnknownKindCounted: an event whose kind this build does not know (no payload
 // it can read, as a newer nird's new kind is to an older one in a rolling upgrade,
-// TestNird_RollingUpgrade) is counted in Stats and logged once by its sequence, and is no
-// quarantine: the upgraded nird folds it. Before, it was left out of its person's state
+// TestNird_RollingUpgrade) is counted in Stats and logged once by its sequence, by catching
+// up and by a rebuild alike, and is no quarantine: the upgraded nird folds it. Before, it was left out of its person's state
 // without a word, so an older nird's read models and regelmotor missed it unseen.
 func TestProjector_UnknownKindCounted(t *testing.T) {
 	recs := population(7, 20, testKommuner)
@@ -35,5 +35,13 @@ func TestProjector_UnknownKindCounted(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "does not know"); n != 1 {
 		t.Errorf("%d lines of events of an unknown kind logged, want 1 (bounded):\n%s", n, log.String())
+	}
+	// A rebuild (a new pod's, or an operator's) counts them in its file as catching up did:
+	// an older nird started afresh in a rolling upgrade is not silent about them.
+	if err := p.Rebuild(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().UnknownKinds; got != uint64(len(unknown)) {
+		t.Errorf("after a rebuild Stats: %d unknown kinds, want %d", got, len(unknown))
 	}
 }

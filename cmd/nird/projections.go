@@ -69,7 +69,7 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		quarantines: prometheus.NewDesc("nir_projection_quarantines_total",
 			"Stream messages the live read models quarantined since their file was opened, those folded again since included (a quarantine and its release between two scrapes leave nir_projection_quarantined as it was); a rebuild's file starts again from 0.", nil, nil),
 		unknownKinds: prometheus.NewDesc("nir_projection_unknown_kind_events_total",
-			"Events of a kind this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states since their file was opened: upgrade this nird.", nil, nil),
+			"Events of a kind this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states since their file was built or opened: upgrade this nird.", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
 		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
 		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),
