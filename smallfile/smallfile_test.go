@@ -75,20 +75,7 @@ func TestRead_LargerThanItsSize(t *testing.T) {
 // already at the path is refused and left as it was, and nothing is made where a link points.
 func TestWriteNew(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "key")
-	if err := WriteNew(path, []byte("abc\n")); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if b, _ := os.ReadFile(path); err != nil || string(b) != "abc\n" || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("WriteNew made %q, %v; want abc, mode 0600", b, fi)
-	}
-	if err := WriteNew(path, []byte("other\n")); err == nil {
-		t.Error("WriteNew over an existing file succeeded")
-	}
-	if b, _ := os.ReadFile(path); string(b) != "abc\n" {
-		t.Errorf("the existing file now holds %q", b)
-	}
+	path := writtenOnce(t, dir)
 	target, link := filepath.Join(dir, "target"), filepath.Join(dir, "link")
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
@@ -244,21 +231,29 @@ func TestWriteNew_NoHardLinks(t *testing.T) {
 			link = func(old, new string) error { return &os.LinkError{Op: "link", Old: old, New: new, Err: errno} }
 			t.Cleanup(func() { link = os.Link })
 			dir := t.TempDir()
-			path := filepath.Join(dir, "key")
-			if err := WriteNew(path, []byte("abc\n")); err != nil {
-				t.Fatal(err)
-			}
-			fi, err := os.Stat(path)
-			if b, _ := os.ReadFile(path); err != nil || string(b) != "abc\n" || fi.Mode().Perm() != 0o600 {
-				t.Fatalf("WriteNew made %q, %v; want abc, mode 0600", b, fi)
-			}
-			if err := WriteNew(path, []byte("other\n")); err == nil {
-				t.Error("WriteNew over an existing file succeeded")
-			}
-			if b, _ := os.ReadFile(path); string(b) != "abc\n" {
-				t.Errorf("the existing file now holds %q", b)
-			}
+			writtenOnce(t, dir)
 			assertDir(t, dir, "key")
 		})
 	}
+}
+
+// writtenOnce writes "abc\n" with WriteNew to dir/key, checks it is there whole at mode 0600,
+// and that a second WriteNew to it is refused and leaves it as it was; it returns its path.
+func writtenOnce(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "key")
+	if err := WriteNew(path, []byte("abc\n")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if b, _ := os.ReadFile(path); err != nil || string(b) != "abc\n" || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("WriteNew made %q, %v; want abc, mode 0600", b, fi)
+	}
+	if err := WriteNew(path, []byte("other\n")); err == nil {
+		t.Error("WriteNew over an existing file succeeded")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "abc\n" {
+		t.Errorf("the existing file now holds %q", b)
+	}
+	return path
 }
