@@ -40,7 +40,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	var touched map[string]*cached
 	var order []string
 	changed := map[string][]rowChange{}
-	db.newQuarantined, db.addedQuarantines = 0, 0
+	db.newQuarantined, db.addedQuarantines, db.newUnknownKinds = 0, 0, db.newUnknownKinds[:0]
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
@@ -54,6 +54,9 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	if err == nil {
 		db.quarantined.Add(uint64(db.newQuarantined))
 		db.quarantinesAdded.Add(db.addedQuarantines)
+		for _, seq := range db.newUnknownKinds {
+			db.noteUnknownKind(seq)
+		}
 	}
 	if afterApplyCommit != nil {
 		afterApplyCommit()
@@ -172,7 +175,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			erased[pk] = true
 		}
 		if rec.Event.GetPayload() == nil {
-			db.noteUnknownKind(rec.Seq)
+			db.newUnknownKinds = append(db.newUnknownKinds, rec.Seq) // counted once committed
 		}
 		c.fresh = append(c.fresh, rules.LoggedEvent{Seq: rec.Seq, Event: rec.Event})
 		if id := rec.Event.GetId(); id != "" {

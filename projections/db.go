@@ -135,9 +135,11 @@ type DB struct {
 
 	// unknownKinds counts the events a rebuild or Apply met whose kind this build does not
 	// know (no payload it can read: a newer nird wrote them), and unknownKindLog bounds its
-	// lines.
-	unknownKinds   atomic.Uint64
-	unknownKindLog ratelog.Minute
+	// lines; newUnknownKinds are the sequences of those the Apply in progress met, counted
+	// once it commits (guarded by mu).
+	unknownKinds    atomic.Uint64
+	unknownKindLog  ratelog.Minute
+	newUnknownKinds []uint64
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
