@@ -564,6 +564,12 @@ func TestAlertRules(t *testing.T) {
 				t.Errorf("%s: no summary", rule.Alert)
 			}
 			exprs.WriteString(rule.Expr + "\n")
+			if rule.Alert == "NirEventKindUnknown" && !strings.Contains(rule.Expr, "(nir_projection_unknown_kind_events_total) > 0") {
+				// A nird that meets them all before its first scrape (an older pod rebuilding
+				// its models at start in a rolling upgrade) has a series that begins at its
+				// final value: increase() over it is 0, and the alert never fired.
+				t.Errorf("%s: %q must fire on the count itself, not on its increase", rule.Alert, rule.Expr)
+			}
 		}
 	}
 	for _, m := range []string{"nir_projection_lag_events", "nir_rule_refusals_total", "nir_append_conflicts_total", "nir_data_free_bytes", "nir_regelmotor_lease_held", "nir_regelmotor_lease_lost_total", "nir_regelmotor_last_pass_timestamp_seconds", "nir_regelmotor_failed_passes_total", "nir_stream_config_mismatch", "nir_projection_quarantined", "nir_projection_quarantines_total", "nir_projection_unknown_kind_events_total"} {
