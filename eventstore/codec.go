@@ -38,13 +38,17 @@ func Encode(ev *nirv1.Event) ([]byte, error) {
 // Reasons a stored message is not a usable event (DecodeError.Reason). A replay or read
 // skips such a message (see Stored.Quarantine); the read models record the reason, so a
 // consumer that checks events it received undecoded (projections' rebuild) must apply the
-// same checks in the same order, with the same words: subject, protobuf, id, envelope.
+// same checks in the same order, with the same words: subject, protobuf, id, envelope,
+// payload.
 const (
 	ReasonBadSubject  = "subject is not a person key"
 	ReasonUndecodable = "not a protobuf event"
 	ReasonNoID        = "event has no id"
 	ReasonBadKey      = "envelope person key is not a safe subject token"
 	ReasonOtherPerson = "envelope names another person than its subject"
+	// ReasonNoPayload is an event with no payload and nothing a newer kind left (see
+	// nirv1.EmptyEvent): nird never writes one, so something else wrote it.
+	ReasonNoPayload = "event has no payload"
 	// ReasonMissing is a sequence the stream does not hold any more (it never deletes: its
 	// store lost the message). A Replay delivers it as quarantined rather than skip it
 	// unseen (Store.gap).
@@ -65,6 +69,9 @@ func Decode(seq uint64, data []byte) (*nirv1.Event, error) {
 	}
 	if err := validKey(ev.GetPersonKey()); err != nil {
 		return nil, &DecodeError{Seq: seq, Reason: ReasonBadKey, Err: err}
+	}
+	if nirv1.EmptyEvent(ev) {
+		return nil, &DecodeError{Seq: seq, Reason: ReasonNoPayload}
 	}
 	return ev, nil
 }
@@ -100,6 +107,9 @@ func decodeOn(seq uint64, subject string, data []byte) (*nirv1.Event, error) {
 	}
 	if ev.GetPersonKey() != key {
 		return nil, &DecodeError{Seq: seq, Reason: ReasonOtherPerson}
+	}
+	if nirv1.EmptyEvent(ev) {
+		return nil, &DecodeError{Seq: seq, Reason: ReasonNoPayload}
 	}
 	return ev, nil
 }

@@ -258,6 +258,7 @@ func TestStore_Quarantine(t *testing.T) {
 		{"Garbage", "nir.ev." + personKey("dec-garbage"), []byte{0xff, 0xff, 0xff, 0x01}, eventstore.ReasonUndecodable},
 		{"NoID", "nir.ev." + personKey("dec-noid"), []byte{}, eventstore.ReasonNoID},
 		{"ForeignKey", "nir.ev." + personKey("dec-foreign"), wrongKey, eventstore.ReasonOtherPerson},
+		{"NoPayload", "nir.ev." + personKey("dec-nopayload"), mustMarshal(t, &nirv1.Event{Id: "x", PersonKey: personKey("dec-nopayload")}), eventstore.ReasonNoPayload},
 		{"BadSubject", "nir.ev.a%b", mustMarshal(t, &nirv1.Event{Id: "x", PersonKey: "a%b"}), eventstore.ReasonBadSubject},
 		{"PoisonBeforeAppend", "nir.ev." + victim.PersonKey, []byte{0xff}, eventstore.ReasonUndecodable},
 	}

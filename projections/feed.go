@@ -37,6 +37,7 @@ const (
 	QuarantineNoID        = "event has no id"
 	QuarantineBadKey      = "envelope person key is not a safe subject token"
 	QuarantineOtherPerson = "envelope names another person than its subject"
+	QuarantineNoPayload   = "event has no payload"
 	QuarantineMissing     = "missing from the stream"
 	// QuarantineFoldFault is the fold's alone (the event store never gives it): the rules
 	// panicked folding the event, a bug in them (rules.State.Faults). The event stays stored

@@ -996,6 +996,11 @@ func poisoned(t *testing.T, recs []Record) (*streamFeed, []Quarantine) {
 		}
 		pk := r.Event.GetPersonKey()
 		switch i % 17 {
+		case 2:
+			empty := proto.Clone(r.Event).(*nirv1.Event)
+			empty.Payload = nil
+			b, _ := proto.Marshal(empty)
+			add(pk, b, QuarantineNoPayload) // no payload, and no newer kind's fields either
 		case 3:
 			add(pk, []byte{0xff, 0xff, 0xff, 0x07}, QuarantineUndecodable)
 		case 5:

@@ -849,7 +849,7 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 
 // checkStored decodes an event a rebuild stored undecoded for person pk, with the event
 // store's checks after the subject's, in its order: the data is an event, it has an id, its
-// envelope names pk. It returns the event, or the Quarantine reason.
+// envelope names pk, it has a payload or a newer kind's. It returns the event, or the Quarantine reason.
 func checkStored(raw []byte, pk string) (*nirv1.Event, string) {
 	ev, err := nirv1.UnmarshalEvent(raw)
 	if err != nil {
@@ -860,6 +860,9 @@ func checkStored(raw []byte, pk string) (*nirv1.Event, string) {
 	}
 	if ev.GetPersonKey() != pk {
 		return nil, QuarantineOtherPerson
+	}
+	if nirv1.EmptyEvent(ev) {
+		return nil, QuarantineNoPayload
 	}
 	return ev, ""
 }

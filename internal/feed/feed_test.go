@@ -73,6 +73,7 @@ func TestReasons(t *testing.T) {
 		{eventstore.ReasonNoID, projections.QuarantineNoID},
 		{eventstore.ReasonBadKey, projections.QuarantineBadKey},
 		{eventstore.ReasonOtherPerson, projections.QuarantineOtherPerson},
+		{eventstore.ReasonNoPayload, projections.QuarantineNoPayload},
 		{eventstore.ReasonMissing, projections.QuarantineMissing},
 	}
 	for _, p := range pairs {

@@ -34,6 +34,15 @@ func UnmarshalEvent(data []byte) (*Event, error) {
 	return ev, nil
 }
 
+// EmptyEvent reports whether ev has no payload and no unknown fields. A payload of a kind
+// this binary does not know (a newer nird's, in a rolling upgrade) leaves its bytes as
+// unknown fields, and the read models count it as such; an event with neither was written
+// by something other than nird, whose appends refuse an event without a payload, and is
+// quarantined.
+func EmptyEvent(ev *Event) bool {
+	return ev.GetPayload() == nil && len(ev.ProtoReflect().GetUnknown()) == 0
+}
+
 // shape is what knownFields needs of a message type: its fields by number (a slice, as
 // field numbers are small: a map look-up per field cost a quarter of the decoding).
 type shape struct {
