@@ -272,7 +272,7 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 		if r.Method == http.MethodPost {
 			ss, _ := r.Context().Value(sessionKey{}).(*session)
 			if ss == nil || !sameOrigin(r) || !validCSRF(ss.csrf, r.PostFormValue("csrf")) {
-				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", principal(r).String(), "path", rules.RedactIDs(r.URL.Path))
+				c.log.InfoContext(r.Context(), "form refused: CSRF token or origin", "principal", principal(r).String(), "path", loggedPath(r))
 				c.errorPage(w, r, http.StatusForbidden, "Skjemaet kunne ikke sendes",
 					"Skjemaet var for gammelt eller kom fra et annet nettsted. Last siden på nytt og prøv igjen.")
 				return
@@ -454,9 +454,24 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 func (c *Console) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status, title, msg := describe(err)
 	if status >= 500 {
-		c.failed(r, "page failed", err, "path", rules.RedactIDs(r.URL.Path))
+		c.failed(r, "page failed", err, "path", loggedPath(r))
 	}
 	c.errorPage(w, r, status, title, msg)
+}
+
+// loggedPath is a request's path as nird's log may show it: a value the client chose, so a
+// national id in it is masked in every form rules.RedactInput knows (10 digits of one whose
+// leading zero was dropped, too), not the 11 digits alone. A person key stays, segment by
+// segment: RedactInput masks any token of 10 digits or more, most keys among them, and the
+// log would no longer say whose page failed.
+func loggedPath(r *http.Request) string {
+	segs := strings.Split(r.URL.Path, "/")
+	for i, s := range segs {
+		if !rules.IsPersonKey(s) {
+			segs[i] = rules.RedactInput(s)
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // failed logs a request's failure (msg, a constant) at Error, any national id in err's text
