@@ -1143,7 +1143,8 @@ func statRowValues(s *projections.StatRow, level nirv1.StatisticsLevel) *nirv1.S
 
 // TerminatedReport implements QueryService.TerminatedReport (DOMAIN.md 6.2), a page at a
 // time with the whole report's counts. A kommune principal gets its own kommune's
-// programmes, and a page token only of its own report.
+// programmes, and a page token only of its own report. Sorted UNREGISTERED_FIRST, the
+// rows without a registered avslutningsårsak come first (unregisteredFirst).
 func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1.TerminatedReportRequest]) (*connect.Response[nirv1.TerminatedReportResponse], error) {
 	v, err := scopeOf(ctx)
 	if err != nil {
@@ -1174,11 +1175,19 @@ func (h *Query) TerminatedReport(ctx context.Context, req *connect.Request[nirv1
 	if m.GetPageSize() < 0 || m.GetPageSize() > projections.MaxPageSize {
 		return nil, fieldError(connect.CodeInvalidArgument, "page_size", "must be 0.."+strconv.Itoa(projections.MaxPageSize))
 	}
+	if !knownEnum(m.GetSort()) {
+		return nil, fieldError(connect.CodeInvalidArgument, "sort", "unknown sort")
+	}
+	// Rows of one kind (a registered_reason filter) are in the read model's order either way.
+	read := (*projections.DB).Terminated
+	if m.GetSort() == nirv1.TerminatedSort_TERMINATED_SORT_UNREGISTERED_FIRST && reg == projections.Any {
+		read = unregisteredFirst
+	}
 	q := projections.ReportQuery{Year: int(m.GetYear()), Kommune: kommune, Law: m.GetLaw(), Scheme: m.GetProgrammeCategory(), Registered: reg,
 		Computed: computed, PageSize: int(m.GetPageSize()), PageToken: m.GetPageToken(), Today: h.today()}
 	out := &nirv1.TerminatedReportResponse{}
 	return respond(ctx, h, "terminated report", m.GetSnapshot(), out, func(db *projections.DB) error {
-		rep, err := db.Terminated(q)
+		rep, err := read(db, q)
 		if errors.Is(err, projections.ErrReportPageToken) {
 			return fieldError(connect.CodeInvalidArgument, "page_token", "not a page token of this year's report of this kommune (a next_page_token of it, or a row's decimal offset)")
 		}

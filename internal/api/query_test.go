@@ -62,6 +62,7 @@ type qPerson struct {
 type qWorld struct {
 	url    string
 	proj   *projections.Projector
+	feed   *projections.SliceFeed
 	people map[string]qPerson
 	recs   []projections.Record
 	q      *Query // the service itself, for in-process calls
@@ -187,12 +188,27 @@ func startQueryConfig(t *testing.T, cfg QueryConfig, opts ...connect.HandlerOpti
 // (projections.Options.Open; nil: none sealed).
 func startQueryOpen(t *testing.T, cfg QueryConfig, open func(*nirv1.Event) error, opts ...connect.HandlerOption) *qWorld {
 	t.Helper()
+	keys := qKeys(t)
+	recs, people := population(t, keys)
+	return serveQuery(t, cfg, open, keys, recs, people, opts...)
+}
+
+// qKeys is the person keyer of the test population.
+func qKeys(t testing.TB) *personkey.Keyer {
+	t.Helper()
 	keys, err := personkey.New([]byte("query test secret, not a real one"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, people := population(t, keys)
-	proj, err := projections.New(projections.NewSliceFeed(recs), projections.Options{Dir: t.TempDir(), Open: open})
+	return keys
+}
+
+// serveQuery folds recs into a projections directory and serves it as startQueryOpen does;
+// the world's feed takes more records (then proj.CatchUp).
+func serveQuery(t *testing.T, cfg QueryConfig, open func(*nirv1.Event) error, keys *personkey.Keyer, recs []projections.Record, people map[string]qPerson, opts ...connect.HandlerOption) *qWorld {
+	t.Helper()
+	feed := projections.NewSliceFeed(recs)
+	proj, err := projections.New(feed, projections.Options{Dir: t.TempDir(), Open: open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +244,7 @@ func startQueryOpen(t *testing.T, cfg QueryConfig, open func(*nirv1.Event) error
 	mux.Handle(ExportPersonsPath, guard.Middleware(q.ExportHandler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &qWorld{url: srv.URL, proj: proj, people: people, recs: recs, q: q}
+	return &qWorld{url: srv.URL, proj: proj, feed: feed, people: people, recs: recs, q: q}
 }
 
 func (w *qWorld) query(token string) nirv1connect.QueryServiceClient {

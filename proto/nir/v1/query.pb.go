@@ -128,6 +128,58 @@ func (DeadlineFilter) EnumDescriptor() ([]byte, []int) {
 	return file_nir_v1_query_proto_rawDescGZIP(), []int{1}
 }
 
+// TerminatedSort orders the report of terminated participants. The bucket's order (the
+// filed kommune, then the person key) breaks ties, so pages are stable.
+type TerminatedSort int32
+
+const (
+	// By the filed kommune, then the person key.
+	TerminatedSort_TERMINATED_SORT_UNSPECIFIED TerminatedSort = 0
+	// The rows with «Avslutningsårsak ikke registrert» first, then those with a registered
+	// avslutningsårsak, each in the bucket's order: what a kommune must still register
+	// before the ajourføring deadline on the first pages (DOMAIN.md 2.5, 6.3).
+	TerminatedSort_TERMINATED_SORT_UNREGISTERED_FIRST TerminatedSort = 1
+)
+
+// Enum value maps for TerminatedSort.
+var (
+	TerminatedSort_name = map[int32]string{
+		0: "TERMINATED_SORT_UNSPECIFIED",
+		1: "TERMINATED_SORT_UNREGISTERED_FIRST",
+	}
+	TerminatedSort_value = map[string]int32{
+		"TERMINATED_SORT_UNSPECIFIED":        0,
+		"TERMINATED_SORT_UNREGISTERED_FIRST": 1,
+	}
+)
+
+func (x TerminatedSort) Enum() *TerminatedSort {
+	p := new(TerminatedSort)
+	*p = x
+	return p
+}
+
+func (x TerminatedSort) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TerminatedSort) Descriptor() protoreflect.EnumDescriptor {
+	return file_nir_v1_query_proto_enumTypes[2].Descriptor()
+}
+
+func (TerminatedSort) Type() protoreflect.EnumType {
+	return &file_nir_v1_query_proto_enumTypes[2]
+}
+
+func (x TerminatedSort) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TerminatedSort.Descriptor instead.
+func (TerminatedSort) EnumDescriptor() ([]byte, []int) {
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
 // PersonSort orders the person list. The person key breaks ties, so pages are stable.
 type PersonSort int32
 
@@ -185,11 +237,11 @@ func (x PersonSort) String() string {
 }
 
 func (PersonSort) Descriptor() protoreflect.EnumDescriptor {
-	return file_nir_v1_query_proto_enumTypes[2].Descriptor()
+	return file_nir_v1_query_proto_enumTypes[3].Descriptor()
 }
 
 func (PersonSort) Type() protoreflect.EnumType {
-	return &file_nir_v1_query_proto_enumTypes[2]
+	return &file_nir_v1_query_proto_enumTypes[3]
 }
 
 func (x PersonSort) Number() protoreflect.EnumNumber {
@@ -198,7 +250,7 @@ func (x PersonSort) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PersonSort.Descriptor instead.
 func (PersonSort) EnumDescriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 // StatisticsLevel is the area level of statistics.
@@ -241,11 +293,11 @@ func (x StatisticsLevel) String() string {
 }
 
 func (StatisticsLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_nir_v1_query_proto_enumTypes[3].Descriptor()
+	return file_nir_v1_query_proto_enumTypes[4].Descriptor()
 }
 
 func (StatisticsLevel) Type() protoreflect.EnumType {
-	return &file_nir_v1_query_proto_enumTypes[3]
+	return &file_nir_v1_query_proto_enumTypes[4]
 }
 
 func (x StatisticsLevel) Number() protoreflect.EnumNumber {
@@ -254,7 +306,7 @@ func (x StatisticsLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StatisticsLevel.Descriptor instead.
 func (StatisticsLevel) EnumDescriptor() ([]byte, []int) {
-	return file_nir_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_nir_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 // PersonFilter holds the filters of the person list (DOMAIN.md 6.1). The CSV export
@@ -1865,11 +1917,18 @@ type TerminatedReportRequest struct {
 	// row in the report's order, so rows stored between two reads neither repeat a row nor
 	// skip one. It holds a place in this year's report of this kommune (of the kommuner a
 	// kommune principal sees) and is refused for another year or kommune. A decimal offset of
-	// a row in the filtered report is accepted too, to jump to a page.
+	// a row in the filtered report (in the order of sort) is accepted too, to jump to a page.
+	// A token holds its sort: pass the same sort with it.
 	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// computed: WITH keeps rows whose effective termination is the regelmotor's, WITHOUT the
 	// kommune's own.
 	Computed PresenceFilter `protobuf:"varint,9,opt,name=computed,proto3,enum=nir.v1.PresenceFilter" json:"computed,omitempty"`
+	// sort orders the rows (unset: by the filed kommune, then the person key). With
+	// UNREGISTERED_FIRST a page token keeps its place in that order: a row whose reason is
+	// registered or withdrawn between two pages moves to the other part of the report, and a
+	// row stored in the part the pages have left is before the place reached, as a row
+	// stored before it in the unset order.
+	Sort TerminatedSort `protobuf:"varint,10,opt,name=sort,proto3,enum=nir.v1.TerminatedSort" json:"sort,omitempty"`
 	// min_sequence, when set, is a stream sequence the answer must include: the sequence an
 	// Append returned, so that a client reads its own writes on any nird. The query waits
 	// until this nird's read models have applied it, at most a bound (nird's
@@ -1974,6 +2033,13 @@ func (x *TerminatedReportRequest) GetComputed() PresenceFilter {
 		return x.Computed
 	}
 	return PresenceFilter_PRESENCE_FILTER_UNSPECIFIED
+}
+
+func (x *TerminatedReportRequest) GetSort() TerminatedSort {
+	if x != nil {
+		return x.Sort
+	}
+	return TerminatedSort_TERMINATED_SORT_UNSPECIFIED
 }
 
 func (x *TerminatedReportRequest) GetMinSequence() uint64 {
@@ -3976,7 +4042,7 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tstructure\x18\x02 \x01(\v2\f.nir.v1.DateR\tstructure\x122\n" +
 	"\bmappings\x18\x03 \x03(\v2\x16.nir.v1.KommuneMappingR\bmappings\x12\x1b\n" +
 	"\tmin_count\x18\x04 \x01(\x05R\bminCount\x12\x1a\n" +
-	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\x99\x03\n" +
+	"\bfootnote\x18\x05 \x01(\tR\bfootnote\"\xc5\x03\n" +
 	"\x17TerminatedReportRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
 	"\akommune\x18\x02 \x01(\tR\akommune\x12\x1d\n" +
@@ -3987,7 +4053,9 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\b \x01(\tR\tpageToken\x122\n" +
-	"\bcomputed\x18\t \x01(\x0e2\x16.nir.v1.PresenceFilterR\bcomputed\x12!\n" +
+	"\bcomputed\x18\t \x01(\x0e2\x16.nir.v1.PresenceFilterR\bcomputed\x12*\n" +
+	"\x04sort\x18\n" +
+	" \x01(\x0e2\x16.nir.v1.TerminatedSortR\x04sort\x12!\n" +
 	"\fmin_sequence\x182 \x01(\x04R\vminSequence\"\xf6\x02\n" +
 	"\x15TerminatedParticipant\x12\x1d\n" +
 	"\n" +
@@ -4142,7 +4210,10 @@ const file_nir_v1_query_proto_rawDesc = "" +
 	"\x0eDeadlineFilter\x12\x1f\n" +
 	"\x1bDEADLINE_FILTER_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEADLINE_FILTER_OVERDUE\x10\x01\x12\x1e\n" +
-	"\x1aDEADLINE_FILTER_DUE_WITHIN\x10\x02*\x80\x02\n" +
+	"\x1aDEADLINE_FILTER_DUE_WITHIN\x10\x02*Y\n" +
+	"\x0eTerminatedSort\x12\x1f\n" +
+	"\x1bTERMINATED_SORT_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"TERMINATED_SORT_UNREGISTERED_FIRST\x10\x01*\x80\x02\n" +
 	"\n" +
 	"PersonSort\x12\x1b\n" +
 	"\x17PERSON_SORT_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -4187,67 +4258,68 @@ func file_nir_v1_query_proto_rawDescGZIP() []byte {
 	return file_nir_v1_query_proto_rawDescData
 }
 
-var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_nir_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_nir_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_nir_v1_query_proto_goTypes = []any{
 	(PresenceFilter)(0),               // 0: nir.v1.PresenceFilter
 	(DeadlineFilter)(0),               // 1: nir.v1.DeadlineFilter
-	(PersonSort)(0),                   // 2: nir.v1.PersonSort
-	(StatisticsLevel)(0),              // 3: nir.v1.StatisticsLevel
-	(*PersonFilter)(nil),              // 4: nir.v1.PersonFilter
-	(*ListPersonsRequest)(nil),        // 5: nir.v1.ListPersonsRequest
-	(*PersonRow)(nil),                 // 6: nir.v1.PersonRow
-	(*ListPersonsResponse)(nil),       // 7: nir.v1.ListPersonsResponse
-	(*GetPersonRequest)(nil),          // 8: nir.v1.GetPersonRequest
-	(*GetPersonResponse)(nil),         // 9: nir.v1.GetPersonResponse
-	(*PersonDeadlinesRequest)(nil),    // 10: nir.v1.PersonDeadlinesRequest
-	(*PersonDeadlinesResponse)(nil),   // 11: nir.v1.PersonDeadlinesResponse
-	(*StatisticsRequest)(nil),         // 12: nir.v1.StatisticsRequest
-	(*KommuneMapping)(nil),            // 13: nir.v1.KommuneMapping
-	(*ReasonCount)(nil),               // 14: nir.v1.ReasonCount
-	(*StatisticsRow)(nil),             // 15: nir.v1.StatisticsRow
-	(*StatisticsResponse)(nil),        // 16: nir.v1.StatisticsResponse
-	(*TerminatedReportRequest)(nil),   // 17: nir.v1.TerminatedReportRequest
-	(*TerminatedParticipant)(nil),     // 18: nir.v1.TerminatedParticipant
-	(*TerminatedReportResponse)(nil),  // 19: nir.v1.TerminatedReportResponse
-	(*AuditHistoryRequest)(nil),       // 20: nir.v1.AuditHistoryRequest
-	(*Correction)(nil),                // 21: nir.v1.Correction
-	(*AuditEntry)(nil),                // 22: nir.v1.AuditEntry
-	(*AuditHistoryResponse)(nil),      // 23: nir.v1.AuditHistoryResponse
-	(*ListErasureDueRequest)(nil),     // 24: nir.v1.ListErasureDueRequest
-	(*ListErasureDueResponse)(nil),    // 25: nir.v1.ListErasureDueResponse
-	(*ErasureDue)(nil),                // 26: nir.v1.ErasureDue
-	(*ProjectionStatusRequest)(nil),   // 27: nir.v1.ProjectionStatusRequest
-	(*ModelStatus)(nil),               // 28: nir.v1.ModelStatus
-	(*SnapshotInfo)(nil),              // 29: nir.v1.SnapshotInfo
-	(*Progress)(nil),                  // 30: nir.v1.Progress
-	(*ProjectionStatusResponse)(nil),  // 31: nir.v1.ProjectionStatusResponse
-	(*QuarantinedMessage)(nil),        // 32: nir.v1.QuarantinedMessage
-	(*RebuildRequest)(nil),            // 33: nir.v1.RebuildRequest
-	(*RebuildResponse)(nil),           // 34: nir.v1.RebuildResponse
-	(*ListSnapshotsRequest)(nil),      // 35: nir.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),     // 36: nir.v1.ListSnapshotsResponse
-	(*CreateSnapshotRequest)(nil),     // 37: nir.v1.CreateSnapshotRequest
-	(*CreateSnapshotResponse)(nil),    // 38: nir.v1.CreateSnapshotResponse
-	(*DeleteSnapshotRequest)(nil),     // 39: nir.v1.DeleteSnapshotRequest
-	(*DeleteSnapshotResponse)(nil),    // 40: nir.v1.DeleteSnapshotResponse
-	(*VerifyProjectionsRequest)(nil),  // 41: nir.v1.VerifyProjectionsRequest
-	(*FoldComparison)(nil),            // 42: nir.v1.FoldComparison
-	(*VerifyProjectionsResponse)(nil), // 43: nir.v1.VerifyProjectionsResponse
-	(Law)(0),                          // 44: nir.v1.Law
-	(TerminationReason)(0),            // 45: nir.v1.TerminationReason
-	(Scheme)(0),                       // 46: nir.v1.Scheme
-	(*Date)(nil),                      // 47: nir.v1.Date
-	(Sex)(0),                          // 48: nir.v1.Sex
-	(Sluttmal)(0),                     // 49: nir.v1.Sluttmal
-	(TrainingScheme)(0),               // 50: nir.v1.TrainingScheme
-	(*PersonRef)(nil),                 // 51: nir.v1.PersonRef
-	(*DeadlineStatus)(nil),            // 52: nir.v1.DeadlineStatus
-	(*Event)(nil),                     // 53: nir.v1.Event
-	(*timestamppb.Timestamp)(nil),     // 54: google.protobuf.Timestamp
+	(TerminatedSort)(0),               // 2: nir.v1.TerminatedSort
+	(PersonSort)(0),                   // 3: nir.v1.PersonSort
+	(StatisticsLevel)(0),              // 4: nir.v1.StatisticsLevel
+	(*PersonFilter)(nil),              // 5: nir.v1.PersonFilter
+	(*ListPersonsRequest)(nil),        // 6: nir.v1.ListPersonsRequest
+	(*PersonRow)(nil),                 // 7: nir.v1.PersonRow
+	(*ListPersonsResponse)(nil),       // 8: nir.v1.ListPersonsResponse
+	(*GetPersonRequest)(nil),          // 9: nir.v1.GetPersonRequest
+	(*GetPersonResponse)(nil),         // 10: nir.v1.GetPersonResponse
+	(*PersonDeadlinesRequest)(nil),    // 11: nir.v1.PersonDeadlinesRequest
+	(*PersonDeadlinesResponse)(nil),   // 12: nir.v1.PersonDeadlinesResponse
+	(*StatisticsRequest)(nil),         // 13: nir.v1.StatisticsRequest
+	(*KommuneMapping)(nil),            // 14: nir.v1.KommuneMapping
+	(*ReasonCount)(nil),               // 15: nir.v1.ReasonCount
+	(*StatisticsRow)(nil),             // 16: nir.v1.StatisticsRow
+	(*StatisticsResponse)(nil),        // 17: nir.v1.StatisticsResponse
+	(*TerminatedReportRequest)(nil),   // 18: nir.v1.TerminatedReportRequest
+	(*TerminatedParticipant)(nil),     // 19: nir.v1.TerminatedParticipant
+	(*TerminatedReportResponse)(nil),  // 20: nir.v1.TerminatedReportResponse
+	(*AuditHistoryRequest)(nil),       // 21: nir.v1.AuditHistoryRequest
+	(*Correction)(nil),                // 22: nir.v1.Correction
+	(*AuditEntry)(nil),                // 23: nir.v1.AuditEntry
+	(*AuditHistoryResponse)(nil),      // 24: nir.v1.AuditHistoryResponse
+	(*ListErasureDueRequest)(nil),     // 25: nir.v1.ListErasureDueRequest
+	(*ListErasureDueResponse)(nil),    // 26: nir.v1.ListErasureDueResponse
+	(*ErasureDue)(nil),                // 27: nir.v1.ErasureDue
+	(*ProjectionStatusRequest)(nil),   // 28: nir.v1.ProjectionStatusRequest
+	(*ModelStatus)(nil),               // 29: nir.v1.ModelStatus
+	(*SnapshotInfo)(nil),              // 30: nir.v1.SnapshotInfo
+	(*Progress)(nil),                  // 31: nir.v1.Progress
+	(*ProjectionStatusResponse)(nil),  // 32: nir.v1.ProjectionStatusResponse
+	(*QuarantinedMessage)(nil),        // 33: nir.v1.QuarantinedMessage
+	(*RebuildRequest)(nil),            // 34: nir.v1.RebuildRequest
+	(*RebuildResponse)(nil),           // 35: nir.v1.RebuildResponse
+	(*ListSnapshotsRequest)(nil),      // 36: nir.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),     // 37: nir.v1.ListSnapshotsResponse
+	(*CreateSnapshotRequest)(nil),     // 38: nir.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil),    // 39: nir.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),     // 40: nir.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil),    // 41: nir.v1.DeleteSnapshotResponse
+	(*VerifyProjectionsRequest)(nil),  // 42: nir.v1.VerifyProjectionsRequest
+	(*FoldComparison)(nil),            // 43: nir.v1.FoldComparison
+	(*VerifyProjectionsResponse)(nil), // 44: nir.v1.VerifyProjectionsResponse
+	(Law)(0),                          // 45: nir.v1.Law
+	(TerminationReason)(0),            // 46: nir.v1.TerminationReason
+	(Scheme)(0),                       // 47: nir.v1.Scheme
+	(*Date)(nil),                      // 48: nir.v1.Date
+	(Sex)(0),                          // 49: nir.v1.Sex
+	(Sluttmal)(0),                     // 50: nir.v1.Sluttmal
+	(TrainingScheme)(0),               // 51: nir.v1.TrainingScheme
+	(*PersonRef)(nil),                 // 52: nir.v1.PersonRef
+	(*DeadlineStatus)(nil),            // 53: nir.v1.DeadlineStatus
+	(*Event)(nil),                     // 54: nir.v1.Event
+	(*timestamppb.Timestamp)(nil),     // 55: google.protobuf.Timestamp
 }
 var file_nir_v1_query_proto_depIdxs = []int32{
-	44, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
+	45, // 0: nir.v1.PersonFilter.law:type_name -> nir.v1.Law
 	0,  // 1: nir.v1.PersonFilter.programme_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 2: nir.v1.PersonFilter.training_vedtak:type_name -> nir.v1.PresenceFilter
 	0,  // 3: nir.v1.PersonFilter.tiltak:type_name -> nir.v1.PresenceFilter
@@ -4256,109 +4328,110 @@ var file_nir_v1_query_proto_depIdxs = []int32{
 	0,  // 6: nir.v1.PersonFilter.norskmal:type_name -> nir.v1.PresenceFilter
 	0,  // 7: nir.v1.PersonFilter.utdanningsbakgrunn:type_name -> nir.v1.PresenceFilter
 	0,  // 8: nir.v1.PersonFilter.terminated:type_name -> nir.v1.PresenceFilter
-	45, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
+	46, // 9: nir.v1.PersonFilter.termination_reason:type_name -> nir.v1.TerminationReason
 	1,  // 10: nir.v1.PersonFilter.deadline:type_name -> nir.v1.DeadlineFilter
 	0,  // 11: nir.v1.PersonFilter.inactive:type_name -> nir.v1.PresenceFilter
 	0,  // 12: nir.v1.PersonFilter.registered_reason:type_name -> nir.v1.PresenceFilter
 	0,  // 13: nir.v1.PersonFilter.termination_computed:type_name -> nir.v1.PresenceFilter
 	0,  // 14: nir.v1.PersonFilter.norsk_hours:type_name -> nir.v1.PresenceFilter
-	46, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
-	46, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
-	4,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
-	47, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
-	2,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
-	47, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
-	48, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
-	44, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
-	47, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
-	47, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
-	47, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
-	47, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
-	49, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
-	47, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
-	45, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
-	50, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
-	47, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
-	47, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
-	47, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
-	47, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
-	47, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
-	6,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
-	51, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
-	6,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
-	51, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
-	47, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
-	47, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
-	52, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
-	3,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
-	45, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
-	3,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
-	14, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
-	15, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
-	47, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
-	13, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
-	44, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
+	47, // 15: nir.v1.PersonFilter.programme_category:type_name -> nir.v1.Scheme
+	47, // 16: nir.v1.PersonFilter.training_category:type_name -> nir.v1.Scheme
+	5,  // 17: nir.v1.ListPersonsRequest.filter:type_name -> nir.v1.PersonFilter
+	48, // 18: nir.v1.ListPersonsRequest.now:type_name -> nir.v1.Date
+	3,  // 19: nir.v1.ListPersonsRequest.sort:type_name -> nir.v1.PersonSort
+	48, // 20: nir.v1.PersonRow.birth_date:type_name -> nir.v1.Date
+	49, // 21: nir.v1.PersonRow.sex:type_name -> nir.v1.Sex
+	45, // 22: nir.v1.PersonRow.law:type_name -> nir.v1.Law
+	48, // 23: nir.v1.PersonRow.permit_date:type_name -> nir.v1.Date
+	48, // 24: nir.v1.PersonRow.settlement_date:type_name -> nir.v1.Date
+	48, // 25: nir.v1.PersonRow.programme_start:type_name -> nir.v1.Date
+	48, // 26: nir.v1.PersonRow.programme_end:type_name -> nir.v1.Date
+	50, // 27: nir.v1.PersonRow.sluttmal:type_name -> nir.v1.Sluttmal
+	48, // 28: nir.v1.PersonRow.termination_date:type_name -> nir.v1.Date
+	46, // 29: nir.v1.PersonRow.termination_reason:type_name -> nir.v1.TerminationReason
+	51, // 30: nir.v1.PersonRow.training_scheme:type_name -> nir.v1.TrainingScheme
+	48, // 31: nir.v1.PersonRow.training_start:type_name -> nir.v1.Date
+	48, // 32: nir.v1.PersonRow.norsk_deadline:type_name -> nir.v1.Date
+	48, // 33: nir.v1.PersonRow.start_deadline:type_name -> nir.v1.Date
+	48, // 34: nir.v1.PersonRow.training_first:type_name -> nir.v1.Date
+	48, // 35: nir.v1.PersonRow.inactive_from:type_name -> nir.v1.Date
+	7,  // 36: nir.v1.ListPersonsResponse.rows:type_name -> nir.v1.PersonRow
+	52, // 37: nir.v1.GetPersonRequest.person:type_name -> nir.v1.PersonRef
+	7,  // 38: nir.v1.GetPersonResponse.person:type_name -> nir.v1.PersonRow
+	52, // 39: nir.v1.PersonDeadlinesRequest.person:type_name -> nir.v1.PersonRef
+	48, // 40: nir.v1.PersonDeadlinesRequest.now:type_name -> nir.v1.Date
+	48, // 41: nir.v1.PersonDeadlinesResponse.now:type_name -> nir.v1.Date
+	53, // 42: nir.v1.PersonDeadlinesResponse.deadlines:type_name -> nir.v1.DeadlineStatus
+	4,  // 43: nir.v1.StatisticsRequest.level:type_name -> nir.v1.StatisticsLevel
+	46, // 44: nir.v1.ReasonCount.reason:type_name -> nir.v1.TerminationReason
+	4,  // 45: nir.v1.StatisticsRow.level:type_name -> nir.v1.StatisticsLevel
+	15, // 46: nir.v1.StatisticsRow.by_reason:type_name -> nir.v1.ReasonCount
+	16, // 47: nir.v1.StatisticsResponse.rows:type_name -> nir.v1.StatisticsRow
+	48, // 48: nir.v1.StatisticsResponse.structure:type_name -> nir.v1.Date
+	14, // 49: nir.v1.StatisticsResponse.mappings:type_name -> nir.v1.KommuneMapping
+	45, // 50: nir.v1.TerminatedReportRequest.law:type_name -> nir.v1.Law
 	0,  // 51: nir.v1.TerminatedReportRequest.registered_reason:type_name -> nir.v1.PresenceFilter
-	46, // 52: nir.v1.TerminatedReportRequest.programme_category:type_name -> nir.v1.Scheme
+	47, // 52: nir.v1.TerminatedReportRequest.programme_category:type_name -> nir.v1.Scheme
 	0,  // 53: nir.v1.TerminatedReportRequest.computed:type_name -> nir.v1.PresenceFilter
-	44, // 54: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
-	47, // 55: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
-	47, // 56: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
-	45, // 57: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
-	18, // 58: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
-	14, // 59: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
-	51, // 60: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
-	53, // 61: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
-	21, // 62: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
-	22, // 63: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
-	47, // 64: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
-	47, // 65: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
-	26, // 66: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
-	47, // 67: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
-	54, // 68: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
-	54, // 69: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
-	28, // 70: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
-	29, // 71: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	30, // 72: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
-	32, // 73: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
-	30, // 74: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
-	29, // 75: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
-	47, // 76: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
-	54, // 77: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
-	30, // 78: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
-	29, // 79: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
-	42, // 80: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
-	5,  // 81: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
-	8,  // 82: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
-	10, // 83: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
-	12, // 84: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
-	17, // 85: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
-	20, // 86: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
-	27, // 87: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
-	33, // 88: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
-	35, // 89: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
-	37, // 90: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
-	39, // 91: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
-	41, // 92: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
-	24, // 93: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
-	7,  // 94: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
-	9,  // 95: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
-	11, // 96: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
-	16, // 97: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
-	19, // 98: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
-	23, // 99: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
-	31, // 100: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
-	34, // 101: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
-	36, // 102: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
-	38, // 103: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
-	40, // 104: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
-	43, // 105: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
-	25, // 106: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
-	94, // [94:107] is the sub-list for method output_type
-	81, // [81:94] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	2,  // 54: nir.v1.TerminatedReportRequest.sort:type_name -> nir.v1.TerminatedSort
+	45, // 55: nir.v1.TerminatedParticipant.law:type_name -> nir.v1.Law
+	48, // 56: nir.v1.TerminatedParticipant.programme_start:type_name -> nir.v1.Date
+	48, // 57: nir.v1.TerminatedParticipant.termination_date:type_name -> nir.v1.Date
+	46, // 58: nir.v1.TerminatedParticipant.reason:type_name -> nir.v1.TerminationReason
+	19, // 59: nir.v1.TerminatedReportResponse.rows:type_name -> nir.v1.TerminatedParticipant
+	15, // 60: nir.v1.TerminatedReportResponse.by_reason:type_name -> nir.v1.ReasonCount
+	52, // 61: nir.v1.AuditHistoryRequest.person:type_name -> nir.v1.PersonRef
+	54, // 62: nir.v1.AuditEntry.event:type_name -> nir.v1.Event
+	22, // 63: nir.v1.AuditEntry.corrected_by:type_name -> nir.v1.Correction
+	23, // 64: nir.v1.AuditHistoryResponse.entries:type_name -> nir.v1.AuditEntry
+	48, // 65: nir.v1.ListErasureDueRequest.now:type_name -> nir.v1.Date
+	48, // 66: nir.v1.ListErasureDueResponse.now:type_name -> nir.v1.Date
+	27, // 67: nir.v1.ListErasureDueResponse.persons:type_name -> nir.v1.ErasureDue
+	48, // 68: nir.v1.ErasureDue.last_activity:type_name -> nir.v1.Date
+	55, // 69: nir.v1.SnapshotInfo.recorded_until:type_name -> google.protobuf.Timestamp
+	55, // 70: nir.v1.SnapshotInfo.provisional_until:type_name -> google.protobuf.Timestamp
+	29, // 71: nir.v1.ProjectionStatusResponse.models:type_name -> nir.v1.ModelStatus
+	30, // 72: nir.v1.ProjectionStatusResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	31, // 73: nir.v1.ProjectionStatusResponse.rebuild_progress:type_name -> nir.v1.Progress
+	33, // 74: nir.v1.ProjectionStatusResponse.quarantined:type_name -> nir.v1.QuarantinedMessage
+	31, // 75: nir.v1.RebuildResponse.progress:type_name -> nir.v1.Progress
+	30, // 76: nir.v1.ListSnapshotsResponse.snapshots:type_name -> nir.v1.SnapshotInfo
+	48, // 77: nir.v1.CreateSnapshotRequest.cutoff_date:type_name -> nir.v1.Date
+	55, // 78: nir.v1.CreateSnapshotRequest.recorded_until:type_name -> google.protobuf.Timestamp
+	31, // 79: nir.v1.CreateSnapshotResponse.progress:type_name -> nir.v1.Progress
+	30, // 80: nir.v1.CreateSnapshotResponse.snapshot:type_name -> nir.v1.SnapshotInfo
+	43, // 81: nir.v1.VerifyProjectionsResponse.fold:type_name -> nir.v1.FoldComparison
+	6,  // 82: nir.v1.QueryService.ListPersons:input_type -> nir.v1.ListPersonsRequest
+	9,  // 83: nir.v1.QueryService.GetPerson:input_type -> nir.v1.GetPersonRequest
+	11, // 84: nir.v1.QueryService.PersonDeadlines:input_type -> nir.v1.PersonDeadlinesRequest
+	13, // 85: nir.v1.QueryService.Statistics:input_type -> nir.v1.StatisticsRequest
+	18, // 86: nir.v1.QueryService.TerminatedReport:input_type -> nir.v1.TerminatedReportRequest
+	21, // 87: nir.v1.QueryService.AuditHistory:input_type -> nir.v1.AuditHistoryRequest
+	28, // 88: nir.v1.AdminService.ProjectionStatus:input_type -> nir.v1.ProjectionStatusRequest
+	34, // 89: nir.v1.AdminService.Rebuild:input_type -> nir.v1.RebuildRequest
+	36, // 90: nir.v1.AdminService.ListSnapshots:input_type -> nir.v1.ListSnapshotsRequest
+	38, // 91: nir.v1.AdminService.CreateSnapshot:input_type -> nir.v1.CreateSnapshotRequest
+	40, // 92: nir.v1.AdminService.DeleteSnapshot:input_type -> nir.v1.DeleteSnapshotRequest
+	42, // 93: nir.v1.AdminService.VerifyProjections:input_type -> nir.v1.VerifyProjectionsRequest
+	25, // 94: nir.v1.AdminService.ListErasureDue:input_type -> nir.v1.ListErasureDueRequest
+	8,  // 95: nir.v1.QueryService.ListPersons:output_type -> nir.v1.ListPersonsResponse
+	10, // 96: nir.v1.QueryService.GetPerson:output_type -> nir.v1.GetPersonResponse
+	12, // 97: nir.v1.QueryService.PersonDeadlines:output_type -> nir.v1.PersonDeadlinesResponse
+	17, // 98: nir.v1.QueryService.Statistics:output_type -> nir.v1.StatisticsResponse
+	20, // 99: nir.v1.QueryService.TerminatedReport:output_type -> nir.v1.TerminatedReportResponse
+	24, // 100: nir.v1.QueryService.AuditHistory:output_type -> nir.v1.AuditHistoryResponse
+	32, // 101: nir.v1.AdminService.ProjectionStatus:output_type -> nir.v1.ProjectionStatusResponse
+	35, // 102: nir.v1.AdminService.Rebuild:output_type -> nir.v1.RebuildResponse
+	37, // 103: nir.v1.AdminService.ListSnapshots:output_type -> nir.v1.ListSnapshotsResponse
+	39, // 104: nir.v1.AdminService.CreateSnapshot:output_type -> nir.v1.CreateSnapshotResponse
+	41, // 105: nir.v1.AdminService.DeleteSnapshot:output_type -> nir.v1.DeleteSnapshotResponse
+	44, // 106: nir.v1.AdminService.VerifyProjections:output_type -> nir.v1.VerifyProjectionsResponse
+	26, // 107: nir.v1.AdminService.ListErasureDue:output_type -> nir.v1.ListErasureDueResponse
+	95, // [95:108] is the sub-list for method output_type
+	82, // [82:95] is the sub-list for method input_type
+	82, // [82:82] is the sub-list for extension type_name
+	82, // [82:82] is the sub-list for extension extendee
+	0,  // [0:82] is the sub-list for field type_name
 }
 
 func init() { file_nir_v1_query_proto_init() }
@@ -4375,7 +4448,7 @@ func file_nir_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nir_v1_query_proto_rawDesc), len(file_nir_v1_query_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   2,
