@@ -18,6 +18,11 @@ import (
 const (
 	paramPage = "side"
 	paramSize = "antall"
+	// paramAfter is the API's next_page_token of the page before, which «Neste side»
+	// carries: the page starts after the row the previous one ended at, so a row stored or
+	// removed between the two views neither repeats a row nor skips one, as a row's offset
+	// (side alone: the first, previous and last pages, and a page size chosen) would.
+	paramAfter = "etter"
 )
 
 // pageSizes are the page sizes offered; the first is the default.
@@ -99,7 +104,7 @@ type column struct {
 func listParams(q url.Values) (list url.Values, page, size int, dirty bool) {
 	list = url.Values{}
 	for k, vs := range q {
-		if k == paramPage || k == paramSize {
+		if k == paramPage || k == paramSize || k == paramAfter {
 			continue
 		}
 		for _, v := range vs {
@@ -131,6 +136,18 @@ func pageParams(q url.Values) (page, size int, bad bool) {
 	return page, size, bad
 }
 
+// pageToken is the API's page token of a list's page: the token «Neste side» carries
+// (paramAfter), or the offset of the page's first row.
+func pageToken(q url.Values, page, size int) string {
+	if t := q.Get(paramAfter); t != "" {
+		return t
+	}
+	if page > 1 {
+		return strconv.FormatInt(int64(page-1)*int64(size), 10)
+	}
+	return ""
+}
+
 // Pager is the paging of a list the console shows a page of («Side 2 av 7»): the links to
 // the other pages and the page size form keep the list's own parameters.
 type Pager struct {
@@ -149,15 +166,15 @@ type Pager struct {
 }
 
 // newPager pages a list of total rows at path with parameters list; shown is the number of
-// rows of the page shown.
-func newPager(path string, list url.Values, page, size, total, shown int) Pager {
+// rows of the page shown, and next the API's token of the page after it («Neste side»).
+func newPager(path string, list url.Values, page, size, total, shown int, next string) Pager {
 	g := Pager{Path: path, Total: total, Page: page, Size: size, Sizes: pageSizes,
 		Pages: max(1, (total+size-1)/size), First: (page-1)*size + 1}
 	g.Last = g.First + shown - 1
-	pageHref := func(n int) string {
-		q := list
+	pageHref := func(n int, after ...string) string {
+		q := with(list, after...)
 		if n > 1 {
-			q = with(list, paramPage, strconv.Itoa(n))
+			q = with(q, paramPage, strconv.Itoa(n))
 		}
 		if size != pageSizes[0] {
 			q = with(q, paramSize, strconv.Itoa(size))
@@ -169,6 +186,9 @@ func newPager(path string, list url.Values, page, size, total, shown int) Pager 
 	}
 	if page < g.Pages {
 		g.Next, g.LastHref = pageHref(page+1), pageHref(g.Pages)
+		if next != "" {
+			g.Next = pageHref(page+1, paramAfter, next)
+		}
 	}
 	for k := range list {
 		g.SizeHidden = append(g.SizeHidden, hiddenField{k, list.Get(k)})
@@ -273,7 +293,7 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 	list, page, size, dirty := listParams(r.URL.Query())
 	if dirty {
 		// Drop the empty fields a GET form sends, so the URL says only what filters.
-		q := list
+		q := with(list, paramAfter, r.URL.Query().Get(paramAfter))
 		if page > 1 {
 			q = with(q, paramPage, strconv.Itoa(page))
 		}
@@ -339,9 +359,7 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 	if req.GetSnapshot() == "" {
 		req.MinSequence = minSeq(r)
 	}
-	if page > 1 {
-		req.PageToken = strconv.Itoa((page - 1) * size)
-	}
+	req.PageToken = pageToken(r.URL.Query(), page, size)
 	if d.AskKommune && req.GetKommune() == "" {
 		d.Error = "Velg en kommune (kommunenummer)."
 		c.render(w, r, http.StatusOK, "persons", c.view(r, "Personliste", d))
@@ -355,7 +373,7 @@ func (c *Console) personsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	d.Pager = newPager("/personer", list, page, size, int(res.GetTotal()), len(res.GetRows()))
+	d.Pager = newPager("/personer", list, page, size, int(res.GetTotal()), len(res.GetRows()), res.GetNextPageToken())
 	canOpen := c.can(p, nirv1connect.QueryServiceAuditHistoryProcedure)
 	for _, row := range res.GetRows() {
 		d.Rows = append(d.Rows, personRowOf(row, canOpen))

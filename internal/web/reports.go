@@ -2,18 +2,13 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/api"
@@ -243,14 +238,17 @@ func (c *Console) terminatedPage(w http.ResponseWriter, r *http.Request) {
 		req.Computed = nirv1.PresenceFilter_PRESENCE_FILTER_WITH
 	}
 	page, size, _ := pageParams(q)
-	shown, res, err := c.terminatedPageRows(r.Context(), req, page, size)
+	// One call: the API puts the rows without a registered reason first, and «Neste side»
+	// carries its token of the place reached.
+	req.Sort, req.PageSize, req.PageToken = nirv1.TerminatedSort_TERMINATED_SORT_UNREGISTERED_FIRST, int32(size), pageToken(q, page, size)
+	res, err := call(c, r.Context(), nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, req)
 	if err != nil {
 		fail(err)
 		return
 	}
-	d.Pager = newPager("/avsluttede", d.params(), page, size, int(res.GetTotal()), len(shown))
+	d.Pager = newPager("/avsluttede", d.params(), page, size, int(res.GetTotal()), len(res.GetRows()), res.GetNextPageToken())
 	canOpen := c.can(principal(r), nirv1connect.QueryServiceAuditHistoryProcedure)
-	for _, t := range shown {
+	for _, t := range res.GetRows() {
 		d.Rows = append(d.Rows, terminatedRowOf(t, canOpen))
 	}
 	if access.For(principal(r)).SeesNationalIDs() {
@@ -275,58 +273,6 @@ func (d *terminatedData) params() url.Values {
 	if d.Computed {
 		out.Set("beregnet", "med")
 	}
-	return out
-}
-
-// terminatedPageRows returns page (from 1) of the report req asks for, size rows a page,
-// fetched a page at a time (QueryService.TerminatedReport's offsets), and the counts of
-// the whole report. Unless req keeps one kind, the rows with «Avslutningsårsak ikke
-// registrert» come first, then the others, each in the report's order, so the pages of
-// one report neither repeat nor skip a row: the page is read from the report of the rows
-// without a registered reason, and the rest of it from the report of those with one.
-func (c *Console) terminatedPageRows(ctx context.Context, req *nirv1.TerminatedReportRequest, page, size int) ([]*nirv1.TerminatedParticipant, *nirv1.TerminatedReportResponse, error) {
-	offset := int64(min(page-1, math.MaxInt32)) * int64(size)
-	read := func(reg nirv1.PresenceFilter, offset int64, size int) (*nirv1.TerminatedReportResponse, error) {
-		part := proto.CloneOf(req)
-		part.RegisteredReason, part.PageSize = reg, int32(size)
-		if offset > 0 {
-			part.PageToken = strconv.FormatInt(offset, 10)
-		}
-		return call(c, ctx, nirv1connect.QueryServiceTerminatedReportProcedure, c.query.TerminatedReport, part)
-	}
-	if req.GetRegisteredReason() != nirv1.PresenceFilter_PRESENCE_FILTER_UNSPECIFIED {
-		res, err := read(req.GetRegisteredReason(), offset, size)
-		return res.GetRows(), res, err
-	}
-	without, err := read(nirv1.PresenceFilter_PRESENCE_FILTER_WITHOUT, offset, size)
-	if err != nil {
-		return nil, nil, err
-	}
-	rows := without.GetRows()
-	// A full page still asks for a row of the others, for their counts.
-	with, err := read(nirv1.PresenceFilter_PRESENCE_FILTER_WITH, max(0, offset-int64(without.GetTotal())), max(1, size-len(rows)))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(rows) < size {
-		rows = append(rows, with.GetRows()...)
-	}
-	both := &nirv1.TerminatedReportResponse{Total: without.GetTotal() + with.GetTotal(),
-		WithReason: with.GetWithReason(), WithoutReason: without.GetWithoutReason(), ByReason: mergeCounts(without.GetByReason(), with.GetByReason())}
-	return rows, both, nil
-}
-
-// mergeCounts adds two reports' counts by avslutningsårsak, ordered by reason.
-func mergeCounts(a, b []*nirv1.ReasonCount) []*nirv1.ReasonCount {
-	sum := map[nirv1.TerminationReason]int64{}
-	for _, rc := range append(slices.Clone(a), b...) {
-		sum[rc.GetReason()] += rc.GetCount()
-	}
-	out := make([]*nirv1.ReasonCount, 0, len(sum))
-	for r, n := range sum {
-		out = append(out, &nirv1.ReasonCount{Reason: r, Count: n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetReason() < out[j].GetReason() })
 	return out
 }
 

@@ -105,8 +105,8 @@ func TestConsole_TerminatedPagesShowTheirIDs(t *testing.T) {
 // («Avslutningsårsak ikke registrert») and 5 more ended with a reason in one year (besides
 // the world's own). The report's pages of 2 (the second holds both kinds) show the 3
 // without a reason first, then the others, each once, and every page the whole report's
-// counts, though the console now fetches only a page of the report (from the report of
-// each kind in turn) where it fetched all of it and sorted it.
+// counts, though the console now fetches only a page of the report (sorted by the API,
+// TERMINATED_SORT_UNREGISTERED_FIRST) where it fetched all of it and sorted it.
 func TestConsole_TerminatedPagesWithoutReasonFirst(t *testing.T) {
 	w := newWorld(t)
 	without := map[string]bool{}
