@@ -31,6 +31,7 @@ func unregisteredFirst(db *projections.DB, q projections.ReportQuery) (*projecti
 	without.Registered, with.Registered = projections.Without, projections.With
 	without.PageSize, with.PageSize, without.PageToken, with.PageToken = size, size, "", ""
 	inWithout := true
+	var counts *projections.Report // of the rows without a reason, once read
 	switch t := q.PageToken; {
 	case t == "":
 	case strings.HasPrefix(t, unregisteredToken):
@@ -43,27 +44,28 @@ func unregisteredFirst(db *projections.DB, q projections.ReportQuery) (*projecti
 			return nil, projections.ErrReportPageToken
 		}
 		// Where the offset falls depends on how many rows have no reason.
-		count, err := db.Terminated(withPage(without, 1, ""))
-		if err != nil {
+		if counts, err = db.Terminated(withPage(without, 1, "")); err != nil {
 			return nil, err
 		}
-		if n < count.Total {
+		if n < counts.Total {
 			without.PageToken = t
 		} else {
-			with.PageToken, inWithout = strconv.Itoa(n-count.Total), false
+			with.PageToken, inWithout = strconv.Itoa(n-counts.Total), false
 		}
 	}
 	if !inWithout {
 		// A page of the others: the rows without a reason give only their counts.
-		w, err := db.Terminated(withPage(without, 1, ""))
-		if err != nil {
-			return nil, err
+		var err error
+		if counts == nil {
+			if counts, err = db.Terminated(withPage(without, 1, "")); err != nil {
+				return nil, err
+			}
 		}
 		r, err := db.Terminated(with)
 		if err != nil {
 			return nil, err
 		}
-		return joinReports(w, r, r.Rows, prefixed(registeredToken, r.NextPageToken)), nil
+		return joinReports(counts, r, r.Rows, prefixed(registeredToken, r.NextPageToken)), nil
 	}
 	w, err := db.Terminated(without)
 	if err != nil {
