@@ -27,9 +27,11 @@
 // *_UNSPECIFIED name (an empty cell is unset); numbers are finite (not NaN or Inf);
 // a leading byte-order mark (as spreadsheet programs write) is ignored; fields are separated
 // by semicolons when the header row holds a semicolon and no comma (Excel's CSV where the
-// decimal separator is a comma, as in Norwegian), else by commas; a record is at most
-// 64 KiB in at most 1024 cells. CSVColumnsHelp is the
-// same list as help text. Errors name the line and the column and never repeat a national id.
+// decimal separator is a comma, as in Norwegian), else by commas, unless the file's first
+// line (after the mark) is "sep=;" or "sep=,", as Excel writes in some exports: it chooses
+// the separator, and is no header; a record is at most 64 KiB in at most 1024 cells.
+// CSVColumnsHelp is the same list as help text. Errors name the line and the column and
+// never repeat a national id.
 //
 // A JSONL line is held to the same values where protojson is laxer: a number must be finite
 // (protojson reads "NaN" and "Infinity"), a date or month of the calendar, an enum number one

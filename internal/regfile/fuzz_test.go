@@ -30,6 +30,7 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("type,national_id,kommune,scheme,vedtak_type,start_date\ntraining_vedtak," + fnr + ",4601,RETT_OG_PLIKT,TILDELING,2025-02-01\n"))
 	f.Add([]byte("type,national_id,kommune,new_id,date\nidentifier_added," + fnr + ",0301,," + fnr[:6] + "/" + fnr[6:] + "\n"))
 	f.Add([]byte("type;national_id;kommune;hours_type;month;hours\ntraining_hours;" + fnr + ";4601;norsk;2025-02;12,5\n"))
+	f.Add([]byte("\ufeffsep=;\r\ntype;national_id;kommune;to_kommune\r\nperson_moved;" + fnr + ";0301;4601\r\n"))
 	f.Add([]byte(fnr + ",person_moved,0301\n"))
 	f.Add([]byte("type,national_id,kommune,sex\nperson_registered," + fnr + ",0301,\"" + fnr[:6] + "\n" + fnr[6:] + "\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -47,7 +47,7 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
   identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
                  person named by national_id), date (assigned), source (e.g. folkeregisteret)
 Fields are separated by commas, or by semicolons when the header holds no comma (Excel's
-CSV where the decimal separator is a comma). Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
+CSV where the decimal separator is a comma), or as a first line "sep=;" or "sep=," says. Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
 in any ASCII case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
 `
 
@@ -264,15 +264,23 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 	if isUTF16(data) {
 		return errUTF16
 	}
-	bom := int64(0)
+	bom := 0
 	if bytes.HasPrefix(data, byteOrderMark) {
-		bom = int64(len(byteOrderMark))
+		bom = len(byteOrderMark)
 	}
-	comma := separator(data[bom:])
+	// start is where the parser begins: after the mark, or at the LF that ends a separator
+	// line, a blank line to the parser, which skips it and counts it (the lines keep their
+	// numbers in the file).
+	start, comma := bom, separator(data[bom:])
+	if c, n, err := separatorLine(data[bom:]); err != nil {
+		return err
+	} else if c != 0 {
+		start, comma = bom+n, c
+	}
 	if err := checkRecordBounds(data[bom:], comma); err != nil {
 		return err
 	}
-	r := csv.NewReader(bytes.NewReader(data[bom:]))
+	r := csv.NewReader(bytes.NewReader(data[start:]))
 	r.Comma = rune(comma)
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
@@ -305,7 +313,7 @@ func ReadCSV(data []byte, yield func(Line) error) error {
 		if err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
-		if err := yield(Line{Number: line, End: bom + r.InputOffset(), Registration: reg}); err != nil {
+		if err := yield(Line{Number: line, End: int64(start) + r.InputOffset(), Registration: reg}); err != nil {
 			return err
 		}
 	}
@@ -328,6 +336,25 @@ func separator(data []byte) byte {
 		break
 	}
 	return ','
+}
+
+// separatorLine reads the line "sep=;" or "sep=," that Excel writes first in some CSV
+// exports, and reads as the file's separator: it returns the separator, and the offset of the
+// line's end (its LF, or the end of data). It returns 0 when data does not begin with
+// "sep=", and an error when the line names another separator or holds more: such a line is
+// no header either.
+func separatorLine(data []byte) (comma byte, end int, err error) {
+	rest, ok := bytes.CutPrefix(data, []byte("sep="))
+	if !ok {
+		return 0, 0, nil
+	}
+	if len(rest) > 0 && separatorName[rest[0]] != "" {
+		after := bytes.TrimPrefix(rest[1:], []byte("\r"))
+		if len(after) == 0 || after[0] == '\n' {
+			return rest[0], len(data) - len(after), nil
+		}
+	}
+	return 0, 0, errors.New(`line 1: not a separator line "sep=;" or "sep=," (no other separator is read)`)
 }
 
 // separatorName names a separator in errors.
