@@ -58,8 +58,9 @@ once the whole file has been read and its format checked (a line it refuses stop
 An event without an id gets a deterministic one, derived from the file's SHA-256 and the line
 number, so importing the same file again stores nothing twice: re-sent events are counted as
 "already stored". With --state, progress is kept in FILE (the last acknowledged line of each
-input), and a run after an interruption skips the acknowledged batches. An input that changed
-since its import began is refused; put corrected or further lines in a new file.
+input, known by a digest of its absolute path: the file holds no name), and a run after an
+interruption skips the acknowledged batches. An input that changed since its import began
+is refused; put corrected or further lines in a new file.
 
 ` + regfile.CSVColumnsHelp
 
@@ -141,8 +142,11 @@ func (c importCounts) String() string {
 	return fmt.Sprintf("%d stored, %d already stored, %d skipped (acknowledged in an earlier run)", c.stored, c.duplicates, c.skipped)
 }
 
-// importState is the --state file: per input (by absolute path), its content hash and the
-// last line of the last acknowledged batch.
+// importState is the --state file: per input, its content hash and the last line of the
+// last acknowledged batch. An input is known by inputKey, which holds no name: a case system
+// may name a file by its person, and a state file is kept, copied and attached to tickets as
+// a job's progress. Version 1 keyed a file by its absolute path; it is read, and written
+// again at once as version 2 (loadImportState).
 type importState struct {
 	Version int                         `json:"version"`
 	Files   map[string]*importFileState `json:"files"`
@@ -154,8 +158,41 @@ type importFileState struct {
 	Done      bool   `json:"done"`
 }
 
+// importStateVersion is the version of the --state files import writes.
+const importStateVersion = 2
+
+// stdinKeyPrefix begins the key of standard input, known by its content (sha256 in hex), in
+// every version.
+const stdinKeyPrefix = "stdin:"
+
+// inputKey is the key of an input in the state: standard input ("-") by its content hash, so
+// that the same input piped again resumes and another input is a new import; a file by its
+// absolute path, digested (filePathKey).
+func inputKey(path string, sum [sha256.Size]byte) (string, error) {
+	if path == "-" {
+		return stdinKeyPrefix + hex.EncodeToString(sum[:]), nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	return filePathKey(abs), nil
+}
+
+// filePathKey is the key of the file at the absolute path abs: its SHA-256, so that the
+// state says nothing of the file's name and still tells a file changed in place (same key,
+// another content hash) from another file.
+func filePathKey(abs string) string {
+	h := sha256.Sum256([]byte("nirctl import state path v2\x00" + abs))
+	return "path:" + hex.EncodeToString(h[:])
+}
+
+// loadImportState reads the state at path ("" for none; a missing file is an empty state).
+// A version 1 state, keyed by absolute paths, is converted and saved at once, so that the
+// paths it held (a national id among them) leave the disk before the first file is read, and
+// an import interrupted before an upgrade of nirctl resumes after it.
 func loadImportState(path string) (*importState, error) {
-	st := &importState{Version: 1, Files: map[string]*importFileState{}}
+	st := &importState{Version: importStateVersion, Files: map[string]*importFileState{}}
 	if path == "" {
 		return st, nil
 	}
@@ -169,13 +206,24 @@ func loadImportState(path string) (*importState, error) {
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("--state %s: not an import state file: %w", path, err)
 	}
-	if st.Version != 1 {
-		return nil, fmt.Errorf("--state %s: version %d, this nirctl reads version 1", path, st.Version)
-	}
 	if st.Files == nil {
 		st.Files = map[string]*importFileState{}
 	}
-	return st, nil
+	switch st.Version {
+	case importStateVersion:
+		return st, nil
+	case 1:
+		files := make(map[string]*importFileState, len(st.Files))
+		for k, fst := range st.Files {
+			if !strings.HasPrefix(k, stdinKeyPrefix) {
+				k = filePathKey(k)
+			}
+			files[k] = fst
+		}
+		st.Version, st.Files = importStateVersion, files
+		return st, st.save(path)
+	}
+	return nil, fmt.Errorf("--state %s: version %d, this nirctl reads versions 1 and %d", path, st.Version, importStateVersion)
 }
 
 // save writes the state atomically: a temporary file, fsynced, renamed over the old one.
@@ -233,19 +281,15 @@ func (im *importer) importFile(ctx context.Context, path, format string) (import
 		return counts, err
 	}
 	sum := sha256.Sum256(data)
-	// A file is known by its path; standard input by its content, so that the same input
-	// piped again resumes and another input is a new import.
-	abs := "stdin:" + hex.EncodeToString(sum[:])
-	if path != "-" {
-		if abs, err = filepath.Abs(path); err != nil {
-			return counts, err
-		}
+	key, err := inputKey(path, sum)
+	if err != nil {
+		return counts, err
 	}
-	fst := im.state.Files[abs]
+	fst := im.state.Files[key]
 	switch {
 	case fst == nil:
 		fst = &importFileState{SHA256: hex.EncodeToString(sum[:])}
-		im.state.Files[abs] = fst
+		im.state.Files[key] = fst
 	case fst.SHA256 != hex.EncodeToString(sum[:]):
 		return counts, fmt.Errorf("%s changed since its import began (state %s): the ids derived from its content would differ and lines already stored would be stored again; put new or corrected lines in a new file", name, im.path)
 	case fst.Done:

@@ -220,6 +220,16 @@ func readState(t *testing.T, path string) *importState {
 	return st
 }
 
+// stateKey is input's key in a state file.
+func stateKey(t *testing.T, input string) string {
+	t.Helper()
+	abs, err := filepath.Abs(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filePathKey(abs)
+}
+
 func TestImport_JSONL(t *testing.T) {
 	n := startTestNird(t)
 	input, persons, regs := writeJSONLInput(t, 40, 0)
@@ -234,8 +244,7 @@ func TestImport_JSONL(t *testing.T) {
 			t.Fatalf("counts stored=%d dup=%d skipped=%d, want %d/0/0 (%q)", s, d, k, regs, out)
 		}
 		checkStoredOnce(t, n, input, persons)
-		abs, _ := filepath.Abs(input)
-		if fst := readState(t, state).Files[abs]; fst == nil || !fst.Done {
+		if fst := readState(t, state).Files[stateKey(t, input)]; fst == nil || !fst.Done {
 			t.Fatalf("state after a complete import: %+v", fst)
 		}
 	})
@@ -300,9 +309,9 @@ func TestImport_JSONL(t *testing.T) {
 		// A run that died after the server stored a batch but before the state recorded it:
 		// the state says line 20, the server has everything. The re-run skips up to line 20
 		// and reports the rest as already stored.
-		abs, _ := filepath.Abs(input)
+		key := stateKey(t, input)
 		st := readState(t, state)
-		st.Files[abs].AckedLine, st.Files[abs].Done = 20, false
+		st.Files[key].AckedLine, st.Files[key].Done = 20, false
 		if err := st.save(state); err != nil {
 			t.Fatal(err)
 		}
@@ -325,9 +334,8 @@ func TestImport_JSONL(t *testing.T) {
 		}
 		st2 := filepath.Join(t.TempDir(), "state2")
 		// Interrupted import of the first lines: a state that acknowledges up to line 5.
-		abs, _ := filepath.Abs(changed)
 		sum := sha256.Sum256(data)
-		st := &importState{Version: 1, Files: map[string]*importFileState{abs: {SHA256: fmt.Sprintf("%x", sum), AckedLine: 5}}}
+		st := &importState{Version: importStateVersion, Files: map[string]*importFileState{stateKey(t, changed): {SHA256: fmt.Sprintf("%x", sum), AckedLine: 5}}}
 		if err := st.save(st2); err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +353,7 @@ func TestImport_JSONL(t *testing.T) {
 // acknowledges at least line atLeast. It returns the process's output and exit code.
 func interruptImport(t *testing.T, n *testNird, state, input string, sig syscall.Signal, atLeast int) (string, int) {
 	t.Helper()
-	abs, _ := filepath.Abs(input)
+	key := stateKey(t, input)
 	cmd := nirctlCommand(t, "--server", n.url, "import", "--state", state, "--batch", "1", input)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -358,7 +366,7 @@ func interruptImport(t *testing.T, n *testNird, state, input string, sig syscall
 	for {
 		if b, err := os.ReadFile(state); err == nil {
 			var st importState
-			if json.Unmarshal(b, &st) == nil && st.Files[abs] != nil && st.Files[abs].AckedLine >= atLeast {
+			if json.Unmarshal(b, &st) == nil && st.Files[key] != nil && st.Files[key].AckedLine >= atLeast {
 				break
 			}
 		}
@@ -378,7 +386,7 @@ func interruptImport(t *testing.T, n *testNird, state, input string, sig syscall
 	case <-time.After(30 * time.Second):
 		t.Fatalf("nirctl import did not exit within 30s of %v", sig)
 	}
-	if st := readState(t, state).Files[abs]; st == nil || st.Done {
+	if st := readState(t, state).Files[key]; st == nil || st.Done {
 		t.Fatalf("state after %v: %+v, want an unfinished import", sig, st)
 	}
 	return out.String(), cmd.ProcessState.ExitCode()
@@ -392,19 +400,19 @@ func TestImport_InterruptedProcess(t *testing.T) {
 	n := startTestNird(t)
 	input, persons, regs := writeJSONLInput(t, 150, 1000)
 	state := filepath.Join(t.TempDir(), "import.state")
-	abs, _ := filepath.Abs(input)
+	key := stateKey(t, input)
 
 	out, code := interruptImport(t, n, state, input, syscall.SIGINT, 40)
 	if code != 1 || !strings.Contains(out, "run again with the same --state to resume") {
 		t.Fatalf("after SIGINT: exit code %d, output %q", code, out)
 	}
-	afterInt := readState(t, state).Files[abs].AckedLine
+	afterInt := readState(t, state).Files[key].AckedLine
 
 	out, code = interruptImport(t, n, state, input, syscall.SIGKILL, afterInt+40)
 	if code == 0 {
 		t.Fatalf("after SIGKILL: exit code 0, output %q", out)
 	}
-	acked := readState(t, state).Files[abs].AckedLine
+	acked := readState(t, state).Files[key].AckedLine
 
 	stdout, _, err := n.nirctl(t, "import", "--state", state, "--batch", "25", input)
 	if err != nil {
