@@ -301,12 +301,11 @@ func (im *importer) importFile(ctx context.Context, path, format string) (import
 	if format == "csv" {
 		read = regfile.ReadCSV
 	}
-	// The whole file is read before any of it is sent: a line refused half-way left the
-	// batches before it stored, and the corrected file, another hash, derives other ids for
-	// them.
-	if err := read(data, func(regfile.Line) error { return nil }); err != nil {
+	checked, err := checkFile(data, read, fst.AckedLine, maxKeptRegistrations)
+	if err != nil {
 		return counts, fmt.Errorf("%s: %w (nothing of the file was sent)", name, err)
 	}
+	counts.skipped = checked.skipped
 
 	bar := progressbar.NewOptions64(int64(len(data)),
 		progressbar.OptionSetWriter(im.stderr),
@@ -352,10 +351,6 @@ func (im *importer) importFile(ctx context.Context, path, format string) (import
 		return nil
 	}
 	each := func(l regfile.Line) error {
-		if l.Number <= fst.AckedLine {
-			counts.skipped++
-			return nil
-		}
 		if l.Registration.GetEvent() != nil && l.Registration.GetEvent().GetId() == "" {
 			l.Registration.Event.Id = derivedEventID(sum, l.Number)
 		}
@@ -365,7 +360,7 @@ func (im *importer) importFile(ctx context.Context, path, format string) (import
 		}
 		return nil
 	}
-	if err = read(data, each); err == nil {
+	if err = checked.each(each); err == nil {
 		err = flush()
 	}
 	if err != nil {
