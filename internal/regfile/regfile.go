@@ -47,8 +47,10 @@ const CSVColumnsHelp = `CSV columns (by header name, any order; empty cells are 
   identifier_added: new_id (a further fødselsnummer, D-nummer or DUF-nummer of the
                  person named by national_id), date (assigned), source (e.g. folkeregisteret)
 Fields are separated by commas, or by semicolons when the header holds no comma (Excel's
-CSV where the decimal separator is a comma), or as a first line "sep=;" or "sep=," says. Dates are YYYY-MM-DD. Enum values are the schema's names, with or without their prefix,
-in any ASCII case; an empty cell is unset (a *_UNSPECIFIED name is refused). Numbers are finite.
+CSV where the decimal separator is a comma), or as a first line "sep=;" or "sep=," says
+(Excel writes one in some exports). Dates are YYYY-MM-DD. Enum values are the schema's
+names, with or without their prefix, in any ASCII case; an empty cell is unset (a
+*_UNSPECIFIED name is refused). Numbers are finite.
 `
 
 // maxJSONLLine is the longest JSONL line read: a registration is a few hundred bytes.
