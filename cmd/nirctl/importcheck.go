@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -39,9 +40,14 @@ type keptLine struct {
 	size   int   // bytes of its registration in buf
 }
 
+// keptLineSize is a keptLine's bytes, which count against the bound with the registration's:
+// a CSV row of a few cells is some 30 bytes encoded.
+const keptLineSize = int(unsafe.Sizeof(keptLine{}))
+
 // checkFile reads the whole of data before any of it is sent: a line refused half-way left
 // the batches before it stored, and the corrected file, another hash, derives other ids for
-// them. It keeps the registrations after line acked, encoded, up to maxKept bytes.
+// them. It keeps the registrations after line acked, encoded, up to maxKept bytes with their
+// keptLines.
 func checkFile(data []byte, read readFunc, acked, maxKept int) (*checkedFile, error) {
 	c := &checkedFile{last: acked, whole: true, read: read, data: data}
 	err := read(data, func(l regfile.Line) error {
@@ -57,7 +63,7 @@ func checkFile(data []byte, read readFunc, acked, maxKept int) (*checkedFile, er
 		if err != nil {
 			return fmt.Errorf("line %d: %w", l.Number, err)
 		}
-		if len(b) > maxKept {
+		if len(b)+(len(c.kept)+1)*keptLineSize > maxKept {
 			c.whole = false
 			return nil
 		}

@@ -12,7 +12,8 @@ import (
 
 // TestCheckFile_ReadOnce: import reads a file once: the check keeps the registrations it read,
 // encoded, and the send decodes them, where it read the whole file again before. Past the
-// bound on what is kept, the rest is read again. Either way the send gets the lines after the
+// bound on what is kept (the registrations' bytes and those of their line numbers and
+// offsets), the rest is read again. Either way the send gets the lines after the
 // acknowledged one, in order, as the file holds them, and a line the reader refuses refuses
 // the file before anything is kept or sent.
 func TestCheckFile_ReadOnce(t *testing.T) {
@@ -24,6 +25,10 @@ func TestCheckFile_ReadOnce(t *testing.T) {
 	var all []regfile.Line
 	if err := regfile.ReadJSONL(data, func(l regfile.Line) error { all = append(all, l); return nil }); err != nil || len(all) != regs {
 		t.Fatalf("%d lines, err %v", len(all), err)
+	}
+	encoded := 0 // bytes of every registration encoded, without their keptLines
+	for _, l := range all {
+		encoded += proto.Size(l.Registration)
 	}
 	reads := 0
 	counted := func(data []byte, yield func(regfile.Line) error) error {
@@ -40,6 +45,7 @@ func TestCheckFile_ReadOnce(t *testing.T) {
 		{"NoneKept", 0, 0, 2},
 		{"SomeKept", 0, 1000, 2},
 		{"SomeKeptAfterAcked", all[6].Number, 1000, 2},
+		{"BoundCountsTheLines", 0, encoded, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			reads = 0
