@@ -34,7 +34,7 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 	if err := cfg.Validate(); err != nil {
 		return checked{}, err
 	}
-	if err := checkDataDir(cfg.Data, log); err != nil {
+	if err := checkDataDir(cfg.Data, !cfg.CheckOnly, log); err != nil {
 		return checked{}, err
 	}
 	authn, err := authenticator(cfg, log)
@@ -46,14 +46,17 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 		keyFile = filepath.Join(cfg.Data, personkey.FileName)
 	}
 	// An existing key file is read as the start reads it; a missing one is created there.
+	// --check-config changes nothing: it says what the start would make private.
 	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
-		k, err := personkey.Load(keyFile)
+		load := personkey.Load
+		if cfg.CheckOnly {
+			load = personkey.Inspect
+		}
+		k, err := load(keyFile)
 		if err != nil {
 			return checked{}, fmt.Errorf("--person-key-file: %w", err)
 		}
-		if note := k.LoadNote(); note != "" {
-			log.Warn("person key file was open to others; fixed", "detail", note)
-		}
+		logLoadNote(k, log)
 	}
 	// The master key likewise (DOMAIN.md Product decisions 15): from NIR_MASTER_KEY, or its
 	// file if it is there; made at start if not.
@@ -99,8 +102,9 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 // shared one (sticky and writable by others, as /tmp is) is refused, whoever owns it: others
 // may make any name nird has not made yet in it, and its mode is not nird's to change (nird
 // run as root owns /tmp, and made it o-w for every user of the machine). A missing one is
-// made later (mode 0700).
-func checkDataDir(dir string, log *slog.Logger) error {
+// made later (mode 0700). Without fix (nird --check-config, which must change nothing) it
+// only says what the start would change.
+func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -117,6 +121,10 @@ func checkDataDir(dir string, log *slog.Logger) error {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
 		mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid) &^ 0o002
+		if !fix {
+			log.Warn("the data directory is writable by others, who could put keys of their own in it; the start will make it private to them (chmod o-w)", "dir", dir, "mode", fi.Mode().String(), "would_be", mode.String())
+			return nil
+		}
 		if err := os.Chmod(dir, mode); err != nil {
 			return fmt.Errorf("--data: %s may be written by others (mode %v) and could not be made private to them: %w; chmod o-w %s", dir, fi.Mode(), err, dir)
 		}

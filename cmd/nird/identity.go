@@ -33,8 +33,8 @@ func loadPersonKey(keyFile string, log *slog.Logger) (keys *personkey.Keyer, fre
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		if err != nil {
 			err = fmt.Errorf("--person-key-file: %w", err)
-		} else if note := keys.LoadNote(); note != "" {
-			log.Warn("person key file was open to others; fixed", "detail", note)
+		} else {
+			logLoadNote(keys, log)
 		}
 		return keys, false, err
 	}
@@ -45,6 +45,13 @@ func loadPersonKey(keyFile string, log *slog.Logger) (keys *personkey.Keyer, fre
 		return nil, false, fmt.Errorf("--person-key-file: %w", err)
 	}
 	return keys, true, nil
+}
+
+// logLoadNote logs what loading the person key file changed, or would change, about it.
+func logLoadNote(keys *personkey.Keyer, log *slog.Logger) {
+	if note := keys.LoadNote(); note != "" {
+		log.Warn("the person key file was open to others", "detail", note)
+	}
 }
 
 // checkPersonKey refuses a person key that is not the one the stream's persons were keyed

@@ -340,7 +340,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return c, envErr
 	}
 	fs.IntVar(&c.Demo, "demo", 0, "load a synthetic demo population of this many persons into an empty register (e.g. 2000)")
-	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store or binding a port, and exit")
+	fs.BoolVar(&c.CheckOnly, "check-config", false, "run every check of the start (flags, token file, person key file, NATS credential files) without opening the store, binding a port or changing a file, and exit")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print nird's version and exit")
 	fs.BoolVar(&c.RepairStream, "repair-stream", false, "put back the settings of the stream NIR_EVENTS that differ from what the register depends on (nird reports them on /metrics and in its log, and never changes them itself), print them and exit")
 	// optBool is a boolean flag whose default is decided after parsing, from other flags.

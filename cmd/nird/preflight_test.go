@@ -107,3 +107,41 @@ func TestPreflight_DataWritableByOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflight_CheckChangesNothing: nird --check-config changes nothing: a data directory
+// others may write to and a person key file others may read keep their modes, and the log
+// says what the start will change. Before, the check made both private as the start does.
+func TestPreflight_CheckChangesNothing(t *testing.T) {
+	data := t.TempDir()
+	if err := os.Chmod(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(data, "personkey.secret")
+	if err := os.WriteFile(keyFile, []byte("000102030405060708090a0b0c0d0e0f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil { // not cut by the umask
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg, err := parseConfig([]string{"--data", data, "--check-config"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := preflight(cfg, log); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	for path, want := range map[string]os.FileMode{data: 0o777, keyFile: 0o644} {
+		if fi, err := os.Stat(path); err != nil {
+			t.Fatal(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("--check-config changed %s to mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+	for _, want := range []string{"will make it private to them", "the start will make it 0600"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the check's log does not say %q:\n%s", want, logs.String())
+		}
+	}
+}

@@ -121,14 +121,20 @@ func IsKey(s string) bool { return rules.IsPersonKey(s) }
 // one of nird's own that they may read is made private (mode 0600), and LoadNote says so;
 // one provisioned for nird by another owner (a mounted secret, root:nird 0640) may be
 // readable by a group nird is in, never by others (ErrInsecureFile).
-func Load(path string) (*Keyer, error) {
+func Load(path string) (*Keyer, error) { return load(path, true) }
+
+// Inspect is Load changing nothing (for nird --check-config): a file Load would make
+// private is left as it is, and LoadNote says what Load would do.
+func Inspect(path string) (*Keyer, error) { return load(path, false) }
+
+func load(path string, fix bool) (*Keyer, error) {
 	// A FIFO in its place would make Open wait for ever, a device never end.
 	f, fi, err := smallfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("personkey: %w", err)
 	}
 	defer f.Close()
-	note, err := checkMode(f, fi, path)
+	note, err := checkMode(f, fi, path, fix)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +154,13 @@ func Load(path string) (*Keyer, error) {
 	return k, nil
 }
 
-// LoadNote says what Load changed about the key file ("" when nothing), for the log.
+// LoadNote says what Load changed about the key file, or Inspect would change ("" when
+// nothing), for the log.
 func (k *Keyer) LoadNote() string { return k.note }
 
-// checkMode applies Load's rule on the file's mode (see Load).
-func checkMode(f *os.File, fi os.FileInfo, path string) (note string, err error) {
+// checkMode applies Load's rule on the file's mode (see Load); without fix it changes
+// nothing and says what it would change.
+func checkMode(f *os.File, fi os.FileInfo, path string, fix bool) (note string, err error) {
 	perm := fi.Mode().Perm()
 	const leak = "(and if anyone may have copied it, the person keys are no longer pseudonymous to them)"
 	if perm&0o022 != 0 {
@@ -163,6 +171,9 @@ func checkMode(f *os.File, fi os.FileInfo, path string) (note string, err error)
 	}
 	owner, group, ok := fileOwner(fi)
 	if !ok || owner == os.Geteuid() {
+		if !fix {
+			return fmt.Sprintf("%s has mode %04o, readable by group or others; the start will make it %04o %s", path, perm, perm&^0o077, leak), nil
+		}
 		if err := f.Chmod(perm &^ 0o077); err != nil {
 			return "", fmt.Errorf("%w: %s has mode %04o and could not be made private (%v); run chmod 600 %s %s", ErrInsecureFile, path, perm, err, path, leak)
 		}
