@@ -102,7 +102,10 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 // shared one (sticky and writable by others, as /tmp is) is refused, whoever owns it: others
 // may make any name nird has not made yet in it, and its mode is not nird's to change (nird
 // run as root owns /tmp, and made it o-w for every user of the machine). A missing one is
-// made later (mode 0700). Without fix (nird --check-config, which must change nothing) it
+// made later (mode 0700), which is why the refusal of a shared one names a subdirectory for
+// --data. nird does not move into one by itself: every path (the default key files, nirctl
+// --store, the backups' scripts) names the data directory as configured, and a directory it
+// chose below a shared one another user may have made first. Without fix (nird --check-config, which must change nothing) it
 // only says what the start would change.
 func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
@@ -116,7 +119,7 @@ func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 	case fi.Mode().Perm()&0o002 == 0:
 		return nil
 	case fi.Mode()&os.ModeSticky != 0:
-		return fmt.Errorf("--data: %s is a shared directory (mode %v, as /tmp is): anyone may put files of their own in it, a key among them; give nird a directory of its own (e.g. %s)",
+		return fmt.Errorf("--data: %s is a shared directory (mode %v, as /tmp and a Kubernetes emptyDir of medium Memory are): anyone may put files of their own in it, a key among them; point --data at a subdirectory, e.g. --data %s, which nird creates mode 0700",
 			dir, fi.Mode(), filepath.Join(dir, "nird"))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {

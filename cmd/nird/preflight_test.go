@@ -94,6 +94,20 @@ func TestPreflight_DataWritableByOthers(t *testing.T) {
 			if c.refused != (err != nil) || c.refused && !strings.Contains(fmt.Sprint(err), "shared directory") {
 				t.Fatalf("preflight: %v; want refused %v", err, c.refused)
 			}
+			if c.refused {
+				// The refusal names the fix (a Kubernetes emptyDir of medium Memory is mode
+				// 1777), and the fix passes: nird makes the subdirectory its own, mode 0700.
+				sub := filepath.Join(data, "nird")
+				if !strings.Contains(err.Error(), "--data "+sub) || !strings.Contains(err.Error(), "0700") {
+					t.Errorf("the refusal does not tell the operator to point --data at a subdirectory such as %s: %v", sub, err)
+				}
+				if cfg, err = parseConfig([]string{"--data", sub}, func(string) string { return "" }, io.Discard); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := preflight(cfg, log); err != nil {
+					t.Errorf("preflight with the subdirectory the refusal names: %v", err)
+				}
+			}
 			fi, err := os.Stat(data)
 			if err != nil {
 				t.Fatal(err)
