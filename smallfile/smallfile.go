@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -78,7 +79,8 @@ func ReadStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 // the same directory, synced, then linked to path (which fails if the name exists, whatever
 // it is, and never replaces it). A partial key at path stopped every start after it. The
 // temporary file is removed, also on error; a crash (kill -9, power cut) may leave one behind,
-// named after path's base with a leading dot and ".tmp", never at path. On a file system
+// named after path's base with a leading dot and ".tmp", never at path (RemoveLeftovers
+// removes it). On a file system
 // without hard links the file is written at path (O_EXCL), and removed if not written whole.
 func WriteNew(path string, data []byte) error {
 	dir := filepath.Dir(path)
@@ -109,6 +111,51 @@ func WriteNew(path string, data []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+// RemoveLeftovers removes the temporary files a WriteNew of path cut short by a crash left
+// beside it (each may hold part of a key no one uses, mode 0600), and returns their names:
+// only regular files named exactly as WriteNew names them (a leading dot, path's base,
+// ".tmp" and CreateTemp's decimal digits) and owned by the process's user; never what a
+// symbolic link points to (a link is not a regular file here). The caller must be the only
+// writer of path (nird holds its data directory's lock): a WriteNew under way elsewhere
+// would lose its temporary file.
+func RemoveLeftovers(path string) ([]string, error) {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("remove leftovers of %s: %w", path, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !digits(rest) || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(name)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if uid, _, ok := Owner(fi); ok && uid != os.Geteuid() {
+			continue
+		}
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("remove leftovers of %s: %w", path, err)
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// digits reports whether s is a non-empty string of decimal digits.
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // link is os.Link; a test makes it fail as on a file system without hard links.

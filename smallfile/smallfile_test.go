@@ -186,6 +186,11 @@ func TestWriteNew_Killed(t *testing.T) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
+	// The crash left the temporary file, the whole key in it; the next start removes it.
+	if removed, err := RemoveLeftovers(path); err != nil || len(removed) != 1 {
+		t.Fatalf("RemoveLeftovers after the crash = %q, %v; want the one temporary file", removed, err)
+	}
+	assertDir(t, dir)
 	if err := WriteNew(path, data); err != nil {
 		t.Fatalf("WriteNew after the crash: %v", err)
 	}
@@ -256,4 +261,53 @@ func writtenOnce(t *testing.T, dir string) string {
 		t.Errorf("the existing file now holds %q", b)
 	}
 	return path
+}
+
+// TestRemoveLeftovers: the temporary files of a WriteNew cut short (a partial, unused key
+// each, left in the data directory by a crash) are removed, and nothing else: not a name
+// that only resembles theirs, not another file's, not a symbolic link (nor what it points
+// to), a directory or a FIFO in their place, not a file of another user's. Before, they
+// stayed for ever.
+func TestRemoveLeftovers(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "key")
+	target := filepath.Join(outside, "theirs")
+	for _, name := range []string{target, path, filepath.Join(dir, ".key.tmp123"), filepath.Join(dir, ".key.tmp4"), filepath.Join(dir, ".key.tmp"), filepath.Join(dir, ".key.tmp12x"), filepath.Join(dir, "key.tmp5"), filepath.Join(dir, ".other.tmp6"), filepath.Join(dir, ".key.tmp7.bak")} {
+		if err := os.WriteFile(name, []byte("part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(target, filepath.Join(dir, ".key.tmp8")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".key.tmp9"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, ".key.tmp10"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kept := []string{"key", ".key.tmp", ".key.tmp12x", "key.tmp5", ".other.tmp6", ".key.tmp7.bak", ".key.tmp8", ".key.tmp9", ".key.tmp10"}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(dir, ".key.tmp11")
+		if err := os.WriteFile(other, []byte("part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, ".key.tmp11")
+	}
+	removed, err := RemoveLeftovers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	if want := []string{filepath.Join(dir, ".key.tmp123"), filepath.Join(dir, ".key.tmp4")}; !slices.Equal(removed, want) {
+		t.Errorf("RemoveLeftovers removed %q, want %q", removed, want)
+	}
+	assertDir(t, dir, kept...)
+	assertDir(t, outside, "theirs")
+	if _, err := RemoveLeftovers(filepath.Join(dir, "missing", "key")); err == nil {
+		t.Error("RemoveLeftovers in a missing directory = nil, want an error")
+	}
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 
 	"github.com/introreg/nir/internal/datadir"
+	"github.com/introreg/nir/smallfile"
 )
 
 // lockData takes an exclusive lock on the data directory, so that two nird processes (or
@@ -17,4 +20,23 @@ func lockData(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("--data %s is in use by another nird (or nirctl replay --store)", dir)
 	}
 	return unlock, err
+}
+
+// removeKeyLeftovers removes what a start killed while it wrote a key file in the data
+// directory left there: WriteNew's temporary files (smallfile.RemoveLeftovers), each part of
+// a key nothing uses. Only with the data directory's lock held (no other nird writes there
+// now), and only for the key files in the data directory: one elsewhere may be another's.
+func removeKeyLeftovers(data string, log *slog.Logger, keyFiles ...string) {
+	for _, f := range keyFiles {
+		if filepath.Clean(filepath.Dir(f)) != filepath.Clean(data) {
+			continue
+		}
+		removed, err := smallfile.RemoveLeftovers(f)
+		for _, r := range removed {
+			log.Info("removed the temporary file of a key file write cut short", "file", r)
+		}
+		if err != nil {
+			log.Warn("could not remove the temporary files of a key file write cut short", "err", err)
+		}
+	}
 }

@@ -56,6 +56,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer unlock()
 	keyFile := pre.keyFile
+	removeKeyLeftovers(cfg.Data, log, keyFile, masterKeyPath(cfg), checkpointKeyPath(cfg))
 	keys, freshKey, err := loadPersonKey(keyFile, log)
 	if err != nil {
 		return err

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,5 +31,31 @@ func TestTransientStart(t *testing.T) {
 		if got := transientStart(c.err); got != c.want {
 			t.Errorf("transientStart(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// TestNird_RemovesKeyLeftovers: the temporary files a start killed while it wrote a key file
+// left in the data directory (part of a key nothing uses, smallfile.WriteNew's) are removed
+// by the next start, and said so; a name that only resembles theirs is kept. Before, they
+// stayed for ever.
+func TestNird_RemovesKeyLeftovers(t *testing.T) {
+	data := t.TempDir()
+	leftovers := []string{".personkey.secret.tmp123", ".master.key.tmp4567", ".checkpoint.key.tmp89"}
+	for _, name := range append([]string{".personkey.secret.tmp-notours"}, leftovers...) {
+		if err := os.WriteFile(filepath.Join(data, name), []byte("0123"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := startNird(t, data)
+	for _, name := range leftovers {
+		if _, err := os.Lstat(filepath.Join(data, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still in the data directory after the start (%v)", name, err)
+		}
+		if !slices.ContainsFunc(n.Logs(), func(l string) bool { return strings.Contains(l, name) }) {
+			t.Errorf("the start's log does not name %s", name)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(data, ".personkey.secret.tmp-notours")); err != nil {
+		t.Errorf("a file not named as WriteNew names its temporary files was removed: %v", err)
 	}
 }

@@ -169,7 +169,7 @@ func checkMode(f *os.File, fi os.FileInfo, path string, fix bool) (note string, 
 	if perm&0o044 == 0 {
 		return "", nil
 	}
-	owner, group, ok := fileOwner(fi)
+	owner, group, ok := smallfile.Owner(fi)
 	if !ok || owner == os.Geteuid() {
 		if !fix {
 			return fmt.Sprintf("%s has mode %04o, readable by group or others; the start will make it %04o %s", path, perm, perm&^0o077, leak), nil

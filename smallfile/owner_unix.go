@@ -1,14 +1,14 @@
 //go:build unix
 
-package personkey
+package smallfile
 
 import (
 	"os"
 	"syscall"
 )
 
-// fileOwner returns the owner and group of the file fi describes.
-func fileOwner(fi os.FileInfo) (uid, gid int, ok bool) {
+// Owner returns the owner and group of the file fi describes.
+func Owner(fi os.FileInfo) (uid, gid int, ok bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, 0, false
