@@ -57,6 +57,7 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 			return checked{}, fmt.Errorf("--person-key-file: %w", err)
 		}
 		logLoadNote(k, log)
+		warnOwner(log, "--person-key-file", k.OwnerNote())
 	}
 	// The master key likewise (DOMAIN.md Product decisions 15): from NIR_MASTER_KEY, or its
 	// file if it is there; made at start if not.
@@ -64,12 +65,16 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 		if _, err := sealing.LoadMaster(p, false); err != nil {
 			return checked{}, fmt.Errorf("--master-key-file: %w", err)
 		}
+		if _, env := os.LookupEnv(sealing.MasterKeyEnv); !env {
+			warnOwnerOf(log, "--master-key-file", p)
+		}
 	}
 	// The checkpoint key likewise: read if it is there, made at start if not.
 	if p := checkpointKeyPath(cfg); fileExists(p) {
 		if _, err := loadCheckpointKey(p, false); err != nil {
 			return checked{}, err
 		}
+		warnOwnerOf(log, "--checkpoint-key", p)
 	}
 	opts, err := natsOptions(cfg)
 	if err != nil {
@@ -136,6 +141,23 @@ func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 	}
 	log.Warn("the data directory may be written by others, who could put keys of their own in it, and is not nird's to change; chmod o-w it unless its others are nird's own (a Kubernetes emptyDir)", "dir", dir, "mode", fi.Mode().String())
 	return nil
+}
+
+// warnOwner logs note, what is wrong with a key file's owner (smallfile.OwnerNote), if any.
+// Such a file is not refused: deploy/compose's secrets are the operator's own files, which
+// nird reads through their group (a Kubernetes Secret's files are root's).
+func warnOwner(log *slog.Logger, flag, note string) {
+	if note != "" {
+		log.Warn("a key file belongs to another user than nird's and root", "flag", flag, "detail", note)
+	}
+}
+
+// warnOwnerOf is warnOwner for the key file at path, which was read and checked just now
+// (by a loader that does not return what it read): looked up again, for the log only.
+func warnOwnerOf(log *slog.Logger, flag, path string) {
+	if fi, err := os.Stat(path); err == nil {
+		warnOwner(log, flag, smallfile.OwnerNote(fi, path))
+	}
 }
 
 // checkCreds reads a NATS credentials file as the client will when it connects: a user JWT

@@ -159,3 +159,48 @@ func TestPreflight_CheckChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPreflight_KeyFileOfAnotherUser: a key file (person key, master key, checkpoint key)
+// that belongs to another user than nird's and root is warned about, naming its flag and
+// the owner: that user can read the key, and replace it or open it to others while nird
+// runs. It is not refused: deploy/compose's secrets are the operator's own files, read
+// through their group (a Kubernetes Secret's are root's, as nird's own key files are
+// nird's). Before, only the mode was checked.
+func TestPreflight_KeyFileOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a key file to another user")
+	}
+	t.Setenv("NIR_MASTER_KEY", "") // restored when the test ends
+	os.Unsetenv("NIR_MASTER_KEY")
+	const key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+	for _, tt := range []struct{ file, flag string }{
+		{"personkey.secret", "--person-key-file"},
+		{"master.key", "--master-key-file"},
+		{"checkpoint.key", "--checkpoint-key"},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			data := t.TempDir()
+			path := filepath.Join(data, tt.file)
+			if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := parseConfig([]string{"--data", data}, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, owner := range []int{0, 4242} {
+				if err := os.Chown(path, owner, owner); err != nil {
+					t.Fatal(err)
+				}
+				var logs bytes.Buffer
+				if _, err := preflight(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+					t.Fatalf("preflight with %s of uid %d: %v", tt.file, owner, err)
+				}
+				warned := strings.Contains(logs.String(), "flag="+tt.flag) && strings.Contains(logs.String(), "belongs to uid 4242")
+				if warned != (owner != 0) {
+					t.Errorf("%s of uid %d: warned %v; logs:\n%s", tt.file, owner, warned, logs.String())
+				}
+			}
+		})
+	}
+}

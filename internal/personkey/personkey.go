@@ -48,6 +48,7 @@ var (
 type Keyer struct {
 	secret []byte
 	note   string // what Load changed about the file
+	owner  string // what is wrong with the file's owner
 	// macs holds HMAC states keyed with secret, reset after each use: keying a new one
 	// costs two hash blocks and six allocations, on every append.
 	macs sync.Pool
@@ -150,13 +151,19 @@ func load(path string, fix bool) (*Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	k.note = note
+	k.note, k.owner = note, smallfile.OwnerNote(fi, path)
 	return k, nil
 }
 
 // LoadNote says what Load changed about the key file, or Inspect would change ("" when
 // nothing), for the log.
 func (k *Keyer) LoadNote() string { return k.note }
+
+// OwnerNote says that the key file belongs to another user than nird's and root ("" when
+// not): that user can read the key, and replace it or open it to others after Load checked
+// it. Load does not refuse it: deploy/compose's secrets are the operator's own files, read
+// through their group (a Kubernetes Secret's are root's).
+func (k *Keyer) OwnerNote() string { return k.owner }
 
 // checkMode applies Load's rule on the file's mode (see Load); without fix it changes
 // nothing and says what it would change.
