@@ -229,6 +229,7 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		// The stream not reachable for a moment: a repair Run does is tried again.
 		return &feedError{fmt.Errorf("projections: rebuild: %w", err)}
 	}
+	p.noteLast(last)
 	path := filepath.Join(p.opt.Dir, rebuildFile)
 	src, release := p.liveSource(fromStream || repair != nil)
 	db, err := p.build(ctx, path, ReplayOptions{From: 1, To: last}, src, report)
@@ -255,6 +256,7 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 
 	// Final stretch: with the live writer held off, bring the new file up to the stream's end,
 	// then swap. The live runner continues from the new checkpoint afterwards.
+	var newQ, againQ uint64 // the new file's quarantines, new and found again
 	p.writeMu.Lock()
 	swapErr := func() error {
 		// The new file's fsync while the stream's end is asked for: the server may have to
@@ -300,6 +302,10 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 			return err
 		}
 		db.bolt.NoSync = false
+		// Before the swap, while the live file is the one replaced and its writer held off.
+		if newQ, againQ, err = p.rebuiltQuarantines(db, repair != nil); err != nil {
+			return err
+		}
 		live := filepath.Join(p.opt.Dir, liveFile)
 		p.keepDamaged()
 		if err := os.Rename(path, live); err != nil {
@@ -324,6 +330,8 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 	old := p.cur
 	p.cur = &handle{db: db}
 	p.mu.Unlock()
+	p.countQuarantines(newQ, false)
+	p.countQuarantines(againQ, true)
 	p.repair.CompareAndSwap(repair, nil)
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
@@ -345,6 +353,41 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 		}
 	}()
 	return nil
+}
+
+// rebuiltQuarantines sorts the quarantine entries of a rebuild's new file db into new ones
+// and those found again (countQuarantines): found again are those the live file it replaces
+// holds too, or, for a repair (a live file damaged or another stream's, not read), those up
+// to the live checkpoint; and past the live checkpoint, those a fresh live file's catch-up
+// had still to meet again (caughtUp).
+// New are the others: an event the rules now panic on where the live models folded it, a
+// message that arrived while the rebuild ran. Called with writeMu held.
+func (p *Projector) rebuiltQuarantines(db *DB, repair bool) (newQ, againQ uint64, err error) {
+	qs, err := db.Quarantined(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	ckpt := p.stats.checkpoint.Load()
+	classify := func(held func(seq uint64) (bool, error)) error {
+		for _, q := range qs {
+			again, err := held(q.Seq)
+			if err != nil {
+				return err
+			}
+			if again || q.Seq > ckpt && p.caughtUp(q.Seq) {
+				againQ++
+			} else {
+				newQ++
+			}
+		}
+		return nil
+	}
+	if repair {
+		err = classify(func(seq uint64) (bool, error) { return seq <= ckpt, nil })
+	} else {
+		err = p.use("", func(live *DB) error { return classify(live.quarantinedAt) })
+	}
+	return newQ, againQ, err
 }
 
 // liveSource returns the live file for build to take events from, held open until release

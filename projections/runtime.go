@@ -84,6 +84,13 @@ type Projector struct {
 	// set (WaitFor).
 	advMu    sync.Mutex
 	advanced chan struct{}
+
+	// fresh says the live file held nothing when New opened it (a new pod's, or one that
+	// stood in for a damaged file); freshLast is then the stream's last sequence when it
+	// was first read, plus one (0 before): quarantines up to it are found again
+	// (countQuarantines).
+	fresh     bool
+	freshLast atomic.Uint64
 }
 
 // handle is an open DB with the queries in flight on it, so that a swap closes the old file
@@ -96,7 +103,10 @@ type handle struct {
 type statsCounters struct {
 	lastSeq, checkpoint, applied, batches, applyNanos, lastApplyNanos atomic.Uint64
 	keptAside                                                         atomic.Uint64
-	progress                                                          atomic.Pointer[Progress]
+	// quarantinesNew and quarantinesAgain count the quarantine entries the live models
+	// added since start, new ones and those found again (countQuarantines).
+	quarantinesNew, quarantinesAgain atomic.Uint64
+	progress                         atomic.Pointer[Progress]
 
 	// The regelmotor worker's passes (RunRegelmotor): completed, failed, the terminations
 	// appended, and when the last pass ended (Unix nanoseconds).
@@ -168,8 +178,36 @@ func New(feed Feed, opt Options) (*Projector, error) {
 	}
 	if c, err := db.Checkpoint(); err == nil {
 		p.setCheckpoint(c)
+		p.fresh = c == 0
 	}
 	return p, nil
+}
+
+// noteLast records the stream's last sequence, read before catching up or rebuilding: the
+// first one read is where a fresh live file's catch-up ends (freshLast).
+func (p *Projector) noteLast(last uint64) {
+	if p.fresh {
+		p.freshLast.CompareAndSwap(0, last+1)
+	}
+}
+
+// caughtUp reports whether the message at seq was in the stream when a fresh live file began
+// its catch-up: a quarantine of it is found again, not new.
+func (p *Projector) caughtUp(seq uint64) bool {
+	b := p.freshLast.Load()
+	return b != 0 && seq < b
+}
+
+// countQuarantines counts n quarantine entries the live models added, new ones or found
+// again. They are counted apart so that an alert on new ones does not fire at every start of
+// a pod that catches up from a stream holding an old quarantined message (or at a rebuild),
+// as the per-file count and the gauge did.
+func (p *Projector) countQuarantines(n uint64, again bool) {
+	if again {
+		p.stats.quarantinesAgain.Add(n)
+	} else {
+		p.stats.quarantinesNew.Add(n)
+	}
 }
 
 // moveAside renames a damaged file to path.damaged-TIME and returns the new name.
@@ -354,9 +392,14 @@ type Stats struct {
 	// Quarantined is the number of stream messages the live models skipped as not usable
 	// events.
 	Quarantined uint64
-	// QuarantinesAdded counts the quarantine entries the live models have added since their
-	// file was opened (a rebuild swaps in a file of its own), those removed again included.
-	QuarantinesAdded uint64
+	// QuarantinesNew counts the quarantine entries the live models have added since start
+	// for stream messages no earlier build of them had met (a rebuild's swap does not reset
+	// it), those removed again included: a foreign message that arrived, or an event the
+	// rules now panic on. QuarantinesFoundAgain counts those a new file found again: the
+	// catch-up of a file that started empty, up to the stream's end when it began (a new
+	// pod's), and a rebuild's that the file it replaced held too (all of a repair's, whose
+	// file is damaged or another stream's, up to its checkpoint).
+	QuarantinesNew, QuarantinesFoundAgain uint64
 	// UnknownKinds counts the events of a kind this build does not know that the live models
 	// have met since their file was built or opened (a newer nird wrote them).
 	UnknownKinds uint64
@@ -394,6 +437,9 @@ func (p *Projector) Stats() Stats {
 		Progress:      p.stats.progress.Load(),
 		Unserved:      p.repair.Load() != nil,
 		KeptAside:     p.stats.keptAside.Load(),
+
+		QuarantinesNew:        p.stats.quarantinesNew.Load(),
+		QuarantinesFoundAgain: p.stats.quarantinesAgain.Load(),
 		Regelmotor: RegelmotorStats{
 			Passes:       p.stats.passes.Load(),
 			FailedPasses: p.stats.failedPasses.Load(),
@@ -405,7 +451,6 @@ func (p *Projector) Stats() Stats {
 	}
 	if h, err := p.acquire(""); err == nil {
 		s.Quarantined = h.db.QuarantinedCount()
-		s.QuarantinesAdded = h.db.QuarantinesAdded()
 		s.UnknownKinds = h.db.UnknownKinds()
 		h.refs.Done()
 	}
@@ -685,6 +730,7 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 		return ckpt, 0, &feedError{fmt.Errorf("projections: last sequence: %w", err)}
 	}
 	p.stats.lastSeq.Store(last)
+	p.noteLast(last)
 	p.setCheckpoint(ckpt)
 	if last <= ckpt || p.repair.Load() != nil {
 		return ckpt, last, nil
@@ -699,10 +745,12 @@ func (p *Projector) catchUpOnce(ctx context.Context) (ckpt, last uint64, err err
 		}
 		defer h.refs.Done()
 		t0 := time.Now()
+		added := h.db.QuarantinesAdded()
 		c, err := h.db.Apply(batch)
 		if err != nil {
 			return fmt.Errorf("projections: apply seq %d..%d: %w", batch[0].Seq, batch[len(batch)-1].Seq, err)
 		}
+		p.countQuarantines(h.db.QuarantinesAdded()-added, p.caughtUp(batch[len(batch)-1].Seq))
 		d := time.Since(t0)
 		p.stats.applied.Add(uint64(len(batch)))
 		p.stats.batches.Add(1)

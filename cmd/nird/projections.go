@@ -46,6 +46,7 @@ type projectionCollector struct {
 	p                                    *projections.Projector
 	lag, checkpoint, applied, applySecs  *prometheus.Desc
 	rebuilding, quarantined, quarantines *prometheus.Desc
+	quarantinesAgain                     *prometheus.Desc
 	unknownKinds                         *prometheus.Desc
 	unserved, keptAside                  *prometheus.Desc
 	passes, failedPasses, terminations   *prometheus.Desc
@@ -67,7 +68,9 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		quarantined: prometheus.NewDesc("nir_projection_quarantined",
 			"Stream messages the read models skip now because they are not usable events (listed by nirctl projections status); a gauge, as a retraction or a rebuild by a fixed nird can make an event usable again.", nil, nil),
 		quarantines: prometheus.NewDesc("nir_projection_quarantines_total",
-			"Stream messages the live read models quarantined since their file was opened, those folded again since included (a quarantine and its release between two scrapes leave nir_projection_quarantined as it was); a rebuild's file starts again from 0.", nil, nil),
+			"Stream messages the live read models quarantined since start that no earlier build of them had met (a foreign message that arrived, an event the rules now panic on), those folded again since included (a quarantine and its release between two scrapes leave nir_projection_quarantined as it was).", nil, nil),
+		quarantinesAgain: prometheus.NewDesc("nir_projection_quarantines_found_again_total",
+			"Stream messages quarantined since start that a new read-model file found again: a new pod's catch-up from the stream (up to its end at the start), a rebuild's that the file it replaced held too. Not for alerting: every start of a pod with an empty data directory counts the stream's old ones.", nil, nil),
 		unknownKinds: prometheus.NewDesc("nir_projection_unknown_kind_events_total",
 			"Events of a kind this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states since their file was built or opened: upgrade this nird.", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
@@ -85,6 +88,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.rebuilding
 	ch <- c.quarantined
 	ch <- c.quarantines
+	ch <- c.quarantinesAgain
 	ch <- c.unknownKinds
 	ch <- c.unserved
 	ch <- c.keptAside
@@ -106,7 +110,8 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.rebuilding, prometheus.GaugeValue, r)
 	ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(s.Quarantined))
-	ch <- prometheus.MustNewConstMetric(c.quarantines, prometheus.CounterValue, float64(s.QuarantinesAdded))
+	ch <- prometheus.MustNewConstMetric(c.quarantines, prometheus.CounterValue, float64(s.QuarantinesNew))
+	ch <- prometheus.MustNewConstMetric(c.quarantinesAgain, prometheus.CounterValue, float64(s.QuarantinesFoundAgain))
 	ch <- prometheus.MustNewConstMetric(c.unknownKinds, prometheus.CounterValue, float64(s.UnknownKinds))
 	u := 0.0
 	if s.Unserved {

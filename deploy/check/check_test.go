@@ -572,9 +572,18 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{"nir_projection_lag_events", "nir_rule_refusals_total", "nir_append_conflicts_total", "nir_data_free_bytes", "nir_regelmotor_lease_held", "nir_regelmotor_lease_lost_total", "nir_regelmotor_last_pass_timestamp_seconds", "nir_regelmotor_failed_passes_total", "nir_stream_config_mismatch", "nir_projection_quarantined", "nir_projection_quarantines_total", "nir_projection_unknown_kind_events_total"} {
+	for _, m := range []string{"nir_projection_lag_events", "nir_rule_refusals_total", "nir_append_conflicts_total", "nir_data_free_bytes", "nir_regelmotor_lease_held", "nir_regelmotor_lease_lost_total", "nir_regelmotor_last_pass_timestamp_seconds", "nir_regelmotor_failed_passes_total", "nir_stream_config_mismatch", "nir_projection_quarantines_total", "nir_projection_unknown_kind_events_total"} {
 		if !strings.Contains(exprs.String(), m) {
 			t.Errorf("no alert on %s", m)
+		}
+	}
+	// What rises at every start of a pod with an empty data directory over a stream that
+	// holds an old quarantined message (its catch-up quarantines it again), and at a
+	// rebuild, fires no alert: the quarantine gauge and the found-again count. Until
+	// 2026-12-08 NirReadModelsQuarantined fired on the gauge's rise.
+	for _, m := range []string{"nir_projection_quarantined", "nir_projection_quarantines_found_again_total"} {
+		if regexp.MustCompile(`\b` + m + `\b`).MatchString(exprs.String()) {
+			t.Errorf("an alert fires on %s, which a new pod's catch-up raises", m)
 		}
 	}
 }

@@ -333,6 +333,11 @@ func TestDamage_PoisonMessages(t *testing.T) {
 		if v := metric(t, nd, "nir_projection_quarantined"); v != float64(len(poison)) {
 			t.Errorf("nir_projection_quarantined = %v, want %d", v, len(poison))
 		}
+		// The read-model file was kept over the restart and meets them first: new, which
+		// the alert NirReadModelsQuarantined watches (a new pod's file finds them again).
+		if v, again := metric(t, nd, "nir_projection_quarantines_total"), metric(t, nd, "nir_projection_quarantines_found_again_total"); v != float64(len(poison)) || again != 0 {
+			t.Errorf("nir_projection_quarantines_total = %v and found again %v, want %d and 0", v, again, len(poison))
+		}
 		// A gauge: a retraction, or a rebuild by a fixed nird, can make a quarantined
 		// event usable again, and a counter that goes down reads as a reset.
 		if !bytes.Contains(metrics(t, nd), []byte("# TYPE nir_projection_quarantined gauge\n")) {
