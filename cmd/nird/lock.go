@@ -22,13 +22,14 @@ func lockData(dir string) (unlock func(), err error) {
 	return unlock, err
 }
 
-// removeKeyLeftovers removes what a start killed while it wrote a key file in the data
-// directory left there: WriteNew's temporary files (smallfile.RemoveLeftovers), each part of
-// a key nothing uses. Only with the data directory's lock held (no other nird writes there
-// now), and only for the key files in the data directory: one elsewhere may be another's.
-func removeKeyLeftovers(data string, log *slog.Logger, keyFiles ...string) {
+// removeKeyLeftovers removes what a start killed while it wrote a key file in dir (the data
+// directory, or its NATS seeds' directory) left there: WriteNew's temporary files
+// (smallfile.RemoveLeftovers), each part of a key nothing uses. Only with the data
+// directory's lock held (no other nird writes there now), and only for the key files in dir:
+// one elsewhere may be another's.
+func removeKeyLeftovers(dir string, log *slog.Logger, keyFiles ...string) {
 	for _, f := range keyFiles {
-		if filepath.Clean(filepath.Dir(f)) != filepath.Clean(data) {
+		if filepath.Clean(filepath.Dir(f)) != filepath.Clean(dir) {
 			continue
 		}
 		removed, err := smallfile.RemoveLeftovers(f)

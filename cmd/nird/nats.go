@@ -74,6 +74,11 @@ func prepareNATS(cfg Config, log *slog.Logger) (*natsAccess, error) {
 	if a.tcp, err = natsauth.LoadOrCreate(a.dir, cfg.NATSCaseSystems); err != nil {
 		return nil, err
 	}
+	seeds := make([]string, 0, len(a.tcp))
+	for _, u := range a.tcp {
+		seeds = append(seeds, u.Seed)
+	}
+	removeKeyLeftovers(a.dir, log, seeds...) // the seeds are written as key files are
 	global, reader, cases, err := natsauth.EmbeddedAccounts(cfg.NATSCaseSystems)
 	if err != nil {
 		return nil, err

@@ -35,12 +35,16 @@ func TestTransientStart(t *testing.T) {
 }
 
 // TestNird_RemovesKeyLeftovers: the temporary files a start killed while it wrote a key file
-// left in the data directory (part of a key nothing uses, smallfile.WriteNew's) are removed
+// left in the data directory or its NATS seeds' (part of a key nothing uses,
+// smallfile.WriteNew's) are removed
 // by the next start, and said so; a name that only resembles theirs is kept. Before, they
 // stayed for ever.
 func TestNird_RemovesKeyLeftovers(t *testing.T) {
 	data := t.TempDir()
-	leftovers := []string{".personkey.secret.tmp123", ".master.key.tmp4567", ".checkpoint.key.tmp89"}
+	if err := os.Mkdir(filepath.Join(data, "nats"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{".personkey.secret.tmp123", ".master.key.tmp4567", ".checkpoint.key.tmp89", "nats/.reader.nk.tmp42"}
 	for _, name := range append([]string{".personkey.secret.tmp-notours"}, leftovers...) {
 		if err := os.WriteFile(filepath.Join(data, name), []byte("0123"), 0o600); err != nil {
 			t.Fatal(err)
