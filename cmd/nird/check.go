@@ -108,10 +108,11 @@ func preflight(cfg Config, log *slog.Logger) (checked, error) {
 // may make any name nird has not made yet in it, and its mode is not nird's to change (nird
 // run as root owns /tmp, and made it o-w for every user of the machine). A missing one is
 // made later (mode 0700), which is why the refusal of a shared one names a subdirectory for
-// --data. nird does not move into one by itself: every path (the default key files, nirctl
-// --store, the backups' scripts) names the data directory as configured, and a directory it
-// chose below a shared one another user may have made first. Without fix (nird --check-config, which must change nothing) it
-// only says what the start would change.
+// --data; one in a shared directory must be nird's user's (checkSharedParent). nird does not
+// move into one by itself: every path (the default key files, nirctl --store, the backups'
+// scripts) names the data directory as configured, and a directory it chose below a shared
+// one another user may have made first. Without fix (nird --check-config, which must change
+// nothing) it only says what the start would change.
 func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
 	switch {
@@ -121,6 +122,11 @@ func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 		return fmt.Errorf("--data: %w", err)
 	case !fi.IsDir():
 		return fmt.Errorf("--data: %s is not a directory", dir)
+	}
+	if err := checkSharedParent(dir, fi); err != nil {
+		return err
+	}
+	switch {
 	case fi.Mode().Perm()&0o002 == 0:
 		return nil
 	case fi.Mode()&os.ModeSticky != 0:
@@ -140,6 +146,26 @@ func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 		return nil
 	}
 	log.Warn("the data directory may be written by others, who could put keys of their own in it, and is not nird's to change; chmod o-w it unless its others are nird's own (a Kubernetes emptyDir)", "dir", dir, "mode", fi.Mode().String())
+	return nil
+}
+
+// checkSharedParent refuses a data directory (fi, at dir) in a shared directory (sticky and
+// writable by others, as /tmp and a Kubernetes emptyDir of medium Memory are) that is not
+// nird's user's: anyone may have made it there before nird did, with keys of their own in
+// it, and the refusal of the shared directory itself names such a subdirectory for --data.
+func checkSharedParent(dir string, fi os.FileInfo) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	parent := filepath.Dir(abs)
+	pfi, err := os.Stat(parent)
+	if err != nil || pfi.Mode()&os.ModeSticky == 0 || pfi.Mode().Perm()&0o002 == 0 {
+		return nil
+	}
+	if uid, _, ok := smallfile.Owner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("--data: %s lies in the shared directory %s (mode %v) and belongs to uid %d, not to nird's user: anyone may have made it there first, with keys of their own in it; remove it and let nird make it (mode 0700)", dir, parent, pfi.Mode(), uid)
+	}
 	return nil
 }
 

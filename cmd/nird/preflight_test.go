@@ -204,3 +204,41 @@ func TestPreflight_KeyFileOfAnotherUser(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflight_DataInSharedDirectory: a data directory in a shared directory (sticky and
+// writable by others, as /tmp and a Kubernetes emptyDir of medium Memory are, where the
+// refusal of the shared directory tells the operator to point --data) must be nird's user's:
+// another user may have made it there first, with keys of their own in it. Before, one of
+// mode 0777 was only warned about, and one of 0700 taken without a word.
+func TestPreflight_DataInSharedDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the data directory to another user")
+	}
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(shared, "nird")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig([]string{"--data", data}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, mode := range []os.FileMode{0o700, 0o777} {
+		if err := os.Chmod(data, mode); err != nil {
+			t.Fatal(err)
+		}
+		for _, owner := range []int{0, 4242} {
+			if err := os.Chown(data, owner, owner); err != nil {
+				t.Fatal(err)
+			}
+			_, err := preflight(cfg, log)
+			if refused := err != nil && strings.Contains(err.Error(), "belongs to uid 4242"); refused != (owner != 0) {
+				t.Errorf("a data directory of uid %d, mode %v, in a shared directory: %v", owner, mode, err)
+			}
+		}
+	}
+}

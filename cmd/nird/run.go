@@ -44,8 +44,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	missing := !fileExists(cfg.Data)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if missing {
+		// Made now, or by another user since preflight looked: checked as one found.
+		if err := checkDataDir(cfg.Data, true, log); err != nil {
+			return err
+		}
 	}
 	// Also with an external NATS server: the read-model files are one nird's (a second
 	// nird on them stopped on a timeout that named no cause, after removing the first's
