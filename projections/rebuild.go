@@ -356,12 +356,12 @@ func (p *Projector) rebuild(ctx context.Context, fromStream bool, progress func(
 }
 
 // rebuiltQuarantines sorts the quarantine entries of a rebuild's new file db into new ones
-// and those found again (countQuarantines): found again are those the live file it replaces
+// and those found again (countQuarantines). Found again are those the live file it replaces
 // holds too, or, for a repair (a live file damaged or another stream's, not read), those up
-// to the live checkpoint; and past the live checkpoint, those a fresh live file's catch-up
-// had still to meet again (caughtUp).
-// New are the others: an event the rules now panic on where the live models folded it, a
-// message that arrived while the rebuild ran. Called with writeMu held.
+// to the live checkpoint; and past the live checkpoint, those a fresh live file had yet to
+// reach in its catch-up (caughtUp). New are the others: an event the rules now panic on
+// where the live models folded it, a message that arrived while the rebuild ran. Called
+// with writeMu held.
 func (p *Projector) rebuiltQuarantines(db *DB, repair bool) (newQ, againQ uint64, err error) {
 	qs, err := db.Quarantined(0)
 	if err != nil {

@@ -437,15 +437,13 @@ func (p *Projector) Stats() Stats {
 		Progress:      p.stats.progress.Load(),
 		Unserved:      p.repair.Load() != nil,
 		KeptAside:     p.stats.keptAside.Load(),
-
-		QuarantinesNew:        p.stats.quarantinesNew.Load(),
-		QuarantinesFoundAgain: p.stats.quarantinesAgain.Load(),
 		Regelmotor: RegelmotorStats{
 			Passes:       p.stats.passes.Load(),
 			FailedPasses: p.stats.failedPasses.Load(),
 			Terminations: p.stats.terminations.Load(),
 		},
 	}
+	s.QuarantinesNew, s.QuarantinesFoundAgain = p.stats.quarantinesNew.Load(), p.stats.quarantinesAgain.Load()
 	if ns := p.stats.lastPassNanos.Load(); ns != 0 {
 		s.Regelmotor.LastPass = time.Unix(0, int64(ns))
 	}
