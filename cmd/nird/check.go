@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/nats-io/nkeys"
 
@@ -133,7 +132,7 @@ func checkDataDir(dir string, fix bool, log *slog.Logger) error {
 		return fmt.Errorf("--data: %s is a shared directory (mode %v, as /tmp and a Kubernetes emptyDir of medium Memory are): anyone may put files of their own in it, a key among them; point --data at a subdirectory, e.g. --data %s, which nird creates mode 0700",
 			dir, fi.Mode(), filepath.Join(dir, "nird"))
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+	if uid, _, ok := smallfile.Owner(fi); ok && uid == os.Geteuid() {
 		mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid) &^ 0o002
 		if !fix {
 			log.Warn("the data directory is writable by others, who could put keys of their own in it; the start will make it private to them (chmod o-w)", "dir", dir, "mode", fi.Mode().String(), "would_be", mode.String())
