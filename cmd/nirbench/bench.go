@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -107,9 +108,10 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): nir-single, nir-batch, bare-sync, bare-batch, nir-concurrent, bare-concurrent, bare-coalesced")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (server and nir in one process)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file (server and nir in one process)")
+	traceFile := fs.String("trace", "", "write an execution trace of the run to this file (go tool trace; its -pprof=sync, syscall and sched views show where the appends wait)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nirbench ingest [--events N] [--batch B] [--clients C] [--scenarios S,...] [--cpuprofile F] [--memprofile F] [--json]")
+		fmt.Fprintln(stderr, "usage: nirbench ingest [--events N] [--batch B] [--clients C] [--scenarios S,...] [--cpuprofile F] [--memprofile F] [--trace F] [--json]")
 		fmt.Fprintln(stderr, "Runs in-process against an embedded JetStream server with nird's durability; needs no nird.")
 		fs.PrintDefaults()
 	}
@@ -129,6 +131,17 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	rep, err := bench.Ingest(ctx, opt, func(name string) { fmt.Fprintf(stderr, "bench ingest: %s …\n", name) })
 	if err != nil {
