@@ -42,8 +42,8 @@ type IngestOptions struct {
 	EventsPerPerson int    // events per synthetic person (default 10)
 	Dir             string // scratch directory for the embedded server (default a temp dir, removed)
 	// Scenarios limits the run to the named scenarios ("nir-single", "nir-batch",
-	// "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced");
-	// empty = all. A ratio
+	// "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced",
+	// "store-single"); empty = all but store-single, which runs only when named. A ratio
 	// is reported when both of its scenarios ran.
 	Scenarios []string
 	// GroupCommit tunes the event store's group commit; zero = nird's defaults.
@@ -58,7 +58,11 @@ type IngestOptions struct {
 }
 
 // scenarioNames are the names IngestOptions.Scenarios accepts.
-var scenarioNames = []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced"}
+var scenarioNames = []string{"nir-single", "nir-batch", "bare-sync", "bare-batch", "nir-concurrent", "bare-concurrent", "bare-coalesced", "store-single"}
+
+// namedOnly are the scenarios that run only when named in IngestOptions.Scenarios: they
+// split a ratio into its parts rather than measure nir.
+var namedOnly = []string{"store-single"}
 
 // Result is one measured scenario.
 type Result struct {
@@ -109,6 +113,11 @@ func thisMachine() Machine {
 //   - bare-sync: one synchronous JetStream publish per message of the same size, with the
 //     same headers (message id, expected last subject sequence);
 //   - bare-batch: atomic batch publishes of Batch messages;
+//   - store-single, only when named: the event store's Append alone, one event per call
+//     with the person's check, events stamped as the append path stamps them before the
+//     clock starts (no validation, keying, access, rules, id index, sealing or cache): it
+//     runs with nir-single and bare-sync and splits the single ratio into the store's part
+//     ("store-single", store / bare) and the append path's above it;
 //   - with Clients > 0, nir-concurrent and bare-concurrent: Clients goroutines, one event at
 //     a time each; and bare-coalesced: atomic batches of Clients messages one after the
 //     other, what JetStream does for Clients one-event clients coalesced at no cost.
@@ -138,7 +147,9 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 			return nil, fmt.Errorf("bench ingest: unknown scenario %q (known: %s)", name, strings.Join(scenarioNames, ", "))
 		}
 	}
-	selected := func(name string) bool { return len(opt.Scenarios) == 0 || slices.Contains(opt.Scenarios, name) }
+	selected := func(name string) bool {
+		return slices.Contains(opt.Scenarios, name) || len(opt.Scenarios) == 0 && !slices.Contains(namedOnly, name)
+	}
 	dir := opt.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "nir-bench")
@@ -338,6 +349,43 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		return lat, nil
 	}
 
+	// storeSingles appends n events one per eventstore Append, persons one after another,
+	// each with the person's last sequence as its check and NoDuplicates, as the append path
+	// calls it. The events are stamped before the clock starts; they go unsealed (sealing is
+	// the append path's work, as is everything else store-single leaves out).
+	storeSingles := func(n int) func() ([]time.Duration, error) {
+		events := make([]*nirv1.Event, 0, n)
+		for len(events) < n {
+			for _, reg := range gen.person(gen.next(), 0) {
+				if len(events) < n {
+					ev := reg.GetEvent()
+					ev.PersonKey = keys.Key(reg.GetPerson().GetNationalId())
+					ev.Actor = &nirv1.Actor{Subject: "bench", Role: nirv1.ActorRole_ACTOR_ROLE_SYSTEM}
+					ev.RecordedAt = timestamppb.Now()
+					events = append(events, ev)
+				}
+			}
+		}
+		return func() ([]time.Duration, error) {
+			lat := make([]time.Duration, 0, n)
+			var key string
+			var last uint64
+			for _, ev := range events {
+				if ev.GetPersonKey() != key {
+					key, last = ev.GetPersonKey(), 0
+				}
+				t0 := time.Now()
+				pos, err := store.Append(ctx, eventstore.PersonAppend{PersonKey: key, ExpectedLastSeq: eventstore.Expect(last), Events: []*nirv1.Event{ev}, NoDuplicates: true})
+				if err != nil {
+					return nil, err
+				}
+				lat = append(lat, time.Since(t0))
+				last = pos[0].Seq
+			}
+			return lat, nil
+		}
+	}
+
 	// nirBatches appends n registrations, Batch per Append, whole persons per batch.
 	nirBatches := func(n int) func() ([]time.Duration, error) {
 		var batches [][]*nirv1.Registration
@@ -382,8 +430,8 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 	}
 
 	// nir-single (every registration its own Append) against bare-sync (one synchronous
-	// publish per message, same size and headers).
-	if err := runGroup(scenario{"nir-single", nirSingles}, scenario{"bare-sync", inLoop(bareSingles)}); err != nil {
+	// publish per message, same size and headers), and store-single between them when named.
+	if err := runGroup(scenario{"nir-single", nirSingles}, scenario{"store-single", storeSingles}, scenario{"bare-sync", inLoop(bareSingles)}); err != nil {
 		return nil, err
 	}
 	// nir-batch against bare-batch (atomic batches of Batch messages).
@@ -414,6 +462,7 @@ func Ingest(ctx context.Context, opt IngestOptions, progress func(string)) (*Ing
 		}
 	}
 	ratio("single", "nir-single", "bare-sync")
+	ratio("store-single", "store-single", "bare-sync")
 	ratio("batch", "nir-batch", "bare-batch")
 	if opt.Clients > 0 {
 		ratio("concurrent", fmt.Sprintf("nir-concurrent-%d", opt.Clients), fmt.Sprintf("bare-concurrent-%d", opt.Clients))

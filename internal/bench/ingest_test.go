@@ -53,6 +53,28 @@ func TestIngestScenarios(t *testing.T) {
 
 // TestIngestNewIDs: with a D-nummer beside every fødselsnummer each registration claims a
 // further id; the synthetic ids never collide, so every append is stored.
+// TestIngestStoreSingle: store-single runs only when named, between nir-single and bare-sync,
+// and its ratio to bare-sync is reported beside the single ratio (two persons a slice, each
+// appended with its own check); the default run leaves it out (TestIngest).
+func TestIngestStoreSingle(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Events: 40, Rounds: 2, Dir: t.TempDir(), Scenarios: []string{"bare-sync", "store-single", "nir-single"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"nir-single", "store-single", "bare-sync"}
+	if len(rep.Results) != len(want) {
+		t.Fatalf("%d results, want %d: %+v", len(rep.Results), len(want), rep.Results)
+	}
+	for i, r := range rep.Results {
+		if r.Name != want[i] || r.Events != 40 || r.EventsPerSec <= 0 {
+			t.Errorf("result %d = %+v", i, r)
+		}
+	}
+	if len(rep.Ratios) != 2 || rep.Ratios["single"] <= 0 || rep.Ratios["store-single"] <= 0 {
+		t.Errorf("ratios %v, want single and store-single", rep.Ratios)
+	}
+}
+
 func TestIngestNewIDs(t *testing.T) {
 	rep, err := Ingest(context.Background(), IngestOptions{Events: 300, Batch: 50, Dir: t.TempDir(), NewIDs: true, Scenarios: []string{"nir-single", "nir-batch"}}, nil)
 	if err != nil {
