@@ -44,6 +44,9 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	err := db.update(func(tx *bolt.Tx) error {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
+		if err == nil && len(db.newUnknownKinds) > 0 {
+			err = db.keepUnknownKinds(tx, db.unknownKinds.Load()+uint64(len(db.newUnknownKinds)))
+		}
 		if err == nil {
 			// Before the commit: from it on, a reader must not be served a list cached
 			// before it (updateRowCache follows only after it).

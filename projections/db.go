@@ -134,7 +134,8 @@ type DB struct {
 	addedQuarantines uint64
 
 	// unknownKinds counts the events a rebuild or Apply met whose kind this build does not
-	// know (no payload it can read: a newer nird wrote them), and unknownKindLog bounds its
+	// know (no payload it can read: a newer nird wrote them), kept in the file's meta bucket
+	// (unknownKindsKey), and unknownKindLog bounds its
 	// lines; newUnknownKinds are the sequences of those the Apply in progress met, counted
 	// once it commits (guarded by mu).
 	unknownKinds    atomic.Uint64
@@ -258,6 +259,9 @@ func Open(path string, opt DBOptions) (*DB, error) {
 	if err == nil {
 		err = db.view(func(tx *bolt.Tx) error {
 			db.quarantined.Store(uint64(bucket(tx, bucketQuarantine).Stats().KeyN))
+			if v := bucket(tx, bucketMeta).Get(unknownKindsKey); len(v) == 8 {
+				db.unknownKinds.Store(btou64(v))
+			}
 			return nil
 		})
 	}
@@ -338,6 +342,10 @@ func writeMeta(tx *bolt.Tx, model string, ckpt uint64) error {
 // asOfKey is the meta entry of an as-of replay's cut-off (Unix nanoseconds), and
 // asOfProvisionalKey the instant its bound settled, when the replay was made before it.
 var (
+	// unknownKindsKey keeps how many events of a kind this build does not know the file's
+	// models left out (DB.UnknownKinds), so that an older nird restarted on its file still
+	// says its models miss them.
+	unknownKindsKey    = []byte("unknown-kinds")
 	asOfKey            = []byte("asof")
 	asOfProvisionalKey = []byte("asof-provisional-until")
 )

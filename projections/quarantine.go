@@ -87,6 +87,13 @@ func (db *DB) noteUnknownKind(seq uint64) {
 
 const unknownKindMsg = "an event of a kind this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models and regelmotor miss it; upgrade this nird"
 
+// keepUnknownKinds records in tx that the file's models left out n events of a kind this
+// build does not know: counted in memory alone, an older nird restarted on its file said
+// none, and its alert went quiet while its models still missed them.
+func (db *DB) keepUnknownKinds(tx *bolt.Tx, n uint64) error {
+	return bucket(tx, bucketMeta).Put(unknownKindsKey, u64(n))
+}
+
 // UnknownKinds returns how many events of a kind this build does not know the file's rebuild
 // and Apply have met since it was built or opened.
 func (db *DB) UnknownKinds() uint64 { return db.unknownKinds.Load() }

@@ -341,6 +341,11 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 				for _, seq := range ch.jobs[i].unknown {
 					db.noteUnknownKind(seq)
 				}
+				if len(ch.jobs[i].unknown) > 0 {
+					if err := db.keepUnknownKinds(tx, db.unknownKinds.Load()); err != nil {
+						return err
+					}
+				}
 				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd, &later); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
 				}

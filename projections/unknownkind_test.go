@@ -25,7 +25,8 @@ func TestProjector_UnknownKindCounted(t *testing.T) {
 			unknown = append(unknown, recs[i].Seq)
 		}
 	}
-	p, log := newLogged(t, recs, Options{Dir: t.TempDir()})
+	dir := t.TempDir()
+	p, log := newLogged(t, recs, Options{Dir: dir})
 	if _, err := p.CatchUp(bg); err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +37,9 @@ func TestProjector_UnknownKindCounted(t *testing.T) {
 	if n := strings.Count(log.String(), "does not know"); n != 1 {
 		t.Errorf("%d lines of events of an unknown kind logged, want 1 (bounded):\n%s", n, log.String())
 	}
+	// A restart on the file (the older nird restarted, not upgraded) still says its models
+	// miss them: counted in memory alone, it said none, and NirEventKindUnknown went quiet.
+	p = restartUnknown(t, p, recs, dir, len(unknown), "after a restart on the caught-up file")
 	// A rebuild (a new pod's, or an operator's) counts them in its file as catching up did:
 	// an older nird started afresh in a rolling upgrade is not silent about them.
 	if err := p.Rebuild(bg, nil); err != nil {
@@ -44,6 +48,22 @@ func TestProjector_UnknownKindCounted(t *testing.T) {
 	if got := p.Stats().UnknownKinds; got != uint64(len(unknown)) {
 		t.Errorf("after a rebuild Stats: %d unknown kinds, want %d", got, len(unknown))
 	}
+	restartUnknown(t, p, recs, dir, len(unknown), "after a restart on the rebuilt file")
+}
+
+// restartUnknown closes p, opens a projector on its directory again and checks that it
+// counts want events of an unknown kind.
+func restartUnknown(t *testing.T, p *Projector, recs []Record, dir string, want int, when string) *Projector {
+	t.Helper()
+	p.Close()
+	again, _ := newLogged(t, recs, Options{Dir: dir})
+	if _, err := again.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Stats().UnknownKinds; got != uint64(want) {
+		t.Errorf("%s Stats: %d unknown kinds, want %d", when, got, want)
+	}
+	return again
 }
 
 // TestApply_UnknownKindCountedOnceCommitted: an event of a kind this build does not know is
