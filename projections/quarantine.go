@@ -85,7 +85,7 @@ func (db *DB) noteUnknownKind(seq uint64) {
 	db.unknownKindLog.Note(db.logger, "stream_seq", seq)
 }
 
-const unknownKindMsg = "an event of a kind this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models and regelmotor miss it; upgrade this nird"
+const unknownKindMsg = "an event of a kind this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models and regelmotor miss it; upgrade this nird (an upgraded nird whose read-model file still counts them needs a rebuild: nirctl projections rebuild)"
 
 // keepUnknownKinds records in tx that the file's models left out n events of a kind this
 // build does not know: counted in memory alone, an older nird restarted on its file said
