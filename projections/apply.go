@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 	"github.com/introreg/nir/rules"
 )
 
@@ -45,7 +46,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 		var err error
 		ckpt, touched, order, err = db.applyTx(tx, recs, changed)
 		if err == nil && len(db.newUnknownKinds) > 0 {
-			err = db.keepUnknownKinds(tx, db.unknownKinds.Load()+uint64(len(db.newUnknownKinds)))
+			err = db.keepUnknownKinds(tx, db.newUnknownKinds)
 		}
 		if err == nil {
 			// Before the commit: from it on, a reader must not be served a list cached
@@ -57,9 +58,7 @@ func (db *DB) Apply(recs []Record) (uint64, error) {
 	if err == nil {
 		db.quarantined.Add(uint64(db.newQuarantined))
 		db.quarantinesAdded.Add(db.addedQuarantines)
-		for _, seq := range db.newUnknownKinds {
-			db.noteUnknownKind(seq)
-		}
+		db.noteUnknownKinds(db.newUnknownKinds)
 	}
 	if afterApplyCommit != nil {
 		afterApplyCommit()
@@ -177,7 +176,7 @@ func (db *DB) applyTx(tx *bolt.Tx, recs []Record, changed map[string][]rowChange
 			}
 			erased[pk] = true
 		}
-		if rec.Event.GetPayload() == nil {
+		if nirv1.HoldsUnknown(rec.Event) {
 			db.newUnknownKinds = append(db.newUnknownKinds, rec.Seq) // counted once committed
 		}
 		c.fresh = append(c.fresh, rules.LoggedEvent{Seq: rec.Seq, Event: rec.Event})

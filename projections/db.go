@@ -134,13 +134,14 @@ type DB struct {
 	addedQuarantines uint64
 
 	// unknownKinds counts the events a rebuild or Apply met whose kind this build does not
-	// know (no payload it can read: a newer nird wrote them), kept in the file's meta bucket
-	// (unknownKindsKey), and unknownKindLog bounds its
-	// lines; newUnknownKinds are the sequences of those the Apply in progress met, counted
-	// once it commits (guarded by mu).
+	// know, or with fields it does not know (a newer nird wrote them), kept in the file's
+	// meta bucket (unknownKindsKey), and unknownKindLog bounds its lines; newUnknownKinds are
+	// the sequences of those the Apply in progress met, counted once it commits (guarded by
+	// mu). firstUnknown is FirstUnknownKind, kept in the file too.
 	unknownKinds    atomic.Uint64
 	unknownKindLog  ratelog.Minute
 	newUnknownKinds []uint64
+	firstUnknown    atomic.Uint64
 
 	// removeOnClose removes the file on Close (an unkept as-of replay).
 	removeOnClose bool
@@ -261,6 +262,9 @@ func Open(path string, opt DBOptions) (*DB, error) {
 			db.quarantined.Store(uint64(bucket(tx, bucketQuarantine).Stats().KeyN))
 			if v := bucket(tx, bucketMeta).Get(unknownKindsKey); len(v) == 8 {
 				db.unknownKinds.Store(btou64(v))
+			}
+			if v := bucket(tx, bucketMeta).Get(firstUnknownKey); len(v) == 8 {
+				db.firstUnknown.Store(btou64(v))
 			}
 			return nil
 		})

@@ -49,6 +49,11 @@ var ErrExists = errors.New("projections: already exists")
 // are not served until then. Snapshots stay available.
 var ErrUnavailable = errors.New("projections: read models unavailable")
 
+// ErrUnknownKinds is returned by the regelmotor once the live models have folded an event of
+// a kind, or with fields, this build does not know (a newer nird wrote it): it computes no
+// termination more, and leaves the regelmotor to the newer nird.
+var ErrUnknownKinds = errors.New("projections: the read models hold events this nird cannot wholly read; the regelmotor is for a newer nird")
+
 // ErrExportDisk is returned by ExportCSV when its temporary file would take the exports
 // sharing its ExportDisk beyond their bytes; nothing has been written to its writer then.
 var ErrExportDisk = errors.New("projections: the CSV exports' disk budget is spent")

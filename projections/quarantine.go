@@ -3,6 +3,8 @@ package projections
 // Quarantine: messages on the stream that are not usable events, kept out of every model.
 
 import (
+	"slices"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/introreg/nir/rules"
@@ -74,27 +76,49 @@ type Quarantine struct {
 // QuarantinedCount returns how many stream messages the models have quarantined.
 func (db *DB) QuarantinedCount() uint64 { return db.quarantined.Load() }
 
-// noteUnknownKind counts, and logs at most once a minute, an event at seq whose kind this
-// build does not know. nird's append path stores no event without a payload, so a newer nird
-// wrote it (a rolling upgrade: TestNird_RollingUpgrade): the fold leaves it out of its
-// person's state, as of a kind it cannot judge, so this nird's read models and regelmotor
-// miss it until it is upgraded. It is kept in the person's history and is no quarantine:
-// the upgraded nird folds it.
-func (db *DB) noteUnknownKind(seq uint64) {
-	db.unknownKinds.Add(1)
-	db.unknownKindLog.Note(db.logger, "stream_seq", seq)
+// keepUnknownKinds writes in tx what noteUnknownKinds counts of seqs (the events in a
+// transaction that this build cannot wholly read, nirv1.HoldsUnknown): the file's count of
+// them and the first one's sequence (FirstUnknownKind). Counted in memory alone, an older
+// nird restarted on its file said none, its alert went quiet and its regelmotor ran again,
+// while its models still missed them.
+func (db *DB) keepUnknownKinds(tx *bolt.Tx, seqs []uint64) error {
+	meta := bucket(tx, bucketMeta)
+	if err := meta.Put(unknownKindsKey, u64(db.unknownKinds.Load()+uint64(len(seqs)))); err != nil {
+		return err
+	}
+	if first := db.firstUnknown.Load(); first != 0 && first <= slices.Min(seqs) {
+		return nil
+	}
+	return meta.Put(firstUnknownKey, u64(slices.Min(seqs)))
 }
 
-const unknownKindMsg = "an event of a kind this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models and regelmotor miss it; upgrade this nird (an upgraded nird whose read-model file still counts them needs a rebuild: nirctl projections rebuild)"
-
-// keepUnknownKinds records in tx that the file's models left out n events of a kind this
-// build does not know: counted in memory alone, an older nird restarted on its file said
-// none, and its alert went quiet while its models still missed them.
-func (db *DB) keepUnknownKinds(tx *bolt.Tx, n uint64) error {
-	return bucket(tx, bucketMeta).Put(unknownKindsKey, u64(n))
+// noteUnknownKinds counts, and logs at most once a minute, the events at seqs that this
+// build cannot wholly read, once keepUnknownKinds' transaction commits, and marks the first
+// (FirstUnknownKind). nird's append path stores no such event, so a newer nird wrote it (a
+// rolling upgrade: TestNird_RollingUpgrade): the fold leaves it, or its new fields, out of
+// its person's state, as what it cannot judge, so this nird's read models miss it until it
+// is upgraded, and its regelmotor stops (RegelmotorPass). It is kept in the person's history
+// and is no quarantine: the upgraded nird folds it.
+func (db *DB) noteUnknownKinds(seqs []uint64) {
+	for _, seq := range seqs {
+		db.unknownKinds.Add(1)
+		db.unknownKindLog.Note(db.logger, "stream_seq", seq)
+	}
+	if first := db.firstUnknown.Load(); len(seqs) > 0 && (first == 0 || slices.Min(seqs) < first) {
+		db.firstUnknown.Store(slices.Min(seqs))
+	}
 }
 
-// UnknownKinds returns how many events of a kind this build does not know the file's rebuild
+// firstUnknownKey is the meta entry of FirstUnknownKind.
+var firstUnknownKey = []byte("first-unknown-kind")
+
+const unknownKindMsg = "an event of a kind or with fields this nird does not know (a newer nird wrote it): left out of its person's state, so this nird's read models miss it and its regelmotor stops; upgrade this nird"
+
+// FirstUnknownKind returns the stream sequence of the first event this build cannot wholly
+// read that the file's models have folded (noteUnknownKinds), kept in the file; 0 when none.
+func (db *DB) FirstUnknownKind() uint64 { return db.firstUnknown.Load() }
+
+// UnknownKinds returns how many events this build cannot wholly read the file's rebuild
 // and Apply have met since it was built or opened.
 func (db *DB) UnknownKinds() uint64 { return db.unknownKinds.Load() }
 

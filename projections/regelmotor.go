@@ -67,6 +67,9 @@ func (db *DB) DueTerminations(now rules.Date) ([]*nirv1.Event, error) {
 // RunRegelmotor is the regelmotor worker (DOMAIN.md Product decisions 5): every Interval it
 // appends, through app, the computed terminations that have become due in the live models.
 // It returns nil when ctx is done. A failed append is logged and retried on the next pass.
+// Once the live models have folded an event this build cannot wholly read, it returns an
+// error wrapping ErrUnknownKinds, having appended nothing more: the regelmotor is for a
+// newer nird (cmd/nird gives its lease up).
 func (p *Projector) RunRegelmotor(ctx context.Context, app Appender, opt RegelmotorOptions) error {
 	if opt.Interval <= 0 {
 		opt.Interval = time.Minute
@@ -87,6 +90,8 @@ func (p *Projector) RunRegelmotor(ctx context.Context, app Appender, opt Regelmo
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, ErrUnknownKinds):
+			return err
 		case err != nil:
 			logger.Error("regelmotor pass failed", "err", err)
 		case n > 0:
@@ -115,10 +120,16 @@ func (p *Projector) countPass(n int, err error) {
 }
 
 // RegelmotorPass runs one pass of the regelmotor worker for the date now and returns how many
-// computed terminations it handed to app.
+// computed terminations it handed to app. It hands none, and fails with ErrUnknownKinds, once
+// the live models have folded an event this build cannot wholly read (Stats.FirstUnknownKind):
+// their persons were folded without it, or without its new fields, and may owe a termination
+// a newer build would not compute.
 func (p *Projector) RegelmotorPass(ctx context.Context, app Appender, now rules.Date) (int, error) {
 	var evs []*nirv1.Event
 	err := p.Use("", func(db *DB) error {
+		if seq := db.FirstUnknownKind(); seq != 0 {
+			return fmt.Errorf("%w (the first at stream sequence %d)", ErrUnknownKinds, seq)
+		}
 		var err error
 		evs, err = db.DueTerminations(now)
 		return err

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	nirv1 "github.com/introreg/nir/proto/nir/v1"
 )
 
 // Identifier is implemented by feeds that can tell one instance of the stream from another
@@ -99,8 +101,39 @@ func (p *Projector) Check(ctx context.Context) error {
 		p.logger.Error("the stream does not hold what the read models were built from; they are rebuilt from the stream as it is, and the file is kept aside: it holds every event they applied, byte for byte", "reason", reason)
 		p.requestRepair(reason, true)
 	}
+	if reason == "" {
+		if reason = p.olderFoldReason(ctx); reason != "" {
+			p.logger.Warn("the read models were folded by an older build; they are rebuilt from the stream", "reason", reason)
+			p.requestRepair(reason, false)
+		}
+	}
 	p.checkSnapshots(ctx)
 	return nil
+}
+
+// olderFoldReason says why the live models must be rebuilt when they were folded without an
+// event this build reads whole: the file marks the first event its folds could not wholly
+// read (DB.FirstUnknownKind), and this build reads it whole (a newer build on an older one's
+// data directory, with the same SchemaVersion). The mark stops the regelmotor, and the
+// models lack what the event says, until a rebuild. "" when they need none, or the event
+// cannot be read now (the next Check looks again).
+func (p *Projector) olderFoldReason(ctx context.Context) string {
+	idf, ok := p.feed.(Identifier)
+	if !ok || p.repair.Load() != nil {
+		return ""
+	}
+	var first uint64
+	if p.Use("", func(db *DB) error { first = db.FirstUnknownKind(); return nil }) != nil || first == 0 {
+		return ""
+	}
+	raw, err := idf.RawAt(ctx, first)
+	if err != nil {
+		return ""
+	}
+	if ev, err := nirv1.UnmarshalEvent(raw); err != nil || nirv1.HoldsUnknown(ev) {
+		return ""
+	}
+	return fmt.Sprintf("the read models were folded without events this build reads whole, the first at seq %d: an older build folded them", first)
 }
 
 // checkSnapshots takes the snapshots built from another instance of the stream out of

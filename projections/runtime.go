@@ -400,9 +400,12 @@ type Stats struct {
 	// pod's), and a rebuild's that the file it replaced held too (all of a repair's, whose
 	// file is damaged or another stream's, up to its checkpoint).
 	QuarantinesNew, QuarantinesFoundAgain uint64
-	// UnknownKinds counts the events of a kind this build does not know that the live models
-	// have met since their file was built or opened (a newer nird wrote them).
+	// UnknownKinds counts the events of a kind, or with fields, this build does not know that
+	// the live models have met since their file was built or opened (a newer nird wrote them).
 	UnknownKinds uint64
+	// FirstUnknownKind is the stream sequence of the first such event the live models have
+	// folded, kept in their file (0: none): while it is set the regelmotor does not run.
+	FirstUnknownKind uint64
 	// Unserved is true while the live models are not served until a rebuild from the stream
 	// ends (Repairing says why).
 	Unserved bool
@@ -450,6 +453,7 @@ func (p *Projector) Stats() Stats {
 	if h, err := p.acquire(""); err == nil {
 		s.Quarantined = h.db.QuarantinedCount()
 		s.UnknownKinds = h.db.UnknownKinds()
+		s.FirstUnknownKind = h.db.FirstUnknownKind()
 		h.refs.Done()
 	}
 	if s.LastSeq > s.Checkpoint {

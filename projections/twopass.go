@@ -338,13 +338,12 @@ func (db *DB) foldAll(at uint64, progress func(done, total uint64)) error {
 				if err := db.quarantineFaults(tx, ch.jobs[i].faults); err != nil {
 					return err
 				}
-				for _, seq := range ch.jobs[i].unknown {
-					db.noteUnknownKind(seq)
-				}
-				if len(ch.jobs[i].unknown) > 0 {
-					if err := db.keepUnknownKinds(tx, db.unknownKinds.Load()); err != nil {
+				if unknown := ch.jobs[i].unknown; len(unknown) > 0 {
+					// A failed rebuild throws its file away: counted in its transaction.
+					if err := db.keepUnknownKinds(tx, unknown); err != nil {
 						return err
 					}
+					db.noteUnknownKinds(unknown)
 				}
 				if err := writeDiff(tx, ch.jobs[i].pk, empty, ch.jobs[i].der, sd, &later); err != nil {
 					return fmt.Errorf("projections: person models: %w", err)
@@ -795,8 +794,8 @@ type foldJob struct {
 	// faults are the person's events whose fold panicked (rules.State.Faults): quarantined,
 	// but kept stored, as catching up does.
 	faults []rules.Fault
-	// unknown are the sequences of the person's events of a kind this build does not know,
-	// counted as catching up counts them (noteUnknownKind).
+	// unknown are the sequences of the person's events this build cannot wholly read,
+	// counted as catching up counts them (noteUnknownKinds).
 	unknown []uint64
 }
 
@@ -832,7 +831,7 @@ func foldJobs(jobs []foldJob, open func(*nirv1.Event) error) error {
 							return
 						}
 					}
-					if ev.GetPayload() == nil {
+					if nirv1.HoldsUnknown(ev) {
 						j.unknown = append(j.unknown, j.seqs[x])
 					}
 					les = append(les, rules.LoggedEvent{Seq: j.seqs[x], Event: ev})

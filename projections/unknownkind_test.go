@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
+	"github.com/introreg/nir/rules"
 )
 
 // TestProjector_UnknownKindCounted: an event whose kind this build does not know (no payload
@@ -105,4 +107,100 @@ func newerKind(ev *nirv1.Event) *nirv1.Event {
 	b := protowire.AppendTag(nil, 999, protowire.BytesType)
 	ev.ProtoReflect().SetUnknown(protowire.AppendBytes(b, []byte{0x08, 0x01}))
 	return ev
+}
+
+// TestProjector_UnknownFieldStopsRegelmotor: a field this build does not know in a known
+// kind's payload (a newer nird's field, e.g. one that moves a deadline) is counted as an
+// unknown kind is, and once the live models have folded either, the regelmotor appends no
+// computed termination and says why (ErrUnknownKinds): the person was folded without it,
+// and a newer nird, which cmd/nird leaves the regelmotor to, may compute another. The
+// models' file keeps it, so that a restart of the older nird does not run the regelmotor
+// again. Before, the pass appended the termination due on the person as folded without the
+// field.
+func TestProjector_UnknownFieldStopsRegelmotor(t *testing.T) {
+	s := &scenario{}
+	s.person("w1", "0301", "2022-01-10", asyl, 21)
+	s.tildeling("w1", "0301", "2022-03-01")
+	s.add("w1", "0301", "2022-03-02", &nirv1.SluttmalRegistered{Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: pd("2022-03-02")})
+	s.add("w1", "0301", "2022-03-02", &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: pd("2022-03-02"), ToDate: pd("2024-02-28")})
+	newer := s.recs[1].Event.GetProgrammeVedtakRegistered().ProtoReflect()
+	newer.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 6))
+	feed := NewSliceFeed(s.recs)
+	dir := t.TempDir()
+	p, err := New(feed, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.UnknownKinds != 1 || st.FirstUnknownKind != s.recs[1].Seq {
+		t.Errorf("Stats: %d unknown kinds, the first at %d; want 1 at %d", st.UnknownKinds, st.FirstUnknownKind, s.recs[1].Seq)
+	}
+	app := &appendFeed{feed: feed, ids: map[string]bool{}}
+	pass := func() {
+		t.Helper()
+		if n, err := p.RegelmotorPass(bg, app, rules.MustDate(2024, 3, 2)); !errors.Is(err, ErrUnknownKinds) || n != 0 || app.calls != 0 {
+			t.Errorf("pass over a person with a field this build does not know = %d, %v, %d appends; want 0, ErrUnknownKinds, none", n, err, app.calls)
+		}
+	}
+	pass()
+	p.Close()
+	if p, err = New(feed, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.FirstUnknownKind != s.recs[1].Seq {
+		t.Errorf("reopened: the first unknown kind at %d, want %d (kept in the file)", st.FirstUnknownKind, s.recs[1].Seq)
+	}
+	pass()
+}
+
+// TestProjector_OlderFoldRebuilt: a build that reads whole what an older build's read models
+// folded without (the newer nird upgraded in place on the older one's data directory, with
+// the same SchemaVersion) finds the file's mark of the first such event readable now, and
+// rebuilds the models from the stream: they hold the event then, and the mark, which stops
+// the regelmotor, is gone. Before, the upgraded nird served models folded without the event,
+// and with the mark never ran the regelmotor until an operator rebuilt them.
+func TestProjector_OlderFoldRebuilt(t *testing.T) {
+	recs := population(11, 20, testKommuner)
+	at := len(recs) / 2
+	older := slices.Clone(recs)
+	ev := proto.Clone(recs[at].Event).(*nirv1.Event)
+	ev.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	older[at].Event, older[at].Raw = ev, nil
+	f := &switchFeed{}
+	f.set("s", older)
+	dir := t.TempDir()
+	p, err := New(f, Options{Dir: dir, BatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.CatchUp(bg); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().FirstUnknownKind; got != recs[at].Seq {
+		t.Fatalf("the older build's mark is at %d, want %d", got, recs[at].Seq)
+	}
+	p.Close()
+
+	// The newer build knows the field: it reads the same stream as recs.
+	f.set("s", recs)
+	if p, err = New(f, Options{Dir: dir, BatchSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Check(bg); err != nil {
+		t.Fatal(err)
+	}
+	if p.Repairing() == "" {
+		t.Fatal("models an older build folded without an event this build reads are not rebuilt")
+	}
+	rebuiltLike(t, p, recs, "")
+	if got := p.Stats().FirstUnknownKind; got != 0 {
+		t.Errorf("after the rebuild the mark is at %d, want none", got)
+	}
 }
