@@ -70,6 +70,12 @@ var (
 	// of the person's state and every read model, so nothing is stored. The error is a
 	// *FoldFaultError naming the registration. The same request succeeds once nird is fixed.
 	ErrFoldFault = errors.New("the rules failed folding the event")
+
+	// ErrNewerEvents is returned for a computed termination (the regelmotor's) on a person
+	// whose history holds an event this build cannot wholly read (nirv1.HoldsUnknown: a newer
+	// nird's kind or field, in a rolling upgrade): folded without it, the person may owe
+	// another termination, or none. Nothing is stored; the newer nird's regelmotor decides.
+	ErrNewerEvents = errors.New("the person holds events of a newer nird that this nird cannot wholly read; its regelmotor leaves the person to a newer nird")
 )
 
 // FoldFaultError names the registration whose event the rules panicked folding

@@ -880,6 +880,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		if len(fresh) == 0 {
 			continue
 		}
+		if err := computedOnNewer(fresh, history); err != nil {
+			return err
+		}
 		// A person nobody registered is not found before any expectation is judged: the
 		// answer for another kommune's person (above) is NotFound too, so neither an event
 		// for the person nor an expected sequence tells a kommune which of the two it named.
@@ -1706,4 +1709,20 @@ func (h *heldLocks) release(taken int) {
 		}
 	}
 	l.mu.Unlock()
+}
+
+// computedOnNewer refuses a computed termination among fresh when the person's history holds
+// an event this build cannot wholly read (ErrNewerEvents). The regelmotor stops once its read
+// models fold such an event (projections.ErrUnknownKinds); this covers models that lag the
+// stream, as after a restart. No id in the error: the stream sequence says which.
+func computedOnNewer(fresh []*nirv1.Event, history []eventstore.Stored) error {
+	if !slices.ContainsFunc(fresh, func(ev *nirv1.Event) bool { return ev.GetTerminationComputed() != nil }) {
+		return nil
+	}
+	for _, h := range history {
+		if nirv1.HoldsUnknown(h.Event) {
+			return fmt.Errorf("%w (stream sequence %d)", ErrNewerEvents, h.Seq)
+		}
+	}
+	return nil
 }
