@@ -119,7 +119,7 @@ const unknownKindMsg = "an event of a kind or with fields this nird does not kno
 func (db *DB) FirstUnknownKind() uint64 { return db.firstUnknown.Load() }
 
 // UnknownKinds returns how many events this build cannot wholly read the file's rebuild
-// and Apply have met since it was built or opened.
+// and Apply have met, kept in the file.
 func (db *DB) UnknownKinds() uint64 { return db.unknownKinds.Load() }
 
 // QuarantinesAdded returns how many quarantine entries Apply has added since the file was

@@ -401,7 +401,7 @@ type Stats struct {
 	// file is damaged or another stream's, up to its checkpoint).
 	QuarantinesNew, QuarantinesFoundAgain uint64
 	// UnknownKinds counts the events of a kind, or with fields, this build does not know that
-	// the live models have met since their file was built or opened (a newer nird wrote them).
+	// the live models have met, kept in their file (a newer nird wrote them).
 	UnknownKinds uint64
 	// FirstUnknownKind is the stream sequence of the first such event the live models have
 	// folded, kept in their file (0: none): while it is set the regelmotor does not run.

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/introreg/nir/eventstore"
 	"github.com/introreg/nir/internal/access"
 	"github.com/introreg/nir/internal/ingest"
 	"github.com/introreg/nir/projections"
@@ -41,6 +44,58 @@ func (a computedAppender) AppendComputed(ctx context.Context, events []*nirv1.Ev
 	return failed
 }
 
+// runRegelmotor runs the regelmotor (run) while this nird holds its lease, until ctx is done.
+// While this nird's read models hold an event it cannot wholly read (a newer nird's kind or
+// field, projections.ErrUnknownKinds), it gives the lease up and stands aside, so that a
+// newer nird takes the regelmotor over: in a rolling upgrade the older nird would compute
+// terminations from persons folded without that event, which a newer one might not compute.
+// It contends again once the models no longer hold one (rebuilt by a build that reads it).
+func runRegelmotor(ctx context.Context, lease *eventstore.Lease, proj *projections.Projector, log *slog.Logger, run func(context.Context) error) error {
+	for {
+		if seq := proj.Stats().FirstUnknownKind; seq != 0 {
+			log.Warn("the regelmotor is left to a newer nird: this nird's read models hold an event of a kind or with fields it does not know, and would compute terminations without it; upgrade this nird",
+				"stream_seq", seq)
+			if !awaitUnknownKind(ctx, proj, false) {
+				return nil
+			}
+			log.Info("the read models hold no event this nird cannot wholly read any more: the regelmotor may run here again")
+		}
+		lctx, leave := context.WithCancel(ctx)
+		// Looked for between passes too: the lease is given up whether held or not.
+		go func() {
+			if awaitUnknownKind(lctx, proj, true) {
+				leave()
+			}
+		}()
+		err := lease.Run(lctx, func(ctx context.Context) error {
+			err := run(ctx)
+			if errors.Is(err, projections.ErrUnknownKinds) {
+				leave()
+			}
+			return err
+		})
+		leave()
+		if ctx.Err() != nil || err != nil {
+			return err
+		}
+	}
+}
+
+// awaitUnknownKind waits, looking every second, until proj's live models hold an event this
+// nird cannot wholly read (held true) or hold none (held false); false when ctx is done first.
+func awaitUnknownKind(ctx context.Context, proj *projections.Projector, held bool) bool {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for (proj.Stats().FirstUnknownKind != 0) != held {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
 // projectionCollector exports the projector's Stats as Prometheus metrics when scraped.
 type projectionCollector struct {
 	p                                    *projections.Projector
@@ -72,7 +127,7 @@ func newProjectionCollector(p *projections.Projector) *projectionCollector {
 		quarantinesAgain: prometheus.NewDesc("nir_projection_quarantines_found_again_total",
 			"Stream messages quarantined since start that a new read-model file found again: a new pod's catch-up from the stream (up to its end at the start), a rebuild's that the file it replaced held too. Not for alerting: every start of a pod with an empty data directory counts the stream's old ones.", nil, nil),
 		unknownKinds: prometheus.NewDesc("nir_projection_unknown_kind_events_total",
-			"Events of a kind this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states since their file was built or opened: upgrade this nird.", nil, nil),
+			"Events of a kind, or with fields, this nird does not know (a newer nird wrote them) that the live read models left out of their persons' states, as their file counts them (kept across restarts): upgrade this nird (it has left the regelmotor to a newer one).", nil, nil),
 		passes:       prometheus.NewDesc("nir_regelmotor_passes_total", "Passes of the regelmotor worker (only while this nird holds its lease), failed or not.", nil, nil),
 		failedPasses: prometheus.NewDesc("nir_regelmotor_failed_passes_total", "Passes of the regelmotor worker in which a computed termination was not appended (retried on the next pass).", nil, nil),
 		terminations: prometheus.NewDesc("nir_regelmotor_terminations_appended_total", "Computed terminations handed to the append path by passes that did not fail (one already stored counts again until the read models have applied it).", nil, nil),

@@ -40,8 +40,9 @@ const rollingBase = "69704da2dfe7e60cbea0b1fe78b208de068f27dd"
 // NATS server, as a rolling upgrade does for a while, with their own data directories and the
 // keys the deployment shares (person key, master key, checkpoint key): appends through both,
 // also to a person the other registered, are stored and folded alike by both; neither
-// quarantines anything; one regelmotor and one checkpoint signer run; and once the older one
-// is replaced by the current build on its data directory, its read models (of the older
+// quarantines anything; one regelmotor (until the current build meets an event it cannot
+// read, TestNird_RollingUpgradeRegelmotor) and one checkpoint signer run; and once the older
+// one is replaced by the current build on its data directory, its read models (of the older
 // schema) are rebuilt and answer as the other's.
 func TestNird_RollingUpgrade(t *testing.T) {
 	oldBin := nirdtest.BuildAt(t, rollingBase, nirdtest.NirdPackage)
@@ -88,11 +89,13 @@ func TestNird_RollingUpgrade(t *testing.T) {
 	if len(want.persons.GetRows()) != 6 {
 		t.Errorf("person list holds %d rows, want 6", len(want.persons.GetRows()))
 	}
-	rollingHealthy(t, both)
+	rollingHealthy(t, both, 1)
 
 	// An event of a payload kind neither build knows, as a newer build's new kind would be
 	// to an older one: both keep it in the person's history, fold the person without it and
-	// quarantine nothing, and appends to the person go on through either.
+	// quarantine nothing, and appends to the person go on through either. The current build
+	// leaves the regelmotor (TestNird_RollingUpgradeRegelmotor); the older, from before that
+	// rule, holds its lease.
 	future := rollingFutureEvent(t, natsURL, keys[0])
 	id0, _ := personRequests(0)
 	for i, n := range both {
@@ -115,7 +118,10 @@ func TestNird_RollingUpgrade(t *testing.T) {
 	if got := rollingModels(t, older, last); !proto.Equal(got.persons, want.persons) {
 		t.Errorf("after an event of an unknown kind the person lists differ:\nolder   %v\ncurrent %v", got.persons, want.persons)
 	}
-	rollingHealthy(t, both)
+	rollingHealthy(t, both, 1)
+	if metricValue(t, older, "nir_regelmotor_lease_held") != 1 {
+		t.Error("after an event of a kind neither knows, the regelmotor's lease is not the older build's")
+	}
 
 	// A request with a field the older build does not know (a newer nirctl's paging of the
 	// report) is refused by it, not answered as if the field were not there.
@@ -150,7 +156,9 @@ func TestNird_RollingUpgrade(t *testing.T) {
 			}
 		}
 	}
-	rollingHealthy(t, both)
+	// Both are of the current build, which does not know the event's kind: neither runs the
+	// regelmotor (a newer build would).
+	rollingHealthy(t, both, 0)
 	rollingVerify(t, natsURL, filepath.Join(dataOld, "checkpoint.key"), last)
 }
 
@@ -186,8 +194,8 @@ func rollingVerify(t *testing.T, natsURL, keyFile string, seq uint64) {
 }
 
 // rollingFutureEvent stores, on the person with key personKey, an event of a payload kind
-// this build does not know (field 45, as a newer build's new kind would be), linked into the
-// person's chain as nird links its own, and returns its sequence.
+// this build does not know (nirdtest.FutureKindField, the kind nirdtest.BuildNewer adds),
+// linked into the person's chain as nird links its own, and returns its sequence.
 func rollingFutureEvent(t *testing.T, natsURL, personKey string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -213,7 +221,7 @@ func rollingFutureEvent(t *testing.T, natsURL, personKey string) uint64 {
 	}
 	future := protowire.AppendTag(nil, 1, protowire.BytesType)
 	future = protowire.AppendString(future, "a field of the new kind")
-	data = protowire.AppendTag(data, 45, protowire.BytesType)
+	data = protowire.AppendTag(data, nirdtest.FutureKindField, protowire.BytesType)
 	data = protowire.AppendBytes(data, future)
 	subject, err := eventstore.Subject(personKey)
 	if err != nil {
@@ -305,9 +313,9 @@ func rollingStatus(t *testing.T, n *nirdtest.Nird) *nirv1.ProjectionStatusRespon
 	return res.Msg
 }
 
-// rollingHealthy checks that every nird of ns serves, none quarantined a message, and that
-// exactly one of them holds the regelmotor's lease and one signs checkpoints.
-func rollingHealthy(t *testing.T, ns []*nirdtest.Nird) {
+// rollingHealthy checks that every nird of ns serves, none quarantined a message, that
+// regelmotors of them hold the regelmotor's lease and exactly one signs checkpoints.
+func rollingHealthy(t *testing.T, ns []*nirdtest.Nird, regelmotors float64) {
 	t.Helper()
 	for _, n := range ns {
 		select {
@@ -327,11 +335,11 @@ func rollingHealthy(t *testing.T, ns []*nirdtest.Nird) {
 				signers++
 			}
 		}
-		if held == 1 && signers == 1 {
+		if held == regelmotors && signers == 1 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("regelmotor lease held by %v nird, checkpoints signed by %v, want one each", held, signers)
+			t.Fatalf("regelmotor lease held by %v nird, checkpoints signed by %v, want %v and 1", held, signers, regelmotors)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -343,4 +351,142 @@ func nirdName(n, older *nirdtest.Nird) string {
 		return "the older nird"
 	}
 	return fmt.Sprintf("the current nird (%s)", n.Data)
+}
+
+// TestNird_RollingUpgradeRegelmotor runs the current build as the older nird of the next
+// rolling upgrade, beside a newer build that knows one event kind more (nirdtest.BuildNewer).
+// The current one holds the regelmotor's lease and appends a person's computed termination;
+// once an event of the newer kind is stored, it gives the lease up and appends no
+// computed termination more, and the newer one takes the regelmotor over: the termination of
+// a person registered afterwards is the newer one's. Both are then killed (SIGKILL) mid-upgrade
+// and the older one started again: it leaves the regelmotor still, until the newer one is
+// back. Last the older one is upgraded in place, and runs the regelmotor. Before, the older one
+// held the lease on and computed terminations from persons folded without the events it
+// cannot read.
+func TestNird_RollingUpgradeRegelmotor(t *testing.T) {
+	newBin := nirdtest.BuildNewer(t, nirdtest.NirdPackage)
+	natsURL := natstest.RunServer(t, natstest.Options{NoSync: true}).ClientURL()
+	common := []string{"--nats-url", natsURL, "--lease-ttl", "2s", "--regelmotor-interval", "200ms"}
+	dataOld := t.TempDir()
+	older := startNird(t, dataOld, common...)
+	waitMetric(t, older, "nir_regelmotor_lease_held", 1)
+	shared := []string{"--person-key-file", filepath.Join(dataOld, "personkey.secret"),
+		"--master-key-file", filepath.Join(dataOld, "master.key"), "--checkpoint-key", filepath.Join(dataOld, "checkpoint.key")}
+	newerArgs := append(append([]string{"--data", t.TempDir(), "--log-level", "debug"}, shared...), common...)
+	newer := nirdtest.StartBin(t, newBin, newerArgs...)
+
+	key0 := rollingRegister(t, older, 0)
+	rollingTermination(t, older, key0)
+	if metricValue(t, older, "nir_regelmotor_terminations_appended_total") == 0 {
+		t.Fatal("the person's computed termination was not the lease holder's")
+	}
+
+	rollingFutureEvent(t, natsURL, key0)
+	waitMetric(t, older, "nir_regelmotor_lease_held", 0)
+	waitMetric(t, newer, "nir_regelmotor_lease_held", 1)
+	if !slices.ContainsFunc(older.Logs(), func(l string) bool { return strings.Contains(l, "regelmotor is left to a newer nird") }) {
+		t.Error("the older nird's log does not say why it gave the regelmotor up")
+	}
+	appended := metricValue(t, older, "nir_regelmotor_terminations_appended_total")
+
+	key1 := rollingRegister(t, older, 1)
+	rollingTermination(t, newer, key1)
+	if metricValue(t, newer, "nir_regelmotor_terminations_appended_total") == 0 {
+		t.Error("the newer nird appended no computed termination")
+	}
+	if got := metricValue(t, older, "nir_regelmotor_terminations_appended_total"); got != appended {
+		t.Errorf("the older nird appended %v computed terminations after the event it cannot read", got-appended)
+	}
+
+	// The newer nird, the lease holder, is killed mid-upgrade, and so is the older one,
+	// which starts again on its data directory: for two lease terms after the newer one's
+	// term ran out it neither takes the lease nor appends the termination due on a person
+	// registered meanwhile; the newer one, started again, does.
+	newer.Stop(t, syscall.SIGKILL)
+	older.Stop(t, syscall.SIGKILL)
+	older = startNird(t, dataOld, common...)
+	key2 := rollingRegister(t, older, 2)
+	time.Sleep(6 * time.Second)
+	if held := metricValue(t, older, "nir_regelmotor_lease_held"); held != 0 {
+		t.Error("the older nird, started again, took the regelmotor's lease")
+	}
+	if got := metricValue(t, older, "nir_regelmotor_terminations_appended_total"); got != 0 {
+		t.Errorf("the older nird, started again, appended %v computed terminations", got)
+	}
+	newer = nirdtest.StartBin(t, newBin, newerArgs...)
+	rollingTermination(t, newer, key2)
+	waitMetric(t, newer, "nir_regelmotor_lease_held", 1)
+
+	// The older one is upgraded in place: the newer build on its data directory, of the same
+	// read-model schema, rebuilds the models the older build folded without the event, and
+	// runs the regelmotor once the other newer one is gone.
+	older.Stop(t, syscall.SIGTERM)
+	upgraded := nirdtest.StartBin(t, newBin, append([]string{"--data", dataOld, "--log-level", "debug"}, common...)...)
+	newer.Stop(t, syscall.SIGTERM)
+	waitMetric(t, upgraded, "nir_regelmotor_lease_held", 1)
+	if !slices.ContainsFunc(upgraded.Logs(), func(l string) bool { return strings.Contains(l, "folded by an older build") }) {
+		t.Error("the upgraded nird's log does not say why it rebuilt its read models")
+	}
+}
+
+// rollingRegister registers person i through n with an introduction programme begun on
+// 2024-04-02, whose computed termination (FRIST_UTLOPT: two years on) is due now, and
+// returns its person key.
+func rollingRegister(t *testing.T, n *nirdtest.Nird, i int) string {
+	t.Helper()
+	id, reqs := personRequests(i)
+	date := func(y, m, d int) *nirv1.Date { return &nirv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)} }
+	on := func(ev *nirv1.Event) *nirv1.Registration {
+		ev.Id, ev.Kommune = ulid.Make().String(), "0301"
+		return &nirv1.Registration{Person: &nirv1.PersonRef{NationalId: id}, Event: ev}
+	}
+	reqs = append(reqs, &nirv1.AppendRequest{Registrations: []*nirv1.Registration{
+		on(&nirv1.Event{Payload: &nirv1.Event_ProgrammeVedtakRegistered{ProgrammeVedtakRegistered: &nirv1.ProgrammeVedtakRegistered{
+			Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: date(2024, 4, 2), FromDate: date(2024, 4, 2)}}}),
+		on(&nirv1.Event{Payload: &nirv1.Event_SluttmalRegistered{SluttmalRegistered: &nirv1.SluttmalRegistered{
+			Sluttmal: nirv1.Sluttmal_SLUTTMAL_ARBEID, Date: date(2024, 4, 2)}}}),
+	}})
+	var key string
+	for _, req := range reqs {
+		res, err := regClient(n).Append(context.Background(), connect.NewRequest(req))
+		if err != nil {
+			t.Fatalf("person %d: %v", i, err)
+		}
+		key = res.Msg.GetPositions()[0].GetPersonKey()
+	}
+	return key
+}
+
+// rollingTermination waits until the history of the person with key personKey, read
+// through n, holds a computed termination.
+func rollingTermination(t *testing.T, n *nirdtest.Nird, personKey string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		h, err := regClient(n).History(context.Background(), connect.NewRequest(&nirv1.HistoryRequest{Person: &nirv1.PersonRef{PersonKey: personKey}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(h.Msg.GetEvents(), func(e *nirv1.StoredEvent) bool { return e.GetEvent().GetTerminationComputed() != nil }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no computed termination in the person's history within 30s: %v", h.Msg.GetEvents())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitMetric waits until n's unlabelled metric name is want.
+func waitMetric(t *testing.T, n *nirdtest.Nird, name string, want float64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		got := metricValue(t, n, name)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s is %v after 30s, want %v", n.Data, name, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

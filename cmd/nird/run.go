@@ -316,7 +316,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return authn.RunReload(ctx, hup, log.With("component", "auth"))
 		}},
 		{"regelmotor", func(ctx context.Context) error {
-			return lease.Run(ctx, func(ctx context.Context) error {
+			return runRegelmotor(ctx, lease, proj, log.With("component", "regelmotor"), func(ctx context.Context) error {
 				return proj.RunRegelmotor(ctx, computedAppender{svc: svc, log: log.With("component", "regelmotor")},
 					projections.RegelmotorOptions{Interval: cfg.Cluster.RegelmotorInterval, Clock: now})
 			})

@@ -80,13 +80,7 @@ func BuildAt(tb testing.TB, commit, pkg string) string {
 	if bin, ok := bins[key]; ok {
 		return bin
 	}
-	// The work tree's top, found from the test's directory (a package of this module):
-	// git archive run in a subdirectory would take that subdirectory alone.
-	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
-	if err != nil {
-		tb.Skipf("not in a git work tree (a source archive, or no git): %v", err)
-	}
-	root := strings.TrimSpace(string(top))
+	root := workTree(tb)
 	if out, err := exec.Command("git", "-C", root, "cat-file", "-e", commit+"^{commit}").CombinedOutput(); err != nil {
 		tb.Skipf("the git history does not hold commit %s (a shallow clone?): %v %s", commit, err, out)
 	}
@@ -107,6 +101,18 @@ func BuildAt(tb testing.TB, commit, pkg string) string {
 	tb.Logf("built %s at %s in %v", pkg, commit, time.Since(start).Round(time.Second))
 	bins[key] = bin
 	return bin
+}
+
+// workTree is the top of the git work tree, found from the test's directory (a package of
+// this module): git archive run in a subdirectory would take that subdirectory alone. The
+// test is skipped outside a work tree (a source archive, or no git).
+func workTree(tb testing.TB) string {
+	tb.Helper()
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		tb.Skipf("not in a git work tree (a source archive, or no git): %v", err)
+	}
+	return strings.TrimSpace(string(top))
 }
 
 // Main runs the tests of a package that starts nird or other commands through Build, then
