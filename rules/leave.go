@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"math/rand/v2"
 	"sort"
 )
 
@@ -11,8 +12,9 @@ import (
 // event of an append, looks its leave up in time logarithmic in it: it sorted and merged all
 // of it for each, and 1 000 permisjon vedtak on a programme of 7 000 took 1.3-1.6 s to check
 // (BenchmarkPerPerson_Hostile, leaveVedtak). The runs are a treap (a search tree by start,
-// a heap by a hash of the start), whose shape the runs alone decide: a state folded however
-// holds the same one, and a leave added before the others costs no more than one after.
+// a heap by a hash of the start keyed by leaveSeed), whose shape the runs alone decide in a
+// process: a state folded however holds the same one, and a leave added before the others
+// costs no more than one after.
 type leaveIndex struct {
 	// n is how many leaves the index holds (all of Programme.Leave when it is in step).
 	n    int
@@ -81,9 +83,18 @@ func (r *leaveRun) clone() *leaveRun {
 	return &c
 }
 
-// priority is the heap order of run r: a hash of its start (splitmix64).
+// leaveSeed keys the runs' priorities (leaveRun.priority), drawn once a process. With a
+// hash of the start alone, which anyone can compute, a kommune could choose leave dates
+// whose hashes rise with them: 366 one-day permisjon vedtak on every other day from 1900
+// to 2100 so chosen made the treap one chain, and each look-up of a latest end linear in
+// the leave (TestLeaveIndex_ChosenDatesStayShallow). Keyed, no dates are better chosen than
+// others, and the depth stays logarithmic whatever the dates; the shape differs from one
+// process to another, but no count depends on it, and it is never stored.
+var leaveSeed = rand.Uint64()
+
+// priority is the heap order of run r: a hash of its start keyed by leaveSeed (splitmix64).
 func (r *leaveRun) priority() uint64 {
-	z := uint64(r.from) + 0x9e3779b97f4a7c15
+	z := (uint64(r.from) ^ leaveSeed) + 0x9e3779b97f4a7c15
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/bits"
 	"math/rand"
 	"reflect"
 	"slices"
@@ -126,4 +127,83 @@ func leaveDaysOld(leaves []Leave, from, base, now Date) (days int, open bool) {
 		}
 	}
 	return days, open
+}
+
+// TestLeaveIndex_ChosenDatesStayShallow: leave on dates a kommune chose so that the hash of
+// each start rises with the start, as the priority was before it was keyed (unkeyedPriority:
+// the longest such run of every other day from 1900 to 2100), and leave on every other day
+// added in date order and in reverse, leave the treap of logarithmic depth: a chain made
+// every look-up of a programme's latest end linear in its leave. The days counted are all
+// of them.
+func TestLeaveIndex_ChosenDatesStayShallow(t *testing.T) {
+	var every []int64
+	for d := md("1900-01-01").days(); d <= md("2100-12-31").days(); d += 2 {
+		every = append(every, d)
+	}
+	chosen := risingRun(every, unkeyedPriority)
+	reversed := slices.Clone(every[:5000])
+	slices.Reverse(reversed)
+	for _, c := range []struct {
+		name string
+		days []int64
+	}{{"chosen", chosen}, {"in date order", every[:5000]}, {"in reverse", reversed}} {
+		x := &leaveIndex{}
+		for _, d := range c.days {
+			day := dateFromDays(d)
+			x.add(Leave{Period: Period{From: day, To: day}})
+		}
+		n := len(c.days)
+		t.Logf("%s: %d leaves, depth %d", c.name, n, x.runs.depth())
+		if depth, most := x.runs.depth(), 4*bits.Len(uint(n)); depth > most {
+			t.Errorf("%s: %d one-day leaves make a treap %d deep, want at most %d", c.name, n, depth, most)
+		}
+		if days, _ := x.days(Date{}, Date{}, Date{}); days != n {
+			t.Errorf("%s: %d days counted, want %d", c.name, days, n)
+		}
+	}
+	if len(chosen) < 300 {
+		t.Fatalf("only %d chosen dates: the test needs a long run", len(chosen))
+	}
+}
+
+// unkeyedPriority is leaveRun.priority as it was, a hash of the start alone (splitmix64),
+// which anyone could compute.
+func unkeyedPriority(from int64) uint64 {
+	z := uint64(from) + 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// risingRun returns the longest run of days, in their order, whose priorities rise
+// (patience sorting).
+func risingRun(days []int64, priority func(int64) uint64) []int64 {
+	var tails []int // indexes in days of the least last element of a run of each length
+	prev := make([]int, len(days))
+	for i, d := range days {
+		j := sort.Search(len(tails), func(j int) bool { return priority(days[tails[j]]) >= priority(d) })
+		prev[i] = -1
+		if j > 0 {
+			prev[i] = tails[j-1]
+		}
+		if j == len(tails) {
+			tails = append(tails, i)
+		} else {
+			tails[j] = i
+		}
+	}
+	var run []int64
+	for i := tails[len(tails)-1]; i >= 0; i = prev[i] {
+		run = append(run, days[i])
+	}
+	slices.Reverse(run)
+	return run
+}
+
+// depth is the number of runs on the longest path from r down.
+func (r *leaveRun) depth() int {
+	if r == nil {
+		return 0
+	}
+	return 1 + max(r.left.depth(), r.right.depth())
 }
