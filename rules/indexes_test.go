@@ -162,7 +162,8 @@ func (g *gen) everyKindEvent(k string, start Date, prior []*nirv1.Event) *nirv1.
 // event by event (through copies now and then, with redeliveries, as the append path and
 // the projections keep it) has, after EVERY event, each incremental index equal to what a
 // plain computation from the state finds (indexesAsPlain), and reads as a fold of the log
-// so far from scratch does: deadlines, statuses, due terminations, NextDue.
+// so far from scratch does: deadlines, statuses, due terminations, NextDue; and so does
+// the state ApplyAll keeps of the same events in random pieces, after every piece.
 func TestProperty_IndexesAsPlain(t *testing.T) {
 	t.Parallel()
 	g := &gen{r: rand.New(rand.NewSource(propertySeed + 61))}
@@ -178,15 +179,16 @@ func TestProperty_IndexesAsPlain(t *testing.T) {
 }
 
 // FuzzIndexesAsPlain is TestProperty_IndexesAsPlain on histories whose every choice the
-// fuzzer's bytes make (byteSource): `go test ./rules -run '^$' -fuzz FuzzIndexesAsPlain
-// -fuzztime 60s`.
+// fuzzer's bytes make (byteSource), of up to 31 events after the registration's person:
+// `go test ./rules -run '^$' -fuzz FuzzIndexesAsPlain -fuzztime 60s` (some 20 histories
+// a second on one worker; each event is checked against a fold from scratch).
 func FuzzIndexesAsPlain(f *testing.F) {
 	for i := range 8 {
-		f.Add(binary.LittleEndian.AppendUint64(nil, uint64(propertySeed+i)), uint8(30))
+		f.Add(binary.LittleEndian.AppendUint64(nil, uint64(propertySeed+i)), uint8(20))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
 		g := &gen{r: rand.New(&byteSource{data: data})}
-		foldAsPlain(t, "fuzzed", g, int(n%64))
+		foldAsPlain(t, "fuzzed", g, int(n%32))
 	})
 }
 
@@ -229,7 +231,8 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int) *State {
 		}
 	}
 	st, history := NewState("pk"), []*nirv1.Event(nil)
-	var memo ResidenceMemo
+	pieces, piece := NewState("pk"), []LoggedEvent(nil) // read in pieces, as a projection catches up
+	var memo, piecesMemo ResidenceMemo
 	for j := range len(evs) + n {
 		var ev *nirv1.Event
 		if j < len(evs) {
@@ -249,7 +252,14 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int) *State {
 			at := fmt.Sprintf("%s event %d (%T)", what, len(history), e.GetPayload())
 			indexesAsPlain(t, at, st, &memo)
 			computedFound(t, at, st, e)
-			readsAsFolded(t, at, st, Fold("pk", history), propertyNows[g.r.Intn(len(propertyNows))])
+			folded, now := Fold("pk", history), propertyNows[g.r.Intn(len(propertyNows))]
+			readsAsFolded(t, at, st, folded, now)
+			if piece = append(piece, LoggedEvent{Seq: uint64(len(history)), Event: e}); g.r.Intn(4) == 0 {
+				pieces.ApplyAll(piece)
+				piece = nil
+				indexesAsPlain(t, at+", ApplyAll", pieces, &piecesMemo)
+				readsAsFolded(t, at+", ApplyAll", pieces, folded, now)
+			}
 		}
 	}
 	return st
