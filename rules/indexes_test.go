@@ -169,12 +169,28 @@ func TestProperty_IndexesAsPlain(t *testing.T) {
 	g := &gen{r: rand.New(rand.NewSource(propertySeed + 61))}
 	var seen indexesSeen
 	for i := range 150 {
-		seen.add(foldAsPlain(t, fmt.Sprintf("case %d", i), g, 20+g.r.Intn(40)))
+		seen.add(foldAsPlain(t, fmt.Sprintf("case %d", i), g, 20+g.r.Intn(40), false))
 	}
 	t.Logf("%+v", seen)
 	if seen.programmes < 300 || seen.leave < 500 || seen.computed < 100 || seen.flyttet < 10 || seen.moves < 300 ||
 		seen.copied < 20 || seen.erased < 10 || seen.unmerged < 10 || seen.training < 300 {
 		t.Fatalf("%+v: the generator must make many of each", seen)
+	}
+}
+
+// TestProperty_IndexesAsPlainFaults is TestProperty_IndexesAsPlain with the fold of one
+// event in ten made to panic: a fault re-folds the person without the event
+// (State.Faults), and the indexes that re-fold builds, and those built as the faulted
+// event's retraction or a later one re-folds again, must be as plain as ever.
+func TestProperty_IndexesAsPlainFaults(t *testing.T) {
+	t.Cleanup(SetFaultForTest(func(ev *nirv1.Event) bool { id := ev.GetId(); return id != "" && id[len(id)-1] == '7' }))
+	g := &gen{r: rand.New(rand.NewSource(propertySeed + 62))}
+	faults := 0
+	for i := range 60 {
+		faults += len(foldAsPlain(t, fmt.Sprintf("case %d", i), g, 20+g.r.Intn(40), true).Faults)
+	}
+	if faults < 100 {
+		t.Fatalf("%d faults: the test needs many", faults)
 	}
 }
 
@@ -188,7 +204,7 @@ func FuzzIndexesAsPlain(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
 		g := &gen{r: rand.New(&byteSource{data: data})}
-		foldAsPlain(t, "fuzzed", g, int(n%32))
+		foldAsPlain(t, "fuzzed", g, int(n%32), false)
 	})
 }
 
@@ -219,9 +235,9 @@ func (s *byteSource) Seed(int64) {}
 
 // foldAsPlain folds a person of g and n events more of anyEvent, with the regelmotor's
 // terminations among them, event by event, and fails unless the state after every event
-// is as plain (indexesAsPlain) and reads as a fold of its log from scratch. It returns the
-// state.
-func foldAsPlain(t *testing.T, what string, g *gen, n int) *State {
+// is as plain (indexesAsPlain) and reads as a fold of its log from scratch; and, unless
+// faults are asked for (SetFaultForTest), unless its fold found none. It returns the state.
+func foldAsPlain(t *testing.T, what string, g *gen, n int, faults bool) *State {
 	t.Helper()
 	evs := g.person()
 	k, start := evs[0].GetKommune(), dateOf(evs[0].GetPersonRegistered().GetSettlementDate())
@@ -250,6 +266,9 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int) *State {
 				st.Apply(uint64(len(history)), e) // redelivered
 			}
 			at := fmt.Sprintf("%s event %d (%T)", what, len(history), e.GetPayload())
+			if !faults && (st.Broken || len(st.Faults) > 0) {
+				t.Fatalf("%s: the fold panicked: %+v", at, st.Faults)
+			}
 			indexesAsPlain(t, at, st, &memo)
 			computedFound(t, at, st, e)
 			folded, now := Fold("pk", history), propertyNows[g.r.Intn(len(propertyNows))]
@@ -273,9 +292,6 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int) *State {
 // and the periods and reach memo keeps (ResidenceMemo).
 func indexesAsPlain(t *testing.T, what string, st *State, memo *ResidenceMemo) {
 	t.Helper()
-	if st.Broken || len(st.Faults) > 0 {
-		t.Fatalf("%s: the fold panicked: %+v", what, st.Faults)
-	}
 	settledAsAll(t, what, st)
 	indexedComputed(t, what, st)
 	for pi, p := range st.Programmes {
