@@ -261,6 +261,7 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int, faults bool) *State {
 				st = st.Copy() // the append path checks a copy of the person's state
 			}
 			history = append(history, e)
+			programmes := len(st.Programmes)
 			st.Apply(uint64(len(history)), e)
 			if g.r.Intn(10) == 0 {
 				st.Apply(uint64(len(history)), e) // redelivered
@@ -271,6 +272,9 @@ func foldAsPlain(t *testing.T, what string, g *gen, n int, faults bool) *State {
 			}
 			indexesAsPlain(t, at, st, &memo)
 			computedFound(t, at, st, e)
+			if e.GetProgrammeVedtakRegistered().GetType() == nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING && len(st.Programmes) > programmes {
+				waitingFindNoneOnTheirDate(t, at, st)
+			}
 			folded, now := Fold("pk", history), propertyNows[g.r.Intn(len(propertyNows))]
 			readsAsFolded(t, at, st, folded, now)
 			if piece = append(piece, LoggedEvent{Seq: uint64(len(history)), Event: e}); g.r.Intn(4) == 0 {
@@ -306,6 +310,24 @@ func indexesAsPlain(t *testing.T, what string, st *State, memo *ResidenceMemo) {
 	periods, reach := memo.Of(st)
 	if want, wantReach := Residences(st), ReachOf(st); !reflect.DeepEqual(periods, want) || !reflect.DeepEqual(reach, wantReach) {
 		t.Fatalf("%s: memo %v %+v, built %v %+v", what, periods, reach, want, wantReach)
+	}
+}
+
+// waitingFindNoneOnTheirDate fails unless every waiting event that names no kommune finds
+// no programme in the bostedskommune on its date, as applying it again would, right after
+// a tildeling made a new programme: that retried every such event (retryPending), a new
+// programme of any kommune may be theirs (mayFind). Later moves may give such an event a
+// programme it has not looked for yet, so only then is it so.
+func waitingFindNoneOnTheirDate(t *testing.T, what string, st *State) {
+	t.Helper()
+	for _, le := range st.pending {
+		if le.Event.GetKommune() != "" {
+			continue
+		}
+		d, _ := EffectiveDate(le.Event)
+		if p := st.programmeFor(st.KommuneOn(d), d); p != nil {
+			t.Fatalf("%s: event %s waits after a new programme, but finds the programme in %s started %s", what, le.Event.GetId(), p.Kommune, p.Start)
+		}
 	}
 }
 
