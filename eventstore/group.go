@@ -441,7 +441,9 @@ func (c *committer) fill(members *[]*member, events, bytes *int) (moved, alone [
 			idRecent = idRecent || c.recent.has(id)
 		})
 		m.alone = m.alone || idBusy || idRecent
-		fits := m.alone || (*events+m.events <= c.cfg.MaxEvents && (*bytes+m.bytes <= c.cfg.MaxBytes || *events == 0))
+		// A call larger than a batch (MaxEvents, MaxBytes) is one of its own: it went only
+		// on an idle store before, and waited behind every batch until its context ended.
+		fits := m.alone || *events == 0 || (*events+m.events <= c.cfg.MaxEvents && *bytes+m.bytes <= c.cfg.MaxBytes)
 		free := !idBusy
 		for _, r := range m.reqs {
 			if c.busy[r.key] || taken[r.key] {

@@ -585,3 +585,44 @@ func TestStore_GroupCommit_StreamedBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_GroupCommit_CallLargerThanABatch: an Append call of more events than
+// GroupCommit.MaxEvents (at most MaxBatchEvents, which the embedded server takes in one
+// atomic batch) is stored as a batch of its own while other appends are coalesced. Before,
+// such a call queued behind a batch never fitted any, and waited until its context ended; it
+// went only when it found the store idle: with --group-max-events below a request's events,
+// a busy nird's large requests ran out of time.
+func TestStore_GroupCommit_CallLargerThanABatch(t *testing.T) {
+	s, _ := openStore(t, func(c *eventstore.Config) {
+		c.GroupCommit = eventstore.GroupCommit{PlainMax: -1, MaxEvents: 2, MaxWait: 20 * time.Millisecond}
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := personKey(fmt.Sprintf("busy-%d-%d", w, i))
+				if _, err := s.Append(context.Background(), eventstore.PersonAppend{PersonKey: key, Events: events(key, 1)}); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(stop)
+	for round := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		key := personKey(fmt.Sprintf("large-%d", round))
+		_, err := s.Append(ctx, eventstore.PersonAppend{PersonKey: key, Events: events(key, 10)})
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: an append of 10 events beside batches of 2: %v", round, err)
+		}
+	}
+}
