@@ -587,6 +587,12 @@ func mapPublishError(err error) error {
 	case errKindConflict:
 		return ErrConflict
 	case errKindTooLarge:
+		if ae := (*jetstream.APIError)(nil); errors.As(err, &ae) && ae.ErrorCode == jetstreamext.JSErrCodeBatchPublishExceedsLimit {
+			// Only an external server configured below MaxBatchEvents gets here: the
+			// operator's to fix, as every large request is refused until then.
+			return fmt.Errorf("%w: %v: the NATS server's atomic batch limit is below %d, the most events nird sends in one atomic batch; set jetstream { limits { batch { max_msgs: %d } } } on every server (deploy/nats)",
+				ErrTooLarge, err, MaxBatchEvents, MaxBatchEvents)
+		}
 		return fmt.Errorf("%w: %v", ErrTooLarge, err)
 	case errKindNoRoom:
 		return fmt.Errorf("%w: %v", ErrNoRoom, err)

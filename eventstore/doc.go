@@ -103,8 +103,11 @@
 //
 // # Caveats
 //
-//   - One Append call holds at most MaxBatchEvents events (the server's atomic batch
-//     limit); a person appears at most once per call.
+//   - One Append call holds at most MaxBatchEvents events, the atomic batch limit the
+//     embedded server is given; an external server needs it too (deploy/nats's
+//     configurations set jetstream { limits { batch { max_msgs } } }), or an append past the
+//     server's default, 1000, is ErrTooLarge naming the setting. A person appears at most
+//     once per call.
 //   - On a replicated stream every replica answers direct gets, and a follower may lag
 //     (catching up, or cut off by a partition). A Read or a short Replay that reaches the
 //     end of a replica's answer asks the stream leader whether there is more, and walks on

@@ -17,8 +17,10 @@ import (
 // of its own), one more message about 0.05 ms, and batches in flight at once do not
 // overlap that cost.
 const (
-	// DefaultGroupMaxEvents bounds one coalesced batch: the server's atomic batch limit.
-	DefaultGroupMaxEvents = MaxBatchEvents
+	// DefaultGroupMaxEvents bounds one coalesced batch: the server's default atomic batch
+	// limit, with which the defaults below were measured. One Append call of more events
+	// (at most MaxBatchEvents) is a batch of its own.
+	DefaultGroupMaxEvents = 1000
 	// DefaultGroupMaxBytes bounds the payload of one coalesced batch.
 	DefaultGroupMaxBytes = 8 << 20
 	// DefaultGroupMaxWait is how long a batch may wait for more appends: while another

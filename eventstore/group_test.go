@@ -591,7 +591,8 @@ func TestStore_GroupCommit_StreamedBatch(t *testing.T) {
 // atomic batch) is stored as a batch of its own while other appends are coalesced. Before,
 // such a call queued behind a batch never fitted any, and waited until its context ended; it
 // went only when it found the store idle: with --group-max-events below a request's events,
-// a busy nird's large requests ran out of time.
+// a busy nird's large requests ran out of time, and since DefaultGroupMaxEvents is below
+// MaxBatchEvents, so would the largest requests of every busy nird.
 func TestStore_GroupCommit_CallLargerThanABatch(t *testing.T) {
 	s, _ := openStore(t, func(c *eventstore.Config) {
 		c.GroupCommit = eventstore.GroupCommit{PlainMax: -1, MaxEvents: 2, MaxWait: 20 * time.Millisecond}

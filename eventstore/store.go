@@ -34,9 +34,14 @@ const (
 	DefaultDuplicateWindow = 2 * time.Minute
 	// DefaultRequestTimeout bounds a request to the server when ctx has no deadline.
 	DefaultRequestTimeout = 10 * time.Second
-	// MaxBatchEvents is the most events one Append call may carry: the server's default
-	// limit for one atomic batch.
-	MaxBatchEvents = 1000
+	// MaxBatchEvents is the most events one Append call may carry, and the atomic batch
+	// limit the embedded server is given (deploy/nats's configurations set it too:
+	// jetstream { limits { batch { max_msgs } } }); the server's default is 1000. A request
+	// of the most registrations the API takes (1000) makes up to three times as many events:
+	// a person registered with three national ids brings two IdentifierClaimed in the same
+	// batch, a merge or its retraction one closing on the other person (internal/ingest). At
+	// the server's default a request of 1000 registrations that brought one id was refused.
+	MaxBatchEvents = 3000
 
 	readyTimeout = 30 * time.Second
 )
@@ -451,7 +456,9 @@ func startServer(cfg Config, users []*server.NkeyUser, log *slog.Logger) (*serve
 		SyncAlways: true,
 		// As deploy/nats's configurations: room for the NATS ingress's 4 MiB requests (the
 		// default, 1 MiB, would refuse over NATS what HTTP accepts).
-		MaxPayload:             EmbeddedMaxPayload,
+		MaxPayload: EmbeddedMaxPayload,
+		// Room for the largest request's events in one atomic batch (MaxBatchEvents).
+		JetStreamLimits:        server.JSLimitOpts{MaxBatchSize: MaxBatchEvents},
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
 		NoSystemAccount:        false,

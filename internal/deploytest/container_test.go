@@ -3,6 +3,8 @@ package deploytest
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/introreg/nir/eventstore"
 )
 
 // TestContainerConf loads deploy/nats/container.conf, the one file every node of the
@@ -28,6 +30,9 @@ func TestContainerConf(t *testing.T) {
 			t.Errorf("route %d: %s", i, r.Redacted())
 		}
 	}
+	if opts.JetStreamLimits.MaxBatchSize != eventstore.MaxBatchEvents {
+		t.Errorf("atomic batch limit %d; want eventstore.MaxBatchEvents, %d", opts.JetStreamLimits.MaxBatchSize, eventstore.MaxBatchEvents)
+	}
 	users := map[string]string{}
 	for _, u := range opts.Users {
 		users[u.Username] = u.Password
@@ -35,6 +40,19 @@ func TestContainerConf(t *testing.T) {
 	for _, u := range []string{"nird", "ingress", "reader"} {
 		if users[u] != creds.Password(u) {
 			t.Errorf("user %s does not have its password from the environment", u)
+		}
+	}
+}
+
+// TestConfigs_BatchLimit: every server deploy/nats configures takes nird's largest atomic
+// batch (eventstore.MaxBatchEvents): the events of a request of the most registrations the
+// API takes. At the server's default, 1000, such a request was refused whenever it brought a
+// further national id (found on 2026-12-08 by `nirctl import --batch 1000`).
+func TestConfigs_BatchLimit(t *testing.T) {
+	SetCredentials(t)
+	for _, f := range []string{"single.conf", "cluster-1.conf", "cluster-2.conf", "cluster-3.conf"} {
+		if got := Options(t, f).JetStreamLimits.MaxBatchSize; got != eventstore.MaxBatchEvents {
+			t.Errorf("%s: atomic batch limit %d; want eventstore.MaxBatchEvents, %d", f, got, eventstore.MaxBatchEvents)
 		}
 	}
 }

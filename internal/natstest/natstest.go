@@ -24,7 +24,15 @@ type Options struct {
 	StoreDir string
 	// NoSync turns off sync-always (faster, for tests that do not care about durability).
 	NoSync bool
+	// DefaultBatchLimit keeps the server's default atomic batch limit (1000 messages)
+	// instead of the register's, BatchLimit: a cluster whose operator left it out.
+	DefaultBatchLimit bool
 }
+
+// BatchLimit is the atomic batch limit of a test server, as nird's embedded server and
+// deploy/nats's configurations have it (eventstore.MaxBatchEvents, which this package cannot
+// import: eventstore's own tests use it).
+const BatchLimit = 3000
 
 // RunServer starts an embedded NATS server with JetStream and returns it once it accepts
 // connections. The server is shut down (and waited for) when the test ends.
@@ -44,6 +52,9 @@ func RunServer(tb testing.TB, o Options) *server.Server {
 		NoLog:                  true,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+	}
+	if !o.DefaultBatchLimit {
+		opts.JetStreamLimits.MaxBatchSize = BatchLimit
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
