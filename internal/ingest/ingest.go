@@ -41,6 +41,8 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultMaxRegistrations bounds one request (Config.MaxRegistrations): its events, and
+	// those nird adds (maxEventsPerRegistration), fit one atomic batch.
 	DefaultMaxRegistrations = 1000
 	// DefaultMaxPersonEvents bounds the events one person may have (Config.MaxPersonEvents):
 	// a person of the register has some hundreds over the years (hours a month, absence,
@@ -59,6 +61,18 @@ const (
 	// re-read and re-checked while other processes keep changing its persons.
 	DefaultConflictTimeout = 10 * time.Second
 )
+
+// maxEventsPerRegistration is the most events one registration makes in its request's atomic
+// batch: its own, and what nird adds beside it, an IdentifierClaimed for each further
+// national id a PersonRegistered holds (two at most; IdentifierAdded one), or the closing a
+// merge, or the retraction of one, records on the other person (alias.go).
+const maxEventsPerRegistration = 3
+
+// A request of DefaultMaxRegistrations registrations fits one Append call whatever nird adds
+// to it; the constant overflows, and the build fails, if it does not. Before 2026-12-08 the
+// bound was 1000 events for 1000 registrations, and such a request that brought one further
+// id was refused (TestService_LargestRequestFits).
+const _ = uint(eventstore.MaxBatchEvents - DefaultMaxRegistrations*maxEventsPerRegistration)
 
 // Store is the part of the event store the append path uses; *eventstore.Store satisfies it.
 type Store interface {
@@ -112,7 +126,9 @@ type Config struct {
 	Now func() time.Time
 	// Location is the time zone of the register's calendar; nil means rules.Norway.
 	Location *time.Location
-	// MaxRegistrations bounds one request.
+	// MaxRegistrations bounds one request; 0 = DefaultMaxRegistrations. Above
+	// eventstore.MaxBatchEvents / maxEventsPerRegistration, a request may make more events
+	// than one atomic batch holds: it is refused with ErrTooLarge (fitsBatch).
 	MaxRegistrations int
 	// MaxPersonEvents bounds the events one person may have: a request that would take a
 	// person past it is refused with ErrPersonFull (0 = DefaultMaxPersonEvents, negative =
@@ -1009,6 +1025,9 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 		claimKeys[c.key] = true
 		appends = append(appends, eventstore.PersonAppend{PersonKey: c.key, ExpectedLastSeq: new(uint64), Events: []*nirv1.Event{c.event}})
 	}
+	if err := fitsBatch(appends, len(checks)); err != nil {
+		return err
+	}
 	positions, err := s.store.Append(ctx, appends...)
 	if err != nil {
 		for _, a := range appends {
@@ -1062,6 +1081,23 @@ func (s *Service) try(ctx context.Context, scope access.Scope, batches []*person
 	derr := s.destroyAll(ctx, erasures)
 	s.forget(forget)
 	return derr
+}
+
+// fitsBatch refuses a request whose events, with those nird adds to its fresh registrations
+// (the ids they claim, the merges they close), pass one atomic batch, naming the limit and how
+// many registrations always fit, which the caller may send instead: only a Service configured
+// with more than DefaultMaxRegistrations gets here. Without it the store refused the request
+// with "N events, at most M per call", which named neither the registrations nor what to do.
+func fitsBatch(appends []eventstore.PersonAppend, fresh int) error {
+	events := 0
+	for _, a := range appends {
+		events += len(a.Events)
+	}
+	if events <= eventstore.MaxBatchEvents {
+		return nil
+	}
+	return fmt.Errorf("%w: registrations: the %d new registrations make %d events with the ids they claim and the merges they close, and one request is stored in one atomic batch of at most %d events; send at most %d registrations in a request",
+		ErrTooLarge, fresh, events, eventstore.MaxBatchEvents, eventstore.MaxBatchEvents/maxEventsPerRegistration)
 }
 
 // forget drops the cached histories of the persons an erasure stored erases (erasedPersons):
