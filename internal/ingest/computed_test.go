@@ -43,22 +43,7 @@ func on(id string, p any) *nirv1.Registration {
 func TestService_ComputedTerminationJudgedOnTheStream(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
-	id, reg := person(7, true)
-	regs := []*nirv1.Registration{reg,
-		on(id, &nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 3, 1), FromDate: d(2021, 3, 1)}),
-		on(id, &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: d(2021, 3, 2), ToDate: d(2023, 2, 28)}),
-	}
-	pos, err := svc.Append(ctx, oslo, regs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pos[0].PersonKey
-	stale := fold(t, ctx, store, key)
-	today := rules.DateFromTime(fixedNow)
-	due := rules.DueTerminations(stale, today)
-	if len(due) != 1 {
-		t.Fatalf("%d terminations due on the scenario, want 1", len(due))
-	}
+	id, key, due := terminationDue(t, svc, store, 7)
 
 	// The kommune registers the actual reason before the regelmotor's models have seen it.
 	if _, err := svc.Append(ctx, oslo, []*nirv1.Registration{on(id, &nirv1.TerminationRegistered{
@@ -66,7 +51,7 @@ func TestService_ComputedTerminationJudgedOnTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, before, _ := store.Read(ctx, key)
-	_, err = svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
+	_, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key}, Event: due[0]}})
 	var refused *ingest.RefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("a termination computed from a stale state: err = %v, want a refusal", err)
@@ -77,21 +62,7 @@ func TestService_ComputedTerminationJudgedOnTheStream(t *testing.T) {
 
 	// A termination still due is stored, once; one with other content than the rules
 	// compute is refused.
-	id2, reg2 := person(8, true)
-	regs[0] = reg2
-	for i := 1; i < len(regs); i++ {
-		regs[i].Person.NationalId = id2
-		regs[i].Event.Id = ulid.Make().String()
-	}
-	pos, err = svc.Append(ctx, oslo, regs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key2 := pos[0].PersonKey
-	due = rules.DueTerminations(fold(t, ctx, store, key2), today)
-	if len(due) != 1 {
-		t.Fatalf("%d terminations due, want 1", len(due))
-	}
+	_, key2, due := terminationDue(t, svc, store, 8)
 	forged := proto.CloneOf(due[0])
 	forged.GetTerminationComputed().Date = d(2022, 1, 1)
 	if _, err := svc.Append(ctx, regelmotor, []*nirv1.Registration{{Person: &nirv1.PersonRef{PersonKey: key2}, Event: forged}}); !errors.As(err, &refused) {
@@ -207,4 +178,26 @@ func TestService_ComputedTerminationOfSplitKommuneStored(t *testing.T) {
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "event.kommune") || !strings.Contains(err.Error(), "programme_start") {
 		t.Errorf("a computed termination under 1806 (from 2020) for a programme begun in 2019: err = %v, want invalid event.kommune naming programme_start", err)
 	}
+}
+
+// terminationDue registers person n in a tildeling whose last tiltak ended on 2023-02-28
+// and returns their id, key and the one computed termination due on fixedNow.
+func terminationDue(t *testing.T, svc *ingest.Service, store *eventstore.Store, n int) (string, string, []*nirv1.Event) {
+	t.Helper()
+	ctx := context.Background()
+	id, reg := person(n, true)
+	regs := []*nirv1.Registration{reg,
+		on(id, &nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 3, 1), FromDate: d(2021, 3, 1)}),
+		on(id, &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: d(2021, 3, 2), ToDate: d(2023, 2, 28)}),
+	}
+	pos, err := svc.Append(ctx, oslo, regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := pos[0].PersonKey
+	due := rules.DueTerminations(fold(t, ctx, store, key), rules.DateFromTime(fixedNow))
+	if len(due) != 1 {
+		t.Fatalf("%d terminations due on the scenario, want 1", len(due))
+	}
+	return id, key, due
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/introreg/nir/internal/auth"
 	"github.com/introreg/nir/internal/ingest"
 	nirv1 "github.com/introreg/nir/proto/nir/v1"
-	"github.com/introreg/nir/rules"
 )
 
 // TestService_MergeKeepsWhatItCannotRead: in a rolling upgrade a newer nird stores, on the
@@ -120,20 +119,7 @@ func storeNewer(t *testing.T, store *eventstore.Store, ev *nirv1.Event) {
 func TestService_ComputedTerminationRefusedOnWhatItCannotRead(t *testing.T) {
 	ctx := context.Background()
 	svc, store := newService(t)
-	id, reg := person(8, true)
-	regs := []*nirv1.Registration{reg,
-		on(id, &nirv1.ProgrammeVedtakRegistered{Type: nirv1.ProgrammeVedtakType_PROGRAMME_VEDTAK_TYPE_TILDELING, VedtakDate: d(2021, 3, 1), FromDate: d(2021, 3, 1)}),
-		on(id, &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: d(2021, 3, 2), ToDate: d(2023, 2, 28)}),
-	}
-	pos, err := svc.Append(ctx, oslo, regs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pos[0].PersonKey
-	due := rules.DueTerminations(fold(t, ctx, store, key), rules.DateFromTime(fixedNow))
-	if len(due) != 1 {
-		t.Fatalf("%d terminations due on the scenario, want 1", len(due))
-	}
+	id, key, due := terminationDue(t, svc, store, 8)
 	newer := on(id, &nirv1.TiltakRegistered{Code: nirv1.TiltakCode_TILTAK_CODE_KURS, FromDate: d(2023, 3, 1), ToDate: d(2024, 5, 31)}).GetEvent()
 	newer.GetTiltakRegistered().ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
 	newer.PersonKey, newer.RecordedAt, newer.Actor = key, timestamppb.New(fixedNow), &nirv1.Actor{Subject: "newer", Role: nirv1.ActorRole_ACTOR_ROLE_KOMMUNE}
