@@ -50,3 +50,9 @@ func (s *Store) updateMeta(ctx context.Context, k string, next func(cur string) 
 	}
 	return nil
 }
+
+// SetMetaIfAbsent sets the event stream's metadata entry k to v when it has none; one it has
+// (another nird's, written meanwhile) stands.
+func (s *Store) SetMetaIfAbsent(ctx context.Context, k, v string) error {
+	return s.updateMeta(ctx, k, func(cur string) (string, bool) { return v, cur == "" })
+}

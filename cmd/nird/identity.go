@@ -107,8 +107,14 @@ func checkPersonKey(ctx context.Context, store *eventstore.Store, keys *personke
 			"messages_read", keyCheckScan)
 		return nil
 	}
-	log.Info("the stream names no person key fingerprint (created by an older nird or by hand); the key was checked against its registrations",
+	log.Info("the stream names no person key fingerprint (created by an older nird or by hand); the key was checked against its registrations, and its fingerprint is written to the stream",
 		"registrations_checked", checked, "matched", matched)
+	// Written once checked, so that later starts compare fingerprints: checked again at every
+	// start, the key went unchecked (a warning) once the retention rule had erased the
+	// registrations of the first messages.
+	if err := store.SetMetaIfAbsent(ctx, metaPersonKey, keys.Fingerprint()); err != nil {
+		log.Warn("the checked person key's fingerprint was not written to the stream: the next start checks the key against the registrations again", "err", err)
+	}
 	return nil
 }
 

@@ -152,3 +152,40 @@ func TestCheckPersonKey_NothingToCheckWarns(t *testing.T) {
 		t.Errorf("log = %q; want a warning that the key was not checked", out)
 	}
 }
+
+// TestCheckPersonKey_CheckedKeyNamedInTheStream: a stream without a fingerprint (an older
+// nird's) whose registrations the key is checked against gets the key's fingerprint in its
+// metadata, so that a later start compares fingerprints: checked at every start, the key went
+// unchecked, with a warning only, once the retention rule had erased the first registrations.
+// Another key is then refused by the fingerprint alone, whatever the stream holds.
+func TestCheckPersonKey_CheckedKeyNamedInTheStream(t *testing.T) {
+	srv := natstest.RunServer(t, natstest.Options{})
+	reopen := func() *eventstore.Store {
+		s, err := eventstore.Open(context.Background(), eventstore.Config{URL: srv.ClientURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	keys := generateKey(t)
+	appendPersons(t, reopen(), 3, func(i int) *nirv1.Event { return registration(keys, i, false) })
+	// Opened again, the stream is not new: the key is checked against its registrations.
+	s := reopen()
+	log := slog.New(slog.DiscardHandler)
+	file := filepath.Join(t.TempDir(), "person.key")
+	if err := checkPersonKey(context.Background(), s, keys, file, false, opened, log); err != nil {
+		t.Fatalf("checkPersonKey: %v", err)
+	}
+	id, err := s.CurrentIdentity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := id.Metadata[metaPersonKey]; got != keys.Fingerprint() {
+		t.Fatalf("the stream's fingerprint after the check = %q, want the key's %q", got, keys.Fingerprint())
+	}
+	err = checkPersonKey(context.Background(), reopen(), generateKey(t), file, false, opened, log)
+	if err == nil || !strings.Contains(err.Error(), "than the one the stream") {
+		t.Errorf("another key on the named stream: %v, want the fingerprint's refusal", err)
+	}
+}
