@@ -186,9 +186,11 @@ func newPager(path string, list url.Values, page, size, total, shown int, next s
 	}
 	if page < g.Pages {
 		g.Next, g.LastHref = pageHref(page+1), pageHref(g.Pages)
-		if next != "" {
-			g.Next = pageHref(page+1, paramAfter, next)
-		}
+	}
+	// The API's token says more rows follow even when the side number, counted before rows
+	// were removed ahead of the place, is past the pages of the total now.
+	if next != "" {
+		g.Next = pageHref(page+1, paramAfter, next)
 	}
 	for k := range list {
 		g.SizeHidden = append(g.SizeHidden, hiddenField{k, list.Get(k)})
