@@ -86,10 +86,17 @@ func (db *DB) keepUnknownKinds(tx *bolt.Tx, seqs []uint64) error {
 	if err := meta.Put(unknownKindsKey, u64(db.unknownKinds.Load()+uint64(len(seqs)))); err != nil {
 		return err
 	}
-	if first := db.firstUnknown.Load(); first != 0 && first <= slices.Min(seqs) {
-		return nil
+	if first, lower := db.lowerFirst(seqs); lower {
+		return meta.Put(firstUnknownKey, u64(first))
 	}
-	return meta.Put(firstUnknownKey, u64(slices.Min(seqs)))
+	return nil
+}
+
+// lowerFirst returns the first of seqs, and whether it comes before FirstUnknownKind (or
+// there is none yet): the first such sequence once seqs are counted.
+func (db *DB) lowerFirst(seqs []uint64) (uint64, bool) {
+	first, had := slices.Min(seqs), db.firstUnknown.Load()
+	return first, had == 0 || first < had
 }
 
 // noteUnknownKinds counts, and logs at most once a minute, the events at seqs that this
@@ -104,8 +111,11 @@ func (db *DB) noteUnknownKinds(seqs []uint64) {
 		db.unknownKinds.Add(1)
 		db.unknownKindLog.Note(db.logger, "stream_seq", seq)
 	}
-	if first := db.firstUnknown.Load(); len(seqs) > 0 && (first == 0 || slices.Min(seqs) < first) {
-		db.firstUnknown.Store(slices.Min(seqs))
+	if len(seqs) == 0 {
+		return
+	}
+	if first, lower := db.lowerFirst(seqs); lower {
+		db.firstUnknown.Store(first)
 	}
 }
 
